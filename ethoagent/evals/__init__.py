@@ -1,0 +1,1 @@
+"""Evaluation harness: suites register themselves; ``ethoagent eval SUITE`` runs one."""

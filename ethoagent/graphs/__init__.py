@@ -1,0 +1,1 @@
+"""Pipeline graphs (LangGraph) built from the shared propose -> check -> route node pattern."""

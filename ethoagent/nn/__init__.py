@@ -1,0 +1,1 @@
+"""Torch modules (deep embedded clustering, LookAgain). CPU by default, GPU when present."""
