@@ -83,10 +83,17 @@ def _default_models() -> dict[Role, RoleConfig]:
 
 
 class Budget(BaseModel):
-    """Per-item limits of the propose -> check -> route loop (no answer can exceed them)."""
+    """Per-item limits of the propose -> check -> route loop; no model answer can exceed them.
 
-    max_attempts: int = Field(default=3, ge=1)
-    max_model_calls: int = Field(default=6, ge=0)
+    Attributes:
+        max_retries: retries of the stage's own proposal (with the failure fed back).
+        max_attempts: proposals in all (first + retries + escalations) before a flag.
+        max_model_calls: model calls in all (proposals and supervisor) for one item.
+    """
+
+    max_retries: int = Field(default=2, ge=0)
+    max_attempts: int = Field(default=5, ge=1)
+    max_model_calls: int = Field(default=8, ge=0)
 
 
 class Settings(BaseSettings):

@@ -89,6 +89,8 @@ class Image:
     def to_array(self) -> NDArray[np.uint8]:
         """Decode to ``(height, width, 3)`` uint8 RGB."""
         bgr = cv2.imdecode(np.frombuffer(self.data, np.uint8), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise InputError(f"{self!r} holds bytes that do not decode as an image.")
         return np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
 
     @property

@@ -1,0 +1,1018 @@
+"""Append-only JSONL reasoning trace of a run.
+
+Every model call, tool call, check, decision and run event is one JSON object on one line of
+``trace.jsonl`` in the run directory. Lines are written and flushed one at a time under a lock,
+so a run killed mid-write leaves at most one truncated last line, which ``read_trace`` skips.
+
+Events carry the fields of the enclosing ``Tracer.scope`` (graph, node, item, attempt, ...)
+held in a ``contextvars.ContextVar``: asyncio tasks copy the context when they are created, so
+concurrent tasks each keep their own scope.
+
+Example:
+    >>> tracer = Tracer(None, run_id="demo")
+    >>> with tracer.scope(node="triangulate", item="frame-12"):
+    ...     ev = tracer.event("note", text="hello")
+    >>> ev["node"], ev["item"], ev["kind"]
+    ('triangulate', 'frame-12', 'note')
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType, TracebackType
+from typing import IO, Any, TypeVar
+
+import numpy as np
+from pydantic import BaseModel
+from rich.console import Console
+from rich.markup import escape
+from rich.tree import Tree
+
+from ethoagent.agent.types import (
+    Answer,
+    Backend,
+    Image,
+    Message,
+    ModelClient,
+    PromptRef,
+    Role,
+    Sampling,
+    Tool,
+    ToolChoice,
+)
+from ethoagent.errors import RunError
+from ethoagent.tools.checks import CheckResult
+
+__all__ = [
+    "MAX_TEXT",
+    "TracedClient",
+    "Tracer",
+    "current_scope",
+    "read_trace",
+    "read_trace_counted",
+    "render_trace",
+    "summarize",
+    "summarize_trace",
+]
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T", bound=BaseModel)
+
+MAX_TEXT = 20_000
+"""Longest string (characters) kept in a trace event; longer ones are truncated with a marker."""
+
+MAX_SUMMARY_STR = 2_000
+"""Longest string kept in a tool argument/result summary."""
+
+MAX_SUMMARY_ITEMS = 20
+"""Most list items / mapping entries kept in a tool argument/result summary."""
+
+_MAX_DEPTH = 8
+_RESERVED = ("ts", "seq", "run_id", "kind")
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+_SCOPE: ContextVar[Mapping[str, Any]] = ContextVar("ethoagent_trace_scope", default=_EMPTY)
+
+
+def current_scope() -> dict[str, Any]:
+    """The scope fields active in the current context (a copy)."""
+    return dict(_SCOPE.get())
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def _truncate(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}…[truncated, {len(text)} chars in all]"
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def _summarize_array(arr: np.ndarray[Any, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "shape": list(arr.shape),
+        "dtype": str(arr.dtype),
+        "nan": 0,
+        "min": None,
+        "max": None,
+    }
+    kind = arr.dtype.kind
+    if kind == "c":
+        out["nan"] = int(np.count_nonzero(np.isnan(arr)))
+        return out
+    if kind not in "biuf":
+        return out
+    values = arr.astype(np.float64) if kind == "b" else arr
+    if kind == "f":
+        out["nan"] = int(np.count_nonzero(np.isnan(values)))
+        values = values[np.isfinite(values)]
+    if values.size:
+        lo, hi = np.min(values), np.max(values)
+        out["min"] = lo.item() if kind in "iu" else _finite(float(lo))
+        out["max"] = hi.item() if kind in "iu" else _finite(float(hi))
+    return out
+
+
+def _jsonable(value: Any, *, max_items: int | None, max_str: int, depth: int = 0) -> Any:
+    """Convert ``value`` to JSON-able data (no NaN); shorten collections when ``max_items``."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return _finite(value)
+    if isinstance(value, str):
+        return _truncate(value, max_str)
+    if isinstance(value, np.ndarray):
+        return _summarize_array(value)
+    if isinstance(value, np.generic):
+        return _jsonable(value.item(), max_items=max_items, max_str=max_str, depth=depth)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, Image):
+        return {"image": value.sha256, "bytes": len(value.data), "source": value.source}
+    if isinstance(value, Message):
+        return _jsonable(value.fingerprint(), max_items=max_items, max_str=max_str, depth=depth)
+    if isinstance(value, PromptRef):
+        return {"name": value.name, "version": value.version}
+    if depth >= _MAX_DEPTH:
+        return _truncate(repr(value), 200)
+    sub = depth + 1
+    if isinstance(value, BaseModel):
+        return _jsonable(value.model_dump(), max_items=max_items, max_str=max_str, depth=sub)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        return _jsonable(fields, max_items=max_items, max_str=max_str, depth=sub)
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for i, (k, v) in enumerate(value.items()):
+            if max_items is not None and i >= max_items:
+                out["…"] = f"{len(value) - max_items} more entries"
+                break
+            out[str(k)] = _jsonable(v, max_items=max_items, max_str=max_str, depth=sub)
+        return out
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=repr) if isinstance(value, set | frozenset) else list(value)
+        kept = items if max_items is None else items[:max_items]
+        res = [_jsonable(v, max_items=max_items, max_str=max_str, depth=sub) for v in kept]
+        if len(kept) < len(items):
+            res.append(f"…{len(items) - len(kept)} more items")
+        return res
+    return _truncate(repr(value), 200 if max_items is not None else max_str)
+
+
+def summarize(value: Any) -> Any:
+    """A short, JSON-able summary of a tool argument or result.
+
+    numpy arrays become ``{"shape", "dtype", "nan", "min", "max"}`` (min/max over finite
+    values; ``None`` when there are none), lists and mappings keep their first
+    ``MAX_SUMMARY_ITEMS`` entries plus a marker, pydantic models and dataclasses become dicts,
+    paths strings, non-finite floats ``None``; other scalars are kept as they are.
+
+    Args:
+        value: anything.
+
+    Returns:
+        JSON-serialisable data.
+    """
+    return _jsonable(value, max_items=MAX_SUMMARY_ITEMS, max_str=MAX_SUMMARY_STR)
+
+
+def _clean(value: Any) -> Any:
+    return _jsonable(value, max_items=None, max_str=MAX_TEXT)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_trace_counted(path: Path | str) -> tuple[list[dict[str, Any]], int]:
+    """Read a trace file, skipping lines that are not a JSON object.
+
+    Args:
+        path: the ``trace.jsonl`` file.
+
+    Returns:
+        ``(events, skipped)``: the events in file order and how many corrupt lines were
+        skipped (a run killed mid-write leaves a truncated last line).
+
+    Raises:
+        RunError: the file does not exist.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise RunError(f"trace file {p} does not exist.", fix="check the run directory.")
+    events: list[dict[str, Any]] = []
+    skipped = 0
+    with p.open("rb") as fh:
+        for raw in fh:
+            line = raw.strip()
+            if not line:
+                continue
+            try:
+                value = json.loads(line.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                skipped += 1
+                continue
+            if isinstance(value, dict):
+                events.append(value)
+            else:
+                skipped += 1
+    return events, skipped
+
+
+def read_trace(path: Path | str) -> list[dict[str, Any]]:
+    """Read a trace file; corrupt lines are skipped and counted in a logged warning.
+
+    Args:
+        path: the ``trace.jsonl`` file.
+
+    Returns:
+        The events in file order.
+
+    Raises:
+        RunError: the file does not exist.
+    """
+    events, skipped = read_trace_counted(path)
+    if skipped:
+        log.warning("%s: skipped %d corrupt line(s) (a run killed mid-write?)", path, skipped)
+    return events
+
+
+def _last_seq(path: Path) -> int:
+    """The largest ``seq`` in an existing trace (0 when there is none)."""
+    size = path.stat().st_size
+    if size == 0:
+        return 0
+    tail = 256 * 1024
+    with path.open("rb") as fh:
+        start = max(0, size - tail)
+        fh.seek(start)
+        lines = fh.read().split(b"\n")
+    if start > 0:
+        lines = lines[1:]
+    best = 0
+    for line in lines:
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and isinstance(value.get("seq"), int):
+            best = max(best, value["seq"])
+    if best == 0 and start > 0:
+        events, _ = read_trace_counted(path)
+        best = max((e["seq"] for e in events if isinstance(e.get("seq"), int)), default=0)
+    return best
+
+
+# --------------------------------------------------------------------------- tracer
+
+
+@dataclasses.dataclass
+class ToolTiming:
+    """Yielded by ``Tracer.timed_tool``: set ``result``; ``event`` is filled in at exit."""
+
+    result: Any = None
+    event: dict[str, Any] | None = None
+
+
+class Tracer:
+    """Writes trace events as JSON lines and keeps them in ``events``.
+
+    Args:
+        path: the JSONL file (appended to if it exists, so a resumed run continues its trace);
+            ``None`` keeps events in memory only.
+        run_id: written into every event.
+        images_dir: where message images are stored once, as ``<sha256>.png``; ``None`` records
+            only their hashes.
+    """
+
+    def __init__(self, path: Path | None, run_id: str, images_dir: Path | None = None) -> None:
+        self.path = path
+        self.run_id = run_id
+        self.images_dir = images_dir
+        self.events: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._fh: IO[str] | None = None
+        self._images: set[str] = set()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.exists() and path.stat().st_size > 0:
+                self._seq = _last_seq(path)
+                with path.open("rb") as fh:
+                    fh.seek(-1, os.SEEK_END)
+                    needs_newline = fh.read(1) != b"\n"
+                if needs_newline:  # a run killed mid-line: keep its fragment on a line of its own
+                    with path.open("a", encoding="utf-8") as fa:
+                        fa.write("\n")
+            self._fh = path.open("a", encoding="utf-8")  # closed in close()
+        if images_dir is not None:
+            images_dir.mkdir(parents=True, exist_ok=True)
+
+    # -- lifecycle
+
+    def close(self) -> None:
+        """Close the trace file (events can no longer be written to it)."""
+        with self._lock:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
+
+    def __enter__(self) -> Tracer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- scope
+
+    @contextlib.contextmanager
+    def scope(self, **fields: Any) -> Iterator[dict[str, Any]]:
+        """Set scope fields for events written inside the block; nested scopes merge.
+
+        A field set to ``None`` removes it from the scope for the block.
+
+        Yields:
+            The merged scope fields.
+        """
+        merged = {**_SCOPE.get(), **fields}
+        merged = {k: v for k, v in merged.items() if v is not None}
+        token = _SCOPE.set(MappingProxyType(merged))
+        try:
+            yield dict(merged)
+        finally:
+            _SCOPE.reset(token)
+
+    # -- writing
+
+    def _emit(self, kind: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        body = _clean({**_SCOPE.get(), **fields})
+        for key in _RESERVED:
+            body.pop(key, None)
+        with self._lock:
+            self._seq += 1
+            event: dict[str, Any] = {
+                **body,
+                "ts": datetime.now(UTC).isoformat(timespec="microseconds"),
+                "seq": self._seq,
+                "run_id": self.run_id,
+                "kind": kind,
+            }
+            if self._fh is not None:
+                line = json.dumps(event, sort_keys=True, allow_nan=False, ensure_ascii=False)
+                self._fh.write(line + "\n")
+                self._fh.flush()
+            self.events.append(event)
+        return event
+
+    def event(self, kind: str, **fields: Any) -> dict[str, Any]:
+        """Write a generic event (``run_start``, ``stage_result``, ``flag``, ``run_end``, ...).
+
+        Args:
+            kind: the event kind.
+            **fields: its fields; converted to JSON-able data (arrays summarised, NaN → null).
+
+        Returns:
+            The event as written.
+        """
+        return self._emit(kind, fields)
+
+    def _image_record(self, image: Image) -> dict[str, Any]:
+        rec: dict[str, Any] = {
+            "sha256": image.sha256,
+            "bytes": len(image.data),
+            "source": image.source,
+        }
+        if self.images_dir is None:
+            return rec
+        target = self.images_dir / f"{image.sha256}.png"
+        with self._lock:
+            known = image.sha256 in self._images
+            self._images.add(image.sha256)
+        if not known and not target.exists():
+            tmp = target.with_name(f".{image.sha256}.{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_bytes(image.data)
+            tmp.replace(target)
+        base = self.path.parent if self.path is not None else self.images_dir.parent
+        try:
+            rec["path"] = str(target.resolve().relative_to(base.resolve()))
+        except ValueError:
+            rec["path"] = str(target.resolve())
+        return rec
+
+    def _message_record(self, message: Message) -> dict[str, Any]:
+        rec: dict[str, Any] = {
+            "role": message.role,
+            "content": _truncate(message.content, MAX_TEXT),
+        }
+        if message.images:
+            rec["images"] = [self._image_record(im) for im in message.images]
+        if message.tool_call_id is not None:
+            rec["tool_call_id"] = message.tool_call_id
+        return rec
+
+    def model_call(
+        self,
+        *,
+        role: str,
+        model: str,
+        backend: str,
+        prompt: PromptRef,
+        messages: Sequence[Message],
+        answer: Answer[Any] | None,
+        tools: Iterable[Tool] = (),
+        error: str | None = None,
+        sampling: Sampling | None = None,
+        latency_s: float | None = None,
+    ) -> dict[str, Any]:
+        """Record one model request and its answer (or the error it raised).
+
+        Args:
+            role: the model role (``vlm``, ``llm``, ``embed``).
+            model: the model name.
+            backend: ``offline`` or ``openai``.
+            prompt: the prompt the request was built from.
+            messages: the request; images are recorded by sha256 (and stored once when the
+                tracer has an ``images_dir``).
+            answer: what came back, or ``None`` when the call raised.
+            tools: tools offered to the model (recorded by name).
+            error: the error the call raised, if any.
+            sampling: the sampling parameters, if known.
+            latency_s: wall time of the call; defaults to ``answer.latency_s``.
+
+        Returns:
+            The event as written.
+        """
+        fields: dict[str, Any] = {
+            "role": role,
+            "model": model,
+            "backend": backend,
+            "prompt": {"name": prompt.name, "version": prompt.version},
+            "messages": [self._message_record(m) for m in messages],
+            "tools": [t.name for t in tools],
+            "error": error,
+            "text": None,
+            "parsed": None,
+            "parse_error": None,
+            "tool_calls": [],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0},
+            "latency_s": latency_s,
+            "cache_hit": False,
+        }
+        if sampling is not None:
+            fields["sampling"] = sampling.model_dump()
+        if answer is not None:
+            parsed = answer.parsed
+            fields.update(
+                text=_truncate(answer.text, MAX_TEXT),
+                parsed=parsed.model_dump() if isinstance(parsed, BaseModel) else parsed,
+                parse_error=answer.parse_error,
+                tool_calls=[tc.model_dump() for tc in answer.tool_calls],
+                usage=answer.usage.model_dump(),
+                cache_hit=answer.cache_hit,
+                answer_backend=answer.backend,
+            )
+            if answer.model:
+                fields["model"] = answer.model
+            if latency_s is None:
+                fields["latency_s"] = answer.latency_s
+        return self._emit("model_call", fields)
+
+    def tool_call(
+        self,
+        name: str,
+        args: Mapping[str, Any],
+        result: Any,
+        duration_s: float,
+        error: str | None = None,
+    ) -> dict[str, Any]:
+        """Record one tool call with summaries of its arguments and result.
+
+        Args:
+            name: the tool name.
+            args: its arguments (summarised with ``summarize``).
+            result: its result (summarised with ``summarize``).
+            duration_s: wall time of the call.
+            error: the error it raised, if any.
+
+        Returns:
+            The event as written.
+        """
+        return self._emit(
+            "tool_call",
+            {
+                "name": name,
+                "args": {str(k): summarize(v) for k, v in args.items()},
+                "result": summarize(result),
+                "duration_s": duration_s,
+                "error": error,
+            },
+        )
+
+    @contextlib.contextmanager
+    def timed_tool(self, name: str, args: Mapping[str, Any]) -> Iterator[ToolTiming]:
+        """Time a tool call and record it at exit, with any exception (which is re-raised).
+
+        Example:
+            >>> tracer = Tracer(None, run_id="demo")
+            >>> with tracer.timed_tool("add", {"a": 1, "b": 2}) as call:
+            ...     call.result = 3
+            >>> tracer.events[-1]["result"]
+            3
+
+        Yields:
+            A ``ToolTiming`` whose ``result`` the block sets.
+        """
+        timing = ToolTiming()
+        t0 = time.perf_counter()
+        try:
+            yield timing
+        except BaseException as exc:
+            timing.event = self.tool_call(
+                name, args, timing.result, time.perf_counter() - t0, error=_describe(exc)
+            )
+            raise
+        timing.event = self.tool_call(name, args, timing.result, time.perf_counter() - t0)
+
+    def check(self, result: CheckResult) -> dict[str, Any]:
+        """Record a check result (name, passed, value, threshold, message)."""
+        return self._emit("check", result.model_dump())
+
+    def decision(
+        self,
+        *,
+        decided_by: str,
+        action: str,
+        reason: str,
+        strategy: str | None = None,
+        instruction: str | None = None,
+    ) -> dict[str, Any]:
+        """Record a routing decision.
+
+        Args:
+            decided_by: who decided, e.g. ``supervisor`` (a model) or ``policy`` (a rule).
+            action: what was decided (``accept``, ``retry``, ``escalate``, ``flag``, ...).
+            reason: why, in one sentence.
+            strategy: the retry strategy chosen, if any.
+            instruction: the instruction given to the next attempt, if any.
+
+        Returns:
+            The event as written.
+        """
+        return self._emit(
+            "decision",
+            {
+                "decided_by": decided_by,
+                "action": action,
+                "reason": reason,
+                "strategy": strategy,
+                "instruction": instruction,
+            },
+        )
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# --------------------------------------------------------------------------- client wrapper
+
+
+class TracedClient:
+    """A ``ModelClient`` that records one ``model_call`` event per ``ask``.
+
+    Args:
+        inner: the client that answers.
+        tracer: where events go.
+    """
+
+    def __init__(self, inner: ModelClient, tracer: Tracer) -> None:
+        self.inner = inner
+        self.tracer = tracer
+        self.backend: Backend = inner.backend
+
+    async def ask(
+        self,
+        role: Role,
+        messages: list[Message],
+        *,
+        prompt: PromptRef,
+        output: type[_T] | None = None,
+        tools: list[Tool] | tuple[Tool, ...] = (),
+        tool_choice: ToolChoice = "auto",
+        sampling: Sampling | None = None,
+        payload: Mapping[str, Any] | None = None,
+    ) -> Answer[_T]:
+        """Ask the inner client and record the call; an exception is recorded, then re-raised."""
+        t0 = time.perf_counter()
+        try:
+            answer = await self.inner.ask(
+                role,
+                messages,
+                prompt=prompt,
+                output=output,
+                tools=tools,
+                tool_choice=tool_choice,
+                sampling=sampling,
+                payload=payload,
+            )
+        except BaseException as exc:
+            self.tracer.model_call(
+                role=role,
+                model=self._model(role),
+                backend=self.backend,
+                prompt=prompt,
+                messages=messages,
+                answer=None,
+                tools=tools,
+                error=_describe(exc),
+                sampling=sampling,
+                latency_s=time.perf_counter() - t0,
+            )
+            raise
+        self.tracer.model_call(
+            role=role,
+            model=answer.model or self._model(role),
+            backend=self.backend,
+            prompt=prompt,
+            messages=messages,
+            answer=answer,
+            tools=tools,
+            sampling=sampling,
+        )
+        return answer
+
+    def _model(self, role: Role) -> str:
+        try:
+            return self.inner.model_name(role)
+        except Exception:  # the trace must not hide the original error
+            return ""
+
+    def model_name(self, role: Role) -> str:
+        """The inner client's model name for ``role``."""
+        return self.inner.model_name(role)
+
+    async def aclose(self) -> None:
+        """Close the inner client."""
+        await self.inner.aclose()
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def _is_retry(action: str) -> bool:
+    return action.lower().startswith("retry")
+
+
+def _is_escalation(action: str) -> bool:
+    return action.lower().startswith("escalat")
+
+
+def summarize_trace(events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Counts over a trace, for reports.
+
+    Tokens are counted for calls that reached a model (``tokens``) and separately for answers
+    served from the cache (``tokens_cached``).
+
+    Args:
+        events: trace events (``Tracer.events`` or ``read_trace``).
+
+    Returns:
+        A JSON-able dict: ``events``, ``run_ids``, ``model_calls``, ``model_calls_by_backend``,
+        ``model_calls_by_prompt``, ``model_errors``, ``parse_errors``, ``cache_hits``,
+        ``tokens`` / ``tokens_cached`` (``prompt``, ``completion``, ``total``), ``model_latency_s``,
+        ``tool_calls``, ``tool_calls_by_name``, ``tool_errors``, ``checks``,
+        ``checks_passed``, ``checks_failed``, ``checks_failed_by_name``, ``decisions``,
+        ``decisions_by``, ``retries``, ``escalations``, ``flags``, ``flagged_items``,
+        ``items``, ``errors``, ``first_ts``, ``last_ts``.
+    """
+    n_events = 0
+    run_ids: list[str] = []
+    by_backend: Counter[str] = Counter()
+    by_prompt: Counter[str] = Counter()
+    tools_by_name: Counter[str] = Counter()
+    failed_by_name: Counter[str] = Counter()
+    decided_by: Counter[str] = Counter()
+    c: Counter[str] = Counter()
+    tokens = {"prompt": 0, "completion": 0}
+    cached = {"prompt": 0, "completion": 0}
+    latency = 0.0
+    items: set[str] = set()
+    flagged: set[str] = set()
+    first_ts: str | None = None
+    last_ts: str | None = None
+    for ev in events:
+        n_events += 1
+        kind = ev.get("kind")
+        rid = ev.get("run_id")
+        if isinstance(rid, str) and rid not in run_ids:
+            run_ids.append(rid)
+        ts = ev.get("ts")
+        if isinstance(ts, str):
+            first_ts = ts if first_ts is None or ts < first_ts else first_ts
+            last_ts = ts if last_ts is None or ts > last_ts else last_ts
+        item = ev.get("item")
+        if item is not None:
+            items.add(str(item))
+        if kind == "model_call":
+            c["model_calls"] += 1
+            by_backend[str(ev.get("backend"))] += 1
+            prompt = ev.get("prompt")
+            if isinstance(prompt, Mapping):
+                by_prompt[f"{prompt.get('name')}.v{prompt.get('version')}"] += 1
+            if ev.get("error"):
+                c["model_errors"] += 1
+            if ev.get("parse_error"):
+                c["parse_errors"] += 1
+            usage = ev.get("usage") or {}
+            target = cached if ev.get("cache_hit") else tokens
+            if ev.get("cache_hit"):
+                c["cache_hits"] += 1
+            else:
+                lat = ev.get("latency_s")
+                latency += float(lat) if isinstance(lat, int | float) else 0.0
+            target["prompt"] += int(usage.get("prompt_tokens") or 0)
+            target["completion"] += int(usage.get("completion_tokens") or 0)
+        elif kind == "tool_call":
+            c["tool_calls"] += 1
+            tools_by_name[str(ev.get("name"))] += 1
+            if ev.get("error"):
+                c["tool_errors"] += 1
+        elif kind == "check":
+            c["checks"] += 1
+            if ev.get("passed"):
+                c["checks_passed"] += 1
+            else:
+                c["checks_failed"] += 1
+                failed_by_name[str(ev.get("name"))] += 1
+        elif kind == "decision":
+            c["decisions"] += 1
+            decided_by[str(ev.get("decided_by"))] += 1
+            action = str(ev.get("action") or "")
+            if _is_retry(action):
+                c["retries"] += 1
+            if _is_escalation(action):
+                c["escalations"] += 1
+        elif kind == "flag":
+            c["flags"] += 1
+            if item is not None:
+                flagged.add(str(item))
+        elif kind == "error":
+            c["errors"] += 1
+    keys = (
+        "model_calls",
+        "model_errors",
+        "parse_errors",
+        "cache_hits",
+        "tool_calls",
+        "tool_errors",
+        "checks",
+        "checks_passed",
+        "checks_failed",
+        "decisions",
+        "retries",
+        "escalations",
+        "flags",
+        "errors",
+    )
+    out: dict[str, Any] = {k: c[k] for k in keys}
+    out.update(
+        events=n_events,
+        run_ids=run_ids,
+        model_calls_by_backend=dict(by_backend),
+        model_calls_by_prompt=dict(by_prompt),
+        tokens={**tokens, "total": tokens["prompt"] + tokens["completion"]},
+        tokens_cached={**cached, "total": cached["prompt"] + cached["completion"]},
+        model_latency_s=round(latency, 6),
+        tool_calls_by_name=dict(tools_by_name),
+        checks_failed_by_name=dict(failed_by_name),
+        decisions_by=dict(decided_by),
+        items=len(items),
+        flagged_items=sorted(flagged),
+        first_ts=first_ts,
+        last_ts=last_ts,
+    )
+    return out
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    if value is None:
+        return "—"
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _num(x: Any) -> str:
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        return "—" if x is None else str(x)
+    return f"{x:.4g}"
+
+
+def _line_model_call(ev: Mapping[str, Any]) -> str:
+    prompt = ev.get("prompt") or {}
+    usage = ev.get("usage") or {}
+    parts = [
+        f"[cyan]model[/] {escape(str(ev.get('role', '')))} "
+        f"{escape(str(ev.get('model', '')))} via {escape(str(ev.get('backend', '')))}",
+        f"prompt {escape(str(prompt.get('name')))}.v{prompt.get('version')}",
+    ]
+    if ev.get("cache_hit"):
+        parts.append("[green]cache hit[/]")
+    parts.append(f"{usage.get('prompt_tokens', 0)}+{usage.get('completion_tokens', 0)} tok")
+    lat = ev.get("latency_s")
+    if isinstance(lat, int | float):
+        parts.append(f"{lat:.2f}s")
+    line = " · ".join(parts)
+    if ev.get("error"):
+        return line + f" [red]error: {escape(_short(ev['error']))}[/]"
+    if ev.get("parsed") is not None:
+        line += f" → {escape(_short(ev['parsed']))}"
+    elif ev.get("tool_calls"):
+        names = ", ".join(str(tc.get("name")) for tc in ev["tool_calls"])
+        line += f" → tool calls: {escape(names)}"
+    elif ev.get("text"):
+        line += f" → {escape(_short(ev['text']))}"
+    if ev.get("parse_error"):
+        line += f" [yellow]parse error: {escape(_short(ev['parse_error']))}[/]"
+    return line
+
+
+def _line_tool_call(ev: Mapping[str, Any]) -> str:
+    args = ev.get("args") or {}
+    arg_text = ", ".join(f"{k}={_short(v, 40)}" for k, v in args.items())
+    line = f"[magenta]tool[/] {escape(str(ev.get('name')))}({escape(_short(arg_text, 100))})"
+    dur = ev.get("duration_s")
+    if ev.get("error"):
+        line += f" [red]error: {escape(_short(ev['error']))}[/]"
+    else:
+        line += f" → {escape(_short(ev.get('result'), 80))}"
+    if isinstance(dur, int | float):
+        line += f" · {dur:.3f}s"
+    return line
+
+
+def _line_check(ev: Mapping[str, Any]) -> str:
+    passed = bool(ev.get("passed"))
+    mark = "[green]✓[/]" if passed else "[red]✗[/]"
+    line = f"{mark} check {escape(str(ev.get('name')))}"
+    if ev.get("value") is not None or ev.get("threshold") is not None:
+        line += f" value {_num(ev.get('value'))} vs threshold {_num(ev.get('threshold'))}"
+    if ev.get("message"):
+        msg = escape(_short(ev["message"], 200))
+        line += f" — {msg}" if passed else f" — [red]{msg}[/]"
+    return line
+
+
+def _line_decision(ev: Mapping[str, Any]) -> str:
+    who = str(ev.get("decided_by", ""))
+    style = "blue" if who.lower() == "policy" else "yellow"
+    action = str(ev.get("action", ""))
+    line = (
+        f"[bold]decision[/] by [{style}]{escape(who)}[/]: [bold]{escape(action)}[/]"
+        f" — {escape(_short(ev.get('reason'), 200))}"
+    )
+    if ev.get("strategy"):
+        line += f" · strategy {escape(str(ev['strategy']))}"
+    if ev.get("instruction"):
+        line += f" · instruction: {escape(_short(ev['instruction'], 160))}"
+    return line
+
+
+_SKIP_FIELDS = {"ts", "seq", "run_id", "kind", "graph", "node", "item", "attempt"}
+
+
+def _line_generic(ev: Mapping[str, Any]) -> str:
+    kind = str(ev.get("kind", ""))
+    rest = ", ".join(f"{k}={_short(v, 60)}" for k, v in sorted(ev.items()) if k not in _SKIP_FIELDS)
+    if kind == "flag":
+        return f"[bold white on red] ⚑ FLAG [/] [red]{escape(_short(rest, 240))}[/]"
+    style = "red" if kind == "error" else "bold"
+    return f"[{style}]{escape(kind)}[/] {escape(_short(rest, 200))}"
+
+
+def _line(ev: Mapping[str, Any]) -> str:
+    kind = ev.get("kind")
+    if kind == "model_call":
+        return _line_model_call(ev)
+    if kind == "tool_call":
+        return _line_tool_call(ev)
+    if kind == "check":
+        return _line_check(ev)
+    if kind == "decision":
+        return _line_decision(ev)
+    return _line_generic(ev)
+
+
+def _group_failed(evs: Sequence[Mapping[str, Any]]) -> bool:
+    return any(
+        (e.get("kind") == "check" and not e.get("passed")) or e.get("kind") == "flag" for e in evs
+    )
+
+
+def render_trace(
+    events: Iterable[Mapping[str, Any]],
+    console: Console,
+    *,
+    item: str | None = None,
+    node: str | None = None,
+    kind: str | None = None,
+    failed_only: bool = False,
+) -> None:
+    """Print a trace as rich trees: a header, then one tree per (node, item).
+
+    Under each (node, item) come its attempts, each with its model calls, tool calls, checks
+    (✓/✗ with value vs threshold), decisions and flags, in order. Events without an item
+    (``run_start``, ``run_end``, ...) go in the header.
+
+    Args:
+        events: trace events in order.
+        console: where to print.
+        item: show only this item.
+        node: show only this node.
+        kind: show only events of this kind.
+        failed_only: show only items that had a failed check or a flag.
+    """
+    header: list[Mapping[str, Any]] = []
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    run_ids: list[str] = []
+    for ev in events:
+        rid = ev.get("run_id")
+        if isinstance(rid, str) and rid not in run_ids:
+            run_ids.append(rid)
+        if ev.get("item") is None:
+            header.append(ev)
+        else:
+            key = (str(ev.get("node", "")), str(ev["item"]))
+            groups.setdefault(key, []).append(ev)
+
+    shown = False
+    head_evs = [
+        e
+        for e in header
+        if (kind is None or e.get("kind") == kind)
+        and (node is None or e.get("node") in (None, node))
+    ]
+    if head_evs:
+        title = ", ".join(escape(r) for r in run_ids) or "trace"
+        head = Tree(f"[bold]run {title}[/]")
+        for e in head_evs:
+            prefix = f"[dim]{escape(str(e['node']))}[/] " if e.get("node") else ""
+            head.add(prefix + _line(e))
+        console.print(head)
+        shown = True
+
+    for (g_node, g_item), evs in groups.items():
+        if item is not None and g_item != item:
+            continue
+        if node is not None and g_node != node:
+            continue
+        failed = _group_failed(evs)
+        if failed_only and not failed:
+            continue
+        visible = [e for e in evs if kind is None or e.get("kind") == kind]
+        if not visible:
+            continue
+        status = "[red]✗[/]" if failed else "[green]✓[/]"
+        label = f"{status} [bold]{escape(g_node) or '—'}[/] › {escape(g_item)}"
+        tree = Tree(label)
+        attempts: dict[str, Tree] = {}
+        for e in visible:
+            attempt = e.get("attempt")
+            parent = tree
+            if attempt is not None:
+                label_a = str(attempt)
+                if label_a not in attempts:
+                    attempts[label_a] = tree.add(f"[bold]attempt {escape(label_a)}[/]")
+                parent = attempts[label_a]
+            parent.add(_line(e))
+        console.print(tree)
+        shown = True
+    if not shown:
+        console.print("[dim]no matching events[/]")

@@ -1,0 +1,311 @@
+"""The ``ethoagent`` command line (typer + rich).
+
+Errors a user can cause print as one red line with the fix and exit non-zero; ``--debug``
+(or ``ETHOAGENT_DEBUG=1``) shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from ethoagent import __version__
+from ethoagent.config import Settings, load_settings
+from ethoagent.errors import EthoagentError
+
+app = typer.Typer(
+    name="ethoagent",
+    help="Verified 3D poses and labelled behaviour from video and keypoints.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+trace_app = typer.Typer(help="Inspect a run's reasoning trace.", no_args_is_help=True)
+cache_app = typer.Typer(help="The model-answer cache.", no_args_is_help=True)
+app.add_typer(trace_app, name="trace")
+app.add_typer(cache_app, name="cache")
+
+console = Console()
+err_console = Console(stderr=True)
+_STATE: dict[str, Any] = {"debug": os.environ.get("ETHOAGENT_DEBUG") == "1"}
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML settings file.", dir_okay=False)
+]
+BackendOpt = Annotated[
+    str | None, typer.Option("--backend", help="offline (default) or openai.")
+]
+RunsDirOpt = Annotated[Path | None, typer.Option("--runs-dir", help="Where runs are stored.")]
+NoCacheOpt = Annotated[
+    bool, typer.Option("--no-cache", help="Do not read or write the model-answer cache.")
+]
+
+
+def _settings(
+    config: Path | None,
+    backend: str | None = None,
+    runs_dir: Path | None = None,
+    no_cache: bool = False,
+) -> Settings:
+    overrides: dict[str, Any] = {"backend": backend, "runs_dir": runs_dir}
+    if no_cache:
+        overrides["cache_enabled"] = False
+    return load_settings(config, overrides)
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    if debug:
+        _STATE["debug"] = True
+
+
+@app.command()
+def version() -> None:
+    """Print the ethoagent version."""
+    console.print(f"ethoagent {__version__}")
+
+
+@app.command()
+def demo(
+    frames: Annotated[int, typer.Option(min=3, help="Frames to simulate.")] = 150,
+    views: Annotated[int, typer.Option(min=2, max=16, help="Camera views.")] = 6,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Name the run.")] = None,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="Resume the run with this id or path.")
+    ] = None,
+    config: ConfigOpt = None,
+    backend: BackendOpt = None,
+    runs_dir: RunsDirOpt = None,
+    no_cache: NoCacheOpt = False,
+) -> None:
+    """Run the demo: verified 3D triangulation of a synthetic multi-view mouse session."""
+    from ethoagent.graphs.demo import GRAPH_NAME, run_demo
+    from ethoagent.graphs.runtime import open_runtime
+    from ethoagent.runs import Run
+
+    settings = _settings(config, backend, runs_dir, no_cache)
+    if resume is not None:
+        run = Run.open(resume, settings.runs_dir)
+        inputs = run.info().inputs
+        frames, views, seed = inputs["frames"], inputs["views"], inputs["seed"]
+    else:
+        run = Run.create(
+            settings.runs_dir,
+            GRAPH_NAME,
+            settings,
+            run_id=run_id,
+            inputs={"frames": frames, "views": views, "seed": seed},
+        )
+    console.print(f"[bold]ethoagent demo[/] run [cyan]{run.root}[/] (backend {settings.backend})")
+    run.update(status="running")
+    with _progress() as progress:
+        task = progress.add_task("triangulate", total=frames)
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            progress.update(task, advance=done, description=stage)
+
+        async def go() -> dict[str, Any]:
+            async with open_runtime(run, settings, on_progress) as rt:
+                return await run_demo(rt, frames=frames, views=views, seed=seed)
+
+        try:
+            state = asyncio.run(go())
+        except BaseException as exc:
+            run.update(status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+                       error=str(exc)[:500])
+            raise
+    summary = json.loads((run.outputs_dir / "summary.json").read_text())
+    run.update(status="finished", summary={k: summary[k] for k in _SUMMARY_KEYS})
+    _print_demo_summary(summary, run.root, state.get("outputs", []))
+
+
+_SUMMARY_KEYS = ("frames", "mean_error_mm", "naive_dlt_mean_error_mm", "model_calls")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def _print_demo_summary(m: dict[str, Any], root: Path, outputs: list[str]) -> None:
+    table = Table(title="demo: verified triangulation (synthetic)", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("frames x views", f"{m['frames']} x {m['views']}")
+    table.add_row("3D error, naive DLT", f"{m['naive_dlt_mean_error_mm']:.2f} mm")
+    table.add_row("3D error, verified", f"{m['mean_error_mm']:.2f} mm")
+    table.add_row("flagged for review", str(len(m["flagged_frames"])))
+    table.add_row("routes", ", ".join(f"{k}={v}" for k, v in sorted(m["routes"].items())))
+    table.add_row("model calls", f"{m['model_calls']} ({m['backend']})")
+    answer = (m.get("summary") or {}).get("answer") or {}
+    if answer:
+        table.add_row("summary", answer.get("headline", ""))
+    console.print(table)
+    for rel in outputs:
+        console.print(f"  [dim]{root / rel}[/]")
+    console.print(f"run directory: [cyan]{root}[/]  (trace: ethoagent trace show {root})")
+
+
+@app.command()
+def runs(
+    config: ConfigOpt = None,
+    runs_dir: RunsDirOpt = None,
+) -> None:
+    """List runs, newest first."""
+    from ethoagent.runs import list_runs
+
+    settings = _settings(config, runs_dir=runs_dir)
+    infos = list_runs(settings.runs_dir)
+    if not infos:
+        console.print(f"no runs under {settings.runs_dir}")
+        return
+    table = Table("run", "graph", "status", "created", "summary")
+    for info in infos:
+        summary = ", ".join(f"{k}={v}" for k, v in info.summary.items())
+        table.add_row(info.run_id, info.graph, info.status, info.created, summary)
+    console.print(table)
+
+
+@app.command("eval")
+def eval_(
+    suite: Annotated[str, typer.Argument(help="Suite name; `ethoagent eval --list` lists them.")]
+    = "",
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("eval-results"),
+    quick: Annotated[bool, typer.Option("--quick", help="Smaller, faster run.")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    list_: Annotated[bool, typer.Option("--list", help="List the suites.")] = False,
+) -> None:
+    """Run an evaluation suite; writes results.json, results.md and figures to --out."""
+    from ethoagent.evals.harness import SuiteOptions, available_suites, run_suite
+
+    if list_ or not suite:
+        table = Table("suite", "description")
+        for s in available_suites().values():
+            table.add_row(s.name, s.description)
+        console.print(table)
+        return
+    with console.status(f"running eval suite {suite} ..."):
+        path = run_suite(suite, out, SuiteOptions(quick=quick, seed=seed))
+    record = json.loads(path.read_text())
+    table = Table(title=f"eval {suite}", show_header=False)
+    for k, v in record["metrics"].items():
+        table.add_row(k, f"{v:.4g}" if isinstance(v, float) else str(v))
+    console.print(table)
+    console.print(f"results: [cyan]{path}[/] and {path.with_suffix('.md')}")
+
+
+@trace_app.command("show")
+def trace_show(
+    run: Annotated[str, typer.Argument(help="Run id or path.")],
+    item: Annotated[str | None, typer.Option(help="Only this item (e.g. 'frame 12').")] = None,
+    node: Annotated[str | None, typer.Option(help="Only this node/stage.")] = None,
+    kind: Annotated[str | None, typer.Option(help="Only events of this kind.")] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Only items that failed.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+    config: ConfigOpt = None,
+    runs_dir: RunsDirOpt = None,
+) -> None:
+    """Show a run's trace as a tree per item: proposal -> checks -> retry/escalation."""
+    from ethoagent.agent.trace import read_trace, render_trace, summarize_trace
+    from ethoagent.runs import Run
+
+    settings = _settings(config, runs_dir=runs_dir)
+    r = Run.open(run, settings.runs_dir)
+    events = read_trace(r.trace_path)
+    if as_json:
+        for ev in events:
+            if (item is None or ev.get("item") == item) and (
+                node is None or ev.get("node") == node
+            ) and (kind is None or ev.get("kind") == kind):
+                sys.stdout.write(json.dumps(ev, sort_keys=True) + "\n")
+        return
+    render_trace(events, console, item=item, node=node, kind=kind, failed_only=failed)
+    counts = summarize_trace(events)
+    console.print(", ".join(f"{k}: {v}" for k, v in counts.items() if not isinstance(v, dict)))
+
+
+@cache_app.command("info")
+def cache_info(config: ConfigOpt = None, runs_dir: RunsDirOpt = None) -> None:
+    """Size and contents of the model-answer cache."""
+    from ethoagent.agent.cache import ModelCache
+
+    settings = _settings(config, runs_dir=runs_dir)
+    path = settings.resolved_cache_path()
+    if not path.is_file():
+        console.print(f"no cache at {path} (it is created by the first online model call)")
+        return
+    cache = ModelCache(path)
+    try:
+        stats = cache.stats()
+    finally:
+        cache.close()
+    console.print(f"cache {path}: {stats.entries} answers, {stats.bytes / 1e6:.2f} MB")
+    for prompt, n in sorted(stats.by_prompt.items()):
+        console.print(f"  {prompt}: {n}")
+
+
+@cache_app.command("clear")
+def cache_clear(config: ConfigOpt = None, runs_dir: RunsDirOpt = None) -> None:
+    """Delete every cached model answer."""
+    from ethoagent.agent.cache import ModelCache
+
+    settings = _settings(config, runs_dir=runs_dir)
+    path = settings.resolved_cache_path()
+    if not path.is_file():
+        console.print(f"no cache at {path}")
+        return
+    cache = ModelCache(path)
+    try:
+        n = cache.clear()
+    finally:
+        cache.close()
+    console.print(f"removed {n} cached answers from {path}")
+
+
+@app.command("config")
+def config_show(config: ConfigOpt = None, backend: BackendOpt = None) -> None:
+    """Print the effective settings (file, environment and flags merged) as TOML."""
+    console.print(_settings(config, backend).to_toml(), markup=False, highlight=False)
+
+
+def main() -> None:
+    """Console entry point: run the app, turning user errors into one red line."""
+    try:
+        app()
+    except EthoagentError as exc:
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted (resume with --resume RUN)", 130)
+    except Exception as exc:  # an internal error: still one line unless --debug
+        _fail(f"internal error {type(exc).__name__}: {exc} (rerun with --debug)", 1)
+
+
+def _fail(message: str, code: int) -> None:
+    if _STATE["debug"]:
+        traceback.print_exc()
+    err_console.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

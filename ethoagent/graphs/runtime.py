@@ -1,0 +1,119 @@
+"""What a running graph needs besides its state: the run store, model client, trace, supervisor.
+
+``open_runtime`` wires the configured backend (offline, or an OpenAI-compatible server)
+behind the answer cache and the trace; ``run_graph`` compiles a pipeline's ``StateGraph``
+with the run's SQLite checkpointer and either starts it or resumes it from its last
+checkpoint (a run killed half-way continues where it stopped and gives the same outputs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from langgraph.graph import StateGraph
+
+from ethoagent.agent.cache import CachedClient, ModelCache
+from ethoagent.agent.offline import OfflineClient
+from ethoagent.agent.trace import TracedClient, Tracer
+from ethoagent.agent.types import ModelClient
+from ethoagent.config import Settings
+from ethoagent.graphs.nodes import ModelSupervisor, PolicySupervisor, Supervisor
+from ethoagent.runs import Run
+
+ProgressCallback = Callable[[str, int, int], None]
+"""``(stage, done, total)``: called as items finish, for progress bars."""
+
+
+@dataclass
+class Runtime:
+    """Everything a graph's nodes use besides their state."""
+
+    run: Run
+    settings: Settings
+    client: ModelClient
+    tracer: Tracer
+    supervisor: Supervisor
+    cache: ModelCache | None = None
+    progress: ProgressCallback | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def report_progress(self, stage: str, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(stage, done, total)
+
+
+def make_model_client(settings: Settings) -> tuple[ModelClient, ModelCache | None]:
+    """The configured backend, behind the answer cache when it is an online one."""
+    if settings.backend == "offline":
+        return OfflineClient(), None
+    from ethoagent.agent.client import OpenAICompatibleClient
+
+    online = OpenAICompatibleClient(settings.models)
+    cache = ModelCache(settings.resolved_cache_path())
+    return CachedClient(online, cache, enabled=settings.cache_enabled), cache
+
+
+def make_supervisor(settings: Settings) -> Supervisor:
+    """The ``llm`` role as supervisor when online and able to call tools, else the policy."""
+    llm = settings.role("llm")
+    if settings.backend == "offline" or not llm.capabilities.tool_calls:
+        return PolicySupervisor()
+    # llama.cpp's server cannot force "some tool"; it is the server whose structured output
+    # is json_object, so that style doubles as the hint to use "auto".
+    choice = "auto" if llm.capabilities.structured_output == "json_object" else "required"
+    return ModelSupervisor(tool_choice=choice)
+
+
+@asynccontextmanager
+async def open_runtime(
+    run: Run, settings: Settings, progress: ProgressCallback | None = None
+) -> AsyncIterator[Runtime]:
+    """Open the run's trace, client, cache and supervisor; close them afterwards."""
+    tracer = Tracer(run.trace_path, run_id=run.run_id, images_dir=run.images_dir)
+    inner, cache = make_model_client(settings)
+    client = TracedClient(inner, tracer)
+    runtime = Runtime(
+        run=run,
+        settings=settings,
+        client=client,
+        tracer=tracer,
+        supervisor=make_supervisor(settings),
+        cache=cache,
+        progress=progress,
+    )
+    try:
+        yield runtime
+    finally:
+        await client.aclose()
+        if cache is not None:
+            cache.close()
+
+
+async def run_graph(
+    builder: StateGraph[Any], runtime: Runtime, initial_state: dict[str, Any]
+) -> dict[str, Any]:
+    """Run (or resume) a graph with the run's checkpointer; return the final state.
+
+    A run whose checkpoint shows pending nodes resumes from there; a finished run returns
+    its final state without re-running anything.
+    """
+    run = runtime.run
+    config: Any = {"configurable": {"thread_id": run.run_id}, "recursion_limit": 100}
+    async with AsyncSqliteSaver.from_conn_string(str(run.checkpoints_path)) as saver:
+        graph = builder.compile(checkpointer=saver)
+        snapshot = await graph.aget_state(config)
+        if snapshot.values and not snapshot.next:
+            runtime.tracer.event("run_already_finished")
+            return dict(snapshot.values)
+        if snapshot.values:
+            runtime.tracer.event("run_resume", next=list(snapshot.next))
+            result = await graph.ainvoke(None, config)
+        else:
+            runtime.tracer.event("run_start", graph=run.info().graph)
+            result = await graph.ainvoke(initial_state, config)
+        runtime.tracer.event("run_end")
+        return dict(result)
