@@ -43,9 +43,7 @@ _STATE: dict[str, Any] = {"debug": os.environ.get("ETHOAGENT_DEBUG") == "1"}
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML settings file.", dir_okay=False)
 ]
-BackendOpt = Annotated[
-    str | None, typer.Option("--backend", help="offline (default) or openai.")
-]
+BackendOpt = Annotated[str | None, typer.Option("--backend", help="offline (default) or openai.")]
 RunsDirOpt = Annotated[Path | None, typer.Option("--runs-dir", help="Where runs are stored.")]
 NoCacheOpt = Annotated[
     bool, typer.Option("--no-cache", help="Do not read or write the model-answer cache.")
@@ -125,8 +123,10 @@ def demo(
         try:
             state = asyncio.run(go())
         except BaseException as exc:
-            run.update(status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
-                       error=str(exc)[:500])
+            run.update(
+                status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+                error=str(exc)[:500],
+            )
             raise
     summary = json.loads((run.outputs_dir / "summary.json").read_text())
     run.update(status="finished", summary={k: summary[k] for k in _SUMMARY_KEYS})
@@ -188,8 +188,9 @@ def runs(
 
 @app.command("eval")
 def eval_(
-    suite: Annotated[str, typer.Argument(help="Suite name; `ethoagent eval --list` lists them.")]
-    = "",
+    suite: Annotated[
+        str, typer.Argument(help="Suite name; `ethoagent eval --list` lists them.")
+    ] = "",
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("eval-results"),
     quick: Annotated[bool, typer.Option("--quick", help="Smaller, faster run.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -234,9 +235,11 @@ def trace_show(
     events = read_trace(r.trace_path)
     if as_json:
         for ev in events:
-            if (item is None or ev.get("item") == item) and (
-                node is None or ev.get("node") == node
-            ) and (kind is None or ev.get("kind") == kind):
+            if (
+                (item is None or ev.get("item") == item)
+                and (node is None or ev.get("node") == node)
+                and (kind is None or ev.get("kind") == kind)
+            ):
                 sys.stdout.write(json.dumps(ev, sort_keys=True) + "\n")
         return
     render_trace(events, console, item=item, node=node, kind=kind, failed_only=failed)

@@ -22,7 +22,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -30,7 +30,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from ethoagent.agent.types import ROLES, Backend, Role
+from ethoagent.agent.types import Backend, Role
 from ethoagent.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = Path("ethoagent.toml")
@@ -128,8 +128,24 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(sources)
 
+    @field_validator("models", mode="before")
+    @classmethod
+    def _fill_role_defaults(cls, value: Any) -> Any:
+        """Merge what a source gives for a role over that role's defaults (e.g. a ``vlm``
+        section that sets only ``base_url`` keeps ``image_input = true``)."""
+        if not isinstance(value, dict):
+            return value
+        merged: dict[str, Any] = {r: c for r, c in _default_models().items() if r not in value}
+        for role, cfg in value.items():
+            default = _default_models().get(role)
+            if default is not None and isinstance(cfg, dict):
+                merged[role] = _deep_merge(default.model_dump(), cfg)
+            else:
+                merged[role] = cfg
+        return merged
+
     def role(self, role: Role) -> RoleConfig:
-        return self.models.get(role, _default_models()[role])
+        return self.models[role]
 
     def resolved_cache_path(self) -> Path:
         return self.cache_path or self.runs_dir / "model_cache.sqlite"
@@ -168,7 +184,7 @@ def load_settings(
             raise ConfigError(f"config file {path} is not valid TOML: {exc}.") from exc
     _TOML_FILE["path"] = path
     try:
-        settings = Settings(**_merge_role_defaults(overrides or {}))
+        settings = Settings(**_drop_none(overrides or {}))
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -177,14 +193,20 @@ def load_settings(
         ) from exc
     finally:
         _TOML_FILE.pop("path", None)
-    # roles a source did not mention keep their defaults
-    defaults = _default_models()
-    for role in ROLES:
-        settings.models.setdefault(role, defaults[role])
     return settings
 
 
-def _merge_role_defaults(overrides: dict[str, Any]) -> dict[str, Any]:
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _drop_none(overrides: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in overrides.items() if v is not None}
 
 

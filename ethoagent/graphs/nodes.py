@@ -47,7 +47,7 @@ T = TypeVar("T", bound=BaseModel)
 Action = Literal["retry", "escalate", "flag"]
 
 
-class BudgetExhausted(Exception):
+class BudgetExhaustedError(Exception):
     """An item used all the model calls its budget allows."""
 
 
@@ -123,10 +123,10 @@ class StageContext:
         """Ask a model, counting the call against the item's budget.
 
         Raises:
-            BudgetExhausted: the item has no model calls left.
+            BudgetExhaustedError: the item has no model calls left.
         """
         if self.model_calls >= self.budget.max_model_calls:
-            raise BudgetExhausted(
+            raise BudgetExhaustedError(
                 f"item {self.item} used all {self.budget.max_model_calls} model calls"
             )
         self.model_calls += 1
@@ -280,8 +280,7 @@ class ModelSupervisor:
             attempt=request.attempt,
             proposal=request.proposal[:2000],
             failed="\n".join(f"- {c.name}: {c.message}" for c in request.failed),
-            strategies="\n".join(f"- {k}: {v}" for k, v in request.strategies.items())
-            or "(none)",
+            strategies="\n".join(f"- {k}: {v}" for k, v in request.strategies.items()) or "(none)",
             actions=", ".join(request.allowed),
             retries_left=request.retries_left,
             attempts_left=request.attempts_left,
@@ -295,7 +294,7 @@ class ModelSupervisor:
                 tool_choice=self.tool_choice,
                 payload=request.model_dump(),
             )
-        except (EndpointError, BudgetExhausted) as exc:
+        except (EndpointError, BudgetExhaustedError) as exc:
             return policy_decision(request, f"supervisor unavailable ({exc})")
         who = f"supervisor:{ctx.client.model_name(self.role)}"
         return _decision_from_answer(answer, request, who)
@@ -319,9 +318,7 @@ def _supervisor_tools(request: SupervisionRequest) -> list[Tool]:
     return tools
 
 
-def _decision_from_answer(
-    answer: Answer[Any], request: SupervisionRequest, who: str
-) -> Decision:
+def _decision_from_answer(answer: Answer[Any], request: SupervisionRequest, who: str) -> Decision:
     if not answer.tool_calls:
         return policy_decision(request, "supervisor answered without a tool call")
     call = answer.tool_calls[0]
@@ -341,9 +338,7 @@ def _decision_from_answer(
                 return policy_decision(
                     request, f"supervisor chose unknown or used strategy {e.strategy!r}"
                 )
-            return Decision(
-                action="escalate", strategy=e.strategy, reason=e.reason, decided_by=who
-            )
+            return Decision(action="escalate", strategy=e.strategy, reason=e.reason, decided_by=who)
         f = _FlagArgs.model_validate(call.arguments)
         return Decision(action="flag", reason=f.reason, decided_by=who)
     except ValidationError as exc:
@@ -402,7 +397,7 @@ async def run_item(
                 except ModelOutputError as exc:
                     results = [CheckResult(name="schema", passed=False, message=str(exc))]
                     tracer.check(results[0])
-                except BudgetExhausted as exc:
+                except BudgetExhaustedError as exc:
                     return _flag(tracer, item, proposal, attempt, ctx, results, decisions, str(exc))
                 if all(r.passed for r in results):
                     tracer.event("accepted", proposer=proposer)

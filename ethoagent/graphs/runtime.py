@@ -8,7 +8,7 @@ checkpoint (a run killed half-way continues where it stopped and gives the same 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +19,7 @@ from langgraph.graph import StateGraph
 from ethoagent.agent.cache import CachedClient, ModelCache
 from ethoagent.agent.offline import OfflineClient
 from ethoagent.agent.trace import TracedClient, Tracer
-from ethoagent.agent.types import ModelClient
+from ethoagent.agent.types import ModelClient, Role
 from ethoagent.config import Settings
 from ethoagent.graphs.nodes import ModelSupervisor, PolicySupervisor, Supervisor
 from ethoagent.runs import Run
@@ -68,11 +68,39 @@ def make_supervisor(settings: Settings) -> Supervisor:
     return ModelSupervisor(tool_choice=choice)
 
 
+async def check_endpoints(settings: Settings, roles: Sequence[Role]) -> None:
+    """Fail fast, with one clear error naming the endpoint, if a needed role is unreachable.
+
+    Raises:
+        ConfigError: a role has no ``base_url``.
+        EndpointError: a role's server does not answer.
+    """
+    if settings.backend == "offline" or not roles:
+        return
+    from ethoagent.agent.client import OpenAICompatibleClient
+
+    probe = OpenAICompatibleClient(settings.models)
+    try:
+        for role in roles:
+            await probe.check_health(role)
+    finally:
+        await probe.aclose()
+
+
 @asynccontextmanager
 async def open_runtime(
-    run: Run, settings: Settings, progress: ProgressCallback | None = None
+    run: Run,
+    settings: Settings,
+    progress: ProgressCallback | None = None,
+    *,
+    roles: Sequence[Role] = ("llm",),
 ) -> AsyncIterator[Runtime]:
-    """Open the run's trace, client, cache and supervisor; close them afterwards."""
+    """Open the run's trace, client, cache and supervisor; close them afterwards.
+
+    Args:
+        roles: the model roles the graph will call; checked for reachability first.
+    """
+    await check_endpoints(settings, roles)
     tracer = Tracer(run.trace_path, run_id=run.run_id, images_dir=run.images_dir)
     inner, cache = make_model_client(settings)
     client = TracedClient(inner, tracer)
@@ -103,6 +131,8 @@ async def run_graph(
     """
     run = runtime.run
     config: Any = {"configurable": {"thread_id": run.run_id}, "recursion_limit": 100}
+    # durability="sync": a step's checkpoint is on disk before the next step starts, so a
+    # SIGKILL never loses finished work (the default "async" lets the writes lag behind).
     async with AsyncSqliteSaver.from_conn_string(str(run.checkpoints_path)) as saver:
         graph = builder.compile(checkpointer=saver)
         snapshot = await graph.aget_state(config)
@@ -111,9 +141,9 @@ async def run_graph(
             return dict(snapshot.values)
         if snapshot.values:
             runtime.tracer.event("run_resume", next=list(snapshot.next))
-            result = await graph.ainvoke(None, config)
+            result = await graph.ainvoke(None, config, durability="sync")
         else:
             runtime.tracer.event("run_start", graph=run.info().graph)
-            result = await graph.ainvoke(initial_state, config)
+            result = await graph.ainvoke(initial_state, config, durability="sync")
         runtime.tracer.event("run_end")
         return dict(result)

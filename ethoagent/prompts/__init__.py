@@ -35,9 +35,7 @@ class Prompt:
     def render(self, **values: object) -> str:
         """Fill ``$placeholders``; a missing value is an error, never a silent blank."""
         try:
-            return string.Template(self.template).substitute(
-                {k: str(v) for k, v in values.items()}
-            )
+            return string.Template(self.template).substitute({k: str(v) for k, v in values.items()})
         except KeyError as exc:
             raise ConfigError(f"prompt {self.ref} needs a value for ${exc.args[0]}.") from exc
 

@@ -45,7 +45,9 @@ def at_least_10(_inp: int, out: Guess) -> CheckResult:
     )
 
 
-def model_stage(escalations: list[Escalation[int, Guess]] | None = None, **budget: int) -> Stage[int, Guess]:
+def model_stage(
+    escalations: list[Escalation[int, Guess]] | None = None, **budget: int
+) -> Stage[int, Guess]:
     """A stage whose proposer asks the model, with the feedback in the prompt."""
 
     async def propose(inp: int, feedback: Feedback | None, ctx: StageContext) -> Guess:
@@ -248,12 +250,12 @@ def test_crashing_check_is_a_failed_check() -> None:
     async def propose(inp: int, fb: Feedback | None, ctx: StageContext) -> Guess:
         return Guess(value=inp)
 
-    stage: Stage[int, Guess] = Stage(
-        name="s", propose=propose, checks=[broken], retryable=False
-    )
+    stage: Stage[int, Guess] = Stage(name="s", propose=propose, checks=[broken], retryable=False)
     tracer = Tracer(None, "t")
     outcome = asyncio.run(
-        run_item(stage, "i", 1, client=ScriptedClient({}), tracer=tracer, supervisor=PolicySupervisor())
+        run_item(
+            stage, "i", 1, client=ScriptedClient({}), tracer=tracer, supervisor=PolicySupervisor()
+        )
     )
     assert outcome.status == "flagged"
     assert "boom" in outcome.checks[0].message

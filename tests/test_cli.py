@@ -1,0 +1,141 @@
+"""End-to-end CLI: the commands that exist, the demo, eval, trace and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    env.pop("ETHOAGENT_DEBUG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "ethoagent.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def test_help_lists_built_commands_only() -> None:
+    out = cli("--help")
+    assert out.returncode == 0
+    for command in ("demo", "eval", "trace", "runs", "cache", "config", "version"):
+        assert command in out.stdout
+    for unbuilt in ("segment", "classify", "profile", "chat"):
+        assert f" {unbuilt} " not in out.stdout
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    runs = tmp_path_factory.mktemp("runs")
+    out = cli("demo", "--frames", "60", "--runs-dir", str(runs), "--run-id", "d1")
+    assert out.returncode == 0, out.stderr
+    assert "run directory" in out.stdout
+    assert "3D error, verified" in out.stdout
+    return runs / "d1"
+
+
+def test_demo_writes_outputs_and_report(demo_run: Path) -> None:
+    summary = json.loads((demo_run / "outputs" / "summary.json").read_text())
+    assert summary["frames"] == 60 and summary["views"] == 6
+    assert summary["backend"] == "offline"
+    assert summary["summary"]["status"] == "accepted"
+    assert summary["mean_error_mm"] <= summary["naive_dlt_mean_error_mm"]
+    report = (demo_run / "outputs" / "report.md").read_text()
+    assert "synthetic" in report and "no model was called" in report
+    assert (demo_run / "outputs" / "error_per_frame.png").read_bytes()[:4] == b"\x89PNG"
+    points = (demo_run / "outputs" / "points_3d.csv").read_text().splitlines()
+    assert len(points) == 61 and points[0].startswith("frame,ear_left_x_mm")
+    assert (demo_run / "config.toml").is_file() and (demo_run / "checkpoints.sqlite").is_file()
+    info = json.loads((demo_run / "run.json").read_text())
+    assert info["status"] == "finished"
+
+
+def test_trace_show_renders_and_filters(demo_run: Path) -> None:
+    out = cli("trace", "show", str(demo_run), "--node", "summarise")
+    assert out.returncode == 0, out.stderr
+    assert "flagged_frames" in out.stdout and "demo/summary" in out.stdout
+    js = cli("trace", "show", str(demo_run), "--json", "--kind", "check")
+    events = [json.loads(line) for line in js.stdout.splitlines()]
+    assert events and all(e["kind"] == "check" for e in events)
+    assert {"name", "passed", "value", "threshold", "item", "attempt"} <= set(events[0])
+
+
+def test_resuming_a_finished_run_changes_nothing(demo_run: Path) -> None:
+    before = (demo_run / "outputs" / "points_3d.csv").read_bytes()
+    out = cli("demo", "--resume", str(demo_run))
+    assert out.returncode == 0, out.stderr
+    assert (demo_run / "outputs" / "points_3d.csv").read_bytes() == before
+
+
+def test_runs_lists_the_run(demo_run: Path) -> None:
+    out = cli("runs", "--runs-dir", str(demo_run.parent))
+    assert out.returncode == 0 and "d1" in out.stdout and "finished" in out.stdout
+
+
+def test_eval_suite_writes_results(tmp_path: Path) -> None:
+    listed = cli("eval", "--list")
+    assert "triangulation" in listed.stdout
+    out = cli("eval", "triangulation", "--quick", "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    record = json.loads((tmp_path / "results.json").read_text())
+    assert record["metrics"]["verified_mean_error_mm"] < record["metrics"]["naive_mean_error_mm"]
+    assert (tmp_path / "results.md").read_text().startswith("# eval: triangulation")
+    assert (tmp_path / record["figures"]["error_vs_swap_rate"]).is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("demo", "--resume", "no-such-run"), "no run at no-such-run"),
+        (("demo", "--config", "missing.toml"), "config file missing.toml does not exist"),
+        (("eval", "nope", "--out", "x"), "no eval suite named 'nope'"),
+        (("trace", "show", "nowhere"), "no run at nowhere"),
+    ],
+)
+def test_user_errors_are_one_red_line(tmp_path: Path, args: tuple[str, ...], expected: str) -> None:
+    out = cli(*args, cwd=tmp_path)
+    assert out.returncode != 0
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith("error: ") and expected in lines[0]
+    assert "Traceback" not in out.stderr
+
+
+def test_unreachable_endpoint_is_one_line_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a free loopback port with nothing listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    monkeypatch.setenv("ETHOAGENT_MODELS__LLM__MAX_RETRIES", "0")
+    out = cli("demo", "--backend", "openai", "--runs-dir", str(tmp_path), cwd=tmp_path)
+    assert "error: " in out.stderr  # no base_url configured
+    assert "base_url" in out.stderr
+    monkeypatch.setenv("ETHOAGENT_MODELS__LLM__BASE_URL", url)
+    out = cli("demo", "--backend", "openai", "--runs-dir", str(tmp_path), cwd=tmp_path)
+    assert out.returncode != 0
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and url in lines[0], out.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    out = cli("--debug", "demo", "--resume", "no-such-run", cwd=tmp_path)
+    assert out.returncode != 0 and "Traceback" in out.stderr
+
+
+def test_config_prints_effective_settings(tmp_path: Path) -> None:
+    out = cli("config", "--backend", "openai", cwd=tmp_path)
+    assert out.returncode == 0
+    assert 'backend = "openai"' in out.stdout and "[models.vlm]" in out.stdout
