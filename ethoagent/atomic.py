@@ -59,6 +59,26 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
     return path
 
 
+def is_partial_write(path: Path) -> bool:
+    """Whether ``path`` is the temp file of an ``atomic_write_bytes`` that never finished."""
+    name = Path(path).name
+    return name.startswith(".") and name.endswith(".tmp") and name.count(".") >= 3
+
+
+def remove_partial_writes(root: Path) -> list[Path]:
+    """Delete the temp files that writes killed mid-way left under ``root``.
+
+    Only call this when no other process writes there (e.g. before resuming a run): a live
+    writer's temp file looks the same. Returns the removed paths.
+    """
+    removed = []
+    for path in sorted(Path(root).rglob(".*.tmp")):
+        if path.is_file() and is_partial_write(path):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def atomic_write_text(path: Path, text: str) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     return atomic_write_bytes(path, text.encode("utf-8"))

@@ -25,7 +25,12 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel
 
-from ethoagent.atomic import atomic_save_npz, atomic_write_bytes, atomic_write_text
+from ethoagent.atomic import (
+    atomic_save_npz,
+    atomic_write_bytes,
+    atomic_write_text,
+    remove_partial_writes,
+)
 from ethoagent.config import Settings
 from ethoagent.errors import RunError
 
@@ -111,6 +116,20 @@ class Run:
                 f"no run at {path_or_id}{where}.", fix="`ethoagent runs` lists the runs."
             )
         return cls(candidate)
+
+    @classmethod
+    def resume(cls, path_or_id: str | Path, runs_dir: Path | None = None) -> Run:
+        """Open an existing run to continue it, first removing what a kill left half-written.
+
+        A run killed during an atomic write leaves a hidden temp file beside the target (the
+        target itself is intact); resuming would otherwise carry it into the outputs.
+
+        Raises:
+            RunError: no run there.
+        """
+        run = cls.open(path_or_id, runs_dir)
+        remove_partial_writes(run.root)
+        return run
 
     # paths -------------------------------------------------------------------------------
     @property

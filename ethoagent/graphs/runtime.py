@@ -68,23 +68,31 @@ def make_supervisor(settings: Settings) -> Supervisor:
     return ModelSupervisor(tool_choice=choice)
 
 
-async def check_endpoints(settings: Settings, roles: Sequence[Role]) -> None:
+async def check_endpoints(settings: Settings, roles: Sequence[Role]) -> Settings:
     """Fail fast, with one clear error naming the endpoint, if a needed role is unreachable.
+
+    Returns:
+        The settings with each checked role's empty ``model`` set to the first model its
+        server serves, so cache keys and traces name the real model from the first call.
 
     Raises:
         ConfigError: a role has no ``base_url``.
         EndpointError: a role's server does not answer.
     """
     if settings.backend == "offline" or not roles:
-        return
+        return settings
     from ethoagent.agent.client import OpenAICompatibleClient
 
     probe = OpenAICompatibleClient(settings.models)
+    resolved = settings.model_copy(deep=True)
     try:
         for role in roles:
-            await probe.check_health(role)
+            served = await probe.check_health(role)
+            if not resolved.models[role].model and served:
+                resolved.models[role].model = served[0]
     finally:
         await probe.aclose()
+    return resolved
 
 
 @asynccontextmanager
@@ -100,7 +108,7 @@ async def open_runtime(
     Args:
         roles: the model roles the graph will call; checked for reachability first.
     """
-    await check_endpoints(settings, roles)
+    settings = await check_endpoints(settings, roles)
     tracer = Tracer(run.trace_path, run_id=run.run_id, images_dir=run.images_dir)
     inner, cache = make_model_client(settings)
     client = TracedClient(inner, tracer)
@@ -126,8 +134,8 @@ async def run_graph(
 ) -> dict[str, Any]:
     """Run (or resume) a graph with the run's checkpointer; return the final state.
 
-    A run whose checkpoint shows pending nodes resumes from there; a finished run returns
-    its final state without re-running anything.
+    A run with a checkpoint resumes from it; a finished run returns its final state
+    without re-running anything.
     """
     run = runtime.run
     config: Any = {"configurable": {"thread_id": run.run_id}, "recursion_limit": 100}
@@ -136,10 +144,10 @@ async def run_graph(
     async with AsyncSqliteSaver.from_conn_string(str(run.checkpoints_path)) as saver:
         graph = builder.compile(checkpointer=saver)
         snapshot = await graph.aget_state(config)
-        if snapshot.values and not snapshot.next:
-            runtime.tracer.event("run_already_finished")
-            return dict(snapshot.values)
         if snapshot.values:
+            # Resuming with None applies the writes of tasks that finished after the last
+            # checkpoint and runs what is left; on a finished thread it runs nothing.
+            # (snapshot.next is not enough to tell: it is empty while such writes pend.)
             runtime.tracer.event("run_resume", next=list(snapshot.next))
             result = await graph.ainvoke(None, config, durability="sync")
         else:
