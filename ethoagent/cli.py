@@ -22,7 +22,7 @@ from rich.text import Text
 
 from ethoagent import __version__
 from ethoagent.config import Settings, load_settings
-from ethoagent.errors import EthoagentError
+from ethoagent.errors import EthoagentError, InputError
 
 app = typer.Typer(
     name="ethoagent",
@@ -97,7 +97,7 @@ def demo(
 
     settings = _settings(config, backend, runs_dir, no_cache)
     if resume is not None:
-        run = Run.open(resume, settings.runs_dir)
+        run = Run.resume(resume, settings.runs_dir)
         inputs = run.info().inputs
         frames, views, seed = inputs["frames"], inputs["views"], inputs["seed"]
     else:
@@ -164,6 +164,45 @@ def _print_demo_summary(m: dict[str, Any], root: Path, outputs: list[str]) -> No
     for rel in outputs:
         console.print(f"  [dim]{root / rel}[/]")
     console.print(f"run directory: [cyan]{root}[/]  (trace: ethoagent trace show {root})")
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Argument(help="Output folder (created; must be empty).")],
+    preset: Annotated[str, typer.Option(help="easy, paper-like or hard.")] = "paper-like",
+    frames: Annotated[int, typer.Option(min=1, help="Frames to simulate.")] = 500,
+    animals: Annotated[
+        int | None, typer.Option(min=1, max=3, help="Mice (default: the preset's).")
+    ] = None,
+    views: Annotated[int, typer.Option(min=2, max=16, help="Camera views.")] = 6,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace what OUT already holds.")
+    ] = False,
+) -> None:
+    """Simulate a multi-view mouse session: videos, calibration and exact ground truth."""
+    from ethoagent.evals.simulate import simulate_session
+
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise InputError(
+            f"output folder {out} is not empty; nothing was written.",
+            fix="choose a new folder or pass --overwrite.",
+        )
+
+    with _progress() as progress:
+        task = progress.add_task("rendering", total=frames * views)
+        paths = simulate_session(
+            out,
+            preset=preset,
+            frames=frames,
+            animals=animals,
+            views=views,
+            seed=seed,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    console.print(f"simulated {frames} frames x {views} views ({preset}) in [cyan]{paths.root}[/]")
+    console.print(f"  videos: {len(paths.videos)} mp4, calibration: {paths.calibration.name}")
+    console.print(f"  ground truth: {paths.arrays.parent}  (see {paths.readme.name})")
 
 
 @app.command()
