@@ -1,4 +1,4 @@
-"""Tests of keypoint/label formats and the shared-data loaders (ethoagent.tools.io)."""
+"""Tests of keypoint and label formats (ethoagent.tools.io)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 
 from ethoagent.errors import InputError
 from ethoagent.tools import io as eio
-from tests.data_paths import require_shared
 
 
 def _pose(frames: int, individuals: int, dims: int = 2) -> eio.PoseData:
@@ -120,72 +119,3 @@ def test_framewise_labels(tmp_path: Path) -> None:
     (tmp_path / "g.csv").write_text("frame,a\n0,0\n2,1\n")
     with pytest.raises(InputError, match="without gaps"):
         eio.read_framewise_labels(tmp_path / "g.csv")
-
-
-def test_unknown_dataset() -> None:
-    with pytest.raises(InputError, match="unknown data set"):
-        eio.load_dataset("nope")
-
-
-# ------------------------------------------------------------------ real shared data
-
-
-def _load(name: str) -> eio.Dataset:
-    root = require_shared(name).parent
-    return eio.load_dataset(name, root=root)
-
-
-def test_behaviordepot() -> None:
-    d = _load("behaviordepot_freezing")
-    demo1 = d.pose["demo1"]
-    assert demo1.points.shape == (6000, 1, 8, 2) and demo1.fps == 50.0
-    assert "Nose" in demo1.keypoints
-    assert d.labels["demo1"].shape == (6000, 1) and int(d.labels["demo1"].sum()) == 1368
-    assert d.label_columns["demo7"] == ("expert1", "expert2", "expert3", "novice")
-
-
-def test_dannce_reprojection_is_exact() -> None:
-    from ethoagent.tools.cameras import project_points
-
-    d = _load("dannce_markerless_mouse")
-    assert d.points_3d is not None and d.points_2d is not None
-    assert d.points_3d.shape == (81, 22, 3) and d.points_2d.shape == (81, 6, 22, 2)
-    proj = np.moveaxis(project_points(d.cameras, d.points_3d), 2, 1)  # (F, V, K, 2)
-    err = np.linalg.norm(proj - d.points_2d, axis=-1)
-    assert np.nanmedian(err) < 0.01
-
-
-def test_openfield_labelled_frames() -> None:
-    d = _load("dlc_openfield_pranav2018")
-    pose = d.pose["m4s1"]
-    assert pose.points.shape == (116, 1, 4, 2)
-    assert pose.keypoints == ("snout", "leftear", "rightear", "tailbase")
-    assert pose.frame_names is not None and pose.frame_names[0].endswith("img0000.png")
-    assert d.videos["m3v1"].is_file()
-
-
-def test_ethome_multi_animal_and_boris() -> None:
-    d = _load("ethome_social_interact")
-    vid = "e3v813a-20210610T122332-122642"
-    pose = d.pose[vid]
-    assert pose.individuals == ("adult", "juvenile") and pose.points.shape == (5700, 2, 7, 2)
-    assert int(d.labels[vid].sum()) == 663
-    assert len(d.labels) == 5  # the tracked video plus four BORIS-only sessions
-
-
-def test_sturman_intervals() -> None:
-    d = _load("sturman2020_dlcanalyzer")
-    assert len(d.labels) == 20
-    lab = d.labels["OFT_11"]
-    assert lab.shape[1] == 3 and set(np.unique(lab)) <= {0, 1, 2, 3, 4}
-    assert d.pose["EPM_15"].points.shape[0] > 900
-
-
-def test_sleap_anipose_calibration() -> None:
-    from ethoagent.tools.cameras import check_calibration
-
-    d = _load("sleap_anipose_minimal_session")
-    assert d.view_names == ("back", "mid", "side", "top")
-    assert all(p.is_file() for p in d.videos.values())
-    results = {r.name: r for r in check_calibration(d.cameras)}
-    assert not results["calibration.distinct_parameters"].passed

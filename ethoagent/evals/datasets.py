@@ -1,0 +1,323 @@
+"""Loaders for the shared real data sets (``../shared/data``, see its ``MANIFEST.md``).
+
+``load_dataset(name)`` loads one folder into a ``Dataset``: keypoints in the internal
+representation (``PoseData``), frame-wise labels, calibrated cameras, multi-view 2D / 3D
+arrays and the facts a user needs about each (``notes``). ``DATASETS`` names them.
+The data is never copied into the repository; a missing folder is one clear error.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+from numpy.typing import NDArray
+
+from ethoagent.errors import InputError
+from ethoagent.tools.cameras import Camera, read_calibration, read_dannce_calibration
+from ethoagent.tools.io import (
+    PoseData,
+    boris_to_framewise,
+    intervals_to_framewise,
+    read_boris_events,
+    read_dlc_csv,
+    read_framewise_labels,
+    read_interval_labels,
+)
+
+__all__ = ["DATASETS", "Dataset", "load_dataset", "shared_data_dir"]
+
+
+def shared_data_dir() -> Path:
+    """The shared real-data folder: ``$ETHOAGENT_SHARED_DATA`` or ``<repo>/../shared/data``."""
+    env = os.environ.get("ETHOAGENT_SHARED_DATA")
+    if env:
+        return Path(env)
+    return (Path(__file__).resolve().parents[2].parent / "shared" / "data").resolve()
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One folder of the shared real data, loaded.
+
+    Attributes:
+        name: the folder name.
+        pose: per session (or view) name, its keypoints.
+        labels: per session name, frame-wise labels ``(frames, columns)`` int64.
+        label_columns: per session name, the names of the label columns (raters or
+            behaviours; for coded labels the vocabulary is in ``notes``).
+        cameras: the calibrated views (empty if none).
+        view_names: names of the views of ``points_2d``.
+        points_2d: ``(frames, views, keypoints, 2)`` float64 pixels, NaN = missing, or
+            ``None``.
+        points_3d: ``(frames, keypoints, 3)`` float64 mm, NaN = missing, or ``None``.
+        keypoints_3d: keypoint names of ``points_2d`` / ``points_3d``.
+        videos: per session/view name, the video file.
+        fps: frame rate, Hz, where one applies to the whole set.
+        notes: facts a user needs (conventions, missing parts), one per line.
+    """
+
+    name: str
+    pose: dict[str, PoseData] = field(default_factory=dict)
+    labels: dict[str, NDArray[np.int64]] = field(default_factory=dict)
+    label_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    cameras: list[Camera] = field(default_factory=list)
+    view_names: tuple[str, ...] = ()
+    points_2d: NDArray[np.float64] | None = None
+    points_3d: NDArray[np.float64] | None = None
+    keypoints_3d: tuple[str, ...] = ()
+    videos: dict[str, Path] = field(default_factory=dict)
+    fps: float | None = None
+    notes: tuple[str, ...] = ()
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        raise InputError(
+            f"shared data {path} not found.",
+            fix="place the data set under ../shared/data (see its MANIFEST.md) or set "
+            "ETHOAGENT_SHARED_DATA.",
+        )
+    return path
+
+
+def _load_behaviordepot(root: Path) -> Dataset:
+    demo = root / "demo"
+    pose = {"demo1": read_dlc_csv(_require(demo / "demo1" / "demo1_tracking.csv"), fps=50.0)}
+    for name, rel in (
+        ("demo4", "demo4/demo4_video.csv"),
+        ("demo5", "demo5/demo5_tracking.csv"),
+        ("demo6", "demo6/demo6_tracking.csv"),
+    ):
+        if (demo / rel).is_file():
+            pose[name] = read_dlc_csv(demo / rel)
+    labels: dict[str, NDArray[np.int64]] = {}
+    cols: dict[str, tuple[str, ...]] = {}
+    labels["demo1"], cols["demo1"] = read_framewise_labels(
+        _require(demo / "demo1" / "demo1_human_freezing_framewise.csv")
+    )
+    raters = demo / "demo7" / "demo7_raters_freezing_framewise.csv"
+    if raters.is_file():
+        labels["demo7"], cols["demo7"] = read_framewise_labels(raters)
+    return Dataset(
+        name=root.name,
+        pose=pose,
+        labels=labels,
+        label_columns=cols,
+        fps=50.0,
+        notes=(
+            "demo1: 50 fps, 1000x750 px, 32 px/cm; human freezing labels line up with rows.",
+            "demo7: four raters' freezing vectors, no tracking.",
+            "demo4-6: DLC tracking without human labels; their fps is not stated here.",
+        ),
+    )
+
+
+def _load_sleap_anipose(root: Path) -> Dataset:
+    sess = _require(root / "minimal_session")
+    cams = read_calibration(_require(sess / "calibration.toml"))
+    names = tuple(c.name for c in cams)
+    videos = {n: sess / n / f"minimal_{n}.mp4" for n in names}
+    notes = [
+        "4 views (back, mid, side, top), 1280x1024, 30 fps, 120 frames.",
+        "calibration.toml: cam_2 (side) and cam_3 (top) carry identical parameters "
+        "(a fault in the upstream fixture).",
+    ]
+    per_view = []
+    kps: tuple[str, ...] = ()
+    for n in names:
+        with h5py.File(_require(sess / n / f"minimal_{n}_proofread.analysis.h5"), "r") as f:
+            tracks = np.asarray(f["tracks"], dtype=np.float64)  # (tracks, 2, nodes, frames)
+            kps = tuple(x.decode() if isinstance(x, bytes) else str(x) for x in f["node_names"][:])
+        per_view.append(np.transpose(tracks[0], (2, 1, 0)))  # (frames, nodes, 2)
+    pts2 = np.stack(per_view, axis=1)
+    with h5py.File(_require(sess / "points3d.h5"), "r") as f:
+        pts3 = np.asarray(f["tracks"], dtype=np.float64)[:, 0]
+    return Dataset(
+        name=root.name,
+        cameras=cams,
+        view_names=names,
+        points_2d=pts2,
+        points_3d=pts3,
+        keypoints_3d=kps,
+        videos=videos,
+        fps=30.0,
+        notes=tuple(notes),
+    )
+
+
+DANNCE_KEYPOINTS: tuple[str, ...] = (
+    "EarL", "EarR", "Snout", "SpineF", "SpineM", "Tail_base", "Tail_mid", "Tail_end",
+    "ForepawL", "WristL", "ElbowL", "ShoulderL", "ForepawR", "WristR", "ElbowR", "ShoulderR",
+    "HindpawL", "AnkleL", "KneeL", "HindpawR", "AnkleR", "KneeR",
+)  # fmt: skip
+"""The 22 keypoints of the DANNCE markerless-mouse labels, in column order."""
+
+
+def _load_dannce(root: Path, session: str = "markerless_mouse_1") -> Dataset:
+    from scipy.io import loadmat  # local: slow import
+
+    path = _require(root / session / "label3d_dannce.mat")
+    cams = read_dannce_calibration(path)
+    mat = loadmat(str(path))
+    label_data = np.asarray(mat["labelData"]).ravel()
+    pts2 = []
+    pts3 = None
+    for entry in label_data:
+        s = np.asarray(entry).ravel()[0]
+        s = np.asarray(s).ravel()[0]
+        d2 = np.asarray(s["data_2d"], dtype=np.float64)
+        pts2.append(d2.reshape(d2.shape[0], -1, 2))
+        if pts3 is None:
+            d3 = np.asarray(s["data_3d"], dtype=np.float64)
+            pts3 = d3.reshape(d3.shape[0], -1, 3)
+    return Dataset(
+        name=root.name,
+        cameras=cams,
+        view_names=tuple(c.name for c in cams),
+        points_2d=np.stack(pts2, axis=1),
+        points_3d=pts3,
+        keypoints_3d=DANNCE_KEYPOINTS,
+        notes=(
+            f"session {session}; cameras read with read_dannce_calibration (MATLAB row-vector "
+            "convention converted to OpenCV: R = r.T, K = K.T).",
+            "2D labels are exact reprojections of the 3D labels (Label3D), not clicks.",
+            "image size 1152x1024 assumed (videos absent).",
+        ),
+    )
+
+
+def _load_openfield(root: Path) -> Dataset:
+    proj = root / "openfield-Pranav-2018-10-30"
+    pose = read_dlc_csv(_require(proj / "labeled-data" / "m4s1" / "CollectedData_Pranav.csv"))
+    return Dataset(
+        name=root.name,
+        pose={"m4s1": pose},
+        videos={"m3v1": proj / "videos" / "m3v1mp4.mp4"},
+        fps=30.0,
+        notes=(
+            "m4s1: 116 labelled frames (frame_names = image paths); no behaviour labels.",
+            "m3v1mp4.mp4 is a different session (640x480, 30 fps), unlabelled.",
+        ),
+    )
+
+
+def _load_ethome(root: Path) -> Dataset:
+    dlc = sorted((root / "dlc").glob("*.csv"))
+    if not dlc:
+        _require(root / "dlc" / "<tracking>.csv")
+    video = "e3v813a-20210610T122332-122642"
+    pose = {video: read_dlc_csv(dlc[0], fps=30.0)}
+    labels: dict[str, NDArray[np.int64]] = {}
+    cols: dict[str, tuple[str, ...]] = {}
+    derived = root / "derived" / f"{video}_interact_framewise.csv"
+    labels[video], cols[video] = read_framewise_labels(_require(derived))
+    for b in sorted((root / "boris").glob("*.csv")):
+        vid = b.stem.removesuffix("_reencode")
+        if vid == video:
+            continue
+        events = read_boris_events(b)
+        fps = events[0].fps if events and np.isfinite(events[0].fps) else 30.0
+        length = events[0].media_length_s if events else 0.0
+        n = round(length * fps) if np.isfinite(length) else 0
+        labels[vid] = boris_to_framewise(events, fps=fps, frames=n, behaviour="interact")[:, None]
+        cols[vid] = ("interact",)
+    return Dataset(
+        name=root.name,
+        pose=pose,
+        labels=labels,
+        label_columns=cols,
+        fps=30.0,
+        notes=(
+            f"only {video} has both tracking (adult + juvenile, 7 keypoints) and labels.",
+            "other sessions: BORIS 'interact' labels only (tracking not included).",
+        ),
+    )
+
+
+STURMAN_OFT_BEHAVIOURS: tuple[str, ...] = ("Supported", "Unsupported", "Grooming", "Jumping")
+"""Open-field label vocabulary (code ``i + 1``; 0 = none)."""
+
+
+def _load_sturman(root: Path) -> Dataset:
+    table = _require(root / "data" / "OFT" / "Labels" / "AllLabDataOFT_final.csv")
+    intervals = read_interval_labels(table)
+    labels: dict[str, NDArray[np.int64]] = {}
+    cols: dict[str, tuple[str, ...]] = {}
+    fps = 25.0
+    videos = sorted({iv.video for iv in intervals})
+    for vid in videos:
+        ivs = [iv for iv in intervals if iv.video == vid]
+        raters = tuple(sorted({iv.rater for iv in ivs}))
+        n = max(round(iv.stop_s * fps) for iv in ivs)
+        labels[vid] = np.stack(
+            [
+                intervals_to_framewise(
+                    [iv for iv in ivs if iv.rater == r],
+                    fps=fps,
+                    behaviours=STURMAN_OFT_BEHAVIOURS,
+                    frames=n,
+                )
+                for r in raters
+            ],
+            axis=1,
+        )
+        cols[vid] = raters
+    pose = {}
+    epm = sorted((root / "data" / "EPM" / "Output_DLC").glob("*.csv"))
+    if epm:
+        pose["EPM_15"] = read_dlc_csv(epm[0])
+    return Dataset(
+        name=root.name,
+        pose=pose,
+        labels=labels,
+        label_columns=cols,
+        fps=fps,
+        notes=(
+            "OFT labels: columns are raters; codes 0 = none, "
+            + ", ".join(f"{i + 1} = {b}" for i, b in enumerate(STURMAN_OFT_BEHAVIOURS))
+            + "; frames = round(seconds * 25), until each video's last labelled interval.",
+            "OFT tracking is not included (files over 4 MiB); EPM_15 tracking has no labels.",
+        ),
+    )
+
+
+DATASETS: tuple[str, ...] = (
+    "behaviordepot_freezing",
+    "sleap_anipose_minimal_session",
+    "dannce_markerless_mouse",
+    "dlc_openfield_pranav2018",
+    "ethome_social_interact",
+    "sturman2020_dlcanalyzer",
+)
+"""Folders of the shared real data that ``load_dataset`` knows."""
+
+
+def load_dataset(name: str, *, root: str | os.PathLike[str] | None = None) -> Dataset:
+    """Load one folder of the shared real data.
+
+    Args:
+        name: one of ``DATASETS``.
+        root: the shared data folder (default ``shared_data_dir()``).
+
+    Returns:
+        The loaded ``Dataset``.
+    """
+    base = Path(root) if root is not None else shared_data_dir()
+    loaders = {
+        "behaviordepot_freezing": _load_behaviordepot,
+        "sleap_anipose_minimal_session": _load_sleap_anipose,
+        "dannce_markerless_mouse": _load_dannce,
+        "dlc_openfield_pranav2018": _load_openfield,
+        "ethome_social_interact": _load_ethome,
+        "sturman2020_dlcanalyzer": _load_sturman,
+    }
+    if name not in loaders:
+        raise InputError(
+            f"unknown data set {name!r}; known: {list(DATASETS)}.",
+            fix="pass one of those names.",
+        )
+    return loaders[name](_require(base / name))
