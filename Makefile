@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 # The CPU wheel first: a bare `torch` requirement would pull a multi-GB CUDA build.
 TORCH_SPEC ?= torch==2.13.0
-WHEELS ?= .cache/wheels
+# Outside the checkout so that fresh clones on the same machine (CI) reuse the built wheel.
+WHEELS ?= $(HOME)/.cache/ethoagent/wheels
 LLAMA_VERSION := 0.3.36
 # llama.cpp's native build faults on these VMs (AMX advertised, not usable): build portable.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON \
@@ -29,7 +30,7 @@ $(VENV)/.dev: $(VENV)/.installed
 	touch $@
 
 # The local OpenAI-compatible model server for the `server` tests: llama-cpp-python is
-# source-only, so its wheel is built once and kept in $(WHEELS) (ignored by git).
+# source-only, so its wheel is built once per machine and kept in $(WHEELS).
 $(VENV)/.server: $(VENV)/.installed
 	ls $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || \
 	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) wheel --no-deps --no-cache-dir \
