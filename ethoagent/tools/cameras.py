@@ -18,7 +18,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ import cv2
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ethoagent.atomic import atomic_write_text
 from ethoagent.errors import InputError
 from ethoagent.tools.checks import CheckResult
 
@@ -699,18 +699,6 @@ def _toml_key(key: str) -> str:
     return key if _BARE_KEY.match(key) else json.dumps(key)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_calibration(
     path: str | os.PathLike[str],
     cameras: Sequence[Camera],
@@ -749,7 +737,7 @@ def write_calibration(
                 fix="flatten it, e.g. {'board_x': 8, 'board_y': 11}.",
             )
         lines.append(f"{_toml_key(str(key))} = {_toml_value(value, f'metadata[{key!r}]')}")
-    _atomic_write_text(Path(path), "\n".join(lines) + "\n")
+    atomic_write_text(Path(path), "\n".join(lines) + "\n")
 
 
 # --------------------------------------------------------------------------- DANNCE
