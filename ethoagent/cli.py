@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -33,8 +34,10 @@ app = typer.Typer(
 )
 trace_app = typer.Typer(help="Inspect a run's reasoning trace.", no_args_is_help=True)
 cache_app = typer.Typer(help="The model-answer cache.", no_args_is_help=True)
+data_app = typer.Typer(help="The shared real data sets (../shared/data).", no_args_is_help=True)
 app.add_typer(trace_app, name="trace")
 app.add_typer(cache_app, name="cache")
+app.add_typer(data_app, name="data")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -322,6 +325,71 @@ def cache_clear(config: ConfigOpt = None, runs_dir: RunsDirOpt = None) -> None:
     finally:
         cache.close()
     console.print(f"removed {n} cached answers from {path}")
+
+
+def _compact_table(title: str, *columns: str, text_columns: int = 2) -> Table:
+    """A borderless table: ``text_columns`` left-aligned columns (the first bold), then numbers."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for i, name in enumerate(columns):
+        table.add_column(
+            name,
+            style="bold" if i == 0 else None,
+            justify="left" if i < text_columns else "right",
+            no_wrap=True,
+        )
+    return table
+
+
+@data_app.command("list")
+def data_list(
+    root: Annotated[
+        Path | None,
+        typer.Option(
+            "--root",
+            help="Shared data folder (default: $ETHOAGENT_SHARED_DATA or <repo>/../shared/data).",
+            file_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """List the shared real data sets: present or not, size, and what each holds."""
+    from ethoagent.evals.datasets import shared_data_dir, summarise_datasets
+
+    base = root if root is not None else shared_data_dir()
+    with console.status(f"reading {base} ..."):
+        summaries = summarise_datasets(base)
+    colour = {"present": "green", "missing": "red", "incomplete": "yellow"}
+    word = {"present": "yes", "missing": "no", "incomplete": "partly"}
+    table = _compact_table(
+        f"shared data in {base}", "data set", "present", "MB", "sess", "views", "mice", "kpts",
+        "frames",
+    )  # fmt: skip
+    table.caption = "sess = sessions, kpts = keypoints per mouse, frames = frames with keypoints"
+    labels = _compact_table(
+        "human labels", "data set", "behaviour", "sessions", "raters", "frames", "bouts"
+    )
+    for s in summaries:
+        status = f"[{colour[s.status]}]{word[s.status]}[/]"
+        if s.status != "present":
+            table.add_row(s.name, status, f"{s.size_mb:.1f}" if s.size_mb else "-", *["-"] * 5)
+            continue
+        counts = (s.sessions, s.views, s.animals, s.keypoints)
+        table.add_row(s.name, status, f"{s.size_mb:.1f}", *map(str, counts), f"{s.frames:,}")
+        for c in s.labels:
+            labels.add_row(
+                s.name,
+                c.behaviour,
+                str(c.sessions),
+                str(c.raters),
+                f"{c.frames:,.0f}",
+                f"{c.bouts:,.0f}",
+            )
+    console.print(table)
+    if labels.row_count:
+        labels.caption = "frames and bouts: summed over sessions, mean over raters"
+        console.print(labels)
+    for s in summaries:
+        if s.hint is not None:
+            console.print(f"[{colour[s.status]}]{s.name}[/]: {s.hint}", soft_wrap=True)
 
 
 @app.command("config")

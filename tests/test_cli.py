@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.data_paths import require_shared
+
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
@@ -27,7 +29,7 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 def test_help_lists_built_commands_only() -> None:
     out = cli("--help")
     assert out.returncode == 0
-    for command in ("demo", "eval", "trace", "runs", "cache", "config", "version"):
+    for command in ("demo", "eval", "trace", "runs", "cache", "config", "version", "data"):
         assert command in out.stdout
     for unbuilt in ("segment", "classify", "profile", "chat"):
         assert f" {unbuilt} " not in out.stdout
@@ -99,6 +101,7 @@ def test_eval_suite_writes_results(tmp_path: Path) -> None:
         (("demo", "--config", "missing.toml"), "config file missing.toml does not exist"),
         (("eval", "nope", "--out", "x"), "no eval suite named 'nope'"),
         (("trace", "show", "nowhere"), "no run at nowhere"),
+        (("data", "list", "--root", "nowhere"), "shared data folder nowhere does not exist"),
     ],
 )
 def test_user_errors_are_one_red_line(tmp_path: Path, args: tuple[str, ...], expected: str) -> None:
@@ -139,3 +142,23 @@ def test_config_prints_effective_settings(tmp_path: Path) -> None:
     out = cli("config", "--backend", "openai", cwd=tmp_path)
     assert out.returncode == 0
     assert 'backend = "openai"' in out.stdout and "[models.vlm]" in out.stdout
+
+
+def test_data_list_summarises_the_shared_sets() -> None:
+    root = require_shared("sleap_anipose_minimal_session").parent
+    out = cli("data", "list", "--root", str(root))
+    assert out.returncode == 0, out.stderr
+    rows = {line.split()[0]: line.split() for line in out.stdout.splitlines() if line.strip()}
+    # data set, present, MB, sessions, views, mice, keypoints, frames
+    assert rows["sleap_anipose_minimal_session"][1] == "yes"
+    assert rows["sleap_anipose_minimal_session"][4:8] == ["4", "1", "15", "120"]
+    assert "human labels" in out.stdout
+
+
+def test_data_list_names_what_is_missing(tmp_path: Path) -> None:
+    (tmp_path / "ethome_social_interact").mkdir()
+    out = cli("data", "list", "--root", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert "partly" in out.stdout and "Traceback" not in out.stderr
+    hints = [ln for ln in out.stdout.splitlines() if ln.startswith("dannce_markerless_mouse:")]
+    assert len(hints) == 1 and "not found at" in hints[0] and "MANIFEST.md" in hints[0]

@@ -3,6 +3,10 @@
 ``load_dataset(name)`` loads one folder into a ``Dataset``: keypoints in the internal
 representation (``PoseData``), frame-wise labels, calibrated cameras, multi-view 2D / 3D
 arrays and the facts a user needs about each (``notes``). ``DATASETS`` names them.
+``summarise_dataset(name)`` (and ``summarise_datasets()`` for all) says what a folder
+holds — sessions, views, frames, keypoints, labelled frames and bouts per behaviour, size
+on disk — or how to get it where it is missing (``ethoagent data list``); it reads the
+keypoint and label files but never decodes a video.
 The data is never copied into the repository; a missing folder is one clear error.
 """
 
@@ -11,12 +15,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import h5py
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict
 
 from ethoagent.errors import InputError
+from ethoagent.evals.behaviour import bouts_from_labels
 from ethoagent.tools.cameras import Camera, read_calibration, read_dannce_calibration
 from ethoagent.tools.io import (
     PoseData,
@@ -28,7 +35,17 @@ from ethoagent.tools.io import (
     read_interval_labels,
 )
 
-__all__ = ["DATASETS", "Dataset", "load_dataset", "shared_data_dir"]
+__all__ = [
+    "DATASETS",
+    "Dataset",
+    "DatasetSummary",
+    "LabelCount",
+    "count_labels",
+    "load_dataset",
+    "shared_data_dir",
+    "summarise_dataset",
+    "summarise_datasets",
+]
 
 
 def shared_data_dir() -> Path:
@@ -47,8 +64,10 @@ class Dataset:
         name: the folder name.
         pose: per session (or view) name, its keypoints.
         labels: per session name, frame-wise labels ``(frames, columns)`` int64.
-        label_columns: per session name, the names of the label columns (raters or
-            behaviours; for coded labels the vocabulary is in ``notes``).
+        label_columns: per session name, the names of the label columns (raters, or the
+            behaviour itself where one person labelled it).
+        behaviours: the label vocabulary: code ``i + 1`` in ``labels`` is
+            ``behaviours[i]``, 0 = none (for 0/1 labels, the one behaviour).
         cameras: the calibrated views (empty if none).
         view_names: names of the views of ``points_2d``.
         points_2d: ``(frames, views, keypoints, 2)`` float64 pixels, NaN = missing, or
@@ -64,6 +83,7 @@ class Dataset:
     pose: dict[str, PoseData] = field(default_factory=dict)
     labels: dict[str, NDArray[np.int64]] = field(default_factory=dict)
     label_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    behaviours: tuple[str, ...] = ()
     cameras: list[Camera] = field(default_factory=list)
     view_names: tuple[str, ...] = ()
     points_2d: NDArray[np.float64] | None = None
@@ -107,6 +127,7 @@ def _load_behaviordepot(root: Path) -> Dataset:
         pose=pose,
         labels=labels,
         label_columns=cols,
+        behaviours=("freezing",),
         fps=50.0,
         notes=(
             "demo1: 50 fps, 1000x750 px, 32 px/cm; human freezing labels line up with rows.",
@@ -230,6 +251,7 @@ def _load_ethome(root: Path) -> Dataset:
         pose=pose,
         labels=labels,
         label_columns=cols,
+        behaviours=("interact",),
         fps=30.0,
         notes=(
             f"only {video} has both tracking (adult + juvenile, 7 keypoints) and labels.",
@@ -275,6 +297,7 @@ def _load_sturman(root: Path) -> Dataset:
         pose=pose,
         labels=labels,
         label_columns=cols,
+        behaviours=STURMAN_OFT_BEHAVIOURS,
         fps=fps,
         notes=(
             "OFT labels: columns are raters; codes 0 = none, "
@@ -321,3 +344,227 @@ def load_dataset(name: str, *, root: str | os.PathLike[str] | None = None) -> Da
             fix="pass one of those names.",
         )
     return loaders[name](_require(base / name))
+
+
+# --------------------------------------------------------------------------- summaries
+
+SOURCES: dict[str, str] = {
+    "behaviordepot_freezing": "DeNardoLab/BehaviorDEPOT @ c782b13 (GPL-3.0)",
+    "sleap_anipose_minimal_session": "talmolab/sleap-anipose @ aa6e68f (GPL-3.0)",
+    "dannce_markerless_mouse": "spoonsso/dannce @ cefd782 (MIT)",
+    "dlc_openfield_pranav2018": "DeepLabCut/DeepLabCut @ 2df0f46 (LGPL-3.0)",
+    "ethome_social_interact": "benlansdell/ethome @ 31359b5 + e3f7d42 (MIT)",
+    "sturman2020_dlcanalyzer": "ETHZ-INS/DLCAnalyzer @ cfdc34a (GPL-3.0)",
+}
+"""Upstream repository @ commit (licence) of each data set, as in the data's MANIFEST.md."""
+
+
+class LabelCount(BaseModel):
+    """How much of one behaviour a data set's human labels hold.
+
+    Attributes:
+        behaviour: the label name.
+        sessions: sessions whose labels contain it at least once.
+        raters: the most label columns (raters) any of those sessions has.
+        frames: labelled frames, summed over sessions; where several raters labelled a
+            session, the mean over its raters.
+        bouts: runs of consecutive labelled frames, counted the same way.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    behaviour: str
+    sessions: int
+    raters: int
+    frames: float
+    bouts: float
+
+
+class DatasetSummary(BaseModel):
+    """What one shared data folder holds, or why it cannot be used.
+
+    Attributes:
+        name: the folder name (one of ``DATASETS``).
+        status: ``"present"`` (it loads), ``"missing"`` (no folder) or ``"incomplete"``
+            (the folder exists but a file the loader needs does not).
+        path: where it was looked for.
+        source: upstream repository @ commit (licence).
+        size_mb: size of every file in the folder, MB (10⁶ bytes); 0 when missing.
+        sessions: recordings with keypoints, labels or a video.
+        views: calibrated cameras (multi-view sets), else 1 where any keypoints or videos
+            exist, else 0 (labels only).
+        frames: frames with keypoints (tracked or hand-labelled 2D / 3D), summed over
+            sessions.
+        keypoints: keypoints per animal (the largest over sessions).
+        animals: animals per frame (the largest over sessions).
+        videos: video files present (their frames are not counted: nothing is decoded).
+        fps: frame rate, Hz, where one applies to the whole set.
+        labels: per behaviour, how many frames and bouts the human labels hold.
+        notes: the loader's facts about the set (see ``Dataset.notes``).
+        hint: for a missing or incomplete set, what is wrong and how to fix it.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    status: Literal["present", "missing", "incomplete"]
+    path: Path
+    source: str
+    size_mb: float = 0.0
+    sessions: int = 0
+    views: int = 0
+    frames: int = 0
+    keypoints: int = 0
+    animals: int = 0
+    videos: int = 0
+    fps: float | None = None
+    labels: tuple[LabelCount, ...] = ()
+    notes: tuple[str, ...] = ()
+    hint: str | None = None
+
+
+def _folder_size_mb(path: Path) -> float:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            fp = Path(dirpath) / f
+            if fp.is_file() and not fp.is_symlink():
+                total += fp.stat().st_size
+    return total / 1e6
+
+
+def count_labels(data: Dataset) -> tuple[LabelCount, ...]:
+    """Labelled frames and bouts of each behaviour of ``data.behaviours``.
+
+    Each label column of a session (``data.labels[session]``, ``(frames, columns)`` int64,
+    code ``i + 1`` = ``data.behaviours[i]``) is one rater's view; a bout is a run of
+    consecutive frames with the code. Counts are summed over sessions after taking the mean
+    over a session's raters.
+
+    Args:
+        data: a loaded data set.
+
+    Returns:
+        One count per behaviour, in ``data.behaviours`` order (zero where never labelled).
+    """
+    out: list[LabelCount] = []
+    for code, behaviour in enumerate(data.behaviours, start=1):
+        sessions = raters = 0
+        frames = bouts = 0.0
+        for lab in data.labels.values():
+            hit = lab == code  # (frames, raters)
+            if not hit.any():
+                continue
+            n = hit.shape[1]
+            sessions += 1
+            raters = max(raters, n)
+            frames += float(hit.sum()) / n
+            bouts += (
+                sum(
+                    sum(1 for c, _, _ in bouts_from_labels(hit[:, j].astype(np.int64)) if c == 1)
+                    for j in range(n)
+                )
+                / n
+            )
+        out.append(
+            LabelCount(
+                behaviour=behaviour, sessions=sessions, raters=raters, frames=frames, bouts=bouts
+            )
+        )
+    return tuple(out)
+
+
+def summarise_dataset(name: str, *, root: str | os.PathLike[str] | None = None) -> DatasetSummary:
+    """Say what one shared data folder holds, without decoding any video.
+
+    A missing folder, or one that lacks a file the loader needs, is not an error: the
+    summary says so in ``status`` and ``hint``.
+
+    Args:
+        name: one of ``DATASETS``.
+        root: the shared data folder (default ``shared_data_dir()``).
+
+    Returns:
+        The summary.
+    """
+    if name not in DATASETS:
+        raise InputError(
+            f"unknown data set {name!r}; known: {list(DATASETS)}.",
+            fix="pass one of those names.",
+        )
+    base = Path(root) if root is not None else shared_data_dir()
+    path = base / name
+    source = SOURCES[name]
+    if not path.is_dir():
+        return DatasetSummary(
+            name=name,
+            status="missing",
+            path=path,
+            source=source,
+            hint=f"not found at {path}; copy it from {source} as described in the shared "
+            "data's MANIFEST.md, or point --root / ETHOAGENT_SHARED_DATA at the folder "
+            "that holds it.",
+        )
+    size = _folder_size_mb(path)
+    try:
+        data = load_dataset(name, root=base)
+    except InputError as exc:
+        return DatasetSummary(
+            name=name,
+            status="incomplete",
+            path=path,
+            source=source,
+            size_mb=size,
+            hint=f"{exc} Compare the folder with its SOURCE.md; the files come from {source}.",
+        )
+    sessions = set(data.pose) | set(data.labels)
+    if not data.view_names:  # multi-view videos are keyed by view, not by session
+        sessions |= set(data.videos)
+    elif not sessions:
+        sessions = {"multi-view"}
+    frames = sum(p.points.shape[0] for p in data.pose.values())
+    frames += data.points_2d.shape[0] if data.points_2d is not None else 0
+    keypoints = max(
+        [p.points.shape[2] for p in data.pose.values()] + [len(data.keypoints_3d)], default=0
+    )
+    animals = max(
+        [p.points.shape[1] for p in data.pose.values()] + [1 if data.points_2d is not None else 0],
+        default=0,
+    )
+    single_view = 1 if data.pose or data.videos else 0  # 0: labels only
+    views = len(data.view_names) if data.view_names else single_view
+    return DatasetSummary(
+        name=name,
+        status="present",
+        path=path,
+        source=source,
+        size_mb=size,
+        sessions=len(sessions),
+        views=views,
+        frames=int(frames),
+        keypoints=int(keypoints),
+        animals=int(animals),
+        videos=sum(1 for v in data.videos.values() if v.is_file()),
+        fps=data.fps,
+        labels=count_labels(data),
+        notes=data.notes,
+    )
+
+
+def summarise_datasets(root: str | os.PathLike[str] | None = None) -> list[DatasetSummary]:
+    """Summarise every folder of ``DATASETS`` (see ``summarise_dataset``).
+
+    Args:
+        root: the shared data folder (default ``shared_data_dir()``); it must exist.
+
+    Returns:
+        One summary per name of ``DATASETS``, in that order.
+    """
+    base = Path(root) if root is not None else shared_data_dir()
+    if not base.is_dir():
+        raise InputError(
+            f"shared data folder {base} does not exist.",
+            fix="pass --root DIR (the folder that holds MANIFEST.md and the data set "
+            "folders) or set ETHOAGENT_SHARED_DATA.",
+        )
+    return [summarise_dataset(name, root=base) for name in DATASETS]

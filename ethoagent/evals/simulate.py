@@ -12,6 +12,9 @@
     OUT/ground_truth/arrays.npz        the same as arrays (points_3d, points_2d, visible, …)
     OUT/README.txt                     what the files are
 
+``preview_frame(preset, frame=...)`` tiles one frame of every view into one image (the
+figures in the README).
+
 Presets (``PRESETS``; every knob is a field of ``SimulationPreset``):
 
 - ``easy``: 1 mouse, 320×240 at 30 fps, noise σ 1 grey level, no motion blur, no
@@ -33,13 +36,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from ethoagent.atomic import atomic_save_npz, atomic_write_text
 from ethoagent.errors import InputError
 from ethoagent.evals.behaviour import BEHAVIOURS
 from ethoagent.evals.render import (
+    Occluders,
     RenderSettings,
     VideoSink,
     compute_visibility,
@@ -168,6 +174,61 @@ Keypoints: {", ".join(KEYPOINTS)}.
 """
 
 
+@dataclass(frozen=True)
+class _Scene:
+    """Everything of a session but its images and files.
+
+    ``visible`` is ``(frames, views, animals, keypoints)`` bool and ``uv`` the exact
+    projections ``(frames, views, animals, keypoints, 2)`` float64 pixels.
+    """
+
+    name: str
+    preset: SimulationPreset
+    world: World
+    cameras: list[Camera]
+    occluders: Occluders
+    visible: NDArray[np.bool_]
+    uv: NDArray[np.float64]
+
+
+def _view_seed(seed: int, view: int) -> int:
+    """The renderer's seed of one view of a session."""
+    return seed * 1000 + view
+
+
+def _build_scene(
+    preset: str | SimulationPreset, frames: int, animals: int | None, views: int, seed: int
+) -> _Scene:
+    if isinstance(preset, str):
+        if preset not in PRESETS:
+            raise InputError(
+                f"unknown simulation preset {preset!r}; known: {list(PRESETS)}.",
+                fix="pass one of those names or a SimulationPreset.",
+            )
+        name, pre = preset, PRESETS[preset]
+    else:
+        name, pre = "custom", preset
+    if animals is not None:
+        pre = pre.model_copy(update={"animals": animals})
+        SimulationPreset.model_validate(pre.model_dump())
+    if views < 2:
+        raise InputError(f"views must be >= 2, got {views}.", fix="triangulation needs two.")
+    world = simulate_world(
+        frames,
+        animals=pre.animals,
+        fps=pre.fps,
+        arena_radius_mm=pre.arena_radius_mm,
+        seed=seed,
+    )
+    # the focal length keeps the arena in view whatever the resolution
+    focal = 280.0 * pre.width / 320.0
+    cams = make_ring_cameras(views, size=(pre.width, pre.height), focal_px=focal, seed=seed)
+    occ = make_occluders(world, obstacles=pre.render.obstacles, seed=seed)
+    visible = compute_visibility(cams, world.points_3d, occ)  # (F, V, A, K)
+    uv = np.moveaxis(project_points(cams, world.points_3d), 3, 1)  # (F, V, A, K, 2)
+    return _Scene(name, pre, world, cams, occ, visible, uv)
+
+
 def simulate_session(
     out_dir: str | os.PathLike[str],
     *,
@@ -192,34 +253,10 @@ def simulate_session(
     Returns:
         The paths written.
     """
-    if isinstance(preset, str):
-        if preset not in PRESETS:
-            raise InputError(
-                f"unknown simulation preset {preset!r}; known: {list(PRESETS)}.",
-                fix="pass one of those names or a SimulationPreset.",
-            )
-        name, pre = preset, PRESETS[preset]
-    else:
-        name, pre = "custom", preset
-    if animals is not None:
-        pre = pre.model_copy(update={"animals": animals})
-        SimulationPreset.model_validate(pre.model_dump())
-    if views < 2:
-        raise InputError(f"views must be >= 2, got {views}.", fix="triangulation needs two.")
+    scene = _build_scene(preset, frames, animals, views, seed)
+    name, pre, world, cams = scene.name, scene.preset, scene.world, scene.cameras
+    occ, visible, uv = scene.occluders, scene.visible, scene.uv
     root = Path(out_dir)
-    world = simulate_world(
-        frames,
-        animals=pre.animals,
-        fps=pre.fps,
-        arena_radius_mm=pre.arena_radius_mm,
-        seed=seed,
-    )
-    # the focal length keeps the arena in view whatever the resolution
-    focal = 280.0 * pre.width / 320.0
-    cams = make_ring_cameras(views, size=(pre.width, pre.height), focal_px=focal, seed=seed)
-    occ = make_occluders(world, obstacles=pre.render.obstacles, seed=seed)
-    visible = compute_visibility(cams, world.points_3d, occ)  # (F, V, A, K)
-    uv = np.moveaxis(project_points(cams, world.points_3d), 3, 1)  # (F, V, A, K, 2)
     write_calibration(root / "calibration.toml", cams, {"unit": "mm", "preset": name})
     total = frames * views
     done = 0
@@ -246,7 +283,7 @@ def simulate_session(
                 occluders=occ,
                 settings=pre.render,
                 sink=emit,
-                seed=seed * 1000 + v,
+                seed=_view_seed(seed, v),
             )
         tmp.replace(path)
         dropped[:, v] = rv.dropped
@@ -322,3 +359,70 @@ def simulate_session(
         arrays=arrays,
         readme=readme,
     )
+
+
+def preview_frame(
+    preset: str | SimulationPreset = "paper-like",
+    *,
+    frame: int = 0,
+    frames: int | None = None,
+    animals: int | None = None,
+    views: int = 6,
+    seed: int = 0,
+    columns: int = 3,
+) -> NDArray[np.uint8]:
+    """One frame of every view of a simulated session, tiled into a grid (for figures).
+
+    The images are those ``simulate_session`` would encode for the same arguments (before
+    video compression). Every frame of the session is rendered, because noise, lighting
+    and drops run through it in order; keep ``frames`` small (the default is
+    ``frame + 1``).
+
+    Args:
+        preset: a name from ``PRESETS`` or a ``SimulationPreset``.
+        frame: which frame to show (0-based).
+        frames: frames of the session it belongs to (default ``frame + 1``; the world
+            depends on the session's length).
+        animals: number of mice (1–3); ``None`` uses the preset's.
+        views: number of cameras (>= 2).
+        seed: random seed.
+        columns: tiles per row.
+
+    Returns:
+        ``(rows * height, columns * width)`` uint8 greyscale image, views in camera order
+        row by row, each tile named in its top-left corner; empty tiles are black.
+    """
+    n = frame + 1 if frames is None else frames
+    if not 0 <= frame < n:
+        raise InputError(
+            f"frame must be in [0, {n}) for a {n}-frame session, got {frame}.",
+            fix="pass a frame inside the session.",
+        )
+    if columns < 1:
+        raise InputError(f"columns must be >= 1, got {columns}.", fix="pass e.g. 3.")
+    scene = _build_scene(preset, n, animals, views, seed)
+    w, h = scene.preset.width, scene.preset.height
+    rows = -(-views // columns)
+    grid = np.zeros((rows * h, columns * w), dtype=np.uint8)
+    for v, cam in enumerate(scene.cameras):
+        shown: list[NDArray[np.uint8]] = []
+
+        def keep(image: NDArray[np.uint8], out: list[NDArray[np.uint8]] = shown) -> None:
+            if len(out) <= frame:
+                out.append(image[..., 0])
+
+        render_view(
+            scene.world,
+            cam,
+            points_2d=scene.uv[:, v],
+            visible=scene.visible[:, v],
+            occluders=scene.occluders,
+            settings=scene.preset.render,
+            sink=keep,
+            seed=_view_seed(seed, v),
+        )
+        tile = shown[frame].copy()
+        cv2.putText(tile, cam.name, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, 255, 1, cv2.LINE_AA)
+        r, c = divmod(v, columns)
+        grid[r * h : (r + 1) * h, c * w : (c + 1) * w] = tile
+    return grid

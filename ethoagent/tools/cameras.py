@@ -684,7 +684,7 @@ def _toml_value(value: Any, where: str) -> str:
             return "inf" if f > 0 else "-inf"
         return repr(f).replace("e+0", "e+").replace("e-0", "e-")
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return _toml_string(value)
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if isinstance(value, (list, tuple)):
@@ -695,8 +695,14 @@ def _toml_value(value: Any, where: str) -> str:
     )
 
 
+def _toml_string(text: str) -> str:
+    # JSON's escapes are TOML's, except that TOML also requires DEL (U+007F) escaped and
+    # takes characters outside the BMP as they are (not as surrogate pairs).
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
 def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else json.dumps(key)
+    return key if _BARE_KEY.match(key) else _toml_string(key)
 
 
 def write_calibration(

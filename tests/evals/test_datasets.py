@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -13,6 +15,31 @@ from tests.data_paths import require_shared
 def test_unknown_dataset() -> None:
     with pytest.raises(InputError, match="unknown data set"):
         ds.load_dataset("nope")
+    with pytest.raises(InputError, match="unknown data set"):
+        ds.summarise_dataset("nope")
+
+
+def test_count_labels_means_over_raters_and_sums_over_sessions() -> None:
+    two_raters = np.array([[0, 1], [1, 1], [1, 0], [0, 0], [1, 1]])  # a: 3 frames / 2 bouts
+    coded = np.array([[2], [2], [0], [1], [2]])  # b: 3 frames / 2 bouts; a: 1 / 1
+    d = ds.Dataset(name="toy", labels={"s1": two_raters, "s2": coded}, behaviours=("a", "b"))
+    a, b = ds.count_labels(d)
+    assert a == ds.LabelCount(behaviour="a", sessions=2, raters=2, frames=4.0, bouts=3.0)
+    assert b == ds.LabelCount(behaviour="b", sessions=1, raters=1, frames=3.0, bouts=2.0)
+    assert ds.count_labels(ds.Dataset(name="none", behaviours=("c",)))[0].frames == 0.0
+
+
+def test_missing_and_incomplete_sets_are_summarised_with_a_hint(tmp_path: Path) -> None:
+    (tmp_path / "dlc_openfield_pranav2018").mkdir()
+    missing = ds.summarise_dataset("dannce_markerless_mouse", root=tmp_path)
+    assert missing.status == "missing" and missing.size_mb == 0.0
+    assert missing.hint is not None and "spoonsso/dannce" in missing.hint
+    partial = ds.summarise_dataset("dlc_openfield_pranav2018", root=tmp_path)
+    assert partial.status == "incomplete"
+    assert partial.hint is not None and "CollectedData_Pranav.csv not found" in partial.hint
+    assert [s.name for s in ds.summarise_datasets(tmp_path)] == list(ds.DATASETS)
+    with pytest.raises(InputError, match="does not exist"):
+        ds.summarise_datasets(tmp_path / "nowhere")
 
 
 # ------------------------------------------------------------------ real shared data
@@ -77,3 +104,21 @@ def test_sleap_anipose_calibration() -> None:
     assert all(p.is_file() for p in d.videos.values())
     results = {r.name: r for r in check_calibration(d.cameras)}
     assert not results["calibration.distinct_parameters"].passed
+
+
+def test_summaries_of_the_real_sets() -> None:
+    root = require_shared("sleap_anipose_minimal_session").parent
+    sleap = ds.summarise_dataset("sleap_anipose_minimal_session", root=root)
+    assert sleap.status == "present" and sleap.hint is None
+    assert (sleap.sessions, sleap.views, sleap.frames, sleap.keypoints) == (1, 4, 120, 15)
+    assert sleap.videos == 4 and sleap.labels == () and sleap.size_mb > 1.0
+    require_shared("behaviordepot_freezing")
+    depot = ds.summarise_dataset("behaviordepot_freezing", root=root)
+    raters = ds.load_dataset("behaviordepot_freezing", root=root).labels["demo7"]
+    (freezing,) = depot.labels
+    assert freezing.behaviour == "freezing" and freezing.raters == 4
+    assert freezing.frames == pytest.approx(1368 + raters.sum() / 4)
+    require_shared("sturman2020_dlcanalyzer")
+    sturman = ds.summarise_dataset("sturman2020_dlcanalyzer", root=root)
+    assert [c.behaviour for c in sturman.labels] == list(ds.STURMAN_OFT_BEHAVIOURS)
+    assert all(c.sessions >= 1 and c.raters == 3 for c in sturman.labels)

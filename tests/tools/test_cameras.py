@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 from ethoagent.errors import InputError
@@ -184,6 +189,76 @@ def test_calibration_toml_round_trip(tmp_path: Path) -> None:
     assert read_calibration_metadata(path) == meta
     assert "size = [ 320, 240,]" in path.read_text()
     assert list(tmp_path.joinpath("sub").iterdir()) == [path]  # no temp file left behind
+
+
+_finite = st.floats(allow_nan=False, allow_infinity=False)
+# Lone surrogates are not text a UTF-8 file can hold.
+_chars = {"exclude_categories": ["Cs"]}
+_text = st.text(st.characters(**_chars), max_size=12)
+_key = st.text(st.characters(**_chars), max_size=12)
+
+
+@st.composite
+def _cameras(draw: st.DrawFn) -> Camera:
+    """Any valid camera: positive focal lengths, any finite skew, centre and extrinsics."""
+    fx, fy = draw(st.tuples(*[st.floats(1e-6, 1e12)] * 2))
+    skew, cx, cy = draw(st.tuples(_finite, _finite, _finite))
+    return Camera(
+        name=draw(_text),
+        matrix=np.array([[fx, skew, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]]),
+        dist=draw(st.lists(_finite, max_size=5)),
+        rvec=draw(st.tuples(_finite, _finite, _finite)),
+        tvec=draw(st.tuples(_finite, _finite, _finite)),
+        size=draw(st.tuples(*[st.integers(1, 100_000)] * 2)),
+    )
+
+
+_scalars = (
+    st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)  # TOML integers are 64-bit
+    | st.floats()
+    | _text
+)
+_metadata = st.dictionaries(_key, _scalars | st.lists(_scalars, max_size=4), max_size=5)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality with NaN equal to NaN and the type kept (True is not 1, 1 is not 1.0)."""
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, float) and math.isnan(a):
+        return isinstance(b, float) and math.isnan(b)
+    return type(a) is type(b) and a == b
+
+
+@settings(max_examples=100, deadline=None)
+@given(cams=st.lists(_cameras(), min_size=1, max_size=4), meta=_metadata)
+def test_calibration_toml_round_trip_property(cams: list[Camera], meta: dict[str, Any]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "calibration.toml"
+        write_calibration(path, cams, meta)
+        back = read_calibration(path)
+        back_meta = read_calibration_metadata(path)
+    assert [c.name for c in back] == [c.name for c in cams]
+    for a, b in zip(cams, back, strict=True):
+        for attr in ("matrix", "dist", "rvec", "tvec"):
+            np.testing.assert_array_equal(getattr(a, attr), getattr(b, attr))  # bit-exact
+        assert a.size == b.size
+    assert back_meta.keys() == meta.keys()
+    assert all(_same(meta[k], back_meta[k]) for k in meta), (meta, back_meta)
+
+
+def test_calibration_toml_round_trips_a_delete_character(tmp_path: Path) -> None:
+    cams = make_ring_cameras(2)
+    path = tmp_path / "calibration.toml"
+    write_calibration(path, cams, {"note": "a\x7fb"})
+    assert read_calibration_metadata(path) == {"note": "a\x7fb"}
+
+
+def test_calibration_toml_round_trips_a_key_outside_the_bmp(tmp_path: Path) -> None:
+    path = tmp_path / "calibration.toml"
+    write_calibration(path, make_ring_cameras(2), {"\U0001f42d": 1})
+    assert read_calibration_metadata(path) == {"\U0001f42d": 1}
 
 
 def test_read_real_sleap_anipose_calibration_and_write_identical_bytes(tmp_path: Path) -> None:
