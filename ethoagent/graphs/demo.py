@@ -32,7 +32,6 @@ from ethoagent.agent.types import Message, Request
 from ethoagent.config import Budget
 from ethoagent.evals import synthetic
 from ethoagent.graphs.nodes import (
-    Escalation,
     Feedback,
     ItemOutcome,
     Stage,
@@ -41,22 +40,21 @@ from ethoagent.graphs.nodes import (
     summarize_outcomes,
 )
 from ethoagent.graphs.runtime import Runtime, run_graph
+from ethoagent.graphs.triangulation import (
+    FrameInput,
+    FramePoints,
+    Skeleton,
+    make_triangulation_stage,
+)
 from ethoagent.prompts import load_prompt
-from ethoagent.tools.cameras import Camera, make_ring_cameras, read_calibration, write_calibration
-from ethoagent.tools.checks import CheckResult, check_at_most
+from ethoagent.tools.cameras import make_ring_cameras, read_calibration, write_calibration
+from ethoagent.tools.checks import CheckResult
 from ethoagent.tools.triangulate import (
-    Hypothesis,
-    bone_length_errors,
-    enumerate_hypotheses,
     median_bone_lengths,
-    reprojection_errors,
     triangulate_dlt,
-    triangulate_ransac,
 )
 
 GRAPH_NAME = "demo"
-REPROJECTION_PX = 6.0
-BONE_TOLERANCE = 0.25
 CHUNK_FRAMES = 50
 
 
@@ -76,134 +74,9 @@ class DemoState(TypedDict, total=False):
 # --- the triangulation stage ------------------------------------------------------------
 
 
-class FrameInput(BaseModel, arbitrary_types_allowed=True):
-    """One frame's 2D labels: ``points_2d`` ``(views, keypoints, 2)`` pixels, NaN = missing."""
-
-    frame: int
-    points_2d: NDArray[np.float64]
-
-
-class FramePoints(BaseModel, arbitrary_types_allowed=True):
-    """A 3D proposal for one frame and the reading of the 2D labels it rests on.
-
-    Attributes:
-        points_3d: ``(keypoints, 3)`` mm.
-        points_2d: ``(views, keypoints, 2)`` pixels: the labels as this proposal reads them
-            (swaps undone, dropped views and outliers set to NaN). Checks use this reading.
-        method: how the proposal was made.
-    """
-
-    points_3d: NDArray[np.float64]
-    points_2d: NDArray[np.float64]
-    method: str
-
-
-MIN_COVERAGE = 0.75
-MAX_SWAP_ROUNDS = 3
-
-
-def apply_hypothesis(points_2d: NDArray[np.float64], hyp: Hypothesis) -> NDArray[np.float64]:
-    """The 2D labels ``(views, keypoints, 2)`` read as hypothesis ``hyp`` says."""
-    out = points_2d.copy()
-    for view, a, b in hyp.swaps:
-        out[view, [a, b]] = out[view, [b, a]]
-    if hyp.dropped_view is not None:
-        out[hyp.dropped_view] = np.nan
-    return out
-
-
-def make_triangulation_stage(
-    cameras: list[Camera], reference_lengths: NDArray[np.float64]
-) -> Stage[FrameInput, FramePoints]:
-    """The triangulate stage for ``cameras`` with seed-frame bone lengths (mm)."""
-
-    def max_reprojection(inp: FrameInput, out: FramePoints) -> CheckResult:
-        err = reprojection_errors(cameras, out.points_3d[None], out.points_2d[None])[0]
-        worst = float(np.nanmax(err)) if np.isfinite(err).any() else float("nan")
-        return check_at_most("reprojection", worst, REPROJECTION_PX, "px")
-
-    def bone_lengths(inp: FrameInput, out: FramePoints) -> CheckResult:
-        rel = bone_length_errors(out.points_3d[None], synthetic.BONES, reference_lengths)[0]
-        worst = float(np.nanmax(np.abs(rel))) if np.isfinite(rel).any() else float("nan")
-        return check_at_most("bone_length", worst, BONE_TOLERANCE, "(relative)")
-
-    def coverage(inp: FrameInput, out: FramePoints) -> CheckResult:
-        seen = np.isfinite(inp.points_2d[..., 0]).sum()
-        used = np.isfinite(out.points_2d[..., 0]).sum()
-        frac = float(used / seen) if seen else 0.0
-        return CheckResult(
-            name="coverage",
-            passed=frac >= MIN_COVERAGE,
-            value=frac,
-            threshold=MIN_COVERAGE,
-            message=f"{used} of {seen} 2D labels used ({frac:.0%}; at least "
-            f"{MIN_COVERAGE:.0%} needed)",
-        )
-
-    async def propose(inp: FrameInput, feedback: Feedback | None, ctx: StageContext) -> FramePoints:
-        pts = ctx.tool("triangulate_dlt", triangulate_dlt, cameras, points_2d=inp.points_2d[None])
-        return FramePoints(points_3d=pts[0], points_2d=inp.points_2d, method="dlt")
-
-    async def swap_hypotheses(
-        inp: FrameInput, last: FramePoints | None, feedback: Feedback, ctx: StageContext
-    ) -> FramePoints:
-        # greedy: keep applying the best-ranked alternative while it improves the score
-        reading, best_score = inp.points_2d, float("inf")
-        steps: list[str] = []
-        points = last.points_3d if last is not None else _nan_points()
-        for _ in range(MAX_SWAP_ROUNDS):
-            ranked = ctx.tool(
-                "enumerate_hypotheses",
-                enumerate_hypotheses,
-                cameras,
-                points_2d_frame=reading,
-                swap_pairs=list(synthetic.SWAP_PAIRS),
-                bones=list(synthetic.BONES),
-                reference_lengths=reference_lengths,
-            )
-            best = ranked[0]
-            if best.description == "identity" or best.score >= best_score:
-                if not steps:
-                    points = best.points_3d
-                break
-            reading, best_score, points = (
-                apply_hypothesis(reading, best),
-                best.score,
-                best.points_3d,
-            )
-            steps.append(best.description)
-        method = "hypotheses: " + ("; ".join(steps) if steps else "identity")
-        return FramePoints(points_3d=points, points_2d=reading, method=method)
-
-    async def ransac(
-        inp: FrameInput, last: FramePoints | None, feedback: Feedback, ctx: StageContext
-    ) -> FramePoints:
-        result = ctx.tool(
-            "triangulate_ransac",
-            triangulate_ransac,
-            cameras,
-            points_2d=inp.points_2d[None],
-            threshold_px=REPROJECTION_PX,
-        )
-        reading = np.where(result.inliers[0][..., None], inp.points_2d, np.nan)
-        return FramePoints(points_3d=result.points_3d[0], points_2d=reading, method="ransac")
-
-    return Stage(
-        name="triangulate",
-        propose=propose,
-        checks=[max_reprojection, bone_lengths, coverage],
-        escalations=[
-            Escalation(
-                "swap_hypotheses",
-                "enumerate left/right swaps per view and dropped views; keep the lowest error",
-                swap_hypotheses,
-            ),
-            Escalation("ransac", "RANSAC over views: drop views that disagree", ransac),
-        ],
-        budget=Budget(max_retries=0, max_attempts=3, max_model_calls=4),
-        retryable=False,
-        describe=lambda p: f"3D points by {p.method}",
-    )
+DEMO_SKELETON = Skeleton(
+    keypoints=synthetic.KEYPOINTS, bones=synthetic.BONES, swap_pairs=synthetic.SWAP_PAIRS
+)
 
 
 # --- the summary stage ----------------------------------------------------------------
@@ -324,7 +197,7 @@ def build_demo_graph(rt: Runtime) -> StateGraph[DemoState]:
         truth, pts2d = scene["points_3d"], scene["points_2d"]
         seeds = _seed_frames(len(truth))
         ref = median_bone_lengths(truth[seeds], synthetic.BONES)
-        stage = make_triangulation_stage(cams, ref)
+        stage = make_triangulation_stage(cams, ref, DEMO_SKELETON)
         i = state["chunk"]
         lo, hi = i * CHUNK_FRAMES, min(len(truth), (i + 1) * CHUNK_FRAMES)
         items = [(f"frame {f}", FrameInput(frame=f, points_2d=pts2d[f])) for f in range(lo, hi)]
