@@ -11,8 +11,9 @@ import json
 import os
 import sys
 import traceback
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
@@ -23,7 +24,12 @@ from rich.text import Text
 
 from ethoagent import __version__
 from ethoagent.config import Settings, load_settings
-from ethoagent.errors import EthoagentError, InputError
+from ethoagent.errors import EthoagentError, InputError, RunError
+
+if TYPE_CHECKING:
+    from ethoagent.agent.types import Role
+    from ethoagent.graphs.runtime import Runtime
+    from ethoagent.runs import Run
 
 app = typer.Typer(
     name="ethoagent",
@@ -95,48 +101,80 @@ def demo(
 ) -> None:
     """Run the demo: verified 3D triangulation of a synthetic multi-view mouse session."""
     from ethoagent.graphs.demo import GRAPH_NAME, run_demo
-    from ethoagent.graphs.runtime import open_runtime
-    from ethoagent.runs import Run
 
     settings = _settings(config, backend, runs_dir, no_cache)
-    if resume is not None:
-        run = Run.resume(resume, settings.runs_dir)
-        inputs = run.info().inputs
-        frames, views, seed = inputs["frames"], inputs["views"], inputs["seed"]
-    else:
-        run = Run.create(
-            settings.runs_dir,
-            GRAPH_NAME,
-            settings,
-            run_id=run_id,
-            inputs={"frames": frames, "views": views, "seed": seed},
-        )
+    run, inputs = _open_run(
+        settings, GRAPH_NAME, run_id, resume, {"frames": frames, "views": views, "seed": seed}
+    )
+    frames, views, seed = inputs["frames"], inputs["views"], inputs["seed"]
     console.print(f"[bold]ethoagent demo[/] run [cyan]{run.root}[/] (backend {settings.backend})")
-    run.update(status="running")
-    with _progress() as progress:
-        task = progress.add_task("triangulate", total=frames)
-
-        def on_progress(stage: str, done: int, total: int) -> None:
-            progress.update(task, advance=done, description=stage)
-
-        async def go() -> dict[str, Any]:
-            async with open_runtime(run, settings, on_progress) as rt:
-                return await run_demo(rt, frames=frames, views=views, seed=seed)
-
-        try:
-            state = asyncio.run(go())
-        except BaseException as exc:
-            run.update(
-                status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
-                error=str(exc)[:500],
-            )
-            raise
+    state = _execute(
+        run,
+        settings,
+        frames,
+        "triangulate",
+        lambda rt: run_demo(rt, frames=frames, views=views, seed=seed),
+    )
     summary = json.loads((run.outputs_dir / "summary.json").read_text())
     run.update(status="finished", summary={k: summary[k] for k in _SUMMARY_KEYS})
     _print_demo_summary(summary, run.root, state.get("outputs", []))
 
 
 _SUMMARY_KEYS = ("frames", "mean_error_mm", "naive_dlt_mean_error_mm", "model_calls")
+
+
+def _open_run(
+    settings: Settings,
+    graph: str,
+    run_id: str | None,
+    resume: str | None,
+    inputs: dict[str, Any],
+) -> tuple[Run, dict[str, Any]]:
+    """Create a run with ``inputs``, or reopen ``resume`` and return the inputs it had."""
+    from ethoagent.runs import Run
+
+    if resume is not None:
+        run = Run.resume(resume, settings.runs_dir)
+        info = run.info()
+        if info.graph != graph:
+            raise RunError(
+                f"run {run.root} is a {info.graph!r} run, not {graph!r}.",
+                fix=f"resume it with `ethoagent {info.graph} --resume {run.run_id}`.",
+            )
+        return run, info.inputs
+    return Run.create(settings.runs_dir, graph, settings, run_id=run_id, inputs=inputs), inputs
+
+
+def _execute(
+    run: Run,
+    settings: Settings,
+    total: int,
+    label: str,
+    body: Callable[[Runtime], Awaitable[dict[str, Any]]],
+    roles: Sequence[Role] = ("llm",),
+) -> dict[str, Any]:
+    """Run ``body`` in the run's runtime with a progress bar; record the run's status."""
+    from ethoagent.graphs.runtime import open_runtime
+
+    run.update(status="running")
+    with _progress() as progress:
+        task = progress.add_task(label, total=total)
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            progress.update(task, advance=done, description=stage)
+
+        async def go() -> dict[str, Any]:
+            async with open_runtime(run, settings, on_progress, roles=roles) as rt:
+                return await body(rt)
+
+        try:
+            return asyncio.run(go())
+        except BaseException as exc:
+            run.update(
+                status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+                error=str(exc)[:500],
+            )
+            raise
 
 
 def _progress() -> Progress:
@@ -167,6 +205,107 @@ def _print_demo_summary(m: dict[str, Any], root: Path, outputs: list[str]) -> No
     for rel in outputs:
         console.print(f"  [dim]{root / rel}[/]")
     console.print(f"run directory: [cyan]{root}[/]  (trace: ethoagent trace show {root})")
+
+
+@app.command()
+def pose(
+    videos: Annotated[
+        Path | None,
+        typer.Option(help="Folder with one video per camera, named after the camera."),
+    ] = None,
+    calibration: Annotated[
+        Path | None, typer.Option(help="anipose calibration.toml of the cameras.")
+    ] = None,
+    seeds: Annotated[
+        Path | None,
+        typer.Option(help="Seed labels, CSV frame,view,keypoint,x,y (frame 0 included)."),
+    ] = None,
+    session: Annotated[
+        Path | None,
+        typer.Option(
+            help="A folder written by `ethoagent simulate`: sets --videos, --calibration "
+            "and --seeds."
+        ),
+    ] = None,
+    frames: Annotated[
+        int | None, typer.Option(min=2, help="Label the first N frames (default: all).")
+    ] = None,
+    model_every_stage: Annotated[
+        bool,
+        typer.Option(
+            "--model-every-stage",
+            help="Ask the model in every stage (the paper's way) instead of only where "
+            "the cheap path fails a check.",
+        ),
+    ] = False,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Name the run.")] = None,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="Resume the run with this id or path.")
+    ] = None,
+    config: ConfigOpt = None,
+    backend: BackendOpt = None,
+    runs_dir: RunsDirOpt = None,
+    no_cache: NoCacheOpt = False,
+) -> None:
+    """Label 12 quantum-dot marks in 3D from synchronised videos and 3 seed frames."""
+    from ethoagent.graphs.pose import GRAPH_NAME, PoseInputs, PoseOptions, resolve_inputs, run_pose
+
+    settings = _settings(config, backend, runs_dir, no_cache)
+    if resume is None:
+        if session is not None:
+            videos = videos or session / "videos"
+            calibration = calibration or session / "calibration.toml"
+            seeds = seeds or session / "ground_truth" / "seeds.csv"
+        if videos is None or calibration is None or seeds is None:
+            raise InputError(
+                "pose needs --videos, --calibration and --seeds (or --session).",
+                fix="e.g. ethoagent pose --session sim/ after `ethoagent simulate sim/`.",
+            )
+        resolved = resolve_inputs(
+            videos,
+            calibration,
+            seeds,
+            frames=frames,
+            options=PoseOptions(model_every_stage=model_every_stage),
+        )
+        fresh: dict[str, Any] = resolved.model_dump()
+    else:
+        fresh = {}
+    run, raw = _open_run(settings, GRAPH_NAME, run_id, resume, fresh)
+    inputs = PoseInputs.model_validate(raw)
+    console.print(f"[bold]ethoagent pose[/] run [cyan]{run.root}[/] (backend {settings.backend})")
+    state = _execute(
+        run, settings, inputs.frames, "pose", lambda rt: run_pose(rt, inputs), roles=("vlm", "llm")
+    )
+    summary = json.loads((run.outputs_dir / "summary.json").read_text())
+    run.update(
+        status="finished",
+        summary={k: summary[k] for k in ("frames", "model_calls_per_frame_view") if k in summary},
+    )
+    table = Table(title="pose: verified multi-view 3D labels", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("frames x views", f"{summary['frames']} x {summary['views']}")
+    table.add_row("flagged for review", str(len(summary["flagged_frames"])))
+    table.add_row(
+        "reprojection (median / p95)",
+        f"{summary['reprojection_px_median']} / {summary['reprojection_px_p95']} px",
+    )
+    table.add_row(
+        "model calls per frame-view",
+        f"{summary['model_calls_per_frame_view']} ({summary['backend']})",
+    )
+    truth = summary.get("ground_truth")
+    if truth:
+        table.add_row(
+            "3D error vs ground truth",
+            f"{truth['mean_error_mm']} mm mean, {truth['median_error_mm']} mm median "
+            f"(synthetic session)",
+        )
+    console.print(table)
+    for rel in state.get("outputs", []):
+        console.print(f"  [dim]{run.root / rel}[/]")
+    console.print(f"run directory: [cyan]{run.root}[/]  (trace: ethoagent trace show {run.root})")
 
 
 @app.command()

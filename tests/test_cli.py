@@ -29,7 +29,18 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 def test_help_lists_built_commands_only() -> None:
     out = cli("--help")
     assert out.returncode == 0
-    for command in ("demo", "eval", "trace", "runs", "cache", "config", "version", "data"):
+    for command in (
+        "demo",
+        "pose",
+        "simulate",
+        "eval",
+        "trace",
+        "runs",
+        "cache",
+        "config",
+        "version",
+        "data",
+    ):
         assert command in out.stdout
     for unbuilt in ("segment", "classify", "profile", "chat"):
         assert f" {unbuilt} " not in out.stdout
@@ -162,3 +173,29 @@ def test_data_list_names_what_is_missing(tmp_path: Path) -> None:
     assert "partly" in out.stdout and "Traceback" not in out.stderr
     hints = [ln for ln in out.stdout.splitlines() if ln.startswith("dannce_markerless_mouse:")]
     assert len(hints) == 1 and "not found at" in hints[0] and "MANIFEST.md" in hints[0]
+
+
+def test_pose_on_a_simulated_session_then_resume(tmp_path: Path) -> None:
+    sim = tmp_path / "sim"
+    made = cli("simulate", str(sim), "--preset", "easy", "--frames", "12", "--views", "3")
+    assert made.returncode == 0, made.stderr
+    assert (sim / "ground_truth" / "seeds.csv").is_file()
+    runs = tmp_path / "runs"
+    out = cli("pose", "--session", str(sim), "--runs-dir", str(runs), "--run-id", "p")
+    assert out.returncode == 0, out.stderr
+    assert "3D error vs ground truth" in out.stdout and "run directory" in out.stdout
+    summary = json.loads((runs / "p" / "outputs" / "summary.json").read_text())
+    assert summary["frames"] == 12 and summary["ground_truth"]["mean_error_mm"] < 5
+    before = (runs / "p" / "outputs" / "points_3d.csv").read_bytes()
+    again = cli("pose", "--resume", "p", "--runs-dir", str(runs))
+    assert again.returncode == 0, again.stderr
+    assert (runs / "p" / "outputs" / "points_3d.csv").read_bytes() == before
+    wrong = cli("demo", "--resume", "p", "--runs-dir", str(runs))
+    assert wrong.returncode != 0 and "is a 'pose' run" in wrong.stderr
+
+
+def test_pose_without_inputs_is_one_clear_line(tmp_path: Path) -> None:
+    out = cli("pose", "--runs-dir", str(tmp_path))
+    assert out.returncode != 0
+    assert "pose needs --videos, --calibration and --seeds" in out.stderr
+    assert "Traceback" not in out.stderr

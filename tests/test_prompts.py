@@ -10,10 +10,15 @@ from pydantic import BaseModel
 
 from ethoagent.errors import ConfigError
 from ethoagent.graphs.demo import SessionSummary
+from ethoagent.graphs.pose import AssignAnswer, RegionsAnswer
 from ethoagent.prompts import PROMPTS_DIR, all_prompts, load_prompt, prompt_versions
 
 # every structured answer's model, by prompt name
-ANSWER_MODELS: dict[str, type[BaseModel]] = {"demo/summary": SessionSummary}
+ANSWER_MODELS: dict[str, type[BaseModel]] = {
+    "demo/summary": SessionSummary,
+    "pose/regions": RegionsAnswer,
+    "pose/assign": AssignAnswer,
+}
 
 
 def test_every_prompt_loads_and_names_its_placeholders() -> None:

@@ -10,6 +10,7 @@
     OUT/ground_truth/social_bouts.csv  behaviour, start, stop (exclusive), actor, target
     OUT/ground_truth/dropped_frames.csv frame + per view 1 where the camera repeated a frame
     OUT/ground_truth/arrays.npz        the same as arrays (points_3d, points_2d, visible, …)
+    OUT/ground_truth/seeds.csv         3 labelled seed frames (first mouse) for ``ethoagent pose``
     OUT/README.txt                     what the files are
 
 ``preview_frame(preset, frame=...)`` tiles one frame of every view into one image (the
@@ -55,6 +56,7 @@ from ethoagent.evals.render import (
 from ethoagent.evals.synthetic import KEYPOINTS, World, simulate_world
 from ethoagent.tools.cameras import Camera, make_ring_cameras, project_points, write_calibration
 from ethoagent.tools.io import PoseData, write_dlc_csv
+from ethoagent.tools.labelling import write_seed_labels
 
 ProgressCallback = Callable[[int, int], None]
 """Called with ``(done, total)`` rendered images (frames × views) as the session is written."""
@@ -124,6 +126,8 @@ class SessionPaths:
         social_bouts: the social bouts table.
         dropped_frames: frame-wise dropped flags per view.
         arrays: ``.npz`` with every ground-truth array.
+        seeds: the first, middle and last frame's visible 2D marks of the first mouse as
+            seed labels (``frame,view,keypoint,x,y``) for ``ethoagent pose``.
         readme: ``README.txt``.
     """
 
@@ -136,6 +140,7 @@ class SessionPaths:
     social_bouts: Path
     dropped_frames: Path
     arrays: Path
+    seeds: Path
     readme: Path
 
 
@@ -166,6 +171,8 @@ ground_truth/labels.csv      frame, then one behaviour name per animal
 ground_truth/social_bouts.csv  behaviour, start frame, stop frame (exclusive), actor, target.
 ground_truth/dropped_frames.csv  frame, then per view 1 where the camera dropped the frame
                              (the video repeats the previous image; ground truth is unaffected).
+ground_truth/seeds.csv       frame,view,keypoint,x,y: the visible marks of the first mouse in
+                             the first, middle and last frame (seed labels for `ethoagent pose`).
 ground_truth/arrays.npz      points_3d (frames, animals, 12, 3) mm; points_2d (frames, views,
                              animals, 12, 2) px; visible (frames, views, animals, 12) bool;
                              labels (frames, animals) codes into behaviours; dropped (frames,
@@ -346,6 +353,14 @@ def simulate_session(
             "animals": np.asarray(individuals),
         },
     )
+    seed_frames = sorted({0, frames // 2, frames - 1})
+    seeds = write_seed_labels(
+        gt / "seeds.csv",
+        seed_frames,
+        np.where(visible[seed_frames, :, 0, :, None], uv[seed_frames, :, 0], np.nan),
+        [c.name for c in cams],
+        KEYPOINTS,
+    )
     readme = atomic_write_text(root / "README.txt", _readme(name, pre, world, cams))
     return SessionPaths(
         root=root,
@@ -357,6 +372,7 @@ def simulate_session(
         social_bouts=bouts,
         dropped_frames=drops,
         arrays=arrays,
+        seeds=seeds,
         readme=readme,
     )
 

@@ -53,6 +53,10 @@ REGIONS: dict[str, tuple[str, ...]] = {
     "tail": ("tail_base", "tail_mid", "tail_tip"),
 }
 _IDX = {name: i for i, name in enumerate(KEYPOINTS)}
+REGION_OF: tuple[int, ...] = tuple(
+    next(r for r, kps in enumerate(REGIONS.values()) if name in kps) for name in KEYPOINTS
+)
+"""Per keypoint, the index of its region in ``REGIONS``."""
 SWAP_PAIRS: tuple[tuple[int, int], ...] = (
     (_IDX["ear_left"], _IDX["ear_right"]),
     (_IDX["forepaw_left"], _IDX["forepaw_right"]),

@@ -1,0 +1,1017 @@
+"""The pose graph: multi-view 3D labelling of quantum-dot marks from 3 seed frames.
+
+BehaviorVLM's staged labelling, every stage a ``Stage`` of the shared node pattern
+(propose -> check -> retry/escalate -> flag), run frame by frame so that each frame rolls
+the few-shot context and the temporal prediction forward:
+
+1. ``regions`` (per view): a box per body region (ears, back, paws, tail). Cheap path:
+   boxes around the keypoints predicted from the last accepted 3D frames (constant
+   velocity), projected into the view. Model path (a retry, or every time when
+   ``model_every_stage``): the ``vlm`` role sees the last accepted frames of that camera
+   drawn with their labels, then the frame, and answers boxes (``pose/regions``).
+   Checks: boxes inside the image; every box holds a detected candidate.
+2. ``assign`` (per view): candidates inside each box are assigned to that region's
+   keypoints. Cheap path: Hungarian matching to the predicted positions with a distance
+   gate. Model path: the ``vlm`` role sees a crop with numbered candidates
+   (``pose/assign``). Checks: candidates exist and lie in their box; none used twice in a
+   region; each lies within the temporal jump bound of its prediction.
+3. ``harmonise`` (per view): no candidate used by two regions (the nearer keypoint keeps it).
+4. ``triangulate`` (per frame): DLT; checks reprojection error, bone lengths against the
+   seeds, coverage; escalations: left/right-swap and dropped-view hypotheses, RANSAC over
+   views, then re-asking ``pose/assign`` for the failing keypoints and views (named), then
+   a review flag.
+
+Candidates are bright marks found by ``detect_marks``. Offline (the embedded default) the
+two model prompts are answered by registered solvers doing geometry on the prediction, and
+say so in the trace. The graph works on one animal with the 12-keypoint layout of
+``ethoagent.evals.synthetic`` (the papers' quantum-dot layout).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypedDict
+
+import numpy as np
+from langgraph.graph import END, START, StateGraph
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field
+
+from ethoagent.agent.offline import register_solver
+from ethoagent.agent.types import Image, Message, Request
+from ethoagent.config import Budget
+from ethoagent.errors import InputError, ModelOutputError
+from ethoagent.evals import synthetic
+from ethoagent.graphs.nodes import (
+    Escalation,
+    Feedback,
+    ItemOutcome,
+    Stage,
+    StageContext,
+    run_item,
+    run_stage,
+)
+from ethoagent.graphs.pose_report import write_pose_outputs
+from ethoagent.graphs.runtime import Runtime, run_graph
+from ethoagent.graphs.triangulation import (
+    FrameInput,
+    FramePoints,
+    Skeleton,
+    TriangulationLimits,
+    make_triangulation_stage,
+    worst_reprojection,
+)
+from ethoagent.prompts import load_prompt
+from ethoagent.tools.cameras import Camera, check_calibration, project_points, read_calibration
+from ethoagent.tools.checks import CheckResult
+from ethoagent.tools.crop import crop_region, draw_numbered_candidates
+from ethoagent.tools.detect import detect_marks, match_candidates
+from ethoagent.tools.labelling import (
+    Box,
+    draw_keypoints,
+    harmonise_assignment,
+    predict_points,
+    read_seed_labels,
+    region_boxes,
+)
+from ethoagent.tools.triangulate import (
+    median_bone_lengths,
+    reprojection_errors,
+    triangulate_dlt,
+)
+from ethoagent.tools.video import VideoReader
+
+GRAPH_NAME = "pose"
+SKELETON = Skeleton(
+    keypoints=synthetic.KEYPOINTS, bones=synthetic.BONES, swap_pairs=synthetic.SWAP_PAIRS
+)
+REGIONS: dict[str, tuple[int, ...]] = {
+    name: tuple(SKELETON.keypoints.index(k) for k in kps) for name, kps in synthetic.REGIONS.items()
+}
+REGION_OF = synthetic.REGION_OF
+REGIONS_PROMPT = "pose/regions"
+ASSIGN_PROMPT = "pose/assign"
+CROP_SIZE = (256, 256)
+"""Size of the region crops shown to the model, pixels (small regions are enlarged)."""
+
+
+class PoseOptions(BaseModel):
+    """Settings of one pose run.
+
+    Attributes:
+        model_every_stage: ask the model in every stage for every frame and view (the
+            paper's behaviour, for the ablation) instead of only where the cheap path fails.
+        chunk_frames: frames per checkpointed chunk.
+        match_gate_px: Hungarian gate between a prediction and a candidate, pixels.
+        jump_bound_px: a model's assignment must lie this close to the prediction, pixels.
+        region_margin_px: margin of the predicted region boxes, pixels.
+        max_candidates: candidates kept per view and frame (most confident first).
+        few_shot: accepted frames shown to the model as examples.
+        reprojection_px, bone_tolerance, min_coverage: triangulation check thresholds.
+        concurrency: items of a stage run at once (model calls in flight).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model_every_stage: bool = False
+    chunk_frames: int = Field(25, ge=1)
+    match_gate_px: float = Field(10.0, gt=0)
+    jump_bound_px: float = Field(30.0, gt=0)
+    region_margin_px: float = Field(8.0, ge=0)
+    max_candidates: int = Field(40, ge=1)
+    few_shot: int = Field(3, ge=0)
+    reprojection_px: float = Field(6.0, gt=0)
+    bone_tolerance: float = Field(0.25, gt=0)
+    min_coverage: float = Field(0.75, gt=0, le=1)
+    concurrency: int = Field(8, ge=1)
+
+
+class PoseState(TypedDict, total=False):
+    frames: int
+    chunk: int
+    n_chunks: int
+    history: list[int]
+    history_points: list[list[list[float]]]
+    flagged: list[int]
+    routes: dict[str, int]
+    model_calls: dict[str, int]
+    outputs: list[str]
+
+
+# --- model answers ---------------------------------------------------------------------
+
+
+class RegionBox(BaseModel):
+    """One region's box in a view, or ``null`` when the region is not visible."""
+
+    region: str
+    box: tuple[float, float, float, float] | None = Field(
+        description="x0, y0, x1, y1 in pixels of the full frame"
+    )
+
+
+class RegionsAnswer(BaseModel):
+    """Answer of ``pose/regions``: one box per body region."""
+
+    regions: list[RegionBox]
+
+
+class KeypointChoice(BaseModel):
+    """One keypoint's candidate number as drawn on the crop, or ``null`` when hidden."""
+
+    keypoint: str
+    candidate: int | None
+
+
+class AssignAnswer(BaseModel):
+    """Answer of ``pose/assign``: a candidate number per keypoint of the region."""
+
+    labels: list[KeypointChoice]
+
+
+# --- stage inputs and proposals ----------------------------------------------------------
+
+
+@dataclass
+class ViewFrame:
+    """One view of one frame, as the stages see it.
+
+    Attributes:
+        candidates: ``(n, 2)`` pixels, most confident first.
+        predicted: ``(keypoints, 2)`` pixels, NaN = no prediction.
+        boxes: filled by the regions stage.
+        assignment: filled by the assign stage, candidate row per keypoint (-1 = none).
+    """
+
+    frame: int
+    view: int
+    name: str
+    size: tuple[int, int]
+    candidates: NDArray[np.float64]
+    predicted: NDArray[np.float64]
+    boxes: dict[str, Box | None] = field(default_factory=dict)
+    assignment: NDArray[np.int64] = field(default_factory=lambda: np.full(12, -1))
+    distance: NDArray[np.float64] = field(default_factory=lambda: np.full(12, np.nan))
+
+
+class Regions(BaseModel):
+    boxes: dict[str, Box | None]
+    source: str
+
+
+class Assignment(BaseModel, arbitrary_types_allowed=True):
+    index: NDArray[np.int64]
+    distance: NDArray[np.float64]
+    source: str
+
+
+@dataclass
+class Env:
+    """What the stages' proposers need besides their input (closed over)."""
+
+    options: PoseOptions
+    cameras: list[Camera]
+    frame_image: Callable[[int, int], NDArray[np.uint8]]
+    labelled_examples: Callable[[int], list[tuple[int, NDArray[np.float64]]]]
+    wants_images: bool
+
+
+def _fmt_xy(points: NDArray[np.float64]) -> list[list[float] | None]:
+    return [
+        [round(float(x), 2), round(float(y), 2)] if np.isfinite(x) and np.isfinite(y) else None
+        for x, y in points
+    ]
+
+
+def _in_box(xy: NDArray[np.float64], box: Box) -> NDArray[np.bool_]:
+    x0, y0, x1, y1 = box
+    return (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
+
+
+# --- stage 1: regions --------------------------------------------------------------------
+
+
+@register_solver(REGIONS_PROMPT)
+def _offline_regions(request: Request) -> RegionsAnswer:
+    """Boxes around the predicted keypoints; the margin grows with every attempt."""
+    p = request.payload
+    pred = np.array([xy if xy is not None else [np.nan, np.nan] for xy in p["predicted"]])
+    margin = float(p["margin_px"]) * (1 + 0.5 * (int(p["attempt"]) - 1))
+    boxes = region_boxes(
+        pred, REGIONS, margin_px=margin, image_size=(int(p["width"]), int(p["height"]))
+    )
+    return RegionsAnswer(regions=[RegionBox(region=r, box=b) for r, b in boxes.items()])
+
+
+def make_regions_stage(env: Env) -> Stage[ViewFrame, Regions]:
+    opts = env.options
+
+    async def propose(vf: ViewFrame, feedback: Feedback | None, ctx: StageContext) -> Regions:
+        known = np.isfinite(vf.predicted).all(axis=1).any()
+        if feedback is None and not opts.model_every_stage and known:
+            boxes = ctx.tool(
+                "region_boxes",
+                region_boxes,
+                vf.predicted,
+                REGIONS,
+                margin_px=opts.region_margin_px,
+                image_size=vf.size,
+            )
+            return Regions(boxes=boxes, source="prediction")
+        prompt = load_prompt(REGIONS_PROMPT)
+        text = prompt.render(
+            width=vf.size[0],
+            height=vf.size[1],
+            regions="\n".join(
+                f"- {r}: {', '.join(SKELETON.keypoints[k] for k in idx)}"
+                for r, idx in REGIONS.items()
+            ),
+            candidates=json.dumps(_fmt_xy(vf.candidates)),
+            predicted=json.dumps(
+                {SKELETON.keypoints[k]: xy or "?" for k, xy in enumerate(_fmt_xy(vf.predicted))}
+            ),
+            feedback=feedback.as_text() if feedback else "",
+        )
+        images: list[Image] = []
+        if env.wants_images:
+            shots = env.labelled_examples(vf.frame)[-opts.few_shot :] if opts.few_shot else []
+            for f, pts in shots:
+                drawn = draw_keypoints(
+                    env.frame_image(vf.view, f), pts[vf.view], SKELETON.keypoints, groups=REGION_OF
+                )
+                images.append(Image.from_array(drawn[..., ::-1].copy()))
+            images.append(Image.from_array(env.frame_image(vf.view, vf.frame)[..., ::-1].copy()))
+        answer = await ctx.ask(
+            "vlm",
+            [Message("user", text, images=tuple(images))],
+            prompt=prompt.ref,
+            output=RegionsAnswer,
+            payload={
+                "frame": vf.frame,
+                "view": vf.name,
+                "predicted": _fmt_xy(vf.predicted),
+                "candidates": _fmt_xy(vf.candidates),
+                "width": vf.size[0],
+                "height": vf.size[1],
+                "margin_px": opts.region_margin_px,
+                "attempt": ctx.attempt,
+            },
+        )
+        parsed = answer.require()
+        asked: dict[str, Box | None] = {r: None for r in REGIONS}
+        for rb in parsed.regions:
+            if rb.region not in REGIONS:
+                raise ModelOutputError(f"unknown region {rb.region!r}; regions are {list(REGIONS)}")
+            asked[rb.region] = rb.box
+        return Regions(boxes=asked, source="model")
+
+    def inside(vf: ViewFrame, out: Regions) -> CheckResult:
+        w, h = vf.size
+        bad = [
+            r
+            for r, b in out.boxes.items()
+            if b is not None and not (0 <= b[0] < b[2] <= w and 0 <= b[1] < b[3] <= h)
+        ]
+        return CheckResult(
+            name="boxes_inside_image",
+            passed=not bad,
+            value=float(len(bad)),
+            threshold=0.0,
+            message="every box lies inside the image"
+            if not bad
+            else f"boxes of {bad} are inverted or outside the {w}x{h} image",
+        )
+
+    def hold_candidates(vf: ViewFrame, out: Regions) -> CheckResult:
+        given = {r: b for r, b in out.boxes.items() if b is not None}
+        empty = [r for r, b in given.items() if not _in_box(vf.candidates, b).any()]
+        ok = bool(given) and not empty
+        return CheckResult(
+            name="boxes_hold_candidates",
+            passed=ok,
+            value=float(len(empty)),
+            threshold=0.0,
+            message="every box holds a candidate"
+            if ok
+            else ("no region was boxed" if not given else f"boxes of {empty} hold no candidate"),
+        )
+
+    return Stage(
+        name="regions",
+        propose=propose,
+        checks=[inside, hold_candidates],
+        budget=Budget(max_retries=2, max_attempts=3, max_model_calls=4),
+        describe=lambda r: f"{r.source}: {r.boxes}",
+    )
+
+
+# --- stage 2: assignment -----------------------------------------------------------------
+
+
+@register_solver(ASSIGN_PROMPT)
+def _offline_assign(request: Request) -> AssignAnswer:
+    """Hungarian matching of the predicted positions to the numbered candidates."""
+    p = request.payload
+    names: list[str] = p["keypoints"]
+    pred = np.array([xy if xy is not None else [np.nan, np.nan] for xy in p["predicted"]])
+    cand = np.array(p["candidates"], dtype=np.float64).reshape(-1, 2)
+    excluded = set(p["excluded"])
+    cand[[i for i in range(len(cand)) if i + 1 in excluded]] = np.nan
+    gate = float(p["gate_px"]) * (1 + 0.5 * (int(p["attempt"]) - 1))
+    matched, _ = match_candidates(cand, pred, gate)
+    return AssignAnswer(
+        labels=[
+            KeypointChoice(keypoint=n, candidate=int(i) + 1 if i >= 0 else None)
+            for n, i in zip(names, matched, strict=True)
+        ]
+    )
+
+
+async def ask_assignment(
+    env: Env,
+    vf: ViewFrame,
+    region: str,
+    box: Box,
+    ctx: StageContext,
+    *,
+    keypoints: Sequence[int] | None = None,
+    excluded: Sequence[int] = (),
+    feedback: str = "",
+) -> dict[int, int]:
+    """Ask ``pose/assign`` for one region of one view; return keypoint -> candidate row.
+
+    Args:
+        keypoints: the keypoints to ask for (default: all of the region).
+        excluded: candidate rows the answer may not use (a failed earlier reading).
+    """
+    kps = list(keypoints if keypoints is not None else REGIONS[region])
+    rows = np.flatnonzero(_in_box(vf.candidates, box))
+    crop = crop_region(env.frame_image(vf.view, vf.frame), box, pad=4, out_size=CROP_SIZE)
+    cand_crop = crop.to_crop(vf.candidates[rows]) if len(rows) else np.empty((0, 2))
+    pred_crop = crop.to_crop(vf.predicted[kps])
+    excluded_numbers = [int(np.flatnonzero(rows == r)[0]) + 1 for r in excluded if r in rows]
+    prompt = load_prompt(ASSIGN_PROMPT)
+    text = prompt.render(
+        region=region,
+        view=vf.name,
+        keypoints=", ".join(SKELETON.keypoints[k] for k in kps),
+        candidates="\n".join(f"{i + 1}: {x:.1f}, {y:.1f}" for i, (x, y) in enumerate(cand_crop))
+        or "(none)",
+        predicted=json.dumps(
+            {
+                SKELETON.keypoints[k]: xy or "?"
+                for k, xy in zip(kps, _fmt_xy(pred_crop), strict=True)
+            }
+        ),
+        exclusions=(
+            f"These candidates were tried and failed the 3D check: {excluded_numbers}."
+            if excluded_numbers
+            else ""
+        ),
+        feedback=feedback,
+    )
+    images: tuple[Image, ...] = ()
+    if env.wants_images:
+        drawn = draw_numbered_candidates(
+            np.asarray(crop.image, dtype=np.uint8), cand_crop, list(range(1, len(cand_crop) + 1))
+        )
+        images = (Image.from_array(np.ascontiguousarray(drawn[..., ::-1])),)
+    answer = await ctx.ask(
+        "vlm",
+        [Message("user", text, images=images)],
+        prompt=prompt.ref,
+        output=AssignAnswer,
+        payload={
+            "frame": vf.frame,
+            "view": vf.name,
+            "region": region,
+            "keypoints": [SKELETON.keypoints[k] for k in kps],
+            "candidates": cand_crop.tolist(),
+            "predicted": _fmt_xy(pred_crop),
+            "excluded": excluded_numbers,
+            "gate_px": env.options.match_gate_px * float(np.mean(crop.scale)),
+            "attempt": ctx.attempt,
+        },
+    )
+    parsed = answer.require()
+    out: dict[int, int] = {}
+    for choice in parsed.labels:
+        if (
+            choice.keypoint not in SKELETON.keypoints
+            or SKELETON.keypoints.index(choice.keypoint) not in kps
+        ):
+            raise ModelOutputError(
+                f"keypoint {choice.keypoint!r} is not one of {[SKELETON.keypoints[k] for k in kps]}"
+            )
+        if choice.candidate is None:
+            continue
+        if not 1 <= choice.candidate <= len(rows):
+            raise ModelOutputError(
+                f"candidate {choice.candidate} for {choice.keypoint} does not exist; the "
+                f"numbers drawn are 1..{len(rows)}"
+            )
+        out[SKELETON.keypoints.index(choice.keypoint)] = int(rows[choice.candidate - 1])
+    return out
+
+
+def make_assign_stage(env: Env) -> Stage[ViewFrame, Assignment]:
+    opts = env.options
+
+    async def propose(vf: ViewFrame, feedback: Feedback | None, ctx: StageContext) -> Assignment:
+        index = np.full(len(SKELETON.keypoints), -1, dtype=np.int64)
+        sources = set()
+        for region, box in vf.boxes.items():
+            if box is None:
+                continue
+            kps = list(REGIONS[region])
+            rows = np.flatnonzero(_in_box(vf.candidates, box))
+            predicted = np.isfinite(vf.predicted[kps]).all(axis=1).all()
+            if feedback is None and not opts.model_every_stage and predicted:
+                matched, _ = ctx.tool(
+                    "match_candidates",
+                    match_candidates,
+                    vf.candidates[rows],
+                    vf.predicted[kps],
+                    opts.match_gate_px,
+                )
+                index[kps] = np.where(matched >= 0, rows[np.maximum(matched, 0)], -1)
+                sources.add("prediction")
+            else:
+                chosen = await ask_assignment(
+                    env, vf, region, box, ctx, feedback=feedback.as_text() if feedback else ""
+                )
+                for k, r in chosen.items():
+                    index[k] = r
+                sources.add("model")
+        distance = np.full(len(index), np.nan)
+        got = index >= 0
+        distance[got] = np.linalg.norm(vf.candidates[index[got]] - vf.predicted[got], axis=1)
+        return Assignment(index=index, distance=distance, source="+".join(sorted(sources)))
+
+    def in_boxes(vf: ViewFrame, out: Assignment) -> CheckResult:
+        bad = []
+        for region, box in vf.boxes.items():
+            for k in REGIONS[region]:
+                r = out.index[k]
+                if r >= 0 and (box is None or not _in_box(vf.candidates[[r]], box)[0]):
+                    bad.append(SKELETON.keypoints[k])
+        return CheckResult(
+            name="assigned_in_box",
+            passed=not bad,
+            value=float(len(bad)),
+            threshold=0.0,
+            message="every assigned candidate lies in its region's box"
+            if not bad
+            else f"{bad} were given candidates outside their region's box",
+        )
+
+    def unique(vf: ViewFrame, out: Assignment) -> CheckResult:
+        dupes = []
+        for region, idx in REGIONS.items():
+            used = out.index[list(idx)]
+            used = used[used >= 0]
+            if len(used) != len(set(used.tolist())):
+                dupes.append(region)
+        return CheckResult(
+            name="one_candidate_per_keypoint",
+            passed=not dupes,
+            value=float(len(dupes)),
+            threshold=0.0,
+            message="no candidate is used twice in a region"
+            if not dupes
+            else f"a candidate is used for two keypoints in {dupes}",
+        )
+
+    def jump(vf: ViewFrame, out: Assignment) -> CheckResult:
+        far = np.flatnonzero(np.nan_to_num(out.distance, nan=0.0) > opts.jump_bound_px)
+        worst = float(np.nanmax(out.distance)) if np.isfinite(out.distance).any() else 0.0
+        return CheckResult(
+            name="temporal_jump",
+            passed=not len(far),
+            value=worst,
+            threshold=opts.jump_bound_px,
+            message=f"every assignment within {opts.jump_bound_px:g} px of its prediction"
+            if not len(far)
+            else f"{[SKELETON.keypoints[k] for k in far]} jump more than "
+            f"{opts.jump_bound_px:g} px from where the last frames predict them",
+        )
+
+    return Stage(
+        name="assign",
+        propose=propose,
+        checks=[in_boxes, unique, jump],
+        budget=Budget(max_retries=1, max_attempts=2, max_model_calls=10),
+        describe=lambda a: f"{a.source}: {a.index.tolist()}",
+    )
+
+
+# --- stage 3: harmonisation --------------------------------------------------------------
+
+
+def make_harmonise_stage() -> Stage[ViewFrame, Assignment]:
+    async def propose(vf: ViewFrame, feedback: Feedback | None, ctx: StageContext) -> Assignment:
+        index, notes = ctx.tool(
+            "harmonise_assignment", harmonise_assignment, vf.assignment, vf.distance
+        )
+        distance = np.where(index >= 0, vf.distance, np.nan)
+        return Assignment(index=index, distance=distance, source="; ".join(notes) or "unchanged")
+
+    def one_to_one(vf: ViewFrame, out: Assignment) -> CheckResult:
+        used = out.index[out.index >= 0]
+        ok = len(used) == len(set(used.tolist()))
+        return CheckResult(
+            name="one_to_one",
+            passed=ok,
+            value=float(len(used) - len(set(used.tolist()))),
+            threshold=0.0,
+            message="no candidate serves two keypoints" if ok else "a candidate is used twice",
+        )
+
+    def nothing_lost(vf: ViewFrame, out: Assignment) -> CheckResult:
+        lost = int((vf.assignment >= 0).sum() - (out.index >= 0).sum())
+        return CheckResult(
+            name="omissions_explained",
+            passed=True,
+            value=float(lost),
+            threshold=None,
+            message=f"{lost} keypoints lost a contested candidate ({out.source})",
+        )
+
+    return Stage(
+        name="harmonise",
+        propose=propose,
+        checks=[one_to_one, nothing_lost],
+        budget=Budget(max_retries=0, max_attempts=1, max_model_calls=0),
+        retryable=False,
+        describe=lambda a: a.source,
+    )
+
+
+# --- stage 4: triangulation with a model re-ask -------------------------------------------
+
+
+def reading_2d(views: Sequence[ViewFrame]) -> NDArray[np.float64]:
+    """The 2D labels ``(views, keypoints, 2)`` pixels that the assignments give."""
+    out = np.full((len(views), len(SKELETON.keypoints), 2), np.nan)
+    for v, vf in enumerate(views):
+        got = vf.assignment >= 0
+        out[v, got] = vf.candidates[vf.assignment[got]]
+    return out
+
+
+def make_reask_escalation(env: Env, views: list[ViewFrame]) -> Escalation[FrameInput, FramePoints]:
+    """Re-ask ``pose/assign`` for the keypoints and views whose reprojection failed."""
+
+    async def reask(
+        inp: FrameInput, last: FramePoints | None, feedback: Feedback, ctx: StageContext
+    ) -> FramePoints:
+        reading = inp.points_2d.copy()
+        base = (
+            last
+            if last is not None
+            else FramePoints(
+                points_3d=triangulate_dlt(env.cameras, reading[None])[0],
+                points_2d=reading,
+                method="",
+            )
+        )
+        err = reprojection_errors(env.cameras, base.points_3d[None], reading[None])[0]
+        bad = np.argwhere(np.nan_to_num(err, nan=0.0) > env.options.reprojection_px)
+        for v in sorted({int(b[0]) for b in bad}):
+            vf = views[v]
+            for region, idx in REGIONS.items():
+                kps = [int(k) for vv, k in bad if vv == v and k in idx]
+                box = vf.boxes.get(region)
+                if not kps or box is None:
+                    continue
+                named = ", ".join(f"{SKELETON.keypoints[k]} ({err[v, k]:.1f} px)" for k in kps)
+                chosen = await ask_assignment(
+                    env,
+                    vf,
+                    region,
+                    box,
+                    ctx,
+                    keypoints=kps,
+                    excluded=[int(vf.assignment[k]) for k in kps if vf.assignment[k] >= 0],
+                    feedback=f"In view {vf.name} these marks reproject badly from 3D: {named}. "
+                    + feedback.as_text(),
+                )
+                for k in kps:
+                    r = chosen.get(k, -1)
+                    reading[v, k] = vf.candidates[r] if r >= 0 else np.nan
+        pts = ctx.tool("triangulate_dlt", triangulate_dlt, env.cameras, points_2d=reading[None])
+        return FramePoints(points_3d=pts[0], points_2d=reading, method="re-asked model")
+
+    return Escalation(
+        "reask_model",
+        "ask the model again for the keypoints and views that failed, naming them",
+        reask,
+    )
+
+
+# --- the frame loop ------------------------------------------------------------------------
+
+
+@dataclass
+class FrameResult:
+    points_3d: NDArray[np.float64]
+    points_2d: NDArray[np.float64]
+    status: str
+    method: str
+    reprojection_px: float
+    model_calls: dict[str, int]
+    flag_reason: str | None
+
+
+async def label_frame(
+    rt: Runtime,
+    env: Env,
+    frame: int,
+    images: Sequence[NDArray[np.uint8]],
+    predicted_3d: NDArray[np.float64],
+    reference_lengths: NDArray[np.float64],
+) -> FrameResult:
+    """Run the four stages on one frame; return its 3D points, 2D reading and outcome."""
+    opts = env.options
+    cams = env.cameras
+    with rt.tracer.scope(node="detect", item=f"frame {frame}"):
+        cands = [
+            _traced(rt, "detect_marks", detect_marks, img, max_candidates=opts.max_candidates)
+            for img in images
+        ]
+    pred2d = project_points(cams, predicted_3d).transpose(1, 0, 2)  # (V, K, 2)
+    views = [
+        ViewFrame(
+            frame=frame,
+            view=v,
+            name=cams[v].name,
+            size=cams[v].size,
+            candidates=np.asarray(c.xy),
+            predicted=pred2d[v],
+        )
+        for v, c in enumerate(cands)
+    ]
+    calls = {"regions": 0, "assign": 0, "triangulate": 0}
+
+    async def stage_over_views(stage: Stage[ViewFrame, Any]) -> list[ItemOutcome[Any]]:
+        outcomes = await run_stage(
+            stage,
+            [(f"frame {frame} view {vf.name}", vf) for vf in views],
+            client=rt.client,
+            tracer=rt.tracer,
+            supervisor=rt.supervisor,
+            concurrency=opts.concurrency,
+        )
+        calls[stage.name] = calls.get(stage.name, 0) + sum(o.model_calls for o in outcomes)
+        return outcomes
+
+    for vf, o in zip(views, await stage_over_views(make_regions_stage(env)), strict=True):
+        vf.boxes = o.output.boxes if o.status == "accepted" and o.output else {}
+    for vf, o in zip(views, await stage_over_views(make_assign_stage(env)), strict=True):
+        if o.output is not None and o.status == "accepted":
+            vf.assignment, vf.distance = o.output.index, o.output.distance
+    for vf, o in zip(views, await stage_over_views(make_harmonise_stage()), strict=True):
+        if o.output is not None:
+            vf.assignment, vf.distance = o.output.index, o.output.distance
+
+    stage = make_triangulation_stage(
+        cams,
+        reference_lengths,
+        SKELETON,
+        limits=TriangulationLimits(
+            reprojection_px=opts.reprojection_px,
+            bone_tolerance=opts.bone_tolerance,
+            min_coverage=opts.min_coverage,
+        ),
+        extra_escalations=[make_reask_escalation(env, views)],
+        budget=Budget(max_retries=0, max_attempts=4, max_model_calls=24),
+    )
+    outcome = await run_item(
+        stage,
+        f"frame {frame}",
+        FrameInput(frame=frame, points_2d=reading_2d(views)),
+        client=rt.client,
+        tracer=rt.tracer,
+        supervisor=rt.supervisor,
+    )
+    calls["triangulate"] = outcome.model_calls
+    nan3 = np.full((len(SKELETON.keypoints), 3), np.nan)
+    out = outcome.output
+    pts3 = out.points_3d if out is not None else nan3
+    pts2 = out.points_2d if out is not None else reading_2d(views)
+    return FrameResult(
+        points_3d=pts3,
+        points_2d=pts2,
+        status=outcome.status,
+        method=out.method if out is not None else "none",
+        reprojection_px=worst_reprojection(cams, pts3, pts2),
+        model_calls=calls,
+        flag_reason=outcome.flag_reason,
+    )
+
+
+def _traced(rt: Runtime, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    with rt.tracer.timed_tool(name, kwargs) as timing:
+        timing.result = fn(*args, **kwargs)
+    return timing.result
+
+
+# --- inputs ---------------------------------------------------------------------------------
+
+
+class PoseInputs(BaseModel):
+    """What a pose run reads (kept in ``run.json`` so a resume finds it)."""
+
+    videos: list[str]
+    calibration: str
+    seeds: str
+    frames: int
+    options: PoseOptions = PoseOptions()
+
+
+def resolve_inputs(
+    videos_dir: Path,
+    calibration: Path,
+    seeds: Path,
+    *,
+    frames: int | None = None,
+    options: PoseOptions | None = None,
+) -> PoseInputs:
+    """Match one video per calibrated camera (``<camera name>.<ext>``) and check lengths.
+
+    Raises:
+        InputError: missing videos, cameras without a video, or too few frames.
+    """
+    cams = read_calibration(calibration)
+    if not videos_dir.is_dir():
+        raise InputError(
+            f"video folder {videos_dir} does not exist.",
+            fix="pass --videos DIR holding one video per camera, named after the camera.",
+        )
+    paths = []
+    for cam in cams:
+        found = sorted(p for p in videos_dir.iterdir() if p.stem == cam.name)
+        if not found:
+            raise InputError(
+                f"no video for camera {cam.name!r} in {videos_dir} (expected "
+                f"{cam.name}.mp4 or another extension).",
+                fix="name each video after its camera in calibration.toml.",
+            )
+        paths.append(found[0])
+    lengths = []
+    for p in paths:
+        with VideoReader(p) as video:
+            lengths.append(len(video))
+    n = min(lengths)
+    if frames is not None:
+        if frames > n:
+            raise InputError(
+                f"--frames {frames} but the shortest video has {n} frames ({lengths}).",
+                fix=f"pass --frames {n} or less.",
+            )
+        n = frames
+    return PoseInputs(
+        videos=[str(p) for p in paths],
+        calibration=str(calibration),
+        seeds=str(seeds),
+        frames=n,
+        options=options or PoseOptions(),
+    )
+
+
+# --- graph ----------------------------------------------------------------------------------
+
+
+class _Videos:
+    """Open readers, one per view, with a small frame cache (few-shot examples reuse frames)."""
+
+    def __init__(self, paths: Sequence[str]) -> None:
+        self.readers = [VideoReader(p) for p in paths]
+        self._cache: dict[tuple[int, int], NDArray[np.uint8]] = {}
+
+    def frame(self, view: int, index: int) -> NDArray[np.uint8]:
+        key = (view, index)
+        if key not in self._cache:
+            if len(self._cache) > 256:
+                self._cache.clear()
+            self._cache[key] = self.readers[view][index]
+        return self._cache[key]
+
+    def close(self) -> None:
+        for r in self.readers:
+            r.close()
+
+
+def build_pose_graph(rt: Runtime, inputs: PoseInputs) -> StateGraph[PoseState]:
+    """The pose ``StateGraph``: prepare -> label (one chunk per step) -> report."""
+    run = rt.run
+    opts = inputs.options
+
+    def prepare(state: PoseState) -> dict[str, Any]:
+        cams = read_calibration(inputs.calibration)
+        with rt.tracer.scope(node="prepare"):
+            for result in check_calibration(cams):
+                rt.tracer.check(result)
+            seed_frames, seed_2d = _traced(
+                rt,
+                "read_seed_labels",
+                read_seed_labels,
+                inputs.seeds,
+                [c.name for c in cams],
+                SKELETON.keypoints,
+            )
+            seed_3d = _traced(rt, "triangulate_dlt", triangulate_dlt, cams, points_2d=seed_2d)
+        if seed_frames[0] != 0:
+            raise InputError(
+                f"the first seed frame is {seed_frames[0]}; labelling runs forward from a "
+                "labelled frame 0.",
+                fix=f"label frame 0 too in {inputs.seeds} (3 seeds: first, middle, last).",
+            )
+        if np.isnan(median_bone_lengths(seed_3d, SKELETON.bones)).any():
+            raise InputError(
+                f"seed labels in {inputs.seeds} leave some bones unmeasured (a keypoint seen "
+                "in fewer than two views in every seed frame).",
+                fix="label every keypoint in at least two views of at least one seed frame.",
+            )
+        run.save_arrays(
+            "seeds", frames=np.asarray(seed_frames), points_2d=seed_2d, points_3d=seed_3d
+        )
+        return {
+            "chunk": 0,
+            "n_chunks": -(-inputs.frames // opts.chunk_frames),
+            "history": [0],
+            "history_points": [seed_3d[0].tolist()],
+            "flagged": [],
+            "routes": {},
+            "model_calls": {},
+        }
+
+    async def label(state: PoseState) -> dict[str, Any]:
+        cams = read_calibration(inputs.calibration)
+        seeds = run.load_arrays("seeds")
+        seed_frames = [int(f) for f in seeds["frames"]]
+        reference = median_bone_lengths(seeds["points_3d"], SKELETON.bones)
+        history = list(state["history"])
+        history_points = [np.asarray(p, dtype=np.float64) for p in state["history_points"]]
+        videos = _Videos(inputs.videos)
+        accepted_2d: dict[int, NDArray[np.float64]] = {}
+
+        def examples(frame: int) -> list[tuple[int, NDArray[np.float64]]]:
+            out = []
+            for f, p in zip(history, history_points, strict=True):
+                if f < frame:
+                    pts = accepted_2d.get(f)
+                    if pts is None:
+                        pts = project_points(cams, p).transpose(1, 0, 2)
+                    out.append((f, pts))
+            return out[-max(opts.few_shot, 1) :]
+
+        env = Env(
+            options=opts,
+            cameras=cams,
+            frame_image=videos.frame,
+            labelled_examples=examples,
+            wants_images=rt.client.backend != "offline",
+        )
+        i = state["chunk"]
+        lo, hi = i * opts.chunk_frames, min(inputs.frames, (i + 1) * opts.chunk_frames)
+        rows: list[dict[str, Any]] = []
+        pts3 = np.full((hi - lo, len(SKELETON.keypoints), 3), np.nan)
+        pts2 = np.full((hi - lo, len(cams), len(SKELETON.keypoints), 2), np.nan)
+        flagged = list(state["flagged"])
+        routes = dict(state["routes"])
+        calls = dict(state["model_calls"])
+        try:
+            for f in range(lo, hi):
+                if f in seed_frames:
+                    s = seed_frames.index(f)
+                    result = FrameResult(
+                        points_3d=seeds["points_3d"][s],
+                        points_2d=seeds["points_2d"][s],
+                        status="accepted",
+                        method="seed labels",
+                        reprojection_px=worst_reprojection(
+                            cams, seeds["points_3d"][s], seeds["points_2d"][s]
+                        ),
+                        model_calls={},
+                        flag_reason=None,
+                    )
+                else:
+                    recent = [(h, p) for h, p in zip(history, history_points, strict=True)][-3:]
+                    predicted = predict_points([h for h, _ in recent], [p for _, p in recent], f)
+                    images = [videos.frame(v, f) for v in range(len(cams))]
+                    result = await label_frame(rt, env, f, images, predicted, reference)
+                pts3[f - lo], pts2[f - lo] = result.points_3d, result.points_2d
+                if result.status == "accepted":
+                    if not history or history[-1] != f:
+                        history.append(f)
+                        history_points.append(result.points_3d)
+                    accepted_2d[f] = result.points_2d
+                    history, history_points = history[-4:], history_points[-4:]
+                else:
+                    flagged.append(f)
+                key = "flagged" if result.status != "accepted" else result.method
+                routes[key] = routes.get(key, 0) + 1
+                for k, c in result.model_calls.items():
+                    calls[k] = calls.get(k, 0) + c
+                rows.append(
+                    {
+                        "frame": f,
+                        "status": result.status,
+                        "method": result.method,
+                        "reprojection_px": None
+                        if not np.isfinite(result.reprojection_px)
+                        else round(result.reprojection_px, 3),
+                        "model_calls": sum(result.model_calls.values()),
+                        "flag_reason": result.flag_reason,
+                    }
+                )
+                rt.report_progress("pose", 1, inputs.frames)
+        finally:
+            videos.close()
+        run.save_arrays(f"pose_{i:04d}", points_3d=pts3, points_2d=pts2)
+        run.write_json_output(f"stages/pose_{i:04d}.json", rows)
+        return {
+            "chunk": i + 1,
+            "history": history,
+            "history_points": [p.tolist() for p in history_points],
+            "flagged": flagged,
+            "routes": routes,
+            "model_calls": calls,
+        }
+
+    def more(state: PoseState) -> str:
+        return "label" if state["chunk"] < state["n_chunks"] else "report"
+
+    def report(state: PoseState) -> dict[str, Any]:
+        return {"outputs": write_pose_outputs(rt, inputs, state["n_chunks"], state)}
+
+    g: StateGraph[PoseState] = StateGraph(PoseState)
+    g.add_node("prepare", prepare)
+    g.add_node("label", label)
+    g.add_node("report", report)
+    g.add_edge(START, "prepare")
+    g.add_edge("prepare", "label")
+    g.add_conditional_edges("label", more, ["label", "report"])
+    g.add_edge("report", END)
+    return g
+
+
+async def run_pose(rt: Runtime, inputs: PoseInputs) -> dict[str, Any]:
+    """Run (or resume) the pose graph in ``rt.run``; return the final state."""
+    return await run_graph(build_pose_graph(rt, inputs), rt, {"frames": inputs.frames})
+
+
+__all__ = [
+    "GRAPH_NAME",
+    "AssignAnswer",
+    "PoseInputs",
+    "PoseOptions",
+    "RegionsAnswer",
+    "build_pose_graph",
+    "resolve_inputs",
+    "run_pose",
+]

@@ -1,0 +1,176 @@
+"""The pose graph on a small simulated session: offline accuracy, outputs, and a scripted
+model that answers wrongly on purpose (retry with the failure fed back, escalation, flag)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ethoagent.agent.offline import OfflineClient
+from ethoagent.agent.trace import TracedClient, Tracer, read_trace
+from ethoagent.agent.types import ModelClient, Request
+from ethoagent.config import load_settings
+from ethoagent.errors import InputError
+from ethoagent.evals.simulate import simulate_session
+from ethoagent.graphs.nodes import PolicySupervisor
+from ethoagent.graphs.pose import (
+    ASSIGN_PROMPT,
+    GRAPH_NAME,
+    REGIONS_PROMPT,
+    AssignAnswer,
+    KeypointChoice,
+    PoseInputs,
+    PoseOptions,
+    _offline_assign,
+    _offline_regions,
+    resolve_inputs,
+    run_pose,
+)
+from ethoagent.graphs.runtime import Runtime
+from ethoagent.runs import Run
+from ethoagent.tools.io import read_keypoints
+from tests.scripted import ScriptedClient
+
+FRAMES = 30
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sim")
+    simulate_session(out, preset="easy", frames=FRAMES, views=4, seed=5)
+    return out
+
+
+def _inputs(session: Path, **options: Any) -> PoseInputs:
+    return resolve_inputs(
+        session / "videos",
+        session / "calibration.toml",
+        session / "ground_truth" / "seeds.csv",
+        options=PoseOptions(**options),
+    )
+
+
+def _run(
+    tmp: Path, inputs: PoseInputs, client: ModelClient, run_id: str
+) -> tuple[dict[str, Any], Run]:
+    settings = load_settings(None, {"runs_dir": tmp})
+    run = Run.create(tmp, GRAPH_NAME, settings, run_id=run_id, inputs=inputs.model_dump())
+    tracer = Tracer(run.trace_path, run_id=run.run_id, images_dir=run.images_dir)
+    rt = Runtime(
+        run=run,
+        settings=settings,
+        client=TracedClient(client, tracer),
+        tracer=tracer,
+        supervisor=PolicySupervisor(),
+    )
+    return asyncio.run(run_pose(rt, inputs)), run
+
+
+def test_offline_labels_a_session_accurately_with_few_model_calls(
+    session: Path, tmp_path: Path
+) -> None:
+    state, run = _run(tmp_path, _inputs(session), OfflineClient(), "gated")
+    summary = json.loads((run.outputs_dir / "summary.json").read_text())
+    truth = summary["ground_truth"]
+    assert summary["frames"] == FRAMES and summary["views"] == 4
+    assert truth["mean_error_mm"] < 3.0 and truth["pck_5mm"] > 0.9
+    assert len(summary["flagged_frames"]) <= FRAMES // 5
+    # the cheap path answers most regions without a model
+    assert summary["model_calls"]["regions"] == 0
+    assert summary["model_calls_per_frame_view"] < 1.0
+    for name in ("points_3d.csv", "frames.csv", "report.md", "overlay.png", "points_2d/top.csv"):
+        assert (run.outputs_dir / name).is_file(), name
+    nc = read_keypoints(run.outputs_dir / "points_3d.nc")
+    csv_rows = np.loadtxt(run.outputs_dir / "points_3d.csv", delimiter=",", skiprows=1)
+    np.testing.assert_allclose(
+        nc.points[:, 0].reshape(FRAMES, -1), csv_rows[:, 1:], atol=1e-3, equal_nan=True
+    )
+    assert state["outputs"]
+
+
+def test_model_every_stage_calls_the_model_everywhere(session: Path, tmp_path: Path) -> None:
+    inputs = _inputs(session, model_every_stage=True).model_copy(update={"frames": 6})
+    client = ScriptedClient(
+        {
+            REGIONS_PROMPT: lambda r: _offline_regions(r).model_dump_json(),
+            ASSIGN_PROMPT: lambda r: _offline_assign(r).model_dump_json(),
+        }
+    )
+    _, run = _run(tmp_path, inputs, client, "paper")
+    summary = json.loads((run.outputs_dir / "summary.json").read_text())
+    labelled = 5  # frames 1-5 (frame 0 is a seed: its labels are given)
+    assert len(client.calls(REGIONS_PROMPT)) == labelled * 4
+    # the model saw the few-shot frames and the query as images, the crops with numbers
+    assert all(len(r.messages[0].images) >= 2 for r in client.calls(REGIONS_PROMPT))
+    assert all(len(r.messages[0].images) == 1 for r in client.calls(ASSIGN_PROMPT))
+    assert summary["ground_truth"]["mean_error_mm"] < 3.0
+
+
+def _wrong_assign(request: Request) -> str:
+    """First answer per region: a candidate that does not exist. Frame 12: always hidden."""
+    text = request.messages[0].content
+    right = _offline_assign(request)
+    if request.payload["frame"] == 12:
+        hidden = [KeypointChoice(keypoint=c.keypoint, candidate=None) for c in right.labels]
+        return AssignAnswer(labels=hidden).model_dump_json()
+    if "does not exist" not in text:
+        return json.dumps({"labels": [{"keypoint": right.labels[0].keypoint, "candidate": 99}]})
+    return right.model_dump_json()
+
+
+def test_scripted_wrong_answers_are_retried_escalated_and_flagged(
+    session: Path, tmp_path: Path
+) -> None:
+    inputs = _inputs(session, model_every_stage=True).model_copy(update={"frames": 14})
+
+    client = ScriptedClient(
+        {
+            REGIONS_PROMPT: lambda r: _offline_regions(r).model_dump_json(),
+            ASSIGN_PROMPT: _wrong_assign,
+        }
+    )
+    state, run = _run(tmp_path, inputs, client, "wrong")
+    events = read_trace(run.trace_path)
+    # 1. the bad candidate number failed the schema check and the retry prompt names it
+    schema_fails = [
+        e for e in events if e["kind"] == "check" and e["name"] == "schema" and not e["passed"]
+    ]
+    assert schema_fails and "does not exist" in schema_fails[0]["message"]
+    retries = [e for e in events if e["kind"] == "decision" and e["action"] == "retry"]
+    assert retries and retries[0]["node"] == "assign"
+    fed_back = [r for r in client.calls(ASSIGN_PROMPT) if "does not exist" in r.messages[0].content]
+    assert fed_back, "the failure never reached the next prompt"
+    # 2. frame 12 has no labels at all: triangulation escalates through every strategy
+    tri = [
+        e
+        for e in events
+        if e["kind"] == "decision" and e.get("node") == "triangulate" and e["item"] == "frame 12"
+    ]
+    assert [e["strategy"] for e in tri if e["action"] == "escalate"] == [
+        "swap_hypotheses",
+        "ransac",
+        "reask_model",
+    ]
+    # 3. ... and is flagged for review, with the reason in the trace and the outputs
+    assert 12 in state["flagged"]
+    flags = [e for e in events if e["kind"] == "flag" and e["item"] == "frame 12"]
+    assert flags
+    rows = (run.outputs_dir / "frames.csv").read_text().splitlines()
+    assert any(r.startswith("12,flagged") for r in rows)
+
+
+def test_inputs_are_checked(session: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no video for camera"):
+        resolve_inputs(tmp_path, session / "calibration.toml", session / "x.csv")
+    with pytest.raises(InputError, match="shortest video has"):
+        resolve_inputs(
+            session / "videos",
+            session / "calibration.toml",
+            session / "ground_truth" / "seeds.csv",
+            frames=FRAMES + 5,
+        )
