@@ -104,6 +104,8 @@ class PoseOptions(BaseModel):
     Attributes:
         model_every_stage: ask the model in every stage for every frame and view (the
             paper's behaviour, for the ablation) instead of only where the cheap path fails.
+        refine_3d: escalate frames that fail the 3D checks (hypotheses, RANSAC, re-ask);
+            ``False`` keeps their plain DLT points (the ablation without 3D refinement).
         chunk_frames: frames per checkpointed chunk.
         match_gate_px: Hungarian gate between a prediction and a candidate, pixels.
         jump_bound_px: a model's assignment must lie this close to the prediction, pixels.
@@ -117,6 +119,7 @@ class PoseOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     model_every_stage: bool = False
+    refine_3d: bool = True
     chunk_frames: int = Field(25, ge=1)
     match_gate_px: float = Field(10.0, gt=0)
     jump_bound_px: float = Field(30.0, gt=0)
@@ -728,6 +731,7 @@ async def label_frame(
         ),
         extra_escalations=[make_reask_escalation(env, views)],
         budget=Budget(max_retries=0, max_attempts=4, max_model_calls=24),
+        escalate=opts.refine_3d,
     )
     outcome = await run_item(
         stage,

@@ -115,6 +115,7 @@ def make_triangulation_stage(
     limits: TriangulationLimits | None = None,
     extra_escalations: Sequence[Escalation[FrameInput, FramePoints]] = (),
     budget: Budget | None = None,
+    escalate: bool = True,
 ) -> Stage[FrameInput, FramePoints]:
     """The triangulate stage for ``cameras`` with seed-frame bone lengths (mm).
 
@@ -124,6 +125,8 @@ def make_triangulation_stage(
         limits: check thresholds (defaults of ``TriangulationLimits``).
         extra_escalations: strategies tried after hypotheses and RANSAC.
         budget: per-frame budget; default 3 attempts plus one per extra escalation.
+        escalate: ``False`` keeps the checks but tries no escalation (a failing frame is
+            flagged with its DLT points; the "no 3D refinement" ablation).
     """
     cams = list(cameras)
     lim = limits or TriangulationLimits()
@@ -201,15 +204,17 @@ def make_triangulation_stage(
         reading = np.where(result.inliers[0][..., None], inp.points_2d, np.nan)
         return FramePoints(points_3d=result.points_3d[0], points_2d=reading, method="ransac")
 
-    escalations: list[Escalation[FrameInput, FramePoints]] = [
-        Escalation(
-            "swap_hypotheses",
-            "enumerate left/right swaps per view and dropped views; keep the lowest error",
-            swap_hypotheses,
-        ),
-        Escalation("ransac", "RANSAC over views: drop views that disagree", ransac),
-        *extra_escalations,
-    ]
+    escalations: list[Escalation[FrameInput, FramePoints]] = []
+    if escalate:
+        escalations = [
+            Escalation(
+                "swap_hypotheses",
+                "enumerate left/right swaps per view and dropped views; keep the lowest error",
+                swap_hypotheses,
+            ),
+            Escalation("ransac", "RANSAC over views: drop views that disagree", ransac),
+            *extra_escalations,
+        ]
     return Stage(
         name="triangulate",
         propose=propose,
