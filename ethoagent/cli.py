@@ -54,6 +54,10 @@ ConfigOpt = Annotated[
 ]
 BackendOpt = Annotated[str | None, typer.Option("--backend", help="offline (default) or openai.")]
 RunsDirOpt = Annotated[Path | None, typer.Option("--runs-dir", help="Where runs are stored.")]
+RunIdOpt = Annotated[str | None, typer.Option("--run-id", help="Name the run.")]
+ResumeOpt = Annotated[
+    str | None, typer.Option("--resume", help="Resume the run with this id or path.")
+]
 NoCacheOpt = Annotated[
     bool, typer.Option("--no-cache", help="Do not read or write the model-answer cache.")
 ]
@@ -90,10 +94,8 @@ def demo(
     frames: Annotated[int, typer.Option(min=3, help="Frames to simulate.")] = 150,
     views: Annotated[int, typer.Option(min=2, max=16, help="Camera views.")] = 6,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    run_id: Annotated[str | None, typer.Option("--run-id", help="Name the run.")] = None,
-    resume: Annotated[
-        str | None, typer.Option("--resume", help="Resume the run with this id or path.")
-    ] = None,
+    run_id: RunIdOpt = None,
+    resume: ResumeOpt = None,
     config: ConfigOpt = None,
     backend: BackendOpt = None,
     runs_dir: RunsDirOpt = None,
@@ -238,10 +240,8 @@ def pose(
             "the cheap path fails a check.",
         ),
     ] = False,
-    run_id: Annotated[str | None, typer.Option("--run-id", help="Name the run.")] = None,
-    resume: Annotated[
-        str | None, typer.Option("--resume", help="Resume the run with this id or path.")
-    ] = None,
+    run_id: RunIdOpt = None,
+    resume: ResumeOpt = None,
     config: ConfigOpt = None,
     backend: BackendOpt = None,
     runs_dir: RunsDirOpt = None,

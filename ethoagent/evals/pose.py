@@ -18,7 +18,6 @@ backend the "model" is the registered offline solvers (the report says so).
 from __future__ import annotations
 
 import asyncio
-import io
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ from ethoagent.config import load_settings
 from ethoagent.evals import synthetic
 from ethoagent.evals.harness import SuiteOptions, SuiteResult, register_suite
 from ethoagent.evals.simulate import simulate_session
+from ethoagent.figures import new_figure, png_bytes
 from ethoagent.graphs.nodes import PolicySupervisor
 from ethoagent.graphs.pose import GRAPH_NAME, PoseInputs, PoseOptions, resolve_inputs, run_pose
 from ethoagent.graphs.pose_report import assembled, truth_metrics
@@ -191,14 +191,9 @@ def _mean_by(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[str
 
 
 def _figure(table: list[dict[str, Any]]) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     presets = sorted({r["preset"] for r in table})
     variants = list(VARIANTS)
-    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
+    fig, ax = new_figure(6, 3.2)
     width = 0.8 / len(presets)
     for i, preset in enumerate(presets):
         vals = [
@@ -213,11 +208,7 @@ def _figure(table: list[dict[str, Any]]) -> bytes:
     ax.set_ylabel("mean 3D error (mm)")
     ax.set_yscale("log")
     ax.legend(frameon=False)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig)
 
 
 __all__ = ["VARIANTS", "naive_points", "pose_suite", "run_variant"]

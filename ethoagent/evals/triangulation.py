@@ -10,7 +10,6 @@ the real-data pose suite comes with the pose pipeline.
 from __future__ import annotations
 
 import asyncio
-import io
 from typing import Any
 
 import numpy as np
@@ -19,6 +18,7 @@ from ethoagent.agent.offline import OfflineClient
 from ethoagent.agent.trace import Tracer
 from ethoagent.evals import synthetic
 from ethoagent.evals.harness import SuiteOptions, SuiteResult, register_suite
+from ethoagent.figures import new_figure, png_bytes
 from ethoagent.graphs.demo import DEMO_SKELETON
 from ethoagent.graphs.nodes import PolicySupervisor, run_stage, summarize_outcomes
 from ethoagent.graphs.triangulation import FrameInput, make_triangulation_stage
@@ -111,20 +111,11 @@ def triangulation_suite(options: SuiteOptions) -> SuiteResult:
 
 
 def _figure(table: list[dict[str, Any]]) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rates = [r["swap_rate"] for r in table]
-    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
+    fig, ax = new_figure(5, 3.2)
     ax.plot(rates, [r["naive_mm"] for r in table], "o-", color="0.5", label="naive DLT")
     ax.plot(rates, [r["verified_mm"] for r in table], "o-", color="C0", label="verified stage")
     ax.set_xlabel("left/right swap rate per view and pair")
     ax.set_ylabel("mean 3D error (mm)")
     ax.legend(frameon=False)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig)

@@ -31,6 +31,7 @@ from ethoagent.agent.offline import register_solver
 from ethoagent.agent.types import Message, Request
 from ethoagent.config import Budget
 from ethoagent.evals import synthetic
+from ethoagent.figures import new_figure, png_bytes
 from ethoagent.graphs.nodes import (
     Feedback,
     ItemOutcome,
@@ -366,23 +367,14 @@ def write_demo_outputs(rt: Runtime, state: DemoState) -> list[str]:
 
 
 def _error_figure(err: NDArray[np.float64], naive: NDArray[np.float64]) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 3), dpi=100)
+    fig, ax = new_figure(8, 3)
     ax.plot(np.nanmean(naive, axis=1), lw=0.8, color="0.6", label="naive DLT")
     ax.plot(np.nanmean(err, axis=1), lw=1.0, color="C0", label="verified (checks + escalation)")
     ax.set_xlabel("frame")
     ax.set_ylabel("mean 3D error (mm)")
     ax.set_yscale("log")
     ax.legend(loc="upper right", frameon=False)
-    fig.tight_layout()
-    out = io.BytesIO()
-    fig.savefig(out, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return out.getvalue()
+    return png_bytes(fig)
 
 
 def _report_md(m: dict[str, Any]) -> str:

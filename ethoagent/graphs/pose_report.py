@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ethoagent.evals import synthetic
+from ethoagent.figures import new_figure, png_bytes
 from ethoagent.tools.cameras import Camera, project_points, read_calibration
 from ethoagent.tools.io import PoseData, write_dlc_csv, write_keypoints
 from ethoagent.tools.labelling import draw_keypoints
@@ -185,50 +186,29 @@ def _rows_csv(rows: Sequence[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def _png(fig: Any) -> bytes:
-    import matplotlib.pyplot as plt
-
-    out = io.BytesIO()
-    fig.savefig(out, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return out.getvalue()
-
-
 def _error_figure(rows: Sequence[dict[str, Any]], flagged: Sequence[int]) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     frames = [r["frame"] for r in rows]
     err = [np.nan if r["reprojection_px"] is None else r["reprojection_px"] for r in rows]
-    fig, ax = plt.subplots(figsize=(8, 3), dpi=100)
+    fig, ax = new_figure(8, 3)
     ax.plot(frames, err, lw=0.8, color="C0", label="worst reprojection error")
     if flagged:
         ax.scatter(flagged, [0] * len(flagged), marker="|", color="C3", label="flagged")
     ax.set_xlabel("frame")
     ax.set_ylabel("pixels")
     ax.legend(loc="upper right", frameon=False)
-    fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def _trajectory_figure(points: NDArray[np.float64]) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     back = points[:, KEYPOINTS.index("back_mid")]
-    fig, ax = plt.subplots(figsize=(4.5, 4), dpi=100)
+    fig, ax = new_figure(4.5, 4)
     sc = ax.scatter(back[:, 0], back[:, 1], c=np.arange(len(back)), s=3, cmap="viridis")
     fig.colorbar(sc, ax=ax, label="frame")
     ax.set_aspect("equal")
     ax.set_xlabel("x (mm)")
     ax.set_ylabel("y (mm)")
     ax.set_title("back_mid from above")
-    fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def _overlay(
