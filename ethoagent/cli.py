@@ -229,6 +229,13 @@ def pose(
             "and --seeds."
         ),
     ] = None,
+    candidates: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of 2D pose-model predictions, one file per camera (DLC, SLEAP, "
+            "LightningPose), used as candidates instead of detected marks."
+        ),
+    ] = None,
     frames: Annotated[
         int | None, typer.Option(min=2, help="Label the first N frames (default: all).")
     ] = None,
@@ -267,6 +274,7 @@ def pose(
             seeds,
             frames=frames,
             options=PoseOptions(model_every_stage=model_every_stage),
+            candidates_dir=candidates,
         )
         fresh: dict[str, Any] = resolved.model_dump()
     else:

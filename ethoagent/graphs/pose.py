@@ -68,7 +68,13 @@ from ethoagent.prompts import load_prompt
 from ethoagent.tools.cameras import Camera, check_calibration, project_points, read_calibration
 from ethoagent.tools.checks import CheckResult
 from ethoagent.tools.crop import crop_region, draw_numbered_candidates
-from ethoagent.tools.detect import detect_marks, match_candidates
+from ethoagent.tools.detect import (
+    Candidates,
+    candidates_from_predictions,
+    detect_marks,
+    match_candidates,
+)
+from ethoagent.tools.io import read_keypoints
 from ethoagent.tools.labelling import (
     Box,
     draw_keypoints,
@@ -673,18 +679,19 @@ async def label_frame(
     rt: Runtime,
     env: Env,
     frame: int,
-    images: Sequence[NDArray[np.uint8]],
+    candidates: Sequence[NDArray[np.float64]],
     predicted_3d: NDArray[np.float64],
     reference_lengths: NDArray[np.float64],
 ) -> FrameResult:
-    """Run the four stages on one frame; return its 3D points, 2D reading and outcome."""
+    """Run the four stages on one frame; return its 3D points, 2D reading and outcome.
+
+    Args:
+        candidates: per view ``(n, 2)`` pixels, most confident first.
+        predicted_3d: ``(keypoints, 3)`` mm, from the last accepted frames.
+        reference_lengths: ``(bones,)`` mm, from the seed frames.
+    """
     opts = env.options
     cams = env.cameras
-    with rt.tracer.scope(node="detect", item=f"frame {frame}"):
-        cands = [
-            _traced(rt, "detect_marks", detect_marks, img, max_candidates=opts.max_candidates)
-            for img in images
-        ]
     pred2d = project_points(cams, predicted_3d).transpose(1, 0, 2)  # (V, K, 2)
     views = [
         ViewFrame(
@@ -692,10 +699,10 @@ async def label_frame(
             view=v,
             name=cams[v].name,
             size=cams[v].size,
-            candidates=np.asarray(c.xy),
+            candidates=np.asarray(c, dtype=np.float64).reshape(-1, 2),
             predicted=pred2d[v],
         )
-        for v, c in enumerate(cands)
+        for v, c in enumerate(candidates)
     ]
     calls = {"regions": 0, "assign": 0, "triangulate": 0}
 
@@ -773,6 +780,7 @@ class PoseInputs(BaseModel):
     calibration: str
     seeds: str
     frames: int
+    candidates: list[str] | None = None
     options: PoseOptions = PoseOptions()
 
 
@@ -783,28 +791,25 @@ def resolve_inputs(
     *,
     frames: int | None = None,
     options: PoseOptions | None = None,
+    candidates_dir: Path | None = None,
 ) -> PoseInputs:
     """Match one video per calibrated camera (``<camera name>.<ext>``) and check lengths.
+
+    Args:
+        candidates_dir: optional folder of 2D pose-model predictions, one keypoint file per
+            camera (``<camera name>.csv|.h5|.slp|.nc``), used as candidates instead of
+            detected marks.
 
     Raises:
         InputError: missing videos, cameras without a video, or too few frames.
     """
     cams = read_calibration(calibration)
-    if not videos_dir.is_dir():
-        raise InputError(
-            f"video folder {videos_dir} does not exist.",
-            fix="pass --videos DIR holding one video per camera, named after the camera.",
-        )
-    paths = []
-    for cam in cams:
-        found = sorted(p for p in videos_dir.iterdir() if p.stem == cam.name)
-        if not found:
-            raise InputError(
-                f"no video for camera {cam.name!r} in {videos_dir} (expected "
-                f"{cam.name}.mp4 or another extension).",
-                fix="name each video after its camera in calibration.toml.",
-            )
-        paths.append(found[0])
+    paths = [_file_per_camera(videos_dir, cam.name, "video") for cam in cams]
+    predictions = (
+        [str(_file_per_camera(candidates_dir, c.name, "predictions")) for c in cams]
+        if candidates_dir is not None
+        else None
+    )
     lengths = []
     for p in paths:
         with VideoReader(p) as video:
@@ -822,11 +827,64 @@ def resolve_inputs(
         calibration=str(calibration),
         seeds=str(seeds),
         frames=n,
+        candidates=predictions,
         options=options or PoseOptions(),
     )
 
 
+def _file_per_camera(folder: Path, camera: str, what: str) -> Path:
+    if not folder.is_dir():
+        raise InputError(
+            f"{what} folder {folder} does not exist.",
+            fix=f"pass a folder holding one {what} file per camera, named after the camera.",
+        )
+    found = sorted(p for p in folder.iterdir() if p.stem == camera and p.is_file())
+    if not found:
+        raise InputError(
+            f"no {what} file for camera {camera!r} in {folder} (expected {camera}.<ext>).",
+            fix="name each file after its camera in calibration.toml.",
+        )
+    return found[0]
+
+
 # --- graph ----------------------------------------------------------------------------------
+
+
+def load_predictions(paths: Sequence[str], frames: int) -> list[list[Candidates]]:
+    """A 2D pose model's predictions (one keypoint file per view) as candidates.
+
+    Every keypoint of every individual in a file is a candidate (the graph decides which
+    is which); likelihoods below 0.5 are dropped.
+
+    Returns:
+        ``out[frame][view]`` candidates for the first ``frames`` frames.
+
+    Raises:
+        InputError: a file has fewer frames than the videos, or is not 2D.
+    """
+    per_view = []
+    for path in paths:
+        data = read_keypoints(path)
+        if data.points.shape[-1] != 2 or data.points.shape[0] < frames:
+            raise InputError(
+                f"2D predictions {path} have shape {data.points.shape}; need at least "
+                f"{frames} frames of 2D points.",
+                fix="pass the pose model's 2D output for the same videos.",
+            )
+        n = data.points.shape[1] * data.points.shape[2]
+        per_view.append(
+            (
+                data.points[:frames].reshape(frames, n, 2),
+                data.confidence[:frames].reshape(frames, n),
+            )
+        )
+    width = max(p.shape[1] for p, _ in per_view)
+    points = np.full((frames, len(paths), width, 2), np.nan)
+    conf = np.zeros((frames, len(paths), width))
+    for v, (p, c) in enumerate(per_view):
+        points[:, v, : p.shape[1]] = p
+        conf[:, v, : p.shape[1]] = np.where(np.isnan(c), 1.0, c)
+    return candidates_from_predictions(points, conf)
 
 
 class _Videos:
@@ -901,6 +959,11 @@ def build_pose_graph(rt: Runtime, inputs: PoseInputs) -> StateGraph[PoseState]:
         history = list(state["history"])
         history_points = [np.asarray(p, dtype=np.float64) for p in state["history_points"]]
         videos = _Videos(inputs.videos)
+        predictions = (
+            _traced(rt, "load_predictions", load_predictions, inputs.candidates, inputs.frames)
+            if inputs.candidates
+            else None
+        )
         accepted_2d: dict[int, NDArray[np.float64]] = {}
 
         def examples(frame: int) -> list[tuple[int, NDArray[np.float64]]]:
@@ -946,8 +1009,21 @@ def build_pose_graph(rt: Runtime, inputs: PoseInputs) -> StateGraph[PoseState]:
                 else:
                     recent = [(h, p) for h, p in zip(history, history_points, strict=True)][-3:]
                     predicted = predict_points([h for h, _ in recent], [p for _, p in recent], f)
-                    images = [videos.frame(v, f) for v in range(len(cams))]
-                    result = await label_frame(rt, env, f, images, predicted, reference)
+                    if predictions is not None:
+                        cands = [c.xy for c in predictions[f]]
+                    else:
+                        with rt.tracer.scope(node="detect", item=f"frame {f}"):
+                            cands = [
+                                _traced(
+                                    rt,
+                                    "detect_marks",
+                                    detect_marks,
+                                    videos.frame(v, f),
+                                    max_candidates=opts.max_candidates,
+                                ).xy
+                                for v in range(len(cams))
+                            ]
+                    result = await label_frame(rt, env, f, cands, predicted, reference)
                 pts3[f - lo], pts2[f - lo] = result.points_3d, result.points_2d
                 if result.status == "accepted":
                     if not history or history[-1] != f:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -164,8 +165,37 @@ def test_scripted_wrong_answers_are_retried_escalated_and_flagged(
     assert any(r.startswith("12,flagged") for r in rows)
 
 
+def test_pose_model_predictions_as_candidates(session: Path, tmp_path: Path) -> None:
+    # the simulator's exact 2D (likelihood = visibility) stand in for a 2D pose model
+    preds = tmp_path / "predictions"
+    preds.mkdir()
+    for csv_file in (session / "ground_truth" / "2d").glob("*.csv"):
+        shutil.copy(csv_file, preds / csv_file.name)
+    inputs = resolve_inputs(
+        session / "videos",
+        session / "calibration.toml",
+        session / "ground_truth" / "seeds.csv",
+        frames=12,
+        candidates_dir=preds,
+    )
+    assert inputs.candidates is not None and len(inputs.candidates) == 4
+    _, run = _run(tmp_path / "runs", inputs, OfflineClient(), "preds")
+    summary = json.loads((run.outputs_dir / "summary.json").read_text())
+    assert summary["ground_truth"]["mean_error_mm"] < 0.5
+    events = read_trace(run.trace_path)
+    assert any(e.get("name") == "load_predictions" for e in events)
+    assert not any(e.get("name") == "detect_marks" for e in events)
+    with pytest.raises(InputError, match="no predictions file for camera"):
+        resolve_inputs(
+            session / "videos",
+            session / "calibration.toml",
+            session / "ground_truth" / "seeds.csv",
+            candidates_dir=tmp_path,
+        )
+
+
 def test_inputs_are_checked(session: Path, tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="no video for camera"):
+    with pytest.raises(InputError, match="no video file for camera"):
         resolve_inputs(tmp_path, session / "calibration.toml", session / "x.csv")
     with pytest.raises(InputError, match="shortest video has"):
         resolve_inputs(
