@@ -1,0 +1,313 @@
+"""Pose features: analytic motions, gaps, social pairs, synthetic behaviours, real data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from ethoagent.errors import InputError
+from ethoagent.evals.datasets import load_dataset
+from ethoagent.evals.synthetic import KEYPOINTS, simulate_world
+from ethoagent.tools.features import (
+    BEHAVIORDEPOT_LAYOUT,
+    CALMS21_LAYOUT,
+    ETHOME_LAYOUT,
+    NOSE_TAILBASE_LAYOUT,
+    PAIR_FEATURES,
+    SYNTHETIC_LAYOUT,
+    BodyLayout,
+    Features,
+    compute_features,
+    infer_layout,
+)
+from tests.data_paths import require_shared
+
+FPS = 30.0
+
+# Synthetic 12-keypoint mouse in its body frame (mm): x forward, y left, z up.
+MOUSE = np.array(
+    [
+        [38.0, 9.0, 28.0],  # ear_left
+        [38.0, -9.0, 28.0],  # ear_right
+        [22.0, 0.0, 32.0],  # back_front
+        [0.0, 0.0, 34.0],  # back_mid
+        [-22.0, 0.0, 30.0],  # back_rear
+        [24.0, 13.0, 2.0],  # forepaw_left
+        [24.0, -13.0, 2.0],  # forepaw_right
+        [-20.0, 16.0, 2.0],  # hindpaw_left
+        [-20.0, -16.0, 2.0],  # hindpaw_right
+        [-38.0, 0.0, 20.0],  # tail_base
+        [-68.0, 0.0, 10.0],  # tail_mid
+        [-98.0, 0.0, 4.0],  # tail_tip
+    ]
+)
+# head (ear midpoint) (38, 0, 28) to tail base (-38, 0, 20)
+MOUSE_LENGTH = float(np.hypot(76.0, 8.0))
+
+# CalMS21-style 2D mouse (pixels): nose to tail base = 100 px, centre (neck + hips) at x=-10.
+CALMS = np.array(
+    [
+        [50.0, 0.0],
+        [40.0, 8.0],
+        [40.0, -8.0],
+        [30.0, 0.0],
+        [-30.0, 10.0],
+        [-30.0, -10.0],
+        [-50.0, 0.0],
+    ]
+)
+CALMS_NAMES = ("nose", "left_ear", "right_ear", "neck", "left_hip", "right_hip", "tail_base")
+
+
+def _place(
+    template: NDArray[np.float64], xy: NDArray[np.float64], yaw: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Template ``(K, D)`` rotated by ``yaw`` ``(F,)`` about z and moved to ``xy`` ``(F, 2)``."""
+    c, s = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
+    out = np.repeat(template[None], len(yaw), axis=0)
+    x, y = template[:, 0][None], template[:, 1][None]
+    out[..., 0] = c * x - s * y + xy[:, :1]
+    out[..., 1] = s * x + c * y + xy[:, 1:]
+    return out
+
+
+def _linear(frames: int = 60, speed: float = 120.0, yaw: float = 0.6) -> NDArray[np.float64]:
+    """Synthetic mouse walking straight ahead at ``speed`` mm/s: ``(F, 1, 12, 3)``."""
+    t = np.arange(frames) / FPS
+    xy = np.stack([np.cos(yaw), np.sin(yaw)])[None] * speed * t[:, None] + [10.0, -5.0]
+    return _place(MOUSE, xy, np.full(frames, yaw))[:, None]
+
+
+def _features(points: NDArray[np.float64], **kwargs: object) -> Features:
+    return compute_features(points, fps=FPS, keypoints=KEYPOINTS, **kwargs)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- analytic
+
+
+def test_uniform_linear_motion_has_constant_speed_and_no_turning() -> None:
+    feats = _features(_linear())
+    assert feats.layout == SYNTHETIC_LAYOUT
+    assert feats.body_length[0] == pytest.approx(MOUSE_LENGTH)
+    expected = 120.0 / MOUSE_LENGTH  # body lengths per second
+    np.testing.assert_allclose(feats.column("speed"), expected, rtol=1e-12)
+    np.testing.assert_allclose(feats.column("forward_speed"), expected, rtol=1e-12)
+    np.testing.assert_allclose(feats.column("lateral_speed"), 0.0, atol=1e-9)
+    np.testing.assert_allclose(feats.column("acceleration"), 0.0, atol=1e-9)
+    np.testing.assert_allclose(feats.column("heading_rate"), 0.0, atol=1e-9)
+    np.testing.assert_allclose(feats.column("speed_mean"), expected, rtol=1e-9)
+    np.testing.assert_allclose(feats.column("speed_std"), 0.0, atol=1e-6)
+    assert feats.valid.all()
+    assert "nose_nose" not in feats.names  # one animal: no social features
+
+
+def test_rotation_in_place_has_known_heading_rate_and_still_centre() -> None:
+    omega = 2.0  # rad/s; 3 s wraps the heading past +-pi
+    t = np.arange(90) / FPS
+    pts = _place(MOUSE, np.zeros((90, 2)), omega * t)[:, None]
+    feats = _features(pts)
+    np.testing.assert_allclose(feats.column("heading_rate"), omega, rtol=1e-9)
+    np.testing.assert_allclose(feats.column("speed"), 0.0, atol=1e-9)
+    np.testing.assert_allclose(feats.column("elongation"), 76.0 / MOUSE_LENGTH, rtol=1e-12)
+
+
+def test_elongation_of_static_templates_is_their_known_ratio() -> None:
+    feats = _features(np.repeat(MOUSE[None, None], 10, axis=0))
+    np.testing.assert_allclose(feats.column("elongation"), 76.0 / MOUSE_LENGTH, rtol=1e-12)
+    np.testing.assert_allclose(feats.column("height"), 32.0 / MOUSE_LENGTH, rtol=1e-12)
+    # nearest paw (a forepaw) to the head (38, 0, 28): (14, 13, 26)
+    paw = float(np.linalg.norm([14.0, 13.0, 26.0]))
+    np.testing.assert_allclose(feats.column("paw_head"), paw / MOUSE_LENGTH, rtol=1e-12)
+    # tail chain: segments (-30, 0, -10) then (-30, 0, -6)
+    a, b = np.array([-30.0, 0.0, -10.0]), np.array([-30.0, 0.0, -6.0])
+    bend = np.arccos(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+    np.testing.assert_allclose(feats.column("tail_bend"), bend, rtol=1e-9)
+    # 2D: 7 frames 100 px long, 3 frames 80 px long -> median 100, elongation 1 and 0.8
+    pts = np.repeat(CALMS[None, None], 10, axis=0)
+    pts[7:, 0, 6, 0] = -30.0
+    feats2 = compute_features(pts, fps=FPS, keypoints=CALMS_NAMES, window_s=0.0)
+    assert feats2.layout == CALMS21_LAYOUT
+    np.testing.assert_allclose(feats2.column("elongation")[:, 0], [1.0] * 7 + [0.8] * 3)
+    assert not any(n.endswith(("_mean", "_std")) for n in feats2.names)
+
+
+def test_two_animals_approaching_give_known_distances_and_approach_speed() -> None:
+    v, frames = 60.0, 60  # each mouse walks 60 px/s towards the other
+    t = np.arange(frames) / FPS
+    zero = np.zeros(frames)
+    a = _place(CALMS, np.stack([-200.0 + v * t, zero], 1), zero)
+    b = _place(CALMS, np.stack([200.0 - v * t, zero], 1), np.full(frames, np.pi))
+    far = _place(CALMS, np.tile([0.0, 1000.0], (frames, 1)), np.full(frames, 0.3))
+    pts = np.stack([a, b, far], axis=1)
+    feats = compute_features(
+        pts, fps=FPS, keypoints=CALMS_NAMES, individuals=("a", "b", "far"), max_gap_s=0.0
+    )
+    assert feats.pairs.shape == (frames, 3, 3, len(PAIR_FEATURES))
+    assert np.isnan(feats.pairs[:, [0, 1, 2], [0, 1, 2]]).all()
+    # body length 100 px; noses at -150 + vt and 150 - vt; tail base of b at 250 - vt
+    for i in (0, 1):  # nearest partner of a is b and vice versa, never "far"
+        np.testing.assert_allclose(feats.column("nose_nose")[:, i], (300.0 - 2 * v * t) / 100)
+        np.testing.assert_allclose(feats.column("nose_tailbase")[:, i], (400.0 - 2 * v * t) / 100)
+        np.testing.assert_allclose(feats.column("approach_speed")[:, i], 2 * v / 100)
+        np.testing.assert_allclose(feats.column("relative_heading")[:, i], np.pi)
+        np.testing.assert_allclose(feats.column("partner_bearing")[:, i], 0.0, atol=1e-12)
+        np.testing.assert_allclose(feats.column("speed")[:, i], v / 100, rtol=1e-12)
+    # the centre distance is symmetric, and so is the approach speed (equal body lengths)
+    k = PAIR_FEATURES.index("approach_speed")
+    approach = feats.pairs[..., k]
+    np.testing.assert_allclose(approach, approach.transpose(0, 2, 1), rtol=1e-12)
+    assert feats.report["masked_frames"] == {"a": 0, "b": 0, "far": 0}
+
+
+def test_short_gap_is_interpolated_exactly_and_long_gap_masked() -> None:
+    pts = _linear(frames=80)
+    ref = _features(pts)
+    holed = pts.copy()
+    holed[10:14] = np.nan  # 4 frames <= 0.25 s
+    holed[40:60, :, 3] = np.nan  # 20 frames of the body centre > 0.25 s
+    feats = _features(holed)
+    assert feats.report["missing_frames"]["individual_0"] == 24
+    assert feats.report["interpolated_frames"]["individual_0"] == 4
+    assert feats.report["masked_frames"]["individual_0"] == 20
+    assert feats.report["settings"] == {"max_gap_frames": 8, "window_frames": 15}
+    raw = [feats.names.index(n) for n in ("speed", "acceleration", "heading_rate", "elongation")]
+    np.testing.assert_allclose(feats.values[:40, 0, raw], ref.values[:40, 0, raw], atol=1e-9)
+    assert not feats.valid[40:60, 0].any() and feats.valid[:40, 0].all()
+    assert np.isnan(feats.values[40:60, 0]).all()
+    # next to the gap speed comes from a one-sided difference: still exact
+    np.testing.assert_allclose(feats.column("speed")[60:, 0], ref.column("speed")[60:, 0])
+    x, index = feats.matrix()
+    assert x.shape == (60, len(feats.names)) and np.isfinite(x).all()
+    np.testing.assert_array_equal(index[:, 0], np.r_[0:40, 60:80])
+    np.testing.assert_array_equal(index[:, 1], 0)
+
+
+# --------------------------------------------------------------------------- synthetic world
+
+
+def _behaviour_means(frames: int, name: str) -> dict[str, float]:
+    world = simulate_world(frames, animals=1, seed=0)
+    feats = _features(world.points_3d, individuals=("mouse",))
+    labels = world.behaviour.names[:, 0]
+    col = feats.column(name)[:, 0]
+    return {str(b): float(np.nanmean(col[labels == b])) for b in np.unique(labels)}
+
+
+def test_synthetic_behaviours_separate_by_speed_and_paw_to_head() -> None:
+    speed = _behaviour_means(600, "speed")
+    assert speed["walking"] > 10 * speed["still"]  # about 1.4 vs 0.04 body lengths/s
+    assert speed["darting"] > 2 * speed["walking"]  # about 4.2
+    paw = _behaviour_means(3000, "paw_head")  # the first grooming bout of seed 0 is later
+    assert paw["grooming"] < 0.75 * paw["walking"]  # about 0.25 vs 0.40 body lengths
+
+
+# --------------------------------------------------------------------------- layouts
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (KEYPOINTS, SYNTHETIC_LAYOUT),
+        (CALMS_NAMES, CALMS21_LAYOUT),
+        (("nose", "leftear", "rightear", "neck", "lefthip", "righthip", "tail"), ETHOME_LAYOUT),
+        (
+            (
+                "Nose",
+                "Left Ear",
+                "Right Ear",
+                "Tailbase",
+                "Left Leg",
+                "Right Leg",
+                "Mid-Back",
+                "Tail",
+            ),
+            BEHAVIORDEPOT_LAYOUT,
+        ),
+        (("Nose", "LeftEar", "RightEar", "Implant", "Tailbase"), NOSE_TAILBASE_LAYOUT),
+    ],
+)
+def test_infer_layout_picks_by_names(names: tuple[str, ...], expected: BodyLayout) -> None:
+    assert infer_layout(names) == expected
+
+
+def test_infer_layout_without_fit_raises() -> None:
+    with pytest.raises(InputError, match="no ready body layout fits"):
+        infer_layout(("snout", "tail_tip"))
+
+
+def test_custom_layout_without_centre_uses_head_tail_midpoint() -> None:
+    layout = BodyLayout(name="two", head=("snout",), tail_base="tail_base")
+    pts = _linear()[:, :, [0, 9], :2]  # ear_left and tail base, 2D
+    feats = compute_features(pts, fps=FPS, keypoints=("snout", "tail_base"), layout=layout)
+    length = float(np.linalg.norm(MOUSE[0, :2] - MOUSE[9, :2]))
+    np.testing.assert_allclose(feats.column("speed"), 120.0 / length, rtol=1e-12)
+    assert "height" not in feats.names and "paw_head" not in feats.names
+
+
+# --------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"points": np.zeros((5, 12, 3))}, "shape"),
+        ({"points": np.zeros((5, 1, 12, 4))}, "shape"),
+        ({"keypoints": KEYPOINTS[:-1]}, "keypoint names"),
+        ({"keypoints": (*KEYPOINTS[:-1], "Ear Left")}, "unique"),
+        ({"individuals": ("a", "b")}, "individuals"),
+        ({"fps": 0.0}, "fps"),
+        ({"window_s": -1.0}, "window_s"),
+        ({"max_gap_s": float("nan")}, "max_gap_s"),
+        ({"layout": CALMS21_LAYOUT}, "lacks"),
+        ({"points": np.full((5, 1, 12, 3), np.inf)}, "infinite"),
+    ],
+)
+def test_invalid_inputs_raise_input_error(kwargs: dict[str, object], match: str) -> None:
+    args: dict[str, object] = {"points": _linear(5), "fps": FPS, "keypoints": KEYPOINTS}
+    args.update(kwargs)
+    with pytest.raises(InputError, match=match):
+        compute_features(**args)  # type: ignore[arg-type]
+
+
+def test_layout_needs_head_and_tail_base() -> None:
+    with pytest.raises(InputError, match="head"):
+        BodyLayout(name="bad", head=(), tail_base="tail_base")
+
+
+def test_unknown_feature_name_raises() -> None:
+    with pytest.raises(InputError, match="no feature named"):
+        _features(_linear(5)).column("wiggle")
+
+
+# --------------------------------------------------------------------------- real data
+
+
+def test_ethome_two_mice_smoke() -> None:
+    data = load_dataset(
+        "ethome_social_interact", root=require_shared("ethome_social_interact").parent
+    )
+    pose = next(iter(data.pose.values()))
+    feats = compute_features(
+        pose.points, fps=pose.fps or 30.0, keypoints=pose.keypoints, individuals=pose.individuals
+    )
+    assert feats.layout == ETHOME_LAYOUT and feats.values.shape[1] == 2
+    assert "nose_nose" in feats.names and "height" not in feats.names
+    assert feats.valid.mean() > 0.95
+    x, _ = feats.matrix()
+    assert np.isfinite(x).all()
+    speed = np.nanmedian(feats.column("speed"), axis=0)
+    assert np.all((speed > 0.01) & (speed < 10.0))  # body lengths per second
+
+
+def test_behaviordepot_2d_smoke() -> None:
+    data = load_dataset(
+        "behaviordepot_freezing", root=require_shared("behaviordepot_freezing").parent
+    )
+    pose = data.pose["demo1"]
+    feats = compute_features(pose.points, fps=pose.fps or 50.0, keypoints=pose.keypoints)
+    assert feats.layout == BEHAVIORDEPOT_LAYOUT
+    assert {"paw_head", "tail_bend"} <= set(feats.names) and "height" not in feats.names
+    assert feats.valid.mean() > 0.95
+    assert np.isfinite(feats.matrix()[0]).all()
+    assert 0.5 < float(np.nanmedian(feats.column("elongation"))) < 1.5
