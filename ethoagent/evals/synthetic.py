@@ -109,7 +109,9 @@ ELLIPSOIDS: tuple[str, ...] = ("body", "head")
 _ELL_CENTRE = np.array([[0.0, 0.0, 19.0], [40.0, 0.0, 20.0]])
 _ELL_AXES = np.array([[30.0, 14.0, 14.0], [14.0, 9.0, 9.0]])
 _NOSE_X_MM = 52.0  # tip of the head ellipsoid, body frame
-_REAR_PIVOT = np.array([-20.0, 0.0, 8.0])  # rearing pitches the front about the hips
+# rearing pitches the front about the hips, just under the back_rear mark, so the lower
+# back (back_rear -> tail_base) keeps its length as in a real mouse
+_REAR_PIVOT = np.array([-22.0, 0.0, 28.0])
 _REAR_PITCH = np.deg2rad(55.0)
 _GROOM_HZ = 5.0
 _BODY_LENGTH_MM = 2 * _NOSE_X_MM - 2.0
