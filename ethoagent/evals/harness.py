@@ -24,7 +24,11 @@ from ethoagent import __version__
 from ethoagent.atomic import atomic_write_bytes, atomic_write_text
 from ethoagent.errors import ConfigError
 
-SUITE_MODULES: tuple[str, ...] = ("ethoagent.evals.triangulation", "ethoagent.evals.pose")
+SUITE_MODULES: tuple[str, ...] = (
+    "ethoagent.evals.triangulation",
+    "ethoagent.evals.pose",
+    "ethoagent.evals.pose_real",
+)
 
 
 class SuiteOptions(BaseModel):

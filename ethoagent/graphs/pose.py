@@ -84,6 +84,7 @@ from ethoagent.tools.labelling import (
     region_boxes,
 )
 from ethoagent.tools.triangulate import (
+    bone_length_errors,
     median_bone_lengths,
     reprojection_errors,
     triangulate_dlt,
@@ -144,6 +145,7 @@ class PoseState(TypedDict, total=False):
     n_chunks: int
     history: list[int]
     history_points: list[list[list[float]]]
+    anchor: list[list[float]]
     flagged: list[int]
     routes: dict[str, int]
     model_calls: dict[str, int]
@@ -226,6 +228,7 @@ class Env:
     frame_image: Callable[[int, int], NDArray[np.uint8]]
     labelled_examples: Callable[[int], list[tuple[int, NDArray[np.float64]]]]
     wants_images: bool
+    lr_sign: float = 1.0
 
 
 def _fmt_xy(points: NDArray[np.float64]) -> list[list[float] | None]:
@@ -611,6 +614,101 @@ def reading_2d(views: Sequence[ViewFrame]) -> NDArray[np.float64]:
     return out
 
 
+LR_MARGIN_MM = 2.0
+"""Left/right pairs closer than this across the body axis are not judged (mm)."""
+
+
+def lateral_offsets(points_3d: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Per left/right pair, how far its left keypoint lies on the animal's left of its right
+    keypoint, mm (NaN where unknown).
+
+    The animal's left is ``dorsal × forward``: forward from back_rear to back_front, dorsal
+    from the hindpaws' midpoint to back_mid (hindpaws stay down while the animal rears, and
+    a swap of the pair does not move their midpoint). The sign depends on the handedness of
+    the calibration's world frame; ``left_right_sign`` reads it from the seed frames.
+
+    Args:
+        points_3d: ``(..., keypoints, 3)`` mm.
+
+    Returns:
+        ``(..., pairs)`` mm, pairs in the order of ``SKELETON.swap_pairs``.
+    """
+    k = {n: i for i, n in enumerate(SKELETON.keypoints)}
+    p = np.asarray(points_3d, dtype=np.float64)
+    forward = p[..., k["back_front"], :] - p[..., k["back_rear"], :]
+    hips = (p[..., k["hindpaw_left"], :] + p[..., k["hindpaw_right"], :]) / 2
+    dorsal = p[..., k["back_mid"], :] - hips
+    left = np.cross(dorsal, forward)
+    norm = np.linalg.norm(left, axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        left = left / norm
+    return np.stack(
+        [
+            np.einsum("...i,...i->...", p[..., a, :] - p[..., b, :], left)
+            for a, b in SKELETON.swap_pairs
+        ],
+        axis=-1,
+    )
+
+
+def left_right_sign(seed_points_3d: NDArray[np.float64]) -> float:
+    """+1 or -1: the sign ``lateral_offsets`` has for correctly labelled seed frames."""
+    offsets = lateral_offsets(seed_points_3d)
+    med = np.nanmedian(offsets) if np.isfinite(offsets).any() else 1.0
+    return 1.0 if med >= 0 else -1.0
+
+
+def make_left_right_check(sign: float) -> Callable[[FrameInput, FramePoints], CheckResult]:
+    """A check that every left/right pair lies on its own side of the body axis in 3D."""
+
+    def left_right(inp: FrameInput, out: FramePoints) -> CheckResult:
+        off = lateral_offsets(out.points_3d) * sign
+        wrong = [
+            f"{SKELETON.keypoints[a]}/{SKELETON.keypoints[b]}"
+            for (a, b), o in zip(SKELETON.swap_pairs, off, strict=True)
+            if np.isfinite(o) and o < -LR_MARGIN_MM
+        ]
+        return CheckResult(
+            name="left_right",
+            passed=not wrong,
+            value=float(len(wrong)),
+            threshold=0.0,
+            message="left and right keypoints lie on their own sides of the body"
+            if not wrong
+            else f"{wrong} lie on the wrong sides of the body axis (swapped in every view?)",
+        )
+
+    return left_right
+
+
+def make_mirror_escalation(
+    cameras: Sequence[Camera], sign: float
+) -> Escalation[FrameInput, FramePoints]:
+    """Swap, in every view, the left/right pairs that lie on the wrong sides in 3D."""
+
+    async def mirror(
+        inp: FrameInput, last: FramePoints | None, feedback: Feedback, ctx: StageContext
+    ) -> FramePoints:
+        reading = (last.points_2d if last is not None else inp.points_2d).copy()
+        points = last.points_3d if last is not None else triangulate_dlt(cameras, reading[None])[0]
+        off = lateral_offsets(points) * sign
+        swapped = []
+        for (a, b), o in zip(SKELETON.swap_pairs, off, strict=True):
+            if np.isfinite(o) and o < -LR_MARGIN_MM:
+                reading[:, [a, b]] = reading[:, [b, a]]
+                swapped.append(f"{SKELETON.keypoints[a]}<->{SKELETON.keypoints[b]}")
+        pts = ctx.tool("triangulate_dlt", triangulate_dlt, list(cameras), points_2d=reading[None])
+        return FramePoints(
+            points_3d=pts[0], points_2d=reading, method="mirrored " + (", ".join(swapped) or "none")
+        )
+
+    return Escalation(
+        "mirror_pairs",
+        "swap left/right pairs that lie on the wrong side of the body in every view",
+        mirror,
+    )
+
+
 def make_reask_escalation(env: Env, views: list[ViewFrame]) -> Escalation[FrameInput, FramePoints]:
     """Re-ask ``pose/assign`` for the keypoints and views whose reprojection failed."""
 
@@ -736,9 +834,13 @@ async def label_frame(
             bone_tolerance=opts.bone_tolerance,
             min_coverage=opts.min_coverage,
         ),
-        extra_escalations=[make_reask_escalation(env, views)],
-        budget=Budget(max_retries=0, max_attempts=4, max_model_calls=24),
+        extra_escalations=[
+            make_mirror_escalation(cams, env.lr_sign),
+            make_reask_escalation(env, views),
+        ],
+        budget=Budget(max_retries=0, max_attempts=5, max_model_calls=24),
         escalate=opts.refine_3d,
+        extra_checks=[make_left_right_check(env.lr_sign)],
     )
     outcome = await run_item(
         stage,
@@ -762,6 +864,49 @@ async def label_frame(
         model_calls=calls,
         flag_reason=outcome.flag_reason,
     )
+
+
+def trusted_points(
+    cameras: Sequence[Camera],
+    result: FrameResult,
+    threshold_px: float,
+    reference_lengths: NDArray[np.float64],
+    bone_tolerance: float,
+) -> NDArray[np.float64]:
+    """The 3D keypoints ``(keypoints, 3)`` mm of a frame that the checks support one by
+    one: every used observation reprojects within ``threshold_px``, at least two views see
+    it, and no bone it belongs to deviates from the seeds by more than ``bone_tolerance``
+    (a mark consistent in 3D but on the wrong body part fails this); others NaN."""
+    err = reprojection_errors(cameras, result.points_3d[None], result.points_2d[None])[0]
+    seen = np.isfinite(err)
+    good = (np.where(seen, err, 0.0) <= threshold_px).all(axis=0) & (seen.sum(axis=0) >= 2)
+    rel = bone_length_errors(result.points_3d[None], SKELETON.bones, reference_lengths)[0]
+    for (a, b), e in zip(SKELETON.bones, rel, strict=True):
+        if np.isfinite(e) and abs(e) > bone_tolerance:
+            good[[a, b]] = False
+    return np.where(good[:, None], result.points_3d, np.nan)
+
+
+def fill_from_anchor(
+    predicted: NDArray[np.float64], anchor: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Predict keypoints the recent frames lost from where they sat, relative to the body,
+    in the last fully accepted frame (``anchor``): re-acquisition after a lost track.
+
+    Args:
+        predicted: ``(keypoints, 3)`` mm, NaN where the recent frames give no prediction.
+        anchor: ``(keypoints, 3)`` mm, the last frame with every keypoint accepted.
+    """
+    missing = ~np.isfinite(predicted).all(axis=1)
+    if not missing.any():
+        return predicted
+    known = ~missing & np.isfinite(anchor).all(axis=1)
+    if not known.any():
+        return predicted
+    shift = np.mean(predicted[known] - anchor[known], axis=0)
+    out = predicted.copy()
+    out[missing] = anchor[missing] + shift
+    return out
 
 
 def _traced(rt: Runtime, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -946,6 +1091,7 @@ def build_pose_graph(rt: Runtime, inputs: PoseInputs) -> StateGraph[PoseState]:
             "n_chunks": -(-inputs.frames // opts.chunk_frames),
             "history": [0],
             "history_points": [seed_3d[0].tolist()],
+            "anchor": seed_3d[0].tolist(),
             "flagged": [],
             "routes": {},
             "model_calls": {},
@@ -958,6 +1104,7 @@ def build_pose_graph(rt: Runtime, inputs: PoseInputs) -> StateGraph[PoseState]:
         reference = median_bone_lengths(seeds["points_3d"], SKELETON.bones)
         history = list(state["history"])
         history_points = [np.asarray(p, dtype=np.float64) for p in state["history_points"]]
+        anchor = np.asarray(state["anchor"], dtype=np.float64)
         videos = _Videos(inputs.videos)
         predictions = (
             _traced(rt, "load_predictions", load_predictions, inputs.candidates, inputs.frames)
@@ -969,7 +1116,7 @@ def build_pose_graph(rt: Runtime, inputs: PoseInputs) -> StateGraph[PoseState]:
         def examples(frame: int) -> list[tuple[int, NDArray[np.float64]]]:
             out = []
             for f, p in zip(history, history_points, strict=True):
-                if f < frame:
+                if f < frame and f not in flagged:
                     pts = accepted_2d.get(f)
                     if pts is None:
                         pts = project_points(cams, p).transpose(1, 0, 2)
@@ -982,6 +1129,7 @@ def build_pose_graph(rt: Runtime, inputs: PoseInputs) -> StateGraph[PoseState]:
             frame_image=videos.frame,
             labelled_examples=examples,
             wants_images=rt.client.backend != "offline",
+            lr_sign=left_right_sign(seeds["points_3d"]),
         )
         i = state["chunk"]
         lo, hi = i * opts.chunk_frames, min(inputs.frames, (i + 1) * opts.chunk_frames)
@@ -1009,6 +1157,7 @@ def build_pose_graph(rt: Runtime, inputs: PoseInputs) -> StateGraph[PoseState]:
                 else:
                     recent = [(h, p) for h, p in zip(history, history_points, strict=True)][-3:]
                     predicted = predict_points([h for h, _ in recent], [p for _, p in recent], f)
+                    predicted = fill_from_anchor(predicted, anchor)
                     if predictions is not None:
                         cands = [c.xy for c in predictions[f]]
                     else:
@@ -1030,9 +1179,19 @@ def build_pose_graph(rt: Runtime, inputs: PoseInputs) -> StateGraph[PoseState]:
                         history.append(f)
                         history_points.append(result.points_3d)
                     accepted_2d[f] = result.points_2d
-                    history, history_points = history[-4:], history_points[-4:]
+                    if np.isfinite(result.points_3d).all():
+                        anchor = result.points_3d
                 else:
                     flagged.append(f)
+                    # a flagged frame still tells the predictor where its well-supported
+                    # keypoints are (never shown to the model as a labelled example)
+                    trusted = trusted_points(
+                        cams, result, opts.reprojection_px, reference, opts.bone_tolerance
+                    )
+                    if np.isfinite(trusted[:, 0]).mean() >= 0.5:
+                        history.append(f)
+                        history_points.append(trusted)
+                history, history_points = history[-4:], history_points[-4:]
                 key = "flagged" if result.status != "accepted" else result.method
                 routes[key] = routes.get(key, 0) + 1
                 for k, c in result.model_calls.items():
@@ -1058,6 +1217,7 @@ def build_pose_graph(rt: Runtime, inputs: PoseInputs) -> StateGraph[PoseState]:
             "chunk": i + 1,
             "history": history,
             "history_points": [p.tolist() for p in history_points],
+            "anchor": anchor.tolist(),
             "flagged": flagged,
             "routes": routes,
             "model_calls": calls,

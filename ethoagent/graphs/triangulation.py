@@ -9,7 +9,7 @@ still uses); escalations, in order = enumerate left/right-swap and dropped-view 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,6 +116,7 @@ def make_triangulation_stage(
     extra_escalations: Sequence[Escalation[FrameInput, FramePoints]] = (),
     budget: Budget | None = None,
     escalate: bool = True,
+    extra_checks: Sequence[Callable[[FrameInput, FramePoints], CheckResult]] = (),
 ) -> Stage[FrameInput, FramePoints]:
     """The triangulate stage for ``cameras`` with seed-frame bone lengths (mm).
 
@@ -127,6 +128,7 @@ def make_triangulation_stage(
         budget: per-frame budget; default 3 attempts plus one per extra escalation.
         escalate: ``False`` keeps the checks but tries no escalation (a failing frame is
             flagged with its DLT points; the "no 3D refinement" ablation).
+        extra_checks: checks run after the stage's own (e.g. left/right sides).
     """
     cams = list(cameras)
     lim = limits or TriangulationLimits()
@@ -191,18 +193,41 @@ def make_triangulation_stage(
         method = "hypotheses: " + ("; ".join(steps) if steps else "identity")
         return FramePoints(points_3d=points, points_2d=reading, method=method)
 
-    async def ransac(
-        inp: FrameInput, last: FramePoints | None, feedback: Feedback, ctx: StageContext
-    ) -> FramePoints:
+    def _ransac_from(start: NDArray[np.float64], ctx: StageContext) -> FramePoints:
         result = ctx.tool(
             "triangulate_ransac",
             triangulate_ransac,
             cams,
-            points_2d=inp.points_2d[None],
+            points_2d=start[None],
             threshold_px=lim.reprojection_px,
         )
-        reading = np.where(result.inliers[0][..., None], inp.points_2d, np.nan)
-        return FramePoints(points_3d=result.points_3d[0], points_2d=reading, method="ransac")
+        reading = np.where(result.inliers[0][..., None], start, np.nan)
+        points = result.points_3d[0]
+        # the refit on inliers can push an inlier just past the threshold: drop those
+        # observations and solve once more
+        err = reprojection_errors(cams, points[None], reading[None])[0]
+        over = np.nan_to_num(err, nan=0.0) > lim.reprojection_px
+        if over.any():
+            reading = np.where(over[..., None], np.nan, reading)
+            points = ctx.tool("triangulate_dlt", triangulate_dlt, cams, points_2d=reading[None])[0]
+        return FramePoints(points_3d=points, points_2d=reading, method="ransac")
+
+    async def ransac(
+        inp: FrameInput, last: FramePoints | None, feedback: Feedback, ctx: StageContext
+    ) -> FramePoints:
+        # From the labels as given and from the last proposal's reading (swaps the
+        # hypotheses undid stay undone there, but a view it dropped is gone): keep the
+        # result that passes more of the stage's checks, then the one more observations
+        # support.
+        options = [_ransac_from(inp.points_2d, ctx)]
+        if last is not None and not np.array_equal(last.points_2d, inp.points_2d, equal_nan=True):
+            options.append(_ransac_from(last.points_2d, ctx))
+
+        def rank(p: FramePoints) -> tuple[int, int]:
+            passed = sum(c(inp, p).passed for c in (max_reprojection, bone_lengths, coverage))
+            return passed, int(np.isfinite(p.points_2d[..., 0]).sum())
+
+        return max(options, key=rank)
 
     escalations: list[Escalation[FrameInput, FramePoints]] = []
     if escalate:
@@ -218,7 +243,7 @@ def make_triangulation_stage(
     return Stage(
         name="triangulate",
         propose=propose,
-        checks=[max_reprojection, bone_lengths, coverage],
+        checks=[max_reprojection, bone_lengths, coverage, *extra_checks],
         escalations=escalations,
         budget=budget
         or Budget(max_retries=0, max_attempts=1 + len(escalations), max_model_calls=4),

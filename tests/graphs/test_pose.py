@@ -155,6 +155,7 @@ def test_scripted_wrong_answers_are_retried_escalated_and_flagged(
     assert [e["strategy"] for e in tri if e["action"] == "escalate"] == [
         "swap_hypotheses",
         "ransac",
+        "mirror_pairs",
         "reask_model",
     ]
     # 3. ... and is flagged for review, with the reason in the trace and the outputs

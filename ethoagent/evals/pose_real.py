@@ -1,0 +1,934 @@
+"""Eval suite ``pose-real``: the verified triangulation stage on real labels a labeller spoilt.
+
+For each real multi-view data set present under the shared data folder, the suite takes the
+labels as the reference, corrupts them the way a labeller errs and asks whether the pose
+graph's 3D stage (``graphs.triangulation.make_triangulation_stage``, stage 4 of the pose
+graph) puts them right:
+
+- ``sleap_anipose_minimal_session``: proofread SLEAP 2D labels of 4 cameras; the reference
+  3D is sleap-anipose's own triangulation (``points3d.h5``), not an independent truth.
+- ``dannce_markerless_mouse``: hand-labelled 3D (Label3D) of 6 cameras; the 2D labels are
+  exact projections of it, so clean triangulation must give the 3D back.
+
+Corruptions (seeded, ``corrupt_labels``): a left/right swap of one keypoint pair in one view
+on ~10 % of frames, gross outliers of 30-80 px on ~5 % of the labels present, and one view
+left unlabelled on ~5 % of frames. Before = naive all-view DLT of the corrupted labels;
+after = the stage (checks, swap / dropped-view hypotheses, RANSAC, flags) run offline with
+the policy supervisor. Reported: 3D error (mm, the cameras' world frame), agreement of the
+2D labels the 3D rests on (``FramePoints.points_2d``) with the proofread ones within 2 px,
+frames flagged and the route each frame took.
+
+Check limits: the stage's defaults (6 px, 25 % bone deviation) come from synthetic sessions;
+the clean sleap_anipose labels alone reproject at up to ~16 px, so with the defaults every
+frame fails. The ``stage`` rows use limits taken from the seed frames (``seed_limits``: 1.5x
+the worst the clean seeds show, never below the defaults), the same rule for every data set;
+the stage with its defaults is reported beside them.
+
+Faulty calibration: sleap_anipose's ``side`` and ``top`` cameras carry identical parameters
+(``check_calibration`` flags them). Of such a group the suite keeps the camera whose seed-frame
+labels agree with the DLT of the other views (``views_to_keep``: ``top``), and also reports
+all four views, where the stage has to find the fault itself.
+
+The skeleton is built from the data: left/right pairs from keypoint names
+(``find_swap_pairs``), bones from ``BONES`` (anatomical chains written per data set by
+keypoint name, see there). Reference bone lengths are medians over 3 seed frames of the
+clean labels, as a user would give them.
+
+A data set that is absent is skipped with a note; the suite never fails for want of data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ethoagent.agent.offline import OfflineClient
+from ethoagent.agent.trace import Tracer
+from ethoagent.errors import InputError
+from ethoagent.evals.datasets import Dataset, load_dataset, shared_data_dir
+from ethoagent.evals.harness import SuiteOptions, SuiteResult, register_suite
+from ethoagent.figures import new_figure, png_bytes
+from ethoagent.graphs.nodes import ItemOutcome, PolicySupervisor, run_stage, summarize_outcomes
+from ethoagent.graphs.triangulation import (
+    FrameInput,
+    FramePoints,
+    Skeleton,
+    TriangulationLimits,
+    make_triangulation_stage,
+)
+from ethoagent.tools.cameras import Camera, check_calibration
+from ethoagent.tools.triangulate import (
+    bone_length_errors,
+    median_bone_lengths,
+    reprojection_errors,
+    triangulate_dlt,
+)
+
+SLEAP = "sleap_anipose_minimal_session"
+DANNCE = "dannce_markerless_mouse"
+
+BONES: dict[str, tuple[tuple[str, str], ...]] = {
+    # head (nose, ears on the head), neck to shoulders, spine neck -> trunk -> tail-trunk
+    # intersection (TTI), haunches on TTI, tail as a chain. Not SLEAP's own edge list,
+    # which is a star through TTI whose long edges (TTI-Head, TTI-TailTip) bend with the body.
+    SLEAP: (
+        ("Nose", "Head"),
+        ("Head", "Ear_L"),
+        ("Head", "Ear_R"),
+        ("Head", "Neck"),
+        ("Neck", "Shoulder_left"),
+        ("Neck", "Shoulder_right"),
+        ("Neck", "Trunk"),
+        ("Trunk", "TTI"),
+        ("TTI", "Haunch_left"),
+        ("TTI", "Haunch_right"),
+        ("TTI", "Tail_0"),
+        ("Tail_0", "Tail_1"),
+        ("Tail_1", "Tail_2"),
+        ("Tail_2", "TailTip"),
+    ),
+    # DANNCE's own mouse22 skeleton (``mouse22_skeleton.mat`` joints_idx): ears and snout
+    # as a triangle on the front spine, the spine and tail as a chain, each limb a chain
+    # from paw to its girdle point on the spine.
+    DANNCE: (
+        ("EarL", "EarR"),
+        ("EarR", "Snout"),
+        ("EarL", "Snout"),
+        ("EarL", "SpineF"),
+        ("EarR", "SpineF"),
+        ("Snout", "SpineF"),
+        ("SpineF", "SpineM"),
+        ("SpineM", "Tail_base"),
+        ("Tail_base", "Tail_mid"),
+        ("Tail_mid", "Tail_end"),
+        ("ForepawL", "WristL"),
+        ("WristL", "ElbowL"),
+        ("ElbowL", "ShoulderL"),
+        ("ShoulderL", "SpineF"),
+        ("ForepawR", "WristR"),
+        ("WristR", "ElbowR"),
+        ("ElbowR", "ShoulderR"),
+        ("ShoulderR", "SpineF"),
+        ("HindpawL", "AnkleL"),
+        ("AnkleL", "KneeL"),
+        ("KneeL", "SpineM"),
+        ("HindpawR", "AnkleR"),
+        ("AnkleR", "KneeR"),
+        ("KneeR", "SpineM"),
+    ),
+}
+"""Bones checked per data set, by keypoint name."""
+
+AGREE_PX = 2.0
+"""A label read by the stage agrees with the proofread one within this many pixels."""
+
+SWAP_FRAME_FRACTION = 0.10
+OUTLIER_FRACTION = 0.05
+OUTLIER_PX = (30.0, 80.0)
+DROP_FRAME_FRACTION = 0.05
+N_SEEDS = 3
+LIMIT_MARGIN = 1.5
+"""Check limits are this many times the worst the clean seed frames show (``seed_limits``)."""
+
+_SIDE_PATTERNS = (
+    re.compile(r"^(?P<stem>.+?)[_\- ]?(?P<side>L|R)$"),
+    re.compile(r"^(?P<stem>.+?)[_\- ]?(?P<side>left|right)$", re.IGNORECASE),
+    re.compile(r"^(?P<side>left|right)[_\- ]?(?P<stem>.+)$", re.IGNORECASE),
+)
+
+
+# --------------------------------------------------------------------------- skeleton
+
+
+def find_swap_pairs(keypoints: Sequence[str]) -> tuple[tuple[int, int], ...]:
+    """Left/right keypoint pairs found from names (``EarL``/``EarR``, ``Ear_L``/``Ear_R``,
+    ``paw_left``/``paw_right``, ``LeftEar``/``RightEar``).
+
+    A single-letter side must be an upper-case ``L`` / ``R`` at the end (so ``Tail`` is not
+    a left tail); ``left`` / ``right`` may be any case, at the start or the end.
+
+    Args:
+        keypoints: keypoint names, in the order of the keypoints axis.
+
+    Returns:
+        ``(left_index, right_index)`` pairs, in the order of the left keypoints.
+    """
+    keys: dict[tuple[str, str], int] = {}
+    for i, name in enumerate(keypoints):
+        for pattern in _SIDE_PATTERNS:
+            m = pattern.match(name)
+            if m is not None:
+                # the name with its side word cut out: EarL and Ear_L are different keypoints
+                template = (name[: m.start("side")] + "\0" + name[m.end("side") :]).lower()
+                keys.setdefault((template, "L" if m["side"][0] in "lL" else "R"), i)
+                break
+    pairs = [
+        (i, keys[(template, "R")])
+        for (template, side), i in keys.items()
+        if side == "L" and (template, "R") in keys
+    ]
+    return tuple(sorted(pairs))
+
+
+def make_skeleton(name: str, keypoints: Sequence[str]) -> Skeleton:
+    """The ``Skeleton`` of data set ``name``: bones from ``BONES``, pairs from the names.
+
+    Raises:
+        InputError: a bone names a keypoint the data does not have.
+    """
+    index = {k: i for i, k in enumerate(keypoints)}
+    missing = sorted({k for b in BONES.get(name, ()) for k in b} - set(index))
+    if missing:
+        raise InputError(
+            f"BONES[{name!r}] names keypoints {missing} that the data set does not have "
+            f"(it has {list(keypoints)}).",
+            fix="update ethoagent.evals.pose_real.BONES to the data set's keypoint names.",
+        )
+    bones = tuple((index[a], index[b]) for a, b in BONES.get(name, ()))
+    return Skeleton(keypoints=tuple(keypoints), bones=bones, swap_pairs=find_swap_pairs(keypoints))
+
+
+# --------------------------------------------------------------------------- corruption
+
+
+@dataclass(frozen=True, eq=False)
+class Corruption:
+    """Labels spoilt the way a labeller errs, and where.
+
+    Attributes:
+        points_2d: ``(frames, views, keypoints, 2)`` float64 pixels, NaN = missing.
+        swapped: ``(frames, views, keypoints)`` bool, labels exchanged with their
+            left/right partner.
+        outlier: ``(frames, views, keypoints)`` bool, labels moved 30-80 px.
+        dropped: ``(frames, views, keypoints)`` bool, proofread labels removed (the view
+            was left unlabelled on that frame).
+    """
+
+    points_2d: NDArray[np.float64]
+    swapped: NDArray[np.bool_]
+    outlier: NDArray[np.bool_]
+    dropped: NDArray[np.bool_]
+
+    def views(self, views: Sequence[int]) -> Corruption:
+        """The same corruption restricted to ``views`` (indices of the views axis)."""
+        v = list(views)
+        return Corruption(
+            points_2d=self.points_2d[:, v],
+            swapped=self.swapped[:, v],
+            outlier=self.outlier[:, v],
+            dropped=self.dropped[:, v],
+        )
+
+
+def corrupt_labels(
+    points_2d: NDArray[np.float64],
+    swap_pairs: Sequence[tuple[int, int]],
+    *,
+    seed: int,
+    swap_frames: float = SWAP_FRAME_FRACTION,
+    outliers: float = OUTLIER_FRACTION,
+    outlier_px: tuple[float, float] = OUTLIER_PX,
+    drop_frames: float = DROP_FRAME_FRACTION,
+) -> Corruption:
+    """Spoil proofread 2D labels: dropped views, then left/right swaps, then outliers.
+
+    - dropped view: on a ``drop_frames`` fraction of frames, one random view loses all
+      its labels (NaN);
+    - swap: on a ``swap_frames`` fraction of frames, one random pair of ``swap_pairs`` is
+      exchanged in one random view that still has both points;
+    - outliers: an ``outliers`` fraction of the labels still present is moved by a
+      uniform ``outlier_px`` distance in a uniform direction.
+
+    Args:
+        points_2d: ``(frames, views, keypoints, 2)`` float64 pixels, NaN = missing.
+        swap_pairs: left/right keypoint index pairs.
+        seed: seeds the random generator (same seed, same corruption).
+
+    Returns:
+        The corrupted labels and masks of what was done.
+    """
+    pts = np.asarray(points_2d, dtype=np.float64)
+    if pts.ndim != 4 or pts.shape[-1] != 2:
+        raise InputError(
+            f"points_2d must have shape (frames, views, keypoints, 2); found {pts.shape}.",
+            fix="pass Dataset.points_2d.",
+        )
+    rng = np.random.default_rng(seed)
+    out = pts.copy()
+    f, v, k, _ = pts.shape
+    swapped = np.zeros((f, v, k), dtype=bool)
+    outlier = np.zeros((f, v, k), dtype=bool)
+    dropped = np.zeros((f, v, k), dtype=bool)
+
+    n_drop = round(drop_frames * f)
+    for frame in rng.choice(f, size=n_drop, replace=False):
+        view = int(rng.integers(v))
+        dropped[frame, view] = np.isfinite(out[frame, view, :, 0])
+        out[frame, view] = np.nan
+
+    pairs = list(swap_pairs)
+    n_swap = round(swap_frames * f) if pairs else 0
+    for frame in rng.choice(f, size=n_swap, replace=False):
+        options = [
+            (view, a, b)
+            for view in range(v)
+            for a, b in pairs
+            if np.isfinite(out[frame, view, [a, b], 0]).all()
+        ]
+        if not options:
+            continue
+        view, a, b = options[int(rng.integers(len(options)))]
+        out[frame, view, [a, b]] = out[frame, view, [b, a]]
+        swapped[frame, view, [a, b]] = True
+
+    present = np.flatnonzero(np.isfinite(out[..., 0]).ravel())
+    chosen = rng.choice(present, size=round(outliers * present.size), replace=False)
+    angle = rng.uniform(0.0, 2.0 * np.pi, size=chosen.size)
+    dist = rng.uniform(*outlier_px, size=chosen.size)
+    flat = out.reshape(-1, 2)
+    flat[chosen] += np.stack([np.cos(angle), np.sin(angle)], axis=1) * dist[:, None]
+    outlier.reshape(-1)[chosen] = True
+    return Corruption(points_2d=out, swapped=swapped, outlier=outlier, dropped=dropped)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def label_agreement(
+    reading: NDArray[np.float64],
+    proofread: NDArray[np.float64],
+    given: NDArray[np.float64],
+    *,
+    tol_px: float = AGREE_PX,
+) -> dict[str, float]:
+    """How the labels a 3D result rests on compare with the proofread labels.
+
+    Counted over labels present both in ``proofread`` and in ``given`` (a label the
+    labeller never gave cannot be restored by a triangulation).
+
+    Args:
+        reading: ``(frames, views, keypoints, 2)`` pixels, the labels as the result reads
+            them (NaN = not used).
+        proofread: the same shape, the proofread labels.
+        given: the same shape, the labels the method was given.
+        tol_px: agreement radius, pixels.
+
+    Returns:
+        ``agree`` (within ``tol_px``), ``wrong`` (used but further away) and ``unused``
+        (left out) as fractions of the labels counted, and ``labels``, their number.
+    """
+    counted = np.isfinite(proofread[..., 0]) & np.isfinite(given[..., 0])
+    used = np.isfinite(reading[..., 0]) & counted
+    dist = np.linalg.norm(np.where(used[..., None], reading - proofread, np.inf), axis=-1)
+    n = int(counted.sum())
+    agree = int((used & (dist <= tol_px)).sum())
+    wrong = int((used & (dist > tol_px)).sum())
+    return {
+        "agree": agree / n if n else float("nan"),
+        "wrong": wrong / n if n else float("nan"),
+        "unused": (n - agree - wrong) / n if n else float("nan"),
+        "labels": float(n),
+    }
+
+
+def corruption_outcome(
+    reading: NDArray[np.float64],
+    proofread: NDArray[np.float64],
+    corruption: Corruption,
+    *,
+    tol_px: float = AGREE_PX,
+) -> dict[str, float]:
+    """What became of each kind of label: swapped, outlier, untouched.
+
+    Args:
+        reading: ``(frames, views, keypoints, 2)`` pixels, the labels a result rests on.
+        proofread: the same shape, the proofread labels.
+        corruption: what was done to them (masks of the same views as ``reading``).
+        tol_px: agreement radius, pixels.
+
+    Returns:
+        ``swaps_restored``: swapped labels read back within ``tol_px`` of the proofread;
+        ``outliers_left_out``: outlier labels not used; ``clean_kept``: untouched labels
+        used within ``tol_px``. Fractions; NaN where there were none.
+    """
+    used = np.isfinite(reading[..., 0])
+    close = used & (
+        np.linalg.norm(np.where(used[..., None], reading - proofread, 0.0), axis=-1) <= tol_px
+    )
+    untouched = (
+        np.isfinite(proofread[..., 0])
+        & ~corruption.swapped
+        & ~corruption.outlier
+        & ~corruption.dropped
+    )
+    swapped = corruption.swapped & ~corruption.outlier
+
+    def frac(hit: NDArray[np.bool_], of: NDArray[np.bool_]) -> float:
+        return float(hit[of].mean()) if of.any() else float("nan")
+
+    return {
+        "swaps_restored": frac(close, swapped),
+        "outliers_left_out": frac(~used, corruption.outlier),
+        "clean_kept": frac(close, untouched),
+    }
+
+
+def error_stats(points_3d: NDArray[np.float64], reference: NDArray[np.float64]) -> dict[str, float]:
+    """Median, mean and 95th-percentile Euclidean 3D error, and the fraction left missing.
+
+    Args:
+        points_3d: ``(frames, keypoints, 3)`` mm, NaN = missing.
+        reference: the same shape, mm.
+
+    Returns:
+        ``median_mm``, ``mean_mm`` and ``p95_mm`` over points present in both, and
+        ``missing``, the fraction of reference points with no 3D estimate.
+    """
+    err = np.linalg.norm(points_3d - reference, axis=-1)
+    ref_ok = np.isfinite(reference).all(axis=-1)
+    ok = np.isfinite(err)
+    n_ref = int(ref_ok.sum())
+    return {
+        "median_mm": float(np.median(err[ok])) if ok.any() else float("nan"),
+        "mean_mm": float(np.mean(err[ok])) if ok.any() else float("nan"),
+        "p95_mm": float(np.percentile(err[ok], 95)) if ok.any() else float("nan"),
+        "missing": float((ref_ok & ~ok).sum() / n_ref) if n_ref else float("nan"),
+    }
+
+
+# --------------------------------------------------------------------------- running
+
+
+def run_triangulation(
+    cameras: Sequence[Camera],
+    points_2d: NDArray[np.float64],
+    skeleton: Skeleton,
+    reference_lengths: NDArray[np.float64],
+    limits: TriangulationLimits | None = None,
+) -> list[ItemOutcome[FramePoints]]:
+    """Run the triangulation stage over every frame, offline, with the policy supervisor.
+
+    Args:
+        points_2d: ``(frames, views, keypoints, 2)`` pixels, NaN = missing.
+        reference_lengths: ``(bones,)`` mm.
+
+    Returns:
+        One outcome per frame, in frame order.
+    """
+    stage = make_triangulation_stage(cameras, reference_lengths, skeleton, limits=limits)
+    items = [
+        (str(f), FrameInput(frame=f, points_2d=points_2d[f])) for f in range(points_2d.shape[0])
+    ]
+    return asyncio.run(
+        run_stage(
+            stage,
+            items,
+            client=OfflineClient(),
+            tracer=Tracer(None, run_id="pose-real"),
+            supervisor=PolicySupervisor(),
+        )
+    )
+
+
+def pick_seed_frames(points_3d: NDArray[np.float64], n: int = N_SEEDS) -> list[int]:
+    """``n`` frames spread evenly over the frames whose every keypoint is present.
+
+    Args:
+        points_3d: ``(frames, keypoints, 3)``, NaN = missing.
+    """
+    complete = np.flatnonzero(np.isfinite(points_3d).all(axis=(1, 2)))
+    if complete.size < n:
+        raise InputError(
+            f"need {n} frames with every keypoint present for the seed bone lengths; "
+            f"found {complete.size}.",
+            fix="use a data set with more complete frames.",
+        )
+    return [int(complete[i]) for i in np.linspace(0, complete.size - 1, n).round().astype(int)]
+
+
+def duplicated_views(cameras: Sequence[Camera]) -> list[list[int]]:
+    """Groups (of 2 or more) of cameras that share every intrinsic and extrinsic parameter."""
+    params = [np.concatenate([c.matrix.ravel(), c.dist, c.rvec, c.tvec]) for c in cameras]
+    groups: list[list[int]] = []
+    for i in range(len(params)):
+        for g in groups:
+            if np.allclose(params[g[0]], params[i], rtol=1e-9, atol=1e-9):
+                g.append(i)
+                break
+        else:
+            groups.append([i])
+    return [g for g in groups if len(g) > 1]
+
+
+def views_to_keep(
+    cameras: Sequence[Camera], points_2d: NDArray[np.float64], seeds: Sequence[int]
+) -> tuple[list[int], str]:
+    """Views to triangulate with: of each group of duplicated cameras, the one whose seed
+    labels agree with the views outside the group.
+
+    The seed frames' labels of every group member are compared (median reprojection, px)
+    with the DLT of the views outside every group; the best member is kept.
+
+    Args:
+        points_2d: ``(frames, views, keypoints, 2)`` pixels (the clean labels).
+        seeds: seed frame indices.
+
+    Returns:
+        The kept view indices and a sentence saying what was decided and why.
+    """
+    groups = duplicated_views(cameras)
+    keep = list(range(len(cameras)))
+    if not groups:
+        return keep, "calibration checks passed; all views used."
+    grouped = {i for g in groups for i in g}
+    outside = [i for i in keep if i not in grouped]
+    if len(outside) < 2:
+        return keep, "duplicated cameras but fewer than 2 other views to judge them; all used."
+    seed_pts = points_2d[list(seeds)]
+    x3 = triangulate_dlt([cameras[i] for i in outside], seed_pts[:, outside])
+    words = []
+    for g in groups:
+        med = {
+            i: float(np.nanmedian(reprojection_errors([cameras[i]], x3, seed_pts[:, [i]])))
+            for i in g
+        }
+        best = min(med, key=lambda i: med[i])
+        keep = [i for i in keep if i not in g or i == best]
+        words.append(
+            ", ".join(f"{cameras[i].name} {med[i]:.1f} px" for i in g)
+            + f" -> kept {cameras[best].name}"
+        )
+    return keep, (
+        "identical camera parameters in the calibration; seed-frame labels reprojected from "
+        "the other views: " + "; ".join(words) + "."
+    )
+
+
+def seed_limits(
+    cameras: Sequence[Camera],
+    seed_points_2d: NDArray[np.float64],
+    skeleton: Skeleton,
+    *,
+    margin: float = LIMIT_MARGIN,
+) -> tuple[TriangulationLimits, NDArray[np.float64]]:
+    """Check limits and reference bone lengths from the seed frames' clean labels.
+
+    Real labels carry real noise (and real calibrations real error), so the stage's
+    defaults, made for synthetic sessions, may fail every clean frame. The limits are
+    ``margin`` times what the seed frames themselves show, never below the defaults:
+    ``reprojection_px`` from the seeds' worst reprojection error, ``bone_tolerance`` from
+    the seeds' worst relative bone-length deviation from their median.
+
+    Args:
+        seed_points_2d: ``(seeds, views, keypoints, 2)`` pixels, the clean labels.
+
+    Returns:
+        The limits and the reference bone lengths ``(bones,)`` mm (seed medians).
+    """
+    seed_3d = triangulate_dlt(cameras, seed_points_2d)
+    lengths = median_bone_lengths(seed_3d, skeleton.bones)
+    reproj = reprojection_errors(cameras, seed_3d, seed_points_2d)
+    bone_dev = bone_length_errors(seed_3d, skeleton.bones, lengths)
+    default = TriangulationLimits()
+    limits = TriangulationLimits(
+        reprojection_px=max(default.reprojection_px, margin * float(np.nanmax(reproj))),
+        bone_tolerance=max(default.bone_tolerance, margin * float(np.nanmax(bone_dev))),
+        min_coverage=default.min_coverage,
+    )
+    return limits, lengths
+
+
+def _routes(outcomes: Sequence[ItemOutcome[FramePoints]]) -> str:
+    by = summarize_outcomes(outcomes)["by_route"]
+    names = {"accepted_first": "DLT"}
+    return ", ".join(
+        f"{names.get(k, k.removeprefix('accepted_by_'))} {n}" for k, n in sorted(by.items())
+    )
+
+
+def _no_nan(value: Any) -> Any:
+    """NaN as ``None`` (results.json stays strict JSON)."""
+    return None if isinstance(value, float) and not np.isfinite(value) else value
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.0f} %"
+
+
+def _flag_reasons(outcomes: Sequence[ItemOutcome[FramePoints]]) -> str:
+    """Flagged frames counted by the checks their last proposal failed."""
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        if o.status == "flagged":
+            key = "+".join(c.name for c in o.checks if not c.passed) or "budget"
+            counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
+
+
+def _row(
+    base: dict[str, Any],
+    method: str,
+    points_3d: NDArray[np.float64],
+    reading: NDArray[np.float64],
+    *,
+    reference_3d: NDArray[np.float64],
+    clean_3d: NDArray[np.float64],
+    clean_2d: NDArray[np.float64],
+    given: NDArray[np.float64],
+    corruption: Corruption | None,
+    outcomes: Sequence[ItemOutcome[FramePoints]] | None = None,
+) -> dict[str, Any]:
+    err = error_stats(points_3d, reference_3d)
+    agree = label_agreement(reading, clean_2d, given)
+    flagged = (
+        np.array([o.status == "flagged" for o in outcomes], dtype=bool)
+        if outcomes is not None
+        else np.zeros(points_3d.shape[0], dtype=bool)
+    )
+    return {
+        **base,
+        "method": method,
+        "median_mm": err["median_mm"],
+        "mean_mm": err["mean_mm"],
+        "mean_mm_vs_clean_dlt": error_stats(points_3d, clean_3d)["mean_mm"],
+        "missing_3d": err["missing"],
+        "agree_2px": agree["agree"],
+        "wrong_used": agree["wrong"],
+        **(
+            corruption_outcome(reading, clean_2d, corruption)
+            if corruption is not None
+            else {"swaps_restored": None, "outliers_left_out": None, "clean_kept": None}
+        ),
+        "flagged": int(flagged.sum()) if outcomes is not None else None,
+        "mean_mm_accepted": (
+            error_stats(points_3d[~flagged], reference_3d[~flagged])["mean_mm"]
+            if outcomes is not None and (~flagged).any()
+            else None
+        ),
+        "routes": _routes(outcomes) if outcomes is not None else "",
+        "flag_checks": _flag_reasons(outcomes) if outcomes is not None else "",
+    }
+
+
+def evaluate_views(
+    cameras: Sequence[Camera],
+    clean_2d: NDArray[np.float64],
+    corruption: Corruption | None,
+    *,
+    reference_3d: NDArray[np.float64],
+    clean_3d: NDArray[np.float64],
+    skeleton: Skeleton,
+    reference_lengths: NDArray[np.float64],
+    limits: TriangulationLimits,
+    base: dict[str, Any],
+    default_limits_too: bool = False,
+) -> list[dict[str, Any]]:
+    """Naive DLT and the stage on one set of views; one table row per method.
+
+    Args:
+        clean_2d: ``(frames, views, keypoints, 2)`` pixels, the proofread labels.
+        corruption: the corrupted labels of the same views, or ``None``: the methods get
+            ``clean_2d``.
+        reference_3d: ``(frames, keypoints, 3)`` mm, what the 3D error is measured against.
+        clean_3d: the same shape, mm, the DLT of the proofread labels in the views the
+            calibration checks kept (``mean_mm_vs_clean_dlt``).
+        reference_lengths: ``(bones,)`` mm, seed bone lengths.
+        base: columns every row starts with (data set, views, labels).
+        default_limits_too: also run the stage with ``TriangulationLimits()``.
+    """
+    given_2d = clean_2d if corruption is None else corruption.points_2d
+    naive = triangulate_dlt(cameras, given_2d)
+
+    def row(
+        method: str,
+        points_3d: NDArray[np.float64],
+        reading: NDArray[np.float64],
+        outcomes: Sequence[ItemOutcome[FramePoints]] | None = None,
+    ) -> dict[str, Any]:
+        return _row(
+            base,
+            method,
+            points_3d,
+            reading,
+            reference_3d=reference_3d,
+            clean_3d=clean_3d,
+            clean_2d=clean_2d,
+            given=given_2d,
+            corruption=corruption,
+            outcomes=outcomes,
+        )
+
+    rows = [row("naive DLT", naive, given_2d)]
+    runs = [("stage", limits)]
+    if default_limits_too:
+        runs.append(("stage, default limits", TriangulationLimits()))
+    for method, lim in runs:
+        outcomes = run_triangulation(cameras, given_2d, skeleton, reference_lengths, lim)
+        outputs = [o.output for o in outcomes]
+        if any(o is None for o in outputs):
+            raise RuntimeError("the triangulation stage returned no proposal for a frame.")
+        p3 = np.stack([o.points_3d for o in outputs if o is not None])
+        p2 = np.stack([o.points_2d for o in outputs if o is not None])
+        rows.append(row(method, p3, p2, outcomes))
+    return rows
+
+
+# --------------------------------------------------------------------------- suite
+
+
+def evaluate_dataset(
+    data: Dataset, *, seed: int, frame_step: int = 1
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[str]]:
+    """All conditions of one data set: its table rows, metrics and notes.
+
+    Conditions, on the views kept after the calibration checks: clean labels, all three
+    corruptions together (also with the stage's default limits), and each corruption
+    alone (drawn separately with the same seed); where a camera was left out, also all
+    views with clean and with corrupted labels.
+
+    Args:
+        data: a loaded multi-view data set with ``points_2d`` and ``points_3d``.
+        seed: seeds the corruption.
+        frame_step: use every ``frame_step``-th frame (quick runs).
+    """
+    if data.points_2d is None or data.points_3d is None or len(data.cameras) < 2:
+        raise InputError(
+            f"data set {data.name!r} has no multi-view 2D / 3D labels.",
+            fix="evaluate a multi-view data set (sleap_anipose_minimal_session, "
+            "dannce_markerless_mouse).",
+        )
+    key = "sleap" if data.name == SLEAP else "dannce" if data.name == DANNCE else data.name
+    clean = data.points_2d[::frame_step]
+    ref3d = data.points_3d[::frame_step]
+    skeleton = make_skeleton(data.name, data.keypoints_3d)
+    seeds = pick_seed_frames(ref3d)
+    calib = [c for c in check_calibration(data.cameras) if not c.passed]
+    keep, why = views_to_keep(data.cameras, clean, seeds)
+    cams = [data.cameras[v] for v in keep]
+    limits, lengths = seed_limits(cams, clean[seeds][:, keep], skeleton)
+    clean_3d = triangulate_dlt(cams, clean[:, keep])
+    corruption = corrupt_labels(clean, skeleton.swap_pairs, seed=seed)
+    pairs = skeleton.swap_pairs
+    alone = {
+        "swaps only": corrupt_labels(clean, pairs, seed=seed, outliers=0.0, drop_frames=0.0),
+        "outliers only": corrupt_labels(clean, pairs, seed=seed, swap_frames=0.0, drop_frames=0.0),
+        "dropped views only": corrupt_labels(
+            clean, pairs, seed=seed, swap_frames=0.0, outliers=0.0
+        ),
+    }
+
+    conditions: list[tuple[list[int], str, Corruption | None]] = [
+        (keep, "clean", None),
+        (keep, "corrupted", corruption),
+        *((keep, labels, c) for labels, c in alone.items()),
+    ]
+    all_views = list(range(len(data.cameras)))
+    if keep != all_views:
+        conditions += [(all_views, "clean", None), (all_views, "corrupted", corruption)]
+    rows: list[dict[str, Any]] = []
+    for views, labels, spoilt in conditions:
+        base = {
+            "data": data.name,
+            "views": "+".join(data.view_names[v] for v in views),
+            "labels": labels,
+        }
+        rows += evaluate_views(
+            [data.cameras[v] for v in views],
+            clean[:, views],
+            None if spoilt is None else spoilt.views(views),
+            reference_3d=ref3d,
+            clean_3d=clean_3d,
+            skeleton=skeleton,
+            reference_lengths=lengths,
+            limits=limits,
+            base=base,
+            default_limits_too=labels == "corrupted" and views == keep,
+        )
+
+    def pick(views: list[int], labels: str, method: str) -> dict[str, Any]:
+        name = "+".join(data.view_names[v] for v in views)
+        return next(
+            r
+            for r in rows
+            if r["views"] == name and r["labels"] == labels and r["method"] == method
+        )
+
+    floor = pick(keep, "clean", "naive DLT")
+    before = pick(keep, "corrupted", "naive DLT")
+    after = pick(keep, "corrupted", "stage")
+    metrics: dict[str, Any] = {
+        f"{key}_frames": int(clean.shape[0]),
+        f"{key}_views": "+".join(data.view_names[v] for v in keep),
+        f"{key}_limits": f"reprojection {limits.reprojection_px:.1f} px, bone "
+        f"{limits.bone_tolerance:.2f}, coverage {limits.min_coverage:.2f}",
+        f"{key}_clean_median_mm": floor["median_mm"],
+        f"{key}_clean_mean_mm": floor["mean_mm"],
+        f"{key}_before_median_mm": before["median_mm"],
+        f"{key}_after_median_mm": after["median_mm"],
+        f"{key}_before_mean_mm": before["mean_mm"],
+        f"{key}_after_mean_mm": after["mean_mm"],
+        f"{key}_before_agree_2px": before["agree_2px"],
+        f"{key}_after_agree_2px": after["agree_2px"],
+        f"{key}_before_wrong_used": before["wrong_used"],
+        f"{key}_after_wrong_used": after["wrong_used"],
+        f"{key}_after_swaps_restored": after["swaps_restored"],
+        f"{key}_after_outliers_left_out": after["outliers_left_out"],
+        f"{key}_after_clean_kept": after["clean_kept"],
+        f"{key}_flagged": after["flagged"],
+        f"{key}_routes": after["routes"],
+        f"{key}_flag_checks": after["flag_checks"],
+    }
+    if keep != all_views:
+        four_before = pick(all_views, "corrupted", "naive DLT")
+        four_after = pick(all_views, "corrupted", "stage")
+        metrics |= {
+            f"{key}_all_views_before_median_mm": four_before["median_mm"],
+            f"{key}_all_views_after_median_mm": four_after["median_mm"],
+            f"{key}_all_views_flagged": four_after["flagged"],
+            f"{key}_all_views_flag_checks": four_after["flag_checks"],
+        }
+    clean_err = np.linalg.norm(clean_3d - ref3d, axis=-1)
+    metrics[f"{key}_clean_max_mm"] = float(np.nanmax(clean_err))
+
+    sw = corruption.swapped[:, keep]
+    out = corruption.outlier[:, keep]
+    dr = corruption.dropped[:, keep]
+    notes = [
+        f"{data.name}: {clean.shape[0]} frames, {len(keep)} of {len(data.cameras)} views "
+        f"({metrics[f'{key}_views']}); seeds {seeds}; {len(skeleton.bones)} bones, "
+        f"left/right pairs "
+        + ", ".join(
+            f"{skeleton.keypoints[a]}/{skeleton.keypoints[b]}" for a, b in skeleton.swap_pairs
+        )
+        + f"; corrupted in these views: {int(sw.any(axis=(1, 2)).sum())} frames with a swap, "
+        f"{int(out.sum())} outlier labels, {int(dr.any(axis=(1, 2)).sum())} frames with a "
+        f"view dropped ({int(dr.sum())} labels).",
+        f"{data.name}: stage limits from the seed frames: {metrics[f'{key}_limits']}.",
+        f"{data.name}: swapped labels the stage read back correctly: "
+        f"{_pct(pick(keep, 'swaps only', 'stage')['swaps_restored'])} with swaps alone, "
+        f"{_pct(after['swaps_restored'])} with all corruptions together.",
+    ]
+    if calib:
+        notes.append(
+            f"{data.name}: check_calibration: "
+            + " ".join(c.message for c in calib)
+            + " Decision: "
+            + why
+        )
+    return rows, metrics, notes
+
+
+@register_suite(
+    "pose-real",
+    "The triangulation stage (pose graph stage 4) on real multi-view labels spoilt the way a "
+    "labeller errs (left/right swaps in one view, 30-80 px outliers, unlabelled views): "
+    "naive DLT before vs the stage after; 3D error in mm against the reference 3D, 2D "
+    "labels agreeing with the proofread ones within 2 px, flags and routes.",
+)
+def pose_real_suite(options: SuiteOptions) -> SuiteResult:
+    frame_step = 3 if options.quick else 1
+    rows: list[dict[str, Any]] = []
+    metrics: dict[str, Any] = {"frame_step": frame_step, "corruption_seed": options.seed}
+    notes: list[str] = []
+    root = shared_data_dir()
+    for name in (SLEAP, DANNCE):
+        key = "sleap" if name == SLEAP else "dannce"
+        if not (root / name).is_dir():
+            metrics[f"{key}_present"] = False
+            notes.append(f"{name}: not found under {root}; skipped (see its MANIFEST.md).")
+            continue
+        start = time.perf_counter()
+        try:
+            data = load_dataset(name, root=root)
+        except InputError as exc:
+            metrics[f"{key}_present"] = False
+            notes.append(f"{name}: could not be loaded ({exc}); skipped.")
+            continue
+        r, m, n = evaluate_dataset(data, seed=options.seed, frame_step=frame_step)
+        rows += r
+        metrics |= {f"{key}_present": True, **m, f"{key}_seconds": time.perf_counter() - start}
+        notes += n
+    notes += [
+        "3D error: Euclidean, mm, in each calibration's world frame, over the points present; "
+        "'before' = naive all-view DLT of the corrupted labels, 'after' = the stage's output "
+        "for every frame (flagged frames keep their last proposal).",
+        "sleap_anipose reference 3D = sleap-anipose's own triangulation (points3d.h5) made "
+        "with the faulty calibration: not an independent truth; mean_mm_vs_clean_dlt "
+        "measures against the DLT of the proofread labels in the same views instead.",
+        "2D agreement counts labels present both in the proofread and in the given labels: "
+        "agree_2px = the stage's reading (FramePoints.points_2d) within 2 px of the "
+        "proofread label, wrong_used = used but further away (the rest was left out). "
+        "swaps_restored / outliers_left_out / clean_kept: what became of the swapped, the "
+        "outlier and the untouched labels. A triangulation can leave an outlier out but "
+        "cannot move it back, so outliers at best count as left out.",
+        "Skeleton: left/right pairs from the keypoint names; bones as in "
+        "ethoagent.evals.pose_real.BONES (an anatomical chain for sleap_anipose, DANNCE's "
+        "own mouse22 skeleton); reference bone lengths = medians over 3 seed frames of the "
+        "clean labels.",
+        "Swaps undone by the swap-hypothesis escalation are lost when a frame also needs "
+        "RANSAC: the RANSAC escalation starts again from the given labels, not from the "
+        "hypothesis's reading, so it leaves the swapped labels out instead (3D still right, "
+        "2D reading not restored).",
+        "Offline policy supervisor; the triangulation stage calls no model. The stage with "
+        "its default limits (TriangulationLimits()) is reported too; 'stage' rows use the "
+        "seed-frame limits (seed_limits: 1.5x the worst the clean seed frames show, never "
+        "below the defaults).",
+    ]
+    rows = [{k: _no_nan(v) for k, v in r.items()} for r in rows]
+    metrics = {k: _no_nan(v) for k, v in metrics.items()}
+    figures = {
+        f"before_after_{name}": _figure([r for r in rows if r["data"] == name])
+        for name in (SLEAP, DANNCE)
+        if any(r["data"] == name for r in rows)
+    }
+    return SuiteResult(metrics=metrics, table=rows, figures=figures, notes=notes)
+
+
+def _figure(rows: Sequence[dict[str, Any]]) -> bytes:
+    """Bars per view set of one data set: clean labels, before and after; 3D error and 2D."""
+    groups = list(dict.fromkeys(r["views"] for r in rows))
+    bars = (
+        ("clean", "naive DLT", "clean labels, naive DLT", "0.7"),
+        ("corrupted", "naive DLT", "corrupted, naive DLT (before)", "C3"),
+        ("corrupted", "stage", "corrupted, stage (after)", "C0"),
+    )
+    fig, _ = new_figure(8, 3.2)
+    fig.clear()
+    ax_err, ax_agree = fig.subplots(1, 2)
+    x = np.arange(len(groups))
+    width = 0.8 / len(bars)
+    top = 0.0
+    for b, (labels, method, text, colour) in enumerate(bars):
+        err, agree = [], []
+        for g in groups:
+            hit = [
+                r
+                for r in rows
+                if r["views"] == g and r["labels"] == labels and r["method"] == method
+            ]
+            mean = hit[0]["mean_mm"] if hit else None
+            share = hit[0]["agree_2px"] if hit else None
+            err.append(np.nan if mean is None else mean)
+            agree.append(np.nan if share is None else 100 * share)
+        pos = x + (b - (len(bars) - 1) / 2) * width
+        ax_err.bar_label(ax_err.bar(pos, err, width, color=colour, label=text), fmt="%.2f")
+        ax_agree.bar_label(ax_agree.bar(pos, agree, width, color=colour, label=text), fmt="%.0f")
+        top = max(top, float(np.nanmax(err)) if np.isfinite(err).any() else 0.0)
+    ticks = [g if len(g) <= 20 else f"{g.count('+') + 1} views" for g in groups]
+    for ax in (ax_err, ax_agree):
+        ax.set_xticks(x, ticks)
+    ax_err.set_ylabel("mean 3D error vs reference (mm)")
+    ax_agree.set_ylabel("2D labels within 2 px of proofread (%)")
+    ax_err.set_ylim(0, 1.45 * top if top > 0 else 1.0)  # room for the legend
+    ax_agree.set_ylim(0, 125)
+    ax_agree.set_yticks(range(0, 101, 20))
+    ax_err.legend(frameon=False, fontsize=7, loc="upper left")
+    fig.suptitle(str(rows[0]["data"]), fontsize=9)
+    return png_bytes(fig)

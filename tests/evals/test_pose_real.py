@@ -1,0 +1,101 @@
+"""The pose-real eval suite: skeleton from names, corruption, the quick run on real data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ethoagent.evals.harness import SuiteOptions, SuiteResult, available_suites
+from ethoagent.evals.pose_real import (
+    corrupt_labels,
+    find_swap_pairs,
+    label_agreement,
+    pose_real_suite,
+)
+from tests.data_paths import require_shared
+
+
+def test_find_swap_pairs_reads_the_usual_naming_schemes() -> None:
+    names = [
+        "EarL", "EarR", "Ear_L", "Ear_R", "Shoulder_left", "Shoulder_right",
+        "LeftPaw", "RightPaw", "Tail", "Snout", "Knee_L",
+    ]  # fmt: skip
+    assert find_swap_pairs(names) == ((0, 1), (2, 3), (4, 5), (6, 7))
+
+
+def test_corrupt_labels_is_seeded_and_its_masks_say_what_changed() -> None:
+    rng = np.random.default_rng(1)
+    clean = rng.uniform(0, 1000, size=(200, 4, 6, 2))
+    a = corrupt_labels(clean, [(0, 1), (2, 3)], seed=7)
+    b = corrupt_labels(clean, [(0, 1), (2, 3)], seed=7)
+    np.testing.assert_array_equal(a.points_2d, b.points_2d)
+    moved = np.linalg.norm(a.points_2d - clean, axis=-1)
+    only_outlier = a.outlier & ~a.swapped
+    assert np.all((moved[only_outlier] >= 30) & (moved[only_outlier] <= 80))
+    untouched = ~(a.outlier | a.swapped | a.dropped)
+    assert np.all(moved[untouched] == 0)
+    assert np.isnan(a.points_2d[a.dropped]).all()
+    assert a.dropped.any(axis=(1, 2)).sum() == 10  # 5 % of 200 frames
+    assert a.swapped.any(axis=(1, 2)).sum() == 20  # 10 % of 200 frames
+    present = np.isfinite(a.points_2d[..., 0]).sum()
+    assert a.outlier.sum() == round(0.05 * present)
+
+
+def test_label_agreement_counts_agree_wrong_and_left_out() -> None:
+    proof = np.zeros((1, 1, 4, 2))
+    reading = np.array([[[[1.0, 0.0], [5.0, 0.0], [np.nan, np.nan], [0.0, 0.0]]]])
+    given = proof.copy()
+    given[0, 0, 3] = np.nan  # never given: not counted
+    out = label_agreement(reading, proof, given)
+    assert out["labels"] == 3
+    assert out["agree"] == pytest.approx(1 / 3)
+    assert out["wrong"] == pytest.approx(1 / 3)
+    assert out["unused"] == pytest.approx(1 / 3)
+
+
+def test_pose_real_is_registered() -> None:
+    assert "pose-real" in available_suites()
+
+
+@pytest.fixture(scope="module")
+def quick_result() -> SuiteResult:
+    return pose_real_suite(SuiteOptions(quick=True))
+
+
+@pytest.mark.slow
+def test_quick_run_restores_sleap_anipose(quick_result: SuiteResult) -> None:
+    require_shared("sleap_anipose_minimal_session")
+    m = quick_result.metrics
+    assert m["sleap_present"] is True
+    assert "side" not in m["sleap_views"].split("+")  # the duplicated camera is left out
+    assert m["sleap_after_mean_mm"] < 0.95 * m["sleap_before_mean_mm"]
+    assert m["sleap_after_median_mm"] < 0.95 * m["sleap_before_median_mm"]
+    assert m["sleap_after_wrong_used"] < 0.5 * m["sleap_before_wrong_used"]
+    # with all four views, the stage's RANSAC leaves the faulty camera out
+    assert m["sleap_all_views_after_median_mm"] < 0.5 * m["sleap_all_views_before_median_mm"]
+    assert "before_after_sleap_anipose_minimal_session" in quick_result.figures
+
+
+@pytest.mark.slow
+def test_quick_run_restores_dannce(quick_result: SuiteResult) -> None:
+    require_shared("dannce_markerless_mouse")
+    m = quick_result.metrics
+    assert m["dannce_present"] is True
+    assert m["dannce_clean_max_mm"] < 0.1  # projected labels triangulate back exactly
+    assert m["dannce_before_mean_mm"] > 0.1
+    assert m["dannce_after_mean_mm"] < 0.1 * m["dannce_before_mean_mm"]
+    assert m["dannce_after_wrong_used"] < 0.5 * m["dannce_before_wrong_used"]
+    assert "before_after_dannce_markerless_mouse" in quick_result.figures
+
+
+def test_absent_data_is_skipped_with_a_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ETHOAGENT_SHARED_DATA", str(tmp_path))
+    result = pose_real_suite(SuiteOptions(quick=True))
+    assert result.metrics["sleap_present"] is False
+    assert result.metrics["dannce_present"] is False
+    assert result.table == []
+    assert sum("skipped" in n for n in result.notes) == 2

@@ -1,0 +1,143 @@
+"""The pose graph's tracking helpers: the 3D left/right check and its mirror escalation,
+which keypoints of a flagged frame the predictor may trust, and re-acquisition."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from ethoagent.agent.offline import OfflineClient
+from ethoagent.agent.trace import Tracer
+from ethoagent.config import Budget
+from ethoagent.evals.synthetic import simulate_world
+from ethoagent.graphs.nodes import Feedback, StageContext
+from ethoagent.graphs.pose import (
+    SKELETON,
+    FrameResult,
+    fill_from_anchor,
+    lateral_offsets,
+    left_right_sign,
+    make_left_right_check,
+    make_mirror_escalation,
+    trusted_points,
+)
+from ethoagent.graphs.triangulation import FrameInput, FramePoints
+from ethoagent.tools.cameras import make_ring_cameras, project_points
+from ethoagent.tools.triangulate import median_bone_lengths
+
+K = {n: i for i, n in enumerate(SKELETON.keypoints)}
+
+
+@pytest.fixture(scope="module")
+def world_points() -> np.ndarray:
+    """``(frames, 12, 3)`` mm of one simulated mouse: walking, turning, rearing, grooming."""
+    return simulate_world(600, animals=1, seed=3).points_3d[:, 0]
+
+
+def _swap(points: np.ndarray, a: str, b: str) -> np.ndarray:
+    out = points.copy()
+    out[..., [K[a], K[b]], :] = out[..., [K[b], K[a]], :]
+    return out
+
+
+def test_lateral_offsets_keep_one_sign_through_every_behaviour(world_points: np.ndarray) -> None:
+    sign = left_right_sign(world_points[:3])
+    off = lateral_offsets(world_points) * sign
+    # every left keypoint lies on the animal's left, rearing and grooming included
+    assert (off > 0).all()
+    # mirroring the world (a left-handed calibration frame) flips the sign it reads
+    mirrored = world_points * np.array([1.0, -1.0, 1.0])
+    assert left_right_sign(mirrored[:3]) == -sign
+    assert (lateral_offsets(mirrored) * -sign > 0).all()
+
+
+def test_left_right_check_catches_a_swap_in_every_view(world_points: np.ndarray) -> None:
+    check = make_left_right_check(left_right_sign(world_points[:3]))
+    inp = FrameInput(frame=10, points_2d=np.zeros((2, 12, 2)))
+    good = check(
+        inp, FramePoints(points_3d=world_points[10], points_2d=inp.points_2d, method="dlt")
+    )
+    assert good.passed
+    bad = check(
+        inp,
+        FramePoints(
+            points_3d=_swap(world_points[10], "forepaw_left", "forepaw_right"),
+            points_2d=inp.points_2d,
+            method="dlt",
+        ),
+    )
+    assert not bad.passed and bad.value == 1.0
+    assert "forepaw_left/forepaw_right" in bad.message
+    # missing keypoints are not judged
+    unknown = world_points[10].copy()
+    unknown[K["ear_left"]] = np.nan
+    assert check(inp, FramePoints(points_3d=unknown, points_2d=inp.points_2d, method="dlt")).passed
+
+
+def test_mirror_escalation_undoes_a_consistent_swap(world_points: np.ndarray) -> None:
+    cams = make_ring_cameras(4, seed=1)
+    truth = world_points[40]
+    reading = project_points(cams, truth).transpose(1, 0, 2)  # (views, 12, 2)
+    swapped = _swap(reading, "hindpaw_left", "hindpaw_right")
+    esc = make_mirror_escalation(cams, left_right_sign(world_points[:3]))
+    ctx = StageContext(
+        client=OfflineClient(),
+        tracer=Tracer(None, run_id="t"),
+        stage="triangulate",
+        item="frame 40",
+        budget=Budget(),
+    )
+    last = FramePoints(
+        points_3d=_swap(truth, "hindpaw_left", "hindpaw_right"), points_2d=swapped, method="dlt"
+    )
+    inp = FrameInput(frame=40, points_2d=swapped)
+    out = asyncio.run(esc.run(inp, last, Feedback(attempt=1, failed=[]), ctx))
+    assert "hindpaw_left<->hindpaw_right" in out.method
+    np.testing.assert_allclose(out.points_3d, truth, atol=1e-6)
+    np.testing.assert_allclose(out.points_2d, reading)
+
+
+def test_trusted_points_keep_only_what_the_checks_support(world_points: np.ndarray) -> None:
+    cams = make_ring_cameras(4, seed=1)
+    truth = world_points[50]
+    reading = project_points(cams, truth).transpose(1, 0, 2)
+    reference = median_bone_lengths(world_points[:3], SKELETON.bones)
+
+    def result(points_3d: np.ndarray, points_2d: np.ndarray) -> FrameResult:
+        return FrameResult(points_3d, points_2d, "flagged", "dlt", 0.0, {}, "test")
+
+    assert np.isfinite(trusted_points(cams, result(truth, reading), 6.0, reference, 0.25)).all()
+    # a mark 20 px off in one view: that keypoint is not trusted, the rest are
+    off = reading.copy()
+    off[1, K["tail_mid"]] += 20.0
+    t = trusted_points(cams, result(truth, off), 6.0, reference, 0.25)
+    assert np.isnan(t[K["tail_mid"]]).all()
+    assert np.isfinite(np.delete(t, K["tail_mid"], axis=0)).all()
+    # consistent in 3D but on the wrong body part: its bones fail, both ends untrusted
+    wrong = truth.copy()
+    wrong[K["tail_tip"]] = truth[K["back_mid"]] + np.array([0.0, 0.0, 40.0])
+    t = trusted_points(
+        cams, result(wrong, project_points(cams, wrong).transpose(1, 0, 2)), 6.0, reference, 0.25
+    )
+    assert np.isnan(t[K["tail_tip"]]).all() and np.isnan(t[K["tail_mid"]]).all()
+    assert np.isfinite(t[K["ear_left"]]).all()
+    # a keypoint one view sees is not trusted
+    one = reading.copy()
+    one[1:, K["ear_right"]] = np.nan
+    t = trusted_points(cams, result(truth, one), 6.0, reference, 0.25)
+    assert np.isnan(t[K["ear_right"]]).all()
+
+
+def test_fill_from_anchor_moves_lost_keypoints_with_the_body(world_points: np.ndarray) -> None:
+    anchor = world_points[100]
+    now = anchor + np.array([5.0, -3.0, 0.0])
+    predicted = now.copy()
+    predicted[[K["forepaw_left"], K["tail_tip"]]] = np.nan
+    filled = fill_from_anchor(predicted, anchor)
+    np.testing.assert_allclose(filled, now, atol=1e-9)
+    # nothing missing: unchanged; nothing known: nothing to anchor to
+    np.testing.assert_array_equal(fill_from_anchor(now, anchor), now)
+    empty = np.full_like(now, np.nan)
+    assert np.isnan(fill_from_anchor(empty, anchor)).all()
