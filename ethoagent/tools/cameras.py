@@ -46,6 +46,7 @@ __all__ = [
     "write_calibration",
 ]
 
+_ZERO3 = np.zeros(3)
 _EYE3 = np.eye(3)
 # OpenCV's default stops after 5 fixed-point iterations, which leaves ~1e-4 normalised
 # units of error under strong distortion; triangulation to micrometres needs convergence.
@@ -291,6 +292,26 @@ def project_points(
             pix[_camera_coordinates(cam, good)[:, 2] <= 0] = np.nan
         out[ok, v] = pix
     return out.reshape(*lead, len(cams), 2)
+
+
+def normalised_to_pixels(camera: Camera, xy: ArrayLike) -> NDArray[np.float64]:
+    """Apply the lens model to undistorted normalised coordinates (the inverse of
+    ``undistort_points``).
+
+    Args:
+        camera: the view.
+        xy: ``(N, 2)`` float64 undistorted normalised coordinates (x/z, y/z in the camera
+            frame); rows must be finite.
+
+    Returns:
+        ``(N, 2)`` float64 pixels.
+    """
+    pts = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    if pts.shape[0] == 0:
+        return np.empty((0, 2))
+    cam_xyz = np.ascontiguousarray(np.column_stack([pts, np.ones(len(pts))]).reshape(-1, 1, 3))
+    img, _ = cv2.projectPoints(cam_xyz, _ZERO3, _ZERO3, _EYE3, camera.dist)
+    return _to_pixels(camera, np.asarray(img, dtype=np.float64).reshape(-1, 2))
 
 
 def behind_camera(cameras: Sequence[Camera], points_3d: ArrayLike) -> NDArray[np.bool_]:

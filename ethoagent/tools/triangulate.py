@@ -22,7 +22,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ethoagent.errors import InputError
-from ethoagent.tools.cameras import Camera, behind_camera, project_points, undistort_points
+from ethoagent.tools.cameras import (
+    Camera,
+    behind_camera,
+    normalised_to_pixels,
+    project_points,
+    undistort_points,
+)
 
 __all__ = [
     "Hypothesis",
@@ -124,6 +130,32 @@ def _normalised_views(
     )  # (V, 3, 4): x_cam = R (origin + scale * Y) + t
     norm = np.stack([undistort_points(c, pts[:, v]) for v, c in enumerate(cams)], axis=1)
     return norm, ext, origin, scale
+
+
+def _pixel_jacobians(cams: list[Camera], norm: NDArray[np.float64]) -> NDArray[np.float64]:
+    """d(pixel) / d(undistorted normalised coordinate) at each observation.
+
+    Args:
+        cams: the views.
+        norm: (F, V, K, 2) undistorted normalised coordinates (NaN = missing).
+
+    Returns:
+        (F, V, K, 2, 2) Jacobians by forward differences of the camera's distortion model;
+        NaN where the observation is missing.
+    """
+    eps = 1e-6
+    f, v, k, _ = norm.shape
+    out = np.full((f, v, k, 2, 2), np.nan)
+    for vi, cam in enumerate(cams):
+        xy = norm[:, vi].reshape(-1, 2)
+        ok = np.all(np.isfinite(xy), axis=1)
+        base = xy[ok]
+        pix = [normalised_to_pixels(cam, base + step) for step in ([0, 0], [eps, 0], [0, eps])]
+        jac = np.stack([(pix[1] - pix[0]) / eps, (pix[2] - pix[0]) / eps], axis=-1)
+        flat = out[:, vi].reshape(-1, 2, 2)
+        flat[ok] = jac
+        out[:, vi] = flat.reshape(f, k, 2, 2)
+    return out
 
 
 def _solve_dlt(
@@ -323,15 +355,22 @@ def triangulate_ransac(
     flat_xy = norm.transpose(0, 2, 1, 3).reshape(f * k, v, 2)
     flat_use = usable.transpose(0, 2, 1).reshape(f * k, v)
 
+    # Hypotheses are screened in undistorted normalised coordinates, the offset mapped to
+    # pixels by the lens Jacobian at the observation (first order; exact for the pinhole
+    # part): one matrix product per view pair instead of a distorted projection per view.
+    jac = _pixel_jacobians(cams, norm).transpose(0, 2, 1, 3, 4).reshape(f * k, v, 2, 2)
+    flat_usable = usable.transpose(0, 2, 1).reshape(f * k, v)
     best_key = np.full(f * k, -np.inf)
     best_inl = np.zeros((f * k, v), dtype=bool)
     for i, j in itertools.combinations(range(v), 2):
         y = _solve_pair(flat_xy[:, [i, j]], flat_use[:, i] & flat_use[:, j], ext[[i, j]])
-        x3 = (origin + scale * y).reshape(f, k, 3)
-        err = reprojection_errors(cams, x3, pts)  # (F, V, K)
-        inl = usable & (err < threshold_px)
-        flat_inl = inl.transpose(0, 2, 1).reshape(f * k, v)
-        flat_err = err.transpose(0, 2, 1).reshape(f * k, v)
+        cam_xyz = np.einsum("vij,nj->nvi", ext[:, :, :3], y) + ext[:, :, 3]  # (N, V, 3)
+        depth = cam_xyz[..., 2]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            offset = cam_xyz[..., :2] / depth[..., None] - flat_xy
+        flat_err = np.linalg.norm(np.einsum("nvij,nvj->nvi", jac, offset), axis=-1)
+        flat_err = np.where(depth > 0, flat_err, np.inf)
+        flat_inl = flat_usable & (flat_err < threshold_px)
         count = flat_inl.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean_err = np.where(flat_inl, flat_err, 0.0).sum(axis=1) / count

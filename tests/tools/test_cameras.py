@@ -20,6 +20,7 @@ from ethoagent.tools.cameras import (
     behind_camera,
     check_calibration,
     make_ring_cameras,
+    normalised_to_pixels,
     project_points,
     read_calibration,
     read_calibration_metadata,
@@ -128,6 +129,15 @@ def test_project_points_shapes_nan_and_behind() -> None:
     assert np.isfinite(project_points(cams, behind_pt, nan_behind=False)[0]).all()
     with pytest.raises(InputError, match=r"\(\.\.\., 3\)"):
         project_points(cams, np.zeros((4, 2)))
+
+
+def test_normalised_to_pixels_inverts_undistort_points() -> None:
+    cam = make_ring_cameras(3, distortion=(-0.2, 0.05, 0.001, -0.001, 0.0), seed=2)[1]
+    rng = np.random.default_rng(0)
+    pix = rng.uniform([10, 10], [310, 230], (200, 2))
+    back = normalised_to_pixels(cam, undistort_points(cam, pix))
+    np.testing.assert_allclose(back, pix, atol=1e-3)
+    assert normalised_to_pixels(cam, np.empty((0, 2))).shape == (0, 2)
 
 
 def test_ring_cameras_look_at_the_target() -> None:

@@ -10,11 +10,14 @@ from ethoagent.errors import InputError
 from ethoagent.tools.cameras import (
     Camera,
     make_ring_cameras,
+    normalised_to_pixels,
     project_points,
     read_calibration,
     read_dannce_calibration,
+    undistort_points,
 )
 from ethoagent.tools.triangulate import (
+    _pixel_jacobians,
     bone_length_errors,
     enumerate_hypotheses,
     median_bone_lengths,
@@ -190,6 +193,26 @@ def test_ransac_with_noise_keeps_inliers_and_matches_dlt_without_outliers() -> N
     result = triangulate_ransac(cams, noisy, threshold_px=5.0)
     assert result.inliers.all()
     np.testing.assert_allclose(result.points_3d, triangulate_dlt(cams, noisy), atol=1e-9)
+
+
+def test_ransac_screens_hypotheses_with_the_lens_jacobian() -> None:
+    # RANSAC screens hypotheses in undistorted normalised coordinates, mapping offsets to
+    # pixels by the lens Jacobian at the observation: near the image corners of a strongly
+    # distorted lens that must match the exact pixel offset to first order, where a plain
+    # focal-length scaling is off by several percent
+    cam = make_ring_cameras(2, distortion=(-0.3, 0.1, 0.002, -0.002, 0.0), seed=3)[0]
+    rng = np.random.default_rng(3)
+    pix = rng.uniform([5, 5], [315, 235], (400, 2))
+    norm = undistort_points(cam, pix)
+    jac = _pixel_jacobians([cam], norm[None, None])[0, 0]  # (400, 2, 2)
+    step = rng.normal(0.0, 1.0, (400, 2))
+    step *= 4.0 / np.linalg.norm(step @ np.diag(cam.matrix[[0, 1], [0, 1]]), axis=1)[:, None]
+    step /= cam.matrix[0, 0]  # ~4 px offsets in normalised units
+    exact = np.linalg.norm(normalised_to_pixels(cam, norm + step) - pix, axis=1)
+    linear = np.linalg.norm(np.einsum("nij,nj->ni", jac, step), axis=1)
+    focal = np.linalg.norm(step * cam.matrix[[0, 1], [0, 1]], axis=1)
+    assert np.abs(linear / exact - 1).max() < 0.01
+    assert np.abs(focal / exact - 1).max() > 0.05
 
 
 def test_ransac_missing_views_and_weights() -> None:
