@@ -30,6 +30,7 @@ say so in the trace. The graph works on one animal with the 12-keypoint layout o
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,7 +229,7 @@ class Env:
     frame_image: Callable[[int, int], NDArray[np.uint8]]
     labelled_examples: Callable[[int], list[tuple[int, NDArray[np.float64]]]]
     wants_images: bool
-    lr_sign: float = 1.0
+    axes: BodyAxes
 
 
 def _fmt_xy(points: NDArray[np.float64]) -> list[list[float] | None]:
@@ -618,26 +619,46 @@ LR_MARGIN_MM = 2.0
 """Left/right pairs closer than this across the body axis are not judged (mm)."""
 
 
-def lateral_offsets(points_3d: NDArray[np.float64]) -> NDArray[np.float64]:
+def _forward(p: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``(..., 3)`` rear -> front of the body from ``(..., keypoints, 3)``, NaN if unknown."""
+    k = {n: i for i, n in enumerate(SKELETON.keypoints)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN -> NaN, by design
+        front = np.nanmean(p[..., [k["ear_left"], k["ear_right"], k["back_front"]], :], axis=-2)
+        rear = np.nanmean(p[..., [k["back_rear"], k["tail_base"]], :], axis=-2)
+    out: NDArray[np.float64] = front - rear
+    return out
+
+
+def lateral_offsets(
+    points_3d: NDArray[np.float64], up: NDArray[np.float64] | None = None
+) -> NDArray[np.float64]:
     """Per left/right pair, how far its left keypoint lies on the animal's left of its right
     keypoint, mm (NaN where unknown).
 
-    The animal's left is ``dorsal × forward``: forward from back_rear to back_front, dorsal
-    from the hindpaws' midpoint to back_mid (hindpaws stay down while the animal rears, and
-    a swap of the pair does not move their midpoint). The sign depends on the handedness of
-    the calibration's world frame; ``left_right_sign`` reads it from the seed frames.
+    The animal's left is ``up × forward``: forward from the rear (back_rear, tail_base) to
+    the front (ears, back_front), each the mean of what is known (a swap of the ears does
+    not move their mean); ``up`` the
+    dorsal direction in the calibration's world frame (``body_axes`` reads it from the seed
+    frames), or, when not given, per frame from the hindpaws' midpoint to back_mid (a swap
+    of the pair does not move that midpoint, but a hidden hindpaw leaves it unknown). The
+    sign also depends on the handedness of the world frame; ``body_axes`` reads it too.
 
     Args:
         points_3d: ``(..., keypoints, 3)`` mm.
+        up: ``(3,)`` unit vector, or ``None``.
 
     Returns:
         ``(..., pairs)`` mm, pairs in the order of ``SKELETON.swap_pairs``.
     """
-    k = {n: i for i, n in enumerate(SKELETON.keypoints)}
     p = np.asarray(points_3d, dtype=np.float64)
-    forward = p[..., k["back_front"], :] - p[..., k["back_rear"], :]
-    hips = (p[..., k["hindpaw_left"], :] + p[..., k["hindpaw_right"], :]) / 2
-    dorsal = p[..., k["back_mid"], :] - hips
+    forward = _forward(p)
+    k = {n: i for i, n in enumerate(SKELETON.keypoints)}
+    if up is None:
+        hips = (p[..., k["hindpaw_left"], :] + p[..., k["hindpaw_right"], :]) / 2
+        dorsal = p[..., k["back_mid"], :] - hips
+    else:
+        dorsal = np.broadcast_to(np.asarray(up, dtype=np.float64), forward.shape)
     left = np.cross(dorsal, forward)
     norm = np.linalg.norm(left, axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -651,18 +672,53 @@ def lateral_offsets(points_3d: NDArray[np.float64]) -> NDArray[np.float64]:
     )
 
 
-def left_right_sign(seed_points_3d: NDArray[np.float64]) -> float:
-    """+1 or -1: the sign ``lateral_offsets`` has for correctly labelled seed frames."""
-    offsets = lateral_offsets(seed_points_3d)
+@dataclass(frozen=True)
+class BodyAxes:
+    """What the left/right check needs from the seed frames.
+
+    Attributes:
+        up: ``(3,)`` unit dorsal direction in the calibration's world frame.
+        sign: +1 or -1, the sign ``lateral_offsets`` has for correctly labelled frames.
+    """
+
+    up: NDArray[np.float64]
+    sign: float
+
+
+def body_axes(seed_points_3d: NDArray[np.float64]) -> BodyAxes:
+    """Dorsal direction and left/right sign from correctly labelled seed frames.
+
+    Args:
+        seed_points_3d: ``(seeds, keypoints, 3)`` mm.
+    """
+    k = {n: i for i, n in enumerate(SKELETON.keypoints)}
+    p = np.asarray(seed_points_3d, dtype=np.float64)
+    hips = (p[:, k["hindpaw_left"]] + p[:, k["hindpaw_right"]]) / 2
+    dorsal = p[:, k["back_mid"]] - hips
+    forward = _forward(p)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        forward = forward / np.linalg.norm(forward, axis=-1, keepdims=True)
+        # the part of hips -> back perpendicular to the spine: up for a standing animal
+        dorsal = dorsal - np.einsum("si,si->s", dorsal, forward)[:, None] * forward
+        dorsal = dorsal / np.linalg.norm(dorsal, axis=-1, keepdims=True)
+    mean = np.nanmean(dorsal, axis=0) if np.isfinite(dorsal).all(axis=1).any() else None
+    if mean is None or not np.isfinite(mean).all() or np.linalg.norm(mean) < 1e-6:
+        raise InputError(
+            "the seed frames do not show back_mid and both hindpaws, so the animal's up "
+            "direction is unknown.",
+            fix="label the ears, the back and both hindpaws in a seed frame.",
+        )
+    up = mean / np.linalg.norm(mean)
+    offsets = lateral_offsets(p, up)
     med = np.nanmedian(offsets) if np.isfinite(offsets).any() else 1.0
-    return 1.0 if med >= 0 else -1.0
+    return BodyAxes(up=up, sign=1.0 if med >= 0 else -1.0)
 
 
-def make_left_right_check(sign: float) -> Callable[[FrameInput, FramePoints], CheckResult]:
+def make_left_right_check(axes: BodyAxes) -> Callable[[FrameInput, FramePoints], CheckResult]:
     """A check that every left/right pair lies on its own side of the body axis in 3D."""
 
     def left_right(inp: FrameInput, out: FramePoints) -> CheckResult:
-        off = lateral_offsets(out.points_3d) * sign
+        off = lateral_offsets(out.points_3d, axes.up) * axes.sign
         wrong = [
             f"{SKELETON.keypoints[a]}/{SKELETON.keypoints[b]}"
             for (a, b), o in zip(SKELETON.swap_pairs, off, strict=True)
@@ -682,7 +738,7 @@ def make_left_right_check(sign: float) -> Callable[[FrameInput, FramePoints], Ch
 
 
 def make_mirror_escalation(
-    cameras: Sequence[Camera], sign: float
+    cameras: Sequence[Camera], axes: BodyAxes
 ) -> Escalation[FrameInput, FramePoints]:
     """Swap, in every view, the left/right pairs that lie on the wrong sides in 3D."""
 
@@ -691,7 +747,7 @@ def make_mirror_escalation(
     ) -> FramePoints:
         reading = (last.points_2d if last is not None else inp.points_2d).copy()
         points = last.points_3d if last is not None else triangulate_dlt(cameras, reading[None])[0]
-        off = lateral_offsets(points) * sign
+        off = lateral_offsets(points, axes.up) * axes.sign
         swapped = []
         for (a, b), o in zip(SKELETON.swap_pairs, off, strict=True):
             if np.isfinite(o) and o < -LR_MARGIN_MM:
@@ -835,12 +891,12 @@ async def label_frame(
             min_coverage=opts.min_coverage,
         ),
         extra_escalations=[
-            make_mirror_escalation(cams, env.lr_sign),
+            make_mirror_escalation(cams, env.axes),
             make_reask_escalation(env, views),
         ],
         budget=Budget(max_retries=0, max_attempts=5, max_model_calls=24),
         escalate=opts.refine_3d,
-        extra_checks=[make_left_right_check(env.lr_sign)],
+        extra_checks=[make_left_right_check(env.axes)],
     )
     outcome = await run_item(
         stage,
@@ -893,6 +949,10 @@ def fill_from_anchor(
     """Predict keypoints the recent frames lost from where they sat, relative to the body,
     in the last fully accepted frame (``anchor``): re-acquisition after a lost track.
 
+    The anchor is moved onto the keypoints both know by the best rigid motion (rotation
+    and translation, Kabsch) when at least 3 of them span a plane, else by their mean
+    shift, and the missing keypoints are read off the moved anchor.
+
     Args:
         predicted: ``(keypoints, 3)`` mm, NaN where the recent frames give no prediction.
         anchor: ``(keypoints, 3)`` mm, the last frame with every keypoint accepted.
@@ -903,9 +963,16 @@ def fill_from_anchor(
     known = ~missing & np.isfinite(anchor).all(axis=1)
     if not known.any():
         return predicted
-    shift = np.mean(predicted[known] - anchor[known], axis=0)
+    src, dst = anchor[known], predicted[known]
+    src_c, dst_c = src.mean(axis=0), dst.mean(axis=0)
+    rot = np.eye(3)
+    if known.sum() >= 3:
+        u, sv, vt = np.linalg.svd((src - src_c).T @ (dst - dst_c))
+        if sv[1] > 1e-6 * max(sv[0], 1e-12):  # not collinear
+            d = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
+            rot = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
     out = predicted.copy()
-    out[missing] = anchor[missing] + shift
+    out[missing] = (anchor[missing] - src_c) @ rot.T + dst_c
     return out
 
 
@@ -1129,7 +1196,7 @@ def build_pose_graph(rt: Runtime, inputs: PoseInputs) -> StateGraph[PoseState]:
             frame_image=videos.frame,
             labelled_examples=examples,
             wants_images=rt.client.backend != "offline",
-            lr_sign=left_right_sign(seeds["points_3d"]),
+            axes=body_axes(seeds["points_3d"]),
         )
         i = state["chunk"]
         lo, hi = i * opts.chunk_frames, min(inputs.frames, (i + 1) * opts.chunk_frames)

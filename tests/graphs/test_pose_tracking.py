@@ -11,14 +11,15 @@ import pytest
 from ethoagent.agent.offline import OfflineClient
 from ethoagent.agent.trace import Tracer
 from ethoagent.config import Budget
+from ethoagent.errors import InputError
 from ethoagent.evals.synthetic import simulate_world
 from ethoagent.graphs.nodes import Feedback, StageContext
 from ethoagent.graphs.pose import (
     SKELETON,
     FrameResult,
+    body_axes,
     fill_from_anchor,
     lateral_offsets,
-    left_right_sign,
     make_left_right_check,
     make_mirror_escalation,
     trusted_points,
@@ -43,18 +44,29 @@ def _swap(points: np.ndarray, a: str, b: str) -> np.ndarray:
 
 
 def test_lateral_offsets_keep_one_sign_through_every_behaviour(world_points: np.ndarray) -> None:
-    sign = left_right_sign(world_points[:3])
-    off = lateral_offsets(world_points) * sign
-    # every left keypoint lies on the animal's left, rearing and grooming included
-    assert (off > 0).all()
+    axes = body_axes(world_points[:3])
+    np.testing.assert_allclose(np.linalg.norm(axes.up), 1.0)
+    assert axes.up[2] > 0.95  # the simulator's world has z up
+    # every left keypoint lies on the animal's left, rearing and grooming included, with
+    # the seeds' up direction and with the per-frame one from the hindpaws
+    assert (lateral_offsets(world_points, axes.up) * axes.sign > 0).all()
+    assert (lateral_offsets(world_points) * axes.sign > 0).all()
     # mirroring the world (a left-handed calibration frame) flips the sign it reads
     mirrored = world_points * np.array([1.0, -1.0, 1.0])
-    assert left_right_sign(mirrored[:3]) == -sign
-    assert (lateral_offsets(mirrored) * -sign > 0).all()
+    m_axes = body_axes(mirrored[:3])
+    assert m_axes.sign == -axes.sign
+    assert (lateral_offsets(mirrored, m_axes.up) * m_axes.sign > 0).all()
+
+
+def test_body_axes_need_the_back_and_hindpaws(world_points: np.ndarray) -> None:
+    seeds = world_points[:3].copy()
+    seeds[:, K["hindpaw_left"]] = np.nan
+    with pytest.raises(InputError, match="hindpaw"):
+        body_axes(seeds)
 
 
 def test_left_right_check_catches_a_swap_in_every_view(world_points: np.ndarray) -> None:
-    check = make_left_right_check(left_right_sign(world_points[:3]))
+    check = make_left_right_check(body_axes(world_points[:3]))
     inp = FrameInput(frame=10, points_2d=np.zeros((2, 12, 2)))
     good = check(
         inp, FramePoints(points_3d=world_points[10], points_2d=inp.points_2d, method="dlt")
@@ -74,6 +86,11 @@ def test_left_right_check_catches_a_swap_in_every_view(world_points: np.ndarray)
     unknown = world_points[10].copy()
     unknown[K["ear_left"]] = np.nan
     assert check(inp, FramePoints(points_3d=unknown, points_2d=inp.points_2d, method="dlt")).passed
+    # a hidden hindpaw does not hide a swap of the ears (the seeds give the up direction)
+    hidden = _swap(world_points[10], "ear_left", "ear_right")
+    hidden[K["hindpaw_right"]] = np.nan
+    res = check(inp, FramePoints(points_3d=hidden, points_2d=inp.points_2d, method="dlt"))
+    assert not res.passed and "ear_left/ear_right" in res.message
 
 
 def test_mirror_escalation_undoes_a_consistent_swap(world_points: np.ndarray) -> None:
@@ -81,7 +98,7 @@ def test_mirror_escalation_undoes_a_consistent_swap(world_points: np.ndarray) ->
     truth = world_points[40]
     reading = project_points(cams, truth).transpose(1, 0, 2)  # (views, 12, 2)
     swapped = _swap(reading, "hindpaw_left", "hindpaw_right")
-    esc = make_mirror_escalation(cams, left_right_sign(world_points[:3]))
+    esc = make_mirror_escalation(cams, body_axes(world_points[:3]))
     ctx = StageContext(
         client=OfflineClient(),
         tracer=Tracer(None, run_id="t"),
@@ -132,12 +149,30 @@ def test_trusted_points_keep_only_what_the_checks_support(world_points: np.ndarr
 
 def test_fill_from_anchor_moves_lost_keypoints_with_the_body(world_points: np.ndarray) -> None:
     anchor = world_points[100]
-    now = anchor + np.array([5.0, -3.0, 0.0])
+    # the body has since turned by 40 degrees and moved: the lost keypoints follow it
+    a = np.deg2rad(40.0)
+    rot = np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0, 0, 1.0]])
+    now = (anchor - anchor[K["back_mid"]]) @ rot.T + anchor[K["back_mid"]] + [5.0, -3.0, 0.0]
     predicted = now.copy()
-    predicted[[K["forepaw_left"], K["tail_tip"]]] = np.nan
-    filled = fill_from_anchor(predicted, anchor)
-    np.testing.assert_allclose(filled, now, atol=1e-9)
+    predicted[[K["forepaw_left"], K["tail_tip"], K["back_front"]]] = np.nan
+    np.testing.assert_allclose(fill_from_anchor(predicted, anchor), now, atol=1e-9)
+    # two known keypoints: the mean shift only
+    two = np.full_like(now, np.nan)
+    shift = np.array([1.0, 2.0, 3.0])
+    two[[0, 1]] = anchor[[0, 1]] + shift
+    np.testing.assert_allclose(fill_from_anchor(two, anchor), anchor + shift)
     # nothing missing: unchanged; nothing known: nothing to anchor to
     np.testing.assert_array_equal(fill_from_anchor(now, anchor), now)
     empty = np.full_like(now, np.nan)
     assert np.isnan(fill_from_anchor(empty, anchor)).all()
+
+
+def test_left_right_check_without_back_front(world_points: np.ndarray) -> None:
+    # the body axis comes from what is known: ears' mean and the rear of the back
+    axes = body_axes(world_points[:3])
+    check = make_left_right_check(axes)
+    inp = FrameInput(frame=0, points_2d=np.zeros((2, 12, 2)))
+    pts = _swap(world_points[200], "ear_left", "ear_right")
+    pts[K["back_front"]] = np.nan
+    res = check(inp, FramePoints(points_3d=pts, points_2d=inp.points_2d, method="dlt"))
+    assert not res.passed and "ear_left/ear_right" in res.message
