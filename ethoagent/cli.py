@@ -160,10 +160,13 @@ def _execute(
 
     run.update(status="running")
     with _progress() as progress:
-        task = progress.add_task(label, total=total)
+        tasks = {label: progress.add_task(label, total=total)}
 
         def on_progress(stage: str, done: int, total: int) -> None:
-            progress.update(task, advance=done, description=stage)
+            # a graph with several long stages (segment) reports each under its own name
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], advance=done)
 
         async def go() -> dict[str, Any]:
             async with open_runtime(run, settings, on_progress, roles=roles) as rt:
@@ -314,6 +317,195 @@ def pose(
     for rel in state.get("outputs", []):
         console.print(f"  [dim]{run.root / rel}[/]")
     console.print(f"run directory: [cyan]{run.root}[/]  (trace: ethoagent trace show {run.root})")
+
+
+_SEGMENT_OUTPUTS = (
+    "ethogram.csv",
+    "clusters.csv",
+    "ethogram_boris.csv",
+    "captions.csv",
+    "ethogram.png",
+    "cluster_usage.png",
+    "report.md",
+    "summary.json",
+)
+
+
+@app.command()
+def segment(
+    keypoints: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Keypoint file (DeepLabCut, SLEAP, LightningPose, anipose, NWB, movement "
+            "netCDF) or a folder written by `ethoagent simulate`.",
+            metavar="KEYPOINTS",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Folder for the ethogram, clusters, figures and report (created).",
+            metavar="OUT",
+            show_default=False,
+        ),
+    ] = None,
+    video: Annotated[
+        Path | None,
+        typer.Option(help="The video the keypoints were tracked on (frames for the VLM)."),
+    ] = None,
+    fps: Annotated[
+        float | None,
+        typer.Option(min=0.001, help="Frame rate, Hz (required when the file states none)."),
+    ] = None,
+    k: Annotated[int, typer.Option("--k", min=2, help="DEC clusters, joint over animals.")] = 10,
+    min_snippet_s: Annotated[
+        float, typer.Option(min=0.0, help="Shortest snippet captioned, seconds.")
+    ] = 1.0,
+    max_snippet_s: Annotated[
+        float, typer.Option(min=0.01, help="Longest snippet captioned, seconds.")
+    ] = 5.0,
+    min_epoch_s: Annotated[
+        float, typer.Option(min=0.0, help="Shortest epoch of the ethogram, seconds.")
+    ] = 1.0,
+    layout: Annotated[
+        str | None,
+        typer.Option(help="Body layout (synthetic12, calms21, ethome, behaviordepot, ...)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the DEC fit.")] = 0,
+    dec_epochs: Annotated[
+        int, typer.Option(min=0, help="DEC autoencoder pretraining epochs.")
+    ] = 10,
+    dec_iters: Annotated[int, typer.Option(min=0, help="Most DEC clustering iterations.")] = 2000,
+    model_every_snippet: Annotated[
+        bool,
+        typer.Option(
+            "--model-every-snippet",
+            help="Ask the VLM for every snippet, also where the kinematics are clear.",
+        ),
+    ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace outputs OUT already holds.")
+    ] = False,
+    run_id: RunIdOpt = None,
+    resume: ResumeOpt = None,
+    config: ConfigOpt = None,
+    backend: BackendOpt = None,
+    runs_dir: RunsDirOpt = None,
+    no_cache: NoCacheOpt = False,
+) -> None:
+    """Segment behaviour from keypoints: DEC clusters -> snippets -> captions -> ethogram.
+
+    With --resume RUN the inputs come from the run; OUT may be given (else the run's).
+    """
+    from pydantic import ValidationError
+
+    from ethoagent.atomic import atomic_write_bytes
+    from ethoagent.graphs.segment import (
+        GRAPH_NAME,
+        SegmentInputs,
+        SegmentOptions,
+        resolve_segment_inputs,
+        run_segment,
+    )
+
+    settings = _settings(config, backend, runs_dir, no_cache)
+    fresh: dict[str, Any] = {}
+    if resume is None:
+        if keypoints is None or out is None:
+            raise InputError(
+                "segment needs KEYPOINTS and OUT.",
+                fix="e.g. ethoagent segment poses.nc results/ (or --resume RUN).",
+            )
+        _check_segment_out(out, overwrite)
+        try:
+            options = SegmentOptions(
+                k=k,
+                seed=seed,
+                dec_pretrain_epochs=dec_epochs,
+                dec_cluster_iters=dec_iters,
+                min_snippet_s=min_snippet_s,
+                max_snippet_s=max_snippet_s,
+                min_epoch_s=min_epoch_s,
+                layout=layout,
+                model_every_snippet=model_every_snippet,
+            )
+        except ValidationError as exc:
+            problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+            raise InputError(f"invalid segment options: {problems}.") from None
+        resolved = resolve_segment_inputs(keypoints, video=video, fps=fps, options=options)
+        fresh = {**resolved.model_dump(), "out": str(out)}
+    run, raw = _open_run(settings, GRAPH_NAME, run_id, resume, fresh)
+    raw = dict(raw)
+    stored_out = raw.pop("out", None)
+    if resume is not None:
+        given = out or keypoints  # `segment --resume RUN OUT`: OUT lands in the first slot
+        out = given if given is not None else (Path(stored_out) if stored_out else None)
+        if out is None:
+            raise InputError(
+                f"run {run.run_id} does not record an output folder.",
+                fix=f"pass one: ethoagent segment --resume {run.run_id} OUT",
+            )
+        _check_segment_out(out, overwrite)
+    assert out is not None
+    inputs = SegmentInputs.model_validate(raw)
+    console.print(
+        f"[bold]ethoagent segment[/] run [cyan]{run.root}[/] (backend {settings.backend})"
+    )
+    state = _execute(
+        run, settings, 1, "load", lambda rt: run_segment(rt, inputs), roles=("vlm", "llm")
+    )
+    for rel in state.get("outputs", []):
+        src = run.root / rel
+        atomic_write_bytes(out / src.relative_to(run.outputs_dir), src.read_bytes())
+    summary = json.loads((run.outputs_dir / "summary.json").read_text())
+    run.update(
+        status="finished",
+        summary={k: summary[k] for k in ("frames", "epochs", "model_calls_per_snippet")},
+    )
+    _print_segment_summary(summary, out, run.root)
+
+
+def _check_segment_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output folder {out} is a file.", fix="pass a folder.")
+    present = [n for n in _SEGMENT_OUTPUTS if (out / n).exists()]
+    if present and not overwrite:
+        raise InputError(
+            f"output folder {out} already holds {', '.join(present)}; nothing was written.",
+            fix="choose a new folder or pass --overwrite.",
+        )
+
+
+def _print_segment_summary(s: dict[str, Any], out: Path, root: Path) -> None:
+    table = Table(title="segment: unsupervised ethogram", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("frames x animals", f"{s['frames']} x {len(s['animals'])} at {s['fps']:g} fps")
+    ari = s["ari_between_seeds"]
+    table.add_row(
+        "DEC clusters", f"k = {s['k']}, ARI between seeds {'n/a' if ari is None else f'{ari:.3f}'}"
+    )
+    table.add_row(
+        "snippets",
+        f"{s['snippets']} ({s['snippets_by_kinematics']} by kinematics alone, "
+        f"{s['snippets_by_model']} by the model)",
+    )
+    table.add_row("model calls per snippet", f"{s['model_calls_per_snippet']} ({s['backend']})")
+    table.add_row("epochs", str(s["epochs"]))
+    table.add_row("labels", ", ".join(s["vocabulary"]))
+    truth = s.get("ground_truth")
+    if truth:
+        table.add_row(
+            "vs ground truth (NMI)",
+            f"clusters {truth['nmi_clusters']}, ethogram {truth['nmi_ethogram']} (synthetic)",
+        )
+    table.add_row("seconds", str(s["seconds"]))
+    console.print(table)
+    for w in s["warnings"]:
+        console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
+    console.print(f"outputs: [cyan]{out}[/] (ethogram.csv, clusters.csv, report.md, ...)")
+    console.print(f"run directory: [cyan]{root}[/]  (trace: ethoagent trace show {root})")
 
 
 @app.command()

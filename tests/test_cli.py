@@ -40,9 +40,10 @@ def test_help_lists_built_commands_only() -> None:
         "config",
         "version",
         "data",
+        "segment",
     ):
         assert command in out.stdout
-    for unbuilt in ("segment", "classify", "profile", "chat"):
+    for unbuilt in ("classify", "profile", "chat"):
         assert f" {unbuilt} " not in out.stdout
 
 

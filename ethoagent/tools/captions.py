@@ -1,0 +1,674 @@
+"""Snippet captions from kinematics: summaries, a rule-based captioner and its checks.
+
+The segment pipeline describes each snippet (a 1–5 s stretch of one animal) with a
+``Caption``: posture, direction, speed, social interaction, a short behaviour label and a
+confidence. This module holds the model-free side of that step:
+
+- ``kinematic_baselines`` / ``summarize_snippet``: a ``SnippetKinematics`` per snippet from
+  ``tools.features.Features`` (means and percentiles over the snippet's frames, in body
+  lengths per second, radians and ratios to the animal's own session median);
+- ``describe_kinematics``: the summary as lines of text for a prompt;
+- ``caption_from_kinematics``: a caption by fixed thresholds, and whether those
+  thresholds are *clear* enough that no model needs to look (``KinematicCaption``);
+- ``check_caption``: does a caption (any source) contradict the kinematics? A
+  locomotion label at near-zero speed, "still" at high speed, rearing with a level back,
+  a social label with no partner nearby;
+- ``normalise_label`` / ``canonical_label`` and the synonym table ``SYNONYMS`` with one
+  definition per canonical label (``DEFINITIONS``).
+
+Units: speeds in body lengths per second (BL/s; one body length = the animal's median
+head–tail-base distance), angles in radians, heading rates in rad/s (counter-clockwise in
+the x–y plane positive; with z up that is a left turn seen from above, in image
+coordinates (y down) it is clockwise on screen).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field
+
+from ethoagent.errors import InputError
+from ethoagent.tools.checks import CheckResult
+from ethoagent.tools.features import PAIR_FEATURES, Features
+
+__all__ = [
+    "DEFINITIONS",
+    "SYNONYMS",
+    "Caption",
+    "KinematicCaption",
+    "SnippetKinematics",
+    "Speed",
+    "canonical_label",
+    "caption_from_kinematics",
+    "check_caption",
+    "describe_kinematics",
+    "kinematic_baselines",
+    "normalise_label",
+    "summarize_snippet",
+]
+
+Speed = Literal["still", "slow", "moderate", "fast", "unknown"]
+"""Coarse speed of a caption."""
+
+# Thresholds of the captioner (BL/s, rad/s, ratios); see caption_from_kinematics.
+STILL_SPEED = 0.1
+SLOW_SPEED = 0.8
+WALK_MAX_SPEED = 2.2
+FAST_SPEED = 2.5
+TURN_RATE = 1.5
+REAR_HEIGHT = 1.3
+REAR_ELONGATION = 0.8
+GROOM_PAW = 0.75
+CONTACT_BL = 0.6
+NEAR_BL = 1.0
+CHASE_BL = 2.0
+MIN_TRACKED = 0.5
+
+# Bounds of the consistency check: generous, so that only a plain contradiction fails.
+CHECK_MOVING_SPEED = 0.1
+CHECK_MOVING_P90 = 0.3
+CHECK_STILL_SPEED = 1.0
+CHECK_FAST_SPEED = 0.3
+CHECK_FAR_BL = 3.0
+
+
+class Caption(BaseModel):
+    """What one animal does in one snippet (a model's answer or the kinematic captioner's).
+
+    Attributes:
+        posture: body posture, e.g. ``"on all fours, body level"``, ``"upright"``.
+        direction: ``"forward"``, ``"backward"``, ``"turning left"``, ``"none"``, ...
+        speed: coarse speed of the body centre.
+        social_interaction: ``"none"`` or what it does with which partner.
+        label: a short behaviour name, 1–3 words (e.g. ``walking``, ``nose_to_nose``).
+        confidence: in ``[0, 1]``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    posture: str = Field(max_length=200)
+    direction: str = Field(max_length=200)
+    speed: Speed
+    social_interaction: str = Field(max_length=300)
+    label: str = Field(min_length=1, max_length=60)
+    confidence: float = Field(ge=0.0, le=1.0)
+
+
+class SnippetKinematics(BaseModel):
+    """Kinematic summary of one animal over one snippet; ``None`` = not measurable.
+
+    Attributes:
+        seconds: duration, s.
+        frames: number of frames.
+        tracked: fraction of the frames with all of the animal's own (not social)
+            features.
+        dims: 2 (pixels, y down) or 3 (z up).
+        speed: mean body-centre speed, BL/s, of the velocity averaged over the features'
+            rolling window (``<name>_mean`` features; per-frame speed without them), so
+            that keypoint jitter does not count as movement; ``speed_p90``: its 90th
+            percentile.
+        forward_speed: mean speed along the heading, BL/s (negative = backwards).
+        turn_rate: mean heading change rate, rad/s, counter-clockwise in x–y positive;
+            ``abs_turn_rate``: mean of its absolute value.
+        elongation: mean head–tail-base length in the x–y plane / body length.
+        height_ratio: mean back height / the animal's session median (3D only).
+        paw_head_ratio: mean nearest-paw-to-head distance / the animal's session median
+            (layouts with paws only).
+        partners: number of other animals in the session.
+        partner_distance: median over the snippet of the nearer of nose–nose and
+            nose–tail-base distance to the nearest animal, BL.
+        nose_nose, nose_tailbase: their medians, BL.
+        relative_heading: median |heading difference| to the nearest animal, rad.
+        approach_speed: mean closing speed to the nearest animal, BL/s (> 0 = closing).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    seconds: float
+    frames: int
+    tracked: float
+    dims: int
+    speed: float | None = None
+    speed_p90: float | None = None
+    forward_speed: float | None = None
+    turn_rate: float | None = None
+    abs_turn_rate: float | None = None
+    elongation: float | None = None
+    height_ratio: float | None = None
+    paw_head_ratio: float | None = None
+    partners: int = 0
+    partner_distance: float | None = None
+    nose_nose: float | None = None
+    nose_tailbase: float | None = None
+    relative_heading: float | None = None
+    approach_speed: float | None = None
+
+
+class KinematicCaption(BaseModel):
+    """The rule-based caption and whether its thresholds are clear enough to skip a model.
+
+    Attributes:
+        caption: the caption.
+        confident: the kinematics alone decide it (no model needs to look).
+        reason: which rule fired, with the numbers.
+    """
+
+    caption: Caption
+    confident: bool
+    reason: str
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def _finite_or_none(x: float) -> float | None:
+    return round(float(x), 4) if math.isfinite(x) else None
+
+
+def _median_per_animal(features: Features, name: str) -> NDArray[np.float64]:
+    if name not in features.names:
+        return np.full(len(features.individuals), np.nan)
+    col = features.column(name)
+    with np.errstate(all="ignore"):
+        out: NDArray[np.float64] = np.asarray(
+            [
+                np.nanmedian(col[:, a]) if np.isfinite(col[:, a]).any() else np.nan
+                for a in range(col.shape[1])
+            ],
+            dtype=np.float64,
+        )
+    return out
+
+
+def kinematic_baselines(features: Features) -> dict[str, list[float | None]]:
+    """Per-animal session medians that snippet ratios are taken against.
+
+    Args:
+        features: the session's features.
+
+    Returns:
+        ``{"height": [...], "paw_head": [...]}``, one value per individual (body lengths;
+        ``None`` where the feature does not exist or was never measured).
+    """
+    return {
+        name: [_finite_or_none(v) for v in _median_per_animal(features, name)]
+        for name in ("height", "paw_head")
+    }
+
+
+def summarize_snippet(
+    features: Features,
+    animal: int,
+    start: int,
+    stop: int,
+    baselines: dict[str, list[float | None]] | None = None,
+) -> SnippetKinematics:
+    """Summarise one animal's features over frames ``[start, stop)``.
+
+    Args:
+        features: the session's features (``values`` ``(frames, individuals, features)``).
+        animal: index of the individual.
+        start: first frame; ``stop``: one past the last (``start < stop <= frames``).
+        baselines: from ``kinematic_baselines``; ``None`` computes them.
+
+    Returns:
+        The summary; values the snippet cannot give (no valid frame, no such feature)
+        are ``None``.
+
+    Raises:
+        InputError: the animal or frame range is outside the features.
+    """
+    frames, animals, _ = features.values.shape
+    if not 0 <= animal < animals or not 0 <= start < stop <= frames:
+        raise InputError(
+            f"snippet of animal {animal}, frames [{start}, {stop}) lies outside features of "
+            f"{animals} animal(s) and {frames} frames.",
+            fix="pass a snippet cut from these features' cluster labels.",
+        )
+    base = baselines if baselines is not None else kinematic_baselines(features)
+    rows = slice(start, stop)
+    # tracked = the animal's own features exist (a partner lost does not untrack it)
+    own = [
+        i
+        for i, n in enumerate(features.names)
+        if n.removesuffix("_mean").removesuffix("_std") not in PAIR_FEATURES
+    ]
+    valid = np.isfinite(features.values[rows, animal][:, own]).all(axis=1)
+
+    def col(name: str) -> NDArray[np.float64]:
+        if name not in features.names:
+            return np.full(stop - start, np.nan)
+        c: NDArray[np.float64] = features.column(name)[rows, animal]
+        return c
+
+    def stat(x: NDArray[np.float64], how: str = "mean") -> float | None:
+        ok = np.isfinite(x)
+        if not ok.any():
+            return None
+        v = x[ok]
+        value = {
+            "mean": np.mean(v),
+            "median": np.median(v),
+            "p90": np.percentile(v, 90),
+            "absmean": np.mean(np.abs(v)),
+        }[how]
+        return _finite_or_none(float(value))
+
+    def ratio(name: str) -> float | None:
+        ref = base.get(name, [None] * animals)[animal]
+        value = stat(col(name))
+        if ref is None or value is None or ref <= 0:
+            return None
+        return _finite_or_none(value / ref)
+
+    # speed of the windowed (rolling-mean) velocity: keypoint jitter, which has no
+    # direction, averages out instead of adding up as it does in per-frame speed
+    windowed = {"forward_speed_mean", "lateral_speed_mean"} <= set(features.names)
+    speed = (
+        np.hypot(col("forward_speed_mean"), col("lateral_speed_mean")) if windowed else col("speed")
+    )
+    partners = animals - 1
+    nn, nt = col("nose_nose"), col("nose_tailbase")
+    with np.errstate(all="ignore"):
+        nearer = np.fmin(nn, nt)
+    return SnippetKinematics(
+        seconds=round((stop - start) / features.fps, 4),
+        frames=stop - start,
+        tracked=round(float(valid.mean()), 4),
+        dims=3 if "height" in features.names else 2,
+        speed=stat(speed),
+        speed_p90=stat(speed, "p90"),
+        forward_speed=stat(col("forward_speed")),
+        turn_rate=stat(col("heading_rate")),
+        abs_turn_rate=stat(col("heading_rate"), "absmean"),
+        elongation=stat(col("elongation")),
+        height_ratio=ratio("height"),
+        paw_head_ratio=ratio("paw_head"),
+        partners=partners,
+        partner_distance=stat(nearer, "median") if partners else None,
+        nose_nose=stat(nn, "median") if partners else None,
+        nose_tailbase=stat(nt, "median") if partners else None,
+        relative_heading=stat(col("relative_heading"), "median") if partners else None,
+        approach_speed=stat(col("approach_speed")) if partners else None,
+    )
+
+
+def _fmt(x: float | None, digits: int = 2) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def describe_kinematics(k: SnippetKinematics) -> str:
+    """The summary as short lines of text for a prompt (units spelled out)."""
+    lines = [
+        f"- duration {k.seconds:.2f} s ({k.frames} frames); keypoints tracked in "
+        f"{k.tracked:.0%} of them",
+        f"- body-centre speed (over short windows, jitter removed): mean {_fmt(k.speed)} "
+        f"body lengths/s, 90th percentile {_fmt(k.speed_p90)}; along the heading "
+        f"{_fmt(k.forward_speed)} body lengths/s",
+        f"- heading change: mean {_fmt(k.turn_rate)} rad/s ({_turn_words(k)}), mean "
+        f"absolute {_fmt(k.abs_turn_rate)} rad/s",
+        f"- body elongation (head to tail base, seen from above): {_fmt(k.elongation)} of "
+        "its usual length",
+    ]
+    if k.height_ratio is not None:
+        lines.append(f"- back height: {_fmt(k.height_ratio)} x its usual height")
+    if k.paw_head_ratio is not None:
+        lines.append(f"- nearest paw to the head: {_fmt(k.paw_head_ratio)} x its usual distance")
+    if k.partners:
+        lines.append(
+            f"- nearest other animal: nose-nose {_fmt(k.nose_nose)} body lengths, own nose "
+            f"to its tail base {_fmt(k.nose_tailbase)} body lengths, heading difference "
+            f"{_fmt(k.relative_heading)} rad, closing in at {_fmt(k.approach_speed)} body "
+            "lengths/s"
+        )
+    else:
+        lines.append("- no other animal in the session")
+    return "\n".join(lines)
+
+
+def _turn_words(k: SnippetKinematics) -> str:
+    if k.turn_rate is None:
+        return "unknown"
+    if k.dims == 3:
+        return "positive = turning left, seen from above"
+    return "positive = clockwise as seen in the image"
+
+
+# --------------------------------------------------------------------------- captioner
+
+
+def _speed_word(speed: float | None) -> Speed:
+    if speed is None:
+        return "unknown"
+    if speed < STILL_SPEED:
+        return "still"
+    if speed < SLOW_SPEED:
+        return "slow"
+    if speed < FAST_SPEED:
+        return "moderate"
+    return "fast"
+
+
+def _direction(k: SnippetKinematics) -> str:
+    speed, turn = k.speed, k.turn_rate
+    if speed is None or turn is None:
+        return "unknown"
+    if abs(turn) >= 1.0:
+        if k.dims == 3:
+            return "turning left" if turn > 0 else "turning right"
+        return "turning clockwise in the image" if turn > 0 else "turning counter-clockwise"
+    if speed < STILL_SPEED:
+        return "none"
+    if k.forward_speed is not None and k.forward_speed < -0.3:
+        return "backward"
+    return "forward"
+
+
+def _posture(k: SnippetKinematics) -> str:
+    if k.height_ratio is not None and k.height_ratio > REAR_HEIGHT:
+        return "upright, front body raised"
+    if k.elongation is not None and k.elongation < REAR_ELONGATION:
+        return "compact (raised or curled; shorter than usual seen from above)"
+    if k.paw_head_ratio is not None and k.paw_head_ratio < GROOM_PAW:
+        return "hunched, forepaws at the head"
+    if k.elongation is not None and k.elongation > 1.05:
+        return "stretched"
+    if k.elongation is None:
+        return "unknown"
+    return "on all fours, body level"
+
+
+def _social(k: SnippetKinematics) -> str:
+    if not k.partners:
+        return "none (alone in the session)"
+    d = k.partner_distance
+    if d is None:
+        return "unknown (the other animals are not tracked here)"
+    if d < CONTACT_BL:
+        return f"in contact with the nearest animal ({d:.2f} body lengths)"
+    if d < NEAR_BL:
+        return f"near another animal ({d:.2f} body lengths)"
+    return f"none (nearest animal {d:.2f} body lengths away)"
+
+
+def caption_from_kinematics(k: SnippetKinematics) -> KinematicCaption:
+    """Caption a snippet by fixed kinematic thresholds.
+
+    Rules, first match wins (speeds in BL/s):
+
+    1. tracked in less than half the frames: ``untracked`` (confident);
+    2. slower than 0.1 with the nearest paw < 0.75 x its usual distance to the head:
+       ``grooming``;
+    3. with a partner nearer than 0.6 BL, below 0.8 BL/s: ``nose_to_nose`` (facing,
+       nose-nose < 0.6), ``nose_to_anogenital`` (nose to its tail base < 0.6),
+       ``huddle`` (at rest) or ``close_contact``; faster than 2.5 with a partner within
+       2 BL heading the same way: ``chase``; closing in faster than 0.3 BL/s within 3 BL:
+       ``approach`` (social context is never confident: it is for the model to judge);
+    4. faster than 2.5: ``darting``;
+    5. back height > 1.3 x usual (confident), or elongation < 0.8 below 0.8 BL/s:
+       ``rearing``;
+    6. slower than 0.1: ``turning`` (> 1 rad/s) or ``still`` (confident when the paws,
+       height and elongation are at their usual values and the heading barely changes);
+    7. turning faster than 1.5 rad/s below 0.8 BL/s: ``turning``;
+    8. otherwise ``walking`` (confident between 0.8 and 2.2 BL/s turning < 1.5 rad/s).
+
+    Darting, still and walking are confident only with no partner within 1 BL.
+
+    Args:
+        k: the snippet's kinematics.
+
+    Returns:
+        The caption, whether the kinematics alone decide it, and the rule with numbers.
+    """
+    speed_word = _speed_word(k.speed)
+    direction, posture, social = _direction(k), _posture(k), _social(k)
+
+    def make(label: str, confidence: float, confident: bool, reason: str) -> KinematicCaption:
+        caption = Caption(
+            posture=posture,
+            direction=direction,
+            speed=speed_word,
+            social_interaction=social,
+            label=label,
+            confidence=confidence,
+        )
+        return KinematicCaption(caption=caption, confident=confident, reason=reason)
+
+    if k.tracked < MIN_TRACKED or k.speed is None:
+        return make(
+            "untracked", 0.2, True, f"keypoints tracked in only {k.tracked:.0%} of the frames"
+        )
+    speed = k.speed
+    turn = k.abs_turn_rate or 0.0
+    near = k.partners > 0 and k.partner_distance is not None and k.partner_distance < NEAR_BL
+    paw = k.paw_head_ratio
+    if speed < STILL_SPEED and paw is not None and paw < GROOM_PAW:
+        return make("grooming", 0.7, False, f"at rest, paw to head {paw:.2f} x usual")
+    contact = near and k.partner_distance is not None and k.partner_distance < CONTACT_BL
+    if contact and k.partner_distance is not None and speed < SLOW_SPEED:
+        d = k.partner_distance
+        if k.nose_nose is not None and k.nose_nose < CONTACT_BL and (k.relative_heading or 0) > 2.3:
+            return make("nose_to_nose", 0.6, False, f"facing a partner, nose-nose {d:.2f} BL")
+        if k.nose_tailbase is not None and k.nose_tailbase < CONTACT_BL:
+            return make(
+                "nose_to_anogenital", 0.6, False, f"nose at a partner's tail base ({d:.2f} BL)"
+            )
+        if speed < STILL_SPEED:
+            return make("huddle", 0.6, False, f"at rest {d:.2f} BL from a partner")
+        return make("close_contact", 0.5, False, f"moving {d:.2f} BL from a partner")
+    same_way = k.relative_heading is not None and k.relative_heading < 1.0
+    behind = k.partner_distance is not None and k.partner_distance < CHASE_BL
+    if k.partners and behind and speed > FAST_SPEED and same_way:
+        return make("chase", 0.6, False, f"{speed:.2f} BL/s behind a partner heading the same way")
+    if (
+        k.partners
+        and k.approach_speed is not None
+        and k.approach_speed > 0.3
+        and k.partner_distance is not None
+        and k.partner_distance < 3.0
+    ):
+        return make(
+            "approach", 0.5, False, f"closing in at {k.approach_speed:.2f} BL/s on a partner"
+        )
+    if speed > FAST_SPEED:
+        return make("darting", 0.9, not near, f"mean speed {speed:.2f} BL/s > {FAST_SPEED}")
+    height = k.height_ratio
+    if height is not None and height > REAR_HEIGHT:
+        return make("rearing", 0.9, True, f"back height {height:.2f} x usual > {REAR_HEIGHT}")
+    if k.elongation is not None and k.elongation < REAR_ELONGATION and speed < SLOW_SPEED:
+        return make("rearing", 0.6, False, f"body shortened to {k.elongation:.2f} of its length")
+    if speed < STILL_SPEED:
+        if turn > 1.0:
+            return make("turning", 0.6, False, f"turning {turn:.2f} rad/s in place")
+        usual = (
+            paw is not None
+            and paw > 0.9
+            and turn < 0.3
+            and (height is None or height < 1.1)
+            and (k.elongation or 0.0) > 0.9
+            and not near
+        )
+        return make(
+            "still",
+            0.9 if usual else 0.6,
+            usual,
+            f"mean speed {speed:.3f} BL/s < {STILL_SPEED}"
+            + ("" if usual else "; posture not confirmed (paws or height unknown or unusual)"),
+        )
+    if turn > TURN_RATE and speed < SLOW_SPEED:
+        return make("turning", 0.7, False, f"turning {turn:.2f} rad/s at {speed:.2f} BL/s")
+    walking = SLOW_SPEED <= speed <= WALK_MAX_SPEED and turn < TURN_RATE and not near
+    return make(
+        "walking",
+        0.85 if walking else 0.6,
+        walking,
+        f"mean speed {speed:.2f} BL/s, turning {turn:.2f} rad/s",
+    )
+
+
+# --------------------------------------------------------------------------- labels
+
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "still": (
+        "freezing", "freeze", "frozen", "immobile", "immobility", "motionless", "resting",
+        "rest", "stationary", "sitting", "idle", "pause", "paused", "inactive", "stopped",
+    ),
+    "walking": (
+        "walk", "locomotion", "moving", "exploring", "exploration", "ambulating", "trotting",
+        "slow_walking", "walking_slowly", "ambulation",
+    ),
+    "darting": (
+        "running", "run", "dash", "dashing", "sprint", "sprinting", "fast_locomotion",
+        "fleeing", "escape", "escaping", "dart",
+    ),
+    "turning": (
+        "turn", "rotating", "rotation", "turning_in_place", "circling", "pivoting", "pivot",
+    ),
+    "rearing": (
+        "rear", "standing_up", "upright", "supported_rearing", "unsupported_rearing",
+        "standing",
+    ),
+    "grooming": ("groom", "self_grooming", "face_washing", "scratching", "licking", "washing"),
+    "huddle": ("huddling", "side_by_side", "resting_together"),
+    "nose_to_nose": ("nose_nose", "nose_contact", "facial_investigation", "face_to_face"),
+    "nose_to_anogenital": (
+        "anogenital_sniffing", "anogenital_investigation", "nose_to_tail",
+        "anogenital_contact",
+    ),
+    "chase": ("chasing", "following", "pursuit", "pursuing", "follow"),
+    "approach": ("approaching",),
+    "close_contact": ("contact", "social_contact", "touching"),
+    "untracked": ("missing", "not_tracked", "unknown", "lost"),
+}  # fmt: skip
+"""Canonical label -> labels meaning the same (normalised spelling)."""
+
+DEFINITIONS: dict[str, str] = {
+    "still": "No movement of the body centre and no visible activity (resting or freezing).",
+    "walking": "Locomotion at a walking pace, the body moving forward.",
+    "darting": "Fast locomotion: a sudden run or dash.",
+    "turning": "Changing heading with little forward movement.",
+    "rearing": "Front body raised, standing on the hind legs.",
+    "grooming": "Forepaws at the head or body, rubbing or licking, with the body at rest.",
+    "huddle": "Resting side by side with another animal.",
+    "nose_to_nose": "Facing another animal with noses in contact.",
+    "nose_to_anogenital": "Nose at another animal's tail base (anogenital investigation).",
+    "chase": "Running after another animal that runs too.",
+    "approach": "Moving towards another animal, closing the distance.",
+    "close_contact": "In body contact with another animal while moving.",
+    "untracked": "Keypoints missing: the behaviour cannot be told.",
+}
+"""One-sentence definition of each canonical label."""
+
+_LOOKUP: dict[str, str] = {
+    **{syn: canon for canon, syns in SYNONYMS.items() for syn in syns},
+    **{canon: canon for canon in SYNONYMS},
+}
+
+# fmt: off
+_LOCOMOTION = frozenset({
+    "run", "running", "dart", "darting", "walk", "walking", "locomotion", "trot", "trotting",
+    "gallop", "galloping", "flee", "fleeing", "escape", "escaping", "sprint", "sprinting",
+    "chase", "chasing", "dash", "dashing", "ambulating",
+})
+_IMMOBILE = frozenset({
+    "still", "freeze", "freezing", "frozen", "immobile", "immobility", "motionless", "rest",
+    "resting", "sleep", "sleeping", "stationary",
+})
+_SOCIAL = frozenset({
+    "nose", "sniff", "sniffing", "anogenital", "huddle", "huddling", "chase", "chasing",
+    "follow", "following", "social", "allogrooming", "approach", "approaching", "contact",
+    "fight", "fighting", "attack", "mount", "mounting", "partner",
+})
+_CONTACT = frozenset({
+    "nose", "sniff", "sniffing", "anogenital", "huddle", "huddling", "contact",
+    "allogrooming", "mount", "mounting", "fight", "fighting",
+})
+_REARING = frozenset({"rear", "rearing", "upright", "standing"})
+# fmt: on
+
+
+def normalise_label(label: str) -> str:
+    """Lower case, words joined by ``_`` (``"Nose to Nose"`` -> ``"nose_to_nose"``)."""
+    return "_".join(re.findall(r"[a-z0-9]+", label.lower()))
+
+
+def canonical_label(label: str) -> str:
+    """The canonical name of a label by ``SYNONYMS`` (the normalised label if not listed)."""
+    norm = normalise_label(label)
+    return _LOOKUP.get(norm, norm)
+
+
+def _words(label: str) -> set[str]:
+    return set(normalise_label(label).split("_"))
+
+
+# --------------------------------------------------------------------------- check
+
+
+def check_caption(caption: Caption, k: SnippetKinematics) -> CheckResult:
+    """Check that a caption does not contradict the snippet's kinematics.
+
+    Fails, naming the contradiction with the measured numbers, when the label implies
+    locomotion (run, dart, walk, chase, ...) but the body centre barely moved (mean
+    < 0.1 BL/s and 90th percentile < 0.3 BL/s); the label or ``speed`` says still /
+    freezing but the mean speed exceeds 1 BL/s (or ``speed`` says fast below 0.3 BL/s);
+    the label says grooming above 1 BL/s; rearing with the back at its usual height
+    (< 1.05 x) and the body stretched (>= 0.95); a social label with no other animal in
+    the session, or a contact label (nose, huddle, contact, ...) with the nearest
+    animal more than 3 BL away. Unmeasured quantities never fail.
+
+    Args:
+        caption: the caption to check.
+        k: the snippet's kinematics.
+
+    Returns:
+        ``kinematics`` check; value = number of contradictions.
+    """
+    words = _words(caption.label)
+    speed, p90 = k.speed, k.speed_p90
+    problems: list[str] = []
+    label = repr(caption.label)
+    if speed is not None:
+        moved = f"the body centre moved at {speed:.2f} body lengths/s on average" + (
+            f" (90th percentile {p90:.2f})" if p90 is not None else ""
+        )
+        barely = speed < CHECK_MOVING_SPEED and (p90 is None or p90 < CHECK_MOVING_P90)
+        if words & _LOCOMOTION and barely:
+            problems.append(f"label {label} implies locomotion, but {moved}: it barely moved")
+        if words & _IMMOBILE and speed > CHECK_STILL_SPEED:
+            problems.append(f"label {label} says the animal is at rest, but {moved}")
+        if caption.speed == "still" and speed > CHECK_STILL_SPEED:
+            problems.append(f"speed 'still' contradicts the measured speed: {moved}")
+        if caption.speed == "fast" and speed < CHECK_FAST_SPEED and (p90 is None or p90 < 1.0):
+            problems.append(f"speed 'fast' contradicts the measured speed: {moved}")
+        if "grooming" in words and speed > CHECK_STILL_SPEED:
+            problems.append(f"label {label} needs the body at rest, but {moved}")
+    if (
+        words & _REARING
+        and k.height_ratio is not None
+        and k.height_ratio < 1.05
+        and (k.elongation is None or k.elongation >= 0.95)
+    ):
+        problems.append(
+            f"label {label} implies a raised front body, but the back stayed at "
+            f"{k.height_ratio:.2f} x its usual height"
+        )
+    if words & _SOCIAL and k.partners == 0:
+        problems.append(f"label {label} names a social behaviour, but the animal is alone")
+    elif words & _CONTACT and k.partner_distance is not None and k.partner_distance > CHECK_FAR_BL:
+        problems.append(
+            f"label {label} implies contact, but the nearest animal stayed "
+            f"{k.partner_distance:.2f} body lengths away"
+        )
+    return CheckResult(
+        name="kinematics",
+        passed=not problems,
+        value=float(len(problems)),
+        threshold=0.0,
+        message="; ".join(problems) + "." if problems else "the caption agrees with the kinematics",
+    )
