@@ -28,6 +28,7 @@ SUITE_MODULES: tuple[str, ...] = (
     "ethoagent.evals.triangulation",
     "ethoagent.evals.pose",
     "ethoagent.evals.pose_real",
+    "ethoagent.evals.segment",
 )
 
 
