@@ -367,7 +367,7 @@ def segment(
     ] = 5.0,
     min_epoch_s: Annotated[
         float, typer.Option(min=0.0, help="Shortest epoch of the ethogram, seconds.")
-    ] = 1.0,
+    ] = 0.5,
     layout: Annotated[
         str | None,
         typer.Option(help="Body layout (synthetic12, calms21, ethome, behaviordepot, ...)."),

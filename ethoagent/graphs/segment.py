@@ -79,6 +79,7 @@ from ethoagent.tools.captions import (
     canonical_label,
     caption_from_kinematics,
     check_caption,
+    classify_frames,
     describe_kinematics,
     kinematic_baselines,
     normalise_label,
@@ -102,7 +103,7 @@ from ethoagent.tools.merge import (
     stitch_windows,
 )
 from ethoagent.tools.sheets import skeleton_edges, skeleton_tiles, tile_images, video_tiles
-from ethoagent.tools.snippets import Snippet, cut_snippets, sample_frames
+from ethoagent.tools.snippets import Snippet, cut_snippets, sample_frames, split_snippets
 from ethoagent.tools.video import VideoReader
 
 GRAPH_NAME = "segment"
@@ -128,6 +129,9 @@ class SegmentOptions(BaseModel):
             ten clusters of continuous kinematics typically agree at 0.4–0.7 between
             seeds, so 0.8 would flag nearly every session.
         min_snippet_s, max_snippet_s: snippet duration bounds, s.
+        split_snippet_s: split snippets where the kinematic captioner's per-frame label
+            (``tools.captions.classify_frames``) changes for at least this long, into
+            pieces of at least this long, s; 0 keeps the cluster runs whole.
         sample_fps: frames per second sampled from a snippet (at most 10).
         sheet_tiles: most frames on one contact sheet.
         min_epoch_s: shortest epoch of the ethogram, s.
@@ -154,9 +158,10 @@ class SegmentOptions(BaseModel):
     stability_ari: float = Field(0.5, ge=-0.5, le=1)
     min_snippet_s: float = Field(1.0, ge=0)
     max_snippet_s: float = Field(5.0, gt=0)
+    split_snippet_s: float = Field(0.5, ge=0)
     sample_fps: float = Field(10.0, gt=0, le=10)
     sheet_tiles: int = Field(8, ge=1, le=32)
-    min_epoch_s: float = Field(1.0, ge=0)
+    min_epoch_s: float = Field(0.5, ge=0)
     merge_window: int = Field(40, ge=2)
     merge_overlap: int = Field(8, ge=0)
     model_every_snippet: bool = False
@@ -1039,6 +1044,19 @@ def build_segment_graph(rt: Runtime, inputs: SegmentInputs) -> StateGraph[Segmen
                     min_s=opts.min_snippet_s,
                     max_s=opts.max_snippet_s,
                 )
+                if opts.split_snippet_s > 0:
+                    per_frame = classify_frames(feats, a, base)
+                    names = sorted(set(per_frame))
+                    codes = np.searchsorted(names, per_frame)
+                    cut = _traced(
+                        rt,
+                        "split_snippets",
+                        split_snippets,
+                        cut,
+                        codes,
+                        inputs.fps,
+                        min_s=min(opts.split_snippet_s, opts.max_snippet_s),
+                    )
                 for s in cut:
                     kin = summarize_snippet(feats, a, s.start, s.stop, base)
                     rows.append(

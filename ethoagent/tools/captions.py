@@ -10,6 +10,8 @@ confidence. This module holds the model-free side of that step:
 - ``describe_kinematics``: the summary as lines of text for a prompt;
 - ``caption_from_kinematics``: a caption by fixed thresholds, and whether those
   thresholds are *clear* enough that no model needs to look (``KinematicCaption``);
+- ``classify_frames``: the captioner's label per frame, from a short window centred on
+  it, so that snippets can be split where the behaviour changes inside a cluster run;
 - ``check_caption``: does a caption (any source) contradict the kinematics? A
   locomotion label at near-zero speed, "still" at high speed, rearing with a level back,
   a social label with no partner nearby;
@@ -46,6 +48,7 @@ __all__ = [
     "canonical_label",
     "caption_from_kinematics",
     "check_caption",
+    "classify_frames",
     "describe_kinematics",
     "kinematic_baselines",
     "normalise_label",
@@ -66,7 +69,9 @@ REAR_ELONGATION = 0.8
 GROOM_PAW = 0.75
 CONTACT_BL = 0.6
 NEAR_BL = 1.0
-CHASE_BL = 2.0
+CHASE_BL = 3.0
+APPROACH_SPEED = 0.3
+APPROACH_SHARE = 0.5
 MIN_TRACKED = 0.5
 
 # Bounds of the consistency check: generous, so that only a plain contradiction fails.
@@ -407,11 +412,12 @@ def caption_from_kinematics(k: SnippetKinematics) -> KinematicCaption:
     3. with a partner nearer than 0.6 BL, below 0.8 BL/s: ``nose_to_nose`` (facing,
        nose-nose < 0.6), ``nose_to_anogenital`` (nose to its tail base < 0.6),
        ``huddle`` (at rest) or ``close_contact``; faster than 2.5 with a partner within
-       2 BL heading the same way: ``chase``; closing in faster than 0.3 BL/s within 3 BL:
+       3 BL heading the same way: ``chase``;
+    4. faster than 2.5: ``darting``; back height > 1.3 x usual: ``rearing``
+       (confident); closing in on a partner within 3 BL faster than
+       0.3 BL/s and at least half the animal's own speed (moving mostly towards it):
        ``approach`` (social context is never confident: it is for the model to judge);
-    4. faster than 2.5: ``darting``;
-    5. back height > 1.3 x usual (confident), or elongation < 0.8 below 0.8 BL/s:
-       ``rearing``;
+    5. elongation < 0.8 below 0.8 BL/s: ``rearing``;
     6. slower than 0.1: ``turning`` (> 1 rad/s) or ``still`` (confident when the paws,
        height and elongation are at their usual values and the heading barely changes);
     7. turning faster than 1.5 rad/s below 0.8 BL/s: ``turning``;
@@ -465,21 +471,25 @@ def caption_from_kinematics(k: SnippetKinematics) -> KinematicCaption:
     behind = k.partner_distance is not None and k.partner_distance < CHASE_BL
     if k.partners and behind and speed > FAST_SPEED and same_way:
         return make("chase", 0.6, False, f"{speed:.2f} BL/s behind a partner heading the same way")
+    if speed > FAST_SPEED:
+        return make("darting", 0.9, not near, f"mean speed {speed:.2f} BL/s > {FAST_SPEED}")
+    # a raised back is rearing whatever the partners do
+    height = k.height_ratio
+    if height is not None and height > REAR_HEIGHT:
+        return make("rearing", 0.9, True, f"back height {height:.2f} x usual > {REAR_HEIGHT}")
+    # walking past a partner closes the distance too; approaching is moving mostly
+    # towards it: the closing speed at least half the animal's own speed
     if (
         k.partners
         and k.approach_speed is not None
-        and k.approach_speed > 0.3
+        and k.approach_speed > APPROACH_SPEED
+        and k.approach_speed >= APPROACH_SHARE * speed
         and k.partner_distance is not None
-        and k.partner_distance < 3.0
+        and k.partner_distance < CHECK_FAR_BL
     ):
         return make(
             "approach", 0.5, False, f"closing in at {k.approach_speed:.2f} BL/s on a partner"
         )
-    if speed > FAST_SPEED:
-        return make("darting", 0.9, not near, f"mean speed {speed:.2f} BL/s > {FAST_SPEED}")
-    height = k.height_ratio
-    if height is not None and height > REAR_HEIGHT:
-        return make("rearing", 0.9, True, f"back height {height:.2f} x usual > {REAR_HEIGHT}")
     if k.elongation is not None and k.elongation < REAR_ELONGATION and speed < SLOW_SPEED:
         return make("rearing", 0.6, False, f"body shortened to {k.elongation:.2f} of its length")
     if speed < STILL_SPEED:
@@ -509,6 +519,55 @@ def caption_from_kinematics(k: SnippetKinematics) -> KinematicCaption:
         walking,
         f"mean speed {speed:.2f} BL/s, turning {turn:.2f} rad/s",
     )
+
+
+def classify_frames(
+    features: Features,
+    animal: int,
+    baselines: dict[str, list[float | None]] | None = None,
+    window_s: float = 0.5,
+    step_s: float = 0.1,
+) -> list[str]:
+    """The kinematic captioner's label of each frame of one animal.
+
+    Every ``step_s`` a window of ``window_s`` centred on the step is summarised
+    (``summarize_snippet``) and captioned (``caption_from_kinematics``); the frames of the
+    step take its label. Half a second is about one stride of a walking mouse: long
+    enough to measure speed and heading rate, short enough to see a dart or a rear.
+
+    Args:
+        features: the session's features (``values`` ``(frames, individuals, features)``).
+        animal: index of the individual.
+        baselines: from ``kinematic_baselines``; ``None`` computes them.
+        window_s: window length, s (at least one frame).
+        step_s: spacing of the windows' centres, s (at least one frame).
+
+    Returns:
+        ``frames`` canonical labels (``"untracked"`` where the window is not tracked).
+
+    Raises:
+        InputError: the animal is outside the features or a duration is not positive.
+    """
+    frames, animals, _ = features.values.shape
+    if not 0 <= animal < animals:
+        raise InputError(f"animal {animal} is outside features of {animals} animal(s).")
+    if not (window_s > 0 and step_s > 0):
+        raise InputError(
+            f"window_s and step_s must be positive seconds; found {window_s}, {step_s}.",
+            fix="e.g. window_s=0.5, step_s=0.1.",
+        )
+    base = baselines if baselines is not None else kinematic_baselines(features)
+    half = max(1, round(window_s * features.fps)) / 2
+    step = max(1, round(step_s * features.fps))
+    out: list[str] = []
+    for first in range(0, frames, step):
+        centre = first + min(step, frames - first) / 2
+        a = max(0, math.floor(centre - half))
+        b = min(frames, max(a + 1, math.ceil(centre + half)))
+        k = summarize_snippet(features, animal, a, b, base)
+        label = caption_from_kinematics(k).caption.label
+        out += [label] * min(step, frames - first)
+    return out
 
 
 # --------------------------------------------------------------------------- labels

@@ -12,6 +12,10 @@ tile the timeline exactly (every frame in exactly one snippet, in order):
 3. a run longer than ``max_s`` is cut into the fewest pieces of at most ``max_s``, of
    near-equal length (so no short tail piece is left over).
 
+``split_snippets`` splits those snippets further where a second per-frame labelling (the
+kinematic captioner's, ``tools.captions.classify_frames``) changes for long enough: a
+cluster run of a clustering that joins distinct short bouts is cut where they change.
+
 ``sample_frames`` picks the frames of a snippet to show, at most ``max_fps`` per second.
 """
 
@@ -27,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ethoagent.errors import InputError
 
-__all__ = ["Snippet", "cut_snippets", "runs", "sample_frames"]
+__all__ = ["Snippet", "cut_snippets", "runs", "sample_frames", "split_snippets"]
 
 
 class Snippet(BaseModel):
@@ -170,6 +174,50 @@ def cut_snippets(
         edges = a + (np.arange(pieces + 1) * (b - a)) // pieces
         for s, e in itertools.pairwise(edges):
             out.append(Snippet(start=int(s), stop=int(e), cluster=c, seconds=(e - s) / fps))
+    return out
+
+
+def split_snippets(
+    snippets: list[Snippet], classes: ArrayLike, fps: float, min_s: float = 0.5
+) -> list[Snippet]:
+    """Split snippets where a per-frame class changes, into pieces of at least ``min_s``.
+
+    Runs of ``classes`` shorter than ``min_s`` are first absorbed by their longer
+    neighbour (``cut_snippets``' rule), so that a class must hold for ``min_s`` to make
+    a boundary; each snippet is then cut at the class changes inside it, and a piece
+    shorter than ``min_s`` at its edges is absorbed the same way. Pieces keep their
+    snippet's cluster.
+
+    Args:
+        snippets: snippets tiling a timeline, in order (``cut_snippets``).
+        classes: ``(frames,)`` int class per frame of the same timeline.
+        fps: frame rate, Hz.
+        min_s: shortest piece and shortest class run that makes a boundary, s.
+
+    Returns:
+        Snippets tiling the same timeline, each inside one of ``snippets``.
+
+    Raises:
+        InputError: ``classes`` does not cover the snippets' frames.
+    """
+    fps = _fps(fps)
+    codes = _labels(classes)
+    if snippets and snippets[-1].stop != codes.size:
+        raise InputError(
+            f"classes cover {codes.size} frames, the snippets {snippets[-1].stop}.",
+            fix="pass one class per frame of the animal whose snippets these are.",
+        )
+    min_frames = max(1, round(min_s * fps))
+    smooth = np.empty_like(codes)
+    for a, b, c in _merge_short(runs(codes), min_frames):
+        smooth[a:b] = c
+    out: list[Snippet] = []
+    for s in snippets:
+        for a, b, _ in _merge_short(runs(smooth[s.start : s.stop]), min_frames):
+            start, stop = s.start + a, s.start + b
+            out.append(
+                Snippet(start=start, stop=stop, cluster=s.cluster, seconds=(stop - start) / fps)
+            )
     return out
 
 

@@ -16,6 +16,7 @@ from ethoagent.tools.captions import (
     canonical_label,
     caption_from_kinematics,
     check_caption,
+    classify_frames,
     describe_kinematics,
     kinematic_baselines,
     normalise_label,
@@ -170,3 +171,18 @@ def test_kinematic_captions_never_contradict_their_kinematics(
         **social,
     )
     assert check_caption(caption_from_kinematics(k).caption, k).passed
+
+
+def test_classify_frames_labels_still_then_walking() -> None:
+    pose = simulate_world(1, seed=0).points_3d[0, 0]  # (12, 3) mm
+    fps, v = 30.0, 150.0  # mm/s along x, about 1.5 body lengths/s
+    speed = np.where(np.arange(120) < 60, 0.0, v)
+    x = np.cumsum(speed) / fps
+    points = (pose[None] + x[:, None, None] * np.array([1.0, 0.0, 0.0]))[:, None]
+    feats = compute_features(points, fps=fps, keypoints=KEYPOINTS)
+    labels = classify_frames(feats, 0)
+    assert len(labels) == 120
+    # the windows (features' and classify_frames') blur the change by under 0.5 s
+    assert set(labels[:40]) == {"still"} and set(labels[75:]) == {"walking"}
+    with pytest.raises(InputError, match="positive"):
+        classify_frames(feats, 0, step_s=0.0)

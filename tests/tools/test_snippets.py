@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ethoagent.errors import InputError
-from ethoagent.tools.snippets import Snippet, cut_snippets, runs, sample_frames
+from ethoagent.tools.snippets import Snippet, cut_snippets, runs, sample_frames, split_snippets
 
 
 def _tiles(snips: list[Snippet], frames: int) -> bool:
@@ -80,3 +80,19 @@ def test_validation() -> None:
         cut_snippets([0, 1], fps=10.0, min_s=6.0, max_s=5.0)
     with pytest.raises(InputError, match="integer"):
         cut_snippets([0.5, 1.0], fps=10.0)
+
+
+def test_split_snippets_cuts_where_the_class_holds() -> None:
+    snips = cut_snippets(np.zeros(100, dtype=int), fps=10.0, min_s=1.0, max_s=10.0)
+    classes = np.zeros(100, dtype=int)
+    classes[30:60] = 1  # 3 s of another class: a boundary at 30 and at 60
+    classes[80:83] = 2  # 0.3 s: too short to make a boundary
+    out = split_snippets(snips, classes, fps=10.0, min_s=0.5)
+    assert [(s.start, s.stop) for s in out] == [(0, 30), (30, 60), (60, 100)]
+    assert all(s.cluster == 0 and s.seconds == pytest.approx((s.stop - s.start) / 10) for s in out)
+    # a class change 0.2 s inside a snippet leaves no piece shorter than min_s
+    two = cut_snippets(np.repeat([0, 1], 50), fps=10.0, min_s=1.0, max_s=10.0)
+    shifted = np.repeat([0, 1], [52, 48])
+    assert [(s.start, s.stop) for s in split_snippets(two, shifted, 10.0)] == [(0, 50), (50, 100)]
+    with pytest.raises(InputError, match="classes cover"):
+        split_snippets(snips, classes[:50], fps=10.0)
