@@ -26,18 +26,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ethoagent.agent.offline import OfflineClient
-from ethoagent.agent.trace import TracedClient, Tracer
-from ethoagent.config import load_settings
 from ethoagent.evals import synthetic
 from ethoagent.evals.harness import SuiteOptions, SuiteResult, register_suite
 from ethoagent.evals.simulate import simulate_session
 from ethoagent.figures import new_figure, png_bytes
-from ethoagent.graphs.nodes import PolicySupervisor
 from ethoagent.graphs.pose import GRAPH_NAME, PoseInputs, PoseOptions, resolve_inputs, run_pose
 from ethoagent.graphs.pose_report import assembled, truth_metrics
-from ethoagent.graphs.runtime import Runtime
-from ethoagent.runs import Run
+from ethoagent.graphs.runtime import offline_runtime
 from ethoagent.tools.cameras import read_calibration
 from ethoagent.tools.detect import detect_marks, match_candidates
 from ethoagent.tools.labelling import read_seed_labels
@@ -73,17 +68,9 @@ def run_variant(
     inputs: PoseInputs, options: PoseOptions, work: Path, name: str
 ) -> tuple[NDArray[np.float64], dict[str, Any]]:
     """Run the pose graph offline; return its 3D points and its summary numbers."""
-    settings = load_settings(None, {"runs_dir": work})
     data = inputs.model_copy(update={"options": options})
-    run = Run.create(work, GRAPH_NAME, settings, run_id=name, inputs=data.model_dump())
-    tracer = Tracer(run.trace_path, run_id=run.run_id, images_dir=run.images_dir)
-    rt = Runtime(
-        run=run,
-        settings=settings,
-        client=TracedClient(OfflineClient(), tracer),
-        tracer=tracer,
-        supervisor=PolicySupervisor(),
-    )
+    rt = offline_runtime(work, GRAPH_NAME, name, data.model_dump())
+    run = rt.run
     state = asyncio.run(run_pose(rt, data))
     points, _ = assembled(run, state["n_chunks"])
     calls = sum(state["model_calls"].values())

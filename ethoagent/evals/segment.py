@@ -56,17 +56,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ethoagent.agent.offline import OfflineClient
-from ethoagent.agent.trace import TracedClient, Tracer
-from ethoagent.config import load_settings
 from ethoagent.errors import InputError
 from ethoagent.evals.behaviour import BEHAVIOURS, INDIVIDUAL_BEHAVIOURS
 from ethoagent.evals.datasets import load_dataset, shared_data_dir
 from ethoagent.evals.harness import SuiteOptions, SuiteResult, register_suite
 from ethoagent.evals.synthetic import KEYPOINTS, simulate_world
 from ethoagent.figures import new_figure, png_bytes
-from ethoagent.graphs.nodes import PolicySupervisor
-from ethoagent.graphs.runtime import Runtime
+from ethoagent.graphs.runtime import offline_runtime
 from ethoagent.graphs.segment import (
     GRAPH_NAME,
     SegmentInputs,
@@ -74,7 +70,6 @@ from ethoagent.graphs.segment import (
     resolve_segment_inputs,
     run_segment,
 )
-from ethoagent.runs import Run
 from ethoagent.tools.cluster import kmeans_baseline
 from ethoagent.tools.ethogram import (
     boundary_f1,
@@ -312,16 +307,8 @@ def run_graph(case: SegmentCase, inputs: SegmentInputs, work: Path) -> GraphOutp
         ``merged`` and ``dec`` ``(frames, animals)`` int64: the ethogram's label codes
         (index into ``vocabulary``) and the DEC clusters (-1 = no cluster).
     """
-    settings = load_settings(None, {"runs_dir": work})
-    run = Run.create(work, GRAPH_NAME, settings, run_id=case.name, inputs=inputs.model_dump())
-    tracer = Tracer(run.trace_path, run_id=run.run_id, images_dir=run.images_dir)
-    rt = Runtime(
-        run=run,
-        settings=settings,
-        client=TracedClient(OfflineClient(), tracer),
-        tracer=tracer,
-        supervisor=PolicySupervisor(),
-    )
+    rt = offline_runtime(work, GRAPH_NAME, case.name, inputs.model_dump())
+    run = rt.run
     start = time.perf_counter()
     asyncio.run(run_segment(rt, inputs))
     wall = time.perf_counter() - start

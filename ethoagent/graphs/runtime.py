@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
@@ -20,7 +21,7 @@ from ethoagent.agent.cache import CachedClient, ModelCache
 from ethoagent.agent.offline import OfflineClient
 from ethoagent.agent.trace import TracedClient, Tracer
 from ethoagent.agent.types import ModelClient, Role
-from ethoagent.config import Settings
+from ethoagent.config import Settings, load_settings
 from ethoagent.graphs.nodes import ModelSupervisor, PolicySupervisor, Supervisor
 from ethoagent.runs import Run
 
@@ -93,6 +94,28 @@ async def check_endpoints(settings: Settings, roles: Sequence[Role]) -> Settings
     finally:
         await probe.aclose()
     return resolved
+
+
+def offline_runtime(work: Path, graph: str, run_id: str, inputs: dict[str, Any]) -> Runtime:
+    """A new run under ``work`` answered by the offline solvers with the policy supervisor
+    and no answer cache: what evaluation suites run graphs with.
+
+    Args:
+        work: the runs directory.
+        graph: the graph's name (``GRAPH_NAME``).
+        run_id: the run's name under ``work``.
+        inputs: the graph's inputs, recorded in the run.
+    """
+    settings = load_settings(None, {"runs_dir": work})
+    run = Run.create(work, graph, settings, run_id=run_id, inputs=inputs)
+    tracer = Tracer(run.trace_path, run_id=run.run_id, images_dir=run.images_dir)
+    return Runtime(
+        run=run,
+        settings=settings,
+        client=TracedClient(OfflineClient(), tracer),
+        tracer=tracer,
+        supervisor=PolicySupervisor(),
+    )
 
 
 @asynccontextmanager
