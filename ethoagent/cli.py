@@ -250,6 +250,13 @@ def pose(
             "the cheap path fails a check.",
         ),
     ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also copy the outputs into this folder (they always stay in the run "
+            "directory); refused if it already holds pose outputs."
+        ),
+    ] = None,
     run_id: RunIdOpt = None,
     resume: ResumeOpt = None,
     config: ConfigOpt = None,
@@ -258,9 +265,15 @@ def pose(
     no_cache: NoCacheOpt = False,
 ) -> None:
     """Label 12 quantum-dot marks in 3D from synchronised videos and 3 seed frames."""
+    from ethoagent.atomic import atomic_write_bytes
     from ethoagent.graphs.pose import GRAPH_NAME, PoseInputs, PoseOptions, resolve_inputs, run_pose
 
     settings = _settings(config, backend, runs_dir, no_cache)
+    if out is not None and (out / "points_3d.csv").exists():
+        raise InputError(
+            f"output folder {out} already holds pose outputs; nothing was written.",
+            fix="choose a new folder.",
+        )
     if resume is None:
         if session is not None:
             videos = videos or session / "videos"
@@ -315,7 +328,13 @@ def pose(
         )
     console.print(table)
     for rel in state.get("outputs", []):
-        console.print(f"  [dim]{run.root / rel}[/]")
+        src = run.root / rel
+        if out is not None:
+            dest = out / src.relative_to(run.outputs_dir)
+            atomic_write_bytes(dest, src.read_bytes())
+            console.print(f"  [dim]{dest}[/]")
+        else:
+            console.print(f"  [dim]{src}[/]")
     console.print(f"run directory: [cyan]{run.root}[/]  (trace: ethoagent trace show {run.root})")
 
 

@@ -188,9 +188,16 @@ def test_pose_on_a_simulated_session_then_resume(tmp_path: Path) -> None:
     summary = json.loads((runs / "p" / "outputs" / "summary.json").read_text())
     assert summary["frames"] == 12 and summary["ground_truth"]["mean_error_mm"] < 5
     before = (runs / "p" / "outputs" / "points_3d.csv").read_bytes()
-    again = cli("pose", "--resume", "p", "--runs-dir", str(runs))
+    copy = tmp_path / "labels"
+    again = cli("pose", "--resume", "p", "--runs-dir", str(runs), "--out", str(copy))
     assert again.returncode == 0, again.stderr
     assert (runs / "p" / "outputs" / "points_3d.csv").read_bytes() == before
+    assert (copy / "points_3d.csv").read_bytes() == before
+    assert sorted(p.name for p in (copy / "points_2d").iterdir()) == sorted(
+        p.name for p in (runs / "p" / "outputs" / "points_2d").iterdir()
+    )
+    refused = cli("pose", "--resume", "p", "--runs-dir", str(runs), "--out", str(copy))
+    assert refused.returncode != 0 and "already holds pose outputs" in refused.stderr
     wrong = cli("demo", "--resume", "p", "--runs-dir", str(runs))
     assert wrong.returncode != 0 and "is a 'pose' run" in wrong.stderr
 
