@@ -20,6 +20,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,8 +35,14 @@ __all__ = [
     "GateSession",
     "TrainConfig",
     "TrainResult",
+    "batch_rows",
+    "batch_windows",
+    "check_sessions",
     "cut_windows",
+    "load_checkpoint",
+    "save_checkpoint",
     "train_gate",
+    "warmup_cosine",
 ]
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -124,7 +131,10 @@ def cut_windows(n_frames: int, window: int, stride: int) -> list[tuple[int, int]
     return [(s, s + window) for s in starts]
 
 
-def _check(sessions: Sequence[GateSession], model: LookAgain) -> None:
+def check_sessions(sessions: Sequence[GateSession], model: LookAgain) -> None:
+    """Raise ``InputError`` unless ``sessions`` are non-empty and agree with ``model``."""
+    if not sessions:
+        raise InputError("no sessions to train on.", fix="pass at least one GateSession.")
     cfg = model.config
     animals = sessions[0].motion.shape[1] if sessions[0].motion.ndim == 3 else -1
     for i, s in enumerate(sessions):
@@ -152,10 +162,16 @@ def _check(sessions: Sequence[GateSession], model: LookAgain) -> None:
             )
 
 
-def _batch(
+def batch_windows(
     sessions: Sequence[GateSession], picks: Sequence[tuple[int, int, int]], window: int
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """Stack windows ``(session, start, stop)`` into padded ``(B, A, T, ...)`` tensors."""
+    """Stack windows ``(session, start, stop)`` into padded ``(B, A, T, ...)`` tensors.
+
+    Returns:
+        The keyword inputs of ``LookAgain.forward`` (``motion``, ``confidence``,
+        ``present``, ``time_mask`` and, when the sessions have them, ``vision``) and the
+        ``(B, A, T)`` int64 labels (-1 on padding).
+    """
     b = len(picks)
     first = sessions[picks[0][0]]
     a, d = first.motion.shape[1:]
@@ -192,6 +208,46 @@ def _batch(
     return tensors, torch.from_numpy(labels)
 
 
+def batch_rows(
+    step: int, per_epoch: int, n_windows: int, batch_size: int, seed: int
+) -> NDArray[np.int64]:
+    """Indices of the windows in batch ``step``: epoch ``step // per_epoch`` shuffled by seed."""
+    epoch, index = divmod(step, per_epoch)
+    order = np.random.default_rng([seed, epoch]).permutation(n_windows)
+    rows: NDArray[np.int64] = order[index * batch_size : (index + 1) * batch_size]
+    return rows
+
+
+def warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+    """Learning-rate factor of a step: linear warm-up to 1, then cosine decay to 0.
+
+    For ``torch.optim.lr_scheduler.LambdaLR``; ``total_steps`` counts the warm-up.
+    """
+
+    def schedule(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        span = max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup_steps) / span)))
+
+    return schedule
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write ``state`` (state dicts, tensors, numbers) with ``torch.save``, atomically."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any] | None:
+    """The state ``save_checkpoint`` wrote to ``path`` (tensors on ``device``), or None."""
+    if not path.is_file():
+        return None
+    state: dict[str, Any] = torch.load(path, map_location=device, weights_only=True)
+    return state
+
+
 def train_gate(
     model: LookAgain,
     sessions: Sequence[GateSession],
@@ -213,9 +269,7 @@ def train_gate(
         Per-step losses of this call and the step count; the model is left in eval mode.
     """
     cfg = config or TrainConfig()
-    if not sessions:
-        raise InputError("no sessions to train on.", fix="pass at least one GateSession.")
-    _check(sessions, model)
+    check_sessions(sessions, model)
     if cfg.window > model.config.max_len:
         raise InputError(
             f"window ({cfg.window} frames) exceeds the model's max_len ({model.config.max_len}).",
@@ -235,20 +289,9 @@ def train_gate(
     ).to(device)
 
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-    def schedule(step: int) -> float:
-        if step < cfg.warmup_steps:
-            return (step + 1) / cfg.warmup_steps
-        span = max(1, total - cfg.warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - cfg.warmup_steps) / span)))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(cfg.warmup_steps, total))
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    state = (
-        torch.load(folder / CHECKPOINT_FILE, map_location=device, weights_only=True)
-        if folder is not None and (folder / CHECKPOINT_FILE).is_file()
-        else None
-    )
+    state = load_checkpoint(folder / CHECKPOINT_FILE, device) if folder is not None else None
     step = 0
     if state is not None:
         model.load_state_dict(state["model"])
@@ -260,8 +303,8 @@ def train_gate(
     def save() -> None:
         if folder is None:
             return
-        buffer = io.BytesIO()
-        torch.save(
+        save_checkpoint(
+            folder / CHECKPOINT_FILE,
             {
                 "model": model.state_dict(),
                 "optimizer": opt.state_dict(),
@@ -269,9 +312,7 @@ def train_gate(
                 "rng": torch.get_rng_state(),
                 "step": step,
             },
-            buffer,
         )
-        atomic_write_bytes(folder / CHECKPOINT_FILE, buffer.getvalue())
 
     losses: list[float] = []
     model.train()
@@ -282,10 +323,8 @@ def train_gate(
         else:
             torch.manual_seed(cfg.seed)
         while step < total:
-            epoch, index = divmod(step, per_epoch)
-            order = np.random.default_rng([cfg.seed, epoch]).permutation(len(windows))
-            rows = order[index * cfg.batch_size : (index + 1) * cfg.batch_size]
-            inputs, labels = _batch(sessions, [windows[j] for j in rows], cfg.window)
+            rows = batch_rows(step, per_epoch, len(windows), cfg.batch_size, cfg.seed)
+            inputs, labels = batch_windows(sessions, [windows[j] for j in rows], cfg.window)
             out = model(**{k: v.to(device) for k, v in inputs.items()})
             loss = (
                 classification_loss(out, labels.to(device), weights)
