@@ -41,6 +41,7 @@ def test_help_lists_built_commands_only() -> None:
         "version",
         "data",
         "segment",
+        "gate",
     ):
         assert command in out.stdout
     for unbuilt in ("classify", "profile", "chat"):

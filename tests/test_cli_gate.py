@@ -1,0 +1,152 @@
+"""End-to-end CLI: `ethoagent gate pretrain -> train -> predict` on a tiny simulated session."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ethoagent.evals.synthetic import KEYPOINTS, simulate_world
+from ethoagent.tools.ethogram import check_tiling, read_ethogram_csv
+from ethoagent.tools.io import PoseData, read_keypoints, write_dlc_csv
+from tests.test_cli import cli
+
+FRAMES = 240
+TINY = ("--d-model", "16", "--d-z", "8", "--layers", "1", "--window", "64")
+
+
+def _one_line_error(out: object, text: str) -> None:
+    assert getattr(out, "returncode") != 0  # noqa: B009
+    stderr = getattr(out, "stderr")  # noqa: B009
+    assert text in stderr, stderr
+    assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """A 1-mouse DLC CSV (mm) and its frame-wise labels ``frame,label``."""
+    tmp = tmp_path_factory.mktemp("gate-cli")
+    world = simulate_world(FRAMES, seed=2)
+    pose = PoseData(points=world.points_3d, confidence=np.ones(world.points_3d.shape[:3]),
+                    keypoints=KEYPOINTS, individuals=("mouse",), unit="mm")  # fmt: skip
+    keypoints = write_dlc_csv(tmp / "mouse.csv", pose)
+    labels = tmp / "labels.csv"
+    rows = ["frame,label", *(f"{f},{c}" for f, c in enumerate(world.behaviour.labels[:, 0]))]
+    labels.write_text("\n".join(rows) + "\n")
+    return tmp, keypoints, labels
+
+
+@pytest.fixture(scope="module")
+def trained(session: tuple[Path, Path, Path]) -> tuple[Path, Path]:
+    tmp, keypoints, labels = session
+    pre = cli("gate", "pretrain", str(keypoints), "--out", str(tmp / "pre"), "--epochs", "2",
+              *TINY)  # fmt: skip
+    assert pre.returncode == 0, pre.stderr
+    assert "pretrained" in pre.stdout
+    model = tmp / "model"
+    train = cli("gate", "train", str(keypoints), "--labels", str(labels), "--model",
+                str(tmp / "pre"), "--out", str(model), "--epochs", "3")  # fmt: skip
+    assert train.returncode == 0, train.stderr
+    assert "encoder frozen" in train.stdout
+    return tmp / "pre", model
+
+
+def test_pretrain_writes_model_log_and_plot(trained: tuple[Path, Path]) -> None:
+    pre, _ = trained
+    for name in ("config.json", "weights.pt", "pretrain_log.csv", "pretrain_losses.png",
+                 "pretrain_checkpoint.pt", "gate.json"):  # fmt: skip
+        assert (pre / name).is_file(), name
+    assert (pre / "pretrain_losses.png").read_bytes()[:4] == b"\x89PNG"
+    with (pre / "pretrain_log.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    # 240 frames in windows of 64 every 32: 7 windows, one batch of 8 per epoch
+    assert [int(float(r["step"])) for r in rows] == [1, 2]
+
+
+def test_train_then_predict_end_to_end(
+    session: tuple[Path, Path, Path], trained: tuple[Path, Path]
+) -> None:
+    tmp, keypoints, _ = session
+    _, model = trained
+    classes = json.loads((model / "classes.json").read_text())
+    meta = json.loads((model / "gate.json").read_text())
+    assert meta["frozen"] and meta["model"]["d_model"] == 16  # the pretrained size
+    assert len(classes) == meta["model"]["n_classes"]
+    assert (model / "train_log.csv").read_text().splitlines()[0] == "step,loss"
+    assert (model / "train_losses.png").is_file()
+
+    out = tmp / "pred"
+    pred = cli("gate", "predict", str(keypoints), str(out), "--model", str(model), "--fps", "30")
+    assert pred.returncode == 0, pred.stderr
+    assert "gate predict" in pred.stdout
+    with (out / "labels.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    animal = read_keypoints(keypoints).individuals[0]  # a single-animal DLC file names none
+    assert len(rows) == FRAMES and {r["animal"] for r in rows} == {animal}
+    assert list(rows[0]) == ["frame", "animal", "label", *(f"p_{c}" for c in classes)]
+    probs = np.array([[float(r[f"p_{c}"]) for c in classes] for r in rows])
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-3)
+    assert all(r["label"] == classes[int(np.argmax(p))] for r, p in zip(rows, probs, strict=True))
+    ethogram = read_ethogram_csv(out / "ethogram.csv")
+    assert list(ethogram) == [animal]
+    assert all(c.passed for c in check_tiling(ethogram[animal], FRAMES))
+    assert (out / "ethogram.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_train_resume_continues_from_the_checkpoint(session: tuple[Path, Path, Path]) -> None:
+    tmp, keypoints, labels = session
+    args = ("gate", "train", str(keypoints), "--labels", str(labels), *TINY)
+    full = cli(*args, "--out", str(tmp / "full"), "--epochs", "2")
+    assert full.returncode == 0, full.stderr
+    # a run stopped after epoch 1 of 2: its checkpoint, with the settings of the full run
+    part = tmp / "part"
+    first = cli(*args, "--out", str(part), "--epochs", "1")
+    assert first.returncode == 0, first.stderr
+    meta = json.loads((part / "gate.json").read_text())
+    meta["train"]["epochs"] = 2
+    (part / "gate.json").write_text(json.dumps(meta))
+    refused = cli(*args, "--out", str(part), "--epochs", "2")
+    _one_line_error(refused, "pass --resume")
+    resumed = cli(*args, "--out", str(part), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed at step 1" in resumed.stdout
+    assert (part / "train_log.csv").read_text().splitlines()[0] == "step,loss"
+    assert len((part / "train_log.csv").read_text().splitlines()) == 3
+    # same seed, same RNG state in the checkpoint: the resumed run ends where the full one did
+    want = torch.load(tmp / "full" / "weights.pt", weights_only=True)
+    got = torch.load(part / "weights.pt", weights_only=True)
+    assert want.keys() == got.keys()
+    assert all(torch.equal(want[k], got[k]) for k in want)
+
+
+def test_bad_inputs_give_one_red_line(
+    session: tuple[Path, Path, Path], trained: tuple[Path, Path]
+) -> None:
+    tmp, keypoints, labels = session
+    pre, model = trained
+    missing = cli("gate", "pretrain", str(tmp / "nope.csv"), "--out", str(tmp / "x"))
+    _one_line_error(missing, "does not exist")
+    short = tmp / "short.csv"
+    short.write_text("\n".join(labels.read_text().splitlines()[:50]) + "\n")
+    mismatch = cli("gate", "train", str(keypoints), "--labels", str(short), "--out",
+                   str(tmp / "y"), *TINY)  # fmt: skip
+    _one_line_error(mismatch, "labels 49 frames; the keypoints have 240")
+    assert not (tmp / "y").exists()
+    (tmp / "empty").mkdir()
+    no_model = cli("gate", "predict", str(keypoints), str(tmp / "p1"), "--model",
+                   str(tmp / "empty"), "--fps", "30")  # fmt: skip
+    _one_line_error(no_model, "holds no gate model")
+    untrained = cli("gate", "predict", str(keypoints), str(tmp / "p2"), "--model", str(pre),
+                    "--fps", "30")  # fmt: skip
+    _one_line_error(untrained, "pretrained but not trained")
+    world = simulate_world(60, seed=1)
+    fewer = PoseData(points=world.points_3d[:, :, :6], confidence=np.ones((60, 1, 6)),
+                     keypoints=KEYPOINTS[:6], individuals=("mouse",), unit="mm")  # fmt: skip
+    other = write_dlc_csv(tmp / "six.csv", fewer)
+    layout = cli("gate", "predict", str(other), str(tmp / "p3"), "--model", str(model),
+                 "--fps", "30")  # fmt: skip
+    _one_line_error(layout, "but the model expects")
