@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -55,9 +54,8 @@ from ethoagent.nn.train_gate import (
     ProgressCallback,
     batch_rows,
     batch_windows,
-    check_sessions,
-    cut_windows,
     load_checkpoint,
+    plan_windows,
     save_checkpoint,
     warmup_cosine,
 )
@@ -373,19 +371,14 @@ def pretrain_gate(
         eval mode.
     """
     cfg = config or PretrainConfig()
-    check_sessions(sessions, model)
-    if cfg.window > model.config.max_len:
-        raise InputError(
-            f"window ({cfg.window} frames) exceeds the model's max_len ({model.config.max_len}).",
-            fix="shorten the window or build the model with a larger max_len.",
-        )
-    windows = [
-        (i, start, stop)
-        for i, s in enumerate(sessions)
-        for start, stop in cut_windows(s.motion.shape[0], cfg.window, cfg.stride)
-    ]
-    per_epoch = math.ceil(len(windows) / cfg.batch_size)
-    total = cfg.epochs * per_epoch
+    windows, per_epoch, total = plan_windows(
+        sessions,
+        model,
+        window=cfg.window,
+        stride=cfg.stride,
+        batch_size=cfg.batch_size,
+        epochs=cfg.epochs,
+    )
     device = next(model.parameters()).device
     if heads is None:
         with torch.random.fork_rng(devices=[]):

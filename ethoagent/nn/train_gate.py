@@ -40,6 +40,7 @@ __all__ = [
     "check_sessions",
     "cut_windows",
     "load_checkpoint",
+    "plan_windows",
     "save_checkpoint",
     "train_gate",
     "warmup_cosine",
@@ -208,6 +209,36 @@ def batch_windows(
     return tensors, torch.from_numpy(labels)
 
 
+def plan_windows(
+    sessions: Sequence[GateSession],
+    model: LookAgain,
+    *,
+    window: int,
+    stride: int,
+    batch_size: int,
+    epochs: int,
+) -> tuple[list[tuple[int, int, int]], int, int]:
+    """Check ``sessions`` against ``model`` and cut them into training windows.
+
+    Returns:
+        ``(windows, per_epoch, total)``: ``(session, start, stop)`` per window, batches
+        per epoch and total steps.
+    """
+    check_sessions(sessions, model)
+    if window > model.config.max_len:
+        raise InputError(
+            f"window ({window} frames) exceeds the model's max_len ({model.config.max_len}).",
+            fix="shorten the window or build the model with a larger max_len.",
+        )
+    windows = [
+        (i, start, stop)
+        for i, s in enumerate(sessions)
+        for start, stop in cut_windows(s.motion.shape[0], window, stride)
+    ]
+    per_epoch = math.ceil(len(windows) / batch_size)
+    return windows, per_epoch, epochs * per_epoch
+
+
 def batch_rows(
     step: int, per_epoch: int, n_windows: int, batch_size: int, seed: int
 ) -> NDArray[np.int64]:
@@ -269,19 +300,14 @@ def train_gate(
         Per-step losses of this call and the step count; the model is left in eval mode.
     """
     cfg = config or TrainConfig()
-    check_sessions(sessions, model)
-    if cfg.window > model.config.max_len:
-        raise InputError(
-            f"window ({cfg.window} frames) exceeds the model's max_len ({model.config.max_len}).",
-            fix="shorten the window or build the model with a larger max_len.",
-        )
-    windows = [
-        (i, start, stop)
-        for i, s in enumerate(sessions)
-        for start, stop in cut_windows(s.motion.shape[0], cfg.window, cfg.stride)
-    ]
-    per_epoch = math.ceil(len(windows) / cfg.batch_size)
-    total = cfg.epochs * per_epoch
+    windows, per_epoch, total = plan_windows(
+        sessions,
+        model,
+        window=cfg.window,
+        stride=cfg.stride,
+        batch_size=cfg.batch_size,
+        epochs=cfg.epochs,
+    )
     device = next(model.parameters()).device
     weights = class_weights(
         torch.from_numpy(np.concatenate([s.labels.reshape(-1) for s in sessions])),

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from ethoagent.nn.lookagain import LookAgain, LookAgainConfig
 from ethoagent.nn.pretrain_gate import (
     ENCODER_MODULES,
     PretrainConfig,
@@ -24,23 +22,8 @@ from ethoagent.nn.pretrain_gate import (
     pretrain_losses,
 )
 from ethoagent.nn.train_gate import GateSession, TrainConfig, train_gate
+from tests.nn.toy import CONFIG, fresh
 
-CONFIG = LookAgainConfig(
-    input_dim=4,
-    n_classes=2,
-    vision_dim=3,
-    d_z=8,
-    d_model=16,
-    heads=2,
-    encoder_kernel=3,
-    temporal_layers=1,
-    social_layers=1,
-    aggregator_layers=1,
-    max_len=64,
-    rvq_codes=16,
-    gate_fraction=0.25,
-    dropout=0.1,
-)
 PRETRAIN = PretrainConfig(
     epochs=2,
     batch_size=4,
@@ -53,13 +36,7 @@ PRETRAIN = PretrainConfig(
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny models run far faster on one thread than on a busy machine's many."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def session(frames: int = 72, vision: bool = True) -> GateSession:
@@ -74,11 +51,6 @@ def session(frames: int = 72, vision: bool = True) -> GateSession:
         labels=np.full((frames, 2), -1, np.int64),
         vision=emb if vision else None,
     )
-
-
-def fresh() -> LookAgain:
-    torch.manual_seed(0)
-    return LookAgain(CONFIG)
 
 
 def inputs(t: int = 12, pad: int = 4, seed: int = 0) -> dict[str, torch.Tensor]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -10,37 +9,15 @@ import pytest
 import torch
 
 from ethoagent.errors import InputError
-from ethoagent.nn.lookagain import LookAgain, LookAgainConfig
 from ethoagent.nn.train_gate import GateSession, TrainConfig, cut_windows, train_gate
+from tests.nn.toy import fresh
 
-CONFIG = LookAgainConfig(
-    input_dim=4,
-    n_classes=2,
-    vision_dim=3,
-    d_z=8,
-    d_model=16,
-    heads=2,
-    encoder_kernel=3,
-    temporal_layers=1,
-    social_layers=1,
-    aggregator_layers=1,
-    max_len=64,
-    rvq_codes=16,
-    gate_fraction=0.25,
-    dropout=0.1,
-)
 TRAIN = TrainConfig(
     epochs=2, batch_size=2, window=16, stride=8, lr=1e-2, warmup_steps=1, checkpoint_every=1
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny models run far faster on one thread than on a busy machine's many."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def session(frames: int = 48) -> GateSession:
@@ -51,11 +28,6 @@ def session(frames: int = 48) -> GateSession:
     motion[..., 0] += 2.0 * labels - 1.0
     vision = rng.normal(0.0, 1.0, (frames, 2, 3)).astype(np.float32)
     return GateSession(motion=motion, labels=labels, vision=vision)
-
-
-def fresh() -> LookAgain:
-    torch.manual_seed(0)
-    return LookAgain(CONFIG)
 
 
 def test_cut_windows() -> None:
