@@ -96,15 +96,23 @@ async def check_endpoints(settings: Settings, roles: Sequence[Role]) -> Settings
     return resolved
 
 
-def offline_runtime(work: Path, graph: str, run_id: str, inputs: dict[str, Any]) -> Runtime:
-    """A new run under ``work`` answered by the offline solvers with the policy supervisor
-    and no answer cache: what evaluation suites run graphs with.
+def offline_runtime(
+    work: Path,
+    graph: str,
+    run_id: str,
+    inputs: dict[str, Any],
+    client: ModelClient | None = None,
+) -> Runtime:
+    """A new run under ``work`` answered by the offline solvers (or ``client``, e.g. a
+    scripted one in tests) with the policy supervisor and no answer cache: what evaluation
+    suites and graph tests run graphs with.
 
     Args:
         work: the runs directory.
         graph: the graph's name (``GRAPH_NAME``).
         run_id: the run's name under ``work``.
         inputs: the graph's inputs, recorded in the run.
+        client: answers instead of the offline solvers; traced like any other.
     """
     settings = load_settings(None, {"runs_dir": work})
     run = Run.create(work, graph, settings, run_id=run_id, inputs=inputs)
@@ -112,7 +120,7 @@ def offline_runtime(work: Path, graph: str, run_id: str, inputs: dict[str, Any])
     return Runtime(
         run=run,
         settings=settings,
-        client=TracedClient(OfflineClient(), tracer),
+        client=TracedClient(client or OfflineClient(), tracer),
         tracer=tracer,
         supervisor=PolicySupervisor(),
     )

@@ -13,12 +13,10 @@ import numpy as np
 import pytest
 
 from ethoagent.agent.offline import OfflineClient
-from ethoagent.agent.trace import TracedClient, Tracer, read_trace
+from ethoagent.agent.trace import read_trace
 from ethoagent.agent.types import ModelClient, Request
-from ethoagent.config import load_settings
 from ethoagent.errors import InputError
 from ethoagent.evals.simulate import simulate_session
-from ethoagent.graphs.nodes import PolicySupervisor
 from ethoagent.graphs.pose import (
     ASSIGN_PROMPT,
     GRAPH_NAME,
@@ -32,7 +30,7 @@ from ethoagent.graphs.pose import (
     resolve_inputs,
     run_pose,
 )
-from ethoagent.graphs.runtime import Runtime
+from ethoagent.graphs.runtime import offline_runtime
 from ethoagent.runs import Run
 from ethoagent.tools.io import read_keypoints
 from tests.scripted import ScriptedClient
@@ -59,17 +57,8 @@ def _inputs(session: Path, **options: Any) -> PoseInputs:
 def _run(
     tmp: Path, inputs: PoseInputs, client: ModelClient, run_id: str
 ) -> tuple[dict[str, Any], Run]:
-    settings = load_settings(None, {"runs_dir": tmp})
-    run = Run.create(tmp, GRAPH_NAME, settings, run_id=run_id, inputs=inputs.model_dump())
-    tracer = Tracer(run.trace_path, run_id=run.run_id, images_dir=run.images_dir)
-    rt = Runtime(
-        run=run,
-        settings=settings,
-        client=TracedClient(client, tracer),
-        tracer=tracer,
-        supervisor=PolicySupervisor(),
-    )
-    return asyncio.run(run_pose(rt, inputs)), run
+    rt = offline_runtime(tmp, GRAPH_NAME, run_id, inputs.model_dump(), client)
+    return asyncio.run(run_pose(rt, inputs)), rt.run
 
 
 def test_offline_labels_a_session_accurately_with_few_model_calls(

@@ -22,7 +22,7 @@ from ethoagent.config import load_settings
 from ethoagent.errors import InputError
 from ethoagent.evals.synthetic import KEYPOINTS, World, simulate_world
 from ethoagent.graphs.nodes import PolicySupervisor
-from ethoagent.graphs.runtime import Runtime
+from ethoagent.graphs.runtime import Runtime, offline_runtime
 from ethoagent.graphs.segment import (
     CAPTION_PROMPT,
     GRAPH_NAME,
@@ -68,17 +68,8 @@ def _write_session(path: Path, points: np.ndarray[Any, Any], *, fps: float | Non
 def _run(
     tmp: Path, inputs: SegmentInputs, client: ModelClient, run_id: str
 ) -> tuple[dict[str, Any], Run]:
-    settings = load_settings(None, {"runs_dir": tmp})
-    run = Run.create(tmp, GRAPH_NAME, settings, run_id=run_id, inputs=inputs.model_dump())
-    tracer = Tracer(run.trace_path, run_id=run.run_id, images_dir=run.images_dir)
-    rt = Runtime(
-        run=run,
-        settings=settings,
-        client=TracedClient(client, tracer),
-        tracer=tracer,
-        supervisor=PolicySupervisor(),
-    )
-    return asyncio.run(run_segment(rt, inputs)), run
+    rt = offline_runtime(tmp, GRAPH_NAME, run_id, inputs.model_dump(), client)
+    return asyncio.run(run_segment(rt, inputs)), rt.run
 
 
 @pytest.fixture(scope="module")
