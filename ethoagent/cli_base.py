@@ -1,0 +1,138 @@
+"""What every ``ethoagent`` command module shares: consoles, common options, settings,
+opening and executing a run with a progress bar, compact tables.
+
+Command groups live in their own modules (``cli_gate``, ...) that import from here; ``cli``
+assembles them into the one typer app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ethoagent.config import Settings, load_settings
+from ethoagent.errors import RunError
+
+if TYPE_CHECKING:
+    from ethoagent.agent.types import Role
+    from ethoagent.graphs.runtime import Runtime
+    from ethoagent.runs import Run
+
+console = Console()
+err_console = Console(stderr=True)
+STATE: dict[str, Any] = {"debug": os.environ.get("ETHOAGENT_DEBUG") == "1"}
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML settings file.", dir_okay=False)
+]
+BackendOpt = Annotated[str | None, typer.Option("--backend", help="offline (default) or openai.")]
+RunsDirOpt = Annotated[Path | None, typer.Option("--runs-dir", help="Where runs are stored.")]
+RunIdOpt = Annotated[str | None, typer.Option("--run-id", help="Name the run.")]
+ResumeOpt = Annotated[
+    str | None, typer.Option("--resume", help="Resume the run with this id or path.")
+]
+NoCacheOpt = Annotated[
+    bool, typer.Option("--no-cache", help="Do not read or write the model-answer cache.")
+]
+
+
+def settings_from(
+    config: Path | None,
+    backend: str | None = None,
+    runs_dir: Path | None = None,
+    no_cache: bool = False,
+) -> Settings:
+    overrides: dict[str, Any] = {"backend": backend, "runs_dir": runs_dir}
+    if no_cache:
+        overrides["cache_enabled"] = False
+    return load_settings(config, overrides)
+
+
+def open_run(
+    settings: Settings,
+    graph: str,
+    run_id: str | None,
+    resume: str | None,
+    inputs: dict[str, Any],
+) -> tuple[Run, dict[str, Any]]:
+    """Create a run with ``inputs``, or reopen ``resume`` and return the inputs it had."""
+    from ethoagent.runs import Run
+
+    if resume is not None:
+        run = Run.resume(resume, settings.runs_dir)
+        info = run.info()
+        if info.graph != graph:
+            raise RunError(
+                f"run {run.root} is a {info.graph!r} run, not {graph!r}.",
+                fix=f"resume it with `ethoagent {info.graph} --resume {run.run_id}`.",
+            )
+        return run, info.inputs
+    return Run.create(settings.runs_dir, graph, settings, run_id=run_id, inputs=inputs), inputs
+
+
+def execute(
+    run: Run,
+    settings: Settings,
+    total: int,
+    label: str,
+    body: Callable[[Runtime], Awaitable[dict[str, Any]]],
+    roles: Sequence[Role] = ("llm",),
+) -> dict[str, Any]:
+    """Run ``body`` in the run's runtime with a progress bar; record the run's status."""
+    from ethoagent.graphs.runtime import open_runtime
+
+    run.update(status="running")
+    with progress_bar() as progress:
+        tasks = {label: progress.add_task(label, total=total)}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            # a graph with several long stages (segment) reports each under its own name
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], advance=done)
+
+        async def go() -> dict[str, Any]:
+            async with open_runtime(run, settings, on_progress, roles=roles) as rt:
+                return await body(rt)
+
+        try:
+            return asyncio.run(go())
+        except BaseException as exc:
+            run.update(
+                status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+                error=str(exc)[:500],
+            )
+            raise
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def compact_table(title: str, *columns: str, text_columns: int = 2) -> Table:
+    """A borderless table: ``text_columns`` left-aligned columns (the first bold), then numbers."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for i, name in enumerate(columns):
+        table.add_column(
+            name,
+            style="bold" if i == 0 else None,
+            justify="left" if i < text_columns else "right",
+            no_wrap=True,
+        )
+    return table
