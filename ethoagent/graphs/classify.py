@@ -143,7 +143,7 @@ class ClassifyOptions(BaseModel):
     model_every_window: bool = False
     min_freezing_s: float = Field(1.0, ge=0)
     smoothing: Literal["hmm", "mode", "none"] = "hmm"
-    hmm_stay: float = Field(0.8, gt=0, lt=1)
+    hmm_stay: float = Field(0.5, gt=0, lt=1)
     mode_windows: int = Field(3, ge=1)
     layout: str | None = None
     feature_window_s: float = Field(0.5, ge=0)

@@ -1,0 +1,456 @@
+"""Evaluation suite ``classify``: in-context behaviour classification against labels.
+
+Data sets (per-frame ground truth; a few labelled example clips are drawn from the truth
+of the same session, as a user labels a few frames of their own video, and the frames of
+those clips are left out of every score):
+
+- ``synthetic``: one simulated mouse (``ethoagent.evals.synthetic.simulate_world``), 3 min
+  at 30 fps (1 min with ``quick``), 3D keypoints (mm), no video (frames drawn from the
+  keypoints). The simulator's labels map onto the fear label set: ``still`` -> freezing,
+  ``walking`` -> locomotion, ``darting`` -> darting (rare: its share of frames is reported
+  and checked to lie in 2-5 %), ``rearing``, ``grooming``, ``turning`` -> other.
+- ``behaviordepot_demo1``: BehaviorDEPOT's demo1 (DeepLabCut 2D, 50 fps, 6,000 frames;
+  the first minute with ``quick``); label set freezing / other from the human freezing
+  vector. BehaviorDEPOT's own classifier output (``Behavior.mat``) is scored too, and the
+  agreement between its four human raters on demo7 (no keypoints) is the ceiling.
+
+Methods, all in the same run:
+
+- ``classify``: the classify graph with its defaults (keypoint gate, kinematics in the
+  prompt, definitions, in-context examples, preprocessing, HMM smoothing);
+- ``in_context``: the same graph image-only, as in the seed paper: no keypoint gate, no
+  keypoint summary, the model asked for every window; and its ablations ``no_definitions``,
+  ``no_examples``, ``no_preprocessing`` (one help switched off each);
+- baselines: ``majority`` (the truth's most frequent class: an oracle constant),
+  ``velocity_threshold`` (BehaviorDEPOT's velocity freezing rule with its published
+  thresholds; other frames get the most frequent non-freezing class), ``knn_features``
+  (3-nearest neighbours on per-frame keypoint features of the example frames) and
+  ``logreg_keypoints`` (logistic regression on the same).
+
+Offline the "model" is the registered kNN solver, so the ablations change what that
+solver can use: without definitions it loses the definitions' motion prototypes; without
+examples it has only those prototypes (zero-shot); without preprocessing it sees one raw
+frame of the whole arena (no crop, no contrast, no motion). Scores: precision, recall
+and F1 per class, macro-F1 over the classes present, accuracy, a confusion matrix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ethoagent.errors import InputError
+from ethoagent.evals.behaviour import INDIVIDUAL_BEHAVIOURS
+from ethoagent.evals.datasets import load_dataset, shared_data_dir
+from ethoagent.evals.harness import SuiteOptions, SuiteResult, register_suite
+from ethoagent.evals.synthetic import KEYPOINTS, simulate_world
+from ethoagent.figures import new_figure, png_bytes
+from ethoagent.graphs.classify import (
+    GRAPH_NAME,
+    ClassifyOptions,
+    resolve_classify_inputs,
+    run_classify,
+)
+from ethoagent.graphs.classify_report import frame_labels
+from ethoagent.graphs.runtime import offline_runtime
+from ethoagent.tools.classify import (
+    DEFAULT_CLASSES,
+    Example,
+    confusion_matrix,
+    freezing_by_velocity,
+    per_class_scores,
+)
+from ethoagent.tools.features import compute_features, infer_layout
+from ethoagent.tools.io import PoseData, write_keypoints
+
+__all__ = ["ClassifyCase", "classify_cases", "classify_suite", "draw_examples", "score"]
+
+SIM_TO_CLASS: dict[str, str] = {
+    "still": "freezing",
+    "walking": "locomotion",
+    "darting": "darting",
+    "rearing": "rearing",
+    "grooming": "grooming",
+    "turning": "other",
+}
+"""Simulator label -> class of the fear label set."""
+
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "in_context": {},
+    "no_definitions": {"use_definitions": False},
+    "no_examples": {"use_examples": False},
+    "no_preprocessing": {"preprocess": False},
+}
+_IMAGE_ONLY = {"kinematics_in_prompt": False, "model_every_window": True}
+CLIPS_PER_CLASS = 5
+
+
+@dataclass(frozen=True)
+class ClassifyCase:
+    """One data set of the eval.
+
+    Attributes:
+        keypoints_file: what the graph reads; pose: the same in memory.
+        truth: ``(frames,)`` int64 class codes of the first animal.
+        classes: the label set; examples: the labelled clips given to every method.
+        units_per_cm: keypoint units per cm (velocity rule).
+    """
+
+    name: str
+    keypoints_file: Path
+    pose: PoseData
+    truth: NDArray[np.int64]
+    classes: tuple[str, ...]
+    examples: tuple[Example, ...]
+    fps: float
+    units_per_cm: float
+    source: str
+
+    @property
+    def scored(self) -> NDArray[np.bool_]:
+        """Frames scored: all but the example clips'."""
+        mask = np.ones(self.truth.size, dtype=bool)
+        for e in self.examples:
+            mask[e.start : e.stop] = False
+        return mask
+
+
+def draw_examples(
+    truth: NDArray[np.int64], classes: tuple[str, ...], *, clip_frames: int, per_class: int, seed: int
+) -> list[Example]:
+    """Up to ``per_class`` clips of ``clip_frames`` per class, each from a different bout
+    of the truth, chosen at random (every class present gets at least one)."""
+    rng = np.random.default_rng([seed, 0xC1A55])
+    out: list[Example] = []
+    for j, c in enumerate(classes):
+        idx = np.flatnonzero(truth == j)
+        if idx.size == 0:
+            continue
+        bouts = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+        for b in (bouts[i] for i in rng.permutation(len(bouts))[:per_class]):
+            s = int(b[0])
+            out.append(Example(animal=0, start=s, stop=int(min(b[-1] + 1, s + clip_frames)), label=c))
+    return out
+
+
+def _synthetic_case(work: Path, frames: int, seed: int) -> ClassifyCase:
+    world = simulate_world(frames, seed=seed)
+    pose = PoseData(
+        points=world.points_3d,
+        confidence=np.full(world.points_3d.shape[:3], np.nan),
+        keypoints=KEYPOINTS,
+        individuals=("mouse0",),
+        fps=world.fps,
+        unit="mm",
+        source="ethoagent.evals.synthetic",
+    )
+    path = write_keypoints(pose, work / "synthetic.nc", format="netcdf")
+    classes = DEFAULT_CLASSES
+    truth = np.asarray(
+        [classes.index(SIM_TO_CLASS[INDIVIDUAL_BEHAVIOURS[c]]) for c in world.behaviour.labels[:, 0]],
+        dtype=np.int64,
+    )
+    ex = draw_examples(truth, classes, clip_frames=round(0.5 * world.fps), per_class=CLIPS_PER_CLASS, seed=seed)
+    return ClassifyCase(
+        name="synthetic",
+        keypoints_file=path,
+        pose=pose,
+        truth=truth,
+        classes=classes,
+        examples=tuple(ex),
+        fps=world.fps,
+        units_per_cm=10.0,
+        source=f"simulate_world(frames={frames}, animals=1, seed={seed}), 3D mm, no video",
+    )
+
+
+def _behaviordepot_case(root: Path, work: Path, quick: bool, seed: int) -> ClassifyCase:
+    data = load_dataset("behaviordepot_freezing", root=root)
+    pose = data.pose["demo1"]
+    fps = 50.0
+    frz = data.labels["demo1"][:, 0]
+    frames = min(pose.frames, frz.size, round(60 * fps) if quick else pose.frames)
+    pose = PoseData(
+        points=pose.points[:frames],
+        confidence=pose.confidence[:frames],
+        keypoints=pose.keypoints,
+        individuals=pose.individuals,
+        fps=fps,
+        unit=pose.unit,
+        source=pose.source,
+    )
+    path = write_keypoints(pose, work / "behaviordepot_demo1.nc", format="netcdf")
+    classes = ("freezing", "other")
+    truth = np.where(frz[:frames] > 0, 0, 1).astype(np.int64)
+    ex = draw_examples(truth, classes, clip_frames=round(0.5 * fps), per_class=CLIPS_PER_CLASS, seed=seed)
+    return ClassifyCase(
+        name="behaviordepot_demo1",
+        keypoints_file=path,
+        pose=pose,
+        truth=truth,
+        classes=classes,
+        examples=tuple(ex),
+        fps=fps,
+        units_per_cm=32.0,
+        source=f"BehaviorDEPOT demo1, DLC 2D px, {frames} frames at 50 fps, human freezing",
+    )
+
+
+def classify_cases(work: Path, *, quick: bool, seed: int, root: Path | None = None) -> tuple[list[ClassifyCase], list[str]]:
+    """The eval's data sets (synthetic keypoints written under ``work``) and skip notes."""
+    work.mkdir(parents=True, exist_ok=True)
+    cases = [_synthetic_case(work, round((1 if quick else 3) * 60 * 30), seed + 11)]
+    notes: list[str] = []
+    base = root if root is not None else shared_data_dir()
+    try:
+        cases.append(_behaviordepot_case(base, work, quick, seed))
+    except InputError as exc:
+        notes.append(f"behaviordepot_freezing skipped: {exc}")
+    return cases, notes
+
+
+# --------------------------------------------------------------------------- methods
+
+
+def _graph(case: ClassifyCase, work: Path, name: str, overrides: dict[str, Any]) -> tuple[NDArray[np.int64], dict[str, Any], float]:
+    opts = ClassifyOptions(**overrides)
+    inputs = resolve_classify_inputs(
+        case.keypoints_file, list(case.examples), classes=case.classes, fps=case.fps, options=opts
+    )
+    rt = offline_runtime(work, GRAPH_NAME, f"{case.name}-{name}", inputs.model_dump())
+    t0 = time.perf_counter()
+    state = asyncio.run(run_classify(rt, inputs))
+    wall = time.perf_counter() - t0
+    labels, _, _ = frame_labels(rt, inputs)
+    return labels[:, 0], state, wall
+
+
+def _keypoint_matrix(case: ClassifyCase) -> NDArray[np.float64]:
+    feats = compute_features(
+        case.pose.points, fps=case.fps, keypoints=case.pose.keypoints, individuals=case.pose.individuals,
+        layout=infer_layout(case.pose.keypoints), window_s=0.5,
+    )  # fmt: skip
+    x = feats.values[:, 0]
+    with np.errstate(all="ignore"):
+        mu, sd = np.nanmean(x, axis=0), np.nanstd(x, axis=0)
+    z = (x - np.nan_to_num(mu)) / np.where(np.isfinite(sd) & (sd > 1e-9), sd, 1.0)
+    return np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def _example_mask(case: ClassifyCase) -> NDArray[np.bool_]:
+    return ~case.scored
+
+
+def _fit_predict(case: ClassifyCase, kind: str) -> NDArray[np.int64]:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+
+    x = _keypoint_matrix(case)
+    train = _example_mask(case)
+    model: Any = (
+        KNeighborsClassifier(n_neighbors=3)
+        if kind == "knn"
+        else LogisticRegression(max_iter=2000, class_weight="balanced")
+    )
+    model.fit(x[train], case.truth[train])
+    return np.asarray(model.predict(x), dtype=np.int64)
+
+
+def _velocity_rule(case: ClassifyCase) -> NDArray[np.int64]:
+    names = [k.lower().replace(" ", "_").replace("-", "_") for k in case.pose.keypoints]
+    pts = case.pose.points[:, 0, :, :2]
+
+    def mean_of(*parts: str) -> NDArray[np.float64]:
+        idx = [names.index(p) for p in parts if p in names]
+        with np.errstate(all="ignore"):
+            return np.asarray(np.nanmean(pts[:, idx], axis=1), dtype=np.float64)
+
+    if "nose" in names:
+        head = mean_of("nose", "left_ear", "right_ear")
+        rear = mean_of("left_leg", "right_leg", "tailbase")
+        nose, ears = mean_of("nose"), mean_of("left_ear", "right_ear")
+    else:  # the synthetic mouse: no nose, the front of the back stands in for it
+        head = mean_of("ear_left", "ear_right")
+        rear = mean_of("hindpaw_left", "hindpaw_right", "tail_base")
+        nose, ears = head, mean_of("back_front")
+    frz = freezing_by_velocity(head, rear, nose, ears, fps=case.fps, units_per_cm=case.units_per_cm)
+    f = case.classes.index("freezing")
+    rest = [j for j in range(len(case.classes)) if j != f]
+    other = max(rest, key=lambda j: int((case.truth == j).sum()))
+    return np.where(frz, f, other).astype(np.int64)
+
+
+def _behaviordepot_output(root: Path, frames: int) -> NDArray[np.int64] | None:
+    path = root / "demo" / "demo1" / "demo1_video.avi_analyzed" / "Behavior.mat"
+    if not path.is_file():
+        return None
+    from scipy.io import loadmat
+
+    beh = loadmat(str(path), squeeze_me=True, struct_as_record=False)["Behavior"]
+    vec = np.asarray(beh.Freezing.Vector, dtype=np.int64)[:frames]
+    return np.where(vec > 0, 0, 1).astype(np.int64)
+
+
+def _inter_rater(root: Path) -> list[dict[str, Any]]:
+    """Pairwise agreement of demo7's four raters: freezing F1 and 2-class macro-F1."""
+    data = load_dataset("behaviordepot_freezing", root=root)
+    if "demo7" not in data.labels:
+        return []
+    lab = data.labels["demo7"]
+    cols = data.label_columns["demo7"]
+    rows = []
+    for i in range(len(cols)):
+        for j in range(i + 1, len(cols)):
+            a = np.where(lab[:, i] > 0, 0, 1)
+            b = np.where(lab[:, j] > 0, 0, 1)
+            s = per_class_scores(a, b, ("freezing", "other"))
+            rows.append(
+                {
+                    "pair": f"{cols[i]} vs {cols[j]}",
+                    "freezing_f1": float(s["per_class"]["freezing"]["f1"]),  # type: ignore[index]
+                    "macro_f1": float(s["macro_f1"]),  # type: ignore[arg-type]
+                }
+            )
+    return rows
+
+
+def score(pred: NDArray[np.int64], case: ClassifyCase) -> dict[str, Any]:
+    """Per-class scores of ``pred`` on the case's scored frames."""
+    m = case.scored
+    return per_class_scores(pred[m], case.truth[m], case.classes)
+
+
+# --------------------------------------------------------------------------- suite
+
+
+@register_suite(
+    "classify",
+    "In-context behaviour classification (fear label set) on a synthetic session with rare "
+    "darting and on BehaviorDEPOT demo1 freezing: per-class precision/recall/F1, macro-F1, "
+    "confusion matrices; ablations without definitions / examples / preprocessing; "
+    "baselines: majority, BehaviorDEPOT's velocity rule, kNN and logistic regression on "
+    "keypoint features; BehaviorDEPOT's own output and the demo7 inter-rater ceiling.",
+)
+def classify_suite(options: SuiteOptions) -> SuiteResult:
+    rows: list[dict[str, Any]] = []
+    metrics: dict[str, Any] = {}
+    notes: list[str] = []
+    figures: dict[str, bytes] = {}
+    all_classes = list(DEFAULT_CLASSES)
+    root = shared_data_dir()
+    with tempfile.TemporaryDirectory(prefix="ethoagent-classify-eval-") as tmp:
+        work = Path(tmp)
+        cases, skipped = classify_cases(work / "data", quick=options.quick, seed=options.seed)
+        notes += skipped
+        for case in cases:
+            preds: dict[str, tuple[NDArray[np.int64], dict[str, Any] | None, float | None]] = {}
+            lab, state, wall = _graph(case, work / "runs", "classify", {})
+            preds["classify"] = (lab, state, wall)
+            for name, over in ABLATIONS.items():
+                preds[name] = _graph(case, work / "runs", name, {**_IMAGE_ONLY, **over})
+            majority = int(np.bincount(case.truth[case.scored]).argmax())
+            preds["majority"] = (np.full(case.truth.size, majority, np.int64), None, None)
+            for name, fn in (
+                ("velocity_threshold", lambda c=case: _velocity_rule(c)),
+                ("knn_features", lambda c=case: _fit_predict(c, "knn")),
+                ("logreg_keypoints", lambda c=case: _fit_predict(c, "logreg")),
+            ):
+                t0 = time.perf_counter()
+                preds[name] = (fn(), None, time.perf_counter() - t0)
+            if case.name == "behaviordepot_demo1":
+                bd = _behaviordepot_output(root / "behaviordepot_freezing", case.truth.size)
+                if bd is not None:
+                    preds["behaviordepot_output"] = (bd, None, None)
+            for method, (pred, st, wall_s) in preds.items():
+                s = score(pred, case)
+                per = s["per_class"]
+                row: dict[str, Any] = {
+                    "dataset": case.name,
+                    "method": method,
+                    "macro_f1": round(float(s["macro_f1"]), 4),
+                    "accuracy": round(float(s["accuracy"]), 4),
+                }
+                for c in all_classes:
+                    f1 = per[c]["f1"] if c in per else None  # type: ignore[index, operator]
+                    row[f"f1_{c}"] = None if f1 is None or math.isnan(f1) else round(float(f1), 4)
+                row["model_calls"] = None if st is None else st.get("model_calls")
+                row["calls_saved"] = None if st is None else st.get("routes", {}).get("kinematics", 0)
+                row["wall_s"] = None if wall_s is None else round(wall_s, 2)
+                rows.append(row)
+                metrics[f"{case.name}.{method}.macro_f1"] = row["macro_f1"]
+                metrics[f"{case.name}.{method}.per_class"] = {
+                    c: {k: round(float(v), 4) for k, v in d.items()}
+                    for c, d in per.items()  # type: ignore[union-attr]
+                }
+            figures[f"confusion_{case.name}"] = _confusion_figure(preds["classify"][0], case)
+            counts = np.bincount(case.truth, minlength=len(case.classes)) / case.truth.size
+            metrics[f"{case.name}.class_shares"] = {
+                c: round(float(v), 4) for c, v in zip(case.classes, counts, strict=True)
+            }
+            metrics[f"{case.name}.example_clips"] = len(case.examples)
+            metrics[f"{case.name}.scored_frames"] = int(case.scored.sum())
+            metrics[f"{case.name}.classify_beats_majority"] = (
+                metrics[f"{case.name}.classify.macro_f1"] > metrics[f"{case.name}.majority.macro_f1"]
+            )
+            if case.name == "synthetic":
+                dart = float(counts[case.classes.index("darting")])
+                metrics["synthetic.darting_share_in_2_5_percent"] = 0.02 <= dart <= 0.05
+            notes.append(f"{case.name}: {case.source}; classes {', '.join(case.classes)}.")
+        if not options.quick:
+            try:
+                pairs = _inter_rater(root / "behaviordepot_freezing")
+            except InputError as exc:
+                pairs = []
+                notes.append(f"demo7 inter-rater ceiling skipped: {exc}")
+            if pairs:
+                f1s = [p["freezing_f1"] for p in pairs]
+                macro = [p["macro_f1"] for p in pairs]
+                metrics["behaviordepot_demo7.inter_rater_freezing_f1_mean"] = round(float(np.mean(f1s)), 4)
+                metrics["behaviordepot_demo7.inter_rater_freezing_f1_range"] = [round(min(f1s), 4), round(max(f1s), 4)]
+                metrics["behaviordepot_demo7.inter_rater_macro_f1_mean"] = round(float(np.mean(macro)), 4)
+                metrics["behaviordepot_demo7.inter_rater_pairs"] = pairs
+    notes += [
+        "Backend offline: the classify prompt is answered by the registered kNN solver "
+        "(distance to each class's in-context examples over image + keypoint features, plus "
+        "prototypes parsed from the definitions), not by a VLM.",
+        "in_context and its ablations are image-only as in the seed paper: no keypoint gate, "
+        "no keypoint summary in the prompt, the model asked for every window. With the "
+        "offline solver the 'no_definitions' ablation can only remove what that solver uses "
+        "from the definitions (motion prototypes parsed from their keywords).",
+        "Example clips (5 per class, 0.5 s each, from different bouts) are drawn from the "
+        "same session's labels; their frames are left out of every score.",
+        "majority = the most frequent class of the scored truth (an oracle constant); "
+        "velocity_threshold = BehaviorDEPOT's freezing rule (0.52 cm/s, 12 deg/s, window 32, "
+        "count 10, min 0.9 s; a moving average of 14 frames instead of LOWESS), other frames "
+        "get the most frequent non-freezing class.",
+        "The demo7 inter-rater agreement is on another session (no keypoints): a ceiling "
+        "for demo1's freezing F1, not a score on the same frames.",
+    ]
+    return SuiteResult(metrics=metrics, table=rows, figures=figures, notes=notes)
+
+
+def _confusion_figure(pred: NDArray[np.int64], case: ClassifyCase) -> bytes:
+    m = confusion_matrix(pred[case.scored], case.truth[case.scored], len(case.classes))
+    norm = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+    n = len(case.classes)
+    fig, ax = new_figure(1.2 + 0.9 * n, 1.0 + 0.8 * n)
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, f"{norm[i, j]:.2f}\n({m[i, j]})", ha="center", va="center", fontsize=7,
+                    color="white" if norm[i, j] > 0.5 else "black")  # fmt: skip
+    ax.set_xticks(range(n), list(case.classes), rotation=30, ha="right")
+    ax.set_yticks(range(n), list(case.classes))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"classify on {case.name} (rows normalised)")
+    return png_bytes(fig)
+
