@@ -124,7 +124,12 @@ class ClassifyCase:
 
 
 def draw_examples(
-    truth: NDArray[np.int64], classes: tuple[str, ...], *, clip_frames: int, per_class: int, seed: int
+    truth: NDArray[np.int64],
+    classes: tuple[str, ...],
+    *,
+    clip_frames: int,
+    per_class: int,
+    seed: int,
 ) -> list[Example]:
     """Up to ``per_class`` clips of ``clip_frames`` per class, each from a different bout
     of the truth, chosen at random (every class present gets at least one)."""
@@ -137,7 +142,9 @@ def draw_examples(
         bouts = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
         for b in (bouts[i] for i in rng.permutation(len(bouts))[:per_class]):
             s = int(b[0])
-            out.append(Example(animal=0, start=s, stop=int(min(b[-1] + 1, s + clip_frames)), label=c))
+            out.append(
+                Example(animal=0, start=s, stop=int(min(b[-1] + 1, s + clip_frames)), label=c)
+            )
     return out
 
 
@@ -155,10 +162,15 @@ def _synthetic_case(work: Path, frames: int, seed: int) -> ClassifyCase:
     path = write_keypoints(pose, work / "synthetic.nc", format="netcdf")
     classes = DEFAULT_CLASSES
     truth = np.asarray(
-        [classes.index(SIM_TO_CLASS[INDIVIDUAL_BEHAVIOURS[c]]) for c in world.behaviour.labels[:, 0]],
+        [
+            classes.index(SIM_TO_CLASS[INDIVIDUAL_BEHAVIOURS[c]])
+            for c in world.behaviour.labels[:, 0]
+        ],
         dtype=np.int64,
     )
-    ex = draw_examples(truth, classes, clip_frames=round(0.5 * world.fps), per_class=CLIPS_PER_CLASS, seed=seed)
+    ex = draw_examples(
+        truth, classes, clip_frames=round(0.5 * world.fps), per_class=CLIPS_PER_CLASS, seed=seed
+    )
     return ClassifyCase(
         name="synthetic",
         keypoints_file=path,
@@ -190,7 +202,9 @@ def _behaviordepot_case(root: Path, work: Path, quick: bool, seed: int) -> Class
     path = write_keypoints(pose, work / "behaviordepot_demo1.nc", format="netcdf")
     classes = ("freezing", "other")
     truth = np.where(frz[:frames] > 0, 0, 1).astype(np.int64)
-    ex = draw_examples(truth, classes, clip_frames=round(0.5 * fps), per_class=CLIPS_PER_CLASS, seed=seed)
+    ex = draw_examples(
+        truth, classes, clip_frames=round(0.5 * fps), per_class=CLIPS_PER_CLASS, seed=seed
+    )
     return ClassifyCase(
         name="behaviordepot_demo1",
         keypoints_file=path,
@@ -204,10 +218,12 @@ def _behaviordepot_case(root: Path, work: Path, quick: bool, seed: int) -> Class
     )
 
 
-def classify_cases(work: Path, *, quick: bool, seed: int, root: Path | None = None) -> tuple[list[ClassifyCase], list[str]]:
+def classify_cases(
+    work: Path, *, quick: bool, seed: int, root: Path | None = None
+) -> tuple[list[ClassifyCase], list[str]]:
     """The eval's data sets (synthetic keypoints written under ``work``) and skip notes."""
     work.mkdir(parents=True, exist_ok=True)
-    cases = [_synthetic_case(work, round((1 if quick else 3) * 60 * 30), seed + 11)]
+    cases = [_synthetic_case(work, (1 if quick else 3) * 60 * 30, seed + 11)]
     notes: list[str] = []
     base = root if root is not None else shared_data_dir()
     try:
@@ -220,7 +236,9 @@ def classify_cases(work: Path, *, quick: bool, seed: int, root: Path | None = No
 # --------------------------------------------------------------------------- methods
 
 
-def _graph(case: ClassifyCase, work: Path, name: str, overrides: dict[str, Any]) -> tuple[NDArray[np.int64], dict[str, Any], float]:
+def _graph(
+    case: ClassifyCase, work: Path, name: str, overrides: dict[str, Any]
+) -> tuple[NDArray[np.int64], dict[str, Any], float]:
     opts = ClassifyOptions(**overrides)
     inputs = resolve_classify_inputs(
         case.keypoints_file, list(case.examples), classes=case.classes, fps=case.fps, options=opts
@@ -235,14 +253,19 @@ def _graph(case: ClassifyCase, work: Path, name: str, overrides: dict[str, Any])
 
 def _keypoint_matrix(case: ClassifyCase) -> NDArray[np.float64]:
     feats = compute_features(
-        case.pose.points, fps=case.fps, keypoints=case.pose.keypoints, individuals=case.pose.individuals,
-        layout=infer_layout(case.pose.keypoints), window_s=0.5,
-    )  # fmt: skip
+        case.pose.points,
+        fps=case.fps,
+        keypoints=case.pose.keypoints,
+        individuals=case.pose.individuals,
+        layout=infer_layout(case.pose.keypoints),
+        window_s=0.5,
+    )
     x = feats.values[:, 0]
     with np.errstate(all="ignore"):
         mu, sd = np.nanmean(x, axis=0), np.nanstd(x, axis=0)
     z = (x - np.nan_to_num(mu)) / np.where(np.isfinite(sd) & (sd > 1e-9), sd, 1.0)
-    return np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0)
+    out: NDArray[np.float64] = np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0)
+    return out
 
 
 def _example_mask(case: ClassifyCase) -> NDArray[np.bool_]:
@@ -262,6 +285,14 @@ def _fit_predict(case: ClassifyCase, kind: str) -> NDArray[np.int64]:
     )
     model.fit(x[train], case.truth[train])
     return np.asarray(model.predict(x), dtype=np.int64)
+
+
+def _knn_baseline(case: ClassifyCase) -> NDArray[np.int64]:
+    return _fit_predict(case, "knn")
+
+
+def _logreg_baseline(case: ClassifyCase) -> NDArray[np.int64]:
+    return _fit_predict(case, "logreg")
 
 
 def _velocity_rule(case: ClassifyCase) -> NDArray[np.int64]:
@@ -315,8 +346,8 @@ def _inter_rater(root: Path) -> list[dict[str, Any]]:
             rows.append(
                 {
                     "pair": f"{cols[i]} vs {cols[j]}",
-                    "freezing_f1": float(s["per_class"]["freezing"]["f1"]),  # type: ignore[index]
-                    "macro_f1": float(s["macro_f1"]),  # type: ignore[arg-type]
+                    "freezing_f1": float(s["per_class"]["freezing"]["f1"]),
+                    "macro_f1": float(s["macro_f1"]),
                 }
             )
     return rows
@@ -359,12 +390,12 @@ def classify_suite(options: SuiteOptions) -> SuiteResult:
             majority = int(np.bincount(case.truth[case.scored]).argmax())
             preds["majority"] = (np.full(case.truth.size, majority, np.int64), None, None)
             for name, fn in (
-                ("velocity_threshold", lambda c=case: _velocity_rule(c)),
-                ("knn_features", lambda c=case: _fit_predict(c, "knn")),
-                ("logreg_keypoints", lambda c=case: _fit_predict(c, "logreg")),
+                ("velocity_threshold", _velocity_rule),
+                ("knn_features", _knn_baseline),
+                ("logreg_keypoints", _logreg_baseline),
             ):
                 t0 = time.perf_counter()
-                preds[name] = (fn(), None, time.perf_counter() - t0)
+                preds[name] = (fn(case), None, time.perf_counter() - t0)
             if case.name == "behaviordepot_demo1":
                 bd = _behaviordepot_output(root / "behaviordepot_freezing", case.truth.size)
                 if bd is not None:
@@ -379,16 +410,17 @@ def classify_suite(options: SuiteOptions) -> SuiteResult:
                     "accuracy": round(float(s["accuracy"]), 4),
                 }
                 for c in all_classes:
-                    f1 = per[c]["f1"] if c in per else None  # type: ignore[index, operator]
+                    f1 = per[c]["f1"] if c in per else None
                     row[f"f1_{c}"] = None if f1 is None or math.isnan(f1) else round(float(f1), 4)
                 row["model_calls"] = None if st is None else st.get("model_calls")
-                row["calls_saved"] = None if st is None else st.get("routes", {}).get("kinematics", 0)
+                row["calls_saved"] = (
+                    None if st is None else st.get("routes", {}).get("kinematics", 0)
+                )
                 row["wall_s"] = None if wall_s is None else round(wall_s, 2)
                 rows.append(row)
                 metrics[f"{case.name}.{method}.macro_f1"] = row["macro_f1"]
                 metrics[f"{case.name}.{method}.per_class"] = {
-                    c: {k: round(float(v), 4) for k, v in d.items()}
-                    for c, d in per.items()  # type: ignore[union-attr]
+                    c: {k: round(float(v), 4) for k, v in d.items()} for c, d in per.items()
                 }
             figures[f"confusion_{case.name}"] = _confusion_figure(preds["classify"][0], case)
             counts = np.bincount(case.truth, minlength=len(case.classes)) / case.truth.size
@@ -398,7 +430,8 @@ def classify_suite(options: SuiteOptions) -> SuiteResult:
             metrics[f"{case.name}.example_clips"] = len(case.examples)
             metrics[f"{case.name}.scored_frames"] = int(case.scored.sum())
             metrics[f"{case.name}.classify_beats_majority"] = (
-                metrics[f"{case.name}.classify.macro_f1"] > metrics[f"{case.name}.majority.macro_f1"]
+                metrics[f"{case.name}.classify.macro_f1"]
+                > metrics[f"{case.name}.majority.macro_f1"]
             )
             if case.name == "synthetic":
                 dart = float(counts[case.classes.index("darting")])
@@ -413,9 +446,16 @@ def classify_suite(options: SuiteOptions) -> SuiteResult:
             if pairs:
                 f1s = [p["freezing_f1"] for p in pairs]
                 macro = [p["macro_f1"] for p in pairs]
-                metrics["behaviordepot_demo7.inter_rater_freezing_f1_mean"] = round(float(np.mean(f1s)), 4)
-                metrics["behaviordepot_demo7.inter_rater_freezing_f1_range"] = [round(min(f1s), 4), round(max(f1s), 4)]
-                metrics["behaviordepot_demo7.inter_rater_macro_f1_mean"] = round(float(np.mean(macro)), 4)
+                metrics["behaviordepot_demo7.inter_rater_freezing_f1_mean"] = round(
+                    float(np.mean(f1s)), 4
+                )
+                metrics["behaviordepot_demo7.inter_rater_freezing_f1_range"] = [
+                    round(min(f1s), 4),
+                    round(max(f1s), 4),
+                ]
+                metrics["behaviordepot_demo7.inter_rater_macro_f1_mean"] = round(
+                    float(np.mean(macro)), 4
+                )
                 metrics["behaviordepot_demo7.inter_rater_pairs"] = pairs
     notes += [
         "Backend offline: the classify prompt is answered by the registered kNN solver "
@@ -453,4 +493,3 @@ def _confusion_figure(pred: NDArray[np.int64], case: ClassifyCase) -> bytes:
     ax.set_ylabel("true")
     ax.set_title(f"classify on {case.name} (rows normalised)")
     return png_bytes(fig)
-

@@ -61,8 +61,8 @@ from ethoagent.graphs.nodes import Escalation, Feedback, Stage, StageContext, ru
 from ethoagent.graphs.runtime import Runtime, run_graph
 from ethoagent.prompts import load_prompt
 from ethoagent.tools.captions import (
-    caption_from_kinematics,
     canonical_label,
+    caption_from_kinematics,
     kinematic_baselines,
     summarize_snippet,
 )
@@ -318,7 +318,9 @@ def resolve_classify_inputs(
 class _WindowImages:
     """The image of a window as the model sees it: from the video, or drawn from keypoints."""
 
-    def __init__(self, inputs: ClassifyInputs, points: NDArray[np.float64], body_length: float) -> None:
+    def __init__(
+        self, inputs: ClassifyInputs, points: NDArray[np.float64], body_length: float
+    ) -> None:
         self.inputs = inputs
         self.points = points
         self.reader = VideoReader(inputs.video) if inputs.video is not None else None
@@ -343,9 +345,11 @@ class _WindowImages:
 
     def frames_of(self, start: int, stop: int) -> list[int]:
         n = self.inputs.options.strip_frames
-        return sorted({int(round(v)) for v in np.linspace(start, max(start, stop - 1), n)})
+        return sorted({round(v) for v in np.linspace(start, max(start, stop - 1), n)})
 
-    def __call__(self, animal: int, start: int, stop: int) -> tuple[NDArray[np.uint8], NDArray[np.float64]]:
+    def __call__(
+        self, animal: int, start: int, stop: int
+    ) -> tuple[NDArray[np.uint8], NDArray[np.float64]]:
         """``(image RGB, image features)`` of ``[start, stop)`` of ``animal``."""
         opts = self.inputs.options
         idx = self.frames_of(start, stop)
@@ -440,7 +444,8 @@ def _solve(payload: dict[str, Any]) -> ClassifyAnswer:
     p = class_probabilities(logits, excluded)
     return ClassifyAnswer(
         probabilities={c: float(v) for c, v in zip(classes, p, strict=True)},
-        reason="offline: " + (" + ".join(parts) or "no examples or definitions: uniform")
+        reason="offline: "
+        + (" + ".join(parts) or "no examples or definitions: uniform")
         + (f"; ruled out {payload.get('excluded')}" if excluded else ""),
     )
 
@@ -478,7 +483,9 @@ def make_classify_stage(env: ClassifyEnv) -> Stage[WindowItem, ClassProposal]:
     opts = inputs.options
     classes = inputs.classes
 
-    async def propose(item: WindowItem, feedback: Feedback | None, ctx: StageContext) -> ClassProposal:
+    async def propose(
+        item: WindowItem, feedback: Feedback | None, ctx: StageContext
+    ) -> ClassProposal:
         if feedback is None and not opts.model_every_window and item.gate is not None:
             probs = {c: (0.9 if c == item.gate else 0.1 / (len(classes) - 1)) for c in classes}
             ctx.tracer.event(
@@ -491,7 +498,9 @@ def make_classify_stage(env: ClassifyEnv) -> Stage[WindowItem, ClassProposal]:
             return ClassProposal(probabilities=probs, source="kinematics", reason=item.gate_reason)
         prompt = load_prompt(CLASSIFY_PROMPT)
         sel = (
-            select_examples(item.features, env.example_features, env.example_labels, classes, opts.k)
+            select_examples(
+                item.features, env.example_features, env.example_labels, classes, opts.k
+            )
             if opts.use_examples and env.example_labels
             else []
         )
@@ -540,12 +549,16 @@ def make_classify_stage(env: ClassifyEnv) -> Stage[WindowItem, ClassProposal]:
             },
         )
         parsed = answer.require()
-        return ClassProposal(probabilities=dict(parsed.probabilities), source="model", reason=parsed.reason)
+        return ClassProposal(
+            probabilities=dict(parsed.probabilities), source="model", reason=parsed.reason
+        )
 
     async def feature_knn(
         item: WindowItem, last: ClassProposal | None, fb: Feedback, ctx: StageContext
     ) -> ClassProposal:
-        sel = select_examples(item.features, env.example_features, env.example_labels, classes, opts.k)
+        sel = select_examples(
+            item.features, env.example_features, env.example_labels, classes, opts.k
+        )
         excluded = implausible_classes(classes, item.kin, min_freezing_s=opts.min_freezing_s)
         payload = {
             "classes": classes,
@@ -558,7 +571,9 @@ def make_classify_stage(env: ClassifyEnv) -> Stage[WindowItem, ClassProposal]:
             "excluded": sorted(excluded),
         }
         ans: ClassifyAnswer = ctx.tool("feature_knn", _solve, payload)
-        return ClassProposal(probabilities=ans.probabilities, source="features (escalation)", reason=ans.reason)
+        return ClassProposal(
+            probabilities=ans.probabilities, source="features (escalation)", reason=ans.reason
+        )
 
     def schema(item: WindowItem, out: ClassProposal) -> CheckResult:
         return check_answer_schema(out.probabilities, classes)
@@ -586,8 +601,13 @@ def make_classify_stage(env: ClassifyEnv) -> Stage[WindowItem, ClassProposal]:
             )
         ],
         budget=Budget(max_retries=2, max_attempts=4, max_model_calls=4),
-        describe=lambda p: f"{p.source}: "
-        + ", ".join(f"{c}={v:.2f}" for c, v in sorted(p.probabilities.items(), key=lambda kv: -kv[1])[:4]),
+        describe=lambda p: (
+            f"{p.source}: "
+            + ", ".join(
+                f"{c}={v:.2f}"
+                for c, v in sorted(p.probabilities.items(), key=lambda kv: -kv[1])[:4]
+            )
+        ),
     )
 
 
@@ -686,9 +706,15 @@ def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[Clas
             immobile = immobility_seconds(feats)
             base = kinematic_baselines(feats)
             queries = query_windows(inputs)
-            exs = example_windows(inputs.examples, inputs.step, max_per_class=opts.max_examples_per_class)
+            exs = example_windows(
+                inputs.examples, inputs.step, max_per_class=opts.max_examples_per_class
+            )
             spans = [(a, s, e) for a, s, e in queries] + [(e.animal, e.start, e.stop) for e in exs]
-            bl = float(np.nanmedian(feats.body_length)) if np.isfinite(feats.body_length).any() else math.nan
+            bl = (
+                float(np.nanmedian(feats.body_length))
+                if np.isfinite(feats.body_length).any()
+                else math.nan
+            )
             images = _WindowImages(inputs, points, bl)
             rendered = inputs.video is None
             if rendered:
@@ -708,7 +734,9 @@ def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[Clas
             gate_reason: list[str] = []
             kin_rows = []
             try:
-                with rt.tracer.timed_tool("preprocess_window", {"windows": len(spans), "preprocess": opts.preprocess}):
+                with rt.tracer.timed_tool(
+                    "preprocess_window", {"windows": len(spans), "preprocess": opts.preprocess}
+                ):
                     for i, (a, s, e) in enumerate(spans):
                         _, img[i] = images(a, s, e)
                         vec, nk = kinematic_vector(feats, immobile, a, s, e)
@@ -784,10 +812,17 @@ def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[Clas
             notes={
                 "images": (
                     "Each image shows one window: "
-                    + ("the animal-centred, contrast-normalised frames in time order, then "
-                       "the middle frame with every pixel that moved in red"
-                       if opts.preprocess else "one raw frame")
-                    + (" (drawn from the tracked keypoints: there is no video)." if inputs.video is None else ".")
+                    + (
+                        "the animal-centred, contrast-normalised frames in time order, then "
+                        "the middle frame with every pixel that moved in red"
+                        if opts.preprocess
+                        else "one raw frame"
+                    )
+                    + (
+                        " (drawn from the tracked keypoints: there is no video)."
+                        if inputs.video is None
+                        else "."
+                    )
                 )
             },
         )
@@ -796,7 +831,11 @@ def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[Clas
         items = []
         for r in rows:
             a, s, e = (int(v) for v in spans[r])
-            kin = {"speed": float(named[r, 0]), "speed_p90": float(named[r, 1]), "immobile_s": float(named[r, 2])}
+            kin = {
+                "speed": float(named[r, 0]),
+                "speed_p90": float(named[r, 1]),
+                "immobile_s": float(named[r, 2]),
+            }
             items.append(
                 (
                     f"{inputs.animals[a]} {s}-{e}",
@@ -868,7 +907,9 @@ def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[Clas
     def smooth(state: ClassifyState) -> dict[str, Any]:
         t0 = time.perf_counter()
         records = [
-            r for i in range(state["n_chunks"]) for r in _read_json(run.artifacts_dir / f"windows_{i:04d}.json")
+            r
+            for i in range(state["n_chunks"])
+            for r in _read_json(run.artifacts_dir / f"windows_{i:04d}.json")
         ]
         records.sort(key=lambda r: r["row"])
         probs = np.asarray([r["probabilities"] for r in records], dtype=np.float64)

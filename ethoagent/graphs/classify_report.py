@@ -46,7 +46,9 @@ if TYPE_CHECKING:
     from ethoagent.graphs.runtime import Runtime
 
 
-def frame_labels(rt: Runtime, inputs: ClassifyInputs) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
+def frame_labels(
+    rt: Runtime, inputs: ClassifyInputs
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
     """Per-frame ``(smoothed labels (frames, animals), probabilities (frames, animals,
     classes), raw window labels (frames, animals))`` of a finished run."""
     from ethoagent.graphs.classify import query_windows
@@ -90,7 +92,9 @@ def write_classify_outputs(
         name: [
             e.model_copy(
                 update={
-                    "confidence": round(float(probs[e.start : e.stop, a, e.cluster or 0].mean()), 4),
+                    "confidence": round(
+                        float(probs[e.start : e.stop, a, e.cluster or 0].mean()), 4
+                    ),
                     "cluster": None,
                 }
             )
@@ -125,7 +129,10 @@ def _csv(rows: Sequence[Sequence[object]]) -> str:
 
 
 def _frames_csv(
-    labels: NDArray[np.int64], probs: NDArray[np.float64], raw: NDArray[np.int64], inputs: ClassifyInputs
+    labels: NDArray[np.int64],
+    probs: NDArray[np.float64],
+    raw: NDArray[np.int64],
+    inputs: ClassifyInputs,
 ) -> str:
     classes = inputs.classes
     rows: list[Sequence[object]] = [
@@ -284,10 +291,7 @@ def _summary(
         scores = per_class_scores(labels.T.ravel(), truth.T.ravel(), inputs.classes)
         summary["ground_truth"] = {
             "macro_f1": round(float(scores["macro_f1"]), 4),
-            "per_class_f1": {
-                c: round(float(v["f1"]), 4)
-                for c, v in scores["per_class"].items()  # type: ignore[union-attr]
-            },
+            "per_class_f1": {c: round(float(v["f1"]), 4) for c, v in scores["per_class"].items()},
             "labels": inputs.truth_labels,
             "note": "simulator labels mapped to the label set by synonym; example frames included",
         }
@@ -304,7 +308,9 @@ def _palette(n: int) -> list[Any]:
     return [cmap(i % cmap.N) for i in range(n)]
 
 
-def _timeline_figure(labels: NDArray[np.int64], probs: NDArray[np.float64], inputs: ClassifyInputs) -> bytes:
+def _timeline_figure(
+    labels: NDArray[np.int64], probs: NDArray[np.float64], inputs: ClassifyInputs
+) -> bytes:
     classes, fps = inputs.classes, inputs.fps
     colours = _palette(len(classes))
     n_a = len(inputs.animals)
@@ -315,7 +321,9 @@ def _timeline_figure(labels: NDArray[np.int64], probs: NDArray[np.float64], inpu
     for a, ax in enumerate(axes):
         lab = labels[:, a]
         edges = np.flatnonzero(lab[1:] != lab[:-1]) + 1
-        for s, e in zip(np.concatenate([[0], edges]), np.concatenate([edges, [lab.size]]), strict=True):
+        for s, e in zip(
+            np.concatenate([[0], edges]), np.concatenate([edges, [lab.size]]), strict=True
+        ):
             ax.broken_barh([(s / fps, (e - s) / fps)], (1.05, 0.3), color=colours[lab[s]])
         ax.stackplot(t, probs[:, a].T, colors=colours, alpha=0.85)
         ax.set_ylim(0, 1.4)
@@ -336,7 +344,9 @@ def _timeline_figure(labels: NDArray[np.int64], probs: NDArray[np.float64], inpu
     return png_bytes(fig)
 
 
-def _budget_figure(budgets: Mapping[str, Sequence[Mapping[str, Any]]], classes: Sequence[str]) -> bytes:
+def _budget_figure(
+    budgets: Mapping[str, Sequence[Mapping[str, Any]]], classes: Sequence[str]
+) -> bytes:
     fig, ax = new_figure(max(5.0, 0.8 * len(classes) + 2), 3.2)
     width = 0.8 / max(1, len(budgets))
     x = np.arange(len(classes))
@@ -355,6 +365,7 @@ def _budget_figure(budgets: Mapping[str, Sequence[Mapping[str, Any]]], classes: 
 
 def _report_md(s: Mapping[str, Any]) -> str:
     offline = s["backend"] == "offline"
+    per_class = ", ".join(f"{k} {v}" for k, v in s["example_windows"].items())
     lines = [
         "# ethoagent classify report",
         "",
@@ -365,8 +376,7 @@ def _report_md(s: Mapping[str, Any]) -> str:
             if offline
             else f" (vlm: `{s['models']['vlm']}`)."
         ),
-        f"Data: `{s['keypoints']}`"
-        + (f", video `{s['video']}`." if s["video"] else ", no video."),
+        f"Data: `{s['keypoints']}`" + (f", video `{s['video']}`." if s["video"] else ", no video."),
     ]
     if s["frames_drawn_from_keypoints"]:
         lines.append(
@@ -379,7 +389,7 @@ def _report_md(s: Mapping[str, Any]) -> str:
         "|---|---|",
         f"| frames x animals | {s['frames']} x {len(s['animals'])} at {s['fps']:g} fps |",
         f"| label set | {', '.join(s['classes'])} |",
-        f"| example windows per class | {', '.join(f'{k} {v}' for k, v in s['example_windows'].items())} |",
+        f"| example windows per class | {per_class} |",
         f"| query windows | {s['windows']} ({s['window_s']:g} s each) |",
         f"| decided by the keypoints (model calls saved) | {s['model_calls_saved']} |",
         f"| model calls (per window) | {s['model_calls']} ({s['model_calls_per_window']}) |",
@@ -401,8 +411,12 @@ def _report_md(s: Mapping[str, Any]) -> str:
                 f"{r['bouts']} | {r['mean_bout_s']} |"
             )
     if gt:
-        lines += ["", "Per-class F1 against the simulator's labels: "
-                  + ", ".join(f"{k} {v}" for k, v in gt["per_class_f1"].items()) + "."]
+        lines += [
+            "",
+            "Per-class F1 against the simulator's labels: "
+            + ", ".join(f"{k} {v}" for k, v in gt["per_class_f1"].items())
+            + ".",
+        ]
     lines += [
         "",
         "![ethogram](ethogram.png)",

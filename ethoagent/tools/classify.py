@@ -36,6 +36,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -75,12 +76,9 @@ __all__ = [
 DEFAULT_DEFINITIONS: dict[str, str] = {
     "freezing": "No movement of the body or head for at least 1 s apart from breathing; "
     "the animal is crouched and rigid.",
-    "darting": "Darting or fleeing: a sudden, fast run across the arena, much faster than "
-    "walking.",
-    "rearing": "Front body raised, standing on the hind legs, the body looking short from "
-    "above.",
-    "grooming": "Forepaws at the head or body, rubbing or licking, while the body stays in "
-    "place.",
+    "darting": "Darting or fleeing: a sudden, fast run across the arena, much faster than walking.",
+    "rearing": "Front body raised, standing on the hind legs, the body looking short from above.",
+    "grooming": "Forepaws at the head or body, rubbing or licking, while the body stays in place.",
     "locomotion": "Walking: the body moves forward at a walking pace.",
     "other": "Any other behaviour (turning in place, sniffing, small adjustments).",
 }
@@ -121,7 +119,9 @@ def _rows(path: Path) -> list[list[str]]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read example labels {path}: {exc}.", fix="check the path.") from exc
+        raise InputError(
+            f"cannot read example labels {path}: {exc}.", fix="check the path."
+        ) from exc
     return [r for r in csv.reader(io.StringIO(text)) if any(c.strip() for c in r)]
 
 
@@ -217,7 +217,9 @@ def read_examples(
                 out.append(Example(animal=animal_of(r, n), start=s, stop=e, label=label_of(r, n)))
             return out
     except (ValueError, IndexError) as exc:
-        raise InputError(f"{p}: cannot parse a row: {exc}.", fix="frames must be integers.") from exc
+        raise InputError(
+            f"{p}: cannot parse a row: {exc}.", fix="frames must be integers."
+        ) from exc
     raise InputError(
         f"{p} has columns {head}; expected frame,label or start_frame,stop_frame,label "
         "(or a BORIS export).",
@@ -268,7 +270,8 @@ def _boris_examples(
         t0 = open_at.pop(key, e.time_s)
         if _norm(e.behaviour) not in norm:
             raise InputError(
-                f"{p}: BORIS behaviour {e.behaviour!r} is not in the label set {sorted(norm.values())}.",
+                f"{p}: BORIS behaviour {e.behaviour!r} is not in the label set "
+                f"{sorted(norm.values())}.",
                 fix="pass it with --classes.",
             )
         a = list(animals).index(e.subject) if e.subject in animals else 0
@@ -332,7 +335,9 @@ def _speed(features: Features) -> NDArray[np.float64]:
     return features.column("speed")
 
 
-def immobility_seconds(features: Features, *, threshold: float = IMMOBILE_SPEED) -> NDArray[np.float64]:
+def immobility_seconds(
+    features: Features, *, threshold: float = IMMOBILE_SPEED
+) -> NDArray[np.float64]:
     """Length of the immobile run each frame lies in, seconds (0 where moving or untracked).
 
     A frame is immobile when the body-centre speed over the features' short window is
@@ -631,8 +636,10 @@ def implausible_classes(
     Returns:
         ``{class: reason}``.
     """
-    speed, p90, still = kin.get("speed", math.nan), kin.get("speed_p90", math.nan), kin.get(
-        "immobile_s", math.nan
+    speed, p90, still = (
+        kin.get("speed", math.nan),
+        kin.get("speed_p90", math.nan),
+        kin.get("immobile_s", math.nan),
     )
     out: dict[str, str] = {}
     for c in classes:
@@ -645,12 +652,16 @@ def implausible_classes(
                 )
             elif speed > STILL_MAX_SPEED:
                 out[c] = f"{c!r} needs a body at rest, but it moved at {speed:.2f} body lengths/s"
-        elif kind == "locomotion" and math.isfinite(speed):
-            if speed < MOVING_SPEED and (not math.isfinite(p90) or p90 < MOVING_P90):
-                out[c] = (
-                    f"{c!r} implies locomotion, but the body centre moved at only "
-                    f"{speed:.2f} body lengths/s"
-                )
+        elif (
+            kind == "locomotion"
+            and math.isfinite(speed)
+            and speed < MOVING_SPEED
+            and (not math.isfinite(p90) or p90 < MOVING_P90)
+        ):
+            out[c] = (
+                f"{c!r} implies locomotion, but the body centre moved at only "
+                f"{speed:.2f} body lengths/s"
+            )
     return out
 
 
@@ -682,7 +693,9 @@ def check_temporal_plausibility(
 # --------------------------------------------------------------------------- smoothing
 
 
-def smooth_hmm(probabilities: ArrayLike, *, stay: float = 0.8, floor: float = 1e-3) -> NDArray[np.int64]:
+def smooth_hmm(
+    probabilities: ArrayLike, *, stay: float = 0.8, floor: float = 1e-3
+) -> NDArray[np.int64]:
     """Most likely class sequence (Viterbi) given per-window probabilities.
 
     A sticky Markov chain: stay in a class with probability ``stay``, switch to each other
@@ -752,7 +765,9 @@ def spread_to_frames(
     return out
 
 
-def time_budgets(labels: ArrayLike, classes: Sequence[str], fps: float) -> list[dict[str, float | str | int]]:
+def time_budgets(
+    labels: ArrayLike, classes: Sequence[str], fps: float
+) -> list[dict[str, float | str | int]]:
     """Per class: seconds, fraction of frames, bouts and mean bout length (s).
 
     Args:
@@ -791,9 +806,7 @@ def confusion_matrix(pred: ArrayLike, truth: ArrayLike, n_classes: int) -> NDArr
     return m
 
 
-def per_class_scores(
-    pred: ArrayLike, truth: ArrayLike, classes: Sequence[str]
-) -> dict[str, object]:
+def per_class_scores(pred: ArrayLike, truth: ArrayLike, classes: Sequence[str]) -> dict[str, Any]:
     """Precision, recall and F1 per class, and macro-F1 over the classes present in the truth.
 
     Returns:
@@ -873,7 +886,9 @@ def freezing_by_velocity(
             kern = np.ones(smooth_frames) / smooth_frames
             pad = smooth_frames // 2
             padded = np.pad(a, ((pad, smooth_frames - 1 - pad), (0, 0)), mode="edge")
-            a = np.stack([np.convolve(padded[:, d], kern, mode="valid") for d in range(a.shape[1])], 1)
+            a = np.stack(
+                [np.convolve(padded[:, d], kern, mode="valid") for d in range(a.shape[1])], 1
+            )
         return a
 
     def speed(xy: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -26,6 +26,7 @@ order); boxes are ``(x0, y0, x1, y1)`` pixel-index bounds, ``x1``/``y1`` exclusi
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -139,7 +140,7 @@ def foreground_box(
         )
     diff = cv2.absdiff(grey, bg)
     mask = (diff > threshold).astype(np.uint8)
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    mask = np.asarray(cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)), np.uint8)
     n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if n <= 1:
         return None
@@ -218,15 +219,18 @@ def crop_window(
 
 
 def _resize_square(image: NDArray[np.uint8], size: int) -> NDArray[np.uint8]:
+    # stretched, not letterboxed: padding bands would read as a silhouette edge
     h, w = image.shape[:2]
-    crop = crop_region(image, (0, 0, w, h), out_size=(size, size), fill=0.0)
+    crop = crop_region(image, (0, 0, w, h), out_size=(size, size), fill=0.0, keep_aspect=False)
     return np.asarray(crop.image, dtype=np.uint8)
 
 
 # --------------------------------------------------------------------------- contrast
 
 
-def normalise_contrast(image: ArrayLike, *, clip_limit: float = 2.0, tiles: int = 4) -> NDArray[np.uint8]:
+def normalise_contrast(
+    image: ArrayLike, *, clip_limit: float = 2.0, tiles: int = 4
+) -> NDArray[np.uint8]:
     """Contrast-limited adaptive histogram equalisation (CLAHE) of the grey level.
 
     Args:
@@ -258,7 +262,7 @@ def motion_map(frames: Sequence[ArrayLike]) -> NDArray[np.uint8]:
     if len(greys) < 2:
         return np.zeros_like(greys[0])
     out = np.zeros_like(greys[0])
-    for a, b in zip(greys[:-1], greys[1:], strict=True):
+    for a, b in itertools.pairwise(greys):
         out = np.maximum(out, cv2.absdiff(a, b))
     return out
 
@@ -295,7 +299,9 @@ def frame_strip(frames: Sequence[ArrayLike], captions: Sequence[str]) -> NDArray
         ``(height, len(frames) * width, 3)`` uint8 **RGB** (what ``Image.from_array`` takes).
     """
     tiles = [
-        np.ascontiguousarray(f if np.asarray(f).ndim == 3 else np.repeat(np.asarray(f)[:, :, None], 3, 2))
+        np.ascontiguousarray(
+            f if np.asarray(f).ndim == 3 else np.repeat(np.asarray(f)[:, :, None], 3, 2)
+        )
         for f in frames
     ]
     return tile_images([np.asarray(t, np.uint8) for t in tiles], captions, columns=len(tiles))
@@ -331,7 +337,9 @@ class Viewport:
         return out
 
 
-def viewport_around(points_xy: ArrayLike, size: int, *, margin: float = 0.1, flip_y: bool = False) -> Viewport:
+def viewport_around(
+    points_xy: ArrayLike, size: int, *, margin: float = 0.1, flip_y: bool = False
+) -> Viewport:
     """The square viewport holding every finite point, with a margin.
 
     Args:
@@ -396,14 +404,18 @@ def render_keypoints(
                 cv2.line(img, pa, pb, colour, thick, cv2.LINE_AA)
         for x, y in q:
             if np.isfinite(x) and np.isfinite(y):
-                cv2.circle(img, (round(x), round(y)), max(1, thick // 2 + 1), colour, -1, cv2.LINE_AA)
+                cv2.circle(
+                    img, (round(x), round(y)), max(1, thick // 2 + 1), colour, -1, cv2.LINE_AA
+                )
     return img
 
 
 # --------------------------------------------------------------------------- features
 
 
-def image_features(frames: Sequence[ArrayLike], *, fps: float, seconds: float) -> NDArray[np.float64]:
+def image_features(
+    frames: Sequence[ArrayLike], *, fps: float, seconds: float
+) -> NDArray[np.float64]:
     """Shape and motion statistics of a window's (preprocessed or raw) frames.
 
     The silhouette is the middle frame thresholded by Otsu's method. Entries
@@ -541,8 +553,10 @@ def preprocess_window(
     tiles: list[NDArray[np.uint8]] = [np.repeat(g[:, :, None], 3, axis=2) for g in greys]
     tiles.append(motion_overlay(greys))
     n = len(greys)
-    caps = list(captions) if captions is not None else [
-        f"t+{seconds * i / max(n - 1, 1):.2f}s" for i in range(n)
-    ]
+    caps = (
+        list(captions)
+        if captions is not None
+        else [f"t+{seconds * i / max(n - 1, 1):.2f}s" for i in range(n)]
+    )
     image = frame_strip(tiles, [*caps, "motion"])
     return PreprocessedWindow(image=image, features=feats, box=box, preprocessed=True)

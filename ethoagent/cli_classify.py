@@ -1,0 +1,248 @@
+"""``ethoagent classify``: in-context behaviour classification of a session from keypoints
+(and its video), given a label set and a few labelled example frames or clips."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ethoagent.cli_base import (
+    BackendOpt,
+    ConfigOpt,
+    NoCacheOpt,
+    ResumeOpt,
+    RunIdOpt,
+    RunsDirOpt,
+    compact_table,
+    console,
+    execute,
+    open_run,
+    settings_from,
+)
+from ethoagent.errors import InputError
+
+_OUTPUTS = (
+    "frames.csv",
+    "windows.csv",
+    "ethogram.csv",
+    "ethogram_boris.csv",
+    "time_budget.csv",
+    "report.md",
+    "summary.json",
+)
+
+
+def classify(
+    keypoints: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Keypoint file (DeepLabCut, SLEAP, LightningPose, anipose, NWB, movement "
+            "netCDF) or a folder written by `ethoagent simulate`.",
+            metavar="KEYPOINTS",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Folder for labels, ethogram, time budgets, figures and report (created).",
+            metavar="OUT",
+            show_default=False,
+        ),
+    ] = None,
+    examples: Annotated[
+        Path | None,
+        typer.Option(
+            "--examples",
+            help="Labelled examples: CSV frame,label (or start_frame,stop_frame,label; "
+            "optional animal column) or a BORIS events export. Every class needs one.",
+            dir_okay=False,
+        ),
+    ] = None,
+    video: Annotated[
+        Path | None,
+        typer.Option(help="The video the keypoints were tracked on (else frames are drawn)."),
+    ] = None,
+    classes: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated label set (default: freezing,darting,rearing,grooming,"
+            "locomotion,other)."
+        ),
+    ] = None,
+    definitions: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSON file {class: one-sentence definition} (defaults exist for the fear set)."
+        ),
+    ] = None,
+    fps: Annotated[
+        float | None, typer.Option(min=0.001, help="Frame rate, Hz (when the file states none).")
+    ] = None,
+    window_s: Annotated[
+        float, typer.Option(min=0.05, max=5.0, help="Seconds per classified window.")
+    ] = 0.5,
+    k: Annotated[
+        int, typer.Option("--k", min=1, max=10, help="In-context examples per class.")
+    ] = 2,
+    smoothing: Annotated[str, typer.Option(help="hmm, mode or none.")] = "hmm",
+    min_freezing_s: Annotated[
+        float, typer.Option(min=0.0, help="Immobility a freezing label needs, seconds.")
+    ] = 1.0,
+    layout: Annotated[
+        str | None,
+        typer.Option(help="Body layout (synthetic12, calms21, ethome, behaviordepot, ...)."),
+    ] = None,
+    model_every_window: Annotated[
+        bool,
+        typer.Option(
+            "--model-every-window",
+            help="Ask the VLM for every window, also where keypoints decide.",
+        ),
+    ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace outputs OUT already holds.")
+    ] = False,
+    run_id: RunIdOpt = None,
+    resume: ResumeOpt = None,
+    config: ConfigOpt = None,
+    backend: BackendOpt = None,
+    runs_dir: RunsDirOpt = None,
+    no_cache: NoCacheOpt = False,
+) -> None:
+    """Classify behaviour per window with in-context examples -> per-frame labels, bouts,
+    time budgets, ethogram.
+
+    With --resume RUN the inputs come from the run; OUT may be given (else the run's).
+    """
+    from pydantic import ValidationError
+
+    from ethoagent.atomic import atomic_write_bytes
+    from ethoagent.graphs.classify import (
+        GRAPH_NAME,
+        ClassifyInputs,
+        ClassifyOptions,
+        resolve_classify_inputs,
+        run_classify,
+    )
+
+    settings = settings_from(config, backend, runs_dir, no_cache)
+    fresh: dict[str, Any] = {}
+    if resume is None:
+        if keypoints is None or out is None or examples is None:
+            raise InputError(
+                "classify needs KEYPOINTS, OUT and --examples.",
+                fix="e.g. ethoagent classify poses.nc results/ --examples labels.csv "
+                "(or --resume RUN).",
+            )
+        _check_out(out, overwrite)
+        try:
+            options = ClassifyOptions(
+                window_s=window_s,
+                k=k,
+                smoothing=smoothing,
+                min_freezing_s=min_freezing_s,
+                layout=layout,
+                model_every_window=model_every_window,
+            )
+        except ValidationError as exc:
+            problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+            raise InputError(f"invalid classify options: {problems}.") from None
+        names = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
+        defs = _read_definitions(definitions)
+        resolved = resolve_classify_inputs(
+            keypoints,
+            examples,
+            classes=names,
+            definitions=defs,
+            video=video,
+            fps=fps,
+            options=options,
+        )
+        fresh = {**resolved.model_dump(), "out": str(out)}
+    run, raw = open_run(settings, GRAPH_NAME, run_id, resume, fresh)
+    raw = dict(raw)
+    stored_out = raw.pop("out", None)
+    if resume is not None:
+        given = out or keypoints  # `classify --resume RUN OUT`: OUT lands in the first slot
+        out = given if given is not None else (Path(stored_out) if stored_out else None)
+        if out is None:
+            raise InputError(
+                f"run {run.run_id} does not record an output folder.",
+                fix=f"pass one: ethoagent classify --resume {run.run_id} OUT",
+            )
+        _check_out(out, overwrite)
+    assert out is not None
+    inputs = ClassifyInputs.model_validate(raw)
+    console.print(
+        f"[bold]ethoagent classify[/] run [cyan]{run.root}[/] (backend {settings.backend})"
+    )
+    state = execute(
+        run, settings, 1, "preprocessing", lambda rt: run_classify(rt, inputs), roles=("vlm",)
+    )
+    for rel in state.get("outputs", []):
+        src = run.root / rel
+        atomic_write_bytes(out / src.relative_to(run.outputs_dir), src.read_bytes())
+    summary = json.loads((run.outputs_dir / "summary.json").read_text())
+    run.update(
+        status="finished",
+        summary={k: summary[k] for k in ("frames", "windows", "model_calls_per_window")},
+    )
+    _print_summary(summary, out, run.root)
+
+
+def _read_definitions(path: Path | None) -> dict[str, str] | None:
+    if path is None:
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            f"cannot read definitions {path}: {exc}.",
+            fix='write a JSON object {"freezing": "No movement ...", ...}.',
+        ) from exc
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise InputError(
+            f"definitions {path} must be a JSON object of class -> sentence.",
+            fix='e.g. {"freezing": "No movement for at least 1 s."}.',
+        )
+    return {str(k): v for k, v in value.items()}
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output folder {out} is a file.", fix="pass a folder.")
+    present = [n for n in _OUTPUTS if (out / n).exists()]
+    if present and not overwrite:
+        raise InputError(
+            f"output folder {out} already holds {', '.join(present)}; nothing was written.",
+            fix="choose a new folder or pass --overwrite.",
+        )
+
+
+def _print_summary(s: dict[str, Any], out: Path, root: Path) -> None:
+    console.print(
+        f"{s['frames']} frames x {len(s['animals'])} animal(s) at {s['fps']:g} fps; "
+        f"{s['windows']} windows of {s['window_s']:g} s; {s['model_calls_saved']} decided by "
+        f"the keypoints (model calls saved), {s['model_calls']} model calls ({s['backend']}); "
+        f"{len(s['flagged'])} flagged; {s['seconds']} s"
+    )
+    for name, rows in s["time_budget"].items():
+        table = compact_table(f"time budget: {name}", "label", "", "seconds", "share", "bouts",
+                              "mean bout (s)", text_columns=2)  # fmt: skip
+        for r in rows:
+            table.add_row(
+                r["label"], "", f"{r['seconds']:.1f}", f"{r['fraction']:.1%}", str(r["bouts"]),
+                f"{r['mean_bout_s']:.2f}",
+            )  # fmt: skip
+        console.print(table)
+    truth = s.get("ground_truth")
+    if truth:
+        console.print(f"macro-F1 vs simulator labels: {truth['macro_f1']}")
+    for w in s["warnings"]:
+        console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
+    console.print(f"outputs: [cyan]{out}[/] (frames.csv, ethogram.csv, report.md, ...)")
+    console.print(f"run directory: [cyan]{root}[/]  (trace: ethoagent trace show {root})")

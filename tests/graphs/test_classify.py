@@ -1,0 +1,208 @@
+"""The classify graph on a small simulated session: the output contract offline (frames
+drawn from keypoints, model calls saved by the keypoint gate), and a scripted model that
+answers wrongly on purpose (not JSON, a missing class, freezing while the animal runs) so
+the checks retry it with the reason, visible in the trace."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ethoagent.agent.offline import OfflineClient
+from ethoagent.agent.trace import read_trace
+from ethoagent.agent.types import ModelClient, Request
+from ethoagent.errors import InputError
+from ethoagent.evals.behaviour import INDIVIDUAL_BEHAVIOURS
+from ethoagent.evals.synthetic import KEYPOINTS, World, simulate_world
+from ethoagent.graphs.classify import (
+    CLASSIFY_PROMPT,
+    GRAPH_NAME,
+    ClassifyAnswer,
+    ClassifyInputs,
+    ClassifyOptions,
+    offline_classify,
+    resolve_classify_inputs,
+    run_classify,
+)
+from ethoagent.graphs.runtime import offline_runtime
+from ethoagent.prompts import PROMPTS_DIR
+from ethoagent.runs import Run
+from ethoagent.tools.classify import DEFAULT_CLASSES, Example
+from ethoagent.tools.io import PoseData, write_keypoints
+from tests.scripted import ScriptedClient
+
+FPS = 30.0
+SIM_TO_CLASS = {
+    "still": "freezing",
+    "walking": "locomotion",
+    "darting": "darting",
+    "rearing": "rearing",
+    "grooming": "grooming",
+    "turning": "other",
+}
+
+
+def _truth(world: World) -> np.ndarray[Any, Any]:
+    return np.array(
+        [
+            DEFAULT_CLASSES.index(SIM_TO_CLASS[INDIVIDUAL_BEHAVIOURS[c]])
+            for c in world.behaviour.labels[:, 0]
+        ]
+    )
+
+
+def _examples(truth: np.ndarray[Any, Any], per_class: int = 3) -> list[Example]:
+    out = []
+    for j, c in enumerate(DEFAULT_CLASSES):
+        idx = np.flatnonzero(truth == j)
+        bouts = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1) if idx.size else []
+        for b in bouts[:per_class]:
+            out.append(
+                Example(animal=0, start=int(b[0]), stop=int(min(b[-1] + 1, b[0] + 15)), label=c)
+            )
+    return out
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, World, list[Example]]:
+    tmp = tmp_path_factory.mktemp("classify")
+    world = simulate_world(1200, seed=3)
+    data = PoseData(
+        points=world.points_3d,
+        confidence=np.full(world.points_3d.shape[:3], np.nan),
+        keypoints=KEYPOINTS,
+        individuals=("mouse_0",),
+        fps=FPS,
+        unit="mm",
+    )
+    path = write_keypoints(data, tmp / "session.nc", format="netcdf")
+    truth = _truth(world)
+    present = set(truth.tolist())
+    assert present == set(range(len(DEFAULT_CLASSES))), "seed 3 must show every class"
+    return path, world, _examples(truth)
+
+
+def _run(
+    tmp: Path, inputs: ClassifyInputs, client: ModelClient | None, run_id: str
+) -> tuple[dict[str, Any], Run]:
+    rt = offline_runtime(tmp, GRAPH_NAME, run_id, inputs.model_dump(), client)
+    return asyncio.run(run_classify(rt, inputs)), rt.run
+
+
+def test_schema_file_matches_the_answer_model() -> None:
+    schema = json.loads((PROMPTS_DIR / "classify" / "classify.v1.schema.json").read_text())
+    assert schema == ClassifyAnswer.model_json_schema()
+
+
+def test_offline_run_writes_its_outputs(
+    session: tuple[Path, World, list[Example]], tmp_path: Path
+) -> None:
+    path, world, examples = session
+    inputs = resolve_classify_inputs(path, examples, fps=FPS)
+    state, run = _run(tmp_path, inputs, None, "offline")
+    out = run.outputs_dir
+    for name in ("frames.csv", "windows.csv", "ethogram.csv", "ethogram_boris.csv", "time_budget.csv",
+                 "ethogram.png", "time_budget.png", "report.md", "summary.json"):  # fmt: skip
+        assert (out / name).is_file(), name
+    rows = list(csv.DictReader((out / "frames.csv").open()))
+    assert len(rows) == 1200 and rows[0]["frame"] == "0"
+    probs = np.array([[float(r[f"p_{c}"]) for c in DEFAULT_CLASSES] for r in rows])
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-3)  # the behaviour vector
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["windows"] == 80 and summary["window_frames"] == 15
+    assert summary["frames_drawn_from_keypoints"] is True
+    assert summary["model_calls_saved"] > 0  # the keypoint gate skipped the model
+    assert summary["model_calls"] + summary["model_calls_saved"] >= summary["windows"]
+    assert set(summary["example_windows"]) == set(DEFAULT_CLASSES)
+    budget = summary["time_budget"]["mouse_0"]
+    assert sum(r["fraction"] for r in budget) == pytest.approx(1.0, abs=1e-3)
+    report = (out / "report.md").read_text()
+    assert "drawn from the keypoints" in report and "no model was called" in report
+    # better than chance against the simulator's labels (6 classes)
+    truth = _truth(world)
+    pred = np.array([DEFAULT_CLASSES.index(r["label"]) for r in rows])
+    assert (pred == truth).mean() > 0.5
+    # resuming a finished run re-runs nothing and gives the same state
+    again, _ = asyncio.run(_resume(tmp_path, inputs, run)), None
+    assert again["outputs"] == state["outputs"]
+
+
+async def _resume(tmp: Path, inputs: ClassifyInputs, run: Run) -> dict[str, Any]:
+    from ethoagent.graphs.runtime import Runtime
+
+    from ethoagent.agent.trace import TracedClient, Tracer
+    from ethoagent.config import load_settings
+    from ethoagent.graphs.nodes import PolicySupervisor
+
+    settings = load_settings(None, {"runs_dir": tmp})
+    tracer = Tracer(run.trace_path, run_id=run.run_id, images_dir=run.images_dir)
+    rt = Runtime(run=run, settings=settings, client=TracedClient(OfflineClient(), tracer),
+                 tracer=tracer, supervisor=PolicySupervisor())  # fmt: skip
+    return await run_classify(rt, inputs)
+
+
+def _answer(probs: dict[str, float]) -> str:
+    return json.dumps({"probabilities": probs, "reason": "scripted"})
+
+
+def test_schema_and_contradiction_retries_are_in_the_trace(
+    session: tuple[Path, World, list[Example]], tmp_path: Path
+) -> None:
+    path, _, examples = session
+    opts = ClassifyOptions(model_every_window=True)
+    inputs = resolve_classify_inputs(path, examples, fps=FPS, options=opts)
+    classes = list(DEFAULT_CLASSES)
+
+    def script(req: Request) -> str:
+        window = req.payload["window"]
+        attempt = req.payload["attempt"]
+        retried = "failed these checks" in req.messages[0].content
+        if window[1] == 0 and attempt == 1:
+            return "I think it is freezing"  # not JSON
+        if window[1] == 0 and attempt == 2:
+            return _answer({"freezing": 0.5, "darting": 0.5})  # classes missing
+        if not retried:
+            return _answer({c: (0.95 if c == "freezing" else 0.01) for c in classes})
+        # after a contradiction, the offline policy's answer without the ruled-out classes
+        return offline_classify(req).model_dump_json()
+
+    client = ScriptedClient({CLASSIFY_PROMPT: script})
+    state, run = _run(tmp_path, inputs, client, "scripted")
+    events = read_trace(run.trace_path)
+    checks = [e for e in events if e.get("kind") == "check"]
+    failed = {c["name"] for c in checks if not c["passed"]}
+    assert {"schema", "temporal_plausibility"} <= failed
+    # the schema failure names what was wrong, the contradiction names the immobility
+    assert any(c["name"] == "schema" and "no probability for" in c["message"] for c in checks)
+    assert any("immobility" in c["message"] for c in checks if c["name"] == "temporal_plausibility")
+    decisions = [e for e in events if e.get("kind") == "decision"]
+    assert decisions and all(d["action"] in ("retry", "escalate") for d in decisions)
+    # the retry's prompt carries the reason
+    retried = [
+        r for r in client.calls(CLASSIFY_PROMPT) if "failed these checks" in r.messages[0].content
+    ]
+    assert retried and any("immobility" in r.messages[0].content for r in retried)
+    # every request showed every class among its in-context examples, rare darting included
+    for r in client.calls(CLASSIFY_PROMPT):
+        assert {e["label"] for e in r.payload["examples"]} == set(classes)
+        assert "darting" in r.messages[0].content
+    windows = list(csv.DictReader((run.outputs_dir / "windows.csv").open()))
+    first = next(w for w in windows if w["start_frame"] == "0")
+    assert int(first["attempts"]) == 3 and first["status"] == "accepted"
+    assert state["model_calls"] > len(windows)  # retries cost calls
+    assert not state["flagged"]
+
+
+def test_inputs_need_an_example_of_every_class(session: tuple[Path, World, list[Example]]) -> None:
+    path, _, examples = session
+    without = [e for e in examples if e.label != "darting"]
+    with pytest.raises(InputError, match="darting"):
+        resolve_classify_inputs(path, without, fps=FPS)
+    with pytest.raises(InputError, match="two distinct"):
+        resolve_classify_inputs(path, examples, classes=["freezing"], fps=FPS)
