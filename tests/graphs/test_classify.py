@@ -107,8 +107,9 @@ def test_offline_run_writes_its_outputs(
     inputs = resolve_classify_inputs(path, examples, fps=FPS)
     state, run = _run(tmp_path, inputs, None, "offline")
     out = run.outputs_dir
-    for name in ("frames.csv", "windows.csv", "ethogram.csv", "ethogram_boris.csv", "time_budget.csv",
-                 "ethogram.png", "time_budget.png", "report.md", "summary.json"):  # fmt: skip
+    names = ("frames.csv", "windows.csv", "ethogram.csv", "ethogram_boris.csv")
+    names += ("time_budget.csv", "ethogram.png", "time_budget.png", "report.md", "summary.json")
+    for name in names:
         assert (out / name).is_file(), name
     rows = list(csv.DictReader((out / "frames.csv").open()))
     assert len(rows) == 1200 and rows[0]["frame"] == "0"
@@ -134,11 +135,10 @@ def test_offline_run_writes_its_outputs(
 
 
 async def _resume(tmp: Path, inputs: ClassifyInputs, run: Run) -> dict[str, Any]:
-    from ethoagent.graphs.runtime import Runtime
-
     from ethoagent.agent.trace import TracedClient, Tracer
     from ethoagent.config import load_settings
     from ethoagent.graphs.nodes import PolicySupervisor
+    from ethoagent.graphs.runtime import Runtime
 
     settings = load_settings(None, {"runs_dir": tmp})
     tracer = Tracer(run.trace_path, run_id=run.run_id, images_dir=run.images_dir)

@@ -156,7 +156,7 @@ def test_velocity_rule_finds_a_still_stretch() -> None:
     x = np.where((t > 3) & (t < 7), 100.0, 100.0 + 64 * np.sin(t))  # 2 cm/s amplitude at 32 px/cm
     x[(t > 3) & (t < 7)] = 100.0 + 64 * np.sin(3.0)
     xy = np.stack([x, np.full(n, 50.0)], axis=1)
-    nose = xy + [20.0, 0.0]
+    nose = xy + np.array([20.0, 0.0])
     frz = freezing_by_velocity(xy, xy, nose, xy, fps=fps, units_per_cm=32.0)
     assert frz[(t > 3.5) & (t < 6.5)].all()
     assert not frz[(t > 0.5) & (t < 2.0)].any()

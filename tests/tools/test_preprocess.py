@@ -53,7 +53,7 @@ def test_crop_by_background_subtraction_without_keypoints() -> None:
     assert box is not None
     x0, y0, x1, y1 = box
     assert x0 <= 94 and x1 >= 107 and y0 <= 44 and y1 >= 57
-    crops, cbox = crop_window([frame], background=background, size=48)
+    crops, _ = crop_window([frame], background=background, size=48)
     np.testing.assert_allclose(_centre_of_bright(crops[0]), [23.5, 23.5], atol=1.5)
     assert foreground_box(background, background) is None
     # nothing locates the animal: whole frames, no box
