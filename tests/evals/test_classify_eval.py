@@ -1,0 +1,55 @@
+"""The ``classify`` eval suite in quick mode: every method scored per class on the synthetic
+session (rare darting included) and, where the shared data is present, BehaviorDEPOT demo1;
+the in-context classifier beats the majority baseline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ethoagent.evals.datasets import shared_data_dir
+from ethoagent.evals.harness import SuiteOptions, available_suites, run_suite
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    out = tmp_path_factory.mktemp("classify-eval")
+    path = run_suite("classify", out, SuiteOptions(quick=True))
+    assert (out / "results.md").is_file()
+    assert (out / "figures" / "confusion_synthetic.png").read_bytes()[:4] == b"\x89PNG"
+    record: dict[str, object] = json.loads(Path(path).read_text())
+    return record
+
+
+def test_classify_suite_is_registered() -> None:
+    assert "classify" in available_suites()
+
+
+def test_quick_eval_beats_the_majority_baseline(results: dict[str, object]) -> None:
+    metrics = results["metrics"]
+    assert isinstance(metrics, dict)
+    rows = results["table"]
+    assert isinstance(rows, list)
+    methods = {r["method"] for r in rows if r["dataset"] == "synthetic"}
+    expected = {"classify", "in_context", "no_definitions", "no_examples", "no_preprocessing"}
+    expected |= {"majority", "velocity_threshold", "knn_features", "logreg_keypoints"}
+    assert expected <= methods
+    assert metrics["synthetic.classify_beats_majority"] is True
+    assert metrics["synthetic.classify.macro_f1"] > metrics["synthetic.majority.macro_f1"] + 0.3
+    # the rare class is scored per class
+    per = metrics["synthetic.classify.per_class"]
+    assert set(per) == {"freezing", "darting", "rearing", "grooming", "locomotion", "other"}
+    assert 0 < metrics["synthetic.class_shares"]["darting"] < 0.08
+    # taking away the examples (offline: definitions' prototypes alone) costs macro-F1
+    assert metrics["synthetic.no_examples.macro_f1"] < metrics["synthetic.in_context.macro_f1"]
+
+
+def test_quick_eval_on_behaviordepot(results: dict[str, object]) -> None:
+    if not (shared_data_dir() / "behaviordepot_freezing").is_dir():
+        pytest.skip("shared data behaviordepot_freezing is not present")
+    metrics = results["metrics"]
+    assert isinstance(metrics, dict)
+    assert metrics["behaviordepot_demo1.classify_beats_majority"] is True
+    assert "behaviordepot_demo1.behaviordepot_output.macro_f1" in metrics

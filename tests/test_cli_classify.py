@@ -1,0 +1,87 @@
+"""``ethoagent classify`` end to end on a small simulated session: outputs in OUT and the
+run, the summary table, resume, and one-line errors for bad inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from ethoagent.cli import app
+from ethoagent.evals.behaviour import INDIVIDUAL_BEHAVIOURS
+from ethoagent.evals.synthetic import KEYPOINTS, simulate_world
+from ethoagent.tools.io import PoseData, write_keypoints
+
+runner = CliRunner()
+NAMES = {"still": "freezing", "walking": "locomotion", "darting": "darting",
+         "rearing": "rearing", "grooming": "grooming", "turning": "other"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def classified(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, Path]:
+    tmp = tmp_path_factory.mktemp("cli-classify")
+    world = simulate_world(1200, seed=3)
+    data = PoseData(
+        points=world.points_3d,
+        confidence=np.full(world.points_3d.shape[:3], np.nan),
+        keypoints=KEYPOINTS,
+        individuals=("mouse_0",),
+        fps=30.0,
+        unit="mm",
+    )
+    kp = write_keypoints(data, tmp / "session.nc", format="netcdf")
+    labels = np.array([NAMES[INDIVIDUAL_BEHAVIOURS[c]] for c in world.behaviour.labels[:, 0]])
+    rows = ["frame,label"]
+    for lab in sorted(set(NAMES.values())):  # the first 10 frames of up to 2 bouts per class
+        idx = np.flatnonzero(labels == lab)
+        assert idx.size, f"seed 3 shows no {lab}"
+        for bout in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)[:2]:
+            rows += [f"{f},{lab}" for f in bout[:10]]
+    ex = tmp / "examples.csv"
+    ex.write_text("\n".join(rows) + "\n")
+    out, runs = tmp / "out", tmp / "runs"
+    result = runner.invoke(
+        app, ["classify", str(kp), str(out), "--examples", str(ex), "--runs-dir", str(runs)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "time budget: mouse_0" in result.output and "model calls saved" in result.output
+    return kp, ex, out, runs
+
+
+def test_classify_writes_outputs_and_a_summary(classified: tuple[Path, Path, Path, Path]) -> None:
+    _, ex, out, runs = classified
+    for name in ("frames.csv", "windows.csv", "ethogram.csv", "time_budget.csv", "report.md"):
+        assert (out / name).is_file(), name
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["frames"] == 1200 and summary["examples_file"] == str(ex)
+    (run_dir,) = [p for p in runs.iterdir() if p.is_dir()]
+    assert (run_dir / "outputs" / "frames.csv").read_bytes() == (out / "frames.csv").read_bytes()
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "finished" and info["graph"] == "classify"
+
+
+def test_classify_resume_and_errors(
+    classified: tuple[Path, Path, Path, Path], tmp_path: Path
+) -> None:
+    kp, ex, out, runs = classified
+    (run_dir,) = [p for p in runs.iterdir() if p.is_dir()]
+    again = runner.invoke(
+        app, ["classify", "--resume", str(run_dir), str(tmp_path / "o2"), "--runs-dir", str(runs)]
+    )
+    assert again.exit_code == 0, again.output
+    assert (tmp_path / "o2" / "frames.csv").read_bytes() == (out / "frames.csv").read_bytes()
+    # OUT already holds outputs
+    busy = runner.invoke(app, ["classify", str(kp), str(out), "--examples", str(ex)])
+    assert busy.exit_code != 0 and "already holds" in str(busy.exception)
+    # a class without examples
+    bad = runner.invoke(
+        app,
+        ["classify", str(kp), str(tmp_path / "o3"), "--examples", str(ex),
+         "--classes", "freezing,locomotion,swimming", "--runs-dir", str(runs)],
+    )  # fmt: skip
+    assert bad.exit_code != 0 and "swimming" in str(bad.exception)
+    missing = runner.invoke(app, ["classify", str(kp), str(tmp_path / "o4")])
+    assert missing.exit_code != 0 and "--examples" in str(missing.exception)
