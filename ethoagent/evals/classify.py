@@ -331,7 +331,11 @@ def _behaviordepot_output(root: Path, frames: int) -> NDArray[np.int64] | None:
 
 
 def _inter_rater(root: Path) -> list[dict[str, Any]]:
-    """Pairwise agreement of demo7's four raters: freezing F1 and 2-class macro-F1."""
+    """Pairwise agreement of demo7's four raters: freezing F1 and 2-class macro-F1.
+
+    Args:
+        root: the shared data folder (holding ``behaviordepot_freezing``).
+    """
     data = load_dataset("behaviordepot_freezing", root=root)
     if "demo7" not in data.labels:
         return []
@@ -419,14 +423,14 @@ def classify_suite(options: SuiteOptions) -> SuiteResult:
                 row["wall_s"] = None if wall_s is None else round(wall_s, 2)
                 rows.append(row)
                 metrics[f"{case.name}.{method}.macro_f1"] = row["macro_f1"]
-                metrics[f"{case.name}.{method}.per_class"] = {
-                    c: {k: round(float(v), 4) for k, v in d.items()} for c, d in per.items()
-                }
+                metrics[f"{case.name}.{method}.precision/recall"] = ", ".join(
+                    f"{c} {d['precision']:.2f}/{d['recall']:.2f}" for c, d in per.items()
+                )
             figures[f"confusion_{case.name}"] = _confusion_figure(preds["classify"][0], case)
             counts = np.bincount(case.truth, minlength=len(case.classes)) / case.truth.size
-            metrics[f"{case.name}.class_shares"] = {
-                c: round(float(v), 4) for c, v in zip(case.classes, counts, strict=True)
-            }
+            metrics[f"{case.name}.class_shares"] = ", ".join(
+                f"{c} {v:.3f}" for c, v in zip(case.classes, counts, strict=True)
+            )
             metrics[f"{case.name}.example_clips"] = len(case.examples)
             metrics[f"{case.name}.scored_frames"] = int(case.scored.sum())
             metrics[f"{case.name}.classify_beats_majority"] = (
@@ -439,7 +443,7 @@ def classify_suite(options: SuiteOptions) -> SuiteResult:
             notes.append(f"{case.name}: {case.source}; classes {', '.join(case.classes)}.")
         if not options.quick:
             try:
-                pairs = _inter_rater(root / "behaviordepot_freezing")
+                pairs = _inter_rater(root)
             except InputError as exc:
                 pairs = []
                 notes.append(f"demo7 inter-rater ceiling skipped: {exc}")
@@ -456,7 +460,9 @@ def classify_suite(options: SuiteOptions) -> SuiteResult:
                 metrics["behaviordepot_demo7.inter_rater_macro_f1_mean"] = round(
                     float(np.mean(macro)), 4
                 )
-                metrics["behaviordepot_demo7.inter_rater_pairs"] = pairs
+                metrics["behaviordepot_demo7.inter_rater_pairs"] = ", ".join(
+                    f"{p['pair']} {p['freezing_f1']:.3f}" for p in pairs
+                )
     notes += [
         "Backend offline: the classify prompt is answered by the registered kNN solver "
         "(distance to each class's in-context examples over image + keypoint features, plus "

@@ -116,6 +116,8 @@ class ClassifyOptions(BaseModel):
         max_examples_per_class: example windows kept per class.
         strip_frames: frames per window shown to the model (motion is measured across them).
         image_size: side of each frame tile, pixels.
+        crop_body_lengths: side of the animal-centred crop in body lengths (fixed per
+            session, so that displacement between the frames reads alike in every window).
         use_definitions, use_examples, preprocess: the three helps of the seed paper;
             switched off one at a time by the ablation.
         kinematics_in_prompt: add the window's keypoint summary to the prompt (and to the
@@ -136,6 +138,7 @@ class ClassifyOptions(BaseModel):
     max_examples_per_class: int = Field(12, ge=1)
     strip_frames: int = Field(3, ge=2, le=8)
     image_size: int = Field(96, ge=32, le=512)
+    crop_body_lengths: float = Field(3.0, gt=0)
     use_definitions: bool = True
     use_examples: bool = True
     preprocess: bool = True
@@ -338,6 +341,13 @@ class _WindowImages:
         extent = float(np.max(xy[ok].max(axis=0) - xy[ok].min(axis=0))) if ok.any() else 1.0
         size = int(np.clip(extent * scale * 1.2, 64, 1024))
         self.arena = viewport_around(points[..., :2], size, margin=0.1, flip_y=flip)
+        side = inputs.options.crop_body_lengths
+        ok_bl = math.isfinite(body_length) and body_length > 0
+        # the crop side in the pixels of what is cropped: drawings or 2D video frames
+        if self.reader is None:
+            self.side_px: float | None = side * body_length * self.arena.scale if ok_bl else None
+        else:
+            self.side_px = side * body_length if ok_bl and inputs.dims == 2 else None
 
     def close(self) -> None:
         if self.reader is not None:
@@ -373,6 +383,7 @@ class _WindowImages:
             size=opts.image_size,
             preprocess=opts.preprocess,
             captions=[f"frame {i}" for i in idx],
+            side_px=self.side_px,
         )
         return out.image, out.features
 

@@ -86,8 +86,10 @@ DEFAULT_DEFINITIONS: dict[str, str] = {
 
 DEFAULT_CLASSES: tuple[str, ...] = tuple(DEFAULT_DEFINITIONS)
 
-IMMOBILE_SPEED = 0.15
-"""Body-centre speed (BL/s, over short windows) below which a frame counts as immobile."""
+IMMOBILE_SPEED = 0.08
+"""Body-centre speed (BL/s, over short windows) below which a frame counts as immobile:
+BehaviorDEPOT's published freezing threshold, 0.52 cm/s, for a mouse of 6.5-7 cm from nose
+to tail base (0.075-0.08 BL/s)."""
 MOVING_SPEED = 0.1
 MOVING_P90 = 0.3
 STILL_MAX_SPEED = 1.0

@@ -167,6 +167,7 @@ def crop_window(
     size: int = 96,
     margin: float = 0.4,
     min_side_px: int = 24,
+    side_px: float | None = None,
 ) -> tuple[list[NDArray[np.uint8]], Box | None]:
     """Crop the frames of one window around the animal with one square box.
 
@@ -181,6 +182,9 @@ def crop_window(
         size: side of the returned crops, pixels.
         margin: added on every side as a fraction of the animal's larger extent.
         min_side_px: the smallest box side, pixels.
+        side_px: a fixed box side, pixels (e.g. 3 body lengths), so that displacement in
+            the crops is in the same unit for every window; grown only when the animal's
+            extent over the frames exceeds it. ``None`` sizes the box to the animal.
 
     Returns:
         ``(crops, box)``: one ``(size, size[, 3])`` uint8 crop per frame, and the box in
@@ -205,7 +209,11 @@ def crop_window(
         return [_resize_square(f, size) for f in imgs], None
     extent = float(max(hi - lo))
     pad = margin * max(extent, 1.0)
-    box = _square((lo[0] - pad, lo[1] - pad, hi[0] + pad, hi[1] + pad), float(min_side_px))
+    least = float(min_side_px)
+    if side_px is not None and math.isfinite(side_px) and side_px > 0:
+        pad = 0.05 * max(extent, 1.0)
+        least = max(least, float(side_px))
+    box = _square((lo[0] - pad, lo[1] - pad, hi[0] + pad, hi[1] + pad), least)
     if box[2] <= 0 or box[3] <= 0 or box[0] >= w or box[1] >= h:
         return [_resize_square(f, size) for f in imgs], None
     crops = [
@@ -519,6 +527,7 @@ def preprocess_window(
     size: int = 96,
     preprocess: bool = True,
     captions: Sequence[str] | None = None,
+    side_px: float | None = None,
 ) -> PreprocessedWindow:
     """Preprocess the frames of one window for the model (or not, for the ablation).
 
@@ -536,6 +545,7 @@ def preprocess_window(
         size: side of each tile, pixels.
         preprocess: apply the preprocessing.
         captions: one caption per frame on the strip (default ``t+<s>``).
+        side_px: a fixed crop side, pixels (``crop_window``).
 
     Returns:
         The model's image and the features of what it shows.
@@ -547,7 +557,9 @@ def preprocess_window(
         rgb = np.ascontiguousarray(np.repeat(mid[:, :, None], 3, axis=2))
         feats = image_features([mid], fps=fps, seconds=0.0)
         return PreprocessedWindow(image=rgb, features=feats, box=None, preprocessed=False)
-    crops, box = crop_window(imgs, keypoints_xy=keypoints_xy, background=background, size=size)
+    crops, box = crop_window(
+        imgs, keypoints_xy=keypoints_xy, background=background, size=size, side_px=side_px
+    )
     greys = [normalise_contrast(c) for c in crops]
     feats = image_features(greys, fps=fps, seconds=seconds)
     tiles: list[NDArray[np.uint8]] = [np.repeat(g[:, :, None], 3, axis=2) for g in greys]

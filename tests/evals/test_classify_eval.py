@@ -39,9 +39,11 @@ def test_quick_eval_beats_the_majority_baseline(results: dict[str, object]) -> N
     assert metrics["synthetic.classify_beats_majority"] is True
     assert metrics["synthetic.classify.macro_f1"] > metrics["synthetic.majority.macro_f1"] + 0.3
     # the rare class is scored per class
-    per = metrics["synthetic.classify.per_class"]
-    assert set(per) == {"freezing", "darting", "rearing", "grooming", "locomotion", "other"}
-    assert 0 < metrics["synthetic.class_shares"]["darting"] < 0.08
+    row = next(r for r in rows if r["dataset"] == "synthetic" and r["method"] == "classify")
+    for c in ("freezing", "darting", "rearing", "grooming", "locomotion", "other"):
+        assert row[f"f1_{c}"] is not None, c
+        assert f"{c} " in metrics["synthetic.classify.precision/recall"]
+    assert "darting 0.0" in metrics["synthetic.class_shares"]  # rare: a few percent
     # taking away the examples (offline: definitions' prototypes alone) costs macro-F1
     assert metrics["synthetic.no_examples.macro_f1"] < metrics["synthetic.in_context.macro_f1"]
 
