@@ -206,3 +206,28 @@ def test_inputs_need_an_example_of_every_class(session: tuple[Path, World, list[
         resolve_classify_inputs(path, without, fps=FPS)
     with pytest.raises(InputError, match="two distinct"):
         resolve_classify_inputs(path, examples, classes=["freezing"], fps=FPS)
+
+
+def test_video_path_crops_by_background_subtraction(tmp_path: Path) -> None:
+    from ethoagent.evals.simulate import simulate_session
+
+    paths = simulate_session(tmp_path / "sim", preset="easy", frames=240, views=2, seed=3)
+    top = next(v for v in paths.videos if v.stem == "top")
+    rows = list(csv.reader(paths.labels.open()))[1:]
+    names = [SIM_TO_CLASS[r[1]] for r in rows]
+    classes = sorted(set(names))
+    examples = [
+        Example(animal=0, start=f, stop=f + 1, label=lab)
+        for f, lab in enumerate(names)
+        if f % 10 < 3
+    ]
+    inputs = resolve_classify_inputs(paths.root, examples, classes=classes, video=top)
+    assert inputs.truth_labels is not None and inputs.dims == 3
+    state, run = _run(tmp_path / "runs", inputs, None, "video")
+    summary = json.loads((run.outputs_dir / "summary.json").read_text())
+    assert summary["frames_drawn_from_keypoints"] is False and summary["video"] == str(top)
+    assert "drawn from the keypoints" not in (run.outputs_dir / "report.md").read_text()
+    # 3D keypoints give no pixel positions: the crop came from background subtraction,
+    # and the classes still follow the simulator's labels
+    assert summary["ground_truth"]["macro_f1"] > 0.5
+    assert not state["flagged"]
