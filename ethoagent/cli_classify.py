@@ -181,7 +181,7 @@ def classify(
         f"[bold]ethoagent classify[/] run [cyan]{run.root}[/] (backend {settings.backend})"
     )
     state = execute(
-        run, settings, 1, "preprocessing", lambda rt: run_classify(rt, inputs), roles=("vlm",)
+        run, settings, 1, "prepare", lambda rt: run_classify(rt, inputs), roles=("vlm",)
     )
     for rel in state.get("outputs", []):
         src = run.root / rel

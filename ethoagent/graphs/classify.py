@@ -780,6 +780,7 @@ def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[Clas
                 run.artifacts_dir / "gate.json",
                 {"gate": gate, "reason": gate_reason, "examples": [e.model_dump() for e in exs]},
             )
+        rt.report_progress("prepare", 1, 1)
         counts = {c: sum(e.label == c for e in exs) for c in classes}
         size = max(opts.chunk, -(-len(queries) // MAX_CLASSIFY_STEPS))
         return {

@@ -69,6 +69,7 @@ IMAGE_FEATURES: tuple[str, ...] = (
     "displacement",
     "motion_offset",
     "motion_spread",
+    "rotation",
 )
 """Names of ``image_features``' entries (see there for units)."""
 
@@ -439,7 +440,10 @@ def image_features(
       frame, image sides per second;
     - ``motion_offset``: distance of the moving pixels' centroid from the silhouette's,
       image sides (motion at one end of the body: a head or paws moving, not the body);
-    - ``motion_spread``: spread of the moving pixels around their centroid, image sides.
+    - ``motion_spread``: spread of the moving pixels around their centroid, image sides;
+    - ``rotation``: mean change of the silhouette's orientation (its long axis, mod pi)
+      between consecutive frames, rad/s: turning in place shows here, not in
+      ``displacement``.
 
     Args:
         frames: one or more ``(size, size[, 3])`` uint8 frames of the window, in time
@@ -480,7 +484,16 @@ def image_features(
         offset = float(np.hypot(*(mc - centre))) / side
         spread = float(np.sqrt(((xs - mc[0]) ** 2 + (ys - mc[1]) ** 2).mean())) / side
     del mid, fps
-    out = np.array([area, min(elong, 20.0), *hu, motion, frac, disp, offset, spread], np.float64)
+    angles = [_orientation(mk) for mk in masks]
+    turns = [
+        abs(float(np.angle(np.exp(2j * (b - a))))) / 2
+        for a, b in itertools.pairwise(angles)
+        if a is not None and b is not None
+    ]
+    rotation = float(np.mean(turns)) * (len(masks) - 1) / seconds if turns and seconds > 0 else 0.0
+    out = np.array(
+        [area, min(elong, 20.0), *hu, motion, frac, disp, offset, spread, rotation], np.float64
+    )
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
 
 
@@ -489,6 +502,13 @@ def _silhouette(grey: NDArray[np.uint8]) -> NDArray[np.uint8]:
         return np.zeros_like(grey)
     _, mask = cv2.threshold(grey, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     return np.asarray(mask, dtype=np.uint8)
+
+
+def _orientation(mask: NDArray[np.uint8]) -> float | None:
+    mom = cv2.moments(mask, binaryImage=True)
+    if mom["m00"] <= 0:
+        return None
+    return 0.5 * math.atan2(2 * mom["mu11"], mom["mu20"] - mom["mu02"])
 
 
 def _centroid(mask: NDArray[np.uint8]) -> NDArray[np.float64] | None:
