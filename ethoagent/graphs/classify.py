@@ -820,7 +820,7 @@ def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[Clas
             example_labels=[e["label"] for e in meta["examples"]],
             example_spans=[tuple(int(v) for v in spans[r]) for r in ex_rows],  # type: ignore[misc]
             wants_images=wants_images,
-            image_of=(lambda a, s, e: images(a, s, e)[0]) if images is not None else None,
+            image_of=_cached(images) if images is not None else None,
             notes={
                 "images": (
                     "Each image shows one window: "
@@ -954,6 +954,19 @@ def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[Clas
     g.add_edge("smooth", "report")
     g.add_edge("report", END)
     return g
+
+
+def _cached(images: _WindowImages) -> Any:
+    """``(animal, start, stop) -> image``, each window drawn once (examples recur)."""
+    memo: dict[tuple[int, int, int], NDArray[np.uint8]] = {}
+
+    def image_of(animal: int, start: int, stop: int) -> NDArray[np.uint8]:
+        key = (animal, start, stop)
+        if key not in memo:
+            memo[key] = images(animal, start, stop)[0]
+        return memo[key]
+
+    return image_of
 
 
 def _final_probabilities(

@@ -192,6 +192,11 @@ def test_schema_and_contradiction_retries_are_in_the_trace(
     for r in client.calls(CLASSIFY_PROMPT):
         assert {e["label"] for e in r.payload["examples"]} == set(classes)
         assert "darting" in r.messages[0].content
+        # the examples' images and then the query's (a strip of 3 frames + motion overlay)
+        images = r.messages[0].images
+        assert len(images) == len(r.payload["examples"]) + 1
+        assert images[-1].to_array().shape == (96, 4 * 96, 3)
+        assert "drawn from the tracked keypoints" in r.messages[0].content
     windows = list(csv.DictReader((run.outputs_dir / "windows.csv").open()))
     first = next(w for w in windows if w["start_frame"] == "0")
     assert int(first["attempts"]) == 3 and first["status"] == "accepted"
