@@ -22,7 +22,9 @@ As a LangGraph state machine of small nodes (arrays in the run's artifact store)
    (``tools.classify.select_examples``), the query and, optionally, its keypoint summary,
    and answers a probability per class (``ClassifyAnswer``). Checks: ``schema`` (one
    probability per class, nothing else), ``sum_to_one`` and ``temporal_plausibility``
-   (freezing needs ~1 s of immobility, locomotion needs movement); a failure is retried
+   (freezing needs ~1 s of immobility, from the keypoints, or from the frame difference
+   where the keypoints are missing and there is a video; locomotion needs movement); a
+   failure is retried
    with the reason in the prompt; escalation = the feature kNN with the contradicted
    classes removed; still failing, the window is flagged and its plausible classes kept.
 3. ``smooth``: per animal, a sticky HMM (Viterbi) or a mode filter over the windows'
@@ -86,6 +88,7 @@ from ethoagent.tools.classify import (
     select_examples,
     smooth_hmm,
     standardise,
+    still_seconds_from_motion,
 )
 from ethoagent.tools.features import LAYOUTS, Features, compute_features
 from ethoagent.tools.io import read_keypoints
@@ -740,7 +743,7 @@ def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[Clas
                 )
             img = np.zeros((len(spans), len(IMAGE_FEATURES)))
             kin = np.zeros((len(spans), 0))
-            named = np.zeros((len(spans), 3))
+            named = np.full((len(spans), 4), np.nan)
             gate: list[str] = []
             gate_reason: list[str] = []
             kin_rows = []
@@ -752,7 +755,7 @@ def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[Clas
                         _, img[i] = images(a, s, e)
                         vec, nk = kinematic_vector(feats, immobile, a, s, e)
                         kin_rows.append(vec)
-                        named[i] = (nk["speed"], nk["speed_p90"], nk["immobile_s"])
+                        named[i, :3] = (nk["speed"], nk["speed_p90"], nk["immobile_s"])
                         if i < len(queries):
                             ksum = summarize_snippet(feats, a, s, e, base)
                             g, why = _gate(classes, ksum, nk, opts.min_freezing_s)
@@ -762,6 +765,12 @@ def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[Clas
             finally:
                 images.close()
             kin = np.asarray(kin_rows, dtype=np.float64)
+            if inputs.video is not None:  # immobility by frame difference, per animal
+                moving = img[: len(queries), IMAGE_FEATURES.index("moving_fraction")]
+                who = np.asarray([a for a, _, _ in queries])
+                for a in range(len(inputs.animals)):
+                    rows = np.flatnonzero(who == a)
+                    named[rows, 3] = still_seconds_from_motion(moving[rows], opts.window_s)
             img_z = standardise(img)
             kin_z = standardise(kin)
             x = np.concatenate([img_z, kin_z], axis=1) if opts.kinematics_in_prompt else img_z
@@ -847,6 +856,7 @@ def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[Clas
                 "speed": float(named[r, 0]),
                 "speed_p90": float(named[r, 1]),
                 "immobile_s": float(named[r, 2]),
+                "frame_immobile_s": float(named[r, 3]),
             }
             items.append(
                 (

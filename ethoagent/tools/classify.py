@@ -70,6 +70,7 @@ __all__ = [
     "select_examples",
     "smooth_hmm",
     "spread_to_frames",
+    "still_seconds_from_motion",
     "time_budgets",
 ]
 
@@ -430,6 +431,28 @@ def standardise(x: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0)
 
 
+def still_seconds_from_motion(
+    moving_fraction: ArrayLike, window_s: float, *, threshold: float = 0.002
+) -> NDArray[np.float64]:
+    """Immobility by frame difference: length of the run of still windows each lies in, s.
+
+    Args:
+        moving_fraction: ``(windows,)`` share of the crop's pixels that changed over each
+            consecutive window of one animal (``image_features``' ``moving_fraction``).
+        window_s: window length, s.
+        threshold: a window is still below this share.
+
+    Returns:
+        ``(windows,)`` float64, s (0 for a moving window).
+    """
+    still = np.asarray(moving_fraction, dtype=np.float64) < threshold
+    out = np.zeros(still.size)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], still.astype(np.int8), [0]])))
+    for s, e in zip(edges[::2], edges[1::2], strict=True):
+        out[s:e] = (e - s) * window_s
+    return out
+
+
 # --------------------------------------------------------------------------- selection
 
 
@@ -628,12 +651,14 @@ def implausible_classes(
     - a locomotion class (walking, locomotion, darting, fleeing, running, ...) when the
       body centre barely moved (mean < 0.1 BL/s and 90th percentile < 0.3 BL/s).
 
-    Unmeasured kinematics (NaN) rule nothing out.
+    Where the keypoints are missing (speed NaN) but a video shows the window, immobility
+    is confirmed by frame difference instead (``frame_immobile_s``, from
+    ``still_seconds_from_motion``). Unmeasured quantities (NaN) rule nothing out.
 
     Args:
         classes: the label set.
         kin: ``speed``, ``speed_p90`` (BL/s) and ``immobile_s`` (s) of the window
-            (``kinematic_vector``).
+            (``kinematic_vector``), optionally ``frame_immobile_s`` (s).
 
     Returns:
         ``{class: reason}``.
@@ -643,10 +668,18 @@ def implausible_classes(
         kin.get("speed_p90", math.nan),
         kin.get("immobile_s", math.nan),
     )
+    still_video = kin.get("frame_immobile_s", math.nan)
     out: dict[str, str] = {}
     for c in classes:
         kind = _kind(c)
-        if kind == "freezing" and math.isfinite(speed):
+        if kind == "freezing" and not math.isfinite(speed) and math.isfinite(still_video):
+            if still_video < min_freezing_s:
+                out[c] = (
+                    f"{c!r} needs at least {min_freezing_s:g} s of immobility, but the frame "
+                    f"difference shows the animal still for only {still_video:.2f} s around "
+                    "this window (its keypoints are missing)"
+                )
+        elif kind == "freezing" and math.isfinite(speed):
             if still < min_freezing_s:
                 out[c] = (
                     f"{c!r} needs at least {min_freezing_s:g} s of immobility, but the keypoints "

@@ -24,6 +24,7 @@ from ethoagent.tools.classify import (
     read_examples,
     select_examples,
     smooth_hmm,
+    still_seconds_from_motion,
     time_budgets,
 )
 
@@ -160,3 +161,14 @@ def test_velocity_rule_finds_a_still_stretch() -> None:
     frz = freezing_by_velocity(xy, xy, nose, xy, fps=fps, units_per_cm=32.0)
     assert frz[(t > 3.5) & (t < 6.5)].all()
     assert not frz[(t > 0.5) & (t < 2.0)].any()
+
+
+def test_frame_difference_confirms_freezing_where_keypoints_are_missing() -> None:
+    still = still_seconds_from_motion([0.1, 0.0, 0.0, 0.001, 0.2, 0.0], 0.5)
+    assert list(still) == [0.0, 1.5, 1.5, 1.5, 0.0, 0.5]
+    probs = {"freezing": 0.9, "darting": 0.05, "locomotion": 0.05}
+    lost = {"speed": float("nan"), "speed_p90": float("nan"), "immobile_s": 0.0}
+    assert check_temporal_plausibility(probs, CLASSES, lost).passed  # nothing measured
+    brief = check_temporal_plausibility(probs, CLASSES, {**lost, "frame_immobile_s": 0.5})
+    assert not brief.passed and "frame difference" in brief.message
+    assert check_temporal_plausibility(probs, CLASSES, {**lost, "frame_immobile_s": 1.5}).passed
