@@ -24,9 +24,9 @@ As a LangGraph state machine of small nodes (arrays in the run's artifact store)
    probability per class, nothing else), ``sum_to_one`` and ``temporal_plausibility``
    (freezing needs ~1 s of immobility, from the keypoints, or from the frame difference
    where the keypoints are missing and there is a video; locomotion needs movement); a
-   failure is retried
-   with the reason in the prompt; escalation = the feature kNN with the contradicted
-   classes removed; still failing, the window is flagged and its plausible classes kept.
+   failure is retried with the reason in the prompt; escalation = the feature kNN with
+   the contradicted classes removed; still failing, the window is flagged and its
+   plausible classes kept.
 3. ``smooth``: per animal, a sticky HMM (Viterbi) or a mode filter over the windows'
    probabilities; every frame takes its window's label and probability vector (the
    behaviour vector over time).
