@@ -34,6 +34,15 @@ def chat(
     llm_model: Annotated[
         str | None, typer.Option("--llm-model", help="Model name at that endpoint.")
     ] = None,
+    max_tokens: Annotated[
+        int, typer.Option("--max-tokens", min=16, help="Most tokens of one model answer.")
+    ] = 1024,
+    max_tool_rounds: Annotated[
+        int,
+        typer.Option(
+            "--max-tool-rounds", min=0, help="Tool rounds per question before the model answers."
+        ),
+    ] = 6,
     config: ConfigOpt = None,
     backend: BackendOpt = None,
 ) -> None:
@@ -56,7 +65,15 @@ def chat(
     settings = load_settings(config, overrides)
     ws = Workspace(workspace)
     live = console.is_terminal and os.environ.get("ETHOAGENT_CHAT_PLAIN") != "1"
-    session = ChatSession(ws, settings, console, thread=resume, live=live)
+    session = ChatSession(
+        ws,
+        settings,
+        console,
+        thread=resume,
+        live=live,
+        max_tokens=max_tokens,
+        max_tool_rounds=max_tool_rounds,
+    )
     session.start()
     try:
         session.run()

@@ -23,7 +23,16 @@ from typing import Annotated, Any, Protocol, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 
-from ethoagent.agent.types import Answer, Message, Role, Sampling, Tool, ToolCall, ToolChoice
+from ethoagent.agent.types import (
+    Answer,
+    Message,
+    PromptRef,
+    Role,
+    Sampling,
+    Tool,
+    ToolCall,
+    ToolChoice,
+)
 from ethoagent.chat.tools import TOOLS, ToolContext, ToolOutcome, execute_tool
 from ethoagent.prompts import load_prompt
 
@@ -73,6 +82,18 @@ class StreamingClient(Protocol):
         on_text: Callable[[str], None] | None = None,
     ) -> Answer[Any]: ...
 
+    async def ask(
+        self,
+        role: Role,
+        messages: list[Message],
+        *,
+        prompt: PromptRef,
+        output: None = None,
+        tools: list[Tool] | tuple[Tool, ...] = (),
+        tool_choice: ToolChoice = "auto",
+        sampling: Sampling | None = None,
+    ) -> Answer[Any]: ...
+
 
 class ChatHooks(Protocol):
     """How the terminal shows a turn as it happens."""
@@ -89,8 +110,19 @@ class ChatHooks(Protocol):
 
 
 def chat_tools() -> list[Tool]:
-    """Every registered chat tool as a model ``Tool``."""
-    return [Tool(t.name, t.description, t.schema()) for t in TOOLS.values()]
+    """Every registered chat tool as a model ``Tool`` (schemas without pydantic's titles,
+    which cost context and say nothing the property names do not)."""
+    return [Tool(t.name, t.description, _untitled(t.schema())) for t in TOOLS.values()]
+
+
+def _untitled(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {
+            k: _untitled(v) for k, v in schema.items() if not (k == "title" and isinstance(v, str))
+        }
+    if isinstance(schema, list):
+        return [_untitled(v) for v in schema]
+    return schema
 
 
 def to_messages(state_messages: list[dict[str, Any]]) -> list[Message]:
@@ -116,6 +148,8 @@ class _Nodes:
     hooks: ChatHooks
     system: str
     max_rounds: int
+    sampling: Sampling
+    stream_tools: bool
 
     async def agent(self, state: ChatState) -> dict[str, Any]:
         assert self.client is not None, "free-form turns need a model client"
@@ -129,10 +163,24 @@ class _Nodes:
 
         self.hooks.answer_start()
         try:
-            answer = await self.client.stream(
-                "llm", messages, tools=tools, sampling=CHAT_SAMPLING, on_text=on_text
-            )
+            if tools and not self.stream_tools:
+                answer = await self.client.ask(
+                    "llm",
+                    messages,
+                    prompt=load_prompt(SYSTEM_PROMPT).ref,
+                    tools=tools,
+                    sampling=self.sampling,
+                )
+                if answer.text:
+                    on_text(answer.text)
+            else:
+                answer = await self.client.stream(
+                    "llm", messages, tools=tools, sampling=self.sampling, on_text=on_text
+                )
         finally:
+            self.hooks.answer_end("")
+        if not answer.text and not answer.tool_calls:
+            self.hooks.answer_text("*(the model returned an empty answer)*")
             self.hooks.answer_end("")
         message: dict[str, Any] = {"role": "assistant", "content": answer.text}
         if answer.tool_calls:
@@ -188,6 +236,8 @@ def build_chat_graph(
     hooks: ChatHooks,
     *,
     max_rounds: int = 6,
+    sampling: Sampling = CHAT_SAMPLING,
+    stream_tools: bool = True,
 ) -> StateGraph[ChatState]:
     """The chat graph (compile it with a checkpointer; one thread per conversation).
 
@@ -196,11 +246,15 @@ def build_chat_graph(
         ctx: workspace, settings and cancel flag the tools use.
         hooks: the terminal renderer.
         max_rounds: tool rounds per turn before the model must answer without tools.
+        sampling: the model's sampling parameters (``max_tokens`` bounds one answer).
+        stream_tools: stream answers also when tools are offered. llama.cpp's server
+            (llama-cpp-python, ``chatml-function-calling``) streams nothing useful then,
+            so requests that offer tools go out unstreamed there.
     """
     system = load_prompt(SYSTEM_PROMPT).render(
         workspace=ctx.workspace.root, pipeline_backend=ctx.settings.backend
     )
-    nodes = _Nodes(client, ctx, hooks, system, max_rounds)
+    nodes = _Nodes(client, ctx, hooks, system, max_rounds, sampling, stream_tools)
     g: StateGraph[ChatState] = StateGraph(ChatState)
     g.add_node("agent", nodes.agent)
     g.add_node("tools", nodes.tools)

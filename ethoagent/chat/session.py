@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.text import Text
 
+from ethoagent.agent.types import Sampling
 from ethoagent.agent.workspace import Workspace
 from ethoagent.chat.agent import build_chat_graph
 from ethoagent.chat.render import ChatRenderer, result_table
@@ -73,6 +74,8 @@ class ChatSession:
         console: where to print.
         thread: the conversation to resume, or ``None`` for a new one.
         live: stream answers with ``rich.live``.
+        max_tokens: most tokens of one model answer.
+        max_tool_rounds: tool rounds per question before the model must answer.
     """
 
     def __init__(
@@ -83,6 +86,8 @@ class ChatSession:
         *,
         thread: str | None = None,
         live: bool = True,
+        max_tokens: int = 1024,
+        max_tool_rounds: int = 6,
     ) -> None:
         self.workspace = workspace
         runs_dir = settings.runs_dir
@@ -96,6 +101,8 @@ class ChatSession:
         self.thread = thread or f"chat-{time.strftime('%Y%m%d-%H%M%S')}"
         self.llm = self.settings.role("llm")
         self.online = bool(self.llm.base_url)
+        self.max_tokens = max_tokens
+        self.max_tool_rounds = max_tool_rounds
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._graph: Any = None
@@ -103,6 +110,10 @@ class ChatSession:
         self._client: Any = None
 
     # ------------------------------------------------------------------ lifecycle
+
+    def _print(self, *objects: Any, **kwargs: Any) -> None:
+        # no automatic highlighting: numbers and paths stay as typed (and greppable)
+        self.console.print(*objects, highlight=False, **kwargs)
 
     def _call(self, coro: Coroutine[Any, Any, _R]) -> _R:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
@@ -116,7 +127,15 @@ class ChatSession:
             from ethoagent.agent.client import OpenAICompatibleClient
 
             self._client = OpenAICompatibleClient(self.settings.models)
-        builder = build_chat_graph(self._client, self.ctx, self.renderer)
+        builder = build_chat_graph(
+            self._client,
+            self.ctx,
+            self.renderer,
+            max_rounds=self.max_tool_rounds,
+            sampling=Sampling(temperature=0.0, max_tokens=self.max_tokens, seed=0),
+            # llama.cpp's server (the one answering json_object) cannot stream tool calls
+            stream_tools=self.llm.capabilities.structured_output != "json_object",
+        )
         self._graph = builder.compile(checkpointer=saver)
 
     async def _close(self) -> None:
@@ -167,13 +186,15 @@ class ChatSession:
     # ------------------------------------------------------------------ the loop
 
     def banner(self) -> None:
-        c = self.console
-        c.print(Text.assemble(("ethoagent chat", "bold"), f"  workspace {self.workspace.root}"))
+        c = self
+        c._print(Text.assemble(("ethoagent chat", "bold"), f"  workspace {self.workspace.root}"))
         if self.online:
             name = self.llm.model or "(first served model)"
-            c.print(f"model: {name} at {self.llm.base_url}; pipelines: {self.settings.backend}")
+            c._print(
+                Text(f"model: {name} at {self.llm.base_url}; pipelines: {self.settings.backend}")
+            )
         else:
-            c.print(
+            c._print(
                 Text(
                     "no model endpoint: slash and direct commands only (free-form questions "
                     "need models.llm.base_url; see /model)",
@@ -181,8 +202,8 @@ class ChatSession:
                 )
             )
         verb = "resumed" if self.resuming else "new"
-        c.print(f"thread {self.thread} ({verb}; continue later with --resume {self.thread})")
-        c.print("/help lists commands; Ctrl-C stops a running tool; /quit leaves")
+        c._print(Text(f"thread {self.thread} ({verb}; continue later with --resume {self.thread})"))
+        c._print(Text("/help lists commands; Ctrl-C stops a running tool; /quit leaves"))
 
     def run(self) -> None:
         """The prompt loop (returns on /quit or end of input)."""
@@ -193,10 +214,10 @@ class ChatSession:
             try:
                 line = self.console.input(Text("you> ", style="bold")).strip()
             except EOFError:
-                self.console.print()
+                self._print()
                 break
             except KeyboardInterrupt:
-                self.console.print("\n(Ctrl-C: /quit to leave)")
+                self._print(Text("\n(Ctrl-C: /quit to leave)"))
                 continue
             if not line:
                 continue
@@ -205,8 +226,8 @@ class ChatSession:
             try:
                 self.handle(line)
             except EthoagentError as exc:
-                self.console.print(Text.assemble(("error: ", "bold red"), str(exc)))
-        self.console.print(f"bye (resume with: ethoagent chat --resume {self.thread})")
+                self._print(Text.assemble(("error: ", "bold red"), str(exc)))
+        self._print(Text(f"bye (resume with: ethoagent chat --resume {self.thread})"))
 
     def handle(self, line: str) -> None:
         """One line: a slash command, a direct command or a free-form question."""
@@ -231,7 +252,7 @@ class ChatSession:
             })  # fmt: skip
             return
         if not self.online:
-            self.console.print(Text(NEEDS_ENDPOINT, style="yellow"))
+            self._print(Text(NEEDS_ENDPOINT, style="yellow"))
             return
         self._turn({"role": "user", "content": line}, None)
 
@@ -252,22 +273,22 @@ class ChatSession:
                 interrupts += 1
                 self.ctx.cancel.set()
                 if interrupts == 1:
-                    self.console.print(
+                    self._print(
                         Text("cancelling at the next step (Ctrl-C again to abandon the turn)")
                     )
                 else:
                     future.cancel()
             except concurrent.futures.CancelledError:
-                self.console.print(Text("turn abandoned", style="yellow"))
+                self._print(Text("turn abandoned", style="yellow"))
                 break
             except EthoagentError:
                 if self.ctx.cancel.is_set():
-                    self.console.print(Text("answer stopped", style="yellow"))
+                    self._print(Text("answer stopped", style="yellow"))
                     break
                 raise
             except Exception as exc:
                 if self.ctx.cancel.is_set():
-                    self.console.print(Text("answer stopped", style="yellow"))
+                    self._print(Text("answer stopped", style="yellow"))
                     break
                 raise EthoagentError(f"the chat turn failed: {type(exc).__name__}: {exc}") from exc
         self.ctx.cancel.clear()
@@ -277,8 +298,8 @@ class ChatSession:
     def cmd_help(self, _: str) -> None:
         rows = [[c, d] for c, d in _SLASH_HELP]
         rows += [[t.usage(), t.description.split(".")[0]] for t in TOOLS.values()]
-        self.console.print(result_table("commands", ["command", "what it does"], rows))
-        self.console.print(
+        self._print(result_table("commands", ["command", "what it does"], rows))
+        self._print(
             "Direct commands run a tool without a model: values by position or --name value "
             "(quote values with spaces). Anything not starting with / is a question for the "
             "model" + ("." if self.online else " (needs an endpoint; see /model).")
@@ -286,17 +307,17 @@ class ChatSession:
 
     def cmd_tools(self, _: str) -> None:
         rows = [[t.name, f"/{t.command}", t.description] for t in TOOLS.values()]
-        self.console.print(result_table("tools", ["tool", "direct command", "description"], rows))
+        self._print(result_table("tools", ["tool", "direct command", "description"], rows))
 
     def cmd_model(self, _: str) -> None:
         if self.online:
-            self.console.print(
+            self._print(
                 f"chat model: {self.llm.model or '(first served model)'} at {self.llm.base_url} "
                 f"(role llm, tool calls {'on' if self.llm.capabilities.tool_calls else 'off'})"
             )
         else:
-            self.console.print(Text(NEEDS_ENDPOINT, style="yellow"))
-        self.console.print(
+            self._print(Text(NEEDS_ENDPOINT, style="yellow"))
+        self._print(
             f"pipelines: backend {self.settings.backend}; runs in "
             f"{self.workspace.relative(self.settings.runs_dir)}/"
         )
@@ -318,32 +339,30 @@ class ChatSession:
         events = read_trace(run.trace_path)
         render_trace(events, self.console, failed_only=failed)
         counts = summarize_trace(events)
-        self.console.print(
-            ", ".join(f"{k}: {v}" for k, v in counts.items() if isinstance(v, int | float))
-        )
+        self._print(", ".join(f"{k}: {v}" for k, v in counts.items() if isinstance(v, int | float)))
 
     def show_history(self) -> None:
         messages = self._call(self._messages())
         if not messages:
-            self.console.print(Text("(no history yet)", style="dim"))
+            self._print(Text("(no history yet)", style="dim"))
             return
-        self.console.print(Text(f"history of thread {self.thread}:", style="bold"))
+        self._print(Text(f"history of thread {self.thread}:", style="bold"))
         for m in messages:
             role = m.get("role")
             content = m.get("content") or ""
             if role == "user":
-                self.console.print(Text.assemble(("you> ", "bold"), content))
+                self._print(Text.assemble(("you> ", "bold"), content))
             elif role == "assistant":
                 for tc in m.get("tool_calls") or []:
-                    self.console.print(Text(f"-> {tc['name']}({tc.get('raw_arguments', '')})"))
+                    self._print(Text(f"-> {tc['name']}({tc.get('raw_arguments', '')})"))
                 if content.startswith("(the user ran the direct command"):
                     body = content.split("\n", 1)[-1]
-                    self.console.print(Text("   " + _tool_line(body), style="dim"))
+                    self._print(Text("   " + _tool_line(body), style="dim"))
                 elif content:
-                    self.console.print(Markdown(content))
+                    self._print(Markdown(content))
             elif role == "tool":
-                self.console.print(Text("   " + _tool_line(content), style="dim"))
-        self.console.print(Text("(end of history)", style="dim"))
+                self._print(Text("   " + _tool_line(content), style="dim"))
+        self._print(Text("(end of history)", style="dim"))
 
     # ------------------------------------------------------------------ scripting
 
