@@ -1,0 +1,160 @@
+"""The chat's tools without a terminal: argument validation, direct syntax, queries."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from ethoagent.agent.workspace import Workspace
+from ethoagent.chat.session import ChatSession
+from ethoagent.chat.tools import (
+    TOOLS,
+    ChatTool,
+    ToolContext,
+    execute_tool,
+    parse_direct,
+    register_tool,
+)
+from ethoagent.config import load_settings
+from ethoagent.errors import InputError
+from tests.servers import ScriptedOpenAIServer, chat_completion, tool_call
+
+ETHOGRAM = """animal,start_frame,stop_frame,start_s,stop_s,label,description,confidence,cluster
+mouse_0,0,30,0.0,1.0,rearing,"up",1.0,
+mouse_0,30,90,1.0,3.0,walking,"",1.0,
+mouse_0,90,150,3.0,5.0,rearing,"",1.0,
+mouse_1,0,150,0.0,5.0,still,"",1.0,
+"""
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> ToolContext:
+    ws = Workspace(tmp_path / "ws")
+    (ws.root / "ethogram.csv").write_text(ETHOGRAM)
+    settings = load_settings(None, {"runs_dir": ws.root / "runs"})
+    return ToolContext(ws, settings)
+
+
+def test_query_totals_bouts_and_window_are_exact(ctx: ToolContext) -> None:
+    out = execute_tool(
+        ctx, "query_behaviour", {"source": "ethogram.csv", "animal": "mouse 0", "stop_s": 4}
+    )
+    assert out.ok and out.result is not None
+    rows = {r[1]: r for r in out.result.rows}
+    # rearing: [0, 1) and [3, 4) inside the 4 s window -> 2 s in 2 bouts, 50 %
+    assert rows["rearing"][2:] == [2.0, 2, 1.0, 50.0]
+    assert rows["walking"][2:] == [2.0, 1, 2.0, 50.0]
+    out = execute_tool(
+        ctx,
+        "query_behaviour",
+        {"source": "ethogram.csv", "behaviour": "Rearing", "start_s": 0.5, "stop_s": 3.5},
+    )
+    assert out.result is not None
+    assert [r[:4] for r in out.result.rows] == [
+        ["mouse_0", "rearing", 1.0, 2],
+        ["mouse_1", "rearing", 0.0, 0],
+    ]
+
+
+def test_query_names_what_exists_when_a_name_is_wrong(ctx: ToolContext) -> None:
+    out = execute_tool(ctx, "query_behaviour", {"source": "ethogram.csv", "animal": "rat"})
+    assert not out.ok and out.error is not None
+    assert "mouse_0, mouse_1" in out.error
+    out = execute_tool(ctx, "query_behaviour", {"source": "ethogram.csv", "behaviour": "fly"})
+    assert out.error is not None and "rearing" in out.error
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ({"source": "ethogram.csv", "start_s": "soon"}, "start_s: Input should be a valid number"),
+        ({"animal": "mouse_0"}, "source: Field required"),
+        ({"source": "ethogram.csv", "shell": "rm -rf /"}, "shell: Extra inputs are not permitted"),
+        ({"source": "../ethogram.csv"}, "uses '..'"),
+        ({"source": "/etc/passwd"}, "outside the workspace"),
+    ],
+)
+def test_bad_arguments_become_error_results(
+    ctx: ToolContext, arguments: dict[str, object], expected: str
+) -> None:
+    out = execute_tool(ctx, "query_behaviour", arguments)
+    assert not out.ok
+    assert expected in (out.error or "")
+    assert json.loads(out.to_message())["error"] == out.error
+
+
+def test_unknown_tool_and_unparsed_json_are_error_results(ctx: ToolContext) -> None:
+    assert "no tool named 'rm'" in (execute_tool(ctx, "rm", {}).error or "")
+    out = execute_tool(ctx, "plot", None, "arguments are not valid JSON: ...")
+    assert out.error == "invalid arguments for plot: arguments are not valid JSON: ..."
+
+
+def test_validation_errors_go_back_to_the_model_and_the_chat_goes_on(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws")
+    (ws.root / "ethogram.csv").write_text(ETHOGRAM)
+    with ScriptedOpenAIServer(
+        [
+            chat_completion(
+                None,
+                tool_calls=[
+                    tool_call("query_behaviour", '{"source": "ethogram.csv", "stop_s": -1}', "a"),
+                    tool_call("query_behaviour", '{"source": "ethogram.csv", ', "b"),
+                ],
+            ),
+            chat_completion(
+                None,
+                tool_calls=[
+                    tool_call(
+                        "query_behaviour", '{"source": "ethogram.csv", "animal": "mouse_1"}', "c"
+                    )
+                ],
+            ),
+            chat_completion("mouse_1 was still for 5 s."),
+        ]
+    ) as server:
+        settings = load_settings(None, {"models": {"llm": {"base_url": server.base_url}}})
+        buf = io.StringIO()
+        session = ChatSession(ws, settings, Console(file=buf, width=200), live=False)
+        session.start()
+        try:
+            session.handle("how long was mouse 2 still?")
+        finally:
+            session.close()
+        second = [m for m in server.requests[1]["messages"] if m["role"] == "tool"]
+        assert [m["tool_call_id"] for m in second] == ["a", "b"]
+        errors = [json.loads(m["content"])["error"] for m in second]
+        assert "stop_s: Input should be greater than 0" in errors[0]
+        assert "arguments are not valid JSON" in errors[1]
+        third = json.loads(server.requests[2]["messages"][-1]["content"])
+        assert third["ok"] and third["result"]["rows"][0][:3] == ["mouse_1", "still", 5.0]
+    text = buf.getvalue()
+    assert "error invalid arguments for query_behaviour" in text
+    assert "mouse_1 was still for 5 s." in text
+
+
+def test_direct_command_syntax() -> None:
+    tool, args = parse_direct('/run segment "my data/s1.csv" --k 6 --fps=30 out=seg') or (None, {})
+    assert tool is TOOLS["run_segment"]
+    assert args == {"keypoints": "my data/s1.csv", "k": "6", "fps": "30", "out": "seg"}
+    tool, args = parse_direct("/explain seg1 mouse_0 12.5") or (None, {})
+    assert tool is TOOLS["explain_label"]
+    assert args == {"run": "seg1", "animal": "mouse_0", "time_s": "12.5"}
+    assert parse_direct("/nonsense x") is None
+    with pytest.raises(InputError, match="takes 1 value"):
+        parse_direct("/load a b")
+
+
+def test_registry_refuses_duplicates_and_offers_json_schemas() -> None:
+    existing = TOOLS["plot"]
+    with pytest.raises(ValueError, match="already registered"):
+        register_tool(existing)
+    with pytest.raises(ValueError, match="already taken"):
+        register_tool(ChatTool("plot2", "x", existing.args, existing.run, command="plot"))
+    for tool in TOOLS.values():
+        schema = tool.schema()
+        assert schema["type"] == "object"
+        assert set(tool.positional) <= set(schema.get("properties", {}))
