@@ -46,7 +46,7 @@ class ChatRenderer:
     Args:
         console: where to print.
         live: stream answers through ``rich.live`` (re-rendered markdown); ``False``
-            prints the deltas as plain text and the markdown once at the end.
+            prints the deltas as they come, as raw markdown (pipes, logs).
     """
 
     def __init__(self, console: Console, *, live: bool = True) -> None:
