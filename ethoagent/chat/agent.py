@@ -23,6 +23,7 @@ from typing import Annotated, Any, Protocol, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 
+from ethoagent.agent.trace import Tracer
 from ethoagent.agent.types import (
     Answer,
     Message,
@@ -150,6 +151,12 @@ class _Nodes:
     max_rounds: int
     sampling: Sampling
     stream_tools: bool
+    tracer: Tracer | None
+
+    def _trace_tool(self, name: str, args: dict[str, Any] | None, outcome: ToolOutcome) -> None:
+        if self.tracer is not None:
+            result = outcome.result.data if outcome.result is not None else None
+            self.tracer.tool_call(name, args or {}, result, outcome.seconds, error=outcome.error)
 
     async def agent(self, state: ChatState) -> dict[str, Any]:
         assert self.client is not None, "free-form turns need a model client"
@@ -179,6 +186,17 @@ class _Nodes:
                 )
         finally:
             self.hooks.answer_end("")
+        if self.tracer is not None:
+            self.tracer.model_call(
+                role="llm",
+                model=answer.model,
+                backend=answer.backend,
+                prompt=load_prompt(SYSTEM_PROMPT).ref,
+                messages=messages,
+                answer=answer,
+                tools=tools,
+                sampling=self.sampling,
+            )
         if not answer.text and not answer.tool_calls:
             self.hooks.answer_text("*(the model returned an empty answer)*")
             self.hooks.answer_end("")
@@ -201,6 +219,7 @@ class _Nodes:
                     execute_tool, self.ctx, call.name, call.arguments, call.error
                 )
                 self.hooks.tool_end(outcome)
+                self._trace_tool(call.name, call.arguments, outcome)
                 cancelled = outcome.cancelled
             out.append({"role": "tool", "tool_call_id": call.id, "content": outcome.to_message()})
         return {"messages": out, "rounds": state.get("rounds", 0) + 1, "cancelled": cancelled}
@@ -210,6 +229,7 @@ class _Nodes:
         self.hooks.tool_start(d["tool"], d["arguments"], "")
         outcome = await asyncio.to_thread(execute_tool, self.ctx, d["tool"], d["arguments"])
         self.hooks.tool_end(outcome)
+        self._trace_tool(d["tool"], d["arguments"], outcome)
         note = f"(the user ran the direct command `{d['line']}`; its result follows)\n"
         return {
             "messages": [{"role": "assistant", "content": note + outcome.to_message()}],
@@ -238,6 +258,7 @@ def build_chat_graph(
     max_rounds: int = 6,
     sampling: Sampling = CHAT_SAMPLING,
     stream_tools: bool = True,
+    tracer: Tracer | None = None,
 ) -> StateGraph[ChatState]:
     """The chat graph (compile it with a checkpointer; one thread per conversation).
 
@@ -250,11 +271,12 @@ def build_chat_graph(
         stream_tools: stream answers also when tools are offered. llama.cpp's server
             (llama-cpp-python, ``chatml-function-calling``) streams nothing useful then,
             so requests that offer tools go out unstreamed there.
+        tracer: records every model call and tool call of the chat (JSONL).
     """
     system = load_prompt(SYSTEM_PROMPT).render(
         workspace=ctx.workspace.root, pipeline_backend=ctx.settings.backend
     )
-    nodes = _Nodes(client, ctx, hooks, system, max_rounds, sampling, stream_tools)
+    nodes = _Nodes(client, ctx, hooks, system, max_rounds, sampling, stream_tools, tracer)
     g: StateGraph[ChatState] = StateGraph(ChatState)
     g.add_node("agent", nodes.agent)
     g.add_node("tools", nodes.tools)

@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.text import Text
 
+from ethoagent.agent.trace import Tracer
 from ethoagent.agent.types import Sampling
 from ethoagent.agent.workspace import Workspace
 from ethoagent.chat.agent import build_chat_graph
@@ -35,7 +36,7 @@ from ethoagent.chat.tools import TOOLS, ToolContext, execute_tool, parse_direct
 from ethoagent.config import Settings
 from ethoagent.errors import EthoagentError, InputError, RunError
 
-__all__ = ["NEEDS_ENDPOINT", "ChatSession", "chat_db_path"]
+__all__ = ["NEEDS_ENDPOINT", "ChatSession", "chat_db_path", "chat_trace_path"]
 
 _R = TypeVar("_R")
 
@@ -53,6 +54,7 @@ _SLASH_HELP = [
     ("/tools", "the tools the model can call, with their direct commands"),
     ("/runs", "pipeline runs in this workspace"),
     ("/trace RUN [--failed]", "a run's reasoning trace: proposals, checks, retries, flags"),
+    ("/trace chat", "this thread's own trace: questions, model calls, tool calls"),
     ("/model", "the model endpoint of the chat and the pipelines' backend"),
     ("/history", "this thread's conversation so far"),
     ("/quit", "leave (Ctrl-D too); the thread is kept, resume with --resume THREAD"),
@@ -62,6 +64,11 @@ _SLASH_HELP = [
 def chat_db_path(workspace: Workspace) -> Path:
     """Where a workspace keeps its chat threads (LangGraph SQLite checkpointer)."""
     return workspace.root / ".ethoagent" / "chat.sqlite"
+
+
+def chat_trace_path(workspace: Workspace, thread: str) -> Path:
+    """The JSONL trace of one chat thread: every question, model call and tool call."""
+    return workspace.root / ".ethoagent" / "threads" / f"{thread}.jsonl"
 
 
 class ChatSession:
@@ -105,6 +112,7 @@ class ChatSession:
         self.max_tool_rounds = max_tool_rounds
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self.tracer: Tracer | None = None
         self._graph: Any = None
         self._saver_cm: Any = None
         self._client: Any = None
@@ -121,6 +129,7 @@ class ChatSession:
     async def _open(self) -> None:
         db = chat_db_path(self.workspace)
         db.parent.mkdir(parents=True, exist_ok=True)
+        self.tracer = Tracer(chat_trace_path(self.workspace, self.thread), run_id=self.thread)
         self._saver_cm = AsyncSqliteSaver.from_conn_string(str(db))
         saver = await self._saver_cm.__aenter__()
         if self.online:
@@ -135,6 +144,7 @@ class ChatSession:
             sampling=Sampling(temperature=0.0, max_tokens=self.max_tokens, seed=0),
             # llama.cpp's server (the one answering json_object) cannot stream tool calls
             stream_tools=self.llm.capabilities.structured_output != "json_object",
+            tracer=self.tracer,
         )
         self._graph = builder.compile(checkpointer=saver)
 
@@ -143,6 +153,8 @@ class ChatSession:
             await self._client.aclose()
         if self._saver_cm is not None:
             await self._saver_cm.__aexit__(None, None, None)
+        if self.tracer is not None:
+            self.tracer.close()
 
     def _config(self) -> dict[str, Any]:
         return {"configurable": {"thread_id": self.thread}, "recursion_limit": 40}
@@ -258,6 +270,8 @@ class ChatSession:
 
     def _turn(self, user: dict[str, Any], direct: dict[str, Any] | None) -> None:
         inputs = {"messages": [user], "rounds": 0, "direct": direct, "cancelled": False}
+        if self.tracer is not None:
+            self.tracer.event("user", content=user["content"])
         self.ctx.cancel.clear()
         future = asyncio.run_coroutine_threadsafe(
             self._graph.ainvoke(inputs, self._config()), self._loop
@@ -331,6 +345,11 @@ class ChatSession:
         names = [w for w in words if not w.startswith("--")]
         if not names:
             raise InputError("/trace needs a run id.", fix="/runs lists them.")
+        if names[0] == "chat":
+            path = chat_trace_path(self.workspace, self.thread)
+            events = read_trace(path) if path.is_file() else []
+            render_trace(events, self.console, failed_only=failed)
+            return
         runs_dir = self.settings.runs_dir
         target = names[0]
         if not (runs_dir / target / "run.json").is_file():

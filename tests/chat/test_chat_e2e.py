@@ -263,3 +263,20 @@ def test_local_llama_server_round_trip_survives_its_tool_calls(
     child.expect("chat model: ")
     child.expect(PROMPT)
     _quit(child)
+
+
+def test_ctrl_c_cancels_a_long_tool_and_the_chat_goes_on(workspace: Path, spawn_chat: Any) -> None:
+    child = spawn_chat(workspace)
+    child.expect(PROMPT)
+    child.sendline("/run segment sim --dec-iters 20000 --out slow")
+    child.expect("clustering", timeout=90)  # the progress bar of the DEC fit
+    child.sendintr()
+    child.expect(PROMPT, timeout=90)
+    out = printed(child)
+    assert "cancelling at the next step" in out
+    assert "cancelled cancelled by the user (Ctrl-C)" in out
+    runs = _say(child, "/runs")
+    assert "interrupted" in runs
+    assert "/run segment KEYPOINTS" in _say(child, "/help")  # still alive
+    _quit(child)
+    assert not (workspace / "results" / "slow" / "ethogram.csv").exists()
