@@ -230,6 +230,14 @@ def test_injected_text_in_data_is_returned_as_data_and_nothing_is_deleted(
         assert "no tool named 'delete_file'" in errors["delete_file"]["error"]
         assert "uses '..'" in errors["list_files"]["error"]
     assert "-> show_table(path=notes.csv)" in shown
+    # the thread's trace holds the question, the model calls and the refused tool calls
+    (trace,) = (workspace / ".ethoagent" / "threads").glob("chat-*.jsonl")
+    events = [json.loads(line) for line in trace.read_text().splitlines()]
+    kinds = [e["kind"] for e in events]
+    assert kinds.count("model_call") == 3 and kinds.count("tool_call") == 3
+    assert events[0] == {**events[0], "kind": "user", "content": "What do the notes say?"}
+    refused = [e for e in events if e["kind"] == "tool_call" and e["error"]]
+    assert [e["name"] for e in refused] == ["delete_file", "list_files"]
     assert "error no tool named 'delete_file'" in shown
     after = sorted(p.relative_to(workspace) for p in workspace.rglob("*"))
     assert set(before) <= set(after)

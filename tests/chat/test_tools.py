@@ -158,3 +158,20 @@ def test_registry_refuses_duplicates_and_offers_json_schemas() -> None:
         schema = tool.schema()
         assert schema["type"] == "object"
         assert set(tool.positional) <= set(schema.get("properties", {}))
+
+
+def test_chat_command_is_registered_and_reads_lines(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ethoagent.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["chat", "--help"])
+    assert result.exit_code == 0
+    assert "--workspace" in result.output and "--resume" in result.output
+    ws = tmp_path / "ws"
+    result = runner.invoke(app, ["chat", "--workspace", str(ws)], input="/tools\n/runs\n/quit\n")
+    assert result.exit_code == 0, result.output
+    assert "run_segment" in result.output and "/run segment" in result.output
+    assert "0 run(s) in runs" in result.output
+    assert (ws / ".ethoagent" / "chat.sqlite").is_file()
