@@ -189,6 +189,7 @@ def test_offline_slash_and_direct_commands_work_and_questions_need_an_endpoint(
     assert "too small to plan tool calls" in out
     assert "pipelines: backend offline" in _say(child, "/model")
     assert "unknown command /frobnicate" in _say(child, "/frobnicate")
+    assert "query_behaviour" in _say(child, "/trace chat")  # the thread's own trace
     _quit(child)
     assert "Traceback" not in printed(child)
 

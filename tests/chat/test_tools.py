@@ -175,3 +175,25 @@ def test_chat_command_is_registered_and_reads_lines(tmp_path: Path) -> None:
     assert "run_segment" in result.output and "/run segment" in result.output
     assert "0 run(s) in runs" in result.output
     assert (ws / ".ethoagent" / "chat.sqlite").is_file()
+
+
+def test_an_unreachable_endpoint_is_one_clear_error_and_the_chat_goes_on(
+    tmp_path: Path,
+) -> None:
+    from ethoagent.errors import EndpointError
+    from tests.servers import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    settings = load_settings(
+        None, {"models": {"llm": {"base_url": url, "model": "m", "max_retries": 0}}}
+    )
+    buf = io.StringIO()
+    session = ChatSession(Workspace(tmp_path / "ws"), settings, Console(file=buf), live=False)
+    session.start()
+    try:
+        with pytest.raises(EndpointError, match="cannot connect"):
+            session.handle("hello?")
+        session.handle("/runs")
+    finally:
+        session.close()
+    assert "0 run(s) in runs" in buf.getvalue()
