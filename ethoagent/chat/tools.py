@@ -821,7 +821,7 @@ def _load_timeline(ctx: ToolContext, source: str, fps: float | None) -> _Timelin
     if p is None:
         p = ctx.workspace.resolve(source, must_exist=True, what="ethogram or label CSV")
         if p.is_dir():
-            for cand in ("ethogram.csv", "ground_truth/labels.csv"):
+            for cand in ("ethogram.csv", "outputs/ethogram.csv", "ground_truth/labels.csv"):
                 if (p / cand).is_file():
                     p = p / cand
                     break
@@ -1083,6 +1083,18 @@ register_tool(
 )
 
 
+def _open_run(ctx: ToolContext, run: str) -> Any:
+    """A run of this workspace by id (under ``runs/``) or by its folder's path."""
+    from ethoagent.runs import Run
+
+    if (
+        re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", run)
+        and (ctx.settings.runs_dir / run / "run.json").is_file()
+    ):
+        return Run.open(ctx.settings.runs_dir / run)
+    return Run.open(ctx.workspace.resolve(run, must_exist=True, what="run"))
+
+
 class ExplainLabelArgs(_Args):
     run: str = Field(description="Run id (a segment run).")
     animal: str = Field(description="Animal name.")
@@ -1091,10 +1103,9 @@ class ExplainLabelArgs(_Args):
 
 def _explain_label(ctx: ToolContext, a: ExplainLabelArgs) -> ToolResult:
     from ethoagent.agent.trace import read_trace, summarize_trace
-    from ethoagent.runs import Run
 
-    run = Run.open(a.run, ctx.settings.runs_dir)
-    tl = _load_timeline(ctx, a.run, None)
+    run = _open_run(ctx, a.run)
+    tl = _load_timeline(ctx, str(run.root), None)
     animals = sorted(tl.epochs)
     animal = animals[_match_name(a.animal, animals, "animal")]
     hit = next(((s, e, lab) for s, e, lab in tl.epochs[animal] if s <= a.time_s < e), None)

@@ -145,6 +145,17 @@ def test_scripted_model_runs_tools_and_answers_with_their_results(
         child.expect(r"RECALL (\d+) messages")
         sent = int(child.match.group(1))
         child.expect(PROMPT)
+        # why does mouse_1 have its label at 1 s? the run's trace answers
+        (run,) = (workspace / "runs").glob("segment-*")
+        with ethogram.open() as fh:
+            label = next(
+                r["label"]
+                for r in csv.DictReader(fh)
+                if r["animal"] == "mouse_1" and float(r["start_s"]) <= 1 < float(r["stop_s"])
+            )
+        why = " ".join(_say(child, f"/explain {run.name} mouse_1 1").split())
+        assert f"ok mouse_1 at 1 s: '{label}'" in why
+        assert "pass kinematics" in why
         _quit(child)
         history = server.requests[0]["messages"]
         assert sent == len(history) > 10

@@ -197,3 +197,12 @@ def test_an_unreachable_endpoint_is_one_clear_error_and_the_chat_goes_on(
     finally:
         session.close()
     assert "0 run(s) in runs" in buf.getvalue()
+
+
+def test_explain_refuses_runs_outside_the_workspace(ctx: ToolContext, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "run.json").write_text("{}")
+    for run in (str(outside), "../elsewhere"):
+        out = execute_tool(ctx, "explain_label", {"run": run, "animal": "m", "time_s": 1})
+        assert not out.ok and "workspace" in (out.error or "")
