@@ -1185,6 +1185,77 @@ register_tool(
 )
 
 
+class InspectTraceArgs(_Args):
+    run: str = Field(description="Run id (any pipeline) or its folder.")
+    item: str | None = Field(None, description="Only this item, e.g. 'frame 12'.")
+    node: str | None = Field(None, description="Only this stage, e.g. 'triangulate'.")
+    failed_only: bool = Field(True, description="Only items with a failed check or a flag.")
+
+
+def _inspect_trace(ctx: ToolContext, a: InspectTraceArgs) -> ToolResult:
+    from ethoagent.agent.trace import read_trace, summarize_trace
+
+    run = _open_run(ctx, a.run)
+    events = read_trace(run.trace_path)
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for ev in events:
+        item = ev.get("item")
+        if item is None or (a.item is not None and str(item) != a.item):
+            continue
+        if a.node is not None and ev.get("node") != a.node:
+            continue
+        g = groups.setdefault(
+            (str(ev.get("node")), str(item)),
+            {"failed": [], "actions": [], "flagged": False, "model_calls": 0, "attempts": 0},
+        )
+        kind = ev["kind"]
+        if kind == "check" and not ev.get("passed"):
+            value, threshold = ev.get("value"), ev.get("threshold")
+            g["failed"].append(f"{ev.get('name')} {value} vs {threshold}")
+        elif kind == "decision":
+            g["actions"].append(f"{ev.get('action')} ({ev.get('decided_by')})")
+        elif kind == "flag":
+            g["flagged"] = True
+        elif kind == "model_call":
+            g["model_calls"] += 1
+        elif kind == "proposal":
+            g["attempts"] += 1
+    rows = [
+        [node, item, g["attempts"], "; ".join(g["failed"][:4]), ", ".join(g["actions"][:4]),
+         "yes" if g["flagged"] else "", g["model_calls"]]
+        for (node, item), g in groups.items()
+        if not a.failed_only or g["failed"] or g["flagged"]
+    ]  # fmt: skip
+    counts = summarize_trace(events)
+    keep = ("model_calls", "checks", "checks_failed", "retries", "escalations", "flags", "items")
+    data = {k: counts[k] for k in keep}
+    data["flagged_items"] = counts["flagged_items"][:MAX_ROWS]
+    data["items_shown"] = rows[: MAX_ROWS * 2]
+    cols = ["stage", "item", "attempts", "failed checks", "routes", "flagged", "model calls"]
+    return ToolResult(
+        f"run {run.run_id} ({run.info().graph}): {counts['items']} items, "
+        f"{counts['checks_failed']} failed checks, {counts['retries']} retries, "
+        f"{counts['escalations']} escalations, {counts['flags']} flagged; {len(rows)} shown",
+        data,
+        cols,
+        rows[:MAX_ROWS],
+    )
+
+
+register_tool(
+    ChatTool(
+        "inspect_trace",
+        "Why a run's results are what they are, from its trace: per item (frame, snippet, "
+        "window) the attempts, failed checks (value vs threshold), retries/escalations and "
+        "flags; works for every pipeline (pose frames, segment snippets, ...).",
+        InspectTraceArgs,
+        _inspect_trace,
+        command="why",
+        positional=("run", "item"),
+    )
+)
+
+
 def parse_direct(line: str) -> tuple[ChatTool, dict[str, Any]] | None:
     """Parse ``/command args`` into a tool and raw arguments (validated later).
 

@@ -206,3 +206,30 @@ def test_explain_refuses_runs_outside_the_workspace(ctx: ToolContext, tmp_path: 
     for run in (str(outside), "../elsewhere"):
         out = execute_tool(ctx, "explain_label", {"run": run, "animal": "m", "time_s": 1})
         assert not out.ok and "workspace" in (out.error or "")
+
+
+def test_inspect_trace_lists_failed_and_flagged_items(ctx: ToolContext) -> None:
+    from ethoagent.agent.trace import Tracer
+    from ethoagent.runs import Run
+    from ethoagent.tools.checks import CheckResult
+
+    run = Run.create(ctx.settings.runs_dir, "pose", ctx.settings, run_id="p1")
+    with Tracer(run.trace_path, run_id="p1") as tracer:
+        for frame, error in ((0, 1.0), (1, 9.5)):
+            with tracer.scope(node="triangulate", item=f"frame {frame}"):
+                tracer.event("proposal")
+                ok = error <= 4.0
+                tracer.check(CheckResult(
+                    name="reprojection", passed=ok, value=error, threshold=4.0, message="px"
+                ))  # fmt: skip
+                if not ok:
+                    tracer.decision(decided_by="policy", action="flag", reason="still failing")
+                    tracer.event("flag", reason="reprojection")
+    out = execute_tool(ctx, "inspect_trace", {"run": "p1"})
+    assert out.ok and out.result is not None
+    assert out.result.rows == [
+        ["triangulate", "frame 1", 1, "reprojection 9.5 vs 4.0", "flag (policy)", "yes", 0]
+    ]
+    assert out.result.data["checks_failed"] == 1
+    every = execute_tool(ctx, "inspect_trace", {"run": "p1", "failed_only": False})
+    assert every.result is not None and len(every.result.rows) == 2
