@@ -86,9 +86,9 @@ def spawn_chat() -> Iterator[Spawn]:
 
 
 @pytest.fixture(scope="module")
-def llama_server_4k() -> Iterator[str]:
-    """The local llama.cpp server with a 4,096-token context: the chat's tool schemas and
-    system prompt alone take about 2,000 tokens, more than the shared fixture's 2,048."""
+def llama_server_8k() -> Iterator[str]:
+    """The local llama.cpp server with an 8,192-token context: the chat's tool schemas and
+    system prompt alone take about 2,800 tokens, more than the shared fixture's 2,048."""
     from tests.conftest import REQUIRE_SERVER_ENV
     from tests.servers import missing_server_requirements, start_llama_server
 
@@ -97,7 +97,7 @@ def llama_server_4k() -> Iterator[str]:
         if os.environ.get(REQUIRE_SERVER_ENV) == "1":
             pytest.fail(f"{REQUIRE_SERVER_ENV}=1 but {reason}", pytrace=False)
         pytest.skip(f"local model server unavailable: {reason}")
-    server = start_llama_server(n_ctx=4096)
+    server = start_llama_server(n_ctx=8192)
     try:
         yield server.base_url
     finally:

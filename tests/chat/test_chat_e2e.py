@@ -258,12 +258,12 @@ def test_injected_text_in_data_is_returned_as_data_and_nothing_is_deleted(
 
 @pytest.mark.server
 def test_local_llama_server_round_trip_survives_its_tool_calls(
-    workspace: Path, spawn_chat: Any, llama_server_4k: str
+    workspace: Path, spawn_chat: Any, llama_server_8k: str
 ) -> None:
     child = spawn_chat(
         workspace,
         "--llm-url",
-        llama_server_4k,
+        llama_server_8k,
         "--max-tokens",
         "48",
         "--max-tool-rounds",
