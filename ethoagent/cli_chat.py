@@ -43,6 +43,13 @@ def chat(
             "--max-tool-rounds", min=0, help="Tool rounds per question before the model answers."
         ),
     ] = 6,
+    tools: Annotated[
+        str | None,
+        typer.Option(
+            "--tools",
+            help="Comma-separated tools offered to the model (default all; /tools lists them).",
+        ),
+    ] = None,
     config: ConfigOpt = None,
     backend: BackendOpt = None,
 ) -> None:
@@ -73,6 +80,7 @@ def chat(
         live=live,
         max_tokens=max_tokens,
         max_tool_rounds=max_tool_rounds,
+        tool_names=None if tools is None else [t.strip() for t in tools.split(",") if t.strip()],
     )
     session.start()
     try:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol, TypedDict
 
@@ -35,6 +35,7 @@ from ethoagent.agent.types import (
     ToolChoice,
 )
 from ethoagent.chat.tools import TOOLS, ToolContext, ToolOutcome, execute_tool
+from ethoagent.errors import ConfigError
 from ethoagent.prompts import load_prompt
 
 __all__ = [
@@ -110,10 +111,21 @@ class ChatHooks(Protocol):
     def tool_end(self, outcome: ToolOutcome) -> None: ...
 
 
-def chat_tools() -> list[Tool]:
-    """Every registered chat tool as a model ``Tool`` (schemas without pydantic's titles,
-    which cost context and say nothing the property names do not)."""
-    return [Tool(t.name, t.description, _untitled(t.schema())) for t in TOOLS.values()]
+def chat_tools(names: Sequence[str] | None = None) -> list[Tool]:
+    """The registered chat tools (all, or those named) as model ``Tool`` s, with schemas
+    without pydantic's titles, which cost context and say nothing the property names do not.
+
+    Raises:
+        ConfigError: a name is not a registered tool.
+    """
+    unknown = sorted(set(names or ()) - set(TOOLS))
+    if unknown:
+        raise ConfigError(
+            f"unknown chat tool(s) {', '.join(unknown)}.",
+            fix=f"choose from {', '.join(TOOLS)}.",
+        )
+    chosen = [t for t in TOOLS.values() if names is None or t.name in names]
+    return [Tool(t.name, t.description, _untitled(t.schema())) for t in chosen]
 
 
 def _untitled(schema: Any) -> Any:
@@ -152,6 +164,7 @@ class _Nodes:
     sampling: Sampling
     stream_tools: bool
     tracer: Tracer | None
+    offered: list[Tool]
 
     def _trace_tool(self, name: str, args: dict[str, Any] | None, outcome: ToolOutcome) -> None:
         if self.tracer is not None:
@@ -161,7 +174,7 @@ class _Nodes:
     async def agent(self, state: ChatState) -> dict[str, Any]:
         assert self.client is not None, "free-form turns need a model client"
         rounds = state.get("rounds", 0)
-        tools = chat_tools() if rounds < self.max_rounds else []
+        tools = self.offered if rounds < self.max_rounds else []
         messages = [Message("system", self.system), *to_messages(state.get("messages", []))]
 
         def on_text(delta: str) -> None:
@@ -259,6 +272,7 @@ def build_chat_graph(
     sampling: Sampling = CHAT_SAMPLING,
     stream_tools: bool = True,
     tracer: Tracer | None = None,
+    tool_names: Sequence[str] | None = None,
 ) -> StateGraph[ChatState]:
     """The chat graph (compile it with a checkpointer; one thread per conversation).
 
@@ -272,11 +286,24 @@ def build_chat_graph(
             (llama-cpp-python, ``chatml-function-calling``) streams nothing useful then,
             so requests that offer tools go out unstreamed there.
         tracer: records every model call and tool call of the chat (JSONL).
+        tool_names: offer only these tools to the model (small models plan better with
+            fewer, and a short tool list keeps the prompt small); default all. Direct
+            commands reach every tool either way.
     """
     system = load_prompt(SYSTEM_PROMPT).render(
         workspace=ctx.workspace.root, pipeline_backend=ctx.settings.backend
     )
-    nodes = _Nodes(client, ctx, hooks, system, max_rounds, sampling, stream_tools, tracer)
+    nodes = _Nodes(
+        client,
+        ctx,
+        hooks,
+        system,
+        max_rounds,
+        sampling,
+        stream_tools,
+        tracer,
+        chat_tools(tool_names),
+    )
     g: StateGraph[ChatState] = StateGraph(ChatState)
     g.add_node("agent", nodes.agent)
     g.add_node("tools", nodes.tools)

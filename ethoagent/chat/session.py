@@ -83,6 +83,7 @@ class ChatSession:
         live: stream answers with ``rich.live``.
         max_tokens: most tokens of one model answer.
         max_tool_rounds: tool rounds per question before the model must answer.
+        tool_names: the tools offered to the model (default all).
     """
 
     def __init__(
@@ -95,6 +96,7 @@ class ChatSession:
         live: bool = True,
         max_tokens: int = 1024,
         max_tool_rounds: int = 6,
+        tool_names: list[str] | None = None,
     ) -> None:
         self.workspace = workspace
         runs_dir = settings.runs_dir
@@ -110,6 +112,7 @@ class ChatSession:
         self.online = bool(self.llm.base_url)
         self.max_tokens = max_tokens
         self.max_tool_rounds = max_tool_rounds
+        self.tool_names = tool_names
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self.tracer: Tracer | None = None
@@ -145,6 +148,7 @@ class ChatSession:
             # llama.cpp's server (the one answering json_object) cannot stream tool calls
             stream_tools=self.llm.capabilities.structured_output != "json_object",
             tracer=self.tracer,
+            tool_names=self.tool_names,
         )
         self._graph = builder.compile(checkpointer=saver)
 

@@ -233,3 +233,14 @@ def test_inspect_trace_lists_failed_and_flagged_items(ctx: ToolContext) -> None:
     assert out.result.data["checks_failed"] == 1
     every = execute_tool(ctx, "inspect_trace", {"run": "p1", "failed_only": False})
     assert every.result is not None and len(every.result.rows) == 2
+
+
+def test_the_model_can_be_offered_a_subset_of_the_tools() -> None:
+    from ethoagent.chat.agent import chat_tools
+    from ethoagent.errors import ConfigError
+
+    assert [t.name for t in chat_tools(["plot", "list_files"])] == ["list_files", "plot"]
+    assert len(chat_tools()) == len(TOOLS)
+    assert "title" not in json.dumps(chat_tools(["plot"])[0].parameters)
+    with pytest.raises(ConfigError, match="unknown chat tool"):
+        chat_tools(["plot", "rm"])
