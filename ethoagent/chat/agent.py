@@ -176,6 +176,22 @@ class _Nodes:
         rounds = state.get("rounds", 0)
         tools = self.offered if rounds < self.max_rounds else []
         messages = [Message("system", self.system), *to_messages(state.get("messages", []))]
+        answer = await self._ask(messages, tools)
+        if tools and not answer.text and not answer.tool_calls:
+            # an empty answer to a request with tools (small models, a function-calling
+            # grammar cut short): ask once more without tools, so the user gets words
+            answer = await self._ask(messages, [])
+        if not answer.text and not answer.tool_calls:
+            self.hooks.answer_text("*(the model returned an empty answer)*")
+            self.hooks.answer_end("")
+        message: dict[str, Any] = {"role": "assistant", "content": answer.text}
+        if answer.tool_calls:
+            message["tool_calls"] = [tc.model_dump() for tc in answer.tool_calls]
+        return {"messages": [message]}
+
+    async def _ask(self, messages: list[Message], tools: list[Tool]) -> Answer[Any]:
+        """One model answer, streamed to the terminal (unstreamed where tools cannot be)."""
+        assert self.client is not None
 
         def on_text(delta: str) -> None:
             self.ctx.check_cancel()
@@ -210,13 +226,7 @@ class _Nodes:
                 tools=tools,
                 sampling=self.sampling,
             )
-        if not answer.text and not answer.tool_calls:
-            self.hooks.answer_text("*(the model returned an empty answer)*")
-            self.hooks.answer_end("")
-        message: dict[str, Any] = {"role": "assistant", "content": answer.text}
-        if answer.tool_calls:
-            message["tool_calls"] = [tc.model_dump() for tc in answer.tool_calls]
-        return {"messages": [message]}
+        return answer
 
     async def tools(self, state: ChatState) -> dict[str, Any]:
         last = state["messages"][-1]

@@ -244,3 +244,18 @@ def test_the_model_can_be_offered_a_subset_of_the_tools() -> None:
     assert "title" not in json.dumps(chat_tools(["plot"])[0].parameters)
     with pytest.raises(ConfigError, match="unknown chat tool"):
         chat_tools(["plot", "rm"])
+
+
+def test_an_empty_answer_with_tools_is_asked_again_without_them(tmp_path: Path) -> None:
+    with ScriptedOpenAIServer([chat_completion(""), chat_completion("Hello, lab.")]) as server:
+        settings = load_settings(None, {"models": {"llm": {"base_url": server.base_url}}})
+        buf = io.StringIO()
+        session = ChatSession(Workspace(tmp_path / "ws"), settings, Console(file=buf), live=False)
+        session.start()
+        try:
+            session.handle("hi")
+        finally:
+            session.close()
+        assert "tools" in server.requests[0] and "tools" not in server.requests[1]
+    assert "Hello, lab." in buf.getvalue()
+    assert "empty answer" not in buf.getvalue()
