@@ -34,6 +34,7 @@ from ethoagent.cli_base import (
     settings_from,
 )
 from ethoagent.cli_classify import classify
+from ethoagent.cli_chat import chat
 from ethoagent.cli_gate import gate_app
 from ethoagent.errors import EthoagentError, InputError
 
@@ -660,6 +661,7 @@ def config_show(config: ConfigOpt = None, backend: BackendOpt = None) -> None:
 # Command groups that live in their own modules: one import and one line each.
 app.add_typer(gate_app, name="gate")
 app.command("classify")(classify)
+app.command("chat")(chat)
 
 
 def main() -> None:

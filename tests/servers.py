@@ -276,6 +276,45 @@ def chat_completion(
     }
 
 
+def stream_chunks(completion: dict[str, Any], piece: int = 12) -> list[dict[str, Any]]:
+    """Split a ``chat.completion`` body into the ``chat.completion.chunk`` deltas a
+    streaming server sends: the content in pieces of ``piece`` characters, then each tool
+    call (name and arguments in two deltas), then the finish reason and usage."""
+    base = {k: completion.get(k) for k in ("id", "created", "model")}
+    base["object"] = "chat.completion.chunk"
+    choice = (completion.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    out = [chunk({"role": "assistant", "content": ""})]
+    text = message.get("content") or ""
+    out += [chunk({"content": text[i : i + piece]}) for i in range(0, len(text), piece)]
+    for i, tc in enumerate(message.get("tool_calls") or []):
+        fn = tc["function"]
+        out.append(
+            chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": i,
+                            "id": tc["id"],
+                            "type": "function",
+                            "function": {"name": fn["name"], "arguments": ""},
+                        }
+                    ]
+                }
+            )
+        )
+        out.append(
+            chunk({"tool_calls": [{"index": i, "function": {"arguments": fn["arguments"]}}]})
+        )
+    out.append(chunk({}, choice.get("finish_reason") or "stop"))
+    out.append({**base, "choices": [], "usage": completion.get("usage")})
+    return out
+
+
 def tool_call(name: str, arguments: str, call_id: str = "call_0") -> dict[str, Any]:
     """One OpenAI tool call entry (``arguments`` is the raw JSON string)."""
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
@@ -454,6 +493,24 @@ def _make_handler(server: ScriptedOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 resp = error_response(400, f"script function failed: {exc!r}")
             if resp.delay_s:
                 time.sleep(resp.delay_s)
-            self._send(resp)
+            if body.get("stream") and resp.status == 200 and isinstance(resp.body, dict):
+                self._send_stream(resp.body)
+            else:
+                self._send(resp)
+
+        def _send_stream(self, completion: dict[str, Any]) -> None:
+            """A chat.completion body as server-sent ``chat.completion.chunk`` events."""
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-cache")
+                self.end_headers()
+                for chunk in stream_chunks(completion):
+                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                    self.wfile.flush()
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass
 
     return Handler

@@ -217,6 +217,105 @@ class OpenAICompatibleClient:
             model=model or response.model or "",
         )
 
+    async def stream(
+        self,
+        role: Role,
+        messages: list[Message],
+        *,
+        tools: list[Tool] | tuple[Tool, ...] = (),
+        tool_choice: ToolChoice = "auto",
+        sampling: Sampling | None = None,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Answer[Any]:
+        """Like ``ask`` without structured output, but streamed (``stream=True``).
+
+        Text deltas go to ``on_text`` as they arrive; tool-call deltas are assembled by
+        their index. Opening the stream is retried like ``ask``; a stream that breaks
+        half-way raises ``EndpointError`` (its text has already been shown).
+
+        Returns:
+            The whole answer: text, tool calls (argument parse errors in
+            ``ToolCall.error``), usage where the server reports it.
+        """
+        cfg = self._config(role)
+        self._check_capabilities(role, cfg, messages, tools)
+        sampling = sampling or Sampling()
+        kwargs: dict[str, Any] = {
+            "messages": _to_openai_messages(messages, None),
+            "temperature": sampling.temperature,
+            "max_tokens": sampling.max_tokens,
+            "stream": True,
+        }
+        if sampling.seed is not None:
+            kwargs["seed"] = sampling.seed
+        if tools:
+            kwargs["tools"] = [t.to_openai() for t in tools]
+            kwargs["tool_choice"] = _tool_choice(tool_choice, tools)
+        started = time.perf_counter()
+        client = self._client(role, cfg)
+        model = await self._resolve_model(role, cfg, client)
+        kwargs["model"] = model or "default"
+        stream = await self._with_retries(
+            role, cfg, lambda: client.chat.completions.create(**kwargs)
+        )
+        text: list[str] = []
+        calls: dict[int, dict[str, str]] = {}
+        usage = Usage()
+        served = ""
+        try:
+            async with asyncio.timeout(cfg.timeout_s):
+                async for chunk in stream:
+                    served = served or (chunk.model or "")
+                    if chunk.usage is not None:
+                        usage = Usage(
+                            prompt_tokens=chunk.usage.prompt_tokens or 0,
+                            completion_tokens=chunk.usage.completion_tokens or 0,
+                        )
+                    for choice in chunk.choices:
+                        delta = choice.delta
+                        if delta.content:
+                            text.append(delta.content)
+                            if on_text is not None:
+                                on_text(delta.content)
+                        for tc in delta.tool_calls or []:
+                            slot = calls.setdefault(tc.index, {"id": "", "name": "", "args": ""})
+                            slot["id"] = slot["id"] or (tc.id or "")
+                            if tc.function is not None:
+                                slot["name"] += tc.function.name or ""
+                                slot["args"] += tc.function.arguments or ""
+        except TimeoutError as exc:
+            raise EndpointError(
+                f"model endpoint for role '{role}' at {cfg.base_url}: the answer stream "
+                f"stopped for longer than {cfg.timeout_s:g} s.",
+                fix=f"raise models.{role}.timeout_s or check the server.",
+            ) from exc
+        except openai.OpenAIError as exc:
+            raise EndpointError(
+                f"model endpoint for role '{role}' at {cfg.base_url} broke off its answer: "
+                f"{_one_line(str(exc))}."
+            ) from exc
+        tool_calls = []
+        for index in sorted(calls):
+            slot = calls[index]
+            arguments, error = parse_tool_arguments(slot["args"])
+            tool_calls.append(
+                ToolCall(
+                    id=slot["id"] or f"call_{index}",
+                    name=slot["name"],
+                    arguments=arguments,
+                    raw_arguments=slot["args"],
+                    error=error,
+                )
+            )
+        return Answer(
+            text="".join(text),
+            tool_calls=tool_calls,
+            usage=usage,
+            latency_s=time.perf_counter() - started,
+            backend="openai",
+            model=model or served,
+        )
+
     async def check_health(self, role: Role) -> list[str]:
         """Ask the role's server which models it serves (``GET /models``).
 
@@ -437,6 +536,15 @@ def _to_openai_messages(
             entry["content"] = m.content
         if m.tool_call_id is not None:
             entry["tool_call_id"] = m.tool_call_id
+        if m.tool_calls:
+            entry["tool_calls"] = [
+                {
+                    "id": tc.id,
+                    "type": "function",
+                    "function": {"name": tc.name, "arguments": tc.raw_arguments or "{}"},
+                }
+                for tc in m.tool_calls
+            ]
         out.append(entry)
     if schema_output is not None:
         instruction = _SCHEMA_INSTRUCTION + json.dumps(schema_output.model_json_schema())

@@ -109,12 +109,14 @@ class Image:
 
 @dataclass(frozen=True)
 class Message:
-    """One chat message. Images go with user messages only."""
+    """One chat message. Images go with user messages only; ``tool_calls`` with assistant
+    messages that called tools (their results follow as ``tool`` messages)."""
 
     role: Literal["system", "user", "assistant", "tool"]
     content: str
     images: tuple[Image, ...] = ()
     tool_call_id: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
     def fingerprint(self) -> dict[str, Any]:
         """A JSON-able description with images replaced by their hashes (cache keys, traces)."""
@@ -123,6 +125,11 @@ class Message:
             out["images"] = [im.sha256 for im in self.images]
         if self.tool_call_id is not None:
             out["tool_call_id"] = self.tool_call_id
+        if self.tool_calls:
+            out["tool_calls"] = [
+                {"id": tc.id, "name": tc.name, "arguments": tc.raw_arguments}
+                for tc in self.tool_calls
+            ]
         return out
 
 
