@@ -33,8 +33,8 @@ from ethoagent.cli_base import (
     progress_bar,
     settings_from,
 )
-from ethoagent.cli_classify import classify
 from ethoagent.cli_chat import chat
+from ethoagent.cli_classify import classify
 from ethoagent.cli_gate import gate_app
 from ethoagent.errors import EthoagentError, InputError
 
