@@ -209,6 +209,8 @@ def pose(
     run, raw = open_run(settings, GRAPH_NAME, run_id, resume, fresh)
     inputs = PoseInputs.model_validate(raw)
     console.print(f"[bold]ethoagent pose[/] run [cyan]{run.root}[/] (backend {settings.backend})")
+    for w in inputs.warnings:
+        console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
     state = execute(
         run, settings, inputs.frames, "pose", lambda rt: run_pose(rt, inputs), roles=("vlm", "llm")
     )

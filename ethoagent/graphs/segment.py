@@ -93,7 +93,15 @@ from ethoagent.tools.ethogram import (
     check_tiling,
     check_vocabulary,
 )
-from ethoagent.tools.features import LAYOUTS, BodyLayout, Features, compute_features, infer_layout
+from ethoagent.tools.features import (
+    IMPLAUSIBLE_SPREAD,
+    LAYOUTS,
+    BodyLayout,
+    Features,
+    compute_features,
+    infer_layout,
+    mask_implausible_points,
+)
 from ethoagent.tools.io import PoseData, read_keypoints
 from ethoagent.tools.merge import (
     check_window_tiling,
@@ -918,8 +926,19 @@ def build_segment_graph(rt: Runtime, inputs: SegmentInputs) -> StateGraph[Segmen
         warnings: list[str] = []
         with rt.tracer.scope(node="load"):
             data = _traced(rt, "read_keypoints", _read, inputs)
-            feats: Features = _traced(rt, "compute_features", _features, inputs, data.points)
-            run.save_arrays("points", points=data.points)
+            points, glitches = _traced(
+                rt, "mask_implausible_points", mask_implausible_points, data.points
+            )
+            if glitches:
+                _warn(
+                    rt,
+                    warnings,
+                    f"{glitches} keypoint position(s) of {inputs.keypoints} are infinite or "
+                    f"more than {IMPLAUSIBLE_SPREAD:g} times the session's spread away "
+                    "(tracking or export glitches); they are treated as missing.",
+                )
+            feats: Features = _traced(rt, "compute_features", _features, inputs, points)
+            run.save_arrays("points", points=points)
             masked = feats.report["masked_frames"]
             for name, n in masked.items():
                 if n == inputs.frames:
@@ -940,10 +959,16 @@ def build_segment_graph(rt: Runtime, inputs: SegmentInputs) -> StateGraph[Segmen
                         "snippets made mostly of them are captioned 'untracked'.",
                     )
             if not feats.valid.any():
+                empty = [
+                    k
+                    for k, col in zip(inputs.keypoint_names, np.moveaxis(points, 2, 0), strict=True)
+                    if np.isnan(col).all()
+                ]
+                never = f" ({', '.join(empty)} never tracked)" if empty else ""
                 raise InputError(
                     f"no frame of {inputs.keypoints} has every keypoint the body layout "
-                    f"{inputs.layout!r} needs ({', '.join(LAYOUTS[inputs.layout].names())}); "
-                    "nothing can be clustered.",
+                    f"{inputs.layout!r} needs ({', '.join(LAYOUTS[inputs.layout].names())})"
+                    f"{never}; nothing can be clustered.",
                     fix="check the keypoint file (are the keypoints all NaN?), or pass a "
                     "layout naming keypoints that are tracked.",
                 )
