@@ -730,11 +730,17 @@ def offline_merge(request: Request) -> MergeAnswer:
 register_solver(MERGE_PROMPT)(offline_merge)
 
 
+def _one_line(text: str) -> str:
+    """Model-written text as one line: a caption cannot add lines (fake snippets or rules)
+    to the merge prompt; it stays a field of its own snippet's line."""
+    return " ".join(text.split())
+
+
 def _caption_lines(win: MergeWindow) -> str:
     return "\n".join(
-        f"{p.start}-{p.stop} ({(p.stop - p.start) / win.fps:.1f} s): {c.label}; posture "
-        f"{c.posture}; direction {c.direction}; speed {c.speed}; social "
-        f"{c.social_interaction}; confidence {c.confidence:.2f}"
+        f"{p.start}-{p.stop} ({(p.stop - p.start) / win.fps:.1f} s): {_one_line(c.label)}; "
+        f"posture {_one_line(c.posture)}; direction {_one_line(c.direction)}; speed "
+        f"{c.speed}; social {_one_line(c.social_interaction)}; confidence {c.confidence:.2f}"
         for p, c in zip(win.pieces, win.captions, strict=True)
     )
 
