@@ -597,7 +597,7 @@ def make_caption_stage(env: CaptionEnv) -> Stage[SnippetItem, CaptionProposal]:
             images = (image,)
         s = item.snippet
         text = prompt.render(
-            animal=item.name,
+            animal=_one_line(item.name),
             start_frame=s.start,
             end_frame=s.stop,
             seconds=f"{s.seconds:.2f}",
@@ -731,8 +731,9 @@ register_solver(MERGE_PROMPT)(offline_merge)
 
 
 def _one_line(text: str) -> str:
-    """Model-written text as one line: a caption cannot add lines (fake snippets or rules)
-    to the merge prompt; it stays a field of its own snippet's line."""
+    """Text from data (model captions and definitions, animal names from the keypoint
+    file) as one line: it cannot add lines (fake snippets or rules) to a prompt; it stays
+    a field of its own line."""
     return " ".join(text.split())
 
 
@@ -753,12 +754,15 @@ def make_merge_stage() -> Stage[MergeWindow, MergeProposal]:
     ) -> MergeProposal:
         prompt = load_prompt(MERGE_PROMPT)
         text = prompt.render(
-            animal=win.animal,
+            animal=_one_line(win.animal),
             start_frame=win.start,
             end_frame=win.stop,
             fps=f"{win.fps:g}",
             captions=_caption_lines(win),
-            vocabulary="\n".join(f"- {k}: {v}" for k, v in win.vocabulary.items()) or "(none yet)",
+            vocabulary="\n".join(
+                f"- {_one_line(k)}: {_one_line(v)}" for k, v in win.vocabulary.items()
+            )
+            or "(none yet)",
             min_epoch_frames=win.min_frames,
             min_epoch_s=f"{win.min_frames / win.fps:.2f}",
             feedback=feedback.as_text() if feedback else "",
