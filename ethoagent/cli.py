@@ -378,7 +378,9 @@ def segment(
                 f"run {run.run_id} does not record an output folder.",
                 fix=f"pass one: ethoagent segment --resume {run.run_id} OUT",
             )
-        _check_segment_out(out, overwrite)
+        # the run's own folder may hold part of its outputs (killed while copying them)
+        own = stored_out is not None and Path(stored_out).resolve() == out.resolve()
+        _check_segment_out(out, overwrite or own)
     assert out is not None
     inputs = SegmentInputs.model_validate(raw)
     console.print(

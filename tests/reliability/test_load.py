@@ -35,7 +35,7 @@ from tests.reliability.test_models import CAPTION, answer_by_prompt, merge_answe
 
 SESSIONS = 50
 CONCURRENCY = 6
-FRAMES = 300  # 10 s at 30 fps
+FRAMES = 240  # 8 s at 30 fps
 
 
 @dataclass
