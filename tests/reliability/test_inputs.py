@@ -275,3 +275,54 @@ def test_bad_segment_video_is_one_line(
         needles = ["top.mp4 has 40 frames but", "k.nc has 450", "Fix:"]
     res = _segment(cli, keypoints, tmp_path / "out", tmp_path, "--video", str(video))
     assert_one_line_error(res, *needles, code=1)
+
+
+# --------------------------------------------------------------------------- seeds, 2D predictions
+
+
+@pytest.mark.parametrize(
+    ("damage", "needles"),
+    [
+        ("zero_length", ["seeds.csv", "Fix:"]),
+        ("header_only", ["seed label file", "seeds.csv has no rows", "Fix:"]),
+        ("nan_x", ["seeds.csv line 2", "x, y finite"]),
+        ("no_frame_0", ["first seed frame is", "seeds.csv", "Fix:"]),
+    ],
+)
+def test_bad_seed_labels_are_one_line_naming_the_file(
+    cli: CliRunner, session: Path, tmp_path: Path, damage: str, needles: list[str]
+) -> None:
+    seeds = session / "ground_truth" / "seeds.csv"
+    lines = seeds.read_text().splitlines()
+    if damage == "zero_length":
+        seeds.write_bytes(b"")
+    elif damage == "header_only":
+        seeds.write_text(lines[0] + "\n")
+    elif damage == "nan_x":
+        first = lines[1].split(",")
+        first[3] = "nan"
+        seeds.write_text("\n".join([lines[0], ",".join(first), *lines[2:]]) + "\n")
+    else:
+        seeds.write_text(
+            "\n".join([lines[0], *(ln for ln in lines[1:] if not ln.startswith("0,"))]) + "\n"
+        )
+    assert_one_line_error(_pose(cli, session, tmp_path), *needles, code=1)
+
+
+def test_2d_predictions_shorter_than_the_videos_are_one_line(
+    cli: CliRunner, session: Path, tmp_path: Path
+) -> None:
+    preds = tmp_path / "preds"
+    for cam in read_calibration(session / "calibration.toml"):
+        points = np.random.default_rng(0).uniform(0, 200, size=(10, 1, 12, 2))
+        data = PoseData(
+            points=points,
+            confidence=np.ones(points.shape[:3]),
+            keypoints=KEYPOINTS,
+            individuals=("individual_0",),
+            fps=30.0,
+            unit="px",
+        )
+        write_keypoints(data, preds / f"{cam.name}.csv", format="dlc")
+    res = _pose(cli, session, tmp_path, "--candidates", str(preds))
+    assert_one_line_error(res, "2D predictions", ".csv have shape (10,", "need at least 40", "Fix:")
