@@ -191,7 +191,9 @@ def test_full_disk_is_one_line_leaves_no_partial_file_and_the_run_resumes(
     seen = _fill_disk_after(monkeypatch, tmp_path, writes)
     res = cli("segment", sim, out, *FAST_SEGMENT, "--runs-dir", runs, "--run-id", "d")
     assert len(seen) >= writes  # (recording the failure in run.json needs the disk too)
-    assert_one_line_error(res, "disk full while writing", str(tmp_path), "Fix: free space")
+    target = Path(seen[writes - 1]).name.split(".")[1]  # ".<name>.<ext>.<random>.tmp"
+    line = assert_one_line_error(res, "disk full while writing", "Fix: free space")
+    assert f"{target}." in line, (target, line)  # the first failed write, not a later one
     _no_partial_files(tmp_path)
     for path in (runs / "d").rglob("*.npz"):  # every file that exists is whole
         with np.load(path) as arrays:
