@@ -326,3 +326,44 @@ def test_2d_predictions_shorter_than_the_videos_are_one_line(
         write_keypoints(data, preds / f"{cam.name}.csv", format="dlc")
     res = _pose(cli, session, tmp_path, "--candidates", str(preds))
     assert_one_line_error(res, "2D predictions", ".csv have shape (10,", "need at least 40", "Fix:")
+
+
+# --------------------------------------------------------------------------- gate model files
+
+
+@pytest.mark.parametrize(
+    ("damage", "needles"),
+    [
+        ("truncated_weights", ["weights.pt cannot be read", "Fix:"]),
+        ("garbage_weights", ["weights.pt cannot be read", "Fix:"]),
+        ("corrupt_config", ["config.json is not a gate model configuration", "Fix:"]),
+        ("other_model", ["weights.pt cannot be read", "Fix:"]),
+    ],
+)
+def test_damaged_gate_model_is_one_line_naming_the_file(
+    cli: CliRunner,
+    tmp_path: Path,
+    world_points: np.ndarray[Any, Any],
+    damage: str,
+    needles: list[str],
+) -> None:
+    from ethoagent.nn.lookagain import LookAgain
+    from tests.nn.toy import CONFIG, fresh
+
+    model_dir = tmp_path / "model"
+    fresh().save(model_dir)
+    (model_dir / "classes.json").write_text('["still", "walking"]')
+    weights = model_dir / "weights.pt"
+    if damage == "truncated_weights":
+        weights.write_bytes(weights.read_bytes()[:100])
+    elif damage == "garbage_weights":
+        weights.write_bytes(np.random.default_rng(0).bytes(4096))
+    elif damage == "corrupt_config":
+        (model_dir / "config.json").write_text('{"d_model": ')
+    else:  # weights of a model with another size
+        other = tmp_path / "other"
+        LookAgain(CONFIG.model_copy(update={"d_model": CONFIG.d_model * 2})).save(other)
+        weights.write_bytes((other / "weights.pt").read_bytes())
+    keypoints = _nc(tmp_path / "k.nc", world_points)
+    res = cli("gate", "predict", keypoints, tmp_path / "out", "--model", model_dir)
+    assert_one_line_error(res, *needles, code=1)
