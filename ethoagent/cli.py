@@ -679,6 +679,8 @@ def main() -> None:
 def _fail(message: str, code: int) -> None:
     if STATE["debug"]:
         traceback.print_exc()
+    # one line, whatever a library put into the message
+    message = " ".join(message.split())
     err_console.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
     sys.exit(code)
 

@@ -367,3 +367,37 @@ def test_damaged_gate_model_is_one_line_naming_the_file(
     keypoints = _nc(tmp_path / "k.nc", world_points)
     res = cli("gate", "predict", keypoints, tmp_path / "out", "--model", model_dir)
     assert_one_line_error(res, *needles, code=1)
+
+
+# --------------------------------------------------------------------------- runs and settings
+
+
+@pytest.mark.parametrize(
+    ("case", "needles"),
+    [
+        ("resume_missing", ["no run at norun", "Fix:"]),
+        ("resume_corrupt", ["run.json is unreadable", "Fix:"]),
+        ("config_not_toml", ["bad.toml is not valid TOML"]),
+        ("config_bad_value", ["invalid setting 'models.llm.timeout_s'", "bad.toml"]),
+        ("eval_unknown", ["no eval suite named 'nosuch'", "Fix:"]),
+    ],
+)
+def test_bad_runs_and_settings_are_one_line(
+    cli: CliRunner, tmp_path: Path, case: str, needles: list[str]
+) -> None:
+    runs = tmp_path / "runs"
+    if case == "resume_missing":
+        res = cli("pose", "--resume", "norun", "--runs-dir", runs)
+    elif case == "resume_corrupt":
+        (runs / "r").mkdir(parents=True)
+        (runs / "r" / "run.json").write_text('{"run_id": "r", "gra')
+        res = cli("segment", "--resume", "r", "--runs-dir", runs)
+    elif case == "config_not_toml":
+        (tmp_path / "bad.toml").write_text("backend = [")
+        res = cli("config", "--config", tmp_path / "bad.toml")
+    elif case == "config_bad_value":
+        (tmp_path / "bad.toml").write_text("[models.llm]\ntimeout_s = -1\n")
+        res = cli("config", "--config", tmp_path / "bad.toml")
+    else:
+        res = cli("eval", "nosuch", "--out", tmp_path / "ev")
+    assert_one_line_error(res, *needles, code=1)
