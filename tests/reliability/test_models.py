@@ -310,3 +310,40 @@ def test_boxes_outside_the_image_are_retried_then_the_run_goes_on(
         per_item[key] = per_item.get(key, 0) + 1
     assert per_item and max(per_item.values()) <= 8
     assert (rt.run.outputs_dir / "points_3d.csv").is_file() and state["outputs"]
+
+
+def test_a_server_dying_mid_run_stops_it_cleanly_and_resume_finishes(
+    cli: CliRunner, keypoints: Path, tmp_path: Path, flaky_server: Callable[..., FlakyServer]
+) -> None:
+    """The overnight case: the server fails after some answers; the run stops with one
+    line (exit 3) and records why, OUT gets nothing half-made, and ``--resume`` completes
+    the run from its checkpoint once the server is back."""
+    served = {"n": 0}
+
+    def answer(body: dict[str, Any]) -> str:
+        served["n"] += 1
+        if served["n"] == 4:  # from now on every request fails
+            server.config.status_rates = {503: 1.0}
+        return answer_by_prompt(lambda b: json.dumps(CAPTION), merge_answer)(body)
+
+    server = flaky_server(answer)
+    config = online_config(tmp_path / "c.toml", server.base_url)
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    res = cli("segment", keypoints, out, *FAST, "--config", config, "--runs-dir", runs,
+              "--run-id", "night", "--model-every-snippet", "--no-cache")  # fmt: skip
+    assert_one_line_error(res, server.base_url, "HTTP 503", "Fix:", code=3)
+    assert not (out / "ethogram.csv").exists()
+    info = json.loads((runs / "night" / "run.json").read_text())
+    assert info["status"] == "failed" and "HTTP 503" in info["error"]
+    before = len(server.requests)
+
+    server.config.status_rates = {}  # the server is back
+    again = cli("segment", "--resume", "night", "--config", config, "--runs-dir", runs,
+                "--no-cache")  # fmt: skip
+    assert again.code == 0, again.stderr
+    epochs = read_ethogram_csv(out / "ethogram.csv")["mouse_0"]
+    assert all(c.passed for c in check_tiling(epochs, 300))
+    assert len(server.requests) > before
+    trace = (runs / "night" / "trace.jsonl").read_text()
+    assert '"kind": "run_resume"' in trace
+    assert json.loads((runs / "night" / "run.json").read_text())["status"] == "finished"
