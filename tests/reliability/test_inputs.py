@@ -401,3 +401,25 @@ def test_bad_runs_and_settings_are_one_line(
     else:
         res = cli("eval", "nosuch", "--out", tmp_path / "ev")
     assert_one_line_error(res, *needles, code=1)
+
+
+def test_an_untracked_animal_is_isolated_and_the_others_are_segmented(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    points = simulate_world(450, animals=2, fps=30.0, seed=3).points_3d.copy()
+    points[:, 1] = np.nan  # the tracker lost mouse_1 for the whole session
+    data = PoseData(
+        points=points,
+        confidence=np.full(points.shape[:3], np.nan),
+        keypoints=KEYPOINTS,
+        individuals=("mouse_0", "mouse_1"),
+        fps=30.0,
+        unit="mm",
+    )
+    nc = write_keypoints(data, tmp_path / "two.nc", format="netcdf")
+    res = _segment(cli, nc, tmp_path / "out", tmp_path)
+    assert res.code == 0, res.stderr
+    assert "warning:" in res.stdout and "mouse_1" in res.stdout
+    ethogram = read_ethogram_csv(tmp_path / "out/ethogram.csv")
+    assert [(e.start, e.stop, e.label) for e in ethogram["mouse_1"]] == [(0, 450, "untracked")]
+    assert {e.label for e in ethogram["mouse_0"]} - {"untracked"}
