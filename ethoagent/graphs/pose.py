@@ -409,7 +409,7 @@ async def ask_assignment(
     prompt = load_prompt(ASSIGN_PROMPT)
     text = prompt.render(
         region=region,
-        view=vf.name,
+        view=" ".join(vf.name.split()),  # a camera name from the file: data, one line
         keypoints=", ".join(SKELETON.keypoints[k] for k in kps),
         candidates="\n".join(f"{i + 1}: {x:.1f}, {y:.1f}" for i, (x, y) in enumerate(cand_crop))
         or "(none)",
