@@ -211,6 +211,8 @@ def pose(
     run, raw = open_run(settings, GRAPH_NAME, run_id, resume, fresh)
     inputs = PoseInputs.model_validate(raw)
     console.print(f"[bold]ethoagent pose[/] run [cyan]{run.root}[/] (backend {settings.backend})")
+    for w in inputs.warnings:
+        console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
     state = execute(
         run, settings, inputs.frames, "pose", lambda rt: run_pose(rt, inputs), roles=("vlm", "llm")
     )
@@ -378,7 +380,9 @@ def segment(
                 f"run {run.run_id} does not record an output folder.",
                 fix=f"pass one: ethoagent segment --resume {run.run_id} OUT",
             )
-        _check_segment_out(out, overwrite)
+        # the run's own folder may hold part of its outputs (killed while copying them)
+        own = stored_out is not None and Path(stored_out).resolve() == out.resolve()
+        _check_segment_out(out, overwrite or own)
     assert out is not None
     inputs = SegmentInputs.model_validate(raw)
     console.print(
@@ -679,6 +683,8 @@ def main() -> None:
 def _fail(message: str, code: int) -> None:
     if STATE["debug"]:
         traceback.print_exc()
+    # one line, whatever a library put into the message
+    message = " ".join(message.split())
     err_console.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
     sys.exit(code)
 

@@ -8,6 +8,7 @@ assembles them into the one typer app.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ethoagent.config import Settings, load_settings
-from ethoagent.errors import RunError
+from ethoagent.errors import EthoagentError, RunError
 
 if TYPE_CHECKING:
     from ethoagent.agent.types import Role
@@ -107,10 +108,12 @@ def execute(
         try:
             return asyncio.run(go())
         except BaseException as exc:
-            run.update(
-                status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
-                error=str(exc)[:500],
-            )
+            # on a full disk the status cannot be written either: report the first error
+            with contextlib.suppress(EthoagentError):
+                run.update(
+                    status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+                    error=str(exc)[:500],
+                )
             raise
 
 

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from ethoagent.atomic import (
     atomic_save_npz,
@@ -161,7 +161,15 @@ class Run:
         try:
             return RunInfo.model_validate_json((self.root / "run.json").read_text())
         except (OSError, ValueError) as exc:
-            raise RunError(f"run record {self.root / 'run.json'} is unreadable: {exc}.") from exc
+            reason = str(exc).strip().splitlines()
+            if isinstance(exc, ValidationError):
+                reason = [e["msg"] for e in exc.errors()[:1]]
+            raise RunError(
+                f"run record {self.root / 'run.json'} is unreadable: "
+                f"{reason[0] if reason else type(exc).__name__}.",
+                fix="it was damaged outside ethoagent (which writes it atomically); start a "
+                "new run.",
+            ) from exc
 
     def _write_info(self, info: RunInfo) -> None:
         atomic_write_text(self.root / "run.json", info.model_dump_json(indent=2) + "\n")

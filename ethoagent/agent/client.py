@@ -24,6 +24,7 @@ import asyncio
 import email.utils
 import json
 import math
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -441,14 +442,20 @@ class OpenAICompatibleClient:
                     status = exc.status_code
                     if status in _RETRYABLE_STATUS or status >= 500:
                         raise _RetryableError(
-                            f"HTTP {status}: {_server_message(exc)}",
+                            f"HTTP {status}: {_redact(_server_message(exc), cfg)}",
                             retry_after_s=_retry_after(exc),
                         ) from exc
                     self._raise_rejected(role, cfg, exc)
+                except json.JSONDecodeError as exc:
+                    # HTTP 200 with a body cut off or garbled (a proxy, a crashed worker):
+                    # the same request usually succeeds again
+                    raise _RetryableError(
+                        f"malformed response body (not JSON: {exc.msg} at char {exc.pos})"
+                    ) from exc
                 except openai.OpenAIError as exc:
                     raise EndpointError(
                         f"model endpoint for role '{role}' at {cfg.base_url} failed: "
-                        f"{_one_line(str(exc))}."
+                        f"{_redact(_one_line(str(exc)), cfg)}."
                     ) from exc
             except _RetryableError as exc:
                 last = exc.detail
@@ -479,7 +486,7 @@ class OpenAICompatibleClient:
             )
         raise EndpointError(
             f"model endpoint for role '{role}' at {cfg.base_url} rejected the request "
-            f"(HTTP {status}): {_server_message(exc)}.",
+            f"(HTTP {status}): {_redact(_server_message(exc), cfg)}.",
             fix=fix,
         ) from exc
 
@@ -507,6 +514,11 @@ class OpenAICompatibleClient:
             )
         elif detail.startswith("HTTP"):
             fix = f"check the server's log (it keeps failing), {general}"
+        elif detail.startswith("malformed"):
+            fix = (
+                "check the server's log and any proxy in between (its answers arrive cut "
+                f"off or garbled), or {general}"
+            )
         else:
             fix = general
         raise EndpointError(
@@ -610,6 +622,17 @@ async def _list_model_ids(client: AsyncOpenAI) -> list[str]:
 def _one_line(text: str, limit: int = 300) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _redact(text: str, cfg: RoleConfig) -> str:
+    """``text`` with the role's api key replaced: servers echo a rejected key in errors,
+    and error messages end up in run records, logs and the terminal."""
+    if not cfg.api_key_env:
+        return text
+    key = os.environ.get(cfg.api_key_env, "")
+    if len(key) < 4:  # too short to tell from ordinary text
+        return text
+    return text.replace(key, f"<${cfg.api_key_env}>")
 
 
 def _server_message(exc: openai.APIStatusError) -> str:

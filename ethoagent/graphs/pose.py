@@ -409,7 +409,7 @@ async def ask_assignment(
     prompt = load_prompt(ASSIGN_PROMPT)
     text = prompt.render(
         region=region,
-        view=vf.name,
+        view=" ".join(vf.name.split()),  # a camera name from the file: data, one line
         keypoints=", ".join(SKELETON.keypoints[k] for k in kps),
         candidates="\n".join(f"{i + 1}: {x:.1f}, {y:.1f}" for i, (x, y) in enumerate(cand_crop))
         or "(none)",
@@ -994,6 +994,7 @@ class PoseInputs(BaseModel):
     frames: int
     candidates: list[str] | None = None
     options: PoseOptions = PoseOptions()
+    warnings: list[str] = Field(default_factory=list)
 
 
 def resolve_inputs(
@@ -1012,21 +1013,50 @@ def resolve_inputs(
             camera (``<camera name>.csv|.h5|.slp|.nc``), used as candidates instead of
             detected marks.
 
+    Views of different lengths are labelled up to the shortest (``warnings`` says so).
+
     Raises:
-        InputError: missing videos, cameras without a video, or too few frames.
+        InputError: missing videos, cameras without a video, too few frames, views at
+            different frame rates, or a calibration that fails ``check_calibration``
+            (fewer than two cameras, implausible intrinsics, two identical cameras).
     """
     cams = read_calibration(calibration)
+    failed = [c for c in check_calibration(cams) if not c.passed]
+    if failed:
+        raise InputError(
+            f"calibration {calibration} fails {', '.join(c.name for c in failed)}: "
+            + " ".join(c.message for c in failed),
+            fix="correct the file or recalibrate (e.g. anipose calibrate); triangulation "
+            "through these cameras would be wrong.",
+        )
     paths = [_file_per_camera(videos_dir, cam.name, "video") for cam in cams]
     predictions = (
         [str(_file_per_camera(candidates_dir, c.name, "predictions")) for c in cams]
         if candidates_dir is not None
         else None
     )
-    lengths = []
+    lengths, rates = [], []
     for p in paths:
         with VideoReader(p) as video:
             lengths.append(len(video))
+            rates.append(video.fps)
+    known = [(p, r) for p, r in zip(paths, rates, strict=True) if r is not None]
+    if known and any(abs(r - known[0][1]) > 0.01 * known[0][1] for _, r in known):
+        raise InputError(
+            "the views are not synchronised: frame rates "
+            + ", ".join(f"{p.name} {r:g} fps" for p, r in known)
+            + ".",
+            fix="pass videos recorded together at one frame rate (re-encode a view with "
+            "the others' rate only if its frames really are the same instants).",
+        )
     n = min(lengths)
+    warnings = []
+    if len(set(lengths)) > 1:
+        warnings.append(
+            "the views differ in length ("
+            + ", ".join(f"{p.name} {k}" for p, k in zip(paths, lengths, strict=True))
+            + f" frames); only the first {n} frames, which every view has, are labelled."
+        )
     if frames is not None:
         if frames > n:
             raise InputError(
@@ -1041,7 +1071,46 @@ def resolve_inputs(
         frames=n,
         candidates=predictions,
         options=options or PoseOptions(),
+        warnings=warnings,
     )
+
+
+SEED_FIT_FACTOR = 4.0
+"""A view whose seed labels reproject worse than this many ``reprojection_px`` (median)
+does not match its calibration."""
+
+
+def _check_seeds_fit(
+    inputs: PoseInputs,
+    cams: Sequence[Camera],
+    seed_3d: NDArray[np.float64],
+    seed_2d: NDArray[np.float64],
+) -> None:
+    """Refuse a calibration the hand-labelled seeds contradict (e.g. swapped intrinsics,
+    a camera block from another rig): every frame would be flagged otherwise.
+
+    Args:
+        seed_3d: ``(seeds, keypoints, 3)`` float64, calibration units; NaN = missing.
+        seed_2d: ``(seeds, views, keypoints, 2)`` float64, pixels; NaN = missing.
+
+    Raises:
+        InputError: a view's median seed reprojection error exceeds
+            ``SEED_FIT_FACTOR * reprojection_px``.
+    """
+    err = reprojection_errors(cams, seed_3d, seed_2d)
+    limit = SEED_FIT_FACTOR * inputs.options.reprojection_px
+    bad = []
+    for v, cam in enumerate(cams):
+        e = err[:, v][~np.isnan(err[:, v])]
+        if e.size and float(np.median(e)) > limit:
+            bad.append(f"{cam.name} {float(np.median(e)):.1f} px")
+    if bad:
+        raise InputError(
+            f"the seed labels in {inputs.seeds} do not fit calibration {inputs.calibration}: "
+            f"median reprojection error {', '.join(bad)} (limit {limit:g} px).",
+            fix="check that the calibration belongs to these cameras and videos (names, "
+            "image size, intrinsics not swapped or transposed); recalibrate if needed.",
+        )
 
 
 def _file_per_camera(folder: Path, camera: str, what: str) -> Path:
@@ -1138,6 +1207,7 @@ def build_pose_graph(rt: Runtime, inputs: PoseInputs) -> StateGraph[PoseState]:
                 SKELETON.keypoints,
             )
             seed_3d = _traced(rt, "triangulate_dlt", triangulate_dlt, cams, points_2d=seed_2d)
+            _check_seeds_fit(inputs, cams, seed_3d, seed_2d)
         if seed_frames[0] != 0:
             raise InputError(
                 f"the first seed frame is {seed_frames[0]}; labelling runs forward from a "

@@ -93,7 +93,15 @@ from ethoagent.tools.ethogram import (
     check_tiling,
     check_vocabulary,
 )
-from ethoagent.tools.features import LAYOUTS, BodyLayout, Features, compute_features, infer_layout
+from ethoagent.tools.features import (
+    IMPLAUSIBLE_SPREAD,
+    LAYOUTS,
+    BodyLayout,
+    Features,
+    compute_features,
+    infer_layout,
+    mask_implausible_points,
+)
 from ethoagent.tools.io import PoseData, read_keypoints
 from ethoagent.tools.merge import (
     check_window_tiling,
@@ -589,7 +597,7 @@ def make_caption_stage(env: CaptionEnv) -> Stage[SnippetItem, CaptionProposal]:
             images = (image,)
         s = item.snippet
         text = prompt.render(
-            animal=item.name,
+            animal=_one_line(item.name),
             start_frame=s.start,
             end_frame=s.stop,
             seconds=f"{s.seconds:.2f}",
@@ -722,11 +730,18 @@ def offline_merge(request: Request) -> MergeAnswer:
 register_solver(MERGE_PROMPT)(offline_merge)
 
 
+def _one_line(text: str) -> str:
+    """Text from data (model captions and definitions, animal names from the keypoint
+    file) as one line: it cannot add lines (fake snippets or rules) to a prompt; it stays
+    a field of its own line."""
+    return " ".join(text.split())
+
+
 def _caption_lines(win: MergeWindow) -> str:
     return "\n".join(
-        f"{p.start}-{p.stop} ({(p.stop - p.start) / win.fps:.1f} s): {c.label}; posture "
-        f"{c.posture}; direction {c.direction}; speed {c.speed}; social "
-        f"{c.social_interaction}; confidence {c.confidence:.2f}"
+        f"{p.start}-{p.stop} ({(p.stop - p.start) / win.fps:.1f} s): {_one_line(c.label)}; "
+        f"posture {_one_line(c.posture)}; direction {_one_line(c.direction)}; speed "
+        f"{c.speed}; social {_one_line(c.social_interaction)}; confidence {c.confidence:.2f}"
         for p, c in zip(win.pieces, win.captions, strict=True)
     )
 
@@ -739,12 +754,15 @@ def make_merge_stage() -> Stage[MergeWindow, MergeProposal]:
     ) -> MergeProposal:
         prompt = load_prompt(MERGE_PROMPT)
         text = prompt.render(
-            animal=win.animal,
+            animal=_one_line(win.animal),
             start_frame=win.start,
             end_frame=win.stop,
             fps=f"{win.fps:g}",
             captions=_caption_lines(win),
-            vocabulary="\n".join(f"- {k}: {v}" for k, v in win.vocabulary.items()) or "(none yet)",
+            vocabulary="\n".join(
+                f"- {_one_line(k)}: {_one_line(v)}" for k, v in win.vocabulary.items()
+            )
+            or "(none yet)",
             min_epoch_frames=win.min_frames,
             min_epoch_s=f"{win.min_frames / win.fps:.2f}",
             feedback=feedback.as_text() if feedback else "",
@@ -918,8 +936,19 @@ def build_segment_graph(rt: Runtime, inputs: SegmentInputs) -> StateGraph[Segmen
         warnings: list[str] = []
         with rt.tracer.scope(node="load"):
             data = _traced(rt, "read_keypoints", _read, inputs)
-            feats: Features = _traced(rt, "compute_features", _features, inputs, data.points)
-            run.save_arrays("points", points=data.points)
+            points, glitches = _traced(
+                rt, "mask_implausible_points", mask_implausible_points, data.points
+            )
+            if glitches:
+                _warn(
+                    rt,
+                    warnings,
+                    f"{glitches} keypoint position(s) of {inputs.keypoints} are infinite or "
+                    f"more than {IMPLAUSIBLE_SPREAD:g} times the session's spread away "
+                    "(tracking or export glitches); they are treated as missing.",
+                )
+            feats: Features = _traced(rt, "compute_features", _features, inputs, points)
+            run.save_arrays("points", points=points)
             masked = feats.report["masked_frames"]
             for name, n in masked.items():
                 if n == inputs.frames:
@@ -940,10 +969,16 @@ def build_segment_graph(rt: Runtime, inputs: SegmentInputs) -> StateGraph[Segmen
                         "snippets made mostly of them are captioned 'untracked'.",
                     )
             if not feats.valid.any():
+                empty = [
+                    k
+                    for k, col in zip(inputs.keypoint_names, np.moveaxis(points, 2, 0), strict=True)
+                    if np.isnan(col).all()
+                ]
+                never = f" ({', '.join(empty)} never tracked)" if empty else ""
                 raise InputError(
                     f"no frame of {inputs.keypoints} has every keypoint the body layout "
-                    f"{inputs.layout!r} needs ({', '.join(LAYOUTS[inputs.layout].names())}); "
-                    "nothing can be clustered.",
+                    f"{inputs.layout!r} needs ({', '.join(LAYOUTS[inputs.layout].names())})"
+                    f"{never}; nothing can be clustered.",
                     fix="check the keypoint file (are the keypoints all NaN?), or pass a "
                     "layout naming keypoints that are tracked.",
                 )

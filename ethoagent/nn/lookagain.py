@@ -434,11 +434,30 @@ class LookAgain(nn.Module):
                 f"{sorted(p.name for p in folder.iterdir()) if folder.is_dir() else 'no folder'}.",
                 fix="pass the folder written by LookAgain.save.",
             )
-        config = LookAgainConfig.model_validate(json.loads(cfg_file.read_text()))
+        try:
+            config = LookAgainConfig.model_validate(json.loads(cfg_file.read_text()))
+        except (ValueError, UnicodeDecodeError) as exc:  # JSON and validation errors
+            raise InputError(
+                f"{cfg_file} is not a gate model configuration ({_first_line(exc)}).",
+                fix="the file is truncated or damaged; copy the model folder again or retrain.",
+            ) from exc
         model = cls(config)
-        state = torch.load(weights, map_location=map_location, weights_only=True)
-        model.load_state_dict(state)
+        try:
+            state = torch.load(weights, map_location=map_location, weights_only=True)
+            model.load_state_dict(state)
+        except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, ...
+            raise InputError(
+                f"{weights} cannot be read as the weights of the model {cfg_file} describes "
+                f"({_first_line(exc)}).",
+                fix="the file is truncated, damaged or from another model; copy the model "
+                "folder again or retrain.",
+            ) from exc
         return model.to(map_location).eval()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
 
 def class_weights(

@@ -275,7 +275,15 @@ def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any] | None:
     """The state ``save_checkpoint`` wrote to ``path`` (tensors on ``device``), or None."""
     if not path.is_file():
         return None
-    state: dict[str, Any] = torch.load(path, map_location=device, weights_only=True)
+    try:
+        state: dict[str, Any] = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, ...
+        raise InputError(
+            f"checkpoint {path} cannot be read ({type(exc).__name__}: "
+            f"{(str(exc).strip().splitlines() or [''])[0][:200]}).",
+            fix="the file was damaged outside ethoagent (it writes checkpoints atomically); "
+            "delete it to train from the start.",
+        ) from exc
     return state
 
 

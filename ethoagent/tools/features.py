@@ -37,6 +37,7 @@ __all__ = [
     "BEHAVIORDEPOT_LAYOUT",
     "CALMS21_LAYOUT",
     "ETHOME_LAYOUT",
+    "IMPLAUSIBLE_SPREAD",
     "LAYOUTS",
     "NOSE_TAILBASE_LAYOUT",
     "PAIR_FEATURES",
@@ -45,6 +46,7 @@ __all__ = [
     "Features",
     "compute_features",
     "infer_layout",
+    "mask_implausible_points",
 ]
 
 
@@ -377,6 +379,46 @@ def _validate(
             fix="mark missing keypoints with NaN, not inf.",
         )
     return pts, inds
+
+
+IMPLAUSIBLE_SPREAD = 1e4
+"""A keypoint further from the session's median position than this many times the
+session's spread (median absolute deviation) is a tracking or export glitch."""
+
+
+def mask_implausible_points(
+    points: ArrayLike, spread: float = IMPLAUSIBLE_SPREAD
+) -> tuple[NDArray[np.float64], int]:
+    """Mark infinite and absurdly far keypoints as missing (NaN).
+
+    Glitches such as ``1e300`` or ``inf`` in a few frames would otherwise overflow the
+    body-length normalisation and poison every frame. The bound is relative, so a file in
+    metres, millimetres or pixels is treated alike.
+
+    Args:
+        points: ``(frames, individuals, keypoints, D)`` float64, any length unit; NaN =
+            missing.
+        spread: how many median absolute deviations (per coordinate, over the session)
+            from the median position a keypoint may lie.
+
+    Returns:
+        The points with those positions set to NaN (a copy), and how many keypoint
+        positions were masked.
+    """
+    pts = np.array(points, dtype=np.float64)
+    bad = np.isinf(pts).any(axis=-1)
+    pts[bad] = np.nan
+    flat = pts.reshape(-1, pts.shape[-1])
+    if np.isfinite(flat).all(axis=-1).any():
+        with np.errstate(over="ignore", invalid="ignore"):
+            centre = np.nanmedian(flat, axis=0)
+            mad = np.nanmedian(np.abs(flat - centre), axis=0)
+            scale = np.where(mad > 0, mad, np.nanmax(np.abs(flat - centre), axis=0))
+            far = (np.abs(pts - centre) > spread * np.maximum(scale, 1e-300)).any(axis=-1)
+        far &= ~np.isnan(pts).any(axis=-1)
+        pts[far] = np.nan
+        bad |= far
+    return pts, int(bad.sum())
 
 
 def _mean_of(pts: NDArray[np.float64], idx: Sequence[int]) -> NDArray[np.float64]:

@@ -52,12 +52,13 @@ import io
 import os
 import shutil
 import tempfile
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from itertools import product
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, get_args
 
 import numpy as np
 from numpy.typing import NDArray
@@ -310,6 +311,24 @@ def from_movement_dataset(ds: xr.Dataset, *, source: str | None = None) -> PoseD
 # --------------------------------------------------------------------------- read
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_FILE_LOCK = threading.RLock()
+"""HDF5 and netCDF (the C libraries behind h5py, netCDF4 and pynwb) are not thread-safe:
+graphs run their synchronous nodes in threads and a batch runs several sessions in one
+process, so reads and writes of keypoint files take turns."""
+
+
+def _serialised(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with _FILE_LOCK:
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_serialised
 def read_keypoints(
     path: str | os.PathLike[str],
     *,
@@ -659,6 +678,7 @@ _READERS: dict[str, Callable[[Path, float | None], PoseData]] = {
 # --------------------------------------------------------------------------- write
 
 
+@_serialised
 def write_keypoints(
     data: PoseData, path: str | os.PathLike[str], *, format: KeypointFormat
 ) -> Path:
