@@ -74,6 +74,8 @@ def demo(
     scored against the simulator's ground truth; the report (outputs/report.html) embeds
     every figure and opens offline. --resume RUN continues a killed demo.
     """
+    from pydantic import ValidationError
+
     from ethoagent.report.demo import GRAPH_NAME, SECTION_KEYS, DemoOptions
 
     settings = settings_from(config, backend, runs_dir, no_cache)
@@ -93,8 +95,13 @@ def demo(
                 skip=list(skip or []),
                 gate_epochs=gate_epochs,
             )
-        except ValueError as exc:
-            raise InputError(f"invalid demo options: {exc}".splitlines()[0]) from None
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"--{str(e['loc'][0]).replace('_', '-')}: "
+                + e["msg"].removeprefix("Value error, ").lower()
+                for e in exc.errors()
+            )
+            raise InputError(f"invalid demo options: {problems}.") from None
         unknown = sorted(set(options.skip) - set(SECTION_KEYS))
         if unknown:
             raise InputError(

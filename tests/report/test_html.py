@@ -18,8 +18,8 @@ from ethoagent.report.demo import (
     SectionSpec,
     per_class_f1,
     run_full_demo,
-    timeline_figure,
 )
+from ethoagent.report.figures import timeline_figure
 from ethoagent.report.html import ReportFigure, ReportTable, Section, png_data_url, render_html
 from ethoagent.runs import Run
 from tests.report.htmlcheck import (
