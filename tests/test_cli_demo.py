@@ -5,7 +5,12 @@ terminal summary, and resume."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,13 +22,13 @@ pytestmark = pytest.mark.slow
 SECTIONS = ("overview", "session", "pose", "segment", "gate", "triangulate")
 
 
+SMALL = ("--frames", "150", "--views", "3", "--gate-epochs", "3")
+
+
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     runs = tmp_path_factory.mktemp("runs")
-    out = cli(
-        "demo", "--frames", "150", "--views", "3", "--gate-epochs", "3",
-        "--runs-dir", str(runs), "--run-id", "d",
-    )  # fmt: skip
+    out = cli("demo", *SMALL, "--runs-dir", str(runs), "--run-id", "d")
     assert out.returncode == 0, out.stderr
     return runs / "d", out.stdout
 
@@ -111,3 +116,41 @@ def test_skip_and_bad_options_are_one_line(tmp_path: Path) -> None:
     out = cli("demo", "--frames", "10", "--runs-dir", str(tmp_path))
     assert out.returncode != 0 and "invalid demo options" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def _section_data(root: Path) -> dict[str, object]:
+    sections = json.loads((root / "outputs" / "summary.json").read_text())["sections"]
+    return {k: v["data"] for k, v in sections.items()}
+
+
+def test_sigkill_during_segment_then_resume_gives_the_same_results(
+    demo_run: tuple[Path, str], tmp_path: Path
+) -> None:
+    env = {**os.environ, "COLUMNS": "120"}
+    env.pop("ETHOAGENT_DEBUG", None)
+    command = [sys.executable, "-m", "ethoagent.cli", "demo", "--runs-dir", str(tmp_path)]
+    proc = subprocess.Popen(
+        [*command, *SMALL, "--run-id", "k"], env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    root = tmp_path / "k"
+    marker = root / "outputs" / "sections" / "pose.json"
+    deadline = time.monotonic() + 240
+    while not marker.exists():
+        assert proc.poll() is None, "the demo ended before it could be killed"
+        assert time.monotonic() < deadline, "the demo never finished its pose section"
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (root / "outputs" / "sections" / "segment.json").exists()
+    assert not (root / "outputs" / "report.html").exists()
+    pose_trace = (root / "runs" / "pose" / "trace.jsonl").read_bytes()
+
+    resumed = subprocess.run(
+        [*command, "--resume", "k"], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert (root / "runs" / "pose" / "trace.jsonl").read_bytes() == pose_trace
+    got, want = _section_data(root), _section_data(demo_run[0])
+    assert {k for k in want if got.get(k) != want[k]} == set()
+    assert_self_contained((root / "outputs" / "report.html").read_text())

@@ -238,7 +238,7 @@ def pose_section(ctx: DemoContext) -> Section:
         ],
         run_dir=ctx.rel(run.root),
         data={
-            "points_3d": str(out / "points_3d.nc"),
+            "points_3d": ctx.rel(out / "points_3d.nc"),
             "frames": frames,
             "views": views,
             "flagged_frames": summary["flagged_frames"],
@@ -259,8 +259,10 @@ def pose_section(ctx: DemoContext) -> Section:
 def _keypoints_for_behaviour(ctx: DemoContext) -> tuple[Path, str]:
     """Pose's 3D output when the pose section succeeded, else the ground-truth 3D."""
     pose = ctx.sections.get("pose")
-    if pose is not None and pose.status == "ok" and Path(str(pose.data["points_3d"])).is_file():
-        return Path(str(pose.data["points_3d"])), "the pose section's verified 3D labels"
+    if pose is not None and pose.status == "ok":
+        path = ctx.run.root / str(pose.data["points_3d"])
+        if path.is_file():
+            return path, "the pose section's verified 3D labels"
     return (
         ctx.session_dir / "ground_truth" / "points_3d.csv",
         "the simulator's ground-truth 3D points (the pose section did not finish)",
