@@ -185,7 +185,7 @@ def _print_full_summary(sections: list[Any], report: Path, root: Path) -> None:
         name: s.data["f1"]
         for s in sections
         for key, name in (("segment", "segment"), ("gate", "gate (held-out)"))
-        if s.key == key and s.status == "ok"
+        if s.key == key and s.status == "ok" and "f1" in s.data
     }
     if scores:
         f1 = Table(title="per-class F1 against ground truth")

@@ -85,7 +85,7 @@ def overview_section(ctx: DemoContext, sections: Sequence[Section]) -> Section:
     scores = {
         name: dict(by[key].data["f1"])  # type: ignore[call-overload]
         for key, name in (("segment", "segment (unsupervised)"), ("gate", "gate (held-out)"))
-        if key in by
+        if key in by and "f1" in by[key].data
     }
     if scores:
         figures.append(

@@ -192,3 +192,35 @@ def test_chromium_check_catches_an_external_image(tmp_path: Path) -> None:
     result = render_in_chromium(chromium, page, tmp_path)
     assert any("Content Security Policy" in line for line in result.console), result.console
     assert result.probe["images"] == [{"complete": True, "width": 0, "height": 0}]
+
+
+def test_cli_writes_the_report_then_fails_naming_the_failed_section(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    import ethoagent.report.demo as demo_module
+    from ethoagent.cli import app
+
+    calls: list[str] = []
+
+    def broken(ctx: DemoContext) -> Section:
+        raise ValueError("segment exploded")
+
+    monkeypatch.setattr(
+        demo_module,
+        "SECTIONS",
+        [_ok("session", calls), SectionSpec("segment", "Segment", broken), _ok("gate", calls)],
+    )
+    monkeypatch.setenv("COLUMNS", "200")
+    result = CliRunner().invoke(
+        app, ["demo", "--frames", "60", "--runs-dir", str(tmp_path), "--run-id", "d"]
+    )
+    assert isinstance(result.exception, RunError), result.output
+    assert "1 demo section(s) failed (segment)" in str(result.exception)
+    assert calls == ["session", "gate"]
+    assert "segment exploded" in result.output  # the summary table's row
+    report = tmp_path / "d" / "outputs" / "report.html"
+    assert parse_page(report.read_text()).sections["segment"] == "error"
+    info = (tmp_path / "d" / "run.json").read_text()
+    assert '"status": "failed"' in info
