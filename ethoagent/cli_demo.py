@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 import typer
 from rich.table import Table
@@ -29,6 +29,12 @@ from ethoagent.cli_base import (
 )
 from ethoagent.errors import InputError, RunError
 
+if TYPE_CHECKING:
+    from ethoagent.config import Settings
+    from ethoagent.report.context import DemoOptions
+    from ethoagent.report.html import Section
+    from ethoagent.runs import Run
+
 _TRIANGULATE_DEFAULTS = {"frames": 150, "views": 6}
 _FULL_DEFAULTS = {"frames": 900, "views": 4}
 
@@ -40,7 +46,9 @@ def demo(
     ] = None,
     views: Annotated[
         int | None,
-        typer.Option(min=2, max=16, help="Cameras (default 4; 6 with --only triangulate)."),
+        typer.Option(
+            min=2, max=16, help="Cameras (default 4, at least 3; 6 with --only triangulate)."
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     only: Annotated[
@@ -112,7 +120,8 @@ def demo(
     if resume is None and only != "triangulate":
         _check_endpoints(settings)
     run, inputs = open_run(settings, GRAPH_NAME, run_id, resume, fresh)
-    if inputs.get("only", "triangulate") == "triangulate":  # runs made before the full demo
+    # a triangulation-only run records no "only" (as do demo runs older than the report)
+    if inputs.get("only", "triangulate") == "triangulate":
         _triangulate_only(run, settings, inputs)
         return
     if resume is not None:
@@ -120,14 +129,14 @@ def demo(
     _full_demo(run, settings, DemoOptions.model_validate(inputs["options"]))
 
 
-def _check_endpoints(settings: Any) -> None:
+def _check_endpoints(settings: Settings) -> None:
     """Fail in one line before simulating anything if an online backend is unreachable."""
     from ethoagent.graphs.runtime import check_endpoints
 
     asyncio.run(check_endpoints(settings, ("llm", "vlm")))
 
 
-def _full_demo(run: Any, settings: Any, options: Any) -> None:
+def _full_demo(run: Run, settings: Settings, options: DemoOptions) -> None:
     from ethoagent.report.demo import run_full_demo
 
     console.print(
@@ -166,7 +175,7 @@ def _full_demo(run: Any, settings: Any, options: Any) -> None:
     )
 
 
-def _print_full_summary(sections: list[Any], report: Path, root: Path) -> None:
+def _print_full_summary(sections: list[Section], report: Path, root: Path) -> None:
     table = Table(title="ethoagent demo: one synthetic session, every pipeline", expand=False)
     table.add_column("section", style="bold", no_wrap=True)
     table.add_column("status", no_wrap=True)
@@ -181,8 +190,8 @@ def _print_full_summary(sections: list[Any], report: Path, root: Path) -> None:
             "" if s.seconds is None else f"{s.seconds:.0f}",
         )
     console.print(table)
-    scores = {
-        name: s.data["f1"]
+    scores: dict[str, dict[str, float]] = {
+        name: cast("dict[str, float]", s.data["f1"])
         for s in sections
         for key, name in (("segment", "segment"), ("gate", "gate (held-out)"))
         if s.key == key and s.status == "ok" and "f1" in s.data
@@ -202,7 +211,7 @@ def _print_full_summary(sections: list[Any], report: Path, root: Path) -> None:
     console.print(f"run directory: [cyan]{root}[/]  (trace: ethoagent trace show {root}/runs/pose)")
 
 
-def _triangulate_only(run: Any, settings: Any, inputs: dict[str, Any]) -> None:
+def _triangulate_only(run: Run, settings: Settings, inputs: dict[str, Any]) -> None:
     from ethoagent.graphs.demo import run_demo
 
     frames, views, seed = inputs["frames"], inputs["views"], inputs["seed"]

@@ -26,7 +26,8 @@ class DemoOptions(BaseModel):
 
     Attributes:
         frames: frames of the simulated session (30 fps).
-        views: cameras (a ring plus one overhead).
+        views: cameras (a ring plus one overhead); 3 or more, since with 2 a mark hidden
+            in one view cannot be triangulated and pose leaves too few complete frames.
         seed: seed of the session, the model fits and the gate's training.
         preset: simulation preset (``evals.simulate.PRESETS``).
         skip: section keys not to run (shown as skipped).
@@ -39,7 +40,7 @@ class DemoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     frames: int = Field(900, ge=60)
-    views: int = Field(4, ge=2, le=16)
+    views: int = Field(4, ge=3, le=16)
     seed: int = 0
     preset: str = "paper-like"
     skip: list[str] = Field(default_factory=list)

@@ -157,7 +157,8 @@ def overview_section(ctx: DemoContext, sections: Sequence[Section]) -> Section:
 
 
 def _error_section(key: str, title: str, exc: BaseException, seconds: float) -> Section:
-    last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    lines = str(exc).strip().splitlines()
+    last = f"{type(exc).__name__}: {lines[0] if lines else ''}"
     return Section(
         key=key,
         title=title,

@@ -381,7 +381,8 @@ def gate_section(ctx: DemoContext) -> Section:
     t = truth[: pose.frames, 0]
     classes = sorted(set(t.tolist()))
     codes = np.array([classes.index(v) for v in t], np.int64)
-    block = max(1, round(o.gate_block_s * fps))
+    # at least two training and two held-out blocks, however short the session
+    block = max(1, min(round(o.gate_block_s * fps), pose.frames // 4))
     test = (np.arange(pose.frames) // block) % 2 == 1
     y = codes.copy()
     y[test] = -1
