@@ -116,15 +116,26 @@ def f1_figure(scores: dict[str, dict[str, float]]) -> bytes:
 
 
 def calls_figure(rows: Sequence[tuple[str, int, int]]) -> bytes:
-    """Per pipeline: items settled by the cheap checked path vs items that called a model."""
-    fig, ax = new_figure(7, 0.9 + 0.6 * len(rows))
+    """Per pipeline, the share of items settled by the cheap checked path vs items that
+    called a model, with the counts written on the bars.
+
+    Args:
+        rows: ``(pipeline, items without a model call, items with one)``.
+    """
+    fig, ax = new_figure(7.5, 0.9 + 0.6 * len(rows))
     y = np.arange(len(rows))[::-1]
-    cheap = [r[1] for r in rows]
-    model = [r[2] for r in rows]
+    totals = np.array([max(1, r[1] + r[2]) for r in rows], dtype=float)
+    cheap = np.array([r[1] for r in rows]) / totals
+    model = np.array([r[2] for r in rows]) / totals
     ax.barh(y, cheap, color="C2", label="settled without a model call")
     ax.barh(y, model, left=cheap, color="C1", label="called a model")
+    for yi, r, c in zip(y, rows, cheap, strict=True):
+        ax.text(0.01, yi, f"{r[1]} of {r[1] + r[2]}", va="center", fontsize=8, color="white")
+        if r[2]:
+            ax.text(c + 0.01, yi, str(r[2]), va="center", fontsize=8)
     ax.set_yticks(y, [r[0] for r in rows])
-    ax.set_xlabel("items (pose: frames; segment: snippets; triangulate: frames)")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of items (pose, triangulate: frames; segment: snippets)")
     ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return png_bytes(fig)
 

@@ -137,7 +137,11 @@ def _e(text: object) -> str:
 
 
 def _numeric(cell: str) -> bool:
-    head = cell.strip().split(" ")[0].rstrip("%")
+    """A number with at most a unit or two after it (right-aligned), not a sentence."""
+    words = cell.strip().split()
+    if not words or len(words) > 4:
+        return False
+    head = words[0].rstrip("%")
     try:
         float(head.replace(",", ""))
     except ValueError:
