@@ -35,6 +35,7 @@ from ethoagent.cli_base import (
 )
 from ethoagent.cli_chat import chat
 from ethoagent.cli_classify import classify
+from ethoagent.cli_demo import demo
 from ethoagent.cli_gate import gate_app
 from ethoagent.errors import EthoagentError, InputError
 
@@ -68,61 +69,6 @@ def _main(
 def version() -> None:
     """Print the ethoagent version."""
     console.print(f"ethoagent {__version__}")
-
-
-@app.command()
-def demo(
-    frames: Annotated[int, typer.Option(min=3, help="Frames to simulate.")] = 150,
-    views: Annotated[int, typer.Option(min=2, max=16, help="Camera views.")] = 6,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    run_id: RunIdOpt = None,
-    resume: ResumeOpt = None,
-    config: ConfigOpt = None,
-    backend: BackendOpt = None,
-    runs_dir: RunsDirOpt = None,
-    no_cache: NoCacheOpt = False,
-) -> None:
-    """Run the demo: verified 3D triangulation of a synthetic multi-view mouse session."""
-    from ethoagent.graphs.demo import GRAPH_NAME, run_demo
-
-    settings = settings_from(config, backend, runs_dir, no_cache)
-    run, inputs = open_run(
-        settings, GRAPH_NAME, run_id, resume, {"frames": frames, "views": views, "seed": seed}
-    )
-    frames, views, seed = inputs["frames"], inputs["views"], inputs["seed"]
-    console.print(f"[bold]ethoagent demo[/] run [cyan]{run.root}[/] (backend {settings.backend})")
-    state = execute(
-        run,
-        settings,
-        frames,
-        "triangulate",
-        lambda rt: run_demo(rt, frames=frames, views=views, seed=seed),
-    )
-    summary = json.loads((run.outputs_dir / "summary.json").read_text())
-    run.update(status="finished", summary={k: summary[k] for k in _SUMMARY_KEYS})
-    _print_demo_summary(summary, run.root, state.get("outputs", []))
-
-
-_SUMMARY_KEYS = ("frames", "mean_error_mm", "naive_dlt_mean_error_mm", "model_calls")
-
-
-def _print_demo_summary(m: dict[str, Any], root: Path, outputs: list[str]) -> None:
-    table = Table(title="demo: verified triangulation (synthetic)", show_header=False)
-    table.add_column(style="bold")
-    table.add_column()
-    table.add_row("frames x views", f"{m['frames']} x {m['views']}")
-    table.add_row("3D error, naive DLT", f"{m['naive_dlt_mean_error_mm']:.2f} mm")
-    table.add_row("3D error, verified", f"{m['mean_error_mm']:.2f} mm")
-    table.add_row("flagged for review", str(len(m["flagged_frames"])))
-    table.add_row("routes", ", ".join(f"{k}={v}" for k, v in sorted(m["routes"].items())))
-    table.add_row("model calls", f"{m['model_calls']} ({m['backend']})")
-    answer = (m.get("summary") or {}).get("answer") or {}
-    if answer:
-        table.add_row("summary", answer.get("headline", ""))
-    console.print(table)
-    for rel in outputs:
-        console.print(f"  [dim]{root / rel}[/]")
-    console.print(f"run directory: [cyan]{root}[/]  (trace: ethoagent trace show {root})")
 
 
 @app.command()
@@ -666,6 +612,7 @@ def config_show(config: ConfigOpt = None, backend: BackendOpt = None) -> None:
 app.add_typer(gate_app, name="gate")
 app.command("classify")(classify)
 app.command("chat")(chat)
+app.command("demo")(demo)
 
 
 def main() -> None:

@@ -53,7 +53,9 @@ def test_help_lists_built_commands_only() -> None:
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     runs = tmp_path_factory.mktemp("runs")
-    out = cli("demo", "--frames", "60", "--runs-dir", str(runs), "--run-id", "d1")
+    out = cli(
+        "demo", "--only", "triangulate", "--frames", "60", "--runs-dir", str(runs), "--run-id", "d1"
+    )
     assert out.returncode == 0, out.stderr
     assert "run directory" in out.stdout
     assert "3D error, verified" in out.stdout

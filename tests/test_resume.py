@@ -20,6 +20,8 @@ def demo_cmd(runs_dir: Path, *extra: str) -> list[str]:
         "-m",
         "ethoagent.cli",
         "demo",
+        "--only",
+        "triangulate",
         "--frames",
         FRAMES,
         "--runs-dir",
