@@ -78,7 +78,7 @@ class Profile(BaseModel):
         """``(behaviours, behaviours)`` row-normalised transitions (rows without any: 0)."""
         t = np.asarray(self.transitions, dtype=np.float64)
         rows = t.sum(axis=1, keepdims=True)
-        return np.divide(t, rows, out=np.zeros_like(t), where=rows > 0)
+        return np.asarray(np.divide(t, rows, out=np.zeros_like(t), where=rows > 0))
 
 
 def _runs(labels: Sequence[str]) -> list[tuple[str, int, int]]:
