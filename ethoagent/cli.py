@@ -34,6 +34,7 @@ from ethoagent.cli_base import (
     settings_from,
 )
 from ethoagent.cli_gate import gate_app
+from ethoagent.cli_profile import profile_command
 from ethoagent.errors import EthoagentError, InputError
 
 if TYPE_CHECKING:
@@ -658,6 +659,7 @@ def config_show(config: ConfigOpt = None, backend: BackendOpt = None) -> None:
 
 # Command groups that live in their own modules: one import and one line each.
 app.add_typer(gate_app, name="gate")
+app.command("profile")(profile_command)
 
 
 def main() -> None:

@@ -77,6 +77,7 @@ from ethoagent.tools.profile_stats import (
     METRICS,
     UNLABELLED,
     Profile,
+    bout_dispersion_p,
     compare_groups,
     compute_profile,
     find_session_restricted,
@@ -117,7 +118,9 @@ class ProfileOptions(BaseModel):
         novel_min_fraction: a profile has an entry when it spends at least this share of
             its labelled time in it.
         novel_max_share: an entry that at most this share of the profiles have is
-            reported as novel (present in only some sessions).
+            reported as novel (present in only some sessions) ...
+        novel_max_p: ... when its bouts are also more concentrated in those profiles
+            than one common rate explains (``bout_dispersion_p`` below this; 1 = off).
         reference_threshold: an entry whose name + definition is less similar than this
             (cosine) to every entry of the reference vocabulary is novel.
         examples: example snippets kept per entry.
@@ -137,6 +140,7 @@ class ProfileOptions(BaseModel):
     n_resamples: int = Field(9999, ge=99)
     novel_min_fraction: float = Field(0.01, ge=0, lt=1)
     novel_max_share: float = Field(0.5, gt=0, le=1)
+    novel_max_p: float = Field(0.01, gt=0, le=1)
     reference_threshold: float = Field(0.5, ge=-1, le=1)
     examples: int = Field(5, ge=1)
     segment: SegmentOptions = SegmentOptions()
@@ -747,9 +751,12 @@ def build_profile_graph(rt: Runtime, inputs: ProfileInputs) -> StateGraph[Profil
         seconds = np.zeros(len(texts))
         for s in snippets:
             seconds[index[s["text"]]] += s["kinematics"]["seconds"]
-        with rt.tracer.scope(node="cluster"), rt.tracer.timed_tool(
-            "cluster_embeddings", {"points": len(texts), "k": opts.clusters}
-        ) as timing:
+        with (
+            rt.tracer.scope(node="cluster"),
+            rt.tracer.timed_tool(
+                "cluster_embeddings", {"points": len(texts), "k": opts.clusters}
+            ) as timing,
+        ):
             labels, scores = cluster_embeddings(
                 arrays["vectors"],
                 seconds,
@@ -884,7 +891,10 @@ def build_profile_graph(rt: Runtime, inputs: ProfileInputs) -> StateGraph[Profil
             else:
                 warn.append("one group only: no group comparison")
             restricted = find_session_restricted(
-                profiles, min_fraction=opts.novel_min_fraction, max_share=opts.novel_max_share
+                profiles,
+                min_fraction=opts.novel_min_fraction,
+                max_share=opts.novel_max_share,
+                max_p=opts.novel_max_p,
             )
             reference_match: list[tuple[int, float]] = []
             ref_names: list[str] = []
@@ -903,7 +913,8 @@ def build_profile_graph(rt: Runtime, inputs: ProfileInputs) -> StateGraph[Profil
                     has = restricted[e["name"]]
                     reasons.append(
                         f"present (>= {opts.novel_min_fraction:.0%} of the time) in only "
-                        f"{len(has)} of {len(profiles)} profiles"
+                        f"{len(has)} of {len(profiles)} profiles (bout dispersion p = "
+                        f"{bout_dispersion_p(profiles, e['name']):.2g})"
                     )
                 if reference_match and reference_match[i][1] < opts.reference_threshold:
                     j, sim = reference_match[i]

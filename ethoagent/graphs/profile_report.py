@@ -455,15 +455,17 @@ def _report_md(
             f"alpha = {s['alpha']}; 95 % percentile-bootstrap intervals; Hedges' g and Cliff's "
             "delta of the second group against the first.",
             "",
-            "| behaviour | metric | groups | mean a | mean b | difference [CI] | g | delta | p | q |",
+            "| behaviour | metric | groups | mean a | mean b | difference [CI] | g | delta | p "
+            "| q |",
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
         shown = sorted(comparisons, key=lambda c: c.p)[:30]
         for c in shown:
             star = " **" if c.significant else ""
             lines.append(
-                f"| {c.behaviour}{star} | {c.metric} | {c.group_b} vs {c.group_a} | {_f(c.mean_a)} | "
-                f"{_f(c.mean_b)} | {_f(c.difference)} [{_f(c.ci_low)}, {_f(c.ci_high)}] | "
+                f"| {c.behaviour}{star} | {c.metric} | {c.group_b} vs {c.group_a} | "
+                f"{_f(c.mean_a)} | {_f(c.mean_b)} | {_f(c.difference)} "
+                f"[{_f(c.ci_low)}, {_f(c.ci_high)}] | "
                 f"{_f(c.hedges_g)} | {_f(c.cliffs_delta)} | {_f(c.p)} | {_f(c.q)} |"
             )
         if len(comparisons) > len(shown):

@@ -31,6 +31,7 @@ __all__ = [
     "UNLABELLED",
     "Comparison",
     "Profile",
+    "bout_dispersion_p",
     "cliffs_delta",
     "compare_groups",
     "compute_profile",
@@ -355,22 +356,49 @@ def compare_groups(
 # --------------------------------------------------------------------------- novelty
 
 
+def bout_dispersion_p(profiles: Sequence[Profile], behaviour: str) -> float:
+    """P-value of the bouts of ``behaviour`` being spread over profiles as by chance.
+
+    Under one common rate (bouts per labelled minute) each profile's bout count is about
+    Poisson with mean rate x its labelled minutes; the dispersion statistic
+    ``sum((count - expected)^2 / expected)`` is then chi-square with ``profiles - 1``
+    degrees of freedom. A behaviour that only some animals show piles its bouts into
+    few profiles (statistic large, p small); a merely rare one does not.
+
+    Returns:
+        The upper-tail p-value (1.0 without bouts or with fewer than 2 profiles).
+    """
+    counts = np.asarray([p.bouts[behaviour] for p in profiles], dtype=np.float64)
+    minutes = np.asarray([p.labelled_frames / p.fps / 60.0 for p in profiles])
+    if len(profiles) < 2 or counts.sum() == 0 or minutes.sum() == 0:
+        return 1.0
+    expected = counts.sum() * minutes / minutes.sum()
+    ok = expected > 0
+    stat = float((((counts - expected) ** 2)[ok] / expected[ok]).sum())
+    return float(stats.chi2.sf(stat, int(ok.sum()) - 1))
+
+
 def find_session_restricted(
     profiles: Sequence[Profile],
     *,
     min_fraction: float = 0.01,
     max_share: float = 0.5,
+    max_p: float = 0.01,
 ) -> dict[str, list[int]]:
     """Behaviours present in only some profiles: candidates for novel behaviour.
 
     A profile *has* a behaviour when at least ``min_fraction`` of its labelled time is
-    spent in it. A behaviour is session-restricted when at least one profile has it and
-    at most ``max_share`` of the profiles do (and at least one lacks it).
+    spent in it. A behaviour is session-restricted when at least one profile has it, at
+    most ``max_share`` of the profiles do (and at least one lacks it), and its bouts are
+    more concentrated in those profiles than one common rate explains
+    (``bout_dispersion_p`` < ``max_p``; 1.0 turns that test off), so that a behaviour
+    that is merely rare is not reported.
 
     Args:
         profiles: profiles with one vocabulary.
         min_fraction: presence threshold, share of labelled time.
         max_share: most profiles (as a share) that may have it.
+        max_p: the dispersion test's level.
 
     Returns:
         Behaviour -> indices of the profiles that have it, for each restricted behaviour.
@@ -381,7 +409,9 @@ def find_session_restricted(
     n = len(profiles)
     for beh in profiles[0].behaviours:
         has = [i for i, p in enumerate(profiles) if p.time_fraction[beh] >= min_fraction]
-        if has and len(has) < n and len(has) <= max_share * n:
+        if not has or len(has) == n or len(has) > max_share * n:
+            continue
+        if max_p >= 1.0 or bout_dispersion_p(profiles, beh) < max_p:
             out[beh] = has
     return out
 

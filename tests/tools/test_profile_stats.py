@@ -11,6 +11,7 @@ from ethoagent.errors import InputError
 from ethoagent.evals.behaviour import INDIVIDUAL_BEHAVIOURS, simulate_behaviour
 from ethoagent.tools.profile_stats import (
     UNLABELLED,
+    bout_dispersion_p,
     cliffs_delta,
     compare_groups,
     compute_profile,
@@ -104,7 +105,20 @@ def test_constant_metric_gives_p_one() -> None:
 
 def test_session_restricted_behaviours() -> None:
     names = ["x", "y"]
-    profiles = [compute_profile(["x"] * 100, names, 30.0) for _ in range(4)]
-    profiles.append(compute_profile(["x"] * 80 + ["y"] * 20, names, 30.0))
-    assert find_session_restricted(profiles) == {"y": [4]}
+    profiles = [compute_profile(["x"] * 1800, names, 30.0) for _ in range(6)]
+    # y: 6 bouts, all in one profile
+    y = (["x"] * 100 + ["y"] * 30) * 6 + ["x"] * 1020
+    profiles.append(compute_profile(y, names, 30.0))
+    assert find_session_restricted(profiles) == {"y": [6]}
     assert find_session_restricted(profiles, min_fraction=0.5) == {}
+    assert bout_dispersion_p(profiles, "y") < 0.001
+
+
+def test_a_rare_but_evenly_spread_behaviour_is_not_novel() -> None:
+    names = ["x", "y"]
+    # one short bout in half of the profiles: present in only some, but as by chance
+    one = ["x"] * 900 + ["y"] * 30 + ["x"] * 870
+    profiles = [compute_profile(one if i % 2 else ["x"] * 1800, names, 30.0) for i in range(8)]
+    assert bout_dispersion_p(profiles, "y") > 0.05
+    assert find_session_restricted(profiles) == {}
+    assert find_session_restricted(profiles, max_p=1.0) == {"y": [1, 3, 5, 7]}
