@@ -1,0 +1,151 @@
+"""The profile graph's naming stage with a scripted model, the offline solver and inputs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from ethoagent.agent.trace import TracedClient, Tracer, read_trace
+from ethoagent.agent.types import Request
+from ethoagent.errors import InputError
+from ethoagent.graphs.nodes import PolicySupervisor, run_item
+from ethoagent.graphs.profile import (
+    NAME_PROMPT,
+    ClusterItem,
+    NameAnswer,
+    make_name_stage,
+    name_from_members,
+    read_reference_vocabulary,
+    read_sessions_csv,
+)
+from ethoagent.tools.vocabulary import ClusterKinematics
+from tests.scripted import ScriptedClient
+
+FAST = ClusterKinematics(members=12, seconds=9.0, speed=2.9, speed_p90=3.6, height_ratio=1.0,
+                         elongation=1.1, paw_head_ratio=1.0)  # fmt: skip
+
+
+def _item(taken: list[str]) -> ClusterItem:
+    return ClusterItem(
+        cluster=3,
+        descriptions=[
+            ("darting: posture on all fours; direction forward; speed fast; social none", 0.9)
+        ],
+        labels={"darting": 8.0, "walking": 1.0},
+        kinematics=FAST,
+        taken=taken,
+    )
+
+
+def test_duplicate_name_and_contradicting_definition_are_retried_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    answers = iter(
+        [
+            NameAnswer(name="Walking", definition="Locomotion at a walking pace."),
+            NameAnswer(name="freezing_bout", definition="The animal stays still."),
+            NameAnswer(name="darting", definition="A sudden fast run."),
+        ]
+    )
+
+    def script(request: Request) -> str:
+        return next(answers).model_dump_json()
+
+    client = ScriptedClient({NAME_PROMPT: script})
+    tracer = Tracer(tmp_path / "trace.jsonl", run_id="t")
+    outcome = asyncio.run(
+        run_item(
+            make_name_stage(),
+            "cluster 4",
+            _item(["walking", "still"]),
+            client=TracedClient(client, tracer),
+            tracer=tracer,
+            supervisor=PolicySupervisor(),
+        )
+    )
+    assert outcome.status == "accepted" and outcome.attempts == 3
+    assert outcome.output is not None and outcome.output.name == "darting"
+    events = read_trace(tmp_path / "trace.jsonl")
+    checks = [(e["name"], e["passed"]) for e in events if e["kind"] == "check"]
+    assert checks == [
+        ("unique_name", False),
+        ("definition_kinematics", True),
+        ("unique_name", True),
+        ("definition_kinematics", False),
+        ("unique_name", True),
+        ("definition_kinematics", True),
+    ]
+    decisions = [e for e in events if e["kind"] == "decision"]
+    assert [d["action"] for d in decisions] == ["retry", "retry"]
+    # each retry's prompt names what failed
+    prompts = [r.messages[0].content for r in client.calls(NAME_PROMPT)]
+    assert "already the name of another vocabulary entry" in prompts[1]
+    assert "2.90 body lengths/s" in prompts[2] and "(at rest)" in prompts[2]
+    assert "walking, still" in prompts[0]
+
+
+def test_a_model_that_never_fixes_it_escalates_to_a_kinematic_name(tmp_path: Path) -> None:
+    client = ScriptedClient(
+        {NAME_PROMPT: lambda r: NameAnswer(name="still", definition="At rest.").model_dump_json()}
+    )
+    tracer = Tracer(tmp_path / "trace.jsonl", run_id="t")
+    outcome = asyncio.run(
+        run_item(
+            make_name_stage(),
+            "cluster 4",
+            _item(["still"]),
+            client=TracedClient(client, tracer),
+            tracer=tracer,
+            supervisor=PolicySupervisor(),
+        )
+    )
+    assert outcome.status == "accepted" and outcome.accepted_by == "describe_members"
+    assert outcome.output is not None and outcome.output.name == "cluster_4"
+    assert "2.90 body lengths/s" in outcome.output.definition
+
+
+def test_offline_name_qualifies_a_taken_name() -> None:
+    first = name_from_members(_item([]))
+    assert first.name == "darting" and "Fast locomotion" in first.definition
+    second = name_from_members(_item(["darting"]))
+    assert second.name == "darting_fast"
+    third = name_from_members(_item(["darting", "darting_fast", "darting_forward"]))
+    assert third.name not in {"darting", "darting_fast", "darting_forward"}
+
+
+def test_sessions_table_checks(tmp_path: Path) -> None:
+    (tmp_path / "a.nc").write_bytes(b"x")
+    (tmp_path / "b.nc").write_bytes(b"x")
+    ok = tmp_path / "ok.csv"
+    ok.write_text("Session,Animal,Condition,day\na.nc,m1,ctrl,1\nb.nc,m2,ctrl,2\n")
+    rows = read_sessions_csv(ok)
+    assert [r.group for r in rows] == ["ctrl", "ctrl"] and rows[1].day == "2"
+    assert rows[0].session == str((tmp_path / "a.nc").resolve()) and rows[0].row == 2
+    dup = tmp_path / "dup.csv"
+    dup.write_text("session,animal,group\na.nc,m1,ctrl\na.nc,m1,ctrl\n")
+    with pytest.raises(InputError, match="lines 2 and 3"):
+        read_sessions_csv(dup)
+    fps = tmp_path / "fps.csv"
+    fps.write_text("session,animal,group,fps\na.nc,m1,g,x\nb.nc,m2,g,30\n")
+    with pytest.raises(InputError, match="not a positive number"):
+        read_sessions_csv(fps)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("session,animal,group\n")
+    with pytest.raises(InputError, match="no rows"):
+        read_sessions_csv(empty)
+
+
+def test_reference_vocabulary_formats(tmp_path: Path) -> None:
+    a = tmp_path / "a.json"
+    a.write_text(json.dumps({"rearing": "front body raised"}))
+    b = tmp_path / "b.json"
+    b.write_text(json.dumps({"entries": [{"name": "still", "definition": "at rest"}]}))
+    assert read_reference_vocabulary(a) == {"rearing": "front body raised"}
+    assert read_reference_vocabulary(b) == {"still": "at rest"}
+    c = tmp_path / "c.json"
+    c.write_text("[1, 2]")
+    with pytest.raises(InputError, match="neither"):
+        read_reference_vocabulary(c)
