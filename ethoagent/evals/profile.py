@@ -15,8 +15,8 @@ in mm written as movement netCDF files) with known behaviour programs:
   statistics (``compare_groups`` on the share of time of the six behaviours) on the
   simulator's ground-truth labels: per-test rate of p < alpha and the share of cohorts
   with any BH discovery (both should stay near or below alpha).
-- ``null (pipeline)``: two null cohorts (one with ``quick``) through the whole profile graph (all three
-  metrics of every entry): the same two rates on the pipeline's labels.
+- ``null (pipeline)``: two null cohorts (one with ``quick``) through the whole profile
+  graph (all three metrics of every entry): the same two rates on the pipeline's labels.
 
 Sessions are short (90 s, 60 s for the null pipeline cohorts; less with ``quick``) so
 the full suite fits in about ten minutes on two cores.
