@@ -121,5 +121,5 @@ def test_endpoint_embedder_batches_orders_and_normalises(
     np.testing.assert_allclose(x, expected, rtol=1e-5)
     settings = load_settings(None, {"backend": "openai", "models": {"embed": {"base_url": url}}})
     assert isinstance(make_embedder("auto", settings), EndpointEmbedder)
-    with pytest.raises(EndpointError, match="embeddings endpoint http://127.0.0.1"):
+    with pytest.raises(EndpointError, match=r"embeddings endpoint http://127\.0\.0\.1"):
         e.embed(["fail"])
