@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -205,19 +206,10 @@ def _check_out(out: Path, overwrite: bool) -> None:
 def _print_summary(out: Path, root: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     vocab = json.loads((out / "vocabulary.json").read_text())
-    matrix = (out / "profile_matrix.csv").read_text().splitlines()
-    import csv
-
-    rows = list(csv.DictReader(matrix))
+    rows = list(csv.DictReader((out / "profile_matrix.csv").read_text().splitlines()))
     groups = list(summary["groups"])
     console.print("[bold]profile[/]: share of time per behaviour (group means)")
-    table = compact_table(
-        "",
-        "behaviour",
-        *groups,
-        "novel",
-        text_columns=1,
-    )
+    table = compact_table("", "behaviour", *groups, "novel", text_columns=1)
     sig = {(s["behaviour"], s["metric"]) for s in summary["significant"]}
     for e in vocab["entries"]:
         name = e["name"]

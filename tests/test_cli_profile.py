@@ -8,7 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from ethoagent.cli import app
+from ethoagent.errors import InputError
 from ethoagent.evals.synthetic import KEYPOINTS, simulate_world
 from ethoagent.tools.io import PoseData, write_keypoints
 from tests.test_cli import cli
@@ -76,35 +79,53 @@ def test_profile_end_to_end_resume_and_reuse(cohort: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert (cohort / "out2" / "profiles.csv").read_bytes() == (o / "profiles.csv").read_bytes()
     # a new run over the same sessions reuses their segment runs from the run store
+    # (with a reference vocabulary of two known behaviours: the others match none of them)
+    ref = cohort / "known.json"
+    ref.write_text(json.dumps({"walking": "Locomotion at a walking pace.",
+                               "still": "No movement of the body centre."}))  # fmt: skip
     new = cli("profile", str(cohort / "sessions.csv"), str(cohort / "out3"), *FAST,
-              "--runs-dir", runs)  # fmt: skip
+              "--runs-dir", runs, "--reference-vocabulary", str(ref))  # fmt: skip
     assert new.returncode == 0, new.stderr
     s3 = json.loads((cohort / "out3" / "summary.json").read_text())
     assert s3["segment_runs_reused"] == 6
+    v3 = {
+        e["name"]: e
+        for e in json.loads((cohort / "out3" / "vocabulary.json").read_text())["entries"]
+    }
+    assert v3["walking"]["reference_match"]["closest"] == "walking"
+    assert not v3["walking"]["novel"]
+    unmatched = [
+        e for e in v3.values() if any("fits no reference" in r for r in e["novel_reasons"])
+    ]
+    assert unmatched and all(e["name"] not in {"walking", "still"} for e in unmatched)
     assert (cohort / "out3" / "profiles.csv").read_bytes() == (o / "profiles.csv").read_bytes()
 
 
-def _one_line_error(out: object, text: str) -> None:
-    assert out.returncode == 1, out.stdout  # type: ignore[attr-defined]
-    err = out.stderr  # type: ignore[attr-defined]
-    assert text in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+def _input_error(args: list[str], text: str) -> None:
+    """In-process (fast): the command raises an InputError naming ``text``."""
+    result = CliRunner().invoke(app, ["profile", *args])
+    assert isinstance(result.exception, InputError), result.output
+    assert text in str(result.exception)
 
 
 def test_profile_input_errors(cohort: Path) -> None:
-    runs = ("--runs-dir", str(cohort / "runs-err"))
+    runs = ["--runs-dir", str(cohort / "runs-err")]
     bad = cohort / "bad"
     bad.mkdir()
-    _one_line_error(cli("profile", str(bad / "none.csv"), str(bad / "o"), *runs), "does not exist")
+    _input_error([str(bad / "none.csv"), str(bad / "o"), *runs], "does not exist")
     (bad / "nocol.csv").write_text("session,group\ndata/s0.nc,a\n")
-    _one_line_error(cli("profile", str(bad / "nocol.csv"), str(bad / "o"), *runs), "['animal']")
+    _input_error([str(bad / "nocol.csv"), str(bad / "o"), *runs], "['animal']")
     (bad / "missing.csv").write_text("session,animal,group\nnope.nc,m,a\nnope2.nc,n,a\n")
-    _one_line_error(cli("profile", str(bad / "missing.csv"), str(bad / "o"), *runs), "nope.nc")
+    _input_error([str(bad / "missing.csv"), str(bad / "o"), *runs], "nope.nc")
     data = cohort / "data"
     (bad / "single.csv").write_text(
         f"session,animal,condition\n{data}/s0.nc,m0,a\n{data}/s1.nc,m1,a\n{data}/s2.nc,m2,b\n"
     )
-    _one_line_error(
-        cli("profile", str(bad / "single.csv"), str(bad / "o"), *runs), "single session"
-    )
-    _one_line_error(cli("profile", *runs), "needs SESSIONS.csv and OUT")
+    _input_error([str(bad / "single.csv"), str(bad / "o"), *runs], "single session")
+    (bad / "ok.csv").write_text(f"session,animal,group\n{data}/s0.nc,m0,a\n{data}/s1.nc,m1,a\n")
+    _input_error([str(bad / "ok.csv"), str(bad / "o"), "--reference-group", "z", *runs], "'z'")
     assert not (bad / "o").exists()
+    # as a user sees it: one red line, no traceback, exit code 1
+    out = cli("profile", *runs)
+    assert out.returncode == 1 and "needs SESSIONS.csv and OUT" in out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
