@@ -42,9 +42,10 @@ def test_help_lists_built_commands_only() -> None:
         "data",
         "segment",
         "gate",
+        "profile",
     ):
         assert command in out.stdout
-    for unbuilt in ("classify", "profile", "chat"):
+    for unbuilt in ("classify", "chat"):
         assert f" {unbuilt} " not in out.stdout
 
 
