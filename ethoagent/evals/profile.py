@@ -25,6 +25,7 @@ the full suite fits in about ten minutes on two cores.
 from __future__ import annotations
 
 import asyncio
+import json
 import tempfile
 import time
 from collections import Counter
@@ -128,8 +129,6 @@ def run_cohort(
 
 def entry_truth(run_root: Path, truth: dict[str, NDArray[np.int64]]) -> dict[str, dict[str, float]]:
     """Per vocabulary entry, the share of its member frames in each ground-truth behaviour."""
-    import json
-
     snippets = json.loads((run_root / "artifacts" / "snippets.json").read_text())
     entries = json.loads((run_root / "artifacts" / "vocabulary.json").read_text())
     name = {e["cluster"]: e["name"] for e in entries}
@@ -225,8 +224,6 @@ def profile_suite(opts: SuiteOptions) -> SuiteResult:
         t0 = time.perf_counter()
         state, root = run_cohort(sessions, work / "runs", "planted", options)
         wall_planted = time.perf_counter() - t0
-        import json
-
         comparisons = json.loads((root / "artifacts" / "comparisons.json").read_text())
         composition = entry_truth(root, truth)
         rear_entries = [e for e, c in composition.items() if next(iter(c)) == "rearing"]
