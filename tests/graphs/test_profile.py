@@ -6,21 +6,38 @@ import asyncio
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from ethoagent.agent.offline import OfflineClient
 from ethoagent.agent.trace import TracedClient, Tracer, read_trace
 from ethoagent.agent.types import Request
 from ethoagent.errors import InputError
+from ethoagent.evals.synthetic import KEYPOINTS, simulate_world
 from ethoagent.graphs.nodes import PolicySupervisor, run_item
 from ethoagent.graphs.profile import (
+    GRAPH_NAME,
     NAME_PROMPT,
     ClusterItem,
     NameAnswer,
+    ProfileInputs,
+    ProfileOptions,
     make_name_stage,
     name_from_members,
     read_reference_vocabulary,
     read_sessions_csv,
+    run_profile,
 )
+from ethoagent.graphs.runtime import Runtime, offline_runtime
+from ethoagent.graphs.segment import (
+    CAPTION_PROMPT,
+    MERGE_PROMPT,
+    SegmentOptions,
+    offline_caption,
+    offline_merge,
+)
+from ethoagent.runs import Run
+from ethoagent.tools.io import PoseData, write_keypoints
 from ethoagent.tools.vocabulary import ClusterKinematics
 from tests.scripted import ScriptedClient
 
@@ -149,3 +166,68 @@ def test_reference_vocabulary_formats(tmp_path: Path) -> None:
     c.write_text("[1, 2]")
     with pytest.raises(InputError, match="neither"):
         read_reference_vocabulary(c)
+
+
+def _tiny_cohort(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    lines = ["session,animal,group"]
+    for i in range(4):
+        world = simulate_world(300, seed=60 + i)
+        pose = PoseData(points=world.points_3d,
+                        confidence=np.full(world.points_3d.shape[:3], np.nan),
+                        keypoints=KEYPOINTS, individuals=("mouse",), fps=world.fps,
+                        unit="mm")  # fmt: skip
+        write_keypoints(pose, folder / f"s{i}.nc", format="netcdf")
+        lines.append(f"s{i}.nc,m{i},{'ab'[i // 2]}")
+    (folder / "sessions.csv").write_text("\n".join(lines) + "\n")
+    return folder / "sessions.csv"
+
+
+def test_a_run_that_dies_while_naming_resumes_without_segmenting_again(tmp_path: Path) -> None:
+    table = _tiny_cohort(tmp_path / "data")
+    options = ProfileOptions(
+        embedder="tfidf",
+        n_resamples=99,
+        segment=SegmentOptions(
+            k=4, dec_pretrain_epochs=2, dec_cluster_iters=100, check_stability=False
+        ),
+    )
+    inputs = ProfileInputs(sessions_csv=str(table), rows=read_sessions_csv(table), options=options)
+    work = tmp_path / "runs"
+
+    def server_gone(request: Request) -> str:
+        raise ConnectionError("the model server went away")
+
+    dying = ScriptedClient(
+        {
+            CAPTION_PROMPT: lambda r: offline_caption(r).model_dump_json(),
+            MERGE_PROMPT: lambda r: offline_merge(r).model_dump_json(),
+            NAME_PROMPT: server_gone,
+        },
+        backend="offline",
+    )
+    rt = offline_runtime(work, GRAPH_NAME, "p", inputs.model_dump(mode="json"), client=dying)
+    with pytest.raises(ConnectionError):
+        asyncio.run(run_profile(rt, inputs))
+    assert not (rt.run.outputs_dir / "profiles.csv").exists()
+    run = Run.resume(work / "p")
+    tracer = Tracer(run.trace_path, run_id=run.run_id)
+    again = Runtime(
+        run=run,
+        settings=rt.settings,
+        client=TracedClient(OfflineClient(), tracer),
+        tracer=tracer,
+        supervisor=PolicySupervisor(),
+    )
+    state = asyncio.run(run_profile(again, inputs))
+    events = read_trace(run.trace_path)
+    assert any(e["kind"] == "run_resume" for e in events)
+    assert sum(e["kind"] == "session_segmented" for e in events) == 4  # once each
+    assert (run.outputs_dir / "profiles.csv").is_file() and state["n_tests"] > 0
+    # a new run over the same sessions reuses the segment runs and gives the same table
+    fresh = offline_runtime(work, GRAPH_NAME, "p2", inputs.model_dump(mode="json"))
+    state2 = asyncio.run(run_profile(fresh, inputs))
+    assert all(s["reused"] for s in state2["segments"])
+    assert (fresh.run.outputs_dir / "profiles.csv").read_bytes() == (
+        run.outputs_dir / "profiles.csv"
+    ).read_bytes()
