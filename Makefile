@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.installed
-	$(PIP) install -e ".[dev,vision]"
+	$(PIP) install -e ".[dev,vision,embed]"
 	touch $@
 
 # The local OpenAI-compatible model server for the `server` tests: llama-cpp-python is

@@ -37,6 +37,7 @@ from ethoagent.cli_chat import chat
 from ethoagent.cli_classify import classify
 from ethoagent.cli_demo import demo
 from ethoagent.cli_gate import gate_app
+from ethoagent.cli_profile import profile_command
 from ethoagent.errors import EthoagentError, InputError
 
 if TYPE_CHECKING:
@@ -613,6 +614,7 @@ app.add_typer(gate_app, name="gate")
 app.command("classify")(classify)
 app.command("chat")(chat)
 app.command("demo")(demo)
+app.command("profile")(profile_command)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from ethoagent.errors import ConfigError
 from ethoagent.graphs.demo import SessionSummary
 from ethoagent.graphs.pose import AssignAnswer, RegionsAnswer
+from ethoagent.graphs.profile import NameAnswer
 from ethoagent.prompts import PROMPTS_DIR, all_prompts, load_prompt, prompt_versions
 
 # every structured answer's model, by prompt name
@@ -18,6 +19,7 @@ ANSWER_MODELS: dict[str, type[BaseModel]] = {
     "demo/summary": SessionSummary,
     "pose/regions": RegionsAnswer,
     "pose/assign": AssignAnswer,
+    "profile/name": NameAnswer,
 }
 
 

@@ -18,6 +18,8 @@ Labels are integer codes into ``BEHAVIOURS``; ``-1`` never occurs.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,8 +137,104 @@ def _bout_frames(rng: np.random.Generator, shape: float, mean_s: float, fps: flo
     return max(int(np.ceil(MIN_BOUT_S * fps)), round(d * fps))
 
 
+_INITIAL = np.array([0.4, 0.3, 0.0, 0.1, 0.1, 0.1])
+
+
+def _mean_bout_s(name: str) -> float:
+    """Expected bout duration of ``name`` after the clip to ``[MIN_BOUT_S, MAX_BOUT_S]``, s."""
+    from scipy.stats import gamma
+
+    k, mean = _IND_DURATION[name]
+    theta = mean / k
+    lo, hi = MIN_BOUT_S, MAX_BOUT_S
+    inside = k * theta * (gamma.cdf(hi, k + 1, scale=theta) - gamma.cdf(lo, k + 1, scale=theta))
+    return float(lo * gamma.cdf(lo, k, scale=theta) + hi * gamma.sf(hi, k, scale=theta) + inside)
+
+
+def expected_time_shares(weights: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
+    """Long-run share of time in each individual behaviour of the semi-Markov program.
+
+    Args:
+        weights: ``(6,)`` multipliers of the transition weights *into* each behaviour
+            (order ``INDIVIDUAL_BEHAVIOURS``); ``None`` = all 1.
+
+    Returns:
+        ``(6,)`` shares summing to 1 (stationary distribution of the embedded chain
+        times the expected bout durations).
+    """
+    w = np.ones(len(INDIVIDUAL_BEHAVIOURS)) if weights is None else np.asarray(weights, float)
+    trans = _IND_TRANSITIONS * w[None, :]
+    np.fill_diagonal(trans, 0.0)
+    p = trans / trans.sum(axis=1, keepdims=True)
+    vals, vecs = np.linalg.eig(p.T)
+    pi = np.abs(np.real(vecs[:, np.argmin(np.abs(vals - 1.0))]))
+    time = pi / pi.sum() * np.array([_mean_bout_s(n) for n in INDIVIDUAL_BEHAVIOURS])
+    return np.asarray(time / time.sum(), dtype=np.float64)
+
+
+def transition_weights(rate_scale: Mapping[str, float]) -> NDArray[np.float64]:
+    """Multipliers of the transitions into each behaviour that scale its share of time.
+
+    ``{"rearing": 2.0}`` gives weights under which rearing's expected share of time is
+    twice the default share (the other behaviours keep their ratios to one another);
+    0 removes a behaviour. Solved by bisection on ``expected_time_shares``.
+
+    Args:
+        rate_scale: individual behaviour -> factor (>= 0) on its expected share of time.
+
+    Returns:
+        ``(6,)`` weights, order ``INDIVIDUAL_BEHAVIOURS``.
+
+    Raises:
+        InputError: an unknown behaviour, a negative factor, or a share that cannot be
+            reached (factors whose scaled shares sum to 1 or more).
+    """
+    base = expected_time_shares()
+    w = np.ones(len(INDIVIDUAL_BEHAVIOURS))
+    for name, factor in rate_scale.items():
+        if name not in INDIVIDUAL_BEHAVIOURS:
+            raise InputError(
+                f"rate_scale names {name!r}, not an individual behaviour.",
+                fix=f"use one of {', '.join(INDIVIDUAL_BEHAVIOURS)}.",
+            )
+        if not (math.isfinite(factor) and factor >= 0):
+            raise InputError(f"rate_scale[{name!r}] must be >= 0, got {factor}.")
+    targets = {
+        INDIVIDUAL_BEHAVIOURS.index(n): base[INDIVIDUAL_BEHAVIOURS.index(n)] * f
+        for n, f in rate_scale.items()
+    }
+    if sum(targets.values()) >= 1.0:
+        raise InputError(
+            f"rate_scale {dict(rate_scale)} asks for {sum(targets.values()):.0%} of the time.",
+            fix="use smaller factors.",
+        )
+    for i, share in targets.items():
+        if share == 0.0:
+            w[i] = 0.0
+    for _ in range(30):  # coordinate bisection: each behaviour's share is monotone in its weight
+        for i, share in targets.items():
+            if share == 0.0:
+                continue
+            lo, hi = 1e-6, 1e6
+            for _ in range(50):
+                mid = math.sqrt(lo * hi)
+                w[i] = mid
+                if expected_time_shares(w)[i] < share:
+                    lo = mid
+                else:
+                    hi = mid
+        shares = expected_time_shares(w)
+        if max(abs(shares[i] - share) for i, share in targets.items()) < 1e-6:
+            break
+    return w
+
+
 def simulate_individual(
-    frames: int, *, fps: float = 30.0, rng: np.random.Generator
+    frames: int,
+    *,
+    fps: float = 30.0,
+    rng: np.random.Generator,
+    weights: NDArray[np.float64] | None = None,
 ) -> NDArray[np.int64]:
     """Simulate one animal's individual semi-Markov behaviour program.
 
@@ -144,20 +242,25 @@ def simulate_individual(
         frames: number of frames (>= 1).
         fps: frame rate, Hz.
         rng: the random generator (consumed).
+        weights: ``(6,)`` multipliers of the transitions into (and the initial chance
+            of) each behaviour, from ``transition_weights``; ``None`` = the defaults.
 
     Returns:
         ``(frames,)`` int64 codes into ``BEHAVIOURS`` (individual behaviours only). Every
         bout lasts at least 0.3 s except possibly the one cut by the session's end.
     """
     out = np.empty(frames, dtype=np.int64)
-    state = int(rng.choice(len(INDIVIDUAL_BEHAVIOURS), p=[0.4, 0.3, 0.0, 0.1, 0.1, 0.1]))
+    scale = np.ones(len(INDIVIDUAL_BEHAVIOURS)) if weights is None else np.asarray(weights)
+    first = _INITIAL * scale if _INITIAL @ scale > 0 else scale
+    p0 = _INITIAL if weights is None else first / first.sum()
+    state = int(rng.choice(len(INDIVIDUAL_BEHAVIOURS), p=p0))
     t = 0
     while t < frames:
         name = INDIVIDUAL_BEHAVIOURS[state]
         n = _bout_frames(rng, *_IND_DURATION[name], fps)
         out[t : t + n] = state
         t += n
-        w = _IND_TRANSITIONS[state].copy()
+        w = _IND_TRANSITIONS[state] * scale
         w[state] = 0.0
         state = int(rng.choice(len(w), p=w / w.sum()))
     return out
@@ -201,7 +304,12 @@ def simulate_social(
 
 
 def simulate_behaviour(
-    frames: int, animals: int = 1, *, fps: float = 30.0, seed: int = 0
+    frames: int,
+    animals: int = 1,
+    *,
+    fps: float = 30.0,
+    seed: int = 0,
+    rate_scale: Mapping[str, float] | None = None,
 ) -> BehaviourProgram:
     """Simulate the behaviour program of a session (seeded).
 
@@ -210,6 +318,9 @@ def simulate_behaviour(
         animals: number of animals (1–3).
         fps: frame rate, Hz (> 0).
         seed: random seed; the same arguments give the same program.
+        rate_scale: individual behaviour -> factor on its expected share of time (e.g.
+            ``{"rearing": 2.0}``: rears twice as much; 0: never), see
+            ``transition_weights``; ``None`` or ``{}`` = the default program.
 
     Returns:
         The program: final labels, individual labels and social bouts.
@@ -224,8 +335,10 @@ def simulate_behaviour(
     if not fps > 0:
         raise InputError(f"fps must be > 0, got {fps}.", fix="pass a frame rate in Hz.")
     rng = np.random.default_rng([seed, 0xB0E])
+    weights = transition_weights(rate_scale) if rate_scale else None
     individual = np.stack(
-        [simulate_individual(frames, fps=fps, rng=rng) for _ in range(animals)], axis=1
+        [simulate_individual(frames, fps=fps, rng=rng, weights=weights) for _ in range(animals)],
+        axis=1,
     )
     bouts = simulate_social(frames, animals, fps=fps, rng=rng)
     labels = individual.copy()

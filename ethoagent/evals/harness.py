@@ -30,6 +30,7 @@ SUITE_MODULES: tuple[str, ...] = (
     "ethoagent.evals.pose_real",
     "ethoagent.evals.segment",
     "ethoagent.evals.classify",
+    "ethoagent.evals.profile",
 )
 
 

@@ -16,6 +16,7 @@ Everything is seeded: the same arguments give the same arrays.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -178,6 +179,7 @@ def simulate_world(
     fps: float = 30.0,
     arena_radius_mm: float = 150.0,
     seed: int = 0,
+    rate_scale: Mapping[str, float] | None = None,
 ) -> World:
     """Simulate mice whose motion is driven by a semi-Markov behaviour program.
 
@@ -193,6 +195,8 @@ def simulate_world(
         fps: frame rate, Hz.
         arena_radius_mm: radius of the arena floor, mm (>= 100).
         seed: random seed; the same arguments give the same world.
+        rate_scale: behaviour -> factor on its expected share of time
+            (``behaviour.simulate_behaviour``), e.g. ``{"rearing": 2.0}``.
 
     Returns:
         The world: ``points_3d`` ``(frames, animals, 12, 3)`` mm plus poses and labels.
@@ -204,7 +208,7 @@ def simulate_world(
             f"arena_radius_mm must be >= 100 mm to hold a mouse, got {arena_radius_mm}.",
             fix="pass a larger arena.",
         )
-    prog = simulate_behaviour(frames, animals, fps=fps, seed=seed)
+    prog = simulate_behaviour(frames, animals, fps=fps, seed=seed, rate_scale=rate_scale)
     rng = np.random.default_rng([seed, 0x5E55])
     dt = 1.0 / fps
     lab = prog.labels

@@ -1,0 +1,233 @@
+"""The profile graph's naming stage with a scripted model, the offline solver and inputs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ethoagent.agent.offline import OfflineClient
+from ethoagent.agent.trace import TracedClient, Tracer, read_trace
+from ethoagent.agent.types import Request
+from ethoagent.errors import InputError
+from ethoagent.evals.synthetic import KEYPOINTS, simulate_world
+from ethoagent.graphs.nodes import PolicySupervisor, run_item
+from ethoagent.graphs.profile import (
+    GRAPH_NAME,
+    NAME_PROMPT,
+    ClusterItem,
+    NameAnswer,
+    ProfileInputs,
+    ProfileOptions,
+    make_name_stage,
+    name_from_members,
+    read_reference_vocabulary,
+    read_sessions_csv,
+    run_profile,
+)
+from ethoagent.graphs.runtime import Runtime, offline_runtime
+from ethoagent.graphs.segment import (
+    CAPTION_PROMPT,
+    MERGE_PROMPT,
+    SegmentOptions,
+    offline_caption,
+    offline_merge,
+)
+from ethoagent.runs import Run
+from ethoagent.tools.io import PoseData, write_keypoints
+from ethoagent.tools.vocabulary import ClusterKinematics
+from tests.scripted import ScriptedClient
+
+FAST = ClusterKinematics(members=12, seconds=9.0, speed=2.9, speed_p90=3.6, height_ratio=1.0,
+                         elongation=1.1, paw_head_ratio=1.0)  # fmt: skip
+
+
+def _item(taken: list[str]) -> ClusterItem:
+    return ClusterItem(
+        cluster=3,
+        descriptions=[
+            ("darting: posture on all fours; direction forward; speed fast; social none", 0.9)
+        ],
+        labels={"darting": 8.0, "walking": 1.0},
+        kinematics=FAST,
+        taken=taken,
+    )
+
+
+def test_duplicate_name_and_contradicting_definition_are_retried_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    answers = iter(
+        [
+            NameAnswer(name="Walking", definition="Locomotion at a walking pace."),
+            NameAnswer(name="freezing_bout", definition="The animal stays still."),
+            NameAnswer(name="darting", definition="A sudden fast run."),
+        ]
+    )
+
+    def script(request: Request) -> str:
+        return next(answers).model_dump_json()
+
+    client = ScriptedClient({NAME_PROMPT: script})
+    tracer = Tracer(tmp_path / "trace.jsonl", run_id="t")
+    outcome = asyncio.run(
+        run_item(
+            make_name_stage(),
+            "cluster 4",
+            _item(["walking", "still"]),
+            client=TracedClient(client, tracer),
+            tracer=tracer,
+            supervisor=PolicySupervisor(),
+        )
+    )
+    assert outcome.status == "accepted" and outcome.attempts == 3
+    assert outcome.output is not None and outcome.output.name == "darting"
+    events = read_trace(tmp_path / "trace.jsonl")
+    checks = [(e["name"], e["passed"]) for e in events if e["kind"] == "check"]
+    assert checks == [
+        ("unique_name", False),
+        ("definition_kinematics", True),
+        ("unique_name", True),
+        ("definition_kinematics", False),
+        ("unique_name", True),
+        ("definition_kinematics", True),
+    ]
+    decisions = [e for e in events if e["kind"] == "decision"]
+    assert [d["action"] for d in decisions] == ["retry", "retry"]
+    # each retry's prompt names what failed
+    prompts = [r.messages[0].content for r in client.calls(NAME_PROMPT)]
+    assert "already the name of another vocabulary entry" in prompts[1]
+    assert "2.90 body lengths/s" in prompts[2] and "(at rest)" in prompts[2]
+    assert "walking, still" in prompts[0]
+
+
+def test_a_model_that_never_fixes_it_escalates_to_a_kinematic_name(tmp_path: Path) -> None:
+    client = ScriptedClient(
+        {NAME_PROMPT: lambda r: NameAnswer(name="still", definition="At rest.").model_dump_json()}
+    )
+    tracer = Tracer(tmp_path / "trace.jsonl", run_id="t")
+    outcome = asyncio.run(
+        run_item(
+            make_name_stage(),
+            "cluster 4",
+            _item(["still"]),
+            client=TracedClient(client, tracer),
+            tracer=tracer,
+            supervisor=PolicySupervisor(),
+        )
+    )
+    assert outcome.status == "accepted" and outcome.accepted_by == "describe_members"
+    assert outcome.output is not None and outcome.output.name == "cluster_4"
+    assert "2.90 body lengths/s" in outcome.output.definition
+
+
+def test_offline_name_qualifies_a_taken_name() -> None:
+    first = name_from_members(_item([]))
+    assert first.name == "darting" and "Fast locomotion" in first.definition
+    second = name_from_members(_item(["darting"]))
+    assert second.name == "darting_fast"
+    third = name_from_members(_item(["darting", "darting_fast", "darting_forward"]))
+    assert third.name not in {"darting", "darting_fast", "darting_forward"}
+
+
+def test_sessions_table_checks(tmp_path: Path) -> None:
+    (tmp_path / "a.nc").write_bytes(b"x")
+    (tmp_path / "b.nc").write_bytes(b"x")
+    ok = tmp_path / "ok.csv"
+    ok.write_text("Session,Animal,Condition,day\na.nc,m1,ctrl,1\nb.nc,m2,ctrl,2\n")
+    rows = read_sessions_csv(ok)
+    assert [r.group for r in rows] == ["ctrl", "ctrl"] and rows[1].day == "2"
+    assert rows[0].session == str((tmp_path / "a.nc").resolve()) and rows[0].row == 2
+    dup = tmp_path / "dup.csv"
+    dup.write_text("session,animal,group\na.nc,m1,ctrl\na.nc,m1,ctrl\n")
+    with pytest.raises(InputError, match="lines 2 and 3"):
+        read_sessions_csv(dup)
+    fps = tmp_path / "fps.csv"
+    fps.write_text("session,animal,group,fps\na.nc,m1,g,x\nb.nc,m2,g,30\n")
+    with pytest.raises(InputError, match="not a positive number"):
+        read_sessions_csv(fps)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("session,animal,group\n")
+    with pytest.raises(InputError, match="no rows"):
+        read_sessions_csv(empty)
+
+
+def test_reference_vocabulary_formats(tmp_path: Path) -> None:
+    a = tmp_path / "a.json"
+    a.write_text(json.dumps({"rearing": "front body raised"}))
+    b = tmp_path / "b.json"
+    b.write_text(json.dumps({"entries": [{"name": "still", "definition": "at rest"}]}))
+    assert read_reference_vocabulary(a) == {"rearing": "front body raised"}
+    assert read_reference_vocabulary(b) == {"still": "at rest"}
+    c = tmp_path / "c.json"
+    c.write_text("[1, 2]")
+    with pytest.raises(InputError, match="neither"):
+        read_reference_vocabulary(c)
+
+
+def _tiny_cohort(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    lines = ["session,animal,group"]
+    for i in range(4):
+        world = simulate_world(300, seed=60 + i)
+        pose = PoseData(points=world.points_3d,
+                        confidence=np.full(world.points_3d.shape[:3], np.nan),
+                        keypoints=KEYPOINTS, individuals=("mouse",), fps=world.fps,
+                        unit="mm")  # fmt: skip
+        write_keypoints(pose, folder / f"s{i}.nc", format="netcdf")
+        lines.append(f"s{i}.nc,m{i},{'ab'[i // 2]}")
+    (folder / "sessions.csv").write_text("\n".join(lines) + "\n")
+    return folder / "sessions.csv"
+
+
+def test_a_run_that_dies_while_naming_resumes_without_segmenting_again(tmp_path: Path) -> None:
+    table = _tiny_cohort(tmp_path / "data")
+    options = ProfileOptions(
+        embedder="tfidf",
+        n_resamples=99,
+        segment=SegmentOptions(
+            k=4, dec_pretrain_epochs=2, dec_cluster_iters=100, check_stability=False
+        ),
+    )
+    inputs = ProfileInputs(sessions_csv=str(table), rows=read_sessions_csv(table), options=options)
+    work = tmp_path / "runs"
+
+    def server_gone(request: Request) -> str:
+        raise ConnectionError("the model server went away")
+
+    dying = ScriptedClient(
+        {
+            CAPTION_PROMPT: lambda r: offline_caption(r).model_dump_json(),
+            MERGE_PROMPT: lambda r: offline_merge(r).model_dump_json(),
+            NAME_PROMPT: server_gone,
+        },
+        backend="offline",
+    )
+    rt = offline_runtime(work, GRAPH_NAME, "p", inputs.model_dump(mode="json"), client=dying)
+    with pytest.raises(ConnectionError):
+        asyncio.run(run_profile(rt, inputs))
+    assert not (rt.run.outputs_dir / "profiles.csv").exists()
+    run = Run.resume(work / "p")
+    tracer = Tracer(run.trace_path, run_id=run.run_id)
+    again = Runtime(
+        run=run,
+        settings=rt.settings,
+        client=TracedClient(OfflineClient(), tracer),
+        tracer=tracer,
+        supervisor=PolicySupervisor(),
+    )
+    state = asyncio.run(run_profile(again, inputs))
+    events = read_trace(run.trace_path)
+    assert any(e["kind"] == "run_resume" for e in events)
+    assert sum(e["kind"] == "session_segmented" for e in events) == 4  # once each
+    assert (run.outputs_dir / "profiles.csv").is_file() and state["n_tests"] > 0
+    # a new run over the same sessions reuses the segment runs and gives the same table
+    fresh = offline_runtime(work, GRAPH_NAME, "p2", inputs.model_dump(mode="json"))
+    state2 = asyncio.run(run_profile(fresh, inputs))
+    assert all(s["reused"] for s in state2["segments"])
+    assert (fresh.run.outputs_dir / "profiles.csv").read_bytes() == (
+        run.outputs_dir / "profiles.csv"
+    ).read_bytes()
