@@ -33,6 +33,7 @@ from ethoagent.cli_base import (
     progress_bar,
     settings_from,
 )
+from ethoagent.cli_batch import run_command
 from ethoagent.cli_gate import gate_app
 from ethoagent.errors import EthoagentError, InputError
 
@@ -658,6 +659,7 @@ def config_show(config: ConfigOpt = None, backend: BackendOpt = None) -> None:
 
 # Command groups that live in their own modules: one import and one line each.
 app.add_typer(gate_app, name="gate")
+app.command("run")(run_command)
 
 
 def main() -> None:

@@ -7,7 +7,6 @@ assembles them into the one typer app.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -88,9 +87,8 @@ def execute(
     roles: Sequence[Role] = ("llm",),
 ) -> dict[str, Any]:
     """Run ``body`` in the run's runtime with a progress bar; record the run's status."""
-    from ethoagent.graphs.runtime import open_runtime
+    from ethoagent.graphs.runtime import execute_run
 
-    run.update(status="running")
     with progress_bar() as progress:
         tasks = {label: progress.add_task(label, total=total)}
 
@@ -100,18 +98,7 @@ def execute(
                 tasks[stage] = progress.add_task(stage, total=total)
             progress.update(tasks[stage], advance=done)
 
-        async def go() -> dict[str, Any]:
-            async with open_runtime(run, settings, on_progress, roles=roles) as rt:
-                return await body(rt)
-
-        try:
-            return asyncio.run(go())
-        except BaseException as exc:
-            run.update(
-                status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
-                error=str(exc)[:500],
-            )
-            raise
+        return execute_run(run, settings, body, roles=roles, progress=on_progress)
 
 
 def progress_bar() -> Progress:
