@@ -35,6 +35,7 @@ from ethoagent.cli_base import (
 )
 from ethoagent.cli_batch import run_command
 from ethoagent.cli_gate import gate_app
+from ethoagent.cli_trace import trace_export
 from ethoagent.errors import EthoagentError, InputError
 
 if TYPE_CHECKING:
@@ -533,6 +534,9 @@ def trace_show(
     item: Annotated[str | None, typer.Option(help="Only this item (e.g. 'frame 12').")] = None,
     node: Annotated[str | None, typer.Option(help="Only this node/stage.")] = None,
     kind: Annotated[str | None, typer.Option(help="Only events of this kind.")] = None,
+    check: Annotated[
+        str | None, typer.Option(help="Only items this check ran on (failed, with --failed).")
+    ] = None,
     failed: Annotated[bool, typer.Option("--failed", help="Only items that failed.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
     config: ConfigOpt = None,
@@ -540,21 +544,20 @@ def trace_show(
 ) -> None:
     """Show a run's trace as a tree per item: proposal -> checks -> retry/escalation."""
     from ethoagent.agent.trace import read_trace, render_trace, summarize_trace
+    from ethoagent.agent.trace_html import select_events
     from ethoagent.runs import Run
 
     settings = settings_from(config, runs_dir=runs_dir)
     r = Run.open(run, settings.runs_dir)
     events = read_trace(r.trace_path)
     if as_json:
-        for ev in events:
-            if (
-                (item is None or ev.get("item") == item)
-                and (node is None or ev.get("node") == node)
-                and (kind is None or ev.get("kind") == kind)
-            ):
-                sys.stdout.write(json.dumps(ev, sort_keys=True) + "\n")
+        chosen = select_events(
+            events, item=item, node=node, kind=kind, check=check, failed_only=failed
+        )
+        for ev in chosen:
+            sys.stdout.write(json.dumps(ev, sort_keys=True) + "\n")
         return
-    render_trace(events, console, item=item, node=node, kind=kind, failed_only=failed)
+    render_trace(events, console, item=item, node=node, kind=kind, failed_only=failed, check=check)
     counts = summarize_trace(events)
     console.print(", ".join(f"{k}: {v}" for k, v in counts.items() if not isinstance(v, dict)))
 
@@ -660,6 +663,7 @@ def config_show(config: ConfigOpt = None, backend: BackendOpt = None) -> None:
 # Command groups that live in their own modules: one import and one line each.
 app.add_typer(gate_app, name="gate")
 app.command("run")(run_command)
+trace_app.command("export")(trace_export)
 
 
 def main() -> None:
