@@ -35,6 +35,7 @@ from ethoagent.cli_base import (
 )
 from ethoagent.cli_batch import run_command
 from ethoagent.cli_gate import gate_app
+from ethoagent.cli_serve import doctor_command, serve_command
 from ethoagent.cli_trace import trace_export
 from ethoagent.errors import EthoagentError, InputError
 
@@ -664,6 +665,8 @@ def config_show(config: ConfigOpt = None, backend: BackendOpt = None) -> None:
 app.add_typer(gate_app, name="gate")
 app.command("run")(run_command)
 trace_app.command("export")(trace_export)
+app.command("serve")(serve_command)
+app.command("doctor")(doctor_command)
 
 
 def main() -> None:
