@@ -234,3 +234,20 @@ def test_ray_executor_on_a_local_instance(tmp_path: Path) -> None:
     # the same jobs locally: same summary
     local = run_batch(load_batch(batch, runs_dir=tmp_path / "local"), LocalExecutor(), 1)
     assert [r.summary for r in local] == [r.summary for r in results]
+
+
+def test_readme_batch_example_is_valid(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("# lab.toml", 1)[1].split("```", 1)[0]
+    plan = load_batch(write(tmp_path / "lab.toml", "# lab.toml" + block))
+    assert [j.key for j in plan.jobs] == ["mouse01/segment", "sim3/pose", "sim3/segment"]
+    assert plan.concurrency == 4 and plan.runs_dir == tmp_path / "runs"
+    assert plan.jobs[2].options["k"] == 6 and plan.jobs[0].options["k"] == 8
+    assert plan.jobs[1].settings == {"backend": "offline", "budget": {"max_retries": 1}}
+
+
+def test_help_lists_the_batch_serve_and_doctor_commands() -> None:
+    out = cli("--help")
+    for command in ("run", "serve", "doctor"):
+        assert f" {command} " in out.stdout
+    assert "export" in cli("trace", "--help").stdout
