@@ -527,13 +527,19 @@ class LocalExecutor:
         return [results[j.key] for j in jobs]
 
     def _stop(self, running: Mapping[str, Any]) -> None:
-        """Interrupt the running jobs' processes (by PID), then kill those that linger."""
-        for proc in running.values():
+        """End the running jobs' processes (by PID): a Ctrl-C at the terminal has already
+        interrupted them (same process group), so wait a moment, then interrupt those still
+        running (the batch alone was signalled), then kill what lingers."""
+        procs = [p for p in running.values() if p.exitcode is None]
+        deadline = time.monotonic() + min(2.0, self.grace_s)
+        for proc in procs:
+            proc.join(max(0.0, deadline - time.monotonic()))
+        for proc in procs:
             if proc.exitcode is None and proc.pid is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(proc.pid, signal.SIGINT)
         deadline = time.monotonic() + self.grace_s
-        for proc in running.values():
+        for proc in procs:
             proc.join(max(0.0, deadline - time.monotonic()))
             if proc.exitcode is None:
                 proc.kill()

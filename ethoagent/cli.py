@@ -181,6 +181,7 @@ def pose(
     """Label 12 quantum-dot marks in 3D from synchronised videos and 3 seed frames."""
     from ethoagent.atomic import atomic_write_bytes
     from ethoagent.graphs.pose import GRAPH_NAME, PoseInputs, PoseOptions, resolve_inputs, run_pose
+    from ethoagent.graphs.registry import GRAPHS, finish_run, pose_paths
 
     settings = settings_from(config, backend, runs_dir, no_cache)
     if out is not None and (out / "points_3d.csv").exists():
@@ -189,10 +190,7 @@ def pose(
             fix="choose a new folder.",
         )
     if resume is None:
-        if session is not None:
-            videos = videos or session / "videos"
-            calibration = calibration or session / "calibration.toml"
-            seeds = seeds or session / "ground_truth" / "seeds.csv"
+        videos, calibration, seeds = pose_paths(session, videos, calibration, seeds)
         if videos is None or calibration is None or seeds is None:
             raise InputError(
                 "pose needs --videos, --calibration and --seeds (or --session).",
@@ -215,11 +213,7 @@ def pose(
     state = execute(
         run, settings, inputs.frames, "pose", lambda rt: run_pose(rt, inputs), roles=("vlm", "llm")
     )
-    summary = json.loads((run.outputs_dir / "summary.json").read_text())
-    run.update(
-        status="finished",
-        summary={k: summary[k] for k in ("frames", "model_calls_per_frame_view") if k in summary},
-    )
+    summary = finish_run(run, GRAPHS["pose"].summary_keys)
     table = Table(title="pose: verified multi-view 3D labels", show_header=False)
     table.add_column(style="bold")
     table.add_column()
@@ -334,6 +328,7 @@ def segment(
     from pydantic import ValidationError
 
     from ethoagent.atomic import atomic_write_bytes
+    from ethoagent.graphs.registry import GRAPHS, finish_run
     from ethoagent.graphs.segment import (
         GRAPH_NAME,
         SegmentInputs,
@@ -391,11 +386,7 @@ def segment(
     for rel in state.get("outputs", []):
         src = run.root / rel
         atomic_write_bytes(out / src.relative_to(run.outputs_dir), src.read_bytes())
-    summary = json.loads((run.outputs_dir / "summary.json").read_text())
-    run.update(
-        status="finished",
-        summary={k: summary[k] for k in ("frames", "epochs", "model_calls_per_snippet")},
-    )
+    summary = finish_run(run, GRAPHS["segment"].summary_keys)
     _print_segment_summary(summary, out, run.root)
 
 

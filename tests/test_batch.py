@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 import os
 import signal
 import subprocess
@@ -160,46 +161,86 @@ DEMO_BATCH = (
 )
 
 
-@pytest.mark.slow
-def test_sigkill_part_way_then_rerun_resumes_and_matches_uninterrupted(tmp_path: Path) -> None:
-    batch = write(tmp_path / "demo.toml", DEMO_BATCH)
-    ref_runs, runs = tmp_path / "ref", tmp_path / "runs"
-    ref = cli("run", str(batch), "--runs-dir", str(ref_runs))
+@pytest.fixture(scope="module")
+def demo_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The demo batch run without interruption: ``(batch file, runs dir)``."""
+    tmp = tmp_path_factory.mktemp("demo-batch")
+    batch = write(tmp / "demo.toml", DEMO_BATCH)
+    ref = cli("run", str(batch), "--runs-dir", str(tmp / "ref"))
     assert ref.returncode == 0, ref.stdout + ref.stderr
-    plan = load_batch(batch, runs_dir=runs)
-    run_b = runs / plan.jobs[1].run_id
+    return batch, tmp / "ref"
 
+
+def start_batch_and_wait(batch: Path, runs: Path, marker: Path) -> subprocess.Popen[bytes]:
+    """Start the batch in its own process group; return once ``marker`` exists."""
     env = {**os.environ, "COLUMNS": "200"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "ethoagent.cli", "run", str(batch), "--runs-dir", str(runs)],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         start_new_session=True,
     )
-    marker = run_b / "artifacts" / "triangulate_0001.npz"  # b is half-way: 2 of 5 chunks
     deadline = time.monotonic() + 240
     try:
         while not marker.exists():
-            assert proc.poll() is None, "the batch ended before it could be killed"
-            assert time.monotonic() < deadline, "session b never reached its second chunk"
+            assert proc.poll() is None, "the batch ended before it could be stopped"
+            assert time.monotonic() < deadline, f"{marker} never appeared"
             time.sleep(0.005)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    assert not group_outlives(proc.pid), "a session process outlived the killed batch"
-    assert proc.returncode == -signal.SIGKILL
-    assert not (run_b / "outputs" / "report.md").exists()
+        raise
+    return proc
 
+
+def check_resumed(batch: Path, runs: Path, ref_runs: Path, run_b: str) -> None:
+    """Rerun the batch: a skipped, b resumed, c run; same summary and outputs as ``ref_runs``."""
     resumed = cli("run", str(batch), "--runs-dir", str(runs))
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     rows = read_summary(runs / "batch-demo" / "summary.csv")
     assert [r["action"] for r in rows] == ["skipped", "resumed", "ran"]
     assert comparable(rows) == comparable(read_summary(ref_runs / "batch-demo" / "summary.csv"))
-    ref_b = ref_runs / plan.jobs[1].run_id
     for name in ("points_3d.csv", "summary.json", "report.md"):
-        assert (run_b / "outputs" / name).read_bytes() == (ref_b / "outputs" / name).read_bytes()
-    assert '"kind": "run_resume"' in (run_b / "trace.jsonl").read_text()
+        got = (runs / run_b / "outputs" / name).read_bytes()
+        assert got == (ref_runs / run_b / "outputs" / name).read_bytes(), name
+    assert '"kind": "run_resume"' in (runs / run_b / "trace.jsonl").read_text()
+
+
+@pytest.mark.slow
+def test_sigkill_part_way_then_rerun_resumes_and_matches_uninterrupted(
+    tmp_path: Path, demo_reference: tuple[Path, Path]
+) -> None:
+    batch, ref_runs = demo_reference
+    runs = tmp_path / "runs"
+    run_b = load_batch(batch, runs_dir=runs).jobs[1].run_id
+    # b is half-way: 2 of its 5 chunks are checkpointed
+    proc = start_batch_and_wait(batch, runs, runs / run_b / "artifacts" / "triangulate_0001.npz")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not group_outlives(proc.pid), "a session process outlived the killed batch"
+    assert not (runs / run_b / "outputs" / "report.md").exists()
+    check_resumed(batch, runs, ref_runs, run_b)
+
+
+@pytest.mark.slow
+def test_ctrl_c_part_way_writes_a_summary_then_resumes(
+    tmp_path: Path, demo_reference: tuple[Path, Path]
+) -> None:
+    batch, ref_runs = demo_reference
+    runs = tmp_path / "runs"
+    run_b = load_batch(batch, runs_dir=runs).jobs[1].run_id
+    proc = start_batch_and_wait(batch, runs, runs / run_b / "artifacts" / "triangulate_0001.npz")
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C at the terminal does
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert b"batch interrupted; 1 of 3 jobs finished" in err
+    rows = read_summary(runs / "batch-demo" / "summary.csv")
+    assert [r["status"] for r in rows] == ["finished", "interrupted", "pending"]
+    assert json.loads((runs / run_b / "run.json").read_text())["status"] == "interrupted"
+    assert not group_outlives(proc.pid)
+    check_resumed(batch, runs, ref_runs, run_b)
 
 
 @pytest.mark.slow

@@ -83,12 +83,26 @@ class PoseBatchInputs(_Strict):
 
     def paths(self) -> tuple[Path, Path, Path]:
         """``(videos, calibration, seeds)``, filled in from ``session``."""
-        s = self.session
-        videos = self.videos or (s / "videos" if s else None)
-        calibration = self.calibration or (s / "calibration.toml" if s else None)
-        seeds = self.seeds or (s / "ground_truth" / "seeds.csv" if s else None)
+        videos, calibration, seeds = pose_paths(
+            self.session, self.videos, self.calibration, self.seeds
+        )
         assert videos is not None and calibration is not None and seeds is not None
         return videos, calibration, seeds
+
+
+def pose_paths(
+    session: Path | None,
+    videos: Path | None = None,
+    calibration: Path | None = None,
+    seeds: Path | None = None,
+) -> tuple[Path | None, Path | None, Path | None]:
+    """``(videos, calibration, seeds)``: those given, the rest from a folder written by
+    ``ethoagent simulate`` (``videos/``, ``calibration.toml``, ``ground_truth/seeds.csv``)."""
+    if session is not None:
+        videos = videos or session / "videos"
+        calibration = calibration or session / "calibration.toml"
+        seeds = seeds or session / "ground_truth" / "seeds.csv"
+    return videos, calibration, seeds
 
 
 class PoseBatchOptions(_Strict):
@@ -261,4 +275,4 @@ def finish_run(run: Run, keys: tuple[str, ...]) -> dict[str, Any]:
     return summary
 
 
-__all__ = ["GRAPHS", "GraphEntry", "finish_run", "graph_entry"]
+__all__ = ["GRAPHS", "GraphEntry", "finish_run", "graph_entry", "pose_paths"]
