@@ -201,7 +201,7 @@ def doctor_command(
     runs_dir: RunsDirOpt = None,
     timeout: Annotated[
         float, typer.Option(min=0.5, help="Seconds per endpoint probe request.")
-    ] = 20.0,
+    ] = 60.0,
     no_probe: Annotated[
         bool, typer.Option("--no-probe", help="Do not send requests to the endpoints.")
     ] = False,

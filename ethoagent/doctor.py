@@ -1,10 +1,10 @@
 """``ethoagent doctor``: is this installation ready to run, and what should be fixed?
 
 Checks the settings (file, environment), every configured model endpoint (reachable, the
-configured model served, structured output and image input working, each probed with one
-tiny request), the disk under the runs directory, GPUs (torch, ``nvidia-smi``) and which
-optional extras are installed. Each check is ``ok``, ``warn``, ``fail`` or ``info``; a
-``fail`` means something a run needs is missing.
+configured model served, structured output, tool calls of the llm and image input of the
+vlm working, each probed with one tiny request), the disk under the runs directory, GPUs
+(torch, ``nvidia-smi``) and which optional extras are installed. Each check is ``ok``,
+``warn``, ``fail`` or ``info``; a ``fail`` means something a run needs is missing.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from ethoagent.agent.types import Image, Message, PromptRef, Role, Sampling
-from ethoagent.config import Settings, load_settings
+from ethoagent.agent.types import Answer, Image, Message, PromptRef, Role, Sampling, Tool
+from ethoagent.config import Capabilities, Settings, load_settings
 from ethoagent.errors import EthoagentError
 from ethoagent.prompts import load_prompt
 
@@ -62,16 +62,16 @@ class ProbeAnswer(BaseModel):
     """The answer a probe asks for."""
 
     ok: bool
-    word: str = Field(max_length=40)
+    word: str
 
 
 # --------------------------------------------------------------------------- endpoints
 
 
-async def check_role(role: Role, settings: Settings, timeout_s: float = 20.0) -> list[Check]:
+async def check_role(role: Role, settings: Settings, timeout_s: float = 60.0) -> list[Check]:
     """Probe one role's endpoint: reachable, model served, structured output, image input.
 
-    Each probe is one request with at most 64 answer tokens; no retries.
+    Each probe is one request with at most 128 answer tokens; no retries.
     """
     from ethoagent.agent.client import OpenAICompatibleClient
 
@@ -110,6 +110,8 @@ async def check_role(role: Role, settings: Settings, timeout_s: float = 20.0) ->
         note = "" if cfg.model else " (none configured: the first served one is used)"
         out.append(Check(area, "model", "ok", f"{model}{note}"))
         out.append(await _probe_structured(client, role, cfg.capabilities.structured_output))
+        if role == "llm":
+            out.append(await _probe_tools(client, role, cfg.capabilities))
         if role == "vlm" or cfg.capabilities.image_input:
             out.append(await _probe_image(client, role, cfg.capabilities.image_input))
     finally:
@@ -139,7 +141,7 @@ async def _probe_structured(client: OpenAICompatibleClient, role: Role, style: s
             _probe_messages("Reply with the word: ready."),
             prompt=PromptRef(PROBE_PROMPT, 1),
             output=ProbeAnswer,
-            sampling=Sampling(max_tokens=64),
+            sampling=Sampling(max_tokens=128),
         )
     except EthoagentError as exc:
         return Check(
@@ -155,10 +157,54 @@ async def _probe_structured(client: OpenAICompatibleClient, role: Role, style: s
             area,
             "structured output",
             "fail",
-            f"{style}: the answer did not match the schema ({answer.parse_error})",
+            f"{style}: the answer did not match the schema ({answer.parse_error}); "
+            f"it began {answer.text[:120]!r}",
             "serve with a structured-output backend (vLLM: --structured-outputs-config)",
         )
     return Check(area, "structured output", "ok", f"{style}: a schema-valid answer came back")
+
+
+async def _probe_tools(client: OpenAICompatibleClient, role: Role, caps: Capabilities) -> Check:
+    """The supervisor routes failed checks by a tool call of the llm: does one come back?"""
+    area = f"endpoint {role}"
+    if not caps.tool_calls:
+        return Check(
+            area,
+            "tool calls",
+            "info",
+            "off (capabilities.tool_calls = false): the deterministic policy routes failed checks",
+        )
+    tool = Tool.from_model("report_probe", "Report the probe's answer.", ProbeAnswer)
+    # as the supervisor asks: llama.cpp's server (json_object) cannot force "some tool"
+    choice = "auto" if caps.structured_output == "json_object" else "required"
+    try:
+        answer: Answer[BaseModel] = await client.ask(
+            role,
+            _probe_messages("Call the tool report_probe with ok = true and word = ready."),
+            prompt=PromptRef(PROBE_PROMPT, 1),
+            tools=[tool],
+            tool_choice=choice,
+            sampling=Sampling(max_tokens=96),
+        )
+    except EthoagentError as exc:
+        return Check(
+            area,
+            "tool calls",
+            "fail",
+            f"a request offering a tool failed: {exc}",
+            "serve with tool calling (vLLM: --enable-auto-tool-choice --tool-call-parser) or "
+            f"set models.{role}.capabilities.tool_calls = false",
+        )
+    if not any(tc.name == tool.name for tc in answer.tool_calls):
+        return Check(
+            area,
+            "tool calls",
+            "warn",
+            "the model answered without calling the offered tool; the supervisor falls back to "
+            "the deterministic policy when that happens",
+            "a larger model, or the right --tool-call-parser for it",
+        )
+    return Check(area, "tool calls", "ok", f"the model called the offered tool ({choice})")
 
 
 async def _probe_image(client: OpenAICompatibleClient, role: Role, declared: bool) -> Check:
@@ -191,7 +237,7 @@ async def _probe_image(client: OpenAICompatibleClient, role: Role, declared: boo
     return Check(area, "image input", "ok", "a request with one 16x16 image was answered")
 
 
-async def check_endpoints(settings: Settings, timeout_s: float = 20.0) -> list[Check]:
+async def check_endpoints(settings: Settings, timeout_s: float = 60.0) -> list[Check]:
     """Every role that has an endpoint; under ``backend = "openai"`` the vlm and llm need one."""
     out: list[Check] = []
     online = settings.backend == "openai"
@@ -369,7 +415,7 @@ def run_doctor(
     runs_dir: Path | None = None,
     *,
     probe: bool = True,
-    timeout_s: float = 20.0,
+    timeout_s: float = 60.0,
 ) -> list[Check]:
     """All checks, in report order.
 

@@ -17,7 +17,10 @@ from tests.servers import (
     chat_completion,
     error_response,
     free_port,
+    tool_call,
 )
+
+PROBE_JSON = '{"ok": true, "word": "ready"}'
 
 
 def write_config(path: Path, roles: dict[str, dict[str, object]]) -> Path:
@@ -51,7 +54,7 @@ def test_doctor_passes_against_the_local_server(llama_server: str, tmp_path: Pat
             "vlm": {"base_url": vl.base_url, "model": "scripted-vl",
                     "capabilities": {"image_input": True, "structured_output": "none"}},
         })  # fmt: skip
-        res = CliRunner().invoke(app, ["doctor", "--config", str(config), "--timeout", "60"])
+        res = CliRunner().invoke(app, ["doctor", "--config", str(config), "--timeout", "300"])
         image_requests = [r for r in vl.requests if "image_url" in str(r["messages"])]
     assert res.exception is None, res.output
     assert "ethoagent doctor" in res.output
@@ -62,6 +65,7 @@ def test_doctor_passes_against_the_local_server(llama_server: str, tmp_path: Pat
     assert f"serves {LLAMA_MODEL_ALIAS}" in out
     assert "json_object: a schema-valid answer came back" in out
     assert "a request with one 16x16 image was answered" in out
+    assert "called the offered tool (auto)" in out or "without calling the offered tool" in out
     assert "FAIL" not in res.output
 
 
@@ -127,3 +131,30 @@ def test_machine_checks(tmp_path: Path) -> None:
         assert c.status in ("ok", "info")
         if c.status == "info":
             assert c.fix == f"pip install 'ethoagent[{c.name}]'"
+
+
+@pytest.mark.parametrize(
+    ("reply", "status", "text"),
+    [
+        (chat_completion(None, tool_calls=[tool_call("report_probe", PROBE_JSON)]), "ok",
+         "called the offered tool (required)"),
+        (chat_completion("ready"), "warn", "without calling the offered tool"),
+        (error_response(400, '"auto" tool choice requires --enable-auto-tool-choice'), "fail",
+         "requires --enable-auto-tool-choice"),
+    ],
+)  # fmt: skip
+def test_doctor_probes_the_supervisors_tool_calls(
+    tmp_path: Path, reply: object, status: str, text: str
+) -> None:
+    structured = chat_completion(PROBE_JSON)
+    with ScriptedOpenAIServer([structured, reply], model="m") as srv:  # type: ignore[list-item]
+        config = write_config(
+            tmp_path / "c.toml", {"llm": {"base_url": srv.base_url, "model": "m"}}
+        )
+        checks = by_key(run_doctor(config, timeout_s=5))
+        sent = srv.requests[1]
+    assert sent["tools"][0]["function"]["name"] == "report_probe"
+    assert sent["tool_choice"] == "required"
+    check = checks[("endpoint llm", "tool calls")]
+    assert check.status == status and text in check.detail  # type: ignore[attr-defined]
+    assert checks[("endpoint vlm", "configured")].status == "fail"  # type: ignore[attr-defined]
