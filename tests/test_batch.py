@@ -103,8 +103,8 @@ def test_batch_isolates_a_bad_session_and_writes_a_summary(
     batch = write(
         tmp_path / "lab.toml",
         f'jobs = 2\n[options.demo]\nframes = 20\nviews = 3\n[options.segment]\n{SEGMENT_FAST}'
-        f'[[sessions]]\nname = "sim"\ngraphs = ["segment"]\n'
-        f'inputs = {{ session = "{sim_session}" }}\n'
+        f'[[sessions]]\nname = "sim"\ngraphs = ["pose", "segment"]\n'
+        f'inputs = {{ session = "{sim_session}" }}\noptions.pose = {{ frames = 10 }}\n'
         '[[sessions]]\nname = "bad"\ngraphs = ["segment"]\n'
         'inputs = { keypoints = "broken.csv", fps = 30 }\n'
         '[[sessions]]\nname = "d1"\ngraphs = ["demo"]\n',
@@ -112,22 +112,26 @@ def test_batch_isolates_a_bad_session_and_writes_a_summary(
     runs = tmp_path / "runs"
     out = cli("run", str(batch), "--runs-dir", str(runs), cwd=tmp_path)
     assert out.returncode == 1, out.stdout + out.stderr
-    assert "1 of 3 jobs failed (bad/segment)" in out.stderr
+    assert "1 of 4 jobs failed (bad/segment)" in out.stderr
     for word in ("session", "finished", "failed", "sim", "d1"):
         assert word in out.stdout  # the status table
-    rows = {r["session"]: r for r in read_summary(runs / "batch-lab" / "summary.csv")}
-    assert rows["sim"]["status"] == "finished" and rows["d1"]["status"] == "finished"
-    assert rows["bad"]["status"] == "failed" and "broken.csv" in rows["bad"]["error"]
-    assert '"epochs"' in rows["sim"]["summary"] and '"mean_error_mm"' in rows["d1"]["summary"]
-    assert (Path(rows["sim"]["run_dir"]) / "outputs" / "ethogram.csv").is_file()
+    rows = {(r["session"], r["graph"]): r for r in read_summary(runs / "batch-lab" / "summary.csv")}
+    assert list(rows) == [("sim", "pose"), ("sim", "segment"), ("bad", "segment"), ("d1", "demo")]
+    statuses = [r["status"] for r in rows.values()]
+    assert statuses == ["finished", "finished", "failed", "finished"]
+    assert "broken.csv" in rows["bad", "segment"]["error"]
+    assert json.loads(rows["sim", "pose"]["summary"])["frames"] == 10
+    assert '"epochs"' in rows["sim", "segment"]["summary"]
+    assert '"mean_error_mm"' in rows["d1", "demo"]["summary"]
+    assert (Path(rows["sim", "segment"]["run_dir"]) / "outputs" / "ethogram.csv").is_file()
+    assert (Path(rows["sim", "pose"]["run_dir"]) / "outputs" / "points_3d.csv").is_file()
     md = (runs / "batch-lab" / "summary.md").read_text()
-    assert "3 jobs: 2 finished, 1 failed." in md and "broken.csv" in md
+    assert "4 jobs: 3 finished, 1 failed." in md and "broken.csv" in md
 
     again = cli("run", str(batch), "--runs-dir", str(runs), "--jobs", "1", cwd=tmp_path)
     assert again.returncode == 1
     rows2 = read_summary(runs / "batch-lab" / "summary.csv")
-    actions = {r["session"]: r["action"] for r in rows2}
-    assert actions == {"sim": "skipped", "bad": "none", "d1": "skipped"}
+    assert [r["action"] for r in rows2] == ["skipped", "skipped", "none", "skipped"]
     assert comparable(rows2) == comparable(list(rows.values()))
 
 
