@@ -23,6 +23,9 @@ def trace_export(
     node: Annotated[str | None, typer.Option(help="Only this node/stage.")] = None,
     check: Annotated[str | None, typer.Option(help="Only items this check ran on.")] = None,
     failed: Annotated[bool, typer.Option("--failed", help="Only items that failed.")] = False,
+    no_images: Annotated[
+        bool, typer.Option("--no-images", help="HTML: do not embed the images models were sent.")
+    ] = False,
     config: ConfigOpt = None,
     runs_dir: RunsDirOpt = None,
 ) -> None:
@@ -51,6 +54,11 @@ def trace_export(
         }
         text = json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
     else:
-        text = render_trace_html(events, title=r.run_id, info=info.model_dump(mode="json"))
+        text = render_trace_html(
+            events,
+            title=r.run_id,
+            info=info.model_dump(mode="json"),
+            run_root=None if no_images else r.root,
+        )
     atomic_write_text(out, text)
     console.print(f"wrote {len(events)} events of run {r.run_id} to [cyan]{out}[/] ({kind})")

@@ -11,10 +11,12 @@ its attempts, proposals, model calls (prompt, answer, parse errors), tool calls,
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ethoagent.agent.trace import summarize_trace
@@ -151,6 +153,44 @@ def select_events(
 # --------------------------------------------------------------------------- HTML
 
 
+class _Images:
+    """The PNGs a trace's model calls sent, embedded once each as ``data:`` URIs.
+
+    Args:
+        run_root: the run directory (image paths in the trace are relative to it), or
+            ``None`` to embed nothing.
+        max_bytes: stop embedding once this many image bytes are in the page.
+    """
+
+    def __init__(self, run_root: Path | None, max_bytes: int) -> None:
+        self.run_root = run_root
+        self.max_bytes = max_bytes
+        self.uris: dict[str, str] = {}
+        self.total = 0
+        self.skipped: set[str] = set()
+
+    def tag(self, record: Mapping[str, Any]) -> str:
+        """An ``<img>`` whose source the page's script fills in, or a note why not."""
+        sha = str(record.get("sha256") or record.get("image") or "")
+        rel = record.get("path")
+        if sha not in self.uris:
+            path = None if self.run_root is None or not rel else self.run_root / str(rel)
+            if path is None or not path.is_file():
+                return f"<span class='note'>image {_esc(sha[:12])} (not embedded)</span>"
+            size = path.stat().st_size
+            if self.total + size > self.max_bytes:
+                self.skipped.add(sha)
+                return f"<span class='note'>image not embedded (size cap): {_esc(rel)}</span>"
+            self.total += size
+            self.uris[sha] = "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+        return f"<img class='shot' alt='image {_esc(sha[:12])}' data-sha='{_esc(sha)}'>"
+
+    def script(self) -> str:
+        """The JSON map ``sha256 -> data URI`` (``</`` escaped so it cannot end the script)."""
+        text = json.dumps(self.uris).replace("</", "<\\/")
+        return f"<script type='application/json' id='images'>{text}</script>"
+
+
 def _esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
@@ -180,7 +220,7 @@ def _short_json(value: Any, limit: int = 160) -> str:
     return _esc(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
-def _event_html(ev: Mapping[str, Any]) -> str:
+def _event_html(ev: Mapping[str, Any], images: _Images) -> str:
     kind = str(ev.get("kind", ""))
     cls = f"ev k-{_esc(kind)}"
     if kind == "check":
@@ -226,6 +266,7 @@ def _event_html(ev: Mapping[str, Any]) -> str:
                 f"<div class='msg'><i>{_esc(m.get('role'))}</i>"
                 + (f" · {len(m['images'])} image(s)" if m.get("images") else "")
                 + _pre(str(m.get("content", "")))
+                + "".join(images.tag(im) for im in m.get("images") or [] if isinstance(im, Mapping))
                 + "</div>"
                 for m in messages
                 if isinstance(m, Mapping)
@@ -274,7 +315,7 @@ def _event_html(ev: Mapping[str, Any]) -> str:
     return f"<div class='{cls}' data-kind='{_esc(kind)}'><b>{_esc(kind)}</b> {rest}</div>"
 
 
-def _item_html(it: ItemTrace) -> str:
+def _item_html(it: ItemTrace, images: _Images) -> str:
     badges = [f"<span class='b'>{it.attempts} attempt{'s' * (it.attempts != 1)}</span>"]
     for name in sorted(it.failed_checks):
         badges.append(f"<span class='b bad'>✗ {_esc(name)}</span>")
@@ -304,7 +345,7 @@ def _item_html(it: ItemTrace) -> str:
             label = f"attempt {_esc(attempt)}" if attempt is not None else "outside attempts"
             body.append(f"<div class='attempt'><div class='alabel'>{label}</div>")
             current = attempt
-        body.append(_event_html(ev))
+        body.append(_event_html(ev, images))
     if body:
         body.append("</div>")
     attrs = {
@@ -354,7 +395,8 @@ background:#e8ebf0}
 pre{background:#f3f4f7;padding:6px;white-space:pre-wrap;max-height:320px;overflow:auto;
 font-size:12px;margin:4px 0}
 details.fold>summary{cursor:pointer;color:#2456b3;font-size:12px}
-.hidden{display:none}
+.hidden{display:none}img.shot{max-width:360px;display:block;margin:4px 0;border:1px solid #d8dce3}
+.note{color:#5b6475;font-size:12px}
 """
 
 _JS = """
@@ -387,6 +429,11 @@ _JS = """
   }
   [q,node,check,outcome].forEach(function(el){el.addEventListener('input',apply);});
   kinds.forEach(function(k){k.addEventListener('change',apply);});
+  var imgs=JSON.parse(document.getElementById('images').textContent);
+  [].forEach.call(document.querySelectorAll('details'),function(d){
+    d.addEventListener('toggle',function(){if(!d.open){return;}
+      [].forEach.call(d.querySelectorAll('img.shot'),function(im){
+        if(!im.src&&imgs[im.dataset.sha]){im.src=imgs[im.dataset.sha];}});});});
   document.getElementById('open').addEventListener('click',function(){
     items.forEach(function(el){if(!el.classList.contains('hidden')){el.open=true;}});});
   document.getElementById('close').addEventListener('click',function(){
@@ -401,6 +448,8 @@ def render_trace_html(
     *,
     title: str,
     info: Mapping[str, Any] | None = None,
+    run_root: Path | None = None,
+    max_image_bytes: int = 25_000_000,
 ) -> str:
     """One self-contained HTML page of a trace: summary, filters, one entry per item.
 
@@ -408,6 +457,9 @@ def render_trace_html(
         events: trace events in order (``read_trace``).
         title: the page title (e.g. the run id).
         info: the run's ``run.json`` fields (graph, status, created), shown in the header.
+        run_root: the run directory; the images the model calls sent are embedded from it
+            (each once, shown when its request is opened). ``None``: no images.
+        max_image_bytes: most image bytes embedded; later images are named, not shown.
 
     Returns:
         The HTML document (UTF-8 text; no external URL, script or style sheet).
@@ -435,7 +487,6 @@ def render_trace_html(
             f"{k} {v}" for k, v in sorted(counts["checks_failed_by_name"].items())) or "none"),
         ("events", f"{counts['events']} ({counts['first_ts']} → {counts['last_ts']})"),
     ]  # fmt: skip
-    summary = "".join(f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>" for k, v in rows)
     nodes = sorted({it.node for it in items})
     checks = sorted({c for it in items for c in it.checks})
     kinds = sorted({str(e.get("kind")) for it in items for e in it.events})
@@ -455,8 +506,14 @@ def render_trace_html(
         f"<label><input type='checkbox' class='kind' value='{_esc(k)}' checked> {_esc(k)}</label>"
         for k in kinds
     )
-    run_events = "".join(_event_html(e) for e in header)
-    body_items = "".join(_item_html(it) for it in items) or "<p>No items in this trace.</p>"
+    images = _Images(run_root, max_image_bytes)
+    run_events = "".join(_event_html(e, images) for e in header)
+    body_items = "".join(_item_html(it, images) for it in items) or "<p>No items in this trace.</p>"
+    if images.skipped:
+        rows.append(
+            ("images", f"{len(images.skipped)} not embedded (over {max_image_bytes:,} bytes)")
+        )
+    summary = "".join(f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>" for k, v in rows)
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
@@ -472,5 +529,5 @@ def render_trace_html(
         "<button id='close' type='button'>collapse all</button>"
         f"<span class='kinds'>{kind_boxes}</span><span id='count'></span></div>"
         f"<section id='items'>{body_items}</section></main>"
-        f"<script>{_JS}</script></body></html>\n"
+        f"{images.script()}<script>{_JS}</script></body></html>\n"
     )

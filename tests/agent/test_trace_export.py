@@ -3,14 +3,17 @@ self-contained HTML page holding every item and failed check, on a real offline 
 
 from __future__ import annotations
 
+import base64
 import json
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from ethoagent.agent.trace import read_trace
+from ethoagent.agent.trace import Tracer, read_trace
 from ethoagent.agent.trace_html import group_items, render_trace_html, select_events
+from ethoagent.agent.types import Answer, Image, Message, PromptRef
 from tests.test_cli import cli
 
 
@@ -141,3 +144,37 @@ def test_select_events_and_html_on_a_flagged_item() -> None:
     page = render_trace_html(events, title="t<1>")
     assert "9 &gt; 1 &lt;b&gt;" in page and "<b>" not in page.split("9 &gt; 1")[1][:20]
     assert "t&lt;1&gt;" in page and "⚑ flagged" in page
+
+
+def test_html_embeds_each_image_a_model_was_sent_once(tmp_path: Path) -> None:
+    root = tmp_path / "run"
+    tracer = Tracer(root / "trace.jsonl", run_id="r", images_dir=root / "artifacts" / "images")
+    img = Image.from_array(np.full((8, 8, 3), 200, np.uint8))
+    with tracer.scope(node="caption", item="snippet 1", attempt=1):
+        for _ in range(2):
+            tracer.model_call(
+                role="vlm",
+                model="m",
+                backend="offline",
+                prompt=PromptRef("segment/caption", 1),
+                messages=[Message(role="user", content="what is the mouse doing?", images=(img,))],
+                answer=Answer(text="grooming"),
+            )
+    tracer.close()
+    events = read_trace(root / "trace.jsonl")
+
+    page = render_trace_html(events, title="r", run_root=root)
+    parser = PageParser()
+    parser.feed(page)
+    assert parser.urls == []  # sources are set by the script when a request is opened
+    shots = page.count(f"data-sha='{img.sha256}'")
+    assert shots == 2
+    blob = page.split("id='images'>", 1)[1].split("</script>", 1)[0]
+    uris = json.loads(blob)
+    assert list(uris) == [img.sha256]
+    assert base64.b64decode(uris[img.sha256].split(",", 1)[1]) == img.data
+
+    capped = render_trace_html(events, title="r", run_root=root, max_image_bytes=10)
+    assert "image not embedded (size cap)" in capped and "1 not embedded (over 10 bytes)" in capped
+    assert json.loads(capped.split("id='images'>", 1)[1].split("</script>", 1)[0]) == {}
+    assert "(not embedded)" in render_trace_html(events, title="r")
