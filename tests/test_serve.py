@@ -4,7 +4,9 @@ a real OpenAI-compatible server (llama.cpp's) standing in for vLLM."""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
 import sys
 import time
 import tomllib
@@ -182,3 +184,56 @@ def test_launch_wait_write_stop_with_a_real_server(tmp_path: Path) -> None:
     assert live_group_members(server.process.pid) == []
     with pytest.raises(EndpointError):
         probe_server(spec.base_url, timeout_s=1)
+
+
+def test_serve_starts_waits_writes_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    """The whole command with a stand-in ``vllm`` (tests/fakes/fake_vllm.py) on PATH."""
+    repo = Path(__file__).resolve().parents[1]
+    bin_dir, site = tmp_path / "bin", tmp_path / "site"
+    bin_dir.mkdir()
+    (site / "vllm").mkdir(parents=True)
+    (site / "vllm" / "__init__.py").write_text("")
+    (site / "vllm-0.11.0.dist-info").mkdir()
+    (site / "vllm-0.11.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: vllm\nVersion: 0.11.0\n"
+    )
+    fake = bin_dir / "vllm"
+    fake.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{repo}/tests/fakes/fake_vllm.py" "$@"\n')
+    fake.chmod(0o755)
+    port = free_port()
+    config = tmp_path / "ethoagent.toml"
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": f"{site}{os.pathsep}{repo}",
+        "FAKE_VLLM_RECORD": str(tmp_path / "record"),
+        "COLUMNS": "200",
+    }
+    cmd = [sys.executable, "-m", "ethoagent.cli", "serve", "--roles", "llm", "--llm-model",
+           "fake/model", "--llm-port", str(port), "--max-model-len", "4096", "--config-out",
+           str(config), "--log-dir", str(tmp_path / "logs"), "--timeout", "60"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not config.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the endpoints were never written"
+            time.sleep(0.05)
+        record = json.loads((tmp_path / f"record.{port}.json").read_text())
+        assert record["argv"][:2] == ["serve", "fake/model"]
+        assert flag(record["argv"], "--max-model-len") == "4096"
+        assert json.loads(flag(record["argv"], "--structured-outputs-config")) == {
+            "backend": "xgrammar"
+        }
+        llm = load_settings(config).models["llm"]
+        assert llm.base_url == f"http://127.0.0.1:{port}/v1" and llm.model == "fake/model"
+        assert probe_server(llm.base_url) == ["fake/model"]
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C at the terminal
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "stopping the servers" in out.decode()
+    assert live_group_members(record["pid"]) == []  # the server and its worker are gone
+    with pytest.raises(EndpointError):
+        probe_server(llm.base_url, timeout_s=1)
