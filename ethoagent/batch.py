@@ -45,6 +45,7 @@ import signal
 import sys
 import time
 import tomllib
+import typing
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -179,6 +180,7 @@ def load_batch(path: Path, runs_dir: Path | None = None, config: Path | None = N
         raise _located(path, text, tuple(err["loc"]), err["msg"]) from None
     base = path.parent.resolve()
     cfg = config or (_abs(base, spec.config) if spec.config else None)
+    rd = runs_dir or (_abs(base, spec.runs_dir) if spec.runs_dir else None)
     names: set[str] = set()
     jobs: list[Job] = []
     for i, session in enumerate(spec.sessions):
@@ -212,7 +214,6 @@ def load_batch(path: Path, runs_dir: Path | None = None, config: Path | None = N
                 raise _located(path, text, (*loc, "options", g), f"options for a graph ({g!r}) "
                                "this session does not run")  # fmt: skip
         merged_settings = _deep_merge(spec.settings, session.settings)
-        rd = runs_dir or (_abs(base, spec.runs_dir) if spec.runs_dir else None)
         try:
             settings = load_settings(cfg, {**merged_settings, "runs_dir": rd})
         except ConfigError as exc:
@@ -269,7 +270,10 @@ def _abs(base: Path, p: Path) -> Path:
 def _abs_value(base: Path, model: type[BaseModel], key: str, value: Any) -> Any:
     """Make a relative path input absolute (relative to the batch file's folder)."""
     field = model.model_fields.get(key)
-    if field is not None and isinstance(value, str) and "Path" in str(field.annotation):
+    if field is None or not isinstance(value, str):
+        return value
+    annotation = field.annotation
+    if annotation is Path or Path in typing.get_args(annotation):
         return str(_abs(base, Path(value).expanduser()))
     return value
 
