@@ -90,8 +90,8 @@ async def check_role(role: Role, settings: Settings, timeout_s: float = 60.0) ->
                     area,
                     "reachable",
                     "fail",
-                    str(exc),
-                    f"start the server or fix models.{role}.base_url",
+                    _said(exc),
+                    exc.fix or f"start the server or fix models.{role}.base_url",
                 )
             ]
         out.append(Check(area, "reachable", "ok", f"{cfg.base_url} serves {', '.join(served)}"))
@@ -117,6 +117,12 @@ async def check_role(role: Role, settings: Settings, timeout_s: float = 60.0) ->
     finally:
         await client.aclose()
     return out
+
+
+def _said(exc: EthoagentError) -> str:
+    """The error's message without its ``Fix:`` part (the report has a column for that)."""
+    text = str(exc)
+    return text.removesuffix(f" Fix: {exc.fix}") if exc.fix else text
 
 
 def _probe_messages(task: str, images: Sequence[Image] = ()) -> list[Message]:
@@ -148,7 +154,7 @@ async def _probe_structured(client: OpenAICompatibleClient, role: Role, style: s
             area,
             "structured output",
             "fail",
-            f"{style}: {exc}",
+            f"{style}: {_said(exc)}",
             f"check models.{role}.capabilities.structured_output (json_schema for "
             "vLLM/OpenAI, json_object for llama.cpp)",
         )
@@ -191,7 +197,7 @@ async def _probe_tools(client: OpenAICompatibleClient, role: Role, caps: Capabil
             area,
             "tool calls",
             "fail",
-            f"a request offering a tool failed: {exc}",
+            f"a request offering a tool failed: {_said(exc)}",
             "serve with tool calling (vLLM: --enable-auto-tool-choice --tool-call-parser) or "
             f"set models.{role}.capabilities.tool_calls = false",
         )
@@ -231,7 +237,7 @@ async def _probe_image(client: OpenAICompatibleClient, role: Role, declared: boo
             area,
             "image input",
             "fail",
-            f"a request with one image failed: {exc}",
+            f"a request with one image failed: {_said(exc)}",
             "serve a vision model (vLLM: --limit-mm-per-prompt)",
         )
     return Check(area, "image input", "ok", "a request with one 16x16 image was answered")
@@ -293,7 +299,7 @@ async def check_role_reachable(role: Role, settings: Settings, timeout_s: float)
     try:
         served = await client.check_health(role)
     except EthoagentError as exc:
-        return [Check(f"endpoint {role}", "reachable", "fail", str(exc))]
+        return [Check(f"endpoint {role}", "reachable", "fail", _said(exc), exc.fix)]
     finally:
         await client.aclose()
     return [Check(f"endpoint {role}", "reachable", "ok", f"{cfg.base_url} serves {served}")]
@@ -433,7 +439,9 @@ def run_doctor(
         where = f"{source}" if source else "defaults and environment (no ethoagent.toml)"
         checks.append(Check("settings", "config", "ok", f"{where}; backend {settings.backend}"))
     except EthoagentError as exc:
-        checks.append(Check("settings", "config", "fail", str(exc), "fix the file or variable"))
+        checks.append(
+            Check("settings", "config", "fail", _said(exc), exc.fix or "fix the file or variable")
+        )
     if settings is not None:
         if probe:
             checks.extend(asyncio.run(check_endpoints(settings, timeout_s)))
