@@ -267,15 +267,28 @@ def _abs(base: Path, p: Path) -> Path:
     return p if p.is_absolute() else base / p
 
 
+def _is_path(model: type[BaseModel], key: str) -> bool:
+    field = model.model_fields.get(key)
+    if field is None:
+        return False
+    return field.annotation is Path or Path in typing.get_args(field.annotation)
+
+
 def _abs_value(base: Path, model: type[BaseModel], key: str, value: Any) -> Any:
     """Make a relative path input absolute (relative to the batch file's folder)."""
-    field = model.model_fields.get(key)
-    if field is None or not isinstance(value, str):
-        return value
-    annotation = field.annotation
-    if annotation is Path or Path in typing.get_args(annotation):
+    if isinstance(value, str) and _is_path(model, key):
         return str(_abs(base, Path(value).expanduser()))
     return value
+
+
+def missing_inputs(job: Job) -> list[str]:
+    """The job's input paths that do not exist (what ``--check`` reports before a run)."""
+    model = graph_entry(job.graph).inputs
+    return [
+        f"{key} {value}"
+        for key, value in job.inputs.items()
+        if _is_path(model, key) and not Path(value).exists()
+    ]
 
 
 def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
@@ -766,6 +779,7 @@ __all__ = [
     "SessionSpec",
     "load_batch",
     "make_executor",
+    "missing_inputs",
     "run_batch",
     "run_job",
     "write_summary",

@@ -23,6 +23,7 @@ _STYLE = {
     "running": "cyan",
     "finished": "green",
     "failed": "red",
+    "missing": "red",
     "interrupted": "yellow",
 }
 
@@ -106,7 +107,10 @@ def run_command(
         typer.Option(help="Folder for summary.csv and summary.md (default: RUNS/batch-NAME)."),
     ] = None,
     check: Annotated[
-        bool, typer.Option("--check", help="Only validate the file and list the jobs.")
+        bool,
+        typer.Option(
+            "--check", help="Only validate the file, check the input paths and list the jobs."
+        ),
     ] = False,
     config: ConfigOpt = None,
     runs_dir: RunsDirOpt = None,
@@ -120,6 +124,7 @@ def run_command(
         BatchInterruptedError,
         load_batch,
         make_executor,
+        missing_inputs,
         run_batch,
         write_summary,
     )
@@ -129,7 +134,19 @@ def run_command(
     n = jobs or plan.concurrency
     board = BatchBoard(plan.jobs)
     if check:
+        missing = {j.key: missing_inputs(j) for j in plan.jobs}
+        for key, paths in missing.items():
+            if paths:
+                board.status[key] = "missing"
+                board.note[key] = "missing: " + "; ".join(paths)
         console.print(board.__rich__())
+        bad = [k for k, paths in missing.items() if paths]
+        if bad:
+            raise BatchFailedError(
+                f"{len(bad)} of {len(plan.jobs)} jobs name input files that do not exist "
+                f"({', '.join(bad[:5])}{'...' if len(bad) > 5 else ''}).",
+                fix="fix the paths (relative paths are relative to the batch file).",
+            )
         console.print(f"{len(plan.jobs)} jobs, valid; runs go to [cyan]{plan.runs_dir}[/]")
         return
     dest = out or plan.runs_dir / f"batch-{batch.stem}"

@@ -141,6 +141,17 @@ def test_check_lists_jobs_without_running(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "1 jobs, valid" in out.stdout and "a-demo-" in out.stdout
     assert not (tmp_path / "runs").exists()
+    (tmp_path / "here.h5").write_bytes(b"")
+    batch = write(
+        tmp_path / "b.toml",
+        '[[sessions]]\nname = "s"\ngraphs = ["segment"]\n'
+        'inputs = { keypoints = "here.h5", video = "gone.mp4" }\n',
+    )
+    out = cli("run", str(batch), "--check", "--runs-dir", str(tmp_path / "runs"))
+    assert out.returncode == 1
+    assert f"missing: video {tmp_path / 'gone.mp4'}" in " ".join(out.stdout.split())
+    assert "here.h5" not in out.stdout
+    assert "1 of 1 jobs name input files that do not exist (s/segment)" in out.stderr
 
 
 def group_outlives(pgid: int, wait_s: float = 10.0) -> bool:
