@@ -33,11 +33,14 @@ from ethoagent.cli_base import (
     progress_bar,
     settings_from,
 )
+from ethoagent.cli_batch import run_command
 from ethoagent.cli_chat import chat
 from ethoagent.cli_classify import classify
 from ethoagent.cli_demo import demo
 from ethoagent.cli_gate import gate_app
 from ethoagent.cli_profile import profile_command
+from ethoagent.cli_serve import doctor_command, serve_command
+from ethoagent.cli_trace import trace_export
 from ethoagent.errors import EthoagentError, InputError
 
 if TYPE_CHECKING:
@@ -127,6 +130,7 @@ def pose(
     """Label 12 quantum-dot marks in 3D from synchronised videos and 3 seed frames."""
     from ethoagent.atomic import atomic_write_bytes
     from ethoagent.graphs.pose import GRAPH_NAME, PoseInputs, PoseOptions, resolve_inputs, run_pose
+    from ethoagent.graphs.registry import GRAPHS, finish_run, pose_paths
 
     settings = settings_from(config, backend, runs_dir, no_cache)
     if out is not None and (out / "points_3d.csv").exists():
@@ -135,10 +139,7 @@ def pose(
             fix="choose a new folder.",
         )
     if resume is None:
-        if session is not None:
-            videos = videos or session / "videos"
-            calibration = calibration or session / "calibration.toml"
-            seeds = seeds or session / "ground_truth" / "seeds.csv"
+        videos, calibration, seeds = pose_paths(session, videos, calibration, seeds)
         if videos is None or calibration is None or seeds is None:
             raise InputError(
                 "pose needs --videos, --calibration and --seeds (or --session).",
@@ -163,11 +164,7 @@ def pose(
     state = execute(
         run, settings, inputs.frames, "pose", lambda rt: run_pose(rt, inputs), roles=("vlm", "llm")
     )
-    summary = json.loads((run.outputs_dir / "summary.json").read_text())
-    run.update(
-        status="finished",
-        summary={k: summary[k] for k in ("frames", "model_calls_per_frame_view") if k in summary},
-    )
+    summary = finish_run(run, GRAPHS["pose"].summary_keys)
     table = Table(title="pose: verified multi-view 3D labels", show_header=False)
     table.add_column(style="bold")
     table.add_column()
@@ -282,6 +279,7 @@ def segment(
     from pydantic import ValidationError
 
     from ethoagent.atomic import atomic_write_bytes
+    from ethoagent.graphs.registry import GRAPHS, finish_run
     from ethoagent.graphs.segment import (
         GRAPH_NAME,
         SegmentInputs,
@@ -341,11 +339,7 @@ def segment(
     for rel in state.get("outputs", []):
         src = run.root / rel
         atomic_write_bytes(out / src.relative_to(run.outputs_dir), src.read_bytes())
-    summary = json.loads((run.outputs_dir / "summary.json").read_text())
-    run.update(
-        status="finished",
-        summary={k: summary[k] for k in ("frames", "epochs", "model_calls_per_snippet")},
-    )
+    summary = finish_run(run, GRAPHS["segment"].summary_keys)
     _print_segment_summary(summary, out, run.root)
 
 
@@ -485,6 +479,9 @@ def trace_show(
     item: Annotated[str | None, typer.Option(help="Only this item (e.g. 'frame 12').")] = None,
     node: Annotated[str | None, typer.Option(help="Only this node/stage.")] = None,
     kind: Annotated[str | None, typer.Option(help="Only events of this kind.")] = None,
+    check: Annotated[
+        str | None, typer.Option(help="Only items this check ran on (failed, with --failed).")
+    ] = None,
     failed: Annotated[bool, typer.Option("--failed", help="Only items that failed.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
     config: ConfigOpt = None,
@@ -492,21 +489,20 @@ def trace_show(
 ) -> None:
     """Show a run's trace as a tree per item: proposal -> checks -> retry/escalation."""
     from ethoagent.agent.trace import read_trace, render_trace, summarize_trace
+    from ethoagent.agent.trace_html import select_events
     from ethoagent.runs import Run
 
     settings = settings_from(config, runs_dir=runs_dir)
     r = Run.open(run, settings.runs_dir)
     events = read_trace(r.trace_path)
     if as_json:
-        for ev in events:
-            if (
-                (item is None or ev.get("item") == item)
-                and (node is None or ev.get("node") == node)
-                and (kind is None or ev.get("kind") == kind)
-            ):
-                sys.stdout.write(json.dumps(ev, sort_keys=True) + "\n")
+        chosen = select_events(
+            events, item=item, node=node, kind=kind, check=check, failed_only=failed
+        )
+        for ev in chosen:
+            sys.stdout.write(json.dumps(ev, sort_keys=True) + "\n")
         return
-    render_trace(events, console, item=item, node=node, kind=kind, failed_only=failed)
+    render_trace(events, console, item=item, node=node, kind=kind, failed_only=failed, check=check)
     counts = summarize_trace(events)
     console.print(", ".join(f"{k}: {v}" for k, v in counts.items() if not isinstance(v, dict)))
 
@@ -615,6 +611,10 @@ app.command("classify")(classify)
 app.command("chat")(chat)
 app.command("demo")(demo)
 app.command("profile")(profile_command)
+app.command("run")(run_command)
+trace_app.command("export")(trace_export)
+app.command("serve")(serve_command)
+app.command("doctor")(doctor_command)
 
 
 def main() -> None:

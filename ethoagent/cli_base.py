@@ -7,8 +7,6 @@ assembles them into the one typer app.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -21,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ethoagent.config import Settings, load_settings
-from ethoagent.errors import EthoagentError, RunError
+from ethoagent.errors import RunError
 
 if TYPE_CHECKING:
     from ethoagent.agent.types import Role
@@ -89,9 +87,8 @@ def execute(
     roles: Sequence[Role] = ("llm",),
 ) -> dict[str, Any]:
     """Run ``body`` in the run's runtime with a progress bar; record the run's status."""
-    from ethoagent.graphs.runtime import open_runtime
+    from ethoagent.graphs.runtime import execute_run
 
-    run.update(status="running")
     with progress_bar() as progress:
         tasks = {label: progress.add_task(label, total=total)}
 
@@ -101,20 +98,7 @@ def execute(
                 tasks[stage] = progress.add_task(stage, total=total)
             progress.update(tasks[stage], advance=done)
 
-        async def go() -> dict[str, Any]:
-            async with open_runtime(run, settings, on_progress, roles=roles) as rt:
-                return await body(rt)
-
-        try:
-            return asyncio.run(go())
-        except BaseException as exc:
-            # on a full disk the status cannot be written either: report the first error
-            with contextlib.suppress(EthoagentError):
-                run.update(
-                    status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
-                    error=str(exc)[:500],
-                )
-            raise
+        return execute_run(run, settings, body, roles=roles, progress=on_progress)
 
 
 def progress_bar() -> Progress:

@@ -45,6 +45,9 @@ def test_help_lists_every_command() -> None:
         "classify",
         "chat",
         "profile",
+        "run",
+        "serve",
+        "doctor",
     ):
         assert f" {command} " in out.stdout
 

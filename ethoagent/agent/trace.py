@@ -944,6 +944,7 @@ def render_trace(
     node: str | None = None,
     kind: str | None = None,
     failed_only: bool = False,
+    check: str | None = None,
 ) -> None:
     """Print a trace as rich trees: a header, then one tree per (node, item).
 
@@ -958,6 +959,7 @@ def render_trace(
         node: show only this node.
         kind: show only events of this kind.
         failed_only: show only items that had a failed check or a flag.
+        check: show only items on which this check ran (with ``failed_only``: failed).
     """
     header: list[Mapping[str, Any]] = []
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
@@ -995,6 +997,13 @@ def render_trace(
             continue
         failed = _group_failed(evs)
         if failed_only and not failed:
+            continue
+        if check is not None and not any(
+            e.get("kind") == "check"
+            and e.get("name") == check
+            and not (failed_only and e.get("passed"))
+            for e in evs
+        ):
             continue
         visible = [e for e in evs if kind is None or e.get("kind") == kind]
         if not visible:

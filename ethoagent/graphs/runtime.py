@@ -8,7 +8,9 @@ checkpoint (a run killed half-way continues where it stopped and gives the same 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,7 @@ from ethoagent.agent.offline import OfflineClient
 from ethoagent.agent.trace import TracedClient, Tracer
 from ethoagent.agent.types import ModelClient, Role
 from ethoagent.config import Settings, load_settings
+from ethoagent.errors import EthoagentError
 from ethoagent.graphs.nodes import ModelSupervisor, PolicySupervisor, Supervisor
 from ethoagent.runs import Run
 
@@ -158,6 +161,41 @@ async def open_runtime(
         await client.aclose()
         if cache is not None:
             cache.close()
+
+
+def execute_run(
+    run: Run,
+    settings: Settings,
+    body: Callable[[Runtime], Awaitable[dict[str, Any]]],
+    *,
+    roles: Sequence[Role] = ("llm",),
+    progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    """Run ``body`` in the run's runtime (its own event loop); record the run's status.
+
+    The run is marked ``running`` first; an exception marks it ``failed`` (``interrupted``
+    for Ctrl-C) with the error in ``run.json``, then propagates. Marking it ``finished`` is
+    the caller's, once it has read the outputs.
+
+    Returns:
+        What ``body`` returned (the graph's final state).
+    """
+    run.update(status="running", error=None)
+
+    async def go() -> dict[str, Any]:
+        async with open_runtime(run, settings, progress, roles=roles) as rt:
+            return await body(rt)
+
+    try:
+        return asyncio.run(go())
+    except BaseException as exc:
+        # on a full disk the status cannot be written either: report the first error
+        with contextlib.suppress(EthoagentError):
+            run.update(
+                status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+                error=str(exc)[:500] or type(exc).__name__,
+            )
+        raise
 
 
 async def run_graph(

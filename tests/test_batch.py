@@ -1,0 +1,309 @@
+"""``ethoagent run BATCH.toml``: validation with located errors, isolated failures, resume
+after SIGKILL, the Ray executor on a local Ray instance."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ethoagent.batch import BatchFileError, LocalExecutor, RayExecutor, load_batch, run_batch
+from ethoagent.evals.simulate import simulate_session
+from tests.test_cli import cli
+
+SEGMENT_FAST = "k = 3\ndec_pretrain_epochs = 1\ndec_cluster_iters = 50\ncheck_stability = false\n"
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def read_summary(path: Path) -> list[dict[str, str]]:
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def comparable(rows: list[dict[str, str]]) -> list[tuple[str, ...]]:
+    """What must not depend on how the batch got there (not timings, paths or actions)."""
+    return [(r["session"], r["graph"], r["status"], r["run_id"], r["summary"]) for r in rows]
+
+
+# --------------------------------------------------------------------------- the file
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ('graphs = ["demo"]\n[[sessions]]\nname = "a"\n\n[[sessions]]\nname = "b"\n'
+         "options.demo = { frames = 1 }\n",
+         "line 7, sessions[1].options.demo.frames: Input should be greater than or equal to 3"),
+        ('[[sessions]]\nname = "a"\ngraphs = ["segment"]\n\ninputs = { keypoint = "k.csv" }\n',
+         "line 5, sessions[0].inputs.keypoint: unknown input for segment"),
+        ('[[sessions]]\nname = "a"\ngraphs = ["pose"]\ninputs = { videos = "v/" }\n',
+         "line 4, sessions[0].inputs: pose: pose needs `session` or all of"),
+        ('[[sessions]]\nname = "a"\ngraphs = ["classify"]\n',
+         "line 3, sessions[0].graphs: unknown graph 'classify'"),
+        ('graphs = ["demo"]\n[[sessions]]\nname = "a"\n[[sessions]]\nname = "a"\n',
+         "line 5, sessions[1].name: session 'a' is declared twice"),
+        ('graphs = ["demo"]\njobz = 2\n[[sessions]]\nname = "a"\n',
+         "line 2, jobz: Extra inputs are not permitted"),
+        ('graphs = ["demo"]\n[[sessions]]\nname = "a"\nsettings = { backend = "nope" }\n',
+         "line 4, sessions[0].settings: invalid setting 'backend'"),
+        ('graphs = ["demo"]\n[[sessions]\nname = "a"\n', "is not valid TOML"),
+    ],
+)  # fmt: skip
+def test_invalid_batch_files_name_line_and_field(tmp_path: Path, body: str, expected: str) -> None:
+    path = write(tmp_path / "b.toml", body)
+    with pytest.raises(BatchFileError) as err:
+        load_batch(path, runs_dir=tmp_path / "runs")
+    assert expected in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_plan_has_deterministic_run_ids_and_absolute_paths(tmp_path: Path) -> None:
+    body = (
+        'graphs = ["pose", "segment"]\n[settings]\nbackend = "offline"\n'
+        '[[sessions]]\nname = "s1"\ninputs = { session = "sim/s1" }\n'
+    )
+    path = write(tmp_path / "b.toml", body)
+    plan = load_batch(path, runs_dir=tmp_path / "runs")
+    again = load_batch(path, runs_dir=tmp_path / "other")
+    assert [j.key for j in plan.jobs] == ["s1/pose", "s1/segment"]
+    assert [j.run_id for j in plan.jobs] == [j.run_id for j in again.jobs]
+    assert plan.jobs[0].run_id.startswith("s1-pose-")
+    assert plan.jobs[0].inputs["session"] == str(tmp_path / "sim" / "s1")
+    edited = write(tmp_path / "b.toml", body.replace("sim/s1", "sim/s2"))
+    assert load_batch(edited).jobs[0].run_id != plan.jobs[0].run_id
+
+
+# --------------------------------------------------------------------------- running
+
+
+@pytest.fixture(scope="module")
+def sim_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    sim = tmp_path_factory.mktemp("batch-sim") / "sim"
+    simulate_session(sim, preset="easy", frames=120, animals=1, views=2, seed=1)
+    return sim
+
+
+@pytest.mark.slow
+def test_batch_isolates_a_bad_session_and_writes_a_summary(
+    tmp_path: Path, sim_session: Path
+) -> None:
+    (tmp_path / "broken.csv").write_text("this is not,a keypoint file\n1,2\n")
+    batch = write(
+        tmp_path / "lab.toml",
+        f'jobs = 2\n[options.demo]\nframes = 20\nviews = 3\n[options.segment]\n{SEGMENT_FAST}'
+        f'[[sessions]]\nname = "sim"\ngraphs = ["pose", "segment"]\n'
+        f'inputs = {{ session = "{sim_session}" }}\noptions.pose = {{ frames = 10 }}\n'
+        '[[sessions]]\nname = "bad"\ngraphs = ["segment"]\n'
+        'inputs = { keypoints = "broken.csv", fps = 30 }\n'
+        '[[sessions]]\nname = "d1"\ngraphs = ["demo"]\n',
+    )  # fmt: skip
+    runs = tmp_path / "runs"
+    out = cli("run", str(batch), "--runs-dir", str(runs), cwd=tmp_path)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "1 of 4 jobs failed (bad/segment)" in out.stderr
+    for word in ("session", "finished", "failed", "sim", "d1"):
+        assert word in out.stdout  # the status table
+    rows = {(r["session"], r["graph"]): r for r in read_summary(runs / "batch-lab" / "summary.csv")}
+    assert list(rows) == [("sim", "pose"), ("sim", "segment"), ("bad", "segment"), ("d1", "demo")]
+    statuses = [r["status"] for r in rows.values()]
+    assert statuses == ["finished", "finished", "failed", "finished"]
+    assert "broken.csv" in rows["bad", "segment"]["error"]
+    assert json.loads(rows["sim", "pose"]["summary"])["frames"] == 10
+    assert '"epochs"' in rows["sim", "segment"]["summary"]
+    assert '"mean_error_mm"' in rows["d1", "demo"]["summary"]
+    assert (Path(rows["sim", "segment"]["run_dir"]) / "outputs" / "ethogram.csv").is_file()
+    assert (Path(rows["sim", "pose"]["run_dir"]) / "outputs" / "points_3d.csv").is_file()
+    md = (runs / "batch-lab" / "summary.md").read_text()
+    assert "4 jobs: 3 finished, 1 failed." in md and "broken.csv" in md
+
+    again = cli("run", str(batch), "--runs-dir", str(runs), "--jobs", "1", cwd=tmp_path)
+    assert again.returncode == 1
+    rows2 = read_summary(runs / "batch-lab" / "summary.csv")
+    assert [r["action"] for r in rows2] == ["skipped", "skipped", "none", "skipped"]
+    assert comparable(rows2) == comparable(list(rows.values()))
+
+
+def test_check_lists_jobs_without_running(tmp_path: Path) -> None:
+    batch = write(tmp_path / "b.toml", 'graphs = ["demo"]\n[[sessions]]\nname = "a"\n')
+    out = cli("run", str(batch), "--check", "--runs-dir", str(tmp_path / "runs"))
+    assert out.returncode == 0, out.stderr
+    assert "1 jobs, valid" in out.stdout and "a-demo-" in out.stdout
+    assert not (tmp_path / "runs").exists()
+    (tmp_path / "here.h5").write_bytes(b"")
+    batch = write(
+        tmp_path / "b.toml",
+        '[[sessions]]\nname = "s"\ngraphs = ["segment"]\n'
+        'inputs = { keypoints = "here.h5", video = "gone.mp4" }\n',
+    )
+    out = cli("run", str(batch), "--check", "--runs-dir", str(tmp_path / "runs"))
+    assert out.returncode == 1
+    assert f"missing: video {tmp_path / 'gone.mp4'}" in " ".join(out.stdout.split())
+    assert "here.h5" not in out.stdout
+    assert "1 of 1 jobs name input files that do not exist (s/segment)" in out.stderr
+
+
+def group_outlives(pgid: int, wait_s: float = 10.0) -> bool:
+    """Whether processes of the group ``pgid`` are still alive after ``wait_s`` (they are
+    then killed, so that the test leaves nothing behind)."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        time.sleep(0.05)
+    os.killpg(pgid, signal.SIGKILL)
+    return True
+
+
+DEMO_BATCH = (
+    'graphs = ["demo"]\njobs = 1\n[options.demo]\nframes = 60\nviews = 3\n'
+    '[[sessions]]\nname = "a"\n'
+    '[[sessions]]\nname = "b"\noptions.demo = { frames = 250, seed = 1 }\n'
+    '[[sessions]]\nname = "c"\noptions.demo = { seed = 2 }\n'
+)
+
+
+@pytest.fixture(scope="module")
+def demo_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The demo batch run without interruption: ``(batch file, runs dir)``."""
+    tmp = tmp_path_factory.mktemp("demo-batch")
+    batch = write(tmp / "demo.toml", DEMO_BATCH)
+    ref = cli("run", str(batch), "--runs-dir", str(tmp / "ref"))
+    assert ref.returncode == 0, ref.stdout + ref.stderr
+    return batch, tmp / "ref"
+
+
+def start_batch_and_wait(batch: Path, runs: Path, marker: Path) -> subprocess.Popen[bytes]:
+    """Start the batch in its own process group; return once ``marker`` exists."""
+    env = {**os.environ, "COLUMNS": "200"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ethoagent.cli", "run", str(batch), "--runs-dir", str(runs)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 240
+    try:
+        while not marker.exists():
+            assert proc.poll() is None, "the batch ended before it could be stopped"
+            assert time.monotonic() < deadline, f"{marker} never appeared"
+            time.sleep(0.005)
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+    return proc
+
+
+def check_resumed(batch: Path, runs: Path, ref_runs: Path, run_b: str) -> None:
+    """Rerun the batch: a skipped, b resumed, c run; same summary and outputs as ``ref_runs``."""
+    resumed = cli("run", str(batch), "--runs-dir", str(runs))
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    rows = read_summary(runs / "batch-demo" / "summary.csv")
+    assert [r["action"] for r in rows] == ["skipped", "resumed", "ran"]
+    assert comparable(rows) == comparable(read_summary(ref_runs / "batch-demo" / "summary.csv"))
+    for name in ("points_3d.csv", "summary.json", "report.md"):
+        got = (runs / run_b / "outputs" / name).read_bytes()
+        assert got == (ref_runs / run_b / "outputs" / name).read_bytes(), name
+    assert '"kind": "run_resume"' in (runs / run_b / "trace.jsonl").read_text()
+
+
+@pytest.mark.slow
+def test_sigkill_part_way_then_rerun_resumes_and_matches_uninterrupted(
+    tmp_path: Path, demo_reference: tuple[Path, Path]
+) -> None:
+    batch, ref_runs = demo_reference
+    runs = tmp_path / "runs"
+    run_b = load_batch(batch, runs_dir=runs).jobs[1].run_id
+    # b is half-way: 2 of its 5 chunks are checkpointed
+    proc = start_batch_and_wait(batch, runs, runs / run_b / "artifacts" / "triangulate_0001.npz")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not group_outlives(proc.pid), "a session process outlived the killed batch"
+    assert not (runs / run_b / "outputs" / "report.md").exists()
+    check_resumed(batch, runs, ref_runs, run_b)
+
+
+@pytest.mark.slow
+def test_ctrl_c_part_way_writes_a_summary_then_resumes(
+    tmp_path: Path, demo_reference: tuple[Path, Path]
+) -> None:
+    batch, ref_runs = demo_reference
+    runs = tmp_path / "runs"
+    run_b = load_batch(batch, runs_dir=runs).jobs[1].run_id
+    proc = start_batch_and_wait(batch, runs, runs / run_b / "artifacts" / "triangulate_0001.npz")
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C at the terminal does
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert b"batch interrupted; 1 of 3 jobs finished" in err
+    rows = read_summary(runs / "batch-demo" / "summary.csv")
+    assert [r["status"] for r in rows] == ["finished", "interrupted", "pending"]
+    assert json.loads((runs / run_b / "run.json").read_text())["status"] == "interrupted"
+    assert not group_outlives(proc.pid)
+    check_resumed(batch, runs, ref_runs, run_b)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("ray") is None,
+    reason="ray is not installed (pip install 'ethoagent[ray]'); the Ray executor is untested",
+)
+def test_ray_executor_on_a_local_instance(tmp_path: Path) -> None:
+    import ray
+
+    (tmp_path / "broken.csv").write_text("nope\n")
+    batch = write(
+        tmp_path / "b.toml",
+        '[options.demo]\nframes = 20\nviews = 3\n'
+        '[[sessions]]\nname = "a"\ngraphs = ["demo"]\n'
+        '[[sessions]]\nname = "bad"\ngraphs = ["segment"]\n'
+        'inputs = { keypoints = "broken.csv", fps = 30 }\n',
+    )  # fmt: skip
+    plan = load_batch(batch, runs_dir=tmp_path / "runs")
+    env = {"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}}
+    ray.init(num_cpus=1, include_dashboard=False, runtime_env=env)
+    try:
+        events: list[dict[str, object]] = []
+        results = run_batch(plan, RayExecutor(), concurrency=2, on_event=events.append)
+    finally:
+        ray.shutdown()
+    assert [r.status for r in results] == ["finished", "failed"]
+    assert "broken.csv" in (results[1].error or "")
+    assert results[0].summary["frames"] == 20
+    assert (tmp_path / "runs" / results[0].run_id / "outputs" / "summary.json").is_file()
+    assert any("result" in e for e in events)
+    # the same jobs locally: same summary
+    local = run_batch(load_batch(batch, runs_dir=tmp_path / "local"), LocalExecutor(), 1)
+    assert [r.summary for r in local] == [r.summary for r in results]
+
+
+def test_readme_batch_example_is_valid(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("# lab.toml", 1)[1].split("```", 1)[0]
+    plan = load_batch(write(tmp_path / "lab.toml", "# lab.toml" + block))
+    assert [j.key for j in plan.jobs] == ["mouse01/segment", "sim3/pose", "sim3/segment"]
+    assert plan.concurrency == 4 and plan.runs_dir == tmp_path / "runs"
+    assert plan.jobs[2].options["k"] == 6 and plan.jobs[0].options["k"] == 8
+    assert plan.jobs[1].settings == {"backend": "offline", "budget": {"max_retries": 1}}
+
+
+def test_help_lists_the_batch_serve_and_doctor_commands() -> None:
+    out = cli("--help")
+    for command in ("run", "serve", "doctor"):
+        assert f" {command} " in out.stdout
+    assert "export" in cli("trace", "--help").stdout
