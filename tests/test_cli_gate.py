@@ -150,3 +150,49 @@ def test_bad_inputs_give_one_red_line(
     layout = cli("gate", "predict", str(other), str(tmp / "p3"), "--model", str(model),
                  "--fps", "30")  # fmt: skip
     _one_line_error(layout, "but the model expects")
+
+
+def test_eval_on_the_keypoint_path(
+    session: tuple[Path, Path, Path], trained: tuple[Path, Path]
+) -> None:
+    tmp, keypoints, labels = session
+    _, model = trained
+    out = tmp / "eval"
+    res = cli("gate", "eval", str(model), str(labels), str(keypoints), "--out", str(out),
+              "--fps", "30")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    record = json.loads((out / "results.json").read_text())
+    (row,) = record["table"]
+    assert row["top_k"] == "keypoints only" and row["frames_looked_at"] == 0
+    assert row["frames_scored"] == FRAMES and 0.0 <= row["macro_f1"] <= 1.0
+    with_video = cli("gate", "eval", str(model), str(labels), str(keypoints), "--out",
+                     str(tmp / "eval2"), "--video", str(keypoints), "--fps", "30")  # fmt: skip
+    _one_line_error(with_video, "trained without video")
+
+
+def test_train_reads_named_labels_and_boris_exports(session: tuple[Path, Path, Path]) -> None:
+    tmp, keypoints, labels = session
+    codes = [int(r.split(",")[1]) for r in labels.read_text().splitlines()[1:]]
+    names = ["still", "walking", "darting", "turning", "rearing", "grooming"]
+    named = tmp / "named.csv"
+    named.write_text("frame,label\n" + "".join(f"{f},{names[c]}\n" for f, c in enumerate(codes)))
+    res = cli("gate", "train", str(keypoints), "--labels", str(named), "--out",
+              str(tmp / "named"), "--epochs", "1", *TINY)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    classes = json.loads((tmp / "named" / "classes.json").read_text())
+    assert classes == sorted({names[c] for c in codes})
+
+    # BORIS: a 'rear' state from 1.0 s to 2.0 s and 'groom' from 4.0 s to 5.5 s at 30 fps
+    boris = tmp / "boris.csv"
+    head = "Time,Media file path,Total length,FPS,Subject,Behavior,Behavioral category,Status"
+    rows = [(1.0, "rear", "START"), (2.0, "rear", "STOP"), (4.0, "groom", "START"),
+            (5.5, "groom", "STOP")]  # fmt: skip
+    boris.write_text(
+        "Observation id,demo\n\n" + head + "\n"
+        + "".join(f"{t},m.mp4,8.0,30,,{b},,{s}\n" for t, b, s in rows)
+    )  # fmt: skip
+    res = cli("gate", "train", str(keypoints), "--labels", str(boris), "--out",
+              str(tmp / "boris"), "--epochs", "1", *TINY)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert json.loads((tmp / "boris" / "classes.json").read_text()) == ["groom", "other", "rear"]
+    assert "trained" in res.stdout

@@ -31,6 +31,7 @@ SUITE_MODULES: tuple[str, ...] = (
     "ethoagent.evals.segment",
     "ethoagent.evals.classify",
     "ethoagent.evals.profile",
+    "ethoagent.evals.gate",
 )
 
 

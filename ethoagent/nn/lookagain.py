@@ -110,7 +110,11 @@ class LookAgainConfig(BaseModel):
     rvq_codes: int = Field(default=512, ge=1)
     rvq_decay: float = Field(default=0.99, gt=0.0, lt=1.0)
     rvq_beta: float = Field(default=0.25, ge=0.0)
-    rvq_dead_after: int = Field(default=100, ge=1)
+    # 20, not 100: on BehaviorDEPOT demo1 descriptors, runs of 200-400 steps (what the CLI
+    # defaults give on a session) used 31-41 % instead of 20-24 % of the level-0 codes,
+    # at an equal quantisation residual; without restarts level 0 collapsed to one code
+    # (benchmarks/gate_rvq_restarts.py)
+    rvq_dead_after: int = Field(default=20, ge=1)
     gate_hidden: int = Field(default=64, ge=1)
     gate_fraction: float = Field(default=0.1, gt=0.0, le=1.0)
     gate_noise: float = Field(default=1.0, ge=0.0)
@@ -244,6 +248,8 @@ class LookAgain(nn.Module):
         time_mask: torch.Tensor | None = None,
         present: torch.Tensor | None = None,
         vision: torch.Tensor | None = None,
+        gate_fraction: float | None = None,
+        select: torch.Tensor | None = None,
     ) -> LookAgainOutput:
         """Run the model on a batch of windows.
 
@@ -254,6 +260,10 @@ class LookAgain(nn.Module):
             present: ``(B, A, T)`` bool, True = animal present; None = all present.
             vision: ``(B, A, T, Dv)`` vision embeddings (only selected frames are read);
                 None = keypoint-only path.
+            gate_fraction: fraction of each window's valid frames to select, in [0, 1]
+                (0 = none: the vision path sees no frame); None = the configured one.
+            select: ``(B, A, T)`` bool, frames to look at instead of the gate's top-k
+                (e.g. uniform sampling at the same budget); only valid frames count.
         """
         cfg = self.config
         if motion.ndim != 4 or motion.shape[-1] != cfg.input_dim:
@@ -305,7 +315,21 @@ class LookAgain(nn.Module):
         gate_in = torch.cat([c[..., None], q[..., None], self.gate_s(h)], dim=-1)
         gate_logits = self.gate(gate_in).squeeze(-1)
         alpha = torch.sigmoid(gate_logits)
-        selected = self._select(gate_logits, valid.reshape(b * a, t))
+        if select is not None:
+            if select.shape != (b, a, t):
+                raise InputError(
+                    f"select must be (B, A, T) = {(b, a, t)}; found {tuple(select.shape)}.",
+                    fix="pass one bool per frame and animal.",
+                )
+            selected = select.to(torch.bool).reshape(b * a, t) & valid.reshape(b * a, t)
+        else:
+            fraction = cfg.gate_fraction if gate_fraction is None else gate_fraction
+            if not 0.0 <= fraction <= 1.0:
+                raise InputError(
+                    f"gate_fraction must be in [0, 1]; found {fraction}.",
+                    fix="pass the fraction of frames to look at.",
+                )
+            selected = self._select(gate_logits, valid.reshape(b * a, t), fraction)
 
         fused = h
         if vision is not None and cfg.vision_dim is not None:
@@ -348,16 +372,24 @@ class LookAgain(nn.Module):
             usage=vq.usage,
         )
 
-    def _select(self, gate_logits: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """Top-k frames per row of ``(N, T)`` logits among ``valid`` ones; noisy in training."""
+    def _select(
+        self, gate_logits: torch.Tensor, valid: torch.Tensor, fraction: float
+    ) -> torch.Tensor:
+        """Top-k frames per row of ``(N, T)`` logits among ``valid`` ones; noisy in training.
+
+        ``k = max(1, round(fraction * n))`` of the ``n`` valid frames, or none when
+        ``fraction`` is 0.
+        """
+        if fraction <= 0.0:
+            return torch.zeros_like(valid)
         scores = gate_logits.detach()
         if self.training and self.config.gate_noise > 0:
             scores = scores + self.config.gate_noise * torch.randn_like(scores)
         scores = scores.masked_fill(~valid, -math.inf)
         n = valid.sum(dim=1)
-        k = torch.where(
-            n > 0, torch.round(n.to(scores.dtype) * self.config.gate_fraction).clamp_min(1), 0
-        ).to(torch.long)
+        k = torch.where(n > 0, torch.round(n.to(scores.dtype) * fraction).clamp_min(1), 0).to(
+            torch.long
+        )
         k_max = int(k.max()) if k.numel() else 0
         selected = torch.zeros_like(valid)
         if k_max == 0:

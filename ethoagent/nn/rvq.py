@@ -69,7 +69,7 @@ class ResidualVectorQuantizer(nn.Module):
         decay: float = 0.99,
         beta: float = 0.25,
         eps: float = 1e-5,
-        dead_after: int = 100,
+        dead_after: int = 20,
     ) -> None:
         super().__init__()
         if dim < 1 or levels < 1 or codes < 1:

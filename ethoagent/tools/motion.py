@@ -13,6 +13,11 @@
   else to the image/arena x axis —, the centroid distance in the same normalised units,
   and the neighbour's mean keypoint confidence.
 
+* optionally (``velocity_fps``), the x-y velocity of every keypoint in normalised units per
+  second (central differences, one-sided at the ends and next to gaps), clipped to
+  ``±VELOCITY_CLIP``: the motion itself, which a small model learns only slowly from
+  positions alone (velocities are ~1 % of the position range per frame).
+
 Missing keypoints (NaN) become 0 with confidence 0; a missing neighbour gives four zeros.
 Centroids are confidence-weighted means of the valid keypoints, in the x-y plane.
 """
@@ -24,10 +29,12 @@ from numpy.typing import ArrayLike, NDArray
 
 from ethoagent.errors import InputError
 
-__all__ = ["MotionDescriptor", "describe_motion", "motion_dim"]
+__all__ = ["VELOCITY_CLIP", "MotionDescriptor", "describe_motion", "motion_dim"]
 
 NEIGHBOUR_FEATURES = 4
 """Features per neighbour: sin and cos of the bearing, distance, mean confidence."""
+VELOCITY_CLIP = 5.0
+"""Largest velocity magnitude per axis, normalised units per second (tracking jumps)."""
 
 
 class MotionDescriptor:
@@ -58,9 +65,13 @@ class MotionDescriptor:
         return f"MotionDescriptor(frames={f}, animals={a}, dim={d}, valid={self.valid.mean():.2f})"
 
 
-def motion_dim(keypoints: int, animals: int, spatial_dims: int = 2) -> int:
-    """Length ``D`` of a descriptor: ``keypoints * (spatial_dims + 1) + 4 * (animals - 1)``."""
-    return keypoints * (spatial_dims + 1) + NEIGHBOUR_FEATURES * (animals - 1)
+def motion_dim(
+    keypoints: int, animals: int, spatial_dims: int = 2, *, velocity: bool = False
+) -> int:
+    """Length ``D`` of a descriptor: ``keypoints * (spatial_dims + 1) + 4 * (animals - 1)``,
+    plus ``2 * keypoints`` with velocities."""
+    base = keypoints * (spatial_dims + 1) + NEIGHBOUR_FEATURES * (animals - 1)
+    return base + (2 * keypoints if velocity else 0)
 
 
 def describe_motion(
@@ -69,6 +80,7 @@ def describe_motion(
     *,
     frame_size: tuple[float, float] | None = None,
     heading: tuple[int, int] | None = None,
+    velocity_fps: float | None = None,
 ) -> MotionDescriptor:
     """Compute the motion descriptor of every frame and animal.
 
@@ -81,6 +93,8 @@ def describe_motion(
             bounding extent of all valid points (mm data).
         heading: ``(tail, head)`` keypoint indices; the neighbour bearing is then
             measured from the focal animal's tail→head direction.
+        velocity_fps: frame rate, Hz; when given, per-keypoint x-y velocities (normalised
+            units per second) are appended after the confidences.
 
     Returns:
         The descriptor; ``features`` is ``(frames, animals, motion_dim(...))`` float32.
@@ -142,11 +156,40 @@ def describe_motion(
     centroid = (norm[..., :2] * conf[..., None]).sum(axis=2) / np.maximum(weight, 1e-12)[..., None]
 
     parts = [norm.reshape(n_frames, n_animals, -1), conf]
+    if velocity_fps is not None:
+        if not velocity_fps > 0:
+            raise InputError(
+                f"velocity_fps must be a positive frame rate; found {velocity_fps}.",
+                fix="pass the recording's frames per second.",
+            )
+        parts.append(_velocity(norm[..., :2], ok, velocity_fps).reshape(n_frames, n_animals, -1))
     if n_animals > 1:
         parts.append(_neighbour_features(norm, ok, centroid, valid, mean_conf, heading))
     features = np.concatenate(parts, axis=-1)
     features[~valid] = 0.0
     return MotionDescriptor(features.astype(np.float32), valid, mean_conf.astype(np.float32))
+
+
+def _velocity(xy: NDArray[np.float64], ok: NDArray[np.bool_], fps: float) -> NDArray[np.float64]:
+    """``(frames, animals, keypoints, 2)`` velocities, normalised units/s; 0 if not computable."""
+    vel = np.zeros_like(xy)
+    if xy.shape[0] < 2:
+        return vel
+    fwd = np.zeros_like(xy)
+    fwd_ok = np.zeros(ok.shape, bool)
+    fwd[:-1] = xy[1:] - xy[:-1]
+    fwd_ok[:-1] = ok[1:] & ok[:-1]
+    bwd = np.zeros_like(xy)
+    bwd_ok = np.zeros(ok.shape, bool)
+    bwd[1:] = fwd[:-1]
+    bwd_ok[1:] = fwd_ok[:-1]
+    both = fwd_ok & bwd_ok
+    vel = np.where(
+        both[..., None],
+        (fwd + bwd) / 2,
+        np.where(fwd_ok[..., None], fwd, np.where(bwd_ok[..., None], bwd, 0.0)),
+    )
+    return np.clip(vel * fps, -VELOCITY_CLIP, VELOCITY_CLIP)
 
 
 def _neighbour_features(

@@ -69,3 +69,30 @@ def test_rejects_bad_shapes() -> None:
         describe_motion(np.zeros((3, 2, 2)))
     with pytest.raises(InputError, match="confidence"):
         describe_motion(np.zeros((3, 1, 2, 2)), np.ones((3, 2)))
+
+
+def test_velocity_of_uniform_linear_motion_is_constant() -> None:
+    # one keypoint moving +2 px/frame in x in a 100 px frame at 10 fps: 0.2 units/s
+    frames = 6
+    pts = np.zeros((frames, 1, 1, 2))
+    pts[:, 0, 0, 0] = 10.0 + 2.0 * np.arange(frames)
+    pts[:, 0, 0, 1] = 50.0
+    d = describe_motion(pts, frame_size=(100.0, 100.0), velocity_fps=10.0)
+    assert d.features.shape == (frames, 1, motion_dim(1, 1, velocity=True))
+    np.testing.assert_allclose(d.features[:, 0, 3], 0.2, rtol=1e-5)
+    np.testing.assert_allclose(d.features[:, 0, 4], 0.0, atol=1e-7)
+
+
+def test_velocity_next_to_a_gap_is_one_sided_and_zero_when_isolated() -> None:
+    pts = np.zeros((5, 1, 1, 2))
+    pts[:, 0, 0, 0] = [0.0, 1.0, np.nan, 3.0, np.nan]
+    d = describe_motion(pts, frame_size=(10.0, 10.0), velocity_fps=1.0)
+    vx = d.features[:, 0, 3]
+    np.testing.assert_allclose(vx, [0.1, 0.1, 0.0, 0.0, 0.0], atol=1e-7)
+
+
+def test_velocity_is_clipped() -> None:
+    pts = np.zeros((2, 1, 1, 2))
+    pts[1, 0, 0, 0] = 100.0
+    d = describe_motion(pts, frame_size=(100.0, 100.0), velocity_fps=100.0)
+    assert float(d.features[0, 0, 3]) == pytest.approx(5.0)

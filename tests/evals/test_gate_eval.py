@@ -1,0 +1,116 @@
+"""The ``gate`` eval suite: quick run structure, frame budgets and sanity against a floor."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from ethoagent.evals.datasets import shared_data_dir
+from ethoagent.evals.gate import LABEL_RATIOS, TOPK, label_blocks, uniform_selection
+from ethoagent.evals.harness import SuiteOptions, available_suites, run_suite
+from ethoagent.nn.train_gate import GateSession
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One quick run of the suite (embedding cache in a temporary folder)."""
+    tmp = tmp_path_factory.mktemp("gate-eval")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ETHOAGENT_GATE_EVAL_CACHE", str(tmp / "cache"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        path = run_suite("gate", tmp / "out", SuiteOptions(quick=True))
+        record = json.loads(path.read_text())
+        record["_dir"] = str(path.parent)
+        yield record
+    finally:
+        torch.set_num_threads(threads)
+        mp.undo()
+
+
+def test_suite_is_registered() -> None:
+    assert "gate" in available_suites()
+
+
+def test_results_hold_macro_f1_per_topk_method_and_label_ratio(quick_run: dict[str, Any]) -> None:
+    m = quick_run["metrics"]
+    for case in ("synthetic_1", "synthetic_3"):
+        for ratio in LABEL_RATIOS:
+            lab = f"labels_{round(ratio * 100)}"
+            for k in TOPK:
+                value = m[f"macro_f1.{case}.lookagain.{lab}.topk_{round(k * 100)}"]
+                assert 0.0 <= value <= 1.0
+                if 0.0 < k < 1.0:
+                    assert 0.0 <= m[f"macro_f1.{case}.uniform.{lab}.topk_{round(k * 100)}"] <= 1.0
+            assert 0.0 <= m[f"macro_f1.{case}.transformer.{lab}"] <= 1.0
+            assert 0.0 <= m[f"macro_f1.{case}.majority.{lab}"] <= 1.0
+        for method in ("lookagain_dec", "dec", "kmeans"):
+            assert 0.0 <= m[f"unsupervised_macro_f1.{case}.{method}"] <= 1.0
+        assert m[f"{case}.vision_crops"] > 0
+        assert isinstance(m[f"{case}.claim_topk25_within_0.02"], bool)
+    out = Path(quick_run["_dir"])
+    assert (out / "results.md").read_text().count("| synthetic_3 |") >= 20
+    assert (out / quick_run["figures"]["gate_f1_vs_budget"]).stat().st_size > 1000
+    assert any("within 0.02" in n for n in quick_run["notes"])
+
+
+def test_frames_looked_at_match_the_budget(quick_run: dict[str, Any]) -> None:
+    rows = [r for r in quick_run["table"] if r["dataset"].startswith("synthetic")]
+    by_key: dict[tuple[str, str, str], int] = {}
+    for r in rows:
+        if r["method"] not in ("lookagain", "uniform"):
+            continue
+        k = int(r["topk"].split("_")[1]) / 100
+        # k = max(1, round(k * n)) per window and animal: within a frame per window
+        assert abs(r["looked_fraction"] - k) <= 0.03, r
+        if k in (0.0, 1.0):
+            assert r["looked_fraction"] == k
+        by_key.setdefault((r["dataset"], r["labels"], r["topk"]), r["frames_looked_at"])
+        assert by_key[(r["dataset"], r["labels"], r["topk"])] == r["frames_looked_at"]
+
+
+def test_supervised_beats_the_majority_floor(quick_run: dict[str, Any]) -> None:
+    m = quick_run["metrics"]
+    best = max(
+        m["macro_f1.synthetic_1.transformer.labels_100"],
+        *(m[f"macro_f1.synthetic_1.lookagain.labels_100.topk_{round(k * 100)}"] for k in TOPK),
+    )
+    assert best > m["macro_f1.synthetic_1.majority.labels_100"] + 0.1
+
+
+def test_behaviordepot_runs_on_the_keypoint_path(quick_run: dict[str, Any]) -> None:
+    if not (shared_data_dir() / "behaviordepot_freezing").is_dir():
+        pytest.skip(f"BehaviorDEPOT data absent from {shared_data_dir()} (see MANIFEST.md)")
+    rows = [r for r in quick_run["table"] if r["dataset"] == "behaviordepot_demo1"]
+    assert rows and all(r["frames_looked_at"] in (0, None) for r in rows)
+    assert quick_run["metrics"]["behaviordepot_demo1.vision_crops"] == 0
+
+
+def test_uniform_selection_spreads_k_frames_over_the_valid_ones() -> None:
+    valid = np.ones((2, 8), bool)
+    valid[1, 4:] = False
+    sel = uniform_selection(valid, 0.5)
+    assert sel[0].tolist() == [False, True, False, True, False, True, False, True]
+    assert sel[1].sum() == 2 and not sel[1, 4:].any()
+    assert not uniform_selection(valid, 0.0).any()
+    assert uniform_selection(valid, 1.0).tolist() == valid.tolist()
+
+
+def test_label_blocks_draw_the_ratio_of_windows() -> None:
+    frames = 1000
+    s = GateSession(
+        motion=np.zeros((frames, 1, 3), np.float32),
+        labels=np.arange(frames, dtype=np.int64)[:, None],
+    )
+    blocks = label_blocks(s, 0.3, 100, seed=0)
+    assert len(blocks) == 3 and all(b.motion.shape[0] == 100 for b in blocks)
+    starts = sorted(int(b.labels[0, 0]) for b in blocks)
+    assert all(x % 100 == 0 for x in starts) and len(set(starts)) == 3
+    assert label_blocks(s, 1.0, 100, seed=0) == [s]
