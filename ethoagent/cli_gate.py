@@ -774,7 +774,7 @@ def _gate_selection(model: Any, desc: Any, window: int, top_k: float) -> Any:
     return wanted
 
 
-def _gate_probabilities(
+def gate_probabilities(
     model: Any, desc: Any, window: int, vision: Any = None, top_k: float | None = None
 ) -> Any:
     """``(frames, animals, n_classes)`` probabilities.
@@ -1001,7 +1001,7 @@ def _gate_run(
                 fix="drop --video/--top-k, or train with --video.",
             )
         with console.status("predicting ..."):
-            return _gate_probabilities(model, desc, window), summary
+            return gate_probabilities(model, desc, window), summary
     k = model.config.gate_fraction if top_k is None else top_k
     if video is None and k > 0:
         raise InputError(
@@ -1034,7 +1034,7 @@ def _gate_run(
         encoder_calls_saved=round(1 - looked / frame_animals, 4) if frame_animals else 1.0,
     )
     with console.status("predicting ..."):
-        probs = _gate_probabilities(model, desc, window, vision, top_k=k)
+        probs = gate_probabilities(model, desc, window, vision, top_k=k)
     return probs, summary
 
 

@@ -365,7 +365,7 @@ def gate_section(ctx: DemoContext) -> Section:
     """A small LookAgain model trained on alternating blocks of labels, scored on the rest."""
     import torch
 
-    from ethoagent.cli_gate import _gate_probabilities
+    from ethoagent.cli_gate import gate_probabilities
     from ethoagent.nn.lookagain import LookAgain, LookAgainConfig
     from ethoagent.nn.train_gate import GateSession, TrainConfig, train_gate
     from ethoagent.tools.io import read_keypoints
@@ -419,7 +419,7 @@ def gate_section(ctx: DemoContext) -> Section:
     )
     seconds = time.perf_counter() - t0
     model.save(folder)
-    probs = _gate_probabilities(model, desc, window)
+    probs = gate_probabilities(model, desc, window)
     pred_codes = probs.argmax(axis=-1)[:, 0]
     pred = np.asarray([classes[c] for c in pred_codes], dtype=str)
     f1 = per_class_f1(t[test], pred[test])
