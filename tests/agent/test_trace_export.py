@@ -45,7 +45,19 @@ class PageParser(HTMLParser):
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     runs = tmp_path_factory.mktemp("trace-runs")
-    out = cli("demo", "--frames", "40", "--views", "3", "--runs-dir", str(runs), "--run-id", "t")
+    out = cli(
+        "demo",
+        "--only",
+        "triangulate",
+        "--frames",
+        "40",
+        "--views",
+        "3",
+        "--runs-dir",
+        str(runs),
+        "--run-id",
+        "t",
+    )
     assert out.returncode == 0, out.stderr
     return runs / "t"
 
