@@ -158,6 +158,7 @@ def truth_examples(sim: Path, out: Path, frames_per_class: int = 10) -> list[str
     return classes
 
 
+@pytest.mark.slow
 def test_batch_runs_classify_and_isolates_a_bad_classify_input(
     tmp_path: Path, sim_session: Path
 ) -> None:
@@ -189,6 +190,45 @@ def test_batch_runs_classify_and_isolates_a_bad_classify_input(
     assert (Path(good.run_dir) / "outputs" / "ethogram.csv").is_file()
     rows = read_summary(write_summary([good, bad], tmp_path / "sum", "cls")[0])
     assert [r["status"] for r in rows] == ["finished", "failed"]
+
+
+@pytest.mark.slow
+def test_batch_runs_profile_over_a_sessions_table(tmp_path: Path) -> None:
+    import numpy as np
+
+    from ethoagent.evals.synthetic import KEYPOINTS, simulate_world
+    from ethoagent.tools.io import PoseData, write_keypoints
+
+    lines = ["session,animal,group"]
+    for i in range(4):
+        world = simulate_world(300, seed=70 + i)
+        pose = PoseData(points=world.points_3d, confidence=np.full(world.points_3d.shape[:3],
+                        np.nan), keypoints=KEYPOINTS, individuals=("mouse",), fps=world.fps,
+                        unit="mm")  # fmt: skip
+        write_keypoints(pose, tmp_path / "data" / f"s{i}.nc", format="netcdf")
+        lines.append(f"data/s{i}.nc,m{i},{'ab'[i // 2]}")
+    write(tmp_path / "sessions.csv", "\n".join(lines) + "\n")
+    batch = write(
+        tmp_path / "p.toml",
+        '[[sessions]]\nname = "cohort"\ngraphs = ["profile"]\n'
+        'inputs = { sessions = "sessions.csv" }\n'
+        'options.profile = { embedder = "tfidf", clusters = 3, n_resamples = 99, '
+        'reference_group = "a", segment = { k = 3, dec_pretrain_epochs = 1, '
+        "dec_cluster_iters = 50 } }\n",
+    )  # fmt: skip
+    plan = load_batch(batch, runs_dir=tmp_path / "runs")
+    assert plan.jobs[0].options["segment"]["k"] == 3
+    (result,) = run_batch(plan, LocalExecutor(), concurrency=1)
+    assert result.status == "finished", result.error
+    assert set(result.summary) == {"sessions", "profiles", "clusters", "tests", "novel"}
+    assert (result.summary["sessions"], result.summary["profiles"]) == (4, 4)
+    assert result.summary["clusters"] == 3 and result.summary["tests"] >= 3
+    assert (Path(result.run_dir) / "outputs" / "profiles.csv").is_file()
+    # the per-session segment runs live next to it, in the same runs folder
+    assert len(list((tmp_path / "runs").glob("profile-seg-*"))) == 4
+    bad = write(tmp_path / "p.toml", batch.read_text().replace('"a"', '"z"'))
+    (failed,) = run_batch(load_batch(bad, runs_dir=tmp_path / "runs"), LocalExecutor(), 1)
+    assert failed.status == "failed" and "reference group 'z'" in (failed.error or "")
 
 
 def test_check_lists_jobs_without_running(tmp_path: Path) -> None:
