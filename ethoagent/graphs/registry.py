@@ -4,7 +4,7 @@ One ``GraphEntry`` per graph says which session inputs and options it takes (pyd
 models, so a batch file is checked before anything runs), how those become the run's
 inputs (``resolve``, which reads the files and raises ``InputError``), how to run or resume
 the graph in a runtime, which model roles it calls and which numbers of its
-``outputs/summary.json`` go into ``run.json``. A new pipeline (classify, profile, gate)
+``outputs/summary.json`` go into ``run.json``. A new pipeline (gate, ...)
 becomes available to ``ethoagent run`` by adding one entry to ``GRAPHS``.
 """
 

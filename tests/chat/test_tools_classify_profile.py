@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from ethoagent.agent.workspace import Workspace
-from ethoagent.chat.tools import ToolContext, execute_tool
+from ethoagent.chat.tools import TOOLS, ToolContext, execute_tool, parse_direct
 from ethoagent.config import load_settings
 from ethoagent.evals.synthetic import KEYPOINTS, simulate_world
 from ethoagent.tools.io import PoseData, write_keypoints
@@ -193,3 +193,12 @@ def test_run_profile_keeps_the_sessions_table_inside_the_workspace(tmp_path: Pat
     assert not (ctx.settings.runs_dir).exists() or not any(ctx.settings.runs_dir.iterdir())
     bad = execute_tool(ctx, "run_profile", {"sessions": "sessions.csv", "reference_group": "z"})
     assert not bad.ok and "reference group 'z'" in (bad.error or "")
+
+
+def test_direct_commands_of_the_new_tools() -> None:
+    tool, args = parse_direct("/run classify sim ex.csv --k 3 out=c1") or (None, {})
+    assert tool is TOOLS["run_classify"]
+    assert args == {"keypoints": "sim", "examples": "ex.csv", "k": "3", "out": "c1"}
+    tool, args = parse_direct("/run profile sessions.csv --reference_group ctrl") or (None, {})
+    assert tool is TOOLS["run_profile"]
+    assert args == {"sessions": "sessions.csv", "reference_group": "ctrl"}
