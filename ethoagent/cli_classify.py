@@ -182,7 +182,12 @@ def classify(
         f"[bold]ethoagent classify[/] run [cyan]{run.root}[/] (backend {settings.backend})"
     )
     state = execute(
-        run, settings, 1, "prepare", lambda rt: run_classify(rt, inputs), roles=("vlm",)
+        run,
+        settings,
+        1,
+        "prepare",
+        lambda rt: run_classify(rt, inputs),
+        roles=GRAPHS["classify"].roles,
     )
     for rel in state.get("outputs", []):
         src = run.root / rel

@@ -164,7 +164,7 @@ def profile_command(
         n_sessions,
         "sessions",
         lambda rt: run_profile(rt, inputs),
-        roles=("vlm", "llm"),
+        roles=GRAPHS["profile"].roles,
     )
     for rel in state.get("outputs", []):
         src = run.root / rel
