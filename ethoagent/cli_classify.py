@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -125,9 +124,11 @@ def classify(
         GRAPH_NAME,
         ClassifyInputs,
         ClassifyOptions,
+        read_definitions,
         resolve_classify_inputs,
         run_classify,
     )
+    from ethoagent.graphs.registry import GRAPHS, finish_run
 
     settings = settings_from(config, backend, runs_dir, no_cache)
     fresh: dict[str, Any] = {}
@@ -152,7 +153,7 @@ def classify(
             problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
             raise InputError(f"invalid classify options: {problems}.") from None
         names = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
-        defs = _read_definitions(definitions)
+        defs = read_definitions(definitions)
         resolved = resolve_classify_inputs(
             keypoints,
             examples,
@@ -181,35 +182,18 @@ def classify(
         f"[bold]ethoagent classify[/] run [cyan]{run.root}[/] (backend {settings.backend})"
     )
     state = execute(
-        run, settings, 1, "prepare", lambda rt: run_classify(rt, inputs), roles=("vlm",)
+        run,
+        settings,
+        1,
+        "prepare",
+        lambda rt: run_classify(rt, inputs),
+        roles=GRAPHS["classify"].roles,
     )
     for rel in state.get("outputs", []):
         src = run.root / rel
         atomic_write_bytes(out / src.relative_to(run.outputs_dir), src.read_bytes())
-    summary = json.loads((run.outputs_dir / "summary.json").read_text())
-    run.update(
-        status="finished",
-        summary={k: summary[k] for k in ("frames", "windows", "model_calls_per_window")},
-    )
+    summary = finish_run(run, GRAPHS["classify"].summary_keys)
     _print_summary(summary, out, run.root)
-
-
-def _read_definitions(path: Path | None) -> dict[str, str] | None:
-    if path is None:
-        return None
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(
-            f"cannot read definitions {path}: {exc}.",
-            fix='write a JSON object {"freezing": "No movement ...", ...}.',
-        ) from exc
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise InputError(
-            f"definitions {path} must be a JSON object of class -> sentence.",
-            fix='e.g. {"freezing": "No movement for at least 1 s."}.',
-        )
-    return {str(k): v for k, v in value.items()}
 
 
 def _check_out(out: Path, overwrite: bool) -> None:

@@ -60,7 +60,9 @@ def demo(
     ] = "all",
     skip: Annotated[
         list[str] | None,
-        typer.Option(help="Leave out a section (session, pose, segment, gate, triangulate)."),
+        typer.Option(
+            help="Leave out a section (session, pose, segment, gate, classify, triangulate)."
+        ),
     ] = None,
     preset: Annotated[str, typer.Option(help="Simulation preset: easy, paper-like, hard.")] = (
         "paper-like"
@@ -193,7 +195,11 @@ def _print_full_summary(sections: list[Section], report: Path, root: Path) -> No
     scores: dict[str, dict[str, float]] = {
         name: cast("dict[str, float]", s.data["f1"])
         for s in sections
-        for key, name in (("segment", "segment"), ("gate", "gate (held-out)"))
+        for key, name in (
+            ("segment", "segment"),
+            ("gate", "gate (held-out)"),
+            ("classify", "classify (in-context)"),
+        )
         if s.key == key and s.status == "ok" and "f1" in s.data
     }
     if scores:

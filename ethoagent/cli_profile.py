@@ -105,10 +105,10 @@ def profile_command(
         GRAPH_NAME,
         ProfileInputs,
         ProfileOptions,
-        read_reference_vocabulary,
-        read_sessions_csv,
+        resolve_profile_inputs,
         run_profile,
     )
+    from ethoagent.graphs.registry import GRAPHS, finish_run
     from ethoagent.graphs.segment import SegmentOptions
 
     settings = settings_from(config, backend, runs_dir, no_cache)
@@ -120,7 +120,6 @@ def profile_command(
                 fix="e.g. ethoagent profile sessions.csv results/ (or --resume RUN).",
             )
         _check_out(out, overwrite)
-        rows = read_sessions_csv(sessions)
         try:
             options = ProfileOptions(
                 embedder=embedder,
@@ -138,21 +137,7 @@ def profile_command(
         except ValidationError as exc:
             problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
             raise InputError(f"invalid profile options: {problems}.") from None
-        groups = {r.group for r in rows}
-        if reference_group is not None and reference_group not in groups:
-            raise InputError(
-                f"reference group {reference_group!r} is not in {sessions} (groups: "
-                f"{sorted(groups)}).",
-                fix="pass one of its groups.",
-            )
-        reference = (
-            None
-            if reference_vocabulary is None
-            else read_reference_vocabulary(reference_vocabulary)
-        )
-        inputs = ProfileInputs(
-            sessions_csv=str(sessions.resolve()), rows=rows, options=options, reference=reference
-        )
+        inputs = resolve_profile_inputs(sessions, options, reference_vocabulary)
         fresh = {**inputs.model_dump(mode="json"), "out": str(out)}
     run, raw = open_run(settings, GRAPH_NAME, run_id, resume, fresh)
     raw = dict(raw)
@@ -179,16 +164,12 @@ def profile_command(
         n_sessions,
         "sessions",
         lambda rt: run_profile(rt, inputs),
-        roles=("vlm", "llm"),
+        roles=GRAPHS["profile"].roles,
     )
     for rel in state.get("outputs", []):
         src = run.root / rel
         atomic_write_bytes(out / src.relative_to(run.outputs_dir), src.read_bytes())
-    summary = json.loads((run.outputs_dir / "summary.json").read_text())
-    run.update(
-        status="finished",
-        summary={k: summary[k] for k in ("profiles", "clusters", "tests", "novel")},
-    )
+    finish_run(run, GRAPHS["profile"].summary_keys)
     _print_summary(out, run.root)
 
 

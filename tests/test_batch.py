@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import math
 import os
 import signal
 import subprocess
@@ -15,7 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from ethoagent.batch import BatchFileError, LocalExecutor, RayExecutor, load_batch, run_batch
+from ethoagent.batch import (
+    BatchFileError,
+    LocalExecutor,
+    RayExecutor,
+    load_batch,
+    run_batch,
+    write_summary,
+)
 from ethoagent.evals.simulate import simulate_session
 from tests.test_cli import cli
 
@@ -50,8 +58,10 @@ def comparable(rows: list[dict[str, str]]) -> list[tuple[str, ...]]:
          "line 5, sessions[0].inputs.keypoint: unknown input for segment"),
         ('[[sessions]]\nname = "a"\ngraphs = ["pose"]\ninputs = { videos = "v/" }\n',
          "line 4, sessions[0].inputs: pose: pose needs `session` or all of"),
-        ('[[sessions]]\nname = "a"\ngraphs = ["classify"]\n',
-         "line 3, sessions[0].graphs: unknown graph 'classify'"),
+        ('[[sessions]]\nname = "a"\ngraphs = ["gate"]\n',
+         "line 3, sessions[0].graphs: unknown graph 'gate'"),
+        ('[[sessions]]\nname = "a"\ngraphs = ["classify"]\ninputs = { session = "s" }\n',
+         "line 4, sessions[0].inputs.examples: classify: Field required"),
         ('graphs = ["demo"]\n[[sessions]]\nname = "a"\n[[sessions]]\nname = "a"\n',
          "line 5, sessions[1].name: session 'a' is declared twice"),
         ('graphs = ["demo"]\njobz = 2\n[[sessions]]\nname = "a"\n',
@@ -133,6 +143,92 @@ def test_batch_isolates_a_bad_session_and_writes_a_summary(
     rows2 = read_summary(runs / "batch-lab" / "summary.csv")
     assert [r["action"] for r in rows2] == ["skipped", "skipped", "none", "skipped"]
     assert comparable(rows2) == comparable(list(rows.values()))
+
+
+def truth_examples(sim: Path, out: Path, frames_per_class: int = 10) -> list[str]:
+    """Write ``frame,label`` examples: the first frames of each class of the simulator's
+    ground truth; return the classes."""
+    with (sim / "ground_truth" / "labels.csv").open() as fh:
+        labels = [row[1] for row in list(csv.reader(fh))[1:]]
+    classes = sorted(set(labels))
+    rows = ["frame,label"]
+    for c in classes:
+        rows += [f"{f},{c}" for f, lab in enumerate(labels) if lab == c][:frames_per_class]
+    out.write_text("\n".join(rows) + "\n")
+    return classes
+
+
+@pytest.mark.slow
+def test_batch_runs_classify_and_isolates_a_bad_classify_input(
+    tmp_path: Path, sim_session: Path
+) -> None:
+    classes = truth_examples(sim_session, tmp_path / "examples.csv")
+    assert len(classes) >= 2
+    listed = ", ".join(f'"{c}"' for c in classes)
+    batch = write(
+        tmp_path / "cls.toml",
+        'graphs = ["classify"]\n[options.classify]\nwindow_s = 0.5\n'
+        f'[[sessions]]\nname = "sim"\ninputs = {{ session = "{sim_session}", '
+        f'examples = "examples.csv", classes = [{listed}] }}\n'
+        '[[sessions]]\nname = "bad"\n'
+        f'inputs = {{ session = "{sim_session}", examples = "examples.csv", '
+        f'classes = [{listed}, "rearing"] }}\n',
+    )  # fmt: skip
+    plan = load_batch(batch, runs_dir=tmp_path / "runs")
+    assert [j.key for j in plan.jobs] == ["sim/classify", "bad/classify"]
+    assert plan.jobs[0].inputs["examples"] == str(tmp_path / "examples.csv")
+    good, bad = run_batch(plan, LocalExecutor(), concurrency=1)
+    assert (good.status, bad.status) == ("finished", "failed"), good.error
+    assert "rearing" in (bad.error or "") and "example" in (bad.error or "")
+    frames = len((sim_session / "ground_truth" / "labels.csv").read_text().splitlines()) - 1
+    assert good.summary["frames"] == frames
+    assert good.summary["windows"] == math.ceil(frames / 15)  # 0.5 s at 30 fps
+    assert good.summary["model_calls"] + good.summary["model_calls_saved"] >= 1
+    assert 0.0 <= good.summary["macro_f1"] <= 1.0
+    info = json.loads((Path(good.run_dir) / "run.json").read_text())
+    assert info["graph"] == "classify" and info["summary"] == good.summary
+    assert (Path(good.run_dir) / "outputs" / "ethogram.csv").is_file()
+    rows = read_summary(write_summary([good, bad], tmp_path / "sum", "cls")[0])
+    assert [r["status"] for r in rows] == ["finished", "failed"]
+
+
+@pytest.mark.slow
+def test_batch_runs_profile_over_a_sessions_table(tmp_path: Path) -> None:
+    import numpy as np
+
+    from ethoagent.evals.synthetic import KEYPOINTS, simulate_world
+    from ethoagent.tools.io import PoseData, write_keypoints
+
+    lines = ["session,animal,group"]
+    for i in range(4):
+        world = simulate_world(300, seed=70 + i)
+        pose = PoseData(points=world.points_3d, confidence=np.full(world.points_3d.shape[:3],
+                        np.nan), keypoints=KEYPOINTS, individuals=("mouse",), fps=world.fps,
+                        unit="mm")  # fmt: skip
+        write_keypoints(pose, tmp_path / "data" / f"s{i}.nc", format="netcdf")
+        lines.append(f"data/s{i}.nc,m{i},{'ab'[i // 2]}")
+    write(tmp_path / "sessions.csv", "\n".join(lines) + "\n")
+    batch = write(
+        tmp_path / "p.toml",
+        '[[sessions]]\nname = "cohort"\ngraphs = ["profile"]\n'
+        'inputs = { sessions = "sessions.csv" }\n'
+        'options.profile = { embedder = "tfidf", clusters = 3, n_resamples = 99, '
+        'reference_group = "a", segment = { k = 3, dec_pretrain_epochs = 1, '
+        "dec_cluster_iters = 50 } }\n",
+    )  # fmt: skip
+    plan = load_batch(batch, runs_dir=tmp_path / "runs")
+    assert plan.jobs[0].options["segment"]["k"] == 3
+    (result,) = run_batch(plan, LocalExecutor(), concurrency=1)
+    assert result.status == "finished", result.error
+    assert set(result.summary) == {"sessions", "profiles", "clusters", "tests", "novel"}
+    assert (result.summary["sessions"], result.summary["profiles"]) == (4, 4)
+    assert result.summary["clusters"] == 3 and result.summary["tests"] >= 3
+    assert (Path(result.run_dir) / "outputs" / "profiles.csv").is_file()
+    # the per-session segment runs live next to it, in the same runs folder
+    assert len(list((tmp_path / "runs").glob("profile-seg-*"))) == 4
+    bad = write(tmp_path / "p.toml", batch.read_text().replace('"a"', '"z"'))
+    (failed,) = run_batch(load_batch(bad, runs_dir=tmp_path / "runs"), LocalExecutor(), 1)
+    assert failed.status == "failed" and "reference group 'z'" in (failed.error or "")
 
 
 def test_check_lists_jobs_without_running(tmp_path: Path) -> None:
@@ -296,9 +392,15 @@ def test_readme_batch_example_is_valid(tmp_path: Path) -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     block = readme.split("# lab.toml", 1)[1].split("```", 1)[0]
     plan = load_batch(write(tmp_path / "lab.toml", "# lab.toml" + block))
-    assert [j.key for j in plan.jobs] == ["mouse01/segment", "sim3/pose", "sim3/segment"]
+    assert [j.key for j in plan.jobs] == [
+        "mouse01/segment", "sim3/pose", "sim3/segment", "sim3/classify", "cohort/profile",
+    ]  # fmt: skip
     assert plan.concurrency == 4 and plan.runs_dir == tmp_path / "runs"
     assert plan.jobs[2].options["k"] == 6 and plan.jobs[0].options["k"] == 8
+    assert plan.jobs[3].inputs["examples"] == str(tmp_path / "labels" / "sim3.csv")
+    assert plan.jobs[3].options["window_s"] == 0.5
+    assert plan.jobs[4].options["reference_group"] == "control"
+    assert plan.jobs[4].options["segment"]["k"] == 8
     assert plan.jobs[1].settings == {"backend": "offline", "budget": {"max_retries": 1}}
 
 

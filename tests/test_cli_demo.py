@@ -19,7 +19,7 @@ from tests.report.htmlcheck import assert_self_contained, find_chromium, render_
 from tests.test_cli import cli
 
 pytestmark = pytest.mark.slow
-SECTIONS = ("overview", "session", "pose", "segment", "gate", "triangulate")
+SECTIONS = ("overview", "session", "pose", "segment", "gate", "classify", "triangulate")
 
 
 SMALL = ("--frames", "150", "--views", "3", "--gate-epochs", "3")
@@ -42,11 +42,13 @@ def test_every_pipeline_ran_and_the_terminal_summary_says_so(demo_run: tuple[Pat
     truth = set(s["session"]["data"]["label_shares"])
     assert set(s["segment"]["data"]["f1"]) == truth
     assert set(s["gate"]["data"]["f1"]) <= truth and s["gate"]["data"]["steps"] > 0
+    assert set(s["classify"]["data"]["f1"]) <= truth and s["classify"]["data"]["windows"] == 10
+    assert 0.0 <= s["classify"]["data"]["macro_f1"] <= 1.0
     assert (
         s["triangulate"]["data"]["mean_error_mm"]
         <= s["triangulate"]["data"]["naive_dlt_mean_error_mm"]
     )
-    for key in ("pose", "segment", "triangulate"):
+    for key in ("pose", "segment", "classify", "triangulate"):
         sub = root / "runs" / key
         assert (sub / "trace.jsonl").is_file()
         assert json.loads((sub / "run.json").read_text())["status"] == "finished"
@@ -61,8 +63,8 @@ def test_report_is_self_contained(demo_run: tuple[Path, str]) -> None:
     parts = assert_self_contained(text)
     assert parts.sections == dict.fromkeys(SECTIONS, "ok")
     # overview (F1, calls), session, pose (3D, reprojection, overlay), segment (2), gate (2),
-    # triangulate
-    assert len(parts.images) == 11
+    # classify (2), triangulate
+    assert len(parts.images) == 13
     for title in (
         "3D trajectory",
         "reprojection error per frame",
@@ -83,7 +85,7 @@ def test_report_renders_in_headless_chromium(demo_run: tuple[Path, str], tmp_pat
     assert result.console == []
     assert result.probe["sections"] == len(SECTIONS)
     images = result.probe["images"]
-    assert isinstance(images, list) and len(images) == 11
+    assert isinstance(images, list) and len(images) == 13
     assert all(im["complete"] and im["width"] > 0 and im["height"] > 0 for im in images)
 
 
@@ -93,7 +95,7 @@ def test_resume_reuses_finished_sections_and_reruns_the_rest(
     root = tmp_path / "d"
     shutil.copytree(demo_run[0], root)
     # as if killed during segment: its section record and everything later is missing
-    for key in ("segment", "gate", "triangulate"):
+    for key in ("segment", "gate", "classify", "triangulate"):
         (root / "outputs" / "sections" / f"{key}.json").unlink()
     (root / "outputs" / "report.html").unlink()
     pose_trace = (root / "runs" / "pose" / "trace.jsonl").read_bytes()
@@ -105,7 +107,7 @@ def test_resume_reuses_finished_sections_and_reruns_the_rest(
     assert '"kind": "run_resume"' in segment_trace  # the finished graph was not redone
     after = json.loads((root / "outputs" / "summary.json").read_text())["sections"]
     assert after["gate"]["data"]["resumed_from"] == before["gate"]["data"]["steps"]
-    for key in ("segment", "triangulate"):
+    for key in ("segment", "classify", "triangulate"):
         assert after[key]["data"] == before[key]["data"]
     assert (root / "outputs" / "report.html").is_file()
 

@@ -41,6 +41,7 @@ definitions; its answers are marked ``offline`` in the trace and the report.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import warnings
@@ -233,6 +234,29 @@ class ClassifyAnswer(BaseModel):
 
 
 # --------------------------------------------------------------------------- inputs
+
+
+def read_definitions(path: Path | None) -> dict[str, str] | None:
+    """Class definitions from a JSON object ``{class: one sentence}``; ``None`` for no file.
+
+    Raises:
+        InputError: unreadable file or not an object of strings.
+    """
+    if path is None:
+        return None
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            f"cannot read definitions {path}: {exc}.",
+            fix='write a JSON object {"freezing": "No movement ...", ...}.',
+        ) from exc
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise InputError(
+            f"definitions {path} must be a JSON object of class -> sentence.",
+            fix='e.g. {"freezing": "No movement for at least 1 s."}.',
+        )
+    return {str(k): v for k, v in value.items()}
 
 
 def resolve_classify_inputs(
@@ -1015,6 +1039,7 @@ __all__ = [
     "build_classify_graph",
     "offline_classify",
     "query_windows",
+    "read_definitions",
     "resolve_classify_inputs",
     "run_classify",
 ]

@@ -289,6 +289,7 @@ def _summary(
     truth = _truth_codes(inputs)
     if truth is not None:
         scores = per_class_scores(labels.T.ravel(), truth.T.ravel(), inputs.classes)
+        summary["macro_f1"] = round(float(scores["macro_f1"]), 4)  # headline of run.json
         summary["ground_truth"] = {
             "macro_f1": round(float(scores["macro_f1"]), 4),
             "per_class_f1": {c: round(float(v["f1"]), 4) for c, v in scores["per_class"].items()},

@@ -353,6 +353,35 @@ def read_reference_vocabulary(path: Path) -> dict[str, str]:
     )
 
 
+def resolve_profile_inputs(
+    sessions: Path, options: ProfileOptions, reference_vocabulary: Path | None = None
+) -> ProfileInputs:
+    """Read and check what a profile run reads (the CLI's and a batch's shared step).
+
+    Args:
+        sessions: the sessions CSV (``read_sessions_csv``).
+        options: the run's settings.
+        reference_vocabulary: JSON of known behaviours (``read_reference_vocabulary``).
+
+    Raises:
+        InputError: unreadable files, or a ``reference_group`` that no row has.
+    """
+    rows = read_sessions_csv(sessions)
+    groups = {r.group for r in rows}
+    if options.reference_group is not None and options.reference_group not in groups:
+        raise InputError(
+            f"reference group {options.reference_group!r} is not in {sessions} (groups: "
+            f"{sorted(groups)}).",
+            fix="pass one of its groups.",
+        )
+    reference = (
+        None if reference_vocabulary is None else read_reference_vocabulary(reference_vocabulary)
+    )
+    return ProfileInputs(
+        sessions_csv=str(Path(sessions).resolve()), rows=rows, options=options, reference=reference
+    )
+
+
 # --- model answer ------------------------------------------------------------------------
 
 
@@ -1000,6 +1029,7 @@ __all__ = [
     "offline_name",
     "read_reference_vocabulary",
     "read_sessions_csv",
+    "resolve_profile_inputs",
     "run_profile",
     "session_snippets",
 ]

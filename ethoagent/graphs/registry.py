@@ -4,7 +4,7 @@ One ``GraphEntry`` per graph says which session inputs and options it takes (pyd
 models, so a batch file is checked before anything runs), how those become the run's
 inputs (``resolve``, which reads the files and raises ``InputError``), how to run or resume
 the graph in a runtime, which model roles it calls and which numbers of its
-``outputs/summary.json`` go into ``run.json``. A new pipeline (classify, profile, gate)
+``outputs/summary.json`` go into ``run.json``. A new pipeline (gate, ...)
 becomes available to ``ethoagent run`` by adding one entry to ``GRAPHS``.
 """
 
@@ -182,6 +182,114 @@ async def _run_segment(rt: Runtime, inputs: dict[str, Any]) -> dict[str, Any]:
     return await run_segment(rt, SegmentInputs.model_validate(inputs))
 
 
+# --------------------------------------------------------------------------- classify
+
+
+class ClassifyBatchInputs(_Strict):
+    """``keypoints`` (or a simulated ``session``), labelled ``examples`` and the label set.
+
+    Attributes:
+        session: a folder from ``ethoagent simulate``; used when ``keypoints`` is absent.
+        keypoints: keypoint file (DeepLabCut, SLEAP, LightningPose, anipose, NWB, netCDF).
+        examples: labelled examples, CSV ``frame,label`` (or ``start_frame,stop_frame,label``;
+            optional ``animal``) or a BORIS events export; every class needs one.
+        video: the video the keypoints were tracked on (else frames are drawn).
+        fps: frame rate, Hz, where the file states none.
+        classes: the label set (default: the classes of ``definitions``, else the fear set).
+        definitions: JSON file ``{class: one-sentence definition}``.
+    """
+
+    session: Path | None = None
+    keypoints: Path | None = None
+    examples: Path
+    video: Path | None = None
+    fps: float | None = Field(None, gt=0)
+    classes: list[str] | None = None
+    definitions: Path | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> ClassifyBatchInputs:
+        if self.session is None and self.keypoints is None:
+            raise ValueError("classify needs `keypoints` or `session`")
+        return self
+
+
+def _classify_options(options: Mapping[str, Any]) -> BaseModel:
+    from ethoagent.graphs.classify import ClassifyOptions
+
+    return ClassifyOptions.model_validate(options)
+
+
+def _resolve_classify(inputs: ClassifyBatchInputs, options: BaseModel) -> dict[str, Any]:
+    from ethoagent.graphs.classify import (
+        ClassifyOptions,
+        read_definitions,
+        resolve_classify_inputs,
+    )
+
+    assert isinstance(options, ClassifyOptions)
+    keypoints = inputs.keypoints or inputs.session
+    assert keypoints is not None
+    resolved = resolve_classify_inputs(
+        keypoints,
+        inputs.examples,
+        classes=inputs.classes,
+        definitions=read_definitions(inputs.definitions),
+        video=inputs.video,
+        fps=inputs.fps,
+        options=options,
+    )
+    return resolved.model_dump()
+
+
+async def _run_classify(rt: Runtime, inputs: dict[str, Any]) -> dict[str, Any]:
+    from ethoagent.graphs.classify import ClassifyInputs, run_classify
+
+    return await run_classify(rt, ClassifyInputs.model_validate(inputs))
+
+
+# --------------------------------------------------------------------------- profile
+
+
+class ProfileBatchInputs(_Strict):
+    """A sessions table (each row segmented, then one vocabulary across all of them).
+
+    Attributes:
+        sessions: CSV of ``session`` (keypoint file or simulated folder), ``animal``,
+            ``group``; optional ``day``, ``video``, ``fps``, ``segment``.
+        reference_vocabulary: JSON ``{name: definition}`` of known behaviours.
+    """
+
+    sessions: Path
+    reference_vocabulary: Path | None = None
+
+
+def _profile_options(options: Mapping[str, Any]) -> BaseModel:
+    from ethoagent.graphs.profile import ProfileOptions
+
+    return ProfileOptions.model_validate(options)
+
+
+def _resolve_profile(inputs: ProfileBatchInputs, options: BaseModel) -> dict[str, Any]:
+    from ethoagent.graphs.profile import ProfileOptions, resolve_profile_inputs
+
+    assert isinstance(options, ProfileOptions)
+    resolved = resolve_profile_inputs(inputs.sessions, options, inputs.reference_vocabulary)
+    return resolved.model_dump(mode="json")
+
+
+async def _run_profile(rt: Runtime, inputs: dict[str, Any]) -> dict[str, Any]:
+    from ethoagent.graphs.profile import ProfileInputs, run_profile
+
+    return await run_profile(rt, ProfileInputs.model_validate(inputs))
+
+
+def _profile_sessions(inputs: Mapping[str, Any]) -> int:
+    from ethoagent.graphs.profile import SessionRow
+
+    return len({SessionRow.model_validate(r).key for r in inputs["rows"]})
+
+
 # --------------------------------------------------------------------------- registry
 
 
@@ -246,6 +354,33 @@ GRAPHS: dict[str, GraphEntry] = {
         summary_keys=("frames", "epochs", "model_calls_per_snippet"),
         total=lambda inputs: 1,
     ),
+    "classify": GraphEntry(
+        name="classify",
+        inputs=ClassifyBatchInputs,
+        options=_classify_options,
+        resolve=_resolve_classify,
+        run=_run_classify,
+        roles=("vlm",),
+        summary_keys=(
+            "frames",
+            "windows",
+            "model_calls",
+            "model_calls_saved",
+            "model_calls_per_window",
+            "macro_f1",
+        ),
+        total=lambda inputs: 1,
+    ),
+    "profile": GraphEntry(
+        name="profile",
+        inputs=ProfileBatchInputs,
+        options=_profile_options,
+        resolve=_resolve_profile,
+        run=_run_profile,
+        roles=("vlm", "llm"),
+        summary_keys=("sessions", "profiles", "clusters", "tests", "novel"),
+        total=_profile_sessions,
+    ),
 }
 """The graphs ``ethoagent run`` knows, by name."""
 
@@ -275,4 +410,12 @@ def finish_run(run: Run, keys: tuple[str, ...]) -> dict[str, Any]:
     return summary
 
 
-__all__ = ["GRAPHS", "GraphEntry", "finish_run", "graph_entry", "pose_paths"]
+__all__ = [
+    "GRAPHS",
+    "ClassifyBatchInputs",
+    "GraphEntry",
+    "ProfileBatchInputs",
+    "finish_run",
+    "graph_entry",
+    "pose_paths",
+]

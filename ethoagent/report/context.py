@@ -35,6 +35,7 @@ class DemoOptions(BaseModel):
         gate_block_s: the gate trains on even blocks of this many seconds of ground-truth
             labels and is scored on the odd ones.
         triangulate_frames: frames of the verified-triangulation section.
+        classify_examples: labelled example clips per class given to the classify section.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -47,6 +48,7 @@ class DemoOptions(BaseModel):
     gate_epochs: int = Field(60, ge=1)
     gate_block_s: float = Field(3.0, gt=0)
     triangulate_frames: int = Field(150, ge=3)
+    classify_examples: int = Field(2, ge=1, le=10)
 
     @field_validator("preset")
     @classmethod

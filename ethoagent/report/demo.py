@@ -11,23 +11,27 @@ offline one by default):
   per class against the ground-truth behaviour labels;
 - ``gate``: a small LookAgain model (``nn.lookagain``, keypoint path) trained briefly on
   alternating blocks of the ground-truth labels and scored on the held-out blocks;
+- ``classify``: in-context classification (``graphs.classify``) given a few example clips
+  per class drawn from the ground-truth labels, scored per class on the other frames;
 - ``triangulate``: the verified-triangulation graph (``graphs.demo``) on its own
   synthetic trajectory with injected left/right label swaps (naive DLT vs checks);
-- ``overview`` (first in the page): per-class F1 of segment and gate, model calls made
-  and saved, the headline numbers.
+- ``overview`` (first in the page): per-class F1 of segment, gate and classify, model
+  calls made and saved, the headline numbers.
 
 Each section is one function ``(DemoContext) -> Section`` (``report.sections``; the
 context in ``report.context``); ``SECTIONS`` lists them in run order, so a new pipeline
-(classify, profile) is one function and one entry. A section that raises becomes an
-error section and the others still run; the report is written in every case. Graph
-pipelines run as sub-runs in ``<demo run>/runs/<section>/`` with their own trace and
-checkpoints. A finished section is saved as ``outputs/sections/<key>.json``; ``--resume``
-reuses those and resumes the others from their checkpoints.
+is one function and one entry (profile is not in the demo: it needs a cohort of
+sessions). A section that raises becomes an error section and the others still run; the
+report is written in every case. Graph pipelines run as sub-runs in
+``<demo run>/runs/<section>/`` with their own trace and checkpoints. A finished section is
+saved as ``outputs/sections/<key>.json``; ``--resume`` reuses those and resumes the others
+from their checkpoints.
 
 Layout of the demo run (besides ``run.json`` and ``config.toml``)::
 
     session/                     the simulated session (videos, calibration, ground truth)
-    runs/pose|segment|triangulate/   the pipelines' runs (outputs, trace.jsonl, checkpoints)
+    runs/<section>/              pose, segment, classify, triangulate: the pipelines' runs
+                                 (outputs, trace.jsonl, checkpoints)
     gate/                        the gate model, its checkpoint and training log
     outputs/report.html          the self-contained report
     outputs/summary.json         every section's numbers
@@ -50,6 +54,7 @@ from ethoagent.report.context import DemoContext, DemoOptions, SectionSpec
 from ethoagent.report.figures import calls_figure, f1_figure
 from ethoagent.report.html import ReportTable, Section, render_html
 from ethoagent.report.sections import (
+    classify_section,
     gate_section,
     per_class_f1,
     pose_section,
@@ -71,9 +76,11 @@ SECTIONS: list[SectionSpec] = [
     SectionSpec("pose", "Pose: verified multi-view 3D labels", pose_section),
     SectionSpec("segment", "Segment: unsupervised ethogram", segment_section),
     SectionSpec("gate", "Gate: LookAgain behaviour model (keypoint path)", gate_section),
+    SectionSpec("classify", "Classify: in-context behaviour labels", classify_section),
     SectionSpec("triangulate", "Triangulation: checks and escalation", triangulate_section),
 ]
-"""The demo's pipelines in run order; classify and profile add one entry each."""
+"""The demo's pipelines in run order. Profile is not one: it needs many sessions (a cohort
+in groups), and the demo simulates one."""
 SECTION_KEYS = tuple(s.key for s in SECTIONS)
 
 
@@ -84,7 +91,11 @@ def overview_section(ctx: DemoContext, sections: Sequence[Section]) -> Section:
     figures = []
     scores = {
         name: dict(by[key].data["f1"])  # type: ignore[call-overload]
-        for key, name in (("segment", "segment (unsupervised)"), ("gate", "gate (held-out)"))
+        for key, name in (
+            ("segment", "segment (unsupervised)"),
+            ("gate", "gate (held-out)"),
+            ("classify", "classify (in-context, outside the examples)"),
+        )
         if key in by and "f1" in by[key].data
     }
     if scores:
@@ -94,7 +105,8 @@ def overview_section(ctx: DemoContext, sections: Sequence[Section]) -> Section:
                 f1_figure(scores),
                 "per-class F1 against ground truth",
                 "Frames as samples; segment over the whole session (labels matched by name), "
-                "gate on the held-out blocks only.",
+                "gate on the held-out blocks only, classify outside its example clips (its "
+                "classes, e.g. freezing, shown by the simulator's name, e.g. still).",
             )
         )
     calls: list[tuple[str, int, int]] = []
@@ -109,6 +121,11 @@ def overview_section(ctx: DemoContext, sections: Sequence[Section]) -> Section:
         n, cheap = int(str(d["snippets"])), int(str(d["snippets_by_kinematics"]))
         calls.append(("segment", cheap, n - cheap))
         table.append(["segment", str(d["model_calls"]), f"{n} (one per snippet) + merges"])
+    if "classify" in by:
+        d = by["classify"].data
+        n, cheap = int(str(d["windows"])), int(str(d["windows_by_keypoints"]))
+        calls.append(("classify", cheap, n - cheap))
+        table.append(["classify", str(d["model_calls"]), f"{n} (one per window)"])
     if "triangulate" in by:
         d = by["triangulate"].data
         first, repaired = int(str(d["accepted_first"])), int(str(d["repaired"]))

@@ -135,7 +135,9 @@ def calls_figure(rows: Sequence[tuple[str, int, int]]) -> bytes:
             ax.text(c + 0.01, yi, str(r[2]), va="center", fontsize=8)
     ax.set_yticks(y, [r[0] for r in rows])
     ax.set_xlim(0, 1)
-    ax.set_xlabel("share of items (pose, triangulate: frames; segment: snippets)")
+    ax.set_xlabel(
+        "share of items (pose, triangulate: frames; segment: snippets; classify: windows)"
+    )
     ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return png_bytes(fig)
 

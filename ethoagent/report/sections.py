@@ -501,6 +501,140 @@ def gate_section(ctx: DemoContext) -> Section:
     )
 
 
+def classify_section(ctx: DemoContext) -> Section:
+    """In-context classification (``graphs.classify``) from a few ground-truth examples.
+
+    ``classify_examples`` clips of 0.5 s per class are drawn from the simulator's labels
+    (mapped to classify's label set, e.g. still -> freezing); the graph labels every frame
+    and is scored per class on the frames outside those clips.
+    """
+    from ethoagent.evals.classify import SIM_TO_CLASS, draw_examples
+    from ethoagent.graphs import classify
+    from ethoagent.tools.classify import DEFAULT_CLASSES
+    from ethoagent.tools.ethogram import read_ethogram_csv
+
+    keypoints, source = _keypoints_for_behaviour(ctx)
+    fps = float(str(ctx.sections["session"].data["fps"]))
+    _, sim_truth = truth_labels(ctx.session_dir)
+    mapped = np.asarray([SIM_TO_CLASS.get(v, "other") for v in sim_truth[:, 0]], dtype=str)
+    classes = tuple(c for c in DEFAULT_CLASSES if c in set(mapped.tolist()))
+    if len(classes) < 2:
+        raise RunError(
+            f"the session shows only {list(classes)}; classify needs two classes or more.",
+            fix="simulate more frames (--frames).",
+        )
+    codes = np.asarray([classes.index(v) for v in mapped], dtype=np.int64)
+    clip = max(1, round(0.5 * fps))
+    examples = draw_examples(
+        codes, classes, clip_frames=clip, per_class=ctx.options.classify_examples,
+        seed=ctx.options.seed,
+    )  # fmt: skip
+    inputs = classify.resolve_classify_inputs(
+        keypoints, examples, classes=list(classes), fps=fps, options=classify.ClassifyOptions()
+    )
+    run = ctx.sub_run("classify", classify.GRAPH_NAME, inputs.model_dump())
+    inputs = classify.ClassifyInputs.model_validate(run.info().inputs)
+    ctx.run_graph(run, lambda rt: classify.run_classify(rt, inputs), ("vlm",), "classify")
+    out = run.outputs_dir
+    summary = json.loads((out / "summary.json").read_text())
+    epochs = next(iter(read_ethogram_csv(out / "ethogram.csv").values()))
+    pred = np.full(inputs.frames, "", dtype=object)
+    for e in epochs:
+        pred[e.start : e.stop] = e.label
+    pred = np.asarray(pred.astype(str))
+    t = mapped[: inputs.frames]
+    scored = np.ones(inputs.frames, dtype=bool)
+    for ex in inputs.examples:
+        scored[ex.start : ex.stop] = False
+    f1 = per_class_f1(t[scored], pred[scored])
+    macro = round(float(np.mean(list(f1.values()))), 4)
+    sim_name = {v: k for k, v in SIM_TO_CLASS.items()}  # one class per simulator name
+    windows, calls = int(summary["windows"]), int(summary["model_calls"])
+    saved = int(summary["model_calls_saved"])
+    per_class = ", ".join(f"{k} {v}" for k, v in summary["example_windows"].items())
+    figures = [
+        ctx.figure(
+            "classify_timeline",
+            timeline_figure(
+                [("ground truth", t), ("classify", pred)],
+                fps,
+                "ethogram: ground truth vs in-context classification (grey: example clips)",
+                shade=~scored,
+            ),
+            "ethogram timeline vs ground truth",
+            "Upper bar: the simulator's labels mapped to the label set; lower bar: the "
+            "classify pipeline's smoothed labels. Grey background: the labelled example "
+            "clips it was given (not scored).",
+        ),
+        ctx.copy_figure(
+            out / "ethogram.png",
+            "classify_ethogram",
+            "labels and class probabilities",
+            "The classify pipeline's own figure: the label of every frame (upper bar) above "
+            "the stacked class probabilities of its window.",
+        ),
+    ]
+    return Section(
+        key="classify",
+        title="Classify: in-context behaviour labels",
+        summary=f"{windows} windows from {len(inputs.examples)} example clips; {calls} model "
+        f"calls, {saved} windows decided by the keypoints; macro F1 {macro:.2f} on the "
+        "frames outside the examples.",
+        metrics=[
+            ("keypoints", source),
+            ("label set", ", ".join(classes)),
+            (
+                "example clips",
+                f"{len(inputs.examples)} of up to {clip} frames ({per_class} windows)",
+            ),
+            ("windows", f"{windows} of {inputs.options.window_s:g} s"),
+            ("model calls", f"{calls} ({summary['model_calls_per_window']} per window)"),
+            ("model calls saved (windows decided by the keypoints)", f"{saved} of {windows}"),
+            ("flagged windows", str(len(summary["flagged"]))),
+            ("macro F1 over classes (frames outside the examples)", f"{macro:.3f}"),
+        ],
+        figures=figures,
+        tables=[
+            ReportTable(
+                title="per-class F1 against ground truth (frames outside the examples)",
+                columns=["class (simulator's name)", "F1", "scored frames"],
+                rows=[
+                    [f"{c} ({sim_name[c]})", f"{v:.3f}", str(int(np.sum(t[scored] == c)))]
+                    for c, v in f1.items()
+                ],
+            )
+        ],
+        notes=[
+            f"The labelled examples ({ctx.options.classify_examples} clip(s) per class) are "
+            "drawn from the simulator's ground-truth labels, which a user would label by "
+            "hand; the simulator's names are mapped to the label set (still -> freezing, "
+            "walking -> locomotion, turning -> other). Example frames are not scored.",
+            *(
+                [
+                    "Offline backend: the model's answers come from the embedded solver "
+                    "(nearest in-context examples over the window's image and keypoint "
+                    "features, plus the definitions' prototypes), not from a VLM; a VLM "
+                    "endpoint is what the pipeline is built for (--backend openai)."
+                ]
+                if ctx.settings.backend == "offline"
+                else []
+            ),
+            *summary["warnings"],
+        ],
+        run_dir=ctx.rel(run.root),
+        data={
+            "f1": {sim_name[c]: v for c, v in f1.items()},  # by ground-truth name, as others
+            "f1_by_class": f1,
+            "macro_f1": macro,
+            "classes": list(classes),
+            "examples": len(inputs.examples),
+            "windows": windows,
+            "windows_by_keypoints": saved,
+            "model_calls": calls,
+        },
+    )
+
+
 def triangulate_section(ctx: DemoContext) -> Section:
     """The verified-triangulation graph (``graphs.demo``): naive DLT vs checks + escalation."""
     from ethoagent.graphs import demo

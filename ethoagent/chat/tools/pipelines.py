@@ -1,4 +1,5 @@
-"""Chat tools that run pipeline graphs (segment, pose, gate) into the workspace."""
+"""Chat tools that run pipeline graphs (segment, pose, gate, classify, profile) into the
+workspace."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import csv
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -279,6 +280,236 @@ register_tool(
         _run_gate,
         command="run gate",
         positional=("keypoints",),
+        long=True,
+    )
+)
+
+
+class RunClassifyArgs(_Args):
+    keypoints: str = Field(description="Keypoint file or simulated session folder.")
+    examples: str = Field(
+        description="Labelled examples: CSV frame,label (or start_frame,stop_frame,label; "
+        "optional animal) or a BORIS events export; every class needs one."
+    )
+    classes: list[str] | None = Field(
+        None,
+        min_length=2,
+        description="The label set (default: the classes of definitions, else freezing, "
+        "darting, rearing, grooming, locomotion, other).",
+    )
+    definitions: str | None = Field(None, description="JSON file {class: one-sentence definition}.")
+    video: str | None = Field(None, description="The video the keypoints were tracked on.")
+    fps: float | None = Field(None, gt=0, description="Frame rate, Hz, if the file has none.")
+    window_s: float = Field(0.5, ge=0.05, le=5.0, description="Seconds per classified window.")
+    k: int = Field(2, ge=1, le=10, description="In-context examples per class.")
+    smoothing: Literal["hmm", "mode", "none"] = Field("hmm", description="Label smoothing.")
+    out: str | None = Field(None, description="Name of the new folder under results/.")
+
+
+def _run_classify(ctx: ToolContext, a: RunClassifyArgs) -> ToolResult:
+    from ethoagent.graphs.classify import (
+        GRAPH_NAME,
+        ClassifyOptions,
+        read_definitions,
+        resolve_classify_inputs,
+        run_classify,
+    )
+    from ethoagent.graphs.registry import GRAPHS, finish_run
+
+    ws = ctx.workspace
+    keypoints = ws.resolve(a.keypoints, must_exist=True, what="keypoint file")
+    examples = ws.resolve(a.examples, must_exist=True, what="examples file")
+    video = None if a.video is None else ws.resolve(a.video, must_exist=True, what="video")
+    defs_file = (
+        None
+        if a.definitions is None
+        else ws.resolve(a.definitions, must_exist=True, what="definitions file")
+    )
+    options = ClassifyOptions(window_s=a.window_s, k=a.k, smoothing=a.smoothing)
+    inputs = resolve_classify_inputs(
+        keypoints,
+        examples,
+        classes=a.classes,
+        definitions=read_definitions(defs_file),
+        video=video,
+        fps=a.fps,
+        options=options,
+    )
+    ctx.check_cancel()
+    out = _new_folder(ctx, "classify", a.out)
+    run, state = _run_graph_tool(
+        ctx,
+        GRAPH_NAME,
+        {**inputs.model_dump(), "out": str(out)},
+        lambda rt: run_classify(rt, inputs),
+        GRAPHS[GRAPH_NAME].roles,
+    )
+    files = [_rel(ctx, Path(p)) for p in _copy_outputs(run, state, out)]
+    s = finish_run(run, GRAPHS[GRAPH_NAME].summary_keys)
+    truth = s.get("ground_truth")
+    data = {
+        "run": run.run_id,
+        "outputs": _rel(ctx, out),
+        "ethogram": _rel(ctx, out / "ethogram.csv"),
+        "frames": s["frames"],
+        "fps": s["fps"],
+        "animals": s["animals"],
+        "classes": s["classes"],
+        "windows": s["windows"],
+        "model_calls": s["model_calls"],
+        "model_calls_saved": s["model_calls_saved"],
+        "flagged": len(s["flagged"]),
+        "backend": s["backend"],
+        "macro_f1_vs_ground_truth": None if truth is None else truth["macro_f1"],
+        "per_class_f1_vs_ground_truth": None if truth is None else truth["per_class_f1"],
+        "warnings": s["warnings"],
+    }
+    rows = [
+        [animal, r["label"], round(float(r["seconds"]), 3), r["bouts"], round(r["fraction"], 4)]
+        for animal, budget in s["time_budget"].items()
+        for r in budget
+    ]
+    data["time_budget"] = rows[: MAX_ROWS * 3]
+    f1 = "" if truth is None else f"; macro-F1 vs ground truth {truth['macro_f1']}"
+    return ToolResult(
+        f"classify run {run.run_id}: {s['windows']} windows, {s['model_calls']} model calls, "
+        f"{s['model_calls_saved']} decided by the keypoints{f1}; ethogram {data['ethogram']}",
+        data,
+        ["animal", "label", "seconds", "bouts", "fraction"],
+        rows[:MAX_ROWS],
+        files,
+    )
+
+
+register_tool(
+    ChatTool(
+        "run_classify",
+        "Run the classify pipeline (in-context behaviour classification: a label set and a "
+        "few labelled example frames per class -> per-frame labels, bouts, time budgets) on "
+        "keypoints; writes frames.csv, ethogram.csv, figures and report.md into a new folder "
+        "under results/.",
+        RunClassifyArgs,
+        _run_classify,
+        command="run classify",
+        positional=("keypoints", "examples"),
+        long=True,
+    )
+)
+
+
+class RunProfileArgs(_Args):
+    sessions: str = Field(
+        description="Sessions CSV: session (keypoint file or simulated folder), animal, group; "
+        "optional day, video, fps, segment. Its paths must lie in the workspace."
+    )
+    reference_group: str | None = Field(
+        None, description="Compare every group against this one (default: every pair)."
+    )
+    reference_vocabulary: str | None = Field(
+        None, description="JSON {name: definition} of known behaviours (novel = none match)."
+    )
+    clusters: int | None = Field(
+        None, ge=2, le=40, description="Vocabulary size (default: by silhouette)."
+    )
+    embedder: Literal["auto", "minilm", "tfidf", "endpoint"] = Field(
+        "auto", description="Text embedder of the snippet descriptions."
+    )
+    alpha: float = Field(0.05, gt=0, le=0.5, description="False-discovery rate (BH).")
+    permutations: int = Field(9999, ge=99, le=100000, description="Permutations per test.")
+    k: int = Field(10, ge=2, le=50, description="DEC clusters of each session's segment run.")
+    dec_epochs: int = Field(10, ge=0, le=200, description="DEC pretraining epochs per session.")
+    dec_iters: int = Field(2000, ge=0, le=20000, description="Most DEC iterations per session.")
+    out: str | None = Field(None, description="Name of the new folder under results/.")
+
+
+def _run_profile(ctx: ToolContext, a: RunProfileArgs) -> ToolResult:
+    from ethoagent.graphs.profile import (
+        GRAPH_NAME,
+        ProfileOptions,
+        resolve_profile_inputs,
+        run_profile,
+    )
+    from ethoagent.graphs.registry import GRAPHS, finish_run
+    from ethoagent.graphs.segment import SegmentOptions
+
+    ws = ctx.workspace
+    table = ws.resolve(a.sessions, must_exist=True, what="sessions CSV")
+    reference = (
+        None
+        if a.reference_vocabulary is None
+        else ws.resolve(a.reference_vocabulary, must_exist=True, what="reference vocabulary")
+    )
+    options = ProfileOptions(
+        embedder=a.embedder,
+        clusters=a.clusters,
+        reference_group=a.reference_group,
+        alpha=a.alpha,
+        n_resamples=a.permutations,
+        segment=SegmentOptions(k=a.k, dec_pretrain_epochs=a.dec_epochs,
+                               dec_cluster_iters=a.dec_iters),
+    )  # fmt: skip
+    inputs = resolve_profile_inputs(table, options, reference)
+    for r in inputs.rows:  # the table's own paths stay inside the workspace too
+        for what, value in (("session", r.session), ("video", r.video), ("segment", r.segment)):
+            if value is not None:
+                ws.resolve(value, must_exist=True, what=f"{_rel(ctx, table)} line {r.row} {what}")
+    ctx.check_cancel()
+    out = _new_folder(ctx, "profile", a.out)
+    run, state = _run_graph_tool(
+        ctx,
+        GRAPH_NAME,
+        {**inputs.model_dump(mode="json"), "out": str(out)},
+        lambda rt: run_profile(rt, inputs),
+        GRAPHS[GRAPH_NAME].roles,
+    )
+    files = [_rel(ctx, Path(p)) for p in _copy_outputs(run, state, out)]
+    s = finish_run(run, GRAPHS[GRAPH_NAME].summary_keys)
+    vocab = json.loads((out / "vocabulary.json").read_text())
+    significant = [
+        f"{c['behaviour']} {c['metric']}: {c['group_b']} - {c['group_a']} = "
+        f"{c['difference']:.3g}, q = {c['q']:.2g}"
+        for c in s["significant"]
+    ]
+    data = {
+        "run": run.run_id,
+        "outputs": _rel(ctx, out),
+        "sessions": s["sessions"],
+        "profiles": s["profiles"],
+        "groups": s["groups"],
+        "vocabulary": [e["name"] for e in vocab["entries"]],
+        "novel": [e["name"] for e in vocab["entries"] if e["novel"]],
+        "tests": s["tests"],
+        "significant": significant[:MAX_ROWS],
+        "embedder": s["embedder"],
+        "segment_runs_reused": s["segment_runs_reused"],
+        "warnings": s["warnings"],
+    }
+    rows = [
+        [e["name"], e.get("definition", ""), "yes" if e["novel"] else ""] for e in vocab["entries"]
+    ]
+    return ToolResult(
+        f"profile run {run.run_id}: {s['profiles']} profiles from {s['sessions']} sessions, "
+        f"{len(rows)} behaviours, {s['tests']} tests, {len(significant)} significant at "
+        f"BH q < {s['alpha']}; profiles.csv in {data['outputs']}",
+        data,
+        ["behaviour", "definition", "novel"],
+        rows[:MAX_ROWS],
+        files,
+    )
+
+
+register_tool(
+    ChatTool(
+        "run_profile",
+        "Run the profile pipeline on a sessions table (each session segmented, one shared "
+        "behaviour vocabulary named by a model, a profile per animal, group comparisons by "
+        "permutation tests with Benjamini-Hochberg correction); writes profiles.csv, "
+        "vocabulary.json, comparisons.csv, figures and report.md into a new folder under "
+        "results/.",
+        RunProfileArgs,
+        _run_profile,
+        command="run profile",
+        positional=("sessions",),
         long=True,
     )
 )

@@ -82,15 +82,24 @@ def _load_timeline(ctx: ToolContext, source: str, fps: float | None) -> _Timelin
                 from ethoagent.graphs.segment import _simulated_fps
 
                 fps = _simulated_fps(p.parent.parent)
+        if fps is None and "time_s" in header:  # classify frames.csv: frame, time_s, ...
+            ti = header.index("time_s")
+            timed = [(int(r[0]), float(r[ti])) for r in rows[1:] if r and float(r[ti]) > 0]
+            if timed:
+                fps = timed[0][0] / timed[0][1]
         if fps is None:
             raise InputError(
                 f"{_rel(ctx, p)} is a frame-wise label file without times.",
                 fix="pass fps (frames per second).",
             )
         per: dict[str, list[str]] = {}
-        if header[1:3] == ["animal", "label"]:  # gate labels.csv: frame, animal, label, p_*
+        if "animal" in header and "label" in header:
+            # gate labels.csv (frame, animal, label, p_*) or classify frames.csv (frame,
+            # time_s, animal, label, raw_label, p_*): one row per frame and animal
+            ai, li = header.index("animal"), header.index("label")
             for r in rows[1:]:
-                per.setdefault(r[1], []).append(r[2])
+                if r:
+                    per.setdefault(r[ai], []).append(r[li])
         else:  # simulated labels.csv: frame, one behaviour column per animal
             for j, name in enumerate(header[1:], start=1):
                 per[name] = [r[j] for r in rows[1:] if r]
@@ -109,8 +118,9 @@ def _load_timeline(ctx: ToolContext, source: str, fps: float | None) -> _Timelin
 
 class QueryBehaviourArgs(_Args):
     source: str = Field(
-        description="Ethogram CSV, a run id (its ethogram), a simulated session's "
-        "ground_truth/labels.csv or a gate labels.csv."
+        description="Ethogram CSV (segment, classify or gate), a run id (its ethogram), a "
+        "results folder, a simulated session's ground_truth/labels.csv, a gate labels.csv or "
+        "a classify frames.csv."
     )
     animal: str | None = Field(None, description="Animal name as in the file; all if empty.")
     behaviour: str | None = Field(None, description="Behaviour label; all if empty.")
