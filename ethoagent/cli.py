@@ -25,12 +25,14 @@ from ethoagent.cli_base import (
     ResumeOpt,
     RunIdOpt,
     RunsDirOpt,
+    check_out,
     compact_table,
     console,
     err_console,
     execute,
     open_run,
     progress_bar,
+    resumed_out,
     settings_from,
 )
 from ethoagent.cli_batch import run_command
@@ -296,7 +298,7 @@ def segment(
                 "segment needs KEYPOINTS and OUT.",
                 fix="e.g. ethoagent segment poses.nc results/ (or --resume RUN).",
             )
-        _check_segment_out(out, overwrite)
+        check_out(out, _SEGMENT_OUTPUTS, overwrite)
         try:
             options = SegmentOptions(
                 k=k,
@@ -318,16 +320,8 @@ def segment(
     raw = dict(raw)
     stored_out = raw.pop("out", None)
     if resume is not None:
-        given = out or keypoints  # `segment --resume RUN OUT`: OUT lands in the first slot
-        out = given if given is not None else (Path(stored_out) if stored_out else None)
-        if out is None:
-            raise InputError(
-                f"run {run.run_id} does not record an output folder.",
-                fix=f"pass one: ethoagent segment --resume {run.run_id} OUT",
-            )
-        # the run's own folder may hold part of its outputs (killed while copying them)
-        own = stored_out is not None and Path(stored_out).resolve() == out.resolve()
-        _check_segment_out(out, overwrite or own)
+        # `segment --resume RUN OUT`: OUT lands in the first slot
+        out = resumed_out(run, "segment", stored_out, out or keypoints, _SEGMENT_OUTPUTS, overwrite)
     assert out is not None
     inputs = SegmentInputs.model_validate(raw)
     console.print(
@@ -341,17 +335,6 @@ def segment(
         atomic_write_bytes(out / src.relative_to(run.outputs_dir), src.read_bytes())
     summary = finish_run(run, GRAPHS["segment"].summary_keys)
     _print_segment_summary(summary, out, run.root)
-
-
-def _check_segment_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise InputError(f"output folder {out} is a file.", fix="pass a folder.")
-    present = [n for n in _SEGMENT_OUTPUTS if (out / n).exists()]
-    if present and not overwrite:
-        raise InputError(
-            f"output folder {out} already holds {', '.join(present)}; nothing was written.",
-            fix="choose a new folder or pass --overwrite.",
-        )
 
 
 def _print_segment_summary(s: dict[str, Any], out: Path, root: Path) -> None:

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ethoagent.config import Settings, load_settings
-from ethoagent.errors import RunError
+from ethoagent.errors import InputError, RunError
 
 if TYPE_CHECKING:
     from ethoagent.agent.types import Role
@@ -123,3 +123,46 @@ def compact_table(title: str, *columns: str, text_columns: int = 2) -> Table:
             no_wrap=True,
         )
     return table
+
+
+def check_out(out: Path, outputs: Sequence[str], overwrite: bool) -> None:
+    """Refuse an output folder that is a file, or that holds any of ``outputs`` already.
+
+    Raises:
+        InputError: ``out`` is a file, or holds outputs and ``overwrite`` is false.
+    """
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output folder {out} is a file.", fix="pass a folder.")
+    present = [n for n in outputs if (out / n).exists()]
+    if present and not overwrite:
+        raise InputError(
+            f"output folder {out} already holds {', '.join(present)}; nothing was written.",
+            fix="choose a new folder or pass --overwrite.",
+        )
+
+
+def resumed_out(
+    run: Run,
+    command: str,
+    stored_out: str | None,
+    given: Path | None,
+    outputs: Sequence[str],
+    overwrite: bool,
+) -> Path:
+    """The output folder of a resumed run: ``given`` on the command line, else the recorded one.
+
+    The run's own recorded folder may already hold part of its outputs (a kill while they
+    were being copied), so resuming into it needs no ``--overwrite``.
+
+    Raises:
+        InputError: neither is known, or ``given`` holds outputs (see ``check_out``).
+    """
+    out = given if given is not None else (Path(stored_out) if stored_out else None)
+    if out is None:
+        raise InputError(
+            f"run {run.run_id} does not record an output folder.",
+            fix=f"pass one: ethoagent {command} --resume {run.run_id} OUT",
+        )
+    own = stored_out is not None and Path(stored_out).resolve() == out.resolve()
+    check_out(out, outputs, overwrite or own)
+    return out

@@ -15,10 +15,12 @@ from ethoagent.cli_base import (
     ResumeOpt,
     RunIdOpt,
     RunsDirOpt,
+    check_out,
     compact_table,
     console,
     execute,
     open_run,
+    resumed_out,
     settings_from,
 )
 from ethoagent.errors import InputError
@@ -139,7 +141,7 @@ def classify(
                 fix="e.g. ethoagent classify poses.nc results/ --examples labels.csv "
                 "(or --resume RUN).",
             )
-        _check_out(out, overwrite)
+        check_out(out, _OUTPUTS, overwrite)
         try:
             options = ClassifyOptions(
                 window_s=window_s,
@@ -168,14 +170,8 @@ def classify(
     raw = dict(raw)
     stored_out = raw.pop("out", None)
     if resume is not None:
-        given = out or keypoints  # `classify --resume RUN OUT`: OUT lands in the first slot
-        out = given if given is not None else (Path(stored_out) if stored_out else None)
-        if out is None:
-            raise InputError(
-                f"run {run.run_id} does not record an output folder.",
-                fix=f"pass one: ethoagent classify --resume {run.run_id} OUT",
-            )
-        _check_out(out, overwrite)
+        # `classify --resume RUN OUT`: OUT lands in the first slot
+        out = resumed_out(run, "classify", stored_out, out or keypoints, _OUTPUTS, overwrite)
     assert out is not None
     inputs = ClassifyInputs.model_validate(raw)
     console.print(
@@ -194,17 +190,6 @@ def classify(
         atomic_write_bytes(out / src.relative_to(run.outputs_dir), src.read_bytes())
     summary = finish_run(run, GRAPHS["classify"].summary_keys)
     _print_summary(summary, out, run.root)
-
-
-def _check_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise InputError(f"output folder {out} is a file.", fix="pass a folder.")
-    present = [n for n in _OUTPUTS if (out / n).exists()]
-    if present and not overwrite:
-        raise InputError(
-            f"output folder {out} already holds {', '.join(present)}; nothing was written.",
-            fix="choose a new folder or pass --overwrite.",
-        )
 
 
 def _print_summary(s: dict[str, Any], out: Path, root: Path) -> None:

@@ -16,10 +16,12 @@ from ethoagent.cli_base import (
     ResumeOpt,
     RunIdOpt,
     RunsDirOpt,
+    check_out,
     compact_table,
     console,
     execute,
     open_run,
+    resumed_out,
     settings_from,
 )
 from ethoagent.errors import InputError
@@ -119,7 +121,7 @@ def profile_command(
                 "profile needs SESSIONS.csv and OUT.",
                 fix="e.g. ethoagent profile sessions.csv results/ (or --resume RUN).",
             )
-        _check_out(out, overwrite)
+        check_out(out, PROFILE_OUTPUTS, overwrite)
         try:
             options = ProfileOptions(
                 embedder=embedder,
@@ -143,14 +145,8 @@ def profile_command(
     raw = dict(raw)
     stored_out = raw.pop("out", None)
     if resume is not None:
-        given = out or sessions  # `profile --resume RUN OUT`: OUT lands in the first slot
-        out = given if given is not None else (Path(stored_out) if stored_out else None)
-        if out is None:
-            raise InputError(
-                f"run {run.run_id} does not record an output folder.",
-                fix=f"pass one: ethoagent profile --resume {run.run_id} OUT",
-            )
-        _check_out(out, overwrite)
+        # `profile --resume RUN OUT`: OUT lands in the first slot
+        out = resumed_out(run, "profile", stored_out, out or sessions, PROFILE_OUTPUTS, overwrite)
     assert out is not None
     inputs = ProfileInputs.model_validate(raw)
     n_sessions = len({r.key for r in inputs.rows})
@@ -171,17 +167,6 @@ def profile_command(
         atomic_write_bytes(out / src.relative_to(run.outputs_dir), src.read_bytes())
     finish_run(run, GRAPHS["profile"].summary_keys)
     _print_summary(out, run.root)
-
-
-def _check_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise InputError(f"output folder {out} is a file.", fix="pass a folder.")
-    present = [n for n in PROFILE_OUTPUTS if (out / n).exists()]
-    if present and not overwrite:
-        raise InputError(
-            f"output folder {out} already holds {', '.join(present)}; nothing was written.",
-            fix="choose a new folder or pass --overwrite.",
-        )
 
 
 def _print_summary(out: Path, root: Path) -> None:
