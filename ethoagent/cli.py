@@ -21,6 +21,7 @@ from ethoagent.cli_base import (
     STATE,
     BackendOpt,
     ConfigOpt,
+    KeypointsArg,
     NoCacheOpt,
     ResumeOpt,
     RunIdOpt,
@@ -213,15 +214,7 @@ _SEGMENT_OUTPUTS = (
 
 @app.command()
 def segment(
-    keypoints: Annotated[
-        Path | None,
-        typer.Argument(
-            help="Keypoint file (DeepLabCut, SLEAP, LightningPose, anipose, NWB, movement "
-            "netCDF) or a folder written by `ethoagent simulate`.",
-            metavar="KEYPOINTS",
-            show_default=False,
-        ),
-    ] = None,
+    keypoints: KeypointsArg = None,
     out: Annotated[
         Path | None,
         typer.Argument(

@@ -39,6 +39,15 @@ RunIdOpt = Annotated[str | None, typer.Option("--run-id", help="Name the run.")]
 ResumeOpt = Annotated[
     str | None, typer.Option("--resume", help="Resume the run with this id or path.")
 ]
+KeypointsArg = Annotated[
+    Path | None,
+    typer.Argument(
+        help="Keypoint file (DeepLabCut, SLEAP, LightningPose, anipose, NWB, movement "
+        "netCDF) or a folder written by `ethoagent simulate`.",
+        metavar="KEYPOINTS",
+        show_default=False,
+    ),
+]
 NoCacheOpt = Annotated[
     bool, typer.Option("--no-cache", help="Do not read or write the model-answer cache.")
 ]

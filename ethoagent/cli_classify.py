@@ -11,6 +11,7 @@ import typer
 from ethoagent.cli_base import (
     BackendOpt,
     ConfigOpt,
+    KeypointsArg,
     NoCacheOpt,
     ResumeOpt,
     RunIdOpt,
@@ -37,15 +38,7 @@ _OUTPUTS = (
 
 
 def classify(
-    keypoints: Annotated[
-        Path | None,
-        typer.Argument(
-            help="Keypoint file (DeepLabCut, SLEAP, LightningPose, anipose, NWB, movement "
-            "netCDF) or a folder written by `ethoagent simulate`.",
-            metavar="KEYPOINTS",
-            show_default=False,
-        ),
-    ] = None,
+    keypoints: KeypointsArg = None,
     out: Annotated[
         Path | None,
         typer.Argument(

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ethoagent.cli_base import console, progress_bar
+from ethoagent.cli_base import check_out, console, progress_bar
 from ethoagent.errors import InputError
 
 gate_app = typer.Typer(
@@ -879,14 +879,7 @@ def gate_predict(
     from ethoagent.tools.ethogram import epochs_from_labels, write_ethogram_csv
 
     outputs = ("labels.csv", "ethogram.csv", "ethogram.png", "summary.json")
-    if out.exists() and not out.is_dir():
-        raise InputError(f"output folder {out} is a file.", fix="pass a folder.")
-    held = [n for n in outputs if (out / n).exists()]
-    if held and not overwrite:
-        raise InputError(
-            f"output folder {out} already holds {', '.join(held)}; nothing was written.",
-            fix="choose a new folder or pass --overwrite.",
-        )
+    check_out(out, outputs, overwrite)
     model, classes, meta = _load_gate_model(model_dir)
     pose, desc = _gate_motion(keypoints, fps)
     _check_gate_layout(keypoints, pose, desc.features, model, meta)
@@ -1106,14 +1099,7 @@ def gate_eval(
     from ethoagent.evals.harness import render_markdown
 
     outputs = ("results.json", "results.md", "f1_vs_budget.png")
-    if out.exists() and not out.is_dir():
-        raise InputError(f"output folder {out} is a file.", fix="pass a folder.")
-    held = [n for n in outputs if (out / n).exists()]
-    if held and not overwrite:
-        raise InputError(
-            f"output folder {out} already holds {', '.join(held)}; nothing was written.",
-            fix="choose a new folder or pass --overwrite.",
-        )
+    check_out(out, outputs, overwrite)
     model, classes, meta = _load_gate_model(model_dir)
     pose, desc = _gate_motion(keypoints, fps)
     _check_gate_layout(keypoints, pose, desc.features, model, meta)
