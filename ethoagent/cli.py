@@ -35,6 +35,7 @@ from ethoagent.cli_base import (
     progress_bar,
     resumed_out,
     settings_from,
+    validated,
 )
 from ethoagent.cli_batch import run_command
 from ethoagent.cli_chat import chat
@@ -271,8 +272,6 @@ def segment(
 
     With --resume RUN the inputs come from the run; OUT may be given (else the run's).
     """
-    from pydantic import ValidationError
-
     from ethoagent.atomic import atomic_write_bytes
     from ethoagent.graphs.registry import GRAPHS, finish_run
     from ethoagent.graphs.segment import (
@@ -292,21 +291,19 @@ def segment(
                 fix="e.g. ethoagent segment poses.nc results/ (or --resume RUN).",
             )
         check_out(out, _SEGMENT_OUTPUTS, overwrite)
-        try:
-            options = SegmentOptions(
-                k=k,
-                seed=seed,
-                dec_pretrain_epochs=dec_epochs,
-                dec_cluster_iters=dec_iters,
-                min_snippet_s=min_snippet_s,
-                max_snippet_s=max_snippet_s,
-                min_epoch_s=min_epoch_s,
-                layout=layout,
-                model_every_snippet=model_every_snippet,
-            )
-        except ValidationError as exc:
-            problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
-            raise InputError(f"invalid segment options: {problems}.") from None
+        options = validated(
+            SegmentOptions,
+            "segment",
+            k=k,
+            seed=seed,
+            dec_pretrain_epochs=dec_epochs,
+            dec_cluster_iters=dec_iters,
+            min_snippet_s=min_snippet_s,
+            max_snippet_s=max_snippet_s,
+            min_epoch_s=min_epoch_s,
+            layout=layout,
+            model_every_snippet=model_every_snippet,
+        )
         resolved = resolve_segment_inputs(keypoints, video=video, fps=fps, options=options)
         fresh = {**resolved.model_dump(), "out": str(out)}
     run, raw = open_run(settings, GRAPH_NAME, run_id, resume, fresh)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from pydantic import BaseModel, ValidationError
 from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -175,3 +176,19 @@ def resumed_out(
     own = stored_out is not None and Path(stored_out).resolve() == out.resolve()
     check_out(out, outputs, overwrite or own)
     return out
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def validated(model: type[ModelT], what: str, **values: Any) -> ModelT:
+    """``model(**values)``, with a validation failure as one ``InputError`` line.
+
+    Raises:
+        InputError: "invalid {what} options: ..." listing every problem.
+    """
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        raise InputError(f"invalid {what} options: {problems}.") from None

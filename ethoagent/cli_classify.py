@@ -23,6 +23,7 @@ from ethoagent.cli_base import (
     open_run,
     resumed_out,
     settings_from,
+    validated,
 )
 from ethoagent.errors import InputError
 
@@ -112,8 +113,6 @@ def classify(
 
     With --resume RUN the inputs come from the run; OUT may be given (else the run's).
     """
-    from pydantic import ValidationError
-
     from ethoagent.atomic import atomic_write_bytes
     from ethoagent.graphs.classify import (
         GRAPH_NAME,
@@ -135,18 +134,16 @@ def classify(
                 "(or --resume RUN).",
             )
         check_out(out, _OUTPUTS, overwrite)
-        try:
-            options = ClassifyOptions(
-                window_s=window_s,
-                k=k,
-                smoothing=smoothing,
-                min_freezing_s=min_freezing_s,
-                layout=layout,
-                model_every_window=model_every_window,
-            )
-        except ValidationError as exc:
-            problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
-            raise InputError(f"invalid classify options: {problems}.") from None
+        options = validated(
+            ClassifyOptions,
+            "classify",
+            window_s=window_s,
+            k=k,
+            smoothing=smoothing,
+            min_freezing_s=min_freezing_s,
+            layout=layout,
+            model_every_window=model_every_window,
+        )
         names = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
         defs = read_definitions(definitions)
         resolved = resolve_classify_inputs(

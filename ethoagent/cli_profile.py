@@ -23,6 +23,7 @@ from ethoagent.cli_base import (
     open_run,
     resumed_out,
     settings_from,
+    validated,
 )
 from ethoagent.errors import InputError
 
@@ -100,8 +101,6 @@ def profile_command(
     by permutation tests with Benjamini–Hochberg correction. With --resume RUN the inputs
     come from the run.
     """
-    from pydantic import ValidationError
-
     from ethoagent.atomic import atomic_write_bytes
     from ethoagent.graphs.profile import (
         GRAPH_NAME,
@@ -111,7 +110,6 @@ def profile_command(
         run_profile,
     )
     from ethoagent.graphs.registry import GRAPHS, finish_run
-    from ethoagent.graphs.segment import SegmentOptions
 
     settings = settings_from(config, backend, runs_dir, no_cache)
     fresh: dict[str, Any] = {}
@@ -122,23 +120,20 @@ def profile_command(
                 fix="e.g. ethoagent profile sessions.csv results/ (or --resume RUN).",
             )
         check_out(out, PROFILE_OUTPUTS, overwrite)
-        try:
-            options = ProfileOptions(
-                embedder=embedder,
-                clusters=clusters,
-                min_clusters=min_clusters,
-                max_clusters=max_clusters,
-                reference_group=reference_group,
-                alpha=alpha,
-                n_resamples=permutations,
-                seed=seed,
-                segment=SegmentOptions(
-                    k=k, dec_pretrain_epochs=dec_epochs, dec_cluster_iters=dec_iters
-                ),
-            )
-        except ValidationError as exc:
-            problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
-            raise InputError(f"invalid profile options: {problems}.") from None
+        options = validated(
+            ProfileOptions,
+            "profile",
+            embedder=embedder,
+            clusters=clusters,
+            min_clusters=min_clusters,
+            max_clusters=max_clusters,
+            reference_group=reference_group,
+            alpha=alpha,
+            n_resamples=permutations,
+            seed=seed,
+            # a dict, so that a bad segment setting is reported like the others
+            segment={"k": k, "dec_pretrain_epochs": dec_epochs, "dec_cluster_iters": dec_iters},
+        )
         inputs = resolve_profile_inputs(sessions, options, reference_vocabulary)
         fresh = {**inputs.model_dump(mode="json"), "out": str(out)}
     run, raw = open_run(settings, GRAPH_NAME, run_id, resume, fresh)
