@@ -194,10 +194,6 @@ class ViewFrame:
     Attributes:
         candidates: ``(n, 2)`` pixels, most confident first.
         predicted: ``(keypoints, 2)`` pixels, NaN = no prediction.
-        lost: ``(keypoints,)`` bool, keypoints the recent frames lost, whose prediction
-            comes from the anchor frame (``fill_from_anchor``) and misses by as far as the
-            body part moved relative to the body since: the cheap path re-acquires them
-            within the jump bound rather than the match gate.
         boxes: filled by the regions stage.
         assignment: filled by the assign stage, candidate row per keypoint (-1 = none).
     """
@@ -208,7 +204,6 @@ class ViewFrame:
     size: tuple[int, int]
     candidates: NDArray[np.float64]
     predicted: NDArray[np.float64]
-    lost: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(12, dtype=bool))
     boxes: dict[str, Box | None] = field(default_factory=dict)
     assignment: NDArray[np.int64] = field(default_factory=lambda: np.full(12, -1))
     distance: NDArray[np.float64] = field(default_factory=lambda: np.full(12, np.nan))
@@ -497,24 +492,6 @@ def make_assign_stage(env: Env) -> Stage[ViewFrame, Assignment]:
                 )
                 index[kps] = np.where(matched >= 0, rows[np.maximum(matched, 0)], -1)
                 sources.add("prediction")
-                # a lost keypoint's prediction (from the anchor frame) misses by as far as
-                # the body part moved relative to the body since (a paw's stride is more
-                # than the match gate), so a lost track would stay lost: look for it
-                # within the jump bound among the candidates the tracked keypoints left
-                # (the 3D checks then verify it)
-                lost = [k for k in kps if vf.lost[k] and index[k] < 0]
-                free = rows[~np.isin(rows, index[kps])]
-                if lost and len(free):
-                    found, _ = ctx.tool(
-                        "match_candidates",
-                        match_candidates,
-                        vf.candidates[free],
-                        vf.predicted[lost],
-                        opts.jump_bound_px,
-                    )
-                    index[lost] = np.where(found >= 0, free[np.maximum(found, 0)], -1)
-                    if (found >= 0).any():
-                        sources.add("re-acquired")
             else:
                 chosen = await ask_assignment(
                     env, vf, region, box, ctx, feedback=feedback.as_text() if feedback else ""
@@ -859,7 +836,6 @@ async def label_frame(
     candidates: Sequence[NDArray[np.float64]],
     predicted_3d: NDArray[np.float64],
     reference_lengths: NDArray[np.float64],
-    lost: NDArray[np.bool_] | None = None,
 ) -> FrameResult:
     """Run the four stages on one frame; return its 3D points, 2D reading and outcome.
 
@@ -867,15 +843,8 @@ async def label_frame(
         candidates: per view ``(n, 2)`` pixels, most confident first.
         predicted_3d: ``(keypoints, 3)`` mm, from the last accepted frames.
         reference_lengths: ``(bones,)`` mm, from the seed frames.
-        lost: ``(keypoints,)`` bool, keypoints whose prediction comes from the anchor
-            frame rather than the recent frames (default none).
     """
     opts = env.options
-    lost_kp = (
-        np.zeros(len(SKELETON.keypoints), dtype=bool)
-        if lost is None
-        else np.asarray(lost, dtype=bool)
-    )
     cams = env.cameras
     pred2d = project_points(cams, predicted_3d).transpose(1, 0, 2)  # (V, K, 2)
     views = [
@@ -886,7 +855,6 @@ async def label_frame(
             size=cams[v].size,
             candidates=np.asarray(c, dtype=np.float64).reshape(-1, 2),
             predicted=pred2d[v],
-            lost=lost_kp,
         )
         for v, c in enumerate(candidates)
     ]
@@ -1326,7 +1294,6 @@ def build_pose_graph(rt: Runtime, inputs: PoseInputs) -> StateGraph[PoseState]:
                 else:
                     recent = [(h, p) for h, p in zip(history, history_points, strict=True)][-3:]
                     predicted = predict_points([h for h, _ in recent], [p for _, p in recent], f)
-                    lost = np.asarray(~np.isfinite(predicted).all(axis=1), dtype=bool)
                     predicted = fill_from_anchor(predicted, anchor)
                     if predictions is not None:
                         cands = [c.xy for c in predictions[f]]
@@ -1342,7 +1309,7 @@ def build_pose_graph(rt: Runtime, inputs: PoseInputs) -> StateGraph[PoseState]:
                                 ).xy
                                 for v in range(len(cams))
                             ]
-                    result = await label_frame(rt, env, f, cands, predicted, reference, lost=lost)
+                    result = await label_frame(rt, env, f, cands, predicted, reference)
                 pts3[f - lo], pts2[f - lo] = result.points_3d, result.points_2d
                 if result.status == "accepted":
                     if not history or history[-1] != f:
