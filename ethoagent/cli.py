@@ -23,6 +23,7 @@ from ethoagent.cli_base import (
     ConfigOpt,
     KeypointsArg,
     NoCacheOpt,
+    OverwriteOpt,
     ResumeOpt,
     RunIdOpt,
     RunsDirOpt,
@@ -258,9 +259,7 @@ def segment(
             help="Ask the VLM for every snippet, also where the kinematics are clear.",
         ),
     ] = False,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace outputs OUT already holds.")
-    ] = False,
+    overwrite: OverwriteOpt = False,
     run_id: RunIdOpt = None,
     resume: ResumeOpt = None,
     config: ConfigOpt = None,

@@ -49,6 +49,9 @@ KeypointsArg = Annotated[
         show_default=False,
     ),
 ]
+OverwriteOpt = Annotated[
+    bool, typer.Option("--overwrite", help="Replace outputs OUT already holds.")
+]
 NoCacheOpt = Annotated[
     bool, typer.Option("--no-cache", help="Do not read or write the model-answer cache.")
 ]

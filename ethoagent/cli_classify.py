@@ -13,6 +13,7 @@ from ethoagent.cli_base import (
     ConfigOpt,
     KeypointsArg,
     NoCacheOpt,
+    OverwriteOpt,
     ResumeOpt,
     RunIdOpt,
     RunsDirOpt,
@@ -98,9 +99,7 @@ def classify(
             help="Ask the VLM for every window, also where keypoints decide.",
         ),
     ] = False,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace outputs OUT already holds.")
-    ] = False,
+    overwrite: OverwriteOpt = False,
     run_id: RunIdOpt = None,
     resume: ResumeOpt = None,
     config: ConfigOpt = None,

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ethoagent.cli_base import check_out, console, progress_bar
+from ethoagent.cli_base import OverwriteOpt, check_out, console, progress_bar
 from ethoagent.errors import InputError
 
 gate_app = typer.Typer(
@@ -854,9 +854,7 @@ def gate_predict(
         Path, typer.Option("--model", help="Model folder written by `ethoagent gate train`.")
     ],
     fps: GateFpsOpt = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace outputs OUT already holds.")
-    ] = False,
+    overwrite: OverwriteOpt = False,
     video: VideoOpt = None,
     top_k: TopKOpt = None,
     vision_model: VisionModelOpt = None,

@@ -13,6 +13,7 @@ from ethoagent.cli_base import (
     BackendOpt,
     ConfigOpt,
     NoCacheOpt,
+    OverwriteOpt,
     ResumeOpt,
     RunIdOpt,
     RunsDirOpt,
@@ -82,9 +83,7 @@ def profile_command(
         int, typer.Option(min=0, help="Most DEC iterations of each segment run.")
     ] = 2000,
     seed: Annotated[int, typer.Option(help="Seed of k-means and the resampling.")] = 0,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace outputs OUT already holds.")
-    ] = False,
+    overwrite: OverwriteOpt = False,
     run_id: RunIdOpt = None,
     resume: ResumeOpt = None,
     config: ConfigOpt = None,
