@@ -1,6 +1,6 @@
 """Inference speed of the LookAgain gate model on 2 CPU cores, for a 1-hour 30 fps session.
 
-Keypoints come from ``ethoagent.evals.synthetic.simulate_world`` (top-down x-y, mm; about
+Keypoints come from ``ethoagent.sim.synthetic.simulate_world`` (top-down x-y, mm; about
 6 s for 108,000 frames, so no random stand-in is needed) and are not part of any timing.
 With the default ``LookAgainConfig`` (only ``gate_fraction`` set to ``--looks``) it times:
 
@@ -53,8 +53,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.vision_encoders import synthetic_frames
 from ethoagent.errors import EthoagentError
-from ethoagent.evals.synthetic import simulate_world
 from ethoagent.nn.lookagain import LookAgain, LookAgainConfig
+from ethoagent.sim.synthetic import simulate_world
 from ethoagent.tools.motion import describe_motion
 from ethoagent.tools.vision import make_vision_encoder
 

@@ -33,7 +33,8 @@ from numpy.typing import NDArray
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ethoagent.evals.datasets import load_dataset, shared_data_dir
-from ethoagent.tools.cameras import Camera, check_calibration
+from ethoagent.model.camera import Camera
+from ethoagent.tools.cameras import check_calibration
 from ethoagent.tools.triangulate import reprojection_errors, triangulate_dlt, triangulate_ransac
 
 

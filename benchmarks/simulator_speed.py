@@ -1,6 +1,6 @@
 """Speed of the synthetic multi-view mouse world: ``simulate_session`` end to end.
 
-Times one call of ``ethoagent.evals.simulate.simulate_session`` (default: 1,000 frames x 6
+Times one call of ``ethoagent.sim.simulate.simulate_session`` (default: 1,000 frames x 6
 views, 320x240, preset ``paper-like``, as the issue's "well under a minute on 2 cores"
 target states) and splits the wall time into its stages by wrapping the functions the
 session calls (the arguments and outputs are untouched):
@@ -36,8 +36,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ethoagent.evals import simulate as sim
-from ethoagent.evals.render import VideoSink
+from ethoagent.sim import simulate as sim
+from ethoagent.sim.render import VideoSink
 
 _TIMES: defaultdict[str, float] = defaultdict(float)
 

@@ -40,7 +40,8 @@ from numpy.typing import NDArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ethoagent.tools.cameras import Camera, make_ring_cameras, project_points
+from ethoagent.model.camera import Camera
+from ethoagent.tools.cameras import make_ring_cameras, project_points
 from ethoagent.tools.triangulate import triangulate_dlt, triangulate_ransac
 
 

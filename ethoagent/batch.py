@@ -56,7 +56,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ethoagent.atomic import atomic_write_text
 from ethoagent.config import Settings, load_settings
 from ethoagent.errors import ConfigError, EthoagentError, InputError
-from ethoagent.graphs.registry import GRAPHS, finish_run, graph_entry
+from ethoagent.graphs.kit.registry import GRAPHS, finish_run, graph_entry
 
 JobStatus = Literal["pending", "resolving", "running", "finished", "failed", "interrupted"]
 JobAction = Literal["ran", "resumed", "skipped", "none"]
@@ -351,7 +351,7 @@ def run_job(job: Job, report: Report | None = None) -> JobResult:
     Returns:
         The job's result; ``status`` is ``finished``, ``failed`` or ``interrupted``.
     """
-    from ethoagent.graphs.runtime import execute_run
+    from ethoagent.graphs.kit.runtime import execute_run
     from ethoagent.runs import Run
 
     emit = report or (lambda _ev: None)

@@ -24,7 +24,7 @@ from ethoagent.batch import (
     run_batch,
     write_summary,
 )
-from ethoagent.evals.simulate import simulate_session
+from ethoagent.sim.simulate import simulate_session
 from tests.test_cli import cli
 
 SEGMENT_FAST = "k = 3\ndec_pretrain_epochs = 1\ndec_cluster_iters = 50\ncheck_stability = false\n"
@@ -196,8 +196,9 @@ def test_batch_runs_classify_and_isolates_a_bad_classify_input(
 def test_batch_runs_profile_over_a_sessions_table(tmp_path: Path) -> None:
     import numpy as np
 
-    from ethoagent.evals.synthetic import KEYPOINTS, simulate_world
-    from ethoagent.tools.io import PoseData, write_keypoints
+    from ethoagent.io.keypoints import write_keypoints
+    from ethoagent.model.pose import PoseData
+    from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
 
     lines = ["session,animal,group"]
     for i in range(4):
@@ -286,7 +287,7 @@ def start_batch_and_wait(batch: Path, runs: Path, marker: Path) -> subprocess.Po
     """Start the batch in its own process group; return once ``marker`` exists."""
     env = {**os.environ, "COLUMNS": "200"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ethoagent.cli", "run", str(batch), "--runs-dir", str(runs)],
+        [sys.executable, "-m", "ethoagent.cli.app", "run", str(batch), "--runs-dir", str(runs)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -17,7 +17,7 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
     env.pop("ETHOAGENT_DEBUG", None)
     return subprocess.run(
-        [sys.executable, "-m", "ethoagent.cli", *args],
+        [sys.executable, "-m", "ethoagent.cli.app", *args],
         capture_output=True,
         text=True,
         env=env,

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from ethoagent.cli import app
-from ethoagent.evals.behaviour import INDIVIDUAL_BEHAVIOURS
-from ethoagent.evals.synthetic import KEYPOINTS, simulate_world
-from ethoagent.tools.io import PoseData, write_keypoints
+from ethoagent.cli.app import app
+from ethoagent.io.keypoints import write_keypoints
+from ethoagent.model.pose import PoseData
+from ethoagent.sim.behaviour import INDIVIDUAL_BEHAVIOURS
+from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
 
 runner = CliRunner()
 NAMES = {"still": "freezing", "walking": "locomotion", "darting": "darting",

@@ -130,7 +130,7 @@ def test_sigkill_during_segment_then_resume_gives_the_same_results(
 ) -> None:
     env = {**os.environ, "COLUMNS": "120"}
     env.pop("ETHOAGENT_DEBUG", None)
-    command = [sys.executable, "-m", "ethoagent.cli", "demo", "--runs-dir", str(tmp_path)]
+    command = [sys.executable, "-m", "ethoagent.cli.app", "demo", "--runs-dir", str(tmp_path)]
     proc = subprocess.Popen(
         [*command, *SMALL, "--run-id", "k"], env=env, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

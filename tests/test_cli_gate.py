@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from ethoagent.evals.synthetic import KEYPOINTS, simulate_world
+from ethoagent.io.keypoints import read_keypoints, write_dlc_csv
+from ethoagent.model.pose import PoseData
+from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
 from ethoagent.tools.ethogram import check_tiling, read_ethogram_csv
-from ethoagent.tools.io import PoseData, read_keypoints, write_dlc_csv
 from tests.test_cli import cli
 
 FRAMES = 240

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ethoagent.evals.behaviour import BEHAVIOURS
-from ethoagent.evals.simulate import simulate_session
-from ethoagent.tools.io import read_keypoints
+from ethoagent.io.keypoints import read_keypoints
+from ethoagent.sim.behaviour import BEHAVIOURS
+from ethoagent.sim.simulate import simulate_session
 from ethoagent.tools.vision import efficientnet_lite0_installed
 from tests.test_cli import cli
 from tests.test_cli_gate import _one_line_error

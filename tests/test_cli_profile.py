@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from ethoagent.cli import app
+from ethoagent.cli.app import app
 from ethoagent.errors import InputError
-from ethoagent.evals.synthetic import KEYPOINTS, simulate_world
-from ethoagent.tools.io import PoseData, write_keypoints
+from ethoagent.io.keypoints import write_keypoints
+from ethoagent.model.pose import PoseData
+from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
 from tests.test_cli import cli
 
 FAST = ("--k", "4", "--dec-epochs", "2", "--dec-iters", "200", "--embedder", "tfidf",

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ethoagent.evals.simulate import simulate_session
-from ethoagent.evals.synthetic import KEYPOINTS, simulate_world
+from ethoagent.io.keypoints import write_dlc_csv
+from ethoagent.model.pose import PoseData
+from ethoagent.sim.simulate import simulate_session
+from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
 from ethoagent.tools.ethogram import check_tiling, read_ethogram_csv
-from ethoagent.tools.io import PoseData, write_dlc_csv
 from tests.test_cli import cli
 
 FAST = ("--k", "4", "--dec-epochs", "2", "--dec-iters", "100")

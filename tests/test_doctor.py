@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ethoagent.cli import app
-from ethoagent.cli_serve import DoctorFailedError
+from ethoagent.cli.app import app
+from ethoagent.cli.serve import DoctorFailedError
 from ethoagent.doctor import check_disk, check_extras, parse_nvidia_smi, run_doctor
 from tests.servers import (
     LLAMA_MODEL_ALIAS,

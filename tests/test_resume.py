@@ -18,7 +18,7 @@ def demo_cmd(runs_dir: Path, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "ethoagent.cli",
+        "ethoagent.cli.app",
         "demo",
         "--only",
         "triangulate",

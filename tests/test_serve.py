@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ethoagent.cli import app
+from ethoagent.cli.app import app
 from ethoagent.config import load_settings
 from ethoagent.errors import ConfigError, EndpointError
 from ethoagent.serve import (
@@ -209,7 +209,7 @@ def test_serve_starts_waits_writes_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         "FAKE_VLLM_RECORD": str(tmp_path / "record"),
         "COLUMNS": "200",
     }
-    cmd = [sys.executable, "-m", "ethoagent.cli", "serve", "--roles", "llm", "--llm-model",
+    cmd = [sys.executable, "-m", "ethoagent.cli.app", "serve", "--roles", "llm", "--llm-model",
            "fake/model", "--llm-port", str(port), "--max-model-len", "4096", "--config-out",
            str(config), "--log-dir", str(tmp_path / "logs"), "--timeout", "60"]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

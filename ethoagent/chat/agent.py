@@ -34,7 +34,7 @@ from ethoagent.agent.types import (
     ToolCall,
     ToolChoice,
 )
-from ethoagent.chat.tools import TOOLS, ToolContext, ToolOutcome, execute_tool
+from ethoagent.chat.actions import TOOLS, ToolContext, ToolOutcome, execute_tool
 from ethoagent.errors import ConfigError
 from ethoagent.prompts import load_prompt
 

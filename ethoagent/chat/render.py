@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from ethoagent.chat.tools import TOOLS, ToolOutcome
+from ethoagent.chat.actions import TOOLS, ToolOutcome
 
 __all__ = ["ChatRenderer", "result_table"]
 

@@ -30,9 +30,9 @@ from rich.text import Text
 from ethoagent.agent.trace import Tracer
 from ethoagent.agent.types import Sampling
 from ethoagent.agent.workspace import Workspace
+from ethoagent.chat.actions import TOOLS, ToolContext, execute_tool, parse_direct
 from ethoagent.chat.agent import build_chat_graph
 from ethoagent.chat.render import ChatRenderer, result_table
-from ethoagent.chat.tools import TOOLS, ToolContext, execute_tool, parse_direct
 from ethoagent.config import Settings
 from ethoagent.errors import EthoagentError, InputError, RunError
 

@@ -4,7 +4,7 @@ Data sets (per-frame ground truth; a few labelled example clips are drawn from t
 of the same session, as a user labels a few frames of their own video, and the frames of
 those clips are left out of every score):
 
-- ``synthetic``: one simulated mouse (``ethoagent.evals.synthetic.simulate_world``), 3 min
+- ``synthetic``: one simulated mouse (``ethoagent.sim.synthetic.simulate_world``), 3 min
   at 30 fps (1 min with ``quick``), 3D keypoints (mm), no video (frames drawn from the
   keypoints). The simulator's labels map onto the fear label set: ``still`` -> freezing,
   ``walking`` -> locomotion, ``darting`` -> darting (rare: its share of frames is reported
@@ -48,19 +48,21 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ethoagent.errors import InputError
-from ethoagent.evals.behaviour import INDIVIDUAL_BEHAVIOURS
 from ethoagent.evals.datasets import load_dataset, shared_data_dir
 from ethoagent.evals.harness import SuiteOptions, SuiteResult, register_suite
-from ethoagent.evals.synthetic import KEYPOINTS, simulate_world
 from ethoagent.figures import new_figure, png_bytes
-from ethoagent.graphs.classify import (
+from ethoagent.graphs.classify.graph import (
     GRAPH_NAME,
     ClassifyOptions,
     resolve_classify_inputs,
     run_classify,
 )
-from ethoagent.graphs.classify_report import frame_labels
-from ethoagent.graphs.runtime import offline_runtime
+from ethoagent.graphs.classify.report import frame_labels
+from ethoagent.graphs.kit.runtime import offline_runtime
+from ethoagent.io.keypoints import write_keypoints
+from ethoagent.model.pose import PoseData
+from ethoagent.sim.behaviour import INDIVIDUAL_BEHAVIOURS
+from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
 from ethoagent.tools.classify import (
     DEFAULT_CLASSES,
     Example,
@@ -69,7 +71,6 @@ from ethoagent.tools.classify import (
     per_class_scores,
 )
 from ethoagent.tools.features import compute_features, infer_layout
-from ethoagent.tools.io import PoseData, write_keypoints
 
 __all__ = ["ClassifyCase", "classify_cases", "classify_suite", "draw_examples", "score"]
 
@@ -157,7 +158,7 @@ def _synthetic_case(work: Path, frames: int, seed: int) -> ClassifyCase:
         individuals=("mouse0",),
         fps=world.fps,
         unit="mm",
-        source="ethoagent.evals.synthetic",
+        source="ethoagent.sim.synthetic",
     )
     path = write_keypoints(pose, work / "synthetic.nc", format="netcdf")
     classes = DEFAULT_CLASSES

@@ -23,17 +23,18 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict
 
 from ethoagent.errors import InputError
-from ethoagent.evals.behaviour import bouts_from_labels
-from ethoagent.tools.cameras import Camera, read_calibration, read_dannce_calibration
-from ethoagent.tools.io import (
-    PoseData,
+from ethoagent.io.calibration import read_calibration, read_dannce_calibration
+from ethoagent.io.keypoints import read_dlc_csv
+from ethoagent.io.labels import (
     boris_to_framewise,
     intervals_to_framewise,
     read_boris_events,
-    read_dlc_csv,
     read_framewise_labels,
     read_interval_labels,
 )
+from ethoagent.model.camera import Camera
+from ethoagent.model.pose import PoseData
+from ethoagent.sim.behaviour import bouts_from_labels
 
 __all__ = [
     "DATASETS",

@@ -59,13 +59,8 @@ from sklearn.metrics import f1_score
 from torch import nn
 
 from ethoagent.errors import InputError
-from ethoagent.evals import render as render_module
-from ethoagent.evals.behaviour import BEHAVIOURS, INDIVIDUAL_BEHAVIOURS
 from ethoagent.evals.datasets import load_dataset, shared_data_dir
 from ethoagent.evals.harness import SuiteOptions, SuiteResult, register_suite
-from ethoagent.evals.render import compute_visibility, make_occluders, render_view
-from ethoagent.evals.simulate import PRESETS
-from ethoagent.evals.synthetic import simulate_world
 from ethoagent.figures import new_figure, png_bytes
 from ethoagent.nn.dec import DecConfig, fit_dec
 from ethoagent.nn.lookagain import (
@@ -84,6 +79,11 @@ from ethoagent.nn.train_gate import (
     train_gate,
     warmup_cosine,
 )
+from ethoagent.sim import render as render_module
+from ethoagent.sim.behaviour import BEHAVIOURS, INDIVIDUAL_BEHAVIOURS
+from ethoagent.sim.render import compute_visibility, make_occluders, render_view
+from ethoagent.sim.simulate import PRESETS
+from ethoagent.sim.synthetic import simulate_world
 from ethoagent.tools.cameras import make_ring_cameras, project_points
 from ethoagent.tools.cluster import kmeans_baseline
 from ethoagent.tools.ethogram import hungarian_macro_f1

@@ -26,18 +26,24 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ethoagent.evals import synthetic
 from ethoagent.evals.harness import SuiteOptions, SuiteResult, register_suite
-from ethoagent.evals.simulate import simulate_session
 from ethoagent.figures import new_figure, png_bytes
-from ethoagent.graphs.pose import GRAPH_NAME, PoseInputs, PoseOptions, resolve_inputs, run_pose
-from ethoagent.graphs.pose_report import assembled, truth_metrics
-from ethoagent.graphs.runtime import offline_runtime
-from ethoagent.tools.cameras import read_calibration
+from ethoagent.graphs.kit.runtime import offline_runtime
+from ethoagent.graphs.pose.graph import (
+    GRAPH_NAME,
+    PoseInputs,
+    PoseOptions,
+    resolve_inputs,
+    run_pose,
+)
+from ethoagent.graphs.pose.report import assembled, truth_metrics
+from ethoagent.io.calibration import read_calibration
+from ethoagent.io.video import VideoReader
+from ethoagent.sim import synthetic
+from ethoagent.sim.simulate import simulate_session
 from ethoagent.tools.detect import detect_marks, match_candidates
 from ethoagent.tools.labelling import read_seed_labels
 from ethoagent.tools.triangulate import triangulate_dlt
-from ethoagent.tools.video import VideoReader
 
 VARIANTS: dict[str, PoseOptions | None] = {
     "naive": None,
@@ -151,7 +157,7 @@ def pose_suite(options: SuiteOptions) -> SuiteResult:
         table=table,
         figures={"error_by_variant": _figure(table)},
         notes=[
-            "Synthetic sessions (ethoagent.evals.simulate), one mouse, 6 cameras; seeds are "
+            "Synthetic sessions (ethoagent.sim.simulate), one mouse, 6 cameras; seeds are "
             "the first, middle and last frames' visible marks.",
             "Backend offline: the 'model' answers come from the registered offline solvers "
             "(geometry on the temporal prediction), not from a VLM.",

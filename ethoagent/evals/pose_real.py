@@ -55,15 +55,16 @@ from ethoagent.errors import InputError
 from ethoagent.evals.datasets import Dataset, load_dataset, shared_data_dir
 from ethoagent.evals.harness import SuiteOptions, SuiteResult, register_suite
 from ethoagent.figures import new_figure, png_bytes
-from ethoagent.graphs.nodes import ItemOutcome, PolicySupervisor, run_stage, summarize_outcomes
-from ethoagent.graphs.triangulation import (
+from ethoagent.graphs.kit.nodes import ItemOutcome, PolicySupervisor, run_stage, summarize_outcomes
+from ethoagent.graphs.triangulate.graph import (
     FrameInput,
     FramePoints,
     Skeleton,
     TriangulationLimits,
     make_triangulation_stage,
 )
-from ethoagent.tools.cameras import Camera, check_calibration
+from ethoagent.model.camera import Camera
+from ethoagent.tools.cameras import check_calibration
 from ethoagent.tools.triangulate import (
     bone_length_errors,
     median_bone_lengths,

@@ -36,20 +36,21 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ethoagent.evals.behaviour import INDIVIDUAL_BEHAVIOURS, simulate_behaviour
 from ethoagent.evals.harness import SuiteOptions, SuiteResult, register_suite
-from ethoagent.evals.synthetic import KEYPOINTS, simulate_world
 from ethoagent.figures import new_figure, png_bytes
-from ethoagent.graphs.profile import (
+from ethoagent.graphs.kit.runtime import offline_runtime
+from ethoagent.graphs.profile.graph import (
     GRAPH_NAME,
     ProfileInputs,
     ProfileOptions,
     read_sessions_csv,
     run_profile,
 )
-from ethoagent.graphs.runtime import offline_runtime
-from ethoagent.graphs.segment import SegmentOptions
-from ethoagent.tools.io import PoseData, write_keypoints
+from ethoagent.graphs.segment.graph import SegmentOptions
+from ethoagent.io.keypoints import write_keypoints
+from ethoagent.model.pose import PoseData
+from ethoagent.sim.behaviour import INDIVIDUAL_BEHAVIOURS, simulate_behaviour
+from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
 from ethoagent.tools.profile_stats import Profile, compare_groups, compute_profile
 
 __all__ = ["CohortDesign", "null_rates_ground_truth", "profile_suite", "run_cohort", "write_cohort"]

@@ -2,7 +2,7 @@
 
 Data sets (each with per-frame, per-animal ground truth):
 
-- ``synthetic_1``: one simulated mouse (``ethoagent.evals.synthetic.simulate_world``), 3 min
+- ``synthetic_1``: one simulated mouse (``ethoagent.sim.synthetic.simulate_world``), 3 min
   at 30 fps (1 min with ``quick``), 3D keypoints in mm written to a movement netCDF file;
   truth = the behaviour program's labels (still, walking, darting, turning, rearing,
   grooming).
@@ -57,19 +57,21 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ethoagent.errors import InputError
-from ethoagent.evals.behaviour import BEHAVIOURS, INDIVIDUAL_BEHAVIOURS
 from ethoagent.evals.datasets import load_dataset, shared_data_dir
 from ethoagent.evals.harness import SuiteOptions, SuiteResult, register_suite
-from ethoagent.evals.synthetic import KEYPOINTS, simulate_world
 from ethoagent.figures import new_figure, png_bytes
-from ethoagent.graphs.runtime import offline_runtime
-from ethoagent.graphs.segment import (
+from ethoagent.graphs.kit.runtime import offline_runtime
+from ethoagent.graphs.segment.graph import (
     GRAPH_NAME,
     SegmentInputs,
     SegmentOptions,
     resolve_segment_inputs,
     run_segment,
 )
+from ethoagent.io.keypoints import write_keypoints
+from ethoagent.model.pose import PoseData
+from ethoagent.sim.behaviour import BEHAVIOURS, INDIVIDUAL_BEHAVIOURS
+from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
 from ethoagent.tools.cluster import kmeans_baseline
 from ethoagent.tools.ethogram import (
     boundary_f1,
@@ -81,7 +83,6 @@ from ethoagent.tools.ethogram import (
     switches_per_minute,
 )
 from ethoagent.tools.features import LAYOUTS, compute_features
-from ethoagent.tools.io import PoseData, write_keypoints
 
 __all__ = [
     "METHODS",
@@ -176,7 +177,7 @@ def _synthetic_case(work: Path, name: str, frames: int, animals: int, seed: int)
         individuals=individuals,
         fps=world.fps,
         unit="mm",
-        source="ethoagent.evals.synthetic",
+        source="ethoagent.sim.synthetic",
     )
     path = write_keypoints(pose, work / f"{name}.nc", format="netcdf")
     classes = BEHAVIOURS if animals > 1 else INDIVIDUAL_BEHAVIOURS

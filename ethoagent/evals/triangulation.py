@@ -16,12 +16,12 @@ import numpy as np
 
 from ethoagent.agent.offline import OfflineClient
 from ethoagent.agent.trace import Tracer
-from ethoagent.evals import synthetic
+from ethoagent.demo.triangulate import DEMO_SKELETON
 from ethoagent.evals.harness import SuiteOptions, SuiteResult, register_suite
 from ethoagent.figures import new_figure, png_bytes
-from ethoagent.graphs.demo import DEMO_SKELETON
-from ethoagent.graphs.nodes import PolicySupervisor, run_stage, summarize_outcomes
-from ethoagent.graphs.triangulation import FrameInput, make_triangulation_stage
+from ethoagent.graphs.kit.nodes import PolicySupervisor, run_stage, summarize_outcomes
+from ethoagent.graphs.triangulate.graph import FrameInput, make_triangulation_stage
+from ethoagent.sim import synthetic
 from ethoagent.tools.cameras import make_ring_cameras
 from ethoagent.tools.triangulate import median_bone_lengths, triangulate_dlt
 
@@ -104,7 +104,7 @@ def triangulation_suite(options: SuiteOptions) -> SuiteResult:
         table=table,
         figures={"error_vs_swap_rate": _figure(table)},
         notes=[
-            "Synthetic data (ethoagent.evals.synthetic); offline policy supervisor.",
+            "Synthetic data (ethoagent.sim.synthetic); offline policy supervisor.",
             "The triangulate stage calls no model: its proposer and escalations are tools.",
         ],
     )

@@ -1,7 +1,7 @@
 """Check results: one verifiable test of a proposal, with its value and threshold.
 
 Checks are plain functions of (input, proposal) that return a ``CheckResult``; they never
-call a model. The node pattern (``ethoagent.graphs.nodes``) runs them and routes on them.
+call a model. The node pattern (``ethoagent.graphs.kit.nodes``) runs them and routes on them.
 """
 
 from __future__ import annotations

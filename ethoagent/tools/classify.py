@@ -259,7 +259,7 @@ def _runs_to_examples(animal: int, by_frame: Mapping[int, str]) -> list[Example]
 def _boris_examples(
     p: Path, norm: Mapping[str, str], fps: float, frames: int, animals: Sequence[str]
 ) -> list[Example]:
-    from ethoagent.tools.io import read_boris_events
+    from ethoagent.io.labels import read_boris_events
 
     out: list[Example] = []
     open_at: dict[tuple[str, str], float] = {}

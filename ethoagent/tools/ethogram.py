@@ -8,7 +8,7 @@ should tile the animal's timeline ``[0, frames)`` exactly. This module holds
 - metrics against per-frame ground truth: ``hungarian_macro_f1``, ``nmi``,
   ``boundary_f1``, ``switches_per_minute``, ``median_epoch_seconds``;
 - exports: ``write_ethogram_csv`` / ``read_ethogram_csv`` and ``write_boris_csv`` (BORIS
-  aggregated events, readable by ``ethoagent.tools.io.read_boris_events``).
+  aggregated events, readable by ``ethoagent.io.labels.read_boris_events``).
 
 Per-frame labels are ``(frames,)`` arrays of codes (int) or names (str) of one animal.
 """
@@ -564,7 +564,7 @@ def write_boris_csv(
     Each epoch becomes a START event at ``start / fps`` and a STOP event at ``stop / fps``
     seconds (times with 6 decimals, so ``round(time * fps)`` gives back the frame).
     At equal times STOP rows come before START rows. The description goes in ``Comment``.
-    ``ethoagent.tools.io.read_boris_events`` reads the file back.
+    ``ethoagent.io.labels.read_boris_events`` reads the file back.
 
     Args:
         path: the ``.csv`` to write.

@@ -112,7 +112,7 @@ SYNTHETIC_LAYOUT = BodyLayout(
     paws=("forepaw_left", "forepaw_right", "hindpaw_left", "hindpaw_right"),
     tail=("tail_base", "tail_mid", "tail_tip"),
 )
-"""The 12 keypoints of ``ethoagent.evals.synthetic`` (no nose: the ear midpoint is the head)."""
+"""The 12 keypoints of ``ethoagent.sim.synthetic`` (no nose: the ear midpoint is the head)."""
 
 CALMS21_LAYOUT = BodyLayout(
     name="calms21",

@@ -22,8 +22,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ethoagent.errors import InputError
+from ethoagent.model.camera import Camera
 from ethoagent.tools.cameras import (
-    Camera,
     behind_camera,
     normalised_to_pixels,
     project_points,
@@ -55,7 +55,7 @@ def _cameras(cameras: Sequence[Camera], minimum: int = 2) -> list[Camera]:
         raise InputError(
             f"expected a sequence of at least {minimum} Camera objects; found {len(cams)} "
             f"item(s) of type(s) {sorted({type(c).__name__ for c in cams})}.",
-            fix="load cameras with ethoagent.tools.cameras.read_calibration().",
+            fix="load cameras with ethoagent.io.calibration.read_calibration().",
         )
     return cams
 

@@ -33,7 +33,7 @@ def printed(child: Any) -> str:
 @pytest.fixture(scope="session")
 def sim_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 300-frame, 2-mouse, 2-view simulated session (10 s at 30 fps)."""
-    from ethoagent.evals.simulate import simulate_session
+    from ethoagent.sim.simulate import simulate_session
 
     out = tmp_path_factory.mktemp("chat-sim") / "sim"
     simulate_session(out, preset="easy", frames=300, animals=2, views=2, seed=3)
@@ -68,7 +68,7 @@ def spawn_chat() -> Iterator[Spawn]:
         full_env.update(env or {})
         child = pexpect.spawn(
             sys.executable,
-            ["-m", "ethoagent.cli", "chat", "--workspace", str(workspace), *args],
+            ["-m", "ethoagent.cli.app", "chat", "--workspace", str(workspace), *args],
             cwd=str(workspace),
             env=full_env,
             encoding="utf-8",

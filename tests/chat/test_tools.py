@@ -10,8 +10,7 @@ import pytest
 from rich.console import Console
 
 from ethoagent.agent.workspace import Workspace
-from ethoagent.chat.session import ChatSession
-from ethoagent.chat.tools import (
+from ethoagent.chat.actions import (
     TOOLS,
     ChatTool,
     ToolContext,
@@ -19,6 +18,7 @@ from ethoagent.chat.tools import (
     parse_direct,
     register_tool,
 )
+from ethoagent.chat.session import ChatSession
 from ethoagent.config import load_settings
 from ethoagent.errors import InputError
 from tests.servers import ScriptedOpenAIServer, chat_completion, tool_call
@@ -163,7 +163,7 @@ def test_registry_refuses_duplicates_and_offers_json_schemas() -> None:
 def test_chat_command_is_registered_and_reads_lines(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from ethoagent.cli import app
+    from ethoagent.cli.app import app
 
     runner = CliRunner()
     result = runner.invoke(app, ["chat", "--help"])

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 
 from ethoagent.agent.workspace import Workspace
-from ethoagent.chat.tools import TOOLS, ToolContext, execute_tool, parse_direct
+from ethoagent.chat.actions import TOOLS, ToolContext, execute_tool, parse_direct
 from ethoagent.config import load_settings
-from ethoagent.evals.synthetic import KEYPOINTS, simulate_world
-from ethoagent.tools.io import PoseData, write_keypoints
+from ethoagent.io.keypoints import write_keypoints
+from ethoagent.model.pose import PoseData
+from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
 
 PROFILE_FAST = {"k": 3, "dec_epochs": 1, "dec_iters": 50, "embedder": "tfidf",
                 "permutations": 99, "clusters": 3}  # fmt: skip

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ethoagent.errors import InputError
-from ethoagent.evals.behaviour import (
+from ethoagent.sim.behaviour import (
     CODE,
     INDIVIDUAL_BEHAVIOURS,
     expected_time_shares,

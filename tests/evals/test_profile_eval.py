@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ethoagent.evals.behaviour import CODE
 from ethoagent.evals.harness import available_suites
 from ethoagent.evals.profile import (
     CohortDesign,
@@ -17,8 +16,9 @@ from ethoagent.evals.profile import (
     run_cohort,
     write_cohort,
 )
-from ethoagent.graphs.profile import ProfileOptions
-from ethoagent.graphs.segment import SegmentOptions
+from ethoagent.graphs.profile.graph import ProfileOptions
+from ethoagent.graphs.segment.graph import SegmentOptions
+from ethoagent.sim.behaviour import CODE
 
 
 def test_suite_is_registered() -> None:

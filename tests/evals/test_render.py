@@ -1,12 +1,13 @@
-"""Tests of the renderer: ray-cast visibility, ellipse outlines, images (ethoagent.evals.render)."""
+"""Tests of the renderer: ray-cast visibility, ellipse outlines, images (ethoagent.sim.render)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ethoagent.evals import render as rd
-from ethoagent.evals import synthetic as syn
-from ethoagent.tools.cameras import Camera, make_ring_cameras, project_points
+from ethoagent.model.camera import Camera
+from ethoagent.sim import render as rd
+from ethoagent.sim import synthetic as syn
+from ethoagent.tools.cameras import make_ring_cameras, project_points
 
 
 def _down_camera(size: tuple[int, int] = (200, 200), f: float = 200.0) -> Camera:

@@ -17,9 +17,9 @@ from ethoagent.evals.segment import (
     pooled_scores,
     segment_suite,
 )
-from ethoagent.evals.synthetic import KEYPOINTS
+from ethoagent.model.pose import PoseData
+from ethoagent.sim.synthetic import KEYPOINTS
 from ethoagent.tools.ethogram import boundary_f1
-from ethoagent.tools.io import PoseData
 
 FPS = 30.0
 

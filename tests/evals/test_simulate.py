@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from ethoagent.errors import InputError
-from ethoagent.evals.simulate import PRESETS, preview_frame, simulate_session
-from ethoagent.tools.cameras import project_points, read_calibration
-from ethoagent.tools.io import read_dlc_csv
+from ethoagent.io.calibration import read_calibration
+from ethoagent.io.keypoints import read_dlc_csv
+from ethoagent.sim.simulate import PRESETS, preview_frame, simulate_session
+from ethoagent.tools.cameras import project_points
 
 
 def test_session_files_and_geometry(tmp_path: Path) -> None:

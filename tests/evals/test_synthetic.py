@@ -1,4 +1,4 @@
-"""Tests of the synthetic world and its behaviour program (ethoagent.evals.synthetic/behaviour)."""
+"""Tests of the synthetic world and its behaviour program (ethoagent.sim.synthetic/behaviour)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from ethoagent.errors import InputError
-from ethoagent.evals import behaviour as bh
-from ethoagent.evals import synthetic as syn
+from ethoagent.sim import behaviour as bh
+from ethoagent.sim import synthetic as syn
 
 
 def test_simulate_trajectory_shape_and_determinism() -> None:

@@ -18,9 +18,7 @@ from ethoagent.agent.offline import OfflineClient
 from ethoagent.agent.trace import read_trace
 from ethoagent.agent.types import ModelClient, Request
 from ethoagent.errors import InputError
-from ethoagent.evals.behaviour import INDIVIDUAL_BEHAVIOURS
-from ethoagent.evals.synthetic import KEYPOINTS, World, simulate_world
-from ethoagent.graphs.classify import (
+from ethoagent.graphs.classify.graph import (
     CLASSIFY_PROMPT,
     GRAPH_NAME,
     ClassifyAnswer,
@@ -30,11 +28,14 @@ from ethoagent.graphs.classify import (
     resolve_classify_inputs,
     run_classify,
 )
-from ethoagent.graphs.runtime import offline_runtime
+from ethoagent.graphs.kit.runtime import offline_runtime
+from ethoagent.io.keypoints import write_keypoints
+from ethoagent.model.pose import PoseData
 from ethoagent.prompts import PROMPTS_DIR
 from ethoagent.runs import Run
+from ethoagent.sim.behaviour import INDIVIDUAL_BEHAVIOURS
+from ethoagent.sim.synthetic import KEYPOINTS, World, simulate_world
 from ethoagent.tools.classify import DEFAULT_CLASSES, Example
-from ethoagent.tools.io import PoseData, write_keypoints
 from tests.scripted import ScriptedClient
 
 FPS = 30.0
@@ -137,8 +138,8 @@ def test_offline_run_writes_its_outputs(
 async def _resume(tmp: Path, inputs: ClassifyInputs, run: Run) -> dict[str, Any]:
     from ethoagent.agent.trace import TracedClient, Tracer
     from ethoagent.config import load_settings
-    from ethoagent.graphs.nodes import PolicySupervisor
-    from ethoagent.graphs.runtime import Runtime
+    from ethoagent.graphs.kit.nodes import PolicySupervisor
+    from ethoagent.graphs.kit.runtime import Runtime
 
     settings = load_settings(None, {"runs_dir": tmp})
     tracer = Tracer(run.trace_path, run_id=run.run_id, images_dir=run.images_dir)
@@ -214,7 +215,7 @@ def test_inputs_need_an_example_of_every_class(session: tuple[Path, World, list[
 
 
 def test_video_path_crops_by_background_subtraction(tmp_path: Path) -> None:
-    from ethoagent.evals.simulate import simulate_session
+    from ethoagent.sim.simulate import simulate_session
 
     paths = simulate_session(tmp_path / "sim", preset="easy", frames=240, views=2, seed=3)
     top = next(v for v in paths.videos if v.stem == "top")

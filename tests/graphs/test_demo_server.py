@@ -16,8 +16,8 @@ import pytest
 
 from ethoagent.agent.trace import read_trace
 from ethoagent.config import Settings, load_settings
-from ethoagent.graphs.demo import GRAPH_NAME, run_demo
-from ethoagent.graphs.runtime import open_runtime
+from ethoagent.demo.triangulate import GRAPH_NAME, run_demo
+from ethoagent.graphs.kit.runtime import open_runtime
 from ethoagent.runs import Run
 
 pytestmark = pytest.mark.server

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from ethoagent.agent.trace import Tracer
 from ethoagent.agent.types import Message, PromptRef, Request, ToolCall
 from ethoagent.config import Budget
-from ethoagent.graphs.nodes import (
+from ethoagent.graphs.kit.nodes import (
     SUPERVISOR_PROMPT,
     Escalation,
     Feedback,

@@ -16,8 +16,8 @@ from ethoagent.agent.offline import OfflineClient
 from ethoagent.agent.trace import read_trace
 from ethoagent.agent.types import ModelClient, Request
 from ethoagent.errors import InputError
-from ethoagent.evals.simulate import simulate_session
-from ethoagent.graphs.pose import (
+from ethoagent.graphs.kit.runtime import offline_runtime
+from ethoagent.graphs.pose.graph import (
     ASSIGN_PROMPT,
     GRAPH_NAME,
     REGIONS_PROMPT,
@@ -30,9 +30,9 @@ from ethoagent.graphs.pose import (
     resolve_inputs,
     run_pose,
 )
-from ethoagent.graphs.runtime import offline_runtime
+from ethoagent.io.keypoints import read_keypoints
 from ethoagent.runs import Run
-from ethoagent.tools.io import read_keypoints
+from ethoagent.sim.simulate import simulate_session
 from tests.scripted import ScriptedClient
 
 FRAMES = 30

@@ -12,9 +12,8 @@ from ethoagent.agent.offline import OfflineClient
 from ethoagent.agent.trace import Tracer
 from ethoagent.config import Budget
 from ethoagent.errors import InputError
-from ethoagent.evals.synthetic import simulate_world
-from ethoagent.graphs.nodes import Feedback, StageContext
-from ethoagent.graphs.pose import (
+from ethoagent.graphs.kit.nodes import Feedback, StageContext
+from ethoagent.graphs.pose.graph import (
     SKELETON,
     FrameResult,
     body_axes,
@@ -24,7 +23,8 @@ from ethoagent.graphs.pose import (
     make_mirror_escalation,
     trusted_points,
 )
-from ethoagent.graphs.triangulation import FrameInput, FramePoints
+from ethoagent.graphs.triangulate.graph import FrameInput, FramePoints
+from ethoagent.sim.synthetic import simulate_world
 from ethoagent.tools.cameras import make_ring_cameras, project_points
 from ethoagent.tools.triangulate import median_bone_lengths
 

@@ -13,9 +13,9 @@ from ethoagent.agent.offline import OfflineClient
 from ethoagent.agent.trace import TracedClient, Tracer, read_trace
 from ethoagent.agent.types import Request
 from ethoagent.errors import InputError
-from ethoagent.evals.synthetic import KEYPOINTS, simulate_world
-from ethoagent.graphs.nodes import PolicySupervisor, run_item
-from ethoagent.graphs.profile import (
+from ethoagent.graphs.kit.nodes import PolicySupervisor, run_item
+from ethoagent.graphs.kit.runtime import Runtime, offline_runtime
+from ethoagent.graphs.profile.graph import (
     GRAPH_NAME,
     NAME_PROMPT,
     ClusterItem,
@@ -28,16 +28,17 @@ from ethoagent.graphs.profile import (
     read_sessions_csv,
     run_profile,
 )
-from ethoagent.graphs.runtime import Runtime, offline_runtime
-from ethoagent.graphs.segment import (
+from ethoagent.graphs.segment.graph import (
     CAPTION_PROMPT,
     MERGE_PROMPT,
     SegmentOptions,
     offline_caption,
     offline_merge,
 )
+from ethoagent.io.keypoints import write_keypoints
+from ethoagent.model.pose import PoseData
 from ethoagent.runs import Run
-from ethoagent.tools.io import PoseData, write_keypoints
+from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
 from ethoagent.tools.vocabulary import ClusterKinematics
 from tests.scripted import ScriptedClient
 

@@ -20,10 +20,9 @@ from ethoagent.agent.trace import TracedClient, Tracer, read_trace
 from ethoagent.agent.types import ModelClient, Request
 from ethoagent.config import load_settings
 from ethoagent.errors import InputError
-from ethoagent.evals.synthetic import KEYPOINTS, World, simulate_world
-from ethoagent.graphs.nodes import PolicySupervisor
-from ethoagent.graphs.runtime import Runtime, offline_runtime
-from ethoagent.graphs.segment import (
+from ethoagent.graphs.kit.nodes import PolicySupervisor
+from ethoagent.graphs.kit.runtime import Runtime, offline_runtime
+from ethoagent.graphs.segment.graph import (
     CAPTION_PROMPT,
     GRAPH_NAME,
     MERGE_PROMPT,
@@ -36,8 +35,12 @@ from ethoagent.graphs.segment import (
     resolve_segment_inputs,
     run_segment,
 )
+from ethoagent.io.keypoints import write_keypoints
+from ethoagent.io.labels import boris_to_framewise, read_boris_events
+from ethoagent.model.pose import PoseData
 from ethoagent.prompts import PROMPTS_DIR
 from ethoagent.runs import Run
+from ethoagent.sim.synthetic import KEYPOINTS, World, simulate_world
 from ethoagent.tools.captions import SnippetKinematics
 from ethoagent.tools.ethogram import (
     check_tiling,
@@ -45,7 +48,6 @@ from ethoagent.tools.ethogram import (
     nmi,
     read_ethogram_csv,
 )
-from ethoagent.tools.io import PoseData, boris_to_framewise, read_boris_events, write_keypoints
 from tests.scripted import ScriptedClient
 
 FPS = 30.0

@@ -1,6 +1,6 @@
 """Shared pieces of the reliability suite: the CLI as a user meets it, and the flaky server.
 
-``cli`` runs ``ethoagent.cli.main`` in-process (the entry point that turns user errors into
+``cli`` runs ``ethoagent.cli.app.main`` in-process (the entry point that turns user errors into
 one red line and an exit code), so a test sees exactly what a user's terminal shows without
 paying for a new interpreter per case.
 """
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from ethoagent.cli import base as cli_base
 
-from ethoagent import cli_base
 from tests.reliability.flaky import FlakyServer
 
 
@@ -31,7 +31,7 @@ CliRunner = Callable[..., CliResult]
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> CliRunner:
     """Run ``ethoagent ARGS...`` in-process; return its exit code and captured output."""
-    from ethoagent.cli import main
+    from ethoagent.cli.app import main
 
     monkeypatch.setitem(cli_base.STATE, "debug", False)
     monkeypatch.setenv("COLUMNS", "200")

@@ -18,11 +18,12 @@ import cv2
 import numpy as np
 import pytest
 
-from ethoagent.evals.simulate import simulate_session
-from ethoagent.evals.synthetic import KEYPOINTS, simulate_world
-from ethoagent.tools.cameras import read_calibration, write_calibration
+from ethoagent.io.calibration import read_calibration, write_calibration
+from ethoagent.io.keypoints import write_keypoints
+from ethoagent.model.pose import PoseData
+from ethoagent.sim.simulate import simulate_session
+from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
 from ethoagent.tools.ethogram import read_ethogram_csv
-from ethoagent.tools.io import PoseData, write_keypoints
 from tests.reliability.conftest import CliRunner, assert_one_line_error, snapshot
 
 FAST = ("--k", "4", "--dec-epochs", "2", "--dec-iters", "100")

@@ -20,16 +20,17 @@ import pytest
 from ethoagent.atomic import atomic_write_text
 from ethoagent.config import load_settings
 from ethoagent.errors import EthoagentError
-from ethoagent.evals.synthetic import KEYPOINTS, simulate_world
-from ethoagent.graphs.runtime import open_runtime
-from ethoagent.graphs.segment import (
+from ethoagent.graphs.kit.runtime import open_runtime
+from ethoagent.graphs.segment.graph import (
     GRAPH_NAME,
     SegmentOptions,
     resolve_segment_inputs,
     run_segment,
 )
+from ethoagent.io.keypoints import write_keypoints
+from ethoagent.model.pose import PoseData
 from ethoagent.runs import Run
-from ethoagent.tools.io import PoseData, write_keypoints
+from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
 from tests.reliability.flaky import FlakyServer
 from tests.reliability.test_models import CAPTION, answer_by_prompt, merge_answer
 

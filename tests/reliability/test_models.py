@@ -25,9 +25,8 @@ from ethoagent.agent.trace import read_trace
 from ethoagent.agent.types import Message, PromptRef, Request
 from ethoagent.config import RoleConfig
 from ethoagent.errors import EndpointError
-from ethoagent.evals.simulate import simulate_session
-from ethoagent.evals.synthetic import KEYPOINTS, simulate_world
-from ethoagent.graphs.pose import (
+from ethoagent.graphs.kit.runtime import offline_runtime
+from ethoagent.graphs.pose.graph import (
     ASSIGN_PROMPT,
     GRAPH_NAME,
     REGIONS,
@@ -39,9 +38,11 @@ from ethoagent.graphs.pose import (
     resolve_inputs,
     run_pose,
 )
-from ethoagent.graphs.runtime import offline_runtime
+from ethoagent.io.keypoints import write_keypoints
+from ethoagent.model.pose import PoseData
+from ethoagent.sim.simulate import simulate_session
+from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
 from ethoagent.tools.ethogram import check_tiling, read_ethogram_csv
-from ethoagent.tools.io import PoseData, write_keypoints
 from tests.reliability.conftest import CliRunner, assert_one_line_error, snapshot
 from tests.reliability.flaky import FlakyServer
 from tests.scripted import ScriptedClient

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from ethoagent.atomic import is_partial_write
-from ethoagent.evals.simulate import simulate_session
+from ethoagent.sim.simulate import simulate_session
 from tests.reliability.conftest import CliRunner, assert_one_line_error, snapshot
 
 FAST_SEGMENT = ("--k", "4", "--dec-epochs", "2", "--dec-iters", "100")
@@ -39,7 +39,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _cmd(*args: str | Path) -> list[str]:
-    return [sys.executable, "-m", "ethoagent.cli", *map(str, args)]
+    return [sys.executable, "-m", "ethoagent.cli.app", *map(str, args)]
 
 
 def _env() -> dict[str, str]:

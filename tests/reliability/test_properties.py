@@ -17,7 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from ethoagent.tools.cameras import Camera, make_ring_cameras
+from ethoagent.io.keypoints import read_dlc_csv, write_dlc_csv
+from ethoagent.io.labels import boris_to_framewise, read_boris_events
+from ethoagent.model.camera import Camera
+from ethoagent.model.pose import PoseData
+from ethoagent.tools.cameras import make_ring_cameras
 from ethoagent.tools.ethogram import (
     Epoch,
     check_tiling,
@@ -25,13 +29,6 @@ from ethoagent.tools.ethogram import (
     read_ethogram_csv,
     write_boris_csv,
     write_ethogram_csv,
-)
-from ethoagent.tools.io import (
-    PoseData,
-    boris_to_framewise,
-    read_boris_events,
-    read_dlc_csv,
-    write_dlc_csv,
 )
 from ethoagent.tools.merge import merge_epochs
 from ethoagent.tools.triangulate import project_points, triangulate_dlt

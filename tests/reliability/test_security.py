@@ -19,9 +19,8 @@ import numpy as np
 import pytest
 
 from ethoagent.agent.types import Request
-from ethoagent.evals.synthetic import KEYPOINTS, simulate_world
-from ethoagent.graphs.runtime import offline_runtime
-from ethoagent.graphs.segment import (
+from ethoagent.graphs.kit.runtime import offline_runtime
+from ethoagent.graphs.segment.graph import (
     CAPTION_PROMPT,
     GRAPH_NAME,
     MERGE_PROMPT,
@@ -31,8 +30,10 @@ from ethoagent.graphs.segment import (
     resolve_segment_inputs,
     run_segment,
 )
+from ethoagent.io.keypoints import write_keypoints
+from ethoagent.model.pose import PoseData
+from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
 from ethoagent.tools.ethogram import read_ethogram_csv
-from ethoagent.tools.io import PoseData, write_keypoints
 from tests.reliability.conftest import CliRunner, assert_one_line_error, snapshot
 from tests.reliability.flaky import FlakyServer
 from tests.reliability.test_models import (

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ethoagent.report.html import CONTENT_SECURITY_POLICY, PNG_SIGNATURE
+from ethoagent.demo.html import CONTENT_SECURITY_POLICY, PNG_SIGNATURE
 
 DATA_URL = "data:image/png;base64,"
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from ethoagent.config import load_settings
+from ethoagent.demo.driver import SECTION_KEYS, SECTIONS, DemoOptions, run_full_demo
+from ethoagent.demo.sections import truth_labels
 from ethoagent.evals.classify import SIM_TO_CLASS
-from ethoagent.report.demo import SECTION_KEYS, SECTIONS, DemoOptions, run_full_demo
-from ethoagent.report.sections import truth_labels
 from ethoagent.runs import Run
 from tests.report.htmlcheck import assert_self_contained
 

@@ -10,17 +10,17 @@ import numpy as np
 import pytest
 
 from ethoagent.config import load_settings
-from ethoagent.errors import InputError, RunError
-from ethoagent.figures import new_figure, png_bytes
-from ethoagent.report.demo import (
+from ethoagent.demo.driver import (
     DemoContext,
     DemoOptions,
     SectionSpec,
     per_class_f1,
     run_full_demo,
 )
-from ethoagent.report.figures import timeline_figure
-from ethoagent.report.html import ReportFigure, ReportTable, Section, png_data_url, render_html
+from ethoagent.demo.figures import timeline_figure
+from ethoagent.demo.html import ReportFigure, ReportTable, Section, png_data_url, render_html
+from ethoagent.errors import InputError, RunError
+from ethoagent.figures import new_figure, png_bytes
 from ethoagent.runs import Run
 from tests.report.htmlcheck import (
     assert_self_contained,
@@ -199,8 +199,8 @@ def test_cli_writes_the_report_then_fails_naming_the_failed_section(
 ) -> None:
     from typer.testing import CliRunner
 
-    import ethoagent.report.demo as demo_module
-    from ethoagent.cli import app
+    import ethoagent.demo.driver as demo_module
+    from ethoagent.cli.app import app
 
     calls: list[str] = []
 

@@ -15,18 +15,20 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 from ethoagent.errors import InputError
+from ethoagent.io.calibration import (
+    read_calibration,
+    read_calibration_metadata,
+    read_dannce_calibration,
+    write_calibration,
+)
+from ethoagent.model.camera import Camera
 from ethoagent.tools.cameras import (
-    Camera,
     behind_camera,
     check_calibration,
     make_ring_cameras,
     normalised_to_pixels,
     project_points,
-    read_calibration,
-    read_calibration_metadata,
-    read_dannce_calibration,
     undistort_points,
-    write_calibration,
 )
 from tests.data_paths import require_shared
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ethoagent.errors import InputError
-from ethoagent.evals.synthetic import KEYPOINTS, simulate_world
+from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
 from ethoagent.tools.captions import (
     Caption,
     SnippetKinematics,

@@ -11,9 +11,9 @@ import pytest
 from numpy.typing import NDArray
 
 from ethoagent.errors import InputError
-from ethoagent.evals.render import compute_visibility, make_occluders, render_view
-from ethoagent.evals.simulate import PRESETS
-from ethoagent.evals.synthetic import simulate_world
+from ethoagent.sim.render import compute_visibility, make_occluders, render_view
+from ethoagent.sim.simulate import PRESETS
+from ethoagent.sim.synthetic import simulate_world
 from ethoagent.tools.cameras import make_ring_cameras, project_points
 from ethoagent.tools.detect import (
     Candidates,

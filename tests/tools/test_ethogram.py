@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ethoagent.errors import InputError
+from ethoagent.io.labels import boris_to_framewise, read_boris_events
 from ethoagent.tools.checks import CheckResult
 from ethoagent.tools.ethogram import (
     Epoch,
@@ -27,7 +28,6 @@ from ethoagent.tools.ethogram import (
     write_boris_csv,
     write_ethogram_csv,
 )
-from ethoagent.tools.io import boris_to_framewise, read_boris_events
 
 NAMES = ("rest", "walk", "groom", "rear")
 

@@ -8,7 +8,7 @@ from numpy.typing import NDArray
 
 from ethoagent.errors import InputError
 from ethoagent.evals.datasets import load_dataset
-from ethoagent.evals.synthetic import KEYPOINTS, simulate_world
+from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
 from ethoagent.tools.features import (
     BEHAVIORDEPOT_LAYOUT,
     CALMS21_LAYOUT,

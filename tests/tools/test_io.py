@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 
 from ethoagent.errors import InputError
-from ethoagent.tools import io as eio
+from ethoagent.io import keypoints as eio
+from ethoagent.io import labels as elabels
+from ethoagent.model.pose import PoseData
 from tests.data_paths import require_shared
 
 KEYPOINTS = ("snout", "ear left", "ear_right", "tail base")
@@ -24,7 +26,7 @@ KEYPOINTS = ("snout", "ear left", "ear_right", "tail base")
 pytestmark = pytest.mark.filterwarnings("ignore:numpy.ndarray size changed:RuntimeWarning")
 
 
-def _pose(frames: int, individuals: int, dims: int = 2) -> eio.PoseData:
+def _pose(frames: int, individuals: int, dims: int = 2) -> PoseData:
     """Known keypoints: point (f, i, k, d) = 1 + 0.25 * flat index; NaN at two places."""
     n = frames * individuals * len(KEYPOINTS)
     pts = 1.0 + 0.25 * np.arange(n * dims, dtype=np.float64).reshape(frames, individuals, -1, dims)
@@ -32,7 +34,7 @@ def _pose(frames: int, individuals: int, dims: int = 2) -> eio.PoseData:
     pts[1, 0, 2] = np.nan  # one missing point
     pts[2, -1] = np.nan  # one missing individual (all its points)
     conf[np.isnan(pts).any(axis=-1)] = np.nan
-    return eio.PoseData(
+    return PoseData(
         points=pts,
         confidence=conf,
         keypoints=KEYPOINTS,
@@ -47,9 +49,9 @@ def _pose(frames: int, individuals: int, dims: int = 2) -> eio.PoseData:
 
 def test_pose_data_checks_shapes() -> None:
     with pytest.raises(InputError, match=r"\(frames, individuals, keypoints, 2\|3\)"):
-        eio.PoseData(np.zeros((3, 4, 2)), np.zeros((3, 4)), KEYPOINTS, ("a",))
+        PoseData(np.zeros((3, 4, 2)), np.zeros((3, 4)), KEYPOINTS, ("a",))
     with pytest.raises(InputError, match="frame names"):
-        eio.PoseData(
+        PoseData(
             np.zeros((3, 1, 4, 2)), np.zeros((3, 1, 4)), KEYPOINTS, ("a",), frame_names=("x",)
         )
     assert repr(_pose(5, 2, 3)) == (
@@ -302,7 +304,7 @@ def test_read_errors_for_wrong_or_truncated_files(tmp_path: Path) -> None:
 
 def test_write_errors_name_the_file(tmp_path: Path) -> None:
     two_3d = _pose(3, 2, 3)
-    cases: list[tuple[eio.PoseData, str, str, str]] = [
+    cases: list[tuple[PoseData, str, str, str]] = [
         (_pose(3, 1), "x.txt", "dlc", r"must end in \.csv or \.h5"),
         (two_3d, "x.slp", "sleap", "hold 2D keypoints"),
         (_pose(3, 1), "x.csv", "anipose", "hold 3D keypoints"),
@@ -389,15 +391,15 @@ def test_boris_events_to_framewise(tmp_path: Path) -> None:
     )
     path = tmp_path / "b.csv"
     path.write_text(head + cols + rows)
-    ev = eio.read_boris_events(path)
+    ev = elabels.read_boris_events(path)
     assert [e.status for e in ev] == ["START", "STOP", "POINT", "START"]
     assert ev[0].fps == 10.0 and ev[0].media_length_s == 10.0
-    lab = eio.boris_to_framewise(ev, fps=10.0, frames=100, behaviour="interact")
+    lab = elabels.boris_to_framewise(ev, fps=10.0, frames=100, behaviour="interact")
     expect = np.zeros(100, dtype=np.int64)
     expect[10:20] = 1
     expect[90:] = 1  # an unmatched START runs to the end
     np.testing.assert_array_equal(lab, expect)
-    point = eio.boris_to_framewise(ev, fps=10.0, frames=100, behaviour="sniff")
+    point = elabels.boris_to_framewise(ev, fps=10.0, frames=100, behaviour="sniff")
     assert np.flatnonzero(point).tolist() == [30]
 
 
@@ -409,9 +411,9 @@ def test_interval_labels(tmp_path: Path) -> None:
         '"a";"Jin";0.2;0.4;"Grooming";"OFT_1";"x"\n'
         '"a";"Jin";0.6;0.68;"Supported";"OFT_1";"x"\n'
     )
-    iv = eio.read_interval_labels(path)
+    iv = elabels.read_interval_labels(path)
     assert [i.behaviour for i in iv] == ["Grooming", "Supported"]
-    lab = eio.intervals_to_framewise(iv, fps=25.0, behaviours=("Supported", "Grooming"), frames=20)
+    lab = elabels.intervals_to_framewise(iv, fps=25.0, behaviours=("Supported", "Grooming"), frames=20)
     expect = np.zeros(20, dtype=np.int64)
     expect[5:10] = 2
     expect[15:17] = 1
@@ -420,8 +422,8 @@ def test_interval_labels(tmp_path: Path) -> None:
 
 def test_framewise_labels(tmp_path: Path) -> None:
     (tmp_path / "f.csv").write_text("frame,a,b\n0,0,1\n1,1,1\n")
-    lab, cols = eio.read_framewise_labels(tmp_path / "f.csv")
+    lab, cols = elabels.read_framewise_labels(tmp_path / "f.csv")
     assert cols == ("a", "b") and lab.tolist() == [[0, 1], [1, 1]]
     (tmp_path / "g.csv").write_text("frame,a\n0,0\n2,1\n")
     with pytest.raises(InputError, match="without gaps"):
-        eio.read_framewise_labels(tmp_path / "g.csv")
+        elabels.read_framewise_labels(tmp_path / "g.csv")

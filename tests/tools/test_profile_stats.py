@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ethoagent.errors import InputError
-from ethoagent.evals.behaviour import INDIVIDUAL_BEHAVIOURS, simulate_behaviour
+from ethoagent.sim.behaviour import INDIVIDUAL_BEHAVIOURS, simulate_behaviour
 from ethoagent.tools.profile_stats import (
     UNLABELLED,
     bout_dispersion_p,

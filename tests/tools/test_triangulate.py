@@ -7,13 +7,12 @@ import pytest
 from numpy.typing import NDArray
 
 from ethoagent.errors import InputError
+from ethoagent.io.calibration import read_calibration, read_dannce_calibration
+from ethoagent.model.camera import Camera
 from ethoagent.tools.cameras import (
-    Camera,
     make_ring_cameras,
     normalised_to_pixels,
     project_points,
-    read_calibration,
-    read_dannce_calibration,
     undistort_points,
 )
 from ethoagent.tools.triangulate import (

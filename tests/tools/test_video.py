@@ -1,4 +1,4 @@
-"""Tests of video frame access (ethoagent.tools.video) on small generated videos."""
+"""Tests of video frame access (ethoagent.io.video) on small generated videos."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ethoagent.errors import InputError
-from ethoagent.tools.video import VideoReader, read_frames
+from ethoagent.io.video import VideoReader, read_frames
 from tests.data_paths import require_shared
 
 FRAMES, WIDTH, HEIGHT, FPS = 20, 64, 48, 25.0

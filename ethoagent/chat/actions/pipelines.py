@@ -1,0 +1,515 @@
+"""Chat tools that run pipeline graphs (segment, pose, gate, classify, profile) into the
+workspace."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ethoagent.chat.actions.core import (
+    MAX_ROWS,
+    ChatTool,
+    ToolCancelledError,
+    ToolContext,
+    ToolResult,
+    _Args,
+    _keypoint_file,
+    _new_folder,
+    _rel,
+    register_tool,
+)
+from ethoagent.errors import InputError
+
+# ------------------------------------------------------------------------------ pipelines
+
+
+def _run_graph_tool(
+    ctx: ToolContext,
+    graph: str,
+    inputs: dict[str, Any],
+    body: Callable[[Any], Any],
+    roles: tuple[Any, ...],
+) -> tuple[Any, dict[str, Any]]:
+    """Create a run in the workspace's runs folder and run ``body(runtime)`` in it."""
+    from ethoagent.graphs.kit.runtime import open_runtime
+    from ethoagent.runs import Run
+
+    run = Run.create(ctx.settings.runs_dir, graph, ctx.settings, inputs=inputs)
+    run.update(status="running")
+
+    async def go() -> dict[str, Any]:
+        async with open_runtime(run, ctx.settings, ctx.progress, roles=roles) as rt:
+            result: dict[str, Any] = await body(rt)
+            return result
+
+    try:
+        state = asyncio.run(go())
+    except BaseException as exc:
+        cancelled = isinstance(exc, ToolCancelledError | KeyboardInterrupt)
+        run.update(status="interrupted" if cancelled else "failed", error=str(exc)[:500])
+        raise
+    return run, state
+
+
+def _copy_outputs(run: Any, state: dict[str, Any], out: Path) -> list[str]:
+    from ethoagent.atomic import atomic_write_bytes
+
+    written = []
+    for rel in state.get("outputs", []):
+        src = run.root / rel
+        dest = out / src.relative_to(run.outputs_dir)
+        atomic_write_bytes(dest, src.read_bytes())
+        written.append(dest)
+    return [str(p) for p in written]
+
+
+class RunSegmentArgs(_Args):
+    keypoints: str = Field(description="Keypoint file or simulated session folder.")
+    fps: float | None = Field(None, gt=0, description="Frame rate, Hz, if the file has none.")
+    k: int = Field(10, ge=2, le=50, description="DEC clusters.")
+    min_epoch_s: float = Field(0.5, ge=0, description="Shortest epoch, seconds.")
+    dec_epochs: int = Field(10, ge=0, le=200, description="DEC pretraining epochs.")
+    dec_iters: int = Field(2000, ge=0, le=20000, description="Most DEC iterations.")
+    out: str | None = Field(None, description="Name of the new folder under results/.")
+
+
+def _run_segment(ctx: ToolContext, a: RunSegmentArgs) -> ToolResult:
+    from ethoagent.graphs.segment.graph import (
+        GRAPH_NAME,
+        SegmentOptions,
+        resolve_segment_inputs,
+        run_segment,
+    )
+
+    path = ctx.workspace.resolve(a.keypoints, must_exist=True, what="keypoint file")
+    options = SegmentOptions(
+        k=a.k, min_epoch_s=a.min_epoch_s, dec_pretrain_epochs=a.dec_epochs,
+        dec_cluster_iters=a.dec_iters,
+    )  # fmt: skip
+    inputs = resolve_segment_inputs(path, fps=a.fps, options=options)
+    ctx.check_cancel()
+    out = _new_folder(ctx, "segment", a.out)
+    run, state = _run_graph_tool(
+        ctx,
+        GRAPH_NAME,
+        {**inputs.model_dump(), "out": str(out)},
+        lambda rt: run_segment(rt, inputs),
+        ("vlm", "llm"),
+    )
+    files = [_rel(ctx, Path(p)) for p in _copy_outputs(run, state, out)]
+    summary = json.loads((run.outputs_dir / "summary.json").read_text())
+    run.update(
+        status="finished",
+        summary={k: summary[k] for k in ("frames", "epochs", "model_calls_per_snippet")},
+    )
+    budget = _time_budget(out / "ethogram.csv")
+    data = {
+        "run": run.run_id,
+        "outputs": _rel(ctx, out),
+        "ethogram": _rel(ctx, out / "ethogram.csv"),
+        "frames": summary["frames"],
+        "fps": summary["fps"],
+        "animals": summary["animals"],
+        "epochs": summary["epochs"],
+        "labels": summary["vocabulary"],
+        "model_calls_per_snippet": summary["model_calls_per_snippet"],
+        "backend": summary["backend"],
+        "seconds_per_label": budget,
+    }
+    rows = [[an, lab, s] for an, per in budget.items() for lab, s in per.items()]
+    return ToolResult(
+        f"segment run {run.run_id}: {summary['epochs']} epochs, labels "
+        f"{', '.join(summary['vocabulary'])}; ethogram {data['ethogram']}",
+        data,
+        ["animal", "label", "seconds"],
+        rows[:MAX_ROWS],
+        files,
+    )
+
+
+def _time_budget(ethogram: Path) -> dict[str, dict[str, float]]:
+    from ethoagent.tools.ethogram import read_ethogram_csv
+
+    out: dict[str, dict[str, float]] = {}
+    with ethogram.open(encoding="utf-8-sig") as fh:
+        for row in csv.DictReader(fh):
+            per = out.setdefault(row["animal"], {})
+            dur = float(row["stop_s"]) - float(row["start_s"])
+            per[row["label"]] = round(per.get(row["label"], 0.0) + dur, 3)
+    read_ethogram_csv(ethogram)  # validates the file's layout
+    return out
+
+
+register_tool(
+    ChatTool(
+        "run_segment",
+        "Run the segment pipeline (unsupervised ethogram: features -> DEC clusters -> "
+        "snippet captions -> merged epochs) on keypoints; writes ethogram.csv, figures and "
+        "report.md into a new folder under results/.",
+        RunSegmentArgs,
+        _run_segment,
+        command="run segment",
+        positional=("keypoints",),
+        long=True,
+    )
+)
+
+
+class RunPoseArgs(_Args):
+    session: str | None = Field(
+        None, description="Folder written by `ethoagent simulate` (sets the three below)."
+    )
+    videos: str | None = Field(None, description="Folder with one video per camera.")
+    calibration: str | None = Field(None, description="anipose calibration.toml.")
+    seeds: str | None = Field(None, description="Seed labels CSV frame,view,keypoint,x,y.")
+    frames: int | None = Field(None, ge=2, description="Label the first N frames.")
+    out: str | None = Field(None, description="Name of the new folder under results/.")
+
+
+def _run_pose(ctx: ToolContext, a: RunPoseArgs) -> ToolResult:
+    from ethoagent.graphs.pose.graph import GRAPH_NAME, PoseOptions, resolve_inputs, run_pose
+
+    ws = ctx.workspace
+    videos, calibration, seeds = a.videos, a.calibration, a.seeds
+    if a.session is not None:
+        s = ws.resolve(a.session, must_exist=True, what="session folder")
+        videos = videos or str(s / "videos")
+        calibration = calibration or str(s / "calibration.toml")
+        seeds = seeds or str(s / "ground_truth" / "seeds.csv")
+    if videos is None or calibration is None or seeds is None:
+        raise InputError(
+            "run_pose needs session, or videos, calibration and seeds.",
+            fix="pass session= a folder written by `ethoagent simulate`.",
+        )
+    inputs = resolve_inputs(
+        ws.resolve(videos, must_exist=True, what="videos folder"),
+        ws.resolve(calibration, must_exist=True, what="calibration"),
+        ws.resolve(seeds, must_exist=True, what="seed labels"),
+        frames=a.frames,
+        options=PoseOptions(),
+    )
+    out = _new_folder(ctx, "pose", a.out)
+    run, state = _run_graph_tool(
+        ctx, GRAPH_NAME, inputs.model_dump(), lambda rt: run_pose(rt, inputs), ("vlm", "llm")
+    )
+    files = [_rel(ctx, Path(p)) for p in _copy_outputs(run, state, out)]
+    s = json.loads((run.outputs_dir / "summary.json").read_text())
+    run.update(status="finished", summary={"frames": s["frames"]})
+    data = {
+        "run": run.run_id,
+        "outputs": _rel(ctx, out),
+        "frames": s["frames"],
+        "views": s["views"],
+        "flagged_frames": len(s["flagged_frames"]),
+        "reprojection_px_median": s["reprojection_px_median"],
+        "reprojection_px_p95": s["reprojection_px_p95"],
+        "model_calls_per_frame_view": s["model_calls_per_frame_view"],
+        "backend": s["backend"],
+        "ground_truth": s.get("ground_truth"),
+    }
+    rows = [[k, json.dumps(v) if isinstance(v, dict) else v] for k, v in data.items()]
+    return ToolResult(
+        f"pose run {run.run_id}: {s['frames']} frames x {s['views']} views, "
+        f"{len(s['flagged_frames'])} flagged; points_3d.csv in {_rel(ctx, out)}",
+        data,
+        ["field", "value"],
+        rows,
+        files,
+    )
+
+
+register_tool(
+    ChatTool(
+        "run_pose",
+        "Run the pose pipeline (verified multi-view 3D labels of 12 marks from 3 seed frames) "
+        "on a simulated session or videos + calibration + seeds; writes points_3d.csv and a "
+        "report into a new folder under results/.",
+        RunPoseArgs,
+        _run_pose,
+        command="run pose",
+        positional=("session",),
+        long=True,
+    )
+)
+
+
+class RunGateArgs(_Args):
+    keypoints: str = Field(description="Keypoint file.")
+    model: str = Field(description="Model folder written by `ethoagent gate train`.")
+    fps: float | None = Field(None, gt=0, description="Frame rate, Hz, if the file has none.")
+    out: str | None = Field(None, description="Name of the new folder under results/.")
+
+
+def _run_gate(ctx: ToolContext, a: RunGateArgs) -> ToolResult:
+    from ethoagent.cli.gate import gate_predict
+
+    keypoints, _ = _keypoint_file(ctx, a.keypoints)
+    model = ctx.workspace.resolve(a.model, must_exist=True, what="gate model folder")
+    out = _new_folder(ctx, "gate", a.out)
+    ctx.progress("gate predict", 0, 1)
+    gate_predict(keypoints, out, model_dir=model, fps=a.fps, overwrite=True)
+    ctx.progress("gate predict", 1, 1)
+    budget = _time_budget(out / "ethogram.csv")
+    rows = [[an, lab, s] for an, per in budget.items() for lab, s in per.items()]
+    files = [_rel(ctx, out / n) for n in ("labels.csv", "ethogram.csv", "ethogram.png")]
+    return ToolResult(
+        f"gate labels in {_rel(ctx, out)}",
+        {
+            "outputs": _rel(ctx, out),
+            "ethogram": _rel(ctx, out / "ethogram.csv"),
+            "seconds_per_label": budget,
+        },
+        ["animal", "label", "seconds"],
+        rows[:MAX_ROWS],
+        files,
+    )
+
+
+register_tool(
+    ChatTool(
+        "run_gate",
+        "Label every frame with a trained LookAgain gate model (keypoint path); writes "
+        "labels.csv, ethogram.csv and ethogram.png into a new folder under results/.",
+        RunGateArgs,
+        _run_gate,
+        command="run gate",
+        positional=("keypoints",),
+        long=True,
+    )
+)
+
+
+class RunClassifyArgs(_Args):
+    keypoints: str = Field(description="Keypoint file or simulated session folder.")
+    examples: str = Field(
+        description="Labelled examples: CSV frame,label (or start_frame,stop_frame,label; "
+        "optional animal) or a BORIS events export; every class needs one."
+    )
+    classes: list[str] | None = Field(
+        None,
+        min_length=2,
+        description="The label set (default: the classes of definitions, else freezing, "
+        "darting, rearing, grooming, locomotion, other).",
+    )
+    definitions: str | None = Field(None, description="JSON file {class: one-sentence definition}.")
+    video: str | None = Field(None, description="The video the keypoints were tracked on.")
+    fps: float | None = Field(None, gt=0, description="Frame rate, Hz, if the file has none.")
+    window_s: float = Field(0.5, ge=0.05, le=5.0, description="Seconds per classified window.")
+    k: int = Field(2, ge=1, le=10, description="In-context examples per class.")
+    smoothing: Literal["hmm", "mode", "none"] = Field("hmm", description="Label smoothing.")
+    out: str | None = Field(None, description="Name of the new folder under results/.")
+
+
+def _run_classify(ctx: ToolContext, a: RunClassifyArgs) -> ToolResult:
+    from ethoagent.graphs.classify.graph import (
+        GRAPH_NAME,
+        ClassifyOptions,
+        read_definitions,
+        resolve_classify_inputs,
+        run_classify,
+    )
+    from ethoagent.graphs.kit.registry import GRAPHS, finish_run
+
+    ws = ctx.workspace
+    keypoints = ws.resolve(a.keypoints, must_exist=True, what="keypoint file")
+    examples = ws.resolve(a.examples, must_exist=True, what="examples file")
+    video = None if a.video is None else ws.resolve(a.video, must_exist=True, what="video")
+    defs_file = (
+        None
+        if a.definitions is None
+        else ws.resolve(a.definitions, must_exist=True, what="definitions file")
+    )
+    options = ClassifyOptions(window_s=a.window_s, k=a.k, smoothing=a.smoothing)
+    inputs = resolve_classify_inputs(
+        keypoints,
+        examples,
+        classes=a.classes,
+        definitions=read_definitions(defs_file),
+        video=video,
+        fps=a.fps,
+        options=options,
+    )
+    ctx.check_cancel()
+    out = _new_folder(ctx, "classify", a.out)
+    run, state = _run_graph_tool(
+        ctx,
+        GRAPH_NAME,
+        {**inputs.model_dump(), "out": str(out)},
+        lambda rt: run_classify(rt, inputs),
+        GRAPHS[GRAPH_NAME].roles,
+    )
+    files = [_rel(ctx, Path(p)) for p in _copy_outputs(run, state, out)]
+    s = finish_run(run, GRAPHS[GRAPH_NAME].summary_keys)
+    truth = s.get("ground_truth")
+    data = {
+        "run": run.run_id,
+        "outputs": _rel(ctx, out),
+        "ethogram": _rel(ctx, out / "ethogram.csv"),
+        "frames": s["frames"],
+        "fps": s["fps"],
+        "animals": s["animals"],
+        "classes": s["classes"],
+        "windows": s["windows"],
+        "model_calls": s["model_calls"],
+        "model_calls_saved": s["model_calls_saved"],
+        "flagged": len(s["flagged"]),
+        "backend": s["backend"],
+        "macro_f1_vs_ground_truth": None if truth is None else truth["macro_f1"],
+        "per_class_f1_vs_ground_truth": None if truth is None else truth["per_class_f1"],
+        "warnings": s["warnings"],
+    }
+    rows = [
+        [animal, r["label"], round(float(r["seconds"]), 3), r["bouts"], round(r["fraction"], 4)]
+        for animal, budget in s["time_budget"].items()
+        for r in budget
+    ]
+    data["time_budget"] = rows[: MAX_ROWS * 3]
+    f1 = "" if truth is None else f"; macro-F1 vs ground truth {truth['macro_f1']}"
+    return ToolResult(
+        f"classify run {run.run_id}: {s['windows']} windows, {s['model_calls']} model calls, "
+        f"{s['model_calls_saved']} decided by the keypoints{f1}; ethogram {data['ethogram']}",
+        data,
+        ["animal", "label", "seconds", "bouts", "fraction"],
+        rows[:MAX_ROWS],
+        files,
+    )
+
+
+register_tool(
+    ChatTool(
+        "run_classify",
+        "Run the classify pipeline (in-context behaviour classification: a label set and a "
+        "few labelled example frames per class -> per-frame labels, bouts, time budgets) on "
+        "keypoints; writes frames.csv, ethogram.csv, figures and report.md into a new folder "
+        "under results/.",
+        RunClassifyArgs,
+        _run_classify,
+        command="run classify",
+        positional=("keypoints", "examples"),
+        long=True,
+    )
+)
+
+
+class RunProfileArgs(_Args):
+    sessions: str = Field(
+        description="Sessions CSV: session (keypoint file or simulated folder), animal, group; "
+        "optional day, video, fps, segment. Its paths must lie in the workspace."
+    )
+    reference_group: str | None = Field(
+        None, description="Compare every group against this one (default: every pair)."
+    )
+    reference_vocabulary: str | None = Field(
+        None, description="JSON {name: definition} of known behaviours (novel = none match)."
+    )
+    clusters: int | None = Field(
+        None, ge=2, le=40, description="Vocabulary size (default: by silhouette)."
+    )
+    embedder: Literal["auto", "minilm", "tfidf", "endpoint"] = Field(
+        "auto", description="Text embedder of the snippet descriptions."
+    )
+    alpha: float = Field(0.05, gt=0, le=0.5, description="False-discovery rate (BH).")
+    permutations: int = Field(9999, ge=99, le=100000, description="Permutations per test.")
+    k: int = Field(10, ge=2, le=50, description="DEC clusters of each session's segment run.")
+    dec_epochs: int = Field(10, ge=0, le=200, description="DEC pretraining epochs per session.")
+    dec_iters: int = Field(2000, ge=0, le=20000, description="Most DEC iterations per session.")
+    out: str | None = Field(None, description="Name of the new folder under results/.")
+
+
+def _run_profile(ctx: ToolContext, a: RunProfileArgs) -> ToolResult:
+    from ethoagent.graphs.kit.registry import GRAPHS, finish_run
+    from ethoagent.graphs.profile.graph import (
+        GRAPH_NAME,
+        ProfileOptions,
+        resolve_profile_inputs,
+        run_profile,
+    )
+    from ethoagent.graphs.segment.graph import SegmentOptions
+
+    ws = ctx.workspace
+    table = ws.resolve(a.sessions, must_exist=True, what="sessions CSV")
+    reference = (
+        None
+        if a.reference_vocabulary is None
+        else ws.resolve(a.reference_vocabulary, must_exist=True, what="reference vocabulary")
+    )
+    options = ProfileOptions(
+        embedder=a.embedder,
+        clusters=a.clusters,
+        reference_group=a.reference_group,
+        alpha=a.alpha,
+        n_resamples=a.permutations,
+        segment=SegmentOptions(k=a.k, dec_pretrain_epochs=a.dec_epochs,
+                               dec_cluster_iters=a.dec_iters),
+    )  # fmt: skip
+    inputs = resolve_profile_inputs(table, options, reference)
+    for r in inputs.rows:  # the table's own paths stay inside the workspace too
+        for what, value in (("session", r.session), ("video", r.video), ("segment", r.segment)):
+            if value is not None:
+                ws.resolve(value, must_exist=True, what=f"{_rel(ctx, table)} line {r.row} {what}")
+    ctx.check_cancel()
+    out = _new_folder(ctx, "profile", a.out)
+    run, state = _run_graph_tool(
+        ctx,
+        GRAPH_NAME,
+        {**inputs.model_dump(mode="json"), "out": str(out)},
+        lambda rt: run_profile(rt, inputs),
+        GRAPHS[GRAPH_NAME].roles,
+    )
+    files = [_rel(ctx, Path(p)) for p in _copy_outputs(run, state, out)]
+    s = finish_run(run, GRAPHS[GRAPH_NAME].summary_keys)
+    vocab = json.loads((out / "vocabulary.json").read_text())
+    significant = [
+        f"{c['behaviour']} {c['metric']}: {c['group_b']} - {c['group_a']} = "
+        f"{c['difference']:.3g}, q = {c['q']:.2g}"
+        for c in s["significant"]
+    ]
+    data = {
+        "run": run.run_id,
+        "outputs": _rel(ctx, out),
+        "sessions": s["sessions"],
+        "profiles": s["profiles"],
+        "groups": s["groups"],
+        "vocabulary": [e["name"] for e in vocab["entries"]],
+        "novel": [e["name"] for e in vocab["entries"] if e["novel"]],
+        "tests": s["tests"],
+        "significant": significant[:MAX_ROWS],
+        "embedder": s["embedder"],
+        "segment_runs_reused": s["segment_runs_reused"],
+        "warnings": s["warnings"],
+    }
+    rows = [
+        [e["name"], e.get("definition", ""), "yes" if e["novel"] else ""] for e in vocab["entries"]
+    ]
+    return ToolResult(
+        f"profile run {run.run_id}: {s['profiles']} profiles from {s['sessions']} sessions, "
+        f"{len(rows)} behaviours, {s['tests']} tests, {len(significant)} significant at "
+        f"BH q < {s['alpha']}; profiles.csv in {data['outputs']}",
+        data,
+        ["behaviour", "definition", "novel"],
+        rows[:MAX_ROWS],
+        files,
+    )
+
+
+register_tool(
+    ChatTool(
+        "run_profile",
+        "Run the profile pipeline on a sessions table (each session segmented, one shared "
+        "behaviour vocabulary named by a model, a profile per animal, group comparisons by "
+        "permutation tests with Benjamini-Hochberg correction); writes profiles.csv, "
+        "vocabulary.json, comparisons.csv, figures and report.md into a new folder under "
+        "results/.",
+        RunProfileArgs,
+        _run_profile,
+        command="run profile",
+        positional=("sessions",),
+        long=True,
+    )
+)

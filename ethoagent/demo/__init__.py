@@ -1,0 +1,1 @@
+"""The demo: a simulated session through every pipeline, and its self-contained report."""

@@ -1,0 +1,1 @@
+"""Classify: in-context behaviour classification from a few labelled examples per class."""

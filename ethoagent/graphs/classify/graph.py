@@ -1,0 +1,1045 @@
+"""The classify graph: in-context behaviour classification of a session, window by window.
+
+The seed is a VLM (Qwen2.5-VL) classifying mouse fear behaviour from video with class
+definitions, a few labelled examples in the prompt and preprocessed frames, no finetuning.
+As a LangGraph state machine of small nodes (arrays in the run's artifact store):
+
+1. ``prepare``: read the keypoints, compute features (``tools.features``), cut the
+   session into query windows of ``window_s`` per animal (``tools.classify.plan_windows``)
+   and the user's labelled clips into example windows; per window a keypoint summary
+   (``kinematic_vector``: mean features and immobility) and the image the model sees
+   (``tools.preprocess.preprocess_window``: animal-centred crop, contrast, a strip of
+   frames with the motion overlaid), from the video or, without one, from frames drawn
+   from the keypoints (skeleton in the arena; the report says so). The image features of
+   queries and examples are z-scored together.
+2. ``classify`` (chunks of windows, one checkpointed step each): a stage per window.
+   Cheap path: where the keypoints decide the class with high confidence
+   (``tools.captions.caption_from_kinematics`` confident, mapped to a class of the label
+   set, freezing only after ``min_freezing_s`` of immobility) the model is not asked and
+   the trace says so (``cheap_path``; counted as model calls saved). Otherwise the
+   ``vlm`` role (prompt ``classify/classify``) gets the definitions, ``k`` in-context
+   examples of *every* class chosen by similarity to the query
+   (``tools.classify.select_examples``), the query and, optionally, its keypoint summary,
+   and answers a probability per class (``ClassifyAnswer``). Checks: ``schema`` (one
+   probability per class, nothing else), ``sum_to_one`` and ``temporal_plausibility``
+   (freezing needs ~1 s of immobility, from the keypoints, or from the frame difference
+   where the keypoints are missing and there is a video; locomotion needs movement); a
+   failure is retried with the reason in the prompt; escalation = the feature kNN with
+   the contradicted classes removed; still failing, the window is flagged and its
+   plausible classes kept.
+3. ``smooth``: per animal, a sticky HMM (Viterbi) or a mode filter over the windows'
+   probabilities; every frame takes its window's label and probability vector (the
+   behaviour vector over time).
+4. ``report``: per-frame labels and probabilities, windows, bouts, time budgets, the
+   ethogram (CSV and BORIS), figures and ``report.md`` (``graphs.classify_report``).
+
+Offline (the embedded default) the prompt is answered by a registered solver: the
+distance of the query to each class's in-context examples (k nearest neighbours over the
+image and keypoint features the request carries) plus prototypes parsed from the
+definitions; its answers are marked ``offline`` in the trace and the report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypedDict
+
+import numpy as np
+from langgraph.graph import END, START, StateGraph
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ethoagent.agent.offline import register_solver
+from ethoagent.agent.types import Image, Message, Request
+from ethoagent.atomic import atomic_write_text
+from ethoagent.config import Budget
+from ethoagent.errors import InputError
+from ethoagent.graphs.kit.nodes import Escalation, Feedback, Stage, StageContext, run_stage
+from ethoagent.graphs.kit.runtime import Runtime, run_graph
+from ethoagent.io.keypoints import read_keypoints
+from ethoagent.io.video import VideoReader
+from ethoagent.prompts import load_prompt
+from ethoagent.tools.captions import (
+    canonical_label,
+    caption_from_kinematics,
+    kinematic_baselines,
+    summarize_snippet,
+)
+from ethoagent.tools.checks import CheckResult
+from ethoagent.tools.classify import (
+    DEFAULT_DEFINITIONS,
+    Example,
+    check_answer_schema,
+    check_probability_sum,
+    check_temporal_plausibility,
+    class_probabilities,
+    definition_logits,
+    example_windows,
+    immobility_seconds,
+    implausible_classes,
+    kinematic_vector,
+    knn_logits,
+    median_smooth,
+    plan_windows,
+    read_examples,
+    select_examples,
+    smooth_hmm,
+    standardise,
+    still_seconds_from_motion,
+)
+from ethoagent.tools.features import LAYOUTS, Features, compute_features
+from ethoagent.tools.preprocess import (
+    IMAGE_FEATURES,
+    estimate_background,
+    preprocess_window,
+    render_keypoints,
+    viewport_around,
+)
+from ethoagent.tools.sheets import skeleton_edges
+
+GRAPH_NAME = "classify"
+CLASSIFY_PROMPT = "classify/classify"
+MAX_CLASSIFY_STEPS = 40
+SEMANTIC = ("motion", "displacement", "elongation")
+"""Image features the definitions' prototypes read (``tools.classify.definition_logits``)."""
+
+
+class ClassifyOptions(BaseModel):
+    """Settings of one classify run.
+
+    Attributes:
+        window_s: length of a query window, s; the model classifies windows, and each
+            frame takes its window's answer.
+        k: in-context examples per class (every class is always represented).
+        max_examples_per_class: example windows kept per class.
+        strip_frames: frames per window shown to the model (motion is measured across them).
+        image_size: side of each frame tile, pixels.
+        crop_body_lengths: side of the animal-centred crop in body lengths (fixed per
+            session, so that displacement between the frames reads alike in every window).
+        use_definitions, use_examples, preprocess: the three helps of the seed paper;
+            switched off one at a time by the ablation.
+        kinematics_in_prompt: add the window's keypoint summary to the prompt (and to the
+            offline solver's features).
+        model_every_window: ask the model also where the keypoints decide.
+        min_freezing_s: immobility a freezing label needs, s.
+        smoothing: ``hmm`` (sticky Viterbi), ``mode`` (majority filter) or ``none``.
+        hmm_stay: the HMM's self-transition probability per window.
+        mode_windows: width of the mode filter, windows.
+        layout: a body layout of ``tools.features.LAYOUTS``; ``None`` infers.
+        concurrency: windows classified at once; chunk: windows per checkpointed step.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    window_s: float = Field(0.5, gt=0, le=5)
+    k: int = Field(2, ge=1, le=10)
+    max_examples_per_class: int = Field(12, ge=1)
+    strip_frames: int = Field(3, ge=2, le=8)
+    image_size: int = Field(96, ge=32, le=512)
+    crop_body_lengths: float = Field(3.0, gt=0)
+    use_definitions: bool = True
+    use_examples: bool = True
+    preprocess: bool = True
+    kinematics_in_prompt: bool = True
+    model_every_window: bool = False
+    min_freezing_s: float = Field(1.0, ge=0)
+    smoothing: Literal["hmm", "mode", "none"] = "hmm"
+    hmm_stay: float = Field(0.5, gt=0, lt=1)
+    mode_windows: int = Field(3, ge=1)
+    layout: str | None = None
+    feature_window_s: float = Field(0.5, ge=0)
+    max_gap_s: float = Field(0.25, ge=0)
+    concurrency: int = Field(8, ge=1)
+    chunk: int = Field(256, ge=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ClassifyOptions:
+        if self.layout is not None and self.layout not in LAYOUTS:
+            raise ValueError(f"layout {self.layout!r} is not one of {sorted(LAYOUTS)}")
+        return self
+
+
+class ClassifyInputs(BaseModel):
+    """What a classify run reads (kept in ``run.json`` so a resume finds it).
+
+    Attributes:
+        keypoints: the keypoint file; video: its video or ``None``.
+        fps, frames, animals, keypoint_names, dims, unit, layout: as read.
+        classes: the label set; definitions: one sentence per class.
+        examples: the labelled example clips (``tools.classify.Example``).
+        examples_file: where they came from.
+        truth_labels: a simulated session's ``ground_truth/labels.csv`` or ``None``.
+        options: the run's settings.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    keypoints: str
+    video: str | None = None
+    fps: float = Field(gt=0)
+    frames: int = Field(ge=2)
+    animals: list[str]
+    keypoint_names: list[str]
+    dims: int
+    unit: str
+    layout: str
+    classes: list[str]
+    definitions: dict[str, str]
+    examples: list[Example]
+    examples_file: str | None = None
+    truth_labels: str | None = None
+    options: ClassifyOptions = ClassifyOptions()
+
+    @property
+    def step(self) -> int:
+        """Frames per query window."""
+        return max(1, round(self.options.window_s * self.fps))
+
+
+class ClassifyState(TypedDict, total=False):
+    frames: int
+    windows: int
+    examples: int
+    example_counts: dict[str, int]
+    rendered: bool
+    warnings: list[str]
+    chunk: int
+    n_chunks: int
+    chunk_size: int
+    routes: dict[str, int]
+    flagged: list[str]
+    model_calls: int
+    timings: dict[str, float]
+    outputs: list[str]
+
+
+class ClassifyAnswer(BaseModel):
+    """Answer of ``classify/classify``: a probability per class of the label set.
+
+    Attributes:
+        probabilities: class name -> probability in [0, 1], summing to 1.
+        reason: one sentence on what in the images decided it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    probabilities: dict[str, float]
+    reason: str = Field("", max_length=600)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def read_definitions(path: Path | None) -> dict[str, str] | None:
+    """Class definitions from a JSON object ``{class: one sentence}``; ``None`` for no file.
+
+    Raises:
+        InputError: unreadable file or not an object of strings.
+    """
+    if path is None:
+        return None
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            f"cannot read definitions {path}: {exc}.",
+            fix='write a JSON object {"freezing": "No movement ...", ...}.',
+        ) from exc
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise InputError(
+            f"definitions {path} must be a JSON object of class -> sentence.",
+            fix='e.g. {"freezing": "No movement for at least 1 s."}.',
+        )
+    return {str(k): v for k, v in value.items()}
+
+
+def resolve_classify_inputs(
+    keypoints: Path,
+    examples: Path | Sequence[Example],
+    *,
+    classes: Sequence[str] | None = None,
+    definitions: dict[str, str] | None = None,
+    video: Path | None = None,
+    fps: float | None = None,
+    options: ClassifyOptions | None = None,
+) -> ClassifyInputs:
+    """Check the keypoints, video and labelled examples of a classify run.
+
+    Args:
+        keypoints: any file ``tools.io.read_keypoints`` reads, or a folder written by
+            ``ethoagent simulate``.
+        examples: a label file (``tools.classify.read_examples``) or example clips.
+        classes: the label set (default: the classes of ``definitions``, else
+            ``DEFAULT_DEFINITIONS``).
+        definitions: one sentence per class (defaults from ``DEFAULT_DEFINITIONS`` where
+            a class has one, else the class name).
+        video: the video the keypoints come from, or ``None`` (frames are drawn).
+        fps: frame rate, Hz (overrides the file's).
+        options: the run's settings.
+
+    Raises:
+        InputError: unreadable inputs, a class without examples, or examples outside the
+            session.
+    """
+    from ethoagent.graphs.segment.graph import SegmentOptions, resolve_segment_inputs
+
+    opts = options or ClassifyOptions()
+    base = resolve_segment_inputs(
+        keypoints, video=video, fps=fps, options=SegmentOptions(layout=opts.layout)
+    )
+    defs = dict(definitions or {})
+    names = list(classes) if classes else list(defs) or list(DEFAULT_DEFINITIONS)
+    if len(set(names)) != len(names) or len(names) < 2:
+        raise InputError(
+            f"the label set must hold at least two distinct classes; found {names}.",
+            fix="pass e.g. --classes freezing,darting,rearing,grooming,locomotion,other.",
+        )
+    defs = {c: defs.get(c) or DEFAULT_DEFINITIONS.get(c) or c.replace("_", " ") for c in names}
+    if isinstance(examples, (str, Path)):
+        clips = read_examples(
+            examples, classes=names, fps=base.fps, frames=base.frames, animals=base.animals
+        )
+        source: str | None = str(examples)
+    else:
+        clips = list(examples)
+        source = None
+    for e in clips:
+        if e.label not in names or e.stop > base.frames or e.animal >= len(base.animals):
+            raise InputError(
+                f"example {e} is outside the session ({base.frames} frames, "
+                f"{len(base.animals)} animal(s)) or its label is not in {names}.",
+                fix="label frames of this keypoint file with classes of the label set.",
+            )
+    missing = [c for c in names if not any(e.label == c for e in clips)]
+    if missing and opts.use_examples:
+        raise InputError(
+            f"no labelled example of class(es) {missing} in "
+            f"{source or 'the examples given'}; every class needs at least one.",
+            fix="label a few frames of each class (rare ones included), or drop the class.",
+        )
+    return ClassifyInputs(
+        keypoints=base.keypoints,
+        video=base.video,
+        fps=base.fps,
+        frames=base.frames,
+        animals=base.animals,
+        keypoint_names=base.keypoint_names,
+        dims=base.dims,
+        unit=base.unit,
+        layout=base.layout,
+        classes=names,
+        definitions=defs,
+        examples=clips,
+        examples_file=source,
+        truth_labels=base.truth_labels,
+        options=opts,
+    )
+
+
+# --------------------------------------------------------------------------- images
+
+
+class _WindowImages:
+    """The image of a window as the model sees it: from the video, or drawn from keypoints."""
+
+    def __init__(
+        self, inputs: ClassifyInputs, points: NDArray[np.float64], body_length: float
+    ) -> None:
+        self.inputs = inputs
+        self.points = points
+        self.reader = VideoReader(inputs.video) if inputs.video is not None else None
+        self.edges = skeleton_edges(points)
+        self.background: NDArray[np.uint8] | None = None
+        if self.reader is not None and inputs.dims != 2:
+            n = len(self.reader)
+            picks = np.unique(np.linspace(0, n - 1, min(25, n)).round().astype(int))
+            self.background = estimate_background([self.reader[int(i)] for i in picks])
+        # drawings: the whole arena at a scale where a body is ~60 px long
+        flip = inputs.dims == 3
+        scale = 60.0 / body_length if math.isfinite(body_length) and body_length > 0 else 1.0
+        xy = points[..., :2].reshape(-1, 2)
+        ok = np.isfinite(xy).all(axis=1)
+        extent = float(np.max(xy[ok].max(axis=0) - xy[ok].min(axis=0))) if ok.any() else 1.0
+        size = int(np.clip(extent * scale * 1.2, 64, 1024))
+        self.arena = viewport_around(points[..., :2], size, margin=0.1, flip_y=flip)
+        side = inputs.options.crop_body_lengths
+        ok_bl = math.isfinite(body_length) and body_length > 0
+        # the crop side in the pixels of what is cropped: drawings or 2D video frames
+        if self.reader is None:
+            self.side_px: float | None = side * body_length * self.arena.scale if ok_bl else None
+        else:
+            self.side_px = side * body_length if ok_bl and inputs.dims == 2 else None
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+
+    def frames_of(self, start: int, stop: int) -> list[int]:
+        n = self.inputs.options.strip_frames
+        return sorted({round(v) for v in np.linspace(start, max(start, stop - 1), n)})
+
+    def __call__(
+        self, animal: int, start: int, stop: int
+    ) -> tuple[NDArray[np.uint8], NDArray[np.float64]]:
+        """``(image RGB, image features)`` of ``[start, stop)`` of ``animal``."""
+        opts = self.inputs.options
+        idx = self.frames_of(start, stop)
+        seconds = (idx[-1] - idx[0]) / self.inputs.fps
+        if self.reader is not None:
+            frames = [self.reader[i] for i in idx]
+            kp = self.points[idx, animal, :, :2] if self.inputs.dims == 2 else None
+            bg = self.background
+        else:
+            frames = [
+                render_keypoints(self.points[i], self.edges, self.arena, focal=animal) for i in idx
+            ]
+            kp = self.arena.to_pixels(self.points[idx, animal, :, :2])
+            bg = None
+        out = preprocess_window(
+            frames,
+            fps=self.inputs.fps,
+            seconds=seconds,
+            keypoints_xy=kp,
+            background=bg,
+            size=opts.image_size,
+            preprocess=opts.preprocess,
+            captions=[f"frame {i}" for i in idx],
+            side_px=self.side_px,
+        )
+        return out.image, out.features
+
+
+# --------------------------------------------------------------------------- stage
+
+
+@dataclass
+class WindowItem:
+    """One query window of one animal, as the classify stage sees it.
+
+    Attributes:
+        row: index into the run's window arrays.
+        features: ``(d,)`` z-scored features the offline solver and the example
+            selection compare (image, plus keypoints when ``kinematics_in_prompt``).
+        semantic: z-scored ``motion``, ``displacement``, ``elongation`` of its image.
+        kin: ``speed``, ``speed_p90`` (BL/s), ``immobile_s`` (s).
+        gate: the class the keypoints decide with high confidence, or ``None``.
+        gate_reason: why.
+    """
+
+    row: int
+    animal: int
+    name: str
+    start: int
+    stop: int
+    features: NDArray[np.float64]
+    semantic: dict[str, float]
+    kin: dict[str, float]
+    kin_text: str
+    gate: str | None = None
+    gate_reason: str = ""
+
+
+class ClassProposal(BaseModel):
+    probabilities: dict[str, float]
+    source: str
+    reason: str = ""
+
+
+@dataclass
+class ClassifyEnv:
+    """What the classify proposer needs besides its window (closed over)."""
+
+    inputs: ClassifyInputs
+    example_features: NDArray[np.float64]
+    example_labels: list[str]
+    example_spans: list[tuple[int, int, int]]
+    wants_images: bool
+    image_of: Any = None
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+def _solve(payload: dict[str, Any]) -> ClassifyAnswer:
+    classes: list[str] = list(payload["classes"])
+    q = np.asarray(payload["query"]["features"], dtype=np.float64)
+    ex = payload.get("examples", [])
+    logits = np.zeros(len(classes))
+    parts = []
+    if ex:
+        feats = np.asarray([e["features"] for e in ex], dtype=np.float64)
+        logits += knn_logits(q, feats, [e["label"] for e in ex], classes)
+        parts.append(f"nearest in-context examples ({len(ex)})")
+    defs = payload.get("definitions") or {}
+    if defs:
+        logits += definition_logits(payload["query"]["semantic"], defs, classes)
+        parts.append("definition prototypes")
+    excluded = [classes.index(c) for c in payload.get("excluded", []) if c in classes]
+    p = class_probabilities(logits, excluded)
+    return ClassifyAnswer(
+        probabilities={c: float(v) for c, v in zip(classes, p, strict=True)},
+        reason="offline: "
+        + (" + ".join(parts) or "no examples or definitions: uniform")
+        + (f"; ruled out {payload.get('excluded')}" if excluded else ""),
+    )
+
+
+def offline_classify(request: Request) -> ClassifyAnswer:
+    """Offline answer to ``classify/classify``: kNN to the in-context examples plus the
+    definitions' prototypes, over the features the request carries."""
+    return _solve(dict(request.payload))
+
+
+register_solver(CLASSIFY_PROMPT)(offline_classify)
+
+
+def _definitions_text(inputs: ClassifyInputs) -> str:
+    if not inputs.options.use_definitions:
+        return "(no definitions are given: judge from the class names and the examples)"
+    return "\n".join(f"- {c}: {inputs.definitions[c]}" for c in inputs.classes)
+
+
+def _example_lines(env: ClassifyEnv, sel: Sequence[int], with_images: bool) -> str:
+    if not sel:
+        return "(no labelled examples are given)"
+    lines = []
+    for n, i in enumerate(sel, start=1):
+        a, s, e = env.example_spans[i]
+        img = f"image {n}: " if with_images else ""
+        lines.append(f"- {img}{env.example_labels[i]} ({env.inputs.animals[a]}, frames {s}-{e})")
+    return "\n".join(lines)
+
+
+def make_classify_stage(env: ClassifyEnv) -> Stage[WindowItem, ClassProposal]:
+    """Classify one window: the keypoints' cheap path, else the VLM with in-context
+    examples; checks: schema, sum to one, temporal plausibility."""
+    inputs = env.inputs
+    opts = inputs.options
+    classes = inputs.classes
+
+    async def propose(
+        item: WindowItem, feedback: Feedback | None, ctx: StageContext
+    ) -> ClassProposal:
+        if feedback is None and not opts.model_every_window and item.gate is not None:
+            probs = {c: (0.9 if c == item.gate else 0.1 / (len(classes) - 1)) for c in classes}
+            ctx.tracer.event(
+                "cheap_path",
+                source="kinematics",
+                model_called=False,
+                label=item.gate,
+                reason=f"the keypoints decide: {item.gate_reason}",
+            )
+            return ClassProposal(probabilities=probs, source="kinematics", reason=item.gate_reason)
+        prompt = load_prompt(CLASSIFY_PROMPT)
+        sel = (
+            select_examples(
+                item.features, env.example_features, env.example_labels, classes, opts.k
+            )
+            if opts.use_examples and env.example_labels
+            else []
+        )
+        excluded = (
+            implausible_classes(classes, item.kin, min_freezing_s=opts.min_freezing_s)
+            if feedback is not None
+            else {}
+        )
+        images: tuple[Image, ...] = ()
+        note = "No image is attached: judge from the descriptions."
+        if env.wants_images and env.image_of is not None:
+            pics = [env.image_of(*env.example_spans[i]) for i in sel]
+            pics.append(env.image_of(item.animal, item.start, item.stop))
+            images = tuple(Image.from_array(im) for im in pics)
+            note = env.notes.get("images", "")
+        text = prompt.render(
+            classes=", ".join(classes),
+            definitions=_definitions_text(inputs),
+            examples=_example_lines(env, sel, bool(images)),
+            query_image=f"image {len(sel) + 1}" if images else "the query window",
+            animal=item.name,
+            start_frame=item.start,
+            end_frame=item.stop,
+            seconds=f"{(item.stop - item.start) / inputs.fps:.2f}",
+            image_note=note,
+            kinematics=item.kin_text if opts.kinematics_in_prompt else "(not given)",
+            min_freezing_s=f"{opts.min_freezing_s:g}",
+            feedback=feedback.as_text() if feedback else "",
+        )
+        answer = await ctx.ask(
+            "vlm",
+            [Message("user", text, images=images)],
+            prompt=prompt.ref,
+            output=ClassifyAnswer,
+            payload={
+                "classes": classes,
+                "definitions": inputs.definitions if opts.use_definitions else {},
+                "query": {"features": item.features.tolist(), "semantic": item.semantic},
+                "examples": [
+                    {"label": env.example_labels[i], "features": env.example_features[i].tolist()}
+                    for i in sel
+                ],
+                "excluded": sorted(excluded),
+                "window": [item.animal, item.start, item.stop],
+                "attempt": ctx.attempt,
+            },
+        )
+        parsed = answer.require()
+        return ClassProposal(
+            probabilities=dict(parsed.probabilities), source="model", reason=parsed.reason
+        )
+
+    async def feature_knn(
+        item: WindowItem, last: ClassProposal | None, fb: Feedback, ctx: StageContext
+    ) -> ClassProposal:
+        sel = select_examples(
+            item.features, env.example_features, env.example_labels, classes, opts.k
+        )
+        excluded = implausible_classes(classes, item.kin, min_freezing_s=opts.min_freezing_s)
+        payload = {
+            "classes": classes,
+            "definitions": inputs.definitions,
+            "query": {"features": item.features.tolist(), "semantic": item.semantic},
+            "examples": [
+                {"label": env.example_labels[i], "features": env.example_features[i].tolist()}
+                for i in sel
+            ],
+            "excluded": sorted(excluded),
+        }
+        ans: ClassifyAnswer = ctx.tool("feature_knn", _solve, payload)
+        return ClassProposal(
+            probabilities=ans.probabilities, source="features (escalation)", reason=ans.reason
+        )
+
+    def schema(item: WindowItem, out: ClassProposal) -> CheckResult:
+        return check_answer_schema(out.probabilities, classes)
+
+    def sums(item: WindowItem, out: ClassProposal) -> CheckResult:
+        return check_probability_sum(out.probabilities)
+
+    def plausible(item: WindowItem, out: ClassProposal) -> CheckResult:
+        return check_temporal_plausibility(
+            out.probabilities, classes, item.kin, min_freezing_s=opts.min_freezing_s
+        )
+
+    sums.__name__ = "sum_to_one"
+    plausible.__name__ = "temporal_plausibility"
+    return Stage(
+        name="classify",
+        propose=propose,
+        checks=[schema, sums, plausible],
+        escalations=[
+            Escalation(
+                "feature_knn",
+                "kNN over the window's features against the labelled examples, without the "
+                "classes the keypoints rule out (no model)",
+                feature_knn,
+            )
+        ],
+        budget=Budget(max_retries=2, max_attempts=4, max_model_calls=4),
+        describe=lambda p: (
+            f"{p.source}: "
+            + ", ".join(
+                f"{c}={v:.2f}"
+                for c, v in sorted(p.probabilities.items(), key=lambda kv: -kv[1])[:4]
+            )
+        ),
+    )
+
+
+def _gate(
+    classes: Sequence[str], k: Any, kin: dict[str, float], min_freezing_s: float
+) -> tuple[str | None, str]:
+    """The class the keypoints decide with high confidence, if any."""
+    rule = caption_from_kinematics(k)
+    if not rule.confident or rule.caption.label == "untracked":
+        return None, ""
+    canon = rule.caption.label
+    matches = [c for c in classes if canonical_label(c) == canon]
+    if not matches:
+        others = [c for c in classes if canonical_label(c) in ("other", "others")]
+        known = {canonical_label(c) for c in classes}
+        if others and canon not in known and canon in ("walking", "turning") and len(classes) <= 3:
+            matches = others
+    if len(matches) != 1:
+        return None, ""
+    label = matches[0]
+    if canon == "still" and kin["immobile_s"] < min_freezing_s:
+        return None, ""
+    return label, rule.reason
+
+
+def _kin_text(kin: dict[str, float]) -> str:
+    def f(x: float) -> str:
+        return "n/a" if not math.isfinite(x) else f"{x:.2f}"
+
+    return (
+        f"body-centre speed mean {f(kin['speed'])} body lengths/s (90th percentile "
+        f"{f(kin['speed_p90'])}); immobile for {f(kin['immobile_s'])} s around this window"
+    )
+
+
+# --------------------------------------------------------------------------- graph
+
+
+def _features(inputs: ClassifyInputs, points: NDArray[np.float64]) -> Features:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return compute_features(
+            points,
+            fps=inputs.fps,
+            keypoints=inputs.keypoint_names,
+            individuals=inputs.animals,
+            layout=LAYOUTS[inputs.layout],
+            window_s=inputs.options.feature_window_s,
+            max_gap_s=inputs.options.max_gap_s,
+        )
+
+
+def query_windows(inputs: ClassifyInputs) -> list[tuple[int, int, int]]:
+    """``(animal, start, stop)`` of every query window, animal-major."""
+    spans = plan_windows(inputs.frames, inputs.step)
+    return [(a, s, e) for a in range(len(inputs.animals)) for s, e in spans]
+
+
+def _write_json(path: Path, value: Any) -> None:
+    import json
+
+    atomic_write_text(path, json.dumps(value, sort_keys=True) + "\n")
+
+
+def _read_json(path: Path) -> Any:
+    import json
+
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[ClassifyState]:
+    """The classify ``StateGraph``: prepare -> classify* -> smooth -> report."""
+    from ethoagent.graphs.classify.report import write_classify_outputs
+
+    run = rt.run
+    opts = inputs.options
+    classes = inputs.classes
+
+    def timed(state: ClassifyState, node: str, t0: float) -> dict[str, float]:
+        timings = dict(state.get("timings", {}))
+        timings[node] = round(timings.get(node, 0.0) + time.perf_counter() - t0, 4)
+        return timings
+
+    def prepare(state: ClassifyState) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        warn: list[str] = []
+        data = read_keypoints(inputs.keypoints, fps=inputs.fps)
+        if data.frames != inputs.frames or list(data.individuals) != inputs.animals:
+            raise InputError(
+                f"{inputs.keypoints} changed since the run started.",
+                fix="start a new run for the new file.",
+            )
+        points = np.asarray(data.points, dtype=np.float64)
+        with rt.tracer.scope(node="prepare"):
+            feats = _features(inputs, points)
+            immobile = immobility_seconds(feats)
+            base = kinematic_baselines(feats)
+            queries = query_windows(inputs)
+            exs = example_windows(
+                inputs.examples, inputs.step, max_per_class=opts.max_examples_per_class
+            )
+            spans = [(a, s, e) for a, s, e in queries] + [(e.animal, e.start, e.stop) for e in exs]
+            bl = (
+                float(np.nanmedian(feats.body_length))
+                if np.isfinite(feats.body_length).any()
+                else math.nan
+            )
+            images = _WindowImages(inputs, points, bl)
+            rendered = inputs.video is None
+            if rendered:
+                rt.tracer.event(
+                    "warning",
+                    message="no video: the frames the model sees are drawn from the keypoints "
+                    "(skeleton in the arena)",
+                )
+                warn.append(
+                    "No video: every frame shown to the model was drawn from the keypoints "
+                    "(skeleton in the arena), not filmed."
+                )
+            img = np.zeros((len(spans), len(IMAGE_FEATURES)))
+            kin = np.zeros((len(spans), 0))
+            named = np.full((len(spans), 4), np.nan)
+            gate: list[str] = []
+            gate_reason: list[str] = []
+            kin_rows = []
+            try:
+                with rt.tracer.timed_tool(
+                    "preprocess_window", {"windows": len(spans), "preprocess": opts.preprocess}
+                ):
+                    for i, (a, s, e) in enumerate(spans):
+                        _, img[i] = images(a, s, e)
+                        vec, nk = kinematic_vector(feats, immobile, a, s, e)
+                        kin_rows.append(vec)
+                        named[i, :3] = (nk["speed"], nk["speed_p90"], nk["immobile_s"])
+                        if i < len(queries):
+                            ksum = summarize_snippet(feats, a, s, e, base)
+                            g, why = _gate(classes, ksum, nk, opts.min_freezing_s)
+                            gate.append(g or "")
+                            gate_reason.append(why)
+                        rt.report_progress("preprocessing", 1, len(spans))
+            finally:
+                images.close()
+            kin = np.asarray(kin_rows, dtype=np.float64)
+            if inputs.video is not None:  # immobility by frame difference, per animal
+                moving = img[: len(queries), IMAGE_FEATURES.index("moving_fraction")]
+                who = np.asarray([a for a, _, _ in queries])
+                for a in range(len(inputs.animals)):
+                    rows = np.flatnonzero(who == a)
+                    named[rows, 3] = still_seconds_from_motion(moving[rows], opts.window_s)
+            img_z = standardise(img)
+            kin_z = standardise(kin)
+            x = np.concatenate([img_z, kin_z], axis=1) if opts.kinematics_in_prompt else img_z
+            sem_idx = [IMAGE_FEATURES.index(n) for n in SEMANTIC]
+            run.save_arrays(
+                "windows",
+                points=points,
+                x=x,
+                semantic=img_z[:, sem_idx],
+                named=named,
+                spans=np.asarray(spans, dtype=np.int64),
+                n_queries=np.asarray(len(queries)),
+                image_features=img,
+            )
+            _write_json(
+                run.artifacts_dir / "gate.json",
+                {"gate": gate, "reason": gate_reason, "examples": [e.model_dump() for e in exs]},
+            )
+        rt.report_progress("prepare", 1, 1)
+        counts = {c: sum(e.label == c for e in exs) for c in classes}
+        size = max(opts.chunk, -(-len(queries) // MAX_CLASSIFY_STEPS))
+        return {
+            "frames": inputs.frames,
+            "windows": len(queries),
+            "examples": len(exs),
+            "example_counts": counts,
+            "rendered": rendered,
+            "warnings": warn,
+            "chunk": 0,
+            "chunk_size": size,
+            "n_chunks": -(-len(queries) // size),
+            "routes": {},
+            "flagged": [],
+            "model_calls": 0,
+            "timings": timed(state, "prepare", t0),
+        }
+
+    async def classify(state: ClassifyState) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        arr = run.load_arrays("windows")
+        meta = _read_json(run.artifacts_dir / "gate.json")
+        nq = int(arr["n_queries"])
+        spans = arr["spans"]
+        x, sem, named = arr["x"], arr["semantic"], arr["named"]
+        ex_rows = list(range(nq, len(spans)))
+        vlm_sees = rt.settings.role("vlm").capabilities.image_input
+        wants_images = rt.client.backend != "offline" and vlm_sees
+        images = None
+        if wants_images:
+            feats = _features(inputs, arr["points"])
+            bl = float(np.nanmedian(feats.body_length))
+            images = _WindowImages(inputs, arr["points"], bl)
+        env = ClassifyEnv(
+            inputs=inputs,
+            example_features=x[ex_rows] if ex_rows else np.zeros((0, x.shape[1])),
+            example_labels=[e["label"] for e in meta["examples"]],
+            example_spans=[tuple(int(v) for v in spans[r]) for r in ex_rows],  # type: ignore[misc]
+            wants_images=wants_images,
+            image_of=_cached(images) if images is not None else None,
+            notes={
+                "images": (
+                    "Each image shows one window: "
+                    + (
+                        "the animal-centred, contrast-normalised frames in time order, then "
+                        "the middle frame with every pixel that moved in red"
+                        if opts.preprocess
+                        else "one raw frame"
+                    )
+                    + (
+                        " (drawn from the tracked keypoints: there is no video)."
+                        if inputs.video is None
+                        else "."
+                    )
+                )
+            },
+        )
+        i, size = state["chunk"], state["chunk_size"]
+        rows = range(i * size, min(nq, (i + 1) * size))
+        items = []
+        for r in rows:
+            a, s, e = (int(v) for v in spans[r])
+            kin = {
+                "speed": float(named[r, 0]),
+                "speed_p90": float(named[r, 1]),
+                "immobile_s": float(named[r, 2]),
+                "frame_immobile_s": float(named[r, 3]),
+            }
+            items.append(
+                (
+                    f"{inputs.animals[a]} {s}-{e}",
+                    WindowItem(
+                        row=r,
+                        animal=a,
+                        name=inputs.animals[a],
+                        start=s,
+                        stop=e,
+                        features=x[r],
+                        semantic={n: float(sem[r, j]) for j, n in enumerate(SEMANTIC)},
+                        kin=kin,
+                        kin_text=_kin_text(kin),
+                        gate=meta["gate"][r] or None,
+                        gate_reason=meta["reason"][r],
+                    ),
+                )
+            )
+        try:
+            outcomes = await run_stage(
+                make_classify_stage(env),
+                items,
+                client=rt.client,
+                tracer=rt.tracer,
+                supervisor=rt.supervisor,
+                concurrency=opts.concurrency,
+                on_done=lambda _o: rt.report_progress("classifying", 1, nq),
+            )
+        finally:
+            if images is not None:
+                images.close()
+        routes = dict(state.get("routes", {}))
+        flagged = list(state.get("flagged", []))
+        records = []
+        for (item_id, item), o in zip(items, outcomes, strict=True):
+            probs = _final_probabilities(o.output, o.status, classes, item, opts.min_freezing_s)
+            if o.status == "accepted" and o.output is not None:
+                route = o.output.source.replace(" (escalation)", "_escalation")
+            else:
+                route = "flagged"
+                flagged.append(f"window {item_id}")
+            routes[route] = routes.get(route, 0) + 1
+            records.append(
+                {
+                    "row": item.row,
+                    "animal": item.animal,
+                    "start": item.start,
+                    "stop": item.stop,
+                    "probabilities": [probs[c] for c in classes],
+                    "source": route,
+                    "status": o.status,
+                    "attempts": o.attempts,
+                    "model_calls": o.model_calls,
+                    "reason": (o.output.reason if o.output is not None else o.flag_reason) or "",
+                }
+            )
+        _write_json(run.artifacts_dir / f"windows_{i:04d}.json", records)
+        return {
+            "chunk": i + 1,
+            "routes": routes,
+            "flagged": flagged,
+            "model_calls": state.get("model_calls", 0) + sum(o.model_calls for o in outcomes),
+            "timings": timed(state, "classify", t0),
+        }
+
+    def more(state: ClassifyState) -> str:
+        return "classify" if state["chunk"] < state["n_chunks"] else "smooth"
+
+    def smooth(state: ClassifyState) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        records = [
+            r
+            for i in range(state["n_chunks"])
+            for r in _read_json(run.artifacts_dir / f"windows_{i:04d}.json")
+        ]
+        records.sort(key=lambda r: r["row"])
+        probs = np.asarray([r["probabilities"] for r in records], dtype=np.float64)
+        raw = np.argmax(probs, axis=1)
+        smoothed = raw.copy()
+        animal = np.asarray([r["animal"] for r in records])
+        with rt.tracer.scope(node="smooth"):
+            for a in range(len(inputs.animals)):
+                sel = np.flatnonzero(animal == a)
+                if opts.smoothing == "hmm":
+                    smoothed[sel] = smooth_hmm(probs[sel], stay=opts.hmm_stay)
+                elif opts.smoothing == "mode":
+                    smoothed[sel] = median_smooth(raw[sel], opts.mode_windows)
+            changed = int((smoothed != raw).sum())
+            rt.tracer.event("smoothing", method=opts.smoothing, windows_changed=changed)
+        run.save_arrays("labels", probabilities=probs, raw=raw, smoothed=smoothed, animal=animal)
+        return {"timings": timed(state, "smooth", t0)}
+
+    def report(state: ClassifyState) -> dict[str, Any]:
+        return {"outputs": write_classify_outputs(rt, inputs, state)}
+
+    g: StateGraph[ClassifyState] = StateGraph(ClassifyState)
+    g.add_node("prepare", prepare)
+    g.add_node("classify", classify)
+    g.add_node("smooth", smooth)
+    g.add_node("report", report)
+    g.add_edge(START, "prepare")
+    g.add_conditional_edges("prepare", more, ["classify", "smooth"])
+    g.add_conditional_edges("classify", more, ["classify", "smooth"])
+    g.add_edge("smooth", "report")
+    g.add_edge("report", END)
+    return g
+
+
+def _cached(images: _WindowImages) -> Any:
+    """``(animal, start, stop) -> image``, each window drawn once (examples recur)."""
+    memo: dict[tuple[int, int, int], NDArray[np.uint8]] = {}
+
+    def image_of(animal: int, start: int, stop: int) -> NDArray[np.uint8]:
+        key = (animal, start, stop)
+        if key not in memo:
+            memo[key] = images(animal, start, stop)[0]
+        return memo[key]
+
+    return image_of
+
+
+def _final_probabilities(
+    out: ClassProposal | None,
+    status: str,
+    classes: Sequence[str],
+    item: WindowItem,
+    min_freezing_s: float,
+) -> dict[str, float]:
+    """The window's probability vector: the accepted answer renormalised; for a flagged
+    window its last answer (or uniform) with the classes the keypoints rule out removed."""
+    if out is None or check_answer_schema(out.probabilities, classes).passed is False:
+        p = np.full(len(classes), 1.0 / len(classes))
+    else:
+        p = np.asarray([max(0.0, float(out.probabilities[c])) for c in classes])
+        p = p / p.sum() if p.sum() > 0 else np.full(len(classes), 1.0 / len(classes))
+    if status != "accepted":
+        ruled = implausible_classes(classes, item.kin, min_freezing_s=min_freezing_s)
+        keep = np.asarray([c not in ruled for c in classes])
+        if keep.any() and (p * keep).sum() > 0:
+            p = p * keep / (p * keep).sum()
+    return {c: float(v) for c, v in zip(classes, p, strict=True)}
+
+
+async def run_classify(rt: Runtime, inputs: ClassifyInputs) -> dict[str, Any]:
+    """Run (or resume) the classify graph in ``rt.run``; return the final state."""
+    return await run_graph(build_classify_graph(rt, inputs), rt, {"frames": inputs.frames})
+
+
+__all__ = [
+    "CLASSIFY_PROMPT",
+    "GRAPH_NAME",
+    "ClassifyAnswer",
+    "ClassifyInputs",
+    "ClassifyOptions",
+    "build_classify_graph",
+    "offline_classify",
+    "query_windows",
+    "read_definitions",
+    "resolve_classify_inputs",
+    "run_classify",
+]

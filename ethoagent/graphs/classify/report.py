@@ -1,0 +1,435 @@
+"""Outputs of a classify run: per-frame labels and behaviour vectors, ethogram, budgets, report.
+
+Written into the run's ``outputs/`` (the CLI copies them to its OUT folder):
+
+- ``frames.csv``: ``frame, time_s, animal, label, raw_label, p_<class>...``: the smoothed
+  label of every frame of every animal and its probability vector (its window's answer:
+  the behaviour vector over time); ``raw_label`` is the window's own most likely class;
+- ``windows.csv``: every query window with its probabilities, where its answer came from
+  (``model``, ``kinematics`` = the keypoints decided and no model was asked,
+  ``features_escalation``, ``flagged``), attempts and model calls;
+- ``ethogram.csv`` (``tools.ethogram.ETHOGRAM_COLUMNS``: one row per bout) and
+  ``ethogram_boris.csv`` (BORIS events, one subject per animal);
+- ``time_budget.csv``: per animal and class: seconds, share of frames, bouts, mean bout;
+- ``ethogram.png`` (per animal: the labels over time above the stacked class
+  probabilities), ``time_budget.png``;
+- ``summary.json`` and ``report.md``; for a simulated session the per-class F1 against
+  the simulator's labels (mapped to the label set by synonym).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ethoagent.figures import new_figure, png_bytes
+from ethoagent.tools.captions import canonical_label
+from ethoagent.tools.classify import per_class_scores, spread_to_frames, time_budgets
+from ethoagent.tools.ethogram import (
+    ETHOGRAM_COLUMNS,
+    Epoch,
+    epochs_from_labels,
+    write_boris_csv,
+    write_ethogram_csv,
+)
+
+if TYPE_CHECKING:
+    from ethoagent.graphs.classify.graph import ClassifyInputs, ClassifyState
+    from ethoagent.graphs.kit.runtime import Runtime
+
+
+def frame_labels(
+    rt: Runtime, inputs: ClassifyInputs
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
+    """Per-frame ``(smoothed labels (frames, animals), probabilities (frames, animals,
+    classes), raw window labels (frames, animals))`` of a finished run."""
+    from ethoagent.graphs.classify.graph import query_windows
+
+    arr = rt.run.load_arrays("labels")
+    spans = query_windows(inputs)
+    n_a, n_c = len(inputs.animals), len(inputs.classes)
+    labels = np.zeros((inputs.frames, n_a), dtype=np.int64)
+    raw = np.zeros((inputs.frames, n_a), dtype=np.int64)
+    probs = np.zeros((inputs.frames, n_a, n_c))
+    for a in range(n_a):
+        rows = [i for i, sp in enumerate(spans) if sp[0] == a]
+        wins = [(spans[i][1], spans[i][2]) for i in rows]
+        labels[:, a] = spread_to_frames(arr["smoothed"][rows], wins, inputs.frames)
+        raw[:, a] = spread_to_frames(arr["raw"][rows], wins, inputs.frames)
+        probs[:, a] = spread_to_frames(arr["probabilities"][rows], wins, inputs.frames)
+    return labels, probs, raw
+
+
+def load_windows(rt: Runtime, n_chunks: int) -> list[dict[str, Any]]:
+    """Every query window's record, in window order."""
+    rows: list[dict[str, Any]] = []
+    for i in range(n_chunks):
+        rows += json.loads((rt.run.artifacts_dir / f"windows_{i:04d}.json").read_text())
+    return sorted(rows, key=lambda r: r["row"])
+
+
+def write_classify_outputs(
+    rt: Runtime, inputs: ClassifyInputs, state: ClassifyState | Mapping[str, Any]
+) -> list[str]:
+    """Write every output of a finished classify run; return their paths relative to the run."""
+    t0 = time.perf_counter()
+    run = rt.run
+    fps, classes = inputs.fps, inputs.classes
+    labels, probs, raw = frame_labels(rt, inputs)
+    windows = load_windows(rt, int(state["n_chunks"]))
+    epochs = {
+        name: epochs_from_labels(labels[:, a], classes) for a, name in enumerate(inputs.animals)
+    }
+    epochs = {
+        name: [
+            e.model_copy(
+                update={
+                    "confidence": round(
+                        float(probs[e.start : e.stop, a, e.cluster or 0].mean()), 4
+                    ),
+                    "cluster": None,
+                }
+            )
+            for e in eps
+        ]
+        for a, (name, eps) in enumerate(epochs.items())
+    }
+    budgets = {
+        name: time_budgets(labels[:, a], classes, fps) for a, name in enumerate(inputs.animals)
+    }
+    outputs = [
+        run.write_output("frames.csv", _frames_csv(labels, probs, raw, inputs)),
+        run.write_output("windows.csv", _windows_csv(windows, inputs)),
+        run.write_output("ethogram.csv", _ethogram_csv(rt, epochs, fps)),
+        run.write_output("ethogram_boris.csv", _boris_csv(rt, epochs, fps, inputs)),
+        run.write_output("time_budget.csv", _budget_csv(budgets)),
+        run.write_output("ethogram.png", _timeline_figure(labels, probs, inputs)),
+        run.write_output("time_budget.png", _budget_figure(budgets, classes)),
+    ]
+    timings = dict(state.get("timings", {}))
+    timings["report"] = round(timings.get("report", 0.0) + time.perf_counter() - t0, 4)
+    summary = _summary(rt, inputs, {**state, "timings": timings}, windows, budgets, labels)
+    outputs.append(run.write_json_output("summary.json", summary))
+    outputs.append(run.write_output("report.md", _report_md(summary)))
+    return [str(Path(p).relative_to(run.root)) for p in outputs]
+
+
+def _csv(rows: Sequence[Sequence[object]]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    return buf.getvalue()
+
+
+def _frames_csv(
+    labels: NDArray[np.int64],
+    probs: NDArray[np.float64],
+    raw: NDArray[np.int64],
+    inputs: ClassifyInputs,
+) -> str:
+    classes = inputs.classes
+    rows: list[Sequence[object]] = [
+        ["frame", "time_s", "animal", "label", "raw_label", *(f"p_{c}" for c in classes)]
+    ]
+    for a, name in enumerate(inputs.animals):
+        for f in range(inputs.frames):
+            rows.append(
+                [
+                    f,
+                    f"{f / inputs.fps:.4f}",
+                    name,
+                    classes[labels[f, a]],
+                    classes[raw[f, a]],
+                    *(f"{v:.4f}" for v in probs[f, a]),
+                ]
+            )
+    return _csv(rows)
+
+
+def _windows_csv(windows: Sequence[Mapping[str, Any]], inputs: ClassifyInputs) -> str:
+    classes = inputs.classes
+    rows: list[Sequence[object]] = [
+        [
+            "animal", "start_frame", "stop_frame", "label", "source", "status", "attempts",
+            "model_calls", *(f"p_{c}" for c in classes), "reason",
+        ]
+    ]  # fmt: skip
+    for w in windows:
+        p = w["probabilities"]
+        rows.append(
+            [
+                inputs.animals[w["animal"]],
+                w["start"],
+                w["stop"],
+                classes[int(np.argmax(p))],
+                w["source"],
+                w["status"],
+                w["attempts"],
+                w["model_calls"],
+                *(f"{v:.4f}" for v in p),
+                w["reason"],
+            ]
+        )
+    return _csv(rows)
+
+
+def _ethogram_csv(rt: Runtime, epochs: Mapping[str, Sequence[Epoch]], fps: float) -> str:
+    lines = [",".join(ETHOGRAM_COLUMNS)]
+    for a, (name, eps) in enumerate(epochs.items()):
+        part = write_ethogram_csv(rt.run.artifacts_dir / f"ethogram_{a:03d}.csv", eps, fps, name)
+        lines += part.read_text(encoding="utf-8").splitlines()[1:]
+    return "\n".join(lines) + "\n"
+
+
+def _boris_csv(
+    rt: Runtime, epochs: Mapping[str, Sequence[Epoch]], fps: float, inputs: ClassifyInputs
+) -> str:
+    header: list[list[str]] = []
+    events: list[tuple[float, int, int, list[str]]] = []
+    for a, (name, eps) in enumerate(epochs.items()):
+        path = rt.run.artifacts_dir / f"boris_{a:03d}" / "ethogram_boris.csv"
+        write_boris_csv(path, eps, fps, name, media=inputs.video or "", frames=inputs.frames)
+        rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
+        start = next(i for i, r in enumerate(rows) if r and r[0] == "Time")
+        if not header:
+            header = rows[: start + 1]
+        for n, r in enumerate(rows[start + 1 :]):
+            if r:
+                events.append((float(r[0]), 0 if r[-1] == "STOP" else 1, a * 10**9 + n, r))
+    events.sort(key=lambda e: e[:3])
+    return _csv([*header, *(e[3] for e in events)])
+
+
+def _budget_csv(budgets: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
+    rows: list[Sequence[object]] = [
+        ["animal", "label", "seconds", "fraction", "bouts", "mean_bout_s"]
+    ]
+    for name, rs in budgets.items():
+        for r in rs:
+            rows.append(
+                [name, r["label"], r["seconds"], r["fraction"], r["bouts"], r["mean_bout_s"]]
+            )
+    return _csv(rows)
+
+
+# --- summary ----------------------------------------------------------------------------
+
+
+def _truth_codes(inputs: ClassifyInputs) -> NDArray[np.int64] | None:
+    """A simulated session's labels mapped onto the label set (synonyms; "other" catches
+    the rest), ``(frames, animals)``; ``None`` without truth or without a mapping."""
+    if inputs.truth_labels is None or not Path(inputs.truth_labels).is_file():
+        return None
+    rows = list(csv.reader(io.StringIO(Path(inputs.truth_labels).read_text(encoding="utf-8"))))
+    head, body = rows[0], rows[1:]
+    if head[1:] != list(inputs.animals) or len(body) != inputs.frames:
+        return None
+    canon = {canonical_label(c): j for j, c in enumerate(inputs.classes)}
+    other = next((j for j, c in enumerate(inputs.classes) if canonical_label(c) == "other"), -1)
+    out = np.full((inputs.frames, len(inputs.animals)), -1, dtype=np.int64)
+    for f, r in enumerate(body):
+        for a, name in enumerate(r[1:]):
+            out[f, a] = canon.get(canonical_label(name), other)
+    return out if (out >= 0).any() else None
+
+
+def _summary(
+    rt: Runtime,
+    inputs: ClassifyInputs,
+    state: Mapping[str, Any],
+    windows: Sequence[Mapping[str, Any]],
+    budgets: Mapping[str, Sequence[Mapping[str, Any]]],
+    labels: NDArray[np.int64],
+) -> dict[str, Any]:
+    routes = dict(state.get("routes", {}))
+    n = len(windows)
+    skipped = routes.get("kinematics", 0)
+    calls = int(state.get("model_calls", 0))
+    timings = dict(state.get("timings", {}))
+    opts = inputs.options
+    summary: dict[str, Any] = {
+        "frames": inputs.frames,
+        "animals": list(inputs.animals),
+        "fps": inputs.fps,
+        "keypoints": inputs.keypoints,
+        "video": inputs.video,
+        "frames_drawn_from_keypoints": bool(state.get("rendered", inputs.video is None)),
+        "classes": list(inputs.classes),
+        "definitions": dict(inputs.definitions) if opts.use_definitions else {},
+        "examples_file": inputs.examples_file,
+        "example_windows": dict(state.get("example_counts", {})),
+        "window_s": opts.window_s,
+        "window_frames": inputs.step,
+        "labels_to_frames": (
+            f"each frame takes its {opts.window_s:g} s window's answer; labels are then "
+            f"smoothed over windows ({opts.smoothing})"
+        ),
+        "windows": n,
+        "routes": routes,
+        "model_calls": calls,
+        "model_calls_per_window": round(calls / max(1, n), 4),
+        "model_calls_saved": skipped,
+        "windows_decided_by_keypoints": skipped,
+        "flagged": list(state.get("flagged", [])),
+        "time_budget": {k: list(v) for k, v in budgets.items()},
+        "options": opts.model_dump(),
+        "warnings": list(state.get("warnings", [])),
+        "seconds": round(sum(timings.values()), 3),
+        "timings": timings,
+        "backend": rt.settings.backend,
+        "models": {"vlm": rt.client.model_name("vlm")},
+    }
+    truth = _truth_codes(inputs)
+    if truth is not None:
+        scores = per_class_scores(labels.T.ravel(), truth.T.ravel(), inputs.classes)
+        summary["macro_f1"] = round(float(scores["macro_f1"]), 4)  # headline of run.json
+        summary["ground_truth"] = {
+            "macro_f1": round(float(scores["macro_f1"]), 4),
+            "per_class_f1": {c: round(float(v["f1"]), 4) for c, v in scores["per_class"].items()},
+            "labels": inputs.truth_labels,
+            "note": "simulator labels mapped to the label set by synonym; example frames included",
+        }
+    return summary
+
+
+# --- figures ----------------------------------------------------------------------------
+
+
+def _palette(n: int) -> list[Any]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def _timeline_figure(
+    labels: NDArray[np.int64], probs: NDArray[np.float64], inputs: ClassifyInputs
+) -> bytes:
+    classes, fps = inputs.classes, inputs.fps
+    colours = _palette(len(classes))
+    n_a = len(inputs.animals)
+    fig, _ = new_figure(10, 1.2 + 1.6 * n_a)
+    fig.clear()
+    axes = np.atleast_1d(fig.subplots(n_a, 1, sharex=True))
+    t = np.arange(inputs.frames) / fps
+    for a, ax in enumerate(axes):
+        lab = labels[:, a]
+        edges = np.flatnonzero(lab[1:] != lab[:-1]) + 1
+        for s, e in zip(
+            np.concatenate([[0], edges]), np.concatenate([edges, [lab.size]]), strict=True
+        ):
+            ax.broken_barh([(s / fps, (e - s) / fps)], (1.05, 0.3), color=colours[lab[s]])
+        ax.stackplot(t, probs[:, a].T, colors=colours, alpha=0.85)
+        ax.set_ylim(0, 1.4)
+        ax.set_yticks([0, 0.5, 1.0, 1.2], ["0", "0.5", "1", "label"])
+        ax.set_ylabel(inputs.animals[a], fontsize=8)
+    axes[-1].set_xlabel("time (s)")
+    axes[-1].set_xlim(0, inputs.frames / fps)
+    from matplotlib.patches import Patch
+
+    axes[0].legend(
+        handles=[Patch(color=colours[j], label=c) for j, c in enumerate(classes)],
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        frameon=False,
+        fontsize=8,
+    )
+    axes[0].set_title("label (bar) and class probabilities (stacked) over time")
+    return png_bytes(fig)
+
+
+def _budget_figure(
+    budgets: Mapping[str, Sequence[Mapping[str, Any]]], classes: Sequence[str]
+) -> bytes:
+    fig, ax = new_figure(max(5.0, 0.8 * len(classes) + 2), 3.2)
+    width = 0.8 / max(1, len(budgets))
+    x = np.arange(len(classes))
+    for a, (name, rows) in enumerate(budgets.items()):
+        share = [float(r["fraction"]) for r in rows]
+        ax.bar(x + (a - (len(budgets) - 1) / 2) * width, share, width, label=name)
+    ax.set_xticks(x, list(classes), rotation=20, ha="right")
+    ax.set_ylabel("share of frames")
+    if len(budgets) > 1:
+        ax.legend(frameon=False, fontsize=8)
+    return png_bytes(fig)
+
+
+# --- report -----------------------------------------------------------------------------
+
+
+def _report_md(s: Mapping[str, Any]) -> str:
+    offline = s["backend"] == "offline"
+    per_class = ", ".join(f"{k} {v}" for k, v in s["example_windows"].items())
+    lines = [
+        "# ethoagent classify report",
+        "",
+        f"Backend: `{s['backend']}`"
+        + (
+            " (no model was called: the offline solver — nearest in-context examples over "
+            "image and keypoint features, plus the definitions' prototypes — answered)."
+            if offline
+            else f" (vlm: `{s['models']['vlm']}`)."
+        ),
+        f"Data: `{s['keypoints']}`" + (f", video `{s['video']}`." if s["video"] else ", no video."),
+    ]
+    if s["frames_drawn_from_keypoints"]:
+        lines.append(
+            "**The frames shown to the model were drawn from the keypoints (skeleton in the "
+            "arena), not filmed: there is no video.**"
+        )
+    lines += [
+        "",
+        "| metric | value |",
+        "|---|---|",
+        f"| frames x animals | {s['frames']} x {len(s['animals'])} at {s['fps']:g} fps |",
+        f"| label set | {', '.join(s['classes'])} |",
+        f"| example windows per class | {per_class} |",
+        f"| query windows | {s['windows']} ({s['window_s']:g} s each) |",
+        f"| decided by the keypoints (model calls saved) | {s['model_calls_saved']} |",
+        f"| model calls (per window) | {s['model_calls']} ({s['model_calls_per_window']}) |",
+        f"| windows flagged | {len(s['flagged'])} |",
+        f"| seconds taken | {s['seconds']} |",
+    ]
+    gt = s.get("ground_truth")
+    if gt:
+        lines.append(f"| macro-F1 vs simulator labels | {gt['macro_f1']} |")
+    lines += ["", f"Labels to frames: {s['labels_to_frames']}.", ""]
+    if s["warnings"]:
+        lines += ["## Warnings", "", *[f"- {w}" for w in s["warnings"]], ""]
+    lines += ["## Time budget", "", "| animal | label | seconds | share | bouts | mean bout (s) |"]
+    lines.append("|---|---|---|---|---|---|")
+    for name, rows in s["time_budget"].items():
+        for r in rows:
+            lines.append(
+                f"| {name} | {r['label']} | {r['seconds']} | {r['fraction']:.1%} | "
+                f"{r['bouts']} | {r['mean_bout_s']} |"
+            )
+    if gt:
+        lines += [
+            "",
+            "Per-class F1 against the simulator's labels: "
+            + ", ".join(f"{k} {v}" for k, v in gt["per_class_f1"].items())
+            + ".",
+        ]
+    lines += [
+        "",
+        "![ethogram](ethogram.png)",
+        "",
+        "![time budget](time_budget.png)",
+        "",
+        "Files: `frames.csv` (label and probabilities per frame), `windows.csv` (every "
+        "window's answer and its source), `ethogram.csv`, `ethogram_boris.csv`, "
+        "`time_budget.csv`, `summary.json`.",
+        "",
+    ]
+    if s["flagged"]:
+        shown = ", ".join(s["flagged"][:30]) + (" …" if len(s["flagged"]) > 30 else "")
+        lines += [f"Flagged for review (see the trace): {shown}", ""]
+    return "\n".join(lines)

@@ -1,0 +1,226 @@
+"""What a running graph needs besides its state: the run store, model client, trace, supervisor.
+
+``open_runtime`` wires the configured backend (offline, or an OpenAI-compatible server)
+behind the answer cache and the trace; ``run_graph`` compiles a pipeline's ``StateGraph``
+with the run's SQLite checkpointer and either starts it or resumes it from its last
+checkpoint (a run killed half-way continues where it stopped and gives the same outputs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from langgraph.graph import StateGraph
+
+from ethoagent.agent.cache import CachedClient, ModelCache
+from ethoagent.agent.offline import OfflineClient
+from ethoagent.agent.trace import TracedClient, Tracer
+from ethoagent.agent.types import ModelClient, Role
+from ethoagent.config import Settings, load_settings
+from ethoagent.errors import EthoagentError
+from ethoagent.graphs.kit.nodes import ModelSupervisor, PolicySupervisor, Supervisor
+from ethoagent.runs import Run
+
+ProgressCallback = Callable[[str, int, int], None]
+"""``(stage, done, total)``: called as items finish, for progress bars."""
+
+
+@dataclass
+class Runtime:
+    """Everything a graph's nodes use besides their state."""
+
+    run: Run
+    settings: Settings
+    client: ModelClient
+    tracer: Tracer
+    supervisor: Supervisor
+    cache: ModelCache | None = None
+    progress: ProgressCallback | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def report_progress(self, stage: str, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(stage, done, total)
+
+
+def make_model_client(settings: Settings) -> tuple[ModelClient, ModelCache | None]:
+    """The configured backend, behind the answer cache when it is an online one."""
+    if settings.backend == "offline":
+        return OfflineClient(), None
+    from ethoagent.agent.client import OpenAICompatibleClient
+
+    online = OpenAICompatibleClient(settings.models)
+    cache = ModelCache(settings.resolved_cache_path())
+    return CachedClient(online, cache, enabled=settings.cache_enabled), cache
+
+
+def make_supervisor(settings: Settings) -> Supervisor:
+    """The ``llm`` role as supervisor when online and able to call tools, else the policy."""
+    llm = settings.role("llm")
+    if settings.backend == "offline" or not llm.capabilities.tool_calls:
+        return PolicySupervisor()
+    # llama.cpp's server cannot force "some tool"; it is the server whose structured output
+    # is json_object, so that style doubles as the hint to use "auto".
+    choice = "auto" if llm.capabilities.structured_output == "json_object" else "required"
+    return ModelSupervisor(tool_choice=choice)
+
+
+async def check_endpoints(settings: Settings, roles: Sequence[Role]) -> Settings:
+    """Fail fast, with one clear error naming the endpoint, if a needed role is unreachable.
+
+    Returns:
+        The settings with each checked role's empty ``model`` set to the first model its
+        server serves, so cache keys and traces name the real model from the first call.
+
+    Raises:
+        ConfigError: a role has no ``base_url``.
+        EndpointError: a role's server does not answer.
+    """
+    if settings.backend == "offline" or not roles:
+        return settings
+    from ethoagent.agent.client import OpenAICompatibleClient
+
+    probe = OpenAICompatibleClient(settings.models)
+    resolved = settings.model_copy(deep=True)
+    try:
+        for role in roles:
+            served = await probe.check_health(role)
+            if not resolved.models[role].model and served:
+                resolved.models[role].model = served[0]
+    finally:
+        await probe.aclose()
+    return resolved
+
+
+def offline_runtime(
+    work: Path,
+    graph: str,
+    run_id: str,
+    inputs: dict[str, Any],
+    client: ModelClient | None = None,
+) -> Runtime:
+    """A new run under ``work`` answered by the offline solvers (or ``client``, e.g. a
+    scripted one in tests) with the policy supervisor and no answer cache: what evaluation
+    suites and graph tests run graphs with.
+
+    Args:
+        work: the runs directory.
+        graph: the graph's name (``GRAPH_NAME``).
+        run_id: the run's name under ``work``.
+        inputs: the graph's inputs, recorded in the run.
+        client: answers instead of the offline solvers; traced like any other.
+    """
+    settings = load_settings(None, {"runs_dir": work})
+    run = Run.create(work, graph, settings, run_id=run_id, inputs=inputs)
+    tracer = Tracer(run.trace_path, run_id=run.run_id, images_dir=run.images_dir)
+    return Runtime(
+        run=run,
+        settings=settings,
+        client=TracedClient(client or OfflineClient(), tracer),
+        tracer=tracer,
+        supervisor=PolicySupervisor(),
+    )
+
+
+@asynccontextmanager
+async def open_runtime(
+    run: Run,
+    settings: Settings,
+    progress: ProgressCallback | None = None,
+    *,
+    roles: Sequence[Role] = ("llm",),
+) -> AsyncIterator[Runtime]:
+    """Open the run's trace, client, cache and supervisor; close them afterwards.
+
+    Args:
+        roles: the model roles the graph will call; checked for reachability first.
+    """
+    settings = await check_endpoints(settings, roles)
+    tracer = Tracer(run.trace_path, run_id=run.run_id, images_dir=run.images_dir)
+    inner, cache = make_model_client(settings)
+    client = TracedClient(inner, tracer)
+    runtime = Runtime(
+        run=run,
+        settings=settings,
+        client=client,
+        tracer=tracer,
+        supervisor=make_supervisor(settings),
+        cache=cache,
+        progress=progress,
+    )
+    try:
+        yield runtime
+    finally:
+        await client.aclose()
+        if cache is not None:
+            cache.close()
+
+
+def execute_run(
+    run: Run,
+    settings: Settings,
+    body: Callable[[Runtime], Awaitable[dict[str, Any]]],
+    *,
+    roles: Sequence[Role] = ("llm",),
+    progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    """Run ``body`` in the run's runtime (its own event loop); record the run's status.
+
+    The run is marked ``running`` first; an exception marks it ``failed`` (``interrupted``
+    for Ctrl-C) with the error in ``run.json``, then propagates. Marking it ``finished`` is
+    the caller's, once it has read the outputs.
+
+    Returns:
+        What ``body`` returned (the graph's final state).
+    """
+    run.update(status="running", error=None)
+
+    async def go() -> dict[str, Any]:
+        async with open_runtime(run, settings, progress, roles=roles) as rt:
+            return await body(rt)
+
+    try:
+        return asyncio.run(go())
+    except BaseException as exc:
+        # on a full disk the status cannot be written either: report the first error
+        with contextlib.suppress(EthoagentError):
+            run.update(
+                status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+                error=str(exc)[:500] or type(exc).__name__,
+            )
+        raise
+
+
+async def run_graph(
+    builder: StateGraph[Any], runtime: Runtime, initial_state: dict[str, Any]
+) -> dict[str, Any]:
+    """Run (or resume) a graph with the run's checkpointer; return the final state.
+
+    A run with a checkpoint resumes from it; a finished run returns its final state
+    without re-running anything.
+    """
+    run = runtime.run
+    config: Any = {"configurable": {"thread_id": run.run_id}, "recursion_limit": 100}
+    # durability="sync": a step's checkpoint is on disk before the next step starts, so a
+    # SIGKILL never loses finished work (the default "async" lets the writes lag behind).
+    async with AsyncSqliteSaver.from_conn_string(str(run.checkpoints_path)) as saver:
+        graph = builder.compile(checkpointer=saver)
+        snapshot = await graph.aget_state(config)
+        if snapshot.values:
+            # Resuming with None applies the writes of tasks that finished after the last
+            # checkpoint and runs what is left; on a finished thread it runs nothing.
+            # (snapshot.next is not enough to tell: it is empty while such writes pend.)
+            runtime.tracer.event("run_resume", next=list(snapshot.next))
+            result = await graph.ainvoke(None, config, durability="sync")
+        else:
+            runtime.tracer.event("run_start", graph=run.info().graph)
+            result = await graph.ainvoke(initial_state, config, durability="sync")
+        runtime.tracer.event("run_end")
+        return dict(result)

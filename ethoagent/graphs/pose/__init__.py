@@ -1,0 +1,1 @@
+"""Pose: multi-view 3D labels from a few seed frames (BehaviorVLM's pose pipeline)."""

@@ -1,0 +1,291 @@
+"""Outputs of a pose run: files users open, figures, and ``report.md``.
+
+Written into the run's ``outputs/``:
+
+- ``points_3d.csv`` (mm, calibration's world frame) and ``points_3d.nc`` (movement netCDF);
+- ``points_2d/<camera>.csv``: the accepted 2D labels per view, DeepLabCut-style;
+- ``frames.csv``: per frame the outcome, how it was reached, worst reprojection error and
+  model calls;
+- ``summary.json`` and ``report.md`` with three figures: reprojection error over time,
+  the 3D trajectory seen from above, and one frame with the 3D points reprojected into
+  every view.
+
+Where the session is a simulated one (``<videos>/../ground_truth/arrays.npz`` exists), the
+summary adds the 3D error against the ground truth, and says the data is synthetic.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from ethoagent.figures import new_figure, png_bytes
+from ethoagent.io.calibration import read_calibration
+from ethoagent.io.keypoints import write_dlc_csv, write_keypoints
+from ethoagent.io.video import VideoReader
+from ethoagent.model.camera import Camera
+from ethoagent.model.pose import PoseData
+from ethoagent.sim import synthetic
+from ethoagent.tools.cameras import project_points
+from ethoagent.tools.labelling import draw_keypoints
+
+if TYPE_CHECKING:
+    from ethoagent.graphs.kit.runtime import Runtime
+    from ethoagent.graphs.pose.graph import PoseInputs, PoseState
+    from ethoagent.runs import Run
+
+KEYPOINTS = synthetic.KEYPOINTS
+
+
+def assembled(run: Run, n_chunks: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """All chunks' 3D ``(frames, keypoints, 3)`` mm and 2D ``(frames, views, keypoints, 2)``."""
+    parts = [run.load_arrays(f"pose_{i:04d}") for i in range(n_chunks)]
+    return (
+        np.concatenate([p["points_3d"] for p in parts]),
+        np.concatenate([p["points_2d"] for p in parts]),
+    )
+
+
+def frame_rows(run: Run, n_chunks: int) -> list[dict[str, Any]]:
+    """Per-frame outcome rows of every chunk, in frame order."""
+    rows: list[dict[str, Any]] = []
+    for i in range(n_chunks):
+        rows += json.loads((run.outputs_dir / "stages" / f"pose_{i:04d}.json").read_text())
+    return rows
+
+
+def ground_truth(inputs: PoseInputs) -> NDArray[np.float64] | None:
+    """Ground-truth 3D ``(frames, keypoints, 3)`` mm of a simulated session, else ``None``."""
+    path = Path(inputs.videos[0]).parent.parent / "ground_truth" / "arrays.npz"
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        truth = np.asarray(data["points_3d"], dtype=np.float64)
+    return truth[: inputs.frames, 0] if truth.ndim == 4 else None
+
+
+def truth_metrics(points: NDArray[np.float64], truth: NDArray[np.float64]) -> dict[str, Any]:
+    """3D error against ground truth: mean/median mm, per region, PCK@5mm, L/R swaps."""
+    err = np.linalg.norm(points - truth, axis=-1)  # (frames, keypoints)
+    found = np.isfinite(err)
+    per_region = {
+        region: round(float(np.nanmean(err[:, [KEYPOINTS.index(k) for k in kps]])), 3)
+        if found[:, [KEYPOINTS.index(k) for k in kps]].any()
+        else None
+        for region, kps in synthetic.REGIONS.items()
+    }
+    swaps = 0
+    pairs = 0
+    for a, b in synthetic.SWAP_PAIRS:
+        ok = np.isfinite(err[:, a]) & np.isfinite(err[:, b])
+        straight = err[ok, a] + err[ok, b]
+        crossed = np.linalg.norm(points[ok, a] - truth[ok, b], axis=-1) + np.linalg.norm(
+            points[ok, b] - truth[ok, a], axis=-1
+        )
+        swaps += int((crossed < straight).sum())
+        pairs += int(ok.sum())
+    return {
+        "mean_error_mm": round(float(np.nanmean(err)), 3) if found.any() else None,
+        "median_error_mm": round(float(np.nanmedian(err)), 3) if found.any() else None,
+        "error_mm_by_region": per_region,
+        "pck_5mm": round(float((err[found] <= 5.0).mean()), 4) if found.any() else None,
+        "swap_rate": round(swaps / pairs, 4) if pairs else None,
+        "missing_fraction": round(float(1 - found.mean()), 4),
+    }
+
+
+def write_pose_outputs(
+    rt: Runtime, inputs: PoseInputs, n_chunks: int, state: PoseState
+) -> list[str]:
+    """Write every output of a finished pose run; return their paths relative to the run."""
+    run = rt.run
+    cams = read_calibration(inputs.calibration)
+    points, reading = assembled(run, n_chunks)
+    rows = frame_rows(run, n_chunks)
+    flagged = sorted(state["flagged"])
+    fps = _fps(inputs.videos[0])
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["frame", *[f"{k}_{a}_mm" for k in KEYPOINTS for a in "xyz"]])
+    for f, row in enumerate(points):
+        w.writerow([f, *[f"{v:.3f}" for v in row.ravel()]])
+    outputs = [run.write_output("points_3d.csv", buf.getvalue())]
+
+    pose3d = PoseData(
+        points=points[:, None],
+        confidence=np.where(np.isfinite(points[..., 0]), 1.0, np.nan)[:, None],
+        keypoints=KEYPOINTS,
+        individuals=("mouse",),
+        fps=fps,
+        unit="mm",
+    )
+    nc = run.outputs_dir / "points_3d.nc"
+    outputs.append(write_keypoints(pose3d, nc, format="netcdf"))
+    for v, cam in enumerate(cams):
+        pts = reading[:, v]
+        pose2d = PoseData(
+            points=pts[:, None],
+            confidence=np.where(np.isfinite(pts[..., 0]), 1.0, 0.0)[:, None],
+            keypoints=KEYPOINTS,
+            individuals=("mouse",),
+            fps=fps,
+            unit="px",
+        )
+        outputs.append(write_dlc_csv(run.outputs_dir / "points_2d" / f"{cam.name}.csv", pose2d))
+    outputs.append(run.write_output("frames.csv", _rows_csv(rows)))
+
+    model_calls = dict(state["model_calls"])
+    total_calls = sum(model_calls.values())
+    errs = np.array([r["reprojection_px"] for r in rows if r["reprojection_px"] is not None])
+    summary: dict[str, Any] = {
+        "frames": len(points),
+        "views": len(cams),
+        "flagged_frames": flagged,
+        "routes": state["routes"],
+        "model_calls": model_calls,
+        "model_calls_per_frame_view": round(total_calls / max(1, len(points) * len(cams)), 4),
+        "reprojection_px_median": round(float(np.median(errs)), 3) if errs.size else None,
+        "reprojection_px_p95": round(float(np.percentile(errs, 95)), 3) if errs.size else None,
+        "backend": rt.settings.backend,
+        "model_every_stage": inputs.options.model_every_stage,
+        "unit": "millimetres, world frame of the calibration",
+    }
+    truth = ground_truth(inputs)
+    if truth is not None:
+        summary["ground_truth"] = truth_metrics(points, truth)
+        summary["data"] = "synthetic session (ground truth from the simulator)"
+    outputs.append(run.write_json_output("summary.json", summary))
+    outputs.append(run.write_output("reprojection.png", _error_figure(rows, flagged)))
+    outputs.append(run.write_output("trajectory.png", _trajectory_figure(points)))
+    overlay = _overlay(inputs, cams, points)
+    if overlay is not None:
+        outputs.append(run.write_output("overlay.png", overlay))
+    outputs.append(run.write_output("report.md", _report_md(summary, overlay is not None)))
+    return [str(Path(p).relative_to(run.root)) for p in outputs]
+
+
+def _fps(video: str) -> float | None:
+    with VideoReader(video) as reader:
+        return reader.fps
+
+
+FRAME_COLUMNS = ("frame", "status", "method", "reprojection_px", "model_calls", "flag_reason")
+
+
+def _rows_csv(rows: Sequence[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=FRAME_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def _error_figure(rows: Sequence[dict[str, Any]], flagged: Sequence[int]) -> bytes:
+    frames = [r["frame"] for r in rows]
+    err = [np.nan if r["reprojection_px"] is None else r["reprojection_px"] for r in rows]
+    fig, ax = new_figure(8, 3)
+    ax.plot(frames, err, lw=0.8, color="C0", label="worst reprojection error")
+    if flagged:
+        ax.scatter(flagged, [0] * len(flagged), marker="|", color="C3", label="flagged")
+    ax.set_xlabel("frame")
+    ax.set_ylabel("pixels")
+    ax.legend(loc="upper right", frameon=False)
+    return png_bytes(fig)
+
+
+def _trajectory_figure(points: NDArray[np.float64]) -> bytes:
+    back = points[:, KEYPOINTS.index("back_mid")]
+    fig, ax = new_figure(4.5, 4)
+    sc = ax.scatter(back[:, 0], back[:, 1], c=np.arange(len(back)), s=3, cmap="viridis")
+    fig.colorbar(sc, ax=ax, label="frame")
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (mm)")
+    ax.set_ylabel("y (mm)")
+    ax.set_title("back_mid from above")
+    return png_bytes(fig)
+
+
+def _overlay(
+    inputs: PoseInputs, cams: Sequence[Camera], points: NDArray[np.float64]
+) -> bytes | None:
+    """One frame (the one with most keypoints found) with the 3D points drawn in every view."""
+    found = np.isfinite(points[..., 0]).sum(axis=1)
+    if not found.any():
+        return None
+    frame = int(np.argmax(found))
+    proj = project_points(cams, points[frame]).transpose(1, 0, 2)  # (V, K, 2)
+    tiles = []
+    for v, path in enumerate(inputs.videos):
+        with VideoReader(path) as reader:
+            img = draw_keypoints(reader[frame], proj[v], KEYPOINTS, groups=synthetic.REGION_OF)
+        cv2.putText(img, f"{cams[v].name} frame {frame}", (4, 14), 0, 0.4, (255, 255, 255), 1)
+        tiles.append(img)
+    h, w = max(t.shape[0] for t in tiles), max(t.shape[1] for t in tiles)
+    tiles = [
+        np.asarray(
+            cv2.copyMakeBorder(t, 0, h - t.shape[0], 0, w - t.shape[1], cv2.BORDER_CONSTANT),
+            dtype=np.uint8,
+        )
+        for t in tiles
+    ]
+    cols = 3 if len(tiles) > 4 else 2
+    while len(tiles) % cols:
+        tiles.append(np.zeros_like(tiles[0]))
+    grid = np.vstack([np.hstack(tiles[i : i + cols]) for i in range(0, len(tiles), cols)])
+    ok, buf = cv2.imencode(".png", grid)
+    return buf.tobytes() if ok else None
+
+
+def _report_md(s: dict[str, Any], overlay: bool) -> str:
+    backend = s["backend"]
+    lines = [
+        "# ethoagent pose report",
+        "",
+        f"Backend: `{backend}`"
+        + (" (no model was called; offline solvers answered)." if backend == "offline" else "."),
+        f"Data: {s.get('data', 'as given')}.",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        f"| frames x views | {s['frames']} x {s['views']} |",
+        f"| flagged for review | {len(s['flagged_frames'])} |",
+        f"| worst reprojection error, median / 95th pct (px) | "
+        f"{s['reprojection_px_median']} / {s['reprojection_px_p95']} |",
+        f"| model calls per frame-view | {s['model_calls_per_frame_view']} |",
+    ]
+    gt = s.get("ground_truth")
+    if gt:
+        lines += [
+            f"| 3D error vs ground truth, mean / median (mm) | "
+            f"{gt['mean_error_mm']} / {gt['median_error_mm']} |",
+            f"| PCK@5mm | {gt['pck_5mm']} |",
+            f"| left/right swap rate | {gt['swap_rate']} |",
+        ]
+    lines += [
+        "",
+        "Routes: " + ", ".join(f"{k}: {v}" for k, v in sorted(s["routes"].items())),
+        "",
+        "Model calls by stage: "
+        + (", ".join(f"{k}: {v}" for k, v in sorted(s["model_calls"].items())) or "none"),
+        "",
+        "![reprojection error](reprojection.png)",
+        "",
+        "![trajectory](trajectory.png)",
+        "",
+    ]
+    if overlay:
+        lines += ["![reprojected points in every view](overlay.png)", ""]
+    if s["flagged_frames"]:
+        shown = ", ".join(map(str, s["flagged_frames"][:50]))
+        more = " …" if len(s["flagged_frames"]) > 50 else ""
+        lines += [f"Flagged frames (see `frames.csv` and the trace): {shown}{more}", ""]
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Profile: open-vocabulary behaviour profiles across sessions and group comparisons."""

@@ -1,0 +1,1 @@
+"""Segment: features -> DEC -> snippets -> captions -> merged epochs (unsupervised ethogram)."""

@@ -1,0 +1,421 @@
+"""Outputs of a segment run: the ethogram in the files users open, figures and ``report.md``.
+
+Written into the run's ``outputs/`` (the CLI copies them to its OUT folder):
+
+- ``ethogram.csv``: one row per epoch (``tools.ethogram.ETHOGRAM_COLUMNS``: animal,
+  start/stop frame and seconds, label, description, confidence, majority DEC cluster),
+  the rows of each animal written by ``write_ethogram_csv``; ``read_ethogram_csv`` reads
+  it back as ``{animal: [Epoch, ...]}``, each animal's epochs tiling all its frames;
+- ``clusters.csv``: ``frame,<animal>,...`` (names as in the keypoint file), the DEC
+  cluster (int) of every animal in every frame, ``-1`` where the frame has no features;
+- ``ethogram_boris.csv``: BORIS tabular events (START/STOP per epoch, one subject per
+  animal);
+- ``captions.csv``: every snippet's caption and where it came from;
+- ``ethogram.png`` (timeline per animal: labels above, DEC clusters below),
+  ``cluster_usage.png`` (share of each animal's frames per cluster);
+- ``summary.json``: frames, animals, fps, k, ``ari_between_seeds``, snippets captioned
+  by the model vs by kinematics, model calls (per snippet), epochs, the vocabulary, the
+  features' NaN report, warnings, seconds taken per node; for a simulated session
+  (``SegmentInputs.truth_labels``) NMI and Hungarian macro-F1 of the clusters and the
+  ethogram against the ground truth;
+- ``report.md`` with both figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ethoagent.figures import new_figure, png_bytes
+from ethoagent.tools.ethogram import (
+    ETHOGRAM_COLUMNS,
+    Epoch,
+    hungarian_macro_f1,
+    nmi,
+    write_boris_csv,
+    write_ethogram_csv,
+)
+
+if TYPE_CHECKING:
+    from ethoagent.graphs.kit.runtime import Runtime
+    from ethoagent.graphs.segment.graph import SegmentInputs, SegmentState
+
+CAPTION_COLUMNS = (
+    "animal",
+    "start_frame",
+    "stop_frame",
+    "cluster",
+    "label",
+    "posture",
+    "direction",
+    "speed",
+    "social_interaction",
+    "confidence",
+    "source",
+    "status",
+    "model_calls",
+)
+
+
+def load_epochs(rt: Runtime, inputs: SegmentInputs) -> dict[str, list[Epoch]]:
+    """Each animal's final epochs, from the run's artifacts."""
+    out = {}
+    for a, name in enumerate(inputs.animals):
+        path = rt.run.artifacts_dir / f"epochs_{a:03d}.json"
+        out[name] = [Epoch.model_validate(e) for e in json.loads(path.read_text())]
+    return out
+
+
+def load_captions(rt: Runtime, n_chunks: int) -> list[dict[str, Any]]:
+    """Every snippet's caption record, in captioning order."""
+    rows: list[dict[str, Any]] = []
+    for i in range(n_chunks):
+        rows += json.loads((rt.run.artifacts_dir / f"captions_{i:04d}.json").read_text())
+    return rows
+
+
+def write_segment_outputs(
+    rt: Runtime, inputs: SegmentInputs, state: SegmentState | Mapping[str, Any]
+) -> list[str]:
+    """Write every output of a finished segment run; return their paths relative to the run.
+
+    The time spent here counts into the summary's ``timings["report"]`` (up to the
+    summary itself).
+    """
+    t0 = time.perf_counter()
+    run = rt.run
+    fps = inputs.fps
+    epochs = load_epochs(rt, inputs)
+    captions = load_captions(rt, int(state["n_chunks"]))
+    labels = run.load_arrays("clusters")["labels"]
+    outputs = [
+        run.write_output("ethogram.csv", _ethogram_csv(rt, epochs, fps)),
+        run.write_output("clusters.csv", _clusters_csv(labels, inputs.animals)),
+        run.write_output(
+            "ethogram_boris.csv", _boris_csv(rt, epochs, fps, inputs.frames, inputs.video)
+        ),
+        run.write_output("captions.csv", _captions_csv(captions, inputs.animals)),
+        run.write_output("ethogram.png", _timeline_figure(epochs, labels, fps)),
+        run.write_output(
+            "cluster_usage.png", _usage_figure(labels, inputs.animals, inputs.options.k)
+        ),
+    ]
+    timings = dict(state.get("timings", {}))
+    timings["report"] = round(timings.get("report", 0.0) + time.perf_counter() - t0, 4)
+    summary = _summary(rt, inputs, {**state, "timings": timings}, epochs, captions, labels)
+    outputs.append(run.write_json_output("summary.json", summary))
+    outputs.append(run.write_output("report.md", _report_md(summary)))
+    return [str(Path(p).relative_to(run.root)) for p in outputs]
+
+
+# --- files ------------------------------------------------------------------------------
+
+
+def _ethogram_csv(rt: Runtime, epochs: Mapping[str, Sequence[Epoch]], fps: float) -> str:
+    """Every animal's rows under one header (each animal's part by ``write_ethogram_csv``)."""
+    lines = [",".join(ETHOGRAM_COLUMNS)]
+    for a, (name, eps) in enumerate(epochs.items()):
+        part = write_ethogram_csv(rt.run.artifacts_dir / f"ethogram_{a:03d}.csv", eps, fps, name)
+        lines += part.read_text(encoding="utf-8").splitlines()[1:]
+    return "\n".join(lines) + "\n"
+
+
+def _clusters_csv(labels: NDArray[np.int64], animals: Sequence[str]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["frame", *animals])
+    for f, row in enumerate(labels):
+        w.writerow([f, *(int(v) for v in row)])
+    return buf.getvalue()
+
+
+def _boris_csv(
+    rt: Runtime,
+    epochs: Mapping[str, Sequence[Epoch]],
+    fps: float,
+    frames: int,
+    video: str | None,
+) -> str:
+    """One BORIS export with every animal as a subject, events in time order."""
+    header: list[list[str]] = []
+    events: list[tuple[float, int, int, list[str]]] = []
+    for a, (name, eps) in enumerate(epochs.items()):
+        path = rt.run.artifacts_dir / f"boris_{a:03d}" / "ethogram_boris.csv"
+        write_boris_csv(path, eps, fps, name, media=video or "", frames=frames)
+        rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
+        start = next(i for i, r in enumerate(rows) if r and r[0] == "Time")
+        if not header:
+            header = rows[: start + 1]
+        for n, r in enumerate(rows[start + 1 :]):
+            if r:
+                events.append((float(r[0]), 0 if r[-1] == "STOP" else 1, a * 10**9 + n, r))
+    events.sort(key=lambda e: e[:3])
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerows(header)
+    w.writerows(e[3] for e in events)
+    return buf.getvalue()
+
+
+def _captions_csv(captions: Sequence[Mapping[str, Any]], animals: Sequence[str]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CAPTION_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for r in sorted(captions, key=lambda r: (r["animal"], r["start"])):
+        c = r["caption"]
+        w.writerow(
+            {
+                "animal": animals[r["animal"]],
+                "start_frame": r["start"],
+                "stop_frame": r["stop"],
+                "cluster": r["cluster"],
+                "label": c["label"],
+                "posture": c["posture"],
+                "direction": c["direction"],
+                "speed": c["speed"],
+                "social_interaction": c["social_interaction"],
+                "confidence": c["confidence"],
+                "source": r["source"],
+                "status": r["status"],
+                "model_calls": r["model_calls"],
+            }
+        )
+    return buf.getvalue()
+
+
+# --- summary -------------------------------------------------------------------------------
+
+
+def _frame_labels(eps: Sequence[Epoch], frames: int) -> NDArray[np.str_]:
+    out = np.full(frames, "", dtype=object)
+    for e in eps:
+        out[e.start : e.stop] = e.label
+    return np.asarray(out.astype(str))
+
+
+def _summary(
+    rt: Runtime,
+    inputs: SegmentInputs,
+    state: SegmentState | Mapping[str, Any],
+    epochs: Mapping[str, Sequence[Epoch]],
+    captions: Sequence[Mapping[str, Any]],
+    labels: NDArray[np.int64],
+) -> dict[str, Any]:
+    by = dict(state.get("captioned_by", {}))
+    calls = dict(state.get("model_calls", {}))
+    total_calls = sum(calls.values())
+    n_snippets = len(captions)
+    used = sorted({e.label for eps in epochs.values() for e in eps})
+    vocab = dict(state.get("vocabulary", {}))
+    seconds = {
+        label: round(
+            sum((e.stop - e.start) for eps in epochs.values() for e in eps if e.label == label)
+            / inputs.fps,
+            3,
+        )
+        for label in used
+    }
+    timings = dict(state.get("timings", {}))
+    clusters = dict(state.get("clusters", {}))
+    summary: dict[str, Any] = {
+        "frames": inputs.frames,
+        "animals": list(inputs.animals),
+        "fps": inputs.fps,
+        "k": inputs.options.k,
+        "dims": inputs.dims,
+        "unit": inputs.unit,
+        "layout": inputs.layout,
+        "keypoints": inputs.keypoints,
+        "video": inputs.video,
+        "ari_between_seeds": clusters.get("ari_between_seeds"),
+        "stability_passed": clusters.get("stability_passed"),
+        "clusters": clusters,
+        "snippets": n_snippets,
+        "snippets_by_model": by.get("model", 0),
+        "snippets_by_kinematics": by.get("kinematics", 0),
+        "snippets_by_kinematics_fallback": by.get("kinematics_fallback", 0),
+        "captions_flagged": sum(1 for r in captions if r["status"] != "accepted"),
+        "model_calls": {**calls, "total": total_calls},
+        "model_calls_per_snippet": round(total_calls / max(1, n_snippets), 4),
+        "merge_routes": dict(state.get("merge_routes", {})),
+        "epochs": sum(len(eps) for eps in epochs.values()),
+        "epochs_per_animal": {k: len(v) for k, v in epochs.items()},
+        "vocabulary": {label: vocab.get(label, "") for label in used},
+        "label_seconds": seconds,
+        "nan_report": dict(state.get("nan_report", {})),
+        "warnings": list(state.get("warnings", [])),
+        "flagged": list(state.get("flagged", [])),
+        "seconds": round(sum(timings.values()), 3),
+        "timings": timings,
+        "backend": rt.settings.backend,
+        "models": {role: rt.client.model_name(role) for role in ("vlm", "llm")},
+    }
+    truth = _truth(inputs)
+    if truth is not None:
+        frame_labels = np.concatenate(
+            [_frame_labels(epochs[name], inputs.frames) for name in inputs.animals]
+        )
+        clusters_flat = labels.T.reshape(-1)
+        truth_flat = truth.T.reshape(-1)
+        summary["ground_truth"] = {
+            "nmi_clusters": round(nmi(clusters_flat, truth_flat), 4),
+            "f1_clusters": round(hungarian_macro_f1(clusters_flat, truth_flat), 4),
+            "nmi_ethogram": round(nmi(frame_labels, truth_flat), 4),
+            "f1_ethogram": round(hungarian_macro_f1(frame_labels, truth_flat), 4),
+            "labels": inputs.truth_labels,
+        }
+        summary["data"] = "synthetic session (ground truth from the simulator)"
+    return summary
+
+
+def _truth(inputs: SegmentInputs) -> NDArray[np.str_] | None:
+    """Ground-truth names ``(frames, animals)`` of a simulated session, else ``None``."""
+    if inputs.truth_labels is None or not Path(inputs.truth_labels).is_file():
+        return None
+    rows = list(csv.reader(io.StringIO(Path(inputs.truth_labels).read_text(encoding="utf-8"))))
+    head, body = rows[0], rows[1:]
+    if head[1:] != list(inputs.animals) or len(body) != inputs.frames:
+        return None
+    return np.asarray([r[1:] for r in body], dtype=str)
+
+
+# --- figures -------------------------------------------------------------------------------
+
+
+def _palette(n: int) -> list[Any]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab20" if n > 10 else "tab10"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def _timeline_figure(
+    epochs: Mapping[str, Sequence[Epoch]], labels: NDArray[np.int64], fps: float
+) -> bytes:
+    names = list(epochs)
+    vocab = sorted({e.label for eps in epochs.values() for e in eps})
+    colour = dict(zip(vocab, _palette(len(vocab)), strict=True))
+    k = int(max(labels.max(), 0)) + 1
+    cluster_colour = _palette(k)
+    fig, ax = new_figure(10, 1.0 + 0.8 * len(names))
+    for a, name in enumerate(names):
+        y = len(names) - 1 - a
+        for e in epochs[name]:
+            ax.broken_barh(
+                [(e.start / fps, (e.stop - e.start) / fps)], (y + 0.3, 0.55), color=colour[e.label]
+            )
+        for start, stop, c in _runs(labels[:, a]):
+            face = (0.85, 0.85, 0.85, 1.0) if c < 0 else cluster_colour[c]
+            ax.broken_barh([(start / fps, (stop - start) / fps)], (y + 0.05, 0.2), color=face)
+    ax.set_yticks([len(names) - 1 - a + 0.5 for a in range(len(names))], names)
+    ax.set_xlabel("time (s)")
+    ax.set_xlim(0, labels.shape[0] / fps)
+    ax.set_ylim(0, len(names))
+    ax.set_title("ethogram (upper bar) and DEC clusters (lower bar) per animal")
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=colour[v], label=v) for v in vocab]
+    ax.legend(
+        handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8
+    )
+    return png_bytes(fig)
+
+
+def _runs(codes: NDArray[np.int64]) -> list[tuple[int, int, int]]:
+    edges = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+    starts = np.concatenate([[0], edges])
+    stops = np.concatenate([edges, [len(codes)]])
+    return [(int(a), int(b), int(codes[a])) for a, b in zip(starts, stops, strict=True)]
+
+
+def _usage_figure(labels: NDArray[np.int64], animals: Sequence[str], k: int) -> bytes:
+    fig, ax = new_figure(max(5.0, 0.6 * k + 2), 3.2)
+    width = 0.8 / max(1, len(animals))
+    x = np.arange(k)
+    for a, name in enumerate(animals):
+        lab = labels[:, a]
+        counts = np.bincount(lab[lab >= 0], minlength=k)[:k]
+        share = counts / max(1, lab.size)
+        ax.bar(x + (a - (len(animals) - 1) / 2) * width, share, width, label=name)
+    ax.set_xticks(x)
+    ax.set_xlabel("DEC cluster")
+    ax.set_ylabel("share of the animal's frames")
+    if len(animals) > 1:
+        ax.legend(frameon=False, fontsize=8)
+    return png_bytes(fig)
+
+
+# --- report --------------------------------------------------------------------------------
+
+
+def _report_md(s: Mapping[str, Any]) -> str:
+    backend = s["backend"]
+    offline = backend == "offline"
+    gt = s.get("ground_truth")
+    lines = [
+        "# ethoagent segment report",
+        "",
+        f"Backend: `{backend}`"
+        + (
+            " (no model was called: the kinematic captioner and the rule-based merge "
+            "answered every prompt)."
+            if offline
+            else f" (vlm: `{s['models']['vlm']}`, llm: `{s['models']['llm']}`)."
+        ),
+        f"Data: {s.get('data', 'as given')} — `{s['keypoints']}`"
+        + (f", video `{s['video']}`" if s["video"] else ", no video")
+        + f"; {s['dims']}D keypoints ({s['unit']}), body layout `{s['layout']}`.",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        f"| frames x animals | {s['frames']} x {len(s['animals'])} at {s['fps']:g} fps |",
+        f"| DEC clusters (k) | {s['k']} |",
+        f"| adjusted Rand index between two seeds | {_num(s['ari_between_seeds'])} |",
+        f"| snippets | {s['snippets']} |",
+        "| captioned by kinematics alone / by the model"
+        + (" (offline solver)" if offline else "")
+        + f" | {s['snippets_by_kinematics']} / {s['snippets_by_model']} |",
+        f"| model calls per snippet | {s['model_calls_per_snippet']} |",
+        f"| epochs | {s['epochs']} |",
+        f"| seconds taken | {s['seconds']} |",
+    ]
+    if gt:
+        lines += [
+            f"| NMI vs ground truth, DEC clusters / ethogram | {gt['nmi_clusters']} / "
+            f"{gt['nmi_ethogram']} |",
+            f"| Hungarian macro-F1, DEC clusters / ethogram | {gt['f1_clusters']} / "
+            f"{gt['f1_ethogram']} |",
+        ]
+    lines.append("")
+    if s["warnings"]:
+        lines += ["## Warnings", "", *[f"- {w}" for w in s["warnings"]], ""]
+    lines += ["## Vocabulary", "", "| label | time (s) | definition |", "|---|---|---|"]
+    for label, definition in s["vocabulary"].items():
+        lines.append(f"| {label} | {s['label_seconds'].get(label, 0)} | {definition} |")
+    lines += [
+        "",
+        "![ethogram timeline](ethogram.png)",
+        "",
+        "![cluster usage](cluster_usage.png)",
+        "",
+        "Files: `ethogram.csv` (epochs), `ethogram_boris.csv` (BORIS events), "
+        "`clusters.csv` (DEC cluster per frame and animal), `captions.csv` (every "
+        "snippet's caption), `summary.json`.",
+        "",
+    ]
+    if s["flagged"]:
+        shown = ", ".join(s["flagged"][:30]) + (" …" if len(s["flagged"]) > 30 else "")
+        lines += [f"Flagged for review (see the trace): {shown}", ""]
+    return "\n".join(lines)
+
+
+def _num(x: Any) -> str:
+    return "n/a" if x is None else f"{x:.3f}"

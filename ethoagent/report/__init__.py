@@ -1,2 +1,0 @@
-"""Self-contained HTML reports built from pipeline sections (``html``) and the end-to-end
-demo that fills one (``demo``)."""
