@@ -38,3 +38,10 @@ class ModelOutputError(EthoagentError):
 
 class RunError(EthoagentError):
     """A run directory is missing, locked or inconsistent."""
+
+
+class RunCancelledError(Exception):
+    """A person stopped a run from a front end (e.g. Ctrl-C in the chat).
+
+    The run is recorded ``interrupted``, not ``failed``, and can be resumed.
+    """

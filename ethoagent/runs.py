@@ -15,8 +15,10 @@ Graph state holds only small things (ids, paths, summaries); arrays go to ``arti
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -49,6 +51,25 @@ class RunInfo(BaseModel):
     inputs: dict[str, Any] = {}
     error: str | None = None
     summary: dict[str, Any] = {}
+    out: str | None = None
+    pid: int | None = None
+    host: str | None = None
+
+    def process_gone(self) -> bool:
+        """Whether the run says ``running`` but the process running it (on this host) ended.
+
+        A killed process cannot close its run record; this tells such a run from a live
+        one. A run started on another host is never judged (its process is not visible).
+        """
+        if self.status != "running" or self.pid is None or self.host != socket.gethostname():
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # alive, owned by another user
+            return False
+        return False
 
 
 def new_run_id(graph: str) -> str:
@@ -76,8 +97,12 @@ class Run:
         *,
         run_id: str | None = None,
         inputs: dict[str, Any] | None = None,
+        out: Path | None = None,
     ) -> Run:
         """Create ``runs_dir/<run_id>/`` with its config snapshot and ``run.json``.
+
+        Args:
+            out: the folder the run's outputs are also copied into, recorded for a resume.
 
         Raises:
             RunError: the id is invalid or a run with that id already exists.
@@ -96,7 +121,14 @@ class Run:
         atomic_write_text(root / "config.toml", settings.to_toml())
         now = _now()
         run._write_info(
-            RunInfo(run_id=rid, graph=graph, created=now, updated=now, inputs=inputs or {})
+            RunInfo(
+                run_id=rid,
+                graph=graph,
+                created=now,
+                updated=now,
+                inputs=inputs or {},
+                out=None if out is None else str(out),
+            )
         )
         return run
 
@@ -180,6 +212,10 @@ class Run:
         self._write_info(info)
         return info
 
+    def mark_running(self) -> RunInfo:
+        """Mark the run ``running`` in this process (its pid and host go into ``run.json``)."""
+        return self.update(status="running", error=None, pid=os.getpid(), host=socket.gethostname())
+
     # artifacts ---------------------------------------------------------------------------
     def save_arrays(self, name: str, **arrays: NDArray[Any]) -> Path:
         """Save arrays as ``artifacts/<name>.npz`` (atomic, deterministic bytes)."""
@@ -210,16 +246,28 @@ class Run:
 
 
 def list_runs(runs_dir: Path) -> list[RunInfo]:
-    """All runs under ``runs_dir``, newest first (unreadable ones skipped)."""
+    """All runs under ``runs_dir``, newest first (unreadable ones skipped).
+
+    A run recorded as ``running`` whose process has ended (killed before it could close
+    its record) is listed as ``interrupted``; ``run.json`` itself is left as it is.
+    """
     infos = []
     if not Path(runs_dir).is_dir():
         return []
     for child in Path(runs_dir).iterdir():
         if (child / "run.json").is_file():
             try:
-                infos.append(Run(child).info())
+                info = Run(child).info()
             except RunError:
                 continue
+            if info.process_gone():
+                info = info.model_copy(
+                    update={
+                        "status": "interrupted",
+                        "error": f"process {info.pid} ended without closing the run",
+                    }
+                )
+            infos.append(info)
     return sorted(infos, key=lambda i: i.created, reverse=True)
 
 

@@ -1,1 +1,2 @@
-"""What every pipeline graph shares: the propose -> check -> route node, the runtime, the registry."""
+"""What every pipeline graph shares: the propose -> check -> route node, the runtime, the
+pipeline spec and ``run_pipeline``, the registry."""

@@ -24,7 +24,7 @@ from ethoagent.agent.offline import OfflineClient
 from ethoagent.agent.trace import TracedClient, Tracer
 from ethoagent.agent.types import ModelClient, Role
 from ethoagent.config import Settings, load_settings
-from ethoagent.errors import EthoagentError
+from ethoagent.errors import EthoagentError, RunCancelledError
 from ethoagent.graphs.kit.nodes import ModelSupervisor, PolicySupervisor, Supervisor
 from ethoagent.runs import Run
 
@@ -180,7 +180,7 @@ def execute_run(
     Returns:
         What ``body`` returned (the graph's final state).
     """
-    run.update(status="running", error=None)
+    run.mark_running()
 
     async def go() -> dict[str, Any]:
         async with open_runtime(run, settings, progress, roles=roles) as rt:
@@ -189,13 +189,48 @@ def execute_run(
     try:
         return asyncio.run(go())
     except BaseException as exc:
-        # on a full disk the status cannot be written either: report the first error
-        with contextlib.suppress(EthoagentError):
-            run.update(
-                status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
-                error=str(exc)[:500] or type(exc).__name__,
-            )
+        _mark_stopped(run, exc)
         raise
+
+
+async def execute_sub_run(
+    parent: Runtime, run: Run, body: Callable[[Runtime], Awaitable[dict[str, Any]]]
+) -> dict[str, Any]:
+    """Run ``body`` for ``run`` inside a running graph (``parent``); record the run's status.
+
+    The sub-run gets its own trace and run directory but shares the parent's model client
+    (so its answer cache and call counts), supervisor and settings; as ``execute_run``,
+    an exception marks it ``failed`` (``interrupted`` when cancelled) and propagates.
+
+    Returns:
+        What ``body`` returned (the graph's final state).
+    """
+    run.mark_running()
+    tracer = Tracer(run.trace_path, run_id=run.run_id, images_dir=run.images_dir)
+    inner = parent.client.inner if isinstance(parent.client, TracedClient) else parent.client
+    runtime = Runtime(
+        run=run,
+        settings=parent.settings,
+        client=TracedClient(inner, tracer),
+        tracer=tracer,
+        supervisor=parent.supervisor,
+        cache=parent.cache,
+    )
+    try:
+        return await body(runtime)
+    except BaseException as exc:
+        _mark_stopped(run, exc)
+        raise
+
+
+def _mark_stopped(run: Run, exc: BaseException) -> None:
+    interrupted = isinstance(exc, KeyboardInterrupt | asyncio.CancelledError | RunCancelledError)
+    # on a full disk the status cannot be written either: report the first error
+    with contextlib.suppress(EthoagentError):
+        run.update(
+            status="interrupted" if interrupted else "failed",
+            error=str(exc)[:500] or type(exc).__name__,
+        )
 
 
 async def run_graph(
