@@ -56,7 +56,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ethoagent.atomic import atomic_write_text
 from ethoagent.config import Settings, load_settings
 from ethoagent.errors import ConfigError, EthoagentError, InputError
-from ethoagent.graphs.kit.registry import GRAPHS, finish_run, graph_entry
+from ethoagent.graphs.kit.registry import PIPELINES, pipeline
 
 JobStatus = Literal["pending", "resolving", "running", "finished", "failed", "interrupted"]
 JobAction = Literal["ran", "resumed", "skipped", "none"]
@@ -196,11 +196,14 @@ def load_batch(path: Path, runs_dir: Path | None = None, config: Path | None = N
                 path, text, (*loc, "graphs"), "no graphs: set `graphs` here or at the top"
             )
         for g in graphs:
-            if g not in GRAPHS:
+            if g not in PIPELINES:
                 raise _located(
-                    path, text, (*loc, "graphs"), f"unknown graph {g!r} (known: {sorted(GRAPHS)})"
+                    path,
+                    text,
+                    (*loc, "graphs"),
+                    f"unknown graph {g!r} (known: {sorted(PIPELINES)})",
                 )
-        known = frozenset().union(*(GRAPHS[g].input_keys() for g in graphs))
+        known = frozenset().union(*(PIPELINES[g].inputs.model_fields for g in graphs))
         for key in session.inputs:
             if key not in known:
                 raise _located(
@@ -219,18 +222,18 @@ def load_batch(path: Path, runs_dir: Path | None = None, config: Path | None = N
         except ConfigError as exc:
             raise _located(path, text, (*loc, "settings"), str(exc)) from None
         for g in graphs:
-            entry = GRAPHS[g]
-            given = {k: v for k, v in session.inputs.items() if k in entry.input_keys()}
-            absolute = {k: _abs_value(base, entry.inputs, k, v) for k, v in given.items()}
+            pipe = PIPELINES[g]
+            given = {k: v for k, v in session.inputs.items() if k in pipe.inputs.model_fields}
+            absolute = {k: _abs_value(base, pipe.inputs, k, v) for k, v in given.items()}
             try:
-                inputs = entry.inputs.model_validate(absolute)
+                inputs = pipe.inputs.model_validate(absolute)
             except ValidationError as exc:
                 err = exc.errors()[0]
                 where = (*loc, "inputs", *err["loc"])
                 raise _located(path, text, where, f"{g}: {err['msg']}") from None
             opts_raw = _deep_merge(spec.options.get(g, {}), session.options.get(g, {}))
             try:
-                options = entry.options(opts_raw)
+                options = pipe.options.model_validate(opts_raw)
             except ValidationError as exc:
                 err = exc.errors()[0]
                 where = (*loc, "options", g, *err["loc"])
@@ -283,7 +286,7 @@ def _abs_value(base: Path, model: type[BaseModel], key: str, value: Any) -> Any:
 
 def missing_inputs(job: Job) -> list[str]:
     """The job's input paths that do not exist (what ``--check`` reports before a run)."""
-    model = graph_entry(job.graph).inputs
+    model = pipeline(job.graph).inputs
     return [
         f"{key} {value}"
         for key, value in job.inputs.items()
@@ -351,11 +354,11 @@ def run_job(job: Job, report: Report | None = None) -> JobResult:
     Returns:
         The job's result; ``status`` is ``finished``, ``failed`` or ``interrupted``.
     """
-    from ethoagent.graphs.kit.runtime import execute_run
+    from ethoagent.graphs.kit.run import run_pipeline
     from ethoagent.runs import Run
 
     emit = report or (lambda _ev: None)
-    entry = graph_entry(job.graph)
+    pipe = pipeline(job.graph)
     root = Path(job.runs_dir) / job.run_id
     t0 = time.monotonic()
     result = JobResult(
@@ -369,33 +372,29 @@ def run_job(job: Job, report: Report | None = None) -> JobResult:
     )
     try:
         settings = job_settings(job)
+        resume: Path | None = None
         if (root / "run.json").is_file():
-            run = Run.resume(root)
-            info = run.info()
+            info = Run.open(root).info()
             if info.status == "finished":
                 return result.model_copy(
                     update={"status": "finished", "action": "skipped", "summary": info.summary}
                 )
-            inputs = info.inputs
+            resume = root
             result.action = "resumed"
+            emit({"key": job.key, "status": "running", "action": result.action})
         else:
             emit({"key": job.key, "status": "resolving"})
-            opts = entry.options(job.options)
-            inputs = entry.resolve(entry.inputs.model_validate(job.inputs), opts)
-            run = Run.create(settings.runs_dir, entry.name, settings, run_id=job.run_id,
-                             inputs=inputs)  # fmt: skip
             result.action = "ran"
-        emit({"key": job.key, "status": "running", "action": result.action})
-        progress = _Progress(job.key, emit)
-        execute_run(
-            run,
+        finished = run_pipeline(
+            pipe,
+            pipe.inputs.model_validate(job.inputs),
+            pipe.options.model_validate(job.options),
             settings,
-            lambda rt: entry.run(rt, inputs),
-            roles=entry.roles,
-            progress=progress,
+            resume=resume,
+            run_id=job.run_id,
+            progress=_Progress(job.key, emit, result.action),
         )
-        summary = finish_run(run, entry.summary_keys)
-        result.summary = {k: summary[k] for k in entry.summary_keys if k in summary}
+        result.summary = finished.run.info().summary
         result.status = "finished"
     except KeyboardInterrupt:
         result.status = "interrupted"
@@ -404,6 +403,8 @@ def run_job(job: Job, report: Report | None = None) -> JobResult:
         result.error = _one_line(str(exc))
     except Exception as exc:  # a bug in one session must not stop the batch
         result.error = _one_line(f"{type(exc).__name__}: {exc}")
+    if result.action == "ran" and not (root / "run.json").is_file():
+        result.action = "none"  # its inputs were refused before a run existed
     result.seconds = round(time.monotonic() - t0, 3)
     return result
 
@@ -417,16 +418,20 @@ def job_settings(job: Job) -> Settings:
 
 
 class _Progress:
-    """Turns a graph's progress increments into throttled cumulative reports."""
+    """Turns a graph's progress increments into throttled cumulative reports; the first
+    one also reports the job ``running`` (its inputs are resolved by then)."""
 
-    def __init__(self, key: str, emit: Report, every_s: float = 0.25) -> None:
+    def __init__(self, key: str, emit: Report, action: str, every_s: float = 0.25) -> None:
         self.key = key
         self.emit = emit
+        self.action = action
         self.every_s = every_s
         self.counts: dict[str, int] = {}
         self.last = 0.0
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.counts:
+            self.emit({"key": self.key, "status": "running", "action": self.action})
         self.counts[stage] = self.counts.get(stage, 0) + done
         now = time.monotonic()
         if now - self.last >= self.every_s or self.counts[stage] >= total:

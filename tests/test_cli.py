@@ -204,7 +204,10 @@ def test_pose_on_a_simulated_session_then_resume(tmp_path: Path) -> None:
         p.name for p in (runs / "p" / "outputs" / "points_2d").iterdir()
     )
     refused = cli("pose", "--resume", "p", "--runs-dir", str(runs), "--out", str(copy))
-    assert refused.returncode != 0 and "already holds pose outputs" in refused.stderr
+    assert refused.returncode != 0 and "already holds points_3d.csv" in refused.stderr
+    replaced = cli("pose", "--resume", "p", "--runs-dir", str(runs), "--out", str(copy),
+                   "--overwrite")  # fmt: skip
+    assert replaced.returncode == 0, replaced.stderr
     wrong = cli("demo", "--resume", "p", "--runs-dir", str(runs))
     assert wrong.returncode != 0 and "is a 'pose' run" in wrong.stderr
 

@@ -74,6 +74,12 @@ def test_classify_resume_and_errors(
     )
     assert again.exit_code == 0, again.output
     assert (tmp_path / "o2" / "frames.csv").read_bytes() == (out / "frames.csv").read_bytes()
+    o2 = str(tmp_path / "o2")
+    resume_o2 = ["classify", "--resume", str(run_dir), o2, "--runs-dir", str(runs)]
+    refused = runner.invoke(app, resume_o2)  # o2 is not the run's own OUT
+    assert refused.exit_code != 0 and "already holds frames.csv" in str(refused.exception)
+    replaced = runner.invoke(app, [*resume_o2, "--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
     # OUT already holds outputs
     busy = runner.invoke(app, ["classify", str(kp), str(out), "--examples", str(ex)])
     assert busy.exit_code != 0 and "already holds" in str(busy.exception)

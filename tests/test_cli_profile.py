@@ -79,6 +79,11 @@ def test_profile_end_to_end_resume_and_reuse(cohort: Path) -> None:
     again = cli("profile", "--resume", "p1", str(cohort / "out2"), "--runs-dir", runs)
     assert again.returncode == 0, again.stderr
     assert (cohort / "out2" / "profiles.csv").read_bytes() == (o / "profiles.csv").read_bytes()
+    refused = cli("profile", "--resume", "p1", str(cohort / "out2"), "--runs-dir", runs)
+    assert refused.returncode == 1 and "already holds profiles.csv" in refused.stderr
+    replaced = cli("profile", "--resume", "p1", str(cohort / "out2"), "--runs-dir", runs,
+                   "--overwrite")  # fmt: skip
+    assert replaced.returncode == 0, replaced.stderr
     # a new run over the same sessions reuses their segment runs from the run store
     # (with a reference vocabulary of two known behaviours: the others match none of them)
     ref = cohort / "known.json"

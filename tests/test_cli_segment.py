@@ -66,3 +66,21 @@ def test_segment_resume_and_errors(segmented: tuple[Path, Path, Path]) -> None:
     no_fps = cli("segment", str(csv_file), str(tmp / "out3"), "--runs-dir", str(tmp / "runs"))
     assert no_fps.returncode == 1 and "pass --fps" in no_fps.stderr
     assert not (tmp / "out3").exists()
+    assert [p.name for p in (tmp / "runs").iterdir()] == ["s1"]  # no run for bad inputs
+
+
+def test_segment_overwrite_on_resume(segmented: tuple[Path, Path, Path]) -> None:
+    tmp, out, _ = segmented
+    runs = ("--runs-dir", str(tmp / "runs"))
+    copy = tmp / "out4"
+    first = cli("segment", "--resume", "s1", str(copy), *runs)
+    assert first.returncode == 0, first.stderr
+    (copy / "report.md").write_text("edited\n")
+    refused = cli("segment", "--resume", "s1", str(copy), *runs)
+    assert refused.returncode == 1 and "already holds" in refused.stderr
+    assert (copy / "report.md").read_text() == "edited\n"
+    replaced = cli("segment", "--resume", "s1", str(copy), "--overwrite", *runs)
+    assert replaced.returncode == 0, replaced.stderr
+    assert (copy / "report.md").read_bytes() == (out / "report.md").read_bytes()
+    own = cli("segment", "--resume", "s1", *runs)  # into the run's own OUT: no --overwrite
+    assert own.returncode == 0, own.stderr

@@ -8,10 +8,10 @@ import string
 import pytest
 from pydantic import BaseModel
 
-from ethoagent.demo.triangulate import SessionSummary
 from ethoagent.errors import ConfigError
 from ethoagent.graphs.pose.graph import AssignAnswer, RegionsAnswer
 from ethoagent.graphs.profile.graph import NameAnswer
+from ethoagent.graphs.triangulate.session import SessionSummary
 from ethoagent.prompts import PROMPTS_DIR, all_prompts, load_prompt, prompt_versions
 
 # every structured answer's model, by prompt name

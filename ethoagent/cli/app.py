@@ -10,7 +10,7 @@ import json
 import sys
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -27,16 +27,12 @@ from ethoagent.cli.base import (
     ResumeOpt,
     RunIdOpt,
     RunsDirOpt,
-    check_out,
     compact_table,
     console,
     err_console,
-    execute,
-    open_run,
     progress_bar,
-    resumed_out,
+    progress_bars,
     settings_from,
-    validated,
 )
 from ethoagent.cli.batch import run_command
 from ethoagent.cli.chat import chat
@@ -47,9 +43,8 @@ from ethoagent.cli.profile import profile_command
 from ethoagent.cli.serve import doctor_command, serve_command
 from ethoagent.cli.trace import trace_export
 from ethoagent.errors import EthoagentError, InputError
-
-if TYPE_CHECKING:
-    pass
+from ethoagent.graphs.pose.options import PoseOptions
+from ethoagent.graphs.segment.options import SegmentOptions
 
 app = typer.Typer(
     name="ethoagent",
@@ -80,6 +75,10 @@ def version() -> None:
     console.print(f"ethoagent {__version__}")
 
 
+_POSE = PoseOptions()
+"""Defaults of the pose options shown in ``--help`` (``PoseOptions`` holds them)."""
+
+
 @app.command()
 def pose(
     videos: Annotated[
@@ -108,8 +107,8 @@ def pose(
         ),
     ] = None,
     frames: Annotated[
-        int | None, typer.Option(min=2, help="Label the first N frames (default: all).")
-    ] = None,
+        int | None, typer.Option(help="Label the first N frames (default: all).")
+    ] = _POSE.frames,
     model_every_stage: Annotated[
         bool,
         typer.Option(
@@ -117,14 +116,15 @@ def pose(
             help="Ask the model in every stage (the paper's way) instead of only where "
             "the cheap path fails a check.",
         ),
-    ] = False,
+    ] = _POSE.model_every_stage,
     out: Annotated[
         Path | None,
         typer.Option(
             help="Also copy the outputs into this folder (they always stay in the run "
-            "directory); refused if it already holds pose outputs."
+            "directory); refused if it already holds pose outputs (see --overwrite)."
         ),
     ] = None,
+    overwrite: OverwriteOpt = False,
     run_id: RunIdOpt = None,
     resume: ResumeOpt = None,
     config: ConfigOpt = None,
@@ -132,50 +132,48 @@ def pose(
     runs_dir: RunsDirOpt = None,
     no_cache: NoCacheOpt = False,
 ) -> None:
-    """Label 12 quantum-dot marks in 3D from synchronised videos and 3 seed frames."""
-    from ethoagent.atomic import atomic_write_bytes
-    from ethoagent.graphs.kit.registry import GRAPHS, finish_run, pose_paths
-    from ethoagent.graphs.pose.graph import (
-        GRAPH_NAME,
-        PoseInputs,
-        PoseOptions,
-        resolve_inputs,
-        run_pose,
-    )
+    """Label 12 quantum-dot marks in 3D from synchronised videos and 3 seed frames.
+
+    With --resume RUN the inputs come from the run; --out may be given (else the run's).
+    """
+    from ethoagent.graphs.kit.run import run_pipeline
+    from ethoagent.graphs.pose import PIPELINE
 
     settings = settings_from(config, backend, runs_dir, no_cache)
-    if out is not None and (out / "points_3d.csv").exists():
-        raise InputError(
-            f"output folder {out} already holds pose outputs; nothing was written.",
-            fix="choose a new folder.",
-        )
     if resume is None:
-        videos, calibration, seeds = pose_paths(session, videos, calibration, seeds)
-        if videos is None or calibration is None or seeds is None:
+        if session is None and None in (videos, calibration, seeds):
             raise InputError(
                 "pose needs --videos, --calibration and --seeds (or --session).",
                 fix="e.g. ethoagent pose --session sim/ after `ethoagent simulate sim/`.",
             )
-        resolved = resolve_inputs(
-            videos,
-            calibration,
-            seeds,
-            frames=frames,
-            options=PoseOptions(model_every_stage=model_every_stage),
-            candidates_dir=candidates,
+        inputs = PIPELINE.parse_inputs(
+            {
+                "session": session,
+                "videos": videos,
+                "calibration": calibration,
+                "seeds": seeds,
+                "candidates": candidates,
+            }
         )
-        fresh: dict[str, Any] = resolved.model_dump()
+        options = PIPELINE.parse_options({"frames": frames, "model_every_stage": model_every_stage})
     else:
-        fresh = {}
-    run, raw = open_run(settings, GRAPH_NAME, run_id, resume, fresh)
-    inputs = PoseInputs.model_validate(raw)
-    console.print(f"[bold]ethoagent pose[/] run [cyan]{run.root}[/] (backend {settings.backend})")
-    for w in inputs.warnings:
+        inputs, options = None, None
+    console.print(f"[bold]ethoagent pose[/] (backend {settings.backend})")
+    with progress_bars() as progress:
+        result = run_pipeline(
+            PIPELINE,
+            inputs,
+            options,
+            settings,
+            out=out,
+            resume=resume,
+            overwrite=overwrite,
+            run_id=run_id,
+            progress=progress,
+        )
+    for w in result.inputs.warnings:
         console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
-    state = execute(
-        run, settings, inputs.frames, "pose", lambda rt: run_pose(rt, inputs), roles=("vlm", "llm")
-    )
-    summary = finish_run(run, GRAPHS["pose"].summary_keys)
+    summary, root = result.summary, result.run.root
     table = Table(title="pose: verified multi-view 3D labels", show_header=False)
     table.add_column(style="bold")
     table.add_column()
@@ -197,27 +195,13 @@ def pose(
             f"(synthetic session)",
         )
     console.print(table)
-    for rel in state.get("outputs", []):
-        src = run.root / rel
-        if out is not None:
-            dest = out / src.relative_to(run.outputs_dir)
-            atomic_write_bytes(dest, src.read_bytes())
-            console.print(f"  [dim]{dest}[/]")
-        else:
-            console.print(f"  [dim]{src}[/]")
-    console.print(f"run directory: [cyan]{run.root}[/]  (trace: ethoagent trace show {run.root})")
+    for path in result.files:
+        console.print(f"  [dim]{path}[/]")
+    console.print(f"run directory: [cyan]{root}[/]  (trace: ethoagent trace show {root})")
 
 
-_SEGMENT_OUTPUTS = (
-    "ethogram.csv",
-    "clusters.csv",
-    "ethogram_boris.csv",
-    "captions.csv",
-    "ethogram.png",
-    "cluster_usage.png",
-    "report.md",
-    "summary.json",
-)
+_SEGMENT = SegmentOptions()
+"""Defaults of the segment options shown in ``--help`` (``SegmentOptions`` holds them)."""
 
 
 @app.command()
@@ -236,35 +220,36 @@ def segment(
         typer.Option(help="The video the keypoints were tracked on (frames for the VLM)."),
     ] = None,
     fps: Annotated[
-        float | None,
-        typer.Option(min=0.001, help="Frame rate, Hz (required when the file states none)."),
+        float | None, typer.Option(help="Frame rate, Hz (required when the file states none).")
     ] = None,
-    k: Annotated[int, typer.Option("--k", min=2, help="DEC clusters, joint over animals.")] = 10,
+    k: Annotated[int, typer.Option("--k", help="DEC clusters, joint over animals.")] = _SEGMENT.k,
     min_snippet_s: Annotated[
-        float, typer.Option(min=0.0, help="Shortest snippet captioned, seconds.")
-    ] = 1.0,
+        float, typer.Option(help="Shortest snippet captioned, seconds.")
+    ] = _SEGMENT.min_snippet_s,
     max_snippet_s: Annotated[
-        float, typer.Option(min=0.01, help="Longest snippet captioned, seconds.")
-    ] = 5.0,
+        float, typer.Option(help="Longest snippet captioned, seconds.")
+    ] = _SEGMENT.max_snippet_s,
     min_epoch_s: Annotated[
-        float, typer.Option(min=0.0, help="Shortest epoch of the ethogram, seconds.")
-    ] = 0.5,
+        float, typer.Option(help="Shortest epoch of the ethogram, seconds.")
+    ] = _SEGMENT.min_epoch_s,
     layout: Annotated[
         str | None,
         typer.Option(help="Body layout (synthetic12, calms21, ethome, behaviordepot, ...)."),
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the DEC fit.")] = 0,
+    ] = _SEGMENT.layout,
+    seed: Annotated[int, typer.Option(help="Seed of the DEC fit.")] = _SEGMENT.seed,
     dec_epochs: Annotated[
-        int, typer.Option(min=0, help="DEC autoencoder pretraining epochs.")
-    ] = 10,
-    dec_iters: Annotated[int, typer.Option(min=0, help="Most DEC clustering iterations.")] = 2000,
+        int, typer.Option(help="DEC autoencoder pretraining epochs.")
+    ] = _SEGMENT.dec_pretrain_epochs,
+    dec_iters: Annotated[
+        int, typer.Option(help="Most DEC clustering iterations.")
+    ] = _SEGMENT.dec_cluster_iters,
     model_every_snippet: Annotated[
         bool,
         typer.Option(
             "--model-every-snippet",
             help="Ask the VLM for every snippet, also where the kinematics are clear.",
         ),
-    ] = False,
+    ] = _SEGMENT.model_every_snippet,
     overwrite: OverwriteOpt = False,
     run_id: RunIdOpt = None,
     resume: ResumeOpt = None,
@@ -277,59 +262,47 @@ def segment(
 
     With --resume RUN the inputs come from the run; OUT may be given (else the run's).
     """
-    from ethoagent.atomic import atomic_write_bytes
-    from ethoagent.graphs.kit.registry import GRAPHS, finish_run
-    from ethoagent.graphs.segment.graph import (
-        GRAPH_NAME,
-        SegmentInputs,
-        SegmentOptions,
-        resolve_segment_inputs,
-        run_segment,
-    )
+    from ethoagent.graphs.kit.run import run_pipeline
+    from ethoagent.graphs.segment import PIPELINE
 
     settings = settings_from(config, backend, runs_dir, no_cache)
-    fresh: dict[str, Any] = {}
     if resume is None:
         if keypoints is None or out is None:
             raise InputError(
                 "segment needs KEYPOINTS and OUT.",
                 fix="e.g. ethoagent segment poses.nc results/ (or --resume RUN).",
             )
-        check_out(out, _SEGMENT_OUTPUTS, overwrite)
-        options = validated(
-            SegmentOptions,
-            "segment",
-            k=k,
-            seed=seed,
-            dec_pretrain_epochs=dec_epochs,
-            dec_cluster_iters=dec_iters,
-            min_snippet_s=min_snippet_s,
-            max_snippet_s=max_snippet_s,
-            min_epoch_s=min_epoch_s,
-            layout=layout,
-            model_every_snippet=model_every_snippet,
+        inputs = PIPELINE.parse_inputs({"keypoints": keypoints, "video": video, "fps": fps})
+        options = PIPELINE.parse_options(
+            {
+                "k": k,
+                "seed": seed,
+                "dec_pretrain_epochs": dec_epochs,
+                "dec_cluster_iters": dec_iters,
+                "min_snippet_s": min_snippet_s,
+                "max_snippet_s": max_snippet_s,
+                "min_epoch_s": min_epoch_s,
+                "layout": layout,
+                "model_every_snippet": model_every_snippet,
+            }
         )
-        resolved = resolve_segment_inputs(keypoints, video=video, fps=fps, options=options)
-        fresh = {**resolved.model_dump(), "out": str(out)}
-    run, raw = open_run(settings, GRAPH_NAME, run_id, resume, fresh)
-    raw = dict(raw)
-    stored_out = raw.pop("out", None)
-    if resume is not None:
-        # `segment --resume RUN OUT`: OUT lands in the first slot
-        out = resumed_out(run, "segment", stored_out, out or keypoints, _SEGMENT_OUTPUTS, overwrite)
-    assert out is not None
-    inputs = SegmentInputs.model_validate(raw)
-    console.print(
-        f"[bold]ethoagent segment[/] run [cyan]{run.root}[/] (backend {settings.backend})"
-    )
-    state = execute(
-        run, settings, 1, "load", lambda rt: run_segment(rt, inputs), roles=("vlm", "llm")
-    )
-    for rel in state.get("outputs", []):
-        src = run.root / rel
-        atomic_write_bytes(out / src.relative_to(run.outputs_dir), src.read_bytes())
-    summary = finish_run(run, GRAPHS["segment"].summary_keys)
-    _print_segment_summary(summary, out, run.root)
+    else:
+        inputs, options = None, None
+        out = out or keypoints  # `segment --resume RUN OUT`: OUT lands in the first slot
+    console.print(f"[bold]ethoagent segment[/] (backend {settings.backend})")
+    with progress_bars() as progress:
+        result = run_pipeline(
+            PIPELINE,
+            inputs,
+            options,
+            settings,
+            out=out,
+            resume=resume,
+            overwrite=overwrite,
+            run_id=run_id,
+            progress=progress,
+        )
+    _print_segment_summary(result.summary, result.out or result.run.outputs_dir, result.run.root)
 
 
 def _print_segment_summary(s: dict[str, Any], out: Path, root: Path) -> None:

@@ -8,23 +8,32 @@ assembles them into the one typer app.
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import BaseModel, ValidationError
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from ethoagent.config import Settings, load_settings
-from ethoagent.errors import InputError, RunError
+from ethoagent.errors import RunError
+
+# cli.gate checks its output folders with the pipelines' check
+from ethoagent.graphs.kit.spec import check_out as check_out
 
 if TYPE_CHECKING:
-    from ethoagent.agent.types import Role
-    from ethoagent.graphs.kit.runtime import Runtime
+    from ethoagent.graphs.kit.runtime import ProgressCallback
     from ethoagent.runs import Run
 
 console = Console()
@@ -91,27 +100,18 @@ def open_run(
     return Run.create(settings.runs_dir, graph, settings, run_id=run_id, inputs=inputs), inputs
 
 
-def execute(
-    run: Run,
-    settings: Settings,
-    total: int,
-    label: str,
-    body: Callable[[Runtime], Awaitable[dict[str, Any]]],
-    roles: Sequence[Role] = ("llm",),
-) -> dict[str, Any]:
-    """Run ``body`` in the run's runtime with a progress bar; record the run's status."""
-    from ethoagent.graphs.kit.runtime import execute_run
-
+@contextmanager
+def progress_bars() -> Iterator[ProgressCallback]:
+    """A ``(stage, done, total)`` callback drawing one progress bar per stage, while open."""
     with progress_bar() as progress:
-        tasks = {label: progress.add_task(label, total=total)}
+        tasks: dict[str, TaskID] = {}
 
         def on_progress(stage: str, done: int, total: int) -> None:
-            # a graph with several long stages (segment) reports each under its own name
             if stage not in tasks:
                 tasks[stage] = progress.add_task(stage, total=total)
             progress.update(tasks[stage], advance=done)
 
-        return execute_run(run, settings, body, roles=roles, progress=on_progress)
+        yield on_progress
 
 
 def progress_bar() -> Progress:
@@ -136,62 +136,3 @@ def compact_table(title: str, *columns: str, text_columns: int = 2) -> Table:
             no_wrap=True,
         )
     return table
-
-
-def check_out(out: Path, outputs: Sequence[str], overwrite: bool) -> None:
-    """Refuse an output folder that is a file, or that holds any of ``outputs`` already.
-
-    Raises:
-        InputError: ``out`` is a file, or holds outputs and ``overwrite`` is false.
-    """
-    if out.exists() and not out.is_dir():
-        raise InputError(f"output folder {out} is a file.", fix="pass a folder.")
-    present = [n for n in outputs if (out / n).exists()]
-    if present and not overwrite:
-        raise InputError(
-            f"output folder {out} already holds {', '.join(present)}; nothing was written.",
-            fix="choose a new folder or pass --overwrite.",
-        )
-
-
-def resumed_out(
-    run: Run,
-    command: str,
-    stored_out: str | None,
-    given: Path | None,
-    outputs: Sequence[str],
-    overwrite: bool,
-) -> Path:
-    """The output folder of a resumed run: ``given`` on the command line, else the recorded one.
-
-    The run's own recorded folder may already hold part of its outputs (a kill while they
-    were being copied), so resuming into it needs no ``--overwrite``.
-
-    Raises:
-        InputError: neither is known, or ``given`` holds outputs (see ``check_out``).
-    """
-    out = given if given is not None else (Path(stored_out) if stored_out else None)
-    if out is None:
-        raise InputError(
-            f"run {run.run_id} does not record an output folder.",
-            fix=f"pass one: ethoagent {command} --resume {run.run_id} OUT",
-        )
-    own = stored_out is not None and Path(stored_out).resolve() == out.resolve()
-    check_out(out, outputs, overwrite or own)
-    return out
-
-
-ModelT = TypeVar("ModelT", bound=BaseModel)
-
-
-def validated(model: type[ModelT], what: str, **values: Any) -> ModelT:
-    """``model(**values)``, with a validation failure as one ``InputError`` line.
-
-    Raises:
-        InputError: "invalid {what} options: ..." listing every problem.
-    """
-    try:
-        return model(**values)
-    except ValidationError as exc:
-        problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
-        raise InputError(f"invalid {what} options: {problems}.") from None

@@ -17,26 +17,16 @@ from ethoagent.cli.base import (
     ResumeOpt,
     RunIdOpt,
     RunsDirOpt,
-    check_out,
     compact_table,
     console,
-    execute,
-    open_run,
-    resumed_out,
+    progress_bars,
     settings_from,
-    validated,
 )
 from ethoagent.errors import InputError
+from ethoagent.graphs.classify.options import ClassifyOptions
 
-_OUTPUTS = (
-    "frames.csv",
-    "windows.csv",
-    "ethogram.csv",
-    "ethogram_boris.csv",
-    "time_budget.csv",
-    "report.md",
-    "summary.json",
-)
+_DEFAULTS = ClassifyOptions()
+"""Defaults of the classify options shown in ``--help`` (``ClassifyOptions`` holds them)."""
 
 
 def classify(
@@ -76,29 +66,27 @@ def classify(
         ),
     ] = None,
     fps: Annotated[
-        float | None, typer.Option(min=0.001, help="Frame rate, Hz (when the file states none).")
+        float | None, typer.Option(help="Frame rate, Hz (when the file states none).")
     ] = None,
     window_s: Annotated[
-        float, typer.Option(min=0.05, max=5.0, help="Seconds per classified window.")
-    ] = 0.5,
-    k: Annotated[
-        int, typer.Option("--k", min=1, max=10, help="In-context examples per class.")
-    ] = 2,
-    smoothing: Annotated[str, typer.Option(help="hmm, mode or none.")] = "hmm",
+        float, typer.Option(help="Seconds per classified window.")
+    ] = _DEFAULTS.window_s,
+    k: Annotated[int, typer.Option("--k", help="In-context examples per class.")] = _DEFAULTS.k,
+    smoothing: Annotated[str, typer.Option(help="hmm, mode or none.")] = _DEFAULTS.smoothing,
     min_freezing_s: Annotated[
-        float, typer.Option(min=0.0, help="Immobility a freezing label needs, seconds.")
-    ] = 1.0,
+        float, typer.Option(help="Immobility a freezing label needs, seconds.")
+    ] = _DEFAULTS.min_freezing_s,
     layout: Annotated[
         str | None,
         typer.Option(help="Body layout (synthetic12, calms21, ethome, behaviordepot, ...)."),
-    ] = None,
+    ] = _DEFAULTS.layout,
     model_every_window: Annotated[
         bool,
         typer.Option(
             "--model-every-window",
             help="Ask the VLM for every window, also where keypoints decide.",
         ),
-    ] = False,
+    ] = _DEFAULTS.model_every_window,
     overwrite: OverwriteOpt = False,
     run_id: RunIdOpt = None,
     resume: ResumeOpt = None,
@@ -112,19 +100,10 @@ def classify(
 
     With --resume RUN the inputs come from the run; OUT may be given (else the run's).
     """
-    from ethoagent.atomic import atomic_write_bytes
-    from ethoagent.graphs.classify.graph import (
-        GRAPH_NAME,
-        ClassifyInputs,
-        ClassifyOptions,
-        read_definitions,
-        resolve_classify_inputs,
-        run_classify,
-    )
-    from ethoagent.graphs.kit.registry import GRAPHS, finish_run
+    from ethoagent.graphs.classify import PIPELINE
+    from ethoagent.graphs.kit.run import run_pipeline
 
     settings = settings_from(config, backend, runs_dir, no_cache)
-    fresh: dict[str, Any] = {}
     if resume is None:
         if keypoints is None or out is None or examples is None:
             raise InputError(
@@ -132,53 +111,45 @@ def classify(
                 fix="e.g. ethoagent classify poses.nc results/ --examples labels.csv "
                 "(or --resume RUN).",
             )
-        check_out(out, _OUTPUTS, overwrite)
-        options = validated(
-            ClassifyOptions,
-            "classify",
-            window_s=window_s,
-            k=k,
-            smoothing=smoothing,
-            min_freezing_s=min_freezing_s,
-            layout=layout,
-            model_every_window=model_every_window,
+        inputs = PIPELINE.parse_inputs(
+            {
+                "keypoints": keypoints,
+                "examples": examples,
+                "video": video,
+                "fps": fps,
+                "classes": [c.strip() for c in classes.split(",") if c.strip()]
+                if classes
+                else None,
+                "definitions": definitions,
+            }
         )
-        names = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
-        defs = read_definitions(definitions)
-        resolved = resolve_classify_inputs(
-            keypoints,
-            examples,
-            classes=names,
-            definitions=defs,
-            video=video,
-            fps=fps,
-            options=options,
+        options = PIPELINE.parse_options(
+            {
+                "window_s": window_s,
+                "k": k,
+                "smoothing": smoothing,
+                "min_freezing_s": min_freezing_s,
+                "layout": layout,
+                "model_every_window": model_every_window,
+            }
         )
-        fresh = {**resolved.model_dump(), "out": str(out)}
-    run, raw = open_run(settings, GRAPH_NAME, run_id, resume, fresh)
-    raw = dict(raw)
-    stored_out = raw.pop("out", None)
-    if resume is not None:
-        # `classify --resume RUN OUT`: OUT lands in the first slot
-        out = resumed_out(run, "classify", stored_out, out or keypoints, _OUTPUTS, overwrite)
-    assert out is not None
-    inputs = ClassifyInputs.model_validate(raw)
-    console.print(
-        f"[bold]ethoagent classify[/] run [cyan]{run.root}[/] (backend {settings.backend})"
-    )
-    state = execute(
-        run,
-        settings,
-        1,
-        "prepare",
-        lambda rt: run_classify(rt, inputs),
-        roles=GRAPHS["classify"].roles,
-    )
-    for rel in state.get("outputs", []):
-        src = run.root / rel
-        atomic_write_bytes(out / src.relative_to(run.outputs_dir), src.read_bytes())
-    summary = finish_run(run, GRAPHS["classify"].summary_keys)
-    _print_summary(summary, out, run.root)
+    else:
+        inputs, options = None, None
+        out = out or keypoints  # `classify --resume RUN OUT`: OUT lands in the first slot
+    console.print(f"[bold]ethoagent classify[/] (backend {settings.backend})")
+    with progress_bars() as progress:
+        result = run_pipeline(
+            PIPELINE,
+            inputs,
+            options,
+            settings,
+            out=out,
+            resume=resume,
+            overwrite=overwrite,
+            run_id=run_id,
+            progress=progress,
+        )
+    _print_summary(result.summary, result.out or result.run.outputs_dir, result.run.root)
 
 
 def _print_summary(s: dict[str, Any], out: Path, root: Path) -> None:

@@ -1,13 +1,12 @@
 """``ethoagent demo``: a synthetic session through every pipeline, one HTML report.
 
-``--only triangulate`` runs the original verified-triangulation demo alone (the graph in
-``graphs.demo``, outputs in the run's ``outputs/``).
+``--only triangulate`` runs the verified-triangulation pipeline alone
+(``graphs.triangulate.PIPELINE``, outputs in the run's ``outputs/``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
@@ -22,9 +21,9 @@ from ethoagent.cli.base import (
     RunIdOpt,
     RunsDirOpt,
     console,
-    execute,
     open_run,
     progress_bar,
+    progress_bars,
     settings_from,
 )
 from ethoagent.errors import InputError, RunError
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
     from ethoagent.demo.html import Section
     from ethoagent.runs import Run
 
-_TRIANGULATE_DEFAULTS = {"frames": 150, "views": 6}
 _FULL_DEFAULTS = {"frames": 900, "views": 4}
 
 
@@ -87,15 +85,18 @@ def demo(
     from pydantic import ValidationError
 
     from ethoagent.demo.driver import GRAPH_NAME, SECTION_KEYS, DemoOptions
+    from ethoagent.runs import Run
 
     settings = settings_from(config, backend, runs_dir, no_cache)
+    if resume is not None:
+        recorded = Run.open(resume, settings.runs_dir).info().inputs
+        # a triangulation-only run records no "only" (as do demo runs older than the report)
+        only = "triangulate" if recorded.get("only", "triangulate") == "triangulate" else "all"
     if only == "triangulate":
-        fresh: dict[str, Any] = {
-            "frames": frames or _TRIANGULATE_DEFAULTS["frames"],
-            "views": views or _TRIANGULATE_DEFAULTS["views"],
-            "seed": seed,
-        }
-    else:
+        _triangulate_only(settings, frames, views, seed, run_id, resume)
+        return
+    fresh: dict[str, Any] = {}
+    if resume is None:
         try:
             options = DemoOptions(
                 frames=frames or _FULL_DEFAULTS["frames"],
@@ -119,15 +120,8 @@ def demo(
                 fix=f"choose from {', '.join(SECTION_KEYS)}.",
             )
         fresh = {"only": "all", "options": options.model_dump()}
-    if resume is None and only != "triangulate":
-        _check_endpoints(settings)
+    _check_endpoints(settings)
     run, inputs = open_run(settings, GRAPH_NAME, run_id, resume, fresh)
-    # a triangulation-only run records no "only" (as do demo runs older than the report)
-    if inputs.get("only", "triangulate") == "triangulate":
-        _triangulate_only(run, settings, inputs)
-        return
-    if resume is not None:
-        _check_endpoints(settings)
     _full_demo(run, settings, DemoOptions.model_validate(inputs["options"]))
 
 
@@ -145,7 +139,7 @@ def _full_demo(run: Run, settings: Settings, options: DemoOptions) -> None:
         f"[bold]ethoagent demo[/] run [cyan]{run.root}[/] (backend {settings.backend}): "
         f"{options.frames} frames x {options.views} cameras through every pipeline"
     )
-    run.update(status="running")
+    run.mark_running()
     try:
         with progress_bar() as progress:
             tasks: dict[str, Any] = {}
@@ -217,27 +211,36 @@ def _print_full_summary(sections: list[Section], report: Path, root: Path) -> No
     console.print(f"run directory: [cyan]{root}[/]  (trace: ethoagent trace show {root}/runs/pose)")
 
 
-def _triangulate_only(run: Run, settings: Settings, inputs: dict[str, Any]) -> None:
-    from ethoagent.demo.triangulate import run_demo
+def _triangulate_only(
+    settings: Settings,
+    frames: int | None,
+    views: int | None,
+    seed: int,
+    run_id: str | None,
+    resume: str | None,
+) -> None:
+    from ethoagent.graphs.kit.run import run_pipeline
+    from ethoagent.graphs.triangulate import PIPELINE, TriangulateSources
 
-    frames, views, seed = inputs["frames"], inputs["views"], inputs["seed"]
-    console.print(f"[bold]ethoagent demo[/] run [cyan]{run.root}[/] (backend {settings.backend})")
-    state = execute(
-        run,
-        settings,
-        frames,
-        "triangulate",
-        lambda rt: run_demo(rt, frames=frames, views=views, seed=seed),
-    )
-    summary = json.loads((run.outputs_dir / "summary.json").read_text())
-    run.update(status="finished", summary={k: summary[k] for k in _SUMMARY_KEYS})
-    _print_triangulate_summary(summary, run.root, state.get("outputs", []))
+    options = None
+    if resume is None:
+        given = {"frames": frames, "views": views, "seed": seed}
+        options = PIPELINE.parse_options({k: v for k, v in given.items() if v is not None})
+    console.print(f"[bold]ethoagent demo[/] (backend {settings.backend})")
+    with progress_bars() as progress:
+        result = run_pipeline(
+            PIPELINE,
+            TriangulateSources(),
+            options,
+            settings,
+            resume=resume,
+            run_id=run_id,
+            progress=progress,
+        )
+    _print_triangulate_summary(result.summary, result.run.root, result.files)
 
 
-_SUMMARY_KEYS = ("frames", "mean_error_mm", "naive_dlt_mean_error_mm", "model_calls")
-
-
-def _print_triangulate_summary(m: dict[str, Any], root: Path, outputs: list[str]) -> None:
+def _print_triangulate_summary(m: dict[str, Any], root: Path, files: list[Path]) -> None:
     table = Table(title="demo: verified triangulation (synthetic)", show_header=False)
     table.add_column(style="bold")
     table.add_column()
@@ -251,6 +254,6 @@ def _print_triangulate_summary(m: dict[str, Any], root: Path, outputs: list[str]
     if answer:
         table.add_row("summary", answer.get("headline", ""))
     console.print(table)
-    for rel in outputs:
-        console.print(f"  [dim]{root / rel}[/]")
+    for path in files:
+        console.print(f"  [dim]{path}[/]")
     console.print(f"run directory: [cyan]{root}[/]  (trace: ethoagent trace show {root})")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -17,19 +17,16 @@ from ethoagent.cli.base import (
     ResumeOpt,
     RunIdOpt,
     RunsDirOpt,
-    check_out,
     compact_table,
     console,
-    execute,
-    open_run,
-    resumed_out,
+    progress_bars,
     settings_from,
-    validated,
 )
 from ethoagent.errors import InputError
+from ethoagent.graphs.profile.options import ProfileOptions
 
-PROFILE_OUTPUTS = ("profiles.csv", "vocabulary.json", "comparisons.csv", "report.md")
-"""Outputs whose presence in OUT needs --overwrite."""
+_DEFAULTS = ProfileOptions()
+"""Defaults of the profile options shown in ``--help`` (``ProfileOptions`` holds them)."""
 
 
 def profile_command(
@@ -54,35 +51,41 @@ def profile_command(
     embedder: Annotated[
         str,
         typer.Option(help="auto, minilm (all-MiniLM-L6-v2), tfidf or endpoint (embed role)."),
-    ] = "auto",
+    ] = _DEFAULTS.embedder,
     clusters: Annotated[
         int | None,
-        typer.Option(min=1, help="Vocabulary size; default: chosen by the silhouette."),
-    ] = None,
-    min_clusters: Annotated[int, typer.Option(min=2, help="Smallest vocabulary tried.")] = 4,
-    max_clusters: Annotated[int, typer.Option(min=2, help="Largest vocabulary tried.")] = 14,
+        typer.Option(help="Vocabulary size; default: chosen by the silhouette."),
+    ] = _DEFAULTS.clusters,
+    min_clusters: Annotated[
+        int, typer.Option(help="Smallest vocabulary tried.")
+    ] = _DEFAULTS.min_clusters,
+    max_clusters: Annotated[
+        int, typer.Option(help="Largest vocabulary tried.")
+    ] = _DEFAULTS.max_clusters,
     reference_group: Annotated[
         str | None,
         typer.Option(help="Compare every group against this one (default: every pair)."),
-    ] = None,
+    ] = _DEFAULTS.reference_group,
     reference_vocabulary: Annotated[
         Path | None,
         typer.Option(
             help="JSON {name: definition} of known behaviours; entries matching none are novel."
         ),
     ] = None,
-    alpha: Annotated[
-        float, typer.Option(min=0.0001, max=0.5, help="False-discovery rate (BH).")
-    ] = 0.05,
-    permutations: Annotated[int, typer.Option(min=99, help="Permutations per test.")] = 9999,
-    k: Annotated[int, typer.Option("--k", min=2, help="DEC clusters of each segment run.")] = 10,
+    alpha: Annotated[float, typer.Option(help="False-discovery rate (BH).")] = _DEFAULTS.alpha,
+    permutations: Annotated[
+        int, typer.Option(help="Permutations per test.")
+    ] = _DEFAULTS.n_resamples,
+    k: Annotated[
+        int, typer.Option("--k", help="DEC clusters of each segment run.")
+    ] = _DEFAULTS.segment.k,
     dec_epochs: Annotated[
-        int, typer.Option(min=0, help="DEC pretraining epochs of each segment run.")
-    ] = 10,
+        int, typer.Option(help="DEC pretraining epochs of each segment run.")
+    ] = _DEFAULTS.segment.dec_pretrain_epochs,
     dec_iters: Annotated[
-        int, typer.Option(min=0, help="Most DEC iterations of each segment run.")
-    ] = 2000,
-    seed: Annotated[int, typer.Option(help="Seed of k-means and the resampling.")] = 0,
+        int, typer.Option(help="Most DEC iterations of each segment run.")
+    ] = _DEFAULTS.segment.dec_cluster_iters,
+    seed: Annotated[int, typer.Option(help="Seed of k-means and the resampling.")] = _DEFAULTS.seed,
     overwrite: OverwriteOpt = False,
     run_id: RunIdOpt = None,
     resume: ResumeOpt = None,
@@ -100,67 +103,53 @@ def profile_command(
     by permutation tests with Benjamini–Hochberg correction. With --resume RUN the inputs
     come from the run.
     """
-    from ethoagent.atomic import atomic_write_bytes
-    from ethoagent.graphs.kit.registry import GRAPHS, finish_run
-    from ethoagent.graphs.profile.graph import (
-        GRAPH_NAME,
-        ProfileInputs,
-        ProfileOptions,
-        resolve_profile_inputs,
-        run_profile,
-    )
+    from ethoagent.graphs.kit.run import run_pipeline
+    from ethoagent.graphs.profile import PIPELINE
 
     settings = settings_from(config, backend, runs_dir, no_cache)
-    fresh: dict[str, Any] = {}
     if resume is None:
         if sessions is None or out is None:
             raise InputError(
                 "profile needs SESSIONS.csv and OUT.",
                 fix="e.g. ethoagent profile sessions.csv results/ (or --resume RUN).",
             )
-        check_out(out, PROFILE_OUTPUTS, overwrite)
-        options = validated(
-            ProfileOptions,
-            "profile",
-            embedder=embedder,
-            clusters=clusters,
-            min_clusters=min_clusters,
-            max_clusters=max_clusters,
-            reference_group=reference_group,
-            alpha=alpha,
-            n_resamples=permutations,
-            seed=seed,
-            # a dict, so that a bad segment setting is reported like the others
-            segment={"k": k, "dec_pretrain_epochs": dec_epochs, "dec_cluster_iters": dec_iters},
+        inputs = PIPELINE.parse_inputs(
+            {"sessions": sessions, "reference_vocabulary": reference_vocabulary}
         )
-        inputs = resolve_profile_inputs(sessions, options, reference_vocabulary)
-        fresh = {**inputs.model_dump(mode="json"), "out": str(out)}
-    run, raw = open_run(settings, GRAPH_NAME, run_id, resume, fresh)
-    raw = dict(raw)
-    stored_out = raw.pop("out", None)
-    if resume is not None:
-        # `profile --resume RUN OUT`: OUT lands in the first slot
-        out = resumed_out(run, "profile", stored_out, out or sessions, PROFILE_OUTPUTS, overwrite)
-    assert out is not None
-    inputs = ProfileInputs.model_validate(raw)
-    n_sessions = len({r.key for r in inputs.rows})
-    console.print(
-        f"[bold]ethoagent profile[/] run [cyan]{run.root}[/] (backend {settings.backend}, "
-        f"{n_sessions} sessions, {len(inputs.rows)} profiles)"
-    )
-    state = execute(
-        run,
-        settings,
-        n_sessions,
-        "sessions",
-        lambda rt: run_profile(rt, inputs),
-        roles=GRAPHS["profile"].roles,
-    )
-    for rel in state.get("outputs", []):
-        src = run.root / rel
-        atomic_write_bytes(out / src.relative_to(run.outputs_dir), src.read_bytes())
-    finish_run(run, GRAPHS["profile"].summary_keys)
-    _print_summary(out, run.root)
+        options = PIPELINE.parse_options(
+            {
+                "embedder": embedder,
+                "clusters": clusters,
+                "min_clusters": min_clusters,
+                "max_clusters": max_clusters,
+                "reference_group": reference_group,
+                "alpha": alpha,
+                "n_resamples": permutations,
+                "seed": seed,
+                "segment": {
+                    "k": k,
+                    "dec_pretrain_epochs": dec_epochs,
+                    "dec_cluster_iters": dec_iters,
+                },
+            }
+        )
+    else:
+        inputs, options = None, None
+        out = out or sessions  # `profile --resume RUN OUT`: OUT lands in the first slot
+    console.print(f"[bold]ethoagent profile[/] (backend {settings.backend})")
+    with progress_bars() as progress:
+        result = run_pipeline(
+            PIPELINE,
+            inputs,
+            options,
+            settings,
+            out=out,
+            resume=resume,
+            overwrite=overwrite,
+            run_id=run_id,
+            progress=progress,
+        )
+    _print_summary(result.out or result.run.outputs_dir, result.run.root)
 
 
 def _print_summary(out: Path, root: Path) -> None:

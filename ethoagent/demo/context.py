@@ -3,22 +3,21 @@ sections, progress, sub-runs, figures) and a section's entry (key, title, functi
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ethoagent.demo.html import ReportFigure, Section
-from ethoagent.errors import RunError
 from ethoagent.runs import Run
 
 if TYPE_CHECKING:
-    from ethoagent.agent.types import Role
     from ethoagent.config import Settings
-    from ethoagent.graphs.kit.runtime import ProgressCallback, Runtime
+    from ethoagent.graphs.kit.run import PipelineResult
+    from ethoagent.graphs.kit.runtime import ProgressCallback
+    from ethoagent.graphs.kit.spec import AnyPipeline
 
 
 class DemoOptions(BaseModel):
@@ -99,44 +98,21 @@ class DemoContext:
         """Reuse a figure a pipeline wrote (e.g. ``runs/pose/outputs/reprojection.png``)."""
         return self.figure(name, src.read_bytes(), title, caption)
 
-    def sub_run(self, key: str, graph: str, inputs: dict[str, Any]) -> Run:
-        """The pipeline run ``runs/<key>/``: reopened to resume if it exists, else created."""
-        runs_dir = self.run.root / "runs"
-        if (runs_dir / key / "run.json").is_file():
-            run = Run.resume(runs_dir / key)
-            if run.info().graph != graph:
-                raise RunError(f"{run.root} is a {run.info().graph!r} run, not {graph!r}.")
-            return run
-        return Run.create(runs_dir, graph, self.settings, run_id=key, inputs=inputs)
+    def pipeline(
+        self, key: str, spec: AnyPipeline, inputs: BaseModel, options: BaseModel
+    ) -> PipelineResult:
+        """Run ``spec`` as the demo's sub-run ``runs/<key>/`` (resumed where it exists)."""
+        from ethoagent.graphs.kit.run import run_pipeline
 
-    def run_graph(
-        self,
-        run: Run,
-        body: Callable[[Runtime], Awaitable[dict[str, Any]]],
-        roles: Sequence[Role],
-        label: str,
-    ) -> dict[str, Any]:
-        """Run (or resume) a pipeline graph in ``run`` and record its status."""
-        from ethoagent.graphs.kit.runtime import open_runtime
+        settings = self.settings.model_copy(update={"runs_dir": self.run.root / "runs"})
+        resume = key if (settings.runs_dir / key / "run.json").is_file() else None
 
         def on_progress(stage: str, done: int, total: int) -> None:
-            self.report_progress(f"{label}: {stage}", done, total)
+            self.report_progress(f"{key}: {stage}", done, total)
 
-        async def go() -> dict[str, Any]:
-            async with open_runtime(run, self.settings, on_progress, roles=roles) as rt:
-                return await body(rt)
-
-        run.update(status="running")
-        try:
-            state = asyncio.run(go())
-        except BaseException as exc:
-            run.update(
-                status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
-                error=str(exc)[:500],
-            )
-            raise
-        run.update(status="finished")
-        return state
+        return run_pipeline(
+            spec, inputs, options, settings, resume=resume, run_id=key, progress=on_progress
+        )
 
     def rel(self, path: Path) -> str:
         """``path`` relative to the demo run's root (for the report)."""

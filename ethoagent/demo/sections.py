@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -126,22 +125,18 @@ def session_section(ctx: DemoContext) -> Section:
 
 def pose_section(ctx: DemoContext) -> Section:
     """Verified 3D labels from the videos and 3 seed frames (``graphs.pose``)."""
-    import ethoagent.graphs.pose.graph as pose
+    from ethoagent.graphs import pose
     from ethoagent.graphs.pose.report import assembled, ground_truth
     from ethoagent.sim import synthetic
     from ethoagent.sim.synthetic import REGIONS
 
-    s = ctx.session_dir
-    inputs = pose.resolve_inputs(
-        s / "videos", s / "calibration.toml", s / "ground_truth" / "seeds.csv"
+    result = ctx.pipeline(
+        "pose", pose.PIPELINE, pose.PoseSources(session=ctx.session_dir), pose.PoseOptions()
     )
-    run = ctx.sub_run("pose", pose.GRAPH_NAME, inputs.model_dump())
-    inputs = pose.PoseInputs.model_validate(run.info().inputs)
-    state = ctx.run_graph(run, lambda rt: pose.run_pose(rt, inputs), ("vlm", "llm"), "pose")
+    run, summary = result.run, result.summary
     out = run.outputs_dir
-    summary = json.loads((out / "summary.json").read_text())
-    points, _ = assembled(run, int(state["n_chunks"]))
-    truth = ground_truth(inputs)
+    points, _ = assembled(run, int(result.state["n_chunks"]))
+    truth = ground_truth(result.inputs)
     k = synthetic.KEYPOINTS.index("back_mid")
     frame_rows = list(csv.DictReader(io.StringIO((out / "frames.csv").read_text())))
     no_call = sum(1 for r in frame_rows if r["model_calls"] in ("0", ""))
@@ -271,19 +266,19 @@ def _keypoints_for_behaviour(ctx: DemoContext) -> tuple[Path, str]:
 
 def segment_section(ctx: DemoContext) -> Section:
     """The unsupervised ethogram of pose's 3D output (``graphs.segment``), scored per class."""
-    import ethoagent.graphs.segment.graph as segment
+    from ethoagent.graphs import segment
     from ethoagent.tools.ethogram import hungarian_macro_f1, nmi, read_ethogram_csv
 
     keypoints, source = _keypoints_for_behaviour(ctx)
     fps = float(str(ctx.sections["session"].data["fps"]))
-    inputs = segment.resolve_segment_inputs(
-        keypoints, fps=fps, options=segment.SegmentOptions(seed=ctx.options.seed)
+    result = ctx.pipeline(
+        "segment",
+        segment.PIPELINE,
+        segment.SegmentSources(keypoints=keypoints, fps=fps),
+        segment.SegmentOptions(seed=ctx.options.seed),
     )
-    run = ctx.sub_run("segment", segment.GRAPH_NAME, inputs.model_dump())
-    inputs = segment.SegmentInputs.model_validate(run.info().inputs)
-    ctx.run_graph(run, lambda rt: segment.run_segment(rt, inputs), ("vlm", "llm"), "segment")
+    run, summary, inputs = result.run, result.summary, result.inputs
     out = run.outputs_dir
-    summary = json.loads((out / "summary.json").read_text())
     _, truth = truth_labels(ctx.session_dir)
     epochs = next(iter(read_ethogram_csv(out / "ethogram.csv").values()))
     pred = np.full(inputs.frames, "", dtype=object)
@@ -508,8 +503,9 @@ def classify_section(ctx: DemoContext) -> Section:
     (mapped to classify's label set, e.g. still -> freezing); the graph labels every frame
     and is scored per class on the frames outside those clips.
     """
+    from ethoagent.atomic import atomic_write_text
     from ethoagent.evals.classify import SIM_TO_CLASS, draw_examples
-    import ethoagent.graphs.classify.graph as classify
+    from ethoagent.graphs import classify
     from ethoagent.tools.classify import DEFAULT_CLASSES
     from ethoagent.tools.ethogram import read_ethogram_csv
 
@@ -529,14 +525,21 @@ def classify_section(ctx: DemoContext) -> Section:
         codes, classes, clip_frames=clip, per_class=ctx.options.classify_examples,
         seed=ctx.options.seed,
     )  # fmt: skip
-    inputs = classify.resolve_classify_inputs(
-        keypoints, examples, classes=list(classes), fps=fps, options=classify.ClassifyOptions()
+    examples_csv = atomic_write_text(
+        ctx.run.artifacts_dir / "classify_examples.csv",
+        "start_frame,stop_frame,label,animal\n"
+        + "".join(f"{e.start},{e.stop},{e.label},{e.animal}\n" for e in examples),
     )
-    run = ctx.sub_run("classify", classify.GRAPH_NAME, inputs.model_dump())
-    inputs = classify.ClassifyInputs.model_validate(run.info().inputs)
-    ctx.run_graph(run, lambda rt: classify.run_classify(rt, inputs), ("vlm",), "classify")
+    result = ctx.pipeline(
+        "classify",
+        classify.PIPELINE,
+        classify.ClassifySources(
+            keypoints=keypoints, examples=examples_csv, classes=list(classes), fps=fps
+        ),
+        classify.ClassifyOptions(),
+    )
+    run, summary, inputs = result.run, result.summary, result.inputs
     out = run.outputs_dir
-    summary = json.loads((out / "summary.json").read_text())
     epochs = next(iter(read_ethogram_csv(out / "ethogram.csv").values()))
     pred = np.full(inputs.frames, "", dtype=object)
     for e in epochs:
@@ -637,19 +640,16 @@ def classify_section(ctx: DemoContext) -> Section:
 
 def triangulate_section(ctx: DemoContext) -> Section:
     """The verified-triangulation graph (``graphs.demo``): naive DLT vs checks + escalation."""
-    from ethoagent.demo import triangulate as demo
+    from ethoagent.graphs import triangulate
 
     o = ctx.options
-    frames = min(o.triangulate_frames, o.frames)
-    inputs = {"frames": frames, "views": o.views, "seed": o.seed}
-    run = ctx.sub_run("triangulate", demo.GRAPH_NAME, inputs)
-    ctx.run_graph(
-        run,
-        lambda rt: demo.run_demo(rt, frames=frames, views=o.views, seed=o.seed),
-        ("llm",),
-        "triangulate",
+    options = triangulate.TriangulateOptions(
+        frames=min(o.triangulate_frames, o.frames), views=o.views, seed=o.seed
     )
-    m = json.loads((run.outputs_dir / "summary.json").read_text())
+    result = ctx.pipeline(
+        "triangulate", triangulate.PIPELINE, triangulate.TriangulateSources(), options
+    )
+    run, m = result.run, result.summary
     repaired = sum(v for k, v in m["routes"].items() if k.startswith("accepted_by"))
     first = int(m["routes"].get("accepted_first", 0))
     return Section(

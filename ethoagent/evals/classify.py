@@ -51,12 +51,9 @@ from ethoagent.errors import InputError
 from ethoagent.evals.datasets import load_dataset, shared_data_dir
 from ethoagent.evals.harness import SuiteOptions, SuiteResult, register_suite
 from ethoagent.figures import new_figure, png_bytes
-from ethoagent.graphs.classify.graph import (
-    GRAPH_NAME,
-    ClassifyOptions,
-    resolve_classify_inputs,
-    run_classify,
-)
+from ethoagent.graphs.classify.graph import GRAPH_NAME, run_classify
+from ethoagent.graphs.classify.inputs import resolve_classify_inputs
+from ethoagent.graphs.classify.options import ClassifyOptions
 from ethoagent.graphs.classify.report import frame_labels
 from ethoagent.graphs.kit.runtime import offline_runtime
 from ethoagent.io.keypoints import write_keypoints

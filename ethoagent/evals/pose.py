@@ -29,13 +29,9 @@ from numpy.typing import NDArray
 from ethoagent.evals.harness import SuiteOptions, SuiteResult, register_suite
 from ethoagent.figures import new_figure, png_bytes
 from ethoagent.graphs.kit.runtime import offline_runtime
-from ethoagent.graphs.pose.graph import (
-    GRAPH_NAME,
-    PoseInputs,
-    PoseOptions,
-    resolve_inputs,
-    run_pose,
-)
+from ethoagent.graphs.pose.graph import GRAPH_NAME, resolve_inputs, run_pose
+from ethoagent.graphs.pose.inputs import PoseInputs
+from ethoagent.graphs.pose.options import PoseOptions
 from ethoagent.graphs.pose.report import assembled, truth_metrics
 from ethoagent.io.calibration import read_calibration
 from ethoagent.io.video import VideoReader

@@ -39,14 +39,10 @@ from numpy.typing import NDArray
 from ethoagent.evals.harness import SuiteOptions, SuiteResult, register_suite
 from ethoagent.figures import new_figure, png_bytes
 from ethoagent.graphs.kit.runtime import offline_runtime
-from ethoagent.graphs.profile.graph import (
-    GRAPH_NAME,
-    ProfileInputs,
-    ProfileOptions,
-    read_sessions_csv,
-    run_profile,
-)
-from ethoagent.graphs.segment.graph import SegmentOptions
+from ethoagent.graphs.profile.graph import GRAPH_NAME, run_profile
+from ethoagent.graphs.profile.inputs import ProfileInputs, read_sessions_csv
+from ethoagent.graphs.profile.options import ProfileOptions
+from ethoagent.graphs.segment.options import SegmentOptions
 from ethoagent.io.keypoints import write_keypoints
 from ethoagent.model.pose import PoseData
 from ethoagent.sim.behaviour import INDIVIDUAL_BEHAVIOURS, simulate_behaviour

@@ -63,11 +63,10 @@ from ethoagent.figures import new_figure, png_bytes
 from ethoagent.graphs.kit.runtime import offline_runtime
 from ethoagent.graphs.segment.graph import (
     GRAPH_NAME,
-    SegmentInputs,
-    SegmentOptions,
-    resolve_segment_inputs,
     run_segment,
 )
+from ethoagent.graphs.segment.inputs import SegmentInputs, SegmentSources, resolve_segment
+from ethoagent.graphs.segment.options import SegmentOptions
 from ethoagent.io.keypoints import write_keypoints
 from ethoagent.model.pose import PoseData
 from ethoagent.sim.behaviour import BEHAVIOURS, INDIVIDUAL_BEHAVIOURS
@@ -298,7 +297,7 @@ def segment_cases(
 def graph_inputs(case: SegmentCase, *, k: int, seed: int) -> SegmentInputs:
     """The segment graph's inputs for a case (``k`` clusters, DEC seed ``seed``)."""
     options = SegmentOptions(k=k, seed=seed)
-    return resolve_segment_inputs(case.keypoints_file, fps=case.fps, options=options)
+    return resolve_segment(SegmentSources(keypoints=case.keypoints_file, fps=case.fps), options)
 
 
 def run_graph(case: SegmentCase, inputs: SegmentInputs, work: Path) -> GraphOutput:

@@ -16,11 +16,11 @@ import numpy as np
 
 from ethoagent.agent.offline import OfflineClient
 from ethoagent.agent.trace import Tracer
-from ethoagent.demo.triangulate import DEMO_SKELETON
 from ethoagent.evals.harness import SuiteOptions, SuiteResult, register_suite
 from ethoagent.figures import new_figure, png_bytes
 from ethoagent.graphs.kit.nodes import PolicySupervisor, run_stage, summarize_outcomes
 from ethoagent.graphs.triangulate.graph import FrameInput, make_triangulation_stage
+from ethoagent.graphs.triangulate.session import DEMO_SKELETON
 from ethoagent.sim import synthetic
 from ethoagent.tools.cameras import make_ring_cameras
 from ethoagent.tools.triangulate import median_bone_lengths, triangulate_dlt

@@ -123,7 +123,7 @@ def test_run_classify_cancel_marks_the_run_interrupted(
         ({"keypoints": "sim", "examples": "/etc/passwd"}, "outside the workspace"),
         ({"keypoints": "sim", "examples": "nope.csv"}, "does not exist"),
         ({"keypoints": "sim", "examples": "examples.csv", "classes": ["still"]},
-         "classes: List should have at least 2 items"),
+         "at least two distinct classes"),
         ({"keypoints": "sim", "examples": "examples.csv", "classes": ["a", "b"]},
          "is not in the label set"),
         ({"keypoints": "sim", "examples": "examples.csv", "smoothing": "kalman"},
@@ -192,8 +192,14 @@ def test_run_profile_keeps_the_sessions_table_inside_the_workspace(tmp_path: Pat
     assert not out.ok and "outside the workspace" in (out.error or ""), out.error
     assert "line 2 session" in (out.error or "")
     assert not (ctx.settings.runs_dir).exists() or not any(ctx.settings.runs_dir.iterdir())
-    bad = execute_tool(ctx, "run_profile", {"sessions": "sessions.csv", "reference_group": "z"})
-    assert not bad.ok and "reference group 'z'" in (bad.error or "")
+    inside = ["session,animal,group"]
+    for i in range(4):
+        (ctx.workspace.root / f"s{i}.nc").write_bytes(b"")
+        inside.append(f"s{i}.nc,m{i},{'ab'[i % 2]}")
+    (ctx.workspace.root / "inside.csv").write_text("\n".join(inside) + "\n")
+    bad = execute_tool(ctx, "run_profile", {"sessions": "inside.csv", "reference_group": "z"})
+    assert not bad.ok and "reference group 'z'" in (bad.error or ""), bad.error
+    assert not (ctx.workspace.root / "results").exists()  # nothing was started
 
 
 def test_direct_commands_of_the_new_tools() -> None:

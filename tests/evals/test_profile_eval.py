@@ -16,8 +16,8 @@ from ethoagent.evals.profile import (
     run_cohort,
     write_cohort,
 )
-from ethoagent.graphs.profile.graph import ProfileOptions
-from ethoagent.graphs.segment.graph import SegmentOptions
+from ethoagent.graphs.profile.options import ProfileOptions
+from ethoagent.graphs.segment.options import SegmentOptions
 from ethoagent.sim.behaviour import CODE
 
 

@@ -22,12 +22,11 @@ from ethoagent.graphs.classify.graph import (
     CLASSIFY_PROMPT,
     GRAPH_NAME,
     ClassifyAnswer,
-    ClassifyInputs,
-    ClassifyOptions,
     offline_classify,
-    resolve_classify_inputs,
     run_classify,
 )
+from ethoagent.graphs.classify.inputs import ClassifyInputs, resolve_classify_inputs
+from ethoagent.graphs.classify.options import ClassifyOptions
 from ethoagent.graphs.kit.runtime import offline_runtime
 from ethoagent.io.keypoints import write_keypoints
 from ethoagent.model.pose import PoseData

@@ -16,8 +16,9 @@ import pytest
 
 from ethoagent.agent.trace import read_trace
 from ethoagent.config import Settings, load_settings
-from ethoagent.demo.triangulate import GRAPH_NAME, run_demo
 from ethoagent.graphs.kit.runtime import open_runtime
+from ethoagent.graphs.triangulate.inputs import TriangulateInputs
+from ethoagent.graphs.triangulate.session import GRAPH_NAME, run_demo
 from ethoagent.runs import Run
 
 pytestmark = pytest.mark.server
@@ -38,7 +39,7 @@ def run_once(settings: Settings, run_id: str) -> tuple[dict[str, Any], list[dict
 
     async def go() -> dict[str, Any]:
         async with open_runtime(run, settings) as rt:
-            return await run_demo(rt, frames=20, views=4, seed=3)
+            return await run_demo(rt, TriangulateInputs(frames=20, views=4, seed=3))
 
     state = asyncio.run(go())
     return state, read_trace(run.trace_path)

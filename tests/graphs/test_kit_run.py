@@ -159,10 +159,13 @@ def test_a_failed_run_is_marked_and_resumes_with_its_recorded_inputs(
     assert resumed.run.info().status == "finished"
     other = tmp_path / "other"
     again = run_pipeline(COUNT, None, None, settings, resume="r", out=other)
-    assert (other / "total.txt").read_text() == "12\n" and again.run.info().out == str(other)
-    with pytest.raises(InputError, match="already holds"):
-        run_pipeline(COUNT, None, None, settings, resume="r", out=out)
-    run_pipeline(COUNT, None, None, settings, resume="r", out=out, overwrite=True)
+    assert (other / "total.txt").read_text() == "12\n" and again.run.info().out == str(out)
+    (other / "total.txt").write_text("edited\n")
+    with pytest.raises(InputError, match="already holds"):  # not the run's own folder
+        run_pipeline(COUNT, None, None, settings, resume="r", out=other)
+    assert (other / "total.txt").read_text() == "edited\n"
+    run_pipeline(COUNT, None, None, settings, resume="r", out=other, overwrite=True)
+    assert (other / "total.txt").read_text() == "12\n"
 
 
 def test_resume_refuses_another_pipelines_run(settings: Settings, numbers: Path) -> None:

@@ -23,13 +23,13 @@ from ethoagent.graphs.pose.graph import (
     REGIONS_PROMPT,
     AssignAnswer,
     KeypointChoice,
-    PoseInputs,
-    PoseOptions,
     _offline_assign,
     _offline_regions,
     resolve_inputs,
     run_pose,
 )
+from ethoagent.graphs.pose.inputs import PoseInputs
+from ethoagent.graphs.pose.options import PoseOptions
 from ethoagent.io.keypoints import read_keypoints
 from ethoagent.runs import Run
 from ethoagent.sim.simulate import simulate_session

@@ -20,21 +20,23 @@ from ethoagent.graphs.profile.graph import (
     NAME_PROMPT,
     ClusterItem,
     NameAnswer,
-    ProfileInputs,
-    ProfileOptions,
     make_name_stage,
     name_from_members,
-    read_reference_vocabulary,
-    read_sessions_csv,
     run_profile,
 )
+from ethoagent.graphs.profile.inputs import (
+    ProfileInputs,
+    read_reference_vocabulary,
+    read_sessions_csv,
+)
+from ethoagent.graphs.profile.options import ProfileOptions
 from ethoagent.graphs.segment.graph import (
     CAPTION_PROMPT,
     MERGE_PROMPT,
-    SegmentOptions,
     offline_caption,
     offline_merge,
 )
+from ethoagent.graphs.segment.options import SegmentOptions
 from ethoagent.io.keypoints import write_keypoints
 from ethoagent.model.pose import PoseData
 from ethoagent.runs import Run

@@ -28,13 +28,12 @@ from ethoagent.graphs.segment.graph import (
     MERGE_PROMPT,
     Caption,
     MergeAnswer,
-    SegmentInputs,
-    SegmentOptions,
     offline_caption,
     offline_merge,
-    resolve_segment_inputs,
     run_segment,
 )
+from ethoagent.graphs.segment.inputs import SegmentInputs, SegmentSources, resolve_segment
+from ethoagent.graphs.segment.options import SegmentOptions
 from ethoagent.io.keypoints import write_keypoints
 from ethoagent.io.labels import boris_to_framewise, read_boris_events
 from ethoagent.model.pose import PoseData
@@ -83,7 +82,7 @@ def world() -> World:
 def offline_run(world: World, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Run]:
     tmp = tmp_path_factory.mktemp("segment")
     nc = _write_session(tmp / "session.nc", world.points_3d)
-    inputs = resolve_segment_inputs(nc, options=SegmentOptions(**FAST))
+    inputs = resolve_segment(SegmentSources(keypoints=nc), SegmentOptions(**FAST))
     return _run(tmp / "runs", inputs, OfflineClient(), "offline")
 
 
@@ -182,7 +181,7 @@ def test_a_crashed_run_resumes_without_redoing_finished_steps(
 ) -> None:
     _, reference = offline_run
     nc = _write_session(tmp_path / "session.nc", world.points_3d)
-    inputs = resolve_segment_inputs(nc, options=SegmentOptions(**FAST))
+    inputs = resolve_segment(SegmentSources(keypoints=nc), SegmentOptions(**FAST))
 
     def crash(request: Request) -> str:
         raise _CrashError("killed while merging")
@@ -232,7 +231,7 @@ def test_caption_contradiction_is_retried_with_the_contradiction_named(
 ) -> None:
     nc = _write_session(tmp_path / "s.nc", world.points_3d[:900])
     opts = SegmentOptions(**FAST, check_stability=False, model_every_snippet=True)
-    inputs = resolve_segment_inputs(nc, options=opts)
+    inputs = resolve_segment(SegmentSources(keypoints=nc), opts)
 
     def caption(request: Request) -> str:
         text = request.messages[0].content
@@ -268,7 +267,7 @@ def test_caption_contradiction_is_retried_with_the_contradiction_named(
 def test_merge_gap_is_retried_with_the_violation_named(world: World, tmp_path: Path) -> None:
     nc = _write_session(tmp_path / "s.nc", world.points_3d[:1200])
     opts = SegmentOptions(**FAST, check_stability=False, merge_window=6, merge_overlap=2)
-    inputs = resolve_segment_inputs(nc, options=opts)
+    inputs = resolve_segment(SegmentSources(keypoints=nc), opts)
     gaps: list[str] = []
 
     def merge(request: Request) -> str:
@@ -312,7 +311,9 @@ def test_nan_heavy_input_warns_and_completes(tmp_path: Path) -> None:
     for start in range(0, 900, 150):  # mouse_1 lost for 100 of every 150 frames
         points[start : start + 100, 1] = np.nan
     nc = _write_session(tmp_path / "s.nc", points)
-    inputs = resolve_segment_inputs(nc, options=SegmentOptions(**FAST, check_stability=False))
+    inputs = resolve_segment(
+        SegmentSources(keypoints=nc), SegmentOptions(**FAST, check_stability=False)
+    )
     _, run = _run(tmp_path / "runs", inputs, OfflineClient(), "nan")
     summary = json.loads((run.outputs_dir / "summary.json").read_text())
     assert any(w.startswith("mouse_1:") and "no features" in w for w in summary["warnings"])
@@ -338,7 +339,7 @@ def test_nan_heavy_input_warns_and_completes(tmp_path: Path) -> None:
 def test_all_nan_input_is_a_clear_error(tmp_path: Path) -> None:
     points = np.full((60, 1, len(KEYPOINTS), 3), np.nan)
     nc = _write_session(tmp_path / "s.nc", points)
-    inputs = resolve_segment_inputs(nc, options=SegmentOptions(**FAST))
+    inputs = resolve_segment(SegmentSources(keypoints=nc), SegmentOptions(**FAST))
     with pytest.raises(InputError, match="nothing can be clustered"):
         _run(tmp_path / "runs", inputs, OfflineClient(), "all-nan")
 
@@ -360,7 +361,7 @@ def test_vlm_sees_a_contact_sheet_cropped_from_the_video(world: World, tmp_path:
     nc = _write_session(tmp_path / "s.nc", pts)
     video = _video(tmp_path / "s.mp4", pts)
     opts = SegmentOptions(**FAST, check_stability=False, model_every_snippet=True, k=4)
-    inputs = resolve_segment_inputs(nc, video=video, options=opts)
+    inputs = resolve_segment(SegmentSources(keypoints=nc, video=video), opts)
     client = ScriptedClient(
         {
             CAPTION_PROMPT: lambda r: offline_caption(r).model_dump_json(),
@@ -376,18 +377,21 @@ def test_vlm_sees_a_contact_sheet_cropped_from_the_video(world: World, tmp_path:
     assert sheet.shape[0] % 144 == 0 and sheet.shape[1] % 192 == 0
     assert sheet.max() > 0  # the animal's dots are in the crops
     with pytest.raises(InputError, match=r"has 10 frames but .* has 300"):
-        resolve_segment_inputs(nc, video=_video(tmp_path / "short.mp4", pts[:10]))
+        resolve_segment(
+            SegmentSources(keypoints=nc, video=_video(tmp_path / "short.mp4", pts[:10])),
+            SegmentOptions(),
+        )
 
 
 def test_inputs_are_checked(world: World, tmp_path: Path) -> None:
     no_fps = _write_session(tmp_path / "nofps.nc", world.points_3d[:60], fps=None)
     with pytest.raises(InputError, match=r"states no frame rate.*--fps"):
-        resolve_segment_inputs(no_fps)
-    assert resolve_segment_inputs(no_fps, fps=25.0).fps == 25.0
+        resolve_segment(SegmentSources(keypoints=no_fps), SegmentOptions())
+    assert resolve_segment(SegmentSources(keypoints=no_fps, fps=25.0), SegmentOptions()).fps == 25.0
     with pytest.raises(InputError, match="not a keypoint file"):
-        resolve_segment_inputs(tmp_path)
+        resolve_segment(SegmentSources(keypoints=tmp_path), SegmentOptions())
     with pytest.raises(InputError, match="not found"):
-        resolve_segment_inputs(tmp_path / "missing.nc")
+        resolve_segment(SegmentSources(keypoints=tmp_path / "missing.nc"), SegmentOptions())
     with pytest.raises(ValueError, match="min_snippet_s"):
         SegmentOptions(min_snippet_s=6.0, max_snippet_s=5.0)
     with pytest.raises(ValueError, match="layout"):

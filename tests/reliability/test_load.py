@@ -23,10 +23,10 @@ from ethoagent.errors import EthoagentError
 from ethoagent.graphs.kit.runtime import open_runtime
 from ethoagent.graphs.segment.graph import (
     GRAPH_NAME,
-    SegmentOptions,
-    resolve_segment_inputs,
     run_segment,
 )
+from ethoagent.graphs.segment.inputs import SegmentSources, resolve_segment
+from ethoagent.graphs.segment.options import SegmentOptions
 from ethoagent.io.keypoints import write_keypoints
 from ethoagent.model.pose import PoseData
 from ethoagent.runs import Run
@@ -59,7 +59,7 @@ async def _one(
                 check_stability=False,
                 model_every_snippet=True,
             )
-            inputs = resolve_segment_inputs(keypoints, options=opts)
+            inputs = resolve_segment(SegmentSources(keypoints=keypoints), opts)
             run = Run.create(runs, GRAPH_NAME, settings, run_id=name, inputs=inputs.model_dump())
             async with open_runtime(run, settings, roles=("vlm", "llm")) as rt:
                 state = await run_segment(rt, inputs)

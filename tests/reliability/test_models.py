@@ -31,13 +31,13 @@ from ethoagent.graphs.pose.graph import (
     GRAPH_NAME,
     REGIONS,
     REGIONS_PROMPT,
-    PoseOptions,
     RegionBox,
     RegionsAnswer,
     _offline_assign,
     resolve_inputs,
     run_pose,
 )
+from ethoagent.graphs.pose.options import PoseOptions
 from ethoagent.io.keypoints import write_keypoints
 from ethoagent.model.pose import PoseData
 from ethoagent.sim.simulate import simulate_session

@@ -24,12 +24,12 @@ from ethoagent.graphs.segment.graph import (
     CAPTION_PROMPT,
     GRAPH_NAME,
     MERGE_PROMPT,
-    SegmentOptions,
     offline_caption,
     offline_merge,
-    resolve_segment_inputs,
     run_segment,
 )
+from ethoagent.graphs.segment.inputs import SegmentSources, resolve_segment
+from ethoagent.graphs.segment.options import SegmentOptions
 from ethoagent.io.keypoints import write_keypoints
 from ethoagent.model.pose import PoseData
 from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
@@ -121,7 +121,7 @@ def _segment_with(
     opts = SegmentOptions(
         k=3, dec_pretrain_epochs=1, dec_cluster_iters=50, model_every_snippet=True
     )
-    inputs = resolve_segment_inputs(keypoints, options=opts)
+    inputs = resolve_segment(SegmentSources(keypoints=keypoints), opts)
     client = ScriptedClient(
         {CAPTION_PROMPT: caption, MERGE_PROMPT: lambda r: offline_merge(r).model_dump_json()}
     )

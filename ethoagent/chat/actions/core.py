@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ethoagent.agent.workspace import Workspace
 from ethoagent.config import Settings
-from ethoagent.errors import EthoagentError, InputError
+from ethoagent.errors import EthoagentError, InputError, RunCancelledError
 
 __all__ = [
     "MAX_ROWS",
@@ -37,8 +37,8 @@ MAX_ROWS = 40
 """Rows of a table a tool returns to the model (the terminal shows the same)."""
 
 
-class ToolCancelledError(Exception):
-    """The user pressed Ctrl-C while a tool ran."""
+class ToolCancelledError(RunCancelledError):
+    """The user pressed Ctrl-C while a tool ran (a run it started is ``interrupted``)."""
 
 
 @dataclass
@@ -264,12 +264,12 @@ def _keypoint_file(ctx: ToolContext, path: str) -> tuple[Path, Path | None]:
 
 
 def _read_pose(ctx: ToolContext, path: str, fps: float | None) -> tuple[Any, Path, Path | None]:
-    from ethoagent.graphs.segment.graph import _simulated_fps
     from ethoagent.io.keypoints import read_keypoints
+    from ethoagent.io.session import simulated_fps
 
     file, session = _keypoint_file(ctx, path)
     if session is not None and fps is None:
-        fps = _simulated_fps(session)
+        fps = simulated_fps(session)
     return read_keypoints(file, fps=fps), file, session
 
 

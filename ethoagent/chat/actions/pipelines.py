@@ -1,21 +1,19 @@
 """Chat tools that run pipeline graphs (segment, pose, gate, classify, profile) into the
-workspace."""
+workspace, each through ``graphs.kit.run.run_pipeline`` with the pipeline's own options
+(the arguments a model leaves out take the options' defaults)."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from ethoagent.chat.actions.core import (
     MAX_ROWS,
     ChatTool,
-    ToolCancelledError,
     ToolContext,
     ToolResult,
     _Args,
@@ -24,90 +22,68 @@ from ethoagent.chat.actions.core import (
     _rel,
     register_tool,
 )
-from ethoagent.errors import InputError
+
+if TYPE_CHECKING:
+    from ethoagent.graphs.kit.run import PipelineResult
+    from ethoagent.graphs.kit.spec import AnyPipeline
 
 # ------------------------------------------------------------------------------ pipelines
 
 
-def _run_graph_tool(
+def _run_pipeline(
     ctx: ToolContext,
-    graph: str,
-    inputs: dict[str, Any],
-    body: Callable[[Any], Any],
-    roles: tuple[Any, ...],
-) -> tuple[Any, dict[str, Any]]:
-    """Create a run in the workspace's runs folder and run ``body(runtime)`` in it."""
-    from ethoagent.graphs.kit.runtime import open_runtime
-    from ethoagent.runs import Run
+    spec: AnyPipeline,
+    inputs: BaseModel,
+    options: BaseModel,
+    prefix: str,
+    name: str | None,
+) -> tuple[PipelineResult, Path, list[str]]:
+    """Run ``spec`` into a new folder under ``results/``; return the run, the folder and the
+    output files (relative to the workspace). Bad inputs leave neither a run nor a folder."""
+    from ethoagent.graphs.kit.run import run_pipeline
 
-    run = Run.create(ctx.settings.runs_dir, graph, ctx.settings, inputs=inputs)
-    run.update(status="running")
-
-    async def go() -> dict[str, Any]:
-        async with open_runtime(run, ctx.settings, ctx.progress, roles=roles) as rt:
-            result: dict[str, Any] = await body(rt)
-            return result
-
+    ctx.check_cancel()
+    out = _new_folder(ctx, prefix, name)
     try:
-        state = asyncio.run(go())
-    except BaseException as exc:
-        cancelled = isinstance(exc, ToolCancelledError | KeyboardInterrupt)
-        run.update(status="interrupted" if cancelled else "failed", error=str(exc)[:500])
+        result = run_pipeline(spec, inputs, options, ctx.settings, out=out, progress=ctx.progress)
+    except BaseException:
+        for folder in (out, out.parent):  # results/ too, where this was its first folder
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
         raise
-    return run, state
+    return result, out, [_rel(ctx, p) for p in result.files]
 
 
-def _copy_outputs(run: Any, state: dict[str, Any], out: Path) -> list[str]:
-    from ethoagent.atomic import atomic_write_bytes
-
-    written = []
-    for rel in state.get("outputs", []):
-        src = run.root / rel
-        dest = out / src.relative_to(run.outputs_dir)
-        atomic_write_bytes(dest, src.read_bytes())
-        written.append(dest)
-    return [str(p) for p in written]
+def _options(spec: AnyPipeline, **given: Any) -> BaseModel:
+    """The pipeline's options with the arguments the model gave (the rest: the defaults)."""
+    options: BaseModel = spec.parse_options({k: v for k, v in given.items() if v is not None})
+    return options
 
 
 class RunSegmentArgs(_Args):
     keypoints: str = Field(description="Keypoint file or simulated session folder.")
-    fps: float | None = Field(None, gt=0, description="Frame rate, Hz, if the file has none.")
-    k: int = Field(10, ge=2, le=50, description="DEC clusters.")
-    min_epoch_s: float = Field(0.5, ge=0, description="Shortest epoch, seconds.")
-    dec_epochs: int = Field(10, ge=0, le=200, description="DEC pretraining epochs.")
-    dec_iters: int = Field(2000, ge=0, le=20000, description="Most DEC iterations.")
+    fps: float | None = Field(None, description="Frame rate, Hz, if the file has none.")
+    k: int | None = Field(None, description="DEC clusters.")
+    min_epoch_s: float | None = Field(None, description="Shortest epoch, seconds.")
+    dec_epochs: int | None = Field(None, description="DEC pretraining epochs.")
+    dec_iters: int | None = Field(None, description="Most DEC iterations.")
     out: str | None = Field(None, description="Name of the new folder under results/.")
 
 
 def _run_segment(ctx: ToolContext, a: RunSegmentArgs) -> ToolResult:
-    from ethoagent.graphs.segment.graph import (
-        GRAPH_NAME,
-        SegmentOptions,
-        resolve_segment_inputs,
-        run_segment,
-    )
+    from ethoagent.graphs.segment import PIPELINE
 
     path = ctx.workspace.resolve(a.keypoints, must_exist=True, what="keypoint file")
-    options = SegmentOptions(
-        k=a.k, min_epoch_s=a.min_epoch_s, dec_pretrain_epochs=a.dec_epochs,
+    inputs = PIPELINE.parse_inputs({"keypoints": path, "fps": a.fps})
+    options = _options(
+        PIPELINE,
+        k=a.k,
+        min_epoch_s=a.min_epoch_s,
+        dec_pretrain_epochs=a.dec_epochs,
         dec_cluster_iters=a.dec_iters,
-    )  # fmt: skip
-    inputs = resolve_segment_inputs(path, fps=a.fps, options=options)
-    ctx.check_cancel()
-    out = _new_folder(ctx, "segment", a.out)
-    run, state = _run_graph_tool(
-        ctx,
-        GRAPH_NAME,
-        {**inputs.model_dump(), "out": str(out)},
-        lambda rt: run_segment(rt, inputs),
-        ("vlm", "llm"),
     )
-    files = [_rel(ctx, Path(p)) for p in _copy_outputs(run, state, out)]
-    summary = json.loads((run.outputs_dir / "summary.json").read_text())
-    run.update(
-        status="finished",
-        summary={k: summary[k] for k in ("frames", "epochs", "model_calls_per_snippet")},
-    )
+    result, out, files = _run_pipeline(ctx, PIPELINE, inputs, options, "segment", a.out)
+    run, summary = result.run, result.summary
     budget = _time_budget(out / "ethogram.csv")
     data = {
         "run": run.run_id,
@@ -168,39 +144,30 @@ class RunPoseArgs(_Args):
     videos: str | None = Field(None, description="Folder with one video per camera.")
     calibration: str | None = Field(None, description="anipose calibration.toml.")
     seeds: str | None = Field(None, description="Seed labels CSV frame,view,keypoint,x,y.")
-    frames: int | None = Field(None, ge=2, description="Label the first N frames.")
+    frames: int | None = Field(None, description="Label the first N frames.")
     out: str | None = Field(None, description="Name of the new folder under results/.")
 
 
 def _run_pose(ctx: ToolContext, a: RunPoseArgs) -> ToolResult:
-    from ethoagent.graphs.pose.graph import GRAPH_NAME, PoseOptions, resolve_inputs, run_pose
+    from ethoagent.graphs.pose import PIPELINE
 
     ws = ctx.workspace
-    videos, calibration, seeds = a.videos, a.calibration, a.seeds
-    if a.session is not None:
-        s = ws.resolve(a.session, must_exist=True, what="session folder")
-        videos = videos or str(s / "videos")
-        calibration = calibration or str(s / "calibration.toml")
-        seeds = seeds or str(s / "ground_truth" / "seeds.csv")
-    if videos is None or calibration is None or seeds is None:
-        raise InputError(
-            "run_pose needs session, or videos, calibration and seeds.",
-            fix="pass session= a folder written by `ethoagent simulate`.",
-        )
-    inputs = resolve_inputs(
-        ws.resolve(videos, must_exist=True, what="videos folder"),
-        ws.resolve(calibration, must_exist=True, what="calibration"),
-        ws.resolve(seeds, must_exist=True, what="seed labels"),
-        frames=a.frames,
-        options=PoseOptions(),
+    named = {
+        "session": (a.session, "session folder"),
+        "videos": (a.videos, "videos folder"),
+        "calibration": (a.calibration, "calibration"),
+        "seeds": (a.seeds, "seed labels"),
+    }
+    inputs = PIPELINE.parse_inputs(
+        {
+            key: ws.resolve(value, must_exist=True, what=what)
+            for key, (value, what) in named.items()
+            if value is not None
+        }
     )
-    out = _new_folder(ctx, "pose", a.out)
-    run, state = _run_graph_tool(
-        ctx, GRAPH_NAME, inputs.model_dump(), lambda rt: run_pose(rt, inputs), ("vlm", "llm")
-    )
-    files = [_rel(ctx, Path(p)) for p in _copy_outputs(run, state, out)]
-    s = json.loads((run.outputs_dir / "summary.json").read_text())
-    run.update(status="finished", summary={"frames": s["frames"]})
+    options = _options(PIPELINE, frames=a.frames)
+    result, out, files = _run_pipeline(ctx, PIPELINE, inputs, options, "pose", a.out)
+    run, s = result.run, result.summary
     data = {
         "run": run.run_id,
         "outputs": _rel(ctx, out),
@@ -293,59 +260,36 @@ class RunClassifyArgs(_Args):
     )
     classes: list[str] | None = Field(
         None,
-        min_length=2,
         description="The label set (default: the classes of definitions, else freezing, "
         "darting, rearing, grooming, locomotion, other).",
     )
     definitions: str | None = Field(None, description="JSON file {class: one-sentence definition}.")
     video: str | None = Field(None, description="The video the keypoints were tracked on.")
-    fps: float | None = Field(None, gt=0, description="Frame rate, Hz, if the file has none.")
-    window_s: float = Field(0.5, ge=0.05, le=5.0, description="Seconds per classified window.")
-    k: int = Field(2, ge=1, le=10, description="In-context examples per class.")
-    smoothing: Literal["hmm", "mode", "none"] = Field("hmm", description="Label smoothing.")
+    fps: float | None = Field(None, description="Frame rate, Hz, if the file has none.")
+    window_s: float | None = Field(None, description="Seconds per classified window.")
+    k: int | None = Field(None, description="In-context examples per class.")
+    smoothing: Literal["hmm", "mode", "none"] | None = Field(None, description="Label smoothing.")
     out: str | None = Field(None, description="Name of the new folder under results/.")
 
 
 def _run_classify(ctx: ToolContext, a: RunClassifyArgs) -> ToolResult:
-    from ethoagent.graphs.classify.graph import (
-        GRAPH_NAME,
-        ClassifyOptions,
-        read_definitions,
-        resolve_classify_inputs,
-        run_classify,
-    )
-    from ethoagent.graphs.kit.registry import GRAPHS, finish_run
+    from ethoagent.graphs.classify import PIPELINE
 
     ws = ctx.workspace
-    keypoints = ws.resolve(a.keypoints, must_exist=True, what="keypoint file")
-    examples = ws.resolve(a.examples, must_exist=True, what="examples file")
-    video = None if a.video is None else ws.resolve(a.video, must_exist=True, what="video")
-    defs_file = (
-        None
+    given = {
+        "keypoints": ws.resolve(a.keypoints, must_exist=True, what="keypoint file"),
+        "examples": ws.resolve(a.examples, must_exist=True, what="examples file"),
+        "video": None if a.video is None else ws.resolve(a.video, must_exist=True, what="video"),
+        "definitions": None
         if a.definitions is None
-        else ws.resolve(a.definitions, must_exist=True, what="definitions file")
-    )
-    options = ClassifyOptions(window_s=a.window_s, k=a.k, smoothing=a.smoothing)
-    inputs = resolve_classify_inputs(
-        keypoints,
-        examples,
-        classes=a.classes,
-        definitions=read_definitions(defs_file),
-        video=video,
-        fps=a.fps,
-        options=options,
-    )
-    ctx.check_cancel()
-    out = _new_folder(ctx, "classify", a.out)
-    run, state = _run_graph_tool(
-        ctx,
-        GRAPH_NAME,
-        {**inputs.model_dump(), "out": str(out)},
-        lambda rt: run_classify(rt, inputs),
-        GRAPHS[GRAPH_NAME].roles,
-    )
-    files = [_rel(ctx, Path(p)) for p in _copy_outputs(run, state, out)]
-    s = finish_run(run, GRAPHS[GRAPH_NAME].summary_keys)
+        else ws.resolve(a.definitions, must_exist=True, what="definitions file"),
+        "classes": a.classes,
+        "fps": a.fps,
+    }
+    inputs = PIPELINE.parse_inputs(given)
+    options = _options(PIPELINE, window_s=a.window_s, k=a.k, smoothing=a.smoothing)
+    result, out, files = _run_pipeline(ctx, PIPELINE, inputs, options, "classify", a.out)
+    run, s = result.run, result.summary
     truth = s.get("ground_truth")
     data = {
         "run": run.run_id,
@@ -408,29 +352,21 @@ class RunProfileArgs(_Args):
     reference_vocabulary: str | None = Field(
         None, description="JSON {name: definition} of known behaviours (novel = none match)."
     )
-    clusters: int | None = Field(
-        None, ge=2, le=40, description="Vocabulary size (default: by silhouette)."
+    clusters: int | None = Field(None, description="Vocabulary size (default: by silhouette).")
+    embedder: Literal["auto", "minilm", "tfidf", "endpoint"] | None = Field(
+        None, description="Text embedder of the snippet descriptions."
     )
-    embedder: Literal["auto", "minilm", "tfidf", "endpoint"] = Field(
-        "auto", description="Text embedder of the snippet descriptions."
-    )
-    alpha: float = Field(0.05, gt=0, le=0.5, description="False-discovery rate (BH).")
-    permutations: int = Field(9999, ge=99, le=100000, description="Permutations per test.")
-    k: int = Field(10, ge=2, le=50, description="DEC clusters of each session's segment run.")
-    dec_epochs: int = Field(10, ge=0, le=200, description="DEC pretraining epochs per session.")
-    dec_iters: int = Field(2000, ge=0, le=20000, description="Most DEC iterations per session.")
+    alpha: float | None = Field(None, description="False-discovery rate (BH).")
+    permutations: int | None = Field(None, description="Permutations per test.")
+    k: int | None = Field(None, description="DEC clusters of each session's segment run.")
+    dec_epochs: int | None = Field(None, description="DEC pretraining epochs per session.")
+    dec_iters: int | None = Field(None, description="Most DEC iterations per session.")
     out: str | None = Field(None, description="Name of the new folder under results/.")
 
 
 def _run_profile(ctx: ToolContext, a: RunProfileArgs) -> ToolResult:
-    from ethoagent.graphs.kit.registry import GRAPHS, finish_run
-    from ethoagent.graphs.profile.graph import (
-        GRAPH_NAME,
-        ProfileOptions,
-        resolve_profile_inputs,
-        run_profile,
-    )
-    from ethoagent.graphs.segment.graph import SegmentOptions
+    from ethoagent.graphs.profile import PIPELINE
+    from ethoagent.graphs.profile.inputs import read_sessions_csv
 
     ws = ctx.workspace
     table = ws.resolve(a.sessions, must_exist=True, what="sessions CSV")
@@ -439,31 +375,23 @@ def _run_profile(ctx: ToolContext, a: RunProfileArgs) -> ToolResult:
         if a.reference_vocabulary is None
         else ws.resolve(a.reference_vocabulary, must_exist=True, what="reference vocabulary")
     )
-    options = ProfileOptions(
+    for r in read_sessions_csv(table):  # the table's own paths stay inside the workspace too
+        for what, value in (("session", r.session), ("video", r.video), ("segment", r.segment)):
+            if value is not None:
+                ws.resolve(value, must_exist=True, what=f"{_rel(ctx, table)} line {r.row} {what}")
+    inputs = PIPELINE.parse_inputs({"sessions": table, "reference_vocabulary": reference})
+    segment = {"k": a.k, "dec_pretrain_epochs": a.dec_epochs, "dec_cluster_iters": a.dec_iters}
+    options = _options(
+        PIPELINE,
         embedder=a.embedder,
         clusters=a.clusters,
         reference_group=a.reference_group,
         alpha=a.alpha,
         n_resamples=a.permutations,
-        segment=SegmentOptions(k=a.k, dec_pretrain_epochs=a.dec_epochs,
-                               dec_cluster_iters=a.dec_iters),
-    )  # fmt: skip
-    inputs = resolve_profile_inputs(table, options, reference)
-    for r in inputs.rows:  # the table's own paths stay inside the workspace too
-        for what, value in (("session", r.session), ("video", r.video), ("segment", r.segment)):
-            if value is not None:
-                ws.resolve(value, must_exist=True, what=f"{_rel(ctx, table)} line {r.row} {what}")
-    ctx.check_cancel()
-    out = _new_folder(ctx, "profile", a.out)
-    run, state = _run_graph_tool(
-        ctx,
-        GRAPH_NAME,
-        {**inputs.model_dump(mode="json"), "out": str(out)},
-        lambda rt: run_profile(rt, inputs),
-        GRAPHS[GRAPH_NAME].roles,
+        segment={k: v for k, v in segment.items() if v is not None},
     )
-    files = [_rel(ctx, Path(p)) for p in _copy_outputs(run, state, out)]
-    s = finish_run(run, GRAPHS[GRAPH_NAME].summary_keys)
+    result, out, files = _run_pipeline(ctx, PIPELINE, inputs, options, "profile", a.out)
+    run, s = result.run, result.summary
     vocab = json.loads((out / "vocabulary.json").read_text())
     significant = [
         f"{c['behaviour']} {c['metric']}: {c['group_b']} - {c['group_a']} = "

@@ -79,9 +79,9 @@ def _load_timeline(ctx: ToolContext, source: str, fps: float | None) -> _Timelin
         if fps is None:
             sim = p.parent.parent / "videos"
             if sim.is_dir():
-                from ethoagent.graphs.segment.graph import _simulated_fps
+                from ethoagent.io.session import simulated_fps
 
-                fps = _simulated_fps(p.parent.parent)
+                fps = simulated_fps(p.parent.parent)
         if fps is None and "time_s" in header:  # classify frames.csv: frame, time_s, ...
             ti = header.index("time_s")
             timed = [(int(r[0]), float(r[ti])) for r in rows[1:] if r and float(r[ti]) > 0]

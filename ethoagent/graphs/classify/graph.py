@@ -48,18 +48,20 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypedDict
+from typing import Any
 
 import numpy as np
 from langgraph.graph import END, START, StateGraph
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from ethoagent.agent.offline import register_solver
 from ethoagent.agent.types import Image, Message, Request
 from ethoagent.atomic import atomic_write_text
 from ethoagent.config import Budget
 from ethoagent.errors import InputError
+from ethoagent.graphs.classify.inputs import ClassifyInputs, ClassifyState, query_windows
+from ethoagent.graphs.classify.report import write_classify_outputs
 from ethoagent.graphs.kit.nodes import Escalation, Feedback, Stage, StageContext, run_stage
 from ethoagent.graphs.kit.runtime import Runtime, run_graph
 from ethoagent.io.keypoints import read_keypoints
@@ -73,8 +75,6 @@ from ethoagent.tools.captions import (
 )
 from ethoagent.tools.checks import CheckResult
 from ethoagent.tools.classify import (
-    DEFAULT_DEFINITIONS,
-    Example,
     check_answer_schema,
     check_probability_sum,
     check_temporal_plausibility,
@@ -86,8 +86,6 @@ from ethoagent.tools.classify import (
     kinematic_vector,
     knn_logits,
     median_smooth,
-    plan_windows,
-    read_examples,
     select_examples,
     smooth_hmm,
     standardise,
@@ -110,115 +108,6 @@ SEMANTIC = ("motion", "displacement", "elongation")
 """Image features the definitions' prototypes read (``tools.classify.definition_logits``)."""
 
 
-class ClassifyOptions(BaseModel):
-    """Settings of one classify run.
-
-    Attributes:
-        window_s: length of a query window, s; the model classifies windows, and each
-            frame takes its window's answer.
-        k: in-context examples per class (every class is always represented).
-        max_examples_per_class: example windows kept per class.
-        strip_frames: frames per window shown to the model (motion is measured across them).
-        image_size: side of each frame tile, pixels.
-        crop_body_lengths: side of the animal-centred crop in body lengths (fixed per
-            session, so that displacement between the frames reads alike in every window).
-        use_definitions, use_examples, preprocess: the three helps of the seed paper;
-            switched off one at a time by the ablation.
-        kinematics_in_prompt: add the window's keypoint summary to the prompt (and to the
-            offline solver's features).
-        model_every_window: ask the model also where the keypoints decide.
-        min_freezing_s: immobility a freezing label needs, s.
-        smoothing: ``hmm`` (sticky Viterbi), ``mode`` (majority filter) or ``none``.
-        hmm_stay: the HMM's self-transition probability per window.
-        mode_windows: width of the mode filter, windows.
-        layout: a body layout of ``tools.features.LAYOUTS``; ``None`` infers.
-        concurrency: windows classified at once; chunk: windows per checkpointed step.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    window_s: float = Field(0.5, gt=0, le=5)
-    k: int = Field(2, ge=1, le=10)
-    max_examples_per_class: int = Field(12, ge=1)
-    strip_frames: int = Field(3, ge=2, le=8)
-    image_size: int = Field(96, ge=32, le=512)
-    crop_body_lengths: float = Field(3.0, gt=0)
-    use_definitions: bool = True
-    use_examples: bool = True
-    preprocess: bool = True
-    kinematics_in_prompt: bool = True
-    model_every_window: bool = False
-    min_freezing_s: float = Field(1.0, ge=0)
-    smoothing: Literal["hmm", "mode", "none"] = "hmm"
-    hmm_stay: float = Field(0.5, gt=0, lt=1)
-    mode_windows: int = Field(3, ge=1)
-    layout: str | None = None
-    feature_window_s: float = Field(0.5, ge=0)
-    max_gap_s: float = Field(0.25, ge=0)
-    concurrency: int = Field(8, ge=1)
-    chunk: int = Field(256, ge=1)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ClassifyOptions:
-        if self.layout is not None and self.layout not in LAYOUTS:
-            raise ValueError(f"layout {self.layout!r} is not one of {sorted(LAYOUTS)}")
-        return self
-
-
-class ClassifyInputs(BaseModel):
-    """What a classify run reads (kept in ``run.json`` so a resume finds it).
-
-    Attributes:
-        keypoints: the keypoint file; video: its video or ``None``.
-        fps, frames, animals, keypoint_names, dims, unit, layout: as read.
-        classes: the label set; definitions: one sentence per class.
-        examples: the labelled example clips (``tools.classify.Example``).
-        examples_file: where they came from.
-        truth_labels: a simulated session's ``ground_truth/labels.csv`` or ``None``.
-        options: the run's settings.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    keypoints: str
-    video: str | None = None
-    fps: float = Field(gt=0)
-    frames: int = Field(ge=2)
-    animals: list[str]
-    keypoint_names: list[str]
-    dims: int
-    unit: str
-    layout: str
-    classes: list[str]
-    definitions: dict[str, str]
-    examples: list[Example]
-    examples_file: str | None = None
-    truth_labels: str | None = None
-    options: ClassifyOptions = ClassifyOptions()
-
-    @property
-    def step(self) -> int:
-        """Frames per query window."""
-        return max(1, round(self.options.window_s * self.fps))
-
-
-class ClassifyState(TypedDict, total=False):
-    frames: int
-    windows: int
-    examples: int
-    example_counts: dict[str, int]
-    rendered: bool
-    warnings: list[str]
-    chunk: int
-    n_chunks: int
-    chunk_size: int
-    routes: dict[str, int]
-    flagged: list[str]
-    model_calls: int
-    timings: dict[str, float]
-    outputs: list[str]
-
-
 class ClassifyAnswer(BaseModel):
     """Answer of ``classify/classify``: a probability per class of the label set.
 
@@ -231,115 +120,6 @@ class ClassifyAnswer(BaseModel):
 
     probabilities: dict[str, float]
     reason: str = Field("", max_length=600)
-
-
-# --------------------------------------------------------------------------- inputs
-
-
-def read_definitions(path: Path | None) -> dict[str, str] | None:
-    """Class definitions from a JSON object ``{class: one sentence}``; ``None`` for no file.
-
-    Raises:
-        InputError: unreadable file or not an object of strings.
-    """
-    if path is None:
-        return None
-    try:
-        value = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(
-            f"cannot read definitions {path}: {exc}.",
-            fix='write a JSON object {"freezing": "No movement ...", ...}.',
-        ) from exc
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise InputError(
-            f"definitions {path} must be a JSON object of class -> sentence.",
-            fix='e.g. {"freezing": "No movement for at least 1 s."}.',
-        )
-    return {str(k): v for k, v in value.items()}
-
-
-def resolve_classify_inputs(
-    keypoints: Path,
-    examples: Path | Sequence[Example],
-    *,
-    classes: Sequence[str] | None = None,
-    definitions: dict[str, str] | None = None,
-    video: Path | None = None,
-    fps: float | None = None,
-    options: ClassifyOptions | None = None,
-) -> ClassifyInputs:
-    """Check the keypoints, video and labelled examples of a classify run.
-
-    Args:
-        keypoints: any file ``tools.io.read_keypoints`` reads, or a folder written by
-            ``ethoagent simulate``.
-        examples: a label file (``tools.classify.read_examples``) or example clips.
-        classes: the label set (default: the classes of ``definitions``, else
-            ``DEFAULT_DEFINITIONS``).
-        definitions: one sentence per class (defaults from ``DEFAULT_DEFINITIONS`` where
-            a class has one, else the class name).
-        video: the video the keypoints come from, or ``None`` (frames are drawn).
-        fps: frame rate, Hz (overrides the file's).
-        options: the run's settings.
-
-    Raises:
-        InputError: unreadable inputs, a class without examples, or examples outside the
-            session.
-    """
-    from ethoagent.graphs.segment.graph import SegmentOptions, resolve_segment_inputs
-
-    opts = options or ClassifyOptions()
-    base = resolve_segment_inputs(
-        keypoints, video=video, fps=fps, options=SegmentOptions(layout=opts.layout)
-    )
-    defs = dict(definitions or {})
-    names = list(classes) if classes else list(defs) or list(DEFAULT_DEFINITIONS)
-    if len(set(names)) != len(names) or len(names) < 2:
-        raise InputError(
-            f"the label set must hold at least two distinct classes; found {names}.",
-            fix="pass e.g. --classes freezing,darting,rearing,grooming,locomotion,other.",
-        )
-    defs = {c: defs.get(c) or DEFAULT_DEFINITIONS.get(c) or c.replace("_", " ") for c in names}
-    if isinstance(examples, (str, Path)):
-        clips = read_examples(
-            examples, classes=names, fps=base.fps, frames=base.frames, animals=base.animals
-        )
-        source: str | None = str(examples)
-    else:
-        clips = list(examples)
-        source = None
-    for e in clips:
-        if e.label not in names or e.stop > base.frames or e.animal >= len(base.animals):
-            raise InputError(
-                f"example {e} is outside the session ({base.frames} frames, "
-                f"{len(base.animals)} animal(s)) or its label is not in {names}.",
-                fix="label frames of this keypoint file with classes of the label set.",
-            )
-    missing = [c for c in names if not any(e.label == c for e in clips)]
-    if missing and opts.use_examples:
-        raise InputError(
-            f"no labelled example of class(es) {missing} in "
-            f"{source or 'the examples given'}; every class needs at least one.",
-            fix="label a few frames of each class (rare ones included), or drop the class.",
-        )
-    return ClassifyInputs(
-        keypoints=base.keypoints,
-        video=base.video,
-        fps=base.fps,
-        frames=base.frames,
-        animals=base.animals,
-        keypoint_names=base.keypoint_names,
-        dims=base.dims,
-        unit=base.unit,
-        layout=base.layout,
-        classes=names,
-        definitions=defs,
-        examples=clips,
-        examples_file=source,
-        truth_labels=base.truth_labels,
-        options=opts,
-    )
 
 
 # --------------------------------------------------------------------------- images
@@ -698,27 +478,18 @@ def _features(inputs: ClassifyInputs, points: NDArray[np.float64]) -> Features:
         )
 
 
-def query_windows(inputs: ClassifyInputs) -> list[tuple[int, int, int]]:
-    """``(animal, start, stop)`` of every query window, animal-major."""
-    spans = plan_windows(inputs.frames, inputs.step)
-    return [(a, s, e) for a in range(len(inputs.animals)) for s, e in spans]
-
-
 def _write_json(path: Path, value: Any) -> None:
-    import json
 
     atomic_write_text(path, json.dumps(value, sort_keys=True) + "\n")
 
 
 def _read_json(path: Path) -> Any:
-    import json
 
     return json.loads(path.read_text(encoding="utf-8"))
 
 
 def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[ClassifyState]:
     """The classify ``StateGraph``: prepare -> classify* -> smooth -> report."""
-    from ethoagent.graphs.classify.report import write_classify_outputs
 
     run = rt.run
     opts = inputs.options
@@ -1034,12 +805,7 @@ __all__ = [
     "CLASSIFY_PROMPT",
     "GRAPH_NAME",
     "ClassifyAnswer",
-    "ClassifyInputs",
-    "ClassifyOptions",
     "build_classify_graph",
     "offline_classify",
-    "query_windows",
-    "read_definitions",
-    "resolve_classify_inputs",
     "run_classify",
 ]

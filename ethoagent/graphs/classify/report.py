@@ -31,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ethoagent.figures import new_figure, png_bytes
+from ethoagent.graphs.classify.inputs import ClassifyInputs, ClassifyState, query_windows
 from ethoagent.tools.captions import canonical_label
 from ethoagent.tools.classify import per_class_scores, spread_to_frames, time_budgets
 from ethoagent.tools.ethogram import (
@@ -42,7 +43,6 @@ from ethoagent.tools.ethogram import (
 )
 
 if TYPE_CHECKING:
-    from ethoagent.graphs.classify.graph import ClassifyInputs, ClassifyState
     from ethoagent.graphs.kit.runtime import Runtime
 
 
@@ -51,8 +51,6 @@ def frame_labels(
 ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
     """Per-frame ``(smoothed labels (frames, animals), probabilities (frames, animals,
     classes), raw window labels (frames, animals))`` of a finished run."""
-    from ethoagent.graphs.classify.graph import query_windows
-
     arr = rt.run.load_arrays("labels")
     spans = query_windows(inputs)
     n_a, n_c = len(inputs.animals), len(inputs.classes)

@@ -154,7 +154,7 @@ def _open(
         run = _reopen(spec, resume, settings)
         info = run.info()
         resolved = spec.resolved.model_validate(info.inputs)
-        return run, resolved, _resumed_out(run, info.out, out, spec.outputs, overwrite)
+        return run, resolved, _resumed_out(info.out, out, spec.outputs, overwrite)
     if inputs is None:
         raise InputError(f"{spec.name} needs its inputs.", fix="name them, or pass --resume RUN.")
     if out is not None:
@@ -219,15 +219,15 @@ def _reopen(spec: AnyPipeline, resume: str | Path, settings: Settings) -> Run:
 
 
 def _resumed_out(
-    run: Run, stored: str | None, given: Path | None, outputs: Sequence[str], overwrite: bool
+    stored: str | None, given: Path | None, outputs: Sequence[str], overwrite: bool
 ) -> Path | None:
+    """``given``, else the folder the run recorded; only the recorded one may already hold
+    outputs without ``overwrite`` (a kill while they were being copied leaves part there)."""
     out = given if given is not None else (Path(stored) if stored else None)
     if out is None:
         return None
     own = stored is not None and Path(stored).resolve() == out.resolve()
     check_out(out, outputs, overwrite or own)
-    if not own:
-        run.update(out=str(out))
     return out
 
 

@@ -34,12 +34,12 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 import numpy as np
 from langgraph.graph import END, START, StateGraph
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from ethoagent.agent.offline import register_solver
 from ethoagent.agent.types import Image, Message, Request
@@ -55,6 +55,8 @@ from ethoagent.graphs.kit.nodes import (
     run_stage,
 )
 from ethoagent.graphs.kit.runtime import Runtime, run_graph
+from ethoagent.graphs.pose.inputs import PoseInputs, PoseState
+from ethoagent.graphs.pose.options import PoseOptions
 from ethoagent.graphs.pose.report import write_pose_outputs
 from ethoagent.graphs.triangulate.graph import (
     FrameInput,
@@ -106,53 +108,6 @@ REGIONS_PROMPT = "pose/regions"
 ASSIGN_PROMPT = "pose/assign"
 CROP_SIZE = (256, 256)
 """Size of the region crops shown to the model, pixels (small regions are enlarged)."""
-
-
-class PoseOptions(BaseModel):
-    """Settings of one pose run.
-
-    Attributes:
-        model_every_stage: ask the model in every stage for every frame and view (the
-            paper's behaviour, for the ablation) instead of only where the cheap path fails.
-        refine_3d: escalate frames that fail the 3D checks (hypotheses, RANSAC, re-ask);
-            ``False`` keeps their plain DLT points (the ablation without 3D refinement).
-        chunk_frames: frames per checkpointed chunk.
-        match_gate_px: Hungarian gate between a prediction and a candidate, pixels.
-        jump_bound_px: a model's assignment must lie this close to the prediction, pixels.
-        region_margin_px: margin of the predicted region boxes, pixels.
-        max_candidates: candidates kept per view and frame (most confident first).
-        few_shot: accepted frames shown to the model as examples.
-        reprojection_px, bone_tolerance, min_coverage: triangulation check thresholds.
-        concurrency: items of a stage run at once (model calls in flight).
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    model_every_stage: bool = False
-    refine_3d: bool = True
-    chunk_frames: int = Field(25, ge=1)
-    match_gate_px: float = Field(10.0, gt=0)
-    jump_bound_px: float = Field(30.0, gt=0)
-    region_margin_px: float = Field(8.0, ge=0)
-    max_candidates: int = Field(40, ge=1)
-    few_shot: int = Field(3, ge=0)
-    reprojection_px: float = Field(6.0, gt=0)
-    bone_tolerance: float = Field(0.25, gt=0)
-    min_coverage: float = Field(0.75, gt=0, le=1)
-    concurrency: int = Field(8, ge=1)
-
-
-class PoseState(TypedDict, total=False):
-    frames: int
-    chunk: int
-    n_chunks: int
-    history: list[int]
-    history_points: list[list[list[float]]]
-    anchor: list[list[float]]
-    flagged: list[int]
-    routes: dict[str, int]
-    model_calls: dict[str, int]
-    outputs: list[str]
 
 
 # --- model answers ---------------------------------------------------------------------
@@ -987,18 +942,6 @@ def _traced(rt: Runtime, name: str, fn: Callable[..., Any], *args: Any, **kwargs
 # --- inputs ---------------------------------------------------------------------------------
 
 
-class PoseInputs(BaseModel):
-    """What a pose run reads (kept in ``run.json`` so a resume finds it)."""
-
-    videos: list[str]
-    calibration: str
-    seeds: str
-    frames: int
-    candidates: list[str] | None = None
-    options: PoseOptions = PoseOptions()
-    warnings: list[str] = Field(default_factory=list)
-
-
 def resolve_inputs(
     videos_dir: Path,
     calibration: Path,
@@ -1387,8 +1330,6 @@ async def run_pose(rt: Runtime, inputs: PoseInputs) -> dict[str, Any]:
 __all__ = [
     "GRAPH_NAME",
     "AssignAnswer",
-    "PoseInputs",
-    "PoseOptions",
     "RegionsAnswer",
     "build_pose_graph",
     "resolve_inputs",

@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ethoagent.figures import new_figure, png_bytes
+from ethoagent.graphs.pose.inputs import PoseInputs, PoseState
 from ethoagent.io.calibration import read_calibration
 from ethoagent.io.keypoints import write_dlc_csv, write_keypoints
 from ethoagent.io.video import VideoReader
@@ -39,7 +40,6 @@ from ethoagent.tools.labelling import draw_keypoints
 
 if TYPE_CHECKING:
     from ethoagent.graphs.kit.runtime import Runtime
-    from ethoagent.graphs.pose.graph import PoseInputs, PoseState
     from ethoagent.runs import Run
 
 KEYPOINTS = synthetic.KEYPOINTS

@@ -4,10 +4,11 @@ MouseGPT's open-vocabulary profiling as a LangGraph state machine (arrays and ta
 the run's artifacts, counts and summaries in the state):
 
 1. ``segment`` (one session per checkpointed step): the segment pipeline
-   (``graphs.segment.run_segment``) on each distinct session of the sessions table, in
-   its own run of the run store (``<runs>/profile-seg-<stem>-<hash>``; a finished one with
-   the same keypoints file and options is reused, an unfinished one resumed), or an
-   existing segment output folder named in the table's ``segment`` column.
+   (``graphs.segment.PIPELINE`` through ``graphs.kit.run.run_pipeline_in``) on each
+   distinct session of the sessions table, in its own run of the run store
+   (``<runs>/profile-seg-<stem>-<hash>``; a finished one with the same keypoints file and
+   options is reused, an unfinished one resumed), or an existing segment output folder
+   named in the table's ``segment`` column.
 2. ``embed``: every snippet of the profiled animals with its caption
    (``captions.csv``) and kinematics (recomputed from the keypoints,
    ``tools.captions.summarize_snippet``); the distinct descriptions
@@ -38,30 +39,31 @@ import csv
 import hashlib
 import io
 import json
-import math
 import time
 import warnings
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 import numpy as np
 from langgraph.graph import END, START, StateGraph
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from ethoagent.agent.offline import register_solver
-from ethoagent.agent.trace import TracedClient, Tracer
 from ethoagent.agent.types import Message, Request
 from ethoagent.atomic import atomic_write_text
 from ethoagent.config import Budget
-from ethoagent.errors import InputError, RunError
+from ethoagent.errors import InputError
 from ethoagent.graphs.kit.nodes import Escalation, Feedback, Stage, StageContext, run_item
+from ethoagent.graphs.kit.run import run_pipeline_in
 from ethoagent.graphs.kit.runtime import Runtime, run_graph
-from ethoagent.graphs.segment.graph import SegmentOptions, resolve_segment_inputs, run_segment
+from ethoagent.graphs.profile.inputs import ProfileInputs, ProfileState, SessionRow
+from ethoagent.graphs.profile.report import write_profile_outputs
+from ethoagent.graphs.segment import PIPELINE as SEGMENT
+from ethoagent.graphs.segment import SegmentOptions, SegmentSources
 from ethoagent.io.keypoints import read_keypoints
 from ethoagent.prompts import load_prompt
-from ethoagent.runs import Run
 from ethoagent.tools.captions import (
     DEFINITIONS,
     SnippetKinematics,
@@ -71,10 +73,9 @@ from ethoagent.tools.captions import (
     summarize_snippet,
 )
 from ethoagent.tools.checks import CheckResult
-from ethoagent.tools.embed import EmbedderKind, make_embedder
+from ethoagent.tools.embed import make_embedder
 from ethoagent.tools.features import LAYOUTS, compute_features
 from ethoagent.tools.profile_stats import (
-    METRICS,
     UNLABELLED,
     Profile,
     bout_dispersion_p,
@@ -95,291 +96,8 @@ from ethoagent.tools.vocabulary import (
 
 GRAPH_NAME = "profile"
 NAME_PROMPT = "profile/name"
-REQUIRED_COLUMNS = ("session", "animal", "group")
-OPTIONAL_COLUMNS = ("day", "video", "fps", "segment")
 MAX_SEGMENT_STEPS = 60
 """Sessions are grouped so that segmenting takes at most this many graph steps."""
-
-
-class ProfileOptions(BaseModel):
-    """Settings of one profile run.
-
-    Attributes:
-        embedder: ``auto`` (endpoint when online, else MiniLM when installed, else
-            TF-IDF), ``endpoint``, ``minilm`` or ``tfidf``.
-        clusters: vocabulary size (k-means K); ``None`` = chosen by the silhouette in
-            ``[min_clusters, max_clusters]``.
-        seed: seed of k-means and of the resampling.
-        metrics: per-behaviour metrics tested (``tools.profile_stats.METRICS``).
-        reference_group: compare every other group against this one; ``None`` = every
-            pair of groups.
-        alpha: false-discovery rate (Benjamini–Hochberg over all tests of the run).
-        n_resamples: permutations per test.
-        novel_min_fraction: a profile has an entry when it spends at least this share of
-            its labelled time in it.
-        novel_max_share: an entry that at most this share of the profiles have is
-            reported as novel (present in only some sessions) ...
-        novel_max_p: ... when its bouts are also more concentrated in those profiles
-            than one common rate explains (``bout_dispersion_p`` below this; 1 = off).
-        reference_threshold: an entry whose name + definition is less similar than this
-            (cosine) to every entry of the reference vocabulary is novel.
-        examples: example snippets kept per entry.
-        segment: the segment pipeline's settings for sessions it runs.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    embedder: EmbedderKind = "auto"
-    clusters: int | None = Field(None, ge=1)
-    min_clusters: int = Field(4, ge=2)
-    max_clusters: int = Field(14, ge=2)
-    seed: int = 0
-    metrics: tuple[str, ...] = METRICS
-    reference_group: str | None = None
-    alpha: float = Field(0.05, gt=0, lt=1)
-    n_resamples: int = Field(9999, ge=99)
-    novel_min_fraction: float = Field(0.01, ge=0, lt=1)
-    novel_max_share: float = Field(0.5, gt=0, le=1)
-    novel_max_p: float = Field(0.01, gt=0, le=1)
-    reference_threshold: float = Field(0.5, ge=-1, le=1)
-    examples: int = Field(5, ge=1)
-    segment: SegmentOptions = SegmentOptions()
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ProfileOptions:
-        if self.min_clusters > self.max_clusters:
-            raise ValueError("min_clusters must be <= max_clusters")
-        bad = [m for m in self.metrics if m not in METRICS]
-        if bad or not self.metrics:
-            raise ValueError(f"metrics must be among {list(METRICS)}, got {list(self.metrics)}")
-        return self
-
-
-class SessionRow(BaseModel):
-    """One row of the sessions table: an animal in a session, with its metadata.
-
-    Attributes:
-        row: line number in the table (header = 1).
-        session: keypoint file (or ``ethoagent simulate`` folder), absolute.
-        animal: the animal's id; names the individual in a multi-animal keypoint file.
-        group: group or condition.
-        day: day or any further label ("" if none).
-        video: the video of the session, or ``None``.
-        fps: frame rate when the file states none, Hz.
-        segment: an existing segment output folder (or run folder) to reuse, or ``None``.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    row: int
-    session: str
-    animal: str
-    group: str
-    day: str = ""
-    video: str | None = None
-    fps: float | None = None
-    segment: str | None = None
-
-    @property
-    def key(self) -> str:
-        """The distinct-session key (rows of one multi-animal file share it)."""
-        return json.dumps([self.session, self.video, self.fps, self.segment])
-
-
-class ProfileInputs(BaseModel):
-    """What a profile run reads (kept in ``run.json`` so a resume finds it)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    sessions_csv: str
-    rows: list[SessionRow]
-    options: ProfileOptions = ProfileOptions()
-    reference: dict[str, str] | None = None
-
-
-class ProfileState(TypedDict, total=False):
-    n_sessions: int
-    session: int
-    segments: list[dict[str, Any]]
-    embedder: str
-    n_snippets: int
-    n_texts: int
-    k: int
-    silhouette: dict[str, float]
-    vocabulary: list[str]
-    naming: dict[str, int]
-    model_calls: int
-    n_tests: int
-    significant: list[str]
-    novel: list[str]
-    warnings: list[str]
-    timings: dict[str, float]
-    outputs: list[str]
-
-
-# --- the sessions table ----------------------------------------------------------------
-
-
-def read_sessions_csv(path: Path) -> list[SessionRow]:
-    """Read and check a sessions table.
-
-    Columns: ``session`` (keypoint file or simulated-session folder, relative to the
-    table's folder or absolute), ``animal``, ``group`` (or ``condition``); optional
-    ``day``, ``video``, ``fps``, ``segment`` (an existing segment output folder to reuse).
-
-    Raises:
-        InputError: the file is missing or empty, a required column is missing, a
-            session, video or segment folder does not exist, a value is malformed, an
-            (session, animal) pair repeats, or a group has a single row.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(
-            f"sessions table {p} does not exist.",
-            fix="pass a CSV with columns session, animal, group (and optionally day, video, fps).",
-        )
-    rows = list(csv.DictReader(io.StringIO(p.read_text(encoding="utf-8-sig"))))
-    header = [h.strip().lower() for h in (rows[0].keys() if rows else _header(p))]
-    if "group" not in header and "condition" in header:
-        header = ["group" if h == "condition" else h for h in header]
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing:
-        raise InputError(
-            f"sessions table {p} lacks column(s) {missing} (it has {header}).",
-            fix="add them: session (keypoint file), animal (id), group (or condition).",
-        )
-    if not rows:
-        raise InputError(f"sessions table {p} has no rows.", fix="list one session per row.")
-    base = p.parent
-    out: list[SessionRow] = []
-    for i, raw in enumerate(rows, start=2):
-        r = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
-        if "group" not in r:
-            r["group"] = r.get("condition", "")
-        for col in REQUIRED_COLUMNS:
-            if not r.get(col):
-                raise InputError(f"{p} line {i}: column {col!r} is empty.", fix="fill it in.")
-        session = _resolve(base, r["session"])
-        video = _resolve(base, r["video"]) if r.get("video") else None
-        segment = _resolve(base, r["segment"]) if r.get("segment") else None
-        if segment is None and not session.exists():
-            raise InputError(
-                f"{p} line {i}: session {r['session']!r} does not exist ({session}).",
-                fix="correct the path (relative paths are relative to the table's folder).",
-            )
-        if video is not None and not video.is_file():
-            raise InputError(
-                f"{p} line {i}: video {video} does not exist.", fix="correct the path."
-            )
-        if segment is not None and not segment.is_dir():
-            raise InputError(
-                f"{p} line {i}: segment folder {segment} does not exist.",
-                fix="name an `ethoagent segment` output folder, or leave the column empty.",
-            )
-        fps: float | None = None
-        if r.get("fps"):
-            try:
-                fps = float(r["fps"])
-            except ValueError:
-                fps = math.nan
-            if not (math.isfinite(fps) and fps > 0):
-                raise InputError(f"{p} line {i}: fps {r['fps']!r} is not a positive number.")
-        out.append(
-            SessionRow(
-                row=i,
-                session=str(session),
-                animal=r["animal"],
-                group=r["group"],
-                day=r.get("day", ""),
-                video=None if video is None else str(video),
-                fps=fps,
-                segment=None if segment is None else str(segment),
-            )
-        )
-    seen: dict[tuple[str, str], int] = {}
-    for row in out:
-        key = (row.session, row.animal)
-        if key in seen:
-            raise InputError(
-                f"{p} lines {seen[key]} and {row.row} both name animal {row.animal!r} in "
-                f"session {row.session}.",
-                fix="list each animal of a session once.",
-            )
-        seen[key] = row.row
-    sizes = Counter(r.group for r in out)
-    single = sorted(g for g, n in sizes.items() if n < 2)
-    if single:
-        raise InputError(
-            f"sessions table {p}: group(s) {single} have a single session; group comparisons "
-            "need at least 2 per group.",
-            fix="add sessions to those groups or remove their rows.",
-        )
-    return out
-
-
-def _header(p: Path) -> list[str]:
-    first = p.read_text(encoding="utf-8-sig").splitlines()[:1]
-    return next(csv.reader(first)) if first else []
-
-
-def _resolve(base: Path, value: str) -> Path:
-    q = Path(value).expanduser()
-    return (q if q.is_absolute() else base / q).resolve()
-
-
-def read_reference_vocabulary(path: Path) -> dict[str, str]:
-    """A reference vocabulary: JSON ``{name: definition}`` or a list of ``{name,
-    definition}``, or a profile run's ``vocabulary.json``.
-
-    Raises:
-        InputError: missing or malformed file.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"reference vocabulary {p} does not exist.", fix="correct the path.")
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"reference vocabulary {p} is not JSON: {exc}.") from exc
-    entries = data.get("entries", data) if isinstance(data, dict) else data
-    if isinstance(entries, dict) and all(isinstance(v, str) for v in entries.values()):
-        return {str(k): v for k, v in entries.items()}
-    if isinstance(entries, list) and all(isinstance(e, dict) and "name" in e for e in entries):
-        return {str(e["name"]): str(e.get("definition", "")) for e in entries}
-    raise InputError(
-        f"reference vocabulary {p} is neither {{name: definition}} nor a list of "
-        "{name, definition} objects.",
-        fix='write e.g. {"rearing": "front body raised on the hind legs"}.',
-    )
-
-
-def resolve_profile_inputs(
-    sessions: Path, options: ProfileOptions, reference_vocabulary: Path | None = None
-) -> ProfileInputs:
-    """Read and check what a profile run reads (the CLI's and a batch's shared step).
-
-    Args:
-        sessions: the sessions CSV (``read_sessions_csv``).
-        options: the run's settings.
-        reference_vocabulary: JSON of known behaviours (``read_reference_vocabulary``).
-
-    Raises:
-        InputError: unreadable files, or a ``reference_group`` that no row has.
-    """
-    rows = read_sessions_csv(sessions)
-    groups = {r.group for r in rows}
-    if options.reference_group is not None and options.reference_group not in groups:
-        raise InputError(
-            f"reference group {options.reference_group!r} is not in {sessions} (groups: "
-            f"{sorted(groups)}).",
-            fix="pass one of its groups.",
-        )
-    reference = (
-        None if reference_vocabulary is None else read_reference_vocabulary(reference_vocabulary)
-    )
-    return ProfileInputs(
-        sessions_csv=str(Path(sessions).resolve()), rows=rows, options=options, reference=reference
-    )
 
 
 # --- model answer ------------------------------------------------------------------------
@@ -575,34 +293,13 @@ async def _segment_session(rt: Runtime, row: SessionRow, opts: SegmentOptions) -
     root = runs_dir / run_id
     if (root / "outputs" / "summary.json").is_file():
         return {"outputs": str(root / "outputs"), "run_id": run_id, "reused": True}
-    video = None if row.video is None else Path(row.video)
-    inputs = resolve_segment_inputs(Path(row.session), video=video, fps=row.fps, options=opts)
-    if (root / "run.json").is_file():
-        sub = Run.resume(root)
-        if sub.info().graph != "segment":
-            raise RunError(f"run {root} is not a segment run.", fix="remove it or rename it.")
-    else:
-        sub = Run.create(
-            runs_dir, "segment", rt.settings, run_id=run_id, inputs=inputs.model_dump()
-        )
-    tracer = Tracer(sub.trace_path, run_id=sub.run_id, images_dir=sub.images_dir)
-    inner = rt.client.inner if isinstance(rt.client, TracedClient) else rt.client
-    sub_rt = Runtime(
-        run=sub,
-        settings=rt.settings,
-        client=TracedClient(inner, tracer),
-        tracer=tracer,
-        supervisor=rt.supervisor,
-        cache=rt.cache,
+    sources = SegmentSources(
+        keypoints=Path(row.session),
+        video=None if row.video is None else Path(row.video),
+        fps=row.fps,
     )
-    sub.update(status="running")
-    try:
-        await run_segment(sub_rt, inputs)
-    except BaseException as exc:
-        sub.update(status="failed", error=str(exc)[:500])
-        raise
-    sub.update(status="finished")
-    return {"outputs": str(sub.outputs_dir), "run_id": run_id, "reused": False}
+    await run_pipeline_in(rt, SEGMENT, sources, opts, run_id=run_id)
+    return {"outputs": str(root / "outputs"), "run_id": run_id, "reused": False}
 
 
 def _read_captions(out: Path) -> list[dict[str, str]]:
@@ -684,7 +381,6 @@ def _read_json(path: Path) -> Any:
 
 def build_profile_graph(rt: Runtime, inputs: ProfileInputs) -> StateGraph[ProfileState]:
     """The profile ``StateGraph``: segment* -> embed -> cluster -> name -> stats -> report."""
-    from ethoagent.graphs.profile.report import write_profile_outputs
 
     run = rt.run
     opts = inputs.options
@@ -1020,16 +716,10 @@ __all__ = [
     "NAME_PROMPT",
     "ClusterItem",
     "NameAnswer",
-    "ProfileInputs",
-    "ProfileOptions",
-    "SessionRow",
     "build_profile_graph",
     "describe_members",
     "name_from_members",
     "offline_name",
-    "read_reference_vocabulary",
-    "read_sessions_csv",
-    "resolve_profile_inputs",
     "run_profile",
     "session_snippets",
 ]

@@ -32,11 +32,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ethoagent.figures import new_figure, png_bytes
+from ethoagent.graphs.profile.inputs import ProfileInputs, ProfileState, SessionRow
 from ethoagent.tools.profile_stats import Comparison, Profile, pooled_transitions
 
 if TYPE_CHECKING:
     from ethoagent.graphs.kit.runtime import Runtime
-    from ethoagent.graphs.profile.graph import ProfileInputs, ProfileState, SessionRow
 
 
 def _csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -49,12 +49,12 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 import numpy as np
 from langgraph.graph import END, START, StateGraph
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError
 
 from ethoagent.agent.offline import register_solver
 from ethoagent.agent.types import Image, Message, Request, Sampling
@@ -70,6 +70,9 @@ from ethoagent.graphs.kit.nodes import (
     run_stage,
 )
 from ethoagent.graphs.kit.runtime import Runtime, run_graph
+from ethoagent.graphs.segment.inputs import SegmentInputs, SegmentState
+from ethoagent.graphs.segment.options import SegmentOptions
+from ethoagent.graphs.segment.report import write_segment_outputs
 from ethoagent.io.keypoints import read_keypoints
 from ethoagent.io.video import VideoReader
 from ethoagent.model.pose import PoseData
@@ -99,10 +102,8 @@ from ethoagent.tools.ethogram import (
 from ethoagent.tools.features import (
     IMPLAUSIBLE_SPREAD,
     LAYOUTS,
-    BodyLayout,
     Features,
     compute_features,
-    infer_layout,
     mask_implausible_points,
 )
 from ethoagent.tools.merge import (
@@ -122,144 +123,6 @@ MAX_CAPTION_STEPS = 40
 """Caption chunks are sized so that a session takes at most this many graph steps."""
 MERGE_SAMPLING = Sampling(max_tokens=4096)
 """A merge answer lists up to ``merge_window`` epochs: more tokens than the default 512."""
-
-
-class SegmentOptions(BaseModel):
-    """Settings of one segment run.
-
-    Attributes:
-        k: DEC clusters (joint over all animals).
-        seed: seed of the DEC fit (the stability fit uses ``seed + 1``).
-        dec_pretrain_epochs: autoencoder pretraining epochs.
-        dec_cluster_iters: most DEC clustering iterations.
-        min_cluster_fraction: a cluster with fewer rows than this fraction is degenerate.
-        check_stability: fit a second seed and report the adjusted Rand index.
-        stability_ari: the ARI the stability check asks for. 0.5, not the tool's 0.8:
-            ten clusters of continuous kinematics typically agree at 0.4–0.7 between
-            seeds, so 0.8 would flag nearly every session.
-        min_snippet_s, max_snippet_s: snippet duration bounds, s.
-        split_snippet_s: split snippets where the kinematic captioner's per-frame label
-            (``tools.captions.classify_frames``) changes for at least this long, into
-            pieces of at least this long, s; 0 keeps the cluster runs whole.
-        sample_fps: frames per second sampled from a snippet (at most 10).
-        sheet_tiles: most frames on one contact sheet.
-        min_epoch_s: shortest epoch of the ethogram, s.
-        merge_window: snippets per merge window; merge_overlap: snippets shared by
-            neighbouring windows.
-        model_every_snippet: ask the VLM for every snippet, also where the kinematics
-            are clear.
-        layout: name of a ready body layout (``tools.features.LAYOUTS``); ``None`` infers.
-        feature_window_s, max_gap_s: ``compute_features`` settings, s.
-        nan_warning: warn when an animal has no features in more than this fraction of
-            its frames.
-        concurrency: snippets captioned at once (model calls in flight).
-        caption_chunk: snippets per checkpointed caption step (grows for long sessions).
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    k: int = Field(10, ge=2)
-    seed: int = 0
-    dec_pretrain_epochs: int = Field(10, ge=0)
-    dec_cluster_iters: int = Field(2000, ge=0)
-    min_cluster_fraction: float = Field(0.005, ge=0, lt=1)
-    check_stability: bool = True
-    stability_ari: float = Field(0.5, ge=-0.5, le=1)
-    min_snippet_s: float = Field(1.0, ge=0)
-    max_snippet_s: float = Field(5.0, gt=0)
-    split_snippet_s: float = Field(0.5, ge=0)
-    sample_fps: float = Field(10.0, gt=0, le=10)
-    sheet_tiles: int = Field(8, ge=1, le=32)
-    min_epoch_s: float = Field(0.5, ge=0)
-    merge_window: int = Field(40, ge=2)
-    merge_overlap: int = Field(8, ge=0)
-    model_every_snippet: bool = False
-    layout: str | None = None
-    feature_window_s: float = Field(0.5, ge=0)
-    max_gap_s: float = Field(0.25, ge=0)
-    nan_warning: float = Field(0.2, ge=0, le=1)
-    concurrency: int = Field(8, ge=1)
-    caption_chunk: int = Field(64, ge=1)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> SegmentOptions:
-        if self.min_snippet_s > self.max_snippet_s:
-            raise ValueError(
-                f"min_snippet_s ({self.min_snippet_s}) must be <= max_snippet_s "
-                f"({self.max_snippet_s})"
-            )
-        if self.merge_overlap >= self.merge_window:
-            raise ValueError(
-                f"merge_overlap ({self.merge_overlap}) must be < merge_window ({self.merge_window})"
-            )
-        if self.layout is not None and self.layout not in LAYOUTS:
-            raise ValueError(f"layout {self.layout!r} is not one of {sorted(LAYOUTS)}")
-        return self
-
-    def dec_config(self, seed: int) -> DecConfig:
-        """The DEC settings of a fit with ``seed``."""
-        return DecConfig(
-            k=self.k,
-            seed=seed,
-            pretrain_epochs=self.dec_pretrain_epochs,
-            cluster_iters=self.dec_cluster_iters,
-        )
-
-
-class SegmentInputs(BaseModel):
-    """What a segment run reads (kept in ``run.json`` so a resume finds it).
-
-    Attributes:
-        keypoints: the keypoint file.
-        video: the video the keypoints were tracked on, or ``None``.
-        fps: frame rate, Hz.
-        frames: number of frames.
-        animals: individual names, as in the keypoint file.
-        keypoint_names: keypoint names.
-        dims: 2 (pixels) or 3 (``unit``).
-        unit: ``"px"`` or the 3D unit.
-        layout: the body layout's name.
-        truth_labels: a simulated session's ``ground_truth/labels.csv`` (frame, one
-            behaviour per animal), or ``None``; the summary then scores the ethogram.
-        options: the run's settings.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    keypoints: str
-    video: str | None = None
-    fps: float = Field(gt=0)
-    frames: int = Field(ge=2)
-    animals: list[str]
-    keypoint_names: list[str]
-    dims: int
-    unit: str
-    layout: str
-    truth_labels: str | None = None
-    options: SegmentOptions = SegmentOptions()
-
-
-class SegmentState(TypedDict, total=False):
-    frames: int
-    animals: list[str]
-    fps: float
-    features: list[str]
-    nan_report: dict[str, Any]
-    warnings: list[str]
-    clusters: dict[str, Any]
-    n_snippets: int
-    chunk: int
-    chunk_size: int
-    n_chunks: int
-    captioned_by: dict[str, int]
-    flagged: list[str]
-    model_calls: dict[str, int]
-    animal: int
-    vocabulary: dict[str, str]
-    epochs: dict[str, int]
-    merge_routes: dict[str, int]
-    timings: dict[str, float]
-    outputs: list[str]
 
 
 # --- model answers ---------------------------------------------------------------------
@@ -282,108 +145,17 @@ class MergeAnswer(BaseModel):
     vocabulary: dict[str, str]
 
 
-# --- inputs -----------------------------------------------------------------------------
-
-
-def resolve_segment_inputs(
-    keypoints: Path,
-    *,
-    video: Path | None = None,
-    fps: float | None = None,
-    options: SegmentOptions | None = None,
-) -> SegmentInputs:
-    """Check a keypoint file (and video) and settle the frame rate and body layout.
-
-    Args:
-        keypoints: any file ``tools.io.read_keypoints`` reads, or a folder written by
-            ``ethoagent simulate`` (its ``ground_truth/points_3d.csv``, fps from its
-            videos, labels kept for scoring).
-        video: the video the keypoints come from (frames for the VLM), or ``None``.
-        fps: frame rate, Hz; overrides the file's. Needed when neither the file nor the
-            video states one.
-        options: the run's settings.
-
-    Returns:
-        The inputs of a segment run.
-
-    Raises:
-        InputError: unreadable or too short keypoints, no frame rate, no body layout
-            fitting the keypoint names, or a video shorter than the keypoints.
-    """
-    opts = options or SegmentOptions()
-    path = Path(keypoints)
-    truth: Path | None = None
-    if path.is_dir():
-        gt = path / "ground_truth"
-        if not (gt / "points_3d.csv").is_file():
-            raise InputError(
-                f"{path} is a folder, not a keypoint file, and holds no "
-                "ground_truth/points_3d.csv of a simulated session.",
-                fix="pass a keypoint file (DeepLabCut, SLEAP, LightningPose, anipose, NWB, "
-                "netCDF) or a folder written by `ethoagent simulate`.",
-            )
-        if fps is None:
-            fps = _simulated_fps(path)
-        truth = gt / "labels.csv" if (gt / "labels.csv").is_file() else None
-        path = gt / "points_3d.csv"
-    data = read_keypoints(path, fps=fps)
-    rate = data.fps
-    if video is not None:
-        with VideoReader(video) as reader:
-            if len(reader) < data.frames:
-                raise InputError(
-                    f"video {video} has {len(reader)} frames but {path} has {data.frames}.",
-                    fix="pass the video the keypoints were tracked on.",
-                )
-            rate = rate or reader.fps
-    if rate is None or not math.isfinite(rate) or rate <= 0:
-        raise InputError(
-            f"{path} states no frame rate.", fix="pass --fps (frames per second of the video)."
-        )
-    if data.frames < 2:
-        raise InputError(
-            f"{path} has {data.frames} frame(s); segmentation needs a session.",
-            fix="pass a longer recording.",
-        )
-    layout = _layout(opts, data.keypoints)
-    return SegmentInputs(
-        keypoints=str(path),
-        video=None if video is None else str(video),
-        fps=float(rate),
-        frames=data.frames,
-        animals=list(data.individuals),
-        keypoint_names=list(data.keypoints),
-        dims=int(data.points.shape[-1]),
-        unit=data.unit,
-        layout=layout.name,
-        truth_labels=None if truth is None else str(truth),
-        options=opts,
-    )
-
-
-def _simulated_fps(folder: Path) -> float | None:
-    videos = sorted((folder / "videos").glob("*.mp4"))
-    if not videos:
-        return None
-    with VideoReader(videos[0]) as reader:
-        return reader.fps
-
-
-def _layout(opts: SegmentOptions, keypoints: Sequence[str]) -> BodyLayout:
-    if opts.layout is None:
-        return infer_layout(keypoints)
-    layout = LAYOUTS[opts.layout]
-    missing = layout.missing(keypoints)
-    if missing:
-        raise InputError(
-            f"body layout {layout.name!r} needs keypoints {list(missing)} that the file "
-            f"lacks (it has {list(keypoints)}).",
-            fix="pick another layout or leave it out to infer one.",
-        )
-    return layout
-
-
 # --- shared helpers ----------------------------------------------------------------------
+
+
+def _dec_config(opts: SegmentOptions, seed: int) -> DecConfig:
+    """The DEC settings of a fit with ``seed``."""
+    return DecConfig(
+        k=opts.k,
+        seed=seed,
+        pretrain_epochs=opts.dec_pretrain_epochs,
+        cluster_iters=opts.dec_cluster_iters,
+    )
 
 
 def _read(inputs: SegmentInputs) -> PoseData:
@@ -498,7 +270,7 @@ def make_cluster_stage(
     re-seed the fit."""
 
     def fit(x: NDArray[np.float64], seed: int, ctx: StageContext) -> ClusterFit:
-        cfg = opts.dec_config(seed)
+        cfg = _dec_config(opts, seed)
         fit_with_progress = functools.partial(fit_dec, progress=progress)
         result: DecResult = ctx.tool("fit_dec", fit_with_progress, x, config=cfg)
         return ClusterFit(result=result, seed=seed)
@@ -921,7 +693,6 @@ class _Sheets:
 
 def build_segment_graph(rt: Runtime, inputs: SegmentInputs) -> StateGraph[SegmentState]:
     """The segment ``StateGraph``: load -> cluster -> snippets -> caption* -> merge* -> report."""
-    from ethoagent.graphs.segment.report import write_segment_outputs
 
     run = rt.run
     opts = inputs.options
@@ -1028,7 +799,7 @@ def build_segment_graph(rt: Runtime, inputs: SegmentInputs) -> StateGraph[Segmen
         if opts.check_stability:
             with rt.tracer.scope(node="cluster", item="stability"):
                 fit_with_progress = functools.partial(fit_dec, progress=progress)
-                cfg = opts.dec_config(used_seed + 1)
+                cfg = _dec_config(opts, used_seed + 1)
                 other = _traced(rt, "fit_dec", fit_with_progress, x, config=cfg)
                 ari = _traced(
                     rt, "assignment_stability", assignment_stability, result.labels, other.labels
@@ -1345,12 +1116,9 @@ __all__ = [
     "Caption",
     "MergeAnswer",
     "MergedEpoch",
-    "SegmentInputs",
-    "SegmentOptions",
     "build_segment_graph",
     "offline_caption",
     "offline_merge",
-    "resolve_segment_inputs",
     "rule_merge",
     "run_segment",
 ]

@@ -35,6 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ethoagent.figures import new_figure, png_bytes
+from ethoagent.graphs.segment.inputs import SegmentInputs, SegmentState
 from ethoagent.tools.ethogram import (
     ETHOGRAM_COLUMNS,
     Epoch,
@@ -46,7 +47,6 @@ from ethoagent.tools.ethogram import (
 
 if TYPE_CHECKING:
     from ethoagent.graphs.kit.runtime import Runtime
-    from ethoagent.graphs.segment.graph import SegmentInputs, SegmentState
 
 CAPTION_COLUMNS = (
     "animal",

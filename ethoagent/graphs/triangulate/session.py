@@ -1,6 +1,7 @@
-"""The demo graph: verified 3D triangulation of a synthetic multi-view mouse session.
+"""The triangulate graph: verified 3D triangulation of a synthetic multi-view mouse session.
 
-A small, complete instance of the architecture, runnable on the embedded default:
+A small, complete instance of the architecture, runnable on the embedded default (the
+quick ``ethoagent demo --only triangulate`` and the demo report's triangulation section):
 
 1. ``simulate``: a mouse walks in an arena seen by calibrated cameras; its 2D labels carry
    pixel noise, missing marks and left/right swaps (ground truth kept).
@@ -11,8 +12,6 @@ A small, complete instance of the architecture, runnable on the embedded default
 3. ``summarise``: the ``llm`` role writes a structured summary whose flagged-frame list is
    checked against the stage's real outcome.
 4. ``report``: CSV, JSON, a figure and ``report.md`` in the run's ``outputs/``.
-
-It grows into the full demo as the pipelines land.
 """
 
 from __future__ import annotations
@@ -46,6 +45,7 @@ from ethoagent.graphs.triangulate.graph import (
     Skeleton,
     make_triangulation_stage,
 )
+from ethoagent.graphs.triangulate.inputs import TriangulateInputs
 from ethoagent.io.calibration import read_calibration, write_calibration
 from ethoagent.prompts import load_prompt
 from ethoagent.sim import synthetic
@@ -57,6 +57,7 @@ from ethoagent.tools.triangulate import (
 )
 
 GRAPH_NAME = "demo"
+"""Recorded in ``run.json``: batch files and ``ethoagent demo --only triangulate`` name it so."""
 CHUNK_FRAMES = 50
 
 
@@ -409,11 +410,9 @@ def _report_md(m: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def run_demo(rt: Runtime, *, frames: int, views: int, seed: int) -> dict[str, Any]:
-    """Run (or resume) the demo graph in ``rt.run``; return the final state."""
-    return await run_graph(
-        build_demo_graph(rt), rt, {"frames": frames, "views": views, "seed": seed}
-    )
+async def run_demo(rt: Runtime, inputs: TriangulateInputs) -> dict[str, Any]:
+    """Run (or resume) the triangulate graph in ``rt.run``; return the final state."""
+    return await run_graph(build_demo_graph(rt), rt, inputs.model_dump())
 
 
 __all__ = ["GRAPH_NAME", "SessionSummary", "build_demo_graph", "run_demo"]

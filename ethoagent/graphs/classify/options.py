@@ -1,0 +1,67 @@
+"""The settings of a classify run: the only copy of their defaults and bounds."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ethoagent.tools.features import LAYOUTS
+
+
+class ClassifyOptions(BaseModel):
+    """Settings of one classify run.
+
+    Attributes:
+        window_s: length of a query window, s; the model classifies windows, and each
+            frame takes its window's answer.
+        k: in-context examples per class (every class is always represented).
+        max_examples_per_class: example windows kept per class.
+        strip_frames: frames per window shown to the model (motion is measured across them).
+        image_size: side of each frame tile, pixels.
+        crop_body_lengths: side of the animal-centred crop in body lengths (fixed per
+            session, so that displacement between the frames reads alike in every window).
+        use_definitions, use_examples, preprocess: the three helps of the seed paper;
+            switched off one at a time by the ablation.
+        kinematics_in_prompt: add the window's keypoint summary to the prompt (and to the
+            offline solver's features).
+        model_every_window: ask the model also where the keypoints decide.
+        min_freezing_s: immobility a freezing label needs, s.
+        smoothing: ``hmm`` (sticky Viterbi), ``mode`` (majority filter) or ``none``.
+        hmm_stay: the HMM's self-transition probability per window.
+        mode_windows: width of the mode filter, windows.
+        layout: a body layout of ``tools.features.LAYOUTS``; ``None`` infers.
+        concurrency: windows classified at once; chunk: windows per checkpointed step.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    window_s: float = Field(0.5, gt=0, le=5)
+    k: int = Field(2, ge=1, le=10)
+    max_examples_per_class: int = Field(12, ge=1)
+    strip_frames: int = Field(3, ge=2, le=8)
+    image_size: int = Field(96, ge=32, le=512)
+    crop_body_lengths: float = Field(3.0, gt=0)
+    use_definitions: bool = True
+    use_examples: bool = True
+    preprocess: bool = True
+    kinematics_in_prompt: bool = True
+    model_every_window: bool = False
+    min_freezing_s: float = Field(1.0, ge=0)
+    smoothing: Literal["hmm", "mode", "none"] = "hmm"
+    hmm_stay: float = Field(0.5, gt=0, lt=1)
+    mode_windows: int = Field(3, ge=1)
+    layout: str | None = None
+    feature_window_s: float = Field(0.5, ge=0)
+    max_gap_s: float = Field(0.25, ge=0)
+    concurrency: int = Field(8, ge=1)
+    chunk: int = Field(256, ge=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ClassifyOptions:
+        if self.layout is not None and self.layout not in LAYOUTS:
+            raise ValueError(f"layout {self.layout!r} is not one of {sorted(LAYOUTS)}")
+        return self
+
+
+__all__ = ["ClassifyOptions"]

@@ -1,0 +1,92 @@
+"""What a pose run reads: the user's files (``PoseSources``), their resolution into the
+run's recorded inputs (``resolve_pose``) and the graph's state, which the graph and its
+report share.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypedDict
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ethoagent.graphs.pose.options import PoseOptions
+
+
+class PoseSources(BaseModel):
+    """A folder from ``ethoagent simulate`` (``session``) or videos, calibration and seeds.
+
+    Attributes:
+        session: sets ``videos``, ``calibration`` and ``seeds`` where they are not given
+            (``videos/``, ``calibration.toml``, ``ground_truth/seeds.csv``).
+        videos: folder with one video per camera, named after the camera.
+        calibration: anipose ``calibration.toml``.
+        seeds: seed labels, CSV ``frame,view,keypoint,x,y`` (frame 0 included).
+        candidates: folder of 2D pose-model predictions, one file per camera.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    session: Path | None = None
+    videos: Path | None = None
+    calibration: Path | None = None
+    seeds: Path | None = None
+    candidates: Path | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> PoseSources:
+        if self.session is not None:
+            self.videos = self.videos or self.session / "videos"
+            self.calibration = self.calibration or self.session / "calibration.toml"
+            self.seeds = self.seeds or self.session / "ground_truth" / "seeds.csv"
+        if None in (self.videos, self.calibration, self.seeds):
+            raise ValueError("pose needs `session` or all of `videos`, `calibration`, `seeds`")
+        return self
+
+
+class PoseInputs(BaseModel):
+    """What a pose run reads (kept in ``run.json`` so a resume finds it)."""
+
+    videos: list[str]
+    calibration: str
+    seeds: str
+    frames: int
+    candidates: list[str] | None = None
+    options: PoseOptions = PoseOptions()
+    warnings: list[str] = Field(default_factory=list)
+
+
+def resolve_pose(sources: PoseSources, options: PoseOptions) -> PoseInputs:
+    """Match one video per calibrated camera and check the calibration, seeds and lengths.
+
+    Raises:
+        InputError: see ``graphs.pose.graph.resolve_inputs``.
+    """
+    # the graph module (OpenCV, LangGraph) loads when a run is resolved, not with the options
+    from ethoagent.graphs.pose.graph import resolve_inputs
+
+    assert sources.videos and sources.calibration and sources.seeds  # PoseSources checks
+    return resolve_inputs(
+        sources.videos,
+        sources.calibration,
+        sources.seeds,
+        frames=options.frames,
+        options=options,
+        candidates_dir=sources.candidates,
+    )
+
+
+class PoseState(TypedDict, total=False):
+    frames: int
+    chunk: int
+    n_chunks: int
+    history: list[int]
+    history_points: list[list[list[float]]]
+    anchor: list[list[float]]
+    flagged: list[int]
+    routes: dict[str, int]
+    model_calls: dict[str, int]
+    outputs: list[str]
+
+
+__all__ = ["PoseInputs", "PoseSources", "PoseState", "resolve_pose"]

@@ -1,0 +1,130 @@
+"""What a segment run reads: the user's files (``SegmentSources``), their resolution into
+the run's recorded inputs (``resolve_segment``, reading the keypoints once through
+``io.session.resolve_session``) and the graph's state, which the graph and its report share.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypedDict
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ethoagent.graphs.segment.options import SegmentOptions
+from ethoagent.io.session import resolve_session
+
+
+class SegmentSources(BaseModel):
+    """What a user names for a segment run.
+
+    Attributes:
+        keypoints: keypoint file (DeepLabCut, SLEAP, LightningPose, anipose, NWB, netCDF)
+            or a folder written by ``ethoagent simulate``.
+        session: a folder from ``ethoagent simulate``; used when ``keypoints`` is absent.
+        video: the video the keypoints were tracked on (frames for the VLM).
+        fps: frame rate, Hz, where the file states none.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    keypoints: Path | None = None
+    session: Path | None = None
+    video: Path | None = None
+    fps: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _complete(self) -> SegmentSources:
+        if self.session is None and self.keypoints is None:
+            raise ValueError("segment needs `keypoints` or `session`")
+        return self
+
+
+class SegmentInputs(BaseModel):
+    """What a segment run reads (kept in ``run.json`` so a resume finds it).
+
+    Attributes:
+        keypoints: the keypoint file.
+        video: the video the keypoints were tracked on, or ``None``.
+        fps: frame rate, Hz.
+        frames: number of frames.
+        animals: individual names, as in the keypoint file.
+        keypoint_names: keypoint names.
+        dims: 2 (pixels) or 3 (``unit``).
+        unit: ``"px"`` or the 3D unit.
+        layout: the body layout's name.
+        truth_labels: a simulated session's ``ground_truth/labels.csv`` (frame, one
+            behaviour per animal), or ``None``; the summary then scores the ethogram.
+        options: the run's settings.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    keypoints: str
+    video: str | None = None
+    fps: float = Field(gt=0)
+    frames: int = Field(ge=2)
+    animals: list[str]
+    keypoint_names: list[str]
+    dims: int
+    unit: str
+    layout: str
+    truth_labels: str | None = None
+    options: SegmentOptions = SegmentOptions()
+
+
+def resolve_segment(sources: SegmentSources, options: SegmentOptions) -> SegmentInputs:
+    """Check a keypoint file (and video) and settle the frame rate and body layout.
+
+    Args:
+        sources: the keypoint file (or simulated folder), video and frame rate.
+        options: the run's settings (``layout`` names the body layout; ``None`` infers).
+
+    Returns:
+        The inputs of a segment run.
+
+    Raises:
+        InputError: unreadable or too short keypoints, no frame rate, no body layout
+            fitting the keypoint names, or a video shorter than the keypoints.
+    """
+    keypoints = sources.keypoints or sources.session
+    assert keypoints is not None  # SegmentSources requires one
+    s = resolve_session(keypoints, video=sources.video, fps=sources.fps, layout=options.layout)
+    return SegmentInputs(
+        keypoints=str(s.keypoints),
+        video=None if s.video is None else str(s.video),
+        fps=s.fps,
+        frames=s.frames,
+        animals=list(s.animals),
+        keypoint_names=list(s.keypoint_names),
+        dims=s.dims,
+        unit=s.unit,
+        layout=s.layout,
+        truth_labels=None if s.truth_labels is None else str(s.truth_labels),
+        options=options,
+    )
+
+
+class SegmentState(TypedDict, total=False):
+    frames: int
+    animals: list[str]
+    fps: float
+    features: list[str]
+    nan_report: dict[str, Any]
+    warnings: list[str]
+    clusters: dict[str, Any]
+    n_snippets: int
+    chunk: int
+    chunk_size: int
+    n_chunks: int
+    captioned_by: dict[str, int]
+    flagged: list[str]
+    model_calls: dict[str, int]
+    animal: int
+    vocabulary: dict[str, str]
+    epochs: dict[str, int]
+    merge_routes: dict[str, int]
+    timings: dict[str, float]
+    outputs: list[str]
+
+
+__all__ = ["SegmentInputs", "SegmentSources", "SegmentState", "resolve_segment"]
