@@ -37,7 +37,6 @@ LONG_FUNCTIONS_ALLOWED = {
     "ethoagent.agent.client:OpenAICompatibleClient.stream",
     "ethoagent.agent.trace:render_trace",
     "ethoagent.agent.trace:summarize_trace",
-    "ethoagent.agent.trace_html:_event_html",
     "ethoagent.agent.trace_html:render_trace_html",
     "ethoagent.batch:load_batch",
     "ethoagent.cli.app:pose",
