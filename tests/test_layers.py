@@ -112,6 +112,7 @@ def _all_imports() -> list[Import]:
 
 IMPORTS = _all_imports()
 MODULES = {_module_name(p) for p in PACKAGE_DIR.rglob("*.py")}
+_PACKAGES = {_module_name(p) for p in PACKAGE_DIR.rglob("__init__.py")}
 
 
 def _owner(module: str) -> str:
@@ -124,9 +125,6 @@ def _owner(module: str) -> str:
     if len(parts) <= 2 or module in _PACKAGES:
         return module
     return ".".join(parts[:-1])
-
-
-_PACKAGES = {_module_name(p) for p in PACKAGE_DIR.rglob("__init__.py")}
 
 
 def _inside(module: str, unit: str) -> bool:
