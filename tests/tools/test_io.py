@@ -51,9 +51,7 @@ def test_pose_data_checks_shapes() -> None:
     with pytest.raises(InputError, match=r"\(frames, individuals, keypoints, 2\|3\)"):
         PoseData(np.zeros((3, 4, 2)), np.zeros((3, 4)), KEYPOINTS, ("a",))
     with pytest.raises(InputError, match="frame names"):
-        PoseData(
-            np.zeros((3, 1, 4, 2)), np.zeros((3, 1, 4)), KEYPOINTS, ("a",), frame_names=("x",)
-        )
+        PoseData(np.zeros((3, 1, 4, 2)), np.zeros((3, 1, 4)), KEYPOINTS, ("a",), frame_names=("x",))
     assert repr(_pose(5, 2, 3)) == (
         "PoseData(frames=5, individuals=2, keypoints=4, dims=3, fps=30, unit='mm')"
     )
@@ -413,7 +411,9 @@ def test_interval_labels(tmp_path: Path) -> None:
     )
     iv = elabels.read_interval_labels(path)
     assert [i.behaviour for i in iv] == ["Grooming", "Supported"]
-    lab = elabels.intervals_to_framewise(iv, fps=25.0, behaviours=("Supported", "Grooming"), frames=20)
+    lab = elabels.intervals_to_framewise(
+        iv, fps=25.0, behaviours=("Supported", "Grooming"), frames=20
+    )
     expect = np.zeros(20, dtype=np.int64)
     expect[5:10] = 2
     expect[15:17] = 1
