@@ -46,10 +46,10 @@ from ethoagent.graphs.triangulate.graph import (
     make_triangulation_stage,
 )
 from ethoagent.io.calibration import read_calibration, write_calibration
+from ethoagent.model.checks import CheckResult
 from ethoagent.prompts import load_prompt
 from ethoagent.sim import synthetic
 from ethoagent.tools.cameras import make_ring_cameras
-from ethoagent.tools.checks import CheckResult
 from ethoagent.tools.triangulate import (
     median_bone_lengths,
     triangulate_dlt,

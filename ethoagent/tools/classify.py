@@ -43,8 +43,8 @@ from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from ethoagent.errors import InputError
+from ethoagent.model.checks import CheckResult
 from ethoagent.tools.captions import canonical_label
-from ethoagent.tools.checks import CheckResult
 from ethoagent.tools.features import Features
 
 __all__ = [

@@ -31,7 +31,7 @@ from sklearn.metrics import normalized_mutual_info_score
 
 from ethoagent.atomic import atomic_write_text
 from ethoagent.errors import InputError
-from ethoagent.tools.checks import CheckResult
+from ethoagent.model.checks import CheckResult
 
 __all__ = [
     "ETHOGRAM_COLUMNS",

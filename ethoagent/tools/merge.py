@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ethoagent.errors import InputError
-from ethoagent.tools.checks import CheckResult
+from ethoagent.model.checks import CheckResult
 from ethoagent.tools.ethogram import Epoch
 from ethoagent.tools.snippets import cut_snippets
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from ethoagent.errors import InputError
 from ethoagent.io.labels import boris_to_framewise, read_boris_events
-from ethoagent.tools.checks import CheckResult
+from ethoagent.model.checks import CheckResult
 from ethoagent.tools.ethogram import (
     Epoch,
     boundary_f1,

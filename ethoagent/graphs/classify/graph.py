@@ -64,6 +64,7 @@ from ethoagent.graphs.kit.nodes import Escalation, Feedback, Stage, StageContext
 from ethoagent.graphs.kit.runtime import Runtime, run_graph
 from ethoagent.io.keypoints import read_keypoints
 from ethoagent.io.video import VideoReader
+from ethoagent.model.checks import CheckResult
 from ethoagent.prompts import load_prompt
 from ethoagent.tools.captions import (
     canonical_label,
@@ -71,7 +72,6 @@ from ethoagent.tools.captions import (
     kinematic_baselines,
     summarize_snippet,
 )
-from ethoagent.tools.checks import CheckResult
 from ethoagent.tools.classify import (
     DEFAULT_DEFINITIONS,
     Example,

@@ -69,10 +69,10 @@ from ethoagent.io.calibration import read_calibration
 from ethoagent.io.keypoints import read_keypoints
 from ethoagent.io.video import VideoReader
 from ethoagent.model.camera import Camera
+from ethoagent.model.checks import CheckResult
 from ethoagent.model.skeleton import MOUSE12, SKELETONS, Skeleton
 from ethoagent.prompts import load_prompt
 from ethoagent.tools.cameras import check_calibration, project_points
-from ethoagent.tools.checks import CheckResult
 from ethoagent.tools.crop import crop_region, draw_numbered_candidates
 from ethoagent.tools.detect import (
     Candidates,

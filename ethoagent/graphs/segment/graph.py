@@ -72,6 +72,7 @@ from ethoagent.graphs.kit.nodes import (
 from ethoagent.graphs.kit.runtime import Runtime, run_graph
 from ethoagent.io.keypoints import read_keypoints
 from ethoagent.io.video import VideoReader
+from ethoagent.model.checks import CheckResult
 from ethoagent.model.pose import PoseData
 from ethoagent.nn.dec import DecConfig, DecResult, fit_dec
 from ethoagent.prompts import load_prompt
@@ -88,7 +89,6 @@ from ethoagent.tools.captions import (
     normalise_label,
     summarize_snippet,
 )
-from ethoagent.tools.checks import CheckResult
 from ethoagent.tools.cluster import assignment_stability, check_clusters, check_stability
 from ethoagent.tools.ethogram import (
     Epoch,

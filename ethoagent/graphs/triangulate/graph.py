@@ -19,8 +19,9 @@ from pydantic import BaseModel
 from ethoagent.config import Budget
 from ethoagent.graphs.kit.nodes import Escalation, Feedback, Stage, StageContext
 from ethoagent.model.camera import Camera
+from ethoagent.model.checks import CheckResult
 from ethoagent.model.skeleton import Skeleton
-from ethoagent.tools.checks import CheckResult, check_at_most
+from ethoagent.tools.checks import check_at_most
 from ethoagent.tools.triangulate import (
     Hypothesis,
     bone_length_errors,
