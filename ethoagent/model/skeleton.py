@@ -473,8 +473,8 @@ MOUSE12 = Skeleton(
         "tail": ("tail_base", "tail_mid", "tail_tip"),
     },
 )
-"""The 12 quantum-dot-style marks of the papers and of the simulator (``ethoagent simulate``):
-no nose (the ear midpoint is the head), three back marks, four paws, a three-mark tail."""
+"""The 12 quantum-dot-style marks of the papers and of the simulated sessions: no nose
+(the ear midpoint is the head), three back marks, four paws, a three-mark tail."""
 
 CALMS21 = Skeleton(
     name="calms21",

@@ -1050,7 +1050,7 @@ class PoseInputs(BaseModel):
     Attributes:
         skeleton: the labelled animal's keypoints, bones, left/right pairs, regions and
             body roles; ``resolve_inputs`` picks the named skeleton the seed labels fit
-            (``mouse12`` for a session from ``ethoagent simulate``) unless one is given.
+            (``mouse12`` for a simulated session) unless one is given.
     """
 
     videos: list[str]
