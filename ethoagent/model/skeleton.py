@@ -20,7 +20,7 @@ Named skeletons (``SKELETONS``, ``skeleton_named``) include the simulator's 12-m
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -61,14 +61,15 @@ MAX_REGION_KEYPOINTS = 4
 
 
 def _pairs(value: object, what: str) -> tuple[tuple[str, str], ...]:
-    try:
-        out = tuple((str(a), str(b)) for a, b in value)  # type: ignore[attr-defined]
-    except (TypeError, ValueError) as exc:
+    items = list(value) if isinstance(value, Iterable) and not isinstance(value, str) else None
+    if items is None or not all(
+        isinstance(p, Sequence) and not isinstance(p, str) and len(p) == 2 for p in items
+    ):
         raise InputError(
             f"skeleton {what} must be pairs of keypoint names; found {value!r}.",
             fix=f"pass {what} as [(name_a, name_b), ...].",
-        ) from exc
-    return out
+        )
+    return tuple((str(a), str(b)) for a, b in items)
 
 
 def _groups(value: object, what: str) -> dict[str, tuple[str, ...]]:

@@ -53,6 +53,8 @@ def test_indices_follow_the_keypoint_order() -> None:
         ({"bones": [("nose", "nose")]}, "joins a keypoint to itself"),
         ({"bones": [("nose", "ear_left"), ("ear_left", "nose")]}, "more than once"),
         ({"bones": ["nose"]}, "must be pairs of keypoint names"),
+        ({"bones": ["ab"]}, "must be pairs of keypoint names"),
+        ({"left_right": "ear_left"}, "must be pairs of keypoint names"),
         ({"left_right": [("ear_left", "nose")], "bones": ()}, None),
         ({"left_right": [("ear_left", "ear_right"), ("ear_left", "nose")]}, "more than one"),
         ({"regions": {"head": ("nose",)}}, r"in no region \['ear_left', 'ear_right'\]"),
