@@ -53,7 +53,7 @@ from ethoagent.agent.types import (
     ToolChoice,
 )
 from ethoagent.errors import RunError
-from ethoagent.tools.checks import CheckResult
+from ethoagent.model.checks import CheckResult
 
 __all__ = [
     "MAX_TEXT",

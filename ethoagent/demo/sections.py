@@ -128,8 +128,6 @@ def pose_section(ctx: DemoContext) -> Section:
     """Verified 3D labels from the videos and 3 seed frames (``graphs.pose``)."""
     import ethoagent.graphs.pose.graph as pose
     from ethoagent.graphs.pose.report import assembled, ground_truth
-    from ethoagent.sim import synthetic
-    from ethoagent.sim.synthetic import REGIONS
 
     s = ctx.session_dir
     inputs = pose.resolve_inputs(
@@ -142,12 +140,13 @@ def pose_section(ctx: DemoContext) -> Section:
     summary = json.loads((out / "summary.json").read_text())
     points, _ = assembled(run, int(state["n_chunks"]))
     truth = ground_truth(inputs)
-    k = synthetic.KEYPOINTS.index("back_mid")
+    skeleton = inputs.skeleton
+    k = skeleton.index("back_mid")
     frame_rows = list(csv.DictReader(io.StringIO((out / "frames.csv").read_text())))
     no_call = sum(1 for r in frame_rows if r["model_calls"] in ("0", ""))
     calls = sum(summary["model_calls"].values())
     frames, views = summary["frames"], summary["views"]
-    every_stage = frames * views * (1 + len(REGIONS))
+    every_stage = frames * views * (1 + len(skeleton.regions))
     gt = summary.get("ground_truth") or {}
     missing = np.isnan(points[..., 0]).mean(axis=0)  # (keypoints,) share of frames
     worst = int(np.argmax(missing))
@@ -213,7 +212,7 @@ def pose_section(ctx: DemoContext) -> Section:
             (
                 "marks missing in the 3D output",
                 f"{float(missing.mean()):.1%} of frame-marks (most: "
-                f"{synthetic.KEYPOINTS[worst]} in {float(missing[worst]):.1%} of frames)",
+                f"{skeleton.keypoints[worst]} in {float(missing[worst]):.1%} of frames)",
             ),
             ("model calls", f"{calls} ({summary['model_calls_per_frame_view']} per frame-view)"),
             ("frames settled without a model call", f"{no_call} of {frames}"),
@@ -226,9 +225,9 @@ def pose_section(ctx: DemoContext) -> Section:
         tables=tables,
         notes=[
             "Asking in every stage (the paper's way, --model-every-stage) costs one regions "
-            f"call and one assign call per body region ({len(REGIONS)}) for every frame and "
-            "view; here the model is asked only where the cheap path (temporal prediction "
-            "+ geometry) fails a check.",
+            f"call and one assign call per body region ({len(skeleton.regions)}) for every "
+            "frame and view; here the model is asked only where the cheap path (temporal "
+            "prediction + geometry) fails a check.",
             f"Backend {summary['backend']}"
             + (
                 ": deterministic offline solvers answered the model calls."
@@ -244,7 +243,7 @@ def pose_section(ctx: DemoContext) -> Section:
             "flagged_frames": summary["flagged_frames"],
             "missing_by_keypoint": {
                 name: round(float(m), 4)
-                for name, m in zip(synthetic.KEYPOINTS, missing, strict=True)
+                for name, m in zip(skeleton.keypoints, missing, strict=True)
             },
             "model_calls": calls,
             "frames_without_model_call": no_call,

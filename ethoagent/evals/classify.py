@@ -60,12 +60,12 @@ from ethoagent.graphs.classify.graph import (
 from ethoagent.graphs.classify.report import frame_labels
 from ethoagent.graphs.kit.runtime import offline_runtime
 from ethoagent.io.keypoints import write_keypoints
+from ethoagent.model.ethogram import Example
 from ethoagent.model.pose import PoseData
 from ethoagent.sim.behaviour import INDIVIDUAL_BEHAVIOURS
 from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
 from ethoagent.tools.classify import (
     DEFAULT_CLASSES,
-    Example,
     confusion_matrix,
     freezing_by_velocity,
     per_class_scores,

@@ -39,7 +39,6 @@ from ethoagent.graphs.pose.graph import (
 from ethoagent.graphs.pose.report import assembled, truth_metrics
 from ethoagent.io.calibration import read_calibration
 from ethoagent.io.video import VideoReader
-from ethoagent.sim import synthetic
 from ethoagent.sim.simulate import simulate_session
 from ethoagent.tools.detect import detect_marks, match_candidates
 from ethoagent.tools.labelling import read_seed_labels
@@ -58,8 +57,9 @@ NAIVE_GATE_FRACTION = 0.25
 def naive_points(inputs: PoseInputs) -> NDArray[np.float64]:
     """3D points ``(frames, keypoints, 3)`` mm from per-view matching to the first seed."""
     cams = read_calibration(inputs.calibration)
-    _, seeds = read_seed_labels(inputs.seeds, [c.name for c in cams], synthetic.KEYPOINTS)
-    reading = np.full((inputs.frames, len(cams), len(synthetic.KEYPOINTS), 2), np.nan)
+    keypoints = inputs.skeleton.keypoints
+    _, seeds = read_seed_labels(inputs.seeds, [c.name for c in cams], keypoints)
+    reading = np.full((inputs.frames, len(cams), len(keypoints), 2), np.nan)
     for v, path in enumerate(inputs.videos):
         gate = NAIVE_GATE_FRACTION * float(np.hypot(*cams[v].size))
         with VideoReader(path) as video:
@@ -118,7 +118,7 @@ def pose_suite(options: SuiteOptions) -> SuiteResult:
                         work = Path(tmp) / "runs" / f"{preset}-{seed}"
                         points, extra = run_variant(inputs, opts, work, variant)
                     elapsed = time.perf_counter() - start
-                    m = truth_metrics(points, truth)
+                    m = truth_metrics(points, truth, inputs.skeleton)
                     rows.append(
                         {
                             "preset": preset,

@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ethoagent.errors import InputError
 from ethoagent.model.camera import Camera, check_cameras
-from ethoagent.tools.checks import CheckResult
+from ethoagent.model.checks import CheckResult
 
 _ZERO3 = np.zeros(3)
 _EYE3 = np.eye(3)

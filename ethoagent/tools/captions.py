@@ -35,7 +35,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from ethoagent.errors import InputError
-from ethoagent.tools.checks import CheckResult
+from ethoagent.model.checks import CheckResult
 from ethoagent.tools.features import PAIR_FEATURES, Features
 
 __all__ = [

@@ -40,17 +40,16 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from pydantic import BaseModel, ConfigDict, Field
 
 from ethoagent.errors import InputError
+from ethoagent.model.checks import CheckResult
+from ethoagent.model.ethogram import Example
 from ethoagent.tools.captions import canonical_label
-from ethoagent.tools.checks import CheckResult
 from ethoagent.tools.features import Features
 
 __all__ = [
     "DEFAULT_CLASSES",
     "DEFAULT_DEFINITIONS",
-    "Example",
     "check_answer_schema",
     "check_probability_sum",
     "check_temporal_plausibility",
@@ -96,23 +95,6 @@ MOVING_P90 = 0.3
 STILL_MAX_SPEED = 1.0
 _LOCOMOTION = {"walking", "darting", "chase"}
 _FREEZING = {"still"}
-
-
-class Example(BaseModel):
-    """One labelled example clip: frames ``[start, stop)`` of one animal.
-
-    Attributes:
-        animal: index of the individual.
-        start: first frame; ``stop``: one past the last.
-        label: a class of the label set.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    animal: int = Field(ge=0)
-    start: int = Field(ge=0)
-    stop: int = Field(ge=1)
-    label: str
 
 
 # --------------------------------------------------------------------------- examples

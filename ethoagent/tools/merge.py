@@ -15,7 +15,7 @@ context stays bounded; this module holds the model-free parts:
   middle);
 - ``majority_cluster``: the most common cluster of an epoch's frames.
 
-Epochs are ``tools.ethogram.Epoch`` (``[start, stop)`` frames).
+Epochs are ``model.ethogram.Epoch`` (``[start, stop)`` frames).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ethoagent.errors import InputError
-from ethoagent.tools.checks import CheckResult
-from ethoagent.tools.ethogram import Epoch
+from ethoagent.model.checks import CheckResult
+from ethoagent.model.ethogram import Epoch
 from ethoagent.tools.snippets import cut_snippets
 
 __all__ = [

@@ -28,8 +28,8 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict
 
 from ethoagent.errors import InputError
+from ethoagent.model.checks import CheckResult
 from ethoagent.tools.captions import SnippetKinematics, normalise_label
-from ethoagent.tools.checks import CheckResult
 
 __all__ = [
     "ClusterKinematics",

@@ -210,8 +210,8 @@ def test_explain_refuses_runs_outside_the_workspace(ctx: ToolContext, tmp_path: 
 
 def test_inspect_trace_lists_failed_and_flagged_items(ctx: ToolContext) -> None:
     from ethoagent.agent.trace import Tracer
+    from ethoagent.model.checks import CheckResult
     from ethoagent.runs import Run
-    from ethoagent.tools.checks import CheckResult
 
     run = Run.create(ctx.settings.runs_dir, "pose", ctx.settings, run_id="p1")
     with Tracer(run.trace_path, run_id="p1") as tracer:

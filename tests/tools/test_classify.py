@@ -60,7 +60,7 @@ def test_read_examples_from_frame_and_clip_csvs_and_boris(tmp_path: Path) -> Non
 def test_windows_tile_the_session_and_examples_are_capped() -> None:
     w = plan_windows(10, 4)
     assert w == [(0, 4), (4, 8), (8, 10)]
-    from ethoagent.tools.classify import Example
+    from ethoagent.model.ethogram import Example
 
     long = [Example(animal=0, start=0, stop=100, label="freezing")]
     cut = example_windows(long, 10, max_per_class=3)

@@ -64,6 +64,8 @@ from ethoagent.graphs.kit.nodes import Escalation, Feedback, Stage, StageContext
 from ethoagent.graphs.kit.runtime import Runtime, run_graph
 from ethoagent.io.keypoints import read_keypoints
 from ethoagent.io.video import VideoReader
+from ethoagent.model.checks import CheckResult
+from ethoagent.model.ethogram import Example
 from ethoagent.prompts import load_prompt
 from ethoagent.tools.captions import (
     canonical_label,
@@ -71,10 +73,8 @@ from ethoagent.tools.captions import (
     kinematic_baselines,
     summarize_snippet,
 )
-from ethoagent.tools.checks import CheckResult
 from ethoagent.tools.classify import (
     DEFAULT_DEFINITIONS,
-    Example,
     check_answer_schema,
     check_probability_sum,
     check_temporal_plausibility,
@@ -172,7 +172,7 @@ class ClassifyInputs(BaseModel):
         keypoints: the keypoint file; video: its video or ``None``.
         fps, frames, animals, keypoint_names, dims, unit, layout: as read.
         classes: the label set; definitions: one sentence per class.
-        examples: the labelled example clips (``tools.classify.Example``).
+        examples: the labelled example clips (``model.ethogram.Example``).
         examples_file: where they came from.
         truth_labels: a simulated session's ``ground_truth/labels.csv`` or ``None``.
         options: the run's settings.

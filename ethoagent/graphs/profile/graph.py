@@ -60,6 +60,7 @@ from ethoagent.graphs.kit.nodes import Escalation, Feedback, Stage, StageContext
 from ethoagent.graphs.kit.runtime import Runtime, run_graph
 from ethoagent.graphs.segment.graph import SegmentOptions, resolve_segment_inputs, run_segment
 from ethoagent.io.keypoints import read_keypoints
+from ethoagent.model.checks import CheckResult
 from ethoagent.prompts import load_prompt
 from ethoagent.runs import Run
 from ethoagent.tools.captions import (
@@ -70,7 +71,6 @@ from ethoagent.tools.captions import (
     normalise_label,
     summarize_snippet,
 )
-from ethoagent.tools.checks import CheckResult
 from ethoagent.tools.embed import EmbedderKind, make_embedder
 from ethoagent.tools.features import LAYOUTS, compute_features
 from ethoagent.tools.profile_stats import (

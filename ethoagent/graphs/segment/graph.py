@@ -72,6 +72,8 @@ from ethoagent.graphs.kit.nodes import (
 from ethoagent.graphs.kit.runtime import Runtime, run_graph
 from ethoagent.io.keypoints import read_keypoints
 from ethoagent.io.video import VideoReader
+from ethoagent.model.checks import CheckResult
+from ethoagent.model.ethogram import Epoch, Snippet
 from ethoagent.model.pose import PoseData
 from ethoagent.nn.dec import DecConfig, DecResult, fit_dec
 from ethoagent.prompts import load_prompt
@@ -88,14 +90,8 @@ from ethoagent.tools.captions import (
     normalise_label,
     summarize_snippet,
 )
-from ethoagent.tools.checks import CheckResult
 from ethoagent.tools.cluster import assignment_stability, check_clusters, check_stability
-from ethoagent.tools.ethogram import (
-    Epoch,
-    check_min_duration,
-    check_tiling,
-    check_vocabulary,
-)
+from ethoagent.tools.ethogram import check_min_duration, check_tiling, check_vocabulary
 from ethoagent.tools.features import (
     IMPLAUSIBLE_SPREAD,
     LAYOUTS,
@@ -113,7 +109,7 @@ from ethoagent.tools.merge import (
     stitch_windows,
 )
 from ethoagent.tools.sheets import skeleton_edges, skeleton_tiles, tile_images, video_tiles
-from ethoagent.tools.snippets import Snippet, cut_snippets, sample_frames, split_snippets
+from ethoagent.tools.snippets import cut_snippets, sample_frames, split_snippets
 
 GRAPH_NAME = "segment"
 CAPTION_PROMPT = "segment/caption"
