@@ -65,7 +65,7 @@ LONG_FUNCTIONS_ALLOWED = {
     "ethoagent.graphs.classify.graph:make_classify_stage",
     "ethoagent.graphs.classify.graph:resolve_classify_inputs",
     "ethoagent.graphs.kit.nodes:run_item",
-    "ethoagent.graphs.pose.graph:ask_assignment",
+    "ethoagent.graphs.pose.graph:resolve_inputs",  # moves to graphs/pose/inputs.py with the Pipeline spec
     "ethoagent.graphs.pose.graph:build_pose_graph",
     "ethoagent.graphs.pose.graph:build_pose_graph.label",
     "ethoagent.graphs.pose.graph:label_frame",

@@ -300,8 +300,10 @@ _SIDE_PATTERNS = (
 
 
 def find_left_right(keypoints: Sequence[str]) -> tuple[tuple[str, str], ...]:
-    """Left/right keypoint pairs found from names (``EarL``/``EarR``, ``Ear_L``/``Ear_R``,
-    ``paw_left``/``paw_right``, ``LeftEar``/``RightEar``).
+    """Left/right keypoint pairs found from names.
+
+    Name forms: ``EarL``/``EarR``, ``Ear_L``/``Ear_R``, ``paw_left``/``paw_right``,
+    ``LeftEar``/``RightEar``.
 
     A single-letter side must be an upper-case ``L`` / ``R`` at the end (so ``Tail`` is not
     a left tail); ``left`` / ``right`` may be any case, at the start or the end.

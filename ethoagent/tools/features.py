@@ -97,8 +97,10 @@ class BodyLayout:
 
     @classmethod
     def from_skeleton(cls, skeleton: Skeleton, name: str | None = None) -> BodyLayout:
-        """The layout a skeleton's body roles give (``head``, ``tail_base``, ``centre``,
-        ``back``, ``paws``, ``tail``; roles it does not name stay empty).
+        """The layout a skeleton's body roles give.
+
+        Roles: ``head``, ``tail_base``, ``centre``, ``back``, ``paws``, ``tail``; roles the
+        skeleton does not name stay empty.
 
         Args:
             skeleton: a skeleton naming at least ``head`` and ``tail_base``.

@@ -1,1 +1,1 @@
-"""What every pipeline graph shares: the propose -> check -> route node, the runtime, the registry."""
+"""What every pipeline graph shares: the propose -> check -> route node, runtime, registry."""
