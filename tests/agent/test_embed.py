@@ -35,7 +35,7 @@ from ethoagent.nn import encoders
 from ethoagent.nn.encoders import MiniLMEmbedder, efficientnet_lite0_installed, minilm_available
 from ethoagent.tools.embed import TfidfEmbedder
 from ethoagent.tools.vision import ClassicalEncoder
-from tests.servers import free_port
+from tests.servers import EmbeddingsServer, free_port
 
 TEXTS = [
     "rearing: posture upright, front body raised",
@@ -51,47 +51,9 @@ def _vector(text: str) -> list[float]:
 
 @pytest.fixture
 def embeddings_server() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """A 127.0.0.1 text ``/v1/embeddings`` server answering ``_vector(text)``, in reverse
-    order (the client must sort by index); an input ``fail`` gets HTTP 400."""
-    seen: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            return None
-
-        def _send(self, body: dict[str, Any], code: int = 200) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:
-            self._send({"object": "list", "data": [{"id": "emb-test", "object": "model"}]})
-
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            seen.append(body)
-            inputs = body["input"]
-            if "fail" in inputs:
-                self._send({"error": {"message": "no such model"}}, code=400)
-                return
-            data = [
-                {"object": "embedding", "index": i, "embedding": _vector(t)}
-                for i, t in reversed(list(enumerate(inputs)))
-            ]
-            self._send({"object": "list", "data": data, "model": body["model"],
-                        "usage": {"prompt_tokens": 3, "total_tokens": 3}})  # fmt: skip
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    """A text embeddings server answering ``_vector(text)``; ``fail`` gets HTTP 400."""
+    with EmbeddingsServer(_vector) as server:
+        yield server.base_url, server.requests
 
 
 def _unit(rows: list[list[float]]) -> np.ndarray:
