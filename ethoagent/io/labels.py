@@ -5,16 +5,17 @@ typed result for all of them:
 
 - frame-wise CSV, one row per frame: ``frame,<column>...`` with 0/1 per column
   (BehaviorDEPOT-style frame vectors; ``layout="binary"``, one column per class);
-- labelled frames ``frame,label`` (optionally ``animal``; frames may be left out) and
-  clips ``start_frame,stop_frame,label`` (optionally ``animal``; ``stop_frame``
-  exclusive);
+- labelled frames ``frame,label`` (optionally ``animal``; frames may be left out, an
+  empty label or -1 = none), ``frame,<animal>...`` (one label per animal and frame, when
+  ``read_labels`` is told the animals) and clips ``start_frame,stop_frame,label``
+  (optionally ``animal``; ``stop_frame`` exclusive);
 - BORIS tabular event exports (START/STOP and POINT rows, times in seconds; subjects are
   the animals);
 - DLCAnalyzer (Sturman 2020) semicolon interval tables (``file;Experimenter;from;to;type;
   ID``; one column per rater, of one video);
 - BehaviorDEPOT ``Behavior.mat`` (one 0/1 ``Vector`` per behaviour; ``layout="binary"``).
 
-The last four hold bouts of named labels: ``layout="codes"``, one column per animal (or
+The others hold bouts of named labels: ``layout="codes"``, one column per animal (or
 rater), each frame the index of its label in ``classes`` (-1 = none), and the bouts
 themselves as read (``Labels.bouts``). Times become frames as ``round(t * fps)``.
 
@@ -78,9 +79,9 @@ class Labels:
         values: ``(frames, columns)`` int64. ``layout="codes"``: the index into
             ``classes`` of each column's label at each frame, -1 = no label;
             ``layout="binary"``: 0/1, whether class ``classes[j]`` holds at each frame.
-        columns: what the columns are: animals (BORIS subjects, an ``animal`` column; ``""``
-            when the file names none) or raters (DLCAnalyzer) for ``codes``; the classes for
-            ``binary``.
+        columns: what the columns are: animals (BORIS subjects, an ``animal`` column,
+            ``frame,<animal>...``; ``""`` when the file names none) or raters
+            (DLCAnalyzer) for ``codes``; the classes for ``binary``.
         classes: the class names (the label set given to ``read_labels``, or the file's
             labels sorted, each in its first spelling).
         layout: ``"codes"`` or ``"binary"``.
@@ -147,6 +148,7 @@ def read_labels(
     classes: Sequence[str] | None = None,
     unknown: Literal["error", "ignore"] = "error",
     video: str | None = None,
+    animals: Sequence[str] | None = None,
 ) -> Labels:
     """Read any behaviour label file (see the module docstring for the formats).
 
@@ -159,10 +161,14 @@ def read_labels(
         fps: frame rate, Hz, to turn times (BORIS, DLCAnalyzer) into frames; default the
             rate a BORIS export states. Ignored by frame-based formats.
         classes: the label set; labels match it ignoring case, spaces, ``-`` and ``_``
-            and take its spelling and order. Default: the file's labels, sorted.
+            and take its spelling and order. Default: the file's labels, sorted (integer
+            labels ``0..k``: the classes ``"0"`` … ``"k"``, so codes equal the labels).
         unknown: a label outside ``classes``: ``"error"`` or ``"ignore"`` (its frames stay
             unlabelled; its binary column is dropped).
         video: the video of a DLCAnalyzer table that holds several (``label_videos``).
+        animals: the session's individuals: a frame-wise CSV whose columns after ``frame``
+            are exactly these holds one label per animal and frame (``codes``), not 0/1
+            per class.
 
     Returns:
         The labels, ``(frames, columns)``.
@@ -188,6 +194,8 @@ def read_labels(
         return _read_frame_labels(p, rows, head, n_frames, classes, unknown)
     if {"start_frame", "stop_frame", "label"} <= set(head):
         return _read_clips(p, rows, head, n_frames, classes, unknown)
+    if head[0] == "frame" and animals and {c.strip() for c in rows[0][1:]} == set(animals):
+        return _read_animal_columns(p, rows, n_frames, classes, unknown)
     if head[0] == "frame" and len(head) > 1:
         return _select_binary(_read_framewise(p, rows), classes, unknown, n_frames)
     raise InputError(
@@ -250,6 +258,9 @@ def _norm(label: str) -> str:
     return "_".join(re.findall(r"[a-z0-9]+", label.lower()))
 
 
+_UNLABELLED = ("", "-1")
+"""Cells of a frame-wise label column that mean "no label"."""
+
 _RawBout = tuple[int, int, int, str, str]
 """``(column, start, stop, label, where)``: a bout before its label is resolved."""
 
@@ -266,7 +277,9 @@ def _from_bouts(
 ) -> Labels:
     """``codes`` labels from bouts, resolving each label against the label set (empty
     bouts, e.g. outside the session, count for the label set, not for the frames)."""
-    if classes is None:
+    if classes is None and raw and all(b[3].isdigit() for b in raw):
+        names = [str(c) for c in range(max(int(b[3]) for b in raw) + 1)]  # code = class
+    elif classes is None:
         spelling: dict[str, str] = {}
         for _, _, _, label, _ in raw:
             spelling.setdefault(_norm(label), label)
@@ -393,6 +406,25 @@ def _animal_column(head: list[str], rows: list[list[str]]) -> tuple[list[str], l
     return names, of_row
 
 
+def _runs(marks: dict[int, dict[int, tuple[str, int]]]) -> list[_RawBout]:
+    """Bouts from labelled frames ``{column: {frame: (label, line)}}``: each maximal run
+    of consecutive frames of one label (compared as ``read_labels`` matches labels)."""
+    raw: list[_RawBout] = []
+    for column, by_frame in marks.items():
+        frames = sorted(by_frame)
+        start = prev = frames[0]
+        for nxt in [*frames[1:], None]:
+            same = nxt is not None and _norm(by_frame[nxt][0]) == _norm(by_frame[start][0])
+            if nxt is not None and nxt == prev + 1 and same:
+                prev = nxt
+                continue
+            label, line = by_frame[start]
+            raw.append((column, start, prev + 1, label, f" line {line}"))
+            if nxt is not None:
+                start = prev = nxt
+    return raw
+
+
 def _read_frame_labels(
     p: Path,
     rows: list[list[str]],
@@ -401,37 +433,53 @@ def _read_frame_labels(
     classes: Sequence[str] | None,
     unknown: Literal["error", "ignore"],
 ) -> Labels:
-    """``frame,label[,animal]``: labelled frames; each maximal run of consecutive frames
-    of one label (compared as ``read_labels`` matches labels) is one bout."""
+    """``frame,label[,animal]``: labelled frames (an empty label or -1 = none)."""
     animals, of_row = _animal_column(head, rows)
     marks: dict[int, dict[int, tuple[str, int]]] = {}
     try:
         for n, (r, a) in enumerate(zip(rows[1:], of_row, strict=True), start=2):
             f = int(float(r[head.index("frame")]))
             _check_frame(p, n, f, n_frames)
-            marks.setdefault(a, {})[f] = (r[head.index("label")].strip(), n)
+            label = r[head.index("label")].strip()
+            if label not in _UNLABELLED:
+                marks.setdefault(a, {})[f] = (label, n)
     except (ValueError, IndexError) as exc:
         raise InputError(
             f"{p}: cannot parse a row: {exc}.", fix="frames must be integers."
         ) from exc
-    raw: list[_RawBout] = []
-    for a, by_frame in marks.items():
-        frames = sorted(by_frame)
-        start = prev = frames[0]
-        for nxt in [*frames[1:], None]:
-            if (
-                nxt is not None
-                and nxt == prev + 1
-                and _norm(by_frame[nxt][0]) == _norm(by_frame[start][0])
-            ):
-                prev = nxt
-                continue
-            label, line = by_frame[start]
-            raw.append((a, start, prev + 1, label, f" line {line}"))
-            if nxt is not None:
-                start = prev = nxt
+    raw = _runs(marks)
     n = n_frames if n_frames is not None else max((b[2] for b in raw), default=0)
     return _from_bouts(p, "frame_label_csv", animals, raw, n, classes, unknown)
+
+
+def _read_animal_columns(
+    p: Path,
+    rows: list[list[str]],
+    n_frames: int | None,
+    classes: Sequence[str] | None,
+    unknown: Literal["error", "ignore"],
+) -> Labels:
+    """``frame,<animal>...``: one row per frame (counting 0, 1, 2, ...), one label per
+    animal (an empty label or -1 = none)."""
+    columns = [c.strip() for c in rows[0][1:]]
+    marks: dict[int, dict[int, tuple[str, int]]] = {j: {} for j in range(len(columns))}
+    for i, r in enumerate(rows[1:]):
+        if len(r) != len(columns) + 1 or r[0].strip() != str(i):
+            raise InputError(
+                f"{p} line {i + 2}: expected frame {i} and {len(columns)} label(s); found {r}.",
+                fix="write one row per frame, counting 0, 1, 2, … without gaps.",
+            )
+        for j, cell in enumerate(r[1:]):
+            if cell.strip() not in _UNLABELLED:
+                marks[j][i] = (cell.strip(), i + 2)
+    frames = len(rows) - 1
+    if n_frames is not None and frames != n_frames:
+        raise InputError(
+            f"{p} labels {frames} frames; the session has {n_frames}.",
+            fix="give one label row per frame of the session (-1 = unlabelled).",
+        )
+    raw = _runs({j: m for j, m in marks.items() if m})
+    return _from_bouts(p, "framewise_csv", columns, raw, frames, classes, unknown)
 
 
 def _read_clips(

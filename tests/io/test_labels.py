@@ -103,6 +103,34 @@ def test_frame_label_csv_runs_of_one_label_are_bouts(tmp_path: Path) -> None:
         read_labels(path, n_frames=5)
 
 
+def test_frame_columns_named_after_the_animals_hold_a_label_each(tmp_path: Path) -> None:
+    names = _write(
+        tmp_path / "names.csv",
+        "frame,b,a\n0,walk,\n1,walk,groom\n2,-1,groom\n3,groom,walk\n",
+    )
+    lab = read_labels(names, animals=("a", "b"))
+    assert (lab.layout, lab.source_format, lab.columns) == ("codes", "framewise_csv", ("b", "a"))
+    assert lab.classes == ("groom", "walk")
+    assert lab.values.T.tolist() == [[1, 1, N, 0], [N, 0, 0, 1]]
+    # without the animals the same header means one 0/1 column per class
+    with pytest.raises(InputError, match="non-integer"):
+        read_labels(names)
+    codes = _write(tmp_path / "codes.csv", "frame,m\n0,2\n1,-1\n2,0\n")
+    lab = read_labels(codes, animals=["m"], n_frames=3)
+    assert lab.classes == ("0", "1", "2")  # integer labels: the code is the label
+    assert lab.values[:, 0].tolist() == [2, N, 0]
+    with pytest.raises(InputError, match="labels 3 frames; the session has 4"):
+        read_labels(codes, animals=["m"], n_frames=4)
+    with pytest.raises(InputError, match="line 3: expected frame 1"):
+        read_labels(_write(tmp_path / "gap.csv", "frame,m\n0,2\n2,1\n"), animals=["m"])
+
+
+def test_frame_label_csv_empty_or_minus_one_is_no_label(tmp_path: Path) -> None:
+    path = _write(tmp_path / "f.csv", "frame,label\n0,1\n1,-1\n2,\n3,0\n")
+    lab = read_labels(path)
+    assert lab.classes == ("0", "1") and lab.values[:, 0].tolist() == [1, N, N, 0]
+
+
 def test_clips_csv_one_bout_per_row_per_animal(tmp_path: Path) -> None:
     path = _write(
         tmp_path / "clips.csv",
