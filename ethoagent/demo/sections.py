@@ -508,8 +508,8 @@ def classify_section(ctx: DemoContext) -> Section:
     (mapped to classify's label set, e.g. still -> freezing); the graph labels every frame
     and is scored per class on the frames outside those clips.
     """
-    from ethoagent.evals.classify import SIM_TO_CLASS, draw_examples
     import ethoagent.graphs.classify.graph as classify
+    from ethoagent.evals.classify import SIM_TO_CLASS, draw_examples
     from ethoagent.tools.classify import DEFAULT_CLASSES
     from ethoagent.tools.ethogram import read_ethogram_csv
 

@@ -133,8 +133,11 @@ def draw_examples(
     per_class: int,
     seed: int,
 ) -> list[Example]:
-    """Up to ``per_class`` clips of ``clip_frames`` per class, each from a different bout
-    of the truth, chosen at random (every class present gets at least one)."""
+    """Up to ``per_class`` clips of ``clip_frames`` per class, drawn at random.
+
+    Each clip comes from a different bout of the truth; every class present gets at least
+    one.
+    """
     rng = np.random.default_rng([seed, 0xC1A55])
     out: list[Example] = []
     for j, c in enumerate(classes):
@@ -374,6 +377,7 @@ def score(pred: NDArray[np.int64], case: ClassifyCase) -> dict[str, Any]:
     "keypoint features; BehaviorDEPOT's own output and the demo7 inter-rater ceiling.",
 )
 def classify_suite(options: SuiteOptions) -> SuiteResult:
+    """The classify eval: per-class F1 on a synthetic session and BehaviorDEPOT's demo."""
     rows: list[dict[str, Any]] = []
     metrics: dict[str, Any] = {}
     notes: list[str] = []

@@ -95,8 +95,9 @@ def project_points(
 
 
 def normalised_to_pixels(camera: Camera, xy: ArrayLike) -> NDArray[np.float64]:
-    """Apply the lens model to undistorted normalised coordinates (the inverse of
-    ``undistort_points``).
+    """Apply the lens model to undistorted normalised coordinates.
+
+    The inverse of ``undistort_points``.
 
     Args:
         camera: the view.

@@ -149,7 +149,8 @@ def check_window_tiling(epochs: Sequence[Epoch], start: int, stop: int) -> list[
 
     Args:
         epochs: a window's epochs.
-        start: the window's first frame; ``stop``: one past its last.
+        start: the window's first frame.
+        stop: one past its last frame.
 
     Returns:
         ``tiling_gaps`` (value = uncovered frames), ``tiling_overlaps`` (value = frames
@@ -284,6 +285,8 @@ def majority_cluster(labels: ArrayLike, start: int, stop: int) -> int | None:
 
     Args:
         labels: ``(frames,)`` int cluster per frame of one animal, -1 = none.
+        start: first frame.
+        stop: one past the last frame.
 
     Returns:
         The cluster (the smallest on a tie), or ``None`` when no frame has one.

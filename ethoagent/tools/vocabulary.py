@@ -44,8 +44,11 @@ __all__ = [
 
 
 def snippet_text(caption: Mapping[str, object]) -> str:
-    """A caption (``label``, ``posture``, ``direction``, ``speed``, ``social_interaction``)
-    as the one line of text that is embedded."""
+    """A caption as the one line of text that is embedded.
+
+    The caption's ``label``, ``posture``, ``direction``, ``speed`` and
+    ``social_interaction``, in that order.
+    """
     label = str(caption.get("label", "")).replace("_", " ")
     return (
         f"{label}: posture {caption.get('posture', '')}; direction "
@@ -312,8 +315,8 @@ def match_reference(
     """For each entry embedding, the most similar reference embedding.
 
     Args:
-        entries: ``(entries, dims)`` unit rows; reference: ``(references, dims)`` unit rows
-            (embedded in the same call/space).
+        entries: ``(entries, dims)`` unit rows.
+        reference: ``(references, dims)`` unit rows (embedded in the same call/space).
 
     Returns:
         ``(reference index, cosine similarity)`` per entry (``(-1, 0.0)`` without
