@@ -26,8 +26,6 @@ LONG_MODULES_ALLOWED = {
     "ethoagent.graphs.profile.graph",
     "ethoagent.graphs.segment.graph",
     "ethoagent.io.keypoints",
-    "ethoagent.tools.classify",
-    "ethoagent.tools.vision",
 }
 
 # Functions over MAX_FUNCTION_LINES (``def`` line to last line), as "module:qualified.name";
@@ -91,7 +89,6 @@ LONG_FUNCTIONS_ALLOWED = {
     "ethoagent.tools.cameras:check_calibration",
     "ethoagent.tools.captions:caption_from_kinematics",
     "ethoagent.tools.captions:summarize_snippet",
-    "ethoagent.tools.classify:read_examples",
     "ethoagent.tools.features:compute_features",
     "ethoagent.tools.motion:describe_motion",
     "ethoagent.tools.profile_stats:compare_groups",

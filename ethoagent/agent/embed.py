@@ -79,15 +79,7 @@ def _run_sync(coro: Coroutine[Any, Any, _R]) -> _R:
 
 
 class EmbeddingClient:
-    """The ``embed`` role's ``/embeddings`` endpoint, traced and cached.
-
-    Args:
-        models: endpoint configuration per role (``Settings.models``).
-        role: the role to ask.
-        tracer: where each request is recorded; ``None`` records nothing.
-        cache: where vectors are kept; ``None`` (or the user's ``--no-cache``) keeps none.
-        batch_size: inputs per request.
-    """
+    """The ``embed`` role's ``/embeddings`` endpoint, traced and cached."""
 
     backend = "openai"
 
@@ -100,6 +92,20 @@ class EmbeddingClient:
         cache: ModelCache | None = None,
         batch_size: int = 128,
     ) -> None:
+        """Check the role's endpoint settings.
+
+        Args:
+            models: endpoint configuration per role (``Settings.models``).
+            role: the role to ask.
+            tracer: where each request is recorded; ``None`` records nothing.
+            cache: where vectors are kept; ``None`` (or the user's ``--no-cache``) keeps
+                none.
+            batch_size: inputs per request.
+
+        Raises:
+            ConfigError: the role has no ``base_url``.
+            InputError: ``batch_size`` below 1.
+        """
         cfg = models.get(role)
         if cfg is None or not cfg.base_url:
             raise ConfigError(
@@ -217,15 +223,7 @@ class EmbeddingClient:
 
 
 class EndpointEmbedder:
-    """Text embeddings from an OpenAI-compatible ``/v1/embeddings`` endpoint (the ``embed``
-    role), as L2-normalised rows.
-
-    Args:
-        config: the role's endpoint; ``model`` empty = the first model the server lists.
-        batch_size: texts per request.
-        tracer: where each request is recorded (the run's trace).
-        cache: where vectors are kept (the run's answer cache).
-    """
+    """Text embeddings, L2-normalised, from the ``embed`` role's ``/v1/embeddings``."""
 
     def __init__(
         self,
@@ -235,6 +233,14 @@ class EndpointEmbedder:
         tracer: Tracer | None = None,
         cache: ModelCache | None = None,
     ) -> None:
+        """Check the endpoint settings.
+
+        Args:
+            config: the role's endpoint; ``model`` empty = the first model the server lists.
+            batch_size: texts per request.
+            tracer: where each request is recorded (the run's trace).
+            cache: where vectors are kept (the run's answer cache).
+        """
         self.client = EmbeddingClient(
             {"embed": config}, tracer=tracer, cache=cache, batch_size=batch_size
         )
@@ -253,19 +259,11 @@ class EndpointEmbedder:
 
 
 class OpenAIEmbeddingEncoder(CountingEncoder):
-    """Frame embeddings from an OpenAI-compatible ``/embeddings`` endpoint (the ``embed``
-    role).
+    """Frame embeddings from the ``embed`` role's OpenAI-compatible ``/embeddings``.
 
     Each frame travels as a PNG data URL string in ``input``; the server must accept
     images there (e.g. vLLM with a multimodal embedding model). ``dim`` is learned from
     the first answer unless given. Embeddings are returned as served (not normalised).
-
-    Args:
-        config: the role's endpoint.
-        dim: the embedding length, if known.
-        batch_size: frames per request.
-        tracer: where each request is recorded.
-        cache: where vectors are kept.
     """
 
     def __init__(
@@ -277,6 +275,18 @@ class OpenAIEmbeddingEncoder(CountingEncoder):
         tracer: Tracer | None = None,
         cache: ModelCache | None = None,
     ) -> None:
+        """Check the endpoint settings.
+
+        Args:
+            config: the role's endpoint.
+            dim: the embedding length, if known.
+            batch_size: frames per request.
+            tracer: where each request is recorded.
+            cache: where vectors are kept.
+
+        Raises:
+            InputError: the role has no ``base_url``.
+        """
         super().__init__()
         if not config.base_url:
             raise InputError(
@@ -291,6 +301,7 @@ class OpenAIEmbeddingEncoder(CountingEncoder):
 
     @property
     def dim(self) -> int:
+        """Length of one embedding (asks the endpoint once, with a blank frame, if unknown)."""
         if not self._dim:
             self._dim = int(self.encode(np.zeros((1, 8, 8, 3), np.uint8)).shape[1])
         return self._dim
@@ -310,8 +321,10 @@ def make_embedder(
     tracer: Tracer | None = None,
     cache: ModelCache | None = None,
 ) -> TextEmbedder:
-    """The text embedder of ``kind``; ``auto``: endpoint (online backend with an ``embed``
-    ``base_url``), else MiniLM when installed, else TF-IDF.
+    """The text embedder of ``kind``.
+
+    ``auto``: the endpoint (online backend with an ``embed`` ``base_url``), else MiniLM
+    when installed, else TF-IDF.
 
     Args:
         kind: which embedder.

@@ -516,8 +516,9 @@ class Tracer:
         cache_hit: bool = False,
         error: str | None = None,
     ) -> dict[str, Any]:
-        """Record one embeddings request (or the inputs answered from the cache) as a
-        ``model_call`` event, so it counts like every other model call.
+        """Record one embeddings request (or the inputs the cache answered) as a model call.
+
+        The event is a ``model_call`` (role ``embed``), so it counts like every other.
 
         Args:
             role: the model role (``embed``).

@@ -19,10 +19,8 @@ The others hold bouts of named labels: ``layout="codes"``, one column per animal
 rater), each frame the index of its label in ``classes`` (-1 = none), and the bouts
 themselves as read (``Labels.bouts``). Times become frames as ``round(t * fps)``.
 
-``examples_from_labels`` turns a file's bouts into the classify pipeline's in-context
-example clips. ``read_boris_events`` / ``boris_to_framewise`` are BORIS's event rows and one
-behaviour's 0/1 vector from them (what ``tools.ethogram.write_boris_csv`` round-trips).
-Pure python (scipy for ``.mat``), no pandas.
+``examples_from_labels`` turns bouts into classify's example clips; ``read_boris_events``
+and ``boris_to_framewise`` read BORIS event rows (``tools.ethogram.write_boris_csv``'s).
 """
 
 from __future__ import annotations
@@ -32,7 +30,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -62,8 +60,10 @@ LabelLayout = Literal["codes", "binary"]
 
 @dataclass(frozen=True)
 class LabelBout:
-    """One labelled stretch: frames ``[start, stop)`` of column ``column`` have class
-    ``label`` (an index into ``Labels.classes``)."""
+    """One labelled stretch: frames ``[start, stop)`` of one column have one class.
+
+    ``column`` indexes ``Labels.columns``, ``label`` indexes ``Labels.classes``.
+    """
 
     column: int
     start: int
@@ -105,6 +105,7 @@ class Labels:
     bouts: tuple[LabelBout, ...] = field(default=())
 
     def __post_init__(self) -> None:
+        """Reject values whose shape, dtype or range does not fit the names and layout."""
         v = np.asarray(self.values)
         if v.ndim != 2 or v.shape[1] != len(self.columns) or v.dtype != np.int64:
             raise InputError(
@@ -131,6 +132,7 @@ class Labels:
         return int(self.values.shape[0])
 
     def __repr__(self) -> str:
+        """Format, layout, length and names; not the values."""
         return (
             f"Labels({self.source_format}, {self.layout}, {self.frames} frames, "
             f"columns={list(self.columns)}, classes={list(self.classes)})"
@@ -275,8 +277,10 @@ def _from_bouts(
     unknown: Literal["error", "ignore"],
     fps: float | None = None,
 ) -> Labels:
-    """``codes`` labels from bouts, resolving each label against the label set (empty
-    bouts, e.g. outside the session, count for the label set, not for the frames)."""
+    """``codes`` labels from bouts, resolving each label against the label set.
+
+    Empty bouts (e.g. outside the session) count for the label set, not for the frames.
+    """
     if classes is None and raw and all(b[3].isdigit() for b in raw):
         names = [str(c) for c in range(max(int(b[3]) for b in raw) + 1)]  # code = class
     elif classes is None:
@@ -320,8 +324,7 @@ def _select_binary(
     unknown: Literal["error", "ignore"],
     n_frames: int | None,
 ) -> Labels:
-    """Binary labels restricted to (and ordered as) ``classes``, checked against
-    ``n_frames``."""
+    """Binary labels restricted to ``classes`` (in its order), checked against ``n_frames``."""
     p = labels.path
     if n_frames is not None and labels.frames != n_frames:
         raise InputError(
@@ -344,14 +347,8 @@ def _select_binary(
             fix="pass them with --classes, or drop the columns.",
         )
     pick = [have[_norm(c)] for c in classes]
-    return Labels(
-        values=np.ascontiguousarray(labels.values[:, pick]),
-        columns=tuple(classes),
-        classes=tuple(classes),
-        layout="binary",
-        source_format=labels.source_format,
-        path=p,
-    )
+    values = np.ascontiguousarray(labels.values[:, pick])
+    return Labels(values, tuple(classes), tuple(classes), "binary", labels.source_format, p)
 
 
 # --------------------------------------------------------------------------- frame-based
@@ -372,14 +369,8 @@ def _read_framewise(p: Path, rows: list[list[str]]) -> Labels:
             f"{p}: the 'frame' column must count 0, 1, 2, … without gaps.",
             fix="write one row per frame, in order.",
         )
-    return Labels(
-        values=np.ascontiguousarray(arr[:, 1:]),
-        columns=tuple(head[1:]),
-        classes=tuple(head[1:]),
-        layout="binary",
-        source_format="framewise_csv",
-        path=str(p),
-    )
+    names = tuple(head[1:])
+    return Labels(np.ascontiguousarray(arr[:, 1:]), names, names, "binary", "framewise_csv", str(p))
 
 
 def _check_frame(p: Path, n: int, f: int, frames: int | None) -> None:
@@ -391,8 +382,10 @@ def _check_frame(p: Path, n: int, f: int, frames: int | None) -> None:
 
 
 def _animal_column(head: list[str], rows: list[list[str]]) -> tuple[list[str], list[int]]:
-    """The animals an ``animal`` column names (first-appearance order; ``[""]`` without
-    the column) and each data row's index among them."""
+    """The animals an ``animal`` column names, and each data row's index among them.
+
+    Animals come in first-appearance order; ``[""]`` without the column.
+    """
     if "animal" not in head:
         return [""], [0] * (len(rows) - 1)
     j = head.index("animal")
@@ -407,8 +400,11 @@ def _animal_column(head: list[str], rows: list[list[str]]) -> tuple[list[str], l
 
 
 def _runs(marks: dict[int, dict[int, tuple[str, int]]]) -> list[_RawBout]:
-    """Bouts from labelled frames ``{column: {frame: (label, line)}}``: each maximal run
-    of consecutive frames of one label (compared as ``read_labels`` matches labels)."""
+    """Bouts from labelled frames ``{column: {frame: (label, line)}}``.
+
+    A bout is a maximal run of consecutive frames of one label (compared as
+    ``read_labels`` matches labels).
+    """
     raw: list[_RawBout] = []
     for column, by_frame in marks.items():
         frames = sorted(by_frame)
@@ -459,8 +455,10 @@ def _read_animal_columns(
     classes: Sequence[str] | None,
     unknown: Literal["error", "ignore"],
 ) -> Labels:
-    """``frame,<animal>...``: one row per frame (counting 0, 1, 2, ...), one label per
-    animal (an empty label or -1 = none)."""
+    """``frame,<animal>...``: one row per frame, one label per animal.
+
+    Frames count 0, 1, 2, ...; an empty label or -1 = none.
+    """
     columns = [c.strip() for c in rows[0][1:]]
     marks: dict[int, dict[int, tuple[str, int]]] = {j: {} for j in range(len(columns))}
     for i, r in enumerate(rows[1:]):
@@ -490,8 +488,7 @@ def _read_clips(
     classes: Sequence[str] | None,
     unknown: Literal["error", "ignore"],
 ) -> Labels:
-    """``start_frame,stop_frame,label[,animal]``: one bout per row, ``stop_frame``
-    exclusive."""
+    """``start_frame,stop_frame,label[,animal]``: one bout per row (stop exclusive)."""
     animals, of_row = _animal_column(head, rows)
     raw: list[_RawBout] = []
     try:
@@ -532,14 +529,8 @@ def _read_behaviordepot(p: Path) -> Labels:
             f"{p}: the behaviour vectors are missing or of different lengths.",
             fix="pass the Behavior.mat from BehaviorDEPOT's analysed folder.",
         )
-    return Labels(
-        values=np.stack([(v > 0).astype(np.int64) for v in vectors], axis=1),
-        columns=names,
-        classes=names,
-        layout="binary",
-        source_format="behaviordepot",
-        path=str(p),
-    )
+    values = np.stack([(v > 0).astype(np.int64) for v in vectors], axis=1)
+    return Labels(values, names, names, "binary", "behaviordepot", str(p))
 
 
 # --------------------------------------------------------------------------- BORIS
@@ -552,10 +543,12 @@ def _read_boris(
     classes: Sequence[str] | None,
     unknown: Literal["error", "ignore"],
 ) -> Labels:
-    """A BORIS export: one column per subject; a START..STOP pair of one subject and
-    behaviour covers ``[round(start * fps), round(stop * fps))`` (at least one frame), a
-    POINT its one frame, a START never stopped runs to the end; a STOP with no START is
-    skipped."""
+    """A BORIS export: one column per subject.
+
+    A START..STOP pair of one subject and behaviour covers frames
+    ``[round(start * fps), round(stop * fps))`` (at least one), a POINT its one frame, a
+    START never stopped runs to the end; a STOP with no START is skipped.
+    """
     events = read_boris_events(p)
     stated = [e.fps for e in events if np.isfinite(e.fps) and e.fps > 0]
     rate = fps if fps is not None else (stated[0] if stated else None)
@@ -749,17 +742,8 @@ def _read_dlcanalyzer(
     return _from_bouts(p, "dlcanalyzer", raters, raw, n, classes, unknown, fps=fps)
 
 
-@dataclass(frozen=True)
-class _Interval:
-    """One labelled interval of a DLCAnalyzer (Sturman 2020) label table.
-
-    Attributes:
-        video: the video id (``ID`` column, e.g. ``"OFT_11"``).
-        rater: the experimenter.
-        start_s: start, seconds.
-        stop_s: stop, seconds.
-        behaviour: the ``type`` column.
-    """
+class _Interval(NamedTuple):
+    """One DLCAnalyzer row: video ``ID``, ``Experimenter``, from/to (seconds), ``type``."""
 
     video: str
     rater: str
@@ -772,13 +756,10 @@ _NOT_BEHAVIOUR = {"start/end", "startend", "_default", "na", ""}
 
 
 def _read_intervals(p: Path) -> list[_Interval]:
-    """Read a semicolon-separated DLCAnalyzer label table (``file;Experimenter;from;to;type;ID``).
+    """The behaviour intervals of a DLCAnalyzer table, in file order.
 
     Scoring-window markers (``Start/End``, ``StartEnd``) and annotation-tool leftovers
     (``_DEFAULT``, ``NA``) are dropped.
-
-    Returns:
-        The behaviour intervals of ``p`` (a ``.csv``), in file order.
     """
     rows = [r for r in read_rows(p, "interval label table", delimiter=";") if r]
     head = [c.strip() for c in rows[0]] if rows else []
@@ -795,14 +776,9 @@ def _read_intervals(p: Path) -> list[_Interval]:
         if kind.lower() in _NOT_BEHAVIOUR:
             continue
         try:
+            who, start, stop = r[col["Experimenter"]], r[col["from"]], r[col["to"]]
             out.append(
-                _Interval(
-                    video=r[col["ID"]].strip(),
-                    rater=r[col["Experimenter"]].strip(),
-                    start_s=float(r[col["from"]]),
-                    stop_s=float(r[col["to"]]),
-                    behaviour=kind,
-                )
+                _Interval(r[col["ID"]].strip(), who.strip(), float(start), float(stop), kind)
             )
         except (ValueError, IndexError) as exc:
             raise InputError(

@@ -70,6 +70,16 @@ class EfficientNetLite0Encoder(CountingEncoder):
     size = 224
 
     def __init__(self, *, device: str = "cpu", batch_size: int = 32, size: int = 224) -> None:
+        """Load the packaged weights.
+
+        Args:
+            device: torch device to run on.
+            batch_size: frames per forward pass (>= 1).
+            size: side frames are resized to, pixels (>= 32).
+
+        Raises:
+            InputError: a bad setting, or the ``vision`` extra is not installed.
+        """
         super().__init__()
         if size < 32:
             raise InputError(f"size must be >= 32 px; found {size}.")
@@ -123,6 +133,15 @@ class TransformersVisionEncoder(CountingEncoder):
     """
 
     def __init__(self, model_dir: str | Path | None, *, device: str = "cpu") -> None:
+        """Load the model folder (config and weights; nothing is downloaded).
+
+        Args:
+            model_dir: the folder holding ``config.json`` and the weights.
+            device: torch device to run on.
+
+        Raises:
+            InputError: ``transformers`` is not installed or the folder does not exist.
+        """
         super().__init__()
         if importlib.util.find_spec("transformers") is None:
             raise InputError(
@@ -184,6 +203,14 @@ class MiniLMEmbedder:
     dims = 384
 
     def __init__(self, batch_size: int = 64) -> None:
+        """Check that the model is installed (it loads on first use).
+
+        Args:
+            batch_size: texts per forward pass.
+
+        Raises:
+            ConfigError: the ``embed`` extra is not installed.
+        """
         if not minilm_available():
             raise ConfigError(
                 "the packaged all-MiniLM-L6-v2 model is not installed.",

@@ -29,7 +29,9 @@ class TextEmbedder(Protocol):
 
     name: str
 
-    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]: ...
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """``(texts, dims)`` float32 unit rows, in the order of ``texts``."""
+        ...
 
 
 def normalise_rows(x: ArrayLike) -> NDArray[np.float32]:
