@@ -238,12 +238,9 @@ def _gate_encoder(
     kind: str | None, crop_px: int, config: Path | None, vision_model: Path | None
 ) -> Any:
     """The vision encoder ``--vision-encoder`` names (``None`` = the default)."""
+    from ethoagent.agent.embed import make_vision_encoder
     from ethoagent.cli.base import err_console, settings_from
-    from ethoagent.tools.vision import (
-        EfficientNetLite0Encoder,
-        efficientnet_lite0_installed,
-        make_vision_encoder,
-    )
+    from ethoagent.nn.encoders import EfficientNetLite0Encoder, efficientnet_lite0_installed
 
     if kind is not None and kind not in _ENCODERS:
         raise InputError(

@@ -60,6 +60,7 @@ from ethoagent.graphs.classify.graph import (
 from ethoagent.graphs.classify.report import frame_labels
 from ethoagent.graphs.kit.runtime import offline_runtime
 from ethoagent.io.keypoints import write_keypoints
+from ethoagent.io.labels import read_labels
 from ethoagent.model.ethogram import Example
 from ethoagent.model.pose import PoseData
 from ethoagent.sim.behaviour import INDIVIDUAL_BEHAVIOURS
@@ -327,10 +328,7 @@ def _behaviordepot_output(root: Path, frames: int) -> NDArray[np.int64] | None:
     path = root / "demo" / "demo1" / "demo1_video.avi_analyzed" / "Behavior.mat"
     if not path.is_file():
         return None
-    from scipy.io import loadmat
-
-    beh = loadmat(str(path), squeeze_me=True, struct_as_record=False)["Behavior"]
-    vec = np.asarray(beh.Freezing.Vector, dtype=np.int64)[:frames]
+    vec = read_labels(path, classes=("freezing",), unknown="ignore").values[:frames, 0]
     return np.where(vec > 0, 0, 1).astype(np.int64)
 
 

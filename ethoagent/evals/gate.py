@@ -89,11 +89,11 @@ from ethoagent.tools.cluster import kmeans_baseline
 from ethoagent.tools.ethogram import hungarian_macro_f1
 from ethoagent.tools.motion import describe_motion
 from ethoagent.tools.vision import (
+    ClassicalEncoder,
     CropEmbedder,
     EmbeddingCache,
     VisionEncoder,
     animal_boxes,
-    make_vision_encoder,
 )
 
 __all__ = [
@@ -314,11 +314,11 @@ def _synthetic_case(
 
 
 def _encoder(sizes: EvalSizes) -> VisionEncoder:
-    from ethoagent.tools.vision import EfficientNetLite0Encoder, efficientnet_lite0_installed
+    from ethoagent.nn.encoders import EfficientNetLite0Encoder, efficientnet_lite0_installed
 
     if efficientnet_lite0_installed():
         return EfficientNetLite0Encoder(size=sizes.crop_px)
-    return make_vision_encoder("classical")
+    return ClassicalEncoder()
 
 
 def _behaviordepot_case(root: Path, sizes: EvalSizes) -> GateCase:

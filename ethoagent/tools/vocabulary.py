@@ -1,7 +1,7 @@
 """A shared behaviour vocabulary from snippet descriptions: texts, clusters and checks.
 
 The profile pipeline pools the captioned snippets of many sessions, embeds their
-descriptions (``tools.embed``), clusters the embeddings (``cluster_embeddings``) and has
+descriptions (``agent.embed``), clusters the embeddings (``cluster_embeddings``) and has
 each cluster named and defined (a model, or the offline solver). This module holds the
 model-free parts:
 

@@ -63,6 +63,7 @@ from ethoagent.errors import InputError
 from ethoagent.graphs.kit.nodes import Escalation, Feedback, Stage, StageContext, run_stage
 from ethoagent.graphs.kit.runtime import Runtime, run_graph
 from ethoagent.io.keypoints import read_keypoints
+from ethoagent.io.labels import examples_from_labels, read_labels
 from ethoagent.io.video import VideoReader
 from ethoagent.model.checks import CheckResult
 from ethoagent.model.ethogram import Example
@@ -87,7 +88,6 @@ from ethoagent.tools.classify import (
     knn_logits,
     median_smooth,
     plan_windows,
-    read_examples,
     select_examples,
     smooth_hmm,
     standardise,
@@ -274,7 +274,7 @@ def resolve_classify_inputs(
     Args:
         keypoints: any file ``tools.io.read_keypoints`` reads, or a folder written by
             ``ethoagent simulate``.
-        examples: a label file (``tools.classify.read_examples``) or example clips.
+        examples: a label file (``io.labels.read_labels``) or example clips.
         classes: the label set (default: the classes of ``definitions``, else
             ``DEFAULT_DEFINITIONS``).
         definitions: one sentence per class (defaults from ``DEFAULT_DEFINITIONS`` where
@@ -302,8 +302,9 @@ def resolve_classify_inputs(
         )
     defs = {c: defs.get(c) or DEFAULT_DEFINITIONS.get(c) or c.replace("_", " ") for c in names}
     if isinstance(examples, (str, Path)):
-        clips = read_examples(
-            examples, classes=names, fps=base.fps, frames=base.frames, animals=base.animals
+        clips = examples_from_labels(
+            read_labels(examples, n_frames=base.frames, fps=base.fps, classes=names),
+            base.animals,
         )
         source: str | None = str(examples)
     else:

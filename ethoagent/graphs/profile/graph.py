@@ -11,7 +11,7 @@ the run's artifacts, counts and summaries in the state):
 2. ``embed``: every snippet of the profiled animals with its caption
    (``captions.csv``) and kinematics (recomputed from the keypoints,
    ``tools.captions.summarize_snippet``); the distinct descriptions
-   (``tools.vocabulary.snippet_text``) embedded by ``tools.embed`` (the ``embed`` role's
+   (``tools.vocabulary.snippet_text``) embedded by ``agent.embed`` (the ``embed`` role's
    endpoint, all-MiniLM-L6-v2, or TF-IDF).
 3. ``cluster``: k-means of the description embeddings across all sessions
    (``tools.vocabulary.cluster_embeddings``; K given or chosen by the silhouette).
@@ -50,6 +50,7 @@ import numpy as np
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ethoagent.agent.embed import EmbedderKind, make_embedder
 from ethoagent.agent.offline import register_solver
 from ethoagent.agent.trace import TracedClient, Tracer
 from ethoagent.agent.types import Message, Request
@@ -71,7 +72,6 @@ from ethoagent.tools.captions import (
     normalise_label,
     summarize_snippet,
 )
-from ethoagent.tools.embed import EmbedderKind, make_embedder
 from ethoagent.tools.features import LAYOUTS, compute_features
 from ethoagent.tools.profile_stats import (
     METRICS,
@@ -754,7 +754,7 @@ def build_profile_graph(rt: Runtime, inputs: ProfileInputs) -> StateGraph[Profil
                     fix="check the sessions' keypoints (are they all missing?).",
                 )
             texts = sorted({s["text"] for s in snippets})
-            embedder = make_embedder(opts.embedder, rt.settings)
+            embedder = make_embedder(opts.embedder, rt.settings, tracer=rt.tracer, cache=rt.cache)
             with rt.tracer.timed_tool(
                 "embed_texts", {"texts": len(texts), "embedder": embedder.name}
             ) as timing:
@@ -929,7 +929,9 @@ def build_profile_graph(rt: Runtime, inputs: ProfileInputs) -> StateGraph[Profil
             ref_names: list[str] = []
             if inputs.reference:
                 ref_names = list(inputs.reference)
-                embedder = make_embedder(opts.embedder, rt.settings)
+                embedder = make_embedder(
+                    opts.embedder, rt.settings, tracer=rt.tracer, cache=rt.cache
+                )
                 texts = [f"{e['name'].replace('_', ' ')}: {e['definition']}" for e in entries] + [
                     f"{n.replace('_', ' ')}: {d}" for n, d in inputs.reference.items()
                 ]
