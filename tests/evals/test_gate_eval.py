@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from ethoagent.evals.datasets import shared_data_dir
-from ethoagent.evals.gate import LABEL_RATIOS, TOPK, label_blocks, uniform_selection
+from ethoagent.evals.gate import LABEL_RATIOS, TOPK, label_blocks
 from ethoagent.evals.harness import SuiteOptions, available_suites, run_suite
+from ethoagent.nn.predict_gate import uniform_selection
 from ethoagent.nn.train_gate import GateSession
 
 
