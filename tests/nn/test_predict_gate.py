@@ -44,12 +44,14 @@ def test_average_windows_is_the_mean_over_the_windows_holding_a_frame() -> None:
 @pytest.mark.parametrize("fraction", [0.0, 0.25, 0.5, 1.0])
 def test_select_frames_takes_k_per_disjoint_window_and_animal(fraction: float) -> None:
     session = _session()
+    present = session.present
+    assert present is not None
     model = fresh()
     wanted = select_frames(model, session, 32, fraction)
-    assert wanted.shape == (100, 2) and not (wanted & ~session.present).any()
+    assert wanted.shape == (100, 2) and not (wanted & ~present).any()
     for start in range(0, 100, 32):
         for a in range(2):
-            n = int(session.present[start : start + 32, a].sum())
+            n = int(present[start : start + 32, a].sum())
             k = 0 if fraction == 0 else max(1, round(fraction * n))
             assert int(wanted[start : start + 32, a].sum()) == k
     uniform = select_frames(model, session, 32, fraction, uniform=True)
