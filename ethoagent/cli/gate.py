@@ -8,7 +8,7 @@ trace (``ethoagent trace show RUN``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,43 +33,27 @@ gate_app = typer.Typer(
 )
 
 _PRE, _TR = PretrainOptions(), TrainOptions()
+_Opt = typer.Option
 GateOutOpt = Annotated[
-    Path, typer.Option("--out", help="Model folder (created; checkpoints, logs and figures).")
+    Path, _Opt("--out", help="Model folder (created; checkpoints, logs, plots).")
 ]
-FpsOpt = Annotated[
-    float | None, typer.Option(help="Frame rate, Hz, where the file states none.")
-]  # fmt: skip
-ResumeOpt = Annotated[
-    bool, typer.Option("--resume", help="Continue from the checkpoint in --out (after a kill).")
+FpsOpt = Annotated[float | None, _Opt(help="Frame rate, Hz, where the file states none.")]
+ResumeOpt = Annotated[bool, _Opt("--resume", help="Continue from the checkpoint in --out.")]
+DModelOpt = Annotated[int, _Opt("--d-model", help="Transformer width (paper: 256).")]
+DzOpt = Annotated[int, _Opt("--d-z", help="Code size (paper: 128).")]
+LayersOpt = Annotated[int, _Opt("--layers", help="Temporal transformer layers (paper: 4).")]
+WindowOpt = Annotated[int, _Opt("--window", help="Frames per training window.")]
+EpochsOpt = Annotated[int, _Opt("--epochs", help="Passes over all windows.")]
+VisionModelOpt = Annotated[
+    Path | None, _Opt(help="Local Hugging Face model folder (transformers).")
 ]
-DModelOpt = Annotated[int, typer.Option("--d-model", help="Transformer width (paper: 256).")]
-DzOpt = Annotated[int, typer.Option("--d-z", help="Code size (paper: 128).")]
-LayersOpt = Annotated[int, typer.Option("--layers", help="Temporal transformer layers (paper: 4).")]
-WindowOpt = Annotated[int, typer.Option("--window", help="Frames per training window.")]
-EpochsOpt = Annotated[int, typer.Option("--epochs", help="Passes over all windows.")]
+CacheOpt = Annotated[Path, _Opt(help="Folder of cached crop embeddings (reused by reruns).")]
+ConfigOpt = Annotated[Path | None, _Opt("--config", "-c", help="TOML settings.", dir_okay=False)]
 VideoOpt = Annotated[
     Path | None,
-    typer.Option(
-        "--video",
-        help="Video the 2D keypoints were tracked on (one view, same frame count): the "
-        "model looks at animal-centred crops of the frames its gate selects.",
-        dir_okay=False,
-    ),
-]
-VisionModelOpt = Annotated[
-    Path | None,
-    typer.Option("--vision-model", help="Local Hugging Face model folder (transformers)."),
-]
-CacheOpt = Annotated[
-    Path,
-    typer.Option("--embedding-cache", help="Folder of cached crop embeddings (reused by reruns)."),
-]
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", "-c", help="TOML settings (runs_dir, the embed role).", dir_okay=False
-    ),
-]
+    _Opt(help="Video the 2D keypoints were tracked on (one view, same frame count): the model "
+         "looks at animal-centred crops of the frames its gate selects.", dir_okay=False),
+]  # fmt: skip
 
 
 @contextmanager
@@ -85,10 +69,25 @@ def _progress() -> Iterator[ProgressCallback]:
         yield on_progress
 
 
-def _finish(summary: dict[str, Any], run: Any) -> None:
-    for w in summary.get("warnings") or []:
+def _run(entry: Callable[..., Any], inputs: Any, options: Any, config: Path | None,
+         out: Path, **flags: Any) -> Any:  # fmt: skip
+    """``entry`` (a ``graphs.gate.run_gate_*``) with a progress bar."""
+    with _progress() as progress:
+        return entry(inputs, options, settings_from(config), out=out, progress=progress, **flags)
+
+
+def _finish(res: Any, *lines: str) -> None:
+    for line in lines:
+        console.print(line)
+    for w in res.summary.get("warnings") or []:
         err_console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
-    console.print(f"run directory: [cyan]{run.root}[/]  (trace: ethoagent trace show {run.root})")
+    root = res.run.root
+    console.print(f"run directory: [cyan]{root}[/]  (trace: ethoagent trace show {root})")
+
+
+def _fit_line(verb: str, s: dict[str, Any], what: str) -> str:
+    resumed = f" (resumed at step {s['resumed_from']})" if s["resumed_from"] else ""
+    return f"{verb} {s['steps']} steps{resumed} on {what}"
 
 
 @gate_app.command("pretrain")
@@ -117,17 +116,9 @@ def gate_pretrain(
     inputs = _validated(PretrainInputs, "gate pretrain", keypoints=keypoints, fps=fps)
     options = _validated(PretrainOptions, "gate pretrain", epochs=epochs, d_model=d_model,
                          d_z=d_z, layers=layers, window=window)  # fmt: skip
-    with _progress() as progress:
-        res = run_gate_pretrain(inputs, options, settings_from(config), out=out, resume=resume,
-                                progress=progress)  # fmt: skip
-    s = res.summary
-    console.print(
-        f"pretrained {s['steps']} steps"
-        + (f" (resumed at step {s['resumed_from']})" if s["resumed_from"] else "")
-        + f" on {s['files']} file(s); model in [cyan]{out}[/] (pretrain_log.csv, "
-        "pretrain_losses.png)"
-    )
-    _finish(s, res.run)
+    res = _run(run_gate_pretrain, inputs, options, config, out, resume=resume)
+    what = f"{res.summary['files']} file(s); model in [cyan]{out}[/] (pretrain_losses.png)"
+    _finish(res, _fit_line("pretrained", res.summary, what))
 
 
 @gate_app.command("train")
@@ -194,25 +185,19 @@ def gate_train(
         d_model=d_model, d_z=d_z, layers=layers, window=window, vision_encoder=vision_encoder,
         crop_px=crop_px, top_k=top_k, embedding_cache=embedding_cache,
     )  # fmt: skip
-    with _progress() as progress:
-        res = run_gate_train(inputs, options, settings_from(config), out=out, resume=resume,
-                             progress=progress)  # fmt: skip
-    s = res.summary
-    console.print(
-        f"trained {s['steps']} steps"
-        + (f" (resumed at step {s['resumed_from']})" if s["resumed_from"] else "")
-        + f" on {s['labelled']} labelled frame-animals, {len(s['classes'])} classes"
+    res = _run(run_gate_train, inputs, options, config, out, resume=resume)
+    s, v = res.summary, res.summary.get("vision")
+    what = (
+        f"{s['labelled']} labelled frame-animals, {len(s['classes'])} classes"
         + (" (encoder frozen)" if s["frozen"] else "")
         + f"; model in [cyan]{out}[/] (classes.json, train_log.csv, train_losses.png)"
     )
-    v = s.get("vision")
-    if v is not None:
-        console.print(
-            f"vision: {v['encoder']}, {v['crops_wanted']} crops, {v['frames_sent_to_encoder']} "
-            f"sent to the encoder in {v['vision_encoder_calls']} call(s) "
-            f"({v['cache_hits']} from the cache in {embedding_cache})"
-        )
-    _finish(s, res.run)
+    vision = () if v is None else (
+        f"vision: {v['encoder']}, {v['crops_wanted']} crops, {v['frames_sent_to_encoder']} "
+        f"sent to the encoder in {v['vision_encoder_calls']} call(s) ({v['cache_hits']} from "
+        f"the cache in {embedding_cache})",
+    )  # fmt: skip
+    _finish(res, _fit_line("trained", s, what), *vision)
 
 
 @gate_app.command("predict")
@@ -254,31 +239,30 @@ def gate_predict(
                         video=video, vision_model=vision_model, fps=fps)  # fmt: skip
     options = _validated(PredictOptions, "gate predict", top_k=top_k,
                          embedding_cache=embedding_cache)  # fmt: skip
-    with _progress() as progress:
-        res = run_gate_predict(inputs, options, settings_from(config), out=out,
-                               overwrite=overwrite, progress=progress)  # fmt: skip
+    res = _run(run_gate_predict, inputs, options, config, out, overwrite=overwrite)
     s = res.summary
+    rows = [
+        ("frames x animals", f"{s['frames']} x {len(s['animals'])} at {s['fps']:g} fps"),
+        ("classes", ", ".join(f"{c} {v:.0%}" for c, v in s["class_shares"].items())),
+        ("mean top probability", f"{s['mean_top_probability']:.3f}"),
+        ("vision", "none (keypoint path)" if s["top_k"] is None
+         else f"{s['encoder'] or 'none'}, top-k {s['top_k']:.0%}"),
+    ]  # fmt: skip
+    if s["top_k"] is not None:
+        rows += [
+            ("frames looked at", f"{s['frames_looked_at']} of {s['frame_animals']} "
+             f"frame-animals ({s['fraction_looked_at']:.1%})"),
+            ("sent to the encoder", f"{s['frames_sent_to_encoder']} in "
+             f"{s['vision_encoder_calls']} call(s) (the rest from the cache); calls saved vs "
+             f"every frame: {s['encoder_calls_saved']:.1%}"),
+        ]  # fmt: skip
     table = Table(title="gate predict: per-frame labels", show_header=False)
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("frames x animals", f"{s['frames']} x {len(s['animals'])} at {s['fps']:g} fps")
-    table.add_row("classes", ", ".join(f"{c} {v:.0%}" for c, v in s["class_shares"].items()))
-    table.add_row("mean top probability", f"{s['mean_top_probability']:.3f}")
-    if s.get("top_k") is None:
-        table.add_row("vision", "none (keypoint path)")
-    else:
-        table.add_row("vision", f"{s['encoder'] or 'none'}, top-k {s['top_k']:.0%}")
-        table.add_row("frames looked at", f"{s['frames_looked_at']} of {s['frame_animals']} "
-                      f"frame-animals ({s['fraction_looked_at']:.1%})")  # fmt: skip
-        table.add_row(
-            "sent to the encoder",
-            f"{s['frames_sent_to_encoder']} in {s['vision_encoder_calls']} call(s) (the rest "
-            f"from the cache); calls saved vs every frame: {s['encoder_calls_saved']:.1%}",
-        )
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
-    console.print(f"outputs: [cyan]{out}[/] (labels.csv, ethogram.csv, ethogram.png, "
-                  "summary.json, report.md)")  # fmt: skip
-    _finish(s, res.run)
+    _finish(res, f"outputs: [cyan]{out}[/] (labels.csv, ethogram.csv/png, summary.json, report.md)")
 
 
 @gate_app.command("eval")
@@ -313,9 +297,7 @@ def gate_eval(
                         keypoints=keypoints, video=video, vision_model=vision_model,
                         fps=fps)  # fmt: skip
     options = _validated(EvalOptions, "gate eval", embedding_cache=embedding_cache)
-    with _progress() as progress:
-        res = run_gate_eval(inputs, options, settings_from(config), out=out,
-                            overwrite=overwrite, progress=progress)  # fmt: skip
+    res = _run(run_gate_eval, inputs, options, config, out, overwrite=overwrite)
     record = json.loads((out / "results.json").read_text())
     table = Table(title="gate eval: F1 per vision budget")
     for col in ("top-k", "macro-F1", "looked at", "sent to encoder", "per class"):
@@ -329,5 +311,4 @@ def gate_eval(
             ", ".join(f"{c} {v:.2f}" for c, v in r["per_class_f1"].items()),
         )
     console.print(table)
-    console.print(f"outputs: [cyan]{out}[/] (results.json, results.md, f1_vs_budget.png)")
-    _finish(res.summary, res.run)
+    _finish(res, f"outputs: [cyan]{out}[/] (results.json, results.md, f1_vs_budget.png)")
