@@ -81,6 +81,15 @@ def test_predict_leaves_a_finished_run_with_its_trace(
         assert (out / name).read_bytes() == (res.run.outputs_dir / name).read_bytes()
     assert res.summary["frames_looked_at"] == 0 and res.summary["top_k"] is None
 
+    # resuming the finished run from its checkpoint runs no stage again
+    inputs = PredictInputs(keypoints=keypoints, gate_model=model)
+    again = run_gate_predict(inputs, PredictOptions(), _settings(tmp), out=tmp / "elsewhere",
+                             resume=res.run.run_id)  # fmt: skip
+    assert again.run.root == res.run.root and again.out == out
+    events = read_trace(res.run.root / "trace.jsonl")
+    assert [e["name"] for e in events if e["kind"] == "tool_call"] == tools
+    assert "run_resume" in {e["kind"] for e in events}
+
 
 def test_bad_inputs_fail_before_any_run_exists(
     session: tuple[Path, Path, Path], model: Path, tmp_path: Path
