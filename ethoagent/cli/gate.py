@@ -8,8 +8,7 @@ trace (``ethoagent trace show RUN``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,7 +23,6 @@ from ethoagent.graphs.gate.options import (
     PretrainOptions,
     TrainOptions,
 )
-from ethoagent.graphs.kit.runtime import ProgressCallback
 
 gate_app = typer.Typer(
     help="LookAgain gate model: keypoints, plus video frames where its gate says a look "
@@ -34,9 +32,7 @@ gate_app = typer.Typer(
 
 _PRE, _TR = PretrainOptions(), TrainOptions()
 _Opt = typer.Option
-GateOutOpt = Annotated[
-    Path, _Opt("--out", help="Model folder (created; checkpoints, logs, plots).")
-]
+GateOutOpt = Annotated[Path, _Opt("--out", help="Model folder (created; checkpoints, plots).")]
 FpsOpt = Annotated[float | None, _Opt(help="Frame rate, Hz, where the file states none.")]
 ResumeOpt = Annotated[bool, _Opt("--resume", help="Continue from the checkpoint in --out.")]
 DModelOpt = Annotated[int, _Opt("--d-model", help="Transformer width (paper: 256).")]
@@ -44,9 +40,7 @@ DzOpt = Annotated[int, _Opt("--d-z", help="Code size (paper: 128).")]
 LayersOpt = Annotated[int, _Opt("--layers", help="Temporal transformer layers (paper: 4).")]
 WindowOpt = Annotated[int, _Opt("--window", help="Frames per training window.")]
 EpochsOpt = Annotated[int, _Opt("--epochs", help="Passes over all windows.")]
-VisionModelOpt = Annotated[
-    Path | None, _Opt(help="Local Hugging Face model folder (transformers).")
-]
+VisionModelOpt = Annotated[Path | None, _Opt(help="Local Hugging Face model folder.")]
 CacheOpt = Annotated[Path, _Opt(help="Folder of cached crop embeddings (reused by reruns).")]
 ConfigOpt = Annotated[Path | None, _Opt("--config", "-c", help="TOML settings.", dir_okay=False)]
 VideoOpt = Annotated[
@@ -56,8 +50,9 @@ VideoOpt = Annotated[
 ]  # fmt: skip
 
 
-@contextmanager
-def _progress() -> Iterator[ProgressCallback]:
+def _run(entry: Callable[..., Any], inputs: Any, options: Any, config: Path | None,
+         out: Path, **flags: Any) -> Any:  # fmt: skip
+    """``entry`` (a ``graphs.gate.run_gate_*``) with a progress bar per stage."""
     with progress_bar() as bar:
         tasks: dict[str, Any] = {}
 
@@ -66,14 +61,8 @@ def _progress() -> Iterator[ProgressCallback]:
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], advance=done)
 
-        yield on_progress
-
-
-def _run(entry: Callable[..., Any], inputs: Any, options: Any, config: Path | None,
-         out: Path, **flags: Any) -> Any:  # fmt: skip
-    """``entry`` (a ``graphs.gate.run_gate_*``) with a progress bar."""
-    with _progress() as progress:
-        return entry(inputs, options, settings_from(config), out=out, progress=progress, **flags)
+        return entry(inputs, options, settings_from(config), out=out, progress=on_progress,
+                     **flags)  # fmt: skip
 
 
 def _finish(res: Any, *lines: str) -> None:
