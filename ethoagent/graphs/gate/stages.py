@@ -290,7 +290,8 @@ def _predict_env(env: GateEnv) -> ResolvedPredict:
 def _encoder_for(env: GateEnv, gm: GateModel) -> TracedEncoder:
     held = gm.vision
     assert held is not None
-    inputs = env.resolved.inputs  # type: ignore[union-attr]
+    assert isinstance(env.resolved, ResolvedPredict | ResolvedEval)
+    inputs = env.resolved.inputs
     inner = make_encoder(
         held["kind"], int(held["crop_px"]), env.rt.settings, inputs.vision_model, env.warn
     )
