@@ -18,7 +18,6 @@ MAX_FUNCTION_LINES = 80
 # Modules over MAX_MODULE_LINES, by dotted name.
 LONG_MODULES_ALLOWED = {
     "ethoagent.agent.trace",
-    "ethoagent.cli.gate",
     "ethoagent.evals.gate",
     "ethoagent.evals.pose_real",
     "ethoagent.graphs.classify.graph",
@@ -42,9 +41,6 @@ LONG_FUNCTIONS_ALLOWED = {
     "ethoagent.cli.batch:run_command",
     "ethoagent.cli.classify:classify",
     "ethoagent.cli.demo:demo",
-    "ethoagent.cli.gate:gate_eval",
-    "ethoagent.cli.gate:gate_predict",
-    "ethoagent.cli.gate:gate_train",
     "ethoagent.cli.profile:profile_command",
     "ethoagent.cli.serve:serve_command",
     "ethoagent.demo.driver:overview_section",

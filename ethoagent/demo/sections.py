@@ -364,9 +364,9 @@ def gate_section(ctx: DemoContext) -> Section:
     """A small LookAgain model trained on alternating blocks of labels, scored on the rest."""
     import torch
 
-    from ethoagent.cli.gate import gate_probabilities
     from ethoagent.io.keypoints import read_keypoints
     from ethoagent.nn.lookagain import LookAgain, LookAgainConfig
+    from ethoagent.nn.predict_gate import predict_probabilities
     from ethoagent.nn.train_gate import GateSession, TrainConfig, train_gate
     from ethoagent.tools.motion import describe_motion
 
@@ -409,16 +409,17 @@ def gate_section(ctx: DemoContext) -> Section:
         ctx.report_progress("gate: train", 1, total)
 
     t0 = time.perf_counter()
+    session = GateSession(desc.features, y[:, None], desc.confidence, desc.valid)
     result = train_gate(
         model,
-        [GateSession(desc.features, y[:, None], desc.confidence, desc.valid)],
+        [session],
         train,
         checkpoint_dir=folder,
         progress=on_step,
     )
     seconds = time.perf_counter() - t0
     model.save(folder)
-    probs = gate_probabilities(model, desc, window)
+    probs = predict_probabilities(model, session, window)
     pred_codes = probs.argmax(axis=-1)[:, 0]
     pred = np.asarray([classes[c] for c in pred_codes], dtype=str)
     f1 = per_class_f1(t[test], pred[test])
