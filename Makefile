@@ -12,11 +12,12 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: install dev server demo test test-fast lint format clean
+.PHONY: install dev server ray demo test test-fast lint format clean
 
 install: $(VENV)/.installed
 dev: $(VENV)/.dev
 server: $(VENV)/.server
+ray: $(VENV)/.ray
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +28,11 @@ $(VENV)/.installed: pyproject.toml
 
 $(VENV)/.dev: $(VENV)/.installed
 	$(PIP) install -e ".[dev,vision,embed]"
+	touch $@
+
+# `ethoagent run --executor ray`: CI runs the Ray executor test instead of skipping it.
+$(VENV)/.ray: $(VENV)/.installed
+	$(PIP) install -e ".[ray]"
 	touch $@
 
 # The local OpenAI-compatible model server for the `server` tests: llama-cpp-python is
@@ -43,20 +49,24 @@ demo: install
 	$(BIN)/ethoagent demo
 
 # ETHOAGENT_REQUIRE_SERVER=1: the server tests fail instead of skipping if it cannot start.
-test: dev server
-	ETHOAGENT_REQUIRE_SERVER=1 $(BIN)/pytest -q
+# --durations=25 lists the slowest tests, so that a slow newcomer shows in every CI log.
+test: dev server ray
+	ETHOAGENT_REQUIRE_SERVER=1 $(BIN)/pytest -q --durations=25
 
+# The edit-test loop: no `slow` tests, no model server.
 test-fast: dev
-	$(BIN)/pytest -q -m "not server"
+	$(BIN)/pytest -q -m "not slow and not server"
 
+# Import contracts ([tool.importlinter] in pyproject.toml; DESIGN.md §2) after ruff and mypy.
 lint: dev
 	$(BIN)/ruff check ethoagent tests benchmarks
 	$(BIN)/ruff format --check ethoagent tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: dev
 	$(BIN)/ruff format ethoagent tests benchmarks
 	$(BIN)/ruff check --fix ethoagent tests benchmarks
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

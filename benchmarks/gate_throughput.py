@@ -52,11 +52,11 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.vision_encoders import synthetic_frames
+from ethoagent.agent.embed import make_vision_encoder
 from ethoagent.errors import EthoagentError
 from ethoagent.nn.lookagain import LookAgain, LookAgainConfig
 from ethoagent.sim.synthetic import simulate_world
 from ethoagent.tools.motion import describe_motion
-from ethoagent.tools.vision import make_vision_encoder
 
 GOAL_S_PER_HOUR = 30.0
 """Target for the keypoint path: seconds of compute per hour of 30 fps video."""

@@ -1,4 +1,4 @@
-"""keypoint-MoSeq syllables for the ``segment`` eval: fit it on the eval's keypoints.
+r"""keypoint-MoSeq syllables for the ``segment`` eval: fit it on the eval's keypoints.
 
 keypoint-MoSeq (Weinreb et al. 2024) is the field's reference unsupervised segmenter. It
 is not a dependency of ethoagent (it pulls jax, numba, panel and friends), so it runs in
@@ -6,7 +6,7 @@ its own environment, and the eval calls this script there when it finds one::
 
     python3 -m venv .cache/kpms-venv
     .cache/kpms-venv/bin/pip install keypoint-moseq
-    .cache/kpms-venv/bin/python benchmarks/segment_keypoint_moseq.py \\
+    .cache/kpms-venv/bin/python benchmarks/segment_keypoint_moseq.py \
         --keypoints session.npz --out session_syllables.csv
 
 The script needs only numpy and keypoint-moseq (it does not import ethoagent).

@@ -95,8 +95,10 @@ def _anipose_group(cams: list[Camera]) -> Any:
 
 
 def _ransac_subset(outlier: NDArray[np.bool_], n: int, seed: int) -> NDArray[np.int64]:
-    """Flat point indices for the slow method: all outlier points up to half of ``n``, the
-    rest inlier points, in a fixed random order."""
+    """Flat point indices for the slow method, in a fixed random order.
+
+    All outlier points up to half of ``n``, the rest inlier points.
+    """
     rng = np.random.default_rng(seed + 1)
     flat = outlier.ravel()
     bad = rng.permutation(np.flatnonzero(flat))[: n // 2]

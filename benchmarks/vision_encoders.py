@@ -28,8 +28,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ethoagent.agent.embed import make_vision_encoder
 from ethoagent.errors import EthoagentError
-from ethoagent.tools.vision import VisionEncoder, make_vision_encoder
+from ethoagent.tools.vision import VisionEncoder
 
 
 def synthetic_frames(n: int, size: int = 224, seed: int = 0) -> np.ndarray:

@@ -338,8 +338,11 @@ def check_disk(runs_dir: Path) -> Check:
 
 
 def parse_nvidia_smi(text: str) -> list[str]:
-    """GPU descriptions from ``nvidia-smi --query-gpu=name,memory.total,memory.used
-    --format=csv,noheader,nounits`` (memory in MiB)."""
+    """GPU descriptions from ``nvidia-smi``'s CSV, memory in MiB.
+
+    The CSV is ``nvidia-smi --query-gpu=name,memory.total,memory.used
+    --format=csv,noheader,nounits``.
+    """
     gpus = []
     for line in text.strip().splitlines():
         parts = [p.strip() for p in line.split(",")]

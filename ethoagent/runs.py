@@ -102,6 +102,11 @@ class Run:
         """Create ``runs_dir/<run_id>/`` with its config snapshot and ``run.json``.
 
         Args:
+            runs_dir: the folder holding the runs.
+            graph: the pipeline's name.
+            settings: the settings, snapshotted into ``config.toml``.
+            run_id: the run's name (default: ``<graph>-<UTC time>-<random>``).
+            inputs: the run's resolved inputs, kept in ``run.json`` for a resume.
             out: the folder the run's outputs are also copied into, recorded for a resume.
 
         Raises:

@@ -92,10 +92,12 @@ class ServeSpec(BaseModel):
 
     @property
     def name(self) -> str:
+        """The model name clients ask for: ``served_model_name`` or the model."""
         return self.served_model_name or self.model
 
     @property
     def base_url(self) -> str:
+        """The OpenAI-compatible URL clients use (loopback when bound to every address)."""
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         return f"http://{host}:{self.port}/v1"
 
@@ -205,6 +207,7 @@ class Launched:
     log_path: Path
 
     def log_tail(self, n_chars: int = 2000) -> str:
+        """The last ``n_chars`` characters of the server's log ("" when unreadable)."""
         try:
             return self.log_path.read_text(errors="replace")[-n_chars:]
         except OSError:
@@ -235,11 +238,14 @@ def launch(spec: ServeSpec, command: Sequence[str], log_dir: Path) -> Launched:
 
 
 def probe_server(base_url: str, timeout_s: float = 3.0, api_key: str | None = None) -> list[str]:
-    """Check one OpenAI-compatible server: ``GET /health`` (where it exists) and
-    ``GET /v1/models``.
+    """Check one OpenAI-compatible server: ``GET /health`` and ``GET /v1/models``.
+
+    ``/health`` is checked where the server has it.
 
     Args:
         base_url: e.g. ``http://127.0.0.1:8000/v1``.
+        timeout_s: seconds to wait for each request.
+        api_key: sent as a bearer token when given.
 
     Returns:
         The served model ids.

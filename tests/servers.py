@@ -514,3 +514,68 @@ def _make_handler(server: ScriptedOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 pass
 
     return Handler
+
+
+class EmbeddingsServer:
+    """An OpenAI-compatible ``/v1/embeddings`` server on 127.0.0.1 that answers ``vector(x)``
+    for every input ``x`` (listed in reverse order: clients must sort by ``index``).
+
+    ``GET /v1/models`` lists ``model``; every request body is appended to ``requests``; an
+    input equal to ``"fail"`` gets HTTP 400.
+
+    Example:
+        ``with EmbeddingsServer(lambda t: [1.0, len(t)]) as srv: ...`` and point the
+        ``embed`` role's ``base_url`` at ``srv.base_url``.
+    """
+
+    def __init__(self, vector: Callable[[str], list[float]], *, model: str = "emb-test") -> None:
+        self.vector = vector
+        self.model = model
+        self.requests: list[dict[str, Any]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+            def _send(self, body: dict[str, Any], code: int = 200) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._send({"object": "list", "data": [{"id": server.model, "object": "model"}]})
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                server.requests.append(body)
+                inputs = body["input"]
+                if "fail" in inputs:
+                    self._send({"error": {"message": "no such model"}}, code=400)
+                    return
+                data = [
+                    {"object": "embedding", "index": i, "embedding": server.vector(x)}
+                    for i, x in reversed(list(enumerate(inputs)))
+                ]
+                usage = {"prompt_tokens": 3, "total_tokens": 3}
+                self._send({"object": "list", "data": data, "model": body["model"], "usage": usage})
+
+        self._httpd = ThreadingHTTPServer((HOST, 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self._httpd.server_address[1]}/v1"
+
+    def __enter__(self) -> EmbeddingsServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)

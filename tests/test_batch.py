@@ -389,9 +389,9 @@ def test_ray_executor_on_a_local_instance(tmp_path: Path) -> None:
     assert [r.summary for r in local] == [r.summary for r in results]
 
 
-def test_readme_batch_example_is_valid(tmp_path: Path) -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    block = readme.split("# lab.toml", 1)[1].split("```", 1)[0]
+def test_docs_batch_example_is_valid(tmp_path: Path) -> None:
+    page = (Path(__file__).resolve().parents[1] / "docs" / "batch.md").read_text()
+    block = page.split("# lab.toml", 1)[1].split("```", 1)[0]
     plan = load_batch(write(tmp_path / "lab.toml", "# lab.toml" + block))
     assert [j.key for j in plan.jobs] == [
         "mouse01/segment", "sim3/pose", "sim3/segment", "sim3/classify", "cohort/profile",

@@ -1,7 +1,13 @@
-"""End-to-end CLI: the commands that exist, the demo, eval, trace and one-line errors."""
+"""End-to-end CLI: the commands that exist, the demo, eval, trace and one-line errors.
+
+``cli`` runs the console entry point in this process (what the other CLI test modules use);
+``cli_process`` starts a new interpreter, only for the exit code + one red line contract as a
+user's shell sees it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -9,12 +15,43 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from ethoagent.cli import base as cli_base
+from ethoagent.cli.app import main
 from tests.data_paths import require_shared
 
+CLI_ENV = {"COLUMNS": "200", "NO_COLOR": "1"}
 
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+
+def cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``ethoagent ARGS...`` in-process through ``main`` (user errors -> one red line).
+
+    Returns what a subprocess would: the exit code and the captured stdout and stderr.
+    """
+    argv = ["ethoagent", *map(str, args)]
+    saved_argv, saved_debug = sys.argv, cli_base.STATE["debug"]
+    code = 0
+    with (
+        CliRunner().isolation(env={**CLI_ENV, "ETHOAGENT_DEBUG": None}) as (out, err, _),
+        contextlib.chdir(cwd or Path.cwd()),
+    ):
+        sys.argv = argv
+        cli_base.STATE["debug"] = False
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        finally:
+            sys.argv = saved_argv
+            cli_base.STATE["debug"] = saved_debug
+        stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
+    return subprocess.CompletedProcess(argv, code, stdout, stderr)
+
+
+def cli_process(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m ethoagent.cli.app ARGS...`` in a new interpreter."""
+    env = {**os.environ, **CLI_ENV}
     env.pop("ETHOAGENT_DEBUG", None)
     return subprocess.run(
         [sys.executable, "-m", "ethoagent.cli.app", *args],
@@ -124,7 +161,7 @@ def test_eval_suite_writes_results(tmp_path: Path) -> None:
     ],
 )
 def test_user_errors_are_one_red_line(tmp_path: Path, args: tuple[str, ...], expected: str) -> None:
-    out = cli(*args, cwd=tmp_path)
+    out = cli_process(*args, cwd=tmp_path)
     assert out.returncode != 0
     lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, out.stderr
@@ -142,18 +179,18 @@ def test_unreachable_endpoint_is_one_line_naming_it(
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}/v1"
     monkeypatch.setenv("ETHOAGENT_MODELS__LLM__MAX_RETRIES", "0")
-    out = cli("demo", "--backend", "openai", "--runs-dir", str(tmp_path), cwd=tmp_path)
+    out = cli_process("demo", "--backend", "openai", "--runs-dir", str(tmp_path), cwd=tmp_path)
     assert "error: " in out.stderr  # no base_url configured
     assert "base_url" in out.stderr
     monkeypatch.setenv("ETHOAGENT_MODELS__LLM__BASE_URL", url)
-    out = cli("demo", "--backend", "openai", "--runs-dir", str(tmp_path), cwd=tmp_path)
+    out = cli_process("demo", "--backend", "openai", "--runs-dir", str(tmp_path), cwd=tmp_path)
     assert out.returncode != 0
     lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and url in lines[0], out.stderr
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
-    out = cli("--debug", "demo", "--resume", "no-such-run", cwd=tmp_path)
+    out = cli_process("--debug", "demo", "--resume", "no-such-run", cwd=tmp_path)
     assert out.returncode != 0 and "Traceback" in out.stderr
 
 
@@ -213,7 +250,7 @@ def test_pose_on_a_simulated_session_then_resume(tmp_path: Path) -> None:
 
 
 def test_pose_without_inputs_is_one_clear_line(tmp_path: Path) -> None:
-    out = cli("pose", "--runs-dir", str(tmp_path))
+    out = cli_process("pose", "--runs-dir", str(tmp_path))
     assert out.returncode != 0
     assert "pose needs --videos, --calibration and --seeds" in out.stderr
     assert "Traceback" not in out.stderr

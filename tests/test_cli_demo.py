@@ -148,9 +148,7 @@ def test_sigkill_during_segment_then_resume_gives_the_same_results(
     assert not (root / "outputs" / "report.html").exists()
     pose_trace = (root / "runs" / "pose" / "trace.jsonl").read_bytes()
 
-    resumed = subprocess.run(
-        [*command, "--resume", "k"], env=env, capture_output=True, text=True, timeout=600
-    )
+    resumed = cli("demo", "--runs-dir", tmp_path, "--resume", "k")
     assert resumed.returncode == 0, resumed.stderr
     assert (root / "runs" / "pose" / "trace.jsonl").read_bytes() == pose_trace
     got, want = _section_data(root), _section_data(demo_run[0])

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from ethoagent.io.keypoints import read_keypoints
+from ethoagent.nn.encoders import efficientnet_lite0_installed
 from ethoagent.sim.behaviour import BEHAVIOURS
 from ethoagent.sim.simulate import simulate_session
-from ethoagent.tools.vision import efficientnet_lite0_installed
 from tests.test_cli import cli
 from tests.test_cli_gate import _one_line_error
 

@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_cli import cli
+
 FRAMES = "300"  # 6 checkpointed chunks of 50 frames
 
 
-def demo_cmd(runs_dir: Path, *extra: str) -> list[str]:
+def demo_args(runs_dir: Path, *extra: str) -> list[str]:
     return [
-        sys.executable,
-        "-m",
-        "ethoagent.cli.app",
         "demo",
         "--only",
         "triangulate",
@@ -41,10 +40,12 @@ def outputs(run_dir: Path) -> dict[str, bytes]:
 def test_sigkill_then_resume_gives_identical_outputs(tmp_path: Path) -> None:
     env = {**os.environ, "COLUMNS": "120"}
     ref_dir, kill_dir = tmp_path / "ref", tmp_path / "killed"
-    subprocess.run(demo_cmd(ref_dir, "--run-id", "r"), check=True, env=env, capture_output=True)
+    ref_run = cli(*demo_args(ref_dir, "--run-id", "r"))
+    assert ref_run.returncode == 0, ref_run.stderr
 
+    # only the run that is killed needs a process of its own
     proc = subprocess.Popen(
-        demo_cmd(kill_dir, "--run-id", "r"),
+        [sys.executable, "-m", "ethoagent.cli.app", *demo_args(kill_dir, "--run-id", "r")],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -61,9 +62,7 @@ def test_sigkill_then_resume_gives_identical_outputs(tmp_path: Path) -> None:
     killed_run = kill_dir / "r"
     assert not (killed_run / "outputs" / "report.md").exists()
 
-    resumed = subprocess.run(
-        demo_cmd(kill_dir, "--resume", "r"), env=env, capture_output=True, text=True
-    )
+    resumed = cli(*demo_args(kill_dir, "--resume", "r"))
     assert resumed.returncode == 0, resumed.stderr
     ref, got = outputs(ref_dir / "r"), outputs(killed_run)
     assert sorted(ref) == sorted(got)

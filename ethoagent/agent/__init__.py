@@ -1,1 +1,1 @@
-"""Everything that talks to a model: clients (online, offline), cache, trace, chat."""
+"""Everything that talks to a model: clients (online, offline), embeddings, cache, trace."""

@@ -3,7 +3,9 @@
 An answer is stored under a sha256 key over everything that determines it: backend, model,
 prompt name and version, sampling, the messages (images by content hash), the output schema,
 the tools and the tool choice. Re-running a step with an identical request costs nothing;
-changing the prompt version, the sampling, an image or the output schema misses.
+changing the prompt version, the sampling, an image or the output schema misses. An
+embedding vector is stored per input, under a key over the backend, model, kind (text or
+image) and the input's hash (``embedding_key``).
 
 The database uses WAL and a busy timeout, so several asyncio tasks of one process and several
 processes can share one cache file.
@@ -43,7 +45,7 @@ from ethoagent.agent.types import (
 )
 from ethoagent.errors import RunError
 
-__all__ = ["CacheStats", "CachedClient", "ModelCache", "cache_key"]
+__all__ = ["CacheStats", "CachedClient", "ModelCache", "cache_key", "embedding_key"]
 
 _T = TypeVar("_T", bound=BaseModel)
 
@@ -103,6 +105,29 @@ def cache_key(
         "tool_choice": tool_choice,
     }
     text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def embedding_key(*, backend: str, model: str, prompt: PromptRef, item: str) -> str:
+    """The sha256 (hex) of one embedding request's input: backend, model, kind, input hash.
+
+    Args:
+        backend: ``openai`` (only online embeddings are cached).
+        model: the model name.
+        prompt: what is embedded (``embed_text.v1``, ``embed_image.v1``).
+        item: the input text or image data URL (enters the key by its sha256).
+
+    Returns:
+        64 hex characters.
+    """
+    doc = {
+        "v": KEY_VERSION,
+        "backend": backend,
+        "model": model,
+        "prompt": {"name": prompt.name, "version": prompt.version},
+        "input": hashlib.sha256(item.encode("utf-8")).hexdigest(),
+    }
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -197,7 +222,18 @@ class ModelCache:
         data = answer.model_dump(mode="json", exclude={"parsed", "cache_hit", "latency_s"})
         parsed = answer.parsed
         data["parsed"] = parsed.model_dump(mode="json") if parsed is not None else None
-        text = json.dumps(data, sort_keys=True, ensure_ascii=False)
+        self.put_data(key, data, prompt, model)
+
+    def put_data(self, key: str, data: Mapping[str, Any], prompt: PromptRef, model: str) -> None:
+        """Store JSON data under ``key`` (replacing any earlier entry); ``get`` returns it.
+
+        Args:
+            key: the request's key (``cache_key``, ``embedding_key``).
+            data: a JSON-able mapping (an answer's fields, an embedding vector).
+            prompt: what the request was (counted per prompt in ``stats``).
+            model: the model that answered.
+        """
+        text = json.dumps(dict(data), sort_keys=True, ensure_ascii=False)
         created = datetime.now(UTC).isoformat(timespec="seconds")
         with self._lock:
             self._db().execute(

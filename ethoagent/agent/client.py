@@ -37,6 +37,7 @@ from pydantic import BaseModel
 from ethoagent.agent.types import (
     Answer,
     Backend,
+    EmbeddingAnswer,
     Message,
     PromptRef,
     Role,
@@ -315,6 +316,61 @@ class OpenAICompatibleClient:
             latency_s=time.perf_counter() - started,
             backend="openai",
             model=model or served,
+        )
+
+    async def served_model(self, role: Role) -> str:
+        """The configured model name for ``role``, else the first model its server lists.
+
+        Raises:
+            ConfigError: the role has no ``base_url`` or its api key variable is unset.
+            EndpointError: the server cannot be asked.
+        """
+        cfg = self._config(role)
+        return await self._resolve_model(role, cfg, self._client(role, cfg))
+
+    async def embed(self, role: Role, inputs: list[str]) -> EmbeddingAnswer:
+        """Send one ``/embeddings`` request for ``role``: one vector per input.
+
+        Args:
+            role: which configured model to ask (normally ``embed``).
+            inputs: texts, or images as ``data:image/png;base64,...`` URLs (the server must
+                serve a model that accepts them).
+
+        Returns:
+            The vectors in the order of ``inputs``; ``latency_s`` includes waiting for a
+            concurrency slot and any retries.
+
+        Raises:
+            ConfigError: the role has no ``base_url`` or its api key variable is unset.
+            EndpointError: the server is unreachable, keeps failing, rejects the request or
+                answers with a different number of vectors.
+        """
+        cfg = self._config(role)
+        started = time.perf_counter()
+        client = self._client(role, cfg)
+        model = await self._resolve_model(role, cfg, client)
+        response = await self._with_retries(
+            role,
+            cfg,
+            lambda: client.embeddings.create(
+                model=model or "default", input=inputs, encoding_format="float"
+            ),
+        )
+        data = sorted(response.data, key=lambda d: d.index)
+        if len(data) != len(inputs):
+            raise EndpointError(
+                f"embeddings endpoint for role '{role}' at {cfg.base_url} returned "
+                f"{len(data)} vectors for {len(inputs)} inputs.",
+                fix=f"check that models.{role}.model is an embedding model.",
+            )
+        usage = Usage()
+        if response.usage is not None:
+            usage = Usage(prompt_tokens=response.usage.prompt_tokens or 0)
+        return EmbeddingAnswer(
+            vectors=[[float(v) for v in d.embedding] for d in data],
+            usage=usage,
+            latency_s=time.perf_counter() - started,
+            model=model or response.model or "",
         )
 
     async def check_health(self, role: Role) -> list[str]:

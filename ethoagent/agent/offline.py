@@ -53,6 +53,7 @@ def register_solver(prompt_name: str) -> Callable[[Solver], Solver]:
 
 
 def registered_solvers() -> list[str]:
+    """The prompt names that have an offline solver, sorted."""
     return sorted(_SOLVERS)
 
 
@@ -66,10 +67,12 @@ class OfflineClient:
     backend: Backend = "offline"
 
     def __init__(self, solvers: Mapping[str, Solver] | None = None) -> None:
+        """Start with no calls counted; ``solvers`` override the registered ones."""
         self._solvers = dict(solvers or {})
         self.calls = 0
 
     def model_name(self, role: Role) -> str:
+        """The name the trace records for ``role``: ``offline-<role>``."""
         return f"offline-{role}"
 
     async def ask(
@@ -119,4 +122,5 @@ class OfflineClient:
         return answer
 
     async def aclose(self) -> None:
+        """Nothing to close: the offline client holds no connection."""
         return None

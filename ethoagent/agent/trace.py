@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -51,9 +52,10 @@ from ethoagent.agent.types import (
     Sampling,
     Tool,
     ToolChoice,
+    Usage,
 )
 from ethoagent.errors import RunError
-from ethoagent.tools.checks import CheckResult
+from ethoagent.model.checks import CheckResult
 
 __all__ = [
     "MAX_TEXT",
@@ -499,6 +501,66 @@ class Tracer:
             if latency_s is None:
                 fields["latency_s"] = answer.latency_s
         return self._emit("model_call", fields)
+
+    def embedding_call(
+        self,
+        *,
+        role: str,
+        model: str,
+        backend: str,
+        prompt: PromptRef,
+        inputs: Sequence[str],
+        dims: int | None,
+        usage: Usage | None = None,
+        latency_s: float | None = None,
+        cache_hit: bool = False,
+        error: str | None = None,
+    ) -> dict[str, Any]:
+        """Record one embeddings request (or the inputs the cache answered) as a model call.
+
+        The event is a ``model_call`` (role ``embed``), so it counts like every other.
+
+        Args:
+            role: the model role (``embed``).
+            model: the model name.
+            backend: ``openai``.
+            prompt: what was embedded (``embed_text.v1``, ``embed_image.v1``).
+            inputs: the inputs; recorded by count and sha256 (texts also by their start).
+            dims: length of each returned vector, or ``None`` when the call raised.
+            usage: tokens the server counted.
+            latency_s: wall time of the request.
+            cache_hit: the vectors came from the answer cache.
+            error: the error the call raised, if any.
+
+        Returns:
+            The event as written.
+        """
+        images = prompt.name == "embed_image"
+        shown = [] if images else [_truncate(t, 200) for t in inputs[:8]]
+        return self._emit(
+            "model_call",
+            {
+                "role": role,
+                "model": model,
+                "backend": backend,
+                "prompt": {"name": prompt.name, "version": prompt.version},
+                "messages": [],
+                "inputs": {
+                    "count": len(inputs),
+                    "sha256": [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in inputs],
+                    "texts": shown,
+                },
+                "tools": [],
+                "error": error,
+                "text": None if dims is None else f"{len(inputs)} vectors of {dims} dimensions",
+                "parsed": None,
+                "parse_error": None,
+                "tool_calls": [],
+                "usage": (usage or Usage()).model_dump(),
+                "latency_s": latency_s,
+                "cache_hit": cache_hit,
+            },
+        )
 
     def tool_call(
         self,

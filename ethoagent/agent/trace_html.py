@@ -63,6 +63,7 @@ class ItemTrace:
 
     @property
     def outcome(self) -> str:
+        """``flagged``, ``accepted`` or ``open`` (flagged wins)."""
         if self.flagged:
             return "flagged"
         if self.accepted:
@@ -70,6 +71,7 @@ class ItemTrace:
         return "open"
 
     def add(self, ev: Mapping[str, Any]) -> None:
+        """Append one of the item's trace events and update its checks, flag and outcome."""
         self.events.append(ev)
         kind = ev.get("kind")
         if kind == "check":
@@ -127,6 +129,7 @@ def select_events(
     given (they belong to no item); with ``node`` only those of that node or of none.
 
     Args:
+        events: the trace's events in order (``read_trace``).
         item: only this item.
         node: only this node.
         kind: only events of this kind.
@@ -220,6 +223,47 @@ def _short_json(value: Any, limit: int = 160) -> str:
     return _esc(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
+def _model_call_html(ev: Mapping[str, Any], cls: str, images: _Images) -> str:
+    prompt = ev.get("prompt") or {}
+    usage = ev.get("usage") or {}
+    head = (
+        f"model <b>{_esc(ev.get('role'))}</b> {_esc(ev.get('model'))} via "
+        f"{_esc(ev.get('backend'))} · prompt {_esc(prompt.get('name'))}.v"
+        f"{_esc(prompt.get('version'))} · {usage.get('prompt_tokens', 0)}+"
+        f"{usage.get('completion_tokens', 0)} tokens"
+    )
+    if ev.get("cache_hit"):
+        head += " · <span class='ok'>cache hit</span>"
+    if isinstance(ev.get("latency_s"), int | float):
+        head += f" · {ev['latency_s']:.2f} s"
+    parts = [head]
+    if ev.get("error"):
+        cls += " fail"
+        parts.append(f"<div class='bad'>error: {_esc(ev['error'])}</div>")
+    if ev.get("parse_error"):
+        cls += " fail"
+        parts.append(f"<div class='bad'>parse error: {_esc(ev['parse_error'])}</div>")
+    if ev.get("parsed") is not None:
+        parts.append(_fold("answer", _pre(ev["parsed"])))
+    elif ev.get("tool_calls"):
+        parts.append(_fold("tool calls", _pre(ev["tool_calls"])))
+    elif ev.get("text"):
+        parts.append(_fold("answer text", _pre(str(ev["text"]))))
+    messages = ev.get("messages") or []
+    if messages:
+        body = "".join(
+            f"<div class='msg'><i>{_esc(m.get('role'))}</i>"
+            + (f" · {len(m['images'])} image(s)" if m.get("images") else "")
+            + _pre(str(m.get("content", "")))
+            + "".join(images.tag(im) for im in m.get("images") or [] if isinstance(im, Mapping))
+            + "</div>"
+            for m in messages
+            if isinstance(m, Mapping)
+        )
+        parts.append(_fold(f"request ({len(messages)} messages)", body))
+    return f"<div class='{cls}' data-kind='model_call'>{''.join(parts)}</div>"
+
+
 def _event_html(ev: Mapping[str, Any], images: _Images) -> str:
     kind = str(ev.get("kind", ""))
     cls = f"ev k-{_esc(kind)}"
@@ -235,44 +279,7 @@ def _event_html(ev: Mapping[str, Any], images: _Images) -> str:
             f"<div class='{cls}' data-kind='check' data-check='{_esc(ev.get('name'))}'>{body}</div>"
         )
     if kind == "model_call":
-        prompt = ev.get("prompt") or {}
-        usage = ev.get("usage") or {}
-        head = (
-            f"model <b>{_esc(ev.get('role'))}</b> {_esc(ev.get('model'))} via "
-            f"{_esc(ev.get('backend'))} · prompt {_esc(prompt.get('name'))}.v"
-            f"{_esc(prompt.get('version'))} · {usage.get('prompt_tokens', 0)}+"
-            f"{usage.get('completion_tokens', 0)} tokens"
-        )
-        if ev.get("cache_hit"):
-            head += " · <span class='ok'>cache hit</span>"
-        if isinstance(ev.get("latency_s"), int | float):
-            head += f" · {ev['latency_s']:.2f} s"
-        parts = [head]
-        if ev.get("error"):
-            cls += " fail"
-            parts.append(f"<div class='bad'>error: {_esc(ev['error'])}</div>")
-        if ev.get("parse_error"):
-            cls += " fail"
-            parts.append(f"<div class='bad'>parse error: {_esc(ev['parse_error'])}</div>")
-        if ev.get("parsed") is not None:
-            parts.append(_fold("answer", _pre(ev["parsed"])))
-        elif ev.get("tool_calls"):
-            parts.append(_fold("tool calls", _pre(ev["tool_calls"])))
-        elif ev.get("text"):
-            parts.append(_fold("answer text", _pre(str(ev["text"]))))
-        messages = ev.get("messages") or []
-        if messages:
-            body = "".join(
-                f"<div class='msg'><i>{_esc(m.get('role'))}</i>"
-                + (f" · {len(m['images'])} image(s)" if m.get("images") else "")
-                + _pre(str(m.get("content", "")))
-                + "".join(images.tag(im) for im in m.get("images") or [] if isinstance(im, Mapping))
-                + "</div>"
-                for m in messages
-                if isinstance(m, Mapping)
-            )
-            parts.append(_fold(f"request ({len(messages)} messages)", body))
-        return f"<div class='{cls}' data-kind='model_call'>{''.join(parts)}</div>"
+        return _model_call_html(ev, cls, images)
     if kind == "tool_call":
         head = f"tool <b>{_esc(ev.get('name'))}</b>({_short_json(ev.get('args') or {}, 120)})"
         if ev.get("error"):

@@ -226,6 +226,23 @@ class Answer(BaseModel, Generic[T]):
         return self.parsed
 
 
+class EmbeddingAnswer(BaseModel):
+    """What an embeddings endpoint returned for one request.
+
+    Attributes:
+        vectors: one embedding per input, in the order of the inputs (as served, not
+            normalised).
+        usage: tokens the server counted for the inputs.
+        latency_s: wall time of the request, including retries.
+        model: the model that answered.
+    """
+
+    vectors: list[list[float]]
+    usage: Usage = Field(default_factory=Usage)
+    latency_s: float = 0.0
+    model: str = ""
+
+
 class ModelClient(Protocol):
     """One async call to a model role. Implemented by online, offline and wrapping clients."""
 

@@ -36,11 +36,13 @@ class Workspace:
     """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
+        """Create ``root`` if missing and keep its resolved path."""
         path = Path(root).expanduser()
         path.mkdir(parents=True, exist_ok=True)
         self.root = path.resolve(strict=True)
 
     def __repr__(self) -> str:
+        """``Workspace(<root>)``."""
         return f"Workspace({self.root})"
 
     def resolve(

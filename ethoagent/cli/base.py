@@ -11,9 +11,10 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from pydantic import BaseModel, ValidationError
 from rich import box
 from rich.console import Console
 from rich.progress import (
@@ -27,10 +28,7 @@ from rich.progress import (
 from rich.table import Table
 
 from ethoagent.config import Settings, load_settings
-from ethoagent.errors import RunError
-
-# cli.gate checks its output folders with the pipelines' check
-from ethoagent.graphs.kit.spec import check_out as check_out
+from ethoagent.errors import InputError, RunError
 
 if TYPE_CHECKING:
     from ethoagent.graphs.kit.runtime import ProgressCallback
@@ -136,3 +134,19 @@ def compact_table(title: str, *columns: str, text_columns: int = 2) -> Table:
             no_wrap=True,
         )
     return table
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def validated(model: type[ModelT], what: str, **values: Any) -> ModelT:
+    """``model(**values)``, with a validation failure as one ``InputError`` line.
+
+    Raises:
+        InputError: "invalid {what} options: ..." listing every problem.
+    """
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        raise InputError(f"invalid {what} options: {problems}.") from None

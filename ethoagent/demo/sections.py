@@ -127,8 +127,6 @@ def pose_section(ctx: DemoContext) -> Section:
     """Verified 3D labels from the videos and 3 seed frames (``graphs.pose``)."""
     from ethoagent.graphs import pose
     from ethoagent.graphs.pose.report import assembled, ground_truth
-    from ethoagent.sim import synthetic
-    from ethoagent.sim.synthetic import REGIONS
 
     result = ctx.pipeline(
         "pose", pose.PIPELINE, pose.PoseSources(session=ctx.session_dir), pose.PoseOptions()
@@ -137,12 +135,13 @@ def pose_section(ctx: DemoContext) -> Section:
     out = run.outputs_dir
     points, _ = assembled(run, int(result.state["n_chunks"]))
     truth = ground_truth(result.inputs)
-    k = synthetic.KEYPOINTS.index("back_mid")
+    skeleton = result.inputs.skeleton
+    k = skeleton.index("back_mid")
     frame_rows = list(csv.DictReader(io.StringIO((out / "frames.csv").read_text())))
     no_call = sum(1 for r in frame_rows if r["model_calls"] in ("0", ""))
     calls = sum(summary["model_calls"].values())
     frames, views = summary["frames"], summary["views"]
-    every_stage = frames * views * (1 + len(REGIONS))
+    every_stage = frames * views * (1 + len(skeleton.regions))
     gt = summary.get("ground_truth") or {}
     missing = np.isnan(points[..., 0]).mean(axis=0)  # (keypoints,) share of frames
     worst = int(np.argmax(missing))
@@ -208,7 +207,7 @@ def pose_section(ctx: DemoContext) -> Section:
             (
                 "marks missing in the 3D output",
                 f"{float(missing.mean()):.1%} of frame-marks (most: "
-                f"{synthetic.KEYPOINTS[worst]} in {float(missing[worst]):.1%} of frames)",
+                f"{skeleton.keypoints[worst]} in {float(missing[worst]):.1%} of frames)",
             ),
             ("model calls", f"{calls} ({summary['model_calls_per_frame_view']} per frame-view)"),
             ("frames settled without a model call", f"{no_call} of {frames}"),
@@ -221,9 +220,9 @@ def pose_section(ctx: DemoContext) -> Section:
         tables=tables,
         notes=[
             "Asking in every stage (the paper's way, --model-every-stage) costs one regions "
-            f"call and one assign call per body region ({len(REGIONS)}) for every frame and "
-            "view; here the model is asked only where the cheap path (temporal prediction "
-            "+ geometry) fails a check.",
+            f"call and one assign call per body region ({len(skeleton.regions)}) for every "
+            "frame and view; here the model is asked only where the cheap path (temporal "
+            "prediction + geometry) fails a check.",
             f"Backend {summary['backend']}"
             + (
                 ": deterministic offline solvers answered the model calls."
@@ -239,7 +238,7 @@ def pose_section(ctx: DemoContext) -> Section:
             "flagged_frames": summary["flagged_frames"],
             "missing_by_keypoint": {
                 name: round(float(m), 4)
-                for name, m in zip(synthetic.KEYPOINTS, missing, strict=True)
+                for name, m in zip(skeleton.keypoints, missing, strict=True)
             },
             "model_calls": calls,
             "frames_without_model_call": no_call,
@@ -360,9 +359,9 @@ def gate_section(ctx: DemoContext) -> Section:
     """A small LookAgain model trained on alternating blocks of labels, scored on the rest."""
     import torch
 
-    from ethoagent.cli.gate import gate_probabilities
     from ethoagent.io.keypoints import read_keypoints
     from ethoagent.nn.lookagain import LookAgain, LookAgainConfig
+    from ethoagent.nn.predict_gate import predict_probabilities
     from ethoagent.nn.train_gate import GateSession, TrainConfig, train_gate
     from ethoagent.tools.motion import describe_motion
 
@@ -405,16 +404,17 @@ def gate_section(ctx: DemoContext) -> Section:
         ctx.report_progress("gate: train", 1, total)
 
     t0 = time.perf_counter()
+    session = GateSession(desc.features, y[:, None], desc.confidence, desc.valid)
     result = train_gate(
         model,
-        [GateSession(desc.features, y[:, None], desc.confidence, desc.valid)],
+        [session],
         train,
         checkpoint_dir=folder,
         progress=on_step,
     )
     seconds = time.perf_counter() - t0
     model.save(folder)
-    probs = gate_probabilities(model, desc, window)
+    probs = predict_probabilities(model, session, window)
     pred_codes = probs.argmax(axis=-1)[:, 0]
     pred = np.asarray([classes[c] for c in pred_codes], dtype=str)
     f1 = per_class_f1(t[test], pred[test])

@@ -57,12 +57,13 @@ from ethoagent.graphs.classify.options import ClassifyOptions
 from ethoagent.graphs.classify.report import frame_labels
 from ethoagent.graphs.kit.runtime import offline_runtime
 from ethoagent.io.keypoints import write_keypoints
+from ethoagent.io.labels import read_labels
+from ethoagent.model.ethogram import Example
 from ethoagent.model.pose import PoseData
 from ethoagent.sim.behaviour import INDIVIDUAL_BEHAVIOURS
 from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
 from ethoagent.tools.classify import (
     DEFAULT_CLASSES,
-    Example,
     confusion_matrix,
     freezing_by_velocity,
     per_class_scores,
@@ -129,8 +130,11 @@ def draw_examples(
     per_class: int,
     seed: int,
 ) -> list[Example]:
-    """Up to ``per_class`` clips of ``clip_frames`` per class, each from a different bout
-    of the truth, chosen at random (every class present gets at least one)."""
+    """Up to ``per_class`` clips of ``clip_frames`` per class, drawn at random.
+
+    Each clip comes from a different bout of the truth; every class present gets at least
+    one.
+    """
     rng = np.random.default_rng([seed, 0xC1A55])
     out: list[Example] = []
     for j, c in enumerate(classes):
@@ -321,10 +325,7 @@ def _behaviordepot_output(root: Path, frames: int) -> NDArray[np.int64] | None:
     path = root / "demo" / "demo1" / "demo1_video.avi_analyzed" / "Behavior.mat"
     if not path.is_file():
         return None
-    from scipy.io import loadmat
-
-    beh = loadmat(str(path), squeeze_me=True, struct_as_record=False)["Behavior"]
-    vec = np.asarray(beh.Freezing.Vector, dtype=np.int64)[:frames]
+    vec = read_labels(path, classes=("freezing",), unknown="ignore").values[:frames, 0]
     return np.where(vec > 0, 0, 1).astype(np.int64)
 
 
@@ -373,6 +374,7 @@ def score(pred: NDArray[np.int64], case: ClassifyCase) -> dict[str, Any]:
     "keypoint features; BehaviorDEPOT's own output and the demo7 inter-rater ceiling.",
 )
 def classify_suite(options: SuiteOptions) -> SuiteResult:
+    """The classify eval: per-class F1 on a synthetic session and BehaviorDEPOT's demo."""
     rows: list[dict[str, Any]] = []
     metrics: dict[str, Any] = {}
     notes: list[str] = []

@@ -25,13 +25,7 @@ from pydantic import BaseModel, ConfigDict
 from ethoagent.errors import InputError
 from ethoagent.io.calibration import read_calibration, read_dannce_calibration
 from ethoagent.io.keypoints import read_dlc_csv
-from ethoagent.io.labels import (
-    boris_to_framewise,
-    intervals_to_framewise,
-    read_boris_events,
-    read_framewise_labels,
-    read_interval_labels,
-)
+from ethoagent.io.labels import Labels, label_videos, read_labels
 from ethoagent.model.camera import Camera
 from ethoagent.model.pose import PoseData
 from ethoagent.sim.behaviour import bouts_from_labels
@@ -95,6 +89,11 @@ class Dataset:
     notes: tuple[str, ...] = ()
 
 
+def _columns(labels: Labels) -> tuple[NDArray[np.int64], tuple[str, ...]]:
+    """A frame-wise file's ``(frames, columns)`` 0/1 values and its column names."""
+    return labels.values, labels.columns
+
+
 def _require(path: Path) -> Path:
     if not path.exists():
         raise InputError(
@@ -117,12 +116,12 @@ def _load_behaviordepot(root: Path) -> Dataset:
             pose[name] = read_dlc_csv(demo / rel)
     labels: dict[str, NDArray[np.int64]] = {}
     cols: dict[str, tuple[str, ...]] = {}
-    labels["demo1"], cols["demo1"] = read_framewise_labels(
-        _require(demo / "demo1" / "demo1_human_freezing_framewise.csv")
+    labels["demo1"], cols["demo1"] = _columns(
+        read_labels(_require(demo / "demo1" / "demo1_human_freezing_framewise.csv"))
     )
     raters = demo / "demo7" / "demo7_raters_freezing_framewise.csv"
     if raters.is_file():
-        labels["demo7"], cols["demo7"] = read_framewise_labels(raters)
+        labels["demo7"], cols["demo7"] = _columns(read_labels(raters))
     return Dataset(
         name=root.name,
         pose=pose,
@@ -236,16 +235,14 @@ def _load_ethome(root: Path) -> Dataset:
     labels: dict[str, NDArray[np.int64]] = {}
     cols: dict[str, tuple[str, ...]] = {}
     derived = root / "derived" / f"{video}_interact_framewise.csv"
-    labels[video], cols[video] = read_framewise_labels(_require(derived))
+    labels[video], cols[video] = _columns(read_labels(_require(derived)))
     for b in sorted((root / "boris").glob("*.csv")):
         vid = b.stem.removesuffix("_reencode")
         if vid == video:
             continue
-        events = read_boris_events(b)
-        fps = events[0].fps if events and np.isfinite(events[0].fps) else 30.0
-        length = events[0].media_length_s if events else 0.0
-        n = round(length * fps) if np.isfinite(length) else 0
-        labels[vid] = boris_to_framewise(events, fps=fps, frames=n, behaviour="interact")[:, None]
+        # every subject's interact bouts: (frames, subjects) codes, 0 = interact
+        interact = read_labels(b, classes=("interact",), unknown="ignore")
+        labels[vid] = (interact.values == 0).any(axis=1).astype(np.int64)[:, None]
         cols[vid] = ("interact",)
     return Dataset(
         name=root.name,
@@ -267,28 +264,15 @@ STURMAN_OFT_BEHAVIOURS: tuple[str, ...] = ("Supported", "Unsupported", "Grooming
 
 def _load_sturman(root: Path) -> Dataset:
     table = _require(root / "data" / "OFT" / "Labels" / "AllLabDataOFT_final.csv")
-    intervals = read_interval_labels(table)
     labels: dict[str, NDArray[np.int64]] = {}
     cols: dict[str, tuple[str, ...]] = {}
     fps = 25.0
-    videos = sorted({iv.video for iv in intervals})
-    for vid in videos:
-        ivs = [iv for iv in intervals if iv.video == vid]
-        raters = tuple(sorted({iv.rater for iv in ivs}))
-        n = max(round(iv.stop_s * fps) for iv in ivs)
-        labels[vid] = np.stack(
-            [
-                intervals_to_framewise(
-                    [iv for iv in ivs if iv.rater == r],
-                    fps=fps,
-                    behaviours=STURMAN_OFT_BEHAVIOURS,
-                    frames=n,
-                )
-                for r in raters
-            ],
-            axis=1,
+    for vid in label_videos(table):
+        read = read_labels(
+            table, fps=fps, classes=STURMAN_OFT_BEHAVIOURS, unknown="ignore", video=vid
         )
-        cols[vid] = raters
+        labels[vid] = read.values + 1  # code i + 1 = STURMAN_OFT_BEHAVIOURS[i], 0 = none
+        cols[vid] = read.columns
     pose = {}
     epm = sorted((root / "data" / "EPM" / "Output_DLC").glob("*.csv"))
     if epm:

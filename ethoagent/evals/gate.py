@@ -30,8 +30,10 @@ Unsupervised (no labels; fitted on the test session, scored by Hungarian macro-F
 k-means initialisation, then the DEC head with the total-variation penalty on alpha),
 ``dec`` (``ethoagent.nn.dec.fit_dec`` on the motion descriptors) and ``kmeans``.
 
-Test windows do not overlap, so the frames looked at are exactly the top-k of each
-window: ``frames_looked_at`` counts them (the frames a deployment sends to the vision
+Test sessions are scored with the inference of ``ethoagent gate predict``
+(``ethoagent.nn.predict_gate``): the frames looked at are the top-k of each disjoint
+window, then the probabilities are averaged over overlapping windows that read those
+frames only. ``frames_looked_at`` counts them (the frames a deployment sends to the vision
 encoder), next to ``vision_frames_encoded`` (crops this run really sent to the encoder;
 0 when the on-disk cache held them all) and ``vision_crops`` (crops embedded for training
 and test). Embeddings are cached under ``$ETHOAGENT_GATE_EVAL_CACHE`` (default
@@ -69,6 +71,11 @@ from ethoagent.nn.lookagain import (
     class_weights,
     dec_loss,
 )
+from ethoagent.nn.predict_gate import (
+    average_windows,
+    predict_probabilities,
+    select_frames,
+)
 from ethoagent.nn.pretrain_gate import PretrainConfig, pretrain_gate
 from ethoagent.nn.train_gate import (
     GateSession,
@@ -89,11 +96,11 @@ from ethoagent.tools.cluster import kmeans_baseline
 from ethoagent.tools.ethogram import hungarian_macro_f1
 from ethoagent.tools.motion import describe_motion
 from ethoagent.tools.vision import (
+    ClassicalEncoder,
     CropEmbedder,
     EmbeddingCache,
     VisionEncoder,
     animal_boxes,
-    make_vision_encoder,
 )
 
 __all__ = [
@@ -106,7 +113,6 @@ __all__ = [
     "gate_cases",
     "gate_suite",
     "label_blocks",
-    "uniform_selection",
 ]
 
 TOPK: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0)
@@ -314,11 +320,11 @@ def _synthetic_case(
 
 
 def _encoder(sizes: EvalSizes) -> VisionEncoder:
-    from ethoagent.tools.vision import EfficientNetLite0Encoder, efficientnet_lite0_installed
+    from ethoagent.nn.encoders import EfficientNetLite0Encoder, efficientnet_lite0_installed
 
     if efficientnet_lite0_installed():
         return EfficientNetLite0Encoder(size=sizes.crop_px)
-    return make_vision_encoder("classical")
+    return ClassicalEncoder()
 
 
 def _behaviordepot_case(root: Path, sizes: EvalSizes) -> GateCase:
@@ -551,25 +557,6 @@ def _train_transformer(
 # --------------------------------------------------------------------------- evaluation
 
 
-def uniform_selection(valid: NDArray[np.bool_], fraction: float) -> NDArray[np.bool_]:
-    """Evenly spaced frames per row of ``valid`` ``(rows, T)``, as many as the gate's top-k.
-
-    ``k = max(1, round(fraction * n))`` of the ``n`` valid frames of a row (none when
-    ``fraction`` is 0), at the centres of ``k`` equal parts of the valid frames.
-    """
-    out = np.zeros_like(valid)
-    if fraction <= 0.0:
-        return out
-    for r in range(valid.shape[0]):
-        idx = np.flatnonzero(valid[r])
-        n = idx.size
-        if n == 0:
-            continue
-        k = max(1, round(fraction * n))
-        out[r, idx[np.floor((np.arange(k) + 0.5) * n / k).astype(int)]] = True
-    return out
-
-
 @dataclass(frozen=True)
 class Prediction:
     """Predicted classes of a test session and the frames looked at.
@@ -598,7 +585,12 @@ def evaluate_supervised(
     fraction: float | None = None,
     uniform: bool = False,
 ) -> Prediction:
-    """Predict every frame of ``session`` in non-overlapping windows.
+    """Predict every frame of ``session`` as ``ethoagent gate predict`` does.
+
+    LookAgain: the frames to look at are fixed first (``select_frames``: top-k per
+    disjoint window and animal), then the probabilities are averaged over overlapping
+    windows (``predict_probabilities``); the transformer baseline averages its windows the
+    same way.
 
     Args:
         model: a trained LookAgain model or the transformer baseline.
@@ -608,28 +600,29 @@ def evaluate_supervised(
         uniform: replace the gate's top-k by ``uniform_selection`` at the same budget.
     """
     model.eval()
-    frames, animals = session.labels.shape
-    codes = np.zeros((frames, animals), np.int64)
-    looked = valid_n = 0
-    for start, stop in _chunks(frames, window):
-        inputs, _ = batch_windows([session], [(0, start, stop)], window)
-        if isinstance(model, MotionTransformer):
-            logits = model(inputs["motion"], inputs["time_mask"])
-            valid_n += int(inputs["present"].sum())
-        else:
-            if fraction is None:
-                inputs.pop("vision", None)
-            select = None
-            if uniform and fraction is not None:
-                valid = (inputs["present"] & inputs["time_mask"][:, None, :]).numpy()
-                rows = uniform_selection(valid.reshape(-1, valid.shape[-1]), fraction)
-                select = torch.from_numpy(rows.reshape(valid.shape))
-            out = model(**inputs, gate_fraction=fraction or 0.0, select=select)
-            logits = out.logits
-            looked += int((out.selected & out.valid).sum()) if fraction is not None else 0
-            valid_n += int(out.valid.sum())
-        codes[start:stop] = logits[0].argmax(dim=-1).numpy().T
-    return Prediction(codes=codes, looked=looked, valid=valid_n)
+    present = (
+        session.present if session.present is not None else np.ones(session.labels.shape, bool)
+    )
+    looked = 0
+    if isinstance(model, MotionTransformer):
+        transformer = model
+
+        def forward(start: int, stop: int) -> NDArray[np.float32]:
+            inputs, _ = batch_windows([session], [(0, start, stop)], window)
+            logits = transformer(inputs["motion"], inputs["time_mask"])
+            return np.asarray(torch.softmax(logits.float(), -1)[0].numpy().transpose(1, 0, 2))
+
+        n_classes = int(model.out.out_features)
+        probs = average_windows(session.labels.shape[0], window, n_classes, forward)
+    elif fraction is None:
+        keypoints_only = replace(session, vision=None)
+        probs = predict_probabilities(model, keypoints_only, window)
+    else:
+        select = select_frames(model, session, window, fraction, uniform=uniform)
+        looked = int(select.sum())
+        probs = predict_probabilities(model, session, window, select=select)
+    codes = np.asarray(probs.argmax(axis=-1), np.int64)
+    return Prediction(codes=codes, looked=looked, valid=int(present.sum()))
 
 
 def _f1(
@@ -901,8 +894,10 @@ def gate_suite(options: SuiteOptions) -> SuiteResult:
         f"Sizes: {sizes.model_dump()} (paper: d_model 256, d_z 128, 4 temporal layers, "
         "512 codes); RVQ 2 levels, social and aggregation transformers 1 layer each.",
         "frames_looked_at = frames x animals of the test session the vision path looked "
-        "at (non-overlapping windows; k = max(1, round(top-k x valid frames)) per window "
-        "and animal): what a deployment sends to the vision encoder. Training needs the "
+        "at (disjoint windows; k = max(1, round(top-k x valid frames)) per window "
+        "and animal): what a deployment sends to the vision encoder. Every method is "
+        "scored as `ethoagent gate predict` labels: probabilities averaged over windows "
+        "overlapping by half, reading the selected frames only. Training needs the "
         "embeddings of every training frame (the noisy top-k moves).",
         "uniform = the same trained model with the gate's choice replaced by evenly "
         "spaced frames at the same k (an inference-time ablation, not a separately "

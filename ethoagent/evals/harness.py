@@ -53,6 +53,8 @@ class SuiteResult(BaseModel):
 
 @dataclass(frozen=True)
 class Suite:
+    """A registered eval suite: its name, a one-line description and the function it runs."""
+
     name: str
     description: str
     run: Callable[[SuiteOptions], SuiteResult]

@@ -35,7 +35,6 @@ from ethoagent.graphs.pose.options import PoseOptions
 from ethoagent.graphs.pose.report import assembled, truth_metrics
 from ethoagent.io.calibration import read_calibration
 from ethoagent.io.video import VideoReader
-from ethoagent.sim import synthetic
 from ethoagent.sim.simulate import simulate_session
 from ethoagent.tools.detect import detect_marks, match_candidates
 from ethoagent.tools.labelling import read_seed_labels
@@ -54,8 +53,9 @@ NAIVE_GATE_FRACTION = 0.25
 def naive_points(inputs: PoseInputs) -> NDArray[np.float64]:
     """3D points ``(frames, keypoints, 3)`` mm from per-view matching to the first seed."""
     cams = read_calibration(inputs.calibration)
-    _, seeds = read_seed_labels(inputs.seeds, [c.name for c in cams], synthetic.KEYPOINTS)
-    reading = np.full((inputs.frames, len(cams), len(synthetic.KEYPOINTS), 2), np.nan)
+    keypoints = inputs.skeleton.keypoints
+    _, seeds = read_seed_labels(inputs.seeds, [c.name for c in cams], keypoints)
+    reading = np.full((inputs.frames, len(cams), len(keypoints), 2), np.nan)
     for v, path in enumerate(inputs.videos):
         gate = NAIVE_GATE_FRACTION * float(np.hypot(*cams[v].size))
         with VideoReader(path) as video:
@@ -86,6 +86,7 @@ def run_variant(
     "3D error in mm, PCK@5mm, swap rate, flags, model calls per frame-view.",
 )
 def pose_suite(options: SuiteOptions) -> SuiteResult:
+    """The pose eval: 3D error (mm), PCK and model calls per frame of each ablation."""
     frames = 40 if options.quick else 500
     presets = ["paper-like"] if options.quick else ["paper-like", "hard"]
     seeds = [options.seed] if options.quick else [options.seed + i for i in range(3)]
@@ -113,7 +114,7 @@ def pose_suite(options: SuiteOptions) -> SuiteResult:
                         work = Path(tmp) / "runs" / f"{preset}-{seed}"
                         points, extra = run_variant(inputs, opts, work, variant)
                     elapsed = time.perf_counter() - start
-                    m = truth_metrics(points, truth)
+                    m = truth_metrics(points, truth, inputs.skeleton)
                     rows.append(
                         {
                             "preset": preset,

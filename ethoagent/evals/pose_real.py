@@ -30,9 +30,9 @@ labels agree with the DLT of the other views (``views_to_keep``: ``top``), and a
 all four views, where the stage has to find the fault itself.
 
 The skeleton is built from the data: left/right pairs from keypoint names
-(``find_swap_pairs``), bones from ``BONES`` (anatomical chains written per data set by
-keypoint name, see there). Reference bone lengths are medians over 3 seed frames of the
-clean labels, as a user would give them.
+(``ethoagent.model.skeleton.find_left_right``), bones from ``BONES`` (anatomical chains
+written per data set by keypoint name, see there). Reference bone lengths are medians over
+3 seed frames of the clean labels, as a user would give them.
 
 A data set that is absent is skipped with a note; the suite never fails for want of data.
 """
@@ -40,7 +40,6 @@ A data set that is absent is skipped with a note; the suite never fails for want
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,11 +58,11 @@ from ethoagent.graphs.kit.nodes import ItemOutcome, PolicySupervisor, run_stage,
 from ethoagent.graphs.triangulate.graph import (
     FrameInput,
     FramePoints,
-    Skeleton,
     TriangulationLimits,
     make_triangulation_stage,
 )
 from ethoagent.model.camera import Camera
+from ethoagent.model.skeleton import Skeleton, find_left_right
 from ethoagent.tools.cameras import check_calibration
 from ethoagent.tools.triangulate import (
     bone_length_errors,
@@ -138,45 +137,6 @@ N_SEEDS = 3
 LIMIT_MARGIN = 1.5
 """Check limits are this many times the worst the clean seed frames show (``seed_limits``)."""
 
-_SIDE_PATTERNS = (
-    re.compile(r"^(?P<stem>.+?)[_\- ]?(?P<side>L|R)$"),
-    re.compile(r"^(?P<stem>.+?)[_\- ]?(?P<side>left|right)$", re.IGNORECASE),
-    re.compile(r"^(?P<side>left|right)[_\- ]?(?P<stem>.+)$", re.IGNORECASE),
-)
-
-
-# --------------------------------------------------------------------------- skeleton
-
-
-def find_swap_pairs(keypoints: Sequence[str]) -> tuple[tuple[int, int], ...]:
-    """Left/right keypoint pairs found from names (``EarL``/``EarR``, ``Ear_L``/``Ear_R``,
-    ``paw_left``/``paw_right``, ``LeftEar``/``RightEar``).
-
-    A single-letter side must be an upper-case ``L`` / ``R`` at the end (so ``Tail`` is not
-    a left tail); ``left`` / ``right`` may be any case, at the start or the end.
-
-    Args:
-        keypoints: keypoint names, in the order of the keypoints axis.
-
-    Returns:
-        ``(left_index, right_index)`` pairs, in the order of the left keypoints.
-    """
-    keys: dict[tuple[str, str], int] = {}
-    for i, name in enumerate(keypoints):
-        for pattern in _SIDE_PATTERNS:
-            m = pattern.match(name)
-            if m is not None:
-                # the name with its side word cut out: EarL and Ear_L are different keypoints
-                template = (name[: m.start("side")] + "\0" + name[m.end("side") :]).lower()
-                keys.setdefault((template, "L" if m["side"][0] in "lL" else "R"), i)
-                break
-    pairs = [
-        (i, keys[(template, "R")])
-        for (template, side), i in keys.items()
-        if side == "L" and (template, "R") in keys
-    ]
-    return tuple(sorted(pairs))
-
 
 def make_skeleton(name: str, keypoints: Sequence[str]) -> Skeleton:
     """The ``Skeleton`` of data set ``name``: bones from ``BONES``, pairs from the names.
@@ -184,16 +144,19 @@ def make_skeleton(name: str, keypoints: Sequence[str]) -> Skeleton:
     Raises:
         InputError: a bone names a keypoint the data does not have.
     """
-    index = {k: i for i, k in enumerate(keypoints)}
-    missing = sorted({k for b in BONES.get(name, ()) for k in b} - set(index))
+    missing = sorted({k for b in BONES.get(name, ()) for k in b} - set(keypoints))
     if missing:
         raise InputError(
             f"BONES[{name!r}] names keypoints {missing} that the data set does not have "
             f"(it has {list(keypoints)}).",
             fix="update ethoagent.evals.pose_real.BONES to the data set's keypoint names.",
         )
-    bones = tuple((index[a], index[b]) for a, b in BONES.get(name, ()))
-    return Skeleton(keypoints=tuple(keypoints), bones=bones, swap_pairs=find_swap_pairs(keypoints))
+    return Skeleton(
+        name=name,
+        keypoints=tuple(keypoints),
+        bones=BONES.get(name, ()),
+        left_right=find_left_right(keypoints),
+    )
 
 
 # --------------------------------------------------------------------------- corruption
@@ -534,9 +497,9 @@ def seed_limits(
         The limits and the reference bone lengths ``(bones,)`` mm (seed medians).
     """
     seed_3d = triangulate_dlt(cameras, seed_points_2d)
-    lengths = median_bone_lengths(seed_3d, skeleton.bones)
+    lengths = median_bone_lengths(seed_3d, skeleton.bone_index)
     reproj = reprojection_errors(cameras, seed_3d, seed_points_2d)
-    bone_dev = bone_length_errors(seed_3d, skeleton.bones, lengths)
+    bone_dev = bone_length_errors(seed_3d, skeleton.bone_index, lengths)
     default = TriangulationLimits()
     limits = TriangulationLimits(
         reprojection_px=max(default.reprojection_px, margin * float(np.nanmax(reproj))),
@@ -715,8 +678,8 @@ def evaluate_dataset(
     cams = [data.cameras[v] for v in keep]
     limits, lengths = seed_limits(cams, clean[seeds][:, keep], skeleton)
     clean_3d = triangulate_dlt(cams, clean[:, keep])
-    corruption = corrupt_labels(clean, skeleton.swap_pairs, seed=seed)
-    pairs = skeleton.swap_pairs
+    corruption = corrupt_labels(clean, skeleton.left_right_index, seed=seed)
+    pairs = skeleton.left_right_index
     alone = {
         "swaps only": corrupt_labels(clean, pairs, seed=seed, outliers=0.0, drop_frames=0.0),
         "outliers only": corrupt_labels(clean, pairs, seed=seed, swap_frames=0.0, drop_frames=0.0),
@@ -806,7 +769,7 @@ def evaluate_dataset(
         f"({metrics[f'{key}_views']}); seeds {seeds}; {len(skeleton.bones)} bones, "
         f"left/right pairs "
         + ", ".join(
-            f"{skeleton.keypoints[a]}/{skeleton.keypoints[b]}" for a, b in skeleton.swap_pairs
+            f"{skeleton.keypoints[a]}/{skeleton.keypoints[b]}" for a, b in skeleton.left_right_index
         )
         + f"; corrupted in these views: {int(sw.any(axis=(1, 2)).sum())} frames with a swap, "
         f"{int(out.sum())} outlier labels, {int(dr.any(axis=(1, 2)).sum())} frames with a "

@@ -190,6 +190,7 @@ def _binomial_upper(k: int, n: int, alpha: float) -> float:
     "(ground-truth and pipeline labels), grooming present in only three sessions",
 )
 def profile_suite(opts: SuiteOptions) -> SuiteResult:
+    """The profile eval: group differences found on simulated cohorts against null cohorts."""
     quick = opts.quick
     n = 5 if quick else 8
     seconds = 60.0 if quick else 90.0

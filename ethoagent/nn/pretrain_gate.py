@@ -153,6 +153,7 @@ class PretrainHeads(nn.Module):
     """
 
     def __init__(self, config: LookAgainConfig, horizons: Sequence[int] = (4, 8, 16)) -> None:
+        """The masked-motion head, plus one future-frame head per horizon with vision."""
         super().__init__()
         self.horizons = tuple(horizons)
         self.mask_token = nn.Parameter(torch.zeros(config.input_dim))
@@ -163,6 +164,7 @@ class PretrainHeads(nn.Module):
         )
 
     def __repr__(self) -> str:
+        """Horizons and whether the vision heads exist."""
         return f"PretrainHeads(horizons={self.horizons}, vision={len(self.future_heads) > 0})"
 
 

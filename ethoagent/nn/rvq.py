@@ -71,6 +71,7 @@ class ResidualVectorQuantizer(nn.Module):
         eps: float = 1e-5,
         dead_after: int = 20,
     ) -> None:
+        """Empty codebooks, filled from the first batch seen in training."""
         super().__init__()
         if dim < 1 or levels < 1 or codes < 1:
             raise ValueError(f"dim, levels and codes must be >= 1; found {dim}, {levels}, {codes}")
@@ -85,6 +86,7 @@ class ResidualVectorQuantizer(nn.Module):
         self.register_buffer("idle_steps", torch.zeros(levels, codes, dtype=torch.long))
 
     def __repr__(self) -> str:
+        """Dimension, levels and codes per level."""
         return f"ResidualVectorQuantizer(dim={self.dim}, levels={self.levels}, codes={self.codes})"
 
     def forward(self, z: torch.Tensor, mask: torch.Tensor | None = None) -> RVQOutput:

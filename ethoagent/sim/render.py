@@ -375,6 +375,7 @@ class VideoSink:
     """Writes frames to an mp4 file (OpenCV ``mp4v``); use as a context manager."""
 
     def __init__(self, path: str | os.PathLike[str], *, fps: float, size: tuple[int, int]) -> None:
+        """Open an MP4 writer at ``path``; ``size`` is (width, height) in pixels."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = cv2.VideoWriter(
@@ -388,6 +389,7 @@ class VideoSink:
         self.frames = 0
 
     def __call__(self, image: NDArray[np.uint8]) -> None:
+        """Append one ``(height, width, 3)`` uint8 BGR frame."""
         self._writer.write(image)
         self.frames += 1
 
@@ -396,7 +398,9 @@ class VideoSink:
         self._writer.release()
 
     def __enter__(self) -> VideoSink:
+        """The sink itself."""
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Finish the file."""
         self.close()

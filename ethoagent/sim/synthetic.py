@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from ethoagent.errors import InputError
 from ethoagent.model.camera import Camera
+from ethoagent.model.skeleton import MOUSE12
 from ethoagent.sim.behaviour import (
     CODE,
     BehaviourProgram,
@@ -34,55 +35,16 @@ from ethoagent.sim.behaviour import (
 )
 from ethoagent.tools.cameras import project_points
 
-KEYPOINTS: tuple[str, ...] = (
-    "ear_left",
-    "ear_right",
-    "back_front",
-    "back_mid",
-    "back_rear",
-    "forepaw_left",
-    "forepaw_right",
-    "hindpaw_left",
-    "hindpaw_right",
-    "tail_base",
-    "tail_mid",
-    "tail_tip",
-)
-REGIONS: dict[str, tuple[str, ...]] = {
-    "ears": ("ear_left", "ear_right"),
-    "back": ("back_front", "back_mid", "back_rear"),
-    "paws": ("forepaw_left", "forepaw_right", "hindpaw_left", "hindpaw_right"),
-    "tail": ("tail_base", "tail_mid", "tail_tip"),
-}
+SKELETON = MOUSE12
+"""The simulated mouse: the named skeleton ``mouse12`` of ``ethoagent.model.skeleton``."""
+KEYPOINTS: tuple[str, ...] = SKELETON.keypoints
+REGIONS: dict[str, tuple[str, ...]] = SKELETON.regions
 _IDX = {name: i for i, name in enumerate(KEYPOINTS)}
-REGION_OF: tuple[int, ...] = tuple(
-    next(r for r, kps in enumerate(REGIONS.values()) if name in kps) for name in KEYPOINTS
-)
+REGION_OF: tuple[int, ...] = SKELETON.region_of
 """Per keypoint, the index of its region in ``REGIONS``."""
-SWAP_PAIRS: tuple[tuple[int, int], ...] = (
-    (_IDX["ear_left"], _IDX["ear_right"]),
-    (_IDX["forepaw_left"], _IDX["forepaw_right"]),
-    (_IDX["hindpaw_left"], _IDX["hindpaw_right"]),
-)
+SWAP_PAIRS: tuple[tuple[int, int], ...] = SKELETON.left_right_index
 """Left/right keypoint pairs (indices into ``KEYPOINTS``) that labellers confuse."""
-
-BONES: tuple[tuple[int, int], ...] = tuple(
-    (_IDX[a], _IDX[b])
-    for a, b in (
-        ("ear_left", "ear_right"),
-        ("ear_left", "back_front"),
-        ("ear_right", "back_front"),
-        ("back_front", "back_mid"),
-        ("back_mid", "back_rear"),
-        ("back_rear", "tail_base"),
-        ("tail_base", "tail_mid"),
-        ("tail_mid", "tail_tip"),
-        ("back_front", "forepaw_left"),
-        ("back_front", "forepaw_right"),
-        ("back_rear", "hindpaw_left"),
-        ("back_rear", "hindpaw_right"),
-    )
-)
+BONES: tuple[tuple[int, int], ...] = SKELETON.bone_index
 """Skeleton edges used for bone-length consistency checks."""
 
 # Body-frame template (mm): x forward, y left, z up.

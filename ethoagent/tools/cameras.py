@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ethoagent.errors import InputError
 from ethoagent.model.camera import Camera, check_cameras
-from ethoagent.tools.checks import CheckResult
+from ethoagent.model.checks import CheckResult
 
 _ZERO3 = np.zeros(3)
 _EYE3 = np.eye(3)
@@ -95,8 +95,9 @@ def project_points(
 
 
 def normalised_to_pixels(camera: Camera, xy: ArrayLike) -> NDArray[np.float64]:
-    """Apply the lens model to undistorted normalised coordinates (the inverse of
-    ``undistort_points``).
+    """Apply the lens model to undistorted normalised coordinates.
+
+    The inverse of ``undistort_points``.
 
     Args:
         camera: the view.

@@ -35,7 +35,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from ethoagent.errors import InputError
-from ethoagent.tools.checks import CheckResult
+from ethoagent.model.checks import CheckResult
 from ethoagent.tools.features import PAIR_FEATURES, Features
 
 __all__ = [
@@ -218,7 +218,8 @@ def summarize_snippet(
     Args:
         features: the session's features (``values`` ``(frames, individuals, features)``).
         animal: index of the individual.
-        start: first frame; ``stop``: one past the last (``start < stop <= frames``).
+        start: first frame.
+        stop: one past the last frame (``start < stop <= frames``).
         baselines: from ``kinematic_baselines``; ``None`` computes them.
 
     Returns:
@@ -401,6 +402,23 @@ def _social(k: SnippetKinematics) -> str:
     return f"none (nearest animal {d:.2f} body lengths away)"
 
 
+def _contact_rule(k: SnippetKinematics, speed: float, d: float) -> tuple[str, float, str]:
+    """Rule 3 of ``caption_from_kinematics`` in contact: label, confidence and reason.
+
+    Args:
+        k: the snippet's kinematics.
+        speed: its mean speed, BL/s (below ``SLOW_SPEED``).
+        d: distance to the nearest partner, body lengths (below ``CONTACT_BL``).
+    """
+    if k.nose_nose is not None and k.nose_nose < CONTACT_BL and (k.relative_heading or 0) > 2.3:
+        return "nose_to_nose", 0.6, f"facing a partner, nose-nose {d:.2f} BL"
+    if k.nose_tailbase is not None and k.nose_tailbase < CONTACT_BL:
+        return "nose_to_anogenital", 0.6, f"nose at a partner's tail base ({d:.2f} BL)"
+    if speed < STILL_SPEED:
+        return "huddle", 0.6, f"at rest {d:.2f} BL from a partner"
+    return "close_contact", 0.5, f"moving {d:.2f} BL from a partner"
+
+
 def caption_from_kinematics(k: SnippetKinematics) -> KinematicCaption:
     """Caption a snippet by fixed kinematic thresholds.
 
@@ -457,16 +475,8 @@ def caption_from_kinematics(k: SnippetKinematics) -> KinematicCaption:
         return make("grooming", 0.7, False, f"at rest, paw to head {paw:.2f} x usual")
     contact = near and k.partner_distance is not None and k.partner_distance < CONTACT_BL
     if contact and k.partner_distance is not None and speed < SLOW_SPEED:
-        d = k.partner_distance
-        if k.nose_nose is not None and k.nose_nose < CONTACT_BL and (k.relative_heading or 0) > 2.3:
-            return make("nose_to_nose", 0.6, False, f"facing a partner, nose-nose {d:.2f} BL")
-        if k.nose_tailbase is not None and k.nose_tailbase < CONTACT_BL:
-            return make(
-                "nose_to_anogenital", 0.6, False, f"nose at a partner's tail base ({d:.2f} BL)"
-            )
-        if speed < STILL_SPEED:
-            return make("huddle", 0.6, False, f"at rest {d:.2f} BL from a partner")
-        return make("close_contact", 0.5, False, f"moving {d:.2f} BL from a partner")
+        label, confidence, reason = _contact_rule(k, speed, k.partner_distance)
+        return make(label, confidence, False, reason)
     same_way = k.relative_heading is not None and k.relative_heading < 1.0
     behind = k.partner_distance is not None and k.partner_distance < CHASE_BL
     if k.partners and behind and speed > FAST_SPEED and same_way:

@@ -4,9 +4,8 @@ The classify pipeline labels every query window of a session with a probability 
 of a user's label set, given a few labelled example clips per class. This module holds
 what needs no model:
 
-- label sets: ``DEFAULT_DEFINITIONS`` (a fear-conditioning set) and ``read_examples``
-  (labelled frames or clips from a ``frame,label`` CSV, a ``start_frame,stop_frame,label``
-  CSV or a BORIS export);
+- label sets: ``DEFAULT_DEFINITIONS`` (a fear-conditioning set) and ``Example``, one
+  labelled clip (``io.labels.examples_from_labels`` reads them from a label file);
 - windows: ``plan_windows`` (query windows of fixed length) and ``example_windows``
   (labelled runs cut into windows);
 - kinematics: ``immobility_seconds`` (how long the animal has been immobile around each
@@ -30,27 +29,22 @@ Units: speeds in body lengths per second (BL/s), durations in seconds, frames as
 
 from __future__ import annotations
 
-import csv
-import io
 import math
-import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from pydantic import BaseModel, ConfigDict, Field
 
 from ethoagent.errors import InputError
+from ethoagent.model.checks import CheckResult
+from ethoagent.model.ethogram import Example
 from ethoagent.tools.captions import canonical_label
-from ethoagent.tools.checks import CheckResult
 from ethoagent.tools.features import Features
 
 __all__ = [
     "DEFAULT_CLASSES",
     "DEFAULT_DEFINITIONS",
-    "Example",
     "check_answer_schema",
     "check_probability_sum",
     "check_temporal_plausibility",
@@ -66,7 +60,6 @@ __all__ = [
     "median_smooth",
     "per_class_scores",
     "plan_windows",
-    "read_examples",
     "select_examples",
     "smooth_hmm",
     "spread_to_frames",
@@ -96,193 +89,6 @@ MOVING_P90 = 0.3
 STILL_MAX_SPEED = 1.0
 _LOCOMOTION = {"walking", "darting", "chase"}
 _FREEZING = {"still"}
-
-
-class Example(BaseModel):
-    """One labelled example clip: frames ``[start, stop)`` of one animal.
-
-    Attributes:
-        animal: index of the individual.
-        start: first frame; ``stop``: one past the last.
-        label: a class of the label set.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    animal: int = Field(ge=0)
-    start: int = Field(ge=0)
-    stop: int = Field(ge=1)
-    label: str
-
-
-# --------------------------------------------------------------------------- examples
-
-
-def _rows(path: Path) -> list[list[str]]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(
-            f"cannot read example labels {path}: {exc}.", fix="check the path."
-        ) from exc
-    return [r for r in csv.reader(io.StringIO(text)) if any(c.strip() for c in r)]
-
-
-def read_examples(
-    path: str | Path,
-    *,
-    classes: Sequence[str],
-    fps: float,
-    frames: int,
-    animals: Sequence[str],
-) -> list[Example]:
-    """Read labelled example frames or clips.
-
-    Accepted layouts (header row required, any extra columns ignored):
-
-    - ``frame,label`` (optionally ``animal``): one labelled frame per row; consecutive
-      frames of one label form a clip;
-    - ``start_frame,stop_frame,label`` (optionally ``animal``): clips, ``stop_frame``
-      exclusive;
-    - a BORIS tabular events export (START/STOP rows; ``Subject`` = the animal).
-
-    Labels are matched to ``classes`` case-insensitively (spaces, ``-`` and ``_`` alike);
-    an ``animal`` column names an individual of the keypoint file (default the first).
-
-    Args:
-        path: the label file.
-        classes: the label set.
-        fps: frame rate, Hz (for BORIS times).
-        frames: number of frames of the session.
-        animals: individual names of the session.
-
-    Returns:
-        The example clips, one per maximal run of one label, in file order.
-
-    Raises:
-        InputError: unreadable file, unknown layout, a label not in ``classes``, an
-            unknown animal or a frame outside the session.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"example label file {p} not found.", fix="check the path.")
-    norm = {_norm(c): c for c in classes}
-    rows = _rows(p)
-    if any(r and r[0].strip() == "Time" for r in rows):
-        return _boris_examples(p, norm, fps, frames, animals)
-    if not rows:
-        raise InputError(f"{p} is empty.", fix="write a header and one labelled frame per row.")
-    head = [c.strip().lower() for c in rows[0]]
-
-    def animal_of(row: list[str], n: int) -> int:
-        if "animal" not in head:
-            return 0
-        name = row[head.index("animal")].strip()
-        if name in animals:
-            return list(animals).index(name)
-        if name.isdigit() and int(name) < len(animals):
-            return int(name)
-        raise InputError(
-            f"{p} line {n}: animal {name!r} is not in the keypoints ({list(animals)}).",
-            fix="name an individual of the keypoint file.",
-        )
-
-    def label_of(row: list[str], n: int) -> str:
-        raw = row[head.index("label")].strip()
-        if _norm(raw) not in norm:
-            raise InputError(
-                f"{p} line {n}: label {raw!r} is not in the label set {list(classes)}.",
-                fix="pass it with --classes, or fix the label.",
-            )
-        return norm[_norm(raw)]
-
-    out: list[Example] = []
-    try:
-        if "label" in head and "frame" in head:
-            marks: dict[int, dict[int, str]] = {}
-            for n, r in enumerate(rows[1:], start=2):
-                f = int(float(r[head.index("frame")]))
-                _check_frame(p, n, f, frames)
-                marks.setdefault(animal_of(r, n), {})[f] = label_of(r, n)
-            for a, by_frame in marks.items():
-                out += _runs_to_examples(a, by_frame)
-            return out
-        if {"start_frame", "stop_frame", "label"} <= set(head):
-            for n, r in enumerate(rows[1:], start=2):
-                s = int(float(r[head.index("start_frame")]))
-                e = int(float(r[head.index("stop_frame")]))
-                _check_frame(p, n, s, frames)
-                if not s < e <= frames:
-                    raise InputError(
-                        f"{p} line {n}: clip [{s}, {e}) is empty or ends after frame {frames}.",
-                        fix="stop_frame is exclusive and must be > start_frame.",
-                    )
-                out.append(Example(animal=animal_of(r, n), start=s, stop=e, label=label_of(r, n)))
-            return out
-    except (ValueError, IndexError) as exc:
-        raise InputError(
-            f"{p}: cannot parse a row: {exc}.", fix="frames must be integers."
-        ) from exc
-    raise InputError(
-        f"{p} has columns {head}; expected frame,label or start_frame,stop_frame,label "
-        "(or a BORIS export).",
-        fix="write a header row with those columns.",
-    )
-
-
-def _norm(label: str) -> str:
-    return "_".join(re.findall(r"[a-z0-9]+", label.lower()))
-
-
-def _check_frame(p: Path, n: int, f: int, frames: int) -> None:
-    if not 0 <= f < frames:
-        raise InputError(
-            f"{p} line {n}: frame {f} is outside the session's {frames} frames.",
-            fix="label frames of the keypoint file passed (0-based).",
-        )
-
-
-def _runs_to_examples(animal: int, by_frame: Mapping[int, str]) -> list[Example]:
-    out: list[Example] = []
-    frames = sorted(by_frame)
-    start = prev = frames[0]
-    for f in [*frames[1:], None]:
-        if f is not None and f == prev + 1 and by_frame[f] == by_frame[start]:
-            prev = f
-            continue
-        out.append(Example(animal=animal, start=start, stop=prev + 1, label=by_frame[start]))
-        if f is not None:
-            start = prev = f
-    return out
-
-
-def _boris_examples(
-    p: Path, norm: Mapping[str, str], fps: float, frames: int, animals: Sequence[str]
-) -> list[Example]:
-    from ethoagent.io.labels import read_boris_events
-
-    out: list[Example] = []
-    open_at: dict[tuple[str, str], float] = {}
-    for e in read_boris_events(p):
-        key = (e.subject, e.behaviour)
-        if e.status == "START":
-            open_at[key] = e.time_s
-            continue
-        if e.status not in ("STOP", "POINT"):
-            continue
-        t0 = open_at.pop(key, e.time_s)
-        if _norm(e.behaviour) not in norm:
-            raise InputError(
-                f"{p}: BORIS behaviour {e.behaviour!r} is not in the label set "
-                f"{sorted(norm.values())}.",
-                fix="pass it with --classes.",
-            )
-        a = list(animals).index(e.subject) if e.subject in animals else 0
-        s = max(0, round(t0 * fps))
-        stop = min(frames, max(s + 1, round(e.time_s * fps)))
-        if s < stop:
-            out.append(Example(animal=a, start=s, stop=stop, label=norm[_norm(e.behaviour)]))
-    return out
 
 
 # --------------------------------------------------------------------------- windows

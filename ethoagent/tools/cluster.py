@@ -20,7 +20,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
 from ethoagent.errors import InputError
-from ethoagent.tools.checks import CheckResult
+from ethoagent.model.checks import CheckResult
 
 __all__ = [
     "assignment_stability",

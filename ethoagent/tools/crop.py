@@ -95,6 +95,7 @@ class Crop:
         return int(self.image.shape[1]), int(self.image.shape[0])
 
     def __repr__(self) -> str:
+        """Crop size, source box, frame size and scale."""
         w, h = self.size
         return (
             f"Crop({w}x{h} px from box {self.box} of a {self.frame_size[0]}x"

@@ -121,6 +121,7 @@ class Candidates:
     keypoint: NDArray[np.int64]
 
     def __post_init__(self) -> None:
+        """Validate shapes and values; order by confidence, then brightness, highest first."""
         xy = np.array(self.xy, dtype=np.float64)
         if xy.size == 0:
             xy = xy.reshape(0, 2)
@@ -171,6 +172,7 @@ class Candidates:
         return cls(np.empty((0, 2)), none, none, none, np.empty(0, dtype=np.int64))
 
     def __len__(self) -> int:
+        """The number of candidates."""
         return int(self.xy.shape[0])
 
     def top(self, k: int) -> Candidates:
@@ -186,6 +188,7 @@ class Candidates:
         )
 
     def __repr__(self) -> str:
+        """Count, confidence range and the best candidate's position."""
         if not len(self):
             return "Candidates(n=0)"
         return (
@@ -331,8 +334,10 @@ def _settings(
 
 
 def _structure_size(max_area_px: float, smooth_px: float) -> int:
-    """Odd width, px, of the background disk and lines: just wider than the largest
-    accepted blob (a disk of ``max_area_px``) after smoothing."""
+    """Odd width, px, of the background disk and lines.
+
+    Just wider than the largest accepted blob (a disk of ``max_area_px``) after smoothing.
+    """
     diameter = 2.0 * math.sqrt(max_area_px / math.pi) + 4.0 * smooth_px
     return 2 * math.ceil(diameter / 2.0) + 1
 
@@ -361,8 +366,10 @@ def _auto_threshold(
     noise_sigmas: float,
     smooth_px: float,
 ) -> float:
-    """``noise_sigmas`` standard deviations of the noise after smoothing, grey levels, and
-    at least ``_RELATIVE_FLOOR`` of the smoothed image's range."""
+    """``noise_sigmas`` standard deviations of the smoothed noise, grey levels.
+
+    At least ``_RELATIVE_FLOOR`` of the smoothed image's range.
+    """
     radius = max(1, math.ceil(4.0 * smooth_px))
     g = np.asarray(cv2.getGaussianKernel(2 * radius + 1, smooth_px), dtype=np.float64).ravel()
     # white noise of std σ has std σ·‖g‖² after the separable Gaussian g ⊗ g

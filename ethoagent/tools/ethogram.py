@@ -1,7 +1,8 @@
 """Ethograms: labelled epochs of one animal, their checks, metrics and exports.
 
-An ethogram is a list of ``Epoch`` (``[start, stop)`` frames, a behaviour label) that
-should tile the animal's timeline ``[0, frames)`` exactly. This module holds
+An ethogram is a list of ``Epoch`` (``ethoagent.model.ethogram``: ``[start, stop)``
+frames, a behaviour label) that should tile the animal's timeline ``[0, frames)`` exactly.
+This module holds
 
 - checks: ``check_tiling``, ``check_vocabulary``, ``check_min_duration``;
 - conversions: ``epochs_from_labels`` / ``labels_from_epochs`` (per-frame codes);
@@ -25,17 +26,16 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import normalized_mutual_info_score
 
 from ethoagent.atomic import atomic_write_text
 from ethoagent.errors import InputError
-from ethoagent.tools.checks import CheckResult
+from ethoagent.model.checks import CheckResult
+from ethoagent.model.ethogram import Epoch
 
 __all__ = [
     "ETHOGRAM_COLUMNS",
-    "Epoch",
     "boundary_f1",
     "check_min_duration",
     "check_tiling",
@@ -75,37 +75,6 @@ _BORIS_COLUMNS = (
     "Comment",
     "Status",
 )
-
-
-class Epoch(BaseModel):
-    """One labelled stretch of an animal's timeline.
-
-    Attributes:
-        start: first frame.
-        stop: one past the last frame (exclusive), ``> start``.
-        label: behaviour name (from the vocabulary).
-        description: free text, e.g. a model's description of the snippet.
-        confidence: in ``[0, 1]``.
-        cluster: the cluster the epoch came from, if any.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    start: int = Field(ge=0)
-    stop: int = Field(ge=1)
-    label: str
-    description: str = ""
-    confidence: float = Field(default=1.0, ge=0.0, le=1.0)
-    cluster: int | None = None
-
-    @model_validator(mode="after")
-    def _nonempty(self) -> Epoch:
-        if self.stop <= self.start:
-            raise ValueError(f"epoch stop ({self.stop}) must be > start ({self.start})")
-        return self
-
-    def __repr__(self) -> str:
-        return f"Epoch([{self.start}, {self.stop}), {self.label!r})"
 
 
 def _frames_labels(labels: ArrayLike, what: str) -> NDArray[np.generic]:

@@ -4,9 +4,11 @@
 or 3 in a world unit, z up; NaN = missing) into unit-free features ``(frames, individuals,
 features)``: lengths are divided by the animal's median body length (head to tail base),
 times are in seconds, angles in radians. Which keypoint plays which part (head, body
-centre, tail base, paws, tail chain) is a ``BodyLayout``; ready layouts cover the
-synthetic 12-keypoint mouse, CalMS21 / ethome (7 keypoints), BehaviorDEPOT's DLC model
-(8 keypoints) and any set with a nose and a tail base; ``infer_layout`` picks one by name.
+centre, tail base, paws, tail chain) is a ``BodyLayout``, the features' view of a
+skeleton's body roles (``BodyLayout.from_skeleton``); ready layouts cover the named
+skeletons ``mouse12`` (the simulator's 12 marks) and ``calms21`` (also as ethome names
+them), BehaviorDEPOT's DLC model (8 keypoints) and any set with a nose and a tail base;
+``infer_layout`` picks one by name.
 
 Everything is vectorised over frames, animals and keypoints:
 
@@ -32,6 +34,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ethoagent.errors import InputError
+from ethoagent.model.skeleton import CALMS21, MOUSE12, Skeleton
 
 __all__ = [
     "BEHAVIORDEPOT_LAYOUT",
@@ -92,6 +95,31 @@ class BodyLayout:
                 fix="name the nose (or both ears) as head and the tail-base keypoint.",
             )
 
+    @classmethod
+    def from_skeleton(cls, skeleton: Skeleton, name: str | None = None) -> BodyLayout:
+        """The layout a skeleton's body roles give.
+
+        Roles: ``head``, ``tail_base``, ``centre``, ``back``, ``paws``, ``tail``; roles the
+        skeleton does not name stay empty.
+
+        Args:
+            skeleton: a skeleton naming at least ``head`` and ``tail_base``.
+            name: the layout's name; default the skeleton's.
+
+        Raises:
+            InputError: the skeleton names no head or no tail base.
+        """
+        roles = skeleton.roles
+        return cls(
+            name=name or skeleton.name,
+            head=roles.get("head", ()),
+            tail_base=roles.get("tail_base", ("",))[0],
+            centre=roles.get("centre", ()),
+            back=roles.get("back", ()),
+            paws=roles.get("paws", ()),
+            tail=roles.get("tail", ()),
+        )
+
     def names(self) -> tuple[str, ...]:
         """Every keypoint name the layout uses, without repeats, in first-use order."""
         seq = (*self.head, self.tail_base, *self.centre, *self.back, *self.paws, *self.tail)
@@ -103,23 +131,11 @@ class BodyLayout:
         return tuple(n for n in self.names() if _norm(n) not in have)
 
 
-SYNTHETIC_LAYOUT = BodyLayout(
-    name="synthetic12",
-    head=("ear_left", "ear_right"),
-    tail_base="tail_base",
-    centre=("back_mid",),
-    back=("back_front", "back_mid", "back_rear"),
-    paws=("forepaw_left", "forepaw_right", "hindpaw_left", "hindpaw_right"),
-    tail=("tail_base", "tail_mid", "tail_tip"),
-)
-"""The 12 keypoints of ``ethoagent.sim.synthetic`` (no nose: the ear midpoint is the head)."""
+SYNTHETIC_LAYOUT = BodyLayout.from_skeleton(MOUSE12, name="synthetic12")
+"""The named skeleton ``mouse12``, the simulator's 12 marks (no nose: the ear midpoint is
+the head); its name is the one ``--layout`` has always taken."""
 
-CALMS21_LAYOUT = BodyLayout(
-    name="calms21",
-    head=("nose",),
-    tail_base="tail_base",
-    centre=("neck", "left_hip", "right_hip"),
-)
+CALMS21_LAYOUT = BodyLayout.from_skeleton(CALMS21)
 """CalMS21's 7 keypoints: nose, left/right ear, neck, left/right hip, tail base."""
 
 ETHOME_LAYOUT = replace(CALMS21_LAYOUT, name="ethome", tail_base="tail")

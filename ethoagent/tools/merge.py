@@ -15,7 +15,7 @@ context stays bounded; this module holds the model-free parts:
   middle);
 - ``majority_cluster``: the most common cluster of an epoch's frames.
 
-Epochs are ``tools.ethogram.Epoch`` (``[start, stop)`` frames).
+Epochs are ``model.ethogram.Epoch`` (``[start, stop)`` frames).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ethoagent.errors import InputError
-from ethoagent.tools.checks import CheckResult
-from ethoagent.tools.ethogram import Epoch
+from ethoagent.model.checks import CheckResult
+from ethoagent.model.ethogram import Epoch
 from ethoagent.tools.snippets import cut_snippets
 
 __all__ = [
@@ -149,7 +149,8 @@ def check_window_tiling(epochs: Sequence[Epoch], start: int, stop: int) -> list[
 
     Args:
         epochs: a window's epochs.
-        start: the window's first frame; ``stop``: one past its last.
+        start: the window's first frame.
+        stop: one past its last frame.
 
     Returns:
         ``tiling_gaps`` (value = uncovered frames), ``tiling_overlaps`` (value = frames
@@ -284,6 +285,8 @@ def majority_cluster(labels: ArrayLike, start: int, stop: int) -> int | None:
 
     Args:
         labels: ``(frames,)`` int cluster per frame of one animal, -1 = none.
+        start: first frame.
+        stop: one past the last frame.
 
     Returns:
         The cluster (the smallest on a tie), or ``None`` when no frame has one.

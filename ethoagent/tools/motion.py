@@ -56,11 +56,13 @@ class MotionDescriptor:
         valid: NDArray[np.bool_],
         confidence: NDArray[np.float32],
     ) -> None:
+        """Hold the arrays as given (``describe_motion`` builds them)."""
         self.features = features
         self.valid = valid
         self.confidence = confidence
 
     def __repr__(self) -> str:
+        """Frames, animals, dimension and the fraction of valid entries."""
         f, a, d = self.features.shape
         return f"MotionDescriptor(frames={f}, animals={a}, dim={d}, valid={self.valid.mean():.2f})"
 
@@ -68,8 +70,11 @@ class MotionDescriptor:
 def motion_dim(
     keypoints: int, animals: int, spatial_dims: int = 2, *, velocity: bool = False
 ) -> int:
-    """Length ``D`` of a descriptor: ``keypoints * (spatial_dims + 1) + 4 * (animals - 1)``,
-    plus ``2 * keypoints`` with velocities."""
+    """Length ``D`` of a descriptor.
+
+    ``keypoints * (spatial_dims + 1) + 4 * (animals - 1)``, plus ``2 * keypoints`` with
+    velocities.
+    """
     base = keypoints * (spatial_dims + 1) + NEIGHBOUR_FEATURES * (animals - 1)
     return base + (2 * keypoints if velocity else 0)
 

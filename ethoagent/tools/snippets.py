@@ -27,34 +27,11 @@ import math
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from pydantic import BaseModel, ConfigDict, Field
 
 from ethoagent.errors import InputError
+from ethoagent.model.ethogram import Snippet
 
-__all__ = ["Snippet", "cut_snippets", "runs", "sample_frames", "split_snippets"]
-
-
-class Snippet(BaseModel):
-    """A contiguous stretch of one animal's frames assigned to one cluster.
-
-    Attributes:
-        start: first frame (index into the animal's frames).
-        stop: one past the last frame (exclusive).
-        cluster: the cluster index of the stretch.
-        seconds: duration, ``(stop - start) / fps`` seconds.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    start: int = Field(ge=0)
-    stop: int = Field(ge=1)
-    cluster: int
-    seconds: float = Field(ge=0)
-
-    @property
-    def frames(self) -> int:
-        """Number of frames, ``stop - start``."""
-        return self.stop - self.start
+__all__ = ["cut_snippets", "runs", "sample_frames", "split_snippets"]
 
 
 def _labels(labels: ArrayLike) -> NDArray[np.int64]:

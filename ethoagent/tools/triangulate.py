@@ -116,8 +116,10 @@ def _bones(bones: Sequence[tuple[int, int]], n_keypoints: int) -> NDArray[np.int
 def _normalised_views(
     cams: list[Camera], pts: NDArray[np.float64]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], float]:
-    """Undistorted normalised coordinates (F, V, K, 2), scaled extrinsics (V, 3, 4),
-    and the world origin (3,) and scale used: ``X = origin + scale * Y``.
+    """Normalised coordinates, scaled extrinsics, and the world origin and scale used.
+
+    Returns undistorted normalised coordinates (F, V, K, 2), scaled extrinsics (V, 3, 4),
+    the origin (3,) and the scale: ``X = origin + scale * Y``.
 
     The world is shifted to the mean camera centre and scaled by the rig size so that the
     homogeneous columns of the linear systems have comparable magnitude.

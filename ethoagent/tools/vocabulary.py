@@ -1,7 +1,7 @@
 """A shared behaviour vocabulary from snippet descriptions: texts, clusters and checks.
 
 The profile pipeline pools the captioned snippets of many sessions, embeds their
-descriptions (``tools.embed``), clusters the embeddings (``cluster_embeddings``) and has
+descriptions (``agent.embed``), clusters the embeddings (``cluster_embeddings``) and has
 each cluster named and defined (a model, or the offline solver). This module holds the
 model-free parts:
 
@@ -28,8 +28,8 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict
 
 from ethoagent.errors import InputError
+from ethoagent.model.checks import CheckResult
 from ethoagent.tools.captions import SnippetKinematics, normalise_label
-from ethoagent.tools.checks import CheckResult
 
 __all__ = [
     "ClusterKinematics",
@@ -44,8 +44,11 @@ __all__ = [
 
 
 def snippet_text(caption: Mapping[str, object]) -> str:
-    """A caption (``label``, ``posture``, ``direction``, ``speed``, ``social_interaction``)
-    as the one line of text that is embedded."""
+    """A caption as the one line of text that is embedded.
+
+    The caption's ``label``, ``posture``, ``direction``, ``speed`` and
+    ``social_interaction``, in that order.
+    """
     label = str(caption.get("label", "")).replace("_", " ")
     return (
         f"{label}: posture {caption.get('posture', '')}; direction "
@@ -312,8 +315,8 @@ def match_reference(
     """For each entry embedding, the most similar reference embedding.
 
     Args:
-        entries: ``(entries, dims)`` unit rows; reference: ``(references, dims)`` unit rows
-            (embedded in the same call/space).
+        entries: ``(entries, dims)`` unit rows.
+        reference: ``(references, dims)`` unit rows (embedded in the same call/space).
 
     Returns:
         ``(reference index, cosine similarity)`` per entry (``(-1, 0.0)`` without

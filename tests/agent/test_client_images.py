@@ -402,27 +402,42 @@ def test_429_then_200_retries_with_backoff(scripted_server: ScriptedOpenAIServer
     assert len(scripted_server.requests) == 3
 
 
-def test_retry_after_is_honoured_and_capped(scripted_server: ScriptedOpenAIServer) -> None:
+@pytest.fixture
+def backoff_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The delays the client sleeps between attempts, recorded instead of slept."""
+    delays: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def record(delay: float, result: Any = None) -> Any:
+        delays.append(delay)
+        return await real_sleep(0, result)
+
+    monkeypatch.setattr(asyncio, "sleep", record)
+    return delays
+
+
+def test_retry_after_is_honoured_and_capped(
+    scripted_server: ScriptedOpenAIServer, backoff_sleeps: list[float]
+) -> None:
     scripted_server.push(
         error_response(429, "wait", headers={"Retry-After": "0.3"}),
         chat_completion("after wait"),
     )
     client = make_client(scripted_server, "llm", max_retries=1)
-    started = time.perf_counter()
     result = run(ask_once(client, "llm", [Message("user", "x")]))
     assert result.text == "after wait"
-    assert time.perf_counter() - started >= 0.3
+    assert backoff_sleeps == [0.3]
 
+    backoff_sleeps.clear()
     scripted_server.push(
         error_response(503, "busy", headers={"Retry-After": "3600"}),
         chat_completion("capped"),
     )
     role_cfg = RoleConfig(base_url=scripted_server.base_url, model="m", max_retries=1)
     capped = OpenAICompatibleClient({"llm": role_cfg}, retry_after_cap_s=0.05)
-    started = time.perf_counter()
     result = run(ask_once(capped, "llm", [Message("user", "x")]))
     assert result.text == "capped"
-    assert time.perf_counter() - started < 5
+    assert backoff_sleeps == [0.05]
 
 
 def test_500_exhausts_retries(scripted_server: ScriptedOpenAIServer) -> None:
@@ -468,14 +483,17 @@ def test_404_suggests_checking_url_and_model(scripted_server: ScriptedOpenAIServ
         run(ask_once(client, "llm", [Message("user", "x")]))
 
 
-def test_slow_server_times_out_and_retries(scripted_server: ScriptedOpenAIServer) -> None:
+def test_slow_server_times_out_and_retries(
+    scripted_server: ScriptedOpenAIServer, backoff_sleeps: list[float]
+) -> None:
     scripted_server.default = ScriptedResponse(body=chat_completion("late"), delay_s=1.0)
     client = make_client(scripted_server, "llm", timeout_s=0.2, max_retries=1)
-    started = time.perf_counter()
-    with pytest.raises(EndpointError, match="timed out"):
+    # the answer would come after 1 s: an error rather than "late" is the 0.2 s timeout
+    with pytest.raises(EndpointError, match=r"2 attempt\(s\).*timed out after 0\.2 s"):
         run(ask_once(client, "llm", [Message("user", "x")]))
     assert len(scripted_server.requests) == 2
-    assert time.perf_counter() - started < 1.5
+    # one backoff between the two attempts, within make_client's bounds (0.01 s, jittered)
+    assert len(backoff_sleeps) == 1 and 0.005 <= backoff_sleeps[0] <= 0.01
 
 
 def test_concurrency_is_bounded_per_role(scripted_server: ScriptedOpenAIServer) -> None:

@@ -39,7 +39,7 @@ from ethoagent.agent.types import (
     parse_output,
 )
 from ethoagent.errors import RunError
-from ethoagent.tools.checks import CheckResult
+from ethoagent.model.checks import CheckResult
 
 T = TypeVar("T", bound=BaseModel)
 PROMPT = PromptRef("label", 2)

@@ -210,8 +210,8 @@ def test_explain_refuses_runs_outside_the_workspace(ctx: ToolContext, tmp_path: 
 
 def test_inspect_trace_lists_failed_and_flagged_items(ctx: ToolContext) -> None:
     from ethoagent.agent.trace import Tracer
+    from ethoagent.model.checks import CheckResult
     from ethoagent.runs import Run
-    from ethoagent.tools.checks import CheckResult
 
     run = Run.create(ctx.settings.runs_dir, "pose", ctx.settings, run_id="p1")
     with Tracer(run.trace_path, run_id="p1") as tracer:
@@ -259,3 +259,32 @@ def test_an_empty_answer_with_tools_is_asked_again_without_them(tmp_path: Path) 
         assert "tools" in server.requests[0] and "tools" not in server.requests[1]
     assert "Hello, lab." in buf.getvalue()
     assert "empty answer" not in buf.getvalue()
+
+
+def test_run_gate_labels_frames_through_the_gate_graph(ctx: ToolContext) -> None:
+    import numpy as np
+
+    from ethoagent.graphs.gate import TrainInputs, TrainOptions, run_gate_train
+    from ethoagent.io.keypoints import write_dlc_csv
+    from ethoagent.model.pose import PoseData
+    from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
+
+    root = ctx.workspace.root
+    world = simulate_world(96, seed=5)
+    pose = PoseData(points=world.points_3d, confidence=np.ones(world.points_3d.shape[:3]),
+                    keypoints=KEYPOINTS, individuals=("mouse",), unit="mm")  # fmt: skip
+    keypoints = write_dlc_csv(root / "mouse.csv", pose)
+    labels = root / "labels.csv"
+    labels.write_text("frame,label\n" + "".join(
+        f"{f},{c}\n" for f, c in enumerate(world.behaviour.labels[:, 0])))  # fmt: skip
+    options = TrainOptions(d_model=16, d_z=8, layers=1, window=32, epochs=1)
+    run_gate_train(TrainInputs(keypoints=keypoints, labels=labels, fps=30.0), options,
+                   ctx.settings, out=root / "model")  # fmt: skip
+    out = execute_tool(ctx, "run_gate", {"keypoints": "mouse.csv", "model": "model", "fps": 30})
+    assert out.ok and out.result is not None, out
+    folder = root / out.result.data["outputs"]
+    assert (folder / "labels.csv").is_file() and (folder / "ethogram.png").is_file()
+    runs = [json.loads(p.read_text()) for p in (root / "runs").glob("*/run.json")]
+    predict = [r for r in runs if r["inputs"]["command"] == "predict"]
+    assert len(predict) == 1 and predict[0]["status"] == "finished"
+    assert (root / "runs" / predict[0]["run_id"] / "trace.jsonl").is_file()

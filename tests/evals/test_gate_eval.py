@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from ethoagent.evals.datasets import shared_data_dir
-from ethoagent.evals.gate import LABEL_RATIOS, TOPK, label_blocks, uniform_selection
+from ethoagent.evals.gate import LABEL_RATIOS, TOPK, label_blocks
 from ethoagent.evals.harness import SuiteOptions, available_suites, run_suite
 from ethoagent.nn.train_gate import GateSession
 
@@ -91,16 +91,6 @@ def test_behaviordepot_runs_on_the_keypoint_path(quick_run: dict[str, Any]) -> N
     rows = [r for r in quick_run["table"] if r["dataset"] == "behaviordepot_demo1"]
     assert rows and all(r["frames_looked_at"] in (0, None) for r in rows)
     assert quick_run["metrics"]["behaviordepot_demo1.vision_crops"] == 0
-
-
-def test_uniform_selection_spreads_k_frames_over_the_valid_ones() -> None:
-    valid = np.ones((2, 8), bool)
-    valid[1, 4:] = False
-    sel = uniform_selection(valid, 0.5)
-    assert sel[0].tolist() == [False, True, False, True, False, True, False, True]
-    assert sel[1].sum() == 2 and not sel[1, 4:].any()
-    assert not uniform_selection(valid, 0.0).any()
-    assert uniform_selection(valid, 1.0).tolist() == valid.tolist()
 
 
 def test_label_blocks_draw_the_ratio_of_windows() -> None:

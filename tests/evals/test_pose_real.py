@@ -10,19 +10,10 @@ import pytest
 from ethoagent.evals.harness import SuiteOptions, SuiteResult, available_suites
 from ethoagent.evals.pose_real import (
     corrupt_labels,
-    find_swap_pairs,
     label_agreement,
     pose_real_suite,
 )
 from tests.data_paths import require_shared
-
-
-def test_find_swap_pairs_reads_the_usual_naming_schemes() -> None:
-    names = [
-        "EarL", "EarR", "Ear_L", "Ear_R", "Shoulder_left", "Shoulder_right",
-        "LeftPaw", "RightPaw", "Tail", "Snout", "Knee_L",
-    ]  # fmt: skip
-    assert find_swap_pairs(names) == ((0, 1), (2, 3), (4, 5), (6, 7))
 
 
 def test_corrupt_labels_is_seeded_and_its_masks_say_what_changed() -> None:

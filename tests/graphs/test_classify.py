@@ -29,12 +29,13 @@ from ethoagent.graphs.classify.inputs import ClassifyInputs, resolve_classify_in
 from ethoagent.graphs.classify.options import ClassifyOptions
 from ethoagent.graphs.kit.runtime import offline_runtime
 from ethoagent.io.keypoints import write_keypoints
+from ethoagent.model.ethogram import Example
 from ethoagent.model.pose import PoseData
 from ethoagent.prompts import PROMPTS_DIR
 from ethoagent.runs import Run
 from ethoagent.sim.behaviour import INDIVIDUAL_BEHAVIOURS
 from ethoagent.sim.synthetic import KEYPOINTS, World, simulate_world
-from ethoagent.tools.classify import DEFAULT_CLASSES, Example
+from ethoagent.tools.classify import DEFAULT_CLASSES
 from tests.scripted import ScriptedClient
 
 FPS = 30.0

@@ -24,7 +24,8 @@ from ethoagent.graphs.kit.nodes import (
     run_stage,
     summarize_outcomes,
 )
-from ethoagent.tools.checks import CheckResult, check_at_most
+from ethoagent.model.checks import CheckResult
+from ethoagent.tools.checks import check_at_most
 from tests.scripted import ScriptedClient
 
 GUESS = PromptRef("toy/guess", 1)

@@ -31,6 +31,7 @@ from ethoagent.graphs.pose.graph import (
 from ethoagent.graphs.pose.inputs import PoseInputs
 from ethoagent.graphs.pose.options import PoseOptions
 from ethoagent.io.keypoints import read_keypoints
+from ethoagent.model.skeleton import MOUSE12, Skeleton
 from ethoagent.runs import Run
 from ethoagent.sim.simulate import simulate_session
 from tests.scripted import ScriptedClient
@@ -194,3 +195,58 @@ def test_inputs_are_checked(session: Path, tmp_path: Path) -> None:
             session / "ground_truth" / "seeds.csv",
             frames=FRAMES + 5,
         )
+
+
+def _renamed(skeleton: Skeleton, roles: dict[str, tuple[str, ...]] | None = None) -> Skeleton:
+    """``skeleton`` with keypoints ``mark<i>`` and regions ``group<i>``: nothing else known."""
+    new = {k: f"mark{i}" for i, k in enumerate(skeleton.keypoints)}
+    return Skeleton(
+        name="renamed",
+        keypoints=tuple(new.values()),
+        bones=tuple((new[a], new[b]) for a, b in skeleton.bones),
+        left_right=tuple((new[a], new[b]) for a, b in skeleton.left_right),
+        regions={
+            f"group{i}": tuple(new[k] for k in kps)
+            for i, kps in enumerate(skeleton.regions.values())
+        },
+        roles={r: tuple(new[k] for k in kps) for r, kps in (roles or skeleton.roles).items()},
+    )
+
+
+def test_the_skeleton_comes_from_the_inputs(session: Path, tmp_path: Path) -> None:
+    frames = 8
+    mouse = _inputs(session).model_copy(update={"frames": frames})
+    assert mouse.skeleton == MOUSE12  # picked from the seed labels' keypoint names
+    renamed = _renamed(MOUSE12)
+    seeds = tmp_path / "seeds.csv"
+    text = (session / "ground_truth" / "seeds.csv").read_text()
+    for old, new in sorted(
+        zip(MOUSE12.keypoints, renamed.keypoints, strict=True), key=lambda p: -len(p[0])
+    ):
+        text = text.replace(f",{old},", f",{new},")
+    seeds.write_text(text)
+    with pytest.raises(InputError, match="which no named skeleton"):
+        resolve_inputs(session / "videos", session / "calibration.toml", seeds)
+    other = resolve_inputs(
+        session / "videos", session / "calibration.toml", seeds, frames=frames, skeleton=renamed
+    )
+    _, run_mouse = _run(tmp_path / "a", mouse, OfflineClient(), "mouse")
+    _, run_other = _run(tmp_path / "b", other, OfflineClient(), "renamed")
+    # the same animal under other names: the same 3D points, reported under its names
+    a = run_mouse.load_arrays("pose_0000")["points_3d"]
+    np.testing.assert_array_equal(run_other.load_arrays("pose_0000")["points_3d"], a)
+    header = (run_other.outputs_dir / "points_3d.csv").read_text().splitlines()[0]
+    assert header.startswith("frame,mark0_x_mm,mark0_y_mm")
+    truth = json.loads((run_other.outputs_dir / "summary.json").read_text())["ground_truth"]
+    assert list(truth["error_mm_by_region"]) == ["group0", "group1", "group2", "group3"]
+    # without hindpaws the 3D left/right check cannot run: said, and the run goes on
+    no_hind = _renamed(MOUSE12, {r: k for r, k in MOUSE12.roles.items() if r != "hindpaws"})
+    blind = resolve_inputs(
+        session / "videos", session / "calibration.toml", seeds, frames=4, skeleton=no_hind
+    )
+    assert any("names no hindpaws" in w for w in blind.warnings)
+    state, _ = _run(tmp_path / "c", blind, OfflineClient(), "blind")
+    assert state["chunk"] == 1
+    bare = Skeleton(name="bare", keypoints=renamed.keypoints)
+    with pytest.raises(InputError, match="has no regions"):
+        resolve_inputs(session / "videos", session / "calibration.toml", seeds, skeleton=bare)

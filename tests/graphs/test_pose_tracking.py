@@ -14,20 +14,22 @@ from ethoagent.config import Budget
 from ethoagent.errors import InputError
 from ethoagent.graphs.kit.nodes import Feedback, StageContext
 from ethoagent.graphs.pose.graph import (
-    SKELETON,
     FrameResult,
     body_axes,
     fill_from_anchor,
     lateral_offsets,
     make_left_right_check,
     make_mirror_escalation,
+    missing_axis_roles,
     trusted_points,
 )
 from ethoagent.graphs.triangulate.graph import FrameInput, FramePoints
+from ethoagent.model.skeleton import CALMS21, MOUSE12
 from ethoagent.sim.synthetic import simulate_world
 from ethoagent.tools.cameras import make_ring_cameras, project_points
 from ethoagent.tools.triangulate import median_bone_lengths
 
+SKELETON = MOUSE12
 K = {n: i for i, n in enumerate(SKELETON.keypoints)}
 
 
@@ -44,29 +46,33 @@ def _swap(points: np.ndarray, a: str, b: str) -> np.ndarray:
 
 
 def test_lateral_offsets_keep_one_sign_through_every_behaviour(world_points: np.ndarray) -> None:
-    axes = body_axes(world_points[:3])
+    axes = body_axes(SKELETON, world_points[:3])
     np.testing.assert_allclose(np.linalg.norm(axes.up), 1.0)
     assert axes.up[2] > 0.95  # the simulator's world has z up
     # every left keypoint lies on the animal's left, rearing and grooming included, with
     # the seeds' up direction and with the per-frame one from the hindpaws
-    assert (lateral_offsets(world_points, axes.up) * axes.sign > 0).all()
-    assert (lateral_offsets(world_points) * axes.sign > 0).all()
+    assert (lateral_offsets(SKELETON, world_points, axes.up) * axes.sign > 0).all()
+    assert (lateral_offsets(SKELETON, world_points) * axes.sign > 0).all()
     # mirroring the world (a left-handed calibration frame) flips the sign it reads
     mirrored = world_points * np.array([1.0, -1.0, 1.0])
-    m_axes = body_axes(mirrored[:3])
+    m_axes = body_axes(SKELETON, mirrored[:3])
     assert m_axes.sign == -axes.sign
-    assert (lateral_offsets(mirrored, m_axes.up) * m_axes.sign > 0).all()
+    assert (lateral_offsets(SKELETON, mirrored, m_axes.up) * m_axes.sign > 0).all()
 
 
 def test_body_axes_need_the_back_and_hindpaws(world_points: np.ndarray) -> None:
     seeds = world_points[:3].copy()
     seeds[:, K["hindpaw_left"]] = np.nan
     with pytest.raises(InputError, match="hindpaw"):
-        body_axes(seeds)
+        body_axes(SKELETON, seeds)
+    # a skeleton without hindpaws cannot tell its sides apart in 3D, and says so
+    assert missing_axis_roles(CALMS21) == ["hindpaws"]
+    with pytest.raises(InputError, match="hindpaws"):
+        body_axes(CALMS21, np.zeros((3, 7, 3)))
 
 
 def test_left_right_check_catches_a_swap_in_every_view(world_points: np.ndarray) -> None:
-    check = make_left_right_check(body_axes(world_points[:3]))
+    check = make_left_right_check(body_axes(SKELETON, world_points[:3]))
     inp = FrameInput(frame=10, points_2d=np.zeros((2, 12, 2)))
     good = check(
         inp, FramePoints(points_3d=world_points[10], points_2d=inp.points_2d, method="dlt")
@@ -98,7 +104,7 @@ def test_mirror_escalation_undoes_a_consistent_swap(world_points: np.ndarray) ->
     truth = world_points[40]
     reading = project_points(cams, truth).transpose(1, 0, 2)  # (views, 12, 2)
     swapped = _swap(reading, "hindpaw_left", "hindpaw_right")
-    esc = make_mirror_escalation(cams, body_axes(world_points[:3]))
+    esc = make_mirror_escalation(cams, body_axes(SKELETON, world_points[:3]))
     ctx = StageContext(
         client=OfflineClient(),
         tracer=Tracer(None, run_id="t"),
@@ -120,30 +126,37 @@ def test_trusted_points_keep_only_what_the_checks_support(world_points: np.ndarr
     cams = make_ring_cameras(4, seed=1)
     truth = world_points[50]
     reading = project_points(cams, truth).transpose(1, 0, 2)
-    reference = median_bone_lengths(world_points[:3], SKELETON.bones)
+    reference = median_bone_lengths(world_points[:3], SKELETON.bone_index)
 
     def result(points_3d: np.ndarray, points_2d: np.ndarray) -> FrameResult:
         return FrameResult(points_3d, points_2d, "flagged", "dlt", 0.0, {}, "test")
 
-    assert np.isfinite(trusted_points(cams, result(truth, reading), 6.0, reference, 0.25)).all()
+    assert np.isfinite(
+        trusted_points(cams, result(truth, reading), 6.0, reference, 0.25, SKELETON.bone_index)
+    ).all()
     # a mark 20 px off in one view: that keypoint is not trusted, the rest are
     off = reading.copy()
     off[1, K["tail_mid"]] += 20.0
-    t = trusted_points(cams, result(truth, off), 6.0, reference, 0.25)
+    t = trusted_points(cams, result(truth, off), 6.0, reference, 0.25, SKELETON.bone_index)
     assert np.isnan(t[K["tail_mid"]]).all()
     assert np.isfinite(np.delete(t, K["tail_mid"], axis=0)).all()
     # consistent in 3D but on the wrong body part: its bones fail, both ends untrusted
     wrong = truth.copy()
     wrong[K["tail_tip"]] = truth[K["back_mid"]] + np.array([0.0, 0.0, 40.0])
     t = trusted_points(
-        cams, result(wrong, project_points(cams, wrong).transpose(1, 0, 2)), 6.0, reference, 0.25
+        cams,
+        result(wrong, project_points(cams, wrong).transpose(1, 0, 2)),
+        6.0,
+        reference,
+        0.25,
+        SKELETON.bone_index,
     )
     assert np.isnan(t[K["tail_tip"]]).all() and np.isnan(t[K["tail_mid"]]).all()
     assert np.isfinite(t[K["ear_left"]]).all()
     # a keypoint one view sees is not trusted
     one = reading.copy()
     one[1:, K["ear_right"]] = np.nan
-    t = trusted_points(cams, result(truth, one), 6.0, reference, 0.25)
+    t = trusted_points(cams, result(truth, one), 6.0, reference, 0.25, SKELETON.bone_index)
     assert np.isnan(t[K["ear_right"]]).all()
 
 
@@ -169,7 +182,7 @@ def test_fill_from_anchor_moves_lost_keypoints_with_the_body(world_points: np.nd
 
 def test_left_right_check_without_back_front(world_points: np.ndarray) -> None:
     # the body axis comes from what is known: ears' mean and the rear of the back
-    axes = body_axes(world_points[:3])
+    axes = body_axes(SKELETON, world_points[:3])
     check = make_left_right_check(axes)
     inp = FrameInput(frame=0, points_2d=np.zeros((2, 12, 2)))
     pts = _swap(world_points[200], "ear_left", "ear_right")

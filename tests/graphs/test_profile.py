@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from ethoagent.agent.cache import ModelCache
 from ethoagent.agent.offline import OfflineClient
 from ethoagent.agent.trace import TracedClient, Tracer, read_trace
 from ethoagent.agent.types import Request
+from ethoagent.config import load_settings
 from ethoagent.errors import InputError
 from ethoagent.graphs.kit.nodes import PolicySupervisor, run_item
 from ethoagent.graphs.kit.runtime import Runtime, offline_runtime
@@ -43,6 +46,7 @@ from ethoagent.runs import Run
 from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
 from ethoagent.tools.vocabulary import ClusterKinematics
 from tests.scripted import ScriptedClient
+from tests.servers import EmbeddingsServer
 
 FAST = ClusterKinematics(members=12, seconds=9.0, speed=2.9, speed_p90=3.6, height_ratio=1.0,
                          elongation=1.1, paw_head_ratio=1.0)  # fmt: skip
@@ -234,3 +238,43 @@ def test_a_run_that_dies_while_naming_resumes_without_segmenting_again(tmp_path:
     assert (fresh.run.outputs_dir / "profiles.csv").read_bytes() == (
         run.outputs_dir / "profiles.csv"
     ).read_bytes()
+
+
+def _word_vector(text: str) -> list[float]:
+    """32 counts of the text's words, hashed into bins: similar descriptions lie close."""
+    out = [0.0] * 32
+    for word in text.lower().replace(";", " ").replace(":", " ").replace(",", " ").split():
+        out[int(hashlib.sha256(word.encode()).hexdigest(), 16) % 32] += 1.0
+    return out
+
+
+def test_the_embed_step_asks_the_embed_role_traced_and_cached(tmp_path: Path) -> None:
+    table = _tiny_cohort(tmp_path / "data")
+    options = ProfileOptions(
+        embedder="endpoint",
+        n_resamples=99,
+        segment=SegmentOptions(
+            k=4, dec_pretrain_epochs=2, dec_cluster_iters=100, check_stability=False
+        ),
+    )
+    inputs = ProfileInputs(sessions_csv=str(table), rows=read_sessions_csv(table), options=options)
+    work = tmp_path / "runs"
+    with EmbeddingsServer(_word_vector) as server, ModelCache(work / "cache.sqlite") as cache:
+        embed_role = {"embed": {"base_url": server.base_url, "model": "emb-test"}}
+        settings = load_settings(None, {"runs_dir": work, "models": embed_role})
+        traces = []
+        for run_id in ("e1", "e2"):
+            rt = offline_runtime(work, GRAPH_NAME, run_id, inputs.model_dump(mode="json"))
+            rt.settings, rt.cache = settings, cache
+            state = asyncio.run(run_profile(rt, inputs))
+            assert state["embedder"] == "endpoint:emb-test"
+            traces.append([e for e in read_trace(rt.run.trace_path) if e.get("role") == "embed"])
+    first, second = traces
+    texts = state["n_texts"]
+    # the first run asks the endpoint for every text, in the embed step's trace scope
+    assert [(e["node"], e["cache_hit"], e["inputs"]["count"]) for e in first] == [
+        ("embed", False, texts)
+    ]
+    # the second run over the same sessions answers every text from the answer cache
+    assert [(e["cache_hit"], e["inputs"]["count"]) for e in second] == [(True, texts)]
+    assert len(server.requests) == 1 and len(server.requests[0]["input"]) == texts

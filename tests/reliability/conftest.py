@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from ethoagent.cli import base as cli_base
 
+from ethoagent.cli import base as cli_base
 from tests.reliability.flaky import FlakyServer
 
 

@@ -29,7 +29,6 @@ from ethoagent.graphs.kit.runtime import offline_runtime
 from ethoagent.graphs.pose.graph import (
     ASSIGN_PROMPT,
     GRAPH_NAME,
-    REGIONS,
     REGIONS_PROMPT,
     RegionBox,
     RegionsAnswer,
@@ -286,7 +285,7 @@ def test_boxes_outside_the_image_are_retried_then_the_run_goes_on(
         w = int(request.payload["width"])
         box = (w + 10.0, 5.0, w + 90.0, 60.0)
         return RegionsAnswer(
-            regions=[RegionBox(region=r, box=box) for r in REGIONS]
+            regions=[RegionBox(region=r, box=box) for r in request.payload["regions"]]
         ).model_dump_json()
 
     client = ScriptedClient(

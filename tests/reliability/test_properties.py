@@ -20,10 +20,10 @@ from scipy.spatial.transform import Rotation
 from ethoagent.io.keypoints import read_dlc_csv, write_dlc_csv
 from ethoagent.io.labels import boris_to_framewise, read_boris_events
 from ethoagent.model.camera import Camera
+from ethoagent.model.ethogram import Epoch
 from ethoagent.model.pose import PoseData
 from ethoagent.tools.cameras import make_ring_cameras
 from ethoagent.tools.ethogram import (
-    Epoch,
     check_tiling,
     labels_from_epochs,
     read_ethogram_csv,

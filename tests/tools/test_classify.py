@@ -1,14 +1,11 @@
-"""Model-free classify tools: example files, in-context selection, the offline scores,
+"""Model-free classify tools: in-context selection, the offline scores,
 checks, smoothing, time budgets, metrics and BehaviorDEPOT's velocity rule."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from ethoagent.errors import InputError
 from ethoagent.tools.classify import (
     check_answer_schema,
     check_probability_sum,
@@ -21,7 +18,6 @@ from ethoagent.tools.classify import (
     median_smooth,
     per_class_scores,
     plan_windows,
-    read_examples,
     select_examples,
     smooth_hmm,
     still_seconds_from_motion,
@@ -31,36 +27,10 @@ from ethoagent.tools.classify import (
 CLASSES = ("freezing", "darting", "locomotion")
 
 
-def test_read_examples_from_frame_and_clip_csvs_and_boris(tmp_path: Path) -> None:
-    frames = tmp_path / "frames.csv"
-    frames.write_text("frame,label\n10,Freezing\n11,freezing\n12,freezing\n40,darting\n")
-    ex = read_examples(frames, classes=CLASSES, fps=30, frames=100, animals=["m"])
-    assert [(e.start, e.stop, e.label) for e in ex] == [(10, 13, "freezing"), (40, 41, "darting")]
-    clips = tmp_path / "clips.csv"
-    clips.write_text("start_frame,stop_frame,label,animal\n5,20,locomotion,b\n")
-    ex = read_examples(clips, classes=CLASSES, fps=30, frames=100, animals=["a", "b"])
-    assert ex[0].animal == 1 and (ex[0].start, ex[0].stop) == (5, 20)
-    boris = tmp_path / "boris.csv"
-    boris.write_text(
-        "Observation id,x\n\nTime,Media file path,Total length,FPS,Subject,Behavior,"
-        "Behavioral category,Comment,Status\n1.0,v,3,30,m,darting,,,START\n1.5,v,3,30,m,"
-        "darting,,,STOP\n"
-    )
-    ex = read_examples(boris, classes=CLASSES, fps=30, frames=100, animals=["m"])
-    assert [(e.start, e.stop, e.label) for e in ex] == [(30, 45, "darting")]
-    bad = tmp_path / "bad.csv"
-    bad.write_text("frame,label\n3,sleeping\n")
-    with pytest.raises(InputError, match="not in the label set"):
-        read_examples(bad, classes=CLASSES, fps=30, frames=100, animals=["m"])
-    bad.write_text("frame,label\n300,freezing\n")
-    with pytest.raises(InputError, match="outside the session"):
-        read_examples(bad, classes=CLASSES, fps=30, frames=100, animals=["m"])
-
-
 def test_windows_tile_the_session_and_examples_are_capped() -> None:
     w = plan_windows(10, 4)
     assert w == [(0, 4), (4, 8), (8, 10)]
-    from ethoagent.tools.classify import Example
+    from ethoagent.model.ethogram import Example
 
     long = [Example(animal=0, start=0, stop=100, label="freezing")]
     cut = example_windows(long, 10, max_per_class=3)

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from ethoagent.errors import InputError
 from ethoagent.io.labels import boris_to_framewise, read_boris_events
-from ethoagent.tools.checks import CheckResult
+from ethoagent.model.checks import CheckResult
+from ethoagent.model.ethogram import Epoch
 from ethoagent.tools.ethogram import (
-    Epoch,
     boundary_f1,
     check_min_duration,
     check_tiling,

@@ -8,6 +8,7 @@ from numpy.typing import NDArray
 
 from ethoagent.errors import InputError
 from ethoagent.evals.datasets import load_dataset
+from ethoagent.model.skeleton import CALMS21, Skeleton, match_roles
 from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
 from ethoagent.tools.features import (
     BEHAVIORDEPOT_LAYOUT,
@@ -273,6 +274,23 @@ def test_invalid_inputs_raise_input_error(kwargs: dict[str, object], match: str)
 def test_layout_needs_head_and_tail_base() -> None:
     with pytest.raises(InputError, match="head"):
         BodyLayout(name="bad", head=(), tail_base="tail_base")
+    bare = Skeleton(name="bare", keypoints=("nose", "tail_base"), roles={"nose": ("nose",)})
+    with pytest.raises(InputError, match="tail base"):
+        BodyLayout.from_skeleton(bare)
+
+
+def test_layouts_from_skeleton_roles() -> None:
+    roles = {"head": ("ear_left", "ear_right"), "centre": ("back_mid",)}
+    assert SYNTHETIC_LAYOUT.head == roles["head"] and SYNTHETIC_LAYOUT.centre == roles["centre"]
+    assert SYNTHETIC_LAYOUT.tail == ("tail_base", "tail_mid", "tail_tip")
+    assert BodyLayout.from_skeleton(CALMS21) == CALMS21_LAYOUT
+    assert CALMS21_LAYOUT.centre == ("neck", "left_hip", "right_hip") and not CALMS21_LAYOUT.paws
+    # a user's skeleton with roles read from its names gives a layout for its data
+    names = ("Snout", "Left Ear", "Right Ear", "Mid-Back", "Tail Base")
+    mine = Skeleton(name="mine", keypoints=names, roles=match_roles(names))
+    layout = BodyLayout.from_skeleton(mine)
+    assert (layout.name, layout.head, layout.tail_base) == ("mine", ("Snout",), "Tail Base")
+    assert layout.missing(names) == ()
 
 
 def test_unknown_feature_name_raises() -> None:

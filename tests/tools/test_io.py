@@ -51,9 +51,7 @@ def test_pose_data_checks_shapes() -> None:
     with pytest.raises(InputError, match=r"\(frames, individuals, keypoints, 2\|3\)"):
         PoseData(np.zeros((3, 4, 2)), np.zeros((3, 4)), KEYPOINTS, ("a",))
     with pytest.raises(InputError, match="frame names"):
-        PoseData(
-            np.zeros((3, 1, 4, 2)), np.zeros((3, 1, 4)), KEYPOINTS, ("a",), frame_names=("x",)
-        )
+        PoseData(np.zeros((3, 1, 4, 2)), np.zeros((3, 1, 4)), KEYPOINTS, ("a",), frame_names=("x",))
     assert repr(_pose(5, 2, 3)) == (
         "PoseData(frames=5, individuals=2, keypoints=4, dims=3, fps=30, unit='mm')"
     )
@@ -401,29 +399,3 @@ def test_boris_events_to_framewise(tmp_path: Path) -> None:
     np.testing.assert_array_equal(lab, expect)
     point = elabels.boris_to_framewise(ev, fps=10.0, frames=100, behaviour="sniff")
     assert np.flatnonzero(point).tolist() == [30]
-
-
-def test_interval_labels(tmp_path: Path) -> None:
-    path = tmp_path / "l.csv"
-    path.write_text(
-        '"file";"Experimenter";"from";"to";"type";"ID";"DLCFile"\n'
-        '"a";"Jin";0.0;10.0;"Start/End";"OFT_1";"x"\n'
-        '"a";"Jin";0.2;0.4;"Grooming";"OFT_1";"x"\n'
-        '"a";"Jin";0.6;0.68;"Supported";"OFT_1";"x"\n'
-    )
-    iv = elabels.read_interval_labels(path)
-    assert [i.behaviour for i in iv] == ["Grooming", "Supported"]
-    lab = elabels.intervals_to_framewise(iv, fps=25.0, behaviours=("Supported", "Grooming"), frames=20)
-    expect = np.zeros(20, dtype=np.int64)
-    expect[5:10] = 2
-    expect[15:17] = 1
-    np.testing.assert_array_equal(lab, expect)
-
-
-def test_framewise_labels(tmp_path: Path) -> None:
-    (tmp_path / "f.csv").write_text("frame,a,b\n0,0,1\n1,1,1\n")
-    lab, cols = elabels.read_framewise_labels(tmp_path / "f.csv")
-    assert cols == ("a", "b") and lab.tolist() == [[0, 1], [1, 1]]
-    (tmp_path / "g.csv").write_text("frame,a\n0,0\n2,1\n")
-    with pytest.raises(InputError, match="without gaps"):
-        elabels.read_framewise_labels(tmp_path / "g.csv")

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ethoagent.errors import InputError
-from ethoagent.tools.ethogram import Epoch, check_tiling
+from ethoagent.model.ethogram import Epoch
+from ethoagent.tools.ethogram import check_tiling
 from ethoagent.tools.merge import (
     check_window_tiling,
     majority_cluster,

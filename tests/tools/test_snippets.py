@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ethoagent.errors import InputError
-from ethoagent.tools.snippets import Snippet, cut_snippets, runs, sample_frames, split_snippets
+from ethoagent.model.ethogram import Snippet
+from ethoagent.tools.snippets import cut_snippets, runs, sample_frames, split_snippets
 
 
 def _tiles(snips: list[Snippet], frames: int) -> bool:

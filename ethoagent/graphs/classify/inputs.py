@@ -1,7 +1,8 @@
-"""What a classify run reads: the user's files (``ClassifySources``), their resolution into
-the run's recorded inputs (``resolve_classify``: the keypoints through
-``io.session.resolve_session``, the labelled examples and class definitions) and the
-graph's state, which the graph and its report share.
+"""What a classify run reads, how it is resolved, and the graph's state.
+
+The user's files (``ClassifySources``) resolve into the run's recorded inputs
+(``resolve_classify``: the keypoints through ``io.session.resolve_session``, the labelled
+examples and class definitions); the graph and its report share the state.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ethoagent.errors import InputError
 from ethoagent.graphs.classify.options import ClassifyOptions
-from ethoagent.tools.classify import DEFAULT_DEFINITIONS, Example, plan_windows, read_examples
+from ethoagent.io.labels import examples_from_labels, read_labels
+from ethoagent.model.ethogram import Example
+from ethoagent.tools.classify import DEFAULT_DEFINITIONS, plan_windows
 
 
 class ClassifySources(BaseModel):
@@ -57,7 +60,7 @@ class ClassifyInputs(BaseModel):
         keypoints: the keypoint file; video: its video or ``None``.
         fps, frames, animals, keypoint_names, dims, unit, layout: as read.
         classes: the label set; definitions: one sentence per class.
-        examples: the labelled example clips (``tools.classify.Example``).
+        examples: the labelled example clips (``model.ethogram.Example``).
         examples_file: where they came from.
         truth_labels: a simulated session's ``ground_truth/labels.csv`` or ``None``.
         options: the run's settings.
@@ -88,6 +91,8 @@ class ClassifyInputs(BaseModel):
 
 
 class ClassifyState(TypedDict, total=False):
+    """The classify graph's state: counts, names and summaries (arrays live in artifacts)."""
+
     frames: int
     windows: int
     examples: int
@@ -148,7 +153,7 @@ def resolve_classify_inputs(
     Args:
         keypoints: any file ``tools.io.read_keypoints`` reads, or a folder written by
             ``ethoagent simulate``.
-        examples: a label file (``tools.classify.read_examples``) or example clips.
+        examples: a label file (``io.labels.read_labels``) or example clips.
         classes: the label set (default: the classes of ``definitions``, else
             ``DEFAULT_DEFINITIONS``).
         definitions: one sentence per class (defaults from ``DEFAULT_DEFINITIONS`` where
@@ -174,8 +179,9 @@ def resolve_classify_inputs(
         )
     defs = {c: defs.get(c) or DEFAULT_DEFINITIONS.get(c) or c.replace("_", " ") for c in names}
     if isinstance(examples, (str, Path)):
-        clips = read_examples(
-            examples, classes=names, fps=base.fps, frames=base.frames, animals=base.animals
+        clips = examples_from_labels(
+            read_labels(examples, n_frames=base.frames, fps=base.fps, classes=names),
+            base.animals,
         )
         source: str | None = str(examples)
     else:

@@ -32,11 +32,11 @@ from numpy.typing import NDArray
 
 from ethoagent.figures import new_figure, png_bytes
 from ethoagent.graphs.classify.inputs import ClassifyInputs, ClassifyState, query_windows
+from ethoagent.model.ethogram import Epoch
 from ethoagent.tools.captions import canonical_label
 from ethoagent.tools.classify import per_class_scores, spread_to_frames, time_budgets
 from ethoagent.tools.ethogram import (
     ETHOGRAM_COLUMNS,
-    Epoch,
     epochs_from_labels,
     write_boris_csv,
     write_ethogram_csv,

@@ -1,2 +1,5 @@
-"""What every pipeline graph shares: the propose -> check -> route node, the runtime, the
-pipeline spec and ``run_pipeline``, the registry."""
+"""What every pipeline graph shares.
+
+The propose -> check -> route node, the runtime, the pipeline spec and ``run_pipeline``,
+the registry.
+"""

@@ -38,8 +38,8 @@ from ethoagent.agent.types import (
 )
 from ethoagent.config import Budget
 from ethoagent.errors import EndpointError, ModelOutputError
+from ethoagent.model.checks import CheckResult
 from ethoagent.prompts import load_prompt
-from ethoagent.tools.checks import CheckResult
 
 In = TypeVar("In")
 Out = TypeVar("Out")

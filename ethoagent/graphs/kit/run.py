@@ -125,7 +125,9 @@ async def run_pipeline_in(
 
     Args:
         parent: the runtime of the graph that asks for the sub-run.
-        spec, inputs, options: as for ``run_pipeline``.
+        spec: the pipeline of the sub-run.
+        inputs: what to run it on (ignored when the sub-run exists and is resumed).
+        options: its settings (likewise).
         run_id: the sub-run's id (a stable one lets a rerun reuse it).
 
     Raises:
@@ -148,8 +150,10 @@ def _open(
     overwrite: bool,
     run_id: str | None,
 ) -> tuple[Run, ResolvedT, Path | None]:
-    """The run to execute, its resolved inputs and output folder; inputs are resolved
-    (and ``out`` checked) before a new run is created."""
+    """The run to execute, its resolved inputs and output folder.
+
+    A new run's inputs are resolved (and ``out`` checked) before the run is created.
+    """
     if resume is not None:
         run = _reopen(spec, resume, settings)
         info = run.info()
@@ -183,14 +187,10 @@ def _close(
     """Copy the outputs into ``out`` and mark the run finished with its summary keys."""
     try:
         files = _copy_outputs(run, state, out)
-        summary: dict[str, Any] = json.loads((run.outputs_dir / "summary.json").read_text())
+        summary = finish_run(run, spec.summary_keys)
     except BaseException as exc:
         run.update(status="failed", error=str(exc)[:500] or type(exc).__name__)
         raise
-    run.update(
-        status="finished",
-        summary={k: summary[k] for k in spec.summary_keys if k in summary},
-    )
     return PipelineResult(
         run=run,
         inputs=resolved,
@@ -200,6 +200,17 @@ def _close(
         out=out,
         resumed=resumed,
     )
+
+
+def finish_run(run: Run, keys: Sequence[str]) -> dict[str, Any]:
+    """Mark ``run`` finished with ``keys`` of its ``outputs/summary.json`` in ``run.json``.
+
+    Returns:
+        The whole ``summary.json``.
+    """
+    summary: dict[str, Any] = json.loads((run.outputs_dir / "summary.json").read_text())
+    run.update(status="finished", summary={k: summary[k] for k in keys if k in summary})
+    return summary
 
 
 def _reopen(spec: AnyPipeline, resume: str | Path, settings: Settings) -> Run:
@@ -221,8 +232,11 @@ def _reopen(spec: AnyPipeline, resume: str | Path, settings: Settings) -> Run:
 def _resumed_out(
     stored: str | None, given: Path | None, outputs: Sequence[str], overwrite: bool
 ) -> Path | None:
-    """``given``, else the folder the run recorded; only the recorded one may already hold
-    outputs without ``overwrite`` (a kill while they were being copied leaves part there)."""
+    """``given``, else the folder the run recorded.
+
+    Only the recorded folder may already hold outputs without ``overwrite`` (a kill while
+    they were being copied leaves part of them there).
+    """
     out = given if given is not None else (Path(stored) if stored else None)
     if out is None:
         return None
@@ -243,4 +257,4 @@ def _copy_outputs(run: Run, state: Mapping[str, Any], out: Path | None) -> list[
     return copied
 
 
-__all__ = ["PipelineResult", "run_pipeline", "run_pipeline_in"]
+__all__ = ["PipelineResult", "finish_run", "run_pipeline", "run_pipeline_in"]

@@ -23,12 +23,14 @@ the few-shot context and the temporal prediction forward:
 
 Candidates are bright marks found by ``detect_marks``. Offline (the embedded default) the
 two model prompts are answered by registered solvers doing geometry on the prediction, and
-say so in the trace. The graph works on one animal with the 12-keypoint layout of
-``ethoagent.sim.synthetic`` (the papers' quantum-dot layout).
+say so in the trace. The graph labels one animal whose ``Skeleton`` (keypoints, bones,
+left/right pairs, regions, body roles) comes with the inputs: the regions are what the
+stages box and assign, the roles give the body axis of the 3D left/right check.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import warnings
 from collections.abc import Callable, Sequence
@@ -61,7 +63,6 @@ from ethoagent.graphs.pose.report import write_pose_outputs
 from ethoagent.graphs.triangulate.graph import (
     FrameInput,
     FramePoints,
-    Skeleton,
     TriangulationLimits,
     make_triangulation_stage,
     worst_reprojection,
@@ -70,10 +71,10 @@ from ethoagent.io.calibration import read_calibration
 from ethoagent.io.keypoints import read_keypoints
 from ethoagent.io.video import VideoReader
 from ethoagent.model.camera import Camera
+from ethoagent.model.checks import CheckResult
+from ethoagent.model.skeleton import SKELETONS, Skeleton
 from ethoagent.prompts import load_prompt
-from ethoagent.sim import synthetic
 from ethoagent.tools.cameras import check_calibration, project_points
-from ethoagent.tools.checks import CheckResult
 from ethoagent.tools.crop import crop_region, draw_numbered_candidates
 from ethoagent.tools.detect import (
     Candidates,
@@ -97,13 +98,6 @@ from ethoagent.tools.triangulate import (
 )
 
 GRAPH_NAME = "pose"
-SKELETON = Skeleton(
-    keypoints=synthetic.KEYPOINTS, bones=synthetic.BONES, swap_pairs=synthetic.SWAP_PAIRS
-)
-REGIONS: dict[str, tuple[int, ...]] = {
-    name: tuple(SKELETON.keypoints.index(k) for k in kps) for name, kps in synthetic.REGIONS.items()
-}
-REGION_OF = synthetic.REGION_OF
 REGIONS_PROMPT = "pose/regions"
 ASSIGN_PROMPT = "pose/assign"
 CROP_SIZE = (256, 256)
@@ -151,8 +145,10 @@ class ViewFrame:
     Attributes:
         candidates: ``(n, 2)`` pixels, most confident first.
         predicted: ``(keypoints, 2)`` pixels, NaN = no prediction.
+        assignment: ``(keypoints,)`` candidate row per keypoint (-1 = none), filled by the
+            assign stage.
+        distance: ``(keypoints,)`` pixels from each assigned candidate to its prediction.
         boxes: filled by the regions stage.
-        assignment: filled by the assign stage, candidate row per keypoint (-1 = none).
     """
 
     frame: int
@@ -161,9 +157,9 @@ class ViewFrame:
     size: tuple[int, int]
     candidates: NDArray[np.float64]
     predicted: NDArray[np.float64]
+    assignment: NDArray[np.int64]
+    distance: NDArray[np.float64]
     boxes: dict[str, Box | None] = field(default_factory=dict)
-    assignment: NDArray[np.int64] = field(default_factory=lambda: np.full(12, -1))
-    distance: NDArray[np.float64] = field(default_factory=lambda: np.full(12, np.nan))
 
 
 class Regions(BaseModel):
@@ -182,11 +178,13 @@ class Env:
     """What the stages' proposers need besides their input (closed over)."""
 
     options: PoseOptions
+    skeleton: Skeleton
     cameras: list[Camera]
     frame_image: Callable[[int, int], NDArray[np.uint8]]
     labelled_examples: Callable[[int], list[tuple[int, NDArray[np.float64]]]]
     wants_images: bool
-    axes: BodyAxes
+    axes: BodyAxes | None
+    """``None`` where the skeleton lacks the roles of a body axis (no left/right check)."""
 
 
 def _fmt_xy(points: NDArray[np.float64]) -> list[list[float] | None]:
@@ -210,14 +208,18 @@ def _offline_regions(request: Request) -> RegionsAnswer:
     p = request.payload
     pred = np.array([xy if xy is not None else [np.nan, np.nan] for xy in p["predicted"]])
     margin = float(p["margin_px"]) * (1 + 0.5 * (int(p["attempt"]) - 1))
+    names: list[str] = p["keypoints"]
+    regions = {r: [names.index(k) for k in kps] for r, kps in p["regions"].items()}
     boxes = region_boxes(
-        pred, REGIONS, margin_px=margin, image_size=(int(p["width"]), int(p["height"]))
+        pred, regions, margin_px=margin, image_size=(int(p["width"]), int(p["height"]))
     )
     return RegionsAnswer(regions=[RegionBox(region=r, box=b) for r, b in boxes.items()])
 
 
 def make_regions_stage(env: Env) -> Stage[ViewFrame, Regions]:
     opts = env.options
+    skeleton = env.skeleton
+    regions = skeleton.region_index
 
     async def propose(vf: ViewFrame, feedback: Feedback | None, ctx: StageContext) -> Regions:
         known = np.isfinite(vf.predicted).all(axis=1).any()
@@ -226,7 +228,7 @@ def make_regions_stage(env: Env) -> Stage[ViewFrame, Regions]:
                 "region_boxes",
                 region_boxes,
                 vf.predicted,
-                REGIONS,
+                regions,
                 margin_px=opts.region_margin_px,
                 image_size=vf.size,
             )
@@ -235,13 +237,10 @@ def make_regions_stage(env: Env) -> Stage[ViewFrame, Regions]:
         text = prompt.render(
             width=vf.size[0],
             height=vf.size[1],
-            regions="\n".join(
-                f"- {r}: {', '.join(SKELETON.keypoints[k] for k in idx)}"
-                for r, idx in REGIONS.items()
-            ),
+            regions="\n".join(f"- {r}: {', '.join(kps)}" for r, kps in skeleton.regions.items()),
             candidates=json.dumps(_fmt_xy(vf.candidates)),
             predicted=json.dumps(
-                {SKELETON.keypoints[k]: xy or "?" for k, xy in enumerate(_fmt_xy(vf.predicted))}
+                {skeleton.keypoints[k]: xy or "?" for k, xy in enumerate(_fmt_xy(vf.predicted))}
             ),
             feedback=feedback.as_text() if feedback else "",
         )
@@ -250,7 +249,10 @@ def make_regions_stage(env: Env) -> Stage[ViewFrame, Regions]:
             shots = env.labelled_examples(vf.frame)[-opts.few_shot :] if opts.few_shot else []
             for f, pts in shots:
                 drawn = draw_keypoints(
-                    env.frame_image(vf.view, f), pts[vf.view], SKELETON.keypoints, groups=REGION_OF
+                    env.frame_image(vf.view, f),
+                    pts[vf.view],
+                    skeleton.keypoints,
+                    groups=skeleton.region_of,
                 )
                 images.append(Image.from_array(drawn[..., ::-1].copy()))
             images.append(Image.from_array(env.frame_image(vf.view, vf.frame)[..., ::-1].copy()))
@@ -268,13 +270,15 @@ def make_regions_stage(env: Env) -> Stage[ViewFrame, Regions]:
                 "height": vf.size[1],
                 "margin_px": opts.region_margin_px,
                 "attempt": ctx.attempt,
+                "keypoints": list(skeleton.keypoints),
+                "regions": {r: list(kps) for r, kps in skeleton.regions.items()},
             },
         )
         parsed = answer.require()
-        asked: dict[str, Box | None] = {r: None for r in REGIONS}
+        asked: dict[str, Box | None] = {r: None for r in regions}
         for rb in parsed.regions:
-            if rb.region not in REGIONS:
-                raise ModelOutputError(f"unknown region {rb.region!r}; regions are {list(REGIONS)}")
+            if rb.region not in regions:
+                raise ModelOutputError(f"unknown region {rb.region!r}; regions are {list(regions)}")
             asked[rb.region] = rb.box
         return Regions(boxes=asked, source="model")
 
@@ -357,7 +361,8 @@ async def ask_assignment(
         keypoints: the keypoints to ask for (default: all of the region).
         excluded: candidate rows the answer may not use (a failed earlier reading).
     """
-    kps = list(keypoints if keypoints is not None else REGIONS[region])
+    names = env.skeleton.keypoints
+    kps = list(keypoints if keypoints is not None else env.skeleton.region_index[region])
     rows = np.flatnonzero(_in_box(vf.candidates, box))
     crop = crop_region(env.frame_image(vf.view, vf.frame), box, pad=4, out_size=CROP_SIZE)
     cand_crop = crop.to_crop(vf.candidates[rows]) if len(rows) else np.empty((0, 2))
@@ -367,14 +372,11 @@ async def ask_assignment(
     text = prompt.render(
         region=region,
         view=" ".join(vf.name.split()),  # a camera name from the file: data, one line
-        keypoints=", ".join(SKELETON.keypoints[k] for k in kps),
+        keypoints=", ".join(names[k] for k in kps),
         candidates="\n".join(f"{i + 1}: {x:.1f}, {y:.1f}" for i, (x, y) in enumerate(cand_crop))
         or "(none)",
         predicted=json.dumps(
-            {
-                SKELETON.keypoints[k]: xy or "?"
-                for k, xy in zip(kps, _fmt_xy(pred_crop), strict=True)
-            }
+            {names[k]: xy or "?" for k, xy in zip(kps, _fmt_xy(pred_crop), strict=True)}
         ),
         exclusions=(
             f"These candidates were tried and failed the 3D check: {excluded_numbers}."
@@ -398,7 +400,7 @@ async def ask_assignment(
             "frame": vf.frame,
             "view": vf.name,
             "region": region,
-            "keypoints": [SKELETON.keypoints[k] for k in kps],
+            "keypoints": [names[k] for k in kps],
             "candidates": cand_crop.tolist(),
             "predicted": _fmt_xy(pred_crop),
             "excluded": excluded_numbers,
@@ -409,12 +411,9 @@ async def ask_assignment(
     parsed = answer.require()
     out: dict[int, int] = {}
     for choice in parsed.labels:
-        if (
-            choice.keypoint not in SKELETON.keypoints
-            or SKELETON.keypoints.index(choice.keypoint) not in kps
-        ):
+        if choice.keypoint not in names or names.index(choice.keypoint) not in kps:
             raise ModelOutputError(
-                f"keypoint {choice.keypoint!r} is not one of {[SKELETON.keypoints[k] for k in kps]}"
+                f"keypoint {choice.keypoint!r} is not one of {[names[k] for k in kps]}"
             )
         if choice.candidate is None:
             continue
@@ -423,20 +422,22 @@ async def ask_assignment(
                 f"candidate {choice.candidate} for {choice.keypoint} does not exist; the "
                 f"numbers drawn are 1..{len(rows)}"
             )
-        out[SKELETON.keypoints.index(choice.keypoint)] = int(rows[choice.candidate - 1])
+        out[names.index(choice.keypoint)] = int(rows[choice.candidate - 1])
     return out
 
 
 def make_assign_stage(env: Env) -> Stage[ViewFrame, Assignment]:
     opts = env.options
+    names = env.skeleton.keypoints
+    regions = env.skeleton.region_index
 
     async def propose(vf: ViewFrame, feedback: Feedback | None, ctx: StageContext) -> Assignment:
-        index = np.full(len(SKELETON.keypoints), -1, dtype=np.int64)
+        index = np.full(len(names), -1, dtype=np.int64)
         sources = set()
         for region, box in vf.boxes.items():
             if box is None:
                 continue
-            kps = list(REGIONS[region])
+            kps = list(regions[region])
             rows = np.flatnonzero(_in_box(vf.candidates, box))
             predicted = np.isfinite(vf.predicted[kps]).all(axis=1).all()
             if feedback is None and not opts.model_every_stage and predicted:
@@ -464,10 +465,10 @@ def make_assign_stage(env: Env) -> Stage[ViewFrame, Assignment]:
     def in_boxes(vf: ViewFrame, out: Assignment) -> CheckResult:
         bad = []
         for region, box in vf.boxes.items():
-            for k in REGIONS[region]:
+            for k in regions[region]:
                 r = out.index[k]
                 if r >= 0 and (box is None or not _in_box(vf.candidates[[r]], box)[0]):
-                    bad.append(SKELETON.keypoints[k])
+                    bad.append(names[k])
         return CheckResult(
             name="assigned_in_box",
             passed=not bad,
@@ -480,7 +481,7 @@ def make_assign_stage(env: Env) -> Stage[ViewFrame, Assignment]:
 
     def unique(vf: ViewFrame, out: Assignment) -> CheckResult:
         dupes = []
-        for region, idx in REGIONS.items():
+        for region, idx in regions.items():
             used = out.index[list(idx)]
             used = used[used >= 0]
             if len(used) != len(set(used.tolist())):
@@ -505,7 +506,7 @@ def make_assign_stage(env: Env) -> Stage[ViewFrame, Assignment]:
             threshold=opts.jump_bound_px,
             message=f"every assignment within {opts.jump_bound_px:g} px of its prediction"
             if not len(far)
-            else f"{[SKELETON.keypoints[k] for k in far]} jump more than "
+            else f"{[names[k] for k in far]} jump more than "
             f"{opts.jump_bound_px:g} px from where the last frames predict them",
         )
 
@@ -565,7 +566,7 @@ def make_harmonise_stage() -> Stage[ViewFrame, Assignment]:
 
 def reading_2d(views: Sequence[ViewFrame]) -> NDArray[np.float64]:
     """The 2D labels ``(views, keypoints, 2)`` pixels that the assignments give."""
-    out = np.full((len(views), len(SKELETON.keypoints), 2), np.nan)
+    out = np.full((len(views), len(views[0].assignment) if views else 0, 2), np.nan)
     for v, vf in enumerate(views):
         got = vf.assignment >= 0
         out[v, got] = vf.candidates[vf.assignment[got]]
@@ -576,44 +577,76 @@ LR_MARGIN_MM = 2.0
 """Left/right pairs closer than this across the body axis are not judged (mm)."""
 
 
-def _forward(p: NDArray[np.float64]) -> NDArray[np.float64]:
+AXIS_ROLES: tuple[tuple[str, ...], ...] = (
+    ("head", "neck"),
+    ("hips", "tail_base"),
+    ("centre",),
+    ("hindpaws",),
+)
+"""Body roles the 3D left/right check reads its axes from (one of each group)."""
+
+
+def missing_axis_roles(skeleton: Skeleton) -> list[str]:
+    """What the skeleton lacks for the 3D left/right check (empty = it can run)."""
+    missing = [
+        " or ".join(group) for group in AXIS_ROLES if not any(r in skeleton.roles for r in group)
+    ]
+    if not skeleton.left_right:
+        missing.append("left/right pairs")
+    return missing
+
+
+def _role_points(skeleton: Skeleton, roles: Sequence[str]) -> list[int]:
+    """Indices of the keypoints playing any of ``roles``, in role order, without repeats."""
+    return list(
+        dict.fromkeys(i for r in roles if r in skeleton.roles for i in skeleton.role_index(r))
+    )
+
+
+def _forward(skeleton: Skeleton, p: NDArray[np.float64]) -> NDArray[np.float64]:
     """``(..., 3)`` rear -> front of the body from ``(..., keypoints, 3)``, NaN if unknown."""
-    k = {n: i for i, n in enumerate(SKELETON.keypoints)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN -> NaN, by design
-        front = np.nanmean(p[..., [k["ear_left"], k["ear_right"], k["back_front"]], :], axis=-2)
-        rear = np.nanmean(p[..., [k["back_rear"], k["tail_base"]], :], axis=-2)
+        front = np.nanmean(p[..., _role_points(skeleton, ("head", "neck")), :], axis=-2)
+        rear = np.nanmean(p[..., _role_points(skeleton, ("hips", "tail_base")), :], axis=-2)
     out: NDArray[np.float64] = front - rear
     return out
 
 
+def _dorsal(skeleton: Skeleton, p: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``(..., 3)`` from the hindpaws' midpoint to the body centre (NaN if one is unknown)."""
+    hind = p[..., list(skeleton.role_index("hindpaws")), :].mean(axis=-2)
+    centre = p[..., list(skeleton.role_index("centre")), :].mean(axis=-2)
+    out: NDArray[np.float64] = centre - hind
+    return out
+
+
 def lateral_offsets(
-    points_3d: NDArray[np.float64], up: NDArray[np.float64] | None = None
+    skeleton: Skeleton, points_3d: NDArray[np.float64], up: NDArray[np.float64] | None = None
 ) -> NDArray[np.float64]:
     """Per left/right pair, how far its left keypoint lies on the animal's left of its right
     keypoint, mm (NaN where unknown).
 
-    The animal's left is ``up × forward``: forward from the rear (back_rear, tail_base) to
-    the front (ears, back_front), each the mean of what is known (a swap of the ears does
-    not move their mean); ``up`` the
-    dorsal direction in the calibration's world frame (``body_axes`` reads it from the seed
-    frames), or, when not given, per frame from the hindpaws' midpoint to back_mid (a swap
-    of the pair does not move that midpoint, but a hidden hindpaw leaves it unknown). The
-    sign also depends on the handedness of the world frame; ``body_axes`` reads it too.
+    The animal's left is ``up × forward``: forward from the rear (the ``hips`` and
+    ``tail_base`` roles) to the front (``head`` and ``neck``), each the mean of what is
+    known (a swap of the ears does not move their mean); ``up`` the dorsal direction in the
+    calibration's world frame (``body_axes`` reads it from the seed frames), or, when not
+    given, per frame from the hindpaws' midpoint to the body centre (a swap of the pair
+    does not move that midpoint, but a hidden hindpaw leaves it unknown). The sign also
+    depends on the handedness of the world frame; ``body_axes`` reads it too.
 
     Args:
+        skeleton: names the roles above (``missing_axis_roles`` is empty).
         points_3d: ``(..., keypoints, 3)`` mm.
         up: ``(3,)`` unit vector, or ``None``.
 
     Returns:
-        ``(..., pairs)`` mm, pairs in the order of ``SKELETON.swap_pairs``.
+        ``(..., pairs)`` mm, pairs in the order of ``skeleton.left_right``.
     """
     p = np.asarray(points_3d, dtype=np.float64)
-    forward = _forward(p)
-    k = {n: i for i, n in enumerate(SKELETON.keypoints)}
+    forward = _forward(skeleton, p)
     if up is None:
-        hips = (p[..., k["hindpaw_left"], :] + p[..., k["hindpaw_right"], :]) / 2
-        dorsal = p[..., k["back_mid"], :] - hips
+        dorsal = _dorsal(skeleton, p)
     else:
         dorsal = np.broadcast_to(np.asarray(up, dtype=np.float64), forward.shape)
     left = np.cross(dorsal, forward)
@@ -623,7 +656,7 @@ def lateral_offsets(
     return np.stack(
         [
             np.einsum("...i,...i->...", p[..., a, :] - p[..., b, :], left)
-            for a, b in SKELETON.swap_pairs
+            for a, b in skeleton.left_right_index
         ],
         axis=-1,
     )
@@ -634,25 +667,37 @@ class BodyAxes:
     """What the left/right check needs from the seed frames.
 
     Attributes:
+        skeleton: the skeleton the axes were read with.
         up: ``(3,)`` unit dorsal direction in the calibration's world frame.
         sign: +1 or -1, the sign ``lateral_offsets`` has for correctly labelled frames.
     """
 
+    skeleton: Skeleton
     up: NDArray[np.float64]
     sign: float
 
 
-def body_axes(seed_points_3d: NDArray[np.float64]) -> BodyAxes:
+def body_axes(skeleton: Skeleton, seed_points_3d: NDArray[np.float64]) -> BodyAxes:
     """Dorsal direction and left/right sign from correctly labelled seed frames.
 
     Args:
+        skeleton: names the roles of ``AXIS_ROLES`` and left/right pairs.
         seed_points_3d: ``(seeds, keypoints, 3)`` mm.
+
+    Raises:
+        InputError: the skeleton lacks those roles, or no seed frame shows the body centre
+            and both hindpaws.
     """
-    k = {n: i for i, n in enumerate(SKELETON.keypoints)}
+    missing = missing_axis_roles(skeleton)
+    if missing:
+        raise InputError(
+            f"skeleton {skeleton.name!r} names no {', '.join(missing)}, so the animal's "
+            "left and right sides cannot be told apart in 3D.",
+            fix="add those body roles (and left/right pairs) to the skeleton.",
+        )
     p = np.asarray(seed_points_3d, dtype=np.float64)
-    hips = (p[:, k["hindpaw_left"]] + p[:, k["hindpaw_right"]]) / 2
-    dorsal = p[:, k["back_mid"]] - hips
-    forward = _forward(p)
+    dorsal = _dorsal(skeleton, p)
+    forward = _forward(skeleton, p)
     with np.errstate(invalid="ignore", divide="ignore"):
         forward = forward / np.linalg.norm(forward, axis=-1, keepdims=True)
         # the part of hips -> back perpendicular to the spine: up for a standing animal
@@ -660,25 +705,27 @@ def body_axes(seed_points_3d: NDArray[np.float64]) -> BodyAxes:
         dorsal = dorsal / np.linalg.norm(dorsal, axis=-1, keepdims=True)
     mean = np.nanmean(dorsal, axis=0) if np.isfinite(dorsal).all(axis=1).any() else None
     if mean is None or not np.isfinite(mean).all() or np.linalg.norm(mean) < 1e-6:
+        shown = [*skeleton.roles["centre"], *skeleton.roles["hindpaws"]]
         raise InputError(
-            "the seed frames do not show back_mid and both hindpaws, so the animal's up "
+            f"the seed frames do not show {', '.join(shown)} together, so the animal's up "
             "direction is unknown.",
-            fix="label the ears, the back and both hindpaws in a seed frame.",
+            fix=f"label {', '.join(shown)} and the head in a seed frame.",
         )
     up = mean / np.linalg.norm(mean)
-    offsets = lateral_offsets(p, up)
+    offsets = lateral_offsets(skeleton, p, up)
     med = np.nanmedian(offsets) if np.isfinite(offsets).any() else 1.0
-    return BodyAxes(up=up, sign=1.0 if med >= 0 else -1.0)
+    return BodyAxes(skeleton=skeleton, up=up, sign=1.0 if med >= 0 else -1.0)
 
 
 def make_left_right_check(axes: BodyAxes) -> Callable[[FrameInput, FramePoints], CheckResult]:
     """A check that every left/right pair lies on its own side of the body axis in 3D."""
+    names = axes.skeleton.keypoints
 
     def left_right(inp: FrameInput, out: FramePoints) -> CheckResult:
-        off = lateral_offsets(out.points_3d, axes.up) * axes.sign
+        off = lateral_offsets(axes.skeleton, out.points_3d, axes.up) * axes.sign
         wrong = [
-            f"{SKELETON.keypoints[a]}/{SKELETON.keypoints[b]}"
-            for (a, b), o in zip(SKELETON.swap_pairs, off, strict=True)
+            f"{names[a]}/{names[b]}"
+            for (a, b), o in zip(axes.skeleton.left_right_index, off, strict=True)
             if np.isfinite(o) and o < -LR_MARGIN_MM
         ]
         return CheckResult(
@@ -698,18 +745,19 @@ def make_mirror_escalation(
     cameras: Sequence[Camera], axes: BodyAxes
 ) -> Escalation[FrameInput, FramePoints]:
     """Swap, in every view, the left/right pairs that lie on the wrong sides in 3D."""
+    names = axes.skeleton.keypoints
 
     async def mirror(
         inp: FrameInput, last: FramePoints | None, feedback: Feedback, ctx: StageContext
     ) -> FramePoints:
         reading = (last.points_2d if last is not None else inp.points_2d).copy()
         points = last.points_3d if last is not None else triangulate_dlt(cameras, reading[None])[0]
-        off = lateral_offsets(points, axes.up) * axes.sign
+        off = lateral_offsets(axes.skeleton, points, axes.up) * axes.sign
         swapped = []
-        for (a, b), o in zip(SKELETON.swap_pairs, off, strict=True):
+        for (a, b), o in zip(axes.skeleton.left_right_index, off, strict=True):
             if np.isfinite(o) and o < -LR_MARGIN_MM:
                 reading[:, [a, b]] = reading[:, [b, a]]
-                swapped.append(f"{SKELETON.keypoints[a]}<->{SKELETON.keypoints[b]}")
+                swapped.append(f"{names[a]}<->{names[b]}")
         pts = ctx.tool("triangulate_dlt", triangulate_dlt, list(cameras), points_2d=reading[None])
         return FramePoints(
             points_3d=pts[0], points_2d=reading, method="mirrored " + (", ".join(swapped) or "none")
@@ -742,12 +790,13 @@ def make_reask_escalation(env: Env, views: list[ViewFrame]) -> Escalation[FrameI
         bad = np.argwhere(np.nan_to_num(err, nan=0.0) > env.options.reprojection_px)
         for v in sorted({int(b[0]) for b in bad}):
             vf = views[v]
-            for region, idx in REGIONS.items():
+            for region, idx in env.skeleton.region_index.items():
                 kps = [int(k) for vv, k in bad if vv == v and k in idx]
                 box = vf.boxes.get(region)
                 if not kps or box is None:
                     continue
-                named = ", ".join(f"{SKELETON.keypoints[k]} ({err[v, k]:.1f} px)" for k in kps)
+                names = env.skeleton.keypoints
+                named = ", ".join(f"{names[k]} ({err[v, k]:.1f} px)" for k in kps)
                 chosen = await ask_assignment(
                     env,
                     vf,
@@ -803,6 +852,7 @@ async def label_frame(
     """
     opts = env.options
     cams = env.cameras
+    n_kp = len(env.skeleton.keypoints)
     pred2d = project_points(cams, predicted_3d).transpose(1, 0, 2)  # (V, K, 2)
     views = [
         ViewFrame(
@@ -812,6 +862,8 @@ async def label_frame(
             size=cams[v].size,
             candidates=np.asarray(c, dtype=np.float64).reshape(-1, 2),
             predicted=pred2d[v],
+            assignment=np.full(n_kp, -1),
+            distance=np.full(n_kp, np.nan),
         )
         for v, c in enumerate(candidates)
     ]
@@ -838,22 +890,21 @@ async def label_frame(
         if o.output is not None:
             vf.assignment, vf.distance = o.output.index, o.output.distance
 
+    lr = [] if env.axes is None else [make_left_right_check(env.axes)]
+    mirror = [] if env.axes is None else [make_mirror_escalation(cams, env.axes)]
     stage = make_triangulation_stage(
         cams,
         reference_lengths,
-        SKELETON,
+        env.skeleton,
         limits=TriangulationLimits(
             reprojection_px=opts.reprojection_px,
             bone_tolerance=opts.bone_tolerance,
             min_coverage=opts.min_coverage,
         ),
-        extra_escalations=[
-            make_mirror_escalation(cams, env.axes),
-            make_reask_escalation(env, views),
-        ],
+        extra_escalations=[*mirror, make_reask_escalation(env, views)],
         budget=Budget(max_retries=0, max_attempts=5, max_model_calls=24),
         escalate=opts.refine_3d,
-        extra_checks=[make_left_right_check(env.axes)],
+        extra_checks=lr,
     )
     outcome = await run_item(
         stage,
@@ -864,7 +915,7 @@ async def label_frame(
         supervisor=rt.supervisor,
     )
     calls["triangulate"] = outcome.model_calls
-    nan3 = np.full((len(SKELETON.keypoints), 3), np.nan)
+    nan3 = np.full((n_kp, 3), np.nan)
     out = outcome.output
     pts3 = out.points_3d if out is not None else nan3
     pts2 = out.points_2d if out is not None else reading_2d(views)
@@ -885,16 +936,22 @@ def trusted_points(
     threshold_px: float,
     reference_lengths: NDArray[np.float64],
     bone_tolerance: float,
+    bones: Sequence[tuple[int, int]],
 ) -> NDArray[np.float64]:
     """The 3D keypoints ``(keypoints, 3)`` mm of a frame that the checks support one by
     one: every used observation reprojects within ``threshold_px``, at least two views see
     it, and no bone it belongs to deviates from the seeds by more than ``bone_tolerance``
-    (a mark consistent in 3D but on the wrong body part fails this); others NaN."""
+    (a mark consistent in 3D but on the wrong body part fails this); others NaN.
+
+    Args:
+        reference_lengths: ``(bones,)`` mm, the seeds' bone lengths.
+        bones: ``(i, j)`` keypoint indices (``Skeleton.bone_index``), as in the reference.
+    """
     err = reprojection_errors(cameras, result.points_3d[None], result.points_2d[None])[0]
     seen = np.isfinite(err)
     good = (np.where(seen, err, 0.0) <= threshold_px).all(axis=0) & (seen.sum(axis=0) >= 2)
-    rel = bone_length_errors(result.points_3d[None], SKELETON.bones, reference_lengths)[0]
-    for (a, b), e in zip(SKELETON.bones, rel, strict=True):
+    rel = bone_length_errors(result.points_3d[None], list(bones), reference_lengths)[0]
+    for (a, b), e in zip(bones, rel, strict=True):
         if np.isfinite(e) and abs(e) > bone_tolerance:
             good[[a, b]] = False
     return np.where(good[:, None], result.points_3d, np.nan)
@@ -942,6 +999,39 @@ def _traced(rt: Runtime, name: str, fn: Callable[..., Any], *args: Any, **kwargs
 # --- inputs ---------------------------------------------------------------------------------
 
 
+def skeleton_for_seeds(seeds: Path) -> Skeleton:
+    """The named skeleton (``SKELETONS``) whose keypoints include every keypoint the seed
+    labels name (the smallest such, if several).
+
+    Raises:
+        InputError: the file is missing or has no ``keypoint`` column, or no named skeleton
+            has all of its keypoints.
+    """
+    if not seeds.is_file():
+        raise InputError(
+            f"seed label file {seeds} does not exist.",
+            fix="label 3 frames in every view and save them as frame,view,keypoint,x,y CSV.",
+        )
+    with seeds.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if "keypoint" not in (reader.fieldnames or []):
+            raise InputError(
+                f"seed label file {seeds} has columns {reader.fieldnames}; expected "
+                "frame,view,keypoint,x,y.",
+                fix="write one row per labelled keypoint: frame,view,keypoint,x,y (pixels).",
+            )
+        named = {row["keypoint"] for row in reader}
+    fits = [s for s in SKELETONS.values() if named <= set(s.keypoints)]
+    if not fits:
+        raise InputError(
+            f"the seed labels in {seeds} name keypoints {sorted(named)}, which no named "
+            f"skeleton ({', '.join(SKELETONS)}) has.",
+            fix="describe your animal as a Skeleton (keypoints, bones, left/right pairs, "
+            "regions, roles) and pass it as the skeleton.",
+        )
+    return min(fits, key=lambda s: len(s.keypoints))
+
+
 def resolve_inputs(
     videos_dir: Path,
     calibration: Path,
@@ -950,6 +1040,7 @@ def resolve_inputs(
     frames: int | None = None,
     options: PoseOptions | None = None,
     candidates_dir: Path | None = None,
+    skeleton: Skeleton | None = None,
 ) -> PoseInputs:
     """Match one video per calibrated camera (``<camera name>.<ext>``) and check lengths.
 
@@ -957,13 +1048,16 @@ def resolve_inputs(
         candidates_dir: optional folder of 2D pose-model predictions, one keypoint file per
             camera (``<camera name>.csv|.h5|.slp|.nc``), used as candidates instead of
             detected marks.
+        skeleton: the animal's skeleton (with regions); ``None`` picks the named skeleton
+            the seed labels fit (``skeleton_for_seeds``).
 
     Views of different lengths are labelled up to the shortest (``warnings`` says so).
 
     Raises:
         InputError: missing videos, cameras without a video, too few frames, views at
-            different frame rates, or a calibration that fails ``check_calibration``
-            (fewer than two cameras, implausible intrinsics, two identical cameras).
+            different frame rates, a calibration that fails ``check_calibration``
+            (fewer than two cameras, implausible intrinsics, two identical cameras), or a
+            skeleton without regions.
     """
     cams = read_calibration(calibration)
     failed = [c for c in check_calibration(cams) if not c.passed]
@@ -1009,11 +1103,25 @@ def resolve_inputs(
                 fix=f"pass --frames {n} or less.",
             )
         n = frames
+    skeleton = skeleton if skeleton is not None else skeleton_for_seeds(Path(seeds))
+    if not skeleton.regions:
+        raise InputError(
+            f"skeleton {skeleton.name!r} has no regions; the pose graph boxes and assigns "
+            "keypoints region by region.",
+            fix="group the keypoints into regions of 1 to 4 (e.g. head, back, paws, tail).",
+        )
+    missing = missing_axis_roles(skeleton)
+    if missing:
+        warnings.append(
+            f"skeleton {skeleton.name!r} names no {', '.join(missing)}: the 3D check that "
+            "left and right keypoints lie on their own sides of the body is off."
+        )
     return PoseInputs(
         videos=[str(p) for p in paths],
         calibration=str(calibration),
         seeds=str(seeds),
         frames=n,
+        skeleton=skeleton,
         candidates=predictions,
         options=options or PoseOptions(),
         warnings=warnings,
@@ -1137,6 +1245,7 @@ def build_pose_graph(rt: Runtime, inputs: PoseInputs) -> StateGraph[PoseState]:
     """The pose ``StateGraph``: prepare -> label (one chunk per step) -> report."""
     run = rt.run
     opts = inputs.options
+    skeleton = inputs.skeleton
 
     def prepare(state: PoseState) -> dict[str, Any]:
         cams = read_calibration(inputs.calibration)
@@ -1149,7 +1258,7 @@ def build_pose_graph(rt: Runtime, inputs: PoseInputs) -> StateGraph[PoseState]:
                 read_seed_labels,
                 inputs.seeds,
                 [c.name for c in cams],
-                SKELETON.keypoints,
+                skeleton.keypoints,
             )
             seed_3d = _traced(rt, "triangulate_dlt", triangulate_dlt, cams, points_2d=seed_2d)
             _check_seeds_fit(inputs, cams, seed_3d, seed_2d)
@@ -1159,7 +1268,7 @@ def build_pose_graph(rt: Runtime, inputs: PoseInputs) -> StateGraph[PoseState]:
                 "labelled frame 0.",
                 fix=f"label frame 0 too in {inputs.seeds} (3 seeds: first, middle, last).",
             )
-        if np.isnan(median_bone_lengths(seed_3d, SKELETON.bones)).any():
+        if np.isnan(median_bone_lengths(seed_3d, skeleton.bone_index)).any():
             raise InputError(
                 f"seed labels in {inputs.seeds} leave some bones unmeasured (a keypoint seen "
                 "in fewer than two views in every seed frame).",
@@ -1183,7 +1292,7 @@ def build_pose_graph(rt: Runtime, inputs: PoseInputs) -> StateGraph[PoseState]:
         cams = read_calibration(inputs.calibration)
         seeds = run.load_arrays("seeds")
         seed_frames = [int(f) for f in seeds["frames"]]
-        reference = median_bone_lengths(seeds["points_3d"], SKELETON.bones)
+        reference = median_bone_lengths(seeds["points_3d"], skeleton.bone_index)
         history = list(state["history"])
         history_points = [np.asarray(p, dtype=np.float64) for p in state["history_points"]]
         anchor = np.asarray(state["anchor"], dtype=np.float64)
@@ -1207,17 +1316,18 @@ def build_pose_graph(rt: Runtime, inputs: PoseInputs) -> StateGraph[PoseState]:
 
         env = Env(
             options=opts,
+            skeleton=skeleton,
             cameras=cams,
             frame_image=videos.frame,
             labelled_examples=examples,
             wants_images=rt.client.backend != "offline",
-            axes=body_axes(seeds["points_3d"]),
+            axes=None if missing_axis_roles(skeleton) else body_axes(skeleton, seeds["points_3d"]),
         )
         i = state["chunk"]
         lo, hi = i * opts.chunk_frames, min(inputs.frames, (i + 1) * opts.chunk_frames)
         rows: list[dict[str, Any]] = []
-        pts3 = np.full((hi - lo, len(SKELETON.keypoints), 3), np.nan)
-        pts2 = np.full((hi - lo, len(cams), len(SKELETON.keypoints), 2), np.nan)
+        pts3 = np.full((hi - lo, len(skeleton.keypoints), 3), np.nan)
+        pts2 = np.full((hi - lo, len(cams), len(skeleton.keypoints), 2), np.nan)
         flagged = list(state["flagged"])
         routes = dict(state["routes"])
         calls = dict(state["model_calls"])
@@ -1268,7 +1378,12 @@ def build_pose_graph(rt: Runtime, inputs: PoseInputs) -> StateGraph[PoseState]:
                     # a flagged frame still tells the predictor where its well-supported
                     # keypoints are (never shown to the model as a labelled example)
                     trusted = trusted_points(
-                        cams, result, opts.reprojection_px, reference, opts.bone_tolerance
+                        cams,
+                        result,
+                        opts.reprojection_px,
+                        reference,
+                        opts.bone_tolerance,
+                        skeleton.bone_index,
                     )
                     if np.isfinite(trusted[:, 0]).mean() >= 0.5:
                         history.append(f)
@@ -1334,4 +1449,5 @@ __all__ = [
     "build_pose_graph",
     "resolve_inputs",
     "run_pose",
+    "skeleton_for_seeds",
 ]

@@ -1,6 +1,7 @@
-"""What a pose run reads: the user's files (``PoseSources``), their resolution into the
-run's recorded inputs (``resolve_pose``) and the graph's state, which the graph and its
-report share.
+"""What a pose run reads, how it is resolved, and the graph's state.
+
+The user's files (``PoseSources``) resolve into the run's recorded inputs
+(``resolve_pose``); the graph and its report share the state.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import TypedDict
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ethoagent.graphs.pose.options import PoseOptions
+from ethoagent.model.skeleton import MOUSE12, Skeleton
 
 
 class PoseSources(BaseModel):
@@ -45,12 +47,19 @@ class PoseSources(BaseModel):
 
 
 class PoseInputs(BaseModel):
-    """What a pose run reads (kept in ``run.json`` so a resume finds it)."""
+    """What a pose run reads (kept in ``run.json`` so a resume finds it).
+
+    Attributes:
+        skeleton: the labelled animal's keypoints, bones, left/right pairs, regions and
+            body roles; ``resolve_inputs`` picks the named skeleton the seed labels fit
+            (``mouse12`` for a simulated session) unless one is given.
+    """
 
     videos: list[str]
     calibration: str
     seeds: str
     frames: int
+    skeleton: Skeleton = MOUSE12
     candidates: list[str] | None = None
     options: PoseOptions = PoseOptions()
     warnings: list[str] = Field(default_factory=list)
@@ -77,6 +86,8 @@ def resolve_pose(sources: PoseSources, options: PoseOptions) -> PoseInputs:
 
 
 class PoseState(TypedDict, total=False):
+    """The pose graph's state: counts, names and summaries (arrays live in artifacts)."""
+
     frames: int
     chunk: int
     n_chunks: int

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,15 +35,13 @@ from ethoagent.io.keypoints import write_dlc_csv, write_keypoints
 from ethoagent.io.video import VideoReader
 from ethoagent.model.camera import Camera
 from ethoagent.model.pose import PoseData
-from ethoagent.sim import synthetic
+from ethoagent.model.skeleton import Skeleton
 from ethoagent.tools.cameras import project_points
 from ethoagent.tools.labelling import draw_keypoints
 
 if TYPE_CHECKING:
     from ethoagent.graphs.kit.runtime import Runtime
     from ethoagent.runs import Run
-
-KEYPOINTS = synthetic.KEYPOINTS
 
 
 def assembled(run: Run, n_chunks: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -72,19 +71,27 @@ def ground_truth(inputs: PoseInputs) -> NDArray[np.float64] | None:
     return truth[: inputs.frames, 0] if truth.ndim == 4 else None
 
 
-def truth_metrics(points: NDArray[np.float64], truth: NDArray[np.float64]) -> dict[str, Any]:
-    """3D error against ground truth: mean/median mm, per region, PCK@5mm, L/R swaps."""
+def truth_metrics(
+    points: NDArray[np.float64], truth: NDArray[np.float64], skeleton: Skeleton
+) -> dict[str, Any]:
+    """3D error against ground truth: mean/median mm, per region, PCK@5mm, L/R swaps.
+
+    Args:
+        points: ``(frames, keypoints, 3)`` mm, NaN = not labelled.
+        truth: ``(frames, keypoints, 3)`` mm.
+        skeleton: names the regions and left/right pairs of the keypoints axis.
+    """
     err = np.linalg.norm(points - truth, axis=-1)  # (frames, keypoints)
     found = np.isfinite(err)
     per_region = {
-        region: round(float(np.nanmean(err[:, [KEYPOINTS.index(k) for k in kps]])), 3)
-        if found[:, [KEYPOINTS.index(k) for k in kps]].any()
+        region: round(float(np.nanmean(err[:, list(idx)])), 3)
+        if found[:, list(idx)].any()
         else None
-        for region, kps in synthetic.REGIONS.items()
+        for region, idx in skeleton.region_index.items()
     }
     swaps = 0
     pairs = 0
-    for a, b in synthetic.SWAP_PAIRS:
+    for a, b in skeleton.left_right_index:
         ok = np.isfinite(err[:, a]) & np.isfinite(err[:, b])
         straight = err[ok, a] + err[ok, b]
         crossed = np.linalg.norm(points[ok, a] - truth[ok, b], axis=-1) + np.linalg.norm(
@@ -112,10 +119,11 @@ def write_pose_outputs(
     rows = frame_rows(run, n_chunks)
     flagged = sorted(state["flagged"])
     fps = _fps(inputs.videos[0])
+    keypoints = inputs.skeleton.keypoints
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["frame", *[f"{k}_{a}_mm" for k in KEYPOINTS for a in "xyz"]])
+    w.writerow(["frame", *[f"{k}_{a}_mm" for k in keypoints for a in "xyz"]])
     for f, row in enumerate(points):
         w.writerow([f, *[f"{v:.3f}" for v in row.ravel()]])
     outputs = [run.write_output("points_3d.csv", buf.getvalue())]
@@ -123,7 +131,7 @@ def write_pose_outputs(
     pose3d = PoseData(
         points=points[:, None],
         confidence=np.where(np.isfinite(points[..., 0]), 1.0, np.nan)[:, None],
-        keypoints=KEYPOINTS,
+        keypoints=keypoints,
         individuals=("mouse",),
         fps=fps,
         unit="mm",
@@ -135,7 +143,7 @@ def write_pose_outputs(
         pose2d = PoseData(
             points=pts[:, None],
             confidence=np.where(np.isfinite(pts[..., 0]), 1.0, 0.0)[:, None],
-            keypoints=KEYPOINTS,
+            keypoints=keypoints,
             individuals=("mouse",),
             fps=fps,
             unit="px",
@@ -161,11 +169,11 @@ def write_pose_outputs(
     }
     truth = ground_truth(inputs)
     if truth is not None:
-        summary["ground_truth"] = truth_metrics(points, truth)
+        summary["ground_truth"] = truth_metrics(points, truth, inputs.skeleton)
         summary["data"] = "synthetic session (ground truth from the simulator)"
     outputs.append(run.write_json_output("summary.json", summary))
     outputs.append(run.write_output("reprojection.png", _error_figure(rows, flagged)))
-    outputs.append(run.write_output("trajectory.png", _trajectory_figure(points)))
+    outputs.append(run.write_output("trajectory.png", _trajectory_figure(points, inputs.skeleton)))
     overlay = _overlay(inputs, cams, points)
     if overlay is not None:
         outputs.append(run.write_output("overlay.png", overlay))
@@ -202,15 +210,18 @@ def _error_figure(rows: Sequence[dict[str, Any]], flagged: Sequence[int]) -> byt
     return png_bytes(fig)
 
 
-def _trajectory_figure(points: NDArray[np.float64]) -> bytes:
-    back = points[:, KEYPOINTS.index("back_mid")]
+def _trajectory_figure(points: NDArray[np.float64], skeleton: Skeleton) -> bytes:
+    centre = skeleton.roles.get("centre", skeleton.keypoints)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a frame without it: NaN, not drawn
+        back = np.nanmean(points[:, [skeleton.index(k) for k in centre]], axis=1)
     fig, ax = new_figure(4.5, 4)
     sc = ax.scatter(back[:, 0], back[:, 1], c=np.arange(len(back)), s=3, cmap="viridis")
     fig.colorbar(sc, ax=ax, label="frame")
     ax.set_aspect("equal")
     ax.set_xlabel("x (mm)")
     ax.set_ylabel("y (mm)")
-    ax.set_title("back_mid from above")
+    ax.set_title(f"{', '.join(centre)} from above")
     return png_bytes(fig)
 
 
@@ -226,7 +237,12 @@ def _overlay(
     tiles = []
     for v, path in enumerate(inputs.videos):
         with VideoReader(path) as reader:
-            img = draw_keypoints(reader[frame], proj[v], KEYPOINTS, groups=synthetic.REGION_OF)
+            img = draw_keypoints(
+                reader[frame],
+                proj[v],
+                inputs.skeleton.keypoints,
+                groups=inputs.skeleton.region_of,
+            )
         cv2.putText(img, f"{cams[v].name} frame {frame}", (4, 14), 0, 0.4, (255, 255, 255), 1)
         tiles.append(img)
     h, w = max(t.shape[0] for t in tiles), max(t.shape[1] for t in tiles)

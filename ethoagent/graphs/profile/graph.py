@@ -12,7 +12,7 @@ the run's artifacts, counts and summaries in the state):
 2. ``embed``: every snippet of the profiled animals with its caption
    (``captions.csv``) and kinematics (recomputed from the keypoints,
    ``tools.captions.summarize_snippet``); the distinct descriptions
-   (``tools.vocabulary.snippet_text``) embedded by ``tools.embed`` (the ``embed`` role's
+   (``tools.vocabulary.snippet_text``) embedded by ``agent.embed`` (the ``embed`` role's
    endpoint, all-MiniLM-L6-v2, or TF-IDF).
 3. ``cluster``: k-means of the description embeddings across all sessions
    (``tools.vocabulary.cluster_embeddings``; K given or chosen by the silhouette).
@@ -50,6 +50,7 @@ import numpy as np
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, ConfigDict, Field
 
+from ethoagent.agent.embed import make_embedder
 from ethoagent.agent.offline import register_solver
 from ethoagent.agent.types import Message, Request
 from ethoagent.atomic import atomic_write_text
@@ -63,6 +64,7 @@ from ethoagent.graphs.profile.report import write_profile_outputs
 from ethoagent.graphs.segment import PIPELINE as SEGMENT
 from ethoagent.graphs.segment import SegmentOptions, SegmentSources
 from ethoagent.io.keypoints import read_keypoints
+from ethoagent.model.checks import CheckResult
 from ethoagent.prompts import load_prompt
 from ethoagent.tools.captions import (
     DEFINITIONS,
@@ -72,8 +74,6 @@ from ethoagent.tools.captions import (
     normalise_label,
     summarize_snippet,
 )
-from ethoagent.tools.checks import CheckResult
-from ethoagent.tools.embed import make_embedder
 from ethoagent.tools.features import LAYOUTS, compute_features
 from ethoagent.tools.profile_stats import (
     UNLABELLED,
@@ -381,7 +381,6 @@ def _read_json(path: Path) -> Any:
 
 def build_profile_graph(rt: Runtime, inputs: ProfileInputs) -> StateGraph[ProfileState]:
     """The profile ``StateGraph``: segment* -> embed -> cluster -> name -> stats -> report."""
-
     run = rt.run
     opts = inputs.options
     keys = list(dict.fromkeys(r.key for r in inputs.rows))
@@ -450,7 +449,7 @@ def build_profile_graph(rt: Runtime, inputs: ProfileInputs) -> StateGraph[Profil
                     fix="check the sessions' keypoints (are they all missing?).",
                 )
             texts = sorted({s["text"] for s in snippets})
-            embedder = make_embedder(opts.embedder, rt.settings)
+            embedder = make_embedder(opts.embedder, rt.settings, tracer=rt.tracer, cache=rt.cache)
             with rt.tracer.timed_tool(
                 "embed_texts", {"texts": len(texts), "embedder": embedder.name}
             ) as timing:
@@ -625,7 +624,9 @@ def build_profile_graph(rt: Runtime, inputs: ProfileInputs) -> StateGraph[Profil
             ref_names: list[str] = []
             if inputs.reference:
                 ref_names = list(inputs.reference)
-                embedder = make_embedder(opts.embedder, rt.settings)
+                embedder = make_embedder(
+                    opts.embedder, rt.settings, tracer=rt.tracer, cache=rt.cache
+                )
                 texts = [f"{e['name'].replace('_', ' ')}: {e['definition']}" for e in entries] + [
                     f"{n.replace('_', ' ')}: {d}" for n, d in inputs.reference.items()
                 ]

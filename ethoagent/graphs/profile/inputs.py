@@ -1,6 +1,7 @@
-"""What a profile run reads: the sessions table and reference vocabulary a user names
-(``ProfileSources``), their resolution into the run's recorded inputs (``resolve_profile``)
-and the graph's state, which the graph and its report share.
+"""What a profile run reads, how it is resolved, and the graph's state.
+
+The sessions table and reference vocabulary a user names (``ProfileSources``) resolve into
+the run's recorded inputs (``resolve_profile``); the graph and its report share the state.
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ class ProfileInputs(BaseModel):
 
 
 class ProfileState(TypedDict, total=False):
+    """The profile graph's state: counts, names and summaries (arrays live in artifacts)."""
+
     n_sessions: int
     session: int
     segments: list[dict[str, Any]]
@@ -131,52 +134,7 @@ def read_sessions_csv(path: Path) -> list[SessionRow]:
         )
     if not rows:
         raise InputError(f"sessions table {p} has no rows.", fix="list one session per row.")
-    base = p.parent
-    out: list[SessionRow] = []
-    for i, raw in enumerate(rows, start=2):
-        r = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
-        if "group" not in r:
-            r["group"] = r.get("condition", "")
-        for col in REQUIRED_COLUMNS:
-            if not r.get(col):
-                raise InputError(f"{p} line {i}: column {col!r} is empty.", fix="fill it in.")
-        session = _resolve(base, r["session"])
-        video = _resolve(base, r["video"]) if r.get("video") else None
-        segment = _resolve(base, r["segment"]) if r.get("segment") else None
-        if segment is None and not session.exists():
-            raise InputError(
-                f"{p} line {i}: session {r['session']!r} does not exist ({session}).",
-                fix="correct the path (relative paths are relative to the table's folder).",
-            )
-        if video is not None and not video.is_file():
-            raise InputError(
-                f"{p} line {i}: video {video} does not exist.", fix="correct the path."
-            )
-        if segment is not None and not segment.is_dir():
-            raise InputError(
-                f"{p} line {i}: segment folder {segment} does not exist.",
-                fix="name an `ethoagent segment` output folder, or leave the column empty.",
-            )
-        fps: float | None = None
-        if r.get("fps"):
-            try:
-                fps = float(r["fps"])
-            except ValueError:
-                fps = math.nan
-            if not (math.isfinite(fps) and fps > 0):
-                raise InputError(f"{p} line {i}: fps {r['fps']!r} is not a positive number.")
-        out.append(
-            SessionRow(
-                row=i,
-                session=str(session),
-                animal=r["animal"],
-                group=r["group"],
-                day=r.get("day", ""),
-                video=None if video is None else str(video),
-                fps=fps,
-                segment=None if segment is None else str(segment),
-            )
-        )
+    out = [_session_row(p, i, raw) for i, raw in enumerate(rows, start=2)]
     seen: dict[tuple[str, str], int] = {}
     for row in out:
         key = (row.session, row.animal)
@@ -198,6 +156,55 @@ def read_sessions_csv(path: Path) -> list[SessionRow]:
     return out
 
 
+def _session_row(p: Path, i: int, raw: dict[str | Any, str | Any]) -> SessionRow:
+    """Line ``i`` of the sessions table ``p``, its paths resolved against the table's folder.
+
+    Raises:
+        InputError: an empty required column, a missing session, video or segment folder,
+            or an fps that is not a positive number.
+    """
+    base = p.parent
+    r = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
+    if "group" not in r:
+        r["group"] = r.get("condition", "")
+    for col in REQUIRED_COLUMNS:
+        if not r.get(col):
+            raise InputError(f"{p} line {i}: column {col!r} is empty.", fix="fill it in.")
+    session = _resolve(base, r["session"])
+    video = _resolve(base, r["video"]) if r.get("video") else None
+    segment = _resolve(base, r["segment"]) if r.get("segment") else None
+    if segment is None and not session.exists():
+        raise InputError(
+            f"{p} line {i}: session {r['session']!r} does not exist ({session}).",
+            fix="correct the path (relative paths are relative to the table's folder).",
+        )
+    if video is not None and not video.is_file():
+        raise InputError(f"{p} line {i}: video {video} does not exist.", fix="correct the path.")
+    if segment is not None and not segment.is_dir():
+        raise InputError(
+            f"{p} line {i}: segment folder {segment} does not exist.",
+            fix="name an `ethoagent segment` output folder, or leave the column empty.",
+        )
+    fps: float | None = None
+    if r.get("fps"):
+        try:
+            fps = float(r["fps"])
+        except ValueError:
+            fps = math.nan
+        if not (math.isfinite(fps) and fps > 0):
+            raise InputError(f"{p} line {i}: fps {r['fps']!r} is not a positive number.")
+    return SessionRow(
+        row=i,
+        session=str(session),
+        animal=r["animal"],
+        group=r["group"],
+        day=r.get("day", ""),
+        video=None if video is None else str(video),
+        fps=fps,
+        segment=None if segment is None else str(segment),
+    )
+
+
 def _header(p: Path) -> list[str]:
     first = p.read_text(encoding="utf-8-sig").splitlines()[:1]
     return next(csv.reader(first)) if first else []
@@ -209,8 +216,10 @@ def _resolve(base: Path, value: str) -> Path:
 
 
 def read_reference_vocabulary(path: Path) -> dict[str, str]:
-    """A reference vocabulary: JSON ``{name: definition}`` or a list of ``{name,
-    definition}``, or a profile run's ``vocabulary.json``.
+    """Read a reference vocabulary of known behaviours.
+
+    Accepted: JSON ``{name: definition}``, a list of ``{name, definition}`` objects, or a
+    profile run's ``vocabulary.json``.
 
     Raises:
         InputError: missing or malformed file.

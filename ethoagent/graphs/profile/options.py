@@ -1,12 +1,14 @@
-"""The settings of a profile run: the only copy of their defaults and bounds (the
-sessions it segments take the segment pipeline's ``SegmentOptions``)."""
+"""The settings of a profile run: the only copy of their defaults and bounds.
+
+The sessions it segments take the segment pipeline's ``SegmentOptions``.
+"""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ethoagent.agent.embed import EmbedderKind
 from ethoagent.graphs.segment import SegmentOptions
-from ethoagent.tools.embed import EmbedderKind
 from ethoagent.tools.profile_stats import METRICS
 
 

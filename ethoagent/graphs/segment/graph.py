@@ -75,6 +75,8 @@ from ethoagent.graphs.segment.options import SegmentOptions
 from ethoagent.graphs.segment.report import write_segment_outputs
 from ethoagent.io.keypoints import read_keypoints
 from ethoagent.io.video import VideoReader
+from ethoagent.model.checks import CheckResult
+from ethoagent.model.ethogram import Epoch, Snippet
 from ethoagent.model.pose import PoseData
 from ethoagent.nn.dec import DecConfig, DecResult, fit_dec
 from ethoagent.prompts import load_prompt
@@ -91,14 +93,8 @@ from ethoagent.tools.captions import (
     normalise_label,
     summarize_snippet,
 )
-from ethoagent.tools.checks import CheckResult
 from ethoagent.tools.cluster import assignment_stability, check_clusters, check_stability
-from ethoagent.tools.ethogram import (
-    Epoch,
-    check_min_duration,
-    check_tiling,
-    check_vocabulary,
-)
+from ethoagent.tools.ethogram import check_min_duration, check_tiling, check_vocabulary
 from ethoagent.tools.features import (
     IMPLAUSIBLE_SPREAD,
     LAYOUTS,
@@ -114,7 +110,7 @@ from ethoagent.tools.merge import (
     stitch_windows,
 )
 from ethoagent.tools.sheets import skeleton_edges, skeleton_tiles, tile_images, video_tiles
-from ethoagent.tools.snippets import Snippet, cut_snippets, sample_frames, split_snippets
+from ethoagent.tools.snippets import cut_snippets, sample_frames, split_snippets
 
 GRAPH_NAME = "segment"
 CAPTION_PROMPT = "segment/caption"
@@ -693,7 +689,6 @@ class _Sheets:
 
 def build_segment_graph(rt: Runtime, inputs: SegmentInputs) -> StateGraph[SegmentState]:
     """The segment ``StateGraph``: load -> cluster -> snippets -> caption* -> merge* -> report."""
-
     run = rt.run
     opts = inputs.options
     min_epoch = max(1, round(opts.min_epoch_s * inputs.fps))

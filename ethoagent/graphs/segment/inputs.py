@@ -1,6 +1,8 @@
-"""What a segment run reads: the user's files (``SegmentSources``), their resolution into
-the run's recorded inputs (``resolve_segment``, reading the keypoints once through
-``io.session.resolve_session``) and the graph's state, which the graph and its report share.
+"""What a segment run reads, how it is resolved, and the graph's state.
+
+The user's files (``SegmentSources``) resolve into the run's recorded inputs
+(``resolve_segment``, reading the keypoints once through ``io.session.resolve_session``);
+the graph and its report share the state.
 """
 
 from __future__ import annotations
@@ -105,6 +107,8 @@ def resolve_segment(sources: SegmentSources, options: SegmentOptions) -> Segment
 
 
 class SegmentState(TypedDict, total=False):
+    """The segment graph's state: counts, names and summaries (arrays live in artifacts)."""
+
     frames: int
     animals: list[str]
     fps: float

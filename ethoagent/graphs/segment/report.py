@@ -36,9 +36,9 @@ from numpy.typing import NDArray
 
 from ethoagent.figures import new_figure, png_bytes
 from ethoagent.graphs.segment.inputs import SegmentInputs, SegmentState
+from ethoagent.model.ethogram import Epoch
 from ethoagent.tools.ethogram import (
     ETHOGRAM_COLUMNS,
-    Epoch,
     hungarian_macro_f1,
     nmi,
     write_boris_csv,

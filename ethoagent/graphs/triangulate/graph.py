@@ -19,7 +19,9 @@ from pydantic import BaseModel
 from ethoagent.config import Budget
 from ethoagent.graphs.kit.nodes import Escalation, Feedback, Stage, StageContext
 from ethoagent.model.camera import Camera
-from ethoagent.tools.checks import CheckResult, check_at_most
+from ethoagent.model.checks import CheckResult
+from ethoagent.model.skeleton import Skeleton
+from ethoagent.tools.checks import check_at_most
 from ethoagent.tools.triangulate import (
     Hypothesis,
     bone_length_errors,
@@ -30,21 +32,6 @@ from ethoagent.tools.triangulate import (
 )
 
 MAX_SWAP_ROUNDS = 3
-
-
-@dataclass(frozen=True)
-class Skeleton:
-    """What the checks know of the animal's body.
-
-    Attributes:
-        keypoints: keypoint names, in the order of the keypoints axis.
-        bones: ``(i, j)`` keypoint index pairs whose length is checked.
-        swap_pairs: left/right ``(i, j)`` pairs a labeller (or model) confuses.
-    """
-
-    keypoints: tuple[str, ...]
-    bones: tuple[tuple[int, int], ...]
-    swap_pairs: tuple[tuple[int, int], ...]
 
 
 @dataclass(frozen=True)
@@ -122,7 +109,7 @@ def make_triangulation_stage(
 
     Args:
         reference_lengths: ``(bones,)`` mm, the median bone lengths of the seed frames.
-        skeleton: keypoints, bones and left/right pairs.
+        skeleton: keypoints, bones and left/right pairs (regions and roles unused).
         limits: check thresholds (defaults of ``TriangulationLimits``).
         extra_escalations: strategies tried after hypotheses and RANSAC.
         budget: per-frame budget; default 3 attempts plus one per extra escalation.
@@ -132,7 +119,7 @@ def make_triangulation_stage(
     """
     cams = list(cameras)
     lim = limits or TriangulationLimits()
-    bones = list(skeleton.bones)
+    bones = list(skeleton.bone_index)
 
     def max_reprojection(inp: FrameInput, out: FramePoints) -> CheckResult:
         worst = worst_reprojection(cams, out.points_3d, out.points_2d)
@@ -175,7 +162,7 @@ def make_triangulation_stage(
                 enumerate_hypotheses,
                 cams,
                 points_2d_frame=reading,
-                swap_pairs=list(skeleton.swap_pairs),
+                swap_pairs=list(skeleton.left_right_index),
                 bones=bones,
                 reference_lengths=reference_lengths,
             )
@@ -255,7 +242,6 @@ def make_triangulation_stage(
 __all__ = [
     "FrameInput",
     "FramePoints",
-    "Skeleton",
     "TriangulationLimits",
     "apply_hypothesis",
     "make_triangulation_stage",

@@ -1,5 +1,7 @@
-"""What a triangulate run reads: nothing from disk (it simulates its session), so its
-recorded inputs are its options."""
+"""What a triangulate run reads: nothing from disk (it simulates its session).
+
+Its recorded inputs are therefore its options.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The settings of a triangulate run on a simulated session: the only copy of their
-defaults and bounds."""
+"""The settings of a triangulate run: the only copy of their defaults and bounds."""
 
 from __future__ import annotations
 

@@ -42,15 +42,14 @@ from ethoagent.graphs.kit.runtime import Runtime, run_graph
 from ethoagent.graphs.triangulate.graph import (
     FrameInput,
     FramePoints,
-    Skeleton,
     make_triangulation_stage,
 )
 from ethoagent.graphs.triangulate.inputs import TriangulateInputs
 from ethoagent.io.calibration import read_calibration, write_calibration
+from ethoagent.model.checks import CheckResult
 from ethoagent.prompts import load_prompt
 from ethoagent.sim import synthetic
 from ethoagent.tools.cameras import make_ring_cameras
-from ethoagent.tools.checks import CheckResult
 from ethoagent.tools.triangulate import (
     median_bone_lengths,
     triangulate_dlt,
@@ -72,14 +71,6 @@ class DemoState(TypedDict, total=False):
     model_calls: int
     summary: dict[str, Any]
     outputs: list[str]
-
-
-# --- the triangulation stage ------------------------------------------------------------
-
-
-DEMO_SKELETON = Skeleton(
-    keypoints=synthetic.KEYPOINTS, bones=synthetic.BONES, swap_pairs=synthetic.SWAP_PAIRS
-)
 
 
 # --- the summary stage ----------------------------------------------------------------
@@ -199,8 +190,8 @@ def build_demo_graph(rt: Runtime) -> StateGraph[DemoState]:
         scene = run.load_arrays("scene")
         truth, pts2d = scene["points_3d"], scene["points_2d"]
         seeds = _seed_frames(len(truth))
-        ref = median_bone_lengths(truth[seeds], synthetic.BONES)
-        stage = make_triangulation_stage(cams, ref, DEMO_SKELETON)
+        ref = median_bone_lengths(truth[seeds], synthetic.SKELETON.bone_index)
+        stage = make_triangulation_stage(cams, ref, synthetic.SKELETON)
         i = state["chunk"]
         lo, hi = i * CHUNK_FRAMES, min(len(truth), (i + 1) * CHUNK_FRAMES)
         items = [(f"frame {f}", FrameInput(frame=f, points_2d=pts2d[f])) for f in range(lo, hi)]
@@ -289,7 +280,7 @@ def _seed_frames(n: int) -> list[int]:
 
 
 def _nan_points() -> NDArray[np.float64]:
-    return np.full((len(synthetic.KEYPOINTS), 3), np.nan)
+    return np.full((len(synthetic.SKELETON.keypoints), 3), np.nan)
 
 
 def _outcome_rows(outcomes: list[ItemOutcome[FramePoints]], first: int) -> list[dict[str, Any]]:
@@ -326,7 +317,7 @@ def write_demo_outputs(rt: Runtime, state: DemoState) -> list[str]:
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["frame", *[f"{k}_{a}_mm" for k in synthetic.KEYPOINTS for a in "xyz"]])
+    w.writerow(["frame", *[f"{k}_{a}_mm" for k in synthetic.SKELETON.keypoints for a in "xyz"]])
     for f, row in enumerate(points):
         w.writerow([f, *[f"{v:.3f}" for v in row.ravel()]])
     outputs = [run.write_output("points_3d.csv", buf.getvalue())]

@@ -1,0 +1,688 @@
+"""Inputs of the gate pipeline's runs, and ``resolve_*``: read and check them once.
+
+Every ``resolve_*`` reads the user's files (keypoints, labels, a model folder, the video's
+frame count), checks them against each other and raises ``InputError`` (one line, with a
+fix) before any run directory or output folder exists.
+
+A gate model folder holds ``config.json`` + ``weights.pt`` (``LookAgain.save``),
+``gate.json`` (layout, model, training settings, classes, vision encoder) and, once
+trained, ``classes.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field
+
+from ethoagent.errors import InputError
+from ethoagent.graphs.gate.options import (
+    ENCODERS,
+    EvalOptions,
+    PredictOptions,
+    PretrainOptions,
+    TrainOptions,
+)
+from ethoagent.model.pose import PoseData
+from ethoagent.nn.lookagain import LookAgain, LookAgainConfig
+from ethoagent.nn.train_gate import GateSession
+from ethoagent.tools.motion import MotionDescriptor
+
+__all__ = [
+    "CLASSES_FILE",
+    "META_FILE",
+    "EvalInputs",
+    "GateModel",
+    "Keypoints",
+    "PredictInputs",
+    "PretrainInputs",
+    "ResolvedEval",
+    "ResolvedPredict",
+    "ResolvedPretrain",
+    "ResolvedTrain",
+    "TrainInputs",
+    "load_gate_model",
+    "read_gate_labels",
+    "read_keypoints_motion",
+    "resolve_eval",
+    "resolve_predict",
+    "resolve_pretrain",
+    "resolve_train",
+]
+
+META_FILE = "gate.json"
+CLASSES_FILE = "classes.json"
+OTHER = "other"
+"""Class of the frames a BORIS export covers with no behaviour."""
+
+
+class _Inputs(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fps: float | None = Field(None, gt=0.0)
+    """Frame rate, Hz, where the keypoint file states none."""
+
+
+class PretrainInputs(_Inputs):
+    """Unlabelled keypoint files (same layout)."""
+
+    keypoints: list[Path] = Field(min_length=1)
+
+
+class TrainInputs(_Inputs):
+    """A labelled session; optionally a pretrained model folder and the session's video."""
+
+    keypoints: Path
+    labels: Path
+    pretrained: Path | None = None
+    video: Path | None = None
+    vision_model: Path | None = None
+
+
+class PredictInputs(_Inputs):
+    """A keypoint file, a trained model folder and, for a vision model, the video."""
+
+    keypoints: Path
+    gate_model: Path
+    video: Path | None = None
+    vision_model: Path | None = None
+
+
+class EvalInputs(PredictInputs):
+    """As ``PredictInputs``, plus the frame-wise labels to score against."""
+
+    labels: Path
+
+
+@dataclass(frozen=True)
+class Keypoints:
+    """A keypoint file and its motion descriptor.
+
+    Attributes:
+        path: the file.
+        pose: its keypoints, ``points`` ``(frames, animals, keypoints, dims)``.
+        motion: ``describe_motion`` of it (confidence NaN, i.e. none in the file, = 1).
+    """
+
+    path: Path
+    pose: PoseData
+    motion: MotionDescriptor
+
+    def session(
+        self, labels: NDArray[np.int64] | None = None, vision: NDArray[np.float32] | None = None
+    ) -> GateSession:
+        """The ``GateSession`` of these keypoints (labels ``(frames, animals)``, -1 = none)."""
+        m = self.motion
+        y = labels if labels is not None else np.full(m.valid.shape, -1, np.int64)
+        return GateSession(m.features, y, m.confidence, m.valid, vision)
+
+    @property
+    def layout(self) -> dict[str, Any]:
+        """Keypoint names, animals and spatial dimensions, as recorded in ``gate.json``."""
+        return {
+            "keypoints": list(self.pose.keypoints),
+            "animals": list(self.pose.individuals),
+            "spatial_dims": int(self.pose.points.shape[-1]),
+        }
+
+
+@dataclass(frozen=True)
+class GateModel:
+    """A trained model folder.
+
+    Attributes:
+        folder: where it was read from.
+        model: the LookAgain model.
+        classes: names of the class codes.
+        meta: ``gate.json``.
+    """
+
+    folder: Path
+    model: LookAgain
+    classes: list[str]
+    meta: dict[str, Any]
+
+    @property
+    def window(self) -> int:
+        """Frames per inference window: the training window."""
+        return int((self.meta.get("train") or {}).get("window", self.model.config.max_len))
+
+    @property
+    def vision(self) -> dict[str, Any] | None:
+        """The vision encoder it was trained with (kind, encoder, crop_px, dim), or None."""
+        held = self.meta.get("vision")
+        if self.model.config.vision_dim is None or not held:
+            return None
+        return dict(held)
+
+
+@dataclass(frozen=True)
+class ResolvedPretrain:
+    """What ``gate pretrain`` runs on: checked files, the model and its settings."""
+
+    files: list[Keypoints]
+    out: Path
+    resume: bool
+    model: LookAgain
+    meta: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ResolvedTrain:
+    """What ``gate train`` runs on.
+
+    Attributes:
+        labels: ``(frames, animals)`` int64 class codes, -1 = unlabelled.
+        encoder: ``(kind, crop_px)`` of the vision encoder to build, or None (no video).
+    """
+
+    inputs: TrainInputs
+    options: TrainOptions
+    keypoints: Keypoints
+    labels: NDArray[np.int64]
+    out: Path
+    resume: bool
+    meta: dict[str, Any]
+    encoder: tuple[str | None, int] | None
+
+
+@dataclass(frozen=True)
+class ResolvedPredict:
+    """What ``gate predict`` runs on.
+
+    Attributes:
+        fps: frame rate of the keypoints, Hz.
+        top_k: fraction of frames the vision path looks at; None = keypoint-only model.
+    """
+
+    inputs: PredictInputs
+    keypoints: Keypoints
+    model: GateModel
+    fps: float
+    top_k: float | None
+    embedding_cache: Path
+
+
+@dataclass(frozen=True)
+class ResolvedEval:
+    """What ``gate eval`` runs on.
+
+    Attributes:
+        truth: ``(frames, animals)`` int64 class codes, -1 = unlabelled.
+        budgets: top-k fractions to score; None = the keypoint-only model's one pass.
+    """
+
+    inputs: EvalInputs
+    keypoints: Keypoints
+    model: GateModel
+    truth: NDArray[np.int64]
+    budgets: tuple[float | None, ...]
+    embedding_cache: Path
+
+
+# ----------------------------------------------------------------------- files
+
+
+def read_keypoints_motion(path: Path, fps: float | None) -> Keypoints:
+    """Read a keypoint file and describe its motion.
+
+    Raises:
+        InputError: the file does not exist or cannot be read.
+    """
+    from ethoagent.io.keypoints import read_keypoints
+    from ethoagent.tools.motion import describe_motion
+
+    if not path.is_file():
+        raise InputError(f"keypoint file {path} does not exist.", fix="check the path.")
+    pose = read_keypoints(path, fps=fps)
+    conf = np.where(np.isnan(pose.confidence), 1.0, pose.confidence)
+    return Keypoints(path, pose, describe_motion(pose.points, conf))
+
+
+def read_gate_meta(folder: Path) -> dict[str, Any]:
+    """``gate.json`` of a model folder ({} when it has none)."""
+    path = folder / META_FILE
+    meta: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+    return meta
+
+
+def load_gate_model(folder: Path) -> GateModel:
+    """Load a trained model folder.
+
+    Raises:
+        InputError: the folder holds no model, or a pretrained one without classes.
+    """
+    if not folder.is_dir() or not (folder / "weights.pt").is_file():
+        raise InputError(
+            f"{folder} holds no gate model (weights.pt).",
+            fix="pass the --out folder of `ethoagent gate train`.",
+        )
+    if not (folder / CLASSES_FILE).is_file():
+        raise InputError(
+            f"{folder} holds no {CLASSES_FILE}: it was pretrained but not trained.",
+            fix="train it first: ethoagent gate train KEYPOINTS --labels L.csv "
+            f"--model {folder} --out MODEL",
+        )
+    classes: list[str] = json.loads((folder / CLASSES_FILE).read_text())
+    return GateModel(folder, LookAgain.load(folder), classes, read_gate_meta(folder))
+
+
+def check_layout(keypoints: Keypoints, input_dim: int, meta: dict[str, Any]) -> None:
+    """Raise unless the motion descriptor of ``keypoints`` has the model's ``input_dim``."""
+    dim = int(keypoints.motion.features.shape[-1])
+    if dim == input_dim:
+        return
+    want = meta.get("layout") or {}
+    expected = (
+        f"{len(want['keypoints'])} keypoints x {want['spatial_dims']}D, "
+        f"{len(want['animals'])} animal(s)"
+        if want
+        else "another layout"
+    )
+    shape = keypoints.pose.points.shape
+    raise InputError(
+        f"{keypoints.path}: {shape[2]} keypoints x {shape[3]}D, {shape[1]} animal(s) give "
+        f"{dim} motion features, but the model expects {input_dim} ({expected}).",
+        fix="use keypoints with the layout the model was trained on, or train a new model.",
+    )
+
+
+def check_video(video: Path, keypoints: Keypoints) -> None:
+    """Raise unless ``video`` exists, the keypoints are 2D and the frame counts agree."""
+    from ethoagent.io.video import VideoReader
+
+    if not video.is_file():
+        raise InputError(f"video {video} does not exist.", fix="check the path.")
+    pose = keypoints.pose
+    if pose.points.shape[-1] != 2:
+        raise InputError(
+            f"{keypoints.path} holds {pose.points.shape[-1]}D keypoints; --video needs 2D pixel "
+            "keypoints of that video to cut the animals out.",
+            fix="pass the 2D tracking of this view (e.g. the DeepLabCut/SLEAP file).",
+        )
+    with VideoReader(video) as reader:
+        frames = len(reader)
+    if frames != pose.frames:
+        raise InputError(
+            f"{video} has {frames} frames; {keypoints.path} has {pose.frames}.",
+            fix="pass the video these keypoints were tracked on (one view, every frame).",
+        )
+
+
+def check_out(out: Path, outputs: Sequence[str], overwrite: bool) -> None:
+    """Refuse an output folder that is a file, or that holds any of ``outputs`` already."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output folder {out} is a file.", fix="pass a folder.")
+    present = [n for n in outputs if (out / n).exists()]
+    if present and not overwrite:
+        raise InputError(
+            f"output folder {out} already holds {', '.join(present)}; nothing was written.",
+            fix="choose a new folder or pass --overwrite.",
+        )
+
+
+def _check_model_out(out: Path, resume: bool, checkpoint: str) -> None:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output folder {out} is a file.", fix="pass a folder.")
+    held = [n for n in ("config.json", "weights.pt", checkpoint) if (out / n).exists()]
+    if held and not resume:
+        raise InputError(
+            f"output folder {out} already holds {', '.join(held)}; nothing was written.",
+            fix="pass --resume to continue that run, or choose a new folder.",
+        )
+    if resume and not (out / META_FILE).is_file():
+        raise InputError(
+            f"--resume: {out} holds no gate run to continue (no {META_FILE}).",
+            fix="start without --resume.",
+        )
+
+
+def new_model(
+    input_dim: int,
+    n_classes: int,
+    options: PretrainOptions | TrainOptions,
+    *,
+    vision_dim: int | None = None,
+    gate_fraction: float = 0.1,
+) -> LookAgain:
+    """A new LookAgain model of the optioned size, its weights seeded (the same every run)."""
+    import torch
+    from pydantic import ValidationError
+
+    try:
+        cfg = LookAgainConfig(
+            input_dim=input_dim,
+            n_classes=n_classes,
+            d_model=options.d_model,
+            d_z=options.d_z,
+            temporal_layers=options.layers,
+            max_len=max(512, options.window),
+            vision_dim=vision_dim,
+            gate_fraction=gate_fraction,
+        )
+    except ValidationError as exc:
+        raise InputError(f"invalid model size: {exc}".splitlines()[0]) from None
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        try:
+            return LookAgain(cfg)
+        except ValueError as exc:
+            raise InputError(f"invalid model size: {exc}".splitlines()[0]) from None
+
+
+# ----------------------------------------------------------------------- labels
+
+
+def read_gate_labels(
+    path: Path,
+    animals: Sequence[str],
+    frames: int,
+    fps: float | None = None,
+    known: Sequence[str] | None = None,
+) -> tuple[NDArray[np.int64], list[str]]:
+    """``(frames, animals)`` int64 labels and the class names, from a labels file.
+
+    Frame-wise CSV ``frame,<label>`` (one animal) or ``frame,<animal>...``, with integer
+    codes (-1 = unlabelled) or behaviour names (empty = unlabelled); or a BORIS events
+    export (state events per subject = animal; uncovered frames are ``other``). With
+    ``known`` (a trained model's classes) names map onto those codes.
+    """
+    from ethoagent.io.labels import read_boris_events
+
+    if not path.is_file():
+        raise InputError(f"label file {path} does not exist.", fix="check the path.")
+    head = next((ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()), "")
+    if head.split(",")[0].strip().strip('"').lower() == "frame":
+        names, columns = _framewise_cells(path)
+    else:
+        names, columns = _boris_cells(path, read_boris_events(path), animals, frames, fps)
+    if len(columns) == 1 and len(animals) == 1:
+        chosen = names
+    elif set(columns) == set(animals):
+        chosen = [[row[columns.index(a)] for a in animals] for row in names]
+    else:
+        raise InputError(
+            f"{path} has label columns {list(columns)}; the keypoints have animals "
+            f"{list(animals)}.",
+            fix="write 'frame,label' for one animal, or one column per animal named after it.",
+        )
+    if len(chosen) != frames:
+        raise InputError(
+            f"{path} labels {len(chosen)} frames; the keypoints have {frames}.",
+            fix="give one label row per keypoint frame (-1 = unlabelled).",
+        )
+    cells = [c for row in chosen for c in row if c not in ("", "-1")]
+    if all(c.lstrip("-").isdigit() for c in cells):
+        y = np.array([[int(c) if c else -1 for c in row] for row in chosen], np.int64).reshape(
+            frames, len(animals)
+        )
+        classes = list(known) if known else [str(c) for c in range(int(max(y.max(), 0)) + 1)]
+        return y, classes
+    classes = list(known) if known else sorted(set(cells))
+    index = {c: i for i, c in enumerate(classes)}
+    unknown = sorted(set(cells) - set(index))
+    if unknown:
+        raise InputError(
+            f"{path} holds label(s) {unknown} the model does not know; it knows {classes}.",
+            fix="use the behaviour names the model was trained on.",
+        )
+    y = np.array(
+        [[index[c] if c not in ("", "-1") else -1 for c in row] for row in chosen], np.int64
+    ).reshape(frames, len(animals))
+    return y, classes
+
+
+def _framewise_cells(path: Path) -> tuple[list[list[str]], list[str]]:
+    with path.open(newline="", encoding="utf-8", errors="replace") as f:
+        rows = [r for r in csv.reader(f) if r]
+    columns = [c.strip() for c in rows[0][1:]]
+    if not columns:
+        raise InputError(
+            f"{path} has no label column after 'frame'.", fix="write 'frame,label' rows."
+        )
+    body = rows[1:]
+    for i, r in enumerate(body):
+        if len(r) != len(columns) + 1 or r[0].strip() != str(i):
+            raise InputError(
+                f"{path} line {i + 2}: expected frame {i} and {len(columns)} label(s); found {r}.",
+                fix="write one row per frame, counting 0, 1, 2, … without gaps.",
+            )
+    return [[c.strip() for c in r[1:]] for r in body], columns
+
+
+def _boris_cells(
+    path: Path, events: Sequence[Any], animals: Sequence[str], frames: int, fps: float | None
+) -> tuple[list[list[str]], list[str]]:
+    """Frame-wise behaviour names per subject from BORIS state events."""
+    from ethoagent.io.labels import boris_to_framewise
+
+    stated = [e.fps for e in events if np.isfinite(e.fps) and e.fps > 0]
+    rate = stated[0] if stated else fps
+    if rate is None:
+        raise InputError(
+            f"{path} (BORIS) states no frame rate and none was given.", fix="pass --fps (Hz)."
+        )
+    subjects = sorted({e.subject for e in events})
+    groups: dict[str, str | None]
+    if len(animals) == 1 and len(subjects) <= 1:
+        groups = {animals[0]: None}
+    else:
+        missing = [a for a in animals if a not in subjects]
+        if missing:
+            raise InputError(
+                f"{path} has BORIS subjects {subjects}; the keypoints have animals "
+                f"{list(animals)}.",
+                fix="name the BORIS subjects after the animals of the keypoints.",
+            )
+        groups = {a: a for a in animals}
+    behaviours = sorted({e.behaviour for e in events if e.status in ("START", "STOP")})
+    columns = list(groups)
+    out = [[OTHER] * len(columns) for _ in range(frames)]
+    for j, subject in enumerate(groups.values()):
+        for b in behaviours:
+            on = boris_to_framewise(events, fps=rate, frames=frames, behaviour=b, subject=subject)
+            for f in np.flatnonzero(on):
+                out[int(f)][j] = b
+    return out, columns
+
+
+# ----------------------------------------------------------------------- resolve
+
+
+def resolve_pretrain(
+    inputs: PretrainInputs, options: PretrainOptions, *, out: Path, resume: bool
+) -> ResolvedPretrain:
+    """Read the keypoint files, check the model folder ``out`` and build (or reload) the model.
+
+    Raises:
+        InputError: a file is missing or unreadable, the layouts differ, or ``out`` holds a
+            model and ``resume`` is false (or holds no run and it is true).
+    """
+    from ethoagent.nn.pretrain_gate import CHECKPOINT_FILE, PretrainConfig
+
+    files = [read_keypoints_motion(p, inputs.fps) for p in inputs.keypoints]
+    _check_model_out(out, resume, CHECKPOINT_FILE)
+    if resume:
+        meta = read_gate_meta(out)
+        model = LookAgain(LookAgainConfig.model_validate(meta["model"]))
+    else:
+        model = new_model(files[0].motion.features.shape[-1], 2, options)
+        cfg = PretrainConfig(
+            epochs=options.epochs, window=options.window, stride=max(1, options.window // 2)
+        )
+        meta = {
+            "layout": files[0].layout,
+            "model": model.config.model_dump(),
+            "pretrain": cfg.model_dump(),
+        }
+    for k in files:
+        check_layout(k, model.config.input_dim, meta)
+    return ResolvedPretrain(files, out, resume, model, meta)
+
+
+def resolve_train(
+    inputs: TrainInputs, options: TrainOptions, *, out: Path, resume: bool
+) -> ResolvedTrain:
+    """Read keypoints and labels, check the video, the pretrained and the output folders.
+
+    Raises:
+        InputError: a file is missing, unreadable or disagrees with another (frames,
+            animals, layout, classes), or ``out`` holds a model and ``resume`` is false.
+    """
+    from ethoagent.nn.train_gate import CHECKPOINT_FILE
+
+    kp = read_keypoints_motion(inputs.keypoints, inputs.fps)
+    pose = kp.pose
+    if inputs.video is not None and not inputs.video.is_file():
+        raise InputError(f"video {inputs.video} does not exist.", fix="check the path.")
+    if options.vision_encoder is not None and options.vision_encoder not in ENCODERS:
+        raise InputError(
+            f"unknown --vision-encoder {options.vision_encoder!r}.",
+            fix="choose efficientnet, classical, openai or transformers.",
+        )
+    known = read_gate_meta(out).get("classes") if resume else None
+    y, classes = read_gate_labels(
+        inputs.labels, pose.individuals, pose.frames, pose.fps or inputs.fps, known
+    )
+    y[round(options.label_fraction * pose.frames) :] = -1
+    if not (y >= 0).any():  # also --label-fraction 0
+        raise InputError(f"{inputs.labels} labels no frame (all -1).", fix="label some frames.")
+    _check_model_out(out, resume, CHECKPOINT_FILE)
+    encoder: tuple[str | None, int] | None = None
+    if resume:
+        meta = read_gate_meta(out)
+        held = meta.get("vision")
+        if (held is None) != (inputs.video is None):
+            raise InputError(
+                f"--resume: the run in {out} was started "
+                + ("with" if held else "without")
+                + " --video.",
+                fix="resume with the inputs it was started with.",
+            )
+        if held:
+            encoder = (held["kind"], int(held["crop_px"]))
+        n_classes = int(meta["model"]["n_classes"])
+        if int(y.max()) >= n_classes:
+            raise InputError(
+                f"{inputs.labels} holds label {int(y.max())}; the model being resumed knows "
+                f"{n_classes} classes.",
+                fix="resume with the labels it was started with.",
+            )
+        check_layout(kp, int(meta["model"]["input_dim"]), meta)
+    else:
+        if inputs.video is not None:
+            encoder = (options.vision_encoder, options.crop_px)
+        meta = {"layout": kp.layout, "classes": classes}
+        if inputs.pretrained is not None:
+            if not (inputs.pretrained / "weights.pt").is_file():
+                raise InputError(
+                    f"{inputs.pretrained} holds no gate model (weights.pt).",
+                    fix="pass the --out folder of `ethoagent gate pretrain`.",
+                )
+            base = read_gate_meta(inputs.pretrained)
+            meta = {**base, **meta, "pretrained": str(inputs.pretrained)}
+            cfg = LookAgainConfig.model_validate(base["model"])
+            check_layout(kp, cfg.input_dim, meta)
+            if options.window > cfg.max_len:
+                raise InputError(
+                    f"--window {options.window} exceeds the model's max_len {cfg.max_len}.",
+                    fix="pass a shorter --window.",
+                )
+    if inputs.video is not None:
+        check_video(inputs.video, kp)
+    return ResolvedTrain(inputs, options, kp, y, out, resume, meta, encoder)
+
+
+def _vision_budget(
+    gm: GateModel, kp: Keypoints, video: Path | None, top_k: float | None
+) -> float | None:
+    """The top-k a run uses (None = keypoint-only model), checking the video it needs."""
+    held = gm.vision
+    if held is None:
+        if video is not None or top_k:
+            raise InputError(
+                "this gate model was trained without video; it has no vision path.",
+                fix="drop --video/--top-k, or train with --video.",
+            )
+        return None
+    k = gm.model.config.gate_fraction if top_k is None else top_k
+    if video is None and k > 0:
+        raise InputError(
+            f"the model was trained with video ({held['encoder']}); it needs the video of "
+            f"{kp.path} to look at its top-k frames.",
+            fix="pass --video, or --top-k 0 for keypoints only.",
+        )
+    if video is not None:
+        check_video(video, kp)
+    return k
+
+
+def resolve_predict(
+    inputs: PredictInputs, options: PredictOptions, *, out: Path, overwrite: bool
+) -> ResolvedPredict:
+    """Load the model and the keypoints, check the video, the frame rate and ``out``.
+
+    Raises:
+        InputError: ``out`` holds outputs (without ``overwrite``), the model folder holds
+            no trained model, the keypoints' layout or the video do not fit it, or no
+            frame rate is known.
+    """
+    from ethoagent.graphs.gate.report import PREDICT_OUTPUTS
+
+    check_out(out, PREDICT_OUTPUTS, overwrite)
+    gm = load_gate_model(inputs.gate_model)
+    kp = read_keypoints_motion(inputs.keypoints, inputs.fps)
+    check_layout(kp, gm.model.config.input_dim, gm.meta)
+    rate = kp.pose.fps or inputs.fps
+    if rate is None:
+        raise InputError(
+            f"{inputs.keypoints} states no frame rate.",
+            fix="pass --fps (Hz) for the ethogram's seconds.",
+        )
+    k = _vision_budget(gm, kp, inputs.video, options.top_k)
+    return ResolvedPredict(inputs, kp, gm, float(rate), k, options.embedding_cache)
+
+
+def resolve_eval(
+    inputs: EvalInputs, options: EvalOptions, *, out: Path, overwrite: bool
+) -> ResolvedEval:
+    """Load the model, keypoints and labels; check they agree, and the video and ``out``.
+
+    Raises:
+        InputError: as ``resolve_predict``, or the labels do not fit the keypoints or
+            hold a class the model does not know.
+    """
+    from ethoagent.graphs.gate.report import EVAL_OUTPUTS
+
+    check_out(out, EVAL_OUTPUTS, overwrite)
+    gm = load_gate_model(inputs.gate_model)
+    kp = read_keypoints_motion(inputs.keypoints, inputs.fps)
+    check_layout(kp, gm.model.config.input_dim, gm.meta)
+    pose = kp.pose
+    truth, _ = read_gate_labels(
+        inputs.labels, pose.individuals, pose.frames, pose.fps or inputs.fps, gm.classes
+    )
+    if int(truth.max()) >= len(gm.classes):
+        raise InputError(
+            f"{inputs.labels} holds label {int(truth.max())}; the model knows "
+            f"{len(gm.classes)} classes.",
+            fix="score it on labels with the codes it was trained on.",
+        )
+    if inputs.video is not None and gm.vision is None:
+        raise InputError(
+            "this gate model was trained without video; it has no vision path.",
+            fix="drop --video, or train with --video.",
+        )
+    budgets: tuple[float | None, ...] = (None,)
+    if gm.vision is not None:
+        budgets = options.budgets if inputs.video is not None else (0.0,)
+        if inputs.video is not None:
+            check_video(inputs.video, kp)
+    return ResolvedEval(inputs, kp, gm, truth, budgets, options.embedding_cache)

@@ -1,0 +1,154 @@
+"""The gate graph package: stages called alone, and runs that leave a run directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ethoagent.agent.embed import make_vision_encoder
+from ethoagent.agent.trace import Tracer, read_trace
+from ethoagent.config import Settings, load_settings
+from ethoagent.errors import InputError
+from ethoagent.graphs.gate import (
+    PredictInputs,
+    PredictOptions,
+    TrainInputs,
+    TrainOptions,
+    run_gate_predict,
+    run_gate_train,
+)
+from ethoagent.graphs.gate.inputs import (
+    load_gate_model,
+    read_gate_labels,
+    read_keypoints_motion,
+    resolve_predict,
+)
+from ethoagent.graphs.gate.stages import TracedEncoder, choose_frames, infer, vision_summary
+from ethoagent.io.keypoints import write_dlc_csv
+from ethoagent.model.pose import PoseData
+from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
+
+FRAMES = 120
+TINY = TrainOptions(d_model=16, d_z=8, layers=1, window=32, epochs=1)
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """A 1-mouse DLC CSV (mm; the file states no frame rate) and its frame-wise labels (codes)."""
+    tmp = tmp_path_factory.mktemp("gate-graph")
+    world = simulate_world(FRAMES, seed=4)
+    pose = PoseData(points=world.points_3d, confidence=np.ones(world.points_3d.shape[:3]),
+                    keypoints=KEYPOINTS, individuals=("mouse",), unit="mm")  # fmt: skip
+    keypoints = write_dlc_csv(tmp / "mouse.csv", pose)
+    labels = tmp / "labels.csv"
+    rows = ["frame,label", *(f"{f},{c}" for f, c in enumerate(world.behaviour.labels[:, 0]))]
+    labels.write_text("\n".join(rows) + "\n")
+    return tmp, keypoints, labels
+
+
+def _settings(root: Path) -> Settings:
+    return load_settings(None, {"runs_dir": root / "runs"})
+
+
+@pytest.fixture(scope="module")
+def model(session: tuple[Path, Path, Path]) -> Path:
+    tmp, keypoints, labels = session
+    res = run_gate_train(TrainInputs(keypoints=keypoints, labels=labels, fps=30.0), TINY,
+                         _settings(tmp), out=tmp / "model")  # fmt: skip
+    assert res.summary["steps"] >= 1 and (tmp / "model" / "classes.json").is_file()
+    assert (res.run.root / "trace.jsonl").is_file()
+    return tmp / "model"
+
+
+def test_predict_leaves_a_finished_run_with_its_trace(
+    session: tuple[Path, Path, Path], model: Path
+) -> None:
+    tmp, keypoints, _ = session
+    out = tmp / "pred"
+    res = run_gate_predict(PredictInputs(keypoints=keypoints, gate_model=model, fps=30.0),
+                           PredictOptions(), _settings(tmp), out=out)  # fmt: skip
+    info = json.loads((res.run.root / "run.json").read_text())
+    assert info["graph"] == "gate" and info["status"] == "finished"
+    assert info["inputs"]["command"] == "predict" and info["summary"]["frames"] == FRAMES
+    events = read_trace(res.run.root / "trace.jsonl")
+    tools = [e["name"] for e in events if e["kind"] == "tool_call"]
+    assert tools == ["select_frames", "predict_probabilities"]  # no video: no encoder call
+    assert {"run_start", "run_end"} <= {e["kind"] for e in events}
+    for name in ("labels.csv", "ethogram.csv", "ethogram.png", "summary.json", "report.md"):
+        assert (out / name).read_bytes() == (res.run.outputs_dir / name).read_bytes()
+    assert res.summary["frames_looked_at"] == 0 and res.summary["top_k"] is None
+
+    # resuming the finished run from its checkpoint runs no stage again
+    inputs = PredictInputs(keypoints=keypoints, gate_model=model)
+    again = run_gate_predict(inputs, PredictOptions(), _settings(tmp), out=tmp / "elsewhere",
+                             resume=res.run.run_id)  # fmt: skip
+    assert again.run.root == res.run.root and again.out == out
+    events = read_trace(res.run.root / "trace.jsonl")
+    assert [e["name"] for e in events if e["kind"] == "tool_call"] == tools
+    assert "run_resume" in {e["kind"] for e in events}
+
+
+def test_bad_inputs_fail_before_any_run_exists(
+    session: tuple[Path, Path, Path], model: Path, tmp_path: Path
+) -> None:
+    _, keypoints, _ = session
+    settings = _settings(tmp_path)
+    with pytest.raises(InputError, match="holds no gate model"):
+        run_gate_predict(PredictInputs(keypoints=keypoints, gate_model=tmp_path, fps=30.0),
+                         PredictOptions(), settings, out=tmp_path / "o")  # fmt: skip
+    with pytest.raises(InputError, match="trained without video"):
+        run_gate_predict(
+            PredictInputs(keypoints=keypoints, gate_model=model, video=keypoints, fps=30.0),
+            PredictOptions(), settings, out=tmp_path / "o",
+        )  # fmt: skip
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "o").exists()
+
+
+def test_stages_called_alone(session: tuple[Path, Path, Path], model: Path) -> None:
+    _, keypoints, _ = session
+    gm = load_gate_model(model)
+    kp = read_keypoints_motion(keypoints, 30.0)
+    wanted = choose_frames(gm, kp, None)  # keypoint-only model: nothing to look at
+    assert wanted.shape == (FRAMES, 1) and not wanted.any()
+    probs = infer(gm, kp, wanted, None)
+    assert probs.shape == (FRAMES, 1, len(gm.classes))
+    np.testing.assert_allclose(probs.sum(axis=-1), 1.0, atol=1e-6)
+    resolved = resolve_predict(PredictInputs(keypoints=keypoints, gate_model=model, fps=30.0),
+                               PredictOptions(), out=model / "p", overwrite=False)  # fmt: skip
+    assert resolved.fps == 30.0 and resolved.top_k is None
+    with pytest.raises(InputError, match="states no frame rate"):
+        resolve_predict(PredictInputs(keypoints=keypoints, gate_model=model), PredictOptions(),
+                        out=model / "p", overwrite=False)  # fmt: skip
+
+    looked = np.zeros((8, 2), bool)
+    looked[:2] = True
+    cost = vision_summary(0.25, "enc", looked, 16, {"frames_sent_to_encoder": 3})
+    assert cost["frames_looked_at"] == 4 and cost["fraction_looked_at"] == 0.25
+    assert cost["encoder_calls_saved"] == 0.75 and cost["frames_sent_to_encoder"] == 3
+
+
+def test_traced_encoder_records_and_counts_every_call() -> None:
+    tracer = Tracer(None, run_id="t")
+    encoder = TracedEncoder(make_vision_encoder("classical"), tracer)
+    frames = np.zeros((3, 32, 32, 3), np.uint8)
+    assert encoder.encode(frames).shape == (3, encoder.dim)
+    encoder.encode(frames[:1])
+    calls = [e for e in tracer.events if e["kind"] == "tool_call"]
+    assert encoder.calls == 2 and [e["name"] for e in calls] == ["vision_encode"] * 2
+    assert [e["args"]["frames"] for e in calls] == [3, 1]
+    assert encoder.frames_encoded == 4
+
+
+def test_labels_by_name_or_code(tmp_path: Path) -> None:
+    path = tmp_path / "l.csv"
+    path.write_text("frame,label\n0,walk\n1,\n2,rest\n")
+    y, classes = read_gate_labels(path, ["m"], 3)
+    assert classes == ["rest", "walk"] and y[:, 0].tolist() == [1, -1, 0]
+    path.write_text("frame,label\n0,2\n1,-1\n")
+    y, classes = read_gate_labels(path, ["m"], 2)
+    assert classes == ["0", "1", "2"] and y[:, 0].tolist() == [2, -1]
+    with pytest.raises(InputError, match="labels 2 frames; the keypoints have 3"):
+        read_gate_labels(path, ["m"], 3)
