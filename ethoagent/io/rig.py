@@ -12,18 +12,25 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+from numpy.typing import NDArray
+
 from ethoagent.errors import InputError
+from ethoagent.model.camera import Camera
+from ethoagent.model.pose import PoseData
 
 __all__ = [
     "PREDICTION_SUFFIXES",
     "CameraFiles",
+    "RigPoints",
     "camera_of",
     "find_camera_files",
     "match_camera_files",
+    "read_camera_points",
 ]
 
 PREDICTION_SUFFIXES: tuple[str, ...] = (".analysis.h5", ".h5", ".csv", ".slp", ".nc")
@@ -188,3 +195,93 @@ def find_camera_files(
             fix="export the 2D predictions (DeepLabCut .h5/.csv, SLEAP .slp/.analysis.h5).",
         )
     return match_camera_files(candidates, cameras, prefer=prefer)
+
+
+@dataclass(frozen=True, eq=False)
+class RigPoints:
+    """The 2D points of every camera that has a file, stacked for triangulation.
+
+    Attributes:
+        cameras: the calibration cameras that have a 2D file, in calibration order.
+        points: ``(frames, views, keypoints, 2)`` pixels, NaN = missing; views as
+            ``cameras``, keypoints in the skeleton's order.
+        confidence: ``(frames, views, keypoints)`` 2D scores, NaN where a file has none.
+        keypoints: the keypoint names (the skeleton's).
+        warnings: one line per thing left out (cameras without a file, unused files,
+            skeleton keypoints absent from a file, individuals beyond the first).
+    """
+
+    cameras: list[Camera]
+    points: NDArray[np.float64]
+    confidence: NDArray[np.float64]
+    keypoints: tuple[str, ...]
+    warnings: list[str]
+
+
+def read_camera_points(
+    matched: CameraFiles,
+    cameras: Sequence[Camera],
+    keypoints: Sequence[str],
+    *,
+    read: Callable[[Path], PoseData] | None = None,
+) -> RigPoints:
+    """Read each camera's 2D file and stack the points in calibration and skeleton order.
+
+    Args:
+        matched: ``match_camera_files`` / ``find_camera_files`` output.
+        cameras: the calibration's cameras.
+        keypoints: the skeleton's keypoint names; a keypoint a file lacks is NaN there.
+        read: reads one file (default ``ethoagent.io.keypoints.read_keypoints``).
+
+    Returns:
+        The stacked points; the first individual of multi-animal files.
+
+    Raises:
+        InputError: if fewer than two cameras have a file, if the files' frame counts
+            differ (files and counts named), or if a file's keypoints match none of the
+            skeleton's (both lists named).
+    """
+    if read is None:
+        from ethoagent.io.keypoints import read_keypoints
+
+        read = read_keypoints
+    used = [c for c in cameras if c.name in matched.files]
+    if len(used) < 2:
+        raise InputError(
+            f"only {[c.name for c in used]} of the calibration cameras "
+            f"{[c.name for c in cameras]} have a 2D file; triangulation needs two.",
+            fix="give a 2D prediction file for at least two calibration cameras.",
+        )
+    kps = tuple(keypoints)
+    warnings = matched.warnings()
+    data = {c.name: read(matched.files[c.name]) for c in used}
+    counts = {str(matched.files[n]): d.points.shape[0] for n, d in data.items()}
+    if len(set(counts.values())) > 1:
+        raise InputError(
+            f"the 2D files have different frame counts: {counts}.",
+            fix="pass predictions of the same synchronised frames for every camera.",
+        )
+    frames = next(iter(counts.values()))
+    points = np.full((frames, len(used), len(kps), 2), np.nan)
+    conf = np.full((frames, len(used), len(kps)), np.nan)
+    for v, cam in enumerate(used):
+        d, path = data[cam.name], matched.files[cam.name]
+        common = [k for k in kps if k in d.keypoints]
+        if not common:
+            raise InputError(
+                f"{path} names keypoints {list(d.keypoints)}, none of the skeleton's {list(kps)}.",
+                fix="pass the skeleton of the model that made these predictions (--skeleton).",
+            )
+        missing = [k for k in kps if k not in d.keypoints]
+        if missing:
+            warnings.append(f"{path} lacks keypoints {missing}; they are missing in that view.")
+        if d.points.shape[1] > 1:
+            warnings.append(
+                f"{path} holds individuals {list(d.individuals)}; only {d.individuals[0]!r} "
+                "is triangulated."
+            )
+        src = [d.keypoints.index(k) for k in common]
+        dst = [kps.index(k) for k in common]
+        points[:, v, dst] = d.points[:, 0, src, :2]
+        conf[:, v, dst] = d.confidence[:, 0, src]
+    return RigPoints(used, points, conf, kps, warnings)

@@ -4,10 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ethoagent.errors import InputError
-from ethoagent.io.rig import camera_of, find_camera_files, match_camera_files
+from ethoagent.io.anipose import write_anipose_3d
+from ethoagent.io.calibration import read_calibration
+from ethoagent.io.keypoints import read_keypoints
+from ethoagent.io.rig import (
+    camera_of,
+    find_camera_files,
+    match_camera_files,
+    read_camera_points,
+)
+from ethoagent.io.skeletons import read_skeleton
+from ethoagent.model.pose import PoseData
+from ethoagent.tools.calibration_check import diagnose_calibration
+from ethoagent.tools.cameras import make_ring_cameras
+from ethoagent.tools.triangulate import point_summary, triangulate_ransac
 from tests.data_paths import require_shared
 
 CAMS = ["back", "mid", "side", "top"]
@@ -70,3 +84,76 @@ def test_sleap_anipose_session_layout() -> None:
     }
     assert got.cameras_without_file == ()
     assert {p.name for p in got.unmatched_files} == {"calibration.metadata.h5", "points3d.h5"}
+
+
+def _pose(frames: int, keypoints: tuple[str, ...], individuals: int = 1) -> PoseData:
+    rng = np.random.default_rng(frames)
+    return PoseData(
+        points=rng.uniform(0, 300, (frames, individuals, len(keypoints), 2)),
+        confidence=np.full((frames, individuals, len(keypoints)), 0.9),
+        keypoints=keypoints,
+        individuals=tuple(f"m{i}" for i in range(individuals)),
+    )
+
+
+def test_read_camera_points_stacks_in_calibration_and_skeleton_order() -> None:
+    cams = make_ring_cameras(3)
+    names = [c.name for c in cams]
+    files = {names[0]: _pose(4, ("b", "a")), names[2]: _pose(4, ("a", "c"), individuals=2)}
+    matched = match_camera_files([f"x_{n}.h5" for n in files], names)
+    rig = read_camera_points(matched, cams, ("a", "b", "c"), read=lambda p: files[p.stem[2:]])
+    assert [c.name for c in rig.cameras] == [names[0], names[2]]
+    assert rig.points.shape == (4, 2, 3, 2)
+    np.testing.assert_array_equal(rig.points[:, 0, 0], files[names[0]].points[:, 0, 1])
+    assert np.isnan(rig.points[:, 0, 2]).all() and np.isnan(rig.points[:, 1, 1]).all()
+    text = " ".join(rig.warnings)
+    assert f"'{names[1]}' has no 2D file" in text and "lacks keypoints ['c']" in text
+    assert "only 'm0' is triangulated" in text
+
+
+def test_read_camera_points_names_files_with_other_frame_counts() -> None:
+    cams = make_ring_cameras(2)
+    names = [c.name for c in cams]
+    files = {names[0]: _pose(4, ("a",)), names[1]: _pose(5, ("a",))}
+    matched = match_camera_files([f"x_{n}.h5" for n in files], names)
+    with pytest.raises(
+        InputError, match=r"different frame counts: \{'x_ring_0\.h5': 4, 'x_top\.h5': 5\}"
+    ):
+        read_camera_points(matched, cams, ("a",), read=lambda p: files[p.stem[2:]])
+
+
+def test_read_camera_points_names_both_keypoint_lists() -> None:
+    cams = make_ring_cameras(2)
+    names = [c.name for c in cams]
+    files = {n: _pose(3, ("Nose",)) for n in names}
+    matched = match_camera_files([f"x_{n}.h5" for n in files], names)
+    with pytest.raises(
+        InputError, match=r"names keypoints \['Nose'\], none of the skeleton's \['ear_left'\]"
+    ):
+        read_camera_points(matched, cams, ("ear_left",), read=lambda p: files[p.stem[2:]])
+
+
+def test_sleap_anipose_session_end_to_end(tmp_path: Path) -> None:
+    """What `ethoagent triangulate` does on the real session, through the library."""
+    session = require_shared("sleap_anipose_minimal_session/minimal_session")
+    cams = read_calibration(session / "calibration.toml")
+    skeleton, _ = read_skeleton(session / "back" / "minimal_back_proofread.slp")
+    matched = find_camera_files(session, [c.name for c in cams])
+    rig = read_camera_points(matched, cams, skeleton.keypoints)
+    diag = diagnose_calibration(rig.cameras, rig.points)
+    assert diag.inconsistent == ("side",)
+    keep = [v for v, c in enumerate(rig.cameras) if c.name not in diag.inconsistent]
+    result = triangulate_ransac([rig.cameras[v] for v in keep], rig.points[:, keep])
+    error, ncams, score = point_summary(result, rig.confidence[:, keep])
+    out = write_anipose_3d(
+        tmp_path / "points_3d.csv",
+        result.points_3d,
+        skeleton.keypoints,
+        error=error,
+        ncams=ncams,
+        score=score,
+    )
+    back = read_keypoints(out)
+    assert back.keypoints == skeleton.keypoints and back.points.shape == (120, 1, 15, 3)
+    assert np.isfinite(back.points).mean() > 0.9
+    assert np.nanmedian(error) < 10
