@@ -167,7 +167,8 @@ def find_camera_files(
     """The 2D prediction files of a session folder, matched to calibration cameras.
 
     Looks at files with a ``prefer`` suffix in ``folder`` and in its direct subfolders (one
-    folder per camera, as sleap-anipose lays out a session), then ``match_camera_files``.
+    folder per camera, as sleap-anipose lays out a session), then ``match_camera_files``;
+    the session folder's own name never counts as a camera folder.
 
     Args:
         folder: the session folder.
@@ -194,7 +195,14 @@ def find_camera_files(
             f"{root} holds no 2D prediction file ({', '.join(prefer)}) in it or its subfolders.",
             fix="export the 2D predictions (DeepLabCut .h5/.csv, SLEAP .slp/.analysis.h5).",
         )
-    return match_camera_files(candidates, cameras, prefer=prefer)
+    # matched on paths relative to the session folder: its own name is not a camera folder
+    found = match_camera_files([p.relative_to(root) for p in candidates], cameras, prefer=prefer)
+    return CameraFiles(
+        files={c: root / p for c, p in found.files.items()},
+        cameras_without_file=found.cameras_without_file,
+        unmatched_files=tuple(root / p for p in found.unmatched_files),
+        ignored=tuple(root / p for p in found.ignored),
+    )
 
 
 @dataclass(frozen=True, eq=False)

@@ -71,6 +71,16 @@ def test_find_camera_files_in_a_flat_folder(tmp_path: Path) -> None:
     assert got.files == {"back": tmp_path / "s_back.h5", "top": tmp_path / "s_top.csv"}
 
 
+def test_a_session_folder_named_as_a_camera_is_not_a_camera_folder(tmp_path: Path) -> None:
+    root = tmp_path / "top"
+    root.mkdir()
+    for name in ("s_back.h5", "s_mid.h5"):
+        (root / name).write_text("")
+    got = find_camera_files(root, CAMS)
+    assert got.files == {"back": root / "s_back.h5", "mid": root / "s_mid.h5"}
+    assert got.cameras_without_file == ("side", "top")
+
+
 def test_find_camera_files_in_an_empty_folder_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="holds no 2D prediction file"):
         find_camera_files(tmp_path, CAMS)
