@@ -10,6 +10,8 @@ anipose ``config.toml``    ``[triangulation] constraints`` / ``constraints_weak`
                            ``[labeling] scheme`` (keypoints in order of appearance, or
                            the ``bodyparts`` of the DeepLabCut project at
                            ``model_folder``)
+DANNCE skeleton ``.mat``   ``joint_names``, ``joints_idx`` (1-based bone pairs), as
+                           ``mouse22_skeleton.mat``
 skeleton TOML              ``name``, ``keypoints``, ``bones``, ``left_right``,
                            ``[regions]``, ``[roles]``
 =========================  ==========================================================
@@ -51,7 +53,8 @@ from ethoagent.tools.skeleton_infer import infer_bones, infer_regions
 __all__ = ["SKELETON_FORMATS", "complete_skeleton", "read_skeleton"]
 
 SKELETON_FORMATS = (
-    "SLEAP .slp, DeepLabCut config.yaml, anipose config.toml, skeleton TOML (keypoints = [...])"
+    "SLEAP .slp, DeepLabCut config.yaml, anipose config.toml, DANNCE skeleton .mat, "
+    "skeleton TOML (keypoints = [...])"
 )
 """The skeleton files ``read_skeleton`` reads, for messages."""
 
@@ -178,6 +181,8 @@ def read_skeleton(
         said, seeds = _read_dlc_config(p), None
     elif suffix == ".toml":
         said, seeds = _read_toml(p), None
+    elif suffix == ".mat":
+        said, seeds = _read_dannce_skeleton(p), None
     else:
         raise InputError(
             f"{p}: unknown skeleton file type {p.suffix!r}; read are {SKELETON_FORMATS}.",
@@ -233,6 +238,36 @@ def _read_slp(p: Path) -> tuple[dict[str, Any], NDArray[np.float64] | None]:
     chosen = (user or frames)[:_MAX_SEED_FRAMES]
     seeds = np.stack(chosen).astype(np.float64)[..., :2] if chosen else None
     return said, seeds
+
+
+def _read_dannce_skeleton(p: Path) -> dict[str, Any]:
+    from scipy.io import loadmat
+    from scipy.io.matlab import MatReadError
+
+    try:
+        mat = loadmat(str(p))
+    except (MatReadError, ValueError, NotImplementedError, OSError) as exc:
+        raise InputError(
+            f"cannot read {p} as a MATLAB v5 file: {exc}.",
+            fix="pass a DANNCE skeleton .mat (joint_names, joints_idx) saved with -v7.",
+        ) from exc
+    if "joint_names" not in mat:
+        raise InputError(
+            f"{p} has no 'joint_names'; found {sorted(k for k in mat if k[:2] != '__')}.",
+            fix="pass a DANNCE skeleton .mat such as mouse22_skeleton.mat.",
+        )
+    names = tuple(str(np.asarray(n).ravel()[0]) for n in np.asarray(mat["joint_names"]).ravel())
+    idx = np.asarray(mat.get("joints_idx", np.zeros((0, 2))), dtype=int).reshape(-1, 2)
+    if idx.size and (idx.min() < 1 or idx.max() > len(names)):
+        raise InputError(
+            f"{p}: joints_idx holds {idx.min()}..{idx.max()}, outside 1..{len(names)} joints.",
+            fix="joints_idx must be 1-based pairs of joint numbers.",
+        )
+    pairs = list(dict.fromkeys(tuple(sorted((int(a), int(b)))) for a, b in idx))
+    return {
+        "keypoints": names,
+        "bones": tuple((names[a - 1], names[b - 1]) for a, b in pairs) or None,
+    }
 
 
 def _sided(a: str, b: str) -> tuple[str, str]:

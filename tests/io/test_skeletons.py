@@ -181,3 +181,24 @@ def test_real_sleap_slp_skeleton() -> None:
     assert sorted(k for r in skel.regions.values() for k in r) == sorted(skel.keypoints)
     assert skel.regions["tti"] == ("TTI", "Trunk", "Haunch_left", "Haunch_right")
     assert any("regions inferred by proximity in 120 seed frames" in line for line in inferred)
+
+
+def test_dannce_skeleton_mat(tmp_path: Path) -> None:
+    from scipy.io import savemat
+
+    names = np.array(["Snout", "EarL", "EarR", "SpineM"], dtype=object).reshape(1, -1)
+    path = tmp_path / "mouse4_skeleton.mat"
+    savemat(path, {"joint_names": names, "joints_idx": np.array([[1, 2], [1, 3], [3, 1], [4, 1]])})
+    skel, _ = read_skeleton(path)
+    assert skel.keypoints == ("Snout", "EarL", "EarR", "SpineM")
+    assert skel.bones == (("Snout", "EarL"), ("Snout", "EarR"), ("Snout", "SpineM"))
+    assert skel.left_right == (("EarL", "EarR"),)
+    savemat(path, {"joint_names": names, "joints_idx": np.array([[0, 2]])})
+    with pytest.raises(InputError, match=r"mouse4_skeleton\.mat: joints_idx holds 0\.\.2"):
+        read_skeleton(path)
+
+
+def test_real_dannce_skeleton() -> None:
+    path = require_shared("dannce_markerless_mouse/mouse22_skeleton.mat")
+    skel, _ = read_skeleton(path)
+    assert len(skel.keypoints) == 22 and len(skel.bones) == 24 and len(skel.left_right) == 8
