@@ -61,7 +61,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, get_args
 
 import numpy as np
-from numpy.typing import NDArray
 
 from ethoagent.atomic import atomic_write_text
 from ethoagent.errors import InputError
@@ -754,24 +753,9 @@ def _write_sleap_analysis(data: PoseData, p: Path) -> Path:
 
 
 def _write_anipose(data: PoseData, p: Path) -> Path:
-    import pandas as pd
+    from ethoagent.io.anipose import write_anipose_3d
 
-    columns: dict[str, NDArray[np.float64]] = {}
-    nan = np.full(data.frames, np.nan)
-    for k, name in enumerate(data.keypoints):
-        for d, axis in enumerate("xyz"):
-            columns[f"{name}_{axis}"] = data.points[:, 0, k, d]
-        columns[f"{name}_error"] = nan
-        columns[f"{name}_ncams"] = nan
-        columns[f"{name}_score"] = data.confidence[:, 0, k]
-    # anipose's optional alignment transform, here the identity: points as given
-    for i, j in product(range(3), range(3)):
-        columns[f"M_{i}{j}"] = np.full(data.frames, float(i == j))
-    for i in range(3):
-        columns[f"center_{i}"] = np.zeros(data.frames)
-    table = pd.DataFrame(columns)
-    table["fnum"] = np.arange(data.frames)
-    return atomic_write_text(p, table.to_csv(index=False, lineterminator="\n"))
+    return write_anipose_3d(p, data.points[:, 0], data.keypoints, score=data.confidence[:, 0])
 
 
 def _write_nwb(data: PoseData, p: Path) -> Path:
