@@ -303,7 +303,9 @@ def resolve_classify_inputs(
     defs = {c: defs.get(c) or DEFAULT_DEFINITIONS.get(c) or c.replace("_", " ") for c in names}
     if isinstance(examples, (str, Path)):
         clips = examples_from_labels(
-            read_labels(examples, n_frames=base.frames, fps=base.fps, classes=names),
+            read_labels(
+                examples, n_frames=base.frames, fps=base.fps, classes=names, animals=base.animals
+            ),
             base.animals,
         )
         source: str | None = str(examples)
