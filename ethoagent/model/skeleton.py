@@ -539,10 +539,10 @@ def match_roles(keypoints: Sequence[str]) -> dict[str, tuple[str, ...]]:
 
     - nose, ears, neck (else both shoulders): as named;
     - head: the nose, else a head keypoint, else both ears, else both eyes;
-    - centre: a named centre / back / trunk keypoint, else both flanks, else the neck and
-      both hips;
+    - centre: a named centre / back / trunk keypoint (the middle one of a numbered chain),
+      else both flanks, else the neck and both hips;
     - hips: both hips (haunches), else a rump / rear-back keypoint;
-    - back: every keypoint named back or spine;
+    - back: every trunk keypoint named back or spine (not a back paw);
     - tail base: a named tail base (``tailbase``, ``TTI``, ...), else the lowest numbered
       or bare ``tail``; tail: the chain base, numbered / bare tail points, tail middle, tail
       tip where at least two exist;
@@ -581,8 +581,10 @@ def match_roles(keypoints: Sequence[str]) -> dict[str, tuple[str, ...]]:
     if roles_head:
         roles["head"] = roles_head
     hips = both("hip")
-    if (centre := one("centre")) is not None:
-        roles["centre"] = (centre,)
+    if "centre" in {part for part, _ in parts}:
+        best = parts[("centre", None)]
+        ties = [k for rank, k in best if rank == best[0][0]]
+        roles["centre"] = (ties[len(ties) // 2],)  # the middle one of Spine1, Spine2, Spine3
     elif both("flank"):
         roles["centre"] = both("flank")
     elif "neck" in roles and len(roles["neck"]) == 1 and hips:
@@ -591,8 +593,13 @@ def match_roles(keypoints: Sequence[str]) -> dict[str, tuple[str, ...]]:
         roles["hips"] = hips
     elif (rump := one("rump")) is not None:
         roles["hips"] = (rump,)
+    trunk = ("centre", "neck", "rump", None)  # not a "BackPaw" or "back_leg"
     back = tuple(
-        k for k in keypoints if k not in arena and re.search("back|spine", normalise_name(k))
+        k
+        for k in keypoints
+        if k not in arena
+        and re.search("back|spine", normalise_name(k))
+        and parse_keypoint_name(k)[0] in trunk
     )
     if back:
         roles["back"] = back

@@ -199,10 +199,12 @@ FAMILIES: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = {
          "back": ("SpineMid",), "paws": ("FL", "FR", "HL", "HR"), "hindpaws": ("HL", "HR")},
     ),
     "camelcase_paws": (
-        ("LeftEar", "RightEar", "LeftHindPaw", "RightHindPaw", "LeftForePaw", "RightForePaw"),
+        ("LeftEar", "RightEar", "BackPawLeft", "BackPawRight", "LeftForePaw", "RightForePaw",
+         "Spine1", "Spine2", "Spine3"),
         {"head": ("LeftEar", "RightEar"), "ear_left": ("LeftEar",), "ear_right": ("RightEar",),
-         "paws": ("LeftForePaw", "RightForePaw", "LeftHindPaw", "RightHindPaw"),
-         "hindpaws": ("LeftHindPaw", "RightHindPaw")},
+         "centre": ("Spine2",), "back": ("Spine1", "Spine2", "Spine3"),
+         "paws": ("LeftForePaw", "RightForePaw", "BackPawLeft", "BackPawRight"),
+         "hindpaws": ("BackPawLeft", "BackPawRight")},
     ),
     "three_points": (
         ("head", "body", "tail"),
