@@ -210,6 +210,14 @@ FAMILIES: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = {
         ("head", "body", "tail"),
         {"head": ("head",), "centre": ("body",), "tail_base": ("tail",)},
     ),
+    "deeplabcut_multi_animal_rodent": (
+        ("snout", "leftear", "rightear", "shoulder", "spine1", "spine2", "spine3", "spine4",
+         "tailbase", "tail1", "tail2", "tailend"),
+        {"nose": ("snout",), "head": ("snout",), "ear_left": ("leftear",),
+         "ear_right": ("rightear",), "centre": ("spine3",),
+         "back": ("spine1", "spine2", "spine3", "spine4"), "tail_base": ("tailbase",),
+         "tail": ("tailbase", "tail1", "tail2", "tailend")},
+    ),
     "two_points": (("nose", "tail_end"), {"nose": ("nose",), "head": ("nose",)}),
 }  # fmt: skip
 
