@@ -530,6 +530,32 @@ def _tail_roles(
     return roles
 
 
+def _back_and_paw_roles(
+    body: Sequence[str], parts: dict[tuple[str, str | None], list[tuple[int, str]]]
+) -> dict[str, tuple[str, ...]]:
+    """``back``, ``paws`` and ``hindpaws`` of ``match_roles`` from the body keypoints."""
+    roles: dict[str, tuple[str, ...]] = {}
+    trunk = ("centre", "neck", "rump", None)  # not a "BackPaw" or "back_leg"
+    back = tuple(
+        k
+        for k in body
+        if re.search("back|spine", normalise_name(k)) and parse_keypoint_name(k)[0] in trunk
+    )
+    if back:
+        roles["back"] = back
+
+    def sided(part: str) -> tuple[str, ...]:
+        return tuple(parts[(part, s)][0][1] for s in ("left", "right") if (part, s) in parts)
+
+    fore, hind = sided("forepaw"), sided("hindpaw")
+    other = tuple(k for s in ("left", "right", None) for _, k in parts.get(("paw", s), []))
+    if fore or hind or other:
+        roles["paws"] = (*fore, *hind, *other)
+    if len(hind) == 2:
+        roles["hindpaws"] = hind
+    return roles
+
+
 def match_roles(keypoints: Sequence[str]) -> dict[str, tuple[str, ...]]:
     """Body roles (``ROLES``) read from the names labs give keypoints (``ROLE_SYNONYMS``).
 
@@ -593,23 +619,7 @@ def match_roles(keypoints: Sequence[str]) -> dict[str, tuple[str, ...]]:
         roles["hips"] = hips
     elif (rump := one("rump")) is not None:
         roles["hips"] = (rump,)
-    trunk = ("centre", "neck", "rump", None)  # not a "BackPaw" or "back_leg"
-    back = tuple(
-        k
-        for k in keypoints
-        if k not in arena
-        and re.search("back|spine", normalise_name(k))
-        and parse_keypoint_name(k)[0] in trunk
-    )
-    if back:
-        roles["back"] = back
-    fore = tuple(k for s in ("left", "right") if (k := one("forepaw", s)) is not None)
-    hind = tuple(k for s in ("left", "right") if (k := one("hindpaw", s)) is not None)
-    other = tuple(k for s in ("left", "right", None) for _, k in parts.get(("paw", s), []))
-    if fore or hind or other:
-        roles["paws"] = (*fore, *hind, *other)
-    if len(hind) == 2:
-        roles["hindpaws"] = hind
+    roles.update(_back_and_paw_roles([k for k in keypoints if k not in arena], parts))
     return dict(sorted(roles.items(), key=lambda kv: list(ROLES).index(kv[0])))
 
 
