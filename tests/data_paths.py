@@ -1,7 +1,8 @@
 """Where the shared real data sets live, and a skip when they are absent.
 
-The data (``../shared/data`` beside the repository, see its ``MANIFEST.md``) is never
-copied into the repository; tests that need it skip with a clear reason where it is absent.
+The data (``../shared/data`` beside the repository or ``$ETHOAGENT_SHARED_DATA``, see its
+``MANIFEST.md``) is never copied into the repository; tests that need it skip with a clear
+reason where it is absent.
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ from ethoagent.tools.classify import (
     standardise,
     still_seconds_from_motion,
 )
-from ethoagent.tools.features import LAYOUTS, Features, compute_features
+from ethoagent.tools.features import LAYOUTS, Features, compute_features, layout_named
 from ethoagent.tools.preprocess import (
     IMAGE_FEATURES,
     estimate_background,
@@ -303,7 +303,9 @@ def resolve_classify_inputs(
     defs = {c: defs.get(c) or DEFAULT_DEFINITIONS.get(c) or c.replace("_", " ") for c in names}
     if isinstance(examples, (str, Path)):
         clips = examples_from_labels(
-            read_labels(examples, n_frames=base.frames, fps=base.fps, classes=names),
+            read_labels(
+                examples, n_frames=base.frames, fps=base.fps, classes=names, animals=base.animals
+            ),
             base.animals,
         )
         source: str | None = str(examples)
@@ -693,7 +695,7 @@ def _features(inputs: ClassifyInputs, points: NDArray[np.float64]) -> Features:
             fps=inputs.fps,
             keypoints=inputs.keypoint_names,
             individuals=inputs.animals,
-            layout=LAYOUTS[inputs.layout],
+            layout=layout_named(inputs.layout, inputs.keypoint_names),
             window_s=inputs.options.feature_window_s,
             max_gap_s=inputs.options.max_gap_s,
         )
