@@ -1,7 +1,9 @@
 """Atomic, deterministic file writes: temp file in the same folder, fsync, rename.
 
-A run killed mid-write leaves the old file (or none), never half a file. Arrays are saved
-as ``.npz`` with fixed zip timestamps so the same arrays always give the same bytes.
+A run killed mid-write leaves the old file (or none), never half a file. Files get the mode
+an ordinary ``open`` would give them (0o666 less the user's umask), so lab-mates can read
+the outputs on a shared server where the umask allows it. Arrays are saved as ``.npz`` with
+fixed zip timestamps so the same arrays always give the same bytes.
 """
 
 from __future__ import annotations
@@ -41,13 +43,31 @@ def _translate_os_errors(path: Path) -> Iterator[None]:
         raise DiskWriteError(f"could not write {path}: {exc.strerror}.") from exc
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system allows (Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere the only way to read it is to set it and set it back
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (creating parent folders)."""
+    """Write ``data`` to ``path`` atomically (creating parent folders).
+
+    The file's mode is ``0o666 & ~umask``, as ``open(path, "wb")`` would give, not the
+    0o600 of the temp file it is renamed from.
+    """
     path = Path(path)
     with _translate_os_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
+            Path(tmp).chmod(0o666 & ~current_umask())
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()

@@ -1,11 +1,13 @@
 """Where the shared real data sets live, and a skip when they are absent.
 
-The data (``../shared/data`` beside the repository, see its ``MANIFEST.md``) is never
-copied into the repository; tests that need it skip with a clear reason where it is absent.
+The data (``../shared/data`` beside the repository or ``$ETHOAGENT_SHARED_DATA``, see its
+``MANIFEST.md``) is never copied into the repository; tests that need it skip with a clear
+reason where it is absent.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -14,8 +16,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def shared_data_dir() -> Path:
-    """The shared data folder: ``<repo root>/../shared/data`` (may not exist)."""
-    return (REPO_ROOT.parent / "shared" / "data").resolve()
+    """The shared data folder: ``$ETHOAGENT_SHARED_DATA`` or ``<repo root>/../shared/data``.
+
+    May not exist. The environment variable lets a checkout outside the usual layout (a
+    worktree) find the data, as ``ethoagent.evals.datasets`` does.
+    """
+    env = os.environ.get("ETHOAGENT_SHARED_DATA")
+    return Path(env).resolve() if env else (REPO_ROOT.parent / "shared" / "data").resolve()
 
 
 def require_shared(name: str) -> Path:

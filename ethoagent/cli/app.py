@@ -39,6 +39,7 @@ from ethoagent.cli.chat import chat
 from ethoagent.cli.classify import classify
 from ethoagent.cli.demo import demo
 from ethoagent.cli.gate import gate_app
+from ethoagent.cli.inspect import inspect_command
 from ethoagent.cli.profile import profile_command
 from ethoagent.cli.serve import doctor_command, serve_command
 from ethoagent.cli.trace import trace_export
@@ -566,6 +567,7 @@ app.command("run")(run_command)
 trace_app.command("export")(trace_export)
 app.command("serve")(serve_command)
 app.command("doctor")(doctor_command)
+app.command("inspect")(inspect_command)
 
 
 def main() -> None:

@@ -81,7 +81,7 @@ from ethoagent.tools.ethogram import (
     read_ethogram_csv,
     switches_per_minute,
 )
-from ethoagent.tools.features import LAYOUTS, compute_features
+from ethoagent.tools.features import compute_features, layout_named
 
 __all__ = [
     "METHODS",
@@ -376,7 +376,7 @@ def kmeans_labels(case: SegmentCase, inputs: SegmentInputs) -> NDArray[np.int64]
         fps=case.fps,
         keypoints=case.pose.keypoints,
         individuals=case.pose.individuals,
-        layout=LAYOUTS[inputs.layout],
+        layout=layout_named(inputs.layout, inputs.keypoint_names),
         window_s=opts.feature_window_s,
         max_gap_s=opts.max_gap_s,
     )

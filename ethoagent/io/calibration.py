@@ -23,6 +23,9 @@ from ethoagent.model.camera import Camera, check_cameras, checked_array
 
 # --------------------------------------------------------------------------- anipose toml
 
+CALIBRATION_FORMATS = "anipose calibration.toml ([cam_N] tables), DANNCE/Label3D .mat (params)"
+"""The calibration formats ``read_calibration`` reads, for messages."""
+
 _CAM_SECTION = re.compile(r"^cam_(\d+)$")
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -36,6 +39,12 @@ def _load_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"calibration file {path} is not text ({exc.reason} at byte {exc.start}); "
+            f"the calibration formats read are {CALIBRATION_FORMATS}.",
+            fix="pass an anipose calibration.toml or a DANNCE/Label3D .mat file.",
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
         raise InputError(
             f"calibration file {path} is not valid TOML: {exc}.",
@@ -44,7 +53,11 @@ def _load_toml(path: Path) -> dict[str, Any]:
 
 
 def read_calibration(path: str | os.PathLike[str]) -> list[Camera]:
-    """Read an anipose / aniposelib ``calibration.toml``.
+    """Read a calibration file: anipose / aniposelib ``calibration.toml`` or DANNCE ``.mat``.
+
+    A ``.mat`` file goes to ``read_dannce_calibration`` (default image size); anything else
+    is read as TOML, and a file that is not text fails with one line naming it and the
+    formats accepted (``CALIBRATION_FORMATS``).
 
     Layout: one ``[cam_N]`` table per camera with ``name``, ``size`` ``[width, height]``
     (pixels), ``matrix`` (3×3, pixels), ``distortions`` (up to 5, OpenCV order), ``rotation``
@@ -58,6 +71,8 @@ def read_calibration(path: str | os.PathLike[str]) -> list[Camera]:
         Cameras ordered by ``N`` in ``cam_N``.
     """
     p = Path(path)
+    if p.suffix.lower() == ".mat":
+        return read_dannce_calibration(p)
     data = _load_toml(p)
     sections = sorted(
         ((int(m.group(1)), key) for key in data if (m := _CAM_SECTION.match(key))),
@@ -213,6 +228,21 @@ def _mat_field(struct: Any, key: str, where: str) -> NDArray[Any]:
     return np.asarray(struct[key])
 
 
+def _load_mat(p: Path) -> dict[str, Any]:
+    from scipy.io import loadmat  # local: scipy.io is slow to import and rarely needed
+    from scipy.io.matlab import MatReadError
+
+    try:
+        mat: dict[str, Any] = loadmat(str(p))
+    except (MatReadError, ValueError, NotImplementedError, OSError) as exc:
+        raise InputError(
+            f"cannot read {p} as a MATLAB v5 file: {exc}; the calibration formats read are "
+            f"{CALIBRATION_FORMATS}.",
+            fix="save it with MATLAB's -v7 (not -v7.3) or pass the right file.",
+        ) from exc
+    return mat
+
+
 def read_dannce_calibration(
     path: str | os.PathLike[str], *, image_size: tuple[int, int] = (1152, 1024)
 ) -> list[Camera]:
@@ -241,15 +271,7 @@ def read_dannce_calibration(
             f"DANNCE calibration {p} not found.",
             fix="pass a label3d_dannce.mat (or another .mat with a 'params' cell array).",
         )
-    from scipy.io import loadmat  # local: scipy.io is slow to import and rarely needed
-
-    try:
-        mat = loadmat(str(p))
-    except (ValueError, NotImplementedError, OSError) as exc:
-        raise InputError(
-            f"cannot read {p} as a MATLAB v5 file: {exc}.",
-            fix="save it with MATLAB's -v7 (not -v7.3) or pass the right file.",
-        ) from exc
+    mat = _load_mat(p)
     if "params" not in mat:
         raise InputError(
             f"{p} has no 'params' variable; found {sorted(k for k in mat if k[:2] != '__')}.",

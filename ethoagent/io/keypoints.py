@@ -54,14 +54,13 @@ import shutil
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from itertools import product
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, get_args
 
 import numpy as np
-from numpy.typing import NDArray
 
 from ethoagent.atomic import atomic_write_text
 from ethoagent.errors import InputError
@@ -337,17 +336,20 @@ def _head_rows(p: Path, n: int, *, encoding: str = "utf-8-sig") -> list[list[str
 def _infer_format(p: Path) -> KeypointFormat:
     suffix = p.suffix.lower()
     if suffix == ".csv":
-        rows = _head_rows(p, 1)
+        rows = _head_rows(p, 6)
         first = [c.strip() for c in rows[0]] if rows else []
-        if first[:1] == ["scorer"]:
+        if _dlc_header_rows(rows):
             return "dlc"
         if "fnum" in first and any(c.endswith("_x") for c in first):
             return "anipose"
+        shown = " | ".join(",".join(r[:6]) + (",…" if len(r) > 6 else "") for r in rows[:4])
         raise InputError(
-            f"{p} is neither a DeepLabCut/LightningPose CSV (header rows 'scorer', "
-            f"['individuals'], 'bodyparts', 'coords') nor an anipose 3D CSV (columns "
-            f"'<keypoint>_x', …, 'fnum'); found first row {first[:4]}.",
-            fix="pass format= if the file is one of those, or export it in one of them.",
+            f"{p} is not a keypoint CSV ethoagent reads; tried DeepLabCut/LightningPose CSV "
+            f"(header rows 'scorer', ['individuals'], 'bodyparts', 'coords', also as pandas "
+            f"re-saves them) and anipose 3D CSV (columns '<keypoint>_x', …, 'fnum'); its "
+            f"first rows: {shown or '(none)'}.",
+            fix="export the keypoints from DeepLabCut, SLEAP or anipose in their own format "
+            "(or pass format= where the file is one of KEYPOINT_FORMATS).",
         )
     if suffix in (".h5", ".hdf5"):
         keys = _hdf5_keys(p)
@@ -754,24 +756,9 @@ def _write_sleap_analysis(data: PoseData, p: Path) -> Path:
 
 
 def _write_anipose(data: PoseData, p: Path) -> Path:
-    import pandas as pd
+    from ethoagent.io.anipose import write_anipose_3d
 
-    columns: dict[str, NDArray[np.float64]] = {}
-    nan = np.full(data.frames, np.nan)
-    for k, name in enumerate(data.keypoints):
-        for d, axis in enumerate("xyz"):
-            columns[f"{name}_{axis}"] = data.points[:, 0, k, d]
-        columns[f"{name}_error"] = nan
-        columns[f"{name}_ncams"] = nan
-        columns[f"{name}_score"] = data.confidence[:, 0, k]
-    # anipose's optional alignment transform, here the identity: points as given
-    for i, j in product(range(3), range(3)):
-        columns[f"M_{i}{j}"] = np.full(data.frames, float(i == j))
-    for i in range(3):
-        columns[f"center_{i}"] = np.zeros(data.frames)
-    table = pd.DataFrame(columns)
-    table["fnum"] = np.arange(data.frames)
-    return atomic_write_text(p, table.to_csv(index=False, lineterminator="\n"))
+    return write_anipose_3d(p, data.points[:, 0], data.keypoints, score=data.confidence[:, 0])
 
 
 def _write_nwb(data: PoseData, p: Path) -> Path:
@@ -835,8 +822,8 @@ def read_dlc_csv(path: str | os.PathLike[str], *, fps: float | None = None) -> P
     """
     p = Path(path)
     rows = read_rows(p, "DeepLabCut CSV")
-    heads = {r[0].strip().lower(): i for i, r in enumerate(rows[:5]) if r}
-    if "bodyparts" not in heads or "coords" not in heads:
+    heads = _dlc_header_rows(rows)
+    if not heads:
         raise InputError(
             f"{p} is not a DeepLabCut CSV: expected header rows 'scorer', ['individuals'], "
             f"'bodyparts', 'coords'; found first cells {[r[0] if r else '' for r in rows[:4]]}.",
@@ -868,6 +855,8 @@ def read_dlc_csv(path: str | os.PathLike[str], *, fps: float | None = None) -> P
         slots.append((individuals.index(ind), keypoints.index(kp), coord))
     dims = 3 if any(s[2] == "z" for s in slots) else 2
     data = rows[heads["coords"] + 1 :]
+    if data and _is_index_name_row(data[0], n_index):
+        data = data[1:]
     data = [r for r in data if any(cell.strip() for cell in r)]
     pts = np.full((len(data), len(individuals), len(keypoints), dims), np.nan)
     conf = np.full((len(data), len(individuals), len(keypoints)), np.nan)
@@ -892,8 +881,8 @@ def read_dlc_csv(path: str | os.PathLike[str], *, fps: float | None = None) -> P
             else:
                 pts[f, i, k, "xyz".index(coord)] = value
     frame_names: tuple[str, ...] | None = tuple(names)
-    if n_index == 1 and all(n.isdigit() for n in names):
-        frame_names = None
+    if n_index <= 2 and all(n.replace("/", "").isdigit() or not n for n in names):
+        frame_names = None  # frame numbers (twice in a re-save of a re-save), or none
     return PoseData(
         points=pts,
         confidence=conf,
@@ -904,6 +893,47 @@ def read_dlc_csv(path: str | os.PathLike[str], *, fps: float | None = None) -> P
         frame_names=frame_names,
         source=str(p),
     )
+
+
+_LEVELS = ("scorer", "individuals", "bodyparts", "coords")
+
+
+def _dlc_header_rows(rows: Sequence[Sequence[str]]) -> dict[str, int]:
+    """Which of a CSV's first rows are DeepLabCut's header levels, by level name.
+
+    Reads DLC's own files (first cells ``scorer``, [``individuals``,] ``bodyparts``,
+    ``coords``) and pandas re-saves of them: with an extra index column (the level name in
+    the second cell), with an index-name row after ``coords`` (skipped by the reader), or
+    with no index column and no level names (``to_csv(index=False)``: the header is found
+    from the row of coordinate names ``x``, ``y``, ``likelihood``).
+
+    Args:
+        rows: the file's first rows (6 suffice), as CSV cells.
+
+    Returns:
+        Level -> row number (``"bodyparts"`` and ``"coords"`` always present), or an empty
+        dict where the rows are no DeepLabCut header.
+    """
+    heads: dict[str, int] = {}
+    for i, row in enumerate(rows[:6]):
+        key = next((c.strip().lower() for c in row[:2] if c.strip()), "")
+        if key in _LEVELS:
+            heads.setdefault(key, i)
+    if "bodyparts" in heads and "coords" in heads:
+        return heads
+    for i, row in enumerate(rows[:5]):
+        cells = [c.strip().lower() for c in row]
+        if i in (2, 3) and cells and all(c in _COORDS for c in cells):
+            levels = ("scorer", "bodyparts", "coords") if i == 2 else _LEVELS
+            return {level: n for n, level in enumerate(levels)}
+    return {}
+
+
+def _is_index_name_row(row: Sequence[str], n_index: int) -> bool:
+    """Whether a row after ``coords`` is the index-name row pandas writes (``frame,,,``)."""
+    label = "".join(row[:n_index]).strip()
+    values = [c for c in row[n_index:] if c.strip()]
+    return bool(label) and not label.isdigit() and not values
 
 
 def write_dlc_csv(

@@ -10,7 +10,8 @@ typed result for all of them:
   ``read_labels`` is told the animals) and clips ``start_frame,stop_frame,label``
   (optionally ``animal``; ``stop_frame`` exclusive);
 - BORIS tabular event exports (START/STOP and POINT rows, times in seconds; subjects are
-  the animals);
+  the animals: told the session's animals, each subject goes to the animal it names and an
+  animal no subject names is listed in ``Labels.unlabelled``, not an error);
 - DLCAnalyzer (Sturman 2020) semicolon interval tables (``file;Experimenter;from;to;type;
   ID``; one column per rater, of one video);
 - BehaviorDEPOT ``Behavior.mat`` (one 0/1 ``Vector`` per behaviour; ``layout="binary"``).
@@ -18,6 +19,12 @@ typed result for all of them:
 The others hold bouts of named labels: ``layout="codes"``, one column per animal (or
 rater), each frame the index of its label in ``classes`` (-1 = none), and the bouts
 themselves as read (``Labels.bouts``). Times become frames as ``round(t * fps)``.
+
+Frames no label covers (one rule for every reader): where the label set names an ``other``
+class (``OTHER``), a BORIS subject's frames that none of its events covers are ``other``,
+and so are the frames of a frame-wise 0/1 file where no class column is 1 (its ``other``
+column is derived when the file has none); otherwise they stay unlabelled. An animal no
+BORIS subject names stays unlabelled throughout.
 
 ``examples_from_labels`` turns bouts into classify's example clips; ``read_boris_events``
 and ``boris_to_framewise`` read BORIS event rows (``tools.ethogram.write_boris_csv``'s).
@@ -28,18 +35,20 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ethoagent.errors import InputError
+from ethoagent.io.dlcanalyzer import read_intervals, video_bouts
 from ethoagent.io.tables import parse_float, read_rows
 from ethoagent.model.ethogram import Example
 
 __all__ = [
+    "OTHER",
     "BorisEvent",
     "LabelBout",
     "LabelFormat",
@@ -89,7 +98,11 @@ class Labels:
         path: the file read.
         fps: the frame rate times were converted at, Hz (``None`` for frame-based files).
         bouts: the labelled stretches as the file lists them (``codes`` only; later
-            bouts overwrite earlier ones in ``values`` where they overlap).
+            bouts overwrite earlier ones in ``values`` where they overlap; frames made
+            ``other`` by the rule above are in ``values`` only).
+        unlabelled: columns (animals) the file labels nowhere, e.g. an animal no BORIS
+            subject names; their values are -1.
+        warnings: what was read but not used (a BORIS subject naming no animal), in words.
 
     Raises:
         InputError: the arrays and names do not agree.
@@ -103,6 +116,8 @@ class Labels:
     path: str
     fps: float | None = None
     bouts: tuple[LabelBout, ...] = field(default=())
+    unlabelled: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         """Reject values whose shape, dtype or range does not fit the names and layout."""
@@ -170,7 +185,8 @@ def read_labels(
         video: the video of a DLCAnalyzer table that holds several (``label_videos``).
         animals: the session's individuals: a frame-wise CSV whose columns after ``frame``
             are exactly these holds one label per animal and frame (``codes``), not 0/1
-            per class.
+            per class; a BORIS export then has one column per animal (see
+            ``_subject_columns``).
 
     Returns:
         The labels, ``(frames, columns)``.
@@ -188,7 +204,7 @@ def read_labels(
     if rows and ";" in rows[0][0] and "experimenter" in rows[0][0].lower():
         return _read_dlcanalyzer(p, fps, n_frames, classes, unknown, video)
     if any(r[0].strip() == "Time" for r in rows):
-        return _read_boris(p, fps, n_frames, classes, unknown)
+        return _read_boris(p, fps, n_frames, classes, unknown, animals)
     if not rows:
         raise InputError(f"{p} is empty.", fix="write a header and one labelled frame per row.")
     head = [c.strip().lower() for c in rows[0]]
@@ -209,29 +225,31 @@ def read_labels(
 
 
 def examples_from_labels(labels: Labels, animals: Sequence[str]) -> list[Example]:
-    """The labelled clips of a ``codes`` label file, as in-context examples of a session.
+    """The labelled clips of a label file, as in-context examples of a session.
 
     A column names its animal by an individual of the session or by its 0-based index;
     a file that names none labels the first animal, and so does a BORIS subject that is
-    not an individual of the session.
+    not an individual of the session. Frame-wise 0/1 labels label the first animal: each
+    run of 1s in a class column is a clip of that class.
 
     Args:
-        labels: from ``read_labels`` (``layout="codes"``), read with the session's
-            ``n_frames`` and label set.
+        labels: from ``read_labels``, read with the session's ``n_frames`` and label set.
         animals: individual names of the session.
 
     Returns:
-        One clip per bout, in file order (a ``frame,label`` file: per animal, by frame).
+        One clip per bout, in file order (a ``frame,label`` file: per animal, by frame;
+        0/1 columns: by start frame).
 
     Raises:
-        InputError: frame-wise 0/1 labels (no bouts), or a column naming no animal of the
-            session.
+        InputError: a column naming no animal of the session.
     """
-    if labels.layout != "codes":
-        raise InputError(
-            f"{labels.path} holds frame-wise 0/1 columns, not labelled frames or clips.",
-            fix="write frame,label or start_frame,stop_frame,label rows (or a BORIS export).",
-        )
+    if labels.layout == "binary":
+        runs = []
+        for j, name in enumerate(labels.classes):
+            on = np.diff(np.concatenate([[0], labels.values[:, j], [0]]))
+            edges = np.flatnonzero(on).reshape(-1, 2)
+            runs += [(int(a), int(b), name) for a, b in edges]
+        return [Example(animal=0, start=a, stop=b, label=c) for a, b, c in sorted(runs)]
     index: list[int] = []
     for name in labels.columns:
         if name in animals:
@@ -253,12 +271,15 @@ def examples_from_labels(labels: Labels, animals: Sequence[str]) -> list[Example
 
 def label_videos(path: str | os.PathLike[str]) -> tuple[str, ...]:
     """The videos (``ID`` column) a DLCAnalyzer label table labels, sorted."""
-    return tuple(sorted({iv.video for iv in _read_intervals(Path(path))}))
+    return tuple(sorted({iv.video for iv in read_intervals(Path(path))}))
 
 
 def _norm(label: str) -> str:
     return "_".join(re.findall(r"[a-z0-9]+", label.lower()))
 
+
+OTHER = "other"
+"""The class of frames no label covers, where the label set has it (module docstring)."""
 
 _UNLABELLED = ("", "-1")
 """Cells of a frame-wise label column that mean "no label"."""
@@ -334,6 +355,13 @@ def _select_binary(
     if classes is None:
         return labels
     have = {_norm(c): j for j, c in enumerate(labels.columns)}
+    if OTHER in {_norm(c) for c in classes} and OTHER not in have:
+        # frames no class column marks are "other" (the module docstring's rule)
+        none = (labels.values.sum(axis=1) == 0).astype(np.int64)[:, None]
+        cols = (*labels.columns, OTHER)
+        values = np.hstack([labels.values, none])
+        labels = Labels(values, cols, cols, "binary", labels.source_format, labels.path)
+        have[OTHER] = len(cols) - 1
     missing = [c for c in classes if _norm(c) not in have]
     if missing:
         raise InputError(
@@ -542,12 +570,14 @@ def _read_boris(
     n_frames: int | None,
     classes: Sequence[str] | None,
     unknown: Literal["error", "ignore"],
+    animals: Sequence[str] | None = None,
 ) -> Labels:
-    """A BORIS export: one column per subject.
+    """A BORIS export: one column per subject (per animal when ``animals`` are given).
 
     A START..STOP pair of one subject and behaviour covers frames
     ``[round(start * fps), round(stop * fps))`` (at least one), a POINT its one frame, a
-    START never stopped runs to the end; a STOP with no START is skipped.
+    START never stopped runs to the end; a STOP with no START is skipped. Frames a subject's
+    events leave uncovered are ``other`` where the label set has it.
     """
     events = read_boris_events(p)
     stated = [e.fps for e in events if np.isfinite(e.fps) and e.fps > 0]
@@ -557,15 +587,15 @@ def _read_boris(
             f"{p} (BORIS) states no frame rate and none was given.", fix="pass --fps (Hz)."
         )
     lengths = [e.media_length_s for e in events if np.isfinite(e.media_length_s)]
-    subjects: list[str] = []
-    for e in events:
-        if e.subject not in subjects:
-            subjects.append(e.subject)
+    subjects = list(dict.fromkeys(e.subject for e in events))
+    columns, column_of, warnings = _subject_columns(p, subjects, animals)
     open_at: dict[tuple[str, str], float] = {}
     spans: list[tuple[int, float, float, str]] = []
     for e in events:
         key = (e.subject, e.behaviour)
-        column = subjects.index(e.subject)
+        column = column_of[e.subject]
+        if column < 0:
+            continue
         if e.status == "START":
             open_at[key] = e.time_s
         elif e.status == "STOP" and key in open_at:
@@ -573,7 +603,7 @@ def _read_boris(
         elif e.status == "POINT":
             spans.append((column, e.time_s, e.time_s, e.behaviour))
     for (subject, behaviour), t0 in open_at.items():
-        spans.append((subjects.index(subject), t0, np.inf, behaviour))
+        spans.append((column_of[subject], t0, np.inf, behaviour))
     # frames [s, e): at least one frame; e is None for a START never stopped
     cuts: list[tuple[int, int | None]] = []
     for _, t0, t1, _ in spans:
@@ -587,7 +617,47 @@ def _read_boris(
         (column, s, n if e is None else min(n, e), behaviour, f" (BORIS, {t0:g} s)")
         for (column, t0, _, behaviour), (s, e) in zip(spans, cuts, strict=True)
     ]
-    return _from_bouts(p, "boris", subjects, raw, n, classes, unknown, fps=rate)
+    labels = _from_bouts(p, "boris", columns, raw, n, classes, unknown, fps=rate)
+    named = sorted(set(column_of.values()) - {-1})
+    unlabelled = tuple(c for j, c in enumerate(columns) if j not in named)
+    values = labels.values.copy()
+    other = {_norm(c): i for i, c in enumerate(labels.classes)}.get(OTHER)
+    if other is not None:
+        values[:, named] = np.where(values[:, named] < 0, other, values[:, named])
+    return replace(labels, values=values, unlabelled=unlabelled, warnings=warnings)
+
+
+def _subject_columns(
+    p: Path, subjects: Sequence[str], animals: Sequence[str] | None
+) -> tuple[list[str], dict[str, int], tuple[str, ...]]:
+    """Columns of a BORIS export, each subject's column (-1 = unused) and warnings.
+
+    Without ``animals`` the subjects are the columns. With them the animals are, and a
+    subject goes to the animal it names (matched as labels are); one subject and one animal
+    go together whatever the names. A subject naming no animal is left out with a warning.
+
+    Raises:
+        InputError: no subject names any of two or more animals.
+    """
+    if not animals:
+        return list(subjects), {s: i for i, s in enumerate(subjects)}, ()
+    index = {_norm(a): i for i, a in enumerate(animals)}
+    column_of = {s: index.get(_norm(s), -1) for s in subjects}
+    if len(animals) == 1 and len(subjects) == 1:
+        column_of = {subjects[0]: 0}
+    if subjects and all(c < 0 for c in column_of.values()):
+        raise InputError(
+            f"{p} has BORIS subjects {list(subjects)}; none of them names an animal of the "
+            f"keypoints {list(animals)}.",
+            fix="name the BORIS subjects after the animals of the keypoints.",
+        )
+    warnings = tuple(
+        f"{p}: BORIS subject {s!r} names no animal of the keypoints {list(animals)}; its "
+        "events are not used."
+        for s, c in column_of.items()
+        if c < 0
+    )
+    return list(animals), column_of, warnings
 
 
 @dataclass(frozen=True)
@@ -717,72 +787,5 @@ def _read_dlcanalyzer(
     video: str | None,
 ) -> Labels:
     """A DLCAnalyzer table: one video's intervals, one column per rater (sorted)."""
-    intervals = _read_intervals(p)
-    videos = sorted({iv.video for iv in intervals})
-    if video is None and len(videos) == 1:
-        video = videos[0]
-    if video not in videos:
-        raise InputError(
-            f"{p} labels videos {videos}; "
-            + ("say which one." if video is None else f"{video!r} is not among them."),
-            fix="pass video= one of those IDs.",
-        )
-    if fps is None or not fps > 0:
-        raise InputError(
-            f"{p} (DLCAnalyzer) holds times in seconds; no frame rate was given.",
-            fix="pass fps (Hz) of the video.",
-        )
-    ivs = [iv for iv in intervals if iv.video == video]
-    raters = sorted({iv.rater for iv in ivs})
-    n = n_frames if n_frames is not None else max(round(iv.stop_s * fps) for iv in ivs)
-    raw: list[_RawBout] = []
-    for iv in ivs:
-        s, stop = max(round(iv.start_s * fps), 0), min(max(round(iv.stop_s * fps), 0), n)
-        raw.append((raters.index(iv.rater), s, stop, iv.behaviour, f" ({video})"))
+    raters, raw, n = video_bouts(p, fps, n_frames, video)
     return _from_bouts(p, "dlcanalyzer", raters, raw, n, classes, unknown, fps=fps)
-
-
-class _Interval(NamedTuple):
-    """One DLCAnalyzer row: video ``ID``, ``Experimenter``, from/to (seconds), ``type``."""
-
-    video: str
-    rater: str
-    start_s: float
-    stop_s: float
-    behaviour: str
-
-
-_NOT_BEHAVIOUR = {"start/end", "startend", "_default", "na", ""}
-
-
-def _read_intervals(p: Path) -> list[_Interval]:
-    """The behaviour intervals of a DLCAnalyzer table, in file order.
-
-    Scoring-window markers (``Start/End``, ``StartEnd``) and annotation-tool leftovers
-    (``_DEFAULT``, ``NA``) are dropped.
-    """
-    rows = [r for r in read_rows(p, "interval label table", delimiter=";") if r]
-    head = [c.strip() for c in rows[0]] if rows else []
-    need = ("Experimenter", "from", "to", "type", "ID")
-    if any(c not in head for c in need):
-        raise InputError(
-            f"{p} is not a DLCAnalyzer label table: expected columns {list(need)}; found {head}.",
-            fix="pass a semicolon-separated file with those columns.",
-        )
-    col = {c: head.index(c) for c in head}
-    out: list[_Interval] = []
-    for n, r in enumerate(rows[1:], start=2):
-        kind = r[col["type"]].strip()
-        if kind.lower() in _NOT_BEHAVIOUR:
-            continue
-        try:
-            who, start, stop = r[col["Experimenter"]], r[col["from"]], r[col["to"]]
-            out.append(
-                _Interval(r[col["ID"]].strip(), who.strip(), float(start), float(stop), kind)
-            )
-        except (ValueError, IndexError) as exc:
-            raise InputError(
-                f"{p} line {n}: cannot parse interval {r}: {exc}.",
-                fix="'from' and 'to' must be seconds.",
-            ) from exc
-    return out

@@ -27,14 +27,19 @@ from functools import cached_property
 from ethoagent.errors import InputError
 
 __all__ = [
+    "ARENA_NAMES",
     "CALMS21",
     "MAX_REGION_KEYPOINTS",
     "MOUSE12",
     "ROLES",
+    "ROLE_SYNONYMS",
     "SKELETONS",
     "Skeleton",
+    "find_arena_points",
     "find_left_right",
     "match_roles",
+    "normalise_name",
+    "parse_keypoint_name",
     "skeleton_named",
 ]
 
@@ -331,43 +336,246 @@ def find_left_right(keypoints: Sequence[str]) -> tuple[tuple[str, str], ...]:
     return tuple((keypoints[a], keypoints[b]) for a, b in pairs)
 
 
-def _norm(name: str) -> str:
-    """Keypoint name for matching: lower case, letters and digits only."""
+def normalise_name(name: str) -> str:
+    """Keypoint name for matching: lower case, letters and digits only ("Left Ear": leftear)."""
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
-_ROLE_NAMES: dict[str, tuple[str, ...]] = {
-    "nose": ("nose", "snout", "nosetip"),
-    "ear_left": ("earleft", "leftear", "earl"),
-    "ear_right": ("earright", "rightear", "earr"),
-    "neck": ("neck", "withers", "spinef", "backfront", "spinefront"),
-    "centre": (
-        "centre", "center", "centroid", "bodycentre", "bodycenter", "backmid", "midback",
-        "spinem", "spinemid", "spine", "back", "thorax",
+ROLE_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "nose": ("nose", "snout", "nosetip", "tipofnose", "rostrum", "muzzle"),
+    "head": (
+        "head", "headcentre", "headcenter", "headcentroid", "headmid", "crown", "headtop",
+        "tophead", "forehead",
     ),
-    "tail_base": ("tailbase", "tail0", "tailstart", "tailroot", "tail1"),
-    "tail_mid": ("tailmid", "tailmiddle", "tail2", "tailcentre", "tailcenter"),
-    "tail_tip": ("tailtip", "tailend", "tail3"),
-    "hip_left": ("hipleft", "lefthip", "hipl"),
-    "hip_right": ("hipright", "righthip", "hipr"),
-    "back_rear": ("backrear", "spinel", "lowerback", "rump"),
-    "hindpaw_left": ("hindpawleft", "lefthindpaw", "hindpawl", "lefthindlimb", "hindleft"),
-    "hindpaw_right": ("hindpawright", "righthindpaw", "hindpawr", "righthindlimb", "hindright"),
-    "forepaw_left": ("forepawleft", "leftforepaw", "forepawl", "frontleft", "leftfrontpaw"),
-    "forepaw_right": ("forepawright", "rightforepaw", "forepawr", "frontright", "rightfrontpaw"),
+    "ear": ("ear", "pinna", "earbase"),
+    "eye": ("eye",),
+    "neck": (
+        "neck", "withers", "nape", "spinef", "spinefront", "backfront", "frontback", "upperback",
+    ),
+    "shoulder": ("shoulder", "scapula"),
+    "centre": (
+        "centre", "center", "centroid", "bodycentre", "bodycenter", "bodycentroid", "bodymid",
+        "backmid", "midback", "middleback", "spinem", "spinemid", "spinemiddle", "midspine",
+        "centreofmass", "centerofmass", "com", "trunk", "torso", "body", "thorax", "spine",
+        "back", "mid", "middle",
+    ),
+    "flank": ("flank", "side", "lat", "lateral", "bc", "bodyside"),
+    "hip": ("hip", "haunch", "hindquarter", "thigh"),
+    "rump": (
+        "backrear", "rearback", "spinel", "spinelow", "spinerear", "lowerback", "rump",
+        "pelvis", "sacrum",
+    ),
+    "tail_base": (
+        "tailbase", "tti", "baseoftail", "tailroot", "tailstart", "tailbeginning", "tb",
+    ),
+    "tail_mid": ("tailmid", "tailmiddle", "tailcentre", "tailcenter", "midtail"),
+    "tail_tip": ("tailtip", "tailend", "endoftail", "tipoftail", "tailtail"),
+    "tail": ("tail",),
+    "forepaw": (
+        "forepaw", "frontpaw", "pawfront", "forelimb", "frontlimb", "forefoot", "frontfoot",
+        "foreleg", "frontleg", "hand", "wrist",
+    ),
+    "hindpaw": (
+        "hindpaw", "backpaw", "rearpaw", "pawhind", "pawback", "pawrear", "hindlimb",
+        "hindfoot", "backfoot", "rearfoot", "hindleg", "backleg", "foot", "ankle", "heel",
+    ),
+    "paw": ("paw", "leg", "limb", "claw"),
 }  # fmt: skip
-"""Normalised names (``_norm``) that usually mean a body part, in order of preference."""
+"""Body parts and the names labs give them (DeepLabCut, SLEAP, MARS/CalMS21, SimBA,
+BehaviorDEPOT, DLCAnalyzer), normalised: lower case, no separators, no side word, no number
+(``"Left Ear"``, ``"Ear_L"``, ``"EarL"``, ``"l_ear"`` and ``"leftear"`` are all part
+``"ear"``, side left). Within a part, earlier names are preferred."""
+
+_SIDED_PARTS = frozenset({"ear", "eye", "shoulder", "flank", "hip", "forepaw", "hindpaw", "paw"})
+_PART_OF = {stem: part for part, stems in ROLE_SYNONYMS.items() for stem in stems}
+_SIDE_WORDS = {
+    "left": "left",
+    "l": "left",
+    "lt": "left",
+    "right": "right",
+    "r": "right",
+    "rt": "right",
+}
+_PAW_CODES = {
+    "fl": ("forepaw", "left"), "lf": ("forepaw", "left"), "fr": ("forepaw", "right"),
+    "rf": ("forepaw", "right"), "hl": ("hindpaw", "left"), "lh": ("hindpaw", "left"),
+    "hr": ("hindpaw", "right"), "rh": ("hindpaw", "right"),
+}  # fmt: skip
+
+ARENA_NAMES: tuple[str, ...] = (
+    "corner", "arena", "wall", "object", "obj", "feeder", "food", "water", "spout", "lever",
+    "port", "nosepoke", "cup", "dish", "zone", "landmark", "marker", "reference",
+    "tl", "tr", "bl", "br", "topleft", "topright", "bottomleft", "bottomright", "upperleft",
+    "upperright", "lowerleft", "lowerright",
+)  # fmt: skip
+"""Names (lower case, letters only) of arena and object points: a keypoint whose letters
+are one of these, or start with one of the first twelve (``"Corner1"``, ``"object_b"``,
+``"feeder-left"``, ``"TL"``), is kept out of the body."""
+
+_ARENA_PREFIXES = ARENA_NAMES[:12]
+
+
+def _tokens(name: str) -> list[str]:
+    """Lower-case words of a name, split at separators, CamelCase and digits."""
+    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", name)
+    spaced = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1 \2", spaced)
+    spaced = re.sub(r"([A-Za-z])(\d)|(\d)([A-Za-z])", r"\1\3 \2\4", spaced)
+    return [t.lower() for t in re.split(r"[^A-Za-z0-9]+", spaced) if t]
+
+
+def _take_side(words: list[str]) -> str | None:
+    """Remove a side word (left/right; l/r only first or last) from ``words``; the side."""
+    if len(words) < 2:
+        return None
+    for i in (0, len(words) - 1):
+        if words[i] in _SIDE_WORDS:
+            return _SIDE_WORDS[words.pop(i)]
+    for i, w in enumerate(words):
+        if w in ("left", "right"):
+            return _SIDE_WORDS[words.pop(i)]
+    return None
+
+
+def parse_keypoint_name(name: str) -> tuple[str | None, str | None, int | None]:
+    """The body part, side and number a keypoint name says (``ROLE_SYNONYMS``).
+
+    ``"Ear_L"`` -> ``("ear", "left", None)``; ``"Tail_0"`` -> ``("tail", None, 0)``;
+    ``"LeftHindPaw"`` -> ``("hindpaw", "left", None)``; ``"FR"`` -> ``("forepaw", "right",
+    None)``; an unknown name -> ``(None, side, number)``.
+
+    Args:
+        name: a keypoint name as a file spells it.
+
+    Returns:
+        ``(part, side, number)``: part of ``ROLE_SYNONYMS`` or None, ``"left"`` /
+        ``"right"`` or None, the name's trailing number or None.
+    """
+    part, side, number, _ = _parse(name)
+    return part, side, number
+
+
+def _parse(name: str) -> tuple[str | None, str | None, int | None, str]:
+    """``parse_keypoint_name`` and the synonym (stem) that matched."""
+    words = _tokens(name)
+    side = _take_side(words)
+    numbers = [w for w in words if w.isdigit()]
+    stem = "".join(w for w in words if not w.isdigit())
+    number = int(numbers[-1]) if numbers else None
+    if side is None and stem in _PAW_CODES:
+        return (*_PAW_CODES[stem], number, stem)
+    if side is None:
+        for word in ("left", "right"):
+            if stem.startswith(word) and stem[len(word) :] in _PART_OF:
+                side, stem = word, stem[len(word) :]
+            elif stem.endswith(word) and stem[: -len(word)] in _PART_OF:
+                side, stem = word, stem[: -len(word)]
+    part = _PART_OF.get(stem)
+    sided = _PART_OF.get(stem[:-1]) in _SIDED_PARTS
+    if part is None and side is None and stem[-1:] in ("l", "r") and sided:
+        # DLCAnalyzer's earl, hipr, bcl
+        part, side, stem = _PART_OF[stem[:-1]], _SIDE_WORDS[stem[-1]], stem[:-1]
+    return part, side, number, stem
+
+
+def find_arena_points(keypoints: Sequence[str]) -> tuple[str, ...]:
+    """Keypoints that mark the arena or an object, not the animal (``ARENA_NAMES``).
+
+    Args:
+        keypoints: keypoint names, in the order of the keypoints axis.
+
+    Returns:
+        The arena and object keypoints, in their order.
+    """
+    out = []
+    for k in keypoints:
+        letters = re.sub(r"[^a-z]", "", k.lower())
+        if letters in ARENA_NAMES or letters.startswith(_ARENA_PREFIXES):
+            out.append(k)
+    return tuple(out)
+
+
+def _parts(keypoints: Sequence[str]) -> dict[tuple[str, str | None], list[tuple[int, str]]]:
+    """(part, side) -> [(preference, keypoint)], best first; numbered tails by number."""
+    found: dict[tuple[str, str | None], list[tuple[int, str]]] = {}
+    for k in keypoints:
+        part, side, number, stem = _parse(k)
+        if part is None:
+            continue
+        side = side if part in _SIDED_PARTS else None
+        rank = ROLE_SYNONYMS[part].index(stem) if stem in ROLE_SYNONYMS[part] else 0
+        if part == "tail":
+            rank = -1 if number is None else number  # a bare "tail" first
+        found.setdefault((part, side), []).append((rank, k))
+    return {key: sorted(v, key=lambda rk: rk[0]) for key, v in found.items()}
+
+
+def _tail_roles(
+    parts: dict[tuple[str, str | None], list[tuple[int, str]]],
+) -> dict[str, tuple[str, ...]]:
+    """``tail_base`` and the ``tail`` chain from the tail parts."""
+    named = [k for _, k in parts.get(("tail_base", None), [])]
+    plain = [k for _, k in parts.get(("tail", None), [])]  # bare "tail" and "Tail_0", "tail2"
+    base = named[0] if named else (plain.pop(0) if plain else None)
+    chain = [
+        *([base] if base is not None else []),
+        *plain,
+        *(k for _, k in parts.get(("tail_mid", None), [])[:1]),
+        *(k for _, k in parts.get(("tail_tip", None), [])[:1]),
+    ]
+    roles: dict[str, tuple[str, ...]] = {}
+    if base is not None:
+        roles["tail_base"] = (base,)
+    if len(chain) >= 2:
+        roles["tail"] = tuple(chain)
+    return roles
+
+
+def _back_and_paw_roles(
+    body: Sequence[str], parts: dict[tuple[str, str | None], list[tuple[int, str]]]
+) -> dict[str, tuple[str, ...]]:
+    """``back``, ``paws`` and ``hindpaws`` of ``match_roles`` from the body keypoints."""
+    roles: dict[str, tuple[str, ...]] = {}
+    trunk = ("centre", "neck", "rump", None)  # not a "BackPaw" or "back_leg"
+    back = tuple(
+        k
+        for k in body
+        if re.search("back|spine", normalise_name(k)) and parse_keypoint_name(k)[0] in trunk
+    )
+    if back:
+        roles["back"] = back
+
+    def sided(part: str) -> tuple[str, ...]:
+        return tuple(parts[(part, s)][0][1] for s in ("left", "right") if (part, s) in parts)
+
+    fore, hind = sided("forepaw"), sided("hindpaw")
+    other = tuple(k for s in ("left", "right", None) for _, k in parts.get(("paw", s), []))
+    if fore or hind or other:
+        roles["paws"] = (*fore, *hind, *other)
+    if len(hind) == 2:
+        roles["hindpaws"] = hind
+    return roles
 
 
 def match_roles(keypoints: Sequence[str]) -> dict[str, tuple[str, ...]]:
-    """Body roles (``ROLES``) read from common keypoint names.
+    """Body roles (``ROLES``) read from the names labs give keypoints (``ROLE_SYNONYMS``).
 
-    Names match case-insensitively, ignoring spaces, ``_`` and ``-`` (``"Left Ear"``,
-    ``"left_ear"``, ``"EarL"`` are the left ear). The head is the nose, or both ears where
-    there is no nose; the centre is a named centre or back keypoint, else the neck and both
-    hips; the back is every keypoint named back or spine; the tail is the chain tail base,
-    tail middle, tail tip where at least two of them exist. Roles nothing matches are left
-    out, so a caller states what it needs with ``Skeleton.role_index``.
+    Names are split at separators, CamelCase and digits, side words (``left``, ``right``,
+    ``l``/``r`` first or last, ``L``/``R`` suffixes) are read off, and the rest is looked up
+    in ``ROLE_SYNONYMS``; arena and object points (``find_arena_points``) are left out.
+
+    - nose, ears, neck (else both shoulders): as named;
+    - head: the nose, else a head keypoint, else both ears, else both eyes;
+    - centre: a named centre / back / trunk keypoint (the middle one of a numbered chain),
+      else both flanks, else the neck and both hips;
+    - hips: both hips (haunches), else a rump / rear-back keypoint;
+    - back: every trunk keypoint named back or spine (not a back paw);
+    - tail base: a named tail base (``tailbase``, ``TTI``, ...), else the lowest numbered
+      or bare ``tail``; tail: the chain base, numbered / bare tail points, tail middle, tail
+      tip where at least two exist;
+    - paws: fore paws, hind paws, then other paws or legs; hindpaws: both hind paws.
+
+    Roles nothing matches are left out, so a caller states what it needs with
+    ``Skeleton.role_index`` or derives it (``tools.features.BodyLayout.from_keypoints``).
 
     Args:
         keypoints: keypoint names, e.g. ``PoseData.keypoints``.
@@ -375,47 +583,44 @@ def match_roles(keypoints: Sequence[str]) -> dict[str, tuple[str, ...]]:
     Returns:
         Role -> keypoint names, ready for ``Skeleton(roles=...)``.
     """
-    by_norm: dict[str, str] = {}
-    for k in keypoints:
-        by_norm.setdefault(_norm(k), k)
+    arena = set(find_arena_points(keypoints))
+    parts = _parts([k for k in keypoints if k not in arena])
 
-    def find(part: str) -> str | None:
-        return next((by_norm[n] for n in _ROLE_NAMES[part] if n in by_norm), None)
+    def one(part: str, side: str | None = None) -> str | None:
+        got = parts.get((part, side))
+        return got[0][1] if got else None
 
-    parts = {part: find(part) for part in _ROLE_NAMES}
+    def both(part: str) -> tuple[str, ...]:
+        pair = (one(part, "left"), one(part, "right"))
+        return (pair[0], pair[1]) if pair[0] is not None and pair[1] is not None else ()
+
     roles: dict[str, tuple[str, ...]] = {}
-    for role in ("nose", "ear_left", "ear_right", "neck", "tail_base"):
-        if parts[role] is not None:
-            roles[role] = (str(parts[role]),)
-    ears = (parts["ear_left"], parts["ear_right"])
-    if parts["nose"] is not None:
-        roles["head"] = (parts["nose"],)
-    elif ears[0] is not None and ears[1] is not None:
-        roles["head"] = (ears[0], ears[1])
-    hips = tuple(h for h in (parts["hip_left"], parts["hip_right"]) if h is not None)
-    if parts["centre"] is not None:
-        roles["centre"] = (parts["centre"],)
-    elif parts["neck"] is not None and len(hips) == 2:
-        roles["centre"] = (parts["neck"], *hips)
-    if len(hips) == 2:
+    for role, part, side in (("nose", "nose", None), ("ear_left", "ear", "left"),
+                             ("ear_right", "ear", "right"), ("neck", "neck", None)):  # fmt: skip
+        if (k := one(part, side)) is not None:
+            roles[role] = (k,)
+    if "neck" not in roles and both("shoulder"):
+        roles["neck"] = both("shoulder")
+    roles.update(_tail_roles(parts))
+    head = one("nose") or one("head")
+    roles_head = (head,) if head is not None else both("ear") or both("eye")
+    if roles_head:
+        roles["head"] = roles_head
+    hips = both("hip")
+    if "centre" in {part for part, _ in parts}:
+        best = parts[("centre", None)]
+        ties = [k for rank, k in best if rank == best[0][0]]
+        roles["centre"] = (ties[len(ties) // 2],)  # the middle one of Spine1, Spine2, Spine3
+    elif both("flank"):
+        roles["centre"] = both("flank")
+    elif "neck" in roles and len(roles["neck"]) == 1 and hips:
+        roles["centre"] = (*roles["neck"], *hips)
+    if hips:
         roles["hips"] = hips
-    elif parts["back_rear"] is not None:
-        roles["hips"] = (parts["back_rear"],)
-    back = tuple(k for k in keypoints if "back" in _norm(k) or "spine" in _norm(k))
-    if back:
-        roles["back"] = back
-    hind = tuple(p for p in (parts["hindpaw_left"], parts["hindpaw_right"]) if p is not None)
-    fore = tuple(p for p in (parts["forepaw_left"], parts["forepaw_right"]) if p is not None)
-    if fore or hind:
-        roles["paws"] = (*fore, *hind)
-    if len(hind) == 2:
-        roles["hindpaws"] = hind
-    tail = tuple(
-        p for p in (parts["tail_base"], parts["tail_mid"], parts["tail_tip"]) if p is not None
-    )
-    if len(set(tail)) >= 2 and len(set(tail)) == len(tail):
-        roles["tail"] = tail
-    return roles
+    elif (rump := one("rump")) is not None:
+        roles["hips"] = (rump,)
+    roles.update(_back_and_paw_roles([k for k in keypoints if k not in arena], parts))
+    return dict(sorted(roles.items(), key=lambda kv: list(ROLES).index(kv[0])))
 
 
 # --------------------------------------------------------------------------- named

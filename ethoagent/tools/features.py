@@ -8,7 +8,11 @@ centre, tail base, paws, tail chain) is a ``BodyLayout``, the features' view of 
 skeleton's body roles (``BodyLayout.from_skeleton``); ready layouts cover the named
 skeletons ``mouse12`` (the simulator's 12 marks) and ``calms21`` (also as ethome names
 them), BehaviorDEPOT's DLC model (8 keypoints) and any set with a nose and a tail base;
-``infer_layout`` picks one by name.
+``infer_layout`` picks one by name, or where none fits derives one from the names
+(``BodyLayout.from_keypoints``: roles read by ``model.skeleton.match_roles``, arena points
+left out, the head, tail base and centre the names do not give derived from the tracked
+points, ``tools.body``). ``Features.roles`` records which roles were matched, derived or
+absent and which features that disables.
 
 Everything is vectorised over frames, animals and keypoints:
 
@@ -26,7 +30,6 @@ Derivatives are central differences scaled by fps (one-sided next to a gap or th
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -34,7 +37,15 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ethoagent.errors import InputError
-from ethoagent.model.skeleton import CALMS21, MOUSE12, Skeleton
+from ethoagent.model.skeleton import (
+    CALMS21,
+    MOUSE12,
+    Skeleton,
+    find_arena_points,
+    match_roles,
+    normalise_name,
+)
+from ethoagent.tools.body import BodyRoles, body_points
 
 __all__ = [
     "BEHAVIORDEPOT_LAYOUT",
@@ -48,14 +59,11 @@ __all__ = [
     "BodyLayout",
     "Features",
     "compute_features",
+    "describe_roles",
     "infer_layout",
+    "layout_named",
     "mask_implausible_points",
 ]
-
-
-def _norm(name: str) -> str:
-    """Keypoint name for matching: lower case, letters and digits only."""
-    return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
 @dataclass(frozen=True)
@@ -63,36 +71,45 @@ class BodyLayout:
     """Which keypoints play which part of the body.
 
     Names match keypoint names case-insensitively, ignoring spaces, ``_`` and ``-``
-    (``"left_ear"`` matches ``"Left Ear"`` and ``"leftear"``).
+    (``"left_ear"`` matches ``"Left Ear"`` and ``"leftear"``). A layout names a head and a
+    tail base, or lists two or more ``body`` keypoints from which ``compute_features``
+    derives the missing ones (``BodyLayout.from_keypoints``).
 
     Attributes:
-        name: a short name of the layout (e.g. ``"calms21"``).
+        name: a short name of the layout (e.g. ``"calms21"``; ``"derived"`` for one read
+            from the data's keypoint names).
         head: keypoints whose mean is the head point (the nose, or both ears where there
-            is no nose); the "nose" of social features.
-        tail_base: the tail-base keypoint.
+            is no nose); the "nose" of social features; empty = derived.
+        tail_base: the tail-base keypoint; empty = derived.
         centre: keypoints whose mean is the body centre (speed, acceleration); empty = the
-            midpoint of head and tail base.
+            centroid of the tracked ``body`` keypoints, or without them the midpoint of
+            head and tail base.
         back: keypoints whose mean height (z) is the height proxy (3D only); empty = the
             centre keypoints.
         paws: paw keypoints (paw-to-head distance); empty = no such feature.
         tail: a chain of keypoints from the body towards the tail tip (tail bend); fewer
             than 3 = no such feature.
+        body: the animal's keypoints (arena and object points left out), from which the
+            centre, head and tail base are derived where not named; empty for ready layouts.
     """
 
     name: str
-    head: tuple[str, ...]
-    tail_base: str
+    head: tuple[str, ...] = ()
+    tail_base: str = ""
     centre: tuple[str, ...] = ()
     back: tuple[str, ...] = ()
     paws: tuple[str, ...] = ()
     tail: tuple[str, ...] = ()
+    body: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.head or not self.tail_base:
+        if not (self.head and self.tail_base) and len(self.body) < 2:
             raise InputError(
-                f"BodyLayout {self.name!r} needs at least one head keypoint and a tail base; "
-                f"found head={self.head!r}, tail_base={self.tail_base!r}.",
-                fix="name the nose (or both ears) as head and the tail-base keypoint.",
+                f"BodyLayout {self.name!r} needs a head keypoint and a tail base, or two or "
+                f"more body keypoints to derive them from; found head={self.head!r}, "
+                f"tail_base={self.tail_base!r}, body={self.body!r}.",
+                fix="name the nose (or both ears) as head and the tail-base keypoint, or use "
+                "BodyLayout.from_keypoints(names).",
             )
 
     @classmethod
@@ -120,15 +137,115 @@ class BodyLayout:
             tail=roles.get("tail", ()),
         )
 
+    @classmethod
+    def from_roles(
+        cls, roles: dict[str, tuple[str, ...]], keypoints: Sequence[str], name: str = "derived"
+    ) -> BodyLayout:
+        """A layout from body roles (``model.skeleton.ROLES``) and the data's keypoints.
+
+        Every keypoint that is not an arena or object point (``find_arena_points``) is a
+        body keypoint, so roles the names do not give are derived from the tracked points.
+
+        Args:
+            roles: role -> keypoint names, e.g. ``match_roles(keypoints)``.
+            keypoints: the data's keypoint names, e.g. ``PoseData.keypoints``.
+            name: the layout's name.
+
+        Raises:
+            InputError: no head and tail base, and fewer than two body keypoints.
+        """
+        arena = set(find_arena_points(keypoints))
+        return cls(
+            name=name,
+            head=roles.get("head", ()),
+            tail_base=roles.get("tail_base", ("",))[0],
+            centre=roles.get("centre", ()),
+            back=roles.get("back", ()),
+            paws=roles.get("paws", ()),
+            tail=roles.get("tail", ()),
+            body=tuple(k for k in keypoints if k not in arena),
+        )
+
+    @classmethod
+    def from_keypoints(cls, keypoints: Sequence[str], name: str = "derived") -> BodyLayout:
+        """The layout the keypoint names give (``match_roles``), the rest derived.
+
+        Args:
+            keypoints: the data's keypoint names, e.g. ``PoseData.keypoints``.
+            name: the layout's name.
+
+        Raises:
+            InputError: fewer than two body keypoints (one point has no body length).
+        """
+        names = [str(k) for k in keypoints]
+        return cls.from_roles(match_roles(names), names, name=name)
+
     def names(self) -> tuple[str, ...]:
         """Every keypoint name the layout uses, without repeats, in first-use order."""
         seq = (*self.head, self.tail_base, *self.centre, *self.back, *self.paws, *self.tail)
-        return tuple(dict.fromkeys(seq))
+        return tuple(dict.fromkeys(n for n in (*seq, *self.body) if n))
 
     def missing(self, keypoints: Sequence[str]) -> tuple[str, ...]:
         """Names of the layout that are not among ``keypoints``."""
-        have = {_norm(k) for k in keypoints}
-        return tuple(n for n in self.names() if _norm(n) not in have)
+        have = {normalise_name(k) for k in keypoints}
+        return tuple(n for n in self.names() if normalise_name(n) not in have)
+
+
+def describe_roles(layout: BodyLayout, keypoints: Sequence[str], dims: int = 2) -> BodyRoles:
+    """The roles record of ``layout`` on data with ``keypoints`` (see ``BodyRoles``).
+
+    Args:
+        layout: the body layout ``compute_features`` uses.
+        keypoints: the data's keypoint names.
+        dims: 2 (image) or 3 (world) coordinates.
+    """
+    matched = {
+        role: members
+        for role, members in (
+            ("head", layout.head),
+            ("tail_base", (layout.tail_base,) if layout.tail_base else ()),
+            ("centre", layout.centre),
+            ("back", layout.back),
+            ("paws", layout.paws),
+            ("tail", layout.tail),
+        )
+        if members
+    }
+    derived: dict[str, str] = {}
+    if not layout.head and not layout.tail_base:
+        ends = "the ends of the body points' principal axis, front = the direction of motion"
+        derived["head"] = f"front end: {ends}"
+        derived["tail_base"] = f"rear end: {ends}"
+    elif not layout.head:
+        derived["head"] = "front end: the centroid of the body points before the tail base"
+    elif not layout.tail_base:
+        derived["tail_base"] = "rear end: the centroid of the body points behind the head"
+    if not layout.centre:
+        derived["centre"] = (
+            f"centroid of the tracked body points ({', '.join(layout.body)})"
+            if layout.body
+            else "midpoint of head and tail base"
+        )
+    if dims == 3 and not layout.back:
+        derived["back"] = "the centre keypoints' height"
+    disabled = [
+        f for f, ok in (("paw_head", layout.paws), ("tail_bend", len(layout.tail) >= 3)) if not ok
+    ]
+    absent = [r for r in ("paws", "tail") if not getattr(layout, r)]
+    if dims == 3 and "back" not in matched and "back" not in derived:
+        absent.append("back")
+    arena = find_arena_points(keypoints)
+    roles = (*layout.head, layout.tail_base, *layout.centre, *layout.back, *layout.paws)
+    used = {normalise_name(n) for n in (*roles, *layout.tail, *arena)}
+    return BodyRoles(
+        layout=layout.name,
+        matched=matched,
+        derived=derived,
+        absent=tuple(absent),
+        disabled=tuple(disabled),
+        arena=arena,
+        unused=tuple(k for k in keypoints if normalise_name(k) not in used),
+    )
 
 
 SYNTHETIC_LAYOUT = BodyLayout.from_skeleton(MOUSE12, name="synthetic12")
@@ -177,9 +294,11 @@ PAIR_FEATURES: tuple[str, ...] = (
 
 
 def infer_layout(keypoint_names: Sequence[str]) -> BodyLayout:
-    """Pick the ready layout (``LAYOUTS``) that fits a set of keypoint names.
+    """The layout for a set of keypoint names: a ready one, else one derived from the names.
 
-    Of the layouts whose every name is present, the one that uses the most keypoints wins.
+    Of the ready layouts (``LAYOUTS``) whose every name is present, the one that uses the
+    most keypoints wins; where none fits, ``BodyLayout.from_keypoints`` reads the roles from
+    the names and leaves the rest to be derived from the tracked points.
 
     Args:
         keypoint_names: the keypoint names of the data, e.g. ``PoseData.keypoints``.
@@ -188,18 +307,33 @@ def infer_layout(keypoint_names: Sequence[str]) -> BodyLayout:
         The best-fitting layout.
 
     Raises:
-        InputError: if no ready layout fits.
+        InputError: if no ready layout fits and fewer than two keypoints are on the body.
     """
     names = [str(n) for n in keypoint_names]
     fits = [lay for lay in LAYOUTS.values() if not lay.missing(names)]
     if not fits:
-        needs = "; ".join(f"{k}: {', '.join(v.names())}" for k, v in LAYOUTS.items())
-        raise InputError(
-            f"no ready body layout fits the keypoints {names}; the layouts need {needs}.",
-            fix="pass layout=BodyLayout(name=..., head=(...), tail_base=..., ...) naming "
-            "your keypoints.",
-        )
+        return BodyLayout.from_keypoints(names)
     return max(fits, key=lambda lay: len(lay.names()))
+
+
+def layout_named(name: str, keypoints: Sequence[str]) -> BodyLayout:
+    """The layout a run recorded by name: a ready one, or ``"derived"`` read again.
+
+    Args:
+        name: a name of ``LAYOUTS``, or ``"derived"`` (``BodyLayout.from_keypoints``).
+        keypoints: the data's keypoint names.
+
+    Raises:
+        InputError: an unknown name, or (derived) fewer than two body keypoints.
+    """
+    if name in LAYOUTS:
+        return LAYOUTS[name]
+    if name == "derived":
+        return BodyLayout.from_keypoints(keypoints)
+    raise InputError(
+        f"no body layout named {name!r}; the ready layouts are {sorted(LAYOUTS)}, or 'derived'.",
+        fix="pick one of those names, or leave the layout out to infer one.",
+    )
 
 
 @dataclass(frozen=True)
@@ -223,6 +357,8 @@ class Features:
         pair_names: names of the pair features (``PAIR_FEATURES``).
         fps: frame rate, Hz.
         layout: the body layout used.
+        roles: which roles the layout matched, derived or lacks, and the features that
+            disables (``describe_roles``).
     """
 
     values: NDArray[np.float64]
@@ -235,6 +371,7 @@ class Features:
     pair_names: tuple[str, ...]
     fps: float
     layout: BodyLayout
+    roles: BodyRoles
 
     def __repr__(self) -> str:
         f, a, n = self.values.shape
@@ -363,7 +500,7 @@ def _validate(
             f"points have {pts.shape[2]} keypoints but {len(keypoints)} keypoint names were given.",
             fix="pass one name per keypoint, in the order of the keypoints axis.",
         )
-    if len({_norm(k) for k in keypoints}) != len(keypoints):
+    if len({normalise_name(k) for k in keypoints}) != len(keypoints):
         raise InputError(
             f"keypoint names must be unique (ignoring case, spaces, '_' and '-'); found "
             f"{list(keypoints)}.",
@@ -437,12 +574,6 @@ def mask_implausible_points(
     return pts, int(bad.sum())
 
 
-def _mean_of(pts: NDArray[np.float64], idx: Sequence[int]) -> NDArray[np.float64]:
-    """Mean of keypoints ``idx``: ``(F, A, K, D)`` -> ``(F, A, D)``; NaN if any is."""
-    out: NDArray[np.float64] = pts[:, :, list(idx)].mean(axis=2)
-    return out
-
-
 # --------------------------------------------------------------------------- features
 
 
@@ -512,10 +643,10 @@ def compute_features(
             f"(keypoints: {list(keypoints)}).",
             fix="pass a layout naming your keypoints, or layout=None to infer one.",
         )
-    pos = {_norm(k): i for i, k in enumerate(keypoints)}
+    pos = {normalise_name(k): i for i, k in enumerate(keypoints)}
 
     def ix(names: Sequence[str]) -> list[int]:
-        return [pos[_norm(n)] for n in names]
+        return [pos[normalise_name(n)] for n in names]
 
     frames, animals, _, dim = pts.shape
     max_gap = round(max_gap_s * fps)
@@ -528,9 +659,15 @@ def compute_features(
     filled = filled.reshape(pts.shape)
 
     # 2. body points, heading, body length
-    head = _mean_of(pts, ix(lay.head))
-    base = pts[:, :, ix([lay.tail_base])[0]]
-    centre = _mean_of(pts, ix(lay.centre)) if lay.centre else 0.5 * (head + base)
+    head, base, centre = body_points(
+        pts,
+        head=ix(lay.head),
+        tail_base=ix([lay.tail_base])[0] if lay.tail_base else None,
+        centre=ix(lay.centre),
+        body=ix(lay.body),
+        tail=ix(lay.tail),
+        fps=fps,
+    )
     core_ok = np.isfinite(head).all(-1) & np.isfinite(base).all(-1) & np.isfinite(centre).all(-1)
     axis = head - base
     with np.errstate(all="ignore"):
@@ -615,6 +752,7 @@ def compute_features(
         pair_names=PAIR_FEATURES,
         fps=float(fps),
         layout=lay,
+        roles=describe_roles(lay, keypoints, dim),
     )
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "bone_length_errors",
     "enumerate_hypotheses",
     "median_bone_lengths",
+    "point_summary",
     "reprojection_errors",
     "smooth_points",
     "triangulate_dlt",
@@ -391,6 +392,40 @@ def triangulate_ransac(
     return RansacResult(
         points_3d=points, inliers=inliers, errors=reprojection_errors(cams, points, pts)
     )
+
+
+def point_summary(
+    result: RansacResult, confidence: ArrayLike | None = None
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Per 3D point, what anipose reports: error, cameras used and score.
+
+    Args:
+        result: a ``triangulate_ransac`` result.
+        confidence: ``(frames, views, keypoints)`` 2D scores in [0, 1], or ``None``; a
+            missing score (NaN, or no scores at all) counts as 1.
+
+    Returns:
+        ``(error, ncams, score)``, each ``(frames, keypoints)`` float64: the mean
+        reprojection error over the inlier views (px), their number, and the smallest 2D
+        score among them; NaN where the point has no inlier view.
+    """
+    inl = result.inliers
+    ncams = inl.sum(axis=1).astype(np.float64)
+    conf = np.ones(inl.shape) if confidence is None else np.asarray(confidence, dtype=np.float64)
+    if conf.shape != inl.shape:
+        raise InputError(
+            f"confidence must have shape (frames, views, keypoints) = {inl.shape}; "
+            f"found {conf.shape}.",
+            fix="pass one 2D score per frame, view and keypoint.",
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        error = np.where(inl, result.errors, 0.0).sum(axis=1) / ncams
+    score = np.where(inl, np.nan_to_num(conf, nan=1.0), np.inf).min(axis=1)
+    none = ncams == 0
+    error[none] = np.nan
+    score[none] = np.nan
+    ncams[none] = np.nan
+    return error, ncams, score
 
 
 # --------------------------------------------------------------------------- bones

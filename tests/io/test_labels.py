@@ -180,6 +180,51 @@ def test_boris_subjects_are_columns(tmp_path: Path) -> None:
         read_labels(path, classes=("walk", "groom"))
 
 
+TWO_MICE = (
+    "0.2,v.avi,1.0,10,adult,interact,,,START\n"
+    "0.5,v.avi,1.0,10,adult,interact,,,STOP\n"
+    "0.7,v.avi,1.0,10,adult,chase,,,POINT\n"
+)
+
+
+def test_boris_animal_no_subject_names_is_unlabelled_not_an_error(tmp_path: Path) -> None:
+    path = _write(tmp_path / "b.csv", BORIS_HEAD + TWO_MICE)
+    lab = read_labels(path, animals=("adult", "juvenile"), classes=("chase", "interact"))
+    assert lab.columns == ("adult", "juvenile") and lab.unlabelled == ("juvenile",)
+    assert lab.values.T.tolist() == [[N, N, 1, 1, 1, N, N, 0, N, N], [N] * 10]
+    assert lab.warnings == ()
+    # a subject that names no animal is reported and left out; none matching is an error
+    odd = _write(tmp_path / "odd.csv", BORIS_HEAD + TWO_MICE + "0.9,v.avi,1.0,10,cage,x,,,POINT\n")
+    lab = read_labels(odd, animals=("Adult", "juvenile"), classes=("chase", "interact"))
+    assert lab.values[:, 0].tolist() == [N, N, 1, 1, 1, N, N, 0, N, N]
+    assert len(lab.warnings) == 1 and "'cage' names no animal" in lab.warnings[0]
+    with pytest.raises(InputError, match="none of them names an animal"):
+        read_labels(path, animals=("m1", "m2"))
+    # one subject and one animal go together whatever the names
+    assert read_labels(path, animals=("mouse",)).unlabelled == ()
+
+
+def test_frames_no_label_covers_are_other_where_the_label_set_has_it(tmp_path: Path) -> None:
+    path = _write(tmp_path / "b.csv", BORIS_HEAD + TWO_MICE)
+    classes = ("chase", "interact", "other")
+    lab = read_labels(path, animals=("adult", "juvenile"), classes=classes)
+    assert lab.values.T.tolist() == [[2, 2, 1, 1, 1, 2, 2, 0, 2, 2], [N] * 10]
+    assert [(b.start, b.stop) for b in lab.bouts] == [(2, 5), (7, 8)]  # the file's own bouts
+    # a frame-wise 0/1 file (ethome's frame,interact): its "other" column is derived
+    framewise = _write(tmp_path / "f.csv", "frame,interact\n0,0\n1,1\n2,1\n3,0\n")
+    lab = read_labels(framewise, classes=("interact", "other"))
+    assert lab.layout == "binary" and lab.columns == ("interact", "other")
+    assert lab.values.tolist() == [[0, 1], [1, 0], [1, 0], [0, 1]]
+    ex = examples_from_labels(lab, ["adult", "juvenile"])
+    assert [(e.start, e.stop, e.label) for e in ex] == [
+        (0, 1, "other"),
+        (1, 3, "interact"),
+        (3, 4, "other"),
+    ]
+    # without "other" in the label set the frames stay unlabelled
+    assert read_labels(framewise, classes=("interact",)).columns == ("interact",)
+
+
 def test_boris_needs_a_frame_rate(tmp_path: Path) -> None:
     head = "Time,Subject,Behavior,Status\n"
     path = _write(tmp_path / "b.csv", head + "0.1,m,walk,START\n0.3,m,walk,STOP\n")
@@ -268,6 +313,10 @@ def test_examples_from_frames_clips_and_boris(tmp_path: Path) -> None:
     assert [(e.animal, e.start, e.stop, e.label) for e in ex] == [(0, 30, 45, "darting")]
     with pytest.raises(InputError, match="animal 'b' is not in the keypoints"):
         examples_from_labels(read_labels(clips, n_frames=100, classes=CLASSES), ["a"])
-    binary = _write(tmp_path / "f.csv", "frame,freezing\n0,1\n")
-    with pytest.raises(InputError, match="frame-wise 0/1 columns"):
-        examples_from_labels(read_labels(binary), ["m"])
+    # 0/1 columns: each run of 1s is a clip of its class, of the first animal
+    binary = _write(tmp_path / "f.csv", "frame,freezing\n0,1\n1,1\n2,0\n3,1\n")
+    ex = examples_from_labels(read_labels(binary), ["m", "n"])
+    assert [(e.animal, e.start, e.stop, e.label) for e in ex] == [
+        (0, 0, 2, "freezing"),
+        (0, 3, 4, "freezing"),
+    ]

@@ -12,8 +12,10 @@ from ethoagent.model.skeleton import (
     MOUSE12,
     SKELETONS,
     Skeleton,
+    find_arena_points,
     find_left_right,
     match_roles,
+    parse_keypoint_name,
     skeleton_named,
 )
 
@@ -146,3 +148,100 @@ def test_match_roles_reads_common_names() -> None:
     assert ears["head"] == ("EarL", "EarR") and ears["hindpaws"] == ("HindpawL", "HindpawR")
     Skeleton(name="s", keypoints=("EarL", "EarR", "SpineM", "HindpawL", "HindpawR"), roles=ears)
     assert match_roles(("a", "b")) == {}
+
+
+# --------------------------------------------------------------------------- naming families
+
+FAMILIES: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = {
+    "deeplabcut_openfield": (
+        ("snout", "leftear", "rightear", "tailbase"),
+        {"nose": ("snout",), "head": ("snout",), "ear_left": ("leftear",),
+         "ear_right": ("rightear",), "tail_base": ("tailbase",)},
+    ),
+    "sleap_15_node": (
+        ("Nose", "Ear_R", "Ear_L", "TTI", "TailTip", "Head", "Trunk", "Tail_0", "Tail_1",
+         "Tail_2", "Shoulder_left", "Shoulder_right", "Haunch_left", "Haunch_right", "Neck"),
+        {"nose": ("Nose",), "head": ("Nose",), "ear_left": ("Ear_L",), "ear_right": ("Ear_R",),
+         "neck": ("Neck",), "centre": ("Trunk",), "hips": ("Haunch_left", "Haunch_right"),
+         "tail_base": ("TTI",), "tail": ("TTI", "Tail_0", "Tail_1", "Tail_2", "TailTip")},
+    ),
+    "mars": (
+        ("nose", "right_ear", "left_ear", "neck", "right_side", "left_side", "tail_base"),
+        {"nose": ("nose",), "head": ("nose",), "ear_left": ("left_ear",),
+         "ear_right": ("right_ear",), "neck": ("neck",), "centre": ("left_side", "right_side"),
+         "tail_base": ("tail_base",)},
+    ),
+    "simba": (
+        ("Nose_1", "Ear_left_1", "Ear_right_1", "Center_1", "Lat_left_1", "Lat_right_1",
+         "Tail_base_1", "Tail_end_1"),
+        {"nose": ("Nose_1",), "head": ("Nose_1",), "ear_left": ("Ear_left_1",),
+         "ear_right": ("Ear_right_1",), "centre": ("Center_1",), "tail_base": ("Tail_base_1",),
+         "tail": ("Tail_base_1", "Tail_end_1")},
+    ),
+    "behaviordepot": (
+        ("Nose", "Left Ear", "Right Ear", "Tailbase", "Left Leg", "Right Leg", "Mid-Back",
+         "Tail"),
+        {"nose": ("Nose",), "head": ("Nose",), "ear_left": ("Left Ear",),
+         "ear_right": ("Right Ear",), "centre": ("Mid-Back",), "tail_base": ("Tailbase",),
+         "back": ("Mid-Back",), "paws": ("Left Leg", "Right Leg"), "tail": ("Tailbase", "Tail")},
+    ),
+    "dlcanalyzer_with_arena": (
+        ("nose", "headcentre", "neck", "earr", "earl", "bodycentre", "bcl", "bcr", "hipl",
+         "hipr", "tailbase", "tailcentre", "tailtip", "tl", "tr", "bl", "br"),
+        {"nose": ("nose",), "head": ("nose",), "ear_left": ("earl",), "ear_right": ("earr",),
+         "neck": ("neck",), "centre": ("bodycentre",), "hips": ("hipl", "hipr"),
+         "tail_base": ("tailbase",), "tail": ("tailbase", "tailcentre", "tailtip")},
+    ),
+    "rat_with_paw_codes": (
+        ("Snout", "l_ear", "r_ear", "SpineMid", "TailBase", "FL", "FR", "HL", "HR", "Feeder2"),
+        {"nose": ("Snout",), "head": ("Snout",), "ear_left": ("l_ear",),
+         "ear_right": ("r_ear",), "centre": ("SpineMid",), "tail_base": ("TailBase",),
+         "back": ("SpineMid",), "paws": ("FL", "FR", "HL", "HR"), "hindpaws": ("HL", "HR")},
+    ),
+    "camelcase_paws": (
+        ("LeftEar", "RightEar", "BackPawLeft", "BackPawRight", "LeftForePaw", "RightForePaw",
+         "Spine1", "Spine2", "Spine3"),
+        {"head": ("LeftEar", "RightEar"), "ear_left": ("LeftEar",), "ear_right": ("RightEar",),
+         "centre": ("Spine2",), "back": ("Spine1", "Spine2", "Spine3"),
+         "paws": ("LeftForePaw", "RightForePaw", "BackPawLeft", "BackPawRight"),
+         "hindpaws": ("BackPawLeft", "BackPawRight")},
+    ),
+    "three_points": (
+        ("head", "body", "tail"),
+        {"head": ("head",), "centre": ("body",), "tail_base": ("tail",)},
+    ),
+    "deeplabcut_multi_animal_rodent": (
+        ("snout", "leftear", "rightear", "shoulder", "spine1", "spine2", "spine3", "spine4",
+         "tailbase", "tail1", "tail2", "tailend"),
+        {"nose": ("snout",), "head": ("snout",), "ear_left": ("leftear",),
+         "ear_right": ("rightear",), "centre": ("spine3",),
+         "back": ("spine1", "spine2", "spine3", "spine4"), "tail_base": ("tailbase",),
+         "tail": ("tailbase", "tail1", "tail2", "tailend")},
+    ),
+    "two_points": (("nose", "tail_end"), {"nose": ("nose",), "head": ("nose",)}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_match_roles_reads_each_naming_family(family: str) -> None:
+    names, expected = FAMILIES[family]
+    roles = match_roles(names)
+    assert roles == expected
+    Skeleton(name=family, keypoints=names, roles=roles)  # valid roles for a skeleton
+
+
+def test_keypoint_names_parse_to_part_side_and_number() -> None:
+    assert parse_keypoint_name("Ear_L") == ("ear", "left", None)
+    assert parse_keypoint_name("l_ear") == ("ear", "left", None)
+    assert parse_keypoint_name("LeftHindPaw") == ("hindpaw", "left", None)
+    assert parse_keypoint_name("hipr") == ("hip", "right", None)
+    assert parse_keypoint_name("Tail_2") == ("tail", None, 2)
+    assert parse_keypoint_name("Implant") == (None, None, None)
+    # a final upper-case L or R is a side only after a separator or CamelCase
+    assert parse_keypoint_name("TAIL")[0] == "tail" and parse_keypoint_name("EarL")[1] == "left"
+
+
+def test_arena_and_object_points_are_kept_out_of_the_body() -> None:
+    names = ("nose", "Corner1", "corner_br", "TL", "object_b", "feeder-left", "lever", "tail")
+    assert find_arena_points(names) == names[1:-1]
+    assert match_roles(names) == {"nose": ("nose",), "head": ("nose",), "tail_base": ("tail",)}

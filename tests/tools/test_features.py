@@ -20,7 +20,9 @@ from ethoagent.tools.features import (
     BodyLayout,
     Features,
     compute_features,
+    describe_roles,
     infer_layout,
+    layout_named,
 )
 from tests.data_paths import require_shared
 
@@ -232,9 +234,13 @@ def test_infer_layout_picks_by_names(names: tuple[str, ...], expected: BodyLayou
     assert infer_layout(names) == expected
 
 
-def test_infer_layout_without_fit_raises() -> None:
-    with pytest.raises(InputError, match="no ready body layout fits"):
-        infer_layout(("snout", "tail_tip"))
+def test_infer_layout_without_fit_derives_one_from_the_names() -> None:
+    layout = infer_layout(("snout", "tail_tip", "Corner1"))
+    assert layout == BodyLayout.from_keypoints(("snout", "tail_tip", "Corner1"))
+    assert (layout.name, layout.head, layout.tail_base) == ("derived", ("snout",), "")
+    assert layout.body == ("snout", "tail_tip")  # the arena corner is not on the body
+    with pytest.raises(InputError, match="two or more body keypoints"):
+        infer_layout(("nose", "feeder"))
 
 
 def test_custom_layout_without_centre_uses_head_tail_midpoint() -> None:
@@ -298,7 +304,101 @@ def test_unknown_feature_name_raises() -> None:
         _features(_linear(5)).column("wiggle")
 
 
+# --------------------------------------------------------------------------- derived roles
+
+
+def _bar(frames: int, velocity: float, names: tuple[str, ...]) -> NDArray[np.float64]:
+    """Two points 20 px apart on the x axis moving at ``velocity`` px/s along x, plus
+    arena points that never move: ``(F, 1, len(names), 2)``."""
+    t = np.arange(frames) / FPS
+    pts = np.zeros((frames, 1, len(names), 2))
+    pts[:, 0, 0, 0] = 10.0 + velocity * t
+    pts[:, 0, 1, 0] = -10.0 + velocity * t
+    pts[:, 0, 2:] = [[300.0, 200.0]]
+    return pts
+
+
+@pytest.mark.parametrize("velocity", [60.0, -60.0])
+def test_principal_axis_points_the_way_the_body_moves(velocity: float) -> None:
+    names = ("a", "b", "corner_tl")
+    feats = compute_features(_bar(30, velocity, names), fps=FPS, keypoints=names)
+    assert feats.layout.body == ("a", "b")
+    assert {"head", "tail_base", "centre"} <= set(feats.roles.derived)
+    assert feats.roles.arena == ("corner_tl",)
+    # body length 20 px, the centre moves 60 px/s: 3 L/s forwards whichever way it goes
+    np.testing.assert_allclose(feats.column("forward_speed"), 3.0, rtol=1e-9)
+    np.testing.assert_allclose(feats.column("lateral_speed"), 0.0, atol=1e-9)
+    np.testing.assert_allclose(feats.column("heading_rate"), 0.0, atol=1e-9)
+    np.testing.assert_allclose(feats.body_length, 20.0)
+
+
+def test_missing_tail_base_is_the_rear_of_the_other_points() -> None:
+    names = ("snout", "tail_tip", "lever")
+    feats = compute_features(_bar(30, -60.0, names), fps=FPS, keypoints=names)
+    assert feats.roles.matched == {"head": ("snout",)}
+    assert "tail_base" in feats.roles.derived and "head" not in feats.roles.derived
+    # the snout is at +x but the body moves to -x: it walks backwards at 3 L/s
+    np.testing.assert_allclose(feats.column("forward_speed"), -3.0, rtol=1e-9)
+
+
+def test_roles_record_says_what_was_matched_derived_and_disabled() -> None:
+    names = ("snout", "leftear", "rightear", "tailbase", "objectA", "Implant")
+    layout = infer_layout(names)
+    roles = describe_roles(layout, names)
+    assert roles.matched == {"head": ("snout",), "tail_base": ("tailbase",)}
+    assert roles.derived["centre"].startswith("centroid of the tracked body points")
+    assert roles.absent == ("paws", "tail") and roles.disabled == ("paw_head", "tail_bend")
+    assert roles.arena == ("objectA",) and roles.unused == ("leftear", "rightear", "Implant")
+    assert any(line.startswith("features not computed") for line in roles.lines())
+    # the centre is the centroid of the body points only: static arena points do not slow it
+    pts = np.zeros((20, 1, len(names), 2))
+    pts[:, 0, :, 0] = np.arange(20)[:, None] * 2.0 + [10.0, 4.0, 4.0, -10.0, 500.0, 0.0]
+    pts[:, 0, 4] = 500.0
+    feats = compute_features(pts, fps=FPS, keypoints=names)
+    np.testing.assert_allclose(feats.column("speed"), 2.0 * FPS / 20.0, rtol=1e-9)
+    assert feats.roles == roles and layout_named("derived", names) == layout
+
+
+def test_ready_layouts_keep_no_body_and_unchanged_centres() -> None:
+    for layout in (SYNTHETIC_LAYOUT, CALMS21_LAYOUT, NOSE_TAILBASE_LAYOUT):
+        assert layout.body == () and layout_named(layout.name, layout.names()) == layout
+    with pytest.raises(InputError, match="no body layout named"):
+        layout_named("rat9", ("nose",))
+
+
 # --------------------------------------------------------------------------- real data
+
+
+REAL_FILES = {
+    "dlc_openfield": "dlc_openfield_pranav2018/openfield-Pranav-2018-10-30/labeled-data/m4s1/"
+    "CollectedData_Pranav.csv",
+    "sleap_15_node_slp": "sleap_anipose_minimal_session/minimal_session/top/"
+    "minimal_top_proofread.slp",
+    "sleap_15_node_h5": "sleap_anipose_minimal_session/minimal_session/side/"
+    "minimal_side_proofread.analysis.h5",
+    "ethome_two_mice": "ethome_social_interact/dlc/e3v813a-20210610T122332-122642DLC_"
+    "dlcrnetms5_pilot_studySep24shuffle1_100000_el_filtered.csv",
+    "behaviordepot_demo1": "behaviordepot_freezing/demo/demo1/demo1_tracking.csv",
+    "behaviordepot_demo4": "behaviordepot_freezing/demo/demo4/demo4_video.csv",
+    "behaviordepot_demo5": "behaviordepot_freezing/demo/demo5/demo5_tracking.csv",
+    "behaviordepot_demo6": "behaviordepot_freezing/demo/demo6/demo6_tracking.csv",
+}
+
+
+@pytest.mark.parametrize("name", sorted(REAL_FILES))
+def test_features_run_on_every_real_keypoint_file(name: str) -> None:
+    from ethoagent.io.keypoints import read_keypoints
+
+    pose = read_keypoints(require_shared(REAL_FILES[name]), fps=30.0)
+    feats = compute_features(
+        pose.points, fps=30.0, keypoints=pose.keypoints, individuals=pose.individuals
+    )
+    assert feats.valid.any() and "head" in feats.roles.matched
+    assert "tail_base" in feats.roles.matched
+    if name.startswith("sleap"):
+        assert feats.roles.matched["centre"] == ("Trunk",)
+        assert feats.roles.matched["tail"] == ("TTI", "Tail_0", "Tail_1", "Tail_2", "TailTip")
+        assert "tail_bend" in feats.names
 
 
 def test_ethome_two_mice_smoke() -> None:

@@ -256,6 +256,51 @@ def test_multi_animal_dlc_with_unique_body_parts(tmp_path: Path) -> None:
     np.testing.assert_array_equal(h5.confidence, d.confidence)
 
 
+# --------------------------------------------------------------------------- pandas re-saves
+
+DLC_HEADER = "DLC,DLC,DLC,DLC,DLC,DLC\nnose,nose,nose,tailbase,tailbase,tailbase\n"
+DLC_COORDS = "x,y,likelihood,x,y,likelihood\n"
+DLC_VALUES = ["10.0,20.0,0.9,30.0,40.0,0.8\n", "11.0,21.0,0.9,,,\n"]
+RESAVES = {
+    # read_csv(header=[0, 1, 2], index_col=0) with an index name, then to_csv()
+    "index_name_row": "scorer,"
+    + DLC_HEADER.replace("\nnose", "\nbodyparts,nose")
+    + "coords,"
+    + DLC_COORDS
+    + "frame,,,,,,\n"
+    + "".join(f"{i},{v}" for i, v in enumerate(DLC_VALUES)),
+    # read_csv(header=[0, 1, 2]) without index_col, then to_csv(): one more index column
+    "extra_index_column": ",scorer,"
+    + DLC_HEADER.replace("\nnose", "\n,bodyparts,nose")
+    + ",coords,"
+    + DLC_COORDS
+    + "".join(f"{i},{i},{v}" for i, v in enumerate(DLC_VALUES)),
+    # to_csv(index=False): no index column, no level names
+    "no_index": DLC_HEADER + DLC_COORDS + "".join(DLC_VALUES),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(RESAVES))
+def test_dlc_csv_resaved_by_pandas_reads_the_same(tmp_path: Path, variant: str) -> None:
+    path = tmp_path / f"{variant}.csv"
+    path.write_text(RESAVES[variant])
+    data = eio.read_keypoints(path)
+    assert data.keypoints == ("nose", "tailbase") and data.points.shape == (2, 1, 2, 2)
+    assert data.frame_names is None
+    np.testing.assert_array_equal(data.points[0, 0], [[10.0, 20.0], [30.0, 40.0]])
+    assert np.isnan(data.points[1, 0, 1]).all() and data.confidence[0, 0, 1] == 0.8
+
+
+def test_refused_csv_names_the_formats_tried_and_its_first_rows(tmp_path: Path) -> None:
+    path = tmp_path / "tracks.csv"
+    path.write_text("time,animal,px,py\n0.0,m1,3,4\n")
+    with pytest.raises(InputError) as err:
+        eio.read_keypoints(path)
+    text = str(err.value)
+    assert "DeepLabCut" in text and "anipose" in text and "pandas" in text
+    assert "time,animal,px,py | 0.0,m1,3,4" in text
+
+
 # --------------------------------------------------------------------------- errors
 
 
@@ -264,7 +309,7 @@ def test_read_errors_name_the_file(tmp_path: Path) -> None:
         "missing.csv": (None, "not found"),
         "empty.slp": (b"", "empty"),
         "notes.txt": (b"hello", "unknown keypoint file type"),
-        "table.csv": (b"a,b\n1,2\n", "neither a DeepLabCut"),
+        "table.csv": (b"a,b\n1,2\n", "not a keypoint CSV"),
         "fake.h5": (b"not hdf5 at all", "not a readable HDF5 file"),
         "fake.slp": (b"not hdf5 at all", "cannot read .* as a SLEAP labels"),
         "fake.nc": (b"CDF garbage", "cannot read .* as a movement netCDF"),

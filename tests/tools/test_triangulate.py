@@ -20,6 +20,7 @@ from ethoagent.tools.triangulate import (
     bone_length_errors,
     enumerate_hypotheses,
     median_bone_lengths,
+    point_summary,
     reprojection_errors,
     smooth_points,
     triangulate_dlt,
@@ -401,3 +402,20 @@ def test_sleap_anipose_proofread_labels_triangulate() -> None:
     assert inlier_fraction[2] < 0.05
     assert np.all(inlier_fraction[[1, 3]] > 0.95)
     assert result.mean_inlier_error_px < 5.0
+
+
+def test_point_summary_gives_anipose_error_ncams_and_score() -> None:
+    cams = make_ring_cameras(4, seed=1)
+    p3 = np.array([[[0.0, 0.0, 20.0], [30.0, -10.0, 25.0]]])  # (1 frame, 2 keypoints, 3)
+    p2 = project_points(cams, p3).transpose(0, 2, 1, 3)
+    p2[0, 3, 0] += 80.0  # one outlier view for keypoint 0
+    p2[0, 1:, 1] = np.nan  # keypoint 1 seen once: no 3D point
+    conf = np.full(p2.shape[:3], 0.9)
+    conf[0, 2, 0] = 0.4
+    conf[0, 3, 0] = 0.1  # the outlier's low score is not the point's score
+    result = triangulate_ransac(cams, p2)
+    error, ncams, score = point_summary(result, conf)
+    assert ncams[0, 0] == 3 and error[0, 0] < 1e-3 and score[0, 0] == pytest.approx(0.4)
+    assert np.isnan(ncams[0, 1]) and np.isnan(error[0, 1]) and np.isnan(score[0, 1])
+    with pytest.raises(InputError, match="confidence must have shape"):
+        point_summary(result, conf[:, :2])

@@ -91,7 +91,7 @@ from ethoagent.tools.classify import (
     standardise,
     still_seconds_from_motion,
 )
-from ethoagent.tools.features import LAYOUTS, Features, compute_features
+from ethoagent.tools.features import Features, compute_features, layout_named
 from ethoagent.tools.preprocess import (
     IMAGE_FEATURES,
     estimate_background,
@@ -472,7 +472,7 @@ def _features(inputs: ClassifyInputs, points: NDArray[np.float64]) -> Features:
             fps=inputs.fps,
             keypoints=inputs.keypoint_names,
             individuals=inputs.animals,
-            layout=LAYOUTS[inputs.layout],
+            layout=layout_named(inputs.layout, inputs.keypoint_names),
             window_s=inputs.options.feature_window_s,
             max_gap_s=inputs.options.max_gap_s,
         )

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ethoagent.errors import InputError
 from ethoagent.graphs.classify.options import ClassifyOptions
 from ethoagent.io.labels import examples_from_labels, read_labels
+from ethoagent.io.session import Session, resolve_session
 from ethoagent.model.ethogram import Example
 from ethoagent.tools.classify import DEFAULT_DEFINITIONS, plan_windows
 
@@ -166,8 +167,6 @@ def resolve_classify_inputs(
         InputError: unreadable inputs, a class without examples, or examples outside the
             session.
     """
-    from ethoagent.io.session import resolve_session
-
     opts = options or ClassifyOptions()
     base = resolve_session(Path(keypoints), video=video, fps=fps, layout=opts.layout)
     defs = dict(definitions or {})
@@ -178,15 +177,7 @@ def resolve_classify_inputs(
             fix="pass e.g. --classes freezing,darting,rearing,grooming,locomotion,other.",
         )
     defs = {c: defs.get(c) or DEFAULT_DEFINITIONS.get(c) or c.replace("_", " ") for c in names}
-    if isinstance(examples, (str, Path)):
-        clips = examples_from_labels(
-            read_labels(examples, n_frames=base.frames, fps=base.fps, classes=names),
-            base.animals,
-        )
-        source: str | None = str(examples)
-    else:
-        clips = list(examples)
-        source = None
+    clips, source = _example_clips(examples, names, base)
     for e in clips:
         if e.label not in names or e.stop > base.frames or e.animal >= len(base.animals):
             raise InputError(
@@ -218,6 +209,18 @@ def resolve_classify_inputs(
         truth_labels=None if base.truth_labels is None else str(base.truth_labels),
         options=opts,
     )
+
+
+def _example_clips(
+    examples: Path | Sequence[Example], names: list[str], base: Session
+) -> tuple[list[Example], str | None]:
+    """The example clips (read from a label file, or as given) and the file they came from."""
+    if not isinstance(examples, (str, Path)):
+        return list(examples), None
+    labels = read_labels(
+        examples, n_frames=base.frames, fps=base.fps, classes=names, animals=base.animals
+    )
+    return examples_from_labels(labels, base.animals), str(examples)
 
 
 def resolve_classify(sources: ClassifySources, options: ClassifyOptions) -> ClassifyInputs:

@@ -74,7 +74,7 @@ from ethoagent.tools.captions import (
     normalise_label,
     summarize_snippet,
 )
-from ethoagent.tools.features import LAYOUTS, compute_features
+from ethoagent.tools.features import compute_features, layout_named
 from ethoagent.tools.profile_stats import (
     UNLABELLED,
     Profile,
@@ -328,7 +328,7 @@ def session_snippets(
             fps=float(summary["fps"]),
             keypoints=list(data.keypoints),
             individuals=names,
-            layout=LAYOUTS[summary["layout"]],
+            layout=layout_named(summary["layout"], data.keypoints),
             window_s=opts.feature_window_s,
             max_gap_s=opts.max_gap_s,
         )

@@ -97,9 +97,9 @@ from ethoagent.tools.cluster import assignment_stability, check_clusters, check_
 from ethoagent.tools.ethogram import check_min_duration, check_tiling, check_vocabulary
 from ethoagent.tools.features import (
     IMPLAUSIBLE_SPREAD,
-    LAYOUTS,
     Features,
     compute_features,
+    layout_named,
     mask_implausible_points,
 )
 from ethoagent.tools.merge import (
@@ -195,7 +195,7 @@ def _features(
             fps=inputs.fps,
             keypoints=inputs.keypoint_names,
             individuals=inputs.animals,
-            layout=LAYOUTS[inputs.layout],
+            layout=layout_named(inputs.layout, inputs.keypoint_names),
             window_s=opts.feature_window_s,
             max_gap_s=opts.max_gap_s,
         )
@@ -631,7 +631,7 @@ class _Sheets:
         self.inputs = inputs
         self.points = points
         self.edges = skeleton_edges(points)
-        layout = LAYOUTS[inputs.layout]
+        layout = layout_named(inputs.layout, inputs.keypoint_names)
         names = [normalise_label(k) for k in inputs.keypoint_names]
         self.head = [names.index(normalise_label(h)) for h in layout.head]
         self.reader = VideoReader(inputs.video) if inputs.video is not None else None
@@ -723,7 +723,7 @@ def build_segment_graph(rt: Runtime, inputs: SegmentInputs) -> StateGraph[Segmen
                         rt,
                         warnings,
                         f"{name}: no frame has the keypoints the body layout "
-                        f"{inputs.layout!r} needs ({', '.join(LAYOUTS[inputs.layout].names())}); "
+                        f"{inputs.layout!r} needs ({', '.join(feats.layout.names())}); "
                         "its whole timeline is labelled 'untracked'.",
                     )
                 elif n > opts.nan_warning * inputs.frames:
@@ -744,7 +744,7 @@ def build_segment_graph(rt: Runtime, inputs: SegmentInputs) -> StateGraph[Segmen
                 never = f" ({', '.join(empty)} never tracked)" if empty else ""
                 raise InputError(
                     f"no frame of {inputs.keypoints} has every keypoint the body layout "
-                    f"{inputs.layout!r} needs ({', '.join(LAYOUTS[inputs.layout].names())})"
+                    f"{inputs.layout!r} needs ({', '.join(feats.layout.names())})"
                     f"{never}; nothing can be clustered.",
                     fix="check the keypoint file (are the keypoints all NaN?), or pass a "
                     "layout naming keypoints that are tracked.",

@@ -1,0 +1,143 @@
+"""``ethoagent inspect FILE``: what a keypoint file holds and which pipelines can run on it.
+
+Prints the keypoint names, the body roles read from them (matched, derived or absent, and
+the features that disables), the arena points, the animals, frame rate, unit, frames, the
+share of missing keypoint positions, and per pipeline whether it can run on the file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from ethoagent.cli.base import console
+from ethoagent.errors import InputError
+from ethoagent.io.keypoints import KEYPOINT_FORMATS, KeypointFormat, read_keypoints
+from ethoagent.model.pose import PoseData
+from ethoagent.tools.features import describe_roles, infer_layout
+
+
+def inspect_command(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="Keypoint file (DeepLabCut, SLEAP, anipose, NWB, netCDF, ...).",
+            metavar="FILE",
+            show_default=False,
+        ),
+    ],
+    fps: Annotated[
+        float | None, typer.Option(min=0.0, help="Frame rate, Hz, where the file states none.")
+    ] = None,
+    format: Annotated[
+        str | None,
+        typer.Option("--format", help=f"Keypoint format: one of {', '.join(KEYPOINT_FORMATS)}."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Show a keypoint file's names, body roles, animals, fps, units and missing data."""
+    if format is not None and format not in KEYPOINT_FORMATS:
+        raise InputError(
+            f"unknown keypoint format {format!r}.",
+            fix=f"pass --format one of {', '.join(KEYPOINT_FORMATS)}.",
+        )
+    fmt: KeypointFormat | None = format  # type: ignore[assignment]
+    summary = summarise_keypoints(read_keypoints(file, format=fmt, fps=fps))
+    if as_json:
+        console.print_json(json.dumps(summary))
+        return
+    for line in summary_lines(summary):
+        console.print(line, highlight=False, soft_wrap=True)
+
+
+def summarise_keypoints(data: PoseData) -> dict[str, Any]:
+    """What ``inspect`` reports of one keypoint file, as JSON-ready values.
+
+    Args:
+        data: the keypoints read (``read_keypoints``).
+
+    Returns:
+        ``file``, ``keypoints``, ``animals``, ``fps`` (None = unknown), ``unit``,
+        ``dims``, ``frames``, ``missing_share`` (per animal, the share of keypoint
+        positions that are NaN), ``roles`` (``BodyRoles``, or None with
+        ``roles_error``), and ``pipelines``: name -> ``{"runs": bool, "needs": str}``
+        (what else the pipeline needs where it runs, why not where it does not).
+    """
+    frames, _, _, dims = data.points.shape
+    missing = np.isnan(data.points).any(axis=-1).mean(axis=(0, 2))
+    roles: dict[str, Any] | None = None
+    error = None
+    try:
+        layout = infer_layout(data.keypoints)
+        roles = describe_roles(layout, data.keypoints, dims).model_dump(mode="json")
+    except InputError as exc:
+        error = str(exc)
+    return {
+        "file": data.source,
+        "keypoints": list(data.keypoints),
+        "animals": list(data.individuals),
+        "fps": data.fps,
+        "unit": data.unit,
+        "dims": int(dims),
+        "frames": int(frames),
+        "missing_share": {a: float(m) for a, m in zip(data.individuals, missing, strict=True)},
+        "roles": roles,
+        "roles_error": error,
+        "pipelines": _pipelines(data, roles is not None),
+    }
+
+
+def _pipelines(data: PoseData, has_body: bool) -> dict[str, dict[str, Any]]:
+    """Per pipeline: whether it can run on the file, and what else it needs (or why not)."""
+    if not has_body:
+        why = "no body layout: fewer than two keypoints on the body"
+        runs = dict.fromkeys(("segment", "classify", "profile", "gate"), (False, why))
+    else:
+        rate = [] if data.fps else ["--fps (the file states no frame rate)"]
+        runs = {
+            "segment": (True, ", ".join(rate)),
+            "classify": (True, ", ".join(["--examples (labelled frames)", *rate])),
+            "profile": (True, ", ".join(["a sessions table naming this file", *rate])),
+            "gate": (True, ", ".join(["--labels to train or a trained model", *rate])),
+        }
+    runs["pose"] = (False, "it starts from videos of calibrated cameras, not keypoints")
+    return {name: {"runs": ok, "needs": needs} for name, (ok, needs) in runs.items()}
+
+
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    """``summarise_keypoints``'s summary in words, one fact per line."""
+    fps = f"{summary['fps']:g} Hz" if summary["fps"] else "unknown (pass --fps)"
+    lines = [
+        f"file: {summary['file']}",
+        f"keypoints ({len(summary['keypoints'])}): {', '.join(summary['keypoints'])}",
+        f"animals ({len(summary['animals'])}): {', '.join(summary['animals'])}",
+        f"frames: {summary['frames']}; fps: {fps}; {summary['dims']}D in {summary['unit']}",
+        "missing keypoint positions: "
+        + ", ".join(f"{a} {m:.1%}" for a, m in summary["missing_share"].items()),
+    ]
+    roles = summary["roles"]
+    if roles is None:
+        lines.append(f"body roles: none ({summary['roles_error']})")
+    else:
+        lines.append(f"body layout: {roles['layout']}")
+        lines += [f"  matched {r}: {', '.join(k)}" for r, k in roles["matched"].items()]
+        lines += [f"  derived {r}: {how}" for r, how in roles["derived"].items()]
+        for key, what in (
+            ("absent", "absent roles"),
+            ("disabled", "features not computed"),
+            ("arena", "arena/object points (not body)"),
+            ("unused", "keypoints no feature uses"),
+        ):
+            if roles[key]:
+                lines.append(f"  {what}: {', '.join(roles[key])}")
+    lines.append("pipelines:")
+    for name, p in summary["pipelines"].items():
+        if p["runs"]:
+            lines.append(f"  {name}: yes" + (f", with {p['needs']}" if p["needs"] else ""))
+        else:
+            lines.append(f"  {name}: no ({p['needs']})")
+    return lines

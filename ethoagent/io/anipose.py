@@ -1,0 +1,111 @@
+"""anipose's 3D CSV layout (``pose-3d/*.csv``), written as ``anipose triangulate`` writes it.
+
+One row per frame; per keypoint, in skeleton order, the columns ``<kp>_x``, ``<kp>_y``,
+``<kp>_z`` (calibration units), ``<kp>_error`` (mean reprojection error, px),
+``<kp>_ncams`` (cameras used) and ``<kp>_score`` (the smallest 2D score among the cameras
+used); then anipose's alignment transform ``M_00`` … ``M_22`` and ``center_0`` …
+``center_2`` (the identity and zero: the points are in the calibration's frame) and
+``fnum`` (frame number from 0). As anipose does, a point seen by fewer than two cameras
+has NaN error, ncams and score. ``ethoagent.io.keypoints.read_keypoints`` reads the file
+back (movement's anipose loader).
+"""
+
+from __future__ import annotations
+
+import os
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ethoagent.atomic import atomic_write_text
+from ethoagent.errors import InputError
+
+__all__ = ["anipose_columns", "write_anipose_3d"]
+
+
+def _per_point(value: ArrayLike | None, shape: tuple[int, int], what: str) -> NDArray[np.float64]:
+    if value is None:
+        return np.full(shape, np.nan)
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.shape != shape:
+        raise InputError(
+            f"anipose {what} must have shape (frames, keypoints) = {shape}; found {arr.shape}.",
+            fix=f"pass one {what} value per frame and keypoint.",
+        )
+    return arr
+
+
+def anipose_columns(
+    points: ArrayLike,
+    keypoints: tuple[str, ...] | list[str],
+    *,
+    error: ArrayLike | None = None,
+    ncams: ArrayLike | None = None,
+    score: ArrayLike | None = None,
+) -> dict[str, NDArray[np.float64]]:
+    """The columns of an anipose 3D CSV, in anipose's order.
+
+    Args:
+        points: ``(frames, keypoints, 3)`` 3D points, calibration units; NaN = missing.
+        keypoints: keypoint names, one per point.
+        error: ``(frames, keypoints)`` mean reprojection error in px, or ``None`` (NaN).
+        ncams: ``(frames, keypoints)`` number of cameras used, or ``None``: then error and
+            ncams are NaN and the fewer-than-two-cameras rule is not applied.
+        score: ``(frames, keypoints)`` 3D score in [0, 1], or ``None`` (NaN).
+
+    Returns:
+        Column name -> ``(frames,)`` values, ``fnum`` last.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    names = tuple(keypoints)
+    if pts.ndim != 3 or pts.shape[1:] != (len(names), 3):
+        raise InputError(
+            f"anipose points must have shape (frames, {len(names)} keypoints, 3); "
+            f"found {pts.shape}.",
+            fix="pass one 3D point per frame and keypoint, in the order of keypoints.",
+        )
+    shape = (pts.shape[0], len(names))
+    err = _per_point(error, shape, "error").copy()
+    n = _per_point(ncams, shape, "ncams").copy()
+    sc = _per_point(score, shape, "score").copy()
+    if ncams is not None:
+        few = ~(n >= 2)
+        err[few] = np.nan
+        n[few] = np.nan
+        sc[few] = np.nan
+    columns: dict[str, NDArray[np.float64]] = {}
+    for k, name in enumerate(names):
+        for d, axis in enumerate("xyz"):
+            columns[f"{name}_{axis}"] = pts[:, k, d]
+        columns[f"{name}_error"] = err[:, k]
+        columns[f"{name}_ncams"] = n[:, k]
+        columns[f"{name}_score"] = sc[:, k]
+    for i, j in product(range(3), range(3)):
+        columns[f"M_{i}{j}"] = np.full(shape[0], float(i == j))
+    for i in range(3):
+        columns[f"center_{i}"] = np.zeros(shape[0])
+    columns["fnum"] = np.arange(shape[0], dtype=np.float64)
+    return columns
+
+
+def write_anipose_3d(
+    path: str | os.PathLike[str],
+    points: ArrayLike,
+    keypoints: tuple[str, ...] | list[str],
+    *,
+    error: ArrayLike | None = None,
+    ncams: ArrayLike | None = None,
+    score: ArrayLike | None = None,
+) -> Path:
+    """Write 3D points as an anipose 3D CSV (atomically); arguments as ``anipose_columns``.
+
+    Returns:
+        The path written.
+    """
+    import pandas as pd
+
+    table = pd.DataFrame(anipose_columns(points, keypoints, error=error, ncams=ncams, score=score))
+    table["fnum"] = table["fnum"].astype(np.int64)
+    return atomic_write_text(Path(path), table.to_csv(index=False, lineterminator="\n"))
