@@ -139,13 +139,6 @@ def _ffill(x: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.nan_to_num(np.where(ok, out, fill), nan=0.0)
 
 
-def _rolling(x: NDArray[np.float64], frames: int) -> tuple[NDArray[np.float64], ...]:
-    """Centred rolling mean and std over ``frames`` along axis 0 (``x`` finite)."""
-    m = uniform_filter1d(x, size=frames, axis=0, mode="nearest")
-    m2 = uniform_filter1d(x * x, size=frames, axis=0, mode="nearest")
-    return m, np.sqrt(np.clip(m2 - m * m, 0.0, None))
-
-
 def _bd_points(
     pts: NDArray[np.float64], keypoints: Sequence[str], layout: BodyLayout
 ) -> tuple[NDArray[np.float64], ...]:
@@ -280,7 +273,9 @@ def detector_features(
     prior = _GRID["freezing"].index(_PRIOR["freezing"])
     for s in scales_s:
         w = max(1, round(s * fps))
-        mean, std = _rolling(filled, w)
+        mean = uniform_filter1d(filled, size=w, axis=0, mode="nearest")
+        sq = uniform_filter1d(filled * filled, size=w, axis=0, mode="nearest")
+        std = np.sqrt(np.clip(sq - mean * mean, 0.0, None))
         cols += [mean, std]
         extra += [f"{n}_mean_{s:g}s" for n in names] + [f"{n}_std_{s:g}s" for n in names]
         rule = uniform_filter1d(frz[prior].astype(np.float64), size=w, axis=0, mode="nearest")
@@ -349,28 +344,33 @@ def rule_fires(kind: RuleKind, feats: DetectorFeatures, threshold: float) -> NDA
         return np.asarray(feats.column("speed_mean_0.25s") > threshold, dtype=bool)
 
 
-def _f1(pred: NDArray[np.bool_], truth: NDArray[np.bool_]) -> float:
-    tp = float((pred & truth).sum())
-    denom = float(pred.sum() + truth.sum())
+def _f1(pred: NDArray[np.bool_], truth: NDArray[np.bool_], w: ArrayLike = 1.0) -> float:
+    tp = float(np.sum(w * (pred & truth)))
+    denom = float(np.sum(w * pred) + np.sum(w * truth))
     return 2 * tp / denom if denom else 0.0
 
 
 def _best_threshold(
     kind: RuleKind, feats: DetectorFeatures, rows: NDArray[np.int64], truth: NDArray[np.bool_]
 ) -> float:
-    """The grid threshold with the best F1 of ``kind`` on example rows; ties -> the prior.
+    """The threshold nearest the prior within one bootstrap SE (clips) of the best F1.
 
-    ``rows``: ``(n, 2)`` (frame, individual) of the example frames; ``truth``: ``(n,)``
-    bool, True where the example's class is the rule's.
+    ``rows``: ``(n, 2)`` (frame, individual) of example frames; ``truth``: ``(n,)`` bool,
+    the rule's class. A few clips move the prior only where they clearly disagree.
     """
     key = _grid_key(kind, feats)
-    prior = _PRIOR[key]
-    best, best_f1 = prior, -1.0
-    for t in sorted(_GRID[key], key=lambda v: abs(v - prior)):
-        f1 = _f1(rule_fires(kind, feats, t)[rows[:, 0], rows[:, 1]], truth)
-        if f1 > best_f1 + 1e-9:
-            best, best_f1 = t, f1
-    return best
+    grid = sorted(_GRID[key], key=lambda v: abs(v - _PRIOR[key]))
+    hits = [rule_fires(kind, feats, t)[rows[:, 0], rows[:, 1]] for t in grid]
+    f1 = np.asarray([_f1(h, truth) for h in hits])
+    b = int(np.argmax(f1))
+    clip = np.cumsum(np.r_[True, (np.diff(rows[:, 0]) != 1) | (np.diff(rows[:, 1]) != 0)])
+    rng = np.random.default_rng(0)
+    n = int(clip.max())
+    boot = [
+        _f1(hits[b], truth, np.bincount(rng.integers(1, n + 1, n), minlength=n + 1)[clip])
+        for _ in range(50)
+    ]
+    return float(grid[int(np.argmax(f1 >= f1[b] - np.std(boot) - 1e-9))])
 
 
 # --------------------------------------------------------------------------- detector
