@@ -497,7 +497,7 @@ def classify_suite(options: SuiteOptions) -> SuiteResult:
     metrics: dict[str, Any] = {}
     notes: list[str] = []
     figures: dict[str, bytes] = {}
-    all_classes = list(DEFAULT_CLASSES)
+    all_classes = [*DEFAULT_CLASSES, "interact"]
     root = shared_data_dir()
     with tempfile.TemporaryDirectory(prefix="ethoagent-classify-eval-") as tmp:
         work = Path(tmp)
