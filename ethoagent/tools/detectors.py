@@ -345,8 +345,9 @@ def rule_fires(kind: RuleKind, feats: DetectorFeatures, threshold: float) -> NDA
 
 
 def _f1(pred: NDArray[np.bool_], truth: NDArray[np.bool_], w: ArrayLike = 1.0) -> float:
-    tp = float(np.sum(w * (pred & truth)))
-    denom = float(np.sum(w * pred) + np.sum(w * truth))
+    wt = np.asarray(w, dtype=np.float64)
+    tp = float(np.sum(wt * (pred & truth)))
+    denom = float(np.sum(wt * pred) + np.sum(wt * truth))
     return 2 * tp / denom if denom else 0.0
 
 
