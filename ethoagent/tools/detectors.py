@@ -33,7 +33,7 @@ from scipy.ndimage import uniform_filter1d
 
 from ethoagent.errors import InputError
 from ethoagent.model.ethogram import Example
-from ethoagent.tools.classify import freezing_by_velocity, per_class_scores
+from ethoagent.tools.classify import freezing_by_velocity, per_class_scores, smooth_hmm
 from ethoagent.tools.features import BodyLayout, compute_features, infer_layout
 
 __all__ = [
@@ -82,7 +82,7 @@ _GRID: dict[str, tuple[float, ...]] = {
 }
 _PRIOR = {"freezing": 1.0, "rearing": 0.7, "rearing3d": 0.9, "contact": 0.5, "darting": 3.0}
 _WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
-_SMOOTH_S = (0.0, 0.2, 0.5)
+_DWELL_S = (0.3, 0.0, 1.0)  # in order of preference: bouts outlast a few frames
 
 
 # --------------------------------------------------------------------------- features
@@ -382,8 +382,9 @@ class DetectorPrediction:
     """What a detector says about one session.
 
     Attributes:
-        proba: ``(frames, individuals, classes)`` float64, rows summing to 1 (smoothed).
-        labels: ``(frames, individuals)`` int64 class indices, the argmax of ``proba``.
+        proba: ``(frames, individuals, classes)`` float64, rows summing to 1.
+        labels: ``(frames, individuals)`` int64 class indices: the argmax of ``proba``,
+            or its most likely path under the detector's sticky HMM (``dwell_s``).
         uncertainty: ``(frames, individuals)`` float64 in [0, 1]: half of (1 - margin
             between the two most likely classes) plus half where the fitted model and
             the rules disagree.
@@ -411,7 +412,8 @@ class Detector:
         fallback: class given where no rule fires, for the rules alone.
         weight: the rules' share of the mixed probability (0 = model only, 1 = rules
             decide wherever they apply).
-        smooth_s: width of the rolling mean over probabilities, s (0 = none).
+        dwell_s: expected stay in a class of the sticky HMM that smooths the labels
+            (``tools.classify.smooth_hmm``, stay = 1 - 1 / (fps * dwell_s)), s; 0 = none.
         cv_report: the cross-validated comparison on the examples (see ``fit_detector``).
     """
 
@@ -422,14 +424,14 @@ class Detector:
     rules: dict[int, tuple[RuleKind, float]]
     fallback: int
     weight: float
-    smooth_s: float
+    dwell_s: float
     cv_report: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         rules = ", ".join(f"{self.classes[c]}={k}@{t:g}" for c, (k, t) in self.rules.items())
         return (
             f"Detector(classes={len(self.classes)}, model={self.model_kind!r}, "
-            f"rules=[{rules}], weight={self.weight:g}, smooth_s={self.smooth_s:g})"
+            f"rules=[{rules}], weight={self.weight:g}, dwell_s={self.dwell_s:g})"
         )
 
     def predict(self, feats: DetectorFeatures) -> DetectorPrediction:
@@ -441,8 +443,7 @@ class Detector:
             proba = np.eye(len(self.classes))[rule_lab]
         else:
             proba = _mix(p_model, fires, self.rules, self.weight)
-        proba = _smooth(proba, round(self.smooth_s * feats.fps))
-        labels = np.asarray(proba.argmax(-1), dtype=np.int64)
+        labels = _smooth(proba, feats.fps, self.dwell_s)
         top2 = np.sort(proba, axis=-1)[..., -2:] if proba.shape[-1] > 1 else proba
         margin = top2[..., -1] - (top2[..., 0] if proba.shape[-1] > 1 else 0.0)
         covered = np.isin(p_model.argmax(-1), list(self.rules)) | fires.any(-1)
@@ -517,11 +518,12 @@ def _mix(
     return out
 
 
-def _smooth(proba: NDArray[np.float64], frames: int) -> NDArray[np.float64]:
-    if frames <= 1:
-        return proba
-    out: NDArray[np.float64] = uniform_filter1d(proba, size=frames, axis=0, mode="nearest")
-    return out
+def _smooth(proba: NDArray[np.float64], fps: float, dwell_s: float) -> NDArray[np.int64]:
+    """``(frames, individuals)`` labels: the argmax, or the sticky HMM's Viterbi path."""
+    if dwell_s <= 0 or proba.shape[-1] < 2:
+        return np.asarray(proba.argmax(-1), dtype=np.int64)
+    stay = max(0.5, 1.0 - 1.0 / (fps * dwell_s))
+    return np.stack([smooth_hmm(proba[:, a], stay=stay) for a in range(proba.shape[1])], 1)
 
 
 def window_uncertainty(
@@ -631,7 +633,7 @@ def _calibrate(
 
 
 Candidate = tuple[str, float, float]
-"""(model kind or ``"rules"``, rule weight, smoothing s)."""
+"""(model kind or ``"rules"``, rule weight, HMM dwell s)."""
 
 
 def _candidates(has_rules: bool) -> list[Candidate]:
@@ -639,7 +641,7 @@ def _candidates(has_rules: bool) -> list[Candidate]:
     out: list[Candidate] = [("rules", 1.0, 0.0)] if has_rules else []
     weights = sorted(_WEIGHTS, reverse=True) if has_rules else [0.0]
     for w in weights:
-        out += [("logreg", w, s) for s in _SMOOTH_S]
+        out += [("logreg", w, d) for d in _DWELL_S]
     return out
 
 
@@ -659,14 +661,13 @@ def _cross_validate(
         rows = ex.rows[te]
         fitted = _fit_model(feats, ex.rows[tr], ex.y[tr])
         for cand in cands:
-            kind, w, s = cand
+            kind, w, d = cand
             if kind == "rules":
-                lab = _rule_labels(fires, rules, fallback, feats)[rows[:, 0], rows[:, 1]]
+                lab = _rule_labels(fires, rules, fallback, feats)
             else:
                 p = _mix(_model_proba(*fitted, feats, len(classes)), fires, rules, w)
-                p = _smooth(p, round(s * feats.fps))
-                lab = p[rows[:, 0], rows[:, 1]].argmax(-1)
-            oof[cand][te] = lab
+                lab = _smooth(p, feats.fps, d)
+            oof[cand][te] = lab[rows[:, 0], rows[:, 1]]
     return oof
 
 
@@ -679,10 +680,11 @@ def fit_detector(
 
     Candidates: the rules alone (calibrated thresholds, ``fallback`` class elsewhere), and
     a class-balanced logistic regression (C = 0.1) on ``feats.values`` mixed
-    with the rules at weight ``w`` in {1, 0.75, 0.5, 0.25, 0} and smoothed over
-    {0, 0.2, 0.5} s. Each is scored by macro-F1 of its out-of-fold predictions on the
-    example frames (up to 5 folds; each example clip lies whole in one fold, the clips of
-    each class dealt round-robin; rule thresholds refined on the training folds only).
+    with the rules at weight ``w`` in {1, 0.75, 0.5, 0.25, 0}, labels smoothed by a sticky
+    HMM of expected dwell {0.3, 0 (none), 1} s. Each is scored by macro-F1 of its
+    out-of-fold predictions on the example frames (up to 5 folds; each example clip lies
+    whole in one fold, the clips of each class dealt round-robin; rule thresholds refined
+    on the training folds only).
     The first candidate in that order within one standard error (across folds) of the
     best score is refitted on every example; so the rules win ties, and the fitted model
     is chosen only where it scores better on held-out clips by more than the folds'
@@ -729,7 +731,7 @@ def fit_detector(
         rules=_calibrate(kinds, feats, ex.rows, ex.y),
         fallback=fallback,
         weight=chosen[1],
-        smooth_s=chosen[2],
+        dwell_s=chosen[2],
         cv_report=report,
     )
 
@@ -741,7 +743,7 @@ def _choose(
 
     The best mean score over folds sets the bar: best minus its standard error across
     folds; the first candidate in order of preference (rules, then more rule weight,
-    less smoothing) whose score reaches the bar is chosen, so a model must beat the
+    ``_DWELL_S``) whose score reaches the bar is chosen, so a model must beat the
     rules by more than the folds' noise.
     """
     scores: dict[Candidate, float] = {}
@@ -772,7 +774,7 @@ def _coverage_warnings(
 
 
 def _name(c: Candidate) -> str:
-    return "rules" if c[0] == "rules" else f"{c[0]}(w={c[1]:g},smooth={c[2]:g}s)"
+    return "rules" if c[0] == "rules" else f"{c[0]}(w={c[1]:g},hmm_dwell={c[2]:g}s)"
 
 
 def _report(
