@@ -13,6 +13,10 @@ those clips are left out of every score):
   the first minute with ``quick``); label set freezing / other from the human freezing
   vector. BehaviorDEPOT's own classifier output (``Behavior.mat``) is scored too, and the
   agreement between its four human raters on demo7 (no keypoints) is the ceiling.
+- ``ethome_interact`` (full run only): ethome's two-mouse session (DeepLabCut 2D, 30 fps,
+  5,700 frames), label set interact / other from the human ``interact`` bouts, the same
+  label for both mice; up to 3 + 3 example bouts (at most 3 s each) of the adult only,
+  both mice scored (the juvenile has no example).
 
 Methods, all in the same run:
 
@@ -25,7 +29,13 @@ Methods, all in the same run:
   ``velocity_threshold`` (BehaviorDEPOT's velocity freezing rule with its published
   thresholds; other frames get the most frequent non-freezing class), ``knn_features``
   (3-nearest neighbours on per-frame keypoint features of the example frames) and
-  ``logreg_keypoints`` (logistic regression on the same).
+  ``logreg_keypoints`` (logistic regression on the same), ``nose_distance`` (where the
+  classes include interact: interact where the nose of an animal is within half its body
+  length of any keypoint of another animal);
+- ``classical_detector``: ``tools.detectors`` fitted on the example frames: multi-scale
+  kinematic features, a class-balanced logistic regression, rules from the class names
+  calibrated on the examples, mixed and smoothed as cross-validation on the example clips
+  chooses (never below the rules there).
 
 Offline the "model" is the registered kNN solver, so the ablations change what that
 solver can use: without definitions it loses the definitions' motion prototypes; without
@@ -68,6 +78,7 @@ from ethoagent.tools.classify import (
     freezing_by_velocity,
     per_class_scores,
 )
+from ethoagent.tools.detectors import detector_features, fit_detector
 from ethoagent.tools.features import compute_features, infer_layout
 
 __all__ = ["ClassifyCase", "classify_cases", "classify_suite", "draw_examples", "score"]
@@ -98,9 +109,10 @@ class ClassifyCase:
 
     Attributes:
         keypoints_file: what the graph reads; pose: the same in memory.
-        truth: ``(frames,)`` int64 class codes of the first animal.
+        truth: ``(frames,)`` int64 class codes, the same for every scored animal.
         classes: the label set; examples: the labelled clips given to every method.
         units_per_cm: keypoint units per cm (velocity rule).
+        animals: how many animals are scored (the first ``animals``).
     """
 
     name: str
@@ -112,6 +124,7 @@ class ClassifyCase:
     fps: float
     units_per_cm: float
     source: str
+    animals: int = 1
 
     @property
     def scored(self) -> NDArray[np.bool_]:
@@ -220,10 +233,45 @@ def _behaviordepot_case(root: Path, work: Path, quick: bool, seed: int) -> Class
     )
 
 
+def _ethome_case(root: Path, work: Path, seed: int) -> ClassifyCase:
+    data = load_dataset("ethome_social_interact", root=root)
+    (video, pose), *_ = data.pose.items()
+    frames = min(pose.frames, data.labels[video].shape[0])
+    pose = PoseData(
+        points=pose.points[:frames],
+        confidence=pose.confidence[:frames],
+        keypoints=pose.keypoints,
+        individuals=pose.individuals,
+        fps=30.0,
+        unit=pose.unit,
+        source=pose.source,
+    )
+    path = write_keypoints(pose, work / "ethome_interact.nc", format="netcdf")
+    classes = ("interact", "other")
+    truth = np.where(data.labels[video][:frames, 0] > 0, 0, 1).astype(np.int64)
+    ex = draw_examples(truth, classes, clip_frames=90, per_class=3, seed=seed)
+    return ClassifyCase(
+        name="ethome_interact",
+        keypoints_file=path,
+        pose=pose,
+        truth=truth,
+        classes=classes,
+        examples=tuple(ex),
+        fps=30.0,
+        units_per_cm=float("nan"),
+        source=f"ethome {video}, 2 mice (both scored, examples of the adult only), DLC 2D "
+        f"px, {frames} frames at 30 fps, human interact",
+        animals=pose.points.shape[1],
+    )
+
+
 def classify_cases(
     work: Path, *, quick: bool, seed: int, root: Path | None = None
 ) -> tuple[list[ClassifyCase], list[str]]:
-    """The eval's data sets (synthetic keypoints written under ``work``) and skip notes."""
+    """The eval's data sets (synthetic keypoints written under ``work``) and skip notes.
+
+    ethome's two-mouse session is in the full run only.
+    """
     work.mkdir(parents=True, exist_ok=True)
     cases = [_synthetic_case(work, (1 if quick else 3) * 60 * 30, seed + 11)]
     notes: list[str] = []
@@ -232,6 +280,11 @@ def classify_cases(
         cases.append(_behaviordepot_case(base, work, quick, seed))
     except InputError as exc:
         notes.append(f"behaviordepot_freezing skipped: {exc}")
+    if not quick:
+        try:
+            cases.append(_ethome_case(base, work, seed))
+        except InputError as exc:
+            notes.append(f"ethome_social_interact skipped: {exc}")
     return cases, notes
 
 
@@ -250,10 +303,11 @@ def _graph(
     state = asyncio.run(run_classify(rt, inputs))
     wall = time.perf_counter() - t0
     labels, _, _ = frame_labels(rt, inputs)
-    return labels[:, 0], state, wall
+    return labels[:, : case.animals], state, wall
 
 
 def _keypoint_matrix(case: ClassifyCase) -> NDArray[np.float64]:
+    """``(frames, animals, features)`` per-frame features, standardised over the session."""
     feats = compute_features(
         case.pose.points,
         fps=case.fps,
@@ -262,31 +316,36 @@ def _keypoint_matrix(case: ClassifyCase) -> NDArray[np.float64]:
         layout=infer_layout(case.pose.keypoints),
         window_s=0.5,
     )
-    x = feats.values[:, 0]
+    x = feats.values[:, : case.animals]
     with np.errstate(all="ignore"):
-        mu, sd = np.nanmean(x, axis=0), np.nanstd(x, axis=0)
+        mu, sd = np.nanmean(x, axis=(0, 1)), np.nanstd(x, axis=(0, 1))
     z = (x - np.nan_to_num(mu)) / np.where(np.isfinite(sd) & (sd > 1e-9), sd, 1.0)
     out: NDArray[np.float64] = np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0)
     return out
 
 
-def _example_mask(case: ClassifyCase) -> NDArray[np.bool_]:
-    return ~case.scored
+def _example_rows(case: ClassifyCase) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Frames and animals of the example clips."""
+    frames = [np.arange(e.start, e.stop) for e in case.examples]
+    animals = [np.full(e.stop - e.start, e.animal) for e in case.examples]
+    return np.concatenate(frames), np.concatenate(animals)
 
 
 def _fit_predict(case: ClassifyCase, kind: str) -> NDArray[np.int64]:
+    """``(frames, animals)`` labels of a kNN / logistic regression fitted on the examples."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import KNeighborsClassifier
 
     x = _keypoint_matrix(case)
-    train = _example_mask(case)
+    frames, animals = _example_rows(case)
     model: Any = (
         KNeighborsClassifier(n_neighbors=3)
         if kind == "knn"
         else LogisticRegression(max_iter=2000, class_weight="balanced")
     )
-    model.fit(x[train], case.truth[train])
-    return np.asarray(model.predict(x), dtype=np.int64)
+    model.fit(x[frames, animals], case.truth[frames])
+    pred = model.predict(x.reshape(-1, x.shape[-1])).reshape(x.shape[:2])
+    return np.asarray(pred, dtype=np.int64)
 
 
 def _knn_baseline(case: ClassifyCase) -> NDArray[np.int64]:
@@ -319,6 +378,46 @@ def _velocity_rule(case: ClassifyCase) -> NDArray[np.int64]:
     rest = [j for j in range(len(case.classes)) if j != f]
     other = max(rest, key=lambda j: int((case.truth == j).sum()))
     return np.where(frz, f, other).astype(np.int64)
+
+
+def _nose_distance_rule(case: ClassifyCase) -> NDArray[np.int64]:
+    """``(frames, animals)``: interact where a nose is near another animal, else other.
+
+    Near: within half the animal's body length (median nose-to-tail-base distance) of
+    any keypoint of another animal.
+    """
+    feats = compute_features(
+        case.pose.points,
+        fps=case.fps,
+        keypoints=case.pose.keypoints,
+        layout=infer_layout(case.pose.keypoints),
+        window_s=0,
+    )
+    pts = case.pose.points[..., :2]
+    head = [case.pose.keypoints.index(k) for k in feats.layout.head]
+    near = np.zeros(pts.shape[:2], dtype=bool)
+    with np.errstate(all="ignore"):
+        for a in range(pts.shape[1]):
+            nose = pts[:, a, head].mean(axis=1)
+            for b in range(pts.shape[1]):
+                if b != a:
+                    d = np.nanmin(np.linalg.norm(pts[:, b] - nose[:, None], axis=-1), axis=1)
+                    near[:, a] |= d < 0.5 * feats.body_length[a]
+    i = case.classes.index("interact")
+    other = next(j for j in range(len(case.classes)) if j != i)
+    return np.where(near[:, : case.animals], i, other).astype(np.int64)
+
+
+def _classical_detector(case: ClassifyCase) -> tuple[NDArray[np.int64], dict[str, Any]]:
+    """``(frames, animals)`` labels of ``tools.detectors`` fitted on the examples, CV report."""
+    feats = detector_features(
+        case.pose.points,
+        fps=case.fps,
+        keypoints=case.pose.keypoints,
+        individuals=case.pose.individuals,
+    )
+    det = fit_detector(feats, case.examples, case.classes)
+    return det.predict(feats).labels[:, : case.animals], det.cv_report
 
 
 def _behaviordepot_output(root: Path, frames: int) -> NDArray[np.int64] | None:
@@ -356,10 +455,25 @@ def _inter_rater(root: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _scored(
+    pred: NDArray[np.int64], case: ClassifyCase
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Predictions and truth on the scored frames of every scored animal, flattened.
+
+    ``pred`` is ``(frames,)`` (the first animal) or ``(frames, animals)``.
+    """
+    p = pred.reshape(pred.shape[0], -1)[:, : case.animals][case.scored]
+    t = np.repeat(case.truth[case.scored, None], p.shape[1], axis=1)
+    return p.ravel(), t.ravel()
+
+
 def score(pred: NDArray[np.int64], case: ClassifyCase) -> dict[str, Any]:
-    """Per-class scores of ``pred`` on the case's scored frames."""
-    m = case.scored
-    return per_class_scores(pred[m], case.truth[m], case.classes)
+    """Per-class scores of ``pred`` on the scored frames of the scored animals.
+
+    ``pred`` is ``(frames,)`` (the first animal) or ``(frames, animals)``.
+    """
+    p, t = _scored(pred, case)
+    return per_class_scores(p, t, case.classes)
 
 
 # --------------------------------------------------------------------------- suite
@@ -371,7 +485,8 @@ def score(pred: NDArray[np.int64], case: ClassifyCase) -> dict[str, Any]:
     "darting and on BehaviorDEPOT demo1 freezing: per-class precision/recall/F1, macro-F1, "
     "confusion matrices; ablations without definitions / examples / preprocessing; "
     "baselines: majority, BehaviorDEPOT's velocity rule, kNN and logistic regression on "
-    "keypoint features; BehaviorDEPOT's own output and the demo7 inter-rater ceiling.",
+    "keypoint features; BehaviorDEPOT's own output and the demo7 inter-rater ceiling; "
+    "the classical detector (tools.detectors); ethome two-mouse interact in the full run.",
 )
 def classify_suite(options: SuiteOptions) -> SuiteResult:
     """The classify eval: per-class F1 on a synthetic session and BehaviorDEPOT's demo."""
@@ -379,31 +494,15 @@ def classify_suite(options: SuiteOptions) -> SuiteResult:
     metrics: dict[str, Any] = {}
     notes: list[str] = []
     figures: dict[str, bytes] = {}
-    all_classes = list(DEFAULT_CLASSES)
+    all_classes = [*DEFAULT_CLASSES, "interact"]
     root = shared_data_dir()
     with tempfile.TemporaryDirectory(prefix="ethoagent-classify-eval-") as tmp:
         work = Path(tmp)
         cases, skipped = classify_cases(work / "data", quick=options.quick, seed=options.seed)
         notes += skipped
         for case in cases:
-            preds: dict[str, tuple[NDArray[np.int64], dict[str, Any] | None, float | None]] = {}
-            lab, state, wall = _graph(case, work / "runs", "classify", {})
-            preds["classify"] = (lab, state, wall)
-            for name, over in ABLATIONS.items():
-                preds[name] = _graph(case, work / "runs", name, {**_IMAGE_ONLY, **over})
-            majority = int(np.bincount(case.truth[case.scored]).argmax())
-            preds["majority"] = (np.full(case.truth.size, majority, np.int64), None, None)
-            for name, fn in (
-                ("velocity_threshold", _velocity_rule),
-                ("knn_features", _knn_baseline),
-                ("logreg_keypoints", _logreg_baseline),
-            ):
-                t0 = time.perf_counter()
-                preds[name] = (fn(case), None, time.perf_counter() - t0)
-            if case.name == "behaviordepot_demo1":
-                bd = _behaviordepot_output(root / "behaviordepot_freezing", case.truth.size)
-                if bd is not None:
-                    preds["behaviordepot_output"] = (bd, None, None)
+            preds, report = _case_predictions(case, work / "runs", root)
+            _detector_metrics(metrics, case, report)
             for method, (pred, st, wall_s) in preds.items():
                 s = score(pred, case)
                 per = s["per_class"]
@@ -479,12 +578,63 @@ def classify_suite(options: SuiteOptions) -> SuiteResult:
         "get the most frequent non-freezing class.",
         "The demo7 inter-rater agreement is on another session (no keypoints): a ceiling "
         "for demo1's freezing F1, not a score on the same frames.",
+        "classical_detector = tools.detectors fitted on the example frames only (features "
+        "over 0.1/0.25/0.5 s, class-balanced logistic regression, rules from the class names "
+        "calibrated on the examples, mix and smoothing chosen by cross-validation over the "
+        "example clips); '<case>.classical_detector.*_on_examples' are those CV scores, "
+        "not scores on the scored frames.",
+        "ethome_interact (full run): both mice scored against the same human interact "
+        "label; examples (3 + 3 bouts, at most 3 s each) come from the adult only; "
+        "nose_distance = interact where a nose is within half a body length of any keypoint "
+        "of another animal (a fixed prior, not tuned on the scored frames).",
     ]
     return SuiteResult(metrics=metrics, table=rows, figures=figures, notes=notes)
 
 
+Prediction = tuple[NDArray[np.int64], dict[str, Any] | None, float | None]
+"""Labels ``(frames,)`` or ``(frames, animals)``, the graph state (graph runs), wall s."""
+
+
+def _case_predictions(
+    case: ClassifyCase, work: Path, root: Path
+) -> tuple[dict[str, Prediction], dict[str, Any]]:
+    """Every method's labels on one case, and the classical detector's CV report."""
+    preds: dict[str, Prediction] = {}
+    preds["classify"] = _graph(case, work, "classify", {})
+    for name, over in ABLATIONS.items():
+        preds[name] = _graph(case, work, name, {**_IMAGE_ONLY, **over})
+    majority = int(np.bincount(case.truth[case.scored]).argmax())
+    preds["majority"] = (np.full(case.truth.size, majority, np.int64), None, None)
+    baselines = [("knn_features", _knn_baseline), ("logreg_keypoints", _logreg_baseline)]
+    if "freezing" in case.classes:
+        baselines.insert(0, ("velocity_threshold", _velocity_rule))
+    if "interact" in case.classes:
+        baselines.insert(0, ("nose_distance", _nose_distance_rule))
+    for name, fn in baselines:
+        t0 = time.perf_counter()
+        preds[name] = (fn(case), None, time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    labels, report = _classical_detector(case)
+    preds["classical_detector"] = (labels, None, time.perf_counter() - t0)
+    if case.name == "behaviordepot_demo1":
+        bd = _behaviordepot_output(root / "behaviordepot_freezing", case.truth.size)
+        if bd is not None:
+            preds["behaviordepot_output"] = (bd, None, None)
+    return preds, report
+
+
+def _detector_metrics(metrics: dict[str, Any], case: ClassifyCase, report: dict[str, Any]) -> None:
+    """The classical detector's cross-validated comparison with its rules, on the examples."""
+    key = f"{case.name}.classical_detector"
+    metrics[f"{key}.chosen"] = report["chosen"]
+    for what in ("detector", "rule", "model"):
+        v = report[f"{what}_cv_macro_f1"]
+        metrics[f"{key}.{what}_cv_macro_f1_on_examples"] = None if v is None else round(v, 4)
+    metrics[f"{key}.warnings"] = "; ".join(report["warnings"]) or "none"
+
+
 def _confusion_figure(pred: NDArray[np.int64], case: ClassifyCase) -> bytes:
-    m = confusion_matrix(pred[case.scored], case.truth[case.scored], len(case.classes))
+    m = confusion_matrix(*_scored(pred, case), len(case.classes))
     norm = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
     n = len(case.classes)
     fig, ax = new_figure(1.2 + 0.9 * n, 1.0 + 0.8 * n)

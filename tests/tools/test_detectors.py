@@ -1,0 +1,137 @@
+"""The classical detector on analytic cases: a still animal freezes and a fast one does not
+(at any body size), the contact rule at known nose distances, and cross-validation that
+never prefers a model the rule beats on the examples."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from ethoagent.errors import InputError
+from ethoagent.model.ethogram import Example
+from ethoagent.tools.detectors import (
+    detector_features,
+    fit_detector,
+    rule_fires,
+    rule_kind,
+    window_uncertainty,
+)
+
+FPS = 50.0
+KEYPOINTS = ("nose", "tailbase")
+
+
+def _walker(speeds_bl: NDArray[np.float64], body: float) -> NDArray[np.float64]:
+    """``(frames, 2, 2)`` nose / tail base of one animal heading +x at the given speeds
+    (body lengths per second), body length ``body`` (any unit)."""
+    x = np.concatenate([[0.0], np.cumsum(speeds_bl[1:] * body / FPS)])
+    nose = np.stack([x + body, np.zeros_like(x)], axis=1)
+    tail = np.stack([x, np.zeros_like(x)], axis=1)
+    return np.stack([nose, tail], axis=1)
+
+
+@pytest.mark.parametrize("body", [200.0, 65.0])
+def test_a_still_or_slow_animal_freezes_and_a_fast_one_does_not(body: float) -> None:
+    frames = 400
+    # animal 0 creeps at 0.04 BL/s (half BehaviorDEPOT's 0.52 cm/s on a 6.5 cm mouse),
+    # animal 1 walks at 0.3 BL/s; the body size (px or mm) must not matter
+    pts = np.stack(
+        [_walker(np.full(frames, 0.04), body), _walker(np.full(frames, 0.3), body)], axis=1
+    )
+    pts[:, 1, :, 1] += 50 * body  # far apart
+    feats = detector_features(pts, fps=FPS, keypoints=KEYPOINTS)
+    frz = rule_fires("freezing", feats, 1.0)
+    assert frz[:, 0].all()
+    assert not frz[:, 1].any()
+    # at 4 times the thresholds (0.32 BL/s) the walker counts as freezing: the knob is read
+    assert rule_fires("freezing", feats, 4.0)[:, 1].all()
+    assert not rule_fires("freezing", feats, 3.0)[:, 1].any()  # 0.3 > 0.24 BL/s
+    assert rule_kind("Freezing") == "freezing" and rule_kind("locomotion") is None
+
+
+def test_contact_rule_at_known_nose_distances() -> None:
+    frames, body = 200, 100.0
+    a = _walker(np.zeros(frames), body)  # nose at (100, 0), tail base at (0, 0)
+    b = np.zeros_like(a)
+    gap = np.where(np.arange(frames) < frames // 2, 30.0, 300.0)  # 0.3 BL, then 3 BL
+    b[:, 1, 0] = 100.0 + gap  # b's tail base in front of a's nose
+    b[:, 0, 0] = 100.0 + gap + body  # b faces away (+x)
+    feats = detector_features(np.stack([a, b], axis=1), fps=FPS, keypoints=KEYPOINTS)
+    near = feats.column("nose_body")[:, 0]
+    assert np.allclose(near, gap / body)
+    fires = rule_fires("contact", feats, 0.5)
+    assert fires[: frames // 2, 0].all()
+    assert not fires[frames // 2 :, 0].any()
+    assert not fires[:, 1].any()  # b's nose is 1.3 BL or more from a
+
+
+def _bouts(seed: int) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """One animal alternating still (class 0) and walking (class 1) bouts of 2-4 s."""
+    rng = np.random.default_rng(seed)
+    speeds, truth = [], []
+    for i in range(16):
+        n = int(rng.integers(100, 200))
+        moving = i % 2
+        speeds.append(np.full(n, 0.0) if not moving else rng.uniform(0.5, 1.5, n))
+        truth.append(np.full(n, moving))
+    pts = _walker(np.concatenate(speeds), 100.0)
+    pts = pts + rng.normal(0, 0.05, pts.shape)  # tracking jitter
+    return pts[:, None], np.concatenate(truth).astype(np.int64)
+
+
+def _examples(truth: NDArray[np.int64], classes: tuple[str, ...], per: int) -> list[Example]:
+    out = []
+    for c in range(len(classes)):
+        idx = np.flatnonzero(truth == c)
+        starts = idx[np.flatnonzero(np.diff(idx, prepend=-2) > 1)][:per]
+        out += [
+            Example(animal=0, start=int(s) + 20, stop=int(s) + 45, label=classes[c]) for s in starts
+        ]
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cross_validation_never_prefers_a_model_the_rule_beats(seed: int) -> None:
+    pts, truth = _bouts(seed)
+    classes = ("freezing", "other")
+    feats = detector_features(pts, fps=FPS, keypoints=KEYPOINTS)
+    det = fit_detector(feats, _examples(truth, classes, 4), classes)
+    rep = det.cv_report
+    assert rep["folds"] == 4
+    assert rep["detector_cv_macro_f1"] >= rep["rule_cv_macro_f1"]
+    # the rule is perfect on these clips, so it wins the tie
+    assert rep["rule_cv_macro_f1"] == pytest.approx(1.0)
+    assert rep["chosen"] == "rules"
+    pred = det.predict(feats)
+    assert pred.proba.shape == (truth.size, 1, 2)
+    assert np.allclose(pred.proba.sum(-1), 1.0)
+    assert ((pred.uncertainty >= 0) & (pred.uncertainty <= 1)).all()
+    assert (pred.labels[:, 0] == truth).mean() > 0.9
+
+
+def test_the_model_is_chosen_where_no_rule_applies() -> None:
+    pts, truth = _bouts(3)
+    classes = ("resting", "walking")  # no rule for either name
+    feats = detector_features(pts, fps=FPS, keypoints=KEYPOINTS)
+    det = fit_detector(feats, _examples(truth, classes, 3), classes)
+    assert det.cv_report["rule_cv_macro_f1"] is None
+    assert det.cv_report["chosen"].startswith("logreg(w=0")
+    assert (det.predict(feats).labels[:, 0] == truth).mean() > 0.9
+
+
+def test_warnings_and_errors() -> None:
+    pts, truth = _bouts(4)
+    two = np.concatenate([pts, pts + 1000.0], axis=1)
+    feats = detector_features(two, fps=FPS, keypoints=KEYPOINTS)
+    classes = ("freezing", "other", "rearing")
+    det = fit_detector(feats, _examples(truth, classes[:2], 2), classes)
+    warnings = " ".join(det.cv_report["warnings"])
+    assert "'rearing' has no example" in warnings
+    assert "animal 1 has no example" in warnings
+    u = window_uncertainty(det.predict(feats).uncertainty, [(0, 10), (10, 30)])
+    assert u.shape == (2, 2)
+    with pytest.raises(InputError, match="not a class"):
+        fit_detector(feats, [Example(animal=0, start=0, stop=5, label="sleep")], classes)
+    with pytest.raises(InputError, match="outside the session"):
+        fit_detector(feats, [Example(animal=2, start=0, stop=5, label="other")], classes)
