@@ -22,7 +22,6 @@ LONG_MODULES_ALLOWED = {
     "ethoagent.evals.pose_real",
     "ethoagent.graphs.classify.graph",
     "ethoagent.graphs.pose.graph",
-    "ethoagent.graphs.segment.graph",
     "ethoagent.io.keypoints",
 }
 
@@ -66,9 +65,6 @@ LONG_FUNCTIONS_ALLOWED = {
     "ethoagent.graphs.profile.graph:build_profile_graph.stats",
     "ethoagent.graphs.profile.report:_report_md",
     "ethoagent.graphs.profile.report:write_profile_outputs",
-    "ethoagent.graphs.segment.graph:build_segment_graph",
-    "ethoagent.graphs.segment.graph:build_segment_graph.merge",
-    "ethoagent.graphs.segment.graph:make_merge_stage",
     "ethoagent.graphs.triangulate.graph:make_triangulation_stage",
     "ethoagent.graphs.triangulate.session:build_demo_graph",
     "ethoagent.io.keypoints:read_dlc_csv",
