@@ -21,7 +21,6 @@ LONG_MODULES_ALLOWED = {
     "ethoagent.evals.gate",
     "ethoagent.evals.pose_real",
     "ethoagent.graphs.classify.graph",
-    "ethoagent.graphs.pose.graph",
     "ethoagent.io.keypoints",
 }
 
@@ -56,11 +55,6 @@ LONG_FUNCTIONS_ALLOWED = {
     "ethoagent.graphs.classify.graph:make_classify_stage",
     "ethoagent.graphs.kit.nodes:run_item",
     "ethoagent.graphs.pose.graph:resolve_inputs",  # to graphs/pose/inputs.py (Pipeline spec)
-    "ethoagent.graphs.pose.graph:build_pose_graph",
-    "ethoagent.graphs.pose.graph:build_pose_graph.label",
-    "ethoagent.graphs.pose.graph:label_frame",
-    "ethoagent.graphs.pose.graph:make_assign_stage",
-    "ethoagent.graphs.pose.graph:make_regions_stage",
     "ethoagent.graphs.profile.graph:build_profile_graph",
     "ethoagent.graphs.profile.graph:build_profile_graph.stats",
     "ethoagent.graphs.profile.report:_report_md",

@@ -28,7 +28,6 @@ from ethoagent.graphs.segment.inputs import SegmentInputs, SegmentSources, resol
 from ethoagent.graphs.segment.item_stages import (
     CAPTION_PROMPT,
     MERGE_PROMPT,
-    Caption,
     MergeAnswer,
     offline_caption,
     offline_merge,
@@ -41,7 +40,7 @@ from ethoagent.model.pose import PoseData
 from ethoagent.prompts import PROMPTS_DIR
 from ethoagent.runs import Run
 from ethoagent.sim.synthetic import KEYPOINTS, World, simulate_world
-from ethoagent.tools.captions import SnippetKinematics
+from ethoagent.tools.captions import Caption, SnippetKinematics
 from ethoagent.tools.ethogram import (
     check_tiling,
     hungarian_macro_f1,
@@ -415,7 +414,7 @@ def test_merge_node_alone_joins_one_animals_captions_into_epochs(tmp_path: Path)
     )
     (rt.run.artifacts_dir / "captions_0001.json").write_text(json.dumps([record(60, 90, "walk")]))
     state: Any = {"animal": 0, "n_chunks": 2, "model_calls": {"caption": 0}}
-    update = asyncio.run(stages.merge(state, env))
+    update: Any = asyncio.run(stages.merge(state, env))
     assert update["animal"] == 1 and update["epochs"] == {"mouse_0": 2}
     assert update["merge_routes"] == {"model": 1}  # the offline solver answered in one window
     epochs = json.loads((rt.run.artifacts_dir / "epochs_000.json").read_text())
