@@ -26,6 +26,10 @@ two model prompts are answered by registered solvers doing geometry on the predi
 say so in the trace. The graph labels one animal whose ``Skeleton`` (keypoints, bones,
 left/right pairs, regions, body roles) comes with the inputs: the regions are what the
 stages box and assign, the roles give the body axis of the 3D left/right check.
+
+This module wires the nodes (``graphs.pose.stages``: ``prepare``, ``label``, ``report``,
+functions of the state and a ``PoseEnv``) and resolves the inputs; the per-view stages are
+in ``graphs.pose.item_stages``.
 """
 
 from __future__ import annotations

@@ -37,6 +37,9 @@ live in the run's artifact store, the graph state holds counts and summaries:
 Offline (the embedded default) the two prompts are answered by registered solvers: the
 kinematic captioner and the rule-based merge of equal or synonymous labels
 (``tools.captions.SYNONYMS``), both marked ``offline`` in the trace and the report.
+
+This module only wires the nodes: they are functions of the state and a ``SegmentEnv`` in
+``graphs.segment.stages``; the checked stages they run are in ``graphs.segment.item_stages``.
 """
 
 from __future__ import annotations
