@@ -21,8 +21,6 @@ LONG_MODULES_ALLOWED = {
     "ethoagent.evals.gate",
     "ethoagent.evals.pose_real",
     "ethoagent.graphs.classify.graph",
-    "ethoagent.graphs.pose.graph",
-    "ethoagent.graphs.segment.graph",
     "ethoagent.io.keypoints",
 }
 
@@ -57,18 +55,10 @@ LONG_FUNCTIONS_ALLOWED = {
     "ethoagent.graphs.classify.graph:make_classify_stage",
     "ethoagent.graphs.kit.nodes:run_item",
     "ethoagent.graphs.pose.graph:resolve_inputs",  # to graphs/pose/inputs.py (Pipeline spec)
-    "ethoagent.graphs.pose.graph:build_pose_graph",
-    "ethoagent.graphs.pose.graph:build_pose_graph.label",
-    "ethoagent.graphs.pose.graph:label_frame",
-    "ethoagent.graphs.pose.graph:make_assign_stage",
-    "ethoagent.graphs.pose.graph:make_regions_stage",
     "ethoagent.graphs.profile.graph:build_profile_graph",
     "ethoagent.graphs.profile.graph:build_profile_graph.stats",
     "ethoagent.graphs.profile.report:_report_md",
     "ethoagent.graphs.profile.report:write_profile_outputs",
-    "ethoagent.graphs.segment.graph:build_segment_graph",
-    "ethoagent.graphs.segment.graph:build_segment_graph.merge",
-    "ethoagent.graphs.segment.graph:make_merge_stage",
     "ethoagent.graphs.triangulate.graph:make_triangulation_stage",
     "ethoagent.graphs.triangulate.session:build_demo_graph",
     "ethoagent.io.keypoints:read_dlc_csv",

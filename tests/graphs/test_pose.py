@@ -17,20 +17,21 @@ from ethoagent.agent.trace import read_trace
 from ethoagent.agent.types import ModelClient, Request
 from ethoagent.errors import InputError
 from ethoagent.graphs.kit.runtime import offline_runtime
-from ethoagent.graphs.pose.graph import (
+from ethoagent.graphs.pose import stages
+from ethoagent.graphs.pose.graph import GRAPH_NAME, resolve_inputs, run_pose
+from ethoagent.graphs.pose.inputs import PoseInputs
+from ethoagent.graphs.pose.item_stages import (
     ASSIGN_PROMPT,
-    GRAPH_NAME,
     REGIONS_PROMPT,
     AssignAnswer,
     KeypointChoice,
     _offline_assign,
     _offline_regions,
-    resolve_inputs,
-    run_pose,
 )
-from ethoagent.graphs.pose.inputs import PoseInputs
 from ethoagent.graphs.pose.options import PoseOptions
+from ethoagent.io.calibration import read_calibration
 from ethoagent.io.keypoints import read_keypoints
+from ethoagent.model.camera import Camera
 from ethoagent.model.skeleton import MOUSE12, Skeleton
 from ethoagent.runs import Run
 from ethoagent.sim.simulate import simulate_session
@@ -250,3 +251,35 @@ def test_the_skeleton_comes_from_the_inputs(session: Path, tmp_path: Path) -> No
     bare = Skeleton(name="bare", keypoints=renamed.keypoints)
     with pytest.raises(InputError, match="has no regions"):
         resolve_inputs(session / "videos", session / "calibration.toml", seeds, skeleton=bare)
+
+
+def test_prepare_node_alone_triangulates_the_seeds(session: Path, tmp_path: Path) -> None:
+    """The prepare node on an empty state, no other node run: seeds saved, chunks planned."""
+    inputs = _inputs(session, chunk_frames=8)
+    rt = offline_runtime(tmp_path, GRAPH_NAME, "prepare", inputs.model_dump())
+    update: Any = stages.prepare({}, stages.PoseEnv.of(rt, inputs))
+    assert update["chunk"] == 0 and update["n_chunks"] == 4  # 30 frames in chunks of 8
+    assert update["history"] == [0] and update["flagged"] == []
+    seeds = rt.run.load_arrays("seeds")
+    assert seeds["frames"][0] == 0
+    assert seeds["points_2d"].shape[1:] == (4, len(inputs.skeleton.keypoints), 2)
+    np.testing.assert_allclose(update["anchor"], seeds["points_3d"][0])
+    assert np.isfinite(seeds["points_3d"][0]).all()
+    assert stages.more(update) == "label"
+
+
+def test_one_run_reads_the_calibration_once(
+    session: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """prepare and every label chunk share the cameras the run read once."""
+    inputs = _inputs(session, chunk_frames=10)
+    reads: list[str] = []
+
+    def counting(path: str) -> list[Camera]:
+        reads.append(path)
+        return read_calibration(path)
+
+    monkeypatch.setattr(stages, "read_calibration", counting)
+    state, _ = _run(tmp_path, inputs, OfflineClient(), "calibration")
+    assert state["n_chunks"] == 3 and state["chunk"] == 3
+    assert reads == [inputs.calibration]

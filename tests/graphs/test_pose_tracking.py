@@ -13,14 +13,12 @@ from ethoagent.agent.trace import Tracer
 from ethoagent.config import Budget
 from ethoagent.errors import InputError
 from ethoagent.graphs.kit.nodes import Feedback, StageContext
-from ethoagent.graphs.pose.graph import (
+from ethoagent.graphs.pose.item_stages import body_axes, lateral_offsets, missing_axis_roles
+from ethoagent.graphs.pose.stages import (
     FrameResult,
-    body_axes,
     fill_from_anchor,
-    lateral_offsets,
     make_left_right_check,
     make_mirror_escalation,
-    missing_axis_roles,
     trusted_points,
 )
 from ethoagent.graphs.triangulate.graph import FrameInput, FramePoints

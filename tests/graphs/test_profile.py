@@ -33,7 +33,7 @@ from ethoagent.graphs.profile.inputs import (
     read_sessions_csv,
 )
 from ethoagent.graphs.profile.options import ProfileOptions
-from ethoagent.graphs.segment.graph import (
+from ethoagent.graphs.segment.item_stages import (
     CAPTION_PROMPT,
     MERGE_PROMPT,
     offline_caption,

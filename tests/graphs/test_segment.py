@@ -22,25 +22,25 @@ from ethoagent.config import load_settings
 from ethoagent.errors import InputError
 from ethoagent.graphs.kit.nodes import PolicySupervisor
 from ethoagent.graphs.kit.runtime import Runtime, offline_runtime
-from ethoagent.graphs.segment.graph import (
+from ethoagent.graphs.segment import stages
+from ethoagent.graphs.segment.graph import GRAPH_NAME, run_segment
+from ethoagent.graphs.segment.inputs import SegmentInputs, SegmentSources, resolve_segment
+from ethoagent.graphs.segment.item_stages import (
     CAPTION_PROMPT,
-    GRAPH_NAME,
     MERGE_PROMPT,
-    Caption,
     MergeAnswer,
     offline_caption,
     offline_merge,
-    run_segment,
 )
-from ethoagent.graphs.segment.inputs import SegmentInputs, SegmentSources, resolve_segment
 from ethoagent.graphs.segment.options import SegmentOptions
+from ethoagent.graphs.segment.stages import SegmentEnv
 from ethoagent.io.keypoints import write_keypoints
 from ethoagent.io.labels import boris_to_framewise, read_boris_events
 from ethoagent.model.pose import PoseData
 from ethoagent.prompts import PROMPTS_DIR
 from ethoagent.runs import Run
 from ethoagent.sim.synthetic import KEYPOINTS, World, simulate_world
-from ethoagent.tools.captions import SnippetKinematics
+from ethoagent.tools.captions import Caption, SnippetKinematics
 from ethoagent.tools.ethogram import (
     check_tiling,
     hungarian_macro_f1,
@@ -381,6 +381,50 @@ def test_vlm_sees_a_contact_sheet_cropped_from_the_video(world: World, tmp_path:
             SegmentSources(keypoints=nc, video=_video(tmp_path / "short.mp4", pts[:10])),
             SegmentOptions(),
         )
+
+
+def test_merge_node_alone_joins_one_animals_captions_into_epochs(tmp_path: Path) -> None:
+    """The merge node on a hand-made state: two chunks of captions, no earlier node run."""
+    nc = _write_session(tmp_path / "s.nc", simulate_world(90, animals=1, fps=FPS, seed=3).points_3d)
+    inputs = resolve_segment(SegmentSources(keypoints=nc), SegmentOptions(min_epoch_s=0.5))
+    rt = offline_runtime(tmp_path / "runs", GRAPH_NAME, "merge", inputs.model_dump())
+    env = SegmentEnv.of(rt, inputs)
+    labels = np.repeat([[0], [1], [1]], 30, axis=0)
+    rt.run.save_arrays("clusters", labels=labels, confidence=np.ones(labels.shape))
+
+    def record(start: int, stop: int, label: str) -> dict[str, Any]:
+        cap = Caption(
+            posture="on all fours",
+            direction="forward",
+            speed="moderate",
+            social_interaction="none",
+            label=label,
+            confidence=0.9,
+        )
+        return {
+            "animal": 0,
+            "start": start,
+            "stop": stop,
+            "cluster": int(labels[start, 0]),
+            "caption": cap.model_dump(),
+        }
+
+    (rt.run.artifacts_dir / "captions_0000.json").write_text(
+        json.dumps([record(30, 60, "walking"), record(0, 30, "grooming")])
+    )
+    (rt.run.artifacts_dir / "captions_0001.json").write_text(json.dumps([record(60, 90, "walk")]))
+    state: Any = {"animal": 0, "n_chunks": 2, "model_calls": {"caption": 0}}
+    update: Any = asyncio.run(stages.merge(state, env))
+    assert update["animal"] == 1 and update["epochs"] == {"mouse_0": 2}
+    assert update["merge_routes"] == {"model": 1}  # the offline solver answered in one window
+    epochs = json.loads((rt.run.artifacts_dir / "epochs_000.json").read_text())
+    assert [(e["start"], e["stop"], e["label"]) for e in epochs] == [
+        (0, 30, "grooming"),
+        (30, 90, "walking"),
+    ]
+    assert [e["cluster"] for e in epochs] == [0, 1]
+    assert set(update["vocabulary"]) == {"grooming", "walking"}
+    assert stages.more_animals(update, env) == "report"
 
 
 def test_inputs_are_checked(world: World, tmp_path: Path) -> None:

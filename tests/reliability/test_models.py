@@ -26,15 +26,13 @@ from ethoagent.agent.types import Message, PromptRef, Request
 from ethoagent.config import RoleConfig
 from ethoagent.errors import EndpointError
 from ethoagent.graphs.kit.runtime import offline_runtime
-from ethoagent.graphs.pose.graph import (
+from ethoagent.graphs.pose.graph import GRAPH_NAME, resolve_inputs, run_pose
+from ethoagent.graphs.pose.item_stages import (
     ASSIGN_PROMPT,
-    GRAPH_NAME,
     REGIONS_PROMPT,
     RegionBox,
     RegionsAnswer,
     _offline_assign,
-    resolve_inputs,
-    run_pose,
 )
 from ethoagent.graphs.pose.options import PoseOptions
 from ethoagent.io.keypoints import write_keypoints

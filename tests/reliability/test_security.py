@@ -20,15 +20,14 @@ import pytest
 
 from ethoagent.agent.types import Request
 from ethoagent.graphs.kit.runtime import offline_runtime
-from ethoagent.graphs.segment.graph import (
+from ethoagent.graphs.segment.graph import GRAPH_NAME, run_segment
+from ethoagent.graphs.segment.inputs import SegmentSources, resolve_segment
+from ethoagent.graphs.segment.item_stages import (
     CAPTION_PROMPT,
-    GRAPH_NAME,
     MERGE_PROMPT,
     offline_caption,
     offline_merge,
-    run_segment,
 )
-from ethoagent.graphs.segment.inputs import SegmentSources, resolve_segment
 from ethoagent.graphs.segment.options import SegmentOptions
 from ethoagent.io.keypoints import write_keypoints
 from ethoagent.model.pose import PoseData

@@ -1,0 +1,757 @@
+"""The pose graph's node functions and its frame loop: each node takes (state, ``PoseEnv``).
+
+``graphs.pose.graph`` binds the env with ``functools.partial`` and wires the nodes (prepare
+-> label, one chunk of frames per step -> report); a node can be called alone on a small
+state. ``label_frame`` runs the per-view stages (``graphs.pose.item_stages``) and the
+triangulation stage with its escalations over one frame.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ethoagent.config import Budget
+from ethoagent.errors import InputError
+from ethoagent.graphs.kit.nodes import (
+    Escalation,
+    Feedback,
+    ItemOutcome,
+    Stage,
+    StageContext,
+    run_item,
+    run_stage,
+)
+from ethoagent.graphs.kit.runtime import Runtime
+from ethoagent.graphs.pose.inputs import PoseInputs, PoseState
+from ethoagent.graphs.pose.item_stages import (
+    LR_MARGIN_MM,
+    BodyAxes,
+    Env,
+    ViewFrame,
+    ask_assignment,
+    body_axes,
+    lateral_offsets,
+    make_assign_stage,
+    make_harmonise_stage,
+    make_regions_stage,
+    missing_axis_roles,
+)
+from ethoagent.graphs.pose.options import PoseOptions
+from ethoagent.graphs.pose.report import write_pose_outputs
+from ethoagent.graphs.triangulate.graph import (
+    FrameInput,
+    FramePoints,
+    TriangulationLimits,
+    make_triangulation_stage,
+    worst_reprojection,
+)
+from ethoagent.io.calibration import read_calibration
+from ethoagent.io.keypoints import read_keypoints
+from ethoagent.io.video import VideoReader
+from ethoagent.model.camera import Camera
+from ethoagent.model.checks import CheckResult
+from ethoagent.runs import Run
+from ethoagent.tools.cameras import check_calibration, project_points
+from ethoagent.tools.detect import (
+    Candidates,
+    candidates_from_predictions,
+    detect_marks,
+)
+from ethoagent.tools.labelling import (
+    predict_points,
+    read_seed_labels,
+)
+from ethoagent.tools.triangulate import (
+    bone_length_errors,
+    median_bone_lengths,
+    reprojection_errors,
+    triangulate_dlt,
+)
+
+# --- stage 4: triangulation with a model re-ask -------------------------------------------
+
+
+def reading_2d(views: Sequence[ViewFrame]) -> NDArray[np.float64]:
+    """The 2D labels ``(views, keypoints, 2)`` pixels that the assignments give."""
+    out = np.full((len(views), len(views[0].assignment) if views else 0, 2), np.nan)
+    for v, vf in enumerate(views):
+        got = vf.assignment >= 0
+        out[v, got] = vf.candidates[vf.assignment[got]]
+    return out
+
+
+def make_left_right_check(axes: BodyAxes) -> Callable[[FrameInput, FramePoints], CheckResult]:
+    """A check that every left/right pair lies on its own side of the body axis in 3D."""
+    names = axes.skeleton.keypoints
+
+    def left_right(inp: FrameInput, out: FramePoints) -> CheckResult:
+        off = lateral_offsets(axes.skeleton, out.points_3d, axes.up) * axes.sign
+        wrong = [
+            f"{names[a]}/{names[b]}"
+            for (a, b), o in zip(axes.skeleton.left_right_index, off, strict=True)
+            if np.isfinite(o) and o < -LR_MARGIN_MM
+        ]
+        return CheckResult(
+            name="left_right",
+            passed=not wrong,
+            value=float(len(wrong)),
+            threshold=0.0,
+            message="left and right keypoints lie on their own sides of the body"
+            if not wrong
+            else f"{wrong} lie on the wrong sides of the body axis (swapped in every view?)",
+        )
+
+    return left_right
+
+
+def make_mirror_escalation(
+    cameras: Sequence[Camera], axes: BodyAxes
+) -> Escalation[FrameInput, FramePoints]:
+    """Swap, in every view, the left/right pairs that lie on the wrong sides in 3D."""
+    names = axes.skeleton.keypoints
+
+    async def mirror(
+        inp: FrameInput, last: FramePoints | None, feedback: Feedback, ctx: StageContext
+    ) -> FramePoints:
+        reading = (last.points_2d if last is not None else inp.points_2d).copy()
+        points = last.points_3d if last is not None else triangulate_dlt(cameras, reading[None])[0]
+        off = lateral_offsets(axes.skeleton, points, axes.up) * axes.sign
+        swapped = []
+        for (a, b), o in zip(axes.skeleton.left_right_index, off, strict=True):
+            if np.isfinite(o) and o < -LR_MARGIN_MM:
+                reading[:, [a, b]] = reading[:, [b, a]]
+                swapped.append(f"{names[a]}<->{names[b]}")
+        pts = ctx.tool("triangulate_dlt", triangulate_dlt, list(cameras), points_2d=reading[None])
+        return FramePoints(
+            points_3d=pts[0], points_2d=reading, method="mirrored " + (", ".join(swapped) or "none")
+        )
+
+    return Escalation(
+        "mirror_pairs",
+        "swap left/right pairs that lie on the wrong side of the body in every view",
+        mirror,
+    )
+
+
+def make_reask_escalation(env: Env, views: list[ViewFrame]) -> Escalation[FrameInput, FramePoints]:
+    """Re-ask ``pose/assign`` for the keypoints and views whose reprojection failed."""
+
+    async def reask(
+        inp: FrameInput, last: FramePoints | None, feedback: Feedback, ctx: StageContext
+    ) -> FramePoints:
+        reading = inp.points_2d.copy()
+        base = (
+            last
+            if last is not None
+            else FramePoints(
+                points_3d=triangulate_dlt(env.cameras, reading[None])[0],
+                points_2d=reading,
+                method="",
+            )
+        )
+        err = reprojection_errors(env.cameras, base.points_3d[None], reading[None])[0]
+        bad = np.argwhere(np.nan_to_num(err, nan=0.0) > env.options.reprojection_px)
+        for v in sorted({int(b[0]) for b in bad}):
+            vf = views[v]
+            for region, idx in env.skeleton.region_index.items():
+                kps = [int(k) for vv, k in bad if vv == v and k in idx]
+                box = vf.boxes.get(region)
+                if not kps or box is None:
+                    continue
+                names = env.skeleton.keypoints
+                named = ", ".join(f"{names[k]} ({err[v, k]:.1f} px)" for k in kps)
+                chosen = await ask_assignment(
+                    env,
+                    vf,
+                    region,
+                    box,
+                    ctx,
+                    keypoints=kps,
+                    excluded=[int(vf.assignment[k]) for k in kps if vf.assignment[k] >= 0],
+                    feedback=f"In view {vf.name} these marks reproject badly from 3D: {named}. "
+                    + feedback.as_text(),
+                )
+                for k in kps:
+                    r = chosen.get(k, -1)
+                    reading[v, k] = vf.candidates[r] if r >= 0 else np.nan
+        pts = ctx.tool("triangulate_dlt", triangulate_dlt, env.cameras, points_2d=reading[None])
+        return FramePoints(points_3d=pts[0], points_2d=reading, method="re-asked model")
+
+    return Escalation(
+        "reask_model",
+        "ask the model again for the keypoints and views that failed, naming them",
+        reask,
+    )
+
+
+# --- the frame loop ------------------------------------------------------------------------
+
+
+@dataclass
+class FrameResult:
+    """One labelled frame: ``(keypoints, 3)`` points, ``(views, keypoints, 2)`` reading, outcome."""
+
+    points_3d: NDArray[np.float64]
+    points_2d: NDArray[np.float64]
+    status: str
+    method: str
+    reprojection_px: float
+    model_calls: dict[str, int]
+    flag_reason: str | None
+
+
+async def _read_views(rt: Runtime, env: Env, frame: int, views: list[ViewFrame]) -> dict[str, int]:
+    """Run regions, assign and harmonise over every view of ``frame``, filling ``views``.
+
+    Returns:
+        Model calls per stage (``regions``, ``assign``, ``harmonise``) and ``triangulate: 0``.
+    """
+    calls = {"regions": 0, "assign": 0, "triangulate": 0}
+
+    async def stage_over_views(stage: Stage[ViewFrame, Any]) -> list[ItemOutcome[Any]]:
+        outcomes = await run_stage(
+            stage,
+            [(f"frame {frame} view {vf.name}", vf) for vf in views],
+            client=rt.client,
+            tracer=rt.tracer,
+            supervisor=rt.supervisor,
+            concurrency=env.options.concurrency,
+        )
+        calls[stage.name] = calls.get(stage.name, 0) + sum(o.model_calls for o in outcomes)
+        return outcomes
+
+    for vf, o in zip(views, await stage_over_views(make_regions_stage(env)), strict=True):
+        vf.boxes = o.output.boxes if o.status == "accepted" and o.output else {}
+    for vf, o in zip(views, await stage_over_views(make_assign_stage(env)), strict=True):
+        if o.output is not None and o.status == "accepted":
+            vf.assignment, vf.distance = o.output.index, o.output.distance
+    for vf, o in zip(views, await stage_over_views(make_harmonise_stage()), strict=True):
+        if o.output is not None:
+            vf.assignment, vf.distance = o.output.index, o.output.distance
+    return calls
+
+
+async def label_frame(
+    rt: Runtime,
+    env: Env,
+    frame: int,
+    candidates: Sequence[NDArray[np.float64]],
+    predicted_3d: NDArray[np.float64],
+    reference_lengths: NDArray[np.float64],
+) -> FrameResult:
+    """Run the four stages on one frame; return its 3D points, 2D reading and outcome.
+
+    Args:
+        rt: the run's model client, tracer and supervisor.
+        env: the stages' context (options, skeleton, cameras, frames, examples).
+        frame: the frame's index in the videos.
+        candidates: per view ``(n, 2)`` pixels, most confident first.
+        predicted_3d: ``(keypoints, 3)`` mm, from the last accepted frames.
+        reference_lengths: ``(bones,)`` mm, from the seed frames.
+    """
+    opts = env.options
+    cams = env.cameras
+    n_kp = len(env.skeleton.keypoints)
+    pred2d = project_points(cams, predicted_3d).transpose(1, 0, 2)  # (V, K, 2)
+    views = [
+        ViewFrame(
+            frame=frame,
+            view=v,
+            name=cams[v].name,
+            size=cams[v].size,
+            candidates=np.asarray(c, dtype=np.float64).reshape(-1, 2),
+            predicted=pred2d[v],
+            assignment=np.full(n_kp, -1),
+            distance=np.full(n_kp, np.nan),
+        )
+        for v, c in enumerate(candidates)
+    ]
+    calls = await _read_views(rt, env, frame, views)
+
+    lr = [] if env.axes is None else [make_left_right_check(env.axes)]
+    mirror = [] if env.axes is None else [make_mirror_escalation(cams, env.axes)]
+    stage = make_triangulation_stage(
+        cams,
+        reference_lengths,
+        env.skeleton,
+        limits=TriangulationLimits(
+            reprojection_px=opts.reprojection_px,
+            bone_tolerance=opts.bone_tolerance,
+            min_coverage=opts.min_coverage,
+        ),
+        extra_escalations=[*mirror, make_reask_escalation(env, views)],
+        budget=Budget(max_retries=0, max_attempts=5, max_model_calls=24),
+        escalate=opts.refine_3d,
+        extra_checks=lr,
+    )
+    outcome = await run_item(
+        stage,
+        f"frame {frame}",
+        FrameInput(frame=frame, points_2d=reading_2d(views)),
+        client=rt.client,
+        tracer=rt.tracer,
+        supervisor=rt.supervisor,
+    )
+    calls["triangulate"] = outcome.model_calls
+    nan3 = np.full((n_kp, 3), np.nan)
+    out = outcome.output
+    pts3 = out.points_3d if out is not None else nan3
+    pts2 = out.points_2d if out is not None else reading_2d(views)
+    return FrameResult(
+        points_3d=pts3,
+        points_2d=pts2,
+        status=outcome.status,
+        method=out.method if out is not None else "none",
+        reprojection_px=worst_reprojection(cams, pts3, pts2),
+        model_calls=calls,
+        flag_reason=outcome.flag_reason,
+    )
+
+
+def trusted_points(
+    cameras: Sequence[Camera],
+    result: FrameResult,
+    threshold_px: float,
+    reference_lengths: NDArray[np.float64],
+    bone_tolerance: float,
+    bones: Sequence[tuple[int, int]],
+) -> NDArray[np.float64]:
+    """The 3D keypoints ``(keypoints, 3)`` mm of a frame that the checks support one by one.
+
+    Every used observation reprojects within ``threshold_px``, at least two views see it,
+    and no bone it belongs to deviates from the seeds by more than ``bone_tolerance`` (a
+    mark consistent in 3D but on the wrong body part fails this); others are NaN.
+
+    Args:
+        cameras: the calibration's cameras, one per view.
+        result: the frame's labelling.
+        threshold_px: largest reprojection error of a trusted observation, pixels.
+        bone_tolerance: largest relative deviation of a bone from its reference length.
+        reference_lengths: ``(bones,)`` mm, the seeds' bone lengths.
+        bones: ``(i, j)`` keypoint indices (``Skeleton.bone_index``), as in the reference.
+    """
+    err = reprojection_errors(cameras, result.points_3d[None], result.points_2d[None])[0]
+    seen = np.isfinite(err)
+    good = (np.where(seen, err, 0.0) <= threshold_px).all(axis=0) & (seen.sum(axis=0) >= 2)
+    rel = bone_length_errors(result.points_3d[None], list(bones), reference_lengths)[0]
+    for (a, b), e in zip(bones, rel, strict=True):
+        if np.isfinite(e) and abs(e) > bone_tolerance:
+            good[[a, b]] = False
+    return np.where(good[:, None], result.points_3d, np.nan)
+
+
+def fill_from_anchor(
+    predicted: NDArray[np.float64], anchor: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Predict keypoints the recent frames lost from where they sat in the ``anchor``.
+
+    Re-acquisition after a lost track: where each sat, relative to the body, in the last
+    fully accepted frame.
+
+    The anchor is moved onto the keypoints both know by the best rigid motion (rotation
+    and translation, Kabsch) when at least 3 of them span a plane, else by their mean
+    shift, and the missing keypoints are read off the moved anchor.
+
+    Args:
+        predicted: ``(keypoints, 3)`` mm, NaN where the recent frames give no prediction.
+        anchor: ``(keypoints, 3)`` mm, the last frame with every keypoint accepted.
+    """
+    missing = ~np.isfinite(predicted).all(axis=1)
+    if not missing.any():
+        return predicted
+    known = ~missing & np.isfinite(anchor).all(axis=1)
+    if not known.any():
+        return predicted
+    src, dst = anchor[known], predicted[known]
+    src_c, dst_c = src.mean(axis=0), dst.mean(axis=0)
+    rot = np.eye(3)
+    if known.sum() >= 3:
+        u, sv, vt = np.linalg.svd((src - src_c).T @ (dst - dst_c))
+        if sv[1] > 1e-6 * max(sv[0], 1e-12):  # not collinear
+            d = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
+            rot = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+    out = predicted.copy()
+    out[missing] = (anchor[missing] - src_c) @ rot.T + dst_c
+    return out
+
+
+def _traced(rt: Runtime, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    with rt.tracer.timed_tool(name, kwargs) as timing:
+        timing.result = fn(*args, **kwargs)
+    return timing.result
+
+
+SEED_FIT_FACTOR = 4.0
+"""A view whose seed labels reproject worse than this many ``reprojection_px`` (median)
+does not match its calibration."""
+
+
+def _check_seeds_fit(
+    inputs: PoseInputs,
+    cams: Sequence[Camera],
+    seed_3d: NDArray[np.float64],
+    seed_2d: NDArray[np.float64],
+) -> None:
+    """Refuse a calibration the hand-labelled seeds contradict.
+
+    E.g. swapped intrinsics, or a camera block from another rig: every frame would be
+    flagged otherwise.
+
+    Args:
+        inputs: the run's inputs (seeds file, calibration file, ``reprojection_px``).
+        cams: the calibration's cameras, one per view.
+        seed_3d: ``(seeds, keypoints, 3)`` float64, calibration units; NaN = missing.
+        seed_2d: ``(seeds, views, keypoints, 2)`` float64, pixels; NaN = missing.
+
+    Raises:
+        InputError: a view's median seed reprojection error exceeds
+            ``SEED_FIT_FACTOR * reprojection_px``.
+    """
+    err = reprojection_errors(cams, seed_3d, seed_2d)
+    limit = SEED_FIT_FACTOR * inputs.options.reprojection_px
+    bad = []
+    for v, cam in enumerate(cams):
+        e = err[:, v][~np.isnan(err[:, v])]
+        if e.size and float(np.median(e)) > limit:
+            bad.append(f"{cam.name} {float(np.median(e)):.1f} px")
+    if bad:
+        raise InputError(
+            f"the seed labels in {inputs.seeds} do not fit calibration {inputs.calibration}: "
+            f"median reprojection error {', '.join(bad)} (limit {limit:g} px).",
+            fix="check that the calibration belongs to these cameras and videos (names, "
+            "image size, intrinsics not swapped or transposed); recalibrate if needed.",
+        )
+
+
+# --- graph ----------------------------------------------------------------------------------
+
+
+def load_predictions(paths: Sequence[str], frames: int) -> list[list[Candidates]]:
+    """A 2D pose model's predictions (one keypoint file per view) as candidates.
+
+    Every keypoint of every individual in a file is a candidate (the graph decides which
+    is which); likelihoods below 0.5 are dropped.
+
+    Returns:
+        ``out[frame][view]`` candidates for the first ``frames`` frames.
+
+    Raises:
+        InputError: a file has fewer frames than the videos, or is not 2D.
+    """
+    per_view = []
+    for path in paths:
+        data = read_keypoints(path)
+        if data.points.shape[-1] != 2 or data.points.shape[0] < frames:
+            raise InputError(
+                f"2D predictions {path} have shape {data.points.shape}; need at least "
+                f"{frames} frames of 2D points.",
+                fix="pass the pose model's 2D output for the same videos.",
+            )
+        n = data.points.shape[1] * data.points.shape[2]
+        per_view.append(
+            (
+                data.points[:frames].reshape(frames, n, 2),
+                data.confidence[:frames].reshape(frames, n),
+            )
+        )
+    width = max(p.shape[1] for p, _ in per_view)
+    points = np.full((frames, len(paths), width, 2), np.nan)
+    conf = np.zeros((frames, len(paths), width))
+    for v, (p, c) in enumerate(per_view):
+        points[:, v, : p.shape[1]] = p
+        conf[:, v, : p.shape[1]] = np.where(np.isnan(c), 1.0, c)
+    return candidates_from_predictions(points, conf)
+
+
+class _Videos:
+    """Open readers, one per view, with a small frame cache (few-shot examples reuse frames)."""
+
+    def __init__(self, paths: Sequence[str]) -> None:
+        self.readers = [VideoReader(p) for p in paths]
+        self._cache: dict[tuple[int, int], NDArray[np.uint8]] = {}
+
+    def frame(self, view: int, index: int) -> NDArray[np.uint8]:
+        key = (view, index)
+        if key not in self._cache:
+            if len(self._cache) > 256:
+                self._cache.clear()
+            self._cache[key] = self.readers[view][index]
+        return self._cache[key]
+
+    def close(self) -> None:
+        for r in self.readers:
+            r.close()
+
+
+# --- the run's context and the frame loop's track ----------------------------------------
+
+
+@dataclass(frozen=True)
+class PoseEnv:
+    """What every node reads besides the state: bound once per run by the graph builder.
+
+    Attributes:
+        runtime: the run's model client, tracer, supervisor and progress.
+        inputs: the resolved inputs (videos, calibration, seeds, skeleton).
+        options: ``inputs.options``.
+        run: ``runtime.run``: the artifact store of arrays and JSON between nodes.
+    """
+
+    runtime: Runtime
+    inputs: PoseInputs
+    options: PoseOptions
+    run: Run
+
+    @classmethod
+    def of(cls, rt: Runtime, inputs: PoseInputs) -> PoseEnv:
+        """The env of a run of ``inputs`` in ``rt``."""
+        return cls(runtime=rt, inputs=inputs, options=inputs.options, run=rt.run)
+
+    @functools.cached_property
+    def cameras(self) -> list[Camera]:
+        """The calibration's cameras, read on first use and kept for the run's chunks."""
+        return read_calibration(self.inputs.calibration)
+
+
+@dataclass
+class _Track:
+    """What the frame loop carries from frame to frame.
+
+    Attributes:
+        history: the last (up to 4) frames the predictor extrapolates from.
+        history_points: their ``(keypoints, 3)`` points, calibration units.
+        anchor: ``(keypoints, 3)``: the last complete accepted 3D frame.
+        flagged: frames flagged for review so far (never shown as examples).
+        accepted_2d: ``(views, keypoints, 2)`` pixel readings of this chunk's accepted frames.
+    """
+
+    history: list[int]
+    history_points: list[NDArray[np.float64]]
+    anchor: NDArray[np.float64]
+    flagged: list[int]
+    cameras: Sequence[Camera]
+    few_shot: int
+    accepted_2d: dict[int, NDArray[np.float64]] = field(default_factory=dict)
+
+    def examples(self, frame: int) -> list[tuple[int, NDArray[np.float64]]]:
+        """Accepted frames before ``frame`` with their 2D points, ``(views, keypoints, 2)``."""
+        out = []
+        for f, p in zip(self.history, self.history_points, strict=True):
+            if f < frame and f not in self.flagged:
+                pts = self.accepted_2d.get(f)
+                if pts is None:
+                    pts = project_points(self.cameras, p).transpose(1, 0, 2)
+                out.append((f, pts))
+        return out[-max(self.few_shot, 1) :]
+
+    def predict(self, frame: int) -> NDArray[np.float64]:
+        """``(keypoints, 3)`` points of ``frame`` predicted from the last three in history."""
+        recent = [(h, p) for h, p in zip(self.history, self.history_points, strict=True)][-3:]
+        predicted = predict_points([h for h, _ in recent], [p for _, p in recent], frame)
+        return fill_from_anchor(predicted, self.anchor)
+
+    def add(
+        self, frame: int, result: FrameResult, env: PoseEnv, reference: NDArray[np.float64]
+    ) -> None:
+        """Move the track past ``frame``: its accepted (or trusted flagged) points join it."""
+        opts = env.options
+        if result.status == "accepted":
+            if not self.history or self.history[-1] != frame:
+                self.history.append(frame)
+                self.history_points.append(result.points_3d)
+            self.accepted_2d[frame] = result.points_2d
+            if np.isfinite(result.points_3d).all():
+                self.anchor = result.points_3d
+        else:
+            self.flagged.append(frame)
+            # a flagged frame still tells the predictor where its well-supported
+            # keypoints are (never shown to the model as a labelled example)
+            trusted = trusted_points(
+                self.cameras,
+                result,
+                opts.reprojection_px,
+                reference,
+                opts.bone_tolerance,
+                env.inputs.skeleton.bone_index,
+            )
+            if np.isfinite(trusted[:, 0]).mean() >= 0.5:
+                self.history.append(frame)
+                self.history_points.append(trusted)
+        self.history, self.history_points = self.history[-4:], self.history_points[-4:]
+
+
+def _seed_result(cams: Sequence[Camera], seeds: dict[str, NDArray[Any]], s: int) -> FrameResult:
+    """Seed frame ``s`` (index into the seeds) as an accepted frame result."""
+    return FrameResult(
+        points_3d=seeds["points_3d"][s],
+        points_2d=seeds["points_2d"][s],
+        status="accepted",
+        method="seed labels",
+        reprojection_px=worst_reprojection(cams, seeds["points_3d"][s], seeds["points_2d"][s]),
+        model_calls={},
+        flag_reason=None,
+    )
+
+
+def _frame_candidates(
+    env: PoseEnv, videos: _Videos, predictions: list[list[Candidates]] | None, frame: int
+) -> list[NDArray[np.float64]]:
+    """Each view's ``(n, 2)`` candidate pixels: the 2D model's, else detected marks."""
+    if predictions is not None:
+        return [c.xy for c in predictions[frame]]
+    rt = env.runtime
+    with rt.tracer.scope(node="detect", item=f"frame {frame}"):
+        return [
+            _traced(
+                rt,
+                "detect_marks",
+                detect_marks,
+                videos.frame(v, frame),
+                max_candidates=env.options.max_candidates,
+            ).xy
+            for v in range(len(env.cameras))
+        ]
+
+
+def _frame_row(frame: int, result: FrameResult) -> dict[str, Any]:
+    """One frame's line of ``stages/pose_NNNN.json``."""
+    return {
+        "frame": frame,
+        "status": result.status,
+        "method": result.method,
+        "reprojection_px": None
+        if not np.isfinite(result.reprojection_px)
+        else round(result.reprojection_px, 3),
+        "model_calls": sum(result.model_calls.values()),
+        "flag_reason": result.flag_reason,
+    }
+
+
+# --- nodes ---------------------------------------------------------------------------------
+
+
+def prepare(state: PoseState, env: PoseEnv) -> dict[str, Any]:
+    """Check the calibration, triangulate the seed labels (``seeds``); plan the chunks."""
+    rt, run, inputs, opts = env.runtime, env.run, env.inputs, env.options
+    skeleton = inputs.skeleton
+    cams = env.cameras
+    with rt.tracer.scope(node="prepare"):
+        for result in check_calibration(cams):
+            rt.tracer.check(result)
+        seed_frames, seed_2d = _traced(
+            rt,
+            "read_seed_labels",
+            read_seed_labels,
+            inputs.seeds,
+            [c.name for c in cams],
+            skeleton.keypoints,
+        )
+        seed_3d = _traced(rt, "triangulate_dlt", triangulate_dlt, cams, points_2d=seed_2d)
+        _check_seeds_fit(inputs, cams, seed_3d, seed_2d)
+    if seed_frames[0] != 0:
+        raise InputError(
+            f"the first seed frame is {seed_frames[0]}; labelling runs forward from a "
+            "labelled frame 0.",
+            fix=f"label frame 0 too in {inputs.seeds} (3 seeds: first, middle, last).",
+        )
+    if np.isnan(median_bone_lengths(seed_3d, skeleton.bone_index)).any():
+        raise InputError(
+            f"seed labels in {inputs.seeds} leave some bones unmeasured (a keypoint seen "
+            "in fewer than two views in every seed frame).",
+            fix="label every keypoint in at least two views of at least one seed frame.",
+        )
+    run.save_arrays("seeds", frames=np.asarray(seed_frames), points_2d=seed_2d, points_3d=seed_3d)
+    return {
+        "chunk": 0,
+        "n_chunks": -(-inputs.frames // opts.chunk_frames),
+        "history": [0],
+        "history_points": [seed_3d[0].tolist()],
+        "anchor": seed_3d[0].tolist(),
+        "flagged": [],
+        "routes": {},
+        "model_calls": {},
+    }
+
+
+async def label(state: PoseState, env: PoseEnv) -> dict[str, Any]:
+    """Label one chunk of frames (``pose_NNNN`` arrays, ``stages/pose_NNNN.json``)."""
+    rt, run, inputs, opts = env.runtime, env.run, env.inputs, env.options
+    skeleton = inputs.skeleton
+    cams = env.cameras
+    seeds = run.load_arrays("seeds")
+    seed_frames = [int(f) for f in seeds["frames"]]
+    reference = median_bone_lengths(seeds["points_3d"], skeleton.bone_index)
+    track = _Track(
+        history=list(state["history"]),
+        history_points=[np.asarray(p, dtype=np.float64) for p in state["history_points"]],
+        anchor=np.asarray(state["anchor"], dtype=np.float64),
+        flagged=list(state["flagged"]),
+        cameras=cams,
+        few_shot=opts.few_shot,
+    )
+    videos = _Videos(inputs.videos)
+    predictions = (
+        _traced(rt, "load_predictions", load_predictions, inputs.candidates, inputs.frames)
+        if inputs.candidates
+        else None
+    )
+    stage_env = Env(
+        options=opts,
+        skeleton=skeleton,
+        cameras=cams,
+        frame_image=videos.frame,
+        labelled_examples=track.examples,
+        wants_images=rt.client.backend != "offline",
+        axes=None if missing_axis_roles(skeleton) else body_axes(skeleton, seeds["points_3d"]),
+    )
+    i = state["chunk"]
+    lo, hi = i * opts.chunk_frames, min(inputs.frames, (i + 1) * opts.chunk_frames)
+    rows: list[dict[str, Any]] = []
+    pts3 = np.full((hi - lo, len(skeleton.keypoints), 3), np.nan)
+    pts2 = np.full((hi - lo, len(cams), len(skeleton.keypoints), 2), np.nan)
+    routes = dict(state["routes"])
+    calls = dict(state["model_calls"])
+    try:
+        for f in range(lo, hi):
+            if f in seed_frames:
+                result = _seed_result(cams, seeds, seed_frames.index(f))
+            else:
+                cands = _frame_candidates(env, videos, predictions, f)
+                result = await label_frame(rt, stage_env, f, cands, track.predict(f), reference)
+            pts3[f - lo], pts2[f - lo] = result.points_3d, result.points_2d
+            track.add(f, result, env, reference)
+            key = "flagged" if result.status != "accepted" else result.method
+            routes[key] = routes.get(key, 0) + 1
+            for k, c in result.model_calls.items():
+                calls[k] = calls.get(k, 0) + c
+            rows.append(_frame_row(f, result))
+            rt.report_progress("pose", 1, inputs.frames)
+    finally:
+        videos.close()
+    run.save_arrays(f"pose_{i:04d}", points_3d=pts3, points_2d=pts2)
+    run.write_json_output(f"stages/pose_{i:04d}.json", rows)
+    return {
+        "chunk": i + 1,
+        "history": track.history,
+        "history_points": [p.tolist() for p in track.history_points],
+        "anchor": track.anchor.tolist(),
+        "flagged": track.flagged,
+        "routes": routes,
+        "model_calls": calls,
+    }
+
+
+def more(state: PoseState) -> str:
+    """The next node after a chunk: ``label`` again or ``report``."""
+    return "label" if state["chunk"] < state["n_chunks"] else "report"
+
+
+def report(state: PoseState, env: PoseEnv) -> dict[str, Any]:
+    """Write the run's outputs (``graphs.pose.report``)."""
+    return {"outputs": write_pose_outputs(env.runtime, env.inputs, state["n_chunks"], state)}

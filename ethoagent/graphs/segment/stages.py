@@ -1,0 +1,713 @@
+"""The segment graph's node functions: each takes the graph state and a ``SegmentEnv``.
+
+``graphs.segment.graph`` binds the env with ``functools.partial`` and wires the nodes
+(load -> cluster -> snippets -> caption* -> merge* -> report); a node can be called alone on
+a small state. Arrays live in the run's artifact store; each node returns its state update.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ethoagent.agent.types import Image
+from ethoagent.atomic import atomic_write_text
+from ethoagent.errors import InputError
+from ethoagent.graphs.kit.nodes import ItemOutcome, run_item, run_stage
+from ethoagent.graphs.kit.runtime import Runtime
+from ethoagent.graphs.segment.inputs import SegmentInputs, SegmentState
+from ethoagent.graphs.segment.item_stages import (
+    CaptionEnv,
+    CaptionProposal,
+    MergeWindow,
+    SnippetItem,
+    dec_config,
+    make_caption_stage,
+    make_cluster_stage,
+    make_merge_stage,
+    rule_merge,
+)
+from ethoagent.graphs.segment.options import SegmentOptions
+from ethoagent.graphs.segment.report import write_segment_outputs
+from ethoagent.io.keypoints import read_keypoints
+from ethoagent.io.video import VideoReader
+from ethoagent.model.checks import CheckResult
+from ethoagent.model.ethogram import Epoch, Snippet
+from ethoagent.model.pose import PoseData
+from ethoagent.nn.dec import fit_dec
+from ethoagent.runs import Run
+from ethoagent.tools.captions import (
+    DEFINITIONS,
+    Caption,
+    SnippetKinematics,
+    caption_from_kinematics,
+    classify_frames,
+    kinematic_baselines,
+    normalise_label,
+    summarize_snippet,
+)
+from ethoagent.tools.cluster import assignment_stability, check_stability
+from ethoagent.tools.ethogram import check_min_duration, check_tiling, check_vocabulary
+from ethoagent.tools.features import (
+    IMPLAUSIBLE_SPREAD,
+    Features,
+    compute_features,
+    layout_named,
+    mask_implausible_points,
+)
+from ethoagent.tools.merge import majority_cluster, merge_epochs, plan_windows, stitch_windows
+from ethoagent.tools.sheets import skeleton_edges, skeleton_tiles, tile_images, video_tiles
+from ethoagent.tools.snippets import cut_snippets, sample_frames, split_snippets
+
+MAX_CAPTION_STEPS = 40
+"""Caption chunks are sized so that a session takes at most this many graph steps."""
+
+
+@dataclass(frozen=True)
+class SegmentEnv:
+    """What every node reads besides the state: bound once per run by the graph builder.
+
+    Attributes:
+        runtime: the run's model client, tracer, supervisor and progress.
+        inputs: the resolved session (keypoints, fps, animals, layout).
+        options: ``inputs.options``.
+        run: ``runtime.run``: the artifact store of arrays and JSON between nodes.
+    """
+
+    runtime: Runtime
+    inputs: SegmentInputs
+    options: SegmentOptions
+    run: Run
+
+    @classmethod
+    def of(cls, rt: Runtime, inputs: SegmentInputs) -> SegmentEnv:
+        """The env of a run of ``inputs`` in ``rt``."""
+        return cls(runtime=rt, inputs=inputs, options=inputs.options, run=rt.run)
+
+    @property
+    def min_epoch(self) -> int:
+        """Shortest epoch, frames (``options.min_epoch_s`` at the session's fps, >= 1)."""
+        return max(1, round(self.options.min_epoch_s * self.inputs.fps))
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _read(inputs: SegmentInputs) -> PoseData:
+    data = read_keypoints(inputs.keypoints, fps=inputs.fps)
+    if data.frames != inputs.frames or list(data.individuals) != inputs.animals:
+        raise InputError(
+            f"{inputs.keypoints} changed since the run started ({data.frames} frames, "
+            f"animals {list(data.individuals)}; the run expects {inputs.frames} and "
+            f"{inputs.animals}).",
+            fix="start a new run for the new file.",
+        )
+    return data
+
+
+PARTNER_ABSENT = {
+    "nose_nose": 10.0,
+    "nose_tailbase": 10.0,
+    "relative_heading": math.pi / 2,
+    "partner_bearing": math.pi / 2,
+    "approach_speed": 0.0,
+}
+"""Social feature values of an animal whose partners are all untracked (far, no relation)."""
+
+
+def _features(
+    inputs: SegmentInputs, points: NDArray[np.float64], *, fill_absent_partner: bool = True
+) -> Features:
+    """The session's features, social ones filled where partners are all untracked.
+
+    With ``fill_absent_partner``, social features of frames whose partners are all
+    untracked get ``PARTNER_ABSENT`` values (so a lost partner does not drop a tracked
+    animal from clustering).
+
+    ``report["partner_missing_frames"]`` counts those frames per animal, and
+    ``report["masked_frames"]`` is recounted after the fill.
+    """
+    opts = inputs.options
+    with warnings.catch_warnings():
+        # all-NaN stretches are expected here and reported (report["masked_frames"])
+        warnings.simplefilter("ignore", RuntimeWarning)
+        feats = compute_features(
+            points,
+            fps=inputs.fps,
+            keypoints=inputs.keypoint_names,
+            individuals=inputs.animals,
+            layout=layout_named(inputs.layout, inputs.keypoint_names),
+            window_s=opts.feature_window_s,
+            max_gap_s=opts.max_gap_s,
+        )
+    social = {
+        i: PARTNER_ABSENT[n.removesuffix("_mean").removesuffix("_std")]
+        if not n.endswith("_std")
+        else 0.0
+        for i, n in enumerate(feats.names)
+        if n.removesuffix("_mean").removesuffix("_std") in PARTNER_ABSENT
+    }
+    if not social or not fill_absent_partner:
+        return feats
+    values = feats.values.copy()
+    own = [i for i in range(len(feats.names)) if i not in social]
+    alone = np.isfinite(values[:, :, own]).all(axis=2)  # (frames, animals)
+    filled = np.zeros(alone.shape, dtype=bool)
+    for i, v in social.items():
+        gap = alone & ~np.isfinite(values[:, :, i])
+        values[:, :, i][gap] = v
+        filled |= gap
+    valid = np.asarray(np.isfinite(values).all(axis=-1), dtype=np.bool_)
+    report = {
+        **feats.report,
+        "masked_frames": {
+            n: int(c) for n, c in zip(feats.individuals, (~valid).sum(axis=0), strict=True)
+        },
+        "partner_missing_frames": {
+            n: int(c) for n, c in zip(feats.individuals, filled.sum(axis=0), strict=True)
+        },
+    }
+    return replace(feats, values=values, valid=valid, report=report)
+
+
+def _traced(rt: Runtime, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    with rt.tracer.timed_tool(name, kwargs) as timing:
+        timing.result = fn(*args, **kwargs)
+    return timing.result
+
+
+def _warn(rt: Runtime, warnings: list[str], message: str) -> None:
+    rt.tracer.event("warning", message=message)
+    warnings.append(message)
+
+
+def _write_json(path: Path, value: Any) -> None:
+    atomic_write_text(path, json.dumps(value, sort_keys=True) + "\n")
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _timed(state: SegmentState, node: str, t0: float) -> dict[str, float]:
+    """``state["timings"]`` with the seconds since ``t0`` added to ``node``'s."""
+    timings = dict(state.get("timings", {}))
+    timings[node] = round(timings.get(node, 0.0) + time.perf_counter() - t0, 4)
+    return timings
+
+
+# --- contact sheets ------------------------------------------------------------------------
+
+
+class _Sheets:
+    """Contact sheets of snippets: video frames when there is a video, else drawings."""
+
+    def __init__(self, inputs: SegmentInputs, points: NDArray[np.float64]) -> None:
+        self.inputs = inputs
+        self.points = points
+        self.edges = skeleton_edges(points)
+        layout = layout_named(inputs.layout, inputs.keypoint_names)
+        names = [normalise_label(k) for k in inputs.keypoint_names]
+        self.head = [names.index(normalise_label(h)) for h in layout.head]
+        self.reader = VideoReader(inputs.video) if inputs.video is not None else None
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+
+    def __call__(self, item: SnippetItem) -> tuple[Image, str]:
+        opts, fps = self.inputs.options, self.inputs.fps
+        sampled = sample_frames(item.snippet, fps, opts.sample_fps)
+        pick = np.unique(np.linspace(0, len(sampled) - 1, min(opts.sheet_tiles, len(sampled))))
+        frames = [sampled[int(i)] for i in pick]
+        captions = [f"frame {f}" for f in frames]
+        a = item.animal
+        if self.reader is not None:
+            images = [self.reader[f] for f in frames]
+            focal = self.points[frames, a] if self.inputs.dims == 2 else None
+            tiles = video_tiles(images, focal)
+            where = (
+                "cropped around the animal (its keypoints are marked with orange dots)"
+                if focal is not None
+                else f"whole frames (the keypoints are 3D, so no crop); the animal is {item.name!r}"
+            )
+            note = (
+                f"The image is a contact sheet of {len(frames)} video frames sampled from "
+                f"the snippet, in reading order, {where}. Each tile is labelled with its "
+                "frame number."
+            )
+        else:
+            s = item.snippet
+            with np.errstate(all="ignore"):
+                path = np.nanmean(self.points[s.start : s.stop, a, :, :2], axis=1)
+            tiles = skeleton_tiles(
+                self.points[frames],
+                a,
+                self.edges,
+                path=path,
+                head=self.head,
+                flip_y=self.inputs.dims == 3,
+            )
+            view = "from above" if self.inputs.dims == 3 else "in image coordinates"
+            note = (
+                "There is no video: the image is a drawing of the tracked keypoints seen "
+                f"{view}, one panel per sampled frame ({len(frames)} panels, reading "
+                "order, labelled with the frame number). The animal described is drawn in "
+                "orange with its head circled, other animals in grey; the green line is its "
+                "path over the snippet."
+            )
+        return Image.from_array(tile_images(tiles, captions)), note
+
+
+def _no_sheet(item: SnippetItem) -> tuple[Image, str]:
+    raise AssertionError("contact sheets are only drawn for a model that sees images")
+
+
+def _describe(c: Caption) -> str:
+    social = "" if c.social_interaction.startswith("none") else f"; {c.social_interaction}"
+    return f"{c.posture}, {c.direction}, speed {c.speed}{social}"
+
+
+def _captioned_pieces(run: Run, n_chunks: int, animal: int) -> tuple[list[Caption], list[Epoch]]:
+    """An animal's snippet captions, in time order, and one epoch per snippet from each.
+
+    Args:
+        run: the run whose artifacts hold the captions.
+        n_chunks: caption chunks written (``captions_NNNN.json`` artifacts).
+        animal: index into the session's animals.
+    """
+    records = [
+        r
+        for i in range(n_chunks)
+        for r in _read_json(run.artifacts_dir / f"captions_{i:04d}.json")
+        if r["animal"] == animal
+    ]
+    records.sort(key=lambda r: r["start"])
+    captions = [Caption.model_validate(r["caption"]) for r in records]
+    pieces = [
+        Epoch(
+            start=r["start"],
+            stop=r["stop"],
+            label=c.label,
+            description=_describe(c),
+            confidence=c.confidence,
+            cluster=r["cluster"] if r["cluster"] >= 0 else None,
+        )
+        for r, c in zip(records, captions, strict=True)
+    ]
+    return captions, pieces
+
+
+def _caption_records(
+    items: Sequence[tuple[str, SnippetItem]],
+    outcomes: Sequence[ItemOutcome[CaptionProposal]],
+    by: dict[str, int],
+    flagged: list[str],
+) -> list[dict[str, Any]]:
+    """One record per captioned snippet; a flagged one gets its kinematic caption.
+
+    Counts each snippet's route into ``by`` and appends flagged items to ``flagged``.
+    """
+    records = []
+    for (item_id, item), o in zip(items, outcomes, strict=True):
+        if o.status == "accepted" and o.output is not None:
+            cap, source = o.output.caption, o.output.source
+        else:
+            cap, source = caption_from_kinematics(item.kinematics).caption, "kinematics"
+            flagged.append(f"caption {item_id}")
+        route = "model" if source == "model" else source.replace(" (escalation)", "_fallback")
+        by[route] = by.get(route, 0) + 1
+        records.append(
+            {
+                "animal": item.animal,
+                "start": item.snippet.start,
+                "stop": item.snippet.stop,
+                "cluster": item.snippet.cluster,
+                "caption": cap.model_dump(),
+                "source": route,
+                "status": o.status,
+                "attempts": o.attempts,
+                "model_calls": o.model_calls,
+            }
+        )
+    return records
+
+
+def _ethogram_checks(
+    env: SegmentEnv, final: Sequence[Epoch], vocabulary: dict[str, str]
+) -> list[CheckResult]:
+    """Check an animal's final ethogram and record the checks in the trace.
+
+    The first four are the tiling checks (gaps, overlaps, bounds) and the vocabulary; the
+    minimum epoch duration follows where the session is long enough for one.
+    """
+    checks = [
+        *check_tiling(final, env.inputs.frames),
+        check_vocabulary(final, list(vocabulary)),
+    ]
+    if env.inputs.frames >= env.min_epoch:
+        checks.append(check_min_duration(final, env.min_epoch))
+    for c in checks:
+        env.runtime.tracer.check(c)
+    return checks
+
+
+# --- nodes ---------------------------------------------------------------------------------
+
+
+def load(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
+    """Read the keypoints, mask glitches, compute features; save ``points``."""
+    rt, run, inputs, opts = env.runtime, env.run, env.inputs, env.options
+    t0 = time.perf_counter()
+    warnings: list[str] = []
+    with rt.tracer.scope(node="load"):
+        data = _traced(rt, "read_keypoints", _read, inputs)
+        points, glitches = _traced(
+            rt, "mask_implausible_points", mask_implausible_points, data.points
+        )
+        if glitches:
+            _warn(
+                rt,
+                warnings,
+                f"{glitches} keypoint position(s) of {inputs.keypoints} are infinite or "
+                f"more than {IMPLAUSIBLE_SPREAD:g} times the session's spread away "
+                "(tracking or export glitches); they are treated as missing.",
+            )
+        feats: Features = _traced(rt, "compute_features", _features, inputs, points)
+        run.save_arrays("points", points=points)
+        masked = feats.report["masked_frames"]
+        for name, n in masked.items():
+            if n == inputs.frames:
+                _warn(
+                    rt,
+                    warnings,
+                    f"{name}: no frame has the keypoints the body layout "
+                    f"{inputs.layout!r} needs ({', '.join(feats.layout.names())}); "
+                    "its whole timeline is labelled 'untracked'.",
+                )
+            elif n > opts.nan_warning * inputs.frames:
+                _warn(
+                    rt,
+                    warnings,
+                    f"{name}: {n} of {inputs.frames} frames ({n / inputs.frames:.0%}) have "
+                    "no features (keypoints missing for longer than the "
+                    f"{opts.max_gap_s:g} s gap filling); they are not clustered and "
+                    "snippets made mostly of them are captioned 'untracked'.",
+                )
+        if not feats.valid.any():
+            empty = [
+                k
+                for k, col in zip(inputs.keypoint_names, np.moveaxis(points, 2, 0), strict=True)
+                if np.isnan(col).all()
+            ]
+            never = f" ({', '.join(empty)} never tracked)" if empty else ""
+            raise InputError(
+                f"no frame of {inputs.keypoints} has every keypoint the body layout "
+                f"{inputs.layout!r} needs ({', '.join(feats.layout.names())})"
+                f"{never}; nothing can be clustered.",
+                fix="check the keypoint file (are the keypoints all NaN?), or pass a "
+                "layout naming keypoints that are tracked.",
+            )
+    rt.report_progress("load", 1, 1)
+    return {
+        "frames": inputs.frames,
+        "animals": inputs.animals,
+        "fps": inputs.fps,
+        "features": list(feats.names),
+        "nan_report": feats.report,
+        "warnings": warnings,
+        "timings": _timed(state, "load", t0),
+    }
+
+
+async def cluster(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
+    """DEC over every (frame, animal) row with features; save ``clusters`` labels."""
+    rt, run, inputs, opts = env.runtime, env.run, env.inputs, env.options
+    t0 = time.perf_counter()
+    warnings = list(state.get("warnings", []))
+    points = run.load_arrays("points")["points"]
+    feats = _features(inputs, points)
+    x, index = feats.matrix()
+    if len(x) < opts.k:
+        raise InputError(
+            f"only {len(x)} (frame, animal) rows of {inputs.keypoints} have features, "
+            f"fewer than k={opts.k} clusters.",
+            fix="pass a smaller --k or a longer recording.",
+        )
+    fits = 2 if opts.check_stability else 1
+    total = fits * (opts.dec_pretrain_epochs + opts.dec_cluster_iters)
+
+    def progress(stage: str, step: int, steps: int) -> None:
+        rt.report_progress("clustering (DEC)", 1, total)
+
+    stage = make_cluster_stage(opts, progress)
+    with rt.tracer.scope(node="cluster"):
+        outcome = await run_item(
+            stage, "clusters", x, client=rt.client, tracer=rt.tracer, supervisor=rt.supervisor
+        )
+    if outcome.output is None:  # fit_dec raised: the trace has the error
+        raise RuntimeError(f"DEC failed on {inputs.keypoints}: {outcome.flag_reason}")
+    result, used_seed = outcome.output.result, outcome.output.seed
+    if outcome.status != "accepted":
+        with rt.tracer.scope(node="cluster"):
+            _warn(rt, warnings, f"clusters: {outcome.checks[0].message} (kept anyway)")
+    ari: float | None = None
+    stable: bool | None = None
+    if opts.check_stability:
+        with rt.tracer.scope(node="cluster", item="stability"):
+            fit_with_progress = functools.partial(fit_dec, progress=progress)
+            cfg = dec_config(opts, used_seed + 1)
+            other = _traced(rt, "fit_dec", fit_with_progress, x, config=cfg)
+            ari = _traced(
+                rt, "assignment_stability", assignment_stability, result.labels, other.labels
+            )
+            check = check_stability(float(ari), opts.stability_ari)
+            rt.tracer.check(check)
+            stable = check.passed
+            if not check.passed:
+                _warn(rt, warnings, f"stability: {check.message} (reported, not fatal)")
+    labels = np.full((inputs.frames, len(inputs.animals)), -1, dtype=np.int64)
+    labels[index[:, 0], index[:, 1]] = result.labels
+    confidence = np.full(labels.shape, np.nan)
+    confidence[index[:, 0], index[:, 1]] = result.soft.max(axis=1)
+    run.save_arrays("clusters", labels=labels, confidence=confidence)
+    counts = np.bincount(result.labels, minlength=opts.k)
+    return {
+        "clusters": {
+            "k": opts.k,
+            "seed": used_seed,
+            "rows": len(x),
+            "status": outcome.status,
+            "check": outcome.checks[0].message if outcome.checks else "",
+            "ari_between_seeds": None if ari is None else round(float(ari), 4),
+            "stability_passed": stable,
+            "iterations": result.iterations,
+            "converged": result.converged,
+            "usage": [int(c) for c in counts],
+        },
+        "warnings": warnings,
+        "timings": _timed(state, "cluster", t0),
+    }
+
+
+def snippets(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
+    """Cut each animal's cluster labels into snippets with kinematics (``snippets.json``)."""
+    rt, run, inputs, opts = env.runtime, env.run, env.inputs, env.options
+    t0 = time.perf_counter()
+    points = run.load_arrays("points")["points"]
+    labels = run.load_arrays("clusters")["labels"]
+    # summaries say "not tracked" for an absent partner, not the clustering's fill
+    feats = _features(inputs, points, fill_absent_partner=False)
+    base = kinematic_baselines(feats)
+    rows: list[dict[str, Any]] = []
+    with rt.tracer.scope(node="snippets"):
+        for a, name in enumerate(inputs.animals):
+            cut = _traced(
+                rt,
+                "cut_snippets",
+                cut_snippets,
+                labels[:, a],
+                inputs.fps,
+                min_s=opts.min_snippet_s,
+                max_s=opts.max_snippet_s,
+            )
+            if opts.split_snippet_s > 0:
+                per_frame = classify_frames(feats, a, base)
+                names = sorted(set(per_frame))
+                codes = np.searchsorted(names, per_frame)
+                cut = _traced(
+                    rt,
+                    "split_snippets",
+                    split_snippets,
+                    cut,
+                    codes,
+                    inputs.fps,
+                    min_s=min(opts.split_snippet_s, opts.max_snippet_s),
+                )
+            for s in cut:
+                kin = summarize_snippet(feats, a, s.start, s.stop, base)
+                rows.append(
+                    {
+                        "animal": a,
+                        "name": name,
+                        "snippet": s.model_dump(),
+                        "kinematics": kin.model_dump(),
+                    }
+                )
+    _write_json(run.artifacts_dir / "snippets.json", rows)
+    size = max(opts.caption_chunk, -(-len(rows) // MAX_CAPTION_STEPS))
+    return {
+        "n_snippets": len(rows),
+        "chunk": 0,
+        "chunk_size": size,
+        "n_chunks": -(-len(rows) // size),
+        "captioned_by": {},
+        "flagged": [],
+        "model_calls": {"caption": 0, "merge": 0},
+        "timings": _timed(state, "snippets", t0),
+    }
+
+
+async def caption(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
+    """Caption one chunk of snippets (``captions_NNNN.json``); advance ``chunk``."""
+    rt, run, inputs, opts = env.runtime, env.run, env.inputs, env.options
+    t0 = time.perf_counter()
+    rows = _read_json(run.artifacts_dir / "snippets.json")
+    i, size = state["chunk"], state["chunk_size"]
+    part = rows[i * size : (i + 1) * size]
+    # a vlm role declared without image input gets the kinematics as text only
+    vlm_sees = rt.settings.role("vlm").capabilities.image_input
+    wants_images = rt.client.backend != "offline" and vlm_sees
+    points = run.load_arrays("points")["points"]
+    sheets = _Sheets(inputs, points) if wants_images else None
+    caption_env = CaptionEnv(
+        options=opts,
+        fps=inputs.fps,
+        wants_images=wants_images,
+        has_video=inputs.video is not None,
+        sheet=sheets if sheets is not None else _no_sheet,
+    )
+    items = [
+        (
+            f"{r['name']} {r['snippet']['start']}-{r['snippet']['stop']}",
+            SnippetItem(
+                animal=r["animal"],
+                name=r["name"],
+                snippet=Snippet.model_validate(r["snippet"]),
+                kinematics=SnippetKinematics.model_validate(r["kinematics"]),
+            ),
+        )
+        for r in part
+    ]
+    try:
+        outcomes = await run_stage(
+            make_caption_stage(caption_env),
+            items,
+            client=rt.client,
+            tracer=rt.tracer,
+            supervisor=rt.supervisor,
+            concurrency=opts.concurrency,
+            on_done=lambda _o: rt.report_progress("captioning", 1, state["n_snippets"]),
+        )
+    finally:
+        if sheets is not None:
+            sheets.close()
+    by = dict(state.get("captioned_by", {}))
+    flagged = list(state.get("flagged", []))
+    records = _caption_records(items, outcomes, by, flagged)
+    _write_json(run.artifacts_dir / f"captions_{i:04d}.json", records)
+    calls = dict(state["model_calls"])
+    calls["caption"] = calls.get("caption", 0) + sum(o.model_calls for o in outcomes)
+    return {
+        "chunk": i + 1,
+        "captioned_by": by,
+        "flagged": flagged,
+        "model_calls": calls,
+        "animal": 0,
+        "vocabulary": dict(state.get("vocabulary", {})),
+        "epochs": dict(state.get("epochs", {})),
+        "merge_routes": dict(state.get("merge_routes", {})),
+        "timings": _timed(state, "caption", t0),
+    }
+
+
+def more_captions(state: SegmentState) -> str:
+    """The next node after a caption chunk: ``caption`` again or ``merge``."""
+    return "caption" if state["chunk"] < state["n_chunks"] else "merge"
+
+
+async def merge(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
+    """Merge one animal's captions into epochs (``epochs_NNN.json``); advance ``animal``."""
+    rt, run, inputs, opts = env.runtime, env.run, env.inputs, env.options
+    min_epoch = env.min_epoch
+    t0 = time.perf_counter()
+    a = state["animal"]
+    name = inputs.animals[a]
+    captions, pieces = _captioned_pieces(run, state["n_chunks"], a)
+    vocabulary = dict(state.get("vocabulary", {}))
+    routes = dict(state.get("merge_routes", {}))
+    flagged = list(state.get("flagged", []))
+    windows = plan_windows(len(pieces), opts.merge_window, opts.merge_overlap)
+    parts: list[tuple[int, int, Sequence[Epoch]]] = []
+    calls = 0
+    stage = make_merge_stage()
+    for w, (i0, i1) in enumerate(windows, start=1):
+        win = MergeWindow(
+            animal=name,
+            start=pieces[i0].start,
+            stop=pieces[i1 - 1].stop,
+            pieces=pieces[i0:i1],
+            captions=captions[i0:i1],
+            vocabulary=dict(vocabulary),
+            min_frames=min_epoch,
+            fps=inputs.fps,
+        )
+        item = f"{name} window {w}/{len(windows)}"
+        o = await run_item(
+            stage, item, win, client=rt.client, tracer=rt.tracer, supervisor=rt.supervisor
+        )
+        calls += o.model_calls
+        if o.status == "accepted" and o.output is not None:
+            proposal = o.output
+            route = "model" if proposal.source == "model" else "rules_fallback"
+        else:
+            proposal = rule_merge(win.pieces, min_epoch, win.vocabulary)
+            route = "rules_fallback"
+            flagged.append(f"merge {item}")
+        routes[route] = routes.get(route, 0) + 1
+        for label, definition in proposal.vocabulary.items():
+            vocabulary.setdefault(label, definition)
+        parts.append((win.start, win.stop, proposal.epochs))
+        rt.report_progress("merging", 1, len(windows) * len(inputs.animals))
+    with rt.tracer.scope(node="merge", item=name):
+        stitched = _traced(
+            rt, "stitch_windows", stitch_windows, parts, boundaries=[p.start for p in pieces]
+        )
+        tidy = _traced(rt, "merge_epochs", merge_epochs, stitched, min_epoch)
+        labels = run.load_arrays("clusters")["labels"][:, a]
+        final = [
+            e.model_copy(update={"cluster": majority_cluster(labels, e.start, e.stop)})
+            for e in tidy
+        ]
+        for vocab_label in {e.label for e in final} - set(vocabulary):
+            vocabulary[vocab_label] = DEFINITIONS.get(vocab_label, vocab_label)
+        checks = _ethogram_checks(env, final, vocabulary)
+    if not all(c.passed for c in checks[:4]):
+        raise RuntimeError(
+            f"the ethogram of {name} does not tile its {inputs.frames} frames: "
+            + "; ".join(c.message for c in checks[:4] if not c.passed)
+        )
+    _write_json(run.artifacts_dir / f"epochs_{a:03d}.json", [e.model_dump() for e in final])
+    model_calls = dict(state["model_calls"])
+    model_calls["merge"] = model_calls.get("merge", 0) + calls
+    epochs = dict(state.get("epochs", {}))
+    epochs[name] = len(final)
+    return {
+        "animal": a + 1,
+        "vocabulary": vocabulary,
+        "merge_routes": routes,
+        "flagged": flagged,
+        "model_calls": model_calls,
+        "epochs": epochs,
+        "timings": _timed(state, "merge", t0),
+    }
+
+
+def more_animals(state: SegmentState, env: SegmentEnv) -> str:
+    """The next node after an animal's merge: ``merge`` again or ``report``."""
+    return "merge" if state["animal"] < len(env.inputs.animals) else "report"
+
+
+def report(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
+    """Write the run's outputs (``graphs.segment.report``)."""
+    return {"outputs": write_segment_outputs(env.runtime, env.inputs, state)}
