@@ -43,6 +43,7 @@ from ethoagent.cli.inspect import inspect_command
 from ethoagent.cli.profile import profile_command
 from ethoagent.cli.serve import doctor_command, serve_command
 from ethoagent.cli.trace import trace_export
+from ethoagent.cli.triangulate import triangulate_command
 from ethoagent.errors import EthoagentError, InputError
 from ethoagent.graphs.pose.options import PoseOptions
 from ethoagent.graphs.segment.options import SegmentOptions
@@ -563,6 +564,7 @@ app.command("classify")(classify)
 app.command("chat")(chat)
 app.command("demo")(demo)
 app.command("profile")(profile_command)
+app.command("triangulate")(triangulate_command)
 app.command("run")(run_command)
 trace_app.command("export")(trace_export)
 app.command("serve")(serve_command)
