@@ -32,7 +32,7 @@ SLEAP_NODES = (
 def test_triangulate_sleap_anipose_session_names_side_and_writes_anipose(tmp_path: Path) -> None:
     session = require_shared("sleap_anipose_minimal_session/minimal_session")
     out = tmp_path / "out"
-    args = [session, "--calibration", session / "calibration.toml", "--out", out]
+    args: list[str | Path] = [session, "--calibration", session / "calibration.toml", "--out", out]
     done = cli("triangulate", *args, "--runs-dir", tmp_path / "runs")
     assert done.returncode == 0, done.stderr
     assert "left out: side" in done.stdout

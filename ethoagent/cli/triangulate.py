@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -21,6 +21,9 @@ from ethoagent.cli.base import (
 )
 from ethoagent.errors import InputError
 from ethoagent.graphs.triangulate.options import TriangulateFilesOptions
+
+if TYPE_CHECKING:
+    from ethoagent.graphs.triangulate.inputs import TriangulateFilesSources
 
 _DEFAULTS = TriangulateFilesOptions()
 """Defaults shown in ``--help`` (``TriangulateFilesOptions`` holds them)."""
@@ -73,35 +76,19 @@ def triangulate_command(
 ) -> None:
     """Triangulate a lab's own 2D predictions with its calibration (anipose's 3D layout).
 
-    The calibration is diagnosed on the animal's 2D points first: the median reprojection
-    error per camera, a camera whose points do not fit its parameters (left out, or
-    refused with --strict) and the calibration's unit. Points are triangulated by RANSAC
-    over views weighted by the 2D scores; outputs: points_3d.csv (anipose layout, in the
-    calibration's unit), points_3d.nc (movement), flags.csv, summary.json and report.md.
+    The calibration is diagnosed on the animal's 2D points first (error per camera; a
+    camera whose points do not fit is left out, or refused with --strict; the unit), then
+    RANSAC over views weighted by the 2D scores. Outputs: points_3d.csv (anipose layout,
+    calibration units), points_3d.nc (movement), flags.csv, summary.json, report.md.
     """
     from ethoagent.graphs.kit.run import run_pipeline
     from ethoagent.graphs.triangulate import FILES_PIPELINE
 
     settings = settings_from(config, backend, runs_dir, no_cache)
+    inputs, options = None, None
     if resume is None:
-        if two_d is None or calibration is None or out is None:
-            raise InputError(
-                "triangulate needs 2D, --calibration and --out.",
-                fix="e.g. ethoagent triangulate session/ --calibration calibration.toml "
-                "--out results/ (or --resume RUN).",
-            )
-        inputs = FILES_PIPELINE.parse_inputs(
-            {"two_d": two_d, "calibration": calibration, "skeleton": skeleton}
-        )
-        options = FILES_PIPELINE.parse_options(
-            {
-                "strict": strict,
-                "refine_calibration": refine_calibration,
-                "threshold_px": threshold_px,
-            }
-        )
-    else:
-        inputs, options = None, None
+        given = {"strict": strict, "refine_calibration": refine_calibration}
+        inputs, options = _parsed(two_d, calibration, out, skeleton, given, threshold_px)
     console.print(f"[bold]ethoagent triangulate[/] (backend {settings.backend})")
     with progress_bars() as progress:
         result = run_pipeline(
@@ -116,6 +103,29 @@ def triangulate_command(
             progress=progress,
         )
     _print_summary(result.summary, result.out or result.run.outputs_dir, result.run.root)
+
+
+def _parsed(
+    two_d: Path | None,
+    calibration: Path | None,
+    out: Path | None,
+    skeleton: Path | None,
+    options: dict[str, Any],
+    threshold_px: float,
+) -> tuple[TriangulateFilesSources, TriangulateFilesOptions]:
+    """The command's inputs and options, validated (a fresh run needs 2D, calibration, out)."""
+    from ethoagent.graphs.triangulate import FILES_PIPELINE
+
+    if two_d is None or calibration is None or out is None:
+        raise InputError(
+            "triangulate needs 2D, --calibration and --out.",
+            fix="e.g. ethoagent triangulate session/ --calibration calibration.toml "
+            "--out results/ (or --resume RUN).",
+        )
+    inputs = FILES_PIPELINE.parse_inputs(
+        {"two_d": two_d, "calibration": calibration, "skeleton": skeleton}
+    )
+    return inputs, FILES_PIPELINE.parse_options({**options, "threshold_px": threshold_px})
 
 
 def _print_summary(m: dict[str, Any], out: Path, root: Path) -> None:
