@@ -108,6 +108,13 @@ def pose(
             "LightningPose), used as candidates instead of detected marks."
         ),
     ] = None,
+    skeleton: Annotated[
+        Path | None,
+        typer.Option(
+            help="Skeleton file: SLEAP .slp, DeepLabCut config.yaml, anipose config.toml or "
+            "skeleton TOML (default: the named skeleton the seeds fit)."
+        ),
+    ] = None,
     frames: Annotated[
         int | None, typer.Option(help="Label the first N frames (default: all).")
     ] = _POSE.frames,
@@ -155,6 +162,7 @@ def pose(
                 "calibration": calibration,
                 "seeds": seeds,
                 "candidates": candidates,
+                "skeleton": skeleton,
             }
         )
         options = PIPELINE.parse_options({"frames": frames, "model_every_stage": model_every_stage})
