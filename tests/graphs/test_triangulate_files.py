@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ethoagent.config import Settings
+from ethoagent.agent.workspace import Workspace
+from ethoagent.chat.actions import ToolContext, execute_tool, parse_direct
+from ethoagent.config import Settings, load_settings
 from ethoagent.errors import InputError
 from ethoagent.graphs.kit.registry import pipeline
 from ethoagent.graphs.kit.run import run_pipeline
@@ -147,3 +149,21 @@ def test_camera_keypoint_errors_are_medians_over_inlier_views() -> None:
     view_error[0, 1, 0] = 4.0
     out = camera_keypoint_errors(view_error)
     np.testing.assert_array_equal(out, [[2.0, np.nan], [4.0, np.nan]])
+
+
+def test_chat_runs_triangulate_into_the_workspace(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws")
+    ctx = ToolContext(ws, load_settings(None, {"runs_dir": ws.root / "runs"}))
+    _session(ws.root)
+    parsed = parse_direct("/run triangulate 2d --calibration calibration.toml --out tri")
+    assert parsed is not None
+    tool, raw = parsed
+    assert tool.name == "run_triangulate"
+    out = execute_tool(ctx, tool.name, raw)
+    assert out.ok, out.error
+    assert out.result is not None
+    assert out.result.data["dropped_cameras"] == ["ring_3"]
+    assert "results/tri/points_3d.csv" in out.result.files
+    strict = execute_tool(ctx, tool.name, {**raw, "strict": True, "out": "tri2"})
+    assert not strict.ok and strict.error is not None and "ring_3" in strict.error
+    assert not (ws.root / "results" / "tri2").exists()
