@@ -68,6 +68,7 @@ def test_help_lists_every_command() -> None:
     assert out.returncode == 0
     for command in (
         "demo",
+        "triangulate",
         "pose",
         "simulate",
         "eval",

@@ -43,6 +43,7 @@ from ethoagent.cli.inspect import inspect_command
 from ethoagent.cli.profile import profile_command
 from ethoagent.cli.serve import doctor_command, serve_command
 from ethoagent.cli.trace import trace_export
+from ethoagent.cli.triangulate import triangulate_command
 from ethoagent.errors import EthoagentError, InputError
 from ethoagent.graphs.pose.options import PoseOptions
 from ethoagent.graphs.segment.options import SegmentOptions
@@ -107,6 +108,13 @@ def pose(
             "LightningPose), used as candidates instead of detected marks."
         ),
     ] = None,
+    skeleton: Annotated[
+        Path | None,
+        typer.Option(
+            help="Skeleton file: SLEAP .slp, DeepLabCut config.yaml, anipose config.toml or "
+            "skeleton TOML (default: the named skeleton the seeds fit)."
+        ),
+    ] = None,
     frames: Annotated[
         int | None, typer.Option(help="Label the first N frames (default: all).")
     ] = _POSE.frames,
@@ -154,6 +162,7 @@ def pose(
                 "calibration": calibration,
                 "seeds": seeds,
                 "candidates": candidates,
+                "skeleton": skeleton,
             }
         )
         options = PIPELINE.parse_options({"frames": frames, "model_every_stage": model_every_stage})
@@ -563,6 +572,7 @@ app.command("classify")(classify)
 app.command("chat")(chat)
 app.command("demo")(demo)
 app.command("profile")(profile_command)
+app.command("triangulate")(triangulate_command)
 app.command("run")(run_command)
 trace_app.command("export")(trace_export)
 app.command("serve")(serve_command)

@@ -78,10 +78,11 @@ def test_offline_labels_a_session_accurately_with_few_model_calls(
     for name in ("points_3d.csv", "frames.csv", "report.md", "overlay.png", "points_2d/top.csv"):
         assert (run.outputs_dir / name).is_file(), name
     nc = read_keypoints(run.outputs_dir / "points_3d.nc")
-    csv_rows = np.loadtxt(run.outputs_dir / "points_3d.csv", delimiter=",", skiprows=1)
-    np.testing.assert_allclose(
-        nc.points[:, 0].reshape(FRAMES, -1), csv_rows[:, 1:], atol=1e-3, equal_nan=True
-    )
+    anipose = read_keypoints(run.outputs_dir / "points_3d.csv")
+    assert anipose.keypoints == nc.keypoints
+    np.testing.assert_allclose(nc.points, anipose.points, atol=1e-3, equal_nan=True)
+    header = (run.outputs_dir / "points_3d.csv").read_text().splitlines()[0].split(",")
+    assert header[-1] == "fnum" and f"{nc.keypoints[0]}_error" in header
     assert state["outputs"]
 
 
@@ -237,7 +238,7 @@ def test_the_skeleton_comes_from_the_inputs(session: Path, tmp_path: Path) -> No
     a = run_mouse.load_arrays("pose_0000")["points_3d"]
     np.testing.assert_array_equal(run_other.load_arrays("pose_0000")["points_3d"], a)
     header = (run_other.outputs_dir / "points_3d.csv").read_text().splitlines()[0]
-    assert header.startswith("frame,mark0_x_mm,mark0_y_mm")
+    assert header.startswith("mark0_x,mark0_y,mark0_z,mark0_error")
     truth = json.loads((run_other.outputs_dir / "summary.json").read_text())["ground_truth"]
     assert list(truth["error_mm_by_region"]) == ["group0", "group1", "group2", "group3"]
     # without hindpaws the 3D left/right check cannot run: said, and the run goes on

@@ -206,6 +206,76 @@ register_tool(
 )
 
 
+class RunTriangulateArgs(_Args):
+    two_d: str = Field(
+        description="Folder of one 2D prediction file per camera, or of one folder per camera."
+    )
+    calibration: str = Field(description="anipose calibration.toml or DANNCE .mat.")
+    skeleton: str | None = Field(
+        None, description="Skeleton file (.slp, DeepLabCut config.yaml, anipose/skeleton TOML)."
+    )
+    strict: bool = Field(False, description="Refuse an inconsistent camera.")
+    refine_calibration: bool = Field(
+        False, description="Refine the extrinsics by bundle adjustment first."
+    )
+    out: str | None = Field(None, description="Name of the new folder under results/.")
+
+
+def _run_triangulate(ctx: ToolContext, a: RunTriangulateArgs) -> ToolResult:
+    from ethoagent.graphs.triangulate import FILES_PIPELINE
+
+    ws = ctx.workspace
+    inputs = FILES_PIPELINE.parse_inputs(
+        {
+            "two_d": ws.resolve(a.two_d, must_exist=True, what="2D predictions folder"),
+            "calibration": ws.resolve(a.calibration, must_exist=True, what="calibration"),
+            "skeleton": None
+            if a.skeleton is None
+            else ws.resolve(a.skeleton, must_exist=True, what="skeleton file"),
+        }
+    )
+    options = _options(FILES_PIPELINE, strict=a.strict, refine_calibration=a.refine_calibration)
+    result, out, files = _run_pipeline(ctx, FILES_PIPELINE, inputs, options, "triangulate", a.out)
+    run, s = result.run, result.summary
+    data = {
+        "run": run.run_id,
+        "outputs": _rel(ctx, out),
+        "frames": s["frames"],
+        "cameras": s["cameras"],
+        "dropped_cameras": s["dropped_cameras"],
+        "unit": s["unit"],
+        "median_error_px": s["median_error_px"],
+        "error_px_per_camera": s["error_px_per_camera"],
+        "flagged_points": s["flagged_points"],
+        "diagnosis": s["diagnosis"],
+    }
+    rows = [[k, json.dumps(v) if isinstance(v, dict | list) else v] for k, v in data.items()]
+    dropped = f", left out {', '.join(s['dropped_cameras'])}" if s["dropped_cameras"] else ""
+    return ToolResult(
+        f"triangulate run {run.run_id}: {s['frames']} frames from {', '.join(s['cameras'])}"
+        f"{dropped}; points_3d.csv ({s['unit']}) in {_rel(ctx, out)}",
+        data,
+        ["field", "value"],
+        rows,
+        files,
+    )
+
+
+register_tool(
+    ChatTool(
+        "run_triangulate",
+        "Triangulate a lab's own 2D predictions (one file or folder per camera) with its "
+        "calibration: diagnoses the calibration (inconsistent camera, unit), writes "
+        "anipose-layout points_3d.csv, flags and a report into a new folder under results/.",
+        RunTriangulateArgs,
+        _run_triangulate,
+        command="run triangulate",
+        positional=("two_d",),
+        long=True,
+    )
+)
+
+
 class RunGateArgs(_Args):
     keypoints: str = Field(description="Keypoint file.")
     model: str = Field(description="Model folder written by `ethoagent gate train`.")

@@ -14,6 +14,7 @@ PIPELINES: dict[str, AnyPipeline] = {
     p.name: p
     for p in (
         triangulate.PIPELINE,
+        triangulate.FILES_PIPELINE,
         pose.PIPELINE,
         segment.PIPELINE,
         classify.PIPELINE,

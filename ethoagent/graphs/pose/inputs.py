@@ -12,6 +12,7 @@ from typing import TypedDict
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ethoagent.graphs.pose.options import PoseOptions
+from ethoagent.io.skeletons import read_skeleton
 from ethoagent.model.skeleton import MOUSE12, Skeleton
 
 
@@ -25,6 +26,9 @@ class PoseSources(BaseModel):
         calibration: anipose ``calibration.toml``.
         seeds: seed labels, CSV ``frame,view,keypoint,x,y`` (frame 0 included).
         candidates: folder of 2D pose-model predictions, one file per camera.
+        skeleton: the animal's skeleton file (SLEAP ``.slp``, DeepLabCut ``config.yaml``,
+            anipose or skeleton TOML; ``io.skeletons.read_skeleton``); default: the named
+            skeleton the seed labels fit.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -34,6 +38,7 @@ class PoseSources(BaseModel):
     calibration: Path | None = None
     seeds: Path | None = None
     candidates: Path | None = None
+    skeleton: Path | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> PoseSources:
@@ -68,21 +73,33 @@ class PoseInputs(BaseModel):
 def resolve_pose(sources: PoseSources, options: PoseOptions) -> PoseInputs:
     """Match one video per calibrated camera and check the calibration, seeds and lengths.
 
+    A skeleton file is read with ``io.skeletons.read_skeleton``; what it does not say and
+    was inferred is listed in the inputs' ``warnings`` (``skeleton: ...``).
+
     Raises:
-        InputError: see ``graphs.pose.graph.resolve_inputs``.
+        InputError: see ``graphs.pose.graph.resolve_inputs``, and an unreadable skeleton
+            file (file and line named).
     """
     # the graph module (OpenCV, LangGraph) loads when a run is resolved, not with the options
     from ethoagent.graphs.pose.graph import resolve_inputs
 
     assert sources.videos and sources.calibration and sources.seeds  # PoseSources checks
-    return resolve_inputs(
+    skeleton, inferred = (
+        read_skeleton(sources.skeleton) if sources.skeleton is not None else (None, [])
+    )
+    inputs = resolve_inputs(
         sources.videos,
         sources.calibration,
         sources.seeds,
         frames=options.frames,
         options=options,
         candidates_dir=sources.candidates,
+        skeleton=skeleton,
     )
+    if not inferred:
+        return inputs
+    said = [f"skeleton: {line}" for line in inferred]
+    return inputs.model_copy(update={"warnings": [*said, *inputs.warnings]})
 
 
 class PoseState(TypedDict, total=False):

@@ -2,7 +2,9 @@
 
 Written into the run's ``outputs/``:
 
-- ``points_3d.csv`` (mm, calibration's world frame) and ``points_3d.nc`` (movement netCDF);
+- ``points_3d.csv`` (anipose's 3D layout: ``<kp>_x/_y/_z`` in mm in the calibration's world
+  frame, ``_error`` mean reprojection error over the views used in px, ``_ncams``, ``_score``
+  empty as the labels carry no 2D scores, ``fnum``) and ``points_3d.nc`` (movement netCDF);
 - ``points_2d/<camera>.csv``: the accepted 2D labels per view, DeepLabCut-style;
 - ``frames.csv``: per frame the outcome, how it was reached, worst reprojection error and
   model calls;
@@ -30,6 +32,7 @@ from numpy.typing import NDArray
 
 from ethoagent.figures import new_figure, png_bytes
 from ethoagent.graphs.pose.inputs import PoseInputs, PoseState
+from ethoagent.io.anipose import write_anipose_3d
 from ethoagent.io.calibration import read_calibration
 from ethoagent.io.keypoints import write_dlc_csv, write_keypoints
 from ethoagent.io.video import VideoReader
@@ -38,6 +41,7 @@ from ethoagent.model.pose import PoseData
 from ethoagent.model.skeleton import Skeleton
 from ethoagent.tools.cameras import project_points
 from ethoagent.tools.labelling import draw_keypoints
+from ethoagent.tools.triangulate import reprojection_errors
 
 if TYPE_CHECKING:
     from ethoagent.graphs.kit.runtime import Runtime
@@ -121,12 +125,12 @@ def write_pose_outputs(
     fps = _fps(inputs.videos[0])
     keypoints = inputs.skeleton.keypoints
 
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["frame", *[f"{k}_{a}_mm" for k in keypoints for a in "xyz"]])
-    for f, row in enumerate(points):
-        w.writerow([f, *[f"{v:.3f}" for v in row.ravel()]])
-    outputs = [run.write_output("points_3d.csv", buf.getvalue())]
+    error, ncams = _point_errors(cams, points, reading)
+    outputs = [
+        write_anipose_3d(
+            run.outputs_dir / "points_3d.csv", points, keypoints, error=error, ncams=ncams
+        )
+    ]
 
     pose3d = PoseData(
         points=points[:, None],
@@ -179,6 +183,27 @@ def write_pose_outputs(
         outputs.append(run.write_output("overlay.png", overlay))
     outputs.append(run.write_output("report.md", _report_md(summary, overlay is not None)))
     return [str(Path(p).relative_to(run.root)) for p in outputs]
+
+
+def _point_errors(
+    cams: Sequence[Camera], points: NDArray[np.float64], reading: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per 3D point, the mean reprojection error (px) over the views used and their count.
+
+    Args:
+        cams: the views, in the order of ``reading``'s views axis.
+        points: ``(frames, keypoints, 3)`` mm.
+        reading: ``(frames, views, keypoints, 2)`` px, the 2D labels the points rest on.
+
+    Returns:
+        ``(error, ncams)``, each ``(frames, keypoints)``; error NaN where no view was used.
+    """
+    err = reprojection_errors(cams, points, reading)
+    used = np.isfinite(err)
+    ncams = used.sum(axis=1).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        error = np.where(used, err, 0.0).sum(axis=1) / ncams
+    return error, ncams
 
 
 def _fps(video: str) -> float | None:

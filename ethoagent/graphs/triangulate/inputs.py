@@ -1,13 +1,27 @@
-"""What a triangulate run reads: nothing from disk (it simulates its session).
+"""What a triangulate run reads.
 
-Its recorded inputs are therefore its options.
+The demo (``TriangulateSources``) reads nothing from disk: it simulates its session, so
+its recorded inputs are its options. ``ethoagent triangulate`` (``TriangulateFilesSources``)
+reads a lab's own 2D predictions, calibration and skeleton; ``resolve_triangulate_files``
+matches files to cameras, reads the skeleton and diagnoses the calibration on the 2D
+points before any run exists (a refused calibration leaves nothing behind).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict
 
-from ethoagent.graphs.triangulate.options import TriangulateOptions
+from ethoagent.errors import InputError
+from ethoagent.graphs.triangulate.options import TriangulateFilesOptions, TriangulateOptions
+from ethoagent.io.calibration import read_calibration
+from ethoagent.io.keypoints import read_keypoints
+from ethoagent.io.rig import CameraFiles, find_camera_files, read_camera_points
+from ethoagent.io.skeletons import complete_skeleton, read_skeleton
+from ethoagent.model.skeleton import Skeleton
+from ethoagent.tools.calibration_check import diagnose_calibration
+from ethoagent.tools.cameras import check_calibration
 
 
 class TriangulateSources(BaseModel):
@@ -33,4 +47,132 @@ def resolve_triangulate(
     return TriangulateInputs(frames=options.frames, views=options.views, seed=options.seed)
 
 
-__all__ = ["TriangulateInputs", "TriangulateSources", "resolve_triangulate"]
+class TriangulateFilesSources(BaseModel):
+    """What ``ethoagent triangulate`` is given.
+
+    Attributes:
+        two_d: folder of one 2D prediction file per camera, or of one folder per camera
+            (the camera named in the file or folder name).
+        calibration: anipose ``calibration.toml`` or DANNCE ``.mat``.
+        skeleton: SLEAP ``.slp``, DeepLabCut ``config.yaml``, anipose or skeleton TOML; without
+            one the keypoints are the 2D files' and bones/regions are not known.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    two_d: Path
+    calibration: Path
+    skeleton: Path | None = None
+
+
+class TriangulateFilesInputs(BaseModel):
+    """What a ``triangulate`` run records in ``run.json``: files, skeleton, diagnosis.
+
+    Attributes:
+        calibration: the calibration file.
+        files: camera name -> its 2D file (every calibration camera that has one).
+        cameras: the cameras triangulated from, in calibration order.
+        dropped: cameras left out because their 2D points do not fit their parameters.
+        skeleton: name, keypoints, bones and left/right pairs (``Skeleton`` fields).
+        inferred: one sentence per skeleton part that was inferred, not read.
+        warnings: files and cameras left out, keypoints missing in a file.
+        diagnosis: the calibration diagnosis, one sentence per finding.
+        unit: the calibration's length unit (``"mm"`` or ``"m"``), and ``unit_message``
+            why.
+        frames: frames in the 2D files.
+        options: the run's options.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    calibration: Path
+    files: dict[str, Path]
+    cameras: list[str]
+    dropped: list[str]
+    skeleton_name: str
+    keypoints: list[str]
+    bones: list[tuple[str, str]]
+    left_right: list[tuple[str, str]]
+    inferred: list[str]
+    warnings: list[str]
+    diagnosis: list[str]
+    unit: str
+    unit_message: str
+    frames: int
+    options: TriangulateFilesOptions
+
+    def skeleton(self) -> Skeleton:
+        """The skeleton the run triangulates (keypoints, bones, left/right pairs)."""
+        return Skeleton(
+            name=self.skeleton_name,
+            keypoints=tuple(self.keypoints),
+            bones=tuple(self.bones),
+            left_right=tuple(self.left_right),
+        )
+
+
+def _skeleton(sources: TriangulateFilesSources, matched: CameraFiles) -> tuple[Skeleton, list[str]]:
+    if sources.skeleton is not None:
+        return read_skeleton(sources.skeleton)
+    first = next(iter(matched.files.values()))
+    name = sources.two_d.resolve().name or "skeleton"
+    return complete_skeleton(name, read_keypoints(first).keypoints)
+
+
+def resolve_triangulate_files(
+    sources: TriangulateFilesSources, options: TriangulateFilesOptions
+) -> TriangulateFilesInputs:
+    """Read and check the calibration, 2D files and skeleton; diagnose the calibration.
+
+    Raises:
+        InputError: an unreadable calibration, skeleton or 2D file; no 2D file naming a
+            camera; different frame counts; with ``strict``, an inconsistent camera;
+            fewer than two usable cameras; a failed calibration check on those kept.
+    """
+    cams = read_calibration(sources.calibration)
+    matched = find_camera_files(sources.two_d, [c.name for c in cams])
+    skeleton, inferred = _skeleton(sources, matched)
+    rig = read_camera_points(matched, cams, skeleton.keypoints)
+    diag = diagnose_calibration(rig.cameras, rig.points)
+    findings = diag.messages()
+    if diag.inconsistent and options.strict:
+        raise InputError(
+            f"{sources.calibration}: camera(s) {list(diag.inconsistent)} do not fit their 2D "
+            f"points. {' '.join(findings[1:-1])}",
+            fix="recalibrate those cameras, or run without --strict to leave them out.",
+        )
+    kept = [c for c in rig.cameras if c.name not in diag.inconsistent]
+    failed = [r.message for r in check_calibration(kept) if not r.passed]
+    if failed:
+        raise InputError(
+            f"{sources.calibration}: the cameras {[c.name for c in kept]} cannot be "
+            f"triangulated from: {' '.join(failed)}",
+            fix="recalibrate, or give 2D files for more cameras.",
+        )
+    return TriangulateFilesInputs(
+        calibration=sources.calibration,
+        files={c.name: matched.files[c.name] for c in rig.cameras},
+        cameras=[c.name for c in kept],
+        dropped=list(diag.inconsistent),
+        skeleton_name=skeleton.name,
+        keypoints=list(skeleton.keypoints),
+        bones=list(skeleton.bones),
+        left_right=list(skeleton.left_right),
+        inferred=inferred,
+        warnings=rig.warnings,
+        diagnosis=findings,
+        unit=diag.units.unit,
+        unit_message=diag.units.message,
+        frames=int(rig.points.shape[0]),
+        options=options,
+    )
+
+
+__all__ = [
+    "TriangulateFilesInputs",
+    "TriangulateFilesSources",
+    "TriangulateInputs",
+    "TriangulateSources",
+    "resolve_triangulate",
+    "resolve_triangulate_files",
+]

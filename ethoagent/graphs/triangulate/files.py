@@ -1,0 +1,127 @@
+"""The ``triangulate`` graph: a lab's own 2D predictions to anipose-layout 3D points.
+
+``resolve_triangulate_files`` has matched the 2D files to the calibration's cameras, read
+the skeleton and diagnosed the calibration (dropping an inconsistent camera). The graph:
+
+1. ``load``: read the 2D points of the kept cameras; with ``refine_calibration``, refine
+   their extrinsics by bundle adjustment (``calibration.refined.toml`` in the outputs) and
+   triangulate with the refined cameras.
+2. ``triangulate`` (one step per chunk of frames, each checkpointed): RANSAC over views
+   weighted by the 2D scores, then anipose's per-point error, camera count and score.
+3. ``report``: ``points_3d.csv`` (anipose's layout, calibration units), ``points_3d.nc``
+   (a movement dataset), ``flags.csv``, ``summary.json``, a figure and ``report.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+import numpy as np
+from langgraph.graph import END, START, StateGraph
+
+from ethoagent.graphs.kit.runtime import Runtime, run_graph
+from ethoagent.graphs.triangulate.files_report import write_files_outputs
+from ethoagent.graphs.triangulate.inputs import TriangulateFilesInputs
+from ethoagent.io.calibration import read_calibration, write_calibration
+from ethoagent.io.rig import CameraFiles, read_camera_points
+from ethoagent.tools.calibration_refine import refine_calibration
+from ethoagent.tools.triangulate import point_summary, triangulate_ransac
+
+GRAPH_NAME = "triangulate"
+"""Recorded in ``run.json``; ``ethoagent run`` batch files name it so."""
+MAX_CHUNKS = 60
+"""Most checkpointed triangulation steps (longer sessions get longer chunks)."""
+
+
+class FilesState(TypedDict, total=False):
+    chunk: int
+    n_chunks: int
+    chunk_frames: int
+    refine: list[str]
+    outputs: list[str]
+
+
+def build_files_graph(rt: Runtime, inputs: TriangulateFilesInputs) -> StateGraph[FilesState]:
+    """The ``triangulate`` graph's ``StateGraph``; nodes close over ``rt`` and ``inputs``."""
+    run = rt.run
+    cameras_toml = run.artifacts_dir / "cameras.toml"
+
+    def load(state: FilesState) -> dict[str, Any]:
+        cams = read_calibration(inputs.calibration)
+        files = CameraFiles(
+            files=dict(inputs.files), cameras_without_file=(), unmatched_files=(), ignored=()
+        )
+        rig = read_camera_points(files, cams, inputs.keypoints)
+        keep = [v for v, c in enumerate(rig.cameras) if c.name in inputs.cameras]
+        kept = [rig.cameras[v] for v in keep]
+        pts, conf = rig.points[:, keep], rig.confidence[:, keep]
+        refine: list[str] = []
+        if inputs.options.refine_calibration:
+            with rt.tracer.timed_tool("refine_calibration", {"cameras": inputs.cameras}):
+                ref = refine_calibration(kept, pts, conf)
+            write_calibration(
+                run.outputs_dir / "calibration.refined.toml", ref.cameras, ref.metadata()
+            )
+            kept, refine = ref.cameras, ref.messages()
+        write_calibration(cameras_toml, kept)
+        run.save_arrays("rig", points_2d=pts, confidence=conf)
+        size = max(inputs.options.chunk_frames, -(-inputs.frames // MAX_CHUNKS))
+        return {
+            "chunk": 0,
+            "n_chunks": -(-inputs.frames // size),
+            "chunk_frames": size,
+            "refine": refine,
+        }
+
+    def triangulate(state: FilesState) -> dict[str, Any]:
+        cams = read_calibration(cameras_toml)
+        rig = run.load_arrays("rig")
+        i, size = state["chunk"], state["chunk_frames"]
+        lo, hi = i * size, min(inputs.frames, (i + 1) * size)
+        pts, conf = rig["points_2d"][lo:hi], rig["confidence"][lo:hi]
+        with rt.tracer.timed_tool("triangulate_ransac", {"frames": [lo, hi]}):
+            res = triangulate_ransac(
+                cams,
+                pts,
+                threshold_px=inputs.options.threshold_px,
+                weights=np.nan_to_num(conf, nan=1.0),
+            )
+        error, ncams, score = point_summary(res, conf)
+        run.save_arrays(
+            f"triangulate_{i:04d}",
+            points_3d=res.points_3d,
+            error=error,
+            ncams=ncams,
+            score=score,
+            view_error=np.where(res.inliers, res.errors, np.nan),
+        )
+        rt.report_progress("triangulate", hi - lo, inputs.frames)
+        return {"chunk": i + 1}
+
+    def more_chunks(state: FilesState) -> str:
+        return "triangulate" if state["chunk"] < state["n_chunks"] else "report"
+
+    def report(state: FilesState) -> dict[str, Any]:
+        parts = [run.load_arrays(f"triangulate_{i:04d}") for i in range(state["n_chunks"])]
+        arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        arrays["points_2d"] = run.load_arrays("rig")["points_2d"]
+        written = write_files_outputs(run.outputs_dir, inputs, arrays, state.get("refine", []))
+        return {"outputs": [str(p.relative_to(run.root)) for p in written]}
+
+    g: StateGraph[FilesState] = StateGraph(FilesState)
+    g.add_node("load", load)
+    g.add_node("triangulate", triangulate)
+    g.add_node("report", report)
+    g.add_edge(START, "load")
+    g.add_edge("load", "triangulate")
+    g.add_conditional_edges("triangulate", more_chunks, ["triangulate", "report"])
+    g.add_edge("report", END)
+    return g
+
+
+async def run_files(rt: Runtime, inputs: TriangulateFilesInputs) -> dict[str, Any]:
+    """Run (or resume) the ``triangulate`` graph in ``rt.run``; return the final state."""
+    return await run_graph(build_files_graph(rt, inputs), rt, {})
+
+
+__all__ = ["GRAPH_NAME", "build_files_graph", "run_files"]

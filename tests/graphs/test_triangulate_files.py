@@ -1,0 +1,169 @@
+"""The ``triangulate`` pipeline on 2D files per camera: synthetic, in process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ethoagent.agent.workspace import Workspace
+from ethoagent.chat.actions import ToolContext, execute_tool, parse_direct
+from ethoagent.config import Settings, load_settings
+from ethoagent.errors import InputError
+from ethoagent.graphs.kit.registry import pipeline
+from ethoagent.graphs.kit.run import run_pipeline
+from ethoagent.graphs.triangulate import FILES_OUTPUTS, FILES_PIPELINE, TriangulateFilesOptions
+from ethoagent.graphs.triangulate.files_report import camera_keypoint_errors, point_flags
+from ethoagent.graphs.triangulate.inputs import TriangulateFilesInputs
+from ethoagent.io.calibration import read_calibration, write_calibration
+from ethoagent.io.keypoints import read_keypoints, write_keypoints
+from ethoagent.model.camera import Camera
+from ethoagent.model.pose import PoseData
+from ethoagent.sim import synthetic
+from ethoagent.tools.cameras import make_ring_cameras
+
+FRAMES = 60
+
+
+def _session(root: Path) -> tuple[Path, Path, np.ndarray]:
+    """2D files per camera (``session_<camera>.csv``) and a calibration whose ``ring_3``
+    carries ``ring_2``'s parameters (a copied block); returns folder, calibration, truth."""
+    cams = make_ring_cameras(5, seed=0)
+    truth = synthetic.simulate_trajectory(FRAMES, seed=0)
+    obs = synthetic.observe(cams, truth, seed=1)
+    kps = synthetic.SKELETON.keypoints
+    two_d = root / "2d"
+    for v, cam in enumerate(cams):
+        conf = np.where(np.isfinite(obs.points_2d[:, v, :, 0]), 0.9, np.nan)[:, None]
+        data = PoseData(
+            points=obs.points_2d[:, v, None], confidence=conf, keypoints=kps, individuals=("m",)
+        )
+        write_keypoints(data, two_d / f"session_{cam.name}.csv", format="dlc")
+    copied = cams[2]
+    wrong = Camera("ring_3", copied.matrix, copied.dist, copied.rvec, copied.tvec, copied.size)
+    calibration = root / "calibration.toml"
+    write_calibration(calibration, [*cams[:3], wrong, cams[4]])
+    return two_d, calibration, truth
+
+
+def test_triangulates_files_drops_the_copied_camera_and_writes_anipose(tmp_path: Path) -> None:
+    two_d, calibration, truth = _session(tmp_path)
+    settings = Settings(runs_dir=tmp_path / "runs")
+    out = tmp_path / "out"
+    spec = pipeline("triangulate")
+    assert spec is FILES_PIPELINE
+    result = run_pipeline(
+        spec,
+        spec.parse_inputs({"two_d": two_d, "calibration": calibration}),
+        TriangulateFilesOptions(refine_calibration=True, chunk_frames=25),
+        settings,
+        out=out,
+    )
+    m = result.summary
+    assert m["dropped_cameras"] == ["ring_3"]
+    assert m["cameras"] == ["ring_0", "ring_1", "ring_2", "top"]
+    assert m["unit"] == "mm"
+    assert any("'ring_3'" in line for line in m["diagnosis"])
+    assert sorted(p.name for p in result.files) == sorted(FILES_OUTPUTS)
+    back = read_keypoints(out / "points_3d.csv")
+    assert back.keypoints == synthetic.SKELETON.keypoints
+    assert back.points.shape == (FRAMES, 1, len(back.keypoints), 3)
+    err = np.linalg.norm(back.points[:, 0] - truth, axis=-1)
+    # 0.7 px noise: a plain DLT of the four kept cameras is 1.27 mm off the truth
+    assert np.nanmedian(err) < 2.0
+    assert np.isfinite(err).mean() > 0.95
+    header = (out / "points_3d.csv").read_text().splitlines()[0].split(",")
+    first = synthetic.SKELETON.keypoints[0]
+    assert header[:6] == [f"{first}_{c}" for c in ("x", "y", "z", "error", "ncams", "score")]
+    assert header[-1] == "fnum"
+    nc = read_keypoints(out / "points_3d.nc")
+    np.testing.assert_allclose(nc.points, back.points, atol=1e-3)
+    refined = read_calibration(out / "calibration.refined.toml")
+    assert [c.name for c in refined] == m["cameras"]
+    report = (out / "report.md").read_text()
+    assert "left out: ring_3" in report and "millimetres" in report
+    assert json.loads((out / "summary.json").read_text())["frames"] == FRAMES
+    assert len(m["refined_calibration"]) == 4
+
+
+def test_strict_refuses_the_inconsistent_camera_before_any_run(tmp_path: Path) -> None:
+    two_d, calibration, _ = _session(tmp_path)
+    settings = Settings(runs_dir=tmp_path / "runs")
+    with pytest.raises(InputError, match="ring_3"):
+        run_pipeline(
+            FILES_PIPELINE,
+            FILES_PIPELINE.parse_inputs({"two_d": two_d, "calibration": calibration}),
+            TriangulateFilesOptions(strict=True),
+            settings,
+            out=tmp_path / "out",
+        )
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    assert not (tmp_path / "out").exists()
+
+
+def _inputs(bones: list[tuple[str, str]]) -> TriangulateFilesInputs:
+    return TriangulateFilesInputs(
+        calibration=Path("c.toml"),
+        files={},
+        cameras=["a", "b"],
+        dropped=[],
+        skeleton_name="s",
+        keypoints=["p", "q", "r"],
+        bones=bones,
+        left_right=[],
+        inferred=[],
+        warnings=[],
+        diagnosis=[],
+        unit="mm",
+        unit_message="",
+        frames=4,
+        options=TriangulateFilesOptions(threshold_px=5.0, bone_tolerance=0.5),
+    )
+
+
+def test_point_flags_name_each_reason() -> None:
+    p3 = np.zeros((4, 3, 3))
+    p3[:, 1, 0] = 10.0  # bone p-q is 10 mm ...
+    p3[3, 1, 0] = 30.0  # ... except in frame 3
+    p3[0, 2] = np.nan  # r: seen by one view in frame 0
+    p3[1, 2] = np.nan  # r: seen by both views in frame 1, which disagree
+    p2 = np.zeros((4, 2, 3, 2))
+    p2[0, 1, 2] = np.nan
+    err = np.ones((4, 3))
+    err[2, 0] = 7.5
+    flags = point_flags(_inputs([("p", "q")]), {"points_3d": p3, "error": err, "points_2d": p2})
+    assert flags == [
+        (0, "r", "fewer than 2 views", 1.0),
+        (1, "r", "views disagree", 2.0),
+        (2, "p", "reprojection", 7.5),
+        (3, "p", "bone p-q", 2.0),
+        (3, "q", "bone p-q", 2.0),
+    ]
+
+
+def test_camera_keypoint_errors_are_medians_over_inlier_views() -> None:
+    view_error = np.full((3, 2, 2), np.nan)
+    view_error[:, 0, 0] = [1.0, 2.0, 9.0]
+    view_error[0, 1, 0] = 4.0
+    out = camera_keypoint_errors(view_error)
+    np.testing.assert_array_equal(out, [[2.0, np.nan], [4.0, np.nan]])
+
+
+def test_chat_runs_triangulate_into_the_workspace(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws")
+    ctx = ToolContext(ws, load_settings(None, {"runs_dir": ws.root / "runs"}))
+    _session(ws.root)
+    parsed = parse_direct("/run triangulate 2d --calibration calibration.toml --out tri")
+    assert parsed is not None
+    tool, raw = parsed
+    assert tool.name == "run_triangulate"
+    out = execute_tool(ctx, tool.name, raw)
+    assert out.ok, out.error
+    assert out.result is not None
+    assert out.result.data["dropped_cameras"] == ["ring_3"]
+    assert "results/tri/points_3d.csv" in out.result.files
+    strict = execute_tool(ctx, tool.name, {**raw, "strict": True, "out": "tri2"})
+    assert not strict.ok and strict.error is not None and "ring_3" in strict.error
+    assert not (ws.root / "results" / "tri2").exists()
