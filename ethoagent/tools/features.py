@@ -687,7 +687,8 @@ def compute_features(
     cols["heading_rate"] = _diff(heading, fps, angle=True)
     cols["elongation"] = np.linalg.norm(axis[..., :2], axis=-1) * scale
     if dim == 3:
-        back = ix(lay.back or lay.centre or (*lay.head, lay.tail_base))
+        ends = tuple(n for n in (*lay.head, lay.tail_base) if n)
+        back = ix(lay.back or lay.centre or ends or lay.body)
         cols["height"] = pts[:, :, back, 2].mean(axis=2) * scale
     if lay.paws:
         paws = pts[:, :, ix(lay.paws)]

@@ -191,11 +191,10 @@ def _segment(cli: CliRunner, keypoints: Path, out: Path, tmp: Path, *extra: str)
     [
         ("empty_csv", ["empty.csv is empty (0 bytes)", "Fix:"]),
         ("empty_nc", ["empty.nc is empty (0 bytes)", "Fix:"]),
-        ("wrong_csv", ["wrong.csv is neither a DeepLabCut", "Fix:"]),
+        ("wrong_csv", ["wrong.csv is not a keypoint CSV", "its first rows: hello,world", "Fix:"]),
         ("png_as_h5", ["png.h5 is not a readable HDF5 file", "Fix:"]),
         ("json", ["x.json: unknown keypoint file type", "Fix:"]),
         ("missing", ["nothere.nc not found", "Fix:"]),
-        ("unknown_names", ["no ready body layout fits the keypoints ['kp0'", "Fix:"]),
         ("nan_column", ["back_mid never tracked", "nan_column.nc", "Fix:"]),
         ("all_nan", ["all_nan.nc", "nothing can be clustered", "Fix:"]),
     ],
@@ -225,9 +224,6 @@ def test_bad_keypoint_file_is_one_line_naming_the_file(
         path.write_text("{}")
     elif case == "missing":
         path = tmp_path / "nothere.nc"
-    elif case == "unknown_names":
-        names = tuple(f"kp{i}" for i in range(len(KEYPOINTS)))
-        path = _nc(tmp_path / "unknown.nc", world_points, names)
     elif case == "nan_column":
         points = world_points.copy()
         points[:, :, KEYPOINTS.index("back_mid")] = np.nan
@@ -239,6 +235,17 @@ def test_bad_keypoint_file_is_one_line_naming_the_file(
     (out / "notes.txt").write_text("mine")
     assert_one_line_error(_segment(cli, path, out, tmp_path), *needles, code=1)
     assert snapshot(out) == {"notes.txt": b"mine"}  # nothing written or removed
+
+
+def test_keypoint_names_no_role_matches_still_segment(
+    cli: CliRunner, tmp_path: Path, world_points: np.ndarray[Any, Any]
+) -> None:
+    """Names that match no body role: the layout is derived from the points, not refused."""
+    names = tuple(f"kp{i}" for i in range(len(KEYPOINTS)))
+    res = _segment(cli, _nc(tmp_path / "unknown.nc", world_points, names), tmp_path / "o", tmp_path)
+    assert res.code == 0, res.stderr
+    summary = json.loads((tmp_path / "o/summary.json").read_text())
+    assert summary["layout"] == "derived"
 
 
 def test_segment_units_do_not_matter_and_glitches_are_masked(
