@@ -99,7 +99,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "no_examples": {"use_examples": False},
     "no_preprocessing": {"preprocess": False},
 }
-_IMAGE_ONLY = {"kinematics_in_prompt": False, "model_every_window": True}
+_IMAGE_ONLY = {"kinematics_in_prompt": False, "model_budget": 1.0}
 CLIPS_PER_CLASS = 5
 
 
@@ -516,9 +516,7 @@ def classify_suite(options: SuiteOptions) -> SuiteResult:
                     f1 = per[c]["f1"] if c in per else None
                     row[f"f1_{c}"] = None if f1 is None or math.isnan(f1) else round(float(f1), 4)
                 row["model_calls"] = None if st is None else st.get("model_calls")
-                row["calls_saved"] = (
-                    None if st is None else st.get("routes", {}).get("kinematics", 0)
-                )
+                row["calls_saved"] = None if st is None else st.get("routes", {}).get("detector", 0)
                 row["wall_s"] = None if wall_s is None else round(wall_s, 2)
                 rows.append(row)
                 metrics[f"{case.name}.{method}.macro_f1"] = row["macro_f1"]

@@ -156,7 +156,7 @@ def test_schema_and_contradiction_retries_are_in_the_trace(
     session: tuple[Path, World, list[Example]], tmp_path: Path
 ) -> None:
     path, _, examples = session
-    opts = ClassifyOptions(model_every_window=True)
+    opts = ClassifyOptions(model_budget=1.0)
     inputs = resolve_classify_inputs(path, examples, fps=FPS, options=opts)
     classes = list(DEFAULT_CLASSES)
 

@@ -25,7 +25,9 @@ class ClassifyOptions(BaseModel):
             switched off one at a time by the ablation.
         kinematics_in_prompt: add the window's keypoint summary to the prompt (and to the
             offline solver's features).
-        model_every_window: ask the model also where the keypoints decide.
+        model_budget: share of the query windows that may go to the model, in [0, 1]: the
+            ones the classical detector (``tools.detectors``) is least sure of; the rest
+            take the detector's answer. 0 = never ask the model, 1 = ask it everywhere.
         min_freezing_s: immobility a freezing label needs, s.
         smoothing: ``hmm`` (sticky Viterbi), ``mode`` (majority filter) or ``none``.
         hmm_stay: the HMM's self-transition probability per window.
@@ -46,7 +48,7 @@ class ClassifyOptions(BaseModel):
     use_examples: bool = True
     preprocess: bool = True
     kinematics_in_prompt: bool = True
-    model_every_window: bool = False
+    model_budget: float = Field(0.2, ge=0, le=1)
     min_freezing_s: float = Field(1.0, ge=0)
     smoothing: Literal["hmm", "mode", "none"] = "hmm"
     hmm_stay: float = Field(0.5, gt=0, lt=1)
