@@ -1,5 +1,6 @@
 """The classify graph on a small simulated session: the output contract offline (frames
-drawn from keypoints, model calls saved by the keypoint gate), and a scripted model that
+drawn from keypoints, model calls saved by the classical detector, which answers every
+window outside ``model_budget``), and a scripted model that
 answers wrongly on purpose (not JSON, a missing class, freezing while the animal runs) so
 the checks retry it with the reason, visible in the trace."""
 
@@ -22,6 +23,7 @@ from ethoagent.graphs.classify.graph import (
     CLASSIFY_PROMPT,
     GRAPH_NAME,
     ClassifyAnswer,
+    model_windows,
     offline_classify,
     run_classify,
 )
@@ -36,6 +38,8 @@ from ethoagent.runs import Run
 from ethoagent.sim.behaviour import INDIVIDUAL_BEHAVIOURS
 from ethoagent.sim.synthetic import KEYPOINTS, World, simulate_world
 from ethoagent.tools.classify import DEFAULT_CLASSES
+from ethoagent.tools.detectors import detector_features, fit_detector, window_uncertainty
+from ethoagent.tools.features import infer_layout
 from tests.scripted import ScriptedClient
 
 FPS = 30.0
@@ -119,7 +123,8 @@ def test_offline_run_writes_its_outputs(
     summary = json.loads((out / "summary.json").read_text())
     assert summary["windows"] == 80 and summary["window_frames"] == 15
     assert summary["frames_drawn_from_keypoints"] is True
-    assert summary["model_calls_saved"] > 0  # the keypoint gate skipped the model
+    assert summary["model_calls_saved"] == 64  # the detector answered 80 - 0.2 * 80 windows
+    assert summary["windows_sent_to_model"] == 16
     assert summary["model_calls"] + summary["model_calls_saved"] >= summary["windows"]
     assert set(summary["example_windows"]) == set(DEFAULT_CLASSES)
     budget = summary["time_budget"]["mouse_0"]
@@ -203,6 +208,74 @@ def test_schema_and_contradiction_retries_are_in_the_trace(
     assert int(first["attempts"]) == 3 and first["status"] == "accepted"
     assert state["model_calls"] > len(windows)  # retries cost calls
     assert not state["flagged"]
+
+
+def test_model_windows_are_the_most_uncertain_budget_share() -> None:
+    u = np.array([0.1, 0.9, np.nan, 0.5, 0.5, 0.2, 0.0, 0.3])
+    assert not model_windows(u, 0.0).any()
+    assert model_windows(u, 1.0).all()
+    # floor(0.25 * 8) = 2: the untracked window (NaN) and the most uncertain one
+    assert np.flatnonzero(model_windows(u, 0.25)).tolist() == [1, 2]
+    # a tie at the cutoff is broken by window order, never above the budget
+    assert np.flatnonzero(model_windows(u, 0.5)).tolist() == [1, 2, 3, 4]
+    assert np.flatnonzero(model_windows(u, 0.4)).tolist() == [1, 2, 3]
+
+
+def test_budget_zero_never_asks_the_model_and_keeps_the_detectors_labels(
+    session: tuple[Path, World, list[Example]], tmp_path: Path
+) -> None:
+    path, _, examples = session
+    opts = ClassifyOptions(model_budget=0.0)
+    inputs = resolve_classify_inputs(path, examples, fps=FPS, options=opts)
+
+    def never(req: Request) -> str:
+        raise AssertionError("the model was asked with a budget of 0")
+
+    client = ScriptedClient({CLASSIFY_PROMPT: never})
+    state, run = _run(tmp_path, inputs, client, "budget0")
+    assert not client.calls(CLASSIFY_PROMPT) and state["model_calls"] == 0
+    # every frame's label is the detector's own, fitted here on the same examples
+    points = np.asarray(run.load_arrays("windows")["points"])
+    layout = infer_layout(list(KEYPOINTS))
+    feats = detector_features(points, fps=FPS, keypoints=KEYPOINTS, layout=layout)
+    detector = fit_detector(feats, examples, DEFAULT_CLASSES)
+    pred = detector.predict(feats)
+    rows = list(csv.DictReader((run.outputs_dir / "frames.csv").open()))
+    labels = [DEFAULT_CLASSES.index(r["label"]) for r in rows]
+    assert labels == pred.labels[:, 0].tolist()
+    summary = json.loads((run.outputs_dir / "summary.json").read_text())
+    assert summary["windows_sent_to_model"] == 0 and summary["model_calls_saved"] == 80
+    cv = summary["detector"]
+    assert cv["chosen"] == detector.cv_report["chosen"]
+    assert cv["rule_cv_macro_f1"] == detector.cv_report["rule_cv_macro_f1"]
+    assert cv["detector_cv_macro_f1"] == detector.cv_report["detector_cv_macro_f1"]
+    report = (run.outputs_dir / "report.md").read_text()
+    assert "| rule alone (baseline) |" in report and "No window went to the model" in report
+    assert f"`{cv['chosen']}`" in report
+
+
+def test_the_budget_sends_the_most_uncertain_windows_to_the_model(
+    session: tuple[Path, World, list[Example]], tmp_path: Path
+) -> None:
+    path, _, examples = session
+    inputs = resolve_classify_inputs(path, examples, fps=FPS)  # default budget 0.2
+    client = ScriptedClient({CLASSIFY_PROMPT: lambda req: offline_classify(req).model_dump_json()})
+    _, run = _run(tmp_path, inputs, client, "budget")
+    asked = sorted(tuple(r.payload["window"]) for r in client.calls(CLASSIFY_PROMPT))
+    arr = run.load_arrays("windows")
+    spans = [tuple(int(v) for v in sp) for sp in arr["spans"][: int(arr["n_queries"])]]
+    feats = detector_features(
+        arr["points"], fps=FPS, keypoints=KEYPOINTS, layout=infer_layout(list(KEYPOINTS))
+    )
+    pred = fit_detector(feats, examples, DEFAULT_CLASSES).predict(feats)
+    u = window_uncertainty(pred.uncertainty, [(s, e) for _, s, e in spans])[:, 0]
+    top = sorted(spans[i] for i in np.argsort(-u, kind="stable")[:16])
+    assert sorted(set(asked)) == top
+    windows = list(csv.DictReader((run.outputs_dir / "windows.csv").open()))
+    sources = [w["source"] for w in windows]
+    assert sources.count("detector") == 64 and sources.count("model") == 16
+    report = (run.outputs_dir / "report.md").read_text()
+    assert "| sent to the model (budget 0.2 of the windows) | 16 |" in report
 
 
 def test_inputs_need_an_example_of_every_class(session: tuple[Path, World, list[Example]]) -> None:
