@@ -123,8 +123,8 @@ def test_offline_run_writes_its_outputs(
     summary = json.loads((out / "summary.json").read_text())
     assert summary["windows"] == 80 and summary["window_frames"] == 15
     assert summary["frames_drawn_from_keypoints"] is True
-    assert summary["model_calls_saved"] == 64  # the detector answered 80 - 0.2 * 80 windows
-    assert summary["windows_sent_to_model"] == 16
+    assert summary["model_calls_saved"] == 76  # the detector answered 80 - 0.05 * 80 windows
+    assert summary["windows_sent_to_model"] == 4
     assert summary["model_calls"] + summary["model_calls_saved"] >= summary["windows"]
     assert set(summary["example_windows"]) == set(DEFAULT_CLASSES)
     budget = summary["time_budget"]["mouse_0"]
@@ -258,7 +258,8 @@ def test_the_budget_sends_the_most_uncertain_windows_to_the_model(
     session: tuple[Path, World, list[Example]], tmp_path: Path
 ) -> None:
     path, _, examples = session
-    inputs = resolve_classify_inputs(path, examples, fps=FPS)  # default budget 0.2
+    opts = ClassifyOptions(model_budget=0.2)
+    inputs = resolve_classify_inputs(path, examples, fps=FPS, options=opts)
     client = ScriptedClient({CLASSIFY_PROMPT: lambda req: offline_classify(req).model_dump_json()})
     _, run = _run(tmp_path, inputs, client, "budget")
     asked = sorted(tuple(r.payload["window"]) for r in client.calls(CLASSIFY_PROMPT))
