@@ -279,6 +279,34 @@ def test_the_budget_sends_the_most_uncertain_windows_to_the_model(
     assert "| sent to the model (budget 0.2 of the windows) | 16 |" in report
 
 
+def test_an_animal_without_examples_is_named_in_the_warnings(tmp_path: Path) -> None:
+    world = simulate_world(900, animals=2, seed=3)
+    data = PoseData(
+        points=world.points_3d,
+        confidence=np.full(world.points_3d.shape[:3], np.nan),
+        keypoints=KEYPOINTS,
+        individuals=("adult", "juvenile"),
+        fps=FPS,
+        unit="mm",
+    )
+    path = write_keypoints(data, tmp_path / "two.nc", format="netcdf")
+    first = np.asarray(world.behaviour.names)[:, 0]  # (frames,) behaviour names
+    classes = sorted({str(n) for n in first})
+    examples = []  # the first animal's bouts only: up to 2 of each behaviour, 0.5 s each
+    for c in classes:
+        idx = np.flatnonzero(first == c)
+        bouts = [b for b in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1) if b.size >= 15]
+        examples += [Example(animal=0, start=int(b[0]), stop=int(b[0]) + 15, label=c)
+                     for b in bouts[:2]]  # fmt: skip
+    classes = sorted({e.label for e in examples})
+    assert len(classes) >= 3
+    opts = ClassifyOptions(model_budget=0.0)
+    inputs = resolve_classify_inputs(path, examples, classes=classes, fps=FPS, options=opts)
+    state, run = _run(tmp_path, inputs, None, "two")
+    assert "animal 'juvenile' has no example." in state["warnings"]
+    assert "animal 'juvenile' has no example." in (run.outputs_dir / "report.md").read_text()
+
+
 def test_inputs_need_an_example_of_every_class(session: tuple[Path, World, list[Example]]) -> None:
     path, _, examples = session
     without = [e for e in examples if e.label != "darting"]
