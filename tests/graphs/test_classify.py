@@ -19,16 +19,10 @@ from ethoagent.agent.offline import OfflineClient
 from ethoagent.agent.trace import read_trace
 from ethoagent.agent.types import ModelClient, Request
 from ethoagent.errors import InputError
-from ethoagent.graphs.classify.graph import (
-    CLASSIFY_PROMPT,
-    GRAPH_NAME,
-    ClassifyAnswer,
-    model_windows,
-    offline_classify,
-    run_classify,
-)
+from ethoagent.graphs.classify.graph import GRAPH_NAME, model_windows, run_classify
 from ethoagent.graphs.classify.inputs import ClassifyInputs, resolve_classify_inputs
 from ethoagent.graphs.classify.options import ClassifyOptions
+from ethoagent.graphs.classify.stages import CLASSIFY_PROMPT, ClassifyAnswer, offline_classify
 from ethoagent.graphs.kit.runtime import offline_runtime
 from ethoagent.io.keypoints import write_keypoints
 from ethoagent.model.ethogram import Example
