@@ -14,7 +14,7 @@ class ClassifyOptions(BaseModel):
 
     Attributes:
         window_s: length of a query window, s; the model classifies windows, and each
-            frame takes its window's answer.
+            frame of a window it answers takes that answer.
         k: in-context examples per class (every class is always represented).
         max_examples_per_class: example windows kept per class.
         strip_frames: frames per window shown to the model (motion is measured across them).

@@ -276,8 +276,10 @@ def _summary(
         "window_s": opts.window_s,
         "window_frames": inputs.step,
         "labels_to_frames": (
-            f"each frame takes its {opts.window_s:g} s window's answer; labels are then "
-            f"smoothed over windows ({opts.smoothing})"
+            "in a window the classical detector decides, each frame keeps the detector's "
+            f"own label (smoothed by its HMM); in a {opts.window_s:g} s window the model "
+            f"answers, each frame takes the window's answer, smoothed over windows "
+            f"({opts.smoothing})"
         ),
         "windows": n,
         "routes": routes,
