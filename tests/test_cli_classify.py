@@ -92,3 +92,17 @@ def test_classify_resume_and_errors(
     assert bad.exit_code != 0 and "swimming" in str(bad.exception)
     missing = runner.invoke(app, ["classify", str(kp), str(tmp_path / "o4")])
     assert missing.exit_code != 0 and "--examples" in str(missing.exception)
+
+
+def test_model_budget_option(classified: tuple[Path, Path, Path, Path], tmp_path: Path) -> None:
+    kp, ex, _, _ = classified
+    runs, o = tmp_path / "runs", tmp_path / "o"
+    base = ["classify", str(kp), str(o), "--examples", str(ex), "--runs-dir", str(runs)]
+    never = runner.invoke(app, [*base, "--model-budget", "0"])
+    assert never.exit_code == 0, never.output
+    summary = json.loads((o / "summary.json").read_text())
+    assert summary["options"]["model_budget"] == 0.0 and summary["model_calls"] == 0
+    assert summary["windows_sent_to_model"] == 0 and summary["model_calls_saved"] == 80
+    assert "No window went to the model" in (o / "report.md").read_text()
+    over = runner.invoke(app, [*base[:2], str(tmp_path / "o2"), *base[3:], "--model-budget", "2"])
+    assert over.exit_code != 0

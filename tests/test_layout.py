@@ -20,7 +20,6 @@ LONG_MODULES_ALLOWED = {
     "ethoagent.agent.trace",
     "ethoagent.evals.gate",
     "ethoagent.evals.pose_real",
-    "ethoagent.graphs.classify.graph",
     "ethoagent.io.keypoints",
 }
 
@@ -52,7 +51,7 @@ LONG_FUNCTIONS_ALLOWED = {
     "ethoagent.graphs.classify.graph:build_classify_graph",
     "ethoagent.graphs.classify.graph:build_classify_graph.classify",
     "ethoagent.graphs.classify.graph:build_classify_graph.prepare",
-    "ethoagent.graphs.classify.graph:make_classify_stage",
+    "ethoagent.graphs.classify.stages:make_classify_stage",
     "ethoagent.graphs.kit.nodes:run_item",
     "ethoagent.graphs.pose.graph:resolve_inputs",  # to graphs/pose/inputs.py (Pipeline spec)
     "ethoagent.graphs.profile.graph:build_profile_graph",

@@ -80,13 +80,13 @@ def classify(
         str | None,
         typer.Option(help="Body layout (synthetic12, calms21, ethome, behaviordepot, ...)."),
     ] = _DEFAULTS.layout,
-    model_every_window: Annotated[
-        bool,
+    model_budget: Annotated[
+        float,
         typer.Option(
-            "--model-every-window",
-            help="Ask the VLM for every window, also where keypoints decide.",
+            help="Share of windows that may go to the VLM (the ones the classical detector "
+            "is least sure of); 0 = never, 1 = every window.",
         ),
-    ] = _DEFAULTS.model_every_window,
+    ] = _DEFAULTS.model_budget,
     overwrite: OverwriteOpt = False,
     run_id: RunIdOpt = None,
     resume: ResumeOpt = None,
@@ -130,7 +130,7 @@ def classify(
                 "smoothing": smoothing,
                 "min_freezing_s": min_freezing_s,
                 "layout": layout,
-                "model_every_window": model_every_window,
+                "model_budget": model_budget,
             }
         )
     else:
@@ -156,7 +156,8 @@ def _print_summary(s: dict[str, Any], out: Path, root: Path) -> None:
     console.print(
         f"{s['frames']} frames x {len(s['animals'])} animal(s) at {s['fps']:g} fps; "
         f"{s['windows']} windows of {s['window_s']:g} s; {s['model_calls_saved']} decided by "
-        f"the keypoints (model calls saved), {s['model_calls']} model calls ({s['backend']}); "
+        f"the classical detector (model calls saved), {s['model_calls']} model calls "
+        f"({s['backend']}); "
         f"{len(s['flagged'])} flagged; {s['seconds']} s"
     )
     for name, rows in s["time_budget"].items():

@@ -20,10 +20,12 @@ those clips are left out of every score):
 
 Methods, all in the same run:
 
-- ``classify``: the classify graph with its defaults (keypoint gate, kinematics in the
-  prompt, definitions, in-context examples, preprocessing, HMM smoothing);
-- ``in_context``: the same graph image-only, as in the seed paper: no keypoint gate, no
-  keypoint summary, the model asked for every window; and its ablations ``no_definitions``,
+- ``classify``: the classify graph with its defaults (the classical detector answers
+  every window but the ``model_budget`` share it is least sure of, which go to the
+  model with kinematics in the prompt, definitions, in-context examples, preprocessing,
+  HMM smoothing);
+- ``in_context``: the same graph image-only, as in the seed paper: the model asked for
+  every window (``model_budget`` 1), no keypoint summary; and its ablations ``no_definitions``,
   ``no_examples``, ``no_preprocessing`` (one help switched off each);
 - baselines: ``majority`` (the truth's most frequent class: an oracle constant),
   ``velocity_threshold`` (BehaviorDEPOT's velocity freezing rule with its published
@@ -35,7 +37,11 @@ Methods, all in the same run:
 - ``classical_detector``: ``tools.detectors`` fitted on the example frames: multi-scale
   kinematic features, a class-balanced logistic regression, rules from the class names
   calibrated on the examples, mixed and smoothed as cross-validation on the example clips
-  chooses (never below the rules there).
+  chooses (never below the rules there);
+- the F1-vs-model-calls curve (``model_call_curve``): the detector's labels with the
+  windows sent to a scripted model that is right on 90 % of them, sent by the detector's
+  uncertainty (as classify does) or uniformly at random, at the budgets
+  ``CURVE_BUDGETS``.
 
 Offline the "model" is the registered kNN solver, so the ablations change what that
 solver can use: without definitions it loses the definitions' motion prototypes; without
@@ -61,7 +67,7 @@ from ethoagent.errors import InputError
 from ethoagent.evals.datasets import load_dataset, shared_data_dir
 from ethoagent.evals.harness import SuiteOptions, SuiteResult, register_suite
 from ethoagent.figures import new_figure, png_bytes
-from ethoagent.graphs.classify.graph import GRAPH_NAME, run_classify
+from ethoagent.graphs.classify.graph import GRAPH_NAME, model_windows, run_classify
 from ethoagent.graphs.classify.inputs import resolve_classify_inputs
 from ethoagent.graphs.classify.options import ClassifyOptions
 from ethoagent.graphs.classify.report import frame_labels
@@ -77,11 +83,24 @@ from ethoagent.tools.classify import (
     confusion_matrix,
     freezing_by_velocity,
     per_class_scores,
+    plan_windows,
 )
-from ethoagent.tools.detectors import detector_features, fit_detector
+from ethoagent.tools.detectors import (
+    DetectorPrediction,
+    detector_features,
+    fit_detector,
+    window_uncertainty,
+)
 from ethoagent.tools.features import compute_features, infer_layout
 
-__all__ = ["ClassifyCase", "classify_cases", "classify_suite", "draw_examples", "score"]
+__all__ = [
+    "ClassifyCase",
+    "classify_cases",
+    "classify_suite",
+    "draw_examples",
+    "model_call_curve",
+    "score",
+]
 
 SIM_TO_CLASS: dict[str, str] = {
     "still": "freezing",
@@ -99,8 +118,12 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "no_examples": {"use_examples": False},
     "no_preprocessing": {"preprocess": False},
 }
-_IMAGE_ONLY = {"kinematics_in_prompt": False, "model_every_window": True}
+_IMAGE_ONLY = {"kinematics_in_prompt": False, "model_budget": 1.0}
 CLIPS_PER_CLASS = 5
+CURVE_BUDGETS: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.4)
+"""Model budgets (share of windows) of the F1-vs-model-calls curve."""
+SCRIPTED_CORRECT = 0.9
+"""Share of windows the curve's scripted model answers correctly."""
 
 
 @dataclass(frozen=True)
@@ -408,8 +431,8 @@ def _nose_distance_rule(case: ClassifyCase) -> NDArray[np.int64]:
     return np.where(near[:, : case.animals], i, other).astype(np.int64)
 
 
-def _classical_detector(case: ClassifyCase) -> tuple[NDArray[np.int64], dict[str, Any]]:
-    """``(frames, animals)`` labels of ``tools.detectors`` fitted on the examples, CV report."""
+def _classical_detector(case: ClassifyCase) -> tuple[DetectorPrediction, dict[str, Any]]:
+    """The prediction of ``tools.detectors`` fitted on the examples, and its CV report."""
     feats = detector_features(
         case.pose.points,
         fps=case.fps,
@@ -417,7 +440,69 @@ def _classical_detector(case: ClassifyCase) -> tuple[NDArray[np.int64], dict[str
         individuals=case.pose.individuals,
     )
     det = fit_detector(feats, case.examples, case.classes)
-    return det.predict(feats).labels[:, : case.animals], det.cv_report
+    return det.predict(feats), det.cv_report
+
+
+def model_call_curve(
+    case: ClassifyCase, pred: DetectorPrediction, *, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Macro-F1 against model calls, windows sent by uncertainty vs uniformly at random.
+
+    The labels are the detector's, except in the windows sent to a scripted model, which
+    take its answer: the window's most frequent true class on ``SCRIPTED_CORRECT`` of the
+    windows (drawn once, so both ways of sending face the same model), another class on
+    the rest. ``gated`` sends the most uncertain windows (``graphs.classify.graph.
+    model_windows``, as classify does at ``model_budget``); ``uniform`` as many windows
+    drawn at random. Windows of ``ClassifyOptions().window_s``; one model call per window.
+
+    Returns:
+        One row per budget of ``CURVE_BUDGETS``: ``budget``, ``model_calls``,
+        ``gated_macro_f1``, ``uniform_macro_f1``.
+    """
+    rng = np.random.default_rng(seed)
+    step = max(1, round(ClassifyOptions().window_s * case.fps))
+    spans = plan_windows(case.truth.size, step)
+    per = window_uncertainty(pred.uncertainty[:, : case.animals], spans)
+    queries = [(a, s, e) for a in range(case.animals) for s, e in spans]
+    u = np.asarray([per[i % len(spans), a] for i, (a, _, _) in enumerate(queries)])
+    n_c = len(case.classes)
+    truth = [int(np.bincount(case.truth[s:e], minlength=n_c).argmax()) for _, s, e in queries]
+    correct = rng.random(len(queries)) < SCRIPTED_CORRECT
+    wrong = rng.integers(1, max(2, n_c), len(queries))
+    answer = [t if ok else (t + w) % n_c for t, ok, w in zip(truth, correct, wrong, strict=True)]
+
+    def f1(sent: NDArray[np.int64]) -> float:
+        lab = pred.labels[:, : case.animals].copy()
+        for i in sent:
+            a, s, e = queries[i]
+            lab[s:e, a] = answer[i]
+        return round(float(score(lab, case)["macro_f1"]), 4)
+
+    rows = []
+    for b in CURVE_BUDGETS:
+        gated = np.flatnonzero(model_windows(u, b))
+        uniform = rng.choice(len(queries), gated.size, replace=False)
+        rows.append(
+            {
+                "budget": b,
+                "model_calls": int(gated.size),
+                "gated_macro_f1": f1(gated),
+                "uniform_macro_f1": f1(uniform),
+            }
+        )
+    return rows
+
+
+def _curve_figure(name: str, rows: list[dict[str, Any]]) -> bytes:
+    fig, ax = new_figure(4.5, 3.2)
+    calls = [r["model_calls"] for r in rows]
+    ax.plot(calls, [r["gated_macro_f1"] for r in rows], "o-", label="most uncertain windows")
+    ax.plot(calls, [r["uniform_macro_f1"] for r in rows], "s--", label="windows at random")
+    ax.set_xlabel("model calls (windows sent)")
+    ax.set_ylabel("macro-F1")
+    ax.set_title(f"{name}: scripted model right on {SCRIPTED_CORRECT:.0%} of windows")
+    ax.legend(frameon=False, fontsize=8)
+    return png_bytes(fig)
 
 
 def _behaviordepot_output(root: Path, frames: int) -> NDArray[np.int64] | None:
@@ -516,9 +601,7 @@ def classify_suite(options: SuiteOptions) -> SuiteResult:
                     f1 = per[c]["f1"] if c in per else None
                     row[f"f1_{c}"] = None if f1 is None or math.isnan(f1) else round(float(f1), 4)
                 row["model_calls"] = None if st is None else st.get("model_calls")
-                row["calls_saved"] = (
-                    None if st is None else st.get("routes", {}).get("kinematics", 0)
-                )
+                row["calls_saved"] = None if st is None else st.get("routes", {}).get("detector", 0)
                 row["wall_s"] = None if wall_s is None else round(wall_s, 2)
                 rows.append(row)
                 metrics[f"{case.name}.{method}.macro_f1"] = row["macro_f1"]
@@ -526,6 +609,9 @@ def classify_suite(options: SuiteOptions) -> SuiteResult:
                     f"{c} {d['precision']:.2f}/{d['recall']:.2f}" for c, d in per.items()
                 )
             figures[f"confusion_{case.name}"] = _confusion_figure(preds["classify"][0], case)
+            figures[f"model_calls_{case.name}"] = _curve_figure(
+                case.name, report["model_call_curve"]
+            )
             counts = np.bincount(case.truth, minlength=len(case.classes)) / case.truth.size
             metrics[f"{case.name}.class_shares"] = ", ".join(
                 f"{c} {v:.3f}" for c, v in zip(case.classes, counts, strict=True)
@@ -566,7 +652,10 @@ def classify_suite(options: SuiteOptions) -> SuiteResult:
         "Backend offline: the classify prompt is answered by the registered kNN solver "
         "(distance to each class's in-context examples over image + keypoint features, plus "
         "prototypes parsed from the definitions), not by a VLM.",
-        "in_context and its ablations are image-only as in the seed paper: no keypoint gate, "
+        "classify answers with the classical detector where it is sure and sends the "
+        "most uncertain model_budget share of the windows (default "
+        f"{ClassifyOptions().model_budget:g}) to the model: offline, to the kNN solver.",
+        "in_context and its ablations are image-only as in the seed paper: "
         "no keypoint summary in the prompt, the model asked for every window. With the "
         "offline solver the 'no_definitions' ablation can only remove what that solver uses "
         "from the definitions (motion prototypes parsed from their keywords).",
@@ -583,6 +672,10 @@ def classify_suite(options: SuiteOptions) -> SuiteResult:
         "calibrated on the examples, mix and smoothing chosen by cross-validation over the "
         "example clips); '<case>.classical_detector.*_on_examples' are those CV scores, "
         "not scores on the scored frames.",
+        "model_call_curve: the detector's labels, and in each window sent to the model "
+        "(one call each) a scripted answer: the window's most frequent true class on "
+        f"{SCRIPTED_CORRECT:.0%} of the windows, another class elsewhere; gated = the most "
+        "uncertain windows (as classify sends them), uniform = as many at random.",
         "ethome_interact (full run): both mice scored against the same human interact "
         "label; examples (3 + 3 bouts, at most 3 s each) come from the adult only; "
         "nose_distance = interact where a nose is within half a body length of any keypoint "
@@ -614,8 +707,9 @@ def _case_predictions(
         t0 = time.perf_counter()
         preds[name] = (fn(case), None, time.perf_counter() - t0)
     t0 = time.perf_counter()
-    labels, report = _classical_detector(case)
-    preds["classical_detector"] = (labels, None, time.perf_counter() - t0)
+    det, report = _classical_detector(case)
+    preds["classical_detector"] = (det.labels[:, : case.animals], None, time.perf_counter() - t0)
+    report = {**report, "model_call_curve": model_call_curve(case, det)}
     if case.name == "behaviordepot_demo1":
         bd = _behaviordepot_output(root / "behaviordepot_freezing", case.truth.size)
         if bd is not None:
@@ -631,6 +725,11 @@ def _detector_metrics(metrics: dict[str, Any], case: ClassifyCase, report: dict[
         v = report[f"{what}_cv_macro_f1"]
         metrics[f"{key}.{what}_cv_macro_f1_on_examples"] = None if v is None else round(v, 4)
     metrics[f"{key}.warnings"] = "; ".join(report["warnings"]) or "none"
+    metrics[f"{case.name}.model_call_curve"] = "; ".join(
+        f"budget {r['budget']:g}: {r['model_calls']} calls, gated {r['gated_macro_f1']:.3f}, "
+        f"uniform {r['uniform_macro_f1']:.3f}"
+        for r in report["model_call_curve"]
+    )
 
 
 def _confusion_figure(pred: NDArray[np.int64], case: ClassifyCase) -> bytes:

@@ -1,6 +1,6 @@
 """The ``classify`` eval suite in quick mode: every method scored per class on the synthetic
 session (rare darting included) and, where the shared data is present, BehaviorDEPOT demo1;
-the in-context classifier beats the majority baseline."""
+the in-context classifier beats the majority baseline; the F1-vs-model-calls curve."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     path = run_suite("classify", out, SuiteOptions(quick=True))
     assert (out / "results.md").is_file()
     assert (out / "figures" / "confusion_synthetic.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "figures" / "model_calls_synthetic.png").read_bytes()[:4] == b"\x89PNG"
     record: dict[str, object] = json.loads(Path(path).read_text())
     return record
 
@@ -53,6 +54,31 @@ def test_quick_eval_beats_the_majority_baseline(results: dict[str, object]) -> N
     assert metrics["synthetic.classical_detector.macro_f1"] > best - 0.01
     cv = "synthetic.classical_detector.detector_cv_macro_f1_on_examples"
     assert metrics[cv] >= metrics["synthetic.classical_detector.rule_cv_macro_f1_on_examples"]
+    # classify's cheap path is the detector: the windows it is sure of saved a model call
+    assert row["calls_saved"] > 0 and row["model_calls"] >= 1
+    assert "budget 0.2: 24 calls" in metrics["synthetic.model_call_curve"]
+
+
+def test_model_call_curve_starts_at_the_detector(tmp_path: Path) -> None:
+    from ethoagent.evals.classify import (
+        CURVE_BUDGETS,
+        _classical_detector,
+        classify_cases,
+        model_call_curve,
+        score,
+    )
+
+    case = next(c for c in classify_cases(tmp_path, quick=True, seed=0)[0] if c.name == "synthetic")
+    det, _ = _classical_detector(case)
+    rows = model_call_curve(case, det)
+    assert [r["budget"] for r in rows] == list(CURVE_BUDGETS)
+    detector = round(float(score(det.labels[:, :1], case)["macro_f1"]), 4)
+    assert rows[0]["model_calls"] == 0
+    assert rows[0]["gated_macro_f1"] == rows[0]["uniform_macro_f1"] == detector
+    calls = [r["model_calls"] for r in rows]
+    assert calls == sorted(calls) and calls[-1] == int(0.4 * 120)
+    # the same scripted model: the curve changes the labels once it is asked
+    assert any(r["gated_macro_f1"] != detector for r in rows[1:])
 
 
 def test_quick_eval_on_behaviordepot(results: dict[str, object]) -> None:
@@ -86,7 +112,8 @@ def test_ethome_case_scores_both_mice(tmp_path: Path) -> None:
     assert {e.animal for e in case.examples} == {0}
     assert {e.label for e in case.examples} == {"interact", "other"}
     rule = _nose_distance_rule(case)
-    labels, report = _classical_detector(case)
+    det, report = _classical_detector(case)
+    labels = det.labels[:, : case.animals]
     assert rule.shape == labels.shape == (case.truth.size, 2)
     assert "animal 1 has no example." in report["warnings"]
     # both mice are scored: the juvenile's column changes the score

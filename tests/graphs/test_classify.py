@@ -1,5 +1,6 @@
 """The classify graph on a small simulated session: the output contract offline (frames
-drawn from keypoints, model calls saved by the keypoint gate), and a scripted model that
+drawn from keypoints, model calls saved by the classical detector, which answers every
+window outside ``model_budget``), and a scripted model that
 answers wrongly on purpose (not JSON, a missing class, freezing while the animal runs) so
 the checks retry it with the reason, visible in the trace."""
 
@@ -18,15 +19,10 @@ from ethoagent.agent.offline import OfflineClient
 from ethoagent.agent.trace import read_trace
 from ethoagent.agent.types import ModelClient, Request
 from ethoagent.errors import InputError
-from ethoagent.graphs.classify.graph import (
-    CLASSIFY_PROMPT,
-    GRAPH_NAME,
-    ClassifyAnswer,
-    offline_classify,
-    run_classify,
-)
+from ethoagent.graphs.classify.graph import GRAPH_NAME, model_windows, run_classify
 from ethoagent.graphs.classify.inputs import ClassifyInputs, resolve_classify_inputs
 from ethoagent.graphs.classify.options import ClassifyOptions
+from ethoagent.graphs.classify.stages import CLASSIFY_PROMPT, ClassifyAnswer, offline_classify
 from ethoagent.graphs.kit.runtime import offline_runtime
 from ethoagent.io.keypoints import write_keypoints
 from ethoagent.model.ethogram import Example
@@ -36,6 +32,8 @@ from ethoagent.runs import Run
 from ethoagent.sim.behaviour import INDIVIDUAL_BEHAVIOURS
 from ethoagent.sim.synthetic import KEYPOINTS, World, simulate_world
 from ethoagent.tools.classify import DEFAULT_CLASSES
+from ethoagent.tools.detectors import detector_features, fit_detector, window_uncertainty
+from ethoagent.tools.features import infer_layout
 from tests.scripted import ScriptedClient
 
 FPS = 30.0
@@ -119,7 +117,8 @@ def test_offline_run_writes_its_outputs(
     summary = json.loads((out / "summary.json").read_text())
     assert summary["windows"] == 80 and summary["window_frames"] == 15
     assert summary["frames_drawn_from_keypoints"] is True
-    assert summary["model_calls_saved"] > 0  # the keypoint gate skipped the model
+    assert summary["model_calls_saved"] == 76  # the detector answered 80 - 0.05 * 80 windows
+    assert summary["windows_sent_to_model"] == 4
     assert summary["model_calls"] + summary["model_calls_saved"] >= summary["windows"]
     assert set(summary["example_windows"]) == set(DEFAULT_CLASSES)
     budget = summary["time_budget"]["mouse_0"]
@@ -156,7 +155,7 @@ def test_schema_and_contradiction_retries_are_in_the_trace(
     session: tuple[Path, World, list[Example]], tmp_path: Path
 ) -> None:
     path, _, examples = session
-    opts = ClassifyOptions(model_every_window=True)
+    opts = ClassifyOptions(model_budget=1.0)
     inputs = resolve_classify_inputs(path, examples, fps=FPS, options=opts)
     classes = list(DEFAULT_CLASSES)
 
@@ -203,6 +202,103 @@ def test_schema_and_contradiction_retries_are_in_the_trace(
     assert int(first["attempts"]) == 3 and first["status"] == "accepted"
     assert state["model_calls"] > len(windows)  # retries cost calls
     assert not state["flagged"]
+
+
+def test_model_windows_are_the_most_uncertain_budget_share() -> None:
+    u = np.array([0.1, 0.9, np.nan, 0.5, 0.5, 0.2, 0.0, 0.3])
+    assert not model_windows(u, 0.0).any()
+    assert model_windows(u, 1.0).all()
+    # floor(0.25 * 8) = 2: the untracked window (NaN) and the most uncertain one
+    assert np.flatnonzero(model_windows(u, 0.25)).tolist() == [1, 2]
+    # a tie at the cutoff is broken by window order, never above the budget
+    assert np.flatnonzero(model_windows(u, 0.5)).tolist() == [1, 2, 3, 4]
+    assert np.flatnonzero(model_windows(u, 0.4)).tolist() == [1, 2, 3]
+
+
+def test_budget_zero_never_asks_the_model_and_keeps_the_detectors_labels(
+    session: tuple[Path, World, list[Example]], tmp_path: Path
+) -> None:
+    path, _, examples = session
+    opts = ClassifyOptions(model_budget=0.0)
+    inputs = resolve_classify_inputs(path, examples, fps=FPS, options=opts)
+
+    def never(req: Request) -> str:
+        raise AssertionError("the model was asked with a budget of 0")
+
+    client = ScriptedClient({CLASSIFY_PROMPT: never})
+    state, run = _run(tmp_path, inputs, client, "budget0")
+    assert not client.calls(CLASSIFY_PROMPT) and state["model_calls"] == 0
+    # every frame's label is the detector's own, fitted here on the same examples
+    points = np.asarray(run.load_arrays("windows")["points"])
+    layout = infer_layout(list(KEYPOINTS))
+    feats = detector_features(points, fps=FPS, keypoints=KEYPOINTS, layout=layout)
+    detector = fit_detector(feats, examples, DEFAULT_CLASSES)
+    pred = detector.predict(feats)
+    rows = list(csv.DictReader((run.outputs_dir / "frames.csv").open()))
+    labels = [DEFAULT_CLASSES.index(r["label"]) for r in rows]
+    assert labels == pred.labels[:, 0].tolist()
+    summary = json.loads((run.outputs_dir / "summary.json").read_text())
+    assert summary["windows_sent_to_model"] == 0 and summary["model_calls_saved"] == 80
+    cv = summary["detector"]
+    assert cv["chosen"] == detector.cv_report["chosen"]
+    assert cv["rule_cv_macro_f1"] == detector.cv_report["rule_cv_macro_f1"]
+    assert cv["detector_cv_macro_f1"] == detector.cv_report["detector_cv_macro_f1"]
+    report = (run.outputs_dir / "report.md").read_text()
+    assert "| rule alone (baseline) |" in report and "No window went to the model" in report
+    assert f"`{cv['chosen']}`" in report
+
+
+def test_the_budget_sends_the_most_uncertain_windows_to_the_model(
+    session: tuple[Path, World, list[Example]], tmp_path: Path
+) -> None:
+    path, _, examples = session
+    opts = ClassifyOptions(model_budget=0.2)
+    inputs = resolve_classify_inputs(path, examples, fps=FPS, options=opts)
+    client = ScriptedClient({CLASSIFY_PROMPT: lambda req: offline_classify(req).model_dump_json()})
+    _, run = _run(tmp_path, inputs, client, "budget")
+    asked = sorted(tuple(r.payload["window"]) for r in client.calls(CLASSIFY_PROMPT))
+    arr = run.load_arrays("windows")
+    spans = [tuple(int(v) for v in sp) for sp in arr["spans"][: int(arr["n_queries"])]]
+    feats = detector_features(
+        arr["points"], fps=FPS, keypoints=KEYPOINTS, layout=infer_layout(list(KEYPOINTS))
+    )
+    pred = fit_detector(feats, examples, DEFAULT_CLASSES).predict(feats)
+    u = window_uncertainty(pred.uncertainty, [(s, e) for _, s, e in spans])[:, 0]
+    top = sorted(spans[i] for i in np.argsort(-u, kind="stable")[:16])
+    assert sorted(set(asked)) == top
+    windows = list(csv.DictReader((run.outputs_dir / "windows.csv").open()))
+    sources = [w["source"] for w in windows]
+    assert sources.count("detector") == 64 and sources.count("model") == 16
+    report = (run.outputs_dir / "report.md").read_text()
+    assert "| sent to the model (budget 0.2 of the windows) | 16 |" in report
+
+
+def test_an_animal_without_examples_is_named_in_the_warnings(tmp_path: Path) -> None:
+    world = simulate_world(900, animals=2, seed=3)
+    data = PoseData(
+        points=world.points_3d,
+        confidence=np.full(world.points_3d.shape[:3], np.nan),
+        keypoints=KEYPOINTS,
+        individuals=("adult", "juvenile"),
+        fps=FPS,
+        unit="mm",
+    )
+    path = write_keypoints(data, tmp_path / "two.nc", format="netcdf")
+    first = np.asarray(world.behaviour.names)[:, 0]  # (frames,) behaviour names
+    classes = sorted({str(n) for n in first})
+    examples = []  # the first animal's bouts only: up to 2 of each behaviour, 0.5 s each
+    for c in classes:
+        idx = np.flatnonzero(first == c)
+        bouts = [b for b in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1) if b.size >= 15]
+        examples += [Example(animal=0, start=int(b[0]), stop=int(b[0]) + 15, label=c)
+                     for b in bouts[:2]]  # fmt: skip
+    classes = sorted({e.label for e in examples})
+    assert len(classes) >= 3
+    opts = ClassifyOptions(model_budget=0.0)
+    inputs = resolve_classify_inputs(path, examples, classes=classes, fps=FPS, options=opts)
+    state, run = _run(tmp_path, inputs, None, "two")
+    assert "animal 'juvenile' has no example." in state["warnings"]
+    assert "animal 'juvenile' has no example." in (run.outputs_dir / "report.md").read_text()
 
 
 def test_inputs_need_an_example_of_every_class(session: tuple[Path, World, list[Example]]) -> None:

@@ -388,7 +388,8 @@ def _run_classify(ctx: ToolContext, a: RunClassifyArgs) -> ToolResult:
     f1 = "" if truth is None else f"; macro-F1 vs ground truth {truth['macro_f1']}"
     return ToolResult(
         f"classify run {run.run_id}: {s['windows']} windows, {s['model_calls']} model calls, "
-        f"{s['model_calls_saved']} decided by the keypoints{f1}; ethogram {data['ethogram']}",
+        f"{s['model_calls_saved']} decided by the classical detector{f1}; "
+        f"ethogram {data['ethogram']}",
         data,
         ["animal", "label", "seconds", "bouts", "fraction"],
         rows[:MAX_ROWS],

@@ -12,12 +12,15 @@ As a LangGraph state machine of small nodes (arrays in the run's artifact store)
    frames with the motion overlaid), from the video or, without one, from frames drawn
    from the keypoints (skeleton in the arena; the report says so). The image features of
    queries and examples are z-scored together.
-2. ``classify`` (chunks of windows, one checkpointed step each): a stage per window.
-   Cheap path: where the keypoints decide the class with high confidence
-   (``tools.captions.caption_from_kinematics`` confident, mapped to a class of the label
-   set, freezing only after ``min_freezing_s`` of immobility) the model is not asked and
-   the trace says so (``cheap_path``; counted as model calls saved). Otherwise the
-   ``vlm`` role (prompt ``classify/classify``) gets the definitions, ``k`` in-context
+   The classical detector (``tools.detectors``) is fitted on the example clips (rule vs
+   fitted model chosen by cross-validation on them) and predicts every frame; its
+   uncertainty, averaged per window, sends the most uncertain ``model_budget`` share of
+   the windows to the model (``model_windows``).
+2. ``classify`` (chunks of windows, one checkpointed step each): the windows the detector
+   is sure of take its answer (its probabilities averaged over the window; the trace
+   says ``cheap_path``; counted as model calls saved) and later its per-frame labels.
+   The others go to the ``vlm`` role (prompt ``classify/classify``) in a stage per
+   window (``stages.make_classify_stage``): the definitions, ``k`` in-context
    examples of *every* class chosen by similarity to the query
    (``tools.classify.select_examples``), the query and, optionally, its keypoint summary,
    and answers a probability per class (``ClassifyAnswer``). Checks: ``schema`` (one
@@ -28,8 +31,9 @@ As a LangGraph state machine of small nodes (arrays in the run's artifact store)
    the contradicted classes removed; still failing, the window is flagged and its
    plausible classes kept.
 3. ``smooth``: per animal, a sticky HMM (Viterbi) or a mode filter over the windows'
-   probabilities; every frame takes its window's label and probability vector (the
-   behaviour vector over time).
+   probabilities; every frame of a model's window takes the window's label and
+   probability vector (the behaviour vector over time), every frame of a detector's
+   window the detector's own (HMM-smoothed) label and probabilities.
 4. ``report``: per-frame labels and probabilities, windows, bouts, time budgets, the
    ethogram (CSV and BORIS), figures and ``report.md`` (``graphs.classify_report``).
 
@@ -43,53 +47,47 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from langgraph.graph import END, START, StateGraph
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
 
-from ethoagent.agent.offline import register_solver
-from ethoagent.agent.types import Image, Message, Request
 from ethoagent.atomic import atomic_write_text
-from ethoagent.config import Budget
 from ethoagent.errors import InputError
 from ethoagent.graphs.classify.inputs import ClassifyInputs, ClassifyState, query_windows
 from ethoagent.graphs.classify.report import write_classify_outputs
-from ethoagent.graphs.kit.nodes import Escalation, Feedback, Stage, StageContext, run_stage
+from ethoagent.graphs.classify.stages import (
+    ClassifyEnv,
+    WindowItem,
+    final_probabilities,
+    kin_text,
+    make_classify_stage,
+)
+from ethoagent.graphs.kit.nodes import run_stage
 from ethoagent.graphs.kit.runtime import Runtime, run_graph
 from ethoagent.io.keypoints import read_keypoints
 from ethoagent.io.video import VideoReader
-from ethoagent.model.checks import CheckResult
-from ethoagent.prompts import load_prompt
-from ethoagent.tools.captions import (
-    canonical_label,
-    caption_from_kinematics,
-    kinematic_baselines,
-    summarize_snippet,
-)
 from ethoagent.tools.classify import (
-    check_answer_schema,
-    check_probability_sum,
-    check_temporal_plausibility,
-    class_probabilities,
-    definition_logits,
     example_windows,
     immobility_seconds,
-    implausible_classes,
     kinematic_vector,
-    knn_logits,
     median_smooth,
-    select_examples,
     smooth_hmm,
     standardise,
     still_seconds_from_motion,
+)
+from ethoagent.tools.detectors import (
+    Detector,
+    DetectorPrediction,
+    detector_features,
+    fit_detector,
+    window_uncertainty,
 )
 from ethoagent.tools.features import Features, compute_features, layout_named
 from ethoagent.tools.preprocess import (
@@ -102,24 +100,9 @@ from ethoagent.tools.preprocess import (
 from ethoagent.tools.sheets import skeleton_edges
 
 GRAPH_NAME = "classify"
-CLASSIFY_PROMPT = "classify/classify"
 MAX_CLASSIFY_STEPS = 40
 SEMANTIC = ("motion", "displacement", "elongation")
 """Image features the definitions' prototypes read (``tools.classify.definition_logits``)."""
-
-
-class ClassifyAnswer(BaseModel):
-    """Answer of ``classify/classify``: a probability per class of the label set.
-
-    Attributes:
-        probabilities: class name -> probability in [0, 1], summing to 1.
-        reason: one sentence on what in the images decided it.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    probabilities: dict[str, float]
-    reason: str = Field("", max_length=600)
 
 
 # --------------------------------------------------------------------------- images
@@ -195,272 +178,6 @@ class _WindowImages:
         return out.image, out.features
 
 
-# --------------------------------------------------------------------------- stage
-
-
-@dataclass
-class WindowItem:
-    """One query window of one animal, as the classify stage sees it.
-
-    Attributes:
-        row: index into the run's window arrays.
-        features: ``(d,)`` z-scored features the offline solver and the example
-            selection compare (image, plus keypoints when ``kinematics_in_prompt``).
-        semantic: z-scored ``motion``, ``displacement``, ``elongation`` of its image.
-        kin: ``speed``, ``speed_p90`` (BL/s), ``immobile_s`` (s).
-        gate: the class the keypoints decide with high confidence, or ``None``.
-        gate_reason: why.
-    """
-
-    row: int
-    animal: int
-    name: str
-    start: int
-    stop: int
-    features: NDArray[np.float64]
-    semantic: dict[str, float]
-    kin: dict[str, float]
-    kin_text: str
-    gate: str | None = None
-    gate_reason: str = ""
-
-
-class ClassProposal(BaseModel):
-    probabilities: dict[str, float]
-    source: str
-    reason: str = ""
-
-
-@dataclass
-class ClassifyEnv:
-    """What the classify proposer needs besides its window (closed over)."""
-
-    inputs: ClassifyInputs
-    example_features: NDArray[np.float64]
-    example_labels: list[str]
-    example_spans: list[tuple[int, int, int]]
-    wants_images: bool
-    image_of: Any = None
-    notes: dict[str, str] = field(default_factory=dict)
-
-
-def _solve(payload: dict[str, Any]) -> ClassifyAnswer:
-    classes: list[str] = list(payload["classes"])
-    q = np.asarray(payload["query"]["features"], dtype=np.float64)
-    ex = payload.get("examples", [])
-    logits = np.zeros(len(classes))
-    parts = []
-    if ex:
-        feats = np.asarray([e["features"] for e in ex], dtype=np.float64)
-        logits += knn_logits(q, feats, [e["label"] for e in ex], classes)
-        parts.append(f"nearest in-context examples ({len(ex)})")
-    defs = payload.get("definitions") or {}
-    if defs:
-        logits += definition_logits(payload["query"]["semantic"], defs, classes)
-        parts.append("definition prototypes")
-    excluded = [classes.index(c) for c in payload.get("excluded", []) if c in classes]
-    p = class_probabilities(logits, excluded)
-    return ClassifyAnswer(
-        probabilities={c: float(v) for c, v in zip(classes, p, strict=True)},
-        reason="offline: "
-        + (" + ".join(parts) or "no examples or definitions: uniform")
-        + (f"; ruled out {payload.get('excluded')}" if excluded else ""),
-    )
-
-
-def offline_classify(request: Request) -> ClassifyAnswer:
-    """Offline answer to ``classify/classify``: kNN to the in-context examples plus the
-    definitions' prototypes, over the features the request carries."""
-    return _solve(dict(request.payload))
-
-
-register_solver(CLASSIFY_PROMPT)(offline_classify)
-
-
-def _definitions_text(inputs: ClassifyInputs) -> str:
-    if not inputs.options.use_definitions:
-        return "(no definitions are given: judge from the class names and the examples)"
-    return "\n".join(f"- {c}: {inputs.definitions[c]}" for c in inputs.classes)
-
-
-def _example_lines(env: ClassifyEnv, sel: Sequence[int], with_images: bool) -> str:
-    if not sel:
-        return "(no labelled examples are given)"
-    lines = []
-    for n, i in enumerate(sel, start=1):
-        a, s, e = env.example_spans[i]
-        img = f"image {n}: " if with_images else ""
-        lines.append(f"- {img}{env.example_labels[i]} ({env.inputs.animals[a]}, frames {s}-{e})")
-    return "\n".join(lines)
-
-
-def make_classify_stage(env: ClassifyEnv) -> Stage[WindowItem, ClassProposal]:
-    """Classify one window: the keypoints' cheap path, else the VLM with in-context
-    examples; checks: schema, sum to one, temporal plausibility."""
-    inputs = env.inputs
-    opts = inputs.options
-    classes = inputs.classes
-
-    async def propose(
-        item: WindowItem, feedback: Feedback | None, ctx: StageContext
-    ) -> ClassProposal:
-        if feedback is None and not opts.model_every_window and item.gate is not None:
-            probs = {c: (0.9 if c == item.gate else 0.1 / (len(classes) - 1)) for c in classes}
-            ctx.tracer.event(
-                "cheap_path",
-                source="kinematics",
-                model_called=False,
-                label=item.gate,
-                reason=f"the keypoints decide: {item.gate_reason}",
-            )
-            return ClassProposal(probabilities=probs, source="kinematics", reason=item.gate_reason)
-        prompt = load_prompt(CLASSIFY_PROMPT)
-        sel = (
-            select_examples(
-                item.features, env.example_features, env.example_labels, classes, opts.k
-            )
-            if opts.use_examples and env.example_labels
-            else []
-        )
-        excluded = (
-            implausible_classes(classes, item.kin, min_freezing_s=opts.min_freezing_s)
-            if feedback is not None
-            else {}
-        )
-        images: tuple[Image, ...] = ()
-        note = "No image is attached: judge from the descriptions."
-        if env.wants_images and env.image_of is not None:
-            pics = [env.image_of(*env.example_spans[i]) for i in sel]
-            pics.append(env.image_of(item.animal, item.start, item.stop))
-            images = tuple(Image.from_array(im) for im in pics)
-            note = env.notes.get("images", "")
-        text = prompt.render(
-            classes=", ".join(classes),
-            definitions=_definitions_text(inputs),
-            examples=_example_lines(env, sel, bool(images)),
-            query_image=f"image {len(sel) + 1}" if images else "the query window",
-            animal=item.name,
-            start_frame=item.start,
-            end_frame=item.stop,
-            seconds=f"{(item.stop - item.start) / inputs.fps:.2f}",
-            image_note=note,
-            kinematics=item.kin_text if opts.kinematics_in_prompt else "(not given)",
-            min_freezing_s=f"{opts.min_freezing_s:g}",
-            feedback=feedback.as_text() if feedback else "",
-        )
-        answer = await ctx.ask(
-            "vlm",
-            [Message("user", text, images=images)],
-            prompt=prompt.ref,
-            output=ClassifyAnswer,
-            payload={
-                "classes": classes,
-                "definitions": inputs.definitions if opts.use_definitions else {},
-                "query": {"features": item.features.tolist(), "semantic": item.semantic},
-                "examples": [
-                    {"label": env.example_labels[i], "features": env.example_features[i].tolist()}
-                    for i in sel
-                ],
-                "excluded": sorted(excluded),
-                "window": [item.animal, item.start, item.stop],
-                "attempt": ctx.attempt,
-            },
-        )
-        parsed = answer.require()
-        return ClassProposal(
-            probabilities=dict(parsed.probabilities), source="model", reason=parsed.reason
-        )
-
-    async def feature_knn(
-        item: WindowItem, last: ClassProposal | None, fb: Feedback, ctx: StageContext
-    ) -> ClassProposal:
-        sel = select_examples(
-            item.features, env.example_features, env.example_labels, classes, opts.k
-        )
-        excluded = implausible_classes(classes, item.kin, min_freezing_s=opts.min_freezing_s)
-        payload = {
-            "classes": classes,
-            "definitions": inputs.definitions,
-            "query": {"features": item.features.tolist(), "semantic": item.semantic},
-            "examples": [
-                {"label": env.example_labels[i], "features": env.example_features[i].tolist()}
-                for i in sel
-            ],
-            "excluded": sorted(excluded),
-        }
-        ans: ClassifyAnswer = ctx.tool("feature_knn", _solve, payload)
-        return ClassProposal(
-            probabilities=ans.probabilities, source="features (escalation)", reason=ans.reason
-        )
-
-    def schema(item: WindowItem, out: ClassProposal) -> CheckResult:
-        return check_answer_schema(out.probabilities, classes)
-
-    def sums(item: WindowItem, out: ClassProposal) -> CheckResult:
-        return check_probability_sum(out.probabilities)
-
-    def plausible(item: WindowItem, out: ClassProposal) -> CheckResult:
-        return check_temporal_plausibility(
-            out.probabilities, classes, item.kin, min_freezing_s=opts.min_freezing_s
-        )
-
-    sums.__name__ = "sum_to_one"
-    plausible.__name__ = "temporal_plausibility"
-    return Stage(
-        name="classify",
-        propose=propose,
-        checks=[schema, sums, plausible],
-        escalations=[
-            Escalation(
-                "feature_knn",
-                "kNN over the window's features against the labelled examples, without the "
-                "classes the keypoints rule out (no model)",
-                feature_knn,
-            )
-        ],
-        budget=Budget(max_retries=2, max_attempts=4, max_model_calls=4),
-        describe=lambda p: (
-            f"{p.source}: "
-            + ", ".join(
-                f"{c}={v:.2f}"
-                for c, v in sorted(p.probabilities.items(), key=lambda kv: -kv[1])[:4]
-            )
-        ),
-    )
-
-
-def _gate(
-    classes: Sequence[str], k: Any, kin: dict[str, float], min_freezing_s: float
-) -> tuple[str | None, str]:
-    """The class the keypoints decide with high confidence, if any."""
-    rule = caption_from_kinematics(k)
-    if not rule.confident or rule.caption.label == "untracked":
-        return None, ""
-    canon = rule.caption.label
-    matches = [c for c in classes if canonical_label(c) == canon]
-    if not matches:
-        others = [c for c in classes if canonical_label(c) in ("other", "others")]
-        known = {canonical_label(c) for c in classes}
-        if others and canon not in known and canon in ("walking", "turning") and len(classes) <= 3:
-            matches = others
-    if len(matches) != 1:
-        return None, ""
-    label = matches[0]
-    if canon == "still" and kin["immobile_s"] < min_freezing_s:
-        return None, ""
-    return label, rule.reason
-
-
-def _kin_text(kin: dict[str, float]) -> str:
-    def f(x: float) -> str:
-        return "n/a" if not math.isfinite(x) else f"{x:.2f}"
-
-    return (
-        f"body-centre speed mean {f(kin['speed'])} body lengths/s (90th percentile "
-        f"{f(kin['speed_p90'])}); immobile for {f(kin['immobile_s'])} s around this window"
-    )
-
-
 # --------------------------------------------------------------------------- graph
 
 
@@ -488,6 +205,95 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def _session_detector(
+    rt: Runtime, inputs: ClassifyInputs, points: NDArray[np.float64], feats: Features
+) -> tuple[Detector, DetectorPrediction] | None:
+    """The classical detector fitted on the examples and its prediction; None without any."""
+    if not inputs.examples:
+        return None
+    args = {"examples": len(inputs.examples), "classes": len(inputs.classes)}
+    with rt.tracer.timed_tool("fit_detector", args) as call, warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        dfeats = detector_features(
+            points,
+            fps=inputs.fps,
+            keypoints=inputs.keypoint_names,
+            individuals=inputs.animals,
+            layout=feats.layout,
+        )
+        detector = fit_detector(dfeats, inputs.examples, inputs.classes)
+        pred = detector.predict(dfeats)
+        call.result = repr(detector)
+    return detector, pred
+
+
+def model_windows(uncertainty: NDArray[np.float64], budget: float) -> NDArray[np.bool_]:
+    """The windows the model is asked about: the most uncertain ``budget`` share.
+
+    Args:
+        uncertainty: ``(windows,)`` float64 in [0, 1], the detector's per window; NaN
+            (untracked) counts as the most uncertain.
+        budget: the share of windows that may go to the model, in [0, 1].
+
+    Returns:
+        ``(windows,)`` bool: the ``floor(budget * windows)`` most uncertain windows (the
+        ones at or above the ``1 - budget`` quantile of the uncertainty; ties broken by
+        window order, so the budget is never exceeded).
+    """
+    u = np.nan_to_num(np.asarray(uncertainty, dtype=np.float64), nan=2.0)
+    n = math.floor(budget * u.size + 1e-9)
+    out = np.zeros(u.size, dtype=bool)
+    out[np.argsort(-u, kind="stable")[:n]] = True
+    return out
+
+
+def _route_windows(
+    inputs: ClassifyInputs,
+    fitted: tuple[Detector, DetectorPrediction] | None,
+    queries: Sequence[tuple[int, int, int]],
+    shape: tuple[int, ...],
+) -> tuple[
+    NDArray[np.int64], NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_], dict[str, Any]
+]:
+    """``(detector labels (frames, animals), detector probabilities (frames, animals,
+    classes), uncertainty (queries,), to the model (queries,), summary)``."""
+    frames, n_a = shape
+    budget = inputs.options.model_budget
+    if fitted is None:
+        unc = np.ones(len(queries))
+        meta: dict[str, Any] = {
+            "chosen": None,
+            "warnings": ["no labelled examples: no detector was fitted; every window went "
+                         "to the model."],
+        }  # fmt: skip
+        return (
+            np.zeros((frames, n_a), dtype=np.int64),
+            np.zeros((frames, n_a, len(inputs.classes))),
+            unc,
+            np.ones(len(queries), dtype=bool),
+            meta,
+        )
+    detector, pred = fitted
+    per = window_uncertainty(pred.uncertainty, [(s, e) for _, s, e in queries])
+    unc = np.asarray([per[r, a] for r, (a, _, _) in enumerate(queries)], dtype=np.float64)
+    to_model = model_windows(unc, budget)
+    cv = detector.cv_report
+    names = dict(enumerate(inputs.animals))
+    warn = [
+        re.sub(r"^animal (\d+) ", lambda m: f"animal {names[int(m[1])]!r} ", w)
+        for w in cv["warnings"]
+    ]
+    meta = {
+        "model_budget": budget,
+        "uncertainty_cutoff": float(unc[to_model].min()) if to_model.any() else None,
+        **{k: cv[k] for k in ("chosen", "rule_cv_macro_f1", "detector_cv_macro_f1")},
+        **{k: cv[k] for k in ("model_cv_macro_f1", "rule_better", "folds", "candidates")},
+        "detector": repr(detector),
+        "warnings": warn,
+    }
+    return pred.labels, pred.proba, unc, to_model, meta
+
+
 def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[ClassifyState]:
     """The classify ``StateGraph``: prepare -> classify* -> smooth -> report."""
     run = rt.run
@@ -512,7 +318,6 @@ def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[Clas
         with rt.tracer.scope(node="prepare"):
             feats = _features(inputs, points)
             immobile = immobility_seconds(feats)
-            base = kinematic_baselines(feats)
             queries = query_windows(inputs)
             exs = example_windows(
                 inputs.examples, inputs.step, max_per_class=opts.max_examples_per_class
@@ -538,8 +343,6 @@ def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[Clas
             img = np.zeros((len(spans), len(IMAGE_FEATURES)))
             kin = np.zeros((len(spans), 0))
             named = np.full((len(spans), 4), np.nan)
-            gate: list[str] = []
-            gate_reason: list[str] = []
             kin_rows = []
             try:
                 with rt.tracer.timed_tool(
@@ -550,11 +353,6 @@ def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[Clas
                         vec, nk = kinematic_vector(feats, immobile, a, s, e)
                         kin_rows.append(vec)
                         named[i, :3] = (nk["speed"], nk["speed_p90"], nk["immobile_s"])
-                        if i < len(queries):
-                            ksum = summarize_snippet(feats, a, s, e, base)
-                            g, why = _gate(classes, ksum, nk, opts.min_freezing_s)
-                            gate.append(g or "")
-                            gate_reason.append(why)
                         rt.report_progress("preprocessing", 1, len(spans))
             finally:
                 images.close()
@@ -569,6 +367,11 @@ def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[Clas
             kin_z = standardise(kin)
             x = np.concatenate([img_z, kin_z], axis=1) if opts.kinematics_in_prompt else img_z
             sem_idx = [IMAGE_FEATURES.index(n) for n in SEMANTIC]
+            det = _session_detector(rt, inputs, points, feats)
+            det_labels, det_proba, unc, to_model, det_meta = _route_windows(
+                inputs, det, queries, points.shape[:2]
+            )
+            warn += det_meta["warnings"]
             run.save_arrays(
                 "windows",
                 points=points,
@@ -578,10 +381,14 @@ def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[Clas
                 spans=np.asarray(spans, dtype=np.int64),
                 n_queries=np.asarray(len(queries)),
                 image_features=img,
+                det_labels=det_labels,
+                det_proba=det_proba,
+                uncertainty=unc,
+                to_model=to_model,
             )
             _write_json(
-                run.artifacts_dir / "gate.json",
-                {"gate": gate, "reason": gate_reason, "examples": [e.model_dump() for e in exs]},
+                run.artifacts_dir / "examples.json",
+                {"examples": [e.model_dump() for e in exs], "chosen": det_meta["chosen"]},
             )
         rt.report_progress("prepare", 1, 1)
         counts = {c: sum(e.label == c for e in exs) for c in classes}
@@ -599,13 +406,15 @@ def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[Clas
             "routes": {},
             "flagged": [],
             "model_calls": 0,
+            "model_windows": int(to_model.sum()),
+            "detector": det_meta,
             "timings": timed(state, "prepare", t0),
         }
 
     async def classify(state: ClassifyState) -> dict[str, Any]:
         t0 = time.perf_counter()
         arr = run.load_arrays("windows")
-        meta = _read_json(run.artifacts_dir / "gate.json")
+        meta = _read_json(run.artifacts_dir / "examples.json")
         nq = int(arr["n_queries"])
         spans = arr["spans"]
         x, sem, named = arr["x"], arr["semantic"], arr["named"]
@@ -643,8 +452,20 @@ def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[Clas
         )
         i, size = state["chunk"], state["chunk_size"]
         rows = range(i * size, min(nq, (i + 1) * size))
+        records = _detector_records(arr, rows, classes, meta["chosen"])
+        if records:
+            rt.tracer.event(
+                "cheap_path",
+                source="detector",
+                model_called=False,
+                windows=len(records),
+                reason=f"the detector is sure ({meta['chosen']})",
+            )
+            rt.report_progress("classifying", len(records), nq)
         items = []
         for r in rows:
+            if not arr["to_model"][r]:
+                continue
             a, s, e = (int(v) for v in spans[r])
             kin = {
                 "speed": float(named[r, 0]),
@@ -664,9 +485,7 @@ def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[Clas
                         features=x[r],
                         semantic={n: float(sem[r, j]) for j, n in enumerate(SEMANTIC)},
                         kin=kin,
-                        kin_text=_kin_text(kin),
-                        gate=meta["gate"][r] or None,
-                        gate_reason=meta["reason"][r],
+                        kin_text=kin_text(kin),
                     ),
                 )
             )
@@ -684,10 +503,11 @@ def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[Clas
             if images is not None:
                 images.close()
         routes = dict(state.get("routes", {}))
+        if records:
+            routes["detector"] = routes.get("detector", 0) + len(records)
         flagged = list(state.get("flagged", []))
-        records = []
         for (item_id, item), o in zip(items, outcomes, strict=True):
-            probs = _final_probabilities(o.output, o.status, classes, item, opts.min_freezing_s)
+            probs = final_probabilities(o.output, o.status, classes, item, opts.min_freezing_s)
             if o.status == "accepted" and o.output is not None:
                 route = o.output.source.replace(" (escalation)", "_escalation")
             else:
@@ -741,7 +561,17 @@ def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[Clas
                     smoothed[sel] = median_smooth(raw[sel], opts.mode_windows)
             changed = int((smoothed != raw).sum())
             rt.tracer.event("smoothing", method=opts.smoothing, windows_changed=changed)
-        run.save_arrays("labels", probabilities=probs, raw=raw, smoothed=smoothed, animal=animal)
+        win = run.load_arrays("windows")
+        run.save_arrays(
+            "labels",
+            probabilities=probs,
+            raw=raw,
+            smoothed=smoothed,
+            animal=animal,
+            by_detector=~win["to_model"],
+            detector_labels=win["det_labels"],
+            detector_proba=win["det_proba"],
+        )
         return {"timings": timed(state, "smooth", t0)}
 
     def report(state: ClassifyState) -> dict[str, Any]:
@@ -760,6 +590,34 @@ def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[Clas
     return g
 
 
+def _detector_records(
+    arr: Mapping[str, NDArray[Any]], rows: range, classes: Sequence[str], chosen: str | None
+) -> list[dict[str, Any]]:
+    """The records of the windows among ``rows`` the detector answers: its probabilities
+    averaged over the window, no model call."""
+    out = []
+    for r in rows:
+        if arr["to_model"][r]:
+            continue
+        a, s, e = (int(v) for v in arr["spans"][r])
+        p = arr["det_proba"][s:e, a].mean(axis=0)
+        out.append(
+            {
+                "row": r,
+                "animal": a,
+                "start": s,
+                "stop": e,
+                "probabilities": [float(v) for v in p / p.sum()],
+                "source": "detector",
+                "status": "accepted",
+                "attempts": 0,
+                "model_calls": 0,
+                "reason": f"detector {chosen}; uncertainty {float(arr['uncertainty'][r]):.2f}",
+            }
+        )
+    return out
+
+
 def _cached(images: _WindowImages) -> Any:
     """``(animal, start, stop) -> image``, each window drawn once (examples recur)."""
     memo: dict[tuple[int, int, int], NDArray[np.uint8]] = {}
@@ -773,38 +631,9 @@ def _cached(images: _WindowImages) -> Any:
     return image_of
 
 
-def _final_probabilities(
-    out: ClassProposal | None,
-    status: str,
-    classes: Sequence[str],
-    item: WindowItem,
-    min_freezing_s: float,
-) -> dict[str, float]:
-    """The window's probability vector: the accepted answer renormalised; for a flagged
-    window its last answer (or uniform) with the classes the keypoints rule out removed."""
-    if out is None or check_answer_schema(out.probabilities, classes).passed is False:
-        p = np.full(len(classes), 1.0 / len(classes))
-    else:
-        p = np.asarray([max(0.0, float(out.probabilities[c])) for c in classes])
-        p = p / p.sum() if p.sum() > 0 else np.full(len(classes), 1.0 / len(classes))
-    if status != "accepted":
-        ruled = implausible_classes(classes, item.kin, min_freezing_s=min_freezing_s)
-        keep = np.asarray([c not in ruled for c in classes])
-        if keep.any() and (p * keep).sum() > 0:
-            p = p * keep / (p * keep).sum()
-    return {c: float(v) for c, v in zip(classes, p, strict=True)}
-
-
 async def run_classify(rt: Runtime, inputs: ClassifyInputs) -> dict[str, Any]:
     """Run (or resume) the classify graph in ``rt.run``; return the final state."""
     return await run_graph(build_classify_graph(rt, inputs), rt, {"frames": inputs.frames})
 
 
-__all__ = [
-    "CLASSIFY_PROMPT",
-    "GRAPH_NAME",
-    "ClassifyAnswer",
-    "build_classify_graph",
-    "offline_classify",
-    "run_classify",
-]
+__all__ = ["GRAPH_NAME", "build_classify_graph", "model_windows", "run_classify"]

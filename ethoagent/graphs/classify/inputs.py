@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -106,6 +106,8 @@ class ClassifyState(TypedDict, total=False):
     routes: dict[str, int]
     flagged: list[str]
     model_calls: int
+    model_windows: int
+    detector: dict[str, Any]
     timings: dict[str, float]
     outputs: list[str]
 

@@ -6,7 +6,7 @@ Written into the run's ``outputs/`` (the CLI copies them to its OUT folder):
   label of every frame of every animal and its probability vector (its window's answer:
   the behaviour vector over time); ``raw_label`` is the window's own most likely class;
 - ``windows.csv``: every query window with its probabilities, where its answer came from
-  (``model``, ``kinematics`` = the keypoints decided and no model was asked,
+  (``model``, ``detector`` = the classical detector was sure and no model was asked,
   ``features_escalation``, ``flagged``), attempts and model calls;
 - ``ethogram.csv`` (``tools.ethogram.ETHOGRAM_COLUMNS``: one row per bout) and
   ``ethogram_boris.csv`` (BORIS events, one subject per animal);
@@ -49,8 +49,13 @@ if TYPE_CHECKING:
 def frame_labels(
     rt: Runtime, inputs: ClassifyInputs
 ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
-    """Per-frame ``(smoothed labels (frames, animals), probabilities (frames, animals,
-    classes), raw window labels (frames, animals))`` of a finished run."""
+    """Per-frame ``(labels (frames, animals), probabilities (frames, animals, classes),
+    raw labels (frames, animals))`` of a finished run.
+
+    In windows the model answered: the window's smoothed label, its probabilities and its
+    own most likely class; in windows the detector decided: the detector's per-frame
+    labels (smoothed by its HMM), probabilities and their argmax.
+    """
     arr = rt.run.load_arrays("labels")
     spans = query_windows(inputs)
     n_a, n_c = len(inputs.animals), len(inputs.classes)
@@ -63,6 +68,11 @@ def frame_labels(
         labels[:, a] = spread_to_frames(arr["smoothed"][rows], wins, inputs.frames)
         raw[:, a] = spread_to_frames(arr["raw"][rows], wins, inputs.frames)
         probs[:, a] = spread_to_frames(arr["probabilities"][rows], wins, inputs.frames)
+    for r in np.flatnonzero(arr["by_detector"]):
+        a, s, e = spans[r]
+        labels[s:e, a] = arr["detector_labels"][s:e, a]
+        probs[s:e, a] = arr["detector_proba"][s:e, a]
+        raw[s:e, a] = arr["detector_proba"][s:e, a].argmax(axis=-1)
     return labels, probs, raw
 
 
@@ -248,7 +258,7 @@ def _summary(
 ) -> dict[str, Any]:
     routes = dict(state.get("routes", {}))
     n = len(windows)
-    skipped = routes.get("kinematics", 0)
+    skipped = routes.get("detector", 0)
     calls = int(state.get("model_calls", 0))
     timings = dict(state.get("timings", {}))
     opts = inputs.options
@@ -266,15 +276,20 @@ def _summary(
         "window_s": opts.window_s,
         "window_frames": inputs.step,
         "labels_to_frames": (
-            f"each frame takes its {opts.window_s:g} s window's answer; labels are then "
-            f"smoothed over windows ({opts.smoothing})"
+            "in a window the classical detector decides, each frame keeps the detector's "
+            f"own label (smoothed by its HMM); in a {opts.window_s:g} s window the model "
+            f"answers, each frame takes the window's answer, smoothed over windows "
+            f"({opts.smoothing})"
         ),
         "windows": n,
         "routes": routes,
         "model_calls": calls,
         "model_calls_per_window": round(calls / max(1, n), 4),
         "model_calls_saved": skipped,
-        "windows_decided_by_keypoints": skipped,
+        "windows_decided_by_detector": skipped,
+        "windows_sent_to_model": int(state.get("model_windows", n - skipped)),
+        "model_budget": opts.model_budget,
+        "detector": dict(state.get("detector", {})),
         "flagged": list(state.get("flagged", [])),
         "time_budget": {k: list(v) for k, v in budgets.items()},
         "options": opts.model_dump(),
@@ -362,6 +377,36 @@ def _budget_figure(
 # --- report -----------------------------------------------------------------------------
 
 
+def _f(v: Any) -> str:
+    return "n/a" if v is None else f"{v:.2f}"
+
+
+def _detector_md(d: Mapping[str, Any]) -> list[str]:
+    """The report's section on the classical detector and its cross-validated comparison."""
+    if not d.get("chosen"):
+        return []
+    cut = d.get("uncertainty_cutoff")
+    return [
+        "## Classical detector (the cheap path)",
+        "",
+        f"Chosen by cross-validation on the example clips ({d['folds']} folds, scored on "
+        f"held-out clips only): `{d['chosen']}` (`{d['detector']}`).",
+        "",
+        "| cross-validated macro-F1 on the examples | value |",
+        "|---|---|",
+        f"| rule alone (baseline) | {_f(d['rule_cv_macro_f1'])} |",
+        f"| best fitted model | {_f(d['model_cv_macro_f1'])} |",
+        f"| chosen detector | {_f(d['detector_cv_macro_f1'])} |",
+        "",
+        f"Windows whose detector uncertainty is at least {_f(cut)} (the most uncertain "
+        f"{d['model_budget']:g} of them, `--model-budget`) went to the model; the rest keep "
+        "the detector's labels."
+        if cut is not None
+        else "No window went to the model (`--model-budget` 0): every label is the detector's.",
+        "",
+    ]
+
+
 def _report_md(s: Mapping[str, Any]) -> str:
     offline = s["backend"] == "offline"
     per_class = ", ".join(f"{k} {v}" for k, v in s["example_windows"].items())
@@ -390,7 +435,9 @@ def _report_md(s: Mapping[str, Any]) -> str:
         f"| label set | {', '.join(s['classes'])} |",
         f"| example windows per class | {per_class} |",
         f"| query windows | {s['windows']} ({s['window_s']:g} s each) |",
-        f"| decided by the keypoints (model calls saved) | {s['model_calls_saved']} |",
+        f"| decided by the classical detector (model calls saved) | {s['model_calls_saved']} |",
+        f"| sent to the model (budget {s['model_budget']:g} of the windows) | "
+        f"{s['windows_sent_to_model']} |",
         f"| model calls (per window) | {s['model_calls']} ({s['model_calls_per_window']}) |",
         f"| windows flagged | {len(s['flagged'])} |",
         f"| seconds taken | {s['seconds']} |",
@@ -399,6 +446,7 @@ def _report_md(s: Mapping[str, Any]) -> str:
     if gt:
         lines.append(f"| macro-F1 vs simulator labels | {gt['macro_f1']} |")
     lines += ["", f"Labels to frames: {s['labels_to_frames']}.", ""]
+    lines += _detector_md(s["detector"])
     if s["warnings"]:
         lines += ["## Warnings", "", *[f"- {w}" for w in s["warnings"]], ""]
     lines += ["## Time budget", "", "| animal | label | seconds | share | bouts | mean bout (s) |"]
