@@ -81,10 +81,11 @@ def classify(
         typer.Option(help="Body layout (synthetic12, calms21, ethome, behaviordepot, ...)."),
     ] = _DEFAULTS.layout,
     model_budget: Annotated[
-        float,
+        float | None,
         typer.Option(
             help="Share of windows that may go to the VLM (the ones the classical detector "
-            "is least sure of); 0 = never, 1 = every window.",
+            "is least sure of); 0 = never, 1 = every window. Default: 0.05 with a model "
+            "endpoint, 0 offline (the offline stand-in is weaker than the detector).",
         ),
     ] = _DEFAULTS.model_budget,
     overwrite: OverwriteOpt = False,

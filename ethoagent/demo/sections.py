@@ -581,7 +581,7 @@ def classify_section(ctx: DemoContext) -> Section:
         key="classify",
         title="Classify: in-context behaviour labels",
         summary=f"{windows} windows from {len(inputs.examples)} example clips; {calls} model "
-        f"calls, {saved} windows decided by the keypoints; macro F1 {macro:.2f} on the "
+        f"calls, {saved} windows decided by the classical detector; macro F1 {macro:.2f} on the "
         "frames outside the examples.",
         metrics=[
             ("keypoints", source),
@@ -592,7 +592,10 @@ def classify_section(ctx: DemoContext) -> Section:
             ),
             ("windows", f"{windows} of {inputs.options.window_s:g} s"),
             ("model calls", f"{calls} ({summary['model_calls_per_window']} per window)"),
-            ("model calls saved (windows decided by the keypoints)", f"{saved} of {windows}"),
+            (
+                "model calls saved (windows decided by the classical detector)",
+                f"{saved} of {windows}",
+            ),
             ("flagged windows", str(len(summary["flagged"]))),
             ("macro F1 over classes (frames outside the examples)", f"{macro:.3f}"),
         ],

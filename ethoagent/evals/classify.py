@@ -653,8 +653,8 @@ def classify_suite(options: SuiteOptions) -> SuiteResult:
         "(distance to each class's in-context examples over image + keypoint features, plus "
         "prototypes parsed from the definitions), not by a VLM.",
         "classify answers with the classical detector where it is sure and sends the "
-        "most uncertain model_budget share of the windows (default "
-        f"{ClassifyOptions().model_budget:g}) to the model: offline, to the kNN solver.",
+        "most uncertain model_budget share of the windows to the model (default "
+        "0.05 with an endpoint, 0 offline: here every window keeps the detector's answer).",
         "in_context and its ablations are image-only as in the seed paper: "
         "no keypoint summary in the prompt, the model asked for every window. With the "
         "offline solver the 'no_definitions' ablation can only remove what that solver uses "

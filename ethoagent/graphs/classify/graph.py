@@ -61,6 +61,7 @@ from numpy.typing import NDArray
 from ethoagent.atomic import atomic_write_text
 from ethoagent.errors import InputError
 from ethoagent.graphs.classify.inputs import ClassifyInputs, ClassifyState, query_windows
+from ethoagent.graphs.classify.options import effective_budget
 from ethoagent.graphs.classify.report import write_classify_outputs
 from ethoagent.graphs.classify.stages import (
     ClassifyEnv,
@@ -252,16 +253,17 @@ def _route_windows(
     fitted: tuple[Detector, DetectorPrediction] | None,
     queries: Sequence[tuple[int, int, int]],
     shape: tuple[int, ...],
+    budget: float,
 ) -> tuple[
     NDArray[np.int64], NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_], dict[str, Any]
 ]:
     """``(detector labels (frames, animals), detector probabilities (frames, animals,
     classes), uncertainty (queries,), to the model (queries,), summary)``."""
     frames, n_a = shape
-    budget = inputs.options.model_budget
     if fitted is None:
         unc = np.ones(len(queries))
         meta: dict[str, Any] = {
+            "model_budget": 1.0,
             "chosen": None,
             "warnings": ["no labelled examples: no detector was fitted; every window went "
                          "to the model."],
@@ -368,8 +370,9 @@ def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[Clas
             x = np.concatenate([img_z, kin_z], axis=1) if opts.kinematics_in_prompt else img_z
             sem_idx = [IMAGE_FEATURES.index(n) for n in SEMANTIC]
             det = _session_detector(rt, inputs, points, feats)
+            budget = effective_budget(opts, rt.settings.backend)
             det_labels, det_proba, unc, to_model, det_meta = _route_windows(
-                inputs, det, queries, points.shape[:2]
+                inputs, det, queries, points.shape[:2], budget
             )
             warn += det_meta["warnings"]
             run.save_arrays(

@@ -28,6 +28,8 @@ class ClassifyOptions(BaseModel):
         model_budget: share of the query windows that may go to the model, in [0, 1]: the
             ones the classical detector (``tools.detectors``) is least sure of; the rest
             take the detector's answer. 0 = never ask the model, 1 = ask it everywhere.
+            ``None`` (default): ``MODEL_BUDGET`` with a model endpoint, 0 with the offline
+            backend, whose stand-in answer (a feature kNN) is weaker than the detector.
             Small because a window's answer loses the detector's frame precision at bout
             edges: in ``ethoagent eval classify`` (``model_call_curve``) a scripted model
             right on 90 % of its windows lowers macro-F1 on the synthetic set and on
@@ -53,7 +55,7 @@ class ClassifyOptions(BaseModel):
     use_examples: bool = True
     preprocess: bool = True
     kinematics_in_prompt: bool = True
-    model_budget: float = Field(0.05, ge=0, le=1)
+    model_budget: float | None = Field(None, ge=0, le=1)
     min_freezing_s: float = Field(1.0, ge=0)
     smoothing: Literal["hmm", "mode", "none"] = "hmm"
     hmm_stay: float = Field(0.5, gt=0, lt=1)
@@ -72,3 +74,14 @@ class ClassifyOptions(BaseModel):
 
 
 __all__ = ["ClassifyOptions"]
+
+
+MODEL_BUDGET = 0.05
+"""Share of windows sent to a model endpoint when ``--model-budget`` is not given."""
+
+
+def effective_budget(options: ClassifyOptions, backend: str) -> float:
+    """The share of windows that may go to the model for ``backend`` (see ``model_budget``)."""
+    if options.model_budget is not None:
+        return options.model_budget
+    return 0.0 if backend == "offline" else MODEL_BUDGET

@@ -288,7 +288,7 @@ def _summary(
         "model_calls_saved": skipped,
         "windows_decided_by_detector": skipped,
         "windows_sent_to_model": int(state.get("model_windows", n - skipped)),
-        "model_budget": opts.model_budget,
+        "model_budget": dict(state.get("detector", {})).get("model_budget"),
         "detector": dict(state.get("detector", {})),
         "flagged": list(state.get("flagged", [])),
         "time_budget": {k: list(v) for k, v in budgets.items()},
