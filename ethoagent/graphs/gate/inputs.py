@@ -12,6 +12,7 @@ trained, ``classes.json``.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ethoagent.errors import InputError
 from ethoagent.graphs.gate.options import (
+    ARCHITECTURE,
     ENCODERS,
     EvalOptions,
     PredictOptions,
@@ -48,6 +50,8 @@ __all__ = [
     "ResolvedPretrain",
     "ResolvedTrain",
     "TrainInputs",
+    "file_sha256",
+    "held_out",
     "load_gate_model",
     "read_gate_labels",
     "read_keypoints_motion",
@@ -55,6 +59,7 @@ __all__ = [
     "resolve_predict",
     "resolve_pretrain",
     "resolve_train",
+    "trained_on",
 ]
 
 META_FILE = "gate.json"
@@ -108,7 +113,8 @@ class Keypoints:
     Attributes:
         path: the file.
         pose: its keypoints, ``points`` ``(frames, animals, keypoints, dims)``.
-        motion: ``describe_motion`` of it (confidence NaN, i.e. none in the file, = 1).
+        motion: ``describe_motion`` of it with per-keypoint velocities (confidence NaN,
+            i.e. none in the file, = 1).
     """
 
     path: Path
@@ -215,8 +221,12 @@ class ResolvedEval:
     """What ``gate eval`` runs on.
 
     Attributes:
-        truth: ``(frames, animals)`` int64 class codes, -1 = unlabelled.
+        truth: ``(frames, animals)`` int64 class codes, -1 = unlabelled or not scored
+            (the frames before ``scored[0]``).
         budgets: top-k fractions to score; None = the keypoint-only model's one pass.
+        scored: ``(start, stop)`` frames scored: the held-out ones.
+        split: how they are held out, one line.
+        warnings: notes for the user (e.g. a model that records no training data).
     """
 
     inputs: EvalInputs
@@ -225,16 +235,19 @@ class ResolvedEval:
     truth: NDArray[np.int64]
     budgets: tuple[float | None, ...]
     embedding_cache: Path
+    scored: tuple[int, int]
+    split: str
+    warnings: tuple[str, ...] = ()
 
 
 # ----------------------------------------------------------------------- files
 
 
 def read_keypoints_motion(path: Path, fps: float | None) -> Keypoints:
-    """Read a keypoint file and describe its motion.
+    """Read a keypoint file and describe its motion, velocities included (as the eval).
 
     Raises:
-        InputError: the file does not exist or cannot be read.
+        InputError: the file does not exist or cannot be read, or no frame rate is known.
     """
     from ethoagent.io.keypoints import read_keypoints
     from ethoagent.tools.motion import describe_motion
@@ -242,8 +255,14 @@ def read_keypoints_motion(path: Path, fps: float | None) -> Keypoints:
     if not path.is_file():
         raise InputError(f"keypoint file {path} does not exist.", fix="check the path.")
     pose = read_keypoints(path, fps=fps)
+    rate = pose.fps or fps
+    if rate is None:
+        raise InputError(
+            f"{path} states no frame rate; the motion descriptor holds velocities.",
+            fix="pass --fps (Hz).",
+        )
     conf = np.where(np.isnan(pose.confidence), 1.0, pose.confidence)
-    return Keypoints(path, pose, describe_motion(pose.points, conf))
+    return Keypoints(path, pose, describe_motion(pose.points, conf, velocity_fps=float(rate)))
 
 
 def read_gate_meta(folder: Path) -> dict[str, Any]:
@@ -316,6 +335,60 @@ def check_video(video: Path, keypoints: Keypoints) -> None:
         )
 
 
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, hex."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def trained_on(inputs: TrainInputs, frames: int, labelled: int) -> dict[str, Any]:
+    """``gate.json``'s record of the training data: files, their hashes, frames labelled."""
+    return {
+        "keypoints": str(inputs.keypoints.resolve()),
+        "keypoints_sha256": file_sha256(inputs.keypoints),
+        "labels": str(inputs.labels.resolve()),
+        "labels_sha256": file_sha256(inputs.labels),
+        "frames": frames,
+        "labelled_frames": [0, labelled],
+    }
+
+
+def held_out(gm: GateModel, kp: Keypoints, holdout: float | None) -> tuple[int, int, str]:
+    """``(start, stop, split)``: the frames of ``kp`` to score, none the model trained on.
+
+    Another session is held out as a whole (``holdout``: its last fraction only); on the
+    session the model was trained on, the frames after its labelled ones (``holdout``:
+    the last fraction, which must not reach back into them).
+
+    Raises:
+        InputError: the frames to score include frames whose labels the model was
+            trained on, or no frame is held out.
+    """
+    frames = kp.pose.frames
+    start = 0 if holdout is None else frames - round(holdout * frames)
+    record = gm.meta.get("trained_on")
+    if record is None:
+        return start, frames, "unknown (the model records no training data)"
+    if record["keypoints_sha256"] != file_sha256(kp.path):
+        return start, frames, f"by session (trained on {Path(record['keypoints']).name})"
+    lo, hi = record["labelled_frames"]
+    start = max(start, hi) if holdout is None else start
+    trained = f"trained on its frames {lo}-{hi - 1}"
+    if start < hi:
+        raise InputError(
+            f"--holdout {holdout} scores frames {start}-{frames - 1} of {kp.path}, but the "
+            f"model was {trained}: that would score it on its own training labels.",
+            fix=f"pass --holdout {(frames - hi) / frames:.3g} or less, or another session.",
+        )
+    if start >= frames:
+        raise InputError(
+            f"the model was trained on the labels of every frame of {kp.path}; nothing is "
+            "held out to score it on.",
+            fix="pass another labelled session, or train with --label-fraction 0.5 and "
+            "score the rest.",
+        )
+    return start, frames, f"by time (frames {start}-{frames - 1}; the model was {trained})"
+
+
 def check_out(out: Path, outputs: Sequence[str], overwrite: bool) -> None:
     """Refuse an output folder that is a file, or that holds any of ``outputs`` already."""
     if out.exists() and not out.is_dir():
@@ -366,6 +439,7 @@ def new_model(
             max_len=max(512, options.window),
             vision_dim=vision_dim,
             gate_fraction=gate_fraction,
+            **ARCHITECTURE[options.size],
         )
     except ValidationError as exc:
         raise InputError(f"invalid model size: {exc}".splitlines()[0]) from None
@@ -506,6 +580,7 @@ def resolve_pretrain(
             model and ``resume`` is false (or holds no run and it is true).
     """
     from ethoagent.nn.pretrain_gate import CHECKPOINT_FILE, PretrainConfig
+    from ethoagent.nn.train_gate import warmup_steps
 
     files = [read_keypoints_motion(p, inputs.fps) for p in inputs.keypoints]
     _check_model_out(out, resume, CHECKPOINT_FILE)
@@ -514,9 +589,11 @@ def resolve_pretrain(
         model = LookAgain(LookAgainConfig.model_validate(meta["model"]))
     else:
         model = new_model(files[0].motion.features.shape[-1], 2, options)
-        cfg = PretrainConfig(
-            epochs=options.epochs, window=options.window, stride=max(1, options.window // 2)
-        )
+        stride = max(1, options.window // 2)
+        warmup = warmup_steps([k.pose.frames for k in files], window=options.window,
+                              stride=stride, batch_size=8, epochs=options.epochs)  # fmt: skip
+        cfg = PretrainConfig(epochs=options.epochs, window=options.window, stride=stride,
+                             batch_size=8, lr=options.lr, warmup_steps=warmup)  # fmt: skip
         meta = {
             "layout": files[0].layout,
             "model": model.config.model_dump(),
@@ -579,7 +656,13 @@ def resolve_train(
     else:
         if inputs.video is not None:
             encoder = (options.vision_encoder, options.crop_px)
-        meta = {"layout": kp.layout, "classes": classes}
+        meta = {
+            "layout": kp.layout,
+            "classes": classes,
+            "trained_on": trained_on(
+                inputs, pose.frames, round(options.label_fraction * pose.frames)
+            ),
+        }
         if inputs.pretrained is not None:
             if not (inputs.pretrained / "weights.pt").is_file():
                 raise InputError(
@@ -655,9 +738,11 @@ def resolve_eval(
 ) -> ResolvedEval:
     """Load the model, keypoints and labels; check they agree, and the video and ``out``.
 
+    Only held-out frames are scored (``held_out``): never labels the model trained on.
+
     Raises:
         InputError: as ``resolve_predict``, or the labels do not fit the keypoints or
-            hold a class the model does not know.
+            hold a class the model does not know, or no labelled frame is held out.
     """
     from ethoagent.graphs.gate.report import EVAL_OUTPUTS
 
@@ -685,4 +770,17 @@ def resolve_eval(
         budgets = options.budgets if inputs.video is not None else (0.0,)
         if inputs.video is not None:
             check_video(inputs.video, kp)
-    return ResolvedEval(inputs, kp, gm, truth, budgets, options.embedding_cache)
+    start, stop, split = held_out(gm, kp, options.holdout)
+    truth[:start] = -1
+    if not (truth >= 0).any():
+        raise InputError(
+            f"{inputs.labels} labels none of the held-out frames {start}-{stop - 1}.",
+            fix="score a session with labels on the frames the model did not train on.",
+        )
+    warnings = () if "trained_on" in gm.meta else (
+        f"{gm.folder} does not record what the model was trained on (trained before "
+        "gate.json kept it): these frames may be its training labels, and the score "
+        "then says nothing about new data.",
+    )  # fmt: skip
+    return ResolvedEval(inputs, kp, gm, truth, budgets, options.embedding_cache,
+                        (start, stop), split, warnings)  # fmt: skip

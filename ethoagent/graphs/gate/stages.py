@@ -351,6 +351,8 @@ def score_node(env: GateEnv, state: GateState) -> GateState:
 
     r = env.resolved
     assert isinstance(r, ResolvedEval)
+    for w in r.warnings:
+        env.warn(w)
     gm, kp = r.model, r.keypoints
     valid = int(kp.motion.valid.sum())
     held = gm.vision
@@ -447,11 +449,21 @@ def train_look_node(env: GateEnv, state: GateState) -> GateState:
     return {"vision": stats, "vision_dim": encoder.dim, "warnings": list(env.warnings)}
 
 
+def labelled_span(labels: NDArray[np.int64]) -> slice:
+    """Frames from the first to the last labelled one (``labels`` ``(frames, animals)``).
+
+    Training reads only these: windows without any label would add the reconstruction
+    loss and nothing to learn the classes from (and double a --label-fraction 0.5 run).
+    """
+    rows = np.flatnonzero((labels >= 0).any(axis=1))
+    return slice(int(rows[0]), int(rows[-1]) + 1)
+
+
 def _train_model(r: ResolvedTrain, vision_dim: int | None) -> tuple[LookAgain, dict[str, Any]]:
     """The model to train and the ``gate.json`` it is recorded with."""
     from ethoagent.nn.lookagain import LookAgainConfig
     from ethoagent.nn.pretrain_gate import freeze_encoder
-    from ethoagent.nn.train_gate import TrainConfig
+    from ethoagent.nn.train_gate import TrainConfig, warmup_steps
 
     o = r.options
     meta = dict(r.meta)
@@ -480,7 +492,12 @@ def _train_model(r: ResolvedTrain, vision_dim: int | None) -> tuple[LookAgain, d
             r.keypoints.motion.features.shape[-1], len(classes), o,
             vision_dim=vision_dim, gate_fraction=o.top_k,
         )  # fmt: skip
-    cfg = TrainConfig(epochs=o.epochs, window=o.window, stride=max(1, o.window // 2))
+    stride = max(1, o.window // 2)
+    span = labelled_span(r.labels)
+    warmup = warmup_steps([span.stop - span.start], window=o.window, stride=stride,
+                          batch_size=8, epochs=o.epochs)  # fmt: skip
+    cfg = TrainConfig(epochs=o.epochs, window=o.window, stride=stride, batch_size=8, lr=o.lr,
+                      warmup_steps=warmup)  # fmt: skip
     meta.pop("pretrain", None)
     meta.update(
         model=model.config.model_dump(),
@@ -529,7 +546,8 @@ def train_node(env: GateEnv, state: GateState) -> GateState:
             csv.writer(f, lineterminator="\n").writerow([step, repr(loss)])
         report(step, total, loss)
 
-    session = r.keypoints.session(labels=r.labels, vision=vision)
+    span = labelled_span(r.labels)
+    session = r.keypoints.session(labels=r.labels, vision=vision).part(span)
     with env.rt.tracer.timed_tool(
         "train_gate", {"epochs": cfg.epochs, "window": cfg.window, "classes": len(classes)}
     ) as t:
