@@ -50,8 +50,10 @@ __all__ = [
     "ResolvedPretrain",
     "ResolvedTrain",
     "TrainInputs",
+    "feature_scale",
     "file_sha256",
     "held_out",
+    "labelled_span",
     "load_gate_model",
     "read_gate_labels",
     "read_keypoints_motion",
@@ -122,12 +124,23 @@ class Keypoints:
     motion: MotionDescriptor
 
     def session(
-        self, labels: NDArray[np.int64] | None = None, vision: NDArray[np.float32] | None = None
+        self,
+        labels: NDArray[np.int64] | None = None,
+        vision: NDArray[np.float32] | None = None,
+        scale: dict[str, list[float]] | None = None,
     ) -> GateSession:
-        """The ``GateSession`` of these keypoints (labels ``(frames, animals)``, -1 = none)."""
+        """The ``GateSession`` of these keypoints (labels ``(frames, animals)``, -1 = none).
+
+        ``scale`` (a model's ``feature_scale``) standardises every motion feature with the
+        mean and standard deviation of the data the model was fitted on; None = as is.
+        """
         m = self.motion
         y = labels if labels is not None else np.full(m.valid.shape, -1, np.int64)
-        return GateSession(m.features, y, m.confidence, m.valid, vision)
+        x = m.features
+        if scale is not None:
+            mean, std = (np.asarray(scale[k], np.float32) for k in ("mean", "std"))
+            x = ((x - mean) / std).astype(np.float32)
+        return GateSession(x, y, m.confidence, m.valid, vision)
 
     @property
     def layout(self) -> dict[str, Any]:
@@ -159,6 +172,12 @@ class GateModel:
     def window(self) -> int:
         """Frames per inference window: the training window."""
         return int((self.meta.get("train") or {}).get("window", self.model.config.max_len))
+
+    @property
+    def scale(self) -> dict[str, list[float]] | None:
+        """Mean and standard deviation of each motion feature it was fitted on, or None."""
+        held: dict[str, list[float]] | None = self.meta.get("feature_scale")
+        return held
 
     @property
     def vision(self) -> dict[str, Any] | None:
@@ -333,6 +352,30 @@ def check_video(video: Path, keypoints: Keypoints) -> None:
             f"{video} has {frames} frames; {keypoints.path} has {pose.frames}.",
             fix="pass the video these keypoints were tracked on (one view, every frame).",
         )
+
+
+def feature_scale(features: NDArray[np.float32]) -> dict[str, list[float]]:
+    """Per-feature mean and standard deviation of ``(frames, animals, D)`` motion features.
+
+    The descriptor mixes positions (0-1), angles and velocities (units per second);
+    without standardising, the small-ranged ones (e.g. the distance to a partner) are
+    lost to the model: on ethome it then never predicted ``interact``.
+    """
+    flat = features.reshape(-1, features.shape[-1]).astype(np.float64)
+    return {
+        "mean": [round(float(v), 6) for v in flat.mean(axis=0)],
+        "std": [round(float(v), 6) for v in flat.std(axis=0) + 1e-3],
+    }
+
+
+def labelled_span(labels: NDArray[np.int64]) -> slice:
+    """Frames from the first to the last labelled one (``labels`` ``(frames, animals)``).
+
+    Training reads only these: windows without any label would add the reconstruction
+    loss and nothing to learn the classes from (and double a --label-fraction 0.5 run).
+    """
+    rows = np.flatnonzero((labels >= 0).any(axis=1))
+    return slice(int(rows[0]), int(rows[-1]) + 1)
 
 
 def file_sha256(path: Path) -> str:
@@ -598,6 +641,9 @@ def resolve_pretrain(
             "layout": files[0].layout,
             "model": model.config.model_dump(),
             "pretrain": cfg.model_dump(),
+            "feature_scale": feature_scale(
+                np.concatenate([k.motion.features for k in files], axis=0)
+            ),
         }
     for k in files:
         check_layout(k, model.config.input_dim, meta)
@@ -662,6 +708,7 @@ def resolve_train(
             "trained_on": trained_on(
                 inputs, pose.frames, round(options.label_fraction * pose.frames)
             ),
+            "feature_scale": feature_scale(kp.motion.features[labelled_span(y)]),
         }
         if inputs.pretrained is not None:
             if not (inputs.pretrained / "weights.pt").is_file():
@@ -670,7 +717,9 @@ def resolve_train(
                     fix="pass the --out folder of `ethoagent gate pretrain`.",
                 )
             base = read_gate_meta(inputs.pretrained)
-            meta = {**base, **meta, "pretrained": str(inputs.pretrained)}
+            # the frozen encoder reads features scaled as in its pretraining
+            meta = {**base, **meta, "pretrained": str(inputs.pretrained),
+                    "feature_scale": base.get("feature_scale")}  # fmt: skip
             cfg = LookAgainConfig.model_validate(base["model"])
             check_layout(kp, cfg.input_dim, meta)
             if options.window > cfg.max_len:

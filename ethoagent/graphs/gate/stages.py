@@ -36,6 +36,7 @@ from ethoagent.graphs.gate.inputs import (
     ResolvedPredict,
     ResolvedPretrain,
     ResolvedTrain,
+    labelled_span,
     new_model,
 )
 from ethoagent.graphs.gate.options import ENCODERS
@@ -243,7 +244,7 @@ def choose_frames(gm: GateModel, keypoints: Keypoints, top_k: float | None) -> N
     frames, animals = keypoints.motion.valid.shape
     if top_k is None or top_k <= 0:
         return np.zeros((frames, animals), bool)
-    return select_frames(gm.model, keypoints.session(), gm.window, top_k)
+    return select_frames(gm.model, keypoints.session(scale=gm.scale), gm.window, top_k)
 
 
 def infer(
@@ -256,7 +257,7 @@ def infer(
     from ethoagent.nn.predict_gate import predict_probabilities
 
     return predict_probabilities(
-        gm.model, keypoints.session(vision=vision), gm.window, select=wanted
+        gm.model, keypoints.session(vision=vision, scale=gm.scale), gm.window, select=wanted
     )
 
 
@@ -406,7 +407,7 @@ def pretrain_node(env: GateEnv, state: GateState) -> GateState:
     r.out.mkdir(parents=True, exist_ok=True)
     if not r.resume:
         atomic_write_text(r.out / META_FILE, json.dumps(r.meta, indent=2))
-    sessions = [k.session() for k in r.files]
+    sessions = [k.session(scale=r.meta.get("feature_scale")) for k in r.files]
     with env.rt.tracer.timed_tool(
         "pretrain_gate", {"files": len(sessions), "epochs": cfg.epochs, "window": cfg.window}
     ) as t:
@@ -447,16 +448,6 @@ def train_look_node(env: GateEnv, state: GateState) -> GateState:
     stats["kind"] = kind or "efficientnet"
     stats["crop_px"] = crop_px
     return {"vision": stats, "vision_dim": encoder.dim, "warnings": list(env.warnings)}
-
-
-def labelled_span(labels: NDArray[np.int64]) -> slice:
-    """Frames from the first to the last labelled one (``labels`` ``(frames, animals)``).
-
-    Training reads only these: windows without any label would add the reconstruction
-    loss and nothing to learn the classes from (and double a --label-fraction 0.5 run).
-    """
-    rows = np.flatnonzero((labels >= 0).any(axis=1))
-    return slice(int(rows[0]), int(rows[-1]) + 1)
 
 
 def _train_model(r: ResolvedTrain, vision_dim: int | None) -> tuple[LookAgain, dict[str, Any]]:
@@ -547,7 +538,8 @@ def train_node(env: GateEnv, state: GateState) -> GateState:
         report(step, total, loss)
 
     span = labelled_span(r.labels)
-    session = r.keypoints.session(labels=r.labels, vision=vision).part(span)
+    scale = meta.get("feature_scale")
+    session = r.keypoints.session(labels=r.labels, vision=vision, scale=scale).part(span)
     with env.rt.tracer.timed_tool(
         "train_gate", {"epochs": cfg.epochs, "window": cfg.window, "classes": len(classes)}
     ) as t:

@@ -217,3 +217,16 @@ def test_eval_scores_held_out_frames_only(session: tuple[Path, Path, Path], mode
     (half / "gate.json").write_text(json.dumps(meta))
     r = _eval(keypoints, labels, half)
     assert r.scored == (0, FRAMES) and "may be its training labels" in r.warnings[0]
+
+
+def test_the_model_standardises_features_with_its_training_scale(
+    session: tuple[Path, Path, Path], model: Path
+) -> None:
+    _, keypoints, _ = session
+    gm = load_gate_model(model)
+    kp = read_keypoints_motion(keypoints, 30.0)
+    assert gm.scale is not None and len(gm.scale["mean"]) == kp.motion.features.shape[-1]
+    x = kp.session(scale=gm.scale).motion.reshape(-1, kp.motion.features.shape[-1])
+    np.testing.assert_allclose(x.mean(axis=0), 0.0, atol=1e-3)  # trained on every frame
+    assert np.all(x.std(axis=0) <= 1.0 + 1e-3)
+    assert not np.array_equal(kp.session().motion, kp.session(scale=gm.scale).motion)
