@@ -12,7 +12,6 @@ trained, ``classes.json``.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from ethoagent.errors import InputError
+from ethoagent.graphs.gate.fitted import feature_scale, held_out, labelled_span, trained_on
 from ethoagent.graphs.gate.options import (
     ARCHITECTURE,
     ENCODERS,
@@ -50,10 +50,6 @@ __all__ = [
     "ResolvedPretrain",
     "ResolvedTrain",
     "TrainInputs",
-    "feature_scale",
-    "file_sha256",
-    "held_out",
-    "labelled_span",
     "load_gate_model",
     "read_gate_labels",
     "read_keypoints_motion",
@@ -61,7 +57,6 @@ __all__ = [
     "resolve_predict",
     "resolve_pretrain",
     "resolve_train",
-    "trained_on",
 ]
 
 META_FILE = "gate.json"
@@ -354,84 +349,6 @@ def check_video(video: Path, keypoints: Keypoints) -> None:
         )
 
 
-def feature_scale(features: NDArray[np.float32]) -> dict[str, list[float]]:
-    """Per-feature mean and standard deviation of ``(frames, animals, D)`` motion features.
-
-    The descriptor mixes positions (0-1), angles and velocities (units per second);
-    without standardising, the small-ranged ones (e.g. the distance to a partner) are
-    lost to the model: on ethome it then never predicted ``interact``.
-    """
-    flat = features.reshape(-1, features.shape[-1]).astype(np.float64)
-    return {
-        "mean": [round(float(v), 6) for v in flat.mean(axis=0)],
-        "std": [round(float(v), 6) for v in flat.std(axis=0) + 1e-3],
-    }
-
-
-def labelled_span(labels: NDArray[np.int64]) -> slice:
-    """Frames from the first to the last labelled one (``labels`` ``(frames, animals)``).
-
-    Training reads only these: windows without any label would add the reconstruction
-    loss and nothing to learn the classes from (and double a --label-fraction 0.5 run).
-    """
-    rows = np.flatnonzero((labels >= 0).any(axis=1))
-    return slice(int(rows[0]), int(rows[-1]) + 1)
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes, hex."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def trained_on(inputs: TrainInputs, frames: int, labelled: int) -> dict[str, Any]:
-    """``gate.json``'s record of the training data: files, their hashes, frames labelled."""
-    return {
-        "keypoints": str(inputs.keypoints.resolve()),
-        "keypoints_sha256": file_sha256(inputs.keypoints),
-        "labels": str(inputs.labels.resolve()),
-        "labels_sha256": file_sha256(inputs.labels),
-        "frames": frames,
-        "labelled_frames": [0, labelled],
-    }
-
-
-def held_out(gm: GateModel, kp: Keypoints, holdout: float | None) -> tuple[int, int, str]:
-    """``(start, stop, split)``: the frames of ``kp`` to score, none the model trained on.
-
-    Another session is held out as a whole (``holdout``: its last fraction only); on the
-    session the model was trained on, the frames after its labelled ones (``holdout``:
-    the last fraction, which must not reach back into them).
-
-    Raises:
-        InputError: the frames to score include frames whose labels the model was
-            trained on, or no frame is held out.
-    """
-    frames = kp.pose.frames
-    start = 0 if holdout is None else frames - round(holdout * frames)
-    record = gm.meta.get("trained_on")
-    if record is None:
-        return start, frames, "unknown (the model records no training data)"
-    if record["keypoints_sha256"] != file_sha256(kp.path):
-        return start, frames, f"by session (trained on {Path(record['keypoints']).name})"
-    lo, hi = record["labelled_frames"]
-    start = max(start, hi) if holdout is None else start
-    trained = f"trained on its frames {lo}-{hi - 1}"
-    if start < hi:
-        raise InputError(
-            f"--holdout {holdout} scores frames {start}-{frames - 1} of {kp.path}, but the "
-            f"model was {trained}: that would score it on its own training labels.",
-            fix=f"pass --holdout {(frames - hi) / frames:.3g} or less, or another session.",
-        )
-    if start >= frames:
-        raise InputError(
-            f"the model was trained on the labels of every frame of {kp.path}; nothing is "
-            "held out to score it on.",
-            fix="pass another labelled session, or train with --label-fraction 0.5 and "
-            "score the rest.",
-        )
-    return start, frames, f"by time (frames {start}-{frames - 1}; the model was {trained})"
-
-
 def check_out(out: Path, outputs: Sequence[str], overwrite: bool) -> None:
     """Refuse an output folder that is a file, or that holds any of ``outputs`` already."""
     if out.exists() and not out.is_dir():
@@ -650,6 +567,24 @@ def resolve_pretrain(
     return ResolvedPretrain(files, out, resume, model, meta)
 
 
+def _fit_record(
+    inputs: TrainInputs,
+    options: TrainOptions,
+    kp: Keypoints,
+    y: NDArray[np.int64],
+    classes: list[str],
+) -> dict[str, Any]:
+    """A new model's ``gate.json`` start: layout, classes, training data, feature scale."""
+    frames = kp.pose.frames
+    labelled = round(options.label_fraction * frames)
+    return {
+        "layout": kp.layout,
+        "classes": classes,
+        "trained_on": trained_on(inputs.keypoints, inputs.labels, frames, labelled),
+        "feature_scale": feature_scale(kp.motion.features[labelled_span(y)]),
+    }
+
+
 def resolve_train(
     inputs: TrainInputs, options: TrainOptions, *, out: Path, resume: bool
 ) -> ResolvedTrain:
@@ -702,14 +637,7 @@ def resolve_train(
     else:
         if inputs.video is not None:
             encoder = (options.vision_encoder, options.crop_px)
-        meta = {
-            "layout": kp.layout,
-            "classes": classes,
-            "trained_on": trained_on(
-                inputs, pose.frames, round(options.label_fraction * pose.frames)
-            ),
-            "feature_scale": feature_scale(kp.motion.features[labelled_span(y)]),
-        }
+        meta = _fit_record(inputs, options, kp, y, classes)
         if inputs.pretrained is not None:
             if not (inputs.pretrained / "weights.pt").is_file():
                 raise InputError(
@@ -819,7 +747,7 @@ def resolve_eval(
         budgets = options.budgets if inputs.video is not None else (0.0,)
         if inputs.video is not None:
             check_video(inputs.video, kp)
-    start, stop, split = held_out(gm, kp, options.holdout)
+    start, stop, split = held_out(gm.meta, inputs.keypoints, pose.frames, options.holdout)
     truth[:start] = -1
     if not (truth >= 0).any():
         raise InputError(

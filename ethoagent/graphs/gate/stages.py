@@ -27,6 +27,7 @@ from ethoagent.agent.trace import Tracer
 from ethoagent.atomic import atomic_write_text
 from ethoagent.config import Settings
 from ethoagent.errors import InputError
+from ethoagent.graphs.gate.fitted import labelled_span
 from ethoagent.graphs.gate.inputs import (
     CLASSES_FILE,
     META_FILE,
@@ -36,7 +37,6 @@ from ethoagent.graphs.gate.inputs import (
     ResolvedPredict,
     ResolvedPretrain,
     ResolvedTrain,
-    labelled_span,
     new_model,
 )
 from ethoagent.graphs.gate.options import ENCODERS
