@@ -17,7 +17,7 @@ from ethoagent.tools.ethogram import check_tiling, read_ethogram_csv
 from tests.test_cli import cli
 
 FRAMES = 240
-TINY = ("--d-model", "16", "--d-z", "8", "--layers", "1", "--window", "64")
+TINY = ("--d-model", "16", "--d-z", "8", "--layers", "1", "--window", "64", "--fps", "30")
 
 
 def _one_line_error(out: object, text: str) -> None:
@@ -50,7 +50,8 @@ def trained(session: tuple[Path, Path, Path]) -> tuple[Path, Path]:
     assert "pretrained" in pre.stdout
     model = tmp / "model"
     train = cli("gate", "train", str(keypoints), "--labels", str(labels), "--model",
-                str(tmp / "pre"), "--out", str(model), "--epochs", "3")  # fmt: skip
+                str(tmp / "pre"), "--out", str(model), "--epochs", "3", "--fps", "30",
+                "--label-fraction", "0.5")  # fmt: skip
     assert train.returncode == 0, train.stderr
     assert "encoder frozen" in train.stdout
     return tmp / "pre", model
@@ -165,7 +166,13 @@ def test_eval_on_the_keypoint_path(
     record = json.loads((out / "results.json").read_text())
     (row,) = record["table"]
     assert row["top_k"] == "keypoints only" and row["frames_looked_at"] == 0
-    assert row["frames_scored"] == FRAMES and 0.0 <= row["macro_f1"] <= 1.0
+    # trained on the first half: only the second half is scored
+    assert row["frames_scored"] == FRAMES // 2 and 0.0 <= row["macro_f1"] <= 1.0
+    assert record["held_out"]["frames"] == [FRAMES // 2, FRAMES]
+    assert "by time" in record["held_out"]["split"] and "held-out frames" in res.stdout
+    own = cli("gate", "eval", str(model), str(labels), str(keypoints), "--out",
+              str(tmp / "eval3"), "--fps", "30", "--holdout", "0.75")  # fmt: skip
+    _one_line_error(own, "its own training labels")
     with_video = cli("gate", "eval", str(model), str(labels), str(keypoints), "--out",
                      str(tmp / "eval2"), "--video", str(keypoints), "--fps", "30")  # fmt: skip
     _one_line_error(with_video, "trained without video")

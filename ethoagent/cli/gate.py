@@ -19,6 +19,7 @@ from ethoagent.cli.base import OverwriteOpt, console, err_console, progress_bar,
 from ethoagent.cli.base import validated as _validated
 from ethoagent.graphs.gate.options import (
     DEFAULT_CACHE,
+    SIZES,
     PredictOptions,
     PretrainOptions,
     TrainOptions,
@@ -30,16 +31,33 @@ gate_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_PRE, _TR = PretrainOptions(), TrainOptions()
+_TR = TrainOptions()
+_CPU, _PAPER = SIZES["cpu"], SIZES["paper"]
 _Opt = typer.Option
 GateOutOpt = Annotated[Path, _Opt("--out", help="Model folder (created; checkpoints, plots).")]
 FpsOpt = Annotated[float | None, _Opt(help="Frame rate, Hz, where the file states none.")]
 ResumeOpt = Annotated[bool, _Opt("--resume", help="Continue from the checkpoint in --out.")]
-DModelOpt = Annotated[int, _Opt("--d-model", help="Transformer width (paper: 256).")]
-DzOpt = Annotated[int, _Opt("--d-z", help="Code size (paper: 128).")]
-LayersOpt = Annotated[int, _Opt("--layers", help="Temporal transformer layers (paper: 4).")]
-WindowOpt = Annotated[int, _Opt("--window", help="Frames per training window.")]
-EpochsOpt = Annotated[int, _Opt("--epochs", help="Passes over all windows.")]
+SizeOpt = Annotated[
+    str,
+    _Opt("--size", help="Model size: cpu (default; 3 min of two-mouse keypoints train in under "
+         "a minute on 2 cores) or paper (the LookAgain paper's model). The options below "
+         "override it."),
+]  # fmt: skip
+
+
+def _help(what: str, key: str) -> str:
+    return f"{what} (cpu: {_CPU[key]}, paper: {_PAPER[key]})."
+
+
+DModelOpt = Annotated[int | None, _Opt("--d-model", help=_help("Transformer width", "d_model"))]
+DzOpt = Annotated[int | None, _Opt("--d-z", help=_help("Code size", "d_z"))]
+LayersOpt = Annotated[
+    int | None, _Opt("--layers", help=_help("Temporal transformer layers", "layers"))
+]
+WindowOpt = Annotated[
+    int | None, _Opt("--window", help=_help("Frames per training window", "window"))
+]
+EpochsOpt = Annotated[int | None, _Opt("--epochs", help=_help("Passes over all windows", "epochs"))]
 VisionModelOpt = Annotated[Path | None, _Opt(help="Local Hugging Face model folder.")]
 CacheOpt = Annotated[Path, _Opt(help="Folder of cached crop embeddings (reused by reruns).")]
 ConfigOpt = Annotated[Path | None, _Opt("--config", "-c", help="TOML settings.", dir_okay=False)]
@@ -86,13 +104,14 @@ def gate_pretrain(
         typer.Argument(help="Keypoint files (same layout), unlabelled.", metavar="KEYPOINTS..."),
     ],
     out: GateOutOpt,
-    epochs: EpochsOpt = _PRE.epochs,
+    size: SizeOpt = "cpu",
+    epochs: EpochsOpt = None,
     fps: FpsOpt = None,
     resume: ResumeOpt = False,
-    d_model: DModelOpt = _PRE.d_model,
-    d_z: DzOpt = _PRE.d_z,
-    layers: LayersOpt = _PRE.layers,
-    window: WindowOpt = _PRE.window,
+    d_model: DModelOpt = None,
+    d_z: DzOpt = None,
+    layers: LayersOpt = None,
+    window: WindowOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Pretrain the gate model's encoder without labels (keypoint path only; no video yet).
@@ -103,8 +122,8 @@ def gate_pretrain(
     from ethoagent.graphs.gate import PretrainInputs, run_gate_pretrain
 
     inputs = _validated(PretrainInputs, "gate pretrain", keypoints=keypoints, fps=fps)
-    options = _validated(PretrainOptions, "gate pretrain", epochs=epochs, d_model=d_model,
-                         d_z=d_z, layers=layers, window=window)  # fmt: skip
+    options = _validated(PretrainOptions, "gate pretrain", size=size, epochs=epochs,
+                         d_model=d_model, d_z=d_z, layers=layers, window=window)  # fmt: skip
     res = _run(run_gate_pretrain, inputs, options, config, out, resume=resume)
     what = f"{res.summary['files']} file(s); model in [cyan]{out}[/] (pretrain_losses.png)"
     _finish(res, _fit_line("pretrained", res.summary, what))
@@ -128,16 +147,17 @@ def gate_train(
         Path | None,
         typer.Option("--model", help="Pretrained model folder; its encoder is frozen."),
     ] = None,
-    epochs: EpochsOpt = _TR.epochs,
+    size: SizeOpt = "cpu",
+    epochs: EpochsOpt = None,
     label_fraction: Annotated[
         float, typer.Option(help="Train on the labels of the first fraction of frames only.")
     ] = _TR.label_fraction,
     fps: FpsOpt = None,
     resume: ResumeOpt = False,
-    d_model: DModelOpt = _TR.d_model,
-    d_z: DzOpt = _TR.d_z,
-    layers: LayersOpt = _TR.layers,
-    window: WindowOpt = _TR.window,
+    d_model: DModelOpt = None,
+    d_z: DzOpt = None,
+    layers: LayersOpt = None,
+    window: WindowOpt = None,
     video: VideoOpt = None,
     vision_encoder: Annotated[
         str | None,
@@ -170,7 +190,7 @@ def gate_train(
                         pretrained=model_dir, video=video, vision_model=vision_model,
                         fps=fps)  # fmt: skip
     options = _validated(
-        TrainOptions, "gate train", epochs=epochs, label_fraction=label_fraction,
+        TrainOptions, "gate train", size=size, epochs=epochs, label_fraction=label_fraction,
         d_model=d_model, d_z=d_z, layers=layers, window=window, vision_encoder=vision_encoder,
         crop_px=crop_px, top_k=top_k, embedding_cache=embedding_cache,
     )  # fmt: skip
@@ -273,22 +293,34 @@ def gate_eval(
     embedding_cache: CacheOpt = DEFAULT_CACHE,
     config: ConfigOpt = None,
     overwrite: OverwriteOpt = False,
+    holdout: Annotated[
+        float | None,
+        typer.Option(
+            "--holdout",
+            help="Score only the last fraction of the frames (e.g. 0.5 = the last half). "
+            "Default: every frame the model was not trained on.",
+        ),
+    ] = None,
 ) -> None:
-    """Score a trained gate model against labels: per-class and macro-F1 per vision budget.
+    """Score a trained gate model on held-out labels: per-class and macro-F1 per budget.
 
-    The inference is `gate predict`'s. With --video (a model trained with video) at top-k
-    0, 25, 50 and 100 % of the frames, counting the frames sent to the encoder; otherwise
-    on the keypoint path only.
+    Only frames the model was not trained on are scored: on the session it was trained
+    on, the frames after its --label-fraction (or the last --holdout fraction, which must
+    not reach back into them); another labelled session is held out as a whole. Scoring
+    its own training labels is refused. The inference is `gate predict`'s. With --video
+    (a model trained with video) at top-k 0, 25, 50 and 100 % of the frames, counting the
+    frames sent to the encoder; otherwise on the keypoint path only.
     """
     from ethoagent.graphs.gate import EvalInputs, EvalOptions, run_gate_eval
 
     inputs = _validated(EvalInputs, "gate eval", gate_model=model_dir, labels=labels,
                         keypoints=keypoints, video=video, vision_model=vision_model,
                         fps=fps)  # fmt: skip
-    options = _validated(EvalOptions, "gate eval", embedding_cache=embedding_cache)
+    options = _validated(EvalOptions, "gate eval", embedding_cache=embedding_cache,
+                         holdout=holdout)  # fmt: skip
     res = _run(run_gate_eval, inputs, options, config, out, overwrite=overwrite)
     record = json.loads((out / "results.json").read_text())
-    table = Table(title="gate eval: F1 per vision budget")
+    table = Table(title=f"gate eval: F1 per vision budget, held-out frames {res.summary['split']}")
     for col in ("top-k", "macro-F1", "looked at", "sent to encoder", "per class"):
         table.add_column(col)
     for r in record["table"]:

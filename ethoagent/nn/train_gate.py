@@ -100,6 +100,17 @@ class GateSession:
     present: NDArray[np.bool_] | None = None
     vision: NDArray[np.float32] | None = None
 
+    def part(self, frames: slice) -> GateSession:
+        """The session cut to ``frames`` (every array sliced along its first axis)."""
+
+        def cut(a: Any) -> Any:
+            return None if a is None else a[frames]
+
+        return GateSession(
+            self.motion[frames], self.labels[frames], cut(self.confidence), cut(self.present),
+            cut(self.vision),
+        )  # fmt: skip
+
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -207,6 +218,18 @@ def batch_windows(
     if vision is not None:
         tensors["vision"] = torch.from_numpy(vision)
     return tensors, torch.from_numpy(labels)
+
+
+def warmup_steps(
+    frames: Sequence[int], *, window: int, stride: int, batch_size: int, epochs: int
+) -> int:
+    """Warm-up steps of a run over sessions of ``frames``: a tenth of its steps, at most 100.
+
+    A fixed 100-step warm-up would take up most of a short run on a few minutes of data.
+    """
+    windows = sum(len(cut_windows(n, window, stride)) for n in frames)
+    total = epochs * math.ceil(windows / batch_size)
+    return max(1, min(100, total // 10))
 
 
 def plan_windows(

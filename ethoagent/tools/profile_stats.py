@@ -6,7 +6,10 @@
 - ``compare_groups``: per behaviour and metric, a two-sided permutation test of the
   difference in means (``scipy.stats.permutation_test``), a bootstrap confidence interval
   of that difference, both effect sizes, and Benjamini–Hochberg q-values over the whole
-  family of tests (``scipy.stats.false_discovery_control``);
+  family of tests (``scipy.stats.false_discovery_control``). Repeated sessions of one
+  animal are averaged into one value per animal first (the animal is the unit); a test
+  whose smallest attainable p (``min_permutation_p``) is above alpha is not run (p, q
+  and interval left empty, the reason in ``note``);
 - ``find_session_restricted``: behaviours present in only some subjects (novelty
   candidates).
 
@@ -37,6 +40,7 @@ __all__ = [
     "find_session_restricted",
     "hedges_g",
     "metric_values",
+    "min_permutation_p",
 ]
 
 UNLABELLED = ""
@@ -190,10 +194,16 @@ class Comparison(BaseModel):
 
     Attributes:
         mean_a, mean_b: group means; difference = mean_b - mean_a.
-        ci_low, ci_high: bootstrap confidence interval of the difference (``level``).
-        p: two-sided permutation p-value of the difference in means.
-        q: Benjamini–Hochberg adjusted p over the family (all tests of the call).
+        n_a, n_b: animals (units) per group; n_sessions_a, n_sessions_b: profiles
+            averaged into them.
+        ci_low, ci_high: bootstrap confidence interval of the difference (``level``);
+            NaN when the test was not run.
+        min_p: smallest p-value the permutation test can give with these group sizes.
+        tested: whether the test was run (``min_p <= alpha``).
+        p: two-sided permutation p-value of the difference in means (NaN if not tested).
+        q: Benjamini–Hochberg adjusted p over the family (the tests run by the call).
         significant: ``q < alpha``.
+        note: why the test was not run, or "" when it was.
     """
 
     behaviour: str
@@ -202,6 +212,8 @@ class Comparison(BaseModel):
     group_b: str
     n_a: int
     n_b: int
+    n_sessions_a: int
+    n_sessions_b: int
     mean_a: float
     mean_b: float
     difference: float
@@ -210,9 +222,23 @@ class Comparison(BaseModel):
     level: float
     hedges_g: float
     cliffs_delta: float
+    min_p: float
+    tested: bool
     p: float
     q: float = math.nan
     significant: bool = False
+    note: str = ""
+
+
+def min_permutation_p(n_a: int, n_b: int, n_resamples: int) -> float:
+    """Smallest two-sided p-value ``compare_groups``' permutation test can return.
+
+    Exact tests (``comb(n_a + n_b, n_a) <= n_resamples``) reach ``2 / comb``; random ones
+    ``2 / (n_resamples + 1)``. With 2 vs 2 animals that is 1/3: no result can be
+    significant at 0.05, whatever the data.
+    """
+    arrangements = math.comb(n_a + n_b, n_a)
+    return min(1.0, 2.0 / min(arrangements, n_resamples + 1))
 
 
 def _mean_diff(
@@ -258,10 +284,44 @@ def _compare_one(
     return float(test.pvalue), float(ci.low), float(ci.high)
 
 
+def _per_unit(
+    values: NDArray[np.float64], units: NDArray[np.str_], members: NDArray[np.intp]
+) -> NDArray[np.float64]:
+    """Mean of ``values[members]`` per unit, in order of first appearance."""
+    keys = list(dict.fromkeys(units[members].tolist()))
+    return np.asarray([values[members][units[members] == k].mean() for k in keys])
+
+
+def _check_groups(
+    profiles: Sequence[Profile], groups: Sequence[str], units: Sequence[str] | None
+) -> dict[str, int]:
+    """Group -> number of profiles; raise on inconsistent inputs."""
+    if len(profiles) != len(groups) or (units is not None and len(units) != len(groups)):
+        raise InputError(
+            f"{len(profiles)} profiles but {len(groups)} group names"
+            + ("" if units is None else f" and {len(units)} animal ids")
+            + "."
+        )
+    vocab = profiles[0].behaviours if profiles else []
+    if any(p.behaviours != vocab for p in profiles):
+        raise InputError(
+            "profiles have different vocabularies.", fix="profile against one vocabulary."
+        )
+    sizes = group_names(groups)
+    small = [g for g, n in sizes.items() if n < 2]
+    if small:
+        raise InputError(
+            f"group(s) {small} have a single profile; a comparison needs at least 2 per group.",
+            fix="add sessions to those groups or leave them out.",
+        )
+    return sizes
+
+
 def compare_groups(
     profiles: Sequence[Profile],
     groups: Sequence[str],
     *,
+    units: Sequence[str] | None = None,
     metrics: Sequence[str] = ("time_fraction",),
     pairs: Sequence[tuple[str, str]] | None = None,
     alpha: float = 0.05,
@@ -269,20 +329,25 @@ def compare_groups(
     level: float = 0.95,
     seed: int = 0,
 ) -> list[Comparison]:
-    """Compare every behaviour's metrics between groups of profiles.
+    """Compare every behaviour's metrics between groups of animals.
 
     Each (behaviour, metric, pair of groups) is one test: the difference in group means,
     its two-sided permutation p-value (exact when the groups allow fewer arrangements
     than ``n_resamples``), a percentile-bootstrap confidence interval, Hedges' g and
-    Cliff's delta. Benjamini–Hochberg adjusts the p-values over all tests of the call.
+    Cliff's delta. The unit is the animal: profiles of one animal in one group (repeated
+    sessions) are averaged first. A test whose smallest attainable p is above ``alpha``
+    (e.g. 2 vs 2 animals: 1/3) is not run; its p, q and interval stay NaN and ``note``
+    says why. Benjamini–Hochberg adjusts the p-values over the tests run.
 
     Args:
-        profiles: one profile per unit (subject), all with the same behaviours.
+        profiles: one profile per (session, animal), all with the same behaviours.
         groups: ``(profiles,)`` group name of each.
+        units: ``(profiles,)`` animal id of each; None = every profile its own animal.
         metrics: metrics of ``METRICS`` to test.
         pairs: ``(a, b)`` group pairs (b is compared against a); ``None`` = every pair in
             sorted order.
-        alpha: false-discovery rate of ``significant``.
+        alpha: false-discovery rate of ``significant``, and the level a test must be able
+            to reach to be run.
         n_resamples: permutations (and bootstrap resamples / 5).
         level: confidence level of the intervals.
         seed: seed of the resampling.
@@ -294,25 +359,10 @@ def compare_groups(
         InputError: mismatched lengths, differing vocabularies, a group with fewer than
             2 profiles, or an unknown group in ``pairs``.
     """
-    from scipy import stats  # loaded when a test runs, not with the metric names
-
-    if len(profiles) != len(groups):
-        raise InputError(f"{len(profiles)} profiles but {len(groups)} group names.")
+    sizes = _check_groups(profiles, groups, units)
     if not profiles:
         return []
-    vocab = profiles[0].behaviours
-    if any(p.behaviours != vocab for p in profiles):
-        raise InputError(
-            "profiles have different vocabularies.", fix="profile against one vocabulary."
-        )
-    names = sorted(set(groups))
-    sizes = {g: sum(1 for x in groups if x == g) for g in names}
-    small = [g for g, n in sizes.items() if n < 2]
-    if small:
-        raise InputError(
-            f"group(s) {small} have a single profile; a comparison needs at least 2 per group.",
-            fix="add sessions to those groups or leave them out.",
-        )
+    names = sorted(sizes)
     chosen = list(pairs) if pairs is not None else list(combinations(names, 2))
     for a, b in chosen:
         for g in (a, b):
@@ -321,38 +371,51 @@ def compare_groups(
     rng = np.random.default_rng(seed)
     out: list[Comparison] = []
     gs = np.asarray(groups)
+    ids = np.asarray(
+        [f"{g}\x00{u}" for g, u in zip(groups, units or range(len(groups)), strict=True)]
+    )
     for a, b in chosen:
         ia, ib = np.flatnonzero(gs == a), np.flatnonzero(gs == b)
+        n_a, n_b = len(set(ids[ia].tolist())), len(set(ids[ib].tolist()))
+        floor = min_permutation_p(n_a, n_b, n_resamples)
+        note = (
+            f"not tested: {n_a} vs {n_b} animals allow no p below {floor:.3g} > alpha {alpha:g}"
+            if floor > alpha
+            else ""
+        )
         for metric in metrics:
-            for beh in vocab:
+            for beh in profiles[0].behaviours:
                 v = metric_values(profiles, beh, metric)
-                x, y = v[ia], v[ib]
-                p, lo, hi = _compare_one(x, y, n_resamples=n_resamples, level=level, rng=rng)
+                x, y = _per_unit(v, ids, ia), _per_unit(v, ids, ib)
+                p, lo, hi = (
+                    _compare_one(x, y, n_resamples=n_resamples, level=level, rng=rng)
+                    if not note
+                    else (math.nan, math.nan, math.nan)
+                )
                 out.append(
                     Comparison(
-                        behaviour=beh,
-                        metric=metric,
-                        group_a=a,
-                        group_b=b,
-                        n_a=len(x),
-                        n_b=len(y),
-                        mean_a=float(x.mean()),
-                        mean_b=float(y.mean()),
-                        difference=float(y.mean() - x.mean()),
-                        ci_low=lo,
-                        ci_high=hi,
-                        level=level,
-                        hedges_g=hedges_g(x, y),
-                        cliffs_delta=cliffs_delta(x, y),
-                        p=p,
+                        behaviour=beh, metric=metric, group_a=a, group_b=b, n_a=n_a, n_b=n_b,
+                        n_sessions_a=len(ia), n_sessions_b=len(ib), mean_a=float(x.mean()),
+                        mean_b=float(y.mean()), difference=float(y.mean() - x.mean()),
+                        ci_low=lo, ci_high=hi, level=level, hedges_g=hedges_g(x, y),
+                        cliffs_delta=cliffs_delta(x, y), min_p=floor, tested=not note, p=p,
+                        note=note,
                     )
-                )
-    if out:
-        q = stats.false_discovery_control(np.asarray([c.p for c in out]), method="bh")
-        out = [
-            c.model_copy(update={"q": float(qi), "significant": bool(qi < alpha)})
-            for c, qi in zip(out, q, strict=True)
-        ]
+                )  # fmt: skip
+    return _adjust(out, alpha)
+
+
+def _adjust(comparisons: list[Comparison], alpha: float) -> list[Comparison]:
+    """Benjamini–Hochberg q-values and ``significant`` over the tests that were run."""
+    from scipy import stats  # loaded when a test runs, not with the metric names
+
+    run = [i for i, c in enumerate(comparisons) if c.tested]
+    if not run:
+        return comparisons
+    q = stats.false_discovery_control(np.asarray([comparisons[i].p for i in run]), method="bh")
+    out = list(comparisons)
+    for i, qi in zip(run, q, strict=True):
+        out[i] = out[i].model_copy(update={"q": float(qi), "significant": bool(qi < alpha)})
     return out
 
 

@@ -29,10 +29,12 @@ from ethoagent.graphs.profile.graph import (
 )
 from ethoagent.graphs.profile.inputs import (
     ProfileInputs,
+    SessionRow,
     read_reference_vocabulary,
     read_sessions_csv,
 )
 from ethoagent.graphs.profile.options import ProfileOptions
+from ethoagent.graphs.profile.report import statistics_notes
 from ethoagent.graphs.segment.item_stages import (
     CAPTION_PROMPT,
     MERGE_PROMPT,
@@ -43,7 +45,9 @@ from ethoagent.graphs.segment.options import SegmentOptions
 from ethoagent.io.keypoints import write_keypoints
 from ethoagent.model.pose import PoseData
 from ethoagent.runs import Run
+from ethoagent.sim.behaviour import INDIVIDUAL_BEHAVIOURS, simulate_behaviour
 from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
+from ethoagent.tools.profile_stats import compare_groups, compute_profile
 from ethoagent.tools.vocabulary import ClusterKinematics
 from tests.scripted import ScriptedClient
 from tests.servers import EmbeddingsServer
@@ -238,6 +242,50 @@ def test_a_run_that_dies_while_naming_resumes_without_segmenting_again(tmp_path:
     assert (fresh.run.outputs_dir / "profiles.csv").read_bytes() == (
         run.outputs_dir / "profiles.csv"
     ).read_bytes()
+    # 2 vs 2 animals: no test can reach alpha, so none is run and the report says why
+    report = (run.outputs_dir / "report.md").read_text()
+    assert "smallest p a permutation test can give is 0.333" in report
+    rows = [ln for ln in report.splitlines() if "| b vs a |" in ln]
+    assert rows and all("(not tested)" in r and r.endswith("| n/a | n/a |") for r in rows)
+    comparisons = json.loads((run.artifacts_dir / "comparisons.json").read_text())
+    assert comparisons and not any(c["tested"] for c in comparisons)
+
+
+def _row(i: int, animal: str, group: str) -> SessionRow:
+    return SessionRow(row=i, session=f"/d/s{i}.nc", animal=animal, group=group)
+
+
+def test_statistics_notes_name_small_cohorts_repeated_animals_and_keypoint_sets() -> None:
+    names = list(INDIVIDUAL_BEHAVIOURS)
+    profiles = [
+        compute_profile([names[c] for c in simulate_behaviour(900, seed=s).labels[:, 0]],
+                        names, 30.0)
+        for s in range(6)
+    ]  # fmt: skip
+    who = [_row(2, "m1", "a"), _row(3, "m1", "a"), _row(4, "m2", "a"),
+           _row(5, "m3", "b"), _row(6, "m4", "b"), _row(7, "m4", "b")]  # fmt: skip
+    comparisons = compare_groups(
+        profiles, [r.group for r in who], units=[r.animal for r in who], n_resamples=99
+    )
+    sets = {("nose", "tail"): ["/d/s2.nc"], ("nose", "left_ear", "tail"): ["/d/s3.nc"]}
+    notes = statistics_notes(who, comparisons, 0.05, sets)
+    text = "\n".join(notes)
+    assert "b vs a: 2 vs 2 animals" in text and "0.333 > alpha 0.05" in text
+    assert "m1 (a): 2" in text and "m4 (b): 2" in text and "per-animal" in text
+    assert "2 different keypoint sets" in text
+    assert "3 keypoints (nose, left_ear, tail) in s3.nc" in text
+    assert "2 keypoints (nose, tail) in s2.nc" in text
+    # one keypoint set, one session per animal, enough animals: nothing to say
+    alone = [_row(i, f"m{i}", "ab"[i // 4]) for i in range(8)]
+    big = profiles + profiles[:2]
+    tested = compare_groups(big, [r.group for r in alone], units=[r.animal for r in alone],
+                            n_resamples=99)  # fmt: skip
+    assert all(c.tested for c in tested)
+    quiet = [
+        n for n in statistics_notes(alone, tested, 0.05, {("nose",): ["/d/s0.nc"]})
+        if "interval excludes 0" not in n
+    ]  # fmt: skip
+    assert quiet == []
 
 
 def _word_vector(text: str) -> list[float]:

@@ -17,6 +17,7 @@ from ethoagent.tools.profile_stats import (
     compute_profile,
     find_session_restricted,
     hedges_g,
+    min_permutation_p,
     pooled_transitions,
 )
 
@@ -67,6 +68,7 @@ def test_planted_rearing_effect_is_found_on_ground_truth_labels() -> None:
     groups = ["control"] * 8 + ["treated"] * 8
     result = compare_groups(profiles, groups, n_resamples=4999, seed=1)
     rear = next(c for c in result if c.behaviour == "rearing")
+    assert rear.tested and rear.min_p < 0.001 and rear.note == ""
     assert rear.p < 0.01 and rear.significant
     assert rear.difference > 0 and rear.ci_low > 0
     assert rear.hedges_g > 1 and rear.cliffs_delta > 0.6
@@ -98,9 +100,58 @@ def test_compare_groups_rejects_a_group_of_one() -> None:
 
 
 def test_constant_metric_gives_p_one() -> None:
-    profiles = _profiles([np.zeros(300, dtype=int)] * 4)
-    result = compare_groups(profiles, ["a", "a", "b", "b"], n_resamples=99)
-    assert all(c.p == 1.0 and not c.significant for c in result)
+    profiles = _profiles([np.zeros(300, dtype=int)] * 8)
+    result = compare_groups(profiles, ["a"] * 4 + ["b"] * 4, n_resamples=99)
+    assert all(c.tested and c.p == 1.0 and not c.significant for c in result)
+
+
+def test_smallest_attainable_permutation_p() -> None:
+    assert min_permutation_p(2, 2, 9999) == pytest.approx(1 / 3)  # 2 of 6 arrangements
+    assert min_permutation_p(3, 3, 9999) == pytest.approx(0.1)
+    assert min_permutation_p(2, 3, 9999) == pytest.approx(0.2)
+    assert min_permutation_p(4, 4, 9999) == pytest.approx(2 / 70)
+    assert min_permutation_p(8, 8, 999) == pytest.approx(2 / 1000)  # random permutations
+    assert min_permutation_p(1, 5, 9999) == pytest.approx(1 / 3)
+    assert min_permutation_p(1, 1, 9999) == 1.0
+
+
+def test_two_against_two_animals_is_not_tested_even_with_a_huge_effect() -> None:
+    frames = 30 * 90
+    ctrl = [simulate_behaviour(frames, seed=s).labels[:, 0] for s in range(2)]
+    more = [
+        simulate_behaviour(frames, seed=100 + s, rate_scale={"rearing": 4.0}).labels[:, 0]
+        for s in range(2)
+    ]
+    result = compare_groups(_profiles(ctrl + more), ["a", "a", "b", "b"], n_resamples=999)
+    assert result and not any(c.tested or c.significant for c in result)
+    for c in result:
+        assert c.min_p == pytest.approx(1 / 3)
+        assert math.isnan(c.p) and math.isnan(c.q)
+        assert math.isnan(c.ci_low) and math.isnan(c.ci_high)  # no interval beside no test
+        assert "2 vs 2 animals" in c.note and "0.333" in c.note
+    rear = next(c for c in result if c.behaviour == "rearing")
+    assert rear.difference > 0  # the descriptive difference is still reported
+
+
+def test_repeated_sessions_of_one_animal_count_once() -> None:
+    frames = 30 * 60
+    labels = [simulate_behaviour(frames, seed=s).labels[:, 0] for s in range(8)]
+    profiles = _profiles(labels)
+    groups = ["a"] * 4 + ["b"] * 4
+    # eight sessions, but of four animals (two sessions each): 2 vs 2 animals
+    animals = ["m1", "m1", "m2", "m2", "m3", "m3", "m4", "m4"]
+    result = compare_groups(profiles, groups, units=animals, n_resamples=999)
+    assert all(c.n_a == 2 and c.n_b == 2 and not c.tested for c in result)
+    assert all(c.n_sessions_a == 4 and c.n_sessions_b == 4 for c in result)
+    first = result[0]
+    v = np.asarray([p.time_fraction[first.behaviour] for p in profiles])
+    per_animal = [v[0:2].mean(), v[2:4].mean()]
+    assert first.mean_a == pytest.approx(np.mean(per_animal))
+    # the same sessions as eight animals are tested
+    separate = compare_groups(profiles, groups, n_resamples=999)
+    assert all(c.tested and c.n_a == 4 for c in separate)
+    with pytest.raises(InputError, match="animal ids"):
+        compare_groups(profiles, groups, units=animals[:3])
 
 
 def test_session_restricted_behaviours() -> None:

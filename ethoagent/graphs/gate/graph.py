@@ -139,12 +139,15 @@ def _eval_report(env: GateEnv, state: GateState) -> GateState:
     r = env.resolved
     assert isinstance(r, ResolvedEval)
     i = r.inputs
-    description = f"{i.gate_model} on {i.keypoints} against {i.labels}" + (
-        f" with {i.video}" if i.video else " (keypoints only)"
+    description = (
+        f"{i.gate_model} on {i.keypoints} against {i.labels}"
+        + (f" with {i.video}" if i.video else " (keypoints only)")
+        + f"; held-out frames scored {r.split}"
     )
     encoder = (r.model.vision or {}).get("encoder")
     report.write_eval_outputs(env.rt.run, state["rows"], description, encoder,
-                              r.embedding_cache, state.get("warnings", []))  # fmt: skip
+                              r.embedding_cache, (*r.scored, r.split),
+                              state.get("warnings", []))  # fmt: skip
     return {"outputs": list(report.EVAL_OUTPUTS)}
 
 

@@ -23,7 +23,9 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from ethoagent.errors import InputError
+from ethoagent.graphs.gate.fitted import feature_scale, held_out, labelled_span, trained_on
 from ethoagent.graphs.gate.options import (
+    ARCHITECTURE,
     ENCODERS,
     EvalOptions,
     PredictOptions,
@@ -108,7 +110,8 @@ class Keypoints:
     Attributes:
         path: the file.
         pose: its keypoints, ``points`` ``(frames, animals, keypoints, dims)``.
-        motion: ``describe_motion`` of it (confidence NaN, i.e. none in the file, = 1).
+        motion: ``describe_motion`` of it with per-keypoint velocities (confidence NaN,
+            i.e. none in the file, = 1).
     """
 
     path: Path
@@ -116,12 +119,23 @@ class Keypoints:
     motion: MotionDescriptor
 
     def session(
-        self, labels: NDArray[np.int64] | None = None, vision: NDArray[np.float32] | None = None
+        self,
+        labels: NDArray[np.int64] | None = None,
+        vision: NDArray[np.float32] | None = None,
+        scale: dict[str, list[float]] | None = None,
     ) -> GateSession:
-        """The ``GateSession`` of these keypoints (labels ``(frames, animals)``, -1 = none)."""
+        """The ``GateSession`` of these keypoints (labels ``(frames, animals)``, -1 = none).
+
+        ``scale`` (a model's ``feature_scale``) standardises every motion feature with the
+        mean and standard deviation of the data the model was fitted on; None = as is.
+        """
         m = self.motion
         y = labels if labels is not None else np.full(m.valid.shape, -1, np.int64)
-        return GateSession(m.features, y, m.confidence, m.valid, vision)
+        x = m.features
+        if scale is not None:
+            mean, std = (np.asarray(scale[k], np.float32) for k in ("mean", "std"))
+            x = ((x - mean) / std).astype(np.float32)
+        return GateSession(x, y, m.confidence, m.valid, vision)
 
     @property
     def layout(self) -> dict[str, Any]:
@@ -153,6 +167,12 @@ class GateModel:
     def window(self) -> int:
         """Frames per inference window: the training window."""
         return int((self.meta.get("train") or {}).get("window", self.model.config.max_len))
+
+    @property
+    def scale(self) -> dict[str, list[float]] | None:
+        """Mean and standard deviation of each motion feature it was fitted on, or None."""
+        held: dict[str, list[float]] | None = self.meta.get("feature_scale")
+        return held
 
     @property
     def vision(self) -> dict[str, Any] | None:
@@ -215,8 +235,12 @@ class ResolvedEval:
     """What ``gate eval`` runs on.
 
     Attributes:
-        truth: ``(frames, animals)`` int64 class codes, -1 = unlabelled.
+        truth: ``(frames, animals)`` int64 class codes, -1 = unlabelled or not scored
+            (the frames before ``scored[0]``).
         budgets: top-k fractions to score; None = the keypoint-only model's one pass.
+        scored: ``(start, stop)`` frames scored: the held-out ones.
+        split: how they are held out, one line.
+        warnings: notes for the user (e.g. a model that records no training data).
     """
 
     inputs: EvalInputs
@@ -225,16 +249,19 @@ class ResolvedEval:
     truth: NDArray[np.int64]
     budgets: tuple[float | None, ...]
     embedding_cache: Path
+    scored: tuple[int, int]
+    split: str
+    warnings: tuple[str, ...] = ()
 
 
 # ----------------------------------------------------------------------- files
 
 
 def read_keypoints_motion(path: Path, fps: float | None) -> Keypoints:
-    """Read a keypoint file and describe its motion.
+    """Read a keypoint file and describe its motion, velocities included (as the eval).
 
     Raises:
-        InputError: the file does not exist or cannot be read.
+        InputError: the file does not exist or cannot be read, or no frame rate is known.
     """
     from ethoagent.io.keypoints import read_keypoints
     from ethoagent.tools.motion import describe_motion
@@ -242,8 +269,14 @@ def read_keypoints_motion(path: Path, fps: float | None) -> Keypoints:
     if not path.is_file():
         raise InputError(f"keypoint file {path} does not exist.", fix="check the path.")
     pose = read_keypoints(path, fps=fps)
+    rate = pose.fps or fps
+    if rate is None:
+        raise InputError(
+            f"{path} states no frame rate; the motion descriptor holds velocities.",
+            fix="pass --fps (Hz).",
+        )
     conf = np.where(np.isnan(pose.confidence), 1.0, pose.confidence)
-    return Keypoints(path, pose, describe_motion(pose.points, conf))
+    return Keypoints(path, pose, describe_motion(pose.points, conf, velocity_fps=float(rate)))
 
 
 def read_gate_meta(folder: Path) -> dict[str, Any]:
@@ -366,6 +399,7 @@ def new_model(
             max_len=max(512, options.window),
             vision_dim=vision_dim,
             gate_fraction=gate_fraction,
+            **ARCHITECTURE[options.size],
         )
     except ValidationError as exc:
         raise InputError(f"invalid model size: {exc}".splitlines()[0]) from None
@@ -506,6 +540,7 @@ def resolve_pretrain(
             model and ``resume`` is false (or holds no run and it is true).
     """
     from ethoagent.nn.pretrain_gate import CHECKPOINT_FILE, PretrainConfig
+    from ethoagent.nn.train_gate import warmup_steps
 
     files = [read_keypoints_motion(p, inputs.fps) for p in inputs.keypoints]
     _check_model_out(out, resume, CHECKPOINT_FILE)
@@ -514,17 +549,40 @@ def resolve_pretrain(
         model = LookAgain(LookAgainConfig.model_validate(meta["model"]))
     else:
         model = new_model(files[0].motion.features.shape[-1], 2, options)
-        cfg = PretrainConfig(
-            epochs=options.epochs, window=options.window, stride=max(1, options.window // 2)
-        )
+        stride = max(1, options.window // 2)
+        warmup = warmup_steps([k.pose.frames for k in files], window=options.window,
+                              stride=stride, batch_size=8, epochs=options.epochs)  # fmt: skip
+        cfg = PretrainConfig(epochs=options.epochs, window=options.window, stride=stride,
+                             batch_size=8, lr=options.lr, warmup_steps=warmup)  # fmt: skip
         meta = {
             "layout": files[0].layout,
             "model": model.config.model_dump(),
             "pretrain": cfg.model_dump(),
+            "feature_scale": feature_scale(
+                np.concatenate([k.motion.features for k in files], axis=0)
+            ),
         }
     for k in files:
         check_layout(k, model.config.input_dim, meta)
     return ResolvedPretrain(files, out, resume, model, meta)
+
+
+def _fit_record(
+    inputs: TrainInputs,
+    options: TrainOptions,
+    kp: Keypoints,
+    y: NDArray[np.int64],
+    classes: list[str],
+) -> dict[str, Any]:
+    """A new model's ``gate.json`` start: layout, classes, training data, feature scale."""
+    frames = kp.pose.frames
+    labelled = round(options.label_fraction * frames)
+    return {
+        "layout": kp.layout,
+        "classes": classes,
+        "trained_on": trained_on(inputs.keypoints, inputs.labels, frames, labelled),
+        "feature_scale": feature_scale(kp.motion.features[labelled_span(y)]),
+    }
 
 
 def resolve_train(
@@ -579,7 +637,7 @@ def resolve_train(
     else:
         if inputs.video is not None:
             encoder = (options.vision_encoder, options.crop_px)
-        meta = {"layout": kp.layout, "classes": classes}
+        meta = _fit_record(inputs, options, kp, y, classes)
         if inputs.pretrained is not None:
             if not (inputs.pretrained / "weights.pt").is_file():
                 raise InputError(
@@ -587,7 +645,9 @@ def resolve_train(
                     fix="pass the --out folder of `ethoagent gate pretrain`.",
                 )
             base = read_gate_meta(inputs.pretrained)
-            meta = {**base, **meta, "pretrained": str(inputs.pretrained)}
+            # the frozen encoder reads features scaled as in its pretraining
+            meta = {**base, **meta, "pretrained": str(inputs.pretrained),
+                    "feature_scale": base.get("feature_scale")}  # fmt: skip
             cfg = LookAgainConfig.model_validate(base["model"])
             check_layout(kp, cfg.input_dim, meta)
             if options.window > cfg.max_len:
@@ -655,9 +715,11 @@ def resolve_eval(
 ) -> ResolvedEval:
     """Load the model, keypoints and labels; check they agree, and the video and ``out``.
 
+    Only held-out frames are scored (``held_out``): never labels the model trained on.
+
     Raises:
         InputError: as ``resolve_predict``, or the labels do not fit the keypoints or
-            hold a class the model does not know.
+            hold a class the model does not know, or no labelled frame is held out.
     """
     from ethoagent.graphs.gate.report import EVAL_OUTPUTS
 
@@ -685,4 +747,17 @@ def resolve_eval(
         budgets = options.budgets if inputs.video is not None else (0.0,)
         if inputs.video is not None:
             check_video(inputs.video, kp)
-    return ResolvedEval(inputs, kp, gm, truth, budgets, options.embedding_cache)
+    start, stop, split = held_out(gm.meta, inputs.keypoints, pose.frames, options.holdout)
+    truth[:start] = -1
+    if not (truth >= 0).any():
+        raise InputError(
+            f"{inputs.labels} labels none of the held-out frames {start}-{stop - 1}.",
+            fix="score a session with labels on the frames the model did not train on.",
+        )
+    warnings = () if "trained_on" in gm.meta else (
+        f"{gm.folder} does not record what the model was trained on (trained before "
+        "gate.json kept it): these frames may be its training labels, and the score "
+        "then says nothing about new data.",
+    )  # fmt: skip
+    return ResolvedEval(inputs, kp, gm, truth, budgets, options.embedding_cache,
+                        (start, stop), split, warnings)  # fmt: skip

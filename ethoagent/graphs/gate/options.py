@@ -7,14 +7,16 @@ validate what a user gives through them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
+    "ARCHITECTURE",
     "DEFAULT_CACHE",
     "ENCODERS",
     "EVAL_BUDGETS",
+    "SIZES",
     "EvalOptions",
     "PredictOptions",
     "PretrainOptions",
@@ -37,6 +39,20 @@ EVAL_BUDGETS: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0)
 """Top-k fractions a vision model is scored at by ``gate eval`` with a video."""
 
 
+SIZES: dict[str, dict[str, Any]] = {
+    "cpu": {"d_model": 64, "d_z": 32, "layers": 2, "window": 64, "epochs": 20, "lr": 2e-3},
+    "paper": {"d_model": 256, "d_z": 128, "layers": 4, "window": 128, "epochs": 10, "lr": 3e-4},
+}
+"""Model sizes (``--size``): ``cpu`` (default) trains on 3 minutes of two-mouse keypoints
+in under a minute on 2 CPU cores; ``paper`` is the LookAgain paper's model."""
+
+ARCHITECTURE: dict[str, dict[str, Any]] = {
+    "cpu": {"social_layers": 1, "aggregator_layers": 1, "rvq_codes": 64},
+    "paper": {},
+}
+"""``LookAgainConfig`` fields a size sets besides the options (paper: the defaults)."""
+
+
 class _Options(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -44,19 +60,35 @@ class _Options(BaseModel):
 class _ModelSize(_Options):
     """Size of a new model (ignored when one is loaded or resumed).
 
+    A field left out (or None) takes its value from ``SIZES[size]``.
+
     Attributes:
-        d_model: transformer width (paper: 256).
-        d_z: code size (paper: 128).
-        layers: temporal transformer layers (paper: 4).
-        window: frames per training window.
+        size: ``cpu`` (default) or ``paper``: the defaults of the fields below.
+        d_model: transformer width (cpu: 64, paper: 256).
+        d_z: code size (cpu: 32, paper: 128).
+        layers: temporal transformer layers (cpu: 2, paper: 4).
+        window: frames per training window (cpu: 64, paper: 128).
         epochs: passes over all windows.
+        lr: peak learning rate (cpu: 2e-3, paper: 3e-4).
     """
 
-    d_model: int = Field(256, ge=4)
-    d_z: int = Field(128, ge=1)
-    layers: int = Field(4, ge=1)
-    window: int = Field(128, ge=2)
-    epochs: int = Field(10, ge=1)
+    size: Literal["cpu", "paper"] = "cpu"
+    d_model: int = Field(SIZES["cpu"]["d_model"], ge=4)
+    d_z: int = Field(SIZES["cpu"]["d_z"], ge=1)
+    layers: int = Field(SIZES["cpu"]["layers"], ge=1)
+    window: int = Field(SIZES["cpu"]["window"], ge=2)
+    epochs: int = Field(SIZES["cpu"]["epochs"], ge=1)
+    lr: float = Field(SIZES["cpu"]["lr"], gt=0.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sized(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        size = data.get("size") or "cpu"
+        given = {k: v for k, v in data.items() if v is not None}
+        preset = {k: v for k, v in SIZES.get(size, {}).items() if k in cls.model_fields}
+        return {**preset, **given}
 
 
 class PretrainOptions(_ModelSize):
@@ -99,10 +131,14 @@ class EvalOptions(_Options):
     """Options of ``gate eval``.
 
     Attributes:
+        holdout: score only the last fraction of the frames (by time); None = every
+            frame the model was not trained on (the frames after its label fraction on
+            the session it was trained on, every frame of another session).
         budgets: top-k fractions scored when the model has a vision path and a video is
             given (without a video: 0 only).
         embedding_cache: folder of cached crop embeddings.
     """
 
+    holdout: float | None = Field(None, gt=0.0, le=1.0)
     budgets: tuple[Annotated[float, Field(ge=0.0, le=1.0)], ...] = Field(EVAL_BUDGETS, min_length=1)
     embedding_cache: Path = DEFAULT_CACHE

@@ -220,9 +220,12 @@ def write_predict_outputs(
 
 def write_eval_outputs(
     run: Run, rows: list[dict[str, Any]], description: str, encoder: str | None,
-    embedding_cache: Path, warnings: Sequence[str] = (),
+    embedding_cache: Path, held: tuple[int, int, str], warnings: Sequence[str] = (),
 ) -> dict[str, Any]:  # fmt: skip
-    """Write eval's outputs from one row per budget; return ``results.json``'s record."""
+    """Write eval's outputs from one row per budget; return ``results.json``'s record.
+
+    ``held`` is ``(start, stop, split)``: the held-out frames scored and how.
+    """
     metrics: dict[str, Any] = {
         f"macro_f1.{r['top_k'].replace('%', '')}": r["macro_f1"] for r in rows
     }
@@ -245,6 +248,7 @@ def write_eval_outputs(
         "figures": {"f1_vs_budget": "f1_vs_budget.png"},
         "notes": notes,
         "encoder": encoder,
+        "held_out": {"frames": [held[0], held[1]], "split": held[2]},
     }
     lines = [f"# {record['suite']}", "", description, "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in metrics.items()]
@@ -259,6 +263,7 @@ def write_eval_outputs(
         "frames_looked_at": sum(r["frames_looked_at"] for r in rows),
         "frames_sent_to_encoder": metrics["frames_sent_to_encoder"],
         "vision_encoder_calls": metrics["vision_encoder_calls"],
+        "split": held[2],
         "warnings": list(warnings),
     }
     run.write_output("summary.json", _json(summary))

@@ -27,6 +27,7 @@ from ethoagent.agent.trace import Tracer
 from ethoagent.atomic import atomic_write_text
 from ethoagent.config import Settings
 from ethoagent.errors import InputError
+from ethoagent.graphs.gate.fitted import labelled_span
 from ethoagent.graphs.gate.inputs import (
     CLASSES_FILE,
     META_FILE,
@@ -243,7 +244,7 @@ def choose_frames(gm: GateModel, keypoints: Keypoints, top_k: float | None) -> N
     frames, animals = keypoints.motion.valid.shape
     if top_k is None or top_k <= 0:
         return np.zeros((frames, animals), bool)
-    return select_frames(gm.model, keypoints.session(), gm.window, top_k)
+    return select_frames(gm.model, keypoints.session(scale=gm.scale), gm.window, top_k)
 
 
 def infer(
@@ -256,7 +257,7 @@ def infer(
     from ethoagent.nn.predict_gate import predict_probabilities
 
     return predict_probabilities(
-        gm.model, keypoints.session(vision=vision), gm.window, select=wanted
+        gm.model, keypoints.session(vision=vision, scale=gm.scale), gm.window, select=wanted
     )
 
 
@@ -351,6 +352,8 @@ def score_node(env: GateEnv, state: GateState) -> GateState:
 
     r = env.resolved
     assert isinstance(r, ResolvedEval)
+    for w in r.warnings:
+        env.warn(w)
     gm, kp = r.model, r.keypoints
     valid = int(kp.motion.valid.sum())
     held = gm.vision
@@ -404,7 +407,7 @@ def pretrain_node(env: GateEnv, state: GateState) -> GateState:
     r.out.mkdir(parents=True, exist_ok=True)
     if not r.resume:
         atomic_write_text(r.out / META_FILE, json.dumps(r.meta, indent=2))
-    sessions = [k.session() for k in r.files]
+    sessions = [k.session(scale=r.meta.get("feature_scale")) for k in r.files]
     with env.rt.tracer.timed_tool(
         "pretrain_gate", {"files": len(sessions), "epochs": cfg.epochs, "window": cfg.window}
     ) as t:
@@ -451,7 +454,7 @@ def _train_model(r: ResolvedTrain, vision_dim: int | None) -> tuple[LookAgain, d
     """The model to train and the ``gate.json`` it is recorded with."""
     from ethoagent.nn.lookagain import LookAgainConfig
     from ethoagent.nn.pretrain_gate import freeze_encoder
-    from ethoagent.nn.train_gate import TrainConfig
+    from ethoagent.nn.train_gate import TrainConfig, warmup_steps
 
     o = r.options
     meta = dict(r.meta)
@@ -480,7 +483,12 @@ def _train_model(r: ResolvedTrain, vision_dim: int | None) -> tuple[LookAgain, d
             r.keypoints.motion.features.shape[-1], len(classes), o,
             vision_dim=vision_dim, gate_fraction=o.top_k,
         )  # fmt: skip
-    cfg = TrainConfig(epochs=o.epochs, window=o.window, stride=max(1, o.window // 2))
+    stride = max(1, o.window // 2)
+    span = labelled_span(r.labels)
+    warmup = warmup_steps([span.stop - span.start], window=o.window, stride=stride,
+                          batch_size=8, epochs=o.epochs)  # fmt: skip
+    cfg = TrainConfig(epochs=o.epochs, window=o.window, stride=stride, batch_size=8, lr=o.lr,
+                      warmup_steps=warmup)  # fmt: skip
     meta.pop("pretrain", None)
     meta.update(
         model=model.config.model_dump(),
@@ -529,7 +537,9 @@ def train_node(env: GateEnv, state: GateState) -> GateState:
             csv.writer(f, lineterminator="\n").writerow([step, repr(loss)])
         report(step, total, loss)
 
-    session = r.keypoints.session(labels=r.labels, vision=vision)
+    span = labelled_span(r.labels)
+    scale = meta.get("feature_scale")
+    session = r.keypoints.session(labels=r.labels, vision=vision, scale=scale).part(span)
     with env.rt.tracer.timed_tool(
         "train_gate", {"epochs": cfg.epochs, "window": cfg.window, "classes": len(classes)}
     ) as t:

@@ -605,6 +605,7 @@ def build_profile_graph(rt: Runtime, inputs: ProfileInputs) -> StateGraph[Profil
                     comparisons = compare_groups(
                         profiles,
                         groups,
+                        units=[rows[s["row"]].animal for s in subjects],
                         metrics=opts.metrics,
                         pairs=pairs,
                         alpha=opts.alpha,

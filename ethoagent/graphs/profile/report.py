@@ -24,7 +24,7 @@ import importlib.util
 import io
 import json
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -226,6 +226,8 @@ def write_profile_outputs(
     outputs.append(run.write_output("group_differences.png", _differences(comparisons, names)))
     outputs.append(run.write_output("transitions.png", _transition_figure(who, profiles, names)))
     summary = _summary(rt, inputs, state, who, profiles, comparisons, vocab)
+    notes = statistics_notes(who, comparisons, inputs.options.alpha, keypoint_sets(subjects))
+    summary["warnings"] = [*summary["warnings"], *notes]
     outputs.append(run.write_json_output("summary.json", summary))
     outputs.append(run.write_output("report.md", _report_md(summary, vocab, comparisons)))
     return [str(Path(p).relative_to(run.root)) for p in outputs]
@@ -300,16 +302,24 @@ def _differences(comparisons: Sequence[Comparison], names: Sequence[str]) -> byt
         rows = {c.behaviour: c for c in tf if (c.group_a, c.group_b) == (a, b)}
         ys = np.arange(len(names)) + (k - (len(pairs) - 1) / 2) * height
         d = np.asarray([rows[n].difference for n in names])
-        lo = np.asarray([rows[n].ci_low for n in names])
-        hi = np.asarray([rows[n].ci_high for n in names])
+        tested = np.asarray([rows[n].tested for n in names])
+        lo = np.asarray([rows[n].ci_low for n in names])[tested]
+        hi = np.asarray([rows[n].ci_high for n in names])[tested]
         sig = np.asarray([rows[n].significant for n in names])
-        line = ax.errorbar(d, ys, xerr=[d - lo, hi - d], fmt="o", capsize=3, label=f"{b} − {a}")
+        line = ax.errorbar(d[tested], ys[tested], xerr=[d[tested] - lo, hi - d[tested]],
+                           fmt="o", capsize=3, label=f"{b} − {a}")  # fmt: skip
         ax.scatter(d[sig], ys[sig], s=90, facecolors="none", edgecolors=line[0].get_color())
+        if not tested.all():
+            ax.scatter(d[~tested], ys[~tested], marker="x", color=line[0].get_color(),
+                       label=f"{b} − {a}: not tested, too few animals (no interval)")  # fmt: skip
     ax.axvline(0, color="grey", lw=0.8)
     ax.set_yticks(range(len(names)), names, fontsize=8)
     ax.invert_yaxis()
     level = tf[0].level
-    ax.set_xlabel(f"difference in share of time ({level:.0%} bootstrap CI); circled: BH q < alpha")
+    ax.set_xlabel(
+        f"difference in share of time ({level:.0%} bootstrap CI); circled: BH q < alpha; "
+        "x: not tested"
+    )
     ax.legend(frameon=False, fontsize=8)
     return png_bytes(fig)
 
@@ -359,6 +369,79 @@ def _transition_figure(
 
 
 # --- summary and report --------------------------------------------------------------------
+
+
+def keypoint_sets(subjects: Sequence[Mapping[str, Any]]) -> dict[tuple[str, ...], list[str]]:
+    """Keypoint names -> the session files tracked with them (from the segment outputs)."""
+    from ethoagent.io.keypoints import read_keypoints
+
+    sets: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    for outputs in dict.fromkeys(str(s["outputs"]) for s in subjects):
+        summary = json.loads((Path(outputs) / "summary.json").read_text(encoding="utf-8"))
+        path = str(summary["keypoints"])
+        names = tuple(read_keypoints(path, fps=float(summary["fps"])).keypoints)
+        if path not in sets[names]:
+            sets[names].append(path)
+    return dict(sets)
+
+
+def statistics_notes(
+    who: Sequence[SessionRow],
+    comparisons: Sequence[Comparison],
+    alpha: float,
+    keypoints: Mapping[tuple[str, ...], Sequence[str]],
+) -> list[str]:
+    """What the reader of the group tests must know, one line each.
+
+    Group pairs with too few animals for any test to reach ``alpha`` (tests not run),
+    animals with repeated sessions (averaged into one value per animal), intervals that
+    exclude 0 beside a test that is not significant, and sessions tracked with
+    different keypoint sets.
+    """
+    notes: list[str] = []
+    skipped: dict[tuple[str, str], Comparison] = {}
+    for c in comparisons:
+        if not c.tested:
+            skipped.setdefault((c.group_a, c.group_b), c)
+    for (a, b), c in skipped.items():
+        n = sum(1 for x in comparisons if (x.group_a, x.group_b) == (a, b))
+        notes.append(
+            f"{b} vs {a}: {c.n_b} vs {c.n_a} animals; the smallest p a permutation test can "
+            f"give is {c.min_p:.3g} > alpha {alpha:g}, so its {n} tests were not run (no p, "
+            "q or interval; the differences are descriptive only). Add animals to test."
+        )
+    sessions = Counter((r.group, r.animal) for r in who)
+    repeated = {k: n for k, n in sessions.items() if n > 1}
+    if repeated:
+        listed = ", ".join(f"{a} ({g}): {n}" for (g, a), n in sorted(repeated.items()))
+        notes.append(
+            f"{len(repeated)} animal(s) have repeated sessions ({listed}): their sessions "
+            "were averaged into one value per animal before the tests (per-animal "
+            "aggregation; n = animals, not sessions)."
+        )
+    clear = [c for c in comparisons if c.tested and not c.significant and _excludes_zero(c)]
+    if clear:
+        notes.append(
+            f"{len(clear)} test(s) are not significant although their bootstrap interval "
+            "excludes 0 (marked † in the table): with few animals the percentile interval is "
+            "too narrow; trust the test."
+        )
+    if len(keypoints) > 1:
+        sets = "; ".join(
+            f"{len(names)} keypoints ({', '.join(names)}) in "
+            + ", ".join(Path(f).name for f in files)
+            for names, files in sorted(keypoints.items(), key=lambda kv: -len(kv[0]))
+        )
+        notes.append(
+            f"sessions were tracked with {len(keypoints)} different keypoint sets and "
+            f"profiled together: {sets}. Differences between them may come from the "
+            "tracking, not the animals."
+        )
+    return notes
+
+
+def _excludes_zero(c: Comparison) -> bool:
+    return bool(c.ci_low > 0 or c.ci_high < 0)
 
 
 def _summary(
@@ -453,19 +536,22 @@ def _report_md(
             f"Two-sided permutation tests of the difference in group means, {len(comparisons)} "
             f"tests (behaviours x metrics x group pairs) with Benjamini–Hochberg correction at "
             f"alpha = {s['alpha']}; 95 % percentile-bootstrap intervals; Hedges' g and Cliff's "
-            "delta of the second group against the first.",
+            "delta of the second group against the first. The unit is the animal (repeated "
+            "sessions of one animal averaged); a pair with too few animals for p to reach "
+            "alpha is not tested (see Warnings).",
             "",
             "| behaviour | metric | groups | mean a | mean b | difference [CI] | g | delta | p "
             "| q |",
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
-        shown = sorted(comparisons, key=lambda c: c.p)[:30]
+        shown = sorted(comparisons, key=lambda c: (not c.tested, c.p))[:30]
         for c in shown:
             star = " **" if c.significant else ""
+            mark = " †" if c.tested and not c.significant and _excludes_zero(c) else ""
+            ci = f"[{_f(c.ci_low)}, {_f(c.ci_high)}]{mark}" if c.tested else "(not tested)"
             lines.append(
                 f"| {c.behaviour}{star} | {c.metric} | {c.group_b} vs {c.group_a} | "
-                f"{_f(c.mean_a)} | {_f(c.mean_b)} | {_f(c.difference)} "
-                f"[{_f(c.ci_low)}, {_f(c.ci_high)}] | "
+                f"{_f(c.mean_a)} | {_f(c.mean_b)} | {_f(c.difference)} {ci} | "
                 f"{_f(c.hedges_g)} | {_f(c.cliffs_delta)} | {_f(c.p)} | {_f(c.q)} |"
             )
         if len(comparisons) > len(shown):

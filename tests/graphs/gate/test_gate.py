@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,8 +14,11 @@ from ethoagent.agent.trace import Tracer, read_trace
 from ethoagent.config import Settings, load_settings
 from ethoagent.errors import InputError
 from ethoagent.graphs.gate import (
+    EvalInputs,
+    EvalOptions,
     PredictInputs,
     PredictOptions,
+    PretrainOptions,
     TrainInputs,
     TrainOptions,
     run_gate_predict,
@@ -24,12 +28,14 @@ from ethoagent.graphs.gate.inputs import (
     load_gate_model,
     read_gate_labels,
     read_keypoints_motion,
+    resolve_eval,
     resolve_predict,
 )
 from ethoagent.graphs.gate.stages import TracedEncoder, choose_frames, infer, vision_summary
 from ethoagent.io.keypoints import write_dlc_csv
 from ethoagent.model.pose import PoseData
 from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
+from ethoagent.tools.motion import describe_motion
 
 FRAMES = 120
 TINY = TrainOptions(d_model=16, d_z=8, layers=1, window=32, epochs=1)
@@ -152,3 +158,75 @@ def test_labels_by_name_or_code(tmp_path: Path) -> None:
     assert classes == ["0", "1", "2"] and y[:, 0].tolist() == [2, -1]
     with pytest.raises(InputError, match="labels 2 frames; the keypoints have 3"):
         read_gate_labels(path, ["m"], 3)
+
+
+def test_sizes_cpu_by_default_paper_as_an_option() -> None:
+    cpu, paper = TrainOptions(), TrainOptions(size="paper")
+    assert (cpu.d_model, cpu.d_z, cpu.layers, cpu.window) == (64, 32, 2, 64)
+    assert (paper.d_model, paper.d_z, paper.layers, paper.window) == (256, 128, 4, 128)
+    assert TrainOptions(size="paper", d_model=None, window=64).window == 64  # options win
+    assert PretrainOptions(size="paper").lr == pytest.approx(3e-4)
+
+
+def test_the_motion_descriptor_holds_velocities_as_in_the_eval(
+    session: tuple[Path, Path, Path],
+) -> None:
+    _, keypoints, _ = session
+    kp = read_keypoints_motion(keypoints, 30.0)
+    conf = np.where(np.isnan(kp.pose.confidence), 1.0, kp.pose.confidence)
+    want = describe_motion(kp.pose.points, conf, velocity_fps=30.0).features
+    np.testing.assert_array_equal(kp.motion.features, want)
+    assert want.shape[-1] > describe_motion(kp.pose.points, conf).features.shape[-1]
+    with pytest.raises(InputError, match="states no frame rate"):
+        read_keypoints_motion(keypoints, None)
+
+
+def _eval(keypoints: Path, labels: Path, model: Path, holdout: float | None = None) -> Any:
+    return resolve_eval(EvalInputs(keypoints=keypoints, labels=labels, gate_model=model,
+                                   fps=30.0),
+                        EvalOptions(holdout=holdout), out=model / "e", overwrite=False)  # fmt: skip
+
+
+def test_eval_scores_held_out_frames_only(session: tuple[Path, Path, Path], model: Path) -> None:
+    tmp, keypoints, labels = session
+    # the fixture's model was trained on every labelled frame of this session
+    with pytest.raises(InputError, match="nothing is held out"):
+        _eval(keypoints, labels, model)
+    half = tmp / "half"
+    run_gate_train(TrainInputs(keypoints=keypoints, labels=labels, fps=30.0),
+                   TINY.model_copy(update={"label_fraction": 0.5}), _settings(tmp),
+                   out=half)  # fmt: skip
+    record = json.loads((half / "gate.json").read_text())["trained_on"]
+    assert record["labelled_frames"] == [0, FRAMES // 2] and record["frames"] == FRAMES
+    r = _eval(keypoints, labels, half)
+    assert r.scored == (FRAMES // 2, FRAMES) and "by time" in r.split and not r.warnings
+    assert (r.truth[: FRAMES // 2] == -1).all() and (r.truth[FRAMES // 2 :] >= 0).all()
+    assert _eval(keypoints, labels, half, holdout=0.25).scored == (90, FRAMES)
+    with pytest.raises(InputError, match="own training labels"):
+        _eval(keypoints, labels, half, holdout=0.75)
+    # another session is held out as a whole
+    world = simulate_world(FRAMES, seed=9)
+    pose = PoseData(points=world.points_3d, confidence=np.ones(world.points_3d.shape[:3]),
+                    keypoints=KEYPOINTS, individuals=("mouse",), unit="mm")  # fmt: skip
+    other = write_dlc_csv(tmp / "other.csv", pose)
+    r = _eval(other, labels, half)
+    assert r.scored == (0, FRAMES) and r.split.startswith("by session")
+    # a model that records no training data is scored, with a loud warning
+    meta = json.loads((half / "gate.json").read_text())
+    del meta["trained_on"]
+    (half / "gate.json").write_text(json.dumps(meta))
+    r = _eval(keypoints, labels, half)
+    assert r.scored == (0, FRAMES) and "may be its training labels" in r.warnings[0]
+
+
+def test_the_model_standardises_features_with_its_training_scale(
+    session: tuple[Path, Path, Path], model: Path
+) -> None:
+    _, keypoints, _ = session
+    gm = load_gate_model(model)
+    kp = read_keypoints_motion(keypoints, 30.0)
+    assert gm.scale is not None and len(gm.scale["mean"]) == kp.motion.features.shape[-1]
+    x = kp.session(scale=gm.scale).motion.reshape(-1, kp.motion.features.shape[-1])
+    np.testing.assert_allclose(x.mean(axis=0), 0.0, atol=1e-3)  # trained on every frame
+    assert np.all(x.std(axis=0) <= 1.0 + 1e-3)
+    assert not np.array_equal(kp.session().motion, kp.session(scale=gm.scale).motion)
