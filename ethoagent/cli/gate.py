@@ -10,20 +10,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from ethoagent.cli.base import OverwriteOpt, console, err_console, progress_bar, settings_from
+from ethoagent.cli.base import OverwriteOpt, console, err_console, progress_bars, settings_from
 from ethoagent.cli.base import validated as _validated
-from ethoagent.graphs.gate.options import (
-    DEFAULT_CACHE,
-    SIZES,
-    PredictOptions,
-    PretrainOptions,
-    TrainOptions,
-)
+from ethoagent.graphs.gate.options import DEFAULT_CACHE, SIZES, PretrainOptions, TrainOptions
+
+if TYPE_CHECKING:
+    from ethoagent.graphs.kit.run import PipelineResult
 
 gate_app = typer.Typer(
     help="LookAgain gate model: keypoints, plus video frames where its gate says a look "
@@ -68,19 +65,23 @@ VideoOpt = Annotated[
 ]  # fmt: skip
 
 
-def _run(entry: Callable[..., Any], inputs: Any, options: Any, config: Path | None,
-         out: Path, **flags: Any) -> Any:  # fmt: skip
-    """``entry`` (a ``graphs.gate.run_gate_*``) with a progress bar per stage."""
-    with progress_bar() as bar:
-        tasks: dict[str, Any] = {}
+def _train(entry: Callable[..., Any], inputs: Any, options: Any, config: Path | None,
+           out: Path, resume: bool) -> Any:  # fmt: skip
+    """``entry`` (``run_gate_pretrain``/``run_gate_train``) with a progress bar per stage."""
+    with progress_bars() as on_progress:
+        return entry(inputs, options, settings_from(config), out=out, resume=resume,
+                     progress=on_progress)  # fmt: skip
 
-        def on_progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], advance=done)
 
-        return entry(inputs, options, settings_from(config), out=out, progress=on_progress,
-                     **flags)  # fmt: skip
+def _pipeline(spec: Any, inputs: dict[str, Any], options: dict[str, Any],
+              config: Path | None, out: Path, overwrite: bool) -> PipelineResult:  # fmt: skip
+    """``spec`` (``GATE_PREDICT``/``GATE_EVAL``) run by ``run_pipeline`` with progress bars."""
+    from ethoagent.graphs.kit.run import run_pipeline
+
+    inp, opts = spec.parse_inputs(inputs), spec.parse_options(options)
+    with progress_bars() as on_progress:
+        return run_pipeline(spec, inp, opts, settings_from(config), out=out,
+                            overwrite=overwrite, progress=on_progress)  # fmt: skip
 
 
 def _finish(res: Any, *lines: str) -> None:
@@ -124,7 +125,7 @@ def gate_pretrain(
     inputs = _validated(PretrainInputs, "gate pretrain", keypoints=keypoints, fps=fps)
     options = _validated(PretrainOptions, "gate pretrain", size=size, epochs=epochs,
                          d_model=d_model, d_z=d_z, layers=layers, window=window)  # fmt: skip
-    res = _run(run_gate_pretrain, inputs, options, config, out, resume=resume)
+    res = _train(run_gate_pretrain, inputs, options, config, out, resume)
     what = f"{res.summary['files']} file(s); model in [cyan]{out}[/] (pretrain_losses.png)"
     _finish(res, _fit_line("pretrained", res.summary, what))
 
@@ -194,7 +195,7 @@ def gate_train(
         d_model=d_model, d_z=d_z, layers=layers, window=window, vision_encoder=vision_encoder,
         crop_px=crop_px, top_k=top_k, embedding_cache=embedding_cache,
     )  # fmt: skip
-    res = _run(run_gate_train, inputs, options, config, out, resume=resume)
+    res = _train(run_gate_train, inputs, options, config, out, resume)
     s, v = res.summary, res.summary.get("vision")
     what = (
         f"{s['labelled']} labelled frame-animals, {len(s['classes'])} classes"
@@ -242,13 +243,12 @@ def gate_predict(
     keypoints only); only the frames its gate picks are sent to the vision encoder, and
     summary.json records how many (and the fraction of encoder calls saved).
     """
-    from ethoagent.graphs.gate import PredictInputs, run_gate_predict
+    from ethoagent.graphs.gate import GATE_PREDICT
 
-    inputs = _validated(PredictInputs, "gate predict", keypoints=keypoints, gate_model=model_dir,
-                        video=video, vision_model=vision_model, fps=fps)  # fmt: skip
-    options = _validated(PredictOptions, "gate predict", top_k=top_k,
-                         embedding_cache=embedding_cache)  # fmt: skip
-    res = _run(run_gate_predict, inputs, options, config, out, overwrite=overwrite)
+    inputs = {"keypoints": keypoints, "gate_model": model_dir, "video": video,
+              "vision_model": vision_model, "fps": fps}  # fmt: skip
+    options = {"top_k": top_k, "embedding_cache": embedding_cache}
+    res = _pipeline(GATE_PREDICT, inputs, options, config, out, overwrite)
     s = res.summary
     rows = [
         ("frames x animals", f"{s['frames']} x {len(s['animals'])} at {s['fps']:g} fps"),
@@ -311,14 +311,12 @@ def gate_eval(
     (a model trained with video) at top-k 0, 25, 50 and 100 % of the frames, counting the
     frames sent to the encoder; otherwise on the keypoint path only.
     """
-    from ethoagent.graphs.gate import EvalInputs, EvalOptions, run_gate_eval
+    from ethoagent.graphs.gate import GATE_EVAL
 
-    inputs = _validated(EvalInputs, "gate eval", gate_model=model_dir, labels=labels,
-                        keypoints=keypoints, video=video, vision_model=vision_model,
-                        fps=fps)  # fmt: skip
-    options = _validated(EvalOptions, "gate eval", embedding_cache=embedding_cache,
-                         holdout=holdout)  # fmt: skip
-    res = _run(run_gate_eval, inputs, options, config, out, overwrite=overwrite)
+    inputs = {"gate_model": model_dir, "labels": labels, "keypoints": keypoints,
+              "video": video, "vision_model": vision_model, "fps": fps}  # fmt: skip
+    options = {"embedding_cache": embedding_cache, "holdout": holdout}
+    res = _pipeline(GATE_EVAL, inputs, options, config, out, overwrite)
     record = json.loads((out / "results.json").read_text())
     table = Table(title=f"gate eval: F1 per vision budget, held-out frames {res.summary['split']}")
     for col in ("top-k", "macro-F1", "looked at", "sent to encoder", "per class"):

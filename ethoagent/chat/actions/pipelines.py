@@ -284,15 +284,12 @@ class RunGateArgs(_Args):
 
 
 def _run_gate(ctx: ToolContext, a: RunGateArgs) -> ToolResult:
-    from ethoagent.graphs.gate import PredictInputs, PredictOptions, run_gate_predict
+    from ethoagent.graphs.gate import GATE_PREDICT, PredictInputs
 
     keypoints, _ = _keypoint_file(ctx, a.keypoints)
     model = ctx.workspace.resolve(a.model, must_exist=True, what="gate model folder")
-    out = _new_folder(ctx, "gate", a.out)
     inputs = PredictInputs(keypoints=keypoints, gate_model=model, fps=a.fps)
-    run_gate_predict(
-        inputs, PredictOptions(), ctx.settings, out=out, overwrite=True, progress=ctx.progress
-    )
+    _, out, _ = _run_pipeline(ctx, GATE_PREDICT, inputs, _options(GATE_PREDICT), "gate", a.out)
     budget = _time_budget(out / "ethogram.csv")
     rows = [[an, lab, s] for an, per in budget.items() for lab, s in per.items()]
     files = [_rel(ctx, out / n) for n in ("labels.csv", "ethogram.csv", "ethogram.png")]

@@ -1,9 +1,12 @@
-"""The gate pipeline's graphs and its four entry points (pretrain, train, predict, eval).
+"""The gate pipeline's graphs: pretrain, train, predict and eval.
 
-Each entry point resolves its inputs (``InputError`` before any run exists), opens a run
-directory (``run.json``, ``trace.jsonl``, ``checkpoints.sqlite``, ``outputs/``), runs its
-``StateGraph`` with the run's checkpointer, copies the outputs to ``out`` and marks the
-run finished:
+Pretrain and train are run by their entry points (``run_gate_pretrain``,
+``run_gate_train``): they resolve their inputs (``InputError`` before any run exists),
+open a run directory (``run.json``, ``trace.jsonl``, ``checkpoints.sqlite``,
+``outputs/``), run the graph with the run's checkpointer, copy the outputs to the model
+folder ``out`` and mark the run finished. Predict and eval are ``Pipeline`` specs
+(``GATE_PREDICT``, ``GATE_EVAL`` in the package) run by ``graphs.kit.run.run_pipeline``;
+``resolve_*_run`` and ``execute_*`` here are what those specs call.
 
 - pretrain: ``pretrain -> report``;
 - train: ``look -> train -> report`` (``look`` embeds every frame's crops with a video);
@@ -12,7 +15,8 @@ run finished:
 
 Pretrain and train write their model into ``out`` (the model folder) as they go, so
 ``resume=True`` continues a killed training from the checkpoint there; predict and eval
-resume a run by its id (``resume="<run id>"``), with the inputs it recorded.
+resume a run by its id (``run_pipeline(..., resume="<run id>")``), with the inputs it
+recorded.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 import ethoagent.graphs.gate.report as report
 import ethoagent.graphs.gate.stages as stages
@@ -50,13 +55,17 @@ from ethoagent.runs import Run
 
 __all__ = [
     "GRAPH_NAME",
+    "EvalRun",
     "GateResult",
+    "PredictRun",
     "build_eval_graph",
     "build_predict_graph",
     "build_pretrain_graph",
     "build_train_graph",
-    "run_gate_eval",
-    "run_gate_predict",
+    "execute_eval",
+    "execute_predict",
+    "resolve_eval_run",
+    "resolve_predict_run",
     "run_gate_pretrain",
     "run_gate_train",
 ]
@@ -270,91 +279,65 @@ def run_gate_train(
     return _execute(run, settings, resolved, build_train_graph, out, progress)
 
 
-def _reopen(resume: str, settings: Settings, kind: str) -> tuple[Run, dict[str, Any]]:
-    from ethoagent.errors import RunError
+class PredictRun(BaseModel):
+    """What a ``gate-predict`` run records in ``run.json`` (a resume reads its files again)."""
 
-    run = Run.resume(resume, settings.runs_dir)
-    raw = run.info().inputs
-    if run.info().graph != GRAPH_NAME or raw.get("command") != kind:
-        raise RunError(f"run {run.root} is not a gate {kind} run.", fix="pass a gate run id.")
-    return run, raw
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    inputs: PredictInputs
+    options: PredictOptions
+    _read: ResolvedPredict | None = PrivateAttr(None)
 
 
-def run_gate_predict(
-    inputs: PredictInputs,
-    options: PredictOptions,
-    settings: Settings,
-    *,
-    out: Path,
-    resume: str | None = None,
-    overwrite: bool = False,
-    progress: ProgressCallback | None = None,
-) -> GateResult:
-    """Label every frame with a trained gate model; with a video, look at its top-k frames.
+class EvalRun(BaseModel):
+    """What a ``gate-eval`` run records in ``run.json`` (a resume reads its files again)."""
 
-    Args:
-        inputs: the input files (checked by the matching ``resolve_*``).
-        options: the run's options (defaults and bounds in ``options.py``).
-        settings: backend, model roles and the runs folder.
-        out: folder for ``labels.csv``, ``ethogram.csv``, ``ethogram.png``,
-            ``summary.json`` and ``report.md`` (created).
-        resume: id or path of an unfinished predict run to continue, with the inputs,
-            options and output folder it recorded (``inputs``/``options``/``out`` ignored).
-        overwrite: replace outputs ``out`` already holds.
-        progress: called with (stage, done, total) as the run goes.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    inputs: EvalInputs
+    options: EvalOptions
+    _read: ResolvedEval | None = PrivateAttr(None)
+
+
+def resolve_predict_run(inputs: PredictInputs, options: PredictOptions) -> PredictRun:
+    """``resolve_predict``, kept with the inputs and options a run records.
 
     Raises:
-        InputError: before any run exists (see ``resolve_predict``).
+        InputError: see ``resolve_predict``.
     """
-    if resume is not None:
-        run, raw = _reopen(resume, settings, "predict")
-        inputs = PredictInputs.model_validate(raw["inputs"])
-        options = PredictOptions.model_validate(raw["options"])
-        out = Path(raw["out"])
-        resolved = resolve_predict(inputs, options, out=out, overwrite=True)
-    else:
-        resolved = resolve_predict(inputs, options, out=out, overwrite=overwrite)
-        run = Run.create(settings.runs_dir, GRAPH_NAME, settings,
-                         inputs=_record(inputs, options, out, "predict"))  # fmt: skip
-    return _execute(run, settings, resolved, build_predict_graph, out, progress)
+    record = PredictRun(inputs=inputs, options=options)
+    record._read = resolve_predict(inputs, options)
+    return record
 
 
-def run_gate_eval(
-    inputs: EvalInputs,
-    options: EvalOptions,
-    settings: Settings,
-    *,
-    out: Path,
-    resume: str | None = None,
-    overwrite: bool = False,
-    progress: ProgressCallback | None = None,
-) -> GateResult:
-    """Score a trained gate model against labels at every vision budget.
-
-    The inference is ``run_gate_predict``'s. With a video (a model trained with video):
-    top-k 0, 25, 50 and 100 % (``options.budgets``); otherwise the keypoint path.
-
-    Args:
-        inputs: the input files (checked by the matching ``resolve_*``).
-        options: the run's options (defaults and bounds in ``options.py``).
-        settings: backend, model roles and the runs folder.
-        out: folder for ``results.json``, ``results.md``, ``f1_vs_budget.png`` and
-            ``summary.json`` (created).
-        resume: id or path of an unfinished eval run to continue (as for predict).
-        overwrite: replace outputs ``out`` already holds.
-        progress: called with (stage, done, total) as the run goes.
+def resolve_eval_run(inputs: EvalInputs, options: EvalOptions) -> EvalRun:
+    """``resolve_eval``, kept with the inputs and options a run records.
 
     Raises:
-        InputError: before any run exists (see ``resolve_eval``).
+        InputError: see ``resolve_eval``.
     """
-    if resume is not None:
-        run, raw = _reopen(resume, settings, "eval")
-        inputs = EvalInputs.model_validate(raw["inputs"])
-        options = EvalOptions.model_validate(raw["options"])
-        out = Path(raw["out"])
-        resolved = resolve_eval(inputs, options, out=out, overwrite=True)
-    else:
-        resolved = resolve_eval(inputs, options, out=out, overwrite=overwrite)
-        run = Run.create(settings.runs_dir, GRAPH_NAME, settings,
-                         inputs=_record(inputs, options, out, "eval"))  # fmt: skip
-    return _execute(run, settings, resolved, build_eval_graph, out, progress)
+    record = EvalRun(inputs=inputs, options=options)
+    record._read = resolve_eval(inputs, options)
+    return record
+
+
+async def _run_in(
+    rt: Runtime, resolved: Any, build: Callable[[GateEnv], StateGraph[GateState]]
+) -> dict[str, Any]:
+    """Run the graph; its ``outputs`` as paths relative to the run (``run_pipeline``)."""
+    state = await run_graph(build(GateEnv(rt, resolved)), rt, {})
+    run = rt.run
+    names = state.get("outputs", [])
+    return {**state, "outputs": [str((run.outputs_dir / n).relative_to(run.root)) for n in names]}
+
+
+async def execute_predict(rt: Runtime, record: PredictRun) -> dict[str, Any]:
+    """Run (or resume) ``select -> look -> infer -> report`` in ``rt``'s run."""
+    resolved = record._read or resolve_predict(record.inputs, record.options)
+    return await _run_in(rt, resolved, build_predict_graph)
+
+
+async def execute_eval(rt: Runtime, record: EvalRun) -> dict[str, Any]:
+    """Run (or resume) ``score -> report`` in ``rt``'s run."""
+    resolved = record._read or resolve_eval(record.inputs, record.options)
+    return await _run_in(rt, resolved, build_eval_graph)

@@ -349,18 +349,6 @@ def check_video(video: Path, keypoints: Keypoints) -> None:
         )
 
 
-def check_out(out: Path, outputs: Sequence[str], overwrite: bool) -> None:
-    """Refuse an output folder that is a file, or that holds any of ``outputs`` already."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"output folder {out} is a file.", fix="pass a folder.")
-    present = [n for n in outputs if (out / n).exists()]
-    if present and not overwrite:
-        raise InputError(
-            f"output folder {out} already holds {', '.join(present)}; nothing was written.",
-            fix="choose a new folder or pass --overwrite.",
-        )
-
-
 def _check_model_out(out: Path, resume: bool, checkpoint: str) -> None:
     if out.exists() and not out.is_dir():
         raise InputError(f"output folder {out} is a file.", fix="pass a folder.")
@@ -684,19 +672,13 @@ def _vision_budget(
     return k
 
 
-def resolve_predict(
-    inputs: PredictInputs, options: PredictOptions, *, out: Path, overwrite: bool
-) -> ResolvedPredict:
-    """Load the model and the keypoints, check the video, the frame rate and ``out``.
+def resolve_predict(inputs: PredictInputs, options: PredictOptions) -> ResolvedPredict:
+    """Load the model and the keypoints, check the video and the frame rate.
 
     Raises:
-        InputError: ``out`` holds outputs (without ``overwrite``), the model folder holds
-            no trained model, the keypoints' layout or the video do not fit it, or no
-            frame rate is known.
+        InputError: the model folder holds no trained model, the keypoints' layout or the
+            video do not fit it, or no frame rate is known.
     """
-    from ethoagent.graphs.gate.report import PREDICT_OUTPUTS
-
-    check_out(out, PREDICT_OUTPUTS, overwrite)
     gm = load_gate_model(inputs.gate_model)
     kp = read_keypoints_motion(inputs.keypoints, inputs.fps)
     check_layout(kp, gm.model.config.input_dim, gm.meta)
@@ -710,10 +692,8 @@ def resolve_predict(
     return ResolvedPredict(inputs, kp, gm, float(rate), k, options.embedding_cache)
 
 
-def resolve_eval(
-    inputs: EvalInputs, options: EvalOptions, *, out: Path, overwrite: bool
-) -> ResolvedEval:
-    """Load the model, keypoints and labels; check they agree, and the video and ``out``.
+def resolve_eval(inputs: EvalInputs, options: EvalOptions) -> ResolvedEval:
+    """Load the model, keypoints and labels; check they agree, and the video.
 
     Only held-out frames are scored (``held_out``): never labels the model trained on.
 
@@ -721,9 +701,6 @@ def resolve_eval(
         InputError: as ``resolve_predict``, or the labels do not fit the keypoints or
             hold a class the model does not know, or no labelled frame is held out.
     """
-    from ethoagent.graphs.gate.report import EVAL_OUTPUTS
-
-    check_out(out, EVAL_OUTPUTS, overwrite)
     gm = load_gate_model(inputs.gate_model)
     kp = read_keypoints_motion(inputs.keypoints, inputs.fps)
     check_layout(kp, gm.model.config.input_dim, gm.meta)

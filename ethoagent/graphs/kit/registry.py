@@ -7,7 +7,7 @@ pipeline becomes available to batches by adding one line to ``PIPELINES``.
 from __future__ import annotations
 
 from ethoagent.errors import InputError
-from ethoagent.graphs import classify, pose, profile, segment, triangulate
+from ethoagent.graphs import classify, gate, pose, profile, segment, triangulate
 from ethoagent.graphs.kit.spec import AnyPipeline
 
 PIPELINES: dict[str, AnyPipeline] = {
@@ -19,6 +19,7 @@ PIPELINES: dict[str, AnyPipeline] = {
         segment.PIPELINE,
         classify.PIPELINE,
         profile.PIPELINE,
+        gate.GATE_PREDICT,
     )
 }
 """The pipelines ``ethoagent run`` knows, by name (``Pipeline.name``)."""

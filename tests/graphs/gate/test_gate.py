@@ -14,6 +14,7 @@ from ethoagent.agent.trace import Tracer, read_trace
 from ethoagent.config import Settings, load_settings
 from ethoagent.errors import InputError
 from ethoagent.graphs.gate import (
+    GATE_PREDICT,
     EvalInputs,
     EvalOptions,
     PredictInputs,
@@ -21,7 +22,6 @@ from ethoagent.graphs.gate import (
     PretrainOptions,
     TrainInputs,
     TrainOptions,
-    run_gate_predict,
     run_gate_train,
 )
 from ethoagent.graphs.gate.inputs import (
@@ -32,6 +32,7 @@ from ethoagent.graphs.gate.inputs import (
     resolve_predict,
 )
 from ethoagent.graphs.gate.stages import TracedEncoder, choose_frames, infer, vision_summary
+from ethoagent.graphs.kit.run import run_pipeline
 from ethoagent.io.keypoints import write_dlc_csv
 from ethoagent.model.pose import PoseData
 from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
@@ -74,11 +75,11 @@ def test_predict_leaves_a_finished_run_with_its_trace(
 ) -> None:
     tmp, keypoints, _ = session
     out = tmp / "pred"
-    res = run_gate_predict(PredictInputs(keypoints=keypoints, gate_model=model, fps=30.0),
-                           PredictOptions(), _settings(tmp), out=out)  # fmt: skip
+    res = run_pipeline(GATE_PREDICT, PredictInputs(keypoints=keypoints, gate_model=model,
+                       fps=30.0), PredictOptions(), _settings(tmp), out=out)  # fmt: skip
     info = json.loads((res.run.root / "run.json").read_text())
-    assert info["graph"] == "gate" and info["status"] == "finished"
-    assert info["inputs"]["command"] == "predict" and info["summary"]["frames"] == FRAMES
+    assert info["graph"] == "gate-predict" and info["status"] == "finished"
+    assert info["inputs"]["inputs"]["fps"] == 30.0 and info["summary"]["frames"] == FRAMES
     events = read_trace(res.run.root / "trace.jsonl")
     tools = [e["name"] for e in events if e["kind"] == "tool_call"]
     assert tools == ["select_frames", "predict_probabilities"]  # no video: no encoder call
@@ -88,9 +89,7 @@ def test_predict_leaves_a_finished_run_with_its_trace(
     assert res.summary["frames_looked_at"] == 0 and res.summary["top_k"] is None
 
     # resuming the finished run from its checkpoint runs no stage again
-    inputs = PredictInputs(keypoints=keypoints, gate_model=model)
-    again = run_gate_predict(inputs, PredictOptions(), _settings(tmp), out=tmp / "elsewhere",
-                             resume=res.run.run_id)  # fmt: skip
+    again = run_pipeline(GATE_PREDICT, None, None, _settings(tmp), resume=res.run.run_id)
     assert again.run.root == res.run.root and again.out == out
     events = read_trace(res.run.root / "trace.jsonl")
     assert [e["name"] for e in events if e["kind"] == "tool_call"] == tools
@@ -103,10 +102,11 @@ def test_bad_inputs_fail_before_any_run_exists(
     _, keypoints, _ = session
     settings = _settings(tmp_path)
     with pytest.raises(InputError, match="holds no gate model"):
-        run_gate_predict(PredictInputs(keypoints=keypoints, gate_model=tmp_path, fps=30.0),
-                         PredictOptions(), settings, out=tmp_path / "o")  # fmt: skip
+        run_pipeline(GATE_PREDICT, PredictInputs(keypoints=keypoints, gate_model=tmp_path,
+                     fps=30.0), PredictOptions(), settings, out=tmp_path / "o")  # fmt: skip
     with pytest.raises(InputError, match="trained without video"):
-        run_gate_predict(
+        run_pipeline(
+            GATE_PREDICT,
             PredictInputs(keypoints=keypoints, gate_model=model, video=keypoints, fps=30.0),
             PredictOptions(), settings, out=tmp_path / "o",
         )  # fmt: skip
@@ -123,11 +123,10 @@ def test_stages_called_alone(session: tuple[Path, Path, Path], model: Path) -> N
     assert probs.shape == (FRAMES, 1, len(gm.classes))
     np.testing.assert_allclose(probs.sum(axis=-1), 1.0, atol=1e-6)
     resolved = resolve_predict(PredictInputs(keypoints=keypoints, gate_model=model, fps=30.0),
-                               PredictOptions(), out=model / "p", overwrite=False)  # fmt: skip
+                               PredictOptions())  # fmt: skip
     assert resolved.fps == 30.0 and resolved.top_k is None
     with pytest.raises(InputError, match="states no frame rate"):
-        resolve_predict(PredictInputs(keypoints=keypoints, gate_model=model), PredictOptions(),
-                        out=model / "p", overwrite=False)  # fmt: skip
+        resolve_predict(PredictInputs(keypoints=keypoints, gate_model=model), PredictOptions())
 
     looked = np.zeros((8, 2), bool)
     looked[:2] = True
@@ -184,7 +183,7 @@ def test_the_motion_descriptor_holds_velocities_as_in_the_eval(
 def _eval(keypoints: Path, labels: Path, model: Path, holdout: float | None = None) -> Any:
     return resolve_eval(EvalInputs(keypoints=keypoints, labels=labels, gate_model=model,
                                    fps=30.0),
-                        EvalOptions(holdout=holdout), out=model / "e", overwrite=False)  # fmt: skip
+                        EvalOptions(holdout=holdout))  # fmt: skip
 
 
 def test_eval_scores_held_out_frames_only(session: tuple[Path, Path, Path], model: Path) -> None:
