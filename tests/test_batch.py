@@ -410,3 +410,41 @@ def test_help_lists_the_batch_serve_and_doctor_commands() -> None:
     for command in ("run", "serve", "doctor"):
         assert f" {command} " in out.stdout
     assert "export" in cli("trace", "--help").stdout
+
+
+def test_batch_runs_gate_predict_with_a_trained_model(tmp_path: Path) -> None:
+    import numpy as np
+
+    from ethoagent.config import load_settings
+    from ethoagent.graphs.gate import TrainInputs, TrainOptions, run_gate_train
+    from ethoagent.io.keypoints import write_dlc_csv
+    from ethoagent.model.pose import PoseData
+    from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
+
+    world = simulate_world(60, seed=4)
+    pose = PoseData(points=world.points_3d, confidence=np.ones(world.points_3d.shape[:3]),
+                    keypoints=KEYPOINTS, individuals=("mouse",), unit="mm")  # fmt: skip
+    keypoints = write_dlc_csv(tmp_path / "mouse.csv", pose)
+    labels = write(tmp_path / "labels.csv", "frame,label\n" + "".join(
+        f"{f},{c}\n" for f, c in enumerate(world.behaviour.labels[:, 0])))  # fmt: skip
+    tiny = TrainOptions(d_model=16, d_z=8, layers=1, window=32, epochs=1)
+    settings = load_settings(None, {"runs_dir": tmp_path / "runs"})
+    run_gate_train(TrainInputs(keypoints=keypoints, labels=labels, fps=30.0), tiny, settings,
+                   out=tmp_path / "model")  # fmt: skip
+    batch = write(
+        tmp_path / "gate.toml",
+        'graphs = ["gate-predict"]\n'
+        '[[sessions]]\nname = "m"\n'
+        'inputs = { keypoints = "mouse.csv", gate_model = "model", fps = 30 }\n'
+        '[[sessions]]\nname = "untrained"\n'
+        'inputs = { keypoints = "mouse.csv", gate_model = "nope", fps = 30 }\n',
+    )
+    plan = load_batch(batch, runs_dir=tmp_path / "runs")
+    assert [j.key for j in plan.jobs] == ["m/gate-predict", "untrained/gate-predict"]
+    good, bad = run_batch(plan, LocalExecutor(), concurrency=1)
+    assert (good.status, bad.status) == ("finished", "failed"), good.error
+    assert "holds no gate model" in (bad.error or "")
+    assert good.summary["frames"] == 60 and good.summary["frames_looked_at"] == 0
+    info = json.loads((Path(good.run_dir) / "run.json").read_text())
+    assert info["graph"] == "gate-predict" and info["summary"] == good.summary
+    assert (Path(good.run_dir) / "outputs" / "labels.csv").is_file()

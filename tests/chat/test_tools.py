@@ -285,6 +285,6 @@ def test_run_gate_labels_frames_through_the_gate_graph(ctx: ToolContext) -> None
     folder = root / out.result.data["outputs"]
     assert (folder / "labels.csv").is_file() and (folder / "ethogram.png").is_file()
     runs = [json.loads(p.read_text()) for p in (root / "runs").glob("*/run.json")]
-    predict = [r for r in runs if r["inputs"]["command"] == "predict"]
+    predict = [r for r in runs if r["graph"] == "gate-predict"]
     assert len(predict) == 1 and predict[0]["status"] == "finished"
     assert (root / "runs" / predict[0]["run_id"] / "trace.jsonl").is_file()
