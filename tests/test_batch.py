@@ -416,7 +416,8 @@ def test_batch_runs_gate_predict_with_a_trained_model(tmp_path: Path) -> None:
     import numpy as np
 
     from ethoagent.config import load_settings
-    from ethoagent.graphs.gate import TrainInputs, TrainOptions, run_gate_train
+    from ethoagent.graphs.gate import TrainInputs, TrainOptions
+    from ethoagent.graphs.gate.graph import run_gate_train
     from ethoagent.io.keypoints import write_dlc_csv
     from ethoagent.model.pose import PoseData
     from ethoagent.sim.synthetic import KEYPOINTS, simulate_world

@@ -120,7 +120,8 @@ def gate_pretrain(
     Masked motion modelling on the motion descriptors; with --resume the run in --out
     continues from its last checkpoint with the settings it was started with.
     """
-    from ethoagent.graphs.gate import PretrainInputs, run_gate_pretrain
+    from ethoagent.graphs.gate import PretrainInputs
+    from ethoagent.graphs.gate.graph import run_gate_pretrain
 
     inputs = _validated(PretrainInputs, "gate pretrain", keypoints=keypoints, fps=fps)
     options = _validated(PretrainOptions, "gate pretrain", size=size, epochs=epochs,
@@ -185,7 +186,8 @@ def gate_train(
     size options are ignored; with --resume the run in --out continues from its checkpoint
     (and needs the same --video). Training embeds every frame's crops once (cached).
     """
-    from ethoagent.graphs.gate import TrainInputs, run_gate_train
+    from ethoagent.graphs.gate import TrainInputs
+    from ethoagent.graphs.gate.graph import run_gate_train
 
     inputs = _validated(TrainInputs, "gate train", keypoints=keypoints, labels=labels,
                         pretrained=model_dir, video=video, vision_model=vision_model,

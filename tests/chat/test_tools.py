@@ -264,7 +264,8 @@ def test_an_empty_answer_with_tools_is_asked_again_without_them(tmp_path: Path) 
 def test_run_gate_labels_frames_through_the_gate_graph(ctx: ToolContext) -> None:
     import numpy as np
 
-    from ethoagent.graphs.gate import TrainInputs, TrainOptions, run_gate_train
+    from ethoagent.graphs.gate import TrainInputs, TrainOptions
+    from ethoagent.graphs.gate.graph import run_gate_train
     from ethoagent.io.keypoints import write_dlc_csv
     from ethoagent.model.pose import PoseData
     from ethoagent.sim.synthetic import KEYPOINTS, simulate_world

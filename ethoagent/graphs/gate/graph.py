@@ -6,7 +6,7 @@ open a run directory (``run.json``, ``trace.jsonl``, ``checkpoints.sqlite``,
 ``outputs/``), run the graph with the run's checkpointer, copy the outputs to the model
 folder ``out`` and mark the run finished. Predict and eval are ``Pipeline`` specs
 (``GATE_PREDICT``, ``GATE_EVAL`` in the package) run by ``graphs.kit.run.run_pipeline``;
-``resolve_*_run`` and ``execute_*`` here are what those specs call.
+``execute_*`` here are what those specs run.
 
 - pretrain: ``pretrain -> report``;
 - train: ``look -> train -> report`` (``look`` embeds every frame's crops with a video);
@@ -28,44 +28,35 @@ from pathlib import Path
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
-from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 import ethoagent.graphs.gate.report as report
 import ethoagent.graphs.gate.stages as stages
 from ethoagent.atomic import atomic_write_bytes
 from ethoagent.config import Settings
 from ethoagent.graphs.gate.inputs import (
-    EvalInputs,
-    PredictInputs,
     PretrainInputs,
     ResolvedEval,
     ResolvedPredict,
     ResolvedPretrain,
     ResolvedTrain,
     TrainInputs,
-    resolve_eval,
-    resolve_predict,
     resolve_pretrain,
     resolve_train,
 )
-from ethoagent.graphs.gate.options import EvalOptions, PredictOptions, PretrainOptions, TrainOptions
+from ethoagent.graphs.gate.options import PretrainOptions, TrainOptions
 from ethoagent.graphs.gate.stages import GateEnv, GateState
 from ethoagent.graphs.kit.runtime import ProgressCallback, Runtime, execute_run, run_graph
 from ethoagent.runs import Run
 
 __all__ = [
     "GRAPH_NAME",
-    "EvalRun",
     "GateResult",
-    "PredictRun",
     "build_eval_graph",
     "build_predict_graph",
     "build_pretrain_graph",
     "build_train_graph",
     "execute_eval",
     "execute_predict",
-    "resolve_eval_run",
-    "resolve_predict_run",
     "run_gate_pretrain",
     "run_gate_train",
 ]
@@ -279,48 +270,6 @@ def run_gate_train(
     return _execute(run, settings, resolved, build_train_graph, out, progress)
 
 
-class PredictRun(BaseModel):
-    """What a ``gate-predict`` run records in ``run.json`` (a resume reads its files again)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    inputs: PredictInputs
-    options: PredictOptions
-    _read: ResolvedPredict | None = PrivateAttr(None)
-
-
-class EvalRun(BaseModel):
-    """What a ``gate-eval`` run records in ``run.json`` (a resume reads its files again)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    inputs: EvalInputs
-    options: EvalOptions
-    _read: ResolvedEval | None = PrivateAttr(None)
-
-
-def resolve_predict_run(inputs: PredictInputs, options: PredictOptions) -> PredictRun:
-    """``resolve_predict``, kept with the inputs and options a run records.
-
-    Raises:
-        InputError: see ``resolve_predict``.
-    """
-    record = PredictRun(inputs=inputs, options=options)
-    record._read = resolve_predict(inputs, options)
-    return record
-
-
-def resolve_eval_run(inputs: EvalInputs, options: EvalOptions) -> EvalRun:
-    """``resolve_eval``, kept with the inputs and options a run records.
-
-    Raises:
-        InputError: see ``resolve_eval``.
-    """
-    record = EvalRun(inputs=inputs, options=options)
-    record._read = resolve_eval(inputs, options)
-    return record
-
-
 async def _run_in(
     rt: Runtime, resolved: Any, build: Callable[[GateEnv], StateGraph[GateState]]
 ) -> dict[str, Any]:
@@ -331,13 +280,15 @@ async def _run_in(
     return {**state, "outputs": [str((run.outputs_dir / n).relative_to(run.root)) for n in names]}
 
 
-async def execute_predict(rt: Runtime, record: PredictRun) -> dict[str, Any]:
-    """Run (or resume) ``select -> look -> infer -> report`` in ``rt``'s run."""
-    resolved = record._read or resolve_predict(record.inputs, record.options)
+async def execute_predict(rt: Runtime, resolved: ResolvedPredict) -> dict[str, Any]:
+    """Run (or resume) ``select -> look -> infer -> report`` in ``rt``'s run.
+
+    Returns:
+        The final state; ``outputs`` relative to the run (as ``run_pipeline`` copies them).
+    """
     return await _run_in(rt, resolved, build_predict_graph)
 
 
-async def execute_eval(rt: Runtime, record: EvalRun) -> dict[str, Any]:
-    """Run (or resume) ``score -> report`` in ``rt``'s run."""
-    resolved = record._read or resolve_eval(record.inputs, record.options)
+async def execute_eval(rt: Runtime, resolved: ResolvedEval) -> dict[str, Any]:
+    """Run (or resume) ``score -> report`` in ``rt``'s run (outputs as ``execute_predict``)."""
     return await _run_in(rt, resolved, build_eval_graph)

@@ -16,7 +16,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -33,9 +33,11 @@ from ethoagent.graphs.gate.options import (
     TrainOptions,
 )
 from ethoagent.model.pose import PoseData
-from ethoagent.nn.lookagain import LookAgain, LookAgainConfig
-from ethoagent.nn.train_gate import GateSession
-from ethoagent.tools.motion import MotionDescriptor
+
+if TYPE_CHECKING:  # torch loads with the first model, not with the inputs models
+    from ethoagent.nn.lookagain import LookAgain
+    from ethoagent.nn.train_gate import GateSession
+    from ethoagent.tools.motion import MotionDescriptor
 
 __all__ = [
     "CLASSES_FILE",
@@ -129,6 +131,8 @@ class Keypoints:
         ``scale`` (a model's ``feature_scale``) standardises every motion feature with the
         mean and standard deviation of the data the model was fitted on; None = as is.
         """
+        from ethoagent.nn.train_gate import GateSession
+
         m = self.motion
         y = labels if labels is not None else np.full(m.valid.shape, -1, np.int64)
         x = m.features
@@ -303,6 +307,8 @@ def load_gate_model(folder: Path) -> GateModel:
             fix="train it first: ethoagent gate train KEYPOINTS --labels L.csv "
             f"--model {folder} --out MODEL",
         )
+    from ethoagent.nn.lookagain import LookAgain
+
     classes: list[str] = json.loads((folder / CLASSES_FILE).read_text())
     return GateModel(folder, LookAgain.load(folder), classes, read_gate_meta(folder))
 
@@ -376,6 +382,8 @@ def new_model(
     """A new LookAgain model of the optioned size, its weights seeded (the same every run)."""
     import torch
     from pydantic import ValidationError
+
+    from ethoagent.nn.lookagain import LookAgain, LookAgainConfig
 
     try:
         cfg = LookAgainConfig(
@@ -527,6 +535,7 @@ def resolve_pretrain(
         InputError: a file is missing or unreadable, the layouts differ, or ``out`` holds a
             model and ``resume`` is false (or holds no run and it is true).
     """
+    from ethoagent.nn.lookagain import LookAgain, LookAgainConfig
     from ethoagent.nn.pretrain_gate import CHECKPOINT_FILE, PretrainConfig
     from ethoagent.nn.train_gate import warmup_steps
 
@@ -582,6 +591,7 @@ def resolve_train(
         InputError: a file is missing, unreadable or disagrees with another (frames,
             animals, layout, classes), or ``out`` holds a model and ``resume`` is false.
     """
+    from ethoagent.nn.lookagain import LookAgainConfig
     from ethoagent.nn.train_gate import CHECKPOINT_FILE
 
     kp = read_keypoints_motion(inputs.keypoints, inputs.fps)

@@ -22,8 +22,8 @@ from ethoagent.graphs.gate import (
     PretrainOptions,
     TrainInputs,
     TrainOptions,
-    run_gate_train,
 )
+from ethoagent.graphs.gate.graph import run_gate_train
 from ethoagent.graphs.gate.inputs import (
     load_gate_model,
     read_gate_labels,
