@@ -213,13 +213,18 @@ def finish_run(run: Run, keys: Sequence[str]) -> dict[str, Any]:
     return summary
 
 
+def _command(graph: str) -> str:
+    """The CLI command that runs a graph name (``gate-predict`` -> ``gate predict``)."""
+    return "demo --only triangulate" if graph == "demo" else graph.replace("-", " ")
+
+
 def _reopen(spec: AnyPipeline, resume: str | Path, settings: Settings) -> Run:
     run = Run.resume(resume, settings.runs_dir)
     info = run.info()
     if info.graph != spec.name:
         raise RunError(
             f"run {run.root} is a {info.graph!r} run, not {spec.name!r}.",
-            fix=f"resume it with `ethoagent {info.graph} --resume {run.run_id}`.",
+            fix=f"resume it with `ethoagent {_command(info.graph)} --resume {run.run_id}`.",
         )
     if info.status == "running" and info.pid != os.getpid() and not info.process_gone():
         raise RunError(
