@@ -48,9 +48,6 @@ LONG_FUNCTIONS_ALLOWED = {
     "ethoagent.evals.gate:_run_case",
     "ethoagent.evals.pose_real:evaluate_dataset",
     "ethoagent.evals.profile:profile_suite",
-    "ethoagent.graphs.classify.graph:build_classify_graph",
-    "ethoagent.graphs.classify.graph:build_classify_graph.classify",
-    "ethoagent.graphs.classify.graph:build_classify_graph.prepare",
     "ethoagent.graphs.classify.stages:make_classify_stage",
     "ethoagent.graphs.kit.nodes:run_item",
     "ethoagent.graphs.pose.graph:resolve_inputs",  # to graphs/pose/inputs.py (Pipeline spec)
