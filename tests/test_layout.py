@@ -51,8 +51,6 @@ LONG_FUNCTIONS_ALLOWED = {
     "ethoagent.graphs.classify.stages:make_classify_stage",
     "ethoagent.graphs.kit.nodes:run_item",
     "ethoagent.graphs.pose.graph:resolve_inputs",  # to graphs/pose/inputs.py (Pipeline spec)
-    "ethoagent.graphs.profile.graph:build_profile_graph",
-    "ethoagent.graphs.profile.graph:build_profile_graph.stats",
     "ethoagent.graphs.profile.report:_report_md",
     "ethoagent.graphs.profile.report:write_profile_outputs",
     "ethoagent.graphs.triangulate.graph:make_triangulation_stage",
