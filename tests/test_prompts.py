@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from ethoagent.errors import ConfigError
 from ethoagent.graphs.pose.item_stages import AssignAnswer, RegionsAnswer
-from ethoagent.graphs.profile.graph import NameAnswer
+from ethoagent.graphs.profile.stages import NameAnswer
 from ethoagent.graphs.triangulate.session import SessionSummary
 from ethoagent.prompts import PROMPTS_DIR, all_prompts, load_prompt, prompt_versions
 

@@ -19,8 +19,10 @@ from ethoagent.agent.offline import OfflineClient
 from ethoagent.agent.trace import read_trace
 from ethoagent.agent.types import ModelClient, Request
 from ethoagent.errors import InputError
+from ethoagent.graphs.classify import nodes
 from ethoagent.graphs.classify.graph import GRAPH_NAME, model_windows, run_classify
 from ethoagent.graphs.classify.inputs import ClassifyInputs, resolve_classify_inputs
+from ethoagent.graphs.classify.nodes import ClassifyGraphEnv
 from ethoagent.graphs.classify.options import ClassifyOptions
 from ethoagent.graphs.classify.stages import CLASSIFY_PROMPT, ClassifyAnswer, offline_classify
 from ethoagent.graphs.kit.runtime import offline_runtime
@@ -300,6 +302,45 @@ def test_an_animal_without_examples_is_named_in_the_warnings(tmp_path: Path) -> 
     state, run = _run(tmp_path, inputs, None, "two")
     assert "animal 'juvenile' has no example." in state["warnings"]
     assert "animal 'juvenile' has no example." in (run.outputs_dir / "report.md").read_text()
+
+
+def test_smooth_node_alone_mode_filters_one_animals_windows(
+    session: tuple[Path, World, list[Example]], tmp_path: Path
+) -> None:
+    """The smooth node on a hand-made state: two chunks of window records, no earlier node."""
+    path, _, examples = session
+    opts = ClassifyOptions(smoothing="mode", mode_windows=3)
+    inputs = resolve_classify_inputs(path, examples, fps=FPS, options=opts)
+    rt = offline_runtime(tmp_path, GRAPH_NAME, "smooth", inputs.model_dump())
+    env = ClassifyGraphEnv.of(rt, inputs)
+    n_c = len(DEFAULT_CLASSES)
+    to_model = np.array([True, False, True, True, False])
+    det_labels = np.zeros((1200, 1), dtype=np.int64)
+    rt.run.save_arrays(
+        "windows", to_model=to_model, det_labels=det_labels, det_proba=np.ones((1200, 1, n_c))
+    )
+
+    def record(row: int, label: int) -> dict[str, Any]:
+        probs = [0.9 if j == label else 0.1 / (n_c - 1) for j in range(n_c)]
+        return {"row": row, "animal": 0, "start": 15 * row, "stop": 15 * row + 15,
+                "probabilities": probs}  # fmt: skip
+
+    (rt.run.artifacts_dir / "windows_0000.json").write_text(
+        json.dumps([record(2, 3), record(0, 1), record(1, 1)])
+    )
+    (rt.run.artifacts_dir / "windows_0001.json").write_text(
+        json.dumps([record(4, 1), record(3, 1)])
+    )
+    state: Any = {"n_chunks": 2, "timings": {"prepare": 1.0}}
+    update = nodes.smooth(state, env)
+    assert set(update["timings"]) == {"prepare", "smooth"}
+    labels = rt.run.load_arrays("labels")
+    np.testing.assert_array_equal(labels["raw"], [1, 1, 3, 1, 1])  # in row order
+    np.testing.assert_array_equal(labels["smoothed"], [1, 1, 1, 1, 1])  # the outlier goes
+    np.testing.assert_array_equal(labels["by_detector"], ~to_model)
+    np.testing.assert_array_equal(labels["detector_labels"], det_labels)
+    assert nodes.more({"chunk": 2, "n_chunks": 2}) == "smooth"
+    assert nodes.more({"chunk": 1, "n_chunks": 2}) == "classify"
 
 
 def test_inputs_need_an_example_of_every_class(session: tuple[Path, World, list[Example]]) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,23 +19,24 @@ from ethoagent.config import load_settings
 from ethoagent.errors import InputError
 from ethoagent.graphs.kit.nodes import PolicySupervisor, run_item
 from ethoagent.graphs.kit.runtime import Runtime, offline_runtime
-from ethoagent.graphs.profile.graph import (
-    GRAPH_NAME,
-    NAME_PROMPT,
-    ClusterItem,
-    NameAnswer,
-    make_name_stage,
-    name_from_members,
-    run_profile,
-)
+from ethoagent.graphs.profile import nodes
+from ethoagent.graphs.profile.graph import GRAPH_NAME, run_profile
 from ethoagent.graphs.profile.inputs import (
     ProfileInputs,
     SessionRow,
     read_reference_vocabulary,
     read_sessions_csv,
 )
+from ethoagent.graphs.profile.nodes import ProfileEnv
 from ethoagent.graphs.profile.options import ProfileOptions
 from ethoagent.graphs.profile.report import statistics_notes
+from ethoagent.graphs.profile.stages import (
+    NAME_PROMPT,
+    ClusterItem,
+    NameAnswer,
+    make_name_stage,
+    name_from_members,
+)
 from ethoagent.graphs.segment.item_stages import (
     CAPTION_PROMPT,
     MERGE_PROMPT,
@@ -47,6 +49,7 @@ from ethoagent.model.pose import PoseData
 from ethoagent.runs import Run
 from ethoagent.sim.behaviour import INDIVIDUAL_BEHAVIOURS, simulate_behaviour
 from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
+from ethoagent.tools.captions import SnippetKinematics
 from ethoagent.tools.profile_stats import compare_groups, compute_profile
 from ethoagent.tools.vocabulary import ClusterKinematics
 from tests.scripted import ScriptedClient
@@ -253,6 +256,33 @@ def test_a_run_that_dies_while_naming_resumes_without_segmenting_again(tmp_path:
 
 def _row(i: int, animal: str, group: str) -> SessionRow:
     return SessionRow(row=i, session=f"/d/s{i}.nc", animal=animal, group=group)
+
+
+def test_name_node_alone_names_the_largest_cluster_first(tmp_path: Path) -> None:
+    """The name node on a hand-made state: clustered snippets, no earlier node run."""
+    rows = [_row(1, "m1", "a"), _row(2, "m2", "b")]
+    inputs = ProfileInputs(sessions_csv="/d/sessions.csv", rows=rows, options=ProfileOptions())
+    rt = offline_runtime(tmp_path, GRAPH_NAME, "name", inputs.model_dump(mode="json"))
+    env = ProfileEnv.of(rt, inputs)
+    assert len(env.keys) == 2 and env.per_step == 1  # one session per segment step
+
+    def snippet(c: int, label: str, speed: float, seconds: float) -> dict[str, Any]:
+        kin = SnippetKinematics(seconds=seconds, frames=int(30 * seconds), tracked=1.0, dims=3,
+                                speed=speed, speed_p90=speed * 1.2)  # fmt: skip
+        return {"cluster": c, "text": f"{label}: speed {label}", "caption": {"label": label},
+                "kinematics": kin.model_dump()}  # fmt: skip
+
+    walks = [snippet(0, "walking", 1.0, 2.0) for _ in range(2)]
+    darts = [snippet(1, "darting", 3.0, 2.0) for _ in range(3)]
+    (rt.run.artifacts_dir / "snippets.json").write_text(json.dumps(walks + darts))
+    state: Any = {"k": 2, "timings": {}}
+    update: Any = asyncio.run(nodes.name(state, env))
+    entries = json.loads((rt.run.artifacts_dir / "vocabulary.json").read_text())
+    assert [e["cluster"] for e in entries] == [1, 0]  # 6 s of darting before 4 s of walking
+    assert update["vocabulary"] == [e["name"] for e in entries] == ["darting", "walking"]
+    assert update["naming"] == {"accepted_first": 2} and update["model_calls"] == 2
+    assert entries[0]["caption_labels"] == {"darting": 6.0}
+    assert set(update["timings"]) == {"name"}
 
 
 def test_statistics_notes_name_small_cohorts_repeated_animals_and_keypoint_sets() -> None:
