@@ -67,8 +67,9 @@ from ethoagent.errors import InputError
 from ethoagent.evals.datasets import load_dataset, shared_data_dir
 from ethoagent.evals.harness import SuiteOptions, SuiteResult, register_suite
 from ethoagent.figures import new_figure, png_bytes
-from ethoagent.graphs.classify.graph import GRAPH_NAME, model_windows, run_classify
+from ethoagent.graphs.classify.graph import GRAPH_NAME, run_classify
 from ethoagent.graphs.classify.inputs import resolve_classify_inputs
+from ethoagent.graphs.classify.nodes import model_windows
 from ethoagent.graphs.classify.options import ClassifyOptions
 from ethoagent.graphs.classify.report import frame_labels
 from ethoagent.graphs.kit.runtime import offline_runtime
@@ -451,7 +452,7 @@ def model_call_curve(
     The labels are the detector's, except in the windows sent to a scripted model, which
     take its answer: the window's most frequent true class on ``SCRIPTED_CORRECT`` of the
     windows (drawn once, so both ways of sending face the same model), another class on
-    the rest. ``gated`` sends the most uncertain windows (``graphs.classify.graph.
+    the rest. ``gated`` sends the most uncertain windows (``graphs.classify.nodes.
     model_windows``, as classify does at ``model_budget``); ``uniform`` as many windows
     drawn at random. Windows of ``ClassifyOptions().window_s``; one model call per window.
 

@@ -20,9 +20,9 @@ from ethoagent.agent.trace import read_trace
 from ethoagent.agent.types import ModelClient, Request
 from ethoagent.errors import InputError
 from ethoagent.graphs.classify import nodes
-from ethoagent.graphs.classify.graph import GRAPH_NAME, model_windows, run_classify
+from ethoagent.graphs.classify.graph import GRAPH_NAME, run_classify
 from ethoagent.graphs.classify.inputs import ClassifyInputs, resolve_classify_inputs
-from ethoagent.graphs.classify.nodes import ClassifyGraphEnv
+from ethoagent.graphs.classify.nodes import ClassifyGraphEnv, model_windows
 from ethoagent.graphs.classify.options import ClassifyOptions
 from ethoagent.graphs.classify.stages import CLASSIFY_PROMPT, ClassifyAnswer, offline_classify
 from ethoagent.graphs.kit.runtime import offline_runtime

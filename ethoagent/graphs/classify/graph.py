@@ -15,7 +15,7 @@ As a LangGraph state machine of small nodes (arrays in the run's artifact store)
    The classical detector (``tools.detectors``) is fitted on the example clips (rule vs
    fitted model chosen by cross-validation on them) and predicts every frame; its
    uncertainty, averaged per window, sends the most uncertain ``model_budget`` share of
-   the windows to the model (``model_windows``).
+   the windows to the model (``nodes.model_windows``).
 2. ``classify`` (chunks of windows, one checkpointed step each): the windows the detector
    is sure of take its answer (its probabilities averaged over the window; the trace
    says ``cheap_path``; counted as model calls saved) and later its per-frame labels.
@@ -55,7 +55,7 @@ from langgraph.graph import END, START, StateGraph
 
 from ethoagent.graphs.classify import nodes
 from ethoagent.graphs.classify.inputs import ClassifyInputs, ClassifyState
-from ethoagent.graphs.classify.nodes import ClassifyGraphEnv, model_windows
+from ethoagent.graphs.classify.nodes import ClassifyGraphEnv
 from ethoagent.graphs.kit.runtime import Runtime, run_graph
 
 GRAPH_NAME = "classify"
@@ -85,4 +85,4 @@ async def run_classify(rt: Runtime, inputs: ClassifyInputs) -> dict[str, Any]:
     return await run_graph(build_classify_graph(rt, inputs), rt, {"frames": inputs.frames})
 
 
-__all__ = ["GRAPH_NAME", "build_classify_graph", "model_windows", "run_classify"]
+__all__ = ["GRAPH_NAME", "build_classify_graph", "run_classify"]
