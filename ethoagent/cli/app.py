@@ -31,7 +31,7 @@ from ethoagent.cli.base import (
     console,
     err_console,
     progress_bar,
-    progress_bars,
+    run_with_progress,
     settings_from,
 )
 from ethoagent.cli.batch import run_command
@@ -145,7 +145,6 @@ def pose(
 
     With --resume RUN the inputs come from the run; --out may be given (else the run's).
     """
-    from ethoagent.graphs.kit.run import run_pipeline
     from ethoagent.graphs.pose import PIPELINE
 
     settings = settings_from(config, backend, runs_dir, no_cache)
@@ -168,19 +167,17 @@ def pose(
         options = PIPELINE.parse_options({"frames": frames, "model_every_stage": model_every_stage})
     else:
         inputs, options = None, None
-    console.print(f"[bold]ethoagent pose[/] (backend {settings.backend})")
-    with progress_bars() as progress:
-        result = run_pipeline(
-            PIPELINE,
-            inputs,
-            options,
-            settings,
-            out=out,
-            resume=resume,
-            overwrite=overwrite,
-            run_id=run_id,
-            progress=progress,
-        )
+    result = run_with_progress(
+        PIPELINE,
+        inputs,
+        options,
+        settings,
+        title="pose",
+        out=out,
+        resume=resume,
+        overwrite=overwrite,
+        run_id=run_id,
+    )
     for w in result.inputs.warnings:
         console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
     summary, root = result.summary, result.run.root
@@ -272,7 +269,6 @@ def segment(
 
     With --resume RUN the inputs come from the run; OUT may be given (else the run's).
     """
-    from ethoagent.graphs.kit.run import run_pipeline
     from ethoagent.graphs.segment import PIPELINE
 
     settings = settings_from(config, backend, runs_dir, no_cache)
@@ -299,19 +295,17 @@ def segment(
     else:
         inputs, options = None, None
         out = out or keypoints  # `segment --resume RUN OUT`: OUT lands in the first slot
-    console.print(f"[bold]ethoagent segment[/] (backend {settings.backend})")
-    with progress_bars() as progress:
-        result = run_pipeline(
-            PIPELINE,
-            inputs,
-            options,
-            settings,
-            out=out,
-            resume=resume,
-            overwrite=overwrite,
-            run_id=run_id,
-            progress=progress,
-        )
+    result = run_with_progress(
+        PIPELINE,
+        inputs,
+        options,
+        settings,
+        title="segment",
+        out=out,
+        resume=resume,
+        overwrite=overwrite,
+        run_id=run_id,
+    )
     _print_segment_summary(result.summary, result.out or result.run.outputs_dir, result.run.root)
 
 

@@ -31,7 +31,9 @@ from ethoagent.config import Settings, load_settings
 from ethoagent.errors import InputError, RunError
 
 if TYPE_CHECKING:
+    from ethoagent.graphs.kit.run import PipelineResult
     from ethoagent.graphs.kit.runtime import ProgressCallback
+    from ethoagent.graphs.kit.spec import AnyPipeline
     from ethoagent.runs import Run
 
 console = Console()
@@ -96,6 +98,39 @@ def open_run(
             )
         return run, info.inputs
     return Run.create(settings.runs_dir, graph, settings, run_id=run_id, inputs=inputs), inputs
+
+
+def run_with_progress(
+    spec: AnyPipeline,
+    inputs: BaseModel | None,
+    options: BaseModel | None,
+    settings: Settings,
+    *,
+    title: str,
+    out: Path | None = None,
+    resume: str | None = None,
+    overwrite: bool = False,
+    run_id: str | None = None,
+) -> PipelineResult:
+    """Run ``spec`` through ``run_pipeline`` under the command's header and progress bars.
+
+    Args:
+        spec: the pipeline.
+        inputs: its inputs model, or ``None`` with ``resume``.
+        options: its options model, or ``None`` with ``resume``.
+        settings: backend, model roles and the runs folder.
+        title: the command as the header line names it (``"segment"``).
+        out: where the outputs are copied (``run_pipeline``'s ``out``).
+        resume: a run id or folder to continue.
+        overwrite: replace outputs ``out`` already holds.
+        run_id: the new run's id instead of a generated one.
+    """
+    from ethoagent.graphs.kit.run import run_pipeline  # the CLI starts without the graphs
+
+    console.print(f"[bold]ethoagent {title}[/] (backend {settings.backend})")
+    with progress_bars() as progress:
+        return run_pipeline(spec, inputs, options, settings, out=out, resume=resume,
+                            overwrite=overwrite, run_id=run_id, progress=progress)  # fmt: skip
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from ethoagent.cli.base import (
     RunsDirOpt,
     compact_table,
     console,
-    progress_bars,
+    run_with_progress,
     settings_from,
 )
 from ethoagent.errors import InputError
@@ -102,7 +102,6 @@ def classify(
     With --resume RUN the inputs come from the run; OUT may be given (else the run's).
     """
     from ethoagent.graphs.classify import PIPELINE
-    from ethoagent.graphs.kit.run import run_pipeline
 
     settings = settings_from(config, backend, runs_dir, no_cache)
     if resume is None:
@@ -137,19 +136,17 @@ def classify(
     else:
         inputs, options = None, None
         out = out or keypoints  # `classify --resume RUN OUT`: OUT lands in the first slot
-    console.print(f"[bold]ethoagent classify[/] (backend {settings.backend})")
-    with progress_bars() as progress:
-        result = run_pipeline(
-            PIPELINE,
-            inputs,
-            options,
-            settings,
-            out=out,
-            resume=resume,
-            overwrite=overwrite,
-            run_id=run_id,
-            progress=progress,
-        )
+    result = run_with_progress(
+        PIPELINE,
+        inputs,
+        options,
+        settings,
+        title="classify",
+        out=out,
+        resume=resume,
+        overwrite=overwrite,
+        run_id=run_id,
+    )
     _print_summary(result.summary, result.out or result.run.outputs_dir, result.run.root)
 
 

@@ -19,7 +19,7 @@ from ethoagent.cli.base import (
     RunsDirOpt,
     compact_table,
     console,
-    progress_bars,
+    run_with_progress,
     settings_from,
 )
 from ethoagent.errors import InputError
@@ -103,7 +103,6 @@ def profile_command(
     by permutation tests with Benjamini–Hochberg correction. With --resume RUN the inputs
     come from the run.
     """
-    from ethoagent.graphs.kit.run import run_pipeline
     from ethoagent.graphs.profile import PIPELINE
 
     settings = settings_from(config, backend, runs_dir, no_cache)
@@ -136,19 +135,17 @@ def profile_command(
     else:
         inputs, options = None, None
         out = out or sessions  # `profile --resume RUN OUT`: OUT lands in the first slot
-    console.print(f"[bold]ethoagent profile[/] (backend {settings.backend})")
-    with progress_bars() as progress:
-        result = run_pipeline(
-            PIPELINE,
-            inputs,
-            options,
-            settings,
-            out=out,
-            resume=resume,
-            overwrite=overwrite,
-            run_id=run_id,
-            progress=progress,
-        )
+    result = run_with_progress(
+        PIPELINE,
+        inputs,
+        options,
+        settings,
+        title="profile",
+        out=out,
+        resume=resume,
+        overwrite=overwrite,
+        run_id=run_id,
+    )
     _print_summary(result.out or result.run.outputs_dir, result.run.root)
 
 

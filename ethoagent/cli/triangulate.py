@@ -16,7 +16,7 @@ from ethoagent.cli.base import (
     RunIdOpt,
     RunsDirOpt,
     console,
-    progress_bars,
+    run_with_progress,
     settings_from,
 )
 from ethoagent.errors import InputError
@@ -81,7 +81,6 @@ def triangulate_command(
     RANSAC over views weighted by the 2D scores. Outputs: points_3d.csv (anipose layout,
     calibration units), points_3d.nc (movement), flags.csv, summary.json, report.md.
     """
-    from ethoagent.graphs.kit.run import run_pipeline
     from ethoagent.graphs.triangulate import FILES_PIPELINE
 
     settings = settings_from(config, backend, runs_dir, no_cache)
@@ -89,19 +88,17 @@ def triangulate_command(
     if resume is None:
         given = {"strict": strict, "refine_calibration": refine_calibration}
         inputs, options = _parsed(two_d, calibration, out, skeleton, given, threshold_px)
-    console.print(f"[bold]ethoagent triangulate[/] (backend {settings.backend})")
-    with progress_bars() as progress:
-        result = run_pipeline(
-            FILES_PIPELINE,
-            inputs,
-            options,
-            settings,
-            out=out,
-            resume=resume,
-            overwrite=overwrite,
-            run_id=run_id,
-            progress=progress,
-        )
+    result = run_with_progress(
+        FILES_PIPELINE,
+        inputs,
+        options,
+        settings,
+        title="triangulate",
+        out=out,
+        resume=resume,
+        overwrite=overwrite,
+        run_id=run_id,
+    )
     _print_summary(result.summary, result.out or result.run.outputs_dir, result.run.root)
 
 
