@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ethoagent.errors import InputError
 from ethoagent.graphs.classify.options import ClassifyOptions
+from ethoagent.graphs.kit.inputs import SessionRecord
 from ethoagent.io.labels import examples_from_labels, read_labels
 from ethoagent.io.session import Session, resolve_session
 from ethoagent.model.ethogram import Example
@@ -54,35 +55,20 @@ class ClassifySources(BaseModel):
         return self
 
 
-class ClassifyInputs(BaseModel):
+class ClassifyInputs(SessionRecord):
     """What a classify run reads (kept in ``run.json`` so a resume finds it).
 
     Attributes:
-        keypoints: the keypoint file; video: its video or ``None``.
-        fps, frames, animals, keypoint_names, dims, unit, layout: as read.
         classes: the label set; definitions: one sentence per class.
         examples: the labelled example clips (``model.ethogram.Example``).
         examples_file: where they came from.
-        truth_labels: a simulated session's ``ground_truth/labels.csv`` or ``None``.
-        options: the run's settings.
+        options: the run's settings; the session's fields are ``SessionRecord``'s.
     """
 
-    model_config = ConfigDict(extra="forbid")
-
-    keypoints: str
-    video: str | None = None
-    fps: float = Field(gt=0)
-    frames: int = Field(ge=2)
-    animals: list[str]
-    keypoint_names: list[str]
-    dims: int
-    unit: str
-    layout: str
     classes: list[str]
     definitions: dict[str, str]
     examples: list[Example]
     examples_file: str | None = None
-    truth_labels: str | None = None
     options: ClassifyOptions = ClassifyOptions()
 
     @property
@@ -194,21 +180,12 @@ def resolve_classify_inputs(
             f"{source or 'the examples given'}; every class needs at least one.",
             fix="label a few frames of each class (rare ones included), or drop the class.",
         )
-    return ClassifyInputs(
-        keypoints=str(base.keypoints),
-        video=None if base.video is None else str(base.video),
-        fps=base.fps,
-        frames=base.frames,
-        animals=list(base.animals),
-        keypoint_names=list(base.keypoint_names),
-        dims=base.dims,
-        unit=base.unit,
-        layout=base.layout,
+    return ClassifyInputs.from_session(
+        base,
         classes=names,
         definitions=defs,
         examples=clips,
         examples_file=source,
-        truth_labels=None if base.truth_labels is None else str(base.truth_labels),
         options=opts,
     )
 

@@ -12,6 +12,7 @@ from typing import Any, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ethoagent.graphs.kit.inputs import SessionRecord
 from ethoagent.graphs.segment.options import SegmentOptions
 from ethoagent.io.session import resolve_session
 
@@ -41,36 +42,13 @@ class SegmentSources(BaseModel):
         return self
 
 
-class SegmentInputs(BaseModel):
+class SegmentInputs(SessionRecord):
     """What a segment run reads (kept in ``run.json`` so a resume finds it).
 
     Attributes:
-        keypoints: the keypoint file.
-        video: the video the keypoints were tracked on, or ``None``.
-        fps: frame rate, Hz.
-        frames: number of frames.
-        animals: individual names, as in the keypoint file.
-        keypoint_names: keypoint names.
-        dims: 2 (pixels) or 3 (``unit``).
-        unit: ``"px"`` or the 3D unit.
-        layout: the body layout's name.
-        truth_labels: a simulated session's ``ground_truth/labels.csv`` (frame, one
-            behaviour per animal), or ``None``; the summary then scores the ethogram.
-        options: the run's settings.
+        options: the run's settings; the session's fields are ``SessionRecord``'s.
     """
 
-    model_config = ConfigDict(extra="forbid")
-
-    keypoints: str
-    video: str | None = None
-    fps: float = Field(gt=0)
-    frames: int = Field(ge=2)
-    animals: list[str]
-    keypoint_names: list[str]
-    dims: int
-    unit: str
-    layout: str
-    truth_labels: str | None = None
     options: SegmentOptions = SegmentOptions()
 
 
@@ -91,19 +69,7 @@ def resolve_segment(sources: SegmentSources, options: SegmentOptions) -> Segment
     keypoints = sources.keypoints or sources.session
     assert keypoints is not None  # SegmentSources requires one
     s = resolve_session(keypoints, video=sources.video, fps=sources.fps, layout=options.layout)
-    return SegmentInputs(
-        keypoints=str(s.keypoints),
-        video=None if s.video is None else str(s.video),
-        fps=s.fps,
-        frames=s.frames,
-        animals=list(s.animals),
-        keypoint_names=list(s.keypoint_names),
-        dims=s.dims,
-        unit=s.unit,
-        layout=s.layout,
-        truth_labels=None if s.truth_labels is None else str(s.truth_labels),
-        options=options,
-    )
+    return SegmentInputs.from_session(s, options=options)
 
 
 class SegmentState(TypedDict, total=False):

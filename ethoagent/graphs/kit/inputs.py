@@ -1,0 +1,57 @@
+"""What a run records about the keypoint session it read (shared by segment and classify)."""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ethoagent.io.session import Session
+
+
+class SessionRecord(BaseModel):
+    """A checked keypoint session as a run's ``run.json`` keeps it (``io.session.Session``).
+
+    Attributes:
+        keypoints: the keypoint file; video: its video or ``None``.
+        fps: frame rate, Hz. frames: number of frames.
+        animals: individual names, as in the keypoint file.
+        keypoint_names: keypoint names.
+        dims: 2 (pixels) or 3 (``unit``). unit: ``"px"`` or the 3D unit.
+        layout: the body layout's name.
+        truth_labels: a simulated session's ``ground_truth/labels.csv`` (frame, one
+            behaviour per animal), or ``None``; the summary then scores the ethogram.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    keypoints: str
+    video: str | None = None
+    fps: float = Field(gt=0)
+    frames: int = Field(ge=2)
+    animals: list[str]
+    keypoint_names: list[str]
+    dims: int
+    unit: str
+    layout: str
+    truth_labels: str | None = None
+
+    @classmethod
+    def from_session(cls, s: Session, **fields: Any) -> Self:
+        """The record of ``s``, with the subclass's own ``fields`` (e.g. ``options``)."""
+        return cls(
+            keypoints=str(s.keypoints),
+            video=None if s.video is None else str(s.video),
+            fps=s.fps,
+            frames=s.frames,
+            animals=list(s.animals),
+            keypoint_names=list(s.keypoint_names),
+            dims=s.dims,
+            unit=s.unit,
+            layout=s.layout,
+            truth_labels=None if s.truth_labels is None else str(s.truth_labels),
+            **fields,
+        )
+
+
+__all__ = ["SessionRecord"]
