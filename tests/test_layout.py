@@ -17,7 +17,6 @@ MAX_FUNCTION_LINES = 80
 
 # Modules over MAX_MODULE_LINES, by dotted name.
 LONG_MODULES_ALLOWED = {
-    "ethoagent.agent.trace",
     "ethoagent.evals.gate",
     "ethoagent.evals.pose_real",
     "ethoagent.io.keypoints",
@@ -28,8 +27,8 @@ LONG_MODULES_ALLOWED = {
 LONG_FUNCTIONS_ALLOWED = {
     "ethoagent.agent.client:OpenAICompatibleClient.ask",
     "ethoagent.agent.client:OpenAICompatibleClient.stream",
-    "ethoagent.agent.trace:render_trace",
-    "ethoagent.agent.trace:summarize_trace",
+    "ethoagent.agent.trace_report:render_trace",
+    "ethoagent.agent.trace_report:summarize_trace",
     "ethoagent.agent.trace_html:render_trace_html",
     "ethoagent.batch:load_batch",
     "ethoagent.cli.app:pose",

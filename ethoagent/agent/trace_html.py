@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ethoagent.agent.trace import summarize_trace
+from ethoagent.agent.trace_report import summarize_trace
 
 __all__ = ["ItemTrace", "group_items", "render_trace_html", "select_events"]
 

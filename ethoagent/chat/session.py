@@ -341,7 +341,8 @@ class ChatSession:
         )
 
     def cmd_trace(self, line: str) -> None:
-        from ethoagent.agent.trace import read_trace, render_trace, summarize_trace
+        from ethoagent.agent.trace import read_trace
+        from ethoagent.agent.trace_report import render_trace, summarize_trace
         from ethoagent.runs import Run
 
         words = line.split()[1:]

@@ -443,8 +443,9 @@ def trace_show(
     runs_dir: RunsDirOpt = None,
 ) -> None:
     """Show a run's trace as a tree per item: proposal -> checks -> retry/escalation."""
-    from ethoagent.agent.trace import read_trace, render_trace, summarize_trace
+    from ethoagent.agent.trace import read_trace
     from ethoagent.agent.trace_html import select_events
+    from ethoagent.agent.trace_report import render_trace, summarize_trace
     from ethoagent.runs import Run
 
     settings = settings_from(config, runs_dir=runs_dir)

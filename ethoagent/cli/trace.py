@@ -30,8 +30,9 @@ def trace_export(
     runs_dir: RunsDirOpt = None,
 ) -> None:
     """Export a run's trace: JSON of its events, or an HTML page to browse per item."""
-    from ethoagent.agent.trace import read_trace, summarize_trace
+    from ethoagent.agent.trace import read_trace
     from ethoagent.agent.trace_html import render_trace_html, select_events
+    from ethoagent.agent.trace_report import summarize_trace
     from ethoagent.atomic import atomic_write_text
     from ethoagent.runs import Run
 

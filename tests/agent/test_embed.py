@@ -28,7 +28,8 @@ from ethoagent.agent.embed import (
     make_embedder,
     make_vision_encoder,
 )
-from ethoagent.agent.trace import Tracer, summarize_trace
+from ethoagent.agent.trace import Tracer
+from ethoagent.agent.trace_report import summarize_trace
 from ethoagent.config import RoleConfig, load_settings
 from ethoagent.errors import ConfigError, EndpointError, InputError
 from ethoagent.nn import encoders

@@ -21,10 +21,9 @@ from ethoagent.agent.trace import (
     Tracer,
     read_trace,
     read_trace_counted,
-    render_trace,
     summarize,
-    summarize_trace,
 )
+from ethoagent.agent.trace_report import render_trace, summarize_trace
 from ethoagent.agent.types import (
     Answer,
     Backend,

@@ -334,7 +334,8 @@ class ExplainLabelArgs(_Args):
 
 
 def _explain_label(ctx: ToolContext, a: ExplainLabelArgs) -> ToolResult:
-    from ethoagent.agent.trace import read_trace, summarize_trace
+    from ethoagent.agent.trace import read_trace
+    from ethoagent.agent.trace_report import summarize_trace
 
     run = _open_run(ctx, a.run)
     tl = _load_timeline(ctx, str(run.root), None)
@@ -425,7 +426,8 @@ class InspectTraceArgs(_Args):
 
 
 def _inspect_trace(ctx: ToolContext, a: InspectTraceArgs) -> ToolResult:
-    from ethoagent.agent.trace import read_trace, summarize_trace
+    from ethoagent.agent.trace import read_trace
+    from ethoagent.agent.trace_report import summarize_trace
 
     run = _open_run(ctx, a.run)
     events = read_trace(run.trace_path)
