@@ -466,13 +466,20 @@ class TimeShare(BaseModel):
     total_share: float
 
 
-def time_shares(epochs: Mapping[str, Sequence[Epoch]], frames: int, fps: float) -> list[TimeShare]:
+def time_shares(
+    epochs: Mapping[str, Sequence[Epoch]],
+    frames: int,
+    fps: float,
+    labels: Sequence[str] = (),
+) -> list[TimeShare]:
     """Time spent in each label, per animal and summed over animals.
 
     Args:
         epochs: animal -> its ethogram (epochs in frames; each animal has ``frames``).
         frames: frames per animal (the session's length).
         fps: frame rate, Hz.
+        labels: labels to list even where no epoch has them (e.g. a classifier's label
+            set), with zero time.
 
     Returns:
         One ``TimeShare`` per label, the longest total first.
@@ -482,7 +489,7 @@ def time_shares(epochs: Mapping[str, Sequence[Epoch]], frames: int, fps: float) 
     if frames < 1:
         raise InputError(f"frames must be >= 1; found {frames}.")
     rows = []
-    for label in sorted({e.label for eps in epochs.values() for e in eps}):
+    for label in sorted({*labels, *(e.label for eps in epochs.values() for e in eps)}):
         counts = {
             name: sum(min(e.stop, frames) - e.start for e in eps if e.label == label)
             for name, eps in epochs.items()

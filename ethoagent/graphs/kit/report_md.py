@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["dyadic_md", "roles_md", "unit_words", "warnings_md"]
+__all__ = ["NWB_MISSING", "dyadic_md", "roles_md", "unit_words", "warnings_md"]
+
+NWB_MISSING = "No `ethogram.nwb`: pynwb is not installed (`pip install pynwb` to get one)."
+"""The report's note where the NWB export was skipped."""
 
 
 def unit_words(unit: str) -> str:
@@ -64,26 +67,37 @@ def roles_md(roles: Mapping[str, Any], unit: str) -> list[str]:
     return [*lines, ""]
 
 
-def dyadic_md(changes: Sequence[Mapping[str, Any]]) -> list[str]:
-    """A ``## Dyadic labels`` section: the symmetric rule and every relabelling it made.
+def dyadic_md(changes: Sequence[Mapping[str, Any]], *, applied: bool = True) -> list[str]:
+    """A ``## Dyadic labels`` section: the symmetric rule and every frame it concerns.
 
     Args:
         changes: ``tools.dyadic.DyadicChange`` records (JSON form): animal, partner,
             before, after, frames.
+        applied: the labels were changed (segment); ``False``: only flagged (classify
+            keeps its per-animal labels, which its scores are computed on).
     """
     lines = [
         "## Dyadic labels",
         "",
-        "A label that describes a pair (huddle, close contact, nose to nose, interact) is "
-        "given to both animals of the pair in the same frames: where the two differ, the "
+        "A label that describes a pair (huddle, close contact, nose to nose, interact) "
+        + ("is given" if applied else "should go")
+        + " to both animals of the pair in the same frames: where the two differ, the "
         "more specific wins (nose to nose, then close contact, then huddle), a huddle beside "
         "a moving partner becomes close contact, and a directed act (anogenital sniffing, "
         "chase, approach) or an untracked animal is left as it is.",
         "",
     ]
     if not changes:
-        return [*lines, "No frame needed a change: the animals' dyadic labels agreed.", ""]
-    lines += ["| animal | partner | label before | label now | frames |", "|---|---|---|---|---|"]
+        return [*lines, "No frame disagrees: the animals' dyadic labels agree.", ""]
+    if not applied:
+        frames = sum(int(c["frames"]) for c in changes)
+        lines += [
+            f"**{frames} animal-frame(s) disagree between the animals of a pair and were "
+            "left as classified**; review them (`frames.csv`):",
+            "",
+        ]
+    now = "label now" if applied else "the pair's label"
+    lines += [f"| animal | partner | label before | {now} | frames |", "|---|---|---|---|---|"]
     for c in changes:
         lines.append(
             f"| {c['animal']} | {c['partner']} | {c['before']} | {c['after']} | {c['frames']} |"

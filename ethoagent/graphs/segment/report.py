@@ -47,7 +47,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ethoagent.figures import new_figure, png_bytes
-from ethoagent.graphs.kit.report_md import dyadic_md, roles_md, unit_words, warnings_md
+from ethoagent.graphs.kit.report_md import (
+    NWB_MISSING,
+    dyadic_md,
+    roles_md,
+    unit_words,
+    warnings_md,
+)
 from ethoagent.graphs.segment.inputs import SegmentInputs, SegmentState
 from ethoagent.io.ethogram_export import ethogram_netcdf_bytes, ethogram_nwb_bytes, nwb_available
 from ethoagent.model.ethogram import Epoch
@@ -493,10 +499,6 @@ def _report_md(s: Mapping[str, Any]) -> str:
         shown = ", ".join(s["flagged"][:30]) + (" …" if len(s["flagged"]) > 30 else "")
         lines += [f"Flagged for review (see the trace): {shown}", ""]
     return "\n".join(lines)
-
-
-NWB_MISSING = "No `ethogram.nwb`: pynwb is not installed (`pip install pynwb` to get one)."
-"""The report's note where the NWB export was skipped."""
 
 
 def _convergence(c: Mapping[str, Any]) -> str:
