@@ -434,6 +434,25 @@ def _detector_md(d: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _time_md(s: Mapping[str, Any]) -> list[str]:
+    """Time per class and animal, and the frames where a pair disagrees on a dyadic class."""
+    lines = ["## Time budget", ""]
+    lines += time_shares_markdown(
+        [TimeShare.model_validate(r) for r in s["time_shares"]],
+        s["animals"],
+        s["frames"] / s["fps"],
+    )
+    lines += [
+        "",
+        "Bouts and mean bout length per animal and class: `time_budget.csv` and "
+        "`summary.json` (`time_budget`).",
+        "",
+    ]
+    if len(s["animals"]) == 2:
+        lines += dyadic_md(s["dyadic_disagreements"], applied=False)
+    return lines
+
+
 def _report_md(s: Mapping[str, Any]) -> str:
     offline = s["backend"] == "offline"
     per_class = ", ".join(f"{k} {v}" for k, v in s["example_windows"].items())
@@ -478,20 +497,7 @@ def _report_md(s: Mapping[str, Any]) -> str:
     lines += _detector_md(s["detector"])
     lines += warnings_md(s["warnings"])
     lines += roles_md(s["roles"], s["unit"])
-    lines += ["## Time budget", ""]
-    lines += time_shares_markdown(
-        [TimeShare.model_validate(r) for r in s["time_shares"]],
-        s["animals"],
-        s["frames"] / s["fps"],
-    )
-    lines += [
-        "",
-        "Bouts and mean bout length per animal and class: `time_budget.csv` and "
-        "`summary.json` (`time_budget`).",
-        "",
-    ]
-    if len(s["animals"]) == 2:
-        lines += dyadic_md(s["dyadic_disagreements"], applied=False)
+    lines += _time_md(s)
     if gt:
         lines += [
             "",
