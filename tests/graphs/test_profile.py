@@ -252,6 +252,19 @@ def test_a_run_that_dies_while_naming_resumes_without_segmenting_again(tmp_path:
     assert rows and all("(not tested)" in r and r.endswith("| n/a | n/a |") for r in rows)
     comparisons = json.loads((run.artifacts_dir / "comparisons.json").read_text())
     assert comparisons and not any(c["tested"] for c in comparisons)
+    # every warning in the report, the segment runs' too (named by session file)
+    summary = json.loads((run.outputs_dir / "summary.json").read_text())
+    for segment in state["segments"]:
+        seg = json.loads((Path(segment["outputs"]) / "summary.json").read_text())
+        for warning in seg["warnings"]:
+            assert f"{Path(seg['keypoints']).name}: {warning}" in summary["warnings"]
+    for warning in summary["warnings"]:
+        assert warning in report
+    # body roles per keypoint set; time shares a column per animal beside the summed total
+    assert "## Body roles" in report and summary["bodies"][0]["roles"]["layout"]
+    assert sum(len(b["sessions"]) for b in summary["bodies"]) == 4
+    assert "## Time share per animal" in report and "| mean over animals |" in report
+    assert "time (s, summed over 4 animals in 4 sessions)" in report
 
 
 def _row(i: int, animal: str, group: str) -> SessionRow:
