@@ -50,6 +50,7 @@ __all__ = [
     "ethogram_netcdf_bytes",
     "ethogram_nwb_bytes",
     "nwb_available",
+    "nwb_or_reason",
     "read_ethogram_netcdf",
     "read_ethogram_nwb",
     "write_ethogram_netcdf",
@@ -292,6 +293,22 @@ def ethogram_nwb_bytes(
             io.write(nwb)
 
     return _via_file(".nwb", write)
+
+
+def nwb_or_reason(
+    epochs: Mapping[str, Sequence[Epoch]], frames: int, fps: float, *, source: str = ""
+) -> bytes | str:
+    """``ethogram_nwb_bytes``, or why there is none, in one line (for a report).
+
+    A run's other outputs do not depend on NWB, so a missing pynwb or a failed NWB build
+    becomes a reason to state, not an error that would lose the report.
+    """
+    if not nwb_available():
+        return "no `ethogram.nwb`: pynwb is not installed (`pip install pynwb` to get one)."
+    try:
+        return ethogram_nwb_bytes(epochs, frames, fps, source=source)
+    except (ValueError, TypeError, OSError, RuntimeError) as exc:
+        return f"no `ethogram.nwb`: writing it failed ({type(exc).__name__}: {exc})."
 
 
 def write_ethogram_nwb(

@@ -106,3 +106,19 @@ def test_nwb_reader_names_a_missing_table(tmp_path: Path) -> None:
         io.write(nwb)
     with pytest.raises(InputError, match="no intervals table 'behaviour_epochs'"):
         read_ethogram_nwb(path, FPS)
+
+
+def test_nwb_or_reason_never_loses_the_other_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ethogram_export, "nwb_available", lambda: False)
+    missing = ethogram_export.nwb_or_reason(EPOCHS, 90, FPS)
+    assert missing == (
+        "no `ethogram.nwb`: pynwb is not installed (`pip install pynwb` to get one)."
+    )
+    monkeypatch.setattr(ethogram_export, "nwb_available", lambda: True)
+
+    def broken(*args: object, **kwargs: object) -> bytes:
+        raise ValueError("bad table")
+
+    monkeypatch.setattr(ethogram_export, "ethogram_nwb_bytes", broken)
+    reason = ethogram_export.nwb_or_reason(EPOCHS, 90, FPS)
+    assert reason == "no `ethogram.nwb`: writing it failed (ValueError: bad table)."

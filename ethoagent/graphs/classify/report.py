@@ -40,13 +40,12 @@ from numpy.typing import NDArray
 from ethoagent.figures import new_figure, png_bytes
 from ethoagent.graphs.classify.inputs import ClassifyInputs, ClassifyState, query_windows
 from ethoagent.graphs.kit.report_md import (
-    NWB_MISSING,
     dyadic_md,
     roles_md,
     unit_words,
     warnings_md,
 )
-from ethoagent.io.ethogram_export import ethogram_netcdf_bytes, ethogram_nwb_bytes, nwb_available
+from ethoagent.io.ethogram_export import ethogram_netcdf_bytes, nwb_or_reason
 from ethoagent.model.ethogram import Epoch
 from ethoagent.tools.captions import canonical_label
 from ethoagent.tools.classify import per_class_scores, spread_to_frames, time_budgets
@@ -148,8 +147,8 @@ def write_classify_outputs(
         run.write_output("ethogram.png", _timeline_figure(labels, probs, inputs)),
         run.write_output("time_budget.png", _budget_figure(budgets, classes)),
     ]
-    if nwb_available():
-        nwb = ethogram_nwb_bytes(epochs, inputs.frames, fps, source=source)
+    nwb = nwb_or_reason(epochs, inputs.frames, fps, source=source)
+    if isinstance(nwb, bytes):
         outputs.append(run.write_output("ethogram.nwb", nwb))
     timings = dict(state.get("timings", {}))
     timings["report"] = round(timings.get("report", 0.0) + time.perf_counter() - t0, 4)
@@ -157,7 +156,8 @@ def write_classify_outputs(
     summary["time_shares"] = [r.model_dump() for r in shares]
     _, disagree = reconcile_dyadic(epochs, inputs.frames)  # flagged, not applied
     summary["dyadic_disagreements"] = [c.model_dump() for c in disagree]
-    summary["exports"] = ["csv", "boris", "netcdf", *(["nwb"] if nwb_available() else [])]
+    summary["exports"] = ["csv", "boris", "netcdf", *(["nwb"] if isinstance(nwb, bytes) else [])]
+    summary["nwb_missing"] = None if isinstance(nwb, bytes) else nwb
     outputs.append(run.write_json_output("summary.json", summary))
     outputs.append(run.write_output("report.md", _report_md(summary)))
     return [str(Path(p).relative_to(run.root)) for p in outputs]
@@ -518,8 +518,8 @@ def _report_md(s: Mapping[str, Any]) -> str:
         + ", `time_budget.csv`, `summary.json`.",
         "",
     ]
-    if "nwb" not in s["exports"]:
-        lines += [NWB_MISSING, ""]
+    if s["nwb_missing"]:
+        lines += [s["nwb_missing"][0].upper() + s["nwb_missing"][1:], ""]
     if s["flagged"]:
         shown = ", ".join(s["flagged"][:30]) + (" …" if len(s["flagged"]) > 30 else "")
         lines += [f"Flagged for review (see the trace): {shown}", ""]

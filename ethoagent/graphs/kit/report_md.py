@@ -10,10 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["NWB_MISSING", "dyadic_md", "roles_md", "unit_words", "warnings_md"]
-
-NWB_MISSING = "No `ethogram.nwb`: pynwb is not installed (`pip install pynwb` to get one)."
-"""The report's note where the NWB export was skipped."""
+__all__ = ["dyadic_md", "roles_md", "unit_words", "warnings_md"]
 
 
 def unit_words(unit: str) -> str:

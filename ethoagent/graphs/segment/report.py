@@ -48,14 +48,13 @@ from numpy.typing import NDArray
 
 from ethoagent.figures import new_figure, png_bytes
 from ethoagent.graphs.kit.report_md import (
-    NWB_MISSING,
     dyadic_md,
     roles_md,
     unit_words,
     warnings_md,
 )
 from ethoagent.graphs.segment.inputs import SegmentInputs, SegmentState
-from ethoagent.io.ethogram_export import ethogram_netcdf_bytes, ethogram_nwb_bytes, nwb_available
+from ethoagent.io.ethogram_export import ethogram_netcdf_bytes, nwb_or_reason
 from ethoagent.model.ethogram import Epoch
 from ethoagent.tools.dyadic import DyadicChange, nearest_partners, reconcile_dyadic
 from ethoagent.tools.ethogram import (
@@ -140,15 +139,16 @@ def write_segment_outputs(
             "cluster_usage.png", _usage_figure(labels, inputs.animals, inputs.options.k)
         ),
     ]
-    if nwb_available():
-        nwb = ethogram_nwb_bytes(epochs, inputs.frames, fps, source=inputs.keypoints)
+    nwb = nwb_or_reason(epochs, inputs.frames, fps, source=inputs.keypoints)
+    if isinstance(nwb, bytes):
         outputs.append(run.write_output("ethogram.nwb", nwb))
     timings = dict(state.get("timings", {}))
     timings["report"] = round(timings.get("report", 0.0) + time.perf_counter() - t0, 4)
     summary = _summary(rt, inputs, {**state, "timings": timings}, epochs, captions, labels)
     summary["dyadic_changes"] = [c.model_dump() for c in dyadic]
     summary["time_shares"] = [r.model_dump() for r in shares]
-    summary["exports"] = ["csv", "boris", "netcdf", *(["nwb"] if nwb_available() else [])]
+    summary["exports"] = ["csv", "boris", "netcdf", *(["nwb"] if isinstance(nwb, bytes) else [])]
+    summary["nwb_missing"] = None if isinstance(nwb, bytes) else nwb
     outputs.append(run.write_json_output("summary.json", summary))
     outputs.append(run.write_output("report.md", _report_md(summary)))
     return [str(Path(p).relative_to(run.root)) for p in outputs]
@@ -493,8 +493,8 @@ def _report_md(s: Mapping[str, Any]) -> str:
         "`summary.json`.",
         "",
     ]
-    if "nwb" not in s["exports"]:
-        lines += [NWB_MISSING, ""]
+    if s["nwb_missing"]:
+        lines += [s["nwb_missing"][0].upper() + s["nwb_missing"][1:], ""]
     if s["flagged"]:
         shown = ", ".join(s["flagged"][:30]) + (" …" if len(s["flagged"]) > 30 else "")
         lines += [f"Flagged for review (see the trace): {shown}", ""]
