@@ -264,7 +264,7 @@ def test_a_run_that_dies_while_naming_resumes_without_segmenting_again(tmp_path:
     assert "## Body roles" in report and summary["bodies"][0]["roles"]["layout"]
     assert sum(len(b["sessions"]) for b in summary["bodies"]) == 4
     assert "## Time share per animal" in report and "| mean over animals |" in report
-    assert "time (s, summed over 4 animals in 4 sessions)" in report
+    assert "time (s, summed over all 4 profiles: animals x sessions)" in report
 
 
 def _row(i: int, animal: str, group: str) -> SessionRow:

@@ -498,20 +498,18 @@ def body_records(segments: Mapping[str, Mapping[str, Any]]) -> list[dict[str, An
 
 
 def _bodies_md(bodies: Sequence[Mapping[str, Any]]) -> list[str]:
-    lines: list[str] = []
+    """One ``## Body roles`` section, a ``###`` part per keypoint set and its sessions."""
+    lines = ["## Body roles", ""] if bodies else []
     for b in bodies:
-        sessions = ", ".join(f"`{n}`" for n in b["sessions"])
+        lines += ["### " + ", ".join(f"`{n}`" for n in b["sessions"]), ""]
         if b["roles"] is None:
             lines += [
-                "## Body roles",
-                "",
-                f"Sessions {sessions} ({unit_words(b['unit'])}): their segment runs predate the "
-                "roles record; rerun segment on them to see it.",
+                f"Positions in {unit_words(b['unit'])}. These segment runs predate the roles "
+                "record; rerun segment on them to see it.",
                 "",
             ]
             continue
-        section = roles_md(b["roles"], b["unit"])
-        lines += [section[0], "", f"Sessions: {sessions}.", *section[1:]]
+        lines += roles_md(b["roles"], b["unit"])[2:]  # without its own heading
     return lines
 
 
@@ -621,8 +619,8 @@ def _report_md(
     lines += [
         "## Vocabulary",
         "",
-        "| behaviour | definition | snippets | time (s, summed over "
-        f"{s['profiles']} animals in {s['sessions']} sessions) | named by | novel |",
+        "| behaviour | definition | snippets | time (s, summed over all "
+        f"{s['profiles']} profiles: animals x sessions) | named by | novel |",
         "|---|---|---|---|---|---|",
     ]
     for e in vocab["entries"]:
