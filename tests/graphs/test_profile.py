@@ -373,7 +373,7 @@ def test_the_embed_step_asks_the_embed_role_traced_and_cached(tmp_path: Path) ->
 
 def test_segment_warnings_and_bodies_name_sessions_units_and_old_runs() -> None:
     roles = {"layout": "derived", "matched": {"head": ["Nose"]}, "derived": {}, "absent": []}
-    segments = {
+    segments: dict[str, dict[str, Any]] = {
         "s1": {"keypoints": "/d/demo1.csv", "unit": "px", "roles": roles, "warnings": ["w1"]},
         "s2": {"keypoints": "/d/demo4.csv", "unit": "px", "roles": roles, "warnings": []},
         "s3": {"keypoints": "/d/old.nc", "unit": "mm", "warnings": ["DEC did not converge"]},
