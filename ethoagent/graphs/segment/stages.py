@@ -422,7 +422,12 @@ async def cluster(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
             "ari_between_seeds": None if ari is None else round(float(ari), 4),
             "stability_passed": stable,
             "iterations": result.iterations,
+            "max_iterations": opts.dec_cluster_iters,
             "converged": result.converged,
+            "final_label_change": (
+                round(result.label_changes[-1], 6) if result.label_changes else None
+            ),
+            "tolerance": dec_config(opts, used_seed).tol,
             "usage": [int(c) for c in counts],
         },
         "warnings": warnings,
