@@ -129,6 +129,7 @@ def test_warnings_and_errors() -> None:
     warnings = " ".join(det.cv_report["warnings"])
     assert "'rearing' has no example" in warnings
     assert "animal 1 has no example" in warnings
+    assert "'freezing' has 2 example clips" in warnings  # fewer than 5: CV is noisy
     u = window_uncertainty(det.predict(feats).uncertainty, [(0, 10), (10, 30)])
     assert u.shape == (2, 2)
     with pytest.raises(InputError, match="not a class"):

@@ -73,6 +73,8 @@ _PRIOR = {
     "contact": 0.5,
     "darting": 3.0,
 }
+FEW_CLIPS = 5
+"""Example clips per class below which the report warns that cross-validation is noisy."""
 _WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 _DWELL_S = (0.3, 0.0, 1.0)  # in order of preference: bouts outlast a few frames
 
@@ -627,6 +629,13 @@ def _coverage_warnings(
     individuals: int, pair: Pair,
 ) -> list[str]:  # fmt: skip
     out = [f"class {c!r} has no example." for c, n in zip(classes, counts, strict=True) if not n]
+    clips = {c: sum(e.label == c for e in examples) for c in classes}
+    out += [
+        f"class {c!r} has {n} example clip{'s' * (n > 1)}: its cross-validated scores rest on "
+        f"few clips; label {FEW_CLIPS} or more bouts to trust them."
+        for c, n in clips.items()
+        if 0 < n < FEW_CLIPS
+    ]
     seen = {e.animal for e in examples}
     out += [f"animal {a} has no example." for a in range(individuals) if a not in seen]
     if pair.classes and len(seen) < individuals:
