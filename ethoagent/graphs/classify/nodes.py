@@ -269,6 +269,9 @@ def _route_windows(
     per = window_uncertainty(pred.uncertainty, [(s, e) for _, s, e in queries])
     unc = np.asarray([per[r, a] for r, (a, _, _) in enumerate(queries)], dtype=np.float64)
     to_model = model_windows(unc, budget)
+    if inputs.options.windows_by == "random":
+        pick = np.random.default_rng(0).permutation(unc.size)[: int(to_model.sum())]
+        to_model = np.isin(np.arange(unc.size), pick)
     cv = detector.cv_report
     names = dict(enumerate(inputs.animals))
     warn = [
@@ -277,6 +280,7 @@ def _route_windows(
     ]
     meta = {
         "model_budget": budget,
+        "windows_by": inputs.options.windows_by,
         "uncertainty_cutoff": float(unc[to_model].min()) if to_model.any() else None,
         **{k: cv[k] for k in ("chosen", "rule_cv_macro_f1", "detector_cv_macro_f1")},
         **{k: cv[k] for k in ("model_cv_macro_f1", "rule_better", "folds", "candidates")},
