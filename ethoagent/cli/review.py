@@ -36,9 +36,10 @@ def review_command(
     """
     from ethoagent.review.queues import open_run
     from ethoagent.review.rerun import rerun as rerun_run
-    from ethoagent.review.server import serve
+    from ethoagent.review.server import check_host, serve
     from ethoagent.runs import Run
 
+    check_host(host, allow_remote=allow_remote)
     settings = settings_from(config, runs_dir=runs_dir)
     paths = [Run.open(r, settings.runs_dir).root for r in runs]
     if rerun:
