@@ -141,7 +141,9 @@ def rerun(
     note: dict[str, Any] = {"from": info.run_id, **review_counts(active)}
     if info.graph == "pose":
         seeds, frames = merged_seeds(run, active)
-        inputs = PoseInputs.model_validate(info.inputs).model_copy(update={"seeds": str(seeds)})
+        inputs = PoseInputs.model_validate(info.inputs)
+        done = sorted({*inputs.reviewed_frames, *frames})
+        inputs = inputs.model_copy(update={"seeds": str(seeds), "reviewed_frames": done})
         note["seed_frames_added"] = frames
         result = run_resolved(POSE, inputs, settings, progress=progress)
     else:

@@ -77,6 +77,7 @@ def test_correct_a_pose_point_in_the_browser(browser: Any, pose_run: Path) -> No
     assert np.argwhere(changed[frame]).tolist() == [[v, k, 0], [v, k, 1]]
     assert not changed[:frame].any()
     assert json.loads((new / "review.json").read_text())["changed"] == 1
+    assert json.loads((new / "outputs/summary.json").read_text())["reviewed_frames"] == [frame]
 
 
 def test_relabel_a_classify_window_then_undo_and_restart(browser: Any, classify_run: Path) -> None:
@@ -111,3 +112,5 @@ def test_relabel_a_classify_window_then_undo_and_restart(browser: Any, classify_
     wa, wb = _rows(classify_run, "windows.csv"), _rows(new, "windows.csv")
     diff = [(x, y) for x, y in zip(wa, wb, strict=True) if x != y]
     assert len(diff) == 1 and diff[0][1]["label"] == to and diff[0][1]["source"] == "reviewed"
+    summary = json.loads((new / "outputs/summary.json").read_text())
+    assert summary["reviewed_windows"] == 1 and summary["routes"]["reviewed"] == 1

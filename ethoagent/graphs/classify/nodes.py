@@ -623,8 +623,8 @@ async def classify(state: ClassifyState, env: ClassifyGraphEnv) -> dict[str, Any
         if images is not None:
             images.close()
     routes = dict(state.get("routes", {}))
-    if records:
-        routes["detector"] = routes.get("detector", 0) + len(records)
+    for rec in records:  # the detector's windows and those a person labelled in review
+        routes[rec["source"]] = routes.get(rec["source"], 0) + 1
     flagged = list(state.get("flagged", []))
     records += _model_records(items, outcomes, env, routes, flagged)
     _write_json(run.artifacts_dir / f"windows_{i:04d}.json", records)
