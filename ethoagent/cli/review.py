@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -25,6 +26,14 @@ def review_command(
         bool,
         typer.Option("--rerun", help="Re-run each RUN with its corrections, then exit."),
     ] = False,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            "--export",
+            help="Write the reviewed pose frames to this folder (DeepLabCut labeled-data "
+            "per view + a SLEAP reviewed.slp), then exit.",
+        ),
+    ] = None,
     config: ConfigOpt = None,
     runs_dir: RunsDirOpt = None,
 ) -> None:
@@ -42,6 +51,13 @@ def review_command(
     check_host(host, allow_remote=allow_remote)
     settings = settings_from(config, runs_dir=runs_dir)
     paths = [Run.open(r, settings.runs_dir).root for r in runs]
+    if export is not None:
+        from ethoagent.review.export import export_reviewed
+
+        for p in paths:
+            files = export_reviewed(open_run(p), export)
+            console.print(f"exported {p.name}: {len(files)} files under {export}")
+        return
     if rerun:
         for p in paths:
             result = rerun_run(open_run(p), settings)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ethoagent.atomic import atomic_write_text
 from ethoagent.config import Settings
@@ -50,45 +51,79 @@ def review_counts(active: dict[str, Correction]) -> dict[str, int]:
     return {"reviewed": len(active), "changed": changed}
 
 
+def corrected_frames(
+    run: Run, active: dict[str, Correction], *, accepted: bool = False
+) -> tuple[list[int], NDArray[np.float64]]:
+    """The pose frames a person corrected and their 2D labels with the corrections applied.
+
+    Args:
+        run: a finished pose run.
+        active: its standing corrections (``CorrectionStore.active``).
+        accepted: also return the frames a person accepted as they were.
+
+    Returns:
+        ``(frames, points)``: the frames (ascending) and ``(frames, views, keypoints, 2)``
+        float64 pixels: the run's labels with the person's points, NaN = absent.
+    """
+    pr = read_pose_run(run)
+    fixes: dict[int, dict[tuple[int, int], list[float] | None]] = {}
+    for item, rec in active.items():
+        if rec.kind != "pose":
+            continue
+        if rec.action == "accept" and accepted:
+            fixes.setdefault(int(item.split(":")[2]), {})
+        if rec.action not in ("correct", "absent"):
+            continue
+        fields = parse_item(item)
+        if fields["view"] not in pr.views or fields["keypoint"] not in pr.keypoints:
+            raise InputError(
+                f"correction {rec.id} in {run.root} names {item}: no such view or keypoint "
+                f"(views {', '.join(pr.views)}; keypoints {', '.join(pr.keypoints)}).",
+                fix="undo it in `ethoagent review`.",
+            )
+        key = (pr.views.index(fields["view"]), pr.keypoints.index(fields["keypoint"]))
+        point = rec.after if rec.action == "correct" else None
+        fixes.setdefault(fields["frame"], {})[key] = point
+    frames = sorted(fixes)
+    points = pr.points_2d[frames].copy()
+    for i, f in enumerate(frames):
+        for (v, k), p in fixes[f].items():
+            points[i, v, k] = p if p is not None else np.nan
+    return frames, points
+
+
 def merged_seeds(run: Run, active: dict[str, Correction]) -> tuple[Path, list[int]]:
     """Write the run's seed labels plus every corrected frame; return the file and frames.
 
     Raises:
         InputError: no pose point was corrected (nothing to re-run).
     """
-    pr = read_pose_run(run)
-    fixes: dict[int, dict[tuple[int, int], list[float] | None]] = {}
-    for item, rec in active.items():
-        if rec.kind != "pose" or rec.action not in ("correct", "absent"):
-            continue
-        f = parse_item(item)
-        key = (pr.views.index(f["view"]), pr.keypoints.index(f["keypoint"]))
-        fixes.setdefault(f["frame"], {})[key] = rec.after if rec.action == "correct" else None
-    if not fixes:
+    frames, points = corrected_frames(run, active)
+    if not frames:
         raise InputError(
             f"run {run.root} has no corrected pose point to re-run with.",
             fix="correct a point (or mark it absent) in `ethoagent review` first.",
         )
+    pr = read_pose_run(run)
     seeds_path = Path(run.info().inputs["seeds"])
     with seeds_path.open(newline="", encoding="utf-8") as fh:
-        rows = [r for r in csv.DictReader(fh) if int(r["frame"]) not in fixes]
-    for frame, points in fixes.items():
+        rows = [r for r in csv.DictReader(fh) if int(r["frame"]) not in frames]
+    for i, frame in enumerate(frames):
         for v, view in enumerate(pr.views):
             for k, kp in enumerate(pr.keypoints):
-                p: Any = points.get((v, k), pr.points_2d[frame, v, k].tolist())
-                if p is None or not np.isfinite(p).all():
-                    continue
-                rows.append(
-                    {"frame": str(frame), "view": view, "keypoint": kp,
-                     "x": f"{p[0]:.4f}", "y": f"{p[1]:.4f}"}
-                )  # fmt: skip
+                p = points[i, v, k]
+                if np.isfinite(p).all():
+                    rows.append(
+                        {"frame": str(frame), "view": view, "keypoint": kp,
+                         "x": f"{p[0]:.4f}", "y": f"{p[1]:.4f}"}
+                    )  # fmt: skip
     rows.sort(key=lambda r: int(r["frame"]))
     lines = ["frame,view,keypoint,x,y", *(",".join(r[c] for c in
              ("frame", "view", "keypoint", "x", "y")) for r in rows)]  # fmt: skip
     out = run.root / "review" / f"seeds-{_stamp()}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, "\n".join(lines) + "\n")
-    return out, sorted(fixes)
+    return out, frames
 
 
 def reviewed_windows(run: Run, active: dict[str, Correction]) -> list[Example]:
@@ -170,4 +205,11 @@ def _stamp() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
-__all__ = ["CHANGING", "merged_seeds", "rerun", "review_counts", "reviewed_windows"]
+__all__ = [
+    "CHANGING",
+    "corrected_frames",
+    "merged_seeds",
+    "rerun",
+    "review_counts",
+    "reviewed_windows",
+]
