@@ -41,6 +41,9 @@ from ethoagent.review.queues import parse_item, read_pose_run
 from ethoagent.review.store import Correction, CorrectionStore
 from ethoagent.runs import Run
 
+SEED_COLUMNS = ("frame", "view", "keypoint", "x", "y")
+"""The columns of a pose seed label file (``tools.labelling.read_seed_labels``)."""
+
 CHANGING = ("correct", "absent", "relabel")
 """Actions that change an output (``accept`` confirms it)."""
 
@@ -111,15 +114,19 @@ def merged_seeds(run: Run, active: dict[str, Correction]) -> tuple[Path, list[in
     for i, frame in enumerate(frames):
         for v, view in enumerate(pr.views):
             for k, kp in enumerate(pr.keypoints):
-                p = points[i, v, k]
-                if np.isfinite(p).all():
+                x, y = points[i, v, k]
+                if np.isfinite([x, y]).all():
                     rows.append(
-                        {"frame": str(frame), "view": view, "keypoint": kp,
-                         "x": f"{p[0]:.4f}", "y": f"{p[1]:.4f}"}
-                    )  # fmt: skip
+                        dict(
+                            zip(
+                                SEED_COLUMNS,
+                                (str(frame), view, kp, f"{x:.4f}", f"{y:.4f}"),
+                                strict=True,
+                            )
+                        )
+                    )
     rows.sort(key=lambda r: int(r["frame"]))
-    lines = ["frame,view,keypoint,x,y", *(",".join(r[c] for c in
-             ("frame", "view", "keypoint", "x", "y")) for r in rows)]  # fmt: skip
+    lines = [",".join(SEED_COLUMNS), *(",".join(r[c] for c in SEED_COLUMNS) for r in rows)]
     out = run.root / "review" / f"seeds-{_stamp()}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, "\n".join(lines) + "\n")

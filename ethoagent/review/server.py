@@ -10,7 +10,8 @@ import ipaddress
 import socket
 import threading
 import webbrowser
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ethoagent.config import Settings
@@ -43,6 +44,40 @@ def free_port(host: str = LOOPBACK) -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(runs: list[Path], settings: Settings, *, port: int | None = None) -> Iterator[str]:
+    """The review app for ``runs`` on 127.0.0.1 in a background thread; yields its URL.
+
+    The server stops (and its thread ends) when the block exits.
+
+    Raises:
+        InputError: a run that cannot be reviewed.
+        RuntimeError: the server did not start within 10 s.
+    """
+    import uvicorn
+
+    from ethoagent.review.app import make_app
+
+    app = make_app(runs, settings)
+    port = port if port is not None else free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, name="ethoagent-review", daemon=True)
+    thread.start()
+    try:
+        for _ in range(400):
+            if server.started or not thread.is_alive():
+                break
+            threading.Event().wait(0.025)
+        if not server.started:
+            raise RuntimeError(f"the review server did not start on {LOOPBACK}:{port}")
+        yield f"http://{LOOPBACK}:{port}/"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def serve(
@@ -93,4 +128,4 @@ def serve(
     server.run()
 
 
-__all__ = ["LOOPBACK", "check_host", "free_port", "serve"]
+__all__ = ["LOOPBACK", "check_host", "free_port", "serve", "serving"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +14,6 @@ from ethoagent.graphs import classify, pose
 from ethoagent.graphs.kit.run import run_pipeline
 from ethoagent.io.keypoints import write_keypoints
 from ethoagent.model.pose import PoseData
-from ethoagent.review.server import LOOPBACK, free_port
 from ethoagent.sim.behaviour import INDIVIDUAL_BEHAVIOURS
 from ethoagent.sim.simulate import simulate_session
 from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
@@ -65,24 +63,7 @@ def classify_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @contextmanager
 def serving(runs: list[Path]) -> Iterator[str]:
     """The review app for ``runs`` on a free loopback port; yields its URL, then stops it."""
-    import uvicorn
+    from ethoagent.review.server import serving as serve_in_thread
 
-    from ethoagent.review.app import make_app
-
-    port = free_port()
-    app = make_app(runs, Settings(runs_dir=runs[0].parent))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        for _ in range(400):
-            if server.started:
-                break
-            threading.Event().wait(0.025)
-        assert server.started, "the review server did not start"
-        yield f"http://{LOOPBACK}:{port}/"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_in_thread(runs, Settings(runs_dir=runs[0].parent)) as url:
+        yield url
