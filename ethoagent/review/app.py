@@ -20,7 +20,13 @@ from pydantic import BaseModel, ConfigDict
 
 from ethoagent.config import Settings
 from ethoagent.errors import EthoagentError
-from ethoagent.review.evidence import crop_box, video_size, view_png, window_png
+from ethoagent.review.evidence import (
+    crop_box,
+    video_size,
+    view_candidates,
+    view_png,
+    window_png,
+)
 from ethoagent.review.page import PAGE
 from ethoagent.review.queues import (
     classify_queue,
@@ -141,6 +147,12 @@ def _add_evidence_routes(app: FastAPI, state: ReviewState) -> None:
             crop_box(np.asarray(_nan(pts), dtype=np.float64), video_size(video))
             for pts, video in zip(out["points"], read_pose_run(run).videos, strict=True)
         ]
+        if run.info().inputs.get("candidates") is None:  # marks, not pose-model peaks
+            videos = read_pose_run(run).videos
+            out["candidates"] = [
+                view_candidates(video, frame, box)
+                for video, box in zip(videos, out["boxes"], strict=True)
+            ]
         active = CorrectionStore(run.root).active()
         out["corrections"] = {
             k: v.model_dump() for k, v in active.items() if k.startswith(f"pose:frame:{frame}:")

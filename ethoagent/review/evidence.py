@@ -18,6 +18,7 @@ from ethoagent.errors import InputError
 from ethoagent.figures import new_figure, png_bytes
 from ethoagent.io.video import VideoReader
 from ethoagent.runs import Run
+from ethoagent.tools.detect import detect_marks
 
 CROP_MARGIN = 0.35
 """Margin around the labelled points' box, as a share of its larger side (at least 24 px)."""
@@ -48,8 +49,8 @@ def video_size(path: str | Path) -> tuple[int, int]:
         reader.close()
 
 
-def view_png(video: str | Path, frame: int, box: tuple[int, int, int, int]) -> bytes:
-    """Frame ``frame`` of ``video`` cropped to ``box`` ``(x0, y0, x1, y1)``, as PNG.
+def read_view(video: str | Path, frame: int) -> NDArray[np.uint8]:
+    """Frame ``frame`` of ``video``: ``(height, width, 3)`` uint8 BGR.
 
     Raises:
         InputError: the video is missing or unreadable, or has no such frame.
@@ -61,9 +62,31 @@ def view_png(video: str | Path, frame: int, box: tuple[int, int, int, int]) -> b
                 f"video {video} has no frame {frame} ({len(reader)} frames).",
                 fix="pick a frame of the run.",
             )
-        image = reader[frame]
+        return reader[frame]
     finally:
         reader.close()
+
+
+def view_candidates(
+    video: str | Path, frame: int, box: tuple[int, int, int, int]
+) -> list[list[float]]:
+    """The bright marks ``tools.detect.detect_marks`` finds in ``box`` of a frame.
+
+    Returns:
+        ``[[x, y], ...]`` pixels of the full frame, most confident first.
+    """
+    x0, y0, x1, y1 = box
+    found = detect_marks(read_view(video, frame)[y0:y1, x0:x1])
+    return [[round(float(x) + x0, 2), round(float(y) + y0, 2)] for x, y in found.xy]
+
+
+def view_png(video: str | Path, frame: int, box: tuple[int, int, int, int]) -> bytes:
+    """Frame ``frame`` of ``video`` cropped to ``box`` ``(x0, y0, x1, y1)``, as PNG.
+
+    Raises:
+        InputError: the video is missing or unreadable, or has no such frame.
+    """
+    image = read_view(video, frame)
     x0, y0, x1, y1 = box
     ok, buf = cv2.imencode(".png", image[y0:y1, x0:x1])
     assert ok, "PNG encoding of a uint8 image cannot fail"
@@ -118,4 +141,12 @@ def _shade(n: int, total: int) -> tuple[float, float, float]:
     return (0.75 - 0.65 * t, 0.8 - 0.6 * t, 0.95 - 0.35 * t)
 
 
-__all__ = ["CROP_MARGIN", "crop_box", "video_size", "view_png", "window_png"]
+__all__ = [
+    "CROP_MARGIN",
+    "crop_box",
+    "read_view",
+    "video_size",
+    "view_candidates",
+    "view_png",
+    "window_png",
+]

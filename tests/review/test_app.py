@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -32,6 +33,11 @@ def test_pose_queue_and_evidence(pose_run: Path) -> None:
     assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
     for p in frame["points"][3]:  # the crop holds every label of the view
         assert p is None or (x0 <= p[0] <= x1 and y0 <= p[1] <= y1)
+    marks = np.asarray(frame["candidates"][3])  # the detector's marks in the crop
+    labels = np.asarray([p for p in frame["points"][3] if p is not None])
+    assert marks.size and (marks[:, 0] >= x0).all() and (marks[:, 1] < y1).all()
+    nearest = np.linalg.norm(labels[:, None] - marks[None], axis=-1).min(axis=1)
+    assert np.median(nearest) < 1.0  # the labels sit on detected marks
     assert c.get(f"/api/{rid}/pose/999").status_code == 400
     assert c.get(f"/api/{rid}/pose/3/side.png").status_code == 404
 
