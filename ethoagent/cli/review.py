@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ethoagent.cli.base import ConfigOpt, RunsDirOpt, console, settings_from
+from ethoagent.cli.base import ConfigOpt, RunsDirOpt, console, progress_bars, settings_from
 
 
 def review_command(
@@ -60,8 +60,13 @@ def review_command(
         return
     if rerun:
         for p in paths:
-            result = rerun_run(open_run(p), settings)
-            console.print(f"re-ran {p.name} with its corrections: {result.run.root}")
+            console.print(
+                f"[bold]ethoagent review --rerun[/] {p.name} (backend {settings.backend})"
+            )
+            with progress_bars() as progress:
+                result = rerun_run(open_run(p), settings, progress=progress)
+            note = (result.run.root / "review.json").read_text(encoding="utf-8")
+            console.print(f"new run {result.run.root}\n{note}", highlight=False)
         return
     serve(
         paths,
