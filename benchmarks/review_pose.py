@@ -10,6 +10,7 @@ are scored against the simulator's 3D ground truth. The baseline is the run befo
 review, on the same frames. Run::
 
     .venv/bin/python benchmarks/review_pose.py [--frames 300] [--preset paper-like] [--json OUT]
+    .venv/bin/python benchmarks/review_pose.py --run DEMO_RUN/runs/pose   # the demo's run
 """
 
 from __future__ import annotations
@@ -36,12 +37,14 @@ from ethoagent.runs import Run
 from ethoagent.sim.simulate import simulate_session
 
 
-def review_like_a_person(run: Run, truth_2d: Any, visible: Any, tolerance: float) -> dict[str, int]:
+def review_like_a_person(
+    run: Run, truth_2d: Any, visible: Any, tolerance: float, flagged_only: bool = False
+) -> dict[str, int]:
     """Correct the queue's frames of ``run`` from the marks; return what was done."""
     pr = read_pose_run(run)
     store = CorrectionStore(run.root)
     done = {"frames": 0, "corrected": 0, "absent": 0, "accepted": 0}
-    for item in pose_queue(run):
+    for item in queue(run, flagged_only):
         f = item["frame"]
         done["frames"] += 1
         changed = False
@@ -64,6 +67,11 @@ def review_like_a_person(run: Run, truth_2d: Any, visible: Any, tolerance: float
             store.append(item["item"], "pose", "accept")
             done["accepted"] += 1
     return done
+
+
+def queue(run: Run, flagged_only: bool) -> list[dict[str, Any]]:
+    """The pose queue, or only its flagged frames."""
+    return [i for i in pose_queue(run) if i["flagged"] or not flagged_only]
 
 
 def score(run: Run, truth: Any, frames: list[int]) -> dict[str, Any]:
@@ -93,30 +101,37 @@ def main() -> None:
     ap.add_argument("--preset", default="paper-like")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tolerance", type=float, default=2.0, help="px")
+    ap.add_argument("--run", type=Path, help="review this finished pose run of a simulated "
+                    "session (e.g. the demo's runs/pose) instead of simulating one")  # fmt: skip
+    ap.add_argument("--flagged-only", action="store_true", help="review the flagged frames only")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        sim = Path(tmp) / "sim"
-        simulate_session(sim, preset=args.preset, frames=args.frames, views=args.views,
-                         seed=args.seed)  # fmt: skip
-        gt = np.load(sim / "ground_truth" / "arrays.npz")
-        settings = Settings(runs_dir=Path(tmp) / "runs")
         t0 = time.perf_counter()
-        first = run_pipeline(pose.PIPELINE, pose.PoseSources(session=sim), None, settings).run
+        if args.run is not None:
+            first = Run(args.run.resolve())
+            sim = Path(first.info().inputs["videos"][0]).parent.parent
+            settings = Settings(runs_dir=first.root.parent)
+        else:
+            sim = Path(tmp) / "sim"
+            simulate_session(sim, preset=args.preset, frames=args.frames, views=args.views,
+                             seed=args.seed)  # fmt: skip
+            settings = Settings(runs_dir=Path(tmp) / "runs")
+            sources = pose.PoseSources(session=sim)
+            first = run_pipeline(pose.PIPELINE, sources, None, settings).run
         t_run = time.perf_counter() - t0
-        done = review_like_a_person(first, gt["points_2d"], gt["visible"], args.tolerance)
-        reviewed = sorted({i["frame"] for i in pose_queue(first)})
+        gt = np.load(sim / "ground_truth" / "arrays.npz")
+        done = review_like_a_person(
+            first, gt["points_2d"], gt["visible"], args.tolerance, args.flagged_only
+        )
+        reviewed = sorted({i["frame"] for i in queue(first, args.flagged_only)})
         t0 = time.perf_counter()
         second = rerun(first, settings).run
         t_rerun = time.perf_counter() - t0
         truth = gt["points_3d"][:, 0]
+        session = {k: getattr(args, k) for k in ("preset", "frames", "views", "seed")}
         result = {
-            "session": {
-                "preset": args.preset,
-                "frames": args.frames,
-                "views": args.views,
-                "seed": args.seed,
-            },
+            "session": str(args.run) if args.run else session,
             "flagged_frames": read_pose_run(first).flagged,
             "review": done,
             "before": score(first, truth, reviewed),

@@ -4,7 +4,7 @@ Builds a small simulated pose run and classify run (offline), serves them on 127
 opens the first item of each queue, and writes ``docs/review_pose.png`` and
 ``docs/review_classify.png``. Needs chromium on PATH and playwright. Run::
 
-    .venv/bin/python benchmarks/review_screens.py [--out docs] [--frames 120]
+    .venv/bin/python benchmarks/review_screens.py [--out docs] [--frames 300]
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def classify_run(tmp: Path) -> Path:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=Path("docs"))
-    ap.add_argument("--frames", type=int, default=120)
+    ap.add_argument("--frames", type=int, default=300)
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
