@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,6 +59,11 @@ def classify_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     result = run_pipeline(classify.PIPELINE, sources, None, Settings(runs_dir=tmp / "runs"))
     return result.run.root
+
+
+def fresh_copy(run: Path, dest: Path) -> Path:
+    """A copy of ``run`` at ``dest`` without its review folder (no correction yet)."""
+    return Path(shutil.copytree(run, dest, ignore=shutil.ignore_patterns("review")))
 
 
 @contextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from ethoagent.config import Settings
 from ethoagent.errors import InputError
 from ethoagent.review.app import make_app
 from ethoagent.review.server import check_host
+from tests.review.conftest import fresh_copy
 
 
 def _client(run: Path) -> TestClient:
@@ -63,7 +63,7 @@ def test_paths_outside_the_run_and_other_runs_are_refused(pose_run: Path) -> Non
 
 
 def test_actions_are_checked_and_a_rerun_needs_a_correction(pose_run: Path, tmp_path: Path) -> None:
-    run = Path(shutil.copytree(pose_run, tmp_path / pose_run.name))  # no correction yet
+    run = fresh_copy(pose_run, tmp_path / pose_run.name)
     c, rid = _client(run), run.name
     bad = {"item": "pose:frame:x", "kind": "pose", "action": "correct", "after": [1, 2]}
     r = c.post(f"/api/{rid}/action", json=bad)

@@ -16,7 +16,7 @@ import pytest
 
 from ethoagent.review.queues import read_pose_run
 from ethoagent.runs import Run
-from tests.review.conftest import serving
+from tests.review.conftest import fresh_copy, serving
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 sync_api = pytest.importorskip(
@@ -46,7 +46,8 @@ def _new_run(page: Any, old: Path) -> Path:
     return old.parent / str(run_id)
 
 
-def test_correct_a_pose_point_in_the_browser(browser: Any, pose_run: Path) -> None:
+def test_correct_a_pose_point_in_the_browser(browser: Any, pose_run: Path, tmp_path: Path) -> None:
+    pose_run = fresh_copy(pose_run, tmp_path / "runs" / pose_run.name)
     with serving([pose_run]) as url:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(url)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from ethoagent.cli.app import app as cli
 from ethoagent.review.server import free_port
 from ethoagent.review.store import CorrectionStore
 from tests.data_paths import REPO_ROOT
+from tests.review.conftest import fresh_copy
 
 
 def _start(run: Path, port: int) -> subprocess.Popen[str]:
@@ -33,7 +33,7 @@ def _get(url: str) -> Any:
 
 
 def test_the_server_process_survives_a_restart(pose_run: Path, tmp_path: Path) -> None:
-    run = Path(shutil.copytree(pose_run, tmp_path / pose_run.name))
+    run = fresh_copy(pose_run, tmp_path / pose_run.name)
     port = free_port()
     for attempt in range(2):  # start, act, stop; start again: the action is still there
         proc = _start(run, port)
@@ -58,9 +58,7 @@ def test_the_server_process_survives_a_restart(pose_run: Path, tmp_path: Path) -
 
 
 def test_rerun_from_the_command_line(pose_run: Path, tmp_path: Path) -> None:
-    run = Path(shutil.copytree(pose_run, tmp_path / "runs" / pose_run.name))
-    for extra in (run / "review").glob("*"):
-        extra.unlink()
+    run = fresh_copy(pose_run, tmp_path / "runs" / pose_run.name)
     nothing = CliRunner().invoke(cli, ["review", str(run), "--rerun"])
     assert nothing.exit_code != 0 and "no corrected pose point" in str(nothing.exception)
     item = "pose:frame:12:view:ring_1:kp:tail_tip"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +14,11 @@ from ethoagent.cli.app import app as cli
 from ethoagent.review.queues import read_pose_run
 from ethoagent.review.store import CorrectionStore
 from ethoagent.runs import Run
+from tests.review.conftest import fresh_copy
 
 
 def test_export_writes_what_the_person_said(pose_run: Path, tmp_path: Path) -> None:
-    run_dir = Path(shutil.copytree(pose_run, tmp_path / "run"))
-    for extra in (run_dir / "review").glob("*"):  # start from no correction
-        extra.unlink()
+    run_dir = fresh_copy(pose_run, tmp_path / "run")
     store = CorrectionStore(run_dir)
     store.append("pose:frame:4:view:top:kp:ear_left", "pose", "correct", None, [100.5, 60.25])
     store.append("pose:frame:4:view:ring_0:kp:ear_right", "pose", "absent", None, None)
