@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
@@ -72,11 +72,17 @@ class ReviewState:
 def make_app(runs: list[Path], settings: Settings) -> FastAPI:
     """The review app for ``runs`` (finished pose or classify runs).
 
+    A change (POST) must come as JSON from a page of the app itself: a form or a script on
+    another site the user visits cannot post one (a JSON body needs a CORS preflight this
+    app never grants, and an ``Origin`` other than the app's is refused with 403).
+
     Raises:
         InputError: a path that is not a finished pose or classify run.
     """
     state = ReviewState([open_run(p) for p in runs], settings)
     app = FastAPI(title="ethoagent review", docs_url=None, redoc_url=None, openapi_url=None)
+
+    app.middleware("http")(_same_origin)
 
     @app.exception_handler(EthoagentError)
     async def _user_error(_request: Any, exc: EthoagentError) -> JSONResponse:
@@ -173,6 +179,18 @@ def _add_evidence_routes(app: FastAPI, state: ReviewState) -> None:
     def window(run_id: str, animal: int, start: int, stop: int) -> Response:
         png = window_png(state.run(run_id), animal, start, stop)
         return Response(png, media_type="image/png")
+
+
+async def _same_origin(request: Request, call_next: Any) -> Any:
+    """Refuse a change (not GET) that is not JSON or comes from another site's page."""
+    if request.method != "GET":
+        origin = request.headers.get("origin")
+        host = request.headers.get("host", "")
+        if origin is not None and origin.split("://", 1)[-1] != host:
+            return JSONResponse({"detail": "cross-site request refused"}, status_code=403)
+        if request.headers.get("content-type", "").split(";")[0] != "application/json":
+            return JSONResponse({"detail": "send JSON (application/json)"}, status_code=415)
+    return await call_next(request)
 
 
 def _run_card(run: Run) -> dict[str, Any]:

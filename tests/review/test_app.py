@@ -68,8 +68,20 @@ def test_actions_are_checked_and_a_rerun_needs_a_correction(pose_run: Path, tmp_
     bad = {"item": "pose:frame:x", "kind": "pose", "action": "correct", "after": [1, 2]}
     r = c.post(f"/api/{rid}/action", json=bad)
     assert r.status_code == 400 and "unknown review item" in r.json()["detail"]
-    r = c.post(f"/api/{rid}/rerun")
+    r = c.post(f"/api/{rid}/rerun", json={})
     assert r.status_code == 400 and "no corrected pose point" in r.json()["detail"]
+
+
+def test_changes_from_other_sites_are_refused(pose_run: Path, tmp_path: Path) -> None:
+    run = fresh_copy(pose_run, tmp_path / pose_run.name)
+    c, rid = _client(run), run.name
+    form = c.post(f"/api/{rid}/undo", data={"x": "1"})  # what a form on any site can send
+    assert form.status_code == 415
+    other = c.post(f"/api/{rid}/undo", json={}, headers={"origin": "http://evil.example"})
+    assert other.status_code == 403
+    ok = c.post(f"/api/{rid}/undo", json={}, headers={"origin": "http://testserver"})
+    assert ok.status_code == 200 and ok.json() == {"undone": None}
+    assert not (run / "review" / "corrections.jsonl").exists()
 
 
 def test_non_loopback_binds_are_refused_unless_asked(tmp_path: Path) -> None:
