@@ -68,3 +68,12 @@ def test_rerun_from_the_command_line(pose_run: Path, tmp_path: Path) -> None:
     (new,) = [p for p in run.parent.iterdir() if p != run]
     note = json.loads((new / "review.json").read_text())
     assert note["from"] == run.name and note["seed_frames_added"] == [12]
+
+
+def test_a_resume_says_the_run_has_corrections(pose_run: Path, tmp_path: Path) -> None:
+    run = fresh_copy(pose_run, tmp_path / "runs" / pose_run.name)
+    CorrectionStore(run).append("pose:frame:3", "pose", "accept")
+    args = ["pose", "--resume", str(run), "--runs-dir", str(run.parent)]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert "has 1 reviewed item(s); a resume does not apply them" in " ".join(res.output.split())
