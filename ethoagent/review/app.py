@@ -10,7 +10,7 @@ works offline. Actions append to the run's corrections file (``review.store``); 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request
@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
 from ethoagent.config import Settings
-from ethoagent.errors import EthoagentError
+from ethoagent.errors import EthoagentError, InputError
 from ethoagent.review.evidence import (
     crop_box,
     video_size,
@@ -37,8 +37,16 @@ from ethoagent.review.queues import (
     read_pose_run,
 )
 from ethoagent.review.rerun import rerun, review_counts
-from ethoagent.review.store import Action, CorrectionStore
+from ethoagent.review.segment import (
+    current_epochs,
+    edits_of,
+    epoch_png,
+    segment_item,
+    segment_queue,
+)
+from ethoagent.review.store import Action, Correction, CorrectionStore, Kind
 from ethoagent.runs import Run
+from ethoagent.tools.epoch_edits import apply_epoch_edits
 
 
 class ActionRequest(BaseModel):
@@ -47,7 +55,7 @@ class ActionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     item: str
-    kind: Literal["pose", "classify"]
+    kind: Kind
     action: Action
     before: Any = None
     after: Any = None
@@ -70,14 +78,14 @@ class ReviewState:
 
 
 def make_app(runs: list[Path], settings: Settings) -> FastAPI:
-    """The review app for ``runs`` (finished pose or classify runs).
+    """The review app for ``runs`` (finished pose, classify or segment runs).
 
     A change (POST) must come as JSON from a page of the app itself: a form or a script on
     another site the user visits cannot post one (a JSON body needs a CORS preflight this
     app never grants, and an ``Origin`` other than the app's is refused with 403).
 
     Raises:
-        InputError: a path that is not a finished pose or classify run.
+        InputError: a path that is not a finished pose, classify or segment run.
     """
     state = ReviewState([open_run(p) for p in runs], settings)
     app = FastAPI(title="ethoagent review", docs_url=None, redoc_url=None, openapi_url=None)
@@ -101,7 +109,8 @@ def make_app(runs: list[Path], settings: Settings) -> FastAPI:
         run = state.run(run_id)
         active = CorrectionStore(run.root).active()
         graph = run.info().graph
-        items = pose_queue(run) if graph == "pose" else classify_queue(run)
+        queues = {"pose": pose_queue, "classify": classify_queue, "segment": segment_queue}
+        items = queues[graph](run)
         for it in items:
             it["reviewed"] = _reviewed(it["item"], active)
         return {"graph": graph, "items": items}
@@ -119,8 +128,10 @@ def make_app(runs: list[Path], settings: Settings) -> FastAPI:
     @app.post("/api/{run_id}/action")
     def act(run_id: str, req: ActionRequest) -> dict[str, Any]:
         run = state.run(run_id)
-        if req.action in ("correct", "absent", "relabel"):
+        if req.action in ("correct", "absent", "relabel", "split", "merge"):
             parse_item(req.item)  # a malformed id is refused before it is stored
+        if req.kind == "segment" and req.action != "accept":
+            _check_epoch_edit(run, req)
         rec = CorrectionStore(run.root).append(
             req.item, req.kind, req.action, req.before, req.after
         )
@@ -175,10 +186,27 @@ def _add_evidence_routes(app: FastAPI, state: ReviewState) -> None:
         box = crop_box(pr.points_2d[frame, v], video_size(pr.videos[v]))
         return Response(view_png(pr.videos[v], frame, box), media_type="image/png")
 
+    @app.get("/api/{run_id}/epoch/{animal}/{start}/{stop}.png")
+    def epoch_sheet(run_id: str, animal: int, start: int, stop: int) -> Response:
+        png = epoch_png(state.run(run_id), animal, start, stop)
+        return Response(png, media_type="image/png")
+
+    @app.get("/api/{run_id}/epoch/{animal}/{start}/{stop}")
+    def epoch(run_id: str, animal: int, start: int, stop: int) -> dict[str, Any]:
+        return segment_item(state.run(run_id), animal, start, stop)
+
     @app.get("/api/{run_id}/window/{animal}/{start}/{stop}.png")
     def window(run_id: str, animal: int, start: int, stop: int) -> Response:
         png = window_png(state.run(run_id), animal, start, stop)
         return Response(png, media_type="image/png")
+
+
+def _check_epoch_edit(run: Run, req: ActionRequest) -> None:
+    """Refuse an epoch edit the ethogram cannot take, before it is stored (400)."""
+    if parse_item(req.item)["kind"] != "segment":
+        raise InputError(f"{req.item} is not a segment epoch.", fix="post a segment:epoch item.")
+    edits = edits_of(run, [Correction(id="new", time="", **req.model_dump())])
+    apply_epoch_edits(current_epochs(run), edits, int(run.info().inputs["frames"]))
 
 
 async def _same_origin(request: Request, call_next: Any) -> Any:

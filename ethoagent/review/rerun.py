@@ -8,6 +8,9 @@ applied and run again (``graphs.kit.run.run_resolved``) beside it:
   out). Seed frames are taken as labelled, triangulated from the person's points, and
   feed the rolling few-shot history and the tracker for the frames after them. The merged
   seed file is written to ``<run>/review/seeds-<time>.csv``.
+- segment: the relabels, splits and merges, in the order made, are applied to the new
+  run's final epochs and the ethogram re-tiled (``SegmentInputs.reviewed``,
+  ``tools.epoch_edits``).
 - classify: every relabelled window becomes an example (the detector is fitted on it and
   the model sees it in context) and its frames take the person's label
   (``ClassifyInputs.reviewed``).
@@ -36,15 +39,18 @@ from ethoagent.graphs.kit.run import PipelineResult, run_resolved
 from ethoagent.graphs.kit.runtime import ProgressCallback
 from ethoagent.graphs.pose import PIPELINE as POSE
 from ethoagent.graphs.pose import PoseInputs
+from ethoagent.graphs.segment import PIPELINE as SEGMENT
+from ethoagent.graphs.segment import SegmentInputs
 from ethoagent.model.ethogram import Example
 from ethoagent.review.queues import parse_item, read_pose_run
+from ethoagent.review.segment import edits_of
 from ethoagent.review.store import Correction, CorrectionStore
 from ethoagent.runs import Run
 
 SEED_COLUMNS = ("frame", "view", "keypoint", "x", "y")
 """The columns of a pose seed label file (``tools.labelling.read_seed_labels``)."""
 
-CHANGING = ("correct", "absent", "relabel")
+CHANGING = ("correct", "absent", "relabel", "split", "merge")
 """Actions that change an output (``accept`` confirms it)."""
 
 
@@ -188,6 +194,17 @@ def rerun(
         inputs = inputs.model_copy(update={"seeds": str(seeds), "reviewed_frames": done})
         note["seed_frames_added"] = frames
         result = run_resolved(POSE, inputs, settings, progress=progress)
+    elif info.graph == "segment":
+        edits = edits_of(run, store.standing())
+        if not edits:
+            raise InputError(
+                f"run {run.root} has no relabelled, split or merged epoch to re-run with.",
+                fix="edit an epoch in `ethoagent review` first.",
+            )
+        sin = SegmentInputs.model_validate(info.inputs)
+        sin = sin.model_copy(update={"reviewed": [*sin.reviewed, *edits]})
+        note["epoch_edits"] = len(edits)
+        result = run_resolved(SEGMENT, sin, settings, progress=progress)
     else:
         windows = reviewed_windows(run, active)
         cin = ClassifyInputs.model_validate(info.inputs)

@@ -2,11 +2,12 @@
 
 One JSON object per line: ``{"id", "item", "kind", "action", "before", "after", "time"}``.
 ``item`` names what was reviewed (``pose:frame:12:view:top:kp:nose``,
-``classify:window:0:120:150``); ``before`` is what the run said, ``after`` what the person
-said (``None`` for a point marked absent); ``action`` is ``accept``, ``correct``, ``absent``,
-``relabel`` or ``undo`` (whose ``after`` is the id of the record it cancels). Nothing is ever
-rewritten: an undo is one more line, and ``active`` folds the file into the corrections
-that stand (the last record per item, undone records removed).
+``classify:window:0:120:150``, ``segment:epoch:0:120:150``); ``before`` is what the run
+said, ``after`` what the person said (``None`` for a point marked absent); ``action`` is
+``accept``, ``correct``, ``absent``, ``relabel``, ``split``, ``merge`` or ``undo`` (whose
+``after`` is the id of the record it cancels). Nothing is ever rewritten: an undo is one
+more line, and ``active`` folds the file into the corrections that stand (the last record
+per item, undone records removed); ``standing`` keeps every record not undone, in order.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ethoagent.errors import InputError
 
-Action = Literal["accept", "correct", "absent", "relabel", "undo"]
+Action = Literal["accept", "correct", "absent", "relabel", "split", "merge", "undo"]
+Kind = Literal["pose", "classify", "segment"]
 
 CORRECTIONS_FILE = "review/corrections.jsonl"
 """Where a run keeps its corrections, relative to the run directory."""
@@ -35,11 +37,13 @@ class Correction(BaseModel):
     Attributes:
         id: unique id of this record (an undo names it).
         item: the reviewed item's id (``kind:...``, see the module docstring).
-        kind: the queue it came from: ``pose`` or ``classify``.
+        kind: the queue it came from: ``pose``, ``classify`` or ``segment``.
         action: what the person did.
-        before: the run's value (pose: ``[x, y]`` pixels or ``None``; classify: a label).
+        before: the run's value (pose: ``[x, y]`` pixels or ``None``; classify, segment: a
+            label).
         after: the person's value (pose: ``[x, y]`` pixels, ``None`` = absent; classify: a
-            label; undo: the id of the cancelled record).
+            label; segment: a label, the frame to split at or ``previous`` / ``next`` to
+            merge with; undo: the id of the cancelled record).
         time: UTC time of the action, ISO 8601.
     """
 
@@ -47,7 +51,7 @@ class Correction(BaseModel):
 
     id: str
     item: str
-    kind: Literal["pose", "classify"]
+    kind: Kind
     action: Action
     before: Any = None
     after: Any = None
@@ -94,7 +98,7 @@ class CorrectionStore:
     def append(
         self,
         item: str,
-        kind: Literal["pose", "classify"],
+        kind: Kind,
         action: Action,
         before: Any = None,
         after: Any = None,
@@ -128,6 +132,10 @@ class CorrectionStore:
             out[rec.item] = rec
         return out
 
+    def standing(self) -> list[Correction]:
+        """Every record not undone, in file order (segment edits apply in this order)."""
+        return _standing(self.read())
+
     def _write(self, rec: Correction) -> None:
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,4 +151,4 @@ def _standing(records: list[Correction]) -> list[Correction]:
     return [r for r in records if r.action != "undo" and r.id not in undone]
 
 
-__all__ = ["CORRECTIONS_FILE", "Action", "Correction", "CorrectionStore"]
+__all__ = ["CORRECTIONS_FILE", "Action", "Correction", "CorrectionStore", "Kind"]

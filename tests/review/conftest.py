@@ -1,4 +1,4 @@
-"""Small finished runs to review: a 30-frame simulated pose run and a classify run."""
+"""Small finished runs to review: 30-frame simulated pose, a classify and a segment run."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ethoagent.config import Settings
-from ethoagent.graphs import classify, pose
+from ethoagent.graphs import classify, pose, segment
 from ethoagent.graphs.kit.run import run_pipeline
 from ethoagent.io.keypoints import write_keypoints
 from ethoagent.model.pose import PoseData
@@ -58,6 +58,19 @@ def classify_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         keypoints=kp, examples=tmp / "examples.csv", classes=sorted(set(labels))
     )
     result = run_pipeline(classify.PIPELINE, sources, None, Settings(runs_dir=tmp / "runs"))
+    return result.run.root
+
+
+@pytest.fixture(scope="session")
+def segment_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished offline segment run on 300 simulated frames of one mouse (k = 4)."""
+    tmp = tmp_path_factory.mktemp("review-segment")
+    simulate_session(tmp / "sim", preset="easy", frames=300, animals=1, views=2, seed=3)
+    opts = segment.SegmentOptions(
+        k=4, dec_pretrain_epochs=2, dec_cluster_iters=100, check_stability=False
+    )
+    sources = segment.SegmentSources(session=tmp / "sim")
+    result = run_pipeline(segment.PIPELINE, sources, opts, Settings(runs_dir=tmp / "runs"))
     return result.run.root
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ethoagent.graphs.kit.inputs import SessionRecord
 from ethoagent.graphs.segment.options import SegmentOptions
 from ethoagent.io.session import resolve_session
+from ethoagent.tools.epoch_edits import EpochEdit
 
 
 class SegmentSources(BaseModel):
@@ -47,9 +48,12 @@ class SegmentInputs(SessionRecord):
 
     Attributes:
         options: the run's settings; the session's fields are ``SessionRecord``'s.
+        reviewed: a person's edits of the ethogram in ``ethoagent review`` (a re-run with
+            the corrections applies them to the final epochs, in order).
     """
 
     options: SegmentOptions = SegmentOptions()
+    reviewed: list[EpochEdit] = Field(default_factory=list)
 
 
 def resolve_segment(sources: SegmentSources, options: SegmentOptions) -> SegmentInputs:

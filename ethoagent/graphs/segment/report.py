@@ -57,6 +57,7 @@ from ethoagent.graphs.segment.inputs import SegmentInputs, SegmentState
 from ethoagent.io.ethogram_export import ethogram_netcdf_bytes, nwb_or_reason
 from ethoagent.model.ethogram import Epoch
 from ethoagent.tools.dyadic import DyadicChange, nearest_partners, reconcile_dyadic
+from ethoagent.tools.epoch_edits import apply_epoch_edits
 from ethoagent.tools.ethogram import (
     ETHOGRAM_COLUMNS,
     TimeShare,
@@ -119,6 +120,8 @@ def write_segment_outputs(
     run = rt.run
     fps = inputs.fps
     epochs, dyadic = _symmetric_epochs(rt, inputs)
+    if inputs.reviewed:
+        epochs = apply_epoch_edits(epochs, inputs.reviewed, inputs.frames)
     captions = load_captions(rt, int(state["n_chunks"]))
     labels = run.load_arrays("clusters")["labels"]
     shares = time_shares(epochs, inputs.frames, fps)
@@ -145,6 +148,7 @@ def write_segment_outputs(
     timings = dict(state.get("timings", {}))
     timings["report"] = round(timings.get("report", 0.0) + time.perf_counter() - t0, 4)
     summary = _summary(rt, inputs, {**state, "timings": timings}, epochs, captions, labels)
+    summary["reviewed_edits"] = len(inputs.reviewed)
     summary["dyadic_changes"] = [c.model_dump() for c in dyadic]
     summary["time_shares"] = [r.model_dump() for r in shares]
     summary["exports"] = ["csv", "boris", "netcdf", *(["nwb"] if isinstance(nwb, bytes) else [])]
@@ -458,6 +462,11 @@ def _report_md(s: Mapping[str, Any]) -> str:
         + f" | {s['snippets_by_kinematics']} / {s['snippets_by_model']} |",
         f"| model calls per snippet | {s['model_calls_per_snippet']} |",
         f"| epochs | {s['epochs']} |",
+        *(
+            [f"| edits a person made in `ethoagent review` (applied) | {s['reviewed_edits']} |"]
+            if s.get("reviewed_edits")
+            else []
+        ),
         f"| seconds taken | {s['seconds']} |",
     ]
     if gt:
