@@ -1,10 +1,10 @@
 """Screenshots of ``ethoagent review``'s queues for docs/review.md, in headless Chromium.
 
-Builds a small simulated pose run and classify run (offline), serves them on 127.0.0.1,
-opens the first item of each queue, and writes ``docs/review_pose.png`` and
-``docs/review_classify.png``. Needs chromium on PATH and playwright. Run::
+Builds small simulated pose, classify and segment runs (offline), serves them on
+127.0.0.1, opens the first item of each queue, and writes ``docs/review_<queue>.png``.
+Needs chromium on PATH and playwright. Run::
 
-    .venv/bin/python benchmarks/review_screens.py [--out docs] [--frames 300]
+    .venv/bin/python benchmarks/review_screens.py [--out docs] [--frames 300] [--queues segment]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ethoagent.config import Settings
-from ethoagent.graphs import classify, pose
+from ethoagent.graphs import classify, pose, segment
 from ethoagent.graphs.kit.run import run_pipeline
 from ethoagent.io.keypoints import write_keypoints
 from ethoagent.model.pose import PoseData
@@ -58,10 +58,19 @@ def classify_run(tmp: Path) -> Path:
     return run_pipeline(classify.PIPELINE, src, None, Settings(runs_dir=tmp / "runs")).run.root
 
 
+def segment_run(tmp: Path) -> Path:
+    """An offline segment run on 600 simulated frames of two mice (k = 6)."""
+    simulate_session(tmp / "seg", preset="easy", frames=600, animals=2, views=2, seed=3)
+    opts = segment.SegmentOptions(k=6, check_stability=False)
+    src = segment.SegmentSources(session=tmp / "seg")
+    return run_pipeline(segment.PIPELINE, src, opts, Settings(runs_dir=tmp / "runs")).run.root
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=Path("docs"))
     ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--queues", default="pose,classify,segment", help="comma-separated queues")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -70,14 +79,21 @@ def main() -> None:
         raise SystemExit("no chromium on PATH")
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
-        simulate_session(tmp / "sim", preset="paper-like", frames=args.frames, views=4, seed=0)
         settings = Settings(runs_dir=tmp / "runs")
-        prun = run_pipeline(pose.PIPELINE, pose.PoseSources(session=tmp / "sim"), None, settings)
-        crun = classify_run(tmp)
-        with serving([prun.run.root, crun], settings) as url, sync_playwright() as pw:
+        runs: dict[str, Path] = {}
+        queues = args.queues.split(",")
+        if "pose" in queues:
+            simulate_session(tmp / "sim", preset="paper-like", frames=args.frames, views=4, seed=0)
+            src = pose.PoseSources(session=tmp / "sim")
+            runs["pose"] = run_pipeline(pose.PIPELINE, src, None, settings).run.root
+        if "classify" in queues:
+            runs["classify"] = classify_run(tmp)
+        if "segment" in queues:
+            runs["segment"] = segment_run(tmp)
+        with serving(list(runs.values()), settings) as url, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1500, "height": 1000})
-            for run, name in ((prun.run.root, "pose"), (crun, "classify")):
+            for name, run in runs.items():
                 page.goto(f"{url}#run={run.name}")
                 page.reload()
                 page.locator("#queue li").first.click()
