@@ -11,7 +11,7 @@ from ethoagent.cli.base import ConfigOpt, RunsDirOpt, console, progress_bars, se
 
 
 def review_command(
-    runs: Annotated[list[str], typer.Argument(help="Run ids or paths (pose, classify, segment).")],
+    runs: Annotated[list[str], typer.Argument(help="Run ids or paths of finished runs.")],
     port: Annotated[int | None, typer.Option(help="TCP port (default: a free one).")] = None,
     host: Annotated[
         str, typer.Option(help="Address to bind; not loopback needs --allow-remote.")

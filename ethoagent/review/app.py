@@ -28,6 +28,7 @@ from ethoagent.review.evidence import (
     window_png,
 )
 from ethoagent.review.page import PAGE
+from ethoagent.review.profile import current_names, profile_item, profile_queue
 from ethoagent.review.queues import (
     classify_queue,
     open_run,
@@ -78,14 +79,14 @@ class ReviewState:
 
 
 def make_app(runs: list[Path], settings: Settings) -> FastAPI:
-    """The review app for ``runs`` (finished pose, classify or segment runs).
+    """The review app for ``runs`` (finished pose, classify, segment or profile runs).
 
     A change (POST) must come as JSON from a page of the app itself: a form or a script on
     another site the user visits cannot post one (a JSON body needs a CORS preflight this
     app never grants, and an ``Origin`` other than the app's is refused with 403).
 
     Raises:
-        InputError: a path that is not a finished pose, classify or segment run.
+        InputError: a path that is not a finished pose, classify, segment or profile run.
     """
     state = ReviewState([open_run(p) for p in runs], settings)
     app = FastAPI(title="ethoagent review", docs_url=None, redoc_url=None, openapi_url=None)
@@ -109,7 +110,12 @@ def make_app(runs: list[Path], settings: Settings) -> FastAPI:
         run = state.run(run_id)
         active = CorrectionStore(run.root).active()
         graph = run.info().graph
-        queues = {"pose": pose_queue, "classify": classify_queue, "segment": segment_queue}
+        queues = {
+            "pose": pose_queue,
+            "classify": classify_queue,
+            "segment": segment_queue,
+            "profile": profile_queue,
+        }
         items = queues[graph](run)
         for it in items:
             it["reviewed"] = _reviewed(it["item"], active)
@@ -128,13 +134,14 @@ def make_app(runs: list[Path], settings: Settings) -> FastAPI:
     @app.post("/api/{run_id}/action")
     def act(run_id: str, req: ActionRequest) -> dict[str, Any]:
         run = state.run(run_id)
-        if req.action in ("correct", "absent", "relabel", "split", "merge"):
-            parse_item(req.item)  # a malformed id is refused before it is stored
+        if req.action != "accept" and parse_item(req.item)["kind"] != req.kind:
+            raise InputError(f"{req.item} is not a {req.kind} item.", fix="post its own kind.")
+        store = CorrectionStore(run.root)
         if req.kind == "segment" and req.action != "accept":
             _check_epoch_edit(run, req)
-        rec = CorrectionStore(run.root).append(
-            req.item, req.kind, req.action, req.before, req.after
-        )
+        if req.kind == "profile" and req.action != "accept":
+            current_names(run, pending=[_draft(req)])  # refused (400) before it is stored
+        rec = store.append(req.item, req.kind, req.action, req.before, req.after)
         return rec.model_dump()
 
     @app.post("/api/{run_id}/undo")
@@ -186,6 +193,10 @@ def _add_evidence_routes(app: FastAPI, state: ReviewState) -> None:
         box = crop_box(pr.points_2d[frame, v], video_size(pr.videos[v]))
         return Response(view_png(pr.videos[v], frame, box), media_type="image/png")
 
+    @app.get("/api/{run_id}/entry/{cluster}")
+    def entry(run_id: str, cluster: int) -> dict[str, Any]:
+        return profile_item(state.run(run_id), cluster)
+
     @app.get("/api/{run_id}/epoch/{animal}/{start}/{stop}.png")
     def epoch_sheet(run_id: str, animal: int, start: int, stop: int) -> Response:
         png = epoch_png(state.run(run_id), animal, start, stop)
@@ -205,8 +216,13 @@ def _check_epoch_edit(run: Run, req: ActionRequest) -> None:
     """Refuse an epoch edit the ethogram cannot take, before it is stored (400)."""
     if parse_item(req.item)["kind"] != "segment":
         raise InputError(f"{req.item} is not a segment epoch.", fix="post a segment:epoch item.")
-    edits = edits_of(run, [Correction(id="new", time="", **req.model_dump())])
+    edits = edits_of(run, [_draft(req)])
     apply_epoch_edits(current_epochs(run), edits, int(run.info().inputs["frames"]))
+
+
+def _draft(req: ActionRequest) -> Correction:
+    """``req`` as a correction record, to check it before it is stored."""
+    return Correction(id="new", time="", **req.model_dump())
 
 
 async def _same_origin(request: Request, call_next: Any) -> Any:

@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from ethoagent.errors import InputError
 from ethoagent.runs import Run
 
-REVIEWABLE = ("pose", "classify", "segment")
+REVIEWABLE = ("pose", "classify", "segment", "profile")
 """Pipelines whose runs have review queues."""
 
 POSE_QUEUE_MIN = 20
@@ -51,7 +51,7 @@ def open_run(path: Path) -> Run:
     if info.graph not in REVIEWABLE:
         raise InputError(
             f"run {path} is a {info.graph!r} run; review shows {', '.join(REVIEWABLE)} runs.",
-            fix="pass a pose, classify or segment run.",
+            fix="pass a pose, classify, segment or profile run.",
         )
     if info.status != "finished":
         raise InputError(
@@ -279,7 +279,7 @@ def parse_item(item: str) -> dict[str, Any]:
     """Split a review item id into its fields.
 
     Raises:
-        InputError: not a pose point, classify window or segment epoch id.
+        InputError: not a pose point, classify window, segment epoch or profile entry id.
     """
     p = item.split(":")
     if len(p) == 7 and p[:2] == ["pose", "frame"] and p[3] == "view" and p[5] == "kp":
@@ -288,10 +288,12 @@ def parse_item(item: str) -> dict[str, Any]:
         return {"kind": "classify", "animal": int(p[2]), "start": int(p[3]), "stop": int(p[4])}
     if len(p) == 5 and p[:2] == ["segment", "epoch"] and all(x.isdigit() for x in p[2:]):
         return {"kind": "segment", "animal": int(p[2]), "start": int(p[3]), "stop": int(p[4])}
+    if len(p) == 3 and p[:2] == ["profile", "entry"] and p[2].isdigit():
+        return {"kind": "profile", "cluster": int(p[2])}
     raise InputError(
         f"unknown review item {item!r}.",
-        fix="use pose:frame:F:view:V:kp:K, classify:window:A:START:STOP or "
-        "segment:epoch:A:START:STOP.",
+        fix="use pose:frame:F:view:V:kp:K, classify:window:A:START:STOP, "
+        "segment:epoch:A:START:STOP or profile:entry:CLUSTER.",
     )
 
 

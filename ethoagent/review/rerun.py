@@ -11,6 +11,8 @@ applied and run again (``graphs.kit.run.run_resolved``) beside it:
 - segment: the relabels, splits and merges, in the order made, are applied to the new
   run's final epochs and the ethogram re-tiled (``SegmentInputs.reviewed``,
   ``tools.epoch_edits``).
+- profile: the renames and merges of vocabulary entries are applied after the naming
+  stage (``ProfileInputs.reviewed``), so every table, figure and test uses them.
 - classify: every relabelled window becomes an example (the detector is fitted on it and
   the model sees it in context) and its frames take the person's label
   (``ClassifyInputs.reviewed``).
@@ -39,9 +41,12 @@ from ethoagent.graphs.kit.run import PipelineResult, run_resolved
 from ethoagent.graphs.kit.runtime import ProgressCallback
 from ethoagent.graphs.pose import PIPELINE as POSE
 from ethoagent.graphs.pose import PoseInputs
+from ethoagent.graphs.profile import PIPELINE as PROFILE
+from ethoagent.graphs.profile import ProfileInputs
 from ethoagent.graphs.segment import PIPELINE as SEGMENT
 from ethoagent.graphs.segment import SegmentInputs
 from ethoagent.model.ethogram import Example
+from ethoagent.review.profile import current_names, entry_edits
 from ethoagent.review.queues import parse_item, read_pose_run
 from ethoagent.review.segment import edits_of
 from ethoagent.review.store import Correction, CorrectionStore
@@ -50,7 +55,7 @@ from ethoagent.runs import Run
 SEED_COLUMNS = ("frame", "view", "keypoint", "x", "y")
 """The columns of a pose seed label file (``tools.labelling.read_seed_labels``)."""
 
-CHANGING = ("correct", "absent", "relabel", "split", "merge")
+CHANGING = ("correct", "absent", "relabel", "split", "merge", "rename")
 """Actions that change an output (``accept`` confirms it)."""
 
 
@@ -194,6 +199,18 @@ def rerun(
         inputs = inputs.model_copy(update={"seeds": str(seeds), "reviewed_frames": done})
         note["seed_frames_added"] = frames
         result = run_resolved(POSE, inputs, settings, progress=progress)
+    elif info.graph == "profile":
+        current_names(run)  # the edits are consistent with the run's vocabulary
+        renames = entry_edits(run, store.standing())
+        if not renames:
+            raise InputError(
+                f"run {run.root} has no renamed or merged vocabulary entry to re-run with.",
+                fix="rename or merge an entry in `ethoagent review` first.",
+            )
+        pin = ProfileInputs.model_validate(info.inputs)
+        pin = pin.model_copy(update={"reviewed": [*pin.reviewed, *renames]})
+        note["entry_edits"] = len(renames)
+        result = run_resolved(PROFILE, pin, settings, progress=progress)
     elif info.graph == "segment":
         edits = edits_of(run, store.standing())
         if not edits:

@@ -93,7 +93,7 @@ def serve(
     """Serve the review app for ``runs`` until interrupted (Ctrl-C).
 
     Args:
-        runs: finished pose, classify or segment run directories.
+        runs: finished pose, classify, segment or profile run directories.
         settings: backend and models of a re-run.
         host: address to bind (loopback unless ``allow_remote``).
         port: TCP port (``None``: a free one).

@@ -2,12 +2,13 @@
 
 One JSON object per line: ``{"id", "item", "kind", "action", "before", "after", "time"}``.
 ``item`` names what was reviewed (``pose:frame:12:view:top:kp:nose``,
-``classify:window:0:120:150``, ``segment:epoch:0:120:150``); ``before`` is what the run
-said, ``after`` what the person said (``None`` for a point marked absent); ``action`` is
-``accept``, ``correct``, ``absent``, ``relabel``, ``split``, ``merge`` or ``undo`` (whose
-``after`` is the id of the record it cancels). Nothing is ever rewritten: an undo is one
-more line, and ``active`` folds the file into the corrections that stand (the last record
-per item, undone records removed); ``standing`` keeps every record not undone, in order.
+``classify:window:0:120:150``, ``segment:epoch:0:120:150``, ``profile:entry:3``);
+``before`` is what the run said, ``after`` what the person said (``None`` for a point
+marked absent); ``action`` is ``accept``, ``correct``, ``absent``, ``relabel``, ``split``,
+``merge``, ``rename`` or ``undo`` (whose ``after`` is the id of the record it cancels).
+Nothing is ever rewritten: an undo is one more line, and ``active`` folds the file into
+the corrections that stand (the last record per item, undone records removed);
+``standing`` keeps every record not undone, in order.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ethoagent.errors import InputError
 
-Action = Literal["accept", "correct", "absent", "relabel", "split", "merge", "undo"]
-Kind = Literal["pose", "classify", "segment"]
+Action = Literal["accept", "correct", "absent", "relabel", "split", "merge", "rename", "undo"]
+Kind = Literal["pose", "classify", "segment", "profile"]
 
 CORRECTIONS_FILE = "review/corrections.jsonl"
 """Where a run keeps its corrections, relative to the run directory."""
@@ -37,13 +38,14 @@ class Correction(BaseModel):
     Attributes:
         id: unique id of this record (an undo names it).
         item: the reviewed item's id (``kind:...``, see the module docstring).
-        kind: the queue it came from: ``pose``, ``classify`` or ``segment``.
+        kind: the queue it came from: ``pose``, ``classify``, ``segment`` or ``profile``.
         action: what the person did.
         before: the run's value (pose: ``[x, y]`` pixels or ``None``; classify, segment: a
             label).
         after: the person's value (pose: ``[x, y]`` pixels, ``None`` = absent; classify: a
             label; segment: a label, the frame to split at or ``previous`` / ``next`` to
-            merge with; undo: the id of the cancelled record).
+            merge with; profile: a new name or the cluster to merge into; undo: the id of
+            the cancelled record).
         time: UTC time of the action, ISO 8601.
     """
 

@@ -1,4 +1,4 @@
-"""Small finished runs to review: 30-frame simulated pose, a classify and a segment run."""
+"""Small finished runs to review: simulated pose, classify, segment and profile runs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ethoagent.config import Settings
-from ethoagent.graphs import classify, pose, segment
+from ethoagent.graphs import classify, pose, profile, segment
 from ethoagent.graphs.kit.run import run_pipeline
 from ethoagent.io.keypoints import write_keypoints
 from ethoagent.model.pose import PoseData
@@ -71,6 +71,33 @@ def segment_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     sources = segment.SegmentSources(session=tmp / "sim")
     result = run_pipeline(segment.PIPELINE, sources, opts, Settings(runs_dir=tmp / "runs"))
+    return result.run.root
+
+
+@pytest.fixture(scope="session")
+def profile_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished offline profile run of 4 simulated mice, 300 frames each, 4 entries."""
+    tmp = tmp_path_factory.mktemp("review-profile")
+    lines = ["session,animal,group,day"]
+    for i in range(4):
+        w = simulate_world(300, seed=40 + i)
+        data = PoseData(
+            points=w.points_3d,
+            confidence=np.full(w.points_3d.shape[:3], np.nan),
+            keypoints=KEYPOINTS,
+            individuals=("mouse",),
+            fps=w.fps,
+            unit="mm",
+        )
+        write_keypoints(data, tmp / f"s{i}.nc", format="netcdf")
+        lines.append(f"s{i}.nc,m{i},{'ab'[i // 2]},1")
+    (tmp / "sessions.csv").write_text("\n".join(lines) + "\n")
+    seg = segment.SegmentOptions(
+        k=4, dec_pretrain_epochs=2, dec_cluster_iters=100, check_stability=False
+    )
+    opts = profile.ProfileOptions(embedder="tfidf", clusters=4, n_resamples=199, segment=seg)
+    sources = profile.ProfileSources(sessions=tmp / "sessions.csv")
+    result = run_pipeline(profile.PIPELINE, sources, opts, Settings(runs_dir=tmp / "runs"))
     return result.run.root
 
 

@@ -12,9 +12,9 @@ import json
 import math
 from collections import Counter
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ethoagent.errors import InputError
 from ethoagent.graphs.profile.options import ProfileOptions
@@ -68,8 +68,31 @@ class SessionRow(BaseModel):
         return json.dumps([self.session, self.video, self.fps, self.segment])
 
 
+class EntryEdit(BaseModel):
+    """A person's edit of a vocabulary entry in ``ethoagent review``.
+
+    Attributes:
+        cluster: the entry's cluster.
+        action: ``rename`` (to ``name``) or ``merge`` (into the entry of cluster ``into``,
+            which keeps its name; the members of both count as that entry).
+        name: the new name of a rename.
+        into: the cluster a merge joins.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cluster: int
+    action: Literal["rename", "merge"]
+    name: str | None = None
+    into: int | None = None
+
+
 class ProfileInputs(BaseModel):
-    """What a profile run reads (kept in ``run.json`` so a resume finds it)."""
+    """What a profile run reads (kept in ``run.json`` so a resume finds it).
+
+    ``reviewed`` holds a person's renames and merges of vocabulary entries (a re-run from
+    ``ethoagent review`` applies them, in order, after the naming stage).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -77,6 +100,7 @@ class ProfileInputs(BaseModel):
     rows: list[SessionRow]
     options: ProfileOptions = ProfileOptions()
     reference: dict[str, str] | None = None
+    reviewed: list[EntryEdit] = Field(default_factory=list)
 
 
 class ProfileState(TypedDict, total=False):

@@ -407,7 +407,7 @@ async def name(state: ProfileState, env: ProfileEnv) -> dict[str, Any]:
     entries: list[dict[str, Any]] = []
     routes: Counter[str] = Counter()
     calls = 0
-    for c in order:
+    for c in (c for c in order if members[c]):  # a resumed re-run may have merged some
         item = _cluster_item(c, members[c], [e["name"] for e in entries])
         o = await run_item(
             stage,
@@ -440,6 +440,9 @@ async def name(state: ProfileState, env: ProfileEnv) -> dict[str, Any]:
             }
         )
         rt.report_progress("naming", 1, k)
+    if env.inputs.reviewed:
+        entries = _apply_edits(env, entries, members)
+        _write_json(art / "snippets.json", snippets)  # merged members now name their entry
     _write_json(art / "vocabulary.json", entries)
     return {
         "vocabulary": [e["name"] for e in entries],
@@ -447,6 +450,54 @@ async def name(state: ProfileState, env: ProfileEnv) -> dict[str, Any]:
         "model_calls": calls,
         "timings": _timed(state, "name", t0),
     }
+
+
+def _apply_edits(
+    env: ProfileEnv, entries: list[dict[str, Any]], members: list[list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """``entries`` with a person's renames and merges applied; merged members move.
+
+    A merged entry keeps its name and definition; its kinematics, descriptions and caption
+    labels are summarised again over the members of both.
+
+    Raises:
+        InputError: an edit naming a cluster that has no entry, or a name already taken.
+    """
+    by_cluster = {e["cluster"]: e for e in entries}
+    for ed in env.inputs.reviewed:
+        target = ed.into if ed.action == "merge" else ed.cluster
+        if ed.cluster not in by_cluster or target not in by_cluster or ed.cluster == ed.into:
+            raise InputError(
+                f"reviewed {ed.action} of cluster {ed.cluster}: no such entry (or itself).",
+                fix="undo it in `ethoagent review`.",
+            )
+        if ed.action == "rename":
+            taken = {e["name"] for c, e in by_cluster.items() if c != ed.cluster}
+            if not ed.name or ed.name in taken:
+                raise InputError(
+                    f"reviewed rename of cluster {ed.cluster} to {ed.name!r}: empty or taken.",
+                    fix="undo it in `ethoagent review`, or merge into the entry of that name.",
+                )
+            by_cluster[ed.cluster] = {
+                **by_cluster[ed.cluster],
+                "name": ed.name,
+                "source": "reviewer",
+            }
+            continue
+        assert ed.into is not None  # target is in by_cluster
+        for m in members[ed.cluster]:
+            m["cluster"] = ed.into
+        members[ed.into] += members[ed.cluster]
+        members[ed.cluster] = []
+        del by_cluster[ed.cluster]
+        item = _cluster_item(ed.into, members[ed.into], [])
+        by_cluster[ed.into] = {
+            **by_cluster[ed.into],
+            "kinematics": item.kinematics.model_dump(),
+            "descriptions": item.descriptions,
+            "caption_labels": item.labels,
+        }
+    return [by_cluster[e["cluster"]] for e in entries if e["cluster"] in by_cluster]
 
 
 def _profiles(

@@ -239,6 +239,7 @@ def write_profile_outputs(
         "profiles": [f"{Path(r.session).name} {r.animal}" for r in who],
         "time_fraction": {b: [round(p.time_fraction[b], 4) for p in profiles] for b in names},
     }
+    summary["reviewed_edits"] = len(inputs.reviewed)
     outputs.append(run.write_json_output("summary.json", summary))
     outputs.append(run.write_output("report.md", _report_md(summary, vocab, comparisons)))
     return [str(Path(p).relative_to(run.root)) for p in outputs]
@@ -616,6 +617,12 @@ def _report_md(
     ]
     lines += warnings_md(s["warnings"])
     lines += _bodies_md(s.get("bodies", []))
+    if s.get("reviewed_edits"):
+        lines += [
+            f"A person renamed or merged entries {s['reviewed_edits']} times in `ethoagent "
+            "review`; the tables use the reviewed vocabulary (named by `reviewer`).",
+            "",
+        ]
     lines += [
         "## Vocabulary",
         "",
