@@ -1,6 +1,6 @@
 """Screenshots of ``ethoagent review``'s queues for docs/review.md, in headless Chromium.
 
-Builds small simulated pose, classify and segment runs (offline), serves them on
+Builds small simulated pose, classify, segment and profile runs (offline), serves them on
 127.0.0.1, opens the first item of each queue, and writes ``docs/review_<queue>.png``.
 Needs chromium on PATH and playwright. Run::
 
@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ethoagent.config import Settings
-from ethoagent.graphs import classify, pose, segment
+from ethoagent.graphs import classify, pose, profile, segment
 from ethoagent.graphs.kit.run import run_pipeline
 from ethoagent.io.keypoints import write_keypoints
 from ethoagent.model.pose import PoseData
@@ -66,11 +66,33 @@ def segment_run(tmp: Path) -> Path:
     return run_pipeline(segment.PIPELINE, src, opts, Settings(runs_dir=tmp / "runs")).run.root
 
 
+def profile_run(tmp: Path) -> Path:
+    """An offline profile run of 6 simulated mice in 2 groups, 450 frames each, 6 entries."""
+    lines = ["session,animal,group,day"]
+    for i in range(6):
+        w = simulate_world(450, seed=40 + i)
+        data = PoseData(
+            points=w.points_3d,
+            confidence=np.full(w.points_3d.shape[:3], np.nan),
+            keypoints=KEYPOINTS,
+            individuals=("mouse",),
+            fps=w.fps,
+            unit="mm",
+        )
+        write_keypoints(data, tmp / f"p{i}.nc", format="netcdf")
+        lines.append(f"p{i}.nc,m{i},{'ab'[i // 3]},1")
+    (tmp / "sessions.csv").write_text("\n".join(lines) + "\n")
+    seg = segment.SegmentOptions(k=6, check_stability=False)
+    opts = profile.ProfileOptions(embedder="tfidf", clusters=6, segment=seg)
+    src = profile.ProfileSources(sessions=tmp / "sessions.csv")
+    return run_pipeline(profile.PIPELINE, src, opts, Settings(runs_dir=tmp / "runs")).run.root
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=Path("docs"))
     ap.add_argument("--frames", type=int, default=300)
-    ap.add_argument("--queues", default="pose,classify,segment", help="comma-separated queues")
+    ap.add_argument("--queues", default="pose,classify,segment,profile", help="comma-separated")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -90,6 +112,8 @@ def main() -> None:
             runs["classify"] = classify_run(tmp)
         if "segment" in queues:
             runs["segment"] = segment_run(tmp)
+        if "profile" in queues:
+            runs["profile"] = profile_run(tmp)
         with serving(list(runs.values()), settings) as url, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1500, "height": 1000})
