@@ -465,6 +465,9 @@ def _apply_edits(
     """
     by_cluster = {e["cluster"]: e for e in entries}
     for ed in env.inputs.reviewed:
+        gone = 0 <= ed.cluster < len(members) and not members[ed.cluster]
+        if ed.action == "merge" and gone and ed.into in by_cluster:
+            continue  # applied before a resume: its snippets already name ``into``
         target = ed.into if ed.action == "merge" else ed.cluster
         if ed.cluster not in by_cluster or target not in by_cluster or ed.cluster == ed.into:
             raise InputError(
