@@ -115,3 +115,38 @@ def test_relabel_a_classify_window_then_undo_and_restart(browser: Any, classify_
     assert len(diff) == 1 and diff[0][1]["label"] == to and diff[0][1]["source"] == "reviewed"
     summary = json.loads((new / "outputs/summary.json").read_text())
     assert summary["reviewed_windows"] == 1 and summary["routes"]["reviewed"] == 1
+
+
+def test_edit_an_epoch_and_rename_an_entry_in_the_browser(
+    browser: Any, segment_run: Path, profile_run: Path, tmp_path: Path
+) -> None:
+    seg = fresh_copy(segment_run, tmp_path / "runs" / segment_run.name)
+    prof = fresh_copy(profile_run, tmp_path / "runs" / profile_run.name)
+    with serving([seg, prof]) as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{url}#run={seg.name}")
+        first = page.locator("#queue li").first
+        first.click()
+        _, _, a, start, stop = first.get_attribute("data-item").split(":")
+        page.fill("#label-input", "sniffing")
+        page.click("#relabel")
+        page.wait_for_selector("#queue li.sel .done")
+        at = (int(start) + int(stop)) // 2
+        page.fill("#split-at", str(at))
+        page.click("#split")  # the page moves to the first part
+        page.wait_for_function(f"location.hash.includes('{start}%3A{at}')")
+        page.goto(f"{url}#run={prof.name}")
+        page.reload()
+        page.locator("#queue li").first.click()
+        page.fill("#name-input", "sniffing_around")
+        page.click("#rename")
+        page.wait_for_selector("#queue li.sel .done")
+        assert "sniffing_around" in page.locator("#queue li.sel").inner_text()
+    edits = [json.loads(x) for x in (seg / "review/corrections.jsonl").open()]
+    item = f"segment:epoch:{a}:{start}:{stop}"
+    assert [(r["item"], r["action"], r["after"]) for r in edits] == [
+        (item, "relabel", "sniffing"),
+        (item, "split", at),
+    ]
+    (rename,) = [json.loads(x) for x in (prof / "review/corrections.jsonl").open()]
+    assert rename["action"] == "rename" and rename["after"] == "sniffing_around"
