@@ -51,8 +51,8 @@ from ethoagent.graphs.triangulate.graph import (
     make_triangulation_stage,
     worst_reprojection,
 )
-from ethoagent.io.calibration import read_calibration
 from ethoagent.io.keypoints import read_keypoints
+from ethoagent.io.seeds import read_seeds
 from ethoagent.io.video import VideoReader
 from ethoagent.model.camera import Camera
 from ethoagent.model.checks import CheckResult
@@ -63,10 +63,7 @@ from ethoagent.tools.detect import (
     candidates_from_predictions,
     detect_marks,
 )
-from ethoagent.tools.labelling import (
-    predict_points,
-    read_seed_labels,
-)
+from ethoagent.tools.labelling import predict_points
 from ethoagent.tools.triangulate import (
     bone_length_errors,
     median_bone_lengths,
@@ -432,11 +429,13 @@ def _check_seeds_fit(
 # --- graph ----------------------------------------------------------------------------------
 
 
-def load_predictions(paths: Sequence[str], frames: int) -> list[list[Candidates]]:
+def load_predictions(
+    paths: Sequence[str], frames: int, min_confidence: float = 0.0
+) -> list[list[Candidates]]:
     """A 2D pose model's predictions (one keypoint file per view) as candidates.
 
     Every keypoint of every individual in a file is a candidate (the graph decides which
-    is which); likelihoods below 0.5 are dropped.
+    is which); likelihoods of 0 or below ``min_confidence`` are dropped.
 
     Returns:
         ``out[frame][view]`` candidates for the first ``frames`` frames.
@@ -466,7 +465,7 @@ def load_predictions(paths: Sequence[str], frames: int) -> list[list[Candidates]
     for v, (p, c) in enumerate(per_view):
         points[:, v, : p.shape[1]] = p
         conf[:, v, : p.shape[1]] = np.where(np.isnan(c), 1.0, c)
-    return candidates_from_predictions(points, conf)
+    return candidates_from_predictions(points, conf, min_confidence=min_confidence)
 
 
 class _Videos:
@@ -516,7 +515,7 @@ class PoseEnv:
     @functools.cached_property
     def cameras(self) -> list[Camera]:
         """The calibration's cameras, read on first use and kept for the run's chunks."""
-        return read_calibration(self.inputs.calibration)
+        return self.inputs.read_cameras()
 
 
 @dataclass
@@ -644,14 +643,16 @@ def prepare(state: PoseState, env: PoseEnv) -> dict[str, Any]:
     with rt.tracer.scope(node="prepare"):
         for result in check_calibration(cams):
             rt.tracer.check(result)
-        seed_frames, seed_2d = _traced(
+        seed = _traced(
             rt,
-            "read_seed_labels",
-            read_seed_labels,
+            "read_seeds",
+            read_seeds,
             inputs.seeds,
             [c.name for c in cams],
             skeleton.keypoints,
+            frames=inputs.seed_frames,
         )
+        seed_frames, seed_2d = seed.frames, seed.points_2d
         seed_3d = _traced(rt, "triangulate_dlt", triangulate_dlt, cams, points_2d=seed_2d)
         _check_seeds_fit(inputs, cams, seed_3d, seed_2d)
     if seed_frames[0] != 0:
@@ -697,7 +698,14 @@ async def label(state: PoseState, env: PoseEnv) -> dict[str, Any]:
     )
     videos = _Videos(inputs.videos)
     predictions = (
-        _traced(rt, "load_predictions", load_predictions, inputs.candidates, inputs.frames)
+        _traced(
+            rt,
+            "load_predictions",
+            load_predictions,
+            inputs.candidates,
+            inputs.frames,
+            min_confidence=opts.min_confidence,
+        )
         if inputs.candidates
         else None
     )
@@ -754,4 +762,5 @@ def more(state: PoseState) -> str:
 
 def report(state: PoseState, env: PoseEnv) -> dict[str, Any]:
     """Write the run's outputs (``graphs.pose.report``)."""
-    return {"outputs": write_pose_outputs(env.runtime, env.inputs, state["n_chunks"], state)}
+    outputs = write_pose_outputs(env.runtime, env.inputs, state["n_chunks"], state, env.cameras)
+    return {"outputs": outputs}
