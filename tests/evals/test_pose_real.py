@@ -8,11 +8,8 @@ import numpy as np
 import pytest
 
 from ethoagent.evals.harness import SuiteOptions, SuiteResult, available_suites
-from ethoagent.evals.pose_real import (
-    corrupt_labels,
-    label_agreement,
-    pose_real_suite,
-)
+from ethoagent.evals.pose_real import corrupt_labels, label_agreement
+from ethoagent.evals.pose_real_suite import pose_real_suite
 from tests.data_paths import require_shared
 
 

@@ -113,11 +113,7 @@ def truth_metrics(
 
 
 def write_pose_outputs(
-    rt: Runtime,
-    inputs: PoseInputs,
-    n_chunks: int,
-    state: PoseState,
-    cams: Sequence[Camera],
+    rt: Runtime, inputs: PoseInputs, n_chunks: int, state: PoseState, cams: Sequence[Camera]
 ) -> list[str]:
     """Write every output of a finished pose run; return their paths relative to the run.
 
