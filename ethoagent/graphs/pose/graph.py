@@ -326,12 +326,13 @@ def _seed_limits(
     # a keypoint predicted from 3D lands as far from its label as the seeds reproject
     gate = max(options.match_gate_px, px)
     jump = max(options.jump_bound_px, 2 * px)
+    margin = max(options.region_margin_px, px)
     warnings.append(
         f"the seed labels reproject at up to {worst_px:.1f} px and their bones deviate up to "
         f"{100 * worst_bone:.0f} % from their medians: check limits raised to "
         f"{px:.1f} px and {100 * bone:.0f} % ({LIMIT_MARGIN:g}x the seeds; the defaults are "
         f"{options.reprojection_px:g} px, {100 * options.bone_tolerance:.0f} %), the "
-        f"matching gate to {gate:.1f} px and the jump bound to {jump:.1f} px."
+        f"matching gate and region margin to {gate:.1f} px and the jump bound to {jump:.1f} px."
     )
     return options.model_copy(
         update={
@@ -339,6 +340,7 @@ def _seed_limits(
             "bone_tolerance": bone,
             "match_gate_px": gate,
             "jump_bound_px": jump,
+            "region_margin_px": margin,
         }
     )
 

@@ -241,6 +241,7 @@ async def label_frame(
     candidates: Sequence[NDArray[np.float64]],
     predicted_3d: NDArray[np.float64],
     reference_lengths: NDArray[np.float64],
+    identities: Sequence[NDArray[np.int64]] | None = None,
 ) -> FrameResult:
     """Run the four stages on one frame; return its 3D points, 2D reading and outcome.
 
@@ -249,6 +250,8 @@ async def label_frame(
         env: the stages' context (options, skeleton, cameras, frames, examples).
         frame: the frame's index in the videos.
         candidates: per view ``(n, 2)`` pixels, most confident first.
+        identities: per view ``(n,)`` the skeleton keypoint a 2D model named each
+            candidate (-1 = unnamed); ``None`` for detected marks.
         predicted_3d: ``(keypoints, 3)`` mm, from the last accepted frames.
         reference_lengths: ``(bones,)`` mm, from the seed frames.
     """
@@ -266,6 +269,7 @@ async def label_frame(
             predicted=pred2d[v],
             assignment=np.full(n_kp, -1),
             distance=np.full(n_kp, np.nan),
+            identity=None if identities is None else identities[v],
         )
         for v, c in enumerate(candidates)
     ]
@@ -430,12 +434,17 @@ def _check_seeds_fit(
 
 
 def load_predictions(
-    paths: Sequence[str], frames: int, min_confidence: float = 0.0
+    paths: Sequence[str],
+    frames: int,
+    min_confidence: float = 0.0,
+    keypoints: Sequence[str] = (),
 ) -> list[list[Candidates]]:
     """A 2D pose model's predictions (one keypoint file per view) as candidates.
 
     Every keypoint of every individual in a file is a candidate (the graph decides which
-    is which); likelihoods of 0 or below ``min_confidence`` are dropped.
+    is which); likelihoods of 0 or below ``min_confidence`` are dropped. A candidate's
+    ``keypoint`` is the index in ``keypoints`` (the skeleton's) of the keypoint the model
+    named it, -1 where the skeleton has no such keypoint.
 
     Returns:
         ``out[frame][view]`` candidates for the first ``frames`` frames.
@@ -453,19 +462,28 @@ def load_predictions(
                 fix="pass the pose model's 2D output for the same videos.",
             )
         n = data.points.shape[1] * data.points.shape[2]
+        named = [keypoints.index(k) if k in keypoints else -1 for k in data.keypoints]
         per_view.append(
             (
                 data.points[:frames].reshape(frames, n, 2),
                 data.confidence[:frames].reshape(frames, n),
+                np.tile(np.asarray(named, dtype=np.int64), data.points.shape[1]),
             )
         )
-    width = max(p.shape[1] for p, _ in per_view)
+    width = max(p.shape[1] for p, _, _ in per_view)
     points = np.full((frames, len(paths), width, 2), np.nan)
     conf = np.zeros((frames, len(paths), width))
-    for v, (p, c) in enumerate(per_view):
+    for v, (p, c, _) in enumerate(per_view):
         points[:, v, : p.shape[1]] = p
         conf[:, v, : p.shape[1]] = np.where(np.isnan(c), 1.0, c)
-    return candidates_from_predictions(points, conf, min_confidence=min_confidence)
+    out = candidates_from_predictions(points, conf, min_confidence=min_confidence)
+    for v, (_, _, ident) in enumerate(per_view):
+        for row in out:
+            got = row[v]
+            row[v] = Candidates(
+                got.xy, got.brightness, got.area_px, got.confidence, ident[got.keypoint]
+            )
+    return out
 
 
 class _Videos:
@@ -705,6 +723,7 @@ async def label(state: PoseState, env: PoseEnv) -> dict[str, Any]:
             inputs.candidates,
             inputs.frames,
             min_confidence=opts.min_confidence,
+            keypoints=skeleton.keypoints,
         )
         if inputs.candidates
         else None
@@ -731,7 +750,10 @@ async def label(state: PoseState, env: PoseEnv) -> dict[str, Any]:
                 result = _seed_result(cams, seeds, seed_frames.index(f))
             else:
                 cands = _frame_candidates(env, videos, predictions, f)
-                result = await label_frame(rt, stage_env, f, cands, track.predict(f), reference)
+                names = None if predictions is None else [c.keypoint for c in predictions[f]]
+                result = await label_frame(
+                    rt, stage_env, f, cands, track.predict(f), reference, names
+                )
             pts3[f - lo], pts2[f - lo] = result.points_3d, result.points_2d
             track.add(f, result, env, reference)
             key = "flagged" if result.status != "accepted" else result.method
