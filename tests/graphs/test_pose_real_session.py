@@ -55,3 +55,36 @@ def test_pose_runs_on_the_sleap_anipose_session(tmp_path: Path) -> None:
     # sleap-anipose's triangulation through all four cameras, 'side' included)
     assert np.isfinite(err).mean() > 0.9
     assert np.nanmedian(err) < 10.0
+
+
+def test_pose_command_on_the_session_as_laid_out(tmp_path: Path) -> None:
+    from tests.test_cli import cli
+
+    session = require_shared("sleap_anipose_minimal_session/minimal_session")
+    common: list[str | Path] = [
+        "pose",
+        "--videos",
+        session,
+        "--calibration",
+        session / "calibration.toml",
+        "--seeds",
+        session,
+        "--skeleton",
+        session / "top" / "minimal_top_proofread.slp",
+        "--candidates",
+        session,
+        "--frames",
+        "6",
+        "--runs-dir",
+        tmp_path,
+    ]
+    done = cli(*common, "--seed-frames", "0,3,5", "--out", tmp_path / "out")
+    assert done.returncode == 0, done.stdout + done.stderr
+    header = (tmp_path / "out" / "points_3d.csv").read_text().splitlines()[0]
+    assert "TailTip_x" in header and "Haunch_left_error" in header  # SLEAP's node names
+    assert "'side'" in done.stdout  # named as the camera left out
+    bad = cli(*common, "--seed-frames", "zero")
+    assert bad.returncode != 0 and "--seed-frames 'zero'" in bad.stdout + bad.stderr
+    unlabelled = cli(*common, "--seed-frames", "0,500")
+    assert unlabelled.returncode != 0
+    assert "seed frames [500] are not labelled" in unlabelled.stdout + unlabelled.stderr
