@@ -536,6 +536,40 @@ class PoseEnv:
         return self.inputs.read_cameras()
 
 
+TRACK_JUMP_BONES = 1.0
+"""An accepted keypoint further than this many median seed bone lengths from where the
+track predicts it does not guide the next frames (``consistent_with_track``)."""
+
+
+def consistent_with_track(
+    points: NDArray[np.float64], predicted: NDArray[np.float64], bound: float
+) -> NDArray[np.bool_]:
+    """Which accepted keypoints may join the track: those near their prediction.
+
+    A frame can pass every 3D check with a wrong mark on one keypoint (another mark at a
+    plausible bone length); fed to the predictor, it would pull the following frames
+    after it and the track would be lost for good. A keypoint that lands more than
+    ``bound`` from its prediction is kept out of the track (the frame's output keeps it)
+    unless most of the body moved as far, which is the animal moving, not a wrong mark.
+    The keypoint is predicted again from the frames before and the anchor, so a later
+    frame re-acquires it where the checks and this test agree.
+
+    Args:
+        points: ``(keypoints, 3)`` the accepted points, calibration units, NaN = missing.
+        predicted: ``(keypoints, 3)`` where the track predicted them, NaN = no prediction.
+        bound: largest distance from the prediction, calibration units.
+
+    Returns:
+        ``(keypoints,)`` bool, True where the keypoint may join the track.
+    """
+    dist = np.linalg.norm(points - predicted, axis=1)
+    known = np.isfinite(dist)
+    far = known & (dist > bound)
+    if far.sum() > 0.5 * known.sum():
+        return np.ones(len(points), dtype=bool)
+    return ~far
+
+
 @dataclass
 class _Track:
     """What the frame loop carries from frame to frame.
@@ -579,12 +613,17 @@ class _Track:
         """Move the track past ``frame``: its accepted (or trusted flagged) points join it."""
         opts = env.options
         if result.status == "accepted":
+            points = result.points_3d
+            if result.method != "seed labels" and self.history:
+                bound = TRACK_JUMP_BONES * float(np.nanmedian(reference))
+                keep = consistent_with_track(points, self.predict(frame), bound)
+                points = np.where(keep[:, None], points, np.nan)
             if not self.history or self.history[-1] != frame:
                 self.history.append(frame)
-                self.history_points.append(result.points_3d)
+                self.history_points.append(points)
             self.accepted_2d[frame] = result.points_2d
-            if np.isfinite(result.points_3d).all():
-                self.anchor = result.points_3d
+            if np.isfinite(points).all():
+                self.anchor = points
         else:
             self.flagged.append(frame)
             # a flagged frame still tells the predictor where its well-supported
