@@ -567,7 +567,8 @@ def consistent_with_track(
     far = known & (dist > bound)
     if far.sum() > 0.5 * known.sum():
         return np.ones(len(points), dtype=bool)
-    return ~far
+    keep: NDArray[np.bool_] = ~far
+    return keep
 
 
 @dataclass
