@@ -14,12 +14,11 @@ from ethoagent.config import Budget
 from ethoagent.errors import InputError
 from ethoagent.graphs.kit.nodes import Feedback, StageContext
 from ethoagent.graphs.pose.item_stages import body_axes, lateral_offsets, missing_axis_roles
-from ethoagent.graphs.pose.stages import (
+from ethoagent.graphs.pose.stages import make_left_right_check, make_mirror_escalation
+from ethoagent.graphs.pose.track import (
     FrameResult,
     consistent_with_track,
     fill_from_anchor,
-    make_left_right_check,
-    make_mirror_escalation,
     trusted_points,
 )
 from ethoagent.graphs.triangulate.graph import FrameInput, FramePoints

@@ -44,6 +44,13 @@ from ethoagent.graphs.pose.item_stages import (
 )
 from ethoagent.graphs.pose.options import PoseOptions
 from ethoagent.graphs.pose.report import write_pose_outputs
+from ethoagent.graphs.pose.track import (
+    TRACK_JUMP_BONES,
+    FrameResult,
+    consistent_with_track,
+    fill_from_anchor,
+    trusted_points,
+)
 from ethoagent.graphs.triangulate.graph import (
     FrameInput,
     FramePoints,
@@ -65,7 +72,6 @@ from ethoagent.tools.detect import (
 )
 from ethoagent.tools.labelling import predict_points
 from ethoagent.tools.triangulate import (
-    bone_length_errors,
     median_bone_lengths,
     reprojection_errors,
     triangulate_dlt,
@@ -190,19 +196,6 @@ def make_reask_escalation(env: Env, views: list[ViewFrame]) -> Escalation[FrameI
 # --- the frame loop ------------------------------------------------------------------------
 
 
-@dataclass
-class FrameResult:
-    """One labelled frame: ``(keypoints, 3)`` points, ``(views, keypoints, 2)`` reading, outcome."""
-
-    points_3d: NDArray[np.float64]
-    points_2d: NDArray[np.float64]
-    status: str
-    method: str
-    reprojection_px: float
-    model_calls: dict[str, int]
-    flag_reason: str | None
-
-
 async def _read_views(rt: Runtime, env: Env, frame: int, views: list[ViewFrame]) -> dict[str, int]:
     """Run regions, assign and harmonise over every view of ``frame``, filling ``views``.
 
@@ -313,73 +306,6 @@ async def label_frame(
         model_calls=calls,
         flag_reason=outcome.flag_reason,
     )
-
-
-def trusted_points(
-    cameras: Sequence[Camera],
-    result: FrameResult,
-    threshold_px: float,
-    reference_lengths: NDArray[np.float64],
-    bone_tolerance: float,
-    bones: Sequence[tuple[int, int]],
-) -> NDArray[np.float64]:
-    """The 3D keypoints ``(keypoints, 3)`` mm of a frame that the checks support one by one.
-
-    Every used observation reprojects within ``threshold_px``, at least two views see it,
-    and no bone it belongs to deviates from the seeds by more than ``bone_tolerance`` (a
-    mark consistent in 3D but on the wrong body part fails this); others are NaN.
-
-    Args:
-        cameras: the calibration's cameras, one per view.
-        result: the frame's labelling.
-        threshold_px: largest reprojection error of a trusted observation, pixels.
-        bone_tolerance: largest relative deviation of a bone from its reference length.
-        reference_lengths: ``(bones,)`` mm, the seeds' bone lengths.
-        bones: ``(i, j)`` keypoint indices (``Skeleton.bone_index``), as in the reference.
-    """
-    err = reprojection_errors(cameras, result.points_3d[None], result.points_2d[None])[0]
-    seen = np.isfinite(err)
-    good = (np.where(seen, err, 0.0) <= threshold_px).all(axis=0) & (seen.sum(axis=0) >= 2)
-    rel = bone_length_errors(result.points_3d[None], list(bones), reference_lengths)[0]
-    for (a, b), e in zip(bones, rel, strict=True):
-        if np.isfinite(e) and abs(e) > bone_tolerance:
-            good[[a, b]] = False
-    return np.where(good[:, None], result.points_3d, np.nan)
-
-
-def fill_from_anchor(
-    predicted: NDArray[np.float64], anchor: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """Predict keypoints the recent frames lost from where they sat in the ``anchor``.
-
-    Re-acquisition after a lost track: where each sat, relative to the body, in the last
-    fully accepted frame.
-
-    The anchor is moved onto the keypoints both know by the best rigid motion (rotation
-    and translation, Kabsch) when at least 3 of them span a plane, else by their mean
-    shift, and the missing keypoints are read off the moved anchor.
-
-    Args:
-        predicted: ``(keypoints, 3)`` mm, NaN where the recent frames give no prediction.
-        anchor: ``(keypoints, 3)`` mm, the last frame with every keypoint accepted.
-    """
-    missing = ~np.isfinite(predicted).all(axis=1)
-    if not missing.any():
-        return predicted
-    known = ~missing & np.isfinite(anchor).all(axis=1)
-    if not known.any():
-        return predicted
-    src, dst = anchor[known], predicted[known]
-    src_c, dst_c = src.mean(axis=0), dst.mean(axis=0)
-    rot = np.eye(3)
-    if known.sum() >= 3:
-        u, sv, vt = np.linalg.svd((src - src_c).T @ (dst - dst_c))
-        if sv[1] > 1e-6 * max(sv[0], 1e-12):  # not collinear
-            d = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
-            rot = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
-    out = predicted.copy()
-    out[missing] = (anchor[missing] - src_c) @ rot.T + dst_c
-    return out
 
 
 def _traced(rt: Runtime, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -534,41 +460,6 @@ class PoseEnv:
     def cameras(self) -> list[Camera]:
         """The calibration's cameras, read on first use and kept for the run's chunks."""
         return self.inputs.read_cameras()
-
-
-TRACK_JUMP_BONES = 1.0
-"""An accepted keypoint further than this many median seed bone lengths from where the
-track predicts it does not guide the next frames (``consistent_with_track``)."""
-
-
-def consistent_with_track(
-    points: NDArray[np.float64], predicted: NDArray[np.float64], bound: float
-) -> NDArray[np.bool_]:
-    """Which accepted keypoints may join the track: those near their prediction.
-
-    A frame can pass every 3D check with a wrong mark on one keypoint (another mark at a
-    plausible bone length); fed to the predictor, it would pull the following frames
-    after it and the track would be lost for good. A keypoint that lands more than
-    ``bound`` from its prediction is kept out of the track (the frame's output keeps it)
-    unless most of the body moved as far, which is the animal moving, not a wrong mark.
-    The keypoint is predicted again from the frames before and the anchor, so a later
-    frame re-acquires it where the checks and this test agree.
-
-    Args:
-        points: ``(keypoints, 3)`` the accepted points, calibration units, NaN = missing.
-        predicted: ``(keypoints, 3)`` where the track predicted them, NaN = no prediction.
-        bound: largest distance from the prediction, calibration units.
-
-    Returns:
-        ``(keypoints,)`` bool, True where the keypoint may join the track.
-    """
-    dist = np.linalg.norm(points - predicted, axis=1)
-    known = np.isfinite(dist)
-    far = known & (dist > bound)
-    if far.sum() > 0.5 * known.sum():
-        return np.ones(len(points), dtype=bool)
-    keep: NDArray[np.bool_] = ~far
-    return keep
 
 
 @dataclass
