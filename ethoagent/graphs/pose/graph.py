@@ -49,7 +49,7 @@ from ethoagent.graphs.pose import stages
 from ethoagent.graphs.pose.inputs import PoseInputs, PoseState
 from ethoagent.graphs.pose.item_stages import missing_axis_roles
 from ethoagent.graphs.pose.options import PoseOptions
-from ethoagent.graphs.pose.stages import PoseEnv
+from ethoagent.graphs.pose.stages import SEED_FIT_FACTOR, PoseEnv
 from ethoagent.io.calibration import read_calibration
 from ethoagent.io.rig import CameraFiles, find_camera_files
 from ethoagent.io.seeds import read_seeds
@@ -127,9 +127,8 @@ def resolve_inputs(
     Videos and 2D prediction files belong to the camera their file name (as a whole word)
     or their folder names (``io.rig.camera_of``): ``videos/back.mp4``,
     ``session/back/minimal_back.mp4`` and ``minimal_back_proofread.analysis.h5`` all are
-    camera ``back``. A camera whose seed labels do not fit the calibration (of two cameras
-    with identical parameters, the one whose labels do not fit them;
-    ``tools.calibration_check.diagnose_calibration``) or that has no video is left out and
+    camera ``back``. Of two cameras with identical parameters, the one whose seed labels
+    do not fit them (``tools.calibration_check.diagnose_calibration``) is left out and
     named in ``warnings``. Real labels on a real calibration reproject worse than the
     defaults allow: the reprojection and bone limits are raised to ``LIMIT_MARGIN`` times
     the worst the seeds show (never lowered), and ``warnings`` says so.
@@ -144,7 +143,7 @@ def resolve_inputs(
     Views of different lengths are labelled up to the shortest (``warnings`` says so).
 
     Raises:
-        InputError: missing videos, fewer than two cameras with a video, too few frames,
+        InputError: a calibration camera without a video, too few frames,
             views at different frame rates, a calibration that fails ``check_calibration``
             on the cameras kept, seeds naming none of the skeleton's keypoints, or a
             skeleton without regions.
@@ -161,13 +160,13 @@ def resolve_inputs(
         )
     seed = read_seeds(seeds, [c.name for c in all_cams], skeleton.keypoints, frames=seed_frames)
     cams, warnings = _fitting_cameras(calibration, all_cams, seed.points_2d)
-    cams, paths = _videos(videos_dir, cams, warnings)
+    cams, paths = _videos(videos_dir, cams)
     _check_kept(calibration, cams)
     predictions = _predictions(candidates_dir, cams)
     n = _common_length(paths, frames, warnings)
     used = {c.name for c in cams}
     kept = [i for i, c in enumerate(all_cams) if c.name in used]
-    opts = _seed_limits(cams, seed.points_2d[:, kept], skeleton, opts, warnings)
+    opts = _seed_limits(calibration, cams, seed.points_2d[:, kept], skeleton, opts, warnings)
     missing = missing_axis_roles(skeleton)
     if missing:
         warnings.append(
@@ -208,12 +207,16 @@ def _fitting_cameras(
     labelled = [c for c, s in zip(cams, seen, strict=True) if s]
     diag = diagnose_calibration(labelled, seed_2d[:, seen])
     said = [f"calibration {calibration.name} on the seed labels: {m}" for m in diag.messages()]
-    if diag.inconsistent:
+    # only a camera that shares its parameters with another is left out here; any other
+    # misfit is refused with the seeds' reprojection errors when the run starts
+    twins = {c for group in diag.duplicates for c in group}
+    wrong = [c for c in diag.inconsistent if c in twins]
+    if wrong:
         said.append(
-            f"camera(s) {list(diag.inconsistent)} left out: their seed labels do not fit "
-            "the calibration."
+            f"camera(s) {wrong} left out: they share their parameters with another camera "
+            "and their seed labels do not fit them."
         )
-    return [c for c in cams if c.name not in diag.inconsistent], said
+    return [c for c in cams if c.name not in wrong], said
 
 
 def _check_kept(calibration: Path, cams: list[Camera]) -> None:
@@ -227,10 +230,8 @@ def _check_kept(calibration: Path, cams: list[Camera]) -> None:
         )
 
 
-def _videos(
-    folder: Path, cams: list[Camera], warnings: list[str]
-) -> tuple[list[Camera], list[Path]]:
-    """One video per camera; cameras without one are left out (at least two must stay)."""
+def _videos(folder: Path, cams: list[Camera]) -> tuple[list[Camera], list[Path]]:
+    """One video per camera of ``cams``."""
     if not folder.is_dir():
         raise InputError(
             f"video folder {folder} does not exist.",
@@ -242,21 +243,15 @@ def _videos(
         found = find_camera_files(folder, names, prefer=VIDEO_SUFFIXES)
     except InputError:
         found = CameraFiles({}, tuple(names), (), ())
-    with_video = [c for c in cams if c.name in found.files]
-    if len(with_video) < 2:
-        raise InputError(
-            f"no video file for camera(s) {list(found.cameras_without_file)} in "
-            f"{folder} ({', '.join(VIDEO_SUFFIXES)}; cameras {names}); at least two "
-            "cameras need a video.",
-            fix="name each video after its camera in the calibration (e.g. session_back.mp4, "
-            "or back/...mp4).",
-        )
     if found.cameras_without_file:
-        warnings.append(
-            f"calibration camera(s) {list(found.cameras_without_file)} have no video in "
-            f"{folder}; they are left out."
+        missing = ", ".join(repr(c) for c in found.cameras_without_file)
+        raise InputError(
+            f"no video file for camera {missing} in {folder} ({', '.join(VIDEO_SUFFIXES)}; "
+            f"videos found: {[p.name for p in found.files.values()]}).",
+            fix="name each camera's video after it (e.g. session_side.mp4, or side/...mp4), "
+            "or remove the camera from the calibration.",
         )
-    return with_video, [found.files[c.name] for c in with_video]
+    return cams, [found.files[c.name] for c in cams]
 
 
 def _predictions(folder: Path | None, cams: list[Camera]) -> list[str] | None:
@@ -306,6 +301,7 @@ def _common_length(paths: list[Path], frames: int | None, warnings: list[str]) -
 
 
 def _seed_limits(
+    calibration: Path,
     cams: list[Camera],
     seed_2d: NDArray[np.float64],
     skeleton: Skeleton,
@@ -315,6 +311,17 @@ def _seed_limits(
     """``options`` with the check limits raised to what the seed labels need."""
     seed_3d = triangulate_dlt(cams, seed_2d)
     reproj = reprojection_errors(cams, seed_3d, seed_2d)
+    # limits grow with honest label noise, never with a calibration the seeds contradict
+    limit = SEED_FIT_FACTOR * options.reprojection_px
+    medians = {c.name: np.nanmedian(reproj[:, v]) for v, c in enumerate(cams)}
+    bad = [f"{n} {m:.1f} px" for n, m in medians.items() if np.isfinite(m) and m > limit]
+    if bad:
+        raise InputError(
+            f"the seed labels do not fit calibration {calibration}: median reprojection "
+            f"error {', '.join(bad)} (limit {limit:g} px).",
+            fix="check that the calibration belongs to these cameras and videos (names, "
+            "image size, intrinsics not swapped or transposed); recalibrate if needed.",
+        )
     lengths = median_bone_lengths(seed_3d, skeleton.bone_index)
     dev = np.abs(bone_length_errors(seed_3d, skeleton.bone_index, lengths))
     worst_px = float(np.nanmax(reproj)) if np.isfinite(reproj).any() else 0.0
