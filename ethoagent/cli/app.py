@@ -293,7 +293,7 @@ def segment(
     if resume is None:
         if keypoints is None or out is None:
             raise InputError(
-                "segment needs KEYPOINTS (or a VIDEO) and OUT.",
+                "segment needs KEYPOINTS and OUT (KEYPOINTS may be a video).",
                 fix="e.g. ethoagent segment poses.nc results/ (or --resume RUN).",
             )
         if video is None and keypoints.suffix.lower() in VIDEO_SUFFIXES:

@@ -235,6 +235,8 @@ def _summary(
         "layout": inputs.layout,
         "keypoints": inputs.keypoints,
         "video": inputs.video,
+        "feature_source": inputs.feature_source,
+        "identity": dict(state.get("identity", {})),
         "ari_between_seeds": clusters.get("ari_between_seeds"),
         "stability_passed": clusters.get("stability_passed"),
         "clusters": clusters,
@@ -370,9 +372,8 @@ def _report_md(s: Mapping[str, Any]) -> str:
             if offline
             else f" (vlm: `{s['models']['vlm']}`, llm: `{s['models']['llm']}`)."
         ),
-        f"Data: {s.get('data', 'as given')} — `{s['keypoints']}`"
-        + (f", video `{s['video']}`" if s["video"] else ", no video")
-        + f"; {s['dims']}D keypoints ({s['unit']}), body layout `{s['layout']}`.",
+        _data_line(s),
+        _features_line(s),
         "",
         "| metric | value |",
         "|---|---|",
@@ -415,6 +416,41 @@ def _report_md(s: Mapping[str, Any]) -> str:
         shown = ", ".join(s["flagged"][:30]) + (" …" if len(s["flagged"]) > 30 else "")
         lines += [f"Flagged for review (see the trace): {shown}", ""]
     return "\n".join(lines)
+
+
+def _data_line(s: Mapping[str, Any]) -> str:
+    if not s["keypoints"]:
+        return f"Data: {s.get('data', 'as given')} — video `{s['video']}`, no keypoints."
+    return (
+        f"Data: {s.get('data', 'as given')} — `{s['keypoints']}`"
+        + (f", video `{s['video']}`" if s["video"] else ", no video")
+        + f"; {s['dims']}D keypoints ({s['unit']}), body layout `{s['layout']}`."
+    )
+
+
+def _features_line(s: Mapping[str, Any]) -> str:
+    source = s.get("feature_source", "keypoints")
+    what = {
+        "keypoints": "pose features from the keypoints",
+        "video": "video features (moving blobs found by background subtraction: speed, "
+        "turning, elongation, aspect, area and motion energy; no keypoints)",
+        "both": "pose features from the keypoints and video features of the blobs, side by side",
+    }[source]
+    line = f"\nFeatures clustered: {what}."
+    identity = s.get("identity") or {}
+    if identity:
+        merged = ", ".join(
+            f"{a} {n}" for a, n in zip(s["animals"], identity["merged_frames"], strict=True)
+        )
+        found = ", ".join(
+            f"{a} {n}" for a, n in zip(s["animals"], identity["detected_frames"], strict=True)
+        )
+        line += (
+            f" Blob found in (frames): {found}; merged with another animal (frames): "
+            f"{merged}. Identity tracking: {identity['note']}."
+            + (" Blob tracks read from the video cache." if identity.get("cached") else "")
+        )
+    return line
 
 
 def _num(x: Any) -> str:
