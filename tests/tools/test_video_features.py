@@ -113,7 +113,7 @@ def test_two_animals_keep_their_identity_and_contact_is_flagged_merged() -> None
 
 def test_no_moving_animal_is_one_clear_error() -> None:
     still = scene(np.full((30, 1, 2), [150.0, 100.0]))
-    with pytest.raises(InputError, match="no moving animal found in empty.mp4") as err:
+    with pytest.raises(InputError, match=r"no moving animal found in empty\.mp4") as err:
         check_moving_animal(still, BlobSettings(), "empty.mp4")
     assert "--video-threshold" in (err.value.fix or "")
     moving = scene(np.stack([np.linspace(40, 280, 30), np.full(30, 120.0)], 1)[:, None])

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ethoagent.graphs.kit.spec import Pipeline
 from ethoagent.graphs.segment.inputs import SegmentInputs, SegmentSources, resolve_segment
 from ethoagent.graphs.segment.options import SegmentOptions
+from ethoagent.graphs.segment.video import output_video_features
 
 if TYPE_CHECKING:
     from ethoagent.graphs.kit.runtime import Runtime
@@ -46,4 +47,11 @@ PIPELINE: Pipeline[SegmentSources, SegmentOptions, SegmentInputs] = Pipeline(
     summary_keys=("frames", "epochs", "model_calls_per_snippet"),
 )
 
-__all__ = ["OUTPUTS", "PIPELINE", "SegmentInputs", "SegmentOptions", "SegmentSources"]
+__all__ = [
+    "OUTPUTS",
+    "PIPELINE",
+    "SegmentInputs",
+    "SegmentOptions",
+    "SegmentSources",
+    "output_video_features",
+]

@@ -17,8 +17,10 @@ under ``<runs_dir>/video_cache``) and kept in the run's artifact ``blobs``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,17 +28,25 @@ from scipy.optimize import linear_sum_assignment
 
 from ethoagent.io.video import VideoReader
 from ethoagent.tools.features import Features
-from ethoagent.tools.video_features import BlobTracks, cached_tracks, video_features
+from ethoagent.tools.video_features import (
+    BlobSettings,
+    BlobTracks,
+    cached_tracks,
+    track_blobs,
+    video_features,
+)
 
 if TYPE_CHECKING:
     from ethoagent.graphs.kit.runtime import Runtime
     from ethoagent.graphs.segment.inputs import SegmentInputs
+    from ethoagent.graphs.segment.options import SegmentOptions
     from ethoagent.runs import Run
 
 __all__ = [
     "blob_points",
     "join_features",
     "match_to_keypoints",
+    "output_video_features",
     "run_video_features",
     "track_video",
 ]
@@ -128,6 +138,36 @@ def join_features(pose: Features, video: Features) -> Features:
         valid=valid,
         report=report,
     )
+
+
+def output_video_features(
+    outputs: Path, summary: Mapping[str, Any], options: SegmentOptions
+) -> Features:
+    """The blob features of a finished video-only segment run, from its outputs folder.
+
+    The run's ``artifacts/blobs.npz`` beside ``outputs`` is read where it exists (a run
+    folder); an OUT folder alone has its video tracked again with ``options``' settings.
+
+    Args:
+        outputs: a segment run's ``outputs/`` or OUT folder (``summary.json`` in it).
+        summary: its ``summary.json``.
+        options: the segment settings the run used.
+    """
+    saved = outputs.parent / "artifacts" / "blobs.npz"
+    animals = list(summary["animals"])
+    if saved.is_file():
+        with np.load(saved) as z:
+            tracks = BlobTracks.from_arrays({k: z[k] for k in z.files})
+    else:
+        settings = BlobSettings(
+            animals=len(animals),
+            threshold=options.video_threshold,
+            max_width=options.video_max_width,
+        )
+        with VideoReader(summary["video"]) as reader:
+            tracks = track_blobs(reader, settings)
+    fps = float(summary["fps"])
+    return video_features(tracks, fps, animals=animals, window_s=options.feature_window_s)
 
 
 def run_video_features(run: Run, inputs: SegmentInputs) -> Features:
