@@ -8,7 +8,8 @@ For labs with video and no pose model. The animals are found by background subtr
 2. ``detect_blobs``: a frame (greyscale, scaled to at most ``BlobSettings.max_width``
    pixels wide, blurred) minus the background, thresholded, opened, split into connected
    components; the largest ones above ``min_area_fraction`` of the image are the animals.
-   Each blob's centre, area and principal axes come from its second moments.
+   Each blob's centre and principal axes come from the second moments of its body core
+   (``CORE_DEPTH``: a tail or a thin shadow left out), its area from the whole blob.
 3. ``track_blobs``: blobs are given to animals frame by frame by position (Hungarian
    assignment on the distance to each animal's last position). Animals are kept apart
    by identity checks: where fewer blobs than animals are seen, the animals that share a
@@ -84,6 +85,9 @@ VIDEO_FEATURES: tuple[str, ...] = (
     "motion",
 )
 """Per-frame blob features (each also as ``_mean`` and ``_std`` over the window)."""
+
+SMOOTH_S = 0.2
+"""Window of the centred moving average of blob centres before speeds are taken, s."""
 
 _FIX_MOTION = (
     "check that the video shows the animal moving (an animal still for the whole video "
@@ -307,6 +311,10 @@ def noise_threshold(
 
 
 _KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+CORE_DEPTH = 0.4
+"""A blob's body core: its pixels at least this fraction of the blob's largest depth (the
+distance to the background) inside. A tail or a thin shadow is shallow, so the centre and
+the axes measured on the core do not swing with them."""
 
 
 def detect_blobs(
@@ -332,10 +340,14 @@ def detect_blobs(
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _KERNEL)
     _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     order = [i for i in np.argsort(-stats[1:, cv2.CC_STAT_AREA]) + 1 if stats[i, 4] >= min_area]
+    depth = cv2.distanceTransform(mask, cv2.DIST_L2, 3) if order else None
     blobs: list[Blob] = []
     for i in order[:most]:
         x, y, w, h, area = (int(v) for v in stats[i])
-        ys, xs = np.nonzero(labels[y : y + h, x : x + w] == i)
+        assert depth is not None
+        inside = labels[y : y + h, x : x + w] == i
+        d = np.where(inside, depth[y : y + h, x : x + w], 0.0)
+        ys, xs = np.nonzero(d >= CORE_DEPTH * float(d.max()))
         cx, cy = xs.mean() + x, ys.mean() + y
         cov = np.cov(np.stack([xs, ys])) if area > 1 else np.eye(2)
         evals, evecs = np.linalg.eigh(cov)
@@ -622,7 +634,11 @@ def _per_frame(tracks: BlobTracks, fps: float) -> dict[str, NDArray[np.float64]]
                 for a in range(tracks.area.shape[1])
             ]
         )
-    step = np.diff(tracks.centre, axis=0, prepend=np.nan)
+    # the centre is smoothed over SMOOTH_S first: blob-outline jitter has no direction, so
+    # it averages out instead of adding up in the per-frame speed
+    centre, _ = _rolling(tracks.centre, max(1, round(SMOOTH_S * fps)) | 1)
+    centre = np.where(np.isfinite(tracks.centre), centre, np.nan)
+    step = np.diff(centre, axis=0, prepend=np.nan)
     speed = np.linalg.norm(step, axis=2) * fps / body
     turn = np.diff(tracks.angle, axis=0, prepend=np.nan)
     turn = (turn + math.pi / 2) % math.pi - math.pi / 2

@@ -380,7 +380,7 @@ def keypoint_sets(subjects: Sequence[Mapping[str, Any]]) -> dict[tuple[str, ...]
         summary = json.loads((Path(outputs) / "summary.json").read_text(encoding="utf-8"))
         path = str(summary["keypoints"])
         if not path:  # a video-only session: its features come from the video's blobs
-            path, names = str(summary["video"]), ("(video only, no keypoints)",)
+            path, names = str(summary["video"]), tuple[str, ...](["(video only, no keypoints)"])
         else:
             names = tuple(read_keypoints(path, fps=float(summary["fps"])).keypoints)
         if path not in sets[names]:
