@@ -586,6 +586,12 @@ def segment_suite(options: SuiteOptions) -> SuiteResult:
                 )
             metrics.update(_floors(case, scores, graph, options.seed))
             notes.append(f"{case.name}: {case.source}; classes {', '.join(case.classes)}.")
+        # the feature-source variants (video / keypoints / both) on rendered sessions
+        from ethoagent.evals.segment_video import video_variant_rows
+
+        v_rows, v_metrics, v_notes, v_figures = video_variant_rows(options, work / "video")
+        metrics.update({f"video_variants.{k}": v for k, v in v_metrics.items()})
+        notes += v_notes
     metrics["graph_wall_s"] = round(graph_wall, 2)
     metrics["graph_s_per_min_30fps"] = (
         round(graph_wall / graph_minutes, 2) if graph_minutes else None
@@ -606,8 +612,8 @@ def segment_suite(options: SuiteOptions) -> SuiteResult:
     ]
     return SuiteResult(
         metrics=metrics,
-        table=rows,
-        figures={"segment_scores": _figure(rows, metrics)},
+        table=rows + v_rows,
+        figures={"segment_scores": _figure(rows, metrics), **v_figures},
         notes=list(dict.fromkeys(notes)),
     )
 

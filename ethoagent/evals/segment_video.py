@@ -37,6 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 
+from ethoagent.evals.datasets import shared_data_dir
 from ethoagent.evals.harness import SuiteOptions, SuiteResult, register_suite
 from ethoagent.evals.segment import (
     SegmentCase,
@@ -45,6 +46,7 @@ from ethoagent.evals.segment import (
     pooled_scores,
     run_graph,
 )
+from ethoagent.evals.segment_openfield import OPENFIELD, openfield_check
 from ethoagent.graphs.segment.inputs import SegmentInputs, SegmentSources, resolve_segment
 from ethoagent.graphs.segment.options import SegmentOptions
 from ethoagent.io.keypoints import write_keypoints
@@ -229,12 +231,12 @@ def _case_predictions(
 
 def video_variant_rows(
     options: SuiteOptions, work: Path
-) -> tuple[list[dict[str, Any]], dict[str, Any], list[str]]:
-    """Score the variants on the rendered 1- and 3-mouse sessions.
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[str], dict[str, bytes]]:
+    """Score the variants on the rendered 1- and 3-mouse sessions; check the real video.
 
     Returns:
         Table rows (``dataset``, ``method``, metrics, ``wall_s``), metrics (floors,
-        identity) and notes.
+        identity, ``openfield.*``), notes and figures.
     """
     frames = (1 if options.quick else 3) * 60 * 30
     rows: list[dict[str, Any]] = []
@@ -272,7 +274,23 @@ def video_variant_rows(
         "merge) on the same rendered frames; '<variant>_dec' is its DEC clusters alone. "
         "Video tracks are mapped to true animals once per session (identity_accuracy)."
     )
-    return rows, metrics, notes
+    figures: dict[str, bytes] = {}
+    root = shared_data_dir() / OPENFIELD
+    if root.is_dir():
+        of_metrics, figures["openfield_video_only"] = openfield_check(
+            root, work / "openfield", seed=options.seed
+        )
+        metrics.update(of_metrics)
+        notes.append(
+            "openfield: the real DeepLabCut open-field video m3v1 (77 s) has no labels or "
+            "keypoints of its own, so 'still' epochs are compared with the low-motion "
+            "stretches of its frame differences (a one-line rule), and the blob detector with "
+            "the human labels of the 116 images of session m4s1 (beside the darkest-pixels "
+            "rule)."
+        )
+    else:
+        notes.append(f"openfield check skipped: {root} not found (shared data absent).")
+    return rows, metrics, notes, figures
 
 
 @register_suite(
@@ -284,5 +302,7 @@ def video_variant_rows(
 def segment_video_suite(options: SuiteOptions) -> SuiteResult:
     """The feature-source variants alone (``video_variant_rows``)."""
     with tempfile.TemporaryDirectory(prefix="ethoagent-segment-video-eval-") as tmp:
-        rows, metrics, notes = video_variant_rows(options, Path(tmp))
-    return SuiteResult(metrics=metrics, table=rows, notes=list(dict.fromkeys(notes)))
+        rows, metrics, notes, figures = video_variant_rows(options, Path(tmp))
+    return SuiteResult(
+        metrics=metrics, table=rows, figures=figures, notes=list(dict.fromkeys(notes))
+    )
