@@ -274,6 +274,14 @@ def segment(
         float | None,
         typer.Option(help="Foreground threshold for video features, grey levels (default: auto)."),
     ] = _SEGMENT.video_threshold,
+    video_embeddings: Annotated[
+        bool,
+        typer.Option(
+            "--video-embeddings",
+            help="Add EfficientNet-Lite0 embeddings of animal crops to the video features "
+            "(needs the vision extra).",
+        ),
+    ] = _SEGMENT.video_embeddings,
     overwrite: OverwriteOpt = False,
     run_id: RunIdOpt = None,
     resume: ResumeOpt = None,
@@ -313,6 +321,7 @@ def segment(
                 "features": features,
                 "video_animals": animals,
                 "video_threshold": video_threshold,
+                "video_embeddings": video_embeddings,
             }
         )
     else:

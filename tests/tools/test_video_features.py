@@ -18,6 +18,7 @@ from ethoagent.tools.video_features import (
     BlobSettings,
     cached_tracks,
     check_moving_animal,
+    embed_crops,
     track_blobs,
     video_features,
 )
@@ -135,3 +136,37 @@ def test_tracks_are_cached_by_video_and_settings(tmp_path: Path) -> None:
     assert np.array_equal(first.centre, again.centre) and first.threshold == again.threshold
     other, hit3 = cached_tracks(video, frames, BlobSettings(threshold=30), tmp_path / "cache")
     assert not hit3 and frames.iterated == 2 and other.threshold == 30
+
+
+class MeanColour:
+    """A stand-in encoder: the crop's mean R, G, B and its side (exactly known)."""
+
+    name, dim, temporal = "mean-colour", 4, False
+
+    def __init__(self) -> None:
+        self.frames_encoded = 0
+        self.sides: list[int] = []
+
+    def encode(self, frames: np.ndarray, *, previous: np.ndarray | None = None) -> np.ndarray:
+        self.frames_encoded += len(frames)
+        self.sides += [f.shape[0] for f in frames]
+        means = frames.reshape(len(frames), -1, 3).mean(axis=1)
+        return np.hstack([means, np.full((len(frames), 1), frames.shape[1])]).astype(np.float32)
+
+
+def test_crop_embeddings_are_sampled_centred_and_held() -> None:
+    frames = 30
+    centres = np.stack([60.0 + 6 * np.arange(frames), np.full(frames, 120.0)], 1)[:, None]
+    source = scene(centres)
+    tracks = track_blobs(source, BlobSettings())
+    # a floor darker to the right: a crop's mean colour falls as the animal walks right
+    ramp = np.linspace(0, 60, W).astype(np.uint8)[None, :, None]
+    source = Frames([np.clip(f.astype(int) - ramp, 0, 255).astype(np.uint8) for f in source])
+    encoder = MeanColour()
+    emb = embed_crops(source, tracks, encoder, fps=30.0, sample_fps=10.0, components=2)
+    assert emb.shape == (frames, 1, 2) and np.isfinite(emb).all()
+    assert encoder.frames_encoded == 10  # every 3rd frame at 30 fps
+    assert len(set(encoder.sides)) == 1  # 2 x the median blob length, every crop
+    first = emb[::3, 0, 0]  # the first component follows the position: monotonic
+    assert np.all(np.diff(first) > 0) or np.all(np.diff(first) < 0)
+    assert (emb[0:3] == emb[0]).all() and (emb[3:6] == emb[3]).all()  # held between samples

@@ -10,10 +10,13 @@ from typing import TYPE_CHECKING, Any
 from ethoagent.graphs.kit.spec import Pipeline
 from ethoagent.graphs.segment.inputs import SegmentInputs, SegmentSources, resolve_segment
 from ethoagent.graphs.segment.options import SegmentOptions
-from ethoagent.graphs.segment.video import output_video_features
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
     from ethoagent.graphs.kit.runtime import Runtime
+    from ethoagent.tools.features import Features
 
 OUTPUTS = (
     "ethogram.csv",
@@ -26,6 +29,15 @@ OUTPUTS = (
     "summary.json",
 )
 """The files of a segment run (``outputs/`` of the run, and the OUT folder)."""
+
+
+def output_video_features(
+    outputs: Path, summary: Mapping[str, Any], options: SegmentOptions
+) -> Features:
+    """``graphs.segment.video.output_video_features``, imported when first called."""
+    from ethoagent.graphs.segment.video import output_video_features as features
+
+    return features(outputs, summary, options)
 
 
 async def _execute(rt: Runtime, inputs: SegmentInputs) -> dict[str, Any]:

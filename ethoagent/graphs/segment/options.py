@@ -52,6 +52,9 @@ class SegmentOptions(BaseModel):
             the keypoint file's individuals).
         video_threshold: foreground threshold, grey levels; ``None`` = from the noise.
         video_max_width: frames are scaled down to at most this width for detection, px.
+        video_embeddings: append EfficientNet-Lite0 embeddings of animal-centred crops
+            (10 fps, 8 principal components) to the video features; needs the ``vision``
+            extra.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -82,6 +85,7 @@ class SegmentOptions(BaseModel):
     video_animals: int = Field(1, ge=1, le=16)
     video_threshold: float | None = Field(None, gt=0, lt=255)
     video_max_width: int = Field(320, ge=64, le=4096)
+    video_embeddings: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> SegmentOptions:

@@ -41,6 +41,7 @@ from ethoagent.graphs.segment.options import SegmentOptions
 from ethoagent.graphs.segment.report import write_segment_outputs
 from ethoagent.graphs.segment.video import (
     blob_points,
+    embed_video,
     join_features,
     match_to_keypoints,
     run_video_features,
@@ -460,6 +461,10 @@ def _load_video(
             "individuals by position (" + identity["note"] + ")"
         )
     run.save_arrays("blobs", **tracks.arrays())
+    if env.options.video_embeddings:
+        emb = _traced(rt, "embed_crops", embed_video, rt, inputs, tracks)
+        run.save_arrays("embeddings", embeddings=emb)
+        identity["embeddings"] = "EfficientNet-Lite0, animal-centred crops at 10 fps"
     lost = [
         (name, n)
         for name, n in zip(inputs.animals, identity["detected_frames"], strict=True)
