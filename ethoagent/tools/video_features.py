@@ -25,9 +25,10 @@ For labs with video and no pose model. The animals are found by background subtr
    ``tools.features.Features`` so that clustering, snippets and kinematic captions take
    them as they take keypoint features.
 
-Optionally (``embed_crops``), animal-centred crops are embedded by an image encoder (the
-packaged EfficientNet-Lite0 of the ``vision`` extra) at up to 10 fps and reduced to a few
-principal components, which the segment graph appends to the motion features.
+Optionally (``tools.video_embeddings.embed_crops``), animal-centred crops are embedded by
+an image encoder (the packaged EfficientNet-Lite0 of the ``vision`` extra) at up to 10 fps
+and reduced to a few principal components, which the segment graph appends to the motion
+features.
 
 Frames are consumed one at a time from any ``FrameSource`` (``io.video.VideoReader``), so
 an hour of video never sits in memory: what is kept is a few numbers per frame and animal.
@@ -60,7 +61,6 @@ from ethoagent.atomic import atomic_save_npz
 from ethoagent.errors import InputError
 from ethoagent.tools.body import BodyRoles
 from ethoagent.tools.features import BodyLayout, Features
-from ethoagent.tools.vision import VisionEncoder
 
 __all__ = [
     "VIDEO_FEATURES",
@@ -71,7 +71,6 @@ __all__ = [
     "cached_tracks",
     "check_moving_animal",
     "detect_blobs",
-    "embed_crops",
     "estimate_background",
     "noise_threshold",
     "prepare_frame",
@@ -738,82 +737,3 @@ def video_features(
         layout=layout,
         roles=roles,
     )
-
-
-# --------------------------------------------------------------------------- embeddings
-
-
-def embed_crops(
-    source: FrameSource,
-    tracks: BlobTracks,
-    encoder: VisionEncoder,
-    *,
-    fps: float,
-    sample_fps: float = 10.0,
-    components: int = 8,
-    batch: int = 64,
-    progress: Callable[[int, int], None] | None = None,
-) -> NDArray[np.float64]:
-    """Animal-centred crops embedded by ``encoder``, reduced by PCA, held between samples.
-
-    A square crop of twice the animal's median blob length around each blob centre is
-    taken at ``sample_fps`` (frames read once, in order), embedded, and the embeddings of
-    all animals projected on their first ``components`` principal components; each frame
-    takes the values of the nearest sampled frame before it.
-
-    Args:
-        source: the video's frames (BGR).
-        tracks: the animals' blob tracks of the same video.
-        encoder: e.g. ``nn.encoders.EfficientNetLite0Encoder`` (RGB input).
-        fps: the video's frame rate, Hz.
-        sample_fps: crops per second and animal (at most ``fps``).
-        components: principal components kept.
-        batch: crops per ``encode`` call.
-        progress: called as ``progress(done_frames, total_frames)``.
-
-    Returns:
-        ``(frames, animals, components)`` float64, NaN where no crop was taken yet or the
-        animal had no blob.
-    """
-    frames, animals = tracks.area.shape
-    step = max(1, round(fps / min(sample_fps, fps)))
-    with np.errstate(all="ignore"):
-        half = np.nan_to_num(np.nanmedian(tracks.major, axis=0), nan=32.0)
-    keys: list[tuple[int, int]] = []
-    vectors: list[NDArray[np.float32]] = []
-    pending: list[NDArray[np.uint8]] = []
-
-    def flush() -> None:
-        if pending:
-            vectors.extend(encoder.encode(np.stack(pending)))
-            pending.clear()
-
-    for f, frame in enumerate(source):
-        if f % step == 0:
-            for a in range(animals):
-                c = tracks.centre[f, a]
-                if not np.isfinite(c).all():
-                    continue
-                r = max(8, round(float(half[a])))
-                padded = cv2.copyMakeBorder(frame, r, r, r, r, cv2.BORDER_REPLICATE)
-                cx, cy = round(float(c[0])), round(float(c[1]))
-                crop = padded[cy : cy + 2 * r, cx : cx + 2 * r, ::-1]
-                pending.append(np.ascontiguousarray(crop))
-                keys.append((f, a))
-            if len(pending) >= batch:
-                flush()
-        if progress is not None and (f + 1) % 500 == 0:
-            progress(f + 1, frames)
-    flush()
-    out = np.full((frames, animals, components), np.nan)
-    if not keys:
-        return out
-    emb = np.asarray(vectors, dtype=np.float64)
-    emb -= emb.mean(axis=0)
-    _, _, vt = np.linalg.svd(emb, full_matrices=False)
-    proj = np.zeros((len(keys), components))
-    n = min(components, vt.shape[0])
-    proj[:, :n] = emb @ vt[:n].T
-    for (f, a), v in zip(keys, proj, strict=True):
-        out[f : f + step, a] = v
-    return out

@@ -9,16 +9,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from ethoagent.errors import InputError
+from ethoagent.tools.video_embeddings import embed_crops
 from ethoagent.tools.video_features import (
     CORE_DEPTH,
     VIDEO_FEATURES,
     BlobSettings,
     cached_tracks,
     check_moving_animal,
-    embed_crops,
     track_blobs,
     video_features,
 )
@@ -53,7 +53,7 @@ def scene(
         img = np.full((H, W), 200, np.uint8)
         for x, y in row:
             cv2.ellipse(img, (round(x), round(y)), axes, angle, 0, 360, 40, -1)
-        out.append(cv2.cvtColor(img, cv2.COLOR_GRAY2BGR))
+        out.append(np.asarray(cv2.cvtColor(img, cv2.COLOR_GRAY2BGR), dtype=np.uint8))
     return Frames(out)
 
 
@@ -147,11 +147,14 @@ class MeanColour:
         self.frames_encoded = 0
         self.sides: list[int] = []
 
-    def encode(self, frames: np.ndarray, *, previous: np.ndarray | None = None) -> np.ndarray:
-        self.frames_encoded += len(frames)
-        self.sides += [f.shape[0] for f in frames]
-        means = frames.reshape(len(frames), -1, 3).mean(axis=1)
-        return np.hstack([means, np.full((len(frames), 1), frames.shape[1])]).astype(np.float32)
+    def encode(
+        self, frames: ArrayLike, *, previous: ArrayLike | None = None
+    ) -> NDArray[np.float32]:
+        arr = np.asarray(frames)
+        self.frames_encoded += len(arr)
+        self.sides += [f.shape[0] for f in arr]
+        means = arr.reshape(len(arr), -1, 3).mean(axis=1)
+        return np.hstack([means, np.full((len(arr), 1), arr.shape[1])]).astype(np.float32)
 
 
 def test_crop_embeddings_are_sampled_centred_and_held() -> None:
@@ -161,7 +164,9 @@ def test_crop_embeddings_are_sampled_centred_and_held() -> None:
     tracks = track_blobs(source, BlobSettings())
     # a floor darker to the right: a crop's mean colour falls as the animal walks right
     ramp = np.linspace(0, 60, W).astype(np.uint8)[None, :, None]
-    source = Frames([np.clip(f.astype(int) - ramp, 0, 255).astype(np.uint8) for f in source])
+    source = Frames(
+        [np.asarray(np.clip(f.astype(int) - ramp, 0, 255), dtype=np.uint8) for f in source]
+    )
     encoder = MeanColour()
     emb = embed_crops(source, tracks, encoder, fps=30.0, sample_fps=10.0, components=2)
     assert emb.shape == (frames, 1, 2) and np.isfinite(emb).all()

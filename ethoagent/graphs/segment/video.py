@@ -30,11 +30,11 @@ from scipy.optimize import linear_sum_assignment
 
 from ethoagent.io.video import VideoReader
 from ethoagent.tools.features import Features
+from ethoagent.tools.video_embeddings import embed_crops
 from ethoagent.tools.video_features import (
     BlobSettings,
     BlobTracks,
     cached_tracks,
-    embed_crops,
     track_blobs,
     video_features,
 )
