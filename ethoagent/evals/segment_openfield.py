@@ -15,7 +15,8 @@ parts, each beside the rule a user could write in one line:
    ``still`` frames against the low-motion stretches of the frame differences (mean
    absolute difference to the previous frame below its 20th percentile, over a 0.5 s
    moving average; a one-line rule that needs no tracking). Reported: the share of the
-   session labelled still, and precision / recall / F1 of still vs low-motion.
+   session labelled still, precision / recall / F1 of still vs low-motion, and how well
+   the blob speed alone picks out the low-motion frames (ROC AUC, 0.5 = chance).
 
 The figure: a frame of the video with the blob centre and its segment label, and the
 session's ethogram over the blob speed and the frame-difference trace.
@@ -107,6 +108,17 @@ def _low_motion(frame_motion: NDArray[np.float64], fps: float) -> NDArray[np.boo
     return np.asarray(smooth <= np.percentile(smooth, LOW_MOTION_PERCENTILE), dtype=np.bool_)
 
 
+def _auc(score: NDArray[np.float64], positive: NDArray[np.bool_]) -> float:
+    """Area under the ROC curve of ``score`` for ``positive`` frames (Mann-Whitney)."""
+    ok = np.isfinite(score)
+    s, p = score[ok], positive[ok]
+    ranks = np.argsort(np.argsort(s, kind="stable"), kind="stable") + 1.0
+    n_pos, n_neg = int(p.sum()), int((~p).sum())
+    if not n_pos or not n_neg:
+        return float("nan")
+    return float((ranks[p].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
 def _figure(
     video: Path,
     tracks: BlobTracks,
@@ -184,6 +196,9 @@ def openfield_check(root: Path, work: Path, seed: int = 0) -> tuple[dict[str, An
         "openfield.still_vs_low_motion_recall": round(recall, 3),
         "openfield.still_vs_low_motion_f1": round(f1, 3),
         "openfield.blob_found_fraction": round(float(np.isfinite(tracks.area).mean()), 3),
+        "openfield.speed_auc_low_motion": round(_auc(-speed, low), 3),
+        "openfield.speed_in_low_motion_median_bl_s": round(float(np.nanmedian(speed[low])), 3),
+        "openfield.speed_elsewhere_median_bl_s": round(float(np.nanmedian(speed[~low])), 3),
     }
     detector = _detector_vs_labels(root)
     metrics.update({f"openfield.labelled_{k}": v for k, v in detector.items()})

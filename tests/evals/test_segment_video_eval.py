@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ethoagent.evals.harness import available_suites
-from ethoagent.evals.segment_openfield import _low_motion
+from ethoagent.evals.segment_openfield import _auc, _low_motion
 from ethoagent.evals.segment_video import _identity_map, _reorder
 from ethoagent.tools.video_features import BlobTracks
 
@@ -42,3 +42,9 @@ def test_low_motion_is_the_stretch_at_the_quietest_fifths_level() -> None:
 
 def test_suite_is_registered() -> None:
     assert "segment_video" in available_suites()
+
+
+def test_auc_of_a_perfect_and_of_a_reversed_score() -> None:
+    positive = np.array([True, True, False, False])
+    assert _auc(np.array([4.0, 3.0, 2.0, 1.0]), positive) == 1.0
+    assert _auc(np.array([1.0, 2.0, 3.0, 4.0]), positive) == 0.0
