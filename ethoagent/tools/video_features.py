@@ -63,6 +63,8 @@ from ethoagent.tools.body import BodyRoles
 from ethoagent.tools.features import BodyLayout, Features
 
 __all__ = [
+    "BLOB_LAYOUT",
+    "BLOB_ROLES",
     "VIDEO_FEATURES",
     "Blob",
     "BlobSettings",
@@ -91,6 +93,18 @@ VIDEO_FEATURES: tuple[str, ...] = (
 )
 """Per-frame blob features (each also as ``_mean`` and ``_std`` over the window)."""
 
+BLOB_LAYOUT = BodyLayout(name="video blob", body=("blob front", "blob rear"))
+"""The "layout" of blob features: no keypoints, the animal is its foreground blob."""
+BLOB_ROLES = BodyRoles(
+    layout=BLOB_LAYOUT.name,
+    matched={},
+    derived={"centre": "centre of the animal's foreground blob (background subtraction)"},
+    absent=("head", "tail_base", "paws", "tail", "back"),
+    disabled=("forward/lateral speed", "paw_head", "tail bend", "height", "social"),
+    arena=(),
+    unused=(),
+)
+"""What blob features stand in for: a body centre only (for a run's report)."""
 SMOOTH_S = 0.2
 """Window of the centred moving average of blob centres before speeds are taken, s."""
 
@@ -707,16 +721,6 @@ def video_features(
     values = np.stack(cols, axis=2)
     values[~np.isfinite(tracks.area)] = np.nan
     valid = np.asarray(np.isfinite(values).all(axis=2), dtype=np.bool_)
-    layout = BodyLayout(name="video blob", body=("blob front", "blob rear"))
-    roles = BodyRoles(
-        layout=layout.name,
-        matched={},
-        derived={"centre": "centre of the animal's foreground blob (background subtraction)"},
-        absent=("head", "tail_base", "paws", "tail", "back"),
-        disabled=("forward/lateral speed", "paw_head", "tail bend", "height", "social"),
-        arena=(),
-        unused=(),
-    )
     report = {
         "masked_frames": dict(zip(names, (int(c) for c in (~valid).sum(axis=0)), strict=True)),
         "merged_frames": dict(zip(names, (int(c) for c in tracks.merged.sum(axis=0)), strict=True)),
@@ -734,6 +738,6 @@ def video_features(
         pairs=np.full((frames, n, n, 0), np.nan),
         pair_names=(),
         fps=float(fps),
-        layout=layout,
-        roles=roles,
+        layout=BLOB_LAYOUT,
+        roles=BLOB_ROLES,
     )

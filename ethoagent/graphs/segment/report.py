@@ -53,7 +53,7 @@ from ethoagent.graphs.kit.report_md import (
     unit_words,
     warnings_md,
 )
-from ethoagent.graphs.segment.inputs import SegmentInputs, SegmentState
+from ethoagent.graphs.segment.inputs import VIDEO_LAYOUT, SegmentInputs, SegmentState
 from ethoagent.io.ethogram_export import ethogram_netcdf_bytes, nwb_or_reason
 from ethoagent.model.ethogram import Epoch
 from ethoagent.tools.dyadic import DyadicChange, nearest_partners, reconcile_dyadic
@@ -69,6 +69,7 @@ from ethoagent.tools.ethogram import (
     write_ethogram_csv,
 )
 from ethoagent.tools.features import describe_roles, layout_named
+from ethoagent.tools.video_features import BLOB_ROLES
 
 if TYPE_CHECKING:
     from ethoagent.graphs.kit.runtime import Runtime
@@ -271,8 +272,11 @@ def _summary(
     vocab = dict(state.get("vocabulary", {}))
     timings = dict(state.get("timings", {}))
     clusters = dict(state.get("clusters", {}))
-    layout = layout_named(inputs.layout, inputs.keypoint_names)
-    roles = describe_roles(layout, inputs.keypoint_names, inputs.dims)
+    if inputs.layout == VIDEO_LAYOUT:  # video-only: no keypoints, the animal is a blob
+        roles = BLOB_ROLES
+    else:
+        layout = layout_named(inputs.layout, inputs.keypoint_names)
+        roles = describe_roles(layout, inputs.keypoint_names, inputs.dims)
     summary: dict[str, Any] = {
         "frames": inputs.frames,
         "animals": list(inputs.animals),
