@@ -16,6 +16,10 @@ Data sets (each with per-frame, per-animal ground truth):
 
 Real data comes from ``shared_data_dir()``; an absent folder is a note, not a failure.
 
+The feature-source variants (video alone, keypoints alone, both; rendered 1- and 3-mouse
+sessions) and the real open-field video check come from ``evals.segment_video`` and join
+the table and metrics (``video_variants.*``).
+
 Methods, all on the same keypoints in the same run:
 
 - ``merged``: the segment graph's ethogram (``ethogram.csv``), coded per frame by label;
