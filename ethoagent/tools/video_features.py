@@ -80,7 +80,7 @@ __all__ = [
     "video_features",
 ]
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 """Bumped when the tracks' meaning changes, so older cache files are not read."""
 
 VIDEO_FEATURES: tuple[str, ...] = (
@@ -195,6 +195,9 @@ class BlobTracks:
         motion: ``(frames, animals)`` float64, fraction of the blob's pixels whose grey
             level changed by more than the threshold since the previous frame.
         merged: ``(frames, animals)`` bool, the animal shares its blob with another.
+        held: ``(frames, animals)`` bool, no blob of the animal was seen, and its last blob
+            is held in place: an animal still for long merges into the median background,
+            so a vanished animal is taken to be where it was last seen, not moving.
         uncertain: ``(frames, animals)`` bool, identity re-assigned after a merge with a
             margin below ``identity_margin`` (a swap is possible there).
         frame_motion: ``(frames,)`` float64, mean absolute difference to the previous
@@ -211,6 +214,7 @@ class BlobTracks:
     motion: NDArray[np.float64]
     merged: NDArray[np.bool_]
     uncertain: NDArray[np.bool_]
+    held: NDArray[np.bool_]
     frame_motion: NDArray[np.float64]
     threshold: float
     scale: float
@@ -225,10 +229,11 @@ class BlobTracks:
 
         Returns:
             ``{"animals", "frames", "detected_frames", "merged_frames", "merge_episodes",
-            "uncertain_reassignments", "note"}``; the per-animal counts are lists.
+            "uncertain_reassignments", "held_frames", "note"}``; the per-animal counts are
+            lists.
         """
         frames, animals = self.area.shape
-        detected = np.isfinite(self.area)
+        detected = np.isfinite(self.area) & ~self.held
         starts = self.merged & ~np.vstack([np.zeros((1, animals), bool), self.merged[:-1]])
         episodes = int(np.any(starts, axis=1).sum())
         uncertain = int(np.any(self.uncertain, axis=1).sum())
@@ -250,6 +255,7 @@ class BlobTracks:
             "merged_frames": [int(c) for c in self.merged.sum(axis=0)],
             "merge_episodes": episodes,
             "uncertain_reassignments": uncertain,
+            "held_frames": [int(c) for c in self.held.sum(axis=0)],
             "note": note,
         }
 
@@ -440,6 +446,21 @@ class _Tracker:
         self.motion = np.full(shape, np.nan)
         self.merged = np.zeros(shape, dtype=bool)
         self.uncertain = np.zeros(shape, dtype=bool)
+        self.held = np.zeros(shape, dtype=bool)
+        self.last_blob: list[Blob | None] = [None] * animals
+
+    def hold(self, f: int, a: int) -> None:
+        """Keep animal ``a``'s last blob in frame ``f`` (not seen: taken to be still)."""
+        blob = self.last_blob[a]
+        if blob is None:
+            return
+        self.centre[f, a] = blob.centre
+        self.area[f, a] = blob.area
+        self.major[f, a] = blob.major
+        self.minor[f, a] = blob.minor
+        self.angle[f, a] = blob.angle
+        self.motion[f, a] = 0.0
+        self.held[f, a] = True
 
     def step(
         self,
@@ -464,6 +485,7 @@ class _Tracker:
         self.was_merged = merged_now
         for a, b in enumerate(chosen):
             if b < 0:
+                self.hold(f, a)
                 continue
             blob = blobs[b]
             self.centre[f, a] = blob.centre
@@ -478,6 +500,7 @@ class _Tracker:
                 self.motion[f, a] = float(changed[y : y + h, x : x + w][inside].mean())
             if a not in merged_now:
                 self.last[a] = blob.centre
+                self.last_blob[a] = blob
                 self.body = (
                     blob.major
                     if not math.isfinite(self.body)
@@ -539,6 +562,7 @@ def track_blobs(
         motion=t.motion,
         merged=t.merged,
         uncertain=t.uncertain,
+        held=t.held,
         frame_motion=frame_motion,
         threshold=float(threshold),
         scale=float(scale),

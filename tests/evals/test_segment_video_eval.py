@@ -15,7 +15,7 @@ def _tracks(centre: np.ndarray) -> BlobTracks:
     ones = np.ones((frames, animals))
     no = np.zeros((frames, animals), bool)
     return BlobTracks(centre=centre, area=ones, major=ones, minor=ones, angle=ones * 0,
-                      motion=ones * 0, merged=no, uncertain=no,
+                      motion=ones * 0, merged=no, uncertain=no, held=no,
                       frame_motion=np.zeros(frames), threshold=10.0, scale=1.0)  # fmt: skip
 
 

@@ -175,3 +175,17 @@ def test_crop_embeddings_are_sampled_centred_and_held() -> None:
     first = emb[::3, 0, 0]  # the first component follows the position: monotonic
     assert np.all(np.diff(first) > 0) or np.all(np.diff(first) < 0)
     assert (emb[0:3] == emb[0]).all() and (emb[3:6] == emb[3]).all()  # held between samples
+
+
+def test_an_animal_still_for_most_of_the_video_is_held_where_it_was_last_seen() -> None:
+    walk = np.stack([np.linspace(40, 160, 20), np.full(20, 120.0)], 1)
+    stay = np.tile(walk[-1], (70, 1))  # 70 of 90 frames still: part of the background
+    tracks = track_blobs(scene(np.concatenate([walk, stay])[:, None]), BlobSettings())
+    assert tracks.held[25:, 0].all() and not tracks.held[:19, 0].any()
+    assert np.allclose(tracks.centre[25:, 0], tracks.centre[19, 0])
+    feats = video_features(tracks, fps=30.0, window_s=0.2)
+    assert feats.valid.all()
+    assert np.allclose(feats.column("speed")[30:, 0], 0.0) and np.allclose(
+        feats.column("motion")[30:, 0], 0.0
+    )
+    assert tracks.identity_report()["held_frames"][0] == int(tracks.held.sum())

@@ -533,9 +533,13 @@ def _features_line(s: Mapping[str, Any]) -> str:
         found = ", ".join(
             f"{a} {n}" for a, n in zip(s["animals"], identity["detected_frames"], strict=True)
         )
+        held = ", ".join(
+            f"{a} {n}" for a, n in zip(s["animals"], identity.get("held_frames", []), strict=False)
+        )
         line += (
             f" Blob found in (frames): {found}; merged with another animal (frames): "
-            f"{merged}. Identity tracking: {identity['note']}."
+            f"{merged}; not seen and held still where last seen (frames): {held or 'n/a'}. "
+            f"Identity tracking: {identity['note']}."
             + (" Blob tracks read from the video cache." if identity.get("cached") else "")
         )
     return line

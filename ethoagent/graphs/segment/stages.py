@@ -398,7 +398,9 @@ def _load_video(
             rt,
             warnings,
             f"{name}: a blob was found in only {n} of {inputs.frames} frames of "
-            f"{inputs.video}; frames without one are not clustered.",
+            f"{inputs.video}; where it vanished after being seen it is taken to be still "
+            "where it was last seen (an animal still for long merges into the background), "
+            "and frames before it was first seen are not clustered.",
         )
     if len(inputs.animals) > 1 and identity["merge_episodes"]:
         _warn(rt, warnings, f"video identity tracking: {identity['note']}.")

@@ -139,7 +139,17 @@ def match_to_keypoints(tracks: BlobTracks, points: NDArray[np.float64]) -> BlobT
             order[f] = picked
     frame = np.arange(tracks.frames)[:, None]
     arrays = tracks.arrays()
-    for name in ("centre", "area", "major", "minor", "angle", "motion", "merged", "uncertain"):
+    for name in (
+        "centre",
+        "area",
+        "major",
+        "minor",
+        "angle",
+        "motion",
+        "merged",
+        "uncertain",
+        "held",
+    ):
         arrays[name] = arrays[name][frame, order]
     return BlobTracks.from_arrays(arrays)
 
