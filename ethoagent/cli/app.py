@@ -41,6 +41,7 @@ from ethoagent.cli.demo import demo
 from ethoagent.cli.gate import gate_app
 from ethoagent.cli.inspect import inspect_command
 from ethoagent.cli.profile import profile_command
+from ethoagent.cli.review import review_command
 from ethoagent.cli.serve import doctor_command, serve_command
 from ethoagent.cli.trace import trace_export
 from ethoagent.cli.triangulate import triangulate_command
@@ -85,14 +86,28 @@ _POSE = PoseOptions()
 def pose(
     videos: Annotated[
         Path | None,
-        typer.Option(help="Folder with one video per camera, named after the camera."),
+        typer.Option(
+            help="Folder with one video per camera: the camera named in the file name "
+            "(session_back.mp4) or one folder per camera (back/...mp4)."
+        ),
     ] = None,
     calibration: Annotated[
         Path | None, typer.Option(help="anipose calibration.toml of the cameras.")
     ] = None,
     seeds: Annotated[
         Path | None,
-        typer.Option(help="Seed labels, CSV frame,view,keypoint,x,y (frame 0 included)."),
+        typer.Option(
+            help="Seed labels: CSV frame,view,keypoint,x,y (frame 0 included), a folder "
+            "of labelled files, one per camera (SLEAP .slp, DeepLabCut), or a DeepLabCut "
+            "labeled-data folder."
+        ),
+    ] = None,
+    seed_frames: Annotated[
+        str | None,
+        typer.Option(
+            help="Frames of the labelled files to take as seeds, e.g. 0,60,119 (default: "
+            "3 spread over the labelled frames; every frame of a CSV or labeled-data)."
+        ),
     ] = None,
     session: Annotated[
         Path | None,
@@ -141,7 +156,11 @@ def pose(
     runs_dir: RunsDirOpt = None,
     no_cache: NoCacheOpt = False,
 ) -> None:
-    """Label 12 quantum-dot marks in 3D from synchronised videos and 3 seed frames.
+    """Verified multi-view 3D keypoints of any skeleton from synchronised videos and seeds.
+
+    Candidates are a 2D pose model's predictions (--candidates: DeepLabCut, SLEAP,
+    LightningPose files, one per camera) or, without them, bright marks (quantum dots)
+    detected in the videos; a few labelled seed frames give the skeleton's layout.
 
     With --resume RUN the inputs come from the run; --out may be given (else the run's).
     """
@@ -160,6 +179,7 @@ def pose(
                 "videos": videos,
                 "calibration": calibration,
                 "seeds": seeds,
+                "seed_frames": _frame_list(seed_frames),
                 "candidates": candidates,
                 "skeleton": skeleton,
             }
@@ -339,6 +359,19 @@ def segment(
         run_id=run_id,
     )
     _print_segment_summary(result.summary, result.out or result.run.outputs_dir, result.run.root)
+
+
+def _frame_list(text: str | None) -> list[int] | None:
+    """``--seed-frames 0,60,119`` as frame indices."""
+    if text is None:
+        return None
+    try:
+        return [int(t) for t in text.replace(" ", "").split(",") if t]
+    except ValueError as exc:
+        raise InputError(
+            f"--seed-frames {text!r} is not a list of frame numbers.",
+            fix="pass comma-separated frame indices, e.g. --seed-frames 0,60,119.",
+        ) from exc
 
 
 def _print_segment_summary(s: dict[str, Any], out: Path, root: Path) -> None:
@@ -605,6 +638,7 @@ trace_app.command("export")(trace_export)
 app.command("serve")(serve_command)
 app.command("doctor")(doctor_command)
 app.command("inspect")(inspect_command)
+app.command("review")(review_command)
 
 
 def main() -> None:

@@ -295,6 +295,23 @@ def test_the_budget_sends_the_most_uncertain_windows_to_the_model(
     assert "| sent to the model (budget 0.2 of the windows) | 16 |" in report
 
 
+def test_random_windows_send_as_many_windows_but_not_the_most_uncertain(
+    session: tuple[Path, World, list[Example]], tmp_path: Path
+) -> None:
+    path, _, examples = session
+    runs = {}
+    for by in ("uncertainty", "random"):
+        opts = ClassifyOptions(model_budget=0.2, windows_by=by)
+        inputs = resolve_classify_inputs(path, examples, fps=FPS, options=opts)
+        client = ScriptedClient(
+            {CLASSIFY_PROMPT: lambda req: offline_classify(req).model_dump_json()}
+        )
+        _run(tmp_path / by, inputs, client, by)
+        runs[by] = {tuple(r.payload["window"]) for r in client.calls(CLASSIFY_PROMPT)}
+    assert len(runs["random"]) == len(runs["uncertainty"]) == 16
+    assert runs["random"] != runs["uncertainty"]
+
+
 def test_an_animal_without_examples_is_named_in_the_warnings(tmp_path: Path) -> None:
     world = simulate_world(900, animals=2, seed=3)
     data = PoseData(

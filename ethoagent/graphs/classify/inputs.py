@@ -62,6 +62,10 @@ class ClassifyInputs(SessionRecord):
         classes: the label set; definitions: one sentence per class.
         examples: the labelled example clips (``model.ethogram.Example``).
         examples_file: where they came from.
+        reviewed: windows a person labelled in ``ethoagent review`` (a re-run with the
+            run's corrections): their frames take the person's label and they join the
+            in-context examples the model sees; the detector is fitted on ``examples``
+            only, so the windows a person did not review keep the detector's answer.
         options: the run's settings; the session's fields are ``SessionRecord``'s.
     """
 
@@ -69,6 +73,7 @@ class ClassifyInputs(SessionRecord):
     definitions: dict[str, str]
     examples: list[Example]
     examples_file: str | None = None
+    reviewed: list[Example] = Field(default_factory=list)
     options: ClassifyOptions = ClassifyOptions()
 
     @property

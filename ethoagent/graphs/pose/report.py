@@ -33,7 +33,6 @@ from numpy.typing import NDArray
 from ethoagent.figures import new_figure, png_bytes
 from ethoagent.graphs.pose.inputs import PoseInputs, PoseState
 from ethoagent.io.anipose import write_anipose_3d
-from ethoagent.io.calibration import read_calibration
 from ethoagent.io.keypoints import write_dlc_csv, write_keypoints
 from ethoagent.io.video import VideoReader
 from ethoagent.model.camera import Camera
@@ -114,11 +113,18 @@ def truth_metrics(
 
 
 def write_pose_outputs(
-    rt: Runtime, inputs: PoseInputs, n_chunks: int, state: PoseState
+    rt: Runtime, inputs: PoseInputs, n_chunks: int, state: PoseState, cams: Sequence[Camera]
 ) -> list[str]:
-    """Write every output of a finished pose run; return their paths relative to the run."""
+    """Write every output of a finished pose run; return their paths relative to the run.
+
+    Args:
+        rt: the run's runtime (its run directory holds the chunks' arrays).
+        inputs: the run's resolved inputs.
+        n_chunks: chunks the label node wrote.
+        state: the graph's final state.
+        cams: the cameras labelled (``PoseInputs.read_cameras``), one per view.
+    """
     run = rt.run
-    cams = read_calibration(inputs.calibration)
     points, reading = assembled(run, n_chunks)
     rows = frame_rows(run, n_chunks)
     flagged = sorted(state["flagged"])
@@ -162,6 +168,7 @@ def write_pose_outputs(
         "frames": len(points),
         "views": len(cams),
         "flagged_frames": flagged,
+        "reviewed_frames": list(inputs.reviewed_frames),
         "routes": state["routes"],
         "model_calls": model_calls,
         "model_calls_per_frame_view": round(total_calls / max(1, len(points) * len(cams)), 4),
@@ -299,6 +306,8 @@ def _report_md(s: dict[str, Any], overlay: bool) -> str:
         "|---|---|",
         f"| frames x views | {s['frames']} x {s['views']} |",
         f"| flagged for review | {len(s['flagged_frames'])} |",
+        f"| corrected by a person (`ethoagent review`; seed frames now) | "
+        f"{len(s.get('reviewed_frames', []))} |",
         f"| worst reprojection error, median / 95th pct (px) | "
         f"{s['reprojection_px_median']} / {s['reprojection_px_p95']} |",
         f"| model calls per frame-view | {s['model_calls_per_frame_view']} |",
