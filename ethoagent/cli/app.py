@@ -227,6 +227,9 @@ def pose(
     console.print(f"run directory: [cyan]{root}[/]  (trace: ethoagent trace show {root})")
 
 
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".webm"})
+"""A first argument of ``segment`` with one of these suffixes is a video, not keypoints."""
+
 _SEGMENT = SegmentOptions()
 """Defaults of the segment options shown in ``--help`` (``SegmentOptions`` holds them)."""
 
@@ -277,6 +280,28 @@ def segment(
             help="Ask the VLM for every snippet, also where the kinematics are clear.",
         ),
     ] = _SEGMENT.model_every_snippet,
+    features: Annotated[
+        str | None,
+        typer.Option(
+            help="What is clustered: keypoints, video (moving blobs, no keypoints needed) "
+            "or both. Default: keypoints when given, else video."
+        ),
+    ] = _SEGMENT.features,
+    animals: Annotated[
+        int, typer.Option(help="Animals to follow in a video without keypoints.")
+    ] = _SEGMENT.video_animals,
+    video_threshold: Annotated[
+        float | None,
+        typer.Option(help="Foreground threshold for video features, grey levels (default: auto)."),
+    ] = _SEGMENT.video_threshold,
+    video_embeddings: Annotated[
+        bool,
+        typer.Option(
+            "--video-embeddings",
+            help="Add EfficientNet-Lite0 embeddings of animal crops to the video features "
+            "(needs the vision extra).",
+        ),
+    ] = _SEGMENT.video_embeddings,
     overwrite: OverwriteOpt = False,
     run_id: RunIdOpt = None,
     resume: ResumeOpt = None,
@@ -285,9 +310,10 @@ def segment(
     runs_dir: RunsDirOpt = None,
     no_cache: NoCacheOpt = False,
 ) -> None:
-    """Segment behaviour from keypoints: DEC clusters -> snippets -> captions -> ethogram.
+    """Segment behaviour: DEC clusters -> snippets -> captions -> ethogram.
 
-    With --resume RUN the inputs come from the run; OUT may be given (else the run's).
+    KEYPOINTS may be a video (features from its moving blobs, no keypoints needed). With
+    --resume RUN the inputs come from the run; OUT may be given (else the run's).
     """
     from ethoagent.graphs.segment import PIPELINE
 
@@ -295,9 +321,11 @@ def segment(
     if resume is None:
         if keypoints is None or out is None:
             raise InputError(
-                "segment needs KEYPOINTS and OUT.",
+                "segment needs KEYPOINTS and OUT (KEYPOINTS may be a video).",
                 fix="e.g. ethoagent segment poses.nc results/ (or --resume RUN).",
             )
+        if video is None and keypoints.suffix.lower() in VIDEO_SUFFIXES:
+            keypoints, video = None, keypoints
         inputs = PIPELINE.parse_inputs({"keypoints": keypoints, "video": video, "fps": fps})
         options = PIPELINE.parse_options(
             {
@@ -310,6 +338,10 @@ def segment(
                 "min_epoch_s": min_epoch_s,
                 "layout": layout,
                 "model_every_snippet": model_every_snippet,
+                "features": features,
+                "video_animals": animals,
+                "video_threshold": video_threshold,
+                "video_embeddings": video_embeddings,
             }
         )
     else:

@@ -29,6 +29,7 @@ SUITE_MODULES: tuple[str, ...] = (
     "ethoagent.evals.pose",
     "ethoagent.evals.pose_real_suite",
     "ethoagent.evals.segment",
+    "ethoagent.evals.segment_video",
     "ethoagent.evals.classify",
     "ethoagent.evals.profile",
     "ethoagent.evals.gate",

@@ -34,7 +34,7 @@ from ethoagent.graphs.profile.options import ProfileOptions
 from ethoagent.graphs.profile.report import write_profile_outputs
 from ethoagent.graphs.profile.stages import ClusterItem, describe_members, make_name_stage
 from ethoagent.graphs.segment import PIPELINE as SEGMENT
-from ethoagent.graphs.segment import SegmentOptions, SegmentSources
+from ethoagent.graphs.segment import SegmentOptions, SegmentSources, output_video_features
 from ethoagent.io.keypoints import read_keypoints
 from ethoagent.runs import Run
 from ethoagent.tools.captions import (
@@ -43,7 +43,7 @@ from ethoagent.tools.captions import (
     normalise_label,
     summarize_snippet,
 )
-from ethoagent.tools.features import compute_features, layout_named
+from ethoagent.tools.features import Features, compute_features, layout_named
 from ethoagent.tools.profile_stats import (
     UNLABELLED,
     Comparison,
@@ -117,7 +117,7 @@ def _segment_outputs(folder: Path) -> Path:
 
 
 def _session_run_id(row: SessionRow, options: SegmentOptions) -> str:
-    p = Path(row.session)
+    p = Path(row.source)
     stat = p.stat() if p.is_file() else None
     ident = json.dumps(
         [
@@ -144,7 +144,7 @@ async def _segment_session(rt: Runtime, row: SessionRow, opts: SegmentOptions) -
     if (root / "outputs" / "summary.json").is_file():
         return {"outputs": str(root / "outputs"), "run_id": run_id, "reused": True}
     sources = SegmentSources(
-        keypoints=Path(row.session),
+        keypoints=Path(row.session) if row.session else None,
         video=None if row.video is None else Path(row.video),
         fps=row.fps,
     )
@@ -169,19 +169,30 @@ def session_snippets(
         InputError: an animal the keypoint file does not have.
     """
     summary = json.loads((outputs / "summary.json").read_text(encoding="utf-8"))
+    if summary.get("feature_source") == "video":  # a video-only session: blob features
+        return _snippet_records(
+            outputs, animals, output_video_features(outputs, summary, opts), summary
+        )
     data = read_keypoints(summary["keypoints"], fps=float(summary["fps"]))
-    names = list(data.individuals)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         feats = compute_features(
             data.points,
             fps=float(summary["fps"]),
             keypoints=list(data.keypoints),
-            individuals=names,
+            individuals=list(data.individuals),
             layout=layout_named(summary["layout"], data.keypoints),
             window_s=opts.feature_window_s,
             max_gap_s=opts.max_gap_s,
         )
+    return _snippet_records(outputs, animals, feats, summary)
+
+
+def _snippet_records(
+    outputs: Path, animals: Sequence[str], feats: Features, summary: dict[str, Any]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """``session_snippets``' records from the session's features."""
+    names = list(feats.individuals)
     base = kinematic_baselines(feats)
     wanted = set(animals)
     out: list[dict[str, Any]] = []
@@ -213,7 +224,7 @@ def _subject(row: SessionRow, individuals: Sequence[str]) -> str:
         return individuals[0]
     raise InputError(
         f"line {row.row}: animal {row.animal!r} is not one of the individuals "
-        f"{list(individuals)} of {row.session}.",
+        f"{list(individuals)} of {row.source}.",
         fix="name the individual as the keypoint file does.",
     )
 
@@ -249,7 +260,7 @@ async def segment(state: ProfileState, env: ProfileEnv) -> dict[str, Any]:
     done = list(state.get("segments", []))
     for key in keys[i : i + env.per_step]:
         row = env.first_row[key]
-        with rt.tracer.scope(node="segment", item=Path(row.session).name):
+        with rt.tracer.scope(node="segment", item=Path(row.source).name):
             info = await _segment_session(rt, row, env.options.segment)
             rt.tracer.event("session_segmented", session=row.session, **info)
         done.append({"key": key, **info})
