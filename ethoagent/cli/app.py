@@ -20,7 +20,9 @@ from ethoagent import __version__
 from ethoagent.cli.base import (
     STATE,
     BackendOpt,
+    BodyOpt,
     ConfigOpt,
+    FormatOpt,
     KeypointsArg,
     NoCacheOpt,
     OverwriteOpt,
@@ -243,6 +245,8 @@ def segment(
         str | None,
         typer.Option(help="Body layout (synthetic12, calms21, ethome, behaviordepot, ...)."),
     ] = _SEGMENT.layout,
+    body: BodyOpt = None,
+    format: FormatOpt = None,
     seed: Annotated[int, typer.Option(help="Seed of the DEC fit.")] = _SEGMENT.seed,
     dec_epochs: Annotated[
         int, typer.Option(help="DEC autoencoder pretraining epochs.")
@@ -278,7 +282,9 @@ def segment(
                 "segment needs KEYPOINTS and OUT.",
                 fix="e.g. ethoagent segment poses.nc results/ (or --resume RUN).",
             )
-        inputs = PIPELINE.parse_inputs({"keypoints": keypoints, "video": video, "fps": fps})
+        inputs = PIPELINE.parse_inputs(
+            {"keypoints": keypoints, "video": video, "fps": fps, "body": body, "format": format}
+        )
         options = PIPELINE.parse_options(
             {
                 "k": k,

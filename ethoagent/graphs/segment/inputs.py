@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ethoagent.graphs.kit.inputs import SessionRecord
 from ethoagent.graphs.segment.options import SegmentOptions
+from ethoagent.io.keypoints import KeypointFormat
 from ethoagent.io.session import resolve_session
 
 
@@ -26,6 +27,10 @@ class SegmentSources(BaseModel):
         session: a folder from ``ethoagent simulate``; used when ``keypoints`` is absent.
         video: the video the keypoints were tracked on (frames for the VLM).
         fps: frame rate, Hz, where the file states none.
+        body: a body file stating which keypoints play which role (``io.body``: a TOML
+            ``head = "snout"``, ... or a skeleton file); overrides name matching.
+        format: the keypoint format (``io.keypoints.KEYPOINT_FORMATS``) where detection
+            from the suffix and first rows is ambiguous.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -34,6 +39,8 @@ class SegmentSources(BaseModel):
     session: Path | None = None
     video: Path | None = None
     fps: float | None = Field(None, gt=0)
+    body: Path | None = None
+    format: KeypointFormat | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> SegmentSources:
@@ -68,7 +75,14 @@ def resolve_segment(sources: SegmentSources, options: SegmentOptions) -> Segment
     """
     keypoints = sources.keypoints or sources.session
     assert keypoints is not None  # SegmentSources requires one
-    s = resolve_session(keypoints, video=sources.video, fps=sources.fps, layout=options.layout)
+    s = resolve_session(
+        keypoints,
+        video=sources.video,
+        fps=sources.fps,
+        layout=options.layout,
+        body=sources.body,
+        format=sources.format,
+    )
     return SegmentInputs.from_session(s, options=options)
 
 

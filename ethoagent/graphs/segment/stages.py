@@ -104,7 +104,7 @@ class SegmentEnv:
 
 
 def _read(inputs: SegmentInputs) -> PoseData:
-    data = read_keypoints(inputs.keypoints, fps=inputs.fps)
+    data = read_keypoints(inputs.keypoints, fps=inputs.fps, format=inputs.format)
     if data.frames != inputs.frames or list(data.individuals) != inputs.animals:
         raise InputError(
             f"{inputs.keypoints} changed since the run started ({data.frames} frames, "
@@ -369,7 +369,7 @@ def load(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
     """Read the keypoints, mask glitches, compute features; save ``points``."""
     rt, run, inputs, opts = env.runtime, env.run, env.inputs, env.options
     t0 = time.perf_counter()
-    warnings: list[str] = []
+    warnings: list[str] = list(inputs.warnings)
     with rt.tracer.scope(node="load"):
         data = _traced(rt, "read_keypoints", _read, inputs)
         points, glitches = _traced(
