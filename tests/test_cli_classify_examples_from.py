@@ -116,3 +116,19 @@ def test_behaviordepot_demo4_taught_by_demo1(tmp_path: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     assert summary["frames"] == 3540 and "demo1_tracking.csv" in summary["examples_file"]
     assert "50 fps" in summary["examples_file"]
+
+
+def test_boris_export_of_one_behaviour_teaches_other_too() -> None:
+    """ethome's BORIS export lists only `interact` bouts, and only for the adult: the
+    frames it leaves uncovered are `other` examples (as a 0/1 file's are), the juvenile
+    none."""
+    from ethoagent.graphs.classify.inputs import resolve_classify_inputs
+
+    root = require_shared("ethome_social_interact")
+    (kp,) = (root / "dlc").glob("*.csv")
+    boris = root / "boris" / "e3v813a-20210610T122332-122642_reencode.csv"
+    inputs = resolve_classify_inputs(kp, boris, classes=["interact", "other"], fps=30.0)
+    by = {(e.animal, e.label) for e in inputs.examples}
+    assert by == {(0, "interact"), (0, "other")}
+    covered = sum(e.stop - e.start for e in inputs.examples if e.animal == 0)
+    assert covered == inputs.frames  # every adult frame is an example of one class

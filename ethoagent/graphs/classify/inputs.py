@@ -12,13 +12,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypedDict
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ethoagent.errors import InputError
 from ethoagent.graphs.classify.options import ClassifyOptions
 from ethoagent.graphs.kit.inputs import SessionRecord
 from ethoagent.io.keypoints import KeypointFormat
-from ethoagent.io.labels import examples_from_labels, read_labels
+from ethoagent.io.labels import OTHER, Labels, examples_from_labels, read_labels
 from ethoagent.io.session import Session, read_examples_table, resolve_session
 from ethoagent.model.ethogram import Example
 from ethoagent.tools.classify import DEFAULT_DEFINITIONS, plan_windows
@@ -255,7 +256,37 @@ def _example_clips(
     labels = read_labels(
         examples, n_frames=base.frames, fps=base.fps, classes=names, animals=base.animals
     )
-    return examples_from_labels(labels, base.animals), str(examples)
+    return _clips(labels, base.animals), str(examples)
+
+
+def _clips(labels: Labels, animals: Sequence[str]) -> list[Example]:
+    """A label file's example clips, with the frames it makes ``other`` without a bout.
+
+    ``examples_from_labels`` gives the bouts a file lists; frames no bout covers, which
+    ``read_labels`` makes ``other`` where the label set has it (a BORIS export of
+    ``interact`` events only), become ``other`` clips here, as a 0/1 file's uncovered
+    frames do, so BORIS and frame-wise files teach the same classes.
+    """
+    clips = examples_from_labels(labels, animals)
+    if labels.layout != "codes" or OTHER not in labels.classes:
+        return clips
+    if any(e.label == OTHER for e in clips):
+        return clips
+    code = labels.classes.index(OTHER)
+    for j, column in enumerate(labels.columns):
+        if column not in animals:
+            continue
+        on = np.diff(np.concatenate([[0], (labels.values[:, j] == code).astype(np.int64), [0]]))
+        for start, stop in np.flatnonzero(on).reshape(-1, 2):
+            clips.append(
+                Example(
+                    animal=list(animals).index(column),
+                    start=int(start),
+                    stop=int(stop),
+                    label=OTHER,
+                )
+            )
+    return clips
 
 
 def _example_sessions(
@@ -278,7 +309,7 @@ def _example_sessions(
         labels = read_labels(
             row.labels, n_frames=s.frames, fps=s.fps, classes=names, animals=s.animals
         )
-        clips = examples_from_labels(labels, s.animals)
+        clips = _clips(labels, s.animals)
         if not clips:
             raise InputError(
                 f"{where}: {row.labels} labels no frame of {row.keypoints} with a class of "
