@@ -127,7 +127,7 @@ def resolve_session(
     typical = typical_speed(data.points, names, float(rate))
     if typical > MAX_SPEED_BODY_LENGTHS:
         warnings.append(
-            f"the animals' typical moving speed is {typical:.0f} body lengths/s at "
+            f"the animals' typical moving speed is {typical:.1f} body lengths/s at "
             f"{float(rate):g} fps, above the {MAX_SPEED_BODY_LENGTHS:g} no mouse or rat "
             f"reaches; is the frame rate of {path} right (--fps)?"
         )

@@ -81,7 +81,7 @@ def test_speed_no_mouse_reaches_is_warned(tmp_path: Path) -> None:
     # 20 px per frame on a 20 px body at 30 fps: 30 body lengths per second
     s = resolve_session(_session(tmp_path, _walk(50, 20.0), 30.0))
     (w,) = s.warnings
-    assert "30 body lengths/s" in w and f"{MAX_SPEED_BODY_LENGTHS:g}" in w
+    assert "30.0 body lengths/s" in w and f"{MAX_SPEED_BODY_LENGTHS:g}" in w
 
 
 def test_format_is_passed_to_the_reader(tmp_path: Path) -> None:
