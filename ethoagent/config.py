@@ -42,12 +42,15 @@ class Capabilities(BaseModel):
 
     ``structured_output``: ``json_schema`` (vLLM, OpenAI), ``json_object`` (llama.cpp server,
     which answers HTTP 500 to ``json_schema``; the schema travels inside ``response_format``)
-    or ``none`` (schema in the prompt only).
+    or ``none`` (schema in the prompt only). ``video_input``: the server takes short clips
+    as ``video_url`` parts of JPEG frames (vLLM serving Qwen2.5-VL or Qwen3-VL); without
+    it, snippets go as contact sheets of stills.
     """
 
     structured_output: StructuredStyle = "json_schema"
     tool_calls: bool = True
     image_input: bool = False
+    video_input: bool = False
 
 
 class RoleConfig(BaseModel):

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from pydantic import BaseModel
 
-from ethoagent.agent.types import Answer, Image, Message, PromptRef, Role, Sampling, Tool
+from ethoagent.agent.types import Answer, Clip, Image, Message, PromptRef, Role, Sampling, Tool
 from ethoagent.config import Capabilities, Settings, load_settings
 from ethoagent.errors import EthoagentError
 from ethoagent.prompts import load_prompt
@@ -114,6 +114,8 @@ async def check_role(role: Role, settings: Settings, timeout_s: float = 60.0) ->
             out.append(await _probe_tools(client, role, cfg.capabilities))
         if role == "vlm" or cfg.capabilities.image_input:
             out.append(await _probe_image(client, role, cfg.capabilities.image_input))
+        if cfg.capabilities.video_input:
+            out.append(await _probe_video(client, role))
     finally:
         await client.aclose()
     return out
@@ -241,6 +243,45 @@ async def _probe_image(client: OpenAICompatibleClient, role: Role, declared: boo
             "serve a vision model (vLLM: --limit-mm-per-prompt)",
         )
     return Check(area, "image input", "ok", "a request with one 16x16 image was answered")
+
+
+async def _probe_video(client: OpenAICompatibleClient, role: Role) -> Check:
+    """Send a 4-frame clip of a square moving right; declared ``video_input`` must survive it."""
+    frames = []
+    for i in range(4):
+        frame = np.zeros((32, 32, 3), np.uint8)
+        frame[12:20, 4 + 6 * i : 12 + 6 * i] = 255
+        frames.append(frame)
+    clip = Clip.from_arrays(frames, fps=4.0, source="doctor probe")
+    try:
+        await client.ask(
+            role,
+            [
+                Message(
+                    role="user",
+                    content=load_prompt(PROBE_PROMPT).render(
+                        task="One short video is attached: which way does the square move?"
+                    ),
+                    clips=(clip,),
+                )
+            ],
+            prompt=PromptRef(PROBE_PROMPT, 1),
+            sampling=Sampling(max_tokens=32),
+        )
+    except EthoagentError as exc:
+        return Check(
+            f"endpoint {role}",
+            "video input",
+            "fail",
+            f"a request with one 4-frame clip failed: {_said(exc)}",
+            (
+                f"serve Qwen2.5-VL or Qwen3-VL with vLLM (--limit-mm-per-prompt with a video "
+                f"entry), or set models.{role}.capabilities.video_input = false"
+            ),
+        )
+    return Check(
+        f"endpoint {role}", "video input", "ok", "a request with one 4-frame clip was answered"
+    )
 
 
 async def check_endpoints(settings: Settings, timeout_s: float = 60.0) -> list[Check]:

@@ -103,6 +103,26 @@ def test_doctor_names_what_a_server_cannot_do(tmp_path: Path) -> None:
     assert model.status == "fail" and "'other-model' is not served" in model.detail  # type: ignore[attr-defined]
 
 
+@pytest.mark.server
+def test_doctor_probes_declared_video_input(tmp_path: Path) -> None:
+    with ScriptedOpenAIServer(
+        [
+            chat_completion(PROBE_JSON),
+            chat_completion("red"),
+            error_response(400, "video input not supported"),
+        ],
+        model="served-model",
+    ) as srv:
+        config = write_config(tmp_path / "c.toml", {
+            "vlm": {"base_url": srv.base_url, "model": "served-model",
+                    "capabilities": {"image_input": True, "video_input": True}},
+        })  # fmt: skip
+        checks = by_key(run_doctor(config, timeout_s=5))
+    video = checks[("endpoint vlm", "video input")]
+    assert video.status == "fail" and "video input not supported" in video.detail  # type: ignore[attr-defined]
+    assert "video_input = false" in (video.fix or "")  # type: ignore[attr-defined]
+
+
 def test_offline_backend_needs_no_endpoint(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text(f'runs_dir = "{tmp_path / "runs"}"\n')

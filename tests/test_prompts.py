@@ -13,6 +13,7 @@ from ethoagent.graphs.pose.item_stages import AssignAnswer, RegionsAnswer
 from ethoagent.graphs.profile.stages import NameAnswer
 from ethoagent.graphs.triangulate.session import SessionSummary
 from ethoagent.prompts import PROMPTS_DIR, all_prompts, load_prompt, prompt_versions
+from ethoagent.tools.captions import Caption
 
 # every structured answer's model, by prompt name
 ANSWER_MODELS: dict[str, type[BaseModel]] = {
@@ -20,6 +21,8 @@ ANSWER_MODELS: dict[str, type[BaseModel]] = {
     "pose/regions": RegionsAnswer,
     "pose/assign": AssignAnswer,
     "profile/name": NameAnswer,
+    "segment/caption": Caption,
+    "segment/caption_video": Caption,
 }
 
 

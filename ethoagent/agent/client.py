@@ -429,6 +429,17 @@ class OpenAICompatibleClient:
                     "or send the request to the 'vlm' role."
                 ),
             )
+        n_clips = sum(len(m.clips) for m in messages)
+        if n_clips and not cfg.capabilities.video_input:
+            raise ConfigError(
+                f"model role '{role}' ({cfg.model or cfg.base_url}) does not accept video "
+                f"but the request carries {n_clips} clip(s).",
+                fix=(
+                    f"serve a video-capable model (vLLM with Qwen2.5-VL or Qwen3-VL) and set "
+                    f"models.{role}.capabilities.video_input = true "
+                    f"(ETHOAGENT_MODELS__{role.upper()}__CAPABILITIES__VIDEO_INPUT=true)."
+                ),
+            )
         if tools and not cfg.capabilities.tool_calls:
             raise ConfigError(
                 f"model role '{role}' ({cfg.model or cfg.base_url}) does not support tool calls "
@@ -594,10 +605,13 @@ def _to_openai_messages(
     out: list[dict[str, Any]] = []
     for m in messages:
         entry: dict[str, Any] = {"role": m.role}
-        if m.images:
+        if m.images or m.clips:
             parts: list[dict[str, Any]] = [{"type": "text", "text": m.content}]
             parts.extend(
                 {"type": "image_url", "image_url": {"url": im.data_url()}} for im in m.images
+            )
+            parts.extend(
+                {"type": "video_url", "video_url": {"url": clip.data_url()}} for clip in m.clips
             )
             entry["content"] = parts
         else:

@@ -40,6 +40,7 @@ from pydantic import BaseModel
 from ethoagent.agent.types import (
     Answer,
     Backend,
+    Clip,
     Image,
     Message,
     ModelClient,
@@ -418,6 +419,18 @@ class Tracer:
             rec["path"] = str(target.resolve())
         return rec
 
+    def _clip_record(self, clip: Clip) -> dict[str, Any]:
+        """A clip's hash, frame count and rate; its middle frame stored as the evidence image."""
+        middle = Image.from_array(clip.to_arrays()[len(clip.frames) // 2])
+        return {
+            "sha256": clip.sha256,
+            "frames": len(clip.frames),
+            "fps": clip.fps,
+            "bytes": sum(len(f) for f in clip.frames),
+            "source": clip.source,
+            "middle_frame": self._image_record(middle),
+        }
+
     def _message_record(self, message: Message) -> dict[str, Any]:
         rec: dict[str, Any] = {
             "role": message.role,
@@ -425,6 +438,8 @@ class Tracer:
         }
         if message.images:
             rec["images"] = [self._image_record(im) for im in message.images]
+        if message.clips:
+            rec["clips"] = [self._clip_record(c) for c in message.clips]
         if message.tool_call_id is not None:
             rec["tool_call_id"] = message.tool_call_id
         return rec

@@ -1,6 +1,7 @@
 """Types shared by every model backend: messages, images, tools, prompts and answers.
 
-A model request is a list of ``Message`` (text plus optional images), an optional pydantic
+A model request is a list of ``Message`` (text plus optional images or video clips), an
+optional pydantic
 output type (structured answer), optional ``Tool`` definitions and a ``PromptRef`` naming the
 versioned prompt it came from. Every backend returns an ``Answer`` that carries the raw text,
 the parsed object (or the validation error), tool calls, usage and latency.
@@ -107,22 +108,113 @@ class Image:
         return f"Image(sha256={self.sha256[:12]}, bytes={len(self.data)}, source={self.source!r})"
 
 
+class Clip:
+    """A short video clip attached to a message: JPEG frames sampled at ``fps``.
+
+    Sent as one ``video_url`` content part whose URL is ``data:video/jpeg;base64,`` followed
+    by the frames' base64 joined by commas: the form vLLM's OpenAI-compatible server decodes
+    into a frame sequence for Qwen2.5-VL and Qwen3-VL video input.
+
+    Args:
+        frames: JPEG-encoded bytes, one per frame, in time order.
+        fps: frames per second of the sampled clip (not of the recording), Hz.
+        source: where it came from, for the trace.
+    """
+
+    __slots__ = ("_sha256", "fps", "frames", "source")
+
+    def __init__(self, frames: tuple[bytes, ...], fps: float, source: str = "array") -> None:
+        if not frames:
+            raise InputError("a video clip needs at least one frame.")
+        if not (np.isfinite(fps) and fps > 0):
+            raise InputError(f"a video clip's frame rate must be positive; found {fps}.")
+        self.frames = frames
+        self.fps = float(fps)
+        self.source = source
+        self._sha256: str | None = None
+
+    @classmethod
+    def from_arrays(
+        cls, arrays: list[NDArray[Any]], fps: float, *, quality: int = 85, source: str = "array"
+    ) -> Clip:
+        """Encode frames as JPEG.
+
+        Args:
+            arrays: frames, each ``(height, width, 3)`` uint8 RGB or ``(height, width)``
+                uint8 grey.
+            fps: frames per second of the sampled clip, Hz.
+            quality: JPEG quality, 1-100.
+            source: where the frames came from, for the trace.
+        """
+        encoded: list[bytes] = []
+        for i, array in enumerate(arrays):
+            arr = np.asarray(array)
+            if arr.dtype != np.uint8 or not (
+                arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)
+            ):
+                raise InputError(
+                    f"clip frame {i} has dtype {arr.dtype} and shape {arr.shape}; expected uint8 "
+                    "(height, width, 3) RGB or (height, width) grey."
+                )
+            if arr.ndim == 3:
+                arr = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)
+            ok, buf = cv2.imencode(".jpg", arr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+            if not ok:  # pragma: no cover - opencv only fails on empty arrays
+                raise InputError(f"could not JPEG-encode clip frame {i} of shape {arr.shape}.")
+            encoded.append(buf.tobytes())
+        return cls(tuple(encoded), fps, source=source)
+
+    def to_arrays(self) -> list[NDArray[np.uint8]]:
+        """Decode every frame to ``(height, width, 3)`` uint8 RGB."""
+        out: list[NDArray[np.uint8]] = []
+        for i, data in enumerate(self.frames):
+            bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise InputError(f"{self!r}: frame {i} does not decode as JPEG.")
+            out.append(np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8))
+        return out
+
+    @property
+    def sha256(self) -> str:
+        if self._sha256 is None:
+            h = hashlib.sha256(f"{self.fps:g}".encode())
+            for data in self.frames:
+                h.update(hashlib.sha256(data).digest())
+            self._sha256 = h.hexdigest()
+        return self._sha256
+
+    def data_url(self) -> str:
+        """The clip as ``data:video/jpeg;base64,<frame>,<frame>,...`` (vLLM's frame-list form)."""
+        return "data:video/jpeg;base64," + ",".join(
+            base64.b64encode(data).decode("ascii") for data in self.frames
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Clip(sha256={self.sha256[:12]}, frames={len(self.frames)}, fps={self.fps:g}, "
+            f"source={self.source!r})"
+        )
+
+
 @dataclass(frozen=True)
 class Message:
-    """One chat message. Images go with user messages only; ``tool_calls`` with assistant
-    messages that called tools (their results follow as ``tool`` messages)."""
+    """One chat message. Images and clips go with user messages only; ``tool_calls`` with
+    assistant messages that called tools (their results follow as ``tool`` messages)."""
 
     role: Literal["system", "user", "assistant", "tool"]
     content: str
     images: tuple[Image, ...] = ()
     tool_call_id: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
+    clips: tuple[Clip, ...] = ()
 
     def fingerprint(self) -> dict[str, Any]:
-        """A JSON-able description with images replaced by their hashes (cache keys, traces)."""
+        """A JSON-able description with images and clips replaced by their hashes."""
         out: dict[str, Any] = {"role": self.role, "content": self.content}
         if self.images:
             out["images"] = [im.sha256 for im in self.images]
+        if self.clips:
+            out["clips"] = [c.sha256 for c in self.clips]
         if self.tool_call_id is not None:
             out["tool_call_id"] = self.tool_call_id
         if self.tool_calls:

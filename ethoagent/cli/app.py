@@ -43,6 +43,7 @@ from ethoagent.cli.demo import demo
 from ethoagent.cli.gate import gate_app
 from ethoagent.cli.inspect import inspect_command
 from ethoagent.cli.profile import profile_command
+from ethoagent.cli.review import review_command
 from ethoagent.cli.serve import doctor_command, serve_command
 from ethoagent.cli.trace import trace_export
 from ethoagent.cli.triangulate import triangulate_command
@@ -579,6 +580,7 @@ trace_app.command("export")(trace_export)
 app.command("serve")(serve_command)
 app.command("doctor")(doctor_command)
 app.command("inspect")(inspect_command)
+app.command("review")(review_command)
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ from rich.progress import (
 from rich.table import Table
 
 from ethoagent.config import Settings, load_settings
-from ethoagent.errors import InputError, RunError
+from ethoagent.errors import EthoagentError, InputError, RunError
 
 if TYPE_CHECKING:
     from ethoagent.graphs.kit.run import PipelineResult
@@ -146,9 +146,28 @@ def run_with_progress(
     from ethoagent.graphs.kit.run import run_pipeline  # the CLI starts without the graphs
 
     console.print(f"[bold]ethoagent {title}[/] (backend {settings.backend})")
+    if resume is not None:
+        _mention_corrections(resume, settings)
     with progress_bars() as progress:
         return run_pipeline(spec, inputs, options, settings, out=out, resume=resume,
                             overwrite=overwrite, run_id=run_id, progress=progress)  # fmt: skip
+
+
+def _mention_corrections(resume: str, settings: Settings) -> None:
+    """Say so when the resumed run has corrections from ``ethoagent review`` standing."""
+    from ethoagent.review.store import CorrectionStore
+    from ethoagent.runs import Run
+
+    try:
+        root = Run.open(resume, settings.runs_dir).root
+        n = len(CorrectionStore(root).active())
+    except EthoagentError:
+        return  # run_pipeline reports a missing run; review reports a bad corrections file
+    if n:
+        console.print(
+            f"[yellow]{root.name} has {n} reviewed item(s); a resume does not apply them: "
+            f"`ethoagent review {root} --rerun` does (a new run).[/]"
+        )
 
 
 @contextmanager

@@ -8,6 +8,8 @@ This module holds
 - conversions: ``epochs_from_labels`` / ``labels_from_epochs`` (per-frame codes);
 - metrics against per-frame ground truth: ``hungarian_macro_f1``, ``nmi``,
   ``boundary_f1``, ``switches_per_minute``, ``median_epoch_seconds``;
+- time shares: ``time_shares`` (seconds and share of each label per animal, and their
+  total summed over animals), ``time_shares_csv`` and ``time_shares_markdown``;
 - exports: ``write_ethogram_csv`` / ``read_ethogram_csv`` and ``write_boris_csv`` (BORIS
   aggregated events, readable by ``ethoagent.io.labels.read_boris_events``).
 
@@ -26,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from pydantic import BaseModel, ConfigDict
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import normalized_mutual_info_score
 
@@ -36,6 +39,7 @@ from ethoagent.model.ethogram import Epoch
 
 __all__ = [
     "ETHOGRAM_COLUMNS",
+    "TimeShare",
     "boundary_f1",
     "check_min_duration",
     "check_tiling",
@@ -47,6 +51,9 @@ __all__ = [
     "nmi",
     "read_ethogram_csv",
     "switches_per_minute",
+    "time_shares",
+    "time_shares_csv",
+    "time_shares_markdown",
     "write_boris_csv",
     "write_ethogram_csv",
 ]
@@ -431,6 +438,128 @@ def median_epoch_seconds(labels: ArrayLike, fps: float) -> float:
         raise InputError(f"need fps > 0 and >= 1 frame; found fps={fps}, frames={lab.size}.")
     edges = np.concatenate([[0], _boundaries(lab), [lab.size]])
     return float(np.median(np.diff(edges)) / fps)
+
+
+# --------------------------------------------------------------------------- time shares
+
+
+class TimeShare(BaseModel):
+    """Time one label takes, per animal and summed over the animals.
+
+    Attributes:
+        label: the behaviour.
+        seconds: animal -> seconds in ``label``.
+        share: animal -> fraction of that animal's frames in ``label``, in ``[0, 1]``.
+        bouts: animal -> number of epochs of ``label``.
+        total_seconds: seconds summed over the animals: with more than one animal it can
+            exceed the session's length.
+        total_share: ``total_seconds`` over the animals' summed time (animals x session).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    label: str
+    seconds: dict[str, float]
+    share: dict[str, float]
+    bouts: dict[str, int]
+    total_seconds: float
+    total_share: float
+
+
+def time_shares(
+    epochs: Mapping[str, Sequence[Epoch]],
+    frames: int,
+    fps: float,
+    labels: Sequence[str] = (),
+) -> list[TimeShare]:
+    """Time spent in each label, per animal and summed over animals.
+
+    Args:
+        epochs: animal -> its ethogram (epochs in frames; each animal has ``frames``).
+        frames: frames per animal (the session's length).
+        fps: frame rate, Hz.
+        labels: labels to list even where no epoch has them (e.g. a classifier's label
+            set), with zero time.
+
+    Returns:
+        One ``TimeShare`` per label, the longest total first.
+    """
+    if not (math.isfinite(fps) and fps > 0):
+        raise InputError(f"fps must be a positive frame rate in Hz; found {fps}.")
+    if frames < 1:
+        raise InputError(f"frames must be >= 1; found {frames}.")
+    rows = []
+    for label in sorted({*labels, *(e.label for eps in epochs.values() for e in eps)}):
+        counts = {
+            name: sum(min(e.stop, frames) - e.start for e in eps if e.label == label)
+            for name, eps in epochs.items()
+        }
+        total = sum(counts.values())
+        rows.append(
+            TimeShare(
+                label=label,
+                seconds={n: round(c / fps, 3) for n, c in counts.items()},
+                share={n: round(c / frames, 4) for n, c in counts.items()},
+                bouts={n: sum(1 for e in eps if e.label == label) for n, eps in epochs.items()},
+                total_seconds=round(total / fps, 3),
+                total_share=round(total / (frames * max(1, len(epochs))), 4),
+            )
+        )
+    return sorted(rows, key=lambda r: (-r.total_seconds, r.label))
+
+
+def _total_name(n: int) -> str:
+    return f"summed over {n} animals" if n > 1 else ""
+
+
+def time_shares_csv(rows: Sequence[TimeShare], animals: Sequence[str]) -> str:
+    """``time_shares`` as CSV, one row per label.
+
+    Columns: ``label``; per animal ``<animal>_s``, ``<animal>_share``, ``<animal>_bouts``;
+    ``total_s_summed_over_<n>_animals`` (``total_s`` for one animal) and
+    ``share_of_all_animal_time``.
+    """
+    n = len(animals)
+    head = ["label", *(f"{a}_{k}" for a in animals for k in ("s", "share", "bouts"))]
+    head += [f"total_s_summed_over_{n}_animals" if n > 1 else "total_s"]
+    out: list[Sequence[object]] = [[*head, "share_of_all_animal_time"]]
+    for r in rows:
+        cells: list[object] = [r.label]
+        for a in animals:
+            cells += [r.seconds[a], r.share[a], r.bouts[a]]
+        out.append([*cells, r.total_seconds, r.total_share])
+    return _csv_text(out)
+
+
+def time_shares_markdown(
+    rows: Sequence[TimeShare],
+    animals: Sequence[str],
+    session_s: float,
+    definitions: Mapping[str, str] | None = None,
+) -> list[str]:
+    """``time_shares`` as markdown lines: seconds (share) per animal, then the total.
+
+    With more than one animal the total column says it is summed over the animals, and a
+    line below says it can exceed the ``session_s`` (s) session.
+    """
+    n = len(animals)
+    total = f"total (s, {_total_name(n)})" if n > 1 else "total (s)"
+    head = ["label", *(f"{a} (s, share)" for a in animals), total]
+    head += ["definition"] if definitions is not None else []
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r.label, *(f"{r.seconds[a]:g} ({r.share[a]:.1%})" for a in animals)]
+        cells.append(f"{r.total_seconds:g}")
+        if definitions is not None:
+            cells.append(definitions.get(r.label, ""))
+        lines.append("| " + " | ".join(cells) + " |")
+    if n > 1:
+        lines += [
+            "",
+            f"Each animal's share is of its own {session_s:g} s; the total adds the {n} "
+            f"animals' seconds, so it can exceed the session's {session_s:g} s.",
+        ]
+    return lines
 
 
 # --------------------------------------------------------------------------- exports

@@ -25,7 +25,9 @@ from ethoagent.graphs.classify.inputs import ClassifyInputs, resolve_classify_in
 from ethoagent.graphs.classify.nodes import ClassifyGraphEnv, model_windows
 from ethoagent.graphs.classify.options import ClassifyOptions
 from ethoagent.graphs.classify.stages import CLASSIFY_PROMPT, ClassifyAnswer, offline_classify
+from ethoagent.graphs.kit.report_md import unit_words
 from ethoagent.graphs.kit.runtime import offline_runtime
+from ethoagent.io.ethogram_export import read_ethogram_netcdf
 from ethoagent.io.keypoints import write_keypoints
 from ethoagent.model.ethogram import Example
 from ethoagent.model.pose import PoseData
@@ -128,6 +130,19 @@ def test_offline_run_writes_its_outputs(
     assert sum(r["fraction"] for r in budget) == pytest.approx(1.0, abs=1e-3)
     report = (out / "report.md").read_text()
     assert "drawn from the keypoints" in report and "no model was called" in report
+    # time per class: a column per animal, every class listed; the bouts on the time axis
+    table = list(csv.DictReader((out / "time_budget.csv").open()))
+    assert {r["label"] for r in table} == set(DEFAULT_CLASSES)
+    assert sum(float(r["mouse_0_share"]) for r in table) == pytest.approx(1.0, abs=1e-3)
+    assert "| label | mouse_0 (s, share) | total (s) |" in report
+    bouts = read_ethogram_netcdf(out / "ethogram.nc")["mouse_0"]
+    assert sum(e.stop - e.start for e in bouts) == 1200
+    assert [e.label for e in bouts] == [r["label"] for r in _bouts(out / "ethogram.csv")]
+    # warnings, body roles and units in report.md
+    for warning in summary["warnings"]:
+        assert warning in report
+    assert "## Body roles" in report and summary["roles"]["layout"] == summary["layout"]
+    assert f"keypoints in {unit_words(summary['unit'])}" in report
     # better than chance against the simulator's labels (6 classes)
     truth = _truth(world)
     pred = np.array([DEFAULT_CLASSES.index(r["label"]) for r in rows])
@@ -135,6 +150,10 @@ def test_offline_run_writes_its_outputs(
     # resuming a finished run re-runs nothing and gives the same state
     again, _ = asyncio.run(_resume(tmp_path, inputs, run)), None
     assert again["outputs"] == state["outputs"]
+
+
+def _bouts(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(path.open()))
 
 
 async def _resume(tmp: Path, inputs: ClassifyInputs, run: Run) -> dict[str, Any]:
@@ -274,6 +293,23 @@ def test_the_budget_sends_the_most_uncertain_windows_to_the_model(
     assert sources.count("detector") == 64 and sources.count("model") == 16
     report = (run.outputs_dir / "report.md").read_text()
     assert "| sent to the model (budget 0.2 of the windows) | 16 |" in report
+
+
+def test_random_windows_send_as_many_windows_but_not_the_most_uncertain(
+    session: tuple[Path, World, list[Example]], tmp_path: Path
+) -> None:
+    path, _, examples = session
+    runs = {}
+    for by in ("uncertainty", "random"):
+        opts = ClassifyOptions(model_budget=0.2, windows_by=by)
+        inputs = resolve_classify_inputs(path, examples, fps=FPS, options=opts)
+        client = ScriptedClient(
+            {CLASSIFY_PROMPT: lambda req: offline_classify(req).model_dump_json()}
+        )
+        _run(tmp_path / by, inputs, client, by)
+        runs[by] = {tuple(r.payload["window"]) for r in client.calls(CLASSIFY_PROMPT)}
+    assert len(runs["random"]) == len(runs["uncertainty"]) == 16
+    assert runs["random"] != runs["uncertainty"]
 
 
 def test_an_animal_without_examples_is_named_in_the_warnings(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from ethoagent.graphs.profile.inputs import (
 )
 from ethoagent.graphs.profile.nodes import ProfileEnv
 from ethoagent.graphs.profile.options import ProfileOptions
-from ethoagent.graphs.profile.report import statistics_notes
+from ethoagent.graphs.profile.report import body_records, segment_warnings, statistics_notes
 from ethoagent.graphs.profile.stages import (
     NAME_PROMPT,
     ClusterItem,
@@ -252,6 +252,19 @@ def test_a_run_that_dies_while_naming_resumes_without_segmenting_again(tmp_path:
     assert rows and all("(not tested)" in r and r.endswith("| n/a | n/a |") for r in rows)
     comparisons = json.loads((run.artifacts_dir / "comparisons.json").read_text())
     assert comparisons and not any(c["tested"] for c in comparisons)
+    # every warning in the report, the segment runs' too (named by session file)
+    summary = json.loads((run.outputs_dir / "summary.json").read_text())
+    for segment in state["segments"]:
+        seg = json.loads((Path(segment["outputs"]) / "summary.json").read_text())
+        for warning in seg["warnings"]:
+            assert f"{Path(seg['keypoints']).name}: {warning}" in summary["warnings"]
+    for warning in summary["warnings"]:
+        assert warning in report
+    # body roles per keypoint set; time shares a column per animal beside the summed total
+    assert "## Body roles" in report and summary["bodies"][0]["roles"]["layout"]
+    assert sum(len(b["sessions"]) for b in summary["bodies"]) == 4
+    assert "## Time share per animal" in report and "| mean over animals |" in report
+    assert "time (s, summed over all 4 profiles: animals x sessions)" in report
 
 
 def _row(i: int, animal: str, group: str) -> SessionRow:
@@ -356,3 +369,18 @@ def test_the_embed_step_asks_the_embed_role_traced_and_cached(tmp_path: Path) ->
     # the second run over the same sessions answers every text from the answer cache
     assert [(e["cache_hit"], e["inputs"]["count"]) for e in second] == [(True, texts)]
     assert len(server.requests) == 1 and len(server.requests[0]["input"]) == texts
+
+
+def test_segment_warnings_and_bodies_name_sessions_units_and_old_runs() -> None:
+    roles = {"layout": "derived", "matched": {"head": ["Nose"]}, "derived": {}, "absent": []}
+    segments: dict[str, dict[str, Any]] = {
+        "s1": {"keypoints": "/d/demo1.csv", "unit": "px", "roles": roles, "warnings": ["w1"]},
+        "s2": {"keypoints": "/d/demo4.csv", "unit": "px", "roles": roles, "warnings": []},
+        "s3": {"keypoints": "/d/old.nc", "unit": "mm", "warnings": ["DEC did not converge"]},
+    }
+    warnings = segment_warnings(segments)
+    assert warnings[:2] == ["demo1.csv: w1", "old.nc: DEC did not converge"]
+    assert "2 different units" in warnings[2] and "mm (world coordinates): old.nc" in warnings[2]
+    bodies = body_records(segments)
+    assert [b["sessions"] for b in bodies] == [["demo1.csv", "demo4.csv"], ["old.nc"]]
+    assert bodies[1]["roles"] is None  # a segment run from before roles were recorded

@@ -21,6 +21,7 @@ from ethoagent.agent.types import ModelClient, Request
 from ethoagent.config import load_settings
 from ethoagent.errors import InputError
 from ethoagent.graphs.kit.nodes import PolicySupervisor
+from ethoagent.graphs.kit.report_md import unit_words
 from ethoagent.graphs.kit.runtime import Runtime, offline_runtime
 from ethoagent.graphs.segment import stages
 from ethoagent.graphs.segment.graph import GRAPH_NAME, run_segment
@@ -34,6 +35,7 @@ from ethoagent.graphs.segment.item_stages import (
 )
 from ethoagent.graphs.segment.options import SegmentOptions
 from ethoagent.graphs.segment.stages import SegmentEnv
+from ethoagent.io.ethogram_export import nwb_available, read_ethogram_netcdf, read_ethogram_nwb
 from ethoagent.io.keypoints import write_keypoints
 from ethoagent.io.labels import boris_to_framewise, read_boris_events
 from ethoagent.model.pose import PoseData
@@ -138,6 +140,28 @@ def test_offline_run_writes_the_output_contract(offline_run: tuple[Any, Run]) ->
     report = (out / "report.md").read_text()
     assert "no model was called" in report and "![ethogram timeline](ethogram.png)" in report
     assert state["outputs"]
+    # the ecosystem's shapes: the same epochs on movement's time axis (and NWB)
+    assert read_ethogram_netcdf(out / "ethogram.nc")["mouse_0"] == [
+        e.model_copy(update={"cluster": None}) for e in epochs
+    ]
+    if nwb_available():
+        assert len(read_ethogram_nwb(out / "ethogram.nwb", FPS)["mouse_0"]) == len(epochs)
+    # time per behaviour per animal; DEC convergence and every warning in the report
+    budget = (out / "time_budget.csv").read_text().splitlines()
+    assert budget[0].startswith("label,mouse_0_s,mouse_0_share,mouse_0_bouts,total_s")
+    shares = summary["time_shares"]
+    assert sum(r["seconds"]["mouse_0"] for r in shares) == pytest.approx(1800 / FPS, abs=0.01)
+    assert "| label | mouse_0 (s, share) | total (s) | definition |" in report
+    clusters = summary["clusters"]
+    assert clusters["iterations"] <= clusters["max_iterations"]
+    assert ("converged after" if clusters["converged"] else "**not converged**") in report
+    for warning in summary["warnings"]:
+        assert warning in report
+    # body roles and the unit of the positions
+    assert summary["roles"]["layout"] == summary["layout"]
+    assert "## Body roles" in report
+    assert f"{summary['dims']}D keypoints in {unit_words(summary['unit'])}" in report
+    assert "## Dyadic labels" not in report  # one animal: no pair
 
 
 def test_dec_clusters_beat_chance(offline_run: tuple[Any, Run], world: World) -> None:

@@ -129,9 +129,58 @@ def test_warnings_and_errors() -> None:
     warnings = " ".join(det.cv_report["warnings"])
     assert "'rearing' has no example" in warnings
     assert "animal 1 has no example" in warnings
+    assert "'freezing' has 2 example clips" in warnings  # fewer than 5: CV is noisy
     u = window_uncertainty(det.predict(feats).uncertainty, [(0, 10), (10, 30)])
     assert u.shape == (2, 2)
     with pytest.raises(InputError, match="not a class"):
         fit_detector(feats, [Example(animal=0, start=0, stop=5, label="sleep")], classes)
     with pytest.raises(InputError, match="outside the session"):
         fit_detector(feats, [Example(animal=2, start=0, stop=5, label="other")], classes)
+
+
+def test_pair_features_of_two_animals_closing_in_nose_to_nose() -> None:
+    frames, body = 100, 100.0
+    gap = np.linspace(300.0, 100.0, frames)  # nose to nose, px: closing at 2 px per frame
+    a = np.zeros((frames, 2, 2))
+    a[:, 0, 0], a[:, 1, 0] = 0.0, -body  # a: nose at 0, tail base behind it, heading +x
+    b = np.zeros((frames, 2, 2))
+    b[:, 0, 0], b[:, 1, 0] = gap, gap + body  # b: nose at gap, heading -x (towards a)
+    feats = detector_features(np.stack([a, b], axis=1), fps=FPS, keypoints=KEYPOINTS)
+    for name in ("nose_nose", "nose_body", "partner_nose_body", "min_distance"):
+        assert np.allclose(feats.column(name)[:, 0], gap / body), name
+    assert np.allclose(feats.column("nose_tail")[:, 0], (gap + body) / body)
+    assert np.allclose(feats.column("centre_distance")[:, 0], (gap + body) / body)
+    closing = 200.0 / (frames - 1) * FPS / body  # px per frame -> BL/s
+    assert np.allclose(feats.column("approach")[:, 0], closing)
+    assert np.allclose(feats.column("relative_speed")[:, 1], closing)
+    # each faces the other: head direction (tail base -> nose) points at the partner
+    assert np.allclose(feats.column("facing"), 1.0)
+    assert np.allclose(feats.column("partner_facing"), 1.0)
+    alone = detector_features(a[:, None], fps=FPS, keypoints=KEYPOINTS)
+    assert "nose_nose" not in alone.names
+
+
+def test_a_pair_class_is_one_label_for_both_animals() -> None:
+    frames, body = 1200, 100.0
+    rng = np.random.default_rng(5)
+    near = (np.arange(frames) // 150) % 2 == 0  # 3 s near, 3 s apart
+    a = _walker(np.zeros(frames), body) + rng.normal(0, 0.5, (frames, 2, 2))
+    b = np.zeros_like(a)
+    # b sits beside a, its nose 0.2 BL from a's flank when near, 4 BL away otherwise; a's
+    # own nose stays far from b: only b's view shows the contact
+    y = np.where(near, 20.0, 400.0)
+    b[:, 0] = np.stack([np.full(frames, 50.0), y], 1)
+    b[:, 1] = np.stack([np.full(frames, 50.0), y + body], 1)
+    b += rng.normal(0, 0.5, b.shape)
+    feats = detector_features(np.stack([a, b], axis=1), fps=FPS, keypoints=KEYPOINTS)
+    classes = ("interact", "other")
+    truth = np.where(near, 0, 1)
+    ex = [Example(animal=1, start=s + 20, stop=s + 80, label="interact") for s in (0, 300, 600)]
+    ex += [Example(animal=0, start=s + 20, stop=s + 80, label="other") for s in (150, 450, 750)]
+    det = fit_detector(feats, ex, classes)
+    assert det.pair.classes == (0,) and det.pair.anchor == 1
+    pred = det.predict(feats)
+    assert (pred.labels[:, 0] == pred.labels[:, 1]).all()
+    assert (pred.labels[:, 0] == truth).mean() > 0.9
+    assert np.allclose(pred.proba.sum(-1), 1.0)
+    assert (pred.rule_labels[:, 0] == pred.rule_labels[:, 1]).all()

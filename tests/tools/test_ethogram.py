@@ -25,6 +25,9 @@ from ethoagent.tools.ethogram import (
     nmi,
     read_ethogram_csv,
     switches_per_minute,
+    time_shares,
+    time_shares_csv,
+    time_shares_markdown,
     write_boris_csv,
     write_ethogram_csv,
 )
@@ -175,3 +178,36 @@ def test_boris_csv_round_trip(tmp_path: Path) -> None:
     for code, name in enumerate(NAMES):
         got = boris_to_framewise(events, fps=30.0, frames=100, behaviour=name, subject="mouse_1")
         np.testing.assert_array_equal(got, (codes == code).astype(np.int64))
+
+
+def test_time_shares_per_animal_and_summed_total() -> None:
+    eps = {
+        "adult": [
+            Epoch(start=0, stop=60, label="walking"),
+            Epoch(start=60, stop=90, label="still"),
+        ],
+        "juvenile": [Epoch(start=0, stop=90, label="walking")],
+    }
+    rows = time_shares(eps, frames=90, fps=30.0)
+    walking, still = rows  # longest total first
+    assert walking.label == "walking"
+    assert walking.seconds == {"adult": 2.0, "juvenile": 3.0}
+    assert walking.share == {"adult": pytest.approx(2 / 3, abs=1e-4), "juvenile": 1.0}
+    assert walking.total_seconds == 5.0  # more than the 3 s session: summed over 2 animals
+    assert walking.total_share == pytest.approx(5 / 6, abs=1e-4)
+    assert still.bouts == {"adult": 1, "juvenile": 0}
+    text = time_shares_csv(rows, ["adult", "juvenile"])
+    head, first = text.splitlines()[:2]
+    assert head.split(",")[-2] == "total_s_summed_over_2_animals"
+    assert first.split(",")[:4] == ["walking", "2.0", "0.6667", "1"]
+    md = "\n".join(time_shares_markdown(rows, ["adult", "juvenile"], 3.0))
+    assert "total (s, summed over 2 animals)" in md
+    assert "| walking | 2 (66.7%) | 3 (100.0%) | 5 |" in md
+    assert "can exceed the session's 3 s" in md
+    solo = time_shares_markdown(time_shares({"a": eps["adult"]}, 90, 30.0), ["a"], 3.0)
+    assert "summed" not in "\n".join(solo)
+
+
+def test_time_shares_refuses_bad_rates() -> None:
+    with pytest.raises(InputError, match="fps"):
+        time_shares({"a": [Epoch(start=0, stop=1, label="x")]}, 1, 0.0)

@@ -19,13 +19,16 @@ OUTPUTS = (
     "windows.csv",
     "ethogram.csv",
     "ethogram_boris.csv",
+    "ethogram.nc",
+    "ethogram.nwb",
     "time_budget.csv",
     "ethogram.png",
     "time_budget.png",
     "report.md",
     "summary.json",
 )
-"""The files of a classify run (``outputs/`` of the run, and the OUT folder)."""
+"""The files of a classify run (``outputs/`` of the run, and the OUT folder);
+``ethogram.nwb`` only where pynwb is installed."""
 
 
 async def _execute(rt: Runtime, inputs: ClassifyInputs) -> dict[str, Any]:

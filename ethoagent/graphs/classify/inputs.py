@@ -100,6 +100,10 @@ class ClassifyInputs(SessionRecord):
             examples table).
         example_sessions: labelled sessions whose examples are pooled with this one's
             (``tools.detector_pool``).
+        reviewed: windows a person labelled in ``ethoagent review`` (a re-run with the
+            run's corrections): their frames take the person's label and they join the
+            in-context examples the model sees; the detector is fitted on ``examples``
+            only, so the windows a person did not review keep the detector's answer.
         options: the run's settings; the session's fields are ``SessionRecord``'s.
     """
 
@@ -108,6 +112,7 @@ class ClassifyInputs(SessionRecord):
     examples: list[Example]
     examples_file: str | None = None
     example_sessions: list[ExampleSession] = Field(default_factory=list)
+    reviewed: list[Example] = Field(default_factory=list)
     options: ClassifyOptions = ClassifyOptions()
 
     @property

@@ -282,6 +282,39 @@ def model_windows(uncertainty: NDArray[np.float64], budget: float) -> NDArray[np
     return out
 
 
+def pin_reviewed(
+    inputs: ClassifyInputs,
+    queries: Sequence[tuple[int, int, int]],
+    det_labels: NDArray[np.int64],
+    det_proba: NDArray[np.float64],
+    uncertainty: NDArray[np.float64],
+    to_model: NDArray[np.bool_],
+) -> NDArray[np.bool_]:
+    """Give the query windows a person labelled (``inputs.reviewed``) the person's label.
+
+    Changes in place: their frames' detector labels ``(frames, animals)`` and probabilities
+    ``(frames, animals, classes)`` (one-hot), their uncertainty (0) and ``to_model``
+    (False: no model is asked about a window a person labelled).
+
+    Returns:
+        ``(queries,)`` bool, True for a window a person labelled.
+    """
+    mask = np.zeros(len(queries), dtype=bool)
+    by_span = {(e.animal, e.start, e.stop): e.label for e in inputs.reviewed}
+    for r, span in enumerate(queries):
+        label = by_span.get(span)
+        if label is None:
+            continue
+        a, s, e = span
+        c = inputs.classes.index(label)
+        det_labels[s:e, a] = c
+        det_proba[s:e, a] = np.eye(len(inputs.classes))[c]
+        uncertainty[r] = 0.0
+        to_model[r] = False
+        mask[r] = True
+    return mask
+
+
 def _route_windows(
     inputs: ClassifyInputs,
     fitted: tuple[Detector, DetectorPrediction] | None,
@@ -317,6 +350,9 @@ def _route_windows(
     per = window_uncertainty(pred.uncertainty, [(s, e) for _, s, e in queries])
     unc = np.asarray([per[r, a] for r, (a, _, _) in enumerate(queries)], dtype=np.float64)
     to_model = model_windows(unc, budget)
+    if inputs.options.windows_by == "random":
+        pick = np.random.default_rng(0).permutation(unc.size)[: int(to_model.sum())]
+        to_model = np.isin(np.arange(unc.size), pick)
     cv = detector.cv_report
     names = dict(enumerate(inputs.animals))
     warn = [
@@ -325,6 +361,7 @@ def _route_windows(
     ]
     meta = {
         "model_budget": budget,
+        "windows_by": inputs.options.windows_by,
         "uncertainty_cutoff": float(unc[to_model].min()) if to_model.any() else None,
         **{k: cv[k] for k in ("chosen", "rule_cv_macro_f1", "detector_cv_macro_f1")},
         **{k: cv[k] for k in ("model_cv_macro_f1", "rule_better", "folds", "candidates")},
@@ -427,6 +464,7 @@ def prepare(state: ClassifyState, env: ClassifyGraphEnv) -> dict[str, Any]:
         exs = example_windows(
             inputs.examples, inputs.step, max_per_class=opts.max_examples_per_class
         )
+        exs += [e for e in inputs.reviewed if e not in exs]
         spans = [(a, s, e) for a, s, e in queries] + [(e.animal, e.start, e.stop) for e in exs]
         bl = (
             float(np.nanmedian(feats.body_length))
@@ -446,6 +484,7 @@ def prepare(state: ClassifyState, env: ClassifyGraphEnv) -> dict[str, Any]:
             inputs, det, queries, points.shape[:2], budget
         )
         warn += det_meta["warnings"]
+        reviewed = pin_reviewed(inputs, queries, det_labels, det_proba, unc, to_model)
         run.save_arrays(
             "windows",
             points=points,
@@ -459,6 +498,7 @@ def prepare(state: ClassifyState, env: ClassifyGraphEnv) -> dict[str, Any]:
             det_proba=det_proba,
             uncertainty=unc,
             to_model=to_model,
+            reviewed=reviewed,
         )
         _write_json(
             run.artifacts_dir / "examples.json",
@@ -635,8 +675,8 @@ async def classify(state: ClassifyState, env: ClassifyGraphEnv) -> dict[str, Any
         if images is not None:
             images.close()
     routes = dict(state.get("routes", {}))
-    if records:
-        routes["detector"] = routes.get("detector", 0) + len(records)
+    for rec in records:  # the detector's windows and those a person labelled in review
+        routes[rec["source"]] = routes.get(rec["source"], 0) + 1
     flagged = list(state.get("flagged", []))
     records += _model_records(items, outcomes, env, routes, flagged)
     _write_json(run.artifacts_dir / f"windows_{i:04d}.json", records)
@@ -709,6 +749,7 @@ def _detector_records(
             continue
         a, s, e = (int(v) for v in arr["spans"][r])
         p = arr["det_proba"][s:e, a].mean(axis=0)
+        by_person = "reviewed" in arr and bool(arr["reviewed"][r])
         out.append(
             {
                 "row": r,
@@ -716,11 +757,13 @@ def _detector_records(
                 "start": s,
                 "stop": e,
                 "probabilities": [float(v) for v in p / p.sum()],
-                "source": "detector",
+                "source": "reviewed" if by_person else "detector",
                 "status": "accepted",
                 "attempts": 0,
                 "model_calls": 0,
-                "reason": f"detector {chosen}; uncertainty {float(arr['uncertainty'][r]):.2f}",
+                "reason": "labelled by a person in review"
+                if by_person
+                else f"detector {chosen}; uncertainty {float(arr['uncertainty'][r]):.2f}",
             }
         )
     return out

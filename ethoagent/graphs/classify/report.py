@@ -10,11 +10,18 @@ Written into the run's ``outputs/`` (the CLI copies them to its OUT folder):
   ``features_escalation``, ``flagged``), attempts and model calls;
 - ``ethogram.csv`` (``tools.ethogram.ETHOGRAM_COLUMNS``: one row per bout) and
   ``ethogram_boris.csv`` (BORIS events, one subject per animal);
-- ``time_budget.csv``: per animal and class: seconds, share of frames, bouts, mean bout;
+- ``ethogram.nc`` (the bouts on movement's time axis, ``io.ethogram_export``) and
+  ``ethogram.nwb`` (NWB ``TimeIntervals``) when pynwb is installed;
+- ``time_budget.csv``: per class, seconds, share and bouts of each animal (a column
+  each) and the total summed over the animals (``tools.ethogram.time_shares_csv``);
 - ``ethogram.png`` (per animal: the labels over time above the stacked class
   probabilities), ``time_budget.png``;
-- ``summary.json`` and ``report.md``; for a simulated session the per-class F1 against
-  the simulator's labels (mapped to the label set by synonym).
+- ``summary.json`` and ``report.md`` (every warning, the body roles matched, derived or
+  absent and the features that disables, the unit of the positions, and the frames where
+  the two animals of a pair disagree on a dyadic class, flagged by
+  ``tools.dyadic.reconcile_dyadic``'s rule and left as classified); for a simulated
+  session the per-class F1 against the simulator's labels (mapped to the label set by
+  synonym).
 """
 
 from __future__ import annotations
@@ -32,15 +39,28 @@ from numpy.typing import NDArray
 
 from ethoagent.figures import new_figure, png_bytes
 from ethoagent.graphs.classify.inputs import ClassifyInputs, ClassifyState, query_windows
+from ethoagent.graphs.kit.report_md import (
+    dyadic_md,
+    roles_md,
+    unit_words,
+    warnings_md,
+)
+from ethoagent.io.ethogram_export import ethogram_netcdf_bytes, nwb_or_reason
 from ethoagent.model.ethogram import Epoch
 from ethoagent.tools.captions import canonical_label
 from ethoagent.tools.classify import per_class_scores, spread_to_frames, time_budgets
+from ethoagent.tools.dyadic import reconcile_dyadic
 from ethoagent.tools.ethogram import (
     ETHOGRAM_COLUMNS,
+    TimeShare,
     epochs_from_labels,
+    time_shares,
+    time_shares_csv,
+    time_shares_markdown,
     write_boris_csv,
     write_ethogram_csv,
 )
+from ethoagent.tools.features import describe_roles, layout_named
 
 if TYPE_CHECKING:
     from ethoagent.graphs.kit.runtime import Runtime
@@ -113,18 +133,31 @@ def write_classify_outputs(
     budgets = {
         name: time_budgets(labels[:, a], classes, fps) for a, name in enumerate(inputs.animals)
     }
+    shares = time_shares(epochs, inputs.frames, fps, labels=classes)
+    source = inputs.keypoints
     outputs = [
         run.write_output("frames.csv", _frames_csv(labels, probs, raw, inputs)),
         run.write_output("windows.csv", _windows_csv(windows, inputs)),
         run.write_output("ethogram.csv", _ethogram_csv(rt, epochs, fps)),
         run.write_output("ethogram_boris.csv", _boris_csv(rt, epochs, fps, inputs)),
-        run.write_output("time_budget.csv", _budget_csv(budgets)),
+        run.write_output(
+            "ethogram.nc", ethogram_netcdf_bytes(epochs, inputs.frames, fps, source=source)
+        ),
+        run.write_output("time_budget.csv", time_shares_csv(shares, inputs.animals)),
         run.write_output("ethogram.png", _timeline_figure(labels, probs, inputs)),
         run.write_output("time_budget.png", _budget_figure(budgets, classes)),
     ]
+    nwb = nwb_or_reason(epochs, inputs.frames, fps, source=source)
+    if isinstance(nwb, bytes):
+        outputs.append(run.write_output("ethogram.nwb", nwb))
     timings = dict(state.get("timings", {}))
     timings["report"] = round(timings.get("report", 0.0) + time.perf_counter() - t0, 4)
     summary = _summary(rt, inputs, {**state, "timings": timings}, windows, budgets, labels)
+    summary["time_shares"] = [r.model_dump() for r in shares]
+    _, disagree = reconcile_dyadic(epochs, inputs.frames)  # flagged, not applied
+    summary["dyadic_disagreements"] = [c.model_dump() for c in disagree]
+    summary["exports"] = ["csv", "boris", "netcdf", *(["nwb"] if isinstance(nwb, bytes) else [])]
+    summary["nwb_missing"] = None if isinstance(nwb, bytes) else nwb
     outputs.append(run.write_json_output("summary.json", summary))
     outputs.append(run.write_output("report.md", _report_md(summary)))
     return [str(Path(p).relative_to(run.root)) for p in outputs]
@@ -215,18 +248,6 @@ def _boris_csv(
     return _csv([*header, *(e[3] for e in events)])
 
 
-def _budget_csv(budgets: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
-    rows: list[Sequence[object]] = [
-        ["animal", "label", "seconds", "fraction", "bouts", "mean_bout_s"]
-    ]
-    for name, rs in budgets.items():
-        for r in rs:
-            rows.append(
-                [name, r["label"], r["seconds"], r["fraction"], r["bouts"], r["mean_bout_s"]]
-            )
-    return _csv(rows)
-
-
 # --- summary ----------------------------------------------------------------------------
 
 
@@ -269,6 +290,12 @@ def _summary(
         "keypoints": inputs.keypoints,
         "video": inputs.video,
         "frames_drawn_from_keypoints": bool(state.get("rendered", inputs.video is None)),
+        "dims": inputs.dims,
+        "unit": inputs.unit,
+        "layout": inputs.layout,
+        "roles": describe_roles(
+            layout_named(inputs.layout, inputs.keypoint_names), inputs.keypoint_names, inputs.dims
+        ).model_dump(),
         "classes": list(inputs.classes),
         "definitions": dict(inputs.definitions) if opts.use_definitions else {},
         "examples_file": inputs.examples_file,
@@ -282,6 +309,7 @@ def _summary(
             f"({opts.smoothing})"
         ),
         "windows": n,
+        "reviewed_windows": len(inputs.reviewed),
         "routes": routes,
         "model_calls": calls,
         "model_calls_per_window": round(calls / max(1, n), 4),
@@ -407,6 +435,25 @@ def _detector_md(d: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _time_md(s: Mapping[str, Any]) -> list[str]:
+    """Time per class and animal, and the frames where a pair disagrees on a dyadic class."""
+    lines = ["## Time budget", ""]
+    lines += time_shares_markdown(
+        [TimeShare.model_validate(r) for r in s["time_shares"]],
+        s["animals"],
+        s["frames"] / s["fps"],
+    )
+    lines += [
+        "",
+        "Bouts and mean bout length per animal and class: `time_budget.csv` and "
+        "`summary.json` (`time_budget`).",
+        "",
+    ]
+    if len(s["animals"]) == 2:
+        lines += dyadic_md(s["dyadic_disagreements"], applied=False)
+    return lines
+
+
 def _report_md(s: Mapping[str, Any]) -> str:
     offline = s["backend"] == "offline"
     per_class = ", ".join(f"{k} {v}" for k, v in s["example_windows"].items())
@@ -420,7 +467,9 @@ def _report_md(s: Mapping[str, Any]) -> str:
             if offline
             else f" (vlm: `{s['models']['vlm']}`)."
         ),
-        f"Data: `{s['keypoints']}`" + (f", video `{s['video']}`." if s["video"] else ", no video."),
+        f"Data: `{s['keypoints']}`"
+        + (f", video `{s['video']}`" if s["video"] else ", no video")
+        + f"; {s['dims']}D keypoints in {unit_words(s['unit'])}, body layout `{s['layout']}`.",
     ]
     if s["frames_drawn_from_keypoints"]:
         lines.append(
@@ -436,6 +485,7 @@ def _report_md(s: Mapping[str, Any]) -> str:
         f"| example windows per class | {per_class} |",
         f"| query windows | {s['windows']} ({s['window_s']:g} s each) |",
         f"| decided by the classical detector (model calls saved) | {s['model_calls_saved']} |",
+        f"| labelled by a person (`ethoagent review`) | {s.get('reviewed_windows', 0)} |",
         f"| sent to the model (budget {s['model_budget']:g} of the windows) | "
         f"{s['windows_sent_to_model']} |",
         f"| model calls (per window) | {s['model_calls']} ({s['model_calls_per_window']}) |",
@@ -447,16 +497,9 @@ def _report_md(s: Mapping[str, Any]) -> str:
         lines.append(f"| macro-F1 vs simulator labels | {gt['macro_f1']} |")
     lines += ["", f"Labels to frames: {s['labels_to_frames']}.", ""]
     lines += _detector_md(s["detector"])
-    if s["warnings"]:
-        lines += ["## Warnings", "", *[f"- {w}" for w in s["warnings"]], ""]
-    lines += ["## Time budget", "", "| animal | label | seconds | share | bouts | mean bout (s) |"]
-    lines.append("|---|---|---|---|---|---|")
-    for name, rows in s["time_budget"].items():
-        for r in rows:
-            lines.append(
-                f"| {name} | {r['label']} | {r['seconds']} | {r['fraction']:.1%} | "
-                f"{r['bouts']} | {r['mean_bout_s']} |"
-            )
+    lines += warnings_md(s["warnings"])
+    lines += roles_md(s["roles"], s["unit"])
+    lines += _time_md(s)
     if gt:
         lines += [
             "",
@@ -472,9 +515,13 @@ def _report_md(s: Mapping[str, Any]) -> str:
         "",
         "Files: `frames.csv` (label and probabilities per frame), `windows.csv` (every "
         "window's answer and its source), `ethogram.csv`, `ethogram_boris.csv`, "
-        "`time_budget.csv`, `summary.json`.",
+        "`ethogram.nc` (the bouts on movement's time axis, netCDF)"
+        + (", `ethogram.nwb` (NWB TimeIntervals)" if "nwb" in s["exports"] else "")
+        + ", `time_budget.csv`, `summary.json`.",
         "",
     ]
+    if s["nwb_missing"]:
+        lines += [s["nwb_missing"][0].upper() + s["nwb_missing"][1:], ""]
     if s["flagged"]:
         shown = ", ".join(s["flagged"][:30]) + (" …" if len(s["flagged"]) > 30 else "")
         lines += [f"Flagged for review (see the trace): {shown}", ""]

@@ -109,6 +109,36 @@ def run_pipeline(
     return _close(spec, run, resolved, state, out, resumed=resume is not None)
 
 
+def run_resolved(
+    spec: Pipeline[InputsT, OptionsT, ResolvedT],
+    resolved: ResolvedT,
+    settings: Settings,
+    *,
+    run_id: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> PipelineResult:
+    """Run ``spec`` in a new run on inputs already resolved and checked.
+
+    A review's re-run uses it: the recorded inputs of the reviewed run with the person's
+    corrections applied (``review.rerun``), so no file is read twice.
+
+    Raises:
+        RunError: ``run_id`` exists.
+        EthoagentError: the graph failed; the run is marked ``failed`` with the error.
+    """
+    run = Run.create(
+        settings.runs_dir,
+        spec.name,
+        settings,
+        run_id=run_id,
+        inputs=resolved.model_dump(mode="json"),
+    )
+    state = execute_run(
+        run, settings, lambda rt: spec.execute(rt, resolved), roles=spec.roles, progress=progress
+    )
+    return _close(spec, run, resolved, state, None, resumed=False)
+
+
 async def run_pipeline_in(
     parent: Runtime,
     spec: Pipeline[InputsT, OptionsT, ResolvedT],
@@ -262,4 +292,4 @@ def _copy_outputs(run: Run, state: Mapping[str, Any], out: Path | None) -> list[
     return copied
 
 
-__all__ = ["PipelineResult", "finish_run", "run_pipeline", "run_pipeline_in"]
+__all__ = ["PipelineResult", "finish_run", "run_pipeline", "run_pipeline_in", "run_resolved"]

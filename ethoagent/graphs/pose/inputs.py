@@ -58,6 +58,8 @@ class PoseInputs(BaseModel):
         skeleton: the labelled animal's keypoints, bones, left/right pairs, regions and
             body roles; ``resolve_inputs`` picks the named skeleton the seed labels fit
             (``mouse12`` for a simulated session) unless one is given.
+        reviewed_frames: frames a person corrected in ``ethoagent review``; a re-run adds
+            them to ``seeds`` (its labels: the person's points and the run's others).
     """
 
     videos: list[str]
@@ -68,6 +70,7 @@ class PoseInputs(BaseModel):
     candidates: list[str] | None = None
     options: PoseOptions = PoseOptions()
     warnings: list[str] = Field(default_factory=list)
+    reviewed_frames: list[int] = Field(default_factory=list)
 
 
 def resolve_pose(sources: PoseSources, options: PoseOptions) -> PoseInputs:

@@ -162,6 +162,7 @@ def write_pose_outputs(
         "frames": len(points),
         "views": len(cams),
         "flagged_frames": flagged,
+        "reviewed_frames": list(inputs.reviewed_frames),
         "routes": state["routes"],
         "model_calls": model_calls,
         "model_calls_per_frame_view": round(total_calls / max(1, len(points) * len(cams)), 4),
@@ -299,6 +300,8 @@ def _report_md(s: dict[str, Any], overlay: bool) -> str:
         "|---|---|",
         f"| frames x views | {s['frames']} x {s['views']} |",
         f"| flagged for review | {len(s['flagged_frames'])} |",
+        f"| corrected by a person (`ethoagent review`; seed frames now) | "
+        f"{len(s.get('reviewed_frames', []))} |",
         f"| worst reprojection error, median / 95th pct (px) | "
         f"{s['reprojection_px_median']} / {s['reprojection_px_p95']} |",
         f"| model calls per frame-view | {s['model_calls_per_frame_view']} |",

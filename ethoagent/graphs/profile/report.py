@@ -14,7 +14,11 @@ Written into the run's ``outputs/`` (the CLI copies them to its OUT folder):
   kinematics, the captions behind it, example snippets, novelty);
 - ``snippets.csv``: every snippet with its description and vocabulary entry;
 - ``profile_heatmap.png``, ``group_differences.png``, ``transitions.png``;
-- ``summary.json`` and ``report.md``.
+- ``summary.json`` and ``report.md``: every warning (the profile's and each segment
+  run's, named by session, a DEC that did not converge included), the body roles each
+  keypoint set gave (matched, derived, absent, and the features that disables) and the
+  unit of its positions, and the share of time per behaviour with a column per profile
+  (session and animal) beside the seconds summed over all of them.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ethoagent.figures import new_figure, png_bytes
+from ethoagent.graphs.kit.report_md import roles_md, unit_words, warnings_md
 from ethoagent.graphs.profile.inputs import ProfileInputs, ProfileState, SessionRow
 from ethoagent.tools.profile_stats import Comparison, Profile, pooled_transitions
 
@@ -227,7 +232,13 @@ def write_profile_outputs(
     outputs.append(run.write_output("transitions.png", _transition_figure(who, profiles, names)))
     summary = _summary(rt, inputs, state, who, profiles, comparisons, vocab)
     notes = statistics_notes(who, comparisons, inputs.options.alpha, keypoint_sets(subjects))
-    summary["warnings"] = [*summary["warnings"], *notes]
+    segments = segment_summaries(subjects)
+    summary["warnings"] = [*summary["warnings"], *notes, *segment_warnings(segments)]
+    summary["bodies"] = body_records(segments)
+    summary["shares"] = {
+        "profiles": [f"{Path(r.session).name} {r.animal}" for r in who],
+        "time_fraction": {b: [round(p.time_fraction[b], 4) for p in profiles] for b in names},
+    }
     outputs.append(run.write_json_output("summary.json", summary))
     outputs.append(run.write_output("report.md", _report_md(summary, vocab, comparisons)))
     return [str(Path(p).relative_to(run.root)) for p in outputs]
@@ -440,6 +451,97 @@ def statistics_notes(
     return notes
 
 
+def segment_summaries(subjects: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each segment run's ``summary.json`` by its output folder (read once per session)."""
+    out: dict[str, dict[str, Any]] = {}
+    for folder in dict.fromkeys(str(s["outputs"]) for s in subjects):
+        path = Path(folder) / "summary.json"
+        out[folder] = json.loads(path.read_text(encoding="utf-8"))
+    return out
+
+
+def _name(summary: Mapping[str, Any]) -> str:
+    return Path(str(summary.get("keypoints", "?"))).name
+
+
+def segment_warnings(segments: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Every warning of the segment runs behind the profiles, named by session file.
+
+    Plus one line where sessions were read in different units (pixels and mm).
+    """
+    out = [f"{_name(s)}: {w}" for s in segments.values() for w in s.get("warnings", [])]
+    units: dict[str, list[str]] = defaultdict(list)
+    for s in segments.values():
+        units[str(s.get("unit", "?"))].append(_name(s))
+    if len(units) > 1:
+        listed = "; ".join(f"{unit_words(u)}: {', '.join(f)}" for u, f in sorted(units.items()))
+        out.append(
+            f"sessions were tracked in {len(units)} different units ({listed}); the "
+            "features are in body lengths, so profiles compare, but positions do not."
+        )
+    return out
+
+
+def body_records(segments: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The distinct (body roles, unit) records of the sessions, each with its session files.
+
+    Segment runs written before roles were recorded give none and are listed with
+    ``roles`` = ``None``.
+    """
+    groups: dict[str, dict[str, Any]] = {}
+    for s in segments.values():
+        roles, unit = s.get("roles"), str(s.get("unit", "?"))
+        key = json.dumps([roles, unit], sort_keys=True)
+        entry = groups.setdefault(key, {"roles": roles, "unit": unit, "sessions": []})
+        entry["sessions"].append(_name(s))
+    return list(groups.values())
+
+
+def _bodies_md(bodies: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One ``## Body roles`` section, a ``###`` part per keypoint set and its sessions."""
+    lines = ["## Body roles", ""] if bodies else []
+    for b in bodies:
+        lines += ["### " + ", ".join(f"`{n}`" for n in b["sessions"]), ""]
+        if b["roles"] is None:
+            lines += [
+                f"Positions in {unit_words(b['unit'])}. These segment runs predate the roles "
+                "record; rerun segment on them to see it.",
+                "",
+            ]
+            continue
+        lines += roles_md(b["roles"], b["unit"])[2:]  # without its own heading
+    return lines
+
+
+def _shares_md(s: Mapping[str, Any], limit: int = 12) -> list[str]:
+    """Share of labelled time per behaviour, a column per profile (session and animal)."""
+    names, table = s["shares"]["profiles"], s["shares"]["time_fraction"]
+    lines = ["## Time share per animal", ""]
+    if not names:
+        return []
+    if len(names) > limit:
+        return [
+            *lines,
+            f"{len(names)} profiles: one column each in `profile_matrix.csv` (share of each "
+            "animal's labelled time per behaviour).",
+            "",
+        ]
+    lines += [
+        "| behaviour | " + " | ".join(names) + " | mean over animals |",
+        "|" + "---|" * (len(names) + 2),
+    ]
+    for b, shares in table.items():
+        mean = sum(shares) / len(shares)
+        lines.append(f"| {b} | " + " | ".join(f"{v:.1%}" for v in shares) + f" | {mean:.1%} |")
+    return [
+        *lines,
+        "",
+        "Each column is the share of that animal's labelled time in its session; the "
+        "vocabulary's time (s) above adds the seconds of every animal and session.",
+        "",
+    ]
+
+
 def _excludes_zero(c: Comparison) -> bool:
     return bool(c.ci_low > 0 or c.ci_high < 0)
 
@@ -512,12 +614,13 @@ def _report_md(
         f"with `{s['embedder']}`, clustered into {s['clusters']} vocabulary entries.",
         "",
     ]
-    if s["warnings"]:
-        lines += ["## Warnings", "", *[f"- {w}" for w in s["warnings"]], ""]
+    lines += warnings_md(s["warnings"])
+    lines += _bodies_md(s.get("bodies", []))
     lines += [
         "## Vocabulary",
         "",
-        "| behaviour | definition | snippets | time (s) | named by | novel |",
+        "| behaviour | definition | snippets | time (s, summed over all "
+        f"{s['profiles']} profiles: animals x sessions) | named by | novel |",
         "|---|---|---|---|---|---|",
     ]
     for e in vocab["entries"]:
@@ -527,7 +630,7 @@ def _report_md(
             + ("yes" if e["novel"] else "")
             + " |"
         )
-    lines += ["", "![profiles](profile_heatmap.png)", ""]
+    lines += ["", *_shares_md(s), "![profiles](profile_heatmap.png)", ""]
     tf = [c for c in comparisons if c.metric == "time_fraction"]
     if comparisons:
         lines += [

@@ -18,13 +18,17 @@ OUTPUTS = (
     "ethogram.csv",
     "clusters.csv",
     "ethogram_boris.csv",
+    "ethogram.nc",
+    "ethogram.nwb",
+    "time_budget.csv",
     "captions.csv",
     "ethogram.png",
     "cluster_usage.png",
     "report.md",
     "summary.json",
 )
-"""The files of a segment run (``outputs/`` of the run, and the OUT folder)."""
+"""The files of a segment run (``outputs/`` of the run, and the OUT folder);
+``ethogram.nwb`` only where pynwb is installed."""
 
 
 async def _execute(rt: Runtime, inputs: SegmentInputs) -> dict[str, Any]:

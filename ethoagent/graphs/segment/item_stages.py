@@ -3,7 +3,10 @@
 ``cluster`` fits DEC over every (frame, animal) row; ``caption`` captions one snippet (the
 kinematic cheap path or the ``vlm`` role); ``merge`` joins one window of captions into epochs
 (the ``llm`` role, escalation = the rule-based merge). The node functions in
-``graphs.segment.stages`` run them; the offline solvers of their two prompts live here.
+``graphs.segment.stages`` run them; the offline solvers of their prompts live here. A
+snippet goes to the vlm in one of three forms, each its own versioned prompt: a short
+video clip (``segment/caption_video``, where the role has ``video_input``), a contact sheet
+of stills (``segment/caption``, with ``image_input``) or the measurements as text.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, Field, ValidationError
 
 from ethoagent.agent.offline import register_solver
-from ethoagent.agent.types import Image, Message, Request, Sampling
+from ethoagent.agent.types import Clip, Image, Message, Request, Sampling
 from ethoagent.config import Budget
 from ethoagent.errors import ModelOutputError
 from ethoagent.graphs.kit.nodes import Escalation, Feedback, Stage, StageContext
@@ -29,6 +32,7 @@ from ethoagent.prompts import load_prompt
 from ethoagent.tools.captions import (
     DEFINITIONS,
     Caption,
+    KinematicCaption,
     SnippetKinematics,
     canonical_label,
     caption_from_kinematics,
@@ -36,11 +40,17 @@ from ethoagent.tools.captions import (
     describe_kinematics,
     normalise_label,
 )
+from ethoagent.tools.clip_motion import (
+    ClipMotion,
+    caption_from_clip_motion,
+    describe_clip_motion,
+)
 from ethoagent.tools.cluster import check_clusters
 from ethoagent.tools.ethogram import check_min_duration, check_vocabulary
 from ethoagent.tools.merge import check_window_tiling, merge_epochs
 
 CAPTION_PROMPT = "segment/caption"
+CAPTION_VIDEO_PROMPT = "segment/caption_video"
 MERGE_PROMPT = "segment/merge"
 MERGE_SAMPLING = Sampling(max_tokens=4096)
 """A merge answer lists up to ``merge_window`` epochs: more tokens than the default 512."""
@@ -150,73 +160,167 @@ class CaptionProposal(BaseModel):
 
 @dataclass
 class CaptionEnv:
-    """What the caption proposer needs besides its input (closed over)."""
+    """What the caption proposer needs besides its input (closed over).
+
+    Attributes:
+        options: the segment options.
+        fps: the recording's frame rate, Hz.
+        wants_images: the vlm is shown a contact sheet (``image_input``, online backend).
+        wants_video: the vlm is shown a clip (``video_input``, online backend, a video).
+        has_video: the session has a video.
+        sheet: a snippet's contact sheet and the sentence describing it.
+        clip: a snippet's clip and the sentence describing it.
+        motion: a snippet's pixel motion (``None`` without a video); used where the
+            keypoints do not track the animal.
+    """
 
     options: SegmentOptions
     fps: float
     wants_images: bool
     has_video: bool
     sheet: Callable[[SnippetItem], tuple[Image, str]]
+    wants_video: bool = False
+    clip: Callable[[SnippetItem], tuple[Clip, str]] | None = None
+    motion: Callable[[SnippetItem], ClipMotion | None] | None = None
 
 
 def _no_image_note() -> str:
     return "No image is attached: judge from the kinematics."
 
 
+def _untracked(k: SnippetKinematics) -> bool:
+    return caption_from_kinematics(k).caption.label == "untracked"
+
+
 def offline_caption(request: Request) -> Caption:
-    """Offline answer to ``segment/caption``: the kinematic captioner's caption."""
+    """Offline answer to ``segment/caption``: the kinematic captioner's caption.
+
+    Where the keypoints do not track the animal and the request carries the snippet's
+    pixel motion (``payload["visual"]``), the caption comes from that motion instead.
+    """
     kin = SnippetKinematics.model_validate(request.payload["kinematics"])
+    visual = request.payload.get("visual")
+    if visual is not None and _untracked(kin):
+        return caption_from_clip_motion(ClipMotion.model_validate(visual)).caption
     return caption_from_kinematics(kin).caption
 
 
 register_solver(CAPTION_PROMPT)(offline_caption)
 
 
+@dataclass
+class _Shown:
+    """What one caption request shows the vlm: prompt, attachments and a note on them."""
+
+    prompt: str
+    form: str
+    note: str
+    images: tuple[Image, ...] = ()
+    clips: tuple[Clip, ...] = ()
+
+
+def _shown(env: CaptionEnv, item: SnippetItem) -> _Shown:
+    """The richest form the vlm takes: a clip, else a contact sheet, else text only."""
+    if env.wants_video and env.clip is not None:
+        clip, note = env.clip(item)
+        return _Shown(CAPTION_VIDEO_PROMPT, "video", note, clips=(clip,))
+    if env.wants_images:
+        image, note = env.sheet(item)
+        return _Shown(CAPTION_PROMPT, "sheet", note, images=(image,))
+    return _Shown(CAPTION_PROMPT, "text", _no_image_note())
+
+
+def _rule(item: SnippetItem, visual: ClipMotion | None) -> tuple[KinematicCaption, str]:
+    """The cheap caption: from pixels where keypoints do not track the animal."""
+    rule = caption_from_kinematics(item.kinematics)
+    if visual is not None and rule.caption.label == "untracked":
+        return caption_from_clip_motion(visual), "pixels"
+    return rule, "kinematics"
+
+
+def _caption_values(
+    env: CaptionEnv,
+    item: SnippetItem,
+    shown: _Shown,
+    visual: ClipMotion | None,
+    feedback: Feedback | None,
+) -> dict[str, object]:
+    """The caption prompt's placeholders for one snippet."""
+    measured = describe_kinematics(item.kinematics)
+    if visual is not None:
+        measured += "\nFrom the pixels (the keypoints do not track it here):\n"
+        measured += describe_clip_motion(visual)
+    s = item.snippet
+    values: dict[str, object] = {
+        "animal": _one_line(item.name),
+        "start_frame": s.start,
+        "end_frame": s.stop,
+        "seconds": f"{s.seconds:.2f}",
+        "fps": f"{env.fps:g}",
+        "kinematics": measured,
+        "feedback": feedback.as_text() if feedback else "",
+    }
+    values["clip_note" if shown.form == "video" else "image_note"] = shown.note
+    return values
+
+
+def _caption_message(text: str, shown: _Shown) -> Message:
+    return Message("user", text, images=shown.images, clips=shown.clips)
+
+
+def _visual_of(env: CaptionEnv, item: SnippetItem) -> ClipMotion | None:
+    """The snippet's pixel motion where the keypoints do not track the animal."""
+    if env.motion is None or not env.has_video or not _untracked(item.kinematics):
+        return None
+    return env.motion(item)
+
+
 def make_caption_stage(env: CaptionEnv) -> Stage[SnippetItem, CaptionProposal]:
     """Caption one snippet: cheap kinematic path, else the VLM; check schema and kinematics."""
     opts = env.options
 
+    visual_of = functools.partial(_visual_of, env)
+
     async def propose(
         item: SnippetItem, feedback: Feedback | None, ctx: StageContext
     ) -> CaptionProposal:
-        rule = caption_from_kinematics(item.kinematics)
+        visual = visual_of(item)
+        rule, source = _rule(item, visual)
         blind = rule.caption.label == "untracked" and env.has_video
         if feedback is None and not opts.model_every_snippet and rule.confident and not blind:
             ctx.tracer.event(
                 "cheap_path",
-                source="kinematics",
+                source=source,
                 model_called=False,
                 label=rule.caption.label,
-                reason=f"kinematics are clear: {rule.reason}",
+                reason=f"{source} are clear: {rule.reason}",
             )
-            return CaptionProposal(caption=rule.caption, source="kinematics")
-        prompt = load_prompt(CAPTION_PROMPT)
-        images: tuple[Image, ...] = ()
-        note = _no_image_note()
-        if env.wants_images:
-            image, note = env.sheet(item)
-            images = (image,)
-        s = item.snippet
-        text = prompt.render(
-            animal=_one_line(item.name),
-            start_frame=s.start,
-            end_frame=s.stop,
-            seconds=f"{s.seconds:.2f}",
-            fps=f"{env.fps:g}",
-            image_note=note,
-            kinematics=describe_kinematics(item.kinematics),
-            feedback=feedback.as_text() if feedback else "",
+            return CaptionProposal(caption=rule.caption, source=source)
+        shown = _shown(env, item)
+        prompt = load_prompt(shown.prompt)
+        ctx.tracer.event(
+            "caption_form",
+            form=shown.form,
+            prompt=str(prompt.ref),
+            frames=sum(len(c.frames) for c in shown.clips),
+            clip_fps=shown.clips[0].fps if shown.clips else None,
         )
         answer = await ctx.ask(
             "vlm",
-            [Message("user", text, images=images)],
+            [
+                _caption_message(
+                    prompt.render(**_caption_values(env, item, shown, visual, feedback)), shown
+                )
+            ],
             prompt=prompt.ref,
             output=Caption,
             payload={
                 "animal": item.name,
-                "start": s.start,
-                "stop": s.stop,
+                "start": item.snippet.start,
+                "stop": item.snippet.stop,
                 "kinematics": item.kinematics.model_dump(),
+                "visual": visual.model_dump() if visual is not None else None,
+                "form": shown.form,
                 "attempt": ctx.attempt,
             },
         )
@@ -229,8 +333,8 @@ def make_caption_stage(env: CaptionEnv) -> Stage[SnippetItem, CaptionProposal]:
     async def kinematic(
         item: SnippetItem, last: CaptionProposal | None, fb: Feedback, ctx: StageContext
     ) -> CaptionProposal:
-        rule = caption_from_kinematics(item.kinematics)
-        return CaptionProposal(caption=rule.caption, source="kinematics (escalation)")
+        rule, source = _rule(item, visual_of(item))
+        return CaptionProposal(caption=rule.caption, source=f"{source} (escalation)")
 
     def consistent(item: SnippetItem, out: CaptionProposal) -> CheckResult:
         return check_caption(out.caption, item.kinematics)

@@ -10,15 +10,27 @@ Written into the run's ``outputs/`` (the CLI copies them to its OUT folder):
   cluster (int) of every animal in every frame, ``-1`` where the frame has no features;
 - ``ethogram_boris.csv``: BORIS tabular events (START/STOP per epoch, one subject per
   animal);
+- ``ethogram.nc``: the ethogram on movement's time axis (``io.ethogram_export``), and
+  ``ethogram.nwb`` (NWB ``TimeIntervals``) when pynwb is installed;
+- ``time_budget.csv``: per label, seconds, share and bouts of each animal and the total
+  summed over the animals (``tools.ethogram.time_shares_csv``);
 - ``captions.csv``: every snippet's caption and where it came from;
 - ``ethogram.png`` (timeline per animal: labels above, DEC clusters below),
   ``cluster_usage.png`` (share of each animal's frames per cluster);
-- ``summary.json``: frames, animals, fps, k, ``ari_between_seeds``, snippets captioned
-  by the model vs by kinematics, model calls (per snippet), epochs, the vocabulary, the
+- ``summary.json``: frames, animals, fps, unit, body roles (matched, derived, absent and
+  the features that disables), k, DEC convergence, ``ari_between_seeds``, snippets captioned
+  by the model vs by kinematics, model calls (per snippet), epochs, the vocabulary, time
+  shares per animal, the dyadic labels made the same for both animals of a pair, the
   features' NaN report, warnings, seconds taken per node; for a simulated session
   (``SegmentInputs.truth_labels``) NMI and Hungarian macro-F1 of the clusters and the
   ethogram against the ground truth;
-- ``report.md`` with both figures.
+- ``report.md`` with both figures and every warning.
+
+Dyadic labels: each animal's epochs are merged on their own, so before anything is
+written ``tools.dyadic.reconcile_dyadic`` gives both animals of a pair the same mutual
+label (``huddle``, ``close_contact``, ...) frame by frame (with more than two animals the
+pair of a frame is mutual nearest neighbours); every frame changed is counted in the
+summary and the report. The run's artifacts keep the per-animal merge.
 """
 
 from __future__ import annotations
@@ -35,15 +47,28 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ethoagent.figures import new_figure, png_bytes
+from ethoagent.graphs.kit.report_md import (
+    dyadic_md,
+    roles_md,
+    unit_words,
+    warnings_md,
+)
 from ethoagent.graphs.segment.inputs import SegmentInputs, SegmentState
+from ethoagent.io.ethogram_export import ethogram_netcdf_bytes, nwb_or_reason
 from ethoagent.model.ethogram import Epoch
+from ethoagent.tools.dyadic import DyadicChange, nearest_partners, reconcile_dyadic
 from ethoagent.tools.ethogram import (
     ETHOGRAM_COLUMNS,
+    TimeShare,
     hungarian_macro_f1,
     nmi,
+    time_shares,
+    time_shares_csv,
+    time_shares_markdown,
     write_boris_csv,
     write_ethogram_csv,
 )
+from ethoagent.tools.features import describe_roles, layout_named
 
 if TYPE_CHECKING:
     from ethoagent.graphs.kit.runtime import Runtime
@@ -93,27 +118,56 @@ def write_segment_outputs(
     t0 = time.perf_counter()
     run = rt.run
     fps = inputs.fps
-    epochs = load_epochs(rt, inputs)
+    epochs, dyadic = _symmetric_epochs(rt, inputs)
     captions = load_captions(rt, int(state["n_chunks"]))
     labels = run.load_arrays("clusters")["labels"]
+    shares = time_shares(epochs, inputs.frames, fps)
     outputs = [
         run.write_output("ethogram.csv", _ethogram_csv(rt, epochs, fps)),
         run.write_output("clusters.csv", _clusters_csv(labels, inputs.animals)),
         run.write_output(
             "ethogram_boris.csv", _boris_csv(rt, epochs, fps, inputs.frames, inputs.video)
         ),
+        run.write_output(
+            "ethogram.nc",
+            ethogram_netcdf_bytes(epochs, inputs.frames, fps, source=inputs.keypoints),
+        ),
+        run.write_output("time_budget.csv", time_shares_csv(shares, inputs.animals)),
         run.write_output("captions.csv", _captions_csv(captions, inputs.animals)),
         run.write_output("ethogram.png", _timeline_figure(epochs, labels, fps)),
         run.write_output(
             "cluster_usage.png", _usage_figure(labels, inputs.animals, inputs.options.k)
         ),
     ]
+    nwb = nwb_or_reason(epochs, inputs.frames, fps, source=inputs.keypoints)
+    if isinstance(nwb, bytes):
+        outputs.append(run.write_output("ethogram.nwb", nwb))
     timings = dict(state.get("timings", {}))
     timings["report"] = round(timings.get("report", 0.0) + time.perf_counter() - t0, 4)
     summary = _summary(rt, inputs, {**state, "timings": timings}, epochs, captions, labels)
+    summary["dyadic_changes"] = [c.model_dump() for c in dyadic]
+    summary["time_shares"] = [r.model_dump() for r in shares]
+    summary["exports"] = ["csv", "boris", "netcdf", *(["nwb"] if isinstance(nwb, bytes) else [])]
+    summary["nwb_missing"] = None if isinstance(nwb, bytes) else nwb
     outputs.append(run.write_json_output("summary.json", summary))
     outputs.append(run.write_output("report.md", _report_md(summary)))
     return [str(Path(p).relative_to(run.root)) for p in outputs]
+
+
+def _symmetric_epochs(
+    rt: Runtime, inputs: SegmentInputs
+) -> tuple[dict[str, list[Epoch]], list[DyadicChange]]:
+    """Each animal's epochs with dyadic labels made the same for both animals of a pair."""
+    epochs = load_epochs(rt, inputs)
+    if len(inputs.animals) < 2:
+        return epochs, []
+    partners = None
+    if len(inputs.animals) > 2:
+        partners = nearest_partners(rt.run.load_arrays("points")["points"])
+    with rt.tracer.timed_tool("reconcile_dyadic", {"animals": list(epochs)}) as timing:
+        out, changes = reconcile_dyadic(epochs, inputs.frames, partners)
+        timing.result = [c.model_dump() for c in changes]
+    return out, changes
 
 
 # --- files ------------------------------------------------------------------------------
@@ -215,16 +269,10 @@ def _summary(
     n_snippets = len(captions)
     used = sorted({e.label for eps in epochs.values() for e in eps})
     vocab = dict(state.get("vocabulary", {}))
-    seconds = {
-        label: round(
-            sum((e.stop - e.start) for eps in epochs.values() for e in eps if e.label == label)
-            / inputs.fps,
-            3,
-        )
-        for label in used
-    }
     timings = dict(state.get("timings", {}))
     clusters = dict(state.get("clusters", {}))
+    layout = layout_named(inputs.layout, inputs.keypoint_names)
+    roles = describe_roles(layout, inputs.keypoint_names, inputs.dims)
     summary: dict[str, Any] = {
         "frames": inputs.frames,
         "animals": list(inputs.animals),
@@ -249,9 +297,9 @@ def _summary(
         "epochs": sum(len(eps) for eps in epochs.values()),
         "epochs_per_animal": {k: len(v) for k, v in epochs.items()},
         "vocabulary": {label: vocab.get(label, "") for label in used},
-        "label_seconds": seconds,
+        "roles": roles.model_dump(),
         "nan_report": dict(state.get("nan_report", {})),
-        "warnings": list(state.get("warnings", [])),
+        "warnings": [*state.get("warnings", []), *dec_warnings(clusters)],
         "flagged": list(state.get("flagged", [])),
         "seconds": round(sum(timings.values()), 3),
         "timings": timings,
@@ -274,6 +322,29 @@ def _summary(
         }
         summary["data"] = "synthetic session (ground truth from the simulator)"
     return summary
+
+
+def dec_warnings(clusters: Mapping[str, Any]) -> list[str]:
+    """The warning of a DEC fit that stopped before converging (``[]`` if it converged).
+
+    Args:
+        clusters: the cluster node's record (``converged``, ``iterations``,
+            ``max_iterations``, ``final_label_change``, ``tolerance``).
+    """
+    if clusters.get("converged", True):
+        return []
+    change, tol = clusters.get("final_label_change"), clusters.get("tolerance")
+    moved = (
+        f"{change:.2%} of the rows still changed cluster at the last update (tolerance {tol:.2%})"
+        if change is not None and tol is not None
+        else "the labels were still changing"
+    )
+    return [
+        f"DEC did not converge: it stopped after {clusters.get('iterations')} of "
+        f"{clusters.get('max_iterations', '?')} clustering iterations and {moved}; the "
+        "clusters may shift between runs (see the adjusted Rand index between seeds). "
+        "Raise --dec-iters or lower --k."
+    ]
 
 
 def _truth(inputs: SegmentInputs) -> NDArray[np.str_] | None:
@@ -372,12 +443,14 @@ def _report_md(s: Mapping[str, Any]) -> str:
         ),
         f"Data: {s.get('data', 'as given')} — `{s['keypoints']}`"
         + (f", video `{s['video']}`" if s["video"] else ", no video")
-        + f"; {s['dims']}D keypoints ({s['unit']}), body layout `{s['layout']}`.",
+        + f"; {s['dims']}D keypoints in {unit_words(s['unit'])}, body layout `{s['layout']}`.",
         "",
         "| metric | value |",
         "|---|---|",
-        f"| frames x animals | {s['frames']} x {len(s['animals'])} at {s['fps']:g} fps |",
+        f"| frames x animals | {s['frames']} x {len(s['animals'])} at {s['fps']:g} fps "
+        f"({s['frames'] / s['fps']:.1f} s per animal) |",
         f"| DEC clusters (k) | {s['k']} |",
+        f"| DEC convergence | {_convergence(s['clusters'])} |",
         f"| adjusted Rand index between two seeds | {_num(s['ari_between_seeds'])} |",
         f"| snippets | {s['snippets']} |",
         "| captioned by kinematics alone / by the model"
@@ -395,26 +468,50 @@ def _report_md(s: Mapping[str, Any]) -> str:
             f"{gt['f1_ethogram']} |",
         ]
     lines.append("")
-    if s["warnings"]:
-        lines += ["## Warnings", "", *[f"- {w}" for w in s["warnings"]], ""]
-    lines += ["## Vocabulary", "", "| label | time (s) | definition |", "|---|---|---|"]
-    for label, definition in s["vocabulary"].items():
-        lines.append(f"| {label} | {s['label_seconds'].get(label, 0)} | {definition} |")
+    lines += warnings_md(s["warnings"])
+    lines += roles_md(s["roles"], s["unit"])
+    lines += ["## Time per behaviour", ""]
+    lines += time_shares_markdown(
+        [TimeShare.model_validate(r) for r in s["time_shares"]],
+        s["animals"],
+        s["frames"] / s["fps"],
+        definitions=s["vocabulary"],
+    )
+    lines.append("")
+    if len(s["animals"]) > 1:
+        lines += dyadic_md(s["dyadic_changes"])
     lines += [
-        "",
         "![ethogram timeline](ethogram.png)",
         "",
         "![cluster usage](cluster_usage.png)",
         "",
-        "Files: `ethogram.csv` (epochs), `ethogram_boris.csv` (BORIS events), "
-        "`clusters.csv` (DEC cluster per frame and animal), `captions.csv` (every "
-        "snippet's caption), `summary.json`.",
+        "Files: `ethogram.csv` (epochs), `ethogram_boris.csv` (BORIS events), `ethogram.nc` "
+        "(the ethogram on movement's time axis, netCDF)"
+        + (", `ethogram.nwb` (NWB TimeIntervals)" if "nwb" in s["exports"] else "")
+        + ", `time_budget.csv` (time per behaviour and animal), `clusters.csv` (DEC "
+        "cluster per frame and animal), `captions.csv` (every snippet's caption), "
+        "`summary.json`.",
         "",
     ]
+    if s["nwb_missing"]:
+        lines += [s["nwb_missing"][0].upper() + s["nwb_missing"][1:], ""]
     if s["flagged"]:
         shown = ", ".join(s["flagged"][:30]) + (" …" if len(s["flagged"]) > 30 else "")
         lines += [f"Flagged for review (see the trace): {shown}", ""]
     return "\n".join(lines)
+
+
+def _convergence(c: Mapping[str, Any]) -> str:
+    if "converged" not in c:
+        return "n/a"
+    change = c.get("final_label_change")
+    last = "" if change is None else f", last label change {change:.2%}"
+    tol = c.get("tolerance")
+    return (
+        ("converged" if c["converged"] else "**not converged**")
+        + f" after {c.get('iterations')} of {c.get('max_iterations', '?')} iterations{last}"
+        + ("" if tol is None else f" (tolerance {tol:.2%})")
+    )
 
 
 def _num(x: Any) -> str:

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ethoagent.agent.types import Image
 from ethoagent.atomic import atomic_write_text
 from ethoagent.errors import InputError
 from ethoagent.graphs.kit.nodes import ItemOutcome, run_item, run_stage
@@ -37,10 +36,10 @@ from ethoagent.graphs.segment.item_stages import (
     make_merge_stage,
     rule_merge,
 )
+from ethoagent.graphs.segment.media import SnippetMedia, no_sheet
 from ethoagent.graphs.segment.options import SegmentOptions
 from ethoagent.graphs.segment.report import write_segment_outputs
 from ethoagent.io.keypoints import read_keypoints
-from ethoagent.io.video import VideoReader
 from ethoagent.model.checks import CheckResult
 from ethoagent.model.ethogram import Epoch, Snippet
 from ethoagent.model.pose import PoseData
@@ -53,7 +52,6 @@ from ethoagent.tools.captions import (
     caption_from_kinematics,
     classify_frames,
     kinematic_baselines,
-    normalise_label,
     summarize_snippet,
 )
 from ethoagent.tools.cluster import assignment_stability, check_stability
@@ -66,8 +64,7 @@ from ethoagent.tools.features import (
     mask_implausible_points,
 )
 from ethoagent.tools.merge import majority_cluster, merge_epochs, plan_windows, stitch_windows
-from ethoagent.tools.sheets import skeleton_edges, skeleton_tiles, tile_images, video_tiles
-from ethoagent.tools.snippets import cut_snippets, sample_frames, split_snippets
+from ethoagent.tools.snippets import cut_snippets, split_snippets
 
 MAX_CAPTION_STEPS = 40
 """Caption chunks are sized so that a session takes at most this many graph steps."""
@@ -204,73 +201,6 @@ def _timed(state: SegmentState, node: str, t0: float) -> dict[str, float]:
     timings = dict(state.get("timings", {}))
     timings[node] = round(timings.get(node, 0.0) + time.perf_counter() - t0, 4)
     return timings
-
-
-# --- contact sheets ------------------------------------------------------------------------
-
-
-class _Sheets:
-    """Contact sheets of snippets: video frames when there is a video, else drawings."""
-
-    def __init__(self, inputs: SegmentInputs, points: NDArray[np.float64]) -> None:
-        self.inputs = inputs
-        self.points = points
-        self.edges = skeleton_edges(points)
-        layout = layout_named(inputs.layout, inputs.keypoint_names)
-        names = [normalise_label(k) for k in inputs.keypoint_names]
-        self.head = [names.index(normalise_label(h)) for h in layout.head]
-        self.reader = VideoReader(inputs.video) if inputs.video is not None else None
-
-    def close(self) -> None:
-        if self.reader is not None:
-            self.reader.close()
-
-    def __call__(self, item: SnippetItem) -> tuple[Image, str]:
-        opts, fps = self.inputs.options, self.inputs.fps
-        sampled = sample_frames(item.snippet, fps, opts.sample_fps)
-        pick = np.unique(np.linspace(0, len(sampled) - 1, min(opts.sheet_tiles, len(sampled))))
-        frames = [sampled[int(i)] for i in pick]
-        captions = [f"frame {f}" for f in frames]
-        a = item.animal
-        if self.reader is not None:
-            images = [self.reader[f] for f in frames]
-            focal = self.points[frames, a] if self.inputs.dims == 2 else None
-            tiles = video_tiles(images, focal)
-            where = (
-                "cropped around the animal (its keypoints are marked with orange dots)"
-                if focal is not None
-                else f"whole frames (the keypoints are 3D, so no crop); the animal is {item.name!r}"
-            )
-            note = (
-                f"The image is a contact sheet of {len(frames)} video frames sampled from "
-                f"the snippet, in reading order, {where}. Each tile is labelled with its "
-                "frame number."
-            )
-        else:
-            s = item.snippet
-            with np.errstate(all="ignore"):
-                path = np.nanmean(self.points[s.start : s.stop, a, :, :2], axis=1)
-            tiles = skeleton_tiles(
-                self.points[frames],
-                a,
-                self.edges,
-                path=path,
-                head=self.head,
-                flip_y=self.inputs.dims == 3,
-            )
-            view = "from above" if self.inputs.dims == 3 else "in image coordinates"
-            note = (
-                "There is no video: the image is a drawing of the tracked keypoints seen "
-                f"{view}, one panel per sampled frame ({len(frames)} panels, reading "
-                "order, labelled with the frame number). The animal described is drawn in "
-                "orange with its head circled, other animals in grey; the green line is its "
-                "path over the snippet."
-            )
-        return Image.from_array(tile_images(tiles, captions)), note
-
-
-def _no_sheet(item: SnippetItem) -> tuple[Image, str]:
-    raise AssertionError("contact sheets are only drawn for a model that sees images")
 
 
 def _describe(c: Caption) -> str:
@@ -492,7 +422,12 @@ async def cluster(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
             "ari_between_seeds": None if ari is None else round(float(ari), 4),
             "stability_passed": stable,
             "iterations": result.iterations,
+            "max_iterations": opts.dec_cluster_iters,
             "converged": result.converged,
+            "final_label_change": (
+                round(result.label_changes[-1], 6) if result.label_changes else None
+            ),
+            "tolerance": dec_config(opts, used_seed).tol,
             "usage": [int(c) for c in counts],
         },
         "warnings": warnings,
@@ -565,17 +500,22 @@ async def caption(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
     rows = _read_json(run.artifacts_dir / "snippets.json")
     i, size = state["chunk"], state["chunk_size"]
     part = rows[i * size : (i + 1) * size]
-    # a vlm role declared without image input gets the kinematics as text only
-    vlm_sees = rt.settings.role("vlm").capabilities.image_input
-    wants_images = rt.client.backend != "offline" and vlm_sees
+    # a vlm role declared without image or video input gets the measurements as text only
+    capabilities = rt.settings.role("vlm").capabilities
+    online = rt.client.backend != "offline"
+    wants_images = online and capabilities.image_input
+    has_video = inputs.video is not None
     points = run.load_arrays("points")["points"]
-    sheets = _Sheets(inputs, points) if wants_images else None
+    media = SnippetMedia(inputs, points) if wants_images or has_video else None
     caption_env = CaptionEnv(
         options=opts,
         fps=inputs.fps,
         wants_images=wants_images,
-        has_video=inputs.video is not None,
-        sheet=sheets if sheets is not None else _no_sheet,
+        wants_video=online and capabilities.video_input and has_video,
+        has_video=has_video,
+        sheet=media.sheet if media is not None else no_sheet,
+        clip=media.clip if media is not None else None,
+        motion=media.motion if media is not None else None,
     )
     items = [
         (
@@ -600,8 +540,8 @@ async def caption(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
             on_done=lambda _o: rt.report_progress("captioning", 1, state["n_snippets"]),
         )
     finally:
-        if sheets is not None:
-            sheets.close()
+        if media is not None:
+            media.close()
     by = dict(state.get("captioned_by", {}))
     flagged = list(state.get("flagged", []))
     records = _caption_records(items, outcomes, by, flagged)

@@ -22,42 +22,28 @@ so that only uncertain windows need a vision model.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.ndimage import uniform_filter1d
 
 from ethoagent.errors import InputError
 from ethoagent.model.ethogram import Example
-from ethoagent.tools.classify import freezing_by_velocity, per_class_scores, smooth_hmm
-from ethoagent.tools.features import BodyLayout, compute_features, infer_layout
+from ethoagent.tools.classify import per_class_scores, smooth_hmm
+from ethoagent.tools.detectors.features import FREEZING_GRID, FREEZING_PRIOR, DetectorFeatures
 
 __all__ = [
-    "BODY_LENGTH_CM",
     "RULES",
-    "SCALES_S",
     "Detector",
-    "DetectorFeatures",
     "DetectorPrediction",
     "RuleKind",
-    "detector_features",
     "fit_detector",
     "rule_fires",
     "rule_kind",
     "window_uncertainty",
 ]
-
-SCALES_S: tuple[float, ...] = (0.1, 0.25, 0.5)
-"""Time scales (s) of the rolling statistics. Longer ones (1, 2 s) cost macro-F1 on the
-simulator (0.84 vs 0.87 with 0.5 s example clips): they blur short bouts such as darting."""
-
-BODY_LENGTH_CM = 6.5
-"""Nose-to-tail-base length of an adult mouse (cm): turns BehaviorDEPOT's cm/s thresholds
-into body lengths per second, so the freezing rule needs no pixel scale."""
 
 RuleKind = Literal["freezing", "rearing", "contact", "darting"]
 
@@ -71,7 +57,7 @@ RULES: dict[RuleKind, tuple[str, ...]] = {
 
 _GRID: dict[str, tuple[float, ...]] = {
     # freezing: multiple of BehaviorDEPOT's thresholds (0.52 cm/s, 12 deg/s); prior 1
-    "freezing": (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0),
+    "freezing": FREEZING_GRID,
     # rearing 2D: elongation (BL) below; 3D: quantile of back height above
     "rearing": (0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85),
     "rearing3d": (0.6, 0.7, 0.8, 0.85, 0.9, 0.95),
@@ -80,220 +66,17 @@ _GRID: dict[str, tuple[float, ...]] = {
     # darting: body-centre speed over 0.25 s (BL/s) above
     "darting": (1.5, 2.0, 3.0, 4.0, 6.0, 8.0),
 }
-_PRIOR = {"freezing": 1.0, "rearing": 0.7, "rearing3d": 0.9, "contact": 0.5, "darting": 3.0}
+_PRIOR = {
+    "freezing": FREEZING_PRIOR,
+    "rearing": 0.7,
+    "rearing3d": 0.9,
+    "contact": 0.5,
+    "darting": 3.0,
+}
+FEW_CLIPS = 5
+"""Example clips per class below which the report warns that cross-validation is noisy."""
 _WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 _DWELL_S = (0.3, 0.0, 1.0)  # in order of preference: bouts outlast a few frames
-
-
-# --------------------------------------------------------------------------- features
-
-
-@dataclass(frozen=True)
-class DetectorFeatures:
-    """Multi-scale kinematic features of one session.
-
-    Attributes:
-        values: ``(frames, individuals, features)`` float64, standardised per session
-            (zero mean, unit variance over frames and animals; NaN filled with 0).
-        names: feature names, length ``features``.
-        raw: ``(frames, individuals, features)`` float64 before standardisation (BL,
-            BL/s, rad, s; NaN where not computable): what the rules read.
-        freezing: ``(thresholds, frames, individuals)`` bool, BehaviorDEPOT's rule.
-        fps: frame rate, Hz; dim: 2 or 3.
-    """
-
-    values: NDArray[np.float64]
-    names: tuple[str, ...]
-    raw: NDArray[np.float64]
-    freezing: NDArray[np.bool_]
-    fps: float
-    dim: int
-
-    @property
-    def frames(self) -> int:
-        """Number of frames."""
-        return int(self.values.shape[0])
-
-    @property
-    def individuals(self) -> int:
-        """Number of animals."""
-        return int(self.values.shape[1])
-
-    def column(self, name: str) -> NDArray[np.float64]:
-        """One raw feature, ``(frames, individuals)``; NaN if the session lacks it."""
-        if name not in self.names:
-            return np.full(self.values.shape[:2], np.nan)
-        out: NDArray[np.float64] = self.raw[:, :, self.names.index(name)]
-        return out
-
-
-def _ffill(x: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Fill NaN along axis 0 with the nearest earlier value, then later; else 0."""
-    out = x.copy()
-    ok = np.isfinite(out)
-    t = np.arange(out.shape[0]).reshape((-1,) + (1,) * (out.ndim - 1))
-    prev = np.maximum.accumulate(np.where(ok, t, 0), axis=0)
-    out = np.take_along_axis(out, np.broadcast_to(prev, out.shape), axis=0)
-    ok = np.isfinite(out)
-    fill = np.take_along_axis(out, np.argmax(ok, axis=0)[None], axis=0)[0]
-    return np.nan_to_num(np.where(ok, out, fill), nan=0.0)
-
-
-def _bd_points(
-    pts: NDArray[np.float64], keypoints: Sequence[str], layout: BodyLayout
-) -> tuple[NDArray[np.float64], ...]:
-    """Head, rear, nose, between-ears points ``(frames, individuals, 2)``, BehaviorDEPOT's.
-
-    Head = head keypoints with the ears, rear = paws with the tail base, head direction
-    = ears (or body centre) -> nose.
-    """
-    norm = [re.sub(r"[^a-z0-9]", "", k.lower()) for k in keypoints]
-
-    def mean(names: Sequence[str]) -> NDArray[np.float64]:
-        idx = [norm.index(re.sub(r"[^a-z0-9]", "", n.lower())) for n in names]
-        with np.errstate(all="ignore"):
-            out: NDArray[np.float64] = np.nanmean(pts[:, :, idx, :2], axis=2)
-        return out
-
-    ears = [k for k in keypoints if "ear" in k.lower()]
-    nose = mean(layout.head)
-    between = mean(ears) if ears else mean(layout.centre or (layout.tail_base,))
-    head = mean((*layout.head, *ears))
-    rear = mean((*layout.paws, layout.tail_base))
-    return head, rear, nose, between
-
-
-def _freezing_grid(
-    pts: NDArray[np.float64],
-    keypoints: Sequence[str],
-    layout: BodyLayout,
-    fps: float,
-    body_length: NDArray[np.float64],
-) -> NDArray[np.bool_]:
-    """BehaviorDEPOT's rule per animal at every threshold multiple of ``_GRID``."""
-    head, rear, nose, ears = _bd_points(pts, keypoints, layout)
-    grid = _GRID["freezing"]
-    out = np.zeros((len(grid), pts.shape[0], pts.shape[1]), dtype=bool)
-    width = max(3, round(32 * fps / 50.0))
-    count = max(2, round(10 * fps / 50.0))
-    smooth = max(1, round(14 * fps / 50.0))
-    for a in range(pts.shape[1]):
-        if not np.isfinite(body_length[a]) or not np.isfinite(head[:, a]).any():
-            continue
-        for g, mult in enumerate(grid):
-            out[g, :, a] = freezing_by_velocity(
-                head[:, a], rear[:, a], nose[:, a], ears[:, a], fps=fps,
-                units_per_cm=float(body_length[a]) / BODY_LENGTH_CM,
-                velocity_threshold=0.52 * mult, angle_threshold=12.0 * mult,
-                window_width=width, count_threshold=count, smooth_frames=smooth,
-            )  # fmt: skip
-    return out
-
-
-def _nose_body(
-    pts: NDArray[np.float64], keypoints: Sequence[str], layout: BodyLayout,
-    body_length: NDArray[np.float64],
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:  # fmt: skip
-    """Own head to another animal's body, and another's head to own body, BL.
-
-    Each ``(frames, individuals)``: to / from the nearest keypoint; NaN with one animal.
-    """
-    frames, animals = pts.shape[:2]
-    nose_body = np.full((frames, animals), np.nan)
-    partner = np.full((frames, animals), np.nan)
-    if animals < 2:
-        return nose_body, partner
-    head, *_ = _bd_points(pts, keypoints, layout)
-    with np.errstate(all="ignore"):
-        for a in range(animals):
-            for b in range(animals):
-                if a == b:
-                    continue
-                # (frames, keypoints of b): a's head to b's body, then b's head to a's body
-                d_ab = np.linalg.norm(pts[:, b, :, :2] - head[:, a, None], axis=-1)
-                d_ba = np.linalg.norm(pts[:, a, :, :2] - head[:, b, None], axis=-1)
-                nose_body[:, a] = np.fmin(nose_body[:, a], np.nanmin(d_ab, axis=1))
-                partner[:, a] = np.fmin(partner[:, a], np.nanmin(d_ba, axis=1))
-    return nose_body / body_length, partner / body_length
-
-
-def detector_features(
-    points: ArrayLike,
-    *,
-    fps: float,
-    keypoints: Sequence[str],
-    individuals: Sequence[str] | None = None,
-    layout: BodyLayout | None = None,
-    scales_s: Sequence[float] = SCALES_S,
-) -> DetectorFeatures:
-    """Windowed kinematic features of every animal at several time scales.
-
-    Per frame: every feature of ``compute_features`` (without its rolling statistics),
-    ``head_speed`` (BL/s), ``log_speed`` (log10 of body-centre speed + 0.01 BL/s) and,
-    with two or more animals, ``nose_body`` / ``partner_nose_body`` (own head to the
-    nearest keypoint of another animal / another animal's head to the nearest own
-    keypoint, BL);
-    then for each scale ``s`` in ``scales_s`` the centred rolling mean and standard
-    deviation of each (``<name>_mean_<s>s``, ``<name>_std_<s>s``), and the share of
-    frames BehaviorDEPOT's rule (prior thresholds) calls freezing (``freezing_rule_<s>s``).
-
-    Args:
-        points: ``(frames, individuals, keypoints, D)`` float64, D = 2 (pixels) or 3 (any
-            length unit, z up), NaN = missing.
-        fps: frame rate, Hz.
-        keypoints: keypoint names, length ``keypoints``.
-        individuals: individual names; None = ``individual_<i>``.
-        layout: which keypoint is what; None = ``infer_layout(keypoints)``.
-        scales_s: rolling-window lengths, s.
-
-    Returns:
-        The features, raw and standardised, and the freezing rule at every threshold.
-
-    Raises:
-        InputError: as ``compute_features`` (shapes, names, layout).
-    """
-    lay = infer_layout(keypoints) if layout is None else layout
-    base = compute_features(
-        points, fps=fps, keypoints=keypoints, individuals=individuals, layout=lay, window_s=0
-    )
-    pts = np.asarray(points, dtype=np.float64)
-    head, *_ = _bd_points(pts, keypoints, lay)
-    step = np.linalg.norm(np.diff(head, axis=0), axis=-1) * fps / base.body_length
-    head_speed = np.concatenate([step[:1], step])
-    log_speed = np.log10(np.clip(base.column("speed"), 0, None) + 0.01)
-    frz = _freezing_grid(pts, keypoints, lay, fps, base.body_length)
-    extra_cols = {"head_speed": head_speed, "log_speed": log_speed}
-    if pts.shape[1] >= 2:
-        nb, pnb = _nose_body(pts, keypoints, lay, base.body_length)
-        extra_cols |= {"nose_body": nb, "partner_nose_body": pnb}
-    per_frame = np.concatenate([base.values, np.stack(list(extra_cols.values()), -1)], -1)
-    names = [*base.names, *extra_cols]
-    filled = _ffill(per_frame)
-    cols, extra = [per_frame], []
-    prior = _GRID["freezing"].index(_PRIOR["freezing"])
-    for s in scales_s:
-        w = max(1, round(s * fps))
-        mean = uniform_filter1d(filled, size=w, axis=0, mode="nearest")
-        sq = uniform_filter1d(filled * filled, size=w, axis=0, mode="nearest")
-        std = np.sqrt(np.clip(sq - mean * mean, 0.0, None))
-        cols += [mean, std]
-        extra += [f"{n}_mean_{s:g}s" for n in names] + [f"{n}_std_{s:g}s" for n in names]
-        rule = uniform_filter1d(frz[prior].astype(np.float64), size=w, axis=0, mode="nearest")
-        cols.append(rule[..., None])
-        extra.append(f"freezing_rule_{s:g}s")
-    raw = np.concatenate(cols, axis=-1)
-    flat = raw.reshape(-1, raw.shape[-1])
-    with np.errstate(all="ignore"):
-        mu, sd = np.nanmean(flat, axis=0), np.nanstd(flat, axis=0)
-    z = (raw - np.nan_to_num(mu)) / np.where(np.isfinite(sd) & (sd > 1e-9), sd, 1.0)
-    return DetectorFeatures(
-        values=np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0),
-        names=(*names, *extra),
-        raw=raw,
-        freezing=frz,
-        fps=float(fps),
-        dim=int(pts.shape[3]),
-    )
 
 
 # --------------------------------------------------------------------------- rules
@@ -378,6 +161,75 @@ def _best_threshold(
 
 
 @dataclass(frozen=True)
+class Pair:
+    """Classes that are one label of a two-animal pair (``contact`` rules: interact, sniff).
+
+    A pair class is a property of the pair, not of one animal: its probability is computed
+    once, on the ``anchor`` animal's row (whose features hold both directions: own nose to
+    the partner and the partner's nose to self) and given to both animals; the anchor is
+    the animal with the most example frames of pair classes, and an example of a pair
+    class on the other animal counts as one of the anchor's.
+
+    Attributes:
+        classes: class indices of the pair classes; empty = none (one animal, or more
+            than two, or no contact class).
+        anchor: index of the anchor animal.
+    """
+
+    classes: tuple[int, ...]
+    anchor: int
+
+    def share_proba(self, proba: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``(frames, 2, classes)`` with the pair classes' probabilities of the anchor.
+
+        The other animal's remaining classes keep their proportions and fill the rest.
+        """
+        if not self.classes:
+            return proba
+        out = proba.copy()
+        idx = list(self.classes)
+        rest = [c for c in range(proba.shape[-1]) if c not in self.classes]
+        shared = proba[:, self.anchor, idx]
+        for b in range(proba.shape[1]):
+            if b == self.anchor:
+                continue
+            out[:, b, idx] = shared
+            own = proba[:, b, rest]
+            total = own.sum(-1, keepdims=True)
+            left = np.clip(1.0 - shared.sum(-1, keepdims=True), 0.0, 1.0)
+            even = np.full_like(own, 1.0 / max(len(rest), 1))
+            out[:, b, rest] = left * np.where(total > 1e-12, own / np.maximum(total, 1e-12), even)
+        return out
+
+    def share_labels(self, labels: NDArray[np.int64]) -> NDArray[np.int64]:
+        """``(frames, 2)`` labels: where either animal has a pair class, the anchor's."""
+        if not self.classes:
+            return labels
+        out = labels.copy()
+        anchor = labels[:, self.anchor]
+        for b in range(labels.shape[1]):
+            m = np.isin(anchor, self.classes) | np.isin(labels[:, b], self.classes)
+            out[m, b] = anchor[m]
+        return out
+
+
+def _pair_of(
+    kinds: dict[int, RuleKind], examples: Sequence[Example], classes: Sequence[str],
+    feats: DetectorFeatures,
+) -> Pair:  # fmt: skip
+    """The pair classes of a two-animal session and the anchor animal (``Pair``)."""
+    pair = tuple(c for c, k in kinds.items() if k == "contact")
+    if feats.individuals != 2 or not pair:
+        return Pair((), 0)
+    names = {classes[c] for c in pair}
+    frames = np.zeros(2)
+    for e in examples:
+        if e.label in names and e.animal < 2:
+            frames[e.animal] += e.stop - e.start
+    return Pair(pair, int(np.argmax(frames)))
+
+
+@dataclass(frozen=True)
 class DetectorPrediction:
     """What a detector says about one session.
 
@@ -426,6 +278,7 @@ class Detector:
     weight: float
     dwell_s: float
     cv_report: dict[str, Any] = field(default_factory=dict)
+    pair: Pair = field(default_factory=lambda: Pair((), 0))
 
     def __repr__(self) -> str:
         rules = ", ".join(f"{self.classes[c]}={k}@{t:g}" for c, (k, t) in self.rules.items())
@@ -437,12 +290,13 @@ class Detector:
     def predict(self, feats: DetectorFeatures) -> DetectorPrediction:
         """Probabilities, labels and uncertainty of every animal in every frame."""
         p_model = _model_proba(self.model, self.model_classes, feats, len(self.classes))
+        p_model = self.pair.share_proba(p_model)
         fires = _fires(self.rules, feats)
-        rule_lab = _rule_labels(fires, self.rules, self.fallback, feats)
+        rule_lab = self.pair.share_labels(_rule_labels(fires, self.rules, self.fallback, feats))
         if self.model_kind == "rules":
             proba = np.eye(len(self.classes))[rule_lab]
         else:
-            proba = _mix(p_model, fires, self.rules, self.weight)
+            proba = self.pair.share_proba(_mix(p_model, fires, self.rules, self.weight))
         labels = _smooth(proba, feats.fps, self.dwell_s)
         top2 = np.sort(proba, axis=-1)[..., -2:] if proba.shape[-1] > 1 else proba
         margin = top2[..., -1] - (top2[..., 0] if proba.shape[-1] > 1 else 0.0)
@@ -561,8 +415,10 @@ class _Examples:
 
 
 def _example_rows(
-    examples: Sequence[Example], classes: Sequence[str], feats: DetectorFeatures
-) -> _Examples:
+    examples: Sequence[Example], classes: Sequence[str], feats: DetectorFeatures,
+    pair: Pair | None = None,
+) -> _Examples:  # fmt: skip
+    """Rows of the example frames; a pair class's examples on the pair's anchor."""
     clips_of = {c: [g for g, e in enumerate(examples) if e.label == c] for c in classes}
     folds = min(5, max(len(v) for v in clips_of.values()))
     fold_of = {g: i % max(folds, 1) for v in clips_of.values() for i, g in enumerate(v)}
@@ -581,7 +437,9 @@ def _example_rows(
                 fix="give examples inside the session's frames and animals.",
             )
         f = np.arange(e.start, e.stop)
-        rows.append(np.stack([f, np.full(f.size, e.animal)], axis=1))
+        on_anchor = pair is not None and classes.index(e.label) in pair.classes
+        animal = pair.anchor if pair is not None and on_anchor else e.animal
+        rows.append(np.stack([f, np.full(f.size, animal)], axis=1))
         y.append(np.full(f.size, classes.index(e.label)))
         fold.append(np.full(f.size, fold_of[g]))
     if not rows:
@@ -647,7 +505,7 @@ def _candidates(has_rules: bool) -> list[Candidate]:
 
 def _cross_validate(
     feats: DetectorFeatures, ex: _Examples, classes: Sequence[str], kinds: dict[int, RuleKind],
-    fallback: int,
+    fallback: int, pair: Pair,
 ) -> dict[Candidate, NDArray[np.int64]]:  # fmt: skip
     """Out-of-fold predictions of every candidate on the example frames."""
     cands = _candidates(bool(kinds))
@@ -663,10 +521,10 @@ def _cross_validate(
         for cand in cands:
             kind, w, d = cand
             if kind == "rules":
-                lab = _rule_labels(fires, rules, fallback, feats)
+                lab = pair.share_labels(_rule_labels(fires, rules, fallback, feats))
             else:
                 p = _mix(_model_proba(*fitted, feats, len(classes)), fires, rules, w)
-                lab = _smooth(p, feats.fps, d)
+                lab = _smooth(pair.share_proba(p), feats.fps, d)
             oof[cand][te] = lab[rows[:, 0], rows[:, 1]]
     return oof
 
@@ -708,15 +566,17 @@ def fit_detector(
         InputError: no example, an example outside the session or of an unknown class.
     """
     classes = tuple(classes)
-    ex = _example_rows(examples, classes, feats)
+    _example_rows(examples, classes, feats)  # validates before anything is fitted
     kinds = _rules_for(classes, feats)
+    pair = _pair_of(kinds, examples, classes, feats)
+    ex = _example_rows(examples, classes, feats, pair)
     counts = np.bincount(ex.y, minlength=len(classes))
     rest = [c for c in range(len(classes)) if c not in kinds] or list(range(len(classes)))
     fallback = max(rest, key=lambda c: int(counts[c]))
-    warnings = _coverage_warnings(classes, counts, examples, feats.individuals)
+    warnings = _coverage_warnings(classes, counts, examples, feats.individuals, pair)
     scores: dict[Candidate, float] = {}
     if ex.folds >= 2:
-        oof = _cross_validate(feats, ex, classes, kinds, fallback)
+        oof = _cross_validate(feats, ex, classes, kinds, fallback, pair)
         scores, chosen = _choose(oof, ex, classes)
     else:
         chosen = ("rules", 1.0, 0.0) if kinds else ("logreg", 0.0, 0.0)
@@ -733,6 +593,7 @@ def fit_detector(
         weight=chosen[1],
         dwell_s=chosen[2],
         cv_report=report,
+        pair=pair,
     )
 
 
@@ -765,11 +626,24 @@ def _choose(
 
 def _coverage_warnings(
     classes: tuple[str, ...], counts: NDArray[np.int64], examples: Sequence[Example],
-    individuals: int,
+    individuals: int, pair: Pair,
 ) -> list[str]:  # fmt: skip
     out = [f"class {c!r} has no example." for c, n in zip(classes, counts, strict=True) if not n]
+    clips = {c: sum(e.label == c for e in examples) for c in classes}
+    out += [
+        f"class {c!r} has {n} example clip{'s' * (n > 1)}: its cross-validated scores rest on "
+        f"few clips; label {FEW_CLIPS} or more bouts to trust them."
+        for c, n in clips.items()
+        if 0 < n < FEW_CLIPS
+    ]
     seen = {e.animal for e in examples}
     out += [f"animal {a} has no example." for a in range(individuals) if a not in seen]
+    if pair.classes and len(seen) < individuals:
+        shared = ", ".join(classes[c] for c in pair.classes)
+        out.append(
+            f"animal {pair.anchor} anchors the pair label {shared}: both animals get it, "
+            "from features of both directions (own nose to the partner and back)."
+        )
     return out
 
 

@@ -1,0 +1,102 @@
+"""Report sections every behaviour pipeline writes the same way (segment, classify, profile).
+
+Each function returns markdown lines for ``report.md``: the run's warnings, the body roles
+the keypoints gave (matched, derived, absent, and the features that disables), the unit
+of the positions, and the dyadic labels made the same for both animals of a pair.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["dyadic_md", "roles_md", "unit_words", "warnings_md"]
+
+
+def unit_words(unit: str) -> str:
+    """The unit of keypoint positions in words (``"px"`` -> ``"pixels (image coordinates)"``)."""
+    if unit in ("px", "pixels", ""):
+        return "pixels (image coordinates)"
+    return f"{unit} (world coordinates)"
+
+
+def warnings_md(warnings: Sequence[str]) -> list[str]:
+    """A ``## Warnings`` section listing every warning, or nothing when there is none."""
+    if not warnings:
+        return []
+    return ["## Warnings", "", *[f"- {w}" for w in warnings], ""]
+
+
+def roles_md(roles: Mapping[str, Any], unit: str) -> list[str]:
+    """A ``## Body roles`` section from a ``tools.body.BodyRoles`` record (its JSON form).
+
+    Says which roles the keypoint names matched, which were derived from the tracked points
+    (and how), which are absent and which features that disables; and the unit:
+    positions in ``unit``, the kinematic features in body lengths and seconds.
+    """
+    lines = [
+        "## Body roles",
+        "",
+        f"Layout `{roles['layout']}`. Keypoint positions are in {unit_words(unit)}; the "
+        "features are scale-free (lengths in body lengths, speeds in body lengths/s, "
+        "angles in rad).",
+        "",
+        "| role | how | keypoints or rule |",
+        "|---|---|---|",
+    ]
+    for role, names in roles.get("matched", {}).items():
+        lines.append(f"| {role} | matched | {', '.join(names)} |")
+    for role, how in roles.get("derived", {}).items():
+        lines.append(f"| {role} | derived | {how} |")
+    for role in roles.get("absent", ()):
+        lines.append(f"| {role} | absent | — |")
+    lines.append("")
+    disabled = list(roles.get("disabled", ()))
+    lines.append(
+        "Features not computed for lack of a role: " + ", ".join(f"`{d}`" for d in disabled) + "."
+        if disabled
+        else "Every feature could be computed."
+    )
+    if roles.get("arena"):
+        lines.append(f"Arena/object points, kept out of the body: {', '.join(roles['arena'])}.")
+    if roles.get("unused"):
+        lines.append(f"Keypoints no feature uses: {', '.join(roles['unused'])}.")
+    return [*lines, ""]
+
+
+def dyadic_md(changes: Sequence[Mapping[str, Any]], *, applied: bool = True) -> list[str]:
+    """A ``## Dyadic labels`` section: the symmetric rule and every frame it concerns.
+
+    Args:
+        changes: ``tools.dyadic.DyadicChange`` records (JSON form): animal, partner,
+            before, after, frames.
+        applied: the labels were changed (segment); ``False``: only flagged (classify
+            keeps its per-animal labels, which its scores are computed on).
+    """
+    lines = [
+        "## Dyadic labels",
+        "",
+        "A label that describes a pair (huddle, close contact, nose to nose, interact) "
+        + ("is given" if applied else "should go")
+        + " to both animals of the pair in the same frames: where the two differ, the "
+        "more specific wins (nose to nose, then close contact, then huddle), a huddle beside "
+        "a moving partner becomes close contact, and a directed act (anogenital sniffing, "
+        "chase, approach) or an untracked animal is left as it is.",
+        "",
+    ]
+    if not changes:
+        return [*lines, "No frame disagrees: the animals' dyadic labels agree.", ""]
+    if not applied:
+        frames = sum(int(c["frames"]) for c in changes)
+        lines += [
+            f"**{frames} animal-frame(s) disagree between the animals of a pair and were "
+            "left as classified**; review them (`frames.csv`):",
+            "",
+        ]
+    now = "label now" if applied else "the pair's label"
+    lines += [f"| animal | partner | label before | {now} | frames |", "|---|---|---|---|---|"]
+    for c in changes:
+        lines.append(
+            f"| {c['animal']} | {c['partner']} | {c['before']} | {c['after']} | {c['frames']} |"
+        )
+    return [*lines, ""]
