@@ -20,7 +20,9 @@ from ethoagent import __version__
 from ethoagent.cli.base import (
     STATE,
     BackendOpt,
+    BodyOpt,
     ConfigOpt,
+    FormatOpt,
     KeypointsArg,
     NoCacheOpt,
     OverwriteOpt,
@@ -266,6 +268,8 @@ def segment(
         str | None,
         typer.Option(help="Body layout (synthetic12, calms21, ethome, behaviordepot, ...)."),
     ] = _SEGMENT.layout,
+    body: BodyOpt = None,
+    format: FormatOpt = None,
     seed: Annotated[int, typer.Option(help="Seed of the DEC fit.")] = _SEGMENT.seed,
     dec_epochs: Annotated[
         int, typer.Option(help="DEC autoencoder pretraining epochs.")
@@ -326,7 +330,9 @@ def segment(
             )
         if video is None and keypoints.suffix.lower() in VIDEO_SUFFIXES:
             keypoints, video = None, keypoints
-        inputs = PIPELINE.parse_inputs({"keypoints": keypoints, "video": video, "fps": fps})
+        inputs = PIPELINE.parse_inputs(
+            {"keypoints": keypoints, "video": video, "fps": fps, "body": body, "format": format}
+        )
         options = PIPELINE.parse_options(
             {
                 "k": k,

@@ -131,6 +131,18 @@ def gate_pretrain(
     _finish(res, _fit_line("pretrained", res.summary, what))
 
 
+ExamplesFromOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--examples-from",
+        help="CSV of more labelled sessions to train on: columns keypoints,labels[,fps] "
+        "(paths relative to the table; same keypoints and animals; each at its own frame "
+        "rate; not with --video).",
+        dir_okay=False,
+    ),
+]
+
+
 @gate_app.command("train")
 def gate_train(
     keypoints: Annotated[
@@ -149,6 +161,7 @@ def gate_train(
         Path | None,
         typer.Option("--model", help="Pretrained model folder; its encoder is frozen."),
     ] = None,
+    examples_from: ExamplesFromOpt = None,
     size: SizeOpt = "cpu",
     epochs: EpochsOpt = None,
     label_fraction: Annotated[
@@ -191,7 +204,7 @@ def gate_train(
 
     inputs = _validated(TrainInputs, "gate train", keypoints=keypoints, labels=labels,
                         pretrained=model_dir, video=video, vision_model=vision_model,
-                        fps=fps)  # fmt: skip
+                        fps=fps, examples_from=examples_from)  # fmt: skip
     options = _validated(
         TrainOptions, "gate train", size=size, epochs=epochs, label_fraction=label_fraction,
         d_model=d_model, d_z=d_z, layers=layers, window=window, vision_encoder=vision_encoder,

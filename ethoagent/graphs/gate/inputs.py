@@ -88,6 +88,8 @@ class TrainInputs(_Inputs):
     pretrained: Path | None = None
     video: Path | None = None
     vision_model: Path | None = None
+    examples_from: Path | None = None
+    """A table of more labelled sessions (``gate.cohort``), keypoints only."""
 
 
 class PredictInputs(_Inputs):
@@ -570,16 +572,44 @@ def _fit_record(
     kp: Keypoints,
     y: NDArray[np.int64],
     classes: list[str],
+    taught: list[dict[str, object]] | None = None,
 ) -> dict[str, Any]:
-    """A new model's ``gate.json`` start: layout, classes, training data, feature scale."""
+    """A new model's ``gate.json`` start: layout, classes, training data, feature scale.
+
+    ``taught``: the sessions of ``--examples-from``, recorded as ``examples_from``.
+    """
     frames = kp.pose.frames
     labelled = round(options.label_fraction * frames)
-    return {
+    record = {
         "layout": kp.layout,
         "classes": classes,
         "trained_on": trained_on(inputs.keypoints, inputs.labels, frames, labelled),
         "feature_scale": feature_scale(kp.motion.features[labelled_span(y)]),
     }
+    return record if taught is None else {**record, "examples_from": taught}
+
+
+def _with_cohort(
+    inputs: TrainInputs,
+    options: TrainOptions,
+    kp: Keypoints,
+    y: NDArray[np.int64],
+    classes: list[str],
+) -> tuple[Keypoints, NDArray[np.int64], list[str], list[dict[str, object]] | None]:
+    """The trained session with ``--examples-from``'s sessions appended (``gate.cohort``)."""
+    if inputs.examples_from is None:
+        return kp, y, classes, None
+    from ethoagent.graphs.gate.cohort import pool_train_sessions
+
+    if inputs.video is not None:
+        raise InputError(
+            "--examples-from trains on keypoints only; --video covers one session.",
+            fix="leave out --video, or train on one session with its video.",
+        )
+    c = pool_train_sessions(
+        kp, y, classes, inputs.examples_from, fps=inputs.fps, gap=options.window
+    )
+    return c.keypoints, c.labels, c.classes, c.sessions
 
 
 def resolve_train(
@@ -608,6 +638,7 @@ def resolve_train(
         inputs.labels, pose.individuals, pose.frames, pose.fps or inputs.fps, known
     )
     y[round(options.label_fraction * pose.frames) :] = -1
+    kp, y, classes, taught = _with_cohort(inputs, options, kp, y, classes)
     if not (y >= 0).any():  # also --label-fraction 0
         raise InputError(f"{inputs.labels} labels no frame (all -1).", fix="label some frames.")
     _check_model_out(out, resume, CHECKPOINT_FILE)
@@ -635,7 +666,7 @@ def resolve_train(
     else:
         if inputs.video is not None:
             encoder = (options.vision_encoder, options.crop_px)
-        meta = _fit_record(inputs, options, kp, y, classes)
+        meta = _fit_record(inputs, options, kp, y, classes, taught)
         if inputs.pretrained is not None:
             if not (inputs.pretrained / "weights.pt").is_file():
                 raise InputError(

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ethoagent.errors import InputError
 from ethoagent.graphs.profile.options import ProfileOptions
+from ethoagent.io.body import read_body_roles
 
 REQUIRED_COLUMNS = ("session", "animal", "group")
 """Columns every table has; ``session`` may be empty in a row with a ``video``."""
@@ -31,12 +32,14 @@ class ProfileSources(BaseModel):
             video-only session), ``animal``, ``group``; optional ``day``, ``video``,
             ``fps``, ``segment``.
         reference_vocabulary: JSON ``{name: definition}`` of known behaviours.
+        body: a body file stating the keypoints' roles (``io.body``) for every session.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     sessions: Path
     reference_vocabulary: Path | None = None
+    body: Path | None = None
 
 
 class SessionRow(BaseModel):
@@ -77,7 +80,13 @@ class SessionRow(BaseModel):
 
 
 class ProfileInputs(BaseModel):
-    """What a profile run reads (kept in ``run.json`` so a resume finds it)."""
+    """What a profile run reads (kept in ``run.json`` so a resume finds it).
+
+    Attributes:
+        sessions_csv: the sessions table; rows: its rows.
+        options: the run's settings; reference: known behaviours, or ``None``.
+        body: the body file every session's segment run reads, or ``None``.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -85,6 +94,7 @@ class ProfileInputs(BaseModel):
     rows: list[SessionRow]
     options: ProfileOptions = ProfileOptions()
     reference: dict[str, str] | None = None
+    body: str | None = None
 
 
 class ProfileState(TypedDict, total=False):
@@ -261,7 +271,10 @@ def read_reference_vocabulary(path: Path) -> dict[str, str]:
 
 
 def resolve_profile_inputs(
-    sessions: Path, options: ProfileOptions, reference_vocabulary: Path | None = None
+    sessions: Path,
+    options: ProfileOptions,
+    reference_vocabulary: Path | None = None,
+    body: Path | None = None,
 ) -> ProfileInputs:
     """Read and check what a profile run reads (the CLI's and a batch's shared step).
 
@@ -269,6 +282,7 @@ def resolve_profile_inputs(
         sessions: the sessions CSV (``read_sessions_csv``).
         options: the run's settings.
         reference_vocabulary: JSON of known behaviours (``read_reference_vocabulary``).
+        body: a body file for every session (``io.body``), or ``None``.
 
     Raises:
         InputError: unreadable files, or a ``reference_group`` that no row has.
@@ -284,8 +298,14 @@ def resolve_profile_inputs(
     reference = (
         None if reference_vocabulary is None else read_reference_vocabulary(reference_vocabulary)
     )
+    if body is not None:
+        read_body_roles(Path(body))  # a bad body file fails before any run exists
     return ProfileInputs(
-        sessions_csv=str(Path(sessions).resolve()), rows=rows, options=options, reference=reference
+        sessions_csv=str(Path(sessions).resolve()),
+        rows=rows,
+        options=options,
+        reference=reference,
+        body=None if body is None else str(Path(body).resolve()),
     )
 
 
@@ -295,7 +315,9 @@ def resolve_profile(sources: ProfileSources, options: ProfileOptions) -> Profile
     Raises:
         InputError: see ``resolve_profile_inputs``.
     """
-    return resolve_profile_inputs(sources.sessions, options, sources.reference_vocabulary)
+    return resolve_profile_inputs(
+        sources.sessions, options, sources.reference_vocabulary, sources.body
+    )
 
 
 __all__ = [

@@ -116,7 +116,7 @@ def _segment_outputs(folder: Path) -> Path:
     )
 
 
-def _session_run_id(row: SessionRow, options: SegmentOptions) -> str:
+def _session_run_id(row: SessionRow, options: SegmentOptions, body: str | None) -> str:
     p = Path(row.source)
     stat = p.stat() if p.is_file() else None
     ident = json.dumps(
@@ -126,6 +126,7 @@ def _session_run_id(row: SessionRow, options: SegmentOptions) -> str:
             row.video,
             row.fps,
             options.model_dump(mode="json"),
+            *([] if body is None else [body]),
         ],
         sort_keys=True,
     )
@@ -133,13 +134,15 @@ def _session_run_id(row: SessionRow, options: SegmentOptions) -> str:
     return f"profile-seg-{stem}-{hashlib.sha1(ident.encode()).hexdigest()[:10]}"
 
 
-async def _segment_session(rt: Runtime, row: SessionRow, opts: SegmentOptions) -> dict[str, Any]:
+async def _segment_session(
+    rt: Runtime, row: SessionRow, opts: SegmentOptions, body: str | None
+) -> dict[str, Any]:
     """Run (or reuse) the segment pipeline on one session; return where its outputs are."""
     if row.segment is not None:
         out = _segment_outputs(Path(row.segment))
         return {"outputs": str(out), "run_id": None, "reused": True}
     runs_dir = rt.run.root.parent
-    run_id = _session_run_id(row, opts)
+    run_id = _session_run_id(row, opts, body)
     root = runs_dir / run_id
     if (root / "outputs" / "summary.json").is_file():
         return {"outputs": str(root / "outputs"), "run_id": run_id, "reused": True}
@@ -147,6 +150,7 @@ async def _segment_session(rt: Runtime, row: SessionRow, opts: SegmentOptions) -
         keypoints=Path(row.session) if row.session else None,
         video=None if row.video is None else Path(row.video),
         fps=row.fps,
+        body=None if body is None else Path(body),
     )
     await run_pipeline_in(rt, SEGMENT, sources, opts, run_id=run_id)
     return {"outputs": str(root / "outputs"), "run_id": run_id, "reused": False}
@@ -261,7 +265,7 @@ async def segment(state: ProfileState, env: ProfileEnv) -> dict[str, Any]:
     for key in keys[i : i + env.per_step]:
         row = env.first_row[key]
         with rt.tracer.scope(node="segment", item=Path(row.source).name):
-            info = await _segment_session(rt, row, env.options.segment)
+            info = await _segment_session(rt, row, env.options.segment, env.inputs.body)
             rt.tracer.event("session_segmented", session=row.session, **info)
         done.append({"key": key, **info})
         rt.report_progress("sessions", 1, len(keys))

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ethoagent.errors import InputError
 from ethoagent.graphs.kit.inputs import SessionRecord
 from ethoagent.graphs.segment.options import SegmentOptions
+from ethoagent.io.keypoints import KeypointFormat
 from ethoagent.io.session import resolve_session
 from ethoagent.nn.encoders import efficientnet_lite0_installed
 
@@ -38,6 +39,10 @@ class SegmentSources(BaseModel):
         video: the video the keypoints were tracked on (frames for the VLM), or the
             video alone (features from its moving blobs).
         fps: frame rate, Hz, where the file states none.
+        body: a body file stating which keypoints play which role (``io.body``: a TOML
+            ``head = "snout"``, ... or a skeleton file); overrides name matching.
+        format: the keypoint format (``io.keypoints.KEYPOINT_FORMATS``) where detection
+            from the suffix and first rows is ambiguous.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -46,6 +51,8 @@ class SegmentSources(BaseModel):
     session: Path | None = None
     video: Path | None = None
     fps: float | None = Field(None, gt=0)
+    body: Path | None = None
+    format: KeypointFormat | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> SegmentSources:
@@ -121,7 +128,14 @@ def resolve_segment(sources: SegmentSources, options: SegmentOptions) -> Segment
                 fix="pass the keypoint file too, or --features video.",
             )
         return _resolve_video_only(video, sources.fps, options)
-    s = resolve_session(keypoints, video=video, fps=sources.fps, layout=options.layout)
+    s = resolve_session(
+        keypoints,
+        video=video,
+        fps=sources.fps,
+        layout=options.layout,
+        body=sources.body,
+        format=sources.format,
+    )
     inputs = SegmentInputs.from_session(s, options=options, feature_source=source)
     if source == "keypoints":
         return inputs

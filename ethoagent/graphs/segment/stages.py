@@ -109,7 +109,7 @@ class SegmentEnv:
 
 
 def _read(inputs: SegmentInputs) -> PoseData:
-    data = read_keypoints(inputs.keypoints, fps=inputs.fps)
+    data = read_keypoints(inputs.keypoints, fps=inputs.fps, format=inputs.format)
     if data.frames != inputs.frames or list(data.individuals) != inputs.animals:
         raise InputError(
             f"{inputs.keypoints} changed since the run started ({data.frames} frames, "
@@ -411,7 +411,7 @@ def load(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
     """Read the keypoints and/or track the video, compute features; save ``points``."""
     rt, run, inputs = env.runtime, env.run, env.inputs
     t0 = time.perf_counter()
-    warnings: list[str] = []
+    warnings: list[str] = list(inputs.warnings)
     identity: dict[str, Any] = {}
     with rt.tracer.scope(node="load"):
         points = None if inputs.feature_source == "video" else _load_keypoints(env, warnings)
