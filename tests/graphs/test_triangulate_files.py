@@ -15,7 +15,13 @@ from ethoagent.errors import InputError
 from ethoagent.graphs.kit.registry import pipeline
 from ethoagent.graphs.kit.run import run_pipeline
 from ethoagent.graphs.triangulate import FILES_OUTPUTS, FILES_PIPELINE, TriangulateFilesOptions
-from ethoagent.graphs.triangulate.files_report import camera_keypoint_errors, point_flags
+from ethoagent.graphs.triangulate.files_report import (
+    FLAG_COLUMNS,
+    Flags,
+    _flags_csv,
+    camera_keypoint_errors,
+    point_flags,
+)
 from ethoagent.graphs.triangulate.inputs import TriangulateFilesInputs
 from ethoagent.io.calibration import read_calibration, write_calibration
 from ethoagent.io.keypoints import read_keypoints, write_keypoints
@@ -123,24 +129,51 @@ def _inputs(bones: list[tuple[str, str]]) -> TriangulateFilesInputs:
     )
 
 
-def test_point_flags_name_each_reason() -> None:
+def _rows(flags: Flags, inputs: TriangulateFilesInputs) -> list[list[str]]:
+    return [line.split(",") for line in _flags_csv(flags, inputs).splitlines()]
+
+
+def test_point_flags_name_each_reason_and_status() -> None:
+    inputs = _inputs([("p", "q")])
     p3 = np.zeros((4, 3, 3))
-    p3[:, 1, 0] = 10.0  # bone p-q is 10 mm ...
-    p3[3, 1, 0] = 30.0  # ... except in frame 3
     p3[0, 2] = np.nan  # r: seen by one view in frame 0
     p3[1, 2] = np.nan  # r: seen by both views in frame 1, which disagree
     p2 = np.zeros((4, 2, 3, 2))
     p2[0, 1, 2] = np.nan
     err = np.ones((4, 3))
     err[2, 0] = 7.5
-    flags = point_flags(_inputs([("p", "q")]), {"points_3d": p3, "error": err, "points_2d": p2})
-    assert flags == [
-        (0, "r", "fewer than 2 views", 1.0),
-        (1, "r", "views disagree", 2.0),
-        (2, "p", "reprojection", 7.5),
-        (3, "p", "bone p-q", 2.0),
-        (3, "q", "bone p-q", 2.0),
+    errors = np.ones((4, 2, 3))
+    errors[2, 1, 1] = 40.0
+    outlier = np.zeros((4, 2, 3), dtype=bool)
+    outlier[2, 1, 1] = True  # q's view b left out by RANSAC in frame 2
+    relabelled = np.zeros_like(outlier)
+    relabelled[1, 0, 0] = True
+    bone_error = np.zeros((4, 1))
+    bone_error[3, 0] = 2.0
+    arrays = {
+        "points_3d": p3,
+        "error": err,
+        "points_2d": p2,
+        "errors": errors,
+        "outlier": outlier,
+        "relabelled": relabelled,
+        "bone_dropped": np.zeros_like(outlier),
+        "bone_error": bone_error,
+    }
+    flags = point_flags(inputs, arrays)
+    assert _rows(flags, inputs) == [
+        list(FLAG_COLUMNS),
+        ["0", "r", "flagged", "fewer than 2 views", "", "", "1.000"],
+        ["1", "p", "corrected", "left/right relabelled", "a", "", "1.000"],
+        ["1", "r", "flagged", "views disagree", "", "", "2.000"],
+        ["2", "p", "flagged", "reprojection", "", "", "7.500"],
+        ["2", "q", "corrected", "outlier view left out", "b", "", "40.000"],
+        ["3", "p", "flagged", "bone", "", "p-q", "2.000"],
+        ["3", "q", "flagged", "bone", "", "p-q", "2.000"],
     ]
+    assert flags.points("flagged") == 5
+    assert flags.points("corrected") == 2
+    assert flags.by_reason()["bone"] == 2
 
 
 def test_camera_keypoint_errors_are_medians_over_inlier_views() -> None:

@@ -6,8 +6,11 @@ the skeleton and diagnosed the calibration (dropping an inconsistent camera). Th
 1. ``load``: read the 2D points of the kept cameras; with ``refine_calibration``, refine
    their extrinsics by bundle adjustment (``calibration.refined.toml`` in the outputs) and
    triangulate with the refined cameras.
-2. ``triangulate`` (one step per chunk of frames, each checkpointed): RANSAC over views
-   weighted by the 2D scores, then anipose's per-point error, camera count and score.
+2. ``triangulate`` (one step per chunk of frames, each checkpointed): the verified
+   triangulation (``tools.verify3d.verify_points``): RANSAC over views weighted by the 2D
+   scores, left/right hypotheses where a view is an outlier, the bone check with
+   dropped-view hypotheses where a bone is off its reference length; then anipose's
+   per-point error, camera count and score over the views kept.
 3. ``report``: ``points_3d.csv`` (anipose's layout, calibration units), ``points_3d.nc``
    (a movement dataset), ``flags.csv``, ``summary.json``, a figure and ``report.md``.
 """
@@ -18,6 +21,7 @@ from typing import Any, TypedDict
 
 import numpy as np
 from langgraph.graph import END, START, StateGraph
+from numpy.typing import NDArray
 
 from ethoagent.graphs.kit.runtime import Runtime, run_graph
 from ethoagent.graphs.triangulate.files_report import write_files_outputs
@@ -25,7 +29,8 @@ from ethoagent.graphs.triangulate.inputs import TriangulateFilesInputs
 from ethoagent.io.calibration import read_calibration, write_calibration
 from ethoagent.io.rig import CameraFiles, read_camera_points
 from ethoagent.tools.calibration_refine import refine_calibration
-from ethoagent.tools.triangulate import point_summary, triangulate_ransac
+from ethoagent.tools.triangulate import RansacResult, point_summary
+from ethoagent.tools.verify3d import verify_points
 
 GRAPH_NAME = "triangulate"
 """Recorded in ``run.json``; ``ethoagent run`` batch files name it so."""
@@ -45,6 +50,12 @@ def build_files_graph(rt: Runtime, inputs: TriangulateFilesInputs) -> StateGraph
     """The ``triangulate`` graph's ``StateGraph``; nodes close over ``rt`` and ``inputs``."""
     run = rt.run
     cameras_toml = run.artifacts_dir / "cameras.toml"
+    skeleton = inputs.skeleton()
+    lengths: NDArray[np.float64] | None = np.array(
+        [np.nan if x is None else x for x in inputs.bone_lengths], dtype=float
+    )
+    if len(inputs.bone_lengths) != len(inputs.bones):
+        lengths = None  # a run recorded before reference lengths: each chunk's medians
 
     def load(state: FilesState) -> dict[str, Any]:
         cams = read_calibration(inputs.calibration)
@@ -79,14 +90,20 @@ def build_files_graph(rt: Runtime, inputs: TriangulateFilesInputs) -> StateGraph
         i, size = state["chunk"], state["chunk_frames"]
         lo, hi = i * size, min(inputs.frames, (i + 1) * size)
         pts, conf = rig["points_2d"][lo:hi], rig["confidence"][lo:hi]
-        with rt.tracer.timed_tool("triangulate_ransac", {"frames": [lo, hi]}):
-            res = triangulate_ransac(
+        weights = np.nan_to_num(conf, nan=1.0)
+        with rt.tracer.timed_tool("verify_points", {"frames": [lo, hi]}):
+            res = verify_points(
                 cams,
                 pts,
+                weights,
                 threshold_px=inputs.options.threshold_px,
-                weights=np.nan_to_num(conf, nan=1.0),
+                left_right=skeleton.left_right_index,
+                bones=skeleton.bone_index,
+                reference_lengths=lengths,
+                bone_tolerance=inputs.options.bone_tolerance,
             )
-        error, ncams, score = point_summary(res, conf)
+        ransac = RansacResult(points_3d=res.points_3d, inliers=res.inliers, errors=res.errors)
+        error, ncams, score = point_summary(ransac, np.where(res.weights > 0, weights, np.nan))
         run.save_arrays(
             f"triangulate_{i:04d}",
             points_3d=res.points_3d,
@@ -94,6 +111,11 @@ def build_files_graph(rt: Runtime, inputs: TriangulateFilesInputs) -> StateGraph
             ncams=ncams,
             score=score,
             view_error=np.where(res.inliers, res.errors, np.nan),
+            errors=res.errors,
+            outlier=(res.weights > 0) & ~res.inliers & ~res.bone_dropped,
+            relabelled=res.relabelled,
+            bone_dropped=res.bone_dropped,
+            bone_error=res.bone_error,
         )
         rt.report_progress("triangulate", hi - lo, inputs.frames)
         return {"chunk": i + 1}
