@@ -25,8 +25,10 @@ __all__ = [
     "normalised_views",
     "pair_consensus",
     "pixel_jacobians",
+    "ransac_points",
     "solve_dlt",
     "solve_pair",
+    "to_pixels",
     "view_errors",
 ]
 
@@ -79,19 +81,28 @@ def lens(cam: Camera, xy: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDA
     r2 = x * x + y * y
     rad = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
     drad = k1 + r2 * (2.0 * k2 + 3.0 * k3 * r2)  # d rad / d r2
+    cross = 2.0 * x * y * drad + 2.0 * p1 * x + 2.0 * p2 * y
+    jd = np.empty((*x.shape, 2, 2))
+    jd[..., 0, 0] = rad + 2.0 * x * x * drad + 2.0 * p1 * y + 6.0 * p2 * x
+    jd[..., 0, 1] = cross
+    jd[..., 1, 0] = cross
+    jd[..., 1, 1] = rad + 2.0 * y * y * drad + 6.0 * p1 * y + 2.0 * p2 * x
+    return to_pixels(cam, xy), cam.matrix[:2, :2] @ jd
+
+
+def to_pixels(cam: Camera, xy: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Pixels of undistorted normalised coordinates ``(..., 2)`` (the ``lens`` model)."""
+    k1, k2, p1, p2, k3 = cam.dist
+    x, y = xy[..., 0], xy[..., 1]
+    r2 = x * x + y * y
+    rad = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
     xd = x * rad + 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x)
     yd = y * rad + p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y
-    cross = 2.0 * x * y * drad + 2.0 * p1 * x + 2.0 * p2 * y
-    jd = np.stack(
-        [
-            np.stack([rad + 2.0 * x * x * drad + 2.0 * p1 * y + 6.0 * p2 * x, cross], -1),
-            np.stack([cross, rad + 2.0 * y * y * drad + 6.0 * p1 * y + 2.0 * p2 * x], -1),
-        ],
-        axis=-2,
-    )
-    k = cam.matrix[:2, :2]
-    pix = np.stack([xd, yd], axis=-1) @ k.T + cam.matrix[:2, 2]
-    return pix, k @ jd
+    k = cam.matrix
+    out = np.empty(xy.shape)
+    out[..., 0] = k[0, 0] * xd + k[0, 1] * yd + k[0, 2]
+    out[..., 1] = k[1, 1] * yd + k[1, 2]
+    return out
 
 
 def pixel_jacobians(cams: list[Camera], norm: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -132,7 +143,7 @@ def view_errors(
         xy = cam_xyz[..., :2] / depth[..., None]
     err = np.empty(depth.shape)
     for v, cam in enumerate(cams):
-        pix = lens(cam, xy[:, v])[0] - obs[:, v]
+        pix = to_pixels(cam, xy[:, v]) - obs[:, v]
         err[:, v] = np.sqrt(pix[:, 0] ** 2 + pix[:, 1] ** 2)
     seen = np.isfinite(obs[..., 0])
     return np.where((depth <= 0) & seen, np.inf, err)
@@ -367,3 +378,50 @@ def pair_consensus(
         best_key[better] = key[better]
         best_inl[better] = inl[better]
     return best_inl
+
+
+def ransac_points(
+    cams: list[Camera],
+    ext: NDArray[np.float64],
+    xy: NDArray[np.float64],
+    obs: NDArray[np.float64],
+    w: NDArray[np.float64],
+    threshold_px: float,
+    min_views: int,
+) -> tuple[NDArray[np.float64], NDArray[np.bool_], NDArray[np.float64]]:
+    """RANSAC over views for N points (``tools.triangulate.triangulate_ransac``'s core).
+
+    All views first: a point whose every usable view reprojects within ``threshold_px``
+    after the weighted DLT on all of them keeps that fit (the consensus RANSAC would
+    reach); only the others are sampled by view pairs (``pair_consensus``) and refit.
+
+    Args:
+        cams: the views.
+        ext: ``(V, 3, 4)`` extrinsics in the scaled world.
+        xy: ``(N, V, 2)`` undistorted normalised coordinates.
+        obs: ``(N, V, 2)`` the same observations in pixels.
+        w: ``(N, V)`` weights, 0 where the observation is missing or unused.
+        threshold_px: inlier bound, pixels.
+        min_views: fewest inlier views a point needs, else it is NaN.
+
+    Returns:
+        ``(y (N, 3) scaled world points, inliers (N, V), errors (N, V) px)``; ``y`` and
+        ``errors`` NaN where the point has no consensus.
+    """
+    use = w > 0
+    n_use = use.sum(axis=1)
+    y = solve_dlt(xy, w, ext)
+    err = view_errors(cams, ext, y, obs)
+    agree = np.where(use, err < threshold_px, True).all(axis=1) & (n_use >= min_views)
+    inl = use & agree[:, None]
+    rest = np.flatnonzero(~agree & (n_use >= min_views))
+    if rest.size:
+        sub = pair_consensus(cams, xy[rest], ext, use[rest], threshold_px)
+        sub &= (sub.sum(axis=1) >= min_views)[:, None]
+        inl[rest] = sub
+        y[rest] = solve_dlt(xy[rest], np.where(sub, w[rest], 0.0), ext)
+        err[rest] = view_errors(cams, ext, y[rest], obs[rest])
+    none = ~inl.any(axis=1)
+    y[none] = np.nan
+    err[none] = np.nan
+    return y, inl, err

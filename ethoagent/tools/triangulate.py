@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike, NDArray
 from ethoagent.errors import InputError
 from ethoagent.model.camera import Camera
 from ethoagent.tools.cameras import behind_camera, project_points
-from ethoagent.tools.dlt import normalised_views, pair_consensus, solve_dlt, view_errors
+from ethoagent.tools.dlt import normalised_views, ransac_points, solve_dlt
 
 __all__ = [
     "Hypothesis",
@@ -239,23 +239,8 @@ def triangulate_ransac(
     flat_use = usable.transpose(0, 2, 1).reshape(f * k, v)
     flat_w = np.where(flat_use, w.transpose(0, 2, 1).reshape(f * k, v), 0.0)
 
-    # all views first: points whose every view agrees need no sampling
-    y = solve_dlt(flat_xy, flat_w, ext)
     flat_pts = pts.transpose(0, 2, 1, 3).reshape(f * k, v, 2)
-    err = view_errors(cams, ext, y, flat_pts)
-    agree = np.where(flat_use, err < threshold_px, True).all(axis=1)
-    agree &= flat_use.sum(axis=1) >= min_views
-    best_inl = flat_use & agree[:, None]
-    rest = np.flatnonzero(~agree & (flat_use.sum(axis=1) >= min_views))
-    if rest.size:
-        inl = pair_consensus(cams, flat_xy[rest], ext, flat_use[rest], threshold_px)
-        inl &= (inl.sum(axis=1) >= min_views)[:, None]
-        best_inl[rest] = inl
-        y[rest] = solve_dlt(flat_xy[rest], np.where(inl, flat_w[rest], 0.0), ext)
-        err[rest] = view_errors(cams, ext, y[rest], flat_pts[rest])
-    none = ~best_inl.any(axis=1)
-    y[none] = np.nan
-    err[none] = np.nan
+    y, best_inl, err = ransac_points(cams, ext, flat_xy, flat_pts, flat_w, threshold_px, min_views)
     points = (origin + scale * y).reshape(f, k, 3)
     return RansacResult(
         points_3d=points,

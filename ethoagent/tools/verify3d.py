@@ -2,8 +2,9 @@
 
 ``verify_points`` runs over every frame at once (no loop per frame or point):
 
-1. RANSAC over views (``triangulate_ransac``): each point keeps the views that agree
-   within the reprojection bound; an outlier view is a dropped-view hypothesis that won.
+1. RANSAC over views (``tools.dlt.ransac_points``, as in ``triangulate_ransac``): each
+   point keeps the views that agree within the reprojection bound; an outlier view is a
+   dropped-view hypothesis that won.
 2. Left/right hypotheses, only where a view was an outlier: in that view, the label of
    one side of a left/right pair is tried as the other side's (a swap when both labels
    moved, a relabel when one side was missing). It is kept where the moved observation
@@ -27,8 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ethoagent.model.camera import Camera
-from ethoagent.tools.dlt import normalised_views, solve_dlt, view_errors
-from ethoagent.tools.triangulate import triangulate_ransac
+from ethoagent.tools.dlt import normalised_views, ransac_points, solve_dlt, view_errors
 
 __all__ = ["VerifiedPoints", "reference_bone_lengths", "verify_points"]
 
@@ -143,24 +143,27 @@ def verify_points(
     """
     cams = list(cameras)
     f, v, k, _ = points_2d.shape
-    res = triangulate_ransac(cams, points_2d, threshold_px=threshold_px, weights=weights)
     norm, ext, origin, scale = normalised_views(cams, points_2d)
     usable = np.isfinite(norm).all(axis=-1) & (weights > 0)
 
     def flat(a: NDArray[np.generic]) -> NDArray[np.generic]:
         return np.moveaxis(a, 1, 2).reshape(f * k, v, *a.shape[3:])
 
+    xy = flat(norm).astype(np.float64)
+    obs = flat(points_2d).astype(np.float64)
+    w = np.where(flat(usable), flat(weights), 0.0).astype(np.float64)
+    y, inl, err = ransac_points(cams, ext, xy, obs, w, threshold_px, 2)
     st = _State(
         cams=cams,
         ext=ext,
         origin=origin,
         scale=scale,
-        xy=flat(norm).astype(np.float64),
-        obs=flat(points_2d).astype(np.float64),
-        w=np.where(flat(usable), flat(weights), 0.0).astype(np.float64),
-        y=((res.points_3d.reshape(f * k, 3) - origin) / scale),
-        inl=flat(res.inliers).astype(bool),
-        err=flat(res.errors).astype(np.float64),
+        xy=xy,
+        obs=obs,
+        w=w,
+        y=y,
+        inl=inl,
+        err=err,
         relabelled=np.zeros((f * k, v), dtype=bool),
         dropped=np.zeros((f * k, v), dtype=bool),
     )
