@@ -5,10 +5,10 @@
 1. RANSAC over views (``tools.dlt.ransac_points``, as in ``triangulate_ransac``): each
    point keeps the views that agree within the reprojection bound; an outlier view is a
    dropped-view hypothesis that won.
-2. Left/right hypotheses, only where a view was an outlier: in that view, the label of
-   one side of a left/right pair is tried as the other side's (a swap when both labels
-   moved, a relabel when one side was missing). It is kept where the moved observation
-   reprojects within the bound onto the other side's 3D point; both points are refit.
+2. Left/right hypotheses, only in frames where a pair's point had an outlier view: in
+   each view in turn, the pair's two labels are exchanged (a label moves to the other
+   side where that side had none) and both points go through RANSAC again; the exchange
+   that makes the most views agree wins, where it beats the labels as given.
 3. Bone check, only where a bone's length is off its reference by more than the tolerance:
    for each end seen by three or more views, every single view is left out in turn and
    the point refit; the best reading is kept where it brings the end's bones back within
@@ -194,26 +194,59 @@ def verify_points(
 
 
 def _relabel(st: _State, shape: tuple[int, int], a: int, b: int, threshold_px: float) -> None:
-    """Left/right hypotheses for the pair ``(a, b)`` in every view where one is an outlier."""
+    """Left/right hypotheses for the pair ``(a, b)`` in frames where either has an outlier view.
+
+    For each view, the two labels are exchanged in that view only (a label moves to the
+    other side where that side had none) and both points go through RANSAC again; per
+    frame, the view whose exchange gives the most inlier views over both points wins (then
+    the lower mean error), and it is kept only where that is strictly more views than the
+    labels as given (so a swap that the other views cannot tell from the truth is left
+    alone).
+    """
     f, k = shape
     ia, ib = np.arange(f) * k + a, np.arange(f) * k + b
     used = st.w > 0
-    out_a = used[ia] & ~st.inl[ia]  # (F, V)
-    out_b = used[ib] & ~st.inl[ib]
-    cand = np.flatnonzero((out_a | out_b).any(axis=1))
+    outlier = (used[ia] & ~st.inl[ia]) | (used[ib] & ~st.inl[ib])
+    cand = np.flatnonzero(outlier.any(axis=1))
     if not cand.size:
         return
     ca, cb = ia[cand], ib[cand]
-    # each side's observations against the other side's 3D point
-    fit_ab = view_errors(st.cams, st.ext, st.y[cb], st.obs[ca]) < threshold_px  # a's obs at b
-    fit_ba = view_errors(st.cams, st.ext, st.y[ca], st.obs[cb]) < threshold_px
-    miss_a, miss_b = ~used[ca], ~used[cb]
-    a_to_b = out_a[cand] & fit_ab & (miss_b | (out_b[cand] & fit_ba))
-    b_to_a = out_b[cand] & fit_ba & (miss_a | (out_a[cand] & fit_ab))
-    if not (a_to_b.any() or b_to_a.any()):
+    both = np.concatenate([ca, cb])
+    n = cand.size
+    best, best_err = _consensus_key(st.inl[both], st.err[both], n)
+    best_view = np.full(n, -1)
+    for view in range(st.w.shape[1]):
+        xy, obs, w = st.xy[both].copy(), st.obs[both].copy(), st.w[both].copy()
+        for arr in (xy, obs, w):
+            arr[:n, view], arr[n:, view] = arr[n:, view].copy(), arr[:n, view].copy()
+        _, inl, err = ransac_points(st.cams, st.ext, xy, obs, w, threshold_px, 2)
+        count, mean = _consensus_key(inl, err, n)
+        better = (count > best) | ((count == best) & (mean < best_err) & (best_view >= 0))
+        best[better], best_err[better], best_view[better] = count[better], mean[better], view
+    won = best_view >= 0
+    if not won.any():
         return
+    rows, views = np.flatnonzero(won), best_view[won]
+    a_to_b = np.zeros((n, st.w.shape[1]), dtype=bool)
+    b_to_a = np.zeros_like(a_to_b)
+    a_to_b[rows, views] = used[ca[rows], views]
+    b_to_a[rows, views] = used[cb[rows], views]
     _apply_moves(st, ca, cb, a_to_b, b_to_a)
-    st.refit(np.concatenate([ca, cb]))
+    moved = np.concatenate([ca[rows], cb[rows]])
+    st.y[moved], st.inl[moved], st.err[moved] = ransac_points(
+        st.cams, st.ext, st.xy[moved], st.obs[moved], st.w[moved], threshold_px, 2
+    )
+
+
+def _consensus_key(
+    inl: NDArray[np.bool_], err: NDArray[np.float64], n: int
+) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    """Inlier views and their mean error (px) over each pair of points (rows i and n + i)."""
+    count: NDArray[np.intp] = inl[:n].sum(axis=1) + inl[n:].sum(axis=1)
+    total = np.where(inl, err, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (total[:n].sum(axis=1) + total[n:].sum(axis=1)) / count
+    return count, np.where(count > 0, mean, np.inf)
 
 
 def _apply_moves(

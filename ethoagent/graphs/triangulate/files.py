@@ -17,12 +17,16 @@ the skeleton and diagnosed the calibration (dropping an inconsistent camera). Th
 
 from __future__ import annotations
 
+import io
+import zipfile
+from pathlib import Path
 from typing import Any, TypedDict
 
 import numpy as np
 from langgraph.graph import END, START, StateGraph
 from numpy.typing import NDArray
 
+from ethoagent.atomic import atomic_write_bytes
 from ethoagent.graphs.kit.runtime import Runtime, run_graph
 from ethoagent.graphs.triangulate.files_report import write_files_outputs
 from ethoagent.graphs.triangulate.inputs import TriangulateFilesInputs
@@ -75,7 +79,8 @@ def build_files_graph(rt: Runtime, inputs: TriangulateFilesInputs) -> StateGraph
             )
             kept, refine = ref.cameras, ref.messages()
         write_calibration(cameras_toml, kept)
-        run.save_arrays("rig", points_2d=pts, confidence=conf)
+        _save_npy(run.artifacts_dir / "rig_points_2d.npy", pts)
+        _save_npy(run.artifacts_dir / "rig_confidence.npy", conf)
         size = max(inputs.options.chunk_frames, -(-inputs.frames // MAX_CHUNKS))
         return {
             "chunk": 0,
@@ -86,10 +91,10 @@ def build_files_graph(rt: Runtime, inputs: TriangulateFilesInputs) -> StateGraph
 
     def triangulate(state: FilesState) -> dict[str, Any]:
         cams = read_calibration(cameras_toml)
-        rig = run.load_arrays("rig")
         i, size = state["chunk"], state["chunk_frames"]
         lo, hi = i * size, min(inputs.frames, (i + 1) * size)
-        pts, conf = rig["points_2d"][lo:hi], rig["confidence"][lo:hi]
+        pts = np.array(np.load(run.artifacts_dir / "rig_points_2d.npy", mmap_mode="r")[lo:hi])
+        conf = np.array(np.load(run.artifacts_dir / "rig_confidence.npy", mmap_mode="r")[lo:hi])
         weights = np.nan_to_num(conf, nan=1.0)
         with rt.tracer.timed_tool("verify_points", {"frames": [lo, hi]}):
             res = verify_points(
@@ -104,8 +109,9 @@ def build_files_graph(rt: Runtime, inputs: TriangulateFilesInputs) -> StateGraph
             )
         ransac = RansacResult(points_3d=res.points_3d, inliers=res.inliers, errors=res.errors)
         error, ncams, score = point_summary(ransac, np.where(res.weights > 0, weights, np.nan))
-        run.save_arrays(
-            f"triangulate_{i:04d}",
+        _save_npz(
+            run.artifacts_dir / f"triangulate_{i:04d}.npz",
+            seen=np.isfinite(pts[..., 0]).sum(axis=1).astype(np.int8),
             points_3d=res.points_3d,
             error=error,
             ncams=ncams,
@@ -124,9 +130,11 @@ def build_files_graph(rt: Runtime, inputs: TriangulateFilesInputs) -> StateGraph
         return "triangulate" if state["chunk"] < state["n_chunks"] else "report"
 
     def report(state: FilesState) -> dict[str, Any]:
-        parts = [run.load_arrays(f"triangulate_{i:04d}") for i in range(state["n_chunks"])]
+        parts = [
+            _load_npz(run.artifacts_dir / f"triangulate_{i:04d}.npz")
+            for i in range(state["n_chunks"])
+        ]
         arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        arrays["points_2d"] = run.load_arrays("rig")["points_2d"]
         written = write_files_outputs(run.outputs_dir, inputs, arrays, state.get("refine", []))
         return {"outputs": [str(p.relative_to(run.root)) for p in written]}
 
@@ -139,6 +147,29 @@ def build_files_graph(rt: Runtime, inputs: TriangulateFilesInputs) -> StateGraph
     g.add_conditional_edges("triangulate", more_chunks, ["triangulate", "report"])
     g.add_edge("report", END)
     return g
+
+
+def _save_npy(path: Path, array: NDArray[Any]) -> None:
+    """One array, uncompressed (sliced through a memory map by each chunk), atomically."""
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.ascontiguousarray(array), allow_pickle=False)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _save_npz(path: Path, **arrays: NDArray[Any]) -> None:
+    """A chunk's arrays, uncompressed (deflating an hour of floats costs more than it saves)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name in sorted(arrays):
+            one = io.BytesIO()
+            np.lib.format.write_array(one, np.asarray(arrays[name]), allow_pickle=False)
+            zf.writestr(f"{name}.npy", one.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _load_npz(path: Path) -> dict[str, NDArray[Any]]:
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
 
 
 async def run_files(rt: Runtime, inputs: TriangulateFilesInputs) -> dict[str, Any]:

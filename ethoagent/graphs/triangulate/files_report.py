@@ -95,8 +95,8 @@ def point_flags(inputs: TriangulateFilesInputs, arrays: dict[str, NDArray[Any]])
 
     Args:
         inputs: the run's inputs (keypoints, bones, thresholds).
-        arrays: ``points_3d`` ``(F, K, 3)``, ``error`` ``(F, K)`` px, ``points_2d``
-            ``(F, V, K, 2)`` px (as given), ``view_error`` ``(F, V, K)`` px (inlier views),
+        arrays: ``points_3d`` ``(F, K, 3)``, ``error`` ``(F, K)`` px, ``seen`` ``(F, K)``
+            views with a 2D point (as given), ``view_error`` ``(F, V, K)`` px (inlier views),
             ``errors`` ``(F, V, K)`` px (every view), ``outlier``, ``relabelled`` and
             ``bone_dropped`` ``(F, V, K)`` bool, ``bone_error`` ``(F, B)``.
 
@@ -105,7 +105,7 @@ def point_flags(inputs: TriangulateFilesInputs, arrays: dict[str, NDArray[Any]])
     """
     opts = inputs.options
     p3, err = arrays["points_3d"], arrays["error"]
-    seen = np.isfinite(arrays["points_2d"][..., 0]).sum(axis=1)  # (F, K)
+    seen = arrays["seen"].astype(np.int64)  # (F, K) views that saw the point
     missing = ~np.isfinite(p3).all(axis=-1)
     parts: list[tuple[int, tuple[NDArray[np.intp], ...], NDArray[np.float64]]] = []
 
@@ -188,8 +188,8 @@ def write_files_outputs(
         out: the folder.
         inputs: the run's inputs.
         arrays: ``points_3d`` ``(F, K, 3)`` calibration units; ``error``, ``ncams``,
-            ``score`` ``(F, K)``; ``view_error`` ``(F, V, K)`` px; ``points_2d``
-            ``(F, V, K, 2)`` px.
+            ``score`` ``(F, K)``; ``view_error`` ``(F, V, K)`` px; and what
+            ``point_flags`` reads.
         refine: the calibration refinement's lines (empty if not refined).
     """
     p3, kps = arrays["points_3d"], tuple(inputs.keypoints)
