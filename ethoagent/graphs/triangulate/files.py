@@ -32,6 +32,7 @@ from ethoagent.graphs.triangulate.files_report import write_files_outputs
 from ethoagent.graphs.triangulate.inputs import TriangulateFilesInputs
 from ethoagent.io.calibration import read_calibration, write_calibration
 from ethoagent.io.rig import CameraFiles, read_camera_points
+from ethoagent.model.camera import Camera
 from ethoagent.tools.calibration_refine import refine_calibration
 from ethoagent.tools.triangulate import RansacResult, point_summary
 from ethoagent.tools.verify3d import verify_points
@@ -54,7 +55,6 @@ def build_files_graph(rt: Runtime, inputs: TriangulateFilesInputs) -> StateGraph
     """The ``triangulate`` graph's ``StateGraph``; nodes close over ``rt`` and ``inputs``."""
     run = rt.run
     cameras_toml = run.artifacts_dir / "cameras.toml"
-    skeleton = inputs.skeleton()
     lengths: NDArray[np.float64] | None = np.array(
         [np.nan if x is None else x for x in inputs.bone_lengths], dtype=float
     )
@@ -90,39 +90,10 @@ def build_files_graph(rt: Runtime, inputs: TriangulateFilesInputs) -> StateGraph
         }
 
     def triangulate(state: FilesState) -> dict[str, Any]:
-        cams = read_calibration(cameras_toml)
         i, size = state["chunk"], state["chunk_frames"]
         lo, hi = i * size, min(inputs.frames, (i + 1) * size)
-        pts = np.array(np.load(run.artifacts_dir / "rig_points_2d.npy", mmap_mode="r")[lo:hi])
-        conf = np.array(np.load(run.artifacts_dir / "rig_confidence.npy", mmap_mode="r")[lo:hi])
-        weights = np.nan_to_num(conf, nan=1.0)
-        with rt.tracer.timed_tool("verify_points", {"frames": [lo, hi]}):
-            res = verify_points(
-                cams,
-                pts,
-                weights,
-                threshold_px=inputs.options.threshold_px,
-                left_right=skeleton.left_right_index,
-                bones=skeleton.bone_index,
-                reference_lengths=lengths,
-                bone_tolerance=inputs.options.bone_tolerance,
-            )
-        ransac = RansacResult(points_3d=res.points_3d, inliers=res.inliers, errors=res.errors)
-        error, ncams, score = point_summary(ransac, np.where(res.weights > 0, weights, np.nan))
-        _save_npz(
-            run.artifacts_dir / f"triangulate_{i:04d}.npz",
-            seen=np.isfinite(pts[..., 0]).sum(axis=1).astype(np.int8),
-            points_3d=res.points_3d,
-            error=error,
-            ncams=ncams,
-            score=score,
-            view_error=np.where(res.inliers, res.errors, np.nan),
-            errors=res.errors,
-            outlier=(res.weights > 0) & ~res.inliers & ~res.bone_dropped,
-            relabelled=res.relabelled,
-            bone_dropped=res.bone_dropped,
-            bone_error=res.bone_error,
-        )
+        arrays = _verify_chunk(rt, inputs, read_calibration(cameras_toml), lengths, (lo, hi))
+        _save_npz(run.artifacts_dir / f"triangulate_{i:04d}.npz", **arrays)
         rt.report_progress("triangulate", hi - lo, inputs.frames)
         return {"chunk": i + 1}
 
@@ -147,6 +118,48 @@ def build_files_graph(rt: Runtime, inputs: TriangulateFilesInputs) -> StateGraph
     g.add_conditional_edges("triangulate", more_chunks, ["triangulate", "report"])
     g.add_edge("report", END)
     return g
+
+
+def _verify_chunk(
+    rt: Runtime,
+    inputs: TriangulateFilesInputs,
+    cams: list[Camera],
+    lengths: NDArray[np.float64] | None,
+    frames: tuple[int, int],
+) -> dict[str, NDArray[Any]]:
+    """The verified triangulation of frames ``[lo, hi)`` and what the report needs of it."""
+    lo, hi = frames
+    art = rt.run.artifacts_dir
+    pts = np.array(np.load(art / "rig_points_2d.npy", mmap_mode="r")[lo:hi])
+    conf = np.array(np.load(art / "rig_confidence.npy", mmap_mode="r")[lo:hi])
+    weights = np.nan_to_num(conf, nan=1.0)
+    skeleton = inputs.skeleton()
+    with rt.tracer.timed_tool("verify_points", {"frames": [lo, hi]}):
+        res = verify_points(
+            cams,
+            pts,
+            weights,
+            threshold_px=inputs.options.threshold_px,
+            left_right=skeleton.left_right_index,
+            bones=skeleton.bone_index,
+            reference_lengths=lengths,
+            bone_tolerance=inputs.options.bone_tolerance,
+        )
+    ransac = RansacResult(points_3d=res.points_3d, inliers=res.inliers, errors=res.errors)
+    error, ncams, score = point_summary(ransac, np.where(res.weights > 0, weights, np.nan))
+    return {
+        "seen": np.isfinite(pts[..., 0]).sum(axis=1).astype(np.int8),
+        "points_3d": res.points_3d,
+        "error": error,
+        "ncams": ncams,
+        "score": score,
+        "view_error": np.where(res.inliers, res.errors, np.nan),
+        "errors": res.errors,
+        "outlier": (res.weights > 0) & ~res.inliers & ~res.bone_dropped,
+        "relabelled": res.relabelled,
+        "bone_dropped": res.bone_dropped,
+        "bone_error": res.bone_error,
+    }
 
 
 def _save_npy(path: Path, array: NDArray[Any]) -> None:
