@@ -30,6 +30,8 @@ from ethoagent.tools.verify3d import reference_bone_lengths
 
 REFERENCE_FRAMES = 2000
 """Most frames triangulated while resolving, for inferred bones and reference lengths."""
+DIAGNOSIS_FRAMES = 5000
+"""Most frames (spread over the recording) the calibration is diagnosed on."""
 
 
 class TriangulateSources(BaseModel):
@@ -130,6 +132,11 @@ def _skeleton(sources: TriangulateFilesSources, matched: CameraFiles) -> tuple[S
     return complete_skeleton(name, read_keypoints(first).keypoints)
 
 
+def _spread(n: int, most: int) -> NDArray[np.intp]:
+    """Up to ``most`` frame indices spread evenly over ``n`` frames (all of them if fewer)."""
+    return np.unique(np.linspace(0, n - 1, min(n, most)).astype(np.intp))
+
+
 def _reference_bones(
     skeleton: Skeleton,
     inferred: list[str],
@@ -149,8 +156,7 @@ def _reference_bones(
     """
     names = [c.name for c in kept]
     views = [v for v, c in enumerate(rig.cameras) if c.name in names]
-    n = rig.points.shape[0]
-    rows = np.unique(np.linspace(0, n - 1, min(n, REFERENCE_FRAMES)).astype(np.intp))
+    rows = _spread(rig.points.shape[0], REFERENCE_FRAMES)
     pts = rig.points[rows][:, views]
     res = triangulate_ransac(
         kept,
@@ -188,7 +194,9 @@ def resolve_triangulate_files(
     matched = find_camera_files(sources.two_d, [c.name for c in cams])
     skeleton, inferred = _skeleton(sources, matched)
     rig = read_camera_points(matched, cams, skeleton.keypoints)
-    diag = diagnose_calibration(rig.cameras, rig.points)
+    diag = diagnose_calibration(
+        rig.cameras, rig.points[_spread(rig.points.shape[0], DIAGNOSIS_FRAMES)]
+    )
     findings = diag.messages()
     if diag.inconsistent and options.strict:
         raise InputError(
