@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ethoagent.model.camera import Camera
 from ethoagent.tools.cameras import make_ring_cameras, project_points
 from ethoagent.tools.triangulate import triangulate_ransac
 from ethoagent.tools.verify3d import reference_bone_lengths, verify_points
 
 
-def _scene(views: int = 4, frames: int = 40) -> tuple[list, np.ndarray, np.ndarray]:
+def _scene(views: int = 4, frames: int = 40) -> tuple[list[Camera], np.ndarray, np.ndarray]:
     cams = make_ring_cameras(views, distortion=(-0.1, 0.02, 0.0, 0.0, 0.0), seed=5)
     rng = np.random.default_rng(5)
     base = np.array([[-15.0, 10, 0], [15.0, 10, 0], [0, -20, 0], [0, -45, 0]])  # L, R, C, T
