@@ -146,7 +146,8 @@ def _verify_chunk(
             bone_tolerance=inputs.options.bone_tolerance,
         )
     ransac = RansacResult(points_3d=res.points_3d, inliers=res.inliers, errors=res.errors)
-    error, ncams, score = point_summary(ransac, np.where(res.weights > 0, weights, np.nan))
+    # scores as read: a relabelled observation brings its own score
+    error, ncams, score = point_summary(ransac, np.where(res.weights > 0, res.weights, np.nan))
     return {
         "seen": np.isfinite(pts[..., 0]).sum(axis=1).astype(np.int8),
         "points_3d": res.points_3d,
