@@ -199,9 +199,9 @@ def _relabel(st: _State, shape: tuple[int, int], a: int, b: int, threshold_px: f
     For each view, the two labels are exchanged in that view only (a label moves to the
     other side where that side had none) and both points go through RANSAC again; per
     frame, the view whose exchange gives the most inlier views over both points wins (then
-    the lower mean error), and it is kept only where that is strictly more views than the
-    labels as given (so a swap that the other views cannot tell from the truth is left
-    alone).
+    the lower mean error), provided each exchanged label is an inlier of the point it now
+    belongs to; it is kept only where that is strictly more views than the labels as given
+    (so a swap that the other views cannot tell from the truth is left alone).
     """
     f, k = shape
     ia, ib = np.arange(f) * k + a, np.arange(f) * k + b
@@ -221,7 +221,12 @@ def _relabel(st: _State, shape: tuple[int, int], a: int, b: int, threshold_px: f
             arr[:n, view], arr[n:, view] = arr[n:, view].copy(), arr[:n, view].copy()
         _, inl, err = ransac_points(st.cams, st.ext, xy, obs, w, threshold_px, 2)
         count, mean = _consensus_key(inl, err, n)
+        # every exchanged label must agree with the point it now belongs to
+        present = w[:, view] > 0
+        fits = np.where(present, inl[:, view], True)
+        fits = fits[:n] & fits[n:] & (present[:n] | present[n:])
         better = (count > best) | ((count == best) & (mean < best_err) & (best_view >= 0))
+        better &= fits
         best[better], best_err[better], best_view[better] = count[better], mean[better], view
     won = best_view >= 0
     if not won.any():
