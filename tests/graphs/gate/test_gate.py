@@ -36,6 +36,7 @@ from ethoagent.graphs.kit.run import run_pipeline
 from ethoagent.io.keypoints import write_dlc_csv
 from ethoagent.model.pose import PoseData
 from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
+from ethoagent.graphs.gate.descriptor import describe_gate_motion
 from ethoagent.tools.motion import describe_motion
 
 FRAMES = 120
@@ -167,15 +168,21 @@ def test_sizes_cpu_by_default_paper_as_an_option() -> None:
     assert PretrainOptions(size="paper").lr == pytest.approx(3e-4)
 
 
-def test_the_motion_descriptor_holds_velocities_as_in_the_eval(
+def test_the_motion_descriptor_holds_velocities_and_pose_features(
     session: tuple[Path, Path, Path],
 ) -> None:
     _, keypoints, _ = session
     kp = read_keypoints_motion(keypoints, 30.0)
     conf = np.where(np.isnan(kp.pose.confidence), 1.0, kp.pose.confidence)
     want = describe_motion(kp.pose.points, conf, velocity_fps=30.0).features
-    np.testing.assert_array_equal(kp.motion.features, want)
+    # the keypoint part first, then the body-length features (speed, elongation, ...)
+    np.testing.assert_array_equal(kp.motion.features[..., : want.shape[-1]], want)
     assert want.shape[-1] > describe_motion(kp.pose.points, conf).features.shape[-1]
+    pose = describe_gate_motion(
+        kp.pose.points, kp.pose.confidence, fps=30.0, keypoints=kp.pose.keypoints
+    )
+    assert kp.motion.features.shape[-1] == want.shape[-1] + len(pose.pose_names) > 0
+    assert "speed" in pose.pose_names
     with pytest.raises(InputError, match="states no frame rate"):
         read_keypoints_motion(keypoints, None)
 
