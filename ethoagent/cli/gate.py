@@ -222,7 +222,9 @@ def _head_lines(head: dict[str, Any]) -> tuple[str, ...]:
         f"{head['validation_frames']} held-back training frames: {scores}"
     )
     if head["mode"] in ("rule", "logreg"):
-        line += f" [yellow](the transformer lost to the {head['mode']}: the gate answers with it)[/]"
+        line += (
+            f" [yellow](the transformer lost to the {head['mode']}: the gate answers with it)[/]"
+        )
     return (line,)
 
 

@@ -426,6 +426,7 @@ def baseline_rows(gm: GateModel, kp: Keypoints, truth: NDArray[np.int64]) -> lis
 
 # ----------------------------------------------------------------------- training
 
+
 @contextmanager
 def torch_threads(model: LookAgain) -> Iterator[None]:
     """One torch thread while a model of at most the ``cpu`` size's width trains.
@@ -466,9 +467,12 @@ def pretrain_node(env: GateEnv, state: GateState) -> GateState:
     if not r.resume:
         atomic_write_text(r.out / META_FILE, json.dumps(r.meta, indent=2))
     sessions = [k.session(scale=r.meta.get("feature_scale")) for k in r.files]
-    with torch_threads(r.model), env.rt.tracer.timed_tool(
-        "pretrain_gate", {"files": len(sessions), "epochs": cfg.epochs, "window": cfg.window}
-    ) as t:
+    with (
+        torch_threads(r.model),
+        env.rt.tracer.timed_tool(
+            "pretrain_gate", {"files": len(sessions), "epochs": cfg.epochs, "window": cfg.window}
+        ) as t,
+    ):
         result = pretrain_gate(
             r.model, sessions, cfg, checkpoint_dir=r.out,
             progress=_step_reporter(env, "pretrain"),
@@ -598,9 +602,12 @@ def train_node(env: GateEnv, state: GateState) -> GateState:
     spans = split_span(labelled_span(r.labels), cfg.window)
     session = r.keypoints.session(labels=r.labels, vision=vision,
                                   scale=meta.get("feature_scale"))  # fmt: skip
-    with torch_threads(model), env.rt.tracer.timed_tool(
-        "train_gate", {"epochs": cfg.epochs, "window": cfg.window, "classes": len(classes)}
-    ) as t:
+    with (
+        torch_threads(model),
+        env.rt.tracer.timed_tool(
+            "train_gate", {"epochs": cfg.epochs, "window": cfg.window, "classes": len(classes)}
+        ) as t,
+    ):
         result = train_gate(
             model, [session.part(p) for p in spans[0]], cfg, checkpoint_dir=out,
             progress=on_step,

@@ -23,6 +23,7 @@ from ethoagent.graphs.gate import (
     TrainInputs,
     TrainOptions,
 )
+from ethoagent.graphs.gate.descriptor import describe_gate_motion
 from ethoagent.graphs.gate.graph import run_gate_train
 from ethoagent.graphs.gate.inputs import (
     load_gate_model,
@@ -36,7 +37,6 @@ from ethoagent.graphs.kit.run import run_pipeline
 from ethoagent.io.keypoints import write_dlc_csv
 from ethoagent.model.pose import PoseData
 from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
-from ethoagent.graphs.gate.descriptor import describe_gate_motion
 from ethoagent.tools.motion import describe_motion
 
 FRAMES = 120

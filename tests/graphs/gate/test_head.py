@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from ethoagent.graphs.gate.head import (
@@ -92,5 +94,5 @@ def test_held_back_blocks_are_interleaved_and_need_a_long_enough_span() -> None:
     assert val[0].start > 0 and val[-1].start > 2000  # early and late frames held back
     covered = sorted([(p.start, p.stop) for p in fit + val])
     assert covered[0][0] == 0 and covered[-1][1] == 2850
-    assert all(a[1] == b[0] for a, b in zip(covered, covered[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(covered))
     assert split_span(slice(0, 500), 64) == ([slice(0, 500)], [])
