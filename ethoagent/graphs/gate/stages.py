@@ -259,7 +259,8 @@ def infer(
     from ethoagent.nn.predict_gate import predict_probabilities
 
     session = keypoints.session(vision=vision, scale=gm.scale)
-    probs = predict_probabilities(gm.model, session, gm.window, select=wanted)
+    with torch_threads(gm.model):
+        probs = predict_probabilities(gm.model, session, gm.window, select=wanted)
     return apply_head(gm.meta.get("head"), probs, session.motion, keypoints.nose_distance)
 
 
@@ -410,7 +411,8 @@ def baseline_rows(gm: GateModel, kp: Keypoints, truth: NDArray[np.int64]) -> lis
         "logistic regression": {**head, "mode": "logreg", "smooth_frames": 1},
         "nose-distance rule": {**head, "mode": "rule", "smooth_frames": 1},
     }
-    probs = predict_probabilities(gm.model, session, gm.window, select=None)
+    with torch_threads(gm.model):
+        probs = predict_probabilities(gm.model, session, gm.window, select=None)
     rows = []
     for name, part in parts.items():
         if part["mode"] != "transformer" and not head.get(part["mode"]):
@@ -429,7 +431,7 @@ def baseline_rows(gm: GateModel, kp: Keypoints, truth: NDArray[np.int64]) -> lis
 
 @contextmanager
 def torch_threads(model: LookAgain) -> Iterator[None]:
-    """One torch thread while a model of at most the ``cpu`` size's width trains.
+    """One torch thread while a model of at most the ``cpu`` size's width trains or predicts.
 
     Its matrices are too small to split: on 2 cores, ethome's first half took 54 CPU-s
     (and 54 s wall) with torch's two threads, 15 CPU-s with one.

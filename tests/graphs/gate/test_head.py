@@ -75,14 +75,16 @@ def test_the_head_falls_back_to_the_rule_when_the_transformer_is_worse() -> None
     rng = np.random.default_rng(3)
     noise = rng.dirichlet([1.0, 1.0], size=y.shape)
     x = rng.normal(size=(*y.shape, 4)).astype(np.float32)  # uninformative features
-    fitted = (fit_logreg(x, y, 2), fit_rule(d, y, 2))
+    rule = fit_rule(d, y, 2)
+    assert rule is not None
+    fitted = (fit_logreg(x, y, 2), rule)
     head = choose_head(noise, x, d, y, fitted, fps=30.0)
     assert head["mode"] == "rule"
     assert head["validation"]["rule"] > head["validation"]["transformer"]
     perfect = np.eye(2)[y]
     assert choose_head(perfect, x, d, y, fitted, fps=30.0)["validation"]["transformer"] == 1.0
     head.update(rule=fitted[1], logreg=fitted[0])
-    np.testing.assert_array_equal(apply_head(head, noise, x, d), rule_probs(fitted[1], d))
+    np.testing.assert_array_equal(apply_head(head, noise, x, d), rule_probs(rule, d))
     assert apply_head(None, noise, x, d) is noise
 
 
