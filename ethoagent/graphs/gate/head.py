@@ -4,9 +4,9 @@
 frames choose how to answer:
 
 - ``transformer``: the LookAgain model's class probabilities;
-- ``logreg``: class-balanced logistic regression on the standardised gate descriptor of
-  each frame (which holds the keypoints, velocities, body-length and social features and
-  their rolling mean and SD over 0.5 s);
+- ``logreg``: class-balanced logistic regression, one per animal, on the animal's and its
+  partners' standardised body-length and social features and their rolling mean and SD
+  over 0.5 s (the descriptor's pose part; raw positions left out);
 - ``rule``: the nose-distance rule (two classes, two or more animals): the class that is
   more frequent when the animals are close wherever the nose-nose distance to the nearest
   partner is below a threshold (body lengths), the threshold the best F1 on the labels.
@@ -47,6 +47,7 @@ __all__ = [
     "macro_f1",
     "rule_probs",
     "smooth",
+    "social_inputs",
     "split_span",
 ]
 
@@ -63,30 +64,36 @@ LOGREG_C = 0.1
 
 
 def _rows(
-    features: NDArray[np.float32], labels: NDArray[np.int64]
+    features: NDArray[np.float64], labels: NDArray[np.int64]
 ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     keep = labels.reshape(-1) >= 0
-    x = features.reshape(-1, features.shape[-1])[keep].astype(np.float64)
-    return x, labels.reshape(-1)[keep]
+    return features.reshape(-1, features.shape[-1])[keep], labels.reshape(-1)[keep]
 
 
-def fit_logreg(
-    features: NDArray[np.float32], labels: NDArray[np.int64], n_classes: int
-) -> dict[str, Any] | None:
-    """Class-balanced logistic regression of the labels on standardised descriptors.
+def social_inputs(features: NDArray[np.float32], pose_dims: int) -> NDArray[np.float64]:
+    """Each animal's pose features followed by its partners' (in animal order, self skipped).
 
     Args:
-        features: ``(frames, animals, D)`` float32, standardised.
-        labels: ``(frames, animals)`` int64 classes, -1 = unlabelled.
-        n_classes: number of classes.
+        features: ``(frames, animals, D)`` standardised descriptors whose last
+            ``pose_dims`` columns are the body-length features (0 = use all D).
+        pose_dims: number of those columns.
 
     Returns:
-        ``{"coef": (n_classes, D), "intercept": (n_classes,)}`` as lists (classes absent
-        from the labels get a very negative intercept), or None with fewer than 2 classes.
+        ``(frames, animals, animals * P)`` float64, ``P = pose_dims or D``.
     """
+    own = features[..., -pose_dims:] if pose_dims else features
+    animals = features.shape[1]
+    rows = [
+        np.concatenate([own[:, a], *(own[:, b] for b in range(animals) if b != a)], axis=-1)
+        for a in range(animals)
+    ]
+    return np.stack(rows, axis=1).astype(np.float64)
+
+
+def _fit_one(x: NDArray[np.float64], y: NDArray[np.int64], n_classes: int) -> dict[str, Any] | None:
     from sklearn.linear_model import LogisticRegression
 
-    x, y = _rows(features, labels)
+    x, y = _rows(x, y)
     present = np.unique(y)
     if present.size < 2:
         return None
@@ -102,14 +109,45 @@ def fit_logreg(
     return {"coef": coef.round(6).tolist(), "intercept": intercept.round(6).tolist()}
 
 
+def fit_logreg(
+    features: NDArray[np.float32], labels: NDArray[np.int64], n_classes: int, pose_dims: int = 0
+) -> dict[str, Any] | None:
+    """Class-balanced logistic regression per animal on its and its partners' pose features.
+
+    One model per animal (the animals of a session play different parts: on ethome the
+    adult and the juvenile), on ``social_inputs``; an animal whose labels hold fewer than
+    two classes gets the model fitted on every animal's rows.
+
+    Args:
+        features: ``(frames, animals, D)`` float32, standardised.
+        labels: ``(frames, animals)`` int64 classes, -1 = unlabelled.
+        n_classes: number of classes.
+        pose_dims: trailing pose-feature columns of the descriptor (0 = every column).
+
+    Returns:
+        ``{"pose_dims", "animals": [{"coef": (n_classes, A * P), "intercept":
+        (n_classes,)}, ...]}`` as lists (a class absent from the labels gets a very
+        negative intercept), or None with fewer than 2 classes in all.
+    """
+    x = social_inputs(features, pose_dims)
+    pooled = _fit_one(x, labels, n_classes)
+    if pooled is None:
+        return None
+    per = [_fit_one(x[:, a], labels[:, a], n_classes) for a in range(x.shape[1])]
+    return {"pose_dims": pose_dims, "animals": [m or pooled for m in per]}
+
+
 def logreg_probs(head: dict[str, Any], features: NDArray[np.float32]) -> NDArray[np.float64]:
-    """``(frames, animals, n_classes)`` probabilities of ``fit_logreg``'s model."""
-    coef = np.asarray(head["coef"], np.float64)
-    logits = features.astype(np.float64) @ coef.T + np.asarray(head["intercept"], np.float64)
-    logits -= logits.max(axis=-1, keepdims=True)
-    p = np.exp(logits)
-    out: NDArray[np.float64] = p / p.sum(axis=-1, keepdims=True)
-    return out
+    """``(frames, animals, n_classes)`` probabilities of ``fit_logreg``'s models."""
+    x = social_inputs(features, int(head["pose_dims"]))
+    out = []
+    for a, m in enumerate(head["animals"]):
+        logits = x[:, a] @ np.asarray(m["coef"], np.float64).T + np.asarray(m["intercept"])
+        logits -= logits.max(axis=-1, keepdims=True)
+        p = np.exp(logits)
+        out.append(p / p.sum(axis=-1, keepdims=True))
+    probs: NDArray[np.float64] = np.stack(out, axis=1)
+    return probs
 
 
 def fit_rule(
@@ -287,6 +325,7 @@ def fit_head(
     spans: tuple[list[slice], list[slice]],
     window: int,
     fps: float,
+    pose_dims: int = 0,
 ) -> dict[str, Any] | None:
     """Choose and fit the head of a trained model (see the module doc).
 
@@ -298,6 +337,7 @@ def fit_head(
             choice, the transformer answers alone).
         window: the model's inference window, frames.
         fps: frame rate, Hz.
+        pose_dims: trailing pose-feature columns of the descriptor (``fit_logreg``).
 
     Returns:
         ``gate.json``'s ``head``, or None where nothing was held back.
@@ -321,13 +361,13 @@ def fit_head(
 
     x, y = session.motion, session.labels
     fitted = (
-        fit_logreg(cat(x, fit), cat(y, fit), n_classes),
+        fit_logreg(cat(x, fit), cat(y, fit), n_classes, pose_dims),
         fit_rule(cat(nose, fit), cat(y, fit), n_classes),
     )
     head = choose_head(np.concatenate(probs), cat(x, val), cat(nose, val), cat(y, val), fitted,
                        fps)  # fmt: skip
     whole = slice(fit[0].start, max(fit[-1].stop, val[-1].stop))
-    head["logreg"] = fit_logreg(x[whole], y[whole], n_classes)
+    head["logreg"] = fit_logreg(x[whole], y[whole], n_classes, pose_dims)
     head["rule"] = fit_rule(nose[whole], y[whole], n_classes)
     head["held_back"] = [[p.start, p.stop] for p in val]
     return head

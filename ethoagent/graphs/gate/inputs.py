@@ -118,12 +118,15 @@ class Keypoints:
             the file, = 1).
         nose_distance: ``(frames, animals)`` nose-nose distance to the nearest partner,
             body lengths, NaN = unknown (the rule baseline's input).
+        pose_features: how many of the descriptor's last columns are body-length
+            features (0 = none could be computed).
     """
 
     path: Path
     pose: PoseData
     motion: MotionDescriptor
     nose_distance: NDArray[np.float64]
+    pose_features: int = 0
 
     def session(
         self,
@@ -283,7 +286,7 @@ def read_keypoints_motion(path: Path, fps: float | None) -> Keypoints:
         pose.points, pose.confidence, fps=float(rate), keypoints=pose.keypoints,
         individuals=pose.individuals,
     )  # fmt: skip
-    return Keypoints(path, pose, d.motion, d.nose_distance)
+    return Keypoints(path, pose, d.motion, d.nose_distance, len(d.pose_names))
 
 
 def read_gate_meta(folder: Path) -> dict[str, Any]:

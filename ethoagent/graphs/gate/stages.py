@@ -616,8 +616,10 @@ def train_node(env: GateEnv, state: GateState) -> GateState:
         )  # fmt: skip
         t.result = {"steps": result.steps, "resumed_from": result.resumed_from}
     with env.rt.tracer.timed_tool("fit_head", {"held_back": len(spans[1])}) as t:
-        meta["head"] = fit_head(model, session, r.keypoints.nose_distance, spans, cfg.window,
-                                r.keypoints.pose.fps or r.inputs.fps or 30.0)  # fmt: skip
+        kp = r.keypoints
+        fps = kp.pose.fps or r.inputs.fps or 30.0
+        meta["head"] = fit_head(model, session, kp.nose_distance, spans, cfg.window, fps,
+                                kp.pose_features)  # fmt: skip
         t.result = {k: v for k, v in (meta["head"] or {}).items() if k in HEAD_SUMMARY}
     atomic_write_text(out / META_FILE, json.dumps(meta, indent=2))
     model.save(out)

@@ -15,6 +15,7 @@ from ethoagent.graphs.gate.head import (
     macro_f1,
     rule_probs,
     smooth,
+    social_inputs,
     split_span,
 )
 
@@ -44,13 +45,28 @@ def test_logistic_regression_maps_two_classes_back_to_their_codes() -> None:
     y = np.where(x[..., 0] > 0.5, 2, 0).astype(np.int64)  # codes 0 and 2 of 3
     y[:10] = -1
     head = fit_logreg(x, y, 3)
-    assert head is not None
+    assert head is not None and len(head["animals"]) == 2
     p = logreg_probs(head, x)
     assert p.shape == (300, 2, 3)
     np.testing.assert_allclose(p.sum(-1), 1.0, atol=1e-9)
     assert p[..., 1].max() < 1e-6  # class 1 never seen
     assert (p.argmax(-1)[10:] == y[10:]).mean() > 0.9
     assert fit_logreg(x, np.zeros_like(y), 3) is None
+
+
+def test_each_animal_gets_its_own_model_on_its_and_its_partners_features() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(400, 2, 5)).astype(np.float32)
+    social = social_inputs(x, 2)  # the last 2 columns are the pose features
+    np.testing.assert_array_equal(social[:, 0], np.concatenate([x[:, 0, 3:], x[:, 1, 3:]], -1))
+    np.testing.assert_array_equal(social[:, 1], np.concatenate([x[:, 1, 3:], x[:, 0, 3:]], -1))
+    # animal 0's class follows its partner's feature, animal 1's its own, with opposite signs
+    y = np.stack([x[:, 1, 4] > 0, x[:, 1, 4] < 0], axis=1).astype(np.int64)
+    head = fit_logreg(x, y, 2, pose_dims=2)
+    assert head is not None
+    assert (logreg_probs(head, x).argmax(-1) == y).mean() > 0.95
+    y[:, 1] = 0  # one class only for animal 1: it takes the pooled model
+    assert fit_logreg(x, y, 2, pose_dims=2) is not None
 
 
 def test_smoothing_is_a_centred_moving_average() -> None:
