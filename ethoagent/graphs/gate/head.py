@@ -16,11 +16,11 @@ The transformer trains on the labelled frames less interleaved held-back blocks
 sampling the whole span; never frames ``gate eval`` scores). On the held-back blocks the
 mode (``transformer``, ``logreg``, ``mean`` of the two, or ``rule``) and the temporal
 smoothing (moving average of the probabilities over ``SMOOTH_S``) of best macro-F1 are
-chosen, the simpler answer winning ties; there logistic regression and the rule are
-fitted on the transformer's training blocks. They are then refitted on every labelled
-frame. ``gate.json`` keeps the head (``head``): mode, smoothing, the fitted weights and
-threshold, the held-back blocks and the macro-F1 of every mode on them, which ``gate
-train`` prints.
+chosen, a mode replacing a simpler one only when it is better by more than ``MARGIN``;
+there logistic regression and the rule are fitted on the transformer's training blocks.
+They are then refitted on every labelled frame. ``gate.json`` keeps the head (``head``):
+mode, smoothing, the fitted weights and threshold, the held-back blocks and the macro-F1
+of every mode on them, which ``gate train`` prints.
 """
 
 from __future__ import annotations
@@ -59,6 +59,9 @@ SMOOTH_S: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0)
 """Moving-average windows tried on the class probabilities, seconds."""
 MODES: tuple[str, ...] = ("rule", "logreg", "mean", "transformer")
 """Head modes, simplest first (the first of equal scores wins)."""
+MARGIN = 0.01
+"""Macro-F1 by which a mode must beat a simpler one on the held-back frames (a few hundred
+frames with a handful of bouts do not resolve smaller differences)."""
 LOGREG_C = 0.1
 """Inverse L2 strength of the logistic regression (standardised features)."""
 
@@ -264,12 +267,14 @@ def choose_head(
         probs = _mode_probs(mode, transformer, logreg, rule)
         if probs is None:
             continue
+        own = (-1.0, 1)
         for seconds in SMOOTH_S if mode != "rule" else (0.0,):
             frames = max(1, round(seconds * fps))
             f1 = macro_f1(smooth(probs, frames).argmax(axis=-1), labels, n_classes)
-            scores[mode] = max(scores.get(mode, -1.0), round(f1, 4))
-            if f1 > best[0] + 1e-9:
-                best = (f1, mode, frames)
+            own = max(own, (f1, frames), key=lambda v: v[0])
+        scores[mode] = round(own[0], 4)
+        if own[0] > best[0] + (MARGIN if best[0] >= 0 else 0.0):
+            best = (own[0], mode, own[1])
     return {"mode": best[1], "smooth_frames": best[2], "validation": scores,
             "validation_frames": int((labels >= 0).any(axis=1).sum())}  # fmt: skip
 

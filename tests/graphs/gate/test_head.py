@@ -114,3 +114,16 @@ def test_held_back_blocks_are_interleaved_and_need_a_long_enough_span() -> None:
     assert covered[0][0] == 0 and covered[-1][1] == 2850
     assert all(a[1] == b[0] for a, b in itertools.pairwise(covered))
     assert split_span(slice(0, 500), 64) == ([slice(0, 500)], [])
+
+
+def test_a_mode_must_beat_a_simpler_one_by_the_margin() -> None:
+    d, y = _close_data(5)
+    far = int(np.argmax(d[:, 0]))
+    y[far, 0] = 0  # one label the rule gets wrong; the transformer gets every one right
+    rule = fit_rule(d, y, 2)
+    assert rule is not None
+    x = np.random.default_rng(6).normal(size=(*y.shape, 4)).astype(np.float32)
+    head = choose_head(np.eye(2)[y], x, d, y, (None, rule), fps=30.0)
+    assert head["validation"]["rule"] < head["validation"]["transformer"] == 1.0
+    assert head["validation"]["transformer"] - head["validation"]["rule"] < 0.01
+    assert head["mode"] == "rule"
