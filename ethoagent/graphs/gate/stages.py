@@ -433,8 +433,8 @@ def baseline_rows(gm: GateModel, kp: Keypoints, truth: NDArray[np.int64]) -> lis
 def torch_threads(model: LookAgain) -> Iterator[None]:
     """One torch thread while a model of at most the ``cpu`` size's width trains or predicts.
 
-    Its matrices are too small to split: on 2 cores, ethome's first half took 54 CPU-s
-    (and 54 s wall) with torch's two threads, 15 CPU-s with one.
+    Its matrices are too small to split: a training step on ethome took 0.59 CPU-s with
+    torch's two threads and 0.34 with one, in the same wall time (2 loaded cores).
     """
     import torch
 
