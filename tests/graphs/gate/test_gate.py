@@ -263,7 +263,8 @@ def test_train_fits_a_head_and_eval_prints_its_parts_beside_it(tmp_path: Path) -
     assert ev.scored == (frames // 2, frames)
     out = run_pipeline(GATE_EVAL, ev.inputs, EvalOptions(), _settings(tmp_path),
                        out=tmp_path / "eval")  # fmt: skip
-    record = json.loads((out.out / "results.json").read_text())
+    assert out.out == tmp_path / "eval"
+    record = json.loads((tmp_path / "eval" / "results.json").read_text())
     methods = [r["method"] for r in record["table"]]
     assert methods == [f"gate ({head['mode']})", "transformer alone", "logistic regression"]
     assert all(0.0 <= r["macro_f1"] <= 1.0 for r in record["table"])
