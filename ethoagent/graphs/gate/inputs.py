@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from ethoagent.errors import InputError
+from ethoagent.graphs.gate.descriptor import describe_gate_motion, standardise
 from ethoagent.graphs.gate.fitted import feature_scale, held_out, labelled_span, trained_on
 from ethoagent.graphs.gate.options import (
     ARCHITECTURE,
@@ -114,13 +115,20 @@ class Keypoints:
     Attributes:
         path: the file.
         pose: its keypoints, ``points`` ``(frames, animals, keypoints, dims)``.
-        motion: ``describe_motion`` of it with per-keypoint velocities (confidence NaN,
-            i.e. none in the file, = 1).
+        motion: its gate descriptor (``descriptor.describe_gate_motion``: keypoints,
+            velocities, body-length and social features; confidence NaN, i.e. none in
+            the file, = 1).
+        nose_distance: ``(frames, animals)`` nose-nose distance to the nearest partner,
+            body lengths, NaN = unknown (the rule baseline's input).
+        pose_features: how many of the descriptor's last columns are body-length
+            features (0 = none could be computed).
     """
 
     path: Path
     pose: PoseData
     motion: MotionDescriptor
+    nose_distance: NDArray[np.float64]
+    pose_features: int = 0
 
     def session(
         self,
@@ -137,11 +145,7 @@ class Keypoints:
 
         m = self.motion
         y = labels if labels is not None else np.full(m.valid.shape, -1, np.int64)
-        x = m.features
-        if scale is not None:
-            mean, std = (np.asarray(scale[k], np.float32) for k in ("mean", "std"))
-            x = ((x - mean) / std).astype(np.float32)
-        return GateSession(x, y, m.confidence, m.valid, vision)
+        return GateSession(standardise(m.features, scale), y, m.confidence, m.valid, vision)
 
     @property
     def layout(self) -> dict[str, Any]:
@@ -270,7 +274,6 @@ def read_keypoints_motion(path: Path, fps: float | None) -> Keypoints:
         InputError: the file does not exist or cannot be read, or no frame rate is known.
     """
     from ethoagent.io.keypoints import read_keypoints
-    from ethoagent.tools.motion import describe_motion
 
     if not path.is_file():
         raise InputError(f"keypoint file {path} does not exist.", fix="check the path.")
@@ -281,8 +284,11 @@ def read_keypoints_motion(path: Path, fps: float | None) -> Keypoints:
             f"{path} states no frame rate; the motion descriptor holds velocities.",
             fix="pass --fps (Hz).",
         )
-    conf = np.where(np.isnan(pose.confidence), 1.0, pose.confidence)
-    return Keypoints(path, pose, describe_motion(pose.points, conf, velocity_fps=float(rate)))
+    d = describe_gate_motion(
+        pose.points, pose.confidence, fps=float(rate), keypoints=pose.keypoints,
+        individuals=pose.individuals,
+    )  # fmt: skip
+    return Keypoints(path, pose, d.motion, d.nose_distance, len(d.pose_names))
 
 
 def read_gate_meta(folder: Path) -> dict[str, Any]:
