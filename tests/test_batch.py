@@ -61,7 +61,7 @@ def comparable(rows: list[dict[str, str]]) -> list[tuple[str, ...]]:
         ('[[sessions]]\nname = "a"\ngraphs = ["gate"]\n',
          "line 3, sessions[0].graphs: unknown graph 'gate'"),
         ('[[sessions]]\nname = "a"\ngraphs = ["classify"]\ninputs = { session = "s" }\n',
-         "line 4, sessions[0].inputs.examples: classify: Field required"),
+         "line 4, sessions[0].inputs: classify: classify needs `examples` or `examples_from`"),
         ('graphs = ["demo"]\n[[sessions]]\nname = "a"\n[[sessions]]\nname = "a"\n',
          "line 5, sessions[1].name: session 'a' is declared twice"),
         ('graphs = ["demo"]\njobz = 2\n[[sessions]]\nname = "a"\n',

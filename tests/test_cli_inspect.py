@@ -45,3 +45,17 @@ def test_inspect_json_and_a_file_no_pipeline_fits(tmp_path: Path) -> None:
     assert not any(p["runs"] for p in summary["pipelines"].values())
     bad = CliRunner().invoke(app, ["inspect", str(path), "--format", "excel"])
     assert isinstance(bad.exception, InputError) and "--format" in str(bad.exception)
+
+
+def test_inspect_shows_the_roles_a_body_file_states(tmp_path: Path) -> None:
+    data = _dlc(tmp_path / "m.csv")
+    body = tmp_path / "body.toml"
+    body.write_text('head = "tailbase"\ntail_base = "snout"\n')  # a mouse filmed backwards
+    result = CliRunner().invoke(app, ["inspect", str(data), "--body", str(body)])
+    assert result.exit_code == 0, result.output
+    assert f"body layout: stated in {body}" in result.output
+    assert "matched head: tailbase" in result.output
+    body.write_text('head = "nose"\n')
+    bad = CliRunner().invoke(app, ["inspect", str(data), "--body", str(body)])
+    assert isinstance(bad.exception, InputError)
+    assert f"{body}:1: head names keypoint 'nose'" in str(bad.exception)

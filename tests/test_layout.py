@@ -18,7 +18,6 @@ MAX_FUNCTION_LINES = 80
 # Modules over MAX_MODULE_LINES, by dotted name.
 LONG_MODULES_ALLOWED = {
     "ethoagent.evals.gate",
-    "ethoagent.evals.pose_real",
     "ethoagent.io.keypoints",
 }
 
@@ -49,7 +48,6 @@ LONG_FUNCTIONS_ALLOWED = {
     "ethoagent.evals.profile:profile_suite",
     "ethoagent.graphs.classify.stages:make_classify_stage",
     "ethoagent.graphs.kit.nodes:run_item",
-    "ethoagent.graphs.pose.graph:resolve_inputs",  # to graphs/pose/inputs.py (Pipeline spec)
     "ethoagent.graphs.profile.report:_report_md",
     "ethoagent.graphs.profile.report:write_profile_outputs",
     "ethoagent.graphs.triangulate.graph:make_triangulation_stage",

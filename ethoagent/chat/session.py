@@ -16,6 +16,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import json
+import shlex
 import threading
 import time
 from collections.abc import Coroutine
@@ -32,6 +33,7 @@ from ethoagent.agent.types import Sampling
 from ethoagent.agent.workspace import Workspace
 from ethoagent.chat.actions import TOOLS, ToolContext, execute_tool, parse_direct
 from ethoagent.chat.agent import build_chat_graph
+from ethoagent.chat.hints import tool_free_note
 from ethoagent.chat.render import ChatRenderer, result_table
 from ethoagent.config import Settings
 from ethoagent.errors import EthoagentError, InputError, RunError
@@ -218,7 +220,9 @@ class ChatSession:
                 )
             )
         verb = "resumed" if self.resuming else "new"
-        c._print(Text(f"thread {self.thread} ({verb}; continue later with --resume {self.thread})"))
+        c._print(
+            Text(f"thread {self.thread} ({verb}; continue later with: {self.resume_command()})")
+        )
         c._print(Text("/help lists commands; Ctrl-C stops a running tool; /quit leaves"))
 
     def run(self) -> None:
@@ -243,7 +247,15 @@ class ChatSession:
                 self.handle(line)
             except EthoagentError as exc:
                 self._print(Text.assemble(("error: ", "bold red"), str(exc)))
-        self._print(Text(f"bye (resume with: ethoagent chat --resume {self.thread})"))
+        self._print(Text(f"bye (resume with: {self.resume_command()})"))
+
+    def resume_command(self) -> str:
+        """The command that continues this thread (with ``--workspace`` unless it is here)."""
+        command = f"ethoagent chat --resume {shlex.quote(self.thread)}"
+        root = self.workspace.root.resolve()
+        if root != Path.cwd().resolve():
+            command += f" --workspace {shlex.quote(str(root))}"
+        return command
 
     def handle(self, line: str) -> None:
         """One line: a slash command, a direct command or a free-form question."""
@@ -271,6 +283,17 @@ class ChatSession:
             self._print(Text(NEEDS_ENDPOINT, style="yellow"))
             return
         self._turn({"role": "user", "content": line}, None)
+        note = tool_free_note(line) if self._answered_without_tools() else None
+        if note is not None:
+            self._print(Text(note, style="yellow"))
+
+    def _answered_without_tools(self) -> bool:
+        """Whether the model answered the thread's last user message with words alone."""
+        messages = self._call(self._messages())
+        last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
+        turn = messages[last_user + 1 :]
+        answered = bool(turn) and turn[-1].get("role") == "assistant" and turn[-1].get("content")
+        return bool(answered) and not any(m.get("tool_calls") for m in turn)
 
     def _turn(self, user: dict[str, Any], direct: dict[str, Any] | None) -> None:
         inputs = {"messages": [user], "rounds": 0, "direct": direct, "cancelled": False}

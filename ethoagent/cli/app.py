@@ -20,7 +20,9 @@ from ethoagent import __version__
 from ethoagent.cli.base import (
     STATE,
     BackendOpt,
+    BodyOpt,
     ConfigOpt,
+    FormatOpt,
     KeypointsArg,
     NoCacheOpt,
     OverwriteOpt,
@@ -86,14 +88,28 @@ _POSE = PoseOptions()
 def pose(
     videos: Annotated[
         Path | None,
-        typer.Option(help="Folder with one video per camera, named after the camera."),
+        typer.Option(
+            help="Folder with one video per camera: the camera named in the file name "
+            "(session_back.mp4) or one folder per camera (back/...mp4)."
+        ),
     ] = None,
     calibration: Annotated[
         Path | None, typer.Option(help="anipose calibration.toml of the cameras.")
     ] = None,
     seeds: Annotated[
         Path | None,
-        typer.Option(help="Seed labels, CSV frame,view,keypoint,x,y (frame 0 included)."),
+        typer.Option(
+            help="Seed labels: CSV frame,view,keypoint,x,y (frame 0 included), a folder "
+            "of labelled files, one per camera (SLEAP .slp, DeepLabCut), or a DeepLabCut "
+            "labeled-data folder."
+        ),
+    ] = None,
+    seed_frames: Annotated[
+        str | None,
+        typer.Option(
+            help="Frames of the labelled files to take as seeds, e.g. 0,60,119 (default: "
+            "3 spread over the labelled frames; every frame of a CSV or labeled-data)."
+        ),
     ] = None,
     session: Annotated[
         Path | None,
@@ -142,7 +158,11 @@ def pose(
     runs_dir: RunsDirOpt = None,
     no_cache: NoCacheOpt = False,
 ) -> None:
-    """Label 12 quantum-dot marks in 3D from synchronised videos and 3 seed frames.
+    """Verified multi-view 3D keypoints of any skeleton from synchronised videos and seeds.
+
+    Candidates are a 2D pose model's predictions (--candidates: DeepLabCut, SLEAP,
+    LightningPose files, one per camera) or, without them, bright marks (quantum dots)
+    detected in the videos; a few labelled seed frames give the skeleton's layout.
 
     With --resume RUN the inputs come from the run; --out may be given (else the run's).
     """
@@ -161,6 +181,7 @@ def pose(
                 "videos": videos,
                 "calibration": calibration,
                 "seeds": seeds,
+                "seed_frames": _frame_list(seed_frames),
                 "candidates": candidates,
                 "skeleton": skeleton,
             }
@@ -208,6 +229,9 @@ def pose(
     console.print(f"run directory: [cyan]{root}[/]  (trace: ethoagent trace show {root})")
 
 
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".webm"})
+"""A first argument of ``segment`` with one of these suffixes is a video, not keypoints."""
+
 _SEGMENT = SegmentOptions()
 """Defaults of the segment options shown in ``--help`` (``SegmentOptions`` holds them)."""
 
@@ -244,6 +268,8 @@ def segment(
         str | None,
         typer.Option(help="Body layout (synthetic12, calms21, ethome, behaviordepot, ...)."),
     ] = _SEGMENT.layout,
+    body: BodyOpt = None,
+    format: FormatOpt = None,
     seed: Annotated[int, typer.Option(help="Seed of the DEC fit.")] = _SEGMENT.seed,
     dec_epochs: Annotated[
         int, typer.Option(help="DEC autoencoder pretraining epochs.")
@@ -258,6 +284,28 @@ def segment(
             help="Ask the VLM for every snippet, also where the kinematics are clear.",
         ),
     ] = _SEGMENT.model_every_snippet,
+    features: Annotated[
+        str | None,
+        typer.Option(
+            help="What is clustered: keypoints, video (moving blobs, no keypoints needed) "
+            "or both. Default: keypoints when given, else video."
+        ),
+    ] = _SEGMENT.features,
+    animals: Annotated[
+        int, typer.Option(help="Animals to follow in a video without keypoints.")
+    ] = _SEGMENT.video_animals,
+    video_threshold: Annotated[
+        float | None,
+        typer.Option(help="Foreground threshold for video features, grey levels (default: auto)."),
+    ] = _SEGMENT.video_threshold,
+    video_embeddings: Annotated[
+        bool,
+        typer.Option(
+            "--video-embeddings",
+            help="Add EfficientNet-Lite0 embeddings of animal crops to the video features "
+            "(needs the vision extra).",
+        ),
+    ] = _SEGMENT.video_embeddings,
     overwrite: OverwriteOpt = False,
     run_id: RunIdOpt = None,
     resume: ResumeOpt = None,
@@ -266,9 +314,10 @@ def segment(
     runs_dir: RunsDirOpt = None,
     no_cache: NoCacheOpt = False,
 ) -> None:
-    """Segment behaviour from keypoints: DEC clusters -> snippets -> captions -> ethogram.
+    """Segment behaviour: DEC clusters -> snippets -> captions -> ethogram.
 
-    With --resume RUN the inputs come from the run; OUT may be given (else the run's).
+    KEYPOINTS may be a video (features from its moving blobs, no keypoints needed). With
+    --resume RUN the inputs come from the run; OUT may be given (else the run's).
     """
     from ethoagent.graphs.segment import PIPELINE
 
@@ -276,10 +325,14 @@ def segment(
     if resume is None:
         if keypoints is None or out is None:
             raise InputError(
-                "segment needs KEYPOINTS and OUT.",
+                "segment needs KEYPOINTS and OUT (KEYPOINTS may be a video).",
                 fix="e.g. ethoagent segment poses.nc results/ (or --resume RUN).",
             )
-        inputs = PIPELINE.parse_inputs({"keypoints": keypoints, "video": video, "fps": fps})
+        if video is None and keypoints.suffix.lower() in VIDEO_SUFFIXES:
+            keypoints, video = None, keypoints
+        inputs = PIPELINE.parse_inputs(
+            {"keypoints": keypoints, "video": video, "fps": fps, "body": body, "format": format}
+        )
         options = PIPELINE.parse_options(
             {
                 "k": k,
@@ -291,6 +344,10 @@ def segment(
                 "min_epoch_s": min_epoch_s,
                 "layout": layout,
                 "model_every_snippet": model_every_snippet,
+                "features": features,
+                "video_animals": animals,
+                "video_threshold": video_threshold,
+                "video_embeddings": video_embeddings,
             }
         )
     else:
@@ -308,6 +365,19 @@ def segment(
         run_id=run_id,
     )
     _print_segment_summary(result.summary, result.out or result.run.outputs_dir, result.run.root)
+
+
+def _frame_list(text: str | None) -> list[int] | None:
+    """``--seed-frames 0,60,119`` as frame indices."""
+    if text is None:
+        return None
+    try:
+        return [int(t) for t in text.replace(" ", "").split(",") if t]
+    except ValueError as exc:
+        raise InputError(
+            f"--seed-frames {text!r} is not a list of frame numbers.",
+            fix="pass comma-separated frame indices, e.g. --seed-frames 0,60,119.",
+        ) from exc
 
 
 def _print_segment_summary(s: dict[str, Any], out: Path, root: Path) -> None:

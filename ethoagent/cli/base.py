@@ -64,6 +64,24 @@ OverwriteOpt = Annotated[
 NoCacheOpt = Annotated[
     bool, typer.Option("--no-cache", help="Do not read or write the model-answer cache.")
 ]
+BodyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--body",
+        help="Body file stating which keypoints play which role, overriding name matching: "
+        'a TOML (head = "snout", tail_base = "tailbase", centre = ["neck", "hips"]) or a '
+        "skeleton file (.slp, DeepLabCut config.yaml, skeleton TOML with [roles]).",
+        dir_okay=False,
+    ),
+]
+FormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        help="Keypoint file format where detection is ambiguous: dlc, lightning_pose, sleap, "
+        "sleap_analysis, anipose, nwb, netcdf (default: from the suffix and first rows).",
+    ),
+]
 
 
 def settings_from(

@@ -10,7 +10,9 @@ import typer
 
 from ethoagent.cli.base import (
     BackendOpt,
+    BodyOpt,
     ConfigOpt,
+    FormatOpt,
     KeypointsArg,
     NoCacheOpt,
     OverwriteOpt,
@@ -43,8 +45,19 @@ def classify(
         Path | None,
         typer.Option(
             "--examples",
-            help="Labelled examples: CSV frame,label (or start_frame,stop_frame,label; "
-            "optional animal column) or a BORIS events export. Every class needs one.",
+            help="Labelled examples of this session: CSV frame,label, 0/1 columns per class, "
+            "start/stop clips, or a BORIS export. Every class needs one (here or in "
+            "--examples-from).",
+            dir_okay=False,
+        ),
+    ] = None,
+    examples_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--examples-from",
+            help="CSV of other labelled sessions whose examples teach this one: columns "
+            "keypoints,labels[,fps] (paths relative to the table; each session at its own "
+            "frame rate). Usable with --examples.",
             dir_okay=False,
         ),
     ] = None,
@@ -80,6 +93,8 @@ def classify(
         str | None,
         typer.Option(help="Body layout (synthetic12, calms21, ethome, behaviordepot, ...)."),
     ] = _DEFAULTS.layout,
+    body: BodyOpt = None,
+    format: FormatOpt = None,
     model_budget: Annotated[
         float | None,
         typer.Option(
@@ -105,18 +120,21 @@ def classify(
 
     settings = settings_from(config, backend, runs_dir, no_cache)
     if resume is None:
-        if keypoints is None or out is None or examples is None:
+        if keypoints is None or out is None or (examples is None and examples_from is None):
             raise InputError(
-                "classify needs KEYPOINTS, OUT and --examples.",
-                fix="e.g. ethoagent classify poses.nc results/ --examples labels.csv "
-                "(or --resume RUN).",
+                "classify needs KEYPOINTS, OUT and --examples or --examples-from.",
+                fix="e.g. ethoagent classify poses.nc results/ --examples labels.csv, or "
+                "--examples-from labelled_sessions.csv (or --resume RUN).",
             )
         inputs = PIPELINE.parse_inputs(
             {
                 "keypoints": keypoints,
                 "examples": examples,
+                "examples_from": examples_from,
                 "video": video,
                 "fps": fps,
+                "body": body,
+                "format": format,
                 "classes": [c.strip() for c in classes.split(",") if c.strip()]
                 if classes
                 else None,

@@ -131,6 +131,18 @@ def gate_pretrain(
     _finish(res, _fit_line("pretrained", res.summary, what))
 
 
+ExamplesFromOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--examples-from",
+        help="CSV of more labelled sessions to train on: columns keypoints,labels[,fps] "
+        "(paths relative to the table; same keypoints and animals; each at its own frame "
+        "rate; not with --video).",
+        dir_okay=False,
+    ),
+]
+
+
 @gate_app.command("train")
 def gate_train(
     keypoints: Annotated[
@@ -149,6 +161,7 @@ def gate_train(
         Path | None,
         typer.Option("--model", help="Pretrained model folder; its encoder is frozen."),
     ] = None,
+    examples_from: ExamplesFromOpt = None,
     size: SizeOpt = "cpu",
     epochs: EpochsOpt = None,
     label_fraction: Annotated[
@@ -191,7 +204,7 @@ def gate_train(
 
     inputs = _validated(TrainInputs, "gate train", keypoints=keypoints, labels=labels,
                         pretrained=model_dir, video=video, vision_model=vision_model,
-                        fps=fps)  # fmt: skip
+                        fps=fps, examples_from=examples_from)  # fmt: skip
     options = _validated(
         TrainOptions, "gate train", size=size, epochs=epochs, label_fraction=label_fraction,
         d_model=d_model, d_z=d_z, layers=layers, window=window, vision_encoder=vision_encoder,
@@ -209,7 +222,23 @@ def gate_train(
         f"sent to the encoder in {v['vision_encoder_calls']} call(s) ({v['cache_hits']} from "
         f"the cache in {embedding_cache})",
     )  # fmt: skip
-    _finish(res, _fit_line("trained", s, what), *vision)
+    _finish(res, _fit_line("trained", s, what), *vision, *_head_lines(s.get("head") or {}))
+
+
+def _head_lines(head: dict[str, Any]) -> tuple[str, ...]:
+    """How the trained model answers, and what chose it (the head of ``gate.json``)."""
+    if not head:
+        return ("head: the transformer (too few labelled frames to hold any back)",)
+    scores = ", ".join(f"{m} {v:.2f}" for m, v in head["validation"].items())
+    line = (
+        f"head: {head['mode']}, smoothed over {head['smooth_frames']} frame(s); macro-F1 on "
+        f"{head['validation_frames']} held-back training frames: {scores}"
+    )
+    if head["mode"] in ("rule", "logreg"):
+        line += (
+            f" [yellow](the transformer lost to the {head['mode']}: the gate answers with it)[/]"
+        )
+    return (line,)
 
 
 @gate_app.command("predict")
@@ -321,10 +350,11 @@ def gate_eval(
     res = _pipeline(GATE_EVAL, inputs, options, config, out, overwrite)
     record = json.loads((out / "results.json").read_text())
     table = Table(title=f"gate eval: F1 per vision budget, held-out frames {res.summary['split']}")
-    for col in ("top-k", "macro-F1", "looked at", "sent to encoder", "per class"):
+    for col in ("method", "top-k", "macro-F1", "looked at", "sent to encoder", "per class"):
         table.add_column(col)
     for r in record["table"]:
         table.add_row(
+            r.get("method", "gate"),
             r["top_k"],
             f"{r['macro_f1']:.3f}",
             f"{r['frames_looked_at']} ({r['fraction_looked_at']:.0%})",

@@ -14,8 +14,9 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from ethoagent.cli.base import console
+from ethoagent.cli.base import BodyOpt, console
 from ethoagent.errors import InputError
+from ethoagent.io.body import read_body
 from ethoagent.io.keypoints import KEYPOINT_FORMATS, KeypointFormat, read_keypoints
 from ethoagent.model.pose import PoseData
 from ethoagent.tools.features import describe_roles, infer_layout
@@ -37,6 +38,7 @@ def inspect_command(
         str | None,
         typer.Option("--format", help=f"Keypoint format: one of {', '.join(KEYPOINT_FORMATS)}."),
     ] = None,
+    body: BodyOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Show a keypoint file's names, body roles, animals, fps, units and missing data."""
@@ -46,7 +48,7 @@ def inspect_command(
             fix=f"pass --format one of {', '.join(KEYPOINT_FORMATS)}.",
         )
     fmt: KeypointFormat | None = format  # type: ignore[assignment]
-    summary = summarise_keypoints(read_keypoints(file, format=fmt, fps=fps))
+    summary = summarise_keypoints(read_keypoints(file, format=fmt, fps=fps), body=body)
     if as_json:
         console.print_json(json.dumps(summary))
         return
@@ -54,26 +56,35 @@ def inspect_command(
         console.print(line, highlight=False, soft_wrap=True)
 
 
-def summarise_keypoints(data: PoseData) -> dict[str, Any]:
+def summarise_keypoints(data: PoseData, body: Path | None = None) -> dict[str, Any]:
     """What ``inspect`` reports of one keypoint file, as JSON-ready values.
 
     Args:
         data: the keypoints read (``read_keypoints``).
+        body: a body file stating the roles (``io.body``); ``None`` matches them from
+            the names.
 
     Returns:
         ``file``, ``keypoints``, ``animals``, ``fps`` (None = unknown), ``unit``,
         ``dims``, ``frames``, ``missing_share`` (per animal, the share of keypoint
         positions that are NaN), ``roles`` (``BodyRoles``, or None with
-        ``roles_error``), and ``pipelines``: name -> ``{"runs": bool, "needs": str}``
-        (what else the pipeline needs where it runs, why not where it does not).
+        ``roles_error``; a body file's roles have ``layout`` "stated in FILE"), and
+        ``pipelines``: name -> ``{"runs": bool, "needs": str}`` (what else the
+        pipeline needs where it runs, why not where it does not).
+
+    Raises:
+        InputError: a bad body file (it names the file and line).
     """
     frames, _, _, dims = data.points.shape
     missing = np.isnan(data.points).any(axis=-1).mean(axis=(0, 2))
     roles: dict[str, Any] | None = None
     error = None
+    stated = None if body is None else read_body(body, data.keypoints)  # its errors are the user's
     try:
-        layout = infer_layout(data.keypoints)
+        layout = infer_layout(data.keypoints) if stated is None else stated
         roles = describe_roles(layout, data.keypoints, dims).model_dump(mode="json")
+        if body is not None:
+            roles["layout"] = f"stated in {body}"
     except InputError as exc:
         error = str(exc)
     return {
@@ -100,7 +111,10 @@ def _pipelines(data: PoseData, has_body: bool) -> dict[str, dict[str, Any]]:
         rate = [] if data.fps else ["--fps (the file states no frame rate)"]
         runs = {
             "segment": (True, ", ".join(rate)),
-            "classify": (True, ", ".join(["--examples (labelled frames)", *rate])),
+            "classify": (
+                True,
+                ", ".join(["--examples (labelled frames) or --examples-from TABLE", *rate]),
+            ),
             "profile": (True, ", ".join(["a sessions table naming this file", *rate])),
             "gate": (True, ", ".join(["--labels to train or a trained model", *rate])),
         }

@@ -11,6 +11,7 @@ import typer
 
 from ethoagent.cli.base import (
     BackendOpt,
+    BodyOpt,
     ConfigOpt,
     NoCacheOpt,
     OverwriteOpt,
@@ -72,6 +73,7 @@ def profile_command(
             help="JSON {name: definition} of known behaviours; entries matching none are novel."
         ),
     ] = None,
+    body: BodyOpt = None,
     alpha: Annotated[float, typer.Option(help="False-discovery rate (BH).")] = _DEFAULTS.alpha,
     permutations: Annotated[
         int, typer.Option(help="Permutations per test.")
@@ -113,7 +115,7 @@ def profile_command(
                 fix="e.g. ethoagent profile sessions.csv results/ (or --resume RUN).",
             )
         inputs = PIPELINE.parse_inputs(
-            {"sessions": sessions, "reference_vocabulary": reference_vocabulary}
+            {"sessions": sessions, "reference_vocabulary": reference_vocabulary, "body": body}
         )
         options = PIPELINE.parse_options(
             {

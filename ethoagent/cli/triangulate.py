@@ -138,8 +138,9 @@ def _print_summary(m: dict[str, Any], out: Path, root: Path) -> None:
     console.print(
         f"{m['frames']} frames, cameras {', '.join(m['cameras'])}{dropped}; "
         f"{m['triangulated_fraction']:.1%} of points triangulated, median reprojection "
-        f"error {m['median_error_px']} px; {m['flagged_points']} points flagged "
-        f"(flags.csv); coordinates in {m['unit']}."
+        f"error {m['median_error_px']} px; {m['flagged_points']} points flagged, "
+        f"{m.get('corrected_points', 0)} corrected by a hypothesis (flags.csv); "
+        f"coordinates in {m['unit']}."
     )
     console.print(f"outputs: [cyan]{out}[/] (points_3d.csv, points_3d.nc, report.md, ...)")
     console.print(f"run directory: [cyan]{root}[/]  (trace: ethoagent trace show {root})")

@@ -64,6 +64,8 @@ from ethoagent.errors import InputError
 from ethoagent.evals.datasets import load_dataset, shared_data_dir
 from ethoagent.evals.harness import SuiteOptions, SuiteResult, register_suite
 from ethoagent.figures import new_figure, png_bytes
+from ethoagent.graphs.gate.descriptor import describe_gate_motion, standardise
+from ethoagent.graphs.gate.fitted import feature_scale
 from ethoagent.nn.dec import DecConfig, fit_dec
 from ethoagent.nn.lookagain import (
     LookAgain,
@@ -90,11 +92,10 @@ from ethoagent.sim import render as render_module
 from ethoagent.sim.behaviour import BEHAVIOURS, INDIVIDUAL_BEHAVIOURS
 from ethoagent.sim.render import compute_visibility, make_occluders, render_view
 from ethoagent.sim.simulate import PRESETS
-from ethoagent.sim.synthetic import simulate_world
+from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
 from ethoagent.tools.cameras import make_ring_cameras, project_points
 from ethoagent.tools.cluster import kmeans_baseline
 from ethoagent.tools.ethogram import hungarian_macro_f1
-from ethoagent.tools.motion import describe_motion
 from ethoagent.tools.vision import (
     ClassicalEncoder,
     CropEmbedder,
@@ -109,6 +110,7 @@ __all__ = [
     "EvalSizes",
     "GateCase",
     "MotionTransformer",
+    "behaviordepot_case",
     "evaluate_supervised",
     "gate_cases",
     "gate_suite",
@@ -259,9 +261,9 @@ def _render_session(
     visible = compute_visibility([camera], world.points_3d, occluders)[:, 0]  # (F, A, K)
     uv = project_points([camera], world.points_3d)[..., 0, :]  # (F, A, K, 2) px
     points = np.where(visible[..., None], uv, np.nan)
-    desc = describe_motion(
-        points, visible.astype(np.float64), frame_size=camera.size, velocity_fps=pre.fps
-    )
+    desc = describe_gate_motion(
+        points, visible.astype(np.float64), fps=pre.fps, keypoints=KEYPOINTS
+    ).motion
     boxes, has_box = animal_boxes(points)
 
     digest = hashlib.sha256()
@@ -302,6 +304,7 @@ def _synthetic_case(
     cache = EmbeddingCache(_cache_dir())
     train, c1, m1 = _render_session(frames[0], animals, seed, encoder, cache, sizes.crop_px)
     test, c2, m2 = _render_session(frames[1], animals, seed + 100, encoder, cache, sizes.crop_px)
+    train, test = _standardised(train, test)
     classes = BEHAVIOURS if animals > 1 else INDIVIDUAL_BEHAVIOURS
     return GateCase(
         name=name,
@@ -327,13 +330,20 @@ def _encoder(sizes: EvalSizes) -> VisionEncoder:
     return ClassicalEncoder()
 
 
-def _behaviordepot_case(root: Path, sizes: EvalSizes) -> GateCase:
+def behaviordepot_case(root: Path, sizes: EvalSizes) -> GateCase:
+    """BehaviorDEPOT demo1: first 60 % train, the rest test, described as ``gate train`` does.
+
+    ``root`` is the shared data folder; the descriptor and its standardisation are the
+    CLI's (``graphs.gate.descriptor``), the scale from the training part.
+    """
     data = load_dataset("behaviordepot_freezing", root=root)
     pose = data.pose["demo1"]
     truth = np.asarray(data.labels["demo1"][:, :1], np.int64)
     frames = min(pose.frames, truth.shape[0], sizes.real_frames)
-    conf = np.where(np.isnan(pose.confidence), 1.0, pose.confidence)[:frames]
-    desc = describe_motion(pose.points[:frames], conf, velocity_fps=50.0)
+    desc = describe_gate_motion(
+        pose.points[:frames], pose.confidence[:frames], fps=50.0, keypoints=pose.keypoints,
+        individuals=pose.individuals,
+    ).motion  # fmt: skip
     split = round(0.6 * frames)
 
     def part(sl: slice) -> GateSession:
@@ -344,16 +354,26 @@ def _behaviordepot_case(root: Path, sizes: EvalSizes) -> GateCase:
             present=desc.valid[sl],
         )
 
+    train, test = _standardised(part(slice(0, split)), part(slice(split, frames)))
     return GateCase(
         name="behaviordepot_demo1",
-        train=part(slice(0, split)),
-        test=part(slice(split, frames)),
+        train=train,
+        test=test,
         classes=("not_freezing", "freezing"),
         fps=50.0,
         source=(
             f"BehaviorDEPOT demo1, DLC 2D px, frames 0-{split - 1} train, {split}-{frames - 1} "
             "test at 50 fps, human freezing; keypoint path only (no video in the shared data)"
         ),
+    )
+
+
+def _standardised(train: GateSession, test: GateSession) -> tuple[GateSession, GateSession]:
+    """Both sessions standardised with the training session's mean and SD, as ``gate train``."""
+    scale = feature_scale(train.motion)
+    return (
+        replace(train, motion=standardise(train.motion, scale)),
+        replace(test, motion=standardise(test.motion, scale)),
     )
 
 
@@ -373,7 +393,7 @@ def gate_cases(
     ]
     notes: list[str] = []
     try:
-        cases.append(_behaviordepot_case(root if root is not None else shared_data_dir(), sizes))
+        cases.append(behaviordepot_case(root if root is not None else shared_data_dir(), sizes))
     except InputError as exc:
         notes.append(f"behaviordepot_freezing skipped: {exc}")
     return cases, notes

@@ -27,8 +27,9 @@ from ethoagent.errors import ConfigError
 SUITE_MODULES: tuple[str, ...] = (
     "ethoagent.evals.triangulation",
     "ethoagent.evals.pose",
-    "ethoagent.evals.pose_real",
+    "ethoagent.evals.pose_real_suite",
     "ethoagent.evals.segment",
+    "ethoagent.evals.segment_video",
     "ethoagent.evals.classify",
     "ethoagent.evals.profile",
     "ethoagent.evals.gate",

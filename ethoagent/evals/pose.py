@@ -33,11 +33,10 @@ from ethoagent.graphs.pose.graph import GRAPH_NAME, resolve_inputs, run_pose
 from ethoagent.graphs.pose.inputs import PoseInputs
 from ethoagent.graphs.pose.options import PoseOptions
 from ethoagent.graphs.pose.report import assembled, truth_metrics
-from ethoagent.io.calibration import read_calibration
+from ethoagent.io.seeds import read_seeds
 from ethoagent.io.video import VideoReader
 from ethoagent.sim.simulate import simulate_session
 from ethoagent.tools.detect import detect_marks, match_candidates
-from ethoagent.tools.labelling import read_seed_labels
 from ethoagent.tools.triangulate import triangulate_dlt
 
 VARIANTS: dict[str, PoseOptions | None] = {
@@ -52,9 +51,11 @@ NAIVE_GATE_FRACTION = 0.25
 
 def naive_points(inputs: PoseInputs) -> NDArray[np.float64]:
     """3D points ``(frames, keypoints, 3)`` mm from per-view matching to the first seed."""
-    cams = read_calibration(inputs.calibration)
+    cams = inputs.read_cameras()
     keypoints = inputs.skeleton.keypoints
-    _, seeds = read_seed_labels(inputs.seeds, [c.name for c in cams], keypoints)
+    seeds = read_seeds(
+        inputs.seeds, [c.name for c in cams], keypoints, frames=inputs.seed_frames
+    ).points_2d
     reading = np.full((inputs.frames, len(cams), len(keypoints), 2), np.nan)
     for v, path in enumerate(inputs.videos):
         gate = NAIVE_GATE_FRACTION * float(np.hypot(*cams[v].size))

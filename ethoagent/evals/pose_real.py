@@ -1,9 +1,8 @@
-"""Eval suite ``pose-real``: the verified triangulation stage on real labels a labeller spoilt.
+"""The ``pose-real`` eval's pieces: real labels spoilt, the triangulation stage, the scores.
 
-For each real multi-view data set present under the shared data folder, the suite takes the
-labels as the reference, corrupts them the way a labeller errs and asks whether the pose
-graph's 3D stage (``graphs.triangulation.make_triangulation_stage``, stage 4 of the pose
-graph) puts them right:
+For each real multi-view data set present (the suite is ``evals.pose_real_suite``), the
+labels are the reference; they are corrupted the way a labeller or 2D model errs and the
+pose graph's 3D stage (``make_triangulation_stage``, stage 4) is asked to put them right:
 
 - ``sleap_anipose_minimal_session``: proofread SLEAP 2D labels of 4 cameras; the reference
   3D is sleap-anipose's own triangulation (``points3d.h5``), not an independent truth.
@@ -33,14 +32,11 @@ The skeleton is built from the data: left/right pairs from keypoint names
 (``ethoagent.model.skeleton.find_left_right``), bones from ``BONES`` (anatomical chains
 written per data set by keypoint name, see there). Reference bone lengths are medians over
 3 seed frames of the clean labels, as a user would give them.
-
-A data set that is absent is skipped with a note; the suite never fails for want of data.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,9 +47,7 @@ from numpy.typing import NDArray
 from ethoagent.agent.offline import OfflineClient
 from ethoagent.agent.trace import Tracer
 from ethoagent.errors import InputError
-from ethoagent.evals.datasets import Dataset, load_dataset, shared_data_dir
-from ethoagent.evals.harness import SuiteOptions, SuiteResult, register_suite
-from ethoagent.figures import new_figure, png_bytes
+from ethoagent.evals.datasets import Dataset
 from ethoagent.graphs.kit.nodes import ItemOutcome, PolicySupervisor, run_stage, summarize_outcomes
 from ethoagent.graphs.triangulate.graph import (
     FrameInput,
@@ -517,12 +511,13 @@ def _routes(outcomes: Sequence[ItemOutcome[FramePoints]]) -> str:
     )
 
 
-def _no_nan(value: Any) -> Any:
+def no_nan(value: Any) -> Any:
     """NaN as ``None`` (results.json stays strict JSON)."""
     return None if isinstance(value, float) and not np.isfinite(value) else value
 
 
-def _pct(x: float | None) -> str:
+def percent(x: float | None) -> str:
+    """A fraction as a whole percentage, ``n/a`` where missing."""
     return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.0f} %"
 
 
@@ -536,7 +531,7 @@ def _flag_reasons(outcomes: Sequence[ItemOutcome[FramePoints]]) -> str:
     return ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
 
 
-def _row(
+def result_row(
     base: dict[str, Any],
     method: str,
     points_3d: NDArray[np.float64],
@@ -549,6 +544,20 @@ def _row(
     corruption: Corruption | None,
     outcomes: Sequence[ItemOutcome[FramePoints]] | None = None,
 ) -> dict[str, Any]:
+    """One table row: 3D error, 2D agreement, corruption outcome, flags and routes.
+
+    Args:
+        base: columns the row starts with (data set, views, labels).
+        method: the method's name.
+        points_3d: ``(frames, keypoints, 3)`` mm, the method's 3D points.
+        reading: ``(frames, views, keypoints, 2)`` pixels, the labels the 3D rests on.
+        reference_3d: ``(frames, keypoints, 3)`` mm, what the 3D error is measured against.
+        clean_3d: the same shape, the DLT of the proofread labels.
+        clean_2d: ``(frames, views, keypoints, 2)`` pixels, the proofread labels.
+        given: the same shape, the labels the method was given.
+        corruption: what was done to ``given``, or ``None`` for clean labels.
+        outcomes: the stage's outcomes per frame (flags, routes), if it ran.
+    """
     err = error_stats(points_3d, reference_3d)
     agree = label_agreement(reading, clean_2d, given)
     flagged = (
@@ -616,7 +625,7 @@ def evaluate_views(
         reading: NDArray[np.float64],
         outcomes: Sequence[ItemOutcome[FramePoints]] | None = None,
     ) -> dict[str, Any]:
-        return _row(
+        return result_row(
             base,
             method,
             points_3d,
@@ -776,8 +785,8 @@ def evaluate_dataset(
         f"view dropped ({int(dr.sum())} labels).",
         f"{data.name}: stage limits from the seed frames: {metrics[f'{key}_limits']}.",
         f"{data.name}: swapped labels the stage read back correctly: "
-        f"{_pct(pick(keep, 'swaps only', 'stage')['swaps_restored'])} with swaps alone, "
-        f"{_pct(after['swaps_restored'])} with all corruptions together.",
+        f"{percent(pick(keep, 'swaps only', 'stage')['swaps_restored'])} with swaps alone, "
+        f"{percent(after['swaps_restored'])} with all corruptions together.",
     ]
     if calib:
         notes.append(
@@ -787,112 +796,3 @@ def evaluate_dataset(
             + why
         )
     return rows, metrics, notes
-
-
-@register_suite(
-    "pose-real",
-    "The triangulation stage (pose graph stage 4) on real multi-view labels spoilt the way a "
-    "labeller errs (left/right swaps in one view, 30-80 px outliers, unlabelled views): "
-    "naive DLT before vs the stage after; 3D error in mm against the reference 3D, 2D "
-    "labels agreeing with the proofread ones within 2 px, flags and routes.",
-)
-def pose_real_suite(options: SuiteOptions) -> SuiteResult:
-    frame_step = 3 if options.quick else 1
-    rows: list[dict[str, Any]] = []
-    metrics: dict[str, Any] = {"frame_step": frame_step, "corruption_seed": options.seed}
-    notes: list[str] = []
-    root = shared_data_dir()
-    for name in (SLEAP, DANNCE):
-        key = "sleap" if name == SLEAP else "dannce"
-        if not (root / name).is_dir():
-            metrics[f"{key}_present"] = False
-            notes.append(f"{name}: not found under {root}; skipped (see its MANIFEST.md).")
-            continue
-        start = time.perf_counter()
-        try:
-            data = load_dataset(name, root=root)
-        except InputError as exc:
-            metrics[f"{key}_present"] = False
-            notes.append(f"{name}: could not be loaded ({exc}); skipped.")
-            continue
-        r, m, n = evaluate_dataset(data, seed=options.seed, frame_step=frame_step)
-        rows += r
-        metrics |= {f"{key}_present": True, **m, f"{key}_seconds": time.perf_counter() - start}
-        notes += n
-    notes += [
-        "3D error: Euclidean, mm, in each calibration's world frame, over the points present; "
-        "'before' = naive all-view DLT of the corrupted labels, 'after' = the stage's output "
-        "for every frame (flagged frames keep their last proposal).",
-        "sleap_anipose reference 3D = sleap-anipose's own triangulation (points3d.h5) made "
-        "with the faulty calibration: not an independent truth; mean_mm_vs_clean_dlt "
-        "measures against the DLT of the proofread labels in the same views instead.",
-        "2D agreement counts labels present both in the proofread and in the given labels: "
-        "agree_2px = the stage's reading (FramePoints.points_2d) within 2 px of the "
-        "proofread label, wrong_used = used but further away (the rest was left out). "
-        "swaps_restored / outliers_left_out / clean_kept: what became of the swapped, the "
-        "outlier and the untouched labels. A triangulation can leave an outlier out but "
-        "cannot move it back, so outliers at best count as left out.",
-        "Skeleton: left/right pairs from the keypoint names; bones as in "
-        "ethoagent.evals.pose_real.BONES (an anatomical chain for sleap_anipose, DANNCE's "
-        "own mouse22 skeleton); reference bone lengths = medians over 3 seed frames of the "
-        "clean labels.",
-        "Swaps undone by the swap-hypothesis escalation are lost when a frame also needs "
-        "RANSAC: the RANSAC escalation starts again from the given labels, not from the "
-        "hypothesis's reading, so it leaves the swapped labels out instead (3D still right, "
-        "2D reading not restored).",
-        "Offline policy supervisor; the triangulation stage calls no model. The stage with "
-        "its default limits (TriangulationLimits()) is reported too; 'stage' rows use the "
-        "seed-frame limits (seed_limits: 1.5x the worst the clean seed frames show, never "
-        "below the defaults).",
-    ]
-    rows = [{k: _no_nan(v) for k, v in r.items()} for r in rows]
-    metrics = {k: _no_nan(v) for k, v in metrics.items()}
-    figures = {
-        f"before_after_{name}": _figure([r for r in rows if r["data"] == name])
-        for name in (SLEAP, DANNCE)
-        if any(r["data"] == name for r in rows)
-    }
-    return SuiteResult(metrics=metrics, table=rows, figures=figures, notes=notes)
-
-
-def _figure(rows: Sequence[dict[str, Any]]) -> bytes:
-    """Bars per view set of one data set: clean labels, before and after; 3D error and 2D."""
-    groups = list(dict.fromkeys(r["views"] for r in rows))
-    bars = (
-        ("clean", "naive DLT", "clean labels, naive DLT", "0.7"),
-        ("corrupted", "naive DLT", "corrupted, naive DLT (before)", "C3"),
-        ("corrupted", "stage", "corrupted, stage (after)", "C0"),
-    )
-    fig, _ = new_figure(8, 3.2)
-    fig.clear()
-    ax_err, ax_agree = fig.subplots(1, 2)
-    x = np.arange(len(groups))
-    width = 0.8 / len(bars)
-    top = 0.0
-    for b, (labels, method, text, colour) in enumerate(bars):
-        err, agree = [], []
-        for g in groups:
-            hit = [
-                r
-                for r in rows
-                if r["views"] == g and r["labels"] == labels and r["method"] == method
-            ]
-            mean = hit[0]["mean_mm"] if hit else None
-            share = hit[0]["agree_2px"] if hit else None
-            err.append(np.nan if mean is None else mean)
-            agree.append(np.nan if share is None else 100 * share)
-        pos = x + (b - (len(bars) - 1) / 2) * width
-        ax_err.bar_label(ax_err.bar(pos, err, width, color=colour, label=text), fmt="%.2f")
-        ax_agree.bar_label(ax_agree.bar(pos, agree, width, color=colour, label=text), fmt="%.0f")
-        top = max(top, float(np.nanmax(err)) if np.isfinite(err).any() else 0.0)
-    ticks = [g if len(g) <= 20 else f"{g.count('+') + 1} views" for g in groups]
-    for ax in (ax_err, ax_agree):
-        ax.set_xticks(x, ticks)
-    ax_err.set_ylabel("mean 3D error vs reference (mm)")
-    ax_agree.set_ylabel("2D labels within 2 px of proofread (%)")
-    ax_err.set_ylim(0, 1.45 * top if top > 0 else 1.0)  # room for the legend
-    ax_agree.set_ylim(0, 125)
-    ax_agree.set_yticks(range(0, 101, 20))
-    ax_err.legend(frameon=False, fontsize=7, loc="upper left")
-    fig.suptitle(str(rows[0]["data"]), fontsize=9)
-    return png_bytes(fig)

@@ -16,6 +16,10 @@ Data sets (each with per-frame, per-animal ground truth):
 
 Real data comes from ``shared_data_dir()``; an absent folder is a note, not a failure.
 
+The feature-source variants (video alone, keypoints alone, both; rendered 1- and 3-mouse
+sessions) and the real open-field video check come from ``evals.segment_video`` and join
+the table and metrics (``video_variants.*``).
+
 Methods, all on the same keypoints in the same run:
 
 - ``merged``: the segment graph's ethogram (``ethogram.csv``), coded per frame by label;
@@ -586,6 +590,12 @@ def segment_suite(options: SuiteOptions) -> SuiteResult:
                 )
             metrics.update(_floors(case, scores, graph, options.seed))
             notes.append(f"{case.name}: {case.source}; classes {', '.join(case.classes)}.")
+        # the feature-source variants (video / keypoints / both) on rendered sessions
+        from ethoagent.evals.segment_video import video_variant_rows
+
+        v_rows, v_metrics, v_notes, v_figures = video_variant_rows(options, work / "video")
+        metrics.update({f"video_variants.{k}": v for k, v in v_metrics.items()})
+        notes += v_notes
     metrics["graph_wall_s"] = round(graph_wall, 2)
     metrics["graph_s_per_min_30fps"] = (
         round(graph_wall / graph_minutes, 2) if graph_minutes else None
@@ -606,8 +616,8 @@ def segment_suite(options: SuiteOptions) -> SuiteResult:
     ]
     return SuiteResult(
         metrics=metrics,
-        table=rows,
-        figures={"segment_scores": _figure(rows, metrics)},
+        table=rows + v_rows,
+        figures={"segment_scores": _figure(rows, metrics), **v_figures},
         notes=list(dict.fromkeys(notes)),
     )
 

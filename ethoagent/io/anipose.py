@@ -19,8 +19,12 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ethoagent.atomic import atomic_write_text
+from ethoagent.atomic import atomic_write_bytes
 from ethoagent.errors import InputError
+from ethoagent.io.fastcsv import csv_bytes
+
+_DECIMALS = {"x": 6, "y": 6, "z": 6, "error": 3, "ncams": 0, "score": 4, "fnum": 0}
+"""Digits after the point per anipose column suffix (``M_``, ``center_``: 1)."""
 
 __all__ = ["anipose_columns", "write_anipose_3d"]
 
@@ -101,11 +105,13 @@ def write_anipose_3d(
 ) -> Path:
     """Write 3D points as an anipose 3D CSV (atomically); arguments as ``anipose_columns``.
 
+    Fixed decimals: coordinates 6, ``_error`` 3 (px), ``_score`` 4, ``M_``/``center_`` 1,
+    ``_ncams`` and ``fnum`` as integers; NaN as an empty field (as pandas writes it).
+
     Returns:
         The path written.
     """
-    import pandas as pd
-
-    table = pd.DataFrame(anipose_columns(points, keypoints, error=error, ncams=ncams, score=score))
-    table["fnum"] = table["fnum"].astype(np.int64)
-    return atomic_write_text(Path(path), table.to_csv(index=False, lineterminator="\n"))
+    columns = anipose_columns(points, keypoints, error=error, ncams=ncams, score=score)
+    decimals = [_DECIMALS.get(name.rsplit("_", 1)[-1], 1) for name in columns]
+    text = csv_bytes(list(columns), list(columns.values()), decimals)
+    return atomic_write_bytes(Path(path), text)

@@ -288,12 +288,12 @@ def read_keypoints(
     if fmt not in KEYPOINT_FORMATS:
         raise InputError(
             f"unknown keypoint format {fmt!r} for {p}.",
-            fix=f"pass format= one of {list(KEYPOINT_FORMATS)}.",
+            fix=f"pass --format (format= in Python) as one of {list(KEYPOINT_FORMATS)}.",
         )
     if p.suffix.lower() not in _SUFFIXES[fmt]:
         raise InputError(
             f"{p}: a {_NAMES[fmt]} file must end in {' or '.join(_SUFFIXES[fmt])}.",
-            fix="pass the right file, or the right format=.",
+            fix="pass the right file, or the right --format (format= in Python).",
         )
     try:
         data = _READERS[fmt](p, fps)
@@ -349,7 +349,7 @@ def _infer_format(p: Path) -> KeypointFormat:
             f"re-saves them) and anipose 3D CSV (columns '<keypoint>_x', …, 'fnum'); its "
             f"first rows: {shown or '(none)'}.",
             fix="export the keypoints from DeepLabCut, SLEAP or anipose in their own format "
-            "(or pass format= where the file is one of KEYPOINT_FORMATS).",
+            f"(or pass --format, format= in Python, where it is one of {list(KEYPOINT_FORMATS)}).",
         )
     if suffix in (".h5", ".hdf5"):
         keys = _hdf5_keys(p)

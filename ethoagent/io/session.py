@@ -9,12 +9,25 @@ optional video, and a frame rate where the file states none.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import warnings as _warnings
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+from numpy.typing import NDArray
+
 from ethoagent.errors import InputError
-from ethoagent.io.keypoints import read_keypoints
+from ethoagent.io.body import read_body
+from ethoagent.io.keypoints import KeypointFormat, read_keypoints
+from ethoagent.model.skeleton import find_arena_points
 from ethoagent.tools.features import LAYOUTS, BodyLayout, infer_layout
+
+FPS_TOLERANCE = 0.02
+"""A stated frame rate more than this share away from the video's is warned about."""
+
+MAX_SPEED_BODY_LENGTHS = 20.0
+"""Body lengths per second no mouse or rat reaches (a sprinting mouse runs about 5–8:
+~80 cm/s over a ~10 cm body); a typical speed above it means a wrong frame rate or unit."""
 
 
 @dataclass(frozen=True)
@@ -30,9 +43,13 @@ class Session:
         keypoint_names: keypoint names, as in the file.
         dims: 2 (pixels) or 3 (``unit``).
         unit: ``"px"`` or the 3D unit.
-        layout: the name of the body layout (``tools.features.LAYOUTS``) fitting the names.
+        layout: the name of the body layout (``tools.features.LAYOUTS``) fitting the names,
+            ``"derived"``, or the roles a body file stated (``roles_layout_name``).
         truth_labels: a simulated session's ``ground_truth/labels.csv`` (frame, one
             behaviour per animal), or ``None``.
+        format: the keypoint format given by the user (``None``: detected).
+        warnings: one line each: a stated frame rate contradicting the file's or the
+            video's, speeds no mouse or rat reaches.
     """
 
     keypoints: Path
@@ -45,6 +62,8 @@ class Session:
     unit: str
     layout: str
     truth_labels: Path | None
+    format: KeypointFormat | None = None
+    warnings: tuple[str, ...] = ()
 
 
 def resolve_session(
@@ -53,6 +72,8 @@ def resolve_session(
     video: Path | None = None,
     fps: float | None = None,
     layout: str | None = None,
+    body: Path | None = None,
+    format: KeypointFormat | None = None,
 ) -> Session:
     """Read a keypoint file (and check its video) once; settle frame rate and body layout.
 
@@ -65,16 +86,19 @@ def resolve_session(
             video states one.
         layout: name of a body layout (``tools.features.LAYOUTS``); ``None`` infers one
             from the keypoint names.
+        body: a body file stating roles (``io.body.read_body``); overrides ``layout``
+            and name matching.
+        format: the keypoint file's format (``io.keypoints.KEYPOINT_FORMATS``) where its
+            suffix and first rows leave it ambiguous; ``None`` detects it.
 
     Returns:
         The session.
 
     Raises:
         InputError: unreadable or too short keypoints, no frame rate, no body layout
-            fitting the keypoint names, or a video shorter than the keypoints.
+            fitting the keypoint names, a bad body file, or a video shorter than the
+            keypoints.
     """
-    from ethoagent.io.video import VideoReader  # OpenCV loads when a session is read
-
     path = Path(keypoints)
     truth: Path | None = None
     if path.is_dir():
@@ -90,24 +114,22 @@ def resolve_session(
             fps = simulated_fps(path)
         truth = gt / "labels.csv" if (gt / "labels.csv").is_file() else None
         path = gt / "points_3d.csv"
-    data = read_keypoints(path, fps=fps)
-    rate = data.fps
-    if video is not None:
-        with VideoReader(video) as reader:
-            if len(reader) < data.frames:
-                raise InputError(
-                    f"video {video} has {len(reader)} frames but {path} has {data.frames}.",
-                    fix="pass the video the keypoints were tracked on.",
-                )
-            rate = rate or reader.fps
-    if rate is None or not math.isfinite(rate) or rate <= 0:
-        raise InputError(
-            f"{path} states no frame rate.", fix="pass --fps (frames per second of the video)."
-        )
+    stated = read_keypoints(path, format=format)
+    data = replace(stated, fps=fps) if fps is not None else stated
+    rate, warnings = _frame_rate(path, stated.fps, fps, video, data.frames)
     if data.frames < 2:
         raise InputError(
             f"{path} has {data.frames} frame(s); a behaviour session needs more.",
             fix="pass a longer recording.",
+        )
+    names = tuple(data.keypoints)
+    chosen = read_body(body, names) if body is not None else body_layout(layout, names)
+    typical = typical_speed(data.points, names, float(rate))
+    if typical > MAX_SPEED_BODY_LENGTHS:
+        warnings.append(
+            f"the animals' typical moving speed is {typical:.1f} body lengths/s at "
+            f"{float(rate):g} fps, above the {MAX_SPEED_BODY_LENGTHS:g} no mouse or rat "
+            f"reaches; is the frame rate of {path} right (--fps)?"
         )
     return Session(
         keypoints=path,
@@ -118,9 +140,173 @@ def resolve_session(
         keypoint_names=tuple(data.keypoints),
         dims=int(data.points.shape[-1]),
         unit=data.unit,
-        layout=body_layout(layout, data.keypoints).name,
+        layout=chosen.name,
         truth_labels=truth,
+        format=format,
+        warnings=tuple(warnings),
     )
+
+
+@dataclass(frozen=True)
+class LabelledSession:
+    """One row of an examples table (``read_examples_table``): a labelled session.
+
+    Attributes:
+        keypoints: the session's keypoint file (absolute, or as given when absolute).
+        labels: its label file (any format ``io.labels.read_labels`` reads).
+        fps: its frame rate, Hz, where the keypoint file states none; ``None`` otherwise.
+        line: the row's line in the table (header = 1).
+    """
+
+    keypoints: Path
+    labels: Path
+    fps: float | None
+    line: int
+
+
+EXAMPLES_TABLE_COLUMNS = ("keypoints", "labels")
+"""Required columns of an examples table; ``fps`` is optional."""
+
+
+def read_examples_table(path: Path) -> list[LabelledSession]:
+    """The labelled sessions an examples table lists (``--examples-from``).
+
+    A CSV with a header ``keypoints,labels[,fps]``; one labelled session per row; relative
+    paths are relative to the table's folder; an empty ``fps`` cell means the keypoint
+    file states the rate.
+
+    Raises:
+        InputError: a missing or empty table, a missing column, a bad fps, or a file the
+            row names that does not exist (the message names the table and line).
+    """
+    from ethoagent.io.tables import read_rows
+
+    p = Path(path)
+    rows = [r for r in read_rows(p, "examples table") if any(c.strip() for c in r)]
+    head = [c.strip().lower() for c in rows[0]] if rows else []
+    missing = [c for c in EXAMPLES_TABLE_COLUMNS if c not in head]
+    if missing:
+        raise InputError(
+            f"examples table {p}:1 lacks column(s) {missing} (found {head}).",
+            fix="write a header keypoints,labels,fps and one labelled session per row.",
+        )
+    if len(rows) < 2:
+        raise InputError(f"examples table {p} lists no session.", fix="add a row per session.")
+    col = {c: head.index(c) for c in (*EXAMPLES_TABLE_COLUMNS, "fps") if c in head}
+    out: list[LabelledSession] = []
+    for line, row in enumerate(rows[1:], start=2):
+        cells = {c: (row[i].strip() if i < len(row) else "") for c, i in col.items()}
+        files = {c: _table_path(p, line, c, cells[c]) for c in EXAMPLES_TABLE_COLUMNS}
+        out.append(
+            LabelledSession(files["keypoints"], files["labels"], _table_fps(p, line, cells), line)
+        )
+    return out
+
+
+def _table_path(table: Path, line: int, column: str, cell: str) -> Path:
+    if not cell:
+        raise InputError(
+            f"examples table {table}:{line}: the {column} cell is empty.",
+            fix=f"name the session's {column} file (relative to the table's folder).",
+        )
+    path = Path(cell) if Path(cell).is_absolute() else table.parent / cell
+    if not path.exists():
+        raise InputError(
+            f"examples table {table}:{line}: {column} file {path} not found.",
+            fix="paths are relative to the table's folder; check the name.",
+        )
+    return path
+
+
+def _table_fps(table: Path, line: int, cells: dict[str, str]) -> float | None:
+    cell = cells.get("fps", "")
+    if not cell:
+        return None
+    try:
+        fps = float(cell)
+    except ValueError:
+        fps = math.nan
+    if not math.isfinite(fps) or fps <= 0:
+        raise InputError(
+            f"examples table {table}:{line}: fps {cell!r} is not a positive number.",
+            fix="write the session's frame rate in Hz (e.g. 50), or leave the cell empty.",
+        )
+    return fps
+
+
+def _frame_rate(
+    path: Path, stated: float | None, given: float | None, video: Path | None, frames: int
+) -> tuple[float, list[str]]:
+    """The frame rate, Hz (given, else the file's, else the video's), and contradictions.
+
+    Returns:
+        The rate and one warning per contradiction (given vs file, rate vs video).
+
+    Raises:
+        InputError: no frame rate anywhere, or a video shorter than the keypoints.
+    """
+    from ethoagent.io.video import VideoReader  # OpenCV loads when a video is checked
+
+    rate = given or stated
+    warnings: list[str] = []
+    if given is not None and stated and _differ(given, stated):
+        warnings.append(
+            f"--fps {given:g} contradicts the {stated:g} fps {path} states; "
+            f"{given:g} is used (times and speeds scale by {stated / given:.3g} if the "
+            "file is right)."
+        )
+    if video is not None:
+        with VideoReader(video) as reader:
+            if len(reader) < frames:
+                raise InputError(
+                    f"video {video} has {len(reader)} frames but {path} has {frames}.",
+                    fix="pass the video the keypoints were tracked on.",
+                )
+            if rate and reader.fps and _differ(rate, reader.fps):
+                warnings.append(
+                    f"frame rate {rate:g} fps (stated) contradicts video {video}'s "
+                    f"{reader.fps:g} fps; {rate:g} is used. Check --fps."
+                )
+            rate = rate or reader.fps
+    if rate is None or not math.isfinite(rate) or rate <= 0:
+        raise InputError(
+            f"{path} states no frame rate.", fix="pass --fps (frames per second of the video)."
+        )
+    return float(rate), warnings
+
+
+def _differ(a: float, b: float) -> bool:
+    return abs(a - b) > FPS_TOLERANCE * b
+
+
+def typical_speed(points: NDArray[np.float64], keypoints: tuple[str, ...], fps: float) -> float:
+    """The animals' typical speed while moving, body lengths per second.
+
+    Each frame's speed is the median over the body keypoints (arena points left out) of
+    their displacement; the body length is the median over frames of the body points'
+    extent. The typical speed is the 90th percentile over frames and animals (NaN-safe).
+
+    Args:
+        points: ``(frames, individuals, keypoints, dims)`` float64, any unit, NaN = missing.
+        keypoints: the keypoint names.
+        fps: frame rate, Hz.
+
+    Returns:
+        Body lengths per second; 0 where it cannot be measured.
+    """
+    arena = set(find_arena_points(keypoints))
+    body = [i for i, k in enumerate(keypoints) if k not in arena]
+    if len(body) < 2 or points.shape[0] < 2:
+        return 0.0
+    p = points[:, :, body, :]
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN frames give NaN
+        extent = np.nanmax(p, axis=2) - np.nanmin(p, axis=2)
+        length = np.nanmedian(np.linalg.norm(extent, axis=-1), axis=0)
+        step = np.linalg.norm(np.diff(p, axis=0), axis=-1)
+        speed = np.nanmedian(step, axis=2) * fps / np.where(length > 0, length, np.nan)
+    speed = speed[np.isfinite(speed)]
+    return float(np.percentile(speed, 90)) if speed.size else 0.0
 
 
 def simulated_fps(folder: Path) -> float | None:
@@ -156,4 +342,15 @@ def body_layout(name: str | None, keypoints: tuple[str, ...] | list[str]) -> Bod
     return layout
 
 
-__all__ = ["Session", "body_layout", "resolve_session", "simulated_fps"]
+__all__ = [
+    "EXAMPLES_TABLE_COLUMNS",
+    "FPS_TOLERANCE",
+    "MAX_SPEED_BODY_LENGTHS",
+    "LabelledSession",
+    "Session",
+    "body_layout",
+    "read_examples_table",
+    "resolve_session",
+    "simulated_fps",
+    "typical_speed",
+]

@@ -196,7 +196,11 @@ def rerun(
         seeds, frames = merged_seeds(run, active)
         inputs = PoseInputs.model_validate(info.inputs)
         done = sorted({*inputs.reviewed_frames, *frames})
-        inputs = inputs.model_copy(update={"seeds": str(seeds), "reviewed_frames": done})
+        # the recorded seed frames are the original run's choice: add the corrected ones
+        chosen = None if inputs.seed_frames is None else sorted({*inputs.seed_frames, *frames})
+        inputs = inputs.model_copy(
+            update={"seeds": str(seeds), "reviewed_frames": done, "seed_frames": chosen}
+        )
         note["seed_frames_added"] = frames
         result = run_resolved(POSE, inputs, settings, progress=progress)
     elif info.graph == "profile":

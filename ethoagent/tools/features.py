@@ -30,6 +30,7 @@ Derivatives are central differences scaled by fps (one-sided next to a gap or th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -63,6 +64,7 @@ __all__ = [
     "infer_layout",
     "layout_named",
     "mask_implausible_points",
+    "roles_layout_name",
 ]
 
 
@@ -316,11 +318,32 @@ def infer_layout(keypoint_names: Sequence[str]) -> BodyLayout:
     return max(fits, key=lambda lay: len(lay.names()))
 
 
+_ROLES_PREFIX = "roles:"
+
+
+def roles_layout_name(roles: dict[str, tuple[str, ...]], body: Sequence[str] | None = None) -> str:
+    """The name of a layout stated role by role (``--body``), from which it is rebuilt.
+
+    Args:
+        roles: layout role (``head``, ``tail_base``, ``centre``, ``back``, ``paws``,
+            ``tail``) -> keypoint names.
+        body: the animal's keypoints, or ``None`` for every non-arena keypoint.
+
+    Returns:
+        ``"roles:"`` and the roles as compact JSON; ``layout_named`` reads it back.
+    """
+    said: dict[str, object] = {"roles": {r: list(v) for r, v in roles.items()}}
+    if body is not None:
+        said["body"] = list(body)
+    return _ROLES_PREFIX + json.dumps(said, separators=(",", ":"))
+
+
 def layout_named(name: str, keypoints: Sequence[str]) -> BodyLayout:
     """The layout a run recorded by name: a ready one, or ``"derived"`` read again.
 
     Args:
-        name: a name of ``LAYOUTS``, or ``"derived"`` (``BodyLayout.from_keypoints``).
+        name: a name of ``LAYOUTS``, ``"derived"`` (``BodyLayout.from_keypoints``), or a
+            ``roles_layout_name`` (a layout stated role by role).
         keypoints: the data's keypoint names.
 
     Raises:
@@ -330,6 +353,11 @@ def layout_named(name: str, keypoints: Sequence[str]) -> BodyLayout:
         return LAYOUTS[name]
     if name == "derived":
         return BodyLayout.from_keypoints(keypoints)
+    if name.startswith(_ROLES_PREFIX):
+        said = json.loads(name.removeprefix(_ROLES_PREFIX))
+        roles = {str(r): tuple(v) for r, v in said["roles"].items()}
+        body = said.get("body") or list(keypoints)
+        return BodyLayout.from_roles(roles, body, name=name)
     raise InputError(
         f"no body layout named {name!r}; the ready layouts are {sorted(LAYOUTS)}, or 'derived'.",
         fix="pick one of those names, or leave the layout out to infer one.",

@@ -12,23 +12,18 @@ only over view pairs. Inputs follow the project's conventions:
 
 from __future__ import annotations
 
-import itertools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ethoagent.errors import InputError
 from ethoagent.model.camera import Camera
-from ethoagent.tools.cameras import (
-    behind_camera,
-    normalised_to_pixels,
-    project_points,
-    undistort_points,
-)
+from ethoagent.tools.cameras import behind_camera, project_points
+from ethoagent.tools.dlt import normalised_views, ransac_points, solve_dlt
 
 __all__ = [
     "Hypothesis",
@@ -42,9 +37,6 @@ __all__ = [
     "triangulate_dlt",
     "triangulate_ransac",
 ]
-
-# Points per batched SVD: bounds memory at about 100 MB for 8 views.
-_CHUNK = 1 << 17
 
 
 # --------------------------------------------------------------------------- validation
@@ -114,121 +106,6 @@ def _bones(bones: Sequence[tuple[int, int]], n_keypoints: int) -> NDArray[np.int
 # --------------------------------------------------------------------------- DLT
 
 
-def _normalised_views(
-    cams: list[Camera], pts: NDArray[np.float64]
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], float]:
-    """Normalised coordinates, scaled extrinsics, and the world origin and scale used.
-
-    Returns undistorted normalised coordinates (F, V, K, 2), scaled extrinsics (V, 3, 4),
-    the origin (3,) and the scale: ``X = origin + scale * Y``.
-
-    The world is shifted to the mean camera centre and scaled by the rig size so that the
-    homogeneous columns of the linear systems have comparable magnitude.
-    """
-    centres = np.stack([c.center for c in cams])
-    origin = centres.mean(axis=0)
-    scale = float(np.linalg.norm(centres - origin, axis=1).mean()) or 1.0
-    ext = np.stack(
-        [np.hstack([c.R * scale, (c.R @ origin + c.tvec)[:, None]]) for c in cams]
-    )  # (V, 3, 4): x_cam = R (origin + scale * Y) + t
-    norm = np.stack([undistort_points(c, pts[:, v]) for v, c in enumerate(cams)], axis=1)
-    return norm, ext, origin, scale
-
-
-def _pixel_jacobians(cams: list[Camera], norm: NDArray[np.float64]) -> NDArray[np.float64]:
-    """d(pixel) / d(undistorted normalised coordinate) at each observation.
-
-    Args:
-        cams: the views.
-        norm: (F, V, K, 2) undistorted normalised coordinates (NaN = missing).
-
-    Returns:
-        (F, V, K, 2, 2) Jacobians by forward differences of the camera's distortion model;
-        NaN where the observation is missing.
-    """
-    eps = 1e-6
-    f, v, k, _ = norm.shape
-    out = np.full((f, v, k, 2, 2), np.nan)
-    for vi, cam in enumerate(cams):
-        xy = norm[:, vi].reshape(-1, 2)
-        ok = np.all(np.isfinite(xy), axis=1)
-        base = xy[ok]
-        pix = [normalised_to_pixels(cam, base + step) for step in ([0, 0], [eps, 0], [0, eps])]
-        jac = np.stack([(pix[1] - pix[0]) / eps, (pix[2] - pix[0]) / eps], axis=-1)
-        flat = out[:, vi].reshape(-1, 2, 2)
-        flat[ok] = jac
-        out[:, vi] = flat.reshape(f, k, 2, 2)
-    return out
-
-
-def _solve_dlt(
-    xy: NDArray[np.float64], w: NDArray[np.float64], ext: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """Solve N weighted DLT systems.
-
-    Args:
-        xy: (N, V, 2) normalised coordinates (finite where w > 0).
-        w: (N, V) weights, 0 = unused view.
-        ext: (V, 3, 4) extrinsics in the scaled world.
-
-    Returns:
-        (N, 3) scaled world points; NaN where fewer than 2 views have weight > 0.
-    """
-    n, v = w.shape
-    out = np.full((n, 3), np.nan)
-    for start in range(0, n, _CHUNK):
-        sl = slice(start, start + _CHUNK)
-        x = np.where(w[sl, :, None] > 0, xy[sl], 0.0)
-        rows = np.empty((x.shape[0], v, 2, 4))
-        rows[:, :, 0] = x[:, :, 0, None] * ext[:, 2] - ext[:, 0]
-        rows[:, :, 1] = x[:, :, 1, None] * ext[:, 2] - ext[:, 1]
-        rows *= w[sl, :, None, None]
-        a = rows.reshape(-1, 2 * v, 4)
-        if 2 * v > 4:
-            # A = QR has A's right singular vectors; the 4x4 SVD is twice as fast as (2V)x4
-            a = cast("NDArray[np.float64]", np.linalg.qr(a, mode="r"))
-        _, _, vh = np.linalg.svd(a, full_matrices=False)
-        h = vh[:, -1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            pts = h[:, :3] / h[:, 3:]
-        enough = (np.count_nonzero(w[sl] > 0, axis=1) >= 2) & (np.abs(h[:, 3]) > 1e-12)
-        pts[~enough] = np.nan
-        out[sl] = pts
-    return out
-
-
-def _solve_pair(
-    xy: NDArray[np.float64], use: NDArray[np.bool_], ext: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """Two-view linear triangulation for RANSAC hypotheses (fast, not the final fit).
-
-    Solves the inhomogeneous form of the DLT (last homogeneous coordinate fixed to 1) by
-    3×3 normal equations, which is several times faster than a batched SVD; the final point
-    is refit by ``_solve_dlt``.
-
-    Args:
-        xy: (N, 2, 2) normalised coordinates in the two views.
-        use: (N,) whether both views observed the point.
-        ext: (2, 3, 4) extrinsics in the scaled world.
-
-    Returns:
-        (N, 3) scaled world points; NaN where unused or degenerate.
-    """
-    x = np.where(use[:, None, None], xy, 0.0)
-    rows = np.empty((x.shape[0], 2, 2, 4))
-    rows[:, :, 0] = x[:, :, 0, None] * ext[:, 2] - ext[:, 0]
-    rows[:, :, 1] = x[:, :, 1, None] * ext[:, 2] - ext[:, 1]
-    a = rows.reshape(-1, 4, 4)
-    normal = np.einsum("nri,nrj->nij", a[:, :, :3], a[:, :, :3])
-    rhs = -np.einsum("nri,nr->ni", a[:, :, :3], a[:, :, 3])
-    det = np.linalg.det(normal)
-    ok = use & (np.abs(det) > 1e-12 * np.einsum("nii->n", normal) ** 3)
-    normal[~ok] = np.eye(3)
-    out: NDArray[np.float64] = np.linalg.solve(normal, rhs[..., None])[..., 0]
-    out[~ok] = np.nan
-    return out
-
-
 def triangulate_dlt(
     cameras: Sequence[Camera], points_2d: ArrayLike, weights: ArrayLike | None = None
 ) -> NDArray[np.float64]:
@@ -252,11 +129,11 @@ def triangulate_dlt(
     pts = _points_2d(points_2d, len(cams))
     f, v, k, _ = pts.shape
     w = _weights(weights, (f, v, k))
-    norm, ext, origin, scale = _normalised_views(cams, pts)
+    norm, ext, origin, scale = normalised_views(cams, pts)
     w = np.where(np.all(np.isfinite(norm), axis=-1), w, 0.0)
     flat_xy = norm.transpose(0, 2, 1, 3).reshape(f * k, v, 2)
     flat_w = w.transpose(0, 2, 1).reshape(f * k, v)
-    y = _solve_dlt(flat_xy, flat_w, ext)
+    y = solve_dlt(flat_xy, flat_w, ext)
     return (origin + scale * y).reshape(f, k, 3)
 
 
@@ -326,9 +203,12 @@ def triangulate_ransac(
 ) -> RansacResult:
     """Triangulate robustly: every view pair is a minimal sample, the best one wins.
 
-    For each pair of views, all points are triangulated at once and reprojected into every
+    Every point is first solved by weighted DLT on all its views; where every view then
+    reprojects within ``threshold_px`` (most points of a good recording), that is the
+    answer RANSAC would reach, and it is kept. The other points go through RANSAC: for
+    each pair of views, all of them are triangulated at once and reprojected into every
     view; per point, the pair with the most views within ``threshold_px`` wins (ties go to
-    the lower mean inlier error). The point is then refit by weighted DLT on that pair's
+    the lower mean inlier error), and the point is refit by weighted DLT on that pair's
     inlier views. No loop runs per point.
 
     Args:
@@ -353,44 +233,19 @@ def triangulate_ransac(
         raise InputError(f"min_views must be >= 2; found {min_views}.", fix="use 2 or more.")
     f, v, k, _ = pts.shape
     w = _weights(weights, (f, v, k))
-    norm, ext, origin, scale = _normalised_views(cams, pts)
+    norm, ext, origin, scale = normalised_views(cams, pts)
     usable = np.all(np.isfinite(norm), axis=-1) & (w > 0)  # (F, V, K)
     flat_xy = norm.transpose(0, 2, 1, 3).reshape(f * k, v, 2)
     flat_use = usable.transpose(0, 2, 1).reshape(f * k, v)
+    flat_w = np.where(flat_use, w.transpose(0, 2, 1).reshape(f * k, v), 0.0)
 
-    # Hypotheses are screened in undistorted normalised coordinates, the offset mapped to
-    # pixels by the lens Jacobian at the observation (first order; exact for the pinhole
-    # part): one matrix product per view pair instead of a distorted projection per view.
-    jac = _pixel_jacobians(cams, norm).transpose(0, 2, 1, 3, 4).reshape(f * k, v, 2, 2)
-    flat_usable = usable.transpose(0, 2, 1).reshape(f * k, v)
-    best_key = np.full(f * k, -np.inf)
-    best_inl = np.zeros((f * k, v), dtype=bool)
-    for i, j in itertools.combinations(range(v), 2):
-        y = _solve_pair(flat_xy[:, [i, j]], flat_use[:, i] & flat_use[:, j], ext[[i, j]])
-        cam_xyz = np.einsum("vij,nj->nvi", ext[:, :, :3], y) + ext[:, :, 3]  # (N, V, 3)
-        depth = cam_xyz[..., 2]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            offset = cam_xyz[..., :2] / depth[..., None] - flat_xy
-        flat_err = np.linalg.norm(np.einsum("nvij,nvj->nvi", jac, offset), axis=-1)
-        flat_err = np.where(depth > 0, flat_err, np.inf)
-        flat_inl = flat_usable & (flat_err < threshold_px)
-        count = flat_inl.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean_err = np.where(flat_inl, flat_err, 0.0).sum(axis=1) / count
-        # more inliers first; the error term is < 1, so it only breaks ties
-        key = np.where(count > 0, count - 0.999 * mean_err / threshold_px, -np.inf)
-        better = key > best_key
-        best_key[better] = key[better]
-        best_inl[better] = flat_inl[better]
-
-    enough = best_inl.sum(axis=1) >= min_views
-    best_inl &= enough[:, None]
-    flat_w = np.where(best_inl, w.transpose(0, 2, 1).reshape(f * k, v), 0.0)
-    y = _solve_dlt(flat_xy, flat_w, ext)
+    flat_pts = pts.transpose(0, 2, 1, 3).reshape(f * k, v, 2)
+    y, best_inl, err = ransac_points(cams, ext, flat_xy, flat_pts, flat_w, threshold_px, min_views)
     points = (origin + scale * y).reshape(f, k, 3)
-    inliers = best_inl.reshape(f, k, v).transpose(0, 2, 1)
     return RansacResult(
-        points_3d=points, inliers=inliers, errors=reprojection_errors(cams, points, pts)
+        points_3d=points,
+        inliers=best_inl.reshape(f, k, v).transpose(0, 2, 1),
+        errors=err.reshape(f, k, v).transpose(0, 2, 1),
     )
 
 

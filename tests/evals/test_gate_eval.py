@@ -15,6 +15,7 @@ from ethoagent.evals.datasets import shared_data_dir
 from ethoagent.evals.gate import LABEL_RATIOS, TOPK, label_blocks
 from ethoagent.evals.harness import SuiteOptions, available_suites, run_suite
 from ethoagent.nn.train_gate import GateSession
+from tests.data_paths import require_shared
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +105,24 @@ def test_label_blocks_draw_the_ratio_of_windows() -> None:
     starts = sorted(int(b.labels[0, 0]) for b in blocks)
     assert all(x % 100 == 0 for x in starts) and len(set(starts)) == 3
     assert label_blocks(s, 1.0, 100, seed=0) == [s]
+
+
+def test_the_eval_and_the_cli_give_the_same_features_for_the_same_file() -> None:
+    """One descriptor and one standardisation: the eval's demo1 sessions are the CLI's."""
+    from ethoagent.evals.gate import EvalSizes, behaviordepot_case
+    from ethoagent.graphs.gate.fitted import feature_scale
+    from ethoagent.graphs.gate.inputs import read_keypoints_motion
+
+    root = require_shared("behaviordepot_freezing").parent
+    case = behaviordepot_case(root, EvalSizes(real_frames=10**6))
+    kp = read_keypoints_motion(
+        root / "behaviordepot_freezing" / "demo" / "demo1" / "demo1_tracking.csv", 50.0
+    )
+    split = case.train.motion.shape[0]
+    cli = kp.session(scale=feature_scale(kp.motion.features[:split]))
+    assert case.train.motion.shape[0] + case.test.motion.shape[0] == cli.motion.shape[0]
+    np.testing.assert_allclose(case.train.motion, cli.motion[:split], atol=1e-5)
+    np.testing.assert_allclose(case.test.motion, cli.motion[split:], atol=1e-5)
+    # standardised on the training part: mean 0 there, pose features included
+    assert np.abs(case.train.motion.mean(axis=(0, 1))).max() < 1e-3
+    assert case.train.motion.shape[-1] > 8 * 5  # keypoints x (x, y, conf, vx, vy) + pose

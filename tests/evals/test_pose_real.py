@@ -8,11 +8,8 @@ import numpy as np
 import pytest
 
 from ethoagent.evals.harness import SuiteOptions, SuiteResult, available_suites
-from ethoagent.evals.pose_real import (
-    corrupt_labels,
-    label_agreement,
-    pose_real_suite,
-)
+from ethoagent.evals.pose_real import corrupt_labels, label_agreement
+from ethoagent.evals.pose_real_suite import pose_real_suite
 from tests.data_paths import require_shared
 
 
@@ -79,6 +76,19 @@ def test_quick_run_restores_dannce(quick_result: SuiteResult) -> None:
     assert m["dannce_after_mean_mm"] < 0.1 * m["dannce_before_mean_mm"]
     assert m["dannce_after_wrong_used"] < 0.5 * m["dannce_before_wrong_used"]
     assert "before_after_dannce_markerless_mouse" in quick_result.figures
+
+
+@pytest.mark.slow
+def test_quick_run_whole_graph_on_sleap_anipose(quick_result: SuiteResult) -> None:
+    require_shared("sleap_anipose_minimal_session")
+    m = quick_result.metrics
+    assert m["sleap_graph_dropped"] == ["side"]  # found by the graph from the seed labels
+    assert m["sleap_graph_mean_mm"] < m["sleap_graph_naive_mean_mm"]
+    assert m["sleap_graph_missing_3d"] < 0.1
+    graph = next(r for r in quick_result.table if r["method"] == "pose graph")
+    assert graph["swaps_restored"] > 0.9
+    assert graph["model_calls_per_frame_view"] is not None
+    assert "pose_graph_sleap" in quick_result.figures
 
 
 def test_absent_data_is_skipped_with_a_note(

@@ -17,6 +17,7 @@ from ethoagent.agent.trace import read_trace
 from ethoagent.agent.types import ModelClient, Request
 from ethoagent.errors import InputError
 from ethoagent.graphs.kit.runtime import offline_runtime
+from ethoagent.graphs.pose import inputs as pose_inputs
 from ethoagent.graphs.pose import stages
 from ethoagent.graphs.pose.graph import GRAPH_NAME, resolve_inputs, run_pose
 from ethoagent.graphs.pose.inputs import PoseInputs
@@ -178,18 +179,24 @@ def test_pose_model_predictions_as_candidates(session: Path, tmp_path: Path) -> 
     events = read_trace(run.trace_path)
     assert any(e.get("name") == "load_predictions" for e in events)
     assert not any(e.get("name") == "detect_marks" for e in events)
-    with pytest.raises(InputError, match="no predictions file for camera"):
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    first = sorted(preds.glob("*.csv"))[0]
+    shutil.copy(first, partial / first.name)
+    with pytest.raises(InputError, match="no 2D prediction file for camera"):
         resolve_inputs(
             session / "videos",
             session / "calibration.toml",
             session / "ground_truth" / "seeds.csv",
-            candidates_dir=tmp_path,
+            candidates_dir=partial,
         )
 
 
 def test_inputs_are_checked(session: Path, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no video file for camera"):
-        resolve_inputs(tmp_path, session / "calibration.toml", session / "x.csv")
+        resolve_inputs(
+            tmp_path, session / "calibration.toml", session / "ground_truth" / "seeds.csv"
+        )
     with pytest.raises(InputError, match="shortest video has"):
         resolve_inputs(
             session / "videos",
@@ -280,7 +287,7 @@ def test_one_run_reads_the_calibration_once(
         reads.append(path)
         return read_calibration(path)
 
-    monkeypatch.setattr(stages, "read_calibration", counting)
+    monkeypatch.setattr(pose_inputs, "read_calibration", counting)
     state, _ = _run(tmp_path, inputs, OfflineClient(), "calibration")
     assert state["n_chunks"] == 3 and state["chunk"] == 3
     assert reads == [inputs.calibration]

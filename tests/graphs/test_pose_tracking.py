@@ -14,11 +14,11 @@ from ethoagent.config import Budget
 from ethoagent.errors import InputError
 from ethoagent.graphs.kit.nodes import Feedback, StageContext
 from ethoagent.graphs.pose.item_stages import body_axes, lateral_offsets, missing_axis_roles
-from ethoagent.graphs.pose.stages import (
+from ethoagent.graphs.pose.stages import make_left_right_check, make_mirror_escalation
+from ethoagent.graphs.pose.track import (
     FrameResult,
+    consistent_with_track,
     fill_from_anchor,
-    make_left_right_check,
-    make_mirror_escalation,
     trusted_points,
 )
 from ethoagent.graphs.triangulate.graph import FrameInput, FramePoints
@@ -187,3 +187,16 @@ def test_left_right_check_without_back_front(world_points: np.ndarray) -> None:
     pts[K["back_front"]] = np.nan
     res = check(inp, FramePoints(points_3d=pts, points_2d=inp.points_2d, method="dlt"))
     assert not res.passed and "ear_left/ear_right" in res.message
+
+
+def test_a_keypoint_far_from_the_track_stays_out_unless_the_body_moved() -> None:
+    predicted = np.zeros((6, 3))
+    points = predicted + np.array([1.0, 0.0, 0.0])  # every keypoint 1 mm from its prediction
+    points[2] = [0.0, 25.0, 0.0]  # one wrong mark 25 mm away
+    keep = consistent_with_track(points, predicted, bound=20.0)
+    assert keep.tolist() == [True, True, False, True, True, True]
+    moved = predicted + np.array([0.0, 0.0, 30.0])  # the whole body 30 mm away: the animal moved
+    assert consistent_with_track(moved, predicted, bound=20.0).all()
+    unknown = predicted.copy()
+    unknown[0] = np.nan  # no prediction: nothing to compare with, kept
+    assert consistent_with_track(points, unknown, bound=20.0)[0]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ethoagent.agent.workspace import Workspace
@@ -15,7 +17,13 @@ from ethoagent.errors import InputError
 from ethoagent.graphs.kit.registry import pipeline
 from ethoagent.graphs.kit.run import run_pipeline
 from ethoagent.graphs.triangulate import FILES_OUTPUTS, FILES_PIPELINE, TriangulateFilesOptions
-from ethoagent.graphs.triangulate.files_report import camera_keypoint_errors, point_flags
+from ethoagent.graphs.triangulate.files_report import (
+    FLAG_COLUMNS,
+    Flags,
+    _flags_csv,
+    camera_keypoint_errors,
+    point_flags,
+)
 from ethoagent.graphs.triangulate.inputs import TriangulateFilesInputs
 from ethoagent.io.calibration import read_calibration, write_calibration
 from ethoagent.io.keypoints import read_keypoints, write_keypoints
@@ -32,14 +40,16 @@ def _session(root: Path) -> tuple[Path, Path, np.ndarray]:
     carries ``ring_2``'s parameters (a copied block); returns folder, calibration, truth."""
     cams = make_ring_cameras(5, seed=0)
     truth = synthetic.simulate_trajectory(FRAMES, seed=0)
-    obs = synthetic.observe(cams, truth, seed=1)
+    obs = synthetic.observe(cams, truth, seed=1, swap_rate=0.0)
     kps = synthetic.SKELETON.keypoints
+    # a 2D model's errors: forepaws swapped in ring_0 (frames 10-12), a 60 px outlier
+    pts = obs.points_2d
+    pts[10:13, 0, [5, 6]] = pts[10:13, 0, [6, 5]]
+    pts[20, 1, 9] += [60.0, 0.0]
     two_d = root / "2d"
     for v, cam in enumerate(cams):
-        conf = np.where(np.isfinite(obs.points_2d[:, v, :, 0]), 0.9, np.nan)[:, None]
-        data = PoseData(
-            points=obs.points_2d[:, v, None], confidence=conf, keypoints=kps, individuals=("m",)
-        )
+        conf = np.where(np.isfinite(pts[:, v, :, 0]), 0.9, np.nan)[:, None]
+        data = PoseData(points=pts[:, v, None], confidence=conf, keypoints=kps, individuals=("m",))
         write_keypoints(data, two_d / f"session_{cam.name}.csv", format="dlc")
     copied = cams[2]
     wrong = Camera("ring_3", copied.matrix, copied.dist, copied.rvec, copied.tvec, copied.size)
@@ -57,7 +67,8 @@ def test_triangulates_files_drops_the_copied_camera_and_writes_anipose(tmp_path:
     result = run_pipeline(
         spec,
         spec.parse_inputs({"two_d": two_d, "calibration": calibration}),
-        TriangulateFilesOptions(refine_calibration=True, chunk_frames=25),
+        # 8 px: the forepaws are 14 px apart in these 320x240 views, a swap must be an outlier
+        TriangulateFilesOptions(refine_calibration=True, chunk_frames=25, threshold_px=8.0),
         settings,
         out=out,
     )
@@ -86,6 +97,35 @@ def test_triangulates_files_drops_the_copied_camera_and_writes_anipose(tmp_path:
     assert "left out: ring_3" in report and "millimetres" in report
     assert json.loads((out / "summary.json").read_text())["frames"] == FRAMES
     assert len(m["refined_calibration"]) == 4
+    _check_flags_match_columns(out, m)
+
+
+def _check_flags_match_columns(out: Path, m: dict[str, object]) -> None:
+    """flags.csv names the swap and the outlier; anipose's columns agree with the flags."""
+    with (out / "flags.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == list(FLAG_COLUMNS)
+    why = {(int(r["frame"]), r["keypoint"], r["reason"], r["camera"]) for r in rows}
+    relabelled = {(f, k, c) for f, k, r, c in why if r == "left/right relabelled"}
+    # the swap is read back where the other views can tell (frame 12 has a missing view),
+    # and nothing else is relabelled
+    assert relabelled <= {
+        (f, k, "ring_0") for f in (10, 11, 12) for k in ("forepaw_left", "forepaw_right")
+    }
+    assert len(relabelled) >= 4
+    assert (20, "tail_base", "outlier view left out", "ring_1") in why
+    table = pd.read_csv(out / "points_3d.csv")
+    flagged = {(f, k) for f, k, r, _ in why if r in ("fewer than 2 views", "views disagree")}
+    for kp in synthetic.SKELETON.keypoints:
+        missing = set(np.flatnonzero(table[f"{kp}_x"].isna()).tolist())
+        assert missing == {f for f, k in flagged if k == kp}
+        over = set(np.flatnonzero(table[f"{kp}_error"] > 8.0).tolist())
+        assert over == {f for f, k, r, _ in why if k == kp and r == "reprojection"}
+    # the swapped view counts again once relabelled; the outlier view does not
+    assert table.loc[11, "forepaw_left_ncams"] == 4
+    assert table.loc[20, "tail_base_ncams"] == 3
+    status = {(int(r["frame"]), r["keypoint"]) for r in rows if r["status"] == "corrected"}
+    assert m["corrected_points"] == len(status) >= 5
 
 
 def test_strict_refuses_the_inconsistent_camera_before_any_run(tmp_path: Path) -> None:
@@ -123,24 +163,51 @@ def _inputs(bones: list[tuple[str, str]]) -> TriangulateFilesInputs:
     )
 
 
-def test_point_flags_name_each_reason() -> None:
+def _rows(flags: Flags, inputs: TriangulateFilesInputs) -> list[list[str]]:
+    return [line.split(",") for line in _flags_csv(flags, inputs).splitlines()]
+
+
+def test_point_flags_name_each_reason_and_status() -> None:
+    inputs = _inputs([("p", "q")])
     p3 = np.zeros((4, 3, 3))
-    p3[:, 1, 0] = 10.0  # bone p-q is 10 mm ...
-    p3[3, 1, 0] = 30.0  # ... except in frame 3
     p3[0, 2] = np.nan  # r: seen by one view in frame 0
     p3[1, 2] = np.nan  # r: seen by both views in frame 1, which disagree
-    p2 = np.zeros((4, 2, 3, 2))
-    p2[0, 1, 2] = np.nan
+    seen = np.full((4, 3), 2)
+    seen[0, 2] = 1
     err = np.ones((4, 3))
     err[2, 0] = 7.5
-    flags = point_flags(_inputs([("p", "q")]), {"points_3d": p3, "error": err, "points_2d": p2})
-    assert flags == [
-        (0, "r", "fewer than 2 views", 1.0),
-        (1, "r", "views disagree", 2.0),
-        (2, "p", "reprojection", 7.5),
-        (3, "p", "bone p-q", 2.0),
-        (3, "q", "bone p-q", 2.0),
+    errors = np.ones((4, 2, 3))
+    errors[2, 1, 1] = 40.0
+    outlier = np.zeros((4, 2, 3), dtype=bool)
+    outlier[2, 1, 1] = True  # q's view b left out by RANSAC in frame 2
+    relabelled = np.zeros_like(outlier)
+    relabelled[1, 0, 0] = True
+    bone_error = np.zeros((4, 1))
+    bone_error[3, 0] = 2.0
+    arrays = {
+        "points_3d": p3,
+        "error": err,
+        "seen": seen,
+        "errors": errors,
+        "outlier": outlier,
+        "relabelled": relabelled,
+        "bone_dropped": np.zeros_like(outlier),
+        "bone_error": bone_error,
+    }
+    flags = point_flags(inputs, arrays)
+    assert _rows(flags, inputs) == [
+        list(FLAG_COLUMNS),
+        ["0", "r", "flagged", "fewer than 2 views", "", "", "1.000"],
+        ["1", "p", "corrected", "left/right relabelled", "a", "", "1.000"],
+        ["1", "r", "flagged", "views disagree", "", "", "2.000"],
+        ["2", "p", "flagged", "reprojection", "", "", "7.500"],
+        ["2", "q", "corrected", "outlier view left out", "b", "", "40.000"],
+        ["3", "p", "flagged", "bone", "", "p-q", "2.000"],
+        ["3", "q", "flagged", "bone", "", "p-q", "2.000"],
     ]
+    assert flags.points("flagged") == 5
+    assert flags.points("corrected") == 2
+    assert flags.by_reason()["bone"] == 2
 
 
 def test_camera_keypoint_errors_are_medians_over_inlier_views() -> None:

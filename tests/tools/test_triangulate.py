@@ -15,8 +15,8 @@ from ethoagent.tools.cameras import (
     project_points,
     undistort_points,
 )
+from ethoagent.tools.dlt import lens, normalised_views, pixel_jacobians
 from ethoagent.tools.triangulate import (
-    _pixel_jacobians,
     bone_length_errors,
     enumerate_hypotheses,
     median_bone_lengths,
@@ -204,7 +204,7 @@ def test_ransac_screens_hypotheses_with_the_lens_jacobian() -> None:
     rng = np.random.default_rng(3)
     pix = rng.uniform([5, 5], [315, 235], (400, 2))
     norm = undistort_points(cam, pix)
-    jac = _pixel_jacobians([cam], norm[None, None])[0, 0]  # (400, 2, 2)
+    jac = pixel_jacobians([cam], norm[:, None])[:, 0]  # (400, 2, 2)
     step = rng.normal(0.0, 1.0, (400, 2))
     step *= 4.0 / np.linalg.norm(step @ np.diag(cam.matrix[[0, 1], [0, 1]]), axis=1)[:, None]
     step /= cam.matrix[0, 0]  # ~4 px offsets in normalised units
@@ -419,3 +419,37 @@ def test_point_summary_gives_anipose_error_ncams_and_score() -> None:
     assert np.isnan(ncams[0, 1]) and np.isnan(error[0, 1]) and np.isnan(score[0, 1])
     with pytest.raises(InputError, match="confidence must have shape"):
         point_summary(result, conf[:, :2])
+
+
+def test_dlt_matches_the_batched_svd_solution() -> None:
+    # the closed-form normal-equation solve must reach the homogeneous least-squares
+    # answer (smallest right singular vector of the stacked system) to rounding, with
+    # weights, missing views and two-view points, above and below the one-thread size
+    cams = make_ring_cameras(4, distortion=(-0.15, 0.03, 0.0005, -0.0005, 0.0), seed=2)
+    rng = np.random.default_rng(2)
+    for frames in (3, 600):
+        truth = rng.uniform(-60.0, 60.0, (frames, 9, 3))
+        pts = project_points(cams, truth).transpose(0, 2, 1, 3)
+        pts = pts + rng.normal(0.0, 2.0, pts.shape)
+        pts[:, :2, 0] = np.nan  # two-view points
+        w = rng.uniform(0.1, 1.0, pts.shape[:3])
+        ours = triangulate_dlt(cams, pts, w)
+        norm, ext, origin, scale = normalised_views(cams, pts)  # the world DLT solves in
+        ref = np.empty_like(ours)
+        for f in range(frames):
+            for k in range(9):
+                rows = [
+                    w[f, v, k] * (norm[f, v, k, i] * ext[v, 2] - ext[v, i])
+                    for v in range(len(cams))
+                    for i in (0, 1)
+                    if not np.isnan(pts[f, v, k, 0])
+                ]
+                h = np.linalg.svd(np.array(rows))[2][-1]
+                ref[f, k] = origin + scale * h[:3] / h[3]
+        np.testing.assert_allclose(ours, ref, atol=1e-8)
+
+
+def test_lens_matches_opencv_projection() -> None:
+    cam = make_ring_cameras(2, distortion=(-0.3, 0.1, 0.002, -0.002, 0.01), seed=4)[0]
+    norm = undistort_points(cam, np.random.default_rng(4).uniform([5, 5], [315, 235], (50, 2)))
+    np.testing.assert_allclose(lens(cam, norm)[0], normalised_to_pixels(cam, norm), atol=1e-9)

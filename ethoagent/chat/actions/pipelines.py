@@ -60,9 +60,35 @@ def _options(spec: AnyPipeline, **given: Any) -> BaseModel:
     return options
 
 
+_BODY = (
+    'Body file stating which keypoints play which role (TOML head = "snout", '
+    'tail_base = "tailbase", ... or a skeleton file); overrides name matching.'
+)
+_FORMAT = "Keypoint format where detection is ambiguous (dlc, sleap, anipose, nwb, netcdf, ...)."
+
+
+def _maybe(ctx: ToolContext, path: str | None, what: str) -> Path | None:
+    """``path`` inside the workspace (it must exist), or ``None``."""
+    return None if path is None else ctx.workspace.resolve(path, must_exist=True, what=what)
+
+
+def _examples_table(ctx: ToolContext, path: str | None) -> Path | None:
+    """An examples table inside the workspace whose every file lies inside it too."""
+    from ethoagent.io.session import read_examples_table
+
+    table = _maybe(ctx, path, "examples table")
+    if table is not None:
+        for row in read_examples_table(table):
+            ctx.workspace.resolve(row.keypoints, must_exist=True, what="keypoint file")
+            ctx.workspace.resolve(row.labels, must_exist=True, what="label file")
+    return table
+
+
 class RunSegmentArgs(_Args):
     keypoints: str = Field(description="Keypoint file or simulated session folder.")
     fps: float | None = Field(None, description="Frame rate, Hz, if the file has none.")
+    body: str | None = Field(None, description=_BODY)
+    format: str | None = Field(None, description=_FORMAT)
     k: int | None = Field(None, description="DEC clusters.")
     min_epoch_s: float | None = Field(None, description="Shortest epoch, seconds.")
     dec_epochs: int | None = Field(None, description="DEC pretraining epochs.")
@@ -74,7 +100,10 @@ def _run_segment(ctx: ToolContext, a: RunSegmentArgs) -> ToolResult:
     from ethoagent.graphs.segment import PIPELINE
 
     path = ctx.workspace.resolve(a.keypoints, must_exist=True, what="keypoint file")
-    inputs = PIPELINE.parse_inputs({"keypoints": path, "fps": a.fps})
+    body = _maybe(ctx, a.body, "body file")
+    inputs = PIPELINE.parse_inputs(
+        {"keypoints": path, "fps": a.fps, "body": body, "format": a.format}
+    )
     options = _options(
         PIPELINE,
         k=a.k,
@@ -322,10 +351,18 @@ register_tool(
 
 class RunClassifyArgs(_Args):
     keypoints: str = Field(description="Keypoint file or simulated session folder.")
-    examples: str = Field(
-        description="Labelled examples: CSV frame,label (or start_frame,stop_frame,label; "
-        "optional animal) or a BORIS events export; every class needs one."
+    examples: str | None = Field(
+        None,
+        description="Labelled examples of this session: CSV frame,label, 0/1 columns, "
+        "start/stop clips or a BORIS export; every class needs one here or in examples_from.",
     )
+    examples_from: str | None = Field(
+        None,
+        description="CSV of other labelled sessions (columns keypoints,labels[,fps], paths "
+        "relative to the table) whose examples teach this one.",
+    )
+    body: str | None = Field(None, description=_BODY)
+    format: str | None = Field(None, description=_FORMAT)
     classes: list[str] | None = Field(
         None,
         description="The label set (default: the classes of definitions, else freezing, "
@@ -346,7 +383,10 @@ def _run_classify(ctx: ToolContext, a: RunClassifyArgs) -> ToolResult:
     ws = ctx.workspace
     given = {
         "keypoints": ws.resolve(a.keypoints, must_exist=True, what="keypoint file"),
-        "examples": ws.resolve(a.examples, must_exist=True, what="examples file"),
+        "examples": _maybe(ctx, a.examples, "examples file"),
+        "examples_from": _examples_table(ctx, a.examples_from),
+        "body": _maybe(ctx, a.body, "body file"),
+        "format": a.format,
         "video": None if a.video is None else ws.resolve(a.video, must_exist=True, what="video"),
         "definitions": None
         if a.definitions is None

@@ -12,13 +12,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypedDict
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ethoagent.errors import InputError
 from ethoagent.graphs.classify.options import ClassifyOptions
 from ethoagent.graphs.kit.inputs import SessionRecord
-from ethoagent.io.labels import examples_from_labels, read_labels
-from ethoagent.io.session import Session, resolve_session
+from ethoagent.io.keypoints import KeypointFormat
+from ethoagent.io.labels import OTHER, Labels, examples_from_labels, read_labels
+from ethoagent.io.session import Session, read_examples_table, resolve_session
 from ethoagent.model.ethogram import Example
 from ethoagent.tools.classify import DEFAULT_DEFINITIONS, plan_windows
 
@@ -30,10 +32,19 @@ class ClassifySources(BaseModel):
         keypoints: keypoint file (DeepLabCut, SLEAP, LightningPose, anipose, NWB, netCDF)
             or a folder written by ``ethoagent simulate``.
         session: a folder from ``ethoagent simulate``; used when ``keypoints`` is absent.
-        examples: labelled examples, CSV ``frame,label`` (or ``start_frame,stop_frame,label``;
-            optional ``animal``) or a BORIS events export; every class needs one.
+        examples: labelled examples of this session, any label file
+            ``io.labels.read_labels`` reads (CSV ``frame,label``, 0/1 columns, clips,
+            BORIS, ...).
+        examples_from: a table of other labelled sessions (CSV ``keypoints,labels[,fps]``,
+            paths relative to the table; ``io.session.read_examples_table``) whose
+            examples teach this one; with or without ``examples``. Every class needs an
+            example in one or the other.
         video: the video the keypoints were tracked on (else frames are drawn).
         fps: frame rate, Hz, where the file states none.
+        body: a body file stating which keypoints play which role (``io.body``: a TOML
+            ``head = "snout"``, ... or a skeleton file); overrides name matching.
+        format: the keypoint format (``io.keypoints.KEYPOINT_FORMATS``) where detection
+            from the suffix and first rows is ambiguous.
         classes: the label set (default: the classes of ``definitions``, else the fear set).
         definitions: JSON file ``{class: one-sentence definition}``.
     """
@@ -42,9 +53,12 @@ class ClassifySources(BaseModel):
 
     keypoints: Path | None = None
     session: Path | None = None
-    examples: Path
+    examples: Path | None = None
+    examples_from: Path | None = None
     video: Path | None = None
     fps: float | None = Field(None, gt=0)
+    body: Path | None = None
+    format: KeypointFormat | None = None
     classes: list[str] | None = None
     definitions: Path | None = None
 
@@ -52,7 +66,28 @@ class ClassifySources(BaseModel):
     def _complete(self) -> ClassifySources:
         if self.session is None and self.keypoints is None:
             raise ValueError("classify needs `keypoints` or `session`")
+        if self.examples is None and self.examples_from is None:
+            raise ValueError("classify needs `examples` or `examples_from` (or both)")
         return self
+
+
+class ExampleSession(SessionRecord):
+    """A labelled session whose examples teach the one classified (``--examples-from``).
+
+    Attributes:
+        labels: its label file.
+        examples: its labelled clips, in its own frames and animals.
+    """
+
+    labels: str
+    examples: list[Example]
+
+    def describe(self) -> str:
+        """One line: keypoint file, label file, frame rate and clips."""
+        return (
+            f"{Path(self.keypoints).name} (labels {Path(self.labels).name}, "
+            f"{self.fps:g} fps, {self.frames} frames, {len(self.examples)} clips)"
+        )
 
 
 class ClassifyInputs(SessionRecord):
@@ -61,7 +96,10 @@ class ClassifyInputs(SessionRecord):
     Attributes:
         classes: the label set; definitions: one sentence per class.
         examples: the labelled example clips (``model.ethogram.Example``).
-        examples_file: where they came from.
+        examples_file: where they came from (the label file, and the sessions of an
+            examples table).
+        example_sessions: labelled sessions whose examples are pooled with this one's
+            (``tools.detector_pool``).
         reviewed: windows a person labelled in ``ethoagent review`` (a re-run with the
             run's corrections): their frames take the person's label and they join the
             in-context examples the model sees; the detector is fitted on ``examples``
@@ -73,6 +111,7 @@ class ClassifyInputs(SessionRecord):
     definitions: dict[str, str]
     examples: list[Example]
     examples_file: str | None = None
+    example_sessions: list[ExampleSession] = Field(default_factory=list)
     reviewed: list[Example] = Field(default_factory=list)
     options: ClassifyOptions = ClassifyOptions()
 
@@ -134,20 +173,26 @@ def read_definitions(path: Path | None) -> dict[str, str] | None:
 
 def resolve_classify_inputs(
     keypoints: Path,
-    examples: Path | Sequence[Example],
+    examples: Path | Sequence[Example] | None,
     *,
+    examples_from: Path | None = None,
     classes: Sequence[str] | None = None,
     definitions: dict[str, str] | None = None,
     video: Path | None = None,
     fps: float | None = None,
     options: ClassifyOptions | None = None,
+    body: Path | None = None,
+    format: KeypointFormat | None = None,
 ) -> ClassifyInputs:
     """Check the keypoints, video and labelled examples of a classify run.
 
     Args:
         keypoints: any file ``tools.io.read_keypoints`` reads, or a folder written by
             ``ethoagent simulate``.
-        examples: a label file (``io.labels.read_labels``) or example clips.
+        examples: a label file (``io.labels.read_labels``) or example clips of this
+            session, or ``None`` (then ``examples_from`` gives them all).
+        examples_from: an examples table of other labelled sessions
+            (``io.session.read_examples_table``), each read at its own frame rate.
         classes: the label set (default: the classes of ``definitions``, else
             ``DEFAULT_DEFINITIONS``).
         definitions: one sentence per class (defaults from ``DEFAULT_DEFINITIONS`` where
@@ -155,13 +200,17 @@ def resolve_classify_inputs(
         video: the video the keypoints come from, or ``None`` (frames are drawn).
         fps: frame rate, Hz (overrides the file's).
         options: the run's settings.
+        body: a body file stating the roles (``io.body.read_body``), or ``None``.
+        format: the keypoint format where detection is ambiguous, or ``None``.
 
     Raises:
         InputError: unreadable inputs, a class without examples, or examples outside the
             session.
     """
     opts = options or ClassifyOptions()
-    base = resolve_session(Path(keypoints), video=video, fps=fps, layout=opts.layout)
+    base = resolve_session(
+        Path(keypoints), video=video, fps=fps, layout=opts.layout, body=body, format=format
+    )
     defs = dict(definitions or {})
     names = list(classes) if classes else list(defs) or list(DEFAULT_DEFINITIONS)
     if len(set(names)) != len(names) or len(names) < 2:
@@ -171,6 +220,10 @@ def resolve_classify_inputs(
         )
     defs = {c: defs.get(c) or DEFAULT_DEFINITIONS.get(c) or c.replace("_", " ") for c in names}
     clips, source = _example_clips(examples, names, base)
+    taught = _example_sessions(examples_from, names, opts, body)
+    if taught:
+        table = f"{examples_from}: " + ", ".join(t.describe() for t in taught)
+        source = f"{source}; {table}" if source else table
     for e in clips:
         if e.label not in names or e.stop > base.frames or e.animal >= len(base.animals):
             raise InputError(
@@ -178,7 +231,8 @@ def resolve_classify_inputs(
                 f"{len(base.animals)} animal(s)) or its label is not in {names}.",
                 fix="label frames of this keypoint file with classes of the label set.",
             )
-    missing = [c for c in names if not any(e.label == c for e in clips)]
+    every = [*clips, *(e for t in taught for e in t.examples)]
+    missing = [c for c in names if not any(e.label == c for e in every)]
     if missing and opts.use_examples:
         raise InputError(
             f"no labelled example of class(es) {missing} in "
@@ -191,20 +245,84 @@ def resolve_classify_inputs(
         definitions=defs,
         examples=clips,
         examples_file=source,
+        example_sessions=taught,
         options=opts,
     )
 
 
 def _example_clips(
-    examples: Path | Sequence[Example], names: list[str], base: Session
+    examples: Path | Sequence[Example] | None, names: list[str], base: Session
 ) -> tuple[list[Example], str | None]:
     """The example clips (read from a label file, or as given) and the file they came from."""
+    if examples is None:
+        return [], None
     if not isinstance(examples, (str, Path)):
         return list(examples), None
     labels = read_labels(
         examples, n_frames=base.frames, fps=base.fps, classes=names, animals=base.animals
     )
-    return examples_from_labels(labels, base.animals), str(examples)
+    return _clips(labels, base.animals), str(examples)
+
+
+def _clips(labels: Labels, animals: Sequence[str]) -> list[Example]:
+    """A label file's example clips, with the frames it makes ``other`` without a bout.
+
+    ``examples_from_labels`` gives the bouts a file lists; frames no bout covers, which
+    ``read_labels`` makes ``other`` where the label set has it (a BORIS export of
+    ``interact`` events only), become ``other`` clips here, as a 0/1 file's uncovered
+    frames do, so BORIS and frame-wise files teach the same classes.
+    """
+    clips = examples_from_labels(labels, animals)
+    if labels.layout != "codes" or OTHER not in labels.classes:
+        return clips
+    if any(e.label == OTHER for e in clips):
+        return clips
+    code = labels.classes.index(OTHER)
+    for j, column in enumerate(labels.columns):
+        if column not in animals:
+            continue
+        on = np.diff(np.concatenate([[0], (labels.values[:, j] == code).astype(np.int64), [0]]))
+        for start, stop in np.flatnonzero(on).reshape(-1, 2):
+            clips.append(
+                Example(
+                    animal=list(animals).index(column),
+                    start=int(start),
+                    stop=int(stop),
+                    label=OTHER,
+                )
+            )
+    return clips
+
+
+def _example_sessions(
+    table: Path | None,
+    names: list[str],
+    opts: ClassifyOptions,
+    body: Path | None,
+) -> list[ExampleSession]:
+    """The labelled sessions of an examples table, each read at its own frame rate.
+
+    The keypoint format of each is detected from its file; ``body`` (the same body file
+    as the session classified) states their roles too.
+    """
+    if table is None:
+        return []
+    out: list[ExampleSession] = []
+    for row in read_examples_table(Path(table)):
+        where = f"examples table {table}:{row.line}"
+        s = resolve_session(row.keypoints, fps=row.fps, layout=opts.layout, body=body)
+        labels = read_labels(
+            row.labels, n_frames=s.frames, fps=s.fps, classes=names, animals=s.animals
+        )
+        clips = _clips(labels, s.animals)
+        if not clips:
+            raise InputError(
+                f"{where}: {row.labels} labels no frame of {row.keypoints} with a class of "
+                f"{names}.",
+                fix="check the classes (--classes) against the label file, or drop the row.",
+            )
+        out.append(ExampleSession.from_session(s, labels=str(row.labels), examples=clips))
+    return out
 
 
 def resolve_classify(sources: ClassifySources, options: ClassifyOptions) -> ClassifyInputs:
@@ -218,11 +336,14 @@ def resolve_classify(sources: ClassifySources, options: ClassifyOptions) -> Clas
     return resolve_classify_inputs(
         keypoints,
         sources.examples,
+        examples_from=sources.examples_from,
         classes=sources.classes,
         definitions=read_definitions(sources.definitions),
         video=sources.video,
         fps=sources.fps,
         options=options,
+        body=sources.body,
+        format=sources.format,
     )
 
 
@@ -230,6 +351,7 @@ __all__ = [
     "ClassifyInputs",
     "ClassifySources",
     "ClassifyState",
+    "ExampleSession",
     "query_windows",
     "read_definitions",
     "resolve_classify",

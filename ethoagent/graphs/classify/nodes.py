@@ -23,7 +23,12 @@ from numpy.typing import NDArray
 
 from ethoagent.atomic import atomic_write_text
 from ethoagent.errors import InputError
-from ethoagent.graphs.classify.inputs import ClassifyInputs, ClassifyState, query_windows
+from ethoagent.graphs.classify.inputs import (
+    ClassifyInputs,
+    ClassifyState,
+    ExampleSession,
+    query_windows,
+)
 from ethoagent.graphs.classify.options import ClassifyOptions, effective_budget
 from ethoagent.graphs.classify.report import write_classify_outputs
 from ethoagent.graphs.classify.stages import (
@@ -47,8 +52,10 @@ from ethoagent.tools.classify import (
     standardise,
     still_seconds_from_motion,
 )
+from ethoagent.tools.detector_pool import common_names, pool_features, select_features
 from ethoagent.tools.detectors import (
     Detector,
+    DetectorFeatures,
     DetectorPrediction,
     detector_features,
     fit_detector,
@@ -195,10 +202,19 @@ def _read_json(path: Path) -> Any:
 def _session_detector(
     rt: Runtime, inputs: ClassifyInputs, points: NDArray[np.float64], feats: Features
 ) -> tuple[Detector, DetectorPrediction] | None:
-    """The classical detector fitted on the examples and its prediction; None without any."""
-    if not inputs.examples:
+    """The classical detector fitted on the examples and its prediction; None without any.
+
+    Examples of other sessions (``example_sessions``) are pooled with this session's
+    (``tools.detector_pool``), each session's features at its own frame rate.
+    """
+    taught = inputs.example_sessions
+    if not inputs.examples and not taught:
         return None
-    args = {"examples": len(inputs.examples), "classes": len(inputs.classes)}
+    args = {
+        "examples": len(inputs.examples) + sum(len(t.examples) for t in taught),
+        "classes": len(inputs.classes),
+        "sessions": 1 + len(taught),
+    }
     with rt.tracer.timed_tool("fit_detector", args) as call, warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         dfeats = detector_features(
@@ -208,10 +224,42 @@ def _session_detector(
             individuals=inputs.animals,
             layout=feats.layout,
         )
-        detector = fit_detector(dfeats, inputs.examples, inputs.classes)
+        train, clips = dfeats, list(inputs.examples)
+        if taught:
+            others = [_taught_features(t) for t in taught]
+            names = common_names([dfeats, *others])
+            dfeats = select_features(dfeats, names)
+            sessions = ([dfeats] if clips else []) + [select_features(f, names) for f in others]
+            train, clips = pool_features(
+                sessions, ([clips] if clips else []) + [t.examples for t in taught]
+            )
+        detector = fit_detector(train, clips, inputs.classes)
         pred = detector.predict(dfeats)
         call.result = repr(detector)
     return detector, pred
+
+
+def _taught_note(inputs: ClassifyInputs) -> list[str]:
+    """The report's line naming the sessions the examples came from (none: empty)."""
+    if not inputs.example_sessions:
+        return []
+    return [
+        f"examples taken from other sessions: {inputs.examples_file}. The detector was "
+        "fitted on their features (each at its own frame rate) and cross-validated on "
+        "their clips; no frame of this session was scored against labels."
+    ]
+
+
+def _taught_features(session: ExampleSession) -> DetectorFeatures:
+    """Detector features of a labelled session of ``--examples-from``, at its own rate."""
+    data = read_keypoints(session.keypoints, fps=session.fps, format=session.format)
+    return detector_features(
+        np.asarray(data.points, dtype=np.float64),
+        fps=session.fps,
+        keypoints=session.keypoint_names,
+        individuals=session.animals,
+        layout=layout_named(session.layout, session.keypoint_names),
+    )
 
 
 def model_windows(uncertainty: NDArray[np.float64], budget: float) -> NDArray[np.bool_]:
@@ -335,7 +383,7 @@ def _timed(state: ClassifyState, node: str, t0: float) -> dict[str, float]:
 
 def _read_points(inputs: ClassifyInputs) -> NDArray[np.float64]:
     """``(frames, animals, keypoints, dims)`` float64 of the session, checked unchanged."""
-    data = read_keypoints(inputs.keypoints, fps=inputs.fps)
+    data = read_keypoints(inputs.keypoints, fps=inputs.fps, format=inputs.format)
     if data.frames != inputs.frames or list(data.individuals) != inputs.animals:
         raise InputError(
             f"{inputs.keypoints} changed since the run started.",
@@ -424,7 +472,7 @@ def prepare(state: ClassifyState, env: ClassifyGraphEnv) -> dict[str, Any]:
             else math.nan
         )
         images = _WindowImages(inputs, points, bl)
-        warn = _no_video_warning(rt, inputs)
+        warn = [*inputs.warnings, *_no_video_warning(rt, inputs), *_taught_note(inputs)]
         img, kin, named = _window_vectors(env, images, feats, spans, len(queries))
         img_z = standardise(img)
         kin_z = standardise(kin)

@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from ethoagent.errors import InputError
+from ethoagent.graphs.gate.descriptor import describe_gate_motion, standardise
 from ethoagent.graphs.gate.fitted import feature_scale, held_out, labelled_span, trained_on
 from ethoagent.graphs.gate.options import (
     ARCHITECTURE,
@@ -88,6 +89,8 @@ class TrainInputs(_Inputs):
     pretrained: Path | None = None
     video: Path | None = None
     vision_model: Path | None = None
+    examples_from: Path | None = None
+    """A table of more labelled sessions (``gate.cohort``), keypoints only."""
 
 
 class PredictInputs(_Inputs):
@@ -112,13 +115,20 @@ class Keypoints:
     Attributes:
         path: the file.
         pose: its keypoints, ``points`` ``(frames, animals, keypoints, dims)``.
-        motion: ``describe_motion`` of it with per-keypoint velocities (confidence NaN,
-            i.e. none in the file, = 1).
+        motion: its gate descriptor (``descriptor.describe_gate_motion``: keypoints,
+            velocities, body-length and social features; confidence NaN, i.e. none in
+            the file, = 1).
+        nose_distance: ``(frames, animals)`` nose-nose distance to the nearest partner,
+            body lengths, NaN = unknown (the rule baseline's input).
+        pose_features: how many of the descriptor's last columns are body-length
+            features (0 = none could be computed).
     """
 
     path: Path
     pose: PoseData
     motion: MotionDescriptor
+    nose_distance: NDArray[np.float64]
+    pose_features: int = 0
 
     def session(
         self,
@@ -135,11 +145,7 @@ class Keypoints:
 
         m = self.motion
         y = labels if labels is not None else np.full(m.valid.shape, -1, np.int64)
-        x = m.features
-        if scale is not None:
-            mean, std = (np.asarray(scale[k], np.float32) for k in ("mean", "std"))
-            x = ((x - mean) / std).astype(np.float32)
-        return GateSession(x, y, m.confidence, m.valid, vision)
+        return GateSession(standardise(m.features, scale), y, m.confidence, m.valid, vision)
 
     @property
     def layout(self) -> dict[str, Any]:
@@ -268,7 +274,6 @@ def read_keypoints_motion(path: Path, fps: float | None) -> Keypoints:
         InputError: the file does not exist or cannot be read, or no frame rate is known.
     """
     from ethoagent.io.keypoints import read_keypoints
-    from ethoagent.tools.motion import describe_motion
 
     if not path.is_file():
         raise InputError(f"keypoint file {path} does not exist.", fix="check the path.")
@@ -279,8 +284,11 @@ def read_keypoints_motion(path: Path, fps: float | None) -> Keypoints:
             f"{path} states no frame rate; the motion descriptor holds velocities.",
             fix="pass --fps (Hz).",
         )
-    conf = np.where(np.isnan(pose.confidence), 1.0, pose.confidence)
-    return Keypoints(path, pose, describe_motion(pose.points, conf, velocity_fps=float(rate)))
+    d = describe_gate_motion(
+        pose.points, pose.confidence, fps=float(rate), keypoints=pose.keypoints,
+        individuals=pose.individuals,
+    )  # fmt: skip
+    return Keypoints(path, pose, d.motion, d.nose_distance, len(d.pose_names))
 
 
 def read_gate_meta(folder: Path) -> dict[str, Any]:
@@ -570,16 +578,44 @@ def _fit_record(
     kp: Keypoints,
     y: NDArray[np.int64],
     classes: list[str],
+    taught: list[dict[str, object]] | None = None,
 ) -> dict[str, Any]:
-    """A new model's ``gate.json`` start: layout, classes, training data, feature scale."""
+    """A new model's ``gate.json`` start: layout, classes, training data, feature scale.
+
+    ``taught``: the sessions of ``--examples-from``, recorded as ``examples_from``.
+    """
     frames = kp.pose.frames
     labelled = round(options.label_fraction * frames)
-    return {
+    record = {
         "layout": kp.layout,
         "classes": classes,
         "trained_on": trained_on(inputs.keypoints, inputs.labels, frames, labelled),
         "feature_scale": feature_scale(kp.motion.features[labelled_span(y)]),
     }
+    return record if taught is None else {**record, "examples_from": taught}
+
+
+def _with_cohort(
+    inputs: TrainInputs,
+    options: TrainOptions,
+    kp: Keypoints,
+    y: NDArray[np.int64],
+    classes: list[str],
+) -> tuple[Keypoints, NDArray[np.int64], list[str], list[dict[str, object]] | None]:
+    """The trained session with ``--examples-from``'s sessions appended (``gate.cohort``)."""
+    if inputs.examples_from is None:
+        return kp, y, classes, None
+    from ethoagent.graphs.gate.cohort import pool_train_sessions
+
+    if inputs.video is not None:
+        raise InputError(
+            "--examples-from trains on keypoints only; --video covers one session.",
+            fix="leave out --video, or train on one session with its video.",
+        )
+    c = pool_train_sessions(
+        kp, y, classes, inputs.examples_from, fps=inputs.fps, gap=options.window
+    )
+    return c.keypoints, c.labels, c.classes, c.sessions
 
 
 def resolve_train(
@@ -608,6 +644,7 @@ def resolve_train(
         inputs.labels, pose.individuals, pose.frames, pose.fps or inputs.fps, known
     )
     y[round(options.label_fraction * pose.frames) :] = -1
+    kp, y, classes, taught = _with_cohort(inputs, options, kp, y, classes)
     if not (y >= 0).any():  # also --label-fraction 0
         raise InputError(f"{inputs.labels} labels no frame (all -1).", fix="label some frames.")
     _check_model_out(out, resume, CHECKPOINT_FILE)
@@ -635,7 +672,7 @@ def resolve_train(
     else:
         if inputs.video is not None:
             encoder = (options.vision_encoder, options.crop_px)
-        meta = _fit_record(inputs, options, kp, y, classes)
+        meta = _fit_record(inputs, options, kp, y, classes, taught)
         if inputs.pretrained is not None:
             if not (inputs.pretrained / "weights.pt").is_file():
                 raise InputError(

@@ -40,7 +40,7 @@ EVAL_BUDGETS: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0)
 
 
 SIZES: dict[str, dict[str, Any]] = {
-    "cpu": {"d_model": 64, "d_z": 32, "layers": 2, "window": 64, "epochs": 20, "lr": 2e-3},
+    "cpu": {"d_model": 64, "d_z": 32, "layers": 2, "window": 64, "epochs": 12, "lr": 2e-3},
     "paper": {"d_model": 256, "d_z": 128, "layers": 4, "window": 128, "epochs": 10, "lr": 3e-4},
 }
 """Model sizes (``--size``): ``cpu`` (default) trains on 3 minutes of two-mouse keypoints

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
@@ -28,6 +29,7 @@ from ethoagent.atomic import atomic_write_text
 from ethoagent.config import Settings
 from ethoagent.errors import InputError
 from ethoagent.graphs.gate.fitted import labelled_span
+from ethoagent.graphs.gate.head import apply_head, fit_head, split_span
 from ethoagent.graphs.gate.inputs import (
     CLASSES_FILE,
     META_FILE,
@@ -39,7 +41,7 @@ from ethoagent.graphs.gate.inputs import (
     ResolvedTrain,
     new_model,
 )
-from ethoagent.graphs.gate.options import ENCODERS
+from ethoagent.graphs.gate.options import ENCODERS, SIZES
 from ethoagent.graphs.kit.runtime import Runtime
 from ethoagent.nn.lookagain import LookAgain
 from ethoagent.tools.vision import VisionEncoder
@@ -256,9 +258,10 @@ def infer(
     """``(frames, animals, n_classes)`` probabilities, reading ``vision`` at ``wanted``."""
     from ethoagent.nn.predict_gate import predict_probabilities
 
-    return predict_probabilities(
-        gm.model, keypoints.session(vision=vision, scale=gm.scale), gm.window, select=wanted
-    )
+    session = keypoints.session(vision=vision, scale=gm.scale)
+    with torch_threads(gm.model):
+        probs = predict_probabilities(gm.model, session, gm.window, select=wanted)
+    return apply_head(gm.meta.get("head"), probs, session.motion, keypoints.nose_distance)
 
 
 def vision_summary(
@@ -371,8 +374,10 @@ def score_node(env: GateEnv, state: GateState) -> GateState:
             probs = infer(gm, kp, wanted, vision)
         cost = vision_summary(k, held["encoder"] if held else None, wanted, valid, stats)
         macro, per, scored = f1_scores(probs.argmax(axis=-1), r.truth, gm.classes)
+        head = gm.meta.get("head")
         rows.append(
             {
+                "method": f"gate ({head['mode']})" if head else "gate",
                 "top_k": "keypoints only" if k is None else f"{round(k * 100)}%",
                 "macro_f1": macro,
                 "frames_looked_at": cost["frames_looked_at"],
@@ -384,10 +389,66 @@ def score_node(env: GateEnv, state: GateState) -> GateState:
             }
         )
         env.rt.report_progress("eval", 1, len(r.budgets))
+    rows += baseline_rows(gm, kp, r.truth)
     return {"rows": rows, "warnings": list(env.warnings)}
 
 
+def baseline_rows(gm: GateModel, kp: Keypoints, truth: NDArray[np.int64]) -> list[dict[str, Any]]:
+    """Rows of the head's parts alone on the same frames: transformer, logreg, rule.
+
+    Each was fitted on the model's training frames only (``gate.json``'s ``head``); none
+    reads video. Empty for a model without a head.
+    """
+    from ethoagent.graphs.gate.report import f1_scores
+    from ethoagent.nn.predict_gate import predict_probabilities
+
+    head = gm.meta.get("head")
+    if not head:
+        return []
+    session = kp.session(scale=gm.scale)
+    parts: dict[str, Any] = {
+        "transformer alone": {**head, "mode": "transformer", "smooth_frames": 1},
+        "logistic regression": {**head, "mode": "logreg", "smooth_frames": 1},
+        "nose-distance rule": {**head, "mode": "rule", "smooth_frames": 1},
+    }
+    with torch_threads(gm.model):
+        probs = predict_probabilities(gm.model, session, gm.window, select=None)
+    rows = []
+    for name, part in parts.items():
+        if part["mode"] != "transformer" and not head.get(part["mode"]):
+            continue
+        out = apply_head(part, probs, session.motion, kp.nose_distance)
+        macro, per, scored = f1_scores(out.argmax(axis=-1), truth, gm.classes)
+        rows.append({"method": name, "top_k": "keypoints only", "macro_f1": macro,
+                     "frames_looked_at": 0, "fraction_looked_at": 0.0,
+                     "frames_sent_to_encoder": 0, "vision_encoder_calls": 0,
+                     "frames_scored": scored, "per_class_f1": per})  # fmt: skip
+    return rows
+
+
 # ----------------------------------------------------------------------- training
+
+
+@contextmanager
+def torch_threads(model: LookAgain) -> Iterator[None]:
+    """One torch thread while a model of at most the ``cpu`` size's width trains or predicts.
+
+    Its matrices are too small to split: a training step on ethome took 0.59 CPU-s with
+    torch's two threads and 0.34 with one, in the same wall time (2 loaded cores).
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if model.config.d_model <= SIZES["cpu"]["d_model"]:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+HEAD_SUMMARY = ("mode", "smooth_frames", "validation", "validation_frames")
+"""Keys of the fitted head that the trace and the train summary show."""
 
 
 def _step_reporter(env: GateEnv, stage: str) -> Callable[[int, int, float], None]:
@@ -408,9 +469,12 @@ def pretrain_node(env: GateEnv, state: GateState) -> GateState:
     if not r.resume:
         atomic_write_text(r.out / META_FILE, json.dumps(r.meta, indent=2))
     sessions = [k.session(scale=r.meta.get("feature_scale")) for k in r.files]
-    with env.rt.tracer.timed_tool(
-        "pretrain_gate", {"files": len(sessions), "epochs": cfg.epochs, "window": cfg.window}
-    ) as t:
+    with (
+        torch_threads(r.model),
+        env.rt.tracer.timed_tool(
+            "pretrain_gate", {"files": len(sessions), "epochs": cfg.epochs, "window": cfg.window}
+        ) as t,
+    ):
         result = pretrain_gate(
             r.model, sessions, cfg, checkpoint_dir=r.out,
             progress=_step_reporter(env, "pretrain"),
@@ -484,8 +548,8 @@ def _train_model(r: ResolvedTrain, vision_dim: int | None) -> tuple[LookAgain, d
             vision_dim=vision_dim, gate_fraction=o.top_k,
         )  # fmt: skip
     stride = max(1, o.window // 2)
-    span = labelled_span(r.labels)
-    warmup = warmup_steps([span.stop - span.start], window=o.window, stride=stride,
+    fit = split_span(labelled_span(r.labels), o.window)[0]
+    warmup = warmup_steps([p.stop - p.start for p in fit], window=o.window, stride=stride,
                           batch_size=8, epochs=o.epochs)  # fmt: skip
     cfg = TrainConfig(epochs=o.epochs, window=o.window, stride=stride, batch_size=8, lr=o.lr,
                       warmup_steps=warmup)  # fmt: skip
@@ -537,14 +601,27 @@ def train_node(env: GateEnv, state: GateState) -> GateState:
             csv.writer(f, lineterminator="\n").writerow([step, repr(loss)])
         report(step, total, loss)
 
-    span = labelled_span(r.labels)
-    scale = meta.get("feature_scale")
-    session = r.keypoints.session(labels=r.labels, vision=vision, scale=scale).part(span)
-    with env.rt.tracer.timed_tool(
-        "train_gate", {"epochs": cfg.epochs, "window": cfg.window, "classes": len(classes)}
-    ) as t:
-        result = train_gate(model, [session], cfg, checkpoint_dir=out, progress=on_step)
+    spans = split_span(labelled_span(r.labels), cfg.window)
+    session = r.keypoints.session(labels=r.labels, vision=vision,
+                                  scale=meta.get("feature_scale"))  # fmt: skip
+    with (
+        torch_threads(model),
+        env.rt.tracer.timed_tool(
+            "train_gate", {"epochs": cfg.epochs, "window": cfg.window, "classes": len(classes)}
+        ) as t,
+    ):
+        result = train_gate(
+            model, [session.part(p) for p in spans[0]], cfg, checkpoint_dir=out,
+            progress=on_step,
+        )  # fmt: skip
         t.result = {"steps": result.steps, "resumed_from": result.resumed_from}
+    with env.rt.tracer.timed_tool("fit_head", {"held_back": len(spans[1])}) as t:
+        kp = r.keypoints
+        fps = kp.pose.fps or r.inputs.fps or 30.0
+        meta["head"] = fit_head(model, session, kp.nose_distance, spans, cfg.window, fps,
+                                kp.pose_features)  # fmt: skip
+        t.result = {k: v for k, v in (meta["head"] or {}).items() if k in HEAD_SUMMARY}
+    atomic_write_text(out / META_FILE, json.dumps(meta, indent=2))
     model.save(out)
     atomic_write_text(out / CLASSES_FILE, json.dumps(classes))
     return {
@@ -554,5 +631,6 @@ def train_node(env: GateEnv, state: GateState) -> GateState:
             "labelled": int((r.labels >= 0).sum()),
             "classes": classes,
             "frozen": bool(meta.get("frozen")),
+            "head": {k: v for k, v in (meta["head"] or {}).items() if k in HEAD_SUMMARY},
         }
     }

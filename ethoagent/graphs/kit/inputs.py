@@ -6,6 +6,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ethoagent.io.keypoints import KeypointFormat
 from ethoagent.io.session import Session
 
 
@@ -21,6 +22,9 @@ class SessionRecord(BaseModel):
         layout: the body layout's name.
         truth_labels: a simulated session's ``ground_truth/labels.csv`` (frame, one
             behaviour per animal), or ``None``; the summary then scores the ethogram.
+        format: the keypoint format the user named (``None``: detected from the file).
+        warnings: what reading the session found doubtful (frame rate, speeds), one line
+            each, for the report's warnings.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -35,6 +39,8 @@ class SessionRecord(BaseModel):
     unit: str
     layout: str
     truth_labels: str | None = None
+    format: KeypointFormat | None = None
+    warnings: list[str] = Field(default_factory=list)
 
     @classmethod
     def from_session(cls, s: Session, **fields: Any) -> Self:
@@ -50,6 +56,8 @@ class SessionRecord(BaseModel):
             unit=s.unit,
             layout=s.layout,
             truth_labels=None if s.truth_labels is None else str(s.truth_labels),
+            format=s.format,
+            warnings=list(s.warnings),
             **fields,
         )
 

@@ -39,7 +39,9 @@ import functools
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from langgraph.graph import END, START, StateGraph
+from numpy.typing import NDArray
 
 from ethoagent.errors import InputError
 from ethoagent.graphs.kit.runtime import Runtime, run_graph
@@ -47,11 +49,21 @@ from ethoagent.graphs.pose import stages
 from ethoagent.graphs.pose.inputs import PoseInputs, PoseState
 from ethoagent.graphs.pose.item_stages import missing_axis_roles
 from ethoagent.graphs.pose.options import PoseOptions
-from ethoagent.graphs.pose.stages import PoseEnv
+from ethoagent.graphs.pose.stages import SEED_FIT_FACTOR, PoseEnv
 from ethoagent.io.calibration import read_calibration
+from ethoagent.io.rig import CameraFiles, find_camera_files
+from ethoagent.io.seeds import read_seeds
 from ethoagent.io.video import VideoReader
+from ethoagent.model.camera import Camera
 from ethoagent.model.skeleton import SKELETONS, Skeleton
+from ethoagent.tools.calibration_check import diagnose_calibration
 from ethoagent.tools.cameras import check_calibration
+from ethoagent.tools.triangulate import (
+    bone_length_errors,
+    median_bone_lengths,
+    reprojection_errors,
+    triangulate_dlt,
+)
 
 GRAPH_NAME = "pose"
 
@@ -92,6 +104,13 @@ def skeleton_for_seeds(seeds: Path) -> Skeleton:
     return min(fits, key=lambda s: len(s.keypoints))
 
 
+VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+"""Video suffixes a pose run looks for, one video per camera, the camera found by name."""
+
+LIMIT_MARGIN = 1.5
+"""Check limits are raised to this many times the worst the seed labels themselves show."""
+
+
 def resolve_inputs(
     videos_dir: Path,
     calibration: Path,
@@ -101,39 +120,155 @@ def resolve_inputs(
     options: PoseOptions | None = None,
     candidates_dir: Path | None = None,
     skeleton: Skeleton | None = None,
+    seed_frames: list[int] | None = None,
 ) -> PoseInputs:
-    """Match one video per calibrated camera (``<camera name>.<ext>``) and check lengths.
+    """Match one video per calibrated camera, read the seeds, diagnose the calibration.
+
+    Videos and 2D prediction files belong to the camera their file name (as a whole word)
+    or their folder names (``io.rig.camera_of``): ``videos/back.mp4``,
+    ``session/back/minimal_back.mp4`` and ``minimal_back_proofread.analysis.h5`` all are
+    camera ``back``. Of two cameras with identical parameters, the one whose seed labels
+    do not fit them (``tools.calibration_check.diagnose_calibration``) is left out and
+    named in ``warnings``. Real labels on a real calibration reproject worse than the
+    defaults allow: the reprojection and bone limits are raised to ``LIMIT_MARGIN`` times
+    the worst the seeds show (never lowered), and ``warnings`` says so.
 
     Args:
         candidates_dir: optional folder of 2D pose-model predictions, one keypoint file per
-            camera (``<camera name>.csv|.h5|.slp|.nc``), used as candidates instead of
-            detected marks.
+            camera (or one folder per camera), used as candidates instead of detected marks.
         skeleton: the animal's skeleton (with regions); ``None`` picks the named skeleton
-            the seed labels fit (``skeleton_for_seeds``).
+            the seed labels fit (``skeleton_for_seeds``, a seeds CSV only).
+        seed_frames: the labelled frames to take as seeds (``io.seeds.read_seeds``).
 
     Views of different lengths are labelled up to the shortest (``warnings`` says so).
 
     Raises:
-        InputError: missing videos, cameras without a video, too few frames, views at
-            different frame rates, a calibration that fails ``check_calibration``
-            (fewer than two cameras, implausible intrinsics, two identical cameras), or a
+        InputError: a calibration camera without a video, too few frames,
+            views at different frame rates, a calibration that fails ``check_calibration``
+            on the cameras kept, seeds naming none of the skeleton's keypoints, or a
             skeleton without regions.
     """
-    cams = read_calibration(calibration)
+    opts = options or PoseOptions()
+    all_cams = read_calibration(calibration)
+    if skeleton is None:
+        skeleton = _default_skeleton(Path(seeds))
+    if not skeleton.regions:
+        raise InputError(
+            f"skeleton {skeleton.name!r} has no regions; the pose graph boxes and assigns "
+            "keypoints region by region.",
+            fix="group the keypoints into regions of 1 to 4 (e.g. head, back, paws, tail).",
+        )
+    seed = read_seeds(seeds, [c.name for c in all_cams], skeleton.keypoints, frames=seed_frames)
+    cams, warnings = _fitting_cameras(calibration, all_cams, seed.points_2d)
+    cams, paths = _videos(videos_dir, cams)
+    _check_kept(calibration, cams)
+    predictions = _predictions(candidates_dir, cams)
+    n = _common_length(paths, frames, warnings)
+    used = {c.name for c in cams}
+    kept = [i for i, c in enumerate(all_cams) if c.name in used]
+    opts = _seed_limits(calibration, cams, seed.points_2d[:, kept], skeleton, opts, warnings)
+    missing = missing_axis_roles(skeleton)
+    if missing:
+        warnings.append(
+            f"skeleton {skeleton.name!r} names no {', '.join(missing)}: the 3D check that "
+            "left and right keypoints lie on their own sides of the body is off."
+        )
+    return PoseInputs(
+        videos=[str(p) for p in paths],
+        calibration=str(calibration),
+        seeds=str(seeds),
+        frames=n,
+        cameras=None if len(cams) == len(all_cams) else [c.name for c in cams],
+        seed_frames=seed.frames,
+        skeleton=skeleton,
+        candidates=predictions,
+        options=opts,
+        warnings=[seed.source, *warnings],
+    )
+
+
+def _default_skeleton(seeds: Path) -> Skeleton:
+    if seeds.suffix.lower() == ".csv":
+        return skeleton_for_seeds(seeds)
+    raise InputError(
+        f"seeds {seeds} are a folder of labelled files; which skeleton they follow is not known.",
+        fix="pass --skeleton FILE (the SLEAP .slp, DeepLabCut config.yaml, anipose config "
+        "or skeleton TOML of the labels).",
+    )
+
+
+def _fitting_cameras(
+    calibration: Path, cams: list[Camera], seed_2d: NDArray[np.float64]
+) -> tuple[list[Camera], list[str]]:
+    """The cameras whose seed labels fit the calibration, and what was found."""
+    seen = [bool(np.isfinite(seed_2d[:, v, :, 0]).any()) for v in range(len(cams))]
+    if sum(seen) < 2:
+        return cams, []
+    labelled = [c for c, s in zip(cams, seen, strict=True) if s]
+    diag = diagnose_calibration(labelled, seed_2d[:, seen])
+    said = [f"calibration {calibration.name} on the seed labels: {m}" for m in diag.messages()]
+    # only a camera that shares its parameters with another is left out here; any other
+    # misfit is refused with the seeds' reprojection errors when the run starts
+    twins = {c for group in diag.duplicates for c in group}
+    wrong = [c for c in diag.inconsistent if c in twins]
+    if wrong:
+        said.append(
+            f"camera(s) {wrong} left out: they share their parameters with another camera "
+            "and their seed labels do not fit them."
+        )
+    return [c for c in cams if c.name not in wrong], said
+
+
+def _check_kept(calibration: Path, cams: list[Camera]) -> None:
     failed = [c for c in check_calibration(cams) if not c.passed]
     if failed:
         raise InputError(
-            f"calibration {calibration} fails {', '.join(c.name for c in failed)}: "
-            + " ".join(c.message for c in failed),
+            f"calibration {calibration} fails {', '.join(c.name for c in failed)} on cameras "
+            f"{[c.name for c in cams]}: " + " ".join(c.message for c in failed),
             fix="correct the file or recalibrate (e.g. anipose calibrate); triangulation "
             "through these cameras would be wrong.",
         )
-    paths = [_file_per_camera(videos_dir, cam.name, "video") for cam in cams]
-    predictions = (
-        [str(_file_per_camera(candidates_dir, c.name, "predictions")) for c in cams]
-        if candidates_dir is not None
-        else None
-    )
+
+
+def _videos(folder: Path, cams: list[Camera]) -> tuple[list[Camera], list[Path]]:
+    """One video per camera of ``cams``."""
+    if not folder.is_dir():
+        raise InputError(
+            f"video folder {folder} does not exist.",
+            fix="pass a folder holding one video per camera (the camera named in the file "
+            "name, or one folder per camera).",
+        )
+    names = [c.name for c in cams]
+    try:
+        found = find_camera_files(folder, names, prefer=VIDEO_SUFFIXES)
+    except InputError:
+        found = CameraFiles({}, tuple(names), (), ())
+    if found.cameras_without_file:
+        missing = ", ".join(repr(c) for c in found.cameras_without_file)
+        raise InputError(
+            f"no video file for camera {missing} in {folder} ({', '.join(VIDEO_SUFFIXES)}; "
+            f"videos found: {[p.name for p in found.files.values()]}).",
+            fix="name each camera's video after it (e.g. session_side.mp4, or side/...mp4), "
+            "or remove the camera from the calibration.",
+        )
+    return cams, [found.files[c.name] for c in cams]
+
+
+def _predictions(folder: Path | None, cams: list[Camera]) -> list[str] | None:
+    if folder is None:
+        return None
+    found = find_camera_files(folder, [c.name for c in cams])
+    if found.cameras_without_file:
+        raise InputError(
+            f"no 2D prediction file for camera(s) {list(found.cameras_without_file)} in "
+            f"{folder} (files found: {[p.name for p in found.files.values()]}).",
+            fix="give every camera's predictions, the camera named in the file name.",
+        )
+    return [str(found.files[c.name]) for c in cams]
+
+
+def _common_length(paths: list[Path], frames: int | None, warnings: list[str]) -> int:
+    """Frames every view has (``frames`` if given): checks frame rates and lengths."""
     lengths, rates = [], []
     for p in paths:
         with VideoReader(p) as video:
@@ -149,7 +284,6 @@ def resolve_inputs(
             "the others' rate only if its frames really are the same instants).",
         )
     n = min(lengths)
-    warnings = []
     if len(set(lengths)) > 1:
         warnings.append(
             "the views differ in length ("
@@ -163,44 +297,59 @@ def resolve_inputs(
                 fix=f"pass --frames {n} or less.",
             )
         n = frames
-    skeleton = skeleton if skeleton is not None else skeleton_for_seeds(Path(seeds))
-    if not skeleton.regions:
+    return n
+
+
+def _seed_limits(
+    calibration: Path,
+    cams: list[Camera],
+    seed_2d: NDArray[np.float64],
+    skeleton: Skeleton,
+    options: PoseOptions,
+    warnings: list[str],
+) -> PoseOptions:
+    """``options`` with the check limits raised to what the seed labels need."""
+    seed_3d = triangulate_dlt(cams, seed_2d)
+    reproj = reprojection_errors(cams, seed_3d, seed_2d)
+    # limits grow with honest label noise, never with a calibration the seeds contradict
+    limit = SEED_FIT_FACTOR * options.reprojection_px
+    medians = {c.name: np.nanmedian(reproj[:, v]) for v, c in enumerate(cams)}
+    bad = [f"{n} {m:.1f} px" for n, m in medians.items() if np.isfinite(m) and m > limit]
+    if bad:
         raise InputError(
-            f"skeleton {skeleton.name!r} has no regions; the pose graph boxes and assigns "
-            "keypoints region by region.",
-            fix="group the keypoints into regions of 1 to 4 (e.g. head, back, paws, tail).",
+            f"the seed labels do not fit calibration {calibration}: median reprojection "
+            f"error {', '.join(bad)} (limit {limit:g} px).",
+            fix="check that the calibration belongs to these cameras and videos (names, "
+            "image size, intrinsics not swapped or transposed); recalibrate if needed.",
         )
-    missing = missing_axis_roles(skeleton)
-    if missing:
-        warnings.append(
-            f"skeleton {skeleton.name!r} names no {', '.join(missing)}: the 3D check that "
-            "left and right keypoints lie on their own sides of the body is off."
-        )
-    return PoseInputs(
-        videos=[str(p) for p in paths],
-        calibration=str(calibration),
-        seeds=str(seeds),
-        frames=n,
-        skeleton=skeleton,
-        candidates=predictions,
-        options=options or PoseOptions(),
-        warnings=warnings,
+    lengths = median_bone_lengths(seed_3d, skeleton.bone_index)
+    dev = np.abs(bone_length_errors(seed_3d, skeleton.bone_index, lengths))
+    worst_px = float(np.nanmax(reproj)) if np.isfinite(reproj).any() else 0.0
+    worst_bone = float(np.nanmax(dev)) if np.isfinite(dev).any() else 0.0
+    px = max(options.reprojection_px, LIMIT_MARGIN * worst_px)
+    bone = max(options.bone_tolerance, LIMIT_MARGIN * worst_bone)
+    if px == options.reprojection_px and bone == options.bone_tolerance:
+        return options
+    # a keypoint predicted from 3D lands as far from its label as the seeds reproject
+    gate = max(options.match_gate_px, px)
+    jump = max(options.jump_bound_px, 2 * px)
+    margin = max(options.region_margin_px, px)
+    warnings.append(
+        f"the seed labels reproject at up to {worst_px:.1f} px and their bones deviate up to "
+        f"{100 * worst_bone:.0f} % from their medians: check limits raised to "
+        f"{px:.1f} px and {100 * bone:.0f} % ({LIMIT_MARGIN:g}x the seeds; the defaults are "
+        f"{options.reprojection_px:g} px, {100 * options.bone_tolerance:.0f} %), the "
+        f"matching gate and region margin to {gate:.1f} px and the jump bound to {jump:.1f} px."
     )
-
-
-def _file_per_camera(folder: Path, camera: str, what: str) -> Path:
-    if not folder.is_dir():
-        raise InputError(
-            f"{what} folder {folder} does not exist.",
-            fix=f"pass a folder holding one {what} file per camera, named after the camera.",
-        )
-    found = sorted(p for p in folder.iterdir() if p.stem == camera and p.is_file())
-    if not found:
-        raise InputError(
-            f"no {what} file for camera {camera!r} in {folder} (expected {camera}.<ext>).",
-            fix="name each file after its camera in calibration.toml.",
-        )
-    return found[0]
+    return options.model_copy(
+        update={
+            "reprojection_px": px,
+            "bone_tolerance": bone,
+            "match_gate_px": gate,
+            "jump_bound_px": jump,
+            "region_margin_px": margin,
+        }
+    )
 
 
 # --- graph ----------------------------------------------------------------------------------
@@ -230,6 +379,8 @@ async def run_pose(rt: Runtime, inputs: PoseInputs) -> dict[str, Any]:
 
 __all__ = [
     "GRAPH_NAME",
+    "LIMIT_MARGIN",
+    "VIDEO_SUFFIXES",
     "build_pose_graph",
     "resolve_inputs",
     "run_pose",

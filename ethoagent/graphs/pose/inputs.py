@@ -12,7 +12,9 @@ from typing import TypedDict
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ethoagent.graphs.pose.options import PoseOptions
+from ethoagent.io.calibration import read_calibration
 from ethoagent.io.skeletons import read_skeleton
+from ethoagent.model.camera import Camera
 from ethoagent.model.skeleton import MOUSE12, Skeleton
 
 
@@ -24,8 +26,12 @@ class PoseSources(BaseModel):
             (``videos/``, ``calibration.toml``, ``ground_truth/seeds.csv``).
         videos: folder with one video per camera, named after the camera.
         calibration: anipose ``calibration.toml``.
-        seeds: seed labels, CSV ``frame,view,keypoint,x,y`` (frame 0 included).
-        candidates: folder of 2D pose-model predictions, one file per camera.
+        seeds: seed labels: a CSV ``frame,view,keypoint,x,y`` (frame 0 included), a folder
+            of labelled files, one per camera (SLEAP ``.slp``, DeepLabCut), or a DeepLabCut
+            ``labeled-data`` folder (``io.seeds.read_seeds``).
+        seed_frames: the labelled frames to take as seeds (default: see ``read_seeds``).
+        candidates: folder of 2D pose-model predictions, one file per camera (the camera
+            named in the file name, or one folder per camera).
         skeleton: the animal's skeleton file (SLEAP ``.slp``, DeepLabCut ``config.yaml``,
             anipose or skeleton TOML; ``io.skeletons.read_skeleton``); default: the named
             skeleton the seed labels fit.
@@ -37,6 +43,7 @@ class PoseSources(BaseModel):
     videos: Path | None = None
     calibration: Path | None = None
     seeds: Path | None = None
+    seed_frames: list[int] | None = None
     candidates: Path | None = None
     skeleton: Path | None = None
 
@@ -55,6 +62,11 @@ class PoseInputs(BaseModel):
     """What a pose run reads (kept in ``run.json`` so a resume finds it).
 
     Attributes:
+        videos: one video per used camera, in the order of ``cameras``.
+        cameras: the calibration cameras labelled, in calibration order (``None``: all);
+            a camera whose labels do not fit the calibration, or without a video, is left
+            out and ``warnings`` says why.
+        seed_frames: the seed frames requested (``None``: ``io.seeds.read_seeds``'s choice).
         skeleton: the labelled animal's keypoints, bones, left/right pairs, regions and
             body roles; ``resolve_inputs`` picks the named skeleton the seed labels fit
             (``mouse12`` for a simulated session) unless one is given.
@@ -66,11 +78,18 @@ class PoseInputs(BaseModel):
     calibration: str
     seeds: str
     frames: int
+    cameras: list[str] | None = None
+    seed_frames: list[int] | None = None
     skeleton: Skeleton = MOUSE12
     candidates: list[str] | None = None
     options: PoseOptions = PoseOptions()
     warnings: list[str] = Field(default_factory=list)
     reviewed_frames: list[int] = Field(default_factory=list)
+
+    def read_cameras(self) -> list[Camera]:
+        """The used cameras of the calibration (``cameras``), in calibration order."""
+        cams = read_calibration(self.calibration)
+        return cams if self.cameras is None else [c for c in cams if c.name in self.cameras]
 
 
 def resolve_pose(sources: PoseSources, options: PoseOptions) -> PoseInputs:
@@ -98,6 +117,7 @@ def resolve_pose(sources: PoseSources, options: PoseOptions) -> PoseInputs:
         options=options,
         candidates_dir=sources.candidates,
         skeleton=skeleton,
+        seed_frames=sources.seed_frames,
     )
     if not inferred:
         return inputs

@@ -92,6 +92,8 @@ class ViewFrame:
             assign stage.
         distance: ``(keypoints,)`` pixels from each assigned candidate to its prediction.
         boxes: filled by the regions stage.
+        identity: ``(n,)`` the skeleton keypoint a 2D pose model named each candidate
+            (-1 = unnamed), or ``None`` for detected marks.
     """
 
     frame: int
@@ -103,6 +105,7 @@ class ViewFrame:
     assignment: NDArray[np.int64]
     distance: NDArray[np.float64]
     boxes: dict[str, Box | None] = field(default_factory=dict)
+    identity: NDArray[np.int64] | None = None
 
 
 class Regions(BaseModel):
@@ -400,6 +403,31 @@ async def ask_assignment(
     return _chosen_rows(answer.require(), names, kps, rows)
 
 
+def _take_named(
+    vf: ViewFrame, kps: list[int], rows: NDArray[np.intp], bound_px: float
+) -> NDArray[np.int64]:
+    """Per keypoint of ``kps``, the candidate a 2D model named so, near its prediction.
+
+    The most confident of ``rows`` named as that keypoint within ``bound_px`` (pixels) of
+    its prediction; -1 where none.
+
+    A markerless rig's 2D model says which keypoint each point is; the 3D checks and the
+    swap / dropped-view hypotheses verify it, so the name is the first choice and position
+    matching only fills what no named candidate covers.
+    """
+    out = np.full(len(kps), -1, dtype=np.int64)
+    if vf.identity is None:
+        return out
+    for i, k in enumerate(kps):
+        mine = rows[vf.identity[rows] == k]  # rows are most confident first
+        if mine.size:
+            dist = np.linalg.norm(vf.candidates[mine] - vf.predicted[k], axis=1)
+            near = mine[dist <= bound_px]
+            if near.size:
+                out[i] = int(near[0])
+    return out
+
+
 async def _propose_assignment(
     env: Env, vf: ViewFrame, feedback: Feedback | None, ctx: StageContext
 ) -> Assignment:
@@ -416,15 +444,20 @@ async def _propose_assignment(
         rows = np.flatnonzero(_in_box(vf.candidates, box))
         predicted = np.isfinite(vf.predicted[kps]).all(axis=1).all()
         if feedback is None and not opts.model_every_stage and predicted:
-            matched, _ = ctx.tool(
-                "match_candidates",
-                match_candidates,
-                vf.candidates[rows],
-                vf.predicted[kps],
-                opts.match_gate_px,
-            )
-            index[kps] = np.where(matched >= 0, rows[np.maximum(matched, 0)], -1)
-            sources.add("prediction")
+            named = _take_named(vf, kps, rows, opts.jump_bound_px)
+            index[kps] = named
+            free = np.setdiff1d(rows, named[named >= 0])
+            rest = [k for k, r in zip(kps, named, strict=True) if r < 0]
+            if rest and free.size:
+                matched, _ = ctx.tool(
+                    "match_candidates",
+                    match_candidates,
+                    vf.candidates[free],
+                    vf.predicted[rest],
+                    opts.match_gate_px,
+                )
+                index[rest] = np.where(matched >= 0, free[np.maximum(matched, 0)], -1)
+            sources.add("named+prediction" if (named >= 0).any() else "prediction")
         else:
             chosen = await ask_assignment(
                 env, vf, region, box, ctx, feedback=feedback.as_text() if feedback else ""

@@ -18,6 +18,9 @@ class PoseOptions(BaseModel):
         jump_bound_px: a model's assignment must lie this close to the prediction, pixels.
         region_margin_px: margin of the predicted region boxes, pixels.
         max_candidates: candidates kept per view and frame (most confident first).
+        min_confidence: 2D predictions (``--candidates``) with a likelihood below this are
+            not candidates; 0 keeps every point the model gave a non-zero likelihood (the
+            checks decide; a proofread SLEAP view can score its right labels at 0.3).
         few_shot: accepted frames shown to the model as examples.
         reprojection_px, bone_tolerance, min_coverage: triangulation check thresholds.
         concurrency: items of a stage run at once (model calls in flight).
@@ -33,6 +36,7 @@ class PoseOptions(BaseModel):
     jump_bound_px: float = Field(30.0, gt=0)
     region_margin_px: float = Field(8.0, ge=0)
     max_candidates: int = Field(40, ge=1)
+    min_confidence: float = Field(0.0, ge=0, le=1)
     few_shot: int = Field(3, ge=0)
     reprojection_px: float = Field(6.0, gt=0)
     bone_tolerance: float = Field(0.25, gt=0)

@@ -33,7 +33,6 @@ from numpy.typing import NDArray
 from ethoagent.figures import new_figure, png_bytes
 from ethoagent.graphs.pose.inputs import PoseInputs, PoseState
 from ethoagent.io.anipose import write_anipose_3d
-from ethoagent.io.calibration import read_calibration
 from ethoagent.io.keypoints import write_dlc_csv, write_keypoints
 from ethoagent.io.video import VideoReader
 from ethoagent.model.camera import Camera
@@ -114,11 +113,18 @@ def truth_metrics(
 
 
 def write_pose_outputs(
-    rt: Runtime, inputs: PoseInputs, n_chunks: int, state: PoseState
+    rt: Runtime, inputs: PoseInputs, n_chunks: int, state: PoseState, cams: Sequence[Camera]
 ) -> list[str]:
-    """Write every output of a finished pose run; return their paths relative to the run."""
+    """Write every output of a finished pose run; return their paths relative to the run.
+
+    Args:
+        rt: the run's runtime (its run directory holds the chunks' arrays).
+        inputs: the run's resolved inputs.
+        n_chunks: chunks the label node wrote.
+        state: the graph's final state.
+        cams: the cameras labelled (``PoseInputs.read_cameras``), one per view.
+    """
     run = rt.run
-    cams = read_calibration(inputs.calibration)
     points, reading = assembled(run, n_chunks)
     rows = frame_rows(run, n_chunks)
     flagged = sorted(state["flagged"])

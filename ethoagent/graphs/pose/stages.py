@@ -44,6 +44,13 @@ from ethoagent.graphs.pose.item_stages import (
 )
 from ethoagent.graphs.pose.options import PoseOptions
 from ethoagent.graphs.pose.report import write_pose_outputs
+from ethoagent.graphs.pose.track import (
+    TRACK_JUMP_BONES,
+    FrameResult,
+    consistent_with_track,
+    fill_from_anchor,
+    trusted_points,
+)
 from ethoagent.graphs.triangulate.graph import (
     FrameInput,
     FramePoints,
@@ -51,8 +58,8 @@ from ethoagent.graphs.triangulate.graph import (
     make_triangulation_stage,
     worst_reprojection,
 )
-from ethoagent.io.calibration import read_calibration
 from ethoagent.io.keypoints import read_keypoints
+from ethoagent.io.seeds import read_seeds
 from ethoagent.io.video import VideoReader
 from ethoagent.model.camera import Camera
 from ethoagent.model.checks import CheckResult
@@ -63,12 +70,8 @@ from ethoagent.tools.detect import (
     candidates_from_predictions,
     detect_marks,
 )
-from ethoagent.tools.labelling import (
-    predict_points,
-    read_seed_labels,
-)
+from ethoagent.tools.labelling import predict_points
 from ethoagent.tools.triangulate import (
-    bone_length_errors,
     median_bone_lengths,
     reprojection_errors,
     triangulate_dlt,
@@ -193,19 +196,6 @@ def make_reask_escalation(env: Env, views: list[ViewFrame]) -> Escalation[FrameI
 # --- the frame loop ------------------------------------------------------------------------
 
 
-@dataclass
-class FrameResult:
-    """One labelled frame: ``(keypoints, 3)`` points, ``(views, keypoints, 2)`` reading, outcome."""
-
-    points_3d: NDArray[np.float64]
-    points_2d: NDArray[np.float64]
-    status: str
-    method: str
-    reprojection_px: float
-    model_calls: dict[str, int]
-    flag_reason: str | None
-
-
 async def _read_views(rt: Runtime, env: Env, frame: int, views: list[ViewFrame]) -> dict[str, int]:
     """Run regions, assign and harmonise over every view of ``frame``, filling ``views``.
 
@@ -244,6 +234,7 @@ async def label_frame(
     candidates: Sequence[NDArray[np.float64]],
     predicted_3d: NDArray[np.float64],
     reference_lengths: NDArray[np.float64],
+    identities: Sequence[NDArray[np.int64]] | None = None,
 ) -> FrameResult:
     """Run the four stages on one frame; return its 3D points, 2D reading and outcome.
 
@@ -252,6 +243,8 @@ async def label_frame(
         env: the stages' context (options, skeleton, cameras, frames, examples).
         frame: the frame's index in the videos.
         candidates: per view ``(n, 2)`` pixels, most confident first.
+        identities: per view ``(n,)`` the skeleton keypoint a 2D model named each
+            candidate (-1 = unnamed); ``None`` for detected marks.
         predicted_3d: ``(keypoints, 3)`` mm, from the last accepted frames.
         reference_lengths: ``(bones,)`` mm, from the seed frames.
     """
@@ -269,6 +262,7 @@ async def label_frame(
             predicted=pred2d[v],
             assignment=np.full(n_kp, -1),
             distance=np.full(n_kp, np.nan),
+            identity=None if identities is None else identities[v],
         )
         for v, c in enumerate(candidates)
     ]
@@ -312,73 +306,6 @@ async def label_frame(
         model_calls=calls,
         flag_reason=outcome.flag_reason,
     )
-
-
-def trusted_points(
-    cameras: Sequence[Camera],
-    result: FrameResult,
-    threshold_px: float,
-    reference_lengths: NDArray[np.float64],
-    bone_tolerance: float,
-    bones: Sequence[tuple[int, int]],
-) -> NDArray[np.float64]:
-    """The 3D keypoints ``(keypoints, 3)`` mm of a frame that the checks support one by one.
-
-    Every used observation reprojects within ``threshold_px``, at least two views see it,
-    and no bone it belongs to deviates from the seeds by more than ``bone_tolerance`` (a
-    mark consistent in 3D but on the wrong body part fails this); others are NaN.
-
-    Args:
-        cameras: the calibration's cameras, one per view.
-        result: the frame's labelling.
-        threshold_px: largest reprojection error of a trusted observation, pixels.
-        bone_tolerance: largest relative deviation of a bone from its reference length.
-        reference_lengths: ``(bones,)`` mm, the seeds' bone lengths.
-        bones: ``(i, j)`` keypoint indices (``Skeleton.bone_index``), as in the reference.
-    """
-    err = reprojection_errors(cameras, result.points_3d[None], result.points_2d[None])[0]
-    seen = np.isfinite(err)
-    good = (np.where(seen, err, 0.0) <= threshold_px).all(axis=0) & (seen.sum(axis=0) >= 2)
-    rel = bone_length_errors(result.points_3d[None], list(bones), reference_lengths)[0]
-    for (a, b), e in zip(bones, rel, strict=True):
-        if np.isfinite(e) and abs(e) > bone_tolerance:
-            good[[a, b]] = False
-    return np.where(good[:, None], result.points_3d, np.nan)
-
-
-def fill_from_anchor(
-    predicted: NDArray[np.float64], anchor: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """Predict keypoints the recent frames lost from where they sat in the ``anchor``.
-
-    Re-acquisition after a lost track: where each sat, relative to the body, in the last
-    fully accepted frame.
-
-    The anchor is moved onto the keypoints both know by the best rigid motion (rotation
-    and translation, Kabsch) when at least 3 of them span a plane, else by their mean
-    shift, and the missing keypoints are read off the moved anchor.
-
-    Args:
-        predicted: ``(keypoints, 3)`` mm, NaN where the recent frames give no prediction.
-        anchor: ``(keypoints, 3)`` mm, the last frame with every keypoint accepted.
-    """
-    missing = ~np.isfinite(predicted).all(axis=1)
-    if not missing.any():
-        return predicted
-    known = ~missing & np.isfinite(anchor).all(axis=1)
-    if not known.any():
-        return predicted
-    src, dst = anchor[known], predicted[known]
-    src_c, dst_c = src.mean(axis=0), dst.mean(axis=0)
-    rot = np.eye(3)
-    if known.sum() >= 3:
-        u, sv, vt = np.linalg.svd((src - src_c).T @ (dst - dst_c))
-        if sv[1] > 1e-6 * max(sv[0], 1e-12):  # not collinear
-            d = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
-            rot = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
-    out = predicted.copy()
-    out[missing] = (anchor[missing] - src_c) @ rot.T + dst_c
-    return out
 
 
 def _traced(rt: Runtime, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -432,11 +359,18 @@ def _check_seeds_fit(
 # --- graph ----------------------------------------------------------------------------------
 
 
-def load_predictions(paths: Sequence[str], frames: int) -> list[list[Candidates]]:
+def load_predictions(
+    paths: Sequence[str],
+    frames: int,
+    min_confidence: float = 0.0,
+    keypoints: Sequence[str] = (),
+) -> list[list[Candidates]]:
     """A 2D pose model's predictions (one keypoint file per view) as candidates.
 
     Every keypoint of every individual in a file is a candidate (the graph decides which
-    is which); likelihoods below 0.5 are dropped.
+    is which); likelihoods of 0 or below ``min_confidence`` are dropped. A candidate's
+    ``keypoint`` is the index in ``keypoints`` (the skeleton's) of the keypoint the model
+    named it, -1 where the skeleton has no such keypoint.
 
     Returns:
         ``out[frame][view]`` candidates for the first ``frames`` frames.
@@ -454,19 +388,28 @@ def load_predictions(paths: Sequence[str], frames: int) -> list[list[Candidates]
                 fix="pass the pose model's 2D output for the same videos.",
             )
         n = data.points.shape[1] * data.points.shape[2]
+        named = [keypoints.index(k) if k in keypoints else -1 for k in data.keypoints]
         per_view.append(
             (
                 data.points[:frames].reshape(frames, n, 2),
                 data.confidence[:frames].reshape(frames, n),
+                np.tile(np.asarray(named, dtype=np.int64), data.points.shape[1]),
             )
         )
-    width = max(p.shape[1] for p, _ in per_view)
+    width = max(p.shape[1] for p, _, _ in per_view)
     points = np.full((frames, len(paths), width, 2), np.nan)
     conf = np.zeros((frames, len(paths), width))
-    for v, (p, c) in enumerate(per_view):
+    for v, (p, c, _) in enumerate(per_view):
         points[:, v, : p.shape[1]] = p
         conf[:, v, : p.shape[1]] = np.where(np.isnan(c), 1.0, c)
-    return candidates_from_predictions(points, conf)
+    out = candidates_from_predictions(points, conf, min_confidence=min_confidence)
+    for v, (_, _, ident) in enumerate(per_view):
+        for row in out:
+            got = row[v]
+            row[v] = Candidates(
+                got.xy, got.brightness, got.area_px, got.confidence, ident[got.keypoint]
+            )
+    return out
 
 
 class _Videos:
@@ -516,7 +459,7 @@ class PoseEnv:
     @functools.cached_property
     def cameras(self) -> list[Camera]:
         """The calibration's cameras, read on first use and kept for the run's chunks."""
-        return read_calibration(self.inputs.calibration)
+        return self.inputs.read_cameras()
 
 
 @dataclass
@@ -562,12 +505,17 @@ class _Track:
         """Move the track past ``frame``: its accepted (or trusted flagged) points join it."""
         opts = env.options
         if result.status == "accepted":
+            points = result.points_3d
+            if result.method != "seed labels" and self.history:
+                bound = TRACK_JUMP_BONES * float(np.nanmedian(reference))
+                keep = consistent_with_track(points, self.predict(frame), bound)
+                points = np.where(keep[:, None], points, np.nan)
             if not self.history or self.history[-1] != frame:
                 self.history.append(frame)
-                self.history_points.append(result.points_3d)
+                self.history_points.append(points)
             self.accepted_2d[frame] = result.points_2d
-            if np.isfinite(result.points_3d).all():
-                self.anchor = result.points_3d
+            if np.isfinite(points).all():
+                self.anchor = points
         else:
             self.flagged.append(frame)
             # a flagged frame still tells the predictor where its well-supported
@@ -644,14 +592,16 @@ def prepare(state: PoseState, env: PoseEnv) -> dict[str, Any]:
     with rt.tracer.scope(node="prepare"):
         for result in check_calibration(cams):
             rt.tracer.check(result)
-        seed_frames, seed_2d = _traced(
+        seed = _traced(
             rt,
-            "read_seed_labels",
-            read_seed_labels,
+            "read_seeds",
+            read_seeds,
             inputs.seeds,
             [c.name for c in cams],
             skeleton.keypoints,
+            frames=inputs.seed_frames,
         )
+        seed_frames, seed_2d = seed.frames, seed.points_2d
         seed_3d = _traced(rt, "triangulate_dlt", triangulate_dlt, cams, points_2d=seed_2d)
         _check_seeds_fit(inputs, cams, seed_3d, seed_2d)
     if seed_frames[0] != 0:
@@ -697,7 +647,15 @@ async def label(state: PoseState, env: PoseEnv) -> dict[str, Any]:
     )
     videos = _Videos(inputs.videos)
     predictions = (
-        _traced(rt, "load_predictions", load_predictions, inputs.candidates, inputs.frames)
+        _traced(
+            rt,
+            "load_predictions",
+            load_predictions,
+            inputs.candidates,
+            inputs.frames,
+            min_confidence=opts.min_confidence,
+            keypoints=skeleton.keypoints,
+        )
         if inputs.candidates
         else None
     )
@@ -723,7 +681,10 @@ async def label(state: PoseState, env: PoseEnv) -> dict[str, Any]:
                 result = _seed_result(cams, seeds, seed_frames.index(f))
             else:
                 cands = _frame_candidates(env, videos, predictions, f)
-                result = await label_frame(rt, stage_env, f, cands, track.predict(f), reference)
+                names = None if predictions is None else [c.keypoint for c in predictions[f]]
+                result = await label_frame(
+                    rt, stage_env, f, cands, track.predict(f), reference, names
+                )
             pts3[f - lo], pts2[f - lo] = result.points_3d, result.points_2d
             track.add(f, result, env, reference)
             key = "flagged" if result.status != "accepted" else result.method
@@ -754,4 +715,5 @@ def more(state: PoseState) -> str:
 
 def report(state: PoseState, env: PoseEnv) -> dict[str, Any]:
     """Write the run's outputs (``graphs.pose.report``)."""
-    return {"outputs": write_pose_outputs(env.runtime, env.inputs, state["n_chunks"], state)}
+    outputs = write_pose_outputs(env.runtime, env.inputs, state["n_chunks"], state, env.cameras)
+    return {"outputs": outputs}

@@ -18,23 +18,28 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ethoagent.errors import InputError
 from ethoagent.graphs.profile.options import ProfileOptions
+from ethoagent.io.body import read_body_roles
 
 REQUIRED_COLUMNS = ("session", "animal", "group")
+"""Columns every table has; ``session`` may be empty in a row with a ``video``."""
 
 
 class ProfileSources(BaseModel):
     """A sessions table (each row segmented, then one vocabulary across all of them).
 
     Attributes:
-        sessions: CSV of ``session`` (keypoint file or simulated folder), ``animal``,
-            ``group``; optional ``day``, ``video``, ``fps``, ``segment``.
+        sessions: CSV of ``session`` (keypoint file or simulated folder; empty for a
+            video-only session), ``animal``, ``group``; optional ``day``, ``video``,
+            ``fps``, ``segment``.
         reference_vocabulary: JSON ``{name: definition}`` of known behaviours.
+        body: a body file stating the keypoints' roles (``io.body``) for every session.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     sessions: Path
     reference_vocabulary: Path | None = None
+    body: Path | None = None
 
 
 class SessionRow(BaseModel):
@@ -42,7 +47,8 @@ class SessionRow(BaseModel):
 
     Attributes:
         row: line number in the table (header = 1).
-        session: keypoint file (or ``ethoagent simulate`` folder), absolute.
+        session: keypoint file (or ``ethoagent simulate`` folder), absolute; ``""`` for a
+            video-only session (segmented from ``video``'s moving blobs).
         animal: the animal's id; names the individual in a multi-animal keypoint file.
         group: group or condition.
         day: day or any further label ("" if none).
@@ -61,6 +67,11 @@ class SessionRow(BaseModel):
     video: str | None = None
     fps: float | None = None
     segment: str | None = None
+
+    @property
+    def source(self) -> str:
+        """The session's keypoint file, or its video for a video-only session."""
+        return self.session or self.video or ""
 
     @property
     def key(self) -> str:
@@ -90,8 +101,12 @@ class EntryEdit(BaseModel):
 class ProfileInputs(BaseModel):
     """What a profile run reads (kept in ``run.json`` so a resume finds it).
 
-    ``reviewed`` holds a person's renames and merges of vocabulary entries (a re-run from
-    ``ethoagent review`` applies them, in order, after the naming stage).
+    Attributes:
+        sessions_csv: the sessions table; rows: its rows.
+        options: the run's settings; reference: known behaviours, or ``None``.
+        body: the body file every session's segment run reads, or ``None``.
+        reviewed: a person's renames and merges of vocabulary entries (a re-run from
+            ``ethoagent review`` applies them, in order, after the naming stage).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -100,6 +115,7 @@ class ProfileInputs(BaseModel):
     rows: list[SessionRow]
     options: ProfileOptions = ProfileOptions()
     reference: dict[str, str] | None = None
+    body: str | None = None
     reviewed: list[EntryEdit] = Field(default_factory=list)
 
 
@@ -132,8 +148,9 @@ def read_sessions_csv(path: Path) -> list[SessionRow]:
     """Read and check a sessions table.
 
     Columns: ``session`` (keypoint file or simulated-session folder, relative to the
-    table's folder or absolute), ``animal``, ``group`` (or ``condition``); optional
-    ``day``, ``video``, ``fps``, ``segment`` (an existing segment output folder to reuse).
+    table's folder or absolute; empty where the row has a ``video`` and no keypoints),
+    ``animal``, ``group`` (or ``condition``); optional ``day``, ``video``, ``fps``,
+    ``segment`` (an existing segment output folder to reuse).
 
     Raises:
         InputError: the file is missing or empty, a required column is missing, a
@@ -161,11 +178,11 @@ def read_sessions_csv(path: Path) -> list[SessionRow]:
     out = [_session_row(p, i, raw) for i, raw in enumerate(rows, start=2)]
     seen: dict[tuple[str, str], int] = {}
     for row in out:
-        key = (row.session, row.animal)
+        key = (row.source, row.animal)
         if key in seen:
             raise InputError(
                 f"{p} lines {seen[key]} and {row.row} both name animal {row.animal!r} in "
-                f"session {row.session}.",
+                f"session {row.source}.",
                 fix="list each animal of a session once.",
             )
         seen[key] = row.row
@@ -192,12 +209,20 @@ def _session_row(p: Path, i: int, raw: dict[str | Any, str | Any]) -> SessionRow
     if "group" not in r:
         r["group"] = r.get("condition", "")
     for col in REQUIRED_COLUMNS:
-        if not r.get(col):
-            raise InputError(f"{p} line {i}: column {col!r} is empty.", fix="fill it in.")
-    session = _resolve(base, r["session"])
+        if not r.get(col) and not (col == "session" and (r.get("video") or r.get("segment"))):
+            raise InputError(
+                f"{p} line {i}: column {col!r} is empty.",
+                fix="fill it in"
+                + (
+                    " (or give a video for a session without keypoints)."
+                    if col == "session"
+                    else "."
+                ),
+            )
+    session = _resolve(base, r["session"]) if r.get("session") else None
     video = _resolve(base, r["video"]) if r.get("video") else None
     segment = _resolve(base, r["segment"]) if r.get("segment") else None
-    if segment is None and not session.exists():
+    if segment is None and session is not None and not session.exists():
         raise InputError(
             f"{p} line {i}: session {r['session']!r} does not exist ({session}).",
             fix="correct the path (relative paths are relative to the table's folder).",
@@ -219,7 +244,7 @@ def _session_row(p: Path, i: int, raw: dict[str | Any, str | Any]) -> SessionRow
             raise InputError(f"{p} line {i}: fps {r['fps']!r} is not a positive number.")
     return SessionRow(
         row=i,
-        session=str(session),
+        session="" if session is None else str(session),
         animal=r["animal"],
         group=r["group"],
         day=r.get("day", ""),
@@ -268,7 +293,10 @@ def read_reference_vocabulary(path: Path) -> dict[str, str]:
 
 
 def resolve_profile_inputs(
-    sessions: Path, options: ProfileOptions, reference_vocabulary: Path | None = None
+    sessions: Path,
+    options: ProfileOptions,
+    reference_vocabulary: Path | None = None,
+    body: Path | None = None,
 ) -> ProfileInputs:
     """Read and check what a profile run reads (the CLI's and a batch's shared step).
 
@@ -276,6 +304,7 @@ def resolve_profile_inputs(
         sessions: the sessions CSV (``read_sessions_csv``).
         options: the run's settings.
         reference_vocabulary: JSON of known behaviours (``read_reference_vocabulary``).
+        body: a body file for every session (``io.body``), or ``None``.
 
     Raises:
         InputError: unreadable files, or a ``reference_group`` that no row has.
@@ -291,8 +320,14 @@ def resolve_profile_inputs(
     reference = (
         None if reference_vocabulary is None else read_reference_vocabulary(reference_vocabulary)
     )
+    if body is not None:
+        read_body_roles(Path(body))  # a bad body file fails before any run exists
     return ProfileInputs(
-        sessions_csv=str(Path(sessions).resolve()), rows=rows, options=options, reference=reference
+        sessions_csv=str(Path(sessions).resolve()),
+        rows=rows,
+        options=options,
+        reference=reference,
+        body=None if body is None else str(Path(body).resolve()),
     )
 
 
@@ -302,7 +337,9 @@ def resolve_profile(sources: ProfileSources, options: ProfileOptions) -> Profile
     Raises:
         InputError: see ``resolve_profile_inputs``.
     """
-    return resolve_profile_inputs(sources.sessions, options, sources.reference_vocabulary)
+    return resolve_profile_inputs(
+        sources.sessions, options, sources.reference_vocabulary, sources.body
+    )
 
 
 __all__ = [

@@ -34,7 +34,7 @@ from ethoagent.graphs.profile.options import ProfileOptions
 from ethoagent.graphs.profile.report import write_profile_outputs
 from ethoagent.graphs.profile.stages import ClusterItem, describe_members, make_name_stage
 from ethoagent.graphs.segment import PIPELINE as SEGMENT
-from ethoagent.graphs.segment import SegmentOptions, SegmentSources
+from ethoagent.graphs.segment import SegmentOptions, SegmentSources, output_video_features
 from ethoagent.io.keypoints import read_keypoints
 from ethoagent.runs import Run
 from ethoagent.tools.captions import (
@@ -43,7 +43,7 @@ from ethoagent.tools.captions import (
     normalise_label,
     summarize_snippet,
 )
-from ethoagent.tools.features import compute_features, layout_named
+from ethoagent.tools.features import Features, compute_features, layout_named
 from ethoagent.tools.profile_stats import (
     UNLABELLED,
     Comparison,
@@ -116,8 +116,8 @@ def _segment_outputs(folder: Path) -> Path:
     )
 
 
-def _session_run_id(row: SessionRow, options: SegmentOptions) -> str:
-    p = Path(row.session)
+def _session_run_id(row: SessionRow, options: SegmentOptions, body: str | None) -> str:
+    p = Path(row.source)
     stat = p.stat() if p.is_file() else None
     ident = json.dumps(
         [
@@ -126,6 +126,7 @@ def _session_run_id(row: SessionRow, options: SegmentOptions) -> str:
             row.video,
             row.fps,
             options.model_dump(mode="json"),
+            *([] if body is None else [body]),
         ],
         sort_keys=True,
     )
@@ -133,20 +134,23 @@ def _session_run_id(row: SessionRow, options: SegmentOptions) -> str:
     return f"profile-seg-{stem}-{hashlib.sha1(ident.encode()).hexdigest()[:10]}"
 
 
-async def _segment_session(rt: Runtime, row: SessionRow, opts: SegmentOptions) -> dict[str, Any]:
+async def _segment_session(
+    rt: Runtime, row: SessionRow, opts: SegmentOptions, body: str | None
+) -> dict[str, Any]:
     """Run (or reuse) the segment pipeline on one session; return where its outputs are."""
     if row.segment is not None:
         out = _segment_outputs(Path(row.segment))
         return {"outputs": str(out), "run_id": None, "reused": True}
     runs_dir = rt.run.root.parent
-    run_id = _session_run_id(row, opts)
+    run_id = _session_run_id(row, opts, body)
     root = runs_dir / run_id
     if (root / "outputs" / "summary.json").is_file():
         return {"outputs": str(root / "outputs"), "run_id": run_id, "reused": True}
     sources = SegmentSources(
-        keypoints=Path(row.session),
+        keypoints=Path(row.session) if row.session else None,
         video=None if row.video is None else Path(row.video),
         fps=row.fps,
+        body=None if body is None else Path(body),
     )
     await run_pipeline_in(rt, SEGMENT, sources, opts, run_id=run_id)
     return {"outputs": str(root / "outputs"), "run_id": run_id, "reused": False}
@@ -169,19 +173,30 @@ def session_snippets(
         InputError: an animal the keypoint file does not have.
     """
     summary = json.loads((outputs / "summary.json").read_text(encoding="utf-8"))
+    if summary.get("feature_source") == "video":  # a video-only session: blob features
+        return _snippet_records(
+            outputs, animals, output_video_features(outputs, summary, opts), summary
+        )
     data = read_keypoints(summary["keypoints"], fps=float(summary["fps"]))
-    names = list(data.individuals)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         feats = compute_features(
             data.points,
             fps=float(summary["fps"]),
             keypoints=list(data.keypoints),
-            individuals=names,
+            individuals=list(data.individuals),
             layout=layout_named(summary["layout"], data.keypoints),
             window_s=opts.feature_window_s,
             max_gap_s=opts.max_gap_s,
         )
+    return _snippet_records(outputs, animals, feats, summary)
+
+
+def _snippet_records(
+    outputs: Path, animals: Sequence[str], feats: Features, summary: dict[str, Any]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """``session_snippets``' records from the session's features."""
+    names = list(feats.individuals)
     base = kinematic_baselines(feats)
     wanted = set(animals)
     out: list[dict[str, Any]] = []
@@ -213,7 +228,7 @@ def _subject(row: SessionRow, individuals: Sequence[str]) -> str:
         return individuals[0]
     raise InputError(
         f"line {row.row}: animal {row.animal!r} is not one of the individuals "
-        f"{list(individuals)} of {row.session}.",
+        f"{list(individuals)} of {row.source}.",
         fix="name the individual as the keypoint file does.",
     )
 
@@ -249,8 +264,8 @@ async def segment(state: ProfileState, env: ProfileEnv) -> dict[str, Any]:
     done = list(state.get("segments", []))
     for key in keys[i : i + env.per_step]:
         row = env.first_row[key]
-        with rt.tracer.scope(node="segment", item=Path(row.session).name):
-            info = await _segment_session(rt, row, env.options.segment)
+        with rt.tracer.scope(node="segment", item=Path(row.source).name):
+            info = await _segment_session(rt, row, env.options.segment, env.inputs.body)
             rt.tracer.event("session_segmented", session=row.session, **info)
         done.append({"key": key, **info})
         rt.report_progress("sessions", 1, len(keys))

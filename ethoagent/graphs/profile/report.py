@@ -81,7 +81,7 @@ def write_profile_outputs(
             tidy.append(
                 [
                     row.row,
-                    row.session,
+                    row.source,
                     row.animal,
                     row.group,
                     row.day,
@@ -120,7 +120,7 @@ def write_profile_outputs(
             _csv(
                 ["row", "session", "animal", "group", "day", *names],
                 [
-                    [r.row, r.session, r.animal, r.group, r.day]
+                    [r.row, r.source, r.animal, r.group, r.day]
                     + [_r(p.time_fraction[b]) for b in names]
                     for r, p in zip(who, profiles, strict=True)
                 ],
@@ -136,7 +136,7 @@ def write_profile_outputs(
                     trans_rows.append(
                         [
                             r.row,
-                            r.session,
+                            r.source,
                             r.animal,
                             r.group,
                             a,
@@ -198,7 +198,7 @@ def write_profile_outputs(
     }
     outputs.append(run.write_json_output("vocabulary.json", vocab))
     cluster_name = {e["cluster"]: e["name"] for e in entries}
-    sessions = {r.key: r.session for r in inputs.rows}
+    sessions = {r.key: r.source for r in inputs.rows}
     outputs.append(
         run.write_output(
             "snippets.csv",
@@ -252,7 +252,7 @@ def _examples(
     n: int,
 ) -> dict[str, list[dict[str, Any]]]:
     """Up to ``n`` example snippets per entry, the longest first, spread over sessions."""
-    sessions = {r.key: r.session for r in inputs.rows}
+    sessions = {r.key: r.source for r in inputs.rows}
     out: dict[str, list[dict[str, Any]]] = {}
     for e in entries:
         members = sorted(
@@ -391,7 +391,10 @@ def keypoint_sets(subjects: Sequence[Mapping[str, Any]]) -> dict[tuple[str, ...]
     for outputs in dict.fromkeys(str(s["outputs"]) for s in subjects):
         summary = json.loads((Path(outputs) / "summary.json").read_text(encoding="utf-8"))
         path = str(summary["keypoints"])
-        names = tuple(read_keypoints(path, fps=float(summary["fps"])).keypoints)
+        if not path:  # a video-only session: its features come from the video's blobs
+            path, names = str(summary["video"]), tuple[str, ...](["(video only, no keypoints)"])
+        else:
+            names = tuple(read_keypoints(path, fps=float(summary["fps"])).keypoints)
         if path not in sets[names]:
             sets[names].append(path)
     return dict(sets)

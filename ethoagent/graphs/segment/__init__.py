@@ -12,7 +12,11 @@ from ethoagent.graphs.segment.inputs import SegmentInputs, SegmentSources, resol
 from ethoagent.graphs.segment.options import SegmentOptions
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
     from ethoagent.graphs.kit.runtime import Runtime
+    from ethoagent.tools.features import Features
 
 OUTPUTS = (
     "ethogram.csv",
@@ -29,6 +33,15 @@ OUTPUTS = (
 )
 """The files of a segment run (``outputs/`` of the run, and the OUT folder);
 ``ethogram.nwb`` only where pynwb is installed."""
+
+
+def output_video_features(
+    outputs: Path, summary: Mapping[str, Any], options: SegmentOptions
+) -> Features:
+    """``graphs.segment.video.output_video_features``, imported when first called."""
+    from ethoagent.graphs.segment.video import output_video_features as features
+
+    return features(outputs, summary, options)
 
 
 async def _execute(rt: Runtime, inputs: SegmentInputs) -> dict[str, Any]:
@@ -50,4 +63,11 @@ PIPELINE: Pipeline[SegmentSources, SegmentOptions, SegmentInputs] = Pipeline(
     summary_keys=("frames", "epochs", "model_calls_per_snippet"),
 )
 
-__all__ = ["OUTPUTS", "PIPELINE", "SegmentInputs", "SegmentOptions", "SegmentSources"]
+__all__ = [
+    "OUTPUTS",
+    "PIPELINE",
+    "SegmentInputs",
+    "SegmentOptions",
+    "SegmentSources",
+    "output_video_features",
+]

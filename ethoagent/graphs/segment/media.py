@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ethoagent.agent.types import Clip, Image
-from ethoagent.graphs.segment.inputs import SegmentInputs
+from ethoagent.graphs.segment.inputs import VIDEO_LAYOUT, SegmentInputs
 from ethoagent.graphs.segment.item_stages import SnippetItem
 from ethoagent.io.video import VideoReader
 from ethoagent.tools.captions import normalise_label
@@ -47,9 +47,14 @@ class SnippetMedia:
         self.inputs = inputs
         self.points = points
         self.edges = skeleton_edges(points)
-        layout = layout_named(inputs.layout, inputs.keypoint_names)
-        names = [normalise_label(k) for k in inputs.keypoint_names]
-        self.head = [names.index(normalise_label(h)) for h in layout.head]
+        self.head: list[int] = []
+        self.marks = "its keypoints are marked with orange dots"
+        if inputs.layout == VIDEO_LAYOUT:  # a video-only run's one point is the blob centre
+            self.marks = "the centre of its moving blob is marked with an orange dot; no keypoints"
+        else:
+            layout = layout_named(inputs.layout, inputs.keypoint_names)
+            names = [normalise_label(k) for k in inputs.keypoint_names]
+            self.head = [names.index(normalise_label(h)) for h in layout.head]
         self.reader = VideoReader(inputs.video) if inputs.video is not None else None
 
     def close(self) -> None:
@@ -70,7 +75,7 @@ class SnippetMedia:
             focal = self.points[frames, a] if self.inputs.dims == 2 else None
             tiles = video_tiles(images, focal)
             where = (
-                "cropped around the animal (its keypoints are marked with orange dots)"
+                f"cropped around the animal ({self.marks})"
                 if focal is not None
                 else f"whole frames (the keypoints are 3D, so no crop); the animal is {item.name!r}"
             )
@@ -124,7 +129,7 @@ class SnippetMedia:
         rgb = [cv2.cvtColor(t, cv2.COLOR_BGR2RGB) for t in tiles]
         clip = Clip.from_arrays(rgb, rate, source=f"{self.inputs.video}:{frames[0]}-{frames[-1]}")
         where = (
-            "cropped around the animal (its keypoints are marked with orange dots)"
+            f"cropped around the animal ({self.marks})"
             if focal is not None
             else f"whole frames; the animal is {item.name!r}"
         )

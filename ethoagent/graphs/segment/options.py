@@ -7,6 +7,8 @@ file's ``[options.segment]`` and profile's per-session segment runs all validate
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ethoagent.tools.features import LAYOUTS
@@ -42,6 +44,17 @@ class SegmentOptions(BaseModel):
             its frames.
         concurrency: snippets captioned at once (model calls in flight).
         caption_chunk: snippets per checkpointed caption step (grows for long sessions).
+        features: what is clustered: ``"keypoints"`` (pose features), ``"video"`` (the
+            blobs of ``tools.video_features``: motion and shape, no keypoints needed) or
+            ``"both"`` (the two side by side); ``None`` = keypoints when there are,
+            else video.
+        video_animals: animals to follow in a video without keypoints (with keypoints,
+            the keypoint file's individuals).
+        video_threshold: foreground threshold, grey levels; ``None`` = from the noise.
+        video_max_width: frames are scaled down to at most this width for detection, px.
+        video_embeddings: append EfficientNet-Lite0 embeddings of animal-centred crops
+            (10 fps, 8 principal components) to the video features; needs the ``vision``
+            extra.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -68,6 +81,11 @@ class SegmentOptions(BaseModel):
     nan_warning: float = Field(0.2, ge=0, le=1)
     concurrency: int = Field(8, ge=1)
     caption_chunk: int = Field(64, ge=1)
+    features: Literal["keypoints", "video", "both"] | None = None
+    video_animals: int = Field(1, ge=1, le=16)
+    video_threshold: float | None = Field(None, gt=0, lt=255)
+    video_max_width: int = Field(320, ge=64, le=4096)
+    video_embeddings: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> SegmentOptions:

@@ -53,7 +53,7 @@ from ethoagent.graphs.kit.report_md import (
     unit_words,
     warnings_md,
 )
-from ethoagent.graphs.segment.inputs import SegmentInputs, SegmentState
+from ethoagent.graphs.segment.inputs import VIDEO_LAYOUT, SegmentInputs, SegmentState
 from ethoagent.io.ethogram_export import ethogram_netcdf_bytes, nwb_or_reason
 from ethoagent.model.ethogram import Epoch
 from ethoagent.tools.dyadic import DyadicChange, nearest_partners, reconcile_dyadic
@@ -70,6 +70,7 @@ from ethoagent.tools.ethogram import (
     write_ethogram_csv,
 )
 from ethoagent.tools.features import describe_roles, layout_named
+from ethoagent.tools.video_features import BLOB_ROLES
 
 if TYPE_CHECKING:
     from ethoagent.graphs.kit.runtime import Runtime
@@ -275,8 +276,11 @@ def _summary(
     vocab = dict(state.get("vocabulary", {}))
     timings = dict(state.get("timings", {}))
     clusters = dict(state.get("clusters", {}))
-    layout = layout_named(inputs.layout, inputs.keypoint_names)
-    roles = describe_roles(layout, inputs.keypoint_names, inputs.dims)
+    if inputs.layout == VIDEO_LAYOUT:  # video-only: no keypoints, the animal is a blob
+        roles = BLOB_ROLES
+    else:
+        layout = layout_named(inputs.layout, inputs.keypoint_names)
+        roles = describe_roles(layout, inputs.keypoint_names, inputs.dims)
     summary: dict[str, Any] = {
         "frames": inputs.frames,
         "animals": list(inputs.animals),
@@ -287,6 +291,8 @@ def _summary(
         "layout": inputs.layout,
         "keypoints": inputs.keypoints,
         "video": inputs.video,
+        "feature_source": inputs.feature_source,
+        "identity": dict(state.get("identity", {})),
         "ari_between_seeds": clusters.get("ari_between_seeds"),
         "stability_passed": clusters.get("stability_passed"),
         "clusters": clusters,
@@ -445,9 +451,8 @@ def _report_md(s: Mapping[str, Any]) -> str:
             if offline
             else f" (vlm: `{s['models']['vlm']}`, llm: `{s['models']['llm']}`)."
         ),
-        f"Data: {s.get('data', 'as given')} — `{s['keypoints']}`"
-        + (f", video `{s['video']}`" if s["video"] else ", no video")
-        + f"; {s['dims']}D keypoints in {unit_words(s['unit'])}, body layout `{s['layout']}`.",
+        _data_line(s),
+        _features_line(s),
         "",
         "| metric | value |",
         "|---|---|",
@@ -508,6 +513,45 @@ def _report_md(s: Mapping[str, Any]) -> str:
         shown = ", ".join(s["flagged"][:30]) + (" …" if len(s["flagged"]) > 30 else "")
         lines += [f"Flagged for review (see the trace): {shown}", ""]
     return "\n".join(lines)
+
+
+def _data_line(s: Mapping[str, Any]) -> str:
+    if not s["keypoints"]:
+        return f"Data: {s.get('data', 'as given')} — video `{s['video']}`, no keypoints."
+    return (
+        f"Data: {s.get('data', 'as given')} — `{s['keypoints']}`"
+        + (f", video `{s['video']}`" if s["video"] else ", no video")
+        + f"; {s['dims']}D keypoints in {unit_words(s['unit'])}, body layout `{s['layout']}`."
+    )
+
+
+def _features_line(s: Mapping[str, Any]) -> str:
+    source = s.get("feature_source", "keypoints")
+    what = {
+        "keypoints": "pose features from the keypoints",
+        "video": "video features (moving blobs found by background subtraction: speed, "
+        "turning, elongation, aspect, area and motion energy; no keypoints)",
+        "both": "pose features from the keypoints and video features of the blobs, side by side",
+    }[source]
+    line = f"\nFeatures clustered: {what}."
+    identity = s.get("identity") or {}
+    if identity:
+        merged = ", ".join(
+            f"{a} {n}" for a, n in zip(s["animals"], identity["merged_frames"], strict=True)
+        )
+        found = ", ".join(
+            f"{a} {n}" for a, n in zip(s["animals"], identity["detected_frames"], strict=True)
+        )
+        held = ", ".join(
+            f"{a} {n}" for a, n in zip(s["animals"], identity.get("held_frames", []), strict=False)
+        )
+        line += (
+            f" Blob found in (frames): {found}; merged with another animal (frames): "
+            f"{merged}; not seen and held still where last seen (frames): {held or 'n/a'}. "
+            f"Identity tracking: {identity['note']}."
+            + (" Blob tracks read from the video cache." if identity.get("cached") else "")
+        )
+    return line
 
 
 def _convergence(c: Mapping[str, Any]) -> str:

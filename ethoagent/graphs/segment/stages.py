@@ -39,6 +39,14 @@ from ethoagent.graphs.segment.item_stages import (
 from ethoagent.graphs.segment.media import SnippetMedia, no_sheet
 from ethoagent.graphs.segment.options import SegmentOptions
 from ethoagent.graphs.segment.report import write_segment_outputs
+from ethoagent.graphs.segment.video import (
+    blob_points,
+    embed_video,
+    join_features,
+    match_to_keypoints,
+    run_video_features,
+    track_video,
+)
 from ethoagent.io.keypoints import read_keypoints
 from ethoagent.model.checks import CheckResult
 from ethoagent.model.ethogram import Epoch, Snippet
@@ -101,7 +109,7 @@ class SegmentEnv:
 
 
 def _read(inputs: SegmentInputs) -> PoseData:
-    data = read_keypoints(inputs.keypoints, fps=inputs.fps)
+    data = read_keypoints(inputs.keypoints, fps=inputs.fps, format=inputs.format)
     if data.frames != inputs.frames or list(data.individuals) != inputs.animals:
         raise InputError(
             f"{inputs.keypoints} changed since the run started ({data.frames} frames, "
@@ -175,6 +183,19 @@ def _features(
         },
     }
     return replace(feats, values=values, valid=valid, report=report)
+
+
+def _session_features(
+    env: SegmentEnv, points: NDArray[np.float64], *, fill_absent_partner: bool = True
+) -> Features:
+    """The features the run clusters: from keypoints, from the video's blobs, or both."""
+    inputs = env.inputs
+    if inputs.feature_source == "video":
+        return run_video_features(env.run, inputs)
+    feats = _features(inputs, points, fill_absent_partner=fill_absent_partner)
+    if inputs.feature_source == "both":
+        return join_features(feats, run_video_features(env.run, inputs))
+    return feats
 
 
 def _traced(rt: Runtime, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -295,59 +316,110 @@ def _ethogram_checks(
 # --- nodes ---------------------------------------------------------------------------------
 
 
-def load(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
-    """Read the keypoints, mask glitches, compute features; save ``points``."""
-    rt, run, inputs, opts = env.runtime, env.run, env.inputs, env.options
-    t0 = time.perf_counter()
-    warnings: list[str] = []
-    with rt.tracer.scope(node="load"):
-        data = _traced(rt, "read_keypoints", _read, inputs)
-        points, glitches = _traced(
-            rt, "mask_implausible_points", mask_implausible_points, data.points
+def _load_keypoints(env: SegmentEnv, warnings: list[str]) -> NDArray[np.float64]:
+    """Read and mask the keypoints, warn about untracked stretches; return the points."""
+    rt, inputs, opts = env.runtime, env.inputs, env.options
+    data = _traced(rt, "read_keypoints", _read, inputs)
+    points, glitches = _traced(rt, "mask_implausible_points", mask_implausible_points, data.points)
+    if glitches:
+        _warn(
+            rt,
+            warnings,
+            f"{glitches} keypoint position(s) of {inputs.keypoints} are infinite or "
+            f"more than {IMPLAUSIBLE_SPREAD:g} times the session's spread away "
+            "(tracking or export glitches); they are treated as missing.",
         )
-        if glitches:
+    feats: Features = _traced(rt, "compute_features", _features, inputs, points)
+    for name, n in feats.report["masked_frames"].items():
+        if n == inputs.frames:
             _warn(
                 rt,
                 warnings,
-                f"{glitches} keypoint position(s) of {inputs.keypoints} are infinite or "
-                f"more than {IMPLAUSIBLE_SPREAD:g} times the session's spread away "
-                "(tracking or export glitches); they are treated as missing.",
+                f"{name}: no frame has the keypoints the body layout "
+                f"{inputs.layout!r} needs ({', '.join(feats.layout.names())}); "
+                "its whole timeline is labelled 'untracked'.",
             )
-        feats: Features = _traced(rt, "compute_features", _features, inputs, points)
+        elif n > opts.nan_warning * inputs.frames:
+            _warn(
+                rt,
+                warnings,
+                f"{name}: {n} of {inputs.frames} frames ({n / inputs.frames:.0%}) have "
+                "no features (keypoints missing for longer than the "
+                f"{opts.max_gap_s:g} s gap filling); they are not clustered and "
+                "snippets made mostly of them are captioned 'untracked'.",
+            )
+    if not feats.valid.any():
+        empty = [
+            k
+            for k, col in zip(inputs.keypoint_names, np.moveaxis(points, 2, 0), strict=True)
+            if np.isnan(col).all()
+        ]
+        never = f" ({', '.join(empty)} never tracked)" if empty else ""
+        raise InputError(
+            f"no frame of {inputs.keypoints} has every keypoint the body layout "
+            f"{inputs.layout!r} needs ({', '.join(feats.layout.names())})"
+            f"{never}; nothing can be clustered.",
+            fix="check the keypoint file (are the keypoints all NaN?), or pass a "
+            "layout naming keypoints that are tracked.",
+        )
+    result: NDArray[np.float64] = points
+    return result
+
+
+def _load_video(
+    env: SegmentEnv, points: NDArray[np.float64] | None, warnings: list[str]
+) -> tuple[NDArray[np.float64], dict[str, Any]]:
+    """Track the video's blobs (save ``blobs``); return the points and the identity record.
+
+    Video-only runs get the blob centres as their points; with keypoints of several
+    animals the blobs are given to the keypoint individuals frame by frame.
+    """
+    rt, run, inputs = env.runtime, env.run, env.inputs
+    tracks, cached = _traced(rt, "track_blobs", track_video, rt, inputs)
+    identity = {**tracks.identity_report(), "cached": cached}
+    if points is not None and len(inputs.animals) > 1:
+        tracks = _traced(rt, "match_to_keypoints", match_to_keypoints, tracks, points)
+        identity["note"] = (
+            "identities from the keypoints: each frame's blobs are given to the keypoint "
+            "individuals by position (" + identity["note"] + ")"
+        )
+    run.save_arrays("blobs", **tracks.arrays())
+    if env.options.video_embeddings:
+        emb = _traced(rt, "embed_crops", embed_video, rt, inputs, tracks)
+        run.save_arrays("embeddings", embeddings=emb)
+        identity["embeddings"] = "EfficientNet-Lite0, animal-centred crops at 10 fps"
+    lost = [
+        (name, n)
+        for name, n in zip(inputs.animals, identity["detected_frames"], strict=True)
+        if n < (1 - env.options.nan_warning) * inputs.frames
+    ]
+    for name, n in lost:
+        _warn(
+            rt,
+            warnings,
+            f"{name}: a blob was found in only {n} of {inputs.frames} frames of "
+            f"{inputs.video}; where it vanished after being seen it is taken to be still "
+            "where it was last seen (an animal still for long merges into the background), "
+            "and frames before it was first seen are not clustered.",
+        )
+    if len(inputs.animals) > 1 and identity["merge_episodes"]:
+        _warn(rt, warnings, f"video identity tracking: {identity['note']}.")
+    return (blob_points(tracks) if points is None else points), identity
+
+
+def load(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
+    """Read the keypoints and/or track the video, compute features; save ``points``."""
+    rt, run, inputs = env.runtime, env.run, env.inputs
+    t0 = time.perf_counter()
+    warnings: list[str] = list(inputs.warnings)
+    identity: dict[str, Any] = {}
+    with rt.tracer.scope(node="load"):
+        points = None if inputs.feature_source == "video" else _load_keypoints(env, warnings)
+        if inputs.feature_source != "keypoints":
+            points, identity = _load_video(env, points, warnings)
+        assert points is not None
         run.save_arrays("points", points=points)
-        masked = feats.report["masked_frames"]
-        for name, n in masked.items():
-            if n == inputs.frames:
-                _warn(
-                    rt,
-                    warnings,
-                    f"{name}: no frame has the keypoints the body layout "
-                    f"{inputs.layout!r} needs ({', '.join(feats.layout.names())}); "
-                    "its whole timeline is labelled 'untracked'.",
-                )
-            elif n > opts.nan_warning * inputs.frames:
-                _warn(
-                    rt,
-                    warnings,
-                    f"{name}: {n} of {inputs.frames} frames ({n / inputs.frames:.0%}) have "
-                    "no features (keypoints missing for longer than the "
-                    f"{opts.max_gap_s:g} s gap filling); they are not clustered and "
-                    "snippets made mostly of them are captioned 'untracked'.",
-                )
-        if not feats.valid.any():
-            empty = [
-                k
-                for k, col in zip(inputs.keypoint_names, np.moveaxis(points, 2, 0), strict=True)
-                if np.isnan(col).all()
-            ]
-            never = f" ({', '.join(empty)} never tracked)" if empty else ""
-            raise InputError(
-                f"no frame of {inputs.keypoints} has every keypoint the body layout "
-                f"{inputs.layout!r} needs ({', '.join(feats.layout.names())})"
-                f"{never}; nothing can be clustered.",
-                fix="check the keypoint file (are the keypoints all NaN?), or pass a "
-                "layout naming keypoints that are tracked.",
-            )
+        feats = _session_features(env, points)
     rt.report_progress("load", 1, 1)
     return {
         "frames": inputs.frames,
@@ -355,6 +427,7 @@ def load(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
         "fps": inputs.fps,
         "features": list(feats.names),
         "nan_report": feats.report,
+        "identity": identity,
         "warnings": warnings,
         "timings": _timed(state, "load", t0),
     }
@@ -366,11 +439,12 @@ async def cluster(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
     t0 = time.perf_counter()
     warnings = list(state.get("warnings", []))
     points = run.load_arrays("points")["points"]
-    feats = _features(inputs, points)
+    feats = _session_features(env, points)
     x, index = feats.matrix()
     if len(x) < opts.k:
         raise InputError(
-            f"only {len(x)} (frame, animal) rows of {inputs.keypoints} have features, "
+            f"only {len(x)} (frame, animal) rows of {inputs.keypoints or inputs.video} have "
+            "features, "
             f"fewer than k={opts.k} clusters.",
             fix="pass a smaller --k or a longer recording.",
         )
@@ -386,7 +460,8 @@ async def cluster(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
             stage, "clusters", x, client=rt.client, tracer=rt.tracer, supervisor=rt.supervisor
         )
     if outcome.output is None:  # fit_dec raised: the trace has the error
-        raise RuntimeError(f"DEC failed on {inputs.keypoints}: {outcome.flag_reason}")
+        source = inputs.keypoints or inputs.video
+        raise RuntimeError(f"DEC failed on {source}: {outcome.flag_reason}")
     result, used_seed = outcome.output.result, outcome.output.seed
     if outcome.status != "accepted":
         with rt.tracer.scope(node="cluster"):
@@ -442,7 +517,7 @@ def snippets(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
     points = run.load_arrays("points")["points"]
     labels = run.load_arrays("clusters")["labels"]
     # summaries say "not tracked" for an absent partner, not the clustering's fill
-    feats = _features(inputs, points, fill_absent_partner=False)
+    feats = _session_features(env, points, fill_absent_partner=False)
     base = kinematic_baselines(feats)
     rows: list[dict[str, Any]] = []
     with rt.tracer.scope(node="snippets"):

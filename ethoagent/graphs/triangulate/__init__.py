@@ -73,6 +73,7 @@ FILES_PIPELINE: Pipeline[
         "unit",
         "median_error_px",
         "flagged_points",
+        "corrected_points",
     ),
 )
 """``ethoagent triangulate``: a lab's own 2D predictions and calibration to 3D points."""

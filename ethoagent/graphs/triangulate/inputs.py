@@ -11,17 +11,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict
 
 from ethoagent.errors import InputError
 from ethoagent.graphs.triangulate.options import TriangulateFilesOptions, TriangulateOptions
 from ethoagent.io.calibration import read_calibration
 from ethoagent.io.keypoints import read_keypoints
-from ethoagent.io.rig import CameraFiles, find_camera_files, read_camera_points
+from ethoagent.io.rig import CameraFiles, RigPoints, find_camera_files, read_camera_points
 from ethoagent.io.skeletons import complete_skeleton, read_skeleton
+from ethoagent.model.camera import Camera
 from ethoagent.model.skeleton import Skeleton
 from ethoagent.tools.calibration_check import diagnose_calibration
 from ethoagent.tools.cameras import check_calibration
+from ethoagent.tools.triangulate import triangulate_ransac
+from ethoagent.tools.verify3d import reference_bone_lengths
+
+REFERENCE_FRAMES = 2000
+"""Most frames triangulated while resolving, for inferred bones and reference lengths."""
+DIAGNOSIS_FRAMES = 5000
+"""Most frames (spread over the recording) the calibration is diagnosed on."""
 
 
 class TriangulateSources(BaseModel):
@@ -79,6 +89,8 @@ class TriangulateFilesInputs(BaseModel):
         diagnosis: the calibration diagnosis, one sentence per finding.
         unit: the calibration's length unit (``"mm"`` or ``"m"``), and ``unit_message``
             why.
+        bone_lengths: each bone's reference length in the calibration's unit (median
+            over sampled frames whose views agree; ``None`` for a bone never seen whole).
         frames: frames in the 2D files.
         options: the run's options.
     """
@@ -98,6 +110,7 @@ class TriangulateFilesInputs(BaseModel):
     diagnosis: list[str]
     unit: str
     unit_message: str
+    bone_lengths: list[float | None] = []
     frames: int
     options: TriangulateFilesOptions
 
@@ -119,6 +132,54 @@ def _skeleton(sources: TriangulateFilesSources, matched: CameraFiles) -> tuple[S
     return complete_skeleton(name, read_keypoints(first).keypoints)
 
 
+def _spread(n: int, most: int) -> NDArray[np.intp]:
+    """Up to ``most`` frame indices spread evenly over ``n`` frames (all of them if fewer)."""
+    return np.unique(np.linspace(0, n - 1, min(n, most)).astype(np.intp))
+
+
+def _reference_bones(
+    skeleton: Skeleton,
+    inferred: list[str],
+    rig: RigPoints,
+    kept: list[Camera],
+    options: TriangulateFilesOptions,
+) -> tuple[Skeleton, list[str], NDArray[np.float64]]:
+    """Bones (inferred from the animal's 3D points where the skeleton names none) and lengths.
+
+    Up to ``REFERENCE_FRAMES`` frames spread over the recording are triangulated by RANSAC
+    with the kept cameras; points that two or more views agree on within ``threshold_px``
+    are the seed points of ``complete_skeleton`` and give each bone's median length.
+
+    Returns:
+        The skeleton, the inferred-part sentences and ``(bones,)`` reference lengths in
+        the calibration's unit (NaN for a bone never seen whole).
+    """
+    names = [c.name for c in kept]
+    views = [v for v, c in enumerate(rig.cameras) if c.name in names]
+    rows = _spread(rig.points.shape[0], REFERENCE_FRAMES)
+    pts = rig.points[rows][:, views]
+    res = triangulate_ransac(
+        kept,
+        pts,
+        threshold_px=options.threshold_px,
+        weights=np.nan_to_num(rig.confidence[rows][:, views], nan=1.0),
+    )
+    agree = res.inliers.sum(axis=1) >= 2  # (frames, keypoints): RANSAC found a consensus
+    seeds = np.where(agree[..., None], res.points_3d, np.nan)
+    if not skeleton.bones:
+        skeleton, more = complete_skeleton(
+            skeleton.name,
+            skeleton.keypoints,
+            left_right=skeleton.left_right,
+            regions=dict(skeleton.regions),
+            roles=dict(skeleton.roles),
+            seed_points=seeds,
+        )
+        inferred = [line for line in inferred if not line.startswith("no bones")]
+        inferred += [line.replace("seed frames", "frames' RANSAC points") for line in more]
+    return skeleton, inferred, reference_bone_lengths(seeds, skeleton.bone_index)
+
+
 def resolve_triangulate_files(
     sources: TriangulateFilesSources, options: TriangulateFilesOptions
 ) -> TriangulateFilesInputs:
@@ -133,7 +194,9 @@ def resolve_triangulate_files(
     matched = find_camera_files(sources.two_d, [c.name for c in cams])
     skeleton, inferred = _skeleton(sources, matched)
     rig = read_camera_points(matched, cams, skeleton.keypoints)
-    diag = diagnose_calibration(rig.cameras, rig.points)
+    diag = diagnose_calibration(
+        rig.cameras, rig.points[_spread(rig.points.shape[0], DIAGNOSIS_FRAMES)]
+    )
     findings = diag.messages()
     if diag.inconsistent and options.strict:
         raise InputError(
@@ -149,6 +212,7 @@ def resolve_triangulate_files(
             f"triangulated from: {' '.join(failed)}",
             fix="recalibrate, or give 2D files for more cameras.",
         )
+    skeleton, inferred, lengths = _reference_bones(skeleton, inferred, rig, kept, options)
     return TriangulateFilesInputs(
         calibration=sources.calibration,
         files={c.name: matched.files[c.name] for c in rig.cameras},
@@ -163,6 +227,7 @@ def resolve_triangulate_files(
         diagnosis=findings,
         unit=diag.units.unit,
         unit_message=diag.units.message,
+        bone_lengths=[float(x) if np.isfinite(x) else None for x in lengths],
         frames=int(rig.points.shape[0]),
         options=options,
     )

@@ -14,6 +14,7 @@ from ethoagent.agent.trace import Tracer, read_trace
 from ethoagent.config import Settings, load_settings
 from ethoagent.errors import InputError
 from ethoagent.graphs.gate import (
+    GATE_EVAL,
     GATE_PREDICT,
     EvalInputs,
     EvalOptions,
@@ -23,6 +24,7 @@ from ethoagent.graphs.gate import (
     TrainInputs,
     TrainOptions,
 )
+from ethoagent.graphs.gate.descriptor import describe_gate_motion
 from ethoagent.graphs.gate.graph import run_gate_train
 from ethoagent.graphs.gate.inputs import (
     load_gate_model,
@@ -167,15 +169,21 @@ def test_sizes_cpu_by_default_paper_as_an_option() -> None:
     assert PretrainOptions(size="paper").lr == pytest.approx(3e-4)
 
 
-def test_the_motion_descriptor_holds_velocities_as_in_the_eval(
+def test_the_motion_descriptor_holds_velocities_and_pose_features(
     session: tuple[Path, Path, Path],
 ) -> None:
     _, keypoints, _ = session
     kp = read_keypoints_motion(keypoints, 30.0)
     conf = np.where(np.isnan(kp.pose.confidence), 1.0, kp.pose.confidence)
     want = describe_motion(kp.pose.points, conf, velocity_fps=30.0).features
-    np.testing.assert_array_equal(kp.motion.features, want)
+    # the keypoint part first, then the body-length features (speed, elongation, ...)
+    np.testing.assert_array_equal(kp.motion.features[..., : want.shape[-1]], want)
     assert want.shape[-1] > describe_motion(kp.pose.points, conf).features.shape[-1]
+    pose = describe_gate_motion(
+        kp.pose.points, kp.pose.confidence, fps=30.0, keypoints=kp.pose.keypoints
+    )
+    assert kp.motion.features.shape[-1] == want.shape[-1] + len(pose.pose_names) > 0
+    assert "speed" in pose.pose_names
     with pytest.raises(InputError, match="states no frame rate"):
         read_keypoints_motion(keypoints, None)
 
@@ -229,3 +237,35 @@ def test_the_model_standardises_features_with_its_training_scale(
     np.testing.assert_allclose(x.mean(axis=0), 0.0, atol=1e-3)  # trained on every frame
     assert np.all(x.std(axis=0) <= 1.0 + 1e-3)
     assert not np.array_equal(kp.session().motion, kp.session(scale=gm.scale).motion)
+
+
+def test_train_fits_a_head_and_eval_prints_its_parts_beside_it(tmp_path: Path) -> None:
+    """Two mice, 400 frames: held-back blocks exist, so the head is chosen and recorded."""
+    frames = 400
+    world = simulate_world(frames, animals=2, seed=7)
+    pose = PoseData(points=world.points_3d, confidence=np.ones(world.points_3d.shape[:3]),
+                    keypoints=KEYPOINTS, individuals=("m1", "m2"), unit="mm")  # fmt: skip
+    keypoints = write_dlc_csv(tmp_path / "mice.csv", pose)
+    labels = tmp_path / "labels.csv"
+    codes = world.behaviour.labels
+    rows = ["frame,m1,m2", *(f"{f},{codes[f, 0]},{codes[f, 1]}" for f in range(frames))]
+    labels.write_text("\n".join(rows) + "\n")
+    options = TrainOptions(d_model=16, d_z=8, layers=1, window=8, epochs=1, label_fraction=0.5)
+    res = run_gate_train(TrainInputs(keypoints=keypoints, labels=labels, fps=30.0), options,
+                         _settings(tmp_path), out=tmp_path / "model")  # fmt: skip
+    head = json.loads((tmp_path / "model" / "gate.json").read_text())["head"]
+    assert head["mode"] in ("logreg", "mean", "transformer")  # many classes: no rule
+    assert set(head["validation"]) == {"logreg", "mean", "transformer"}
+    assert head["logreg"]["pose_dims"] > 0 and len(head["logreg"]["animals"]) == 2
+    assert all(stop <= frames // 2 for _, stop in head["held_back"])
+    assert res.summary["head"]["mode"] == head["mode"]
+    ev = _eval(keypoints, labels, tmp_path / "model")
+    assert ev.scored == (frames // 2, frames)
+    out = run_pipeline(GATE_EVAL, ev.inputs, EvalOptions(), _settings(tmp_path),
+                       out=tmp_path / "eval")  # fmt: skip
+    assert out.out == tmp_path / "eval"
+    record = json.loads((tmp_path / "eval" / "results.json").read_text())
+    methods = [r["method"] for r in record["table"]]
+    assert methods == [f"gate ({head['mode']})", "transformer alone", "logistic regression"]
+    assert all(0.0 <= r["macro_f1"] <= 1.0 for r in record["table"])
+    assert "macro_f1.logistic regression" in record["metrics"]

@@ -1,0 +1,382 @@
+"""Eval suite ``pose-real``: the pose graph on real multi-view labels spoilt as a 2D model errs.
+
+Per data set present (``evals.pose_real.evaluate_dataset``): naive DLT vs the
+triangulation stage (stage 4) on every frame, under each corruption. On the sleap-anipose
+session also the whole pose graph (``evaluate_graph``), described below.
+
+The session is used as its lab keeps it: the real videos, ``calibration.toml`` (the graph
+has to find the faulty ``side`` camera itself), the skeleton read from a proofread ``.slp``
+(SLEAP's own 15 nodes and edges; regions and left/right pairs inferred and reported), and
+seeds = 3 proofread frames of the per-camera ``.slp`` files (``--seed-frames``). The
+candidates are the proofread labels of every camera spoilt as ``pose_real.corrupt_labels``
+does (left/right swaps in one view, 30-80 px outliers, unlabelled views), written as one
+DeepLabCut CSV per camera, camera named in the file name, the way a 2D model's output
+arrives. The graph runs offline (policy supervisor, offline solvers for the two prompts).
+
+On the same consecutive frames and the views the graph kept, the naive all-view DLT of the
+spoilt labels and the triangulation stage alone (``pose_real.evaluate_views``) are the
+baselines; all three are scored by ``pose_real.result_row`` against sleap-anipose's
+reference 3D and the proofread 2D.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ethoagent.errors import InputError
+from ethoagent.evals.datasets import Dataset, load_dataset, shared_data_dir
+from ethoagent.evals.harness import SuiteOptions, SuiteResult, register_suite
+from ethoagent.evals.pose_real import (
+    DANNCE,
+    SLEAP,
+    corrupt_labels,
+    evaluate_dataset,
+    evaluate_views,
+    make_skeleton,
+    no_nan,
+    result_row,
+    seed_limits,
+)
+from ethoagent.figures import new_figure, png_bytes
+from ethoagent.graphs.kit.runtime import offline_runtime
+from ethoagent.graphs.pose.graph import GRAPH_NAME, run_pose
+from ethoagent.graphs.pose.inputs import PoseInputs, PoseSources, resolve_pose
+from ethoagent.graphs.pose.options import PoseOptions
+from ethoagent.graphs.pose.report import assembled
+from ethoagent.io.keypoints import write_keypoints
+from ethoagent.model.pose import PoseData
+from ethoagent.tools.triangulate import triangulate_dlt
+
+GRAPH_LABELS = "corrupted, graph frames"
+"""The ``labels`` column of the rows ``evaluate_graph`` adds."""
+
+SLP_SKELETON = Path("top") / "minimal_top_proofread.slp"
+"""The proofread ``.slp`` (inside the session folder) the skeleton is read from."""
+
+
+@dataclass(frozen=True, eq=False)
+class GraphRun:
+    """One offline run of the pose graph: its inputs, final state and arrays.
+
+    Attributes:
+        points: ``(frames, keypoints, 3)`` mm, skeleton order (``inputs.skeleton``).
+        reading: ``(frames, views, keypoints, 2)`` pixels, the 2D the 3D rests on; views
+            as ``inputs.cameras``.
+    """
+
+    inputs: PoseInputs
+    state: dict[str, Any]
+    points: NDArray[np.float64]
+    reading: NDArray[np.float64]
+
+
+def run_graph(
+    session: Path,
+    candidates_2d: NDArray[np.float64],
+    views: Sequence[str],
+    keypoints: Sequence[str],
+    seeds: list[int],
+) -> GraphRun:
+    """Run the pose graph offline on ``session`` with ``candidates_2d`` as 2D predictions.
+
+    Args:
+        session: the sleap-anipose ``minimal_session`` folder.
+        candidates_2d: ``(frames, views, keypoints, 2)`` pixels, written as one DeepLabCut
+            CSV per camera (``spoilt_<view>_predictions.csv``), likelihood 1.
+        views: camera names of the views axis.
+        keypoints: keypoint names of the keypoints axis.
+        seeds: the seed frames taken from the proofread ``.slp`` files.
+    """
+    n = candidates_2d.shape[0]
+    with tempfile.TemporaryDirectory(prefix="ethoagent-pose-real-") as tmp:
+        cands = Path(tmp) / "candidates"
+        cands.mkdir()
+        for v, view in enumerate(views):
+            pts = candidates_2d[:, v][:, None]
+            conf = np.where(np.isfinite(pts[..., 0]), 1.0, np.nan)
+            write_keypoints(
+                PoseData(
+                    points=pts, confidence=conf, keypoints=tuple(keypoints), individuals=("a",)
+                ),
+                cands / f"spoilt_{view}_predictions.csv",
+                format="dlc",
+            )
+        sources = PoseSources(
+            videos=session,
+            calibration=session / "calibration.toml",
+            seeds=session,
+            seed_frames=seeds,
+            candidates=cands,
+            skeleton=session / SLP_SKELETON,
+        )
+        inputs = resolve_pose(sources, PoseOptions(frames=n))
+        rt = offline_runtime(Path(tmp) / "runs", GRAPH_NAME, "pose-real", inputs.model_dump())
+        state = asyncio.run(run_pose(rt, inputs))
+        points, reading = assembled(rt.run, state["n_chunks"])
+    return GraphRun(inputs=inputs, state=state, points=points, reading=reading)
+
+
+def evaluate_graph(
+    data: Dataset, session: Path, *, seed: int, frames: int
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[str]]:
+    """Naive DLT, the stage and the whole pose graph on the first ``frames`` frames.
+
+    Args:
+        data: the loaded ``sleap_anipose_minimal_session`` (cameras, proofread 2D, 3D).
+        session: its ``minimal_session`` folder (videos, calibration, ``.slp`` files).
+        seed: seeds the corruption.
+        frames: consecutive frames labelled from frame 0.
+
+    Returns:
+        Table rows (labels ``corrupted, graph frames``), metrics ``sleap_graph_*`` and notes.
+    """
+    assert data.points_2d is not None and data.points_3d is not None
+    n = min(frames, data.points_2d.shape[0])
+    clean, ref3d = data.points_2d[:n], data.points_3d[:n]
+    names = list(data.keypoints_3d)
+    pairs = make_skeleton(data.name, names).left_right_index
+    corruption = corrupt_labels(clean, pairs, seed=seed)
+    seeds = [0, n // 2, n - 1]
+    run = run_graph(session, corruption.points_2d, data.view_names, names, seeds)
+    inputs, state, points, reading = run.inputs, run.state, run.points, run.reading
+    kept_names = inputs.cameras or list(data.view_names)
+    keep = [data.view_names.index(c) for c in kept_names]
+    order = [inputs.skeleton.keypoints.index(k) for k in names]
+    points, reading = points[:, order], reading[:, :, order]
+    cams = [data.cameras[v] for v in keep]
+    skeleton = make_skeleton(data.name, names)
+    limits, lengths = seed_limits(cams, clean[seeds][:, keep], skeleton)
+    clean_3d = triangulate_dlt(cams, clean[:, keep])
+    base = {"data": data.name, "views": "+".join(kept_names), "labels": GRAPH_LABELS}
+    spoilt = corruption.views(keep)
+    rows = evaluate_views(
+        cams,
+        clean[:, keep],
+        spoilt,
+        reference_3d=ref3d,
+        clean_3d=clean_3d,
+        skeleton=skeleton,
+        reference_lengths=lengths,
+        limits=limits,
+        base=base,
+    )
+    calls = sum(state["model_calls"].values()) / (n * len(keep))
+    graph = result_row(
+        base,
+        "pose graph",
+        points,
+        reading,
+        reference_3d=ref3d,
+        clean_3d=clean_3d,
+        clean_2d=clean[:, keep],
+        given=spoilt.points_2d,
+        corruption=spoilt,
+    )
+    graph |= {
+        "flagged": len(state["flagged"]),
+        "routes": ", ".join(f"{k} {v}" for k, v in sorted(state["routes"].items())),
+    }
+    rows.append(graph)
+    for r in rows:
+        r.setdefault("model_calls_per_frame_view", 0.0)
+    graph["model_calls_per_frame_view"] = calls
+    metrics, notes = _graph_summary(rows[0], graph, inputs, data, seeds)
+    return rows, metrics, notes
+
+
+def _graph_summary(
+    naive: dict[str, Any],
+    graph: dict[str, Any],
+    inputs: PoseInputs,
+    data: Dataset,
+    seeds: list[int],
+) -> tuple[dict[str, Any], list[str]]:
+    """The ``sleap_graph_*`` metrics and the note of ``evaluate_graph``."""
+    kept = inputs.cameras or list(data.view_names)
+    dropped = sorted(set(data.view_names) - set(kept))
+    metrics = {
+        "sleap_graph_frames": inputs.frames,
+        "sleap_graph_views": "+".join(kept),
+        "sleap_graph_dropped": dropped,
+        "sleap_graph_naive_median_mm": naive["median_mm"],
+        "sleap_graph_median_mm": graph["median_mm"],
+        "sleap_graph_naive_mean_mm": naive["mean_mm"],
+        "sleap_graph_mean_mm": graph["mean_mm"],
+        "sleap_graph_naive_agree_2px": naive["agree_2px"],
+        "sleap_graph_agree_2px": graph["agree_2px"],
+        "sleap_graph_missing_3d": graph["missing_3d"],
+        "sleap_graph_flagged": graph["flagged"],
+        "sleap_graph_model_calls_per_frame_view": graph["model_calls_per_frame_view"],
+    }
+    note = (
+        f"{data.name}, whole pose graph: frames 0-{inputs.frames - 1}, seeds {seeds} from the "
+        f"proofread .slp files, skeleton from {SLP_SKELETON} (SLEAP's edges), candidates = "
+        f"the spoilt labels as one DeepLabCut CSV per camera; the graph kept {kept}"
+        + (f" and left out {dropped}" if dropped else "")
+        + "; warnings: "
+        + " | ".join(w for w in inputs.warnings if not w.startswith("skeleton:"))
+    )
+    return metrics, [note]
+
+
+@register_suite(
+    "pose-real",
+    "The pose graph on real multi-view labels spoilt the way a 2D model errs (left/right "
+    "swaps in one view, 30-80 px outliers, missing views): naive DLT vs the triangulation "
+    "stage (stage 4) vs the whole graph (stages 1-4, sleap-anipose session as laid out); 3D "
+    "error in mm against the reference 3D, 2D labels within 2 px of the proofread ones, "
+    "flags, routes and model calls per frame-view.",
+)
+def pose_real_suite(options: SuiteOptions) -> SuiteResult:
+    """Every real multi-view data set present: its table rows, metrics, notes and figures."""
+    frame_step = 3 if options.quick else 1
+    graph_frames = 40 if options.quick else 120
+    rows: list[dict[str, Any]] = []
+    metrics: dict[str, Any] = {"frame_step": frame_step, "corruption_seed": options.seed}
+    notes: list[str] = []
+    root = shared_data_dir()
+    for name in (SLEAP, DANNCE):
+        key = "sleap" if name == SLEAP else "dannce"
+        if not (root / name).is_dir():
+            metrics[f"{key}_present"] = False
+            notes.append(f"{name}: not found under {root}; skipped (see its MANIFEST.md).")
+            continue
+        start = time.perf_counter()
+        try:
+            data = load_dataset(name, root=root)
+        except InputError as exc:
+            metrics[f"{key}_present"] = False
+            notes.append(f"{name}: could not be loaded ({exc}); skipped.")
+            continue
+        r, m, n = evaluate_dataset(data, seed=options.seed, frame_step=frame_step)
+        if name == SLEAP:
+            g_rows, g_metrics, g_notes = evaluate_graph(
+                data, root / SLEAP / "minimal_session", seed=options.seed, frames=graph_frames
+            )
+            r, m, n = r + g_rows, m | g_metrics, n + g_notes
+        rows += r
+        metrics |= {f"{key}_present": True, **m, f"{key}_seconds": time.perf_counter() - start}
+        notes += n
+    notes += [
+        "3D error: Euclidean, mm, in each calibration's world frame, over the points present; "
+        "'before' = naive all-view DLT of the corrupted labels, 'after' = the stage's output "
+        "for every frame (flagged frames keep their last proposal).",
+        "sleap_anipose reference 3D = sleap-anipose's own triangulation (points3d.h5) made "
+        "with the faulty calibration: not an independent truth; mean_mm_vs_clean_dlt "
+        "measures against the DLT of the proofread labels in the same views instead.",
+        "2D agreement counts labels present both in the proofread and in the given labels: "
+        "agree_2px = the stage's reading (FramePoints.points_2d) within 2 px of the "
+        "proofread label, wrong_used = used but further away (the rest was left out). "
+        "swaps_restored / outliers_left_out / clean_kept: what became of the swapped, the "
+        "outlier and the untouched labels. A triangulation can leave an outlier out but "
+        "cannot move it back, so outliers at best count as left out.",
+        "Skeleton: left/right pairs from the keypoint names; bones as in "
+        "ethoagent.evals.pose_real.BONES (an anatomical chain for sleap_anipose, DANNCE's "
+        "own mouse22 skeleton); reference bone lengths = medians over 3 seed frames of the "
+        "clean labels.",
+        "Swaps undone by the swap-hypothesis escalation are lost when a frame also needs "
+        "RANSAC: the RANSAC escalation starts again from the given labels, not from the "
+        "hypothesis's reading, so it leaves the swapped labels out instead (3D still right, "
+        "2D reading not restored).",
+        "DANNCE has no videos in the shared data, so the whole graph (whose stages 1-3 read "
+        "the frames) runs on sleap_anipose only; DANNCE has the stage rows.",
+        "Offline policy supervisor; the triangulation stage calls no model. The stage with "
+        "its default limits (TriangulationLimits()) is reported too; 'stage' rows use the "
+        "seed-frame limits (seed_limits: 1.5x the worst the clean seed frames show, never "
+        "below the defaults).",
+    ]
+    rows = [{k: no_nan(v) for k, v in r.items()} for r in rows]
+    metrics = {k: no_nan(v) for k, v in metrics.items()}
+    figures = {
+        f"before_after_{name}": _figure([r for r in rows if r["data"] == name])
+        for name in (SLEAP, DANNCE)
+        if any(r["data"] == name for r in rows)
+    }
+    graph_rows = [r for r in rows if r["labels"] == GRAPH_LABELS]
+    if graph_rows:
+        figures["pose_graph_sleap"] = _graph_figure(graph_rows)
+    return SuiteResult(metrics=metrics, table=rows, figures=figures, notes=notes)
+
+
+def _figure(rows: Sequence[dict[str, Any]]) -> bytes:
+    """Bars per view set of one data set: clean labels, before and after; 3D error and 2D."""
+    rows = [r for r in rows if r["labels"] != GRAPH_LABELS]
+    groups = list(dict.fromkeys(r["views"] for r in rows))
+    bars = (
+        ("clean", "naive DLT", "clean labels, naive DLT", "0.7"),
+        ("corrupted", "naive DLT", "corrupted, naive DLT (before)", "C3"),
+        ("corrupted", "stage", "corrupted, stage (after)", "C0"),
+    )
+    fig, _ = new_figure(8, 3.2)
+    fig.clear()
+    ax_err, ax_agree = fig.subplots(1, 2)
+    x = np.arange(len(groups))
+    width = 0.8 / len(bars)
+    top = 0.0
+    for b, (labels, method, text, colour) in enumerate(bars):
+        err, agree = [], []
+        for g in groups:
+            hit = [
+                r
+                for r in rows
+                if r["views"] == g and r["labels"] == labels and r["method"] == method
+            ]
+            mean = hit[0]["mean_mm"] if hit else None
+            share = hit[0]["agree_2px"] if hit else None
+            err.append(np.nan if mean is None else mean)
+            agree.append(np.nan if share is None else 100 * share)
+        pos = x + (b - (len(bars) - 1) / 2) * width
+        ax_err.bar_label(ax_err.bar(pos, err, width, color=colour, label=text), fmt="%.2f")
+        ax_agree.bar_label(ax_agree.bar(pos, agree, width, color=colour, label=text), fmt="%.0f")
+        top = max(top, float(np.nanmax(err)) if np.isfinite(err).any() else 0.0)
+    ticks = [g if len(g) <= 20 else f"{g.count('+') + 1} views" for g in groups]
+    for ax in (ax_err, ax_agree):
+        ax.set_xticks(x, ticks)
+    ax_err.set_ylabel("mean 3D error vs reference (mm)")
+    ax_agree.set_ylabel("2D labels within 2 px of proofread (%)")
+    ax_err.set_ylim(0, 1.45 * top if top > 0 else 1.0)  # room for the legend
+    ax_agree.set_ylim(0, 125)
+    ax_agree.set_yticks(range(0, 101, 20))
+    ax_err.legend(frameon=False, fontsize=7, loc="upper left")
+    fig.suptitle(str(rows[0]["data"]), fontsize=9)
+    return png_bytes(fig)
+
+
+def _graph_figure(rows: Sequence[dict[str, Any]]) -> bytes:
+    """Naive DLT, the stage and the whole graph on the graph's frames: 3D error and 2D."""
+    fig, _ = new_figure(7, 3.0)
+    fig.clear()
+    ax_err, ax_agree = fig.subplots(1, 2)
+    names = [str(r["method"]) for r in rows]
+    x = np.arange(len(rows))
+    colours = ["C3", "C1", "C2", "C0"][: len(rows)]
+    err = [np.nan if r["mean_mm"] is None else r["mean_mm"] for r in rows]
+    agree = [np.nan if r["agree_2px"] is None else 100 * r["agree_2px"] for r in rows]
+    ax_err.bar_label(ax_err.bar(x, err, color=colours), fmt="%.2f")
+    ax_agree.bar_label(ax_agree.bar(x, agree, color=colours), fmt="%.0f")
+    for ax in (ax_err, ax_agree):
+        ax.set_xticks(x, names, fontsize=7)
+    ax_err.set_ylabel("mean 3D error vs reference (mm)")
+    ax_agree.set_ylabel("2D labels within 2 px of proofread (%)")
+    ax_agree.set_ylim(0, 110)
+    fig.suptitle(f"{rows[0]['data']}: spoilt labels, views {rows[0]['views']}", fontsize=9)
+    return png_bytes(fig)
+
+
+__all__ = [
+    "GRAPH_LABELS",
+    "SLP_SKELETON",
+    "GraphRun",
+    "evaluate_graph",
+    "pose_real_suite",
+    "run_graph",
+]

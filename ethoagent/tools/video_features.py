@@ -1,0 +1,770 @@
+"""Find and follow animals in a video without keypoints; per-frame motion and shape features.
+
+For labs with video and no pose model. The animals are found by background subtraction:
+
+1. ``estimate_background``: the per-pixel median of frames sampled evenly over the whole
+   video (an animal that moves is elsewhere in most samples, so the median is the empty
+   arena); the foreground threshold is set from the samples' noise (``noise_threshold``).
+2. ``detect_blobs``: a frame (greyscale, scaled to at most ``BlobSettings.max_width``
+   pixels wide, blurred) minus the background, thresholded, opened, split into connected
+   components; the largest ones above ``min_area_fraction`` of the image are the animals.
+   Each blob's centre and principal axes come from the second moments of its body core
+   (``CORE_DEPTH``: a tail or a thin shadow left out), its area from the whole blob.
+3. ``track_blobs``: blobs are given to animals frame by frame by position (Hungarian
+   assignment on the distance to each animal's last position). Animals are kept apart
+   by identity checks: where fewer blobs than animals are seen, the animals that share a
+   blob are marked ``merged`` (contact: the shared blob's values, never another animal's
+   identity); when they separate, the re-assignment is ``uncertain`` unless the best
+   assignment beats the swapped one by ``identity_margin`` body lengths.
+4. ``video_features``: per animal, the blob centre's speed and the axis' turning rate,
+   elongation (blob length over the animal's median length, as the keypoint feature of
+   that name: < 1 when a top-viewed animal rears or curls), aspect ratio (length over
+   width), area relative to the animal's median, and the motion energy
+   inside the blob (fraction of its pixels that changed since the previous frame); with
+   their centred rolling means and standard deviations over ``window_s``. Returned as
+   ``tools.features.Features`` so that clustering, snippets and kinematic captions take
+   them as they take keypoint features.
+
+Optionally (``tools.video_embeddings.embed_crops``), animal-centred crops are embedded by
+an image encoder (the packaged EfficientNet-Lite0 of the ``vision`` extra) at up to 10 fps
+and reduced to a few principal components, which the segment graph appends to the motion
+features.
+
+Frames are consumed one at a time from any ``FrameSource`` (``io.video.VideoReader``), so
+an hour of video never sits in memory: what is kept is a few numbers per frame and animal.
+``cached_tracks`` stores the tracks on disk keyed by the video's path, size, modification
+time and the settings, so a second run (or another feature set) does not decode again.
+
+Units: positions in pixels of the original video, areas in pixels², speeds in body
+lengths per second (body length = the animal's median blob length), angles in radians,
+times in seconds. NaN = no blob for that animal in that frame.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, fields
+from itertools import permutations
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field
+from scipy.optimize import linear_sum_assignment
+
+from ethoagent.atomic import atomic_save_npz
+from ethoagent.errors import InputError
+from ethoagent.tools.body import BodyRoles
+from ethoagent.tools.features import BodyLayout, Features
+
+__all__ = [
+    "BLOB_LAYOUT",
+    "BLOB_ROLES",
+    "VIDEO_FEATURES",
+    "Blob",
+    "BlobSettings",
+    "BlobTracks",
+    "FrameSource",
+    "cached_tracks",
+    "check_moving_animal",
+    "detect_blobs",
+    "estimate_background",
+    "noise_threshold",
+    "prepare_frame",
+    "track_blobs",
+    "video_features",
+]
+
+CACHE_VERSION = 2
+"""Bumped when the tracks' meaning changes, so older cache files are not read."""
+
+VIDEO_FEATURES: tuple[str, ...] = (
+    "speed",
+    "heading_rate",
+    "elongation",
+    "aspect",
+    "area",
+    "motion",
+)
+"""Per-frame blob features (each also as ``_mean`` and ``_std`` over the window)."""
+
+BLOB_LAYOUT = BodyLayout(name="video blob", body=("blob front", "blob rear"))
+"""The "layout" of blob features: no keypoints, the animal is its foreground blob."""
+BLOB_ROLES = BodyRoles(
+    layout=BLOB_LAYOUT.name,
+    matched={},
+    derived={"centre": "centre of the animal's foreground blob (background subtraction)"},
+    absent=("head", "tail_base", "paws", "tail", "back"),
+    disabled=("forward/lateral speed", "paw_head", "tail bend", "height", "social"),
+    arena=(),
+    unused=(),
+)
+"""What blob features stand in for: a body centre only (for a run's report)."""
+MIN_SEEN = 0.2
+"""``check_moving_animal``: least share of the background samples that must show a blob."""
+SMOOTH_S = 0.2
+"""Window of the centred moving average of blob centres before speeds are taken, s."""
+
+_FIX_MOTION = (
+    "check that the video shows the animal moving (an animal still for the whole video "
+    "is part of the background model), or pass a lower video threshold "
+    "(--video-threshold, grey levels)."
+)
+
+
+class FrameSource(Protocol):
+    """Frames by index and in order (``io.video.VideoReader`` is one).
+
+    Frames are ``(height, width, 3)`` uint8 BGR or ``(height, width)`` uint8 grey.
+    """
+
+    def __len__(self) -> int:
+        """Number of frames."""
+        ...
+
+    def __getitem__(self, index: int) -> NDArray[np.uint8]:
+        """Frame ``index``."""
+        ...
+
+    def __iter__(self) -> Iterator[NDArray[np.uint8]]:
+        """Every frame in order."""
+        ...
+
+
+class BlobSettings(BaseModel):
+    """How animals are found in a video without keypoints.
+
+    Attributes:
+        animals: number of animals to follow.
+        max_width: frames are scaled down to at most this width, pixels, before
+            detection (speed; positions are reported in the original pixels).
+        background_samples: frames sampled evenly for the median background.
+        threshold: foreground threshold, grey levels (0–255); ``None`` = from the noise
+            of the background samples (``noise_threshold``).
+        min_area_fraction: smallest animal blob, fraction of the image area.
+        identity_margin: a re-assignment after a merge is certain when the best
+            assignment's summed distance beats the swapped one by this many body lengths.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    animals: int = Field(1, ge=1, le=16)
+    max_width: int = Field(320, ge=64, le=4096)
+    background_samples: int = Field(60, ge=5, le=1000)
+    threshold: float | None = Field(None, gt=0, lt=255)
+    min_area_fraction: float = Field(0.0005, gt=0, lt=0.5)
+    identity_margin: float = Field(0.5, ge=0)
+
+
+@dataclass(frozen=True)
+class Blob:
+    """One connected foreground region.
+
+    Attributes:
+        centre: ``(x, y)`` float, pixels of the scaled frame.
+        area: pixels² of the scaled frame.
+        major: length of the principal axis (4 standard deviations), pixels.
+        minor: width across it (4 standard deviations), pixels.
+        angle: orientation of the principal axis, rad in ``[0, pi)``.
+        box: ``(x, y, width, height)`` bounding box, pixels of the scaled frame.
+        label: component label in the frame's label image.
+    """
+
+    centre: tuple[float, float]
+    area: float
+    major: float
+    minor: float
+    angle: float
+    box: tuple[int, int, int, int]
+    label: int
+
+
+@dataclass(frozen=True)
+class BlobTracks:
+    """Every animal's blob in every frame.
+
+    Attributes:
+        centre: ``(frames, animals, 2)`` float64, pixels of the original video, NaN = none.
+        area: ``(frames, animals)`` float64, pixels² of the original video.
+        major: ``(frames, animals)`` float64, blob length, pixels of the original video.
+        minor: ``(frames, animals)`` float64, blob width, pixels of the original video.
+        angle: ``(frames, animals)`` float64, axis orientation, rad in ``[0, pi)``.
+        motion: ``(frames, animals)`` float64, fraction of the blob's pixels whose grey
+            level changed by more than the threshold since the previous frame.
+        merged: ``(frames, animals)`` bool, the animal shares its blob with another.
+        held: ``(frames, animals)`` bool, no blob of the animal was seen, and its last blob
+            is held in place: an animal still for long merges into the median background,
+            so a vanished animal is taken to be where it was last seen, not moving.
+        uncertain: ``(frames, animals)`` bool, identity re-assigned after a merge with a
+            margin below ``identity_margin`` (a swap is possible there).
+        frame_motion: ``(frames,)`` float64, mean absolute difference to the previous
+            frame over the whole image, grey levels.
+        threshold: foreground threshold used, grey levels.
+        scale: original pixels per processed pixel.
+    """
+
+    centre: NDArray[np.float64]
+    area: NDArray[np.float64]
+    major: NDArray[np.float64]
+    minor: NDArray[np.float64]
+    angle: NDArray[np.float64]
+    motion: NDArray[np.float64]
+    merged: NDArray[np.bool_]
+    uncertain: NDArray[np.bool_]
+    held: NDArray[np.bool_]
+    frame_motion: NDArray[np.float64]
+    threshold: float
+    scale: float
+
+    @property
+    def frames(self) -> int:
+        """Number of frames."""
+        return int(self.area.shape[0])
+
+    def identity_report(self) -> dict[str, Any]:
+        """What identity tracking held, per animal and overall (for a run's report).
+
+        Returns:
+            ``{"animals", "frames", "detected_frames", "merged_frames", "merge_episodes",
+            "uncertain_reassignments", "held_frames", "note"}``; the per-animal counts are
+            lists.
+        """
+        frames, animals = self.area.shape
+        detected = np.isfinite(self.area) & ~self.held
+        starts = self.merged & ~np.vstack([np.zeros((1, animals), bool), self.merged[:-1]])
+        episodes = int(np.any(starts, axis=1).sum())
+        uncertain = int(np.any(self.uncertain, axis=1).sum())
+        if animals == 1:
+            note = "one animal: no identities to keep apart"
+        elif not self.merged.any():
+            note = "the animals' blobs never merged: identities held by position throughout"
+        else:
+            note = (
+                f"the animals' blobs merged in {episodes} episode(s) (contact); those frames "
+                "are flagged 'merged' and carry the shared blob's values, and "
+                f"{uncertain} re-assignment(s) after a merge had a margin below the identity "
+                "check's (a swap of identities is possible there)"
+            )
+        return {
+            "animals": animals,
+            "frames": frames,
+            "detected_frames": [int(c) for c in detected.sum(axis=0)],
+            "merged_frames": [int(c) for c in self.merged.sum(axis=0)],
+            "merge_episodes": episodes,
+            "uncertain_reassignments": uncertain,
+            "held_frames": [int(c) for c in self.held.sum(axis=0)],
+            "note": note,
+        }
+
+    def save(self, path: Path) -> None:
+        """Write the tracks to an ``.npz`` file (through a temporary file and a rename)."""
+        atomic_save_npz(path, self.arrays())
+
+    def arrays(self) -> dict[str, NDArray[Any]]:
+        """Every field as an array (``from_arrays`` reads them back)."""
+        return {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, NDArray[Any]]) -> BlobTracks:
+        """Tracks from the arrays of ``arrays``."""
+        kw: dict[str, Any] = {f.name: arrays[f.name] for f in fields(cls)}
+        kw["threshold"] = float(kw["threshold"])
+        kw["scale"] = float(kw["scale"])
+        return cls(**kw)
+
+    @classmethod
+    def load(cls, path: Path) -> BlobTracks:
+        """Read tracks written by ``save``."""
+        with np.load(path) as z:
+            return cls.from_arrays({f.name: z[f.name] for f in fields(cls)})
+
+
+# --------------------------------------------------------------------------- detection
+
+
+def prepare_frame(frame: NDArray[np.uint8], width: int) -> NDArray[np.float32]:
+    """A frame as the detector sees it: grey, at most ``width`` wide, blurred.
+
+    Args:
+        frame: ``(height, width, 3)`` uint8 BGR or ``(height, width)`` uint8 grey.
+        width: largest width, pixels.
+
+    Returns:
+        ``(h, w)`` float32 grey levels 0–255.
+    """
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+    if grey.shape[1] > width:
+        h = max(1, round(grey.shape[0] * width / grey.shape[1]))
+        grey = cv2.resize(grey, (width, h), interpolation=cv2.INTER_AREA)
+    return np.asarray(cv2.GaussianBlur(grey.astype(np.float32), (5, 5), 0), dtype=np.float32)
+
+
+def estimate_background(samples: Iterable[NDArray[np.float32]]) -> NDArray[np.float32]:
+    """Per-pixel median of prepared frames sampled over the video.
+
+    Args:
+        samples: prepared frames (``prepare_frame``), all ``(h, w)`` float32.
+
+    Returns:
+        ``(h, w)`` float32, the empty arena where each pixel shows it in most samples.
+
+    Raises:
+        InputError: no sample.
+    """
+    stack = np.stack(list(samples))
+    if stack.size == 0:
+        raise InputError("no frame to estimate the background from.", fix="pass a video.")
+    out: NDArray[np.float32] = np.median(stack, axis=0).astype(np.float32)
+    return out
+
+
+def noise_threshold(
+    samples: Iterable[NDArray[np.float32]], background: NDArray[np.float32]
+) -> float:
+    """Foreground threshold from the samples' deviation from the background, grey levels.
+
+    Most pixels of a sample are arena: their absolute deviation from the median is noise.
+    The threshold is 6 robust standard deviations of it (1.4826 x the median absolute
+    deviation), at least 8 grey levels, at most 60.
+    """
+    dev = np.concatenate([np.abs(s - background).ravel() for s in samples])
+    sigma = 1.4826 * float(np.median(dev))
+    return float(np.clip(6.0 * sigma, 8.0, 60.0))
+
+
+_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+CORE_DEPTH = 0.4
+"""A blob's body core: its pixels at least this fraction of the blob's largest depth (the
+distance to the background) inside. A tail or a thin shadow is shallow, so the centre and
+the axes measured on the core do not swing with them."""
+
+
+def detect_blobs(
+    frame: NDArray[np.float32],
+    background: NDArray[np.float32],
+    threshold: float,
+    min_area: float,
+    most: int,
+) -> tuple[list[Blob], NDArray[np.int32]]:
+    """The largest foreground blobs of one prepared frame.
+
+    Args:
+        frame: ``(h, w)`` float32, from ``prepare_frame``.
+        background: ``(h, w)`` float32, from ``estimate_background``.
+        threshold: foreground threshold, grey levels.
+        min_area: smallest blob, pixels².
+        most: most blobs returned (the largest).
+
+    Returns:
+        The blobs, largest first, and the ``(h, w)`` int32 component label image.
+    """
+    mask = (np.abs(frame - background) > threshold).astype(np.uint8)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _KERNEL)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    order = [i for i in np.argsort(-stats[1:, cv2.CC_STAT_AREA]) + 1 if stats[i, 4] >= min_area]
+    depth = cv2.distanceTransform(mask, cv2.DIST_L2, 3) if order else None
+    blobs: list[Blob] = []
+    for i in order[:most]:
+        x, y, w, h, area = (int(v) for v in stats[i])
+        assert depth is not None
+        inside = labels[y : y + h, x : x + w] == i
+        d = np.where(inside, depth[y : y + h, x : x + w], 0.0)
+        ys, xs = np.nonzero(d >= CORE_DEPTH * float(d.max()))
+        cx, cy = xs.mean() + x, ys.mean() + y
+        cov = np.cov(np.stack([xs, ys])) if area > 1 else np.eye(2)
+        evals, evecs = np.linalg.eigh(cov)
+        major_vec = evecs[:, 1]
+        blobs.append(
+            Blob(
+                centre=(float(cx), float(cy)),
+                area=float(area),
+                major=4.0 * math.sqrt(max(float(evals[1]), 0.0)),
+                minor=4.0 * math.sqrt(max(float(evals[0]), 0.0)),
+                angle=float(math.atan2(major_vec[1], major_vec[0]) % math.pi),
+                box=(x, y, w, h),
+                label=int(i),
+            )
+        )
+    return blobs, np.asarray(labels, dtype=np.int32)
+
+
+# --------------------------------------------------------------------------- tracking
+
+
+def _assign(last: NDArray[np.float64], blobs: list[Blob]) -> tuple[list[int], NDArray[np.float64]]:
+    """Blob index per animal (``-1`` = none), every animal given a blob when there is one.
+
+    With fewer blobs than animals, blobs are repeated so that animals can share one (the
+    merged case). Animals without a last position take the nearest-to-origin order.
+
+    Returns:
+        The assignment and the ``(animals, blobs)`` distance matrix, pixels.
+    """
+    animals = last.shape[0]
+    if not blobs:
+        return [-1] * animals, np.zeros((animals, 0))
+    centres = np.array([b.centre for b in blobs])
+    ref = np.where(np.isfinite(last), last, centres[0])
+    dist = np.linalg.norm(ref[:, None, :] - centres[None, :, :], axis=2)
+    copies = -(-animals // len(blobs))
+    # a repeated blob costs a little more, so distinct blobs are used first
+    cost = np.concatenate([dist + 1e-3 * c for c in range(copies)], axis=1)
+    rows, cols = linear_sum_assignment(cost)
+    out = [-1] * animals
+    for r, c in zip(rows, cols, strict=True):
+        out[int(r)] = int(c) % len(blobs)
+    return out, dist
+
+
+def _margin(dist: NDArray[np.float64], chosen: list[int], group: list[int]) -> float:
+    """How much cheaper (pixels) the chosen assignment of ``group`` is than its best swap."""
+    best = sum(dist[a, chosen[a]] for a in group)
+    others = [
+        sum(dist[a, chosen[b]] for a, b in zip(group, perm, strict=True))
+        for perm in permutations(group)
+        if list(perm) != group
+    ]
+    return float(min(others) - best) if others else math.inf
+
+
+class _Tracker:
+    """Frame-by-frame state of ``track_blobs`` (the last positions and open merges)."""
+
+    def __init__(self, animals: int, frames: int) -> None:
+        self.last = np.full((animals, 2), np.nan)
+        self.was_merged: set[int] = set()
+        self.body = np.nan  # running median-ish blob length, pixels (processed frame)
+        shape = (frames, animals)
+        self.centre = np.full((*shape, 2), np.nan)
+        self.area = np.full(shape, np.nan)
+        self.major = np.full(shape, np.nan)
+        self.minor = np.full(shape, np.nan)
+        self.angle = np.full(shape, np.nan)
+        self.motion = np.full(shape, np.nan)
+        self.merged = np.zeros(shape, dtype=bool)
+        self.uncertain = np.zeros(shape, dtype=bool)
+        self.held = np.zeros(shape, dtype=bool)
+        self.last_blob: list[Blob | None] = [None] * animals
+
+    def hold(self, f: int, a: int) -> None:
+        """Keep animal ``a``'s last blob in frame ``f`` (not seen: taken to be still)."""
+        blob = self.last_blob[a]
+        if blob is None:
+            return
+        self.centre[f, a] = blob.centre
+        self.area[f, a] = blob.area
+        self.major[f, a] = blob.major
+        self.minor[f, a] = blob.minor
+        self.angle[f, a] = blob.angle
+        self.motion[f, a] = 0.0
+        self.held[f, a] = True
+
+    def step(
+        self,
+        f: int,
+        blobs: list[Blob],
+        labels: NDArray[np.int32],
+        changed: NDArray[np.bool_] | None,
+        margin_body: float,
+    ) -> None:
+        chosen, dist = _assign(self.last, blobs)
+        users: dict[int, list[int]] = {}
+        for a, b in enumerate(chosen):
+            if b >= 0:
+                users.setdefault(b, []).append(a)
+        merged_now = {a for group in users.values() if len(group) > 1 for a in group}
+        # identity check: animals leaving a merge are re-assigned by their last position
+        leaving = sorted(self.was_merged - merged_now)
+        if len(leaving) > 1 and all(chosen[a] >= 0 for a in leaving):
+            body = self.body if math.isfinite(self.body) else 1.0
+            if _margin(dist, chosen, leaving) < margin_body * body:
+                self.uncertain[f, leaving] = True
+        self.was_merged = merged_now
+        for a, b in enumerate(chosen):
+            if b < 0:
+                self.hold(f, a)
+                continue
+            blob = blobs[b]
+            self.centre[f, a] = blob.centre
+            self.area[f, a] = blob.area
+            self.major[f, a] = blob.major
+            self.minor[f, a] = blob.minor
+            self.angle[f, a] = blob.angle
+            self.merged[f, a] = a in merged_now
+            if changed is not None:
+                x, y, w, h = blob.box
+                inside = labels[y : y + h, x : x + w] == blob.label
+                self.motion[f, a] = float(changed[y : y + h, x : x + w][inside].mean())
+            if a not in merged_now:
+                self.last[a] = blob.centre
+                self.last_blob[a] = blob
+                self.body = (
+                    blob.major
+                    if not math.isfinite(self.body)
+                    else 0.99 * self.body + 0.01 * blob.major
+                )
+
+
+def track_blobs(
+    source: FrameSource,
+    settings: BlobSettings,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> BlobTracks:
+    """Find and follow ``settings.animals`` animals through every frame of ``source``.
+
+    Args:
+        source: the video's frames (read once in order, plus the background samples).
+        settings: detection and identity settings.
+        progress: called as ``progress(done_frames, total_frames)`` every 500 frames.
+
+    Returns:
+        The tracks (see ``BlobTracks``).
+    """
+    n = len(source)
+    picks = np.unique(np.linspace(0, n - 1, min(settings.background_samples, n)).astype(int))
+    samples = [prepare_frame(source[int(i)], settings.max_width) for i in picks]
+    background = estimate_background(samples)
+    threshold = settings.threshold or noise_threshold(samples, background)
+    h, w = background.shape
+    min_area = settings.min_area_fraction * h * w
+    tracker = _Tracker(settings.animals, n)
+    frame_motion = np.full(n, np.nan)
+    previous: NDArray[np.float32] | None = None
+    scale = 1.0
+    f = -1
+    for f, frame in enumerate(source):
+        if f == 0:
+            scale = frame.shape[1] / w
+        grey = prepare_frame(frame, settings.max_width)
+        blobs, labels = detect_blobs(grey, background, threshold, min_area, settings.animals)
+        changed = None
+        if previous is not None:
+            diff = np.abs(grey - previous)
+            frame_motion[f] = float(diff.mean())
+            changed = diff > threshold
+        tracker.step(f, blobs, labels, changed, settings.identity_margin)
+        previous = grey
+        if progress is not None and (f + 1) % 500 == 0:
+            progress(f + 1, n)
+    if progress is not None:
+        progress(f + 1, n)
+    t = tracker
+    return BlobTracks(
+        centre=t.centre * scale,
+        area=t.area * scale**2,
+        major=t.major * scale,
+        minor=t.minor * scale,
+        angle=t.angle,
+        motion=t.motion,
+        merged=t.merged,
+        uncertain=t.uncertain,
+        held=t.held,
+        frame_motion=frame_motion,
+        threshold=float(threshold),
+        scale=float(scale),
+    )
+
+
+def check_moving_animal(source: FrameSource, settings: BlobSettings, name: str) -> None:
+    """Raise unless a fifth of the background samples show a foreground blob.
+
+    A quick test before a run (the samples only): a video of an empty arena, or of an
+    animal that never moves (it is then part of the median background), has none.
+
+    Args:
+        source: the video's frames.
+        settings: detection settings.
+        name: the video's file name, for the message.
+
+    Raises:
+        InputError: blobs in fewer than ``MIN_SEEN`` of the samples (a fifth: an animal
+            may sit still, and so vanish into the background, for most of a session).
+    """
+    n = len(source)
+    picks = np.unique(np.linspace(0, n - 1, min(settings.background_samples, n)).astype(int))
+    samples = [prepare_frame(source[int(i)], settings.max_width) for i in picks]
+    background = estimate_background(samples)
+    threshold = settings.threshold or noise_threshold(samples, background)
+    h, w = background.shape
+    min_area = settings.min_area_fraction * h * w
+    seen = sum(bool(detect_blobs(s, background, threshold, min_area, 1)[0]) for s in samples)
+    if seen < MIN_SEEN * len(samples):
+        raise InputError(
+            f"no moving animal found in {name}: only {seen} of {len(samples)} frames sampled "
+            f"over the video differ from the background by more than {threshold:.0f} grey "
+            "levels over an animal-sized area.",
+            fix=_FIX_MOTION,
+        )
+
+
+def cached_tracks(
+    video: Path,
+    source: FrameSource,
+    settings: BlobSettings,
+    cache_dir: Path,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[BlobTracks, bool]:
+    """``track_blobs`` through an on-disk cache keyed by the video file and the settings.
+
+    Args:
+        video: the video file (its resolved path, size and modification time are the key).
+        source: its frames.
+        settings: detection and identity settings.
+        cache_dir: folder of cached ``.npz`` tracks (created).
+        progress: passed to ``track_blobs``.
+
+    Returns:
+        The tracks and whether they came from the cache.
+    """
+    st = video.stat()
+    key = json.dumps(
+        [CACHE_VERSION, str(video.resolve()), st.st_size, st.st_mtime_ns, settings.model_dump()],
+        sort_keys=True,
+    )
+    path = cache_dir / f"blobs-{hashlib.sha256(key.encode()).hexdigest()[:24]}.npz"
+    if path.is_file():
+        return BlobTracks.load(path), True
+    tracks = track_blobs(source, settings, progress=progress)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tracks.save(path)
+    return tracks, False
+
+
+# --------------------------------------------------------------------------- features
+
+
+def _rolling(x: NDArray[np.float64], window: int) -> tuple[NDArray[np.float64], ...]:
+    """Centred rolling mean and std along axis 0 over ``window`` frames, NaN-aware."""
+    ok = np.isfinite(x)
+    z = np.where(ok, x, 0.0)
+    pad = np.zeros((1, *x.shape[1:]))
+    cs = np.concatenate([pad, np.cumsum(z, axis=0)])
+    cs2 = np.concatenate([pad, np.cumsum(z * z, axis=0)])
+    cn = np.concatenate([pad, np.cumsum(ok, axis=0, dtype=np.float64)])
+    frames, half = x.shape[0], window // 2
+    lo = np.clip(np.arange(frames) - half, 0, frames)
+    hi = np.clip(np.arange(frames) + half + 1, 0, frames)
+    cnt = cn[hi] - cn[lo]
+    with np.errstate(all="ignore"):
+        mean = (cs[hi] - cs[lo]) / cnt
+        var = (cs2[hi] - cs2[lo]) / cnt - mean**2
+    mean = np.where(cnt > 0, mean, np.nan)
+    std = np.where(cnt > 0, np.sqrt(np.clip(var, 0.0, None)), np.nan)
+    return mean, std
+
+
+def _per_frame(tracks: BlobTracks, fps: float) -> dict[str, NDArray[np.float64]]:
+    """The unwindowed features ``(frames, animals)`` of ``VIDEO_FEATURES``."""
+    alone = ~tracks.merged & np.isfinite(tracks.major)
+    with np.errstate(all="ignore"):
+        body = np.array(
+            [
+                np.nanmedian(np.where(alone[:, a], tracks.major[:, a], np.nan))
+                if alone[:, a].any()
+                else np.nanmedian(tracks.major[:, a])
+                for a in range(tracks.major.shape[1])
+            ]
+        )
+        area0 = np.array(
+            [
+                np.nanmedian(np.where(alone[:, a], tracks.area[:, a], np.nan))
+                if alone[:, a].any()
+                else np.nanmedian(tracks.area[:, a])
+                for a in range(tracks.area.shape[1])
+            ]
+        )
+    # the centre is smoothed over SMOOTH_S first: blob-outline jitter has no direction, so
+    # it averages out instead of adding up in the per-frame speed
+    centre, _ = _rolling(tracks.centre, max(1, round(SMOOTH_S * fps)) | 1)
+    centre = np.where(np.isfinite(tracks.centre), centre, np.nan)
+    step = np.diff(centre, axis=0, prepend=np.nan)
+    speed = np.linalg.norm(step, axis=2) * fps / body
+    turn = np.diff(tracks.angle, axis=0, prepend=np.nan)
+    turn = (turn + math.pi / 2) % math.pi - math.pi / 2
+    motion = tracks.motion.copy()
+    motion[0] = motion[1] if tracks.frames > 1 else 0.0
+    speed[0] = speed[1] if tracks.frames > 1 else 0.0
+    turn[0] = turn[1] if tracks.frames > 1 else 0.0
+    with np.errstate(all="ignore"):
+        return {
+            "speed": speed,
+            "heading_rate": turn * fps,
+            "elongation": tracks.major / body,
+            "aspect": tracks.major / np.maximum(tracks.minor, 1e-6),
+            "area": tracks.area / area0,
+            "motion": motion,
+        }
+
+
+def video_features(
+    tracks: BlobTracks,
+    fps: float,
+    *,
+    animals: list[str] | None = None,
+    window_s: float = 0.5,
+) -> Features:
+    """Per-frame, per-animal features of blob tracks, as ``tools.features.Features``.
+
+    Args:
+        tracks: from ``track_blobs``.
+        fps: frame rate, Hz.
+        animals: the animals' names; ``None`` = ``blob_0``, ``blob_1``, ...
+        window_s: centred rolling window of the ``_mean`` / ``_std`` features, s.
+
+    Returns:
+        Features ``(frames, animals, 3 x len(VIDEO_FEATURES))``: each feature, its mean and
+        its std; speeds in body lengths/s, turning in rad/s, elongation and area relative
+        to the animal's median, aspect = length / width, motion a fraction of the blob's
+        pixels. A frame without a
+        blob is not ``valid``. ``report`` carries ``masked_frames`` and ``merged_frames``.
+
+    Raises:
+        InputError: ``fps`` not positive, or the animal names do not fit the tracks.
+    """
+    if not (math.isfinite(fps) and fps > 0):
+        raise InputError(f"fps must be a positive number; found {fps}.", fix="pass --fps.")
+    frames, n = tracks.area.shape
+    names = tuple(animals) if animals is not None else tuple(f"blob_{i}" for i in range(n))
+    if len(names) != n:
+        raise InputError(
+            f"{len(names)} animal names for tracks of {n} animals.",
+            fix="pass one name per tracked animal.",
+        )
+    per = _per_frame(tracks, fps)
+    window = max(1, round(window_s * fps)) | 1
+    cols: list[NDArray[np.float64]] = []
+    out_names: list[str] = []
+    for name, x in per.items():
+        mean, std = _rolling(x, window)
+        cols += [x, mean, std]
+        out_names += [name, f"{name}_mean", f"{name}_std"]
+    values = np.stack(cols, axis=2)
+    values[~np.isfinite(tracks.area)] = np.nan
+    valid = np.asarray(np.isfinite(values).all(axis=2), dtype=np.bool_)
+    report = {
+        "masked_frames": dict(zip(names, (int(c) for c in (~valid).sum(axis=0)), strict=True)),
+        "merged_frames": dict(zip(names, (int(c) for c in tracks.merged.sum(axis=0)), strict=True)),
+        "settings": {"window_frames": window},
+    }
+    with np.errstate(all="ignore"):
+        body = np.nanmedian(np.where(tracks.merged, np.nan, tracks.major), axis=0)
+    return Features(
+        values=values,
+        names=tuple(out_names),
+        valid=valid,
+        report=report,
+        individuals=names,
+        body_length=np.asarray(body, dtype=np.float64),
+        pairs=np.full((frames, n, n, 0), np.nan),
+        pair_names=(),
+        fps=float(fps),
+        layout=BLOB_LAYOUT,
+        roles=BLOB_ROLES,
+    )
