@@ -72,7 +72,7 @@ def pool_train_sessions(
     """
     names = list(classes)
     poses: list[PoseData] = [kp.pose]
-    motions, ys = [kp.motion], [labels]
+    motions, ys, noses = [kp.motion], [labels], [kp.nose_distance]
     record: list[dict[str, object]] = []
     for row in read_examples_table(table):
         where = f"examples table {table}:{row.line}"
@@ -94,6 +94,7 @@ def pool_train_sessions(
         ys.append(remap[y])  # -1 indexes the trailing -1
         poses.append(other.pose)
         motions.append(other.motion)
+        noses.append(other.nose_distance)
         record.append(
             {
                 "keypoints": str(row.keypoints),
@@ -103,7 +104,8 @@ def pool_train_sessions(
                 "labelled": int((y >= 0).sum()),
             }
         )
-    return CohortSessions(_joined(kp, poses, motions, gap), _gapped(ys, gap), names, record)
+    joined = _joined(kp, poses, motions, noses, gap)
+    return CohortSessions(joined, _gapped(ys, gap), names, record)
 
 
 def _gapped(ys: list[NDArray[np.int64]], gap: int) -> NDArray[np.int64]:
@@ -112,7 +114,11 @@ def _gapped(ys: list[NDArray[np.int64]], gap: int) -> NDArray[np.int64]:
 
 
 def _joined(
-    kp: Keypoints, poses: list[PoseData], motions: list[MotionDescriptor], gap: int
+    kp: Keypoints,
+    poses: list[PoseData],
+    motions: list[MotionDescriptor],
+    noses: list[NDArray[np.float64]],
+    gap: int,
 ) -> Keypoints:
     first = kp.pose
     pts_gap = np.full((gap, *first.points.shape[1:]), np.nan)
@@ -131,4 +137,6 @@ def _joined(
     pose = replace(
         first, points=np.concatenate(points), confidence=np.concatenate(conf), frame_names=None
     )
-    return Keypoints(kp.path, pose, motion)
+    nose_gap = np.full((gap, *noses[0].shape[1:]), np.nan)
+    nose = np.concatenate([part for n in noses for part in (n, nose_gap)][:-1])
+    return Keypoints(kp.path, pose, motion, nose, kp.pose_features)
