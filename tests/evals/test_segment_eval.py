@@ -99,14 +99,19 @@ def _row(result: SuiteResult, dataset: str, method: str) -> dict[str, float]:
 @pytest.mark.slow
 def test_quick_run_has_every_method_and_metric(quick: SuiteResult) -> None:
     datasets = {r["dataset"] for r in quick.table}
-    assert {"synthetic_1", "synthetic_3"} <= datasets
+    assert {"synthetic_1", "synthetic_3", "rendered_1", "rendered_3"} <= datasets
+    video_methods = ("video", "keypoints", "both", "kmeans_video", "kmeans_keypoints")
     for d in datasets:
-        for m in REQUIRED_METHODS:
+        rendered = d.startswith("rendered_")  # the feature-source variants
+        for m in video_methods if rendered else REQUIRED_METHODS:
             row = _row(quick, d, m)
             for col in ("macro_f1", "nmi", "boundary_f1", "switches_per_min", "median_epoch_s"):
                 assert np.isfinite(row[col]), (d, m, col)
             assert 0.0 <= row["macro_f1"] <= 1.0
-        assert isinstance(quick.metrics[f"{d}.floor_met"], bool)
+        if rendered:
+            assert isinstance(quick.metrics[f"video_variants.{d}.both_at_least_keypoints"], bool)
+        else:
+            assert isinstance(quick.metrics[f"{d}.floor_met"], bool)
     assert _row(quick, "synthetic_3", "merged")["animals"] == 3
     assert quick.metrics["graph_s_per_min_30fps"] > 0
     assert quick.figures["segment_scores"].startswith(b"\x89PNG")

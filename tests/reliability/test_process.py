@@ -14,6 +14,7 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import numpy as np
 import pytest
 
 from ethoagent.atomic import is_partial_write
+from ethoagent.io.ethogram_export import read_ethogram_nwb
 from ethoagent.sim.simulate import simulate_session
 from tests.reliability.conftest import CliRunner, assert_one_line_error, snapshot
 
@@ -59,7 +61,18 @@ def _comparable(files: dict[str, bytes]) -> dict[str, Any]:
     if "report.md" in out:
         lines = out["report.md"].decode().splitlines()
         out["report.md"] = [ln for ln in lines if not ln.startswith("| seconds taken |")]
+    if "ethogram.nwb" in out:  # NWB stamps its creation time and random object ids
+        out["ethogram.nwb"] = _nwb_epochs(out["ethogram.nwb"])
     return out
+
+
+def _nwb_epochs(data: bytes) -> dict[str, list[Any]]:
+    """The epochs an NWB ethogram holds (times in seconds), for comparing two files."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ethogram.nwb"
+        path.write_bytes(data)
+        epochs = read_ethogram_nwb(path, fps=1000.0)
+    return {k: [e.model_dump() for e in v] for k, v in epochs.items()}
 
 
 def _kill_at_random_then_resume(
@@ -151,7 +164,7 @@ def test_segment_sigkill_at_a_random_point_then_resume_gives_the_same_outputs(
     want, got = snapshot(ref / "outputs"), snapshot(killed / "outputs")
     assert sorted(want) == sorted(got)
     assert _comparable(want) == _comparable(got)
-    for name in set(want) - {"summary.json", "report.md"}:
+    for name in set(want) - {"summary.json", "report.md", "ethogram.nwb"}:
         assert want[name] == got[name], f"{name} differs after the resume"
     assert _comparable(snapshot(tmp_path / "out_killed")) == _comparable(want)
     _no_partial_files(killed)
