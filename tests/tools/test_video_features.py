@@ -12,15 +12,14 @@ import pytest
 from numpy.typing import ArrayLike, NDArray
 
 from ethoagent.errors import InputError
+from ethoagent.tools.blob_features import JITTER_FACTOR, VIDEO_FEATURES, speed_noise, video_features
 from ethoagent.tools.video_embeddings import embed_crops
 from ethoagent.tools.video_features import (
     CORE_DEPTH,
-    VIDEO_FEATURES,
     BlobSettings,
     cached_tracks,
     check_moving_animal,
     track_blobs,
-    video_features,
 )
 
 W, H = 320, 240
@@ -93,6 +92,21 @@ def test_a_still_animal_has_no_speed_and_no_motion() -> None:
     assert np.allclose(feats.column("speed")[still, 0], 0.0, atol=1e-9)
     assert np.allclose(feats.column("motion")[still, 0], 0.0)
     assert feats.column("motion")[40, 0] > 0.5  # the jump: the whole blob changed
+
+
+def test_the_speed_noise_floor_is_the_quiet_frames_speed_capped_by_their_jitter() -> None:
+    rng = np.random.default_rng(0)
+    frames = 200
+    motion = np.where(np.arange(frames) < 100, 0.02, 0.3)[:, None]  # quiet first half
+    speed = np.where(np.arange(frames) < 100, 0.4, 1.5)[:, None] + 0.0
+    jitter = np.abs(rng.normal(0.3, 0.01, (frames, 1)))
+    assert speed_noise(speed, motion, jitter, 30.0) == pytest.approx([0.4])
+    # little jitter caps the floor at JITTER_FACTOR x its median
+    assert speed_noise(speed, motion, jitter / 10, 30.0)[0] == pytest.approx(
+        JITTER_FACTOR * 0.03, abs=0.003
+    )
+    # a smooth slow walk (no jitter) is motion, not noise
+    assert speed_noise(speed, motion, np.zeros_like(jitter), 30.0) == pytest.approx([0.0])
 
 
 def test_two_animals_keep_their_identity_and_contact_is_flagged_merged() -> None:

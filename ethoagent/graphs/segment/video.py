@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 
 from ethoagent.io.video import VideoReader
+from ethoagent.tools.blob_features import video_features
 from ethoagent.tools.features import Features
 from ethoagent.tools.video_embeddings import embed_crops
 from ethoagent.tools.video_features import (
@@ -36,7 +37,6 @@ from ethoagent.tools.video_features import (
     BlobTracks,
     cached_tracks,
     track_blobs,
-    video_features,
 )
 
 if TYPE_CHECKING:
