@@ -169,6 +169,7 @@ def video_features(
     *,
     animals: list[str] | None = None,
     window_s: float = 0.5,
+    noise_floor: bool = True,
 ) -> Features:
     """Per-frame, per-animal features of blob tracks, as ``tools.features.Features``.
 
@@ -177,6 +178,9 @@ def video_features(
         fps: frame rate, Hz.
         animals: the animals' names; ``None`` = ``blob_0``, ``blob_1``, ...
         window_s: centred rolling window of the ``_mean`` / ``_std`` features, s.
+        noise_floor: subtract each animal's speed noise floor (``speed_noise``) from its
+            speeds, so that the kinematic captioner's "still" threshold applies to them;
+            ``False`` keeps the raw speeds (where pose features are what is captioned).
 
     Returns:
         Features ``(frames, animals, 3 x len(VIDEO_FEATURES))``: each feature, its mean and
@@ -200,7 +204,8 @@ def video_features(
         )
     per = _per_frame(tracks, fps)
     noise = speed_noise(per["speed"], per["motion"], per.pop("jitter"), fps)
-    per["speed"] = np.clip(per["speed"] - noise, 0.0, None)
+    if noise_floor:
+        per["speed"] = np.clip(per["speed"] - noise, 0.0, None)
     window = max(1, round(window_s * fps)) | 1
     cols: list[NDArray[np.float64]] = []
     out_names: list[str] = []
