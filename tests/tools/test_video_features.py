@@ -17,6 +17,7 @@ from ethoagent.tools.video_embeddings import embed_crops
 from ethoagent.tools.video_features import (
     CORE_DEPTH,
     BlobSettings,
+    BlobTracks,
     cached_tracks,
     check_moving_animal,
     track_blobs,
@@ -107,6 +108,37 @@ def test_the_speed_noise_floor_is_the_quiet_frames_speed_capped_by_their_jitter(
     )
     # a smooth slow walk (no jitter) is motion, not noise
     assert speed_noise(speed, motion, np.zeros_like(jitter), 30.0) == pytest.approx([0.0])
+
+
+def test_a_jittery_still_blob_reads_still_only_above_its_noise_floor() -> None:
+    rng = np.random.default_rng(1)
+    frames = 300
+    walking = np.arange(frames) >= 150
+    x = 100.0 + np.where(walking, 3.0 * (np.arange(frames) - 150), 0.0)
+    centre = np.stack([x, np.full(frames, 120.0)], axis=1) + rng.normal(0, 1.0, (frames, 2))
+    ones = np.ones((frames, 1))
+    tracks = BlobTracks.from_arrays(
+        {
+            "centre": centre[:, None],
+            "area": 500.0 * ones,
+            "major": 40.0 * ones,
+            "minor": 15.0 * ones,
+            "angle": 0.0 * ones,
+            "motion": np.where(walking, 0.3, 0.05)[:, None] + rng.uniform(0, 0.01, (frames, 1)),
+            "merged": np.zeros((frames, 1), bool),
+            "uncertain": np.zeros((frames, 1), bool),
+            "held": np.zeros((frames, 1), bool),
+            "frame_motion": np.zeros(frames),
+            "threshold": np.array(10.0),
+            "scale": np.array(1.0),
+        }
+    )
+    raw = video_features(tracks, fps=30.0, noise_floor=False).column("speed_mean")[:, 0]
+    floored = video_features(tracks, fps=30.0)
+    speed = floored.column("speed_mean")[:, 0]
+    assert np.median(raw[20:130]) > 0.1  # jitter alone exceeds the captioner's "still"
+    assert np.median(speed[20:130]) < 0.1 < 1.5 < np.median(speed[170:280])
+    assert floored.report["speed_noise_mbl_s"]["blob_0"] > 50
 
 
 def test_two_animals_keep_their_identity_and_contact_is_flagged_merged() -> None:
