@@ -40,7 +40,8 @@ t0 = time.perf_counter()
 extra = {}
 if step == "track":
     from ethoagent.io.video import VideoReader
-    from ethoagent.tools.video_features import BlobSettings, track_blobs, video_features
+    from ethoagent.tools.blob_features import video_features
+    from ethoagent.tools.video_features import BlobSettings, track_blobs
     with VideoReader(video) as r:
         tracks = track_blobs(r, BlobSettings())
         fps = r.fps or 30.0

@@ -15,8 +15,10 @@ parts, each beside the rule a user could write in one line:
    ``still`` frames against the low-motion stretches of the frame differences (mean
    absolute difference to the previous frame below its 20th percentile, over a 0.5 s
    moving average; a one-line rule that needs no tracking). Reported: the share of the
-   session labelled still, precision / recall / F1 of still vs low-motion, and how well
-   the blob speed alone picks out the low-motion frames (ROC AUC, 0.5 = chance).
+   session labelled still, precision / recall / F1 of still vs low-motion, the blob
+   speed's noise floor (``tools.video_features.speed_noise``, subtracted from the speeds
+   the captioner reads) and how well the blob speed alone picks out the low-motion frames
+   (ROC AUC, 0.5 = chance).
 
 The figure: a frame of the video with the blob centre and its segment label, and the
 session's ethogram over the blob speed and the frame-difference trace.
@@ -39,6 +41,7 @@ from ethoagent.graphs.segment.graph import GRAPH_NAME, run_segment
 from ethoagent.graphs.segment.inputs import SegmentSources, resolve_segment
 from ethoagent.graphs.segment.options import SegmentOptions
 from ethoagent.io.video import VideoReader
+from ethoagent.tools.blob_features import video_features
 from ethoagent.tools.ethogram import labels_from_epochs, read_ethogram_csv
 from ethoagent.tools.video_features import (
     BlobTracks,
@@ -46,7 +49,6 @@ from ethoagent.tools.video_features import (
     estimate_background,
     noise_threshold,
     prepare_frame,
-    video_features,
 )
 
 __all__ = ["OPENFIELD", "openfield_check"]
@@ -196,6 +198,7 @@ def openfield_check(root: Path, work: Path, seed: int = 0) -> tuple[dict[str, An
         "openfield.still_vs_low_motion_recall": round(recall, 3),
         "openfield.still_vs_low_motion_f1": round(f1, 3),
         "openfield.blob_found_fraction": round(float(np.isfinite(tracks.area).mean()), 3),
+        "openfield.speed_noise_bl_s": feats.report["speed_noise_mbl_s"]["blob_0"] / 1000,
         "openfield.speed_auc_low_motion": round(_auc(-speed, low), 3),
         "openfield.speed_in_low_motion_median_bl_s": round(float(np.nanmedian(speed[low])), 3),
         "openfield.speed_elsewhere_median_bl_s": round(float(np.nanmedian(speed[~low])), 3),

@@ -61,9 +61,10 @@ from ethoagent.sim.render import (
     render_view,
 )
 from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
+from ethoagent.tools.blob_features import video_features
 from ethoagent.tools.cameras import make_ring_cameras, project_points
 from ethoagent.tools.cluster import kmeans_baseline
-from ethoagent.tools.video_features import BlobTracks, cached_tracks, video_features
+from ethoagent.tools.video_features import BlobTracks, cached_tracks
 
 __all__ = ["VideoCase", "rendered_case", "segment_video_suite", "video_variant_rows"]
 

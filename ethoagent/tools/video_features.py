@@ -16,14 +16,13 @@ For labs with video and no pose model. The animals are found by background subtr
    blob are marked ``merged`` (contact: the shared blob's values, never another animal's
    identity); when they separate, the re-assignment is ``uncertain`` unless the best
    assignment beats the swapped one by ``identity_margin`` body lengths.
-4. ``video_features``: per animal, the blob centre's speed and the axis' turning rate,
-   elongation (blob length over the animal's median length, as the keypoint feature of
-   that name: < 1 when a top-viewed animal rears or curls), aspect ratio (length over
-   width), area relative to the animal's median, and the motion energy
-   inside the blob (fraction of its pixels that changed since the previous frame); with
-   their centred rolling means and standard deviations over ``window_s``. Returned as
-   ``tools.features.Features`` so that clustering, snippets and kinematic captions take
-   them as they take keypoint features.
+4. ``tools.blob_features.video_features``: per animal, the blob centre's speed (above
+   its noise floor) and the axis' turning rate, elongation (blob length over the animal's
+   median length: < 1 when a top-viewed animal rears or curls), aspect ratio, area
+   relative to the median, and the motion energy inside the blob (fraction of its pixels
+   that changed since the previous frame), with rolling means and standard deviations, as
+   ``tools.features.Features`` that clustering, snippets and captions take like keypoint
+   features.
 
 Optionally (``tools.video_embeddings.embed_crops``), animal-centred crops are embedded by
 an image encoder (the packaged EfficientNet-Lite0 of the ``vision`` extra) at up to 10 fps
@@ -59,13 +58,8 @@ from scipy.optimize import linear_sum_assignment
 
 from ethoagent.atomic import atomic_save_npz
 from ethoagent.errors import InputError
-from ethoagent.tools.body import BodyRoles
-from ethoagent.tools.features import BodyLayout, Features
 
 __all__ = [
-    "BLOB_LAYOUT",
-    "BLOB_ROLES",
-    "VIDEO_FEATURES",
     "Blob",
     "BlobSettings",
     "BlobTracks",
@@ -77,39 +71,13 @@ __all__ = [
     "noise_threshold",
     "prepare_frame",
     "track_blobs",
-    "video_features",
 ]
 
 CACHE_VERSION = 2
 """Bumped when the tracks' meaning changes, so older cache files are not read."""
 
-VIDEO_FEATURES: tuple[str, ...] = (
-    "speed",
-    "heading_rate",
-    "elongation",
-    "aspect",
-    "area",
-    "motion",
-)
-"""Per-frame blob features (each also as ``_mean`` and ``_std`` over the window)."""
-
-BLOB_LAYOUT = BodyLayout(name="video blob", body=("blob front", "blob rear"))
-"""The "layout" of blob features: no keypoints, the animal is its foreground blob."""
-BLOB_ROLES = BodyRoles(
-    layout=BLOB_LAYOUT.name,
-    matched={},
-    derived={"centre": "centre of the animal's foreground blob (background subtraction)"},
-    absent=("head", "tail_base", "paws", "tail", "back"),
-    disabled=("forward/lateral speed", "paw_head", "tail bend", "height", "social"),
-    arena=(),
-    unused=(),
-)
-"""What blob features stand in for: a body centre only (for a run's report)."""
 MIN_SEEN = 0.2
 """``check_moving_animal``: least share of the background samples that must show a blob."""
-SMOOTH_S = 0.2
-"""Window of the centred moving average of blob centres before speeds are taken, s."""
-
 _FIX_MOTION = (
     "check that the video shows the animal moving (an animal still for the whole video "
     "is part of the background model), or pass a lower video threshold "
@@ -635,136 +603,3 @@ def cached_tracks(
     cache_dir.mkdir(parents=True, exist_ok=True)
     tracks.save(path)
     return tracks, False
-
-
-# --------------------------------------------------------------------------- features
-
-
-def _rolling(x: NDArray[np.float64], window: int) -> tuple[NDArray[np.float64], ...]:
-    """Centred rolling mean and std along axis 0 over ``window`` frames, NaN-aware."""
-    ok = np.isfinite(x)
-    z = np.where(ok, x, 0.0)
-    pad = np.zeros((1, *x.shape[1:]))
-    cs = np.concatenate([pad, np.cumsum(z, axis=0)])
-    cs2 = np.concatenate([pad, np.cumsum(z * z, axis=0)])
-    cn = np.concatenate([pad, np.cumsum(ok, axis=0, dtype=np.float64)])
-    frames, half = x.shape[0], window // 2
-    lo = np.clip(np.arange(frames) - half, 0, frames)
-    hi = np.clip(np.arange(frames) + half + 1, 0, frames)
-    cnt = cn[hi] - cn[lo]
-    with np.errstate(all="ignore"):
-        mean = (cs[hi] - cs[lo]) / cnt
-        var = (cs2[hi] - cs2[lo]) / cnt - mean**2
-    mean = np.where(cnt > 0, mean, np.nan)
-    std = np.where(cnt > 0, np.sqrt(np.clip(var, 0.0, None)), np.nan)
-    return mean, std
-
-
-def _per_frame(tracks: BlobTracks, fps: float) -> dict[str, NDArray[np.float64]]:
-    """The unwindowed features ``(frames, animals)`` of ``VIDEO_FEATURES``."""
-    alone = ~tracks.merged & np.isfinite(tracks.major)
-    with np.errstate(all="ignore"):
-        body = np.array(
-            [
-                np.nanmedian(np.where(alone[:, a], tracks.major[:, a], np.nan))
-                if alone[:, a].any()
-                else np.nanmedian(tracks.major[:, a])
-                for a in range(tracks.major.shape[1])
-            ]
-        )
-        area0 = np.array(
-            [
-                np.nanmedian(np.where(alone[:, a], tracks.area[:, a], np.nan))
-                if alone[:, a].any()
-                else np.nanmedian(tracks.area[:, a])
-                for a in range(tracks.area.shape[1])
-            ]
-        )
-    # the centre is smoothed over SMOOTH_S first: blob-outline jitter has no direction, so
-    # it averages out instead of adding up in the per-frame speed
-    centre, _ = _rolling(tracks.centre, max(1, round(SMOOTH_S * fps)) | 1)
-    centre = np.where(np.isfinite(tracks.centre), centre, np.nan)
-    step = np.diff(centre, axis=0, prepend=np.nan)
-    speed = np.linalg.norm(step, axis=2) * fps / body
-    turn = np.diff(tracks.angle, axis=0, prepend=np.nan)
-    turn = (turn + math.pi / 2) % math.pi - math.pi / 2
-    motion = tracks.motion.copy()
-    motion[0] = motion[1] if tracks.frames > 1 else 0.0
-    speed[0] = speed[1] if tracks.frames > 1 else 0.0
-    turn[0] = turn[1] if tracks.frames > 1 else 0.0
-    with np.errstate(all="ignore"):
-        return {
-            "speed": speed,
-            "heading_rate": turn * fps,
-            "elongation": tracks.major / body,
-            "aspect": tracks.major / np.maximum(tracks.minor, 1e-6),
-            "area": tracks.area / area0,
-            "motion": motion,
-        }
-
-
-def video_features(
-    tracks: BlobTracks,
-    fps: float,
-    *,
-    animals: list[str] | None = None,
-    window_s: float = 0.5,
-) -> Features:
-    """Per-frame, per-animal features of blob tracks, as ``tools.features.Features``.
-
-    Args:
-        tracks: from ``track_blobs``.
-        fps: frame rate, Hz.
-        animals: the animals' names; ``None`` = ``blob_0``, ``blob_1``, ...
-        window_s: centred rolling window of the ``_mean`` / ``_std`` features, s.
-
-    Returns:
-        Features ``(frames, animals, 3 x len(VIDEO_FEATURES))``: each feature, its mean and
-        its std; speeds in body lengths/s, turning in rad/s, elongation and area relative
-        to the animal's median, aspect = length / width, motion a fraction of the blob's
-        pixels. A frame without a
-        blob is not ``valid``. ``report`` carries ``masked_frames`` and ``merged_frames``.
-
-    Raises:
-        InputError: ``fps`` not positive, or the animal names do not fit the tracks.
-    """
-    if not (math.isfinite(fps) and fps > 0):
-        raise InputError(f"fps must be a positive number; found {fps}.", fix="pass --fps.")
-    frames, n = tracks.area.shape
-    names = tuple(animals) if animals is not None else tuple(f"blob_{i}" for i in range(n))
-    if len(names) != n:
-        raise InputError(
-            f"{len(names)} animal names for tracks of {n} animals.",
-            fix="pass one name per tracked animal.",
-        )
-    per = _per_frame(tracks, fps)
-    window = max(1, round(window_s * fps)) | 1
-    cols: list[NDArray[np.float64]] = []
-    out_names: list[str] = []
-    for name, x in per.items():
-        mean, std = _rolling(x, window)
-        cols += [x, mean, std]
-        out_names += [name, f"{name}_mean", f"{name}_std"]
-    values = np.stack(cols, axis=2)
-    values[~np.isfinite(tracks.area)] = np.nan
-    valid = np.asarray(np.isfinite(values).all(axis=2), dtype=np.bool_)
-    report = {
-        "masked_frames": dict(zip(names, (int(c) for c in (~valid).sum(axis=0)), strict=True)),
-        "merged_frames": dict(zip(names, (int(c) for c in tracks.merged.sum(axis=0)), strict=True)),
-        "settings": {"window_frames": window},
-    }
-    with np.errstate(all="ignore"):
-        body = np.nanmedian(np.where(tracks.merged, np.nan, tracks.major), axis=0)
-    return Features(
-        values=values,
-        names=tuple(out_names),
-        valid=valid,
-        report=report,
-        individuals=names,
-        body_length=np.asarray(body, dtype=np.float64),
-        pairs=np.full((frames, n, n, 0), np.nan),
-        pair_names=(),
-        fps=float(fps),
-        layout=BLOB_LAYOUT,
-        roles=BLOB_ROLES,
-    )

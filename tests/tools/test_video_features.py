@@ -12,15 +12,15 @@ import pytest
 from numpy.typing import ArrayLike, NDArray
 
 from ethoagent.errors import InputError
+from ethoagent.tools.blob_features import JITTER_FACTOR, VIDEO_FEATURES, speed_noise, video_features
 from ethoagent.tools.video_embeddings import embed_crops
 from ethoagent.tools.video_features import (
     CORE_DEPTH,
-    VIDEO_FEATURES,
     BlobSettings,
+    BlobTracks,
     cached_tracks,
     check_moving_animal,
     track_blobs,
-    video_features,
 )
 
 W, H = 320, 240
@@ -93,6 +93,52 @@ def test_a_still_animal_has_no_speed_and_no_motion() -> None:
     assert np.allclose(feats.column("speed")[still, 0], 0.0, atol=1e-9)
     assert np.allclose(feats.column("motion")[still, 0], 0.0)
     assert feats.column("motion")[40, 0] > 0.5  # the jump: the whole blob changed
+
+
+def test_the_speed_noise_floor_is_the_quiet_frames_speed_capped_by_their_jitter() -> None:
+    rng = np.random.default_rng(0)
+    frames = 200
+    motion = np.where(np.arange(frames) < 100, 0.02, 0.3)[:, None]  # quiet first half
+    speed = np.where(np.arange(frames) < 100, 0.4, 1.5)[:, None] + 0.0
+    jitter = np.abs(rng.normal(0.3, 0.01, (frames, 1)))
+    assert speed_noise(speed, motion, jitter, 30.0) == pytest.approx([0.4])
+    # little jitter caps the floor at JITTER_FACTOR x its median
+    assert speed_noise(speed, motion, jitter / 10, 30.0)[0] == pytest.approx(
+        JITTER_FACTOR * 0.03, abs=0.003
+    )
+    # a smooth slow walk (no jitter) is motion, not noise
+    assert speed_noise(speed, motion, np.zeros_like(jitter), 30.0) == pytest.approx([0.0])
+
+
+def test_a_jittery_still_blob_reads_still_only_above_its_noise_floor() -> None:
+    rng = np.random.default_rng(1)
+    frames = 300
+    walking = np.arange(frames) >= 150
+    x = 100.0 + np.where(walking, 3.0 * (np.arange(frames) - 150), 0.0)
+    centre = np.stack([x, np.full(frames, 120.0)], axis=1) + rng.normal(0, 1.0, (frames, 2))
+    ones = np.ones((frames, 1))
+    tracks = BlobTracks.from_arrays(
+        {
+            "centre": centre[:, None],
+            "area": 500.0 * ones,
+            "major": 40.0 * ones,
+            "minor": 15.0 * ones,
+            "angle": 0.0 * ones,
+            "motion": np.where(walking, 0.3, 0.05)[:, None] + rng.uniform(0, 0.01, (frames, 1)),
+            "merged": np.zeros((frames, 1), bool),
+            "uncertain": np.zeros((frames, 1), bool),
+            "held": np.zeros((frames, 1), bool),
+            "frame_motion": np.zeros(frames),
+            "threshold": np.array(10.0),
+            "scale": np.array(1.0),
+        }
+    )
+    raw = video_features(tracks, fps=30.0, noise_floor=False).column("speed_mean")[:, 0]
+    floored = video_features(tracks, fps=30.0)
+    speed = floored.column("speed_mean")[:, 0]
+    assert np.median(raw[20:130]) > 0.1  # jitter alone exceeds the captioner's "still"
+    assert np.median(speed[20:130]) < 0.1 < 1.5 < np.median(speed[170:280])
+    assert floored.report["speed_noise_mbl_s"]["blob_0"] > 50
 
 
 def test_two_animals_keep_their_identity_and_contact_is_flagged_merged() -> None:

@@ -56,6 +56,7 @@ from ethoagent.graphs.kit.report_md import (
 from ethoagent.graphs.segment.inputs import VIDEO_LAYOUT, SegmentInputs, SegmentState
 from ethoagent.io.ethogram_export import ethogram_netcdf_bytes, nwb_or_reason
 from ethoagent.model.ethogram import Epoch
+from ethoagent.tools.blob_features import BLOB_ROLES
 from ethoagent.tools.dyadic import DyadicChange, nearest_partners, reconcile_dyadic
 from ethoagent.tools.epoch_edits import apply_epoch_edits
 from ethoagent.tools.ethogram import (
@@ -70,7 +71,6 @@ from ethoagent.tools.ethogram import (
     write_ethogram_csv,
 )
 from ethoagent.tools.features import describe_roles, layout_named
-from ethoagent.tools.video_features import BLOB_ROLES
 
 if TYPE_CHECKING:
     from ethoagent.graphs.kit.runtime import Runtime

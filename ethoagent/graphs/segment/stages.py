@@ -194,7 +194,7 @@ def _session_features(
         return run_video_features(env.run, inputs)
     feats = _features(inputs, points, fill_absent_partner=fill_absent_partner)
     if inputs.feature_source == "both":
-        return join_features(feats, run_video_features(env.run, inputs))
+        return join_features(feats, run_video_features(env.run, inputs, noise_floor=False))
     return feats
 
 

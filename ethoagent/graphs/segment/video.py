@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 
 from ethoagent.io.video import VideoReader
+from ethoagent.tools.blob_features import video_features
 from ethoagent.tools.features import Features
 from ethoagent.tools.video_embeddings import embed_crops
 from ethoagent.tools.video_features import (
@@ -36,7 +37,6 @@ from ethoagent.tools.video_features import (
     BlobTracks,
     cached_tracks,
     track_blobs,
-    video_features,
 )
 
 if TYPE_CHECKING:
@@ -213,11 +213,19 @@ def output_video_features(
     return video_features(tracks, fps, animals=animals, window_s=options.feature_window_s)
 
 
-def run_video_features(run: Run, inputs: SegmentInputs) -> Features:
-    """The blob features of a run whose ``load`` node saved its tracks (artifact ``blobs``)."""
+def run_video_features(run: Run, inputs: SegmentInputs, noise_floor: bool = True) -> Features:
+    """The blob features of a run whose ``load`` node saved its tracks (artifact ``blobs``).
+
+    ``noise_floor`` as in ``tools.blob_features.video_features``: on for video alone (the
+    captions read the blob speed), off beside pose features (they read the pose speed).
+    """
     tracks = BlobTracks.from_arrays(run.load_arrays("blobs"))
     feats = video_features(
-        tracks, inputs.fps, animals=list(inputs.animals), window_s=inputs.options.feature_window_s
+        tracks,
+        inputs.fps,
+        animals=list(inputs.animals),
+        window_s=inputs.options.feature_window_s,
+        noise_floor=noise_floor,
     )
     if not run.has_artifact("embeddings"):
         return feats

@@ -1,0 +1,239 @@
+"""Per-frame motion and shape features of blob tracks (``tools.video_features``).
+
+``video_features`` turns each animal's blob track into the features the segment graph
+clusters and the kinematic captioner reads: the blob centre's speed (body lengths/s, above
+the animal's noise floor, ``speed_noise``), the axis' turning rate, elongation, aspect
+ratio, area and the motion energy inside the blob, each with its rolling mean and std.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ethoagent.errors import InputError
+from ethoagent.tools.body import BodyRoles
+from ethoagent.tools.features import BodyLayout, Features
+from ethoagent.tools.video_features import BlobTracks
+
+__all__ = [
+    "BLOB_LAYOUT",
+    "BLOB_ROLES",
+    "JITTER_FACTOR",
+    "QUIET_SHARE",
+    "VIDEO_FEATURES",
+    "speed_noise",
+    "video_features",
+]
+
+VIDEO_FEATURES: tuple[str, ...] = (
+    "speed",
+    "heading_rate",
+    "elongation",
+    "aspect",
+    "area",
+    "motion",
+)
+"""Per-frame blob features (each also as ``_mean`` and ``_std`` over the window)."""
+
+BLOB_LAYOUT = BodyLayout(name="video blob", body=("blob front", "blob rear"))
+"""The "layout" of blob features: no keypoints, the animal is its foreground blob."""
+BLOB_ROLES = BodyRoles(
+    layout=BLOB_LAYOUT.name,
+    matched={},
+    derived={"centre": "centre of the animal's foreground blob (background subtraction)"},
+    absent=("head", "tail_base", "paws", "tail", "back"),
+    disabled=("forward/lateral speed", "paw_head", "tail bend", "height", "social"),
+    arena=(),
+    unused=(),
+)
+"""What blob features stand in for: a body centre only (for a run's report)."""
+SMOOTH_S = 0.2
+"""Window of the centred moving average of blob centres before speeds are taken, s."""
+QUIET_SHARE = 0.05
+"""Share of an animal's frames, those with the least motion inside its blob (0.5 s mean),
+whose median blob-centre speed is its speed noise floor (outline jitter), subtracted from
+its speeds: a still animal's blob centre still jitters by a few pixels on real video."""
+JITTER_FACTOR = 2.0
+"""``speed_noise`` is at most this times the centre's jitter speed in the quiet frames."""
+
+
+def _rolling(x: NDArray[np.float64], window: int) -> tuple[NDArray[np.float64], ...]:
+    """Centred rolling mean and std along axis 0 over ``window`` frames, NaN-aware."""
+    ok = np.isfinite(x)
+    z = np.where(ok, x, 0.0)
+    pad = np.zeros((1, *x.shape[1:]))
+    cs = np.concatenate([pad, np.cumsum(z, axis=0)])
+    cs2 = np.concatenate([pad, np.cumsum(z * z, axis=0)])
+    cn = np.concatenate([pad, np.cumsum(ok, axis=0, dtype=np.float64)])
+    frames, half = x.shape[0], window // 2
+    lo = np.clip(np.arange(frames) - half, 0, frames)
+    hi = np.clip(np.arange(frames) + half + 1, 0, frames)
+    cnt = cn[hi] - cn[lo]
+    with np.errstate(all="ignore"):
+        mean = (cs[hi] - cs[lo]) / cnt
+        var = (cs2[hi] - cs2[lo]) / cnt - mean**2
+    mean = np.where(cnt > 0, mean, np.nan)
+    std = np.where(cnt > 0, np.sqrt(np.clip(var, 0.0, None)), np.nan)
+    return mean, std
+
+
+def speed_noise(
+    speed: NDArray[np.float64],
+    motion: NDArray[np.float64],
+    jitter: NDArray[np.float64],
+    fps: float,
+) -> NDArray[np.float64]:
+    """Each animal's blob-speed noise floor: its median speed in its quietest frames.
+
+    The floor is at most ``JITTER_FACTOR`` times the median jitter speed in those frames
+    (frame-to-frame motion of the raw centre about its smoothed path): outline jitter
+    shows there, while an animal that moves smoothly and never stops has no jitter, so
+    its slowest frames are kept as motion.
+
+    Args:
+        speed: ``(frames, animals)`` blob-centre speed, body lengths/s.
+        motion: ``(frames, animals)`` share of the blob's pixels changed per frame.
+        jitter: ``(frames, animals)`` jitter speed of the raw centre, body lengths/s.
+        fps: frame rate, Hz (the motion is averaged over 0.5 s to find the quiet frames).
+
+    Returns:
+        ``(animals,)`` body lengths/s: the median speed over the ``QUIET_SHARE`` of frames
+        with the least mean motion inside the blob, capped by their jitter; 0 where
+        there are none.
+    """
+    quiet_motion, _ = _rolling(motion, max(1, round(0.5 * fps)) | 1)
+    out = np.zeros(speed.shape[1])
+    for a in range(speed.shape[1]):
+        ok = np.isfinite(quiet_motion[:, a]) & np.isfinite(speed[:, a])
+        if not ok.any():
+            continue
+        quiet = ok & (quiet_motion[:, a] <= np.percentile(quiet_motion[ok, a], 100 * QUIET_SHARE))
+        cap = JITTER_FACTOR * float(np.nanmedian(jitter[quiet, a]))
+        out[a] = min(float(np.median(speed[quiet, a])), cap if math.isfinite(cap) else 0.0)
+    return out
+
+
+def _per_frame(tracks: BlobTracks, fps: float) -> dict[str, NDArray[np.float64]]:
+    """The unwindowed features ``(frames, animals)`` of ``VIDEO_FEATURES``, and ``jitter``."""
+    alone = ~tracks.merged & np.isfinite(tracks.major)
+    with np.errstate(all="ignore"):
+        body = np.array(
+            [
+                np.nanmedian(np.where(alone[:, a], tracks.major[:, a], np.nan))
+                if alone[:, a].any()
+                else np.nanmedian(tracks.major[:, a])
+                for a in range(tracks.major.shape[1])
+            ]
+        )
+        area0 = np.array(
+            [
+                np.nanmedian(np.where(alone[:, a], tracks.area[:, a], np.nan))
+                if alone[:, a].any()
+                else np.nanmedian(tracks.area[:, a])
+                for a in range(tracks.area.shape[1])
+            ]
+        )
+    # the centre is smoothed over SMOOTH_S first: blob-outline jitter has no direction, so
+    # it averages out instead of adding up in the per-frame speed
+    centre, _ = _rolling(tracks.centre, max(1, round(SMOOTH_S * fps)) | 1)
+    centre = np.where(np.isfinite(tracks.centre), centre, np.nan)
+    step = np.diff(centre, axis=0, prepend=np.nan)
+    speed = np.linalg.norm(step, axis=2) * fps / body
+    wobble = np.diff(tracks.centre - centre, axis=0, prepend=np.nan)
+    jitter = np.linalg.norm(wobble, axis=2) * fps / body
+    turn = np.diff(tracks.angle, axis=0, prepend=np.nan)
+    turn = (turn + math.pi / 2) % math.pi - math.pi / 2
+    motion = tracks.motion.copy()
+    motion[0] = motion[1] if tracks.frames > 1 else 0.0
+    speed[0] = speed[1] if tracks.frames > 1 else 0.0
+    jitter[0] = jitter[1] if tracks.frames > 1 else 0.0
+    turn[0] = turn[1] if tracks.frames > 1 else 0.0
+    with np.errstate(all="ignore"):
+        return {
+            "speed": speed,
+            "heading_rate": turn * fps,
+            "elongation": tracks.major / body,
+            "aspect": tracks.major / np.maximum(tracks.minor, 1e-6),
+            "area": tracks.area / area0,
+            "motion": motion,
+            "jitter": jitter,
+        }
+
+
+def video_features(
+    tracks: BlobTracks,
+    fps: float,
+    *,
+    animals: list[str] | None = None,
+    window_s: float = 0.5,
+    noise_floor: bool = True,
+) -> Features:
+    """Per-frame, per-animal features of blob tracks, as ``tools.features.Features``.
+
+    Args:
+        tracks: from ``track_blobs``.
+        fps: frame rate, Hz.
+        animals: the animals' names; ``None`` = ``blob_0``, ``blob_1``, ...
+        window_s: centred rolling window of the ``_mean`` / ``_std`` features, s.
+        noise_floor: subtract each animal's speed noise floor (``speed_noise``) from its
+            speeds, so that the kinematic captioner's "still" threshold applies to them;
+            ``False`` keeps the raw speeds (where pose features are what is captioned).
+
+    Returns:
+        Features ``(frames, animals, 3 x len(VIDEO_FEATURES))``: each feature, its mean and
+        its std; speeds in body lengths/s above the animal's noise floor (``speed_noise``,
+        in ``report["speed_noise_mbl_s"]``), turning in rad/s, elongation and area relative
+        to the animal's median, aspect = length / width, motion a fraction of the blob's
+        pixels. A frame without a blob is not ``valid``. ``report`` carries
+        ``masked_frames``, ``merged_frames``, ``speed_noise_mbl_s`` (floors, 1/1000 BL/s).
+
+    Raises:
+        InputError: ``fps`` not positive, or the animal names do not fit the tracks.
+    """
+    if not (math.isfinite(fps) and fps > 0):
+        raise InputError(f"fps must be a positive number; found {fps}.", fix="pass --fps.")
+    frames, n = tracks.area.shape
+    names = tuple(animals) if animals is not None else tuple(f"blob_{i}" for i in range(n))
+    if len(names) != n:
+        raise InputError(
+            f"{len(names)} animal names for tracks of {n} animals.",
+            fix="pass one name per tracked animal.",
+        )
+    per = _per_frame(tracks, fps)
+    noise = speed_noise(per["speed"], per["motion"], per.pop("jitter"), fps)
+    if noise_floor:
+        per["speed"] = np.clip(per["speed"] - noise, 0.0, None)
+    window = max(1, round(window_s * fps)) | 1
+    cols: list[NDArray[np.float64]] = []
+    out_names: list[str] = []
+    for name, x in per.items():
+        mean, std = _rolling(x, window)
+        cols += [x, mean, std]
+        out_names += [name, f"{name}_mean", f"{name}_std"]
+    values = np.stack(cols, axis=2)
+    values[~np.isfinite(tracks.area)] = np.nan
+    valid = np.asarray(np.isfinite(values).all(axis=2), dtype=np.bool_)
+    report = {
+        "masked_frames": dict(zip(names, (int(c) for c in (~valid).sum(axis=0)), strict=True)),
+        "merged_frames": dict(zip(names, (int(c) for c in tracks.merged.sum(axis=0)), strict=True)),
+        "settings": {"window_frames": window},
+        "speed_noise_mbl_s": dict(zip(names, (round(1000 * float(v)) for v in noise), strict=True)),
+    }
+    with np.errstate(all="ignore"):
+        body = np.nanmedian(np.where(tracks.merged, np.nan, tracks.major), axis=0)
+    return Features(
+        values=values,
+        names=tuple(out_names),
+        valid=valid,
+        report=report,
+        individuals=names,
+        body_length=np.asarray(body, dtype=np.float64),
+        pairs=np.full((frames, n, n, 0), np.nan),
+        pair_names=(),
+        fps=float(fps),
+        layout=BLOB_LAYOUT,
+        roles=BLOB_ROLES,
+    )
