@@ -43,14 +43,15 @@ def review_command(
     button) starts a new run with them: corrected pose frames become seed frames,
     relabelled classify windows become examples and keep the person's label.
     """
-    from ethoagent.review.queues import open_run
+    from ethoagent.review.queues import open_run, reviewable_runs
     from ethoagent.review.rerun import rerun as rerun_run
     from ethoagent.review.server import check_host, serve
     from ethoagent.runs import Run
 
     check_host(host, allow_remote=allow_remote)
     settings = settings_from(config, runs_dir=runs_dir)
-    paths = [Run.open(r, settings.runs_dir).root for r in runs]
+    # a demo run holds one run per pipeline: review those
+    paths = [q for r in runs for q in reviewable_runs(Run.open(r, settings.runs_dir).root)]
     if export is not None:
         from ethoagent.review.export import export_reviewed
 

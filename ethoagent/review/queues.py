@@ -35,6 +35,19 @@ CLASSIFY_CONFIDENCE = 0.8
 """A window whose label has a lower probability than this is queued for review."""
 
 
+def reviewable_runs(path: Path) -> list[Path]:
+    """The runs to review for ``path``: itself, or the runs a demo run holds.
+
+    A run of several pipelines (``ethoagent demo``) keeps one run per pipeline under
+    ``runs/``: its pose, classify, segment and profile runs, in name order.
+    """
+    path = Path(path).expanduser().resolve()
+    subs = sorted(p.parent for p in path.glob("runs/*/run.json"))
+    if (path / "run.json").is_file() and Run(path).info().graph not in REVIEWABLE and subs:
+        return [p for p in subs if Run(p).info().graph in REVIEWABLE] or [path]
+    return [path]
+
+
 def open_run(path: Path) -> Run:
     """The finished (or waiting) run at ``path`` that ``ethoagent review`` can show.
 
@@ -340,4 +353,5 @@ __all__ = [
     "pose_queue",
     "read_pose_run",
     "read_windows",
+    "reviewable_runs",
 ]
