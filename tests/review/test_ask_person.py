@@ -17,14 +17,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from ethoagent.agent.trace import read_trace
+from ethoagent.batch import load_batch, run_job
 from ethoagent.cli.app import app as cli
 from ethoagent.config import Settings
+from ethoagent.graphs.classify.stages import CLASSIFY_PROMPT
+from ethoagent.graphs.kit import runtime
+from ethoagent.graphs.kit.nodes import Decision, StageContext, SupervisionRequest
 from ethoagent.review.app import make_app
 from tests.review.conftest import write_classify_session
+from tests.scripted import ScriptedClient
 
 # the first process: a model that never answers in the schema, a supervisor that flags
 FIRST = """
@@ -83,8 +89,11 @@ def test_a_flagged_window_waits_for_a_person_and_the_resume_uses_the_answer(
             "before": first_item["label"], "after": new}  # fmt: skip
     assert c.post("/api/r/action", json=body).status_code == 200
 
-    # one of three answered: the run stays waiting, nothing runs
+    # one of three answered: the run stays waiting, nothing runs (command line and page)
     assert "waiting for review: 3 item(s)" in _resume(root)
+    assert json.loads((root / "run.json").read_text())["status"] == "waiting"
+    page = c.post("/api/r/rerun", json={}).json()
+    assert (page["run"], page["waiting"]) == ("r", 3)
     assert json.loads((root / "run.json").read_text())["status"] == "waiting"
 
     for it in rest:
@@ -116,3 +125,29 @@ def test_a_flagged_window_waits_for_a_person_and_the_resume_uses_the_answer(
     assert {f["label"] for f in span} == {new}
     summary = json.loads((root / "outputs" / "summary.json").read_text())
     assert summary["person_answers"] == 3 and summary["flagged"] == []
+
+
+class _FlagAtOnce:
+    async def decide(self, request: SupervisionRequest, ctx: StageContext) -> Decision:
+        return Decision(action="flag", reason="scripted: flag", decided_by="scripted")
+
+
+def test_a_batch_job_that_waits_for_a_person_is_not_reported_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = ScriptedClient({CLASSIFY_PROMPT: lambda r: "?"})
+    monkeypatch.setattr(runtime, "make_model_client", lambda s: (client, None))
+    monkeypatch.setattr(runtime, "make_supervisor", lambda s: _FlagAtOnce())
+    src = write_classify_session(tmp_path)
+    classes = ", ".join(f'"{c}"' for c in src.classes or [])
+    batch = tmp_path / "b.toml"
+    batch.write_text(
+        'graphs = ["classify"]\n[options.classify]\nmodel_budget = 0.05\nask_person = true\n'
+        f'[[sessions]]\nname = "s"\ninputs = {{ keypoints = "{src.keypoints}", '
+        f'examples = "{src.examples}", classes = [{classes}] }}\n'
+    )
+    (planned,) = load_batch(batch, runs_dir=tmp_path / "runs").jobs
+    job = run_job(planned)  # in this process, where the model and supervisor are scripted
+    assert job.status == "failed" and "waits for a person on 3 item(s)" in (job.error or "")
+    assert f"ethoagent review {job.run_dir}" in (job.error or "")
+    assert json.loads((Path(job.run_dir) / "run.json").read_text())["status"] == "waiting"
