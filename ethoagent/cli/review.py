@@ -45,6 +45,7 @@ def review_command(
     """
     from ethoagent.review.queues import open_run, reviewable_runs
     from ethoagent.review.rerun import rerun as rerun_run
+    from ethoagent.review.rerun import resume_waiting
     from ethoagent.review.server import check_host, serve
     from ethoagent.runs import Run
 
@@ -64,8 +65,19 @@ def review_command(
             console.print(
                 f"[bold]ethoagent review --rerun[/] {p.name} (backend {settings.backend})"
             )
+            run = open_run(p)
+            if run.info().status == "waiting":  # paused for a person: resume it in place
+                with progress_bars() as progress:
+                    result = resume_waiting(run, settings, progress=progress)
+                left = len(result.waiting)
+                console.print(
+                    f"{p.name} still waits: answer its {left} item(s) first"
+                    if left
+                    else f"resumed {p} with the answers: outputs in {p / 'outputs'}"
+                )
+                continue
             with progress_bars() as progress:
-                result = rerun_run(open_run(p), settings, progress=progress)
+                result = rerun_run(run, settings, progress=progress)
             note = (result.run.root / "review.json").read_text(encoding="utf-8")
             console.print(f"new run {result.run.root}\n{note}", highlight=False)
         return

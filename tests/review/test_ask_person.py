@@ -57,8 +57,9 @@ def _resume(root: Path) -> str:
     return res.output
 
 
+@pytest.mark.parametrize("via_review", [False, True], ids=["classify-resume", "review-rerun"])
 def test_a_flagged_window_waits_for_a_person_and_the_resume_uses_the_answer(
-    tmp_path: Path,
+    tmp_path: Path, via_review: bool
 ) -> None:
     src = write_classify_session(tmp_path)
     args = ["classify", str(src.keypoints), str(tmp_path / "out"), "--examples",
@@ -101,8 +102,11 @@ def test_a_flagged_window_waits_for_a_person_and_the_resume_uses_the_answer(
                 "before": it["label"], "after": it["label"]}  # fmt: skip
         assert c.post("/api/r/action", json=body).status_code == 200
     n_events = len(read_trace(root / "trace.jsonl"))
-    out = _resume(root)
-    assert "waiting" not in out
+    if via_review:  # the review command's --rerun resumes a waiting run in place
+        res = CliRunner().invoke(cli, ["review", str(root), "--rerun"], env={"COLUMNS": "200"})
+        assert res.exit_code == 0 and f"resumed {root}" in res.output, res.output
+    else:
+        assert "waiting" not in _resume(root)
     assert json.loads((root / "run.json").read_text())["status"] == "finished"
     assert not (root / "review" / "pending.json").exists()
 
