@@ -397,7 +397,7 @@ def run_job(job: Job, report: Report | None = None) -> JobResult:
         if finished.waiting:  # paused for a person (ask_person): not finished
             root = finished.run.root
             raise RunWaitingError(
-                f"run {root} waits for a person on {len(finished.waiting)} item(s).",
+                f"run {root} waits for a person on {finished.unanswered} item(s).",
                 fix=f"answer them with `ethoagent review {root}`, then "
                 f"`ethoagent {job.graph} --resume {root}`.",
             )

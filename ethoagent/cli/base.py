@@ -156,7 +156,8 @@ def run_with_progress(
     if result.waiting:
         root = result.run.root
         console.print(
-            f"[yellow]waiting for review:[/] {len(result.waiting)} item(s) need a person "
+            f"[yellow]waiting for review:[/] {result.unanswered} of {len(result.waiting)} "
+            "item(s) need a person "
             f"(every check and escalation failed). Answer them with `ethoagent review {root}`, "
             f"then `ethoagent {title} --resume {root}`.",
             soft_wrap=True,

@@ -69,7 +69,7 @@ def review_command(
             if run.info().status == "waiting":  # paused for a person: resume it in place
                 with progress_bars() as progress:
                     result = resume_waiting(run, settings, progress=progress)
-                left = len(result.waiting)
+                left = result.unanswered
                 console.print(
                     f"{p.name} still waits: answer its {left} item(s) first"
                     if left

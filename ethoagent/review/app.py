@@ -162,7 +162,7 @@ def _add_rerun_route(app: FastAPI, state: ReviewState) -> None:
         if run.info().status == "waiting":  # paused for a person: resume it in place
             result = await run_in_threadpool(resume_waiting, run, state.settings)
             return {"run": run_id, "path": str(run.root), "summary": result.summary,
-                    "waiting": len(result.waiting)}  # fmt: skip
+                    "waiting": result.unanswered}  # fmt: skip
         result = await run_in_threadpool(rerun, run, state.settings)
         new_id = result.run.info().run_id
         state.runs[new_id] = result.run

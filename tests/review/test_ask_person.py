@@ -72,7 +72,7 @@ def test_a_flagged_window_waits_for_a_person_and_the_resume_uses_the_answer(
     )
     assert first.returncode == 0, first.stderr
     root = tmp_path / "runs" / "r"
-    assert "waiting for review: 3 item(s)" in first.stdout
+    assert "waiting for review: 3 of 3 item(s)" in first.stdout
     assert f"ethoagent review {root}" in first.stdout
     assert json.loads((root / "run.json").read_text())["status"] == "waiting"
     assert not (root / "outputs" / "windows.csv").exists()  # smooth and report wait too
@@ -91,10 +91,10 @@ def test_a_flagged_window_waits_for_a_person_and_the_resume_uses_the_answer(
     assert c.post("/api/r/action", json=body).status_code == 200
 
     # one of three answered: the run stays waiting, nothing runs (command line and page)
-    assert "waiting for review: 3 item(s)" in _resume(root)
+    assert "waiting for review: 2 of 3 item(s)" in _resume(root)
     assert json.loads((root / "run.json").read_text())["status"] == "waiting"
     page = c.post("/api/r/rerun", json={}).json()
-    assert (page["run"], page["waiting"]) == ("r", 3)
+    assert (page["run"], page["waiting"]) == ("r", 2)
     assert json.loads((root / "run.json").read_text())["status"] == "waiting"
 
     for it in rest:

@@ -54,7 +54,7 @@ def _run_pipeline(
         _drop_empty(out)
         root = result.run.root
         raise RunWaitingError(
-            f"run {root.name} is waiting for review: {len(result.waiting)} item(s) failed "
+            f"run {root.name} is waiting for review: {result.unanswered} item(s) failed "
             "every check and escalation and need a person.",
             fix=f"answer them with `ethoagent review {root}`, then "
             f"`ethoagent {spec.name} --resume {root}` (or the page's Resume button).",

@@ -63,7 +63,8 @@ class PipelineResult:
         out: the folder the outputs were copied into, or ``None``.
         resumed: whether an existing run was continued.
         waiting: the items a paused run waits on a person for (``nodes.ask_person``; the
-            run is ``waiting``, ``summary`` and ``files`` are empty); empty when finished.
+            run is ``waiting``, ``summary`` and ``files`` are empty), each with ``answered``;
+            empty when finished.
     """
 
     run: Run
@@ -74,6 +75,11 @@ class PipelineResult:
     out: Path | None
     resumed: bool
     waiting: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def unanswered(self) -> int:
+        """How many of the items a paused run waits on have no answer from a person yet."""
+        return sum(not w.get("answered") for w in self.waiting)
 
 
 def run_pipeline(

@@ -280,7 +280,8 @@ async def run_graph(
             missing = [i for i in pending if str(i["item"]) not in answers]
             if missing:
                 runtime.tracer.event("run_waiting", items=len(pending), unanswered=len(missing))
-                return {**snapshot.values, WAITING: pending}
+                marked = [dict(i, answered=str(i["item"]) in answers) for i in pending]
+                return {**snapshot.values, WAITING: marked}
             runtime.tracer.event("run_resume", next=list(snapshot.next), person=len(answers))
             result = await graph.ainvoke(Command(resume=answers), config, durability="sync")
         elif snapshot.values:
@@ -308,7 +309,7 @@ def _pending_items(interrupts: Sequence[Any]) -> list[dict[str, Any]]:
     for it in interrupts:
         value = getattr(it, "value", None)
         if isinstance(value, dict):
-            out += [dict(x, stage=value.get("stage")) for x in value.get("items", [])]
+            out += [dict(x, stage=value.get("stage"), answered=False) for x in value["items"]]
     return out
 
 
