@@ -57,10 +57,12 @@ def _resume(root: Path) -> str:
     return res.output
 
 
-@pytest.mark.parametrize("via_review", [False, True], ids=["classify-resume", "review-rerun"])
-def test_a_flagged_window_waits_for_a_person_and_the_resume_uses_the_answer(
-    tmp_path: Path, via_review: bool
-) -> None:
+def start_waiting_run(tmp_path: Path) -> tuple[Path, str, list[str]]:
+    """Run ``classify --ask-person`` in a process of its own until it waits (3 windows).
+
+    Returns:
+        The run directory, the process's console output and the label set.
+    """
     src = write_classify_session(tmp_path)
     args = ["classify", str(src.keypoints), str(tmp_path / "out"), "--examples",
             str(src.examples), "--classes", ",".join(src.classes or []), "--model-budget",
@@ -71,9 +73,16 @@ def test_a_flagged_window_waits_for_a_person_and_the_resume_uses_the_answer(
         [sys.executable, "-c", FIRST, *args], env=env, capture_output=True, text=True, timeout=300
     )
     assert first.returncode == 0, first.stderr
-    root = tmp_path / "runs" / "r"
-    assert "waiting for review: 3 of 3 item(s)" in first.stdout
-    assert f"ethoagent review {root}" in first.stdout
+    return tmp_path / "runs" / "r", first.stdout, list(src.classes or [])
+
+
+@pytest.mark.parametrize("via_review", [False, True], ids=["classify-resume", "review-rerun"])
+def test_a_flagged_window_waits_for_a_person_and_the_resume_uses_the_answer(
+    tmp_path: Path, via_review: bool
+) -> None:
+    root, stdout, classes = start_waiting_run(tmp_path)
+    assert "waiting for review: 3 of 3 item(s)" in stdout
+    assert f"ethoagent review {root}" in stdout
     assert json.loads((root / "run.json").read_text())["status"] == "waiting"
     assert not (root / "outputs" / "windows.csv").exists()  # smooth and report wait too
 
@@ -85,7 +94,7 @@ def test_a_flagged_window_waits_for_a_person_and_the_resume_uses_the_answer(
     first_item, *rest = q["items"]
     png = c.get(f"/api/r/window/0/{first_item['start']}/{first_item['stop']}.png")
     assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
-    new = next(lab for lab in src.classes or [] if lab != first_item["label"])
+    new = next(lab for lab in classes if lab != first_item["label"])
     body = {"item": first_item["item"], "kind": "classify", "action": "relabel",
             "before": first_item["label"], "after": new}  # fmt: skip
     assert c.post("/api/r/action", json=body).status_code == 200
