@@ -55,7 +55,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ethoagent.atomic import atomic_write_text
 from ethoagent.config import Settings, load_settings
-from ethoagent.errors import ConfigError, EthoagentError, InputError
+from ethoagent.errors import ConfigError, EthoagentError, InputError, RunWaitingError
 from ethoagent.graphs.kit.registry import PIPELINES, pipeline
 
 JobStatus = Literal["pending", "resolving", "running", "finished", "failed", "interrupted"]
@@ -394,6 +394,13 @@ def run_job(job: Job, report: Report | None = None) -> JobResult:
             run_id=job.run_id,
             progress=_Progress(job.key, emit, result.action),
         )
+        if finished.waiting:  # paused for a person (ask_person): not finished
+            root = finished.run.root
+            raise RunWaitingError(
+                f"run {root} waits for a person on {finished.unanswered} item(s).",
+                fix=f"answer them with `ethoagent review {root}`, then "
+                f"`ethoagent {job.graph} --resume {root}`.",
+            )
         result.summary = finished.run.info().summary
         result.status = "finished"
     except KeyboardInterrupt:

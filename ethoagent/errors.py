@@ -40,6 +40,10 @@ class RunError(EthoagentError):
     """A run directory is missing, locked or inconsistent."""
 
 
+class RunWaitingError(RunError):
+    """A run paused for a person (``--ask-person``) waits for answers in ``ethoagent review``."""
+
+
 class RunCancelledError(Exception):
     """A person stopped a run from a front end (e.g. Ctrl-C in the chat).
 

@@ -36,7 +36,7 @@ from ethoagent.atomic import (
 from ethoagent.config import Settings
 from ethoagent.errors import RunError
 
-RunStatus = Literal["created", "running", "finished", "failed", "interrupted"]
+RunStatus = Literal["created", "running", "waiting", "finished", "failed", "interrupted"]
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 

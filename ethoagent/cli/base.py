@@ -144,13 +144,26 @@ def run_with_progress(
         run_id: the new run's id instead of a generated one.
     """
     from ethoagent.graphs.kit.run import run_pipeline  # the CLI starts without the graphs
+    from ethoagent.review.store import person_answers
 
     console.print(f"[bold]ethoagent {title}[/] (backend {settings.backend})")
     if resume is not None:
         _mention_corrections(resume, settings)
     with progress_bars() as progress:
-        return run_pipeline(spec, inputs, options, settings, out=out, resume=resume,
-                            overwrite=overwrite, run_id=run_id, progress=progress)  # fmt: skip
+        result = run_pipeline(spec, inputs, options, settings, out=out, resume=resume,
+                              overwrite=overwrite, run_id=run_id, progress=progress,
+                              person=person_answers)  # fmt: skip
+    if result.waiting:
+        root = result.run.root
+        console.print(
+            f"[yellow]waiting for review:[/] {result.unanswered} of {len(result.waiting)} "
+            "item(s) need a person "
+            f"(every check and escalation failed). Answer them with `ethoagent review {root}`, "
+            f"then `ethoagent {title} --resume {root}`.",
+            soft_wrap=True,
+        )
+        raise typer.Exit(0)
+    return result
 
 
 def _mention_corrections(resume: str, settings: Settings) -> None:
@@ -159,11 +172,12 @@ def _mention_corrections(resume: str, settings: Settings) -> None:
     from ethoagent.runs import Run
 
     try:
-        root = Run.open(resume, settings.runs_dir).root
+        run = Run.open(resume, settings.runs_dir)
+        root, waiting = run.root, run.info().status == "waiting"
         n = len(CorrectionStore(root).active())
     except EthoagentError:
         return  # run_pipeline reports a missing run; review reports a bad corrections file
-    if n:
+    if n and not waiting:  # a waiting run resumes with the person's answers
         console.print(
             f"[yellow]{root.name} has {n} reviewed item(s); a resume does not apply them: "
             f"`ethoagent review {root} --rerun` does (a new run).[/]"

@@ -103,6 +103,14 @@ def classify(
             "endpoint, 0 offline (the offline stand-in is weaker than the detector).",
         ),
     ] = _DEFAULTS.model_budget,
+    ask_person: Annotated[
+        bool,
+        typer.Option(
+            "--ask-person",
+            help="Pause for a person on the windows still flagged after every retry and "
+            "escalation: the run waits; answer them in `ethoagent review RUN`, then --resume.",
+        ),
+    ] = False,
     overwrite: OverwriteOpt = False,
     run_id: RunIdOpt = None,
     resume: ResumeOpt = None,
@@ -149,6 +157,7 @@ def classify(
                 "min_freezing_s": min_freezing_s,
                 "layout": layout,
                 "model_budget": model_budget,
+                "ask_person": ask_person,
             }
         )
     else:

@@ -43,14 +43,16 @@ def review_command(
     button) starts a new run with them: corrected pose frames become seed frames,
     relabelled classify windows become examples and keep the person's label.
     """
-    from ethoagent.review.queues import open_run
+    from ethoagent.review.queues import open_run, reviewable_runs
     from ethoagent.review.rerun import rerun as rerun_run
+    from ethoagent.review.rerun import resume_waiting
     from ethoagent.review.server import check_host, serve
     from ethoagent.runs import Run
 
     check_host(host, allow_remote=allow_remote)
     settings = settings_from(config, runs_dir=runs_dir)
-    paths = [Run.open(r, settings.runs_dir).root for r in runs]
+    # a demo run holds one run per pipeline: review those
+    paths = [q for r in runs for q in reviewable_runs(Run.open(r, settings.runs_dir).root)]
     if export is not None:
         from ethoagent.review.export import export_reviewed
 
@@ -63,8 +65,19 @@ def review_command(
             console.print(
                 f"[bold]ethoagent review --rerun[/] {p.name} (backend {settings.backend})"
             )
+            run = open_run(p)
+            if run.info().status == "waiting":  # paused for a person: resume it in place
+                with progress_bars() as progress:
+                    result = resume_waiting(run, settings, progress=progress)
+                left = result.unanswered
+                console.print(
+                    f"{p.name} still waits: answer its {left} item(s) first"
+                    if left
+                    else f"resumed {p} with the answers: outputs in {p / 'outputs'}"
+                )
+                continue
             with progress_bars() as progress:
-                result = rerun_run(open_run(p), settings, progress=progress)
+                result = rerun_run(run, settings, progress=progress)
             note = (result.run.root / "review.json").read_text(encoding="utf-8")
             console.print(f"new run {result.run.root}\n{note}", highlight=False)
         return

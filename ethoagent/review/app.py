@@ -37,7 +37,7 @@ from ethoagent.review.queues import (
     pose_queue,
     read_pose_run,
 )
-from ethoagent.review.rerun import rerun, review_counts
+from ethoagent.review.rerun import rerun, resume_waiting, review_counts
 from ethoagent.review.segment import (
     current_epochs,
     edits_of,
@@ -119,7 +119,7 @@ def make_app(runs: list[Path], settings: Settings) -> FastAPI:
         items = queues[graph](run)
         for it in items:
             it["reviewed"] = _reviewed(it["item"], active)
-        return {"graph": graph, "items": items}
+        return {"graph": graph, "items": items, "waiting": run.info().status == "waiting"}
 
     _add_evidence_routes(app, state)
 
@@ -149,15 +149,24 @@ def make_app(runs: list[Path], settings: Settings) -> FastAPI:
         rec = CorrectionStore(state.run(run_id).root).undo()
         return {"undone": rec.model_dump() if rec else None}
 
+    _add_rerun_route(app, state)
+    return app
+
+
+def _add_rerun_route(app: FastAPI, state: ReviewState) -> None:
+    """The re-run route: a new run with the corrections, or a waiting run resumed."""
+
     @app.post("/api/{run_id}/rerun")
     async def rerun_route(run_id: str) -> dict[str, Any]:
         run = state.run(run_id)
+        if run.info().status == "waiting":  # paused for a person: resume it in place
+            result = await run_in_threadpool(resume_waiting, run, state.settings)
+            return {"run": run_id, "path": str(run.root), "summary": result.summary,
+                    "waiting": result.unanswered}  # fmt: skip
         result = await run_in_threadpool(rerun, run, state.settings)
         new_id = result.run.info().run_id
         state.runs[new_id] = result.run
         return {"run": new_id, "path": str(result.run.root), "summary": result.summary}
-
-    return app
 
 
 def _add_evidence_routes(app: FastAPI, state: ReviewState) -> None:

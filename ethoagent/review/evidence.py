@@ -106,7 +106,8 @@ def window_png(run: Run, animal: int, start: int, stop: int) -> bytes:
             f"window {animal}:{start}:{stop} is outside run {run.root}.",
             fix="pick a window from the classify queue.",
         )
-    labels = run.load_arrays("labels")
+    # a run paused for a person has no labels yet: the detector's are in the windows
+    labels = run.load_arrays("labels") if run.has_artifact("labels") else None
     classes = list(run.info().inputs["classes"])
     xy = points[start:stop, animal, :, :2]
     fig, _ = new_figure(9.0, 2.6)
@@ -125,7 +126,8 @@ def window_png(run: Run, animal: int, start: int, stop: int) -> bytes:
     ax.plot(np.arange(len(speed)) + max(0, start - 1) + 1, speed, color="k", lw=1)
     ax.set_ylabel("speed / frame", fontsize=7)
     ax2 = ax.twinx()
-    proba = labels["detector_proba"][start:stop, animal]
+    proba = labels["detector_proba"] if labels is not None else win["det_proba"]
+    proba = proba[start:stop, animal]
     for c, name in enumerate(classes):
         ax2.plot(np.arange(start, stop), proba[:, c], lw=1, label=name)
     ax2.set_ylim(0, 1)

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ethoagent.errors import InputError
+from ethoagent.graphs.kit.runtime import PENDING_FILE
 from ethoagent.runs import Run
 
 REVIEWABLE = ("pose", "classify", "segment", "profile")
@@ -34,11 +35,28 @@ CLASSIFY_CONFIDENCE = 0.8
 """A window whose label has a lower probability than this is queued for review."""
 
 
+def reviewable_runs(path: Path) -> list[Path]:
+    """The runs to review for ``path``: itself, or the runs a demo run holds.
+
+    A run of several pipelines (``ethoagent demo``) keeps one run per pipeline under
+    ``runs/``: its pose, classify, segment and profile runs, in name order.
+    """
+    path = Path(path).expanduser().resolve()
+    subs = sorted(p.parent for p in path.glob("runs/*/run.json"))
+    if (path / "run.json").is_file() and Run(path).info().graph not in REVIEWABLE and subs:
+        return [p for p in subs if Run(p).info().graph in REVIEWABLE] or [path]
+    return [path]
+
+
 def open_run(path: Path) -> Run:
-    """The finished run at ``path`` that ``ethoagent review`` can show.
+    """The finished (or waiting) run at ``path`` that ``ethoagent review`` can show.
+
+    A ``waiting`` run paused for a person (``--ask-person``): its queue is the items it waits
+    on (``pending_queue``).
 
     Raises:
-        InputError: not a run directory, not finished, or a pipeline without queues.
+        InputError: not a run directory, not finished or waiting, or a pipeline without
+            queues.
     """
     path = Path(path).expanduser().resolve()
     if not (path / "run.json").is_file():
@@ -53,9 +71,10 @@ def open_run(path: Path) -> Run:
             f"run {path} is a {info.graph!r} run; review shows {', '.join(REVIEWABLE)} runs.",
             fix="pass a pose, classify, segment or profile run.",
         )
-    if info.status != "finished":
+    if info.status not in ("finished", "waiting"):
         raise InputError(
-            f"run {path} is {info.status}; only a finished run can be reviewed.",
+            f"run {path} is {info.status}; only a finished run (or one waiting for a person) "
+            "can be reviewed.",
             fix=f"finish it first: `ethoagent {info.graph} --resume {path}`.",
         )
     return run
@@ -239,8 +258,28 @@ def detector_labels(run: Run) -> dict[tuple[int, int, int], str]:
     return out
 
 
+def pending_queue(run: Run) -> list[dict[str, Any]]:
+    """The items a run paused for a person waits on (``RUN/review/pending.json``).
+
+    Each is marked ``pending`` and ``flagged`` (every check and escalation failed on it).
+    """
+    path = run.root / PENDING_FILE
+    items: list[dict[str, Any]] = json.loads(path.read_text()) if path.is_file() else []
+    for it in items:
+        it.update(pending=True, flagged=True, label=it.get("before"), status="flagged")
+        it.setdefault("source", "flagged")
+        it.setdefault("detector", "(not shown while the run waits)")
+        it.setdefault("confidence", max(dict(it.get("probabilities", {})).values(), default=0))
+    return items
+
+
 def classify_queue(run: Run) -> list[dict[str, Any]]:
-    """The classify windows to review: flagged, detector disagreeing, low confidence."""
+    """The classify windows to review: flagged, detector disagreeing, low confidence.
+
+    A run waiting for a person: the windows it waits on (``pending_queue``).
+    """
+    if run.info().status == "waiting":
+        return pending_queue(run)
     animals = list(run.info().inputs["animals"])
     det = detector_labels(run)
     items = []
@@ -308,9 +347,11 @@ __all__ = [
     "item_trace",
     "open_run",
     "parse_item",
+    "pending_queue",
     "pose_item",
     "pose_item_id",
     "pose_queue",
     "read_pose_run",
     "read_windows",
+    "reviewable_runs",
 ]

@@ -37,7 +37,8 @@ from ethoagent.config import Settings
 from ethoagent.errors import InputError
 from ethoagent.graphs.classify import PIPELINE as CLASSIFY
 from ethoagent.graphs.classify import ClassifyInputs
-from ethoagent.graphs.kit.run import PipelineResult, run_resolved
+from ethoagent.graphs.kit.registry import pipeline
+from ethoagent.graphs.kit.run import PipelineResult, run_pipeline, run_resolved
 from ethoagent.graphs.kit.runtime import ProgressCallback
 from ethoagent.graphs.pose import PIPELINE as POSE
 from ethoagent.graphs.pose import PoseInputs
@@ -49,7 +50,7 @@ from ethoagent.model.ethogram import Example
 from ethoagent.review.profile import current_names, entry_edits
 from ethoagent.review.queues import parse_item, read_pose_run
 from ethoagent.review.segment import edits_of
-from ethoagent.review.store import Correction, CorrectionStore
+from ethoagent.review.store import Correction, CorrectionStore, person_answers
 from ethoagent.runs import Run
 
 SEED_COLUMNS = ("frame", "view", "keypoint", "x", "y")
@@ -169,6 +170,30 @@ def reviewed_windows(run: Run, active: dict[str, Correction]) -> list[Example]:
             fix="relabel a window in `ethoagent review` first.",
         )
     return sorted(out, key=lambda e: (e.animal, e.start))
+
+
+def resume_waiting(
+    run: Run, settings: Settings, *, progress: ProgressCallback | None = None
+) -> PipelineResult:
+    """Resume a run paused for a person with the answers in its corrections file.
+
+    The run continues from its checkpoint (no finished work is redone); while some of
+    the items it waits on have no answer it stays ``waiting``.
+
+    Raises:
+        InputError: ``run`` is not waiting for a person.
+    """
+    info = run.info()
+    if info.status != "waiting":
+        raise InputError(
+            f"run {run.root} is {info.status}, not waiting for a person.",
+            fix="use the re-run (a new run) for a finished run.",
+        )
+    settings = settings.model_copy(update={"runs_dir": run.root.parent})
+    spec = pipeline(info.graph)
+    return run_pipeline(
+        spec, None, None, settings, resume=run.root, progress=progress, person=person_answers
+    )
 
 
 def rerun(

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ethoagent.errors import InputError
+from ethoagent.runs import Run
 
 Action = Literal["accept", "correct", "absent", "relabel", "split", "merge", "rename", "undo"]
 Kind = Literal["pose", "classify", "segment", "profile"]
@@ -147,10 +148,29 @@ class CorrectionStore:
                 os.fsync(fh.fileno())
 
 
+def person_answers(run: Run, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The answers a paused run resumes with: the standing correction of each pending item.
+
+    Args:
+        run: the paused run (``runs.Run``; its ``root`` holds the corrections file).
+        items: the items it waits on (``RUN/review/pending.json``), each with ``item``.
+
+    Returns:
+        ``{item id: {"action", "after"}}`` for the items a person answered.
+    """
+    active = CorrectionStore(run.root).active()
+    out: dict[str, Any] = {}
+    for it in items:
+        rec = active.get(str(it["item"]))
+        if rec is not None:
+            out[rec.item] = {"action": rec.action, "after": rec.after}
+    return out
+
+
 def _standing(records: list[Correction]) -> list[Correction]:
     """The non-undo records not cancelled by a later undo, in file order."""
     undone = {r.after for r in records if r.action == "undo"}
     return [r for r in records if r.action != "undo" and r.id not in undone]
 
 
-__all__ = ["CORRECTIONS_FILE", "Action", "Correction", "CorrectionStore", "Kind"]
+__all__ = ["CORRECTIONS_FILE", "Action", "Correction", "CorrectionStore", "Kind", "person_answers"]

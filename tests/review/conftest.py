@@ -33,10 +33,8 @@ def pose_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return result.run.root
 
 
-@pytest.fixture(scope="session")
-def classify_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A finished offline classify run on 900 simulated frames of one mouse."""
-    tmp = tmp_path_factory.mktemp("review-classify")
+def write_classify_session(tmp: Path) -> classify.ClassifySources:
+    """900 simulated frames of one mouse and an examples file: classify's sources."""
     world = simulate_world(900, seed=3)
     data = PoseData(
         points=world.points_3d,
@@ -54,9 +52,16 @@ def classify_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for bout in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)[:2]:
             rows += [f"{f},{lab}" for f in bout[:10]]
     (tmp / "examples.csv").write_text("\n".join(rows) + "\n")
-    sources = classify.ClassifySources(
+    return classify.ClassifySources(
         keypoints=kp, examples=tmp / "examples.csv", classes=sorted(set(labels))
     )
+
+
+@pytest.fixture(scope="session")
+def classify_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished offline classify run on 900 simulated frames of one mouse."""
+    tmp = tmp_path_factory.mktemp("review-classify")
+    sources = write_classify_session(tmp)
     result = run_pipeline(classify.PIPELINE, sources, None, Settings(runs_dir=tmp / "runs"))
     return result.run.root
 

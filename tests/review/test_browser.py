@@ -150,3 +150,36 @@ def test_edit_an_epoch_and_rename_an_entry_in_the_browser(
     ]
     (rename,) = [json.loads(x) for x in (prof / "review/corrections.jsonl").open()]
     assert rename["action"] == "rename" and rename["after"] == "sniffing_around"
+
+
+def test_answer_a_waiting_run_in_the_browser_and_resume_it(browser: Any, tmp_path: Path) -> None:
+    from tests.review.test_ask_person import start_waiting_run
+
+    root, _, classes = start_waiting_run(tmp_path)
+    with serving([root]) as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        page.wait_for_selector("#queue li")
+        assert page.locator("#queue li").count() == 3
+        assert page.locator("#queue li .tag", has_text="waiting for you").count() == 3
+        assert page.inner_text("#rerun") == "Resume with my answers"
+        items = [page.locator("#queue li").nth(i).get_attribute("data-item") for i in range(3)]
+        for n, item in enumerate(items):
+            page.click(f'#queue li[data-item="{item}"]')
+            page.wait_for_selector("#label-select")
+            if n == 0:
+                before = page.eval_on_selector("#label-select", "s => s.value")
+                new = next(c for c in classes if c != before)
+                page.select_option("#label-select", new)
+                page.click("#relabel")
+            else:
+                page.click("#accept")
+            page.wait_for_selector(f'#queue li[data-item="{item}"] .done')
+        page.click("#rerun")
+        page.wait_for_function(
+            "document.getElementById('status').textContent.startsWith('resumed')", timeout=120_000
+        )
+    assert json.loads((root / "run.json").read_text())["status"] == "finished"
+    s, e = items[0].split(":")[3:]
+    by_span = {(w["start_frame"], w["stop_frame"]): w for w in _rows(root, "windows.csv")}
+    assert (by_span[(s, e)]["label"], by_span[(s, e)]["source"]) == (new, "reviewed")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -77,3 +78,25 @@ def test_a_resume_says_the_run_has_corrections(pose_run: Path, tmp_path: Path) -
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
     assert "has 1 reviewed item(s); a resume does not apply them" in " ".join(res.output.split())
+
+
+def test_a_demo_run_is_reviewed_as_its_pipeline_runs(
+    pose_run: Path, classify_run: Path, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from ethoagent.config import Settings
+    from ethoagent.review.app import make_app
+    from ethoagent.review.queues import reviewable_runs
+    from ethoagent.runs import Run
+
+    demo = Run.create(tmp_path, "demo", Settings(runs_dir=tmp_path), run_id="d", inputs={})
+    shutil.copytree(pose_run, demo.root / "runs" / "pose")
+    shutil.copytree(classify_run, demo.root / "runs" / "classify")
+    paths = reviewable_runs(demo.root)
+    assert [p.name for p in paths] == ["classify", "pose"]
+    assert reviewable_runs(pose_run) == [pose_run.resolve()]
+    c = TestClient(make_app(paths, Settings(runs_dir=tmp_path)))
+    for card in c.get("/api/runs").json():
+        q = c.get(f"/api/{card['run']}/queue")
+        assert q.status_code == 200 and q.json()["graph"] == card["graph"]

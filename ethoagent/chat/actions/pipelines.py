@@ -22,6 +22,7 @@ from ethoagent.chat.actions.core import (
     _rel,
     register_tool,
 )
+from ethoagent.errors import RunWaitingError
 
 if TYPE_CHECKING:
     from ethoagent.graphs.kit.run import PipelineResult
@@ -47,11 +48,25 @@ def _run_pipeline(
     try:
         result = run_pipeline(spec, inputs, options, ctx.settings, out=out, progress=ctx.progress)
     except BaseException:
-        for folder in (out, out.parent):  # results/ too, where this was its first folder
-            if folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
+        _drop_empty(out)
         raise
+    if result.waiting:  # paused for a person (--ask-person): nothing to summarise yet
+        _drop_empty(out)
+        root = result.run.root
+        raise RunWaitingError(
+            f"run {root.name} is waiting for review: {result.unanswered} item(s) failed "
+            "every check and escalation and need a person.",
+            fix=f"answer them with `ethoagent review {root}`, then "
+            f"`ethoagent {spec.name} --resume {root}` (or the page's Resume button).",
+        )
     return result, out, [_rel(ctx, p) for p in result.files]
+
+
+def _drop_empty(out: Path) -> None:
+    """Remove ``out`` and ``results/`` where a run left them empty."""
+    for folder in (out, out.parent):  # results/ too, where this was its first folder
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def _options(spec: AnyPipeline, **given: Any) -> BaseModel:
@@ -374,6 +389,11 @@ class RunClassifyArgs(_Args):
     window_s: float | None = Field(None, description="Seconds per classified window.")
     k: int | None = Field(None, description="In-context examples per class.")
     smoothing: Literal["hmm", "mode", "none"] | None = Field(None, description="Label smoothing.")
+    ask_person: bool | None = Field(
+        None,
+        description="Pause for a person on the windows every check and escalation failed "
+        "(the run waits until they are answered in `ethoagent review`).",
+    )
     out: str | None = Field(None, description="Name of the new folder under results/.")
 
 
@@ -395,7 +415,9 @@ def _run_classify(ctx: ToolContext, a: RunClassifyArgs) -> ToolResult:
         "fps": a.fps,
     }
     inputs = PIPELINE.parse_inputs(given)
-    options = _options(PIPELINE, window_s=a.window_s, k=a.k, smoothing=a.smoothing)
+    options = _options(
+        PIPELINE, window_s=a.window_s, k=a.k, smoothing=a.smoothing, ask_person=a.ask_person
+    )
     result, out, files = _run_pipeline(ctx, PIPELINE, inputs, options, "classify", a.out)
     run, s = result.run, result.summary
     truth = s.get("ground_truth")

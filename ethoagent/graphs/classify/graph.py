@@ -53,7 +53,7 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
-from ethoagent.graphs.classify import nodes
+from ethoagent.graphs.classify import nodes, person
 from ethoagent.graphs.classify.inputs import ClassifyInputs, ClassifyState
 from ethoagent.graphs.classify.nodes import ClassifyGraphEnv
 from ethoagent.graphs.kit.runtime import Runtime, run_graph
@@ -62,7 +62,7 @@ GRAPH_NAME = "classify"
 
 
 def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[ClassifyState]:
-    """The classify ``StateGraph``: prepare -> classify* -> smooth -> report.
+    """The classify ``StateGraph``: prepare -> classify* -> (ask_person) -> smooth -> report.
 
     Node names are part of a run's checkpoints: renaming one breaks resuming older runs.
     """
@@ -72,9 +72,15 @@ def build_classify_graph(rt: Runtime, inputs: ClassifyInputs) -> StateGraph[Clas
     g.add_node("classify", functools.partial(nodes.classify, env=env))
     g.add_node("smooth", functools.partial(nodes.smooth, env=env))
     g.add_node("report", functools.partial(nodes.report, env=env))
+    then = "smooth"
+    if inputs.options.ask_person:  # a person answers the flagged windows before smoothing
+        then = "ask_person"
+        g.add_node("ask_person", functools.partial(person.ask_person, env=env))
+        g.add_edge("ask_person", "smooth")
+    more = functools.partial(nodes.more, then=then)
     g.add_edge(START, "prepare")
-    g.add_conditional_edges("prepare", nodes.more, ["classify", "smooth"])
-    g.add_conditional_edges("classify", nodes.more, ["classify", "smooth"])
+    g.add_conditional_edges("prepare", more, ["classify", then])
+    g.add_conditional_edges("classify", more, ["classify", then])
     g.add_edge("smooth", "report")
     g.add_edge("report", END)
     return g

@@ -135,6 +135,7 @@ class ClassifyState(TypedDict, total=False):
     chunk_size: int
     routes: dict[str, int]
     flagged: list[str]
+    person_answers: int
     model_calls: int
     model_windows: int
     detector: dict[str, Any]

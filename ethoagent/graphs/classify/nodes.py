@@ -689,9 +689,9 @@ async def classify(state: ClassifyState, env: ClassifyGraphEnv) -> dict[str, Any
     }
 
 
-def more(state: ClassifyState) -> str:
-    """The next node: ``classify`` while chunks of query windows remain, then ``smooth``."""
-    return "classify" if state["chunk"] < state["n_chunks"] else "smooth"
+def more(state: ClassifyState, then: str = "smooth") -> str:
+    """The next node: ``classify`` while chunks of query windows remain, then ``then``."""
+    return "classify" if state["chunk"] < state["n_chunks"] else then
 
 
 def smooth(state: ClassifyState, env: ClassifyGraphEnv) -> dict[str, Any]:

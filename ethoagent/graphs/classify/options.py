@@ -44,6 +44,9 @@ class ClassifyOptions(BaseModel):
         mode_windows: width of the mode filter, windows.
         layout: a body layout of ``tools.features.LAYOUTS``; ``None`` infers.
         concurrency: windows classified at once; chunk: windows per checkpointed step.
+        ask_person: pause the run for a person on the windows still flagged after every
+            retry and escalation (the run ends ``waiting``; answer them in ``ethoagent
+            review RUN``, then ``ethoagent classify --resume RUN``); else they stay flagged.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -69,6 +72,7 @@ class ClassifyOptions(BaseModel):
     max_gap_s: float = Field(0.25, ge=0)
     concurrency: int = Field(8, ge=1)
     chunk: int = Field(256, ge=1)
+    ask_person: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> ClassifyOptions:

@@ -310,6 +310,7 @@ def _summary(
         ),
         "windows": n,
         "reviewed_windows": len(inputs.reviewed),
+        "person_answers": int(state.get("person_answers", 0)),
         "routes": routes,
         "model_calls": calls,
         "model_calls_per_window": round(calls / max(1, n), 4),
@@ -486,6 +487,8 @@ def _report_md(s: Mapping[str, Any]) -> str:
         f"| query windows | {s['windows']} ({s['window_s']:g} s each) |",
         f"| decided by the classical detector (model calls saved) | {s['model_calls_saved']} |",
         f"| labelled by a person (`ethoagent review`) | {s.get('reviewed_windows', 0)} |",
+        f"| flagged windows a person answered while the run waited (`--ask-person`) | "
+        f"{s.get('person_answers', 0)} |",
         f"| sent to the model (budget {s['model_budget']:g} of the windows) | "
         f"{s['windows_sent_to_model']} |",
         f"| model calls (per window) | {s['model_calls']} ({s['model_calls_per_window']}) |",

@@ -13,6 +13,11 @@ actions the stage still allows:
 No answer can exceed the budget: an invalid, disallowed or over-budget choice falls back to
 the policy, and the trace records who decided and why. ``run_graph`` compiles a LangGraph
 ``StateGraph`` with the run's SQLite checkpointer so a killed run resumes where it stopped.
+
+Where a pipeline is asked to (``--ask-person``), the items still flagged after every retry
+and escalation go to a person: ``ask_person`` pauses the graph with LangGraph's
+``interrupt`` (the items and their evidence are the interrupt's value, kept in the
+checkpoint) and returns the person's answers once the run is resumed with them.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
+from langgraph.types import interrupt
 from pydantic import BaseModel, ValidationError
 
 from ethoagent.agent.trace import Tracer
@@ -522,6 +528,44 @@ async def run_stage(
         return outcome
 
     return list(await asyncio.gather(*(one(i, x) for i, x in items)))
+
+
+PERSON = "person"
+"""``decided_by`` of a decision a person made on a paused run (``ask_person``)."""
+
+
+def ask_person(tracer: Tracer, stage: str, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Pause the graph until a person answers ``items``; return the answers by item id.
+
+    The first call raises LangGraph's ``GraphInterrupt`` with ``{"stage", "items"}`` as its
+    value (``run_graph`` then ends the run as ``waiting``); the node is run again when the
+    run is resumed with ``Command(resume=answers)``, and this call returns ``answers``. Each
+    answer is recorded in the trace as a decision ``decided_by="person"``.
+
+    Args:
+        tracer: the run's trace.
+        stage: the stage whose items these are (``classify``).
+        items: one mapping per item, with at least ``item`` (its review id), ``kind`` (the
+            review queue) and ``before`` (the run's answer), plus the evidence to show.
+
+    Returns:
+        ``{item id: {"action": "accept" | "relabel" | ..., "after": value}}`` for every
+        item; an item without an answer is left out.
+    """
+    raw = interrupt({"stage": stage, "items": [dict(i) for i in items]})
+    answers: dict[str, Any] = dict(raw) if isinstance(raw, Mapping) else {}
+    with tracer.scope(node=stage):
+        for it in items:
+            ans = answers.get(str(it["item"]))
+            if ans is None:
+                continue
+            with tracer.scope(item=str(it["item"])):
+                tracer.decision(
+                    decided_by=PERSON,
+                    action=str(ans.get("action", "accept")),
+                    reason=f"answered in review: {it.get('before')!r} -> {ans.get('after')!r}",
+                )
+    return answers
 
 
 def summarize_outcomes(outcomes: Sequence[ItemOutcome[Any]]) -> dict[str, Any]:

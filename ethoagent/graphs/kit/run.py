@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,14 @@ from pydantic import BaseModel
 from ethoagent.atomic import atomic_write_bytes
 from ethoagent.config import Settings
 from ethoagent.errors import InputError, RunError
-from ethoagent.graphs.kit.runtime import ProgressCallback, Runtime, execute_run, execute_sub_run
+from ethoagent.graphs.kit.runtime import (
+    WAITING,
+    PersonAnswers,
+    ProgressCallback,
+    Runtime,
+    execute_run,
+    execute_sub_run,
+)
 from ethoagent.graphs.kit.spec import (
     AnyPipeline,
     InputsT,
@@ -55,6 +62,9 @@ class PipelineResult:
         files: the output files, in ``out`` when it was given, else in the run.
         out: the folder the outputs were copied into, or ``None``.
         resumed: whether an existing run was continued.
+        waiting: the items a paused run waits on a person for (``nodes.ask_person``; the
+            run is ``waiting``, ``summary`` and ``files`` are empty), each with ``answered``;
+            empty when finished.
     """
 
     run: Run
@@ -64,6 +74,12 @@ class PipelineResult:
     files: list[Path]
     out: Path | None
     resumed: bool
+    waiting: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def unanswered(self) -> int:
+        """How many of the items a paused run waits on have no answer from a person yet."""
+        return sum(not w.get("answered") for w in self.waiting)
 
 
 def run_pipeline(
@@ -77,6 +93,7 @@ def run_pipeline(
     overwrite: bool = False,
     run_id: str | None = None,
     progress: ProgressCallback | None = None,
+    person: PersonAnswers | None = None,
 ) -> PipelineResult:
     """Run ``spec`` on ``inputs`` (or resume a run of it) and close the run record.
 
@@ -93,9 +110,11 @@ def run_pipeline(
             recorded folder needs no ``overwrite``: it may hold part of the run's outputs).
         run_id: name of a new run (default: ``<name>-<UTC time>-<random>``).
         progress: ``(stage, done, total)`` callback, ``done`` an increment.
+        person: where a run paused for a person gets the answers it resumes with.
 
     Returns:
-        The finished run, its summary and where its output files are.
+        The finished run, its summary and where its output files are (or, paused for a
+        person, the run marked ``waiting`` and the items it waits on).
 
     Raises:
         InputError: bad inputs or options, or ``out`` holds outputs (nothing was created).
@@ -104,7 +123,12 @@ def run_pipeline(
     """
     run, resolved, out = _open(spec, inputs, options, settings, out, resume, overwrite, run_id)
     state = execute_run(
-        run, settings, lambda rt: spec.execute(rt, resolved), roles=spec.roles, progress=progress
+        run,
+        settings,
+        lambda rt: spec.execute(rt, resolved),
+        roles=spec.roles,
+        progress=progress,
+        person=person,
     )
     return _close(spec, run, resolved, state, out, resumed=resume is not None)
 
@@ -214,7 +238,14 @@ def _close(
     *,
     resumed: bool,
 ) -> PipelineResult:
-    """Copy the outputs into ``out`` and mark the run finished with its summary keys."""
+    """Copy the outputs into ``out`` and mark the run finished with its summary keys.
+
+    A run paused for a person is marked ``waiting`` instead (nothing copied).
+    """
+    if state.get(WAITING):
+        run.update(status="waiting", error=None)
+        waiting = list(state[WAITING])
+        return PipelineResult(run, resolved, state, {}, [], out, resumed, waiting)
     try:
         files = _copy_outputs(run, state, out)
         summary = finish_run(run, spec.summary_keys)

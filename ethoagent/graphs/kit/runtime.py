@@ -4,12 +4,18 @@
 behind the answer cache and the trace; ``run_graph`` compiles a pipeline's ``StateGraph``
 with the run's SQLite checkpointer and either starts it or resumes it from its last
 checkpoint (a run killed half-way continues where it stopped and gives the same outputs).
+
+A graph that pauses for a person (``nodes.ask_person``) ends ``run_graph`` with the pending
+items in ``RUN/review/pending.json`` and ``__interrupt__`` in the returned state (the run is
+then ``waiting``); resuming it gives the person's answers (``Runtime.person``) to the
+paused node as ``Command(resume=answers)`` and runs only what is left.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -18,11 +24,13 @@ from typing import Any
 
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph import StateGraph
+from langgraph.types import Command
 
 from ethoagent.agent.cache import CachedClient, ModelCache
 from ethoagent.agent.offline import OfflineClient
 from ethoagent.agent.trace import TracedClient, Tracer
 from ethoagent.agent.types import ModelClient, Role
+from ethoagent.atomic import atomic_write_bytes
 from ethoagent.config import Settings, load_settings
 from ethoagent.errors import EthoagentError, RunCancelledError
 from ethoagent.graphs.kit.nodes import ModelSupervisor, PolicySupervisor, Supervisor
@@ -30,6 +38,15 @@ from ethoagent.runs import Run
 
 ProgressCallback = Callable[[str, int, int], None]
 """``(stage, done, total)``: called as items finish, for progress bars."""
+
+PersonAnswers = Callable[[Run, list[dict[str, Any]]], dict[str, Any]]
+"""``(run, pending items) -> {item id: answer}``: a person's answers to a paused run."""
+
+PENDING_FILE = "review/pending.json"
+"""The items a paused run waits on, relative to the run directory."""
+
+WAITING = "__interrupt__"
+"""The key of a graph's returned state that says it paused for a person."""
 
 
 @dataclass
@@ -43,6 +60,7 @@ class Runtime:
     supervisor: Supervisor
     cache: ModelCache | None = None
     progress: ProgressCallback | None = None
+    person: PersonAnswers | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def report_progress(self, stage: str, done: int, total: int) -> None:
@@ -136,11 +154,13 @@ async def open_runtime(
     progress: ProgressCallback | None = None,
     *,
     roles: Sequence[Role] = ("llm",),
+    person: PersonAnswers | None = None,
 ) -> AsyncIterator[Runtime]:
     """Open the run's trace, client, cache and supervisor; close them afterwards.
 
     Args:
         roles: the model roles the graph will call; checked for reachability first.
+        person: where a run paused for a person gets the person's answers on resume.
     """
     settings = await check_endpoints(settings, roles)
     tracer = Tracer(run.trace_path, run_id=run.run_id, images_dir=run.images_dir)
@@ -154,6 +174,7 @@ async def open_runtime(
         supervisor=make_supervisor(settings),
         cache=cache,
         progress=progress,
+        person=person,
     )
     try:
         yield runtime
@@ -170,6 +191,7 @@ def execute_run(
     *,
     roles: Sequence[Role] = ("llm",),
     progress: ProgressCallback | None = None,
+    person: PersonAnswers | None = None,
 ) -> dict[str, Any]:
     """Run ``body`` in the run's runtime (its own event loop); record the run's status.
 
@@ -183,7 +205,7 @@ def execute_run(
     run.mark_running()
 
     async def go() -> dict[str, Any]:
-        async with open_runtime(run, settings, progress, roles=roles) as rt:
+        async with open_runtime(run, settings, progress, roles=roles, person=person) as rt:
             return await body(rt)
 
     try:
@@ -239,7 +261,11 @@ async def run_graph(
     """Run (or resume) a graph with the run's checkpointer; return the final state.
 
     A run with a checkpoint resumes from it; a finished run returns its final state
-    without re-running anything.
+    without re-running anything. A run paused for a person is resumed with the answers
+    ``runtime.person`` gives; while some of its items have none it stays paused.
+
+    Returns:
+        The final state, or (paused) the state so far with ``WAITING``: the pending items.
     """
     run = runtime.run
     config: Any = {"configurable": {"thread_id": run.run_id}, "recursion_limit": 100}
@@ -248,7 +274,17 @@ async def run_graph(
     async with AsyncSqliteSaver.from_conn_string(str(run.checkpoints_path)) as saver:
         graph = builder.compile(checkpointer=saver)
         snapshot = await graph.aget_state(config)
-        if snapshot.values:
+        pending = _pending_items(snapshot.interrupts) if snapshot.values else []
+        if pending:
+            answers = runtime.person(run, pending) if runtime.person is not None else {}
+            missing = [i for i in pending if str(i["item"]) not in answers]
+            if missing:
+                runtime.tracer.event("run_waiting", items=len(pending), unanswered=len(missing))
+                marked = [dict(i, answered=str(i["item"]) in answers) for i in pending]
+                return {**snapshot.values, WAITING: marked}
+            runtime.tracer.event("run_resume", next=list(snapshot.next), person=len(answers))
+            result = await graph.ainvoke(Command(resume=answers), config, durability="sync")
+        elif snapshot.values:
             # Resuming with None applies the writes of tasks that finished after the last
             # checkpoint and runs what is left; on a finished thread it runs nothing.
             # (snapshot.next is not enough to tell: it is empty while such writes pend.)
@@ -257,5 +293,28 @@ async def run_graph(
         else:
             runtime.tracer.event("run_start", graph=run.info().graph)
             result = await graph.ainvoke(initial_state, config, durability="sync")
+        waiting = _pending_items(result.get(WAITING, ()))
+        if waiting:
+            _write_pending(run, waiting)
+            runtime.tracer.event("run_waiting", items=len(waiting), unanswered=len(waiting))
+            return {**dict(result), WAITING: waiting}
+        (run.root / PENDING_FILE).unlink(missing_ok=True)
         runtime.tracer.event("run_end")
         return dict(result)
+
+
+def _pending_items(interrupts: Sequence[Any]) -> list[dict[str, Any]]:
+    """The items of a graph's pending interrupts (``nodes.ask_person``'s values)."""
+    out: list[dict[str, Any]] = []
+    for it in interrupts:
+        value = getattr(it, "value", None)
+        if isinstance(value, dict):
+            out += [dict(x, stage=value.get("stage"), answered=False) for x in value["items"]]
+    return out
+
+
+def _write_pending(run: Run, items: list[dict[str, Any]]) -> None:
+    """Write the items a paused run waits on to ``RUN/review/pending.json``."""
+    path = run.root / PENDING_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, json.dumps(items, indent=1, default=str).encode())
