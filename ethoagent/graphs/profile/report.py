@@ -394,7 +394,8 @@ def keypoint_sets(subjects: Sequence[Mapping[str, Any]]) -> dict[tuple[str, ...]
         if not path:  # a video-only session: its features come from the video's blobs
             path, names = str(summary["video"]), tuple[str, ...](["(video only, no keypoints)"])
         else:
-            names = tuple(read_keypoints(path, fps=float(summary["fps"])).keypoints)
+            fmt = summary.get("format")  # as the segment run read it (--format)
+            names = tuple(read_keypoints(path, fps=float(summary["fps"]), format=fmt).keypoints)
         if path not in sets[names]:
             sets[names].append(path)
     return dict(sets)

@@ -291,6 +291,7 @@ def _summary(
         "body_length": inputs.body_length,
         "layout": inputs.layout,
         "keypoints": inputs.keypoints,
+        "format": inputs.format,
         "video": inputs.video,
         "feature_source": inputs.feature_source,
         "identity": dict(state.get("identity", {})),
