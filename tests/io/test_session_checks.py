@@ -138,7 +138,7 @@ def test_real_files_read_without_a_layout_error() -> None:
 
 def _3d(points_2d: np.ndarray, scale: float) -> np.ndarray:
     """The 2D walk lifted to 3D (z = 0) and scaled: ``(frames, 1, 3, 3)``."""
-    z = np.zeros(points_2d.shape[:-1] + (1,))
+    z = np.zeros((*points_2d.shape[:-1], 1))
     return np.concatenate([points_2d, z], axis=-1) * scale
 
 
