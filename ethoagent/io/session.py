@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from ethoagent.errors import InputError
 from ethoagent.io.body import read_body
 from ethoagent.io.keypoints import KeypointFormat, read_keypoints
+from ethoagent.model.pose import PoseData
 from ethoagent.model.skeleton import find_arena_points
 from ethoagent.tools.features import LAYOUTS, BodyLayout, infer_layout
 
@@ -134,17 +135,8 @@ def resolve_session(
         )
     names = tuple(data.keypoints)
     chosen = read_body(body, names) if body is not None else body_layout(layout, names)
-    typical = typical_speed(data.points, names, float(rate))
-    if typical > MAX_SPEED_BODY_LENGTHS:
-        warnings.append(
-            f"the animals' typical moving speed is {typical:.1f} body lengths/s at "
-            f"{float(rate):g} fps, above the {MAX_SPEED_BODY_LENGTHS:g} no mouse or rat "
-            f"reaches; is the frame rate of {path} right (--fps)?"
-        )
-    length = body_length(data.points, names)
-    doubt = unit_warning(path, data.unit, int(data.points.shape[-1]), length)
-    if doubt is not None:
-        warnings.append(doubt)
+    length, doubts = _body_checks(path, data, float(rate))
+    warnings += doubts
     return Session(
         keypoints=path,
         video=video,
@@ -160,6 +152,25 @@ def resolve_session(
         warnings=tuple(warnings),
         body_length=None if math.isnan(length) else length,
     )
+
+
+def _body_checks(path: Path, data: PoseData, fps: float) -> tuple[float, list[str]]:
+    """The median body length (``body_length``) and warnings on speed and unit.
+
+    A typical moving speed above ``MAX_SPEED_BODY_LENGTHS`` (a wrong frame rate) and a
+    unit the body size contradicts (``unit_warning``) are warned about.
+    """
+    warnings: list[str] = []
+    typical = typical_speed(data.points, data.keypoints, fps)
+    if typical > MAX_SPEED_BODY_LENGTHS:
+        warnings.append(
+            f"the animals' typical moving speed is {typical:.1f} body lengths/s at "
+            f"{fps:g} fps, above the {MAX_SPEED_BODY_LENGTHS:g} no mouse or rat "
+            f"reaches; is the frame rate of {path} right (--fps)?"
+        )
+    length = body_length(data.points, data.keypoints)
+    doubt = unit_warning(path, data.unit, int(data.points.shape[-1]), length)
+    return length, warnings if doubt is None else [*warnings, doubt]
 
 
 @dataclass(frozen=True)
