@@ -74,6 +74,9 @@ def test_examples_from_another_session_label_this_one(
     )
     report = (out / "report.md").read_text()
     assert "examples taken from other sessions" in report and "a.nc" in report
+    section = report.split("## Sessions the examples came from", 1)[1].split("\n## ", 1)[0]
+    (row,) = [line for line in section.splitlines() if line.startswith("| `")]
+    assert "a.nc` | `" in row and "a_labels.csv` | 30 | " in row, row
     with (out / "frames.csv").open() as fh:
         pred = np.array([r["label"] for r in csv.DictReader(fh) if r["animal"] == "mouse_0"])
     codes = {c: i for i, c in enumerate(CLASSES)}

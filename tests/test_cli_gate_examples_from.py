@@ -75,6 +75,10 @@ def test_gate_train_records_the_sessions_it_learned_from(
     meta = json.loads((out / "gate.json").read_text())
     assert meta["classes"] == ["grooming", "rearing", "walking"]
     assert [Path(s["keypoints"]).name for s in meta["examples_from"]] == ["other.csv"]
+    report = (out / "report.md").read_text()
+    section = report.split("## Sessions the examples came from", 1)[1]
+    assert "other.csv` | `" in section and "| 30 | 150 |" in section, section
+    assert "| unit | mm (world coordinates; median body length" in report
 
 
 def test_sessions_with_other_keypoints_are_refused_with_the_line(

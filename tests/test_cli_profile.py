@@ -132,6 +132,7 @@ def test_profile_input_errors(cohort: Path) -> None:
     _input_error([str(bad / "single.csv"), str(bad / "o"), *runs], "single session")
     (bad / "ok.csv").write_text(f"session,animal,group\n{data}/s0.nc,m0,a\n{data}/s1.nc,m1,a\n")
     _input_error([str(bad / "ok.csv"), str(bad / "o"), "--reference-group", "z", *runs], "'z'")
+    _input_error([str(bad / "ok.csv"), str(bad / "o"), "--format", "xls", *runs], "format")
     assert not (bad / "o").exists()
     # as a user sees it: one red line, no traceback, exit code 1
     out = cli("profile", *runs)

@@ -18,6 +18,7 @@ from ethoagent.cli.base import BodyOpt, console
 from ethoagent.errors import InputError
 from ethoagent.io.body import read_body
 from ethoagent.io.keypoints import KEYPOINT_FORMATS, KeypointFormat, read_keypoints
+from ethoagent.io.session import body_length, unit_warning
 from ethoagent.model.pose import PoseData
 from ethoagent.tools.features import describe_roles, infer_layout
 
@@ -66,8 +67,10 @@ def summarise_keypoints(data: PoseData, body: Path | None = None) -> dict[str, A
 
     Returns:
         ``file``, ``keypoints``, ``animals``, ``fps`` (None = unknown), ``unit``,
-        ``dims``, ``frames``, ``missing_share`` (per animal, the share of keypoint
-        positions that are NaN), ``roles`` (``BodyRoles``, or None with
+        ``dims``, ``frames``, ``body_length`` (the animals' median body extent in
+        ``unit``; None = fewer than two body points), ``unit_warning`` (where the body
+        size contradicts the unit; None otherwise), ``missing_share`` (per animal, the
+        share of keypoint positions that are NaN), ``roles`` (``BodyRoles``, or None with
         ``roles_error``; a body file's roles have ``layout`` "stated in FILE"), and
         ``pipelines``: name -> ``{"runs": bool, "needs": str}`` (what else the
         pipeline needs where it runs, why not where it does not).
@@ -87,6 +90,7 @@ def summarise_keypoints(data: PoseData, body: Path | None = None) -> dict[str, A
             roles["layout"] = f"stated in {body}"
     except InputError as exc:
         error = str(exc)
+    length = body_length(data.points, data.keypoints)
     return {
         "file": data.source,
         "keypoints": list(data.keypoints),
@@ -95,6 +99,8 @@ def summarise_keypoints(data: PoseData, body: Path | None = None) -> dict[str, A
         "unit": data.unit,
         "dims": int(dims),
         "frames": int(frames),
+        "body_length": None if np.isnan(length) else round(length, 4),
+        "unit_warning": unit_warning(Path(data.source or "the file"), data.unit, dims, length),
         "missing_share": {a: float(m) for a, m in zip(data.individuals, missing, strict=True)},
         "roles": roles,
         "roles_error": error,
@@ -119,6 +125,11 @@ def _pipelines(data: PoseData, has_body: bool) -> dict[str, dict[str, Any]]:
             "gate": (True, ", ".join(["--labels to train or a trained model", *rate])),
         }
     runs["pose"] = (False, "it starts from videos of calibrated cameras, not keypoints")
+    runs["triangulate"] = (
+        (True, "the same session's files of the other cameras and their calibration")
+        if data.points.shape[-1] == 2
+        else (False, "the keypoints are 3D already")
+    )
     return {name: {"runs": ok, "needs": needs} for name, (ok, needs) in runs.items()}
 
 
@@ -129,7 +140,13 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         f"file: {summary['file']}",
         f"keypoints ({len(summary['keypoints'])}): {', '.join(summary['keypoints'])}",
         f"animals ({len(summary['animals'])}): {', '.join(summary['animals'])}",
-        f"frames: {summary['frames']}; fps: {fps}; {summary['dims']}D in {summary['unit']}",
+        f"frames: {summary['frames']}; fps: {fps}; {summary['dims']}D in {summary['unit']}"
+        + (
+            f"; median body length {summary['body_length']:.3g} {summary['unit']}"
+            if summary["body_length"] is not None
+            else ""
+        ),
+        *([f"warning: {summary['unit_warning']}"] if summary["unit_warning"] else []),
         "missing keypoint positions: "
         + ", ".join(f"{a} {m:.1%}" for a, m in summary["missing_share"].items()),
     ]

@@ -13,6 +13,7 @@ from ethoagent.cli.base import (
     BackendOpt,
     BodyOpt,
     ConfigOpt,
+    FormatOpt,
     NoCacheOpt,
     OverwriteOpt,
     ResumeOpt,
@@ -74,6 +75,7 @@ def profile_command(
         ),
     ] = None,
     body: BodyOpt = None,
+    format: FormatOpt = None,
     alpha: Annotated[float, typer.Option(help="False-discovery rate (BH).")] = _DEFAULTS.alpha,
     permutations: Annotated[
         int, typer.Option(help="Permutations per test.")
@@ -115,7 +117,12 @@ def profile_command(
                 fix="e.g. ethoagent profile sessions.csv results/ (or --resume RUN).",
             )
         inputs = PIPELINE.parse_inputs(
-            {"sessions": sessions, "reference_vocabulary": reference_vocabulary, "body": body}
+            {
+                "sessions": sessions,
+                "reference_vocabulary": reference_vocabulary,
+                "body": body,
+                "format": format,
+            }
         )
         options = PIPELINE.parse_options(
             {

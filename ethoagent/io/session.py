@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from ethoagent.errors import InputError
 from ethoagent.io.body import read_body
 from ethoagent.io.keypoints import KeypointFormat, read_keypoints
+from ethoagent.model.pose import PoseData
 from ethoagent.model.skeleton import find_arena_points
 from ethoagent.tools.features import LAYOUTS, BodyLayout, infer_layout
 
@@ -28,6 +29,13 @@ FPS_TOLERANCE = 0.02
 MAX_SPEED_BODY_LENGTHS = 20.0
 """Body lengths per second no mouse or rat reaches (a sprinting mouse runs about 5–8:
 ~80 cm/s over a ~10 cm body); a typical speed above it means a wrong frame rate or unit."""
+
+BODY_LENGTH_MM = (8.0, 800.0)
+"""Median body extents, mm, a mouse or rat can have: a few close points of a mouse's
+head to a rat's nose-to-tail-tip; a 3D file whose bodies fall outside is in another unit."""
+
+TO_MM = {"um": 1e-3, "mm": 1.0, "cm": 10.0, "m": 1000.0}
+"""Millimetres per unit, for the metric units a 3D keypoint file states."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +57,9 @@ class Session:
             behaviour per animal), or ``None``.
         format: the keypoint format given by the user (``None``: detected).
         warnings: one line each: a stated frame rate contradicting the file's or the
-            video's, speeds no mouse or rat reaches.
+            video's, speeds no mouse or rat reaches, a unit the body size contradicts.
+        body_length: the animals' median body extent in ``unit`` (``body_length``), or
+            ``None`` where fewer than two body points are tracked.
     """
 
     keypoints: Path
@@ -64,6 +74,7 @@ class Session:
     truth_labels: Path | None
     format: KeypointFormat | None = None
     warnings: tuple[str, ...] = ()
+    body_length: float | None = None
 
 
 def resolve_session(
@@ -124,13 +135,8 @@ def resolve_session(
         )
     names = tuple(data.keypoints)
     chosen = read_body(body, names) if body is not None else body_layout(layout, names)
-    typical = typical_speed(data.points, names, float(rate))
-    if typical > MAX_SPEED_BODY_LENGTHS:
-        warnings.append(
-            f"the animals' typical moving speed is {typical:.1f} body lengths/s at "
-            f"{float(rate):g} fps, above the {MAX_SPEED_BODY_LENGTHS:g} no mouse or rat "
-            f"reaches; is the frame rate of {path} right (--fps)?"
-        )
+    length, doubts = _body_checks(path, data, float(rate))
+    warnings += doubts
     return Session(
         keypoints=path,
         video=video,
@@ -144,7 +150,27 @@ def resolve_session(
         truth_labels=truth,
         format=format,
         warnings=tuple(warnings),
+        body_length=None if math.isnan(length) else length,
     )
+
+
+def _body_checks(path: Path, data: PoseData, fps: float) -> tuple[float, list[str]]:
+    """The median body length (``body_length``) and warnings on speed and unit.
+
+    A typical moving speed above ``MAX_SPEED_BODY_LENGTHS`` (a wrong frame rate) and a
+    unit the body size contradicts (``unit_warning``) are warned about.
+    """
+    warnings: list[str] = []
+    typical = typical_speed(data.points, data.keypoints, fps)
+    if typical > MAX_SPEED_BODY_LENGTHS:
+        warnings.append(
+            f"the animals' typical moving speed is {typical:.1f} body lengths/s at "
+            f"{fps:g} fps, above the {MAX_SPEED_BODY_LENGTHS:g} no mouse or rat "
+            f"reaches; is the frame rate of {path} right (--fps)?"
+        )
+    length = body_length(data.points, data.keypoints)
+    doubt = unit_warning(path, data.unit, int(data.points.shape[-1]), length)
+    return length, warnings if doubt is None else [*warnings, doubt]
 
 
 @dataclass(frozen=True)
@@ -294,19 +320,101 @@ def typical_speed(points: NDArray[np.float64], keypoints: tuple[str, ...], fps: 
     Returns:
         Body lengths per second; 0 where it cannot be measured.
     """
-    arena = set(find_arena_points(keypoints))
-    body = [i for i, k in enumerate(keypoints) if k not in arena]
+    body = _body_points(keypoints)
     if len(body) < 2 or points.shape[0] < 2:
         return 0.0
     p = points[:, :, body, :]
+    length = _body_lengths(p)
     with _warnings.catch_warnings():
         _warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN frames give NaN
-        extent = np.nanmax(p, axis=2) - np.nanmin(p, axis=2)
-        length = np.nanmedian(np.linalg.norm(extent, axis=-1), axis=0)
         step = np.linalg.norm(np.diff(p, axis=0), axis=-1)
         speed = np.nanmedian(step, axis=2) * fps / np.where(length > 0, length, np.nan)
     speed = speed[np.isfinite(speed)]
     return float(np.percentile(speed, 90)) if speed.size else 0.0
+
+
+def _body_points(keypoints: tuple[str, ...]) -> list[int]:
+    arena = set(find_arena_points(keypoints))
+    return [i for i, k in enumerate(keypoints) if k not in arena]
+
+
+def _body_lengths(p: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Each animal's median over frames of its body points' extent, ``(individuals,)``."""
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN frames give NaN
+        extent = np.nanmax(p, axis=2) - np.nanmin(p, axis=2)
+        out: NDArray[np.float64] = np.nanmedian(np.linalg.norm(extent, axis=-1), axis=0)
+    return out
+
+
+def body_length(points: NDArray[np.float64], keypoints: tuple[str, ...]) -> float:
+    """The animals' median body extent, in the points' unit (arena points left out).
+
+    Args:
+        points: ``(frames, individuals, keypoints, dims)`` float64, any unit, NaN = missing.
+        keypoints: the keypoint names.
+
+    Returns:
+        The median over animals of each one's median over frames of the largest distance
+        spanned by its tracked body points; NaN where fewer than two are ever tracked.
+    """
+    body = _body_points(keypoints)
+    if len(body) < 2:
+        return math.nan
+    lengths = _body_lengths(points[:, :, body, :])
+    lengths = lengths[np.isfinite(lengths) & (lengths > 0)]
+    return float(np.median(lengths)) if lengths.size else math.nan
+
+
+def unit_warning(path: Path, unit: str, dims: int, length: float) -> str | None:
+    """A warning where the stated ``unit`` contradicts the animals' body size, else ``None``.
+
+    A 3D file in pixels, a metric unit that puts a mouse or rat outside
+    ``BODY_LENGTH_MM`` (the warning names the unit that fits: a 'mm' file whose bodies are
+    0.05 long is in metres), or 2D pixels whose bodies span under one pixel (coordinates
+    normalised to 0-1) is contradicted.
+
+    Args:
+        path: the keypoint file (named in the warning).
+        unit: the unit the file states (``"px"``, ``"mm"``, ``"m"`` ...).
+        dims: 2 or 3.
+        length: the median body length in ``unit`` (``body_length``); NaN = unknown.
+    """
+    if unit in ("px", "pixels") and dims == 3:
+        fits = _fitting_unit(length)
+        return (
+            f"{path} holds 3D positions stated in pixels; 3D keypoints are in world units"
+            + (f" (the body length of {length:.3g} fits {fits})" if fits else "")
+            + "; distances are reported in that unit as it is."
+        )
+    if math.isnan(length):
+        return None
+    if unit in ("px", "pixels") and length < 1.0:
+        return (
+            f"{path}: the animals' median body length is {length:.3g} px, under one pixel; "
+            "the positions look normalised to 0-1 rather than in pixels of the video."
+        )
+    if unit not in TO_MM:
+        return None
+    mm = length * TO_MM[unit]
+    if BODY_LENGTH_MM[0] <= mm <= BODY_LENGTH_MM[1]:
+        return None
+    fits = _fitting_unit(length)
+    return (
+        f"{path} states positions in {unit} but the animals' median body length is "
+        f"{length:.3g} {unit}, which no mouse or rat has"
+        + (f"; it fits {fits} ({length * TO_MM[fits]:.0f} mm)" if fits else "")
+        + ". Distances and speeds in the report are off by that factor: re-save the file "
+        "in the right unit."
+    )
+
+
+def _fitting_unit(length: float) -> str | None:
+    """The metric unit putting ``length`` nearest a 100 mm body within ``BODY_LENGTH_MM``."""
+    if not math.isfinite(length) or length <= 0:
+        return None
+    fits = [u for u, f in TO_MM.items() if BODY_LENGTH_MM[0] <= length * f <= BODY_LENGTH_MM[1]]
+    return min(fits, key=lambda u: abs(math.log(length * TO_MM[u] / 100.0)), default=None)
 
 
 def simulated_fps(folder: Path) -> float | None:
@@ -343,14 +451,18 @@ def body_layout(name: str | None, keypoints: tuple[str, ...] | list[str]) -> Bod
 
 
 __all__ = [
+    "BODY_LENGTH_MM",
     "EXAMPLES_TABLE_COLUMNS",
     "FPS_TOLERANCE",
     "MAX_SPEED_BODY_LENGTHS",
+    "TO_MM",
     "LabelledSession",
     "Session",
     "body_layout",
+    "body_length",
     "read_examples_table",
     "resolve_session",
     "simulated_fps",
     "typical_speed",
+    "unit_warning",
 ]

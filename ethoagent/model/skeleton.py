@@ -407,10 +407,13 @@ ARENA_NAMES: tuple[str, ...] = (
     "port", "nosepoke", "cup", "dish", "zone", "landmark", "marker", "reference",
     "tl", "tr", "bl", "br", "topleft", "topright", "bottomleft", "bottomright", "upperleft",
     "upperright", "lowerleft", "lowerright",
+    "lt", "lb", "rt", "rb", "ctl", "ctr", "cbl", "cbr",
 )  # fmt: skip
 """Names (lower case, letters only) of arena and object points: a keypoint whose letters
 are one of these, or start with one of the first twelve (``"Corner1"``, ``"object_b"``,
-``"feeder-left"``, ``"TL"``), is kept out of the body."""
+``"feeder-left"``, ``"TL"``), is kept out of the body. The last eight are DLCAnalyzer's
+elevated-plus-maze points (its ``EPM_pointinfo.csv`` types them ``Maze``): the arms' ends
+(left/right, top/bottom) and the centre square's corners."""
 
 _ARENA_PREFIXES = ARENA_NAMES[:12]
 

@@ -164,9 +164,12 @@ def test_run_profile_on_a_tiny_cohort(tmp_path: Path) -> None:
     ctx.on_progress = lambda stage, done, total: stages.append(stage)
     out = execute_tool(
         ctx, "run_profile", {"sessions": "sessions.csv", "reference_group": "ctrl",
-                             "out": "prof", **PROFILE_FAST},
+                             "out": "prof", "format": "netcdf", **PROFILE_FAST},
     )  # fmt: skip
     assert out.ok, out.error
+    segments = sorted(ctx.settings.runs_dir.glob("profile-seg-*/outputs/summary.json"))
+    assert len(segments) == 4  # each session's segment run read it as the format given
+    assert {json.loads(p.read_text())["format"] for p in segments} == {"netcdf"}
     assert out.result is not None and stages
     data = out.result.data
     assert data["profiles"] == 4 and data["sessions"] == 4

@@ -142,7 +142,7 @@ def test_offline_run_writes_its_outputs(
     for warning in summary["warnings"]:
         assert warning in report
     assert "## Body roles" in report and summary["roles"]["layout"] == summary["layout"]
-    assert f"keypoints in {unit_words(summary['unit'])}" in report
+    assert f"keypoints in {unit_words(summary['unit'], summary['body_length'])}" in report
     # better than chance against the simulator's labels (6 classes)
     truth = _truth(world)
     pred = np.array([DEFAULT_CLASSES.index(r["label"]) for r in rows])

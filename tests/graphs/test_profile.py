@@ -263,6 +263,7 @@ def test_a_run_that_dies_while_naming_resumes_without_segmenting_again(tmp_path:
     # body roles per keypoint set; time shares a column per animal beside the summed total
     assert "## Body roles" in report and summary["bodies"][0]["roles"]["layout"]
     assert sum(len(b["sessions"]) for b in summary["bodies"]) == 4
+    assert "Median body length: " in report  # beside the unit, per session
     assert "## Time share per animal" in report and "| mean over animals |" in report
     assert "time (s, summed over all 4 profiles: animals x sessions)" in report
 
@@ -374,7 +375,13 @@ def test_the_embed_step_asks_the_embed_role_traced_and_cached(tmp_path: Path) ->
 def test_segment_warnings_and_bodies_name_sessions_units_and_old_runs() -> None:
     roles = {"layout": "derived", "matched": {"head": ["Nose"]}, "derived": {}, "absent": []}
     segments: dict[str, dict[str, Any]] = {
-        "s1": {"keypoints": "/d/demo1.csv", "unit": "px", "roles": roles, "warnings": ["w1"]},
+        "s1": {
+            "keypoints": "/d/demo1.csv",
+            "unit": "px",
+            "roles": roles,
+            "warnings": ["w1"],
+            "body_length": 304.2,
+        },
         "s2": {"keypoints": "/d/demo4.csv", "unit": "px", "roles": roles, "warnings": []},
         "s3": {"keypoints": "/d/old.nc", "unit": "mm", "warnings": ["DEC did not converge"]},
     }
@@ -384,3 +391,4 @@ def test_segment_warnings_and_bodies_name_sessions_units_and_old_runs() -> None:
     bodies = body_records(segments)
     assert [b["sessions"] for b in bodies] == [["demo1.csv", "demo4.csv"], ["old.nc"]]
     assert bodies[1]["roles"] is None  # a segment run from before roles were recorded
+    assert bodies[0]["body_lengths"] == {"demo1.csv": 304.2} and not bodies[1]["body_lengths"]

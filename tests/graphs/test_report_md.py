@@ -22,6 +22,8 @@ def test_roles_section_says_matched_derived_absent_and_disabled() -> None:
 def test_units_warnings_and_dyadic_sections() -> None:
     assert unit_words("px") == "pixels (image coordinates)"
     assert unit_words("mm") == "mm (world coordinates)"
+    assert unit_words("px", 85.25) == "pixels (image coordinates; median body length 85.2 px)"
+    assert unit_words("m", 0.05) == "m (world coordinates; median body length 0.05 m)"
     assert warnings_md([]) == []
     assert warnings_md(["DEC did not converge"])[:3] == [
         "## Warnings",

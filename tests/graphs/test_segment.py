@@ -160,7 +160,9 @@ def test_offline_run_writes_the_output_contract(offline_run: tuple[Any, Run]) ->
     # body roles and the unit of the positions
     assert summary["roles"]["layout"] == summary["layout"]
     assert "## Body roles" in report
-    assert f"{summary['dims']}D keypoints in {unit_words(summary['unit'])}" in report
+    unit = unit_words(summary["unit"], summary["body_length"])
+    assert f"{summary['dims']}D keypoints in {unit}" in report
+    assert summary["body_length"] > 0  # the simulated mouse, mm
     assert "## Dyadic labels" not in report  # one animal: no pair
 
 

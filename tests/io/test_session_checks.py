@@ -13,9 +13,11 @@ from ethoagent.errors import InputError
 from ethoagent.io.keypoints import write_keypoints
 from ethoagent.io.session import (
     MAX_SPEED_BODY_LENGTHS,
+    body_length,
     read_examples_table,
     resolve_session,
     typical_speed,
+    unit_warning,
 )
 from ethoagent.model.pose import PoseData
 from tests.data_paths import require_shared
@@ -132,3 +134,53 @@ def test_real_files_read_without_a_layout_error() -> None:
     ):
         s = resolve_session(path, fps=None if path.suffix == ".slp" else 50.0)
         assert s.warnings == (), (path, s.warnings)
+
+
+def _3d(points_2d: np.ndarray, scale: float) -> np.ndarray:
+    """The 2D walk lifted to 3D (z = 0) and scaled: ``(frames, 1, 3, 3)``."""
+    z = np.zeros((*points_2d.shape[:-1], 1))
+    return np.concatenate([points_2d, z], axis=-1) * scale
+
+
+def test_body_length_is_the_median_extent() -> None:
+    assert body_length(_walk(50, 2.0), NAMES) == pytest.approx(20.0)
+    assert np.isnan(body_length(_walk(5, 1.0)[:, :, :1], NAMES[:1]))
+
+
+@pytest.mark.parametrize(
+    ("unit", "scale", "fits"),
+    [("mm", 0.0025, "m"), ("mm", 0.25, "cm"), ("m", 2.5, "mm"), ("cm", 0.025, "m")],
+)
+def test_stated_unit_contradicting_body_size_names_the_fitting_one(
+    unit: str, scale: float, fits: str
+) -> None:
+    # the walk's body is 20 long: x 0.0025 = 0.05 (metres of a 50 mm mouse) ...
+    length = body_length(_3d(_walk(10, 1.0), scale), NAMES)
+    w = unit_warning(Path("a.csv"), unit, 3, length)
+    assert w is not None and "a.csv" in w and f"it fits {fits} (" in w
+
+
+@pytest.mark.parametrize(("unit", "scale"), [("mm", 4.0), ("m", 0.004), ("cm", 0.4)])
+def test_plausible_units_are_not_warned(unit: str, scale: float) -> None:
+    length = body_length(_3d(_walk(10, 1.0), scale), NAMES)  # 80 mm in each unit
+    assert unit_warning(Path("a.csv"), unit, 3, length) is None
+
+
+def test_pixels_at_3d_and_normalised_pixels_are_warned() -> None:
+    assert "3D positions stated in pixels" in str(unit_warning(Path("a"), "px", 3, 80.0))
+    assert "normalised" in str(unit_warning(Path("a"), "px", 2, 0.2))
+    assert unit_warning(Path("a"), "px", 2, 80.0) is None
+
+
+def test_session_in_metres_stated_as_mm_is_warned(tmp_path: Path) -> None:
+    data = PoseData(
+        points=_3d(_walk(50, 0.1), 0.0025),
+        confidence=np.ones((50, 1, 3)),
+        keypoints=NAMES,
+        individuals=("m",),
+        fps=30.0,
+        unit="mm",
+    )
+    s = resolve_session(write_keypoints(data, tmp_path / "m.nc", format="netcdf"))
+    assert s.body_length == pytest.approx(0.05)
+    assert any("it fits m (50 mm)" in w for w in s.warnings), s.warnings

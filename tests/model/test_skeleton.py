@@ -245,3 +245,6 @@ def test_arena_and_object_points_are_kept_out_of_the_body() -> None:
     names = ("nose", "Corner1", "corner_br", "TL", "object_b", "feeder-left", "lever", "tail")
     assert find_arena_points(names) == names[1:-1]
     assert match_roles(names) == {"nose": ("nose",), "head": ("nose",), "tail_base": ("tail",)}
+    # DLCAnalyzer's elevated plus maze: arm ends and centre corners beside the mouse
+    maze = ("tl", "lt", "rb", "ctl", "cbr", "nose", "hipl", "tailbase")
+    assert find_arena_points(maze) == maze[:5]

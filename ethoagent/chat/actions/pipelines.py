@@ -483,6 +483,8 @@ class RunProfileArgs(_Args):
     reference_vocabulary: str | None = Field(
         None, description="JSON {name: definition} of known behaviours (novel = none match)."
     )
+    body: str | None = Field(None, description=_BODY)
+    format: str | None = Field(None, description=_FORMAT)
     clusters: int | None = Field(None, description="Vocabulary size (default: by silhouette).")
     embedder: Literal["auto", "minilm", "tfidf", "endpoint"] | None = Field(
         None, description="Text embedder of the snippet descriptions."
@@ -510,7 +512,10 @@ def _run_profile(ctx: ToolContext, a: RunProfileArgs) -> ToolResult:
         for what, value in (("session", r.session), ("video", r.video), ("segment", r.segment)):
             if value is not None:
                 ws.resolve(value, must_exist=True, what=f"{_rel(ctx, table)} line {r.row} {what}")
-    inputs = PIPELINE.parse_inputs({"sessions": table, "reference_vocabulary": reference})
+    body = _maybe(ctx, a.body, "body file")
+    inputs = PIPELINE.parse_inputs(
+        {"sessions": table, "reference_vocabulary": reference, "body": body, "format": a.format}
+    )
     segment = {"k": a.k, "dec_pretrain_epochs": a.dec_epochs, "dec_cluster_iters": a.dec_iters}
     options = _options(
         PIPELINE,

@@ -30,6 +30,7 @@ import csv
 import io
 import json
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +39,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ethoagent.figures import new_figure, png_bytes
-from ethoagent.graphs.classify.inputs import ClassifyInputs, ClassifyState, query_windows
+from ethoagent.graphs.classify.inputs import (
+    ClassifyInputs,
+    ClassifyState,
+    ExampleSession,
+    query_windows,
+)
 from ethoagent.graphs.kit.report_md import (
     dyadic_md,
     roles_md,
@@ -292,6 +298,7 @@ def _summary(
         "frames_drawn_from_keypoints": bool(state.get("rendered", inputs.video is None)),
         "dims": inputs.dims,
         "unit": inputs.unit,
+        "body_length": inputs.body_length,
         "layout": inputs.layout,
         "roles": describe_roles(
             layout_named(inputs.layout, inputs.keypoint_names), inputs.keypoint_names, inputs.dims
@@ -299,6 +306,7 @@ def _summary(
         "classes": list(inputs.classes),
         "definitions": dict(inputs.definitions) if opts.use_definitions else {},
         "examples_file": inputs.examples_file,
+        "example_sessions": [_example_session(t) for t in inputs.example_sessions],
         "example_windows": dict(state.get("example_counts", {})),
         "window_s": opts.window_s,
         "window_frames": inputs.step,
@@ -455,6 +463,49 @@ def _time_md(s: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _example_session(t: ExampleSession) -> dict[str, Any]:
+    """What the report says of a session examples came from (``--examples-from``)."""
+    clips = Counter(e.label for e in t.examples)
+    return {
+        "keypoints": t.keypoints,
+        "labels": t.labels,
+        "fps": t.fps,
+        "frames": t.frames,
+        "animals": list(t.animals),
+        "unit": t.unit,
+        "body_length": t.body_length,
+        "clips": dict(sorted(clips.items())),
+        "warnings": list(t.warnings),
+    }
+
+
+def _examples_md(s: Mapping[str, Any]) -> list[str]:
+    """``## Sessions the examples came from``: one row per labelled session taught from."""
+    taught = s.get("example_sessions") or []
+    if not taught:
+        return []
+    lines = [
+        "## Sessions the examples came from",
+        "",
+        "The examples were taken from these labelled sessions (`--examples-from`), each "
+        "read at its own frame rate; no frame of the session classified was scored "
+        "against labels.",
+        "",
+        "| keypoints | labels | fps | frames | animals | unit | clips per class |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for t in taught:
+        clips = ", ".join(f"{k} {v}" for k, v in t["clips"].items()) or "none"
+        lines.append(
+            f"| `{t['keypoints']}` | `{t['labels']}` | {t['fps']:g} | {t['frames']} | "
+            f"{', '.join(t['animals'])} | {unit_words(t['unit'], t.get('body_length'))} | "
+            f"{clips} |"
+        )
+    doubts = [f"{Path(t['keypoints']).name}: {w}" for t in taught for w in t["warnings"]]
+    lines += ["", *(f"- {d}" for d in doubts)] if doubts else []
+    return [*lines, ""]
+
+
 def _report_md(s: Mapping[str, Any]) -> str:
     offline = s["backend"] == "offline"
     per_class = ", ".join(f"{k} {v}" for k, v in s["example_windows"].items())
@@ -470,7 +521,8 @@ def _report_md(s: Mapping[str, Any]) -> str:
         ),
         f"Data: `{s['keypoints']}`"
         + (f", video `{s['video']}`" if s["video"] else ", no video")
-        + f"; {s['dims']}D keypoints in {unit_words(s['unit'])}, body layout `{s['layout']}`.",
+        + f"; {s['dims']}D keypoints in {unit_words(s['unit'], s.get('body_length'))}, "
+        + f"body layout `{s['layout']}`.",
     ]
     if s["frames_drawn_from_keypoints"]:
         lines.append(
@@ -500,6 +552,7 @@ def _report_md(s: Mapping[str, Any]) -> str:
         lines.append(f"| macro-F1 vs simulator labels | {gt['macro_f1']} |")
     lines += ["", f"Labels to frames: {s['labels_to_frames']}.", ""]
     lines += _detector_md(s["detector"])
+    lines += _examples_md(s)
     lines += warnings_md(s["warnings"])
     lines += roles_md(s["roles"], s["unit"])
     lines += _time_md(s)

@@ -109,8 +109,9 @@ def _pretrain_report(env: GateEnv, state: GateState) -> GateState:
 
     r = env.resolved
     assert isinstance(r, ResolvedPretrain)
+    unit, doubts = report.keypoint_units([(k.path, k.pose) for k in r.files])
     report.write_fit_outputs(env.rt.run, "pretrain", r.out / LOG_FILE, "total", state["fit"],
-                             None, env.warnings)  # fmt: skip
+                             None, [*env.warnings, *doubts], {"unit": unit})  # fmt: skip
     return {"outputs": ["pretrain_losses.png", "summary.json", "report.md"]}
 
 
@@ -118,8 +119,12 @@ def _train_report(env: GateEnv, state: GateState) -> GateState:
     r = env.resolved
     assert isinstance(r, ResolvedTrain)
     vision = state.get("vision")
+    unit, doubts = report.keypoint_units([(r.keypoints.path, r.keypoints.pose)])
+    taught = r.meta.get("examples_from")
+    extra = {"unit": unit, **({"examples_from": taught} if taught else {})}
     report.write_fit_outputs(env.rt.run, "train", r.out / stages.TRAIN_LOG, "loss",
-                             state["fit"], vision, state.get("warnings", []))  # fmt: skip
+                             state["fit"], vision, [*state.get("warnings", []), *doubts],
+                             extra)  # fmt: skip
     names = ["train_losses.png", "summary.json", "report.md"]
     return {"outputs": names + (["vision.json"] if vision is not None else [])}
 
@@ -128,9 +133,12 @@ def _predict_report(env: GateEnv, state: GateState) -> GateState:
     r = env.resolved
     assert isinstance(r, ResolvedPredict)
     probs = env.rt.run.load_arrays("probs")["probs"]
+    unit, doubts = report.keypoint_units([(r.keypoints.path, r.keypoints.pose)])
+    taught = r.model.meta.get("examples_from")
+    extra = {"unit": unit, **({"examples_from": taught} if taught else {})}
     report.write_predict_outputs(
         env.rt.run, probs, list(r.keypoints.pose.individuals), r.model.classes, r.fps,
-        state["vision"] or {}, state.get("warnings", []),
+        state["vision"] or {}, [*state.get("warnings", []), *doubts], extra,
     )  # fmt: skip
     return {"outputs": list(report.PREDICT_OUTPUTS)}
 
@@ -145,9 +153,10 @@ def _eval_report(env: GateEnv, state: GateState) -> GateState:
         + f"; held-out frames scored {r.split}"
     )
     encoder = (r.model.vision or {}).get("encoder")
+    unit, doubts = report.keypoint_units([(r.keypoints.path, r.keypoints.pose)])
     report.write_eval_outputs(env.rt.run, state["rows"], description, encoder,
                               r.embedding_cache, (*r.scored, r.split),
-                              state.get("warnings", []))  # fmt: skip
+                              [*state.get("warnings", []), *doubts], unit)  # fmt: skip
     return {"outputs": list(report.EVAL_OUTPUTS)}
 
 

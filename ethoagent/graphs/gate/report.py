@@ -25,6 +25,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ethoagent.figures import new_figure, png_bytes
+from ethoagent.graphs.kit.report_md import unit_words
+from ethoagent.io.session import body_length, unit_warning
+from ethoagent.model.pose import PoseData
 from ethoagent.runs import Run
 
 __all__ = [
@@ -33,6 +36,7 @@ __all__ = [
     "SUMMARY_KEYS",
     "ethogram_figure",
     "f1_scores",
+    "keypoint_units",
     "loss_figure",
     "write_eval_outputs",
     "write_fit_outputs",
@@ -140,6 +144,40 @@ def _budget_figure(rows: list[dict[str, Any]]) -> bytes:
     return png_bytes(fig)
 
 
+def keypoint_units(files: Sequence[tuple[Path, PoseData]]) -> tuple[str, list[str]]:
+    """The unit of the keypoint files a gate run read, in words, and what contradicts it.
+
+    Args:
+        files: each keypoint file and its ``PoseData`` (points ``(frames, animals,
+            keypoints, dims)`` in the file's unit).
+
+    Returns:
+        One line per unit with the median body length of each file in it (the gate's
+        descriptor is in image units scaled to the training frames, so it does not
+        transfer between pixels and millimetres), and one warning per file whose stated
+        unit its body size contradicts (``io.session.unit_warning``).
+    """
+    said: dict[str, list[str]] = {}
+    warnings: list[str] = []
+    for path, pose in files:
+        length = body_length(pose.points, pose.keypoints)
+        known = None if np.isnan(length) else length
+        said.setdefault(pose.unit, []).append(
+            f"{path.name}: {unit_words(pose.unit, known)}" if len(files) > 1
+            else unit_words(pose.unit, known)
+        )  # fmt: skip
+        doubt = unit_warning(path, pose.unit, int(pose.points.shape[-1]), length)
+        if doubt is not None:
+            warnings.append(doubt)
+    line = "; ".join(w for words in said.values() for w in words)
+    if len(said) > 1:
+        warnings.append(
+            f"the keypoint files are in {len(said)} different units ({', '.join(said)}); "
+            "the gate's descriptor is not comparable between them."
+        )
+    return line, warnings
+
+
 def _table(rows: Sequence[dict[str, Any]]) -> list[str]:
     if not rows:
         return []
@@ -164,10 +202,30 @@ def _report_md(title: str, summary: dict[str, Any], rows: Sequence[dict[str, Any
     ]
     if rows:
         lines += ["", *_table(rows)]
+    lines += _examples_md(summary.get("examples_from") or [])
     warnings = summary.get("warnings") or []
     if warnings:
         lines += ["", "## Warnings", "", *(f"- {w}" for w in warnings)]
     return "\n".join(lines) + "\n"
+
+
+def _examples_md(sessions: Sequence[dict[str, Any]]) -> list[str]:
+    """A section naming the labelled sessions ``--examples-from`` added to training."""
+    if not sessions:
+        return []
+    lines = [
+        "",
+        "## Sessions the examples came from",
+        "",
+        "Besides the trained session (`trained_on`), each at its own frame rate:",
+        "",
+        "| keypoints | labels | fps | frames | labelled frame-animals |",
+        "|---|---|---|---|---|",
+    ]
+    return lines + [
+        f"| `{s['keypoints']}` | `{s['labels']}` | {s['fps']:g} | {s['frames']} | {s['labelled']} |"
+        for s in sessions
+    ]
 
 
 def write_predict_outputs(
@@ -178,8 +236,12 @@ def write_predict_outputs(
     fps: float,
     vision: dict[str, Any],
     warnings: Sequence[str] = (),
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write predict's outputs from probabilities ``(frames, animals, n_classes)``.
+
+    ``extra``: more summary entries (the keypoints' ``unit``, the model's
+    ``examples_from``).
 
     Returns:
         The summary (also ``summary.json``).
@@ -212,6 +274,7 @@ def write_predict_outputs(
         "class_shares": {c: round(float(s), 4) for c, s in zip(classes, shares, strict=True)},
         "mean_top_probability": round(float(probs.max(axis=-1).mean()), 4),
         "inference": "probabilities averaged over windows overlapping by half",
+        **(extra or {}),
         "warnings": list(warnings),
     }
     run.write_output("summary.json", _json(summary))
@@ -222,10 +285,12 @@ def write_predict_outputs(
 def write_eval_outputs(
     run: Run, rows: list[dict[str, Any]], description: str, encoder: str | None,
     embedding_cache: Path, held: tuple[int, int, str], warnings: Sequence[str] = (),
+    unit: str = "",
 ) -> dict[str, Any]:  # fmt: skip
     """Write eval's outputs from one row per budget; return ``results.json``'s record.
 
-    ``held`` is ``(start, stop, split)``: the held-out frames scored and how.
+    ``held`` is ``(start, stop, split)``: the held-out frames scored and how; ``unit``:
+    the keypoints' unit in words (``keypoint_units``).
     """
     gate = [r for r in rows if str(r.get("method", "gate")).startswith("gate")]
     metrics: dict[str, Any] = {
@@ -246,6 +311,8 @@ def write_eval_outputs(
         "nose-distance rule (two classes, two or more animals).",
         "frames_looked_at = frame-animals whose crops the model read at that budget; "
         f"frames_sent_to_encoder = crops not already in the cache {embedding_cache}.",
+        *([f"Keypoint positions in {unit}."] if unit else []),
+        *[f"Warning: {w}" for w in warnings],
     ]
     record: dict[str, Any] = {
         "suite": "gate eval",
@@ -271,6 +338,7 @@ def write_eval_outputs(
         "frames_sent_to_encoder": metrics["frames_sent_to_encoder"],
         "vision_encoder_calls": metrics["vision_encoder_calls"],
         "split": held[2],
+        "unit": unit,
         "warnings": list(warnings),
     }
     run.write_output("summary.json", _json(summary))
@@ -280,13 +348,17 @@ def write_eval_outputs(
 def write_fit_outputs(
     run: Run, kind: str, log: Path, column: str, fit: dict[str, Any],
     vision: dict[str, Any] | None, warnings: Sequence[str] = (),
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Write pretrain's or train's outputs (``kind``); return the summary."""
+    """Write pretrain's or train's outputs (``kind``); return the summary.
+
+    ``extra``: more summary entries (the keypoints' ``unit``, ``examples_from``).
+    """
     if log.is_file():
         run.write_output(f"{kind}_losses.png", loss_figure(log, column, f"gate {kind}ing loss"))
     if vision is not None:
         run.write_output("vision.json", _json(vision))
-    summary = {**fit, "vision": vision, "warnings": list(warnings)}
+    summary = {**fit, **(extra or {}), "vision": vision, "warnings": list(warnings)}
     run.write_output("summary.json", _json(summary))
     run.write_output("report.md", _report_md(f"gate {kind}", summary, []))
     return summary

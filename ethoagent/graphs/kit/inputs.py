@@ -25,6 +25,7 @@ class SessionRecord(BaseModel):
         format: the keypoint format the user named (``None``: detected from the file).
         warnings: what reading the session found doubtful (frame rate, speeds), one line
             each, for the report's warnings.
+        body_length: the animals' median body extent in ``unit``, or ``None``.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -41,6 +42,7 @@ class SessionRecord(BaseModel):
     truth_labels: str | None = None
     format: KeypointFormat | None = None
     warnings: list[str] = Field(default_factory=list)
+    body_length: float | None = None
 
     @classmethod
     def from_session(cls, s: Session, **fields: Any) -> Self:
@@ -58,6 +60,7 @@ class SessionRecord(BaseModel):
             truth_labels=None if s.truth_labels is None else str(s.truth_labels),
             format=s.format,
             warnings=list(s.warnings),
+            body_length=s.body_length,
             **fields,
         )
 

@@ -13,11 +13,20 @@ from typing import Any
 __all__ = ["dyadic_md", "roles_md", "unit_words", "warnings_md"]
 
 
-def unit_words(unit: str) -> str:
-    """The unit of keypoint positions in words (``"px"`` -> ``"pixels (image coordinates)"``)."""
-    if unit in ("px", "pixels", ""):
-        return "pixels (image coordinates)"
-    return f"{unit} (world coordinates)"
+def unit_words(unit: str, body_length: float | None = None) -> str:
+    """The unit of keypoint positions in words (``"px"`` -> ``"pixels (image coordinates)"``).
+
+    Args:
+        unit: the unit the keypoint file states (``"px"``, ``"mm"`` ...).
+        body_length: the animals' median body extent in ``unit``
+            (``io.session.body_length``), said beside the unit so a reader sees whether
+            it fits; ``None`` leaves it out.
+    """
+    pixels = unit in ("px", "pixels", "")
+    where = "image coordinates" if pixels else "world coordinates"
+    if body_length is not None:
+        where += f"; median body length {body_length:.3g} {'px' if pixels else unit}"
+    return f"{'pixels' if pixels else unit} ({where})"
 
 
 def warnings_md(warnings: Sequence[str]) -> list[str]:

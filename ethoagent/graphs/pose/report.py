@@ -34,6 +34,7 @@ from ethoagent.figures import new_figure, png_bytes
 from ethoagent.graphs.pose.inputs import PoseInputs, PoseState
 from ethoagent.io.anipose import write_anipose_3d
 from ethoagent.io.keypoints import write_dlc_csv, write_keypoints
+from ethoagent.io.session import body_length, unit_warning
 from ethoagent.io.video import VideoReader
 from ethoagent.model.camera import Camera
 from ethoagent.model.pose import PoseData
@@ -177,6 +178,7 @@ def write_pose_outputs(
         "backend": rt.settings.backend,
         "model_every_stage": inputs.options.model_every_stage,
         "unit": "millimetres, world frame of the calibration",
+        **_unit_check(Path(inputs.videos[0]), points, keypoints),
     }
     truth = ground_truth(inputs)
     if truth is not None:
@@ -190,6 +192,24 @@ def write_pose_outputs(
         outputs.append(run.write_output("overlay.png", overlay))
     outputs.append(run.write_output("report.md", _report_md(summary, overlay is not None)))
     return [str(Path(p).relative_to(run.root)) for p in outputs]
+
+
+def _unit_check(
+    where: Path, points: NDArray[np.float64], keypoints: tuple[str, ...]
+) -> dict[str, Any]:
+    """The 3D body length (mm, ``body_length_mm``) and a warning where it fits no mouse or rat.
+
+    Args:
+        where: the file named in the warning (the first video).
+        points: ``(frames, keypoints, 3)`` mm, NaN = missing.
+        keypoints: the skeleton's keypoint names.
+    """
+    length = body_length(points[:, None], keypoints)
+    doubt = unit_warning(where, "mm", 3, length)
+    return {
+        "body_length_mm": None if np.isnan(length) else round(length, 2),
+        "warnings": [] if doubt is None else [doubt],
+    }
 
 
 def _point_errors(
@@ -293,6 +313,16 @@ def _overlay(
     return buf.tobytes() if ok else None
 
 
+def _unit_line(s: dict[str, Any]) -> str:
+    length = s.get("body_length_mm")
+    return (
+        f"3D points in {s['unit']}"
+        + (f" (median body length {length:g} mm)" if length is not None else "")
+        + "; 2D points and reprojection errors in pixels."
+        + "".join(f" **Warning: {w}**" for w in s.get("warnings", []))
+    )
+
+
 def _report_md(s: dict[str, Any], overlay: bool) -> str:
     backend = s["backend"]
     lines = [
@@ -301,6 +331,7 @@ def _report_md(s: dict[str, Any], overlay: bool) -> str:
         f"Backend: `{backend}`"
         + (" (no model was called; offline solvers answered)." if backend == "offline" else "."),
         f"Data: {s.get('data', 'as given')}.",
+        _unit_line(s),
         "",
         "| metric | value |",
         "|---|---|",

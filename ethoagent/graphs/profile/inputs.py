@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ethoagent.errors import InputError
 from ethoagent.graphs.profile.options import ProfileOptions
 from ethoagent.io.body import read_body_roles
+from ethoagent.io.keypoints import KeypointFormat
 
 REQUIRED_COLUMNS = ("session", "animal", "group")
 """Columns every table has; ``session`` may be empty in a row with a ``video``."""
@@ -33,6 +34,8 @@ class ProfileSources(BaseModel):
             ``fps``, ``segment``.
         reference_vocabulary: JSON ``{name: definition}`` of known behaviours.
         body: a body file stating the keypoints' roles (``io.body``) for every session.
+        format: the keypoint format of every session's file where detection is
+            ambiguous (``io.keypoints.KEYPOINT_FORMATS``), or ``None``.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -40,6 +43,7 @@ class ProfileSources(BaseModel):
     sessions: Path
     reference_vocabulary: Path | None = None
     body: Path | None = None
+    format: KeypointFormat | None = None
 
 
 class SessionRow(BaseModel):
@@ -105,6 +109,9 @@ class ProfileInputs(BaseModel):
         sessions_csv: the sessions table; rows: its rows.
         options: the run's settings; reference: known behaviours, or ``None``.
         body: the body file every session's segment run reads, or ``None``.
+        format: the keypoint format every session's file is read as
+            (``io.keypoints.KEYPOINT_FORMATS``) where detection is ambiguous, or
+            ``None`` (detected per file).
         reviewed: a person's renames and merges of vocabulary entries (a re-run from
             ``ethoagent review`` applies them, in order, after the naming stage).
     """
@@ -116,6 +123,7 @@ class ProfileInputs(BaseModel):
     options: ProfileOptions = ProfileOptions()
     reference: dict[str, str] | None = None
     body: str | None = None
+    format: KeypointFormat | None = None
     reviewed: list[EntryEdit] = Field(default_factory=list)
 
 
@@ -297,6 +305,7 @@ def resolve_profile_inputs(
     options: ProfileOptions,
     reference_vocabulary: Path | None = None,
     body: Path | None = None,
+    format: KeypointFormat | None = None,
 ) -> ProfileInputs:
     """Read and check what a profile run reads (the CLI's and a batch's shared step).
 
@@ -305,6 +314,7 @@ def resolve_profile_inputs(
         options: the run's settings.
         reference_vocabulary: JSON of known behaviours (``read_reference_vocabulary``).
         body: a body file for every session (``io.body``), or ``None``.
+        format: the keypoint format of every session's file, or ``None`` (detected).
 
     Raises:
         InputError: unreadable files, or a ``reference_group`` that no row has.
@@ -328,6 +338,7 @@ def resolve_profile_inputs(
         options=options,
         reference=reference,
         body=None if body is None else str(Path(body).resolve()),
+        format=format,
     )
 
 
@@ -338,7 +349,7 @@ def resolve_profile(sources: ProfileSources, options: ProfileOptions) -> Profile
         InputError: see ``resolve_profile_inputs``.
     """
     return resolve_profile_inputs(
-        sources.sessions, options, sources.reference_vocabulary, sources.body
+        sources.sessions, options, sources.reference_vocabulary, sources.body, sources.format
     )
 
 

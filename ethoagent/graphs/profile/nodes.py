@@ -35,7 +35,7 @@ from ethoagent.graphs.profile.report import write_profile_outputs
 from ethoagent.graphs.profile.stages import ClusterItem, describe_members, make_name_stage
 from ethoagent.graphs.segment import PIPELINE as SEGMENT
 from ethoagent.graphs.segment import SegmentOptions, SegmentSources, output_video_features
-from ethoagent.io.keypoints import read_keypoints
+from ethoagent.io.keypoints import KeypointFormat, read_keypoints
 from ethoagent.runs import Run
 from ethoagent.tools.captions import (
     SnippetKinematics,
@@ -116,7 +116,9 @@ def _segment_outputs(folder: Path) -> Path:
     )
 
 
-def _session_run_id(row: SessionRow, options: SegmentOptions, body: str | None) -> str:
+def _session_run_id(
+    row: SessionRow, options: SegmentOptions, body: str | None, fmt: KeypointFormat | None
+) -> str:
     p = Path(row.source)
     stat = p.stat() if p.is_file() else None
     ident = json.dumps(
@@ -127,6 +129,7 @@ def _session_run_id(row: SessionRow, options: SegmentOptions, body: str | None) 
             row.fps,
             options.model_dump(mode="json"),
             *([] if body is None else [body]),
+            *([] if fmt is None else [fmt]),
         ],
         sort_keys=True,
     )
@@ -135,14 +138,18 @@ def _session_run_id(row: SessionRow, options: SegmentOptions, body: str | None) 
 
 
 async def _segment_session(
-    rt: Runtime, row: SessionRow, opts: SegmentOptions, body: str | None
+    rt: Runtime,
+    row: SessionRow,
+    opts: SegmentOptions,
+    body: str | None,
+    fmt: KeypointFormat | None = None,
 ) -> dict[str, Any]:
     """Run (or reuse) the segment pipeline on one session; return where its outputs are."""
     if row.segment is not None:
         out = _segment_outputs(Path(row.segment))
         return {"outputs": str(out), "run_id": None, "reused": True}
     runs_dir = rt.run.root.parent
-    run_id = _session_run_id(row, opts, body)
+    run_id = _session_run_id(row, opts, body, fmt)
     root = runs_dir / run_id
     if (root / "outputs" / "summary.json").is_file():
         return {"outputs": str(root / "outputs"), "run_id": run_id, "reused": True}
@@ -151,6 +158,7 @@ async def _segment_session(
         video=None if row.video is None else Path(row.video),
         fps=row.fps,
         body=None if body is None else Path(body),
+        format=fmt,
     )
     await run_pipeline_in(rt, SEGMENT, sources, opts, run_id=run_id)
     return {"outputs": str(root / "outputs"), "run_id": run_id, "reused": False}
@@ -177,7 +185,9 @@ def session_snippets(
         return _snippet_records(
             outputs, animals, output_video_features(outputs, summary, opts), summary
         )
-    data = read_keypoints(summary["keypoints"], fps=float(summary["fps"]))
+    data = read_keypoints(
+        summary["keypoints"], fps=float(summary["fps"]), format=summary.get("format")
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         feats = compute_features(
@@ -265,7 +275,9 @@ async def segment(state: ProfileState, env: ProfileEnv) -> dict[str, Any]:
     for key in keys[i : i + env.per_step]:
         row = env.first_row[key]
         with rt.tracer.scope(node="segment", item=Path(row.source).name):
-            info = await _segment_session(rt, row, env.options.segment, env.inputs.body)
+            info = await _segment_session(
+                rt, row, env.options.segment, env.inputs.body, env.inputs.format
+            )
             rt.tracer.event("session_segmented", session=row.session, **info)
         done.append({"key": key, **info})
         rt.report_progress("sessions", 1, len(keys))

@@ -394,7 +394,8 @@ def keypoint_sets(subjects: Sequence[Mapping[str, Any]]) -> dict[tuple[str, ...]
         if not path:  # a video-only session: its features come from the video's blobs
             path, names = str(summary["video"]), tuple[str, ...](["(video only, no keypoints)"])
         else:
-            names = tuple(read_keypoints(path, fps=float(summary["fps"])).keypoints)
+            fmt = summary.get("format")  # as the segment run read it (--format)
+            names = tuple(read_keypoints(path, fps=float(summary["fps"]), format=fmt).keypoints)
         if path not in sets[names]:
             sets[names].append(path)
     return dict(sets)
@@ -490,14 +491,19 @@ def body_records(segments: Mapping[str, Mapping[str, Any]]) -> list[dict[str, An
     """The distinct (body roles, unit) records of the sessions, each with its session files.
 
     Segment runs written before roles were recorded give none and are listed with
-    ``roles`` = ``None``.
+    ``roles`` = ``None``. ``body_lengths``: session file -> its animals' median body
+    length in ``unit`` (the sessions whose segment run recorded one).
     """
     groups: dict[str, dict[str, Any]] = {}
     for s in segments.values():
         roles, unit = s.get("roles"), str(s.get("unit", "?"))
         key = json.dumps([roles, unit], sort_keys=True)
-        entry = groups.setdefault(key, {"roles": roles, "unit": unit, "sessions": []})
+        entry = groups.setdefault(
+            key, {"roles": roles, "unit": unit, "sessions": [], "body_lengths": {}}
+        )
         entry["sessions"].append(_name(s))
+        if s.get("body_length") is not None:
+            entry["body_lengths"][_name(s)] = float(s["body_length"])
     return list(groups.values())
 
 
@@ -514,6 +520,14 @@ def _bodies_md(bodies: Sequence[Mapping[str, Any]]) -> list[str]:
             ]
             continue
         lines += roles_md(b["roles"], b["unit"])[2:]  # without its own heading
+        lengths = b.get("body_lengths") or {}
+        if lengths:
+            lines += [
+                "Median body length: "
+                + ", ".join(f"{n} {v:.3g} {b['unit']}" for n, v in lengths.items())
+                + ".",
+                "",
+            ]
     return lines
 
 

@@ -288,8 +288,10 @@ def _summary(
         "k": inputs.options.k,
         "dims": inputs.dims,
         "unit": inputs.unit,
+        "body_length": inputs.body_length,
         "layout": inputs.layout,
         "keypoints": inputs.keypoints,
+        "format": inputs.format,
         "video": inputs.video,
         "feature_source": inputs.feature_source,
         "identity": dict(state.get("identity", {})),
@@ -521,7 +523,8 @@ def _data_line(s: Mapping[str, Any]) -> str:
     return (
         f"Data: {s.get('data', 'as given')} — `{s['keypoints']}`"
         + (f", video `{s['video']}`" if s["video"] else ", no video")
-        + f"; {s['dims']}D keypoints in {unit_words(s['unit'])}, body layout `{s['layout']}`."
+        + f"; {s['dims']}D keypoints in {unit_words(s['unit'], s.get('body_length'))}, "
+        + f"body layout `{s['layout']}`."
     )
 
 

@@ -393,6 +393,8 @@ def _report_md(m: dict[str, Any]) -> str:
         f"| flagged for review | {len(m['flagged_frames'])} |",
         f"| model calls | {m['model_calls']} |",
         "",
+        f"3D coordinates in {m['unit']}; 2D points in pixels.",
+        "",
         "Routes: " + ", ".join(f"{k}: {v}" for k, v in sorted(m["routes"].items())),
         "",
         "![error per frame](error_per_frame.png)",
