@@ -218,14 +218,23 @@ def _fps(video: str) -> float | None:
         return reader.fps
 
 
-FRAME_COLUMNS = ("frame", "status", "method", "reprojection_px", "model_calls", "flag_reason")
+FRAME_COLUMNS = (
+    "frame",
+    "status",
+    "method",
+    "reprojection_px",
+    "model_calls",
+    "flag_reason",
+    "reacquired",
+)
+"""Columns of ``frames.csv``; ``reacquired``: keypoints re-acquired, ``;``-separated."""
 
 
 def _rows_csv(rows: Sequence[dict[str, Any]]) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=FRAME_COLUMNS, lineterminator="\n")
     w.writeheader()
-    w.writerows(rows)
+    w.writerows({**r, "reacquired": ";".join(r.get("reacquired", []))} for r in rows)
     return buf.getvalue()
 
 
