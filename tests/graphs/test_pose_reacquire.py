@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ethoagent.graphs.pose.reacquire import ReacquireLimits, reacquire
+from ethoagent.model.camera import Camera
 from ethoagent.model.skeleton import MOUSE12
 from ethoagent.sim.synthetic import simulate_world
 from ethoagent.tools.cameras import make_ring_cameras, project_points
@@ -14,7 +15,7 @@ K = {n: i for i, n in enumerate(MOUSE12.keypoints)}
 LIMITS = ReacquireLimits(gate_px=60.0, reprojection_px=6.0, bone_tolerance=0.25, min_views=3)
 
 
-def _scene() -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
+def _scene() -> tuple[list[Camera], np.ndarray, np.ndarray, np.ndarray]:
     cams = make_ring_cameras(6, seed=1)
     pts = simulate_world(40, animals=1, seed=2).points_3d[:, 0]
     reference = median_bone_lengths(pts[:3], MOUSE12.bone_index)
