@@ -177,7 +177,6 @@ def write_pose_outputs(
         "backend": rt.settings.backend,
         "model_every_stage": inputs.options.model_every_stage,
         "unit": "millimetres, world frame of the calibration",
-        "reacquired": _reacquired_counts(rows),
     }
     truth = ground_truth(inputs)
     if truth is not None:
@@ -219,23 +218,14 @@ def _fps(video: str) -> float | None:
         return reader.fps
 
 
-FRAME_COLUMNS = (
-    "frame",
-    "status",
-    "method",
-    "reprojection_px",
-    "model_calls",
-    "flag_reason",
-    "reacquired",
-)
-"""Columns of ``frames.csv``; ``reacquired``: keypoints re-acquired, ``;``-separated."""
+FRAME_COLUMNS = ("frame", "status", "method", "reprojection_px", "model_calls", "flag_reason")
 
 
 def _rows_csv(rows: Sequence[dict[str, Any]]) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=FRAME_COLUMNS, lineterminator="\n")
     w.writeheader()
-    w.writerows({**r, "reacquired": ";".join(r.get("reacquired", []))} for r in rows)
+    w.writerows(rows)
     return buf.getvalue()
 
 
@@ -303,15 +293,6 @@ def _overlay(
     return buf.tobytes() if ok else None
 
 
-def _reacquired_counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-    """Per keypoint, the frames whose lost keypoint was re-acquired (``graphs.pose.reacquire``)."""
-    counts: dict[str, int] = {}
-    for r in rows:
-        for k in r.get("reacquired", []):
-            counts[k] = counts.get(k, 0) + 1
-    return dict(sorted(counts.items()))
-
-
 def _report_md(s: dict[str, Any], overlay: bool) -> str:
     backend = s["backend"]
     lines = [
@@ -330,9 +311,6 @@ def _report_md(s: dict[str, Any], overlay: bool) -> str:
         f"| worst reprojection error, median / 95th pct (px) | "
         f"{s['reprojection_px_median']} / {s['reprojection_px_p95']} |",
         f"| model calls per frame-view | {s['model_calls_per_frame_view']} |",
-        "| keypoints re-acquired from their candidates, verified in 3D (frames) | "
-        + (", ".join(f"{k} {n}" for k, n in s.get("reacquired", {}).items()) or "none")
-        + " |",
     ]
     gt = s.get("ground_truth")
     if gt:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,7 +43,6 @@ from ethoagent.graphs.pose.item_stages import (
     missing_axis_roles,
 )
 from ethoagent.graphs.pose.options import PoseOptions
-from ethoagent.graphs.pose.reacquire import REACQUIRE_GATE, ReacquireLimits, reacquire
 from ethoagent.graphs.pose.report import write_pose_outputs
 from ethoagent.graphs.pose.track import (
     TRACK_JUMP_BONES,
@@ -568,42 +567,6 @@ def _frame_candidates(
         ]
 
 
-def _reacquired(
-    env: PoseEnv,
-    result: FrameResult,
-    candidates: Sequence[NDArray[np.float64]],
-    predicted: NDArray[np.float64],
-    reference: NDArray[np.float64],
-) -> FrameResult:
-    """``result`` with its lost keypoints re-acquired where a 3D check verifies them.
-
-    Only with 3D refinement (``PoseOptions.refine_3d``); see ``graphs.pose.reacquire``.
-    """
-    opts, cams = env.options, env.cameras
-    if not opts.refine_3d:
-        return result
-    limits = ReacquireLimits(
-        gate_px=REACQUIRE_GATE * opts.jump_bound_px,
-        reprojection_px=opts.reprojection_px,
-        bone_tolerance=opts.bone_tolerance,
-        min_views=3 if len(cams) >= 4 else 2,
-    )
-    pts3, pts2, found = reacquire(
-        cams,
-        candidates,
-        result.points_3d,
-        result.points_2d,
-        predicted,
-        env.inputs.skeleton.bone_index,
-        reference,
-        limits,
-    )
-    if not found:
-        return result
-    names = [env.inputs.skeleton.keypoints[k] for k in found]
-    return replace(result, points_3d=pts3, points_2d=pts2, reacquired=tuple(names))
-
-
 def _frame_row(frame: int, result: FrameResult) -> dict[str, Any]:
     """One frame's line of ``stages/pose_NNNN.json``."""
     return {
@@ -615,7 +578,6 @@ def _frame_row(frame: int, result: FrameResult) -> dict[str, Any]:
         else round(result.reprojection_px, 3),
         "model_calls": sum(result.model_calls.values()),
         "flag_reason": result.flag_reason,
-        "reacquired": list(result.reacquired),
     }
 
 
@@ -720,9 +682,9 @@ async def label(state: PoseState, env: PoseEnv) -> dict[str, Any]:
             else:
                 cands = _frame_candidates(env, videos, predictions, f)
                 names = None if predictions is None else [c.keypoint for c in predictions[f]]
-                guess = track.predict(f)
-                result = await label_frame(rt, stage_env, f, cands, guess, reference, names)
-                result = _reacquired(env, result, cands, guess, reference)
+                result = await label_frame(
+                    rt, stage_env, f, cands, track.predict(f), reference, names
+                )
             pts3[f - lo], pts2[f - lo] = result.points_3d, result.points_2d
             track.add(f, result, env, reference)
             key = "flagged" if result.status != "accepted" else result.method

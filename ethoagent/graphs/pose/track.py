@@ -21,10 +21,7 @@ from ethoagent.tools.triangulate import bone_length_errors, reprojection_errors
 
 @dataclass
 class FrameResult:
-    """One labelled frame: ``(keypoints, 3)`` points, ``(views, keypoints, 2)`` reading, outcome.
-
-    ``reacquired`` names the keypoints the stages lost and ``graphs.pose.reacquire`` found.
-    """
+    """One labelled frame: ``(keypoints, 3)`` points, ``(views, keypoints, 2)`` reading, outcome."""
 
     points_3d: NDArray[np.float64]
     points_2d: NDArray[np.float64]
@@ -33,7 +30,6 @@ class FrameResult:
     reprojection_px: float
     model_calls: dict[str, int]
     flag_reason: str | None
-    reacquired: tuple[str, ...] = ()
 
 
 def trusted_points(
