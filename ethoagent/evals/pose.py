@@ -140,7 +140,7 @@ def pose_suite(options: SuiteOptions) -> SuiteResult:
     }
     return SuiteResult(
         metrics=metrics,
-        table=table + body_table,
+        table=_union_columns(table + body_table),
         figures={
             "error_by_variant": _figure(table),
             "rat16_naive_vs_graph": _body_figure(body_table),
@@ -213,6 +213,16 @@ def _mean_by(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[str
             row[col] = round(float(np.mean(vals)), 4) if vals else None
         out.append(row)
     return out
+
+
+def _union_columns(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every row with every column of any row (``None`` where it has none), in first-seen order.
+
+    The mouse and the rat rows have different region and 2D columns; the report's table
+    takes its header from the rows, so each row carries them all.
+    """
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    return [{k: r.get(k) for k in cols} for r in rows]
 
 
 def _body_metrics(body_table: list[dict[str, Any]]) -> dict[str, Any]:
