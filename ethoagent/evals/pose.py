@@ -11,7 +11,11 @@ Variants, each on the same rendered sessions (videos, calibration, 3 seed frames
 - ``full_gated``: the whole graph, the model asked only where the cheap path fails.
 
 Metrics per variant: mean / median 3D error (mm) and per region, PCK@5mm, left/right swap
-rate, flagged fraction, model calls per frame-view and frames per second. With the offline
+rate, flagged fraction, model calls per frame-view and frames per second.
+
+A second body (``evals.pose_body``): a simulated 16-keypoint rat run from its skeleton file
+with a 2D model's spoilt predictions as candidates, naive DLT vs the whole graph, on the same
+seeds. With the offline
 backend the "model" is the registered offline solvers (the report says so).
 """
 
@@ -27,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ethoagent.evals.harness import SuiteOptions, SuiteResult, register_suite
+from ethoagent.evals.pose_body import BODY_PRESET, evaluate_body
 from ethoagent.figures import new_figure, png_bytes
 from ethoagent.graphs.kit.runtime import offline_runtime
 from ethoagent.graphs.pose.graph import GRAPH_NAME, resolve_inputs, run_pose
@@ -45,6 +50,16 @@ VARIANTS: dict[str, PoseOptions | None] = {
     "full": PoseOptions(model_every_stage=True),
     "full_gated": PoseOptions(),
 }
+BODY_NOTE = (
+    f"{BODY_PRESET}: ethoagent.sim.body, 16 keypoints in 6 regions, 6 cameras, "
+    "skeleton.toml stating bones, left/right pairs and regions; candidates = a 2D "
+    "model's predictions (1 px jitter) spoilt by sim.spoil.corrupt_labels (one-view "
+    "left/right swap on 10 % of frames, 30-80 px outliers on 5 % of points, a view "
+    "unpredicted on 5 % of frames, 5 % of points missing). naive = DLT of every "
+    "prediction; agree_2px = predictions the 3D rests on within 2 px of the "
+    "unspoilt ones (naive uses all, so its misses are the spoilt ones it used)."
+)
+"""The suite's note on the second body's rows."""
 NAIVE_GATE_FRACTION = 0.25
 """The naive matcher's gate: this fraction of the image diagonal."""
 
@@ -84,7 +99,8 @@ def run_variant(
     "pose",
     "Pose graph ablation on simulated 6-camera sessions: naive few-shot per view -> staged "
     "without 3D refinement -> full (model in every stage) -> full with cheap-path gating; "
-    "3D error in mm, PCK@5mm, swap rate, flags, model calls per frame-view.",
+    "3D error in mm, PCK@5mm, swap rate, flags, model calls per frame-view; plus a "
+    "16-keypoint rat from a skeleton file with spoilt 2D predictions: naive DLT vs the graph.",
 )
 def pose_suite(options: SuiteOptions) -> SuiteResult:
     """The pose eval: 3D error (mm), PCK and model calls per frame of each ablation."""
@@ -95,42 +111,13 @@ def pose_suite(options: SuiteOptions) -> SuiteResult:
     with tempfile.TemporaryDirectory(prefix="ethoagent-pose-eval-") as tmp:
         for preset in presets:
             for seed in seeds:
-                session = Path(tmp) / f"{preset}-{seed}"
-                # one animal: the pose graph labels one mouse (the hard preset's others
-                # would only add distractor marks)
-                simulate_session(session, preset=preset, frames=frames, animals=1, seed=seed)
-                inputs = resolve_inputs(
-                    session / "videos",
-                    session / "calibration.toml",
-                    session / "ground_truth" / "seeds.csv",
-                )
-                with np.load(session / "ground_truth" / "arrays.npz") as gt:
-                    truth = np.asarray(gt["points_3d"][:, 0], dtype=np.float64)
-                views = len(inputs.videos)
-                for variant, opts in VARIANTS.items():
-                    start = time.perf_counter()
-                    if opts is None:
-                        points, extra = naive_points(inputs), {"flagged": 0, "model_calls": 0}
-                    else:
-                        work = Path(tmp) / "runs" / f"{preset}-{seed}"
-                        points, extra = run_variant(inputs, opts, work, variant)
-                    elapsed = time.perf_counter() - start
-                    m = truth_metrics(points, truth, inputs.skeleton)
-                    rows.append(
-                        {
-                            "preset": preset,
-                            "seed": seed,
-                            "variant": variant,
-                            "mean_error_mm": m["mean_error_mm"],
-                            "median_error_mm": m["median_error_mm"],
-                            "pck_5mm": m["pck_5mm"],
-                            "swap_rate": m["swap_rate"],
-                            "flagged_fraction": extra["flagged"] / frames,
-                            "model_calls_per_frame_view": extra["model_calls"] / (frames * views),
-                            "frames_per_s": frames / elapsed,
-                            **{f"{r}_mm": e for r, e in m["error_mm_by_region"].items()},
-                        }
-                    )
+                rows += _session_rows(Path(tmp), preset, seed, frames)
+        body_rows = [
+            r
+            for seed in seeds
+            for r in evaluate_body(Path(tmp) / f"rat-{seed}", frames=frames, seed=seed)
+        ]
+    body_table = _mean_by(body_rows, ("preset", "variant"))
     table = _mean_by(rows, ("preset", "variant"))
     by_variant = {r["variant"]: r for r in _mean_by(rows, ("variant",))}
     naive, full, gated = (by_variant[k] for k in ("naive", "full", "full_gated"))
@@ -149,11 +136,15 @@ def pose_suite(options: SuiteOptions) -> SuiteResult:
             if full["model_calls_per_frame_view"]
             else None
         ),
+        **_body_metrics(body_table),
     }
     return SuiteResult(
         metrics=metrics,
-        table=table,
-        figures={"error_by_variant": _figure(table)},
+        table=_union_columns(table + body_table),
+        figures={
+            "error_by_variant": _figure(table),
+            "rat16_naive_vs_graph": _body_figure(body_table),
+        },
         notes=[
             "Synthetic sessions (ethoagent.sim.simulate), one mouse, 6 cameras; seeds are "
             "the first, middle and last frames' visible marks.",
@@ -161,8 +152,51 @@ def pose_suite(options: SuiteOptions) -> SuiteResult:
             "(geometry on the temporal prediction), not from a VLM.",
             "naive is computed by the graph's tools without a model; with a VLM it would "
             "cost one call per frame-view.",
+            BODY_NOTE,
         ],
     )
+
+
+def _session_rows(tmp: Path, preset: str, seed: int, frames: int) -> list[dict[str, Any]]:
+    """One simulated mouse session of ``preset``: a row per variant (``VARIANTS``)."""
+    rows: list[dict[str, Any]] = []
+    session = tmp / f"{preset}-{seed}"
+    # one animal: the pose graph labels one mouse (the hard preset's others
+    # would only add distractor marks)
+    simulate_session(session, preset=preset, frames=frames, animals=1, seed=seed)
+    inputs = resolve_inputs(
+        session / "videos",
+        session / "calibration.toml",
+        session / "ground_truth" / "seeds.csv",
+    )
+    with np.load(session / "ground_truth" / "arrays.npz") as gt:
+        truth = np.asarray(gt["points_3d"][:, 0], dtype=np.float64)
+    views = len(inputs.videos)
+    for variant, opts in VARIANTS.items():
+        start = time.perf_counter()
+        if opts is None:
+            points, extra = naive_points(inputs), {"flagged": 0, "model_calls": 0}
+        else:
+            work = tmp / "runs" / f"{preset}-{seed}"
+            points, extra = run_variant(inputs, opts, work, variant)
+        elapsed = time.perf_counter() - start
+        m = truth_metrics(points, truth, inputs.skeleton)
+        rows.append(
+            {
+                "preset": preset,
+                "seed": seed,
+                "variant": variant,
+                "mean_error_mm": m["mean_error_mm"],
+                "median_error_mm": m["median_error_mm"],
+                "pck_5mm": m["pck_5mm"],
+                "swap_rate": m["swap_rate"],
+                "flagged_fraction": extra["flagged"] / frames,
+                "model_calls_per_frame_view": extra["model_calls"] / (frames * views),
+                "frames_per_s": frames / elapsed,
+                **{f"{r}_mm": e for r, e in m["error_mm_by_region"].items()},
+            }
+        )
+    return rows
 
 
 def _mean_by(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -179,6 +213,46 @@ def _mean_by(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[str
             row[col] = round(float(np.mean(vals)), 4) if vals else None
         out.append(row)
     return out
+
+
+def _union_columns(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every row with every column of any row (``None`` where it has none), in first-seen order.
+
+    The mouse and the rat rows have different region and 2D columns; the report's table
+    takes its header from the rows, so each row carries them all.
+    """
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    return [{k: r.get(k) for k in cols} for r in rows]
+
+
+def _body_metrics(body_table: list[dict[str, Any]]) -> dict[str, Any]:
+    """``rat16_<metric>_<variant>``: the second body's means over the seeds."""
+    return {
+        f"rat16_{k}_{r['variant']}": r[k]
+        for r in body_table
+        for k in ("mean_error_mm", "pck_5mm", "agree_2px", "model_calls_per_frame_view")
+    }
+
+
+def _body_figure(body_table: list[dict[str, Any]]) -> bytes:
+    """The rat's naive DLT vs the graph: mean 3D error and 2D agreement."""
+    body = {r["variant"]: r for r in body_table}
+    fig, _ = new_figure(6, 2.8)
+    fig.clear()
+    ax_err, ax_agree = fig.subplots(1, 2)
+    names = list(body)
+    x = np.arange(len(names))
+    err = [body[v]["mean_error_mm"] or np.nan for v in names]
+    agree = [100 * (body[v]["agree_2px"] or np.nan) for v in names]
+    ax_err.bar_label(ax_err.bar(x, err, color=["C3", "C0"][: len(x)]), fmt="%.2f")
+    ax_agree.bar_label(ax_agree.bar(x, agree, color=["C3", "C0"][: len(x)]), fmt="%.0f")
+    for ax in (ax_err, ax_agree):
+        ax.set_xticks(x, names)
+    ax_err.set_ylabel("mean 3D error (mm)")
+    ax_agree.set_ylabel("predictions within 2 px (%)")
+    ax_agree.set_ylim(0, 110)
+    fig.suptitle(BODY_PRESET, fontsize=9)
+    return png_bytes(fig)
 
 
 def _figure(table: list[dict[str, Any]]) -> bytes:

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -57,6 +56,7 @@ from ethoagent.graphs.triangulate.graph import (
 )
 from ethoagent.model.camera import Camera
 from ethoagent.model.skeleton import Skeleton, find_left_right
+from ethoagent.sim.spoil import Corruption, corrupt_labels
 from ethoagent.tools.cameras import check_calibration
 from ethoagent.tools.triangulate import (
     bone_length_errors,
@@ -123,10 +123,6 @@ BONES: dict[str, tuple[tuple[str, str], ...]] = {
 AGREE_PX = 2.0
 """A label read by the stage agrees with the proofread one within this many pixels."""
 
-SWAP_FRAME_FRACTION = 0.10
-OUTLIER_FRACTION = 0.05
-OUTLIER_PX = (30.0, 80.0)
-DROP_FRAME_FRACTION = 0.05
 N_SEEDS = 3
 LIMIT_MARGIN = 1.5
 """Check limits are this many times the worst the clean seed frames show (``seed_limits``)."""
@@ -151,109 +147,6 @@ def make_skeleton(name: str, keypoints: Sequence[str]) -> Skeleton:
         bones=BONES.get(name, ()),
         left_right=find_left_right(keypoints),
     )
-
-
-# --------------------------------------------------------------------------- corruption
-
-
-@dataclass(frozen=True, eq=False)
-class Corruption:
-    """Labels spoilt the way a labeller errs, and where.
-
-    Attributes:
-        points_2d: ``(frames, views, keypoints, 2)`` float64 pixels, NaN = missing.
-        swapped: ``(frames, views, keypoints)`` bool, labels exchanged with their
-            left/right partner.
-        outlier: ``(frames, views, keypoints)`` bool, labels moved 30-80 px.
-        dropped: ``(frames, views, keypoints)`` bool, proofread labels removed (the view
-            was left unlabelled on that frame).
-    """
-
-    points_2d: NDArray[np.float64]
-    swapped: NDArray[np.bool_]
-    outlier: NDArray[np.bool_]
-    dropped: NDArray[np.bool_]
-
-    def views(self, views: Sequence[int]) -> Corruption:
-        """The same corruption restricted to ``views`` (indices of the views axis)."""
-        v = list(views)
-        return Corruption(
-            points_2d=self.points_2d[:, v],
-            swapped=self.swapped[:, v],
-            outlier=self.outlier[:, v],
-            dropped=self.dropped[:, v],
-        )
-
-
-def corrupt_labels(
-    points_2d: NDArray[np.float64],
-    swap_pairs: Sequence[tuple[int, int]],
-    *,
-    seed: int,
-    swap_frames: float = SWAP_FRAME_FRACTION,
-    outliers: float = OUTLIER_FRACTION,
-    outlier_px: tuple[float, float] = OUTLIER_PX,
-    drop_frames: float = DROP_FRAME_FRACTION,
-) -> Corruption:
-    """Spoil proofread 2D labels: dropped views, then left/right swaps, then outliers.
-
-    - dropped view: on a ``drop_frames`` fraction of frames, one random view loses all
-      its labels (NaN);
-    - swap: on a ``swap_frames`` fraction of frames, one random pair of ``swap_pairs`` is
-      exchanged in one random view that still has both points;
-    - outliers: an ``outliers`` fraction of the labels still present is moved by a
-      uniform ``outlier_px`` distance in a uniform direction.
-
-    Args:
-        points_2d: ``(frames, views, keypoints, 2)`` float64 pixels, NaN = missing.
-        swap_pairs: left/right keypoint index pairs.
-        seed: seeds the random generator (same seed, same corruption).
-
-    Returns:
-        The corrupted labels and masks of what was done.
-    """
-    pts = np.asarray(points_2d, dtype=np.float64)
-    if pts.ndim != 4 or pts.shape[-1] != 2:
-        raise InputError(
-            f"points_2d must have shape (frames, views, keypoints, 2); found {pts.shape}.",
-            fix="pass Dataset.points_2d.",
-        )
-    rng = np.random.default_rng(seed)
-    out = pts.copy()
-    f, v, k, _ = pts.shape
-    swapped = np.zeros((f, v, k), dtype=bool)
-    outlier = np.zeros((f, v, k), dtype=bool)
-    dropped = np.zeros((f, v, k), dtype=bool)
-
-    n_drop = round(drop_frames * f)
-    for frame in rng.choice(f, size=n_drop, replace=False):
-        view = int(rng.integers(v))
-        dropped[frame, view] = np.isfinite(out[frame, view, :, 0])
-        out[frame, view] = np.nan
-
-    pairs = list(swap_pairs)
-    n_swap = round(swap_frames * f) if pairs else 0
-    for frame in rng.choice(f, size=n_swap, replace=False):
-        options = [
-            (view, a, b)
-            for view in range(v)
-            for a, b in pairs
-            if np.isfinite(out[frame, view, [a, b], 0]).all()
-        ]
-        if not options:
-            continue
-        view, a, b = options[int(rng.integers(len(options)))]
-        out[frame, view, [a, b]] = out[frame, view, [b, a]]
-        swapped[frame, view, [a, b]] = True
-
-    present = np.flatnonzero(np.isfinite(out[..., 0]).ravel())
-    chosen = rng.choice(present, size=round(outliers * present.size), replace=False)
-    angle = rng.uniform(0.0, 2.0 * np.pi, size=chosen.size)
-    dist = rng.uniform(*outlier_px, size=chosen.size)
-    flat = out.reshape(-1, 2)
-    flat[chosen] += np.stack([np.cos(angle), np.sin(angle)], axis=1) * dist[:, None]
-    outlier.reshape(-1)[chosen] = True
-    return Corruption(points_2d=out, swapped=swapped, outlier=outlier, dropped=dropped)
 
 
 # --------------------------------------------------------------------------- metrics

@@ -8,7 +8,7 @@ The session is used as its lab keeps it: the real videos, ``calibration.toml`` (
 has to find the faulty ``side`` camera itself), the skeleton read from a proofread ``.slp``
 (SLEAP's own 15 nodes and edges; regions and left/right pairs inferred and reported), and
 seeds = 3 proofread frames of the per-camera ``.slp`` files (``--seed-frames``). The
-candidates are the proofread labels of every camera spoilt as ``pose_real.corrupt_labels``
+candidates are the proofread labels of every camera spoilt as ``sim.spoil.corrupt_labels``
 does (left/right swaps in one view, 30-80 px outliers, unlabelled views), written as one
 DeepLabCut CSV per camera, camera named in the file name, the way a 2D model's output
 arrives. The graph runs offline (policy supervisor, offline solvers for the two prompts).
@@ -38,7 +38,6 @@ from ethoagent.evals.harness import SuiteOptions, SuiteResult, register_suite
 from ethoagent.evals.pose_real import (
     DANNCE,
     SLEAP,
-    corrupt_labels,
     evaluate_dataset,
     evaluate_views,
     make_skeleton,
@@ -54,6 +53,7 @@ from ethoagent.graphs.pose.options import PoseOptions
 from ethoagent.graphs.pose.report import assembled
 from ethoagent.io.keypoints import write_keypoints
 from ethoagent.model.pose import PoseData
+from ethoagent.sim.spoil import corrupt_labels
 from ethoagent.tools.triangulate import triangulate_dlt
 
 GRAPH_LABELS = "corrupted, graph frames"

@@ -21,3 +21,7 @@ def test_quick_pose_eval_meets_the_floors() -> None:
     assert m["gated_vs_full_model_call_ratio"] <= 0.25
     assert m["model_calls_per_frame_view_full"] > 1.0  # the model really was asked everywhere
     assert "error_by_variant" in result.figures
+    # the second body: the graph beats naive DLT of the spoilt 2D predictions
+    assert m["rat16_mean_error_mm_full_gated"] < m["rat16_mean_error_mm_naive"] / 3
+    assert m["rat16_pck_5mm_full_gated"] > m["rat16_pck_5mm_naive"]
+    assert "rat16_naive_vs_graph" in result.figures

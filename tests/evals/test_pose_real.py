@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from ethoagent.evals.harness import SuiteOptions, SuiteResult, available_suites
-from ethoagent.evals.pose_real import corrupt_labels, label_agreement
+from ethoagent.evals.pose_real import label_agreement
 from ethoagent.evals.pose_real_suite import pose_real_suite
+from ethoagent.sim.spoil import corrupt_labels
 from tests.data_paths import require_shared
 
 
