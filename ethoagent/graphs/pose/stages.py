@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from ethoagent.config import Budget
 from ethoagent.errors import InputError
+from ethoagent.graphs.kit.env import NodeEnv
 from ethoagent.graphs.kit.nodes import (
     Escalation,
     Feedback,
@@ -63,7 +64,6 @@ from ethoagent.io.seeds import read_seeds
 from ethoagent.io.video import VideoReader
 from ethoagent.model.camera import Camera
 from ethoagent.model.checks import CheckResult
-from ethoagent.runs import Run
 from ethoagent.tools.cameras import check_calibration, project_points
 from ethoagent.tools.detect import (
     Candidates,
@@ -435,26 +435,8 @@ class _Videos:
 # --- the run's context and the frame loop's track ----------------------------------------
 
 
-@dataclass(frozen=True)
-class PoseEnv:
-    """What every node reads besides the state: bound once per run by the graph builder.
-
-    Attributes:
-        runtime: the run's model client, tracer, supervisor and progress.
-        inputs: the resolved inputs (videos, calibration, seeds, skeleton).
-        options: ``inputs.options``.
-        run: ``runtime.run``: the artifact store of arrays and JSON between nodes.
-    """
-
-    runtime: Runtime
-    inputs: PoseInputs
-    options: PoseOptions
-    run: Run
-
-    @classmethod
-    def of(cls, rt: Runtime, inputs: PoseInputs) -> PoseEnv:
-        """The env of a run of ``inputs`` in ``rt``."""
-        return cls(runtime=rt, inputs=inputs, options=inputs.options, run=rt.run)
+class PoseEnv(NodeEnv[PoseInputs, PoseOptions]):
+    """The pose nodes' ``NodeEnv``, with the calibration's cameras read once per run."""
 
     @functools.cached_property
     def cameras(self) -> list[Camera]:

@@ -13,7 +13,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from ethoagent.atomic import atomic_write_text
 from ethoagent.errors import InputError
+from ethoagent.graphs.kit.env import NodeEnv
 from ethoagent.graphs.kit.nodes import ItemOutcome, run_item, run_stage
 from ethoagent.graphs.kit.runtime import Runtime
 from ethoagent.graphs.segment.inputs import SegmentInputs, SegmentState
@@ -78,26 +79,8 @@ MAX_CAPTION_STEPS = 40
 """Caption chunks are sized so that a session takes at most this many graph steps."""
 
 
-@dataclass(frozen=True)
-class SegmentEnv:
-    """What every node reads besides the state: bound once per run by the graph builder.
-
-    Attributes:
-        runtime: the run's model client, tracer, supervisor and progress.
-        inputs: the resolved session (keypoints, fps, animals, layout).
-        options: ``inputs.options``.
-        run: ``runtime.run``: the artifact store of arrays and JSON between nodes.
-    """
-
-    runtime: Runtime
-    inputs: SegmentInputs
-    options: SegmentOptions
-    run: Run
-
-    @classmethod
-    def of(cls, rt: Runtime, inputs: SegmentInputs) -> SegmentEnv:
-        """The env of a run of ``inputs`` in ``rt``."""
-        return cls(runtime=rt, inputs=inputs, options=inputs.options, run=rt.run)
+class SegmentEnv(NodeEnv[SegmentInputs, SegmentOptions]):
+    """The segment nodes' ``NodeEnv``, with the shortest epoch in frames."""
 
     @property
     def min_epoch(self) -> int:
