@@ -22,16 +22,23 @@ from ethoagent.cli.base import (
     BackendOpt,
     BodyOpt,
     ConfigOpt,
+    FailedOpt,
     FormatOpt,
     KeypointsArg,
+    LayoutOpt,
     NoCacheOpt,
+    NodeOpt,
     OverwriteOpt,
     ResumeOpt,
+    RunArg,
     RunIdOpt,
     RunsDirOpt,
+    SeedOpt,
     compact_table,
     console,
     err_console,
+    print_run_paths,
+    print_warnings,
     progress_bar,
     run_with_progress,
     settings_from,
@@ -200,8 +207,7 @@ def pose(
         overwrite=overwrite,
         run_id=run_id,
     )
-    for w in result.inputs.warnings:
-        console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
+    print_warnings(result.inputs.warnings)
     summary, root = result.summary, result.run.root
     table = Table(title="pose: verified multi-view 3D labels", show_header=False)
     table.add_column(style="bold")
@@ -226,7 +232,7 @@ def pose(
     console.print(table)
     for path in result.files:
         console.print(f"  [dim]{path}[/]")
-    console.print(f"run directory: [cyan]{root}[/]  (trace: ethoagent trace show {root})")
+    print_run_paths(root)
 
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".webm"})
@@ -264,10 +270,7 @@ def segment(
     min_epoch_s: Annotated[
         float, typer.Option(help="Shortest epoch of the ethogram, seconds.")
     ] = _SEGMENT.min_epoch_s,
-    layout: Annotated[
-        str | None,
-        typer.Option(help="Body layout (synthetic12, calms21, ethome, behaviordepot, ...)."),
-    ] = _SEGMENT.layout,
+    layout: LayoutOpt = _SEGMENT.layout,
     body: BodyOpt = None,
     format: FormatOpt = None,
     seed: Annotated[int, typer.Option(help="Seed of the DEC fit.")] = _SEGMENT.seed,
@@ -405,10 +408,8 @@ def _print_segment_summary(s: dict[str, Any], out: Path, root: Path) -> None:
         )
     table.add_row("seconds", str(s["seconds"]))
     console.print(table)
-    for w in s["warnings"]:
-        console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
-    console.print(f"outputs: [cyan]{out}[/] (ethogram.csv, clusters.csv, report.md, ...)")
-    console.print(f"run directory: [cyan]{root}[/]  (trace: ethoagent trace show {root})")
+    print_warnings(s["warnings"])
+    print_run_paths(root, out, "ethogram.csv, clusters.csv, report.md, ...")
 
 
 @app.command()
@@ -420,7 +421,7 @@ def simulate(
         int | None, typer.Option(min=1, max=3, help="Mice (default: the preset's).")
     ] = None,
     views: Annotated[int, typer.Option(min=2, max=16, help="Camera views.")] = 6,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    seed: SeedOpt = 0,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace what OUT already holds.")
     ] = False,
@@ -477,7 +478,7 @@ def eval_(
     ] = "",
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("eval-results"),
     quick: Annotated[bool, typer.Option("--quick", help="Smaller, faster run.")] = False,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    seed: SeedOpt = 0,
     list_: Annotated[bool, typer.Option("--list", help="List the suites.")] = False,
 ) -> None:
     """Run an evaluation suite; writes results.json, results.md and figures to --out."""
@@ -501,14 +502,14 @@ def eval_(
 
 @trace_app.command("show")
 def trace_show(
-    run: Annotated[str, typer.Argument(help="Run id or path.")],
+    run: RunArg,
     item: Annotated[str | None, typer.Option(help="Only this item (e.g. 'frame 12').")] = None,
-    node: Annotated[str | None, typer.Option(help="Only this node/stage.")] = None,
+    node: NodeOpt = None,
     kind: Annotated[str | None, typer.Option(help="Only events of this kind.")] = None,
     check: Annotated[
         str | None, typer.Option(help="Only items this check ran on (failed, with --failed).")
     ] = None,
-    failed: Annotated[bool, typer.Option("--failed", help="Only items that failed.")] = False,
+    failed: FailedOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
     config: ConfigOpt = None,
     runs_dir: RunsDirOpt = None,

@@ -8,7 +8,7 @@ assembles them into the one typer app.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -74,6 +74,14 @@ BodyOpt = Annotated[
         dir_okay=False,
     ),
 ]
+LayoutOpt = Annotated[
+    str | None,
+    typer.Option(help="Body layout (synthetic12, calms21, ethome, behaviordepot, ...)."),
+]
+SeedOpt = Annotated[int, typer.Option(help="Random seed.")]
+RunArg = Annotated[str, typer.Argument(help="Run id or path.")]
+NodeOpt = Annotated[str | None, typer.Option(help="Only this node/stage.")]
+FailedOpt = Annotated[bool, typer.Option("--failed", help="Only items that failed.")]
 FormatOpt = Annotated[
     str | None,
     typer.Option(
@@ -82,6 +90,19 @@ FormatOpt = Annotated[
         "sleap_analysis, anipose, nwb, netcdf (default: from the suffix and first rows).",
     ),
 ]
+
+
+def print_warnings(warnings: Iterable[str]) -> None:
+    """One yellow ``warning:`` line per entry of a run summary's ``warnings``."""
+    for w in warnings:
+        console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
+
+
+def print_run_paths(root: Path, out: Path | None = None, files: str = "") -> None:
+    """A pipeline command's last lines: its outputs folder (naming ``files``) and run folder."""
+    if out is not None:
+        console.print(f"outputs: [cyan]{out}[/] ({files})")
+    console.print(f"run directory: [cyan]{root}[/]  (trace: ethoagent trace show {root})")
 
 
 def settings_from(

@@ -14,6 +14,7 @@ from ethoagent.cli.base import (
     ConfigOpt,
     FormatOpt,
     KeypointsArg,
+    LayoutOpt,
     NoCacheOpt,
     OverwriteOpt,
     ResumeOpt,
@@ -21,6 +22,8 @@ from ethoagent.cli.base import (
     RunsDirOpt,
     compact_table,
     console,
+    print_run_paths,
+    print_warnings,
     run_with_progress,
     settings_from,
 )
@@ -89,10 +92,7 @@ def classify(
     min_freezing_s: Annotated[
         float, typer.Option(help="Immobility a freezing label needs, seconds.")
     ] = _DEFAULTS.min_freezing_s,
-    layout: Annotated[
-        str | None,
-        typer.Option(help="Body layout (synthetic12, calms21, ethome, behaviordepot, ...)."),
-    ] = _DEFAULTS.layout,
+    layout: LayoutOpt = _DEFAULTS.layout,
     body: BodyOpt = None,
     format: FormatOpt = None,
     model_budget: Annotated[
@@ -197,7 +197,5 @@ def _print_summary(s: dict[str, Any], out: Path, root: Path) -> None:
     truth = s.get("ground_truth")
     if truth:
         console.print(f"macro-F1 vs simulator labels: {truth['macro_f1']}")
-    for w in s["warnings"]:
-        console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
-    console.print(f"outputs: [cyan]{out}[/] (frames.csv, ethogram.csv, report.md, ...)")
-    console.print(f"run directory: [cyan]{root}[/]  (trace: ethoagent trace show {root})")
+    print_warnings(s["warnings"])
+    print_run_paths(root, out, "frames.csv, ethogram.csv, report.md, ...")

@@ -21,6 +21,8 @@ from ethoagent.cli.base import (
     RunsDirOpt,
     compact_table,
     console,
+    print_run_paths,
+    print_warnings,
     run_with_progress,
     settings_from,
 )
@@ -188,7 +190,5 @@ def _print_summary(out: Path, root: Path) -> None:
             f"{s['difference']:.3g} [{s['ci_low']:.3g}, {s['ci_high']:.3g}], g = "
             f"{s['hedges_g']:.2f}, p = {s['p']:.2g}, q = {s['q']:.2g}"
         )
-    for w in summary["warnings"]:
-        console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
-    console.print(f"outputs: [cyan]{out}[/] (profiles.csv, vocabulary.json, report.md, ...)")
-    console.print(f"run directory: [cyan]{root}[/]  (trace: ethoagent trace show {root})")
+    print_warnings(summary["warnings"])
+    print_run_paths(root, out, "profiles.csv, vocabulary.json, report.md, ...")

@@ -8,21 +8,29 @@ from typing import Annotated
 
 import typer
 
-from ethoagent.cli.base import ConfigOpt, RunsDirOpt, console, settings_from
+from ethoagent.cli.base import (
+    ConfigOpt,
+    FailedOpt,
+    NodeOpt,
+    RunArg,
+    RunsDirOpt,
+    console,
+    settings_from,
+)
 from ethoagent.errors import InputError
 
 
 def trace_export(
-    run: Annotated[str, typer.Argument(help="Run id or path.")],
+    run: RunArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="File to write (.json or .html).")],
     fmt: Annotated[
         str | None,
         typer.Option("--format", help="json or html (default: from the --out suffix)."),
     ] = None,
     item: Annotated[str | None, typer.Option(help="Only this item.")] = None,
-    node: Annotated[str | None, typer.Option(help="Only this node/stage.")] = None,
+    node: NodeOpt = None,
     check: Annotated[str | None, typer.Option(help="Only items this check ran on.")] = None,
-    failed: Annotated[bool, typer.Option("--failed", help="Only items that failed.")] = False,
+    failed: FailedOpt = False,
     no_images: Annotated[
         bool, typer.Option("--no-images", help="HTML: do not embed the images models were sent.")
     ] = False,

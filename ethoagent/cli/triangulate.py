@@ -16,6 +16,8 @@ from ethoagent.cli.base import (
     RunIdOpt,
     RunsDirOpt,
     console,
+    print_run_paths,
+    print_warnings,
     run_with_progress,
     settings_from,
 )
@@ -132,8 +134,7 @@ def _print_summary(m: dict[str, Any], out: Path, root: Path) -> None:
         console.print(f"calibration: {line}", soft_wrap=True)
     for line in m["refined_calibration"]:
         console.print(f"refined: {line}", soft_wrap=True)
-    for w in m["warnings"]:
-        console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
+    print_warnings(m["warnings"])
     dropped = f"; left out: {', '.join(m['dropped_cameras'])}" if m["dropped_cameras"] else ""
     console.print(
         f"{m['frames']} frames, cameras {', '.join(m['cameras'])}{dropped}; "
@@ -142,5 +143,4 @@ def _print_summary(m: dict[str, Any], out: Path, root: Path) -> None:
         f"{m.get('corrected_points', 0)} corrected by a hypothesis (flags.csv); "
         f"coordinates in {m['unit']}."
     )
-    console.print(f"outputs: [cyan]{out}[/] (points_3d.csv, points_3d.nc, report.md, ...)")
-    console.print(f"run directory: [cyan]{root}[/]  (trace: ethoagent trace show {root})")
+    print_run_paths(root, out, "points_3d.csv, points_3d.nc, report.md, ...")
