@@ -15,77 +15,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ethoagent.config import Settings
-from ethoagent.graphs import classify, pose, profile, segment
-from ethoagent.graphs.kit.run import run_pipeline
-from ethoagent.io.keypoints import write_keypoints
-from ethoagent.model.pose import PoseData
 from ethoagent.review.server import serving
-from ethoagent.sim.behaviour import INDIVIDUAL_BEHAVIOURS
-from ethoagent.sim.simulate import simulate_session
-from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
-
-NAMES = {"still": "freezing", "walking": "locomotion", "darting": "darting",
-         "rearing": "rearing", "grooming": "grooming", "turning": "other"}  # fmt: skip
-
-
-def classify_run(tmp: Path) -> Path:
-    """An offline classify run on 900 simulated frames with 10-frame examples per class."""
-    world = simulate_world(900, seed=3)
-    data = PoseData(
-        points=world.points_3d,
-        confidence=np.full(world.points_3d.shape[:3], np.nan),
-        keypoints=KEYPOINTS,
-        individuals=("mouse_0",),
-        fps=30.0,
-        unit="mm",
-    )
-    kp = write_keypoints(data, tmp / "session.nc", format="netcdf")
-    labels = np.array([NAMES[INDIVIDUAL_BEHAVIOURS[c]] for c in world.behaviour.labels[:, 0]])
-    rows = ["frame,label"]
-    for lab in sorted(set(labels)):
-        idx = np.flatnonzero(labels == lab)
-        for bout in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)[:2]:
-            rows += [f"{f},{lab}" for f in bout[:10]]
-    (tmp / "examples.csv").write_text("\n".join(rows) + "\n")
-    src = classify.ClassifySources(
-        keypoints=kp, examples=tmp / "examples.csv", classes=sorted(set(labels))
-    )
-    return run_pipeline(classify.PIPELINE, src, None, Settings(runs_dir=tmp / "runs")).run.root
-
-
-def segment_run(tmp: Path) -> Path:
-    """An offline segment run on 600 simulated frames of two mice (k = 6)."""
-    simulate_session(tmp / "seg", preset="easy", frames=600, animals=2, views=2, seed=3)
-    opts = segment.SegmentOptions(k=6, check_stability=False)
-    src = segment.SegmentSources(session=tmp / "seg")
-    return run_pipeline(segment.PIPELINE, src, opts, Settings(runs_dir=tmp / "runs")).run.root
-
-
-def profile_run(tmp: Path) -> Path:
-    """An offline profile run of 6 simulated mice in 2 groups, 450 frames each, 6 entries."""
-    lines = ["session,animal,group,day"]
-    for i in range(6):
-        w = simulate_world(450, seed=40 + i)
-        data = PoseData(
-            points=w.points_3d,
-            confidence=np.full(w.points_3d.shape[:3], np.nan),
-            keypoints=KEYPOINTS,
-            individuals=("mouse",),
-            fps=w.fps,
-            unit="mm",
-        )
-        write_keypoints(data, tmp / f"p{i}.nc", format="netcdf")
-        lines.append(f"p{i}.nc,m{i},{'ab'[i // 3]},1")
-    (tmp / "sessions.csv").write_text("\n".join(lines) + "\n")
-    seg = segment.SegmentOptions(k=6, check_stability=False)
-    opts = profile.ProfileOptions(embedder="tfidf", clusters=6, segment=seg)
-    src = profile.ProfileSources(sessions=tmp / "sessions.csv")
-    return run_pipeline(profile.PIPELINE, src, opts, Settings(runs_dir=tmp / "runs")).run.root
+from tests.review import sample_runs
 
 
 def main() -> None:
@@ -105,15 +39,15 @@ def main() -> None:
         runs: dict[str, Path] = {}
         queues = args.queues.split(",")
         if "pose" in queues:
-            simulate_session(tmp / "sim", preset="paper-like", frames=args.frames, views=4, seed=0)
-            src = pose.PoseSources(session=tmp / "sim")
-            runs["pose"] = run_pipeline(pose.PIPELINE, src, None, settings).run.root
+            runs["pose"] = sample_runs.pose_run(
+                tmp, frames=args.frames, preset="paper-like", seed=0
+            )
         if "classify" in queues:
-            runs["classify"] = classify_run(tmp)
-        if "segment" in queues:
-            runs["segment"] = segment_run(tmp)
-        if "profile" in queues:
-            runs["profile"] = profile_run(tmp)
+            runs["classify"] = sample_runs.classify_run(tmp, frames=900)
+        if "segment" in queues:  # 2 mice, full DEC fit
+            runs["segment"] = sample_runs.segment_run(tmp, frames=600, animals=2, k=6, fast=False)
+        if "profile" in queues:  # 6 mice in 2 groups, 450 frames each
+            runs["profile"] = sample_runs.profile_run(tmp, sessions=6, frames=450, k=6, fast=False)
         with serving(list(runs.values()), settings) as url, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1500, "height": 1000})
