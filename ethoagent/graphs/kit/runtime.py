@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph import StateGraph
@@ -35,6 +35,8 @@ from ethoagent.config import Settings, load_settings
 from ethoagent.errors import EthoagentError, RunCancelledError
 from ethoagent.graphs.kit.nodes import ModelSupervisor, PolicySupervisor, Supervisor
 from ethoagent.runs import Run
+
+ResultT = TypeVar("ResultT")
 
 ProgressCallback = Callable[[str, int, int], None]
 """``(stage, done, total)``: called as items finish, for progress bars."""
@@ -66,6 +68,16 @@ class Runtime:
     def report_progress(self, stage: str, done: int, total: int) -> None:
         if self.progress is not None:
             self.progress(stage, done, total)
+
+    def tool(self, name: str, fn: Callable[..., ResultT], /, *args: Any, **kwargs: Any) -> ResultT:
+        """Call a pure tool outside a stage and record it in the trace.
+
+        ``kwargs`` are recorded as its arguments; inside a stage, ``StageContext.tool``.
+        """
+        with self.tracer.timed_tool(name, kwargs) as timing:
+            result = fn(*args, **kwargs)
+            timing.result = result
+        return result
 
 
 def make_model_client(settings: Settings) -> tuple[ModelClient, ModelCache | None]:

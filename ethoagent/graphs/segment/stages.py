@@ -8,21 +8,19 @@ a small state. Arrays live in the run's artifact store; each node returns its st
 from __future__ import annotations
 
 import functools
-import json
 import math
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ethoagent.atomic import atomic_write_text
 from ethoagent.errors import InputError
 from ethoagent.graphs.kit.env import NodeEnv
+from ethoagent.graphs.kit.node_io import add_timing, read_json, write_json
 from ethoagent.graphs.kit.nodes import ItemOutcome, run_item, run_stage
 from ethoagent.graphs.kit.runtime import Runtime
 from ethoagent.graphs.segment.inputs import SegmentInputs, SegmentState
@@ -181,30 +179,9 @@ def _session_features(
     return feats
 
 
-def _traced(rt: Runtime, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    with rt.tracer.timed_tool(name, kwargs) as timing:
-        timing.result = fn(*args, **kwargs)
-    return timing.result
-
-
 def _warn(rt: Runtime, warnings: list[str], message: str) -> None:
     rt.tracer.event("warning", message=message)
     warnings.append(message)
-
-
-def _write_json(path: Path, value: Any) -> None:
-    atomic_write_text(path, json.dumps(value, sort_keys=True) + "\n")
-
-
-def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _timed(state: SegmentState, node: str, t0: float) -> dict[str, float]:
-    """``state["timings"]`` with the seconds since ``t0`` added to ``node``'s."""
-    timings = dict(state.get("timings", {}))
-    timings[node] = round(timings.get(node, 0.0) + time.perf_counter() - t0, 4)
-    return timings
 
 
 def _describe(c: Caption) -> str:
@@ -223,7 +200,7 @@ def _captioned_pieces(run: Run, n_chunks: int, animal: int) -> tuple[list[Captio
     records = [
         r
         for i in range(n_chunks)
-        for r in _read_json(run.artifacts_dir / f"captions_{i:04d}.json")
+        for r in read_json(run.artifacts_dir / f"captions_{i:04d}.json")
         if r["animal"] == animal
     ]
     records.sort(key=lambda r: r["start"])
@@ -302,8 +279,8 @@ def _ethogram_checks(
 def _load_keypoints(env: SegmentEnv, warnings: list[str]) -> NDArray[np.float64]:
     """Read and mask the keypoints, warn about untracked stretches; return the points."""
     rt, inputs, opts = env.runtime, env.inputs, env.options
-    data = _traced(rt, "read_keypoints", _read, inputs)
-    points, glitches = _traced(rt, "mask_implausible_points", mask_implausible_points, data.points)
+    data = rt.tool("read_keypoints", _read, inputs)
+    points, glitches = rt.tool("mask_implausible_points", mask_implausible_points, data.points)
     if glitches:
         _warn(
             rt,
@@ -312,7 +289,7 @@ def _load_keypoints(env: SegmentEnv, warnings: list[str]) -> NDArray[np.float64]
             f"more than {IMPLAUSIBLE_SPREAD:g} times the session's spread away "
             "(tracking or export glitches); they are treated as missing.",
         )
-    feats: Features = _traced(rt, "compute_features", _features, inputs, points)
+    feats: Features = rt.tool("compute_features", _features, inputs, points)
     for name, n in feats.report["masked_frames"].items():
         if n == inputs.frames:
             _warn(
@@ -358,17 +335,17 @@ def _load_video(
     animals the blobs are given to the keypoint individuals frame by frame.
     """
     rt, run, inputs = env.runtime, env.run, env.inputs
-    tracks, cached = _traced(rt, "track_blobs", track_video, rt, inputs)
+    tracks, cached = rt.tool("track_blobs", track_video, rt, inputs)
     identity = {**tracks.identity_report(), "cached": cached}
     if points is not None and len(inputs.animals) > 1:
-        tracks = _traced(rt, "match_to_keypoints", match_to_keypoints, tracks, points)
+        tracks = rt.tool("match_to_keypoints", match_to_keypoints, tracks, points)
         identity["note"] = (
             "identities from the keypoints: each frame's blobs are given to the keypoint "
             "individuals by position (" + identity["note"] + ")"
         )
     run.save_arrays("blobs", **tracks.arrays())
     if env.options.video_embeddings:
-        emb = _traced(rt, "embed_crops", embed_video, rt, inputs, tracks)
+        emb = rt.tool("embed_crops", embed_video, rt, inputs, tracks)
         run.save_arrays("embeddings", embeddings=emb)
         identity["embeddings"] = "EfficientNet-Lite0, animal-centred crops at 10 fps"
     lost = [
@@ -412,7 +389,7 @@ def load(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
         "nan_report": feats.report,
         "identity": identity,
         "warnings": warnings,
-        "timings": _timed(state, "load", t0),
+        "timings": add_timing(state, "load", t0),
     }
 
 
@@ -455,10 +432,8 @@ async def cluster(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
         with rt.tracer.scope(node="cluster", item="stability"):
             fit_with_progress = functools.partial(fit_dec, progress=progress)
             cfg = dec_config(opts, used_seed + 1)
-            other = _traced(rt, "fit_dec", fit_with_progress, x, config=cfg)
-            ari = _traced(
-                rt, "assignment_stability", assignment_stability, result.labels, other.labels
-            )
+            other = rt.tool("fit_dec", fit_with_progress, x, config=cfg)
+            ari = rt.tool("assignment_stability", assignment_stability, result.labels, other.labels)
             check = check_stability(float(ari), opts.stability_ari)
             rt.tracer.check(check)
             stable = check.passed
@@ -489,7 +464,7 @@ async def cluster(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
             "usage": [int(c) for c in counts],
         },
         "warnings": warnings,
-        "timings": _timed(state, "cluster", t0),
+        "timings": add_timing(state, "cluster", t0),
     }
 
 
@@ -505,8 +480,7 @@ def snippets(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     with rt.tracer.scope(node="snippets"):
         for a, name in enumerate(inputs.animals):
-            cut = _traced(
-                rt,
+            cut = rt.tool(
                 "cut_snippets",
                 cut_snippets,
                 labels[:, a],
@@ -518,8 +492,7 @@ def snippets(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
                 per_frame = classify_frames(feats, a, base)
                 names = sorted(set(per_frame))
                 codes = np.searchsorted(names, per_frame)
-                cut = _traced(
-                    rt,
+                cut = rt.tool(
                     "split_snippets",
                     split_snippets,
                     cut,
@@ -537,7 +510,7 @@ def snippets(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
                         "kinematics": kin.model_dump(),
                     }
                 )
-    _write_json(run.artifacts_dir / "snippets.json", rows)
+    write_json(run.artifacts_dir / "snippets.json", rows)
     size = max(opts.caption_chunk, -(-len(rows) // MAX_CAPTION_STEPS))
     return {
         "n_snippets": len(rows),
@@ -547,7 +520,7 @@ def snippets(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
         "captioned_by": {},
         "flagged": [],
         "model_calls": {"caption": 0, "merge": 0},
-        "timings": _timed(state, "snippets", t0),
+        "timings": add_timing(state, "snippets", t0),
     }
 
 
@@ -555,7 +528,7 @@ async def caption(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
     """Caption one chunk of snippets (``captions_NNNN.json``); advance ``chunk``."""
     rt, run, inputs, opts = env.runtime, env.run, env.inputs, env.options
     t0 = time.perf_counter()
-    rows = _read_json(run.artifacts_dir / "snippets.json")
+    rows = read_json(run.artifacts_dir / "snippets.json")
     i, size = state["chunk"], state["chunk_size"]
     part = rows[i * size : (i + 1) * size]
     # a vlm role declared without image or video input gets the measurements as text only
@@ -603,7 +576,7 @@ async def caption(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
     by = dict(state.get("captioned_by", {}))
     flagged = list(state.get("flagged", []))
     records = _caption_records(items, outcomes, by, flagged)
-    _write_json(run.artifacts_dir / f"captions_{i:04d}.json", records)
+    write_json(run.artifacts_dir / f"captions_{i:04d}.json", records)
     calls = dict(state["model_calls"])
     calls["caption"] = calls.get("caption", 0) + sum(o.model_calls for o in outcomes)
     return {
@@ -615,7 +588,7 @@ async def caption(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
         "vocabulary": dict(state.get("vocabulary", {})),
         "epochs": dict(state.get("epochs", {})),
         "merge_routes": dict(state.get("merge_routes", {})),
-        "timings": _timed(state, "caption", t0),
+        "timings": add_timing(state, "caption", t0),
     }
 
 
@@ -668,10 +641,10 @@ async def merge(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
         parts.append((win.start, win.stop, proposal.epochs))
         rt.report_progress("merging", 1, len(windows) * len(inputs.animals))
     with rt.tracer.scope(node="merge", item=name):
-        stitched = _traced(
-            rt, "stitch_windows", stitch_windows, parts, boundaries=[p.start for p in pieces]
+        stitched = rt.tool(
+            "stitch_windows", stitch_windows, parts, boundaries=[p.start for p in pieces]
         )
-        tidy = _traced(rt, "merge_epochs", merge_epochs, stitched, min_epoch)
+        tidy = rt.tool("merge_epochs", merge_epochs, stitched, min_epoch)
         labels = run.load_arrays("clusters")["labels"][:, a]
         final = [
             e.model_copy(update={"cluster": majority_cluster(labels, e.start, e.stop)})
@@ -685,7 +658,7 @@ async def merge(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
             f"the ethogram of {name} does not tile its {inputs.frames} frames: "
             + "; ".join(c.message for c in checks[:4] if not c.passed)
         )
-    _write_json(run.artifacts_dir / f"epochs_{a:03d}.json", [e.model_dump() for e in final])
+    write_json(run.artifacts_dir / f"epochs_{a:03d}.json", [e.model_dump() for e in final])
     model_calls = dict(state["model_calls"])
     model_calls["merge"] = model_calls.get("merge", 0) + calls
     epochs = dict(state.get("epochs", {}))
@@ -697,7 +670,7 @@ async def merge(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
         "flagged": flagged,
         "model_calls": model_calls,
         "epochs": epochs,
-        "timings": _timed(state, "merge", t0),
+        "timings": add_timing(state, "merge", t0),
     }
 
 
