@@ -19,7 +19,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ethoagent.errors import InputError
-from ethoagent.graphs.gate.inputs import Keypoints, read_gate_labels, read_keypoints_motion
+from ethoagent.graphs.gate.inputs import Keypoints, read_keypoints_motion
+from ethoagent.graphs.gate.labels import read_gate_labels
 from ethoagent.io.session import read_examples_table
 from ethoagent.model.pose import PoseData
 from ethoagent.tools.motion import MotionDescriptor

@@ -11,9 +11,7 @@ trained, ``classes.json``.
 
 from __future__ import annotations
 
-import csv
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ethoagent.errors import InputError
 from ethoagent.graphs.gate.descriptor import describe_gate_motion, standardise
 from ethoagent.graphs.gate.fitted import feature_scale, held_out, labelled_span, trained_on
+from ethoagent.graphs.gate.labels import read_gate_labels
 from ethoagent.graphs.gate.options import (
     ARCHITECTURE,
     ENCODERS,
@@ -54,7 +53,6 @@ __all__ = [
     "ResolvedTrain",
     "TrainInputs",
     "load_gate_model",
-    "read_gate_labels",
     "read_keypoints_motion",
     "resolve_eval",
     "resolve_predict",
@@ -64,8 +62,6 @@ __all__ = [
 
 META_FILE = "gate.json"
 CLASSES_FILE = "classes.json"
-OTHER = "other"
-"""Class of the frames a BORIS export covers with no behaviour."""
 
 
 class _Inputs(BaseModel):
@@ -415,122 +411,6 @@ def new_model(
             raise InputError(f"invalid model size: {exc}".splitlines()[0]) from None
 
 
-# ----------------------------------------------------------------------- labels
-
-
-def read_gate_labels(
-    path: Path,
-    animals: Sequence[str],
-    frames: int,
-    fps: float | None = None,
-    known: Sequence[str] | None = None,
-) -> tuple[NDArray[np.int64], list[str]]:
-    """``(frames, animals)`` int64 labels and the class names, from a labels file.
-
-    Frame-wise CSV ``frame,<label>`` (one animal) or ``frame,<animal>...``, with integer
-    codes (-1 = unlabelled) or behaviour names (empty = unlabelled); or a BORIS events
-    export (state events per subject = animal; uncovered frames are ``other``). With
-    ``known`` (a trained model's classes) names map onto those codes.
-    """
-    from ethoagent.io.labels import read_boris_events
-
-    if not path.is_file():
-        raise InputError(f"label file {path} does not exist.", fix="check the path.")
-    head = next((ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()), "")
-    if head.split(",")[0].strip().strip('"').lower() == "frame":
-        names, columns = _framewise_cells(path)
-    else:
-        names, columns = _boris_cells(path, read_boris_events(path), animals, frames, fps)
-    if len(columns) == 1 and len(animals) == 1:
-        chosen = names
-    elif set(columns) == set(animals):
-        chosen = [[row[columns.index(a)] for a in animals] for row in names]
-    else:
-        raise InputError(
-            f"{path} has label columns {list(columns)}; the keypoints have animals "
-            f"{list(animals)}.",
-            fix="write 'frame,label' for one animal, or one column per animal named after it.",
-        )
-    if len(chosen) != frames:
-        raise InputError(
-            f"{path} labels {len(chosen)} frames; the keypoints have {frames}.",
-            fix="give one label row per keypoint frame (-1 = unlabelled).",
-        )
-    cells = [c for row in chosen for c in row if c not in ("", "-1")]
-    if all(c.lstrip("-").isdigit() for c in cells):
-        y = np.array([[int(c) if c else -1 for c in row] for row in chosen], np.int64).reshape(
-            frames, len(animals)
-        )
-        classes = list(known) if known else [str(c) for c in range(int(max(y.max(), 0)) + 1)]
-        return y, classes
-    classes = list(known) if known else sorted(set(cells))
-    index = {c: i for i, c in enumerate(classes)}
-    unknown = sorted(set(cells) - set(index))
-    if unknown:
-        raise InputError(
-            f"{path} holds label(s) {unknown} the model does not know; it knows {classes}.",
-            fix="use the behaviour names the model was trained on.",
-        )
-    y = np.array(
-        [[index[c] if c not in ("", "-1") else -1 for c in row] for row in chosen], np.int64
-    ).reshape(frames, len(animals))
-    return y, classes
-
-
-def _framewise_cells(path: Path) -> tuple[list[list[str]], list[str]]:
-    with path.open(newline="", encoding="utf-8", errors="replace") as f:
-        rows = [r for r in csv.reader(f) if r]
-    columns = [c.strip() for c in rows[0][1:]]
-    if not columns:
-        raise InputError(
-            f"{path} has no label column after 'frame'.", fix="write 'frame,label' rows."
-        )
-    body = rows[1:]
-    for i, r in enumerate(body):
-        if len(r) != len(columns) + 1 or r[0].strip() != str(i):
-            raise InputError(
-                f"{path} line {i + 2}: expected frame {i} and {len(columns)} label(s); found {r}.",
-                fix="write one row per frame, counting 0, 1, 2, … without gaps.",
-            )
-    return [[c.strip() for c in r[1:]] for r in body], columns
-
-
-def _boris_cells(
-    path: Path, events: Sequence[Any], animals: Sequence[str], frames: int, fps: float | None
-) -> tuple[list[list[str]], list[str]]:
-    """Frame-wise behaviour names per subject from BORIS state events."""
-    from ethoagent.io.labels import boris_to_framewise
-
-    stated = [e.fps for e in events if np.isfinite(e.fps) and e.fps > 0]
-    rate = stated[0] if stated else fps
-    if rate is None:
-        raise InputError(
-            f"{path} (BORIS) states no frame rate and none was given.", fix="pass --fps (Hz)."
-        )
-    subjects = sorted({e.subject for e in events})
-    groups: dict[str, str | None]
-    if len(animals) == 1 and len(subjects) <= 1:
-        groups = {animals[0]: None}
-    else:
-        missing = [a for a in animals if a not in subjects]
-        if missing:
-            raise InputError(
-                f"{path} has BORIS subjects {subjects}; the keypoints have animals "
-                f"{list(animals)}.",
-                fix="name the BORIS subjects after the animals of the keypoints.",
-            )
-        groups = {a: a for a in animals}
-    behaviours = sorted({e.behaviour for e in events if e.status in ("START", "STOP")})
-    columns = list(groups)
-    out = [[OTHER] * len(columns) for _ in range(frames)]
-    for j, subject in enumerate(groups.values()):
-        for b in behaviours:
-            on = boris_to_framewise(events, fps=rate, frames=frames, behaviour=b, subject=subject)
-            for f in np.flatnonzero(on):
-                out[int(f)][j] = b
-    return out, columns
-
-
 # ----------------------------------------------------------------------- resolve
 
 
@@ -574,22 +454,23 @@ def resolve_pretrain(
 
 def _fit_record(
     inputs: TrainInputs,
-    options: TrainOptions,
     kp: Keypoints,
     y: NDArray[np.int64],
     classes: list[str],
+    own: tuple[int, int, int],
     taught: list[dict[str, object]] | None = None,
 ) -> dict[str, Any]:
     """A new model's ``gate.json`` start: layout, classes, training data, feature scale.
 
-    ``taught``: the sessions of ``--examples-from``, recorded as ``examples_from``.
+    ``own``: ``(frames, first, stop)`` of the trained session (before ``--examples-from``)
+    and the span of its labelled frames; ``taught``: the sessions of ``--examples-from``,
+    recorded as ``examples_from``.
     """
-    frames = kp.pose.frames
-    labelled = round(options.label_fraction * frames)
+    frames, first, stop = own
     record = {
         "layout": kp.layout,
         "classes": classes,
-        "trained_on": trained_on(inputs.keypoints, inputs.labels, frames, labelled),
+        "trained_on": trained_on(inputs.keypoints, inputs.labels, frames, (first, stop)),
         "feature_scale": feature_scale(kp.motion.features[labelled_span(y)]),
     }
     return record if taught is None else {**record, "examples_from": taught}
@@ -644,9 +525,11 @@ def resolve_train(
         inputs.labels, pose.individuals, pose.frames, pose.fps or inputs.fps, known
     )
     y[round(options.label_fraction * pose.frames) :] = -1
-    kp, y, classes, taught = _with_cohort(inputs, options, kp, y, classes)
     if not (y >= 0).any():  # also --label-fraction 0
         raise InputError(f"{inputs.labels} labels no frame (all -1).", fix="label some frames.")
+    span = labelled_span(y)
+    own = (pose.frames, int(span.start), int(span.stop))
+    kp, y, classes, taught = _with_cohort(inputs, options, kp, y, classes)
     _check_model_out(out, resume, CHECKPOINT_FILE)
     encoder: tuple[str | None, int] | None = None
     if resume:
@@ -672,7 +555,7 @@ def resolve_train(
     else:
         if inputs.video is not None:
             encoder = (options.vision_encoder, options.crop_px)
-        meta = _fit_record(inputs, options, kp, y, classes, taught)
+        meta = _fit_record(inputs, kp, y, classes, own, taught)
         if inputs.pretrained is not None:
             if not (inputs.pretrained / "weights.pt").is_file():
                 raise InputError(
@@ -773,6 +656,7 @@ def resolve_eval(inputs: EvalInputs, options: EvalOptions) -> ResolvedEval:
             check_video(inputs.video, kp)
     start, stop, split = held_out(gm.meta, inputs.keypoints, pose.frames, options.holdout)
     truth[:start] = -1
+    truth[stop:] = -1
     if not (truth >= 0).any():
         raise InputError(
             f"{inputs.labels} labels none of the held-out frames {start}-{stop - 1}.",
