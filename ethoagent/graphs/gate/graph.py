@@ -121,7 +121,8 @@ def _train_report(env: GateEnv, state: GateState) -> GateState:
     vision = state.get("vision")
     unit, doubts = report.keypoint_units([(r.keypoints.path, r.keypoints.pose)])
     taught = r.meta.get("examples_from")
-    extra = {"unit": unit, **({"examples_from": taught} if taught else {})}
+    extra = {"unit": unit, "body_roles": report.body_words(r.keypoints.body),
+             **({"examples_from": taught} if taught else {})}  # fmt: skip
     report.write_fit_outputs(env.rt.run, "train", r.out / stages.TRAIN_LOG, "loss",
                              state["fit"], vision, [*state.get("warnings", []), *doubts],
                              extra)  # fmt: skip
@@ -135,7 +136,8 @@ def _predict_report(env: GateEnv, state: GateState) -> GateState:
     probs = env.rt.run.load_arrays("probs")["probs"]
     unit, doubts = report.keypoint_units([(r.keypoints.path, r.keypoints.pose)])
     taught = r.model.meta.get("examples_from")
-    extra = {"unit": unit, **({"examples_from": taught} if taught else {})}
+    extra = {"unit": unit, "body_roles": report.body_words(r.keypoints.body),
+             **({"examples_from": taught} if taught else {})}  # fmt: skip
     report.write_predict_outputs(
         env.rt.run, probs, list(r.keypoints.pose.individuals), r.model.classes, r.fps,
         state["vision"] or {}, [*state.get("warnings", []), *doubts], extra,

@@ -12,6 +12,7 @@ trained, ``classes.json``.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ from ethoagent.graphs.gate.options import (
     TrainOptions,
 )
 from ethoagent.model.pose import PoseData
+from ethoagent.tools.features import BodyLayout
 
 if TYPE_CHECKING:  # torch loads with the first model, not with the inputs models
     from ethoagent.nn.lookagain import LookAgain
@@ -52,6 +54,7 @@ __all__ = [
     "ResolvedPretrain",
     "ResolvedTrain",
     "TrainInputs",
+    "gate_layout",
     "load_gate_model",
     "read_keypoints_motion",
     "resolve_eval",
@@ -78,10 +81,15 @@ class PretrainInputs(_Inputs):
 
 
 class TrainInputs(_Inputs):
-    """A labelled session; optionally a pretrained model folder and the session's video."""
+    """A labelled session; optionally a pretrained model folder and the session's video.
+
+    ``body``: a body file stating which keypoints play which role (``io.body``: a TOML or
+    a skeleton file); recorded in ``gate.json``, so predict and eval rebuild it.
+    """
 
     keypoints: Path
     labels: Path
+    body: Path | None = None
     pretrained: Path | None = None
     video: Path | None = None
     vision_model: Path | None = None
@@ -90,10 +98,15 @@ class TrainInputs(_Inputs):
 
 
 class PredictInputs(_Inputs):
-    """A keypoint file, a trained model folder and, for a vision model, the video."""
+    """A keypoint file, a trained model folder and, for a vision model, the video.
+
+    ``body``: optional; the model's recorded body roles are used, and a body file given
+    must state the same ones.
+    """
 
     keypoints: Path
     gate_model: Path
+    body: Path | None = None
     video: Path | None = None
     vision_model: Path | None = None
 
@@ -118,6 +131,8 @@ class Keypoints:
             body lengths, NaN = unknown (the rule baseline's input).
         pose_features: how many of the descriptor's last columns are body-length
             features (0 = none could be computed).
+        body: the name of the body layout a body file stated (``roles_layout_name``),
+            or None (roles matched from the keypoint names).
     """
 
     path: Path
@@ -125,6 +140,7 @@ class Keypoints:
     motion: MotionDescriptor
     nose_distance: NDArray[np.float64]
     pose_features: int = 0
+    body: str | None = None
 
     def session(
         self,
@@ -145,11 +161,12 @@ class Keypoints:
 
     @property
     def layout(self) -> dict[str, Any]:
-        """Keypoint names, animals and spatial dimensions, as recorded in ``gate.json``."""
+        """Keypoint names, animals, spatial dimensions and body roles, as in ``gate.json``."""
         return {
             "keypoints": list(self.pose.keypoints),
             "animals": list(self.pose.individuals),
             "spatial_dims": int(self.pose.points.shape[-1]),
+            "body": self.body,
         }
 
 
@@ -263,11 +280,24 @@ class ResolvedEval:
 # ----------------------------------------------------------------------- files
 
 
-def read_keypoints_motion(path: Path, fps: float | None) -> Keypoints:
+def read_keypoints_motion(
+    path: Path,
+    fps: float | None,
+    body: Path | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Keypoints:
     """Read a keypoint file and describe its motion, velocities included (as the eval).
 
+    Args:
+        path: the keypoint file.
+        fps: frame rate, Hz, where the file states none.
+        body: a body file (``--body``) stating the keypoints' roles, or None.
+        meta: the ``gate.json`` of the model the keypoints are for (None = a new model):
+            its recorded body roles are used (``gate_layout``).
+
     Raises:
-        InputError: the file does not exist or cannot be read, or no frame rate is known.
+        InputError: the file does not exist or cannot be read, no frame rate is known, or
+            the body file does not fit the keypoints or the model.
     """
     from ethoagent.io.keypoints import read_keypoints
 
@@ -280,11 +310,47 @@ def read_keypoints_motion(path: Path, fps: float | None) -> Keypoints:
             f"{path} states no frame rate; the motion descriptor holds velocities.",
             fix="pass --fps (Hz).",
         )
+    layout = gate_layout(body, pose.keypoints, meta)
     d = describe_gate_motion(
         pose.points, pose.confidence, fps=float(rate), keypoints=pose.keypoints,
-        individuals=pose.individuals,
+        individuals=pose.individuals, layout=layout,
     )  # fmt: skip
-    return Keypoints(path, pose, d.motion, d.nose_distance, len(d.pose_names))
+    name = None if layout is None else layout.name
+    return Keypoints(path, pose, d.motion, d.nose_distance, len(d.pose_names), name)
+
+
+def gate_layout(
+    body: Path | None, keypoints: Sequence[str], meta: dict[str, Any] | None
+) -> BodyLayout | None:
+    """The body roles the keypoints are described with (None = matched from the names).
+
+    A new model (``meta`` None) takes the body file's roles. A trained model keeps the
+    roles it recorded (``gate.json``'s ``layout.body``), rebuilt for ``keypoints``; a body
+    file given with it must state the same roles.
+
+    Raises:
+        InputError: a bad body file (``io.body.read_body``), or one whose roles differ
+            from the model's.
+    """
+    from ethoagent.io.body import read_body
+    from ethoagent.tools.features import layout_named
+
+    layout = None if body is None else read_body(body, list(keypoints))
+    if meta is None:
+        return layout
+    recorded: str | None = (meta.get("layout") or {}).get("body")
+    if layout is not None and layout.name != recorded:
+        trained = (
+            "with other body roles (--body)"
+            if recorded
+            else "without --body (roles matched from the keypoint names)"
+        )
+        raise InputError(
+            f"{body} states body roles other than the model's: it was trained {trained}.",
+            fix="pass the body file the model was trained with, or leave --body out to use "
+            "the model's own roles.",
+        )
+    return None if recorded is None else layout_named(recorded, list(keypoints))
 
 
 def read_gate_meta(folder: Path) -> dict[str, Any]:
@@ -494,7 +560,7 @@ def _with_cohort(
             fix="leave out --video, or train on one session with its video.",
         )
     c = pool_train_sessions(
-        kp, y, classes, inputs.examples_from, fps=inputs.fps, gap=options.window
+        kp, y, classes, inputs.examples_from, fps=inputs.fps, gap=options.window, body=inputs.body
     )
     return c.keypoints, c.labels, c.classes, c.sessions
 
@@ -511,8 +577,15 @@ def resolve_train(
     from ethoagent.nn.lookagain import LookAgainConfig
     from ethoagent.nn.train_gate import CHECKPOINT_FILE
 
-    kp = read_keypoints_motion(inputs.keypoints, inputs.fps)
+    recorded = read_gate_meta(out) if resume and (out / META_FILE).is_file() else None
+    kp = read_keypoints_motion(inputs.keypoints, inputs.fps, inputs.body, recorded)
     pose = kp.pose
+    if inputs.body is not None and inputs.pretrained is not None:
+        raise InputError(
+            f"--body {inputs.body} with --model {inputs.pretrained}: the pretrained encoder "
+            "read motion features described without body roles.",
+            fix="leave out --body, or train without --model.",
+        )
     if inputs.video is not None and not inputs.video.is_file():
         raise InputError(f"video {inputs.video} does not exist.", fix="check the path.")
     if options.vision_encoder is not None and options.vision_encoder not in ENCODERS:
@@ -610,7 +683,7 @@ def resolve_predict(inputs: PredictInputs, options: PredictOptions) -> ResolvedP
             video do not fit it, or no frame rate is known.
     """
     gm = load_gate_model(inputs.gate_model)
-    kp = read_keypoints_motion(inputs.keypoints, inputs.fps)
+    kp = read_keypoints_motion(inputs.keypoints, inputs.fps, inputs.body, gm.meta)
     check_layout(kp, gm.model.config.input_dim, gm.meta)
     rate = kp.pose.fps or inputs.fps
     if rate is None:
@@ -632,7 +705,7 @@ def resolve_eval(inputs: EvalInputs, options: EvalOptions) -> ResolvedEval:
             hold a class the model does not know, or no labelled frame is held out.
     """
     gm = load_gate_model(inputs.gate_model)
-    kp = read_keypoints_motion(inputs.keypoints, inputs.fps)
+    kp = read_keypoints_motion(inputs.keypoints, inputs.fps, inputs.body, gm.meta)
     check_layout(kp, gm.model.config.input_dim, gm.meta)
     pose = kp.pose
     truth, _ = read_gate_labels(
