@@ -230,14 +230,15 @@ def gate_train(
         f"sent to the encoder in {v['vision_encoder_calls']} call(s) ({v['cache_hits']} from "
         f"the cache in {embedding_cache})",
     )  # fmt: skip
-    _finish(res, _fit_line("trained", s, what), f"body roles: {s['body_roles']}", *vision,
-            *_head_lines(s.get("head") or {}))  # fmt: skip
+    _finish(res, _fit_line("trained", s, what), *vision, *_model_lines(s))
 
 
-def _head_lines(head: dict[str, Any]) -> tuple[str, ...]:
-    """How the trained model answers, and what chose it (the head of ``gate.json``)."""
+def _model_lines(summary: dict[str, Any]) -> tuple[str, ...]:
+    """The body roles and how the trained model answers, and what chose it (``gate.json``)."""
+    body = f"body roles: {summary['body_roles']}"
+    head = summary.get("head") or {}
     if not head:
-        return ("head: the transformer (too few labelled frames to hold any back)",)
+        return body, "head: the transformer (too few labelled frames to hold any back)"
     scores = ", ".join(f"{m} {v:.2f}" for m, v in head["validation"].items())
     line = (
         f"head: {head['mode']}, smoothed over {head['smooth_frames']} frame(s); macro-F1 on "
@@ -247,7 +248,7 @@ def _head_lines(head: dict[str, Any]) -> tuple[str, ...]:
         line += (
             f" [yellow](the transformer lost to the {head['mode']}: the gate answers with it)[/]"
         )
-    return (line,)
+    return body, line
 
 
 @gate_app.command("predict")

@@ -565,21 +565,17 @@ def _with_cohort(
     return c.keypoints, c.labels, c.classes, c.sessions
 
 
-def resolve_train(
-    inputs: TrainInputs, options: TrainOptions, *, out: Path, resume: bool
-) -> ResolvedTrain:
-    """Read keypoints and labels, check the video, the pretrained and the output folders.
+def _train_keypoints(
+    inputs: TrainInputs, options: TrainOptions, out: Path, resume: bool
+) -> Keypoints:
+    """The trained session's keypoints (with a resumed run's body roles); checks the options.
 
     Raises:
-        InputError: a file is missing, unreadable or disagrees with another (frames,
-            animals, layout, classes), or ``out`` holds a model and ``resume`` is false.
+        InputError: unreadable keypoints, ``--body`` with a pretrained model, a missing
+            video or an unknown vision encoder.
     """
-    from ethoagent.nn.lookagain import LookAgainConfig
-    from ethoagent.nn.train_gate import CHECKPOINT_FILE
-
     recorded = read_gate_meta(out) if resume and (out / META_FILE).is_file() else None
     kp = read_keypoints_motion(inputs.keypoints, inputs.fps, inputs.body, recorded)
-    pose = kp.pose
     if inputs.body is not None and inputs.pretrained is not None:
         raise InputError(
             f"--body {inputs.body} with --model {inputs.pretrained}: the pretrained encoder "
@@ -593,6 +589,23 @@ def resolve_train(
             f"unknown --vision-encoder {options.vision_encoder!r}.",
             fix="choose efficientnet, classical, openai or transformers.",
         )
+    return kp
+
+
+def resolve_train(
+    inputs: TrainInputs, options: TrainOptions, *, out: Path, resume: bool
+) -> ResolvedTrain:
+    """Read keypoints and labels, check the video, the pretrained and the output folders.
+
+    Raises:
+        InputError: a file is missing, unreadable or disagrees with another (frames,
+            animals, layout, classes), or ``out`` holds a model and ``resume`` is false.
+    """
+    from ethoagent.nn.lookagain import LookAgainConfig
+    from ethoagent.nn.train_gate import CHECKPOINT_FILE
+
+    kp = _train_keypoints(inputs, options, out, resume)
+    pose = kp.pose
     known = read_gate_meta(out).get("classes") if resume else None
     y, classes = read_gate_labels(
         inputs.labels, pose.individuals, pose.frames, pose.fps or inputs.fps, known
