@@ -65,7 +65,14 @@ from ethoagent.evals.gate_data import (
     GateCase,
     gate_cases,
 )
-from ethoagent.evals.gate_ethome import ethome_interact, ethome_notes, ethome_rows
+from ethoagent.evals.gate_heldout import (
+    QUICK_SIZE,
+    HeldOutResult,
+    ethome_interact,
+    heldout_notes,
+    heldout_rows,
+    simulated_keypoints,
+)
 from ethoagent.evals.gate_models import (
     evaluate_supervised,
     label_blocks,
@@ -253,15 +260,11 @@ def gate_suite(options: SuiteOptions) -> SuiteResult:
             )
         )
     notes += _claim_notes(metrics, cases)
-    try:
-        ethome = ethome_interact(shared_data_dir(), quick=options.quick)
-    except InputError as exc:
-        notes.append(f"ethome_social_interact skipped: {exc}")
-    else:
-        ethome_table, ethome_metrics = ethome_rows(ethome)
-        rows += ethome_table
-        metrics.update(ethome_metrics)
-        notes += ethome_notes(ethome_metrics, quick=options.quick)
+    held, skipped = _heldout_cases(options.quick)
+    held_rows, held_metrics = heldout_rows(held)
+    rows += held_rows
+    metrics.update(held_metrics)
+    notes += skipped + heldout_notes(held, held_metrics)
     notes += [
         f"Sizes: {sizes.model_dump()} (paper: d_model 256, d_z 128, 4 temporal layers, "
         "512 codes); RVQ 2 levels, social and aggregation transformers 1 layer each.",
@@ -287,6 +290,25 @@ def gate_suite(options: SuiteOptions) -> SuiteResult:
         figures={"gate_f1_vs_budget": _figure(rows, cases)},
         notes=list(dict.fromkeys(notes)),
     )
+
+
+def _heldout_cases(quick: bool) -> tuple[list[HeldOutResult], list[str]]:
+    """The cases run by ``gate train`` + ``gate eval``, and notes on what was skipped."""
+    results: list[HeldOutResult] = []
+    notes = []
+    try:
+        results += ethome_interact(shared_data_dir(), quick=quick)
+    except InputError as exc:
+        notes.append(f"ethome_social_interact skipped: {exc}")
+    if quick:
+        notes.append(
+            f"Held-out cases (gate train + gate eval): ethome only, model {QUICK_SIZE} (a "
+            "smoke run, not a measurement); the simulated keypoint sessions run in the full "
+            "suite."
+        )
+    else:
+        results += [simulated_keypoints(1, seed=11), simulated_keypoints(3, seed=12)]
+    return results, notes
 
 
 def _claim_notes(metrics: dict[str, Any], cases: Sequence[GateCase]) -> list[str]:
