@@ -28,11 +28,11 @@ from ethoagent.graphs.gate.descriptor import describe_gate_motion
 from ethoagent.graphs.gate.graph import run_gate_train
 from ethoagent.graphs.gate.inputs import (
     load_gate_model,
-    read_gate_labels,
     read_keypoints_motion,
     resolve_eval,
     resolve_predict,
 )
+from ethoagent.graphs.gate.labels import read_gate_labels
 from ethoagent.graphs.gate.stages import TracedEncoder, choose_frames, infer, vision_summary
 from ethoagent.graphs.kit.run import run_pipeline
 from ethoagent.io.keypoints import write_dlc_csv
