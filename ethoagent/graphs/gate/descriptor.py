@@ -26,6 +26,7 @@ direction where the layout names one head keypoint.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,7 +38,14 @@ from ethoagent.model.skeleton import normalise_name
 from ethoagent.tools.features import BodyLayout, compute_features
 from ethoagent.tools.motion import MotionDescriptor, describe_motion
 
-__all__ = ["POSE_CLIP", "POSE_WINDOW_S", "GateDescriptor", "describe_gate_motion", "standardise"]
+__all__ = [
+    "POSE_CLIP",
+    "POSE_WINDOW_S",
+    "GateDescriptor",
+    "body_words",
+    "describe_gate_motion",
+    "standardise",
+]
 
 POSE_WINDOW_S = 0.5
 """Rolling window of the pose features' mean and SD, seconds."""
@@ -156,3 +164,16 @@ def standardise(
         )
     out: NDArray[np.float32] = ((features - mean) / std).astype(np.float32)
     return out
+
+
+def body_words(body: str | None) -> str:
+    """The body roles a gate model describes keypoints with, in words.
+
+    ``body`` is ``Keypoints.body``: a ``roles_layout_name`` (``--body``) or None.
+    """
+    if body is None:
+        return "matched from the keypoint names (no --body)"
+    said = json.loads(body.split(":", 1)[1])
+    roles = "; ".join(f"{r} = {', '.join(v)}" for r, v in said["roles"].items())
+    members = said.get("body")
+    return f"from --body: {roles}" + (f"; body = {', '.join(members)}" if members else "")

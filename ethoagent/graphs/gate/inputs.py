@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from ethoagent.errors import InputError
-from ethoagent.graphs.gate.descriptor import describe_gate_motion, standardise
+from ethoagent.graphs.gate.descriptor import body_words, describe_gate_motion, standardise
 from ethoagent.graphs.gate.fitted import feature_scale, held_out, labelled_span, trained_on
 from ethoagent.graphs.gate.labels import read_gate_labels
 from ethoagent.graphs.gate.options import (
@@ -340,13 +340,9 @@ def gate_layout(
         return layout
     recorded: str | None = (meta.get("layout") or {}).get("body")
     if layout is not None and layout.name != recorded:
-        trained = (
-            "with other body roles (--body)"
-            if recorded
-            else "without --body (roles matched from the keypoint names)"
-        )
         raise InputError(
-            f"{body} states body roles other than the model's: it was trained {trained}.",
+            f"{body} states body roles other than the model's; its roles are "
+            f"{body_words(recorded)}.",
             fix="pass the body file the model was trained with, or leave --body out to use "
             "the model's own roles.",
         )

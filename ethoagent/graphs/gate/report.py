@@ -34,7 +34,6 @@ __all__ = [
     "EVAL_OUTPUTS",
     "PREDICT_OUTPUTS",
     "SUMMARY_KEYS",
-    "body_words",
     "ethogram_figure",
     "f1_scores",
     "keypoint_units",
@@ -192,19 +191,6 @@ def _table(rows: Sequence[dict[str, Any]]) -> list[str]:
         ]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     return lines
-
-
-def body_words(body: str | None) -> str:
-    """The body roles a gate model describes keypoints with, in words.
-
-    ``body`` is ``Keypoints.body``: a ``roles_layout_name`` (``--body``) or None.
-    """
-    if body is None:
-        return "matched from the keypoint names (no --body)"
-    said = json.loads(body.split(":", 1)[1])
-    roles = "; ".join(f"{r} = {', '.join(v)}" for r, v in said["roles"].items())
-    members = said.get("body")
-    return f"from --body: {roles}" + (f"; body = {', '.join(members)}" if members else "")
 
 
 def _report_md(title: str, summary: dict[str, Any], rows: Sequence[dict[str, Any]]) -> str:
