@@ -10,7 +10,8 @@ import pytest
 
 from ethoagent.errors import InputError
 from ethoagent.graphs.gate.cohort import pool_train_sessions
-from ethoagent.graphs.gate.inputs import read_gate_labels, read_keypoints_motion
+from ethoagent.graphs.gate.inputs import read_keypoints_motion
+from ethoagent.graphs.gate.labels import read_gate_labels
 from ethoagent.io.keypoints import write_dlc_csv
 from ethoagent.model.pose import PoseData
 from ethoagent.sim.synthetic import KEYPOINTS, simulate_world

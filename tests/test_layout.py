@@ -17,7 +17,6 @@ MAX_FUNCTION_LINES = 80
 
 # Modules over MAX_MODULE_LINES, by dotted name.
 LONG_MODULES_ALLOWED = {
-    "ethoagent.evals.gate",
     "ethoagent.io.keypoints",
 }
 

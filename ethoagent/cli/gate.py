@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from ethoagent.cli.base import OverwriteOpt, console, err_console, progress_bars, settings_from
+from ethoagent.cli.base import (
+    BodyOpt,
+    OverwriteOpt,
+    console,
+    err_console,
+    progress_bars,
+    settings_from,
+)
 from ethoagent.cli.base import validated as _validated
 from ethoagent.graphs.gate.options import DEFAULT_CACHE, SIZES, PretrainOptions, TrainOptions
 
@@ -162,6 +169,7 @@ def gate_train(
         typer.Option("--model", help="Pretrained model folder; its encoder is frozen."),
     ] = None,
     examples_from: ExamplesFromOpt = None,
+    body: BodyOpt = None,
     size: SizeOpt = "cpu",
     epochs: EpochsOpt = None,
     label_fraction: Annotated[
@@ -204,7 +212,7 @@ def gate_train(
 
     inputs = _validated(TrainInputs, "gate train", keypoints=keypoints, labels=labels,
                         pretrained=model_dir, video=video, vision_model=vision_model,
-                        fps=fps, examples_from=examples_from)  # fmt: skip
+                        fps=fps, examples_from=examples_from, body=body)  # fmt: skip
     options = _validated(
         TrainOptions, "gate train", size=size, epochs=epochs, label_fraction=label_fraction,
         d_model=d_model, d_z=d_z, layers=layers, window=window, vision_encoder=vision_encoder,
@@ -222,13 +230,15 @@ def gate_train(
         f"sent to the encoder in {v['vision_encoder_calls']} call(s) ({v['cache_hits']} from "
         f"the cache in {embedding_cache})",
     )  # fmt: skip
-    _finish(res, _fit_line("trained", s, what), *vision, *_head_lines(s.get("head") or {}))
+    _finish(res, _fit_line("trained", s, what), *vision, *_model_lines(s))
 
 
-def _head_lines(head: dict[str, Any]) -> tuple[str, ...]:
-    """How the trained model answers, and what chose it (the head of ``gate.json``)."""
+def _model_lines(summary: dict[str, Any]) -> tuple[str, ...]:
+    """The body roles and how the trained model answers, and what chose it (``gate.json``)."""
+    body = f"body roles: {summary['body_roles']}"
+    head = summary.get("head") or {}
     if not head:
-        return ("head: the transformer (too few labelled frames to hold any back)",)
+        return body, "head: the transformer (too few labelled frames to hold any back)"
     scores = ", ".join(f"{m} {v:.2f}" for m, v in head["validation"].items())
     line = (
         f"head: {head['mode']}, smoothed over {head['smooth_frames']} frame(s); macro-F1 on "
@@ -238,7 +248,7 @@ def _head_lines(head: dict[str, Any]) -> tuple[str, ...]:
         line += (
             f" [yellow](the transformer lost to the {head['mode']}: the gate answers with it)[/]"
         )
-    return (line,)
+    return body, line
 
 
 @gate_app.command("predict")
@@ -255,6 +265,7 @@ def gate_predict(
     ],
     fps: FpsOpt = None,
     overwrite: OverwriteOpt = False,
+    body: BodyOpt = None,
     video: VideoOpt = None,
     top_k: Annotated[
         float | None,
@@ -277,7 +288,7 @@ def gate_predict(
     from ethoagent.graphs.gate import GATE_PREDICT
 
     inputs = {"keypoints": keypoints, "gate_model": model_dir, "video": video,
-              "vision_model": vision_model, "fps": fps}  # fmt: skip
+              "vision_model": vision_model, "fps": fps, "body": body}  # fmt: skip
     options = {"top_k": top_k, "embedding_cache": embedding_cache}
     res = _pipeline(GATE_PREDICT, inputs, options, config, out, overwrite)
     s = res.summary
@@ -285,6 +296,7 @@ def gate_predict(
         ("frames x animals", f"{s['frames']} x {len(s['animals'])} at {s['fps']:g} fps"),
         ("classes", ", ".join(f"{c} {v:.0%}" for c, v in s["class_shares"].items())),
         ("mean top probability", f"{s['mean_top_probability']:.3f}"),
+        ("body roles", s["body_roles"]),
         ("vision", "none (keypoint path)" if s["top_k"] is None
          else f"{s['encoder'] or 'none'}, top-k {s['top_k']:.0%}"),
     ]  # fmt: skip
@@ -320,6 +332,7 @@ def gate_eval(
     ] = Path("gate-eval"),
     video: VideoOpt = None,
     fps: FpsOpt = None,
+    body: BodyOpt = None,
     vision_model: VisionModelOpt = None,
     embedding_cache: CacheOpt = DEFAULT_CACHE,
     config: ConfigOpt = None,
@@ -345,7 +358,8 @@ def gate_eval(
     from ethoagent.graphs.gate import GATE_EVAL
 
     inputs = {"gate_model": model_dir, "labels": labels, "keypoints": keypoints,
-              "video": video, "vision_model": vision_model, "fps": fps}  # fmt: skip
+              "video": video, "vision_model": vision_model, "fps": fps,
+              "body": body}  # fmt: skip
     options = {"embedding_cache": embedding_cache, "holdout": holdout}
     res = _pipeline(GATE_EVAL, inputs, options, config, out, overwrite)
     record = json.loads((out / "results.json").read_text())

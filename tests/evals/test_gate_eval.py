@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from ethoagent.evals.datasets import shared_data_dir
-from ethoagent.evals.gate import LABEL_RATIOS, TOPK, label_blocks
+from ethoagent.evals.gate_data import LABEL_RATIOS, TOPK
+from ethoagent.evals.gate_models import label_blocks
 from ethoagent.evals.harness import SuiteOptions, available_suites, run_suite
 from ethoagent.nn.train_gate import GateSession
 from tests.data_paths import require_shared
@@ -94,6 +95,25 @@ def test_behaviordepot_runs_on_the_keypoint_path(quick_run: dict[str, Any]) -> N
     assert quick_run["metrics"]["behaviordepot_demo1.vision_crops"] == 0
 
 
+def test_ethome_is_scored_both_ways_beside_the_heads_parts(quick_run: dict[str, Any]) -> None:
+    """Both halves held out in turn, each method's interact F1 and macro-F1 on the same frames."""
+    require_shared("ethome_social_interact")
+    m = quick_run["metrics"]
+    assert m["ethome_first_half.frames_scored"] == [2850, 5700]
+    assert m["ethome_second_half.frames_scored"] == [0, 2850]
+    for case in ("ethome_first_half", "ethome_second_half"):
+        for method in ("gate", "transformer", "logreg", "rule"):
+            assert 0.0 <= m[f"{case}.{method}.interact_f1"] <= 1.0
+            assert 0.0 < m[f"{case}.{method}.macro_f1"] <= 1.0
+        assert m[f"{case}.head"] in ("rule", "logreg", "mean", "transformer")
+        assert m[f"{case}.train_cpu_s"] > 0
+    rows = [r for r in quick_run["table"] if r["dataset"].startswith("ethome")]
+    assert len(rows) == 8 and all("interact" in r["per_class_f1"] for r in rows)
+    assert rows[0]["method"].startswith("gate (head = ")
+    assert sum(n.startswith("ethome_second_half (") for n in quick_run["notes"]) == 1
+    assert "synthetic_keypoints_1.gate.macro_f1" not in m  # full run only
+
+
 def test_label_blocks_draw_the_ratio_of_windows() -> None:
     frames = 1000
     s = GateSession(
@@ -109,7 +129,7 @@ def test_label_blocks_draw_the_ratio_of_windows() -> None:
 
 def test_the_eval_and_the_cli_give_the_same_features_for_the_same_file() -> None:
     """One descriptor and one standardisation: the eval's demo1 sessions are the CLI's."""
-    from ethoagent.evals.gate import EvalSizes, behaviordepot_case
+    from ethoagent.evals.gate_data import EvalSizes, behaviordepot_case
     from ethoagent.graphs.gate.fitted import feature_scale
     from ethoagent.graphs.gate.inputs import read_keypoints_motion
 

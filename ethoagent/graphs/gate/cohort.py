@@ -19,7 +19,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ethoagent.errors import InputError
-from ethoagent.graphs.gate.inputs import Keypoints, read_gate_labels, read_keypoints_motion
+from ethoagent.graphs.gate.inputs import Keypoints, read_keypoints_motion
+from ethoagent.graphs.gate.labels import read_gate_labels
 from ethoagent.io.session import read_examples_table
 from ethoagent.model.pose import PoseData
 from ethoagent.tools.motion import MotionDescriptor
@@ -54,6 +55,7 @@ def pool_train_sessions(
     *,
     fps: float | None,
     gap: int,
+    body: Path | None = None,
 ) -> CohortSessions:
     """Append the labelled sessions of ``table`` to the trained session.
 
@@ -64,6 +66,8 @@ def pool_train_sessions(
         table: the examples table.
         fps: the frame rate given for sessions whose file and row state none, Hz.
         gap: invalid frames between sessions (the model's window).
+        body: the trained session's body file (``--body``): every session is described
+            with its roles.
 
     Raises:
         InputError: a bad table, a session whose keypoints or animals differ from the
@@ -76,7 +80,7 @@ def pool_train_sessions(
     record: list[dict[str, object]] = []
     for row in read_examples_table(table):
         where = f"examples table {table}:{row.line}"
-        other = read_keypoints_motion(row.keypoints, row.fps or fps)
+        other = read_keypoints_motion(row.keypoints, row.fps or fps, body)
         if (other.pose.keypoints, other.pose.individuals) != (
             kp.pose.keypoints,
             kp.pose.individuals,
@@ -139,4 +143,4 @@ def _joined(
     )
     nose_gap = np.full((gap, *noses[0].shape[1:]), np.nan)
     nose = np.concatenate([part for n in noses for part in (n, nose_gap)][:-1])
-    return Keypoints(kp.path, pose, motion, nose, kp.pose_features)
+    return Keypoints(kp.path, pose, motion, nose, kp.pose_features, kp.body)

@@ -15,10 +15,18 @@ social features to the nearest partner (nose-nose and nose-tail-base distance in
 lengths, relative heading, partner bearing, approach speed), each with its rolling mean
 and SD over ``POSE_WINDOW_S``. Without a body layout (fewer than two body keypoints) the
 pose features are left out and the descriptor says so (``pose_features``).
+
+Body roles: by default the roles are matched from the keypoint names
+(``tools.features.infer_layout``) and the keypoint part reads every keypoint. With a
+layout (``--body FILE``, ``io.body.read_body``) the pose features use its roles, and the
+keypoint part reads the layout's keypoints only (arena corners and points the file leaves
+out of ``body`` stay out), its neighbour bearing measured from the tail base -> head
+direction where the layout names one head keypoint.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,10 +34,18 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ethoagent.errors import InputError
-from ethoagent.tools.features import compute_features
+from ethoagent.model.skeleton import normalise_name
+from ethoagent.tools.features import BodyLayout, compute_features
 from ethoagent.tools.motion import MotionDescriptor, describe_motion
 
-__all__ = ["POSE_CLIP", "POSE_WINDOW_S", "GateDescriptor", "describe_gate_motion", "standardise"]
+__all__ = [
+    "POSE_CLIP",
+    "POSE_WINDOW_S",
+    "GateDescriptor",
+    "body_words",
+    "describe_gate_motion",
+    "standardise",
+]
 
 POSE_WINDOW_S = 0.5
 """Rolling window of the pose features' mean and SD, seconds."""
@@ -62,6 +78,7 @@ def describe_gate_motion(
     fps: float,
     keypoints: Sequence[str],
     individuals: Sequence[str] | None = None,
+    layout: BodyLayout | None = None,
 ) -> GateDescriptor:
     """The gate's descriptor of tracked keypoints (see the module doc).
 
@@ -71,6 +88,8 @@ def describe_gate_motion(
         fps: frame rate, Hz.
         keypoints: keypoint names, length ``keypoints``.
         individuals: animal names; None = ``individual_<i>``.
+        layout: the body roles (``--body``); None = matched from the names, every
+            keypoint in the keypoint part.
 
     Returns:
         The descriptor, its pose feature names and the nose-nose distance.
@@ -81,12 +100,13 @@ def describe_gate_motion(
     pts = np.asarray(points, np.float64)
     conf = np.asarray(confidence, np.float64)
     conf = np.where(np.isnan(conf), 1.0, conf)
-    base = describe_motion(pts, conf, velocity_fps=fps)
+    keep, heading = _body_part(layout, keypoints)
+    base = describe_motion(pts[:, :, keep], conf[:, :, keep], velocity_fps=fps, heading=heading)
     frames, animals = base.valid.shape
     try:
         pose = compute_features(
             np.where(conf[..., None] > 0, pts, np.nan), fps=fps, keypoints=keypoints,
-            individuals=individuals, window_s=POSE_WINDOW_S,
+            individuals=individuals, layout=layout, window_s=POSE_WINDOW_S,
         )  # fmt: skip
     except InputError:
         # a layout with no head and tail base: the keypoint part alone
@@ -100,6 +120,25 @@ def describe_gate_motion(
         else np.full((frames, animals), np.nan)
     )
     return GateDescriptor(MotionDescriptor(features, base.valid, base.confidence), pose.names, nose)
+
+
+def _body_part(
+    layout: BodyLayout | None, keypoints: Sequence[str]
+) -> tuple[list[int], tuple[int, int] | None]:
+    """Indices of the keypoints the keypoint part reads, and its ``(tail, head)`` heading.
+
+    Without a layout: every keypoint, no heading. With one: its ``body`` keypoints (the
+    animal's, arena points left out), else the keypoints its roles name.
+    """
+    if layout is None:
+        return list(range(len(keypoints))), None
+    names = {normalise_name(n) for n in (layout.body or layout.names())}
+    keep = [i for i, k in enumerate(keypoints) if normalise_name(k) in names]
+    at = {normalise_name(keypoints[i]): j for j, i in enumerate(keep)}
+    ends = (normalise_name(layout.tail_base), *(normalise_name(h) for h in layout.head))
+    if len(ends) == 2 and all(e in at for e in ends):
+        return keep, (at[ends[0]], at[ends[1]])
+    return keep, None
 
 
 def standardise(
@@ -125,3 +164,16 @@ def standardise(
         )
     out: NDArray[np.float32] = ((features - mean) / std).astype(np.float32)
     return out
+
+
+def body_words(body: str | None) -> str:
+    """The body roles a gate model describes keypoints with, in words.
+
+    ``body`` is ``Keypoints.body``: a ``roles_layout_name`` (``--body``) or None.
+    """
+    if body is None:
+        return "matched from the keypoint names (no --body)"
+    said = json.loads(body.split(":", 1)[1])
+    roles = "; ".join(f"{r} = {', '.join(v)}" for r, v in said["roles"].items())
+    members = said.get("body")
+    return f"from --body: {roles}" + (f"; body = {', '.join(members)}" if members else "")

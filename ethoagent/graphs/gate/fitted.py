@@ -47,15 +47,21 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def trained_on(keypoints: Path, labels: Path, frames: int, labelled: int) -> dict[str, Any]:
-    """``gate.json``'s record of the training data: files, their hashes, frames labelled."""
+def trained_on(
+    keypoints: Path, labels: Path, frames: int, labelled: tuple[int, int]
+) -> dict[str, Any]:
+    """``gate.json``'s record of the training data: files, their hashes, frames labelled.
+
+    ``labelled`` is ``(first, stop)``: the span of the session's frames whose labels the
+    model was trained on (``stop`` exclusive).
+    """
     return {
         "keypoints": str(keypoints.resolve()),
         "keypoints_sha256": file_sha256(keypoints),
         "labels": str(labels.resolve()),
         "labels_sha256": file_sha256(labels),
         "frames": frames,
-        "labelled_frames": [0, labelled],
+        "labelled_frames": [int(labelled[0]), int(labelled[1])],
     }
 
 
@@ -67,33 +73,36 @@ def held_out(
     ``meta`` is the model's ``gate.json``; ``keypoints`` the file scored, of ``frames``.
 
     Another session is held out as a whole (``holdout``: its last fraction only); on the
-    session the model was trained on, the frames after its labelled ones (``holdout``:
-    the last fraction, which must not reach back into them).
+    session the model was trained on, the frames after its labelled ones, or, where it
+    was trained on the end of the session, the frames before them (``holdout``: the last
+    fraction, which must not reach back into them).
 
     Raises:
         InputError: the frames to score include frames whose labels the model was
             trained on, or no frame is held out.
     """
     start = 0 if holdout is None else frames - round(holdout * frames)
+    stop = frames
     record = meta.get("trained_on")
     if record is None:
-        return start, frames, "unknown (the model records no training data)"
+        return start, stop, "unknown (the model records no training data)"
     if record["keypoints_sha256"] != file_sha256(keypoints):
-        return start, frames, f"by session (trained on {Path(record['keypoints']).name})"
-    lo, hi = record["labelled_frames"]
-    start = max(start, hi) if holdout is None else start
+        return start, stop, f"by session (trained on {Path(record['keypoints']).name})"
+    lo, hi = (int(v) for v in record["labelled_frames"])
     trained = f"trained on its frames {lo}-{hi - 1}"
-    if start < hi:
+    if holdout is None:
+        start, stop = (hi, frames) if hi < frames else (0, lo)
+    elif start < hi:
         raise InputError(
             f"--holdout {holdout} scores frames {start}-{frames - 1} of {keypoints}, but the "
             f"model was {trained}: that would score it on its own training labels.",
             fix=f"pass --holdout {(frames - hi) / frames:.3g} or less, or another session.",
         )
-    if start >= frames:
+    if start >= stop:
         raise InputError(
             f"the model was trained on the labels of every frame of {keypoints}; nothing is "
             "held out to score it on.",
             fix="pass another labelled session, or train with --label-fraction 0.5 and "
             "score the rest.",
         )
-    return start, frames, f"by time (frames {start}-{frames - 1}; the model was {trained})"
+    return start, stop, f"by time (frames {start}-{stop - 1}; the model was {trained})"

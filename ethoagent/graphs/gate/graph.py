@@ -33,6 +33,7 @@ import ethoagent.graphs.gate.report as report
 import ethoagent.graphs.gate.stages as stages
 from ethoagent.atomic import atomic_write_bytes
 from ethoagent.config import Settings
+from ethoagent.graphs.gate.descriptor import body_words
 from ethoagent.graphs.gate.inputs import (
     PretrainInputs,
     ResolvedEval,
@@ -121,7 +122,8 @@ def _train_report(env: GateEnv, state: GateState) -> GateState:
     vision = state.get("vision")
     unit, doubts = report.keypoint_units([(r.keypoints.path, r.keypoints.pose)])
     taught = r.meta.get("examples_from")
-    extra = {"unit": unit, **({"examples_from": taught} if taught else {})}
+    extra = {"unit": unit, "body_roles": body_words(r.keypoints.body),
+             **({"examples_from": taught} if taught else {})}  # fmt: skip
     report.write_fit_outputs(env.rt.run, "train", r.out / stages.TRAIN_LOG, "loss",
                              state["fit"], vision, [*state.get("warnings", []), *doubts],
                              extra)  # fmt: skip
@@ -135,7 +137,8 @@ def _predict_report(env: GateEnv, state: GateState) -> GateState:
     probs = env.rt.run.load_arrays("probs")["probs"]
     unit, doubts = report.keypoint_units([(r.keypoints.path, r.keypoints.pose)])
     taught = r.model.meta.get("examples_from")
-    extra = {"unit": unit, **({"examples_from": taught} if taught else {})}
+    extra = {"unit": unit, "body_roles": body_words(r.keypoints.body),
+             **({"examples_from": taught} if taught else {})}  # fmt: skip
     report.write_predict_outputs(
         env.rt.run, probs, list(r.keypoints.pose.individuals), r.model.classes, r.fps,
         state["vision"] or {}, [*state.get("warnings", []), *doubts], extra,

@@ -11,7 +11,6 @@ trained, ``classes.json``.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,8 +22,9 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from ethoagent.errors import InputError
-from ethoagent.graphs.gate.descriptor import describe_gate_motion, standardise
+from ethoagent.graphs.gate.descriptor import body_words, describe_gate_motion, standardise
 from ethoagent.graphs.gate.fitted import feature_scale, held_out, labelled_span, trained_on
+from ethoagent.graphs.gate.labels import read_gate_labels
 from ethoagent.graphs.gate.options import (
     ARCHITECTURE,
     ENCODERS,
@@ -34,6 +34,7 @@ from ethoagent.graphs.gate.options import (
     TrainOptions,
 )
 from ethoagent.model.pose import PoseData
+from ethoagent.tools.features import BodyLayout
 
 if TYPE_CHECKING:  # torch loads with the first model, not with the inputs models
     from ethoagent.nn.lookagain import LookAgain
@@ -53,8 +54,8 @@ __all__ = [
     "ResolvedPretrain",
     "ResolvedTrain",
     "TrainInputs",
+    "gate_layout",
     "load_gate_model",
-    "read_gate_labels",
     "read_keypoints_motion",
     "resolve_eval",
     "resolve_predict",
@@ -64,8 +65,6 @@ __all__ = [
 
 META_FILE = "gate.json"
 CLASSES_FILE = "classes.json"
-OTHER = "other"
-"""Class of the frames a BORIS export covers with no behaviour."""
 
 
 class _Inputs(BaseModel):
@@ -82,10 +81,15 @@ class PretrainInputs(_Inputs):
 
 
 class TrainInputs(_Inputs):
-    """A labelled session; optionally a pretrained model folder and the session's video."""
+    """A labelled session; optionally a pretrained model folder and the session's video.
+
+    ``body``: a body file stating which keypoints play which role (``io.body``: a TOML or
+    a skeleton file); recorded in ``gate.json``, so predict and eval rebuild it.
+    """
 
     keypoints: Path
     labels: Path
+    body: Path | None = None
     pretrained: Path | None = None
     video: Path | None = None
     vision_model: Path | None = None
@@ -94,10 +98,15 @@ class TrainInputs(_Inputs):
 
 
 class PredictInputs(_Inputs):
-    """A keypoint file, a trained model folder and, for a vision model, the video."""
+    """A keypoint file, a trained model folder and, for a vision model, the video.
+
+    ``body``: optional; the model's recorded body roles are used, and a body file given
+    must state the same ones.
+    """
 
     keypoints: Path
     gate_model: Path
+    body: Path | None = None
     video: Path | None = None
     vision_model: Path | None = None
 
@@ -122,6 +131,8 @@ class Keypoints:
             body lengths, NaN = unknown (the rule baseline's input).
         pose_features: how many of the descriptor's last columns are body-length
             features (0 = none could be computed).
+        body: the name of the body layout a body file stated (``roles_layout_name``),
+            or None (roles matched from the keypoint names).
     """
 
     path: Path
@@ -129,6 +140,7 @@ class Keypoints:
     motion: MotionDescriptor
     nose_distance: NDArray[np.float64]
     pose_features: int = 0
+    body: str | None = None
 
     def session(
         self,
@@ -149,11 +161,12 @@ class Keypoints:
 
     @property
     def layout(self) -> dict[str, Any]:
-        """Keypoint names, animals and spatial dimensions, as recorded in ``gate.json``."""
+        """Keypoint names, animals, spatial dimensions and body roles, as in ``gate.json``."""
         return {
             "keypoints": list(self.pose.keypoints),
             "animals": list(self.pose.individuals),
             "spatial_dims": int(self.pose.points.shape[-1]),
+            "body": self.body,
         }
 
 
@@ -267,11 +280,24 @@ class ResolvedEval:
 # ----------------------------------------------------------------------- files
 
 
-def read_keypoints_motion(path: Path, fps: float | None) -> Keypoints:
+def read_keypoints_motion(
+    path: Path,
+    fps: float | None,
+    body: Path | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Keypoints:
     """Read a keypoint file and describe its motion, velocities included (as the eval).
 
+    Args:
+        path: the keypoint file.
+        fps: frame rate, Hz, where the file states none.
+        body: a body file (``--body``) stating the keypoints' roles, or None.
+        meta: the ``gate.json`` of the model the keypoints are for (None = a new model):
+            its recorded body roles are used (``gate_layout``).
+
     Raises:
-        InputError: the file does not exist or cannot be read, or no frame rate is known.
+        InputError: the file does not exist or cannot be read, no frame rate is known, or
+            the body file does not fit the keypoints or the model.
     """
     from ethoagent.io.keypoints import read_keypoints
 
@@ -284,11 +310,43 @@ def read_keypoints_motion(path: Path, fps: float | None) -> Keypoints:
             f"{path} states no frame rate; the motion descriptor holds velocities.",
             fix="pass --fps (Hz).",
         )
+    layout = gate_layout(body, pose.keypoints, meta)
     d = describe_gate_motion(
         pose.points, pose.confidence, fps=float(rate), keypoints=pose.keypoints,
-        individuals=pose.individuals,
+        individuals=pose.individuals, layout=layout,
     )  # fmt: skip
-    return Keypoints(path, pose, d.motion, d.nose_distance, len(d.pose_names))
+    name = None if layout is None else layout.name
+    return Keypoints(path, pose, d.motion, d.nose_distance, len(d.pose_names), name)
+
+
+def gate_layout(
+    body: Path | None, keypoints: Sequence[str], meta: dict[str, Any] | None
+) -> BodyLayout | None:
+    """The body roles the keypoints are described with (None = matched from the names).
+
+    A new model (``meta`` None) takes the body file's roles. A trained model keeps the
+    roles it recorded (``gate.json``'s ``layout.body``), rebuilt for ``keypoints``; a body
+    file given with it must state the same roles.
+
+    Raises:
+        InputError: a bad body file (``io.body.read_body``), or one whose roles differ
+            from the model's.
+    """
+    from ethoagent.io.body import read_body
+    from ethoagent.tools.features import layout_named
+
+    layout = None if body is None else read_body(body, list(keypoints))
+    if meta is None:
+        return layout
+    recorded: str | None = (meta.get("layout") or {}).get("body")
+    if layout is not None and layout.name != recorded:
+        raise InputError(
+            f"{body} states body roles other than the model's; its roles are "
+            f"{body_words(recorded)}.",
+            fix="pass the body file the model was trained with, or leave --body out to use "
+            "the model's own roles.",
+        )
+    return None if recorded is None else layout_named(recorded, list(keypoints))
 
 
 def read_gate_meta(folder: Path) -> dict[str, Any]:
@@ -415,122 +473,6 @@ def new_model(
             raise InputError(f"invalid model size: {exc}".splitlines()[0]) from None
 
 
-# ----------------------------------------------------------------------- labels
-
-
-def read_gate_labels(
-    path: Path,
-    animals: Sequence[str],
-    frames: int,
-    fps: float | None = None,
-    known: Sequence[str] | None = None,
-) -> tuple[NDArray[np.int64], list[str]]:
-    """``(frames, animals)`` int64 labels and the class names, from a labels file.
-
-    Frame-wise CSV ``frame,<label>`` (one animal) or ``frame,<animal>...``, with integer
-    codes (-1 = unlabelled) or behaviour names (empty = unlabelled); or a BORIS events
-    export (state events per subject = animal; uncovered frames are ``other``). With
-    ``known`` (a trained model's classes) names map onto those codes.
-    """
-    from ethoagent.io.labels import read_boris_events
-
-    if not path.is_file():
-        raise InputError(f"label file {path} does not exist.", fix="check the path.")
-    head = next((ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()), "")
-    if head.split(",")[0].strip().strip('"').lower() == "frame":
-        names, columns = _framewise_cells(path)
-    else:
-        names, columns = _boris_cells(path, read_boris_events(path), animals, frames, fps)
-    if len(columns) == 1 and len(animals) == 1:
-        chosen = names
-    elif set(columns) == set(animals):
-        chosen = [[row[columns.index(a)] for a in animals] for row in names]
-    else:
-        raise InputError(
-            f"{path} has label columns {list(columns)}; the keypoints have animals "
-            f"{list(animals)}.",
-            fix="write 'frame,label' for one animal, or one column per animal named after it.",
-        )
-    if len(chosen) != frames:
-        raise InputError(
-            f"{path} labels {len(chosen)} frames; the keypoints have {frames}.",
-            fix="give one label row per keypoint frame (-1 = unlabelled).",
-        )
-    cells = [c for row in chosen for c in row if c not in ("", "-1")]
-    if all(c.lstrip("-").isdigit() for c in cells):
-        y = np.array([[int(c) if c else -1 for c in row] for row in chosen], np.int64).reshape(
-            frames, len(animals)
-        )
-        classes = list(known) if known else [str(c) for c in range(int(max(y.max(), 0)) + 1)]
-        return y, classes
-    classes = list(known) if known else sorted(set(cells))
-    index = {c: i for i, c in enumerate(classes)}
-    unknown = sorted(set(cells) - set(index))
-    if unknown:
-        raise InputError(
-            f"{path} holds label(s) {unknown} the model does not know; it knows {classes}.",
-            fix="use the behaviour names the model was trained on.",
-        )
-    y = np.array(
-        [[index[c] if c not in ("", "-1") else -1 for c in row] for row in chosen], np.int64
-    ).reshape(frames, len(animals))
-    return y, classes
-
-
-def _framewise_cells(path: Path) -> tuple[list[list[str]], list[str]]:
-    with path.open(newline="", encoding="utf-8", errors="replace") as f:
-        rows = [r for r in csv.reader(f) if r]
-    columns = [c.strip() for c in rows[0][1:]]
-    if not columns:
-        raise InputError(
-            f"{path} has no label column after 'frame'.", fix="write 'frame,label' rows."
-        )
-    body = rows[1:]
-    for i, r in enumerate(body):
-        if len(r) != len(columns) + 1 or r[0].strip() != str(i):
-            raise InputError(
-                f"{path} line {i + 2}: expected frame {i} and {len(columns)} label(s); found {r}.",
-                fix="write one row per frame, counting 0, 1, 2, … without gaps.",
-            )
-    return [[c.strip() for c in r[1:]] for r in body], columns
-
-
-def _boris_cells(
-    path: Path, events: Sequence[Any], animals: Sequence[str], frames: int, fps: float | None
-) -> tuple[list[list[str]], list[str]]:
-    """Frame-wise behaviour names per subject from BORIS state events."""
-    from ethoagent.io.labels import boris_to_framewise
-
-    stated = [e.fps for e in events if np.isfinite(e.fps) and e.fps > 0]
-    rate = stated[0] if stated else fps
-    if rate is None:
-        raise InputError(
-            f"{path} (BORIS) states no frame rate and none was given.", fix="pass --fps (Hz)."
-        )
-    subjects = sorted({e.subject for e in events})
-    groups: dict[str, str | None]
-    if len(animals) == 1 and len(subjects) <= 1:
-        groups = {animals[0]: None}
-    else:
-        missing = [a for a in animals if a not in subjects]
-        if missing:
-            raise InputError(
-                f"{path} has BORIS subjects {subjects}; the keypoints have animals "
-                f"{list(animals)}.",
-                fix="name the BORIS subjects after the animals of the keypoints.",
-            )
-        groups = {a: a for a in animals}
-    behaviours = sorted({e.behaviour for e in events if e.status in ("START", "STOP")})
-    columns = list(groups)
-    out = [[OTHER] * len(columns) for _ in range(frames)]
-    for j, subject in enumerate(groups.values()):
-        for b in behaviours:
-            on = boris_to_framewise(events, fps=rate, frames=frames, behaviour=b, subject=subject)
-            for f in np.flatnonzero(on):
-                out[int(f)][j] = b
-    return out, columns
-
-
 # ----------------------------------------------------------------------- resolve
 
 
@@ -574,22 +516,23 @@ def resolve_pretrain(
 
 def _fit_record(
     inputs: TrainInputs,
-    options: TrainOptions,
     kp: Keypoints,
     y: NDArray[np.int64],
     classes: list[str],
+    own: tuple[int, int, int],
     taught: list[dict[str, object]] | None = None,
 ) -> dict[str, Any]:
     """A new model's ``gate.json`` start: layout, classes, training data, feature scale.
 
-    ``taught``: the sessions of ``--examples-from``, recorded as ``examples_from``.
+    ``own``: ``(frames, first, stop)`` of the trained session (before ``--examples-from``)
+    and the span of its labelled frames; ``taught``: the sessions of ``--examples-from``,
+    recorded as ``examples_from``.
     """
-    frames = kp.pose.frames
-    labelled = round(options.label_fraction * frames)
+    frames, first, stop = own
     record = {
         "layout": kp.layout,
         "classes": classes,
-        "trained_on": trained_on(inputs.keypoints, inputs.labels, frames, labelled),
+        "trained_on": trained_on(inputs.keypoints, inputs.labels, frames, (first, stop)),
         "feature_scale": feature_scale(kp.motion.features[labelled_span(y)]),
     }
     return record if taught is None else {**record, "examples_from": taught}
@@ -613,9 +556,36 @@ def _with_cohort(
             fix="leave out --video, or train on one session with its video.",
         )
     c = pool_train_sessions(
-        kp, y, classes, inputs.examples_from, fps=inputs.fps, gap=options.window
+        kp, y, classes, inputs.examples_from, fps=inputs.fps, gap=options.window, body=inputs.body
     )
     return c.keypoints, c.labels, c.classes, c.sessions
+
+
+def _train_keypoints(
+    inputs: TrainInputs, options: TrainOptions, out: Path, resume: bool
+) -> Keypoints:
+    """The trained session's keypoints (with a resumed run's body roles); checks the options.
+
+    Raises:
+        InputError: unreadable keypoints, ``--body`` with a pretrained model, a missing
+            video or an unknown vision encoder.
+    """
+    recorded = read_gate_meta(out) if resume and (out / META_FILE).is_file() else None
+    kp = read_keypoints_motion(inputs.keypoints, inputs.fps, inputs.body, recorded)
+    if inputs.body is not None and inputs.pretrained is not None:
+        raise InputError(
+            f"--body {inputs.body} with --model {inputs.pretrained}: the pretrained encoder "
+            "read motion features described without body roles.",
+            fix="leave out --body, or train without --model.",
+        )
+    if inputs.video is not None and not inputs.video.is_file():
+        raise InputError(f"video {inputs.video} does not exist.", fix="check the path.")
+    if options.vision_encoder is not None and options.vision_encoder not in ENCODERS:
+        raise InputError(
+            f"unknown --vision-encoder {options.vision_encoder!r}.",
+            fix="choose efficientnet, classical, openai or transformers.",
+        )
+    return kp
 
 
 def resolve_train(
@@ -630,23 +600,18 @@ def resolve_train(
     from ethoagent.nn.lookagain import LookAgainConfig
     from ethoagent.nn.train_gate import CHECKPOINT_FILE
 
-    kp = read_keypoints_motion(inputs.keypoints, inputs.fps)
+    kp = _train_keypoints(inputs, options, out, resume)
     pose = kp.pose
-    if inputs.video is not None and not inputs.video.is_file():
-        raise InputError(f"video {inputs.video} does not exist.", fix="check the path.")
-    if options.vision_encoder is not None and options.vision_encoder not in ENCODERS:
-        raise InputError(
-            f"unknown --vision-encoder {options.vision_encoder!r}.",
-            fix="choose efficientnet, classical, openai or transformers.",
-        )
     known = read_gate_meta(out).get("classes") if resume else None
     y, classes = read_gate_labels(
         inputs.labels, pose.individuals, pose.frames, pose.fps or inputs.fps, known
     )
     y[round(options.label_fraction * pose.frames) :] = -1
-    kp, y, classes, taught = _with_cohort(inputs, options, kp, y, classes)
     if not (y >= 0).any():  # also --label-fraction 0
         raise InputError(f"{inputs.labels} labels no frame (all -1).", fix="label some frames.")
+    span = labelled_span(y)
+    own = (pose.frames, int(span.start), int(span.stop))
+    kp, y, classes, taught = _with_cohort(inputs, options, kp, y, classes)
     _check_model_out(out, resume, CHECKPOINT_FILE)
     encoder: tuple[str | None, int] | None = None
     if resume:
@@ -672,7 +637,7 @@ def resolve_train(
     else:
         if inputs.video is not None:
             encoder = (options.vision_encoder, options.crop_px)
-        meta = _fit_record(inputs, options, kp, y, classes, taught)
+        meta = _fit_record(inputs, kp, y, classes, own, taught)
         if inputs.pretrained is not None:
             if not (inputs.pretrained / "weights.pt").is_file():
                 raise InputError(
@@ -727,7 +692,7 @@ def resolve_predict(inputs: PredictInputs, options: PredictOptions) -> ResolvedP
             video do not fit it, or no frame rate is known.
     """
     gm = load_gate_model(inputs.gate_model)
-    kp = read_keypoints_motion(inputs.keypoints, inputs.fps)
+    kp = read_keypoints_motion(inputs.keypoints, inputs.fps, inputs.body, gm.meta)
     check_layout(kp, gm.model.config.input_dim, gm.meta)
     rate = kp.pose.fps or inputs.fps
     if rate is None:
@@ -749,7 +714,7 @@ def resolve_eval(inputs: EvalInputs, options: EvalOptions) -> ResolvedEval:
             hold a class the model does not know, or no labelled frame is held out.
     """
     gm = load_gate_model(inputs.gate_model)
-    kp = read_keypoints_motion(inputs.keypoints, inputs.fps)
+    kp = read_keypoints_motion(inputs.keypoints, inputs.fps, inputs.body, gm.meta)
     check_layout(kp, gm.model.config.input_dim, gm.meta)
     pose = kp.pose
     truth, _ = read_gate_labels(
@@ -773,6 +738,7 @@ def resolve_eval(inputs: EvalInputs, options: EvalOptions) -> ResolvedEval:
             check_video(inputs.video, kp)
     start, stop, split = held_out(gm.meta, inputs.keypoints, pose.frames, options.holdout)
     truth[:start] = -1
+    truth[stop:] = -1
     if not (truth >= 0).any():
         raise InputError(
             f"{inputs.labels} labels none of the held-out frames {start}-{stop - 1}.",

@@ -28,11 +28,11 @@ from ethoagent.graphs.gate.descriptor import describe_gate_motion
 from ethoagent.graphs.gate.graph import run_gate_train
 from ethoagent.graphs.gate.inputs import (
     load_gate_model,
-    read_gate_labels,
     read_keypoints_motion,
     resolve_eval,
     resolve_predict,
 )
+from ethoagent.graphs.gate.labels import read_gate_labels
 from ethoagent.graphs.gate.stages import TracedEncoder, choose_frames, infer, vision_summary
 from ethoagent.graphs.kit.run import run_pipeline
 from ethoagent.io.keypoints import write_dlc_csv
@@ -218,6 +218,20 @@ def test_eval_scores_held_out_frames_only(session: tuple[Path, Path, Path], mode
     other = write_dlc_csv(tmp / "other.csv", pose)
     r = _eval(other, labels, half)
     assert r.scored == (0, FRAMES) and r.split.startswith("by session")
+    # trained on the second half only (the first unlabelled): the first half is scored
+    late = tmp / "late.csv"
+    rows = labels.read_text().splitlines()
+    late.write_text("\n".join([rows[0], *(f"{i}," for i in range(FRAMES // 2)),
+                               *rows[1 + FRAMES // 2 :]]) + "\n")  # fmt: skip
+    run_gate_train(TrainInputs(keypoints=keypoints, labels=late, fps=30.0), TINY,
+                   _settings(tmp), out=tmp / "late")  # fmt: skip
+    record = json.loads((tmp / "late" / "gate.json").read_text())["trained_on"]
+    assert record["labelled_frames"] == [FRAMES // 2, FRAMES]
+    r = _eval(keypoints, labels, tmp / "late")
+    assert r.scored == (0, FRAMES // 2) and "frames 0-59" in r.split
+    assert (r.truth[: FRAMES // 2] >= 0).all() and (r.truth[FRAMES // 2 :] == -1).all()
+    with pytest.raises(InputError, match="own training labels"):
+        _eval(keypoints, labels, tmp / "late", holdout=0.25)
     # a model that records no training data is scored, with a loud warning
     meta = json.loads((half / "gate.json").read_text())
     del meta["trained_on"]
