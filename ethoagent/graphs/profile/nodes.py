@@ -172,7 +172,7 @@ def session_snippets(
     Raises:
         InputError: an animal the keypoint file does not have.
     """
-    summary = json.loads((outputs / "summary.json").read_text(encoding="utf-8"))
+    summary = read_json(outputs / "summary.json")
     if summary.get("feature_source") == "video":  # a video-only session: blob features
         return _snippet_records(
             outputs, animals, output_video_features(outputs, summary, opts), summary
@@ -286,7 +286,7 @@ def _subjects_and_snippets(
     for key in env.keys:
         rows = [r for r in env.inputs.rows if r.key == key]
         outputs = Path(by_key[key]["outputs"])
-        summary = json.loads((outputs / "summary.json").read_text(encoding="utf-8"))
+        summary = read_json(outputs / "summary.json")
         who = {r.row: _subject(r, summary["animals"]) for r in rows}
         recs, summary = session_snippets(outputs, sorted(set(who.values())), env.options.segment)
         for r in rows:
