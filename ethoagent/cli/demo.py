@@ -20,8 +20,10 @@ from ethoagent.cli.base import (
     ResumeOpt,
     RunIdOpt,
     RunsDirOpt,
+    SeedOpt,
     console,
     open_run,
+    print_run_paths,
     progress_bar,
     progress_bars,
     settings_from,
@@ -48,7 +50,7 @@ def demo(
             min=2, max=16, help="Cameras (default 4, at least 3; 6 with --only triangulate)."
         ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    seed: SeedOpt = 0,
     only: Annotated[
         Literal["all", "triangulate"],
         typer.Option(
@@ -256,4 +258,4 @@ def _print_triangulate_summary(m: dict[str, Any], root: Path, files: list[Path])
     console.print(table)
     for path in files:
         console.print(f"  [dim]{path}[/]")
-    console.print(f"run directory: [cyan]{root}[/]  (trace: ethoagent trace show {root})")
+    print_run_paths(root)

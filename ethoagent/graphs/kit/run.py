@@ -19,7 +19,6 @@ because they all end here.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from pydantic import BaseModel
 from ethoagent.atomic import atomic_write_bytes
 from ethoagent.config import Settings
 from ethoagent.errors import InputError, RunError
+from ethoagent.graphs.kit.node_io import read_json
 from ethoagent.graphs.kit.runtime import (
     WAITING,
     PersonAnswers,
@@ -269,7 +269,7 @@ def finish_run(run: Run, keys: Sequence[str]) -> dict[str, Any]:
     Returns:
         The whole ``summary.json``.
     """
-    summary: dict[str, Any] = json.loads((run.outputs_dir / "summary.json").read_text())
+    summary: dict[str, Any] = read_json(run.outputs_dir / "summary.json")
     run.update(status="finished", summary={k: summary[k] for k in keys if k in summary})
     return summary
 

@@ -19,13 +19,14 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
 from ethoagent.agent.embed import make_embedder
-from ethoagent.atomic import atomic_write_text
 from ethoagent.errors import InputError
+from ethoagent.graphs.kit.env import NodeEnv
+from ethoagent.graphs.kit.node_io import add_timing, read_json, write_json
 from ethoagent.graphs.kit.nodes import run_item
 from ethoagent.graphs.kit.run import run_pipeline_in
 from ethoagent.graphs.kit.runtime import Runtime
@@ -36,7 +37,6 @@ from ethoagent.graphs.profile.stages import ClusterItem, describe_members, make_
 from ethoagent.graphs.segment import PIPELINE as SEGMENT
 from ethoagent.graphs.segment import SegmentOptions, SegmentSources, output_video_features
 from ethoagent.io.keypoints import KeypointFormat, read_keypoints
-from ethoagent.runs import Run
 from ethoagent.tools.captions import (
     SnippetKinematics,
     kinematic_baselines,
@@ -65,29 +65,21 @@ MAX_SEGMENT_STEPS = 60
 
 
 @dataclass(frozen=True)
-class ProfileEnv:
-    """What every node reads besides the state: bound once per run by the graph builder.
+class ProfileEnv(NodeEnv[ProfileInputs, ProfileOptions]):
+    """The profile nodes' ``NodeEnv``, with the distinct sessions and their grouping.
 
     Attributes:
-        runtime: the run's model client, tracer, supervisor, settings and progress.
-        inputs: the sessions table, groups and reference vocabulary.
-        options: ``inputs.options``.
-        run: ``runtime.run``: the artifact store of arrays and JSON between nodes.
         keys: the distinct sessions (``SessionRow.key``), in table order.
         first_row: session key -> its first row of the table.
         per_step: sessions segmented per checkpointed ``segment`` step.
     """
 
-    runtime: Runtime
-    inputs: ProfileInputs
-    options: ProfileOptions
-    run: Run
     keys: tuple[str, ...]
     first_row: dict[str, SessionRow]
     per_step: int
 
     @classmethod
-    def of(cls, rt: Runtime, inputs: ProfileInputs) -> ProfileEnv:
+    def of(cls, rt: Runtime, inputs: ProfileInputs) -> Self:
         """The env of a run of ``inputs`` in ``rt``."""
         keys = tuple(dict.fromkeys(r.key for r in inputs.rows))
         return cls(
@@ -180,7 +172,7 @@ def session_snippets(
     Raises:
         InputError: an animal the keypoint file does not have.
     """
-    summary = json.loads((outputs / "summary.json").read_text(encoding="utf-8"))
+    summary = read_json(outputs / "summary.json")
     if summary.get("feature_source") == "video":  # a video-only session: blob features
         return _snippet_records(
             outputs, animals, output_video_features(outputs, summary, opts), summary
@@ -243,21 +235,6 @@ def _subject(row: SessionRow, individuals: Sequence[str]) -> str:
     )
 
 
-def _write_json(path: Path, value: Any) -> None:
-    atomic_write_text(path, json.dumps(value, sort_keys=True) + "\n")
-
-
-def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _timed(state: ProfileState, node: str, t0: float) -> dict[str, float]:
-    """The state's ``timings`` with the seconds since ``t0`` added to ``node``'s."""
-    timings = dict(state.get("timings", {}))
-    timings[node] = round(timings.get(node, 0.0) + time.perf_counter() - t0, 4)
-    return timings
-
-
 # --- nodes ----------------------------------------------------------------------------------
 
 
@@ -284,7 +261,7 @@ async def segment(state: ProfileState, env: ProfileEnv) -> dict[str, Any]:
     return {
         "session": min(len(keys), i + env.per_step),
         "segments": done,
-        "timings": _timed(state, "segment", t0),
+        "timings": add_timing(state, "segment", t0),
     }
 
 
@@ -309,7 +286,7 @@ def _subjects_and_snippets(
     for key in env.keys:
         rows = [r for r in env.inputs.rows if r.key == key]
         outputs = Path(by_key[key]["outputs"])
-        summary = json.loads((outputs / "summary.json").read_text(encoding="utf-8"))
+        summary = read_json(outputs / "summary.json")
         who = {r.row: _subject(r, summary["animals"]) for r in rows}
         recs, summary = session_snippets(outputs, sorted(set(who.values())), env.options.segment)
         for r in rows:
@@ -353,15 +330,15 @@ def embed(state: ProfileState, env: ProfileEnv) -> dict[str, Any]:
         ) as timing:
             vectors = embedder.embed(texts)
             timing.result = {"shape": list(vectors.shape)}
-    _write_json(art / "snippets.json", snippets)
-    _write_json(art / "subjects.json", subjects)
+    write_json(art / "snippets.json", snippets)
+    write_json(art / "subjects.json", subjects)
     env.run.save_arrays("embeddings", vectors=vectors, texts=np.asarray(texts))
     rt.report_progress("embedding", 1, 1)
     return {
         "embedder": embedder.name,
         "n_snippets": len(snippets),
         "n_texts": len(texts),
-        "timings": _timed(state, "embed", t0),
+        "timings": add_timing(state, "embed", t0),
     }
 
 
@@ -369,7 +346,7 @@ def cluster(state: ProfileState, env: ProfileEnv) -> dict[str, Any]:
     """k-means of the description embeddings; each snippet in ``snippets.json`` gets one."""
     t0 = time.perf_counter()
     rt, opts, art = env.runtime, env.options, env.run.artifacts_dir
-    snippets = _read_json(art / "snippets.json")
+    snippets = read_json(art / "snippets.json")
     arrays = env.run.load_arrays("embeddings")
     texts = [str(t) for t in arrays["texts"]]
     index = {t: i for i, t in enumerate(texts)}
@@ -393,11 +370,11 @@ def cluster(state: ProfileState, env: ProfileEnv) -> dict[str, Any]:
     k = int(labels.max()) + 1
     for s in snippets:
         s["cluster"] = int(labels[index[s["text"]]])
-    _write_json(art / "snippets.json", snippets)
+    write_json(art / "snippets.json", snippets)
     return {
         "k": k,
         "silhouette": {str(kk): v for kk, v in scores.items()},
-        "timings": _timed(state, "cluster", t0),
+        "timings": add_timing(state, "cluster", t0),
     }
 
 
@@ -424,7 +401,7 @@ async def name(state: ProfileState, env: ProfileEnv) -> dict[str, Any]:
     """Name the clusters in order of size (the naming stage); write ``vocabulary.json``."""
     t0 = time.perf_counter()
     rt, art = env.runtime, env.run.artifacts_dir
-    snippets = _read_json(art / "snippets.json")
+    snippets = read_json(art / "snippets.json")
     k = state["k"]
     members: list[list[dict[str, Any]]] = [[] for _ in range(k)]
     for s in snippets:
@@ -469,13 +446,13 @@ async def name(state: ProfileState, env: ProfileEnv) -> dict[str, Any]:
         rt.report_progress("naming", 1, k)
     if env.inputs.reviewed:
         entries = _apply_edits(env, entries, members)
-        _write_json(art / "snippets.json", snippets)  # merged members now name their entry
-    _write_json(art / "vocabulary.json", entries)
+        write_json(art / "snippets.json", snippets)  # merged members now name their entry
+    write_json(art / "vocabulary.json", entries)
     return {
         "vocabulary": [e["name"] for e in entries],
         "naming": dict(routes),
         "model_calls": calls,
-        "timings": _timed(state, "name", t0),
+        "timings": add_timing(state, "name", t0),
     }
 
 
@@ -653,9 +630,9 @@ def stats(state: ProfileState, env: ProfileEnv) -> dict[str, Any]:
     """Profiles, group comparisons and novel behaviour; written to the artifacts."""
     t0 = time.perf_counter()
     rt, art = env.runtime, env.run.artifacts_dir
-    snippets = _read_json(art / "snippets.json")
-    subjects = _read_json(art / "subjects.json")
-    entries = _read_json(art / "vocabulary.json")
+    snippets = read_json(art / "snippets.json")
+    subjects = read_json(art / "subjects.json")
+    entries = read_json(art / "vocabulary.json")
     with rt.tracer.scope(node="stats"):
         profiles = _profiles(env, snippets, subjects, entries)
         warn = list(state.get("warnings", []))
@@ -665,9 +642,9 @@ def stats(state: ProfileState, env: ProfileEnv) -> dict[str, Any]:
         for n in novel:
             rt.tracer.event("novel_behaviour", **n)
     ref_names = list(env.inputs.reference or {})
-    _write_json(art / "profiles.json", [p.model_dump() for p in profiles])
-    _write_json(art / "comparisons.json", [c.model_dump() for c in comparisons])
-    _write_json(
+    write_json(art / "profiles.json", [p.model_dump() for p in profiles])
+    write_json(art / "comparisons.json", [c.model_dump() for c in comparisons])
+    write_json(
         art / "novel.json",
         {
             "novel": novel,
@@ -686,7 +663,7 @@ def stats(state: ProfileState, env: ProfileEnv) -> dict[str, Any]:
         ],
         "novel": [n["name"] for n in novel],
         "warnings": warn,
-        "timings": _timed(state, "stats", t0),
+        "timings": add_timing(state, "stats", t0),
     }
 
 

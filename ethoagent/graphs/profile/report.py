@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ethoagent.figures import new_figure, png_bytes
+from ethoagent.graphs.kit.node_io import read_json
 from ethoagent.graphs.kit.report_md import roles_md, unit_words, warnings_md
 from ethoagent.graphs.profile.inputs import ProfileInputs, ProfileState, SessionRow
 from ethoagent.tools.profile_stats import Comparison, Profile, pooled_transitions
@@ -63,14 +64,12 @@ def write_profile_outputs(
     run = rt.run
     art = run.artifacts_dir
     rows = {r.row: r for r in inputs.rows}
-    subjects = json.loads((art / "subjects.json").read_text())
-    profiles = [Profile.model_validate(p) for p in json.loads((art / "profiles.json").read_text())]
-    comparisons = [
-        Comparison.model_validate(c) for c in json.loads((art / "comparisons.json").read_text())
-    ]
-    entries = json.loads((art / "vocabulary.json").read_text())
-    snippets = json.loads((art / "snippets.json").read_text())
-    novel = json.loads((art / "novel.json").read_text())
+    subjects = read_json(art / "subjects.json")
+    profiles = [Profile.model_validate(p) for p in read_json(art / "profiles.json")]
+    comparisons = [Comparison.model_validate(c) for c in read_json(art / "comparisons.json")]
+    entries = read_json(art / "vocabulary.json")
+    snippets = read_json(art / "snippets.json")
+    novel = read_json(art / "novel.json")
     names = [e["name"] for e in entries]
     who = [rows[s["row"]] for s in subjects]
     outputs: list[Path] = []
@@ -389,7 +388,7 @@ def keypoint_sets(subjects: Sequence[Mapping[str, Any]]) -> dict[tuple[str, ...]
 
     sets: dict[tuple[str, ...], list[str]] = defaultdict(list)
     for outputs in dict.fromkeys(str(s["outputs"]) for s in subjects):
-        summary = json.loads((Path(outputs) / "summary.json").read_text(encoding="utf-8"))
+        summary = read_json(Path(outputs) / "summary.json")
         path = str(summary["keypoints"])
         if not path:  # a video-only session: its features come from the video's blobs
             path, names = str(summary["video"]), tuple[str, ...](["(video only, no keypoints)"])
@@ -458,11 +457,8 @@ def statistics_notes(
 
 def segment_summaries(subjects: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """Each segment run's ``summary.json`` by its output folder (read once per session)."""
-    out: dict[str, dict[str, Any]] = {}
-    for folder in dict.fromkeys(str(s["outputs"]) for s in subjects):
-        path = Path(folder) / "summary.json"
-        out[folder] = json.loads(path.read_text(encoding="utf-8"))
-    return out
+    folders = dict.fromkeys(str(s["outputs"]) for s in subjects)
+    return {folder: read_json(Path(folder) / "summary.json") for folder in folders}
 
 
 def _name(summary: Mapping[str, Any]) -> str:

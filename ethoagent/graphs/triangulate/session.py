@@ -169,11 +169,9 @@ def build_demo_graph(rt: Runtime) -> StateGraph[DemoState]:
     def simulate(state: DemoState) -> dict[str, Any]:
         frames, views, seed = state["frames"], state["views"], state["seed"]
         with rt.tracer.scope(node="simulate"):
-            cams = rt_tool(rt, "make_ring_cameras", make_ring_cameras, views, seed=seed)
-            truth = rt_tool(
-                rt, "simulate_trajectory", synthetic.simulate_trajectory, frames, seed=seed
-            )
-            obs = rt_tool(rt, "observe", synthetic.observe, cams, truth, seed=seed + 1)
+            cams = rt.tool("make_ring_cameras", make_ring_cameras, views, seed=seed)
+            truth = rt.tool("simulate_trajectory", synthetic.simulate_trajectory, frames, seed=seed)
+            obs = rt.tool("observe", synthetic.observe, cams, truth, seed=seed + 1)
         write_calibration(run.outputs_dir / "calibration.toml", cams)
         run.save_arrays(
             "scene",
@@ -265,13 +263,6 @@ def build_demo_graph(rt: Runtime) -> StateGraph[DemoState]:
     g.add_edge("summarise", "report")
     g.add_edge("report", END)
     return g
-
-
-def rt_tool(rt: Runtime, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call a pure tool outside a stage and record it in the trace."""
-    with rt.tracer.timed_tool(name, kwargs) as timing:
-        timing.result = fn(*args, **kwargs)
-    return timing.result
 
 
 def _seed_frames(n: int) -> list[int]:
