@@ -46,6 +46,9 @@ MIN_BLOB_PX = 12.0
 """Smallest animal blob in a clip's frame, pixels."""
 STILL_ENERGY = 0.002
 """Mean share of pixels changing between consecutive frames below which nothing moves."""
+STILL_BLOB_MOTION = 0.1
+"""Median share of the animal blob's pixels changing between consecutive frames below which
+the animal is still (sensor noise on the arena around it does not count)."""
 IN_PLACE_SPEED = 0.3
 """Blob-centre speed, body lengths/s, below which motion is movement in place."""
 FAST_SPEED = 2.5
@@ -71,6 +74,9 @@ class ClipMotion(BaseModel):
         centre_speed: speed of the blob's centre from the clip's first half to its second,
             body lengths per second (body length = the blob's median long axis).
         blob_frames: share of the frames where a blob was found.
+        blob_motion: median over consecutive frame pairs with a blob in both of the share
+            of the blob's pixels (either frame's) whose grey level changes by more than
+            the threshold, relative to the blob's area; ``None`` without such a pair.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -82,6 +88,7 @@ class ClipMotion(BaseModel):
     elongation: float | None = None
     centre_speed: float | None = None
     blob_frames: float = 0.0
+    blob_motion: float | None = None
 
 
 def _net_speed(centres: NDArray[np.float64], fps: float) -> float:
@@ -183,8 +190,17 @@ def clip_motion(
     level = threshold if threshold is not None else noise_threshold(grey, bg)
     energy = float((np.abs(np.diff(grey, axis=0)) > level).mean()) if len(grey) > 1 else 0.0
     min_area = max(MIN_BLOB_PX, BlobSettings().min_area_fraction * bg.size)
-    blobs = [detect_blobs(g, bg, level, min_area, 1)[0] for g in grey]
+    detected = [detect_blobs(g, bg, level, min_area, 1) for g in grey]
+    blobs = [b for b, _ in detected]
     found = [b[0] for b in blobs if b]
+    masks = [lab == b[0].label if b else None for b, lab in detected]
+    inside = [
+        float(np.count_nonzero(changed[m0 | m1])) / max(1, int(np.count_nonzero(m1)))
+        for changed, m0, m1 in zip(
+            np.abs(np.diff(grey, axis=0)) > level, masks[:-1], masks[1:], strict=True
+        )
+        if m0 is not None and m1 is not None
+    ]
     out = ClipMotion(
         frames=len(frames),
         seconds=len(frames) / fps,
@@ -202,12 +218,20 @@ def clip_motion(
             "blob_area": round(float(np.median([b.area for b in found])) / bg.size, 5),
             "elongation": round(float(np.median(elong)), 3) if len(elong) else None,
             "centre_speed": round(speed, 3) if math.isfinite(speed) else None,
+            "blob_motion": round(float(np.median(inside)), 4) if inside else None,
         }
     )
 
 
+def _still(m: ClipMotion) -> bool:
+    """Almost no pixel changes, or almost none of the animal's."""
+    return m.motion_energy < STILL_ENERGY or (
+        m.blob_motion is not None and m.blob_frames >= 0.5 and m.blob_motion < STILL_BLOB_MOTION
+    )
+
+
 def _speed_word(m: ClipMotion) -> Speed:
-    if m.motion_energy < STILL_ENERGY:
+    if _still(m):
         return "still"
     if m.centre_speed is None:
         return "unknown"
@@ -226,11 +250,16 @@ def _posture(m: ClipMotion) -> str:
     return "body in its usual shape"
 
 
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
 def describe_clip_motion(m: ClipMotion) -> str:
     """The measurements as short lines for a prompt or a report."""
     lines = [
         f"- frames: {m.frames} over {m.seconds:.2f} s",
         f"- share of pixels changing between frames: {m.motion_energy:.4f}",
+        f"- share of the animal's pixels changing: {_fmt(m.blob_motion)}",
         f"- animal found as one blob in {m.blob_frames:.0%} of the frames",
     ]
     if m.blob_area is not None:
@@ -245,7 +274,8 @@ def describe_clip_motion(m: ClipMotion) -> str:
 def caption_from_clip_motion(m: ClipMotion) -> KinematicCaption:
     """Caption a clip from its pixel motion by fixed thresholds.
 
-    Rules, first match wins: almost no pixel changes: ``still``; no blob in most frames:
+    Rules, first match wins: almost no pixel changes, or under ``STILL_BLOB_MOTION`` of
+    the animal's: ``still``; no blob in most frames:
     ``untracked``; blob centre faster than ``FAST_SPEED`` body lengths/s: ``darting``;
     faster than ``IN_PLACE_SPEED``: ``walking``; otherwise motion without displacement:
     ``moving_in_place`` (grooming, sniffing or turning on the spot look alike from pixels,
@@ -271,8 +301,9 @@ def caption_from_clip_motion(m: ClipMotion) -> KinematicCaption:
         return KinematicCaption(caption=caption, confident=confident, reason=reason)
 
     energy = f"{m.motion_energy:.4f} of the pixels change per frame"
-    if m.motion_energy < STILL_ENERGY:
-        return make("still", 0.7, True, f"only {energy}")
+    if _still(m):
+        inside = "" if m.blob_motion is None else f", {m.blob_motion:.3f} of the animal's"
+        return make("still", 0.7, True, f"only {energy}{inside}")
     if m.blob_frames < 0.5 or m.centre_speed is None:
         return make("untracked", 0.2, False, f"the animal is one blob in {m.blob_frames:.0%}")
     v = f"blob centre at {m.centre_speed:.2f} body lengths/s"
