@@ -5,12 +5,15 @@ snippet, a contact sheet of sampled stills (or drawings of the keypoints without
 a short clip at up to 10 frames per second, and the pixel motion the offline captioner uses
 where the keypoints do not track the animal. A snippet's frames are decoded once and shared
 by its sheet, clip and motion; the pixel motion is measured against the whole video's
-background and noise threshold (``tools.clip_motion.video_background``, computed once).
+background and noise threshold (``tools.clip_motion.video_background``, computed once per
+video file and process, not per chunk).
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -32,6 +35,13 @@ CLIP_SIZE = (320, 240)
 """Width and height of a clip's frames, pixels (cropped around the animal where known)."""
 MOTION_SIZE = (160, 120)
 """Width and height at which pixel motion is measured, pixels."""
+
+
+@functools.lru_cache(maxsize=4)
+def _background(video: str, modified_ns: int) -> tuple[NDArray[np.float32], float]:
+    """The video's background and noise threshold at ``MOTION_SIZE`` (kept per file)."""
+    with VideoReader(video) as reader:
+        return video_background(reader, MOTION_SIZE)
 
 
 class SnippetMedia:
@@ -167,7 +177,9 @@ class SnippetMedia:
         if self.reader is None:
             return None
         if self._background is None:
-            self._background = video_background(self.reader, MOTION_SIZE)
+            assert self.inputs.video is not None
+            video = Path(self.inputs.video)
+            self._background = _background(str(video.resolve()), video.stat().st_mtime_ns)
         frames, rate = self._clip_frames(item, MAX_CLIP_FRAMES)
         small: list[NDArray[np.uint8]] = [
             np.asarray(cv2.resize(f, MOTION_SIZE, interpolation=cv2.INTER_AREA))
