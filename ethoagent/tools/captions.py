@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -537,6 +538,7 @@ def classify_frames(
     baselines: dict[str, list[float | None]] | None = None,
     window_s: float = 0.5,
     step_s: float = 0.1,
+    captioner: Callable[[SnippetKinematics], KinematicCaption] | None = None,
 ) -> list[str]:
     """The kinematic captioner's label of each frame of one animal.
 
@@ -551,6 +553,7 @@ def classify_frames(
         baselines: from ``kinematic_baselines``; ``None`` computes them.
         window_s: window length, s (at least one frame).
         step_s: spacing of the windows' centres, s (at least one frame).
+        captioner: the rules that caption a window; ``None`` = ``caption_from_kinematics``.
 
     Returns:
         ``frames`` canonical labels (``"untracked"`` where the window is not tracked).
@@ -575,7 +578,7 @@ def classify_frames(
         a = max(0, math.floor(centre - half))
         b = min(frames, max(a + 1, math.ceil(centre + half)))
         k = summarize_snippet(features, animal, a, b, base)
-        label = caption_from_kinematics(k).caption.label
+        label = (captioner or caption_from_kinematics)(k).caption.label
         out += [label] * min(step, frames - first)
     return out
 

@@ -9,6 +9,7 @@ import pytest
 
 from ethoagent.errors import InputError
 from ethoagent.tools.clip_motion import caption_from_clip_motion, clip_motion
+from ethoagent.tools.video_features import prepare_frame
 
 FPS = 10.0
 
@@ -34,7 +35,7 @@ def test_still_walking_and_in_place_are_told_apart() -> None:
     assert caption_from_clip_motion(still).caption.label == "still"
     assert caption_from_clip_motion(still).confident
 
-    floor = _scene([-100.0])[0]
+    floor = prepare_frame(_scene([-100.0])[0], 160)
     walk = clip_motion(_scene([40.0 + 4 * i for i in range(10)]), FPS, background=floor)  # 1.3 BL/s
     assert walk.centre_speed is not None and walk.centre_speed > 0.3
     assert walk.elongation is not None and walk.elongation > 2.0  # 30x12 px body
@@ -53,3 +54,8 @@ def test_bad_clips_are_refused() -> None:
         clip_motion(_scene([80.0]), 0.0)
     with pytest.raises(InputError, match="uint8"):
         clip_motion([np.zeros((8, 8), np.float32)], FPS)  # type: ignore[list-item]
+
+
+def test_a_background_of_another_size_is_refused() -> None:
+    with pytest.raises(InputError, match="background"):
+        clip_motion(_scene([80.0] * 3), FPS, background=np.zeros((60, 80), np.float32))

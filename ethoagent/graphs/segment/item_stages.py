@@ -29,6 +29,7 @@ from ethoagent.model.checks import CheckResult
 from ethoagent.model.ethogram import Epoch, Snippet
 from ethoagent.nn.dec import DecConfig, DecResult, fit_dec
 from ethoagent.prompts import load_prompt
+from ethoagent.tools.blob_features import caption_from_blob_kinematics
 from ethoagent.tools.captions import (
     DEFINITIONS,
     Caption,
@@ -172,6 +173,8 @@ class CaptionEnv:
         clip: a snippet's clip and the sentence describing it.
         motion: a snippet's pixel motion (``None`` without a video); used where the
             keypoints do not track the animal.
+        captioner: the cheap captioner's name in ``CAPTIONERS``: ``"blob"`` where the
+            kinematics are blob features (video alone), else ``"kinematics"``.
     """
 
     options: SegmentOptions
@@ -182,6 +185,14 @@ class CaptionEnv:
     wants_video: bool = False
     clip: Callable[[SnippetItem], tuple[Clip, str]] | None = None
     motion: Callable[[SnippetItem], ClipMotion | None] | None = None
+    captioner: str = "kinematics"
+
+
+CAPTIONERS: dict[str, Callable[[SnippetKinematics], KinematicCaption]] = {
+    "kinematics": caption_from_kinematics,
+    "blob": caption_from_blob_kinematics,
+}
+"""The cheap captioners by name: keypoint kinematics, or blob features (video alone)."""
 
 
 def _no_image_note() -> str:
@@ -193,8 +204,9 @@ def _untracked(k: SnippetKinematics) -> bool:
 
 
 def offline_caption(request: Request) -> Caption:
-    """Offline answer to ``segment/caption``: the kinematic captioner's caption.
+    """Offline answer to ``segment/caption``: the cheap captioner's caption.
 
+    The captioner is ``CAPTIONERS[payload["captioner"]]`` (the kinematic one by default).
     Where the keypoints do not track the animal and the request carries the snippet's
     pixel motion (``payload["visual"]``), the caption comes from that motion instead.
     """
@@ -202,7 +214,7 @@ def offline_caption(request: Request) -> Caption:
     visual = request.payload.get("visual")
     if visual is not None and _untracked(kin):
         return caption_from_clip_motion(ClipMotion.model_validate(visual)).caption
-    return caption_from_kinematics(kin).caption
+    return CAPTIONERS[str(request.payload.get("captioner", "kinematics"))](kin).caption
 
 
 register_solver(CAPTION_PROMPT)(offline_caption)
@@ -230,9 +242,11 @@ def _shown(env: CaptionEnv, item: SnippetItem) -> _Shown:
     return _Shown(CAPTION_PROMPT, "text", _no_image_note())
 
 
-def _rule(item: SnippetItem, visual: ClipMotion | None) -> tuple[KinematicCaption, str]:
+def _rule(
+    env: CaptionEnv, item: SnippetItem, visual: ClipMotion | None
+) -> tuple[KinematicCaption, str]:
     """The cheap caption: from pixels where keypoints do not track the animal."""
-    rule = caption_from_kinematics(item.kinematics)
+    rule = CAPTIONERS[env.captioner](item.kinematics)
     if visual is not None and rule.caption.label == "untracked":
         return caption_from_clip_motion(visual), "pixels"
     return rule, "kinematics"
@@ -285,7 +299,7 @@ def make_caption_stage(env: CaptionEnv) -> Stage[SnippetItem, CaptionProposal]:
         item: SnippetItem, feedback: Feedback | None, ctx: StageContext
     ) -> CaptionProposal:
         visual = visual_of(item)
-        rule, source = _rule(item, visual)
+        rule, source = _rule(env, item, visual)
         blind = rule.caption.label == "untracked" and env.has_video
         if feedback is None and not opts.model_every_snippet and rule.confident and not blind:
             ctx.tracer.event(
@@ -320,6 +334,7 @@ def make_caption_stage(env: CaptionEnv) -> Stage[SnippetItem, CaptionProposal]:
                 "stop": item.snippet.stop,
                 "kinematics": item.kinematics.model_dump(),
                 "visual": visual.model_dump() if visual is not None else None,
+                "captioner": env.captioner,
                 "form": shown.form,
                 "attempt": ctx.attempt,
             },
@@ -333,7 +348,7 @@ def make_caption_stage(env: CaptionEnv) -> Stage[SnippetItem, CaptionProposal]:
     async def kinematic(
         item: SnippetItem, last: CaptionProposal | None, fb: Feedback, ctx: StageContext
     ) -> CaptionProposal:
-        rule, source = _rule(item, visual_of(item))
+        rule, source = _rule(env, item, visual_of(item))
         return CaptionProposal(caption=rule.caption, source=f"{source} (escalation)")
 
     def consistent(item: SnippetItem, out: CaptionProposal) -> CheckResult:

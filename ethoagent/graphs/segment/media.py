@@ -3,12 +3,17 @@
 ``SnippetMedia`` reads the session's video once per caption chunk and answers, per
 snippet, a contact sheet of sampled stills (or drawings of the keypoints without a video),
 a short clip at up to 10 frames per second, and the pixel motion the offline captioner uses
-where the keypoints do not track the animal.
+where the keypoints do not track the animal. A snippet's frames are decoded once and shared
+by its sheet, clip and motion; the pixel motion is measured against the whole video's
+background and noise threshold (``tools.clip_motion.video_background``, computed once per
+video file and process, not per chunk).
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -19,7 +24,7 @@ from ethoagent.graphs.segment.inputs import VIDEO_LAYOUT, SegmentInputs
 from ethoagent.graphs.segment.item_stages import SnippetItem
 from ethoagent.io.video import VideoReader
 from ethoagent.tools.captions import normalise_label
-from ethoagent.tools.clip_motion import ClipMotion, clip_motion
+from ethoagent.tools.clip_motion import ClipMotion, clip_motion, video_background
 from ethoagent.tools.features import layout_named
 from ethoagent.tools.sheets import skeleton_edges, skeleton_tiles, tile_images, video_tiles
 from ethoagent.tools.snippets import sample_frames
@@ -30,6 +35,13 @@ CLIP_SIZE = (320, 240)
 """Width and height of a clip's frames, pixels (cropped around the animal where known)."""
 MOTION_SIZE = (160, 120)
 """Width and height at which pixel motion is measured, pixels."""
+
+
+@functools.lru_cache(maxsize=4)
+def _background(video: str, modified_ns: int) -> tuple[NDArray[np.float32], float]:
+    """The video's background and noise threshold at ``MOTION_SIZE`` (kept per file)."""
+    with VideoReader(video) as reader:
+        return video_background(reader, MOTION_SIZE)
 
 
 class SnippetMedia:
@@ -56,11 +68,28 @@ class SnippetMedia:
             names = [normalise_label(k) for k in inputs.keypoint_names]
             self.head = [names.index(normalise_label(h)) for h in layout.head]
         self.reader = VideoReader(inputs.video) if inputs.video is not None else None
+        self._key: tuple[int, int, int] | None = None
+        self._decoded: dict[int, NDArray[np.uint8]] = {}
+        self._background: tuple[NDArray[np.float32], float] | None = None
 
     def close(self) -> None:
         """Close the video."""
         if self.reader is not None:
             self.reader.close()
+
+    def _frames(self, item: SnippetItem, frames: list[int]) -> list[NDArray[np.uint8]]:
+        """The video's ``frames`` of one snippet, each decoded once per snippet.
+
+        Only the current snippet's frames are kept: a new snippet drops the last one's.
+        """
+        assert self.reader is not None
+        key = (item.animal, item.snippet.start, item.snippet.stop)
+        if key != self._key:
+            self._key, self._decoded = key, {}
+        for f in frames:
+            if f not in self._decoded:
+                self._decoded[f] = self.reader[f]
+        return [self._decoded[f] for f in frames]
 
     def sheet(self, item: SnippetItem) -> tuple[Image, str]:
         """The snippet's contact sheet and the sentence describing it to the model."""
@@ -71,7 +100,7 @@ class SnippetMedia:
         captions = [f"frame {f}" for f in frames]
         a = item.animal
         if self.reader is not None:
-            images = [self.reader[f] for f in frames]
+            images = self._frames(item, frames)
             focal = self.points[frames, a] if self.inputs.dims == 2 else None
             tiles = video_tiles(images, focal)
             where = (
@@ -123,7 +152,7 @@ class SnippetMedia:
         if self.reader is None:
             raise AssertionError("clips are only made for a session with a video")
         frames, rate = self._clip_frames(item, MAX_CLIP_FRAMES)
-        images = [self.reader[f] for f in frames]
+        images = self._frames(item, frames)
         focal = self.points[frames, item.animal] if self.inputs.dims == 2 else None
         tiles = video_tiles(images, focal, tile_size=CLIP_SIZE)
         rgb = [cv2.cvtColor(t, cv2.COLOR_BGR2RGB) for t in tiles]
@@ -140,15 +169,24 @@ class SnippetMedia:
         return clip, note
 
     def motion(self, item: SnippetItem) -> ClipMotion | None:
-        """The snippet's pixel motion over whole frames, or ``None`` without a video."""
+        """The snippet's pixel motion over whole frames, or ``None`` without a video.
+
+        Measured on the clip's frames (``clip`` reuses them) against the whole video's
+        background and noise threshold at ``MOTION_SIZE``.
+        """
         if self.reader is None:
             return None
+        if self._background is None:
+            assert self.inputs.video is not None
+            video = Path(self.inputs.video)
+            self._background = _background(str(video.resolve()), video.stat().st_mtime_ns)
         frames, rate = self._clip_frames(item, MAX_CLIP_FRAMES)
         small: list[NDArray[np.uint8]] = [
-            np.asarray(cv2.resize(self.reader[f], MOTION_SIZE, interpolation=cv2.INTER_AREA))
-            for f in frames
+            np.asarray(cv2.resize(f, MOTION_SIZE, interpolation=cv2.INTER_AREA))
+            for f in self._frames(item, frames)
         ]
-        return clip_motion(small, rate)
+        background, threshold = self._background
+        return clip_motion(small, rate, background=background, threshold=threshold)
 
 
 def no_sheet(item: SnippetItem) -> tuple[Image, str]:

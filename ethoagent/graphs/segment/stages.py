@@ -25,6 +25,7 @@ from ethoagent.graphs.kit.nodes import ItemOutcome, run_item, run_stage
 from ethoagent.graphs.kit.runtime import Runtime
 from ethoagent.graphs.segment.inputs import SegmentInputs, SegmentState
 from ethoagent.graphs.segment.item_stages import (
+    CAPTIONERS,
     CaptionEnv,
     CaptionProposal,
     MergeWindow,
@@ -52,6 +53,7 @@ from ethoagent.model.ethogram import Epoch, Snippet
 from ethoagent.model.pose import PoseData
 from ethoagent.nn.dec import fit_dec
 from ethoagent.runs import Run
+from ethoagent.tools.blob_features import caption_from_blob_kinematics
 from ethoagent.tools.captions import (
     DEFINITIONS,
     Caption,
@@ -224,17 +226,19 @@ def _caption_records(
     outcomes: Sequence[ItemOutcome[CaptionProposal]],
     by: dict[str, int],
     flagged: list[str],
+    captioner: str,
 ) -> list[dict[str, Any]]:
-    """One record per captioned snippet; a flagged one gets its kinematic caption.
+    """One record per captioned snippet; a flagged one gets its cheap caption.
 
-    Counts each snippet's route into ``by`` and appends flagged items to ``flagged``.
+    Counts each snippet's route into ``by`` and appends flagged items to ``flagged``;
+    ``captioner`` names the cheap captioner in ``CAPTIONERS``.
     """
     records = []
     for (item_id, item), o in zip(items, outcomes, strict=True):
         if o.status == "accepted" and o.output is not None:
             cap, source = o.output.caption, o.output.source
         else:
-            cap, source = caption_from_kinematics(item.kinematics).caption, "kinematics"
+            cap, source = CAPTIONERS[captioner](item.kinematics).caption, "kinematics"
             flagged.append(f"caption {item_id}")
         route = "model" if source == "model" else source.replace(" (escalation)", "_fallback")
         by[route] = by.get(route, 0) + 1
@@ -477,6 +481,8 @@ def snippets(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
     # summaries say "not tracked" for an absent partner, not the clustering's fill
     feats = _session_features(env, points, fill_absent_partner=False)
     base = kinematic_baselines(feats)
+    video = inputs.feature_source == "video"
+    captioner = caption_from_blob_kinematics if video else caption_from_kinematics
     rows: list[dict[str, Any]] = []
     with rt.tracer.scope(node="snippets"):
         for a, name in enumerate(inputs.animals):
@@ -489,7 +495,7 @@ def snippets(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
                 max_s=opts.max_snippet_s,
             )
             if opts.split_snippet_s > 0:
-                per_frame = classify_frames(feats, a, base)
+                per_frame = classify_frames(feats, a, base, captioner=captioner)
                 names = sorted(set(per_frame))
                 codes = np.searchsorted(names, per_frame)
                 cut = rt.tool(
@@ -547,6 +553,7 @@ async def caption(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
         sheet=media.sheet if media is not None else no_sheet,
         clip=media.clip if media is not None else None,
         motion=media.motion if media is not None else None,
+        captioner="blob" if inputs.feature_source == "video" else "kinematics",
     )
     items = [
         (
@@ -575,7 +582,7 @@ async def caption(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
             media.close()
     by = dict(state.get("captioned_by", {}))
     flagged = list(state.get("flagged", []))
-    records = _caption_records(items, outcomes, by, flagged)
+    records = _caption_records(items, outcomes, by, flagged, caption_env.captioner)
     write_json(run.artifacts_dir / f"captions_{i:04d}.json", records)
     calls = dict(state["model_calls"])
     calls["caption"] = calls.get("caption", 0) + sum(o.model_calls for o in outcomes)

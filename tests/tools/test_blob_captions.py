@@ -1,0 +1,31 @@
+"""The kinematic captioner read for a blob: axis swings at rest and drift in place."""
+
+from __future__ import annotations
+
+from ethoagent.tools.blob_features import caption_from_blob_kinematics
+from ethoagent.tools.captions import SnippetKinematics, caption_from_kinematics
+
+
+def _kin(speed: float, turn: float, elongation: float = 1.0) -> SnippetKinematics:
+    return SnippetKinematics(
+        seconds=1.0, frames=30, tracked=1.0, dims=2, speed=speed, speed_p90=speed * 1.5,
+        abs_turn_rate=turn, turn_rate=turn, elongation=elongation,
+    )  # fmt: skip
+
+
+def test_a_resting_blob_whose_axis_swings_is_still_not_turning() -> None:
+    k = _kin(0.05, 1.2)
+    assert caption_from_kinematics(k).caption.label == "turning"
+    blob = caption_from_blob_kinematics(k)
+    assert blob.caption.label == "still" and not blob.confident
+    assert "outline" in blob.reason
+
+
+def test_a_slowly_drifting_blob_moves_in_place_and_walking_stays_walking() -> None:
+    k = _kin(0.4, 0.3)
+    assert caption_from_kinematics(k).caption.label == "walking"
+    assert caption_from_blob_kinematics(k).caption.label == "moving_in_place"
+    for fast, label in ((1.5, "walking"), (3.0, "darting")):
+        assert caption_from_blob_kinematics(_kin(fast, 0.3)).caption.label == label
+    assert caption_from_blob_kinematics(_kin(0.4, 2.0)).caption.label == "turning"
+    assert caption_from_blob_kinematics(_kin(0.05, 0.1, 0.7)).caption.label == "rearing"
