@@ -41,6 +41,7 @@ from ethoagent.graphs.pose.item_stages import (
     make_harmonise_stage,
     make_regions_stage,
     missing_axis_roles,
+    usable_boxes,
 )
 from ethoagent.graphs.pose.options import PoseOptions
 from ethoagent.graphs.pose.report import write_pose_outputs
@@ -217,7 +218,7 @@ async def _read_views(rt: Runtime, env: Env, frame: int, views: list[ViewFrame])
         return outcomes
 
     for vf, o in zip(views, await stage_over_views(make_regions_stage(env)), strict=True):
-        vf.boxes = o.output.boxes if o.status == "accepted" and o.output else {}
+        vf.boxes = usable_boxes(vf, o)
     for vf, o in zip(views, await stage_over_views(make_assign_stage(env)), strict=True):
         if o.output is not None and o.status == "accepted":
             vf.assignment, vf.distance = o.output.index, o.output.distance
