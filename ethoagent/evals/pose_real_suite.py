@@ -189,12 +189,13 @@ def evaluate_graph(
     for r in rows:
         r.setdefault("model_calls_per_frame_view", 0.0)
     graph["model_calls_per_frame_view"] = calls
-    metrics, notes = _graph_summary(rows[0], graph, inputs, data, seeds)
+    metrics, notes = _graph_summary(rows[0], rows[1], graph, inputs, data, seeds)
     return rows, metrics, notes
 
 
 def _graph_summary(
     naive: dict[str, Any],
+    stage: dict[str, Any],
     graph: dict[str, Any],
     inputs: PoseInputs,
     data: Dataset,
@@ -213,7 +214,12 @@ def _graph_summary(
         "sleap_graph_mean_mm": graph["mean_mm"],
         "sleap_graph_naive_agree_2px": naive["agree_2px"],
         "sleap_graph_agree_2px": graph["agree_2px"],
+        "sleap_graph_stage_median_mm": stage["median_mm"],
+        "sleap_graph_stage_agree_2px": stage["agree_2px"],
+        "sleap_graph_stage_missing_3d": stage["missing_3d"],
+        "sleap_graph_stage_gross_3d": stage["gross_3d"],
         "sleap_graph_missing_3d": graph["missing_3d"],
+        "sleap_graph_gross_3d": graph["gross_3d"],
         "sleap_graph_flagged": graph["flagged"],
         "sleap_graph_model_calls_per_frame_view": graph["model_calls_per_frame_view"],
     }

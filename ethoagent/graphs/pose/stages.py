@@ -44,6 +44,7 @@ from ethoagent.graphs.pose.item_stages import (
     usable_boxes,
 )
 from ethoagent.graphs.pose.options import PoseOptions
+from ethoagent.graphs.pose.readmit import Limits, named_points, readmit_named
 from ethoagent.graphs.pose.report import write_pose_outputs
 from ethoagent.graphs.pose.track import (
     TRACK_JUMP_BONES,
@@ -298,6 +299,12 @@ async def label_frame(
     out = outcome.output
     pts3 = out.points_3d if out is not None else nan3
     pts2 = out.points_2d if out is not None else reading_2d(views)
+    if identities is not None:
+        limits = Limits(
+            opts.reprojection_px, opts.bone_tolerance, reference_lengths, env.skeleton.bone_index
+        )
+        named = named_points(candidates, identities, n_kp)
+        pts3, pts2, _ = readmit_named(cams, pts3, pts2, named, limits)
     return FrameResult(
         points_3d=pts3,
         points_2d=pts2,
