@@ -78,7 +78,7 @@ def _bones_ok(points_3d: NDArray[np.float64], k: int, limits: Limits) -> bool:
 
 def _has_bone(points_3d: NDArray[np.float64], k: int, limits: Limits) -> bool:
     """Whether keypoint ``k`` has a bone to a neighbour whose 3D point is known."""
-    known: NDArray[np.bool_] = np.isfinite(points_3d).all(axis=1)
+    known = np.asarray(np.isfinite(points_3d).all(axis=1), dtype=bool)
     return any(k in (a, b) and bool(known[b if a == k else a]) for a, b in limits.bones)
 
 
