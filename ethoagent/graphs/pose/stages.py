@@ -421,13 +421,21 @@ def load_predictions(
 
 
 class _Videos:
-    """Open readers, one per view, with a small frame cache (few-shot examples reuse frames)."""
+    """Open readers, one per view, with a small frame cache (few-shot examples reuse frames).
 
-    def __init__(self, paths: Sequence[str]) -> None:
+    Without videos (2D candidates only), a view's frame is a black image of its camera's
+    size: crops keep their pixel geometry and no model is shown one.
+    """
+
+    def __init__(self, paths: Sequence[str], cameras: Sequence[Camera]) -> None:
         self.readers = [VideoReader(p) for p in paths]
+        self.sizes = [c.size for c in cameras]
         self._cache: dict[tuple[int, int], NDArray[np.uint8]] = {}
 
     def frame(self, view: int, index: int) -> NDArray[np.uint8]:
+        if not self.readers:
+            w, h = self.sizes[view]
+            return np.zeros((h, w, 3), dtype=np.uint8)
         key = (view, index)
         if key not in self._cache:
             if len(self._cache) > 256:
@@ -653,7 +661,7 @@ async def label(state: PoseState, env: PoseEnv) -> dict[str, Any]:
         cameras=cams,
         few_shot=opts.few_shot,
     )
-    videos = _Videos(inputs.videos)
+    videos = _Videos(inputs.videos, cams)
     predictions = (
         _traced(
             rt,
@@ -673,7 +681,7 @@ async def label(state: PoseState, env: PoseEnv) -> dict[str, Any]:
         cameras=cams,
         frame_image=videos.frame,
         labelled_examples=track.examples,
-        wants_images=rt.client.backend != "offline",
+        wants_images=rt.client.backend != "offline" and inputs.has_videos,
         axes=None if missing_axis_roles(skeleton) else body_axes(skeleton, seeds["points_3d"]),
     )
     i = state["chunk"]
