@@ -164,22 +164,7 @@ def resolve_inputs(
         skeleton = _with_regions(skeleton, cams, seed.points_2d, all_cams, warnings)
     _check_kept(calibration, cams)
     predictions = _predictions(candidates_dir, cams)
-    if videos_dir is None:
-        if predictions is None:
-            raise InputError(
-                "pose needs videos to detect marks in when no 2D candidates are given.",
-                fix="pass --videos DIR, or --candidates DIR with a 2D model's predictions.",
-            )
-        paths: list[Path] = []
-        n = _predictions_length(predictions, frames)
-        warnings.append(
-            "no videos: the 2D candidates are the only evidence; no model is shown a frame "
-            "or crop (the offline solvers and the 3D checks decide), and the overlay figure "
-            "draws the points on blank frames."
-        )
-    else:
-        cams, paths = _videos(videos_dir, cams)
-        n = _common_length(paths, frames, warnings)
+    cams, paths, n = _frame_source(videos_dir, cams, predictions, frames, warnings)
     used = {c.name for c in cams}
     kept = [i for i, c in enumerate(all_cams) if c.name in used]
     opts = _seed_limits(calibration, cams, seed.points_2d[:, kept], skeleton, opts, warnings)
@@ -232,6 +217,30 @@ def _with_regions(
         f"{len(seed_3d)} seed frames: { {r: list(m) for r, m in regions.items()} }."
     )
     return replace(skeleton, regions=regions)
+
+
+def _frame_source(
+    videos_dir: Path | None,
+    cams: list[Camera],
+    predictions: list[str] | None,
+    frames: int | None,
+    warnings: list[str],
+) -> tuple[list[Camera], list[Path], int]:
+    """The cameras, their videos (none without ``videos_dir``) and the frames to label."""
+    if videos_dir is not None:
+        cams, paths = _videos(videos_dir, cams)
+        return cams, paths, _common_length(paths, frames, warnings)
+    if predictions is None:
+        raise InputError(
+            "pose needs videos to detect marks in when no 2D candidates are given.",
+            fix="pass --videos DIR, or --candidates DIR with a 2D model's predictions.",
+        )
+    warnings.append(
+        "no videos: the 2D candidates are the only evidence; no model is shown a frame "
+        "or crop (the offline solvers and the 3D checks decide), and the overlay figure "
+        "draws the points on blank frames."
+    )
+    return cams, [], _predictions_length(predictions, frames)
 
 
 def _predictions_length(paths: list[str], frames: int | None) -> int:

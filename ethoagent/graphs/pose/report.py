@@ -180,10 +180,7 @@ def write_pose_outputs(
         "backend": rt.settings.backend,
         "model_every_stage": inputs.options.model_every_stage,
         "unit": "millimetres, world frame of the calibration",
-        **_unit_check(
-            Path(inputs.videos[0] if inputs.has_videos else inputs.calibration), points, keypoints
-        ),
-        "videos": inputs.has_videos,
+        **_unit_check(inputs, points),
     }
     truth = ground_truth(inputs)
     if truth is not None:
@@ -199,21 +196,22 @@ def write_pose_outputs(
     return [str(Path(p).relative_to(run.root)) for p in outputs]
 
 
-def _unit_check(
-    where: Path, points: NDArray[np.float64], keypoints: tuple[str, ...]
-) -> dict[str, Any]:
+def _unit_check(inputs: PoseInputs, points: NDArray[np.float64]) -> dict[str, Any]:
     """The 3D body length (mm, ``body_length_mm``) and a warning where it fits no mouse or rat.
 
+    Also whether the run read ``videos`` (the report says so where it did not).
+
     Args:
-        where: the file named in the warning (the first video).
+        inputs: the run's inputs (the warning names the first video, else the calibration).
         points: ``(frames, keypoints, 3)`` mm, NaN = missing.
-        keypoints: the skeleton's keypoint names.
     """
-    length = body_length(points[:, None], keypoints)
+    where = Path(inputs.videos[0] if inputs.has_videos else inputs.calibration)
+    length = body_length(points[:, None], inputs.skeleton.keypoints)
     doubt = unit_warning(where, "mm", 3, length)
     return {
         "body_length_mm": None if np.isnan(length) else round(length, 2),
         "warnings": [] if doubt is None else [doubt],
+        "videos": inputs.has_videos,
     }
 
 

@@ -295,16 +295,11 @@ async def label_frame(
         supervisor=rt.supervisor,
     )
     calls["triangulate"] = outcome.model_calls
-    nan3 = np.full((n_kp, 3), np.nan)
     out = outcome.output
-    pts3 = out.points_3d if out is not None else nan3
+    pts3 = out.points_3d if out is not None else np.full((n_kp, 3), np.nan)
     pts2 = out.points_2d if out is not None else reading_2d(views)
     if identities is not None:
-        limits = Limits(
-            opts.reprojection_px, opts.bone_tolerance, reference_lengths, env.skeleton.bone_index
-        )
-        named = named_points(candidates, identities, n_kp)
-        pts3, pts2, _ = readmit_named(cams, pts3, pts2, named, limits)
+        pts3, pts2 = _readmitted(env, candidates, identities, reference_lengths, pts3, pts2)
     return FrameResult(
         points_3d=pts3,
         points_2d=pts2,
@@ -314,6 +309,24 @@ async def label_frame(
         model_calls=calls,
         flag_reason=outcome.flag_reason,
     )
+
+
+def _readmitted(
+    env: Env,
+    candidates: Sequence[NDArray[np.float64]],
+    identities: Sequence[NDArray[np.int64]],
+    reference_lengths: NDArray[np.float64],
+    points_3d: NDArray[np.float64],
+    points_2d: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """A frame's points and reading with the named points that agree in 3D taken back."""
+    opts, skeleton = env.options, env.skeleton
+    limits = Limits(
+        opts.reprojection_px, opts.bone_tolerance, reference_lengths, skeleton.bone_index
+    )
+    named = named_points(candidates, identities, len(skeleton.keypoints))
+    pts3, pts2, _ = readmit_named(env.cameras, points_3d, points_2d, named, limits)
+    return pts3, pts2
 
 
 def _traced(rt: Runtime, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
