@@ -21,8 +21,15 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from ethoagent.graphs.kit.nodes import Escalation, Feedback, StageContext
+from ethoagent.graphs.triangulate.graph import FrameInput, FramePoints
 from ethoagent.model.camera import Camera
-from ethoagent.tools.triangulate import bone_length_errors, reprojection_errors, triangulate_dlt
+from ethoagent.tools.triangulate import (
+    bone_length_errors,
+    reprojection_errors,
+    triangulate_dlt,
+    triangulate_ransac,
+)
 
 
 @dataclass(frozen=True)
@@ -175,4 +182,42 @@ def _best_subset(
     return obs
 
 
-__all__ = ["Limits", "named_points", "readmit_named"]
+def make_named_escalation(
+    cameras: Sequence[Camera], named: NDArray[np.float64], threshold_px: float
+) -> Escalation[FrameInput, FramePoints]:
+    """The 2D model's own names as a hypothesis: RANSAC over views of its named points.
+
+    Where the track's prediction misleads the per-view stages (a frame far from the last
+    accepted one, or labelled frames that are not consecutive video frames), the reading
+    the model's names give may pass the 3D checks that the stages' reading fails.
+
+    Args:
+        cameras: the calibration's cameras, one per view.
+        named: ``(views, keypoints, 2)`` pixels, ``named_points`` of the frame.
+        threshold_px: RANSAC inlier threshold, pixels (the reprojection limit).
+    """
+
+    async def by_names(
+        inp: FrameInput, last: FramePoints | None, feedback: Feedback, ctx: StageContext
+    ) -> FramePoints:
+        result = ctx.tool(
+            "triangulate_ransac",
+            triangulate_ransac,
+            list(cameras),
+            points_2d=named[None],
+            threshold_px=threshold_px,
+        )
+        reading = np.where(result.inliers[0][..., None], named, np.nan)
+        points = ctx.tool(
+            "triangulate_dlt", triangulate_dlt, list(cameras), points_2d=reading[None]
+        )
+        return FramePoints(points_3d=points[0], points_2d=reading, method="model's names")
+
+    return Escalation(
+        "model_names",
+        "take the 2D model's named points in every view, RANSAC over views",
+        by_names,
+    )
+
+
+__all__ = ["Limits", "make_named_escalation", "named_points", "readmit_named"]

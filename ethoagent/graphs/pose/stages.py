@@ -44,7 +44,12 @@ from ethoagent.graphs.pose.item_stages import (
     usable_boxes,
 )
 from ethoagent.graphs.pose.options import PoseOptions
-from ethoagent.graphs.pose.readmit import Limits, named_points, readmit_named
+from ethoagent.graphs.pose.readmit import (
+    Limits,
+    make_named_escalation,
+    named_points,
+    readmit_named,
+)
 from ethoagent.graphs.pose.report import write_pose_outputs
 from ethoagent.graphs.pose.track import (
     TRACK_JUMP_BONES,
@@ -272,6 +277,15 @@ async def label_frame(
 
     lr = [] if env.axes is None else [make_left_right_check(env.axes)]
     mirror = [] if env.axes is None else [make_mirror_escalation(cams, env.axes)]
+    by_names = (
+        []
+        if identities is None
+        else [
+            make_named_escalation(
+                cams, named_points(candidates, identities, n_kp), opts.reprojection_px
+            )
+        ]
+    )
     stage = make_triangulation_stage(
         cams,
         reference_lengths,
@@ -281,8 +295,8 @@ async def label_frame(
             bone_tolerance=opts.bone_tolerance,
             min_coverage=opts.min_coverage,
         ),
-        extra_escalations=[*mirror, make_reask_escalation(env, views)],
-        budget=Budget(max_retries=0, max_attempts=5, max_model_calls=24),
+        extra_escalations=[*mirror, *by_names, make_reask_escalation(env, views)],
+        budget=Budget(max_retries=0, max_attempts=5 + len(by_names), max_model_calls=24),
         escalate=opts.refine_3d,
         extra_checks=lr,
     )
