@@ -234,6 +234,32 @@ async def _read_views(rt: Runtime, env: Env, frame: int, views: list[ViewFrame])
     return calls
 
 
+def _view_frames(
+    env: Env,
+    frame: int,
+    candidates: Sequence[NDArray[np.float64]],
+    predicted_3d: NDArray[np.float64],
+    identities: Sequence[NDArray[np.int64]] | None,
+) -> list[ViewFrame]:
+    """One ``ViewFrame`` per view of ``frame``: its candidates and the track's prediction."""
+    cams, n_kp = env.cameras, len(env.skeleton.keypoints)
+    pred2d = project_points(cams, predicted_3d).transpose(1, 0, 2)  # (V, K, 2)
+    return [
+        ViewFrame(
+            frame=frame,
+            view=v,
+            name=cams[v].name,
+            size=cams[v].size,
+            candidates=np.asarray(c, dtype=np.float64).reshape(-1, 2),
+            predicted=pred2d[v],
+            assignment=np.full(n_kp, -1),
+            distance=np.full(n_kp, np.nan),
+            identity=None if identities is None else identities[v],
+        )
+        for v, c in enumerate(candidates)
+    ]
+
+
 async def label_frame(
     rt: Runtime,
     env: Env,
@@ -258,34 +284,13 @@ async def label_frame(
     opts = env.options
     cams = env.cameras
     n_kp = len(env.skeleton.keypoints)
-    pred2d = project_points(cams, predicted_3d).transpose(1, 0, 2)  # (V, K, 2)
-    views = [
-        ViewFrame(
-            frame=frame,
-            view=v,
-            name=cams[v].name,
-            size=cams[v].size,
-            candidates=np.asarray(c, dtype=np.float64).reshape(-1, 2),
-            predicted=pred2d[v],
-            assignment=np.full(n_kp, -1),
-            distance=np.full(n_kp, np.nan),
-            identity=None if identities is None else identities[v],
-        )
-        for v, c in enumerate(candidates)
-    ]
+    views = _view_frames(env, frame, candidates, predicted_3d, identities)
     calls = await _read_views(rt, env, frame, views)
 
     lr = [] if env.axes is None else [make_left_right_check(env.axes)]
     mirror = [] if env.axes is None else [make_mirror_escalation(cams, env.axes)]
-    by_names = (
-        []
-        if identities is None
-        else [
-            make_named_escalation(
-                cams, named_points(candidates, identities, n_kp), opts.reprojection_px
-            )
-        ]
-    )
+    named = None if identities is None else named_points(candidates, identities, n_kp)
+    by_names = [] if named is None else [make_named_escalation(cams, named, opts.reprojection_px)]
     stage = make_triangulation_stage(
         cams,
         reference_lengths,
@@ -312,8 +317,8 @@ async def label_frame(
     out = outcome.output
     pts3 = out.points_3d if out is not None else np.full((n_kp, 3), np.nan)
     pts2 = out.points_2d if out is not None else reading_2d(views)
-    if identities is not None:
-        pts3, pts2 = _readmitted(env, candidates, identities, reference_lengths, pts3, pts2)
+    if named is not None:
+        pts3, pts2 = _readmitted(env, named, reference_lengths, pts3, pts2)
     return FrameResult(
         points_3d=pts3,
         points_2d=pts2,
@@ -327,8 +332,7 @@ async def label_frame(
 
 def _readmitted(
     env: Env,
-    candidates: Sequence[NDArray[np.float64]],
-    identities: Sequence[NDArray[np.int64]],
+    named: NDArray[np.float64],
     reference_lengths: NDArray[np.float64],
     points_3d: NDArray[np.float64],
     points_2d: NDArray[np.float64],
@@ -338,7 +342,6 @@ def _readmitted(
     limits = Limits(
         opts.reprojection_px, opts.bone_tolerance, reference_lengths, skeleton.bone_index
     )
-    named = named_points(candidates, identities, len(skeleton.keypoints))
     pts3, pts2, _ = readmit_named(env.cameras, points_3d, points_2d, named, limits)
     return pts3, pts2
 
