@@ -1,8 +1,9 @@
 """Eval suite ``pose-real``: the pose graph on real multi-view labels spoilt as a 2D model errs.
 
 Per data set present (``evals.pose_real.evaluate_dataset``): naive DLT vs the
-triangulation stage (stage 4) on every frame, under each corruption. On the sleap-anipose
-session also the whole pose graph (``evaluate_graph``), described below.
+triangulation stage (stage 4) on every frame, under each corruption; then the whole pose
+graph (``evaluate_graph``) on each, described below (DANNCE without videos, which its data
+set does not distribute: ``dannce_sources``).
 
 The session is used as its lab keeps it: the real videos, ``calibration.toml`` (the graph
 has to find the faulty ``side`` camera itself), the skeleton read from a proofread ``.slp``
