@@ -97,7 +97,9 @@ def pose(
         Path | None,
         typer.Option(
             help="Folder with one video per camera: the camera named in the file name "
-            "(session_back.mp4) or one folder per camera (back/...mp4)."
+            "(session_back.mp4) or one folder per camera (back/...mp4). May be left out "
+            "with --candidates: the model then sees no image (offline solvers and the 3D "
+            "checks only)."
         ),
     ] = None,
     calibration: Annotated[
@@ -177,9 +179,9 @@ def pose(
 
     settings = settings_from(config, backend, runs_dir, no_cache)
     if resume is None:
-        if session is None and None in (videos, calibration, seeds):
+        if session is None and (None in (calibration, seeds) or (videos or candidates) is None):
             raise InputError(
-                "pose needs --videos, --calibration and --seeds (or --session).",
+                "pose needs --calibration, --seeds and --videos or --candidates (or --session).",
                 fix="e.g. ethoagent pose --session sim/ after `ethoagent simulate sim/`.",
             )
         inputs = PIPELINE.parse_inputs(

@@ -40,6 +40,13 @@ def inspect_command(
         typer.Option("--format", help=f"Keypoint format: one of {', '.join(KEYPOINT_FORMATS)}."),
     ] = None,
     body: BodyOpt = None,
+    skeleton: Annotated[
+        Path | None,
+        typer.Option(
+            help="Skeleton file naming the nodes of a sleap-anipose points3d.h5 (default: "
+            "the session's .slp files beside it)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Show a keypoint file's names, body roles, animals, fps, units and missing data."""
@@ -49,7 +56,8 @@ def inspect_command(
             fix=f"pass --format one of {', '.join(KEYPOINT_FORMATS)}.",
         )
     fmt: KeypointFormat | None = format  # type: ignore[assignment]
-    summary = summarise_keypoints(read_keypoints(file, format=fmt, fps=fps), body=body)
+    data = read_keypoints(file, format=fmt, fps=fps, skeleton=skeleton)
+    summary = summarise_keypoints(data, body=body)
     if as_json:
         console.print_json(json.dumps(summary))
         return

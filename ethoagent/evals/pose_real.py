@@ -120,6 +120,10 @@ BONES: dict[str, tuple[tuple[str, str], ...]] = {
 }
 """Bones checked per data set, by keypoint name."""
 
+GROSS_MM = 20.0
+"""A 3D point further than this from the reference is a gross error (``error_stats``):
+a wrong label triangulated, which leaving the point out would have avoided."""
+
 AGREE_PX = 2.0
 """A label read by the stage agrees with the proofread one within this many pixels."""
 
@@ -239,8 +243,9 @@ def error_stats(points_3d: NDArray[np.float64], reference: NDArray[np.float64]) 
         reference: the same shape, mm.
 
     Returns:
-        ``median_mm``, ``mean_mm`` and ``p95_mm`` over points present in both, and
-        ``missing``, the fraction of reference points with no 3D estimate.
+        ``median_mm``, ``mean_mm`` and ``p95_mm`` over points present in both,
+        ``missing``, the fraction of reference points with no 3D estimate, and ``gross``,
+        the fraction of reference points estimated more than ``GROSS_MM`` away.
     """
     err = np.linalg.norm(points_3d - reference, axis=-1)
     ref_ok = np.isfinite(reference).all(axis=-1)
@@ -251,6 +256,9 @@ def error_stats(points_3d: NDArray[np.float64], reference: NDArray[np.float64]) 
         "mean_mm": float(np.mean(err[ok])) if ok.any() else float("nan"),
         "p95_mm": float(np.percentile(err[ok], 95)) if ok.any() else float("nan"),
         "missing": float((ref_ok & ~ok).sum() / n_ref) if n_ref else float("nan"),
+        "gross": float((ref_ok & ok & (np.nan_to_num(err) > GROSS_MM)).sum() / n_ref)
+        if n_ref
+        else float("nan"),
     }
 
 
@@ -465,6 +473,7 @@ def result_row(
         "mean_mm": err["mean_mm"],
         "mean_mm_vs_clean_dlt": error_stats(points_3d, clean_3d)["mean_mm"],
         "missing_3d": err["missing"],
+        "gross_3d": err["gross"],
         "agree_2px": agree["agree"],
         "wrong_used": agree["wrong"],
         **(

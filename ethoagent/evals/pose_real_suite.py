@@ -1,8 +1,9 @@
 """Eval suite ``pose-real``: the pose graph on real multi-view labels spoilt as a 2D model errs.
 
 Per data set present (``evals.pose_real.evaluate_dataset``): naive DLT vs the
-triangulation stage (stage 4) on every frame, under each corruption. On the sleap-anipose
-session also the whole pose graph (``evaluate_graph``), described below.
+triangulation stage (stage 4) on every frame, under each corruption; then the whole pose
+graph (``evaluate_graph``) on each, described below (DANNCE without videos, which its data
+set does not distribute: ``dannce_sources``).
 
 The session is used as its lab keeps it: the real videos, ``calibration.toml`` (the graph
 has to find the faulty ``side`` camera itself), the skeleton read from a proofread ``.slp``
@@ -24,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from ethoagent.evals.pose_real import (
     evaluate_views,
     make_skeleton,
     no_nan,
+    pick_seed_frames,
     result_row,
     seed_limits,
 )
@@ -52,8 +54,10 @@ from ethoagent.graphs.pose.inputs import PoseInputs, PoseSources, resolve_pose
 from ethoagent.graphs.pose.options import PoseOptions
 from ethoagent.graphs.pose.report import assembled
 from ethoagent.io.keypoints import write_keypoints
+from ethoagent.io.skeletons import read_skeleton
 from ethoagent.model.pose import PoseData
 from ethoagent.sim.spoil import corrupt_labels
+from ethoagent.tools.labelling import write_seed_labels
 from ethoagent.tools.triangulate import triangulate_dlt
 
 GRAPH_LABELS = "corrupted, graph frames"
@@ -61,6 +65,10 @@ GRAPH_LABELS = "corrupted, graph frames"
 
 SLP_SKELETON = Path("top") / "minimal_top_proofread.slp"
 """The proofread ``.slp`` (inside the session folder) the skeleton is read from."""
+
+DANNCE_SKELETON = Path("mouse22_skeleton.mat")
+DANNCE_CALIBRATION = Path("markerless_mouse_1") / "label3d_dannce.mat"
+"""DANNCE's skeleton and calibration files, inside its data folder."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,23 +88,23 @@ class GraphRun:
 
 
 def run_graph(
-    session: Path,
     candidates_2d: NDArray[np.float64],
     views: Sequence[str],
     keypoints: Sequence[str],
-    seeds: list[int],
+    sources: Callable[[Path, Path], PoseSources],
+    frames: int,
 ) -> GraphRun:
-    """Run the pose graph offline on ``session`` with ``candidates_2d`` as 2D predictions.
+    """Run the pose graph offline with ``candidates_2d`` as a 2D model's predictions.
 
     Args:
-        session: the sleap-anipose ``minimal_session`` folder.
         candidates_2d: ``(frames, views, keypoints, 2)`` pixels, written as one DeepLabCut
             CSV per camera (``spoilt_<view>_predictions.csv``), likelihood 1.
         views: camera names of the views axis.
-        keypoints: keypoint names of the keypoints axis.
-        seeds: the seed frames taken from the proofread ``.slp`` files.
+        keypoints: keypoint names of the keypoints axis, as the skeleton names them.
+        sources: ``(work folder, candidates folder) -> PoseSources``: the run's files
+            (it may write seed labels into the work folder).
+        frames: frames labelled from frame 0.
     """
-    n = candidates_2d.shape[0]
     with tempfile.TemporaryDirectory(prefix="ethoagent-pose-real-") as tmp:
         cands = Path(tmp) / "candidates"
         cands.mkdir()
@@ -110,50 +118,99 @@ def run_graph(
                 cands / f"spoilt_{view}_predictions.csv",
                 format="dlc",
             )
-        sources = PoseSources(
-            videos=session,
-            calibration=session / "calibration.toml",
-            seeds=session,
-            seed_frames=seeds,
-            candidates=cands,
-            skeleton=session / SLP_SKELETON,
-        )
-        inputs = resolve_pose(sources, PoseOptions(frames=n))
+        inputs = resolve_pose(sources(Path(tmp), cands), PoseOptions(frames=frames))
         rt = offline_runtime(Path(tmp) / "runs", GRAPH_NAME, "pose-real", inputs.model_dump())
         state = asyncio.run(run_pose(rt, inputs))
         points, reading = assembled(rt.run, state["n_chunks"])
     return GraphRun(inputs=inputs, state=state, points=points, reading=reading)
 
 
-def evaluate_graph(
-    data: Dataset, session: Path, *, seed: int, frames: int
-) -> tuple[list[dict[str, Any]], dict[str, Any], list[str]]:
-    """Naive DLT, the stage and the whole pose graph on the first ``frames`` frames.
+def sleap_sources(session: Path, seeds: list[int]) -> Callable[[Path, Path], PoseSources]:
+    """The sleap-anipose session as laid out: videos, calibration, ``.slp`` seeds, skeleton."""
+
+    def sources(work: Path, candidates: Path) -> PoseSources:
+        return PoseSources(
+            videos=session,
+            calibration=session / "calibration.toml",
+            seeds=session,
+            seed_frames=seeds,
+            candidates=candidates,
+            skeleton=session / SLP_SKELETON,
+        )
+
+    return sources
+
+
+def dannce_sources(
+    root: Path, clean_2d: NDArray[np.float64], views: Sequence[str], seeds: list[int]
+) -> Callable[[Path, Path], PoseSources]:
+    """DANNCE without videos: its calibration, skeleton, seeds CSV and the candidates only.
+
+    The calibration is ``label3d_dannce.mat``, the skeleton ``mouse22_skeleton.mat``, the
+    seeds a CSV of the clean 2D of ``seeds`` written into the work folder.
 
     Args:
-        data: the loaded ``sleap_anipose_minimal_session`` (cameras, proofread 2D, 3D).
-        session: its ``minimal_session`` folder (videos, calibration, ``.slp`` files).
+        root: the ``dannce_markerless_mouse`` folder.
+        clean_2d: ``(frames, views, keypoints, 2)`` pixels, the reprojected hand labels.
+        views: camera names of the views axis.
+        seeds: seed frames (frame 0 first).
+    """
+    skeleton = root / DANNCE_SKELETON
+
+    def sources(work: Path, candidates: Path) -> PoseSources:
+        names, _ = read_skeleton(skeleton)
+        write_seed_labels(work / "seeds.csv", seeds, clean_2d[seeds], list(views), names.keypoints)
+        return PoseSources(
+            calibration=root / DANNCE_CALIBRATION,
+            seeds=work / "seeds.csv",
+            candidates=candidates,
+            skeleton=skeleton,
+        )
+
+    return sources
+
+
+def evaluate_graph(
+    data: Dataset, root: Path, *, seed: int, frames: int
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[str]]:
+    """Naive DLT, the stage and the whole pose graph on ``frames`` frames of ``data``.
+
+    sleap-anipose: the session as laid out (videos, ``.slp`` seeds), frames 0 onwards.
+    DANNCE: no videos (candidates only), from the first frame with every keypoint labelled
+    (the seeds need it); its labelled frames are not consecutive video frames, so the
+    graph's temporal prediction is weak there.
+
+    Args:
+        data: the loaded data set (cameras, clean 2D, reference 3D).
+        root: the shared data folder.
         seed: seeds the corruption.
-        frames: consecutive frames labelled from frame 0.
+        frames: frames labelled.
 
     Returns:
-        Table rows (labels ``corrupted, graph frames``), metrics ``sleap_graph_*`` and notes.
+        Table rows (labels ``corrupted, graph frames``), metrics ``<key>_graph_*`` and notes.
     """
     assert data.points_2d is not None and data.points_3d is not None
-    n = min(frames, data.points_2d.shape[0])
-    clean, ref3d = data.points_2d[:n], data.points_3d[:n]
+    first = 0 if data.name == SLEAP else pick_seed_frames(data.points_3d, 1)[0]
+    n = min(frames, data.points_2d.shape[0] - first)
+    clean, ref3d = data.points_2d[first : first + n], data.points_3d[first : first + n]
     names = list(data.keypoints_3d)
-    pairs = make_skeleton(data.name, names).left_right_index
-    corruption = corrupt_labels(clean, pairs, seed=seed)
-    seeds = [0, n // 2, n - 1]
-    run = run_graph(session, corruption.points_2d, data.view_names, names, seeds)
-    inputs, state, points, reading = run.inputs, run.state, run.points, run.reading
+    skeleton = make_skeleton(data.name, names)
+    corruption = corrupt_labels(clean, skeleton.left_right_index, seed=seed)
+    if data.name == SLEAP:
+        seeds = [0, n // 2, n - 1]
+        sources = sleap_sources(root / SLEAP / "minimal_session", seeds)
+        given_names = names
+    else:
+        seeds = pick_seed_frames(ref3d)
+        sources = dannce_sources(root / DANNCE, clean, data.view_names, seeds)
+        given_names = list(read_skeleton(root / DANNCE / DANNCE_SKELETON)[0].keypoints)
+    run = run_graph(corruption.points_2d, data.view_names, given_names, sources, n)
+    inputs, state = run.inputs, run.state
     kept_names = inputs.cameras or list(data.view_names)
     keep = [data.view_names.index(c) for c in kept_names]
-    order = [inputs.skeleton.keypoints.index(k) for k in names]
-    points, reading = points[:, order], reading[:, :, order]
+    order = [inputs.skeleton.keypoints.index(k) for k in given_names]
+    points, reading = run.points[:, order], run.reading[:, :, order]
     cams = [data.cameras[v] for v in keep]
-    skeleton = make_skeleton(data.name, names)
     limits, lengths = seed_limits(cams, clean[seeds][:, keep], skeleton)
     clean_3d = triangulate_dlt(cams, clean[:, keep])
     base = {"data": data.name, "views": "+".join(kept_names), "labels": GRAPH_LABELS}
@@ -189,38 +246,55 @@ def evaluate_graph(
     for r in rows:
         r.setdefault("model_calls_per_frame_view", 0.0)
     graph["model_calls_per_frame_view"] = calls
-    metrics, notes = _graph_summary(rows[0], graph, inputs, data, seeds)
+    metrics, notes = _graph_summary(rows[0], rows[1], graph, inputs, data, seeds, first)
     return rows, metrics, notes
 
 
 def _graph_summary(
     naive: dict[str, Any],
+    stage: dict[str, Any],
     graph: dict[str, Any],
     inputs: PoseInputs,
     data: Dataset,
     seeds: list[int],
+    first: int,
 ) -> tuple[dict[str, Any], list[str]]:
-    """The ``sleap_graph_*`` metrics and the note of ``evaluate_graph``."""
+    """The ``<key>_graph_*`` metrics and the note of ``evaluate_graph``."""
     kept = inputs.cameras or list(data.view_names)
     dropped = sorted(set(data.view_names) - set(kept))
+    key = "sleap" if data.name == SLEAP else "dannce"
     metrics = {
-        "sleap_graph_frames": inputs.frames,
-        "sleap_graph_views": "+".join(kept),
-        "sleap_graph_dropped": dropped,
-        "sleap_graph_naive_median_mm": naive["median_mm"],
-        "sleap_graph_median_mm": graph["median_mm"],
-        "sleap_graph_naive_mean_mm": naive["mean_mm"],
-        "sleap_graph_mean_mm": graph["mean_mm"],
-        "sleap_graph_naive_agree_2px": naive["agree_2px"],
-        "sleap_graph_agree_2px": graph["agree_2px"],
-        "sleap_graph_missing_3d": graph["missing_3d"],
-        "sleap_graph_flagged": graph["flagged"],
-        "sleap_graph_model_calls_per_frame_view": graph["model_calls_per_frame_view"],
+        f"{key}_graph_frames": inputs.frames,
+        f"{key}_graph_views": "+".join(kept),
+        f"{key}_graph_dropped": dropped,
+        f"{key}_graph_naive_median_mm": naive["median_mm"],
+        f"{key}_graph_median_mm": graph["median_mm"],
+        f"{key}_graph_naive_mean_mm": naive["mean_mm"],
+        f"{key}_graph_mean_mm": graph["mean_mm"],
+        f"{key}_graph_naive_agree_2px": naive["agree_2px"],
+        f"{key}_graph_agree_2px": graph["agree_2px"],
+        f"{key}_graph_stage_median_mm": stage["median_mm"],
+        f"{key}_graph_stage_agree_2px": stage["agree_2px"],
+        f"{key}_graph_stage_missing_3d": stage["missing_3d"],
+        f"{key}_graph_stage_gross_3d": stage["gross_3d"],
+        f"{key}_graph_missing_3d": graph["missing_3d"],
+        f"{key}_graph_gross_3d": graph["gross_3d"],
+        f"{key}_graph_flagged": graph["flagged"],
+        f"{key}_graph_model_calls_per_frame_view": graph["model_calls_per_frame_view"],
     }
+    source = (
+        f"seeds {seeds} from the proofread .slp files, skeleton from {SLP_SKELETON} "
+        "(SLEAP's edges), the real videos"
+        if data.name == SLEAP
+        else f"seeds {seeds} (a seeds CSV of the reprojected hand labels), skeleton from "
+        f"{DANNCE_SKELETON} (regions inferred from the seeds), calibration "
+        f"{DANNCE_CALIBRATION}, no videos (the graph's no-video mode: no model sees a crop); "
+        "the labelled frames are not consecutive video frames"
+    )
     note = (
-        f"{data.name}, whole pose graph: frames 0-{inputs.frames - 1}, seeds {seeds} from the "
-        f"proofread .slp files, skeleton from {SLP_SKELETON} (SLEAP's edges), candidates = "
-        f"the spoilt labels as one DeepLabCut CSV per camera; the graph kept {kept}"
+        f"{data.name}, whole pose graph: labelled frames {first}-{first + inputs.frames - 1} "
+        f"(as frames 0-{inputs.frames - 1}), {source}, candidates = the spoilt labels as one "
+        f"DeepLabCut CSV per camera; the graph kept {kept}"
         + (f" and left out {dropped}" if dropped else "")
         + "; warnings: "
         + " | ".join(w for w in inputs.warnings if not w.startswith("skeleton:"))
@@ -258,11 +332,10 @@ def pose_real_suite(options: SuiteOptions) -> SuiteResult:
             notes.append(f"{name}: could not be loaded ({exc}); skipped.")
             continue
         r, m, n = evaluate_dataset(data, seed=options.seed, frame_step=frame_step)
-        if name == SLEAP:
-            g_rows, g_metrics, g_notes = evaluate_graph(
-                data, root / SLEAP / "minimal_session", seed=options.seed, frames=graph_frames
-            )
-            r, m, n = r + g_rows, m | g_metrics, n + g_notes
+        g_rows, g_metrics, g_notes = evaluate_graph(
+            data, root, seed=options.seed, frames=graph_frames
+        )
+        r, m, n = r + g_rows, m | g_metrics, n + g_notes
         rows += r
         metrics |= {f"{key}_present": True, **m, f"{key}_seconds": time.perf_counter() - start}
         notes += n
@@ -287,8 +360,9 @@ def pose_real_suite(options: SuiteOptions) -> SuiteResult:
         "RANSAC: the RANSAC escalation starts again from the given labels, not from the "
         "hypothesis's reading, so it leaves the swapped labels out instead (3D still right, "
         "2D reading not restored).",
-        "DANNCE has no videos in the shared data, so the whole graph (whose stages 1-3 read "
-        "the frames) runs on sleap_anipose only; DANNCE has the stage rows.",
+        "DANNCE has no videos in the shared data: the whole graph runs there without them "
+        "(2D candidates only; no model is shown a crop, the offline solvers and the 3D "
+        "checks decide).",
         "Offline policy supervisor; the triangulation stage calls no model. The stage with "
         "its default limits (TriangulationLimits()) is reported too; 'stage' rows use the "
         "seed-frame limits (seed_limits: 1.5x the worst the clean seed frames show, never "
@@ -301,9 +375,10 @@ def pose_real_suite(options: SuiteOptions) -> SuiteResult:
         for name in (SLEAP, DANNCE)
         if any(r["data"] == name for r in rows)
     }
-    graph_rows = [r for r in rows if r["labels"] == GRAPH_LABELS]
-    if graph_rows:
-        figures["pose_graph_sleap"] = _graph_figure(graph_rows)
+    for name, key in ((SLEAP, "sleap"), (DANNCE, "dannce")):
+        graph_rows = [r for r in rows if r["labels"] == GRAPH_LABELS and r["data"] == name]
+        if graph_rows:
+            figures[f"pose_graph_{key}"] = _graph_figure(graph_rows)
     return SuiteResult(metrics=metrics, table=rows, figures=figures, notes=notes)
 
 
@@ -376,7 +451,9 @@ __all__ = [
     "GRAPH_LABELS",
     "SLP_SKELETON",
     "GraphRun",
+    "dannce_sources",
     "evaluate_graph",
     "pose_real_suite",
     "run_graph",
+    "sleap_sources",
 ]

@@ -23,6 +23,8 @@ LightningPose                 .csv          movement
 SLEAP ``"sleap"``             .slp          sleap-io
 SLEAP analysis                .h5           movement
 ``"sleap_analysis"``
+sleap-anipose 3D              .h5           h5py (``io.sleap_anipose``: node names from
+``"sleap_anipose"``                         the session's .slp or ``skeleton=``; read only)
 anipose 3D ``"anipose"``      .csv          movement reads; written here (movement has
                                             no anipose writer)
 NWB (ndx-pose) ``"nwb"``      .nwb          movement + pynwb
@@ -64,6 +66,7 @@ import numpy as np
 
 from ethoagent.atomic import atomic_write_text
 from ethoagent.errors import InputError
+from ethoagent.io.sleap_anipose import is_points3d_h5, read_points3d_h5
 from ethoagent.io.tables import parse_float, read_rows
 
 if TYPE_CHECKING:
@@ -83,7 +86,7 @@ __all__ = [
 ]
 
 KeypointFormat = Literal[
-    "dlc", "lightning_pose", "sleap", "sleap_analysis", "anipose", "nwb", "netcdf"
+    "dlc", "lightning_pose", "sleap", "sleap_analysis", "sleap_anipose", "anipose", "nwb", "netcdf"
 ]
 """Keypoint file formats of ``read_keypoints`` / ``write_keypoints``."""
 
@@ -94,6 +97,7 @@ _SUFFIXES: dict[str, tuple[str, ...]] = {
     "lightning_pose": (".csv",),
     "sleap": (".slp",),
     "sleap_analysis": (".h5",),
+    "sleap_anipose": (".h5", ".hdf5"),
     "anipose": (".csv",),
     "nwb": (".nwb",),
     "netcdf": (".nc",),
@@ -103,6 +107,7 @@ _NAMES = {
     "lightning_pose": "LightningPose",
     "sleap": "SLEAP labels",
     "sleap_analysis": "SLEAP analysis",
+    "sleap_anipose": "sleap-anipose 3D (points3d.h5)",
     "anipose": "anipose 3D",
     "nwb": "NWB (ndx-pose)",
     "netcdf": "movement netCDF",
@@ -258,6 +263,7 @@ def read_keypoints(
     *,
     format: KeypointFormat | None = None,
     fps: float | None = None,
+    skeleton: str | os.PathLike[str] | None = None,
 ) -> PoseData:
     """Read keypoints from a DeepLabCut, LightningPose, SLEAP, anipose, NWB or netCDF file.
 
@@ -268,6 +274,9 @@ def read_keypoints(
             layout).
         fps: frame rate, Hz, to attach; default: the file's where it stores one (SLEAP
             video metadata, NWB, netCDF), else ``None``.
+        skeleton: a skeleton file naming the nodes of a sleap-anipose ``points3d.h5``
+            (which names none); default: the session's ``.slp`` files beside it. Other
+            formats name their keypoints and ignore it.
 
     Returns:
         ``PoseData``: 2D formats in pixels; anipose and DLC ``x, y, z`` files in ``"mm"``
@@ -296,7 +305,11 @@ def read_keypoints(
             fix="pass the right file, or the right --format (format= in Python).",
         )
     try:
-        data = _READERS[fmt](p, fps)
+        data = (
+            read_points3d_h5(p, skeleton=skeleton, fps=fps)
+            if fmt == "sleap_anipose"
+            else _READERS[fmt](p, fps)
+        )
     except InputError:
         raise
     except _LIBRARY_ERRORS as exc:
@@ -357,9 +370,12 @@ def _infer_format(p: Path) -> KeypointFormat:
             return "dlc"
         if "tracks" in keys and "node_names" in keys:
             return "sleap_analysis"
+        if is_points3d_h5(keys):
+            return "sleap_anipose"
         raise InputError(
-            f"{p} is neither a DeepLabCut .h5 (key 'df_with_missing') nor a SLEAP analysis "
-            f".h5 (keys 'tracks', 'node_names'); found keys {sorted(keys)}.",
+            f"{p} is neither a DeepLabCut .h5 (key 'df_with_missing'), a SLEAP analysis "
+            f".h5 (keys 'tracks', 'node_names') nor a sleap-anipose points3d.h5 (key "
+            f"'tracks'); found keys {sorted(keys)}.",
             fix="export the keypoints from DeepLabCut or SLEAP ('Export Analysis HDF5').",
         )
     by_suffix: dict[str, KeypointFormat] = {".slp": "sleap", ".nwb": "nwb", ".nc": "netcdf"}
@@ -642,6 +658,11 @@ def write_keypoints(
         raise InputError(
             f"{p}: a {_NAMES[format]} file must end in {' or '.join(_SUFFIXES[format])}.",
             fix="change the suffix, or the format=.",
+        )
+    if format not in _WRITERS:
+        raise InputError(
+            f"{_NAMES[format]} files are read, not written ({p}).",
+            fix="write the 3D points as anipose CSV (format='anipose') or netCDF.",
         )
     _check_writable(data, p, format)
     try:

@@ -90,6 +90,20 @@ def test_quick_run_whole_graph_on_sleap_anipose(quick_result: SuiteResult) -> No
     assert graph["swaps_restored"] > 0.9
     assert graph["model_calls_per_frame_view"] is not None
     assert "pose_graph_sleap" in quick_result.figures
+    # the whole graph does not lose to its own triangulation stage on the median
+    assert m["sleap_graph_median_mm"] <= m["sleap_graph_stage_median_mm"]
+    assert m["sleap_graph_gross_3d"] <= m["sleap_graph_stage_gross_3d"]
+
+
+@pytest.mark.slow
+def test_quick_run_whole_graph_on_dannce_without_videos(quick_result: SuiteResult) -> None:
+    require_shared("dannce_markerless_mouse")
+    m = quick_result.metrics
+    assert m["dannce_graph_dropped"] == []
+    # 2D = exact reprojections of the hand labels: the naive DLT's error is the outliers'
+    assert m["dannce_graph_mean_mm"] < m["dannce_graph_naive_mean_mm"]
+    assert m["dannce_graph_missing_3d"] < 0.1
+    assert "pose_graph_dannce" in quick_result.figures
 
 
 def test_absent_data_is_skipped_with_a_note(

@@ -256,9 +256,15 @@ def test_the_skeleton_comes_from_the_inputs(session: Path, tmp_path: Path) -> No
     assert any("names no hindpaws" in w for w in blind.warnings)
     state, _ = _run(tmp_path / "c", blind, OfflineClient(), "blind")
     assert state["chunk"] == 1
+    # a skeleton naming no regions gets them from the seed labels, and says so
     bare = Skeleton(name="bare", keypoints=renamed.keypoints)
-    with pytest.raises(InputError, match="has no regions"):
-        resolve_inputs(session / "videos", session / "calibration.toml", seeds, skeleton=bare)
+    inferred = resolve_inputs(
+        session / "videos", session / "calibration.toml", seeds, frames=4, skeleton=bare
+    )
+    assert sorted(k for ks in inferred.skeleton.regions.values() for k in ks) == sorted(
+        bare.keypoints
+    )
+    assert any("names no regions: inferred" in w for w in inferred.warnings)
 
 
 def test_prepare_node_alone_triangulates_the_seeds(session: Path, tmp_path: Path) -> None:

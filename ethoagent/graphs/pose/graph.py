@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import csv
 import functools
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ from ethoagent.graphs.pose.item_stages import missing_axis_roles
 from ethoagent.graphs.pose.options import PoseOptions
 from ethoagent.graphs.pose.stages import SEED_FIT_FACTOR, PoseEnv
 from ethoagent.io.calibration import read_calibration
+from ethoagent.io.keypoints import read_keypoints
 from ethoagent.io.rig import CameraFiles, find_camera_files
 from ethoagent.io.seeds import read_seeds
 from ethoagent.io.video import VideoReader
@@ -58,6 +60,7 @@ from ethoagent.model.camera import Camera
 from ethoagent.model.skeleton import SKELETONS, Skeleton
 from ethoagent.tools.calibration_check import diagnose_calibration
 from ethoagent.tools.cameras import check_calibration
+from ethoagent.tools.skeleton_infer import infer_regions
 from ethoagent.tools.triangulate import (
     bone_length_errors,
     median_bone_lengths,
@@ -112,7 +115,7 @@ LIMIT_MARGIN = 1.5
 
 
 def resolve_inputs(
-    videos_dir: Path,
+    videos_dir: Path | None,
     calibration: Path,
     seeds: Path,
     *,
@@ -134,6 +137,9 @@ def resolve_inputs(
     the worst the seeds show (never lowered), and ``warnings`` says so.
 
     Args:
+        videos_dir: folder of one video per camera, or ``None`` where ``candidates_dir``
+            is given: the run then reads no frame, no model is shown an image (the
+            offline solvers and the 3D checks decide) and ``warnings`` says so.
         candidates_dir: optional folder of 2D pose-model predictions, one keypoint file per
             camera (or one folder per camera), used as candidates instead of detected marks.
         skeleton: the animal's skeleton (with regions); ``None`` picks the named skeleton
@@ -152,18 +158,13 @@ def resolve_inputs(
     all_cams = read_calibration(calibration)
     if skeleton is None:
         skeleton = _default_skeleton(Path(seeds))
-    if not skeleton.regions:
-        raise InputError(
-            f"skeleton {skeleton.name!r} has no regions; the pose graph boxes and assigns "
-            "keypoints region by region.",
-            fix="group the keypoints into regions of 1 to 4 (e.g. head, back, paws, tail).",
-        )
     seed = read_seeds(seeds, [c.name for c in all_cams], skeleton.keypoints, frames=seed_frames)
     cams, warnings = _fitting_cameras(calibration, all_cams, seed.points_2d)
-    cams, paths = _videos(videos_dir, cams)
+    if not skeleton.regions:
+        skeleton = _with_regions(skeleton, cams, seed.points_2d, all_cams, warnings)
     _check_kept(calibration, cams)
     predictions = _predictions(candidates_dir, cams)
-    n = _common_length(paths, frames, warnings)
+    cams, paths, n = _frame_source(videos_dir, cams, predictions, frames, warnings)
     used = {c.name for c in cams}
     kept = [i for i, c in enumerate(all_cams) if c.name in used]
     opts = _seed_limits(calibration, cams, seed.points_2d[:, kept], skeleton, opts, warnings)
@@ -185,6 +186,76 @@ def resolve_inputs(
         options=opts,
         warnings=[seed.source, *warnings],
     )
+
+
+def _with_regions(
+    skeleton: Skeleton,
+    cams: list[Camera],
+    seed_2d: NDArray[np.float64],
+    all_cams: list[Camera],
+    warnings: list[str],
+) -> Skeleton:
+    """``skeleton`` with regions inferred from the seed labels where its file names none.
+
+    Raises:
+        InputError: the seeds leave some keypoint unseen in 3D (no region can hold it).
+    """
+    used = {c.name for c in cams}
+    kept = [i for i, c in enumerate(all_cams) if c.name in used]
+    seed_3d = triangulate_dlt(cams, seed_2d[:, kept])
+    if not np.isfinite(seed_3d).all(axis=2).any(axis=0).all():
+        raise InputError(
+            f"skeleton {skeleton.name!r} has no regions and the seed labels do not show "
+            "every keypoint in two views, so none can be inferred; the pose graph boxes and "
+            "assigns keypoints region by region.",
+            fix="group the keypoints into regions of 1 to 4 in the skeleton file (e.g. "
+            "head, back, paws, tail), or label every keypoint in a seed frame.",
+        )
+    regions = infer_regions(skeleton.keypoints, seed_3d)
+    warnings.append(
+        f"skeleton {skeleton.name!r} names no regions: inferred by proximity in the "
+        f"{len(seed_3d)} seed frames: { {r: list(m) for r, m in regions.items()} }."
+    )
+    return replace(skeleton, regions=regions)
+
+
+def _frame_source(
+    videos_dir: Path | None,
+    cams: list[Camera],
+    predictions: list[str] | None,
+    frames: int | None,
+    warnings: list[str],
+) -> tuple[list[Camera], list[Path], int]:
+    """The cameras, their videos (none without ``videos_dir``) and the frames to label."""
+    if videos_dir is not None:
+        cams, paths = _videos(videos_dir, cams)
+        return cams, paths, _common_length(paths, frames, warnings)
+    if predictions is None:
+        raise InputError(
+            "pose needs videos to detect marks in when no 2D candidates are given.",
+            fix="pass --videos DIR, or --candidates DIR with a 2D model's predictions.",
+        )
+    warnings.append(
+        "no videos: the 2D candidates are the only evidence; no model is shown a frame "
+        "or crop (the offline solvers and the 3D checks decide), and the overlay figure "
+        "draws the points on blank frames."
+    )
+    return cams, [], _predictions_length(predictions, frames)
+
+
+def _predictions_length(paths: list[str], frames: int | None) -> int:
+    """Frames every 2D prediction file has (``frames`` if given and not more)."""
+    lengths = [int(read_keypoints(p).points.shape[0]) for p in paths]
+    n = min(lengths)
+    if frames is not None:
+        if frames > n:
+            each = ", ".join(f"{Path(p).name} {k}" for p, k in zip(paths, lengths, strict=True))
+            raise InputError(
+                f"--frames {frames} but the shortest 2D prediction file has {n} frames ({each}).",
+                fix=f"pass --frames {n} or less.",
+            )
+        n = frames
+    return n
 
 
 def _default_skeleton(seeds: Path) -> Skeleton:

@@ -24,7 +24,8 @@ class PoseSources(BaseModel):
     Attributes:
         session: sets ``videos``, ``calibration`` and ``seeds`` where they are not given
             (``videos/``, ``calibration.toml``, ``ground_truth/seeds.csv``).
-        videos: folder with one video per camera, named after the camera.
+        videos: folder with one video per camera, named after the camera; may be left
+            out where ``candidates`` are given (no image is shown to a model then).
         calibration: anipose ``calibration.toml``.
         seeds: seed labels: a CSV ``frame,view,keypoint,x,y`` (frame 0 included), a folder
             of labelled files, one per camera (SLEAP ``.slp``, DeepLabCut), or a DeepLabCut
@@ -53,8 +54,10 @@ class PoseSources(BaseModel):
             self.videos = self.videos or self.session / "videos"
             self.calibration = self.calibration or self.session / "calibration.toml"
             self.seeds = self.seeds or self.session / "ground_truth" / "seeds.csv"
-        if None in (self.videos, self.calibration, self.seeds):
-            raise ValueError("pose needs `session` or all of `videos`, `calibration`, `seeds`")
+        if None in (self.calibration, self.seeds) or (self.videos or self.candidates) is None:
+            raise ValueError(
+                "pose needs `session` or `calibration`, `seeds` and `videos` or `candidates`"
+            )
         return self
 
 
@@ -62,7 +65,8 @@ class PoseInputs(BaseModel):
     """What a pose run reads (kept in ``run.json`` so a resume finds it).
 
     Attributes:
-        videos: one video per used camera, in the order of ``cameras``.
+        videos: one video per used camera, in the order of ``cameras``; empty where the
+            run has none (2D candidates only: no model sees an image, ``has_videos``).
         cameras: the calibration cameras labelled, in calibration order (``None``: all);
             a camera whose labels do not fit the calibration, or without a video, is left
             out and ``warnings`` says why.
@@ -86,6 +90,11 @@ class PoseInputs(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     reviewed_frames: list[int] = Field(default_factory=list)
 
+    @property
+    def has_videos(self) -> bool:
+        """Whether the run reads video frames (crops and few-shot images for a model)."""
+        return bool(self.videos)
+
     def read_cameras(self) -> list[Camera]:
         """The used cameras of the calibration (``cameras``), in calibration order."""
         cams = read_calibration(self.calibration)
@@ -105,7 +114,7 @@ def resolve_pose(sources: PoseSources, options: PoseOptions) -> PoseInputs:
     # the graph module (OpenCV, LangGraph) loads when a run is resolved, not with the options
     from ethoagent.graphs.pose.graph import resolve_inputs
 
-    assert sources.videos and sources.calibration and sources.seeds  # PoseSources checks
+    assert sources.calibration and sources.seeds  # PoseSources checks
     skeleton, inferred = (
         read_skeleton(sources.skeleton) if sources.skeleton is not None else (None, [])
     )

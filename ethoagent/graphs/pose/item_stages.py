@@ -22,6 +22,7 @@ from ethoagent.config import Budget
 from ethoagent.errors import InputError, ModelOutputError
 from ethoagent.graphs.kit.nodes import (
     Feedback,
+    ItemOutcome,
     Stage,
     StageContext,
 )
@@ -169,6 +170,23 @@ def _offline_regions(request: Request) -> RegionsAnswer:
     return RegionsAnswer(regions=[RegionBox(region=r, box=b) for r, b in boxes.items()])
 
 
+def _matchable(
+    vf: ViewFrame, rows: NDArray[np.intp], keypoints: list[int], skeleton: Skeleton
+) -> NDArray[np.intp]:
+    """Of candidate ``rows``, those position matching may give to ``keypoints``.
+
+    Unnamed candidates (detected marks, or points of keypoints the skeleton lacks) and
+    those a 2D model named as one of ``keypoints`` or as a left/right partner of one.
+    """
+    if vf.identity is None:
+        return rows
+    partner = {a: b for a, b in skeleton.left_right_index} | {
+        b: a for a, b in skeleton.left_right_index
+    }
+    allowed = {-1, *keypoints, *(partner[k] for k in keypoints if k in partner)}
+    return rows[np.isin(vf.identity[rows], list(allowed))]
+
+
 async def _propose_regions(
     env: Env, vf: ViewFrame, feedback: Feedback | None, ctx: StageContext
 ) -> Regions:
@@ -281,6 +299,29 @@ def make_regions_stage(env: Env) -> Stage[ViewFrame, Regions]:
         budget=Budget(max_retries=2, max_attempts=3, max_model_calls=4),
         describe=lambda r: f"{r.source}: {r.boxes}",
     )
+
+
+def usable_boxes(vf: ViewFrame, outcome: ItemOutcome[Regions]) -> dict[str, Box | None]:
+    """The regions stage's boxes of one view that the assign stage may use.
+
+    An accepted proposal's boxes; of a flagged one (a region whose keypoints no view's
+    2D model found, say), the boxes that lie inside the image and hold a candidate, so
+    one empty region does not cost the view its other regions.
+    """
+    out = outcome.output
+    if out is None:
+        return {}
+    if outcome.status == "accepted":
+        return out.boxes
+    w, h = vf.size
+    return {
+        r: b
+        for r, b in out.boxes.items()
+        if b is not None
+        and 0 <= b[0] < b[2] <= w
+        and 0 <= b[1] < b[3] <= h
+        and _in_box(vf.candidates, b).any()
+    }
 
 
 # --- stage 2: assignment -----------------------------------------------------------------
@@ -446,8 +487,11 @@ async def _propose_assignment(
         if feedback is None and not opts.model_every_stage and predicted:
             named = _take_named(vf, kps, rows, opts.jump_bound_px)
             index[kps] = named
-            free = np.setdiff1d(rows, named[named >= 0])
+            # a point the 2D model named as another body part is not matched by position
+            # (a hidden ear would take the nose), one named as the left/right partner is
+            # (the identity error 2D models make)
             rest = [k for k, r in zip(kps, named, strict=True) if r < 0]
+            free = np.setdiff1d(_matchable(vf, rows, rest, env.skeleton), named[named >= 0])
             if rest and free.size:
                 matched, _ = ctx.tool(
                     "match_candidates",

@@ -67,6 +67,8 @@ def frame_rows(run: Run, n_chunks: int) -> list[dict[str, Any]]:
 
 def ground_truth(inputs: PoseInputs) -> NDArray[np.float64] | None:
     """Ground-truth 3D ``(frames, keypoints, 3)`` mm of a simulated session, else ``None``."""
+    if not inputs.has_videos:
+        return None
     path = Path(inputs.videos[0]).parent.parent / "ground_truth" / "arrays.npz"
     if not path.is_file():
         return None
@@ -129,7 +131,7 @@ def write_pose_outputs(
     points, reading = assembled(run, n_chunks)
     rows = frame_rows(run, n_chunks)
     flagged = sorted(state["flagged"])
-    fps = _fps(inputs.videos[0])
+    fps = _fps(inputs.videos[0]) if inputs.has_videos else None
     keypoints = inputs.skeleton.keypoints
 
     error, ncams = _point_errors(cams, points, reading)
@@ -178,7 +180,7 @@ def write_pose_outputs(
         "backend": rt.settings.backend,
         "model_every_stage": inputs.options.model_every_stage,
         "unit": "millimetres, world frame of the calibration",
-        **_unit_check(Path(inputs.videos[0]), points, keypoints),
+        **_unit_check(inputs, points),
     }
     truth = ground_truth(inputs)
     if truth is not None:
@@ -194,21 +196,22 @@ def write_pose_outputs(
     return [str(Path(p).relative_to(run.root)) for p in outputs]
 
 
-def _unit_check(
-    where: Path, points: NDArray[np.float64], keypoints: tuple[str, ...]
-) -> dict[str, Any]:
+def _unit_check(inputs: PoseInputs, points: NDArray[np.float64]) -> dict[str, Any]:
     """The 3D body length (mm, ``body_length_mm``) and a warning where it fits no mouse or rat.
 
+    Also whether the run read ``videos`` (the report says so where it did not).
+
     Args:
-        where: the file named in the warning (the first video).
+        inputs: the run's inputs (the warning names the first video, else the calibration).
         points: ``(frames, keypoints, 3)`` mm, NaN = missing.
-        keypoints: the skeleton's keypoint names.
     """
-    length = body_length(points[:, None], keypoints)
+    where = Path(inputs.videos[0] if inputs.has_videos else inputs.calibration)
+    length = body_length(points[:, None], inputs.skeleton.keypoints)
     doubt = unit_warning(where, "mm", 3, length)
     return {
         "body_length_mm": None if np.isnan(length) else round(length, 2),
         "warnings": [] if doubt is None else [doubt],
+        "videos": inputs.has_videos,
     }
 
 
@@ -277,6 +280,15 @@ def _trajectory_figure(points: NDArray[np.float64], skeleton: Skeleton) -> bytes
     return png_bytes(fig)
 
 
+def _frame_image(inputs: PoseInputs, view: int, cam: Camera, frame: int) -> NDArray[np.uint8]:
+    """Frame ``frame`` of ``view``'s video, or a black frame of the camera's size."""
+    if not inputs.has_videos:
+        w, h = cam.size
+        return np.zeros((h, w, 3), dtype=np.uint8)
+    with VideoReader(inputs.videos[view]) as reader:
+        return np.asarray(reader[frame], dtype=np.uint8)
+
+
 def _overlay(
     inputs: PoseInputs, cams: Sequence[Camera], points: NDArray[np.float64]
 ) -> bytes | None:
@@ -287,14 +299,13 @@ def _overlay(
     frame = int(np.argmax(found))
     proj = project_points(cams, points[frame]).transpose(1, 0, 2)  # (V, K, 2)
     tiles = []
-    for v, path in enumerate(inputs.videos):
-        with VideoReader(path) as reader:
-            img = draw_keypoints(
-                reader[frame],
-                proj[v],
-                inputs.skeleton.keypoints,
-                groups=inputs.skeleton.region_of,
-            )
+    for v, cam in enumerate(cams):
+        img = draw_keypoints(
+            _frame_image(inputs, v, cam, frame),
+            proj[v],
+            inputs.skeleton.keypoints,
+            groups=inputs.skeleton.region_of,
+        )
         cv2.putText(img, f"{cams[v].name} frame {frame}", (4, 14), 0, 0.4, (255, 255, 255), 1)
         tiles.append(img)
     h, w = max(t.shape[0] for t in tiles), max(t.shape[1] for t in tiles)
@@ -331,6 +342,15 @@ def _report_md(s: dict[str, Any], overlay: bool) -> str:
         f"Backend: `{backend}`"
         + (" (no model was called; offline solvers answered)." if backend == "offline" else "."),
         f"Data: {s.get('data', 'as given')}.",
+        *(
+            []
+            if s.get("videos", True)
+            else [
+                "No videos: the 2D candidates were the only evidence; no model saw a frame "
+                "or a crop (offline solvers and the verified 3D checks decided), and the "
+                "overlay draws the points on blank frames."
+            ]
+        ),
         _unit_line(s),
         "",
         "| metric | value |",

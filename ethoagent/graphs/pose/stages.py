@@ -42,8 +42,15 @@ from ethoagent.graphs.pose.item_stages import (
     make_harmonise_stage,
     make_regions_stage,
     missing_axis_roles,
+    usable_boxes,
 )
 from ethoagent.graphs.pose.options import PoseOptions
+from ethoagent.graphs.pose.readmit import (
+    Limits,
+    make_named_escalation,
+    named_points,
+    readmit_named,
+)
 from ethoagent.graphs.pose.report import write_pose_outputs
 from ethoagent.graphs.pose.track import (
     TRACK_JUMP_BONES,
@@ -217,7 +224,7 @@ async def _read_views(rt: Runtime, env: Env, frame: int, views: list[ViewFrame])
         return outcomes
 
     for vf, o in zip(views, await stage_over_views(make_regions_stage(env)), strict=True):
-        vf.boxes = o.output.boxes if o.status == "accepted" and o.output else {}
+        vf.boxes = usable_boxes(vf, o)
     for vf, o in zip(views, await stage_over_views(make_assign_stage(env)), strict=True):
         if o.output is not None and o.status == "accepted":
             vf.assignment, vf.distance = o.output.index, o.output.distance
@@ -225,6 +232,32 @@ async def _read_views(rt: Runtime, env: Env, frame: int, views: list[ViewFrame])
         if o.output is not None:
             vf.assignment, vf.distance = o.output.index, o.output.distance
     return calls
+
+
+def _view_frames(
+    env: Env,
+    frame: int,
+    candidates: Sequence[NDArray[np.float64]],
+    predicted_3d: NDArray[np.float64],
+    identities: Sequence[NDArray[np.int64]] | None,
+) -> list[ViewFrame]:
+    """One ``ViewFrame`` per view of ``frame``: its candidates and the track's prediction."""
+    cams, n_kp = env.cameras, len(env.skeleton.keypoints)
+    pred2d = project_points(cams, predicted_3d).transpose(1, 0, 2)  # (V, K, 2)
+    return [
+        ViewFrame(
+            frame=frame,
+            view=v,
+            name=cams[v].name,
+            size=cams[v].size,
+            candidates=np.asarray(c, dtype=np.float64).reshape(-1, 2),
+            predicted=pred2d[v],
+            assignment=np.full(n_kp, -1),
+            distance=np.full(n_kp, np.nan),
+            identity=None if identities is None else identities[v],
+        )
+        for v, c in enumerate(candidates)
+    ]
 
 
 async def label_frame(
@@ -251,25 +284,13 @@ async def label_frame(
     opts = env.options
     cams = env.cameras
     n_kp = len(env.skeleton.keypoints)
-    pred2d = project_points(cams, predicted_3d).transpose(1, 0, 2)  # (V, K, 2)
-    views = [
-        ViewFrame(
-            frame=frame,
-            view=v,
-            name=cams[v].name,
-            size=cams[v].size,
-            candidates=np.asarray(c, dtype=np.float64).reshape(-1, 2),
-            predicted=pred2d[v],
-            assignment=np.full(n_kp, -1),
-            distance=np.full(n_kp, np.nan),
-            identity=None if identities is None else identities[v],
-        )
-        for v, c in enumerate(candidates)
-    ]
+    views = _view_frames(env, frame, candidates, predicted_3d, identities)
     calls = await _read_views(rt, env, frame, views)
 
     lr = [] if env.axes is None else [make_left_right_check(env.axes)]
     mirror = [] if env.axes is None else [make_mirror_escalation(cams, env.axes)]
+    named = None if identities is None else named_points(candidates, identities, n_kp)
+    by_names = [] if named is None else [make_named_escalation(cams, named, opts.reprojection_px)]
     stage = make_triangulation_stage(
         cams,
         reference_lengths,
@@ -279,8 +300,8 @@ async def label_frame(
             bone_tolerance=opts.bone_tolerance,
             min_coverage=opts.min_coverage,
         ),
-        extra_escalations=[*mirror, make_reask_escalation(env, views)],
-        budget=Budget(max_retries=0, max_attempts=5, max_model_calls=24),
+        extra_escalations=[*mirror, *by_names, make_reask_escalation(env, views)],
+        budget=Budget(max_retries=0, max_attempts=5 + len(by_names), max_model_calls=24),
         escalate=opts.refine_3d,
         extra_checks=lr,
     )
@@ -293,10 +314,11 @@ async def label_frame(
         supervisor=rt.supervisor,
     )
     calls["triangulate"] = outcome.model_calls
-    nan3 = np.full((n_kp, 3), np.nan)
     out = outcome.output
-    pts3 = out.points_3d if out is not None else nan3
+    pts3 = out.points_3d if out is not None else np.full((n_kp, 3), np.nan)
     pts2 = out.points_2d if out is not None else reading_2d(views)
+    if named is not None:
+        pts3, pts2 = _readmitted(env, named, reference_lengths, pts3, pts2)
     return FrameResult(
         points_3d=pts3,
         points_2d=pts2,
@@ -306,6 +328,22 @@ async def label_frame(
         model_calls=calls,
         flag_reason=outcome.flag_reason,
     )
+
+
+def _readmitted(
+    env: Env,
+    named: NDArray[np.float64],
+    reference_lengths: NDArray[np.float64],
+    points_3d: NDArray[np.float64],
+    points_2d: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """A frame's points and reading with the named points that agree in 3D taken back."""
+    opts, skeleton = env.options, env.skeleton
+    limits = Limits(
+        opts.reprojection_px, opts.bone_tolerance, reference_lengths, skeleton.bone_index
+    )
+    pts3, pts2, _ = readmit_named(env.cameras, points_3d, points_2d, named, limits)
+    return pts3, pts2
 
 
 def _traced(rt: Runtime, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -413,13 +451,21 @@ def load_predictions(
 
 
 class _Videos:
-    """Open readers, one per view, with a small frame cache (few-shot examples reuse frames)."""
+    """Open readers, one per view, with a small frame cache (few-shot examples reuse frames).
 
-    def __init__(self, paths: Sequence[str]) -> None:
+    Without videos (2D candidates only), a view's frame is a black image of its camera's
+    size: crops keep their pixel geometry and no model is shown one.
+    """
+
+    def __init__(self, paths: Sequence[str], cameras: Sequence[Camera]) -> None:
         self.readers = [VideoReader(p) for p in paths]
+        self.sizes = [c.size for c in cameras]
         self._cache: dict[tuple[int, int], NDArray[np.uint8]] = {}
 
     def frame(self, view: int, index: int) -> NDArray[np.uint8]:
+        if not self.readers:
+            w, h = self.sizes[view]
+            return np.zeros((h, w, 3), dtype=np.uint8)
         key = (view, index)
         if key not in self._cache:
             if len(self._cache) > 256:
@@ -627,7 +673,7 @@ async def label(state: PoseState, env: PoseEnv) -> dict[str, Any]:
         cameras=cams,
         few_shot=opts.few_shot,
     )
-    videos = _Videos(inputs.videos)
+    videos = _Videos(inputs.videos, cams)
     predictions = (
         _traced(
             rt,
@@ -647,7 +693,7 @@ async def label(state: PoseState, env: PoseEnv) -> dict[str, Any]:
         cameras=cams,
         frame_image=videos.frame,
         labelled_examples=track.examples,
-        wants_images=rt.client.backend != "offline",
+        wants_images=rt.client.backend != "offline" and inputs.has_videos,
         axes=None if missing_axis_roles(skeleton) else body_axes(skeleton, seeds["points_3d"]),
     )
     i = state["chunk"]
