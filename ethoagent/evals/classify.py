@@ -81,7 +81,7 @@ from ethoagent.figures import new_figure, png_bytes
 from ethoagent.graphs.classify.graph import GRAPH_NAME, run_classify
 from ethoagent.graphs.classify.inputs import resolve_classify_inputs
 from ethoagent.graphs.classify.options import ClassifyOptions
-from ethoagent.graphs.classify.report import frame_labels
+from ethoagent.graphs.classify.report import final_labels
 from ethoagent.graphs.classify.stages import CLASSIFY_PROMPT
 from ethoagent.graphs.kit.runtime import offline_runtime
 from ethoagent.io.labels import read_labels
@@ -139,7 +139,7 @@ def _graph(
     t0 = time.perf_counter()
     state = asyncio.run(run_classify(rt, inputs))
     wall = time.perf_counter() - t0
-    labels, _, _ = frame_labels(rt, inputs)
+    labels, _, _, _ = final_labels(rt, inputs)
     return labels[:, : case.animals], state, wall
 
 

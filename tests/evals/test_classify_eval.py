@@ -131,3 +131,7 @@ def test_ethome_case_scores_both_mice(tmp_path: Path) -> None:
     assert "on the example frames" in words
     for p in pair.values():
         assert (p[:, 0] == p[:, 1]).all()
+    # the floor: never below the pair rule, and 0.80 on this seed's scored frames
+    f1 = score(labels, case)["per_class"]["interact"]["f1"]
+    assert f1 >= score(pair["nose_distance_pair"], case)["per_class"]["interact"]["f1"]
+    assert f1 >= 0.80

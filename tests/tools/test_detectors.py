@@ -204,3 +204,7 @@ def test_a_model_overrules_a_rule_only_with_five_clips_per_class(
     assert warned is not chosen_model
     labels = det.predict(feats).labels[:, 0]
     assert bool((labels == swapped).mean() > 0.9) is chosen_model
+    if not chosen_model:  # with two classes no rule covers, only a model tells them apart
+        three = fit_detector(feats, _examples(swapped, classes, per), (*classes, "turning"))
+        assert three.cv_report["chosen"] != "rules"
+        assert not any("kept the rules" in w for w in three.cv_report["warnings"])

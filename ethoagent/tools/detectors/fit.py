@@ -13,8 +13,9 @@ below the one-line rule a user could write.
    refined on the example frames.
 3. ``fit_detector``: a class-balanced logistic regression on the example frames mixed
    with the rules, rule weight and smoothing chosen by cross-validation over the example
-   clips; the rules alone are a candidate and win ties, and they are kept wherever a rule's
-   class has fewer than ``FEW_CLIPS`` example clips (``Detector.cv_report``).
+   clips; the rules alone are a candidate and win ties, and where they label every class
+   they are kept while a rule's class has fewer than ``FEW_CLIPS`` example clips
+   (``Detector.cv_report``).
 
 ``Detector.predict`` gives probabilities, labels and an uncertainty (low margin, or the
 model and the rules disagreeing); ``window_uncertainty`` averages it per query window,
@@ -549,8 +550,9 @@ def fit_detector(
     The first candidate in that order within one standard error (across folds) of the
     best score is refitted on every example; so the rules win ties, and the fitted model
     is chosen only where it scores better on held-out clips by more than the folds'
-    noise, and only where every class with a rule has ``FEW_CLIPS`` example clips or more
-    (a warning says when the rules were kept for want of clips).
+    noise; where the rules label every class (all but one have a rule), also only where
+    every class with a rule has ``FEW_CLIPS`` example clips or more (a warning says when
+    the rules were kept for want of clips).
 
     ``Detector.cv_report``: ``folds``, ``candidates`` (name -> CV macro-F1), ``chosen``,
     ``detector_cv_macro_f1``, ``rule_cv_macro_f1`` (None without rules),
@@ -635,14 +637,15 @@ def _few_clips_keep_rules(
 ) -> Candidate:  # fmt: skip
     """The rules instead of ``chosen`` where a rule's class has fewer than ``FEW_CLIPS`` clips.
 
-    With so few clips, the held-out clips of one class are one or two bouts: a fitted
-    model that beats the rule on them has not shown that it generalises (on ethome's
-    3 + 3 example bouts cross-validation chose a model mix that lost to the rule on the
-    other frames). A warning names the class and both scores.
+    Only where the rules label every class (each has a rule, but for the one ``fallback``
+    class given where no rule fires). With so few clips, the held-out clips of one class
+    are one or two bouts: a fitted model that beats the rule on them has not shown that it
+    generalises (on ethome's 3 + 3 example bouts cross-validation chose a model mix that
+    lost to the rule on the other frames). A warning names the class and both scores.
     """
     rules: Candidate = ("rules", 1.0, 0.0)
-    if chosen[0] == "rules" or not kinds:
-        return chosen
+    if chosen[0] == "rules" or not kinds or len(classes) - len(kinds) > 1:
+        return chosen  # two or more classes without a rule: only a model tells them apart
     few = [classes[c] for c in kinds if sum(e.label == classes[c] for e in examples) < FEW_CLIPS]
     if not few:
         return chosen
