@@ -100,6 +100,7 @@ def test_ethome_case_scores_both_mice(tmp_path: Path) -> None:
         _classical_detector,
         _nose_distance_rule,
         _pair_rules,
+        interact_floor,
         score,
     )
     from ethoagent.evals.classify_data import _ethome_case
@@ -132,6 +133,13 @@ def test_ethome_case_scores_both_mice(tmp_path: Path) -> None:
     for p in pair.values():
         assert (p[:, 0] == p[:, 1]).all()
     # the floor: never below the pair rule, and 0.80 on this seed's scored frames
-    f1 = score(labels, case)["per_class"]["interact"]["f1"]
-    assert f1 >= score(pair["nose_distance_pair"], case)["per_class"]["interact"]["f1"]
-    assert f1 >= 0.80
+    floor = interact_floor(
+        "ethome",
+        {
+            "classify": score(labels, case),
+            "nose_distance_pair": score(pair["nose_distance_pair"], case),
+        },
+    )
+    assert floor["ethome.interact_at_least_pair_rule"] is True
+    assert floor["ethome.interact_floor_met"] is True
+    assert floor["ethome.interact_f1"]["classify"] >= 0.80
