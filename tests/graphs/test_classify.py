@@ -111,7 +111,7 @@ def test_offline_run_writes_its_outputs(
     inputs = resolve_classify_inputs(path, examples, fps=FPS)
     state, run = _run(tmp_path, inputs, None, "offline")
     out = run.outputs_dir
-    names = ("frames.csv", "windows.csv", "ethogram.csv", "ethogram_boris.csv")
+    names: tuple[str, ...] = ("frames.csv", "windows.csv", "ethogram.csv", "ethogram_boris.csv")
     names += ("time_budget.csv", "ethogram.png", "time_budget.png", "report.md", "summary.json")
     for name in names:
         assert (out / name).is_file(), name
