@@ -42,3 +42,13 @@ def test_contact_bouts_of_an_approach_a_touch_and_a_retreat() -> None:
     assert not no_gap[30:35].any() and no_gap[35:45].all()
     flat = contact_bouts(d, 0.3, fps=fps, leave_factor=1.0, gap_s=0.0)[:, 0]
     assert not flat[20:30].any()  # without hysteresis the drift to 0.6 ends the bout
+
+
+def test_a_bout_starts_only_while_facing_the_partner() -> None:
+    d = np.concatenate([np.full(10, 0.1), np.full(5, 2.0), np.full(10, 0.1)])[:, None]
+    facing = np.concatenate([np.full(10, -0.8), np.full(5, 0.0), np.full(10, 0.9)])[:, None]
+    out = contact_bouts(d, 0.3, fps=10.0, facing=facing, gap_s=0.0)[:, 0]
+    assert not out[:15].any()  # near but facing away: the partner came to it
+    assert out[15:].all()
+    facing[15:] = np.nan  # unknown facing does not stop a bout from starting
+    assert contact_bouts(d, 0.3, fps=10.0, facing=facing, gap_s=0.0)[15:, 0].all()

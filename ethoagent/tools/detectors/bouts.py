@@ -2,8 +2,9 @@
 
 A contact rule thresholded frame by frame flickers at the threshold and starts a bout while
 the animal is still approaching. ``contact_bouts`` reads a bout the way an observer scores
-one: it starts when the nose touches (distance below ``enter``), lasts until the animal has
-left (distance above ``leave``), and breaks shorter than ``gap`` frames are bridged.
+one: it starts when the nose touches the partner (distance below ``enter``) while the animal
+faces it, lasts until the animal has left (distance above ``leave``), and breaks shorter
+than ``gap`` frames are bridged.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ def fill_gaps(mask: NDArray[np.bool_], gap: int) -> NDArray[np.bool_]:
 
 def contact_bouts(
     distance: NDArray[np.float64], enter: float, *, fps: float,
-    leave_factor: float = CONTACT_LEAVE, gap_s: float = CONTACT_GAP_S,
+    facing: NDArray[np.float64] | None = None, leave_factor: float = CONTACT_LEAVE,
+    gap_s: float = CONTACT_GAP_S,
 ) -> NDArray[np.bool_]:  # fmt: skip
     """Contact bouts of a nose-to-partner distance (``hysteresis`` then ``fill_gaps``).
 
@@ -76,6 +78,10 @@ def contact_bouts(
             a bout.
         enter: distance (BL) below which a bout starts.
         fps: frame rate, Hz.
+        facing: ``(frames, individuals)`` float64, cosine of the angle between the head
+            direction and the direction to the partner; a bout starts only in a frame where
+            the animal faces the partner (cosine above 0) or its facing is unknown (NaN);
+            ``None``: facing is not required.
         leave_factor: the bout ends where the distance exceeds ``enter * leave_factor``.
         gap_s: breaks shorter than this (s) are bridged.
 
@@ -84,5 +90,7 @@ def contact_bouts(
     """
     with np.errstate(invalid="ignore"):
         near = np.asarray(distance < enter, dtype=bool)
+        if facing is not None:
+            near &= ~np.asarray(facing <= 0, dtype=bool)
         stay = np.asarray(distance < enter * leave_factor, dtype=bool)
     return fill_gaps(hysteresis(near, stay), round(gap_s * fps))

@@ -127,7 +127,9 @@ def rule_fires(kind: RuleKind, feats: DetectorFeatures, threshold: float) -> NDA
         if kind == "rearing":
             return np.asarray(feats.column("elongation_mean_0.25s") < threshold, dtype=bool)
         if kind == "contact":
-            return contact_bouts(feats.column("nose_body"), threshold, fps=feats.fps)
+            return contact_bouts(
+                feats.column("nose_body"), threshold, fps=feats.fps, facing=feats.column("facing")
+            )
         return np.asarray(feats.column("speed_mean_0.25s") > threshold, dtype=bool)
 
 
