@@ -580,7 +580,8 @@ def classify_suite(options: SuiteOptions) -> SuiteResult:
         "label is the pair's, and the juvenile's own nose rule scores far lower); "
         "nose_distance_tuned = distance and threshold chosen on the example frames only "
         "(overfits 6 bouts: below the prior). None is tuned on the scored frames; "
-        "classify's contact-bout priors (enter 0.3 BL, leave 2.5 times it, bridge 1 s) "
+        "classify's contact-bout priors (enter 0.3 BL facing the partner, leave 2.5 times "
+        "it, bridge 1 s) "
         "were chosen after looking at this session's errors (docs/classify.md).",
     ]
     return SuiteResult(metrics=metrics, table=rows, figures=figures, notes=notes)
