@@ -100,6 +100,7 @@ def test_ethome_case_scores_both_mice(tmp_path: Path) -> None:
         _classical_detector,
         _nose_distance_rule,
         _pair_rules,
+        interact_floor,
         score,
     )
     from ethoagent.evals.classify_data import _ethome_case
@@ -131,3 +132,14 @@ def test_ethome_case_scores_both_mice(tmp_path: Path) -> None:
     assert "on the example frames" in words
     for p in pair.values():
         assert (p[:, 0] == p[:, 1]).all()
+    # the floor: never below the pair rule, and 0.80 on this seed's scored frames
+    floor = interact_floor(
+        "ethome",
+        {
+            "classify": score(labels, case),
+            "nose_distance_pair": score(pair["nose_distance_pair"], case),
+        },
+    )
+    assert floor["ethome.interact_at_least_pair_rule"] is True
+    assert floor["ethome.interact_floor_met"] is True
+    assert floor["ethome.interact_f1"]["classify"] >= 0.80

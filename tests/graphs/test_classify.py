@@ -37,6 +37,7 @@ from ethoagent.sim.behaviour import INDIVIDUAL_BEHAVIOURS
 from ethoagent.sim.synthetic import KEYPOINTS, World, simulate_world
 from ethoagent.tools.classify import DEFAULT_CLASSES
 from ethoagent.tools.detectors import detector_features, fit_detector, window_uncertainty
+from ethoagent.tools.dyadic import pair_label
 from ethoagent.tools.features import infer_layout
 from tests.scripted import ScriptedClient
 
@@ -110,7 +111,7 @@ def test_offline_run_writes_its_outputs(
     inputs = resolve_classify_inputs(path, examples, fps=FPS)
     state, run = _run(tmp_path, inputs, None, "offline")
     out = run.outputs_dir
-    names = ("frames.csv", "windows.csv", "ethogram.csv", "ethogram_boris.csv")
+    names: tuple[str, ...] = ("frames.csv", "windows.csv", "ethogram.csv", "ethogram_boris.csv")
     names += ("time_budget.csv", "ethogram.png", "time_budget.png", "report.md", "summary.json")
     for name in names:
         assert (out / name).is_file(), name
@@ -337,7 +338,20 @@ def test_an_animal_without_examples_is_named_in_the_warnings(tmp_path: Path) -> 
     inputs = resolve_classify_inputs(path, examples, classes=classes, fps=FPS, options=opts)
     state, run = _run(tmp_path, inputs, None, "two")
     assert "animal 'juvenile' has no example." in state["warnings"]
-    assert "animal 'juvenile' has no example." in (run.outputs_dir / "report.md").read_text()
+    report = (run.outputs_dir / "report.md").read_text()
+    assert "animal 'juvenile' has no example." in report
+    # dyadic classes end the same for both animals in every frame (segment's rule)
+    assert "## Dyadic labels" in report
+    summary = json.loads((run.outputs_dir / "summary.json").read_text())
+    changed = sum(c["frames"] for c in summary["dyadic_changes"])
+    assert (f"{changed} animal-frame(s)" in report) is (changed > 0)
+    with (run.outputs_dir / "frames.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    by_frame: dict[str, dict[str, str]] = {}
+    for r in rows:
+        by_frame.setdefault(r["frame"], {})[r["animal"]] = r["label"]
+    pairs = [pair_label(v["adult"], v["juvenile"]) for v in by_frame.values()]
+    assert all(p is None or p not in classes for p in pairs)
 
 
 def test_smooth_node_alone_mode_filters_one_animals_windows(

@@ -35,5 +35,4 @@ def test_units_warnings_and_dyadic_sections() -> None:
     change = {"animal": "b", "partner": "a", "before": "huddle", "after": "close_contact"}
     text = "\n".join(dyadic_md([{**change, "frames": 12}]))
     assert "| b | a | huddle | close_contact | 12 |" in text
-    flagged = "\n".join(dyadic_md([{**change, "frames": 12}], applied=False))
-    assert "12 animal-frame(s) disagree" in flagged and "left as classified" in flagged
+    assert "12 animal-frame(s) took their partner's label" in text

@@ -184,3 +184,27 @@ def test_a_pair_class_is_one_label_for_both_animals() -> None:
     assert (pred.labels[:, 0] == truth).mean() > 0.9
     assert np.allclose(pred.proba.sum(-1), 1.0)
     assert (pred.rule_labels[:, 0] == pred.rule_labels[:, 1]).all()
+
+
+@pytest.mark.parametrize(("per", "chosen_model"), [(4, False), (5, True)])
+def test_a_model_overrules_a_rule_only_with_five_clips_per_class(
+    per: int, chosen_model: bool
+) -> None:
+    pts, truth = _bouts(6)
+    classes = ("freezing", "other")
+    # the walking bouts are labelled freezing: the velocity rule is wrong on every clip,
+    # a fitted model learns the labels
+    swapped = 1 - truth
+    feats = detector_features(pts, fps=FPS, keypoints=KEYPOINTS)
+    det = fit_detector(feats, _examples(swapped, classes, per), classes)
+    rep = det.cv_report
+    assert rep["model_cv_macro_f1"] > rep["rule_cv_macro_f1"] + 0.3
+    warned = any("kept the rules" in w for w in rep["warnings"])
+    assert (rep["chosen"] != "rules") is chosen_model
+    assert warned is not chosen_model
+    labels = det.predict(feats).labels[:, 0]
+    assert bool((labels == swapped).mean() > 0.9) is chosen_model
+    if not chosen_model:  # with two classes no rule covers, only a model tells them apart
+        three = fit_detector(feats, _examples(swapped, classes, per), (*classes, "turning"))
+        assert three.cv_report["chosen"] != "rules"
+        assert not any("kept the rules" in w for w in three.cv_report["warnings"])

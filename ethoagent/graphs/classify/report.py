@@ -1,6 +1,9 @@
 """Outputs of a classify run: per-frame labels and behaviour vectors, ethogram, budgets, report.
 
-Written into the run's ``outputs/`` (the CLI copies them to its OUT folder):
+Written into the run's ``outputs/`` (the CLI copies them to its OUT folder); every label
+file, budget and figure holds the same per-frame labels (``final_labels``: the run's labels
+with every pair's dyadic classes made the same by segment's rule,
+``graphs.classify.dyadic``):
 
 - ``frames.csv``: ``frame, time_s, animal, label, raw_label, p_<class>...``: the smoothed
   label of every frame of every animal and its probability vector (its window's answer:
@@ -17,11 +20,10 @@ Written into the run's ``outputs/`` (the CLI copies them to its OUT folder):
 - ``ethogram.png`` (per animal: the labels over time above the stacked class
   probabilities), ``time_budget.png``;
 - ``summary.json`` and ``report.md`` (every warning, the body roles matched, derived or
-  absent and the features that disables, the unit of the positions, and the frames where
-  the two animals of a pair disagree on a dyadic class, flagged by
-  ``tools.dyadic.reconcile_dyadic``'s rule and left as classified); for a simulated
-  session the per-class F1 against the simulator's labels (mapped to the label set by
-  synonym).
+  absent and the features that disables, the unit of the positions, and every frame whose
+  dyadic class was made the same as the partner's, ``summary.json`` ``dyadic_changes``);
+  for a simulated session the per-class F1 against the simulator's labels (mapped to the
+  label set by synonym).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ethoagent.figures import new_figure, png_bytes
+from ethoagent.graphs.classify.dyadic import reconciled_labels
 from ethoagent.graphs.classify.inputs import (
     ClassifyInputs,
     ClassifyState,
@@ -55,7 +58,7 @@ from ethoagent.io.ethogram_export import ethogram_netcdf_bytes, nwb_or_reason
 from ethoagent.model.ethogram import Epoch
 from ethoagent.tools.captions import canonical_label
 from ethoagent.tools.classify import per_class_scores, spread_to_frames, time_budgets
-from ethoagent.tools.dyadic import reconcile_dyadic
+from ethoagent.tools.dyadic import DyadicChange
 from ethoagent.tools.ethogram import (
     ETHOGRAM_COLUMNS,
     TimeShare,
@@ -102,6 +105,21 @@ def frame_labels(
     return labels, probs, raw
 
 
+def final_labels(
+    rt: Runtime, inputs: ClassifyInputs
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64], list[DyadicChange]]:
+    """``frame_labels`` with dyadic classes made the same for both animals of each pair.
+
+    Returns ``(labels, probabilities, raw labels, changes)``: the labels every output
+    holds, and each change (``graphs.classify.dyadic.reconciled_labels``; pairs of more
+    than two animals from the keypoints saved by ``prepare``).
+    """
+    labels, probs, raw = frame_labels(rt, inputs)
+    points = rt.run.load_arrays("windows")["points"] if len(inputs.animals) > 2 else None
+    labels, changes = reconciled_labels(labels, inputs.classes, inputs.animals, points)
+    return labels, probs, raw, changes
+
+
 def load_windows(rt: Runtime, n_chunks: int) -> list[dict[str, Any]]:
     """Every query window's record, in window order."""
     rows: list[dict[str, Any]] = []
@@ -117,7 +135,7 @@ def write_classify_outputs(
     t0 = time.perf_counter()
     run = rt.run
     fps, classes = inputs.fps, inputs.classes
-    labels, probs, raw = frame_labels(rt, inputs)
+    labels, probs, raw, dyadic = final_labels(rt, inputs)
     windows = load_windows(rt, int(state["n_chunks"]))
     epochs = {
         name: epochs_from_labels(labels[:, a], classes) for a, name in enumerate(inputs.animals)
@@ -160,8 +178,7 @@ def write_classify_outputs(
     timings["report"] = round(timings.get("report", 0.0) + time.perf_counter() - t0, 4)
     summary = _summary(rt, inputs, {**state, "timings": timings}, windows, budgets, labels)
     summary["time_shares"] = [r.model_dump() for r in shares]
-    _, disagree = reconcile_dyadic(epochs, inputs.frames)  # flagged, not applied
-    summary["dyadic_disagreements"] = [c.model_dump() for c in disagree]
+    summary["dyadic_changes"] = [c.model_dump() for c in dyadic]
     summary["exports"] = ["csv", "boris", "netcdf", *(["nwb"] if isinstance(nwb, bytes) else [])]
     summary["nwb_missing"] = None if isinstance(nwb, bytes) else nwb
     outputs.append(run.write_json_output("summary.json", summary))
@@ -445,7 +462,7 @@ def _detector_md(d: Mapping[str, Any]) -> list[str]:
 
 
 def _time_md(s: Mapping[str, Any]) -> list[str]:
-    """Time per class and animal, and the frames where a pair disagrees on a dyadic class."""
+    """Time per class and animal, and the frames whose dyadic class was reconciled."""
     lines = ["## Time budget", ""]
     lines += time_shares_markdown(
         [TimeShare.model_validate(r) for r in s["time_shares"]],
@@ -458,8 +475,8 @@ def _time_md(s: Mapping[str, Any]) -> list[str]:
         "`summary.json` (`time_budget`).",
         "",
     ]
-    if len(s["animals"]) == 2:
-        lines += dyadic_md(s["dyadic_disagreements"], applied=False)
+    if len(s["animals"]) >= 2:
+        lines += dyadic_md(s["dyadic_changes"])
     return lines
 
 

@@ -73,21 +73,19 @@ def roles_md(roles: Mapping[str, Any], unit: str) -> list[str]:
     return [*lines, ""]
 
 
-def dyadic_md(changes: Sequence[Mapping[str, Any]], *, applied: bool = True) -> list[str]:
-    """A ``## Dyadic labels`` section: the symmetric rule and every frame it concerns.
+def dyadic_md(changes: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A ``## Dyadic labels`` section: the symmetric rule and every frame it changed.
 
     Args:
         changes: ``tools.dyadic.DyadicChange`` records (JSON form): animal, partner,
             before, after, frames.
-        applied: the labels were changed (segment); ``False``: only flagged (classify
-            keeps its per-animal labels, which its scores are computed on).
     """
     lines = [
         "## Dyadic labels",
         "",
         "A label that describes a pair (huddle, close contact, nose to nose, interact) "
-        + ("is given" if applied else "should go")
-        + " to both animals of the pair in the same frames: where the two differ, the "
+        "is given to both animals of the pair in the same frames (with more than two "
+        "animals, a pair is two animals each nearest the other): where the two differ, the "
         "more specific wins (nose to nose, then close contact, then huddle), a huddle beside "
         "a moving partner becomes close contact, and a directed act (anogenital sniffing, "
         "chase, approach) or an untracked animal is left as it is.",
@@ -95,15 +93,13 @@ def dyadic_md(changes: Sequence[Mapping[str, Any]], *, applied: bool = True) -> 
     ]
     if not changes:
         return [*lines, "No frame disagrees: the animals' dyadic labels agree.", ""]
-    if not applied:
-        frames = sum(int(c["frames"]) for c in changes)
-        lines += [
-            f"**{frames} animal-frame(s) disagree between the animals of a pair and were "
-            "left as classified**; review them (`frames.csv`):",
-            "",
-        ]
-    now = "label now" if applied else "the pair's label"
-    lines += [f"| animal | partner | label before | {now} | frames |", "|---|---|---|---|---|"]
+    frames = sum(int(c["frames"]) for c in changes)
+    lines += [
+        f"{frames} animal-frame(s) took their partner's label:",
+        "",
+        "| animal | partner | label before | label now | frames |",
+        "|---|---|---|---|---|",
+    ]
     for c in changes:
         lines.append(
             f"| {c['animal']} | {c['partner']} | {c['before']} | {c['after']} | {c['frames']} |"

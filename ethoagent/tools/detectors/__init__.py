@@ -1,8 +1,9 @@
 """Classical behaviour detectors fitted from a user's few labelled examples (model-free).
 
 The cheap path of classify: ``features`` (multi-scale kinematic and ``social`` pair
-features), ``fit`` (rules from the class names calibrated on the examples, a fitted model,
-their cross-validated mix and smoothing, per-window uncertainty).
+features), ``bouts`` (contact bouts from a distance: hysteresis and gap filling), ``fit``
+(rules from the class names calibrated on the examples, a fitted model, their
+cross-validated mix and smoothing, per-window uncertainty).
 """
 
 from __future__ import annotations

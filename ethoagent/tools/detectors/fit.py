@@ -13,7 +13,9 @@ below the one-line rule a user could write.
    refined on the example frames.
 3. ``fit_detector``: a class-balanced logistic regression on the example frames mixed
    with the rules, rule weight and smoothing chosen by cross-validation over the example
-   clips; the rules alone are a candidate and win ties (``Detector.cv_report``).
+   clips; the rules alone are a candidate and win ties, and where they label every class
+   they are kept while a rule's class has fewer than ``FEW_CLIPS`` example clips
+   (``Detector.cv_report``).
 
 ``Detector.predict`` gives probabilities, labels and an uncertainty (low margin, or the
 model and the rules disagreeing); ``window_uncertainty`` averages it per query window,
@@ -32,6 +34,7 @@ from numpy.typing import ArrayLike, NDArray
 from ethoagent.errors import InputError
 from ethoagent.model.ethogram import Example
 from ethoagent.tools.classify import per_class_scores, smooth_hmm
+from ethoagent.tools.detectors.bouts import contact_bouts
 from ethoagent.tools.detectors.features import FREEZING_GRID, FREEZING_PRIOR, DetectorFeatures
 
 __all__ = [
@@ -61,7 +64,8 @@ _GRID: dict[str, tuple[float, ...]] = {
     # rearing 2D: elongation (BL) below; 3D: quantile of back height above
     "rearing": (0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85),
     "rearing3d": (0.6, 0.7, 0.8, 0.85, 0.9, 0.95),
-    # contact: own nose to the nearest keypoint of another animal (BL) below
+    # contact: own nose to the nearest keypoint of another animal (BL) below which a
+    # contact bout starts (it ends at CONTACT_LEAVE times it); prior 0.3 = a touch
     "contact": (0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5),
     # darting: body-centre speed over 0.25 s (BL/s) above
     "darting": (1.5, 2.0, 3.0, 4.0, 6.0, 8.0),
@@ -70,7 +74,7 @@ _PRIOR = {
     "freezing": FREEZING_PRIOR,
     "rearing": 0.7,
     "rearing3d": 0.9,
-    "contact": 0.5,
+    "contact": 0.3,
     "darting": 3.0,
 }
 FEW_CLIPS = 5
@@ -104,7 +108,7 @@ def rule_fires(kind: RuleKind, feats: DetectorFeatures, threshold: float) -> NDA
         threshold: freezing: multiple of BehaviorDEPOT's thresholds (one of the grid's);
             rearing: elongation (BL) below which (2D) or quantile of back height above
             which (3D) the animal rears; contact: own nose to the nearest keypoint of
-            another animal (BL) below;
+            another animal (BL) below which a contact bout starts (``contact_bouts``);
             darting: speed over 0.25 s (BL/s) above.
 
     Returns:
@@ -123,7 +127,9 @@ def rule_fires(kind: RuleKind, feats: DetectorFeatures, threshold: float) -> NDA
         if kind == "rearing":
             return np.asarray(feats.column("elongation_mean_0.25s") < threshold, dtype=bool)
         if kind == "contact":
-            return np.asarray(feats.column("nose_body") < threshold, dtype=bool)
+            return contact_bouts(
+                feats.column("nose_body"), threshold, fps=feats.fps, facing=feats.column("facing")
+            )
         return np.asarray(feats.column("speed_mean_0.25s") > threshold, dtype=bool)
 
 
@@ -546,7 +552,9 @@ def fit_detector(
     The first candidate in that order within one standard error (across folds) of the
     best score is refitted on every example; so the rules win ties, and the fitted model
     is chosen only where it scores better on held-out clips by more than the folds'
-    noise.
+    noise; where the rules label every class (all but one have a rule), also only where
+    every class with a rule has ``FEW_CLIPS`` example clips or more (a warning says when
+    the rules were kept for want of clips).
 
     ``Detector.cv_report``: ``folds``, ``candidates`` (name -> CV macro-F1), ``chosen``,
     ``detector_cv_macro_f1``, ``rule_cv_macro_f1`` (None without rules),
@@ -578,6 +586,7 @@ def fit_detector(
     if ex.folds >= 2:
         oof = _cross_validate(feats, ex, classes, kinds, fallback, pair)
         scores, chosen = _choose(oof, ex, classes)
+        chosen = _few_clips_keep_rules(chosen, scores, examples, classes, kinds, warnings)
     else:
         chosen = ("rules", 1.0, 0.0) if kinds else ("logreg", 0.0, 0.0)
         warnings.append("too few example clips per class for cross-validation (need 2).")
@@ -622,6 +631,32 @@ def _choose(
     best = max(scores, key=lambda c: scores[c])
     bar = scores[best] - spread[best] - 1e-9
     return scores, next(c for c in scores if scores[c] >= bar)
+
+
+def _few_clips_keep_rules(
+    chosen: Candidate, scores: dict[Candidate, float], examples: Sequence[Example],
+    classes: tuple[str, ...], kinds: dict[int, RuleKind], warnings: list[str],
+) -> Candidate:  # fmt: skip
+    """The rules instead of ``chosen`` where a rule's class has fewer than ``FEW_CLIPS`` clips.
+
+    Only where the rules label every class (each has a rule, but for the one ``fallback``
+    class given where no rule fires). With so few clips, the held-out clips of one class
+    are one or two bouts: a fitted model that beats the rule on them has not shown that it
+    generalises (on ethome's 3 + 3 example bouts cross-validation chose a model mix that
+    lost to the rule on the other frames). A warning names the class and both scores.
+    """
+    rules: Candidate = ("rules", 1.0, 0.0)
+    if chosen[0] == "rules" or not kinds or len(classes) - len(kinds) > 1:
+        return chosen  # two or more classes without a rule: only a model tells them apart
+    few = [classes[c] for c in kinds if sum(e.label == classes[c] for e in examples) < FEW_CLIPS]
+    if not few:
+        return chosen
+    warnings.append(
+        f"kept the rules (cross-validated macro-F1 {scores[rules]:.2f}) over "
+        f"{_name(chosen)} ({scores[chosen]:.2f}): {', '.join(map(repr, few))} has fewer than "
+        f"{FEW_CLIPS} example clips, too few for held-out scores to overrule a rule."
+    )
+    return rules
 
 
 def _coverage_warnings(
