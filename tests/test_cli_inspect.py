@@ -32,7 +32,7 @@ def test_inspect_prints_names_roles_animals_and_pipelines(tmp_path: Path) -> Non
     assert "warning:" not in out
     assert "individual_0 11.1%" in out  # 1 of 9 keypoint positions missing
     assert "matched head: snout" in out and "matched tail_base: tailbase" in out
-    assert "derived centre: centroid of the tracked body points (snout, tailbase)" in out
+    assert "derived centre: midpoint of head and tail base" in out
     assert "arena/object points (not body): Corner1" in out
     assert "features not computed: paw_head, tail_bend" in out
     assert "segment: yes\n" in out and "classify: yes, with --examples" in out
