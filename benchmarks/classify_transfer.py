@@ -21,6 +21,13 @@ Every target is scored on its own frames against the human labels, beside:
   who did not re-measure), only where the scale changed;
 - ``majority``: every frame ``other``.
 
+classify's detector chose its calibrated rules on every run here (the fitted model did not
+beat them by more than the cross-validation noise), so the two classify rows share the
+rules' labels. The learned part is measured on its own: ``model_only ...`` is the
+detector's fitted logistic regression (``tools.detectors.fit_detector``, rules weight 0,
+no smoothing) trained on the source's (or the target's own five clips per class)
+features, each at its own fps and body length, and applied to the target's.
+
 Scores: F1 of freezing and macro-F1 (freezing, other). Run::
 
     .venv/bin/python benchmarks/classify_transfer.py [--root ../shared/data] [--json OUT]
@@ -33,7 +40,7 @@ import csv
 import json
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +54,12 @@ from ethoagent.config import load_settings
 from ethoagent.graphs.classify import PIPELINE
 from ethoagent.graphs.kit.run import run_pipeline
 from ethoagent.io.keypoints import read_keypoints, write_keypoints
+from ethoagent.model.ethogram import Example
 from ethoagent.model.pose import PoseData
 from ethoagent.tools.classify import freezing_by_velocity
+from ethoagent.tools.detectors import DetectorFeatures, detector_features, fit_detector
+
+CLASSES = ("freezing", "other")
 
 FPS = 50.0
 PX_PER_CM = 32.0
@@ -118,19 +129,46 @@ def _write(rec: Recording, work: Path) -> tuple[Path, Path]:
     return path, labels
 
 
-def _own_examples(rec: Recording, work: Path, seed: int = 0) -> Path:
-    """Five 0.5 s clips per class from different bouts of the recording's own labels."""
+def _clips(rec: Recording, per_class: int | None, seed: int = 0) -> list[Example]:
+    """Labelled clips: every bout (``per_class`` None), or five 0.5 s clips per class."""
     rng = np.random.default_rng(seed)
-    clip = round(0.5 * rec.fps)
-    rows = ["frame,label"]
+    out = []
     for value, label in ((1, "freezing"), (0, "other")):
         idx = np.flatnonzero(rec.truth == value)
         bouts = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
-        for i in rng.permutation(len(bouts))[:5]:
-            rows += [f"{f},{label}" for f in bouts[i][:clip]]
+        if per_class is None:
+            out += [
+                Example(animal=0, start=int(b[0]), stop=int(b[-1]) + 1, label=label) for b in bouts
+            ]
+            continue
+        clip = round(0.5 * rec.fps)
+        for i in rng.permutation(len(bouts))[:per_class]:
+            b = bouts[i][:clip]
+            out.append(Example(animal=0, start=int(b[0]), stop=int(b[-1]) + 1, label=label))
+    return out
+
+
+def _own_examples(rec: Recording, work: Path) -> Path:
+    """Five 0.5 s clips per class from different bouts of the recording's own labels."""
+    rows = ["frame,label"] + [
+        f"{f},{e.label}" for e in _clips(rec, 5) for f in range(e.start, e.stop)
+    ]
     path = work / f"own_{rec.name.replace('@', '_').replace(',', '_')}.csv"
     path.write_text("\n".join(rows) + "\n")
     return path
+
+
+def _features(rec: Recording) -> DetectorFeatures:
+    """The detector's features of a recording, at its own fps and body length."""
+    return detector_features(rec.pose.points, fps=rec.fps, keypoints=rec.pose.keypoints)
+
+
+def _model_only(source: Recording, clips: list[Example], target: Recording) -> NDArray[np.int64]:
+    """Freezing (1) by the detector's fitted model alone, trained on ``clips`` of ``source``."""
+    fitted = fit_detector(_features(source), clips, CLASSES)
+    model = replace(fitted, model_kind="logreg", weight=0.0, dwell_s=0.0)
+    labels = np.asarray(model.predict(_features(target)).labels[:, 0])
+    return np.asarray(labels == CLASSES.index("freezing"), dtype=np.int64)
 
 
 def _classify(
@@ -138,9 +176,7 @@ def _classify(
 ) -> tuple[NDArray[np.int64], str]:
     """Per-frame freezing (1) of a classify run, and the detector its examples chose."""
     settings = load_settings(None, {"runs_dir": work / "runs"})
-    inputs = PIPELINE.parse_inputs(
-        {"keypoints": keypoints, "classes": ["freezing", "other"], **sources}
-    )
+    inputs = PIPELINE.parse_inputs({"keypoints": keypoints, "classes": list(CLASSES), **sources})
     out = work / f"out_{tag}"
     run_pipeline(PIPELINE, inputs, PIPELINE.parse_options({}), settings, out=out)
     with (out / "frames.csv").open() as fh:
@@ -197,9 +233,11 @@ PAIRS: tuple[tuple[str, str], ...] = (
     ("A@50fps", "B@25fps"),
     ("A@50fps", "B@50fps,x0.5"),
     ("A@50fps", "B@25fps,x0.5"),
+    ("B@50fps", "A@50fps"),
     ("B@25fps,x0.5", "A@50fps"),
 )
-"""(examples from, classified) pairs: the same rig, then fps, scale and both changed."""
+"""(examples from, classified) pairs: the same rig, then fps, scale and both changed; then
+the other way round, from the same rig and from 25 fps at half the scale."""
 
 
 def run(root: Path) -> dict[str, dict[str, dict[str, Any]]]:
@@ -227,12 +265,16 @@ def run(root: Path) -> dict[str, dict[str, dict[str, Any]]]:
             preds = {
                 f"examples_from {source}": transfer[0],
                 "own_examples": own[0],
+                f"model_only from {source}": _model_only(
+                    recs[source], _clips(recs[source], None), rec
+                ),
+                "model_only own_examples": _model_only(rec, _clips(rec, 5), rec),
                 "velocity_rule": _velocity_rule(rec, rec.px_per_cm),
                 "majority": np.zeros_like(rec.truth),
             }
             if rec.px_per_cm != recs[source].px_per_cm:
                 preds["velocity_rule_old_px_per_cm"] = _velocity_rule(rec, recs[source].px_per_cm)
-            label = f"{target} ({rec.truth.size} frames, {rec.px_per_cm:g} px/cm)"
+            label = f"{target} ({rec.truth.size} frames, {rec.px_per_cm:g} px/cm) from {source}"
             results[label] = {
                 k: {**_scores(p, rec.truth), "detector": chosen.get(k, "-")}
                 for k, p in preds.items()
