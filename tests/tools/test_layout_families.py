@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from ethoagent.graphs.kit.report_md import roles_md
 from ethoagent.io.keypoints import read_keypoints
 from ethoagent.model.skeleton import group_by_animal_number
 from ethoagent.tools.features import compute_features, describe_roles, infer_layout
@@ -209,3 +210,13 @@ def test_the_real_plus_maze_file_lists_its_roles_as_matched() -> None:
     assert feats.roles.matched == DLCANALYZER_ROLES
     assert feats.roles.arena == tuple(EPM_MAZE)
     assert "tail_bend" in feats.names and feats.valid.mean() > 0.9
+
+
+def test_the_report_lists_ears_neck_and_hips_as_matched() -> None:
+    names = [*EPM_MAZE, *DLCANALYZER_MOUSE]
+    text = "\n".join(roles_md(describe_roles(infer_layout(names), names).model_dump(), "px"))
+    for role, kps in DLCANALYZER_ROLES.items():
+        assert f"| {role} | matched | {', '.join(kps)} |" in text
+    assert "| centre | derived" not in text
+    assert "Features not computed for lack of a role: `paw_head`." in text
+    assert "Keypoints no role takes: headcentre, bcl, bcr." in text
