@@ -105,12 +105,13 @@ def test_inspect_reports_unreliable_likelihoods_and_numbered_animals(tmp_path: P
     summary = json.loads(CliRunner().invoke(app, ["inspect", str(path), "--json"]).output)
     low = summary["low_likelihood"]
     assert low["threshold"] == 0.6 and low["share"] == {"individual_0": 0.125}
+    assert not low["not_probabilities"]
     assert low["worst"] == {"Nose_1": 0.5}
     assert summary["animal_numbers"] == ["1", "2"]
     assert summary["roles"]["matched"] == {"head": ["Nose_1"], "tail_base": ["Tail_base_1"]}
     out = CliRunner().invoke(app, ["inspect", str(path)]).output
     assert "below 0.6 (tracked but unreliable; the pipelines use them as tracked): " in out
-    assert "individual_0 12.5%; most often Nose_1 50%" in out
+    assert "individual_0 12.5%; most often Nose_1 50%\n" in out
     assert "warning: the keypoint names number 2 animals (1, 2; SimBA-style" in out
 
 
@@ -129,3 +130,15 @@ def test_inspect_on_the_real_plus_maze_file() -> None:
     assert 80 < summary["head_tail_length"]["individual_0"] < 110
     assert "tailtip" in summary["low_likelihood"]["worst"]
     assert all(p["runs"] for k, p in summary["pipelines"].items() if k != "pose")
+
+
+def test_inspect_on_a_real_sleap_file() -> None:
+    session = require_shared("sleap_anipose_minimal_session/minimal_session")
+    result = CliRunner().invoke(app, ["inspect", str(session / "top/minimal_top_proofread.slp")])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "animals (1): track_0" in out and "frames: 120; fps: 30 Hz; 2D in px" in out
+    assert "matched neck: Neck" in out and "matched hips: Haunch_left, Haunch_right" in out
+    assert "matched tail: TTI, Tail_0, Tail_1, Tail_2, TailTip" in out
+    assert "features not computed: paw_head\n" in out
+    assert "SLEAP-style peak values, not probabilities" in out

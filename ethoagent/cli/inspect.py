@@ -80,8 +80,9 @@ def summarise_keypoints(data: PoseData, body: Path | None = None) -> dict[str, A
         ``unit_warning`` (where the body size contradicts the unit; None otherwise),
         ``missing_share`` (per animal, the share of keypoint positions that are NaN),
         ``low_likelihood`` (None where the file has no likelihoods, else ``threshold``,
-        per animal ``share`` of tracked positions below it, and the ``worst`` keypoints
-        with their share, highest first, those over 5 %), ``animal_numbers`` (where the
+        ``not_probabilities`` (some score exceeds 1), per animal ``share`` of tracked
+        positions below it, and the ``worst`` keypoints with their share, highest
+        first, those over 5 %), ``animal_numbers`` (where the
         names number several animals in one list, SimBA-style, the numbers; else
         empty), ``roles`` (``BodyRoles``, or None with ``roles_error``; a body file's
         roles have ``layout`` "stated in FILE"), and ``pipelines``: name -> ``{"runs":
@@ -159,6 +160,7 @@ def _low_likelihood(data: PoseData) -> dict[str, Any] | None:
     order = np.argsort(-np.nan_to_num(per_kp))
     return {
         "threshold": LOW_LIKELIHOOD,
+        "not_probabilities": bool(conf[tracked].max() > 1.0),
         "share": {a: float(v) for a, v in zip(data.individuals, per_animal, strict=True)},
         "worst": {data.keypoints[i]: float(per_kp[i]) for i in order if per_kp[i] > 0.05},
     }
@@ -243,6 +245,12 @@ def _likelihood_lines(low: dict[str, Any] | None) -> list[str]:
         "unreliable; the pipelines use them as tracked): "
         + ", ".join(f"{a} {m:.1%}" for a, m in low["share"].items())
         + (f"; most often {worst}" if worst else "")
+        + (
+            " (the file's scores exceed 1, SLEAP-style peak values, not probabilities: the "
+            "cut-off is DeepLabCut's and only indicative here)"
+            if low["not_probabilities"]
+            else ""
+        )
     ]
 
 
