@@ -16,8 +16,8 @@ file states the roles. Two kinds are read:
   config.yaml, anipose config.toml, skeleton TOML with ``[roles]``): its roles.
 
 Roles the file leaves out are matched from the names, else derived from the tracked points
-(``tools.body_layout.BodyLayout.from_roles``). The layout's name records the roles
-(``tools.body_layout.roles_layout_name``), so a resumed run rebuilds the same layout.
+(``tools.features.BodyLayout.from_roles``). The layout's name records the roles
+(``tools.features.roles_layout_name``), so a resumed run rebuilds the same layout.
 """
 
 from __future__ import annotations
@@ -29,9 +29,11 @@ from typing import Any
 
 from ethoagent.errors import InputError
 from ethoagent.model.skeleton import ROLES, match_roles, normalise_name
-from ethoagent.tools.body_layout import LAYOUT_ROLES, BodyLayout, roles_layout_name
+from ethoagent.tools.features import BodyLayout, roles_layout_name
 
 __all__ = ["read_body", "read_body_roles"]
+
+_LAYOUT_ROLES = ("head", "tail_base", "centre", "back", "paws", "tail")
 
 
 def read_body_roles(path: Path) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...] | None]:
@@ -118,7 +120,7 @@ def read_body(path: Path, keypoints: tuple[str, ...] | list[str]) -> BodyLayout:
     if "centre" not in stated and ("neck" in stated or "hips" in stated):
         stated["centre"] = (*stated.get("neck", ()), *stated.get("hips", ()))
     merged = {**match_roles(list(keypoints)), **stated}
-    layout_roles = {r: merged[r] for r in LAYOUT_ROLES if merged.get(r)}
+    layout_roles = {r: merged[r] for r in _LAYOUT_ROLES if merged.get(r)}
     members = None if body is None else tuple(by_norm[normalise_name(n)] for n in body)
     name = roles_layout_name(layout_roles, members)
     return BodyLayout.from_roles(layout_roles, list(members or keypoints), name=name)

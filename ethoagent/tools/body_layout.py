@@ -156,7 +156,7 @@ class BodyLayout:
         return cls.from_roles(match_roles(names), names, name=name)
 
     def roles(self) -> dict[str, tuple[str, ...]]:
-        """Role (``LAYOUT_ROLES``) -> keypoint names, for the roles the layout names."""
+        """Role -> keypoint names for the roles the layout names, in ``LAYOUT_ROLES`` order."""
         said = {
             "head": self.head,
             "ear_left": (self.ear_left,) if self.ear_left else (),
@@ -169,7 +169,7 @@ class BodyLayout:
             "paws": self.paws,
             "tail": self.tail,
         }
-        return {r: v for r, v in said.items() if v}
+        return {r: said[r] for r in LAYOUT_ROLES if said[r]}
 
     def names(self) -> tuple[str, ...]:
         """Every keypoint name the layout uses, without repeats, in first-use order."""
