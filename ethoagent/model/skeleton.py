@@ -37,6 +37,7 @@ __all__ = [
     "Skeleton",
     "find_arena_points",
     "find_left_right",
+    "group_by_animal_number",
     "match_roles",
     "normalise_name",
     "parse_keypoint_name",
@@ -344,8 +345,8 @@ def normalise_name(name: str) -> str:
 ROLE_SYNONYMS: dict[str, tuple[str, ...]] = {
     "nose": ("nose", "snout", "nosetip", "tipofnose", "rostrum", "muzzle"),
     "head": (
-        "head", "headcentre", "headcenter", "headcentroid", "headmid", "crown", "headtop",
-        "tophead", "forehead",
+        "head", "headf", "headfront", "fronthead", "headcentre", "headcenter", "headcentroid",
+        "headmid", "crown", "headtop", "tophead", "forehead",
     ),
     "ear": ("ear", "pinna", "earbase"),
     "eye": ("eye",),
@@ -483,18 +484,56 @@ def _parse(name: str) -> tuple[str | None, str | None, int | None, str]:
 def find_arena_points(keypoints: Sequence[str]) -> tuple[str, ...]:
     """Keypoints that mark the arena or an object, not the animal (``ARENA_NAMES``).
 
+    A bare ``centre`` / ``center`` is the arena's where other arena points are tracked and
+    another keypoint names the body centre (DLCAnalyzer's open field: ``tl, tr, bl, br,
+    centre`` beside the mouse's ``bodycentre``).
+
     Args:
         keypoints: keypoint names, in the order of the keypoints axis.
 
     Returns:
         The arena and object keypoints, in their order.
     """
-    out = []
-    for k in keypoints:
-        letters = re.sub(r"[^a-z]", "", k.lower())
-        if letters in ARENA_NAMES or letters.startswith(_ARENA_PREFIXES):
-            out.append(k)
-    return tuple(out)
+    letters = {k: re.sub(r"[^a-z]", "", k.lower()) for k in keypoints}
+    out = {k for k, w in letters.items() if w in ARENA_NAMES or w.startswith(_ARENA_PREFIXES)}
+    bare = {k for k, w in letters.items() if w in ("centre", "center")}
+    body_centre = [
+        k for k in keypoints if k not in out | bare and parse_keypoint_name(k)[0] == "centre"
+    ]
+    if out and bare and body_centre:
+        out |= bare
+    return tuple(k for k in keypoints if k in out)
+
+
+def group_by_animal_number(keypoints: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """Keypoints by animal where every name ends in an animal number (SimBA's two mice).
+
+    SimBA's 16-point set names two mice's 8 points ``Nose_1``, ..., ``Tail_end_1``,
+    ``Nose_2``, ...: in one keypoint list, two animals. Names count as numbered by animal
+    only where every name ends in a separator and a number, there are two or more
+    numbers, and each number has the same two or more parts (so ``Tail_0``, ``Tail_1`` of
+    one tail are not animals).
+
+    Args:
+        keypoints: keypoint names (arena points left out), in their order.
+
+    Returns:
+        Animal number -> its keypoints, in number order; empty where the names are not
+        numbered by animal.
+    """
+    found = [re.match(r"^(.*?)[_\- ](\d+)$", k) for k in keypoints]
+    parts: dict[str, list[str]] = {}
+    for m in found:
+        if m is None:
+            return {}
+        parts.setdefault(m[2], []).append(m[1].lower())
+    stems = [sorted(v) for v in parts.values()]
+    if len(parts) < 2 or len(stems[0]) < 2 or any(v != stems[0] for v in stems):
+        return {}
+    return {
+        n: tuple(k for k, m in zip(keypoints, found, strict=True) if m is not None and m[2] == n)
+        for n in sorted(parts, key=int)
+    }
 
 
 def _parts(keypoints: Sequence[str]) -> dict[tuple[str, str | None], list[tuple[int, str]]]:
@@ -504,8 +543,11 @@ def _parts(keypoints: Sequence[str]) -> dict[tuple[str, str | None], list[tuple[
         part, side, number, stem = _parse(k)
         if part is None:
             continue
-        side = side if part in _SIDED_PARTS else None
         rank = ROLE_SYNONYMS[part].index(stem) if stem in ROLE_SYNONYMS[part] else 0
+        if part not in _SIDED_PARTS:
+            # Rat7M's HeadL (head, left side) is a poorer head point than its HeadF
+            rank += 100 if side is not None else 0
+            side = None
         if part == "tail":
             rank = -1 if number is None else number  # a bare "tail" first
         found.setdefault((part, side), []).append((rank, k))
@@ -564,7 +606,9 @@ def match_roles(keypoints: Sequence[str]) -> dict[str, tuple[str, ...]]:
 
     Names are split at separators, CamelCase and digits, side words (``left``, ``right``,
     ``l``/``r`` first or last, ``L``/``R`` suffixes) are read off, and the rest is looked up
-    in ``ROLE_SYNONYMS``; arena and object points (``find_arena_points``) are left out.
+    in ``ROLE_SYNONYMS``; arena and object points (``find_arena_points``) are left out;
+    where the names number two or more animals (``group_by_animal_number``: SimBA's
+    ``Nose_1``, ``Nose_2``), the roles are the first animal's.
 
     - nose, ears, neck (else both shoulders): as named;
     - head: the nose, else a head keypoint, else both ears, else both eyes;
@@ -587,7 +631,11 @@ def match_roles(keypoints: Sequence[str]) -> dict[str, tuple[str, ...]]:
         Role -> keypoint names, ready for ``Skeleton(roles=...)``.
     """
     arena = set(find_arena_points(keypoints))
-    parts = _parts([k for k in keypoints if k not in arena])
+    body = [k for k in keypoints if k not in arena]
+    animals = group_by_animal_number(body)
+    if animals:  # several animals' points in one list: the first animal's roles
+        body = list(next(iter(animals.values())))
+    parts = _parts(body)
 
     def one(part: str, side: str | None = None) -> str | None:
         got = parts.get((part, side))
@@ -622,7 +670,7 @@ def match_roles(keypoints: Sequence[str]) -> dict[str, tuple[str, ...]]:
         roles["hips"] = hips
     elif (rump := one("rump")) is not None:
         roles["hips"] = (rump,)
-    roles.update(_back_and_paw_roles([k for k in keypoints if k not in arena], parts))
+    roles.update(_back_and_paw_roles(body, parts))
     return dict(sorted(roles.items(), key=lambda kv: list(ROLES).index(kv[0])))
 
 

@@ -33,7 +33,7 @@ class BodyRoles(BaseModel):
         absent: roles neither matched nor derived.
         disabled: features not computed for lack of a role.
         arena: arena and object keypoints, kept out of the body.
-        unused: body keypoints no feature uses.
+        unused: body keypoints no role takes.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -58,7 +58,7 @@ class BodyRoles(BaseModel):
         if self.arena:
             out.append(f"arena/object points (not body): {', '.join(self.arena)}")
         if self.unused:
-            out.append(f"keypoints no feature uses: {', '.join(self.unused)}")
+            out.append(f"keypoints no role takes: {', '.join(self.unused)}")
         return out
 
 

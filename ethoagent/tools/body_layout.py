@@ -1,14 +1,15 @@
-"""Body layouts: which keypoints play the head, tail base, centre, back, paws and tail.
+"""Body layouts: which keypoints play the head, ears, neck, centre, hips, tail base, ...
 
-A ``BodyLayout`` is the pose features' view of a skeleton's body roles
-(``BodyLayout.from_skeleton``). Ready layouts cover the named skeletons ``mouse12`` (the
-simulator's 12 marks) and ``calms21`` (also as ethome names them), BehaviorDEPOT's DLC model
-(8 keypoints) and any set with a nose and a tail base; ``infer_layout`` picks one by name,
-or where none fits derives one from the names (``BodyLayout.from_keypoints``: roles read by
-``model.skeleton.match_roles``, arena points left out, the head, tail base and centre the
-names do not give derived from the tracked points, ``tools.body``). ``describe_roles``
-records which roles were matched, derived or absent and which features that disables;
-``layout_named`` rebuilds the layout a run recorded by name. The features themselves are
+A ``BodyLayout`` is ``tools.features``' view of a skeleton's body roles
+(``model.skeleton.ROLES``). Ready layouts (``LAYOUTS``) cover the named skeletons
+``mouse12`` (the simulator's 12 marks) and ``calms21`` (also as ethome names them),
+BehaviorDEPOT's DLC model (8 keypoints) and any set with a nose and a tail base;
+``infer_layout`` picks the richest layout the keypoint names support: a ready one, or one
+read from the names (``BodyLayout.from_keypoints``: roles by ``model.skeleton.match_roles``,
+arena points left out, what the names do not give derived from the tracked points,
+``tools.body``). ``describe_roles`` records which roles were matched, derived or absent and
+which features that disables, for reports and ``ethoagent inspect``; ``layout_named``
+rebuilds the layout a run recorded by name. The features themselves are
 ``tools.features``.
 """
 
@@ -34,6 +35,7 @@ __all__ = [
     "CALMS21_LAYOUT",
     "ETHOME_LAYOUT",
     "LAYOUTS",
+    "LAYOUT_ROLES",
     "NOSE_TAILBASE_LAYOUT",
     "SYNTHETIC_LAYOUT",
     "BodyLayout",
@@ -42,6 +44,12 @@ __all__ = [
     "layout_named",
     "roles_layout_name",
 ]
+
+LAYOUT_ROLES: tuple[str, ...] = (
+    "head", "ear_left", "ear_right", "neck", "centre", "hips", "tail_base", "back", "paws",
+    "tail",
+)  # fmt: skip
+"""The body roles (``model.skeleton.ROLES``) a layout carries, in report order."""
 
 
 @dataclass(frozen=True)
@@ -60,8 +68,8 @@ class BodyLayout:
             is no nose); the "nose" of social features; empty = derived.
         tail_base: the tail-base keypoint; empty = derived.
         centre: keypoints whose mean is the body centre (speed, acceleration); empty = the
-            centroid of the tracked ``body`` keypoints, or without them the midpoint of
-            head and tail base.
+            midpoint of head and tail base where both are named, else the centroid of
+            the tracked ``body`` keypoints.
         back: keypoints whose mean height (z) is the height proxy (3D only); empty = the
             centre keypoints.
         paws: paw keypoints (paw-to-head distance); empty = no such feature.
@@ -69,6 +77,11 @@ class BodyLayout:
             than 3 = no such feature.
         body: the animal's keypoints (arena and object points left out), from which the
             centre, head and tail base are derived where not named; empty for ready layouts.
+        ear_left: the left ear keypoint; empty = none.
+        ear_right: the right ear keypoint; empty = none.
+        neck: keypoints whose mean is the neck (between head and trunk); empty = none.
+        hips: keypoints whose mean is the rear of the trunk (both hips, or a rump point);
+            empty = none.
     """
 
     name: str
@@ -79,6 +92,10 @@ class BodyLayout:
     paws: tuple[str, ...] = ()
     tail: tuple[str, ...] = ()
     body: tuple[str, ...] = ()
+    ear_left: str = ""
+    ear_right: str = ""
+    neck: tuple[str, ...] = ()
+    hips: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not (self.head and self.tail_base) and len(self.body) < 2:
@@ -92,10 +109,7 @@ class BodyLayout:
 
     @classmethod
     def from_skeleton(cls, skeleton: Skeleton, name: str | None = None) -> BodyLayout:
-        """The layout a skeleton's body roles give.
-
-        Roles: ``head``, ``tail_base``, ``centre``, ``back``, ``paws``, ``tail``; roles the
-        skeleton does not name stay empty.
+        """The layout a skeleton's body roles give (``LAYOUT_ROLES``).
 
         Args:
             skeleton: a skeleton naming at least ``head`` and ``tail_base``.
@@ -104,16 +118,7 @@ class BodyLayout:
         Raises:
             InputError: the skeleton names no head or no tail base.
         """
-        roles = skeleton.roles
-        return cls(
-            name=name or skeleton.name,
-            head=roles.get("head", ()),
-            tail_base=roles.get("tail_base", ("",))[0],
-            centre=roles.get("centre", ()),
-            back=roles.get("back", ()),
-            paws=roles.get("paws", ()),
-            tail=roles.get("tail", ()),
-        )
+        return _layout(name or skeleton.name, skeleton.roles)
 
     @classmethod
     def from_roles(
@@ -133,16 +138,8 @@ class BodyLayout:
             InputError: no head and tail base, and fewer than two body keypoints.
         """
         arena = set(find_arena_points(keypoints))
-        return cls(
-            name=name,
-            head=roles.get("head", ()),
-            tail_base=roles.get("tail_base", ("",))[0],
-            centre=roles.get("centre", ()),
-            back=roles.get("back", ()),
-            paws=roles.get("paws", ()),
-            tail=roles.get("tail", ()),
-            body=tuple(k for k in keypoints if k not in arena),
-        )
+        body = tuple(k for k in keypoints if k not in arena)
+        return _layout(name, roles, body)
 
     @classmethod
     def from_keypoints(cls, keypoints: Sequence[str], name: str = "derived") -> BodyLayout:
@@ -158,36 +155,77 @@ class BodyLayout:
         names = [str(k) for k in keypoints]
         return cls.from_roles(match_roles(names), names, name=name)
 
+    def roles(self) -> dict[str, tuple[str, ...]]:
+        """Role -> keypoint names for the roles the layout names, in ``LAYOUT_ROLES`` order."""
+        said = {
+            "head": self.head,
+            "ear_left": (self.ear_left,) if self.ear_left else (),
+            "ear_right": (self.ear_right,) if self.ear_right else (),
+            "neck": self.neck,
+            "centre": self.centre,
+            "hips": self.hips,
+            "tail_base": (self.tail_base,) if self.tail_base else (),
+            "back": self.back,
+            "paws": self.paws,
+            "tail": self.tail,
+        }
+        return {r: said[r] for r in LAYOUT_ROLES if said[r]}
+
     def names(self) -> tuple[str, ...]:
         """Every keypoint name the layout uses, without repeats, in first-use order."""
-        seq = (*self.head, self.tail_base, *self.centre, *self.back, *self.paws, *self.tail)
-        return tuple(dict.fromkeys(n for n in (*seq, *self.body) if n))
+        named = (*self.head, self.tail_base, *self.centre, *self.back, *self.paws, *self.tail)
+        extra = (self.ear_left, self.ear_right, *self.neck, *self.hips)
+        return tuple(dict.fromkeys(n for n in (*named, *extra, *self.body) if n))
 
     def missing(self, keypoints: Sequence[str]) -> tuple[str, ...]:
         """Names of the layout that are not among ``keypoints``."""
         have = {normalise_name(k) for k in keypoints}
         return tuple(n for n in self.names() if normalise_name(n) not in have)
 
+    def features(self) -> tuple[str, ...]:
+        """The optional features (``paw_head``, ``tail_bend``) this layout's roles allow."""
+        return tuple(
+            f for f, ok in (("paw_head", self.paws), ("tail_bend", len(self.tail) >= 3)) if ok
+        )
+
+
+def _layout(name: str, roles: dict[str, tuple[str, ...]], body: tuple[str, ...] = ()) -> BodyLayout:
+    """A ``BodyLayout`` from role -> keypoint names (roles outside ``LAYOUT_ROLES`` ignored)."""
+
+    def one(role: str) -> str:
+        return roles.get(role, ("",))[0]
+
+    return BodyLayout(
+        name=name,
+        head=tuple(roles.get("head", ())),
+        tail_base=one("tail_base"),
+        centre=tuple(roles.get("centre", ())),
+        back=tuple(roles.get("back", ())),
+        paws=tuple(roles.get("paws", ())),
+        tail=tuple(roles.get("tail", ())),
+        body=body,
+        ear_left=one("ear_left"),
+        ear_right=one("ear_right"),
+        neck=tuple(roles.get("neck", ())),
+        hips=tuple(roles.get("hips", ())),
+    )
+
 
 def describe_roles(layout: BodyLayout, keypoints: Sequence[str], dims: int = 2) -> BodyRoles:
     """The roles record of ``layout`` on data with ``keypoints`` (see ``BodyRoles``).
+
+    Keypoints are named as the data spells them (a ready layout's ``left_ear`` is the
+    file's ``leftear``).
 
     Args:
         layout: the body layout ``compute_features`` uses.
         keypoints: the data's keypoint names.
         dims: 2 (image) or 3 (world) coordinates.
     """
+    spelt = {normalise_name(k): k for k in keypoints}
     matched = {
-        role: members
-        for role, members in (
-            ("head", layout.head),
-            ("tail_base", (layout.tail_base,) if layout.tail_base else ()),
-            ("centre", layout.centre),
-            ("back", layout.back),
-            ("paws", layout.paws),
-            ("tail", layout.tail),
-        )
-        if members
+        role: tuple(spelt.get(normalise_name(k), k) for k in members)
+        for role, members in layout.roles().items()
     }
     derived: dict[str, str] = {}
     if not layout.head and not layout.tail_base:
@@ -201,26 +239,24 @@ def describe_roles(layout: BodyLayout, keypoints: Sequence[str], dims: int = 2) 
     if not layout.centre:
         derived["centre"] = (
             f"centroid of the tracked body points ({', '.join(layout.body)})"
-            if layout.body
+            if layout.body and not (layout.head and layout.tail_base)
             else "midpoint of head and tail base"
         )
     if dims == 3 and not layout.back:
         derived["back"] = "the centre keypoints' height"
-    disabled = [
-        f for f, ok in (("paw_head", layout.paws), ("tail_bend", len(layout.tail) >= 3)) if not ok
-    ]
+    disabled = tuple(f for f in ("paw_head", "tail_bend") if f not in layout.features())
     absent = [r for r in ("paws", "tail") if not getattr(layout, r)]
     if dims == 3 and "back" not in matched and "back" not in derived:
         absent.append("back")
     arena = find_arena_points(keypoints)
-    roles = (*layout.head, layout.tail_base, *layout.centre, *layout.back, *layout.paws)
-    used = {normalise_name(n) for n in (*roles, *layout.tail, *arena)}
+    named = (n for members in layout.roles().values() for n in members)
+    used = {normalise_name(n) for n in (*named, *arena)}
     return BodyRoles(
         layout=layout.name,
         matched=matched,
         derived=derived,
         absent=tuple(absent),
-        disabled=tuple(disabled),
+        disabled=disabled,
         arena=arena,
         unused=tuple(k for k in keypoints if normalise_name(k) not in used),
     )
@@ -243,6 +279,8 @@ BEHAVIORDEPOT_LAYOUT = BodyLayout(
     centre=("Mid-Back",),
     paws=("Left Leg", "Right Leg"),
     tail=("Mid-Back", "Tailbase", "Tail"),
+    ear_left="Left Ear",
+    ear_right="Right Ear",
 )
 """BehaviorDEPOT's 8-point DLC model; the tail bend is the back–tail-base–tail angle."""
 
@@ -262,12 +300,21 @@ LAYOUTS: dict[str, BodyLayout] = {
 """Ready layouts by name."""
 
 
-def infer_layout(keypoint_names: Sequence[str]) -> BodyLayout:
-    """The layout for a set of keypoint names: a ready one, else one derived from the names.
+def _richness(layout: BodyLayout) -> tuple[int, int, int]:
+    """How much a layout gives: optional features, named centre, keypoints in roles."""
+    named = {normalise_name(n) for members in layout.roles().values() for n in members}
+    return len(layout.features()), int(bool(layout.centre)), len(named)
 
-    Of the ready layouts (``LAYOUTS``) whose every name is present, the one that uses the
-    most keypoints wins; where none fits, ``BodyLayout.from_keypoints`` reads the roles from
-    the names and leaves the rest to be derived from the tracked points.
+
+def infer_layout(keypoint_names: Sequence[str]) -> BodyLayout:
+    """The richest layout the keypoint names support: a ready one or one read from the names.
+
+    Candidates are the ready layouts (``LAYOUTS``) whose every name is present and the
+    layout read from the names (``BodyLayout.from_keypoints``). The one that allows the
+    most optional features (``paw_head``, ``tail_bend``) wins, then one with a named body
+    centre, then the one whose roles take the most keypoints; a ready layout wins a tie
+    (its name is what earlier runs recorded). So a DLCAnalyzer mouse (nose, neck, ears,
+    body centre, hips, tail chain) gets all of them, not only its nose and tail base.
 
     Args:
         keypoint_names: the keypoint names of the data, e.g. ``PoseData.keypoints``.
@@ -282,7 +329,12 @@ def infer_layout(keypoint_names: Sequence[str]) -> BodyLayout:
     fits = [lay for lay in LAYOUTS.values() if not lay.missing(names)]
     if not fits:
         return BodyLayout.from_keypoints(names)
-    return max(fits, key=lambda lay: len(lay.names()))
+    ready = max(fits, key=_richness)
+    try:
+        derived = BodyLayout.from_keypoints(names)
+    except InputError:
+        return ready
+    return derived if _richness(derived) > _richness(ready) else ready
 
 
 _ROLES_PREFIX = "roles:"
@@ -292,8 +344,7 @@ def roles_layout_name(roles: dict[str, tuple[str, ...]], body: Sequence[str] | N
     """The name of a layout stated role by role (``--body``), from which it is rebuilt.
 
     Args:
-        roles: layout role (``head``, ``tail_base``, ``centre``, ``back``, ``paws``,
-            ``tail``) -> keypoint names.
+        roles: layout role (``LAYOUT_ROLES``) -> keypoint names.
         body: the animal's keypoints, or ``None`` for every non-arena keypoint.
 
     Returns:

@@ -323,7 +323,9 @@ def compute_features(
         head=ix(lay.head),
         tail_base=ix([lay.tail_base])[0] if lay.tail_base else None,
         centre=ix(lay.centre),
-        body=ix(lay.body),
+        # with head and tail base named, a centre not named is their midpoint (a
+        # head-heavy centroid of nose, ears and implant would move with the head)
+        body=ix(lay.body) if not (lay.head and lay.tail_base) else [],
         tail=ix(lay.tail),
         fps=fps,
     )

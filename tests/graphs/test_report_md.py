@@ -12,7 +12,7 @@ def test_roles_section_says_matched_derived_absent_and_disabled() -> None:
     text = "\n".join(roles_md(roles, "px"))
     assert "| head | matched | snout |" in text
     assert "| tail_base | matched | tailbase |" in text
-    assert "| centre | derived | centroid of the tracked body points" in text
+    assert "| centre | derived | midpoint of head and tail base |" in text
     assert "| paws | absent | — |" in text
     assert "Features not computed for lack of a role: `paw_head`, `tail_bend`." in text
     assert "Arena/object points, kept out of the body: corner_1." in text

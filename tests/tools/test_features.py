@@ -227,7 +227,7 @@ def test_synthetic_behaviours_separate_by_speed_and_paw_to_head() -> None:
             ),
             BEHAVIORDEPOT_LAYOUT,
         ),
-        (("Nose", "LeftEar", "RightEar", "Implant", "Tailbase"), NOSE_TAILBASE_LAYOUT),
+        (("nose", "tailbase"), NOSE_TAILBASE_LAYOUT),
     ],
 )
 def test_infer_layout_picks_by_names(names: tuple[str, ...], expected: BodyLayout) -> None:
@@ -345,15 +345,22 @@ def test_roles_record_says_what_was_matched_derived_and_disabled() -> None:
     names = ("snout", "leftear", "rightear", "tailbase", "objectA", "Implant")
     layout = infer_layout(names)
     roles = describe_roles(layout, names)
-    assert roles.matched == {"head": ("snout",), "tail_base": ("tailbase",)}
-    assert roles.derived["centre"].startswith("centroid of the tracked body points")
+    assert roles.matched == {
+        "head": ("snout",),
+        "ear_left": ("leftear",),
+        "ear_right": ("rightear",),
+        "tail_base": ("tailbase",),
+    }
+    assert roles.derived["centre"] == "midpoint of head and tail base"
     assert roles.absent == ("paws", "tail") and roles.disabled == ("paw_head", "tail_bend")
-    assert roles.arena == ("objectA",) and roles.unused == ("leftear", "rightear", "Implant")
+    assert roles.arena == ("objectA",) and roles.unused == ("Implant",)
     assert any(line.startswith("features not computed") for line in roles.lines())
-    # the centre is the centroid of the body points only: static arena points do not slow it
+    # the centre is the head-tail-base midpoint: static arena points do not slow it, and
+    # ears or an implant that nod with the head do not move it
     pts = np.zeros((20, 1, len(names), 2))
     pts[:, 0, :, 0] = np.arange(20)[:, None] * 2.0 + [10.0, 4.0, 4.0, -10.0, 500.0, 0.0]
     pts[:, 0, 4] = 500.0
+    pts[:, 0, [1, 2, 5], 1] = 3.0 * (np.arange(20) % 2)[:, None]
     feats = compute_features(pts, fps=FPS, keypoints=names)
     np.testing.assert_allclose(feats.column("speed"), 2.0 * FPS / 20.0, rtol=1e-9)
     assert feats.roles == roles and layout_named("derived", names) == layout

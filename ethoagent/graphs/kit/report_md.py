@@ -69,7 +69,7 @@ def roles_md(roles: Mapping[str, Any], unit: str) -> list[str]:
     if roles.get("arena"):
         lines.append(f"Arena/object points, kept out of the body: {', '.join(roles['arena'])}.")
     if roles.get("unused"):
-        lines.append(f"Keypoints no feature uses: {', '.join(roles['unused'])}.")
+        lines.append(f"Keypoints no role takes: {', '.join(roles['unused'])}.")
     return [*lines, ""]
 
 
