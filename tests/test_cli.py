@@ -253,5 +253,5 @@ def test_pose_on_a_simulated_session_then_resume(tmp_path: Path) -> None:
 def test_pose_without_inputs_is_one_clear_line(tmp_path: Path) -> None:
     out = cli_process("pose", "--runs-dir", str(tmp_path))
     assert out.returncode != 0
-    assert "pose needs --videos, --calibration and --seeds" in out.stderr
+    assert "pose needs --calibration, --seeds and --videos or --candidates" in out.stderr
     assert "Traceback" not in out.stderr
