@@ -231,7 +231,12 @@ def test_serve_starts_waits_writes_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         assert probe_server(llm.base_url) == ["fake/model"]
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C at the terminal
-        out, err = proc.communicate(timeout=60)
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # never leave the command behind
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
     assert proc.returncode == 0, err
     assert "stopping the servers" in out.decode()
     assert live_group_members(record["pid"]) == []  # the server and its worker are gone
