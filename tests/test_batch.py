@@ -57,7 +57,7 @@ def comparable(rows: list[dict[str, str]]) -> list[tuple[str, ...]]:
         ('[[sessions]]\nname = "a"\ngraphs = ["segment"]\n\ninputs = { keypoint = "k.csv" }\n',
          "line 5, sessions[0].inputs.keypoint: unknown input for segment"),
         ('[[sessions]]\nname = "a"\ngraphs = ["pose"]\ninputs = { videos = "v/" }\n',
-         "line 4, sessions[0].inputs: pose: pose needs `session` or `calibration`, `seeds` and `videos` or `candidates`"),
+         "line 4, sessions[0].inputs: pose: pose needs `session` or `calibration`, `seeds`"),
         ('[[sessions]]\nname = "a"\ngraphs = ["gate"]\n',
          "line 3, sessions[0].graphs: unknown graph 'gate'"),
         ('[[sessions]]\nname = "a"\ngraphs = ["classify"]\ninputs = { session = "s" }\n',
