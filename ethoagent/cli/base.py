@@ -91,6 +91,17 @@ FormatOpt = Annotated[
     ),
 ]
 
+SkeletonOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--skeleton",
+        help="Skeleton file naming the nodes of a sleap-anipose points3d.h5 (SLEAP .slp, "
+        "DeepLabCut config.yaml, anipose config.toml or skeleton TOML; default: the .slp "
+        "files beside it).",
+        dir_okay=False,
+    ),
+]
+
 
 def print_warnings(warnings: Iterable[str]) -> None:
     """One yellow ``warning:`` line per entry of a run summary's ``warnings``."""

@@ -20,6 +20,7 @@ from ethoagent.cli.base import (
     ResumeOpt,
     RunIdOpt,
     RunsDirOpt,
+    SkeletonOpt,
     compact_table,
     console,
     print_run_paths,
@@ -95,6 +96,7 @@ def classify(
     layout: LayoutOpt = _DEFAULTS.layout,
     body: BodyOpt = None,
     format: FormatOpt = None,
+    skeleton: SkeletonOpt = None,
     model_budget: Annotated[
         float | None,
         typer.Option(
@@ -143,6 +145,7 @@ def classify(
                 "fps": fps,
                 "body": body,
                 "format": format,
+                "skeleton": skeleton,
                 "classes": [c.strip() for c in classes.split(",") if c.strip()]
                 if classes
                 else None,

@@ -45,6 +45,8 @@ class ClassifySources(BaseModel):
             ``head = "snout"``, ... or a skeleton file); overrides name matching.
         format: the keypoint format (``io.keypoints.KEYPOINT_FORMATS``) where detection
             from the suffix and first rows is ambiguous.
+        skeleton: a skeleton file naming the nodes of a sleap-anipose ``points3d.h5``
+            (default: the session's ``.slp`` files beside it).
         classes: the label set (default: the classes of ``definitions``, else the fear set).
         definitions: JSON file ``{class: one-sentence definition}``.
     """
@@ -59,6 +61,7 @@ class ClassifySources(BaseModel):
     fps: float | None = Field(None, gt=0)
     body: Path | None = None
     format: KeypointFormat | None = None
+    skeleton: Path | None = None
     classes: list[str] | None = None
     definitions: Path | None = None
 
@@ -184,6 +187,7 @@ def resolve_classify_inputs(
     options: ClassifyOptions | None = None,
     body: Path | None = None,
     format: KeypointFormat | None = None,
+    skeleton: Path | None = None,
 ) -> ClassifyInputs:
     """Check the keypoints, video and labelled examples of a classify run.
 
@@ -203,6 +207,8 @@ def resolve_classify_inputs(
         options: the run's settings.
         body: a body file stating the roles (``io.body.read_body``), or ``None``.
         format: the keypoint format where detection is ambiguous, or ``None``.
+        skeleton: a skeleton file naming a sleap-anipose ``points3d.h5``'s nodes, or
+            ``None`` (the ``.slp`` files beside it).
 
     Raises:
         InputError: unreadable inputs, a class without examples, or examples outside the
@@ -210,7 +216,13 @@ def resolve_classify_inputs(
     """
     opts = options or ClassifyOptions()
     base = resolve_session(
-        Path(keypoints), video=video, fps=fps, layout=opts.layout, body=body, format=format
+        Path(keypoints),
+        video=video,
+        fps=fps,
+        layout=opts.layout,
+        body=body,
+        format=format,
+        skeleton=skeleton,
     )
     defs = dict(definitions or {})
     names = list(classes) if classes else list(defs) or list(DEFAULT_DEFINITIONS)
@@ -345,6 +357,7 @@ def resolve_classify(sources: ClassifySources, options: ClassifyOptions) -> Clas
         options=options,
         body=sources.body,
         format=sources.format,
+        skeleton=sources.skeleton,
     )
 
 

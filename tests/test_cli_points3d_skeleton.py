@@ -1,0 +1,90 @@
+"""Segment and classify on a sleap-anipose points3d.h5 copied away from its .slp files:
+``--skeleton`` names the nodes, the run records it, and a resume reads the file again with it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from ethoagent.cli.app import app
+from ethoagent.sim.behaviour import INDIVIDUAL_BEHAVIOURS
+from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
+
+runner = CliRunner()
+FAST = ["--k", "3", "--dec-epochs", "2", "--dec-iters", "50", "--fps", "30"]
+NAMES = {"still": "freezing", "walking": "locomotion", "darting": "darting",
+         "rearing": "rearing", "grooming": "grooming", "turning": "other"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, str]:
+    """A points3d.h5 (frames, 1 animal, nodes, xyz mm), a skeleton TOML, an examples CSV
+    and the classes it labels (comma-separated)."""
+    tmp = tmp_path_factory.mktemp("points3d-skeleton")
+    world = simulate_world(600, seed=3)
+    h5 = tmp / "copied" / "points3d.h5"
+    h5.parent.mkdir()
+    with h5py.File(h5, "w") as f:
+        f.create_dataset("tracks", data=np.asarray(world.points_3d, dtype=np.float64))
+    skeleton = tmp / "skeleton.toml"
+    skeleton.write_text("keypoints = [" + ", ".join(f'"{k}"' for k in KEYPOINTS) + "]\n")
+    labels = np.array([NAMES[INDIVIDUAL_BEHAVIOURS[c]] for c in world.behaviour.labels[:, 0]])
+    rows = ["frame,label"]
+    for lab in sorted(set(labels)):
+        idx = np.flatnonzero(labels == lab)
+        rows += [f"{f},{lab}" for f in idx[:10]]
+    examples = tmp / "examples.csv"
+    examples.write_text("\n".join(rows) + "\n")
+    return h5, skeleton, examples, ",".join(sorted(set(labels)))
+
+
+def test_without_a_skeleton_the_error_names_the_option(
+    session: tuple[Path, Path, Path, str], tmp_path: Path
+) -> None:
+    h5, *_ = session
+    result = runner.invoke(
+        app, ["segment", str(h5), str(tmp_path / "out"), "--runs-dir", str(tmp_path / "runs")]
+    )
+    assert result.exit_code == 1 and "--skeleton" in str(result.exception)
+
+
+def test_segment_reads_the_nodes_from_the_skeleton_and_resumes(
+    session: tuple[Path, Path, Path, str], tmp_path: Path
+) -> None:
+    h5, skeleton, *_ = session
+    runs = tmp_path / "runs"
+    args = ["segment", str(h5), str(tmp_path / "out"), "--skeleton", str(skeleton), *FAST]
+    result = runner.invoke(app, [*args, "--runs-dir", str(runs), "--run-id", "s"])
+    assert result.exit_code == 0, result.output
+    info = json.loads((runs / "s" / "run.json").read_text())
+    assert info["inputs"]["skeleton"] == str(skeleton)
+    assert info["inputs"]["keypoint_names"] == list(KEYPOINTS)
+    resumed = runner.invoke(
+        app, ["segment", "--resume", "s", str(tmp_path / "again"), "--runs-dir", str(runs)]
+    )
+    assert resumed.exit_code == 0, resumed.output
+    first = (tmp_path / "out" / "ethogram.csv").read_bytes()
+    assert (tmp_path / "again" / "ethogram.csv").read_bytes() == first
+
+
+def test_classify_reads_the_nodes_from_the_skeleton(
+    session: tuple[Path, Path, Path, str], tmp_path: Path
+) -> None:
+    h5, skeleton, examples, classes = session
+    runs = tmp_path / "runs"
+    result = runner.invoke(
+        app,
+        ["classify", str(h5), str(tmp_path / "out"), "--examples", str(examples),
+         "--skeleton", str(skeleton), "--fps", "30", "--runs-dir", str(runs),
+         "--classes", classes, "--run-id", "c"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    info = json.loads((runs / "c" / "run.json").read_text())
+    assert info["inputs"]["skeleton"] == str(skeleton)
+    assert info["status"] == "finished" and info["inputs"]["keypoint_names"] == list(KEYPOINTS)
+    assert (tmp_path / "out" / "frames.csv").is_file()
