@@ -88,3 +88,32 @@ def test_classify_reads_the_nodes_from_the_skeleton(
     assert info["inputs"]["skeleton"] == str(skeleton)
     assert info["status"] == "finished" and info["inputs"]["keypoint_names"] == list(KEYPOINTS)
     assert (tmp_path / "out" / "frames.csv").is_file()
+
+
+def test_profile_takes_the_skeleton_from_the_option_or_the_table(
+    session: tuple[Path, Path, Path, str], tmp_path: Path
+) -> None:
+    _, skeleton, *_ = session
+    lines = ["session,animal,group,fps,skeleton"]
+    for i in range(4):
+        world = simulate_world(300, seed=40 + i)
+        with h5py.File(tmp_path / f"s{i}.h5", "w") as f:
+            f.create_dataset("tracks", data=np.asarray(world.points_3d, dtype=np.float64))
+        row_skeleton = str(skeleton) if i % 2 else ""  # the others take --skeleton
+        lines.append(f"s{i}.h5,m{i},{'ab'[i // 2]},30,{row_skeleton}")
+    (tmp_path / "sessions.csv").write_text("\n".join(lines) + "\n")
+    runs = tmp_path / "runs"
+    args = ["profile", str(tmp_path / "sessions.csv"), str(tmp_path / "out"), "--k", "3",
+            "--dec-epochs", "2", "--dec-iters", "50", "--embedder", "tfidf",
+            "--permutations", "99", "--runs-dir", str(runs)]  # fmt: skip
+    failed = runner.invoke(app, [*args, "--run-id", "failed"])
+    assert failed.exit_code == 1 and "--skeleton" in str(failed.exception)
+    result = runner.invoke(app, [*args, "--skeleton", str(skeleton), "--run-id", "p"])
+    assert result.exit_code == 0, result.output
+    info = json.loads((runs / "p" / "run.json").read_text())
+    assert info["inputs"]["skeleton"] == str(skeleton.resolve())
+    assert [r["skeleton"] for r in info["inputs"]["rows"]] == [None, str(skeleton)] * 2
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["sessions"] == 4 and summary["bodies"][0]["roles"]["layout"] == "synthetic12"
+    for seg in summary["segment_runs"]:  # each session's segment run read it with the skeleton
+        assert json.loads(Path(seg["outputs"], "summary.json").read_text())["skeleton"]
