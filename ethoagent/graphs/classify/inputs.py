@@ -224,14 +224,7 @@ def resolve_classify_inputs(
         format=format,
         skeleton=skeleton,
     )
-    defs = dict(definitions or {})
-    names = list(classes) if classes else list(defs) or list(DEFAULT_DEFINITIONS)
-    if len(set(names)) != len(names) or len(names) < 2:
-        raise InputError(
-            f"the label set must hold at least two distinct classes; found {names}.",
-            fix="pass e.g. --classes freezing,darting,rearing,grooming,locomotion,other.",
-        )
-    defs = {c: defs.get(c) or DEFAULT_DEFINITIONS.get(c) or c.replace("_", " ") for c in names}
+    names, defs = _label_set(classes, definitions)
     clips, source = _example_clips(examples, names, base)
     taught = _example_sessions(examples_from, names, opts, body)
     if taught:
@@ -261,6 +254,26 @@ def resolve_classify_inputs(
         example_sessions=taught,
         options=opts,
     )
+
+
+def _label_set(
+    classes: Sequence[str] | None, definitions: dict[str, str] | None
+) -> tuple[list[str], dict[str, str]]:
+    """The label set and one definition per class (given, default, or the class name).
+
+    Raises:
+        InputError: fewer than two distinct classes.
+    """
+    defs = dict(definitions or {})
+    names = list(classes) if classes else list(defs) or list(DEFAULT_DEFINITIONS)
+    if len(set(names)) != len(names) or len(names) < 2:
+        raise InputError(
+            f"the label set must hold at least two distinct classes; found {names}.",
+            fix="pass e.g. --classes freezing,darting,rearing,grooming,locomotion,other.",
+        )
+    return names, {
+        c: defs.get(c) or DEFAULT_DEFINITIONS.get(c) or c.replace("_", " ") for c in names
+    }
 
 
 def _example_clips(
