@@ -117,3 +117,23 @@ def test_profile_takes_the_skeleton_from_the_option_or_the_table(
     assert summary["sessions"] == 4 and summary["bodies"][0]["roles"]["layout"] == "synthetic12"
     for seg in summary["segment_runs"]:  # each session's segment run read it with the skeleton
         assert json.loads(Path(seg["outputs"], "summary.json").read_text())["skeleton"]
+
+
+def test_an_examples_table_names_each_sessions_skeleton(
+    session: tuple[Path, Path, Path, str], tmp_path: Path
+) -> None:
+    h5, skeleton, examples, classes = session
+    (tmp_path / "table.csv").write_text(f"keypoints,labels,fps,skeleton\n{h5},{examples},30,\n")
+    args = ["classify", str(h5), str(tmp_path / "out"), "--examples-from",
+            str(tmp_path / "table.csv"), "--classes", classes, "--skeleton", str(skeleton),
+            "--fps", "30", "--runs-dir", str(tmp_path / "runs")]  # fmt: skip
+    result = runner.invoke(app, args)  # the empty cell: the run's --skeleton
+    assert result.exit_code == 0, result.output
+    other = tmp_path / "other.toml"
+    other.write_text('keypoints = ["a", "b"]\n')  # the row's own skeleton wins, and is checked
+    (tmp_path / "table.csv").write_text(
+        f"keypoints,labels,fps,skeleton\n{h5},{examples},30,{other.name}\n"
+    )
+    result = runner.invoke(app, [*args[:2], str(tmp_path / "out2"), *args[3:]])
+    assert result.exit_code == 1
+    assert "holds 12 nodes but other.toml names 2" in str(result.exception)

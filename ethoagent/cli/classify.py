@@ -60,8 +60,8 @@ def classify(
         typer.Option(
             "--examples-from",
             help="CSV of other labelled sessions whose examples teach this one: columns "
-            "keypoints,labels[,fps] (paths relative to the table; each session at its own "
-            "frame rate). Usable with --examples.",
+            "keypoints,labels[,fps][,skeleton] (paths relative to the table; each session at "
+            "its own frame rate; skeleton names a points3d.h5's nodes). Usable with --examples.",
             dir_okay=False,
         ),
     ] = None,

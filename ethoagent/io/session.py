@@ -189,24 +189,28 @@ class LabelledSession:
         labels: its label file (any format ``io.labels.read_labels`` reads).
         fps: its frame rate, Hz, where the keypoint file states none; ``None`` otherwise.
         line: the row's line in the table (header = 1).
+        skeleton: the skeleton file naming the nodes of a sleap-anipose ``points3d.h5``
+            (optional ``skeleton`` column), or ``None``.
     """
 
     keypoints: Path
     labels: Path
     fps: float | None
     line: int
+    skeleton: Path | None = None
 
 
 EXAMPLES_TABLE_COLUMNS = ("keypoints", "labels")
-"""Required columns of an examples table; ``fps`` is optional."""
+"""Required columns of an examples table; ``fps`` and ``skeleton`` are optional."""
 
 
 def read_examples_table(path: Path) -> list[LabelledSession]:
     """The labelled sessions an examples table lists (``--examples-from``).
 
-    A CSV with a header ``keypoints,labels[,fps]``; one labelled session per row; relative
-    paths are relative to the table's folder; an empty ``fps`` cell means the keypoint
-    file states the rate.
+    A CSV with a header ``keypoints,labels[,fps][,skeleton]``; one labelled session per
+    row; relative paths are relative to the table's folder; an empty ``fps`` cell means
+    the keypoint file states the rate; a ``skeleton`` cell names the nodes of a
+    sleap-anipose ``points3d.h5`` copied away from its ``.slp`` files.
 
     Raises:
         InputError: a missing or empty table, a missing column, a bad fps, or a file the
@@ -225,13 +229,20 @@ def read_examples_table(path: Path) -> list[LabelledSession]:
         )
     if len(rows) < 2:
         raise InputError(f"examples table {p} lists no session.", fix="add a row per session.")
-    col = {c: head.index(c) for c in (*EXAMPLES_TABLE_COLUMNS, "fps") if c in head}
+    col = {c: head.index(c) for c in (*EXAMPLES_TABLE_COLUMNS, "fps", "skeleton") if c in head}
     out: list[LabelledSession] = []
     for line, row in enumerate(rows[1:], start=2):
         cells = {c: (row[i].strip() if i < len(row) else "") for c, i in col.items()}
         files = {c: _table_path(p, line, c, cells[c]) for c in EXAMPLES_TABLE_COLUMNS}
+        skeleton = cells.get("skeleton", "")
         out.append(
-            LabelledSession(files["keypoints"], files["labels"], _table_fps(p, line, cells), line)
+            LabelledSession(
+                files["keypoints"],
+                files["labels"],
+                _table_fps(p, line, cells),
+                line,
+                _table_path(p, line, "skeleton", skeleton) if skeleton else None,
+            )
         )
     return out
 

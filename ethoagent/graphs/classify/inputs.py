@@ -35,8 +35,9 @@ class ClassifySources(BaseModel):
         examples: labelled examples of this session, any label file
             ``io.labels.read_labels`` reads (CSV ``frame,label``, 0/1 columns, clips,
             BORIS, ...).
-        examples_from: a table of other labelled sessions (CSV ``keypoints,labels[,fps]``,
-            paths relative to the table; ``io.session.read_examples_table``) whose
+        examples_from: a table of other labelled sessions (CSV
+            ``keypoints,labels[,fps][,skeleton]``, paths relative to the table;
+            ``io.session.read_examples_table``) whose
             examples teach this one; with or without ``examples``. Every class needs an
             example in one or the other.
         video: the video the keypoints were tracked on (else frames are drawn).
@@ -226,7 +227,7 @@ def resolve_classify_inputs(
     )
     names, defs = _label_set(classes, definitions)
     clips, source = _example_clips(examples, names, base)
-    taught = _example_sessions(examples_from, names, opts, body)
+    taught = _example_sessions(examples_from, names, opts, body, skeleton)
     if taught:
         table = f"{examples_from}: " + ", ".join(t.describe() for t in taught)
         source = f"{source}; {table}" if source else table
@@ -325,18 +326,26 @@ def _example_sessions(
     names: list[str],
     opts: ClassifyOptions,
     body: Path | None,
+    skeleton: Path | None = None,
 ) -> list[ExampleSession]:
     """The labelled sessions of an examples table, each read at its own frame rate.
 
     The keypoint format of each is detected from its file; ``body`` (the same body file
-    as the session classified) states their roles too.
+    as the session classified) states their roles too; a row's ``skeleton``, else
+    ``skeleton`` (the classified session's), names a sleap-anipose ``points3d.h5``'s nodes.
     """
     if table is None:
         return []
     out: list[ExampleSession] = []
     for row in read_examples_table(Path(table)):
         where = f"examples table {table}:{row.line}"
-        s = resolve_session(row.keypoints, fps=row.fps, layout=opts.layout, body=body)
+        s = resolve_session(
+            row.keypoints,
+            fps=row.fps,
+            layout=opts.layout,
+            body=body,
+            skeleton=row.skeleton or skeleton,
+        )
         labels = read_labels(
             row.labels, n_frames=s.frames, fps=s.fps, classes=names, animals=s.animals
         )
