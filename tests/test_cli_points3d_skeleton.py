@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from ethoagent.batch import load_batch, missing_inputs
 from ethoagent.cli.app import app
 from ethoagent.sim.behaviour import INDIVIDUAL_BEHAVIOURS
 from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
@@ -137,3 +138,16 @@ def test_an_examples_table_names_each_sessions_skeleton(
     result = runner.invoke(app, [*args[:2], str(tmp_path / "out2"), *args[3:]])
     assert result.exit_code == 1
     assert "holds 12 nodes but other.toml names 2" in str(result.exception)
+
+
+def test_a_batch_session_names_its_skeleton_relative_to_the_batch_file(
+    session: tuple[Path, Path, Path, str], tmp_path: Path
+) -> None:
+    h5, skeleton, *_ = session
+    (tmp_path / "batch.toml").write_text(
+        'graphs = ["segment"]\n[[sessions]]\nname = "m1"\n'
+        f'inputs = {{ keypoints = "{h5}", fps = 30, skeleton = "skel/{skeleton.name}" }}\n'
+    )
+    (job,) = load_batch(tmp_path / "batch.toml").jobs
+    assert job.inputs["skeleton"] == str(tmp_path / "skel" / skeleton.name)
+    assert missing_inputs(job) == [f"skeleton {tmp_path / 'skel' / skeleton.name}"]
