@@ -151,3 +151,23 @@ def test_a_batch_session_names_its_skeleton_relative_to_the_batch_file(
     (job,) = load_batch(tmp_path / "batch.toml").jobs
     assert job.inputs["skeleton"] == str(tmp_path / "skel" / skeleton.name)
     assert missing_inputs(job) == [f"skeleton {tmp_path / 'skel' / skeleton.name}"]
+
+
+def test_gate_pools_a_table_row_named_by_its_skeleton(
+    session: tuple[Path, Path, Path, str], tmp_path: Path
+) -> None:
+    from ethoagent.graphs.gate.cohort import pool_train_sessions
+    from ethoagent.graphs.gate.inputs import read_keypoints_motion
+    from ethoagent.graphs.gate.labels import read_gate_labels
+
+    h5, skeleton, *_ = session
+    labels = tmp_path / "labels.csv"
+    labels.write_text("frame,label\n" + "".join(f"{f},{'ab'[f // 300]}\n" for f in range(600)))
+    (tmp_path / "table.csv").write_text(
+        f"keypoints,labels,fps,skeleton\n{h5},{labels},30,{skeleton}\n"
+    )
+    kp = read_keypoints_motion(h5, 30.0, skeleton=skeleton)
+    y, classes = read_gate_labels(labels, kp.pose.individuals, kp.pose.frames, 30.0)
+    pooled = pool_train_sessions(kp, y, classes, tmp_path / "table.csv", fps=None, gap=32)
+    assert pooled.keypoints.pose.frames == 600 + 32 + 600
+    assert pooled.keypoints.pose.keypoints == KEYPOINTS
