@@ -34,6 +34,7 @@ from ethoagent.cli.base import (
     RunIdOpt,
     RunsDirOpt,
     SeedOpt,
+    SkeletonOpt,
     compact_table,
     console,
     err_console,
@@ -275,6 +276,7 @@ def segment(
     layout: LayoutOpt = _SEGMENT.layout,
     body: BodyOpt = None,
     format: FormatOpt = None,
+    skeleton: SkeletonOpt = None,
     seed: Annotated[int, typer.Option(help="Seed of the DEC fit.")] = _SEGMENT.seed,
     dec_epochs: Annotated[
         int, typer.Option(help="DEC autoencoder pretraining epochs.")
@@ -336,7 +338,14 @@ def segment(
         if video is None and keypoints.suffix.lower() in VIDEO_SUFFIXES:
             keypoints, video = None, keypoints
         inputs = PIPELINE.parse_inputs(
-            {"keypoints": keypoints, "video": video, "fps": fps, "body": body, "format": format}
+            {
+                "keypoints": keypoints,
+                "video": video,
+                "fps": fps,
+                "body": body,
+                "format": format,
+                "skeleton": skeleton,
+            }
         )
         options = PIPELINE.parse_options(
             {

@@ -87,7 +87,20 @@ FormatOpt = Annotated[
     typer.Option(
         "--format",
         help="Keypoint file format where detection is ambiguous: dlc, lightning_pose, sleap, "
-        "sleap_analysis, anipose, nwb, netcdf (default: from the suffix and first rows).",
+        "sleap_analysis, sleap_anipose, anipose, nwb, netcdf, dannce (default: from the "
+        "suffix and first rows).",
+    ),
+]
+
+SkeletonOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--skeleton",
+        help="Skeleton file naming the nodes of a sleap-anipose points3d.h5 or DANNCE "
+        "label3d_dannce.mat (SLEAP .slp, DeepLabCut config.yaml, anipose config.toml, DANNCE "
+        "skeleton .mat or skeleton TOML; default: the .slp files beside a points3d.h5, the "
+        "skeleton .mat near a label3d_dannce.mat).",
+        dir_okay=False,
     ),
 ]
 

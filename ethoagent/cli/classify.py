@@ -20,6 +20,7 @@ from ethoagent.cli.base import (
     ResumeOpt,
     RunIdOpt,
     RunsDirOpt,
+    SkeletonOpt,
     compact_table,
     console,
     print_run_paths,
@@ -59,8 +60,8 @@ def classify(
         typer.Option(
             "--examples-from",
             help="CSV of other labelled sessions whose examples teach this one: columns "
-            "keypoints,labels[,fps] (paths relative to the table; each session at its own "
-            "frame rate). Usable with --examples.",
+            "keypoints,labels[,fps][,skeleton] (paths relative to the table; each session at "
+            "its own frame rate; skeleton names a points3d.h5's nodes). Usable with --examples.",
             dir_okay=False,
         ),
     ] = None,
@@ -95,6 +96,7 @@ def classify(
     layout: LayoutOpt = _DEFAULTS.layout,
     body: BodyOpt = None,
     format: FormatOpt = None,
+    skeleton: SkeletonOpt = None,
     model_budget: Annotated[
         float | None,
         typer.Option(
@@ -143,6 +145,7 @@ def classify(
                 "fps": fps,
                 "body": body,
                 "format": format,
+                "skeleton": skeleton,
                 "classes": [c.strip() for c in classes.split(",") if c.strip()]
                 if classes
                 else None,

@@ -19,6 +19,7 @@ from ethoagent.cli.base import (
     ResumeOpt,
     RunIdOpt,
     RunsDirOpt,
+    SkeletonOpt,
     compact_table,
     console,
     print_run_paths,
@@ -78,6 +79,7 @@ def profile_command(
     ] = None,
     body: BodyOpt = None,
     format: FormatOpt = None,
+    skeleton: SkeletonOpt = None,
     alpha: Annotated[float, typer.Option(help="False-discovery rate (BH).")] = _DEFAULTS.alpha,
     permutations: Annotated[
         int, typer.Option(help="Permutations per test.")
@@ -124,6 +126,7 @@ def profile_command(
                 "reference_vocabulary": reference_vocabulary,
                 "body": body,
                 "format": format,
+                "skeleton": skeleton,
             }
         )
         options = PIPELINE.parse_options(

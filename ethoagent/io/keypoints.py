@@ -25,6 +25,10 @@ SLEAP analysis                .h5           movement
 ``"sleap_analysis"``
 sleap-anipose 3D              .h5           h5py (``io.sleap_anipose``: node names from
 ``"sleap_anipose"``                         the session's .slp or ``skeleton=``; read only)
+DANNCE / Label3D 3D labels    .mat          scipy (``io.dannce_labels``: the labelled frames
+``"dannce"``                                of ``label3d_dannce.mat``, names from the
+                                            skeleton .mat near it or ``skeleton=``; read
+                                            only)
 anipose 3D ``"anipose"``      .csv          movement reads; written here (movement has
                                             no anipose writer)
 NWB (ndx-pose) ``"nwb"``      .nwb          movement + pynwb
@@ -66,6 +70,7 @@ import numpy as np
 
 from ethoagent.atomic import atomic_write_text
 from ethoagent.errors import InputError
+from ethoagent.io.dannce_labels import read_label3d_mat
 from ethoagent.io.sleap_anipose import is_points3d_h5, read_points3d_h5
 from ethoagent.io.tables import parse_float, read_rows
 
@@ -86,7 +91,15 @@ __all__ = [
 ]
 
 KeypointFormat = Literal[
-    "dlc", "lightning_pose", "sleap", "sleap_analysis", "sleap_anipose", "anipose", "nwb", "netcdf"
+    "dlc",
+    "lightning_pose",
+    "sleap",
+    "sleap_analysis",
+    "sleap_anipose",
+    "anipose",
+    "nwb",
+    "netcdf",
+    "dannce",
 ]
 """Keypoint file formats of ``read_keypoints`` / ``write_keypoints``."""
 
@@ -101,6 +114,7 @@ _SUFFIXES: dict[str, tuple[str, ...]] = {
     "anipose": (".csv",),
     "nwb": (".nwb",),
     "netcdf": (".nc",),
+    "dannce": (".mat",),
 }
 _NAMES = {
     "dlc": "DeepLabCut",
@@ -111,6 +125,7 @@ _NAMES = {
     "anipose": "anipose 3D",
     "nwb": "NWB (ndx-pose)",
     "netcdf": "movement netCDF",
+    "dannce": "DANNCE / Label3D 3D labels (label3d_dannce.mat)",
 }
 _COORDS = ("x", "y", "z", "likelihood")
 _DEFAULT_INDIVIDUAL = "individual_0"
@@ -275,7 +290,8 @@ def read_keypoints(
         fps: frame rate, Hz, to attach; default: the file's where it stores one (SLEAP
             video metadata, NWB, netCDF), else ``None``.
         skeleton: a skeleton file naming the nodes of a sleap-anipose ``points3d.h5``
-            (which names none); default: the session's ``.slp`` files beside it. Other
+            or a DANNCE ``label3d_dannce.mat`` (which name none); default: the session's
+            ``.slp`` files beside it, or the skeleton ``.mat`` near the DANNCE file. Other
             formats name their keypoints and ignore it.
 
     Returns:
@@ -305,11 +321,12 @@ def read_keypoints(
             fix="pass the right file, or the right --format (format= in Python).",
         )
     try:
-        data = (
-            read_points3d_h5(p, skeleton=skeleton, fps=fps)
-            if fmt == "sleap_anipose"
-            else _READERS[fmt](p, fps)
-        )
+        if fmt == "sleap_anipose":
+            data = read_points3d_h5(p, skeleton=skeleton, fps=fps)
+        elif fmt == "dannce":
+            data = read_label3d_mat(p, skeleton=skeleton, fps=fps)
+        else:
+            data = _READERS[fmt](p, fps)
     except InputError:
         raise
     except _LIBRARY_ERRORS as exc:
@@ -378,13 +395,19 @@ def _infer_format(p: Path) -> KeypointFormat:
             f"'tracks'); found keys {sorted(keys)}.",
             fix="export the keypoints from DeepLabCut or SLEAP ('Export Analysis HDF5').",
         )
-    by_suffix: dict[str, KeypointFormat] = {".slp": "sleap", ".nwb": "nwb", ".nc": "netcdf"}
+    by_suffix: dict[str, KeypointFormat] = {
+        ".slp": "sleap",
+        ".nwb": "nwb",
+        ".nc": "netcdf",
+        ".mat": "dannce",
+    }
     if suffix in by_suffix:
         return by_suffix[suffix]
     raise InputError(
         f"{p}: unknown keypoint file type {p.suffix!r}.",
         fix="pass a .csv (DeepLabCut, LightningPose, anipose), .h5 (DeepLabCut, SLEAP "
-        "analysis), .slp (SLEAP), .nwb or .nc (movement netCDF) file.",
+        "analysis, sleap-anipose points3d), .slp (SLEAP), .nwb, .nc (movement netCDF) or "
+        ".mat (DANNCE label3d_dannce.mat) file.",
     )
 
 

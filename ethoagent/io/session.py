@@ -56,6 +56,8 @@ class Session:
         truth_labels: a simulated session's ``ground_truth/labels.csv`` (frame, one
             behaviour per animal), or ``None``.
         format: the keypoint format given by the user (``None``: detected).
+        skeleton: the skeleton file naming a sleap-anipose ``points3d.h5``'s nodes, as the
+            user gave it (``None``: the ``.slp`` files beside the keypoints).
         warnings: one line each: a stated frame rate contradicting the file's or the
             video's, speeds no mouse or rat reaches, a unit the body size contradicts.
         body_length: the animals' median body extent in ``unit`` (``body_length``), or
@@ -73,6 +75,7 @@ class Session:
     layout: str
     truth_labels: Path | None
     format: KeypointFormat | None = None
+    skeleton: Path | None = None
     warnings: tuple[str, ...] = ()
     body_length: float | None = None
 
@@ -85,6 +88,7 @@ def resolve_session(
     layout: str | None = None,
     body: Path | None = None,
     format: KeypointFormat | None = None,
+    skeleton: Path | None = None,
 ) -> Session:
     """Read a keypoint file (and check its video) once; settle frame rate and body layout.
 
@@ -101,6 +105,8 @@ def resolve_session(
             and name matching.
         format: the keypoint file's format (``io.keypoints.KEYPOINT_FORMATS``) where its
             suffix and first rows leave it ambiguous; ``None`` detects it.
+        skeleton: a skeleton file naming the nodes of a sleap-anipose ``points3d.h5``
+            (``io.skeletons.read_skeleton``); ``None``: the ``.slp`` files beside it.
 
     Returns:
         The session.
@@ -125,7 +131,7 @@ def resolve_session(
             fps = simulated_fps(path)
         truth = gt / "labels.csv" if (gt / "labels.csv").is_file() else None
         path = gt / "points_3d.csv"
-    stated = read_keypoints(path, format=format)
+    stated = read_keypoints(path, format=format, skeleton=skeleton)
     data = replace(stated, fps=fps) if fps is not None else stated
     rate, warnings = _frame_rate(path, stated.fps, fps, video, data.frames)
     if data.frames < 2:
@@ -149,6 +155,7 @@ def resolve_session(
         layout=chosen.name,
         truth_labels=truth,
         format=format,
+        skeleton=skeleton,
         warnings=tuple(warnings),
         body_length=None if math.isnan(length) else length,
     )
@@ -182,24 +189,28 @@ class LabelledSession:
         labels: its label file (any format ``io.labels.read_labels`` reads).
         fps: its frame rate, Hz, where the keypoint file states none; ``None`` otherwise.
         line: the row's line in the table (header = 1).
+        skeleton: the skeleton file naming the nodes of a sleap-anipose ``points3d.h5``
+            (optional ``skeleton`` column), or ``None``.
     """
 
     keypoints: Path
     labels: Path
     fps: float | None
     line: int
+    skeleton: Path | None = None
 
 
 EXAMPLES_TABLE_COLUMNS = ("keypoints", "labels")
-"""Required columns of an examples table; ``fps`` is optional."""
+"""Required columns of an examples table; ``fps`` and ``skeleton`` are optional."""
 
 
 def read_examples_table(path: Path) -> list[LabelledSession]:
     """The labelled sessions an examples table lists (``--examples-from``).
 
-    A CSV with a header ``keypoints,labels[,fps]``; one labelled session per row; relative
-    paths are relative to the table's folder; an empty ``fps`` cell means the keypoint
-    file states the rate.
+    A CSV with a header ``keypoints,labels[,fps][,skeleton]``; one labelled session per
+    row; relative paths are relative to the table's folder; an empty ``fps`` cell means
+    the keypoint file states the rate; a ``skeleton`` cell names the nodes of a
+    sleap-anipose ``points3d.h5`` copied away from its ``.slp`` files.
 
     Raises:
         InputError: a missing or empty table, a missing column, a bad fps, or a file the
@@ -218,13 +229,20 @@ def read_examples_table(path: Path) -> list[LabelledSession]:
         )
     if len(rows) < 2:
         raise InputError(f"examples table {p} lists no session.", fix="add a row per session.")
-    col = {c: head.index(c) for c in (*EXAMPLES_TABLE_COLUMNS, "fps") if c in head}
+    col = {c: head.index(c) for c in (*EXAMPLES_TABLE_COLUMNS, "fps", "skeleton") if c in head}
     out: list[LabelledSession] = []
     for line, row in enumerate(rows[1:], start=2):
         cells = {c: (row[i].strip() if i < len(row) else "") for c, i in col.items()}
         files = {c: _table_path(p, line, c, cells[c]) for c in EXAMPLES_TABLE_COLUMNS}
+        skeleton = cells.get("skeleton", "")
         out.append(
-            LabelledSession(files["keypoints"], files["labels"], _table_fps(p, line, cells), line)
+            LabelledSession(
+                files["keypoints"],
+                files["labels"],
+                _table_fps(p, line, cells),
+                line,
+                _table_path(p, line, "skeleton", skeleton) if skeleton else None,
+            )
         )
     return out
 

@@ -35,8 +35,9 @@ class ClassifySources(BaseModel):
         examples: labelled examples of this session, any label file
             ``io.labels.read_labels`` reads (CSV ``frame,label``, 0/1 columns, clips,
             BORIS, ...).
-        examples_from: a table of other labelled sessions (CSV ``keypoints,labels[,fps]``,
-            paths relative to the table; ``io.session.read_examples_table``) whose
+        examples_from: a table of other labelled sessions (CSV
+            ``keypoints,labels[,fps][,skeleton]``, paths relative to the table;
+            ``io.session.read_examples_table``) whose
             examples teach this one; with or without ``examples``. Every class needs an
             example in one or the other.
         video: the video the keypoints were tracked on (else frames are drawn).
@@ -45,6 +46,8 @@ class ClassifySources(BaseModel):
             ``head = "snout"``, ... or a skeleton file); overrides name matching.
         format: the keypoint format (``io.keypoints.KEYPOINT_FORMATS``) where detection
             from the suffix and first rows is ambiguous.
+        skeleton: a skeleton file naming the nodes of a sleap-anipose ``points3d.h5``
+            (default: the session's ``.slp`` files beside it).
         classes: the label set (default: the classes of ``definitions``, else the fear set).
         definitions: JSON file ``{class: one-sentence definition}``.
     """
@@ -59,6 +62,7 @@ class ClassifySources(BaseModel):
     fps: float | None = Field(None, gt=0)
     body: Path | None = None
     format: KeypointFormat | None = None
+    skeleton: Path | None = None
     classes: list[str] | None = None
     definitions: Path | None = None
 
@@ -184,6 +188,7 @@ def resolve_classify_inputs(
     options: ClassifyOptions | None = None,
     body: Path | None = None,
     format: KeypointFormat | None = None,
+    skeleton: Path | None = None,
 ) -> ClassifyInputs:
     """Check the keypoints, video and labelled examples of a classify run.
 
@@ -203,6 +208,8 @@ def resolve_classify_inputs(
         options: the run's settings.
         body: a body file stating the roles (``io.body.read_body``), or ``None``.
         format: the keypoint format where detection is ambiguous, or ``None``.
+        skeleton: a skeleton file naming a sleap-anipose ``points3d.h5``'s nodes, or
+            ``None`` (the ``.slp`` files beside it).
 
     Raises:
         InputError: unreadable inputs, a class without examples, or examples outside the
@@ -210,18 +217,17 @@ def resolve_classify_inputs(
     """
     opts = options or ClassifyOptions()
     base = resolve_session(
-        Path(keypoints), video=video, fps=fps, layout=opts.layout, body=body, format=format
+        Path(keypoints),
+        video=video,
+        fps=fps,
+        layout=opts.layout,
+        body=body,
+        format=format,
+        skeleton=skeleton,
     )
-    defs = dict(definitions or {})
-    names = list(classes) if classes else list(defs) or list(DEFAULT_DEFINITIONS)
-    if len(set(names)) != len(names) or len(names) < 2:
-        raise InputError(
-            f"the label set must hold at least two distinct classes; found {names}.",
-            fix="pass e.g. --classes freezing,darting,rearing,grooming,locomotion,other.",
-        )
-    defs = {c: defs.get(c) or DEFAULT_DEFINITIONS.get(c) or c.replace("_", " ") for c in names}
+    names, defs = _label_set(classes, definitions)
     clips, source = _example_clips(examples, names, base)
-    taught = _example_sessions(examples_from, names, opts, body)
+    taught = _example_sessions(examples_from, names, opts, body, skeleton)
     if taught:
         table = f"{examples_from}: " + ", ".join(t.describe() for t in taught)
         source = f"{source}; {table}" if source else table
@@ -249,6 +255,26 @@ def resolve_classify_inputs(
         example_sessions=taught,
         options=opts,
     )
+
+
+def _label_set(
+    classes: Sequence[str] | None, definitions: dict[str, str] | None
+) -> tuple[list[str], dict[str, str]]:
+    """The label set and one definition per class (given, default, or the class name).
+
+    Raises:
+        InputError: fewer than two distinct classes.
+    """
+    defs = dict(definitions or {})
+    names = list(classes) if classes else list(defs) or list(DEFAULT_DEFINITIONS)
+    if len(set(names)) != len(names) or len(names) < 2:
+        raise InputError(
+            f"the label set must hold at least two distinct classes; found {names}.",
+            fix="pass e.g. --classes freezing,darting,rearing,grooming,locomotion,other.",
+        )
+    return names, {
+        c: defs.get(c) or DEFAULT_DEFINITIONS.get(c) or c.replace("_", " ") for c in names
+    }
 
 
 def _example_clips(
@@ -300,18 +326,26 @@ def _example_sessions(
     names: list[str],
     opts: ClassifyOptions,
     body: Path | None,
+    skeleton: Path | None = None,
 ) -> list[ExampleSession]:
     """The labelled sessions of an examples table, each read at its own frame rate.
 
     The keypoint format of each is detected from its file; ``body`` (the same body file
-    as the session classified) states their roles too.
+    as the session classified) states their roles too; a row's ``skeleton``, else
+    ``skeleton`` (the classified session's), names a sleap-anipose ``points3d.h5``'s nodes.
     """
     if table is None:
         return []
     out: list[ExampleSession] = []
     for row in read_examples_table(Path(table)):
         where = f"examples table {table}:{row.line}"
-        s = resolve_session(row.keypoints, fps=row.fps, layout=opts.layout, body=body)
+        s = resolve_session(
+            row.keypoints,
+            fps=row.fps,
+            layout=opts.layout,
+            body=body,
+            skeleton=row.skeleton or skeleton,
+        )
         labels = read_labels(
             row.labels, n_frames=s.frames, fps=s.fps, classes=names, animals=s.animals
         )
@@ -345,6 +379,7 @@ def resolve_classify(sources: ClassifySources, options: ClassifyOptions) -> Clas
         options=options,
         body=sources.body,
         format=sources.format,
+        skeleton=sources.skeleton,
     )
 
 

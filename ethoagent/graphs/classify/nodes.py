@@ -252,7 +252,9 @@ def _taught_note(inputs: ClassifyInputs) -> list[str]:
 
 def _taught_features(session: ExampleSession) -> DetectorFeatures:
     """Detector features of a labelled session of ``--examples-from``, at its own rate."""
-    data = read_keypoints(session.keypoints, fps=session.fps, format=session.format)
+    data = read_keypoints(
+        session.keypoints, fps=session.fps, format=session.format, skeleton=session.skeleton
+    )
     return detector_features(
         np.asarray(data.points, dtype=np.float64),
         fps=session.fps,
@@ -383,7 +385,9 @@ def _timed(state: ClassifyState, node: str, t0: float) -> dict[str, float]:
 
 def _read_points(inputs: ClassifyInputs) -> NDArray[np.float64]:
     """``(frames, animals, keypoints, dims)`` float64 of the session, checked unchanged."""
-    data = read_keypoints(inputs.keypoints, fps=inputs.fps, format=inputs.format)
+    data = read_keypoints(
+        inputs.keypoints, fps=inputs.fps, format=inputs.format, skeleton=inputs.skeleton
+    )
     if data.frames != inputs.frames or list(data.individuals) != inputs.animals:
         raise InputError(
             f"{inputs.keypoints} changed since the run started.",

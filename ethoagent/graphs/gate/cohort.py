@@ -80,7 +80,7 @@ def pool_train_sessions(
     record: list[dict[str, object]] = []
     for row in read_examples_table(table):
         where = f"examples table {table}:{row.line}"
-        other = read_keypoints_motion(row.keypoints, row.fps or fps, body)
+        other = read_keypoints_motion(row.keypoints, row.fps or fps, body, skeleton=row.skeleton)
         if (other.pose.keypoints, other.pose.individuals) != (
             kp.pose.keypoints,
             kp.pose.individuals,

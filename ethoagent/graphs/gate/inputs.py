@@ -285,6 +285,7 @@ def read_keypoints_motion(
     fps: float | None,
     body: Path | None = None,
     meta: dict[str, Any] | None = None,
+    skeleton: Path | None = None,
 ) -> Keypoints:
     """Read a keypoint file and describe its motion, velocities included (as the eval).
 
@@ -294,6 +295,8 @@ def read_keypoints_motion(
         body: a body file (``--body``) stating the keypoints' roles, or None.
         meta: the ``gate.json`` of the model the keypoints are for (None = a new model):
             its recorded body roles are used (``gate_layout``).
+        skeleton: a skeleton file naming the keypoints of a file that names none (a
+            sleap-anipose ``points3d.h5``, a DANNCE ``.mat``), or None.
 
     Raises:
         InputError: the file does not exist or cannot be read, no frame rate is known, or
@@ -303,7 +306,7 @@ def read_keypoints_motion(
 
     if not path.is_file():
         raise InputError(f"keypoint file {path} does not exist.", fix="check the path.")
-    pose = read_keypoints(path, fps=fps)
+    pose = read_keypoints(path, fps=fps, skeleton=skeleton)
     rate = pose.fps or fps
     if rate is None:
         raise InputError(

@@ -23,6 +23,8 @@ class SessionRecord(BaseModel):
         truth_labels: a simulated session's ``ground_truth/labels.csv`` (frame, one
             behaviour per animal), or ``None``; the summary then scores the ethogram.
         format: the keypoint format the user named (``None``: detected from the file).
+        skeleton: the skeleton file naming a sleap-anipose ``points3d.h5``'s nodes, or
+            ``None`` (the ``.slp`` files beside it); a resume re-reads the file with it.
         warnings: what reading the session found doubtful (frame rate, speeds), one line
             each, for the report's warnings.
         body_length: the animals' median body extent in ``unit``, or ``None``.
@@ -41,6 +43,7 @@ class SessionRecord(BaseModel):
     layout: str
     truth_labels: str | None = None
     format: KeypointFormat | None = None
+    skeleton: str | None = None
     warnings: list[str] = Field(default_factory=list)
     body_length: float | None = None
 
@@ -59,6 +62,7 @@ class SessionRecord(BaseModel):
             layout=s.layout,
             truth_labels=None if s.truth_labels is None else str(s.truth_labels),
             format=s.format,
+            skeleton=None if s.skeleton is None else str(s.skeleton),
             warnings=list(s.warnings),
             body_length=s.body_length,
             **fields,

@@ -31,11 +31,13 @@ class ProfileSources(BaseModel):
     Attributes:
         sessions: CSV of ``session`` (keypoint file or simulated folder; empty for a
             video-only session), ``animal``, ``group``; optional ``day``, ``video``,
-            ``fps``, ``segment``.
+            ``fps``, ``segment``, ``skeleton``.
         reference_vocabulary: JSON ``{name: definition}`` of known behaviours.
         body: a body file stating the keypoints' roles (``io.body``) for every session.
         format: the keypoint format of every session's file where detection is
             ambiguous (``io.keypoints.KEYPOINT_FORMATS``), or ``None``.
+        skeleton: a skeleton file naming the nodes of every session's sleap-anipose
+            ``points3d.h5`` where the row names none (default: the ``.slp`` files beside it).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -44,6 +46,7 @@ class ProfileSources(BaseModel):
     reference_vocabulary: Path | None = None
     body: Path | None = None
     format: KeypointFormat | None = None
+    skeleton: Path | None = None
 
 
 class SessionRow(BaseModel):
@@ -59,6 +62,8 @@ class SessionRow(BaseModel):
         video: the video of the session, or ``None``.
         fps: frame rate when the file states none, Hz.
         segment: an existing segment output folder (or run folder) to reuse, or ``None``.
+        skeleton: a skeleton file naming the nodes of this session's sleap-anipose
+            ``points3d.h5``, absolute, or ``None`` (the run's ``--skeleton``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -71,6 +76,7 @@ class SessionRow(BaseModel):
     video: str | None = None
     fps: float | None = None
     segment: str | None = None
+    skeleton: str | None = None
 
     @property
     def source(self) -> str:
@@ -80,7 +86,7 @@ class SessionRow(BaseModel):
     @property
     def key(self) -> str:
         """The distinct-session key (rows of one multi-animal file share it)."""
-        return json.dumps([self.session, self.video, self.fps, self.segment])
+        return json.dumps([self.session, self.video, self.fps, self.segment, self.skeleton])
 
 
 class EntryEdit(BaseModel):
@@ -112,6 +118,8 @@ class ProfileInputs(BaseModel):
         format: the keypoint format every session's file is read as
             (``io.keypoints.KEYPOINT_FORMATS``) where detection is ambiguous, or
             ``None`` (detected per file).
+        skeleton: the skeleton file naming the nodes of a sleap-anipose ``points3d.h5``
+            in rows that name none, absolute, or ``None``.
         reviewed: a person's renames and merges of vocabulary entries (a re-run from
             ``ethoagent review`` applies them, in order, after the naming stage).
     """
@@ -124,6 +132,7 @@ class ProfileInputs(BaseModel):
     reference: dict[str, str] | None = None
     body: str | None = None
     format: KeypointFormat | None = None
+    skeleton: str | None = None
     reviewed: list[EntryEdit] = Field(default_factory=list)
 
 
@@ -158,7 +167,8 @@ def read_sessions_csv(path: Path) -> list[SessionRow]:
     Columns: ``session`` (keypoint file or simulated-session folder, relative to the
     table's folder or absolute; empty where the row has a ``video`` and no keypoints),
     ``animal``, ``group`` (or ``condition``); optional ``day``, ``video``, ``fps``,
-    ``segment`` (an existing segment output folder to reuse).
+    ``segment`` (an existing segment output folder to reuse), ``skeleton`` (the skeleton
+    file naming a sleap-anipose ``points3d.h5``'s nodes).
 
     Raises:
         InputError: the file is missing or empty, a required column is missing, a
@@ -230,6 +240,11 @@ def _session_row(p: Path, i: int, raw: dict[str | Any, str | Any]) -> SessionRow
     session = _resolve(base, r["session"]) if r.get("session") else None
     video = _resolve(base, r["video"]) if r.get("video") else None
     segment = _resolve(base, r["segment"]) if r.get("segment") else None
+    skeleton = _resolve(base, r["skeleton"]) if r.get("skeleton") else None
+    if skeleton is not None and not skeleton.is_file():
+        raise InputError(
+            f"{p} line {i}: skeleton {skeleton} does not exist.", fix="correct the path."
+        )
     if segment is None and session is not None and not session.exists():
         raise InputError(
             f"{p} line {i}: session {r['session']!r} does not exist ({session}).",
@@ -259,6 +274,7 @@ def _session_row(p: Path, i: int, raw: dict[str | Any, str | Any]) -> SessionRow
         video=None if video is None else str(video),
         fps=fps,
         segment=None if segment is None else str(segment),
+        skeleton=None if skeleton is None else str(skeleton),
     )
 
 
@@ -306,6 +322,7 @@ def resolve_profile_inputs(
     reference_vocabulary: Path | None = None,
     body: Path | None = None,
     format: KeypointFormat | None = None,
+    skeleton: Path | None = None,
 ) -> ProfileInputs:
     """Read and check what a profile run reads (the CLI's and a batch's shared step).
 
@@ -315,9 +332,12 @@ def resolve_profile_inputs(
         reference_vocabulary: JSON of known behaviours (``read_reference_vocabulary``).
         body: a body file for every session (``io.body``), or ``None``.
         format: the keypoint format of every session's file, or ``None`` (detected).
+        skeleton: a skeleton file naming a sleap-anipose ``points3d.h5``'s nodes in rows
+            without a ``skeleton`` column, or ``None``.
 
     Raises:
-        InputError: unreadable files, or a ``reference_group`` that no row has.
+        InputError: unreadable files, a missing skeleton file, or a ``reference_group``
+            that no row has.
     """
     rows = read_sessions_csv(sessions)
     groups = {r.group for r in rows}
@@ -332,6 +352,10 @@ def resolve_profile_inputs(
     )
     if body is not None:
         read_body_roles(Path(body))  # a bad body file fails before any run exists
+    if skeleton is not None and not Path(skeleton).is_file():
+        raise InputError(
+            f"skeleton file {skeleton} does not exist.", fix="correct the --skeleton path."
+        )
     return ProfileInputs(
         sessions_csv=str(Path(sessions).resolve()),
         rows=rows,
@@ -339,6 +363,7 @@ def resolve_profile_inputs(
         reference=reference,
         body=None if body is None else str(Path(body).resolve()),
         format=format,
+        skeleton=None if skeleton is None else str(Path(skeleton).resolve()),
     )
 
 
@@ -349,7 +374,12 @@ def resolve_profile(sources: ProfileSources, options: ProfileOptions) -> Profile
         InputError: see ``resolve_profile_inputs``.
     """
     return resolve_profile_inputs(
-        sources.sessions, options, sources.reference_vocabulary, sources.body, sources.format
+        sources.sessions,
+        options,
+        sources.reference_vocabulary,
+        sources.body,
+        sources.format,
+        sources.skeleton,
     )
 
 

@@ -122,6 +122,7 @@ def _session_run_id(
             options.model_dump(mode="json"),
             *([] if body is None else [body]),
             *([] if fmt is None else [fmt]),
+            *([] if row.skeleton is None else [row.skeleton]),
         ],
         sort_keys=True,
     )
@@ -151,6 +152,7 @@ async def _segment_session(
         fps=row.fps,
         body=None if body is None else Path(body),
         format=fmt,
+        skeleton=None if row.skeleton is None else Path(row.skeleton),
     )
     await run_pipeline_in(rt, SEGMENT, sources, opts, run_id=run_id)
     return {"outputs": str(root / "outputs"), "run_id": run_id, "reused": False}
@@ -178,7 +180,10 @@ def session_snippets(
             outputs, animals, output_video_features(outputs, summary, opts), summary
         )
     data = read_keypoints(
-        summary["keypoints"], fps=float(summary["fps"]), format=summary.get("format")
+        summary["keypoints"],
+        fps=float(summary["fps"]),
+        format=summary.get("format"),
+        skeleton=summary.get("skeleton"),
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -252,6 +257,8 @@ async def segment(state: ProfileState, env: ProfileEnv) -> dict[str, Any]:
     for key in keys[i : i + env.per_step]:
         row = env.first_row[key]
         with rt.tracer.scope(node="segment", item=Path(row.source).name):
+            if row.skeleton is None and env.inputs.skeleton is not None:
+                row = row.model_copy(update={"skeleton": env.inputs.skeleton})
             info = await _segment_session(
                 rt, row, env.options.segment, env.inputs.body, env.inputs.format
             )

@@ -393,8 +393,11 @@ def keypoint_sets(subjects: Sequence[Mapping[str, Any]]) -> dict[tuple[str, ...]
         if not path:  # a video-only session: its features come from the video's blobs
             path, names = str(summary["video"]), tuple[str, ...](["(video only, no keypoints)"])
         else:
-            fmt = summary.get("format")  # as the segment run read it (--format)
-            names = tuple(read_keypoints(path, fps=float(summary["fps"]), format=fmt).keypoints)
+            fmt = summary.get("format")  # as the segment run read it (--format, --skeleton)
+            data = read_keypoints(
+                path, fps=float(summary["fps"]), format=fmt, skeleton=summary.get("skeleton")
+            )
+            names = tuple(data.keypoints)
         if path not in sets[names]:
             sets[names].append(path)
     return dict(sets)

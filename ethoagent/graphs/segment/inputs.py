@@ -44,6 +44,8 @@ class SegmentSources(BaseModel):
             ``head = "snout"``, ... or a skeleton file); overrides name matching.
         format: the keypoint format (``io.keypoints.KEYPOINT_FORMATS``) where detection
             from the suffix and first rows is ambiguous.
+        skeleton: a skeleton file naming the nodes of a sleap-anipose ``points3d.h5``
+            (default: the session's ``.slp`` files beside it).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -54,6 +56,7 @@ class SegmentSources(BaseModel):
     fps: float | None = Field(None, gt=0)
     body: Path | None = None
     format: KeypointFormat | None = None
+    skeleton: Path | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> SegmentSources:
@@ -139,6 +142,7 @@ def resolve_segment(sources: SegmentSources, options: SegmentOptions) -> Segment
         layout=options.layout,
         body=sources.body,
         format=sources.format,
+        skeleton=sources.skeleton,
     )
     inputs = SegmentInputs.from_session(s, options=options, feature_source=source)
     if source == "keypoints":

@@ -292,6 +292,7 @@ def _summary(
         "layout": inputs.layout,
         "keypoints": inputs.keypoints,
         "format": inputs.format,
+        "skeleton": inputs.skeleton,
         "video": inputs.video,
         "feature_source": inputs.feature_source,
         "identity": dict(state.get("identity", {})),

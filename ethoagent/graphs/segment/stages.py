@@ -92,7 +92,9 @@ class SegmentEnv(NodeEnv[SegmentInputs, SegmentOptions]):
 
 
 def _read(inputs: SegmentInputs) -> PoseData:
-    data = read_keypoints(inputs.keypoints, fps=inputs.fps, format=inputs.format)
+    data = read_keypoints(
+        inputs.keypoints, fps=inputs.fps, format=inputs.format, skeleton=inputs.skeleton
+    )
     if data.frames != inputs.frames or list(data.individuals) != inputs.animals:
         raise InputError(
             f"{inputs.keypoints} changed since the run started ({data.frames} frames, "
