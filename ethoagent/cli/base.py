@@ -70,7 +70,7 @@ BodyOpt = Annotated[
         "--body",
         help="Body file stating which keypoints play which role, overriding name matching: "
         'a TOML (head = "snout", tail_base = "tailbase", centre = ["neck", "hips"]) or a '
-        "skeleton file (.slp, DeepLabCut config.yaml, skeleton TOML with [roles]).",
+        "skeleton file (.slp, DeepLabCut config.yaml, skeleton TOML with a roles table).",
         dir_okay=False,
     ),
 ]
