@@ -8,20 +8,16 @@ model stage the ``classify`` node runs per window is in ``graphs.classify.stages
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ethoagent.atomic import atomic_write_text
 from ethoagent.errors import InputError
 from ethoagent.graphs.classify.inputs import (
     ClassifyInputs,
@@ -38,11 +34,12 @@ from ethoagent.graphs.classify.stages import (
     kin_text,
     make_classify_stage,
 )
+from ethoagent.graphs.kit.env import NodeEnv
+from ethoagent.graphs.kit.node_io import add_timing, read_json, write_json
 from ethoagent.graphs.kit.nodes import ItemOutcome, run_stage
 from ethoagent.graphs.kit.runtime import Runtime
 from ethoagent.io.keypoints import read_keypoints
 from ethoagent.io.video import VideoReader
-from ethoagent.runs import Run
 from ethoagent.tools.classify import (
     example_windows,
     immobility_seconds,
@@ -77,26 +74,8 @@ SEMANTIC = ("motion", "displacement", "elongation")
 """Image features the definitions' prototypes read (``tools.classify.definition_logits``)."""
 
 
-@dataclass(frozen=True)
-class ClassifyGraphEnv:
-    """What every node reads besides the state: bound once per run by the graph builder.
-
-    Attributes:
-        runtime: the run's model client, tracer, supervisor, settings and progress.
-        inputs: the resolved session (keypoints, fps, animals, classes, examples).
-        options: ``inputs.options``.
-        run: ``runtime.run``: the artifact store of arrays and JSON between nodes.
-    """
-
-    runtime: Runtime
-    inputs: ClassifyInputs
-    options: ClassifyOptions
-    run: Run
-
-    @classmethod
-    def of(cls, rt: Runtime, inputs: ClassifyInputs) -> ClassifyGraphEnv:
-        """The env of a run of ``inputs`` in ``rt``."""
-        return cls(runtime=rt, inputs=inputs, options=inputs.options, run=rt.run)
+class ClassifyGraphEnv(NodeEnv[ClassifyInputs, ClassifyOptions]):
+    """The classify nodes' ``NodeEnv`` (runtime, resolved session, options, run)."""
 
 
 # --------------------------------------------------------------------------- images
@@ -187,16 +166,6 @@ def _features(inputs: ClassifyInputs, points: NDArray[np.float64]) -> Features:
             window_s=inputs.options.feature_window_s,
             max_gap_s=inputs.options.max_gap_s,
         )
-
-
-def _write_json(path: Path, value: Any) -> None:
-
-    atomic_write_text(path, json.dumps(value, sort_keys=True) + "\n")
-
-
-def _read_json(path: Path) -> Any:
-
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _session_detector(
@@ -376,13 +345,6 @@ def _route_windows(
 # --------------------------------------------------------------------------- nodes
 
 
-def _timed(state: ClassifyState, node: str, t0: float) -> dict[str, float]:
-    """The state's ``timings`` with the seconds since ``t0`` added to ``node``'s."""
-    timings = dict(state.get("timings", {}))
-    timings[node] = round(timings.get(node, 0.0) + time.perf_counter() - t0, 4)
-    return timings
-
-
 def _read_points(inputs: ClassifyInputs) -> NDArray[np.float64]:
     """``(frames, animals, keypoints, dims)`` float64 of the session, checked unchanged."""
     data = read_keypoints(
@@ -504,7 +466,7 @@ def prepare(state: ClassifyState, env: ClassifyGraphEnv) -> dict[str, Any]:
             to_model=to_model,
             reviewed=reviewed,
         )
-        _write_json(
+        write_json(
             run.artifacts_dir / "examples.json",
             {"examples": [e.model_dump() for e in exs], "chosen": det_meta["chosen"]},
         )
@@ -525,7 +487,7 @@ def prepare(state: ClassifyState, env: ClassifyGraphEnv) -> dict[str, Any]:
         "model_calls": 0,
         "model_windows": int(to_model.sum()),
         "detector": det_meta,
-        "timings": _timed(state, "prepare", t0),
+        "timings": add_timing(state, "prepare", t0),
     }
 
 
@@ -649,7 +611,7 @@ async def classify(state: ClassifyState, env: ClassifyGraphEnv) -> dict[str, Any
     t0 = time.perf_counter()
     rt, inputs, run = env.runtime, env.inputs, env.run
     arr = run.load_arrays("windows")
-    meta = _read_json(run.artifacts_dir / "examples.json")
+    meta = read_json(run.artifacts_dir / "examples.json")
     nq = int(arr["n_queries"])
     stage_env, images = _stage_env(env, arr, meta)
     i, size = state["chunk"], state["chunk_size"]
@@ -683,13 +645,13 @@ async def classify(state: ClassifyState, env: ClassifyGraphEnv) -> dict[str, Any
         routes[rec["source"]] = routes.get(rec["source"], 0) + 1
     flagged = list(state.get("flagged", []))
     records += _model_records(items, outcomes, env, routes, flagged)
-    _write_json(run.artifacts_dir / f"windows_{i:04d}.json", records)
+    write_json(run.artifacts_dir / f"windows_{i:04d}.json", records)
     return {
         "chunk": i + 1,
         "routes": routes,
         "flagged": flagged,
         "model_calls": state.get("model_calls", 0) + sum(o.model_calls for o in outcomes),
-        "timings": _timed(state, "classify", t0),
+        "timings": add_timing(state, "classify", t0),
     }
 
 
@@ -705,7 +667,7 @@ def smooth(state: ClassifyState, env: ClassifyGraphEnv) -> dict[str, Any]:
     records = [
         r
         for i in range(state["n_chunks"])
-        for r in _read_json(run.artifacts_dir / f"windows_{i:04d}.json")
+        for r in read_json(run.artifacts_dir / f"windows_{i:04d}.json")
     ]
     records.sort(key=lambda r: r["row"])
     probs = np.asarray([r["probabilities"] for r in records], dtype=np.float64)
@@ -732,7 +694,7 @@ def smooth(state: ClassifyState, env: ClassifyGraphEnv) -> dict[str, Any]:
         detector_labels=win["det_labels"],
         detector_proba=win["det_proba"],
     )
-    return {"timings": _timed(state, "smooth", t0)}
+    return {"timings": add_timing(state, "smooth", t0)}
 
 
 def report(state: ClassifyState, env: ClassifyGraphEnv) -> dict[str, Any]:
