@@ -1,17 +1,7 @@
 """Evaluation suite ``gate``: the LookAgain gate model against labels, budgets and baselines.
 
 Data sets (each a training and a held-out test session with per-frame truth):
-
-- ``synthetic_1``: one simulated mouse (``simulate_world``), rendered by the overhead
-  camera of the ``paper-like`` preset (320x240 px, 30 fps, sensor noise, motion blur,
-  distractor spots, light drift). Keypoints = the exact projections of the marks the
-  camera sees (hidden marks missing, confidence 0); vision = EfficientNet-Lite0
-  embeddings of animal-centred crops of the rendered frames. Train and test are two
-  worlds with different seeds. Truth: still, walking, darting, turning, rearing, grooming.
-- ``synthetic_3``: three simulated mice, same camera; truth adds the social labels.
-- ``behaviordepot_demo1``: BehaviorDEPOT demo1 (one mouse, DeepLabCut 2D, 50 fps), human
-  freezing; train = the first 60 % of the frames, test = the rest. Keypoint path only: the
-  shared data holds no video of demo1, so there is nothing to look at.
+``synthetic_1``, ``synthetic_3`` and ``behaviordepot_demo1``, described in ``evals.gate_data``.
 
 Methods, in the same run, each trained with 3 seeds (2 with ``quick``) on 10 %, 30 % and
 100 % of the training labels (seeded random blocks of one window each):
@@ -31,8 +21,8 @@ k-means initialisation, then the DEC head with the total-variation penalty on al
 ``dec`` (``ethoagent.nn.dec.fit_dec`` on the motion descriptors) and ``kmeans``.
 
 Data sets are built in ``evals.gate_data``, models trained and scored in
-``evals.gate_models``, the ethome case (``gate train`` and ``gate eval`` themselves) in
-``evals.gate_ethome``; this module runs the suite and writes its table and notes.
+``evals.gate_models``, the held-out cases (``gate train`` and ``gate eval`` themselves) in
+``evals.gate_heldout``; this module runs the suite and writes its table and notes.
 
 Test sessions are scored with the inference of ``ethoagent gate predict``
 (``ethoagent.nn.predict_gate``): the frames looked at are the top-k of each disjoint
