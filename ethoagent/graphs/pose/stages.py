@@ -346,12 +346,6 @@ def _readmitted(
     return pts3, pts2
 
 
-def _traced(rt: Runtime, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    with rt.tracer.timed_tool(name, kwargs) as timing:
-        timing.result = fn(*args, **kwargs)
-    return timing.result
-
-
 SEED_FIT_FACTOR = 4.0
 """A view whose seed labels reproject worse than this many ``reprojection_px`` (median)
 does not match its calibration."""
@@ -584,8 +578,7 @@ def _frame_candidates(
     rt = env.runtime
     with rt.tracer.scope(node="detect", item=f"frame {frame}"):
         return [
-            _traced(
-                rt,
+            rt.tool(
                 "detect_marks",
                 detect_marks,
                 videos.frame(v, frame),
@@ -620,8 +613,7 @@ def prepare(state: PoseState, env: PoseEnv) -> dict[str, Any]:
     with rt.tracer.scope(node="prepare"):
         for result in check_calibration(cams):
             rt.tracer.check(result)
-        seed = _traced(
-            rt,
+        seed = rt.tool(
             "read_seeds",
             read_seeds,
             inputs.seeds,
@@ -630,7 +622,7 @@ def prepare(state: PoseState, env: PoseEnv) -> dict[str, Any]:
             frames=inputs.seed_frames,
         )
         seed_frames, seed_2d = seed.frames, seed.points_2d
-        seed_3d = _traced(rt, "triangulate_dlt", triangulate_dlt, cams, points_2d=seed_2d)
+        seed_3d = rt.tool("triangulate_dlt", triangulate_dlt, cams, points_2d=seed_2d)
         _check_seeds_fit(inputs, cams, seed_3d, seed_2d)
     if seed_frames[0] != 0:
         raise InputError(
@@ -675,8 +667,7 @@ async def label(state: PoseState, env: PoseEnv) -> dict[str, Any]:
     )
     videos = _Videos(inputs.videos, cams)
     predictions = (
-        _traced(
-            rt,
+        rt.tool(
             "load_predictions",
             load_predictions,
             inputs.candidates,
