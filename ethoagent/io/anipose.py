@@ -6,8 +6,8 @@ One row per frame; per keypoint, in skeleton order, the columns ``<kp>_x``, ``<k
 used); then anipose's alignment transform ``M_00`` … ``M_22`` and ``center_0`` …
 ``center_2`` (the identity and zero: the points are in the calibration's frame) and
 ``fnum`` (frame number from 0). As anipose does, a point seen by fewer than two cameras
-has NaN error, ncams and score. ``ethoagent.io.keypoints.read_keypoints`` reads the file
-back (movement's anipose loader).
+has NaN error, ncams and score. ``read_anipose_file`` reads the file back as ``PoseData``
+(movement's anipose loader; ``ethoagent.io.keypoints.read_keypoints`` picks it by format).
 """
 
 from __future__ import annotations
@@ -22,11 +22,18 @@ from numpy.typing import ArrayLike, NDArray
 from ethoagent.atomic import atomic_write_bytes
 from ethoagent.errors import InputError
 from ethoagent.io.fastcsv import csv_bytes
+from ethoagent.io.keypoints_movement import (
+    DEFAULT_INDIVIDUAL,
+    from_movement_file,
+    load_with_movement,
+)
+from ethoagent.io.tables import head_rows
+from ethoagent.model.pose import PoseData
 
 _DECIMALS = {"x": 6, "y": 6, "z": 6, "error": 3, "ncams": 0, "score": 4, "fnum": 0}
 """Digits after the point per anipose column suffix (``M_``, ``center_``: 1)."""
 
-__all__ = ["anipose_columns", "write_anipose_3d"]
+__all__ = ["anipose_columns", "read_anipose_file", "write_anipose_3d", "write_anipose_file"]
 
 
 def _per_point(value: ArrayLike | None, shape: tuple[int, int], what: str) -> NDArray[np.float64]:
@@ -115,3 +122,17 @@ def write_anipose_3d(
     decimals = [_DECIMALS.get(name.rsplit("_", 1)[-1], 1) for name in columns]
     text = csv_bytes(list(columns), list(columns.values()), decimals)
     return atomic_write_bytes(Path(path), text)
+
+
+def read_anipose_file(p: Path, fps: float | None) -> PoseData:
+    """Read an anipose 3D CSV as one individual ``(frames, 1, keypoints, 3)`` in ``"mm"``."""
+    ds = load_with_movement(p, "Anipose", fps, individual_name=DEFAULT_INDIVIDUAL)
+    # movement sorts the keypoints by name; keep the file's order
+    header = head_rows(p, 1)[0]
+    order = [c[:-2] for c in header if c.endswith("_x")]
+    return from_movement_file(ds.sel(keypoints=order), p)
+
+
+def write_anipose_file(data: PoseData, p: Path) -> Path:
+    """Write one individual's 3D points as an anipose 3D CSV (confidence as ``_score``)."""
+    return write_anipose_3d(p, data.points[:, 0], data.keypoints, score=data.confidence[:, 0])

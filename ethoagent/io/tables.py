@@ -10,7 +10,7 @@ import numpy as np
 
 from ethoagent.errors import InputError
 
-__all__ = ["parse_float", "read_rows"]
+__all__ = ["head_rows", "parse_float", "read_rows"]
 
 
 def read_rows(path: Path, what: str, delimiter: str = ",") -> list[list[str]]:
@@ -24,6 +24,18 @@ def read_rows(path: Path, what: str, delimiter: str = ",") -> list[list[str]]:
             f"cannot read {what} {path} as UTF-8 text: {exc}.", fix="pass a CSV file."
         ) from exc
     return list(csv.reader(io.StringIO(text), delimiter=delimiter))
+
+
+def head_rows(p: Path, n: int, *, encoding: str = "utf-8-sig") -> list[list[str]]:
+    """The first ``n`` CSV rows of ``p`` (without reading the whole file)."""
+    try:
+        with p.open(encoding=encoding, newline="") as fh:
+            lines = [line for _, line in zip(range(n), fh, strict=False)]
+    except (UnicodeDecodeError, OSError) as exc:
+        raise InputError(
+            f"cannot read {p} as UTF-8 text: {exc}.", fix="pass a CSV keypoint file."
+        ) from exc
+    return list(csv.reader(lines))
 
 
 def parse_float(cell: str) -> float:
