@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -204,3 +205,37 @@ def test_train_reads_named_labels_and_boris_exports(session: tuple[Path, Path, P
     assert res.returncode == 0, res.stderr
     assert json.loads((tmp / "boris" / "classes.json").read_text()) == ["groom", "other", "rear"]
     assert "trained" in res.stdout
+
+
+def test_train_and_predict_name_points3d_nodes_from_skeleton(
+    session: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """A sleap-anipose points3d.h5 names no nodes: --skeleton names them, as in segment."""
+    _, keypoints, labels = session
+    points = read_keypoints(keypoints).points  # (frames, tracks, nodes, 3): the h5's layout
+    h5 = tmp_path / "session" / "points3d.h5"
+    h5.parent.mkdir()
+    with h5py.File(h5, "w") as f:
+        f.create_dataset("tracks", data=points)
+    skeleton = tmp_path / "skeleton.toml"
+    skeleton.write_text(f"keypoints = {json.dumps(list(KEYPOINTS))}\n")
+    model = tmp_path / "model"
+    train = ("gate", "train", str(h5), "--labels", str(labels), "--out", str(model),
+             "--epochs", "1", *TINY)  # fmt: skip
+    _one_line_error(cli(*train), "--skeleton")
+    assert not model.exists()
+    trained = cli(*train, "--skeleton", str(skeleton))
+    assert trained.returncode == 0, trained.stderr
+    assert json.loads((model / "gate.json").read_text())["layout"]["keypoints"] == list(KEYPOINTS)
+    assert "run directory:" in trained.stdout.splitlines()[-1]
+
+    out = tmp_path / "pred"
+    predict = ("gate", "predict", str(h5), str(out), "--model", str(model), "--fps", "30")
+    _one_line_error(cli(*predict), "--skeleton")
+    pred = cli(*predict, "--skeleton", str(skeleton))
+    assert pred.returncode == 0, pred.stderr
+    with (out / "labels.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == FRAMES
+    closing = pred.stdout.splitlines()[-2:]
+    assert closing[0].startswith("outputs: ") and "labels.csv" in closing[0]
+    assert closing[1].startswith("run directory:")

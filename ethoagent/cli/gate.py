@@ -18,8 +18,10 @@ from rich.table import Table
 from ethoagent.cli.base import (
     BodyOpt,
     OverwriteOpt,
+    SkeletonOpt,
     console,
-    err_console,
+    print_run_paths,
+    print_warnings,
     progress_bars,
     settings_from,
 )
@@ -91,13 +93,12 @@ def _pipeline(spec: Any, inputs: dict[str, Any], options: dict[str, Any],
                             overwrite=overwrite, progress=on_progress)  # fmt: skip
 
 
-def _finish(res: Any, *lines: str) -> None:
+def _finish(res: Any, *lines: str, out: Path | None = None, files: str = "") -> None:
+    """The closing lines: ``lines``, the run's warnings, the outputs and run folders."""
     for line in lines:
         console.print(line)
-    for w in res.summary.get("warnings") or []:
-        err_console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
-    root = res.run.root
-    console.print(f"run directory: [cyan]{root}[/]  (trace: ethoagent trace show {root})")
+    print_warnings(res.summary.get("warnings") or [])
+    print_run_paths(res.run.root, out, files)
 
 
 def _fit_line(verb: str, s: dict[str, Any], what: str) -> str:
@@ -170,6 +171,7 @@ def gate_train(
     ] = None,
     examples_from: ExamplesFromOpt = None,
     body: BodyOpt = None,
+    skeleton: SkeletonOpt = None,
     size: SizeOpt = "cpu",
     epochs: EpochsOpt = None,
     label_fraction: Annotated[
@@ -212,7 +214,8 @@ def gate_train(
 
     inputs = _validated(TrainInputs, "gate train", keypoints=keypoints, labels=labels,
                         pretrained=model_dir, video=video, vision_model=vision_model,
-                        fps=fps, examples_from=examples_from, body=body)  # fmt: skip
+                        fps=fps, examples_from=examples_from, body=body,
+                        skeleton=skeleton)  # fmt: skip
     options = _validated(
         TrainOptions, "gate train", size=size, epochs=epochs, label_fraction=label_fraction,
         d_model=d_model, d_z=d_z, layers=layers, window=window, vision_encoder=vision_encoder,
@@ -266,6 +269,7 @@ def gate_predict(
     fps: FpsOpt = None,
     overwrite: OverwriteOpt = False,
     body: BodyOpt = None,
+    skeleton: SkeletonOpt = None,
     video: VideoOpt = None,
     top_k: Annotated[
         float | None,
@@ -288,7 +292,8 @@ def gate_predict(
     from ethoagent.graphs.gate import GATE_PREDICT
 
     inputs = {"keypoints": keypoints, "gate_model": model_dir, "video": video,
-              "vision_model": vision_model, "fps": fps, "body": body}  # fmt: skip
+              "vision_model": vision_model, "fps": fps, "body": body,
+              "skeleton": skeleton}  # fmt: skip
     options = {"top_k": top_k, "embedding_cache": embedding_cache}
     res = _pipeline(GATE_PREDICT, inputs, options, config, out, overwrite)
     s = res.summary
@@ -314,7 +319,7 @@ def gate_predict(
     for row in rows:
         table.add_row(*row)
     console.print(table)
-    _finish(res, f"outputs: [cyan]{out}[/] (labels.csv, ethogram.csv/png, summary.json, report.md)")
+    _finish(res, out=out, files="labels.csv, ethogram.csv/png, summary.json, report.md")
 
 
 @gate_app.command("eval")
@@ -333,6 +338,7 @@ def gate_eval(
     video: VideoOpt = None,
     fps: FpsOpt = None,
     body: BodyOpt = None,
+    skeleton: SkeletonOpt = None,
     vision_model: VisionModelOpt = None,
     embedding_cache: CacheOpt = DEFAULT_CACHE,
     config: ConfigOpt = None,
@@ -359,7 +365,7 @@ def gate_eval(
 
     inputs = {"gate_model": model_dir, "labels": labels, "keypoints": keypoints,
               "video": video, "vision_model": vision_model, "fps": fps,
-              "body": body}  # fmt: skip
+              "body": body, "skeleton": skeleton}  # fmt: skip
     options = {"embedding_cache": embedding_cache, "holdout": holdout}
     res = _pipeline(GATE_EVAL, inputs, options, config, out, overwrite)
     record = json.loads((out / "results.json").read_text())
@@ -376,4 +382,4 @@ def gate_eval(
             ", ".join(f"{c} {v:.2f}" for c, v in r["per_class_f1"].items()),
         )
     console.print(table)
-    _finish(res, f"outputs: [cyan]{out}[/] (results.json, results.md, f1_vs_budget.png)")
+    _finish(res, out=out, files="results.json, results.md, f1_vs_budget.png")

@@ -85,11 +85,15 @@ class TrainInputs(_Inputs):
 
     ``body``: a body file stating which keypoints play which role (``io.body``: a TOML or
     a skeleton file); recorded in ``gate.json``, so predict and eval rebuild it.
+    ``skeleton``: a skeleton file naming the nodes of a keypoint file that names none (a
+    sleap-anipose ``points3d.h5``, a DANNCE ``label3d_dannce.mat``;
+    ``io.skeletons.read_skeleton``); default: the files beside it.
     """
 
     keypoints: Path
     labels: Path
     body: Path | None = None
+    skeleton: Path | None = None
     pretrained: Path | None = None
     video: Path | None = None
     vision_model: Path | None = None
@@ -101,12 +105,13 @@ class PredictInputs(_Inputs):
     """A keypoint file, a trained model folder and, for a vision model, the video.
 
     ``body``: optional; the model's recorded body roles are used, and a body file given
-    must state the same ones.
+    must state the same ones. ``skeleton``: as ``TrainInputs``'.
     """
 
     keypoints: Path
     gate_model: Path
     body: Path | None = None
+    skeleton: Path | None = None
     video: Path | None = None
     vision_model: Path | None = None
 
@@ -574,7 +579,9 @@ def _train_keypoints(
             video or an unknown vision encoder.
     """
     recorded = read_gate_meta(out) if resume and (out / META_FILE).is_file() else None
-    kp = read_keypoints_motion(inputs.keypoints, inputs.fps, inputs.body, recorded)
+    kp = read_keypoints_motion(
+        inputs.keypoints, inputs.fps, inputs.body, recorded, skeleton=inputs.skeleton
+    )
     if inputs.body is not None and inputs.pretrained is not None:
         raise InputError(
             f"--body {inputs.body} with --model {inputs.pretrained}: the pretrained encoder "
@@ -695,7 +702,9 @@ def resolve_predict(inputs: PredictInputs, options: PredictOptions) -> ResolvedP
             video do not fit it, or no frame rate is known.
     """
     gm = load_gate_model(inputs.gate_model)
-    kp = read_keypoints_motion(inputs.keypoints, inputs.fps, inputs.body, gm.meta)
+    kp = read_keypoints_motion(
+        inputs.keypoints, inputs.fps, inputs.body, gm.meta, skeleton=inputs.skeleton
+    )
     check_layout(kp, gm.model.config.input_dim, gm.meta)
     rate = kp.pose.fps or inputs.fps
     if rate is None:
@@ -717,7 +726,9 @@ def resolve_eval(inputs: EvalInputs, options: EvalOptions) -> ResolvedEval:
             hold a class the model does not know, or no labelled frame is held out.
     """
     gm = load_gate_model(inputs.gate_model)
-    kp = read_keypoints_motion(inputs.keypoints, inputs.fps, inputs.body, gm.meta)
+    kp = read_keypoints_motion(
+        inputs.keypoints, inputs.fps, inputs.body, gm.meta, skeleton=inputs.skeleton
+    )
     check_layout(kp, gm.model.config.input_dim, gm.meta)
     pose = kp.pose
     truth, _ = read_gate_labels(
