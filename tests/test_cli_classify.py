@@ -6,43 +6,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from ethoagent.cli.app import app
-from ethoagent.io.keypoints import write_keypoints
-from ethoagent.model.pose import PoseData
-from ethoagent.sim.behaviour import INDIVIDUAL_BEHAVIOURS
-from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
+from tests.review.sample_runs import NAMES, write_classify_session
 
 runner = CliRunner()
-NAMES = {"still": "freezing", "walking": "locomotion", "darting": "darting",
-         "rearing": "rearing", "grooming": "grooming", "turning": "other"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def classified(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, Path]:
     tmp = tmp_path_factory.mktemp("cli-classify")
-    world = simulate_world(1200, seed=3)
-    data = PoseData(
-        points=world.points_3d,
-        confidence=np.full(world.points_3d.shape[:3], np.nan),
-        keypoints=KEYPOINTS,
-        individuals=("mouse_0",),
-        fps=30.0,
-        unit="mm",
-    )
-    kp = write_keypoints(data, tmp / "session.nc", format="netcdf")
-    labels = np.array([NAMES[INDIVIDUAL_BEHAVIOURS[c]] for c in world.behaviour.labels[:, 0]])
-    rows = ["frame,label"]
-    for lab in sorted(set(NAMES.values())):  # the first 10 frames of up to 2 bouts per class
-        idx = np.flatnonzero(labels == lab)
-        assert idx.size, f"seed 3 shows no {lab}"
-        for bout in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)[:2]:
-            rows += [f"{f},{lab}" for f in bout[:10]]
-    ex = tmp / "examples.csv"
-    ex.write_text("\n".join(rows) + "\n")
+    sources = write_classify_session(tmp, frames=1200)
+    assert sources.classes == sorted(set(NAMES.values())), "seed 3 shows every class"
+    kp, ex = sources.keypoints, sources.examples
+    assert kp is not None and ex is not None
     out, runs = tmp / "out", tmp / "runs"
     result = runner.invoke(
         app, ["classify", str(kp), str(out), "--examples", str(ex), "--runs-dir", str(runs)]

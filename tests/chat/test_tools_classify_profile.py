@@ -9,15 +9,12 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from ethoagent.agent.workspace import Workspace
 from ethoagent.chat.actions import TOOLS, ToolContext, execute_tool, parse_direct
 from ethoagent.config import load_settings
-from ethoagent.io.keypoints import write_keypoints
-from ethoagent.model.pose import PoseData
-from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
+from tests.review.sample_runs import write_profile_cohort
 
 PROFILE_FAST = {"k": 3, "dec_epochs": 1, "dec_iters": 50, "embedder": "tfidf",
                 "permutations": 99, "clusters": 3}  # fmt: skip
@@ -139,27 +136,9 @@ def test_run_classify_refuses_bad_arguments(
     assert not (ctx.workspace.root / "results").exists()  # nothing was started
 
 
-def _cohort(root: Path, n: int = 4, frames: int = 300) -> Path:
-    lines = ["session,animal,group"]
-    for i in range(n):
-        world = simulate_world(frames, seed=60 + i)
-        pose = PoseData(
-            points=world.points_3d,
-            confidence=np.full(world.points_3d.shape[:3], np.nan),
-            keypoints=KEYPOINTS,
-            individuals=("mouse",),
-            fps=world.fps,
-            unit="mm",
-        )
-        write_keypoints(pose, root / "data" / f"s{i}.nc", format="netcdf")
-        lines.append(f"data/s{i}.nc,m{i},{'ctrl' if i < n // 2 else 'drug'}")
-    (root / "sessions.csv").write_text("\n".join(lines) + "\n")
-    return root / "sessions.csv"
-
-
 def test_run_profile_on_a_tiny_cohort(tmp_path: Path) -> None:
     ctx = make_ctx(tmp_path / "ws")
-    _cohort(ctx.workspace.root)
+    write_profile_cohort(ctx.workspace.root, seed=60, groups=("ctrl", "drug"), folder="data")
     stages: list[str] = []
     ctx.on_progress = lambda stage, done, total: stages.append(stage)
     out = execute_tool(

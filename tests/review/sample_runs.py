@@ -126,9 +126,44 @@ def profile_run(
     Returns:
         The run's folder.
     """
-    lines = ["session,animal,group,day"]
+    table = write_profile_cohort(tmp, sessions=sessions, frames=frames, day=1)
+    resamples = 199 if fast else profile.ProfileOptions().n_resamples
+    opts = profile.ProfileOptions(
+        embedder="tfidf", clusters=k, n_resamples=resamples, segment=_segment_options(k, fast)
+    )
+    sources = profile.ProfileSources(sessions=table)
+    result = run_pipeline(profile.PIPELINE, sources, opts, Settings(runs_dir=tmp / "runs"))
+    return result.run.root
+
+
+def write_profile_cohort(
+    tmp: Path,
+    *,
+    sessions: int = 4,
+    frames: int = 300,
+    seed: int = 40,
+    groups: tuple[str, str] = ("a", "b"),
+    day: int | None = None,
+    folder: str = "",
+) -> Path:
+    """One simulated mouse per session as netCDF, and ``tmp/sessions.csv`` naming them.
+
+    Args:
+        tmp: where the table goes.
+        sessions: sessions (mice ``m0``, ``m1``, ...); the first half are ``groups[0]``,
+            the rest ``groups[1]``.
+        frames: simulated frames per session.
+        seed: the first session's simulator seed (the next ones count up).
+        groups: the two group names.
+        day: a ``day`` column with this value, or None for none.
+        folder: the sessions' folder relative to ``tmp`` (``""``: beside the table).
+
+    Returns:
+        The table, columns ``session,animal,group[,day]``, paths relative to it.
+    """
+    lines = ["session,animal,group" + (",day" if day is not None else "")]
     for i in range(sessions):
-        w = simulate_world(frames, seed=40 + i)
+        w = simulate_world(frames, seed=seed + i)
         data = PoseData(
             points=w.points_3d,
             confidence=np.full(w.points_3d.shape[:3], np.nan),
@@ -137,13 +172,9 @@ def profile_run(
             fps=w.fps,
             unit="mm",
         )
-        write_keypoints(data, tmp / f"s{i}.nc", format="netcdf")
-        lines.append(f"s{i}.nc,m{i},{'ab'[2 * i // sessions]},1")
+        name = f"{folder}/s{i}.nc" if folder else f"s{i}.nc"
+        write_keypoints(data, tmp / name, format="netcdf")
+        row = f"{name},m{i},{groups[2 * i // sessions]}"
+        lines.append(row + (f",{day}" if day is not None else ""))
     (tmp / "sessions.csv").write_text("\n".join(lines) + "\n")
-    resamples = 199 if fast else profile.ProfileOptions().n_resamples
-    opts = profile.ProfileOptions(
-        embedder="tfidf", clusters=k, n_resamples=resamples, segment=_segment_options(k, fast)
-    )
-    sources = profile.ProfileSources(sessions=tmp / "sessions.csv")
-    result = run_pipeline(profile.PIPELINE, sources, opts, Settings(runs_dir=tmp / "runs"))
-    return result.run.root
+    return tmp / "sessions.csv"
