@@ -151,6 +151,16 @@ ExamplesFromOpt = Annotated[
 ]
 
 
+VisionEncoderOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--vision-encoder",
+        help="efficientnet (default when installed, else classical with a warning), "
+        "classical, openai (the embed role of --config) or transformers (--vision-model).",
+    ),
+]
+
+
 @gate_app.command("train")
 def gate_train(
     keypoints: Annotated[
@@ -184,14 +194,7 @@ def gate_train(
     layers: LayersOpt = None,
     window: WindowOpt = None,
     video: VideoOpt = None,
-    vision_encoder: Annotated[
-        str | None,
-        typer.Option(
-            "--vision-encoder",
-            help="efficientnet (default when installed, else classical with a warning), "
-            "classical, openai (the embed role of --config) or transformers (--vision-model).",
-        ),
-    ] = None,
+    vision_encoder: VisionEncoderOpt = None,
     vision_model: VisionModelOpt = None,
     crop_px: Annotated[
         int, typer.Option("--crop-px", help="Side of the crops given to the encoder, px.")

@@ -149,6 +149,9 @@ _NAMES = {
 _LIBRARY_ERRORS = (ValueError, KeyError, IndexError, TypeError, OSError)
 
 
+# --------------------------------------------------------------------------- read
+
+
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 _FILE_LOCK = threading.RLock()
