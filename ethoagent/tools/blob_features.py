@@ -75,8 +75,9 @@ RESTLESS_FEATURES: tuple[str, ...] = ("aspect_std", "elongation_std")
 """Outline jitter of a blob: the windowed std of its shape (aspect ratio, elongation)."""
 RESTLESS_RATIO = 2.0
 """A cluster of frames at rest is restless when its outline jitter is at least this times
-that of the quietest such cluster (grooming against lying still: 2.5–3x on simulator
-seeds 3–6 and 8; a still animal curled up or stretched out: 1.2–1.5x)."""
+that of the quietest such cluster (clusters mostly grooming against lying still: 2.5–8.7x
+on 1-minute simulator sessions of seeds 4–6; a still mouse curled up against stretched
+out: 1.45x, seed 0)."""
 RESTLESS_SHARE = 0.1
 """Clusters holding less than this share of the frames at rest are neither a reference
 nor relabelled (the stray frames of transitions jitter most)."""

@@ -235,6 +235,26 @@ def _captioned_pieces(
     return captions, pieces
 
 
+def _merge_pieces(env: SegmentEnv, n_chunks: int, animal: int) -> tuple[list[Caption], list[Epoch]]:
+    """An animal's captions and pieces for the merge (``_captioned_pieces``).
+
+    With ``features="both"``, still snippets of restless clusters are relabelled
+    (``video.restless_at_rest``). Beside pose captions only: from a blob alone,
+    ``moving_in_place`` already names slow drift, and restless rest joined to it lost more
+    than it won (docs/segment.md).
+    """
+    rt, run, inputs = env.runtime, env.run, env.inputs
+    records = _all_caption_records(run, n_chunks)
+    restless: dict[int, float] = {}
+    offline = rt.client.backend == "offline"
+    if inputs.feature_source == "both":
+        with rt.tracer.scope(node="merge", item=inputs.animals[animal]):
+            restless = rt.tool(
+                "restless_clusters", restless_at_rest, run, inputs, records, offline=offline
+            )
+    return _captioned_pieces(records, animal, restless, offline)
+
+
 def _caption_records(
     items: Sequence[tuple[str, SnippetItem]],
     outcomes: Sequence[ItemOutcome[CaptionProposal]],
@@ -625,17 +645,7 @@ async def merge(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
     t0 = time.perf_counter()
     a = state["animal"]
     name = inputs.animals[a]
-    records = _all_caption_records(run, state["n_chunks"])
-    restless: dict[int, float] = {}
-    offline = rt.client.backend == "offline"
-    # beside pose captions only: from a blob alone, "moving_in_place" already names slow
-    # drift, and restless rest joined to it lost more than it won (docs/segment.md)
-    if inputs.feature_source == "both":
-        with rt.tracer.scope(node="merge", item=name):
-            restless = rt.tool(
-                "restless_clusters", restless_at_rest, run, inputs, records, offline=offline
-            )
-    captions, pieces = _captioned_pieces(records, a, restless, offline)
+    captions, pieces = _merge_pieces(env, state["n_chunks"], a)
     vocabulary = dict(state.get("vocabulary", {}))
     routes = dict(state.get("merge_routes", {}))
     flagged = list(state.get("flagged", []))
