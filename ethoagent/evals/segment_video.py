@@ -27,6 +27,7 @@ Floors (issue 20, 1-mouse session): video macro-F1 >= KMeans on the same visual 
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -215,6 +216,10 @@ def _case_predictions(
     for source in VARIANTS:
         inputs = _inputs(vc, source, seed, stability=not quick)
         runs = work / "runs" / source
+        tracked = work / "runs" / "video" / "video_cache"
+        if source == "both" and tracked.is_dir():
+            # the same video and settings: its tracks, cached by the video run, are reused
+            shutil.copytree(tracked, runs / "video_cache", dirs_exist_ok=True)
         graph = run_graph(case, inputs, runs)
         preds[source] = (graph.merged, graph.wall_s)
         preds[f"{source}_dec"] = (graph.dec, None)
