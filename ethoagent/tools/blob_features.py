@@ -31,8 +31,12 @@ __all__ = [
     "BLOB_ROLES",
     "JITTER_FACTOR",
     "QUIET_SHARE",
+    "RESTLESS_FEATURES",
+    "RESTLESS_RATIO",
+    "RESTLESS_SHARE",
     "VIDEO_FEATURES",
     "caption_from_blob_kinematics",
+    "restless_clusters",
     "speed_noise",
     "video_features",
 ]
@@ -67,6 +71,16 @@ whose median blob-centre speed is its speed noise floor (outline jitter), subtra
 its speeds: a still animal's blob centre still jitters by a few pixels on real video."""
 JITTER_FACTOR = 2.0
 """``speed_noise`` is at most this times the centre's jitter speed in the quiet frames."""
+RESTLESS_FEATURES: tuple[str, ...] = ("aspect_std", "elongation_std")
+"""Outline jitter of a blob: the windowed std of its shape (aspect ratio, elongation)."""
+RESTLESS_RATIO = 2.0
+"""A cluster of frames at rest is restless when its outline jitter is at least this times
+that of the quietest such cluster (clusters mostly grooming against lying still: 2.5–8.7x
+on 1-minute simulator sessions of seeds 4–6; a still mouse curled up against stretched
+out: 1.45x, seed 0)."""
+RESTLESS_SHARE = 0.1
+"""Clusters holding less than this share of the frames at rest are neither a reference
+nor relabelled (the stray frames of transitions jitter most)."""
 
 
 def _rolling(x: NDArray[np.float64], window: int) -> tuple[NDArray[np.float64], ...]:
@@ -292,3 +306,58 @@ def caption_from_blob_kinematics(k: SnippetKinematics) -> KinematicCaption:
         return rule
     caption = rule.caption.model_copy(update=update)
     return KinematicCaption(caption=caption, confident=False, reason=reason)
+
+
+def restless_clusters(
+    features: Features,
+    clusters: NDArray[np.int64],
+    rest: NDArray[np.bool_],
+) -> dict[int, float]:
+    """Clusters whose frames at rest fidget: outline jitter well above the quietest's.
+
+    A blob cannot show a paw, but an animal grooming or sniffing in place shakes its
+    outline (shape and centre jitter), where one lying still does not. Clusters of the
+    session's frames at rest (say, captioned ``still``) are compared: each one's jitter
+    is the geometric mean, over ``RESTLESS_FEATURES``, of the feature's median over its
+    frames at rest; relative to the quietest cluster holding at least ``RESTLESS_SHARE``
+    of those frames. A cluster of the frames at rest of a session tells what its frames
+    have in common (DEC), which a snippet's caption alone does not.
+
+    Args:
+        features: blob features (``video_features``), ``(frames, animals, features)``.
+        clusters: ``(frames, animals)`` int64 cluster labels, -1 = none.
+        rest: ``(frames, animals)`` bool, frames at rest.
+
+    Returns:
+        ``{cluster: jitter ratio}`` of the restless clusters (ratio >= ``RESTLESS_RATIO``
+        against the quietest); empty when fewer than two clusters hold enough rest frames.
+
+    Raises:
+        InputError: the arrays' shapes differ from the features', or a feature is missing.
+    """
+    shape = features.values.shape[:2]
+    if clusters.shape != shape or rest.shape != shape:
+        raise InputError(
+            f"clusters {clusters.shape} and rest {rest.shape} must be (frames, animals) = "
+            f"{shape} like the features.",
+            fix="pass the cluster labels of these features' frames and animals.",
+        )
+    missing = [n for n in RESTLESS_FEATURES if n not in features.names]
+    if missing:
+        raise InputError(
+            f"blob features {', '.join(missing)} not found.",
+            fix="pass features from tools.blob_features.video_features.",
+        )
+    jitter = np.stack([features.column(n) for n in RESTLESS_FEATURES], axis=2)
+    at_rest = rest & (clusters >= 0) & np.isfinite(jitter).all(axis=2)
+    total = int(at_rest.sum())
+    level: dict[int, float] = {}
+    for c in np.unique(clusters[at_rest]):
+        rows = jitter[at_rest & (clusters == c)]
+        if len(rows) >= max(1, RESTLESS_SHARE * total):
+            med = np.median(rows, axis=0)
+            level[int(c)] = float(np.exp(np.mean(np.log(np.maximum(med, 1e-9)))))
+    if len(level) < 2:
+        return {}
+    quiet = min(level.values())
+    return {c: v / quiet for c, v in sorted(level.items()) if v >= RESTLESS_RATIO * quiet}

@@ -44,6 +44,8 @@ from ethoagent.graphs.segment.video import (
     embed_video,
     join_features,
     match_to_keypoints,
+    relabel_restless,
+    restless_at_rest,
     run_video_features,
     track_video,
 )
@@ -193,34 +195,64 @@ def _describe(c: Caption) -> str:
     return f"{c.posture}, {c.direction}, speed {c.speed}{social}"
 
 
-def _captioned_pieces(run: Run, n_chunks: int, animal: int) -> tuple[list[Caption], list[Epoch]]:
+def _all_caption_records(run: Run, n_chunks: int) -> list[dict[str, Any]]:
+    """Every caption record of the run (``captions_NNNN.json`` artifacts), in order."""
+    return [
+        r for i in range(n_chunks) for r in read_json(run.artifacts_dir / f"captions_{i:04d}.json")
+    ]
+
+
+def _captioned_pieces(
+    records: Sequence[dict[str, Any]], animal: int, restless: dict[int, float], offline: bool
+) -> tuple[list[Caption], list[Epoch]]:
     """An animal's snippet captions, in time order, and one epoch per snippet from each.
 
     Args:
-        run: the run whose artifacts hold the captions.
-        n_chunks: caption chunks written (``captions_NNNN.json`` artifacts).
+        records: every caption record of the run.
         animal: index into the session's animals.
+        restless: ``{cluster: jitter ratio}`` of restless clusters: their snippets
+            captioned ``still`` without a model (or by the offline backend) become
+            ``moving_in_place`` (``video.relabel_restless``).
+        offline: the backend is the offline one.
     """
-    records = [
-        r
-        for i in range(n_chunks)
-        for r in read_json(run.artifacts_dir / f"captions_{i:04d}.json")
-        if r["animal"] == animal
+    mine = sorted((r for r in records if r["animal"] == animal), key=lambda r: r["start"])
+    relabelled = [
+        relabel_restless(Caption.model_validate(r["caption"]), r, restless, offline=offline)
+        for r in mine
     ]
-    records.sort(key=lambda r: r["start"])
-    captions = [Caption.model_validate(r["caption"]) for r in records]
+    captions = [c for c, _ in relabelled]
     pieces = [
         Epoch(
             start=r["start"],
             stop=r["stop"],
             label=c.label,
-            description=_describe(c),
+            description=_describe(c) + note,
             confidence=c.confidence,
             cluster=r["cluster"] if r["cluster"] >= 0 else None,
         )
-        for r, c in zip(records, captions, strict=True)
+        for r, (c, note) in zip(mine, relabelled, strict=True)
     ]
     return captions, pieces
+
+
+def _merge_pieces(env: SegmentEnv, n_chunks: int, animal: int) -> tuple[list[Caption], list[Epoch]]:
+    """An animal's captions and pieces for the merge (``_captioned_pieces``).
+
+    With ``features="both"``, still snippets of restless clusters are relabelled
+    (``video.restless_at_rest``). Beside pose captions only: from a blob alone,
+    ``moving_in_place`` already names slow drift, and restless rest joined to it lost more
+    than it won (docs/segment.md).
+    """
+    rt, run, inputs = env.runtime, env.run, env.inputs
+    records = _all_caption_records(run, n_chunks)
+    restless: dict[int, float] = {}
+    offline = rt.client.backend == "offline"
+    if inputs.feature_source == "both":
+        with rt.tracer.scope(node="merge", item=inputs.animals[animal]):
+            restless = rt.tool(
+                "restless_clusters", restless_at_rest, run, inputs, records, offline=offline
+            )
+    return _captioned_pieces(records, animal, restless, offline)
 
 
 def _caption_records(
@@ -613,7 +645,7 @@ async def merge(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
     t0 = time.perf_counter()
     a = state["animal"]
     name = inputs.animals[a]
-    captions, pieces = _captioned_pieces(run, state["n_chunks"], a)
+    captions, pieces = _merge_pieces(env, state["n_chunks"], a)
     vocabulary = dict(state.get("vocabulary", {}))
     routes = dict(state.get("merge_routes", {}))
     flagged = list(state.get("flagged", []))

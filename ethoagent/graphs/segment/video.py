@@ -7,7 +7,9 @@ and caption:
 - ``"video"``: the blob features of ``tools.video_features`` (no keypoints needed; the
   run's one "keypoint" is each blob's centre, which crops the VLM's frames);
 - ``"both"``: pose features and the blob features side by side (the blob ones prefixed
-  ``video_``); the kinematic captions read the pose ones. With several animals, each
+  ``video_``); the kinematic captions read the pose ones, and still snippets of clusters
+  whose blob outline is restless become ``moving_in_place`` (``relabel_restless``). With
+  several animals, each
   frame's blobs are given to the keypoint individuals by position (the keypoints decide
   identity, so the blob tracker's merges and swaps do not).
 
@@ -19,7 +21,7 @@ under ``<runs_dir>/video_cache``) and kept in the run's artifact ``blobs``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +31,8 @@ from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 
 from ethoagent.io.video import VideoReader
-from ethoagent.tools.blob_features import video_features
+from ethoagent.tools.blob_features import restless_clusters, video_features
+from ethoagent.tools.captions import Caption
 from ethoagent.tools.features import Features
 from ethoagent.tools.video_embeddings import embed_crops
 from ethoagent.tools.video_features import (
@@ -51,6 +54,8 @@ __all__ = [
     "join_features",
     "match_to_keypoints",
     "output_video_features",
+    "relabel_restless",
+    "restless_at_rest",
     "run_video_features",
     "track_video",
 ]
@@ -59,6 +64,8 @@ EMBED_COMPONENTS = 8
 """Principal components of the crop embeddings kept as features."""
 EMBED_SIZE = 128
 """Side the crops are resized to for EfficientNet-Lite0, px (about 3x faster than 224)."""
+RESTLESS_LABEL = "moving_in_place"
+"""The label of still captions in a restless cluster (``restless_at_rest``)."""
 VIDEO_PREFIX = "video_"
 """Prefix of the blob features where they sit beside pose features (``"both"``)."""
 
@@ -234,3 +241,64 @@ def run_video_features(run: Run, inputs: SegmentInputs, noise_floor: bool = True
     valid = np.asarray(np.isfinite(values).all(axis=2), dtype=np.bool_)
     names = (*feats.names, *(f"embed_{i}" for i in range(emb.shape[2])))
     return replace(feats, values=values, names=names, valid=valid)
+
+
+def restless_at_rest(
+    run: Run, inputs: SegmentInputs, records: Sequence[Mapping[str, Any]], *, offline: bool
+) -> dict[int, float]:
+    """The run's restless clusters among its snippets captioned ``still`` without a model.
+
+    ``tools.blob_features.restless_clusters`` on the run's blob features and DEC clusters:
+    with ``features="both"``, such a cluster's ``still`` snippets are relabelled
+    ``RESTLESS_LABEL`` by the merge (``relabel_restless``): the pose captioner reads a
+    snippet alone and sees grooming only from paws at the head, while the cluster tells
+    what the snippet shares with others and the blob's outline shows the fidgeting.
+
+    Args:
+        run: a run whose ``load`` node saved ``blobs`` and whose ``cluster`` node saved
+            ``clusters``.
+        inputs: the run's inputs.
+        records: every caption record (``animal``, ``start``, ``stop``, ``caption``,
+            ``source``).
+        offline: the backend is the offline one, whose "model" captions are the cheap
+            captioner's too (a real model's ``still`` stands: it saw the frames).
+
+    Returns:
+        ``{cluster: jitter ratio to the quietest cluster at rest}``.
+    """
+    labels = run.load_arrays("clusters")["labels"]
+    rest = np.zeros(labels.shape, dtype=np.bool_)
+    for r in records:
+        if r["caption"]["label"] == "still" and (offline or r["source"] != "model"):
+            rest[r["start"] : r["stop"], r["animal"]] = True
+    # a held blob (the animal merged into the background) repeats its last outline: no
+    # jitter to measure, and a cluster of such frames would be a reference of zero
+    rest &= ~run.load_arrays("blobs")["held"].astype(np.bool_)
+    feats = run_video_features(run, inputs, noise_floor=inputs.feature_source == "video")
+    return restless_clusters(feats, labels, rest)
+
+
+def relabel_restless(
+    caption: Caption, record: Mapping[str, Any], restless: dict[int, float], *, offline: bool
+) -> tuple[Caption, str]:
+    """A snippet's caption, ``RESTLESS_LABEL`` where it is a cheap ``still`` of a restless cluster.
+
+    Args:
+        caption: the snippet's caption.
+        record: its caption record (``cluster``, ``source``).
+        restless: ``{cluster: jitter ratio}`` from ``restless_at_rest``.
+        offline: the backend is the offline one (its "model" captions are cheap ones).
+
+    Returns:
+        The caption (relabelled, confidence 0.4, or as it was) and a note for the epoch's
+        description ("" where unchanged).
+    """
+    ratio = restless.get(int(record["cluster"]))
+    cheap = offline or record["source"] != "model"
+    if ratio is None or caption.label != "still" or not cheap:
+        return caption, ""
+    note = (
+        f"; at rest with a restless outline (cluster {record['cluster']}: {ratio:.1f}x the "
+        "shape jitter of the quietest cluster at rest)"
+    )
+    return caption.model_copy(update={"label": RESTLESS_LABEL, "confidence": 0.4}), note
