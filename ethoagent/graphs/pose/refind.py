@@ -41,6 +41,9 @@ REFIND_MARK_PX = 3.0
 noisy 320x240 views: a wider limit lets ghost points of unrelated candidates in)."""
 REFIND_GATE_BONES = 0.5
 """Largest distance of a matched mark from the moved seed body, median seed bones."""
+REFIND_MIN_SHARE = 0.5
+"""A re-found body verifies more than this share of the keypoints (7 of the mouse's 12:
+with 6, a body of ghost marks and the wrong mice' marks passed on a tuning session)."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,9 @@ class BodySearch:
         if fit is None:
             return None
         points = self._bones_kept(fit.points)
-        if np.isfinite(points[:, 0]).mean() < 0.5 or not self._sides_hold(points, fit.pose):
+        if np.isfinite(points[:, 0]).mean() <= REFIND_MIN_SHARE or not self._sides_hold(
+            points, fit.pose
+        ):
             return None
         return Hypothesis(
             frame=frame,
@@ -126,7 +131,7 @@ class BodySearch:
             moved = np.linalg.norm(last.points[both] - hyp.points[both], axis=1)
             agree = (
                 last.frame == hyp.frame - 1
-                and both.mean() >= 0.5
+                and both.sum() >= 3
                 and bool((moved <= TRACK_JUMP_BONES * self.bone).all())
             )
             if not agree:
