@@ -24,11 +24,10 @@ from numpy.typing import NDArray
 from ethoagent.graphs.kit.runtime import Runtime
 from ethoagent.graphs.pose.item_stages import LR_MARGIN_MM, BodyAxes, lateral_offsets
 from ethoagent.graphs.pose.track import TRACK_JUMP_BONES, FrameResult, Track
-from ethoagent.graphs.triangulate.graph import worst_reprojection
 from ethoagent.model.camera import Camera
 from ethoagent.model.checks import CheckResult
 from ethoagent.tools.body_search import BodyFit, Marks3D, fit_body, triangulate_marks
-from ethoagent.tools.triangulate import bone_length_errors
+from ethoagent.tools.triangulate import bone_length_errors, reprojection_errors
 
 REFIND_AFTER = 3
 """Frames in a row without half the body verified before the body is searched for."""
@@ -246,7 +245,9 @@ def search_lost_frame(
         points_2d=hyp.reading,
         status="accepted",
         method="re-found body",
-        reprojection_px=worst_reprojection(list(search.cameras), hyp.points, hyp.reading),
+        reprojection_px=float(
+            np.nanmax(reprojection_errors(search.cameras, hyp.points[None], hyp.reading[None]))
+        ),
         model_calls=result.model_calls,
         flag_reason=None,
     )

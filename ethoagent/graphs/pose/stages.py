@@ -570,6 +570,22 @@ def prepare(state: PoseState, env: PoseEnv) -> dict[str, Any]:
     }
 
 
+def _track_from_state(state: PoseState, env: PoseEnv, reference: NDArray[np.float64]) -> Track:
+    """The frame loop's track as the last chunk left it (``reference``: seed bones, mm)."""
+    opts = env.options
+    return Track(
+        history=list(state["history"]),
+        history_points=[np.asarray(p, dtype=np.float64) for p in state["history_points"]],
+        anchor=np.asarray(state["anchor"], dtype=np.float64),
+        flagged=list(state["flagged"]),
+        cameras=env.cameras,
+        few_shot=opts.few_shot,
+        checks=TrackChecks(
+            reference, env.inputs.skeleton.bone_index, opts.reprojection_px, opts.bone_tolerance
+        ),
+    )
+
+
 async def label(state: PoseState, env: PoseEnv) -> dict[str, Any]:
     """Label one chunk of frames (``pose_NNNN`` arrays, ``stages/pose_NNNN.json``)."""
     rt, run, inputs, opts = env.runtime, env.run, env.inputs, env.options
@@ -578,17 +594,7 @@ async def label(state: PoseState, env: PoseEnv) -> dict[str, Any]:
     seeds = run.load_arrays("seeds")
     seed_frames = [int(f) for f in seeds["frames"]]
     reference = median_bone_lengths(seeds["points_3d"], skeleton.bone_index)
-    track = Track(
-        history=list(state["history"]),
-        history_points=[np.asarray(p, dtype=np.float64) for p in state["history_points"]],
-        anchor=np.asarray(state["anchor"], dtype=np.float64),
-        flagged=list(state["flagged"]),
-        cameras=cams,
-        few_shot=opts.few_shot,
-        checks=TrackChecks(
-            reference, skeleton.bone_index, opts.reprojection_px, opts.bone_tolerance
-        ),
-    )
+    track = _track_from_state(state, env, reference)
     videos = _Videos(inputs.videos, cams)
     predictions = (
         rt.tool(
