@@ -7,7 +7,7 @@ cameras saw it). Here, as the seed frames do, the body is found without a predic
 the marks that at least ``REFIND_MIN_VIEWS`` views agree on are triangulated, a seed body
 is moved onto them (``tools.body_search``), and the hypothesis is checked in 3D (every
 matched mark seen in >= 3 views within ``REFIND_MARK_PX``, bones against the seeds, left
-and right keypoints on their own sides, at least half the body). Only when
+and right keypoints on their own sides, more than half the body). Only when
 ``REFIND_CONFIRM`` consecutive frames give such a hypothesis, each within the track's jump
 bound of the one before, does the frame's output become the re-found body and the track
 restart from it (its constant-velocity prediction reset).
@@ -42,7 +42,7 @@ REFIND_GATE_BONES = 0.5
 """Largest distance of a matched mark from the moved seed body, median seed bones."""
 REFIND_MIN_SHARE = 0.5
 """A re-found body verifies more than this share of the keypoints (7 of the mouse's 12:
-with 6, a body of ghost marks and the wrong mice' marks passed on a tuning session)."""
+with 6, a body all on wrong marks passed on a tuning session)."""
 
 
 @dataclass(frozen=True)
