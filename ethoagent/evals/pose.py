@@ -11,7 +11,9 @@ Variants, each on the same rendered sessions (videos, calibration, 3 seed frames
 - ``full_gated``: the whole graph, the model asked only where the cheap path fails.
 
 Metrics per variant: mean / median 3D error (mm) and per region, PCK@5mm, left/right swap
-rate, flagged fraction, model calls per frame-view and frames per second.
+rate, share of keypoints without a 3D point, flagged fraction, share of frames where the
+lost body was re-found (``graphs.pose.refind``), model calls per frame-view and frames per
+second.
 
 A second body (``evals.pose_body``): a simulated 16-keypoint rat run from its skeleton file
 with a 2D model's spoilt predictions as candidates, naive DLT vs the whole graph, on the same
@@ -92,7 +94,11 @@ def run_variant(
     state = asyncio.run(run_pose(rt, data))
     points, _ = assembled(run, state["n_chunks"])
     calls = sum(state["model_calls"].values())
-    return points, {"flagged": len(state["flagged"]), "model_calls": calls}
+    return points, {
+        "flagged": len(state["flagged"]),
+        "model_calls": calls,
+        "refound": state["routes"].get("re-found body", 0),
+    }
 
 
 @register_suite(
@@ -175,7 +181,7 @@ def _session_rows(tmp: Path, preset: str, seed: int, frames: int) -> list[dict[s
     for variant, opts in VARIANTS.items():
         start = time.perf_counter()
         if opts is None:
-            points, extra = naive_points(inputs), {"flagged": 0, "model_calls": 0}
+            points, extra = naive_points(inputs), {"flagged": 0, "model_calls": 0, "refound": 0}
         else:
             work = tmp / "runs" / f"{preset}-{seed}"
             points, extra = run_variant(inputs, opts, work, variant)
@@ -190,7 +196,9 @@ def _session_rows(tmp: Path, preset: str, seed: int, frames: int) -> list[dict[s
                 "median_error_mm": m["median_error_mm"],
                 "pck_5mm": m["pck_5mm"],
                 "swap_rate": m["swap_rate"],
+                "missing_fraction": m["missing_fraction"],
                 "flagged_fraction": extra["flagged"] / frames,
+                "refound_fraction": extra["refound"] / frames,
                 "model_calls_per_frame_view": extra["model_calls"] / (frames * views),
                 "frames_per_s": frames / elapsed,
                 **{f"{r}_mm": e for r, e in m["error_mm_by_region"].items()},

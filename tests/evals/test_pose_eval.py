@@ -13,6 +13,9 @@ def test_quick_pose_eval_meets_the_floors() -> None:
     result = pose_suite(SuiteOptions(quick=True))
     m = result.metrics
     assert {r["variant"] for r in result.table} == set(VARIANTS)
+    mouse = [r for r in result.table if r["preset"] == "paper-like"]
+    assert all(0 <= r["missing_fraction"] <= 1 for r in mouse)
+    assert all(0 <= r["refound_fraction"] <= 1 for r in mouse)
     # full cuts the naive error by at least the paper's 54 %
     assert m["full_vs_naive_error_reduction"] >= 0.54
     # gating keeps full's error within 10 % at no more than a quarter of its model calls

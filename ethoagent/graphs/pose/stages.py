@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -51,14 +50,9 @@ from ethoagent.graphs.pose.readmit import (
     named_points,
     readmit_named,
 )
+from ethoagent.graphs.pose.refind import BodySearch, search_lost_frame
 from ethoagent.graphs.pose.report import write_pose_outputs
-from ethoagent.graphs.pose.track import (
-    TRACK_JUMP_BONES,
-    FrameResult,
-    consistent_with_track,
-    fill_from_anchor,
-    trusted_points,
-)
+from ethoagent.graphs.pose.track import FrameResult, Track, TrackChecks
 from ethoagent.graphs.triangulate.graph import (
     FrameInput,
     FramePoints,
@@ -77,7 +71,6 @@ from ethoagent.tools.detect import (
     candidates_from_predictions,
     detect_marks,
 )
-from ethoagent.tools.labelling import predict_points
 from ethoagent.tools.triangulate import (
     median_bone_lengths,
     reprojection_errors,
@@ -484,78 +477,6 @@ class PoseEnv(NodeEnv[PoseInputs, PoseOptions]):
         return self.inputs.read_cameras()
 
 
-@dataclass
-class _Track:
-    """What the frame loop carries from frame to frame.
-
-    Attributes:
-        history: the last (up to 4) frames the predictor extrapolates from.
-        history_points: their ``(keypoints, 3)`` points, calibration units.
-        anchor: ``(keypoints, 3)``: the last complete accepted 3D frame.
-        flagged: frames flagged for review so far (never shown as examples).
-        accepted_2d: ``(views, keypoints, 2)`` pixel readings of this chunk's accepted frames.
-    """
-
-    history: list[int]
-    history_points: list[NDArray[np.float64]]
-    anchor: NDArray[np.float64]
-    flagged: list[int]
-    cameras: Sequence[Camera]
-    few_shot: int
-    accepted_2d: dict[int, NDArray[np.float64]] = field(default_factory=dict)
-
-    def examples(self, frame: int) -> list[tuple[int, NDArray[np.float64]]]:
-        """Accepted frames before ``frame`` with their 2D points, ``(views, keypoints, 2)``."""
-        out = []
-        for f, p in zip(self.history, self.history_points, strict=True):
-            if f < frame and f not in self.flagged:
-                pts = self.accepted_2d.get(f)
-                if pts is None:
-                    pts = project_points(self.cameras, p).transpose(1, 0, 2)
-                out.append((f, pts))
-        return out[-max(self.few_shot, 1) :]
-
-    def predict(self, frame: int) -> NDArray[np.float64]:
-        """``(keypoints, 3)`` points of ``frame`` predicted from the last three in history."""
-        recent = [(h, p) for h, p in zip(self.history, self.history_points, strict=True)][-3:]
-        predicted = predict_points([h for h, _ in recent], [p for _, p in recent], frame)
-        return fill_from_anchor(predicted, self.anchor)
-
-    def add(
-        self, frame: int, result: FrameResult, env: PoseEnv, reference: NDArray[np.float64]
-    ) -> None:
-        """Move the track past ``frame``: its accepted (or trusted flagged) points join it."""
-        opts = env.options
-        if result.status == "accepted":
-            points = result.points_3d
-            if result.method != "seed labels" and self.history:
-                bound = TRACK_JUMP_BONES * float(np.nanmedian(reference))
-                keep = consistent_with_track(points, self.predict(frame), bound)
-                points = np.where(keep[:, None], points, np.nan)
-            if not self.history or self.history[-1] != frame:
-                self.history.append(frame)
-                self.history_points.append(points)
-            self.accepted_2d[frame] = result.points_2d
-            if np.isfinite(points).all():
-                self.anchor = points
-        else:
-            self.flagged.append(frame)
-            # a flagged frame still tells the predictor where its well-supported
-            # keypoints are (never shown to the model as a labelled example)
-            trusted = trusted_points(
-                self.cameras,
-                result,
-                opts.reprojection_px,
-                reference,
-                opts.bone_tolerance,
-                env.inputs.skeleton.bone_index,
-            )
-            if np.isfinite(trusted[:, 0]).mean() >= 0.5:
-                self.history.append(frame)
-                self.history_points.append(trusted)
-        self.history, self.history_points = self.history[-4:], self.history_points[-4:]
-
-
 def _seed_result(cams: Sequence[Camera], seeds: dict[str, NDArray[Any]], s: int) -> FrameResult:
     """Seed frame ``s`` (index into the seeds) as an accepted frame result."""
     return FrameResult(
@@ -649,6 +570,22 @@ def prepare(state: PoseState, env: PoseEnv) -> dict[str, Any]:
     }
 
 
+def _track_from_state(state: PoseState, env: PoseEnv, reference: NDArray[np.float64]) -> Track:
+    """The frame loop's track as the last chunk left it (``reference``: seed bones, mm)."""
+    opts = env.options
+    return Track(
+        history=list(state["history"]),
+        history_points=[np.asarray(p, dtype=np.float64) for p in state["history_points"]],
+        anchor=np.asarray(state["anchor"], dtype=np.float64),
+        flagged=list(state["flagged"]),
+        cameras=env.cameras,
+        few_shot=opts.few_shot,
+        checks=TrackChecks(
+            reference, env.inputs.skeleton.bone_index, opts.reprojection_px, opts.bone_tolerance
+        ),
+    )
+
+
 async def label(state: PoseState, env: PoseEnv) -> dict[str, Any]:
     """Label one chunk of frames (``pose_NNNN`` arrays, ``stages/pose_NNNN.json``)."""
     rt, run, inputs, opts = env.runtime, env.run, env.inputs, env.options
@@ -657,14 +594,7 @@ async def label(state: PoseState, env: PoseEnv) -> dict[str, Any]:
     seeds = run.load_arrays("seeds")
     seed_frames = [int(f) for f in seeds["frames"]]
     reference = median_bone_lengths(seeds["points_3d"], skeleton.bone_index)
-    track = _Track(
-        history=list(state["history"]),
-        history_points=[np.asarray(p, dtype=np.float64) for p in state["history_points"]],
-        anchor=np.asarray(state["anchor"], dtype=np.float64),
-        flagged=list(state["flagged"]),
-        cameras=cams,
-        few_shot=opts.few_shot,
-    )
+    track = _track_from_state(state, env, reference)
     videos = _Videos(inputs.videos, cams)
     predictions = (
         rt.tool(
@@ -678,6 +608,10 @@ async def label(state: PoseState, env: PoseEnv) -> dict[str, Any]:
         if inputs.candidates
         else None
     )
+    axes = None if missing_axis_roles(skeleton) else body_axes(skeleton, seeds["points_3d"])
+    search = BodySearch(
+        cams, seeds["points_3d"], reference, skeleton.bone_index, opts.bone_tolerance, axes
+    )
     stage_env = Env(
         options=opts,
         skeleton=skeleton,
@@ -685,7 +619,7 @@ async def label(state: PoseState, env: PoseEnv) -> dict[str, Any]:
         frame_image=videos.frame,
         labelled_examples=track.examples,
         wants_images=rt.client.backend != "offline" and inputs.has_videos,
-        axes=None if missing_axis_roles(skeleton) else body_axes(skeleton, seeds["points_3d"]),
+        axes=axes,
     )
     i = state["chunk"]
     lo, hi = i * opts.chunk_frames, min(inputs.frames, (i + 1) * opts.chunk_frames)
@@ -698,14 +632,16 @@ async def label(state: PoseState, env: PoseEnv) -> dict[str, Any]:
         for f in range(lo, hi):
             if f in seed_frames:
                 result = _seed_result(cams, seeds, seed_frames.index(f))
+                track.add(f, result)
             else:
                 cands = _frame_candidates(env, videos, predictions, f)
                 names = None if predictions is None else [c.keypoint for c in predictions[f]]
                 result = await label_frame(
                     rt, stage_env, f, cands, track.predict(f), reference, names
                 )
+                track.add(f, result)
+                result = search_lost_frame(rt, search, track, f, cands, result)
             pts3[f - lo], pts2[f - lo] = result.points_3d, result.points_2d
-            track.add(f, result, env, reference)
             key = "flagged" if result.status != "accepted" else result.method
             routes[key] = routes.get(key, 0) + 1
             for k, c in result.model_calls.items():

@@ -4,18 +4,21 @@ A frame's result (``FrameResult``) joins the track the predictor extrapolates fr
 accepted keypoints that land near their prediction (``consistent_with_track``), a flagged
 frame's keypoints that pass the checks one by one (``trusted_points``), and keypoints the
 recent frames lost, predicted from where they sat on the body (``fill_from_anchor``).
-Pure functions of arrays; ``graphs.pose.stages`` runs the frame loop.
+``Track`` is what the frame loop carries from frame to frame (``graphs.pose.stages`` runs
+the loop); ``graphs.pose.refind`` restarts it where the body was lost.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ethoagent.model.camera import Camera
+from ethoagent.tools.cameras import project_points
+from ethoagent.tools.labelling import predict_points
 from ethoagent.tools.triangulate import bone_length_errors, reprojection_errors
 
 
@@ -134,9 +137,119 @@ def consistent_with_track(
     return keep
 
 
+@dataclass(frozen=True)
+class TrackChecks:
+    """What a flagged frame's keypoints must pass to guide the next frames.
+
+    Attributes:
+        reference: ``(bones,)`` calibration units, the seeds' bone lengths.
+        bones: ``(i, j)`` keypoint indices (``Skeleton.bone_index``), as ``reference``.
+        reprojection_px: largest reprojection error of a trusted observation, pixels.
+        bone_tolerance: largest relative deviation of a bone from its reference length.
+    """
+
+    reference: NDArray[np.float64]
+    bones: Sequence[tuple[int, int]]
+    reprojection_px: float
+    bone_tolerance: float
+
+
+@dataclass
+class Track:
+    """What the frame loop carries from frame to frame.
+
+    Attributes:
+        history: the last (up to 4) frames the predictor extrapolates from.
+        history_points: their ``(keypoints, 3)`` points, calibration units.
+        anchor: ``(keypoints, 3)``: the last complete accepted 3D frame.
+        flagged: frames flagged for review so far (never shown as examples).
+        cameras: the calibration's cameras, one per view.
+        few_shot: accepted frames shown to the model as examples.
+        checks: what a flagged frame's keypoints must pass to join the track.
+        accepted_2d: ``(views, keypoints, 2)`` pixel readings of this chunk's accepted frames.
+    """
+
+    history: list[int]
+    history_points: list[NDArray[np.float64]]
+    anchor: NDArray[np.float64]
+    flagged: list[int]
+    cameras: Sequence[Camera]
+    few_shot: int
+    checks: TrackChecks
+    accepted_2d: dict[int, NDArray[np.float64]] = field(default_factory=dict)
+
+    def examples(self, frame: int) -> list[tuple[int, NDArray[np.float64]]]:
+        """Accepted frames before ``frame`` with their 2D points, ``(views, keypoints, 2)``."""
+        out = []
+        for f, p in zip(self.history, self.history_points, strict=True):
+            if f < frame and f not in self.flagged:
+                pts = self.accepted_2d.get(f)
+                if pts is None:
+                    pts = project_points(self.cameras, p).transpose(1, 0, 2)
+                out.append((f, pts))
+        return out[-max(self.few_shot, 1) :]
+
+    def predict(self, frame: int) -> NDArray[np.float64]:
+        """``(keypoints, 3)`` points of ``frame`` predicted from the last three in history."""
+        recent = [(h, p) for h, p in zip(self.history, self.history_points, strict=True)][-3:]
+        predicted = predict_points([h for h, _ in recent], [p for _, p in recent], frame)
+        return fill_from_anchor(predicted, self.anchor)
+
+    def last_whole(self) -> int | None:
+        """The last frame in history that gave at least half the keypoints, or ``None``."""
+        whole = [
+            f
+            for f, p in zip(self.history, self.history_points, strict=True)
+            if np.isfinite(p[:, 0]).mean() >= 0.5
+        ]
+        return whole[-1] if whole else None
+
+    def add(self, frame: int, result: FrameResult) -> None:
+        """Move the track past ``frame``: its accepted (or trusted flagged) points join it."""
+        c = self.checks
+        if result.status == "accepted":
+            points = result.points_3d
+            if result.method != "seed labels" and self.history:
+                bound = TRACK_JUMP_BONES * float(np.nanmedian(c.reference))
+                keep = consistent_with_track(points, self.predict(frame), bound)
+                points = np.where(keep[:, None], points, np.nan)
+            if not self.history or self.history[-1] != frame:
+                self.history.append(frame)
+                self.history_points.append(points)
+            self.accepted_2d[frame] = result.points_2d
+            if np.isfinite(points).all():
+                self.anchor = points
+        else:
+            self.flagged.append(frame)
+            # a flagged frame still tells the predictor where its well-supported
+            # keypoints are (never shown to the model as a labelled example)
+            trusted = trusted_points(
+                self.cameras, result, c.reprojection_px, c.reference, c.bone_tolerance, c.bones
+            )
+            if np.isfinite(trusted[:, 0]).mean() >= 0.5:
+                self.history.append(frame)
+                self.history_points.append(trusted)
+        self.history, self.history_points = self.history[-4:], self.history_points[-4:]
+
+    def restart(self, frame: int, points: NDArray[np.float64], pose: NDArray[np.float64]) -> None:
+        """Restart the track at ``frame`` from a re-found body, forgetting its velocity.
+
+        Args:
+            frame: the frame the body was re-found in (now the only frame in history).
+            points: ``(keypoints, 3)`` the verified points, calibration units, NaN = none.
+            pose: ``(keypoints, 3)`` the whole body there (the new anchor).
+        """
+        self.history, self.history_points = [frame], [points]
+        self.anchor = pose
+        if frame in self.flagged:
+            self.flagged.remove(frame)
+
+
 __all__ = [
     "TRACK_JUMP_BONES",
     "FrameResult",
+    "Track",
+    "TrackChecks",
     "consistent_with_track",
     "fill_from_anchor",
     "trusted_points",
