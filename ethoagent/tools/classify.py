@@ -693,6 +693,7 @@ def freezing_by_velocity(
     count_threshold: int = 10,
     min_duration_s: float = 0.9,
     smooth_frames: int = 14,
+    centred: bool = False,
 ) -> NDArray[np.bool_]:
     """BehaviorDEPOT's velocity freezing classifier (``calculateFreezing_velocity``).
 
@@ -706,11 +707,21 @@ def freezing_by_velocity(
     BehaviorDEPOT smooths the tracking with LOWESS (span 14) first; here a centred
     moving average of ``smooth_frames`` stands in for it.
 
+    As BehaviorDEPOT computes it, the rule lags the animal: the backward difference
+    of the speed (half a frame) and the even-width moving average and box (half a frame
+    each) put a frame's label 1.5 frames (30 ms at 50 fps) after the frame it describes.
+    ``centred=True`` moves the below-threshold vector back by the whole frames of that
+    lag (1 frame for the default widths, leaving half a frame), so a bout starts and
+    ends where the keypoints stop and start moving.
+
     Args:
         head_xy, rear_xy, nose_xy, between_ears_xy: ``(frames, 2)`` positions in
             keypoint units (pixels or mm), NaN = missing (filled linearly).
         fps: frame rate, Hz.
         units_per_cm: keypoint units per cm (32 px/cm for BehaviorDEPOT's demo1; 10 for mm).
+        velocity_threshold: cm/s; angle_threshold: deg/s of the head direction.
+        window_width, count_threshold, smooth_frames: frames; min_duration_s: s.
+        centred: remove the windows' lag (above); False = BehaviorDEPOT's timing.
 
     Returns:
         ``(frames,)`` bool, True = freezing.
@@ -743,6 +754,10 @@ def freezing_by_velocity(
     dang = np.mod(np.diff(ang) + 180.0, 360.0) - 180.0
     dang = np.concatenate([dang[:1], dang]) * fps
     below = (v < velocity_threshold) & (np.abs(dang) < angle_threshold)
+    if centred:
+        halves = 1 + (smooth_frames > 1 and smooth_frames % 2 == 0) + (window_width % 2 == 0)
+        lag = min(halves // 2, max(below.size - 1, 0))
+        below = np.concatenate([below[lag:], np.repeat(below[-1:], lag)])
     counts = np.convolve(below.astype(np.float64), np.ones(window_width), mode="same")
     frz = counts >= count_threshold
     ends = counts >= round(count_threshold / 2)

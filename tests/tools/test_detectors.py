@@ -17,6 +17,7 @@ from ethoagent.tools.detectors import (
     rule_kind,
     window_uncertainty,
 )
+from ethoagent.tools.detectors.fit import _choose, _Examples
 
 FPS = 50.0
 KEYPOINTS = ("nose", "tailbase")
@@ -208,3 +209,27 @@ def test_a_model_overrules_a_rule_only_with_five_clips_per_class(
         three = fit_detector(feats, _examples(swapped, classes, per), (*classes, "turning"))
         assert three.cv_report["chosen"] != "rules"
         assert not any("kept the rules" in w for w in three.cv_report["warnings"])
+
+
+def test_selection_compares_candidates_fold_by_fold() -> None:
+    # the model beats the rules by one frame in every fold of 20; fold 2 is hard for both.
+    # The model's own fold spread (0.07 SE) would let the rules through; the paired
+    # difference does not.
+    folds = 4
+    y = np.tile(np.r_[np.zeros(10, np.int64), np.ones(10, np.int64)], folds)
+    fold = np.repeat(np.arange(folds), 20)
+
+    def wrong(errors: list[int]) -> NDArray[np.int64]:
+        lab = y.copy()
+        for k, e in enumerate(errors):
+            lab[np.flatnonzero(fold == k)[:e]] = 1
+        return lab
+
+    ex = _Examples(rows=np.zeros((y.size, 2), np.int64), y=y, fold=fold, folds=folds)
+    rules, model = ("rules", 1.0, 0.0), ("logreg", 0.0, 0.0)
+    oof = {rules: wrong([1, 1, 7, 1]), model: wrong([0, 0, 6, 0])}
+    scores, chosen = _choose(oof, ex, ("a", "b"))
+    assert scores[model] - scores[rules] == pytest.approx(0.0516, abs=1e-3)
+    assert chosen == model
+    # a tie in every fold keeps the preferred candidate
+    assert _choose({rules: oof[model], model: oof[model]}, ex, ("a", "b"))[1] == rules

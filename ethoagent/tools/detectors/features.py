@@ -23,8 +23,10 @@ from ethoagent.tools.features import BodyLayout, compute_features, infer_layout
 
 __all__ = [
     "BODY_LENGTH_CM",
+    "FREEZING_ANGLE_DEG_S",
     "FREEZING_GRID",
     "FREEZING_PRIOR",
+    "FREEZING_VELOCITY_CM_S",
     "SCALES_S",
     "DetectorFeatures",
     "body_points",
@@ -39,11 +41,19 @@ BODY_LENGTH_CM = 6.5
 """Nose-to-tail-base length of an adult mouse (cm): turns BehaviorDEPOT's cm/s thresholds
 into body lengths per second, so the freezing rule needs no pixel scale."""
 
+FREEZING_VELOCITY_CM_S = 0.52
+"""BehaviorDEPOT's velocity threshold (cm/s), as demo1 was analysed with (its ``Params.mat``;
+its demo README gives 0.59 cm/s and 15 deg/s as defaults: docs/classify.md compares both)."""
+
+FREEZING_ANGLE_DEG_S = 12.0
+"""BehaviorDEPOT's head-angle threshold (deg/s), as demo1 was analysed with."""
+
 FREEZING_GRID: tuple[float, ...] = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
-"""Multiples of BehaviorDEPOT's freezing thresholds (0.52 cm/s, 12 deg/s) computed."""
+"""Multiples of the freezing thresholds (``FREEZING_VELOCITY_CM_S``,
+``FREEZING_ANGLE_DEG_S``) computed."""
 
 FREEZING_PRIOR = 1.0
-"""BehaviorDEPOT's published thresholds: the prior of ``FREEZING_GRID``."""
+"""BehaviorDEPOT's thresholds: the prior of ``FREEZING_GRID``."""
 
 
 @dataclass(frozen=True)
@@ -128,7 +138,11 @@ def _freezing_grid(
     fps: float,
     body_length: NDArray[np.float64],
 ) -> NDArray[np.bool_]:
-    """BehaviorDEPOT's rule per animal at every threshold multiple of ``_GRID``."""
+    """BehaviorDEPOT's rule per animal at every multiple of ``FREEZING_GRID``, lag removed.
+
+    ``freezing_by_velocity(centred=True)``: a bout's edges fall on the frames where the
+    keypoints stop and start moving, not 1.5 frames later.
+    """
     head, rear, nose, ears = body_points(pts, keypoints, layout)
     grid = FREEZING_GRID
     out = np.zeros((len(grid), pts.shape[0], pts.shape[1]), dtype=bool)
@@ -142,8 +156,9 @@ def _freezing_grid(
             out[g, :, a] = freezing_by_velocity(
                 head[:, a], rear[:, a], nose[:, a], ears[:, a], fps=fps,
                 units_per_cm=float(body_length[a]) / BODY_LENGTH_CM,
-                velocity_threshold=0.52 * mult, angle_threshold=12.0 * mult,
-                window_width=width, count_threshold=count, smooth_frames=smooth,
+                velocity_threshold=FREEZING_VELOCITY_CM_S * mult,
+                angle_threshold=FREEZING_ANGLE_DEG_S * mult,
+                window_width=width, count_threshold=count, smooth_frames=smooth, centred=True,
             )  # fmt: skip
     return out
 
