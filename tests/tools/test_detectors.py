@@ -17,7 +17,6 @@ from ethoagent.tools.detectors import (
     rule_kind,
     window_uncertainty,
 )
-from ethoagent.tools.detectors.fit import _choose, _Examples
 
 FPS = 50.0
 KEYPOINTS = ("nose", "tailbase")
@@ -211,25 +210,28 @@ def test_a_model_overrules_a_rule_only_with_five_clips_per_class(
         assert not any("kept the rules" in w for w in three.cv_report["warnings"])
 
 
-def test_selection_compares_candidates_fold_by_fold() -> None:
-    # the model beats the rules by one frame in every fold of 20; fold 2 is hard for both.
-    # The model's own fold spread (0.07 SE) would let the rules through; the paired
-    # difference does not.
-    folds = 4
-    y = np.tile(np.r_[np.zeros(10, np.int64), np.ones(10, np.int64)], folds)
-    fold = np.repeat(np.arange(folds), 20)
+def test_the_rules_alone_label_without_the_velocity_rules_lag() -> None:
+    pts, truth = _bouts(5)
+    classes = ("freezing", "other")
+    feats = detector_features(pts, fps=FPS, keypoints=KEYPOINTS)
+    # 1.5 frames of lag at 50 fps: the lag-free grid is the rule one frame earlier
+    inner = slice(40, -40)
+    assert np.array_equal(
+        feats.freezing_lag_free[:, :-1][:, inner], feats.freezing[:, 1:][:, inner]
+    )
+    assert not np.array_equal(feats.freezing_lag_free, feats.freezing)
+    det = fit_detector(feats, _examples(truth, classes, 4), classes)
+    assert det.model_kind == "rules"
+    kind, threshold = det.rules[0]
+    lag_free = rule_fires(kind, feats, threshold, lag_free=True)[:, 0]
+    assert np.array_equal(det.predict(feats).labels[:, 0] == 0, lag_free)
+    # the still bouts are centred on the walker's (the lagged ones come late)
+    assert abs(_bout_shift(lag_free, truth == 0)) <= 0.5
+    assert _bout_shift(feats.freezing[2, :, 0], truth == 0) >= 0.5
 
-    def wrong(errors: list[int]) -> NDArray[np.int64]:
-        lab = y.copy()
-        for k, e in enumerate(errors):
-            lab[np.flatnonzero(fold == k)[:e]] = 1
-        return lab
 
-    ex = _Examples(rows=np.zeros((y.size, 2), np.int64), y=y, fold=fold, folds=folds)
-    rules, model = ("rules", 1.0, 0.0), ("logreg", 0.0, 0.0)
-    oof = {rules: wrong([1, 1, 7, 1]), model: wrong([0, 0, 6, 0])}
-    scores, chosen = _choose(oof, ex, ("a", "b"))
-    assert scores[model] - scores[rules] == pytest.approx(0.0516, abs=1e-3)
-    assert chosen == model
-    # a tie in every fold keeps the preferred candidate
-    assert _choose({rules: oof[model], model: oof[model]}, ex, ("a", "b"))[1] == rules
+def _bout_shift(pred: NDArray[np.bool_], true: NDArray[np.bool_]) -> float:
+    """Mean offset (frames) of the predicted bouts' starts and ends from the true ones."""
+    edges = [np.flatnonzero(np.diff(x.astype(np.int64))) for x in (pred, true)]
+    assert edges[0].size == edges[1].size
+    return float(np.mean(edges[0] - edges[1]))

@@ -66,7 +66,11 @@ class DetectorFeatures:
         names: feature names, length ``features``.
         raw: ``(frames, individuals, features)`` float64 before standardisation (BL,
             BL/s, rad, s; NaN where not computable): what the rules read.
-        freezing: ``(thresholds, frames, individuals)`` bool, BehaviorDEPOT's rule.
+        freezing: ``(thresholds, frames, individuals)`` bool, BehaviorDEPOT's rule at
+            its own timing (what the fitted model's mixes and the ``freezing_rule_<s>s``
+            features use).
+        freezing_lag_free: the same without the rule's 1.5-frame lag
+            (``freezing_by_velocity(centred=True)``): what the rules alone label.
         fps: frame rate, Hz; dim: 2 or 3.
     """
 
@@ -74,6 +78,7 @@ class DetectorFeatures:
     names: tuple[str, ...]
     raw: NDArray[np.float64]
     freezing: NDArray[np.bool_]
+    freezing_lag_free: NDArray[np.bool_]
     fps: float
     dim: int
 
@@ -137,11 +142,13 @@ def _freezing_grid(
     layout: BodyLayout,
     fps: float,
     body_length: NDArray[np.float64],
+    *,
+    centred: bool,
 ) -> NDArray[np.bool_]:
-    """BehaviorDEPOT's rule per animal at every multiple of ``FREEZING_GRID``, lag removed.
+    """BehaviorDEPOT's rule per animal at every multiple of ``FREEZING_GRID``.
 
-    ``freezing_by_velocity(centred=True)``: a bout's edges fall on the frames where the
-    keypoints stop and start moving, not 1.5 frames later.
+    ``centred``: without the rule's lag (``freezing_by_velocity``), so a bout's edges fall
+    on the frames where the keypoints stop and start moving, not 1.5 frames later.
     """
     head, rear, nose, ears = body_points(pts, keypoints, layout)
     grid = FREEZING_GRID
@@ -158,7 +165,7 @@ def _freezing_grid(
                 units_per_cm=float(body_length[a]) / BODY_LENGTH_CM,
                 velocity_threshold=FREEZING_VELOCITY_CM_S * mult,
                 angle_threshold=FREEZING_ANGLE_DEG_S * mult,
-                window_width=width, count_threshold=count, smooth_frames=smooth, centred=True,
+                window_width=width, count_threshold=count, smooth_frames=smooth, centred=centred,
             )  # fmt: skip
     return out
 
@@ -223,7 +230,7 @@ def detector_features(
     step = np.linalg.norm(np.diff(head, axis=0), axis=-1) * fps / base.body_length
     head_speed = np.concatenate([step[:1], step])
     log_speed = np.log10(np.clip(base.column("speed"), 0, None) + 0.01)
-    frz = _freezing_grid(pts, keypoints, lay, fps, base.body_length)
+    frz = _freezing_grid(pts, keypoints, lay, fps, base.body_length, centred=False)
     extra_cols = {"head_speed": head_speed, "log_speed": log_speed}
     if pts.shape[1] >= 2:
         extra_cols |= _social(pts, keypoints, lay, fps, base.body_length)
@@ -252,6 +259,7 @@ def detector_features(
         names=(*names, *extra),
         raw=raw,
         freezing=frz,
+        freezing_lag_free=_freezing_grid(pts, keypoints, lay, fps, base.body_length, centred=True),
         fps=float(fps),
         dim=int(pts.shape[3]),
     )

@@ -8,9 +8,10 @@ below the one-line rule a user could write.
    distances, and their rolling mean and standard deviation; lengths in body lengths (BL).
 2. Rules from the class names (``RULES``), calibrated to body size and frame rate:
    freezing = BehaviorDEPOT's velocity rule (its 0.52 cm/s and 12 deg/s as the prior,
-   the body length as the ruler, the 30 ms lag of its windows removed); rearing = a
-   short (2D) or raised (3D) body; interact / contact = own nose near another animal's
-   body; darting = fast. One threshold each, refined on the example frames.
+   the body length as the ruler; without its 30 ms lag where the rules label alone);
+   rearing = a short (2D) or raised (3D) body; interact /
+   contact = own nose near another animal's body; darting = fast. One threshold each,
+   refined on the example frames.
 3. ``fit_detector``: a class-balanced logistic regression on the example frames mixed
    with the rules, rule weight and smoothing chosen by cross-validation over the example
    clips; the rules alone are a candidate and win ties, and where they label every class
@@ -99,7 +100,9 @@ def _grid_key(kind: RuleKind, feats: DetectorFeatures) -> str:
     return "rearing3d" if kind == "rearing" and feats.dim == 3 else kind
 
 
-def rule_fires(kind: RuleKind, feats: DetectorFeatures, threshold: float) -> NDArray[np.bool_]:
+def rule_fires(
+    kind: RuleKind, feats: DetectorFeatures, threshold: float, *, lag_free: bool = False
+) -> NDArray[np.bool_]:
     """Where a rule fires, ``(frames, individuals)`` bool.
 
     Args:
@@ -110,6 +113,8 @@ def rule_fires(kind: RuleKind, feats: DetectorFeatures, threshold: float) -> NDA
             which (3D) the animal rears; contact: own nose to the nearest keypoint of
             another animal (BL) below which a contact bout starts (``contact_bouts``);
             darting: speed over 0.25 s (BL/s) above.
+        lag_free: freezing without the rule's 1.5-frame lag
+            (``DetectorFeatures.freezing_lag_free``); the other rules have none.
 
     Returns:
         ``(frames, individuals)`` bool; all False where the rule cannot be computed (no
@@ -119,7 +124,8 @@ def rule_fires(kind: RuleKind, feats: DetectorFeatures, threshold: float) -> NDA
         if kind == "freezing":
             grid = _GRID["freezing"]
             g = int(np.argmin([abs(m - threshold) for m in grid]))
-            return np.asarray(feats.freezing[g], dtype=bool)
+            grid_fires = feats.freezing_lag_free if lag_free else feats.freezing
+            return np.asarray(grid_fires[g], dtype=bool)
         if kind == "rearing" and feats.dim == 3:
             h = feats.column("height_mean_0.25s")
             cut = np.nanquantile(h, threshold, axis=0) if np.isfinite(h).any() else np.inf
@@ -297,7 +303,7 @@ class Detector:
         """Probabilities, labels and uncertainty of every animal in every frame."""
         p_model = _model_proba(self.model, self.model_classes, feats, len(self.classes))
         p_model = self.pair.share_proba(p_model)
-        fires = _fires(self.rules, feats)
+        fires = _fires(self.rules, feats, lag_free=self.model_kind == "rules")
         rule_lab = self.pair.share_labels(_rule_labels(fires, self.rules, self.fallback, feats))
         if self.model_kind == "rules":
             proba = np.eye(len(self.classes))[rule_lab]
@@ -329,11 +335,15 @@ def _model_proba(
     return out
 
 
-def _fires(rules: dict[int, tuple[RuleKind, float]], feats: DetectorFeatures) -> NDArray[np.bool_]:
-    """``(frames, individuals, rules)`` bool, in ``rules`` order."""
+def _fires(
+    rules: dict[int, tuple[RuleKind, float]], feats: DetectorFeatures, *, lag_free: bool = False
+) -> NDArray[np.bool_]:
+    """``(frames, individuals, rules)`` bool, in ``rules`` order (``rule_fires``)."""
     if not rules:
         return np.zeros((feats.frames, feats.individuals, 0), dtype=bool)
-    return np.stack([rule_fires(k, feats, t) for k, t in rules.values()], axis=-1)
+    return np.stack(
+        [rule_fires(k, feats, t, lag_free=lag_free) for k, t in rules.values()], axis=-1
+    )
 
 
 def _rule_labels(
@@ -527,7 +537,8 @@ def _cross_validate(
         for cand in cands:
             kind, w, d = cand
             if kind == "rules":
-                lab = pair.share_labels(_rule_labels(fires, rules, fallback, feats))
+                alone = _fires(rules, feats, lag_free=True)
+                lab = pair.share_labels(_rule_labels(alone, rules, fallback, feats))
             else:
                 p = _mix(_model_proba(*fitted, feats, len(classes)), fires, rules, w)
                 lab = _smooth(pair.share_proba(p), feats.fps, d)
@@ -549,12 +560,12 @@ def fit_detector(
     out-of-fold predictions on the example frames (up to 5 folds; each example clip lies
     whole in one fold, the clips of each class dealt round-robin; rule thresholds refined
     on the training folds only).
-    The first candidate in that order within one paired standard error (of its per-fold
-    difference to the best) of the best score is refitted on every example; so the rules
-    win ties, and the fitted model is chosen only where it scores better on held-out clips
-    by more than the folds' noise; where the rules label every class (all but one have
-    a rule), also only where every class with a rule has ``FEW_CLIPS`` example clips or
-    more (a warning says when the rules were kept for want of clips).
+    The first candidate in that order within one standard error (across folds) of the
+    best score is refitted on every example; so the rules win ties, and the fitted model
+    is chosen only where it scores better on held-out clips by more than the folds'
+    noise; where the rules label every class (all but one have a rule), also only where
+    every class with a rule has ``FEW_CLIPS`` example clips or more (a warning says when
+    the rules were kept for want of clips).
 
     ``Detector.cv_report``: ``folds``, ``candidates`` (name -> CV macro-F1), ``chosen``,
     ``detector_cv_macro_f1``, ``rule_cv_macro_f1`` (None without rules),
@@ -611,37 +622,26 @@ def _choose(
 ) -> tuple[dict[Candidate, float], Candidate]:
     """CV macro-F1 of every candidate, and the one chosen by the one-standard-error rule.
 
-    The first candidate in order of preference (rules, then more rule weight,
-    ``_DWELL_S``) whose score is within one paired standard error of the best is chosen:
-    the standard error across folds of the per-fold difference between the best and that
-    candidate, so a model must beat the rules by more than the folds' noise. Paired,
-    because every candidate is scored on the same folds: a hard fold lowers them all,
-    and the spread of one candidate's own fold scores would count that as noise (on the
-    simulator, with the lag-free freezing rule, it let a mix 0.03 below the best on the
-    example clips win, 0.07 below it on the other frames).
+    The best mean score over folds sets the bar: best minus its standard error across
+    folds; the first candidate in order of preference (rules, then more rule weight,
+    ``_DWELL_S``) whose score reaches the bar is chosen, so a model must beat the
+    rules by more than the folds' noise.
     """
     scores: dict[Candidate, float] = {}
-    per_fold: dict[Candidate, NDArray[np.float64]] = {}
+    spread: dict[Candidate, float] = {}
     for cand, lab in oof.items():
-        per_fold[cand] = np.asarray(
-            [
-                float(per_class_scores(lab[m], ex.y[m], classes)["macro_f1"])
-                if m.any() and (lab[m] >= 0).all()
-                else np.nan
-                for m in (ex.fold == k for k in range(ex.folds))
-            ]
-        )
+        per_fold = [
+            float(per_class_scores(lab[m], ex.y[m], classes)["macro_f1"])
+            for m in (ex.fold == k for k in range(ex.folds))
+            if m.any() and (lab[m] >= 0).all()
+        ]
         ok = lab >= 0
         scores[cand] = float(per_class_scores(lab[ok], ex.y[ok], classes)["macro_f1"])
+        folds = [v for v in per_fold if np.isfinite(v)]
+        spread[cand] = float(np.std(folds) / np.sqrt(len(folds))) if len(folds) > 1 else 0.0
     best = max(scores, key=lambda c: scores[c])
-
-    def within(cand: Candidate) -> bool:
-        diff = per_fold[best] - per_fold[cand]
-        diff = diff[np.isfinite(diff)]
-        se = float(np.std(diff) / np.sqrt(diff.size)) if diff.size > 1 else 0.0
-        return scores[cand] >= scores[best] - se - 1e-9
-
-    return scores, next(c for c in scores if within(c))
+    bar = scores[best] - spread[best] - 1e-9
+    return scores, next(c for c in scores if scores[c] >= bar)
 
 
 def _few_clips_keep_rules(
