@@ -727,28 +727,15 @@ def freezing_by_velocity(
         ``(frames,)`` bool, True = freezing.
     """
 
-    def prep(xy: ArrayLike) -> NDArray[np.float64]:
-        a = np.asarray(xy, dtype=np.float64).copy()
-        for d in range(a.shape[1]):
-            col = a[:, d]
-            ok = np.isfinite(col)
-            if ok.any() and not ok.all():
-                col[~ok] = np.interp(np.flatnonzero(~ok), np.flatnonzero(ok), col[ok])
-        if smooth_frames > 1:
-            kern = np.ones(smooth_frames) / smooth_frames
-            pad = smooth_frames // 2
-            padded = np.pad(a, ((pad, smooth_frames - 1 - pad), (0, 0)), mode="edge")
-            a = np.stack(
-                [np.convolve(padded[:, d], kern, mode="valid") for d in range(a.shape[1])], 1
-            )
-        return a
-
     def speed(xy: NDArray[np.float64]) -> NDArray[np.float64]:
         d = np.diff(xy, axis=0)
         v = np.hypot(d[:, 0], d[:, 1]) * fps / units_per_cm
         return np.concatenate([v[:1], v])
 
-    head, rear, nose, ears = (prep(x) for x in (head_xy, rear_xy, nose_xy, between_ears_xy))
+    head, rear, nose, ears = (
+        _filled_moving_average(x, smooth_frames)
+        for x in (head_xy, rear_xy, nose_xy, between_ears_xy)
+    )
     v = np.nanmean(np.stack([speed(head), speed(rear)]), axis=0)
     ang = np.degrees(np.arctan2(ears[:, 1] - nose[:, 1], ears[:, 0] - nose[:, 0]))
     dang = np.mod(np.diff(ang) + 180.0, 360.0) - 180.0
@@ -763,7 +750,31 @@ def freezing_by_velocity(
     ends = counts >= round(count_threshold / 2)
     ends[window_width + 1 : below.size - window_width - 1] = False
     frz |= ends
-    min_frames = round(min_duration_s * fps)
+    return _drop_short_bouts(frz, round(min_duration_s * fps))
+
+
+def _filled_moving_average(xy: ArrayLike, width: int) -> NDArray[np.float64]:
+    """``(frames, 2)`` NaN filled linearly, then a moving average of ``width`` frames.
+
+    The window of frame t is [t - width // 2, t + width - 1 - width // 2] (BehaviorDEPOT's
+    timing: half a frame late for even widths).
+    """
+    a = np.asarray(xy, dtype=np.float64).copy()
+    for d in range(a.shape[1]):
+        col = a[:, d]
+        ok = np.isfinite(col)
+        if ok.any() and not ok.all():
+            col[~ok] = np.interp(np.flatnonzero(~ok), np.flatnonzero(ok), col[ok])
+    if width <= 1:
+        return a
+    kern = np.ones(width) / width
+    pad = width // 2
+    padded = np.pad(a, ((pad, width - 1 - pad), (0, 0)), mode="edge")
+    return np.stack([np.convolve(padded[:, d], kern, mode="valid") for d in range(a.shape[1])], 1)
+
+
+def _drop_short_bouts(frz: NDArray[np.bool_], min_frames: int) -> NDArray[np.bool_]:
+    """``frz`` without its True runs shorter than ``min_frames``."""
     edges = np.flatnonzero(np.diff(np.concatenate([[0], frz.astype(np.int8), [0]])))
     out = np.zeros(frz.size, dtype=bool)
     for s, e in zip(edges[::2], edges[1::2], strict=True):
