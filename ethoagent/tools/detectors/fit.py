@@ -252,7 +252,8 @@ class DetectorPrediction:
         uncertainty: ``(frames, individuals)`` float64 in [0, 1]: half of (1 - margin
             between the two most likely classes) plus half where the fitted model and
             the rules disagree.
-        rule_labels: ``(frames, individuals)`` int64, the rules alone (the baseline).
+        rule_labels: ``(frames, individuals)`` int64, the rules alone (the baseline;
+            the freezing rule lag-free where the detector is the rules alone).
     """
 
     proba: NDArray[np.float64]
