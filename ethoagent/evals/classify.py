@@ -28,8 +28,10 @@ Methods, all in the same run:
   every window (``model_budget`` 1), no keypoint summary; and its ablations ``no_definitions``,
   ``no_examples``, ``no_preprocessing`` (one help switched off each);
 - baselines: ``majority`` (the truth's most frequent class: an oracle constant),
-  ``velocity_threshold`` (BehaviorDEPOT's velocity freezing rule with its published
-  thresholds; other frames get the most frequent non-freezing class), ``knn_features``
+  ``velocity_threshold`` (BehaviorDEPOT's velocity freezing rule with the thresholds its
+  demo1 output used, 0.52 cm/s and 12 deg/s; other frames get the most frequent
+  non-freezing class), ``velocity_threshold_defaults`` (the same at the defaults its demo
+  README gives, 0.59 cm/s and 15 deg/s), ``knn_features``
   (3-nearest neighbours on per-frame keypoint features of the example frames) and
   ``logreg_keypoints`` (logistic regression on the same); where the classes include
   interact: ``nose_distance`` (each animal's own rule: interact where its nose is within
@@ -60,6 +62,7 @@ import json
 import math
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -193,7 +196,13 @@ def _logreg_baseline(case: ClassifyCase) -> NDArray[np.int64]:
     return _fit_predict(case, "logreg")
 
 
-def _velocity_rule(case: ClassifyCase) -> NDArray[np.int64]:
+def _velocity_rule(
+    case: ClassifyCase, velocity_cm_s: float = 0.52, angle_deg_s: float = 12.0
+) -> NDArray[np.int64]:
+    """BehaviorDEPOT's velocity freezing rule at ``case.units_per_cm``, ``(frames,)`` codes.
+
+    Defaults: the thresholds demo1 was analysed with (its ``Params.mat``).
+    """
     names = [k.lower().replace(" ", "_").replace("-", "_") for k in case.pose.keypoints]
     pts = case.pose.points[:, 0, :, :2]
 
@@ -210,7 +219,10 @@ def _velocity_rule(case: ClassifyCase) -> NDArray[np.int64]:
         head = mean_of("ear_left", "ear_right")
         rear = mean_of("hindpaw_left", "hindpaw_right", "tail_base")
         nose, ears = head, mean_of("back_front")
-    frz = freezing_by_velocity(head, rear, nose, ears, fps=case.fps, units_per_cm=case.units_per_cm)
+    frz = freezing_by_velocity(
+        head, rear, nose, ears, fps=case.fps, units_per_cm=case.units_per_cm,
+        velocity_threshold=velocity_cm_s, angle_threshold=angle_deg_s,
+    )  # fmt: skip
     f = case.classes.index("freezing")
     rest = [j for j in range(len(case.classes)) if j != f]
     other = max(rest, key=lambda j: int((case.truth == j).sum()))
@@ -559,7 +571,8 @@ def classify_suite(options: SuiteOptions) -> SuiteResult:
         "majority = the most frequent class of the scored truth (an oracle constant); "
         "velocity_threshold = BehaviorDEPOT's freezing rule (0.52 cm/s, 12 deg/s, window 32, "
         "count 10, min 0.9 s; a moving average of 14 frames instead of LOWESS), other frames "
-        "get the most frequent non-freezing class.",
+        "get the most frequent non-freezing class; velocity_threshold_defaults = the same "
+        "rule at the defaults BehaviorDEPOT's demo README gives (0.59 cm/s, 15 deg/s).",
         "The demo7 inter-rater agreement is on another session (no keypoints): a ceiling "
         "for demo1's freezing F1, not a score on the same frames.",
         "classical_detector = tools.detectors fitted on the example frames only (features "
@@ -628,7 +641,13 @@ def _case_predictions(
     preds["majority"] = (np.full(case.truth.size, majority, np.int64), None, None)
     baselines = [("knn_features", _knn_baseline), ("logreg_keypoints", _logreg_baseline)]
     if "freezing" in case.classes:
-        baselines.insert(0, ("velocity_threshold", _velocity_rule))
+        baselines[:0] = [
+            ("velocity_threshold", _velocity_rule),
+            (
+                "velocity_threshold_defaults",
+                partial(_velocity_rule, velocity_cm_s=0.59, angle_deg_s=15.0),
+            ),
+        ]
     if "interact" in case.classes:
         baselines.insert(0, ("nose_distance", _nose_distance_rule))
     for name, fn in baselines:

@@ -693,6 +693,7 @@ def freezing_by_velocity(
     count_threshold: int = 10,
     min_duration_s: float = 0.9,
     smooth_frames: int = 14,
+    centred: bool = False,
 ) -> NDArray[np.bool_]:
     """BehaviorDEPOT's velocity freezing classifier (``calculateFreezing_velocity``).
 
@@ -706,49 +707,74 @@ def freezing_by_velocity(
     BehaviorDEPOT smooths the tracking with LOWESS (span 14) first; here a centred
     moving average of ``smooth_frames`` stands in for it.
 
+    As BehaviorDEPOT computes it, the rule lags the animal: the backward difference
+    of the speed (half a frame) and the even-width moving average and box (half a frame
+    each) put a frame's label 1.5 frames (30 ms at 50 fps) after the frame it describes.
+    ``centred=True`` moves the below-threshold vector back by the whole frames of that
+    lag (1 frame for the default widths, leaving half a frame), so a bout starts and
+    ends where the keypoints stop and start moving.
+
     Args:
         head_xy, rear_xy, nose_xy, between_ears_xy: ``(frames, 2)`` positions in
             keypoint units (pixels or mm), NaN = missing (filled linearly).
         fps: frame rate, Hz.
         units_per_cm: keypoint units per cm (32 px/cm for BehaviorDEPOT's demo1; 10 for mm).
+        velocity_threshold: cm/s; angle_threshold: deg/s of the head direction.
+        window_width, count_threshold, smooth_frames: frames; min_duration_s: s.
+        centred: remove the windows' lag (above); False = BehaviorDEPOT's timing.
 
     Returns:
         ``(frames,)`` bool, True = freezing.
     """
-
-    def prep(xy: ArrayLike) -> NDArray[np.float64]:
-        a = np.asarray(xy, dtype=np.float64).copy()
-        for d in range(a.shape[1]):
-            col = a[:, d]
-            ok = np.isfinite(col)
-            if ok.any() and not ok.all():
-                col[~ok] = np.interp(np.flatnonzero(~ok), np.flatnonzero(ok), col[ok])
-        if smooth_frames > 1:
-            kern = np.ones(smooth_frames) / smooth_frames
-            pad = smooth_frames // 2
-            padded = np.pad(a, ((pad, smooth_frames - 1 - pad), (0, 0)), mode="edge")
-            a = np.stack(
-                [np.convolve(padded[:, d], kern, mode="valid") for d in range(a.shape[1])], 1
-            )
-        return a
 
     def speed(xy: NDArray[np.float64]) -> NDArray[np.float64]:
         d = np.diff(xy, axis=0)
         v = np.hypot(d[:, 0], d[:, 1]) * fps / units_per_cm
         return np.concatenate([v[:1], v])
 
-    head, rear, nose, ears = (prep(x) for x in (head_xy, rear_xy, nose_xy, between_ears_xy))
+    head, rear, nose, ears = (
+        _filled_moving_average(x, smooth_frames)
+        for x in (head_xy, rear_xy, nose_xy, between_ears_xy)
+    )
     v = np.nanmean(np.stack([speed(head), speed(rear)]), axis=0)
     ang = np.degrees(np.arctan2(ears[:, 1] - nose[:, 1], ears[:, 0] - nose[:, 0]))
     dang = np.mod(np.diff(ang) + 180.0, 360.0) - 180.0
     dang = np.concatenate([dang[:1], dang]) * fps
     below = (v < velocity_threshold) & (np.abs(dang) < angle_threshold)
+    if centred:
+        halves = 1 + (smooth_frames > 1 and smooth_frames % 2 == 0) + (window_width % 2 == 0)
+        lag = min(halves // 2, max(below.size - 1, 0))
+        below = np.concatenate([below[lag:], np.repeat(below[-1:], lag)])
     counts = np.convolve(below.astype(np.float64), np.ones(window_width), mode="same")
     frz = counts >= count_threshold
     ends = counts >= round(count_threshold / 2)
     ends[window_width + 1 : below.size - window_width - 1] = False
     frz |= ends
-    min_frames = round(min_duration_s * fps)
+    return _drop_short_bouts(frz, round(min_duration_s * fps))
+
+
+def _filled_moving_average(xy: ArrayLike, width: int) -> NDArray[np.float64]:
+    """``(frames, 2)`` NaN filled linearly, then a moving average of ``width`` frames.
+
+    The window of frame t is [t - width // 2, t + width - 1 - width // 2] (BehaviorDEPOT's
+    timing: half a frame late for even widths).
+    """
+    a = np.asarray(xy, dtype=np.float64).copy()
+    for d in range(a.shape[1]):
+        col = a[:, d]
+        ok = np.isfinite(col)
+        if ok.any() and not ok.all():
+            col[~ok] = np.interp(np.flatnonzero(~ok), np.flatnonzero(ok), col[ok])
+    if width <= 1:
+        return a
+    kern = np.ones(width) / width
+    pad = width // 2
+    padded = np.pad(a, ((pad, width - 1 - pad), (0, 0)), mode="edge")
+    return np.stack([np.convolve(padded[:, d], kern, mode="valid") for d in range(a.shape[1])], 1)
+
+
+def _drop_short_bouts(frz: NDArray[np.bool_], min_frames: int) -> NDArray[np.bool_]:
+    """``frz`` without its True runs shorter than ``min_frames``."""
     edges = np.flatnonzero(np.diff(np.concatenate([[0], frz.astype(np.int8), [0]])))
     out = np.zeros(frz.size, dtype=bool)
     for s, e in zip(edges[::2], edges[1::2], strict=True):

@@ -87,7 +87,7 @@ def pool_features(
         raise InputError(
             "the example sessions share no detector feature.", fix="check their keypoints."
         )
-    values, raw, freezing, moved = [], [], [], []
+    values, raw, freezing, lag_free, moved = [], [], [], [], []
     offset = 0
     for f, exs in zip(feats, examples, strict=True):
         cut = select_features(f, names)
@@ -95,6 +95,7 @@ def pool_features(
             values.append(cut.values[:, a])
             raw.append(cut.raw[:, a])
             freezing.append(cut.freezing[:, :, a])
+            lag_free.append(cut.freezing_lag_free[:, :, a])
             moved += [
                 Example(animal=0, start=e.start + offset, stop=e.stop + offset, label=e.label)
                 for e in exs
@@ -106,6 +107,7 @@ def pool_features(
         names=names,
         raw=np.concatenate(raw)[:, None, :],
         freezing=np.concatenate(freezing, axis=1)[:, :, None],
+        freezing_lag_free=np.concatenate(lag_free, axis=1)[:, :, None],
         fps=feats[0].fps,
         dim=feats[0].dim,
     )

@@ -88,6 +88,8 @@ def test_quick_eval_on_behaviordepot(results: dict[str, object]) -> None:
     assert isinstance(metrics, dict)
     assert metrics["behaviordepot_demo1.classify_beats_majority"] is True
     assert "behaviordepot_demo1.behaviordepot_output.macro_f1" in metrics
+    # the peer's rule at both its threshold pairs sits beside classify
+    assert "behaviordepot_demo1.velocity_threshold_defaults.macro_f1" in metrics
     # not below the one-line rule: the detector runs the same rule with the body length as
     # its ruler (6.5 cm) instead of the known 32 px/cm, so it may differ by a few frames
     detector = metrics["behaviordepot_demo1.classical_detector.macro_f1"]

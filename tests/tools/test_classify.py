@@ -142,3 +142,27 @@ def test_frame_difference_confirms_freezing_where_keypoints_are_missing() -> Non
     brief = check_temporal_plausibility(probs, CLASSES, {**lost, "frame_immobile_s": 0.5})
     assert not brief.passed and "frame difference" in brief.message
     assert check_temporal_plausibility(probs, CLASSES, {**lost, "frame_immobile_s": 1.5}).passed
+
+
+@pytest.mark.parametrize(
+    ("fps", "width", "count", "smooth"), [(50.0, 32, 10, 14), (25.0, 16, 5, 7), (30.0, 19, 6, 8)]
+)
+def test_centred_velocity_rule_moves_the_bout_onto_the_still_frames(
+    fps: float, width: int, count: int, smooth: int
+) -> None:
+    n = int(10 * fps)
+    a, b = int(4 * fps), int(6 * fps)  # still from 4 s to 6 s, 2 cm/s sine elsewhere
+    x = 100.0 + 64 * np.sin(2 * np.pi * np.arange(n) / fps)
+    x[a:b] = x[a]
+    xy = np.stack([x, np.full(n, 50.0)], axis=1)
+    nose = xy + np.array([20.0, 0.0])
+    kw = {"window_width": width, "count_threshold": count, "smooth_frames": smooth}
+    late = freezing_by_velocity(xy, xy, nose, xy, fps=fps, units_per_cm=32.0, **kw)
+    on = freezing_by_velocity(xy, xy, nose, xy, fps=fps, units_per_cm=32.0, centred=True, **kw)
+    # the windows' lag is 1 frame here (backward difference + even widths): moved back by it
+    assert np.array_equal(on[:-1], late[1:])
+    mid = (a + b - 1) / 2
+    idx, idx_late = np.flatnonzero(on), np.flatnonzero(late)
+    offset = (idx.min() + idx.max()) / 2 - mid
+    assert abs(offset) < abs((idx_late.min() + idx_late.max()) / 2 - mid)
+    assert abs(offset) <= 1.0

@@ -208,3 +208,30 @@ def test_a_model_overrules_a_rule_only_with_five_clips_per_class(
         three = fit_detector(feats, _examples(swapped, classes, per), (*classes, "turning"))
         assert three.cv_report["chosen"] != "rules"
         assert not any("kept the rules" in w for w in three.cv_report["warnings"])
+
+
+def test_the_rules_alone_label_without_the_velocity_rules_lag() -> None:
+    pts, truth = _bouts(5)
+    classes = ("freezing", "other")
+    feats = detector_features(pts, fps=FPS, keypoints=KEYPOINTS)
+    # 1.5 frames of lag at 50 fps: the lag-free grid is the rule one frame earlier
+    inner = slice(40, -40)
+    assert np.array_equal(
+        feats.freezing_lag_free[:, :-1][:, inner], feats.freezing[:, 1:][:, inner]
+    )
+    assert not np.array_equal(feats.freezing_lag_free, feats.freezing)
+    det = fit_detector(feats, _examples(truth, classes, 4), classes)
+    assert det.model_kind == "rules"
+    kind, threshold = det.rules[0]
+    lag_free = rule_fires(kind, feats, threshold, lag_free=True)[:, 0]
+    assert np.array_equal(det.predict(feats).labels[:, 0] == 0, lag_free)
+    # the still bouts are centred on the walker's (the lagged ones come late)
+    assert abs(_bout_shift(lag_free, truth == 0)) <= 0.5
+    assert _bout_shift(feats.freezing[2, :, 0], truth == 0) >= 0.5
+
+
+def _bout_shift(pred: NDArray[np.bool_], true: NDArray[np.bool_]) -> float:
+    """Mean offset (frames) of the predicted bouts' starts and ends from the true ones."""
+    edges = [np.flatnonzero(np.diff(x.astype(np.int64))) for x in (pred, true)]
+    assert edges[0].size == edges[1].size
+    return float(np.mean(edges[0] - edges[1]))

@@ -23,8 +23,10 @@ from ethoagent.tools.features import BodyLayout, compute_features, infer_layout
 
 __all__ = [
     "BODY_LENGTH_CM",
+    "FREEZING_ANGLE_DEG_S",
     "FREEZING_GRID",
     "FREEZING_PRIOR",
+    "FREEZING_VELOCITY_CM_S",
     "SCALES_S",
     "DetectorFeatures",
     "body_points",
@@ -39,11 +41,19 @@ BODY_LENGTH_CM = 6.5
 """Nose-to-tail-base length of an adult mouse (cm): turns BehaviorDEPOT's cm/s thresholds
 into body lengths per second, so the freezing rule needs no pixel scale."""
 
+FREEZING_VELOCITY_CM_S = 0.52
+"""BehaviorDEPOT's velocity threshold (cm/s), as demo1 was analysed with (its ``Params.mat``;
+its demo README gives 0.59 cm/s and 15 deg/s as defaults: docs/classify.md compares both)."""
+
+FREEZING_ANGLE_DEG_S = 12.0
+"""BehaviorDEPOT's head-angle threshold (deg/s), as demo1 was analysed with."""
+
 FREEZING_GRID: tuple[float, ...] = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
-"""Multiples of BehaviorDEPOT's freezing thresholds (0.52 cm/s, 12 deg/s) computed."""
+"""Multiples of the freezing thresholds (``FREEZING_VELOCITY_CM_S``,
+``FREEZING_ANGLE_DEG_S``) computed."""
 
 FREEZING_PRIOR = 1.0
-"""BehaviorDEPOT's published thresholds: the prior of ``FREEZING_GRID``."""
+"""BehaviorDEPOT's thresholds: the prior of ``FREEZING_GRID``."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +66,11 @@ class DetectorFeatures:
         names: feature names, length ``features``.
         raw: ``(frames, individuals, features)`` float64 before standardisation (BL,
             BL/s, rad, s; NaN where not computable): what the rules read.
-        freezing: ``(thresholds, frames, individuals)`` bool, BehaviorDEPOT's rule.
+        freezing: ``(thresholds, frames, individuals)`` bool, BehaviorDEPOT's rule at
+            its own timing (what the fitted model's mixes and the ``freezing_rule_<s>s``
+            features use).
+        freezing_lag_free: the same without the rule's 1.5-frame lag
+            (``freezing_by_velocity(centred=True)``): what the rules alone label.
         fps: frame rate, Hz; dim: 2 or 3.
     """
 
@@ -64,6 +78,7 @@ class DetectorFeatures:
     names: tuple[str, ...]
     raw: NDArray[np.float64]
     freezing: NDArray[np.bool_]
+    freezing_lag_free: NDArray[np.bool_]
     fps: float
     dim: int
 
@@ -127,8 +142,14 @@ def _freezing_grid(
     layout: BodyLayout,
     fps: float,
     body_length: NDArray[np.float64],
+    *,
+    centred: bool,
 ) -> NDArray[np.bool_]:
-    """BehaviorDEPOT's rule per animal at every threshold multiple of ``_GRID``."""
+    """BehaviorDEPOT's rule per animal at every multiple of ``FREEZING_GRID``.
+
+    ``centred``: without the rule's lag (``freezing_by_velocity``), so a bout's edges fall
+    on the frames where the keypoints stop and start moving, not 1.5 frames later.
+    """
     head, rear, nose, ears = body_points(pts, keypoints, layout)
     grid = FREEZING_GRID
     out = np.zeros((len(grid), pts.shape[0], pts.shape[1]), dtype=bool)
@@ -142,8 +163,9 @@ def _freezing_grid(
             out[g, :, a] = freezing_by_velocity(
                 head[:, a], rear[:, a], nose[:, a], ears[:, a], fps=fps,
                 units_per_cm=float(body_length[a]) / BODY_LENGTH_CM,
-                velocity_threshold=0.52 * mult, angle_threshold=12.0 * mult,
-                window_width=width, count_threshold=count, smooth_frames=smooth,
+                velocity_threshold=FREEZING_VELOCITY_CM_S * mult,
+                angle_threshold=FREEZING_ANGLE_DEG_S * mult,
+                window_width=width, count_threshold=count, smooth_frames=smooth, centred=centred,
             )  # fmt: skip
     return out
 
@@ -208,7 +230,7 @@ def detector_features(
     step = np.linalg.norm(np.diff(head, axis=0), axis=-1) * fps / base.body_length
     head_speed = np.concatenate([step[:1], step])
     log_speed = np.log10(np.clip(base.column("speed"), 0, None) + 0.01)
-    frz = _freezing_grid(pts, keypoints, lay, fps, base.body_length)
+    frz = _freezing_grid(pts, keypoints, lay, fps, base.body_length, centred=False)
     extra_cols = {"head_speed": head_speed, "log_speed": log_speed}
     if pts.shape[1] >= 2:
         extra_cols |= _social(pts, keypoints, lay, fps, base.body_length)
@@ -237,6 +259,7 @@ def detector_features(
         names=(*names, *extra),
         raw=raw,
         freezing=frz,
+        freezing_lag_free=_freezing_grid(pts, keypoints, lay, fps, base.body_length, centred=True),
         fps=float(fps),
         dim=int(pts.shape[3]),
     )

@@ -8,7 +8,8 @@ below the one-line rule a user could write.
    distances, and their rolling mean and standard deviation; lengths in body lengths (BL).
 2. Rules from the class names (``RULES``), calibrated to body size and frame rate:
    freezing = BehaviorDEPOT's velocity rule (its 0.52 cm/s and 12 deg/s as the prior,
-   the body length as the ruler); rearing = a short (2D) or raised (3D) body; interact /
+   the body length as the ruler; without its 30 ms lag where the rules label alone);
+   rearing = a short (2D) or raised (3D) body; interact /
    contact = own nose near another animal's body; darting = fast. One threshold each,
    refined on the example frames.
 3. ``fit_detector``: a class-balanced logistic regression on the example frames mixed
@@ -99,7 +100,9 @@ def _grid_key(kind: RuleKind, feats: DetectorFeatures) -> str:
     return "rearing3d" if kind == "rearing" and feats.dim == 3 else kind
 
 
-def rule_fires(kind: RuleKind, feats: DetectorFeatures, threshold: float) -> NDArray[np.bool_]:
+def rule_fires(
+    kind: RuleKind, feats: DetectorFeatures, threshold: float, *, lag_free: bool = False
+) -> NDArray[np.bool_]:
     """Where a rule fires, ``(frames, individuals)`` bool.
 
     Args:
@@ -110,6 +113,8 @@ def rule_fires(kind: RuleKind, feats: DetectorFeatures, threshold: float) -> NDA
             which (3D) the animal rears; contact: own nose to the nearest keypoint of
             another animal (BL) below which a contact bout starts (``contact_bouts``);
             darting: speed over 0.25 s (BL/s) above.
+        lag_free: freezing without the rule's 1.5-frame lag
+            (``DetectorFeatures.freezing_lag_free``); the other rules have none.
 
     Returns:
         ``(frames, individuals)`` bool; all False where the rule cannot be computed (no
@@ -119,7 +124,8 @@ def rule_fires(kind: RuleKind, feats: DetectorFeatures, threshold: float) -> NDA
         if kind == "freezing":
             grid = _GRID["freezing"]
             g = int(np.argmin([abs(m - threshold) for m in grid]))
-            return np.asarray(feats.freezing[g], dtype=bool)
+            grid_fires = feats.freezing_lag_free if lag_free else feats.freezing
+            return np.asarray(grid_fires[g], dtype=bool)
         if kind == "rearing" and feats.dim == 3:
             h = feats.column("height_mean_0.25s")
             cut = np.nanquantile(h, threshold, axis=0) if np.isfinite(h).any() else np.inf
@@ -246,7 +252,8 @@ class DetectorPrediction:
         uncertainty: ``(frames, individuals)`` float64 in [0, 1]: half of (1 - margin
             between the two most likely classes) plus half where the fitted model and
             the rules disagree.
-        rule_labels: ``(frames, individuals)`` int64, the rules alone (the baseline).
+        rule_labels: ``(frames, individuals)`` int64, the rules alone (the baseline;
+            the freezing rule lag-free where the detector is the rules alone).
     """
 
     proba: NDArray[np.float64]
@@ -297,7 +304,7 @@ class Detector:
         """Probabilities, labels and uncertainty of every animal in every frame."""
         p_model = _model_proba(self.model, self.model_classes, feats, len(self.classes))
         p_model = self.pair.share_proba(p_model)
-        fires = _fires(self.rules, feats)
+        fires = _fires(self.rules, feats, lag_free=self.model_kind == "rules")
         rule_lab = self.pair.share_labels(_rule_labels(fires, self.rules, self.fallback, feats))
         if self.model_kind == "rules":
             proba = np.eye(len(self.classes))[rule_lab]
@@ -329,11 +336,15 @@ def _model_proba(
     return out
 
 
-def _fires(rules: dict[int, tuple[RuleKind, float]], feats: DetectorFeatures) -> NDArray[np.bool_]:
-    """``(frames, individuals, rules)`` bool, in ``rules`` order."""
+def _fires(
+    rules: dict[int, tuple[RuleKind, float]], feats: DetectorFeatures, *, lag_free: bool = False
+) -> NDArray[np.bool_]:
+    """``(frames, individuals, rules)`` bool, in ``rules`` order (``rule_fires``)."""
     if not rules:
         return np.zeros((feats.frames, feats.individuals, 0), dtype=bool)
-    return np.stack([rule_fires(k, feats, t) for k, t in rules.values()], axis=-1)
+    return np.stack(
+        [rule_fires(k, feats, t, lag_free=lag_free) for k, t in rules.values()], axis=-1
+    )
 
 
 def _rule_labels(
@@ -527,7 +538,8 @@ def _cross_validate(
         for cand in cands:
             kind, w, d = cand
             if kind == "rules":
-                lab = pair.share_labels(_rule_labels(fires, rules, fallback, feats))
+                alone = _fires(rules, feats, lag_free=True)
+                lab = pair.share_labels(_rule_labels(alone, rules, fallback, feats))
             else:
                 p = _mix(_model_proba(*fitted, feats, len(classes)), fires, rules, w)
                 lab = _smooth(pair.share_proba(p), feats.fps, d)
