@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -291,32 +291,36 @@ async def label_frame(
     mirror = [] if env.axes is None else [make_mirror_escalation(cams, env.axes)]
     named = None if identities is None else named_points(candidates, identities, n_kp)
     by_names = [] if named is None else [make_named_escalation(cams, named, opts.reprojection_px)]
-    stage = make_triangulation_stage(
-        cams,
-        reference_lengths,
-        env.skeleton,
-        limits=TriangulationLimits(
-            reprojection_px=opts.reprojection_px,
-            bone_tolerance=opts.bone_tolerance,
-            min_coverage=opts.min_coverage,
+    proposals: list[FramePoints] = []
+    stage = _recording(
+        make_triangulation_stage(
+            cams,
+            reference_lengths,
+            env.skeleton,
+            limits=TriangulationLimits(
+                reprojection_px=opts.reprojection_px,
+                bone_tolerance=opts.bone_tolerance,
+                min_coverage=opts.min_coverage,
+            ),
+            extra_escalations=[*mirror, *by_names, make_reask_escalation(env, views)],
+            budget=Budget(max_retries=0, max_attempts=5 + len(by_names), max_model_calls=24),
+            escalate=opts.refine_3d,
+            extra_checks=lr,
+            offered=None if named is None else np.isfinite(named[..., 0]),
         ),
-        extra_escalations=[*mirror, *by_names, make_reask_escalation(env, views)],
-        budget=Budget(max_retries=0, max_attempts=5 + len(by_names), max_model_calls=24),
-        escalate=opts.refine_3d,
-        extra_checks=lr,
+        proposals,
     )
+    inp = FrameInput(frame=frame, points_2d=reading_2d(views))
     outcome = await run_item(
-        stage,
-        f"frame {frame}",
-        FrameInput(frame=frame, points_2d=reading_2d(views)),
-        client=rt.client,
-        tracer=rt.tracer,
-        supervisor=rt.supervisor,
+        stage, f"frame {frame}", inp, client=rt.client, tracer=rt.tracer, supervisor=rt.supervisor
     )
     calls["triangulate"] = outcome.model_calls
-    out = outcome.output
+    out, reason = outcome.output, outcome.flag_reason
+    if outcome.status != "accepted" and proposals:
+        out, fails = kept_proposal(stage, inp, proposals)
+        reason = f"{reason}; kept {out.method} (fails {', '.join(fails) or 'none'})"
     pts3 = out.points_3d if out is not None else np.full((n_kp, 3), np.nan)
-    pts2 = out.points_2d if out is not None else reading_2d(views)
+    pts2 = out.points_2d if out is not None else inp.points_2d
     if named is not None:
         pts3, pts2 = _readmitted(env, named, reference_lengths, pts3, pts2)
     return FrameResult(
@@ -326,8 +330,58 @@ async def label_frame(
         method=out.method if out is not None else "none",
         reprojection_px=worst_reprojection(cams, pts3, pts2),
         model_calls=calls,
-        flag_reason=outcome.flag_reason,
+        flag_reason=reason,
     )
+
+
+def _recording(
+    stage: Stage[FrameInput, FramePoints], proposals: list[FramePoints]
+) -> Stage[FrameInput, FramePoints]:
+    """``stage`` recording its proposals: its own and its escalations', in order made."""
+
+    async def propose(inp: FrameInput, feedback: Feedback | None, ctx: StageContext) -> FramePoints:
+        out = await stage.propose(inp, feedback, ctx)
+        proposals.append(out)
+        return out
+
+    def recorded(esc: Escalation[FrameInput, FramePoints]) -> Escalation[FrameInput, FramePoints]:
+        async def run(
+            inp: FrameInput, last: FramePoints | None, feedback: Feedback, ctx: StageContext
+        ) -> FramePoints:
+            out = await esc.run(inp, last, feedback, ctx)
+            proposals.append(out)
+            return out
+
+        return replace(esc, run=run)
+
+    return replace(stage, propose=propose, escalations=[recorded(e) for e in stage.escalations])
+
+
+def kept_proposal(
+    stage: Stage[FrameInput, FramePoints], inp: FrameInput, proposals: Sequence[FramePoints]
+) -> tuple[FramePoints, list[str]]:
+    """The proposal a flagged frame keeps, and the checks it fails.
+
+    The one failing the fewest of ``stage``'s checks; of equals, the one using the most
+    2D labels, then the earliest. Escalations are tried in a fixed order and the last one
+    tried is not the best by construction: the model re-ask reads the per-view stages'
+    labels again and can undo a RANSAC over the 2D model's names that failed one check
+    only, and a mirror of left/right pairs can replace a reading every view agrees on.
+
+    Args:
+        stage: the triangulation stage (its checks are run again, no model is asked).
+        inp: the frame's input.
+        proposals: every proposal made for the frame, in order (at least one).
+    """
+    failed = [
+        [c.name for c in (check(inp, p) for check in stage.checks) if not c.passed]
+        for p in proposals
+    ]
+    best = min(
+        range(len(proposals)),
+        key=lambda i: (len(failed[i]), -int(np.isfinite(proposals[i].points_2d[..., 0]).sum()), i),
+    )
+    return proposals[best], failed[best]
 
 
 def _readmitted(
