@@ -96,12 +96,33 @@ def reading_2d(views: Sequence[ViewFrame]) -> NDArray[np.float64]:
     return out
 
 
+def side_offsets(axes: BodyAxes, points_3d: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Per left/right pair, how far (mm) its left keypoint lies on the body's left of its right.
+
+    Up is the frame's own dorsal direction (hindpaws' midpoint to body centre) where the
+    frame shows them, else the seeds' (``axes.up``): a fixed world up misjudges a rearing or
+    curled animal (on DANNCE's hand labels it put a correct pair on the wrong side in 10 of
+    81 frames, the frame's own up in none).
+
+    Args:
+        axes: the seeds' body axes.
+        points_3d: ``(keypoints, 3)`` mm, NaN = missing.
+
+    Returns:
+        ``(pairs,)`` mm, positive on the correct side, NaN where unknown.
+    """
+    own = lateral_offsets(axes.skeleton, points_3d)
+    seeds = lateral_offsets(axes.skeleton, points_3d, axes.up)
+    out: NDArray[np.float64] = np.where(np.isfinite(own), own, seeds) * axes.sign
+    return out
+
+
 def make_left_right_check(axes: BodyAxes) -> Callable[[FrameInput, FramePoints], CheckResult]:
     """A check that every left/right pair lies on its own side of the body axis in 3D."""
     names = axes.skeleton.keypoints
 
     def left_right(inp: FrameInput, out: FramePoints) -> CheckResult:
-        off = lateral_offsets(axes.skeleton, out.points_3d, axes.up) * axes.sign
+        off = side_offsets(axes, out.points_3d)
         wrong = [
             f"{names[a]}/{names[b]}"
             for (a, b), o in zip(axes.skeleton.left_right_index, off, strict=True)
@@ -131,7 +152,7 @@ def make_mirror_escalation(
     ) -> FramePoints:
         reading = (last.points_2d if last is not None else inp.points_2d).copy()
         points = last.points_3d if last is not None else triangulate_dlt(cameras, reading[None])[0]
-        off = lateral_offsets(axes.skeleton, points, axes.up) * axes.sign
+        off = side_offsets(axes, points)
         swapped = []
         for (a, b), o in zip(axes.skeleton.left_right_index, off, strict=True):
             if np.isfinite(o) and o < -LR_MARGIN_MM:
