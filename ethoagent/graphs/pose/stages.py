@@ -383,11 +383,11 @@ def kept_proposal(
 ) -> tuple[FramePoints, list[str]]:
     """The proposal a flagged frame keeps, and the checks it fails.
 
-    The one failing the fewest of ``stage``'s checks; of equals, the one using the most
-    2D labels, then the earliest. Escalations are tried in a fixed order and the last one
-    tried is not the best by construction: the model re-ask reads the per-view stages'
-    labels again and can undo a RANSAC over the 2D model's names that failed one check
-    only, and a mirror of left/right pairs can replace a reading every view agrees on.
+    The one failing the fewest of ``stage``'s checks, the earliest of equals: an
+    escalation that fixes nothing does not replace the proposal before it. Escalations
+    are tried in a fixed order and the last one tried is not the best by construction:
+    the model re-ask reads the per-view stages' labels again and can undo a RANSAC over
+    the 2D model's names that failed one check only.
 
     Args:
         stage: the triangulation stage (its checks are run again, no model is asked).
@@ -398,10 +398,7 @@ def kept_proposal(
         [c.name for c in (check(inp, p) for check in stage.checks) if not c.passed]
         for p in proposals
     ]
-    best = min(
-        range(len(proposals)),
-        key=lambda i: (len(failed[i]), -int(np.isfinite(proposals[i].points_2d[..., 0]).sum()), i),
-    )
+    best = min(range(len(proposals)), key=lambda i: (len(failed[i]), i))
     return proposals[best], failed[best]
 
 
