@@ -38,9 +38,11 @@ from ethoagent.evals.datasets import Dataset, load_dataset, shared_data_dir
 from ethoagent.evals.harness import SuiteOptions, SuiteResult, register_suite
 from ethoagent.evals.pose_real import (
     DANNCE,
+    GROSS_MM,
     SLEAP,
     evaluate_dataset,
     evaluate_views,
+    left_out_by,
     make_skeleton,
     no_nan,
     pick_seed_frames,
@@ -215,6 +217,7 @@ def evaluate_graph(
     clean_3d = triangulate_dlt(cams, clean[:, keep])
     base = {"data": data.name, "views": "+".join(kept_names), "labels": GRAPH_LABELS}
     spoilt = corruption.views(keep)
+    method_points: dict[str, NDArray[np.float64]] = {}
     rows = evaluate_views(
         cams,
         clean[:, keep],
@@ -225,6 +228,7 @@ def evaluate_graph(
         reference_lengths=lengths,
         limits=limits,
         base=base,
+        points_out=method_points,
     )
     calls = sum(state["model_calls"].values()) / (n * len(keep))
     graph = result_row(
@@ -247,6 +251,16 @@ def evaluate_graph(
         r.setdefault("model_calls_per_frame_view", 0.0)
     graph["model_calls_per_frame_view"] = calls
     metrics, notes = _graph_summary(rows[0], rows[1], graph, inputs, data, seeds, first)
+    left_out = left_out_by(points, method_points["stage"], ref3d)
+    key = "sleap" if data.name == SLEAP else "dannce"
+    metrics |= {f"{key}_graph_left_out_stage_has_{k}": v for k, v in left_out.items()}
+    if left_out["count"]:
+        notes.append(
+            f"{data.name}, whole pose graph: of the {left_out['count']:.0f} points it leaves "
+            f"out and the stage alone has, the stage's are off by a median "
+            f"{left_out['median_mm']:.1f} mm ({100 * left_out['within_gross']:.0f} % within "
+            f"{GROSS_MM:g} mm of the reference)."
+        )
     return rows, metrics, notes
 
 
@@ -277,6 +291,12 @@ def _graph_summary(
         f"{key}_graph_stage_agree_2px": stage["agree_2px"],
         f"{key}_graph_stage_missing_3d": stage["missing_3d"],
         f"{key}_graph_stage_gross_3d": stage["gross_3d"],
+        f"{key}_graph_stage_mean_mm": stage["mean_mm"],
+        f"{key}_graph_stage_wrong_used": stage["wrong_used"],
+        f"{key}_graph_stage_found_3d": stage["found_3d"],
+        f"{key}_graph_stage_flagged": stage["flagged"],
+        f"{key}_graph_wrong_used": graph["wrong_used"],
+        f"{key}_graph_found_3d": graph["found_3d"],
         f"{key}_graph_missing_3d": graph["missing_3d"],
         f"{key}_graph_gross_3d": graph["gross_3d"],
         f"{key}_graph_flagged": graph["flagged"],
