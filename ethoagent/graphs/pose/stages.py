@@ -311,7 +311,10 @@ async def label_frame(
     lr = [] if env.axes is None else [make_left_right_check(env.axes)]
     mirror = [] if env.axes is None else [make_mirror_escalation(cams, env.axes)]
     named = None if identities is None else named_points(candidates, identities, n_kp)
-    by_names = [] if named is None else [make_named_escalation(cams, named, opts.reprojection_px)]
+    pairs = env.skeleton.left_right_index
+    by_names = (
+        [] if named is None else [make_named_escalation(cams, named, opts.reprojection_px, pairs)]
+    )
     proposals: list[FramePoints] = []
     stage = _recording(
         make_triangulation_stage(
