@@ -386,8 +386,10 @@ def kept_proposal(
 ) -> tuple[FramePoints, list[str]]:
     """The proposal a flagged frame keeps, and the checks it fails.
 
-    The one failing the fewest of ``stage``'s checks, the earliest of equals: an
-    escalation that fixes nothing does not replace the proposal before it. Escalations
+    The one failing the fewest of ``stage``'s checks; of equals, one that passes the
+    coverage check (it rests on most of the frame's labels, where another left them out),
+    then the earliest: an escalation that fixes nothing does not replace the proposal
+    before it. Escalations
     are tried in a fixed order and the last one tried is not the best by construction:
     the model re-ask reads the per-view stages' labels again and can undo a RANSAC over
     the 2D model's names that failed one check only.
@@ -401,7 +403,7 @@ def kept_proposal(
         [c.name for c in (check(inp, p) for check in stage.checks) if not c.passed]
         for p in proposals
     ]
-    best = min(range(len(proposals)), key=lambda i: (len(failed[i]), i))
+    best = min(range(len(proposals)), key=lambda i: (len(failed[i]), "coverage" in failed[i], i))
     return proposals[best], failed[best]
 
 
