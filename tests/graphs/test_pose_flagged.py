@@ -58,6 +58,17 @@ def test_a_flagged_frame_keeps_the_proposal_failing_fewest_checks_earliest_first
     proposals = [_proposal(m, 10) for m in ("dlt", "ransac", "names", "re-ask")]
     kept, fails = kept_proposal(stage, inp, proposals)
     assert kept.method == "ransac" and fails == ["reprojection"]
+    # of equals, one that still rests on the frame's labels (passes coverage) goes first
+    covered: Stage[FrameInput, FramePoints] = Stage(
+        name="triangulate",
+        propose=_never,
+        checks=[
+            _check("coverage", {"dlt", "ransac", "re-ask"}),
+            _check("bones", {"dlt", "names", "re-ask"}),
+        ],
+    )
+    kept, fails = kept_proposal(covered, inp, proposals)
+    assert kept.method == "names" and fails == ["bones"]
     # one proposal alone is kept whatever it fails
     kept, fails = kept_proposal(stage, inp, proposals[-1:])
     assert kept.method == "re-ask" and fails == ["reprojection", "bones"]
