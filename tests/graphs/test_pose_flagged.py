@@ -9,7 +9,8 @@ import pytest
 
 from ethoagent.graphs.kit.nodes import Stage
 from ethoagent.graphs.pose.item_stages import body_axes, lateral_offsets
-from ethoagent.graphs.pose.stages import kept_proposal, make_left_right_check, side_offsets
+from ethoagent.graphs.pose.stages import make_left_right_check
+from ethoagent.graphs.pose.verify import kept_proposal, side_offsets
 from ethoagent.graphs.triangulate.graph import FrameInput, FramePoints, make_triangulation_stage
 from ethoagent.model.checks import CheckResult
 from ethoagent.model.skeleton import MOUSE12

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,7 +37,6 @@ from ethoagent.graphs.pose.item_stages import (
     ViewFrame,
     ask_assignment,
     body_axes,
-    lateral_offsets,
     make_assign_stage,
     make_harmonise_stage,
     make_regions_stage,
@@ -59,6 +58,7 @@ from ethoagent.graphs.pose.track import (
     fill_from_anchor,
     trusted_points,
 )
+from ethoagent.graphs.pose.verify import kept_proposal, recording, side_offsets
 from ethoagent.graphs.triangulate.graph import (
     FrameInput,
     FramePoints,
@@ -93,27 +93,6 @@ def reading_2d(views: Sequence[ViewFrame]) -> NDArray[np.float64]:
     for v, vf in enumerate(views):
         got = vf.assignment >= 0
         out[v, got] = vf.candidates[vf.assignment[got]]
-    return out
-
-
-def side_offsets(axes: BodyAxes, points_3d: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Per left/right pair, how far (mm) its left keypoint lies on the body's left of its right.
-
-    Up is the frame's own dorsal direction (hindpaws' midpoint to body centre) where the
-    frame shows them, else the seeds' (``axes.up``): a fixed world up misjudges a rearing or
-    curled animal (on DANNCE's hand labels it put a correct pair on the wrong side in 10 of
-    81 frames, the frame's own up in none).
-
-    Args:
-        axes: the seeds' body axes.
-        points_3d: ``(keypoints, 3)`` mm, NaN = missing.
-
-    Returns:
-        ``(pairs,)`` mm, positive on the correct side, NaN where unknown.
-    """
-    own = lateral_offsets(axes.skeleton, points_3d)
-    seeds = lateral_offsets(axes.skeleton, points_3d, axes.up)
-    out: NDArray[np.float64] = np.where(np.isfinite(own), own, seeds) * axes.sign
     return out
 
 
@@ -316,7 +295,7 @@ async def label_frame(
         [] if named is None else [make_named_escalation(cams, named, opts.reprojection_px, pairs)]
     )
     proposals: list[FramePoints] = []
-    stage = _recording(
+    stage = recording(
         make_triangulation_stage(
             cams,
             reference_lengths,
@@ -356,55 +335,6 @@ async def label_frame(
         model_calls=calls,
         flag_reason=reason,
     )
-
-
-def _recording(
-    stage: Stage[FrameInput, FramePoints], proposals: list[FramePoints]
-) -> Stage[FrameInput, FramePoints]:
-    """``stage`` recording its proposals: its own and its escalations', in order made."""
-
-    async def propose(inp: FrameInput, feedback: Feedback | None, ctx: StageContext) -> FramePoints:
-        out = await stage.propose(inp, feedback, ctx)
-        proposals.append(out)
-        return out
-
-    def recorded(esc: Escalation[FrameInput, FramePoints]) -> Escalation[FrameInput, FramePoints]:
-        async def run(
-            inp: FrameInput, last: FramePoints | None, feedback: Feedback, ctx: StageContext
-        ) -> FramePoints:
-            out = await esc.run(inp, last, feedback, ctx)
-            proposals.append(out)
-            return out
-
-        return replace(esc, run=run)
-
-    return replace(stage, propose=propose, escalations=[recorded(e) for e in stage.escalations])
-
-
-def kept_proposal(
-    stage: Stage[FrameInput, FramePoints], inp: FrameInput, proposals: Sequence[FramePoints]
-) -> tuple[FramePoints, list[str]]:
-    """The proposal a flagged frame keeps, and the checks it fails.
-
-    The one failing the fewest of ``stage``'s checks; of equals, one that passes the
-    coverage check (it rests on most of the frame's labels, where another left them out),
-    then the earliest: an escalation that fixes nothing does not replace the proposal
-    before it. Escalations
-    are tried in a fixed order and the last one tried is not the best by construction:
-    the model re-ask reads the per-view stages' labels again and can undo a RANSAC over
-    the 2D model's names that failed one check only.
-
-    Args:
-        stage: the triangulation stage (its checks are run again, no model is asked).
-        inp: the frame's input.
-        proposals: every proposal made for the frame, in order (at least one).
-    """
-    failed = [
-        [c.name for c in (check(inp, p) for check in stage.checks) if not c.passed]
-        for p in proposals
-    ]
-    best = min(range(len(proposals)), key=lambda i: (len(failed[i]), "coverage" in failed[i], i))
-    return proposals[best], failed[best]
 
 
 def _readmitted(
