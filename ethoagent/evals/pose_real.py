@@ -244,8 +244,9 @@ def error_stats(points_3d: NDArray[np.float64], reference: NDArray[np.float64]) 
 
     Returns:
         ``median_mm``, ``mean_mm`` and ``p95_mm`` over points present in both,
-        ``missing``, the fraction of reference points with no 3D estimate, and ``gross``,
-        the fraction of reference points estimated more than ``GROSS_MM`` away.
+        ``missing``, the fraction of reference points with no 3D estimate, ``gross``,
+        the fraction of reference points estimated more than ``GROSS_MM`` away, and
+        ``found``, the fraction estimated within ``GROSS_MM`` (1 - missing - gross).
     """
     err = np.linalg.norm(points_3d - reference, axis=-1)
     ref_ok = np.isfinite(reference).all(axis=-1)
@@ -259,6 +260,36 @@ def error_stats(points_3d: NDArray[np.float64], reference: NDArray[np.float64]) 
         "gross": float((ref_ok & ok & (np.nan_to_num(err) > GROSS_MM)).sum() / n_ref)
         if n_ref
         else float("nan"),
+        "found": float((ref_ok & ok & (np.nan_to_num(err) <= GROSS_MM)).sum() / n_ref)
+        if n_ref
+        else float("nan"),
+    }
+
+
+def left_out_by(
+    points_3d: NDArray[np.float64], other_3d: NDArray[np.float64], reference: NDArray[np.float64]
+) -> dict[str, float]:
+    """The points ``points_3d`` leaves out and ``other_3d`` has: how many, how right.
+
+    Answers whether a method that leaves more points missing drops right points or
+    wrong ones.
+
+    Args:
+        points_3d: ``(frames, keypoints, 3)`` mm, NaN = missing.
+        other_3d: the same shape, another method's points.
+        reference: the same shape, mm.
+
+    Returns:
+        ``count``; ``median_mm``, the other method's median error there (NaN if none);
+        ``within_gross``, the share of them the other method has within ``GROSS_MM``.
+    """
+    ref_ok = np.isfinite(reference).all(axis=-1)
+    only = ref_ok & ~np.isfinite(points_3d).all(axis=-1) & np.isfinite(other_3d).all(axis=-1)
+    err = np.linalg.norm(other_3d - reference, axis=-1)[only]
+    return {
+        "count": float(only.sum()),
+        "median_mm": float(np.median(err)) if err.size else float("nan"),
+        "within_gross": float((err <= GROSS_MM).mean()) if err.size else float("nan"),
     }
 
 
@@ -474,6 +505,7 @@ def result_row(
         "mean_mm_vs_clean_dlt": error_stats(points_3d, clean_3d)["mean_mm"],
         "missing_3d": err["missing"],
         "gross_3d": err["gross"],
+        "found_3d": err["found"],
         "agree_2px": agree["agree"],
         "wrong_used": agree["wrong"],
         **(
@@ -504,6 +536,7 @@ def evaluate_views(
     limits: TriangulationLimits,
     base: dict[str, Any],
     default_limits_too: bool = False,
+    points_out: dict[str, NDArray[np.float64]] | None = None,
 ) -> list[dict[str, Any]]:
     """Naive DLT and the stage on one set of views; one table row per method.
 
@@ -517,6 +550,7 @@ def evaluate_views(
         reference_lengths: ``(bones,)`` mm, seed bone lengths.
         base: columns every row starts with (data set, views, labels).
         default_limits_too: also run the stage with ``TriangulationLimits()``.
+        points_out: if given, filled with each method's ``(frames, keypoints, 3)`` points.
     """
     given_2d = clean_2d if corruption is None else corruption.points_2d
     naive = triangulate_dlt(cameras, given_2d)
@@ -540,6 +574,8 @@ def evaluate_views(
             outcomes=outcomes,
         )
 
+    if points_out is not None:
+        points_out["naive DLT"] = naive
     rows = [row("naive DLT", naive, given_2d)]
     runs = [("stage", limits)]
     if default_limits_too:
@@ -552,6 +588,8 @@ def evaluate_views(
         p3 = np.stack([o.points_3d for o in outputs if o is not None])
         p2 = np.stack([o.points_2d for o in outputs if o is not None])
         rows.append(row(method, p3, p2, outcomes))
+        if points_out is not None:
+            points_out[method] = p3
     return rows
 
 

@@ -38,9 +38,11 @@ from ethoagent.evals.datasets import Dataset, load_dataset, shared_data_dir
 from ethoagent.evals.harness import SuiteOptions, SuiteResult, register_suite
 from ethoagent.evals.pose_real import (
     DANNCE,
+    GROSS_MM,
     SLEAP,
     evaluate_dataset,
     evaluate_views,
+    left_out_by,
     make_skeleton,
     no_nan,
     pick_seed_frames,
@@ -193,13 +195,12 @@ def evaluate_graph(
     first = 0 if data.name == SLEAP else pick_seed_frames(data.points_3d, 1)[0]
     n = min(frames, data.points_2d.shape[0] - first)
     clean, ref3d = data.points_2d[first : first + n], data.points_3d[first : first + n]
-    names = list(data.keypoints_3d)
-    skeleton = make_skeleton(data.name, names)
+    skeleton = make_skeleton(data.name, list(data.keypoints_3d))
     corruption = corrupt_labels(clean, skeleton.left_right_index, seed=seed)
     if data.name == SLEAP:
         seeds = [0, n // 2, n - 1]
         sources = sleap_sources(root / SLEAP / "minimal_session", seeds)
-        given_names = names
+        given_names = list(skeleton.keypoints)
     else:
         seeds = pick_seed_frames(ref3d)
         sources = dannce_sources(root / DANNCE, clean, data.view_names, seeds)
@@ -215,6 +216,7 @@ def evaluate_graph(
     clean_3d = triangulate_dlt(cams, clean[:, keep])
     base = {"data": data.name, "views": "+".join(kept_names), "labels": GRAPH_LABELS}
     spoilt = corruption.views(keep)
+    method_points: dict[str, NDArray[np.float64]] = {}
     rows = evaluate_views(
         cams,
         clean[:, keep],
@@ -225,6 +227,7 @@ def evaluate_graph(
         reference_lengths=lengths,
         limits=limits,
         base=base,
+        points_out=method_points,
     )
     calls = sum(state["model_calls"].values()) / (n * len(keep))
     graph = result_row(
@@ -247,7 +250,34 @@ def evaluate_graph(
         r.setdefault("model_calls_per_frame_view", 0.0)
     graph["model_calls_per_frame_view"] = calls
     metrics, notes = _graph_summary(rows[0], rows[1], graph, inputs, data, seeds, first)
-    return rows, metrics, notes
+    left_metrics, left_notes = _left_out(data.name, points, method_points["stage"], ref3d)
+    return rows, metrics | left_metrics, notes + left_notes
+
+
+def _left_out(
+    name: str,
+    points: NDArray[np.float64],
+    stage_points: NDArray[np.float64],
+    reference: NDArray[np.float64],
+) -> tuple[dict[str, Any], list[str]]:
+    """The ``<key>_graph_left_out_stage_has_*`` metrics and their note (``left_out_by``).
+
+    Args:
+        name: the data set.
+        points: ``(frames, keypoints, 3)`` mm, the graph's points.
+        stage_points: the same shape, the stage's.
+        reference: the same shape, the reference 3D.
+    """
+    left_out = left_out_by(points, stage_points, reference)
+    key = "sleap" if name == SLEAP else "dannce"
+    metrics = {f"{key}_graph_left_out_stage_has_{k}": v for k, v in left_out.items()}
+    if not left_out["count"]:
+        return metrics, []
+    return metrics, [
+        f"{name}, whole pose graph: of the {left_out['count']:.0f} points it leaves out and "
+        f"the stage alone has, the stage's are off by a median {left_out['median_mm']:.1f} "
+        f"mm ({100 * left_out['within_gross']:.0f} % within {GROSS_MM:g} mm of the reference)."
+    ]
 
 
 def _graph_summary(
@@ -277,6 +307,12 @@ def _graph_summary(
         f"{key}_graph_stage_agree_2px": stage["agree_2px"],
         f"{key}_graph_stage_missing_3d": stage["missing_3d"],
         f"{key}_graph_stage_gross_3d": stage["gross_3d"],
+        f"{key}_graph_stage_mean_mm": stage["mean_mm"],
+        f"{key}_graph_stage_wrong_used": stage["wrong_used"],
+        f"{key}_graph_stage_found_3d": stage["found_3d"],
+        f"{key}_graph_stage_flagged": stage["flagged"],
+        f"{key}_graph_wrong_used": graph["wrong_used"],
+        f"{key}_graph_found_3d": graph["found_3d"],
         f"{key}_graph_missing_3d": graph["missing_3d"],
         f"{key}_graph_gross_3d": graph["gross_3d"],
         f"{key}_graph_flagged": graph["flagged"],

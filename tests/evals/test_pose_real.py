@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ethoagent.evals.harness import SuiteOptions, SuiteResult, available_suites
-from ethoagent.evals.pose_real import label_agreement
+from ethoagent.evals.pose_real import GROSS_MM, label_agreement, left_out_by
 from ethoagent.evals.pose_real_suite import pose_real_suite
 from ethoagent.sim.spoil import corrupt_labels
 from tests.data_paths import require_shared
@@ -90,9 +90,17 @@ def test_quick_run_whole_graph_on_sleap_anipose(quick_result: SuiteResult) -> No
     assert graph["swaps_restored"] > 0.9
     assert graph["model_calls_per_frame_view"] is not None
     assert "pose_graph_sleap" in quick_result.figures
-    # the whole graph does not lose to its own triangulation stage on the median
+    # the whole graph does not lose to its own triangulation stage
     assert m["sleap_graph_median_mm"] <= m["sleap_graph_stage_median_mm"]
+    assert m["sleap_graph_mean_mm"] <= m["sleap_graph_stage_mean_mm"]
     assert m["sleap_graph_gross_3d"] <= m["sleap_graph_stage_gross_3d"]
+    assert m["sleap_graph_found_3d"] >= m["sleap_graph_stage_found_3d"]
+    assert m["sleap_graph_agree_2px"] >= m["sleap_graph_stage_agree_2px"]
+    assert m["sleap_graph_wrong_used"] <= m["sleap_graph_stage_wrong_used"]
+    assert m["sleap_graph_flagged"] <= m["sleap_graph_stage_flagged"]
+    # except on points left missing: those the stage has there are wrong, not right
+    if m["sleap_graph_left_out_stage_has_count"]:
+        assert m["sleap_graph_left_out_stage_has_median_mm"] > GROSS_MM
 
 
 @pytest.mark.slow
@@ -102,8 +110,14 @@ def test_quick_run_whole_graph_on_dannce_without_videos(quick_result: SuiteResul
     assert m["dannce_graph_dropped"] == []
     # 2D = exact reprojections of the hand labels: the naive DLT's error is the outliers'
     assert m["dannce_graph_mean_mm"] < m["dannce_graph_naive_mean_mm"]
-    assert m["dannce_graph_missing_3d"] < 0.1
     assert "pose_graph_dannce" in quick_result.figures
+    # the whole graph is at least its own triangulation stage on every accuracy column
+    assert m["dannce_graph_mean_mm"] <= m["dannce_graph_stage_mean_mm"] + 1e-6
+    assert m["dannce_graph_missing_3d"] <= m["dannce_graph_stage_missing_3d"]
+    assert m["dannce_graph_gross_3d"] <= m["dannce_graph_stage_gross_3d"]
+    assert m["dannce_graph_agree_2px"] >= m["dannce_graph_stage_agree_2px"]
+    assert m["dannce_graph_wrong_used"] <= m["dannce_graph_stage_wrong_used"]
+    assert m["dannce_graph_flagged"] <= m["dannce_graph_stage_flagged"]
 
 
 def test_absent_data_is_skipped_with_a_note(
@@ -115,3 +129,17 @@ def test_absent_data_is_skipped_with_a_note(
     assert result.metrics["dannce_present"] is False
     assert result.table == []
     assert sum("skipped" in n for n in result.notes) == 2
+
+
+def test_left_out_by_says_how_right_the_other_methods_points_were() -> None:
+    ref = np.zeros((2, 3, 3))
+    ours = ref.copy()
+    ours[0, 1] = np.nan  # left out where the other is right
+    ours[1, 2] = np.nan  # left out where the other is 50 mm off
+    other = ref.copy()
+    other[1, 2] = [50.0, 0.0, 0.0]
+    out = left_out_by(ours, other, ref)
+    assert out["count"] == 2
+    assert out["median_mm"] == pytest.approx(25.0)
+    assert out["within_gross"] == pytest.approx(0.5)
+    assert np.isnan(left_out_by(ref, other, ref)["median_mm"])

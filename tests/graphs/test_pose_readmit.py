@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ethoagent.graphs.pose.readmit import Limits, named_points, readmit_named
+from ethoagent.graphs.pose.readmit import Limits, named_points, readmit_named, swapped_back
 from ethoagent.model.camera import Camera
 from ethoagent.model.skeleton import MOUSE12
 from ethoagent.sim.synthetic import simulate_world
@@ -63,3 +63,23 @@ def test_a_keypoint_left_with_one_view_is_triangulated_from_named_points() -> No
     reading[0, K["tail_tip"]] = np.nan
     p3, _, taken = readmit_named(cams, pts, reading, wrong, limits)
     assert taken == 0 and np.isnan(p3[K["tail_tip"]]).all()
+
+
+def test_a_left_right_swap_of_one_view_is_read_back_close_pairs_are_not_exchanged() -> None:
+    cams, truth, named, _ = _frame()
+    a, b = K["forepaw_left"], K["forepaw_right"]
+    spoilt = named.copy()
+    spoilt[2, [a, b]] = spoilt[2, [b, a]]  # the 2D model swapped the forepaws in view 2
+    reading = spoilt.copy()
+    reading[2, [a, b]] = np.nan  # RANSAC left both out
+    back, steps = swapped_back(cams, truth, reading, spoilt, MOUSE12.left_right_index, 6.0)
+    np.testing.assert_allclose(back, named)
+    assert steps == [f"swap {a}<->{b} in view 2"]
+    # two outliers of a pair left out are not exchanged: neither fits the other's place
+    moved = named.copy()
+    moved[2, [a, b]] += 40.0
+    back, steps = swapped_back(cams, truth, reading, moved, MOUSE12.left_right_index, 6.0)
+    assert steps == [] and np.isnan(back[2, [a, b]]).all()
+    # a pair the reading kept is left as it is
+    back, steps = swapped_back(cams, truth, named, spoilt, MOUSE12.left_right_index, 6.0)
+    assert steps == [] and np.array_equal(back, named)

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from ethoagent.graphs.kit.nodes import Escalation, Feedback, StageContext
 from ethoagent.graphs.triangulate.graph import FrameInput, FramePoints
 from ethoagent.model.camera import Camera
+from ethoagent.tools.cameras import project_points
 from ethoagent.tools.triangulate import (
     bone_length_errors,
     reprojection_errors,
@@ -182,20 +183,78 @@ def _best_subset(
     return obs
 
 
+def swapped_back(
+    cameras: Sequence[Camera],
+    points_3d: NDArray[np.float64],
+    reading: NDArray[np.float64],
+    named: NDArray[np.float64],
+    pairs: Sequence[tuple[int, int]],
+    threshold_px: float,
+) -> tuple[NDArray[np.float64], list[str]]:
+    """A reading with left/right swaps of single views read back.
+
+    A left/right pair whose two named points of a view were left out (RANSAC outliers) is
+    read back swapped where each lands within ``threshold_px`` of the other keypoint's
+    projection: the 2D model exchanged the two names in that view. Nothing is swapped on
+    a score alone, so two keypoints close together (the ears) are not exchanged by noise.
+
+    Args:
+        cameras: the calibration's cameras, one per view.
+        points_3d: ``(keypoints, 3)`` the points the reading gives, calibration units.
+        reading: ``(views, keypoints, 2)`` pixels, NaN = left out.
+        named: ``(views, keypoints, 2)`` pixels, what the 2D model named each keypoint.
+        pairs: ``(left, right)`` keypoint indices (``Skeleton.left_right_index``).
+        threshold_px: largest distance to the partner's projection, pixels.
+
+    Returns:
+        The reading (a copy) and a description per swap read back.
+    """
+    out, steps = reading.copy(), []
+    proj = project_points(list(cameras), points_3d).transpose(1, 0, 2)  # (views, keypoints, 2)
+    for a, b in pairs:
+        for v in range(len(cameras)):
+            left_out = not np.isfinite(reading[v, [a, b], 0]).any()
+            if not left_out or not np.isfinite(named[v, [a, b]]).all():
+                continue
+            da = float(np.linalg.norm(named[v, a] - proj[v, b]))
+            db = float(np.linalg.norm(named[v, b] - proj[v, a]))
+            if da <= threshold_px and db <= threshold_px:
+                out[v, a], out[v, b] = named[v, b], named[v, a]
+                steps.append(f"swap {a}<->{b} in view {v}")
+    return out, steps
+
+
 def make_named_escalation(
-    cameras: Sequence[Camera], named: NDArray[np.float64], threshold_px: float
+    cameras: Sequence[Camera],
+    named: NDArray[np.float64],
+    threshold_px: float,
+    pairs: Sequence[tuple[int, int]] = (),
 ) -> Escalation[FrameInput, FramePoints]:
-    """The 2D model's own names as a hypothesis: RANSAC over views of its named points.
+    """The 2D model's own names as a hypothesis: RANSAC over views, swaps read back.
 
     Where the track's prediction misleads the per-view stages (a frame far from the last
     accepted one, or labelled frames that are not consecutive video frames), the reading
     the model's names give may pass the 3D checks that the stages' reading fails.
+    Observations beyond ``threshold_px`` after the refit are left out and the points
+    solved once more; a left/right pair the model swapped in one view is read back
+    (``swapped_back``).
 
     Args:
         cameras: the calibration's cameras, one per view.
         named: ``(views, keypoints, 2)`` pixels, ``named_points`` of the frame.
         threshold_px: RANSAC inlier threshold, pixels (the reprojection limit).
+        pairs: left/right keypoint index pairs whose swaps are read back.
     """
+    cams = list(cameras)
+
+    def solve(reading: NDArray[np.float64], ctx: StageContext) -> FramePoints:
+        points = ctx.tool("triangulate_dlt", triangulate_dlt, cams, points_2d=reading[None])
+        err = reprojection_errors(cams, points, reading[None])[0]
+        over = np.nan_to_num(err, nan=0.0) > threshold_px
+        if over.any():
+            reading = np.where(over[..., None], np.nan, reading)
+            points = ctx.tool("triangulate_dlt", triangulate_dlt, cams, points_2d=reading[None])
+        return FramePoints(points_3d=points[0], points_2d=reading, method="model's names")
 
     async def by_names(
         inp: FrameInput, last: FramePoints | None, feedback: Feedback, ctx: StageContext
@@ -203,21 +262,35 @@ def make_named_escalation(
         result = ctx.tool(
             "triangulate_ransac",
             triangulate_ransac,
-            list(cameras),
+            cams,
             points_2d=named[None],
             threshold_px=threshold_px,
         )
-        reading = np.where(result.inliers[0][..., None], named, np.nan)
-        points = ctx.tool(
-            "triangulate_dlt", triangulate_dlt, list(cameras), points_2d=reading[None]
+        out = solve(np.where(result.inliers[0][..., None], named, np.nan), ctx)
+        reading, steps = swapped_back(
+            cams, out.points_3d, out.points_2d, named, pairs, threshold_px
         )
-        return FramePoints(points_3d=points[0], points_2d=reading, method="model's names")
+        if not steps:
+            return out
+        again = solve(reading, ctx)
+        return FramePoints(
+            points_3d=again.points_3d,
+            points_2d=again.points_2d,
+            method=f"model's names ({'; '.join(steps)})",
+        )
 
     return Escalation(
         "model_names",
-        "take the 2D model's named points in every view, RANSAC over views",
+        "take the 2D model's named points in every view, RANSAC over views, read "
+        "left/right swaps back",
         by_names,
     )
 
 
-__all__ = ["Limits", "make_named_escalation", "named_points", "readmit_named"]
+__all__ = [
+    "Limits",
+    "make_named_escalation",
+    "named_points",
+    "readmit_named",
+    "swapped_back",
+]

@@ -36,7 +36,6 @@ from ethoagent.graphs.pose.item_stages import (
     ViewFrame,
     ask_assignment,
     body_axes,
-    lateral_offsets,
     make_assign_stage,
     make_harmonise_stage,
     make_regions_stage,
@@ -53,6 +52,7 @@ from ethoagent.graphs.pose.readmit import (
 from ethoagent.graphs.pose.refind import BodySearch, search_lost_frame
 from ethoagent.graphs.pose.report import write_pose_outputs
 from ethoagent.graphs.pose.track import FrameResult, Track, TrackChecks
+from ethoagent.graphs.pose.verify import kept_proposal, recording, side_offsets
 from ethoagent.graphs.triangulate.graph import (
     FrameInput,
     FramePoints,
@@ -94,7 +94,7 @@ def make_left_right_check(axes: BodyAxes) -> Callable[[FrameInput, FramePoints],
     names = axes.skeleton.keypoints
 
     def left_right(inp: FrameInput, out: FramePoints) -> CheckResult:
-        off = lateral_offsets(axes.skeleton, out.points_3d, axes.up) * axes.sign
+        off = side_offsets(axes, out.points_3d)
         wrong = [
             f"{names[a]}/{names[b]}"
             for (a, b), o in zip(axes.skeleton.left_right_index, off, strict=True)
@@ -124,7 +124,7 @@ def make_mirror_escalation(
     ) -> FramePoints:
         reading = (last.points_2d if last is not None else inp.points_2d).copy()
         points = last.points_3d if last is not None else triangulate_dlt(cameras, reading[None])[0]
-        off = lateral_offsets(axes.skeleton, points, axes.up) * axes.sign
+        off = side_offsets(axes, points)
         swapped = []
         for (a, b), o in zip(axes.skeleton.left_right_index, off, strict=True):
             if np.isfinite(o) and o < -LR_MARGIN_MM:
@@ -283,33 +283,40 @@ async def label_frame(
     lr = [] if env.axes is None else [make_left_right_check(env.axes)]
     mirror = [] if env.axes is None else [make_mirror_escalation(cams, env.axes)]
     named = None if identities is None else named_points(candidates, identities, n_kp)
-    by_names = [] if named is None else [make_named_escalation(cams, named, opts.reprojection_px)]
-    stage = make_triangulation_stage(
-        cams,
-        reference_lengths,
-        env.skeleton,
-        limits=TriangulationLimits(
-            reprojection_px=opts.reprojection_px,
-            bone_tolerance=opts.bone_tolerance,
-            min_coverage=opts.min_coverage,
-        ),
-        extra_escalations=[*mirror, *by_names, make_reask_escalation(env, views)],
-        budget=Budget(max_retries=0, max_attempts=5 + len(by_names), max_model_calls=24),
-        escalate=opts.refine_3d,
-        extra_checks=lr,
+    pairs = env.skeleton.left_right_index
+    by_names = (
+        [] if named is None else [make_named_escalation(cams, named, opts.reprojection_px, pairs)]
     )
+    proposals: list[FramePoints] = []
+    stage = recording(
+        make_triangulation_stage(
+            cams,
+            reference_lengths,
+            env.skeleton,
+            limits=TriangulationLimits(
+                reprojection_px=opts.reprojection_px,
+                bone_tolerance=opts.bone_tolerance,
+                min_coverage=opts.min_coverage,
+            ),
+            extra_escalations=[*mirror, *by_names, make_reask_escalation(env, views)],
+            budget=Budget(max_retries=0, max_attempts=5 + len(by_names), max_model_calls=24),
+            escalate=opts.refine_3d,
+            extra_checks=lr,
+            offered=None if named is None else np.isfinite(named[..., 0]),
+        ),
+        proposals,
+    )
+    inp = FrameInput(frame=frame, points_2d=reading_2d(views))
     outcome = await run_item(
-        stage,
-        f"frame {frame}",
-        FrameInput(frame=frame, points_2d=reading_2d(views)),
-        client=rt.client,
-        tracer=rt.tracer,
-        supervisor=rt.supervisor,
+        stage, f"frame {frame}", inp, client=rt.client, tracer=rt.tracer, supervisor=rt.supervisor
     )
     calls["triangulate"] = outcome.model_calls
-    out = outcome.output
+    out, reason = outcome.output, outcome.flag_reason
+    if outcome.status != "accepted" and proposals:
+        out, fails = kept_proposal(stage, inp, proposals)
+        reason = f"{reason}; kept {out.method} (fails {', '.join(fails) or 'none'})"
     pts3 = out.points_3d if out is not None else np.full((n_kp, 3), np.nan)
-    pts2 = out.points_2d if out is not None else reading_2d(views)
+    pts2 = out.points_2d if out is not None else inp.points_2d
     if named is not None:
         pts3, pts2 = _readmitted(env, named, reference_lengths, pts3, pts2)
     return FrameResult(
@@ -319,7 +326,7 @@ async def label_frame(
         method=out.method if out is not None else "none",
         reprojection_px=worst_reprojection(cams, pts3, pts2),
         model_calls=calls,
-        flag_reason=outcome.flag_reason,
+        flag_reason=reason,
     )
 
 

@@ -104,6 +104,7 @@ def make_triangulation_stage(
     budget: Budget | None = None,
     escalate: bool = True,
     extra_checks: Sequence[Callable[[FrameInput, FramePoints], CheckResult]] = (),
+    offered: NDArray[np.bool_] | None = None,
 ) -> Stage[FrameInput, FramePoints]:
     """The triangulate stage for ``cameras`` with seed-frame bone lengths (mm).
 
@@ -116,6 +117,9 @@ def make_triangulation_stage(
         escalate: ``False`` keeps the checks but tries no escalation (a failing frame is
             flagged with its DLT points; the "no 3D refinement" ablation).
         extra_checks: checks run after the stage's own (e.g. left/right sides).
+        offered: ``(views, keypoints)`` bool, the 2D labels the coverage check counts
+            against, where an escalation may read labels the input does not hold (the pose
+            graph's 2D-model names); default: the labels of the input.
     """
     cams = list(cameras)
     lim = limits or TriangulationLimits()
@@ -131,7 +135,8 @@ def make_triangulation_stage(
         return check_at_most("bone_length", worst, lim.bone_tolerance, "(relative)")
 
     def coverage(inp: FrameInput, out: FramePoints) -> CheckResult:
-        seen = np.isfinite(inp.points_2d[..., 0]).sum()
+        given = np.isfinite(inp.points_2d[..., 0])
+        seen = (given if offered is None else given | offered).sum()
         used = np.isfinite(out.points_2d[..., 0]).sum()
         frac = float(used / seen) if seen else 0.0
         return CheckResult(
