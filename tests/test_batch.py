@@ -177,7 +177,7 @@ def test_batch_runs_classify_and_isolates_a_bad_classify_input(
     plan = load_batch(batch, runs_dir=tmp_path / "runs")
     assert [j.key for j in plan.jobs] == ["sim/classify", "bad/classify"]
     assert plan.jobs[0].inputs["examples"] == str(tmp_path / "examples.csv")
-    good, bad = run_batch(plan, LocalExecutor(), concurrency=1)
+    good, bad = run_batch(plan, LocalExecutor(), concurrency=2)
     assert (good.status, bad.status) == ("finished", "failed"), good.error
     assert "rearing" in (bad.error or "") and "example" in (bad.error or "")
     frames = len((sim_session / "ground_truth" / "labels.csv").read_text().splitlines()) - 1
@@ -209,17 +209,22 @@ def test_batch_runs_profile_over_a_sessions_table(tmp_path: Path) -> None:
         write_keypoints(pose, tmp_path / "data" / f"s{i}.nc", format="netcdf")
         lines.append(f"data/s{i}.nc,m{i},{'ab'[i // 2]}")
     write(tmp_path / "sessions.csv", "\n".join(lines) + "\n")
-    batch = write(
-        tmp_path / "p.toml",
-        '[[sessions]]\nname = "cohort"\ngraphs = ["profile"]\n'
-        'inputs = { sessions = "sessions.csv" }\n'
+    options = (
         'options.profile = { embedder = "tfidf", clusters = 3, n_resamples = 99, '
         'reference_group = "a", segment = { k = 3, dec_pretrain_epochs = 1, '
-        "dec_cluster_iters = 50 } }\n",
-    )  # fmt: skip
+        "dec_cluster_iters = 50 } }\n"
+    )
+    session = 'graphs = ["profile"]\ninputs = { sessions = "sessions.csv" }\n'
+    wrong = options.replace('"a"', '"z"')
+    # the second session names a group the table lacks: it fails on its own, side by side
+    batch = write(
+        tmp_path / "p.toml",
+        f'[[sessions]]\nname = "cohort"\n{session}{options}'
+        f'[[sessions]]\nname = "wrong"\n{session}{wrong}',
+    )
     plan = load_batch(batch, runs_dir=tmp_path / "runs")
     assert plan.jobs[0].options["segment"]["k"] == 3
-    (result,) = run_batch(plan, LocalExecutor(), concurrency=1)
+    result, failed = run_batch(plan, LocalExecutor(), concurrency=2)
     assert result.status == "finished", result.error
     assert set(result.summary) == {"sessions", "profiles", "clusters", "tests", "novel"}
     assert (result.summary["sessions"], result.summary["profiles"]) == (4, 4)
@@ -227,8 +232,6 @@ def test_batch_runs_profile_over_a_sessions_table(tmp_path: Path) -> None:
     assert (Path(result.run_dir) / "outputs" / "profiles.csv").is_file()
     # the per-session segment runs live next to it, in the same runs folder
     assert len(list((tmp_path / "runs").glob("profile-seg-*"))) == 4
-    bad = write(tmp_path / "p.toml", batch.read_text().replace('"a"', '"z"'))
-    (failed,) = run_batch(load_batch(bad, runs_dir=tmp_path / "runs"), LocalExecutor(), 1)
     assert failed.status == "failed" and "reference group 'z'" in (failed.error or "")
 
 
@@ -278,7 +281,8 @@ def demo_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
     """The demo batch run without interruption: ``(batch file, runs dir)``."""
     tmp = tmp_path_factory.mktemp("demo-batch")
     batch = write(tmp / "demo.toml", DEMO_BATCH)
-    ref = cli("run", str(batch), "--runs-dir", str(tmp / "ref"))
+    # side by side: the outputs and the summary do not depend on the order of the jobs
+    ref = cli("run", str(batch), "--runs-dir", str(tmp / "ref"), "--jobs", "2")
     assert ref.returncode == 0, ref.stdout + ref.stderr
     return batch, tmp / "ref"
 
@@ -307,8 +311,9 @@ def start_batch_and_wait(batch: Path, runs: Path, marker: Path) -> subprocess.Po
 
 
 def check_resumed(batch: Path, runs: Path, ref_runs: Path, run_b: str) -> None:
-    """Rerun the batch: a skipped, b resumed, c run; same summary and outputs as ``ref_runs``."""
-    resumed = cli("run", str(batch), "--runs-dir", str(runs))
+    """Rerun the batch: a skipped, b resumed, c run (side by side); same summary and
+    outputs as ``ref_runs``."""
+    resumed = cli("run", str(batch), "--runs-dir", str(runs), "--jobs", "2")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     rows = read_summary(runs / "batch-demo" / "summary.csv")
     assert [r["action"] for r in rows] == ["skipped", "resumed", "ran"]
@@ -373,7 +378,7 @@ def test_ray_executor_on_a_local_instance(tmp_path: Path) -> None:
     )  # fmt: skip
     plan = load_batch(batch, runs_dir=tmp_path / "runs")
     env = {"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}}
-    ray.init(num_cpus=1, include_dashboard=False, runtime_env=env)
+    ray.init(num_cpus=2, include_dashboard=False, runtime_env=env)
     try:
         events: list[dict[str, object]] = []
         results = run_batch(plan, RayExecutor(), concurrency=2, on_event=events.append)
@@ -385,7 +390,7 @@ def test_ray_executor_on_a_local_instance(tmp_path: Path) -> None:
     assert (tmp_path / "runs" / results[0].run_id / "outputs" / "summary.json").is_file()
     assert any("result" in e for e in events)
     # the same jobs locally: same summary
-    local = run_batch(load_batch(batch, runs_dir=tmp_path / "local"), LocalExecutor(), 1)
+    local = run_batch(load_batch(batch, runs_dir=tmp_path / "local"), LocalExecutor(), 2)
     assert [r.summary for r in local] == [r.summary for r in results]
 
 
@@ -442,7 +447,7 @@ def test_batch_runs_gate_predict_with_a_trained_model(tmp_path: Path) -> None:
     )
     plan = load_batch(batch, runs_dir=tmp_path / "runs")
     assert [j.key for j in plan.jobs] == ["m/gate-predict", "untrained/gate-predict"]
-    good, bad = run_batch(plan, LocalExecutor(), concurrency=1)
+    good, bad = run_batch(plan, LocalExecutor(), concurrency=2)
     assert (good.status, bad.status) == ("finished", "failed"), good.error
     assert "holds no gate model" in (bad.error or "")
     assert good.summary["frames"] == 60 and good.summary["frames_looked_at"] == 0

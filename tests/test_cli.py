@@ -162,7 +162,16 @@ def test_eval_suite_writes_results(tmp_path: Path) -> None:
     ],
 )
 def test_user_errors_are_one_red_line(tmp_path: Path, args: tuple[str, ...], expected: str) -> None:
-    out = cli_process(*args, cwd=tmp_path)
+    _assert_one_red_line(cli(*args, cwd=tmp_path), expected)
+
+
+def test_a_user_error_is_one_red_line_in_a_new_interpreter(tmp_path: Path) -> None:
+    """What a terminal shows, import-time warnings included, and the exit code."""
+    out = cli_process("trace", "show", "nowhere", cwd=tmp_path)
+    _assert_one_red_line(out, "no run at nowhere")
+
+
+def _assert_one_red_line(out: subprocess.CompletedProcess[str], expected: str) -> None:
     assert out.returncode != 0
     lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, out.stderr

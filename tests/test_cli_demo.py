@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 SECTIONS = ("overview", "session", "pose", "segment", "gate", "classify", "triangulate")
 
 
-SMALL = ("--frames", "150", "--views", "3", "--gate-epochs", "3")
+SMALL = ("--frames", "150", "--views", "3", "--gate-epochs", "1")  # one pass trains the gate
 
 
 @pytest.fixture(scope="module")

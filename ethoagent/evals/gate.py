@@ -3,7 +3,7 @@
 Data sets (each a training and a held-out test session with per-frame truth):
 ``synthetic_1``, ``synthetic_3`` and ``behaviordepot_demo1``, described in ``evals.gate_data``.
 
-Methods, in the same run, each trained with 3 seeds (2 with ``quick``) on 10 %, 30 % and
+Methods, in the same run, each trained with 3 seeds (1 with ``quick``) on 10 %, 30 % and
 100 % of the training labels (seeded random blocks of one window each):
 
 - ``lookagain``: the LookAgain model with vision, trained with the gate at 25 % (noisy

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from ethoagent.agent import client as client_module
+from ethoagent.agent.client import OpenAICompatibleClient
 from ethoagent.atomic import atomic_write_text
 from ethoagent.config import load_settings
 from ethoagent.errors import EthoagentError
@@ -37,6 +39,14 @@ from tests.reliability.test_models import CAPTION, answer_by_prompt, merge_answe
 SESSIONS = 50
 CONCURRENCY = 6
 FRAMES = 240  # 8 s at 30 fps
+
+
+class _ShortBackoffClient(OpenAICompatibleClient):
+    """The runtime's client with backoff delays of 10-200 ms instead of 0.25-20 s: every
+    retry still happens, but the test does not sleep through hundreds of them."""
+
+    def __init__(self, models: Any, **kwargs: Any) -> None:
+        super().__init__(models, **{"backoff_base_s": 0.02, "backoff_max_s": 0.2, **kwargs})
 
 
 @dataclass
@@ -83,7 +93,10 @@ def _summary(outcomes: list[Outcome], total: int) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-def test_fifty_sessions_against_a_flaky_server_are_all_accounted_for(tmp_path: Path) -> None:
+def test_fifty_sessions_against_a_flaky_server_are_all_accounted_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_module, "OpenAICompatibleClient", _ShortBackoffClient)
     sessions = []
     for i in range(SESSIONS):
         points = simulate_world(FRAMES, animals=1, fps=30.0, seed=100 + i).points_3d

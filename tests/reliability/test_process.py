@@ -7,6 +7,7 @@ random (seeded, within the run's measured duration), on the two real pipelines.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -16,11 +17,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import torch
+from threadpoolctl import threadpool_limits
 
 from ethoagent.atomic import is_partial_write
 from ethoagent.io.ethogram_export import read_ethogram_nwb
@@ -75,8 +79,22 @@ def _nwb_epochs(data: bytes) -> dict[str, list[Any]]:
     return {k: [e.model_dump() for e in v] for k, v in epochs.items()}
 
 
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run in-process on one BLAS and torch thread, as the ``OMP_NUM_THREADS=1`` process
+    that is killed does, so that every part of the comparison computes alike."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _kill_at_random_then_resume(
     tmp: Path,
+    cli: CliRunner,
     run_args: list[str | Path],
     resume_args: list[str | Path],
     seed: int,
@@ -85,24 +103,18 @@ def _kill_at_random_then_resume(
     """A reference run, then the same run (``kill_args``, if its arguments differ, e.g.
     in the output folder) SIGKILLed at a random point and resumed.
 
+    Only the run that is killed needs a process of its own: the reference run and the
+    resume run in-process (``cli``), which spares two interpreter start-ups per test.
+
     Returns the reference and the resumed run directories, and when the kill came (as a
-    fraction of the reference run's duration after its run directory appeared).
+    fraction of the reference run's duration).
     """
     ref_runs, kill_runs = tmp / "ref", tmp / "killed"
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        _cmd(*run_args, "--runs-dir", ref_runs, "--run-id", "r"),
-        env=_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    while not (ref_runs / "r" / "run.json").exists() and proc.poll() is None:
-        time.sleep(0.01)
-    created = time.monotonic()
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err.decode()
-    duration = time.monotonic() - created
-    assert created - started > 0
+    with _one_thread():
+        started = time.monotonic()
+        ref = cli(*run_args, "--runs-dir", ref_runs, "--run-id", "r")
+        duration = time.monotonic() - started
+    assert ref.code == 0, ref.stderr
 
     fraction = random.Random(seed).uniform(0.05, 0.9)
     proc = subprocess.Popen(
@@ -119,14 +131,9 @@ def _kill_at_random_then_resume(
         os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)
 
-    resumed = subprocess.run(
-        _cmd(*resume_args, "--runs-dir", kill_runs, "--resume", "r"),
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert resumed.returncode == 0, resumed.stderr
+    with _one_thread():
+        resumed = cli(*resume_args, "--runs-dir", kill_runs, "--resume", "r")
+    assert resumed.code == 0, resumed.stderr
     return ref_runs / "r", kill_runs / "r", fraction
 
 
@@ -137,10 +144,14 @@ def _no_partial_files(root: Path) -> None:
 
 @pytest.mark.slow
 def test_pose_sigkill_at_a_random_point_then_resume_is_byte_identical(
-    sim: Path, tmp_path: Path
+    sim: Path, tmp_path: Path, cli: CliRunner
 ) -> None:
     ref, killed, _ = _kill_at_random_then_resume(
-        tmp_path, ["pose", "--session", sim], ["pose"], seed=int(os.environ.get("SEED", "11"))
+        tmp_path,
+        cli,
+        ["pose", "--session", sim],
+        ["pose"],
+        seed=int(os.environ.get("SEED", "11")),
     )
     want, got = snapshot(ref / "outputs"), snapshot(killed / "outputs")
     assert sorted(want) == sorted(got)
@@ -152,10 +163,11 @@ def test_pose_sigkill_at_a_random_point_then_resume_is_byte_identical(
 
 @pytest.mark.slow
 def test_segment_sigkill_at_a_random_point_then_resume_gives_the_same_outputs(
-    sim: Path, tmp_path: Path
+    sim: Path, tmp_path: Path, cli: CliRunner
 ) -> None:
     ref, killed, _ = _kill_at_random_then_resume(
         tmp_path,
+        cli,
         ["segment", sim, tmp_path / "out_ref", *FAST_SEGMENT],
         ["segment"],  # into the run's own folder, even if the kill left part of a copy
         seed=int(os.environ.get("SEED", "12")),
