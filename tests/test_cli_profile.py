@@ -6,43 +6,22 @@ import csv
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from ethoagent.cli.app import app
 from ethoagent.errors import InputError
-from ethoagent.io.keypoints import write_keypoints
-from ethoagent.model.pose import PoseData
-from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
+from tests.review.sample_runs import write_profile_cohort
 from tests.test_cli import cli
 
 FAST = ("--k", "4", "--dec-epochs", "2", "--dec-iters", "200", "--embedder", "tfidf",
         "--permutations", "999")  # fmt: skip
 
 
-def _session(path: Path, seed: int, frames: int = 450) -> Path:
-    world = simulate_world(frames, seed=seed)
-    pose = PoseData(
-        points=world.points_3d,
-        confidence=np.full(world.points_3d.shape[:3], np.nan),
-        keypoints=KEYPOINTS,
-        individuals=("mouse",),
-        fps=world.fps,
-        unit="mm",
-    )
-    return write_keypoints(pose, path, format="netcdf")
-
-
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("profile-cli")
-    lines = ["session,animal,group,day"]
-    for i in range(6):
-        group = "a" if i < 3 else "b"
-        _session(tmp / "data" / f"s{i}.nc", seed=40 + i)
-        lines.append(f"data/s{i}.nc,m{i},{group},1")
-    (tmp / "sessions.csv").write_text("\n".join(lines) + "\n")
+    write_profile_cohort(tmp, sessions=6, frames=450, seed=40, day=1, folder="data")
     return tmp
 
 

@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from ethoagent.agent.cache import ModelCache
@@ -44,14 +43,12 @@ from ethoagent.graphs.segment.item_stages import (
     offline_merge,
 )
 from ethoagent.graphs.segment.options import SegmentOptions
-from ethoagent.io.keypoints import write_keypoints
-from ethoagent.model.pose import PoseData
 from ethoagent.runs import Run
 from ethoagent.sim.behaviour import INDIVIDUAL_BEHAVIOURS, simulate_behaviour
-from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
 from ethoagent.tools.captions import SnippetKinematics
 from ethoagent.tools.profile_stats import compare_groups, compute_profile
 from ethoagent.tools.vocabulary import ClusterKinematics
+from tests.review.sample_runs import write_profile_cohort
 from tests.scripted import ScriptedClient
 from tests.servers import EmbeddingsServer
 
@@ -184,17 +181,7 @@ def test_reference_vocabulary_formats(tmp_path: Path) -> None:
 
 def _tiny_cohort(folder: Path) -> Path:
     folder.mkdir(parents=True)
-    lines = ["session,animal,group"]
-    for i in range(4):
-        world = simulate_world(300, seed=60 + i)
-        pose = PoseData(points=world.points_3d,
-                        confidence=np.full(world.points_3d.shape[:3], np.nan),
-                        keypoints=KEYPOINTS, individuals=("mouse",), fps=world.fps,
-                        unit="mm")  # fmt: skip
-        write_keypoints(pose, folder / f"s{i}.nc", format="netcdf")
-        lines.append(f"s{i}.nc,m{i},{'ab'[i // 2]}")
-    (folder / "sessions.csv").write_text("\n".join(lines) + "\n")
-    return folder / "sessions.csv"
+    return write_profile_cohort(folder, seed=60)
 
 
 def test_a_run_that_dies_while_naming_resumes_without_segmenting_again(tmp_path: Path) -> None:
