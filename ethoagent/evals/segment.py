@@ -541,6 +541,12 @@ def _chance_macro_f1(pred: NDArray[np.int64], truth: NDArray[np.int64], seed: in
 # --------------------------------------------------------------------------- suite
 
 
+_QUICK_NOTE = (
+    "quick: the graph runs without DEC's second-seed stability fit (it only reports "
+    "agreement), so wall times are not the full run's."
+)
+
+
 @register_suite(
     "segment",
     "Segment graph (features -> DEC -> snippets -> captions -> merged ethogram) against "
@@ -557,12 +563,7 @@ def segment_suite(options: SuiteOptions) -> SuiteResult:
     with tempfile.TemporaryDirectory(prefix="ethoagent-segment-eval-") as tmp:
         work = Path(tmp)
         cases, skipped = segment_cases(work / "data", quick=options.quick, seed=options.seed)
-        notes += skipped
-        if options.quick:
-            notes.append(
-                "quick: the graph runs without DEC's second-seed stability fit (it only "
-                "reports agreement), so wall times are not the full run's."
-            )
+        notes += skipped + ([_QUICK_NOTE] if options.quick else [])
         for case in cases:
             inputs = graph_inputs(case, k=k, seed=options.seed, stability=not options.quick)
             graph = run_graph(case, inputs, work / "runs")
