@@ -172,18 +172,25 @@ def _rotations_about(axis: NDArray[np.float64], steps: int) -> NDArray[np.float6
     return rots
 
 
-def _rigid(
+def rigid_motion(
     src: NDArray[np.float64], dst: NDArray[np.float64]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """The best rigid motion of ``src`` (n, 3) onto ``dst`` (n, 3) (Kabsch).
+
+    With fewer than 3 points, or collinear ones, the rotation is the identity (a shift of
+    the centres only).
 
     Returns:
         ``(rotation (3, 3), src centre (3,), dst centre (3,))``: ``x -> (x - sc) R^T + dc``.
     """
     sc, dc = src.mean(axis=0), dst.mean(axis=0)
-    u, _, vt = np.linalg.svd((src - sc).T @ (dst - dc))
-    d = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
-    return vt.T @ np.diag([1.0, 1.0, d]) @ u.T, sc, dc
+    rot: NDArray[np.float64] = np.eye(3)
+    if len(src) >= 3:
+        u, sv, vt = np.linalg.svd((src - sc).T @ (dst - dc))
+        if sv[1] > 1e-6 * max(sv[0], 1e-12):  # not collinear
+            d = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
+            rot = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+    return rot, sc, dc
 
 
 def _refine(
@@ -203,7 +210,7 @@ def _refine(
         mark[rows[ok]] = cols[ok]
         if ok.sum() < 3:
             break
-        rot, sc, dc = _rigid(template[rows[ok]], marks[cols[ok]])
+        rot, sc, dc = rigid_motion(template[rows[ok]], marks[cols[ok]])
         pose = (template - sc) @ rot.T + dc
     points = np.where((mark >= 0)[:, None], marks[np.maximum(mark, 0)], np.nan)
     dist = np.linalg.norm(points - pose, axis=1)
@@ -268,4 +275,4 @@ def fit_body(
     return best
 
 
-__all__ = ["BodyFit", "Marks3D", "fit_body", "triangulate_marks"]
+__all__ = ["BodyFit", "Marks3D", "fit_body", "rigid_motion", "triangulate_marks"]

@@ -28,6 +28,7 @@ from ethoagent.tools.dlt import normalised_views, ransac_points, solve_dlt
 __all__ = [
     "Hypothesis",
     "RansacResult",
+    "bone_ends_within",
     "bone_length_errors",
     "enumerate_hypotheses",
     "median_bone_lengths",
@@ -340,6 +341,35 @@ def bone_length_errors(
         )
     out: NDArray[np.float64] = np.abs(_bone_lengths(p3, b) - ref) / ref
     return out
+
+
+def bone_ends_within(
+    points_3d: ArrayLike,
+    bones: Sequence[tuple[int, int]],
+    reference_lengths: ArrayLike,
+    tolerance: float,
+) -> NDArray[np.bool_]:
+    """Which keypoints no bone of theirs puts off its reference length.
+
+    Both ends of every bone whose ``bone_length_errors`` exceeds ``tolerance`` are False;
+    a bone with a missing end condemns neither.
+
+    Args:
+        points_3d: ``(keypoints, 3)`` float64, world units; NaN = missing.
+        bones: ``(i, j)`` keypoint index pairs.
+        reference_lengths: ``(bones,)`` float64 > 0, same unit as ``points_3d``.
+        tolerance: largest relative deviation (0.25 = 25 %).
+
+    Returns:
+        ``(keypoints,)`` bool.
+    """
+    p3 = np.asarray(points_3d, dtype=np.float64)
+    rel = bone_length_errors(p3[None], list(bones), reference_lengths)[0]
+    ok = np.ones(p3.shape[0], dtype=np.bool_)
+    for (a, b), e in zip(bones, rel, strict=True):
+        if np.isfinite(e) and e > tolerance:
+            ok[[a, b]] = False
+    return ok
 
 
 # --------------------------------------------------------------------------- hypotheses

@@ -17,6 +17,7 @@ from ethoagent.tools.cameras import (
 )
 from ethoagent.tools.dlt import lens, normalised_views, pixel_jacobians
 from ethoagent.tools.triangulate import (
+    bone_ends_within,
     bone_length_errors,
     enumerate_hypotheses,
     median_bone_lengths,
@@ -453,3 +454,12 @@ def test_lens_matches_opencv_projection() -> None:
     cam = make_ring_cameras(2, distortion=(-0.3, 0.1, 0.002, -0.002, 0.01), seed=4)[0]
     norm = undistort_points(cam, np.random.default_rng(4).uniform([5, 5], [315, 235], (50, 2)))
     np.testing.assert_allclose(lens(cam, norm)[0], normalised_to_pixels(cam, norm), atol=1e-9)
+
+
+def test_bone_ends_within_condemns_both_ends_of_a_bad_bone_only() -> None:
+    # a chain 0-1-2-3 of 10 mm bones; bone 2-3 stretched to 15 mm, keypoint 4 missing
+    pts = np.array([[0, 0, 0], [10, 0, 0], [20, 0, 0], [35, 0, 0], [np.nan] * 3], dtype=float)
+    bones = [(0, 1), (1, 2), (2, 3), (3, 4)]
+    ok = bone_ends_within(pts, bones, np.full(4, 10.0), tolerance=0.25)
+    assert ok.tolist() == [True, True, False, False, True]
+    assert bone_ends_within(pts, bones, np.full(4, 10.0), tolerance=0.6).all()

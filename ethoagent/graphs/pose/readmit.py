@@ -26,7 +26,7 @@ from ethoagent.graphs.triangulate.graph import FrameInput, FramePoints
 from ethoagent.model.camera import Camera
 from ethoagent.tools.cameras import project_points
 from ethoagent.tools.triangulate import (
-    bone_length_errors,
+    bone_ends_within,
     reprojection_errors,
     triangulate_dlt,
     triangulate_ransac,
@@ -77,11 +77,8 @@ def named_points(
 
 def _bones_ok(points_3d: NDArray[np.float64], k: int, limits: Limits) -> bool:
     """Whether every bone of keypoint ``k`` to a known neighbour is within tolerance."""
-    rel = bone_length_errors(points_3d[None], list(limits.bones), limits.reference_lengths)[0]
-    return all(
-        not (k in bone and np.isfinite(e) and abs(e) > limits.bone_tolerance)
-        for bone, e in zip(limits.bones, rel, strict=True)
-    )
+    ok = bone_ends_within(points_3d, limits.bones, limits.reference_lengths, limits.bone_tolerance)
+    return bool(ok[k])
 
 
 def _has_bone(points_3d: NDArray[np.float64], k: int, limits: Limits) -> bool:

@@ -27,7 +27,7 @@ from ethoagent.graphs.pose.track import TRACK_JUMP_BONES, FrameResult, Track
 from ethoagent.model.camera import Camera
 from ethoagent.model.checks import CheckResult
 from ethoagent.tools.body_search import BodyFit, Marks3D, fit_body, triangulate_marks
-from ethoagent.tools.triangulate import bone_length_errors, reprojection_errors
+from ethoagent.tools.triangulate import bone_ends_within, reprojection_errors
 
 REFIND_AFTER = 3
 """Frames in a row without half the body verified before the body is searched for."""
@@ -145,11 +145,7 @@ class BodySearch:
 
     def _bones_kept(self, points: NDArray[np.float64]) -> NDArray[np.float64]:
         """``points`` less both ends of every bone off its seed length by the tolerance."""
-        rel = bone_length_errors(points[None], list(self.bones), self.reference)[0]
-        good = np.isfinite(points[:, 0])
-        for (a, b), e in zip(self.bones, rel, strict=True):
-            if np.isfinite(e) and abs(e) > self.bone_tolerance:
-                good[[a, b]] = False
+        good = bone_ends_within(points, self.bones, self.reference, self.bone_tolerance)
         return np.where(good[:, None], points, np.nan)
 
     def _sides_hold(self, points: NDArray[np.float64], pose: NDArray[np.float64]) -> bool:

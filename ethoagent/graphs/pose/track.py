@@ -17,9 +17,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ethoagent.model.camera import Camera
+from ethoagent.tools.body_search import rigid_motion
 from ethoagent.tools.cameras import project_points
 from ethoagent.tools.labelling import predict_points
-from ethoagent.tools.triangulate import bone_length_errors, reprojection_errors
+from ethoagent.tools.triangulate import bone_ends_within, reprojection_errors
 
 
 @dataclass
@@ -60,10 +61,7 @@ def trusted_points(
     err = reprojection_errors(cameras, result.points_3d[None], result.points_2d[None])[0]
     seen = np.isfinite(err)
     good = (np.where(seen, err, 0.0) <= threshold_px).all(axis=0) & (seen.sum(axis=0) >= 2)
-    rel = bone_length_errors(result.points_3d[None], list(bones), reference_lengths)[0]
-    for (a, b), e in zip(bones, rel, strict=True):
-        if np.isfinite(e) and abs(e) > bone_tolerance:
-            good[[a, b]] = False
+    good &= bone_ends_within(result.points_3d, bones, reference_lengths, bone_tolerance)
     return np.where(good[:, None], result.points_3d, np.nan)
 
 
@@ -89,14 +87,7 @@ def fill_from_anchor(
     known = ~missing & np.isfinite(anchor).all(axis=1)
     if not known.any():
         return predicted
-    src, dst = anchor[known], predicted[known]
-    src_c, dst_c = src.mean(axis=0), dst.mean(axis=0)
-    rot = np.eye(3)
-    if known.sum() >= 3:
-        u, sv, vt = np.linalg.svd((src - src_c).T @ (dst - dst_c))
-        if sv[1] > 1e-6 * max(sv[0], 1e-12):  # not collinear
-            d = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
-            rot = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+    rot, src_c, dst_c = rigid_motion(anchor[known], predicted[known])
     out = predicted.copy()
     out[missing] = (anchor[missing] - src_c) @ rot.T + dst_c
     return out
