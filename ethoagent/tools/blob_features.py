@@ -5,6 +5,8 @@ clusters and the kinematic captioner reads: the blob centre's speed (body length
 the animal's noise floor, ``speed_noise``), the axis' turning rate, elongation, aspect
 ratio, area and the motion energy inside the blob, each with its rolling mean and std.
 ``caption_from_blob_kinematics`` is the kinematic captioner read for a blob (no keypoints).
+``restless_ratios`` measures how much more the blob outline of frames at rest fidgets
+(grooming, sniffing in place) than that of frames lying still.
 """
 
 from __future__ import annotations
@@ -33,10 +35,9 @@ __all__ = [
     "QUIET_SHARE",
     "RESTLESS_FEATURES",
     "RESTLESS_RATIO",
-    "RESTLESS_SHARE",
     "VIDEO_FEATURES",
     "caption_from_blob_kinematics",
-    "restless_clusters",
+    "restless_ratios",
     "speed_noise",
     "video_features",
 ]
@@ -74,13 +75,10 @@ JITTER_FACTOR = 2.0
 RESTLESS_FEATURES: tuple[str, ...] = ("aspect_std", "elongation_std")
 """Outline jitter of a blob: the windowed std of its shape (aspect ratio, elongation)."""
 RESTLESS_RATIO = 2.0
-"""A cluster of frames at rest is restless when its outline jitter is at least this times
-that of the quietest such cluster (clusters mostly grooming against lying still: 2.5–8.7x
-on 1-minute simulator sessions of seeds 4–6; a still mouse curled up against stretched
-out: 1.45x, seed 0)."""
-RESTLESS_SHARE = 0.1
-"""Clusters holding less than this share of the frames at rest are neither a reference
-nor relabelled (the stray frames of transitions jitter most)."""
+"""Frames at rest are restless when their outline jitter is at least this times that of
+the frames lying still (``restless_ratios``; DEC clusters mostly grooming against lying
+still: 2.5–8.7x on 1-minute simulator sessions of seeds 4–6; a still mouse curled up
+against stretched out: 1.45x, seed 0)."""
 
 
 def _rolling(x: NDArray[np.float64], window: int) -> tuple[NDArray[np.float64], ...]:
@@ -308,39 +306,37 @@ def caption_from_blob_kinematics(k: SnippetKinematics) -> KinematicCaption:
     return KinematicCaption(caption=caption, confident=False, reason=reason)
 
 
-def restless_clusters(
+def restless_ratios(
     features: Features,
-    clusters: NDArray[np.int64],
-    rest: NDArray[np.bool_],
+    groups: NDArray[np.int64],
+    reference: NDArray[np.bool_],
 ) -> dict[int, float]:
-    """Clusters whose frames at rest fidget: outline jitter well above the quietest's.
+    """Outline jitter of groups of frames at rest, relative to frames known to lie still.
 
     A blob cannot show a paw, but an animal grooming or sniffing in place shakes its
-    outline (shape and centre jitter), where one lying still does not. Clusters of the
-    session's frames at rest (say, captioned ``still``) are compared: each one's jitter
-    is the geometric mean, over ``RESTLESS_FEATURES``, of the feature's median over its
-    frames at rest; relative to the quietest cluster holding at least ``RESTLESS_SHARE``
-    of those frames. A cluster of the frames at rest of a session tells what its frames
-    have in common (DEC), which a snippet's caption alone does not.
+    outline, where one lying still does not. A group's jitter is the geometric mean, over
+    ``RESTLESS_FEATURES``, of the feature's median over the group's frames; the reference
+    is the same over the ``reference`` frames (say, those whose pose shows the animal
+    lying still).
 
     Args:
         features: blob features (``video_features``), ``(frames, animals, features)``.
-        clusters: ``(frames, animals)`` int64 cluster labels, -1 = none.
-        rest: ``(frames, animals)`` bool, frames at rest.
+        groups: ``(frames, animals)`` int64 group of each frame, -1 = none.
+        reference: ``(frames, animals)`` bool, frames of an animal lying still.
 
     Returns:
-        ``{cluster: jitter ratio}`` of the restless clusters (ratio >= ``RESTLESS_RATIO``
-        against the quietest); empty when fewer than two clusters hold enough rest frames.
+        ``{group: jitter / reference jitter}`` of each group with finite features; empty
+        when no reference frame has them.
 
     Raises:
         InputError: the arrays' shapes differ from the features', or a feature is missing.
     """
     shape = features.values.shape[:2]
-    if clusters.shape != shape or rest.shape != shape:
+    if groups.shape != shape or reference.shape != shape:
         raise InputError(
-            f"clusters {clusters.shape} and rest {rest.shape} must be (frames, animals) = "
-            f"{shape} like the features.",
-            fix="pass the cluster labels of these features' frames and animals.",
+            f"groups {groups.shape} and reference {reference.shape} must be (frames, "
+            f"animals) = {shape} like the features.",
+            fix="pass the groups and reference frames of these features' frames and animals.",
         )
     missing = [n for n in RESTLESS_FEATURES if n not in features.names]
     if missing:
@@ -349,15 +345,16 @@ def restless_clusters(
             fix="pass features from tools.blob_features.video_features.",
         )
     jitter = np.stack([features.column(n) for n in RESTLESS_FEATURES], axis=2)
-    at_rest = rest & (clusters >= 0) & np.isfinite(jitter).all(axis=2)
-    total = int(at_rest.sum())
-    level: dict[int, float] = {}
-    for c in np.unique(clusters[at_rest]):
-        rows = jitter[at_rest & (clusters == c)]
-        if len(rows) >= max(1, RESTLESS_SHARE * total):
-            med = np.median(rows, axis=0)
-            level[int(c)] = float(np.exp(np.mean(np.log(np.maximum(med, 1e-9)))))
-    if len(level) < 2:
+    finite = np.isfinite(jitter).all(axis=2)
+
+    def level(rows: NDArray[np.float64]) -> float:
+        med = np.median(rows, axis=0)
+        return float(np.exp(np.mean(np.log(np.maximum(med, 1e-9)))))
+
+    if not (reference & finite).any():
         return {}
-    quiet = min(level.values())
-    return {c: v / quiet for c, v in sorted(level.items()) if v >= RESTLESS_RATIO * quiet}
+    quiet = level(jitter[reference & finite])
+    out: dict[int, float] = {}
+    for g in np.unique(groups[(groups >= 0) & finite]):
+        out[int(g)] = level(jitter[(groups == g) & finite]) / quiet
+    return out

@@ -535,7 +535,8 @@ def _features_line(s: Mapping[str, Any]) -> str:
         "keypoints": "pose features from the keypoints",
         "video": "video features (moving blobs found by background subtraction: speed, "
         "turning, elongation, aspect, area and motion energy; no keypoints)",
-        "both": "pose features from the keypoints and video features of the blobs, side by side",
+        "both": "pose features from the keypoints; the blobs' outline jitter re-judges still "
+        "snippets whose posture the keypoints do not confirm (restless: moving_in_place)",
     }[source]
     line = f"\nFeatures clustered: {what}."
     identity = s.get("identity") or {}

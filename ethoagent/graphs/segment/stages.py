@@ -42,7 +42,6 @@ from ethoagent.graphs.segment.report import write_segment_outputs
 from ethoagent.graphs.segment.video import (
     blob_points,
     embed_video,
-    join_features,
     match_to_keypoints,
     relabel_restless,
     restless_at_rest,
@@ -175,14 +174,15 @@ def _features(
 def _session_features(
     env: SegmentEnv, points: NDArray[np.float64], *, fill_absent_partner: bool = True
 ) -> Features:
-    """The features the run clusters: from keypoints, from the video's blobs, or both."""
+    """The features the run clusters and captions: the video's blobs alone, or pose features.
+
+    With ``features="both"`` the pose features too: the blobs serve the merge
+    (``_restless``), not the clustering (``video`` module docstring).
+    """
     inputs = env.inputs
     if inputs.feature_source == "video":
         return run_video_features(env.run, inputs)
-    feats = _features(inputs, points, fill_absent_partner=fill_absent_partner)
-    if inputs.feature_source == "both":
-        return join_features(feats, run_video_features(env.run, inputs, noise_floor=False))
-    return feats
+    return _features(inputs, points, fill_absent_partner=fill_absent_partner)
 
 
 def _warn(rt: Runtime, warnings: list[str], message: str) -> None:
@@ -203,16 +203,19 @@ def _all_caption_records(run: Run, n_chunks: int) -> list[dict[str, Any]]:
 
 
 def _captioned_pieces(
-    records: Sequence[dict[str, Any]], animal: int, restless: dict[int, float], offline: bool
+    records: Sequence[dict[str, Any]],
+    animal: int,
+    restless: dict[tuple[int, int], float],
+    offline: bool,
 ) -> tuple[list[Caption], list[Epoch]]:
     """An animal's snippet captions, in time order, and one epoch per snippet from each.
 
     Args:
         records: every caption record of the run.
         animal: index into the session's animals.
-        restless: ``{cluster: jitter ratio}`` of restless clusters: their snippets
-            captioned ``still`` without a model (or by the offline backend) become
-            ``moving_in_place`` (``video.relabel_restless``).
+        restless: ``{(animal, start frame): jitter ratio}`` of restless snippets
+            (``video.restless_at_rest``): captioned ``still`` without a model (or by the
+            offline backend), they become ``moving_in_place`` (``video.relabel_restless``).
         offline: the backend is the offline one.
     """
     mine = sorted((r for r in records if r["animal"] == animal), key=lambda r: r["start"])
@@ -235,24 +238,46 @@ def _captioned_pieces(
     return captions, pieces
 
 
+def _restless(env: SegmentEnv, records: Sequence[dict[str, Any]]) -> dict[tuple[int, int], float]:
+    """The run's restless snippets (``video.restless_at_rest``), found once per run.
+
+    The first animal's merge finds them for every animal and saves artifact ``restless``
+    (``animal``, ``start`` frame and jitter ``ratio`` of each); the others read it.
+    """
+    rt, run, inputs = env.runtime, env.run, env.inputs
+    if run.has_artifact("restless"):
+        saved = run.load_arrays("restless")
+        keys = zip(saved["animal"].tolist(), saved["start"].tolist(), strict=True)
+        return dict(zip(keys, saved["ratio"].tolist(), strict=True))
+    with rt.tracer.scope(node="merge"):
+        restless = rt.tool(
+            "restless_at_rest",
+            restless_at_rest,
+            run,
+            inputs,
+            records,
+            offline=rt.client.backend == "offline",
+        )
+    run.save_arrays(
+        "restless",
+        animal=np.array([a for a, _ in restless], dtype=np.int64),
+        start=np.array([s for _, s in restless], dtype=np.int64),
+        ratio=np.array(list(restless.values()), dtype=np.float64),
+    )
+    return restless
+
+
 def _merge_pieces(env: SegmentEnv, n_chunks: int, animal: int) -> tuple[list[Caption], list[Epoch]]:
     """An animal's captions and pieces for the merge (``_captioned_pieces``).
 
-    With ``features="both"``, still snippets of restless clusters are relabelled
-    (``video.restless_at_rest``). Beside pose captions only: from a blob alone,
+    With ``features="both"``, unconfirmed still snippets whose blob outline is restless
+    are relabelled (``_restless``). Beside pose captions only: from a blob alone,
     ``moving_in_place`` already names slow drift, and restless rest joined to it lost more
     than it won (docs/segment.md).
     """
-    rt, run, inputs = env.runtime, env.run, env.inputs
-    records = _all_caption_records(run, n_chunks)
-    restless: dict[int, float] = {}
-    offline = rt.client.backend == "offline"
-    if inputs.feature_source == "both":
-        with rt.tracer.scope(node="merge", item=inputs.animals[animal]):
-            restless = rt.tool(
-                "restless_clusters", restless_at_rest, run, inputs, records, offline=offline
-            )
-    return _captioned_pieces(records, animal, restless, offline)
+    records = _all_caption_records(env.run, n_chunks)
+    restless = _restless(env, records) if env.inputs.feature_source == "both" else {}
+    return _captioned_pieces(records, animal, restless, env.runtime.client.backend == "offline")
 
 
 def _caption_records(

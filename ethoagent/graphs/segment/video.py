@@ -6,12 +6,16 @@ and caption:
 - ``"keypoints"``: pose features only (``tools.features.compute_features``);
 - ``"video"``: the blob features of ``tools.video_features`` (no keypoints needed; the
   run's one "keypoint" is each blob's centre, which crops the VLM's frames);
-- ``"both"``: pose features and the blob features side by side (the blob ones prefixed
-  ``video_``); the kinematic captions read the pose ones, and still snippets of clusters
-  whose blob outline is restless become ``moving_in_place`` (``relabel_restless``). With
-  several animals, each
-  frame's blobs are given to the keypoint individuals by position (the keypoints decide
-  identity, so the blob tracker's merges and swaps do not).
+- ``"both"``: pose features only are clustered and captioned, as with ``"keypoints"``;
+  the video decides where the keypoints cannot: the pose captioner's cheap ``still``
+  snippets whose posture the keypoints do not confirm and whose blob outline is restless
+  become ``moving_in_place``
+  (``restless_at_rest``, ``relabel_restless``; a mouse grooming with its paws hidden at
+  its face has the pose of one lying still). With several animals, each frame's blobs are
+  given to the keypoint individuals by position (the keypoints decide identity, so the
+  blob tracker's merges and swaps do not). Blob features beside the pose features in the
+  clustering, whole or as a few principal components, moved the snippets' boundaries and
+  lost to keypoints alone on some sessions (docs/segment.md).
 
 With ``video_embeddings``, EfficientNet-Lite0 embeddings of animal-centred crops (artifact
 ``embeddings``) are appended to the blob features. Blob tracks are computed once per video
@@ -31,8 +35,8 @@ from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 
 from ethoagent.io.video import VideoReader
-from ethoagent.tools.blob_features import restless_clusters, video_features
-from ethoagent.tools.captions import Caption
+from ethoagent.tools.blob_features import RESTLESS_RATIO, restless_ratios, video_features
+from ethoagent.tools.captions import CONFIRMED_STILL, Caption
 from ethoagent.tools.features import Features
 from ethoagent.tools.video_embeddings import embed_crops
 from ethoagent.tools.video_features import (
@@ -51,7 +55,6 @@ if TYPE_CHECKING:
 __all__ = [
     "blob_points",
     "embed_video",
-    "join_features",
     "match_to_keypoints",
     "output_video_features",
     "relabel_restless",
@@ -66,8 +69,6 @@ EMBED_SIZE = 128
 """Side the crops are resized to for EfficientNet-Lite0, px (about 3x faster than 224)."""
 RESTLESS_LABEL = "moving_in_place"
 """The label of still captions in a restless cluster (``restless_at_rest``)."""
-VIDEO_PREFIX = "video_"
-"""Prefix of the blob features where they sit beside pose features (``"both"``)."""
 
 
 def track_video(rt: Runtime, inputs: SegmentInputs) -> tuple[BlobTracks, bool]:
@@ -166,30 +167,6 @@ def blob_points(tracks: BlobTracks) -> NDArray[np.float64]:
     return tracks.centre[:, :, None, :].astype(np.float64)
 
 
-def join_features(pose: Features, video: Features) -> Features:
-    """Pose and blob features side by side (blob names prefixed ``video_``).
-
-    A (frame, animal) row is valid where both are. The pose features' layout, roles,
-    pairs and body length are kept; the report adds ``merged_frames`` of the blobs.
-    """
-    values = np.concatenate([pose.values, video.values], axis=2)
-    valid = np.asarray(pose.valid & video.valid, dtype=np.bool_)
-    report = {
-        **pose.report,
-        "masked_frames": {
-            n: int(c) for n, c in zip(pose.individuals, (~valid).sum(axis=0), strict=True)
-        },
-        "merged_frames": video.report["merged_frames"],
-    }
-    return replace(
-        pose,
-        values=values,
-        names=(*pose.names, *(VIDEO_PREFIX + n for n in video.names)),
-        valid=valid,
-        report=report,
-    )
-
-
 def output_video_features(
     outputs: Path, summary: Mapping[str, Any], options: SegmentOptions
 ) -> Features:
@@ -245,18 +222,20 @@ def run_video_features(run: Run, inputs: SegmentInputs, noise_floor: bool = True
 
 def restless_at_rest(
     run: Run, inputs: SegmentInputs, records: Sequence[Mapping[str, Any]], *, offline: bool
-) -> dict[int, float]:
-    """The run's restless clusters among its snippets captioned ``still`` without a model.
+) -> dict[tuple[int, int], float]:
+    """The unconfirmed ``still`` snippets whose blob outline is restless.
 
-    ``tools.blob_features.restless_clusters`` on the run's blob features and DEC clusters:
-    with ``features="both"``, such a cluster's ``still`` snippets are relabelled
-    ``RESTLESS_LABEL`` by the merge (``relabel_restless``): the pose captioner reads a
-    snippet alone and sees grooming only from paws at the head, while the cluster tells
-    what the snippet shares with others and the blob's outline shows the fidgeting.
+    The pose captioner calls a snippet ``still`` from the body's speed; it confirms the
+    posture (``CONFIRMED_STILL``) only with the paws, height and elongation at their usual
+    values, so a mouse grooming with its paws hidden at its face is an unconfirmed
+    ``still``. Each unconfirmed snippet's outline jitter is measured against that of the
+    confirmed ones (``tools.blob_features.restless_ratios``); with ``features="both"``, a
+    snippet at least ``RESTLESS_RATIO`` times as restless is relabelled ``RESTLESS_LABEL``
+    by the merge (``relabel_restless``). Without confirmed snippets there is no
+    reference, and nothing is relabelled.
 
     Args:
-        run: a run whose ``load`` node saved ``blobs`` and whose ``cluster`` node saved
-            ``clusters``.
+        run: a run whose ``load`` node saved ``blobs``.
         inputs: the run's inputs.
         records: every caption record (``animal``, ``start``, ``stop``, ``caption``,
             ``source``).
@@ -264,41 +243,61 @@ def restless_at_rest(
             captioner's too (a real model's ``still`` stands: it saw the frames).
 
     Returns:
-        ``{cluster: jitter ratio to the quietest cluster at rest}``.
+        ``{(animal, start frame): jitter ratio}`` of the restless snippets.
     """
-    labels = run.load_arrays("clusters")["labels"]
-    rest = np.zeros(labels.shape, dtype=np.bool_)
-    for r in records:
-        if r["caption"]["label"] == "still" and (offline or r["source"] != "model"):
-            rest[r["start"] : r["stop"], r["animal"]] = True
+    shape = (inputs.frames, len(inputs.animals))
+    groups = np.full(shape, -1, dtype=np.int64)
+    reference = np.zeros(shape, dtype=np.bool_)
+    cheap_still = [
+        r
+        for r in records
+        if r["caption"]["label"] == "still" and (offline or r["source"] != "model")
+    ]
+    for i, r in enumerate(cheap_still):
+        span = slice(r["start"], r["stop"])
+        if r["caption"]["confidence"] >= CONFIRMED_STILL:
+            reference[span, r["animal"]] = True
+        else:
+            groups[span, r["animal"]] = i
     # a held blob (the animal merged into the background) repeats its last outline: no
-    # jitter to measure, and a cluster of such frames would be a reference of zero
-    rest &= ~run.load_arrays("blobs")["held"].astype(np.bool_)
-    feats = run_video_features(run, inputs, noise_floor=inputs.feature_source == "video")
-    return restless_clusters(feats, labels, rest)
+    # jitter to measure, and a reference of such frames would be zero
+    held = run.load_arrays("blobs")["held"].astype(np.bool_)
+    reference &= ~held
+    groups[held] = -1
+    feats = run_video_features(run, inputs, noise_floor=False)
+    ratios = restless_ratios(feats, groups, reference)
+    return {
+        (int(cheap_still[i]["animal"]), int(cheap_still[i]["start"])): v
+        for i, v in ratios.items()
+        if v >= RESTLESS_RATIO
+    }
 
 
 def relabel_restless(
-    caption: Caption, record: Mapping[str, Any], restless: dict[int, float], *, offline: bool
+    caption: Caption,
+    record: Mapping[str, Any],
+    restless: Mapping[tuple[int, int], float],
+    *,
+    offline: bool,
 ) -> tuple[Caption, str]:
-    """A snippet's caption, ``RESTLESS_LABEL`` where it is a cheap ``still`` of a restless cluster.
+    """A snippet's caption, ``RESTLESS_LABEL`` where it is a cheap, restless ``still``.
 
     Args:
         caption: the snippet's caption.
-        record: its caption record (``cluster``, ``source``).
-        restless: ``{cluster: jitter ratio}`` from ``restless_at_rest``.
+        record: its caption record (``animal``, ``start``, ``source``).
+        restless: ``{(animal, start frame): jitter ratio}`` from ``restless_at_rest``.
         offline: the backend is the offline one (its "model" captions are cheap ones).
 
     Returns:
         The caption (relabelled, confidence 0.4, or as it was) and a note for the epoch's
         description ("" where unchanged).
     """
-    ratio = restless.get(int(record["cluster"]))
+    ratio = restless.get((int(record["animal"]), int(record["start"])))
     cheap = offline or record["source"] != "model"
     if ratio is None or caption.label != "still" or not cheap:
         return caption, ""
     note = (
-        f"; at rest with a restless outline (cluster {record['cluster']}: {ratio:.1f}x the "
-        "shape jitter of the quietest cluster at rest)"
+        f"; at rest with a restless outline ({ratio:.1f}x the shape jitter of the frames "
+        "lying still)"
     )
     return caption.model_copy(update={"label": RESTLESS_LABEL, "confidence": 0.4}), note

@@ -1,4 +1,4 @@
-"""Clusters of frames at rest whose blob outline fidgets, against the quietest one."""
+"""Groups of frames at rest whose blob outline fidgets, against frames lying still."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ethoagent.errors import InputError
 from ethoagent.tools.blob_features import (
     RESTLESS_FEATURES,
     RESTLESS_RATIO,
-    restless_clusters,
+    restless_ratios,
     video_features,
 )
 from ethoagent.tools.features import Features
@@ -34,25 +34,24 @@ def _features(jitter: np.ndarray) -> Features:
     return replace(feats, values=values)
 
 
-def test_a_cluster_at_rest_jittering_three_times_the_quietest_is_restless() -> None:
-    jitter = np.r_[np.full(100, 0.01), np.full(100, 0.03), np.full(100, 0.015), np.full(5, 1.0)]
-    clusters = np.r_[np.zeros(100), np.ones(100), np.full(100, 2), np.full(5, 3)]
-    clusters = clusters.astype(np.int64)[:, None]
-    rest = np.ones_like(clusters, dtype=bool)
-    rest[200:300] = False  # cluster 2 is not at rest: not compared
-    out = restless_clusters(_features(jitter), clusters, rest)
-    # cluster 3 is restless but too small a share of the frames at rest to be judged
-    assert list(out) == [1] and out[1] == pytest.approx(3.0)
-    assert out[1] >= RESTLESS_RATIO
+def test_each_group_is_measured_against_the_frames_lying_still() -> None:
+    jitter = np.r_[np.full(100, 0.01), np.full(50, 0.03), np.full(50, 0.012), np.full(5, 1.0)]
+    groups = np.r_[np.full(100, -1), np.zeros(50), np.ones(50), np.full(5, -1)]
+    groups = groups.astype(np.int64)[:, None]
+    reference = np.zeros_like(groups, dtype=bool)
+    reference[:100] = True  # the tail's jitter is neither reference nor a group
+    out = restless_ratios(_features(jitter), groups, reference)
+    assert out == pytest.approx({0: 3.0, 1: 1.2})
+    assert out[0] >= RESTLESS_RATIO > out[1]
 
 
-def test_one_cluster_at_rest_has_nothing_to_be_compared_with() -> None:
-    clusters = np.zeros((50, 1), dtype=np.int64)
+def test_without_reference_frames_nothing_is_measured() -> None:
+    groups = np.zeros((50, 1), dtype=np.int64)
     feats = _features(np.linspace(0.01, 0.1, 50))
-    assert restless_clusters(feats, clusters, np.ones((50, 1), bool)) == {}
+    assert restless_ratios(feats, groups, np.zeros((50, 1), bool)) == {}
 
 
 def test_shapes_that_do_not_fit_the_features_are_one_error() -> None:
     feats = _features(np.full(10, 0.01))
     with pytest.raises(InputError, match="frames, animals"):
-        restless_clusters(feats, np.zeros((9, 1), np.int64), np.ones((10, 1), bool))
+        restless_ratios(feats, np.zeros((9, 1), np.int64), np.ones((10, 1), bool))
