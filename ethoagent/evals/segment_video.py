@@ -9,7 +9,8 @@ lighting drift) and the same camera's exact 2D projections of the 12 marks as ke
 
 - ``video``: the segment graph with ``features="video"`` (no keypoints: blob tracks);
 - ``keypoints``: the graph with ``features="keypoints"`` on the 2D top-view keypoints;
-- ``both``: the graph with ``features="both"``;
+- ``both``: the graph with ``features="both"`` (pose features clustered and captioned;
+  the blobs tracked and matched to the keypoint animals);
 - ``kmeans_video``: KMeans (same K) on the same visual features as ``video``;
 - ``kmeans_keypoints``: KMeans on the keypoint features;
 - ``keypoint_moseq``: as in the ``segment`` suite, where its environment exists.

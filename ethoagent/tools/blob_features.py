@@ -5,8 +5,6 @@ clusters and the kinematic captioner reads: the blob centre's speed (body length
 the animal's noise floor, ``speed_noise``), the axis' turning rate, elongation, aspect
 ratio, area and the motion energy inside the blob, each with its rolling mean and std.
 ``caption_from_blob_kinematics`` is the kinematic captioner read for a blob (no keypoints).
-``restless_ratios`` measures how much more the blob outline of frames at rest fidgets
-(grooming, sniffing in place) than that of frames lying still.
 """
 
 from __future__ import annotations
@@ -33,11 +31,8 @@ __all__ = [
     "BLOB_ROLES",
     "JITTER_FACTOR",
     "QUIET_SHARE",
-    "RESTLESS_FEATURES",
-    "RESTLESS_RATIO",
     "VIDEO_FEATURES",
     "caption_from_blob_kinematics",
-    "restless_ratios",
     "speed_noise",
     "video_features",
 ]
@@ -72,13 +67,6 @@ whose median blob-centre speed is its speed noise floor (outline jitter), subtra
 its speeds: a still animal's blob centre still jitters by a few pixels on real video."""
 JITTER_FACTOR = 2.0
 """``speed_noise`` is at most this times the centre's jitter speed in the quiet frames."""
-RESTLESS_FEATURES: tuple[str, ...] = ("aspect_std", "elongation_std")
-"""Outline jitter of a blob: the windowed std of its shape (aspect ratio, elongation)."""
-RESTLESS_RATIO = 2.0
-"""Frames at rest are restless when their outline jitter is at least this times that of
-the frames lying still (``restless_ratios``; DEC clusters mostly grooming against lying
-still: 2.5–8.7x on 1-minute simulator sessions of seeds 4–6; a still mouse curled up
-against stretched out: 1.45x, seed 0)."""
 
 
 def _rolling(x: NDArray[np.float64], window: int) -> tuple[NDArray[np.float64], ...]:
@@ -304,57 +292,3 @@ def caption_from_blob_kinematics(k: SnippetKinematics) -> KinematicCaption:
         return rule
     caption = rule.caption.model_copy(update=update)
     return KinematicCaption(caption=caption, confident=False, reason=reason)
-
-
-def restless_ratios(
-    features: Features,
-    groups: NDArray[np.int64],
-    reference: NDArray[np.bool_],
-) -> dict[int, float]:
-    """Outline jitter of groups of frames at rest, relative to frames known to lie still.
-
-    A blob cannot show a paw, but an animal grooming or sniffing in place shakes its
-    outline, where one lying still does not. A group's jitter is the geometric mean, over
-    ``RESTLESS_FEATURES``, of the feature's median over the group's frames; the reference
-    is the same over the ``reference`` frames (say, those whose pose shows the animal
-    lying still).
-
-    Args:
-        features: blob features (``video_features``), ``(frames, animals, features)``.
-        groups: ``(frames, animals)`` int64 group of each frame, -1 = none.
-        reference: ``(frames, animals)`` bool, frames of an animal lying still.
-
-    Returns:
-        ``{group: jitter / reference jitter}`` of each group with finite features; empty
-        when no reference frame has them.
-
-    Raises:
-        InputError: the arrays' shapes differ from the features', or a feature is missing.
-    """
-    shape = features.values.shape[:2]
-    if groups.shape != shape or reference.shape != shape:
-        raise InputError(
-            f"groups {groups.shape} and reference {reference.shape} must be (frames, "
-            f"animals) = {shape} like the features.",
-            fix="pass the groups and reference frames of these features' frames and animals.",
-        )
-    missing = [n for n in RESTLESS_FEATURES if n not in features.names]
-    if missing:
-        raise InputError(
-            f"blob features {', '.join(missing)} not found.",
-            fix="pass features from tools.blob_features.video_features.",
-        )
-    jitter = np.stack([features.column(n) for n in RESTLESS_FEATURES], axis=2)
-    finite = np.isfinite(jitter).all(axis=2)
-
-    def level(rows: NDArray[np.float64]) -> float:
-        med = np.median(rows, axis=0)
-        return float(np.exp(np.mean(np.log(np.maximum(med, 1e-9)))))
-
-    if not (reference & finite).any():
-        return {}
-    quiet = level(jitter[reference & finite])
-    out: dict[int, float] = {}
-    for g in np.unique(groups[(groups >= 0) & finite]):
-        out[int(g)] = level(jitter[(groups == g) & finite]) / quiet
-    return out

@@ -40,7 +40,6 @@ from ethoagent.model.checks import CheckResult
 from ethoagent.tools.features import PAIR_FEATURES, Features
 
 __all__ = [
-    "CONFIRMED_STILL",
     "DEFINITIONS",
     "SYNONYMS",
     "Caption",
@@ -75,9 +74,6 @@ CHASE_BL = 3.0
 APPROACH_SPEED = 0.3
 APPROACH_SHARE = 0.5
 MIN_TRACKED = 0.5
-CONFIRMED_STILL = 0.9
-"""Confidence of a ``still`` caption whose posture the keypoints confirm (paws, height and
-elongation at their usual values, heading steady); an unconfirmed one gets 0.6."""
 
 # Bounds of the consistency check: generous, so that only a plain contradiction fails.
 CHECK_MOVING_SPEED = 0.1
@@ -520,7 +516,7 @@ def caption_from_kinematics(k: SnippetKinematics) -> KinematicCaption:
         )
         return make(
             "still",
-            CONFIRMED_STILL if usual else 0.6,
+            0.9 if usual else 0.6,
             usual,
             f"mean speed {speed:.3f} BL/s < {STILL_SPEED}"
             + ("" if usual else "; posture not confirmed (paws or height unknown or unusual)"),

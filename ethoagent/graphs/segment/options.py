@@ -46,9 +46,9 @@ class SegmentOptions(BaseModel):
         caption_chunk: snippets per checkpointed caption step (grows for long sessions).
         features: what is clustered: ``"keypoints"`` (pose features), ``"video"`` (the
             blobs of ``tools.video_features``: motion and shape, no keypoints needed) or
-            ``"both"`` (pose features clustered and captioned; the blobs re-judge the
-            still snippets the keypoints cannot confirm, ``graphs.segment.video``);
-            ``None`` = keypoints when there are, else video.
+            ``"both"`` (pose features clustered and captioned, the blobs tracked and
+            matched to the keypoint animals, ``graphs.segment.video``); ``None`` =
+            keypoints when there are, else video.
         video_animals: animals to follow in a video without keypoints (with keypoints,
             the keypoint file's individuals).
         video_threshold: foreground threshold, grey levels; ``None`` = from the noise.

@@ -535,8 +535,8 @@ def _features_line(s: Mapping[str, Any]) -> str:
         "keypoints": "pose features from the keypoints",
         "video": "video features (moving blobs found by background subtraction: speed, "
         "turning, elongation, aspect, area and motion energy; no keypoints)",
-        "both": "pose features from the keypoints; the blobs' outline jitter re-judges still "
-        "snippets whose posture the keypoints do not confirm (restless: moving_in_place)",
+        "both": "pose features from the keypoints (the video's blobs are tracked and matched "
+        "to the keypoint animals, not clustered)",
     }[source]
     line = f"\nFeatures clustered: {what}."
     identity = s.get("identity") or {}

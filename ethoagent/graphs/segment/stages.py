@@ -43,8 +43,6 @@ from ethoagent.graphs.segment.video import (
     blob_points,
     embed_video,
     match_to_keypoints,
-    relabel_restless,
-    restless_at_rest,
     run_video_features,
     track_video,
 )
@@ -176,8 +174,7 @@ def _session_features(
 ) -> Features:
     """The features the run clusters and captions: the video's blobs alone, or pose features.
 
-    With ``features="both"`` the pose features too: the blobs serve the merge
-    (``_restless``), not the clustering (``video`` module docstring).
+    With ``features="both"`` the pose features too (``video`` module docstring).
     """
     inputs = env.inputs
     if inputs.feature_source == "video":
@@ -202,82 +199,23 @@ def _all_caption_records(run: Run, n_chunks: int) -> list[dict[str, Any]]:
     ]
 
 
-def _captioned_pieces(
-    records: Sequence[dict[str, Any]],
-    animal: int,
-    restless: dict[tuple[int, int], float],
-    offline: bool,
-) -> tuple[list[Caption], list[Epoch]]:
-    """An animal's snippet captions, in time order, and one epoch per snippet from each.
-
-    Args:
-        records: every caption record of the run.
-        animal: index into the session's animals.
-        restless: ``{(animal, start frame): jitter ratio}`` of restless snippets
-            (``video.restless_at_rest``): captioned ``still`` without a model (or by the
-            offline backend), they become ``moving_in_place`` (``video.relabel_restless``).
-        offline: the backend is the offline one.
-    """
+def _merge_pieces(run: Run, n_chunks: int, animal: int) -> tuple[list[Caption], list[Epoch]]:
+    """An animal's snippet captions, in time order, and one epoch per snippet from each."""
+    records = _all_caption_records(run, n_chunks)
     mine = sorted((r for r in records if r["animal"] == animal), key=lambda r: r["start"])
-    relabelled = [
-        relabel_restless(Caption.model_validate(r["caption"]), r, restless, offline=offline)
-        for r in mine
-    ]
-    captions = [c for c, _ in relabelled]
+    captions = [Caption.model_validate(r["caption"]) for r in mine]
     pieces = [
         Epoch(
             start=r["start"],
             stop=r["stop"],
             label=c.label,
-            description=_describe(c) + note,
+            description=_describe(c),
             confidence=c.confidence,
             cluster=r["cluster"] if r["cluster"] >= 0 else None,
         )
-        for r, (c, note) in zip(mine, relabelled, strict=True)
+        for r, c in zip(mine, captions, strict=True)
     ]
     return captions, pieces
-
-
-def _restless(env: SegmentEnv, records: Sequence[dict[str, Any]]) -> dict[tuple[int, int], float]:
-    """The run's restless snippets (``video.restless_at_rest``), found once per run.
-
-    The first animal's merge finds them for every animal and saves artifact ``restless``
-    (``animal``, ``start`` frame and jitter ``ratio`` of each); the others read it.
-    """
-    rt, run, inputs = env.runtime, env.run, env.inputs
-    if run.has_artifact("restless"):
-        saved = run.load_arrays("restless")
-        keys = zip(saved["animal"].tolist(), saved["start"].tolist(), strict=True)
-        return dict(zip(keys, saved["ratio"].tolist(), strict=True))
-    with rt.tracer.scope(node="merge"):
-        restless = rt.tool(
-            "restless_at_rest",
-            restless_at_rest,
-            run,
-            inputs,
-            records,
-            offline=rt.client.backend == "offline",
-        )
-    run.save_arrays(
-        "restless",
-        animal=np.array([a for a, _ in restless], dtype=np.int64),
-        start=np.array([s for _, s in restless], dtype=np.int64),
-        ratio=np.array(list(restless.values()), dtype=np.float64),
-    )
-    return restless
-
-
-def _merge_pieces(env: SegmentEnv, n_chunks: int, animal: int) -> tuple[list[Caption], list[Epoch]]:
-    """An animal's captions and pieces for the merge (``_captioned_pieces``).
-
-    With ``features="both"``, unconfirmed still snippets whose blob outline is restless
-    are relabelled (``_restless``). Beside pose captions only: from a blob alone,
-    ``moving_in_place`` already names slow drift, and restless rest joined to it lost more
-    than it won (docs/segment.md).
-    """
-    records = _all_caption_records(env.run, n_chunks)
-    restless = _restless(env, records) if env.inputs.feature_source == "both" else {}
-    return _captioned_pieces(records, animal, restless, env.runtime.client.backend == "offline")
 
 
 def _caption_records(
@@ -670,7 +608,7 @@ async def merge(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
     t0 = time.perf_counter()
     a = state["animal"]
     name = inputs.animals[a]
-    captions, pieces = _merge_pieces(env, state["n_chunks"], a)
+    captions, pieces = _merge_pieces(run, state["n_chunks"], a)
     vocabulary = dict(state.get("vocabulary", {}))
     routes = dict(state.get("merge_routes", {}))
     flagged = list(state.get("flagged", []))

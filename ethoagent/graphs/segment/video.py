@@ -7,15 +7,12 @@ and caption:
 - ``"video"``: the blob features of ``tools.video_features`` (no keypoints needed; the
   run's one "keypoint" is each blob's centre, which crops the VLM's frames);
 - ``"both"``: pose features only are clustered and captioned, as with ``"keypoints"``;
-  the video decides where the keypoints cannot: the pose captioner's cheap ``still``
-  snippets whose posture the keypoints do not confirm and whose blob outline is restless
-  become ``moving_in_place``
-  (``restless_at_rest``, ``relabel_restless``; a mouse grooming with its paws hidden at
-  its face has the pose of one lying still). With several animals, each frame's blobs are
-  given to the keypoint individuals by position (the keypoints decide identity, so the
-  blob tracker's merges and swaps do not). Blob features beside the pose features in the
-  clustering, whole or as a few principal components, moved the snippets' boundaries and
-  lost to keypoints alone on some sessions (docs/segment.md).
+  the video's blobs are tracked and given to the keypoint individuals by position (the
+  keypoints decide identity, so the blob tracker's merges and swaps do not) and reported.
+  Blob features beside the pose features in the clustering, whole or as a few principal
+  components, moved the snippets' boundaries and lost to keypoints alone on some
+  sessions, and the blob outline's jitter did not tell grooming from lying still among
+  the still snippets the pose cannot confirm (docs/segment.md), so neither is used.
 
 With ``video_embeddings``, EfficientNet-Lite0 embeddings of animal-centred crops (artifact
 ``embeddings``) are appended to the blob features. Blob tracks are computed once per video
@@ -25,7 +22,7 @@ under ``<runs_dir>/video_cache``) and kept in the run's artifact ``blobs``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,8 +32,7 @@ from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 
 from ethoagent.io.video import VideoReader
-from ethoagent.tools.blob_features import RESTLESS_RATIO, restless_ratios, video_features
-from ethoagent.tools.captions import CONFIRMED_STILL, Caption
+from ethoagent.tools.blob_features import video_features
 from ethoagent.tools.features import Features
 from ethoagent.tools.video_embeddings import embed_crops
 from ethoagent.tools.video_features import (
@@ -57,8 +53,6 @@ __all__ = [
     "embed_video",
     "match_to_keypoints",
     "output_video_features",
-    "relabel_restless",
-    "restless_at_rest",
     "run_video_features",
     "track_video",
 ]
@@ -67,8 +61,6 @@ EMBED_COMPONENTS = 8
 """Principal components of the crop embeddings kept as features."""
 EMBED_SIZE = 128
 """Side the crops are resized to for EfficientNet-Lite0, px (about 3x faster than 224)."""
-RESTLESS_LABEL = "moving_in_place"
-"""The label of still captions in a restless cluster (``restless_at_rest``)."""
 
 
 def track_video(rt: Runtime, inputs: SegmentInputs) -> tuple[BlobTracks, bool]:
@@ -197,11 +189,11 @@ def output_video_features(
     return video_features(tracks, fps, animals=animals, window_s=options.feature_window_s)
 
 
-def run_video_features(run: Run, inputs: SegmentInputs, noise_floor: bool = True) -> Features:
+def run_video_features(run: Run, inputs: SegmentInputs) -> Features:
     """The blob features of a run whose ``load`` node saved its tracks (artifact ``blobs``).
 
-    ``noise_floor`` as in ``tools.blob_features.video_features``: on for video alone (the
-    captions read the blob speed), off beside pose features (they read the pose speed).
+    Speeds above each animal's noise floor (``tools.blob_features.video_features``): the
+    blob captioner reads them.
     """
     tracks = BlobTracks.from_arrays(run.load_arrays("blobs"))
     feats = video_features(
@@ -209,7 +201,6 @@ def run_video_features(run: Run, inputs: SegmentInputs, noise_floor: bool = True
         inputs.fps,
         animals=list(inputs.animals),
         window_s=inputs.options.feature_window_s,
-        noise_floor=noise_floor,
     )
     if not run.has_artifact("embeddings"):
         return feats
@@ -218,86 +209,3 @@ def run_video_features(run: Run, inputs: SegmentInputs, noise_floor: bool = True
     valid = np.asarray(np.isfinite(values).all(axis=2), dtype=np.bool_)
     names = (*feats.names, *(f"embed_{i}" for i in range(emb.shape[2])))
     return replace(feats, values=values, names=names, valid=valid)
-
-
-def restless_at_rest(
-    run: Run, inputs: SegmentInputs, records: Sequence[Mapping[str, Any]], *, offline: bool
-) -> dict[tuple[int, int], float]:
-    """The unconfirmed ``still`` snippets whose blob outline is restless.
-
-    The pose captioner calls a snippet ``still`` from the body's speed; it confirms the
-    posture (``CONFIRMED_STILL``) only with the paws, height and elongation at their usual
-    values, so a mouse grooming with its paws hidden at its face is an unconfirmed
-    ``still``. Each unconfirmed snippet's outline jitter is measured against that of the
-    confirmed ones (``tools.blob_features.restless_ratios``); with ``features="both"``, a
-    snippet at least ``RESTLESS_RATIO`` times as restless is relabelled ``RESTLESS_LABEL``
-    by the merge (``relabel_restless``). Without confirmed snippets there is no
-    reference, and nothing is relabelled.
-
-    Args:
-        run: a run whose ``load`` node saved ``blobs``.
-        inputs: the run's inputs.
-        records: every caption record (``animal``, ``start``, ``stop``, ``caption``,
-            ``source``).
-        offline: the backend is the offline one, whose "model" captions are the cheap
-            captioner's too (a real model's ``still`` stands: it saw the frames).
-
-    Returns:
-        ``{(animal, start frame): jitter ratio}`` of the restless snippets.
-    """
-    shape = (inputs.frames, len(inputs.animals))
-    groups = np.full(shape, -1, dtype=np.int64)
-    reference = np.zeros(shape, dtype=np.bool_)
-    cheap_still = [
-        r
-        for r in records
-        if r["caption"]["label"] == "still" and (offline or r["source"] != "model")
-    ]
-    for i, r in enumerate(cheap_still):
-        span = slice(r["start"], r["stop"])
-        if r["caption"]["confidence"] >= CONFIRMED_STILL:
-            reference[span, r["animal"]] = True
-        else:
-            groups[span, r["animal"]] = i
-    # a held blob (the animal merged into the background) repeats its last outline: no
-    # jitter to measure, and a reference of such frames would be zero
-    held = run.load_arrays("blobs")["held"].astype(np.bool_)
-    reference &= ~held
-    groups[held] = -1
-    feats = run_video_features(run, inputs, noise_floor=False)
-    ratios = restless_ratios(feats, groups, reference)
-    return {
-        (int(cheap_still[i]["animal"]), int(cheap_still[i]["start"])): v
-        for i, v in ratios.items()
-        if v >= RESTLESS_RATIO
-    }
-
-
-def relabel_restless(
-    caption: Caption,
-    record: Mapping[str, Any],
-    restless: Mapping[tuple[int, int], float],
-    *,
-    offline: bool,
-) -> tuple[Caption, str]:
-    """A snippet's caption, ``RESTLESS_LABEL`` where it is a cheap, restless ``still``.
-
-    Args:
-        caption: the snippet's caption.
-        record: its caption record (``animal``, ``start``, ``source``).
-        restless: ``{(animal, start frame): jitter ratio}`` from ``restless_at_rest``.
-        offline: the backend is the offline one (its "model" captions are cheap ones).
-
-    Returns:
-        The caption (relabelled, confidence 0.4, or as it was) and a note for the epoch's
-        description ("" where unchanged).
-    """
-    ratio = restless.get((int(record["animal"]), int(record["start"])))
-    cheap = offline or record["source"] != "model"
-    if ratio is None or caption.label != "still" or not cheap:
-        return caption, ""
-    note = (
-        f"; at rest with a restless outline ({ratio:.1f}x the shape jitter of the frames "
-        "lying still)"
-    )
-    return caption.model_copy(update={"label": RESTLESS_LABEL, "confidence": 0.4}), note
