@@ -29,6 +29,7 @@ from ethoagent.batch import (
     write_summary,
 )
 from ethoagent.batch_jobs import Report
+from ethoagent.graphs.kit.registry import pipeline_names
 from ethoagent.sim.simulate import simulate_session
 from tests.test_cli import cli
 
@@ -468,6 +469,9 @@ def test_help_lists_the_batch_serve_and_doctor_commands() -> None:
     for command in ("run", "serve", "doctor"):
         assert f" {command} " in out.stdout
     assert "export" in cli("trace", "--help").stdout
+    listed = cli("run", "--help").stdout
+    for name in pipeline_names():  # from the registry's table: no pipeline imported
+        assert name in listed
 
 
 def test_batch_runs_gate_predict_with_a_trained_model(tmp_path: Path) -> None:
