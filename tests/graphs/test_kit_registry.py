@@ -23,18 +23,19 @@ HEAVY = ("sklearn", "torch", "scipy", "matplotlib", "pandas", "openai", "langgra
 work may load them, start-up must not."""
 
 
-def loaded_after(code: str) -> dict[str, list[str]]:
-    """Run ``code`` in a fresh interpreter; return which pipeline packages and which of
-    ``HEAVY`` it left in ``sys.modules``."""
-    probe = textwrap.dedent(code) + textwrap.dedent(
+def loaded_after(code: str) -> list[dict[str, list[str]]]:
+    """Run ``code`` in a fresh interpreter; each ``snapshot()`` it calls records which
+    pipeline packages and which of ``HEAVY`` are in ``sys.modules`` at that point."""
+    probe = textwrap.dedent(
         f"""
         import json, sys
-        graphs = sorted({{m.split(".")[2] for m in sys.modules
-                         if m.startswith("ethoagent.graphs.") and m.split(".")[2] != "kit"}})
-        heavy = [h for h in {HEAVY!r} if h in sys.modules]
-        print(json.dumps({{"graphs": graphs, "heavy": heavy}}))
+        def snapshot():
+            graphs = sorted({{m.split(".")[2] for m in sys.modules
+                             if m.startswith("ethoagent.graphs.") and m.split(".")[2] != "kit"}})
+            heavy = [h for h in {HEAVY!r} if h in sys.modules]
+            print(json.dumps({{"graphs": graphs, "heavy": heavy}}))
         """
-    )
+    ) + textwrap.dedent(code)
     out = subprocess.run(
         [sys.executable, "-c", probe],
         capture_output=True,
@@ -45,8 +46,7 @@ def loaded_after(code: str) -> dict[str, list[str]]:
         check=False,
     )
     assert out.returncode == 0, out.stderr
-    result: dict[str, list[str]] = json.loads(out.stdout.splitlines()[-1])
-    return result
+    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
 
 
 def test_every_registered_name_loads_its_pipeline() -> None:
@@ -69,42 +69,34 @@ def test_an_unknown_name_is_one_line_with_the_known_names() -> None:
         PIPELINES["segmnet"]
 
 
-def test_listing_imports_no_pipeline_and_a_lookup_imports_only_its_own() -> None:
-    listed = loaded_after(
-        """
-        from ethoagent.graphs.kit.registry import PIPELINES, pipeline_names
-        assert "segment" in PIPELINES and len(pipeline_names()) == len(PIPELINES)
-        """
-    )
-    assert listed == {"graphs": [], "heavy": []}
-    demo = loaded_after(
-        """
-        from ethoagent.graphs.kit.registry import PIPELINES
-        assert PIPELINES["demo"].name == "demo"
-        """
-    )
-    assert demo["graphs"] == ["triangulate"]
-    assert "sklearn" not in demo["heavy"] and "openai" not in demo["heavy"]
-
-
-def test_a_batch_plan_loads_only_the_graphs_it_names(tmp_path: Path) -> None:
+def test_listing_imports_no_pipeline_and_a_batch_plan_only_the_graphs_it_names(
+    tmp_path: Path,
+) -> None:
     batch = tmp_path / "b.toml"
     batch.write_text('graphs = ["demo"]\n[[sessions]]\nname = "a"\n')
-    loaded = loaded_after(
+    listed, planned, looked_up = loaded_after(
         f"""
         from pathlib import Path
         from ethoagent.batch import load_batch
+        from ethoagent.graphs.kit.registry import PIPELINES, pipeline, pipeline_names
+        assert "segment" in PIPELINES and len(pipeline_names()) == len(PIPELINES)
+        snapshot()
         assert load_batch(Path({str(batch)!r})).jobs[0].graph == "demo"
+        snapshot()
+        assert pipeline("segment").name == "segment"
+        snapshot()
         """
     )
-    assert loaded["graphs"] == ["triangulate"]
-    assert "sklearn" not in loaded["heavy"]
+    assert listed == {"graphs": [], "heavy": []}
+    assert planned["graphs"] == ["triangulate"]
+    assert "sklearn" not in planned["heavy"] and "openai" not in planned["heavy"]
+    assert looked_up["graphs"] == ["segment", "triangulate"]
 
 
 def test_the_command_line_starts_without_heavy_libraries() -> None:
     # every spawned batch job imports the command line again (multiprocessing re-imports
     # the main module), so its start-up is paid once per job
-    loaded = loaded_after("import ethoagent.cli.app")
+    (loaded,) = loaded_after("import ethoagent.cli.app\nsnapshot()")
     assert loaded["heavy"] == [], (
         f"`import ethoagent.cli.app` loads {loaded['heavy']}; import them inside the "
         "function that needs them (find who with python -X importtime -c 'import "
