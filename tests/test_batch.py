@@ -12,18 +12,24 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from ethoagent.batch import (
     BatchFileError,
+    BatchInterruptedError,
+    Job,
+    JobResult,
     LocalExecutor,
     RayExecutor,
     load_batch,
     run_batch,
     write_summary,
 )
+from ethoagent.batch_jobs import Report
+from ethoagent.graphs.kit.registry import pipeline_names
 from ethoagent.sim.simulate import simulate_session
 from tests.test_cli import cli
 
@@ -93,6 +99,54 @@ def test_plan_has_deterministic_run_ids_and_absolute_paths(tmp_path: Path) -> No
     assert plan.jobs[0].inputs["session"] == str(tmp_path / "sim" / "s1")
     edited = write(tmp_path / "b.toml", body.replace("sim/s1", "sim/s2"))
     assert load_batch(edited).jobs[0].run_id != plan.jobs[0].run_id
+
+
+class RecordingExecutor:
+    """Answers every job it is given as failed, or raises Ctrl-C's error; records the jobs."""
+
+    def __init__(self, interrupt: bool = False) -> None:
+        self.given: list[str] = []
+        self.interrupt = interrupt
+
+    def run(self, jobs: Sequence[Job], concurrency: int, on_event: Report) -> list[JobResult]:
+        self.given = [j.key for j in jobs]
+        results = [
+            JobResult(key=j.key, session=j.session, graph=j.graph, run_id=j.run_id,
+                      run_dir="", status="failed", action="ran", error="no")
+            for j in jobs
+        ]  # fmt: skip
+        if self.interrupt:
+            raise BatchInterruptedError(results)
+        return results
+
+
+def test_finished_jobs_are_skipped_without_reaching_the_executor(tmp_path: Path) -> None:
+    from ethoagent.config import load_settings
+    from ethoagent.runs import Run
+
+    batch = write(tmp_path / "b.toml", 'graphs = ["demo"]\n' + "".join(
+        f'[[sessions]]\nname = "{n}"\n' for n in ("a", "b", "c")))  # fmt: skip
+    plan = load_batch(batch, runs_dir=tmp_path / "runs")
+    settings = load_settings(None, {"runs_dir": tmp_path / "runs"})
+    done = Run.create(tmp_path / "runs", "demo", settings, run_id=plan.jobs[1].run_id)
+    done.update(status="finished", summary={"frames": 7})
+    Run.create(tmp_path / "runs", "demo", settings, run_id=plan.jobs[2].run_id)  # unfinished
+    events: list[dict[str, object]] = []
+    executor = RecordingExecutor()
+    results = run_batch(plan, executor, on_event=events.append)
+    assert executor.given == ["a/demo", "c/demo"]
+    assert [(r.key, r.status, r.action) for r in results] == [
+        ("a/demo", "failed", "ran"), ("b/demo", "finished", "skipped"), ("c/demo", "failed", "ran"),
+    ]  # fmt: skip
+    assert results[1].summary == {"frames": 7} and results[1].run_dir == str(done.root)
+    assert events == [{"key": "b/demo", "result": results[1]}]
+    with pytest.raises(BatchInterruptedError) as err:
+        run_batch(plan, RecordingExecutor(interrupt=True))
+    assert [r.key for r in err.value.results] == ["a/demo", "b/demo", "c/demo"]
+    assert err.value.results[1].action == "skipped"
+    (done.root / "run.json").write_text("{ damaged")  # left to the job, which reports it
+    run_batch(plan, executor)
+    assert executor.given == ["a/demo", "b/demo", "c/demo"]
 
 
 # --------------------------------------------------------------------------- running
@@ -415,6 +469,9 @@ def test_help_lists_the_batch_serve_and_doctor_commands() -> None:
     for command in ("run", "serve", "doctor"):
         assert f" {command} " in out.stdout
     assert "export" in cli("trace", "--help").stdout
+    listed = cli("run", "--help").stdout
+    for name in pipeline_names():  # from the registry's table: no pipeline imported
+        assert name in listed
 
 
 def test_batch_runs_gate_predict_with_a_trained_model(tmp_path: Path) -> None:

@@ -25,13 +25,12 @@ import warnings
 from collections.abc import Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ethoagent.agent.cache import ModelCache, embedding_key
-from ethoagent.agent.client import OpenAICompatibleClient
 from ethoagent.agent.trace import Tracer
 from ethoagent.agent.types import Image, PromptRef, Role
 from ethoagent.config import RoleConfig, Settings
@@ -45,6 +44,9 @@ from ethoagent.nn.encoders import (
 )
 from ethoagent.tools.embed import TextEmbedder, TfidfEmbedder, normalise_rows
 from ethoagent.tools.vision import ClassicalEncoder, CountingEncoder, VisionEncoder
+
+if TYPE_CHECKING:
+    from ethoagent.agent.client import OpenAICompatibleClient
 
 __all__ = [
     "EMBED_IMAGE",
@@ -141,6 +143,9 @@ class EmbeddingClient:
         items = list(inputs)
         if not items:
             return np.zeros((0, 0), np.float32)
+        # imported here: the OpenAI client costs ~0.5 s of start-up that only a call needs
+        from ethoagent.agent.client import OpenAICompatibleClient
+
         client = OpenAICompatibleClient(self.models)
         try:
             rows = await self._embed(client, items, prompt)

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from ethoagent.cli.base import ConfigOpt, RunsDirOpt, console
 from ethoagent.errors import EthoagentError
+from ethoagent.graphs.kit.registry import pipeline_names
 
 if TYPE_CHECKING:
     from ethoagent.batch import Job, JobResult
@@ -89,7 +90,11 @@ class BatchBoard:
 
 def run_command(
     batch: Annotated[
-        Path, typer.Argument(help="Batch file (TOML): sessions x graphs.", metavar="BATCH.toml")
+        Path,
+        typer.Argument(
+            help=f"Batch file (TOML): sessions x graphs ({', '.join(pipeline_names())}).",
+            metavar="BATCH.toml",
+        ),
     ],
     jobs: Annotated[
         int | None,

@@ -29,8 +29,6 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, ConfigDict
-from scipy.optimize import linear_sum_assignment
-from sklearn.metrics import normalized_mutual_info_score
 
 from ethoagent.atomic import atomic_write_text
 from ethoagent.errors import InputError
@@ -333,6 +331,9 @@ def hungarian_macro_f1(pred: ArrayLike, truth: ArrayLike) -> float:
     Returns:
         Mean over truth classes of ``F1 = 2 TP / (predicted + true frames)`` in ``[0, 1]``.
     """
+    # imported here: a run that only reads or writes ethograms loads no SciPy optimiser
+    from scipy.optimize import linear_sum_assignment
+
     p, t = _pair(pred, truth)
     _, pi = np.unique(p, return_inverse=True)
     _, ti = np.unique(t, return_inverse=True)
@@ -360,6 +361,9 @@ def nmi(pred: ArrayLike, truth: ArrayLike) -> float:
     Returns:
         NMI (arithmetic normalisation) in ``[0, 1]``; invariant to renaming.
     """
+    # imported here: scikit-learn costs ~0.5 s of start-up that only scoring needs
+    from sklearn.metrics import normalized_mutual_info_score
+
     p, t = _pair(pred, truth)
     return float(normalized_mutual_info_score(t, p))
 
