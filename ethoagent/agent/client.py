@@ -26,12 +26,15 @@ import json
 import math
 import os
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from functools import cache
 from typing import Any, NoReturn, TypeVar
 
+import httpx
 import openai
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 from pydantic import BaseModel
 
 from ethoagent.agent.types import (
@@ -459,6 +462,7 @@ class OpenAICompatibleClient:
                 api_key=cfg.api_key(),
                 timeout=cfg.timeout_s,
                 max_retries=0,
+                http_client=DefaultAsyncHttpxClient(verify=_tls_context()),
             )
             self._clients[role] = client
         return client
@@ -679,6 +683,18 @@ def _tool_calls(raw_calls: Any) -> list[ToolCall]:
             )
         )
     return calls
+
+
+@cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context for every client of the process.
+
+    Each ``AsyncOpenAI`` would otherwise load the certificate bundle again (about 25 ms of
+    CPU per client); an ``SSLContext`` is safe to share between clients and event loops.
+    httpx builds it as it would for each client, ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``
+    included.
+    """
+    return httpx.create_ssl_context()
 
 
 async def _list_model_ids(client: AsyncOpenAI) -> list[str]:
