@@ -65,33 +65,8 @@ def trusted_points(
     return np.where(good[:, None], result.points_3d, np.nan)
 
 
-FILL_NEIGHBOURS = 3
-"""A lost keypoint is placed by the rigid motion of this many known keypoints nearest to it
-in the anchor where they kept their shape (``fill_from_anchor``): 3, the fewest that fix a
-rotation, so a bend elsewhere in the body does not move it."""
-
-
-def _moved(
-    anchor: NDArray[np.float64], predicted: NDArray[np.float64], by: NDArray[np.int64]
-) -> NDArray[np.float64]:
-    """``(keypoints, 3)``: the anchor moved by the rigid motion of ``by`` onto their prediction."""
-    rot, src_c, dst_c = rigid_motion(anchor[by], predicted[by])
-    moved: NDArray[np.float64] = (anchor - src_c) @ rot.T + dst_c
-    return moved
-
-
-def _shape_change(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
-    """The largest change (mm) of a distance between two of the points ``(n, 3)`` from a to b."""
-    da = np.linalg.norm(a[:, None] - a[None], axis=-1)
-    db = np.linalg.norm(b[:, None] - b[None], axis=-1)
-    return float(np.abs(da - db).max())
-
-
 def fill_from_anchor(
-    predicted: NDArray[np.float64],
-    anchor: NDArray[np.float64],
-    neighbours: int = 0,
-    rigid_mm: float = np.inf,
+    predicted: NDArray[np.float64], anchor: NDArray[np.float64]
 ) -> NDArray[np.float64]:
     """Predict keypoints the recent frames lost from where they sat in the ``anchor``.
 
@@ -100,34 +75,21 @@ def fill_from_anchor(
 
     The anchor is moved onto the keypoints both know by the best rigid motion (rotation
     and translation, Kabsch) when at least 3 of them span a plane, else by their mean
-    shift, and the missing keypoints are read off the moved anchor. With ``neighbours``,
-    each missing keypoint is placed by the motion of only that many known keypoints
-    nearest to it in the anchor, where no distance between two of them changed by more
-    than ``rigid_mm`` since the anchor: a body that bends (the head turning on the neck)
-    moves a lost back_front with the ears beside it, not with the tail; neighbours that
-    lost their shape (one of them on a wrong mark) leave it to the whole body's motion.
+    shift, and the missing keypoints are read off the moved anchor.
 
     Args:
         predicted: ``(keypoints, 3)`` mm, NaN where the recent frames give no prediction.
         anchor: ``(keypoints, 3)`` mm, the last frame with every keypoint accepted.
-        neighbours: known keypoints per missing one (0 = every known keypoint, one motion).
-        rigid_mm: largest change of a distance between two neighbours, mm.
     """
     missing = ~np.isfinite(predicted).all(axis=1)
     if not missing.any():
         return predicted
-    known = np.flatnonzero(~missing & np.isfinite(anchor).all(axis=1))
-    if not known.size:
+    known = ~missing & np.isfinite(anchor).all(axis=1)
+    if not known.any():
         return predicted
-    whole = _moved(anchor, predicted, known)
+    rot, src_c, dst_c = rigid_motion(anchor[known], predicted[known])
     out = predicted.copy()
-    out[missing] = whole[missing]
-    if neighbours and known.size > neighbours:
-        for k in np.flatnonzero(missing & np.isfinite(anchor).all(axis=1)):
-            order = np.argsort(np.linalg.norm(anchor[known] - anchor[k], axis=1), kind="stable")
-            near = known[order[:neighbours]]
-            if _shape_change(anchor[near], predicted[near]) <= rigid_mm:
-                out[k] = _moved(anchor, predicted, near)[k]
+    out[missing] = (anchor[missing] - src_c) @ rot.T + dst_c
     return out
 
 
@@ -219,17 +181,10 @@ class Track:
         return out[-max(self.few_shot, 1) :]
 
     def predict(self, frame: int) -> NDArray[np.float64]:
-        """``(keypoints, 3)`` points of ``frame`` predicted from the last three in history.
-
-        Keypoints they lack are read off the anchor (``fill_from_anchor``): moved with their
-        ``FILL_NEIGHBOURS`` nearest known keypoints where those keep their shape within the
-        bone tolerance of the median seed bone, else with the whole body.
-        """
+        """``(keypoints, 3)`` points of ``frame`` predicted from the last three in history."""
         recent = [(h, p) for h, p in zip(self.history, self.history_points, strict=True)][-3:]
         predicted = predict_points([h for h, _ in recent], [p for _, p in recent], frame)
-        c = self.checks
-        rigid_mm = c.bone_tolerance * float(np.nanmedian(c.reference))
-        return fill_from_anchor(predicted, self.anchor, FILL_NEIGHBOURS, rigid_mm)
+        return fill_from_anchor(predicted, self.anchor)
 
     def last_whole(self) -> int | None:
         """The last frame in history that gave at least half the keypoints, or ``None``."""
@@ -292,7 +247,6 @@ class Track:
 
 
 __all__ = [
-    "FILL_NEIGHBOURS",
     "TRACK_JUMP_BONES",
     "FrameResult",
     "Track",
