@@ -179,95 +179,6 @@ class BodySearch:
         return out
 
 
-def lost_keypoint_marks(
-    search: BodySearch,
-    predicted: NDArray[np.float64],
-    lost: NDArray[np.bool_],
-    marks: NDArray[np.float64],
-) -> dict[int, int]:
-    """For keypoints the track lost, the one mark each could be, verified in 3D.
-
-    A mark (seen in ``REFIND_MIN_VIEWS`` views) is the lost keypoint's where it lies within
-    one median seed bone (``TRACK_JUMP_BONES``) of where the anchor puts the keypoint, is no
-    tracked keypoint's (further than ``REFIND_GATE_BONES`` bones from each one's
-    prediction), and every bone from it to a tracked keypoint (one at least) is within the
-    bone tolerance of the seeds. Only a keypoint with exactly one such mark gets it.
-
-    Args:
-        search: the run's body search (cameras, seed bones, tolerance).
-        predicted: ``(keypoints, 3)`` mm, the track's prediction (lost ones from the anchor).
-        lost: ``(keypoints,)`` the keypoints no recent frame of the track holds.
-        marks: ``(marks, 3)`` mm, the frame's marks (``triangulate_marks``).
-
-    Returns:
-        Keypoint index -> row of ``marks``.
-    """
-    bone = search.bone
-    tracked = ~lost & np.isfinite(predicted[:, 0])
-    if not len(marks) or not tracked.any():
-        return {}
-    to_tracked = np.linalg.norm(marks[:, None] - predicted[None, tracked], axis=-1)
-    free = (to_tracked > REFIND_GATE_BONES * bone).all(axis=1)
-    out: dict[int, int] = {}
-    for k in np.flatnonzero(lost & np.isfinite(predicted[:, 0])):
-        ok = free & (np.linalg.norm(marks - predicted[k], axis=1) <= TRACK_JUMP_BONES * bone)
-        checked = False
-        for (a, b), ref in zip(search.bones, search.reference, strict=True):
-            other = b if a == k else a if b == k else -1
-            if other < 0 or not tracked[other]:
-                continue
-            length = np.linalg.norm(marks - predicted[other], axis=1)
-            ok &= np.abs(length - ref) <= search.bone_tolerance * ref
-            checked = True
-        if checked and ok.sum() == 1:
-            out[int(k)] = int(np.flatnonzero(ok)[0])
-    return out
-
-
-def reacquired_prediction(
-    rt: Runtime,
-    search: BodySearch,
-    track: Track,
-    frame: int,
-    candidates: Sequence[NDArray[np.float64]],
-) -> NDArray[np.float64]:
-    """The track's prediction for ``frame``, lost keypoints moved onto their verified marks.
-
-    A keypoint the track lost while it holds most of the body is predicted from the anchor
-    only; where the body bent since, that prediction misses its mark by more than the
-    per-view stages' gate and the keypoint stays lost. Here the frame's marks are searched
-    for it (``lost_keypoint_marks``); only the prediction moves, so the stages and the 3D
-    checks still decide what the frame's output and the track take.
-
-    Args:
-        rt: the run's tracer and tools.
-        search: the run's body search.
-        track: the frame loop's track, up to the frame before ``frame``.
-        frame: the frame's index.
-        candidates: per view ``(n, 2)`` pixels.
-
-    Returns:
-        ``(keypoints, 3)`` mm, the prediction.
-    """
-    predicted = track.predict(frame)
-    lost = track.lost_keypoints()
-    if not lost.any() or lost.mean() >= 0.5 or search.lost(frame, track):
-        return predicted
-    with rt.tracer.scope(node="reacquire", item=f"frame {frame}"):
-        marks = rt.tool(
-            "triangulate_marks",
-            triangulate_marks,
-            list(search.cameras),
-            candidates,
-            reprojection_px=REFIND_MARK_PX,
-            min_views=REFIND_MIN_VIEWS,
-        )
-        found = lost_keypoint_marks(search, predicted, lost, marks.points)
-        for k, m in found.items():
-            predicted[k] = marks.points[m]
-    return predicted
-
-
 def search_lost_frame(
     rt: Runtime,
     search: BodySearch,
@@ -348,7 +259,5 @@ __all__ = [
     "REFIND_CONFIRM",
     "BodySearch",
     "Hypothesis",
-    "lost_keypoint_marks",
-    "reacquired_prediction",
     "search_lost_frame",
 ]

@@ -49,7 +49,7 @@ from ethoagent.graphs.pose.readmit import (
     named_points,
     readmit_named,
 )
-from ethoagent.graphs.pose.refind import BodySearch, reacquired_prediction, search_lost_frame
+from ethoagent.graphs.pose.refind import BodySearch, search_lost_frame
 from ethoagent.graphs.pose.report import write_pose_outputs
 from ethoagent.graphs.pose.track import FrameResult, Track, TrackChecks
 from ethoagent.graphs.pose.verify import kept_proposal, recording, side_offsets
@@ -643,8 +643,9 @@ async def label(state: PoseState, env: PoseEnv) -> dict[str, Any]:
             else:
                 cands = _frame_candidates(env, videos, predictions, f)
                 names = None if predictions is None else [c.keypoint for c in predictions[f]]
-                predicted = reacquired_prediction(rt, search, track, f, cands)
-                result = await label_frame(rt, stage_env, f, cands, predicted, reference, names)
+                result = await label_frame(
+                    rt, stage_env, f, cands, track.predict(f), reference, names
+                )
                 track.add(f, result)
                 result = search_lost_frame(rt, search, track, f, cands, result)
             pts3[f - lo], pts2[f - lo] = result.points_3d, result.points_2d

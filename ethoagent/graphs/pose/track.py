@@ -186,15 +186,6 @@ class Track:
         predicted = predict_points([h for h, _ in recent], [p for _, p in recent], frame)
         return fill_from_anchor(predicted, self.anchor)
 
-    def lost_keypoints(self) -> NDArray[np.bool_]:
-        """``(keypoints,)`` True where none of the frames ``predict`` reads holds the keypoint.
-
-        Such a keypoint is predicted from the anchor only (``fill_from_anchor``).
-        """
-        recent = np.stack(self.history_points[-3:])
-        lost: NDArray[np.bool_] = np.asarray(~np.isfinite(recent[..., 0]).any(axis=0), dtype=bool)
-        return lost
-
     def last_whole(self) -> int | None:
         """The last frame in history that gave at least half the keypoints, or ``None``."""
         whole = [

@@ -11,13 +11,7 @@ import pytest
 
 from ethoagent.graphs.kit.runtime import offline_runtime
 from ethoagent.graphs.pose.item_stages import body_axes
-from ethoagent.graphs.pose.refind import (
-    REFIND_CONFIRM,
-    BodySearch,
-    lost_keypoint_marks,
-    reacquired_prediction,
-    search_lost_frame,
-)
+from ethoagent.graphs.pose.refind import REFIND_CONFIRM, BodySearch, search_lost_frame
 from ethoagent.graphs.pose.track import FrameResult, Track, TrackChecks
 from ethoagent.model.camera import Camera
 from ethoagent.model.skeleton import MOUSE12
@@ -161,69 +155,3 @@ def test_a_hypothesis_that_jumps_is_not_confirmed(world_points: np.ndarray) -> N
     assert len(search.recent) == 1
     assert not search.confirmed(hyps[2])
     assert search.confirmed(None) is False and search.recent == []
-
-
-def _tracked(world_points: np.ndarray, cams: list[Camera], frames: list[int], lost: str) -> Track:
-    """A track holding ``frames`` of the body with keypoint ``lost`` absent from all of them."""
-    points = []
-    for f in frames:
-        p = world_points[f].copy()
-        p[K[lost]] = np.nan
-        points.append(p)
-    search = _search(world_points, cams)
-    return Track(
-        history=list(frames),
-        history_points=points,
-        anchor=world_points[frames[0] - 60],
-        flagged=[],
-        cameras=cams,
-        few_shot=3,
-        checks=TrackChecks(search.reference, SKELETON.bone_index, 6.0, 0.25),
-    )
-
-
-def test_a_lost_keypoint_is_predicted_on_its_one_verified_mark(
-    world_points: np.ndarray, tmp_path: Path
-) -> None:
-    cams = make_ring_cameras(6, seed=1)
-    search = _search(world_points, cams)
-    frame = 250
-    track = _tracked(world_points, cams, [frame - 3, frame - 2, frame - 1], "back_front")
-    lost = track.lost_keypoints()
-    assert lost[K["back_front"]] and lost.sum() == 1
-    # the anchor (60 frames back) misplaces it; the frame's marks hold it
-    from_anchor = track.predict(frame)[K["back_front"]]
-    truth = world_points[frame, K["back_front"]]
-    rt = offline_runtime(tmp_path, "pose", "reacquire", {})
-    cands = _candidates(cams, world_points[frame], 15, frame)
-    got = reacquired_prediction(rt, search, track, frame, cands)
-    assert np.linalg.norm(got[K["back_front"]] - truth) < 0.1
-    assert np.linalg.norm(from_anchor - truth) > np.linalg.norm(got[K["back_front"]] - truth)
-    others = np.ones(12, dtype=bool)
-    others[K["back_front"]] = False
-    np.testing.assert_allclose(got[others], track.predict(frame)[others])
-    rt.tracer.close()
-
-
-def test_a_lost_keypoint_takes_no_mark_the_checks_do_not_single_out(
-    world_points: np.ndarray,
-) -> None:
-    cams = make_ring_cameras(6, seed=1)
-    search = _search(world_points, cams)
-    frame = 250
-    track = _tracked(world_points, cams, [frame - 3, frame - 2, frame - 1], "back_front")
-    predicted, lost = track.predict(frame), track.lost_keypoints()
-    truth = world_points[frame]
-    k = K["back_front"]
-    assert lost_keypoint_marks(search, predicted, lost, truth[[k]]) == {k: 0}
-    # a mark where a tracked keypoint is (an ear's) is that keypoint's, not the lost one's
-    assert lost_keypoint_marks(search, predicted, lost, truth[[K["ear_left"]]]) == {}
-    # a mark off by half a bone breaks the bones to the tracked neighbours
-    off = truth[[k]] + [0.0, 0.0, 0.5 * search.bone]
-    assert lost_keypoint_marks(search, predicted, lost, off) == {}
-    # two marks that both pass: ambiguous, nothing is taken
-    twin = truth[[k, k]] + [[0.0, 0.0, 0.3], [0.0, 0.0, -0.3]]
-    assert lost_keypoint_marks(search, predicted, lost, twin) == {}
-    # nothing lost, nothing searched
-    none = np.zeros(12, dtype=bool)
-    assert lost_keypoint_marks(search, predicted, none, truth) == {}
