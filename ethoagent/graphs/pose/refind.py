@@ -10,7 +10,7 @@ matched mark seen in >= 3 views within ``REFIND_MARK_PX``, bones against the see
 and right keypoints on their own sides, more than half the body). Only when
 ``REFIND_CONFIRM`` consecutive frames give such a hypothesis, each within the track's jump
 bound of the one before, does the frame's output become the re-found body and the track
-restart from it (its constant-velocity prediction reset).
+restart from those frames (its constant-velocity prediction goes on from their motion).
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ethoagent.graphs.kit.runtime import Runtime
-from ethoagent.graphs.pose.item_stages import LR_MARGIN_MM, BodyAxes, lateral_offsets
+from ethoagent.graphs.pose.item_stages import LR_MARGIN_MM, BodyAxes
 from ethoagent.graphs.pose.track import TRACK_JUMP_BONES, FrameResult, Track
+from ethoagent.graphs.pose.verify import side_offsets
 from ethoagent.model.camera import Camera
 from ethoagent.model.checks import CheckResult
 from ethoagent.tools.body_search import BodyFit, Marks3D, fit_body, triangulate_marks
@@ -149,10 +150,14 @@ class BodySearch:
         return np.where(good[:, None], points, np.nan)
 
     def _sides_hold(self, points: NDArray[np.float64], pose: NDArray[np.float64]) -> bool:
-        """Every left/right pair of verified points lies on its own side of the body."""
+        """Every left/right pair of verified points lies on its own side of the body.
+
+        Sides as the 3D left/right check reads them (``verify.side_offsets``: the frame's
+        own up where it shows one), on the verified points completed by the moved seed body.
+        """
         assert self.axes is not None
         whole = np.where(np.isfinite(points), points, pose)
-        off = lateral_offsets(self.axes.skeleton, whole, self.axes.up) * self.axes.sign
+        off = side_offsets(self.axes, whole)
         for (a, b), o in zip(self.axes.skeleton.left_right_index, off, strict=True):
             if np.isfinite(points[[a, b], 0]).all() and o < -LR_MARGIN_MM:
                 return False
@@ -234,7 +239,7 @@ def search_lost_frame(
             reason=f"the whole body was re-found in {REFIND_CONFIRM} consecutive frames "
             "after the track had lost it",
         )
-    track.restart(frame, hyp.points, hyp.pose)
+    track.restart([h.frame for h in search.recent], [h.points for h in search.recent], hyp.pose)
     search.recent = []
     return FrameResult(
         points_3d=hyp.points,

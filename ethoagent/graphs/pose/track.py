@@ -222,18 +222,28 @@ class Track:
                 self.history_points.append(trusted)
         self.history, self.history_points = self.history[-4:], self.history_points[-4:]
 
-    def restart(self, frame: int, points: NDArray[np.float64], pose: NDArray[np.float64]) -> None:
-        """Restart the track at ``frame`` from a re-found body, forgetting its velocity.
+    def restart(
+        self,
+        frames: Sequence[int],
+        points: Sequence[NDArray[np.float64]],
+        pose: NDArray[np.float64],
+    ) -> None:
+        """Restart the track from a body re-found in consecutive frames, with their velocity.
+
+        The frames are verified in 3D one by one and agree with each other, so the
+        constant-velocity prediction goes on from them: a body re-found while running is
+        predicted where it runs to, not where it was.
 
         Args:
-            frame: the frame the body was re-found in (now the only frame in history).
-            points: ``(keypoints, 3)`` the verified points, calibration units, NaN = none.
-            pose: ``(keypoints, 3)`` the whole body there (the new anchor).
+            frames: the frames it was re-found in, ascending; the last is the current one
+                (the only one whose output becomes the re-found body).
+            points: ``(keypoints, 3)`` per frame, the verified points, calibration units.
+            pose: ``(keypoints, 3)`` the whole body in the last frame (the new anchor).
         """
-        self.history, self.history_points = [frame], [points]
+        self.history, self.history_points = list(frames)[-4:], list(points)[-4:]
         self.anchor = pose
-        if frame in self.flagged:
-            self.flagged.remove(frame)
+        if frames[-1] in self.flagged:
+            self.flagged.remove(frames[-1])
 
 
 __all__ = [

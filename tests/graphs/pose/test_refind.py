@@ -116,7 +116,13 @@ def test_a_body_is_restarted_only_after_consecutive_agreeing_frames(
         out = search_lost_frame(rt, search, track, f, cands, stages)
         methods.append(out.method)
     assert methods == ["dlt"] * REFIND_CONFIRM + ["re-found body"]
-    assert track.history == [first + REFIND_CONFIRM]
+    # the track restarts from the agreeing frames, so it goes on with their velocity
+    assert track.history == list(range(first + 1, first + REFIND_CONFIRM + 1))
+    last, before = track.history_points[-1], track.history_points[-2]
+    both = np.isfinite(last[:, 0]) & np.isfinite(before[:, 0])
+    assert both.sum() >= 3
+    ahead = track.predict(first + REFIND_CONFIRM + 1)
+    np.testing.assert_allclose(ahead[both], 2 * last[both] - before[both])
     assert first + REFIND_CONFIRM not in track.flagged
     got = np.isfinite(out.points_3d[:, 0])
     assert got.mean() >= 0.5 and out.status == "accepted"
