@@ -134,7 +134,7 @@ def _graph(
     case: ClassifyCase, work: Path, name: str, overrides: dict[str, Any],
     client: ModelClient | None = None,
 ) -> tuple[NDArray[np.int64], dict[str, Any], float]:  # fmt: skip
-    opts = ClassifyOptions(**overrides)
+    opts = ClassifyOptions(**{"px_per_cm": _px_per_cm(case), **overrides})
     inputs = resolve_classify_inputs(
         case.keypoints_file, list(case.examples), classes=case.classes, fps=case.fps, options=opts
     )
@@ -144,6 +144,12 @@ def _graph(
     wall = time.perf_counter() - t0
     labels, _, _, _ = final_labels(rt, inputs)
     return labels[:, : case.animals], state, wall
+
+
+def _px_per_cm(case: ClassifyCase) -> float | None:
+    """The case's pixel scale for 2D keypoints (the velocity rule's), else None."""
+    pixels = case.pose.points.shape[-1] == 2 and math.isfinite(case.units_per_cm)
+    return case.units_per_cm if pixels else None
 
 
 def _keypoint_matrix(case: ClassifyCase) -> NDArray[np.float64]:
@@ -331,6 +337,7 @@ def _classical_detector(case: ClassifyCase) -> tuple[DetectorPrediction, dict[st
         fps=case.fps,
         keypoints=case.pose.keypoints,
         individuals=case.pose.individuals,
+        units_per_cm=case.units_per_cm if math.isfinite(case.units_per_cm) else None,
     )
     det = fit_detector(feats, case.examples, case.classes)
     return det.predict(feats), det.cv_report

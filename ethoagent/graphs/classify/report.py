@@ -449,6 +449,14 @@ def _detector_md(d: Mapping[str, Any]) -> list[str]:
         "| cross-validated macro-F1 on the examples | value |",
         "|---|---|",
         f"| rule alone (baseline) | {_f(d['rule_cv_macro_f1'])} |",
+        *(
+            [
+                "| BehaviorDEPOT's published freezing rule (0.59 cm/s, 15 deg/s; "
+                f"{d.get('published_ruler')}) | {_f(d['published_cv_macro_f1'])} |"
+            ]
+            if d.get("published_cv_macro_f1") is not None
+            else []
+        ),
         f"| best fitted model | {_f(d['model_cv_macro_f1'])} |",
         f"| chosen detector | {_f(d['detector_cv_macro_f1'])} |",
         "",
