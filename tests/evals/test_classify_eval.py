@@ -94,7 +94,7 @@ def test_quick_eval_on_behaviordepot(results: dict[str, object]) -> None:
     # its ruler (6.5 cm) instead of the known 32 px/cm, so it may differ by a few frames
     detector = metrics["behaviordepot_demo1.classical_detector.macro_f1"]
     assert detector >= metrics["behaviordepot_demo1.velocity_threshold.macro_f1"] - 0.005
-    assert metrics["behaviordepot_demo1.classical_detector.chosen"] == "rules"
+    assert metrics["behaviordepot_demo1.classical_detector.chosen"] == "published"
 
 
 def test_ethome_case_scores_both_mice(tmp_path: Path) -> None:
