@@ -249,12 +249,7 @@ def resolve_classify_inputs(
                 f"{len(base.animals)} animal(s)) or its label is not in {names}.",
                 fix="label frames of this keypoint file with classes of the label set.",
             )
-    if opts.px_per_cm is not None and base.dims != 2:
-        raise InputError(
-            f"--px-per-cm {opts.px_per_cm:g} was given but {keypoints} holds {base.dims}D "
-            f"keypoints in {base.unit!r}, not pixels.",
-            fix="drop --px-per-cm: a 3D file's unit is its scale.",
-        )
+    _check_scale(opts, base)
     every = [*clips, *(e for t in taught for e in t.examples)]
     missing = [c for c in names if not any(e.label == c for e in every)]
     if missing and opts.use_examples:
@@ -272,6 +267,16 @@ def resolve_classify_inputs(
         example_sessions=taught,
         options=opts,
     )
+
+
+def _check_scale(opts: ClassifyOptions, session: Session) -> None:
+    """Refuse ``--px-per-cm`` for keypoints that are not pixels (a 3D file's unit is its scale)."""
+    if opts.px_per_cm is not None and session.dims != 2:
+        raise InputError(
+            f"--px-per-cm {opts.px_per_cm:g} was given but {session.keypoints} holds "
+            f"{session.dims}D keypoints in {session.unit!r}, not pixels.",
+            fix="drop --px-per-cm: a 3D file's unit is its scale.",
+        )
 
 
 def _label_set(

@@ -185,6 +185,53 @@ def _freezing_grid(
     return out
 
 
+def _published_freezing(
+    pts: NDArray[np.float64], keypoints: Sequence[str], layout: BodyLayout, fps: float,
+    body_length: NDArray[np.float64], units_per_cm: float | None,
+) -> tuple[NDArray[np.bool_], str]:  # fmt: skip
+    """The rule at ``FREEZING_PUBLISHED``, lag-free, ``(frames, individuals)``, and its ruler.
+
+    On ``units_per_cm`` where given, else on the body length (``(individuals,)``, keypoint
+    units) taken as ``BODY_LENGTH_CM``.
+    """
+    if units_per_cm is None:
+        scale, ruler = body_length / BODY_LENGTH_CM, f"body length = {BODY_LENGTH_CM:g} cm"
+    elif np.isfinite(units_per_cm) and units_per_cm > 0:
+        scale, ruler = np.full(pts.shape[1], float(units_per_cm)), f"{units_per_cm:g} units/cm"
+    else:
+        raise InputError(
+            f"units_per_cm must be a positive number of keypoint units per cm; got {units_per_cm}.",
+            fix="give the calibration's px/cm (e.g. 32), 10 for mm, or None for the body length.",
+        )
+    grid = _freezing_grid(pts, keypoints, layout, fps, scale, [FREEZING_PUBLISHED], centred=True)
+    return grid[0], ruler
+
+
+def _rolling(
+    per_frame: NDArray[np.float64], names: Sequence[str], rule: NDArray[np.bool_], fps: float,
+    scales_s: Sequence[float],
+) -> tuple[NDArray[np.float64], list[str]]:  # fmt: skip
+    """Per-frame features ``(frames, individuals, n)`` with their rolling statistics.
+
+    Per scale: the centred rolling mean and standard deviation of every feature (NaN
+    filled from the nearest frame) and the share of frames ``rule`` ``(frames,
+    individuals)`` fires. Returns the stacked raw features and the added names.
+    """
+    filled = _ffill(per_frame)
+    cols, extra = [per_frame], []
+    for s in scales_s:
+        w = max(1, round(s * fps))
+        mean = uniform_filter1d(filled, size=w, axis=0, mode="nearest")
+        sq = uniform_filter1d(filled * filled, size=w, axis=0, mode="nearest")
+        std = np.sqrt(np.clip(sq - mean * mean, 0.0, None))
+        cols += [mean, std]
+        extra += [f"{n}_mean_{s:g}s" for n in names] + [f"{n}_std_{s:g}s" for n in names]
+        share = uniform_filter1d(rule.astype(np.float64), size=w, axis=0, mode="nearest")
+        cols.append(share[..., None])
+        extra.append(f"freezing_rule_{s:g}s")
+    return np.concatenate(cols, axis=-1), extra
+
+
 def _social(
     pts: NDArray[np.float64], keypoints: Sequence[str], layout: BodyLayout, fps: float,
     body_length: NDArray[np.float64],
@@ -246,12 +293,8 @@ def detector_features(
     base = compute_features(
         points, fps=fps, keypoints=keypoints, individuals=individuals, layout=lay, window_s=0
     )
-    if units_per_cm is not None and not (np.isfinite(units_per_cm) and units_per_cm > 0):
-        raise InputError(
-            f"units_per_cm must be a positive number of keypoint units per cm; got {units_per_cm}.",
-            fix="give the calibration's px/cm (e.g. 32), 10 for mm, or None for the body length.",
-        )
     pts = np.asarray(points, dtype=np.float64)
+    published, ruler = _published_freezing(pts, keypoints, lay, fps, base.body_length, units_per_cm)
     head, *_ = body_points(pts, keypoints, lay)
     step = np.linalg.norm(np.diff(head, axis=0), axis=-1) * fps / base.body_length
     head_speed = np.concatenate([step[:1], step])
@@ -264,36 +307,19 @@ def detector_features(
         extra_cols |= _social(pts, keypoints, lay, fps, base.body_length)
     per_frame = np.concatenate([base.values, np.stack(list(extra_cols.values()), -1)], -1)
     names = [*base.names, *extra_cols]
-    filled = _ffill(per_frame)
-    cols, extra = [per_frame], []
-    prior = FREEZING_GRID.index(FREEZING_PRIOR)
-    for s in scales_s:
-        w = max(1, round(s * fps))
-        mean = uniform_filter1d(filled, size=w, axis=0, mode="nearest")
-        sq = uniform_filter1d(filled * filled, size=w, axis=0, mode="nearest")
-        std = np.sqrt(np.clip(sq - mean * mean, 0.0, None))
-        cols += [mean, std]
-        extra += [f"{n}_mean_{s:g}s" for n in names] + [f"{n}_std_{s:g}s" for n in names]
-        rule = uniform_filter1d(frz[prior].astype(np.float64), size=w, axis=0, mode="nearest")
-        cols.append(rule[..., None])
-        extra.append(f"freezing_rule_{s:g}s")
-    raw = np.concatenate(cols, axis=-1)
+    raw, extra = _rolling(per_frame, names, frz[FREEZING_GRID.index(FREEZING_PRIOR)], fps, scales_s)
     flat = raw.reshape(-1, raw.shape[-1])
     with np.errstate(all="ignore"):
         mu, sd = np.nanmean(flat, axis=0), np.nanstd(flat, axis=0)
     z = (raw - np.nan_to_num(mu)) / np.where(np.isfinite(sd) & (sd > 1e-9), sd, 1.0)
-    scale = by_body if units_per_cm is None else np.full(pts.shape[1], float(units_per_cm))
-    published = _freezing_grid(pts, keypoints, lay, fps, scale, [FREEZING_PUBLISHED], centred=True)
     return DetectorFeatures(
         values=np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0),
         names=(*names, *extra),
         raw=raw,
         freezing=frz,
         freezing_lag_free=_freezing_grid(pts, keypoints, lay, fps, by_body, grid, centred=True),
-        freezing_published=published[0],
+        freezing_published=published,
         fps=float(fps),
         dim=int(pts.shape[3]),
-        ruler=f"body length = {BODY_LENGTH_CM:g} cm"
-        if units_per_cm is None
-        else f"{units_per_cm:g} units/cm",
+        ruler=ruler,
     )
