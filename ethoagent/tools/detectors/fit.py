@@ -544,7 +544,7 @@ def _calibrate(
 
 
 Candidate = tuple[str, float, float]
-"""(model kind or ``"rules"``, rule weight, HMM dwell s)."""
+"""(model kind, ``"published"`` or ``"rules"``, rule weight, HMM dwell s)."""
 
 
 def _candidates(kinds: dict[int, RuleKind]) -> list[Candidate]:
@@ -619,9 +619,10 @@ def fit_detector(
     None without rules), ``published_cv_macro_f1`` (the published freezing rule; None
     without a freezing class), ``model_cv_macro_f1`` (best model-only), ``rule_better``
     (the best fitted model scores below the rules), ``published_better`` (the published
-    rule scores above the chosen detector), ``published_ruler`` (its cm in keypoint
-    units, ``DetectorFeatures.ruler``; None without it), ``warnings`` (one line each: rule better, a
-    class or animal with no example, too few clips for cross-validation).
+    rule scores above the chosen detector), ``published_ruler`` (how its cm became
+    keypoint units, ``DetectorFeatures.ruler``; None without it), ``warnings`` (one line
+    each: rule better, a class or animal with no example, too few clips for
+    cross-validation).
 
     Args:
         feats: the session's features (``detector_features``).
