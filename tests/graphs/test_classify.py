@@ -274,7 +274,7 @@ def test_budget_zero_never_asks_the_model_and_keeps_the_detectors_labels(
     assert "| rule alone (baseline) |" in report and "No window went to the model" in report
     assert f"`{cv['chosen']}`" in report
     assert cv["published_cv_macro_f1"] == detector.cv_report["published_cv_macro_f1"]
-    assert "published freezing rule (0.59 cm/s, 15 deg/s; 10 units/cm) |" in report
+    assert "published freezing rule (0.59 cm/s, 15 deg/s; 10 mm/cm) |" in report
 
 
 def test_a_pixel_scale_is_refused_for_3d_keypoints(
