@@ -71,6 +71,14 @@ def test_classify_resume_and_errors(
     assert bad.exit_code != 0 and "swimming" in str(bad.exception)
     missing = runner.invoke(app, ["classify", str(kp), str(tmp_path / "o4")])
     assert missing.exit_code != 0 and "--examples" in str(missing.exception)
+    # a pixel scale for 3D keypoints in mm: refused before any run exists
+    scaled = runner.invoke(
+        app,
+        ["classify", str(kp), str(tmp_path / "o5"), "--examples", str(ex),
+         "--px-per-cm", "32", "--runs-dir", str(runs)],
+    )  # fmt: skip
+    assert scaled.exit_code != 0 and "drop --px-per-cm" in str(scaled.exception)
+    assert not (tmp_path / "o5").exists()
 
 
 def test_model_budget_option(classified: tuple[Path, Path, Path, Path], tmp_path: Path) -> None:

@@ -93,6 +93,13 @@ def classify(
     min_freezing_s: Annotated[
         float, typer.Option(help="Immobility a freezing label needs, seconds.")
     ] = _DEFAULTS.min_freezing_s,
+    px_per_cm: Annotated[
+        float | None,
+        typer.Option(
+            help="Pixels per cm of 2D keypoints (your rig's calibration): the ruler of "
+            "BehaviorDEPOT's published freezing rule; default: body length = 6.5 cm.",
+        ),
+    ] = _DEFAULTS.px_per_cm,
     layout: LayoutOpt = _DEFAULTS.layout,
     body: BodyOpt = None,
     format: FormatOpt = None,
@@ -158,6 +165,7 @@ def classify(
                 "k": k,
                 "smoothing": smoothing,
                 "min_freezing_s": min_freezing_s,
+                "px_per_cm": px_per_cm,
                 "layout": layout,
                 "model_budget": model_budget,
                 "ask_person": ask_person,

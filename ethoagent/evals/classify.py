@@ -134,7 +134,7 @@ def _graph(
     case: ClassifyCase, work: Path, name: str, overrides: dict[str, Any],
     client: ModelClient | None = None,
 ) -> tuple[NDArray[np.int64], dict[str, Any], float]:  # fmt: skip
-    opts = ClassifyOptions(**overrides)
+    opts = ClassifyOptions(**{"px_per_cm": _px_per_cm(case), **overrides})
     inputs = resolve_classify_inputs(
         case.keypoints_file, list(case.examples), classes=case.classes, fps=case.fps, options=opts
     )
@@ -144,6 +144,12 @@ def _graph(
     wall = time.perf_counter() - t0
     labels, _, _, _ = final_labels(rt, inputs)
     return labels[:, : case.animals], state, wall
+
+
+def _px_per_cm(case: ClassifyCase) -> float | None:
+    """The case's pixel scale for 2D keypoints (the velocity rule's), else None."""
+    pixels = case.pose.points.shape[-1] == 2 and math.isfinite(case.units_per_cm)
+    return case.units_per_cm if pixels else None
 
 
 def _keypoint_matrix(case: ClassifyCase) -> NDArray[np.float64]:
@@ -331,6 +337,7 @@ def _classical_detector(case: ClassifyCase) -> tuple[DetectorPrediction, dict[st
         fps=case.fps,
         keypoints=case.pose.keypoints,
         individuals=case.pose.individuals,
+        units_per_cm=case.units_per_cm if math.isfinite(case.units_per_cm) else None,
     )
     det = fit_detector(feats, case.examples, case.classes)
     return det.predict(feats), det.cv_report
@@ -529,6 +536,10 @@ def classify_suite(options: SuiteOptions) -> SuiteResult:
                     case.name,
                     {m: score(preds[m][0], case) for m in ("classify", "nose_distance_pair")},
                 )
+            if "velocity_threshold_defaults" in preds:
+                metrics |= freezing_beside_rules(
+                    case.name, {m: score(p[0], case) for m, p in preds.items()}
+                )
             if case.name == "synthetic":
                 dart = float(counts[case.classes.index("darting")])
                 metrics["synthetic.darting_share_in_2_5_percent"] = 0.02 <= dart <= 0.05
@@ -625,6 +636,36 @@ def interact_floor(name: str, scores: dict[str, dict[str, Any]]) -> dict[str, An
     }
 
 
+FREEZING_RULES: tuple[str, ...] = (
+    "velocity_threshold",
+    "velocity_threshold_defaults",
+    "behaviordepot_output",
+)
+"""The freezing baselines classify must not fall below (BehaviorDEPOT's rule at both
+threshold pairs, and its own output where present)."""
+
+
+def freezing_beside_rules(name: str, scores: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Classify's freezing F1 beside BehaviorDEPOT's rules and output on the same frames.
+
+    Args:
+        name: the case's name (metric prefix).
+        scores: ``score`` of every method, ``classify`` and those of ``FREEZING_RULES``
+            present.
+
+    Returns:
+        ``<name>.freezing_f1`` (method -> F1) and ``<name>.freezing_below`` (the baselines
+        classify scores below, comma-separated, or ``"none"``): the eval's warning.
+    """
+    f1 = {
+        m: round(float(scores[m]["per_class"]["freezing"]["f1"]), 4)
+        for m in ("classify", *FREEZING_RULES)
+        if m in scores
+    }
+    below = [m for m in FREEZING_RULES if m in f1 and f1["classify"] < f1[m]]
+    return {f"{name}.freezing_f1": f1, f"{name}.freezing_below": ", ".join(below) or "none"}
+
+
 Prediction = tuple[NDArray[np.int64], dict[str, Any] | None, float | None]
 """Labels ``(frames,)`` or ``(frames, animals)``, the graph state (graph runs), wall s."""
 
@@ -677,8 +718,8 @@ def _detector_metrics(metrics: dict[str, Any], case: ClassifyCase, report: dict[
     """The classical detector's cross-validated comparison with its rules, on the examples."""
     key = f"{case.name}.classical_detector"
     metrics[f"{key}.chosen"] = report["chosen"]
-    for what in ("detector", "rule", "model"):
-        v = report[f"{what}_cv_macro_f1"]
+    for what in ("detector", "rule", "published", "model"):
+        v = report.get(f"{what}_cv_macro_f1")
         metrics[f"{key}.{what}_cv_macro_f1_on_examples"] = None if v is None else round(v, 4)
     metrics[f"{key}.warnings"] = "; ".join(report["warnings"]) or "none"
     if "pair_rule" in report:

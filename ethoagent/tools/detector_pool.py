@@ -87,7 +87,7 @@ def pool_features(
         raise InputError(
             "the example sessions share no detector feature.", fix="check their keypoints."
         )
-    values, raw, freezing, lag_free, moved = [], [], [], [], []
+    values, raw, freezing, lag_free, published, moved = [], [], [], [], [], []
     offset = 0
     for f, exs in zip(feats, examples, strict=True):
         cut = select_features(f, names)
@@ -96,6 +96,7 @@ def pool_features(
             raw.append(cut.raw[:, a])
             freezing.append(cut.freezing[:, :, a])
             lag_free.append(cut.freezing_lag_free[:, :, a])
+            published.append(cut.freezing_published[:, a])
             moved += [
                 Example(animal=0, start=e.start + offset, stop=e.stop + offset, label=e.label)
                 for e in exs
@@ -108,7 +109,9 @@ def pool_features(
         raw=np.concatenate(raw)[:, None, :],
         freezing=np.concatenate(freezing, axis=1)[:, :, None],
         freezing_lag_free=np.concatenate(lag_free, axis=1)[:, :, None],
+        freezing_published=np.concatenate(published)[:, None],
         fps=feats[0].fps,
         dim=feats[0].dim,
+        ruler="; ".join(dict.fromkeys(f.ruler for f in feats)),
     )
     return pooled, moved

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ethoagent.evals.classify import FREEZING_RULES, freezing_beside_rules
 from ethoagent.evals.datasets import shared_data_dir
 from ethoagent.evals.harness import SuiteOptions, available_suites, run_suite
 
@@ -94,7 +95,30 @@ def test_quick_eval_on_behaviordepot(results: dict[str, object]) -> None:
     # its ruler (6.5 cm) instead of the known 32 px/cm, so it may differ by a few frames
     detector = metrics["behaviordepot_demo1.classical_detector.macro_f1"]
     assert detector >= metrics["behaviordepot_demo1.velocity_threshold.macro_f1"] - 0.005
-    assert metrics["behaviordepot_demo1.classical_detector.chosen"] == "rules"
+    assert metrics["behaviordepot_demo1.classical_detector.chosen"] == "published"
+    cv = "behaviordepot_demo1.classical_detector.published_cv_macro_f1_on_examples"
+    assert (
+        metrics[cv]
+        == metrics["behaviordepot_demo1.classical_detector.detector_cv_macro_f1_on_examples"]
+    )
+    # classify's freezing F1 sits beside BehaviorDEPOT's rules and output, losses named
+    f1 = metrics["behaviordepot_demo1.freezing_f1"]
+    assert set(f1) == {"classify", *FREEZING_RULES}
+    below = [m for m in FREEZING_RULES if f1["classify"] < f1[m]]
+    assert metrics["behaviordepot_demo1.freezing_below"] == (", ".join(below) or "none")
+
+
+def test_freezing_losses_are_named() -> None:
+    def f1(v: float) -> dict[str, object]:
+        return {"per_class": {"freezing": {"f1": v}}}
+
+    scores = {"classify": f1(0.93), "velocity_threshold": f1(0.90)}
+    scores |= {"velocity_threshold_defaults": f1(0.94), "behaviordepot_output": f1(0.93)}
+    out = freezing_beside_rules("demo", scores)
+    assert out["demo.freezing_f1"]["velocity_threshold_defaults"] == 0.94
+    assert out["demo.freezing_below"] == "velocity_threshold_defaults"  # a tie is no loss
+    scores["classify"] = f1(0.95)
+    assert freezing_beside_rules("demo", scores)["demo.freezing_below"] == "none"
 
 
 def test_ethome_case_scores_both_mice(tmp_path: Path) -> None:

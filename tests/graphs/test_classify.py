@@ -254,7 +254,11 @@ def test_budget_zero_never_asks_the_model_and_keeps_the_detectors_labels(
     # every frame's label is the detector's own, fitted here on the same examples
     points = np.asarray(run.load_arrays("windows")["points"])
     layout = infer_layout(list(KEYPOINTS))
-    feats = detector_features(points, fps=FPS, keypoints=KEYPOINTS, layout=layout)
+    # the simulator's mm are a known scale: the published freezing rule reads 10 mm/cm
+    assert inputs.units_per_cm == 10.0
+    feats = detector_features(
+        points, fps=FPS, keypoints=KEYPOINTS, layout=layout, units_per_cm=inputs.units_per_cm
+    )
     detector = fit_detector(feats, examples, DEFAULT_CLASSES)
     pred = detector.predict(feats)
     rows = list(csv.DictReader((run.outputs_dir / "frames.csv").open()))
@@ -269,6 +273,16 @@ def test_budget_zero_never_asks_the_model_and_keeps_the_detectors_labels(
     report = (run.outputs_dir / "report.md").read_text()
     assert "| rule alone (baseline) |" in report and "No window went to the model" in report
     assert f"`{cv['chosen']}`" in report
+    assert cv["published_cv_macro_f1"] == detector.cv_report["published_cv_macro_f1"]
+    assert "published freezing rule (0.59 cm/s, 15 deg/s; 10 mm/cm) |" in report
+
+
+def test_a_pixel_scale_is_refused_for_3d_keypoints(
+    session: tuple[Path, World, list[Example]],
+) -> None:
+    path, _, examples = session
+    with pytest.raises(InputError, match=r"px-per-cm 32 .* 3D keypoints in 'mm'"):
+        resolve_classify_inputs(path, examples, fps=FPS, options=ClassifyOptions(px_per_cm=32))
 
 
 def test_the_budget_sends_the_most_uncertain_windows_to_the_model(

@@ -20,6 +20,7 @@ def _feats(frames: int, animals: int, names: tuple[str, ...], fill: float) -> De
         raw=values.copy(),
         freezing=np.zeros((2, frames, animals), dtype=bool),
         freezing_lag_free=np.ones((2, frames, animals), dtype=bool),
+        freezing_published=np.full((frames, animals), fill > 2),
         fps=30.0,
         dim=2,
     )
@@ -37,6 +38,9 @@ def test_pool_lays_sessions_and_animals_end_to_end() -> None:
     pooled, clips = pool_features([a, b], [ex_a, ex_b])
     assert pooled.values.shape == (24, 1, 2) and pooled.freezing.shape == (2, 24, 1)
     assert pooled.freezing_lag_free.all() and not pooled.freezing.any()  # kept apart
+    # each session's published rule keeps its own rows (b's fill 5.0 fires, a's does not)
+    assert pooled.freezing_published.shape == (24, 1)
+    assert not pooled.freezing_published[:20].any() and pooled.freezing_published[20:].all()
     # animal 0 of a: rows 0-9, animal 1 of a: rows 10-19, b: rows 20-23
     assert sorted((c.start, c.stop, c.label) for c in clips) == [
         (0, 1, "y"),

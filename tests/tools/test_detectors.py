@@ -100,9 +100,11 @@ def test_cross_validation_never_prefers_a_model_the_rule_beats(seed: int) -> Non
     rep = det.cv_report
     assert rep["folds"] == 4
     assert rep["detector_cv_macro_f1"] >= rep["rule_cv_macro_f1"]
-    # the rule is perfect on these clips, so it wins the tie
+    # the rule is perfect on these clips, so it wins the tie; the published thresholds,
+    # first in order of preference, are perfect too
     assert rep["rule_cv_macro_f1"] == pytest.approx(1.0)
-    assert rep["chosen"] == "rules"
+    assert rep["published_cv_macro_f1"] == pytest.approx(1.0)
+    assert rep["chosen"] == "published"
     pred = det.predict(feats)
     assert pred.proba.shape == (truth.size, 1, 2)
     assert np.allclose(pred.proba.sum(-1), 1.0)
@@ -200,13 +202,13 @@ def test_a_model_overrules_a_rule_only_with_five_clips_per_class(
     rep = det.cv_report
     assert rep["model_cv_macro_f1"] > rep["rule_cv_macro_f1"] + 0.3
     warned = any("kept the rules" in w for w in rep["warnings"])
-    assert (rep["chosen"] != "rules") is chosen_model
+    assert (rep["chosen"] not in ("rules", "published")) is chosen_model
     assert warned is not chosen_model
     labels = det.predict(feats).labels[:, 0]
     assert bool((labels == swapped).mean() > 0.9) is chosen_model
     if not chosen_model:  # with two classes no rule covers, only a model tells them apart
         three = fit_detector(feats, _examples(swapped, classes, per), (*classes, "turning"))
-        assert three.cv_report["chosen"] != "rules"
+        assert three.cv_report["chosen"] not in ("rules", "published")
         assert not any("kept the rules" in w for w in three.cv_report["warnings"])
 
 
@@ -221,9 +223,10 @@ def test_the_rules_alone_label_without_the_velocity_rules_lag() -> None:
     )
     assert not np.array_equal(feats.freezing_lag_free, feats.freezing)
     det = fit_detector(feats, _examples(truth, classes, 4), classes)
-    assert det.model_kind == "rules"
+    assert det.rules_alone
     kind, threshold = det.rules[0]
-    lag_free = rule_fires(kind, feats, threshold, lag_free=True)[:, 0]
+    published = det.model_kind == "published"
+    lag_free = rule_fires(kind, feats, threshold, lag_free=True, published=published)[:, 0]
     assert np.array_equal(det.predict(feats).labels[:, 0] == 0, lag_free)
     # the still bouts are centred on the walker's (the lagged ones come late)
     assert abs(_bout_shift(lag_free, truth == 0)) <= 0.5
@@ -235,3 +238,38 @@ def _bout_shift(pred: NDArray[np.bool_], true: NDArray[np.bool_]) -> float:
     edges = [np.flatnonzero(np.diff(x.astype(np.int64))) for x in (pred, true)]
     assert edges[0].size == edges[1].size
     return float(np.mean(edges[0] - edges[1]))
+
+
+def test_the_published_rule_reads_the_session_scale_where_known() -> None:
+    frames, body = 400, 100.0
+    # 0.08 BL/s: 0.52 cm/s on the body-length ruler (6.5 cm), 0.40 cm/s at 20 px/cm
+    speeds = np.full(frames, 0.08)
+    pts = _walker(speeds, body)[:, None]
+    by_body = detector_features(pts, fps=FPS, keypoints=KEYPOINTS)
+    at_20 = detector_features(pts, fps=FPS, keypoints=KEYPOINTS, units_per_cm=20.0)
+    at_10 = detector_features(pts, fps=FPS, keypoints=KEYPOINTS, units_per_cm=10.0)
+    assert by_body.freezing_published.all()  # 0.52 < 0.59 cm/s
+    assert at_20.freezing_published.all()  # 0.40 cm/s
+    assert not at_10.freezing_published.any()  # 0.80 cm/s
+    assert at_10.ruler == "10 units/cm" and by_body.ruler == "body length = 6.5 cm"
+    # only the published rule reads the scale: every feature stays in body lengths
+    assert np.array_equal(at_10.values, by_body.values)
+    assert np.array_equal(at_10.freezing_lag_free, by_body.freezing_lag_free)
+    with pytest.raises(InputError, match="units_per_cm"):
+        detector_features(pts, fps=FPS, keypoints=KEYPOINTS, units_per_cm=0.0)
+
+
+def test_examples_that_clearly_disagree_overrule_the_published_rule() -> None:
+    pts, truth = _bouts(3)
+    classes = ("freezing", "other")
+    # the "moving" bouts creep at 0.085 BL/s: 0.55 cm/s on a 6.5 cm body, under the
+    # published 0.59 cm/s (so it calls them freezing) and over the code's 0.52 cm/s
+    rng = np.random.default_rng(3)
+    speeds = np.where(truth == 1, 0.085, 0.0)
+    pts = _walker(speeds, 100.0)[:, None] + rng.normal(0, 0.01, (truth.size, 1, 2, 2))
+    feats = detector_features(pts, fps=FPS, keypoints=KEYPOINTS)
+    det = fit_detector(feats, _examples(truth, classes, 4), classes)
+    rep = det.cv_report
+    assert rep["published_cv_macro_f1"] < 0.5 < rep["rule_cv_macro_f1"]
+    assert rep["chosen"] != "published"
+    assert not rep["published_better"]

@@ -20,7 +20,7 @@ from ethoagent.graphs.classify.options import ClassifyOptions
 from ethoagent.graphs.kit.inputs import SessionRecord
 from ethoagent.io.keypoints import KeypointFormat
 from ethoagent.io.labels import OTHER, Labels, examples_from_labels, read_labels
-from ethoagent.io.session import Session, read_examples_table, resolve_session
+from ethoagent.io.session import TO_MM, Session, read_examples_table, resolve_session
 from ethoagent.model.ethogram import Example
 from ethoagent.tools.classify import DEFAULT_DEFINITIONS, plan_windows
 
@@ -123,6 +123,17 @@ class ClassifyInputs(SessionRecord):
     def step(self) -> int:
         """Frames per query window."""
         return max(1, round(self.options.window_s * self.fps))
+
+    @property
+    def units_per_cm(self) -> float | None:
+        """Keypoint units per cm where the scale is known, else None (body-length ruler).
+
+        ``--px-per-cm`` for pixels; 10 / (mm per unit) for 3D keypoints in a metric unit.
+        """
+        if self.options.px_per_cm is not None:
+            return self.options.px_per_cm
+        mm = TO_MM.get(self.unit) if self.dims == 3 else None
+        return None if mm is None else 10.0 / mm
 
 
 class ClassifyState(TypedDict, total=False):
@@ -238,6 +249,7 @@ def resolve_classify_inputs(
                 f"{len(base.animals)} animal(s)) or its label is not in {names}.",
                 fix="label frames of this keypoint file with classes of the label set.",
             )
+    _check_scale(opts, base)
     every = [*clips, *(e for t in taught for e in t.examples)]
     missing = [c for c in names if not any(e.label == c for e in every)]
     if missing and opts.use_examples:
@@ -255,6 +267,16 @@ def resolve_classify_inputs(
         example_sessions=taught,
         options=opts,
     )
+
+
+def _check_scale(opts: ClassifyOptions, session: Session) -> None:
+    """Refuse ``--px-per-cm`` for keypoints that are not pixels (a 3D file's unit is its scale)."""
+    if opts.px_per_cm is not None and session.dims != 2:
+        raise InputError(
+            f"--px-per-cm {opts.px_per_cm:g} was given but {session.keypoints} holds "
+            f"{session.dims}D keypoints in {session.unit!r}, not pixels.",
+            fix="drop --px-per-cm: a 3D file's unit is its scale.",
+        )
 
 
 def _label_set(

@@ -192,6 +192,7 @@ def _session_detector(
             keypoints=inputs.keypoint_names,
             individuals=inputs.animals,
             layout=feats.layout,
+            units_per_cm=inputs.units_per_cm,
         )
         train, clips = dfeats, list(inputs.examples)
         if taught:
@@ -336,6 +337,7 @@ def _route_windows(
         "uncertainty_cutoff": float(unc[to_model].min()) if to_model.any() else None,
         **{k: cv[k] for k in ("chosen", "rule_cv_macro_f1", "detector_cv_macro_f1")},
         **{k: cv[k] for k in ("model_cv_macro_f1", "rule_better", "folds", "candidates")},
+        **{k: cv[k] for k in ("published_cv_macro_f1", "published_better", "published_ruler")},
         "detector": repr(detector),
         "warnings": warn,
     }

@@ -39,6 +39,11 @@ class ClassifyOptions(BaseModel):
             ``uncertainty`` (the detector's most uncertain, default) or ``random`` (as many
             drawn at random, seed 0: the control of ``ethoagent eval classify``).
         min_freezing_s: immobility a freezing label needs, s.
+        px_per_cm: the pixel scale of 2D keypoints (BehaviorDEPOT's "pixel-to-cm
+            calibration", e.g. 32 for its demo1), or ``None``: the ruler of the published
+            freezing rule (``tools.detectors.FREEZING_PUBLISHED``), which otherwise takes
+            the body length as 6.5 cm (3D keypoints in a metric unit need none). Every
+            other feature is in body lengths.
         smoothing: ``hmm`` (sticky Viterbi), ``mode`` (majority filter) or ``none``.
         hmm_stay: the HMM's self-transition probability per window.
         mode_windows: width of the mode filter, windows.
@@ -64,6 +69,7 @@ class ClassifyOptions(BaseModel):
     model_budget: float | None = Field(None, ge=0, le=1)
     windows_by: Literal["uncertainty", "random"] = "uncertainty"
     min_freezing_s: float = Field(1.0, ge=0)
+    px_per_cm: float | None = Field(None, gt=0)
     smoothing: Literal["hmm", "mode", "none"] = "hmm"
     hmm_stay: float = Field(0.5, gt=0, lt=1)
     mode_windows: int = Field(3, ge=1)

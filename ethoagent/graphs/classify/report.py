@@ -435,11 +435,15 @@ def _f(v: Any) -> str:
     return "n/a" if v is None else f"{v:.2f}"
 
 
-def _detector_md(d: Mapping[str, Any]) -> list[str]:
-    """The report's section on the classical detector and its cross-validated comparison."""
+def _detector_md(d: Mapping[str, Any], unit: str) -> list[str]:
+    """The report's section on the classical detector and its cross-validated comparison.
+
+    ``unit``: the keypoints' unit, naming the published rule's ruler (``"32 px/cm"``).
+    """
     if not d.get("chosen"):
         return []
     cut = d.get("uncertainty_cutoff")
+    ruler = str(d.get("published_ruler")).replace("units/cm", f"{unit}/cm")
     return [
         "## Classical detector (the cheap path)",
         "",
@@ -449,6 +453,14 @@ def _detector_md(d: Mapping[str, Any]) -> list[str]:
         "| cross-validated macro-F1 on the examples | value |",
         "|---|---|",
         f"| rule alone (baseline) | {_f(d['rule_cv_macro_f1'])} |",
+        *(
+            [
+                "| BehaviorDEPOT's published freezing rule (0.59 cm/s, 15 deg/s; "
+                f"{ruler}) | {_f(d['published_cv_macro_f1'])} |"
+            ]
+            if d.get("published_cv_macro_f1") is not None
+            else []
+        ),
         f"| best fitted model | {_f(d['model_cv_macro_f1'])} |",
         f"| chosen detector | {_f(d['detector_cv_macro_f1'])} |",
         "",
@@ -568,7 +580,7 @@ def _report_md(s: Mapping[str, Any]) -> str:
     if gt:
         lines.append(f"| macro-F1 vs simulator labels | {gt['macro_f1']} |")
     lines += ["", f"Labels to frames: {s['labels_to_frames']}.", ""]
-    lines += _detector_md(s["detector"])
+    lines += _detector_md(s["detector"], s["unit"])
     lines += _examples_md(s)
     lines += warnings_md(s["warnings"])
     lines += roles_md(s["roles"], s["unit"])

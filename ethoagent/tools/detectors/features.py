@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.ndimage import uniform_filter1d
 
+from ethoagent.errors import InputError
 from ethoagent.tools.classify import freezing_by_velocity
 from ethoagent.tools.detectors.social import pair_features
 from ethoagent.tools.features import BodyLayout, compute_features, infer_layout
@@ -26,6 +27,7 @@ __all__ = [
     "FREEZING_ANGLE_DEG_S",
     "FREEZING_GRID",
     "FREEZING_PRIOR",
+    "FREEZING_PUBLISHED",
     "FREEZING_VELOCITY_CM_S",
     "SCALES_S",
     "DetectorFeatures",
@@ -55,6 +57,12 @@ FREEZING_GRID: tuple[float, ...] = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
 FREEZING_PRIOR = 1.0
 """BehaviorDEPOT's thresholds: the prior of ``FREEZING_GRID``."""
 
+FREEZING_PUBLISHED: tuple[float, float] = (0.59, 15.0)
+"""The freezing thresholds (cm/s, deg/s) BehaviorDEPOT's demo README tells users to set
+("use default parameter values for freezing (min duration: 0.9, velocity threshold: 0.59,
+angle threshold: 15)"): the published one-line rule, a candidate of ``fit_detector`` that
+no example tunes (``DetectorFeatures.freezing_published``)."""
+
 
 @dataclass(frozen=True)
 class DetectorFeatures:
@@ -71,7 +79,11 @@ class DetectorFeatures:
             features use).
         freezing_lag_free: the same without the rule's 1.5-frame lag
             (``freezing_by_velocity(centred=True)``): what the rules alone label.
+        freezing_published: ``(frames, individuals)`` bool, the rule lag-free at
+            ``FREEZING_PUBLISHED``, on the session's own scale where it is known
+            (``units_per_cm`` of ``detector_features``), else on the body-length ruler.
         fps: frame rate, Hz; dim: 2 or 3.
+        ruler: how the published rule turned cm into keypoint units, in words.
     """
 
     values: NDArray[np.float64]
@@ -79,8 +91,10 @@ class DetectorFeatures:
     raw: NDArray[np.float64]
     freezing: NDArray[np.bool_]
     freezing_lag_free: NDArray[np.bool_]
+    freezing_published: NDArray[np.bool_]
     fps: float
     dim: int
+    ruler: str = "body length = 6.5 cm"
 
     @property
     def frames(self) -> int:
@@ -141,33 +155,81 @@ def _freezing_grid(
     keypoints: Sequence[str],
     layout: BodyLayout,
     fps: float,
-    body_length: NDArray[np.float64],
+    units_per_cm: NDArray[np.float64],
+    thresholds: Sequence[tuple[float, float]],
     *,
     centred: bool,
 ) -> NDArray[np.bool_]:
-    """BehaviorDEPOT's rule per animal at every multiple of ``FREEZING_GRID``.
+    """BehaviorDEPOT's rule per animal at every (cm/s, deg/s) pair of ``thresholds``.
 
-    ``centred``: without the rule's lag (``freezing_by_velocity``), so a bout's edges fall
-    on the frames where the keypoints stop and start moving, not 1.5 frames later.
+    ``units_per_cm``: ``(individuals,)`` keypoint units per cm (NaN: the animal is left
+    all False). ``centred``: without the rule's lag (``freezing_by_velocity``), so a
+    bout's edges fall on the frames where the keypoints stop and start moving, not 1.5
+    frames later. Returns ``(thresholds, frames, individuals)`` bool.
     """
     head, rear, nose, ears = body_points(pts, keypoints, layout)
-    grid = FREEZING_GRID
-    out = np.zeros((len(grid), pts.shape[0], pts.shape[1]), dtype=bool)
+    out = np.zeros((len(thresholds), pts.shape[0], pts.shape[1]), dtype=bool)
     width = max(3, round(32 * fps / 50.0))
     count = max(2, round(10 * fps / 50.0))
     smooth = max(1, round(14 * fps / 50.0))
     for a in range(pts.shape[1]):
-        if not np.isfinite(body_length[a]) or not np.isfinite(head[:, a]).any():
+        if not np.isfinite(units_per_cm[a]) or not np.isfinite(head[:, a]).any():
             continue
-        for g, mult in enumerate(grid):
+        for g, (velocity, angle) in enumerate(thresholds):
             out[g, :, a] = freezing_by_velocity(
                 head[:, a], rear[:, a], nose[:, a], ears[:, a], fps=fps,
-                units_per_cm=float(body_length[a]) / BODY_LENGTH_CM,
-                velocity_threshold=FREEZING_VELOCITY_CM_S * mult,
-                angle_threshold=FREEZING_ANGLE_DEG_S * mult,
-                window_width=width, count_threshold=count, smooth_frames=smooth, centred=centred,
+                units_per_cm=float(units_per_cm[a]), velocity_threshold=velocity,
+                angle_threshold=angle, window_width=width, count_threshold=count,
+                smooth_frames=smooth, centred=centred,
             )  # fmt: skip
     return out
+
+
+def _published_freezing(
+    pts: NDArray[np.float64], keypoints: Sequence[str], layout: BodyLayout, fps: float,
+    body_length: NDArray[np.float64], units_per_cm: float | None,
+) -> tuple[NDArray[np.bool_], str]:  # fmt: skip
+    """The rule at ``FREEZING_PUBLISHED``, lag-free, ``(frames, individuals)``, and its ruler.
+
+    On ``units_per_cm`` where given, else on the body length (``(individuals,)``, keypoint
+    units) taken as ``BODY_LENGTH_CM``.
+    """
+    if units_per_cm is None:
+        scale, ruler = body_length / BODY_LENGTH_CM, f"body length = {BODY_LENGTH_CM:g} cm"
+    elif np.isfinite(units_per_cm) and units_per_cm > 0:
+        scale, ruler = np.full(pts.shape[1], float(units_per_cm)), f"{units_per_cm:g} units/cm"
+    else:
+        raise InputError(
+            f"units_per_cm must be a positive number of keypoint units per cm; got {units_per_cm}.",
+            fix="give the calibration's px/cm (e.g. 32), 10 for mm, or None for the body length.",
+        )
+    grid = _freezing_grid(pts, keypoints, layout, fps, scale, [FREEZING_PUBLISHED], centred=True)
+    return grid[0], ruler
+
+
+def _rolling(
+    per_frame: NDArray[np.float64], names: Sequence[str], rule: NDArray[np.bool_], fps: float,
+    scales_s: Sequence[float],
+) -> tuple[NDArray[np.float64], list[str]]:  # fmt: skip
+    """Per-frame features ``(frames, individuals, n)`` with their rolling statistics.
+
+    Per scale: the centred rolling mean and standard deviation of every feature (NaN
+    filled from the nearest frame) and the share of frames ``rule`` ``(frames,
+    individuals)`` fires. Returns the stacked raw features and the added names.
+    """
+    filled = _ffill(per_frame)
+    cols, extra = [per_frame], []
+    for s in scales_s:
+        w = max(1, round(s * fps))
+        mean = uniform_filter1d(filled, size=w, axis=0, mode="nearest")
+        sq = uniform_filter1d(filled * filled, size=w, axis=0, mode="nearest")
+        std = np.sqrt(np.clip(sq - mean * mean, 0.0, None))
+        cols += [mean, std]
+        extra += [f"{n}_mean_{s:g}s" for n in names] + [f"{n}_std_{s:g}s" for n in names]
+        share = uniform_filter1d(rule.astype(np.float64), size=w, axis=0, mode="nearest")
+        cols.append(share[..., None])
+        extra.append(f"freezing_rule_{s:g}s")
+    return np.concatenate(cols, axis=-1), extra
 
 
 def _social(
@@ -194,6 +256,7 @@ def detector_features(
     individuals: Sequence[str] | None = None,
     layout: BodyLayout | None = None,
     scales_s: Sequence[float] = SCALES_S,
+    units_per_cm: float | None = None,
 ) -> DetectorFeatures:
     """Windowed kinematic features of every animal at several time scales.
 
@@ -214,42 +277,37 @@ def detector_features(
         individuals: individual names; None = ``individual_<i>``.
         layout: which keypoint is what; None = ``infer_layout(keypoints)``.
         scales_s: rolling-window lengths, s.
+        units_per_cm: keypoint units per cm where the session's scale is known (a
+            calibrated px/cm, 10 for mm): the ruler of the published freezing rule
+            (``freezing_published``) only; None = body length / ``BODY_LENGTH_CM``, the
+            ruler of every other feature.
 
     Returns:
         The features, raw and standardised, and the freezing rule at every threshold.
 
     Raises:
-        InputError: as ``compute_features`` (shapes, names, layout).
+        InputError: as ``compute_features`` (shapes, names, layout), or ``units_per_cm``
+            not a positive number.
     """
     lay = infer_layout(keypoints) if layout is None else layout
     base = compute_features(
         points, fps=fps, keypoints=keypoints, individuals=individuals, layout=lay, window_s=0
     )
     pts = np.asarray(points, dtype=np.float64)
+    published, ruler = _published_freezing(pts, keypoints, lay, fps, base.body_length, units_per_cm)
     head, *_ = body_points(pts, keypoints, lay)
     step = np.linalg.norm(np.diff(head, axis=0), axis=-1) * fps / base.body_length
     head_speed = np.concatenate([step[:1], step])
     log_speed = np.log10(np.clip(base.column("speed"), 0, None) + 0.01)
-    frz = _freezing_grid(pts, keypoints, lay, fps, base.body_length, centred=False)
+    by_body = base.body_length / BODY_LENGTH_CM
+    grid = [(FREEZING_VELOCITY_CM_S * m, FREEZING_ANGLE_DEG_S * m) for m in FREEZING_GRID]
+    frz = _freezing_grid(pts, keypoints, lay, fps, by_body, grid, centred=False)
     extra_cols = {"head_speed": head_speed, "log_speed": log_speed}
     if pts.shape[1] >= 2:
         extra_cols |= _social(pts, keypoints, lay, fps, base.body_length)
     per_frame = np.concatenate([base.values, np.stack(list(extra_cols.values()), -1)], -1)
     names = [*base.names, *extra_cols]
-    filled = _ffill(per_frame)
-    cols, extra = [per_frame], []
-    prior = FREEZING_GRID.index(FREEZING_PRIOR)
-    for s in scales_s:
-        w = max(1, round(s * fps))
-        mean = uniform_filter1d(filled, size=w, axis=0, mode="nearest")
-        sq = uniform_filter1d(filled * filled, size=w, axis=0, mode="nearest")
-        std = np.sqrt(np.clip(sq - mean * mean, 0.0, None))
-        cols += [mean, std]
-        extra += [f"{n}_mean_{s:g}s" for n in names] + [f"{n}_std_{s:g}s" for n in names]
-        rule = uniform_filter1d(frz[prior].astype(np.float64), size=w, axis=0, mode="nearest")
-        cols.append(rule[..., None])
-        extra.append(f"freezing_rule_{s:g}s")
-    raw = np.concatenate(cols, axis=-1)
+    raw, extra = _rolling(per_frame, names, frz[FREEZING_GRID.index(FREEZING_PRIOR)], fps, scales_s)
     flat = raw.reshape(-1, raw.shape[-1])
     with np.errstate(all="ignore"):
         mu, sd = np.nanmean(flat, axis=0), np.nanstd(flat, axis=0)
@@ -259,7 +317,9 @@ def detector_features(
         names=(*names, *extra),
         raw=raw,
         freezing=frz,
-        freezing_lag_free=_freezing_grid(pts, keypoints, lay, fps, base.body_length, centred=True),
+        freezing_lag_free=_freezing_grid(pts, keypoints, lay, fps, by_body, grid, centred=True),
+        freezing_published=published,
         fps=float(fps),
         dim=int(pts.shape[3]),
+        ruler=ruler,
     )

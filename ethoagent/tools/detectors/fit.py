@@ -7,14 +7,17 @@ below the one-line rule a user could write.
    (``SCALES_S``): ``tools.features`` per-frame features, head speed, nose-to-partner
    distances, and their rolling mean and standard deviation; lengths in body lengths (BL).
 2. Rules from the class names (``RULES``), calibrated to body size and frame rate:
-   freezing = BehaviorDEPOT's velocity rule (its 0.52 cm/s and 12 deg/s as the prior,
-   the body length as the ruler; without its 30 ms lag where the rules label alone);
+   freezing = BehaviorDEPOT's velocity rule (its code's 0.52 cm/s and 12 deg/s as the
+   prior, the body length as the ruler; without its 30 ms lag where the rules label
+   alone; and, untuned, at the 0.59 cm/s and 15 deg/s its README publishes, on the
+   session's own scale where known);
    rearing = a short (2D) or raised (3D) body; interact /
    contact = own nose near another animal's body; darting = fast. One threshold each,
    refined on the example frames.
 3. ``fit_detector``: a class-balanced logistic regression on the example frames mixed
    with the rules, rule weight and smoothing chosen by cross-validation over the example
-   clips; the rules alone are a candidate and win ties, and where they label every class
+   clips; the published freezing rule and the rules alone are candidates and win ties
+   (the published one first), and where they label every class
    they are kept while a rule's class has fewer than ``FEW_CLIPS`` example clips
    (``Detector.cv_report``).
 
@@ -81,6 +84,9 @@ _PRIOR = {
 FEW_CLIPS = 5
 """Example clips per class below which the report warns that cross-validation is noisy."""
 _WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+_RULES_ALONE = ("published", "rules")
+"""Candidate kinds where the rules alone label: the published one first (no threshold
+learned from the examples), then the rules refined on them."""
 _DWELL_S = (0.3, 0.0, 1.0)  # in order of preference: bouts outlast a few frames
 
 
@@ -101,7 +107,12 @@ def _grid_key(kind: RuleKind, feats: DetectorFeatures) -> str:
 
 
 def rule_fires(
-    kind: RuleKind, feats: DetectorFeatures, threshold: float, *, lag_free: bool = False
+    kind: RuleKind,
+    feats: DetectorFeatures,
+    threshold: float,
+    *,
+    lag_free: bool = False,
+    published: bool = False,
 ) -> NDArray[np.bool_]:
     """Where a rule fires, ``(frames, individuals)`` bool.
 
@@ -115,12 +126,17 @@ def rule_fires(
             darting: speed over 0.25 s (BL/s) above.
         lag_free: freezing without the rule's 1.5-frame lag
             (``DetectorFeatures.freezing_lag_free``); the other rules have none.
+        published: freezing at BehaviorDEPOT's published thresholds, lag-free, on the
+            session's own scale where known (``DetectorFeatures.freezing_published``;
+            ``threshold`` is then not read); the other rules ignore it.
 
     Returns:
         ``(frames, individuals)`` bool; all False where the rule cannot be computed (no
         partner for contact).
     """
     with np.errstate(invalid="ignore"):
+        if kind == "freezing" and published:
+            return np.asarray(feats.freezing_published, dtype=bool)
         if kind == "freezing":
             grid = _GRID["freezing"]
             g = int(np.argmin([abs(m - threshold) for m in grid]))
@@ -269,9 +285,11 @@ class Detector:
     Attributes:
         classes: the label set.
         model: a fitted scikit-learn classifier on ``DetectorFeatures.values`` (None when
-            the examples hold a single class); model_kind: ``"logreg"``, or
-            ``"rules"`` where the rules alone decide (the logistic regression is then
-            kept only to measure disagreement).
+            the examples hold a single class); model_kind: ``"logreg"``, ``"rules"``
+            where the rules alone decide (the logistic regression is then kept only to
+            measure disagreement), or ``"published"``: the rules alone with the freezing
+            rule at BehaviorDEPOT's published thresholds (``FREEZING_PUBLISHED``, not
+            tuned on the examples).
         model_classes: the class indices the model knows, in its column order.
         rules: class index -> (rule kind, threshold) for classes a rule covers.
         fallback: class given where no rule fires, for the rules alone.
@@ -293,8 +311,16 @@ class Detector:
     cv_report: dict[str, Any] = field(default_factory=dict)
     pair: Pair = field(default_factory=lambda: Pair((), 0))
 
+    @property
+    def rules_alone(self) -> bool:
+        """Whether the rules alone label (``model_kind`` ``"rules"`` or ``"published"``)."""
+        return self.model_kind in _RULES_ALONE
+
     def __repr__(self) -> str:
-        rules = ", ".join(f"{self.classes[c]}={k}@{t:g}" for c, (k, t) in self.rules.items())
+        def rule(k: RuleKind, t: float) -> str:
+            return "published" if k == "freezing" and self.model_kind == "published" else f"{t:g}"
+
+        rules = ", ".join(f"{self.classes[c]}={k}@{rule(k, t)}" for c, (k, t) in self.rules.items())
         return (
             f"Detector(classes={len(self.classes)}, model={self.model_kind!r}, "
             f"rules=[{rules}], weight={self.weight:g}, dwell_s={self.dwell_s:g})"
@@ -304,9 +330,11 @@ class Detector:
         """Probabilities, labels and uncertainty of every animal in every frame."""
         p_model = _model_proba(self.model, self.model_classes, feats, len(self.classes))
         p_model = self.pair.share_proba(p_model)
-        fires = _fires(self.rules, feats, lag_free=self.model_kind == "rules")
+        fires = _fires(
+            self.rules, feats, lag_free=self.rules_alone, published=self.model_kind == "published"
+        )
         rule_lab = self.pair.share_labels(_rule_labels(fires, self.rules, self.fallback, feats))
-        if self.model_kind == "rules":
+        if self.rules_alone:
             proba = np.eye(len(self.classes))[rule_lab]
         else:
             proba = self.pair.share_proba(_mix(p_model, fires, self.rules, self.weight))
@@ -337,13 +365,21 @@ def _model_proba(
 
 
 def _fires(
-    rules: dict[int, tuple[RuleKind, float]], feats: DetectorFeatures, *, lag_free: bool = False
+    rules: dict[int, tuple[RuleKind, float]],
+    feats: DetectorFeatures,
+    *,
+    lag_free: bool = False,
+    published: bool = False,
 ) -> NDArray[np.bool_]:
     """``(frames, individuals, rules)`` bool, in ``rules`` order (``rule_fires``)."""
     if not rules:
         return np.zeros((feats.frames, feats.individuals, 0), dtype=bool)
     return np.stack(
-        [rule_fires(k, feats, t, lag_free=lag_free) for k, t in rules.values()], axis=-1
+        [
+            rule_fires(k, feats, t, lag_free=lag_free, published=published)
+            for k, t in rules.values()
+        ],
+        axis=-1,
     )
 
 
@@ -508,12 +544,18 @@ def _calibrate(
 
 
 Candidate = tuple[str, float, float]
-"""(model kind or ``"rules"``, rule weight, HMM dwell s)."""
+"""(model kind, ``"published"`` or ``"rules"``, rule weight, HMM dwell s)."""
 
 
-def _candidates(has_rules: bool) -> list[Candidate]:
-    """In order of preference (a later one must score strictly better to be chosen)."""
-    out: list[Candidate] = [("rules", 1.0, 0.0)] if has_rules else []
+def _candidates(kinds: dict[int, RuleKind]) -> list[Candidate]:
+    """In order of preference (a later one must score strictly better to be chosen).
+
+    The published freezing rule first (where a class calls for it), then the rules
+    refined on the examples, then the fitted model with more rule weight first.
+    """
+    has_rules = bool(kinds)
+    out: list[Candidate] = [("published", 1.0, 0.0)] if "freezing" in kinds.values() else []
+    out += [("rules", 1.0, 0.0)] if has_rules else []
     weights = sorted(_WEIGHTS, reverse=True) if has_rules else [0.0]
     for w in weights:
         out += [("logreg", w, d) for d in _DWELL_S]
@@ -525,7 +567,7 @@ def _cross_validate(
     fallback: int, pair: Pair,
 ) -> dict[Candidate, NDArray[np.int64]]:  # fmt: skip
     """Out-of-fold predictions of every candidate on the example frames."""
-    cands = _candidates(bool(kinds))
+    cands = _candidates(kinds)
     oof = {c: np.full(ex.y.size, -1, dtype=np.int64) for c in cands}
     for k in range(ex.folds):
         tr, te = ex.fold != k, ex.fold == k
@@ -537,8 +579,8 @@ def _cross_validate(
         fitted = _fit_model(feats, ex.rows[tr], ex.y[tr])
         for cand in cands:
             kind, w, d = cand
-            if kind == "rules":
-                alone = _fires(rules, feats, lag_free=True)
+            if kind in _RULES_ALONE:
+                alone = _fires(rules, feats, lag_free=True, published=kind == "published")
                 lab = pair.share_labels(_rule_labels(alone, rules, fallback, feats))
             else:
                 p = _mix(_model_proba(*fitted, feats, len(classes)), fires, rules, w)
@@ -554,7 +596,10 @@ def fit_detector(
 ) -> Detector:
     """Fit the strongest classical detector the examples support, never below the rules.
 
-    Candidates: the rules alone (calibrated thresholds, ``fallback`` class elsewhere), and
+    Candidates: where a class calls for the freezing rule, the published rule alone
+    (BehaviorDEPOT's README thresholds ``FREEZING_PUBLISHED``, untuned, on the session's
+    scale where known; the other rules as below); the rules alone (thresholds refined on
+    the examples, ``fallback`` class elsewhere), and
     a class-balanced logistic regression (C = 0.1) on ``feats.values`` mixed
     with the rules at weight ``w`` in {1, 0.75, 0.5, 0.25, 0}, labels smoothed by a sticky
     HMM of expected dwell {0.3, 0 (none), 1} s. Each is scored by macro-F1 of its
@@ -562,17 +607,22 @@ def fit_detector(
     whole in one fold, the clips of each class dealt round-robin; rule thresholds refined
     on the training folds only).
     The first candidate in that order within one standard error (across folds) of the
-    best score is refitted on every example; so the rules win ties, and the fitted model
+    best score is refitted on every example; so the published rule wins ties, then the
+    refined rules, and the fitted model
     is chosen only where it scores better on held-out clips by more than the folds'
     noise; where the rules label every class (all but one have a rule), also only where
     every class with a rule has ``FEW_CLIPS`` example clips or more (a warning says when
     the rules were kept for want of clips).
 
     ``Detector.cv_report``: ``folds``, ``candidates`` (name -> CV macro-F1), ``chosen``,
-    ``detector_cv_macro_f1``, ``rule_cv_macro_f1`` (None without rules),
-    ``model_cv_macro_f1`` (best model-only), ``rule_better`` (the best fitted model
-    scores below the rules), ``warnings`` (one line each: rule better, a class or
-    animal with no example, too few clips for cross-validation).
+    ``detector_cv_macro_f1``, ``rule_cv_macro_f1`` (the better rules-alone candidate;
+    None without rules), ``published_cv_macro_f1`` (the published freezing rule; None
+    without a freezing class), ``model_cv_macro_f1`` (best model-only), ``rule_better``
+    (the best fitted model scores below the rules), ``published_better`` (the published
+    rule scores above the chosen detector), ``published_ruler`` (how its cm became
+    keypoint units, ``DetectorFeatures.ruler``; None without it), ``warnings`` (one line
+    each: rule better, a class or animal with no example, too few clips for
+    cross-validation).
 
     Args:
         feats: the session's features (``detector_features``).
@@ -600,10 +650,11 @@ def fit_detector(
         scores, chosen = _choose(oof, ex, classes)
         chosen = _few_clips_keep_rules(chosen, scores, examples, classes, kinds, warnings)
     else:
-        chosen = ("rules", 1.0, 0.0) if kinds else ("logreg", 0.0, 0.0)
+        chosen = _candidates(kinds)[0] if kinds else ("logreg", 0.0, 0.0)
         warnings.append("too few example clips per class for cross-validation (need 2).")
     model, model_classes = _fit_model(feats, ex.rows, ex.y)
     report = _report(scores, chosen, ex.folds, warnings)
+    report["published_ruler"] = feats.ruler if "freezing" in kinds.values() else None
     return Detector(
         classes=classes,
         model=model,
@@ -657,12 +708,13 @@ def _few_clips_keep_rules(
     generalises (on ethome's 3 + 3 example bouts cross-validation chose a model mix that
     lost to the rule on the other frames). A warning names the class and both scores.
     """
-    rules: Candidate = ("rules", 1.0, 0.0)
-    if chosen[0] == "rules" or not kinds or len(classes) - len(kinds) > 1:
+    if chosen[0] in _RULES_ALONE or not kinds or len(classes) - len(kinds) > 1:
         return chosen  # two or more classes without a rule: only a model tells them apart
     few = [classes[c] for c in kinds if sum(e.label == classes[c] for e in examples) < FEW_CLIPS]
     if not few:
         return chosen
+    alone = [c for c in scores if c[0] in _RULES_ALONE]  # in order of preference
+    rules = max(alone, key=lambda c: scores[c])  # the first of equals: published on ties
     warnings.append(
         f"kept the rules (cross-validated macro-F1 {scores[rules]:.2f}) over "
         f"{_name(chosen)} ({scores[chosen]:.2f}): {', '.join(map(repr, few))} has fewer than "
@@ -695,13 +747,15 @@ def _coverage_warnings(
 
 
 def _name(c: Candidate) -> str:
-    return "rules" if c[0] == "rules" else f"{c[0]}(w={c[1]:g},hmm_dwell={c[2]:g}s)"
+    return c[0] if c[0] in _RULES_ALONE else f"{c[0]}(w={c[1]:g},hmm_dwell={c[2]:g}s)"
 
 
 def _report(
     scores: dict[Candidate, float], chosen: Candidate, folds: int, warnings: list[str]
 ) -> dict[str, Any]:
-    rule = scores.get(("rules", 1.0, 0.0))
+    published = scores.get(("published", 1.0, 0.0))
+    alone = [v for c, v in scores.items() if c[0] in _RULES_ALONE]
+    rule = max(alone, default=None)
     model = max((v for c, v in scores.items() if c[1] == 0.0), default=None)
     rule_better = rule is not None and model is not None and model < rule
     if rule_better:
@@ -709,13 +763,22 @@ def _report(
             f"the rule alone scores better than the fitted model on held-out example clips "
             f"(macro-F1 {rule:.2f} vs {model:.2f})."
         )
+    detector = scores.get(chosen)
+    published_better = published is not None and detector is not None and published > detector
+    if published_better:
+        warnings.append(
+            f"BehaviorDEPOT's published freezing rule scores better than the chosen detector "
+            f"on held-out example clips (macro-F1 {published:.2f} vs {detector:.2f})."
+        )
     return {
         "folds": folds,
         "candidates": {_name(c): round(v, 4) for c, v in scores.items()},
         "chosen": _name(chosen),
-        "detector_cv_macro_f1": scores.get(chosen),
+        "detector_cv_macro_f1": detector,
         "rule_cv_macro_f1": rule,
+        "published_cv_macro_f1": published,
         "model_cv_macro_f1": model,
         "rule_better": rule_better,
+        "published_better": published_better,
         "warnings": warnings,
     }
