@@ -24,8 +24,8 @@ Every target is scored on its own frames against the human labels, beside:
 classify's detector chose a rule alone on every run here (BehaviorDEPOT's published
 one; the fitted model did not beat it by more than the cross-validation noise), so the
 two classify rows share the rule's labels. The learned part is measured on its own:
-``model_only ...`` is the detector's fitted logistic regression (``tools.detectors.fit_detector``, rules weight 0,
-no smoothing) trained on the source's (or the target's own five clips per class)
+``model_only ...`` is the detector's fitted logistic regression
+(``tools.detectors.fit_detector``, rules weight 0, no smoothing) trained on the source's (or the target's own five clips per class)
 features, each at its own fps and body length, and applied to the target's.
 
 Scores: F1 of freezing and macro-F1 (freezing, other). Run::
