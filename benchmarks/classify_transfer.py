@@ -25,8 +25,9 @@ classify's detector chose a rule alone on every run here (BehaviorDEPOT's publis
 one; the fitted model did not beat it by more than the cross-validation noise), so the
 two classify rows share the rule's labels. The learned part is measured on its own:
 ``model_only ...`` is the detector's fitted logistic regression
-(``tools.detectors.fit_detector``, rules weight 0, no smoothing) trained on the source's (or the target's own five clips per class)
-features, each at its own fps and body length, and applied to the target's.
+(``tools.detectors.fit_detector``, rules weight 0, no smoothing) trained on the source's
+(or the target's own five clips per class) features, each at its own fps and body
+length, and applied to the target's.
 
 Scores: F1 of freezing and macro-F1 (freezing, other). Run::
 
