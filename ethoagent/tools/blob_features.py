@@ -31,6 +31,7 @@ __all__ = [
     "BLOB_ROLES",
     "JITTER_FACTOR",
     "QUIET_SHARE",
+    "RESTLESS_TURN",
     "VIDEO_FEATURES",
     "caption_from_blob_kinematics",
     "speed_noise",
@@ -67,6 +68,10 @@ whose median blob-centre speed is its speed noise floor (outline jitter), subtra
 its speeds: a still animal's blob centre still jitters by a few pixels on real video."""
 JITTER_FACTOR = 2.0
 """``speed_noise`` is at most this times the centre's jitter speed in the quiet frames."""
+RESTLESS_TURN = 0.3
+"""A blob at rest whose axis swings faster than this (mean absolute turning, rad/s) is
+``grooming``, not ``still``: the kinematic captioner's bound for a confirmed still
+posture (``tools.captions``: heading change below 0.3 rad/s)."""
 
 
 def _rolling(x: NDArray[np.float64], window: int) -> tuple[NDArray[np.float64], ...]:
@@ -254,9 +259,11 @@ def caption_from_blob_kinematics(k: SnippetKinematics) -> KinematicCaption:
     Two of the kinematic captioner's rules assume keypoints, and are read differently for
     a blob (its centre and long axis are the outline's, not the body's):
 
-    - at rest (below ``STILL_SPEED`` BL/s) a turning axis is ``still``, not ``turning``:
-      the axis of a resting blob swings with its outline (a round, curled-up body has no
-      clear axis);
+    - at rest (below ``STILL_SPEED`` BL/s), ``still`` or ``turning`` is ``grooming`` when
+      the blob's axis swings faster than ``RESTLESS_TURN`` rad/s on average: the body
+      stays put while the head and forepaws move (the keypoint rules need the paws at the
+      head for grooming, and read a swinging axis as turning in place). Measured on
+      1-minute simulator sessions of seeds 3–13 (docs/segment.md);
     - between ``STILL_SPEED`` and ``SLOW_SPEED`` BL/s without turning, where keypoints say
       slow ``walking``, the blob says ``moving_in_place``: a drifting outline with the
       animal staying put (grooming, sniffing, shifting its weight look alike from a blob;
@@ -277,10 +284,17 @@ def caption_from_blob_kinematics(k: SnippetKinematics) -> KinematicCaption:
     label, speed = rule.caption.label, k.speed
     if speed is None:
         return rule
-    if label == "turning" and speed < STILL_SPEED:
-        update: dict[str, object] = {"label": "still", "direction": "none", "confidence": 0.6}
+    turn = k.abs_turn_rate or 0.0
+    if label in ("turning", "still") and speed < STILL_SPEED and turn > RESTLESS_TURN:
+        update: dict[str, object] = {
+            "label": "grooming",
+            "direction": "none",
+            "posture": "at rest, the outline's axis swinging (head and forepaws moving)",
+            "confidence": 0.4,
+        }
         reason = (
-            f"blob at rest ({speed:.3f} BL/s < {STILL_SPEED}); its axis swings with the outline"
+            f"blob at rest ({speed:.3f} BL/s < {STILL_SPEED}) with its axis swinging at "
+            f"{turn:.2f} rad/s (> {RESTLESS_TURN}): moving in place, not lying still"
         )
     elif label == "walking" and speed < SLOW_SPEED:
         update = {"label": "moving_in_place", "direction": "none", "confidence": 0.4}
