@@ -27,10 +27,12 @@ from ethoagent.tools.features import BodyLayout, Features
 from ethoagent.tools.video_features import BlobTracks
 
 __all__ = [
+    "AXIS_NOISE",
     "BLOB_LAYOUT",
     "BLOB_ROLES",
     "JITTER_FACTOR",
     "QUIET_SHARE",
+    "RESTLESS_TURN",
     "VIDEO_FEATURES",
     "caption_from_blob_kinematics",
     "speed_noise",
@@ -67,6 +69,17 @@ whose median blob-centre speed is its speed noise floor (outline jitter), subtra
 its speeds: a still animal's blob centre still jitters by a few pixels on real video."""
 JITTER_FACTOR = 2.0
 """``speed_noise`` is at most this times the centre's jitter speed in the quiet frames."""
+RESTLESS_TURN = 0.3
+"""A blob at rest whose axis swings faster than this (mean absolute turning, rad/s) is
+``grooming``, not ``still``: the kinematic captioner's bound for a confirmed still
+posture (``tools.captions``: heading change below 0.3 rad/s)."""
+AXIS_NOISE = 4.0
+"""The axis' turning noise of a resting blob, rad/s, per BL/s of its speed noise floor
+(``speed_noise``): outline noise that moves one end of the blob by d body lengths moves
+its centre by about d / 2 and turns its long axis by about 2 d rad. A resting blob is
+``grooming`` only with its axis swinging faster than this times the floor too, so that a
+real video's noisier outline (floor 0.39 BL/s on the open-field video, 0.02–0.07 on the
+rendered sessions) does not turn every rest into grooming."""
 
 
 def _rolling(x: NDArray[np.float64], window: int) -> tuple[NDArray[np.float64], ...]:
@@ -251,12 +264,17 @@ def video_features(
 def caption_from_blob_kinematics(k: SnippetKinematics) -> KinematicCaption:
     """Caption a snippet of blob features: ``caption_from_kinematics`` read for a blob.
 
-    Two of the kinematic captioner's rules assume keypoints, and are read differently for
+    Some of the kinematic captioner's rules assume keypoints, and are read differently for
     a blob (its centre and long axis are the outline's, not the body's):
 
-    - at rest (below ``STILL_SPEED`` BL/s) a turning axis is ``still``, not ``turning``:
-      the axis of a resting blob swings with its outline (a round, curled-up body has no
-      clear axis);
+    - at rest (below ``STILL_SPEED`` BL/s), ``still`` or ``turning`` is ``grooming`` when
+      the blob's axis swings faster than ``RESTLESS_TURN`` rad/s on average and than
+      ``AXIS_NOISE`` times the blob's speed noise floor (``k.speed_noise``): the body
+      stays put while the head and forepaws move (the keypoint rules need the paws at the
+      head for grooming, and read a swinging axis as turning in place). Measured on
+      1-minute simulator sessions of seeds 3–13 (docs/segment.md);
+    - at rest with a turning axis below that, ``still``, not ``turning``: the axis of a
+      resting blob swings with its outline (a round, curled-up body has no clear axis);
     - between ``STILL_SPEED`` and ``SLOW_SPEED`` BL/s without turning, where keypoints say
       slow ``walking``, the blob says ``moving_in_place``: a drifting outline with the
       animal staying put (grooming, sniffing, shifting its weight look alike from a blob;
@@ -264,7 +282,7 @@ def caption_from_blob_kinematics(k: SnippetKinematics) -> KinematicCaption:
       simulator seeds 3, 5, 7, 9 and 11 (docs/segment.md): per 0.5 s window, macro-F1
       0.533 against 0.488 for the keypoint rules on 1-minute sessions.
 
-    Neither is confident (a model with the frames should judge); every other rule is the
+    None is confident (a model with the frames should judge); every other rule is the
     kinematic captioner's.
 
     Args:
@@ -277,10 +295,24 @@ def caption_from_blob_kinematics(k: SnippetKinematics) -> KinematicCaption:
     label, speed = rule.caption.label, k.speed
     if speed is None:
         return rule
-    if label == "turning" and speed < STILL_SPEED:
-        update: dict[str, object] = {"label": "still", "direction": "none", "confidence": 0.6}
+    turn = k.abs_turn_rate or 0.0
+    swing = max(RESTLESS_TURN, AXIS_NOISE * (k.speed_noise or 0.0))
+    if label in ("turning", "still") and speed < STILL_SPEED and turn > swing:
+        update: dict[str, object] = {
+            "label": "grooming",
+            "direction": "none",
+            "posture": "at rest, the outline's axis swinging (head and forepaws moving)",
+            "confidence": 0.4,
+        }
         reason = (
-            f"blob at rest ({speed:.3f} BL/s < {STILL_SPEED}); its axis swings with the outline"
+            f"blob at rest ({speed:.3f} BL/s < {STILL_SPEED}) with its axis swinging at "
+            f"{turn:.2f} rad/s (> {swing:.2f}): moving in place, not lying still"
+        )
+    elif label == "turning" and speed < STILL_SPEED:
+        update = {"label": "still", "direction": "none", "confidence": 0.6}
+        reason = (
+            f"blob at rest ({speed:.3f} BL/s < {STILL_SPEED}); its axis swings with the "
+            f"outline ({turn:.2f} rad/s, within the outline's noise: {swing:.2f})"
         )
     elif label == "walking" and speed < SLOW_SPEED:
         update = {"label": "moving_in_place", "direction": "none", "confidence": 0.4}

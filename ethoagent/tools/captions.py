@@ -131,6 +131,9 @@ class SnippetKinematics(BaseModel):
         nose_nose, nose_tailbase: their medians, BL.
         relative_heading: median |heading difference| to the nearest animal, rad.
         approach_speed: mean closing speed to the nearest animal, BL/s (> 0 = closing).
+        speed_noise: blob features only (``tools.blob_features``): the animal's blob-speed
+            noise floor, BL/s, already subtracted from ``speed`` (the video's outline
+            jitter, which the blob captioner reads its axis against).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -153,6 +156,7 @@ class SnippetKinematics(BaseModel):
     nose_tailbase: float | None = None
     relative_heading: float | None = None
     approach_speed: float | None = None
+    speed_noise: float | None = None
 
 
 class KinematicCaption(BaseModel):
@@ -280,6 +284,7 @@ def summarize_snippet(
         np.hypot(col("forward_speed_mean"), col("lateral_speed_mean")) if windowed else col("speed")
     )
     partners = animals - 1
+    noise = features.report.get("speed_noise_mbl_s", {}).get(features.individuals[animal])
     nn, nt = col("nose_nose"), col("nose_tailbase")
     with np.errstate(all="ignore"):
         nearer = np.fmin(nn, nt)
@@ -302,6 +307,7 @@ def summarize_snippet(
         nose_tailbase=stat(nt, "median") if partners else None,
         relative_heading=stat(col("relative_heading"), "median") if partners else None,
         approach_speed=stat(col("approach_speed")) if partners else None,
+        speed_noise=None if noise is None else noise / 1000,
     )
 
 

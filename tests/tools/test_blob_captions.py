@@ -2,23 +2,42 @@
 
 from __future__ import annotations
 
-from ethoagent.tools.blob_features import caption_from_blob_kinematics
+from ethoagent.tools.blob_features import AXIS_NOISE, RESTLESS_TURN, caption_from_blob_kinematics
 from ethoagent.tools.captions import SnippetKinematics, caption_from_kinematics
 
 
-def _kin(speed: float, turn: float, elongation: float = 1.0) -> SnippetKinematics:
+def _kin(
+    speed: float, turn: float, elongation: float = 1.0, noise: float | None = None
+) -> SnippetKinematics:
     return SnippetKinematics(
         seconds=1.0, frames=30, tracked=1.0, dims=2, speed=speed, speed_p90=speed * 1.5,
-        abs_turn_rate=turn, turn_rate=turn, elongation=elongation,
+        abs_turn_rate=turn, turn_rate=turn, elongation=elongation, speed_noise=noise,
     )  # fmt: skip
 
 
-def test_a_resting_blob_whose_axis_swings_is_still_not_turning() -> None:
+def test_a_resting_blob_whose_axis_swings_grooms_and_a_quiet_one_is_still() -> None:
     k = _kin(0.05, 1.2)
     assert caption_from_kinematics(k).caption.label == "turning"
     blob = caption_from_blob_kinematics(k)
-    assert blob.caption.label == "still" and not blob.confident
-    assert "outline" in blob.reason
+    assert blob.caption.label == "grooming" and not blob.confident
+    assert "swinging" in blob.reason and blob.caption.direction == "none"
+    # the keypoint rules say still at rest with a slowly swinging axis; the blob does not
+    swinging = _kin(0.05, RESTLESS_TURN + 0.1)
+    assert caption_from_kinematics(swinging).caption.label == "still"
+    assert caption_from_blob_kinematics(swinging).caption.label == "grooming"
+    quiet = caption_from_blob_kinematics(_kin(0.05, RESTLESS_TURN - 0.1))
+    assert quiet.caption.label == "still" and not quiet.confident
+
+
+def test_a_noisy_outline_raises_the_swing_a_resting_blob_needs_to_groom() -> None:
+    noise = 0.39  # BL/s, the open-field video's speed noise floor
+    swing = AXIS_NOISE * noise
+    assert swing > RESTLESS_TURN
+    for turn in (RESTLESS_TURN + 0.1, swing - 0.1):
+        assert caption_from_blob_kinematics(_kin(0.05, turn, noise=noise)).caption.label == "still"
+    assert caption_from_blob_kinematics(_kin(0.05, turn, noise=0.02)).caption.label == "grooming"
+    noisy = caption_from_blob_kinematics(_kin(0.05, swing + 0.1, noise=noise))
+    assert noisy.caption.label == "grooming" and f"{swing:.2f}" in noisy.reason
 
 
 def test_a_slowly_drifting_blob_moves_in_place_and_walking_stays_walking() -> None:

@@ -13,6 +13,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ethoagent.errors import InputError
 from ethoagent.tools.blob_features import JITTER_FACTOR, VIDEO_FEATURES, speed_noise, video_features
+from ethoagent.tools.captions import summarize_snippet
 from ethoagent.tools.video_embeddings import embed_crops
 from ethoagent.tools.video_features import (
     CORE_DEPTH,
@@ -139,6 +140,9 @@ def test_a_jittery_still_blob_reads_still_only_above_its_noise_floor() -> None:
     assert np.median(raw[20:130]) > 0.1  # jitter alone exceeds the captioner's "still"
     assert np.median(speed[20:130]) < 0.1 < 1.5 < np.median(speed[170:280])
     assert floored.report["speed_noise_mbl_s"]["blob_0"] > 50
+    # the snippet summary carries the floor to the blob captioner (keypoints: none)
+    kin = summarize_snippet(floored, 0, 20, 130)
+    assert kin.speed_noise == floored.report["speed_noise_mbl_s"]["blob_0"] / 1000
 
 
 def test_two_animals_keep_their_identity_and_contact_is_flagged_merged() -> None:
