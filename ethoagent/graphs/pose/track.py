@@ -93,6 +93,9 @@ def fill_from_anchor(
     return out
 
 
+TRACK_HISTORY = 4
+"""Frames the track's constant-velocity prediction remembers (``Track.history``)."""
+
 TRACK_JUMP_BONES = 1.0
 """An accepted keypoint further than this many median seed bone lengths from where the
 track predicts it does not guide the next frames (``consistent_with_track``)."""
@@ -220,7 +223,8 @@ class Track:
             if np.isfinite(trusted[:, 0]).mean() >= 0.5:
                 self.history.append(frame)
                 self.history_points.append(trusted)
-        self.history, self.history_points = self.history[-4:], self.history_points[-4:]
+        self.history = self.history[-TRACK_HISTORY:]
+        self.history_points = self.history_points[-TRACK_HISTORY:]
 
     def restart(
         self,
@@ -240,13 +244,15 @@ class Track:
             points: ``(keypoints, 3)`` per frame, the verified points, calibration units.
             pose: ``(keypoints, 3)`` the whole body in the last frame (the new anchor).
         """
-        self.history, self.history_points = list(frames)[-4:], list(points)[-4:]
+        self.history = list(frames)[-TRACK_HISTORY:]
+        self.history_points = list(points)[-TRACK_HISTORY:]
         self.anchor = pose
         if frames[-1] in self.flagged:
             self.flagged.remove(frames[-1])
 
 
 __all__ = [
+    "TRACK_HISTORY",
     "TRACK_JUMP_BONES",
     "FrameResult",
     "Track",
