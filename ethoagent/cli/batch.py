@@ -13,7 +13,7 @@ from rich.table import Table
 
 from ethoagent.cli.base import ConfigOpt, RunsDirOpt, console
 from ethoagent.errors import EthoagentError
-from ethoagent.graphs.kit.registry import pipeline_names
+from ethoagent.graphs.kit.registry import REGISTERED
 
 if TYPE_CHECKING:
     from ethoagent.batch import Job, JobResult
@@ -88,11 +88,15 @@ class BatchBoard:
         return table
 
 
+_GRAPHS = "; ".join(f"{r.name}: {r.summary}" for r in REGISTERED)
+"""The graphs a batch can run, each with its one-line summary (no pipeline imported)."""
+
+
 def run_command(
     batch: Annotated[
         Path,
         typer.Argument(
-            help=f"Batch file (TOML): sessions x graphs ({', '.join(pipeline_names())}).",
+            help=f"Batch file (TOML): sessions x graphs ({_GRAPHS}).",
             metavar="BATCH.toml",
         ),
     ],
