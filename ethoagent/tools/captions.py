@@ -74,6 +74,16 @@ CHASE_BL = 3.0
 APPROACH_SPEED = 0.3
 APPROACH_SHARE = 0.5
 MIN_TRACKED = 0.5
+# a usual resting posture (_rest_rule): paw-head and elongation above, height and heading
+# rate (rad/s) below these ratios to the animal's session medians
+USUAL_PAW = 0.9
+USUAL_TURN = 0.3
+USUAL_HEIGHT = 1.1
+USUAL_ELONGATION = 0.9
+STILL_CONFIRMED = 0.9
+STILL_UNCONFIRMED = 0.6
+IN_PLACE_CONFIDENCE = 0.5
+MOVING_IN_PLACE = "moving_in_place"
 
 # Bounds of the consistency check: generous, so that only a plain contradiction fails.
 CHECK_MOVING_SPEED = 0.1
@@ -426,6 +436,43 @@ def _contact_rule(k: SnippetKinematics, speed: float, d: float) -> tuple[str, fl
     return "close_contact", 0.5, f"moving {d:.2f} BL from a partner"
 
 
+def _rest_rule(
+    k: SnippetKinematics, speed: float, turn: float, near: bool
+) -> tuple[str, float, str]:
+    """Rule 6 of ``caption_from_kinematics`` at rest: label, confidence and reason.
+
+    With the paws tracked and no partner within 1 BL, the resting posture is usual (a
+    confirmed ``still``) or, when the paws are nearer the head, the heading swings, the
+    back is raised or the body shortened (``USUAL_*``: ratios to the animal's own session
+    medians, a heading rate in rad/s), ``moving_in_place``: the body rests while the
+    head or forepaws move (grooming, sniffing or shifting weight; docs/segment.md), not
+    confident, so that a model judges it. Without paws or elongation (layouts without
+    paws, blob features) or beside a partner the posture tells neither: ``still``,
+    unconfirmed.
+
+    Args:
+        k: the snippet's kinematics.
+        speed: its mean speed, BL/s (below ``STILL_SPEED``).
+        turn: its mean absolute heading rate, rad/s.
+        near: a partner within ``NEAR_BL``.
+    """
+    at_rest = f"mean speed {speed:.3f} BL/s < {STILL_SPEED}"
+    paw, height, length = k.paw_head_ratio, k.height_ratio, k.elongation
+    if paw is None or length is None or near:
+        why = "a partner within 1 BL" if near else "paws or body length not tracked"
+        return "still", STILL_UNCONFIRMED, f"{at_rest}; posture not confirmed ({why})"
+    off = [
+        f"paw to head {paw:.2f} x usual" if paw <= USUAL_PAW else "",
+        f"heading swinging {turn:.2f} rad/s" if turn >= USUAL_TURN else "",
+        f"back {height:.2f} x its usual height" if (height or 0.0) >= USUAL_HEIGHT else "",
+        f"body {length:.2f} of its length" if length <= USUAL_ELONGATION else "",
+    ]
+    if any(off):
+        reason = f"{at_rest}, but " + "; ".join(filter(None, off)) + ": moving in place"
+        return MOVING_IN_PLACE, IN_PLACE_CONFIDENCE, reason
+    return "still", STILL_CONFIRMED, f"{at_rest}; paws, height and heading at their usual values"
+
+
 def caption_from_kinematics(k: SnippetKinematics) -> KinematicCaption:
     """Caption a snippet by fixed kinematic thresholds.
 
@@ -443,8 +490,10 @@ def caption_from_kinematics(k: SnippetKinematics) -> KinematicCaption:
        0.3 BL/s and at least half the animal's own speed (moving mostly towards it):
        ``approach`` (social context is never confident: it is for the model to judge);
     5. elongation < 0.8 below 0.8 BL/s: ``rearing``;
-    6. slower than 0.1: ``turning`` (> 1 rad/s) or ``still`` (confident when the paws,
-       height and elongation are at their usual values and the heading barely changes);
+    6. slower than 0.1: ``turning`` (> 1 rad/s); else ``still``, confident when the
+       paws, height and elongation are at their usual values and the heading barely
+       changes, and ``moving_in_place`` (not confident) when the paws are tracked and
+       one of those is off its usual value (``_rest_rule``);
     7. turning faster than 1.5 rad/s below 0.8 BL/s: ``turning``;
     8. otherwise ``walking`` (confident between 0.8 and 2.2 BL/s turning < 1.5 rad/s).
 
@@ -512,21 +561,10 @@ def caption_from_kinematics(k: SnippetKinematics) -> KinematicCaption:
     if speed < STILL_SPEED:
         if turn > 1.0:
             return make("turning", 0.6, False, f"turning {turn:.2f} rad/s in place")
-        usual = (
-            paw is not None
-            and paw > 0.9
-            and turn < 0.3
-            and (height is None or height < 1.1)
-            and (k.elongation or 0.0) > 0.9
-            and not near
-        )
-        return make(
-            "still",
-            0.9 if usual else 0.6,
-            usual,
-            f"mean speed {speed:.3f} BL/s < {STILL_SPEED}"
-            + ("" if usual else "; posture not confirmed (paws or height unknown or unusual)"),
-        )
+        label, confidence, reason = _rest_rule(k, speed, turn, near)
+        if label == MOVING_IN_PLACE:
+            posture = "body at rest, head or forepaws off their usual place"
+        return make(label, confidence, confidence >= STILL_CONFIRMED, reason)
     if turn > TURN_RATE and speed < SLOW_SPEED:
         return make("turning", 0.7, False, f"turning {turn:.2f} rad/s at {speed:.2f} BL/s")
     walking = SLOW_SPEED <= speed <= WALK_MAX_SPEED and turn < TURN_RATE and not near
@@ -612,6 +650,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "standing",
     ),
     "grooming": ("groom", "self_grooming", "face_washing", "scratching", "licking", "washing"),
+    "moving_in_place": ("fidgeting", "fidget", "moving_on_the_spot", "in_place"),
     "huddle": ("huddling", "side_by_side", "resting_together"),
     "nose_to_nose": ("nose_nose", "nose_contact", "facial_investigation", "face_to_face"),
     "nose_to_anogenital": (
@@ -632,6 +671,10 @@ DEFINITIONS: dict[str, str] = {
     "turning": "Changing heading with little forward movement.",
     "rearing": "Front body raised, standing on the hind legs.",
     "grooming": "Forepaws at the head or body, rubbing or licking, with the body at rest.",
+    "moving_in_place": (
+        "The body centre stays put while the head, paws or trunk move (grooming, sniffing "
+        "and shifting weight look like this)."
+    ),
     "huddle": "Resting side by side with another animal.",
     "nose_to_nose": "Facing another animal with noses in contact.",
     "nose_to_anogenital": "Nose at another animal's tail base (anogenital investigation).",

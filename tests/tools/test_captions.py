@@ -93,6 +93,12 @@ def test_uniform_linear_motion_has_constant_speed() -> None:
         ({"abs_turn_rate": 2.0, "turn_rate": 2.0}, "turning", False),
         ({"tracked": 0.2}, "untracked", True),
         ({"paw_head_ratio": None}, "still", False),  # no paws: grooming cannot be ruled out
+        ({"abs_turn_rate": 0.5}, "moving_in_place", False),  # heading swings at rest
+        ({"paw_head_ratio": 0.85}, "moving_in_place", False),  # paw nearer the head
+        ({"height_ratio": 1.2}, "moving_in_place", False),
+        ({"elongation": 0.85}, "moving_in_place", False),
+        ({"paw_head_ratio": None, "abs_turn_rate": 0.5}, "still", False),  # no paws: no rule
+        ({"partners": 1, "partner_distance": 0.8, "abs_turn_rate": 0.5}, "still", False),
         (
             {"partners": 1, "partner_distance": 0.3, "nose_nose": 0.3, "relative_heading": 3.0},
             "nose_to_nose",
@@ -106,6 +112,40 @@ def test_kinematic_captioner_rules(kw: dict[str, object], label: str, confident:
     kc = caption_from_kinematics(k)
     assert kc.caption.label == label and kc.confident is confident
     assert check_caption(kc.caption, k).passed
+
+
+def test_unconfirmed_rest_is_moving_in_place_below_confirmed_still() -> None:
+    confirmed = caption_from_kinematics(_kin())
+    swinging = caption_from_kinematics(_kin(abs_turn_rate=0.45, paw_head_ratio=0.88))
+    assert confirmed.caption.label == "still" and confirmed.caption.confidence == 0.9
+    assert swinging.caption.label == "moving_in_place" and not swinging.confident
+    assert swinging.caption.confidence < confirmed.caption.confidence
+    assert swinging.caption.speed == "still" and swinging.caption.direction == "none"
+    # the caption names what is off its usual value, with the numbers
+    assert "heading swinging 0.45 rad/s" in swinging.reason
+    assert "paw to head 0.88 x usual" in swinging.reason
+    assert "at rest" in swinging.caption.posture
+    assert canonical_label("fidgeting") == "moving_in_place"
+
+
+def _resting(swing_rad: float) -> list[str]:
+    """Per-frame labels of a simulated mouse held in place, its body swinging by ±swing."""
+    pose = simulate_world(1, seed=0).points_3d[0, 0]  # (12, 3) mm
+    centre = pose.mean(axis=0)
+    angle = swing_rad * np.sin(2 * np.pi * np.arange(150) / 30.0)  # 1 Hz, radians
+    c, s = np.cos(angle), np.sin(angle)
+    rot = np.zeros((150, 3, 3))
+    rot[:, 0, 0], rot[:, 0, 1], rot[:, 1, 0], rot[:, 1, 1], rot[:, 2, 2] = c, -s, s, c, 1.0
+    points = (np.einsum("fij,kj->fki", rot, pose - centre) + centre)[:, None]
+    feats = compute_features(points, fps=30.0, keypoints=KEYPOINTS)
+    return classify_frames(feats, 0)
+
+
+def test_classify_frames_tells_resting_still_from_moving_in_place() -> None:
+    # a body turning back and forth about its centre by ±0.1 rad at 1 Hz: its heading
+    # changes at about 0.4 rad/s on average while the centre stays put
+    assert set(_resting(0.0)[20:130]) == {"still"}
+    assert set(_resting(0.1)[20:130]) == {"moving_in_place"}
 
 
 def test_check_names_contradictions_with_numbers() -> None:
