@@ -74,8 +74,8 @@ CHASE_BL = 3.0
 APPROACH_SPEED = 0.3
 APPROACH_SHARE = 0.5
 MIN_TRACKED = 0.5
-# a usual resting posture (_rest_rule): paw-head and elongation above, height and heading
-# rate (rad/s) below these ratios to the animal's session medians
+# a usual resting posture (_rest_rule): paw-head and elongation above, height below these
+# ratios to the animal's session medians, and the heading rate below USUAL_TURN rad/s
 USUAL_PAW = 0.9
 USUAL_TURN = 0.3
 USUAL_HEIGHT = 1.1
@@ -441,14 +441,15 @@ def _rest_rule(
 ) -> tuple[str, float, str]:
     """Rule 6 of ``caption_from_kinematics`` at rest: label, confidence and reason.
 
-    With the paws tracked and no partner within 1 BL, the resting posture is usual (a
-    confirmed ``still``) or, when the paws are nearer the head, the heading swings, the
-    back is raised or the body shortened (``USUAL_*``: ratios to the animal's own session
-    medians, a heading rate in rad/s), ``moving_in_place``: the body rests while the
-    head or forepaws move (grooming, sniffing or shifting weight; docs/segment.md), not
-    confident, so that a model judges it. Without paws or elongation (layouts without
-    paws, blob features) or beside a partner the posture tells neither: ``still``,
-    unconfirmed.
+    With the paws tracked and no partner within 1 BL, a heading that swings at
+    ``USUAL_TURN`` rad/s or more on average is ``moving_in_place``: the body rests while
+    the head or forepaws move (grooming, sniffing or shifting weight; most such snippets
+    of the simulator's sessions are grooming, docs/segment.md), not confident, so that a
+    model judges it. Otherwise the posture is usual (paw-head distance and elongation
+    above, back height below the ``USUAL_*`` ratios to the animal's session medians: a
+    confirmed ``still``) or held off its usual values (crouched, as in freezing:
+    ``still``, unconfirmed). Without paws or elongation (layouts without paws, blob
+    features) or beside a partner the posture tells neither: ``still``, unconfirmed.
 
     Args:
         k: the snippet's kinematics.
@@ -461,15 +462,17 @@ def _rest_rule(
     if paw is None or length is None or near:
         why = "a partner within 1 BL" if near else "paws or body length not tracked"
         return "still", STILL_UNCONFIRMED, f"{at_rest}; posture not confirmed ({why})"
+    if turn >= USUAL_TURN:
+        reason = f"{at_rest}, but the heading swings at {turn:.2f} rad/s: moving in place"
+        return MOVING_IN_PLACE, IN_PLACE_CONFIDENCE, reason
     off = [
         f"paw to head {paw:.2f} x usual" if paw <= USUAL_PAW else "",
-        f"heading swinging {turn:.2f} rad/s" if turn >= USUAL_TURN else "",
         f"back {height:.2f} x its usual height" if (height or 0.0) >= USUAL_HEIGHT else "",
         f"body {length:.2f} of its length" if length <= USUAL_ELONGATION else "",
     ]
     if any(off):
-        reason = f"{at_rest}, but " + "; ".join(filter(None, off)) + ": moving in place"
-        return MOVING_IN_PLACE, IN_PLACE_CONFIDENCE, reason
+        held = "; ".join(filter(None, off))
+        return "still", STILL_UNCONFIRMED, f"{at_rest}; posture held off its usual: {held}"
     return "still", STILL_CONFIRMED, f"{at_rest}; paws, height and heading at their usual values"
 
 
@@ -493,7 +496,7 @@ def caption_from_kinematics(k: SnippetKinematics) -> KinematicCaption:
     6. slower than 0.1: ``turning`` (> 1 rad/s); else ``still``, confident when the
        paws, height and elongation are at their usual values and the heading barely
        changes, and ``moving_in_place`` (not confident) when the paws are tracked and
-       one of those is off its usual value (``_rest_rule``);
+       the heading swings faster than 0.3 rad/s (``_rest_rule``);
     7. turning faster than 1.5 rad/s below 0.8 BL/s: ``turning``;
     8. otherwise ``walking`` (confident between 0.8 and 2.2 BL/s turning < 1.5 rad/s).
 
@@ -563,7 +566,7 @@ def caption_from_kinematics(k: SnippetKinematics) -> KinematicCaption:
             return make("turning", 0.6, False, f"turning {turn:.2f} rad/s in place")
         label, confidence, reason = _rest_rule(k, speed, turn, near)
         if label == MOVING_IN_PLACE:
-            posture = "body at rest, head or forepaws off their usual place"
+            posture = "body at rest, heading swinging (head or forepaws moving)"
         return make(label, confidence, confidence >= STILL_CONFIRMED, reason)
     if turn > TURN_RATE and speed < SLOW_SPEED:
         return make("turning", 0.7, False, f"turning {turn:.2f} rad/s at {speed:.2f} BL/s")

@@ -94,9 +94,9 @@ def test_uniform_linear_motion_has_constant_speed() -> None:
         ({"tracked": 0.2}, "untracked", True),
         ({"paw_head_ratio": None}, "still", False),  # no paws: grooming cannot be ruled out
         ({"abs_turn_rate": 0.5}, "moving_in_place", False),  # heading swings at rest
-        ({"paw_head_ratio": 0.85}, "moving_in_place", False),  # paw nearer the head
-        ({"height_ratio": 1.2}, "moving_in_place", False),
-        ({"elongation": 0.85}, "moving_in_place", False),
+        ({"paw_head_ratio": 0.85}, "still", False),  # a posture held, not a movement
+        ({"height_ratio": 1.2}, "still", False),
+        ({"elongation": 0.85}, "still", False),  # crouched, as in freezing
         ({"paw_head_ratio": None, "abs_turn_rate": 0.5}, "still", False),  # no paws: no rule
         ({"partners": 1, "partner_distance": 0.8, "abs_turn_rate": 0.5}, "still", False),
         (
@@ -121,9 +121,12 @@ def test_unconfirmed_rest_is_moving_in_place_below_confirmed_still() -> None:
     assert swinging.caption.label == "moving_in_place" and not swinging.confident
     assert swinging.caption.confidence < confirmed.caption.confidence
     assert swinging.caption.speed == "still" and swinging.caption.direction == "none"
-    # the caption names what is off its usual value, with the numbers
-    assert "heading swinging 0.45 rad/s" in swinging.reason
-    assert "paw to head 0.88 x usual" in swinging.reason
+    # the caption names the movement with its number; a posture held off its usual values
+    # (crouched: paws nearer the head, body shorter) is an unconfirmed still
+    assert "heading swings at 0.45 rad/s" in swinging.reason
+    crouched = caption_from_kinematics(_kin(paw_head_ratio=0.88, elongation=0.85))
+    assert crouched.caption.label == "still" and crouched.caption.confidence == 0.6
+    assert "paw to head 0.88 x usual" in crouched.reason and not crouched.confident
     assert "at rest" in swinging.caption.posture
     assert canonical_label("fidgeting") == "moving_in_place"
 
