@@ -22,7 +22,7 @@ The stage-wise reading is taken where it is better by more than ``CHOICE_MARGIN`
 (relative) on one of ``bone`` and ``smoothness`` and not worse by as much on the other; on
 both where it leaves more frames without a point; and only where its ``bone`` median is
 within the bone tolerance, so that a keypoint it brings back is verified in 3D.
-``chosen_points`` applies the choice to a chunk's ``Reading``\ s (the frame loop in
+``chosen_points`` applies the choice to a chunk's readings (``Reading``; the frame loop in
 ``graphs.pose.stages`` fills them) and records the scores and the choice in the trace.
 
 Shapes: points ``(frames, keypoints, 3)`` float64 in calibration units (mm), NaN = missing;

@@ -7,6 +7,7 @@ import asyncio
 import csv
 import json
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
@@ -16,11 +17,18 @@ from ethoagent.graphs.kit.runtime import offline_runtime
 from ethoagent.graphs.pose.graph import GRAPH_NAME, resolve_inputs, run_pose
 from ethoagent.graphs.pose.hypotheses import (
     CHOICE_MARGIN,
+    STAGEWISE,
+    Reading,
     ReadingScores,
     choose_readings,
+    chosen_points,
     score_reading,
 )
+from ethoagent.graphs.pose.item_stages import Env
 from ethoagent.graphs.pose.options import PoseOptions
+from ethoagent.graphs.pose.refind import BodySearch
+from ethoagent.graphs.pose.track import FrameResult, Track
+from ethoagent.model.skeleton import Skeleton
 from ethoagent.sim.simulate import simulate_session
 
 # three keypoints on a line, bones 0-1 and 1-2 of 10 mm each
@@ -98,6 +106,49 @@ def test_more_missing_needs_both_checks_and_a_lost_keypoint_needs_a_verified_one
     # more frames missing: one better check is not enough, two are; a keypoint the refined
     # reading lost comes back only where its bones are within the tolerance
     assert take.tolist() == [False, True, True, False]
+
+
+def _reading(name: str, points: np.ndarray) -> Reading:
+    """A reading whose chunk holds ``points`` (its track and stages are not used here)."""
+    results = [
+        FrameResult(
+            p,
+            np.where(np.isfinite(p[None, :, :2]), p[None, :, :2], np.nan),
+            "accepted",
+            "dlt",
+            0.0,
+            {},
+            None,
+        )
+        for p in points
+    ]
+    return Reading(name, cast(Track, None), cast(Env, None), cast(BodySearch, None), results)
+
+
+def test_a_keypoint_the_refined_reading_lost_is_taken_from_the_stagewise_one(
+    tmp_path: Path,
+) -> None:
+    skeleton = Skeleton(name="line3", keypoints=("a", "b", "c"), bones=(("a", "b"), ("b", "c")))
+    refined = _walk(12)
+    refined[:, 2] = np.nan  # the refined track lost c
+    stagewise = _walk(12)
+    stagewise[:, 0, 2] += 1.0  # a is 1 mm off here, as smooth and as long-boned
+    rt = offline_runtime(tmp_path, GRAPH_NAME, "choose", {})
+    pts3, pts2, taken = chosen_points(
+        rt,
+        [_reading("refined", refined), _reading(STAGEWISE, stagewise)],
+        REFERENCE,
+        skeleton,
+        0.25,
+        range(100, 112),
+    )
+    assert taken == ["c"]
+    np.testing.assert_array_equal(pts3[:, 2], stagewise[:, 2])
+    np.testing.assert_array_equal(pts3[:, :2], refined[:, :2])
+    np.testing.assert_array_equal(pts2[:, 0, 2], stagewise[:, 2, :2])
+    (decision,) = [e for e in read_trace(rt.run.trace_path) if e["kind"] == "decision"]
+    assert decision["item"] == "frames 100-111" and decision["action"] == "stage-wise reading for c"
+    assert "c: bone none/0, smoothness none/0" in decision["reason"]
 
 
 @pytest.fixture(scope="module")
