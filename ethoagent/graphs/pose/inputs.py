@@ -7,7 +7,7 @@ The user's files (``PoseSources``) resolve into the run's recorded inputs
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -144,6 +144,7 @@ class PoseState(TypedDict, total=False):
     history_points: list[list[list[float]]]
     anchor: list[list[float]]
     flagged: list[int]
+    stagewise: dict[str, Any]
     routes: dict[str, int]
     model_calls: dict[str, int]
     outputs: list[str]

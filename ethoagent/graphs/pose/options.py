@@ -13,6 +13,10 @@ class PoseOptions(BaseModel):
             paper's behaviour, for the ablation) instead of only where the cheap path fails.
         refine_3d: escalate frames that fail the 3D checks (hypotheses, RANSAC, re-ask);
             ``False`` keeps their plain DLT points (the ablation without 3D refinement).
+        stagewise_hypothesis: with ``refine_3d``, also carry the stage-wise reading (a
+            second track without 3D refinement) and take it per chunk and keypoint where
+            the checks prefer it (``graphs.pose.hypotheses``); about doubles the labelling
+            time.
         chunk_frames: frames per checkpointed chunk.
         match_gate_px: Hungarian gate between a prediction and a candidate, pixels.
         jump_bound_px: a model's assignment must lie this close to the prediction, pixels.
@@ -31,6 +35,7 @@ class PoseOptions(BaseModel):
 
     model_every_stage: bool = False
     refine_3d: bool = True
+    stagewise_hypothesis: bool = True
     chunk_frames: int = Field(25, ge=1)
     match_gate_px: float = Field(10.0, gt=0)
     jump_bound_px: float = Field(30.0, gt=0)

@@ -241,7 +241,15 @@ def _fps(video: str) -> float | None:
         return reader.fps
 
 
-FRAME_COLUMNS = ("frame", "status", "method", "reprojection_px", "model_calls", "flag_reason")
+FRAME_COLUMNS = (
+    "frame",
+    "status",
+    "method",
+    "reprojection_px",
+    "model_calls",
+    "flag_reason",
+    "stagewise_keypoints",
+)
 
 
 def _rows_csv(rows: Sequence[dict[str, Any]]) -> str:

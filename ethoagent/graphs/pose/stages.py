@@ -3,13 +3,17 @@
 ``graphs.pose.graph`` binds the env with ``functools.partial`` and wires the nodes (prepare
 -> label, one chunk of frames per step -> report); a node can be called alone on a small
 state. ``label_frame`` runs the per-view stages (``graphs.pose.item_stages``) and the
-triangulation stage with its escalations over one frame.
+triangulation stage with its escalations over one frame. With ``refine_3d`` the loop carries
+two readings of every frame, each on its own track: the refined one and the stage-wise one
+(no 3D refinement); per chunk and keypoint, checks choose between them
+(``graphs.pose.hypotheses``).
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -28,6 +32,7 @@ from ethoagent.graphs.kit.nodes import (
     run_stage,
 )
 from ethoagent.graphs.kit.runtime import Runtime
+from ethoagent.graphs.pose.hypotheses import STAGEWISE, Reading, chosen_points
 from ethoagent.graphs.pose.inputs import PoseInputs, PoseState
 from ethoagent.graphs.pose.item_stages import (
     LR_MARGIN_MM,
@@ -516,17 +521,28 @@ def _frame_candidates(
         ]
 
 
-def _frame_row(frame: int, result: FrameResult) -> dict[str, Any]:
-    """One frame's line of ``stages/pose_NNNN.json``."""
+def _frame_row(
+    frame: int,
+    result: FrameResult,
+    cams: Sequence[Camera],
+    points_3d: NDArray[np.float64],
+    points_2d: NDArray[np.float64],
+    stagewise: list[str],
+) -> dict[str, Any]:
+    """One frame's line of ``stages/pose_NNNN.json`` (the refined reading's outcome).
+
+    ``points_3d`` ``(keypoints, 3)`` and ``points_2d`` ``(views, keypoints, 2)`` are the
+    frame's output (``stagewise``: the keypoints taken from the stage-wise reading).
+    """
+    worst = worst_reprojection(cams, points_3d, points_2d)
     return {
         "frame": frame,
         "status": result.status,
         "method": result.method,
-        "reprojection_px": None
-        if not np.isfinite(result.reprojection_px)
-        else round(result.reprojection_px, 3),
+        "reprojection_px": None if not np.isfinite(worst) else round(worst, 3),
         "model_calls": sum(result.model_calls.values()),
         "flag_reason": result.flag_reason,
+        "stagewise_keypoints": ";".join(stagewise),
     }
 
 
@@ -565,32 +581,90 @@ def prepare(state: PoseState, env: PoseEnv) -> dict[str, Any]:
             fix="label every keypoint in at least two views of at least one seed frame.",
         )
     run.save_arrays("seeds", frames=np.asarray(seed_frames), points_2d=seed_2d, points_3d=seed_3d)
-    return {
-        "chunk": 0,
-        "n_chunks": -(-inputs.frames // opts.chunk_frames),
+    track = {
         "history": [0],
         "history_points": [seed_3d[0].tolist()],
         "anchor": seed_3d[0].tolist(),
         "flagged": [],
+    }
+    # the stage-wise reading is a second hypothesis only where the 3D stage refines
+    second = opts.refine_3d and opts.stagewise_hypothesis
+    return {
+        "chunk": 0,
+        "n_chunks": -(-inputs.frames // opts.chunk_frames),
+        **track,
+        **({"stagewise": dict(track)} if second else {}),
         "routes": {},
         "model_calls": {},
     }
 
 
-def _track_from_state(state: PoseState, env: PoseEnv, reference: NDArray[np.float64]) -> Track:
-    """The frame loop's track as the last chunk left it (``reference``: seed bones, mm)."""
+def _track_from_state(saved: dict[str, Any], env: PoseEnv, reference: NDArray[np.float64]) -> Track:
+    """A frame loop's track as the last chunk left it (``reference``: seed bones, mm)."""
     opts = env.options
     return Track(
-        history=list(state["history"]),
-        history_points=[np.asarray(p, dtype=np.float64) for p in state["history_points"]],
-        anchor=np.asarray(state["anchor"], dtype=np.float64),
-        flagged=list(state["flagged"]),
+        history=list(saved["history"]),
+        history_points=[np.asarray(p, dtype=np.float64) for p in saved["history_points"]],
+        anchor=np.asarray(saved["anchor"], dtype=np.float64),
+        flagged=list(saved["flagged"]),
         cameras=env.cameras,
         few_shot=opts.few_shot,
         checks=TrackChecks(
             reference, env.inputs.skeleton.bone_index, opts.reprojection_px, opts.bone_tolerance
         ),
     )
+
+
+def _track_state(track: Track) -> dict[str, Any]:
+    """What the next chunk needs of a track (JSON-able, for the checkpoint)."""
+    return {
+        "history": track.history,
+        "history_points": [p.tolist() for p in track.history_points],
+        "anchor": track.anchor.tolist(),
+        "flagged": track.flagged,
+    }
+
+
+def _readings(
+    state: PoseState,
+    env: PoseEnv,
+    stage_env: Env,
+    reference: NDArray[np.float64],
+    search: Callable[[], BodySearch],
+) -> list[Reading]:
+    """The refined reading and, where the state carries it, the stage-wise one."""
+    track = _track_from_state(dict(state), env, reference)
+    out = [
+        Reading("refined", track, replace(stage_env, labelled_examples=track.examples), search())
+    ]
+    saved = state.get("stagewise")
+    if saved:
+        alt = _track_from_state(saved, env, reference)
+        opts = env.options.model_copy(update={"refine_3d": False, "model_every_stage": False})
+        alt_env = replace(stage_env, options=opts, labelled_examples=alt.examples)
+        out.append(Reading(STAGEWISE, alt, alt_env, search()))
+    return out
+
+
+async def _read_frame(
+    env: PoseEnv,
+    reading: Reading,
+    frame: int,
+    candidates: list[NDArray[np.float64]],
+    names: list[NDArray[np.int64]] | None,
+    reference: NDArray[np.float64],
+) -> None:
+    """Label ``frame`` in ``reading``: its stages on its own track, then a lost-body search."""
+    rt = env.runtime
+    scope = {} if reading.name == "refined" else {"reading": reading.name}
+    with rt.tracer.scope(**scope):
+        track = reading.track
+        result = await label_frame(
+            rt, reading.env, frame, candidates, track.predict(frame), reference, names
+        )
+        track.add(frame, result)
+        result = search_lost_frame(rt, reading.search, track, frame, candidates, result)
+    reading.results.append(result)
 
 
 async def label(state: PoseState, env: PoseEnv) -> dict[str, Any]:
@@ -601,7 +675,6 @@ async def label(state: PoseState, env: PoseEnv) -> dict[str, Any]:
     seeds = run.load_arrays("seeds")
     seed_frames = [int(f) for f in seeds["frames"]]
     reference = median_bone_lengths(seeds["points_3d"], skeleton.bone_index)
-    track = _track_from_state(state, env, reference)
     videos = _Videos(inputs.videos, cams)
     predictions = (
         rt.tool(
@@ -616,58 +689,75 @@ async def label(state: PoseState, env: PoseEnv) -> dict[str, Any]:
         else None
     )
     axes = None if missing_axis_roles(skeleton) else body_axes(skeleton, seeds["points_3d"])
-    search = BodySearch(
-        cams, seeds["points_3d"], reference, skeleton.bone_index, opts.bone_tolerance, axes
-    )
     stage_env = Env(
         options=opts,
         skeleton=skeleton,
         cameras=cams,
         frame_image=videos.frame,
-        labelled_examples=track.examples,
+        labelled_examples=lambda frame: [],
         wants_images=rt.client.backend != "offline" and inputs.has_videos,
         axes=axes,
     )
+    readings = _readings(
+        state,
+        env,
+        stage_env,
+        reference,
+        lambda: BodySearch(
+            cams, seeds["points_3d"], reference, skeleton.bone_index, opts.bone_tolerance, axes
+        ),
+    )
     i = state["chunk"]
-    lo, hi = i * opts.chunk_frames, min(inputs.frames, (i + 1) * opts.chunk_frames)
-    rows: list[dict[str, Any]] = []
-    pts3 = np.full((hi - lo, len(skeleton.keypoints), 3), np.nan)
-    pts2 = np.full((hi - lo, len(cams), len(skeleton.keypoints), 2), np.nan)
-    routes = dict(state["routes"])
-    calls = dict(state["model_calls"])
+    frames = range(i * opts.chunk_frames, min(inputs.frames, (i + 1) * opts.chunk_frames))
     try:
-        for f in range(lo, hi):
+        for f in frames:
             if f in seed_frames:
-                result = _seed_result(cams, seeds, seed_frames.index(f))
-                track.add(f, result)
+                for r in readings:
+                    r.results.append(_seed_result(cams, seeds, seed_frames.index(f)))
+                    r.track.add(f, r.results[-1])
             else:
                 cands = _frame_candidates(env, videos, predictions, f)
                 names = None if predictions is None else [c.keypoint for c in predictions[f]]
-                result = await label_frame(
-                    rt, stage_env, f, cands, track.predict(f), reference, names
-                )
-                track.add(f, result)
-                result = search_lost_frame(rt, search, track, f, cands, result)
-            pts3[f - lo], pts2[f - lo] = result.points_3d, result.points_2d
-            key = "flagged" if result.status != "accepted" else result.method
-            routes[key] = routes.get(key, 0) + 1
-            for k, c in result.model_calls.items():
-                calls[k] = calls.get(k, 0) + c
-            rows.append(_frame_row(f, result))
+                for r in readings:
+                    await _read_frame(env, r, f, cands, names, reference)
             rt.report_progress("pose", 1, inputs.frames)
     finally:
         videos.close()
+    pts3, pts2, taken = chosen_points(
+        rt, readings, reference, skeleton, opts.bone_tolerance, frames
+    )
     run.save_arrays(f"pose_{i:04d}", points_3d=pts3, points_2d=pts2)
+    rows = [
+        _frame_row(f, r, cams, pts3[f - frames[0]], pts2[f - frames[0]], taken)
+        for f, r in zip(frames, readings[0].results, strict=True)
+    ]
     run.write_json_output(f"stages/pose_{i:04d}.json", rows)
     return {
         "chunk": i + 1,
-        "history": track.history,
-        "history_points": [p.tolist() for p in track.history_points],
-        "anchor": track.anchor.tolist(),
-        "flagged": track.flagged,
-        "routes": routes,
-        "model_calls": calls,
+        **_track_state(readings[0].track),
+        **({"stagewise": _track_state(readings[1].track)} if len(readings) > 1 else {}),
+        "routes": _counted(state["routes"], readings[0].results),
+        "model_calls": _calls(state["model_calls"], readings),
     }
+
+
+def _counted(routes: dict[str, int], results: list[FrameResult]) -> dict[str, int]:
+    """``routes`` plus each result's route (its method, or ``flagged``)."""
+    out = dict(routes)
+    for result in results:
+        key = "flagged" if result.status != "accepted" else result.method
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+def _calls(calls: dict[str, int], readings: list[Reading]) -> dict[str, int]:
+    """``calls`` plus the model calls per stage of every reading's frames."""
+    out = dict(calls)
+    for reading in readings:
+        for result in reading.results:
+            for k, c in result.model_calls.items():
+                out[k] = out.get(k, 0) + c
+    return out
 
 
 def more(state: PoseState) -> str:
