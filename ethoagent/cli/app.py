@@ -153,6 +153,15 @@ def pose(
             "the cheap path fails a check.",
         ),
     ] = _POSE.model_every_stage,
+    stagewise: Annotated[
+        bool,
+        typer.Option(
+            "--stagewise/--no-stagewise",
+            help="Also carry the stage-wise reading as a second hypothesis and take it per "
+            "chunk and keypoint where bone and smoothness checks prefer it; --no-stagewise "
+            "about halves the labelling time.",
+        ),
+    ] = _POSE.stagewise_hypothesis,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -196,7 +205,13 @@ def pose(
                 "skeleton": skeleton,
             }
         )
-        options = PIPELINE.parse_options({"frames": frames, "model_every_stage": model_every_stage})
+        options = PIPELINE.parse_options(
+            {
+                "frames": frames,
+                "model_every_stage": model_every_stage,
+                "stagewise_hypothesis": stagewise,
+            }
+        )
     else:
         inputs, options = None, None
     result = run_with_progress(
