@@ -5,6 +5,10 @@
 - ``check_clusters``: no cluster is empty or degenerate (too few rows to describe).
 - ``assignment_stability`` / ``check_stability``: agreement (adjusted Rand index) of two
   clusterings of the same rows, e.g. two seeds.
+- ``smooth_assignments``: the most likely cluster sequence of one animal under a sticky
+  hidden Markov model whose emissions are a clustering's soft assignments (Viterbi), so a
+  frame-by-frame flicker between clusters becomes one bout: the temporal model that a
+  per-frame clustering such as DEC lacks (keypoint-MoSeq's AR-HMM has one).
 
 Features are ``(rows, features)`` float64 (one row per valid (frame, animal) pair); labels
 are ``(rows,)`` int cluster indices in ``[0, k)``.
@@ -27,6 +31,7 @@ __all__ = [
     "check_clusters",
     "check_stability",
     "kmeans_baseline",
+    "smooth_assignments",
 ]
 
 
@@ -155,3 +160,76 @@ def check_stability(ari: float, threshold: float = 0.8) -> CheckResult:
         threshold=threshold,
         message=f"adjusted Rand index between runs = {ari:.3f} {rel} {threshold:.3f}{hint}",
     )
+
+
+def smooth_assignments(soft: ArrayLike, dwell_frames: float) -> NDArray[np.int64]:
+    """The most likely cluster sequence under a sticky HMM over soft assignments (Viterbi).
+
+    Each frame's soft assignment ``q[t]`` (e.g. DEC's Student-t ``Q``) is taken as the
+    likelihood of the clusters in that frame; the hidden cluster stays from one frame to
+    the next with probability ``1 - 1 / dwell_frames`` (so a bout lasts ``dwell_frames``
+    frames on average, geometric) and otherwise moves to any other cluster alike. A
+    cluster is left only where the evidence for another outweighs the cost of a switch,
+    so a one-frame flicker is absorbed and a sustained change is kept at its frame.
+
+    Args:
+        soft: ``(frames, k)`` float64, one animal's soft assignments in frame order (rows
+            >= 0, need not sum to 1); rows of NaN (frames without features) are skipped:
+            each stretch of finite rows is decoded on its own.
+        dwell_frames: expected bout length, frames (>= 1; 1 = no smoothing, the argmax).
+
+    Returns:
+        ``(frames,)`` int64 clusters in ``[0, k)``; -1 on the NaN rows.
+
+    Raises:
+        InputError: if ``soft`` is not a ``(frames, k)`` matrix of values >= 0 or
+            ``dwell_frames`` < 1.
+    """
+    q = np.asarray(soft, dtype=np.float64)
+    if q.ndim != 2 or q.shape[1] < 1 or (q[np.isfinite(q)] < 0).any():
+        raise InputError(
+            f"soft assignments must be a (frames, k) matrix of values >= 0; found shape {q.shape}.",
+            fix="pass one animal's DecResult.soft rows, in frame order.",
+        )
+    if not (math.isfinite(dwell_frames) and dwell_frames >= 1):
+        raise InputError(
+            f"dwell_frames must be a finite number of frames >= 1; found {dwell_frames}.",
+            fix="pass the expected bout length in frames (seconds x fps), 1 for none.",
+        )
+    out = np.full(q.shape[0], -1, dtype=np.int64)
+    ok = np.asarray(np.isfinite(q).all(axis=1), dtype=np.bool_)
+    k = q.shape[1]
+    if dwell_frames <= 1 or k == 1:
+        out[ok] = np.argmax(q[ok], axis=1)
+        return out
+    stay = math.log1p(-1.0 / dwell_frames)
+    move = math.log(1.0 / dwell_frames / (k - 1))
+    with np.errstate(divide="ignore"):
+        logq = np.log(np.where(ok[:, None], q, 1.0) + 1e-300)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], ok.astype(np.int8), [0]])))
+    for start, stop in zip(edges[::2], edges[1::2], strict=True):
+        out[start:stop] = _viterbi(logq[start:stop], stay, move)
+    return out
+
+
+def _viterbi(logq: NDArray[np.float64], stay: float, move: float) -> NDArray[np.int64]:
+    """Viterbi path of ``(frames, k)`` log-likelihoods under stay / move log-probabilities."""
+    frames, k = logq.shape
+    back = np.empty((frames, k), dtype=np.int64)
+    score = logq[0].copy()
+    states = np.arange(k)
+    for t in range(1, frames):
+        # the best way into state j: stay in j, or move from the best state other than j
+        order = np.argsort(score)
+        source = np.full(k, order[-1])
+        source[order[-1]] = order[-2]
+        moved = score[source] + move
+        via_stay = score + stay
+        take_move = moved > via_stay
+        back[t] = np.where(take_move, source, states)
+        score = np.maximum(moved, via_stay) + logq[t]
+    path = np.empty(frames, dtype=np.int64)
+    path[-1] = int(np.argmax(score))
+    for t in range(frames - 1, 0, -1):
+        path[t - 1] = back[t, path[t]]
+    return path

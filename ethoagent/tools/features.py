@@ -21,13 +21,23 @@ Everything is vectorised over frames, animals and keypoints:
    the values of its nearest partner (by body-centre distance) in ``Features.values``;
 4. centred rolling mean and standard deviation of every feature over ``window_s``.
 
+For clustering, ``compute_pose_components`` adds what the kinematics above summarise
+away: the animal's egocentric pose (every keypoint relative to the body centre, rotated so
+the heading points along +x, in body lengths), reduced to its leading principal
+components over the session and whitened, so that a rearing, curled or grooming
+silhouette in a 2D top view is a point in pose space (keypoint-MoSeq clusters the same
+aligned pose). ``cluster_features`` stacks kinematics, pose components and their rolling
+statistics at a second, longer time scale into the matrix a clustering sees.
+
 Derivatives are central differences scaled by fps (one-sided next to a gap or the ends).
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -59,10 +69,13 @@ __all__ = [
     "LAYOUTS",
     "NOSE_TAILBASE_LAYOUT",
     "PAIR_FEATURES",
+    "SIGNED_FEATURES",
     "SYNTHETIC_LAYOUT",
     "BodyLayout",
     "Features",
+    "cluster_features",
     "compute_features",
+    "compute_pose_components",
     "describe_roles",
     "infer_layout",
     "layout_named",
@@ -318,26 +331,12 @@ def compute_features(
     filled = filled.reshape(pts.shape)
 
     # 2. body points, heading, body length
-    head, base, centre = body_points(
-        pts,
-        head=ix(lay.head),
-        tail_base=ix([lay.tail_base])[0] if lay.tail_base else None,
-        centre=ix(lay.centre),
-        # with head and tail base named, a centre not named is their midpoint (a
-        # head-heavy centroid of nose, ears and implant would move with the head)
-        body=ix(lay.body) if not (lay.head and lay.tail_base) else [],
-        tail=ix(lay.tail),
-        fps=fps,
-    )
+    head, base, centre = _body(pts, lay, ix, fps)
     core_ok = np.asarray(
         np.isfinite(head).all(-1) & np.isfinite(base).all(-1) & np.isfinite(centre).all(-1)
     )
-    axis = head - base
-    with np.errstate(all="ignore"):
-        length = np.linalg.norm(axis, axis=-1)
-        body_length = np.nanmedian(np.where(length > 0, length, np.nan), axis=0)
+    heading, body_length = _heading_length(head, base)
     scale = np.where(body_length > 0, 1.0 / body_length, np.nan)  # (A,)
-    heading = np.arctan2(axis[..., 1], axis[..., 0])
 
     # 3. individual features; 4. social features of every ordered pair, then of the nearest
     cols = _individual_features(pts, lay, ix, (head, base, centre), heading, scale, fps)
@@ -368,6 +367,38 @@ def compute_features(
         layout=lay,
         roles=describe_roles(lay, keypoints, dim),
     )
+
+
+def _body(
+    pts: NDArray[np.float64],
+    lay: BodyLayout,
+    ix: Callable[[Sequence[str]], list[int]],
+    fps: float,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Head, tail base and body centre, each ``(frames, individuals, D)`` (``body_points``)."""
+    return body_points(
+        pts,
+        head=ix(lay.head),
+        tail_base=ix([lay.tail_base])[0] if lay.tail_base else None,
+        centre=ix(lay.centre),
+        # with head and tail base named, a centre not named is their midpoint (a
+        # head-heavy centroid of nose, ears and implant would move with the head)
+        body=ix(lay.body) if not (lay.head and lay.tail_base) else [],
+        tail=ix(lay.tail),
+        fps=fps,
+    )
+
+
+def _heading_length(
+    head: NDArray[np.float64], base: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Heading ``(frames, individuals)``, rad (x–y plane); median body length ``(individuals,)``."""
+    axis = head - base
+    with np.errstate(all="ignore"):
+        length = np.linalg.norm(axis, axis=-1)
+        body_length = np.nanmedian(np.where(length > 0, length, np.nan), axis=0)
+    heading = np.arctan2(axis[..., 1], axis[..., 0])
+    return heading, np.asarray(body_length, dtype=np.float64).reshape(head.shape[1])
 
 
 def _per_individual(mask: ArrayLike, individuals: tuple[str, ...]) -> dict[str, int]:
@@ -464,3 +495,151 @@ def _with_rolling(
         names = (*names, *(f"{n}_std" for n in base_names))
     values[~core_ok] = np.nan  # windows reaching over a gap would fill it otherwise
     return values, names
+
+
+# --------------------------------------------------------------------- for clustering
+
+SIGNED_FEATURES = ("lateral_speed", "heading_rate")
+"""Features whose sign is only the side (left / right turn or sidestep): a clustering of
+behaviour sees their magnitude, so a left and a right turn are one behaviour."""
+
+
+def compute_pose_components(
+    points: ArrayLike,
+    *,
+    fps: float,
+    keypoints: Sequence[str],
+    layout: BodyLayout | None = None,
+    n_components: int = 6,
+    max_gap_s: float = 0.25,
+) -> NDArray[np.float64]:
+    """Whitened principal components of the egocentric pose of every animal in every frame.
+
+    Each keypoint of the layout is taken relative to the body centre, rotated about the
+    vertical so that the heading (tail base -> head, x–y plane) points along +x, and
+    divided by the animal's median body length, so position, heading and size drop out and
+    posture remains (rearing and curling shorten the pose in a 2D top view; grooming
+    brings the paws and head together). Keypoints still missing after gap filling take
+    the session's mean egocentric position (no evidence of a change of posture). The
+    aligned poses of all animals are pooled, centred, and projected on their leading
+    ``n_components`` principal axes, each divided by its standard deviation over the
+    session (unit variance).
+
+    Args:
+        points: ``(frames, individuals, keypoints, D)`` float64, D = 2 (pixels) or 3 (z
+            up), NaN = missing.
+        fps: frame rate, Hz (> 0).
+        keypoints: keypoint names, length ``keypoints``.
+        layout: which keypoint is what; None = ``infer_layout(keypoints)``.
+        n_components: components kept (at most the pose's dimensions and frames - 1).
+        max_gap_s: longest gap filled by linear interpolation, s.
+
+    Returns:
+        ``(frames, individuals, n)`` float64, unit-free (standard deviations), ``n`` =
+        ``n_components`` or fewer; NaN in frames without head, tail base or centre.
+
+    Raises:
+        InputError: if the shapes, names or ``n_components`` are inconsistent.
+    """
+    pts, _ = _validate(points, fps, keypoints, None, 0.0, max_gap_s)
+    if n_components < 1:
+        raise InputError(
+            f"n_components must be >= 1; found {n_components}.",
+            fix="pass the number of pose components to keep (e.g. 6).",
+        )
+    lay = infer_layout(keypoints) if layout is None else layout
+    ix = _indexer(keypoints)
+    frames, animals = pts.shape[:2]
+    pts = fill_gaps(pts.reshape(frames, -1), round(max_gap_s * fps))[0].reshape(pts.shape)
+    head, base, centre = _body(pts, lay, ix, fps)
+    heading, body_length = _heading_length(head, base)
+    own = pts[:, :, ix(lay.names()) if lay.names() else slice(None)] - centre[:, :, None]
+    cos, sin = np.cos(heading)[..., None], np.sin(heading)[..., None]
+    ego = own.copy()
+    ego[..., 0] = own[..., 0] * cos + own[..., 1] * sin
+    ego[..., 1] = own[..., 1] * cos - own[..., 0] * sin
+    with np.errstate(all="ignore"):
+        ego /= np.where(body_length > 0, body_length, np.nan)[None, :, None, None]
+    flat = ego.reshape(frames, animals, -1)
+    core = np.isfinite(head).all(-1) & np.isfinite(base).all(-1) & np.isfinite(centre).all(-1)
+    core &= np.isfinite(heading)
+    out = np.full((frames, animals, n_components), np.nan)
+    if not core.any():
+        return out
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a keypoint never seen: all NaN
+        mean = np.nanmean(flat[core], axis=0)
+    mean = np.where(np.isfinite(mean), mean, 0.0)
+    rows = np.where(np.isfinite(flat[core]), flat[core], mean) - mean
+    _, sv, vt = np.linalg.svd(rows, full_matrices=False)
+    sd = sv / math.sqrt(max(1, rows.shape[0] - 1))
+    keep = min(n_components, int(np.count_nonzero(sd > 1e-9 * max(1.0, float(sd[0])))))
+    out = out[..., : max(1, keep)]
+    out[core] = rows @ vt[: out.shape[-1]].T / np.maximum(sd[: out.shape[-1]], 1e-12)
+    return out
+
+
+def cluster_features(
+    features: Features, components: NDArray[np.float64], *, context_window_s: float
+) -> Features:
+    """The features a behaviour clustering sees: kinematics, pose and a longer context.
+
+    Columns: every feature of ``features`` with those of ``SIGNED_FEATURES`` (and their
+    rolling means) as magnitudes (``<name>_abs``); the pose components ``pose_pc<i>`` with
+    their rolling mean and std over the same window as ``features``; and over
+    ``context_window_s`` the rolling mean and std of the per-frame kinematics and pose
+    components (``<name>_ctx_mean`` / ``<name>_ctx_std``), so a sustained turn or a bout
+    of grooming is told from a moment of either.
+
+    Args:
+        features: from ``compute_features``; ``values`` ``(frames, individuals, F)``.
+        components: ``(frames, individuals, n)`` float64 from ``compute_pose_components``.
+        context_window_s: the longer window, s (0 = no context columns).
+
+    Returns:
+        The same ``Features`` with the columns above as ``values`` / ``names`` and
+        ``valid`` recomputed (True where every column is finite).
+
+    Raises:
+        InputError: if ``components`` does not match the features' frames and animals.
+    """
+    frames, animals, _ = features.values.shape
+    comp = np.asarray(components, dtype=np.float64)
+    if comp.ndim != 3 or comp.shape[:2] != (frames, animals):
+        raise InputError(
+            f"pose components must have shape (frames={frames}, individuals={animals}, n); "
+            f"found {comp.shape}.",
+            fix="compute them with compute_pose_components on the same points.",
+        )
+    if not (math.isfinite(context_window_s) and context_window_s >= 0):
+        raise InputError(
+            f"context_window_s must be a finite duration >= 0 s; found {context_window_s}.",
+            fix="pass seconds (0 = no context columns).",
+        )
+    signed = {*SIGNED_FEATURES, *(f"{n}_mean" for n in SIGNED_FEATURES)}
+    values = np.where(
+        np.isin(np.array(features.names), list(signed)), np.abs(features.values), features.values
+    )
+    names = [f"{n}_abs" if n in signed else n for n in features.names]
+    pc_names = tuple(f"pose_pc{i + 1}" for i in range(comp.shape[2]))
+    window = features.report["settings"]["window_frames"]
+    seen = np.asarray(np.isfinite(comp).all(axis=-1), dtype=np.bool_)
+    pose, _ = _with_rolling(dict(zip(pc_names, np.moveaxis(comp, 2, 0), strict=True)), seen, window)
+    blocks = [values, pose]
+    names += [
+        *pc_names,
+        *([] if window <= 1 else [f"{n}_{s}" for s in ("mean", "std") for n in pc_names]),
+    ]
+    ctx = round(context_window_s * features.fps) // 2 * 2 + 1 if context_window_s > 0 else 0
+    if ctx > window:
+        base = [n for n in features.names if not n.endswith(("_mean", "_std"))]
+        cols = [features.names.index(n) for n in base]
+        per_frame = np.concatenate([values[..., cols], comp], axis=-1)
+        mean, std = rolling_mean_std(per_frame.reshape(frames, -1), ctx)
+        blocks += [mean.reshape(per_frame.shape), std.reshape(per_frame.shape)]
+        ctx_names = [*(names[c] for c in cols), *pc_names]
+        names += [f"{n}_ctx_mean" for n in ctx_names] + [f"{n}_ctx_std" for n in ctx_names]
+    out = np.concatenate(blocks, axis=-1)
+    valid = np.asarray(np.isfinite(out).all(axis=-1) & features.valid, dtype=np.bool_)
+    out[~valid] = np.nan
+    return replace(features, values=out, names=tuple(names), valid=valid)

@@ -12,6 +12,7 @@ of stills (``segment/caption``, with ``image_input``) or the measurements as tex
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -77,14 +78,18 @@ class MergeAnswer(BaseModel):
     vocabulary: dict[str, str]
 
 
-def dec_config(opts: SegmentOptions, seed: int) -> DecConfig:
-    """The DEC settings of a fit with ``seed``."""
-    return DecConfig(
-        k=opts.k,
-        seed=seed,
-        pretrain_epochs=opts.dec_pretrain_epochs,
-        cluster_iters=opts.dec_cluster_iters,
-    )
+def dec_config(opts: SegmentOptions, seed: int, rows: int = 0) -> DecConfig:
+    """The DEC settings of a fit with ``seed`` on ``rows`` rows.
+
+    Pretraining runs ``dec_pretrain_epochs`` epochs, or more where those would be fewer
+    than ``dec_pretrain_steps`` mini-batch steps (a 1-minute session's epoch is 7 steps).
+    """
+    cfg = DecConfig(k=opts.k, seed=seed, cluster_iters=opts.dec_cluster_iters)
+    steps_per_epoch = max(1, math.ceil(rows / cfg.batch_size))
+    epochs = opts.dec_pretrain_epochs
+    if epochs > 0:
+        epochs = max(epochs, math.ceil(opts.dec_pretrain_steps / steps_per_epoch))
+    return cfg.model_copy(update={"pretrain_epochs": epochs})
 
 
 # --- stage: clustering -------------------------------------------------------------------
@@ -107,7 +112,7 @@ def make_cluster_stage(
     """
 
     def fit(x: NDArray[np.float64], seed: int, ctx: StageContext) -> ClusterFit:
-        cfg = dec_config(opts, seed)
+        cfg = dec_config(opts, seed, len(x))
         fit_with_progress = functools.partial(fit_dec, progress=progress)
         result: DecResult = ctx.tool("fit_dec", fit_with_progress, x, config=cfg)
         return ClusterFit(result=result, seed=seed)

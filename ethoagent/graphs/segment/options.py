@@ -40,6 +40,16 @@ class SegmentOptions(BaseModel):
             are clear.
         layout: name of a ready body layout (``tools.features.LAYOUTS``); ``None`` infers.
         feature_window_s, max_gap_s: ``compute_features`` settings, s.
+        pose_components: principal components of the egocentric pose added to the
+            clustered features (``tools.features.cluster_features``); 0 clusters the
+            kinematics alone (signed turns as they are, no context window).
+        context_window_s: the second, longer window of the clustered features'
+            rolling statistics, s (0 = none).
+        cluster_dwell_s: expected bout length of the sticky HMM that smooths each
+            animal's DEC assignments over time (``tools.cluster.smooth_assignments``), s;
+            0 keeps the per-frame argmax.
+        dec_pretrain_steps: least mini-batch steps of autoencoder pretraining (more
+            epochs for a short session, whose epochs are few steps).
         nan_warning: warn when an animal has no features in more than this fraction of
             its frames.
         concurrency: snippets captioned at once (model calls in flight).
@@ -78,6 +88,10 @@ class SegmentOptions(BaseModel):
     model_every_snippet: bool = False
     layout: str | None = None
     feature_window_s: float = Field(0.5, ge=0)
+    pose_components: int = Field(6, ge=0, le=32)
+    context_window_s: float = Field(2.0, ge=0)
+    cluster_dwell_s: float = Field(0.5, ge=0)
+    dec_pretrain_steps: int = Field(400, ge=0)
     max_gap_s: float = Field(0.25, ge=0)
     nan_warning: float = Field(0.2, ge=0, le=1)
     concurrency: int = Field(8, ge=1)

@@ -62,12 +62,14 @@ from ethoagent.tools.captions import (
     kinematic_baselines,
     summarize_snippet,
 )
-from ethoagent.tools.cluster import assignment_stability, check_stability
+from ethoagent.tools.cluster import assignment_stability, check_stability, smooth_assignments
 from ethoagent.tools.ethogram import check_min_duration, check_tiling, check_vocabulary
 from ethoagent.tools.features import (
     IMPLAUSIBLE_SPREAD,
     Features,
+    cluster_features,
     compute_features,
+    compute_pose_components,
     layout_named,
     mask_implausible_points,
 )
@@ -180,6 +182,52 @@ def _session_features(
     if inputs.feature_source == "video":
         return run_video_features(env.run, inputs)
     return _features(inputs, points, fill_absent_partner=fill_absent_partner)
+
+
+def _cluster_features(env: SegmentEnv, feats: Features, points: NDArray[np.float64]) -> Features:
+    """What DEC clusters: pose features with egocentric pose and context, or the video's.
+
+    With ``pose_components`` 0 or video features, ``feats`` as they are.
+    """
+    inputs, opts = env.inputs, env.options
+    if inputs.feature_source == "video" or opts.pose_components == 0:
+        return feats
+    components = env.runtime.tool(
+        "compute_pose_components",
+        compute_pose_components,
+        points,
+        fps=inputs.fps,
+        keypoints=inputs.keypoint_names,
+        layout=feats.layout,
+        n_components=opts.pose_components,
+        max_gap_s=opts.max_gap_s,
+    )
+    return cluster_features(feats, components, context_window_s=opts.context_window_s)
+
+
+def _smoothed_labels(
+    env: SegmentEnv, soft: NDArray[np.float64], index: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Per-frame clusters ``(frames, animals)`` (-1 = none) and their soft confidence.
+
+    Each animal's soft assignments are decoded by the sticky HMM of
+    ``smooth_assignments`` (``cluster_dwell_s``); the confidence is the soft assignment
+    of the cluster kept.
+    """
+    frames, animals = env.inputs.frames, len(env.inputs.animals)
+    q = np.full((frames, animals, soft.shape[1]), np.nan)
+    q[index[:, 0], index[:, 1]] = soft
+    dwell = max(1.0, env.options.cluster_dwell_s * env.inputs.fps)
+    labels = np.stack(
+        [
+            env.runtime.tool("smooth_assignments", smooth_assignments, q[:, a], dwell)
+            for a in range(animals)
+        ],
+        axis=1,
+    )
+    picked = np.take_along_axis(q, np.maximum(labels, 0)[..., None], axis=2)[..., 0]
+    confidence = np.where(labels >= 0, picked, np.nan)
+    return labels, confidence
 
 
 def _warn(rt: Runtime, warnings: list[str], message: str) -> None:
@@ -400,7 +448,7 @@ async def cluster(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
     t0 = time.perf_counter()
     warnings = list(state.get("warnings", []))
     points = run.load_arrays("points")["points"]
-    feats = _session_features(env, points)
+    feats = _cluster_features(env, _session_features(env, points), points)
     x, index = feats.matrix()
     if len(x) < opts.k:
         raise InputError(
@@ -432,7 +480,7 @@ async def cluster(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
     if opts.check_stability:
         with rt.tracer.scope(node="cluster", item="stability"):
             fit_with_progress = functools.partial(fit_dec, progress=progress)
-            cfg = dec_config(opts, used_seed + 1)
+            cfg = dec_config(opts, used_seed + 1, len(x))
             other = rt.tool("fit_dec", fit_with_progress, x, config=cfg)
             ari = rt.tool("assignment_stability", assignment_stability, result.labels, other.labels)
             check = check_stability(float(ari), opts.stability_ari)
@@ -440,12 +488,9 @@ async def cluster(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
             stable = check.passed
             if not check.passed:
                 _warn(rt, warnings, f"stability: {check.message} (reported, not fatal)")
-    labels = np.full((inputs.frames, len(inputs.animals)), -1, dtype=np.int64)
-    labels[index[:, 0], index[:, 1]] = result.labels
-    confidence = np.full(labels.shape, np.nan)
-    confidence[index[:, 0], index[:, 1]] = result.soft.max(axis=1)
+    labels, confidence = _smoothed_labels(env, result.soft, index)
     run.save_arrays("clusters", labels=labels, confidence=confidence)
-    counts = np.bincount(result.labels, minlength=opts.k)
+    counts = np.bincount(labels[labels >= 0], minlength=opts.k)
     return {
         "clusters": {
             "k": opts.k,
@@ -461,7 +506,9 @@ async def cluster(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
             "final_label_change": (
                 round(result.label_changes[-1], 6) if result.label_changes else None
             ),
-            "tolerance": dec_config(opts, used_seed).tol,
+            "tolerance": dec_config(opts, used_seed, len(x)).tol,
+            "features": len(feats.names),
+            "dwell_s": opts.cluster_dwell_s,
             "usage": [int(c) for c in counts],
         },
         "warnings": warnings,
