@@ -12,6 +12,7 @@ from ethoagent.tools.cluster import (
     check_clusters,
     check_stability,
     kmeans_baseline,
+    smooth_assignments,
 )
 
 
@@ -57,3 +58,62 @@ def test_stability() -> None:
     assert not check_stability(float("nan")).passed
     with pytest.raises(InputError, match="same rows"):
         assignment_stability(a, a[:5])
+
+
+# --------------------------------------------------------------------------- smoothing
+
+
+def _brute_force(q: np.ndarray, dwell: float) -> np.ndarray:
+    """The most likely path by enumerating every path (tiny cases)."""
+    import itertools
+
+    frames, k = q.shape
+    stay, move = np.log(1 - 1 / dwell), np.log(1 / dwell / (k - 1))
+    best, arg = -np.inf, None
+    for path in itertools.product(range(k), repeat=frames):
+        score = sum(np.log(q[t, s]) for t, s in enumerate(path))
+        score += sum(stay if a == b else move for a, b in itertools.pairwise(path))
+        if score > best:
+            best, arg = score, path
+    return np.array(arg)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_smooth_assignments_is_the_most_likely_path(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    q = rng.dirichlet(np.full(3, 0.7), size=6)
+    for dwell in (1.5, 4.0, 20.0):
+        np.testing.assert_array_equal(smooth_assignments(q, dwell), _brute_force(q, dwell))
+
+
+def test_smooth_assignments_absorbs_a_flicker_and_keeps_a_change() -> None:
+    q = np.full((30, 3), 0.1)
+    q[:, 0] = 0.8
+    q[10] = [0.1, 0.8, 0.1]  # one frame of cluster 1
+    q[20:] = [0.1, 0.1, 0.8]  # a sustained change at frame 20
+    np.testing.assert_array_equal(smooth_assignments(q, 1.0), np.argmax(q, axis=1))
+    smoothed = smooth_assignments(q, 15.0)
+    np.testing.assert_array_equal(smoothed, [0] * 20 + [2] * 10)
+
+
+def test_smooth_assignments_skips_frames_without_features() -> None:
+    q = np.full((12, 2), 0.2)
+    q[:, 0] = 0.8
+    q[4:6] = np.nan
+    q[6:] = [0.2, 0.8]
+    out = smooth_assignments(q, 50.0)
+    np.testing.assert_array_equal(out, [0, 0, 0, 0, -1, -1, 1, 1, 1, 1, 1, 1])
+
+
+@pytest.mark.parametrize(
+    ("soft", "dwell", "match"),
+    [
+        (np.ones(5), 2.0, "soft assignments"),
+        (-np.ones((5, 2)), 2.0, "soft assignments"),
+        (np.ones((5, 2)), 0.5, "dwell_frames"),
+        (np.ones((5, 2)), float("nan"), "dwell_frames"),
+    ],
+)
+def test_smooth_assignments_rejects_bad_input(soft: np.ndarray, dwell: float, match: str) -> None:
+    with pytest.raises(InputError, match=match):
+        smooth_assignments(soft, dwell)
