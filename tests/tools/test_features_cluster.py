@@ -67,7 +67,7 @@ def test_pose_components_impute_a_missing_keypoint_and_mask_a_missing_body() -> 
     pts[:, 0, KEYPOINTS.index("forepaw_left")] = np.nan  # never seen
     pts[50:70, 0, KEYPOINTS.index("tail_base")] = np.nan  # longer than the gap filling
     comp = compute_pose_components(pts, fps=FPS, keypoints=KEYPOINTS, n_components=4)
-    ok = np.asarray(np.isfinite(comp).all(axis=-1)[:, 0], dtype=np.bool_)
+    ok = np.asarray(np.isfinite(comp).all(axis=-1), dtype=np.bool_)[:, 0]
     assert not ok[50:70].any()
     assert ok[:50].all() and ok[70:].all()
 
