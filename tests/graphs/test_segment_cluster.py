@@ -66,7 +66,5 @@ def test_dec_sees_pose_components_unless_turned_off(runs: dict[str, Any], top_vi
     pose = read_keypoints(top_view)
     kin_names = compute_features(pose.points, fps=FPS, keypoints=pose.keypoints).names
     assert runs["kinematics"][0]["clusters"]["features"] == len(kin_names)
-    base = [n for n in kin_names if not n.endswith(("_mean", "_std"))]
-    # + 6 components with rolling mean and std, + a 2 s context of kinematics and pose
-    expected = len(kin_names) + 3 * 6 + 2 * (len(base) + 6)
-    assert runs["default"][0]["clusters"]["features"] == expected
+    # + 6 components with their rolling mean and std (no context window by default)
+    assert runs["default"][0]["clusters"]["features"] == len(kin_names) + 3 * 6

@@ -43,8 +43,10 @@ class SegmentOptions(BaseModel):
         pose_components: principal components of the egocentric pose added to the
             clustered features (``tools.features.cluster_features``); 0 clusters the
             kinematics alone (signed turns as they are, no context window).
-        context_window_s: the second, longer window of the clustered features'
-            rolling statistics, s (0 = none).
+        context_window_s: a second, longer window of the clustered features' rolling
+            statistics, s (0 = none, the default: a 2 s window smoothed DEC's clusters
+            but cost the merged ethogram on BehaviorDEPOT freezing and three mice,
+            docs/segment.md).
         cluster_dwell_s: expected bout length of the sticky HMM that smooths each
             animal's DEC assignments over time (``tools.cluster.smooth_assignments``), s;
             0 keeps the per-frame argmax.
@@ -89,7 +91,7 @@ class SegmentOptions(BaseModel):
     layout: str | None = None
     feature_window_s: float = Field(0.5, ge=0)
     pose_components: int = Field(6, ge=0, le=32)
-    context_window_s: float = Field(2.0, ge=0)
+    context_window_s: float = Field(0.0, ge=0)
     cluster_dwell_s: float = Field(0.5, ge=0)
     dec_pretrain_steps: int = Field(400, ge=0)
     max_gap_s: float = Field(0.25, ge=0)

@@ -458,7 +458,7 @@ async def cluster(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
             fix="pass a smaller --k or a longer recording.",
         )
     fits = 2 if opts.check_stability else 1
-    total = fits * (opts.dec_pretrain_epochs + opts.dec_cluster_iters)
+    total = fits * (dec_config(opts, opts.seed, len(x)).pretrain_epochs + opts.dec_cluster_iters)
 
     def progress(stage: str, step: int, steps: int) -> None:
         rt.report_progress("clustering (DEC)", 1, total)
