@@ -68,3 +68,13 @@ def test_dec_sees_pose_components_unless_turned_off(runs: dict[str, Any], top_vi
     assert runs["kinematics"][0]["clusters"]["features"] == len(kin_names)
     # + 6 components with their rolling mean and std (no context window by default)
     assert runs["default"][0]["clusters"]["features"] == len(kin_names) + 3 * 6
+
+
+def test_3d_keypoints_cluster_the_kinematics_alone(tmp_path: Path) -> None:
+    world = simulate_world(600, animals=1, fps=FPS, seed=5)
+    nc = _write_session(tmp_path / "3d.nc", world.points_3d)
+    summary, _ = _go(nc, tmp_path / "runs", "3d")
+    pose = read_keypoints(nc)
+    kin_names = compute_features(pose.points, fps=FPS, keypoints=pose.keypoints).names
+    assert summary["clusters"]["features"] == len(kin_names)
+    assert summary["clusters"]["dwell_s"] == 0.0

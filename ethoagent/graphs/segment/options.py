@@ -41,8 +41,11 @@ class SegmentOptions(BaseModel):
         layout: name of a ready body layout (``tools.features.LAYOUTS``); ``None`` infers.
         feature_window_s, max_gap_s: ``compute_features`` settings, s.
         pose_components: principal components of the egocentric pose added to the
-            clustered features (``tools.features.cluster_features``); 0 clusters the
-            kinematics alone (signed turns as they are, no context window).
+            clustered features of 2D keypoints (``tools.features.cluster_features``); 0
+            clusters the kinematics alone (signed turns as they are). This, the context
+            window, ``cluster_dwell_s`` and ``dec_pretrain_steps`` apply to 2D keypoints
+            only: on 3D keypoints and video features they cost the merged ethogram of
+            the eval (docs/segment.md) and are left off.
         context_window_s: a second, longer window of the clustered features' rolling
             statistics, s (0 = none, the default: a 2 s window smoothed DEC's clusters
             but cost the merged ethogram on BehaviorDEPOT freezing and three mice,

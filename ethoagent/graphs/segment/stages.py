@@ -184,12 +184,30 @@ def _session_features(
     return _features(inputs, points, fill_absent_partner=fill_absent_partner)
 
 
-def _cluster_features(env: SegmentEnv, feats: Features, points: NDArray[np.float64]) -> Features:
-    """What DEC clusters: pose features with egocentric pose and context, or the video's.
+def _cluster_options(env: SegmentEnv, points: NDArray[np.float64]) -> SegmentOptions:
+    """The options the cluster node applies: the 2D-pose settings only to 2D keypoints.
+
+    Pose components, the sticky-HMM dwell and the least pretraining steps were measured
+    on 2D keypoints (top views, BehaviorDEPOT), where the kinematics lack the height that
+    tells rearing in 3D; on 3D keypoints and on video features they cost the merged
+    ethogram on the eval's sessions (docs/segment.md), so there they are off.
+    """
+    opts = env.options
+    if env.inputs.feature_source != "video" and points.shape[-1] == 2:
+        return opts
+    return opts.model_copy(
+        update={"pose_components": 0, "cluster_dwell_s": 0.0, "dec_pretrain_steps": 0}
+    )
+
+
+def _cluster_features(
+    env: SegmentEnv, opts: SegmentOptions, feats: Features, points: NDArray[np.float64]
+) -> Features:
+    """What DEC clusters: pose features with the egocentric pose (``opts``), or as they are.
 
     With ``pose_components`` 0 or video features, ``feats`` as they are.
     """
-    inputs, opts = env.inputs, env.options
+    inputs = env.inputs
     if inputs.feature_source == "video" or opts.pose_components == 0:
         return feats
     components = env.runtime.tool(
@@ -206,7 +224,7 @@ def _cluster_features(env: SegmentEnv, feats: Features, points: NDArray[np.float
 
 
 def _smoothed_labels(
-    env: SegmentEnv, soft: NDArray[np.float64], index: NDArray[np.int64]
+    env: SegmentEnv, opts: SegmentOptions, soft: NDArray[np.float64], index: NDArray[np.int64]
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     """Per-frame clusters ``(frames, animals)`` (-1 = none) and their soft confidence.
 
@@ -217,7 +235,7 @@ def _smoothed_labels(
     frames, animals = env.inputs.frames, len(env.inputs.animals)
     q = np.full((frames, animals, soft.shape[1]), np.nan)
     q[index[:, 0], index[:, 1]] = soft
-    dwell = max(1.0, env.options.cluster_dwell_s * env.inputs.fps)
+    dwell = max(1.0, opts.cluster_dwell_s * env.inputs.fps)
     labels = np.stack(
         [
             env.runtime.tool("smooth_assignments", smooth_assignments, q[:, a], dwell)
@@ -444,11 +462,12 @@ def load(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
 
 async def cluster(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
     """DEC over every (frame, animal) row with features; save ``clusters`` labels."""
-    rt, run, inputs, opts = env.runtime, env.run, env.inputs, env.options
+    rt, run, inputs = env.runtime, env.run, env.inputs
     t0 = time.perf_counter()
     warnings = list(state.get("warnings", []))
     points = run.load_arrays("points")["points"]
-    feats = _cluster_features(env, _session_features(env, points), points)
+    opts = _cluster_options(env, points)
+    feats = _cluster_features(env, opts, _session_features(env, points), points)
     x, index = feats.matrix()
     if len(x) < opts.k:
         raise InputError(
@@ -488,7 +507,7 @@ async def cluster(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
             stable = check.passed
             if not check.passed:
                 _warn(rt, warnings, f"stability: {check.message} (reported, not fatal)")
-    labels, confidence = _smoothed_labels(env, result.soft, index)
+    labels, confidence = _smoothed_labels(env, opts, result.soft, index)
     run.save_arrays("clusters", labels=labels, confidence=confidence)
     counts = np.bincount(labels[labels >= 0], minlength=opts.k)
     return {
