@@ -49,6 +49,13 @@ CHOICE_MARGIN = 0.1
 """A check prefers one reading where its score is lower than the other's by more than this
 share of the larger of the two."""
 
+CONSECUTIVE_ACCEL = 0.5
+"""Largest median acceleration of the refined reading over a chunk, as a share of the
+seeds' median bone length per frame², at which its frames count as consecutive video
+frames. Above it (labelled frames picked from a long recording, e.g. DANNCE's) neither the
+smoothness check nor the stage-wise track means anything, and the refined reading is kept.
+The simulated sessions stay below 0.3, a real 15-node SLEAP session near 0.2."""
+
 
 @dataclass(frozen=True)
 class ReadingScores:
@@ -155,6 +162,20 @@ def choose_readings(
     return take
 
 
+def consecutive(refined: ReadingScores, reference: NDArray[np.float64]) -> bool:
+    """Whether a chunk's frames move like consecutive video frames (``CONSECUTIVE_ACCEL``).
+
+    Args:
+        refined: the refined reading's scores over the chunk.
+        reference: ``(bones,)`` the seeds' bone lengths, calibration units.
+    """
+    acc = refined.smoothness[np.isfinite(refined.smoothness)]
+    bones = reference[np.isfinite(reference)]
+    if not acc.size or not bones.size:
+        return True
+    return bool(np.median(acc) <= CONSECUTIVE_ACCEL * np.median(bones))
+
+
 STAGEWISE = "stage-wise"
 """The name of the second reading in the trace (its events carry ``reading``) and frames.csv."""
 
@@ -213,11 +234,18 @@ def chosen_points(
         ours = rt.tool("score_reading", score_reading, pts3, reference, skeleton.bone_index)
         theirs = rt.tool("score_reading", score_reading, alt3, reference, skeleton.bone_index)
         take = choose_readings(ours, theirs, bone_tolerance)
+        reason = reading_scores_text(skeleton.keypoints, ours, theirs)
+        if not consecutive(ours, reference):
+            take[:] = False
+            reason = (
+                f"frames not consecutive (median acceleration above {CONSECUTIVE_ACCEL:g} "
+                f"of the median bone per frame²): refined reading kept; {reason}"
+            )
         names = [k for k, t in zip(skeleton.keypoints, take, strict=True) if t]
         rt.tracer.decision(
             decided_by="checks",
             action=f"{STAGEWISE} reading for {', '.join(names)}" if names else "refined reading",
-            reason=reading_scores_text(skeleton.keypoints, ours, theirs),
+            reason=reason,
         )
     pts3[:, take], pts2[:, :, take] = alt3[:, take], alt2[:, :, take]
     return pts3, pts2, names
@@ -244,11 +272,13 @@ def reading_scores_text(
 
 __all__ = [
     "CHOICE_MARGIN",
+    "CONSECUTIVE_ACCEL",
     "STAGEWISE",
     "Reading",
     "ReadingScores",
     "choose_readings",
     "chosen_points",
+    "consecutive",
     "reading_scores_text",
     "score_reading",
 ]

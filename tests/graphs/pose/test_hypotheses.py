@@ -22,6 +22,7 @@ from ethoagent.graphs.pose.hypotheses import (
     ReadingScores,
     choose_readings,
     chosen_points,
+    consecutive,
     score_reading,
 )
 from ethoagent.graphs.pose.item_stages import Env
@@ -149,6 +150,31 @@ def test_a_keypoint_the_refined_reading_lost_is_taken_from_the_stagewise_one(
     (decision,) = [e for e in read_trace(rt.run.trace_path) if e["kind"] == "decision"]
     assert decision["item"] == "frames 100-111" and decision["action"] == "stage-wise reading for c"
     assert "c: bone none/0, smoothness none/0" in decision["reason"]
+
+
+def test_frames_that_are_not_consecutive_keep_the_refined_reading(tmp_path: Path) -> None:
+    skeleton = Skeleton(name="line3", keypoints=("a", "b", "c"), bones=(("a", "b"), ("b", "c")))
+    rng = np.random.default_rng(0)
+    # labelled frames picked from a long recording: the body jumps 30 mm between frames
+    refined = _walk(12) + rng.uniform(-30.0, 30.0, size=(12, 1, 3))
+    refined[:, 2] = np.nan  # the refined reading lost c; the stage-wise one has it
+    stagewise = refined.copy()
+    stagewise[:, 2] = refined[:, 1] + np.array([10.0, 0.0, 0.0])
+    assert consecutive(score_reading(_walk(12), REFERENCE, BONES), REFERENCE)
+    assert not consecutive(score_reading(refined, REFERENCE, BONES), REFERENCE)
+    rt = offline_runtime(tmp_path, GRAPH_NAME, "choose", {})
+    pts3, _, taken = chosen_points(
+        rt,
+        [_reading("refined", refined), _reading(STAGEWISE, stagewise)],
+        REFERENCE,
+        skeleton,
+        0.25,
+        range(12),
+    )
+    assert taken == [] and np.isnan(pts3[:, 2]).all()
+    (decision,) = [e for e in read_trace(rt.run.trace_path) if e["kind"] == "decision"]
+    assert decision["action"] == "refined reading"
+    assert decision["reason"].startswith("frames not consecutive")
 
 
 @pytest.fixture(scope="module")
