@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from ethoagent.errors import InputError
 from ethoagent.tools.body import BodyRoles
 from ethoagent.tools.captions import (
+    MOVING_IN_PLACE,
     SLOW_SPEED,
     STILL_SPEED,
     KinematicCaption,
@@ -315,7 +316,7 @@ def caption_from_blob_kinematics(k: SnippetKinematics) -> KinematicCaption:
             f"outline ({turn:.2f} rad/s, within the outline's noise: {swing:.2f})"
         )
     elif label == "walking" and speed < SLOW_SPEED:
-        update = {"label": "moving_in_place", "direction": "none", "confidence": 0.4}
+        update = {"label": MOVING_IN_PLACE, "direction": "none", "confidence": 0.4}
         reason = (
             f"blob centre drifting at {speed:.2f} BL/s (< {SLOW_SPEED}) without turning: "
             "motion in place"

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict
 
 from ethoagent.errors import InputError
-from ethoagent.tools.captions import Caption, KinematicCaption, Speed
+from ethoagent.tools.captions import MOVING_IN_PLACE, Caption, KinematicCaption, Speed
 from ethoagent.tools.video_features import (
     BlobSettings,
     FrameSource,
@@ -292,7 +292,7 @@ def caption_from_clip_motion(m: ClipMotion) -> KinematicCaption:
     def make(label: str, confidence: float, confident: bool, reason: str) -> KinematicCaption:
         caption = Caption(
             posture=posture,
-            direction="none" if label in ("still", "moving_in_place") else "forward",
+            direction="none" if label in ("still", MOVING_IN_PLACE) else "forward",
             speed=speed,
             social_interaction="none",
             label=label,
@@ -311,4 +311,4 @@ def caption_from_clip_motion(m: ClipMotion) -> KinematicCaption:
         return make("darting", 0.5, False, f"{v}, {energy}")
     if m.centre_speed > IN_PLACE_SPEED:
         return make("walking", 0.5, False, f"{v}, {energy}")
-    return make("moving_in_place", 0.4, False, f"{v} while {energy}")
+    return make(MOVING_IN_PLACE, 0.4, False, f"{v} while {energy}")

@@ -233,10 +233,11 @@ def chosen_points(
     with rt.tracer.scope(node="choose_reading", item=f"frames {frames[0]}-{frames[-1]}"):
         ours = rt.tool("score_reading", score_reading, pts3, reference, skeleton.bone_index)
         theirs = rt.tool("score_reading", score_reading, alt3, reference, skeleton.bone_index)
-        take = choose_readings(ours, theirs, bone_tolerance)
         reason = reading_scores_text(skeleton.keypoints, ours, theirs)
-        if not consecutive(ours, reference):
-            take[:] = False
+        if consecutive(ours, reference):
+            take = choose_readings(ours, theirs, bone_tolerance)
+        else:
+            take = np.zeros(len(skeleton.keypoints), dtype=np.bool_)
             reason = (
                 f"frames not consecutive (median acceleration above {CONSECUTIVE_ACCEL:g} "
                 f"of the median bone per frame²): refined reading kept; {reason}"
