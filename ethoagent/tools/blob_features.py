@@ -31,6 +31,7 @@ __all__ = [
     "AXIS_NOISE",
     "BLOB_LAYOUT",
     "BLOB_ROLES",
+    "BLOB_SPLIT_S",
     "JITTER_FACTOR",
     "QUIET_SHARE",
     "RESTLESS_TURN",
@@ -81,6 +82,14 @@ its centre by about d / 2 and turns its long axis by about 2 d rad. A resting bl
 ``grooming`` only with its axis swinging faster than this times the floor too, so that a
 real video's noisier outline (floor 0.39 BL/s on the open-field video, 0.02–0.07 on the
 rendered sessions) does not turn every rest into grooming."""
+
+BLOB_SPLIT_S = 0.1
+"""With video alone, snippets are split where the blob captioner's per-window label
+(``tools.captions.classify_frames``, 0.5 s windows every 0.1 s) changes for at least this
+long, s (``split_snippet_s`` when that is shorter): one step of those windows, so the
+snippets follow the per-window captions, which carry a blob's ethogram (with keypoints
+the split needs 0.5 s). On the rendered 1-minute sessions of seeds 3–13 the per-window
+captions scored 0.638 macro-F1 and the graph with 0.5 s splits 0.583 (docs/segment.md)."""
 
 
 def _rolling(x: NDArray[np.float64], window: int) -> tuple[NDArray[np.float64], ...]:

@@ -52,7 +52,7 @@ from ethoagent.model.ethogram import Epoch, Snippet
 from ethoagent.model.pose import PoseData
 from ethoagent.nn.dec import fit_dec
 from ethoagent.runs import Run
-from ethoagent.tools.blob_features import caption_from_blob_kinematics
+from ethoagent.tools.blob_features import BLOB_SPLIT_S, caption_from_blob_kinematics
 from ethoagent.tools.captions import (
     DEFINITIONS,
     Caption,
@@ -546,6 +546,8 @@ def snippets(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
     base = kinematic_baselines(feats)
     video = inputs.feature_source == "video"
     captioner = caption_from_blob_kinematics if video else caption_from_kinematics
+    # a blob's 0.5 s windows carry its ethogram: split at each change (docs/segment.md)
+    split_s = min(opts.split_snippet_s, BLOB_SPLIT_S) if video else opts.split_snippet_s
     rows: list[dict[str, Any]] = []
     with rt.tracer.scope(node="snippets"):
         for a, name in enumerate(inputs.animals):
@@ -557,7 +559,7 @@ def snippets(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
                 min_s=opts.min_snippet_s,
                 max_s=opts.max_snippet_s,
             )
-            if opts.split_snippet_s > 0:
+            if split_s > 0:
                 per_frame = classify_frames(feats, a, base, captioner=captioner)
                 names = sorted(set(per_frame))
                 codes = np.searchsorted(names, per_frame)
@@ -567,7 +569,7 @@ def snippets(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
                     cut,
                     codes,
                     inputs.fps,
-                    min_s=min(opts.split_snippet_s, opts.max_snippet_s),
+                    min_s=min(split_s, opts.max_snippet_s),
                 )
             for s in cut:
                 kin = summarize_snippet(feats, a, s.start, s.stop, base)
