@@ -30,7 +30,8 @@ class SegmentOptions(BaseModel):
         min_snippet_s, max_snippet_s: snippet duration bounds, s.
         split_snippet_s: split snippets where the kinematic captioner's per-frame label
             (``tools.captions.classify_frames``) changes for at least this long, into
-            pieces of at least this long, s; 0 keeps the cluster runs whole.
+            pieces of at least this long, s; 0 keeps the cluster runs whole. With video
+            alone at most ``tools.blob_features.BLOB_SPLIT_S`` (0.1 s).
         sample_fps: frames per second sampled from a snippet (at most 10).
         sheet_tiles: most frames on one contact sheet.
         min_epoch_s: shortest epoch of the ethogram, s.
