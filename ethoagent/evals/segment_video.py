@@ -63,7 +63,7 @@ from ethoagent.sim.render import (
     render_view,
 )
 from ethoagent.sim.synthetic import KEYPOINTS, simulate_world
-from ethoagent.tools.blob_features import video_features
+from ethoagent.tools.blob_features import clustered_video_features, video_features
 from ethoagent.tools.cameras import make_ring_cameras, project_points
 from ethoagent.tools.cluster import kmeans_baseline
 from ethoagent.tools.video_features import BlobTracks, cached_tracks
@@ -201,7 +201,7 @@ def _kmeans_video(vc: VideoCase, inputs: SegmentInputs, cache: Path) -> NDArray[
     with VideoReader(vc.video) as reader:
         tracks, _ = cached_tracks(reader.path, reader, inputs.blob_settings(), cache)
     feats = video_features(tracks, inputs.fps, window_s=inputs.options.feature_window_s)
-    x, index = feats.matrix()
+    x, index = clustered_video_features(feats).matrix()
     out = np.full((vc.case.frames, vc.case.animals), -1, dtype=np.int64)
     out[index[:, 0], index[:, 1]] = kmeans_baseline(x, k=K, seed=inputs.options.seed)
     return out

@@ -10,9 +10,11 @@ ratio, area and the motion energy inside the blob, each with its rolling mean an
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.ndimage import median_filter
 
 from ethoagent.errors import InputError
 from ethoagent.tools.body import BodyRoles
@@ -28,15 +30,19 @@ from ethoagent.tools.features import BodyLayout, Features
 from ethoagent.tools.video_features import BlobTracks
 
 __all__ = [
+    "AREA_CONTEXT_S",
     "AXIS_NOISE",
     "BLOB_LAYOUT",
     "BLOB_ROLES",
     "BLOB_SPLIT_S",
+    "CAPTION_ONLY",
     "JITTER_FACTOR",
     "QUIET_SHARE",
+    "REAR_AREA",
     "RESTLESS_TURN",
     "VIDEO_FEATURES",
     "caption_from_blob_kinematics",
+    "clustered_video_features",
     "speed_noise",
     "video_features",
 ]
@@ -47,9 +53,13 @@ VIDEO_FEATURES: tuple[str, ...] = (
     "elongation",
     "aspect",
     "area",
+    "area_local",
     "motion",
 )
 """Per-frame blob features (each also as ``_mean`` and ``_std`` over the window)."""
+CAPTION_ONLY: tuple[str, ...] = ("area_local",)
+"""Blob features the captioner reads and the clusterings leave out
+(``clustered_video_features``): DEC's and KMeans' input stays the measured one."""
 
 BLOB_LAYOUT = BodyLayout(name="video blob", body=("blob front", "blob rear"))
 """The "layout" of blob features: no keypoints, the animal is its foreground blob."""
@@ -82,6 +92,14 @@ its centre by about d / 2 and turns its long axis by about 2 d rad. A resting bl
 ``grooming`` only with its axis swinging faster than this times the floor too, so that a
 real video's noisier outline (floor 0.39 BL/s on the open-field video, 0.02–0.07 on the
 rendered sessions) does not turn every rest into grooming."""
+AREA_CONTEXT_S = 8.0
+"""``area_local``: blob area over its median in the centred window of this many seconds.
+A rear lasts about a second and shrinks the top-viewed blob against the seconds around
+it; a curled or crouched rest keeps its smaller blob for longer, which a session-wide
+median cannot tell from a rear (docs/segment.md)."""
+REAR_AREA = 0.85
+"""A blob below 0.8 BL/s is ``rearing`` only with its area below this share of its
+surrounding seconds' (``area_local``), and a resting or drifting blob that small is."""
 
 BLOB_SPLIT_S = 0.1
 """With video alone, snippets are split where the blob captioner's per-window label
@@ -178,6 +196,11 @@ def _per_frame(tracks: BlobTracks, fps: float) -> dict[str, NDArray[np.float64]]
     jitter = np.linalg.norm(wobble, axis=2) * fps / body
     turn = np.diff(tracks.angle, axis=0, prepend=np.nan)
     turn = (turn + math.pi / 2) % math.pi - math.pi / 2
+    # the surrounding seconds' median area (gaps filled with the session's): rears are
+    # brief shrinkings against it, a posture held for longer is its own context
+    filled = np.where(np.isfinite(tracks.area), tracks.area, area0)
+    size = (max(1, round(AREA_CONTEXT_S * fps)) | 1, 1)
+    local = median_filter(filled, size=size, mode="nearest")
     motion = tracks.motion.copy()
     motion[0] = motion[1] if tracks.frames > 1 else 0.0
     speed[0] = speed[1] if tracks.frames > 1 else 0.0
@@ -190,6 +213,7 @@ def _per_frame(tracks: BlobTracks, fps: float) -> dict[str, NDArray[np.float64]]
             "elongation": tracks.major / body,
             "aspect": tracks.major / np.maximum(tracks.minor, 1e-6),
             "area": tracks.area / area0,
+            "area_local": tracks.area / local,
             "motion": motion,
             "jitter": jitter,
         }
@@ -218,7 +242,8 @@ def video_features(
         Features ``(frames, animals, 3 x len(VIDEO_FEATURES))``: each feature, its mean and
         its std; speeds in body lengths/s above the animal's noise floor (``speed_noise``,
         in ``report["speed_noise_mbl_s"]``), turning in rad/s, elongation and area relative
-        to the animal's median, aspect = length / width, motion a fraction of the blob's
+        to the animal's median (``area_local``: to its median over the surrounding
+        ``AREA_CONTEXT_S``), aspect = length / width, motion a fraction of the blob's
         pixels. A frame without a blob is not ``valid``. ``report`` carries
         ``masked_frames``, ``merged_frames``, ``speed_noise_mbl_s`` (floors, 1/1000 BL/s).
 
@@ -271,36 +296,31 @@ def video_features(
     )
 
 
-def caption_from_blob_kinematics(k: SnippetKinematics) -> KinematicCaption:
-    """Caption a snippet of blob features: ``caption_from_kinematics`` read for a blob.
+def clustered_video_features(features: Features) -> Features:
+    """The blob features DEC and KMeans cluster: all but ``CAPTION_ONLY``.
 
-    Some of the kinematic captioner's rules assume keypoints, and are read differently for
-    a blob (its centre and long axis are the outline's, not the body's):
-
-    - at rest (below ``STILL_SPEED`` BL/s), ``still`` or ``turning`` is ``grooming`` when
-      the blob's axis swings faster than ``RESTLESS_TURN`` rad/s on average and than
-      ``AXIS_NOISE`` times the blob's speed noise floor (``k.speed_noise``): the body
-      stays put while the head and forepaws move (the keypoint rules need the paws at the
-      head for grooming, and read a swinging axis as turning in place). Measured on
-      1-minute simulator sessions of seeds 3–13 (docs/segment.md);
-    - at rest with a turning axis below that, ``still``, not ``turning``: the axis of a
-      resting blob swings with its outline (a round, curled-up body has no clear axis);
-    - between ``STILL_SPEED`` and ``SLOW_SPEED`` BL/s without turning, where keypoints say
-      slow ``walking``, the blob says ``moving_in_place``: a drifting outline with the
-      animal staying put (grooming, sniffing, shifting its weight look alike from a blob;
-      the label of ``tools.clip_motion`` for motion without displacement). Measured on
-      simulator seeds 3, 5, 7, 9 and 11 (docs/segment.md): per 0.5 s window, macro-F1
-      0.533 against 0.488 for the keypoint rules on 1-minute sessions.
-
-    None is confident (a model with the frames should judge); every other rule is the
-    kinematic captioner's.
+    ``CAPTION_ONLY``'s ``_mean`` and ``_std`` go too; columns appended after the blob
+    features (embeddings) are kept.
 
     Args:
-        k: the snippet's kinematics, from blob features (``video_features``).
+        features: from ``video_features`` (``values`` ``(frames, animals, features)``).
 
     Returns:
-        The caption, whether the blob alone decides it, and the rule with its numbers.
+        The same frames and animals with fewer feature columns; ``valid`` recomputed.
     """
+    keep = [
+        i
+        for i, name in enumerate(features.names)
+        if name.removesuffix("_mean").removesuffix("_std") not in CAPTION_ONLY
+    ]
+    values = features.values[:, :, keep]
+    valid = np.asarray(np.isfinite(values).all(axis=2), dtype=np.bool_)
+    names = tuple(features.names[i] for i in keep)
+    return replace(features, values=values, names=names, valid=valid)
+
+
+def _blob_rules(k: SnippetKinematics) -> KinematicCaption:
+    """``caption_from_kinematics`` with the rest and drift rules read for a blob."""
     rule = caption_from_kinematics(k)
     label, speed = rule.caption.label, k.speed
     if speed is None:
@@ -334,3 +354,66 @@ def caption_from_blob_kinematics(k: SnippetKinematics) -> KinematicCaption:
         return rule
     caption = rule.caption.model_copy(update=update)
     return KinematicCaption(caption=caption, confident=False, reason=reason)
+
+
+def caption_from_blob_kinematics(k: SnippetKinematics) -> KinematicCaption:
+    """Caption a snippet of blob features: ``caption_from_kinematics`` read for a blob.
+
+    Some of the kinematic captioner's rules assume keypoints, and are read differently for
+    a blob (its centre and long axis are the outline's, not the body's):
+
+    - at rest (below ``STILL_SPEED`` BL/s), ``still`` or ``turning`` is ``grooming`` when
+      the blob's axis swings faster than ``RESTLESS_TURN`` rad/s on average and than
+      ``AXIS_NOISE`` times the blob's speed noise floor (``k.speed_noise``): the body
+      stays put while the head and forepaws move (the keypoint rules need the paws at the
+      head for grooming, and read a swinging axis as turning in place). Measured on
+      1-minute simulator sessions of seeds 3–13 (docs/segment.md);
+    - at rest with a turning axis below that, ``still``, not ``turning``: the axis of a
+      resting blob swings with its outline (a round, curled-up body has no clear axis);
+    - between ``STILL_SPEED`` and ``SLOW_SPEED`` BL/s without turning, where keypoints say
+      slow ``walking``, the blob says ``moving_in_place``: a drifting outline with the
+      animal staying put (grooming, sniffing, shifting its weight look alike from a blob;
+      the label of ``tools.clip_motion`` for motion without displacement). Measured on
+      simulator seeds 3, 5, 7, 9 and 11 (docs/segment.md): per 0.5 s window, macro-F1
+      0.533 against 0.488 for the keypoint rules on 1-minute sessions;
+    - a shortened blob (elongation below 0.8) is ``rearing`` only with its area below
+      ``REAR_AREA`` of its surrounding seconds' (``k.area_ratio``): a blob that stays
+      small for longer is a curled or crouched rest, read by the rules above; and a
+      blob below ``SLOW_SPEED`` that small is ``rearing`` where the rules above say
+      ``still``, ``grooming`` or ``moving_in_place`` (a rear seen from above need not
+      shorten the blob's axis). Measured on 1-minute simulator sessions of seeds 3–13
+      and 3-minute ones of seeds 5, 7 and 9 (docs/segment.md).
+
+    None is confident (a model with the frames should judge); every other rule is the
+    kinematic captioner's.
+
+    Args:
+        k: the snippet's kinematics, from blob features (``video_features``).
+
+    Returns:
+        The caption, whether the blob alone decides it, and the rule with its numbers.
+    """
+    rule = _blob_rules(k)
+    ratio, speed = k.area_ratio, k.speed
+    if ratio is None or speed is None:
+        return rule
+    label = rule.caption.label
+    if label == "rearing" and ratio >= REAR_AREA and k.height_ratio is None:
+        again = _blob_rules(k.model_copy(update={"elongation": None}))
+        caption = again.caption.model_copy(update={"posture": rule.caption.posture})
+        reason = (
+            f"blob shortened ({k.elongation:.2f} of its length) but its area is "
+            f"{ratio:.2f} of the surrounding seconds' (>= {REAR_AREA}): a held posture, "
+            f"not a rear; {again.reason}"
+        )
+        return KinematicCaption(caption=caption, confident=False, reason=reason)
+    if label in ("still", "grooming", MOVING_IN_PLACE) and ratio < REAR_AREA and speed < SLOW_SPEED:
+        caption = rule.caption.model_copy(
+            update={"label": "rearing", "direction": "none", "confidence": 0.5}
+        )
+        reason = (
+            f"blob area {ratio:.2f} of the surrounding seconds' (< {REAR_AREA}) at "
+            f"{speed:.2f} BL/s: raised for a moment"
+        )
+        return KinematicCaption(caption=caption, confident=False, reason=reason)
+    return rule

@@ -144,6 +144,8 @@ class SnippetKinematics(BaseModel):
         speed_noise: blob features only (``tools.blob_features``): the animal's blob-speed
             noise floor, BL/s, already subtracted from ``speed`` (the video's outline
             jitter, which the blob captioner reads its axis against).
+        area_ratio: blob features only: mean blob area / its median over the surrounding
+            seconds (``area_local``; a rearing blob shrinks for a moment).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -167,6 +169,7 @@ class SnippetKinematics(BaseModel):
     relative_heading: float | None = None
     approach_speed: float | None = None
     speed_noise: float | None = None
+    area_ratio: float | None = None
 
 
 class KinematicCaption(BaseModel):
@@ -318,6 +321,7 @@ def summarize_snippet(
         relative_heading=stat(col("relative_heading"), "median") if partners else None,
         approach_speed=stat(col("approach_speed")) if partners else None,
         speed_noise=None if noise is None else noise / 1000,
+        area_ratio=stat(col("area_local")),
     )
 
 

@@ -52,7 +52,11 @@ from ethoagent.model.ethogram import Epoch, Snippet
 from ethoagent.model.pose import PoseData
 from ethoagent.nn.dec import fit_dec
 from ethoagent.runs import Run
-from ethoagent.tools.blob_features import BLOB_SPLIT_S, caption_from_blob_kinematics
+from ethoagent.tools.blob_features import (
+    BLOB_SPLIT_S,
+    caption_from_blob_kinematics,
+    clustered_video_features,
+)
 from ethoagent.tools.captions import (
     DEFINITIONS,
     Caption,
@@ -205,10 +209,13 @@ def _cluster_features(
 ) -> Features:
     """What DEC clusters: pose features with the egocentric pose (``opts``), or as they are.
 
-    With ``pose_components`` 0 or video features, ``feats`` as they are.
+    With ``pose_components`` 0, ``feats`` as they are; video features without the
+    captioner's own columns (``clustered_video_features``).
     """
     inputs = env.inputs
-    if inputs.feature_source == "video" or opts.pose_components == 0:
+    if inputs.feature_source == "video":
+        return clustered_video_features(feats)
+    if opts.pose_components == 0:
         return feats
     components = env.runtime.tool(
         "compute_pose_components",
