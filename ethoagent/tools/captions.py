@@ -141,11 +141,9 @@ class SnippetKinematics(BaseModel):
         nose_nose, nose_tailbase: their medians, BL.
         relative_heading: median |heading difference| to the nearest animal, rad.
         approach_speed: mean closing speed to the nearest animal, BL/s (> 0 = closing).
-        speed_noise: blob features only (``tools.blob_features``): the animal's blob-speed
-            noise floor, BL/s, already subtracted from ``speed`` (the video's outline
-            jitter, which the blob captioner reads its axis against).
-        area_ratio: blob features only: mean blob area / its median over the surrounding
-            seconds (``area_local``; a rearing blob shrinks for a moment).
+        speed_noise, area_ratio: blob features only (``tools.blob_features``): the blob's
+            speed noise floor, BL/s, already subtracted from ``speed``; its mean area over
+            its median in the surrounding seconds (``area_local``).
     """
 
     model_config = ConfigDict(frozen=True)
