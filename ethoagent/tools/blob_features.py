@@ -3,8 +3,10 @@
 ``video_features`` turns each animal's blob track into the features the segment graph
 clusters and the kinematic captioner reads: the blob centre's speed (body lengths/s, above
 the animal's noise floor, ``speed_noise``), the axis' turning rate, elongation, aspect
-ratio, area and the motion energy inside the blob, each with its rolling mean and std.
-``caption_from_blob_kinematics`` is the kinematic captioner read for a blob (no keypoints).
+ratio, area (over the session's and over the surrounding seconds' median) and the motion
+energy inside the blob, each with its rolling mean and std; ``clustered_video_features``
+leaves out the columns only the captioner reads. ``caption_from_blob_kinematics`` is the
+kinematic captioner read for a blob (no keypoints).
 """
 
 from __future__ import annotations
