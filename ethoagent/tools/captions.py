@@ -53,6 +53,7 @@ __all__ = [
     "describe_kinematics",
     "kinematic_baselines",
     "normalise_label",
+    "read_blob_contact",
     "summarize_snippet",
 ]
 
@@ -144,6 +145,8 @@ class SnippetKinematics(BaseModel):
         speed_noise: blob features only (``tools.blob_features``): the animal's blob-speed
             noise floor, BL/s, already subtracted from ``speed`` (the video's outline
             jitter, which the blob captioner reads its axis against).
+        contact: blob features of several animals only: share of the frames in which the
+            animal's blob was shared with another (in contact, ``BlobTracks.merged``).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -167,6 +170,7 @@ class SnippetKinematics(BaseModel):
     relative_heading: float | None = None
     approach_speed: float | None = None
     speed_noise: float | None = None
+    contact: float | None = None
 
 
 class KinematicCaption(BaseModel):
@@ -351,6 +355,8 @@ def describe_kinematics(k: SnippetKinematics) -> str:
         )
     else:
         lines.append("- no other animal in the session")
+    if k.contact is not None:
+        lines.append(f"- in contact with another animal (one shared blob) {k.contact:.0%} of it")
     return "\n".join(lines)
 
 
@@ -434,6 +440,51 @@ def _contact_rule(k: SnippetKinematics, speed: float, d: float) -> tuple[str, fl
     if speed < STILL_SPEED:
         return "huddle", 0.6, f"at rest {d:.2f} BL from a partner"
     return "close_contact", 0.5, f"moving {d:.2f} BL from a partner"
+
+
+CONTACT_SHARE = 0.5
+"""``read_blob_contact``: least share of a snippet's frames in contact to read it as contact."""
+_SHAPE_LABELS = frozenset({"still", "turning", "rearing", "grooming", MOVING_IN_PLACE})
+"""Blob-caption labels read from the blob's shape or axis rather than its displacement."""
+
+
+def read_blob_contact(rule: KinematicCaption, k: SnippetKinematics) -> KinematicCaption:
+    """A blob caption of animals in contact: slow and in contact is ``huddle``.
+
+    While animals touch, each one's blob is its part of one shared blob
+    (``tools.video_features.split_blob``): the part's length, width and axis follow the
+    cut between the animals, not the animal's posture, so a label read from them
+    (``_SHAPE_LABELS``: a short part read as rearing, a swinging cut as turning or
+    grooming) says nothing of the animal. A snippet in contact in at least
+    ``CONTACT_SHARE`` of its frames and slower than ``SLOW_SPEED`` BL/s with such a label
+    is ``huddle`` (resting or moving in place beside another animal), not confident;
+    labels read from the displacement (walking, darting) are kept.
+
+    Args:
+        rule: the blob captioner's caption of the snippet.
+        k: the snippet's kinematics (``contact`` set from the blob tracks).
+
+    Returns:
+        ``rule``, or the contact caption.
+    """
+    slow = k.speed is not None and k.speed < SLOW_SPEED
+    if k.contact is None or k.contact < CONTACT_SHARE or not slow:
+        return rule
+    if rule.caption.label not in _SHAPE_LABELS:
+        return rule
+    caption = rule.caption.model_copy(
+        update={
+            "label": "huddle",
+            "posture": "unknown (its blob is shared with another animal)",
+            "social_interaction": "in contact with another animal (one shared blob)",
+            "confidence": 0.5,
+        }
+    )
+    reason = (
+        f"in contact (shared blob) in {k.contact:.0%} of the frames at {k.speed:.2f} BL/s; "
+        f"the blob captioner's {rule.caption.label!r} is read from a shared blob's shape"
+    )
+    return KinematicCaption(caption=caption, confident=False, reason=reason)
 
 
 def _rest_rule(

@@ -41,6 +41,7 @@ from ethoagent.tools.captions import (
     check_caption,
     describe_kinematics,
     normalise_label,
+    read_blob_contact,
 )
 from ethoagent.tools.clip_motion import (
     ClipMotion,
@@ -193,9 +194,14 @@ class CaptionEnv:
     captioner: str = "kinematics"
 
 
+def caption_blob(k: SnippetKinematics) -> KinematicCaption:
+    """The blob captioner, with animals in contact read as contact (``read_blob_contact``)."""
+    return read_blob_contact(caption_from_blob_kinematics(k), k)
+
+
 CAPTIONERS: dict[str, Callable[[SnippetKinematics], KinematicCaption]] = {
     "kinematics": caption_from_kinematics,
-    "blob": caption_from_blob_kinematics,
+    "blob": caption_blob,
 }
 """The cheap captioners by name: keypoint kinematics, or blob features (video alone)."""
 

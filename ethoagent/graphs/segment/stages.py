@@ -546,6 +546,8 @@ def snippets(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
     base = kinematic_baselines(feats)
     video = inputs.feature_source == "video"
     captioner = caption_from_blob_kinematics if video else caption_from_kinematics
+    # video of several animals: how much of each snippet the animal spent in contact
+    contact = run.load_arrays("blobs")["merged"] if video and len(inputs.animals) > 1 else None
     rows: list[dict[str, Any]] = []
     with rt.tracer.scope(node="snippets"):
         for a, name in enumerate(inputs.animals):
@@ -571,6 +573,9 @@ def snippets(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
                 )
             for s in cut:
                 kin = summarize_snippet(feats, a, s.start, s.stop, base)
+                if contact is not None:
+                    share = float(contact[s.start : s.stop, a].mean())
+                    kin = kin.model_copy(update={"contact": round(share, 4)})
                 rows.append(
                     {
                         "animal": a,
