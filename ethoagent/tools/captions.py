@@ -492,15 +492,17 @@ def _rest_rule(
 ) -> tuple[str, float, str]:
     """Rule 6 of ``caption_from_kinematics`` at rest: label, confidence and reason.
 
-    With the paws tracked and no partner within 1 BL, a heading that swings at
-    ``USUAL_TURN`` rad/s or more on average is ``moving_in_place``: the body rests while
-    the head or forepaws move (grooming, sniffing or shifting weight; most such snippets
-    of the simulator's sessions are grooming, docs/segment.md), not confident, so that a
-    model judges it. Otherwise the posture is usual (paw-head distance and elongation
-    above, back height below the ``USUAL_*`` ratios to the animal's session medians: a
-    confirmed ``still``) or held off its usual values (crouched, as in freezing:
-    ``still``, unconfirmed). Without paws or elongation (layouts without paws, blob
-    features) or beside a partner the posture tells neither: ``still``, unconfirmed.
+    With the paws tracked, a heading that swings at ``USUAL_TURN`` rad/s or more on
+    average is ``moving_in_place``: the body rests while the head or forepaws move
+    (grooming, sniffing or shifting weight; most such snippets of the simulator's
+    sessions are grooming, docs/segment.md), not confident, so that a model judges it;
+    beside a partner too (a resting animal grooms beside others: on the 3-mouse tuning
+    sessions, docs/segment.md "Three mice", reading it as still lost grooming). Otherwise
+    the posture is usual (paw-head distance and elongation above, back height below the
+    ``USUAL_*`` ratios to the animal's session medians: a confirmed ``still``) or held off
+    its usual values (crouched, as in freezing: ``still``, unconfirmed). Without paws or
+    elongation (layouts without paws, blob features) the posture tells neither, and
+    beside a partner it is not confirmed: ``still``, unconfirmed.
 
     Args:
         k: the snippet's kinematics.
@@ -510,12 +512,18 @@ def _rest_rule(
     """
     at_rest = f"mean speed {speed:.3f} BL/s < {STILL_SPEED}"
     paw, height, length = k.paw_head_ratio, k.height_ratio, k.elongation
-    if paw is None or length is None or near:
-        why = "a partner within 1 BL" if near else "paws or body length not tracked"
+    if paw is None or length is None:
+        why = "paws or body length not tracked"
         return "still", STILL_UNCONFIRMED, f"{at_rest}; posture not confirmed ({why})"
     if turn >= USUAL_TURN:
         reason = f"{at_rest}, but the heading swings at {turn:.2f} rad/s: moving in place"
         return MOVING_IN_PLACE, IN_PLACE_CONFIDENCE, reason
+    if near:
+        return (
+            "still",
+            STILL_UNCONFIRMED,
+            f"{at_rest}; posture not confirmed (a partner within 1 BL)",
+        )
     off = [
         f"paw to head {paw:.2f} x usual" if paw <= USUAL_PAW else "",
         f"back {height:.2f} x its usual height" if (height or 0.0) >= USUAL_HEIGHT else "",
@@ -598,9 +606,12 @@ def caption_from_kinematics(k: SnippetKinematics) -> KinematicCaption:
     if height is not None and height > REAR_HEIGHT:
         return make("rearing", 0.9, True, f"back height {height:.2f} x usual > {REAR_HEIGHT}")
     # walking past a partner closes the distance too; approaching is moving mostly
-    # towards it: the closing speed at least half the animal's own speed
+    # towards it: the closing speed at least half the animal's own speed. The distance
+    # closes alike for an animal at rest that a partner approaches, so the animal itself
+    # must move at the closing threshold or faster
     if (
         k.partners
+        and speed > APPROACH_SPEED
         and k.approach_speed is not None
         and k.approach_speed > APPROACH_SPEED
         and k.approach_speed >= APPROACH_SHARE * speed
