@@ -620,7 +620,8 @@ async def caption(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
         has_video=has_video,
         sheet=media.sheet if media is not None else no_sheet,
         clip=media.clip if media is not None else None,
-        motion=media.motion if media is not None else None,
+        # whole-frame pixel motion tells one animal's, not which of several animals moved
+        motion=media.motion if media is not None and len(inputs.animals) == 1 else None,
         captioner="blob" if inputs.feature_source == "video" else "kinematics",
     )
     items = [
