@@ -13,8 +13,9 @@ For labs with video and no pose model. The animals are found by background subtr
 3. ``track_blobs``: blobs are given to animals frame by frame by position (Hungarian
    assignment on the distance to each animal's last position). A blob other than the
    frame's largest must have ``ANIMAL_AREA_SHARE`` of one animal's area (``animal_area``)
-   to be an animal. Where fewer blobs than animals are seen, the animals that share a
-   blob are marked ``merged`` (contact), and the shared blob is cut into one part per
+   to be an animal. Where fewer blobs than animals are seen, animals share blobs (each
+   blob holds about as many animals as its area holds animal areas, ``_assign``); the
+   animals that share a blob are marked ``merged`` (contact), and the blob is cut into one part per
    animal (``split_blob``: k-means on its pixels started at the animals' last positions),
    so each animal keeps its own centre, axes and area through the contact; when they
    separate, the re-assignment is ``uncertain`` unless the best assignment beats the
@@ -85,6 +86,12 @@ at least this share of one animal's (``animal_area``). Specular spots, lighting 
 a tail cut off by the threshold make blobs of a tenth of an animal's area or less; were
 they taken for animals while two animals touch (one blob), the contact would go unflagged
 and the tracks would jump to them."""
+
+AREA_PERCENTILE = 75.0
+"""``animal_area``: percentile of the samples' summed blob areas taken as all animals'
+area. An animal that rests long becomes part of the median background and is missing
+from many samples, so the median sum falls short (to a third of the animals' area on a
+3-mouse tuning session, docs/segment.md "Three mice")."""
 
 MIN_SEEN = 0.2
 """``check_moving_animal``: least share of the background samples that must show a blob."""
@@ -456,9 +463,9 @@ def animal_area(
 ) -> float:
     """One animal's blob area, pixels² of the prepared frames (NaN when no sample has a blob).
 
-    The median over the samples that show a blob of their summed blob area (the
-    ``animals`` largest), divided by ``animals``: animals in contact make one blob of about
-    their summed area, so the sum does not depend on who touches whom.
+    The ``AREA_PERCENTILE`` percentile over the samples that show a blob of their summed
+    blob area (the ``animals`` largest), divided by ``animals``: animals in contact make
+    one blob of about their summed area, so the sum does not depend on who touches whom.
 
     Args:
         samples: prepared frames (``prepare_frame``), ``(h, w)`` float32.
@@ -472,17 +479,22 @@ def animal_area(
         for blobs in (detect_blobs(s, background, threshold, min_area, animals)[0] for s in samples)
         if blobs
     ]
-    return float(np.median(totals)) / animals if totals else math.nan
+    return float(np.percentile(totals, AREA_PERCENTILE)) / animals if totals else math.nan
 
 
 # --------------------------------------------------------------------------- tracking
 
 
-def _assign(last: NDArray[np.float64], blobs: list[Blob]) -> tuple[list[int], NDArray[np.float64]]:
+def _assign(
+    last: NDArray[np.float64], blobs: list[Blob], capacity: list[int], penalty: float
+) -> tuple[list[int], NDArray[np.float64]]:
     """Blob index per animal (``-1`` = none), every animal given a blob when there is one.
 
     With fewer blobs than animals, blobs are repeated so that animals can share one (the
-    merged case). Animals without a last position take the nearest-to-origin order.
+    merged case): blob ``b`` holds up to ``capacity[b]`` animals (its area in animals) at
+    the cost of the distance alone, each animal beyond that at ``penalty`` pixels more, so
+    that two animals that touch share the blob of two animals' area. Animals without a
+    last position take the nearest-to-origin order.
 
     Returns:
         The assignment and the ``(animals, blobs)`` distance matrix, pixels.
@@ -493,9 +505,10 @@ def _assign(last: NDArray[np.float64], blobs: list[Blob]) -> tuple[list[int], ND
     centres = np.array([b.centre for b in blobs])
     ref = np.where(np.isfinite(last), last, centres[0])
     dist = np.linalg.norm(ref[:, None, :] - centres[None, :, :], axis=2)
-    copies = -(-animals // len(blobs))
+    copies = animals if len(blobs) < animals else 1
+    over = np.array([[penalty * (c >= cap) for cap in capacity] for c in range(copies)])
     # a repeated blob costs a little more, so distinct blobs are used first
-    cost = np.concatenate([dist + 1e-3 * c for c in range(copies)], axis=1)
+    cost = np.concatenate([dist + over[c] + 1e-3 * c for c in range(copies)], axis=1)
     rows, cols = linear_sum_assignment(cost)
     out = [-1] * animals
     for r, c in zip(rows, cols, strict=True):
@@ -517,7 +530,8 @@ def _margin(dist: NDArray[np.float64], chosen: list[int], group: list[int]) -> f
 class _Tracker:
     """Frame-by-frame state of ``track_blobs`` (the last positions and open merges)."""
 
-    def __init__(self, animals: int, frames: int) -> None:
+    def __init__(self, animals: int, frames: int, animal_area: float = math.nan) -> None:
+        self.animal_area = animal_area
         self.last = np.full((animals, 2), np.nan)
         self.was_merged: set[int] = set()
         self.body = np.nan  # running median-ish blob length, pixels (processed frame)
@@ -554,7 +568,10 @@ class _Tracker:
         changed: NDArray[np.bool_] | None,
         margin_body: float,
     ) -> None:
-        chosen, dist = _assign(self.last, blobs)
+        body = self.body if math.isfinite(self.body) else 1.0
+        size = self.animal_area if math.isfinite(self.animal_area) else math.inf
+        capacity = [max(1, round(b.area / size)) for b in blobs]
+        chosen, dist = _assign(self.last, blobs, capacity, body)
         users: dict[int, list[int]] = {}
         for a, b in enumerate(chosen):
             if b >= 0:
@@ -562,10 +579,12 @@ class _Tracker:
         merged_now = {a for group in users.values() if len(group) > 1 for a in group}
         # identity check: animals leaving a merge are re-assigned by their last position
         leaving = sorted(self.was_merged - merged_now)
-        if len(leaving) > 1 and all(chosen[a] >= 0 for a in leaving):
-            body = self.body if math.isfinite(self.body) else 1.0
-            if _margin(dist, chosen, leaving) < margin_body * body:
-                self.uncertain[f, leaving] = True
+        if (
+            len(leaving) > 1
+            and all(chosen[a] >= 0 for a in leaving)
+            and _margin(dist, chosen, leaving) < margin_body * body
+        ):
+            self.uncertain[f, leaving] = True
         self.was_merged = merged_now
         own: dict[int, Blob] = {}
         for b, group in users.items():
@@ -622,7 +641,7 @@ def track_blobs(
     min_area = settings.min_area_fraction * h * w
     per_animal = animal_area(samples, background, threshold, min_area, settings.animals)
     floor = ANIMAL_AREA_SHARE * per_animal if math.isfinite(per_animal) else 0.0
-    tracker = _Tracker(settings.animals, n)
+    tracker = _Tracker(settings.animals, n, per_animal)
     frame_motion = np.full(n, np.nan)
     previous: NDArray[np.float32] | None = None
     scale = 1.0
