@@ -53,7 +53,6 @@ __all__ = [
     "describe_kinematics",
     "kinematic_baselines",
     "normalise_label",
-    "read_blob_contact",
     "summarize_snippet",
 ]
 
@@ -145,8 +144,7 @@ class SnippetKinematics(BaseModel):
         speed_noise: blob features only (``tools.blob_features``): the animal's blob-speed
             noise floor, BL/s, already subtracted from ``speed`` (the video's outline
             jitter, which the blob captioner reads its axis against).
-        contact: blob features of several animals only: share of the frames in which the
-            animal's blob was shared with another (in contact, ``BlobTracks.merged``).
+        contact: video of several animals: share of frames its blob is shared (in contact).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -355,8 +353,7 @@ def describe_kinematics(k: SnippetKinematics) -> str:
         )
     else:
         lines.append("- no other animal in the session")
-    if k.contact is not None:
-        lines.append(f"- in contact with another animal (one shared blob) {k.contact:.0%} of it")
+    lines += [] if k.contact is None else [f"- in contact (one shared blob) {k.contact:.0%} of it"]
     return "\n".join(lines)
 
 
@@ -442,67 +439,18 @@ def _contact_rule(k: SnippetKinematics, speed: float, d: float) -> tuple[str, fl
     return "close_contact", 0.5, f"moving {d:.2f} BL from a partner"
 
 
-CONTACT_SHARE = 0.5
-"""``read_blob_contact``: least share of a snippet's frames in contact to read it as contact."""
-_SHAPE_LABELS = frozenset({"still", "turning", "rearing", "grooming", MOVING_IN_PLACE})
-"""Blob-caption labels read from the blob's shape or axis rather than its displacement."""
-
-
-def read_blob_contact(rule: KinematicCaption, k: SnippetKinematics) -> KinematicCaption:
-    """A blob caption of animals in contact: slow and in contact is ``huddle``.
-
-    While animals touch, each one's blob is its part of one shared blob
-    (``tools.video_features.split_blob``): the part's length, width and axis follow the
-    cut between the animals, not the animal's posture, so a label read from them
-    (``_SHAPE_LABELS``: a short part read as rearing, a swinging cut as turning or
-    grooming) says nothing of the animal. A snippet in contact in at least
-    ``CONTACT_SHARE`` of its frames and slower than ``SLOW_SPEED`` BL/s with such a label
-    is ``huddle`` (resting or moving in place beside another animal), not confident;
-    labels read from the displacement (walking, darting) are kept.
-
-    Args:
-        rule: the blob captioner's caption of the snippet.
-        k: the snippet's kinematics (``contact`` set from the blob tracks).
-
-    Returns:
-        ``rule``, or the contact caption.
-    """
-    slow = k.speed is not None and k.speed < SLOW_SPEED
-    if k.contact is None or k.contact < CONTACT_SHARE or not slow:
-        return rule
-    if rule.caption.label not in _SHAPE_LABELS:
-        return rule
-    caption = rule.caption.model_copy(
-        update={
-            "label": "huddle",
-            "posture": "unknown (its blob is shared with another animal)",
-            "social_interaction": "in contact with another animal (one shared blob)",
-            "confidence": 0.5,
-        }
-    )
-    reason = (
-        f"in contact (shared blob) in {k.contact:.0%} of the frames at {k.speed:.2f} BL/s; "
-        f"the blob captioner's {rule.caption.label!r} is read from a shared blob's shape"
-    )
-    return KinematicCaption(caption=caption, confident=False, reason=reason)
-
-
 def _rest_rule(
     k: SnippetKinematics, speed: float, turn: float, near: bool
 ) -> tuple[str, float, str]:
     """Rule 6 of ``caption_from_kinematics`` at rest: label, confidence and reason.
 
-    With the paws tracked, a heading that swings at ``USUAL_TURN`` rad/s or more on
-    average is ``moving_in_place``: the body rests while the head or forepaws move
-    (grooming, sniffing or shifting weight; most such snippets of the simulator's
-    sessions are grooming, docs/segment.md), not confident, so that a model judges it;
-    beside a partner too (a resting animal grooms beside others: on the 3-mouse tuning
-    sessions, docs/segment.md "Three mice", reading it as still lost grooming). Otherwise
-    the posture is usual (paw-head distance and elongation above, back height below the
-    ``USUAL_*`` ratios to the animal's session medians: a confirmed ``still``) or held off
-    its usual values (crouched, as in freezing: ``still``, unconfirmed). Without paws or
-    elongation (layouts without paws, blob features) the posture tells neither, and
-    beside a partner it is not confirmed: ``still``, unconfirmed.
+    With paws tracked, a heading swinging at ``USUAL_TURN`` rad/s or more on average is
+    ``moving_in_place``, beside a partner too (docs/segment.md "Three mice"): the body
+    rests while the head or forepaws move (mostly grooming in the simulator), not
+    confident. Otherwise the posture is usual (paw-head distance and elongation above,
+    back height below the ``USUAL_*`` ratios to the session medians: a confirmed
+    ``still``) or held off them (crouched, as in freezing), and without paws or
+    elongation or beside a partner it tells neither: ``still``, unconfirmed.
 
     Args:
         k: the snippet's kinematics.
@@ -512,18 +460,12 @@ def _rest_rule(
     """
     at_rest = f"mean speed {speed:.3f} BL/s < {STILL_SPEED}"
     paw, height, length = k.paw_head_ratio, k.height_ratio, k.elongation
-    if paw is None or length is None:
-        why = "paws or body length not tracked"
+    if paw is None or length is None or (near and turn < USUAL_TURN):
+        why = "a partner within 1 BL" if near and turn < USUAL_TURN else "paws or length untracked"
         return "still", STILL_UNCONFIRMED, f"{at_rest}; posture not confirmed ({why})"
     if turn >= USUAL_TURN:
         reason = f"{at_rest}, but the heading swings at {turn:.2f} rad/s: moving in place"
         return MOVING_IN_PLACE, IN_PLACE_CONFIDENCE, reason
-    if near:
-        return (
-            "still",
-            STILL_UNCONFIRMED,
-            f"{at_rest}; posture not confirmed (a partner within 1 BL)",
-        )
     off = [
         f"paw to head {paw:.2f} x usual" if paw <= USUAL_PAW else "",
         f"back {height:.2f} x its usual height" if (height or 0.0) >= USUAL_HEIGHT else "",
@@ -605,10 +547,8 @@ def caption_from_kinematics(k: SnippetKinematics) -> KinematicCaption:
     height = k.height_ratio
     if height is not None and height > REAR_HEIGHT:
         return make("rearing", 0.9, True, f"back height {height:.2f} x usual > {REAR_HEIGHT}")
-    # walking past a partner closes the distance too; approaching is moving mostly
-    # towards it: the closing speed at least half the animal's own speed. The distance
-    # closes alike for an animal at rest that a partner approaches, so the animal itself
-    # must move at the closing threshold or faster
+    # walking past a partner, or resting while it comes, closes the distance too; approaching
+    # is moving (faster than the closing threshold), closing at least half the own speed
     if (
         k.partners
         and speed > APPROACH_SPEED

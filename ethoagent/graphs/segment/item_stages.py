@@ -41,7 +41,6 @@ from ethoagent.tools.captions import (
     check_caption,
     describe_kinematics,
     normalise_label,
-    read_blob_contact,
 )
 from ethoagent.tools.clip_motion import (
     ClipMotion,
@@ -49,6 +48,7 @@ from ethoagent.tools.clip_motion import (
     describe_clip_motion,
 )
 from ethoagent.tools.cluster import check_clusters
+from ethoagent.tools.contact_captions import read_blob_contact
 from ethoagent.tools.ethogram import check_min_duration, check_vocabulary
 from ethoagent.tools.merge import check_window_tiling, merge_epochs
 

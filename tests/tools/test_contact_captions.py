@@ -5,12 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ethoagent.tools.blob_features import caption_from_blob_kinematics
-from ethoagent.tools.captions import (
-    CONTACT_SHARE,
-    SLOW_SPEED,
-    SnippetKinematics,
-    read_blob_contact,
-)
+from ethoagent.tools.captions import SLOW_SPEED, SnippetKinematics
+from ethoagent.tools.contact_captions import CONTACT_SHARE, read_blob_contact
 
 
 def _kin(speed: float, elongation: float, contact: float | None) -> SnippetKinematics:
