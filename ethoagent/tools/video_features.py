@@ -235,7 +235,7 @@ class BlobTracks:
         else:
             note = (
                 f"the animals' blobs merged in {episodes} episode(s) (contact); those frames "
-                "are flagged 'merged' and carry the shared blob's values, and "
+                "are flagged 'merged' and carry their part of the shared blob, and "
                 f"{uncertain} re-assignment(s) after a merge had a margin below the identity "
                 "check's (a swap of identities is possible there)"
             )
@@ -493,7 +493,8 @@ def _assign(
     With fewer blobs than animals, blobs are repeated so that animals can share one (the
     merged case): blob ``b`` holds up to ``capacity[b]`` animals (its area in animals) at
     the cost of the distance alone, each animal beyond that at ``penalty`` pixels more, so
-    that two animals that touch share the blob of two animals' area. Animals without a
+    that two animals that touch share the blob of two animals' area (animals lying over
+    each other make less than their summed area, and count as fewer). Animals without a
     last position take the nearest-to-origin order.
 
     Returns:
