@@ -7,9 +7,8 @@ confidence. This module holds the model-free side of that step:
 - ``kinematic_baselines`` / ``summarize_snippet``: a ``SnippetKinematics`` per snippet from
   ``tools.features.Features`` (means and percentiles over the snippet's frames, in body
   lengths per second, radians and ratios to the animal's own session median);
-- ``describe_kinematics``: the summary as lines of text for a prompt;
-- ``caption_from_kinematics``: a caption by fixed thresholds, and whether those
-  thresholds are *clear* enough that no model needs to look (``KinematicCaption``);
+- ``describe_kinematics``: the summary as lines of text for a prompt; ``caption_from_kinematics``:
+  a caption by fixed thresholds, and whether they are *clear* enough that no model needs to look;
 - ``classify_frames``: the captioner's label per frame, from a short window centred on
   it, so that snippets can be split where the behaviour changes inside a cluster run;
 - ``check_caption``: does a caption (any source) contradict the kinematics? A
@@ -141,9 +140,9 @@ class SnippetKinematics(BaseModel):
         nose_nose, nose_tailbase: their medians, BL.
         relative_heading: median |heading difference| to the nearest animal, rad.
         approach_speed: mean closing speed to the nearest animal, BL/s (> 0 = closing).
-        speed_noise, area_ratio: blob features only (``tools.blob_features``): the blob's
-            speed noise floor, BL/s, already subtracted from ``speed``; its mean area over
-            its median in the surrounding seconds (``area_local``).
+        speed_noise, area_ratio, contact: blob features only: the blob's speed noise floor,
+            BL/s, already subtracted from ``speed``; its mean area over its median in the
+            surrounding seconds (``area_local``); share of frames its blob is shared.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -168,6 +167,7 @@ class SnippetKinematics(BaseModel):
     approach_speed: float | None = None
     speed_noise: float | None = None
     area_ratio: float | None = None
+    contact: float | None = None
 
 
 class KinematicCaption(BaseModel):
@@ -353,6 +353,7 @@ def describe_kinematics(k: SnippetKinematics) -> str:
         )
     else:
         lines.append("- no other animal in the session")
+    lines += [] if k.contact is None else [f"- in contact (one shared blob) {k.contact:.0%} of it"]
     return "\n".join(lines)
 
 
@@ -443,15 +444,13 @@ def _rest_rule(
 ) -> tuple[str, float, str]:
     """Rule 6 of ``caption_from_kinematics`` at rest: label, confidence and reason.
 
-    With the paws tracked and no partner within 1 BL, a heading that swings at
-    ``USUAL_TURN`` rad/s or more on average is ``moving_in_place``: the body rests while
-    the head or forepaws move (grooming, sniffing or shifting weight; most such snippets
-    of the simulator's sessions are grooming, docs/segment.md), not confident, so that a
-    model judges it. Otherwise the posture is usual (paw-head distance and elongation
-    above, back height below the ``USUAL_*`` ratios to the animal's session medians: a
-    confirmed ``still``) or held off its usual values (crouched, as in freezing:
-    ``still``, unconfirmed). Without paws or elongation (layouts without paws, blob
-    features) or beside a partner the posture tells neither: ``still``, unconfirmed.
+    With paws tracked, a heading swinging at ``USUAL_TURN`` rad/s or more on average is
+    ``moving_in_place``, beside a partner too (docs/segment.md "Three mice"): the body
+    rests while the head or forepaws move (mostly grooming in the simulator), not
+    confident. Otherwise the posture is usual (paw-head distance and elongation above,
+    back height below the ``USUAL_*`` ratios to the session medians: a confirmed
+    ``still``) or held off them (crouched, as in freezing), and without paws or
+    elongation or beside a partner it tells neither: ``still``, unconfirmed.
 
     Args:
         k: the snippet's kinematics.
@@ -461,8 +460,8 @@ def _rest_rule(
     """
     at_rest = f"mean speed {speed:.3f} BL/s < {STILL_SPEED}"
     paw, height, length = k.paw_head_ratio, k.height_ratio, k.elongation
-    if paw is None or length is None or near:
-        why = "a partner within 1 BL" if near else "paws or body length not tracked"
+    if paw is None or length is None or (near and turn < USUAL_TURN):
+        why = "a partner within 1 BL" if near and turn < USUAL_TURN else "paws or length untracked"
         return "still", STILL_UNCONFIRMED, f"{at_rest}; posture not confirmed ({why})"
     if turn >= USUAL_TURN:
         reason = f"{at_rest}, but the heading swings at {turn:.2f} rad/s: moving in place"
@@ -548,10 +547,11 @@ def caption_from_kinematics(k: SnippetKinematics) -> KinematicCaption:
     height = k.height_ratio
     if height is not None and height > REAR_HEIGHT:
         return make("rearing", 0.9, True, f"back height {height:.2f} x usual > {REAR_HEIGHT}")
-    # walking past a partner closes the distance too; approaching is moving mostly
-    # towards it: the closing speed at least half the animal's own speed
+    # walking past a partner, or resting while it comes, closes the distance too; approaching
+    # is moving (faster than the closing threshold), closing at least half the own speed
     if (
         k.partners
+        and speed > APPROACH_SPEED
         and k.approach_speed is not None
         and k.approach_speed > APPROACH_SPEED
         and k.approach_speed >= APPROACH_SHARE * speed

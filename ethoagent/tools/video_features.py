@@ -11,11 +11,15 @@ For labs with video and no pose model. The animals are found by background subtr
    Each blob's centre and principal axes come from the second moments of its body core
    (``CORE_DEPTH``: a tail or a thin shadow left out), its area from the whole blob.
 3. ``track_blobs``: blobs are given to animals frame by frame by position (Hungarian
-   assignment on the distance to each animal's last position). Animals are kept apart
-   by identity checks: where fewer blobs than animals are seen, the animals that share a
-   blob are marked ``merged`` (contact: the shared blob's values, never another animal's
-   identity); when they separate, the re-assignment is ``uncertain`` unless the best
-   assignment beats the swapped one by ``identity_margin`` body lengths.
+   assignment on the distance to each animal's last position). A blob other than the
+   frame's largest must have ``ANIMAL_AREA_SHARE`` of one animal's area (``animal_area``)
+   to be an animal. Where fewer blobs than animals are seen, animals share blobs (each
+   blob holds about as many animals as its area holds animal areas, ``_assign``); the
+   animals that share a blob are marked ``merged`` (contact), and the blob is cut into one part per
+   animal (``split_blob``: k-means on its pixels started at the animals' last positions),
+   so each animal keeps its own centre, axes and area through the contact; when they
+   separate, the re-assignment is ``uncertain`` unless the best assignment beats the
+   swapped one by ``identity_margin`` body lengths.
 4. ``tools.blob_features.video_features``: per animal, the blob centre's speed (above
    its noise floor) and the axis' turning rate, elongation (blob length over the animal's
    median length: < 1 when a top-viewed animal rears or curls), aspect ratio, area
@@ -45,7 +49,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from itertools import permutations
 from pathlib import Path
 from typing import Any, Protocol
@@ -73,8 +77,21 @@ __all__ = [
     "track_blobs",
 ]
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 """Bumped when the tracks' meaning changes, so older cache files are not read."""
+
+ANIMAL_AREA_SHARE = 0.35
+"""``track_blobs``: a blob other than a frame's largest is an animal only when its area is
+at least this share of one animal's (``animal_area``). Specular spots, lighting flicker and
+a tail cut off by the threshold make blobs of a tenth of an animal's area or less; were
+they taken for animals while two animals touch (one blob), the contact would go unflagged
+and the tracks would jump to them."""
+
+AREA_PERCENTILE = 75.0
+"""``animal_area``: percentile of the samples' summed blob areas taken as all animals'
+area. An animal that rests long becomes part of the median background and is missing
+from many samples, so the median sum falls short (to a third of the animals' area on a
+3-mouse tuning session, docs/segment.md "Three mice")."""
 
 MIN_SEEN = 0.2
 """``check_moving_animal``: least share of the background samples that must show a blob."""
@@ -141,6 +158,8 @@ class Blob:
         angle: orientation of the principal axis, rad in ``[0, pi)``.
         box: ``(x, y, width, height)`` bounding box, pixels of the scaled frame.
         label: component label in the frame's label image.
+        mask: ``(height, width)`` bool, the blob's pixels within ``box`` (a part of a
+            split blob: its own pixels only).
     """
 
     centre: tuple[float, float]
@@ -150,6 +169,7 @@ class Blob:
     angle: float
     box: tuple[int, int, int, int]
     label: int
+    mask: NDArray[np.bool_] = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -164,7 +184,8 @@ class BlobTracks:
         angle: ``(frames, animals)`` float64, axis orientation, rad in ``[0, pi)``.
         motion: ``(frames, animals)`` float64, fraction of the blob's pixels whose grey
             level changed by more than the threshold since the previous frame.
-        merged: ``(frames, animals)`` bool, the animal shares its blob with another.
+        merged: ``(frames, animals)`` bool, the animal shares its blob with another (its
+            values are those of its part of the blob, ``split_blob``).
         held: ``(frames, animals)`` bool, no blob of the animal was seen, and its last blob
             is held in place: an animal still for long merges into the median background,
             so a vanished animal is taken to be where it was last seen, not moving.
@@ -214,7 +235,7 @@ class BlobTracks:
         else:
             note = (
                 f"the animals' blobs merged in {episodes} episode(s) (contact); those frames "
-                "are flagged 'merged' and carry the shared blob's values, and "
+                "are flagged 'merged' and carry their part of the shared blob, and "
                 f"{uncertain} re-assignment(s) after a merge had a margin below the identity "
                 "check's (a swap of identities is possible there)"
             )
@@ -338,37 +359,143 @@ def detect_blobs(
     depth = cv2.distanceTransform(mask, cv2.DIST_L2, 3) if order else None
     blobs: list[Blob] = []
     for i in order[:most]:
-        x, y, w, h, area = (int(v) for v in stats[i])
+        x, y, w, h, _ = (int(v) for v in stats[i])
         assert depth is not None
         inside = labels[y : y + h, x : x + w] == i
         d = np.where(inside, depth[y : y + h, x : x + w], 0.0)
-        ys, xs = np.nonzero(d >= CORE_DEPTH * float(d.max()))
-        cx, cy = xs.mean() + x, ys.mean() + y
-        cov = np.cov(np.stack([xs, ys])) if area > 1 else np.eye(2)
-        evals, evecs = np.linalg.eigh(cov)
-        major_vec = evecs[:, 1]
-        blobs.append(
-            Blob(
-                centre=(float(cx), float(cy)),
-                area=float(area),
-                major=4.0 * math.sqrt(max(float(evals[1]), 0.0)),
-                minor=4.0 * math.sqrt(max(float(evals[0]), 0.0)),
-                angle=float(math.atan2(major_vec[1], major_vec[0]) % math.pi),
-                box=(x, y, w, h),
-                label=int(i),
-            )
-        )
+        blobs.append(_measure(inside, d, (x, y, w, h), int(i)))
     return blobs, np.asarray(labels, dtype=np.int32)
+
+
+def _measure(
+    inside: NDArray[np.bool_],
+    depth: NDArray[np.float32],
+    box: tuple[int, int, int, int],
+    label: int,
+) -> Blob:
+    """A blob's centre and axes from its body core, its area from all of its pixels.
+
+    Args:
+        inside: ``(h, w)`` bool, the blob's pixels within ``box``.
+        depth: ``(h, w)`` float, each pixel's distance to the background (0 outside).
+        box: ``(x, y, width, height)`` of ``inside`` in the frame, pixels.
+        label: component label in the frame's label image.
+    """
+    x, y, _, _ = box
+    ys, xs = np.nonzero(depth >= CORE_DEPTH * float(depth.max()))
+    area = int(inside.sum())
+    cov = np.cov(np.stack([xs, ys])) if len(xs) > 1 else np.eye(2)
+    evals, evecs = np.linalg.eigh(cov)
+    major_vec = evecs[:, 1]
+    return Blob(
+        centre=(float(xs.mean() + x), float(ys.mean() + y)),
+        area=float(area),
+        major=4.0 * math.sqrt(max(float(evals[1]), 0.0)),
+        minor=4.0 * math.sqrt(max(float(evals[0]), 0.0)),
+        angle=float(math.atan2(major_vec[1], major_vec[0]) % math.pi),
+        box=box,
+        label=label,
+        mask=inside,
+    )
+
+
+SPLIT_ITERATIONS = 10
+"""Lloyd iterations of ``split_blob`` (the seeds are the animals' last positions, so a few
+suffice)."""
+
+
+def split_blob(blob: Blob, labels: NDArray[np.int32], seeds: NDArray[np.float64]) -> list[Blob]:
+    """Cut a blob of several animals in contact into one part per animal.
+
+    The blob's pixels are clustered by k-means (k = ``len(seeds)``) started at the
+    animals' last positions, so each part keeps the animal whose seed it grew from; each
+    part is then measured like a blob (``detect_blobs``: centre and axes of its core, its
+    depth taken inside the part). Two animals side by side or nose to tail are cut
+    between them; where the seeds coincide (no position known), they are spread along the
+    blob's long axis.
+
+    Args:
+        blob: the shared blob (from ``detect_blobs`` on the frame of ``labels``).
+        labels: ``(h, w)`` int32 component label image of the frame.
+        seeds: ``(k, 2)`` float64, the animals' last ``(x, y)`` positions, pixels of the
+            processed frame; NaN = unknown (the blob's centre is used).
+
+    Returns:
+        ``k`` blobs in the order of ``seeds``; a part left without pixels is the whole blob.
+    """
+    x, y, w, h = blob.box
+    inside = labels[y : y + h, x : x + w] == blob.label
+    ys, xs = np.nonzero(inside)
+    pts = np.stack([xs + x, ys + y], axis=1).astype(np.float64)
+    k = len(seeds)
+    centres = np.where(np.isfinite(seeds), seeds, np.asarray(blob.centre))
+    spread = np.linalg.norm(centres[:, None] - centres[None], axis=2)
+    spread[np.eye(k, dtype=bool)] = np.inf
+    if spread.min() < 1.0:
+        axis = np.array([math.cos(blob.angle), math.sin(blob.angle)])
+        offsets = np.linspace(-0.25, 0.25, k)[:, None] * blob.major
+        centres = np.asarray(blob.centre) + offsets * axis
+    part = np.zeros(len(pts), dtype=np.int64)
+    for _ in range(SPLIT_ITERATIONS):
+        part = np.argmin(np.linalg.norm(pts[:, None] - centres[None], axis=2), axis=1)
+        for j in range(k):
+            if np.any(part == j):
+                centres[j] = pts[part == j].mean(axis=0)
+    out: list[Blob] = []
+    for j in range(k):
+        mask = np.zeros_like(inside)
+        mask[ys[part == j], xs[part == j]] = True
+        if not mask.any():
+            out.append(blob)
+            continue
+        padded = np.pad(mask, 1).astype(np.uint8)
+        depth = np.asarray(cv2.distanceTransform(padded, cv2.DIST_L2, 3), dtype=np.float32)
+        out.append(_measure(mask, depth[1:-1, 1:-1], blob.box, blob.label))
+    return out
+
+
+def animal_area(
+    samples: Iterable[NDArray[np.float32]],
+    background: NDArray[np.float32],
+    threshold: float,
+    min_area: float,
+    animals: int,
+) -> float:
+    """One animal's blob area, pixels² of the prepared frames (NaN when no sample has a blob).
+
+    The ``AREA_PERCENTILE`` percentile over the samples that show a blob of their summed
+    blob area (the ``animals`` largest), divided by ``animals``: animals in contact make
+    one blob of about their summed area, so the sum does not depend on who touches whom.
+
+    Args:
+        samples: prepared frames (``prepare_frame``), ``(h, w)`` float32.
+        background: ``(h, w)`` float32, from ``estimate_background``.
+        threshold: foreground threshold, grey levels.
+        min_area: smallest blob, pixels².
+        animals: animals in the video.
+    """
+    totals = [
+        sum(b.area for b in blobs)
+        for blobs in (detect_blobs(s, background, threshold, min_area, animals)[0] for s in samples)
+        if blobs
+    ]
+    return float(np.percentile(totals, AREA_PERCENTILE)) / animals if totals else math.nan
 
 
 # --------------------------------------------------------------------------- tracking
 
 
-def _assign(last: NDArray[np.float64], blobs: list[Blob]) -> tuple[list[int], NDArray[np.float64]]:
+def _assign(
+    last: NDArray[np.float64], blobs: list[Blob], capacity: list[int], penalty: float
+) -> tuple[list[int], NDArray[np.float64]]:
     """Blob index per animal (``-1`` = none), every animal given a blob when there is one.
 
     With fewer blobs than animals, blobs are repeated so that animals can share one (the
-    merged case). Animals without a last position take the nearest-to-origin order.
+    merged case): blob ``b`` holds up to ``capacity[b]`` animals (its area in animals) at
+    the cost of the distance alone, each animal beyond that at ``penalty`` pixels more, so
+    that two animals that touch share the blob of two animals' area (animals lying over
+    each other make less than their summed area, and count as fewer). Animals without a
+    last position take the nearest-to-origin order.
 
     Returns:
         The assignment and the ``(animals, blobs)`` distance matrix, pixels.
@@ -379,9 +506,10 @@ def _assign(last: NDArray[np.float64], blobs: list[Blob]) -> tuple[list[int], ND
     centres = np.array([b.centre for b in blobs])
     ref = np.where(np.isfinite(last), last, centres[0])
     dist = np.linalg.norm(ref[:, None, :] - centres[None, :, :], axis=2)
-    copies = -(-animals // len(blobs))
+    copies = animals if len(blobs) < animals else 1
+    over = np.array([[penalty * (c >= cap) for cap in capacity] for c in range(copies)])
     # a repeated blob costs a little more, so distinct blobs are used first
-    cost = np.concatenate([dist + 1e-3 * c for c in range(copies)], axis=1)
+    cost = np.concatenate([dist + over[c] + 1e-3 * c for c in range(copies)], axis=1)
     rows, cols = linear_sum_assignment(cost)
     out = [-1] * animals
     for r, c in zip(rows, cols, strict=True):
@@ -403,7 +531,8 @@ def _margin(dist: NDArray[np.float64], chosen: list[int], group: list[int]) -> f
 class _Tracker:
     """Frame-by-frame state of ``track_blobs`` (the last positions and open merges)."""
 
-    def __init__(self, animals: int, frames: int) -> None:
+    def __init__(self, animals: int, frames: int, animal_area: float = math.nan) -> None:
+        self.animal_area = animal_area
         self.last = np.full((animals, 2), np.nan)
         self.was_merged: set[int] = set()
         self.body = np.nan  # running median-ish blob length, pixels (processed frame)
@@ -440,7 +569,10 @@ class _Tracker:
         changed: NDArray[np.bool_] | None,
         margin_body: float,
     ) -> None:
-        chosen, dist = _assign(self.last, blobs)
+        body = self.body if math.isfinite(self.body) else 1.0
+        size = self.animal_area if math.isfinite(self.animal_area) else math.inf
+        capacity = [max(1, round(b.area / size)) for b in blobs]
+        chosen, dist = _assign(self.last, blobs, capacity, body)
         users: dict[int, list[int]] = {}
         for a, b in enumerate(chosen):
             if b >= 0:
@@ -448,16 +580,23 @@ class _Tracker:
         merged_now = {a for group in users.values() if len(group) > 1 for a in group}
         # identity check: animals leaving a merge are re-assigned by their last position
         leaving = sorted(self.was_merged - merged_now)
-        if len(leaving) > 1 and all(chosen[a] >= 0 for a in leaving):
-            body = self.body if math.isfinite(self.body) else 1.0
-            if _margin(dist, chosen, leaving) < margin_body * body:
-                self.uncertain[f, leaving] = True
+        if (
+            len(leaving) > 1
+            and all(chosen[a] >= 0 for a in leaving)
+            and _margin(dist, chosen, leaving) < margin_body * body
+        ):
+            self.uncertain[f, leaving] = True
         self.was_merged = merged_now
+        own: dict[int, Blob] = {}
+        for b, group in users.items():
+            if len(group) > 1:
+                parts = split_blob(blobs[b], labels, self.last[group])
+                own.update(zip(group, parts, strict=True))
         for a, b in enumerate(chosen):
             if b < 0:
                 self.hold(f, a)
                 continue
-            blob = blobs[b]
+            blob = own.get(a, blobs[b])
             self.centre[f, a] = blob.centre
             self.area[f, a] = blob.area
             self.major[f, a] = blob.major
@@ -466,11 +605,11 @@ class _Tracker:
             self.merged[f, a] = a in merged_now
             if changed is not None:
                 x, y, w, h = blob.box
-                inside = labels[y : y + h, x : x + w] == blob.label
-                self.motion[f, a] = float(changed[y : y + h, x : x + w][inside].mean())
+                self.motion[f, a] = float(changed[y : y + h, x : x + w][blob.mask].mean())
+            # a part of a split blob is the animal's own: followed through the contact
+            self.last[a] = blob.centre
+            self.last_blob[a] = blob
             if a not in merged_now:
-                self.last[a] = blob.centre
-                self.last_blob[a] = blob
                 self.body = (
                     blob.major
                     if not math.isfinite(self.body)
@@ -501,7 +640,9 @@ def track_blobs(
     threshold = settings.threshold or noise_threshold(samples, background)
     h, w = background.shape
     min_area = settings.min_area_fraction * h * w
-    tracker = _Tracker(settings.animals, n)
+    per_animal = animal_area(samples, background, threshold, min_area, settings.animals)
+    floor = ANIMAL_AREA_SHARE * per_animal if math.isfinite(per_animal) else 0.0
+    tracker = _Tracker(settings.animals, n, per_animal)
     frame_motion = np.full(n, np.nan)
     previous: NDArray[np.float32] | None = None
     scale = 1.0
@@ -511,6 +652,7 @@ def track_blobs(
             scale = frame.shape[1] / w
         grey = prepare_frame(frame, settings.max_width)
         blobs, labels = detect_blobs(grey, background, threshold, min_area, settings.animals)
+        blobs = blobs[:1] + [b for b in blobs[1:] if b.area >= floor]
         changed = None
         if previous is not None:
             diff = np.abs(grey - previous)

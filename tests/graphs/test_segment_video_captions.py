@@ -145,3 +145,32 @@ def test_untracked_snippets_are_captioned_from_pixel_motion(world: World, tmp_pa
     labels = {offline_caption(r).label for r in visual}
     assert labels - {"untracked"}, "pixel motion should name a behaviour"
     assert "From the pixels" in visual[0].messages[0].content
+
+
+def test_with_several_animals_untracked_snippets_are_not_read_from_whole_frames(
+    tmp_path: Path,
+) -> None:
+    pair = simulate_world(300, animals=2, fps=FPS, seed=2)
+    pts = pair.points_3d[:, :, :, :2] * 0.5 + np.array([160.0, 120.0])
+    _, video = _session(tmp_path, pts[:, :1])
+    lost = pts.copy()
+    lost[30:, 1] = np.nan  # the second animal is lost; the frames' motion is the first's
+    data = PoseData(
+        points=lost,
+        confidence=np.full(lost.shape[:3], np.nan),
+        keypoints=KEYPOINTS,
+        individuals=("mouse_0", "mouse_1"),
+        fps=FPS,
+        unit="px",
+    )
+    nc = write_keypoints(data, tmp_path / "pair.nc", format="netcdf")
+    opts = SegmentOptions(**FAST, check_stability=False, k=3)
+    inputs = resolve_segment(SegmentSources(keypoints=nc, video=video), opts)
+    client = ScriptedClient(_scripts(), backend="offline")
+    _run(tmp_path / "runs", inputs, client, video_input=False)
+    calls = client.calls(CAPTION_PROMPT)
+    lost_calls = [r for r in calls if r.payload["animal"] == "mouse_1"]
+    assert lost_calls and not any(r.payload.get("visual") for r in calls)
+    assert {offline_caption(r).label for r in lost_calls if r.payload["start"] >= 30} == {
+        "untracked"
+    }

@@ -98,7 +98,19 @@ def test_uniform_linear_motion_has_constant_speed() -> None:
         ({"height_ratio": 1.2}, "still", False),
         ({"elongation": 0.85}, "still", False),  # crouched, as in freezing
         ({"paw_head_ratio": None, "abs_turn_rate": 0.5}, "still", False),  # no paws: no rule
-        ({"partners": 1, "partner_distance": 0.8, "abs_turn_rate": 0.5}, "still", False),
+        ({"partners": 1, "partner_distance": 0.8}, "still", False),  # beside a partner
+        ({"partners": 1, "partner_distance": 0.8, "abs_turn_rate": 0.5}, "moving_in_place", False),
+        # closing in on a partner: approach when the animal itself moves, not when at rest
+        (
+            {"partners": 1, "partner_distance": 2.0, "speed": 0.6, "approach_speed": 0.5},
+            "approach",
+            False,
+        ),
+        (
+            {"partners": 1, "partner_distance": 2.0, "speed": 0.05, "approach_speed": 0.5},
+            "still",
+            True,
+        ),
         (
             {"partners": 1, "partner_distance": 0.3, "nose_nose": 0.3, "relative_heading": 3.0},
             "nose_to_nose",

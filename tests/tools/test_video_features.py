@@ -239,3 +239,40 @@ def test_an_animal_still_for_most_of_the_video_is_held_where_it_was_last_seen() 
         feats.column("motion")[30:, 0], 0.0
     )
     assert tracks.identity_report()["held_frames"][0] == int(tracks.held.sum())
+
+
+def _crossing(frames: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Two animals that walk towards each other along a line, touch, and walk back."""
+    t = np.arange(frames)
+    reach = np.sin(np.pi * t / (frames - 1))
+    a0 = np.stack([70 + 75 * reach, np.full(frames, 115.0)], 1)
+    a1 = np.stack([250 - 75 * reach, np.full(frames, 125.0)], 1)
+    return a0, a1
+
+
+def test_animals_in_contact_are_split_and_each_keeps_its_own_centre() -> None:
+    a0, a1 = _crossing(90)
+    truth = np.stack([a0, a1], axis=1)
+    tracks = track_blobs(scene(truth), BlobSettings(animals=2))
+    touching = np.linalg.norm(a0 - a1, axis=1) < 36  # the 40 px long ellipses overlap
+    assert touching.sum() > 10 and tracks.merged[touching].all()
+    # the shared blob is cut between the two: each track near its own animal, not the swap
+    d_own = np.linalg.norm(tracks.centre - truth, axis=2)
+    d_swap = np.linalg.norm(tracks.centre - truth[:, ::-1], axis=2)
+    assert np.all(d_own < d_swap) and np.all(d_own[touching] < 8.0)
+    # each part has about one animal's area, not the pair's
+    alone = np.median(tracks.area[~touching])
+    assert np.all(tracks.area[touching] < 0.75 * 2 * alone)
+
+
+def test_a_small_flickering_spot_is_not_taken_for_an_animal_in_contact() -> None:
+    a0, a1 = _crossing(90)
+    frames = scene(np.stack([a0, a1], axis=1))
+    spot = (40, 40)  # a specular spot, a tenth of an animal's area, in every third frame
+    for i in range(0, 90, 3):
+        cv2.circle(frames.frames[i], spot, 4, (40, 40, 40), -1)
+    tracks = track_blobs(frames, BlobSettings(animals=2))
+    touching = np.linalg.norm(a0 - a1, axis=1) < 36
+    assert tracks.merged[touching].all()
+    near_spot = np.linalg.norm(tracks.centre - np.asarray(spot, float), axis=2) < 20
+    assert not near_spot.any()

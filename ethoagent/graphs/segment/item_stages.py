@@ -48,6 +48,7 @@ from ethoagent.tools.clip_motion import (
     describe_clip_motion,
 )
 from ethoagent.tools.cluster import check_clusters
+from ethoagent.tools.contact_captions import read_blob_contact
 from ethoagent.tools.ethogram import check_min_duration, check_vocabulary
 from ethoagent.tools.merge import check_window_tiling, merge_epochs
 
@@ -193,9 +194,14 @@ class CaptionEnv:
     captioner: str = "kinematics"
 
 
+def caption_blob(k: SnippetKinematics) -> KinematicCaption:
+    """The blob captioner, with animals in contact read as contact (``read_blob_contact``)."""
+    return read_blob_contact(caption_from_blob_kinematics(k), k)
+
+
 CAPTIONERS: dict[str, Callable[[SnippetKinematics], KinematicCaption]] = {
     "kinematics": caption_from_kinematics,
-    "blob": caption_from_blob_kinematics,
+    "blob": caption_blob,
 }
 """The cheap captioners by name: keypoint kinematics, or blob features (video alone)."""
 

@@ -555,6 +555,8 @@ def snippets(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
     captioner = caption_from_blob_kinematics if video else caption_from_kinematics
     # a blob's 0.5 s windows carry its ethogram: split at each change (docs/segment.md)
     split_s = min(opts.split_snippet_s, BLOB_SPLIT_S) if video else opts.split_snippet_s
+    # video of several animals: how much of each snippet the animal spent in contact
+    contact = run.load_arrays("blobs")["merged"] if video and len(inputs.animals) > 1 else None
     rows: list[dict[str, Any]] = []
     with rt.tracer.scope(node="snippets"):
         for a, name in enumerate(inputs.animals):
@@ -580,6 +582,9 @@ def snippets(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
                 )
             for s in cut:
                 kin = summarize_snippet(feats, a, s.start, s.stop, base)
+                if contact is not None:
+                    share = float(contact[s.start : s.stop, a].mean())
+                    kin = kin.model_copy(update={"contact": round(share, 4)})
                 rows.append(
                     {
                         "animal": a,
@@ -624,7 +629,8 @@ async def caption(state: SegmentState, env: SegmentEnv) -> dict[str, Any]:
         has_video=has_video,
         sheet=media.sheet if media is not None else no_sheet,
         clip=media.clip if media is not None else None,
-        motion=media.motion if media is not None else None,
+        # whole-frame pixel motion tells one animal's, not which of several animals moved
+        motion=media.motion if media is not None and len(inputs.animals) == 1 else None,
         captioner="blob" if inputs.feature_source == "video" else "kinematics",
     )
     items = [
