@@ -249,6 +249,7 @@ FRAME_COLUMNS = (
     "model_calls",
     "flag_reason",
     "stagewise_keypoints",
+    "reacquired_keypoints",
 )
 
 
