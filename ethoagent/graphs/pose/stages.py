@@ -671,6 +671,24 @@ async def _read_frame(
     reading.results.append(result)
 
 
+def _reacquired(
+    env: PoseEnv,
+    axes: BodyAxes | None,
+    reference: NDArray[np.float64],
+    candidates: list[list[NDArray[np.float64]]],
+    points: tuple[NDArray[np.float64], NDArray[np.float64]],
+    frames: range,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], list[list[str]]]:
+    """``points`` (3D, 2D) with lost keypoints re-acquired, if on; per frame their names."""
+    opts, skeleton = env.options, env.inputs.skeleton
+    if not (opts.refine_3d and opts.reacquire_lost):
+        return points[0], points[1], [[] for _ in frames]
+    checks = Checks(reference, skeleton.bone_index, opts.bone_tolerance, axes)
+    return reacquired_points(
+        env.runtime, env.cameras, candidates, points, checks, skeleton.keypoints, frames
+    )
+
+
 async def label(state: PoseState, env: PoseEnv) -> dict[str, Any]:
     """Label one chunk of frames (``pose_NNNN`` arrays, ``stages/pose_NNNN.json``)."""
     rt, run, inputs, opts = env.runtime, env.run, env.inputs, env.options
@@ -733,12 +751,7 @@ async def label(state: PoseState, env: PoseEnv) -> dict[str, Any]:
     pts3, pts2, taken = chosen_points(
         rt, readings, reference, skeleton, opts.bone_tolerance, frames
     )
-    found: list[list[str]] = [[] for _ in frames]
-    if opts.refine_3d and opts.reacquire_lost:
-        checks = Checks(reference, skeleton.bone_index, opts.bone_tolerance, axes)
-        pts3, pts2, found = reacquired_points(
-            rt, cams, chunk_cands, (pts3, pts2), checks, skeleton.keypoints, frames
-        )
+    pts3, pts2, found = _reacquired(env, axes, reference, chunk_cands, (pts3, pts2), frames)
     run.save_arrays(f"pose_{i:04d}", points_3d=pts3, points_2d=pts2)
     rows = [
         _frame_row(f, r, cams, pts3[t], pts2[t], taken, found[t])

@@ -76,7 +76,8 @@ def _scene(
             keep = [
                 k
                 for k in range(len(BODY))
-                if MOUSE12.keypoints[k] not in (views or {}) or v in (views or {})[MOUSE12.keypoints[k]]
+                if MOUSE12.keypoints[k] not in (views or {})
+                or v in (views or {})[MOUSE12.keypoints[k]]
             ]
             per_view.append(marks[t, keep, v])
         cands.append(per_view)
