@@ -10,19 +10,26 @@ Per frame of a chunk:
 1. the *free* marks of each view: candidates further than ``USED_PX`` from every keypoint
    the output reads in that view;
 2. 3D points from the free marks (every pair of views, then every view with a free mark
-   within ``REPROJECTION_PX`` of the point's projection; at least two views, all within
-   the limit), apart from every keypoint of the frame by half the shortest seed bone;
+   within ``REPROJECTION_PX`` of the point's projection; at least ``MIN_VIEWS`` views, all
+   within the limit), apart from every keypoint of the frame by half the shortest seed
+   bone;
 3. one joint assignment of the lost keypoints (no point in the output, a bone to a keypoint
    the output has) to those points: the cost of keypoint ``k`` on point ``p`` is the mean
    relative deviation of ``k``'s bones to the frame's keypoints from the seeds' lengths
-   (every one within the bone tolerance), and a left or right keypoint must lie on its own
-   side of the body (``side``); leaving a keypoint lost costs the bone tolerance. A keypoint
-   keeps its point only where every assignment that takes that point from it costs at
-   least ``MARGIN`` more (a second lost paw on the same shell of bone lengths is
-   ambiguous, and nothing is filled);
-4. over the chunk, a re-acquired point is kept only where the keypoint's point in the
-   frame before or after (output or re-acquired) lies within ``STEP_BONES`` median seed
-   bones of it.
+   (every one within the bone tolerance, every such neighbour verified: its own bones to
+   the frame's points within the tolerance, ``verified_keypoints``), and a left or right
+   keypoint must lie on its own side of the body (``side_of_body``); leaving a keypoint
+   lost costs the bone tolerance. A keypoint keeps its point only where every assignment
+   that takes that point from it costs at least ``MARGIN`` more (a second lost paw on the
+   same shell of bone lengths is ambiguous, and nothing is filled);
+4. over the chunk, runs of frames re-acquiring a keypoint, each point within
+   ``STEP_BONES`` median seed bones of the one before, are kept where the run has a point
+   supported by ``STRONG_VIEWS`` views and is two frames long or next to the keypoint's
+   own output point within that distance.
+
+Measured in docs/pose.md ("Lost keypoints re-acquired in the output"): on the simulated
+tuning sessions the re-acquisitions that go wrong are chance crossings of two views and
+marks of a keypoint the output holds elsewhere; steps 3-4 keep them out.
 
 Shapes: points ``(keypoints, 3)`` in calibration units (mm); readings ``(views, keypoints,
 2)`` pixels, NaN = none; bones ``(i, j)`` keypoint indices (``Skeleton.bone_index``).
@@ -118,7 +125,7 @@ def _nearest(proj: NDArray[np.float64], free: Sequence[NDArray[np.float64]]) -> 
 def free_points(
     cameras: Sequence[Camera], free: Sequence[NDArray[np.float64]]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """3D points the free marks of two or more views agree on.
+    """3D points the free marks of ``MIN_VIEWS`` or more views agree on.
 
     Args:
         cameras: one per view.
