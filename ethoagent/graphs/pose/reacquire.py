@@ -168,12 +168,13 @@ def side_of_body(
     """The body's unit left ``(3,)`` and a point on its spine ``(3,)``, or ``None``.
 
     Left is ``up x forward`` times the seeds' sign (forward from the ``hips``/``tail_base``
-    roles to ``head``/``neck``, up the seeds' dorsal direction); ``None`` where the frame
-    lacks either end of the spine or the spine is near vertical (``VERTICAL``).
+    roles to ``head``/``neck``, those the skeleton names; up the seeds' dorsal direction);
+    ``None`` where the frame lacks either end of the spine or the spine is near vertical
+    (``VERTICAL``).
     """
     sk = axes.skeleton
-    front = [k for r in ("head", "neck") for k in sk.role_index(r)]
-    rear = [k for r in ("hips", "tail_base") for k in sk.role_index(r)]
+    front = [k for r in ("head", "neck") if r in sk.roles for k in sk.role_index(r)]
+    rear = [k for r in ("hips", "tail_base") if r in sk.roles for k in sk.role_index(r)]
     f, r = points_3d[front], points_3d[rear]
     f, r = f[np.isfinite(f).all(axis=1)], r[np.isfinite(r).all(axis=1)]
     if not len(f) or not len(r):

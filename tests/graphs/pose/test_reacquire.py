@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +126,9 @@ def test_the_side_of_the_body_and_a_near_vertical_spine() -> None:
     left, spine = side_of_body(AXES, BODY) or (None, None)
     assert left is not None and spine is not None
     assert (BODY[K["forepaw_left"]] - spine) @ left > 0 > (BODY[K["forepaw_right"]] - spine) @ left
+    # a skeleton naming no hips (DANNCE's mouse22) reads the rear from the tail base
+    no_hips = replace(MOUSE12, roles={r: k for r, k in MOUSE12.roles.items() if r != "hips"})
+    assert side_of_body(replace(AXES, skeleton=no_hips), BODY) is not None
     rearing = BODY.copy()
     rearing[[K["ear_left"], K["ear_right"], K["back_front"]], 2] += 200.0
     assert side_of_body(AXES, rearing) is None
@@ -175,5 +180,9 @@ def test_the_graph_records_its_re_acquisitions_per_chunk(session: Path, tmp_path
     with (on / "outputs" / "frames.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 20 and all("reacquired_keypoints" in r for r in rows)
+    named = [n for r in rows for n in r["reacquired_keypoints"].split(";") if n]
+    summary = json.loads((on / "outputs" / "summary.json").read_text())
+    assert sum(summary["reacquired_keypoint_frames"].values()) == len(named)
+    assert "keypoint-frames re-acquired" in (on / "outputs" / "report.md").read_text()
     off = run("off", reacquire_lost=False)
     assert not any(e.get("node") == "reacquire" for e in read_trace(off / "trace.jsonl"))
