@@ -17,6 +17,9 @@ class PoseOptions(BaseModel):
             second track without 3D refinement) and take it per chunk and keypoint where
             the checks prefer it (``graphs.pose.hypotheses``); about doubles the labelling
             time.
+        reacquire_lost: with ``refine_3d``, fill a keypoint the output lacks from the marks
+            no keypoint reads, where 3D checks verify it (``graphs.pose.reacquire``; the
+            output only, never the track).
         chunk_frames: frames per checkpointed chunk.
         match_gate_px: Hungarian gate between a prediction and a candidate, pixels.
         jump_bound_px: a model's assignment must lie this close to the prediction, pixels.
@@ -36,6 +39,7 @@ class PoseOptions(BaseModel):
     model_every_stage: bool = False
     refine_3d: bool = True
     stagewise_hypothesis: bool = True
+    reacquire_lost: bool = True
     chunk_frames: int = Field(25, ge=1)
     match_gate_px: float = Field(10.0, gt=0)
     jump_bound_px: float = Field(30.0, gt=0)

@@ -179,6 +179,7 @@ def write_pose_outputs(
         "reprojection_px_p95": round(float(np.percentile(errs, 95)), 3) if errs.size else None,
         "backend": rt.settings.backend,
         "model_every_stage": inputs.options.model_every_stage,
+        "reacquired_keypoint_frames": _reacquired_counts(rows),
         "unit": "millimetres, world frame of the calibration",
         **_unit_check(inputs, points),
     }
@@ -194,6 +195,15 @@ def write_pose_outputs(
         outputs.append(run.write_output("overlay.png", overlay))
     outputs.append(run.write_output("report.md", _report_md(summary, overlay is not None)))
     return [str(Path(p).relative_to(run.root)) for p in outputs]
+
+
+def _reacquired_counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Keypoint name -> frames where the output re-acquired it (``graphs.pose.reacquire``)."""
+    out: dict[str, int] = {}
+    for r in rows:
+        for name in filter(None, str(r.get("reacquired_keypoints", "")).split(";")):
+            out[name] = out.get(name, 0) + 1
+    return out
 
 
 def _unit_check(inputs: PoseInputs, points: NDArray[np.float64]) -> dict[str, Any]:
@@ -249,6 +259,7 @@ FRAME_COLUMNS = (
     "model_calls",
     "flag_reason",
     "stagewise_keypoints",
+    "reacquired_keypoints",
 )
 
 
@@ -370,6 +381,8 @@ def _report_md(s: dict[str, Any], overlay: bool) -> str:
         f"| worst reprojection error, median / 95th pct (px) | "
         f"{s['reprojection_px_median']} / {s['reprojection_px_p95']} |",
         f"| model calls per frame-view | {s['model_calls_per_frame_view']} |",
+        "| keypoint-frames re-acquired in the output (`frames.csv`: reacquired_keypoints) | "
+        f"{sum(s.get('reacquired_keypoint_frames', {}).values())} |",
     ]
     gt = s.get("ground_truth")
     if gt:

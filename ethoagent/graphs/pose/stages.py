@@ -48,6 +48,7 @@ from ethoagent.graphs.pose.item_stages import (
     usable_boxes,
 )
 from ethoagent.graphs.pose.options import PoseOptions
+from ethoagent.graphs.pose.reacquire import Checks, reacquired_points
 from ethoagent.graphs.pose.readmit import (
     Limits,
     make_named_escalation,
@@ -528,11 +529,13 @@ def _frame_row(
     points_3d: NDArray[np.float64],
     points_2d: NDArray[np.float64],
     stagewise: list[str],
+    reacquired: list[str],
 ) -> dict[str, Any]:
     """One frame's line of ``stages/pose_NNNN.json`` (the refined reading's outcome).
 
     ``points_3d`` ``(keypoints, 3)`` and ``points_2d`` ``(views, keypoints, 2)`` are the
-    frame's output (``stagewise``: the keypoints taken from the stage-wise reading).
+    frame's output (``stagewise``: the keypoints taken from the stage-wise reading;
+    ``reacquired``: those re-acquired in the output, ``graphs.pose.reacquire``).
     """
     worst = worst_reprojection(cams, points_3d, points_2d)
     return {
@@ -543,6 +546,7 @@ def _frame_row(
         "model_calls": sum(result.model_calls.values()),
         "flag_reason": result.flag_reason,
         "stagewise_keypoints": ";".join(stagewise),
+        "reacquired_keypoints": ";".join(reacquired),
     }
 
 
@@ -667,6 +671,24 @@ async def _read_frame(
     reading.results.append(result)
 
 
+def _reacquired(
+    env: PoseEnv,
+    axes: BodyAxes | None,
+    reference: NDArray[np.float64],
+    candidates: list[list[NDArray[np.float64]]],
+    points: tuple[NDArray[np.float64], NDArray[np.float64]],
+    frames: range,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], list[list[str]]]:
+    """``points`` (3D, 2D) with lost keypoints re-acquired, if on; per frame their names."""
+    opts, skeleton = env.options, env.inputs.skeleton
+    if not (opts.refine_3d and opts.reacquire_lost):
+        return points[0], points[1], [[] for _ in frames]
+    checks = Checks(reference, skeleton.bone_index, opts.bone_tolerance, axes)
+    return reacquired_points(
+        env.runtime, env.cameras, candidates, points, checks, skeleton.keypoints, frames
+    )
+
+
 async def label(state: PoseState, env: PoseEnv) -> dict[str, Any]:
     """Label one chunk of frames (``pose_NNNN`` arrays, ``stages/pose_NNNN.json``)."""
     rt, run, inputs, opts = env.runtime, env.run, env.inputs, env.options
@@ -709,14 +731,17 @@ async def label(state: PoseState, env: PoseEnv) -> dict[str, Any]:
     )
     i = state["chunk"]
     frames = range(i * opts.chunk_frames, min(inputs.frames, (i + 1) * opts.chunk_frames))
+    chunk_cands: list[list[NDArray[np.float64]]] = []
     try:
         for f in frames:
             if f in seed_frames:
+                chunk_cands.append([np.empty((0, 2))] * len(cams))
                 for r in readings:
                     r.results.append(_seed_result(cams, seeds, seed_frames.index(f)))
                     r.track.add(f, r.results[-1])
             else:
                 cands = _frame_candidates(env, videos, predictions, f)
+                chunk_cands.append(cands)
                 names = None if predictions is None else [c.keypoint for c in predictions[f]]
                 for r in readings:
                     await _read_frame(env, r, f, cands, names, reference)
@@ -726,10 +751,11 @@ async def label(state: PoseState, env: PoseEnv) -> dict[str, Any]:
     pts3, pts2, taken = chosen_points(
         rt, readings, reference, skeleton, opts.bone_tolerance, frames
     )
+    pts3, pts2, found = _reacquired(env, axes, reference, chunk_cands, (pts3, pts2), frames)
     run.save_arrays(f"pose_{i:04d}", points_3d=pts3, points_2d=pts2)
     rows = [
-        _frame_row(f, r, cams, pts3[f - frames[0]], pts2[f - frames[0]], taken)
-        for f, r in zip(frames, readings[0].results, strict=True)
+        _frame_row(f, r, cams, pts3[t], pts2[t], taken, found[t])
+        for t, (f, r) in enumerate(zip(frames, readings[0].results, strict=True))
     ]
     run.write_json_output(f"stages/pose_{i:04d}.json", rows)
     return {
