@@ -259,18 +259,20 @@ def test_pose_on_a_simulated_session_then_resume(tmp_path: Path) -> None:
     assert wrong.returncode != 0 and "is a 'pose' run" in wrong.stderr
 
 
-def test_pose_no_stagewise_runs_the_refined_reading_only(tmp_path: Path) -> None:
+def test_pose_no_stagewise_no_reacquire_runs_the_refined_reading_only(tmp_path: Path) -> None:
     sim = tmp_path / "sim"
     made = cli("simulate", str(sim), "--preset", "easy", "--frames", "6", "--views", "3")
     assert made.returncode == 0, made.stderr
     runs = tmp_path / "runs"
     out = cli("pose", "--session", str(sim), "--runs-dir", str(runs), "--run-id", "q",
-              "--no-stagewise")  # fmt: skip
+              "--no-stagewise", "--no-reacquire")  # fmt: skip
     assert out.returncode == 0, out.stderr
     info = json.loads((runs / "q" / "run.json").read_text())
     assert info["inputs"]["options"]["stagewise_hypothesis"] is False
+    assert info["inputs"]["options"]["reacquire_lost"] is False
     trace = (runs / "q" / "trace.jsonl").read_text()
     assert "choose_reading" not in trace and "stage-wise" not in trace
+    assert '"reacquire"' not in trace
 
 
 def test_pose_without_inputs_is_one_clear_line(tmp_path: Path) -> None:

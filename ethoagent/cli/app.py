@@ -162,6 +162,15 @@ def pose(
             "about halves the labelling time.",
         ),
     ] = _POSE.stagewise_hypothesis,
+    reacquire: Annotated[
+        bool,
+        typer.Option(
+            "--reacquire/--no-reacquire",
+            help="Fill a keypoint the output lost from the marks no keypoint reads, where "
+            "3 views, bones, its side of the body and the next frames agree (output only, "
+            "the tracks are not fed).",
+        ),
+    ] = _POSE.reacquire_lost,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -210,6 +219,7 @@ def pose(
                 "frames": frames,
                 "model_every_stage": model_every_stage,
                 "stagewise_hypothesis": stagewise,
+                "reacquire_lost": reacquire,
             }
         )
     else:
