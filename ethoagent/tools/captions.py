@@ -425,19 +425,25 @@ def _social(k: SnippetKinematics) -> str:
 def _contact_rule(k: SnippetKinematics, speed: float, d: float) -> tuple[str, float, str]:
     """Rule 3 of ``caption_from_kinematics`` in contact: label, confidence and reason.
 
-    At rest with the paws tracked and the heading swinging at ``USUAL_TURN`` rad/s or more
-    it is ``moving_in_place`` (not confident), as beside a partner in ``_rest_rule``:
-    three mice in a small arena rest against each other while one grooms (docs/segment.md
-    "Three mice, keypoints"); a huddle or a contact held nose to nose keeps its heading.
+    With the paws tracked (a whole-body layout), the animal's own posture comes before
+    the partner: at rest with the heading swinging at ``USUAL_TURN`` rad/s or more it is
+    ``moving_in_place``, as beside a partner in ``_rest_rule`` (three mice in a small
+    arena rest against each other while one grooms; a huddle or a contact held nose to
+    nose keeps its heading), and with the body shorter than ``REAR_ELONGATION`` it is
+    ``rearing`` (rule 5), neither confident. Without paws (CalMS21's 7 points) a short
+    body in contact is mostly a head bent to the partner, so the contact labels stay
+    (docs/segment.md "Three mice, keypoints").
 
     Args:
         k: the snippet's kinematics.
         speed: its mean speed, BL/s (below ``SLOW_SPEED``).
         d: distance to the nearest partner, body lengths (below ``CONTACT_BL``).
     """
-    turn = k.abs_turn_rate or 0.0
-    if speed < STILL_SPEED and turn >= USUAL_TURN and k.paw_head_ratio is not None:
+    turn, paws = k.abs_turn_rate or 0.0, k.paw_head_ratio is not None
+    if paws and speed < STILL_SPEED and turn >= USUAL_TURN:
         return MOVING_IN_PLACE, IN_PLACE_CONFIDENCE, f"at rest, heading swinging {turn:.2f} rad/s"
+    if paws and k.elongation is not None and k.elongation < REAR_ELONGATION:
+        return "rearing", 0.6, f"body shortened to {k.elongation:.2f} of its length"
     if k.nose_nose is not None and k.nose_nose < CONTACT_BL and (k.relative_heading or 0) > 2.3:
         return "nose_to_nose", 0.6, f"facing a partner, nose-nose {d:.2f} BL"
     if k.nose_tailbase is not None and k.nose_tailbase < CONTACT_BL:
@@ -493,8 +499,9 @@ def caption_from_kinematics(k: SnippetKinematics) -> KinematicCaption:
     1. tracked in less than half the frames: ``untracked`` (confident);
     2. slower than 0.1 with the nearest paw < 0.75 x its usual distance to the head:
        ``grooming``;
-    3. with a partner nearer than 0.6 BL, below 0.8 BL/s: ``moving_in_place`` (at rest,
-       paws tracked, heading swinging >= 0.3 rad/s), ``nose_to_nose`` (facing,
+    3. with a partner nearer than 0.6 BL, below 0.8 BL/s: with paws tracked
+       ``moving_in_place`` (at rest, heading swinging >= 0.3 rad/s) or ``rearing``
+       (elongation < 0.8), else ``nose_to_nose`` (facing,
        nose-nose < 0.6), ``nose_to_anogenital`` (nose to its tail base < 0.6),
        ``huddle`` (at rest) or ``close_contact``; faster than 2.5 with a partner within
        3 BL heading the same way: ``chase``;

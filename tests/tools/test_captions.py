@@ -135,6 +135,12 @@ def test_uniform_linear_motion_has_constant_speed() -> None:
             "huddle",
             False,
         ),
+        ({"partners": 1, "partner_distance": 0.4, "elongation": 0.7}, "rearing", False),
+        (  # without paws a short body in contact is a head bent to the partner
+            {"partners": 1, "partner_distance": 0.4, "elongation": 0.7, "paw_head_ratio": None},
+            "huddle",
+            False,
+        ),
     ],
 )
 def test_kinematic_captioner_rules(kw: dict[str, object], label: str, confident: bool) -> None:
