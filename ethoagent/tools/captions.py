@@ -14,8 +14,8 @@ confidence. This module holds the model-free side of that step:
 - ``check_caption``: does a caption (any source) contradict the kinematics? A
   locomotion label at near-zero speed, "still" at high speed, rearing with a level back,
   a social label with no partner nearby;
-- ``normalise_label`` / ``canonical_label`` and the synonym table ``SYNONYMS`` with one
-  definition per canonical label (``DEFINITIONS``).
+- ``normalise_label`` / ``canonical_label``, ``SYNONYMS`` and ``DEFINITIONS``, re-exported
+  from ``tools.label_names``.
 
 Units: speeds in body lengths per second (BL/s; one body length = the animal's median
 head–tail-base distance), angles in radians, heading rates in rad/s (counter-clockwise in
@@ -26,7 +26,6 @@ coordinates (y down) it is clockwise on screen).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from typing import Literal
 
@@ -37,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ethoagent.errors import InputError
 from ethoagent.model.checks import CheckResult
 from ethoagent.tools.features import PAIR_FEATURES, Features
+from ethoagent.tools.label_names import DEFINITIONS, SYNONYMS, canonical_label, normalise_label
 
 __all__ = [
     "DEFINITIONS",
@@ -425,11 +425,25 @@ def _social(k: SnippetKinematics) -> str:
 def _contact_rule(k: SnippetKinematics, speed: float, d: float) -> tuple[str, float, str]:
     """Rule 3 of ``caption_from_kinematics`` in contact: label, confidence and reason.
 
+    With the paws tracked (a whole-body layout), the animal's own posture comes before
+    the partner: at rest with the heading swinging at ``USUAL_TURN`` rad/s or more it is
+    ``moving_in_place``, as beside a partner in ``_rest_rule`` (three mice in a small
+    arena rest against each other while one grooms; a huddle or a contact held nose to
+    nose keeps its heading), and with the body shorter than ``REAR_ELONGATION`` it is
+    ``rearing`` (rule 5), neither confident. Without paws (CalMS21's 7 points) a short
+    body in contact is mostly a head bent to the partner, so the contact labels stay
+    (docs/segment.md "Three mice, keypoints").
+
     Args:
         k: the snippet's kinematics.
         speed: its mean speed, BL/s (below ``SLOW_SPEED``).
         d: distance to the nearest partner, body lengths (below ``CONTACT_BL``).
     """
+    turn, paws = k.abs_turn_rate or 0.0, k.paw_head_ratio is not None
+    if paws and speed < STILL_SPEED and turn >= USUAL_TURN:
+        return MOVING_IN_PLACE, IN_PLACE_CONFIDENCE, f"at rest, heading swinging {turn:.2f} rad/s"
+    if paws and k.elongation is not None and k.elongation < REAR_ELONGATION:
+        return "rearing", 0.6, f"body shortened to {k.elongation:.2f} of its length"
     if k.nose_nose is not None and k.nose_nose < CONTACT_BL and (k.relative_heading or 0) > 2.3:
         return "nose_to_nose", 0.6, f"facing a partner, nose-nose {d:.2f} BL"
     if k.nose_tailbase is not None and k.nose_tailbase < CONTACT_BL:
@@ -485,7 +499,9 @@ def caption_from_kinematics(k: SnippetKinematics) -> KinematicCaption:
     1. tracked in less than half the frames: ``untracked`` (confident);
     2. slower than 0.1 with the nearest paw < 0.75 x its usual distance to the head:
        ``grooming``;
-    3. with a partner nearer than 0.6 BL, below 0.8 BL/s: ``nose_to_nose`` (facing,
+    3. with a partner nearer than 0.6 BL, below 0.8 BL/s: with paws tracked
+       ``moving_in_place`` (at rest, heading swinging >= 0.3 rad/s) or ``rearing``
+       (elongation < 0.8), else ``nose_to_nose`` (facing,
        nose-nose < 0.6), ``nose_to_anogenital`` (nose to its tail base < 0.6),
        ``huddle`` (at rest) or ``close_contact``; faster than 2.5 with a partner within
        3 BL heading the same way: ``chase``;
@@ -634,67 +650,6 @@ def classify_frames(
 
 # --------------------------------------------------------------------------- labels
 
-SYNONYMS: dict[str, tuple[str, ...]] = {
-    "still": (
-        "freezing", "freeze", "frozen", "immobile", "immobility", "motionless", "resting",
-        "rest", "stationary", "sitting", "idle", "pause", "paused", "inactive", "stopped",
-    ),
-    "walking": (
-        "walk", "locomotion", "moving", "exploring", "exploration", "ambulating", "trotting",
-        "slow_walking", "walking_slowly", "ambulation",
-    ),
-    "darting": (
-        "running", "run", "dash", "dashing", "sprint", "sprinting", "fast_locomotion",
-        "fleeing", "escape", "escaping", "dart",
-    ),
-    "turning": (
-        "turn", "rotating", "rotation", "turning_in_place", "circling", "pivoting", "pivot",
-    ),
-    "rearing": (
-        "rear", "standing_up", "upright", "supported_rearing", "unsupported_rearing",
-        "standing",
-    ),
-    "grooming": ("groom", "self_grooming", "face_washing", "scratching", "licking", "washing"),
-    "moving_in_place": ("fidgeting", "fidget", "moving_on_the_spot", "in_place"),
-    "huddle": ("huddling", "side_by_side", "resting_together"),
-    "nose_to_nose": ("nose_nose", "nose_contact", "facial_investigation", "face_to_face"),
-    "nose_to_anogenital": (
-        "anogenital_sniffing", "anogenital_investigation", "nose_to_tail",
-        "anogenital_contact",
-    ),
-    "chase": ("chasing", "following", "pursuit", "pursuing", "follow"),
-    "approach": ("approaching",),
-    "close_contact": ("contact", "social_contact", "touching"),
-    "untracked": ("missing", "not_tracked", "unknown", "lost"),
-}  # fmt: skip
-"""Canonical label -> labels meaning the same (normalised spelling)."""
-
-DEFINITIONS: dict[str, str] = {
-    "still": "No movement of the body centre and no visible activity (resting or freezing).",
-    "walking": "Locomotion at a walking pace, the body moving forward.",
-    "darting": "Fast locomotion: a sudden run or dash.",
-    "turning": "Changing heading with little forward movement.",
-    "rearing": "Front body raised, standing on the hind legs.",
-    "grooming": "Forepaws at the head or body, rubbing or licking, with the body at rest.",
-    "moving_in_place": (
-        "The body centre stays put while the head, paws or trunk move (grooming, sniffing "
-        "and shifting weight look like this)."
-    ),
-    "huddle": "Resting side by side with another animal.",
-    "nose_to_nose": "Facing another animal with noses in contact.",
-    "nose_to_anogenital": "Nose at another animal's tail base (anogenital investigation).",
-    "chase": "Running after another animal that runs too.",
-    "approach": "Moving towards another animal, closing the distance.",
-    "close_contact": "In body contact with another animal while moving.",
-    "untracked": "Keypoints missing: the behaviour cannot be told.",
-}
-"""One-sentence definition of each canonical label."""
-
-_LOOKUP: dict[str, str] = {
-    **{syn: canon for canon, syns in SYNONYMS.items() for syn in syns},
-    **{canon: canon for canon in SYNONYMS},
-}
-
 # fmt: off
 _LOCOMOTION = frozenset({
     "run", "running", "dart", "darting", "walk", "walking", "locomotion", "trot", "trotting",
@@ -716,17 +671,6 @@ _CONTACT = frozenset({
 })
 _REARING = frozenset({"rear", "rearing", "upright", "standing"})
 # fmt: on
-
-
-def normalise_label(label: str) -> str:
-    """Lower case, words joined by ``_`` (``"Nose to Nose"`` -> ``"nose_to_nose"``)."""
-    return "_".join(re.findall(r"[a-z0-9]+", label.lower()))
-
-
-def canonical_label(label: str) -> str:
-    """The canonical name of a label by ``SYNONYMS`` (the normalised label if not listed)."""
-    norm = normalise_label(label)
-    return _LOOKUP.get(norm, norm)
 
 
 def _words(label: str) -> set[str]:

@@ -69,6 +69,7 @@ __all__ = [
     "LAYOUTS",
     "NOSE_TAILBASE_LAYOUT",
     "PAIR_FEATURES",
+    "POSTURE_FEATURES",
     "SIGNED_FEATURES",
     "SYNTHETIC_LAYOUT",
     "BodyLayout",
@@ -95,7 +96,8 @@ class Features:
         valid: ``(frames, individuals)`` bool, True where every feature is finite.
         report: counts per individual name: ``"missing_frames"`` (frames with any
             missing coordinate in the input), ``"interpolated_frames"`` (frames where a
-            gap was filled), ``"masked_frames"`` (frames not ``valid``); and
+            gap was filled), ``"masked_frames"`` (frames not ``valid``),
+            ``"posture_imputed_frames"`` (``POSTURE_FEATURES`` filled); and
             ``"settings"``: ``max_gap_frames``, ``window_frames``.
         individuals: individual names, length ``individuals``.
         body_length: ``(individuals,)`` float64, median head–tail-base distance in the
@@ -276,7 +278,7 @@ def compute_features(
     - ``elongation``: head–tail-base distance in the x–y plane / L (1 for a flat animal
       of median length; lower when rearing or curled);
     - ``height`` (D = 3 only): mean z of the back keypoints / L;
-    - ``paw_head`` (layouts with paws): distance of the nearest paw to the head / L;
+    - ``paw_head`` (layouts with paws): distance of the nearest tracked paw to the head / L;
     - ``tail_bend`` (tail chain of >= 3 keypoints): sum of the absolute turning angles
       along the chain, rad;
     - with >= 2 animals, to the nearest other animal (by body-centre distance):
@@ -292,7 +294,10 @@ def compute_features(
 
     Gaps: each coordinate's interior NaN runs of at most ``max_gap_s`` are filled linearly;
     longer gaps stay NaN. Frames where the head, centre or tail base is still missing are
-    set to NaN for that animal; ``Features.valid`` is False wherever any feature is NaN.
+    set to NaN for that animal; where only the points of ``POSTURE_FEATURES`` are (every
+    paw, a tail point), those columns take the animal's session median
+    (``report["posture_imputed_frames"]``). ``Features.valid`` is False wherever any
+    feature is NaN.
 
     Args:
         points: ``(frames, individuals, keypoints, D)`` float64, D = 2 (pixels) or 3 (any
@@ -346,12 +351,14 @@ def compute_features(
             cols[name] = nearest[..., k]
 
     values, names = _with_rolling(cols, core_ok, window)
+    imputed = _impute_posture(values, names, core_ok)
     valid = np.asarray(np.isfinite(values).all(axis=-1), dtype=np.bool_)
 
     report = {
         "missing_frames": _per_individual(missing_in.any(axis=(2, 3)), inds),
         "interpolated_frames": _per_individual(filled.any(axis=(2, 3)), inds),
         "masked_frames": _per_individual(~valid, inds),
+        "posture_imputed_frames": _per_individual(imputed, inds),
         "settings": {"max_gap_frames": int(max_gap), "window_frames": int(window)},
     }
     return Features(
@@ -457,7 +464,10 @@ def _individual_features(
         cols["height"] = pts[:, :, back, 2].mean(axis=2) * scale
     if lay.paws:
         paws = pts[:, :, ix(lay.paws)]
-        cols["paw_head"] = np.linalg.norm(paws - head[:, :, None], axis=-1).min(axis=2) * scale
+        paw_head = np.linalg.norm(paws - head[:, :, None], axis=-1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # every paw hidden: NaN
+            cols["paw_head"] = np.nanmin(paw_head, axis=2) * scale
     if len(lay.tail) >= 3:
         seg = np.diff(pts[:, :, ix(lay.tail)], axis=2)  # (F, A, T-1, D)
         a, b = seg[:, :, :-1], seg[:, :, 1:]
@@ -495,6 +505,44 @@ def _with_rolling(
         names = (*names, *(f"{n}_std" for n in base_names))
     values[~core_ok] = np.nan  # windows reaching over a gap would fill it otherwise
     return values, names
+
+
+POSTURE_FEATURES = ("paw_head", "tail_bend")
+"""Posture features read from keypoints other than head, tail base and centre. Where the
+body is tracked but these points are hidden (a paw under the body, a tail under another
+animal: 10-30 % of the animal-frames of an overhead camera on three mice), each column
+takes the animal's session median (no evidence of a change of posture), so a hidden paw
+does not drop the frame from clustering and captions."""
+
+
+def _impute_posture(
+    values: NDArray[np.float64], names: tuple[str, ...], core_ok: NDArray[np.bool_]
+) -> NDArray[np.bool_]:
+    """Fill ``POSTURE_FEATURES`` columns (and their rolling statistics) in place.
+
+    Args:
+        values: ``(frames, individuals, features)`` float64 from ``_with_rolling``.
+        names: the feature names, length ``features``.
+        core_ok: ``(frames, individuals)`` bool, head, tail base and centre seen.
+
+    Returns:
+        ``(frames, individuals)`` bool, True where a column was filled.
+    """
+    imputed = np.zeros(core_ok.shape, dtype=np.bool_)
+    for i, name in enumerate(names):
+        if name.removesuffix("_mean").removesuffix("_std") not in POSTURE_FEATURES:
+            continue
+        col = values[..., i]
+        gap = core_ok & ~np.isfinite(col)
+        if not gap.any():
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # never seen: stays NaN
+            median = np.broadcast_to(np.nanmedian(col, axis=0), col.shape)
+        fill = gap & np.isfinite(median)
+        col[fill] = median[fill]
+        imputed |= fill
+    return imputed
 
 
 # --------------------------------------------------------------------- for clustering

@@ -117,6 +117,30 @@ def test_uniform_linear_motion_has_constant_speed() -> None:
             False,
         ),
         ({"partners": 1, "partner_distance": 0.4, "nose_nose": 0.5}, "huddle", False),
+        # in contact at rest, the heading swinging: moving in place, not a huddle
+        ({"partners": 1, "partner_distance": 0.4, "abs_turn_rate": 0.5}, "moving_in_place", False),
+        (
+            {
+                "partners": 1,
+                "partner_distance": 0.3,
+                "nose_nose": 0.3,
+                "relative_heading": 3.0,
+                "abs_turn_rate": 0.5,
+            },
+            "moving_in_place",
+            False,
+        ),
+        (  # without paws the swing tells nothing: still a huddle
+            {"partners": 1, "partner_distance": 0.4, "abs_turn_rate": 0.5, "paw_head_ratio": None},
+            "huddle",
+            False,
+        ),
+        ({"partners": 1, "partner_distance": 0.4, "elongation": 0.7}, "rearing", False),
+        (  # without paws a short body in contact is a head bent to the partner
+            {"partners": 1, "partner_distance": 0.4, "elongation": 0.7, "paw_head_ratio": None},
+            "huddle",
+            False,
+        ),
     ],
 )
 def test_kinematic_captioner_rules(kw: dict[str, object], label: str, confident: bool) -> None:

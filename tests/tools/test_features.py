@@ -186,6 +186,31 @@ def test_short_gap_is_interpolated_exactly_and_long_gap_masked() -> None:
     np.testing.assert_array_equal(index[:, 1], 0)
 
 
+def test_hidden_paws_and_tail_keep_the_frame_with_the_posture_of_the_points_seen() -> None:
+    pts = _linear(frames=80)
+    ref = _features(pts)
+    holed = pts.copy()
+    holed[10:40, :, 5] = np.nan  # the left forepaw hidden for 1 s: the right one is as near
+    holed[50:70, :, 5:9] = np.nan  # every paw hidden for 20 frames (> the 8-frame gap fill)
+    holed[50:70, :, 10] = np.nan  # and the middle of the tail
+    feats = _features(holed)
+    assert feats.valid.all()
+    assert feats.report["masked_frames"]["individual_0"] == 0
+    assert feats.report["posture_imputed_frames"]["individual_0"] == 20
+    for name in ("paw_head", "tail_bend", "speed", "elongation"):
+        np.testing.assert_allclose(feats.column(name), ref.column(name), atol=1e-9)
+    # a moving posture: the hidden stretch takes the animal's median of the frames seen
+    stretched = pts.copy()
+    stretched[:, :, 5:7, 0] += np.linspace(0.0, 20.0, 80)[:, None, None]  # forepaws ahead
+    stretched[50:70, :, 5:9] = np.nan
+    paw = _features(stretched).column("paw_head")[:, 0]
+    seen = _features(stretched[np.r_[0:50, 70:80]]).column("paw_head")[:, 0]
+    np.testing.assert_allclose(paw[50:70], np.median(seen), rtol=1e-12)
+    head_lost = pts.copy()
+    head_lost[50:70, :, 0:2] = np.nan  # the head is a core point: those frames stay masked
+    assert not _features(head_lost).valid[50:70, 0].any()
+
+
 # --------------------------------------------------------------------------- synthetic world
 
 
