@@ -607,8 +607,10 @@ def track_blobs(
     threshold = settings.threshold or noise_threshold(samples, background)
     h, w = background.shape
     min_area = settings.min_area_fraction * h * w
-    polarity = animal_polarity(samples, background, threshold)
-    per_animal = animal_area(samples, background, threshold, min_area, settings.animals, polarity)
+    # the samples in the background's lighting (a lit-up arena is no animal)
+    matched = [s / match_gain(s, background) for s in samples]
+    polarity = animal_polarity(matched, background, threshold)
+    per_animal = animal_area(matched, background, threshold, min_area, settings.animals, polarity)
     floor = ANIMAL_AREA_SHARE * per_animal if math.isfinite(per_animal) else 0.0
     tracker = _Tracker(settings.animals, n, per_animal)
     frame_motion = np.full(n, np.nan)
