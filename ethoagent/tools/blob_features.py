@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.ndimage import median_filter
+from scipy.ndimage import maximum_filter1d, median_filter
 
 from ethoagent.errors import InputError
 from ethoagent.tools.body import BodyRoles
@@ -168,6 +168,34 @@ def speed_noise(
     return out
 
 
+def _bridge_contact_edges(
+    speed: NDArray[np.float64], merged: NDArray[np.bool_], smooth: int
+) -> NDArray[np.float64]:
+    """Speeds across a change of contact interpolated from the frames around it.
+
+    Entering or leaving contact moves an animal's centre from its whole blob's to its part
+    of a shared blob (``tools.video_features.split_blob``) or back in one frame: a jump of
+    the measurement, not of the animal, which read as darting (docs/segment.md "Video
+    after both changes"). The speeds within ``smooth`` frames (the centre's smoothing
+    window) of such a change are interpolated from the speeds on either side.
+
+    Args:
+        speed: ``(frames, animals)`` body lengths/s, NaN = none.
+        merged: ``(frames, animals)`` bool, contact (``BlobTracks.merged``).
+        smooth: the centre's smoothing window, frames.
+    """
+    edge = np.diff(merged.astype(np.int8), axis=0, prepend=merged[:1].astype(np.int8)) != 0
+    near = maximum_filter1d(edge, size=smooth + 2, axis=0)
+    out = speed.copy()
+    frames = np.arange(len(speed))
+    for a in range(speed.shape[1]):
+        keep = ~near[:, a] & np.isfinite(speed[:, a])
+        bridge = near[:, a] & np.isfinite(speed[:, a])
+        if bridge.any() and keep.any():
+            out[bridge, a] = np.interp(frames[bridge], frames[keep], speed[keep, a])
+    return out
+
+
 def _per_frame(tracks: BlobTracks, fps: float) -> dict[str, NDArray[np.float64]]:
     """The unwindowed features ``(frames, animals)`` of ``VIDEO_FEATURES``, and ``jitter``."""
     alone = ~tracks.merged & np.isfinite(tracks.major)
@@ -190,10 +218,11 @@ def _per_frame(tracks: BlobTracks, fps: float) -> dict[str, NDArray[np.float64]]
         )
     # the centre is smoothed over SMOOTH_S first: blob-outline jitter has no direction, so
     # it averages out instead of adding up in the per-frame speed
-    centre, _ = _rolling(tracks.centre, max(1, round(SMOOTH_S * fps)) | 1)
+    smooth = max(1, round(SMOOTH_S * fps)) | 1
+    centre, _ = _rolling(tracks.centre, smooth)
     centre = np.where(np.isfinite(tracks.centre), centre, np.nan)
     step = np.diff(centre, axis=0, prepend=np.nan)
-    speed = np.linalg.norm(step, axis=2) * fps / body
+    speed = _bridge_contact_edges(np.linalg.norm(step, axis=2) * fps / body, tracks.merged, smooth)
     wobble = np.diff(tracks.centre - centre, axis=0, prepend=np.nan)
     jitter = np.linalg.norm(wobble, axis=2) * fps / body
     turn = np.diff(tracks.angle, axis=0, prepend=np.nan)

@@ -5,9 +5,13 @@ For labs with video and no pose model. The animals are found by background subtr
 1. ``estimate_background``: the per-pixel median of frames sampled evenly over the whole
    video (an animal that moves is elsewhere in most samples, so the median is the empty
    arena); the foreground threshold is set from the samples' noise (``noise_threshold``).
+   Lighting that drifts or jumps scales the whole image: each sample, and each frame
+   before detection, is divided by its gain against the background (``match_gain``, the
+   median ratio over the pixels), so a brighter arena is not one blob with the animals.
 2. ``detect_blobs``: a frame (greyscale, scaled to at most ``BlobSettings.max_width``
-   pixels wide, blurred) minus the background, thresholded, opened, split into connected
-   components; the largest ones above ``min_area_fraction`` of the image are the animals.
+   pixels wide, blurred, gain matched) minus the background, thresholded, opened, split
+   into connected components; the largest ones above ``min_area_fraction`` of the image
+   are the animals.
    Each blob's centre and principal axes come from the second moments of its body core
    (``CORE_DEPTH``: a tail or a thin shadow left out), its area from the whole blob.
 3. ``track_blobs``: blobs are given to animals frame by frame by position (Hungarian
@@ -62,6 +66,13 @@ from scipy.optimize import linear_sum_assignment
 
 from ethoagent.atomic import atomic_save_npz
 from ethoagent.errors import InputError
+from ethoagent.tools.video_background import (
+    animal_polarity,
+    estimate_background,
+    match_gain,
+    noise_threshold,
+    prepare_frame,
+)
 
 __all__ = [
     "Blob",
@@ -72,12 +83,13 @@ __all__ = [
     "check_moving_animal",
     "detect_blobs",
     "estimate_background",
+    "match_gain",
     "noise_threshold",
     "prepare_frame",
     "track_blobs",
 ]
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 """Bumped when the tracks' meaning changes, so older cache files are not read."""
 
 ANIMAL_AREA_SHARE = 0.35
@@ -276,56 +288,6 @@ class BlobTracks:
 # --------------------------------------------------------------------------- detection
 
 
-def prepare_frame(frame: NDArray[np.uint8], width: int) -> NDArray[np.float32]:
-    """A frame as the detector sees it: grey, at most ``width`` wide, blurred.
-
-    Args:
-        frame: ``(height, width, 3)`` uint8 BGR or ``(height, width)`` uint8 grey.
-        width: largest width, pixels.
-
-    Returns:
-        ``(h, w)`` float32 grey levels 0–255.
-    """
-    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
-    if grey.shape[1] > width:
-        h = max(1, round(grey.shape[0] * width / grey.shape[1]))
-        grey = cv2.resize(grey, (width, h), interpolation=cv2.INTER_AREA)
-    return np.asarray(cv2.GaussianBlur(grey.astype(np.float32), (5, 5), 0), dtype=np.float32)
-
-
-def estimate_background(samples: Iterable[NDArray[np.float32]]) -> NDArray[np.float32]:
-    """Per-pixel median of prepared frames sampled over the video.
-
-    Args:
-        samples: prepared frames (``prepare_frame``), all ``(h, w)`` float32.
-
-    Returns:
-        ``(h, w)`` float32, the empty arena where each pixel shows it in most samples.
-
-    Raises:
-        InputError: no sample.
-    """
-    stack = np.stack(list(samples))
-    if stack.size == 0:
-        raise InputError("no frame to estimate the background from.", fix="pass a video.")
-    out: NDArray[np.float32] = np.median(stack, axis=0).astype(np.float32)
-    return out
-
-
-def noise_threshold(
-    samples: Iterable[NDArray[np.float32]], background: NDArray[np.float32]
-) -> float:
-    """Foreground threshold from the samples' deviation from the background, grey levels.
-
-    Most pixels of a sample are arena: their absolute deviation from the median is noise.
-    The threshold is 6 robust standard deviations of it (1.4826 x the median absolute
-    deviation), at least 8 grey levels, at most 60.
-    """
-    dev = np.concatenate([np.abs(s - background).ravel() for s in samples])
-    sigma = 1.4826 * float(np.median(dev))
-    return float(np.clip(6.0 * sigma, 8.0, 60.0))
-
-
 _KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
 CORE_DEPTH = 0.4
 """A blob's body core: its pixels at least this fraction of the blob's largest depth (the
@@ -339,6 +301,7 @@ def detect_blobs(
     threshold: float,
     min_area: float,
     most: int,
+    polarity: int = 0,
 ) -> tuple[list[Blob], NDArray[np.int32]]:
     """The largest foreground blobs of one prepared frame.
 
@@ -348,11 +311,14 @@ def detect_blobs(
         threshold: foreground threshold, grey levels.
         min_area: smallest blob, pixels².
         most: most blobs returned (the largest).
+        polarity: -1 = only pixels darker than the background (dark animals on a light
+            floor), +1 = only brighter ones, 0 = both (``animal_polarity``).
 
     Returns:
         The blobs, largest first, and the ``(h, w)`` int32 component label image.
     """
-    mask = (np.abs(frame - background) > threshold).astype(np.uint8)
+    diff = frame - background
+    mask = ((diff * polarity if polarity else np.abs(diff)) > threshold).astype(np.uint8)
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _KERNEL)
     _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     order = [i for i in np.argsort(-stats[1:, cv2.CC_STAT_AREA]) + 1 if stats[i, 4] >= min_area]
@@ -460,6 +426,7 @@ def animal_area(
     threshold: float,
     min_area: float,
     animals: int,
+    polarity: int = 0,
 ) -> float:
     """One animal's blob area, pixels² of the prepared frames (NaN when no sample has a blob).
 
@@ -473,12 +440,12 @@ def animal_area(
         threshold: foreground threshold, grey levels.
         min_area: smallest blob, pixels².
         animals: animals in the video.
+        polarity: which side of the background an animal is (``detect_blobs``).
     """
-    totals = [
-        sum(b.area for b in blobs)
-        for blobs in (detect_blobs(s, background, threshold, min_area, animals)[0] for s in samples)
-        if blobs
-    ]
+    found = (
+        detect_blobs(s, background, threshold, min_area, animals, polarity)[0] for s in samples
+    )
+    totals = [sum(b.area for b in blobs) for blobs in found if blobs]
     return float(np.percentile(totals, AREA_PERCENTILE)) / animals if totals else math.nan
 
 
@@ -640,7 +607,10 @@ def track_blobs(
     threshold = settings.threshold or noise_threshold(samples, background)
     h, w = background.shape
     min_area = settings.min_area_fraction * h * w
-    per_animal = animal_area(samples, background, threshold, min_area, settings.animals)
+    # the samples in the background's lighting (a lit-up arena is no animal)
+    matched = [s / match_gain(s, background) for s in samples]
+    polarity = animal_polarity(matched, background, threshold)
+    per_animal = animal_area(matched, background, threshold, min_area, settings.animals, polarity)
     floor = ANIMAL_AREA_SHARE * per_animal if math.isfinite(per_animal) else 0.0
     tracker = _Tracker(settings.animals, n, per_animal)
     frame_motion = np.full(n, np.nan)
@@ -651,7 +621,10 @@ def track_blobs(
         if f == 0:
             scale = frame.shape[1] / w
         grey = prepare_frame(frame, settings.max_width)
-        blobs, labels = detect_blobs(grey, background, threshold, min_area, settings.animals)
+        grey /= match_gain(grey, background)
+        blobs, labels = detect_blobs(
+            grey, background, threshold, min_area, settings.animals, polarity
+        )
         blobs = blobs[:1] + [b for b in blobs[1:] if b.area >= floor]
         changed = None
         if previous is not None:
