@@ -3,18 +3,18 @@ known motions, the choice they make, and the graph recording it."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import pytest
 
 from ethoagent.agent.trace import read_trace
 from ethoagent.graphs.kit.runtime import offline_runtime
-from ethoagent.graphs.pose.graph import GRAPH_NAME, resolve_inputs, run_pose
+from ethoagent.graphs.pose.graph import GRAPH_NAME
 from ethoagent.graphs.pose.hypotheses import (
     CHOICE_MARGIN,
     STAGEWISE,
@@ -26,11 +26,9 @@ from ethoagent.graphs.pose.hypotheses import (
     score_reading,
 )
 from ethoagent.graphs.pose.item_stages import Env
-from ethoagent.graphs.pose.options import PoseOptions
 from ethoagent.graphs.pose.refind import BodySearch
 from ethoagent.graphs.pose.track import FrameResult, Track
 from ethoagent.model.skeleton import Skeleton
-from ethoagent.sim.simulate import simulate_session
 
 # three keypoints on a line, bones 0-1 and 1-2 of 10 mm each
 BONES = [(0, 1), (1, 2)]
@@ -177,27 +175,11 @@ def test_frames_that_are_not_consecutive_keep_the_refined_reading(tmp_path: Path
     assert decision["reason"].startswith("frames not consecutive")
 
 
-@pytest.fixture(scope="module")
-def session(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("sim")
-    simulate_session(out, preset="easy", frames=20, views=4, seed=5)
-    return out
-
-
-def test_the_graph_records_its_choice_per_chunk(session: Path, tmp_path: Path) -> None:
-    def run(run_id: str, **options: object) -> Path:
-        inputs = resolve_inputs(
-            session / "videos",
-            session / "calibration.toml",
-            session / "ground_truth" / "seeds.csv",
-            options=PoseOptions(chunk_frames=10, **options),
-        )
-        rt = offline_runtime(tmp_path, GRAPH_NAME, run_id, inputs.model_dump())
-        state = asyncio.run(run_pose(rt, inputs))
-        assert ("stagewise" in state) == (inputs.options.stagewise_hypothesis)
-        return rt.run.root
-
-    both = run("both")
+def test_the_graph_records_its_choice_per_chunk(
+    pose_run: Callable[..., tuple[Path, dict[str, Any]]],
+) -> None:
+    both, state = pose_run("default")
+    assert "stagewise" in state
     choices = [
         e
         for e in read_trace(both / "trace.jsonl")
@@ -210,7 +192,8 @@ def test_the_graph_records_its_choice_per_chunk(session: Path, tmp_path: Path) -
     with (both / "outputs" / "frames.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 20 and all("stagewise_keypoints" in r for r in rows)
-    one = run("one", stagewise_hypothesis=False)
+    one, state = pose_run("no-stagewise", stagewise_hypothesis=False)
+    assert "stagewise" not in state
     assert not any(e.get("node") == "choose_reading" for e in read_trace(one / "trace.jsonl"))
     # on an easy session both readings agree: the choice changes nothing measurable
     a = json.loads((both / "outputs" / "summary.json").read_text())["ground_truth"]

@@ -4,20 +4,17 @@ assignment, consecutive frames) on an exactly known body, and the graph recordin
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import pytest
 
 from ethoagent.agent.trace import read_trace
-from ethoagent.graphs.kit.runtime import offline_runtime
-from ethoagent.graphs.pose.graph import GRAPH_NAME, resolve_inputs, run_pose
 from ethoagent.graphs.pose.item_stages import body_axes
-from ethoagent.graphs.pose.options import PoseOptions
 from ethoagent.graphs.pose.reacquire import (
     STRONG_VIEWS,
     Checks,
@@ -26,7 +23,6 @@ from ethoagent.graphs.pose.reacquire import (
     verified_keypoints,
 )
 from ethoagent.model.skeleton import MOUSE12
-from ethoagent.sim.simulate import simulate_session
 from ethoagent.tools.cameras import make_ring_cameras, project_points
 from ethoagent.tools.triangulate import median_bone_lengths
 
@@ -151,26 +147,10 @@ def test_one_frame_alone_is_not_kept_but_next_to_the_output_it_is() -> None:
     assert taken[3, K["forepaw_left"]] and taken.sum() == 1
 
 
-@pytest.fixture(scope="module")
-def session(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("sim")
-    simulate_session(out, preset="easy", frames=20, views=4, seed=5)
-    return out
-
-
-def test_the_graph_records_its_re_acquisitions_per_chunk(session: Path, tmp_path: Path) -> None:
-    def run(run_id: str, **options: object) -> Path:
-        inputs = resolve_inputs(
-            session / "videos",
-            session / "calibration.toml",
-            session / "ground_truth" / "seeds.csv",
-            options=PoseOptions(chunk_frames=10, **options),
-        )
-        rt = offline_runtime(tmp_path, GRAPH_NAME, run_id, inputs.model_dump())
-        asyncio.run(run_pose(rt, inputs))
-        return rt.run.root
-
-    on = run("on")
+def test_the_graph_records_its_re_acquisitions_per_chunk(
+    pose_run: Callable[..., tuple[Path, dict[str, Any]]],
+) -> None:
+    on, _ = pose_run("default")
     calls = [
         e
         for e in read_trace(on / "trace.jsonl")
@@ -184,5 +164,5 @@ def test_the_graph_records_its_re_acquisitions_per_chunk(session: Path, tmp_path
     summary = json.loads((on / "outputs" / "summary.json").read_text())
     assert sum(summary["reacquired_keypoint_frames"].values()) == len(named)
     assert "keypoint-frames re-acquired" in (on / "outputs" / "report.md").read_text()
-    off = run("off", reacquire_lost=False)
+    off, _ = pose_run("no-reacquire", reacquire_lost=False)
     assert not any(e.get("node") == "reacquire" for e in read_trace(off / "trace.jsonl"))
