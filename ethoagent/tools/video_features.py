@@ -370,7 +370,7 @@ SPLIT_ITERATIONS = 10
 suffice)."""
 
 
-def split_blob(blob: Blob, labels: NDArray[np.int32], seeds: NDArray[np.float64]) -> list[Blob]:
+def split_blob(blob: Blob, seeds: NDArray[np.float64]) -> list[Blob]:
     """Cut a blob of several animals in contact into one part per animal.
 
     The blob's pixels are clustered by k-means (k = ``len(seeds)``) started at the
@@ -381,16 +381,15 @@ def split_blob(blob: Blob, labels: NDArray[np.int32], seeds: NDArray[np.float64]
     blob's long axis.
 
     Args:
-        blob: the shared blob (from ``detect_blobs`` on the frame of ``labels``).
-        labels: ``(h, w)`` int32 component label image of the frame.
+        blob: the shared blob (from ``detect_blobs``; its pixels are ``blob.mask``).
         seeds: ``(k, 2)`` float64, the animals' last ``(x, y)`` positions, pixels of the
             processed frame; NaN = unknown (the blob's centre is used).
 
     Returns:
         ``k`` blobs in the order of ``seeds``; a part left without pixels is the whole blob.
     """
-    x, y, w, h = blob.box
-    inside = labels[y : y + h, x : x + w] == blob.label
+    x, y, _, _ = blob.box
+    inside = blob.mask
     ys, xs = np.nonzero(inside)
     pts = np.stack([xs + x, ys + y], axis=1).astype(np.float64)
     k = len(seeds)
@@ -532,7 +531,6 @@ class _Tracker:
         self,
         f: int,
         blobs: list[Blob],
-        labels: NDArray[np.int32],
         changed: NDArray[np.bool_] | None,
         margin_body: float,
     ) -> None:
@@ -557,7 +555,7 @@ class _Tracker:
         own: dict[int, Blob] = {}
         for b, group in users.items():
             if len(group) > 1:
-                parts = split_blob(blobs[b], labels, self.last[group])
+                parts = split_blob(blobs[b], self.last[group])
                 own.update(zip(group, parts, strict=True))
         for a, b in enumerate(chosen):
             if b < 0:
@@ -622,16 +620,14 @@ def track_blobs(
             scale = frame.shape[1] / w
         grey = prepare_frame(frame, settings.max_width)
         grey /= match_gain(grey, background)
-        blobs, labels = detect_blobs(
-            grey, background, threshold, min_area, settings.animals, polarity
-        )
+        blobs, _ = detect_blobs(grey, background, threshold, min_area, settings.animals, polarity)
         blobs = blobs[:1] + [b for b in blobs[1:] if b.area >= floor]
         changed = None
         if previous is not None:
             diff = np.abs(grey - previous)
             frame_motion[f] = float(diff.mean())
             changed = diff > threshold
-        tracker.step(f, blobs, labels, changed, settings.identity_margin)
+        tracker.step(f, blobs, changed, settings.identity_margin)
         previous = grey
         if progress is not None and (f + 1) % 500 == 0:
             progress(f + 1, n)
