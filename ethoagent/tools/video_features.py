@@ -5,9 +5,10 @@ For labs with video and no pose model. The animals are found by background subtr
 1. ``estimate_background``: the per-pixel median of frames sampled evenly over the whole
    video (an animal that moves is elsewhere in most samples, so the median is the empty
    arena); the foreground threshold is set from the samples' noise (``noise_threshold``).
-   Lighting that drifts or jumps scales the whole image: each sample, and each frame
-   before detection, is divided by its gain against the background (``match_gain``, the
-   median ratio over the pixels), so a brighter arena is not one blob with the animals.
+   Lighting that drifts or jumps scales the whole image: each frame before detection, and
+   the samples from which the animals' side and size are read, is divided by its gain
+   against the background (``match_gain``, the median ratio over the pixels), so a
+   brighter arena is not one blob with the animals.
 2. ``detect_blobs``: a frame (greyscale, scaled to at most ``BlobSettings.max_width``
    pixels wide, blurred, gain matched) minus the background, thresholded, opened, split
    into connected components; the largest ones above ``min_area_fraction`` of the image
@@ -582,6 +583,26 @@ class _Tracker:
                 )
 
 
+def _background_model(
+    source: FrameSource, settings: BlobSettings
+) -> tuple[list[NDArray[np.float32]], NDArray[np.float32], float, float]:
+    """The prepared background samples, their median background, threshold and least area.
+
+    Returns:
+        ``background_samples`` prepared frames spread evenly over the video, the
+        background (``estimate_background``), the foreground threshold (grey levels:
+        ``settings.threshold`` or ``noise_threshold``) and the smallest animal blob
+        (pixels² of the prepared frames).
+    """
+    n = len(source)
+    picks = np.unique(np.linspace(0, n - 1, min(settings.background_samples, n)).astype(int))
+    samples = [prepare_frame(source[int(i)], settings.max_width) for i in picks]
+    background = estimate_background(samples)
+    threshold = settings.threshold or noise_threshold(samples, background)
+    h, w = background.shape
+    return samples, background, threshold, settings.min_area_fraction * h * w
+
+
 def track_blobs(
     source: FrameSource,
     settings: BlobSettings,
@@ -599,12 +620,8 @@ def track_blobs(
         The tracks (see ``BlobTracks``).
     """
     n = len(source)
-    picks = np.unique(np.linspace(0, n - 1, min(settings.background_samples, n)).astype(int))
-    samples = [prepare_frame(source[int(i)], settings.max_width) for i in picks]
-    background = estimate_background(samples)
-    threshold = settings.threshold or noise_threshold(samples, background)
-    h, w = background.shape
-    min_area = settings.min_area_fraction * h * w
+    samples, background, threshold, min_area = _background_model(source, settings)
+    w = background.shape[1]
     # the samples in the background's lighting (a lit-up arena is no animal)
     matched = [s / match_gain(s, background) for s in samples]
     polarity = animal_polarity(matched, background, threshold)
@@ -665,13 +682,7 @@ def check_moving_animal(source: FrameSource, settings: BlobSettings, name: str) 
         InputError: blobs in fewer than ``MIN_SEEN`` of the samples (a fifth: an animal
             may sit still, and so vanish into the background, for most of a session).
     """
-    n = len(source)
-    picks = np.unique(np.linspace(0, n - 1, min(settings.background_samples, n)).astype(int))
-    samples = [prepare_frame(source[int(i)], settings.max_width) for i in picks]
-    background = estimate_background(samples)
-    threshold = settings.threshold or noise_threshold(samples, background)
-    h, w = background.shape
-    min_area = settings.min_area_fraction * h * w
+    samples, background, threshold, min_area = _background_model(source, settings)
     seen = sum(bool(detect_blobs(s, background, threshold, min_area, 1)[0]) for s in samples)
     if seen < MIN_SEEN * len(samples):
         raise InputError(
