@@ -28,7 +28,7 @@ from ethoagent.tools.captions import (
     SnippetKinematics,
     caption_from_kinematics,
 )
-from ethoagent.tools.features import BodyLayout, Features
+from ethoagent.tools.features import BodyLayout, Features, feature_base
 from ethoagent.tools.video_features import BlobTracks
 
 __all__ = [
@@ -339,11 +339,7 @@ def clustered_video_features(features: Features) -> Features:
     Returns:
         The same frames and animals with fewer feature columns; ``valid`` recomputed.
     """
-    keep = [
-        i
-        for i, name in enumerate(features.names)
-        if name.removesuffix("_mean").removesuffix("_std") not in CAPTION_ONLY
-    ]
+    keep = [i for i, name in enumerate(features.names) if feature_base(name) not in CAPTION_ONLY]
     values = features.values[:, :, keep]
     valid = np.asarray(np.isfinite(values).all(axis=2), dtype=np.bool_)
     names = tuple(features.names[i] for i in keep)

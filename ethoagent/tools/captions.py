@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ethoagent.errors import InputError
 from ethoagent.model.checks import CheckResult
-from ethoagent.tools.features import PAIR_FEATURES, Features
+from ethoagent.tools.features import PAIR_FEATURES, Features, feature_base
 from ethoagent.tools.label_names import DEFINITIONS, SYNONYMS, canonical_label, normalise_label
 
 __all__ = [
@@ -255,11 +255,7 @@ def summarize_snippet(
     base = baselines if baselines is not None else kinematic_baselines(features)
     rows = slice(start, stop)
     # tracked = the animal's own features exist (a partner lost does not untrack it)
-    own = [
-        i
-        for i, n in enumerate(features.names)
-        if n.removesuffix("_mean").removesuffix("_std") not in PAIR_FEATURES
-    ]
+    own = [i for i, n in enumerate(features.names) if feature_base(n) not in PAIR_FEATURES]
     valid = np.isfinite(features.values[rows, animal][:, own]).all(axis=1)
 
     def col(name: str) -> NDArray[np.float64]:

@@ -78,6 +78,7 @@ __all__ = [
     "compute_features",
     "compute_pose_components",
     "describe_roles",
+    "feature_base",
     "infer_layout",
     "layout_named",
     "mask_implausible_points",
@@ -408,6 +409,11 @@ def _heading_length(
     return heading, np.asarray(body_length, dtype=np.float64).reshape(head.shape[1])
 
 
+def feature_base(name: str) -> str:
+    """A feature column's base feature: ``speed_mean`` and ``speed_std`` -> ``speed``."""
+    return name.removesuffix("_mean").removesuffix("_std")
+
+
 def _per_individual(mask: ArrayLike, individuals: tuple[str, ...]) -> dict[str, int]:
     """Counts of True per individual: ``(frames, individuals)`` -> name -> count."""
     counts = np.asarray(mask, dtype=np.bool_).sum(axis=0)
@@ -530,7 +536,7 @@ def _impute_posture(
     """
     imputed = np.zeros(core_ok.shape, dtype=np.bool_)
     for i, name in enumerate(names):
-        if name.removesuffix("_mean").removesuffix("_std") not in POSTURE_FEATURES:
+        if feature_base(name) not in POSTURE_FEATURES:
             continue
         col = values[..., i]
         gap = core_ok & ~np.isfinite(col)

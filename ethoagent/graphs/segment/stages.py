@@ -74,6 +74,7 @@ from ethoagent.tools.features import (
     cluster_features,
     compute_features,
     compute_pose_components,
+    feature_base,
     layout_named,
     mask_implausible_points,
 )
@@ -146,11 +147,9 @@ def _features(
             max_gap_s=opts.max_gap_s,
         )
     social = {
-        i: PARTNER_ABSENT[n.removesuffix("_mean").removesuffix("_std")]
-        if not n.endswith("_std")
-        else 0.0
+        i: PARTNER_ABSENT[feature_base(n)] if not n.endswith("_std") else 0.0
         for i, n in enumerate(feats.names)
-        if n.removesuffix("_mean").removesuffix("_std") in PARTNER_ABSENT
+        if feature_base(n) in PARTNER_ABSENT
     }
     if not social or not fill_absent_partner:
         return feats
