@@ -655,12 +655,30 @@ def _role_points(skeleton: Skeleton, roles: Sequence[str]) -> list[int]:
     )
 
 
-def _forward(skeleton: Skeleton, p: NDArray[np.float64]) -> NDArray[np.float64]:
-    """``(..., 3)`` rear -> front of the body from ``(..., keypoints, 3)``, NaN if unknown."""
+def body_ends(
+    skeleton: Skeleton, p: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Front (``head``, ``neck``) and rear (``hips``, ``tail_base``) of the body.
+
+    Each the mean of the known keypoints of the roles the skeleton names.
+
+    Args:
+        skeleton: names the roles.
+        p: ``(..., keypoints, 3)`` mm, NaN = missing.
+
+    Returns:
+        ``(..., 3)`` front and ``(..., 3)`` rear, mm, NaN where unknown.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN -> NaN, by design
         front = np.nanmean(p[..., _role_points(skeleton, ("head", "neck")), :], axis=-2)
         rear = np.nanmean(p[..., _role_points(skeleton, ("hips", "tail_base")), :], axis=-2)
+    return front, rear
+
+
+def _forward(skeleton: Skeleton, p: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``(..., 3)`` rear -> front of the body from ``(..., keypoints, 3)``, NaN if unknown."""
+    front, rear = body_ends(skeleton, p)
     out: NDArray[np.float64] = front - rear
     return out
 

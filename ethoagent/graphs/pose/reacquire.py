@@ -46,7 +46,7 @@ from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 
 from ethoagent.graphs.kit.runtime import Runtime
-from ethoagent.graphs.pose.item_stages import BodyAxes
+from ethoagent.graphs.pose.item_stages import BodyAxes, body_ends
 from ethoagent.model.camera import Camera
 from ethoagent.tools.cameras import project_points
 from ethoagent.tools.triangulate import reprojection_errors, triangulate_dlt
@@ -167,26 +167,22 @@ def side_of_body(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
     """The body's unit left ``(3,)`` and a point on its spine ``(3,)``, or ``None``.
 
-    Left is ``up x forward`` times the seeds' sign (forward from the ``hips``/``tail_base``
-    roles to ``head``/``neck``, those the skeleton names; up the seeds' dorsal direction);
+    Left is ``up x forward`` times the seeds' sign (forward from the rear to the front,
+    ``body_ends``, as the left/right check reads them; up the seeds' dorsal direction);
     ``None`` where the frame lacks either end of the spine or the spine is near vertical
     (``VERTICAL``).
     """
-    sk = axes.skeleton
-    front = [k for r in ("head", "neck") if r in sk.roles for k in sk.role_index(r)]
-    rear = [k for r in ("hips", "tail_base") if r in sk.roles for k in sk.role_index(r)]
-    f, r = points_3d[front], points_3d[rear]
-    f, r = f[np.isfinite(f).all(axis=1)], r[np.isfinite(r).all(axis=1)]
-    if not len(f) or not len(r):
+    front, rear = body_ends(axes.skeleton, points_3d)
+    if not (np.isfinite(front).all() and np.isfinite(rear).all()):
         return None
-    forward = f.mean(axis=0) - r.mean(axis=0)
+    forward = front - rear
     norm = float(np.linalg.norm(forward))
     if norm == 0.0:
         return None
     left = np.cross(axes.up, forward / norm) * axes.sign
     if float(np.linalg.norm(left)) < VERTICAL:
         return None
-    spine = 0.5 * (f.mean(axis=0) + r.mean(axis=0))
+    spine = 0.5 * (front + rear)
     return left / np.linalg.norm(left), spine
 
 
